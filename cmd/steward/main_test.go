@@ -1,0 +1,156 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stewardhq/steward/internal/store/storetest"
+)
+
+var binary string
+
+// TestMain builds the real binary once; the tests below run it as a user
+// would, and kill it as an operator or a crash would.
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "steward-e2e")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "steward")
+	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build steward: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+type process struct {
+	cmd  *exec.Cmd
+	base string
+	// output is what steward printed up to "listening on".
+	output string
+}
+
+var listening = regexp.MustCompile(`listening on (http://\S+)`)
+
+// start runs steward serve on a free port and waits until it listens.
+func start(t *testing.T, args ...string) *process {
+	t.Helper()
+	p := &process{cmd: exec.Command(binary, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)}
+	stdout, err := p.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.cmd.Stderr = io.Discard
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.cmd.Process.Kill(); _ = p.cmd.Wait() })
+	found := make(chan [2]string, 1)
+	go func() {
+		var printed strings.Builder
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			printed.WriteString(sc.Text() + "\n")
+			if m := listening.FindStringSubmatch(sc.Text()); m != nil {
+				found <- [2]string{m[1], printed.String()}
+			}
+		}
+		close(found)
+	}()
+	select {
+	case got, ok := <-found:
+		if !ok {
+			t.Fatal("steward exited before listening")
+		}
+		p.base, p.output = got[0], got[1]
+	case <-time.After(30 * time.Second):
+		t.Fatal("steward did not start within 30s")
+	}
+	return p
+}
+
+func (p *process) get(t *testing.T, path, key string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", p.base+path, nil)
+	req.Header.Set("x-api-key", key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func engines(t *testing.T, fn func(t *testing.T, db []string)) {
+	t.Run("sqlite", func(t *testing.T) { fn(t, []string{"--data-dir", t.TempDir()}) })
+	t.Run("postgres", func(t *testing.T) {
+		db, cfg := storetest.OpenPostgres(t)
+		db.Close()
+		fn(t, []string{"--database-url", cfg.DatabaseURL})
+	})
+}
+
+var adminKey = regexp.MustCompile(`x-api-key: (stwa_\w+)`)
+
+// TestKillNineLosesNothingAcknowledged starts Steward, takes the first
+// start's key once the server has answered with it, kills the process with
+// SIGKILL, and checks that everything acknowledged is there after a restart.
+func TestKillNineLosesNothingAcknowledged(t *testing.T) {
+	engines(t, func(t *testing.T, db []string) {
+		p := start(t, db...)
+		m := adminKey.FindStringSubmatch(p.output)
+		if m == nil {
+			t.Fatalf("no admin key printed:\n%s", p.output)
+		}
+		status, before := p.get(t, "/v1/admin/audit-logs", m[1])
+		if status != 200 {
+			t.Fatalf("audit-logs: %d %s", status, before)
+		}
+		if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		_ = p.cmd.Wait()
+
+		q := start(t, db...)
+		if strings.Contains(q.output, "stwa_") {
+			t.Fatalf("restart after kill -9 bootstrapped again:\n%s", q.output)
+		}
+		status, after := q.get(t, "/v1/admin/audit-logs", m[1])
+		if status != 200 || after != before {
+			t.Fatalf("after kill -9: %d\n%s\nwant the same entries as before:\n%s", status, after, before)
+		}
+	})
+}
+
+// TestSigtermShutsDownGracefully checks the exit status of a SIGTERM.
+func TestSigtermShutsDownGracefully(t *testing.T) {
+	p := start(t, "--data-dir", t.TempDir())
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- p.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("steward did not stop within 20s of SIGTERM")
+	}
+}

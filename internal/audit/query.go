@@ -1,0 +1,96 @@
+package audit
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"time"
+
+	"github.com/stewardhq/steward/internal/store"
+)
+
+// MaxLimit is the most entries one query returns.
+const MaxLimit = 100
+
+// Filter selects an Organization's entries. Empty slices and nil pointers
+// select everything; Before and After are exclusive.
+type Filter struct {
+	OrganizationID string
+	ActorTypes     []string
+	EventTypes     []string
+	TargetTypes    []string
+	ActorUserID    *string
+	Before         *time.Time
+	After          *time.Time
+	Ascending      bool
+	Limit          int
+}
+
+// List returns the entries of f.OrganizationID that match f, newest first
+// unless f.Ascending, at most f.Limit of them (clamped to 1..MaxLimit).
+func List(ctx context.Context, tx *store.Tx, f Filter) ([]Entry, error) {
+	var where []string
+	args := []any{f.OrganizationID}
+	where = append(where, "organization_id = ?")
+	in := func(col string, vals []string) {
+		if len(vals) == 0 {
+			return
+		}
+		where = append(where, col+" IN ("+strings.TrimSuffix(strings.Repeat("?, ", len(vals)), ", ")+")")
+		for _, v := range vals {
+			args = append(args, v)
+		}
+	}
+	in("actor_type", f.ActorTypes)
+	in("event_type", f.EventTypes)
+	in("target_type", f.TargetTypes)
+	if f.ActorUserID != nil {
+		where = append(where, "actor_user_id = ?")
+		args = append(args, *f.ActorUserID)
+	}
+	if f.Before != nil {
+		where = append(where, "created_at < ?")
+		args = append(args, store.Micros(*f.Before))
+	}
+	if f.After != nil {
+		where = append(where, "created_at > ?")
+		args = append(args, store.Micros(*f.After))
+	}
+	order := "DESC"
+	if f.Ascending {
+		order = "ASC"
+	}
+	limit := min(max(f.Limit, 1), MaxLimit)
+	args = append(args, limit)
+	rows, err := tx.Query(ctx, `SELECT log_id, enterprise_account_id, organization_id, workspace_id, created_at,
+		actor_type, actor_user_id, actor_metadata, event_type, event_metadata, target_type, target_metadata
+		FROM audit_log WHERE `+strings.Join(where, " AND ")+`
+		ORDER BY created_at `+order+`, log_id `+order+` LIMIT ?`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	entries := []Entry{}
+	for rows.Next() {
+		var e Entry
+		var ea, org, ws, actorUser *string
+		var created int64
+		var actorMeta, eventMeta, targetMeta string
+		if err := rows.Scan(&e.LogID, &ea, &org, &ws, &created, &e.Actor.Type, &actorUser, &actorMeta,
+			&e.EventType, &eventMeta, &e.TargetType, &targetMeta); err != nil {
+			return nil, err
+		}
+		e.EnterpriseAccountID, e.OrganizationID, e.WorkspaceID, e.Actor.UserID = deref(ea), deref(org), deref(ws), deref(actorUser)
+		e.CreatedAt = store.Time(created)
+		for _, m := range []struct {
+			text string
+			dst  *map[string]string
+		}{{actorMeta, &e.Actor.Metadata}, {eventMeta, &e.EventMetadata}, {targetMeta, &e.TargetMetadata}} {
+			if err := json.Unmarshal([]byte(m.text), m.dst); err != nil {
+				return nil, err
+			}
+		}
+		entries = append(entries, e)
+	}
+	return entries, rows.Err()
+}

@@ -1,0 +1,170 @@
+// Package config holds Steward's configuration: one struct, filled from
+// defaults, then an optional YAML file, then STEWARD_* environment variables,
+// then command-line flags, each overriding the one before.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is every setting of Steward.
+type Config struct {
+	Addr            string        `yaml:"addr"`
+	DataDir         string        `yaml:"data_dir"`
+	DatabaseURL     string        `yaml:"database_url"`
+	AdminEmail      string        `yaml:"admin_email"`
+	OrgName         string        `yaml:"org_name"`
+	LogLevel        string        `yaml:"log_level"`
+	LogFormat       string        `yaml:"log_format"`
+	MaxBodyBytes    int64         `yaml:"max_body_bytes"`
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+}
+
+// Default returns the configuration Steward runs with when nothing is set.
+func Default() Config {
+	return Config{
+		Addr:            "127.0.0.1:8080",
+		DataDir:         "steward-data",
+		AdminEmail:      "admin@example.com",
+		OrgName:         "Default Organization",
+		LogLevel:        "info",
+		LogFormat:       "text",
+		MaxBodyBytes:    1 << 20,
+		ShutdownTimeout: 15 * time.Second,
+	}
+}
+
+// option is one setting: its flag name (the environment variable is
+// STEWARD_ and the name in upper case with _ for -), and how to set it.
+type option struct {
+	name  string
+	usage string
+	set   func(c *Config, v string) error
+}
+
+func str(f func(*Config) *string) func(*Config, string) error {
+	return func(c *Config, v string) error { *f(c) = v; return nil }
+}
+
+var options = []option{
+	{"addr", "address to listen on", str(func(c *Config) *string { return &c.Addr })},
+	{"data-dir", "directory of the embedded SQLite database (used when no --database-url)", str(func(c *Config) *string { return &c.DataDir })},
+	{"database-url", "postgres:// URL of a PostgreSQL database (instead of SQLite)", str(func(c *Config) *string { return &c.DatabaseURL })},
+	{"admin-email", "email of the first Organization admin created on first start", str(func(c *Config) *string { return &c.AdminEmail })},
+	{"org-name", "name of the first Organization created on first start", str(func(c *Config) *string { return &c.OrgName })},
+	{"log-level", "debug, info, warn or error", str(func(c *Config) *string { return &c.LogLevel })},
+	{"log-format", "text or json", str(func(c *Config) *string { return &c.LogFormat })},
+	{"max-body-bytes", "largest request body accepted, in bytes", func(c *Config, v string) error {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n <= 0 {
+			return fmt.Errorf("must be a positive number of bytes")
+		}
+		c.MaxBodyBytes = n
+		return nil
+	}},
+	{"shutdown-timeout", "how long a graceful shutdown waits for requests in flight (e.g. 15s)", func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("must be a positive duration such as 15s")
+		}
+		c.ShutdownTimeout = d
+		return nil
+	}},
+}
+
+// EnvName is the environment variable of a flag name.
+func EnvName(flagName string) string {
+	return "STEWARD_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// Flags registers the named settings (all when names is empty) and --config
+// on fs, and returns a function that, after fs.Parse, builds the Config from
+// defaults, the file, the environment and the flags set.
+func Flags(fs *flag.FlagSet, getenv func(string) string, names ...string) func() (Config, error) {
+	configPath := fs.String("config", "", "YAML configuration file (env STEWARD_CONFIG)")
+	raw := map[string]*string{}
+	for _, o := range options {
+		if len(names) > 0 && !slices.Contains(names, o.name) {
+			continue
+		}
+		raw[o.name] = new(string)
+		fs.Func(o.name, fmt.Sprintf("%s (env %s)", o.usage, EnvName(o.name)), func(v string) error {
+			*raw[o.name] = v
+			return nil
+		})
+	}
+	return func() (Config, error) {
+		c := Default()
+		path := *configPath
+		if path == "" {
+			path = getenv("STEWARD_CONFIG")
+		}
+		if path != "" {
+			if err := c.loadFile(path); err != nil {
+				return Config{}, err
+			}
+		}
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		for _, o := range options {
+			if _, ok := raw[o.name]; !ok {
+				continue
+			}
+			if v := getenv(EnvName(o.name)); v != "" && !set[o.name] {
+				if err := o.set(&c, v); err != nil {
+					return Config{}, fmt.Errorf("%s: %w", EnvName(o.name), err)
+				}
+			}
+			if set[o.name] {
+				if err := o.set(&c, *raw[o.name]); err != nil {
+					return Config{}, fmt.Errorf("--%s: %w", o.name, err)
+				}
+			}
+		}
+		return c, c.validate()
+	}
+}
+
+func (c *Config) loadFile(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read config file: %w", err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("config file %s: %w", path, err)
+	}
+	return nil
+}
+
+func (c *Config) validate() error {
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("log level %q: want debug, info, warn or error", c.LogLevel)
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		return fmt.Errorf("log format %q: want text or json", c.LogFormat)
+	}
+	if c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
+		return fmt.Errorf("database URL must start with postgres:// (or leave it empty for the embedded SQLite database)")
+	}
+	if c.DatabaseURL == "" && c.DataDir == "" {
+		return fmt.Errorf("set a data directory or a database URL")
+	}
+	return nil
+}

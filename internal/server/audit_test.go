@@ -1,0 +1,209 @@
+package server_test
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/steward"
+	"github.com/stewardhq/steward/internal/store"
+)
+
+type auditLog struct {
+	CreatedAt        time.Time         `json:"created_at"`
+	ActorType        string            `json:"actor_type"`
+	ActorMetadata    map[string]string `json:"actor_metadata"`
+	EventType        string            `json:"event_type"`
+	EventMetadata    map[string]string `json:"event_metadata"`
+	TargetType       string            `json:"target_type"`
+	TargetMetadata   map[string]string `json:"target_metadata"`
+	LogID            int64             `json:"log_id"`
+	OrganizationUUID *string           `json:"organization_uuid"`
+	WorkspaceUUID    *string           `json:"workspace_uuid"`
+}
+
+func (h *harness) auditLogs(t *testing.T, key, query string) []auditLog {
+	t.Helper()
+	r := h.get("/v1/admin/audit-logs?"+query, key)
+	if r.status != 200 {
+		t.Fatalf("audit-logs?%s: status %d, body %s", query, r.status, r.body)
+	}
+	var out []auditLog
+	r.decode(t, &out)
+	return out
+}
+
+func eventTypes(entries []auditLog) []string {
+	out := make([]string, len(entries))
+	for i, e := range entries {
+		out[i] = e.EventType
+	}
+	return out
+}
+
+func TestAuditLogsShowTheBootstrap(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, h *harness) {
+		for _, prefix := range []string{"/v1/admin", "/api/admin"} {
+			r := h.get(prefix+"/audit-logs", h.boot.AdminKeySecret)
+			if r.status != 200 {
+				t.Fatalf("%s: status %d", prefix, r.status)
+			}
+			var entries []auditLog
+			r.decode(t, &entries)
+			want := []string{"admin_api_key.created", "user.create", "workspace.create", "organization.create"}
+			if got := eventTypes(entries); !slices.Equal(got, want) {
+				t.Fatalf("%s: event types %v, want %v (newest first)", prefix, got, want)
+			}
+			org := h.boot.Organization.ID
+			for _, e := range entries {
+				if e.OrganizationUUID == nil || *e.OrganizationUUID != org {
+					t.Errorf("entry %d organization_uuid = %v, want %s", e.LogID, e.OrganizationUUID, org)
+				}
+				if e.ActorType != "OTHER" || e.ActorMetadata["name"] != "test" {
+					t.Errorf("entry %d actor = %s %v, want OTHER named test", e.LogID, e.ActorType, e.ActorMetadata)
+				}
+			}
+			ws := entries[2]
+			if ws.WorkspaceUUID == nil || *ws.WorkspaceUUID != h.boot.DefaultWorkspace.ID || ws.TargetType != "WORKSPACE" {
+				t.Errorf("workspace.create entry = %+v, want the default Workspace", ws)
+			}
+			key := entries[0]
+			if key.TargetType != "ADMIN_API_KEY" || key.TargetMetadata["id"] != h.boot.AdminKey.ID {
+				t.Errorf("admin_api_key.created entry = %+v", key)
+			}
+			if strings.Contains(string(r.body), h.boot.AdminKeySecret) || strings.Contains(string(r.body), h.boot.BackofficeSecret) {
+				t.Errorf("the audit log contains a secret: %s", r.body)
+			}
+		}
+	})
+}
+
+// seed writes entries an hour apart, starting at base, into the bootstrap
+// Organization's log.
+func seed(t *testing.T, h *harness, base time.Time, entries ...audit.Entry) {
+	t.Helper()
+	ctx := context.Background()
+	for i, e := range entries {
+		h.db.Now = func() time.Time { return base.Add(time.Duration(i) * time.Hour) }
+		e.EnterpriseAccountID = h.boot.EnterpriseAccount.ID
+		e.OrganizationID = h.boot.Organization.ID
+		if err := h.db.Transact(ctx, func(tx *store.Tx) error {
+			_, err := audit.Record(ctx, tx, e)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.db.Now = time.Now
+}
+
+func TestAuditLogFilters(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, h *harness) {
+		base := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+		human := steward.Actor{Type: "HUMAN", UserID: h.boot.Admin.ID, Metadata: map[string]string{"email": h.boot.Admin.Email}}
+		keyActor := steward.Actor{Type: "API_KEY", Metadata: map[string]string{"api_key_id": "k"}}
+		seed(t, h, base,
+			audit.Entry{Actor: human, EventType: "workspace.update", TargetType: "WORKSPACE", WorkspaceID: h.boot.DefaultWorkspace.ID},
+			audit.Entry{Actor: keyActor, EventType: "api_key.create", TargetType: "API_KEY"},
+			audit.Entry{Actor: human, EventType: "user.delete", TargetType: "USER"},
+			audit.Entry{Actor: keyActor, EventType: "api_key.delete", TargetType: "API_KEY"},
+		)
+		ts := func(hours int) string { return url.QueryEscape(base.Add(time.Duration(hours) * time.Hour).Format(time.RFC3339)) }
+		for _, tc := range []struct {
+			query string
+			want  []string
+		}{
+			{"after=" + ts(-1), []string{"api_key.delete", "user.delete", "api_key.create", "workspace.update"}},
+			{"after=" + ts(-1) + "&sort=ascending", []string{"workspace.update", "api_key.create", "user.delete", "api_key.delete"}},
+			{"after=" + ts(0) + "&before=" + ts(3), []string{"user.delete", "api_key.create"}},
+			{"after=" + ts(-1) + "&limit=1", []string{"api_key.delete"}},
+			{"actor_type=HUMAN&after=" + ts(-1), []string{"user.delete", "workspace.update"}},
+			{"actor_type[]=API_KEY&actor_type[]=HUMAN&after=" + ts(-1), []string{"api_key.delete", "user.delete", "api_key.create", "workspace.update"}},
+			{"event_type=api_key.create&event_type=user.delete", []string{"user.delete", "api_key.create"}},
+			{"target_type=API_KEY", []string{"api_key.delete", "api_key.create"}},
+			{"target_type=WORKSPACE&after=" + ts(-1), []string{"workspace.update"}},
+			{"actor_user_uuid=" + h.boot.Admin.ID, []string{"user.delete", "workspace.update"}},
+			{"actor_user_uuid=nobody", []string{}},
+			{"after=2030-01-01&before=2030-01-01T02:00:00", []string{"api_key.create"}},
+			{"after=2030-01-01T00:30:00+00:00&sort=ascending&limit=1", []string{"api_key.create"}},
+		} {
+			got := eventTypes(h.auditLogs(t, h.boot.AdminKeySecret, tc.query))
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("?%s: got %v, want %v", tc.query, got, tc.want)
+			}
+		}
+		// The default page is 20 entries.
+		many := make([]audit.Entry, 25)
+		for i := range many {
+			many[i] = audit.Entry{Actor: human, EventType: "workspace.update", TargetType: "WORKSPACE"}
+		}
+		seed(t, h, base.Add(100*time.Hour), many...)
+		if n := len(h.auditLogs(t, h.boot.AdminKeySecret, "")); n != 20 {
+			t.Errorf("default page has %d entries, want 20", n)
+		}
+		if n := len(h.auditLogs(t, h.boot.AdminKeySecret, "limit=100")); n != 33 {
+			t.Errorf("limit=100 returned %d entries, want all 33", n)
+		}
+	})
+}
+
+func TestAuditLogQueryValidation(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, h *harness) {
+		for _, tc := range []struct {
+			query  string
+			fields []string
+		}{
+			{"limit=101", []string{"limit"}},
+			{"limit=0", []string{"limit"}},
+			{"limit=ten", []string{"limit"}},
+			{"sort=up", []string{"sort"}},
+			{"actor_type=ROBOT", []string{"actor_type"}},
+			{"event_type=user.create&event_type=user.explode", []string{"event_type"}},
+			{"target_type=PLANET", []string{"target_type"}},
+			{"before=yesterday", []string{"before"}},
+			{"after=2030-13-01", []string{"after"}},
+			{"actor_type=X&limit=1000&sort=sideways", []string{"actor_type", "sort", "limit"}},
+		} {
+			t.Run(tc.query, func(t *testing.T) {
+				v := expectValidation(t, h.get("/v1/admin/audit-logs?"+tc.query, h.boot.AdminKeySecret), tc.fields...)
+				if tc.query == "limit=101" && !strings.Contains(v.Detail[0].Msg, "100") {
+					t.Errorf("limit message %q does not name the cap", v.Detail[0].Msg)
+				}
+			})
+		}
+	})
+}
+
+func TestOrganizationsCannotSeeEachOthersAuditLogs(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, h *harness) {
+		other, otherKey := h.secondOrganization("acme")
+		mine := h.auditLogs(t, h.boot.AdminKeySecret, "limit=100")
+		theirs := h.auditLogs(t, otherKey, "limit=100")
+		if len(mine) == 0 || len(theirs) == 0 {
+			t.Fatalf("empty logs: mine %d, theirs %d", len(mine), len(theirs))
+		}
+		for _, e := range mine {
+			if *e.OrganizationUUID != h.boot.Organization.ID {
+				t.Errorf("first Organization sees entry %d of %s", e.LogID, *e.OrganizationUUID)
+			}
+		}
+		for _, e := range theirs {
+			if *e.OrganizationUUID != other.ID {
+				t.Errorf("second Organization sees entry %d of %s", e.LogID, *e.OrganizationUUID)
+			}
+		}
+		// Filters cannot widen the scope either.
+		for _, q := range []string{"actor_user_uuid=" + h.boot.Admin.ID, "event_type=organization.create", fmt.Sprintf("after=%s", "2000-01-01")} {
+			for _, e := range h.auditLogs(t, otherKey, q) {
+				if *e.OrganizationUUID != other.ID {
+					t.Errorf("?%s: second Organization sees entry %d of %s", q, e.LogID, *e.OrganizationUUID)
+				}
+			}
+		}
+	})
+}

@@ -1,0 +1,182 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/stewardhq/steward/internal/apitest"
+	"github.com/stewardhq/steward/internal/bootstrap"
+	"github.com/stewardhq/steward/internal/directory"
+	"github.com/stewardhq/steward/internal/keys"
+	"github.com/stewardhq/steward/internal/server"
+	"github.com/stewardhq/steward/internal/steward"
+	"github.com/stewardhq/steward/internal/store"
+	"github.com/stewardhq/steward/internal/store/storetest"
+)
+
+// harness is a real server over a real database, bootstrapped, whose every
+// response is checked against the OpenAPI documents.
+type harness struct {
+	t        *testing.T
+	db       *store.DB
+	srv      *server.Server
+	http     *httptest.Server
+	boot     bootstrap.Result
+	lastUsed *keys.LastUsed
+	contract *apitest.Contract
+}
+
+func newHarness(t *testing.T, db *store.DB) *harness {
+	t.Helper()
+	boot, err := bootstrap.Run(context.Background(), db, bootstrap.Options{Actor: "test"})
+	if err != nil {
+		t.Fatalf("bootstrap: %v", err)
+	}
+	lastUsed := keys.NewLastUsed()
+	srv, err := server.New(server.Deps{DB: db, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), LastUsed: lastUsed, MaxBodyBytes: 1 << 20})
+	if err != nil {
+		t.Fatalf("server.New: %v", err)
+	}
+	h := &harness{t: t, db: db, srv: srv, http: httptest.NewServer(srv.Handler()), boot: boot, lastUsed: lastUsed, contract: apitest.Load(t)}
+	t.Cleanup(h.http.Close)
+	return h
+}
+
+// forEachEngine runs fn with a fresh harness on every engine.
+func forEachEngine(t *testing.T, fn func(t *testing.T, h *harness)) {
+	storetest.Run(t, func(t *testing.T, db *store.DB) { fn(t, newHarness(t, db)) })
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// decode unmarshals the body into v, failing the test if it cannot.
+func (r response) decode(t *testing.T, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.body, v); err != nil {
+		t.Fatalf("decode %s: %v", r.body, err)
+	}
+}
+
+// do sends a request with the given headers and checks the response against
+// the contract.
+func (h *harness) do(method, path string, body []byte, headers ...string) response {
+	h.t.Helper()
+	req, err := http.NewRequest(method, h.http.URL+path, bytes.NewReader(body))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := h.http.Client().Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.contract.Check(h.t, req, resp, b)
+	return response{status: resp.StatusCode, header: resp.Header, body: b}
+}
+
+// get sends an authenticated GET with the admin key.
+func (h *harness) get(path, key string) response {
+	h.t.Helper()
+	return h.do("GET", path, nil, "x-api-key", key)
+}
+
+// secondOrganization creates another Organization in the same Enterprise
+// Account with its own admin and Admin API key.
+func (h *harness) secondOrganization(name string) (steward.Organization, string) {
+	h.t.Helper()
+	ctx := context.Background()
+	actor := steward.SystemActor("test")
+	var org steward.Organization
+	var secret string
+	err := h.db.Transact(ctx, func(tx *store.Tx) error {
+		var ws steward.Workspace
+		var err error
+		if org, ws, err = directory.CreateOrganization(ctx, tx, actor, h.boot.EnterpriseAccount.ID, name); err != nil {
+			return err
+		}
+		if _, err = directory.AddOrganizationAdmin(ctx, tx, actor, org, ws, "admin@"+name+".example"); err != nil {
+			return err
+		}
+		_, secret, err = keys.CreateAdminKey(ctx, tx, actor, org, "key of "+name, nil)
+		return err
+	})
+	if err != nil {
+		h.t.Fatalf("second organization: %v", err)
+	}
+	return org, secret
+}
+
+// mistralError is Mistral's error object.
+type mistralError struct {
+	Object  string  `json:"object"`
+	Message string  `json:"message"`
+	Type    string  `json:"type"`
+	Param   *string `json:"param"`
+	Code    *string `json:"code"`
+}
+
+// expectError checks the status and the error object's type.
+func expectError(t *testing.T, r response, status int, typ string) mistralError {
+	t.Helper()
+	if r.status != status {
+		t.Fatalf("status = %d, want %d; body %s", r.status, status, r.body)
+	}
+	var e mistralError
+	r.decode(t, &e)
+	if e.Object != "error" || e.Type != typ || e.Message == "" {
+		t.Fatalf("error body = %s, want object=error type=%s and a message", r.body, typ)
+	}
+	return e
+}
+
+type validationError struct {
+	Detail []struct {
+		Loc  []string `json:"loc"`
+		Msg  string   `json:"msg"`
+		Type string   `json:"type"`
+	} `json:"detail"`
+}
+
+// expectValidation checks a 422 that names exactly the given fields.
+func expectValidation(t *testing.T, r response, fields ...string) validationError {
+	t.Helper()
+	if r.status != http.StatusUnprocessableEntity {
+		t.Fatalf("status = %d, want 422; body %s", r.status, r.body)
+	}
+	var v validationError
+	r.decode(t, &v)
+	var got []string
+	for _, d := range v.Detail {
+		if d.Msg == "" || len(d.Loc) < 2 {
+			t.Errorf("detail %+v lacks a message or a location", d)
+			continue
+		}
+		got = append(got, d.Loc[1])
+	}
+	if len(got) != len(fields) {
+		t.Fatalf("422 names %v, want %v; body %s", got, fields, r.body)
+	}
+	for i := range fields {
+		if got[i] != fields[i] {
+			t.Fatalf("422 names %v, want %v; body %s", got, fields, r.body)
+		}
+	}
+	return v
+}

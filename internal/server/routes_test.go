@@ -1,0 +1,155 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/stewardhq/steward/internal/keys"
+	"github.com/stewardhq/steward/internal/steward"
+)
+
+// publicRoutes are the only routes that answer without a credential.
+var publicRoutes = map[string]bool{
+	"GET /healthz":                true,
+	"GET /readyz":                 true,
+	"GET /v1/admin/openapi.json":  true,
+	"GET /api/admin/openapi.json": true,
+}
+
+// TestEveryRouteIsGuarded walks every registered route: a public one must be
+// on the list above; any other must refuse anonymous callers, unknown keys
+// and the wrong kind of key, and must answer another Organization's key
+// without any of this Organization's identifiers.
+func TestEveryRouteIsGuarded(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, h *harness) {
+		_, otherKey := h.secondOrganization("other")
+		mine := []string{h.boot.Organization.ID, h.boot.DefaultWorkspace.ID, h.boot.Admin.ID, h.boot.AdminKey.ID}
+		routes := h.srv.Routes()
+		if len(routes) == 0 {
+			t.Fatal("no routes registered")
+		}
+		for _, rt := range routes {
+			name := rt.Method + " " + rt.Path
+			t.Run(name, func(t *testing.T) {
+				if rt.Action == "" {
+					if !publicRoutes[name] {
+						t.Fatalf("%s answers without a credential but is not on the public list", name)
+					}
+					return
+				}
+				if err := steward.Authorize(steward.Principal{}, rt.Action); !steward.IsKind(err, steward.KindUnauthenticated) {
+					t.Errorf("Authorize(anonymous, %s) = %v, want unauthenticated", rt.Action, err)
+				}
+				expectError(t, h.do(rt.Method, rt.Example, nil), http.StatusUnauthorized, "authentication_error")
+				expectError(t, h.do(rt.Method, rt.Example, nil, "x-api-key", keys.New(keys.PrefixAdmin)), http.StatusUnauthorized, "authentication_error")
+				expectError(t, h.do(rt.Method, rt.Example, nil, "x-api-key", h.boot.BackofficeSecret), http.StatusForbidden, "permission_error")
+				r := h.do(rt.Method, rt.Example, nil, "x-api-key", otherKey)
+				for _, id := range mine {
+					if strings.Contains(string(r.body), id) {
+						t.Errorf("another Organization's key got %s, which names %s of this Organization", r.body, id)
+					}
+				}
+			})
+		}
+	})
+}
+
+func TestAuthorizeDeniesUnknownActions(t *testing.T) {
+	p := steward.Principal{Kind: steward.CredentialAdminAPIKey, OrganizationID: "o"}
+	if err := steward.Authorize(p, "nobody.may"); !steward.IsKind(err, steward.KindForbidden) {
+		t.Fatalf("Authorize(unknown action) = %v, want forbidden", err)
+	}
+	if err := steward.Authorize(steward.Principal{Kind: steward.CredentialAdminAPIKey}, steward.ActionAuditRead); !steward.IsKind(err, steward.KindForbidden) {
+		t.Fatalf("Authorize(admin key without Organization) = %v, want forbidden", err)
+	}
+	ws := steward.Principal{Kind: steward.CredentialWorkspaceAPIKey, OrganizationID: "o"}
+	err := steward.Authorize(ws, steward.ActionAuditRead)
+	if !steward.IsKind(err, steward.KindForbidden) || !strings.Contains(err.Error(), "never grants admin access") {
+		t.Fatalf("Authorize(workspace key, admin action) = %v, want forbidden saying so", err)
+	}
+}
+
+func TestRequestIDs(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, h *harness) {
+		r := h.do("GET", "/healthz", nil, "x-request-id", "trace-123")
+		if got := r.header.Get("x-request-id"); got != "trace-123" {
+			t.Errorf("x-request-id = %q, want the client's trace-123", got)
+		}
+		a := h.do("GET", "/healthz", nil).header.Get("x-request-id")
+		b := h.do("GET", "/healthz", nil).header.Get("x-request-id")
+		if len(a) != 32 || a == b {
+			t.Errorf("generated request ids %q and %q: want distinct 32-hex ids", a, b)
+		}
+		if got := h.do("GET", "/healthz", nil, "x-request-id", strings.Repeat("x", 200)).header.Get("x-request-id"); len(got) != 32 {
+			t.Errorf("an over-long client id was kept: %q", got)
+		}
+	})
+}
+
+func TestHealthReadinessAndDocument(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, h *harness) {
+		if r := h.do("GET", "/healthz", nil); r.status != 200 || !strings.Contains(string(r.body), `"ok"`) {
+			t.Fatalf("healthz: %d %s", r.status, r.body)
+		}
+		if r := h.do("GET", "/readyz", nil); r.status != 200 {
+			t.Fatalf("readyz: %d %s", r.status, r.body)
+		}
+		for _, prefix := range []string{"/v1/admin", "/api/admin"} {
+			r := h.do("GET", prefix+"/openapi.json", nil)
+			var doc struct {
+				OpenAPI string         `json:"openapi"`
+				Paths   map[string]any `json:"paths"`
+			}
+			r.decode(t, &doc)
+			if !strings.HasPrefix(doc.OpenAPI, "3.1") || doc.Paths["/v1/admin/audit-logs"] == nil {
+				t.Fatalf("%s/openapi.json: openapi %q with %d paths", prefix, doc.OpenAPI, len(doc.Paths))
+			}
+		}
+		if r := h.get("/v1/admin/audit-logs", h.boot.AdminKeySecret); r.header.Get("Cache-Control") != "no-store" {
+			t.Errorf("admin response Cache-Control = %q, want no-store", r.header.Get("Cache-Control"))
+		}
+		h.db.Close()
+		r := h.do("GET", "/readyz", nil)
+		var body map[string]string
+		r.decode(t, &body)
+		if r.status != http.StatusServiceUnavailable || body["status"] != "unavailable" || !strings.Contains(body["error"], "database") {
+			t.Fatalf("readyz with the database closed: %d %s", r.status, r.body)
+		}
+		e := expectError(t, h.get("/v1/admin/audit-logs", h.boot.AdminKeySecret), http.StatusServiceUnavailable, "server_error")
+		if strings.Contains(e.Message, "sql") {
+			t.Errorf("an outage leaks driver details: %q", e.Message)
+		}
+	})
+}
+
+func TestUnknownRoutesAnswerInMistralsFormat(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, h *harness) {
+		for _, tc := range []struct {
+			method, path string
+			status       int
+			allow        string
+		}{
+			{"GET", "/v1/admin/nothing-here", http.StatusNotFound, ""},
+			{"GET", "/", http.StatusNotFound, ""},
+			{"DELETE", "/v1/admin/audit-logs", http.StatusMethodNotAllowed, "GET"},
+		} {
+			req, _ := http.NewRequestWithContext(context.Background(), tc.method, h.http.URL+tc.path, nil)
+			resp, err := h.http.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var e mistralError
+			err = json.NewDecoder(resp.Body).Decode(&e)
+			resp.Body.Close()
+			if err != nil || resp.StatusCode != tc.status || e.Object != "error" || e.Message == "" {
+				t.Errorf("%s %s: %d %+v (%v), want %d with an error object", tc.method, tc.path, resp.StatusCode, e, err, tc.status)
+			}
+			if got := resp.Header.Get("Allow"); got != tc.allow {
+				t.Errorf("%s %s: Allow = %q, want %q", tc.method, tc.path, got, tc.allow)
+			}
+		}
+	})
+}

@@ -1,0 +1,240 @@
+// Package server is Steward's HTTP layer: it authenticates each request,
+// authorizes it through steward.Authorize, decodes and validates input,
+// calls the domain and encodes the answer or the error. routes.go lists
+// every route.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/stewardhq/steward/internal/keys"
+	"github.com/stewardhq/steward/internal/steward"
+	"github.com/stewardhq/steward/internal/store"
+)
+
+// Deps are what the server needs.
+type Deps struct {
+	DB           *store.DB
+	Log          *slog.Logger
+	LastUsed     *keys.LastUsed
+	MaxBodyBytes int64
+	Version      string
+}
+
+// Server serves every HTTP surface of Steward.
+type Server struct {
+	deps    Deps
+	mux     *http.ServeMux
+	routes  []Route
+	openapi []byte
+	enums   map[string]map[string]bool
+}
+
+// Route describes one registered route, for tests that walk them all.
+type Route struct {
+	Method  string
+	Path    string
+	Action  steward.Action // empty for public routes
+	Example string         // a concrete path with sample ids, for walking tests
+}
+
+// handlerFunc is a handler that returns its error instead of writing it.
+type handlerFunc func(w http.ResponseWriter, r *http.Request, p steward.Principal) error
+
+// New returns a server; its routes are registered here.
+func New(deps Deps) (*Server, error) {
+	if deps.MaxBodyBytes <= 0 {
+		deps.MaxBodyBytes = 1 << 20
+	}
+	if deps.LastUsed == nil {
+		deps.LastUsed = keys.NewLastUsed()
+	}
+	s := &Server{deps: deps, mux: http.NewServeMux()}
+	if err := s.loadDocument(); err != nil {
+		return nil, err
+	}
+	s.registerRoutes()
+	return s, nil
+}
+
+// Routes returns every registered route.
+func (s *Server) Routes() []Route { return s.routes }
+
+// Handler returns the root handler with its middleware.
+func (s *Server) Handler() http.Handler {
+	return s.withRequestContext(s.mux)
+}
+
+// public registers an unauthenticated route.
+func (s *Server) public(method, path string, h http.HandlerFunc) {
+	s.routes = append(s.routes, Route{Method: method, Path: path, Example: path})
+	s.mux.HandleFunc(method+" "+path, h)
+}
+
+// adminPrefixes are where every Admin API route is served: Mistral's current
+// base path and the one of its earlier guides.
+var adminPrefixes = []string{"/v1/admin", "/api/admin"}
+
+// admin registers an Admin API route under both prefixes. Every request is
+// authenticated, then authorized for action, before h runs.
+func (s *Server) admin(method, path, example string, action steward.Action, h handlerFunc) {
+	for _, prefix := range adminPrefixes {
+		s.routes = append(s.routes, Route{Method: method, Path: prefix + path, Action: action, Example: prefix + example})
+		s.mux.Handle(method+" "+prefix+path, s.authorized(action, h))
+	}
+}
+
+// authorized authenticates the request and runs steward.Authorize; nothing
+// reaches h without passing both.
+func (s *Server) authorized(action steward.Action, h handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, err := s.authenticate(r)
+		if err == nil {
+			err = steward.Authorize(p, action)
+		}
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		r = r.WithContext(steward.WithPrincipal(r.Context(), p))
+		w.Header().Set("Cache-Control", "no-store")
+		if err := h(w, r, p); err != nil {
+			writeError(w, r, err)
+		}
+	})
+}
+
+// authenticate finds the credential in x-api-key or Authorization: Bearer.
+// No credential gives the anonymous principal; a bad one an error.
+func (s *Server) authenticate(r *http.Request) (steward.Principal, error) {
+	token := r.Header.Get("x-api-key")
+	if auth := r.Header.Get("Authorization"); token == "" && auth != "" {
+		scheme, rest, ok := strings.Cut(auth, " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") {
+			return steward.Principal{}, steward.Errorf(steward.KindUnauthenticated, "the Authorization header must be \"Bearer <key>\"")
+		}
+		token = strings.TrimSpace(rest)
+	}
+	if token == "" {
+		return steward.Principal{}, nil
+	}
+	p, err := keys.Authenticate(r.Context(), s.deps.DB, token, s.deps.LastUsed)
+	if err != nil {
+		return steward.Principal{}, err
+	}
+	setLogAttr(r.Context(), slog.String("credential_id", p.CredentialID))
+	return p, nil
+}
+
+// writeJSON encodes v with status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+type ctxKey int
+
+const logStateKey ctxKey = iota
+
+// logState carries the request's logger and attributes that handlers add.
+type logState struct {
+	log   *slog.Logger
+	attrs []slog.Attr
+}
+
+func logFrom(ctx context.Context) *slog.Logger {
+	if st, ok := ctx.Value(logStateKey).(*logState); ok {
+		return st.log
+	}
+	return slog.Default()
+}
+
+func setLogAttr(ctx context.Context, a slog.Attr) {
+	if st, ok := ctx.Value(logStateKey).(*logState); ok {
+		st.attrs = append(st.attrs, a)
+	}
+}
+
+// statusWriter remembers the status for the access log.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// withRequestContext gives every request an id (the client's x-request-id
+// when it is reasonable), a logger carrying it, a capped body, recovery from
+// panics, and one access-log line. Credentials are never logged.
+func (s *Server) withRequestContext(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		id := r.Header.Get("x-request-id")
+		if !validRequestID(id) {
+			var b [16]byte
+			_, _ = rand.Read(b[:])
+			id = hex.EncodeToString(b[:])
+		}
+		w.Header().Set("x-request-id", id)
+		st := &logState{log: s.deps.Log.With(slog.String("request_id", id))}
+		r = r.WithContext(context.WithValue(r.Context(), logStateKey, st))
+		if r.Body != nil {
+			r.Body = http.MaxBytesReader(w, r.Body, s.deps.MaxBodyBytes)
+		}
+		sw := &statusWriter{ResponseWriter: w}
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				st.log.Error("panic", "panic", v)
+				if sw.status == 0 {
+					writeError(sw, r, steward.Internal(nil))
+				}
+			}
+			attrs := append([]slog.Attr{
+				slog.String("method", r.Method),
+				slog.String("path", r.URL.Path),
+				slog.Int("status", sw.status),
+				slog.Duration("duration", time.Since(start)),
+			}, st.attrs...)
+			st.log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
+		}()
+		next.ServeHTTP(sw, r)
+	})
+}
+
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for i := range len(id) {
+		c := id[i]
+		if c <= ' ' || c > '~' {
+			return false
+		}
+	}
+	return true
+}

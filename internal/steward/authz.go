@@ -1,0 +1,44 @@
+package steward
+
+// Action is something a route does. Every route names one, and Authorize is
+// the only place that decides who may do it.
+type Action string
+
+// Actions of the foundation. Later surfaces add theirs here, with the
+// credential kinds that may perform them in policy.
+const (
+	ActionAuditRead Action = "audit_logs.read"
+)
+
+// policy lists, for each action, the credential kinds allowed to perform it.
+// An action absent from this table is denied to everyone.
+var policy = map[Action][]CredentialKind{
+	ActionAuditRead: {CredentialAdminAPIKey},
+}
+
+// Authorize decides whether p may perform a. It returns nil, or an *Error of
+// KindUnauthenticated (no credential) or KindForbidden (the wrong kind of
+// credential, or an action nobody may perform).
+func Authorize(p Principal, a Action) error {
+	if p.Kind == CredentialNone {
+		return &Error{Kind: KindUnauthenticated, Message: "missing API key: send an Admin API key in the x-api-key header or as Authorization: Bearer"}
+	}
+	allowed, ok := policy[a]
+	if !ok {
+		return Errorf(KindForbidden, "action %q is not permitted", a)
+	}
+	for _, k := range allowed {
+		if k == p.Kind {
+			if k != CredentialBackofficeKey && p.OrganizationID == "" {
+				return Errorf(KindForbidden, "this credential belongs to no Organization")
+			}
+			return nil
+		}
+	}
+	switch {
+	case p.Kind == CredentialWorkspaceAPIKey && allowed[0] == CredentialAdminAPIKey:
+		return Errorf(KindForbidden, "a standard (Workspace) API key never grants admin access: use an Admin API key")
+	default:
+		return Errorf(KindForbidden, "%s cannot be used here: this route requires %s", p.Kind.article(), allowed[0].article())
+	}
+}

@@ -1,0 +1,104 @@
+package steward
+
+import "context"
+
+// CredentialKind says what authenticated a request.
+type CredentialKind int
+
+const (
+	// CredentialNone is an anonymous request.
+	CredentialNone CredentialKind = iota
+	// CredentialAdminAPIKey is an Organization's Admin API key.
+	CredentialAdminAPIKey
+	// CredentialWorkspaceAPIKey is a standard key for the model API.
+	CredentialWorkspaceAPIKey
+	// CredentialBackofficeKey is an Enterprise Account's Backoffice key.
+	CredentialBackofficeKey
+)
+
+func (k CredentialKind) String() string {
+	switch k {
+	case CredentialAdminAPIKey:
+		return "Admin API key"
+	case CredentialWorkspaceAPIKey:
+		return "Workspace API key"
+	case CredentialBackofficeKey:
+		return "Backoffice key"
+	default:
+		return "no credential"
+	}
+}
+
+// article returns the kind with its indefinite article, for messages.
+func (k CredentialKind) article() string {
+	if k == CredentialAdminAPIKey {
+		return "an " + k.String()
+	}
+	return "a " + k.String()
+}
+
+// Principal is who is calling. Exactly one is put in a request's context by
+// the authentication middleware.
+type Principal struct {
+	Kind CredentialKind
+	// CredentialID and CredentialName identify the key that authenticated.
+	CredentialID   string
+	CredentialName string
+	// OrganizationID is set for Organization-scoped credentials; every
+	// object the principal reaches must belong to it.
+	OrganizationID      string
+	EnterpriseAccountID string
+	// UserID is the person behind the credential, when there is one.
+	UserID string
+}
+
+// Actor returns the audit actor for changes made by p.
+func (p Principal) Actor() Actor {
+	switch p.Kind {
+	case CredentialAdminAPIKey, CredentialWorkspaceAPIKey:
+		return Actor{Type: ActorAPIKey, UserID: p.UserID, Metadata: map[string]string{
+			"api_key_id":   p.CredentialID,
+			"api_key_name": p.CredentialName,
+			"api_key_kind": p.Kind.String(),
+		}}
+	case CredentialBackofficeKey:
+		return Actor{Type: ActorOther, Metadata: map[string]string{
+			"backoffice_key_id":   p.CredentialID,
+			"backoffice_key_name": p.CredentialName,
+		}}
+	default:
+		return Actor{Type: ActorOther, Metadata: map[string]string{}}
+	}
+}
+
+type principalKey struct{}
+
+// WithPrincipal returns a context carrying p.
+func WithPrincipal(ctx context.Context, p Principal) context.Context {
+	return context.WithValue(ctx, principalKey{}, p)
+}
+
+// PrincipalFrom returns the principal in ctx; an anonymous one if none.
+func PrincipalFrom(ctx context.Context) Principal {
+	p, _ := ctx.Value(principalKey{}).(Principal)
+	return p
+}
+
+// Actor types, as Mistral's audit log spells them.
+const (
+	ActorHuman  = "HUMAN"
+	ActorAPIKey = "API_KEY"
+	ActorOther  = "OTHER"
+)
+
+// Actor is who made a change, as recorded in the audit log.
+type Actor struct {
+	Type     string
+	UserID   string
+	Metadata map[string]string
+}
+
+// SystemActor is Steward itself acting, e.g. the first-start bootstrap.
+func SystemActor(name string) Actor {
+	return Actor{Type: ActorOther, Metadata: map[string]string{"name": name}}
+}

@@ -1,0 +1,307 @@
+// Package store opens Steward's database, on embedded SQLite or on
+// PostgreSQL, applies its migrations and runs transactions. The SQL of each
+// domain lives beside the Go that runs it (in audit, bootstrap, ...); this
+// package holds what every piece of SQL needs: one transaction type, one
+// placeholder style, one time format, and the translation of driver errors
+// into domain errors.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/stewardhq/steward/internal/steward"
+)
+
+// Dialect is the database engine.
+type Dialect int
+
+const (
+	SQLite Dialect = iota
+	Postgres
+)
+
+func (d Dialect) String() string {
+	if d == Postgres {
+		return "postgres"
+	}
+	return "sqlite"
+}
+
+// Config says which database to open: DatabaseURL (postgres://...) when set,
+// otherwise an SQLite file in DataDir.
+type Config struct {
+	DataDir     string
+	DatabaseURL string
+}
+
+// SQLiteFile is the name of the SQLite database inside the data directory.
+const SQLiteFile = "steward.db"
+
+// DB is an open database. On SQLite, writes go through one connection (SQLite
+// has one writer at a time anyway, and this avoids busy errors) and reads
+// through a pool; on PostgreSQL both share one pool.
+type DB struct {
+	write   *sql.DB
+	read    *sql.DB
+	dialect Dialect
+	// Now is the clock used to fix each transaction's time; tests replace it.
+	Now func() time.Time
+}
+
+// Open opens the database that cfg names, creating the SQLite data directory
+// if missing. It does not apply migrations; call Migrate.
+func Open(ctx context.Context, cfg Config) (*DB, error) {
+	if cfg.DatabaseURL != "" {
+		return openPostgres(ctx, cfg.DatabaseURL)
+	}
+	return openSQLite(ctx, cfg.DataDir)
+}
+
+func openPostgres(ctx context.Context, dsn string) (*DB, error) {
+	if !strings.HasPrefix(dsn, "postgres://") && !strings.HasPrefix(dsn, "postgresql://") {
+		return nil, fmt.Errorf("database URL must start with postgres:// or postgresql://")
+	}
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open PostgreSQL: %w", err)
+	}
+	db.SetMaxOpenConns(20)
+	db.SetMaxIdleConns(20)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("connect to PostgreSQL: %w", err)
+	}
+	return &DB{write: db, read: db, dialect: Postgres, Now: time.Now}, nil
+}
+
+func openSQLite(ctx context.Context, dir string) (*DB, error) {
+	if dir == "" {
+		return nil, fmt.Errorf("no data directory given")
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data directory: %w", err)
+	}
+	path, err := filepath.Abs(filepath.Join(dir, SQLiteFile))
+	if err != nil {
+		return nil, err
+	}
+	pragmas := url.Values{}
+	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(ON)"} {
+		pragmas.Add("_pragma", p)
+	}
+	writeDSN := "file:" + path + "?" + pragmas.Encode() + "&_txlock=immediate"
+	pragmas.Add("_pragma", "query_only(ON)")
+	readDSN := "file:" + path + "?" + pragmas.Encode()
+
+	write, err := sql.Open("sqlite", writeDSN)
+	if err != nil {
+		return nil, fmt.Errorf("open SQLite: %w", err)
+	}
+	write.SetMaxOpenConns(1)
+	write.SetConnMaxIdleTime(0)
+	write.SetConnMaxLifetime(0)
+	// The writer connection is opened first so that it sets WAL mode before
+	// any reader connects.
+	if err := write.PingContext(ctx); err != nil {
+		write.Close()
+		return nil, fmt.Errorf("open SQLite %s: %w", path, err)
+	}
+	read, err := sql.Open("sqlite", readDSN)
+	if err != nil {
+		write.Close()
+		return nil, fmt.Errorf("open SQLite: %w", err)
+	}
+	read.SetMaxOpenConns(8)
+	read.SetMaxIdleConns(8)
+	return &DB{write: write, read: read, dialect: SQLite, Now: time.Now}, nil
+}
+
+// Dialect returns the engine in use.
+func (db *DB) Dialect() Dialect { return db.dialect }
+
+// Close closes every connection.
+func (db *DB) Close() error {
+	err := db.write.Close()
+	if db.read != db.write {
+		err = errors.Join(err, db.read.Close())
+	}
+	return err
+}
+
+// Ping checks that the database answers, for /readyz.
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.write.PingContext(ctx); err != nil {
+		return err
+	}
+	var one int
+	return db.read.QueryRowContext(ctx, "SELECT 1").Scan(&one)
+}
+
+// Tx is one transaction. Now is fixed when it starts, so that every row a
+// service method writes carries the same time.
+type Tx struct {
+	tx      *sql.Tx
+	dialect Dialect
+	Now     time.Time
+}
+
+// Transact runs fn in a read-write transaction, committing if fn returns
+// nil and rolling back otherwise. Driver errors are translated to domain
+// errors (see Translate).
+func (db *DB) Transact(ctx context.Context, fn func(*Tx) error) error {
+	return db.run(ctx, db.write, false, fn)
+}
+
+// View runs fn in a read-only transaction.
+func (db *DB) View(ctx context.Context, fn func(*Tx) error) error {
+	return db.run(ctx, db.read, true, fn)
+}
+
+func (db *DB) run(ctx context.Context, pool *sql.DB, readOnly bool, fn func(*Tx) error) error {
+	// database/sql's ReadOnly option is refused by the SQLite driver; its
+	// read pool is query_only instead.
+	opts := &sql.TxOptions{ReadOnly: readOnly && db.dialect == Postgres}
+	sqlTx, err := pool.BeginTx(ctx, opts)
+	if err != nil {
+		return Translate(err)
+	}
+	tx := &Tx{tx: sqlTx, dialect: db.dialect, Now: db.Now().UTC().Truncate(time.Microsecond)}
+	if err := fn(tx); err != nil {
+		_ = sqlTx.Rollback()
+		return Translate(err)
+	}
+	if err := sqlTx.Commit(); err != nil {
+		return Translate(err)
+	}
+	return nil
+}
+
+// Dialect returns the engine the transaction runs on.
+func (tx *Tx) Dialect() Dialect { return tx.dialect }
+
+// Exec runs a statement written with ? placeholders.
+func (tx *Tx) Exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return tx.tx.ExecContext(ctx, rebind(tx.dialect, query), args...)
+}
+
+// Query runs a query written with ? placeholders.
+func (tx *Tx) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return tx.tx.QueryContext(ctx, rebind(tx.dialect, query), args...)
+}
+
+// QueryRow runs a query written with ? placeholders that returns one row.
+func (tx *Tx) QueryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	return tx.tx.QueryRowContext(ctx, rebind(tx.dialect, query), args...)
+}
+
+// rebind rewrites ? placeholders as $1, $2, ... for PostgreSQL. Question
+// marks inside single-quoted literals are left alone.
+func rebind(d Dialect, query string) string {
+	if d != Postgres || !strings.Contains(query, "?") {
+		return query
+	}
+	var b strings.Builder
+	b.Grow(len(query) + 8)
+	n, quoted := 0, false
+	for i := 0; i < len(query); i++ {
+		c := query[i]
+		switch {
+		case c == '\'':
+			quoted = !quoted
+		case c == '?' && !quoted:
+			n++
+			fmt.Fprintf(&b, "$%d", n)
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}
+
+// Translate turns driver errors into domain errors: a unique violation
+// becomes KindConflict, a missing row KindNotFound, a lost connection
+// KindUnavailable. Domain errors pass through; anything else is internal.
+func Translate(err error) error {
+	if err == nil {
+		return nil
+	}
+	var se *steward.Error
+	if errors.As(err, &se) {
+		return err
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return &steward.Error{Kind: steward.KindNotFound, Message: "not found", Err: err}
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return &steward.Error{Kind: steward.KindUnavailable, Message: "the request was cancelled before the database answered", Err: err}
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch {
+		case pgErr.Code == "23505":
+			return &steward.Error{Kind: steward.KindConflict, Message: "already exists", Err: err}
+		case strings.HasPrefix(pgErr.Code, "08"), pgErr.Code == "57P01", pgErr.Code == "57P03":
+			return &steward.Error{Kind: steward.KindUnavailable, Message: "the database is unavailable", Err: err}
+		}
+		return steward.Internal(err)
+	}
+	var sqErr *sqlite.Error
+	if errors.As(err, &sqErr) {
+		switch sqErr.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return &steward.Error{Kind: steward.KindConflict, Message: "already exists", Err: err}
+		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL, sqlite3.SQLITE_CANTOPEN:
+			return &steward.Error{Kind: steward.KindUnavailable, Message: "the database is unavailable", Err: err}
+		}
+		return steward.Internal(err)
+	}
+	var connErr *pgconn.ConnectError
+	var netErr net.Error
+	// database/sql does not export its "database is closed" error.
+	if errors.As(err, &connErr) || errors.As(err, &netErr) || errors.Is(err, sql.ErrConnDone) ||
+		errors.Is(err, driver.ErrBadConn) || errors.Is(err, io.ErrUnexpectedEOF) || err.Error() == "sql: database is closed" {
+		return &steward.Error{Kind: steward.KindUnavailable, Message: "the database is unavailable", Err: err}
+	}
+	return steward.Internal(err)
+}
+
+// Micros is how times are stored: microseconds since the Unix epoch, UTC,
+// the same BIGINT on both engines.
+func Micros(t time.Time) int64 { return t.UnixMicro() }
+
+// MicrosPtr stores an optional time; nil becomes NULL.
+func MicrosPtr(t *time.Time) sql.NullInt64 {
+	if t == nil {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: t.UnixMicro(), Valid: true}
+}
+
+// Time reads a stored time.
+func Time(us int64) time.Time { return time.UnixMicro(us).UTC() }
+
+// TimePtr reads an optional stored time.
+func TimePtr(v sql.NullInt64) *time.Time {
+	if !v.Valid {
+		return nil
+	}
+	t := Time(v.Int64)
+	return &t
+}

@@ -1,0 +1,121 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/stewardhq/steward/internal/steward"
+	"github.com/stewardhq/steward/internal/store"
+	"github.com/stewardhq/steward/internal/store/storetest"
+)
+
+func TestMigrateIsIdempotent(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, db *store.DB) {
+		applied, err := db.Migrate(context.Background())
+		if err != nil {
+			t.Fatalf("second Migrate: %v", err)
+		}
+		if len(applied) != 0 {
+			t.Fatalf("second Migrate applied %v, want nothing", applied)
+		}
+	})
+}
+
+func TestTransactCommitsAndRollsBack(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		insert := func(tx *store.Tx, id string) error {
+			_, err := tx.Exec(ctx, `INSERT INTO enterprise_accounts (id, name, created_at) VALUES (?, ?, ?)`, id, "n", store.Micros(tx.Now))
+			return err
+		}
+		if err := db.Transact(ctx, func(tx *store.Tx) error { return insert(tx, "kept") }); err != nil {
+			t.Fatalf("commit: %v", err)
+		}
+		boom := errors.New("boom")
+		err := db.Transact(ctx, func(tx *store.Tx) error {
+			if err := insert(tx, "dropped"); err != nil {
+				return err
+			}
+			return boom
+		})
+		if !errors.Is(err, boom) {
+			t.Fatalf("Transact returned %v, want %v", err, boom)
+		}
+		var ids []string
+		err = db.View(ctx, func(tx *store.Tx) error {
+			rows, err := tx.Query(ctx, `SELECT id FROM enterprise_accounts ORDER BY id`)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var id string
+				if err := rows.Scan(&id); err != nil {
+					return err
+				}
+				ids = append(ids, id)
+			}
+			return rows.Err()
+		})
+		if err != nil {
+			t.Fatalf("view: %v", err)
+		}
+		if len(ids) != 1 || ids[0] != "kept" {
+			t.Fatalf("rows = %v, want [kept]", ids)
+		}
+	})
+}
+
+func TestTranslateUniqueViolationAndNoRows(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		insert := func(tx *store.Tx) error {
+			_, err := tx.Exec(ctx, `INSERT INTO enterprise_accounts (id, name, created_at) VALUES (?, ?, ?)`, "dup", "n", 1)
+			return err
+		}
+		if err := db.Transact(ctx, insert); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Transact(ctx, insert); steward.ErrorKind(err) != steward.KindConflict {
+			t.Fatalf("duplicate insert: got %v (kind %v), want conflict", err, steward.ErrorKind(err))
+		}
+		err := db.View(ctx, func(tx *store.Tx) error {
+			var id string
+			return tx.QueryRow(ctx, `SELECT id FROM enterprise_accounts WHERE id = ?`, "missing").Scan(&id)
+		})
+		if steward.ErrorKind(err) != steward.KindNotFound {
+			t.Fatalf("missing row: got %v, want not found", err)
+		}
+	})
+}
+
+func TestViewIsReadOnly(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		err := db.View(ctx, func(tx *store.Tx) error {
+			_, err := tx.Exec(ctx, `INSERT INTO enterprise_accounts (id, name, created_at) VALUES ('x', 'x', 1)`)
+			return err
+		})
+		if err == nil {
+			t.Fatal("insert inside View succeeded")
+		}
+	})
+}
+
+func TestTransactionTimeIsFixedAndUTC(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, db *store.DB) {
+		fixed := time.Date(2026, 3, 4, 5, 6, 7, 891011000, time.FixedZone("x", 3600))
+		db.Now = func() time.Time { return fixed }
+		err := db.Transact(context.Background(), func(tx *store.Tx) error {
+			if !tx.Now.Equal(fixed.Truncate(time.Microsecond)) || tx.Now.Location() != time.UTC {
+				t.Errorf("tx.Now = %v, want %v in UTC", tx.Now, fixed)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+}
