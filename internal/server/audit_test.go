@@ -113,7 +113,9 @@ func TestAuditLogFilters(t *testing.T) {
 			audit.Entry{Actor: human, EventType: "user.delete", TargetType: "USER"},
 			audit.Entry{Actor: keyActor, EventType: "api_key.delete", TargetType: "API_KEY"},
 		)
-		ts := func(hours int) string { return url.QueryEscape(base.Add(time.Duration(hours) * time.Hour).Format(time.RFC3339)) }
+		ts := func(hours int) string {
+			return url.QueryEscape(base.Add(time.Duration(hours) * time.Hour).Format(time.RFC3339))
+		}
 		for _, tc := range []struct {
 			query string
 			want  []string
