@@ -44,22 +44,48 @@ const (
 	TargetMonthlyLimit      = "MONTHLY_LIMIT"
 	TargetWorkspaceMonthly  = "WORKSPACE_MONTHLY_LIMIT"
 	TargetRateLimitRule     = "RATE_LIMIT_RULE"
-	TargetEnterpriseAccount = "ENTERPRISE_ACCOUNT" // Steward's; never in an Organization's log
-	TargetBackofficeKey     = "BACKOFFICE_KEY"     // Steward's; never in an Organization's log
+	TargetEnterpriseAccount = "ENTERPRISE_ACCOUNT" // Steward's
+	TargetBackofficeKey     = "BACKOFFICE_KEY"     // Steward's
+	TargetRole              = "ROLE"               // Steward's
 )
 
-// Event types. Mistral's names wherever one fits; the Steward-only ones
-// belong to Enterprise Account chains, which the Admin API never lists.
+// Event types, with Mistral's names wherever one fits.
 const (
-	EventOrganizationCreate         = "organization.create"
-	EventWorkspaceCreate            = "workspace.create"
-	EventUserCreate                 = "user.create"
-	EventAdminAPIKeyCreated         = "admin_api_key.created"
-	EventAdminAPIKeyDelete          = "admin_api_key.delete"
-	EventEnterpriseAccountCreate    = "enterprise_account.create"
-	EventBackofficeKeyCreate        = "backoffice_key.create"
-	EventEnterpriseAccountMemberAdd = "enterprise_account.member.add"
+	EventOrganizationCreate = "organization.create"
+	EventWorkspaceCreate    = "workspace.create"
+	EventWorkspaceMemberAdd = "workspace.member.add"
+	EventUserCreate         = "user.create"
+	EventUserDelete         = "user.delete"
+	EventUserRoleUpdate     = "user.organization.role.update"
+	EventUserJoin           = "user.organization.join"
+	EventInviteSend         = "organization.invite.send"
+	EventInviteResend       = "organization.invite.resend"
+	EventInviteAccepted     = "organization.invite.accepted"
+	EventInviteRevoked      = "organization.invite.revoked"
+	EventSeatGrant          = "billing.seat.grant"
+	EventSeatRevoke         = "billing.seat.revoke"
+	EventAdminAPIKeyCreated = "admin_api_key.created"
+	EventAdminAPIKeyDelete  = "admin_api_key.delete"
 )
+
+// Steward-only event types. Mistral's document has no name for these
+// changes; their entries are kept like any other but are left out of the
+// Mistral-compatible listing, whose event_type is an enum of Mistral's
+// names.
+const (
+	EventEnterpriseAccountCreate    = "enterprise_account.create"
+	EventEnterpriseAccountMemberAdd = "enterprise_account.member.add"
+	EventBackofficeKeyCreate        = "backoffice_key.create"
+	EventRoleCreate                 = "role.create"
+	EventRoleUpdate                 = "role.update"
+	EventRoleDelete                 = "role.delete"
+)
+
+// StewardOnlyEvents lists the event types that are not Mistral's.
+var StewardOnlyEvents = []string{
+	EventEnterpriseAccountCreate, EventEnterpriseAccountMemberAdd, EventBackofficeKeyCreate,
+	EventRoleCreate, EventRoleUpdate, EventRoleDelete,
+}
 
 // scope names the chain an entry belongs to.
 func (e *Entry) scope() (string, error) {

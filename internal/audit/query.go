@@ -24,6 +24,8 @@ type Filter struct {
 	After          *time.Time
 	Ascending      bool
 	Limit          int
+	// MistralOnly leaves out Steward-only event types.
+	MistralOnly bool
 }
 
 // List returns the entries of f.OrganizationID that match f, newest first
@@ -44,6 +46,12 @@ func List(ctx context.Context, tx *store.Tx, f Filter) ([]Entry, error) {
 	in("actor_type", f.ActorTypes)
 	in("event_type", f.EventTypes)
 	in("target_type", f.TargetTypes)
+	if f.MistralOnly {
+		where = append(where, "event_type NOT IN ("+strings.TrimSuffix(strings.Repeat("?, ", len(StewardOnlyEvents)), ", ")+")")
+		for _, e := range StewardOnlyEvents {
+			args = append(args, e)
+		}
+	}
 	if f.ActorUserID != nil {
 		where = append(where, "actor_user_id = ?")
 		args = append(args, *f.ActorUserID)

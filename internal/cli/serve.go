@@ -7,11 +7,14 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/stewardhq/steward/internal/bootstrap"
 	"github.com/stewardhq/steward/internal/config"
+	"github.com/stewardhq/steward/internal/directory"
 	"github.com/stewardhq/steward/internal/keys"
+	"github.com/stewardhq/steward/internal/outbox"
 	"github.com/stewardhq/steward/internal/server"
 )
 
@@ -54,8 +57,19 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		}
 	}
 
+	publicURL := cfg.PublicURL
+	if publicURL == "" {
+		publicURL = baseURL
+	}
+	mail, err := outbox.New(db, outbox.Config{SMTPURL: cfg.SMTPURL, From: cfg.SMTPFrom, Log: log})
+	if err != nil {
+		return err
+	}
 	lastUsed := keys.NewLastUsed()
-	srv, err := server.New(server.Deps{DB: db, Log: log, LastUsed: lastUsed, MaxBodyBytes: cfg.MaxBodyBytes, Version: version()})
+	srv, err := server.New(server.Deps{
+		DB: db, Log: log, LastUsed: lastUsed, MaxBodyBytes: cfg.MaxBodyBytes, Version: version(),
+		Invitations: directory.InviteSettings{TTL: cfg.InvitationTTL, AcceptURL: publicURL + "/invitations/accept"},
+	})
 	if err != nil {
 		return err
 	}
@@ -65,11 +79,9 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		IdleTimeout:       120 * time.Second,
 	}
 	bgCtx, stopBackground := context.WithCancel(context.Background())
-	bgDone := make(chan struct{})
-	go func() {
-		defer close(bgDone)
-		lastUsed.Run(bgCtx, db, 10*time.Second, log)
-	}()
+	var background sync.WaitGroup
+	background.Go(func() { lastUsed.Run(bgCtx, db, 10*time.Second, log) })
+	background.Go(func() { mail.Run(bgCtx, 2*time.Second) })
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpSrv.Serve(ln) }()
@@ -85,7 +97,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		cancel()
 	}
 	stopBackground()
-	<-bgDone
+	background.Wait()
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}

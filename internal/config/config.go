@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"slices"
 	"strconv"
@@ -29,6 +30,10 @@ type Config struct {
 	LogFormat       string        `yaml:"log_format"`
 	MaxBodyBytes    int64         `yaml:"max_body_bytes"`
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	PublicURL       string        `yaml:"public_url"`
+	InvitationTTL   time.Duration `yaml:"invitation_ttl"`
+	SMTPURL         string        `yaml:"smtp_url"`
+	SMTPFrom        string        `yaml:"smtp_from"`
 }
 
 // Default returns the configuration Steward runs with when nothing is set.
@@ -42,6 +47,7 @@ func Default() Config {
 		LogFormat:       "text",
 		MaxBodyBytes:    1 << 20,
 		ShutdownTimeout: 15 * time.Second,
+		InvitationTTL:   7 * 24 * time.Hour,
 	}
 }
 
@@ -73,14 +79,22 @@ var options = []option{
 		c.MaxBodyBytes = n
 		return nil
 	}},
-	{"shutdown-timeout", "how long a graceful shutdown waits for requests in flight (e.g. 15s)", func(c *Config, v string) error {
+	{"shutdown-timeout", "how long a graceful shutdown waits for requests in flight (e.g. 15s)", duration(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
+	{"public-url", "URL people reach Steward at, for links in emails (default: http:// and the listening address)", str(func(c *Config) *string { return &c.PublicURL })},
+	{"invitation-ttl", "how long an invitation can be accepted (e.g. 168h)", duration(func(c *Config) *time.Duration { return &c.InvitationTTL })},
+	{"smtp-url", "SMTP server for email, smtp://user:pass@host:587 or smtps://...:465 (default: log emails instead)", str(func(c *Config) *string { return &c.SMTPURL })},
+	{"smtp-from", "From address of Steward's email", str(func(c *Config) *string { return &c.SMTPFrom })},
+}
+
+func duration(f func(*Config) *time.Duration) func(*Config, string) error {
+	return func(c *Config, v string) error {
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {
-			return fmt.Errorf("must be a positive duration such as 15s")
+			return fmt.Errorf("must be a positive duration such as 15s or 168h")
 		}
-		c.ShutdownTimeout = d
+		*f(c) = d
 		return nil
-	}},
+	}
 }
 
 // EnvName is the environment variable of a flag name.
@@ -165,6 +179,15 @@ func (c *Config) validate() error {
 	}
 	if c.DatabaseURL == "" && c.DataDir == "" {
 		return fmt.Errorf("set a data directory or a database URL")
+	}
+	if c.PublicURL != "" {
+		if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("public URL %q: want http(s)://host[:port]", c.PublicURL)
+		}
+		c.PublicURL = strings.TrimSuffix(c.PublicURL, "/")
+	}
+	if c.InvitationTTL <= 0 || c.ShutdownTimeout <= 0 {
+		return fmt.Errorf("durations must be positive")
 	}
 	return nil
 }

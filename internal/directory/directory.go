@@ -103,45 +103,24 @@ func NormalizeEmail(field []string, email string) (display, normalized string, e
 }
 
 // AddOrganizationAdmin creates the user with this email if needed, makes
-// them a member of the Organization with the organization_admin role, adds
-// them to its default Workspace as workspace_admin, and audits it. It
-// returns the user.
+// them a member of the Organization with the organization_admin role and
+// workspace_admin of its default Workspace, and audits it. It returns the
+// user.
 func AddOrganizationAdmin(ctx context.Context, tx *store.Tx, actor steward.Actor, org steward.Organization, defaultWorkspace steward.Workspace, email string) (steward.User, error) {
 	display, normalized, err := NormalizeEmail([]string{"body", "email"}, email)
 	if err != nil {
 		return steward.User{}, err
 	}
-	u := steward.User{ID: uuid.NewString(), Email: display, CreatedAt: tx.Now}
-	err = tx.QueryRow(ctx, `INSERT INTO users (id, email, email_normalized, created_at) VALUES (?, ?, ?, ?)
-		ON CONFLICT (email_normalized) DO UPDATE SET email_normalized = excluded.email_normalized
-		RETURNING id, email, created_at`, u.ID, u.Email, normalized, store.Micros(tx.Now)).Scan(&u.ID, &u.Email, new(int64))
+	u, _, err := ensureUser(ctx, tx, display, normalized, "", "")
 	if err != nil {
 		return steward.User{}, err
 	}
-	stmts := []struct {
-		q    string
-		args []any
-	}{
-		{`INSERT INTO organization_members (organization_id, user_id, created_at) VALUES (?, ?, ?)`, []any{org.ID, u.ID, store.Micros(tx.Now)}},
-		{`INSERT INTO organization_member_roles (organization_id, user_id, role_id) VALUES (?, ?, ?)`, []any{org.ID, u.ID, steward.RoleIDOrganizationAdmin}},
-		{`INSERT INTO workspace_members (workspace_id, user_id, created_at) VALUES (?, ?, ?)`, []any{defaultWorkspace.ID, u.ID, store.Micros(tx.Now)}},
-		{`INSERT INTO workspace_member_roles (workspace_id, user_id, role_id) VALUES (?, ?, ?)`, []any{defaultWorkspace.ID, u.ID, steward.RoleIDWorkspaceAdmin}},
+	if err := addMember(ctx, tx, org.ID, u.ID, []string{steward.RoleIDOrganizationAdmin}, nil, defaultWorkspace.ID, []string{steward.RoleIDWorkspaceAdmin}); err != nil {
+		return steward.User{}, err
 	}
-	for _, s := range stmts {
-		if _, err := tx.Exec(ctx, s.q, s.args...); err != nil {
-			return steward.User{}, err
-		}
-	}
-	_, err = audit.Record(ctx, tx, audit.Entry{
-		EnterpriseAccountID: org.EnterpriseAccountID,
-		OrganizationID:      org.ID,
-		Actor:               actor,
-		EventType:           audit.EventUserCreate,
-		EventMetadata:       map[string]string{"roles": steward.RoleOrganizationAdmin, "workspace_roles": defaultWorkspace.ID + ":" + steward.RoleWorkspaceAdmin},
-		TargetType:          audit.TargetUser,
-		TargetMetadata:      map[string]string{"id": u.ID, "email": u.Email},
+	return u, recordUser(ctx, tx, actor, org, audit.EventUserCreate, u, map[string]string{
+		"roles": steward.RoleOrganizationAdmin, "workspace_roles": defaultWorkspace.ID + ":" + steward.RoleWorkspaceAdmin,
 	})
-	return u, err
 }
 
 // AddEnterpriseAccountMember makes a user a member of an Enterprise Account

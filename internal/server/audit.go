@@ -37,6 +37,7 @@ func (s *Server) handleListAuditLogs(w http.ResponseWriter, r *http.Request, p s
 		After:          q.optTime("after"),
 		Ascending:      q.oneOf("sort", "descending", "ascending", "descending") == "ascending",
 		Limit:          q.intRange("limit", 20, 1, audit.MaxLimit),
+		MistralOnly:    true,
 	}
 	if err := q.err(); err != nil {
 		return err

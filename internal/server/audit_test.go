@@ -160,16 +160,16 @@ func TestAuditLogQueryValidation(t *testing.T) {
 			query  string
 			fields []string
 		}{
-			{"limit=101", []string{"limit"}},
-			{"limit=0", []string{"limit"}},
-			{"limit=ten", []string{"limit"}},
-			{"sort=up", []string{"sort"}},
-			{"actor_type=ROBOT", []string{"actor_type"}},
-			{"event_type=user.create&event_type=user.explode", []string{"event_type"}},
-			{"target_type=PLANET", []string{"target_type"}},
-			{"before=yesterday", []string{"before"}},
-			{"after=2030-13-01", []string{"after"}},
-			{"actor_type=X&limit=1000&sort=sideways", []string{"actor_type", "sort", "limit"}},
+			{"limit=101", []string{"query.limit"}},
+			{"limit=0", []string{"query.limit"}},
+			{"limit=ten", []string{"query.limit"}},
+			{"sort=up", []string{"query.sort"}},
+			{"actor_type=ROBOT", []string{"query.actor_type"}},
+			{"event_type=user.create&event_type=user.explode", []string{"query.event_type"}},
+			{"target_type=PLANET", []string{"query.target_type"}},
+			{"before=yesterday", []string{"query.before"}},
+			{"after=2030-13-01", []string{"query.after"}},
+			{"actor_type=X&limit=1000&sort=sideways", []string{"query.actor_type", "query.sort", "query.limit"}},
 		} {
 			t.Run(tc.query, func(t *testing.T) {
 				v := expectValidation(t, h.get("/v1/admin/audit-logs?"+tc.query, h.boot.AdminKeySecret), tc.fields...)

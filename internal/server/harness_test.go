@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stewardhq/steward/internal/apitest"
 	"github.com/stewardhq/steward/internal/bootstrap"
@@ -39,7 +41,10 @@ func newHarness(t *testing.T, db *store.DB) *harness {
 		t.Fatalf("bootstrap: %v", err)
 	}
 	lastUsed := keys.NewLastUsed()
-	srv, err := server.New(server.Deps{DB: db, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), LastUsed: lastUsed, MaxBodyBytes: 1 << 20})
+	srv, err := server.New(server.Deps{
+		DB: db, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), LastUsed: lastUsed, MaxBodyBytes: 1 << 20,
+		Invitations: directory.InviteSettings{TTL: 7 * 24 * time.Hour, AcceptURL: "http://steward.test/invitations/accept"},
+	})
 	if err != nil {
 		t.Fatalf("server.New: %v", err)
 	}
@@ -89,6 +94,56 @@ func (h *harness) do(method, path string, body []byte, headers ...string) respon
 	}
 	h.contract.Check(h.t, req, resp, b)
 	return response{status: resp.StatusCode, header: resp.Header, body: b}
+}
+
+// send sends a JSON body with the admin key.
+func (h *harness) send(method, path string, body any) response {
+	h.t.Helper()
+	b, err := json.Marshal(body)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return h.do(method, path, b, "x-api-key", h.boot.AdminKeySecret, "Content-Type", "application/json")
+}
+
+// ok fails the test unless r is a 200, and decodes it into v when v is not
+// nil.
+func ok(t *testing.T, r response, v any) {
+	t.Helper()
+	if r.status != http.StatusOK {
+		t.Fatalf("status %d, want 200; body %s", r.status, r.body)
+	}
+	if v != nil {
+		r.decode(t, v)
+	}
+}
+
+// invite invites one address and returns the invitation's id.
+func (h *harness) invite(email string) string {
+	h.t.Helper()
+	ok(h.t, h.send("POST", "/v1/admin/users-invite", map[string]any{"email": email}), nil)
+	var invites []struct {
+		InviteUUID string `json:"invite_uuid"`
+		Email      string `json:"email"`
+	}
+	ok(h.t, h.get("/v1/admin/users-invite", h.boot.AdminKeySecret), &invites)
+	for _, inv := range invites {
+		if inv.Email == email {
+			return inv.InviteUUID
+		}
+	}
+	h.t.Fatalf("invitation of %s not listed: %+v", email, invites)
+	return ""
+}
+
+// customRole creates a custom role and returns its id.
+func (h *harness) customRole(name, scope string, permissions ...string) string {
+	h.t.Helper()
+	var out struct {
+		UUID string `json:"uuid"`
+	}
+	ok(h.t, h.send("POST", "/v1/admin/custom-roles", map[string]any{"name": name, "scope": scope, "permissions": permissions}), &out)
+	return out.UUID
 }
 
 // get sends an authenticated GET with the admin key.
@@ -154,7 +209,8 @@ type validationError struct {
 	} `json:"detail"`
 }
 
-// expectValidation checks a 422 that names exactly the given fields.
+// expectValidation checks a 422 that names exactly the given locations,
+// each written as its parts joined by dots ("query.limit", "body.0.email").
 func expectValidation(t *testing.T, r response, fields ...string) validationError {
 	t.Helper()
 	if r.status != http.StatusUnprocessableEntity {
@@ -164,11 +220,10 @@ func expectValidation(t *testing.T, r response, fields ...string) validationErro
 	r.decode(t, &v)
 	var got []string
 	for _, d := range v.Detail {
-		if d.Msg == "" || len(d.Loc) < 2 {
-			t.Errorf("detail %+v lacks a message or a location", d)
-			continue
+		if d.Msg == "" || len(d.Loc) == 0 || d.Type == "" {
+			t.Errorf("detail %+v lacks a message, a type or a location", d)
 		}
-		got = append(got, d.Loc[1])
+		got = append(got, strings.Join(d.Loc, "."))
 	}
 	if len(got) != len(fields) {
 		t.Fatalf("422 names %v, want %v; body %s", got, fields, r.body)

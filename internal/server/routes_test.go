@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -11,13 +12,19 @@ import (
 	"github.com/stewardhq/steward/internal/steward"
 )
 
-// publicRoutes are the only routes that answer without a credential.
+// publicRoutes are the only routes that answer without a key.
 var publicRoutes = map[string]bool{
-	"GET /healthz":                true,
-	"GET /readyz":                 true,
-	"GET /v1/admin/openapi.json":  true,
-	"GET /api/admin/openapi.json": true,
+	"GET /healthz":                        true,
+	"GET /readyz":                         true,
+	"GET /v1/admin/openapi.json":          true,
+	"GET /api/admin/openapi.json":         true,
+	"GET /invitations/accept":             true, // the invitation token is the credential
+	"POST /invitations/accept":            true,
+	"POST /v1/admin/users-invite/accept":  true,
+	"POST /api/admin/users-invite/accept": true,
 }
+
+var pathParam = regexp.MustCompile(`\{([a-z_]+)\}`)
 
 // TestEveryRouteIsGuarded walks every registered route: a public one must be
 // on the list above; any other must refuse anonymous callers, unknown keys
@@ -26,7 +33,11 @@ var publicRoutes = map[string]bool{
 func TestEveryRouteIsGuarded(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, h *harness) {
 		_, otherKey := h.secondOrganization("other")
-		mine := []string{h.boot.Organization.ID, h.boot.DefaultWorkspace.ID, h.boot.Admin.ID, h.boot.AdminKey.ID}
+		// One object of this Organization for every path parameter.
+		invite := h.invite("walk@example.com")
+		role := h.customRole("walker", "organization", "audit.read")
+		params := map[string]string{"user_id": h.boot.Admin.ID, "invite_uuid": invite, "role_uuid": role}
+		mine := []string{h.boot.Organization.ID, h.boot.DefaultWorkspace.ID, h.boot.Admin.ID, h.boot.AdminKey.ID, invite, role}
 		routes := h.srv.Routes()
 		if len(routes) == 0 {
 			t.Fatal("no routes registered")
@@ -43,16 +54,45 @@ func TestEveryRouteIsGuarded(t *testing.T) {
 				if err := steward.Authorize(steward.Principal{}, rt.Action); !steward.IsKind(err, steward.KindUnauthenticated) {
 					t.Errorf("Authorize(anonymous, %s) = %v, want unauthenticated", rt.Action, err)
 				}
-				expectError(t, h.do(rt.Method, rt.Example, nil), http.StatusUnauthorized, "authentication_error")
-				expectError(t, h.do(rt.Method, rt.Example, nil, "x-api-key", keys.New(keys.PrefixAdmin)), http.StatusUnauthorized, "authentication_error")
-				expectError(t, h.do(rt.Method, rt.Example, nil, "x-api-key", h.boot.BackofficeSecret), http.StatusForbidden, "permission_error")
-				r := h.do(rt.Method, rt.Example, nil, "x-api-key", otherKey)
+				path := pathParam.ReplaceAllStringFunc(rt.Path, func(m string) string {
+					v, ok := params[m[1:len(m)-1]]
+					if !ok {
+						t.Fatalf("no sample object for %s in %s", m, rt.Path)
+					}
+					return v
+				})
+				var body []byte
+				if rt.Method != "GET" && rt.Method != "DELETE" {
+					body = []byte("{}")
+				}
+				expectError(t, h.do(rt.Method, path, body), http.StatusUnauthorized, "authentication_error")
+				expectError(t, h.do(rt.Method, path, body, "x-api-key", keys.New(keys.PrefixAdmin)), http.StatusUnauthorized, "authentication_error")
+				expectError(t, h.do(rt.Method, path, body, "x-api-key", h.boot.BackofficeSecret), http.StatusForbidden, "permission_error")
+				r := h.do(rt.Method, path, body, "x-api-key", otherKey)
 				for _, id := range mine {
-					if strings.Contains(string(r.body), id) {
+					// A 404 may repeat the id the caller sent; anything else is a leak.
+					if strings.Contains(string(r.body), id) && !strings.Contains(path, id) {
 						t.Errorf("another Organization's key got %s, which names %s of this Organization", r.body, id)
 					}
 				}
+				if strings.Contains(rt.Path, "{") && r.status != http.StatusNotFound && r.status != http.StatusUnprocessableEntity {
+					t.Errorf("another Organization's key on %s got %d, want 404 (or 422 for a body it cannot parse)", path, r.status)
+				}
 			})
+		}
+		// Nothing of this Organization was changed by the walk.
+		if r := h.get("/v1/admin/users/"+h.boot.Admin.ID, h.boot.AdminKeySecret); r.status != 200 {
+			t.Errorf("the admin is gone after the walk: %d", r.status)
+		}
+		if r := h.get("/v1/admin/custom-roles/"+role, h.boot.AdminKeySecret); r.status != 200 {
+			t.Errorf("the custom role is gone after the walk: %d", r.status)
+		}
+		var invites []struct {
+			InviteUUID string `json:"invite_uuid"`
+		}
+		h.get("/v1/admin/users-invite", h.boot.AdminKeySecret).decode(t, &invites)
+		if len(invites) != 1 || invites[0].InviteUUID != invite {
+			t.Errorf("the invitation is gone after the walk: %+v", invites)
 		}
 	})
 }

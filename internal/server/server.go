@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/stewardhq/steward/internal/directory"
 	"github.com/stewardhq/steward/internal/keys"
 	"github.com/stewardhq/steward/internal/steward"
 	"github.com/stewardhq/steward/internal/store"
@@ -26,6 +27,9 @@ type Deps struct {
 	LastUsed     *keys.LastUsed
 	MaxBodyBytes int64
 	Version      string
+	// Invitations says how long invitations last and where they are
+	// accepted.
+	Invitations directory.InviteSettings
 }
 
 // Server serves every HTTP surface of Steward.
@@ -39,10 +43,9 @@ type Server struct {
 
 // Route describes one registered route, for tests that walk them all.
 type Route struct {
-	Method  string
-	Path    string
-	Action  steward.Action // empty for public routes
-	Example string         // a concrete path with sample ids, for walking tests
+	Method string
+	Path   string
+	Action steward.Action // empty for public routes
 }
 
 // handlerFunc is a handler that returns its error instead of writing it.
@@ -74,7 +77,7 @@ func (s *Server) Handler() http.Handler {
 
 // public registers an unauthenticated route.
 func (s *Server) public(method, path string, h http.HandlerFunc) {
-	s.routes = append(s.routes, Route{Method: method, Path: path, Example: path})
+	s.routes = append(s.routes, Route{Method: method, Path: path})
 	s.mux.HandleFunc(method+" "+path, h)
 }
 
@@ -84,10 +87,24 @@ var adminPrefixes = []string{"/v1/admin", "/api/admin"}
 
 // admin registers an Admin API route under both prefixes. Every request is
 // authenticated, then authorized for action, before h runs.
-func (s *Server) admin(method, path, example string, action steward.Action, h handlerFunc) {
+func (s *Server) admin(method, path string, action steward.Action, h handlerFunc) {
 	for _, prefix := range adminPrefixes {
-		s.routes = append(s.routes, Route{Method: method, Path: prefix + path, Action: action, Example: prefix + example})
+		s.routes = append(s.routes, Route{Method: method, Path: prefix + path, Action: action})
 		s.mux.Handle(method+" "+prefix+path, s.authorized(action, h))
+	}
+}
+
+// adminPublic registers, under both Admin API prefixes, a route whose
+// request carries its own credential (such as an invitation token) instead
+// of a key.
+func (s *Server) adminPublic(method, path string, h handlerFunc) {
+	for _, prefix := range adminPrefixes {
+		s.routes = append(s.routes, Route{Method: method, Path: prefix + path})
+		s.mux.HandleFunc(method+" "+prefix+path, func(w http.ResponseWriter, r *http.Request) {
+			if err := h(w, r, steward.Principal{}); err != nil {
+				writeError(w, r, err)
+			}
+		})
 	}
 }
 

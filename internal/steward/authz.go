@@ -7,13 +7,25 @@ type Action string
 // Actions of the foundation. Later surfaces add theirs here, with the
 // credential kinds that may perform them in policy.
 const (
-	ActionAuditRead Action = "audit_logs.read"
+	ActionAuditRead    Action = "audit_logs.read"
+	ActionMembersRead  Action = "members.read"
+	ActionMembersWrite Action = "members.write"
+	ActionRolesRead    Action = "roles.read"
+	ActionRolesWrite   Action = "roles.write"
 )
+
+// adminOnly is the Admin API's rule: an Admin API key acts as an
+// organization_admin of its Organization.
+var adminOnly = []CredentialKind{CredentialAdminAPIKey}
 
 // policy lists, for each action, the credential kinds allowed to perform it.
 // An action absent from this table is denied to everyone.
 var policy = map[Action][]CredentialKind{
-	ActionAuditRead: {CredentialAdminAPIKey},
+	ActionAuditRead:    adminOnly,
+	ActionMembersRead:  adminOnly,
+	ActionMembersWrite: adminOnly,
+	ActionRolesRead:    adminOnly,
+	ActionRolesWrite:   adminOnly,
 }
 
 // Authorize decides whether p may perform a. It returns nil, or an *Error of

@@ -65,27 +65,47 @@ type BackofficeKey struct {
 	RevokedAt           *time.Time
 }
 
-// Built-in Organization role names.
-const (
-	RoleOrganizationMember  = "member"
-	RoleOrganizationBilling = "billing_manager"
-	RoleOrganizationAdmin   = "organization_admin"
-)
-
-// Built-in Workspace role names used by the foundation; the full set comes
-// with the directory.
-const (
-	RoleWorkspaceAdmin       = "workspace_admin"
-	RoleWorkspaceContributor = "workspace_contributor"
-)
-
 // DefaultWorkspaceName names the Workspace every Organization starts with.
 const DefaultWorkspaceName = "Default Workspace"
 
-// Static UUIDs of built-in roles, from Mistral's document
-// (StaticOrganizationRoles and StaticWorkspaceRoles, paired with the role
-// names in published order).
-const (
-	RoleIDOrganizationAdmin = "7bde5959-d676-47d2-b779-35b64323d278"
-	RoleIDWorkspaceAdmin    = "731eb2be-a74f-4070-b797-35bf7009e553"
-)
+// Member is a user as a member of one Organization.
+type Member struct {
+	User User
+	// JoinedAt is when the user became a member.
+	JoinedAt time.Time
+	// RoleIDs are the member's Organization roles, built-in and custom.
+	RoleIDs           []string
+	SubscriptionTypes []string
+	Workspaces        []MemberWorkspace
+}
+
+// MemberWorkspace is a Workspace a member belongs to, with their roles there.
+type MemberWorkspace struct {
+	WorkspaceID string
+	Name        string
+	IsDefault   bool
+	RoleIDs     []string
+}
+
+// Invitation asks someone to join an Organization.
+type Invitation struct {
+	ID                    string
+	OrganizationID        string
+	Email                 string
+	RoleIDs               []string
+	SubscriptionTypes     []string
+	WorkspaceIDs          []string
+	SeatAutomaticGranting bool
+	EmailLanguage         string
+	CreatedAt             time.Time
+	ExpiresAt             time.Time
+	AcceptedAt            *time.Time
+	RevokedAt             *time.Time
+}
+
+// Expired reports whether the invitation can no longer be accepted at now.
+func (i Invitation) Expired(now time.Time) bool { return !now.Before(i.ExpiresAt) }
+
+// SubscriptionTypes are the product seats a member can hold (Mistral's
+// PlanType).
+var SubscriptionTypes = []string{"API", "CHAT", "ON_PREMISE", "LICENSE", "MISTRAL_CODE"}

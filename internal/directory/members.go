@@ -1,0 +1,589 @@
+package directory
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/steward"
+	"github.com/stewardhq/steward/internal/store"
+)
+
+// MaxPageSize is the largest page any list returns.
+const MaxPageSize = 100
+
+// MaxBatch is the most members one bulk creation or invitation takes.
+const MaxBatch = 1000
+
+// maxPersonName bounds first and last names, as Mistral's document does.
+const maxPersonName = 255
+
+// placeholders returns "?, ?, ..." for n values.
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+}
+
+func anys(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
+}
+
+func jsonList(ss []string) string {
+	if ss == nil {
+		ss = []string{}
+	}
+	b, _ := json.Marshal(ss)
+	return string(b)
+}
+
+func parseList(s string) ([]string, error) {
+	var out []string
+	err := json.Unmarshal([]byte(s), &out)
+	return out, err
+}
+
+// MemberPage is one page of GET /users: members first, then pending
+// invitations, Total counting both.
+type MemberPage struct {
+	Members     []steward.Member
+	Invitations []steward.Invitation
+	Total       int
+}
+
+// ListMembers returns page (from 1) of the Organization's members followed
+// by its pending invitations, optionally only those of one email address.
+func ListMembers(ctx context.Context, tx *store.Tx, orgID, email string, page, pageSize int) (MemberPage, error) {
+	var res MemberPage
+	memberWhere, inviteWhere := "m.organization_id = ?", "organization_id = ? AND accepted_at IS NULL AND revoked_at IS NULL"
+	memberArgs, inviteArgs := []any{orgID}, []any{orgID}
+	if email != "" {
+		norm := strings.ToLower(strings.TrimSpace(email))
+		memberWhere += " AND u.email_normalized = ?"
+		inviteWhere += " AND email_normalized = ?"
+		memberArgs, inviteArgs = append(memberArgs, norm), append(inviteArgs, norm)
+	}
+	var members, invites int
+	if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM organization_members m JOIN users u ON u.id = m.user_id WHERE `+memberWhere, memberArgs...).Scan(&members); err != nil {
+		return res, err
+	}
+	if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM invitations WHERE `+inviteWhere, inviteArgs...).Scan(&invites); err != nil {
+		return res, err
+	}
+	res.Total = members + invites
+	offset := (page - 1) * pageSize
+	if offset < members {
+		rows, err := tx.Query(ctx, `SELECT u.id, u.email, u.first_name, u.last_name, u.created_at, m.created_at, m.subscription_types
+			FROM organization_members m JOIN users u ON u.id = m.user_id WHERE `+memberWhere+`
+			ORDER BY m.created_at, m.user_id LIMIT ? OFFSET ?`, append(memberArgs, pageSize, offset)...)
+		if err != nil {
+			return res, err
+		}
+		res.Members, err = scanMembers(rows)
+		if err != nil {
+			return res, err
+		}
+		if err := fillRoles(ctx, tx, orgID, res.Members); err != nil {
+			return res, err
+		}
+	}
+	if n := pageSize - len(res.Members); n > 0 && offset+pageSize > members {
+		inviteOffset := max(offset-members, 0)
+		rows, err := tx.Query(ctx, `SELECT `+invitationColumns+` FROM invitations WHERE `+inviteWhere+`
+			ORDER BY created_at, email_normalized, id LIMIT ? OFFSET ?`, append(inviteArgs, n, inviteOffset)...)
+		if err != nil {
+			return res, err
+		}
+		res.Invitations, err = scanInvitations(rows)
+		if err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+type scanner interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+	Close() error
+}
+
+func scanMembers(rows scanner) ([]steward.Member, error) {
+	defer rows.Close()
+	var out []steward.Member
+	for rows.Next() {
+		var m steward.Member
+		var created, joined int64
+		var seats string
+		if err := rows.Scan(&m.User.ID, &m.User.Email, &m.User.FirstName, &m.User.LastName, &created, &joined, &seats); err != nil {
+			return nil, err
+		}
+		m.User.CreatedAt, m.JoinedAt = store.Time(created), store.Time(joined)
+		var err error
+		if m.SubscriptionTypes, err = parseList(seats); err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// fillRoles loads the Organization roles and the Workspaces (with roles) of
+// the given members in two queries.
+func fillRoles(ctx context.Context, tx *store.Tx, orgID string, members []steward.Member) error {
+	if len(members) == 0 {
+		return nil
+	}
+	index := map[string]*steward.Member{}
+	ids := make([]string, len(members))
+	for i := range members {
+		index[members[i].User.ID] = &members[i]
+		ids[i] = members[i].User.ID
+	}
+	rows, err := tx.Query(ctx, `SELECT user_id, role_id FROM organization_member_roles
+		WHERE organization_id = ? AND user_id IN (`+placeholders(len(ids))+`) ORDER BY user_id, role_id`, append([]any{orgID}, anys(ids)...)...)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var user, role string
+		if err := rows.Scan(&user, &role); err != nil {
+			rows.Close()
+			return err
+		}
+		index[user].RoleIDs = append(index[user].RoleIDs, role)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	rows, err = tx.Query(ctx, `SELECT wm.user_id, w.id, w.name, w.is_default, r.role_id
+		FROM workspace_members wm
+		JOIN workspaces w ON w.id = wm.workspace_id
+		LEFT JOIN workspace_member_roles r ON r.workspace_id = wm.workspace_id AND r.user_id = wm.user_id
+		WHERE w.organization_id = ? AND w.archived_at IS NULL AND wm.user_id IN (`+placeholders(len(ids))+`)
+		ORDER BY wm.user_id, w.is_default DESC, w.name, w.id, r.role_id`, append([]any{orgID}, anys(ids)...)...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var user string
+		var ws steward.MemberWorkspace
+		var role *string
+		if err := rows.Scan(&user, &ws.WorkspaceID, &ws.Name, &ws.IsDefault, &role); err != nil {
+			return err
+		}
+		m := index[user]
+		if n := len(m.Workspaces); n == 0 || m.Workspaces[n-1].WorkspaceID != ws.WorkspaceID {
+			m.Workspaces = append(m.Workspaces, ws)
+		}
+		if role != nil {
+			last := &m.Workspaces[len(m.Workspaces)-1]
+			last.RoleIDs = append(last.RoleIDs, *role)
+		}
+	}
+	return rows.Err()
+}
+
+// GetMember returns one member of the Organization with their roles and
+// Workspaces, or a KindNotFound error.
+func GetMember(ctx context.Context, tx *store.Tx, orgID, userID string) (steward.Member, error) {
+	if _, err := uuid.Parse(userID); err != nil {
+		return steward.Member{}, notMember(userID)
+	}
+	rows, err := tx.Query(ctx, `SELECT u.id, u.email, u.first_name, u.last_name, u.created_at, m.created_at, m.subscription_types
+		FROM organization_members m JOIN users u ON u.id = m.user_id WHERE m.organization_id = ? AND m.user_id = ?`, orgID, userID)
+	if err != nil {
+		return steward.Member{}, err
+	}
+	members, err := scanMembers(rows)
+	if err != nil {
+		return steward.Member{}, err
+	}
+	if len(members) == 0 {
+		return steward.Member{}, notMember(userID)
+	}
+	if err := fillRoles(ctx, tx, orgID, members); err != nil {
+		return steward.Member{}, err
+	}
+	return members[0], nil
+}
+
+func notMember(userID string) error {
+	return steward.Errorf(steward.KindNotFound, "user %s is not a member of this Organization", userID)
+}
+
+// NewMember is one entry of a bulk creation.
+type NewMember struct {
+	Email             string
+	FirstName         string
+	LastName          string
+	Roles             RoleInput
+	SubscriptionTypes []string
+}
+
+// CreateResult reports a bulk creation: the id of every address that is now
+// a member (created, or already one), and the addresses that were refused.
+type CreateResult struct {
+	EmailToUserID map[string]string
+	InvalidEmails []string
+}
+
+// CreateMembers adds people to the Organization directly, each with their
+// roles and seats, joining the default Workspace. An invalid address, or
+// one repeated in the batch, is reported in InvalidEmails and never fails
+// the others; an address that is already a member is reported with its id
+// and left unchanged. Invalid roles, names or seats fail the whole batch
+// with a KindInvalid error naming each entry.
+func CreateMembers(ctx context.Context, tx *store.Tx, actor steward.Actor, org steward.Organization, batch []NewMember) (CreateResult, error) {
+	res := CreateResult{EmailToUserID: map[string]string{}, InvalidEmails: []string{}}
+	if len(batch) > MaxBatch {
+		return res, steward.Invalid([]string{"body"}, "at most %d users can be created at once, not %d", MaxBatch, len(batch))
+	}
+	cat, err := LoadCatalog(ctx, tx, org.ID)
+	if err != nil {
+		return res, err
+	}
+	type prepared struct {
+		NewMember
+		display, normalized string
+		roleIDs             []string
+	}
+	var todo []prepared
+	var errs []*steward.Error
+	seen := map[string]bool{}
+	for i, m := range batch {
+		at := []string{"body", strconv.Itoa(i)}
+		display, normalized, err := NormalizeEmail(append(at, "email"), m.Email)
+		if err != nil || seen[normalized] {
+			res.InvalidEmails = append(res.InvalidEmails, m.Email)
+			continue
+		}
+		seen[normalized] = true
+		roleIDs, err := cat.Resolve(steward.ScopeOrganization, m.Roles, at)
+		if err != nil {
+			errs = append(errs, asInvalid(err)...)
+		}
+		if e := checkPersonName(append(at, "first_name"), m.FirstName); e != nil {
+			errs = append(errs, e)
+		}
+		if e := checkPersonName(append(at, "last_name"), m.LastName); e != nil {
+			errs = append(errs, e)
+		}
+		seats, e := checkSeats(append(at, "subscription_types"), m.SubscriptionTypes)
+		if e != nil {
+			errs = append(errs, e)
+		}
+		m.SubscriptionTypes = seats
+		todo = append(todo, prepared{NewMember: m, display: display, normalized: normalized, roleIDs: roleIDs})
+	}
+	if len(errs) > 0 {
+		errs[0].Also = errs[1:]
+		return res, errs[0]
+	}
+	def, err := DefaultWorkspace(ctx, tx, org.ID)
+	if err != nil {
+		return res, err
+	}
+	for _, p := range todo {
+		user, created, err := ensureUser(ctx, tx, p.display, p.normalized, p.FirstName, p.LastName)
+		if err != nil {
+			return res, err
+		}
+		res.EmailToUserID[p.display] = user.ID
+		isMember, err := isMember(ctx, tx, org.ID, user.ID)
+		if err != nil {
+			return res, err
+		}
+		if isMember {
+			continue
+		}
+		if err := addMember(ctx, tx, org.ID, user.ID, p.roleIDs, p.SubscriptionTypes, def.ID, defaultWorkspaceRoles); err != nil {
+			return res, err
+		}
+		meta := map[string]string{"roles": roleNames(cat, p.roleIDs), "subscription_types": strings.Join(p.SubscriptionTypes, ",")}
+		if !created {
+			meta["existing_user"] = "true"
+		}
+		if err := recordUser(ctx, tx, actor, org, audit.EventUserCreate, user, meta); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+// defaultWorkspaceRoles are the roles a new member gets in the default
+// Workspace.
+var defaultWorkspaceRoles = []string{steward.RoleIDWorkspaceContributor}
+
+// asInvalid flattens a validation error and its companions into a list.
+func asInvalid(err error) []*steward.Error {
+	var e *steward.Error
+	if errors.As(err, &e) && e.Kind == steward.KindInvalid {
+		out := append([]*steward.Error{e}, e.Also...)
+		e.Also = nil
+		return out
+	}
+	return []*steward.Error{steward.Internal(err)}
+}
+
+func checkPersonName(field []string, name string) *steward.Error {
+	if len(name) > maxPersonName {
+		return steward.Invalid(field, "%s must be at most %d bytes", field[len(field)-1], maxPersonName)
+	}
+	return nil
+}
+
+// checkSeats validates product seats and returns them deduplicated.
+func checkSeats(field []string, seats []string) ([]string, *steward.Error) {
+	out := []string{}
+	for _, s := range seats {
+		if !slices.Contains(steward.SubscriptionTypes, s) {
+			return nil, steward.Invalid(field, "%q is not a product seat: want one of %s", s, strings.Join(steward.SubscriptionTypes, ", "))
+		}
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
+// roleNames renders role ids as names for audit metadata.
+func roleNames(cat *Catalog, ids []string) string {
+	names := make([]string, len(ids))
+	for i, id := range ids {
+		names[i] = id
+		if r, ok := cat.Role(id); ok {
+			names[i] = r.Name
+		}
+	}
+	return strings.Join(names, ",")
+}
+
+// ensureUser returns the user with this address, creating it (and saying
+// so) if there is none.
+func ensureUser(ctx context.Context, tx *store.Tx, display, normalized, first, last string) (steward.User, bool, error) {
+	u := steward.User{ID: uuid.NewString(), Email: display, FirstName: first, LastName: last, CreatedAt: tx.Now}
+	var id string
+	err := tx.QueryRow(ctx, `INSERT INTO users (id, email, email_normalized, first_name, last_name, created_at) VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (email_normalized) DO NOTHING RETURNING id`, u.ID, display, normalized, first, last, store.Micros(tx.Now)).Scan(&id)
+	if err == nil {
+		return u, true, nil
+	}
+	if !steward.IsKind(store.Translate(err), steward.KindNotFound) {
+		return steward.User{}, false, err
+	}
+	var created int64
+	err = tx.QueryRow(ctx, `SELECT id, email, first_name, last_name, created_at FROM users WHERE email_normalized = ?`, normalized).
+		Scan(&u.ID, &u.Email, &u.FirstName, &u.LastName, &created)
+	u.CreatedAt = store.Time(created)
+	return u, false, err
+}
+
+func isMember(ctx context.Context, tx *store.Tx, orgID, userID string) (bool, error) {
+	var n int
+	err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM organization_members WHERE organization_id = ? AND user_id = ?`, orgID, userID).Scan(&n)
+	return n > 0, err
+}
+
+// addMember inserts the membership, its roles and the default Workspace
+// membership with the given Workspace roles.
+func addMember(ctx context.Context, tx *store.Tx, orgID, userID string, roleIDs, seats []string, defaultWorkspaceID string, workspaceRoleIDs []string) error {
+	if _, err := tx.Exec(ctx, `INSERT INTO organization_members (organization_id, user_id, created_at, subscription_types) VALUES (?, ?, ?, ?)`,
+		orgID, userID, store.Micros(tx.Now), jsonList(seats)); err != nil {
+		return err
+	}
+	for _, r := range roleIDs {
+		if _, err := tx.Exec(ctx, `INSERT INTO organization_member_roles (organization_id, user_id, role_id) VALUES (?, ?, ?)`, orgID, userID, r); err != nil {
+			return err
+		}
+	}
+	return addWorkspaceMember(ctx, tx, defaultWorkspaceID, userID, workspaceRoleIDs)
+}
+
+func addWorkspaceMember(ctx context.Context, tx *store.Tx, workspaceID, userID string, roleIDs []string) error {
+	if _, err := tx.Exec(ctx, `INSERT INTO workspace_members (workspace_id, user_id, created_at) VALUES (?, ?, ?)
+		ON CONFLICT (workspace_id, user_id) DO NOTHING`, workspaceID, userID, store.Micros(tx.Now)); err != nil {
+		return err
+	}
+	for _, r := range roleIDs {
+		if _, err := tx.Exec(ctx, `INSERT INTO workspace_member_roles (workspace_id, user_id, role_id) VALUES (?, ?, ?)
+			ON CONFLICT (workspace_id, user_id, role_id) DO NOTHING`, workspaceID, userID, r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func recordUser(ctx context.Context, tx *store.Tx, actor steward.Actor, org steward.Organization, event string, u steward.User, meta map[string]string) error {
+	_, err := audit.Record(ctx, tx, audit.Entry{
+		EnterpriseAccountID: org.EnterpriseAccountID,
+		OrganizationID:      org.ID,
+		Actor:               actor,
+		EventType:           event,
+		EventMetadata:       meta,
+		TargetType:          audit.TargetUser,
+		TargetMetadata:      map[string]string{"id": u.ID, "email": u.Email},
+	})
+	return err
+}
+
+// MemberUpdate changes a member's roles or seats; nil fields stay.
+type MemberUpdate struct {
+	Roles             RoleInput
+	SubscriptionTypes *[]string
+}
+
+// UpdateMember changes a member's Organization roles and seats, and audits
+// each change with before and after values. Demoting the last
+// organization_admin fails with KindConflict.
+func UpdateMember(ctx context.Context, tx *store.Tx, actor steward.Actor, org steward.Organization, userID string, up MemberUpdate) (steward.Member, error) {
+	m, err := GetMember(ctx, tx, org.ID, userID)
+	if err != nil {
+		return m, err
+	}
+	cat, err := LoadCatalog(ctx, tx, org.ID)
+	if err != nil {
+		return m, err
+	}
+	if up.Roles.Given() {
+		roleIDs, err := cat.Resolve(steward.ScopeOrganization, up.Roles, []string{"body"})
+		if err != nil {
+			return m, err
+		}
+		if err := setRoles(ctx, tx, actor, org, cat, m, roleIDs); err != nil {
+			return m, err
+		}
+	}
+	if up.SubscriptionTypes != nil {
+		seats, verr := checkSeats([]string{"body", "subscription_types"}, *up.SubscriptionTypes)
+		if verr != nil {
+			return m, verr
+		}
+		if err := setSeats(ctx, tx, actor, org, m, seats); err != nil {
+			return m, err
+		}
+	}
+	return GetMember(ctx, tx, org.ID, userID)
+}
+
+func setRoles(ctx context.Context, tx *store.Tx, actor steward.Actor, org steward.Organization, cat *Catalog, m steward.Member, roleIDs []string) error {
+	before := slices.Clone(m.RoleIDs)
+	slices.Sort(before)
+	after := slices.Clone(roleIDs)
+	slices.Sort(after)
+	if slices.Equal(before, after) {
+		return nil
+	}
+	if slices.Contains(before, steward.RoleIDOrganizationAdmin) && !slices.Contains(after, steward.RoleIDOrganizationAdmin) {
+		if err := requireAnotherAdmin(ctx, tx, org.ID, m.User.ID, "demoted"); err != nil {
+			return err
+		}
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM organization_member_roles WHERE organization_id = ? AND user_id = ?`, org.ID, m.User.ID); err != nil {
+		return err
+	}
+	for _, r := range roleIDs {
+		if _, err := tx.Exec(ctx, `INSERT INTO organization_member_roles (organization_id, user_id, role_id) VALUES (?, ?, ?)`, org.ID, m.User.ID, r); err != nil {
+			return err
+		}
+	}
+	return recordUser(ctx, tx, actor, org, audit.EventUserRoleUpdate, m.User, map[string]string{
+		"roles_before": roleNames(cat, m.RoleIDs),
+		"roles_after":  roleNames(cat, roleIDs),
+	})
+}
+
+func setSeats(ctx context.Context, tx *store.Tx, actor steward.Actor, org steward.Organization, m steward.Member, seats []string) error {
+	if _, err := tx.Exec(ctx, `UPDATE organization_members SET subscription_types = ? WHERE organization_id = ? AND user_id = ?`,
+		jsonList(seats), org.ID, m.User.ID); err != nil {
+		return err
+	}
+	for _, s := range seats {
+		if !slices.Contains(m.SubscriptionTypes, s) {
+			if err := recordUser(ctx, tx, actor, org, audit.EventSeatGrant, m.User, map[string]string{"subscription_type": s}); err != nil {
+				return err
+			}
+		}
+	}
+	for _, s := range m.SubscriptionTypes {
+		if !slices.Contains(seats, s) {
+			if err := recordUser(ctx, tx, actor, org, audit.EventSeatRevoke, m.User, map[string]string{"subscription_type": s}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// requireAnotherAdmin fails with KindConflict unless the Organization has an
+// organization_admin other than userID.
+func requireAnotherAdmin(ctx context.Context, tx *store.Tx, orgID, userID, what string) error {
+	var others int
+	if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM organization_member_roles WHERE organization_id = ? AND role_id = ? AND user_id <> ?`,
+		orgID, steward.RoleIDOrganizationAdmin, userID).Scan(&others); err != nil {
+		return err
+	}
+	if others == 0 {
+		return &steward.Error{Kind: steward.KindConflict, Code: "last_admin",
+			Message: "this member is the Organization's last organization_admin and cannot be " + what + ": make another member an organization_admin first"}
+	}
+	return nil
+}
+
+// RemoveMember takes a member out of the Organization and every one of its
+// Workspaces, and audits it. Removing the last organization_admin fails
+// with KindConflict. The user record stays, for other Organizations and for
+// the history.
+func RemoveMember(ctx context.Context, tx *store.Tx, actor steward.Actor, org steward.Organization, userID string) error {
+	m, err := GetMember(ctx, tx, org.ID, userID)
+	if err != nil {
+		return err
+	}
+	if slices.Contains(m.RoleIDs, steward.RoleIDOrganizationAdmin) {
+		if err := requireAnotherAdmin(ctx, tx, org.ID, userID, "removed"); err != nil {
+			return err
+		}
+	}
+	for _, q := range []string{
+		`DELETE FROM workspace_member_roles WHERE user_id = ? AND workspace_id IN (SELECT id FROM workspaces WHERE organization_id = ?)`,
+		`DELETE FROM workspace_members WHERE user_id = ? AND workspace_id IN (SELECT id FROM workspaces WHERE organization_id = ?)`,
+		`DELETE FROM organization_member_roles WHERE user_id = ? AND organization_id = ?`,
+		`DELETE FROM organization_members WHERE user_id = ? AND organization_id = ?`,
+	} {
+		if _, err := tx.Exec(ctx, q, userID, org.ID); err != nil {
+			return err
+		}
+	}
+	return recordUser(ctx, tx, actor, org, audit.EventUserDelete, m.User, nil)
+}
+
+// DefaultWorkspace returns the Organization's default Workspace.
+func DefaultWorkspace(ctx context.Context, tx *store.Tx, orgID string) (steward.Workspace, error) {
+	var ws steward.Workspace
+	var created int64
+	err := tx.QueryRow(ctx, `SELECT id, organization_id, name, created_at FROM workspaces WHERE organization_id = ? AND is_default`, orgID).
+		Scan(&ws.ID, &ws.OrganizationID, &ws.Name, &created)
+	ws.IsDefault, ws.CreatedAt = true, store.Time(created)
+	return ws, err
+}
+
+// GetOrganization returns an Organization, or a KindNotFound error.
+func GetOrganization(ctx context.Context, tx *store.Tx, orgID string) (steward.Organization, error) {
+	var o steward.Organization
+	var created int64
+	err := tx.QueryRow(ctx, `SELECT id, enterprise_account_id, name, created_at FROM organizations WHERE id = ?`, orgID).
+		Scan(&o.ID, &o.EnterpriseAccountID, &o.Name, &created)
+	o.CreatedAt = store.Time(created)
+	return o, err
+}

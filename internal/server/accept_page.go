@@ -1,0 +1,73 @@
+package server
+
+import (
+	"embed"
+	"errors"
+	"html/template"
+	"net/http"
+
+	"github.com/stewardhq/steward/internal/directory"
+	"github.com/stewardhq/steward/internal/steward"
+	"github.com/stewardhq/steward/internal/store"
+)
+
+//go:embed pages/*.html
+var pageFiles embed.FS
+
+var pages = template.Must(template.ParseFS(pageFiles, "pages/*.html"))
+
+type acceptPage struct {
+	Token, FirstName, LastName string
+	Error                      string
+	Done                       bool
+	Email                      string
+}
+
+func renderAccept(w http.ResponseWriter, status int, p acceptPage) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'")
+	w.WriteHeader(status)
+	_ = pages.ExecuteTemplate(w, "accept.html", p)
+}
+
+// handleAcceptPage shows the form that the invitation email links to.
+func (s *Server) handleAcceptPage(w http.ResponseWriter, r *http.Request) {
+	token := r.URL.Query().Get("token")
+	if token == "" {
+		renderAccept(w, http.StatusBadRequest, acceptPage{Error: "This link has no invitation token: open the link from your invitation email."})
+		return
+	}
+	renderAccept(w, http.StatusOK, acceptPage{Token: token})
+}
+
+// handleAcceptForm accepts the invitation from the form. The token is the
+// credential, so a forged cross-site post cannot do anything its sender
+// could not do with the token itself.
+func (s *Server) handleAcceptForm(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		renderAccept(w, http.StatusBadRequest, acceptPage{Error: "The form could not be read."})
+		return
+	}
+	p := acceptPage{Token: r.PostForm.Get("token"), FirstName: r.PostForm.Get("first_name"), LastName: r.PostForm.Get("last_name")}
+	var res directory.Accepted
+	err := s.deps.DB.Transact(r.Context(), func(tx *store.Tx) error {
+		var err error
+		res, err = directory.AcceptInvitation(r.Context(), tx, p.Token, p.FirstName, p.LastName)
+		return err
+	})
+	var e *steward.Error
+	switch {
+	case err == nil:
+		renderAccept(w, http.StatusOK, acceptPage{Done: true, Email: res.User.Email})
+	case errors.As(err, &e) && e.Kind != steward.KindInternal && e.Kind != steward.KindUnavailable:
+		if e.Kind != steward.KindInvalid {
+			p.Token = ""
+		}
+		p.Error = e.Message
+		renderAccept(w, statusOf[e.Kind].status, p)
+	default:
+		writeError(w, r, err)
+	}
+}

@@ -1,0 +1,70 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/stewardhq/steward/internal/steward"
+)
+
+// decode reads a JSON request body into v. Unknown fields, malformed JSON,
+// wrong types, trailing data and an empty body are KindInvalid errors that
+// name the field; a body over the size cap is KindTooLarge.
+func decode(r *http.Request, v any) error {
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil {
+		if dec.More() || dec.Decode(&struct{}{}) != io.EOF {
+			return steward.Invalid([]string{"body"}, "the body must hold a single JSON value")
+		}
+		return nil
+	}
+	var maxErr *http.MaxBytesError
+	var syntaxErr *json.SyntaxError
+	var typeErr *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &maxErr):
+		return steward.Errorf(steward.KindTooLarge, "the request body is larger than %d bytes", maxErr.Limit)
+	case errors.Is(err, io.EOF):
+		return steward.Invalid([]string{"body"}, "a JSON body is required")
+	case errors.As(err, &syntaxErr):
+		return steward.Invalid([]string{"body"}, "the body is not valid JSON (at byte %d): %v", syntaxErr.Offset, syntaxErr)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return steward.Invalid([]string{"body"}, "the body is not valid JSON: it ends too early")
+	case errors.As(err, &typeErr):
+		loc := []string{"body"}
+		if typeErr.Field != "" {
+			loc = append(loc, strings.Split(typeErr.Field, ".")...)
+		}
+		return steward.Invalid(loc, "must be %s, not a JSON %s", jsonKind(typeErr.Type.Kind().String()), typeErr.Value)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return steward.Invalid([]string{"body", name}, "unknown field %q", name)
+	default:
+		return steward.Invalid([]string{"body"}, "%v", err)
+	}
+}
+
+// jsonKind names a Go kind the way a JSON client thinks of it.
+func jsonKind(kind string) string {
+	switch kind {
+	case "string":
+		return "a string"
+	case "bool":
+		return "a boolean"
+	case "slice", "array":
+		return "an array"
+	case "map", "struct":
+		return "an object"
+	case "int", "int64", "int32", "uint", "uint64", "uint32":
+		return "an integer"
+	case "float64", "float32":
+		return "a number"
+	default:
+		return "a " + kind
+	}
+}

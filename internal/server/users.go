@@ -1,0 +1,311 @@
+package server
+
+import (
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/stewardhq/steward/internal/directory"
+	"github.com/stewardhq/steward/internal/steward"
+	"github.com/stewardhq/steward/internal/store"
+)
+
+// memberOut is Mistral's AdminOrganizationMemberOUT.
+type memberOut struct {
+	UUID              string               `json:"uuid"`
+	OidID             *string              `json:"oid_id"`
+	Name              *string              `json:"name"`
+	Email             *string              `json:"email"`
+	IsSSOOutsider     *bool                `json:"is_sso_outsider"`
+	Workspaces        []memberWorkspaceOut `json:"workspaces"`
+	Subscriptions     []subscriptionOut    `json:"subscriptions"`
+	RawRoles          []string             `json:"raw_roles"`
+	RawRole           string               `json:"raw_role"`
+	SubscriptionTypes []string             `json:"subscription_types"`
+	CreatedAt         string               `json:"created_at"`
+}
+
+// userOut is Mistral's AdminUserOUT: a member with their names.
+type userOut struct {
+	memberOut
+	FirstName *string `json:"first_name"`
+	LastName  *string `json:"last_name"`
+}
+
+type memberWorkspaceOut struct {
+	UUID      string   `json:"uuid"`
+	Name      string   `json:"name"`
+	IsDefault bool     `json:"is_default"`
+	RawRoles  []string `json:"raw_roles"`
+	RawRole   string   `json:"raw_role"`
+}
+
+// subscriptionOut is Mistral's MemberSubscriptionOUT for one seat.
+type subscriptionOut struct {
+	Type            string  `json:"type"`
+	Plan            *string `json:"plan"`
+	Status          *string `json:"status"`
+	User            *string `json:"user"`
+	SelfService     *bool   `json:"self_service"`
+	MemberHasAccess *bool   `json:"member_has_access"`
+}
+
+// productSeats are the seats Mistral's member objects list in
+// subscription_types; every seat is listed in subscriptions.
+var productSeats = []string{"CHAT", "MISTRAL_CODE"}
+
+// builtinRoles returns the built-in roles among ids, in the catalogue's
+// order, and the highest of them (the catalogue lists the least first).
+func builtinRoles(scope steward.RoleScope, ids []string) ([]string, string) {
+	out := []string{}
+	for _, r := range steward.BuiltinRoles(scope) {
+		if slices.Contains(ids, r.ID) {
+			out = append(out, r.ID)
+		}
+	}
+	if len(out) == 0 {
+		return out, ""
+	}
+	return out, out[len(out)-1]
+}
+
+func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+func newMemberOut(m steward.Member) memberOut {
+	out := memberOut{
+		UUID:              m.User.ID,
+		Email:             &m.User.Email,
+		IsSSOOutsider:     new(bool),
+		Workspaces:        []memberWorkspaceOut{},
+		Subscriptions:     []subscriptionOut{},
+		SubscriptionTypes: []string{},
+		CreatedAt:         formatTime(m.JoinedAt),
+	}
+	if name := strings.TrimSpace(m.User.FirstName + " " + m.User.LastName); name != "" {
+		out.Name = &name
+	}
+	out.RawRoles, out.RawRole = builtinRoles(steward.ScopeOrganization, m.RoleIDs)
+	access := true
+	for _, seat := range m.SubscriptionTypes {
+		out.Subscriptions = append(out.Subscriptions, subscriptionOut{Type: seat, MemberHasAccess: &access})
+		if slices.Contains(productSeats, seat) {
+			out.SubscriptionTypes = append(out.SubscriptionTypes, seat)
+		}
+	}
+	for _, ws := range m.Workspaces {
+		w := memberWorkspaceOut{UUID: ws.WorkspaceID, Name: ws.Name, IsDefault: ws.IsDefault}
+		w.RawRoles, w.RawRole = builtinRoles(steward.ScopeWorkspace, ws.RoleIDs)
+		if len(w.RawRoles) > 0 {
+			out.Workspaces = append(out.Workspaces, w)
+		}
+	}
+	return out
+}
+
+func newUserOut(m steward.Member) userOut {
+	out := userOut{memberOut: newMemberOut(m)}
+	if m.User.FirstName != "" {
+		out.FirstName = &m.User.FirstName
+	}
+	if m.User.LastName != "" {
+		out.LastName = &m.User.LastName
+	}
+	return out
+}
+
+// inviteOut is Mistral's OrganizationInviteOUT.
+type inviteOut struct {
+	UUID           string   `json:"uuid"`
+	RawRoles       []string `json:"raw_roles"`
+	RawRole        string   `json:"raw_role"`
+	Email          string   `json:"email"`
+	Expired        bool     `json:"expired"`
+	CreatedAt      string   `json:"created_at"`
+	WorkspaceUUIDs []string `json:"workspace_uuids"`
+}
+
+func newInviteOut(inv steward.Invitation, now time.Time) inviteOut {
+	out := inviteOut{UUID: inv.ID, Email: inv.Email, Expired: inv.Expired(now), CreatedAt: formatTime(inv.CreatedAt), WorkspaceUUIDs: inv.WorkspaceIDs}
+	out.RawRoles, out.RawRole = builtinRoles(steward.ScopeOrganization, inv.RoleIDs)
+	return out
+}
+
+// usersPage is Mistral's OrganizationAdminUsersOUT.
+type usersPage struct {
+	Members  []memberOut `json:"members"`
+	Invites  []inviteOut `json:"invites"`
+	Total    int         `json:"total"`
+	Page     int         `json:"page"`
+	PageSize int         `json:"page_size"`
+}
+
+// organization reads the principal's Organization.
+func (s *Server) organization(r *http.Request, tx *store.Tx, p steward.Principal) (steward.Organization, error) {
+	return directory.GetOrganization(r.Context(), tx, p.OrganizationID)
+}
+
+func (s *Server) handleListUsers(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
+	q := newQuery(r)
+	page := q.intRange("page", 1, 1, 1<<30)
+	pageSize := q.intRange("page_size", 25, 1, directory.MaxPageSize)
+	email := ""
+	if v := q.optString("email"); v != nil {
+		email = *v
+	}
+	if err := q.err(); err != nil {
+		return err
+	}
+	var res directory.MemberPage
+	var now time.Time
+	err := s.deps.DB.View(r.Context(), func(tx *store.Tx) error {
+		now = tx.Now
+		var err error
+		res, err = directory.ListMembers(r.Context(), tx, p.OrganizationID, email, page, pageSize)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	out := usersPage{Members: []memberOut{}, Invites: []inviteOut{}, Total: res.Total, Page: page, PageSize: pageSize}
+	for _, m := range res.Members {
+		out.Members = append(out.Members, newMemberOut(m))
+	}
+	for _, inv := range res.Invitations {
+		out.Invites = append(out.Invites, newInviteOut(inv, now))
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// roleFields are the role fields of Mistral's request bodies; null and
+// absent are the same.
+type roleFields struct {
+	RoleNames *[]string `json:"role_names"`
+	Roles     *[]string `json:"roles"`
+	RoleName  *string   `json:"role_name"`
+	Role      *string   `json:"role"`
+}
+
+func (f roleFields) input() directory.RoleInput {
+	return directory.RoleInput{RoleNames: f.RoleNames, Roles: f.Roles, RoleName: f.RoleName, Role: f.Role}
+}
+
+// memberCreateIn is Mistral's OrganizationMemberCreate.
+type memberCreateIn struct {
+	roleFields
+	Email             *string  `json:"email"`
+	FirstName         *string  `json:"first_name"`
+	LastName          *string  `json:"last_name"`
+	SubscriptionTypes []string `json:"subscription_types"`
+}
+
+type usersCreateOut struct {
+	InvalidEmails []string          `json:"invalid_emails"`
+	EmailToUserID map[string]string `json:"email_to_user_id"`
+}
+
+func (s *Server) handleCreateUsers(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
+	var in []memberCreateIn
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	batch := make([]directory.NewMember, len(in))
+	var errs []*steward.Error
+	for i, m := range in {
+		for _, f := range []struct {
+			name string
+			v    *string
+		}{{"email", m.Email}, {"first_name", m.FirstName}, {"last_name", m.LastName}} {
+			if f.v == nil {
+				errs = append(errs, steward.Invalid([]string{"body", strconv.Itoa(i), f.name}, "%s is required", f.name))
+			}
+		}
+		if len(errs) > 0 {
+			continue
+		}
+		batch[i] = directory.NewMember{Email: *m.Email, FirstName: *m.FirstName, LastName: *m.LastName,
+			Roles: m.input(), SubscriptionTypes: m.SubscriptionTypes}
+	}
+	if len(errs) > 0 {
+		errs[0].Also = errs[1:]
+		return errs[0]
+	}
+	var res directory.CreateResult
+	err := s.deps.DB.Transact(r.Context(), func(tx *store.Tx) error {
+		org, err := s.organization(r, tx, p)
+		if err != nil {
+			return err
+		}
+		res, err = directory.CreateMembers(r.Context(), tx, p.Actor(), org, batch)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, usersCreateOut{InvalidEmails: res.InvalidEmails, EmailToUserID: res.EmailToUserID})
+	return nil
+}
+
+func (s *Server) handleGetUser(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
+	var m steward.Member
+	err := s.deps.DB.View(r.Context(), func(tx *store.Tx) error {
+		var err error
+		m, err = directory.GetMember(r.Context(), tx, p.OrganizationID, r.PathValue("user_id"))
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, newUserOut(m))
+	return nil
+}
+
+// memberUpdateIn is Mistral's AdminOrganizationMemberUpdate.
+type memberUpdateIn struct {
+	roleFields
+	SubscriptionTypes *[]string `json:"subscription_types"`
+}
+
+func (s *Server) handleUpdateUser(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
+	var in memberUpdateIn
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	var m steward.Member
+	err := s.deps.DB.Transact(r.Context(), func(tx *store.Tx) error {
+		org, err := s.organization(r, tx, p)
+		if err != nil {
+			return err
+		}
+		m, err = directory.UpdateMember(r.Context(), tx, p.Actor(), org, r.PathValue("user_id"),
+			directory.MemberUpdate{Roles: in.input(), SubscriptionTypes: in.SubscriptionTypes})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, newMemberOut(m))
+	return nil
+}
+
+// deleteOut is Mistral's DeleteOUT.
+type deleteOut struct {
+	Message string `json:"message"`
+}
+
+func (s *Server) handleDeleteUser(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
+	err := s.deps.DB.Transact(r.Context(), func(tx *store.Tx) error {
+		org, err := s.organization(r, tx, p)
+		if err != nil {
+			return err
+		}
+		return directory.RemoveMember(r.Context(), tx, p.Actor(), org, r.PathValue("user_id"))
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, deleteOut{Message: "Organization member deleted successfully"})
+	return nil
+}
