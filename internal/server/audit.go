@@ -42,15 +42,13 @@ func (s *Server) handleListAuditLogs(w http.ResponseWriter, r *http.Request, p s
 	if err := q.err(); err != nil {
 		return err
 	}
-	var entries []audit.Entry
-	err := s.deps.DB.View(r.Context(), func(tx *store.Tx) error {
-		var err error
-		entries, err = audit.List(r.Context(), tx, f)
-		return err
+	return read(s, w, r, func(tx *store.Tx) ([]auditLogOut, error) {
+		entries, err := audit.List(r.Context(), tx, f)
+		return auditLogsOut(entries), err
 	})
-	if err != nil {
-		return err
-	}
+}
+
+func auditLogsOut(entries []audit.Entry) []auditLogOut {
 	out := make([]auditLogOut, len(entries))
 	for i, e := range entries {
 		out[i] = auditLogOut{
@@ -66,8 +64,7 @@ func (s *Server) handleListAuditLogs(w http.ResponseWriter, r *http.Request, p s
 			WorkspaceUUID:    optional(e.WorkspaceID),
 		}
 	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return out
 }
 
 func nonNil(m map[string]string) map[string]string {

@@ -37,24 +37,18 @@ func (s *Server) handleInviteUsers(w http.ResponseWriter, r *http.Request, p ste
 	if in.SubscriptionType != nil {
 		seats = append(seats, *in.SubscriptionType)
 	}
-	var res directory.InviteResult
-	err := s.deps.DB.Transact(r.Context(), func(tx *store.Tx) error {
+	return write(s, w, r, func(tx *store.Tx) (invitesCreateOut, error) {
 		org, err := s.organization(r, tx, p)
 		if err != nil {
-			return err
+			return invitesCreateOut{}, err
 		}
-		res, err = directory.Invite(r.Context(), tx, p.Actor(), org, s.deps.Invitations, directory.InviteInput{
+		res, err := directory.Invite(r.Context(), tx, p.Actor(), org, s.deps.Invitations, directory.InviteInput{
 			Emails: *in.Email, Roles: in.input(), SubscriptionTypes: seats,
 			SeatAutomaticGranting: in.SubscriptionSeatAutomaticGranting, EmailLanguage: in.EmailLanguage,
 			WorkspaceIDs: in.WorkspaceUUIDs,
 		})
-		return err
+		return invitesCreateOut{InvalidEmails: res.InvalidEmails, AlreadyMembers: res.AlreadyMembers, InvitedMembersCount: res.Invited}, err
 	})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, invitesCreateOut{InvalidEmails: res.InvalidEmails, AlreadyMembers: res.AlreadyMembers, InvitedMembersCount: res.Invited})
-	return nil
 }
 
 // userInviteOut is Mistral's OrganizationUserInviteOUT.
@@ -66,37 +60,26 @@ type userInviteOut struct {
 }
 
 func (s *Server) handleListInvites(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
-	var invs []steward.Invitation
-	err := s.deps.DB.View(r.Context(), func(tx *store.Tx) error {
-		var err error
-		invs, err = directory.ListInvitations(r.Context(), tx, p.OrganizationID, false)
-		return err
+	return read(s, w, r, func(tx *store.Tx) ([]userInviteOut, error) {
+		invs, err := directory.ListInvitations(r.Context(), tx, p.OrganizationID, false)
+		out := make([]userInviteOut, len(invs))
+		for i, inv := range invs {
+			out[i] = userInviteOut{InviteUUID: inv.ID, Email: &inv.Email}
+			out[i].Roles, out[i].Role = builtinRoles(steward.ScopeOrganization, inv.RoleIDs)
+		}
+		return out, err
 	})
-	if err != nil {
-		return err
-	}
-	out := make([]userInviteOut, len(invs))
-	for i, inv := range invs {
-		out[i] = userInviteOut{InviteUUID: inv.ID, Email: &inv.Email}
-		out[i].Roles, out[i].Role = builtinRoles(steward.ScopeOrganization, inv.RoleIDs)
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
 }
 
 func (s *Server) handleDeleteInvite(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
-	err := s.deps.DB.Transact(r.Context(), func(tx *store.Tx) error {
+	return write(s, w, r, func(tx *store.Tx) (deleteOut, error) {
 		org, err := s.organization(r, tx, p)
 		if err != nil {
-			return err
+			return deleteOut{}, err
 		}
-		return directory.RevokeInvitation(r.Context(), tx, p.Actor(), org, r.PathValue("invite_uuid"))
+		return deleteOut{Message: "Invitation deleted successfully"},
+			directory.RevokeInvitation(r.Context(), tx, p.Actor(), org, r.PathValue("invite_uuid"))
 	})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, deleteOut{Message: "Invitation deleted successfully"})
-	return nil
 }
 
 type acceptIn struct {
@@ -128,16 +111,9 @@ func (s *Server) handleAcceptInvite(w http.ResponseWriter, r *http.Request, _ st
 		}
 		return *s
 	}
-	var res directory.Accepted
-	err := s.deps.DB.Transact(r.Context(), func(tx *store.Tx) error {
-		var err error
-		res, err = directory.AcceptInvitation(r.Context(), tx, *in.Token, deref(in.FirstName), deref(in.LastName))
-		return err
-	})
-	if err != nil {
-		return err
-	}
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, acceptOut{UserUUID: res.User.ID, OrganizationUUID: res.OrganizationID, Email: res.User.Email, WorkspaceUUIDs: res.WorkspaceIDs})
-	return nil
+	return write(s, w, r, func(tx *store.Tx) (acceptOut, error) {
+		res, err := directory.AcceptInvitation(r.Context(), tx, *in.Token, deref(in.FirstName), deref(in.LastName))
+		return acceptOut{UserUUID: res.User.ID, OrganizationUUID: res.OrganizationID, Email: res.User.Email, WorkspaceUUIDs: res.WorkspaceIDs}, err
+	})
 }

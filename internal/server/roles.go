@@ -31,20 +31,16 @@ func roleList(roles []steward.Role) []roleOut {
 }
 
 func (s *Server) handleListRoles(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
-	var cat *directory.Catalog
-	err := s.deps.DB.View(r.Context(), func(tx *store.Tx) error {
-		var err error
-		cat, err = directory.LoadCatalog(r.Context(), tx, p.OrganizationID)
-		return err
+	return read(s, w, r, func(tx *store.Tx) (rolesOut, error) {
+		cat, err := directory.LoadCatalog(r.Context(), tx, p.OrganizationID)
+		if err != nil {
+			return rolesOut{}, err
+		}
+		return rolesOut{
+			WorkspaceRoles:    roleList(cat.Roles(steward.ScopeWorkspace)),
+			OrganizationRoles: roleList(cat.Roles(steward.ScopeOrganization)),
+		}, nil
 	})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, rolesOut{
-		WorkspaceRoles:    roleList(cat.Roles(steward.ScopeWorkspace)),
-		OrganizationRoles: roleList(cat.Roles(steward.ScopeOrganization)),
-	})
-	return nil
 }
 
 type customRoleOut struct {
@@ -83,40 +79,17 @@ func (in customRoleIn) input() directory.CustomRoleInput {
 }
 
 func (s *Server) handleListCustomRoles(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
-	out := struct {
+	type customRolesOut struct {
 		Items []customRoleOut `json:"items"`
-	}{Items: []customRoleOut{}}
-	err := s.deps.DB.View(r.Context(), func(tx *store.Tx) error {
+	}
+	return read(s, w, r, func(tx *store.Tx) (customRolesOut, error) {
+		out := customRolesOut{Items: []customRoleOut{}}
 		roles, err := directory.ListCustomRoles(r.Context(), tx, p.OrganizationID)
-		if err != nil {
-			return err
-		}
 		for _, role := range roles {
 			out.Items = append(out.Items, newCustomRoleOut(role))
 		}
-		return nil
+		return out, err
 	})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
-}
-
-// writeCustomRole runs change in a transaction and answers with the role as
-// it then stands.
-func (s *Server) writeCustomRole(w http.ResponseWriter, r *http.Request, change func(*store.Tx) (directory.CustomRole, error)) error {
-	var out customRoleOut
-	err := s.deps.DB.Transact(r.Context(), func(tx *store.Tx) error {
-		role, err := change(tx)
-		out = newCustomRoleOut(role)
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
 }
 
 func (s *Server) handleCreateCustomRole(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
@@ -124,23 +97,17 @@ func (s *Server) handleCreateCustomRole(w http.ResponseWriter, r *http.Request, 
 	if err := decode(r, &in); err != nil {
 		return err
 	}
-	return s.writeCustomRole(w, r, func(tx *store.Tx) (directory.CustomRole, error) {
-		return directory.CreateCustomRole(r.Context(), tx, p.Actor(), p.OrganizationID, in.input())
+	return write(s, w, r, func(tx *store.Tx) (customRoleOut, error) {
+		role, err := directory.CreateCustomRole(r.Context(), tx, p.Actor(), p.OrganizationID, in.input())
+		return newCustomRoleOut(role), err
 	})
 }
 
 func (s *Server) handleGetCustomRole(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
-	var out customRoleOut
-	err := s.deps.DB.View(r.Context(), func(tx *store.Tx) error {
+	return read(s, w, r, func(tx *store.Tx) (customRoleOut, error) {
 		role, err := directory.GetCustomRole(r.Context(), tx, p.OrganizationID, r.PathValue("role_uuid"))
-		out = newCustomRoleOut(role)
-		return err
+		return newCustomRoleOut(role), err
 	})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
 }
 
 func (s *Server) handleUpdateCustomRole(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
@@ -151,20 +118,17 @@ func (s *Server) handleUpdateCustomRole(w http.ResponseWriter, r *http.Request, 
 	if in.Scope != nil {
 		return steward.Invalid([]string{"body", "scope"}, "a role's scope cannot change: create a new role instead")
 	}
-	return s.writeCustomRole(w, r, func(tx *store.Tx) (directory.CustomRole, error) {
-		return directory.UpdateCustomRole(r.Context(), tx, p.Actor(), p.OrganizationID, r.PathValue("role_uuid"), in.input())
+	return write(s, w, r, func(tx *store.Tx) (customRoleOut, error) {
+		role, err := directory.UpdateCustomRole(r.Context(), tx, p.Actor(), p.OrganizationID, r.PathValue("role_uuid"), in.input())
+		return newCustomRoleOut(role), err
 	})
 }
 
 func (s *Server) handleDeleteCustomRole(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
-	err := s.deps.DB.Transact(r.Context(), func(tx *store.Tx) error {
-		return directory.DeleteCustomRole(r.Context(), tx, p.Actor(), p.OrganizationID, r.PathValue("role_uuid"))
+	return write(s, w, r, func(tx *store.Tx) (deleteOut, error) {
+		return deleteOut{Message: "Custom role deleted successfully"},
+			directory.DeleteCustomRole(r.Context(), tx, p.Actor(), p.OrganizationID, r.PathValue("role_uuid"))
 	})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, deleteOut{Message: "Custom role deleted successfully"})
-	return nil
 }
 
 type permissionOut struct {
@@ -211,15 +175,14 @@ type userRolesOut struct {
 // handleUserRoles shows every role of a member, custom ones included, which
 // Mistral's member object (built-in roles only) cannot carry.
 func (s *Server) handleUserRoles(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
-	var out userRolesOut
-	err := s.deps.DB.View(r.Context(), func(tx *store.Tx) error {
+	return read(s, w, r, func(tx *store.Tx) (userRolesOut, error) {
 		m, err := directory.GetMember(r.Context(), tx, p.OrganizationID, r.PathValue("user_id"))
 		if err != nil {
-			return err
+			return userRolesOut{}, err
 		}
 		cat, err := directory.LoadCatalog(r.Context(), tx, p.OrganizationID)
 		if err != nil {
-			return err
+			return userRolesOut{}, err
 		}
 		// Roles are listed in the catalogue's order: built-in, then custom.
 		refs := func(scope steward.RoleScope, ids []string) []roleRefOut {
@@ -231,16 +194,11 @@ func (s *Server) handleUserRoles(w http.ResponseWriter, r *http.Request, p stewa
 			}
 			return out
 		}
-		out = userRolesOut{UserUUID: m.User.ID, OrganizationRoles: refs(steward.ScopeOrganization, m.RoleIDs), Workspaces: []userWorkspaceRolesOut{}}
+		out := userRolesOut{UserUUID: m.User.ID, OrganizationRoles: refs(steward.ScopeOrganization, m.RoleIDs), Workspaces: []userWorkspaceRolesOut{}}
 		for _, ws := range m.Workspaces {
 			out.Workspaces = append(out.Workspaces, userWorkspaceRolesOut{WorkspaceUUID: ws.WorkspaceID, Name: ws.Name, IsDefault: ws.IsDefault,
 				Roles: refs(steward.ScopeWorkspace, ws.RoleIDs)})
 		}
-		return nil
+		return out, nil
 	})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
 }

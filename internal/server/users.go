@@ -157,26 +157,17 @@ func (s *Server) handleListUsers(w http.ResponseWriter, r *http.Request, p stewa
 	if err := q.err(); err != nil {
 		return err
 	}
-	var res directory.MemberPage
-	var now time.Time
-	err := s.deps.DB.View(r.Context(), func(tx *store.Tx) error {
-		now = tx.Now
-		var err error
-		res, err = directory.ListMembers(r.Context(), tx, p.OrganizationID, email, page, pageSize)
-		return err
+	return read(s, w, r, func(tx *store.Tx) (usersPage, error) {
+		res, err := directory.ListMembers(r.Context(), tx, p.OrganizationID, email, page, pageSize)
+		out := usersPage{Members: []memberOut{}, Invites: []inviteOut{}, Total: res.Total, Page: page, PageSize: pageSize}
+		for _, m := range res.Members {
+			out.Members = append(out.Members, newMemberOut(m))
+		}
+		for _, inv := range res.Invitations {
+			out.Invites = append(out.Invites, newInviteOut(inv, tx.Now))
+		}
+		return out, err
 	})
-	if err != nil {
-		return err
-	}
-	out := usersPage{Members: []memberOut{}, Invites: []inviteOut{}, Total: res.Total, Page: page, PageSize: pageSize}
-	for _, m := range res.Members {
-		out.Members = append(out.Members, newMemberOut(m))
-	}
-	for _, inv := range res.Invitations {
-		out.Invites = append(out.Invites, newInviteOut(inv, now))
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
 }
 
 // roleFields are the role fields of Mistral's request bodies; null and
@@ -232,34 +223,21 @@ func (s *Server) handleCreateUsers(w http.ResponseWriter, r *http.Request, p ste
 		errs[0].Also = errs[1:]
 		return errs[0]
 	}
-	var res directory.CreateResult
-	err := s.deps.DB.Transact(r.Context(), func(tx *store.Tx) error {
+	return write(s, w, r, func(tx *store.Tx) (usersCreateOut, error) {
 		org, err := s.organization(r, tx, p)
 		if err != nil {
-			return err
+			return usersCreateOut{}, err
 		}
-		res, err = directory.CreateMembers(r.Context(), tx, p.Actor(), org, batch)
-		return err
+		res, err := directory.CreateMembers(r.Context(), tx, p.Actor(), org, batch)
+		return usersCreateOut{InvalidEmails: res.InvalidEmails, EmailToUserID: res.EmailToUserID}, err
 	})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, usersCreateOut{InvalidEmails: res.InvalidEmails, EmailToUserID: res.EmailToUserID})
-	return nil
 }
 
 func (s *Server) handleGetUser(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
-	var m steward.Member
-	err := s.deps.DB.View(r.Context(), func(tx *store.Tx) error {
-		var err error
-		m, err = directory.GetMember(r.Context(), tx, p.OrganizationID, r.PathValue("user_id"))
-		return err
+	return read(s, w, r, func(tx *store.Tx) (userOut, error) {
+		m, err := directory.GetMember(r.Context(), tx, p.OrganizationID, r.PathValue("user_id"))
+		return newUserOut(m), err
 	})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, newUserOut(m))
-	return nil
 }
 
 // memberUpdateIn is Mistral's AdminOrganizationMemberUpdate.
@@ -273,21 +251,15 @@ func (s *Server) handleUpdateUser(w http.ResponseWriter, r *http.Request, p stew
 	if err := decode(r, &in); err != nil {
 		return err
 	}
-	var m steward.Member
-	err := s.deps.DB.Transact(r.Context(), func(tx *store.Tx) error {
+	return write(s, w, r, func(tx *store.Tx) (memberOut, error) {
 		org, err := s.organization(r, tx, p)
 		if err != nil {
-			return err
+			return memberOut{}, err
 		}
-		m, err = directory.UpdateMember(r.Context(), tx, p.Actor(), org, r.PathValue("user_id"),
+		m, err := directory.UpdateMember(r.Context(), tx, p.Actor(), org, r.PathValue("user_id"),
 			directory.MemberUpdate{Roles: in.input(), SubscriptionTypes: in.SubscriptionTypes})
-		return err
+		return newMemberOut(m), err
 	})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, newMemberOut(m))
-	return nil
 }
 
 // deleteOut is Mistral's DeleteOUT.
@@ -296,16 +268,12 @@ type deleteOut struct {
 }
 
 func (s *Server) handleDeleteUser(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
-	err := s.deps.DB.Transact(r.Context(), func(tx *store.Tx) error {
+	return write(s, w, r, func(tx *store.Tx) (deleteOut, error) {
 		org, err := s.organization(r, tx, p)
 		if err != nil {
-			return err
+			return deleteOut{}, err
 		}
-		return directory.RemoveMember(r.Context(), tx, p.Actor(), org, r.PathValue("user_id"))
+		return deleteOut{Message: "Organization member deleted successfully"},
+			directory.RemoveMember(r.Context(), tx, p.Actor(), org, r.PathValue("user_id"))
 	})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, deleteOut{Message: "Organization member deleted successfully"})
-	return nil
 }
