@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/stewardhq/steward/internal/steward"
@@ -102,42 +103,85 @@ func (e *Entry) scope() (string, error) {
 // Record writes e through tx, at tx's time, and returns its log id. It must
 // be called in the transaction that makes the change it records.
 func Record(ctx context.Context, tx *store.Tx, e Entry) (int64, error) {
-	scope, err := e.scope()
+	rows, err := chain(ctx, tx, []Entry{e})
 	if err != nil {
 		return 0, err
 	}
-	if e.EventType == "" || e.TargetType == "" || e.Actor.Type == "" {
-		return 0, fmt.Errorf("audit entry is missing its event type, target type or actor type")
-	}
-	e.CreatedAt = tx.Now
-	// Creating the chain row first, then updating it, takes a row lock on
-	// PostgreSQL that serialises the writers of one chain.
-	if _, err := tx.Exec(ctx, `INSERT INTO audit_chains (scope, seq, head_hash) VALUES (?, 0, '') ON CONFLICT (scope) DO NOTHING`, scope); err != nil {
-		return 0, err
-	}
-	var seq int64
-	var prev string
-	if err := tx.QueryRow(ctx, `UPDATE audit_chains SET seq = seq + 1 WHERE scope = ? RETURNING seq, head_hash`, scope).Scan(&seq, &prev); err != nil {
-		return 0, err
-	}
-	row, err := newRow(scope, seq, prev, &e)
-	if err != nil {
-		return 0, err
-	}
+	r := rows[0]
 	var id int64
-	err = tx.QueryRow(ctx, `INSERT INTO audit_log (scope, seq, enterprise_account_id, organization_id, workspace_id, created_at,
-		actor_type, actor_user_id, actor_metadata, event_type, event_metadata, target_type, target_metadata, prev_hash, hash)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING log_id`,
-		row.Scope, row.Seq, row.EnterpriseAccountID, row.OrganizationID, row.WorkspaceID, row.CreatedAt,
-		row.ActorType, row.ActorUserID, row.ActorMetadata, row.EventType, row.EventMetadata, row.TargetType, row.TargetMetadata,
-		row.PrevHash, row.Hash).Scan(&id)
+	err = tx.QueryRow(ctx, `INSERT INTO audit_log (`+rowColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING log_id`,
+		r.values()...).Scan(&id)
+	return id, err
+}
+
+// RecordBatch writes entries of one chain through tx, in order, with as few
+// statements as it can: a change that touches a thousand members writes its
+// thousand entries at once.
+func RecordBatch(ctx context.Context, tx *store.Tx, entries []Entry) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	rows, err := chain(ctx, tx, entries)
 	if err != nil {
-		return 0, err
+		return err
 	}
-	if _, err := tx.Exec(ctx, `UPDATE audit_chains SET head_hash = ? WHERE scope = ?`, row.Hash, scope); err != nil {
-		return 0, err
+	values := make([][]any, len(rows))
+	for i, r := range rows {
+		values[i] = r.values()
 	}
-	return id, nil
+	return tx.InsertMany(ctx, "audit_log", strings.Split(rowColumns, ", "), values, "")
+}
+
+// chain takes the head of the entries' chain, links the entries to it and
+// to each other, and moves the head past them. Taking the head (an UPDATE)
+// locks the chain on PostgreSQL until the transaction ends, so writers of
+// one chain are serialised and the chain never forks.
+func chain(ctx context.Context, tx *store.Tx, entries []Entry) ([]*row, error) {
+	scope, err := entries[0].scope()
+	if err != nil {
+		return nil, err
+	}
+	for i := range entries {
+		e := &entries[i]
+		s, err := e.scope()
+		switch {
+		case err != nil:
+			return nil, err
+		case s != scope:
+			return nil, fmt.Errorf("audit entries of one batch belong to %s and %s", scope, s)
+		case e.EventType == "" || e.TargetType == "" || e.Actor.Type == "":
+			return nil, fmt.Errorf("audit entry is missing its event type, target type or actor type")
+		}
+		e.CreatedAt = tx.Now
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO audit_chains (scope, seq, head_hash) VALUES (?, 0, '') ON CONFLICT (scope) DO NOTHING`, scope); err != nil {
+		return nil, err
+	}
+	var last int64
+	var prev string
+	if err := tx.QueryRow(ctx, `UPDATE audit_chains SET seq = seq + ? WHERE scope = ? RETURNING seq, head_hash`, len(entries), scope).Scan(&last, &prev); err != nil {
+		return nil, err
+	}
+	rows := make([]*row, len(entries))
+	for i := range entries {
+		r, err := newRow(scope, last-int64(len(entries)-1-i), prev, &entries[i])
+		if err != nil {
+			return nil, err
+		}
+		rows[i], prev = r, r.Hash
+	}
+	if _, err := tx.Exec(ctx, `UPDATE audit_chains SET head_hash = ? WHERE scope = ?`, prev, scope); err != nil {
+		return nil, err
+	}
+	return rows, nil
+}
+
+const rowColumns = `scope, seq, enterprise_account_id, organization_id, workspace_id, created_at, actor_type, actor_user_id, actor_metadata, event_type, event_metadata, target_type, target_metadata, prev_hash, hash`
+
+func (r *row) values() []any {
+	return []any{r.Scope, r.Seq, r.EnterpriseAccountID, r.OrganizationID, r.WorkspaceID, r.CreatedAt,
+		r.ActorType, r.ActorUserID, r.ActorMetadata, r.EventType, r.EventMetadata, r.TargetType, r.TargetMetadata,
+		r.PrevHash, r.Hash}
 }
 
 // row is an entry as stored; its hash covers every column but log_id and

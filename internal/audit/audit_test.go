@@ -214,3 +214,36 @@ func TestListOrdersEqualTimesByLogID(t *testing.T) {
 		}
 	})
 }
+
+func TestRecordBatchChainsInOrder(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		record(t, db, "org-a", 2)
+		batch := make([]audit.Entry, 1200)
+		for i := range batch {
+			batch[i] = audit.Entry{OrganizationID: "org-a", Actor: steward.SystemActor("bulk"), EventType: "user.create", TargetType: "USER",
+				TargetMetadata: map[string]string{"n": fmt.Sprint(i)}}
+		}
+		if err := db.Transact(ctx, func(tx *store.Tx) error { return audit.RecordBatch(ctx, tx, batch) }); err != nil {
+			t.Fatal(err)
+		}
+		record(t, db, "org-a", 1)
+		if rep := verify(t, db); rep.Entries != 1203 || len(rep.Breaks) != 0 {
+			t.Fatalf("report = %+v, want 1203 entries in an intact chain", rep)
+		}
+		var first string
+		err := db.View(ctx, func(tx *store.Tx) error {
+			return tx.QueryRow(ctx, `SELECT target_metadata FROM audit_log WHERE scope = 'org:org-a' AND seq = 3`).Scan(&first)
+		})
+		if err != nil || first != `{"n":"0"}` {
+			t.Fatalf("third entry of the chain = %s (%v), want the batch's first", first, err)
+		}
+		mixed := []audit.Entry{
+			{OrganizationID: "org-a", Actor: steward.SystemActor("x"), EventType: "user.create", TargetType: "USER"},
+			{OrganizationID: "org-b", Actor: steward.SystemActor("x"), EventType: "user.create", TargetType: "USER"},
+		}
+		if err := db.Transact(ctx, func(tx *store.Tx) error { return audit.RecordBatch(ctx, tx, mixed) }); err == nil {
+			t.Fatal("a batch spanning two chains was accepted")
+		}
+	})
+}

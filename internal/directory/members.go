@@ -63,16 +63,24 @@ type MemberPage struct {
 // by its pending invitations, optionally only those of one email address.
 func ListMembers(ctx context.Context, tx *store.Tx, orgID, email string, page, pageSize int) (MemberPage, error) {
 	var res MemberPage
-	memberWhere, inviteWhere := "m.organization_id = ?", "organization_id = ? AND accepted_at IS NULL AND revoked_at IS NULL"
+	// Members are counted and paged on organization_members alone, through
+	// the (organization_id, created_at, user_id) index, and only the page
+	// is joined with users; an email lookup goes through the users index.
+	memberIDs := `SELECT m.user_id FROM organization_members m WHERE m.organization_id = ?`
+	inviteWhere := "organization_id = ? AND accepted_at IS NULL AND revoked_at IS NULL"
 	memberArgs, inviteArgs := []any{orgID}, []any{orgID}
 	if email != "" {
 		norm := strings.ToLower(strings.TrimSpace(email))
-		memberWhere += " AND u.email_normalized = ?"
+		memberIDs += " AND m.user_id = (SELECT id FROM users WHERE email_normalized = ?)"
 		inviteWhere += " AND email_normalized = ?"
 		memberArgs, inviteArgs = append(memberArgs, norm), append(inviteArgs, norm)
 	}
 	var members, invites int
-	if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM organization_members m JOIN users u ON u.id = m.user_id WHERE `+memberWhere, memberArgs...).Scan(&members); err != nil {
+	countQuery, countArgs := `SELECT member_count FROM organizations WHERE id = ?`, []any{orgID}
+	if email != "" {
+		countQuery, countArgs = `SELECT COUNT(*) FROM (`+memberIDs+`) page`, memberArgs
+	}
+	if err := tx.QueryRow(ctx, countQuery, countArgs...).Scan(&members); err != nil {
 		return res, err
 	}
 	if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM invitations WHERE `+inviteWhere, inviteArgs...).Scan(&invites); err != nil {
@@ -81,17 +89,20 @@ func ListMembers(ctx context.Context, tx *store.Tx, orgID, email string, page, p
 	res.Total = members + invites
 	offset := (page - 1) * pageSize
 	if offset < members {
-		rows, err := tx.Query(ctx, `SELECT u.id, u.email, u.first_name, u.last_name, u.created_at, m.created_at, m.subscription_types
-			FROM organization_members m JOIN users u ON u.id = m.user_id WHERE `+memberWhere+`
-			ORDER BY m.created_at, m.user_id LIMIT ? OFFSET ?`, append(memberArgs, pageSize, offset)...)
+		// An OFFSET steps over every row before the page; past the middle,
+		// stepping back from the end is shorter.
+		order, limit, skip := "ASC", pageSize, offset
+		if offset > members/2 {
+			order, limit, skip = "DESC", min(pageSize, members-offset), max(members-offset-pageSize, 0)
+		}
+		ids, err := queryStrings(ctx, tx, memberIDs+` ORDER BY m.created_at `+order+`, m.user_id `+order+` LIMIT ? OFFSET ?`, append(memberArgs, limit, skip)...)
 		if err != nil {
 			return res, err
 		}
-		res.Members, err = scanMembers(rows)
-		if err != nil {
-			return res, err
+		if order == "DESC" {
+			slices.Reverse(ids)
 		}
-		if err := fillRoles(ctx, tx, orgID, res.Members); err != nil {
+		if res.Members, err = membersByID(ctx, tx, orgID, ids); err != nil {
 			return res, err
 		}
 	}
@@ -108,6 +119,45 @@ func ListMembers(ctx context.Context, tx *store.Tx, orgID, email string, page, p
 		}
 	}
 	return res, nil
+}
+
+func queryStrings(ctx context.Context, tx *store.Tx, q string, args ...any) ([]string, error) {
+	rows, err := tx.Query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+// membersByID loads the members with these ids, in this order, with their
+// roles and Workspaces.
+func membersByID(ctx context.Context, tx *store.Tx, orgID string, ids []string) ([]steward.Member, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	rows, err := tx.Query(ctx, `SELECT u.id, u.email, u.first_name, u.last_name, u.created_at, m.created_at, m.subscription_types
+		FROM organization_members m JOIN users u ON u.id = m.user_id
+		WHERE m.organization_id = ? AND m.user_id IN (`+placeholders(len(ids))+`)`, append([]any{orgID}, anys(ids)...)...)
+	if err != nil {
+		return nil, err
+	}
+	members, err := scanMembers(rows)
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(members, func(a, b steward.Member) int {
+		return slices.Index(ids, a.User.ID) - slices.Index(ids, b.User.ID)
+	})
+	return members, fillRoles(ctx, tx, orgID, members)
 }
 
 type scanner interface {
@@ -201,20 +251,12 @@ func GetMember(ctx context.Context, tx *store.Tx, orgID, userID string) (steward
 	if _, err := uuid.Parse(userID); err != nil {
 		return steward.Member{}, notMember(userID)
 	}
-	rows, err := tx.Query(ctx, `SELECT u.id, u.email, u.first_name, u.last_name, u.created_at, m.created_at, m.subscription_types
-		FROM organization_members m JOIN users u ON u.id = m.user_id WHERE m.organization_id = ? AND m.user_id = ?`, orgID, userID)
-	if err != nil {
-		return steward.Member{}, err
-	}
-	members, err := scanMembers(rows)
+	members, err := membersByID(ctx, tx, orgID, []string{userID})
 	if err != nil {
 		return steward.Member{}, err
 	}
 	if len(members) == 0 {
 		return steward.Member{}, notMember(userID)
-	}
-	if err := fillRoles(ctx, tx, orgID, members); err != nil {
-		return steward.Member{}, err
 	}
 	return members[0], nil
 }
@@ -295,31 +337,41 @@ func CreateMembers(ctx context.Context, tx *store.Tx, actor steward.Actor, org s
 	if err != nil {
 		return res, err
 	}
+	people := make([]person, len(todo))
+	for i, p := range todo {
+		people[i] = person{display: p.display, normalized: p.normalized, first: p.FirstName, last: p.LastName}
+	}
+	users, created, err := ensureUsers(ctx, tx, people)
+	if err != nil {
+		return res, err
+	}
+	ids := make([]string, len(todo))
+	for i, p := range todo {
+		ids[i] = users[p.normalized].ID
+		res.EmailToUserID[p.display] = ids[i]
+	}
+	members, err := memberSet(ctx, tx, org.ID, ids)
+	if err != nil {
+		return res, err
+	}
+	var joins []membership
+	var entries []audit.Entry
 	for _, p := range todo {
-		user, created, err := ensureUser(ctx, tx, p.display, p.normalized, p.FirstName, p.LastName)
-		if err != nil {
-			return res, err
-		}
-		res.EmailToUserID[p.display] = user.ID
-		isMember, err := isMember(ctx, tx, org.ID, user.ID)
-		if err != nil {
-			return res, err
-		}
-		if isMember {
+		u := users[p.normalized]
+		if members[u.ID] {
 			continue
 		}
-		if err := addMember(ctx, tx, org.ID, user.ID, p.roleIDs, p.SubscriptionTypes, def.ID, defaultWorkspaceRoles); err != nil {
-			return res, err
-		}
+		joins = append(joins, membership{userID: u.ID, roleIDs: p.roleIDs, seats: p.SubscriptionTypes})
 		meta := map[string]string{"roles": roleNames(cat, p.roleIDs), "subscription_types": strings.Join(p.SubscriptionTypes, ",")}
-		if !created {
+		if !created[u.ID] {
 			meta["existing_user"] = "true"
 		}
-		if err := recordUser(ctx, tx, actor, org, audit.EventUserCreate, user, meta); err != nil {
-			return res, err
-		}
+		entries = append(entries, userEntry(actor, org, audit.EventUserCreate, u, meta))
 	}
-	return res, nil
+	if err := addMembers(ctx, tx, org.ID, joins, def.ID, defaultWorkspaceRoles); err != nil {
+		return res, err
+	}
+	return res, audit.RecordBatch(ctx, tx, entries)
 }
 
 // defaultWorkspaceRoles are the roles a new member gets in the default
@@ -370,24 +422,82 @@ func roleNames(cat *Catalog, ids []string) string {
 	return strings.Join(names, ",")
 }
 
+// person is someone to find or create by address.
+type person struct{ display, normalized, first, last string }
+
+// ensureUsers returns the users with these addresses by normalized address,
+// creating those that do not exist, and the set of ids it created.
+func ensureUsers(ctx context.Context, tx *store.Tx, people []person) (map[string]steward.User, map[string]bool, error) {
+	rows := make([][]any, len(people))
+	fresh := map[string]bool{}
+	norms := make([]string, len(people))
+	for i, p := range people {
+		id := uuid.NewString()
+		fresh[id] = true
+		rows[i] = []any{id, p.display, p.normalized, p.first, p.last, store.Micros(tx.Now)}
+		norms[i] = p.normalized
+	}
+	if err := tx.InsertMany(ctx, "users", []string{"id", "email", "email_normalized", "first_name", "last_name", "created_at"}, rows,
+		"ON CONFLICT (email_normalized) DO NOTHING"); err != nil {
+		return nil, nil, err
+	}
+	users := map[string]steward.User{}
+	created := map[string]bool{}
+	for start := 0; start < len(norms); start += MaxBatch {
+		part := norms[start:min(start+MaxBatch, len(norms))]
+		q, err := tx.Query(ctx, `SELECT id, email, email_normalized, first_name, last_name, created_at FROM users
+			WHERE email_normalized IN (`+placeholders(len(part))+`)`, anys(part)...)
+		if err != nil {
+			return nil, nil, err
+		}
+		for q.Next() {
+			var u steward.User
+			var norm string
+			var at int64
+			if err := q.Scan(&u.ID, &u.Email, &norm, &u.FirstName, &u.LastName, &at); err != nil {
+				q.Close()
+				return nil, nil, err
+			}
+			u.CreatedAt = store.Time(at)
+			users[norm] = u
+			if fresh[u.ID] {
+				created[u.ID] = true
+			}
+		}
+		q.Close()
+		if err := q.Err(); err != nil {
+			return nil, nil, err
+		}
+	}
+	return users, created, nil
+}
+
 // ensureUser returns the user with this address, creating it (and saying
 // so) if there is none.
 func ensureUser(ctx context.Context, tx *store.Tx, display, normalized, first, last string) (steward.User, bool, error) {
-	u := steward.User{ID: uuid.NewString(), Email: display, FirstName: first, LastName: last, CreatedAt: tx.Now}
-	var id string
-	err := tx.QueryRow(ctx, `INSERT INTO users (id, email, email_normalized, first_name, last_name, created_at) VALUES (?, ?, ?, ?, ?, ?)
-		ON CONFLICT (email_normalized) DO NOTHING RETURNING id`, u.ID, display, normalized, first, last, store.Micros(tx.Now)).Scan(&id)
-	if err == nil {
-		return u, true, nil
-	}
-	if !steward.IsKind(store.Translate(err), steward.KindNotFound) {
+	users, created, err := ensureUsers(ctx, tx, []person{{display, normalized, first, last}})
+	if err != nil {
 		return steward.User{}, false, err
 	}
-	var created int64
-	err = tx.QueryRow(ctx, `SELECT id, email, first_name, last_name, created_at FROM users WHERE email_normalized = ?`, normalized).
-		Scan(&u.ID, &u.Email, &u.FirstName, &u.LastName, &created)
-	u.CreatedAt = store.Time(created)
-	return u, false, err
+	u := users[normalized]
+	return u, created[u.ID], nil
+}
+
+// memberSet returns which of the users are members of the Organization.
+func memberSet(ctx context.Context, tx *store.Tx, orgID string, userIDs []string) (map[string]bool, error) {
+	set := map[string]bool{}
+	for start := 0; start < len(userIDs); start += MaxBatch {
+		part := userIDs[start:min(start+MaxBatch, len(userIDs))]
+		ids, err := queryStrings(ctx, tx, `SELECT user_id FROM organization_members WHERE organization_id = ? AND user_id IN (`+placeholders(len(part))+`)`,
+			append([]any{orgID}, anys(part)...)...)
+		if err != nil {
+			return nil, err
+		}
+		for _, id := range ids {
+			set[id] = true
+		}
+	}
+	return set, nil
 }
 
 func isMember(ctx context.Context, tx *store.Tx, orgID, userID string) (bool, error) {
@@ -396,19 +506,52 @@ func isMember(ctx context.Context, tx *store.Tx, orgID, userID string) (bool, er
 	return n > 0, err
 }
 
-// addMember inserts the membership, its roles and the default Workspace
-// membership with the given Workspace roles.
-func addMember(ctx context.Context, tx *store.Tx, orgID, userID string, roleIDs, seats []string, defaultWorkspaceID string, workspaceRoleIDs []string) error {
-	if _, err := tx.Exec(ctx, `INSERT INTO organization_members (organization_id, user_id, created_at, subscription_types) VALUES (?, ?, ?, ?)`,
-		orgID, userID, store.Micros(tx.Now), jsonList(seats)); err != nil {
-		return err
+// membership is one new member of an Organization.
+type membership struct {
+	userID         string
+	roleIDs, seats []string
+}
+
+// addMembers inserts memberships with their roles, and adds each new member
+// to the default Workspace with the given Workspace roles.
+func addMembers(ctx context.Context, tx *store.Tx, orgID string, joins []membership, defaultWorkspaceID string, workspaceRoleIDs []string) error {
+	if len(joins) == 0 {
+		return nil
 	}
-	for _, r := range roleIDs {
-		if _, err := tx.Exec(ctx, `INSERT INTO organization_member_roles (organization_id, user_id, role_id) VALUES (?, ?, ?)`, orgID, userID, r); err != nil {
+	now := store.Micros(tx.Now)
+	var members, roles, wsMembers, wsRoles [][]any
+	for _, j := range joins {
+		members = append(members, []any{orgID, j.userID, now, jsonList(j.seats)})
+		for _, r := range j.roleIDs {
+			roles = append(roles, []any{orgID, j.userID, r})
+		}
+		wsMembers = append(wsMembers, []any{defaultWorkspaceID, j.userID, now})
+		for _, r := range workspaceRoleIDs {
+			wsRoles = append(wsRoles, []any{defaultWorkspaceID, j.userID, r})
+		}
+	}
+	for _, ins := range []struct {
+		table   string
+		columns []string
+		rows    [][]any
+		suffix  string
+	}{
+		{"organization_members", []string{"organization_id", "user_id", "created_at", "subscription_types"}, members, ""},
+		{"organization_member_roles", []string{"organization_id", "user_id", "role_id"}, roles, ""},
+		{"workspace_members", []string{"workspace_id", "user_id", "created_at"}, wsMembers, "ON CONFLICT (workspace_id, user_id) DO NOTHING"},
+		{"workspace_member_roles", []string{"workspace_id", "user_id", "role_id"}, wsRoles, "ON CONFLICT (workspace_id, user_id, role_id) DO NOTHING"},
+	} {
+		if err := tx.InsertMany(ctx, ins.table, ins.columns, ins.rows, ins.suffix); err != nil {
 			return err
 		}
 	}
-	return addWorkspaceMember(ctx, tx, defaultWorkspaceID, userID, workspaceRoleIDs)
+	_, err := tx.Exec(ctx, `UPDATE organizations SET member_count = member_count + ? WHERE id = ?`, len(joins), orgID)
+	return err
+}
+
+// addMember adds one member; see addMembers.
+func addMember(ctx context.Context, tx *store.Tx, orgID, userID string, roleIDs, seats []string, defaultWorkspaceID string, workspaceRoleIDs []string) error {
+	return addMembers(ctx, tx, orgID, []membership{{userID, roleIDs, seats}}, defaultWorkspaceID, workspaceRoleIDs)
 }
 
 func addWorkspaceMember(ctx context.Context, tx *store.Tx, workspaceID, userID string, roleIDs []string) error {
@@ -425,8 +568,8 @@ func addWorkspaceMember(ctx context.Context, tx *store.Tx, workspaceID, userID s
 	return nil
 }
 
-func recordUser(ctx context.Context, tx *store.Tx, actor steward.Actor, org steward.Organization, event string, u steward.User, meta map[string]string) error {
-	_, err := audit.Record(ctx, tx, audit.Entry{
+func userEntry(actor steward.Actor, org steward.Organization, event string, u steward.User, meta map[string]string) audit.Entry {
+	return audit.Entry{
 		EnterpriseAccountID: org.EnterpriseAccountID,
 		OrganizationID:      org.ID,
 		Actor:               actor,
@@ -434,7 +577,11 @@ func recordUser(ctx context.Context, tx *store.Tx, actor steward.Actor, org stew
 		EventMetadata:       meta,
 		TargetType:          audit.TargetUser,
 		TargetMetadata:      map[string]string{"id": u.ID, "email": u.Email},
-	})
+	}
+}
+
+func recordUser(ctx context.Context, tx *store.Tx, actor steward.Actor, org steward.Organization, event string, u steward.User, meta map[string]string) error {
+	_, err := audit.Record(ctx, tx, userEntry(actor, org, event, u, meta))
 	return err
 }
 
@@ -564,6 +711,9 @@ func RemoveMember(ctx context.Context, tx *store.Tx, actor steward.Actor, org st
 		if _, err := tx.Exec(ctx, q, userID, org.ID); err != nil {
 			return err
 		}
+	}
+	if _, err := tx.Exec(ctx, `UPDATE organizations SET member_count = member_count - 1 WHERE id = ?`, org.ID); err != nil {
+		return err
 	}
 	return recordUser(ctx, tx, actor, org, audit.EventUserDelete, m.User, nil)
 }

@@ -305,3 +305,34 @@ func TimePtr(v sql.NullInt64) *time.Time {
 	t := Time(v.Int64)
 	return &t
 }
+
+// maxParams bounds the placeholders of one statement, well under SQLite's
+// 32,766 and PostgreSQL's 65,535.
+const maxParams = 8000
+
+// InsertMany inserts rows (each one value per column) into table with
+// multi-row INSERT statements, as few as the placeholder limit allows.
+// suffix (such as "ON CONFLICT DO NOTHING") is appended to each statement.
+func (tx *Tx) InsertMany(ctx context.Context, table string, columns []string, rows [][]any, suffix string) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	one := "(" + strings.TrimSuffix(strings.Repeat("?, ", len(columns)), ", ") + ")"
+	chunk := max(maxParams/len(columns), 1)
+	for start := 0; start < len(rows); start += chunk {
+		part := rows[start:min(start+chunk, len(rows))]
+		args := make([]any, 0, len(part)*len(columns))
+		for _, r := range part {
+			if len(r) != len(columns) {
+				return fmt.Errorf("insert into %s: a row has %d values for %d columns", table, len(r), len(columns))
+			}
+			args = append(args, r...)
+		}
+		q := "INSERT INTO " + table + " (" + strings.Join(columns, ", ") + ") VALUES " +
+			strings.TrimSuffix(strings.Repeat(one+", ", len(part)), ", ") + " " + suffix
+		if _, err := tx.Exec(ctx, q, args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}

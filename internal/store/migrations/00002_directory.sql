@@ -6,6 +6,10 @@
 
 -- subscription_types is a JSON array of product seats (CHAT, MISTRAL_CODE, ...).
 ALTER TABLE organization_members ADD COLUMN subscription_types TEXT NOT NULL DEFAULT '[]';
+-- member_count is kept by every change of membership, so that paging the
+-- members of a large Organization does not count them each time.
+ALTER TABLE organizations ADD COLUMN member_count BIGINT NOT NULL DEFAULT 0;
+UPDATE organizations SET member_count = (SELECT COUNT(*) FROM organization_members m WHERE m.organization_id = organizations.id);
 CREATE INDEX organization_members_order ON organization_members (organization_id, created_at, user_id);
 
 CREATE TABLE invitations (
@@ -66,4 +70,5 @@ DROP TABLE outbox;
 DROP TABLE custom_roles;
 DROP TABLE invitations;
 DROP INDEX organization_members_order;
+ALTER TABLE organizations DROP COLUMN member_count;
 ALTER TABLE organization_members DROP COLUMN subscription_types;
