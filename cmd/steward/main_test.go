@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -42,6 +44,25 @@ type process struct {
 	base string
 	// output is what steward printed up to "listening on".
 	output string
+	logs   *lockedBuffer
+}
+
+// lockedBuffer collects a process's log while the test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 var listening = regexp.MustCompile(`listening on (http://\S+)`)
@@ -49,12 +70,12 @@ var listening = regexp.MustCompile(`listening on (http://\S+)`)
 // start runs steward serve on a free port and waits until it listens.
 func start(t *testing.T, args ...string) *process {
 	t.Helper()
-	p := &process{cmd: exec.Command(binary, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)}
+	p := &process{cmd: exec.Command(binary, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...), logs: &lockedBuffer{}}
 	stdout, err := p.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.cmd.Stderr = io.Discard
+	p.cmd.Stderr = p.logs
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +106,12 @@ func start(t *testing.T, args ...string) *process {
 
 func (p *process) get(t *testing.T, path, key string) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequest("GET", p.base+path, nil)
+	return p.call(t, "GET", path, key, "")
+}
+
+func (p *process) call(t *testing.T, method, path, key, body string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, p.base+path, strings.NewReader(body))
 	req.Header.Set("x-api-key", key)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -117,8 +143,12 @@ func TestKillNineLosesNothingAcknowledged(t *testing.T) {
 		if m == nil {
 			t.Fatalf("no admin key printed:\n%s", p.output)
 		}
+		status, created := p.call(t, "POST", "/v1/admin/users", m[1], `[{"email":"kept@example.com","first_name":"Kept","last_name":"Safe"}]`)
+		if status != 200 || !strings.Contains(created, "kept@example.com") {
+			t.Fatalf("create user: %d %s", status, created)
+		}
 		status, before := p.get(t, "/v1/admin/audit-logs", m[1])
-		if status != 200 {
+		if status != 200 || !strings.Contains(before, "kept@example.com") {
 			t.Fatalf("audit-logs: %d %s", status, before)
 		}
 		if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
@@ -134,7 +164,57 @@ func TestKillNineLosesNothingAcknowledged(t *testing.T) {
 		if status != 200 || after != before {
 			t.Fatalf("after kill -9: %d\n%s\nwant the same entries as before:\n%s", status, after, before)
 		}
+		if status, users := q.get(t, "/v1/admin/users?email=kept@example.com", m[1]); status != 200 || !strings.Contains(users, `"total":1`) {
+			t.Fatalf("the member created before kill -9: %d %s", status, users)
+		}
 	})
+}
+
+var acceptLink = regexp.MustCompile(`(http://[^\s"]+/invitations/accept\?token=[A-Z2-7]+)`)
+
+// TestInvitationByEmailLog follows an invitation as a person would without
+// an SMTP server: invite, find the link in the log, open it, accept.
+func TestInvitationByEmailLog(t *testing.T) {
+	p := start(t, "--data-dir", t.TempDir())
+	key := adminKey.FindStringSubmatch(p.output)[1]
+	status, body := p.call(t, "POST", "/v1/admin/users-invite", key, `{"email":"new@example.com","role_names":["billing_manager"]}`)
+	if status != 200 || !strings.Contains(body, `"invited_members_count":1`) {
+		t.Fatalf("invite: %d %s", status, body)
+	}
+	var link string
+	deadline := time.Now().Add(20 * time.Second)
+	for link == "" && time.Now().Before(deadline) {
+		if m := acceptLink.FindStringSubmatch(p.logs.String()); m != nil {
+			link = m[1]
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if link == "" || !strings.HasPrefix(link, p.base) {
+		t.Fatalf("no accept link on %s in the log:\n%s", p.base, p.logs.String())
+	}
+	resp, err := http.Get(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(page), "Accept your invitation") {
+		t.Fatalf("accept page: %d %s", resp.StatusCode, page)
+	}
+	u, _ := url.Parse(link)
+	resp, err = http.PostForm(p.base+"/invitations/accept", url.Values{"token": {u.Query().Get("token")}, "first_name": {"New"}, "last_name": {"Person"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(page), "new@example.com") {
+		t.Fatalf("accepting: %d %s", resp.StatusCode, page)
+	}
+	status, users := p.get(t, "/v1/admin/users?email=new@example.com", key)
+	if status != 200 || !strings.Contains(users, `"name":"New Person"`) || !strings.Contains(users, "c955f4e1-9477-43f0-8349-6fbc629fccc9") {
+		t.Fatalf("the new member: %d %s", status, users)
+	}
 }
 
 // TestSigtermShutsDownGracefully checks the exit status of a SIGTERM.
