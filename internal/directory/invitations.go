@@ -376,7 +376,7 @@ func AcceptInvitation(ctx context.Context, tx *store.Tx, token, firstName, lastN
 		if archived != nil || ws == def.ID {
 			continue
 		}
-		if err := addWorkspaceMember(ctx, tx, ws, user.ID, defaultWorkspaceRoles); err != nil {
+		if _, err := addToWorkspace(ctx, tx, org.ID, ws, []string{user.ID}, defaultWorkspaceRoles); err != nil {
 			return res, err
 		}
 		joined = append(joined, ws)

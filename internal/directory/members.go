@@ -187,62 +187,28 @@ func scanMembers(rows scanner) ([]steward.Member, error) {
 	return out, rows.Err()
 }
 
-// fillRoles loads the Organization roles and the Workspaces (with roles) of
-// the given members in two queries.
+// fillRoles loads the direct Organization roles of the given members, and
+// the Workspaces they belong to (directly or through a group) with their
+// effective roles there.
 func fillRoles(ctx context.Context, tx *store.Tx, orgID string, members []steward.Member) error {
 	if len(members) == 0 {
 		return nil
 	}
-	index := map[string]*steward.Member{}
 	ids := make([]string, len(members))
 	for i := range members {
-		index[members[i].User.ID] = &members[i]
 		ids[i] = members[i].User.ID
 	}
-	rows, err := tx.Query(ctx, `SELECT user_id, role_id FROM organization_member_roles
-		WHERE organization_id = ? AND user_id IN (`+placeholders(len(ids))+`) ORDER BY user_id, role_id`, append([]any{orgID}, anys(ids)...)...)
+	g, err := LoadGraph(ctx, tx, orgID, ids...)
 	if err != nil {
 		return err
 	}
-	for rows.Next() {
-		var user, role string
-		if err := rows.Scan(&user, &role); err != nil {
-			rows.Close()
-			return err
-		}
-		index[user].RoleIDs = append(index[user].RoleIDs, role)
+	for i := range members {
+		m := &members[i]
+		m.RoleIDs = slices.Clone(g.OrganizationRoles[m.User.ID])
+		slices.Sort(m.RoleIDs)
+		m.Workspaces = g.MemberWorkspaces(m.User.ID)
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	rows, err = tx.Query(ctx, `SELECT wm.user_id, w.id, w.name, w.is_default, r.role_id
-		FROM workspace_members wm
-		JOIN workspaces w ON w.id = wm.workspace_id
-		LEFT JOIN workspace_member_roles r ON r.workspace_id = wm.workspace_id AND r.user_id = wm.user_id
-		WHERE w.organization_id = ? AND w.archived_at IS NULL AND wm.user_id IN (`+placeholders(len(ids))+`)
-		ORDER BY wm.user_id, w.is_default DESC, w.name, w.id, r.role_id`, append([]any{orgID}, anys(ids)...)...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var user string
-		var ws steward.MemberWorkspace
-		var role *string
-		if err := rows.Scan(&user, &ws.WorkspaceID, &ws.Name, &ws.IsDefault, &role); err != nil {
-			return err
-		}
-		m := index[user]
-		if n := len(m.Workspaces); n == 0 || m.Workspaces[n-1].WorkspaceID != ws.WorkspaceID {
-			m.Workspaces = append(m.Workspaces, ws)
-		}
-		if role != nil {
-			last := &m.Workspaces[len(m.Workspaces)-1]
-			last.RoleIDs = append(last.RoleIDs, *role)
-		}
-	}
-	return rows.Err()
+	return nil
 }
 
 // GetMember returns one member of the Organization with their roles and
@@ -519,53 +485,31 @@ func addMembers(ctx context.Context, tx *store.Tx, orgID string, joins []members
 		return nil
 	}
 	now := store.Micros(tx.Now)
-	var members, roles, wsMembers, wsRoles [][]any
-	for _, j := range joins {
+	var members, roles [][]any
+	userIDs := make([]string, len(joins))
+	for i, j := range joins {
+		userIDs[i] = j.userID
 		members = append(members, []any{orgID, j.userID, now, jsonList(j.seats)})
 		for _, r := range j.roleIDs {
 			roles = append(roles, []any{orgID, j.userID, r})
 		}
-		wsMembers = append(wsMembers, []any{defaultWorkspaceID, j.userID, now})
-		for _, r := range workspaceRoleIDs {
-			wsRoles = append(wsRoles, []any{defaultWorkspaceID, j.userID, r})
-		}
 	}
-	for _, ins := range []struct {
-		table   string
-		columns []string
-		rows    [][]any
-		suffix  string
-	}{
-		{"organization_members", []string{"organization_id", "user_id", "created_at", "subscription_types"}, members, ""},
-		{"organization_member_roles", []string{"organization_id", "user_id", "role_id"}, roles, ""},
-		{"workspace_members", []string{"workspace_id", "user_id", "created_at"}, wsMembers, "ON CONFLICT (workspace_id, user_id) DO NOTHING"},
-		{"workspace_member_roles", []string{"workspace_id", "user_id", "role_id"}, wsRoles, "ON CONFLICT (workspace_id, user_id, role_id) DO NOTHING"},
-	} {
-		if err := tx.InsertMany(ctx, ins.table, ins.columns, ins.rows, ins.suffix); err != nil {
-			return err
-		}
+	if err := tx.InsertMany(ctx, "organization_members", []string{"organization_id", "user_id", "created_at", "subscription_types"}, members, ""); err != nil {
+		return err
 	}
-	_, err := tx.Exec(ctx, `UPDATE organizations SET member_count = member_count + ? WHERE id = ?`, len(joins), orgID)
+	if err := tx.InsertMany(ctx, "organization_member_roles", []string{"organization_id", "user_id", "role_id"}, roles, ""); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `UPDATE organizations SET member_count = member_count + ? WHERE id = ?`, len(joins), orgID); err != nil {
+		return err
+	}
+	_, err := addToWorkspace(ctx, tx, orgID, defaultWorkspaceID, userIDs, workspaceRoleIDs)
 	return err
 }
 
 // addMember adds one member; see addMembers.
 func addMember(ctx context.Context, tx *store.Tx, orgID, userID string, roleIDs, seats []string, defaultWorkspaceID string, workspaceRoleIDs []string) error {
 	return addMembers(ctx, tx, orgID, []membership{{userID, roleIDs, seats}}, defaultWorkspaceID, workspaceRoleIDs)
-}
-
-func addWorkspaceMember(ctx context.Context, tx *store.Tx, workspaceID, userID string, roleIDs []string) error {
-	if _, err := tx.Exec(ctx, `INSERT INTO workspace_members (workspace_id, user_id, created_at) VALUES (?, ?, ?)
-		ON CONFLICT (workspace_id, user_id) DO NOTHING`, workspaceID, userID, store.Micros(tx.Now)); err != nil {
-		return err
-	}
-	for _, r := range roleIDs {
-		if _, err := tx.Exec(ctx, `INSERT INTO workspace_member_roles (workspace_id, user_id, role_id) VALUES (?, ?, ?)
-			ON CONFLICT (workspace_id, user_id, role_id) DO NOTHING`, workspaceID, userID, r); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 func userEntry(actor steward.Actor, org steward.Organization, event string, u steward.User, meta map[string]string) audit.Entry {
@@ -645,6 +589,7 @@ func setRoles(ctx context.Context, tx *store.Tx, actor steward.Actor, org stewar
 			return err
 		}
 	}
+	accessChanged(tx, org.ID)
 	return recordUser(ctx, tx, actor, org, audit.EventUserRoleUpdate, m.User, map[string]string{
 		"roles_before": roleNames(cat, m.RoleIDs),
 		"roles_after":  roleNames(cat, roleIDs),
@@ -703,6 +648,9 @@ func RemoveMember(ctx context.Context, tx *store.Tx, actor steward.Actor, org st
 		}
 	}
 	for _, q := range []string{
+		`UPDATE workspaces SET member_count = member_count - 1
+			WHERE id IN (SELECT workspace_id FROM workspace_members WHERE user_id = ?) AND organization_id = ?`,
+		`DELETE FROM user_group_members WHERE user_id = ? AND group_id IN (SELECT id FROM user_groups WHERE organization_id = ?)`,
 		`DELETE FROM workspace_member_roles WHERE user_id = ? AND workspace_id IN (SELECT id FROM workspaces WHERE organization_id = ?)`,
 		`DELETE FROM workspace_members WHERE user_id = ? AND workspace_id IN (SELECT id FROM workspaces WHERE organization_id = ?)`,
 		`DELETE FROM organization_member_roles WHERE user_id = ? AND organization_id = ?`,
@@ -715,6 +663,7 @@ func RemoveMember(ctx context.Context, tx *store.Tx, actor steward.Actor, org st
 	if _, err := tx.Exec(ctx, `UPDATE organizations SET member_count = member_count - 1 WHERE id = ?`, org.ID); err != nil {
 		return err
 	}
+	accessChanged(tx, org.ID)
 	return recordUser(ctx, tx, actor, org, audit.EventUserDelete, m.User, nil)
 }
 

@@ -349,6 +349,7 @@ func UpdateCustomRole(ctx context.Context, tx *store.Tx, actor steward.Actor, or
 		WHERE organization_id = ? AND id = ?`, after.Name, after.Description, string(permJSON), store.Micros(tx.Now), orgID, id); err != nil {
 		return CustomRole{}, roleConflict(err, after.Name)
 	}
+	accessChanged(tx, orgID)
 	return after, recordRole(ctx, tx, actor, orgID, audit.EventRoleUpdate, after.Role, &before.Role)
 }
 

@@ -125,8 +125,13 @@ func TestCreateUsers(t *testing.T) {
 			if !slices.Equal(m.RawRoles, want) || m.RawRole != want[len(want)-1] || m.Email != email {
 				t.Errorf("%s: raw_roles %v raw_role %s email %s, want %v", email, m.RawRoles, m.RawRole, m.Email, want)
 			}
-			if len(m.Workspaces) != 1 || m.Workspaces[0].UUID != h.boot.DefaultWorkspace.ID || !slices.Equal(m.Workspaces[0].RawRoles, []string{wsContrib}) {
-				t.Errorf("%s: workspaces %+v, want the default Workspace as workspace_contributor", email, m.Workspaces)
+			// An organization_admin is also workspace_admin of every Workspace.
+			wantWS := []string{wsContrib}
+			if slices.Contains(want, roleAdmin) {
+				wantWS = append(wantWS, wsAdminRole)
+			}
+			if len(m.Workspaces) != 1 || m.Workspaces[0].UUID != h.boot.DefaultWorkspace.ID || !slices.Equal(m.Workspaces[0].RawRoles, wantWS) {
+				t.Errorf("%s: workspaces %+v, want the default Workspace with %v", email, m.Workspaces, wantWS)
 			}
 			if m.FirstName == nil || *m.FirstName != "First" || m.Name == nil || *m.Name != "First Last" {
 				t.Errorf("%s: names %v %v", email, m.FirstName, m.Name)

@@ -51,6 +51,7 @@ type PermissionInfo struct {
 }
 
 // Permissions is every permission, in the order they are listed.
+
 var Permissions = []PermissionInfo{
 	{PermMembersRead, ScopeOrganization, "See members and invitations"},
 	{PermMembersWrite, ScopeOrganization, "Invite, add, remove members and change their Organization roles"},

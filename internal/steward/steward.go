@@ -25,9 +25,33 @@ type Workspace struct {
 	ID             string
 	OrganizationID string
 	Name           string
+	Description    string
+	Icon           string
 	IsDefault      bool
-	CreatedAt      time.Time
-	ArchivedAt     *time.Time
+	// MemberCount counts direct members.
+	MemberCount int
+	CreatedAt   time.Time
+	ArchivedAt  *time.Time
+}
+
+// MaxActiveWorkspaces is how many Workspaces an Organization may have that
+// are not archived.
+const MaxActiveWorkspaces = 500
+
+// Group is a user group of an Organization.
+type Group struct {
+	ID             string
+	OrganizationID string
+	Name           string
+	Description    *string
+	// TargetType is "W" (Workspace) or "O" (Organization), or empty.
+	TargetType         string
+	OrganizationRoleID string
+	// ExternallyManaged groups come from an identity provider, which alone
+	// changes their name and members.
+	ExternallyManaged bool
+	ParentIDs         []string
+	CreatedAt         time.Time
 }
 
 // User is a person; membership of an Organization is separate.

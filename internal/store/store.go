@@ -17,7 +17,9 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -62,6 +64,35 @@ type DB struct {
 	dialect Dialect
 	// Now is the clock used to fix each transaction's time; tests replace it.
 	Now func() time.Time
+
+	subsMu sync.RWMutex
+	subs   []func(Change)
+}
+
+// Change tells caches that something they hold changed. Topic names what
+// (such as "access"); OrganizationID whose.
+type Change struct {
+	Topic          string
+	OrganizationID string
+}
+
+// Subscribe calls fn with every change, after the transaction that made it
+// has committed and before that transaction's Transact returns, so that a
+// caller that has written can read its own write from any cache.
+func (db *DB) Subscribe(fn func(Change)) {
+	db.subsMu.Lock()
+	defer db.subsMu.Unlock()
+	db.subs = append(db.subs, fn)
+}
+
+func (db *DB) publish(changes []Change) {
+	db.subsMu.RLock()
+	defer db.subsMu.RUnlock()
+	for _, c := range changes {
+		for _, fn := range db.subs {
+			fn(c)
+		}
+	}
 }
 
 // Open opens the database that cfg names, creating the SQLite data directory
@@ -160,6 +191,15 @@ type Tx struct {
 	tx      *sql.Tx
 	dialect Dialect
 	Now     time.Time
+	changes []Change
+}
+
+// Notify records a change, published to subscribers once the transaction
+// commits, and never if it rolls back.
+func (tx *Tx) Notify(c Change) {
+	if !slices.Contains(tx.changes, c) {
+		tx.changes = append(tx.changes, c)
+	}
 }
 
 // Transact runs fn in a read-write transaction, committing if fn returns
@@ -190,6 +230,7 @@ func (db *DB) run(ctx context.Context, pool *sql.DB, readOnly bool, fn func(*Tx)
 	if err := sqlTx.Commit(); err != nil {
 		return Translate(err)
 	}
+	db.publish(tx.changes)
 	return nil
 }
 

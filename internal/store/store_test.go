@@ -119,3 +119,30 @@ func TestTransactionTimeIsFixedAndUTC(t *testing.T) {
 		}
 	})
 }
+
+func TestChangesArePublishedAfterCommitOnly(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		var got []store.Change
+		db.Subscribe(func(c store.Change) { got = append(got, c) })
+		a := store.Change{Topic: "access", OrganizationID: "a"}
+		_ = db.Transact(ctx, func(tx *store.Tx) error {
+			tx.Notify(store.Change{Topic: "access", OrganizationID: "rolled-back"})
+			return errors.New("fail")
+		})
+		err := db.Transact(ctx, func(tx *store.Tx) error {
+			tx.Notify(a)
+			tx.Notify(a)
+			if len(got) != 0 {
+				t.Error("a change was published before the commit")
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 1 || got[0] != a {
+			t.Fatalf("published %v, want one %v", got, a)
+		}
+	})
+}
