@@ -22,7 +22,7 @@ func graph() *AccessGraph {
 	g := &AccessGraph{
 		Members:           map[string]bool{"ann": true, "bob": true, "cy": true, "dee": true},
 		OrganizationRoles: map[string][]string{"ann": {RoleIDOrganizationMember}, "bob": {RoleIDOrganizationMember}, "cy": {RoleIDOrganizationMember}, "dee": {RoleIDOrganizationMember}},
-		Workspaces: map[string]Workspace{"ws1": {ID: "ws1", Name: "one", IsDefault: true}, "ws2": {ID: "ws2", Name: "two"}},
+		Workspaces:        map[string]Workspace{"ws1": {ID: "ws1", Name: "one", IsDefault: true}, "ws2": {ID: "ws2", Name: "two"}},
 		WorkspaceRoles: map[string]map[string][]string{
 			"ws1": {"ann": {RoleIDWorkspaceContributor}},
 		},
