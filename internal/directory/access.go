@@ -3,7 +3,10 @@ package directory
 import (
 	"context"
 	"slices"
+	"strconv"
 	"sync"
+
+	"golang.org/x/sync/singleflight"
 
 	"github.com/stewardhq/steward/internal/steward"
 	"github.com/stewardhq/steward/internal/store"
@@ -172,15 +175,17 @@ func scanRows(ctx context.Context, tx *store.Tx, q string, args []any, each func
 // repeated question costs two map lookups.
 type Access struct {
 	db   *store.DB
-	mu   sync.Mutex
+	mu   sync.RWMutex
 	orgs map[string]*orgAccess
 	// gens counts each Organization's changes; a graph loaded before the
 	// latest change is never kept.
 	gens map[string]uint64
+	// loads lets concurrent misses of one Organization, at one generation,
+	// share a single load.
+	loads singleflight.Group
 }
 
 type orgAccess struct {
-	gen   uint64
 	graph *steward.AccessGraph
 	perms sync.Map // accessKey -> steward.PermissionSet
 }
@@ -207,29 +212,35 @@ func (a *Access) Invalidate(orgID string) {
 }
 
 func (a *Access) org(ctx context.Context, orgID string) (*orgAccess, error) {
-	a.mu.Lock()
-	if o, ok := a.orgs[orgID]; ok {
-		a.mu.Unlock()
+	a.mu.RLock()
+	o, ok := a.orgs[orgID]
+	gen := a.gens[orgID]
+	a.mu.RUnlock()
+	if ok {
 		return o, nil
 	}
-	gen := a.gens[orgID]
-	a.mu.Unlock()
-	var g *steward.AccessGraph
-	err := a.db.View(ctx, func(tx *store.Tx) error {
-		var err error
-		g, err = LoadGraph(ctx, tx, orgID)
-		return err
+	v, err, _ := a.loads.Do(orgID+"@"+strconv.FormatUint(gen, 10), func() (any, error) {
+		var g *steward.AccessGraph
+		err := a.db.View(ctx, func(tx *store.Tx) error {
+			var err error
+			g, err = LoadGraph(ctx, tx, orgID)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		o := &orgAccess{graph: g}
+		a.mu.Lock()
+		if a.gens[orgID] == gen {
+			a.orgs[orgID] = o
+		}
+		a.mu.Unlock()
+		return o, nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	o := &orgAccess{gen: gen, graph: g}
-	a.mu.Lock()
-	if a.gens[orgID] == gen {
-		a.orgs[orgID] = o
-	}
-	a.mu.Unlock()
-	return o, nil
+	return v.(*orgAccess), nil
 }
 
 // Graph returns the Organization's current access graph.

@@ -57,6 +57,22 @@ func noGroup(id string) error {
 	return steward.Errorf(steward.KindNotFound, "no user group %s in this Organization", id)
 }
 
+// GroupNames returns the names of the Organization's groups with these ids.
+func GroupNames(ctx context.Context, tx *store.Tx, orgID string, ids []string) (map[string]string, error) {
+	names := map[string]string{}
+	if len(ids) == 0 {
+		return names, nil
+	}
+	err := scanRows(ctx, tx, `SELECT id, name FROM user_groups WHERE organization_id = ? AND id IN (`+placeholders(len(ids))+`)`,
+		append([]any{orgID}, anys(ids)...), func(r scanner) error {
+			var id, name string
+			err := r.Scan(&id, &name)
+			names[id] = name
+			return err
+		})
+	return names, err
+}
+
 // ListGroups returns a page (from 1) of the Organization's groups, oldest
 // first, optionally those whose name contains search, and how many match.
 func ListGroups(ctx context.Context, tx *store.Tx, orgID, search string, page, pageSize int) ([]steward.Group, int, error) {

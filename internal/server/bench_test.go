@@ -84,6 +84,24 @@ func latencies(b *testing.B, fn func()) {
 	b.ReportMetric(float64(ds[len(ds)*99/100].Microseconds())/1000, "p99-ms")
 }
 
+// benchGet measures GETs of path with the admin key.
+func benchGet(b *testing.B, h *harness, path string) {
+	req, _ := http.NewRequest("GET", h.http.URL+path, nil)
+	req.Header.Set("x-api-key", h.boot.AdminKeySecret)
+	client := h.http.Client()
+	latencies(b, func() {
+		resp, err := client.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			b.Fatalf("status %d", resp.StatusCode)
+		}
+	})
+}
+
 // BenchmarkListUsers measures GET /v1/admin/users through the real handler
 // with 100,000 members: the first, a middle and the last page of 100, and
 // an email lookup.
@@ -97,28 +115,13 @@ func BenchmarkListUsers(b *testing.B) {
 			db, cfg := e.Open(b)
 			h := newHarness(t, db)
 			seedMembers(b, h, cfg, members)
-			client := h.http.Client()
 			for _, tc := range []struct{ name, query string }{
 				{"first-page", "page=1&page_size=100"},
 				{"middle-page", fmt.Sprintf("page=%d&page_size=100", members/200)},
 				{"last-page", fmt.Sprintf("page=%d&page_size=100", members/100)},
 				{"email", "email=user054321@example.com"},
 			} {
-				b.Run(tc.name, func(b *testing.B) {
-					req, _ := http.NewRequest("GET", h.http.URL+"/v1/admin/users?"+tc.query, nil)
-					req.Header.Set("x-api-key", h.boot.AdminKeySecret)
-					latencies(b, func() {
-						resp, err := client.Do(req)
-						if err != nil {
-							b.Fatal(err)
-						}
-						_, _ = io.Copy(io.Discard, resp.Body)
-						resp.Body.Close()
-						if resp.StatusCode != 200 {
-							b.Fatalf("status %d", resp.StatusCode)
-						}
-					})
-				})
+				b.Run(tc.name, func(b *testing.B) { benchGet(b, h, "/v1/admin/users?"+tc.query) })
 			}
 		})
 	}
@@ -158,6 +161,39 @@ func BenchmarkCreateUsers(b *testing.B) {
 					b.Fatalf("status %d", resp.StatusCode)
 				}
 			})
+		})
+	}
+}
+
+// BenchmarkListWorkspaces measures GET /v1/admin/workspaces over 10,000
+// Workspaces (seeded past the active limit, to measure the worst case).
+//
+//	go test ./internal/server -run '^$' -bench ListWorkspaces -benchtime 200x
+func BenchmarkListWorkspaces(b *testing.B) {
+	const n = 10_000
+	for _, e := range storetest.Engines(b) {
+		b.Run(e.Name, func(b *testing.B) {
+			db, _ := e.Open(b)
+			h := newHarness(&testing.T{}, db)
+			ctx := context.Background()
+			base := time.Now().Add(-time.Hour)
+			rows := make([][]any, n)
+			for i := range rows {
+				rows[i] = []any{uuid.NewString(), h.boot.Organization.ID, fmt.Sprintf("Workspace %05d", i), false, store.Micros(base.Add(time.Duration(i) * time.Microsecond)), i % 50}
+			}
+			err := h.db.Transact(ctx, func(tx *store.Tx) error {
+				return tx.InsertMany(ctx, "workspaces", []string{"id", "organization_id", "name", "is_default", "created_at", "member_count"}, rows, "")
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, tc := range []struct{ name, query string }{
+				{"first-page", "page=1&page_size=100"},
+				{"last-page", fmt.Sprintf("page=%d&page_size=100", n/100)},
+				{"search", "search=workspace%200999&page_size=100"},
+			} {
+				b.Run(tc.name, func(b *testing.B) { benchGet(b, h, "/v1/admin/workspaces?"+tc.query) })
+			}
 		})
 	}
 }

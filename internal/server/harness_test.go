@@ -146,6 +146,31 @@ func (h *harness) customRole(name, scope string, permissions ...string) string {
 	return out.UUID
 }
 
+// workspace creates a Workspace administered by the bootstrap admin and
+// returns its id.
+func (h *harness) workspace(name string) string {
+	h.t.Helper()
+	var out struct {
+		UUID string `json:"uuid"`
+	}
+	ok(h.t, h.send("POST", "/v1/admin/workspaces", map[string]any{"name": name, "admin_user_id": h.boot.Admin.ID}), &out)
+	return out.UUID
+}
+
+// group creates a user group and returns its id.
+func (h *harness) group(name string, extra ...any) string {
+	h.t.Helper()
+	body := map[string]any{"name": name}
+	for i := 0; i+1 < len(extra); i += 2 {
+		body[extra[i].(string)] = extra[i+1]
+	}
+	var out struct {
+		UUID string `json:"uuid"`
+	}
+	ok(h.t, h.send("POST", "/v1/admin/user-groups", body), &out)
+	return out.UUID
+}
+
 // get sends an authenticated GET with the admin key.
 func (h *harness) get(path, key string) response {
 	h.t.Helper()

@@ -37,11 +37,7 @@ func (s *Server) handleInviteUsers(w http.ResponseWriter, r *http.Request, p ste
 	if in.SubscriptionType != nil {
 		seats = append(seats, *in.SubscriptionType)
 	}
-	return write(s, w, r, func(tx *store.Tx) (invitesCreateOut, error) {
-		org, err := s.organization(r, tx, p)
-		if err != nil {
-			return invitesCreateOut{}, err
-		}
+	return writeOrg(s, w, r, p, func(tx *store.Tx, org steward.Organization) (invitesCreateOut, error) {
 		res, err := directory.Invite(r.Context(), tx, p.Actor(), org, s.deps.Invitations, directory.InviteInput{
 			Emails: *in.Email, Roles: in.input(), SubscriptionTypes: seats,
 			SeatAutomaticGranting: in.SubscriptionSeatAutomaticGranting, EmailLanguage: in.EmailLanguage,
@@ -72,11 +68,7 @@ func (s *Server) handleListInvites(w http.ResponseWriter, r *http.Request, p ste
 }
 
 func (s *Server) handleDeleteInvite(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
-	return write(s, w, r, func(tx *store.Tx) (deleteOut, error) {
-		org, err := s.organization(r, tx, p)
-		if err != nil {
-			return deleteOut{}, err
-		}
+	return writeOrg(s, w, r, p, func(tx *store.Tx, org steward.Organization) (deleteOut, error) {
 		return deleteOut{Message: "Invitation deleted successfully"},
 			directory.RevokeInvitation(r.Context(), tx, p.Actor(), org, r.PathValue("invite_uuid"))
 	})

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/stewardhq/steward/internal/directory"
 	"github.com/stewardhq/steward/internal/steward"
 )
 
@@ -59,6 +60,30 @@ func (q *query) optString(name string) *string {
 	return &v
 }
 
+// stringOr returns the parameter, def when absent.
+func (q *query) stringOr(name, def string) string {
+	if !q.values.Has(name) {
+		return def
+	}
+	return q.values.Get(name)
+}
+
+// boolean returns a boolean parameter, def when absent, in the spellings
+// FastAPI accepts.
+func (q *query) boolean(name string, def bool) bool {
+	if !q.values.Has(name) {
+		return def
+	}
+	switch strings.ToLower(q.values.Get(name)) {
+	case "true", "1", "yes", "on", "t", "y":
+		return true
+	case "false", "0", "no", "off", "f", "n":
+		return false
+	}
+	q.fail(name, "%s must be true or false", name)
+	return def
+}
+
 // oneOf returns the parameter, def when absent; it must be one of allowed.
 func (q *query) oneOf(name, def string, allowed ...string) string {
 	if !q.values.Has(name) {
@@ -92,6 +117,12 @@ func (q *query) intRange(name string, def, lo, hi int) int {
 		return v
 	}
 	return def
+}
+
+// paging returns page (from 1) and page_size (25 by default, at most
+// directory.MaxPageSize).
+func (q *query) paging() (page, pageSize int) {
+	return q.intRange("page", 1, 1, 1<<30), q.intRange("page_size", 25, 1, directory.MaxPageSize)
 }
 
 // timeLayouts are the date-time forms accepted: RFC 3339 with or without a

@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/http"
 
+	"github.com/stewardhq/steward/internal/directory"
+	"github.com/stewardhq/steward/internal/steward"
 	"github.com/stewardhq/steward/internal/store"
 )
 
@@ -30,4 +32,38 @@ func respond[T any](w http.ResponseWriter, run func(context.Context, func(*store
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// writeStatus answers status with no body once fn's transaction has
+// committed.
+func writeStatus(s *Server, w http.ResponseWriter, r *http.Request, status int, fn func(tx *store.Tx) error) error {
+	if err := s.deps.DB.Transact(r.Context(), fn); err != nil {
+		return err
+	}
+	w.WriteHeader(status)
+	return nil
+}
+
+// writeOrg is write for a change of the principal's Organization, which fn
+// receives.
+func writeOrg[T any](s *Server, w http.ResponseWriter, r *http.Request, p steward.Principal, fn func(tx *store.Tx, org steward.Organization) (T, error)) error {
+	return write(s, w, r, func(tx *store.Tx) (T, error) {
+		org, err := directory.GetOrganization(r.Context(), tx, p.OrganizationID)
+		if err != nil {
+			var zero T
+			return zero, err
+		}
+		return fn(tx, org)
+	})
+}
+
+// orgChange is writeStatus for a change of the principal's Organization.
+func (s *Server) orgChange(w http.ResponseWriter, r *http.Request, p steward.Principal, status int, change func(tx *store.Tx, org steward.Organization) error) error {
+	return writeStatus(s, w, r, status, func(tx *store.Tx) error {
+		org, err := directory.GetOrganization(r.Context(), tx, p.OrganizationID)
+		if err != nil {
+			return err
+		}
+		return change(tx, org)
+	})
 }

@@ -36,8 +36,13 @@ func TestEveryRouteIsGuarded(t *testing.T) {
 		// One object of this Organization for every path parameter.
 		invite := h.invite("walk@example.com")
 		role := h.customRole("walker", "organization", "audit.read")
-		params := map[string]string{"user_id": h.boot.Admin.ID, "invite_uuid": invite, "role_uuid": role}
-		mine := []string{h.boot.Organization.ID, h.boot.DefaultWorkspace.ID, h.boot.Admin.ID, h.boot.AdminKey.ID, invite, role}
+		ws := h.workspace("walked")
+		group := h.group("walkers")
+		if r := h.do("POST", "/v1/admin/user-groups/"+group+"/workspaces", []byte(`{"workspace_uuid":"`+ws+`"}`), "x-api-key", h.boot.AdminKeySecret); r.status != http.StatusCreated {
+			t.Fatalf("assign: %d %s", r.status, r.body)
+		}
+		params := map[string]string{"user_id": h.boot.Admin.ID, "invite_uuid": invite, "role_uuid": role, "workspace_uuid": ws, "group_uuid": group}
+		mine := []string{h.boot.Organization.ID, h.boot.DefaultWorkspace.ID, h.boot.Admin.ID, h.boot.AdminKey.ID, invite, role, ws, group}
 		routes := h.srv.Routes()
 		if len(routes) == 0 {
 			t.Fatal("no routes registered")
@@ -86,6 +91,17 @@ func TestEveryRouteIsGuarded(t *testing.T) {
 		}
 		if r := h.get("/v1/admin/custom-roles/"+role, h.boot.AdminKeySecret); r.status != 200 {
 			t.Errorf("the custom role is gone after the walk: %d", r.status)
+		}
+		var assignments struct {
+			Total int `json:"total"`
+		}
+		ok(t, h.get("/v1/admin/user-groups/"+group+"/workspaces", h.boot.AdminKeySecret), &assignments)
+		var workspaces struct {
+			Total int `json:"total"`
+		}
+		ok(t, h.get("/v1/admin/workspaces", h.boot.AdminKeySecret), &workspaces)
+		if assignments.Total != 1 || workspaces.Total != 2 {
+			t.Errorf("after the walk: %d assignments, %d active Workspaces; want 1 and 2", assignments.Total, workspaces.Total)
 		}
 		var invites []struct {
 			InviteUUID string `json:"invite_uuid"`

@@ -141,19 +141,10 @@ type usersPage struct {
 	PageSize int         `json:"page_size"`
 }
 
-// organization reads the principal's Organization.
-func (s *Server) organization(r *http.Request, tx *store.Tx, p steward.Principal) (steward.Organization, error) {
-	return directory.GetOrganization(r.Context(), tx, p.OrganizationID)
-}
-
 func (s *Server) handleListUsers(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
 	q := newQuery(r)
-	page := q.intRange("page", 1, 1, 1<<30)
-	pageSize := q.intRange("page_size", 25, 1, directory.MaxPageSize)
-	email := ""
-	if v := q.optString("email"); v != nil {
-		email = *v
-	}
+	page, pageSize := q.paging()
+	email := q.stringOr("email", "")
 	if err := q.err(); err != nil {
 		return err
 	}
@@ -223,11 +214,7 @@ func (s *Server) handleCreateUsers(w http.ResponseWriter, r *http.Request, p ste
 		errs[0].Also = errs[1:]
 		return errs[0]
 	}
-	return write(s, w, r, func(tx *store.Tx) (usersCreateOut, error) {
-		org, err := s.organization(r, tx, p)
-		if err != nil {
-			return usersCreateOut{}, err
-		}
+	return writeOrg(s, w, r, p, func(tx *store.Tx, org steward.Organization) (usersCreateOut, error) {
 		res, err := directory.CreateMembers(r.Context(), tx, p.Actor(), org, batch)
 		return usersCreateOut{InvalidEmails: res.InvalidEmails, EmailToUserID: res.EmailToUserID}, err
 	})
@@ -251,11 +238,7 @@ func (s *Server) handleUpdateUser(w http.ResponseWriter, r *http.Request, p stew
 	if err := decode(r, &in); err != nil {
 		return err
 	}
-	return write(s, w, r, func(tx *store.Tx) (memberOut, error) {
-		org, err := s.organization(r, tx, p)
-		if err != nil {
-			return memberOut{}, err
-		}
+	return writeOrg(s, w, r, p, func(tx *store.Tx, org steward.Organization) (memberOut, error) {
 		m, err := directory.UpdateMember(r.Context(), tx, p.Actor(), org, r.PathValue("user_id"),
 			directory.MemberUpdate{Roles: in.input(), SubscriptionTypes: in.SubscriptionTypes})
 		return newMemberOut(m), err
@@ -268,11 +251,7 @@ type deleteOut struct {
 }
 
 func (s *Server) handleDeleteUser(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
-	return write(s, w, r, func(tx *store.Tx) (deleteOut, error) {
-		org, err := s.organization(r, tx, p)
-		if err != nil {
-			return deleteOut{}, err
-		}
+	return writeOrg(s, w, r, p, func(tx *store.Tx, org steward.Organization) (deleteOut, error) {
 		return deleteOut{Message: "Organization member deleted successfully"},
 			directory.RemoveMember(r.Context(), tx, p.Actor(), org, r.PathValue("user_id"))
 	})

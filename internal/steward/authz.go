@@ -7,11 +7,15 @@ type Action string
 // Actions of the foundation. Later surfaces add theirs here, with the
 // credential kinds that may perform them in policy.
 const (
-	ActionAuditRead    Action = "audit_logs.read"
-	ActionMembersRead  Action = "members.read"
-	ActionMembersWrite Action = "members.write"
-	ActionRolesRead    Action = "roles.read"
-	ActionRolesWrite   Action = "roles.write"
+	ActionAuditRead       Action = "audit_logs.read"
+	ActionMembersRead     Action = "members.read"
+	ActionMembersWrite    Action = "members.write"
+	ActionRolesRead       Action = "roles.read"
+	ActionRolesWrite      Action = "roles.write"
+	ActionWorkspacesRead  Action = "workspaces.read"
+	ActionWorkspacesWrite Action = "workspaces.write"
+	ActionGroupsRead      Action = "groups.read"
+	ActionGroupsWrite     Action = "groups.write"
 )
 
 // adminOnly is the Admin API's rule: an Admin API key acts as an
@@ -21,11 +25,15 @@ var adminOnly = []CredentialKind{CredentialAdminAPIKey}
 // policy lists, for each action, the credential kinds allowed to perform it.
 // An action absent from this table is denied to everyone.
 var policy = map[Action][]CredentialKind{
-	ActionAuditRead:    adminOnly,
-	ActionMembersRead:  adminOnly,
-	ActionMembersWrite: adminOnly,
-	ActionRolesRead:    adminOnly,
-	ActionRolesWrite:   adminOnly,
+	ActionAuditRead:       adminOnly,
+	ActionMembersRead:     adminOnly,
+	ActionMembersWrite:    adminOnly,
+	ActionRolesRead:       adminOnly,
+	ActionRolesWrite:      adminOnly,
+	ActionWorkspacesRead:  adminOnly,
+	ActionWorkspacesWrite: adminOnly,
+	ActionGroupsRead:      adminOnly,
+	ActionGroupsWrite:     adminOnly,
 }
 
 // Authorize decides whether p may perform a. It returns nil, or an *Error of
