@@ -1,12 +1,14 @@
 package server_test
 
 import (
+	"context"
 	"net/http"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/stewardhq/steward/internal/steward"
+	"github.com/stewardhq/steward/internal/store"
 )
 
 type group struct {
@@ -222,6 +224,38 @@ func TestGroupValidation(t *testing.T) {
 		ok(t, h.get(groupPath+"/"+g+"/workspaces", h.boot.AdminKeySecret), &assignments)
 		if assignments.Total != 1 || len(assignments.Items[0].Roles) != 1 || assignments.Items[0].Roles[0].Name != "workspace_admin" {
 			t.Errorf("assignments = %+v", assignments)
+		}
+	})
+}
+
+func TestExternallyManagedGroupsKeepTheirNameAndMembers(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, h *harness) {
+		g := h.group("From Okta")
+		ctx := context.Background()
+		if err := h.db.Transact(ctx, func(tx *store.Tx) error {
+			_, err := tx.Exec(ctx, `UPDATE user_groups SET externally_managed = TRUE WHERE id = ?`, g)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range []response{
+			h.send("PATCH", groupPath+"/"+g, map[string]any{"name": "Renamed"}),
+			h.send("POST", groupPath+"/"+g+"/members", map[string]any{"user_uuids": []string{h.boot.Admin.ID}}),
+			h.send("DELETE", groupPath+"/"+g+"/members", map[string]any{"user_uuids": []string{h.boot.Admin.ID}}),
+			h.send("DELETE", groupPath+"/"+g, nil),
+		} {
+			e := expectError(t, r, http.StatusConflict, "invalid_request_error")
+			if !strings.Contains(e.Message, "identity provider") {
+				t.Errorf("message %q does not say why", e.Message)
+			}
+		}
+		// Everything else stays manageable here.
+		noContent(t, h.send("POST", groupPath+"/provision-workspace", map[string]any{"user_group_uuid": g, "workspace_uuid": h.boot.DefaultWorkspace.ID, "workspace_role_name": "user"}))
+		noContent(t, h.send("PATCH", groupPath+"/"+g+"/organization-role", map[string]any{"organization_role": "B"}))
+		var out group
+		ok(t, h.send("PATCH", groupPath+"/"+g, map[string]any{"description": "synced"}), &out)
+		if out.Name != "From Okta" || out.ExternallyManaged == nil || !*out.ExternallyManaged || *out.Description != "synced" || *out.OrganizationRole != "billing_manager" {
+			t.Errorf("group = %+v", out)
 		}
 	})
 }
