@@ -79,6 +79,10 @@ const (
 	EventSeatRevoke                = "billing.seat.revoke"
 	EventAdminAPIKeyCreated        = "admin_api_key.created"
 	EventAdminAPIKeyDelete         = "admin_api_key.delete"
+	EventAPIKeyCreate              = "api_key.create"
+	EventAPIKeyRotate              = "api_key.rotate"
+	EventAPIKeyDelete              = "api_key.delete"
+	EventAPIKeyPolicyUpdate        = "api_key_policy.update"
 )
 
 // Steward-only event types. Mistral's document has no name for these
@@ -86,17 +90,19 @@ const (
 // Mistral-compatible listing, whose event_type is an enum of Mistral's
 // names.
 const (
-	EventEnterpriseAccountCreate    = "enterprise_account.create"
-	EventEnterpriseAccountMemberAdd = "enterprise_account.member.add"
-	EventBackofficeKeyCreate        = "backoffice_key.create"
-	EventRoleCreate                 = "role.create"
-	EventRoleUpdate                 = "role.update"
-	EventRoleDelete                 = "role.delete"
+	EventEnterpriseAccountCreate       = "enterprise_account.create"
+	EventEnterpriseAccountMemberAdd    = "enterprise_account.member.add"
+	EventEnterpriseAccountMemberRemove = "enterprise_account.member.remove"
+	EventEnterpriseAccountUpdate       = "enterprise_account.update"
+	EventBackofficeKeyCreate           = "backoffice_key.create"
+	EventRoleCreate                    = "role.create"
+	EventRoleUpdate                    = "role.update"
+	EventRoleDelete                    = "role.delete"
 )
 
 // StewardOnlyEvents lists the event types that are not Mistral's.
 var StewardOnlyEvents = []string{
-	EventEnterpriseAccountCreate, EventEnterpriseAccountMemberAdd, EventBackofficeKeyCreate,
+	EventEnterpriseAccountCreate, EventEnterpriseAccountMemberAdd, EventEnterpriseAccountMemberRemove, EventEnterpriseAccountUpdate, EventBackofficeKeyCreate,
 	EventRoleCreate, EventRoleUpdate, EventRoleDelete,
 }
 

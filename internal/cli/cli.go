@@ -44,6 +44,7 @@ func commands() []command {
 		{"init", "initialise an empty database and print its first keys", runInit},
 		{"migrate", "apply database migrations", runMigrate},
 		{"audit", "verify the audit log's hash chains (audit verify)", runAudit},
+		{"backoffice", "administer the Enterprise Account of a running server (orgs, members, admin-keys)", runBackoffice},
 		{"version", "print the version", runVersion},
 	}
 }
@@ -80,7 +81,7 @@ func Run(ctx context.Context, args []string, env Env) int {
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: steward <command> [flags]\n\ncommands:")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun 'steward <command> -h' for a command's flags. Every flag can also be set as STEWARD_<FLAG> or in a --config file.")
 }

@@ -82,7 +82,7 @@ func checkKeyInput(tx *store.Tx, name string, expiresAt *time.Time) error {
 	case len(name) > MaxNameLen:
 		return steward.Invalid([]string{"body", "name"}, "name must be at most %d bytes", MaxNameLen)
 	case expiresAt != nil && !expiresAt.After(tx.Now):
-		return steward.Invalid([]string{"body", "expiration"}, "expiration must be in the future")
+		return steward.Invalid([]string{"body", "expires_at"}, "expires_at must be in the future")
 	}
 	return nil
 }
@@ -93,10 +93,10 @@ type credential struct {
 	expires, revoked        sql.NullInt64
 }
 
-// Authenticate returns the principal a presented key stands for. It returns
-// an *steward.Error of KindUnauthenticated when the key is malformed,
-// unknown, revoked or expired; a malformed key is refused without a lookup.
-// Workspace keys are not stored yet, so they are unknown here.
+// Authenticate returns the principal a presented Admin API, Backoffice or
+// Workspace key stands for. It returns an *steward.Error of
+// KindUnauthenticated when the key is malformed, unknown, revoked or
+// expired; a malformed key is refused without a lookup.
 func Authenticate(ctx context.Context, db *store.DB, token string, lastUsed *LastUsed) (steward.Principal, error) {
 	kind, ok := KindOf(token)
 	if !ok {
@@ -108,6 +108,11 @@ func Authenticate(ctx context.Context, db *store.DB, token string, lastUsed *Las
 		q = `SELECT id, name, key_hash, organization_id, enterprise_account_id, expires_at, revoked_at FROM admin_api_keys WHERE key_hash = ?`
 	case steward.CredentialBackofficeKey:
 		q = `SELECT id, name, key_hash, '', enterprise_account_id, expires_at, revoked_at FROM backoffice_keys WHERE key_hash = ?`
+	case steward.CredentialWorkspaceAPIKey:
+		// Only to tell a Workspace key where it does not belong (403);
+		// the model API checks Workspace keys with a Checker.
+		q = `SELECT k.id, COALESCE(k.name, ''), k.key_hash, k.organization_id, o.enterprise_account_id, k.expires_at, k.deleted_at
+			FROM api_keys k JOIN organizations o ON o.id = k.organization_id WHERE k.key_hash = ?`
 	default:
 		return steward.Principal{}, errUnknownKey
 	}
@@ -134,10 +139,61 @@ func Authenticate(ctx context.Context, db *store.DB, token string, lastUsed *Las
 		return steward.Principal{}, &steward.Error{Kind: steward.KindUnauthenticated,
 			Message: fmt.Sprintf("this API key expired at %s", store.Time(c.expires.Int64).Format(time.RFC3339))}
 	}
-	if lastUsed != nil {
+	if lastUsed != nil && kind != steward.CredentialWorkspaceAPIKey {
 		lastUsed.Touch(kind, c.id, now)
 	}
 	return steward.Principal{Kind: kind, CredentialID: c.id, CredentialName: c.name, OrganizationID: c.org, EnterpriseAccountID: c.ea}, nil
 }
 
 var errUnknownKey = &steward.Error{Kind: steward.KindUnauthenticated, Message: "invalid API key"}
+
+// AdminKeyListing is an Admin API key with its Organization's name.
+type AdminKeyListing struct {
+	Key              steward.AdminAPIKey
+	OrganizationName string
+}
+
+// ListAdminKeys returns the live Admin API keys of an Enterprise Account's
+// Organizations, newest first.
+func ListAdminKeys(ctx context.Context, tx *store.Tx, enterpriseAccountID string) ([]AdminKeyListing, error) {
+	rows, err := tx.Query(ctx, `SELECT k.id, k.enterprise_account_id, k.organization_id, o.name, k.name, k.hint, k.created_at, k.expires_at, k.last_used_at
+		FROM admin_api_keys k JOIN organizations o ON o.id = k.organization_id
+		WHERE k.enterprise_account_id = ? AND k.revoked_at IS NULL ORDER BY k.created_at DESC, k.id`, enterpriseAccountID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []AdminKeyListing
+	for rows.Next() {
+		var l AdminKeyListing
+		var created int64
+		var expires, used sql.NullInt64
+		if err := rows.Scan(&l.Key.ID, &l.Key.EnterpriseAccountID, &l.Key.OrganizationID, &l.OrganizationName, &l.Key.Name, &l.Key.Hint,
+			&created, &expires, &used); err != nil {
+			return nil, err
+		}
+		l.Key.CreatedAt, l.Key.ExpiresAt, l.Key.LastUsedAt = store.Time(created), store.TimePtr(expires), store.TimePtr(used)
+		out = append(out, l)
+	}
+	return out, rows.Err()
+}
+
+// DeleteAdminKey revokes an Admin API key of the Enterprise Account at once
+// and audits it as admin_api_key.delete in its Organization's log.
+func DeleteAdminKey(ctx context.Context, tx *store.Tx, actor steward.Actor, enterpriseAccountID, id string) error {
+	var orgID, name, hint string
+	err := tx.QueryRow(ctx, `UPDATE admin_api_keys SET revoked_at = ? WHERE id = ? AND enterprise_account_id = ? AND revoked_at IS NULL
+		RETURNING organization_id, name, hint`, store.Micros(tx.Now), id, enterpriseAccountID).Scan(&orgID, &name, &hint)
+	if steward.IsKind(store.Translate(err), steward.KindNotFound) {
+		return steward.Errorf(steward.KindNotFound, "no Admin API key %s in this Enterprise Account", id)
+	}
+	if err != nil {
+		return err
+	}
+	_, err = audit.Record(ctx, tx, audit.Entry{
+		EnterpriseAccountID: enterpriseAccountID, OrganizationID: orgID, Actor: actor,
+		EventType: audit.EventAdminAPIKeyDelete, TargetType: audit.TargetAdminAPIKey,
+		TargetMetadata: map[string]string{"id": id, "name": name, "hint": hint},
+	})
+	return err
+}

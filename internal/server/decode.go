@@ -28,7 +28,7 @@ func decode(r *http.Request, v any) error {
 	var typeErr *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &maxErr):
-		return steward.Errorf(steward.KindTooLarge, "the request body is larger than %d bytes", maxErr.Limit)
+		return decodeError(err)
 	case errors.Is(err, io.EOF):
 		return steward.Invalid([]string{"body"}, "a JSON body is required")
 	case errors.As(err, &syntaxErr):
@@ -67,4 +67,13 @@ func jsonKind(kind string) string {
 	default:
 		return "a " + kind
 	}
+}
+
+// decodeError turns a failure to read a body into the error decode gives.
+func decodeError(err error) error {
+	var maxErr *http.MaxBytesError
+	if errors.As(err, &maxErr) {
+		return steward.Errorf(steward.KindTooLarge, "the request body is larger than %d bytes", maxErr.Limit)
+	}
+	return steward.Invalid([]string{"body"}, "the body could not be read: %v", err)
 }

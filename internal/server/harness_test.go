@@ -171,6 +171,18 @@ func (h *harness) group(name string, extra ...any) string {
 	return out.UUID
 }
 
+// apiKey creates a Workspace API key for the bootstrap admin and returns
+// its id and secret.
+func (h *harness) apiKey(ws string) (string, string) {
+	h.t.Helper()
+	var out struct {
+		KeyID string `json:"key_id"`
+		Key   string `json:"key"`
+	}
+	ok(h.t, h.send("POST", "/v1/admin/api-keys", map[string]any{"workspace_uuid": ws, "user_id": h.boot.Admin.ID, "name": "walker"}), &out)
+	return out.KeyID, out.Key
+}
+
 // get sends an authenticated GET with the admin key.
 func (h *harness) get(path, key string) response {
 	h.t.Helper()

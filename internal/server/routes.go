@@ -53,6 +53,16 @@ func (s *Server) registerRoutes() {
 	s.admin("GET", "/user-groups/{group_uuid}/nested", steward.ActionGroupsRead, s.handleListNestedGroups)
 	s.admin("PATCH", "/user-groups/{group_uuid}/nested", steward.ActionGroupsWrite, s.handleSetNestedGroups)
 
+	s.admin("GET", "/api-keys", steward.ActionAPIKeysRead, s.handleListAPIKeys)
+	s.admin("POST", "/api-keys", steward.ActionAPIKeysWrite, s.handleCreateAPIKey)
+	s.admin("GET", "/api-keys/{key_id}", steward.ActionAPIKeysRead, s.handleGetAPIKey)
+	s.admin("DELETE", "/api-keys/{key_id}", steward.ActionAPIKeysWrite, s.handleDeleteAPIKey)
+	s.admin("POST", "/api-keys/{key_id}/rotate", steward.ActionAPIKeysWrite, s.handleRotateAPIKey)
+	s.admin("GET", "/api-key-policy", steward.ActionAPIKeysRead, s.handleGetPolicy)
+	s.admin("PUT", "/api-key-policy", steward.ActionAPIKeysWrite, s.handleSetPolicy)
+	s.admin("GET", "/workspaces/{workspace_uuid}/api-key-policy", steward.ActionAPIKeysRead, s.handleGetWorkspacePolicy)
+	s.admin("PUT", "/workspaces/{workspace_uuid}/api-key-policy", steward.ActionAPIKeysWrite, s.handleSetWorkspacePolicy)
+
 	s.admin("GET", "/roles", steward.ActionRolesRead, s.handleListRoles)
 	s.admin("GET", "/permissions", steward.ActionRolesRead, s.handleListPermissions)
 	s.admin("GET", "/custom-roles", steward.ActionRolesRead, s.handleListCustomRoles)
@@ -60,6 +70,18 @@ func (s *Server) registerRoutes() {
 	s.admin("GET", "/custom-roles/{role_uuid}", steward.ActionRolesRead, s.handleGetCustomRole)
 	s.admin("PATCH", "/custom-roles/{role_uuid}", steward.ActionRolesWrite, s.handleUpdateCustomRole)
 	s.admin("DELETE", "/custom-roles/{role_uuid}", steward.ActionRolesWrite, s.handleDeleteCustomRole)
+
+	s.backoffice("GET", "/enterprise-account", s.handleGetEnterpriseAccount)
+	s.backoffice("PATCH", "/enterprise-account", s.handleRenameEnterpriseAccount)
+	s.backoffice("GET", "/organizations", s.handleListOrganizations)
+	s.backoffice("POST", "/organizations", s.handleCreateOrganization)
+	s.backoffice("POST", "/organizations/{organization_id}/promote", s.handlePromote)
+	s.backoffice("GET", "/members", s.handleListEnterpriseMembers)
+	s.backoffice("POST", "/members", s.handleAddEnterpriseMember)
+	s.backoffice("DELETE", "/members/{user_id}", s.handleRemoveEnterpriseMember)
+	s.backoffice("GET", "/admin-keys", s.handleListAdminKeys)
+	s.backoffice("POST", "/admin-keys", s.handleCreateAdminKey)
+	s.backoffice("DELETE", "/admin-keys/{key_id}", s.handleDeleteAdminKey)
 
 	s.mux.HandleFunc("/", s.handleNoRoute)
 }

@@ -8,8 +8,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stewardhq/steward/internal/directory"
 	"github.com/stewardhq/steward/internal/keys"
 	"github.com/stewardhq/steward/internal/steward"
+	"github.com/stewardhq/steward/internal/store"
 )
 
 // publicRoutes are the only routes that answer without a key.
@@ -26,14 +28,44 @@ var publicRoutes = map[string]bool{
 
 var pathParam = regexp.MustCompile(`\{([a-z_]+)\}`)
 
+// otherTenant is another Enterprise Account with its own Organization,
+// Admin API key and Backoffice key.
+func (h *harness) otherTenant() (adminKey, backofficeKey string) {
+	h.t.Helper()
+	ctx := context.Background()
+	actor := steward.SystemActor("test")
+	err := h.db.Transact(ctx, func(tx *store.Tx) error {
+		ea, err := directory.CreateEnterpriseAccount(ctx, tx, actor, "Elsewhere")
+		if err != nil {
+			return err
+		}
+		org, ws, err := directory.CreateOrganization(ctx, tx, actor, ea.ID, "Elsewhere Org")
+		if err != nil {
+			return err
+		}
+		if _, err := directory.AddOrganizationAdmin(ctx, tx, actor, org, ws, "root@elsewhere.example"); err != nil {
+			return err
+		}
+		if _, adminKey, err = keys.CreateAdminKey(ctx, tx, actor, org, "elsewhere", nil); err != nil {
+			return err
+		}
+		_, backofficeKey, err = keys.CreateBackofficeKey(ctx, tx, actor, ea.ID, "elsewhere", nil)
+		return err
+	})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return adminKey, backofficeKey
+}
+
 // TestEveryRouteIsGuarded walks every registered route: a public one must be
 // on the list above; any other must refuse anonymous callers, unknown keys
-// and the wrong kind of key, and must answer another Organization's key
-// without any of this Organization's identifiers.
+// and the wrong kind of key, and must answer another tenant's key without
+// any of this tenant's identifiers and without changing anything of it.
 func TestEveryRouteIsGuarded(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, h *harness) {
-		_, otherKey := h.secondOrganization("other")
-		// One object of this Organization for every path parameter.
+		otherAdmin, otherBackoffice := h.otherTenant()
+		// One object of this tenant for every path parameter.
 		invite := h.invite("walk@example.com")
 		role := h.customRole("walker", "organization", "audit.read")
 		ws := h.workspace("walked")
@@ -41,8 +73,11 @@ func TestEveryRouteIsGuarded(t *testing.T) {
 		if r := h.do("POST", "/v1/admin/user-groups/"+group+"/workspaces", []byte(`{"workspace_uuid":"`+ws+`"}`), "x-api-key", h.boot.AdminKeySecret); r.status != http.StatusCreated {
 			t.Fatalf("assign: %d %s", r.status, r.body)
 		}
-		params := map[string]string{"user_id": h.boot.Admin.ID, "invite_uuid": invite, "role_uuid": role, "workspace_uuid": ws, "group_uuid": group}
-		mine := []string{h.boot.Organization.ID, h.boot.DefaultWorkspace.ID, h.boot.Admin.ID, h.boot.AdminKey.ID, invite, role, ws, group}
+		key, workspaceKey := h.apiKey(ws)
+		adminParams := map[string]string{"user_id": h.boot.Admin.ID, "invite_uuid": invite, "role_uuid": role, "workspace_uuid": ws, "group_uuid": group, "key_id": key}
+		backofficeParams := map[string]string{"organization_id": h.boot.Organization.ID, "user_id": h.boot.Admin.ID, "key_id": h.boot.AdminKey.ID}
+		mine := []string{h.boot.Organization.ID, h.boot.DefaultWorkspace.ID, h.boot.Admin.ID, h.boot.AdminKey.ID, h.boot.EnterpriseAccount.ID,
+			invite, role, ws, group, key}
 		routes := h.srv.Routes()
 		if len(routes) == 0 {
 			t.Fatal("no routes registered")
@@ -59,6 +94,10 @@ func TestEveryRouteIsGuarded(t *testing.T) {
 				if err := steward.Authorize(steward.Principal{}, rt.Action); !steward.IsKind(err, steward.KindUnauthenticated) {
 					t.Errorf("Authorize(anonymous, %s) = %v, want unauthenticated", rt.Action, err)
 				}
+				params, wrongKinds, other := adminParams, []string{h.boot.BackofficeSecret, workspaceKey}, otherAdmin
+				if strings.HasPrefix(rt.Path, "/v1/backoffice/") {
+					params, wrongKinds, other = backofficeParams, []string{h.boot.AdminKeySecret, workspaceKey}, otherBackoffice
+				}
 				path := pathParam.ReplaceAllStringFunc(rt.Path, func(m string) string {
 					v, ok := params[m[1:len(m)-1]]
 					if !ok {
@@ -72,25 +111,30 @@ func TestEveryRouteIsGuarded(t *testing.T) {
 				}
 				expectError(t, h.do(rt.Method, path, body), http.StatusUnauthorized, "authentication_error")
 				expectError(t, h.do(rt.Method, path, body, "x-api-key", keys.New(keys.PrefixAdmin)), http.StatusUnauthorized, "authentication_error")
-				expectError(t, h.do(rt.Method, path, body, "x-api-key", h.boot.BackofficeSecret), http.StatusForbidden, "permission_error")
-				r := h.do(rt.Method, path, body, "x-api-key", otherKey)
+				for _, wrong := range wrongKinds {
+					expectError(t, h.do(rt.Method, path, body, "x-api-key", wrong), http.StatusForbidden, "permission_error")
+				}
+				r := h.do(rt.Method, path, body, "x-api-key", other)
 				for _, id := range mine {
 					// A 404 may repeat the id the caller sent; anything else is a leak.
 					if strings.Contains(string(r.body), id) && !strings.Contains(path, id) {
-						t.Errorf("another Organization's key got %s, which names %s of this Organization", r.body, id)
+						t.Errorf("another tenant's key got %s, which names %s of this tenant", r.body, id)
 					}
 				}
 				if strings.Contains(rt.Path, "{") && r.status != http.StatusNotFound && r.status != http.StatusUnprocessableEntity {
-					t.Errorf("another Organization's key on %s got %d, want 404 (or 422 for a body it cannot parse)", path, r.status)
+					t.Errorf("another tenant's key on %s got %d, want 404 (or 422 for a body it cannot parse)", path, r.status)
 				}
 			})
 		}
-		// Nothing of this Organization was changed by the walk.
+		// Nothing of this tenant was changed by the walk.
 		if r := h.get("/v1/admin/users/"+h.boot.Admin.ID, h.boot.AdminKeySecret); r.status != 200 {
 			t.Errorf("the admin is gone after the walk: %d", r.status)
 		}
 		if r := h.get("/v1/admin/custom-roles/"+role, h.boot.AdminKeySecret); r.status != 200 {
 			t.Errorf("the custom role is gone after the walk: %d", r.status)
+		}
+		if r := h.get("/v1/admin/api-keys/"+key, h.boot.AdminKeySecret); r.status != 200 {
+			t.Errorf("the API key is gone after the walk: %d", r.status)
 		}
 		var assignments struct {
 			Total int `json:"total"`
@@ -109,6 +153,9 @@ func TestEveryRouteIsGuarded(t *testing.T) {
 		h.get("/v1/admin/users-invite", h.boot.AdminKeySecret).decode(t, &invites)
 		if len(invites) != 1 || invites[0].InviteUUID != invite {
 			t.Errorf("the invitation is gone after the walk: %+v", invites)
+		}
+		if r := h.get("/v1/admin/audit-logs", h.boot.AdminKeySecret); r.status != 200 {
+			t.Errorf("this tenant's admin key no longer works after the walk: %d", r.status)
 		}
 	})
 }

@@ -16,6 +16,9 @@ const (
 	ActionWorkspacesWrite Action = "workspaces.write"
 	ActionGroupsRead      Action = "groups.read"
 	ActionGroupsWrite     Action = "groups.write"
+	ActionAPIKeysRead     Action = "api_keys.read"
+	ActionAPIKeysWrite    Action = "api_keys.write"
+	ActionBackoffice      Action = "backoffice"
 )
 
 // adminOnly is the Admin API's rule: an Admin API key acts as an
@@ -34,6 +37,9 @@ var policy = map[Action][]CredentialKind{
 	ActionWorkspacesWrite: adminOnly,
 	ActionGroupsRead:      adminOnly,
 	ActionGroupsWrite:     adminOnly,
+	ActionAPIKeysRead:     adminOnly,
+	ActionAPIKeysWrite:    adminOnly,
+	ActionBackoffice:      {CredentialBackofficeKey},
 }
 
 // Authorize decides whether p may perform a. It returns nil, or an *Error of
@@ -41,7 +47,7 @@ var policy = map[Action][]CredentialKind{
 // credential, or an action nobody may perform).
 func Authorize(p Principal, a Action) error {
 	if p.Kind == CredentialNone {
-		return &Error{Kind: KindUnauthenticated, Message: "missing API key: send an Admin API key in the x-api-key header or as Authorization: Bearer"}
+		return &Error{Kind: KindUnauthenticated, Message: "missing API key: send it in the x-api-key header or as Authorization: Bearer"}
 	}
 	allowed, ok := policy[a]
 	if !ok {

@@ -133,3 +133,28 @@ func (i Invitation) Expired(now time.Time) bool { return !now.Before(i.ExpiresAt
 // SubscriptionTypes are the product seats a member can hold (Mistral's
 // PlanType).
 var SubscriptionTypes = []string{"API", "CHAT", "ON_PREMISE", "LICENSE", "MISTRAL_CODE"}
+
+// APIKey is a Workspace API key: it calls the models on behalf of its owner
+// in one Workspace. Its secret is never stored; HiddenKey masks it.
+type APIKey struct {
+	ID             string
+	OrganizationID string
+	WorkspaceID    string
+	WorkspaceName  string
+	UserID         string
+	Name           *string
+	HiddenKey      string
+	Product        string
+	CreatedBy      string
+	CreatedAt      time.Time
+	// ExpiresAt is when the key stops working: the start (UTC) of its
+	// expiration date.
+	ExpiresAt  *time.Time
+	LastUsedAt *time.Time
+	// PreviousExpiresAt is when the secret replaced by the last rotation
+	// stops working, if it still works.
+	PreviousExpiresAt *time.Time
+}
+
+// Expired reports whether the key no longer works at now.
+func (k APIKey) Expired(now time.Time) bool { return k.ExpiresAt != nil && !now.Before(*k.ExpiresAt) }

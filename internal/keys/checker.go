@@ -1,0 +1,212 @@
+package keys
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/stewardhq/steward/internal/directory"
+	"github.com/stewardhq/steward/internal/steward"
+	"github.com/stewardhq/steward/internal/store"
+)
+
+// Checker answers "which Workspace key is this, and may it call now?" from
+// memory: a lookup by hash, then expiry, a rotated-out secret's grace
+// period, and whether the owner may still use the Workspace (which covers
+// archived Workspaces and members who left). Keys are loaded once and
+// reloaded per Organization when the store publishes a key change, so a
+// deleted or rotated-out key is refused by the next request.
+type Checker struct {
+	db     *store.DB
+	access *directory.Access
+	// Now is the clock; tests replace it.
+	Now func() time.Time
+
+	mu     sync.RWMutex
+	byHash map[[32]byte]*entry
+	byOrg  map[string][][32]byte
+}
+
+// entry is one secret of a key: its current one, or the one a rotation
+// replaced, which works until until.
+type entry struct {
+	key     CheckedKey
+	expires int64 // microseconds; 0 for never
+	until   int64 // for a replaced secret; 0 otherwise
+	// used is the last use, in microseconds, written by Check without a
+	// lock and saved by Flush.
+	used atomic.Int64
+}
+
+// CheckedKey is what a request authenticated by a Workspace key carries.
+type CheckedKey struct {
+	ID, OrganizationID, WorkspaceID, UserID string
+}
+
+// NewChecker loads every live key and subscribes to key changes.
+func NewChecker(ctx context.Context, db *store.DB, access *directory.Access) (*Checker, error) {
+	c := &Checker{db: db, access: access, Now: time.Now, byHash: map[[32]byte]*entry{}, byOrg: map[string][][32]byte{}}
+	if err := c.load(ctx, ""); err != nil {
+		return nil, err
+	}
+	db.Subscribe(func(ch store.Change) {
+		if ch.Topic == TopicKeys {
+			// A failed reload keeps the entries it could not replace; the
+			// next change or a restart loads them again.
+			_ = c.load(context.Background(), ch.OrganizationID)
+		}
+	})
+	return c, nil
+}
+
+// load (re)reads the live keys of one Organization, or of all when orgID
+// is empty.
+func (c *Checker) load(ctx context.Context, orgID string) error {
+	q := `SELECT id, organization_id, workspace_id, user_id, key_hash, expires_at, previous_key_hash, previous_expires_at
+		FROM api_keys WHERE deleted_at IS NULL`
+	var args []any
+	if orgID != "" {
+		q += ` AND organization_id = ?`
+		args = append(args, orgID)
+	}
+	type row struct {
+		k         CheckedKey
+		hash      string
+		expires   *int64
+		prev      *string
+		prevUntil *int64
+	}
+	var rows []row
+	err := c.db.View(ctx, func(tx *store.Tx) error {
+		rs, err := tx.Query(ctx, q, args...)
+		if err != nil {
+			return err
+		}
+		defer rs.Close()
+		for rs.Next() {
+			var r row
+			if err := rs.Scan(&r.k.ID, &r.k.OrganizationID, &r.k.WorkspaceID, &r.k.UserID, &r.hash, &r.expires, &r.prev, &r.prevUntil); err != nil {
+				return err
+			}
+			rows = append(rows, r)
+		}
+		return rs.Err()
+	})
+	if err != nil {
+		return err
+	}
+	fresh := map[string][][32]byte{}
+	entries := map[[32]byte]*entry{}
+	add := func(hash string, e *entry) {
+		var h [32]byte
+		if _, err := hex.Decode(h[:], []byte(hash)); err == nil {
+			entries[h] = e
+			fresh[e.key.OrganizationID] = append(fresh[e.key.OrganizationID], h)
+		}
+	}
+	for _, r := range rows {
+		e := &entry{key: r.k}
+		if r.expires != nil {
+			e.expires = *r.expires
+		}
+		add(r.hash, e)
+		if r.prev != nil && r.prevUntil != nil {
+			add(*r.prev, &entry{key: r.k, expires: e.expires, until: *r.prevUntil})
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if orgID == "" {
+		c.byHash, c.byOrg = entries, fresh
+		return nil
+	}
+	for _, h := range c.byOrg[orgID] {
+		delete(c.byHash, h)
+	}
+	delete(c.byOrg, orgID)
+	for h, e := range entries {
+		c.byHash[h] = e
+	}
+	if len(fresh[orgID]) > 0 {
+		c.byOrg[orgID] = fresh[orgID]
+	}
+	return nil
+}
+
+// Errors of Check; each is an *steward.Error of KindUnauthenticated or
+// KindForbidden, allocated once.
+var (
+	errNotAKey   = &steward.Error{Kind: steward.KindUnauthenticated, Message: "invalid API key"}
+	errExpired   = &steward.Error{Kind: steward.KindUnauthenticated, Code: "key_expired", Message: "this API key has expired"}
+	errRotated   = &steward.Error{Kind: steward.KindUnauthenticated, Code: "key_rotated", Message: "this API key was rotated and its old secret no longer works"}
+	errNoAccess  = &steward.Error{Kind: steward.KindForbidden, Code: "no_workspace_access", Message: "the owner of this API key can no longer use its Workspace"}
+	errWrongKind = &steward.Error{Kind: steward.KindForbidden, Message: "only a Workspace API key can call the models: Admin API and Backoffice keys cannot"}
+)
+
+// Check returns the key a presented secret belongs to, or why it may not
+// call now. It does not allocate on success.
+func (c *Checker) Check(ctx context.Context, token string) (CheckedKey, error) {
+	kind, ok := KindOf(token)
+	switch {
+	case !ok:
+		return CheckedKey{}, errNotAKey
+	case kind != steward.CredentialWorkspaceAPIKey:
+		return CheckedKey{}, errWrongKind
+	}
+	var buf [Len]byte
+	copy(buf[:], token)
+	h := sha256.Sum256(buf[:])
+	c.mu.RLock()
+	e := c.byHash[h]
+	c.mu.RUnlock()
+	if e == nil {
+		return CheckedKey{}, errNotAKey
+	}
+	now := c.Now().UnixMicro()
+	switch {
+	case e.expires != 0 && now >= e.expires:
+		return CheckedKey{}, errExpired
+	case e.until != 0 && now >= e.until:
+		return CheckedKey{}, errRotated
+	}
+	perms, err := c.access.WorkspacePermissions(ctx, e.key.OrganizationID, e.key.UserID, e.key.WorkspaceID)
+	if err != nil {
+		return CheckedKey{}, err
+	}
+	if !perms.Has(steward.PermModelsUse) {
+		return CheckedKey{}, errNoAccess
+	}
+	// One write a second at most keeps the cache line quiet under load.
+	if now-e.used.Load() > int64(time.Second/time.Microsecond) {
+		e.used.Store(now)
+	}
+	return e.key, nil
+}
+
+// Flush saves the last use of every key used since its last save, in one
+// transaction, never moving a last use backwards. It is what keeps Check
+// from writing to the database.
+func (c *Checker) Flush(ctx context.Context) error {
+	used := map[string]int64{}
+	c.mu.RLock()
+	for _, e := range c.byHash {
+		if t := e.used.Load(); t > used[e.key.ID] {
+			used[e.key.ID] = t
+		}
+	}
+	c.mu.RUnlock()
+	if len(used) == 0 {
+		return nil
+	}
+	return c.db.Transact(ctx, func(tx *store.Tx) error {
+		for id, t := range used {
+			if _, err := tx.Exec(ctx, `UPDATE api_keys SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)`, t, id, t); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
