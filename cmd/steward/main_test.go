@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -232,5 +233,49 @@ func TestSigtermShutsDownGracefully(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("steward did not stop within 20s of SIGTERM")
+	}
+}
+
+var backofficeKey = regexp.MustCompile(`Backoffice key\s+(stwb_\w+)`)
+
+// TestBackofficeFromTheCLI runs the Backoffice flow as an Enterprise
+// Account admin would: create an Organization, issue it an Admin API key,
+// use the key, delete it, see it refused.
+func TestBackofficeFromTheCLI(t *testing.T) {
+	p := start(t, "--data-dir", t.TempDir())
+	bo := backofficeKey.FindStringSubmatch(p.output)
+	if bo == nil {
+		t.Fatalf("no Backoffice key printed:\n%s", p.output)
+	}
+	cli := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(binary, append([]string{"backoffice"}, args...)...)
+		cmd.Env = append(os.Environ(), "STEWARD_URL="+p.base, "STEWARD_BACKOFFICE_KEY="+bo[1])
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("steward backoffice %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	var org struct{ ID string }
+	if err := json.Unmarshal([]byte(cli("orgs", "create", "--name", "Acme EU", "--json")), &org); err != nil || org.ID == "" {
+		t.Fatalf("orgs create: %v", err)
+	}
+	if out := cli("orgs", "list"); !strings.Contains(out, "Acme EU") || !strings.Contains(out, "NAME") {
+		t.Fatalf("orgs list:\n%s", out)
+	}
+	var key struct{ ID, Key string }
+	if err := json.Unmarshal([]byte(cli("admin-keys", "create", "--org", org.ID, "--name", "eu", "--json")), &key); err != nil || !strings.HasPrefix(key.Key, "stwa_") {
+		t.Fatalf("admin-keys create: %v %+v", err, key)
+	}
+	if status, body := p.get(t, "/v1/admin/users", key.Key); status != 200 {
+		t.Fatalf("the new key on /v1/admin/users: %d %s", status, body)
+	}
+	if out := cli("admin-keys", "list"); !strings.Contains(out, key.ID) || strings.Contains(out, key.Key) {
+		t.Fatalf("admin-keys list:\n%s", out)
+	}
+	cli("admin-keys", "delete", key.ID)
+	if status, _ := p.get(t, "/v1/admin/users", key.Key); status != 401 {
+		t.Fatalf("the deleted key answered %d, want 401", status)
 	}
 }

@@ -82,6 +82,8 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	var background sync.WaitGroup
 	background.Go(func() { lastUsed.Run(bgCtx, db, 10*time.Second, log) })
 	background.Go(func() { mail.Run(bgCtx, 2*time.Second) })
+	reminders := &keys.Reminders{DB: db, Webhook: cfg.WebhookURL, Client: &http.Client{Timeout: 10 * time.Second}, Log: log}
+	background.Go(func() { reminders.Run(bgCtx, time.Hour) })
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpSrv.Serve(ln) }()

@@ -34,6 +34,7 @@ type Config struct {
 	InvitationTTL   time.Duration `yaml:"invitation_ttl"`
 	SMTPURL         string        `yaml:"smtp_url"`
 	SMTPFrom        string        `yaml:"smtp_from"`
+	WebhookURL      string        `yaml:"webhook_url"`
 }
 
 // Default returns the configuration Steward runs with when nothing is set.
@@ -84,6 +85,7 @@ var options = []option{
 	{"invitation-ttl", "how long an invitation can be accepted (e.g. 168h)", duration(func(c *Config) *time.Duration { return &c.InvitationTTL })},
 	{"smtp-url", "SMTP server for email, smtp://user:pass@host:587 or smtps://...:465 (default: log emails instead)", str(func(c *Config) *string { return &c.SMTPURL })},
 	{"smtp-from", "From address of Steward's email", str(func(c *Config) *string { return &c.SMTPFrom })},
+	{"webhook-url", "URL that receives a JSON POST for every API key expiry reminder", str(func(c *Config) *string { return &c.WebhookURL })},
 }
 
 func duration(f func(*Config) *time.Duration) func(*Config, string) error {
@@ -185,6 +187,11 @@ func (c *Config) validate() error {
 			return fmt.Errorf("public URL %q: want http(s)://host[:port]", c.PublicURL)
 		}
 		c.PublicURL = strings.TrimSuffix(c.PublicURL, "/")
+	}
+	if c.WebhookURL != "" {
+		if u, err := url.Parse(c.WebhookURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("webhook URL %q: want http(s)://host/path", c.WebhookURL)
+		}
 	}
 	if c.InvitationTTL <= 0 || c.ShutdownTimeout <= 0 {
 		return fmt.Errorf("durations must be positive")

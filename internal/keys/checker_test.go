@@ -2,6 +2,12 @@ package keys_test
 
 import (
 	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -215,6 +221,60 @@ func BenchmarkCheck(b *testing.B) {
 			if _, err := f.checker.Check(ctx, secret); err != nil {
 				b.Fatal(err)
 			}
+		}
+	})
+}
+
+func TestExpiryReminders(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		f := newFixture(t, db)
+		var hooks []keys.Reminder
+		hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			var rm keys.Reminder
+			if err := json.NewDecoder(r.Body).Decode(&rm); err != nil {
+				t.Errorf("webhook body: %v", err)
+			}
+			hooks = append(hooks, rm)
+		}))
+		defer hook.Close()
+		soon, _ := f.newKey(t, f.boot.DefaultWorkspace.ID, time.Now().UTC().AddDate(0, 0, 5).Format(keys.DateLayout))
+		f.newKey(t, f.boot.DefaultWorkspace.ID, time.Now().UTC().AddDate(0, 0, 60).Format(keys.DateLayout))
+		r := &keys.Reminders{DB: db, Webhook: hook.URL, Client: hook.Client(), Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+		run := func(want int) {
+			t.Helper()
+			n, err := r.RunOnce(ctx)
+			if err != nil || n != want {
+				t.Fatalf("RunOnce = %d, %v; want %d", n, err, want)
+			}
+		}
+		run(1)
+		run(0)
+		db.Now = func() time.Time { return time.Now().AddDate(0, 0, 4).Add(12 * time.Hour) }
+		run(1)
+		run(0)
+		db.Now = time.Now
+		if len(hooks) != 2 || hooks[0].KeyID != soon.ID || hooks[0].DaysLeft != 7 || hooks[1].DaysLeft != 1 || hooks[0].Email != "dev@example.com" {
+			t.Fatalf("webhook got %+v", hooks)
+		}
+		var subjects []string
+		err := db.View(ctx, func(tx *store.Tx) error {
+			rows, err := tx.Query(ctx, `SELECT subject FROM outbox WHERE kind = 'api_key_expiring' AND recipient = 'dev@example.com' ORDER BY created_at`)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var s string
+				if err := rows.Scan(&s); err != nil {
+					return err
+				}
+				subjects = append(subjects, s)
+			}
+			return rows.Err()
+		})
+		if err != nil || len(subjects) != 2 || !strings.Contains(subjects[0], "7 days") || !strings.Contains(subjects[1], "within a day") {
+			t.Fatalf("reminder emails = %v (%v)", subjects, err)
 		}
 	})
 }

@@ -96,14 +96,19 @@ func (h *harness) do(method, path string, body []byte, headers ...string) respon
 	return response{status: resp.StatusCode, header: resp.Header, body: b}
 }
 
+func mustJSON(t testing.TB, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 // send sends a JSON body with the admin key.
 func (h *harness) send(method, path string, body any) response {
 	h.t.Helper()
-	b, err := json.Marshal(body)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	return h.do(method, path, b, "x-api-key", h.boot.AdminKeySecret, "Content-Type", "application/json")
+	return h.do(method, path, mustJSON(h.t, body), "x-api-key", h.boot.AdminKeySecret, "Content-Type", "application/json")
 }
 
 // ok fails the test unless r is a 200, and decodes it into v when v is not

@@ -1,0 +1,164 @@
+package keys
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/stewardhq/steward/internal/outbox"
+	"github.com/stewardhq/steward/internal/store"
+)
+
+// Reminders tells owners that their keys are about to expire: by email
+// (through the outbox) 7 days and 1 day before, and by a webhook when one
+// is configured.
+type Reminders struct {
+	DB *store.DB
+	// Webhook, when set, receives a JSON POST for every reminder.
+	Webhook string
+	Client  *http.Client
+	Log     *slog.Logger
+}
+
+// Reminder is what the webhook receives.
+type Reminder struct {
+	Event          string    `json:"event"`
+	KeyID          string    `json:"key_id"`
+	KeyName        string    `json:"key_name"`
+	OrganizationID string    `json:"organization_id"`
+	WorkspaceID    string    `json:"workspace_id"`
+	UserID         string    `json:"user_id"`
+	Email          string    `json:"email"`
+	ExpiresAt      time.Time `json:"expires_at"`
+	DaysLeft       int       `json:"days_left"`
+}
+
+// RunOnce sends the reminders that are due and returns how many. Each
+// reminder is claimed by a compare-and-set on the key, so that several
+// processes never send one twice.
+func (r *Reminders) RunOnce(ctx context.Context) (int, error) {
+	var due []Reminder
+	var stages []int
+	err := r.DB.View(ctx, func(tx *store.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT k.id, COALESCE(k.name, ''), k.organization_id, k.workspace_id, k.user_id, u.email, k.expires_at, k.notified_days
+			FROM api_keys k JOIN users u ON u.id = k.user_id
+			WHERE k.deleted_at IS NULL AND k.expires_at > ? AND k.expires_at <= ? AND k.notified_days <> 1`,
+			store.Micros(tx.Now), store.Micros(tx.Now.Add(7*24*time.Hour)))
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var rm Reminder
+			var expires int64
+			var notified int
+			if err := rows.Scan(&rm.KeyID, &rm.KeyName, &rm.OrganizationID, &rm.WorkspaceID, &rm.UserID, &rm.Email, &expires, &notified); err != nil {
+				return err
+			}
+			rm.ExpiresAt = store.Time(expires)
+			stage := 7
+			if rm.ExpiresAt.Sub(tx.Now) <= 24*time.Hour {
+				stage = 1
+			}
+			if notified == stage {
+				continue
+			}
+			rm.Event, rm.DaysLeft = "api_key.expiring", stage
+			due, stages = append(due, rm), append(stages, notified)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return 0, err
+	}
+	sent := 0
+	for i, rm := range due {
+		claimed := false
+		err := r.DB.Transact(ctx, func(tx *store.Tx) error {
+			res, err := tx.Exec(ctx, `UPDATE api_keys SET notified_days = ? WHERE id = ? AND notified_days = ?`, rm.DaysLeft, rm.KeyID, stages[i])
+			if err != nil {
+				return err
+			}
+			if n, _ := res.RowsAffected(); n == 0 {
+				return nil
+			}
+			claimed = true
+			_, err = outbox.Enqueue(ctx, tx, reminderEmail(rm))
+			return err
+		})
+		if err != nil {
+			return sent, err
+		}
+		if claimed {
+			sent++
+			r.callWebhook(ctx, rm)
+		}
+	}
+	return sent, nil
+}
+
+func reminderEmail(rm Reminder) outbox.Message {
+	name := rm.KeyName
+	if name == "" {
+		name = rm.KeyID
+	}
+	when := "in 7 days"
+	if rm.DaysLeft == 1 {
+		when = "within a day"
+	}
+	return outbox.Message{
+		Kind:    "api_key_expiring",
+		To:      rm.Email,
+		Subject: fmt.Sprintf("Your API key %s expires %s", name, when),
+		Body: fmt.Sprintf(`Your API key %s expires on %s.
+
+Requests made with it will be refused from then on. Rotate it, or create a
+new key, before that date.
+`, name, rm.ExpiresAt.UTC().Format("2 January 2006 at 15:04 UTC")),
+	}
+}
+
+// callWebhook posts the reminder to the webhook, once, and logs a failure;
+// the email carries the reminder either way.
+func (r *Reminders) callWebhook(ctx context.Context, rm Reminder) {
+	if r.Webhook == "" {
+		return
+	}
+	body, _ := json.Marshal(rm)
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.Webhook, bytes.NewReader(body))
+	if err == nil {
+		req.Header.Set("Content-Type", "application/json")
+		var resp *http.Response
+		if resp, err = r.Client.Do(req); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode >= 300 {
+				err = fmt.Errorf("webhook answered %s", resp.Status)
+			}
+		}
+	}
+	if err != nil {
+		r.Log.Warn("API key expiry webhook failed", "key_id", rm.KeyID, "err", err)
+	}
+}
+
+// Run sends due reminders every interval until ctx ends.
+func (r *Reminders) Run(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if _, err := r.RunOnce(ctx); err != nil && ctx.Err() == nil {
+			r.Log.Warn("API key expiry reminders", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
