@@ -1,0 +1,417 @@
+// Package gateway is Steward's model gateway: an http.Handler that speaks
+// the OpenAI- and Mistral-compatible inference API (chat, FIM, embeddings,
+// the model list) in front of the company's model servers. It checks the
+// Workspace key, reserves the request's worst case with the limits before
+// any upstream is called, forwards the client's bytes nearly untouched, and
+// settles and records what the upstream reports it used.
+//
+// The gateway defines the three interfaces it depends on (Authenticator,
+// Limits, Recorder) so that it imports neither the store nor the limiter.
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"math/bits"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/stewardhq/steward/internal/keys"
+	"github.com/stewardhq/steward/internal/steward"
+)
+
+// Authenticator checks a presented API key. keys.Checker satisfies it. Its
+// errors should be *steward.Error: their kind decides the status
+// (KindUnauthenticated 401, KindForbidden 403, KindRateLimited 429); any
+// other error is answered 500 and logged.
+type Authenticator interface {
+	Check(ctx context.Context, token string) (keys.CheckedKey, error)
+}
+
+// Limits admits requests against the key's limits.
+type Limits interface {
+	// Reserve admits a request for its worst case before the upstream is
+	// called, or refuses it. A refusal should be a *Refusal, whose
+	// RetryAfter and Header reach the client; any other error is answered
+	// by its steward kind (500 for a plain error, which is logged).
+	Reserve(ctx context.Context, k keys.CheckedKey, model string, promptTokens, maxOutputTokens int64) (Ticket, error)
+}
+
+// Ticket is an admitted reservation.
+type Ticket interface {
+	// Headers are added to every response of the request (rate-limit
+	// headers); the gateway does not modify the returned header.
+	Headers() http.Header
+	// Settle corrects the reservation to what the request used. The
+	// gateway calls it exactly once per ticket, whatever happens, with
+	// zeros when nothing was answered.
+	Settle(inputTokens, outputTokens int64)
+}
+
+// Recorder stores the usage of answered requests.
+type Recorder interface {
+	// Record stores u. It is called before a non-streaming answer is
+	// written, so that the usage of an answered request is as durable as
+	// Record makes it. An error is logged; the answer is still delivered,
+	// because the model has already done the work and refusing it would
+	// make the client retry and pay twice.
+	Record(ctx context.Context, u Usage) error
+}
+
+// Usage is one answered request.
+type Usage struct {
+	RequestID string
+	Time      time.Time
+	Key       keys.CheckedKey
+	// Model is the configured model name; Endpoint is "chat", "fim" or
+	// "embeddings".
+	Model, Endpoint           string
+	InputTokens, OutputTokens int64
+	// Cost is in millionths of Currency, rounded up.
+	Cost     int64
+	Currency string
+	// Estimated is true when the upstream reported no usage and the tokens
+	// come from the gateway's estimate (see estimateTokens).
+	Estimated bool
+}
+
+// Refusal is the error Limits.Reserve returns to refuse a request. Its Err
+// is what the client is told (a *steward.Error, usually of
+// KindRateLimited; nil means a generic rate-limit message); RetryAfter, when
+// positive, becomes a Retry-After header in whole seconds, rounded up; Header
+// is added to the refusal as a Ticket's headers are to an answer.
+type Refusal struct {
+	Err        *steward.Error
+	RetryAfter time.Duration
+	Header     http.Header
+}
+
+func (r *Refusal) Error() string {
+	if r.Err == nil {
+		return "rate limited"
+	}
+	return r.Err.Error()
+}
+
+// Unwrap lets steward.ErrorKind see the kind of Err.
+func (r *Refusal) Unwrap() error {
+	if r.Err == nil {
+		return nil
+	}
+	return r.Err
+}
+
+// Endpoint names used in Model.Endpoints and Usage.Endpoint.
+const (
+	EndpointChat       = "chat"
+	EndpointFIM        = "fim"
+	EndpointEmbeddings = "embeddings"
+)
+
+// DemoModelName is the built-in model Config.DemoModel adds.
+const DemoModelName = "steward-demo"
+
+// DefaultMaxOutputTokens is the worst case reserved for a request without
+// max_tokens when its model sets no MaxOutputTokens.
+const DefaultMaxOutputTokens = 4096
+
+// maxPricePerMillion bounds prices so that costs stay far from overflow.
+const maxPricePerMillion = 1e6
+
+// Model is one model the gateway serves.
+type Model struct {
+	// Name is what clients put in "model"; it is forwarded as is.
+	Name string
+	// Upstreams are tried in order when one fails before answering.
+	Upstreams []Upstream
+	// Prices are in currency units per million tokens.
+	InputPricePerMillion, OutputPricePerMillion float64
+	// MaxOutputTokens is the worst case reserved when the request gives no
+	// max_tokens; zero means DefaultMaxOutputTokens.
+	MaxOutputTokens int64
+	// Endpoints are those of "chat", "fim" and "embeddings" the model
+	// offers; empty means chat only.
+	Endpoints []string
+}
+
+// Upstream is one model server.
+type Upstream struct {
+	// BaseURL is the API root the endpoint paths are appended to, e.g.
+	// http://127.0.0.1:8000/v1.
+	BaseURL string
+	// APIKey, when set, is sent as the upstream's bearer token. The
+	// client's own Authorization is a Steward key and is never forwarded.
+	APIKey string
+}
+
+// Config configures a Gateway.
+type Config struct {
+	Models []Model
+	// Currency of the prices and of Usage.Cost, e.g. "EUR"; required.
+	Currency string
+	// DemoModel adds DemoModelName, a chat model without upstream that
+	// echoes the last user message, for a first try without a model server.
+	DemoModel bool
+	// Client calls the upstreams; nil means a client without timeout (a
+	// stream may last long; the client's going away cancels the call).
+	Client *http.Client
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Gateway is the http.Handler of the inference API.
+type Gateway struct {
+	models   map[string]*model
+	list     []byte
+	currency string
+	client   *http.Client
+	now      func() time.Time
+	auth     Authenticator
+	limits   Limits
+	rec      Recorder
+	log      *slog.Logger
+}
+
+// model is a validated Model.
+type model struct {
+	name      string
+	upstreams []Upstream
+	// Prices in millionths of a micro-unit per token, so that costs are
+	// computed in integers and round up exactly.
+	inPrice, outPrice int64
+	maxOut            int64
+	endpoints         map[string]bool
+	demo              bool
+}
+
+var currencyRE = regexp.MustCompile(`^[A-Z]{3}$`)
+
+// New validates cfg and returns a Gateway. Its errors name the offending
+// model or upstream. log may be nil.
+func New(cfg Config, auth Authenticator, limits Limits, rec Recorder, log *slog.Logger) (*Gateway, error) {
+	if auth == nil || limits == nil || rec == nil {
+		return nil, errors.New("gateway: the authenticator, limits and recorder are required")
+	}
+	if !currencyRE.MatchString(cfg.Currency) {
+		return nil, fmt.Errorf("gateway: currency %q is not a three-letter ISO 4217 code", cfg.Currency)
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	g := &Gateway{
+		models: map[string]*model{}, currency: cfg.Currency, client: cfg.Client, now: cfg.Now,
+		auth: auth, limits: limits, rec: rec, log: log,
+	}
+	if g.client == nil {
+		g.client = &http.Client{}
+	}
+	if g.now == nil {
+		g.now = time.Now
+	}
+	for i, m := range cfg.Models {
+		vm, err := validate(m)
+		if err != nil {
+			return nil, fmt.Errorf("gateway: model %d (%q): %w", i, m.Name, err)
+		}
+		if vm.name == DemoModelName && cfg.DemoModel {
+			return nil, fmt.Errorf("gateway: model %d: the name %q is taken by the demo model", i, m.Name)
+		}
+		if g.models[vm.name] != nil {
+			return nil, fmt.Errorf("gateway: model %d: the name %q is used twice", i, m.Name)
+		}
+		g.models[vm.name] = vm
+	}
+	names := make([]string, 0, len(cfg.Models)+1)
+	for _, m := range cfg.Models {
+		names = append(names, m.Name)
+	}
+	if cfg.DemoModel {
+		g.models[DemoModelName] = &model{name: DemoModelName, maxOut: DefaultMaxOutputTokens, endpoints: map[string]bool{EndpointChat: true}, demo: true}
+		names = append(names, DemoModelName)
+	}
+	g.list = modelList(names, g.now().Unix())
+	return g, nil
+}
+
+func validate(m Model) (*model, error) {
+	if strings.TrimSpace(m.Name) == "" || m.Name != strings.TrimSpace(m.Name) {
+		return nil, errors.New("the name must be non-empty and without surrounding spaces")
+	}
+	if len(m.Upstreams) == 0 {
+		return nil, errors.New("at least one upstream is required")
+	}
+	vm := &model{name: m.Name, maxOut: m.MaxOutputTokens, endpoints: map[string]bool{}}
+	for j, u := range m.Upstreams {
+		p, err := url.Parse(u.BaseURL)
+		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" || p.RawQuery != "" || p.Fragment != "" {
+			return nil, fmt.Errorf("upstream %d: base URL %q must be an absolute http or https URL without query or fragment", j, u.BaseURL)
+		}
+		vm.upstreams = append(vm.upstreams, Upstream{BaseURL: strings.TrimRight(u.BaseURL, "/"), APIKey: u.APIKey})
+	}
+	var err error
+	if vm.inPrice, err = price(m.InputPricePerMillion); err != nil {
+		return nil, fmt.Errorf("input price: %w", err)
+	}
+	if vm.outPrice, err = price(m.OutputPricePerMillion); err != nil {
+		return nil, fmt.Errorf("output price: %w", err)
+	}
+	switch {
+	case m.MaxOutputTokens < 0:
+		return nil, fmt.Errorf("max output tokens %d is negative", m.MaxOutputTokens)
+	case m.MaxOutputTokens == 0:
+		vm.maxOut = DefaultMaxOutputTokens
+	}
+	eps := m.Endpoints
+	if len(eps) == 0 {
+		eps = []string{EndpointChat}
+	}
+	for _, e := range eps {
+		switch e {
+		case EndpointChat, EndpointFIM, EndpointEmbeddings:
+			vm.endpoints[e] = true
+		default:
+			return nil, fmt.Errorf("unknown endpoint %q: want chat, fim or embeddings", e)
+		}
+	}
+	return vm, nil
+}
+
+// price converts a price per million tokens to millionths of a micro-unit
+// per token (the same number scaled by 1e6).
+func price(p float64) (int64, error) {
+	if math.IsNaN(p) || p < 0 || p > maxPricePerMillion {
+		return 0, fmt.Errorf("%v must be between 0 and %v per million tokens", p, float64(maxPricePerMillion))
+	}
+	return int64(math.Round(p * 1e6)), nil
+}
+
+// cost is in micro-units, rounded up: tokens × price per million / 1e6
+// currency units is tokens × price micro-units, and prices are kept scaled
+// by 1e6.
+func (m *model) cost(in, out int64) int64 {
+	a, b := mulCeil(in, m.inPrice), mulCeil(out, m.outPrice)
+	if a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
+}
+
+// mulCeil is ceil(tokens × scaledPrice / 1e6), in 128 bits so that no
+// token count overflows, saturating at MaxInt64.
+func mulCeil(tokens, scaledPrice int64) int64 {
+	const d = 1_000_000
+	if tokens <= 0 || scaledPrice <= 0 {
+		return 0
+	}
+	hi, lo := bits.Mul64(uint64(tokens), uint64(scaledPrice))
+	lo, carry := bits.Add64(lo, d-1, 0)
+	hi += carry
+	if hi >= d {
+		return math.MaxInt64
+	}
+	q, _ := bits.Div64(hi, lo, d)
+	if q > math.MaxInt64 {
+		return math.MaxInt64
+	}
+	return int64(q)
+}
+
+func modelList(names []string, created int64) []byte {
+	type entry struct {
+		ID      string `json:"id"`
+		Object  string `json:"object"`
+		Created int64  `json:"created"`
+		OwnedBy string `json:"owned_by"`
+	}
+	list := struct {
+		Object string  `json:"object"`
+		Data   []entry `json:"data"`
+	}{Object: "list", Data: []entry{}}
+	for _, n := range names {
+		list.Data = append(list.Data, entry{ID: n, Object: "model", Created: created, OwnedBy: "steward"})
+	}
+	b, _ := json.Marshal(list)
+	return b
+}
+
+// ServeHTTP routes the inference API. Every response carries x-request-id.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	id := r.Header.Get("x-request-id")
+	if !validRequestID(id) {
+		var b [16]byte
+		_, _ = rand.Read(b[:])
+		id = hex.EncodeToString(b[:])
+	}
+	w.Header().Set("x-request-id", id)
+	x := &exchange{g: g, w: w, r: r, id: id, start: g.now(), log: g.log.With(slog.String("request_id", id))}
+	var method, ep string
+	switch r.URL.Path {
+	case "/v1/chat/completions":
+		method, ep = http.MethodPost, EndpointChat
+	case "/v1/fim/completions":
+		method, ep = http.MethodPost, EndpointFIM
+	case "/v1/embeddings":
+		method, ep = http.MethodPost, EndpointEmbeddings
+	case "/v1/models":
+		method = http.MethodGet
+	default:
+		x.fail(steward.Errorf(steward.KindNotFound, "no route for %s", r.URL.Path))
+		return
+	}
+	if r.Method != method {
+		w.Header().Set("Allow", method)
+		x.failStatus(http.StatusMethodNotAllowed, "invalid_request_error", "method_not_allowed", fmt.Sprintf("%s does not accept %s", r.URL.Path, r.Method))
+		return
+	}
+	if !x.authenticate() {
+		return
+	}
+	if ep == "" {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(g.list)
+		return
+	}
+	x.ep = ep
+	x.serve()
+}
+
+// validRequestID accepts a client's x-request-id when it is short
+// printable ASCII, as the server package does.
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for i := range len(id) {
+		if c := id[i]; c <= ' ' || c > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+// authenticate checks the bearer token and answers the error if it fails.
+// The token is never logged.
+func (x *exchange) authenticate() bool {
+	h := x.r.Header.Get("Authorization")
+	scheme, token, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
+		x.fail(&steward.Error{Kind: steward.KindUnauthenticated, Message: "missing API key: send Authorization: Bearer <key>"})
+		return false
+	}
+	k, err := x.g.auth.Check(x.r.Context(), strings.TrimSpace(token))
+	if err != nil {
+		x.fail(err)
+		return false
+	}
+	x.key = k
+	return true
+}

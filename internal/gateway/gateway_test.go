@@ -1,0 +1,861 @@
+package gateway
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stewardhq/steward/internal/keys"
+	"github.com/stewardhq/steward/internal/steward"
+)
+
+// keys.Checker is the Authenticator the gateway is wired to.
+var _ Authenticator = (*keys.Checker)(nil)
+
+const goodKey = "sk-good-secret"
+
+var testKey = keys.CheckedKey{ID: "key1", OrganizationID: "org1", WorkspaceID: "ws1", UserID: "user1"}
+
+// fakeAuth accepts goodKey and answers the errors of a few others.
+type fakeAuth struct{}
+
+func (fakeAuth) Check(_ context.Context, token string) (keys.CheckedKey, error) {
+	switch token {
+	case goodKey:
+		return testKey, nil
+	case "sk-forbidden":
+		return keys.CheckedKey{}, &steward.Error{Kind: steward.KindForbidden, Message: "no access"}
+	case "sk-limited":
+		return keys.CheckedKey{}, &steward.Error{Kind: steward.KindRateLimited, Message: "too many attempts"}
+	}
+	return keys.CheckedKey{}, &steward.Error{Kind: steward.KindUnauthenticated, Message: "invalid API key"}
+}
+
+type reservation struct {
+	key                  keys.CheckedKey
+	model                string
+	prompt, maxOut       int64
+	settledIn, settleOut int64
+	settles              int
+}
+
+// fakeLimits records reservations and settlements, and refuses all when
+// refuse is set.
+type fakeLimits struct {
+	mu     sync.Mutex
+	refuse error
+	res    []*reservation
+}
+
+type fakeTicket struct {
+	l *fakeLimits
+	r *reservation
+}
+
+func (t fakeTicket) Headers() http.Header {
+	return http.Header{"X-Ratelimit-Remaining-Tokens": {"1000"}}
+}
+
+func (t fakeTicket) Settle(in, out int64) {
+	t.l.mu.Lock()
+	defer t.l.mu.Unlock()
+	t.r.settledIn, t.r.settleOut = in, out
+	t.r.settles++
+}
+
+func (l *fakeLimits) Reserve(_ context.Context, k keys.CheckedKey, model string, prompt, maxOut int64) (Ticket, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.refuse != nil {
+		return nil, l.refuse
+	}
+	r := &reservation{key: k, model: model, prompt: prompt, maxOut: maxOut}
+	l.res = append(l.res, r)
+	return fakeTicket{l, r}, nil
+}
+
+func (l *fakeLimits) only(t *testing.T) reservation {
+	t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.res) != 1 {
+		t.Fatalf("reservations = %d, want 1", len(l.res))
+	}
+	return *l.res[0]
+}
+
+// fakeRecorder hands every usage to a channel.
+type fakeRecorder struct{ got chan Usage }
+
+func (r *fakeRecorder) Record(ctx context.Context, u Usage) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	r.got <- u
+	return nil
+}
+
+func (r *fakeRecorder) next(t *testing.T) Usage {
+	t.Helper()
+	select {
+	case u := <-r.got:
+		return u
+	case <-time.After(5 * time.Second):
+		t.Fatal("no usage recorded")
+		return Usage{}
+	}
+}
+
+func (r *fakeRecorder) none(t *testing.T) {
+	t.Helper()
+	select {
+	case u := <-r.got:
+		t.Fatalf("unexpected usage %+v", u)
+	default:
+	}
+}
+
+type harness struct {
+	srv    *httptest.Server
+	limits *fakeLimits
+	rec    *fakeRecorder
+	logs   *syncBuffer
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func newHarness(t *testing.T, cfg Config) *harness {
+	t.Helper()
+	if cfg.Currency == "" {
+		cfg.Currency = "EUR"
+	}
+	h := &harness{limits: &fakeLimits{}, rec: &fakeRecorder{got: make(chan Usage, 16)}, logs: &syncBuffer{}}
+	log := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	g, err := New(cfg, fakeAuth{}, h.limits, h.rec, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.srv = httptest.NewServer(g)
+	t.Cleanup(h.srv.Close)
+	t.Cleanup(func() {
+		if strings.Contains(h.logs.String(), goodKey) {
+			t.Error("the client's key was logged")
+		}
+	})
+	return h
+}
+
+func (h *harness) post(t *testing.T, ctx context.Context, path, token, body string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.srv.URL+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := h.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+func readAll(t *testing.T, resp *http.Response) string {
+	t.Helper()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// upstream is a fake model server recording what it received.
+type upstream struct {
+	srv    *httptest.Server
+	calls  atomic.Int32
+	mu     sync.Mutex
+	bodies []string
+	auths  []string
+	paths  []string
+}
+
+func newUpstream(t *testing.T, handle func(w http.ResponseWriter, r *http.Request)) *upstream {
+	t.Helper()
+	u := &upstream{}
+	u.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		u.mu.Lock()
+		u.bodies = append(u.bodies, string(b))
+		u.auths = append(u.auths, r.Header.Get("Authorization"))
+		u.paths = append(u.paths, r.URL.Path)
+		u.mu.Unlock()
+		u.calls.Add(1)
+		handle(w, r)
+	}))
+	t.Cleanup(u.srv.Close)
+	return u
+}
+
+func (u *upstream) body(t *testing.T, i int) string {
+	t.Helper()
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if i >= len(u.bodies) {
+		t.Fatalf("upstream got %d requests, want more than %d", len(u.bodies), i)
+	}
+	return u.bodies[i]
+}
+
+func (u *upstream) url() string { return u.srv.URL + "/v1" }
+
+const chatAnswer = `{"id":"cmpl-1","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"Hi there"},"finish_reason":"stop"}],"usage":{"prompt_tokens":11,"completion_tokens":7,"total_tokens":18}}`
+
+func jsonAnswer(body string) func(http.ResponseWriter, *http.Request) {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, body)
+	}
+}
+
+func chatModel(name string, ups ...*upstream) Model {
+	m := Model{Name: name, InputPricePerMillion: 2, OutputPricePerMillion: 6, MaxOutputTokens: 1000, Endpoints: []string{EndpointChat, EndpointFIM}}
+	for _, u := range ups {
+		m.Upstreams = append(m.Upstreams, Upstream{BaseURL: u.url(), APIKey: "up-key"})
+	}
+	return m
+}
+
+func TestChatNonStreaming(t *testing.T) {
+	up := newUpstream(t, jsonAnswer(chatAnswer))
+	h := newHarness(t, Config{Models: []Model{chatModel("m", up)}})
+	body := `{"model":"m","messages":[{"role":"user","content":"Hello, world!"}],"max_tokens":50,"custom":{"kept":[1,2]}}`
+	req, _ := http.NewRequest(http.MethodPost, h.srv.URL+"/v1/chat/completions", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+goodKey)
+	req.Header.Set("x-request-id", "client-id-1")
+	resp, err := h.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if got := readAll(t, resp); resp.StatusCode != 200 || got != chatAnswer {
+		t.Fatalf("status %d body %s", resp.StatusCode, got)
+	}
+	if resp.Header.Get("x-request-id") != "client-id-1" || resp.Header.Get("X-Ratelimit-Remaining-Tokens") != "1000" {
+		t.Fatalf("headers %v", resp.Header)
+	}
+	if got := up.body(t, 0); got != body {
+		t.Fatalf("upstream got %s, want the client's bytes", got)
+	}
+	if up.auths[0] != "Bearer up-key" || up.paths[0] != "/v1/chat/completions" {
+		t.Fatalf("upstream auth %q path %q", up.auths[0], up.paths[0])
+	}
+	r := h.limits.only(t)
+	// 13 bytes → 4 tokens, + 4 for the message, + 3 for the reply.
+	if r.model != "m" || r.key != testKey || r.prompt != 11 || r.maxOut != 50 {
+		t.Fatalf("reservation %+v", r)
+	}
+	if r.settles != 1 || r.settledIn != 11 || r.settleOut != 7 {
+		t.Fatalf("settled %+v", r)
+	}
+	u := h.rec.next(t)
+	want := Usage{RequestID: "client-id-1", Key: testKey, Model: "m", Endpoint: "chat", InputTokens: 11, OutputTokens: 7, Cost: 11*2 + 7*6, Currency: "EUR"}
+	u.Time = time.Time{}
+	if u != want {
+		t.Fatalf("usage %+v, want %+v", u, want)
+	}
+}
+
+func TestNonStreamingEstimatedAndErrorStatus(t *testing.T) {
+	noUsage := newUpstream(t, jsonAnswer(`{"choices":[{"message":{"role":"assistant","content":"12345678"}}]}`))
+	failing := newUpstream(t, func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = io.WriteString(w, `{"error":"bad"}`)
+	})
+	h := newHarness(t, Config{Models: []Model{chatModel("plain", noUsage), chatModel("failing", failing)}})
+	resp := h.post(t, context.Background(), "/v1/chat/completions", goodKey, `{"model":"plain","messages":[{"role":"user","content":"abcd"}]}`)
+	readAll(t, resp)
+	u := h.rec.next(t)
+	if !u.Estimated || u.InputTokens != 1+4+3 || u.OutputTokens != 2 {
+		t.Fatalf("usage %+v", u)
+	}
+	if r := h.limits.only(t); r.maxOut != 1000 {
+		t.Fatalf("worst case %d, want the model's default", r.maxOut)
+	}
+	resp = h.post(t, context.Background(), "/v1/chat/completions", goodKey, `{"model":"failing","messages":[]}`)
+	if got := readAll(t, resp); resp.StatusCode != 400 || got != `{"error":"bad"}` {
+		t.Fatalf("status %d body %s", resp.StatusCode, got)
+	}
+	h.rec.none(t)
+	h.limits.mu.Lock()
+	r := *h.limits.res[1]
+	h.limits.mu.Unlock()
+	if r.settles != 1 || r.settledIn != 0 || r.settleOut != 0 {
+		t.Fatalf("error answer settled %+v", r)
+	}
+}
+
+func TestEmbeddingsAndFIM(t *testing.T) {
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1/embeddings" {
+			_, _ = io.WriteString(w, `{"object":"list","data":[],"usage":{"prompt_tokens":5,"total_tokens":5}}`)
+			return
+		}
+		_, _ = io.WriteString(w, `{"choices":[{"message":{"content":"x"}}],"usage":{"prompt_tokens":3,"completion_tokens":2}}`)
+	})
+	emb := Model{Name: "emb", Upstreams: []Upstream{{BaseURL: up.url()}}, InputPricePerMillion: 0.1, Endpoints: []string{EndpointEmbeddings}}
+	h := newHarness(t, Config{Models: []Model{emb, chatModel("code", up)}})
+	resp := h.post(t, context.Background(), "/v1/embeddings", goodKey, `{"model":"emb","input":["abcdefgh",[1,2,3]]}`)
+	readAll(t, resp)
+	u := h.rec.next(t)
+	if u.Endpoint != "embeddings" || u.InputTokens != 5 || u.OutputTokens != 0 || u.Cost != 1 || u.Estimated {
+		t.Fatalf("usage %+v", u)
+	}
+	if r := h.limits.only(t); r.prompt != 2+3 || r.maxOut != 0 {
+		t.Fatalf("reservation %+v", r)
+	}
+	if up.auths[0] != "" {
+		t.Fatalf("the client's key reached the upstream: %q", up.auths[0])
+	}
+	resp = h.post(t, context.Background(), "/v1/fim/completions", goodKey, `{"model":"code","prompt":"def f(","suffix":"return 1"}`)
+	readAll(t, resp)
+	if u := h.rec.next(t); u.Endpoint != "fim" || u.InputTokens != 3 || u.OutputTokens != 2 {
+		t.Fatalf("usage %+v", u)
+	}
+	if up.paths[1] != "/v1/fim/completions" {
+		t.Fatalf("path %s", up.paths[1])
+	}
+}
+
+// sse writes one event and flushes it.
+func sse(w http.ResponseWriter, data string) {
+	_, _ = fmt.Fprintf(w, "data: %s\n\n", data)
+	w.(http.Flusher).Flush()
+}
+
+// readEvent reads one SSE event's data line.
+func readEvent(t *testing.T, br *bufio.Reader) string {
+	t.Helper()
+	var data string
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("reading event: %v (got %q)", err, line)
+		}
+		line = strings.TrimRight(line, "\r\n")
+		if line == "" {
+			return data
+		}
+		data = strings.TrimPrefix(line, "data: ")
+	}
+}
+
+func TestStreamingPassesChunksThrough(t *testing.T) {
+	release := make(chan struct{})
+	up := newUpstream(t, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		sse(w, `{"choices":[{"index":0,"delta":{"content":"Hel"}}]}`)
+		<-release
+		sse(w, `{"choices":[{"index":0,"delta":{"content":"lo"},"finish_reason":"stop"}]}`)
+		sse(w, `{"choices":[],"usage":{"prompt_tokens":20,"completion_tokens":9}}`)
+		sse(w, `[DONE]`)
+	})
+	h := newHarness(t, Config{Models: []Model{chatModel("m", up)}})
+	resp := h.post(t, context.Background(), "/v1/chat/completions", goodKey, `{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}`)
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" || resp.Header.Get("X-Ratelimit-Remaining-Tokens") != "1000" {
+		t.Fatalf("status %d headers %v", resp.StatusCode, resp.Header)
+	}
+	br := bufio.NewReader(resp.Body)
+	// The upstream is still blocked: this chunk was relayed as it came.
+	if got := readEvent(t, br); !strings.Contains(got, `"Hel"`) {
+		t.Fatalf("first event %s", got)
+	}
+	close(release)
+	if got := readEvent(t, br); !strings.Contains(got, `"lo"`) {
+		t.Fatalf("second event %s", got)
+	}
+	// The usage-only chunk the gateway asked for is not the client's.
+	if got := readEvent(t, br); got != "[DONE]" {
+		t.Fatalf("third event %s, want [DONE]", got)
+	}
+	var sent map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(up.body(t, 0)), &sent); err != nil {
+		t.Fatal(err)
+	}
+	if string(sent["stream_options"]) != `{"include_usage":true}` {
+		t.Fatalf("stream_options %s", sent["stream_options"])
+	}
+	u := h.rec.next(t)
+	if u.Estimated || u.InputTokens != 20 || u.OutputTokens != 9 {
+		t.Fatalf("usage %+v", u)
+	}
+	if r := h.limits.only(t); r.settles != 1 || r.settledIn != 20 || r.settleOut != 9 {
+		t.Fatalf("settled %+v", r)
+	}
+}
+
+func TestStreamingClientAskedForUsage(t *testing.T) {
+	up := newUpstream(t, func(w http.ResponseWriter, _ *http.Request) {
+		sse(w, `{"choices":[{"delta":{"content":"a"}}]}`)
+		sse(w, `{"choices":[],"usage":{"prompt_tokens":4,"completion_tokens":1}}`)
+		sse(w, `[DONE]`)
+	})
+	h := newHarness(t, Config{Models: []Model{chatModel("m", up)}})
+	body := `{"model":"m","stream":true,"stream_options":{"include_usage":true},"messages":[]}`
+	resp := h.post(t, context.Background(), "/v1/chat/completions", goodKey, body)
+	if got := readAll(t, resp); !strings.Contains(got, `"usage"`) {
+		t.Fatalf("the usage chunk the client asked for is missing: %s", got)
+	}
+	if up.body(t, 0) != body {
+		t.Fatalf("the body was changed: %s", up.body(t, 0))
+	}
+	if u := h.rec.next(t); u.Estimated || u.InputTokens != 4 {
+		t.Fatalf("usage %+v", u)
+	}
+}
+
+func TestStreamingWithoutUsageIsEstimated(t *testing.T) {
+	up := newUpstream(t, func(w http.ResponseWriter, _ *http.Request) {
+		sse(w, `{"choices":[{"delta":{"content":"abcd"}}]}`)
+		sse(w, `{"choices":[{"delta":{"content":"efgh"}}]}`)
+		sse(w, `[DONE]`)
+	})
+	h := newHarness(t, Config{Models: []Model{chatModel("m", up)}})
+	resp := h.post(t, context.Background(), "/v1/chat/completions", goodKey, `{"model":"m","stream":true,"stream_options":{"x":1},"messages":[{"role":"user","content":"abcd"}]}`)
+	readAll(t, resp)
+	var sent struct {
+		StreamOptions map[string]any `json:"stream_options"`
+	}
+	_ = json.Unmarshal([]byte(up.body(t, 0)), &sent)
+	if sent.StreamOptions["include_usage"] != true || sent.StreamOptions["x"] != float64(1) {
+		t.Fatalf("stream_options %v", sent.StreamOptions)
+	}
+	u := h.rec.next(t)
+	if !u.Estimated || u.InputTokens != 8 || u.OutputTokens != 2 {
+		t.Fatalf("usage %+v", u)
+	}
+}
+
+func TestStreamingClientGoesAway(t *testing.T) {
+	upstreamDone := make(chan struct{})
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		defer close(upstreamDone)
+		sse(w, `{"choices":[{"delta":{"content":"12345678"}}]}`)
+		<-r.Context().Done()
+	})
+	h := newHarness(t, Config{Models: []Model{chatModel("m", up)}})
+	ctx, cancel := context.WithCancel(context.Background())
+	resp := h.post(t, ctx, "/v1/chat/completions", goodKey, `{"model":"m","stream":true,"messages":[]}`)
+	br := bufio.NewReader(resp.Body)
+	readEvent(t, br)
+	cancel()
+	u := h.rec.next(t)
+	if !u.Estimated || u.OutputTokens != 2 || u.InputTokens != 3 {
+		t.Fatalf("usage %+v", u)
+	}
+	if r := h.limits.only(t); r.settles != 1 || r.settleOut != 2 {
+		t.Fatalf("settled %+v", r)
+	}
+	select {
+	case <-upstreamDone:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the upstream call was not cancelled")
+	}
+}
+
+func TestFailover(t *testing.T) {
+	down := httptest.NewServer(http.NotFoundHandler())
+	downURL := down.URL + "/v1"
+	down.Close()
+	unavailable := newUpstream(t, func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) })
+	good := newUpstream(t, jsonAnswer(chatAnswer))
+	m := chatModel("m", unavailable, good)
+	m.Upstreams = append([]Upstream{{BaseURL: downURL}}, m.Upstreams...)
+	h := newHarness(t, Config{Models: []Model{m}})
+	resp := h.post(t, context.Background(), "/v1/chat/completions", goodKey, `{"model":"m","messages":[]}`)
+	if got := readAll(t, resp); resp.StatusCode != 200 || got != chatAnswer {
+		t.Fatalf("status %d body %s", resp.StatusCode, got)
+	}
+	if unavailable.calls.Load() != 1 || good.calls.Load() != 1 {
+		t.Fatalf("calls: 503 upstream %d, good upstream %d", unavailable.calls.Load(), good.calls.Load())
+	}
+	if u := h.rec.next(t); u.InputTokens != 11 {
+		t.Fatalf("usage %+v", u)
+	}
+}
+
+func TestLastUpstreamErrorPassesThrough(t *testing.T) {
+	unavailable := newUpstream(t, func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = io.WriteString(w, "busy")
+	})
+	h := newHarness(t, Config{Models: []Model{chatModel("m", unavailable)}})
+	resp := h.post(t, context.Background(), "/v1/chat/completions", goodKey, `{"model":"m","messages":[]}`)
+	if got := readAll(t, resp); resp.StatusCode != 503 || got != "busy" {
+		t.Fatalf("status %d body %s", resp.StatusCode, got)
+	}
+}
+
+func TestAllUpstreamsDown(t *testing.T) {
+	down := httptest.NewServer(http.NotFoundHandler())
+	down.Close()
+	h := newHarness(t, Config{Models: []Model{{Name: "m", Upstreams: []Upstream{{BaseURL: down.URL}}}}})
+	resp := h.post(t, context.Background(), "/v1/chat/completions", goodKey, `{"model":"m","messages":[]}`)
+	if got := readAll(t, resp); resp.StatusCode != 502 || !strings.Contains(got, `"object":"error"`) {
+		t.Fatalf("status %d body %s", resp.StatusCode, got)
+	}
+	if r := h.limits.only(t); r.settles != 1 || r.settledIn != 0 {
+		t.Fatalf("settled %+v", r)
+	}
+	h.rec.none(t)
+}
+
+func TestNoRetryAfterBytesWereSent(t *testing.T) {
+	breaking := newUpstream(t, func(w http.ResponseWriter, _ *http.Request) {
+		sse(w, `{"choices":[{"delta":{"content":"abcd"}}]}`)
+		panic(http.ErrAbortHandler)
+	})
+	second := newUpstream(t, jsonAnswer(chatAnswer))
+	h := newHarness(t, Config{Models: []Model{chatModel("m", breaking, second)}})
+	resp := h.post(t, context.Background(), "/v1/chat/completions", goodKey, `{"model":"m","stream":true,"messages":[]}`)
+	got := readAll(t, resp)
+	if !strings.Contains(got, `"abcd"`) || strings.Contains(got, "Hi there") {
+		t.Fatalf("client got %s", got)
+	}
+	if second.calls.Load() != 0 {
+		t.Fatal("the second upstream was called after bytes were sent")
+	}
+	if u := h.rec.next(t); !u.Estimated || u.OutputTokens != 1 {
+		t.Fatalf("usage %+v", u)
+	}
+}
+
+func TestLimitsRefusal(t *testing.T) {
+	up := newUpstream(t, jsonAnswer(chatAnswer))
+	h := newHarness(t, Config{Models: []Model{chatModel("m", up)}})
+	h.limits.refuse = &Refusal{
+		Err:        &steward.Error{Kind: steward.KindRateLimited, Code: "tokens_per_minute", Message: "token rate limit exceeded"},
+		RetryAfter: 1500 * time.Millisecond,
+		Header:     http.Header{"X-Ratelimit-Remaining-Tokens": {"0"}},
+	}
+	resp := h.post(t, context.Background(), "/v1/chat/completions", goodKey, `{"model":"m","messages":[]}`)
+	var e errorBody
+	if err := json.NewDecoder(resp.Body).Decode(&e); err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 429 || resp.Header.Get("Retry-After") != "2" || resp.Header.Get("X-Ratelimit-Remaining-Tokens") != "0" {
+		t.Fatalf("status %d headers %v", resp.StatusCode, resp.Header)
+	}
+	if e.Object != "error" || e.Type != "rate_limit_error" || e.Code == nil || *e.Code != "tokens_per_minute" {
+		t.Fatalf("body %+v", e)
+	}
+	if up.calls.Load() != 0 {
+		t.Fatal("a refused request reached the upstream")
+	}
+	h.rec.none(t)
+}
+
+func TestAuthErrors(t *testing.T) {
+	h := newHarness(t, Config{DemoModel: true})
+	body := `{"model":"steward-demo","messages":[]}`
+	for _, c := range []struct {
+		name, header string
+		status       int
+		typ          string
+	}{
+		{"missing", "", 401, "authentication_error"},
+		{"not bearer", "Basic " + goodKey, 401, "authentication_error"},
+		{"unknown key", "Bearer sk-unknown", 401, "authentication_error"},
+		{"forbidden", "Bearer sk-forbidden", 403, "permission_error"},
+		{"rate limited", "Bearer sk-limited", 429, "rate_limit_error"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodPost, h.srv.URL+"/v1/chat/completions", strings.NewReader(body))
+			if c.header != "" {
+				req.Header.Set("Authorization", c.header)
+			}
+			resp, err := h.srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var e errorBody
+			if err := json.NewDecoder(resp.Body).Decode(&e); err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode != c.status || e.Object != "error" || e.Type != c.typ || resp.Header.Get("x-request-id") == "" {
+				t.Fatalf("status %d body %+v", resp.StatusCode, e)
+			}
+			if c.status == 429 && resp.Header.Get("Retry-After") == "" {
+				t.Fatal("no Retry-After")
+			}
+		})
+	}
+	h.limits.mu.Lock()
+	defer h.limits.mu.Unlock()
+	if len(h.limits.res) != 0 {
+		t.Fatal("an unauthenticated request reserved")
+	}
+}
+
+func TestModelErrors(t *testing.T) {
+	up := newUpstream(t, jsonAnswer(chatAnswer))
+	h := newHarness(t, Config{Models: []Model{chatModel("m", up)}})
+	for _, c := range []struct {
+		name, path, body string
+		status           int
+		want             string
+	}{
+		{"unknown model", "/v1/chat/completions", `{"model":"nope","messages":[]}`, 404, `model \"nope\" does not exist`},
+		{"endpoint not offered", "/v1/embeddings", `{"model":"m","input":"x"}`, 404, `model \"m\" does not offer /embeddings`},
+		{"missing model", "/v1/chat/completions", `{"messages":[]}`, 422, `{"detail":[{"loc":["body","model"],"msg":"Field required","type":"value_error"}]}`},
+		{"model not a string", "/v1/chat/completions", `{"model":3}`, 422, `"loc":["body","model"]`},
+		{"not an object", "/v1/chat/completions", `[1]`, 422, `"loc":["body"]`},
+		{"bad max_tokens", "/v1/chat/completions", `{"model":"m","max_tokens":-1}`, 422, `"loc":["body","max_tokens"]`},
+		{"too large", "/v1/chat/completions", `{"model":"m","x":"` + strings.Repeat("a", maxBodyBytes) + `"}`, 413, `request_too_large`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			resp := h.post(t, context.Background(), c.path, goodKey, c.body)
+			if got := readAll(t, resp); resp.StatusCode != c.status || !strings.Contains(got, c.want) {
+				t.Fatalf("status %d body %s", resp.StatusCode, got)
+			}
+		})
+	}
+	if up.calls.Load() != 0 {
+		t.Fatal("the upstream was called")
+	}
+}
+
+func TestRoutes(t *testing.T) {
+	h := newHarness(t, Config{DemoModel: true})
+	resp, err := h.srv.Client().Get(h.srv.URL + "/v1/chat/completions")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 405 || resp.Header.Get("Allow") != "POST" {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	resp = h.post(t, context.Background(), "/v1/other", goodKey, "{}")
+	if resp.StatusCode != 404 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+}
+
+func TestDemoModel(t *testing.T) {
+	h := newHarness(t, Config{DemoModel: true})
+	body := `{"model":"steward-demo","messages":[{"role":"system","content":"be brief"},{"role":"user","content":[{"type":"text","text":"echo "},{"type":"text","text":"me please"}]}]}`
+	resp := h.post(t, context.Background(), "/v1/chat/completions", goodKey, body)
+	var a struct {
+		Choices []struct {
+			Message struct{ Content string }
+		}
+		Usage struct {
+			PromptTokens     int64 `json:"prompt_tokens"`
+			CompletionTokens int64 `json:"completion_tokens"`
+		}
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&a); err != nil {
+		t.Fatal(err)
+	}
+	if len(a.Choices) != 1 || a.Choices[0].Message.Content != "echo me please" || a.Usage.CompletionTokens != 4 {
+		t.Fatalf("answer %+v", a)
+	}
+	u := h.rec.next(t)
+	if !u.Estimated || u.Model != DemoModelName || u.InputTokens != a.Usage.PromptTokens || u.OutputTokens != 4 {
+		t.Fatalf("usage %+v", u)
+	}
+
+	resp = h.post(t, context.Background(), "/v1/chat/completions", goodKey, `{"model":"steward-demo","stream":true,"max_tokens":2,"messages":[{"role":"user","content":"one two three"}]}`)
+	br := bufio.NewReader(resp.Body)
+	var text strings.Builder
+	for {
+		data := readEvent(t, br)
+		if data == "[DONE]" {
+			break
+		}
+		var c struct {
+			Choices []struct {
+				Delta struct{ Content string }
+			}
+		}
+		if err := json.Unmarshal([]byte(data), &c); err != nil {
+			t.Fatal(err)
+		}
+		text.WriteString(c.Choices[0].Delta.Content)
+	}
+	if text.String() != "one two " {
+		t.Fatalf("streamed %q, want the echo cut to 2 tokens", text.String())
+	}
+	if u := h.rec.next(t); !u.Estimated || u.OutputTokens != 2 {
+		t.Fatalf("usage %+v", u)
+	}
+}
+
+func TestModelsList(t *testing.T) {
+	up := newUpstream(t, jsonAnswer(chatAnswer))
+	h := newHarness(t, Config{Models: []Model{chatModel("m", up)}, DemoModel: true})
+	req, _ := http.NewRequest(http.MethodGet, h.srv.URL+"/v1/models", nil)
+	resp, err := h.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 401 {
+		t.Fatalf("unauthenticated status %d", resp.StatusCode)
+	}
+	req.Header.Set("Authorization", "Bearer "+goodKey)
+	resp, err = h.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var list struct {
+		Object string
+		Data   []struct {
+			ID, Object string
+			OwnedBy    string `json:"owned_by"`
+			Created    int64
+		}
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
+		t.Fatal(err)
+	}
+	if list.Object != "list" || len(list.Data) != 2 || list.Data[0].ID != "m" || list.Data[1].ID != DemoModelName ||
+		list.Data[0].Object != "model" || list.Data[0].OwnedBy != "steward" || list.Data[0].Created == 0 {
+		t.Fatalf("list %+v", list)
+	}
+}
+
+func TestNewValidates(t *testing.T) {
+	ok := Upstream{BaseURL: "http://127.0.0.1:8000/v1"}
+	for _, c := range []struct {
+		name string
+		cfg  Config
+		want string
+	}{
+		{"currency", Config{Currency: "euro"}, "currency"},
+		{"duplicate", Config{Currency: "EUR", Models: []Model{{Name: "a", Upstreams: []Upstream{ok}}, {Name: "a", Upstreams: []Upstream{ok}}}}, "used twice"},
+		{"demo name", Config{Currency: "EUR", DemoModel: true, Models: []Model{{Name: DemoModelName, Upstreams: []Upstream{ok}}}}, "demo"},
+		{"no name", Config{Currency: "EUR", Models: []Model{{Upstreams: []Upstream{ok}}}}, "name"},
+		{"no upstream", Config{Currency: "EUR", Models: []Model{{Name: "a"}}}, "upstream"},
+		{"bad url", Config{Currency: "EUR", Models: []Model{{Name: "a", Upstreams: []Upstream{{BaseURL: "127.0.0.1:8000"}}}}}, "base URL"},
+		{"negative price", Config{Currency: "EUR", Models: []Model{{Name: "a", Upstreams: []Upstream{ok}, OutputPricePerMillion: -1}}}, "output price"},
+		{"negative max", Config{Currency: "EUR", Models: []Model{{Name: "a", Upstreams: []Upstream{ok}, MaxOutputTokens: -1}}}, "negative"},
+		{"endpoint", Config{Currency: "EUR", Models: []Model{{Name: "a", Upstreams: []Upstream{ok}, Endpoints: []string{"audio"}}}}, "endpoint"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := New(c.cfg, fakeAuth{}, &fakeLimits{}, &fakeRecorder{}, nil)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("err %v, want one mentioning %q", err, c.want)
+			}
+		})
+	}
+}
+
+func TestCostRoundsUp(t *testing.T) {
+	m, err := validate(Model{Name: "a", Upstreams: []Upstream{{BaseURL: "http://x"}}, InputPricePerMillion: 0.1, OutputPricePerMillion: 0.3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ in, out, want int64 }{
+		{0, 0, 0}, {3, 0, 1}, {10, 0, 1}, {11, 0, 2}, {10, 10, 4}, {1_000_000, 1, 100_001},
+	} {
+		if got := m.cost(c.in, c.out); got != c.want {
+			t.Errorf("cost(%d, %d) = %d, want %d", c.in, c.out, got, c.want)
+		}
+	}
+	if got := mulCeil(1<<62, 1e12); got != math.MaxInt64 {
+		t.Fatalf("mulCeil saturates at MaxInt64, got %d", got)
+	}
+	if got := m.cost(math.MaxInt64, math.MaxInt64); got != 922337203685477581+2767011611056432743 {
+		t.Fatalf("cost(MaxInt64, MaxInt64) = %d", got)
+	}
+}
+
+// BenchmarkGatewayOverhead compares a non-streaming chat request through
+// the gateway (no-op fakes) with one through a bare httputil.ReverseProxy,
+// both to the same fake upstream over loopback.
+func BenchmarkGatewayOverhead(b *testing.B) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, chatAnswer)
+	}))
+	defer up.Close()
+	g, err := New(Config{Currency: "EUR", Models: []Model{{Name: "m", Upstreams: []Upstream{{BaseURL: up.URL + "/v1"}}}}},
+		fakeAuth{}, noopLimits{}, noopRecorder{}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	gw := httptest.NewServer(g)
+	defer gw.Close()
+	target, _ := url.Parse(up.URL)
+	rp := httptest.NewServer(httputil.NewSingleHostReverseProxy(target))
+	defer rp.Close()
+	body := []byte(`{"model":"m","messages":[{"role":"user","content":"Hello, how are you today?"}],"max_tokens":64}`)
+	for _, c := range []struct{ name, url string }{{"gateway", gw.URL}, {"reverseproxy", rp.URL}} {
+		b.Run(c.name, func(b *testing.B) {
+			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
+			defer client.CloseIdleConnections()
+			for b.Loop() {
+				req, _ := http.NewRequest(http.MethodPost, c.url+"/v1/chat/completions", bytes.NewReader(body))
+				req.Header.Set("Authorization", "Bearer "+goodKey)
+				resp, err := client.Do(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					b.Fatalf("status %d", resp.StatusCode)
+				}
+			}
+		})
+	}
+}
+
+type noopLimits struct{}
+
+type noopTicket struct{}
+
+func (noopTicket) Headers() http.Header { return nil }
+func (noopTicket) Settle(int64, int64)  {}
+
+func (noopLimits) Reserve(context.Context, keys.CheckedKey, string, int64, int64) (Ticket, error) {
+	return noopTicket{}, nil
+}
+
+type noopRecorder struct{}
+
+func (noopRecorder) Record(context.Context, Usage) error { return nil }
