@@ -1,0 +1,392 @@
+package usage
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/stewardhq/steward/internal/steward"
+	"github.com/stewardhq/steward/internal/store"
+)
+
+// Options tune a Recorder.
+type Options struct {
+	// MaxBatch is the most events one transaction holds (default 1000). A
+	// single RecordMany larger than this still commits in one transaction.
+	MaxBatch int
+	// MaxWait is how long the first event of a batch waits for others to
+	// share its transaction (default 2ms).
+	MaxWait time.Duration
+	// Log receives failed batches (default slog.Default()).
+	Log *slog.Logger
+}
+
+// batchTimeout bounds the writing of one batch, retries included. Batches
+// do not run under Run's context, so that a shutdown commits what is queued
+// instead of cancelling it; a caller whose context ends while its batch is
+// being written waits at most this long for the outcome.
+const batchTimeout = 30 * time.Second
+
+// retryDelays are the pauses before writing again a batch that failed
+// because the database could not be reached (KindUnavailable): a lost
+// connection or a busy SQLite file should not cost the usage of a thousand
+// requests. Writing again is safe even when the failed COMMIT did land,
+// since stored ids are ignored.
+var retryDelays = []time.Duration{20 * time.Millisecond, 200 * time.Millisecond}
+
+// Stats count what a Recorder has written, for monitoring: Events/Batches
+// is the mean batch size.
+type Stats struct {
+	// Batches and Events count committed transactions and the events they
+	// held, repeated ids included.
+	Batches int64
+	Events  int64
+	// FailedBatches count batches whose callers got an error.
+	FailedBatches int64
+}
+
+// Recorder writes usage events with group commit: the events of concurrent
+// callers share one transaction, so that the database commits (and syncs)
+// once per batch instead of once per request. Committed means durable:
+// SQLite is opened with synchronous=FULL, and PostgreSQL commits wait for
+// their WAL flush unless the server is configured otherwise.
+//
+// Record and RecordMany return nil only once their events are committed.
+// They return an error only when their events were not written, with one
+// exception: when the connection fails during COMMIT, the outcome is not
+// known. Writing the same events again is always safe, since a stored id is
+// ignored.
+type Recorder struct {
+	db       *store.DB
+	maxBatch int
+	maxWait  time.Duration
+	log      *slog.Logger
+
+	mu      sync.Mutex
+	pending []*request
+	closed  bool
+	running bool
+	// wake holds a token when pending may have grown.
+	wake chan struct{}
+	// quit is closed by Close to stop Run.
+	quit chan struct{}
+	// stopped is closed when Run has flushed and returned.
+	stopped chan struct{}
+	// flushErr is the error of the last batch that failed while Run
+	// drained the queue on its way out.
+	flushErr error
+
+	batches, events, failed atomic.Int64
+}
+
+// A request is one call of Record or RecordMany: its events commit in one
+// transaction, or not at all.
+type request struct {
+	events []Event
+	// state moves from queued to taken (by the writer) or to withdrawn (by
+	// a caller that stopped waiting), exactly once.
+	state atomic.Int32
+	done  chan struct{}
+	err   error
+}
+
+const (
+	queued int32 = iota
+	taken
+	withdrawn
+)
+
+// NewRecorder returns a Recorder writing to db. Nothing is written until
+// Run is started.
+func NewRecorder(db *store.DB, opts Options) *Recorder {
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = 1000
+	}
+	if opts.MaxWait <= 0 {
+		opts.MaxWait = 2 * time.Millisecond
+	}
+	if opts.Log == nil {
+		opts.Log = slog.Default()
+	}
+	return &Recorder{
+		db:       db,
+		maxBatch: opts.MaxBatch,
+		maxWait:  opts.MaxWait,
+		log:      opts.Log,
+		wake:     make(chan struct{}, 1),
+		quit:     make(chan struct{}),
+		stopped:  make(chan struct{}),
+	}
+}
+
+// errClosed is what Record returns once the Recorder no longer writes.
+func errClosed() error {
+	return steward.Errorf(steward.KindUnavailable, "the usage recorder is closed")
+}
+
+// Record writes e and returns once the transaction holding it has
+// committed, with that transaction's error: a batch that fails fails every
+// caller in it, and leaves nothing of it written. An invalid event is
+// KindInvalid; a closed Recorder is KindUnavailable. If ctx ends while e is
+// still queued, e is withdrawn and Record returns KindUnavailable; if its
+// batch is already being written, Record waits for the outcome. A caller
+// that must not lose usage when its client goes away should pass a context
+// that outlives the client's request.
+func (r *Recorder) Record(ctx context.Context, e Event) error {
+	events := []Event{e}
+	if err := validateAll(events, r.db.Now(), nil); err != nil {
+		return err
+	}
+	return r.submit(ctx, events)
+}
+
+// RecordMany writes events like Record, all in one transaction: either all
+// are stored (less those whose id was stored before) or none. An invalid
+// event fails the call; its error's Field starts with "events" and the
+// event's index.
+func (r *Recorder) RecordMany(ctx context.Context, events []Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	events = append([]Event(nil), events...)
+	if err := validateAll(events, r.db.Now(), []string{"events"}); err != nil {
+		return err
+	}
+	return r.submit(ctx, events)
+}
+
+// submit queues valid events and waits for their batch.
+func (r *Recorder) submit(ctx context.Context, events []Event) error {
+	if err := ctx.Err(); err != nil {
+		return store.Translate(err)
+	}
+	req := &request{events: events, done: make(chan struct{})}
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return errClosed()
+	}
+	r.pending = append(r.pending, req)
+	r.mu.Unlock()
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+	select {
+	case <-req.done:
+		return req.err
+	case <-ctx.Done():
+		if req.state.CompareAndSwap(queued, withdrawn) {
+			return store.Translate(ctx.Err())
+		}
+		<-req.done
+		return req.err
+	}
+}
+
+// Run writes batches until ctx ends or Close is called, then stops taking
+// events (Record returns an error from then on), writes what is queued, and
+// returns. Run is meant to be called once; a second call returns at once.
+func (r *Recorder) Run(ctx context.Context) {
+	r.mu.Lock()
+	if r.running || r.closed {
+		r.mu.Unlock()
+		return
+	}
+	r.running = true
+	r.mu.Unlock()
+	defer close(r.stopped)
+
+	timer := time.NewTimer(r.maxWait)
+	timer.Stop()
+	var batch []*request
+	for {
+		// A stop is noticed before more work, which a busy wake could
+		// otherwise keep winning.
+		select {
+		case <-ctx.Done():
+			r.shutdown()
+			return
+		case <-r.quit:
+			r.shutdown()
+			return
+		default:
+		}
+		select {
+		case <-r.wake:
+		case <-ctx.Done():
+			continue
+		case <-r.quit:
+			continue
+		}
+		var n int
+		batch, n = r.take(batch[:0], 0)
+		if n == 0 {
+			continue
+		}
+		// Linger for others to join, unless the batch is already full:
+		// until MaxWait has passed, or until a lull of a tenth of it, when
+		// every caller there is seems to have joined already.
+		deadline := time.Now().Add(r.maxWait)
+		lull := r.maxWait / 10
+	linger:
+		for n < r.maxBatch {
+			timer.Reset(min(time.Until(deadline), lull))
+			select {
+			case <-r.wake:
+				batch, n = r.take(batch, n)
+			case <-timer.C:
+				break linger
+			case <-ctx.Done():
+				break linger
+			case <-r.quit:
+				break linger
+			}
+		}
+		timer.Stop()
+		r.commit(batch)
+		clear(batch)
+	}
+}
+
+// take moves queued requests into batch while it holds fewer than maxBatch
+// events (and always at least one request), skipping withdrawn ones. n is
+// the number of events batch holds; take returns the new batch and count.
+func (r *Recorder) take(batch []*request, n int) ([]*request, int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	i := 0
+	for ; i < len(r.pending); i++ {
+		req := r.pending[i]
+		if n > 0 && n+len(req.events) > r.maxBatch {
+			break
+		}
+		if req.state.CompareAndSwap(queued, taken) {
+			batch = append(batch, req)
+			n += len(req.events)
+		}
+	}
+	rest := copy(r.pending, r.pending[i:])
+	clear(r.pending[rest:])
+	r.pending = r.pending[:rest]
+	if rest > 0 {
+		select {
+		case r.wake <- struct{}{}:
+		default:
+		}
+	}
+	return batch, n
+}
+
+// commit writes batch in one transaction and tells each caller the outcome.
+func (r *Recorder) commit(batch []*request) error {
+	if len(batch) == 0 {
+		return nil
+	}
+	var events []Event
+	if len(batch) == 1 {
+		events = batch[0].events
+	} else {
+		n := 0
+		for _, req := range batch {
+			n += len(req.events)
+		}
+		events = make([]Event, 0, n)
+		for _, req := range batch {
+			events = append(events, req.events...)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
+	defer cancel()
+	err := r.write(ctx, events)
+	if err != nil {
+		r.failed.Add(1)
+		r.log.Error("write usage batch", "events", len(events), "callers", len(batch), "err", err)
+	} else {
+		r.batches.Add(1)
+		r.events.Add(int64(len(events)))
+	}
+	for _, req := range batch {
+		req.err = err
+		close(req.done)
+	}
+	return err
+}
+
+// write writes events in one transaction, again after a failure to reach
+// the database while ctx allows.
+func (r *Recorder) write(ctx context.Context, events []Event) error {
+	for attempt := 0; ; attempt++ {
+		err := r.db.Transact(ctx, func(tx *store.Tx) error {
+			return write(ctx, tx, events)
+		})
+		if err == nil || attempt == len(retryDelays) || !steward.IsKind(err, steward.KindUnavailable) {
+			return err
+		}
+		r.log.Warn("write usage batch, retrying", "events", len(events), "err", err)
+		select {
+		case <-time.After(retryDelays[attempt]):
+		case <-ctx.Done():
+			return err
+		}
+	}
+}
+
+// Stats returns what the Recorder has written so far.
+func (r *Recorder) Stats() Stats {
+	return Stats{Batches: r.batches.Load(), Events: r.events.Load(), FailedBatches: r.failed.Load()}
+}
+
+// shutdown closes the Recorder to new events, then writes everything still
+// queued.
+func (r *Recorder) shutdown() {
+	r.mu.Lock()
+	r.closed = true
+	r.mu.Unlock()
+	err := r.drain()
+	r.mu.Lock()
+	r.flushErr = err
+	r.mu.Unlock()
+}
+
+// drain writes every queued request, in batches, and returns the error of
+// the last batch that failed.
+func (r *Recorder) drain() error {
+	var err error
+	for {
+		batch, _ := r.take(nil, 0)
+		if len(batch) == 0 {
+			return err
+		}
+		if e := r.commit(batch); e != nil {
+			err = e
+		}
+	}
+}
+
+// Close stops the Recorder: Record returns an error from now on, and what
+// is queued is written before Close returns, by Run if it is running. Close
+// returns the error of the last batch of the queue that failed. It is safe
+// to call more than once, and after Run has returned.
+func (r *Recorder) Close() error {
+	r.mu.Lock()
+	first := !r.closed
+	r.closed = true
+	running := r.running
+	r.mu.Unlock()
+	if !running {
+		if first {
+			return r.drain()
+		}
+		return nil
+	}
+	if first {
+		close(r.quit)
+	}
+	<-r.stopped
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.flushErr
+}
