@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -16,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	_ "modernc.org/sqlite" // reads the database after a kill
 
 	"github.com/stewardhq/steward/internal/store/storetest"
 )
@@ -277,5 +280,68 @@ func TestBackofficeFromTheCLI(t *testing.T) {
 	cli("admin-keys", "delete", key.ID)
 	if status, _ := p.get(t, "/v1/admin/users", key.Key); status != 401 {
 		t.Fatalf("the deleted key answered %d, want 401", status)
+	}
+}
+
+// TestModelAPIWithTheDemoModel follows the README's first model request:
+// create a Workspace key, call the demo model, find the usage recorded and
+// the key's last use saved; an Admin API key is refused there.
+func TestModelAPIWithTheDemoModel(t *testing.T) {
+	dir := t.TempDir()
+	p := start(t, "--data-dir", dir, "--demo-model")
+	admin := adminKey.FindStringSubmatch(p.output)[1]
+	status, body := p.call(t, "GET", "/v1/admin/workspaces", admin, "")
+	var ws struct {
+		Items []struct{ UUID string } `json:"items"`
+	}
+	if err := json.Unmarshal([]byte(body), &ws); status != 200 || err != nil || len(ws.Items) != 1 {
+		t.Fatalf("workspaces: %d %s", status, body)
+	}
+	status, body = p.call(t, "GET", "/v1/admin/users", admin, "")
+	var users struct {
+		Members []struct{ UUID string } `json:"members"`
+	}
+	if err := json.Unmarshal([]byte(body), &users); status != 200 || err != nil {
+		t.Fatalf("users: %d %s", status, body)
+	}
+	status, body = p.call(t, "POST", "/v1/admin/api-keys", admin, `{"workspace_uuid":"`+ws.Items[0].UUID+`","user_id":"`+users.Members[0].UUID+`","name":"first"}`)
+	var key struct{ Key string }
+	if err := json.Unmarshal([]byte(body), &key); status != 200 || err != nil {
+		t.Fatalf("create key: %d %s", status, body)
+	}
+	chat := func(k string) (int, string) {
+		req, _ := http.NewRequest("POST", p.base+"/v1/chat/completions", strings.NewReader(`{"model":"steward-demo","messages":[{"role":"user","content":"hello steward"}]}`))
+		req.Header.Set("Authorization", "Bearer "+k)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	status, body = chat(key.Key)
+	if status != 200 || !strings.Contains(body, "hello steward") || !strings.Contains(body, `"usage"`) {
+		t.Fatalf("chat: %d %s", status, body)
+	}
+	if status, body := chat(admin); status != 403 {
+		t.Fatalf("an Admin API key on the model API: %d %s", status, body)
+	}
+	// The usage was committed before the answer: it is there after kill -9.
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = p.cmd.Wait()
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "steward.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n, tokens int64
+	if err := db.QueryRow(`SELECT COUNT(*), COALESCE(SUM(input_tokens + output_tokens), 0) FROM usage_events WHERE model = 'steward-demo'`).Scan(&n, &tokens); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 || tokens == 0 {
+		t.Fatalf("usage after kill -9: %d events, %d tokens; want 1 event with tokens", n, tokens)
 	}
 }

@@ -52,7 +52,7 @@ func commands() []command {
 // Run runs the steward command line and returns its exit status.
 func Run(ctx context.Context, args []string, env Env) int {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		usage(env.Stderr)
+		printUsage(env.Stderr)
 		if len(args) == 0 {
 			return 2
 		}
@@ -74,11 +74,11 @@ func Run(ctx context.Context, args []string, env Env) int {
 		}
 	}
 	fmt.Fprintf(env.Stderr, "steward: unknown command %q\n\n", args[0])
-	usage(env.Stderr)
+	printUsage(env.Stderr)
 	return 2
 }
 
-func usage(w io.Writer) {
+func printUsage(w io.Writer) {
 	fmt.Fprintln(w, "usage: steward <command> [flags]\n\ncommands:")
 	for _, c := range commands() {
 		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)

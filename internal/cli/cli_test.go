@@ -259,3 +259,36 @@ func TestUsageAndVersion(t *testing.T) {
 		t.Fatalf("migrate: %d %q %q", code, stdout, stderr)
 	}
 }
+
+func TestServeReadsModelsFromTheConfigFile(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "steward.yaml")
+	write := func(body string) {
+		t.Helper()
+		if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(`currency: EUR
+models:
+  - name: local-llama
+    upstreams:
+      - url: http://127.0.0.1:9/v1
+        api_key_env: LLAMA_KEY
+    input_price_per_million: 0.2
+    output_price_per_million: 0.6
+`)
+	code, _, stderr := run(t, nil, "serve", "--addr", "127.0.0.1:0", "--data-dir", t.TempDir(), "--config", cfg)
+	if code != 1 || !strings.Contains(stderr, "LLAMA_KEY") {
+		t.Fatalf("a missing upstream key: exit %d, %q; want exit 1 naming LLAMA_KEY", code, stderr)
+	}
+	base, _, stop := serve(t, map[string]string{"LLAMA_KEY": "secret", "STEWARD_CONFIG": cfg}, "--data-dir", t.TempDir())
+	defer stop()
+	if status, body := get(t, base+"/v1/models"); status != 401 || !strings.Contains(body, "authentication_error") {
+		t.Fatalf("/v1/models without a key: %d %s", status, body)
+	}
+	write("models:\n  - name: broken\n    input_price_per_million: -1\n")
+	code, _, stderr = run(t, nil, "serve", "--addr", "127.0.0.1:0", "--data-dir", t.TempDir(), "--config", cfg)
+	if code != 1 || !strings.Contains(stderr, "broken") {
+		t.Fatalf("a bad model: exit %d, %q", code, stderr)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"sync"
@@ -13,9 +14,12 @@ import (
 	"github.com/stewardhq/steward/internal/bootstrap"
 	"github.com/stewardhq/steward/internal/config"
 	"github.com/stewardhq/steward/internal/directory"
+	"github.com/stewardhq/steward/internal/gateway"
 	"github.com/stewardhq/steward/internal/keys"
+	"github.com/stewardhq/steward/internal/metering"
 	"github.com/stewardhq/steward/internal/outbox"
 	"github.com/stewardhq/steward/internal/server"
+	"github.com/stewardhq/steward/internal/usage"
 )
 
 func runServe(ctx context.Context, env Env, args []string) error {
@@ -66,9 +70,19 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	lastUsed := keys.NewLastUsed()
+	checker, err := keys.NewChecker(ctx, db, directory.NewAccess(db))
+	if err != nil {
+		return err
+	}
+	recorder := usage.NewRecorder(db, usage.Options{Log: log})
+	gw, err := newGateway(cfg, env.Getenv, checker, recorder, log)
+	if err != nil {
+		return err
+	}
 	srv, err := server.New(server.Deps{
 		DB: db, Log: log, LastUsed: lastUsed, MaxBodyBytes: cfg.MaxBodyBytes, Version: version(),
 		Invitations: directory.InviteSettings{TTL: cfg.InvitationTTL, AcceptURL: publicURL + "/invitations/accept"},
+		Gateway:     gw,
 	})
 	if err != nil {
 		return err
@@ -84,11 +98,18 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	background.Go(func() { mail.Run(bgCtx, 2*time.Second) })
 	reminders := &keys.Reminders{DB: db, Webhook: cfg.WebhookURL, Client: &http.Client{Timeout: 10 * time.Second}, Log: log}
 	background.Go(func() { reminders.Run(bgCtx, time.Hour) })
+	background.Go(func() { flushEvery(bgCtx, 10*time.Second, checker.Flush, log) })
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpSrv.Serve(ln) }()
 	log.Info("steward serving", "url", baseURL, "database", db.Dialect().String(), "version", version())
 	fmt.Fprintf(env.Stdout, "Steward is listening on %s\n", baseURL)
+
+	recording := make(chan struct{})
+	go func() {
+		defer close(recording)
+		recorder.Run(context.Background())
+	}()
 
 	select {
 	case err = <-serveErr:
@@ -98,12 +119,59 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		err = httpSrv.Shutdown(sctx)
 		cancel()
 	}
+	// Requests have finished: write the usage still queued, then stop.
+	if cerr := recorder.Close(); cerr != nil {
+		log.Error("write usage on shutdown", "err", cerr)
+	}
+	<-recording
 	stopBackground()
 	background.Wait()
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}
 	return err
+}
+
+// newGateway builds the model API from the configured models; their
+// upstreams' keys come from the environment.
+func newGateway(cfg config.Config, getenv func(string) string, checker *keys.Checker, recorder *usage.Recorder, log *slog.Logger) (*gateway.Gateway, error) {
+	gcfg := gateway.Config{Currency: cfg.Currency, DemoModel: cfg.DemoModel}
+	for _, m := range cfg.Models {
+		gm := gateway.Model{Name: m.Name, InputPricePerMillion: m.InputPricePerMillion, OutputPricePerMillion: m.OutputPricePerMillion,
+			MaxOutputTokens: m.MaxOutputTokens, Endpoints: m.Endpoints}
+		for _, u := range m.Upstreams {
+			up := gateway.Upstream{BaseURL: u.URL}
+			if u.APIKeyEnv != "" {
+				if up.APIKey = getenv(u.APIKeyEnv); up.APIKey == "" {
+					return nil, fmt.Errorf("model %s: the environment variable %s, which holds its upstream's key, is empty", m.Name, u.APIKeyEnv)
+				}
+			}
+			gm.Upstreams = append(gm.Upstreams, up)
+		}
+		gcfg.Models = append(gcfg.Models, gm)
+	}
+	return gateway.New(gcfg, checker, metering.Unlimited{}, metering.Recorder{Usage: recorder}, log)
+}
+
+// flushEvery calls flush every interval until ctx ends, and once more then.
+func flushEvery(ctx context.Context, interval time.Duration, flush func(context.Context) error, log *slog.Logger) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := flush(fctx); err != nil {
+				log.Error("flush API key last-used times", "err", err)
+			}
+			return
+		case <-t.C:
+			if err := flush(ctx); err != nil {
+				log.Warn("flush API key last-used times", "err", err)
+			}
+		}
+	}
 }
 
 // reachable turns a listener's address into one a local client can call:

@@ -35,6 +35,30 @@ type Config struct {
 	SMTPURL         string        `yaml:"smtp_url"`
 	SMTPFrom        string        `yaml:"smtp_from"`
 	WebhookURL      string        `yaml:"webhook_url"`
+	// DemoModel adds the built-in steward-demo model to the gateway.
+	DemoModel bool `yaml:"demo_model"`
+	// Currency is the billing currency of prices and usage.
+	Currency string `yaml:"currency"`
+	// Models are the models the gateway serves; only the config file sets
+	// them.
+	Models []Model `yaml:"models"`
+}
+
+// Model is a model the gateway serves, as the config file describes it.
+type Model struct {
+	Name                  string     `yaml:"name"`
+	Upstreams             []Upstream `yaml:"upstreams"`
+	InputPricePerMillion  float64    `yaml:"input_price_per_million"`
+	OutputPricePerMillion float64    `yaml:"output_price_per_million"`
+	MaxOutputTokens       int64      `yaml:"max_output_tokens"`
+	Endpoints             []string   `yaml:"endpoints"`
+}
+
+// Upstream is a model server. Its API key is read from the environment
+// variable APIKeyEnv, so that the config file holds no secret.
+type Upstream struct {
+	URL       string `yaml:"url"`
+	APIKeyEnv string `yaml:"api_key_env"`
 }
 
 // Default returns the configuration Steward runs with when nothing is set.
@@ -49,6 +73,7 @@ func Default() Config {
 		MaxBodyBytes:    1 << 20,
 		ShutdownTimeout: 15 * time.Second,
 		InvitationTTL:   7 * 24 * time.Hour,
+		Currency:        "USD",
 	}
 }
 
@@ -58,6 +83,8 @@ type option struct {
 	name  string
 	usage string
 	set   func(c *Config, v string) error
+	// boolean options may be given as a bare flag (--demo-model).
+	boolean bool
 }
 
 func str(f func(*Config) *string) func(*Config, string) error {
@@ -65,13 +92,13 @@ func str(f func(*Config) *string) func(*Config, string) error {
 }
 
 var options = []option{
-	{"addr", "address to listen on", str(func(c *Config) *string { return &c.Addr })},
-	{"data-dir", "directory of the embedded SQLite database (used when no --database-url)", str(func(c *Config) *string { return &c.DataDir })},
-	{"database-url", "postgres:// URL of a PostgreSQL database (instead of SQLite)", str(func(c *Config) *string { return &c.DatabaseURL })},
-	{"admin-email", "email of the first Organization admin created on first start", str(func(c *Config) *string { return &c.AdminEmail })},
-	{"org-name", "name of the first Organization created on first start", str(func(c *Config) *string { return &c.OrgName })},
-	{"log-level", "debug, info, warn or error", str(func(c *Config) *string { return &c.LogLevel })},
-	{"log-format", "text or json", str(func(c *Config) *string { return &c.LogFormat })},
+	{"addr", "address to listen on", str(func(c *Config) *string { return &c.Addr }), false},
+	{"data-dir", "directory of the embedded SQLite database (used when no --database-url)", str(func(c *Config) *string { return &c.DataDir }), false},
+	{"database-url", "postgres:// URL of a PostgreSQL database (instead of SQLite)", str(func(c *Config) *string { return &c.DatabaseURL }), false},
+	{"admin-email", "email of the first Organization admin created on first start", str(func(c *Config) *string { return &c.AdminEmail }), false},
+	{"org-name", "name of the first Organization created on first start", str(func(c *Config) *string { return &c.OrgName }), false},
+	{"log-level", "debug, info, warn or error", str(func(c *Config) *string { return &c.LogLevel }), false},
+	{"log-format", "text or json", str(func(c *Config) *string { return &c.LogFormat }), false},
 	{"max-body-bytes", "largest request body accepted, in bytes", func(c *Config, v string) error {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n <= 0 {
@@ -79,13 +106,22 @@ var options = []option{
 		}
 		c.MaxBodyBytes = n
 		return nil
-	}},
-	{"shutdown-timeout", "how long a graceful shutdown waits for requests in flight (e.g. 15s)", duration(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
-	{"public-url", "URL people reach Steward at, for links in emails (default: http:// and the listening address)", str(func(c *Config) *string { return &c.PublicURL })},
-	{"invitation-ttl", "how long an invitation can be accepted (e.g. 168h)", duration(func(c *Config) *time.Duration { return &c.InvitationTTL })},
-	{"smtp-url", "SMTP server for email, smtp://user:pass@host:587 or smtps://...:465 (default: log emails instead)", str(func(c *Config) *string { return &c.SMTPURL })},
-	{"smtp-from", "From address of Steward's email", str(func(c *Config) *string { return &c.SMTPFrom })},
-	{"webhook-url", "URL that receives a JSON POST for every API key expiry reminder", str(func(c *Config) *string { return &c.WebhookURL })},
+	}, false},
+	{"shutdown-timeout", "how long a graceful shutdown waits for requests in flight (e.g. 15s)", duration(func(c *Config) *time.Duration { return &c.ShutdownTimeout }), false},
+	{"public-url", "URL people reach Steward at, for links in emails (default: http:// and the listening address)", str(func(c *Config) *string { return &c.PublicURL }), false},
+	{"invitation-ttl", "how long an invitation can be accepted (e.g. 168h)", duration(func(c *Config) *time.Duration { return &c.InvitationTTL }), false},
+	{"smtp-url", "SMTP server for email, smtp://user:pass@host:587 or smtps://...:465 (default: log emails instead)", str(func(c *Config) *string { return &c.SMTPURL }), false},
+	{"smtp-from", "From address of Steward's email", str(func(c *Config) *string { return &c.SMTPFrom }), false},
+	{"webhook-url", "URL that receives a JSON POST for every API key expiry reminder", str(func(c *Config) *string { return &c.WebhookURL }), false},
+	{"currency", "billing currency of model prices and usage, e.g. EUR", str(func(c *Config) *string { return &c.Currency }), false},
+	{"demo-model", "serve the built-in steward-demo model, which echoes its prompt", func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("must be true or false")
+		}
+		c.DemoModel = b
+		return nil
+	}, true},
 }
 
 func duration(f func(*Config) *time.Duration) func(*Config, string) error {
@@ -115,10 +151,15 @@ func Flags(fs *flag.FlagSet, getenv func(string) string, names ...string) func()
 			continue
 		}
 		raw[o.name] = new(string)
-		fs.Func(o.name, fmt.Sprintf("%s (env %s)", o.usage, EnvName(o.name)), func(v string) error {
+		record := func(v string) error {
 			*raw[o.name] = v
 			return nil
-		})
+		}
+		if o.boolean {
+			fs.BoolFunc(o.name, fmt.Sprintf("%s (env %s)", o.usage, EnvName(o.name)), record)
+		} else {
+			fs.Func(o.name, fmt.Sprintf("%s (env %s)", o.usage, EnvName(o.name)), record)
+		}
 	}
 	return func() (Config, error) {
 		c := Default()

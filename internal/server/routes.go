@@ -83,5 +83,14 @@ func (s *Server) registerRoutes() {
 	s.backoffice("POST", "/admin-keys", s.handleCreateAdminKey)
 	s.backoffice("DELETE", "/admin-keys/{key_id}", s.handleDeleteAdminKey)
 
+	if s.deps.Gateway != nil {
+		for _, rt := range []struct{ method, path string }{
+			{"POST", "/v1/chat/completions"}, {"POST", "/v1/fim/completions"}, {"POST", "/v1/embeddings"}, {"GET", "/v1/models"},
+		} {
+			s.routes = append(s.routes, Route{Method: rt.method, Path: rt.path})
+			s.mux.Handle(rt.method+" "+rt.path, s.deps.Gateway)
+		}
+	}
+
 	s.mux.HandleFunc("/", s.handleNoRoute)
 }

@@ -30,6 +30,9 @@ type Deps struct {
 	// Invitations says how long invitations last and where they are
 	// accepted.
 	Invitations directory.InviteSettings
+	// Gateway serves the model API (/v1/chat/completions, ...); it
+	// authenticates Workspace keys itself. Nil serves no model API.
+	Gateway http.Handler
 }
 
 // Server serves every HTTP surface of Steward.
@@ -215,6 +218,8 @@ func (s *Server) withRequestContext(next http.Handler) http.Handler {
 			id = hex.EncodeToString(b[:])
 		}
 		w.Header().Set("x-request-id", id)
+		// Handlers further down (the gateway) use the same id.
+		r.Header.Set("x-request-id", id)
 		st := &logState{log: s.deps.Log.With(slog.String("request_id", id))}
 		r = r.WithContext(context.WithValue(r.Context(), logStateKey, st))
 		if r.Body != nil {
