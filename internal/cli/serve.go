@@ -98,7 +98,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	background.Go(func() { mail.Run(bgCtx, 2*time.Second) })
 	reminders := &keys.Reminders{DB: db, Webhook: cfg.WebhookURL, Client: &http.Client{Timeout: 10 * time.Second}, Log: log}
 	background.Go(func() { reminders.Run(bgCtx, time.Hour) })
-	background.Go(func() { flushEvery(bgCtx, 10*time.Second, checker.Flush, log) })
+	background.Go(func() { keys.FlushEvery(bgCtx, 10*time.Second, checker.Flush, log) })
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpSrv.Serve(ln) }()
@@ -151,27 +151,6 @@ func newGateway(cfg config.Config, getenv func(string) string, checker *keys.Che
 		gcfg.Models = append(gcfg.Models, gm)
 	}
 	return gateway.New(gcfg, checker, metering.Unlimited{}, metering.Recorder{Usage: recorder}, log)
-}
-
-// flushEvery calls flush every interval until ctx ends, and once more then.
-func flushEvery(ctx context.Context, interval time.Duration, flush func(context.Context) error, log *slog.Logger) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			if err := flush(fctx); err != nil {
-				log.Error("flush API key last-used times", "err", err)
-			}
-			return
-		case <-t.C:
-			if err := flush(ctx); err != nil {
-				log.Warn("flush API key last-used times", "err", err)
-			}
-		}
-	}
 }
 
 // reachable turns a listener's address into one a local client can call:

@@ -68,9 +68,14 @@ func (l *LastUsed) Flush(ctx context.Context, db *store.DB) error {
 	return err
 }
 
-// Run flushes every interval until ctx ends, then flushes once more with a
-// fresh context so that a graceful shutdown keeps the last uses.
+// Run flushes every interval until ctx ends, then once more.
 func (l *LastUsed) Run(ctx context.Context, db *store.DB, interval time.Duration, log *slog.Logger) {
+	FlushEvery(ctx, interval, func(ctx context.Context) error { return l.Flush(ctx, db) }, log)
+}
+
+// FlushEvery calls flush every interval until ctx ends, then once more with
+// a fresh context, so that a graceful shutdown keeps the last uses.
+func FlushEvery(ctx context.Context, interval time.Duration, flush func(context.Context) error, log *slog.Logger) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -78,12 +83,12 @@ func (l *LastUsed) Run(ctx context.Context, db *store.DB, interval time.Duration
 		case <-ctx.Done():
 			fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			if err := l.Flush(fctx, db); err != nil {
+			if err := flush(fctx); err != nil {
 				log.Error("flush key last-used times", "err", err)
 			}
 			return
 		case <-t.C:
-			if err := l.Flush(ctx, db); err != nil {
+			if err := flush(ctx); err != nil {
 				log.Warn("flush key last-used times", "err", err)
 			}
 		}
