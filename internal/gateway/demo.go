@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/stewardhq/steward/internal/apierror"
 )
 
 // demo answers a chat request to DemoModelName without an upstream: the
@@ -31,7 +33,7 @@ func (x *exchange) demo() {
 	created := x.start.Unix()
 	if !x.req.stream {
 		x.finish(in, out, true)
-		writeJSON(x.w, http.StatusOK, map[string]any{
+		apierror.WriteJSON(x.w, http.StatusOK, map[string]any{
 			"id": id, "object": "chat.completion", "created": created, "model": DemoModelName,
 			"choices": []any{map[string]any{
 				"index": 0, "message": map[string]any{"role": "assistant", "content": answer}, "finish_reason": reason,

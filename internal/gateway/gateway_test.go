@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stewardhq/steward/internal/apierror"
 	"github.com/stewardhq/steward/internal/keys"
 	"github.com/stewardhq/steward/internal/steward"
 )
@@ -569,7 +570,7 @@ func TestLimitsRefusal(t *testing.T) {
 		Header:     http.Header{"X-Ratelimit-Remaining-Tokens": {"0"}},
 	}
 	resp := h.post(t, context.Background(), "/v1/chat/completions", goodKey, `{"model":"m","messages":[]}`)
-	var e errorBody
+	var e apierror.Body
 	if err := json.NewDecoder(resp.Body).Decode(&e); err != nil {
 		t.Fatal(err)
 	}
@@ -609,7 +610,7 @@ func TestAuthErrors(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer resp.Body.Close()
-			var e errorBody
+			var e apierror.Body
 			if err := json.NewDecoder(resp.Body).Decode(&e); err != nil {
 				t.Fatal(err)
 			}

@@ -6,6 +6,7 @@ import (
 	"html/template"
 	"net/http"
 
+	"github.com/stewardhq/steward/internal/apierror"
 	"github.com/stewardhq/steward/internal/directory"
 	"github.com/stewardhq/steward/internal/steward"
 	"github.com/stewardhq/steward/internal/store"
@@ -66,7 +67,7 @@ func (s *Server) handleAcceptForm(w http.ResponseWriter, r *http.Request) {
 			p.Token = ""
 		}
 		p.Error = e.Message
-		renderAccept(w, statusOf[e.Kind].status, p)
+		renderAccept(w, apierror.Status(e.Kind), p)
 	default:
 		writeError(w, r, err)
 	}

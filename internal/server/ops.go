@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward/api"
+	"github.com/stewardhq/steward/internal/apierror"
 	"github.com/stewardhq/steward/internal/steward"
 )
 
@@ -40,8 +41,8 @@ func (s *Server) handleNoRoute(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(allow) > 0 {
 		w.Header().Set("Allow", strings.Join(allow, ", "))
-		writeJSON(w, http.StatusMethodNotAllowed, errorBody{Object: "error", Type: "invalid_request_error",
-			Message: fmt.Sprintf("%s is not allowed on %s; allowed: %s", r.Method, r.URL.Path, strings.Join(allow, ", "))})
+		writeJSON(w, http.StatusMethodNotAllowed, apierror.NewBody("invalid_request_error", "method_not_allowed",
+			fmt.Sprintf("%s is not allowed on %s; allowed: %s", r.Method, r.URL.Path, strings.Join(allow, ", "))))
 		return
 	}
 	writeError(w, r, steward.Errorf(steward.KindNotFound, "no such route: %s %s", r.Method, r.URL.Path))

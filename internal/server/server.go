@@ -8,7 +8,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -151,13 +150,6 @@ func (s *Server) authenticate(r *http.Request) (steward.Principal, error) {
 	}
 	setLogAttr(r.Context(), slog.String("credential_id", p.CredentialID))
 	return p, nil
-}
-
-// writeJSON encodes v with status.
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
 }
 
 type ctxKey int
