@@ -309,8 +309,8 @@ func TestModelAPIWithTheDemoModel(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &key); status != 200 || err != nil {
 		t.Fatalf("create key: %d %s", status, body)
 	}
-	chat := func(k string) (int, string) {
-		req, _ := http.NewRequest("POST", p.base+"/v1/chat/completions", strings.NewReader(`{"model":"steward-demo","messages":[{"role":"user","content":"hello steward"}]}`))
+	chatWith := func(k, content string) (int, string) {
+		req, _ := http.NewRequest("POST", p.base+"/v1/chat/completions", strings.NewReader(`{"model":"steward-demo","max_tokens":16,"messages":[{"role":"user","content":"`+content+`"}]}`))
 		req.Header.Set("Authorization", "Bearer "+k)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -320,12 +320,21 @@ func TestModelAPIWithTheDemoModel(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
+	chat := func(k string) (int, string) { return chatWith(k, "hello steward") }
 	status, body = chat(key.Key)
 	if status != 200 || !strings.Contains(body, "hello steward") || !strings.Contains(body, `"usage"`) {
 		t.Fatalf("chat: %d %s", status, body)
 	}
 	if status, body := chat(admin); status != 403 {
 		t.Fatalf("an Admin API key on the model API: %d %s", status, body)
+	}
+	// Prompts may be larger than Admin API bodies (1 MiB), up to the
+	// gateway's own 4 MiB.
+	if status, body := chatWith(key.Key, strings.Repeat("a", 2<<20)); status != 200 {
+		t.Fatalf("a 2 MiB prompt: %d %.200s", status, body)
+	}
+	if status, body := chatWith(key.Key, strings.Repeat("a", 5<<20)); status != 413 {
+		t.Fatalf("a 5 MiB prompt: %d %.200s", status, body)
 	}
 	// The usage was committed before the answer: it is there after kill -9.
 	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
@@ -341,7 +350,7 @@ func TestModelAPIWithTheDemoModel(t *testing.T) {
 	if err := db.QueryRow(`SELECT COUNT(*), COALESCE(SUM(input_tokens + output_tokens), 0) FROM usage_events WHERE model = 'steward-demo'`).Scan(&n, &tokens); err != nil {
 		t.Fatal(err)
 	}
-	if n != 1 || tokens == 0 {
-		t.Fatalf("usage after kill -9: %d events, %d tokens; want 1 event with tokens", n, tokens)
+	if n != 2 || tokens == 0 {
+		t.Fatalf("usage after kill -9: %d events, %d tokens; want the 2 answered requests", n, tokens)
 	}
 }

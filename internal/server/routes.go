@@ -89,6 +89,7 @@ func (s *Server) registerRoutes() {
 		} {
 			s.routes = append(s.routes, Route{Method: rt.method, Path: rt.path})
 			s.mux.Handle(rt.method+" "+rt.path, s.deps.Gateway)
+			s.ownBodyCap[rt.path] = true
 		}
 	}
 

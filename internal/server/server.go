@@ -36,11 +36,14 @@ type Deps struct {
 
 // Server serves every HTTP surface of Steward.
 type Server struct {
-	deps    Deps
-	mux     *http.ServeMux
-	routes  []Route
-	openapi []byte
-	enums   map[string]map[string]bool
+	deps Deps
+	mux  *http.ServeMux
+	// ownBodyCap are the paths whose handler caps request bodies itself
+	// (the model API takes larger prompts than the Admin API).
+	ownBodyCap map[string]bool
+	routes     []Route
+	openapi    []byte
+	enums      map[string]map[string]bool
 }
 
 // Route describes one registered route, for tests that walk them all.
@@ -61,7 +64,7 @@ func New(deps Deps) (*Server, error) {
 	if deps.LastUsed == nil {
 		deps.LastUsed = keys.NewLastUsed()
 	}
-	s := &Server{deps: deps, mux: http.NewServeMux()}
+	s := &Server{deps: deps, mux: http.NewServeMux(), ownBodyCap: map[string]bool{}}
 	if err := s.loadDocument(); err != nil {
 		return nil, err
 	}
@@ -214,7 +217,7 @@ func (s *Server) withRequestContext(next http.Handler) http.Handler {
 		r.Header.Set("x-request-id", id)
 		st := &logState{log: s.deps.Log.With(slog.String("request_id", id))}
 		r = r.WithContext(context.WithValue(r.Context(), logStateKey, st))
-		if r.Body != nil {
+		if r.Body != nil && !s.ownBodyCap[r.URL.Path] {
 			r.Body = http.MaxBytesReader(w, r.Body, s.deps.MaxBodyBytes)
 		}
 		sw := &statusWriter{ResponseWriter: w}
