@@ -354,3 +354,59 @@ func TestModelAPIWithTheDemoModel(t *testing.T) {
 		t.Fatalf("usage after kill -9: %d events, %d tokens; want the 2 answered requests", n, tokens)
 	}
 }
+
+// TestLimitsAreEnforced sets limits through the Admin API and sees the model
+// API refuse what would break them, before any model is called.
+func TestLimitsAreEnforced(t *testing.T) {
+	p := start(t, "--data-dir", t.TempDir(), "--demo-model")
+	admin := adminKey.FindStringSubmatch(p.output)[1]
+	_, body := p.call(t, "GET", "/v1/admin/workspaces", admin, "")
+	var ws struct {
+		Items []struct{ UUID string } `json:"items"`
+	}
+	_ = json.Unmarshal([]byte(body), &ws)
+	_, body = p.call(t, "GET", "/v1/admin/users", admin, "")
+	var users struct {
+		Members []struct{ UUID string } `json:"members"`
+	}
+	_ = json.Unmarshal([]byte(body), &users)
+	_, body = p.call(t, "POST", "/v1/admin/api-keys", admin, `{"workspace_uuid":"`+ws.Items[0].UUID+`","user_id":"`+users.Members[0].UUID+`"}`)
+	var key struct{ Key string }
+	if err := json.Unmarshal([]byte(body), &key); err != nil || key.Key == "" {
+		t.Fatalf("create key: %s", body)
+	}
+	chat := func(maxTokens int) (*http.Response, string) {
+		req, _ := http.NewRequest("POST", p.base+"/v1/chat/completions", strings.NewReader(fmt.Sprintf(`{"model":"steward-demo","max_tokens":%d,"messages":[{"role":"user","content":"hi"}]}`, maxTokens)))
+		req.Header.Set("Authorization", "Bearer "+key.Key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+	if status, body := p.call(t, "PUT", "/v1/admin/rate-limit", admin, `{"requests_per_second":1,"tokens_limits_by_model":{"steward-demo":{"tokens_per_month":100}}}`); status != 200 {
+		t.Fatalf("set rate limit: %d %s", status, body)
+	}
+	resp, body := chat(8)
+	if resp.StatusCode != 200 || resp.Header.Get("x-ratelimit-limit-requests") != "1" {
+		t.Fatalf("first request: %d %v %s", resp.StatusCode, resp.Header, body)
+	}
+	resp, body = chat(8)
+	if resp.StatusCode != 429 || resp.Header.Get("Retry-After") == "" || !strings.Contains(body, "rate_limit_exceeded") {
+		t.Fatalf("second request within the second: %d %v %s", resp.StatusCode, resp.Header, body)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	resp, body = chat(500)
+	if resp.StatusCode != 429 || !strings.Contains(body, "monthly_token_limit_exceeded") {
+		t.Fatalf("a request whose worst case exceeds the month's tokens: %d %s", resp.StatusCode, body)
+	}
+	// The refused requests were not metered; the answered one was.
+	if status, body := p.call(t, "GET", "/v1/admin/spend-limit", admin, ""); status != 200 || !strings.Contains(body, `"no_monthly_limit":true`) {
+		t.Fatalf("spend limit: %d %s", status, body)
+	}
+	if status, body := p.call(t, "GET", "/v1/admin/rate-limit", admin, ""); status != 200 || !strings.Contains(body, `"tokens_per_month":100`) {
+		t.Fatalf("rate limit: %d %s", status, body)
+	}
+}

@@ -16,8 +16,10 @@ import (
 	"github.com/stewardhq/steward/internal/directory"
 	"github.com/stewardhq/steward/internal/gateway"
 	"github.com/stewardhq/steward/internal/keys"
+	"github.com/stewardhq/steward/internal/limits"
 	"github.com/stewardhq/steward/internal/metering"
 	"github.com/stewardhq/steward/internal/outbox"
+	"github.com/stewardhq/steward/internal/quota"
 	"github.com/stewardhq/steward/internal/server"
 	"github.com/stewardhq/steward/internal/usage"
 )
@@ -75,14 +77,17 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	recorder := usage.NewRecorder(db, usage.Options{Log: log})
-	gw, err := newGateway(cfg, env.Getenv, checker, recorder, log)
+	enforcer := quota.NewEnforcer(db, limits.NewLocal(nil), time.Now)
+	gw, err := newGateway(cfg, env.Getenv, checker, enforcer, recorder, log)
 	if err != nil {
 		return err
 	}
+	enforcer.Cost = gw.Cost
 	srv, err := server.New(server.Deps{
 		DB: db, Log: log, LastUsed: lastUsed, MaxBodyBytes: cfg.MaxBodyBytes, Version: version(),
 		Invitations: directory.InviteSettings{TTL: cfg.InvitationTTL, AcceptURL: publicURL + "/invitations/accept"},
 		Gateway:     gw,
+		Currency:    cfg.Currency,
 	})
 	if err != nil {
 		return err
@@ -134,7 +139,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 
 // newGateway builds the model API from the configured models; their
 // upstreams' keys come from the environment.
-func newGateway(cfg config.Config, getenv func(string) string, checker *keys.Checker, recorder *usage.Recorder, log *slog.Logger) (*gateway.Gateway, error) {
+func newGateway(cfg config.Config, getenv func(string) string, checker *keys.Checker, lim gateway.Limits, recorder *usage.Recorder, log *slog.Logger) (*gateway.Gateway, error) {
 	gcfg := gateway.Config{Currency: cfg.Currency, DemoModel: cfg.DemoModel}
 	for _, m := range cfg.Models {
 		gm := gateway.Model{Name: m.Name, InputPricePerMillion: m.InputPricePerMillion, OutputPricePerMillion: m.OutputPricePerMillion,
@@ -150,7 +155,7 @@ func newGateway(cfg config.Config, getenv func(string) string, checker *keys.Che
 		}
 		gcfg.Models = append(gcfg.Models, gm)
 	}
-	return gateway.New(gcfg, checker, metering.Unlimited{}, metering.Recorder{Usage: recorder}, log)
+	return gateway.New(gcfg, checker, lim, metering.Recorder{Usage: recorder}, log)
 }
 
 // reachable turns a listener's address into one a local client can call:

@@ -586,7 +586,7 @@ func ListAssignments(ctx context.Context, tx *store.Tx, orgID, id string, page, 
 		var ws steward.Workspace
 		var created, assigned int64
 		var archived *int64
-		if err := rows.Scan(&ws.ID, &ws.OrganizationID, &ws.Name, &ws.Description, &ws.Icon, &ws.IsDefault, &ws.MemberCount, &created, &archived, &assigned); err != nil {
+		if err := rows.Scan(&ws.ID, &ws.OrganizationID, &ws.Name, &ws.Description, &ws.Icon, &ws.IsDefault, &ws.MemberCount, &ws.SpendLimit, &created, &archived, &assigned); err != nil {
 			rows.Close()
 			return nil, 0, err
 		}

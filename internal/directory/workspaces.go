@@ -20,13 +20,13 @@ const (
 	maxIconRunes     = 2
 )
 
-const workspaceColumns = `id, organization_id, name, description, icon, is_default, member_count, created_at, archived_at`
+const workspaceColumns = `id, organization_id, name, description, icon, is_default, member_count, spend_limit, created_at, archived_at`
 
 func scanWorkspace(row interface{ Scan(...any) error }) (steward.Workspace, error) {
 	var ws steward.Workspace
 	var created int64
 	var archived *int64
-	if err := row.Scan(&ws.ID, &ws.OrganizationID, &ws.Name, &ws.Description, &ws.Icon, &ws.IsDefault, &ws.MemberCount, &created, &archived); err != nil {
+	if err := row.Scan(&ws.ID, &ws.OrganizationID, &ws.Name, &ws.Description, &ws.Icon, &ws.IsDefault, &ws.MemberCount, &ws.SpendLimit, &created, &archived); err != nil {
 		return ws, err
 	}
 	ws.CreatedAt = store.Time(created)

@@ -294,6 +294,17 @@ func price(p float64) (int64, error) {
 	return int64(math.Round(p * 1e6)), nil
 }
 
+// Cost is what in and out tokens of a model cost, in micro-units of the
+// currency rounded up, exactly as the gateway records it; false for a model
+// it does not serve.
+func (g *Gateway) Cost(model string, in, out int64) (int64, bool) {
+	m, ok := g.models[model]
+	if !ok {
+		return 0, false
+	}
+	return m.cost(in, out), true
+}
+
 // cost is in micro-units, rounded up: tokens × price per million / 1e6
 // currency units is tokens × price micro-units, and prices are kept scaled
 // by 1e6.

@@ -5,13 +5,11 @@ package metering
 
 import (
 	"context"
-	"net/http"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/stewardhq/steward/internal/gateway"
-	"github.com/stewardhq/steward/internal/keys"
 	"github.com/stewardhq/steward/internal/usage"
 )
 
@@ -43,19 +41,3 @@ func (r Recorder) Record(ctx context.Context, u gateway.Usage) error {
 		Cost: u.Cost, Currency: u.Currency, Estimated: u.Estimated, Endpoint: u.Endpoint,
 	})
 }
-
-// Unlimited admits every request: no rate or spend limit can be set in
-// this version yet, so there is nothing to enforce.
-type Unlimited struct{}
-
-var _ gateway.Limits = Unlimited{}
-
-// Reserve admits the request.
-func (Unlimited) Reserve(context.Context, keys.CheckedKey, string, int64, int64) (gateway.Ticket, error) {
-	return noTicket{}, nil
-}
-
-type noTicket struct{}
-
-func (noTicket) Headers() http.Header { return nil }
-func (noTicket) Settle(int64, int64)  {}

@@ -63,6 +63,14 @@ func (s *Server) registerRoutes() {
 	s.admin("GET", "/workspaces/{workspace_uuid}/api-key-policy", steward.ActionAPIKeysRead, s.handleGetWorkspacePolicy)
 	s.admin("PUT", "/workspaces/{workspace_uuid}/api-key-policy", steward.ActionAPIKeysWrite, s.handleSetWorkspacePolicy)
 
+	s.admin("GET", "/rate-limit", steward.ActionLimitsRead, s.handleGetRateLimit)
+	s.admin("PUT", "/rate-limit", steward.ActionLimitsWrite, s.handleSetRateLimit)
+	s.admin("GET", "/workspaces/{workspace_uuid}/rate-limit", steward.ActionLimitsRead, s.handleGetRateLimit)
+	s.admin("PUT", "/workspaces/{workspace_uuid}/rate-limit", steward.ActionLimitsWrite, s.handleSetRateLimit)
+	s.admin("GET", "/spend-limit", steward.ActionLimitsRead, s.handleGetSpendLimit)
+	s.admin("POST", "/spend-limit", steward.ActionLimitsWrite, s.handleSetSpendLimit)
+	s.admin("PUT", "/workspaces/{workspace_uuid}/spend-limit", steward.ActionLimitsWrite, s.handleSetWorkspaceSpendLimit)
+
 	s.admin("GET", "/roles", steward.ActionRolesRead, s.handleListRoles)
 	s.admin("GET", "/permissions", steward.ActionRolesRead, s.handleListPermissions)
 	s.admin("GET", "/custom-roles", steward.ActionRolesRead, s.handleListCustomRoles)

@@ -29,6 +29,8 @@ type Deps struct {
 	// Invitations says how long invitations last and where they are
 	// accepted.
 	Invitations directory.InviteSettings
+	// Currency is the billing currency that limits and usage are shown in.
+	Currency string
 	// Gateway serves the model API (/v1/chat/completions, ...); it
 	// authenticates Workspace keys itself. Nil serves no model API.
 	Gateway http.Handler
@@ -60,6 +62,9 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request, p steward.Principa
 func New(deps Deps) (*Server, error) {
 	if deps.MaxBodyBytes <= 0 {
 		deps.MaxBodyBytes = 1 << 20
+	}
+	if deps.Currency == "" {
+		deps.Currency = "USD"
 	}
 	if deps.LastUsed == nil {
 		deps.LastUsed = keys.NewLastUsed()

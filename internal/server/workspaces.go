@@ -11,21 +11,22 @@ import (
 
 // workspaceOut is Mistral's WorkspaceOUT.
 type workspaceOut struct {
-	UUID         string  `json:"uuid"`
-	Name         string  `json:"name"`
-	Description  *string `json:"description"`
-	Icon         *string `json:"icon"`
-	MembersCount *int    `json:"members_count"`
-	SpendLimit   *struct {
-		Value          *float64 `json:"value"`
-		Currency       *string  `json:"currency"`
-		NoMonthlyLimit *bool    `json:"no_monthly_limit"`
-	} `json:"spend_limit"`
-	IsDefault bool `json:"is_default"`
+	UUID         string             `json:"uuid"`
+	Name         string             `json:"name"`
+	Description  *string            `json:"description"`
+	Icon         *string            `json:"icon"`
+	MembersCount *int               `json:"members_count"`
+	SpendLimit   *workspaceSpendOut `json:"spend_limit"`
+	IsDefault    bool               `json:"is_default"`
 }
 
-func newWorkspaceOut(ws steward.Workspace) workspaceOut {
-	return workspaceOut{UUID: ws.ID, Name: ws.Name, Description: &ws.Description, Icon: &ws.Icon, MembersCount: &ws.MemberCount, IsDefault: ws.IsDefault}
+func (s *Server) newWorkspaceOut(ws steward.Workspace) workspaceOut {
+	out := workspaceOut{UUID: ws.ID, Name: ws.Name, Description: &ws.Description, Icon: &ws.Icon, MembersCount: &ws.MemberCount, IsDefault: ws.IsDefault}
+	if ws.SpendLimit != nil {
+		spend := s.workspaceSpend(ws.SpendLimit)
+		out.SpendLimit = &spend
+	}
+	return out
 }
 
 // workspaceEnrichedOut is Mistral's WorkspaceEnrichedOUT: a Workspace with
@@ -57,7 +58,7 @@ func (s *Server) handleListWorkspaces(w http.ResponseWriter, r *http.Request, p 
 		list, total, err := directory.ListWorkspaces(r.Context(), tx, p.OrganizationID, archived, search, page, pageSize)
 		out := workspacesPage{Total: total, Items: []workspaceOut{}, Object: "list", Page: page, PageSize: pageSize}
 		for _, ws := range list {
-			out.Items = append(out.Items, newWorkspaceOut(ws))
+			out.Items = append(out.Items, s.newWorkspaceOut(ws))
 		}
 		return out, err
 	})
@@ -92,7 +93,7 @@ func (s *Server) handleCreateWorkspace(w http.ResponseWriter, r *http.Request, p
 		if err != nil {
 			return workspaceEnrichedOut{}, err
 		}
-		out := workspaceEnrichedOut{workspaceOut: newWorkspaceOut(ws)}
+		out := workspaceEnrichedOut{workspaceOut: s.newWorkspaceOut(ws)}
 		var ids []string
 		for _, gr := range g.WorkspaceGrants(*in.AdminUserID, ws.ID) {
 			ids = append(ids, gr.RoleID)
@@ -116,7 +117,7 @@ func (s *Server) handleUpdateWorkspace(w http.ResponseWriter, r *http.Request, p
 	return writeOrg(s, w, r, p, func(tx *store.Tx, org steward.Organization) (workspaceOut, error) {
 		ws, err := directory.UpdateWorkspace(r.Context(), tx, p.Actor(), org, r.PathValue("workspace_uuid"),
 			directory.WorkspaceInput{Name: in.Name, Description: in.Description, Icon: in.Icon})
-		return newWorkspaceOut(ws), err
+		return s.newWorkspaceOut(ws), err
 	})
 }
 

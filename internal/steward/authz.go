@@ -18,6 +18,8 @@ const (
 	ActionGroupsWrite     Action = "groups.write"
 	ActionAPIKeysRead     Action = "api_keys.read"
 	ActionAPIKeysWrite    Action = "api_keys.write"
+	ActionLimitsRead      Action = "limits.read"
+	ActionLimitsWrite     Action = "limits.write"
 	ActionBackoffice      Action = "backoffice"
 )
 
@@ -39,6 +41,8 @@ var policy = map[Action][]CredentialKind{
 	ActionGroupsWrite:     adminOnly,
 	ActionAPIKeysRead:     adminOnly,
 	ActionAPIKeysWrite:    adminOnly,
+	ActionLimitsRead:      adminOnly,
+	ActionLimitsWrite:     adminOnly,
 	ActionBackoffice:      {CredentialBackofficeKey},
 }
 

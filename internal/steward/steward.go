@@ -30,8 +30,10 @@ type Workspace struct {
 	IsDefault      bool
 	// MemberCount counts direct members.
 	MemberCount int
-	CreatedAt   time.Time
-	ArchivedAt  *time.Time
+	// SpendLimit is the monthly spend cap in whole currency units, if any.
+	SpendLimit *int64
+	CreatedAt  time.Time
+	ArchivedAt *time.Time
 }
 
 // MaxActiveWorkspaces is how many Workspaces an Organization may have that

@@ -1,0 +1,256 @@
+package quota
+
+import (
+	"context"
+	"math"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/stewardhq/steward/internal/gateway"
+	"github.com/stewardhq/steward/internal/keys"
+	"github.com/stewardhq/steward/internal/limits"
+	"github.com/stewardhq/steward/internal/steward"
+	"github.com/stewardhq/steward/internal/store"
+	"github.com/stewardhq/steward/internal/usage"
+)
+
+// Enforcer is the gateway's Limits: for every request it reserves, all or
+// nothing, the Organization's and the Workspace's request rate, the model's
+// tokens per minute and per month at both levels, and both monthly spend
+// caps, with the request's worst case; the answer settles them to what was
+// used. Settings are read once per Organization and dropped when a limit
+// changes. Monthly counters start from the month's recorded usage, so a
+// restart does not forget what was spent.
+type Enforcer struct {
+	db      *store.DB
+	limiter limits.Limiter
+	// Cost prices tokens of a model as the gateway records them.
+	Cost func(model string, in, out int64) (int64, bool)
+	now  func() time.Time
+
+	mu       sync.Mutex
+	settings map[string]Settings
+	gens     map[string]uint64
+	// warmed records the (key, month) monthly counters already started
+	// from recorded usage.
+	warmed map[string]bool
+}
+
+var _ gateway.Limits = (*Enforcer)(nil)
+
+// NewEnforcer returns an enforcer over the limiter, subscribed to limit
+// changes.
+func NewEnforcer(db *store.DB, limiter limits.Limiter, now func() time.Time) *Enforcer {
+	e := &Enforcer{db: db, limiter: limiter, now: now, settings: map[string]Settings{}, gens: map[string]uint64{}, warmed: map[string]bool{}}
+	db.Subscribe(func(c store.Change) {
+		if c.Topic == TopicLimits {
+			e.mu.Lock()
+			delete(e.settings, c.OrganizationID)
+			e.gens[c.OrganizationID]++
+			e.mu.Unlock()
+		}
+	})
+	return e
+}
+
+func (e *Enforcer) load(ctx context.Context, orgID string) (Settings, error) {
+	e.mu.Lock()
+	s, ok := e.settings[orgID]
+	gen := e.gens[orgID]
+	e.mu.Unlock()
+	if ok {
+		return s, nil
+	}
+	err := e.db.View(ctx, func(tx *store.Tx) error {
+		var err error
+		s, err = Load(ctx, tx, orgID)
+		return err
+	})
+	if err != nil {
+		return s, err
+	}
+	e.mu.Lock()
+	if e.gens[orgID] == gen {
+		e.settings[orgID] = s
+	}
+	e.mu.Unlock()
+	return s, nil
+}
+
+// monthBounds are the current calendar month, UTC.
+func monthBounds(t time.Time) (time.Time, time.Time) {
+	y, m, _ := t.UTC().Date()
+	start := time.Date(y, m, 1, 0, 0, 0, 0, time.UTC)
+	return start, start.AddDate(0, 1, 0)
+}
+
+// warm starts a monthly counter from the month's recorded usage the first
+// time this process sees it: it reserves, without a cap, what was already
+// used.
+func (e *Enforcer) warm(ctx context.Context, key string, kind limits.Kind, orgID, workspaceID, model string) error {
+	start, end := monthBounds(e.now())
+	id := key + "|" + kind.String() + "|" + start.Format("2006-01")
+	e.mu.Lock()
+	done := e.warmed[id]
+	e.mu.Unlock()
+	if done {
+		return nil
+	}
+	var cost int64
+	var tokens map[string]int64
+	err := e.db.View(ctx, func(tx *store.Tx) error {
+		var err error
+		cost, tokens, err = usage.MonthSpend(ctx, tx, orgID, workspaceID, start, end)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	used := cost
+	if kind == limits.TokensPerMonth {
+		used = tokens[model]
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.warmed[id] {
+		return nil
+	}
+	if used > 0 {
+		if _, _, err := e.limiter.Reserve(ctx, []limits.Check{{Key: key, Kind: kind, Limit: math.MaxInt64, Cost: used}}); err != nil {
+			return err
+		}
+	}
+	e.warmed[id] = true
+	return nil
+}
+
+// check is one limit of a request, with the refusal code it answers with.
+type check struct {
+	limits.Check
+	code, what   string
+	org, ws, mdl string
+	spend        bool
+}
+
+// Reserve admits a request or refuses it with a *gateway.Refusal.
+func (e *Enforcer) Reserve(ctx context.Context, k keys.CheckedKey, model string, promptTokens, maxOutputTokens int64) (gateway.Ticket, error) {
+	s, err := e.load(ctx, k.OrganizationID)
+	if err != nil {
+		return nil, err
+	}
+	worstTokens := promptTokens + maxOutputTokens
+	worstCost, _ := e.Cost(model, promptTokens, maxOutputTokens)
+	var cs []check
+	levels := []struct {
+		prefix, ws string
+		rl         RateLimits
+		cap        *int64
+	}{{"org:" + k.OrganizationID, "", s.Organization, s.SpendCap}, {"ws:" + k.WorkspaceID, k.WorkspaceID, s.RateLimitsOf(k.WorkspaceID), nil}}
+	if v, ok := s.WorkspaceSpends[k.WorkspaceID]; ok {
+		levels[1].cap = &v
+	}
+	for _, l := range levels {
+		if l.rl.RequestsPerSecond > 0 {
+			cs = append(cs, check{Check: limits.Check{Key: l.prefix, Kind: limits.RequestsPerSecond, Limit: l.rl.RequestsPerSecond, Cost: 1},
+				code: "rate_limit_exceeded", what: "requests per second"})
+		}
+		if t := l.rl.Models[model]; t.PerMinute > 0 {
+			cs = append(cs, check{Check: limits.Check{Key: l.prefix + ":" + model, Kind: limits.TokensPerMinute, Limit: t.PerMinute, Cost: worstTokens},
+				code: "token_limit_exceeded", what: "tokens per minute of " + model})
+		}
+		if t := l.rl.Models[model]; t.PerMonth > 0 {
+			cs = append(cs, check{Check: limits.Check{Key: l.prefix + ":" + model, Kind: limits.TokensPerMonth, Limit: t.PerMonth, Cost: worstTokens},
+				code: "monthly_token_limit_exceeded", what: "tokens per month of " + model, org: k.OrganizationID, ws: l.ws, mdl: model})
+		}
+		if l.cap != nil {
+			cs = append(cs, check{Check: limits.Check{Key: l.prefix, Kind: limits.SpendPerMonth, Limit: *l.cap * MicrosPerUnit, Cost: worstCost},
+				code: "spend_limit_exceeded", what: "monthly spend limit", spend: true, org: k.OrganizationID, ws: l.ws})
+		}
+	}
+	for _, c := range cs {
+		if c.Kind == limits.TokensPerMonth || c.Kind == limits.SpendPerMonth {
+			if err := e.warm(ctx, c.Key, c.Kind, c.org, c.ws, c.mdl); err != nil {
+				return nil, err
+			}
+		}
+	}
+	plain := make([]limits.Check, len(cs))
+	for i, c := range cs {
+		plain[i] = c.Check
+	}
+	d, res, err := e.limiter.Reserve(ctx, plain)
+	if err != nil {
+		return nil, err
+	}
+	h := headers(cs, d)
+	if !d.Allowed {
+		c := cs[d.Denied]
+		return nil, &gateway.Refusal{
+			Err:        &steward.Error{Kind: steward.KindRateLimited, Code: c.code, Message: "this request would exceed the " + c.what + " of its " + scopeName(c.Key)},
+			RetryAfter: d.RetryAfter, Header: h,
+		}
+	}
+	return &ticket{e: e, cs: cs, res: res, header: h, model: model}, nil
+}
+
+func scopeName(key string) string {
+	if len(key) > 3 && key[:3] == "ws:" {
+		return "Workspace"
+	}
+	return "Organization"
+}
+
+// headers are the x-ratelimit-* headers of the tightest request-rate and
+// token checks.
+func headers(cs []check, d limits.Decision) http.Header {
+	h := http.Header{}
+	for i, c := range cs {
+		var suffix string
+		switch c.Kind {
+		case limits.RequestsPerSecond:
+			suffix = "requests"
+		case limits.TokensPerMinute:
+			suffix = "tokens"
+		default:
+			continue
+		}
+		if old := h.Get("x-ratelimit-remaining-" + suffix); old != "" {
+			if v, _ := strconv.ParseInt(old, 10, 64); v <= d.Remaining[i] {
+				continue
+			}
+		}
+		h.Set("x-ratelimit-limit-"+suffix, strconv.FormatInt(c.Limit, 10))
+		h.Set("x-ratelimit-remaining-"+suffix, strconv.FormatInt(d.Remaining[i], 10))
+		h.Set("x-ratelimit-reset-"+suffix, strconv.FormatFloat(d.Reset[i].Seconds(), 'f', 3, 64)+"s")
+	}
+	return h
+}
+
+type ticket struct {
+	e      *Enforcer
+	cs     []check
+	res    limits.Reservation
+	header http.Header
+	model  string
+}
+
+func (t *ticket) Headers() http.Header { return t.header }
+
+// Settle corrects every check to what the request used.
+func (t *ticket) Settle(inputTokens, outputTokens int64) {
+	cost, _ := t.e.Cost(t.model, inputTokens, outputTokens)
+	actual := make([]int64, len(t.cs))
+	for i, c := range t.cs {
+		switch {
+		case c.Kind == limits.RequestsPerSecond:
+			actual[i] = 1
+		case c.spend:
+			actual[i] = cost
+		default:
+			actual[i] = inputTokens + outputTokens
+		}
+	}
+	_ = t.e.limiter.Settle(context.Background(), &t.res, actual)
+}

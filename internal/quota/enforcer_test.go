@@ -1,0 +1,145 @@
+package quota_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stewardhq/steward/internal/bootstrap"
+	"github.com/stewardhq/steward/internal/gateway"
+	"github.com/stewardhq/steward/internal/keys"
+	"github.com/stewardhq/steward/internal/limits"
+	"github.com/stewardhq/steward/internal/quota"
+	"github.com/stewardhq/steward/internal/steward"
+	"github.com/stewardhq/steward/internal/store"
+	"github.com/stewardhq/steward/internal/store/storetest"
+	"github.com/stewardhq/steward/internal/usage"
+)
+
+// cost prices a token at one micro-unit: a million tokens cost one unit.
+func cost(_ string, in, out int64) (int64, bool) { return in + out, true }
+
+func setup(t *testing.T, db *store.DB) (bootstrap.Result, *quota.Enforcer, keys.CheckedKey) {
+	t.Helper()
+	boot, err := bootstrap.Run(context.Background(), db, bootstrap.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	e := quota.NewEnforcer(db, limits.NewLocal(func() time.Time { return now }), func() time.Time { return now })
+	e.Cost = cost
+	k := keys.CheckedKey{ID: "k", OrganizationID: boot.Organization.ID, WorkspaceID: boot.DefaultWorkspace.ID, UserID: boot.Admin.ID}
+	return boot, e, k
+}
+
+func setCap(t *testing.T, db *store.DB, boot bootstrap.Result, ws string, units int64) {
+	t.Helper()
+	ctx := context.Background()
+	if err := db.Transact(ctx, func(tx *store.Tx) error {
+		return quota.SetSpendCap(ctx, tx, steward.SystemActor("test"), boot.Organization, ws, &units)
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func refusedWith(t *testing.T, err error, code string) {
+	t.Helper()
+	var r *gateway.Refusal
+	if !errors.As(err, &r) || r.Err.Code != code {
+		t.Fatalf("Reserve = %v, want a refusal with code %s", err, code)
+	}
+}
+
+func TestSpendCapHoldsUnderConcurrencyAndAcrossRestarts(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		boot, e, k := setup(t, db)
+		setCap(t, db, boot, "", 1) // one unit: a million tokens
+
+		// Many concurrent requests of a worst case of 100,000 tokens, each
+		// using half of it: at most 10 fit at once, and settled, 20 in all.
+		var mu sync.Mutex
+		admitted := 0
+		var wg sync.WaitGroup
+		for range 64 {
+			wg.Go(func() {
+				tk, err := e.Reserve(ctx, k, "m", 50_000, 50_000)
+				if err != nil {
+					refusedWith(t, err, "spend_limit_exceeded")
+					return
+				}
+				mu.Lock()
+				admitted++
+				mu.Unlock()
+				tk.Settle(25_000, 25_000)
+			})
+		}
+		wg.Wait()
+		if admitted < 10 || admitted > 20 {
+			t.Fatalf("%d requests admitted under a cap of 20 actual or 10 worst-case requests", admitted)
+		}
+
+		// A new process starts from the month's recorded usage.
+		rec := usage.NewRecorder(db, usage.Options{})
+		go rec.Run(ctx)
+		defer rec.Close()
+		if err := rec.Record(ctx, usage.Event{ID: "spent", OrganizationID: k.OrganizationID, WorkspaceID: k.WorkspaceID, Model: "m",
+			InputTokens: 900_000, Cost: 900_000, Currency: "USD"}); err != nil {
+			t.Fatal(err)
+		}
+		_, fresh, _ := setup2(t, db, boot)
+		if _, err := fresh.Reserve(ctx, k, "m", 50_000, 50_000); err != nil {
+			t.Fatalf("100,000 of the remaining 100,000: %v", err)
+		}
+		_, err := fresh.Reserve(ctx, k, "m", 1, 0)
+		refusedWith(t, err, "spend_limit_exceeded")
+
+		// Raising the cap takes effect at once.
+		setCap(t, db, boot, "", 2)
+		if _, err := fresh.Reserve(ctx, k, "m", 500_000, 0); err != nil {
+			t.Fatalf("after raising the cap: %v", err)
+		}
+		// A Workspace cap applies too.
+		setCap(t, db, boot, boot.DefaultWorkspace.ID, 1)
+		_, err = fresh.Reserve(ctx, k, "m", 200_000, 0)
+		refusedWith(t, err, "spend_limit_exceeded")
+	})
+}
+
+// setup2 is another process's enforcer over the same database.
+func setup2(t *testing.T, db *store.DB, boot bootstrap.Result) (bootstrap.Result, *quota.Enforcer, keys.CheckedKey) {
+	t.Helper()
+	now := time.Now()
+	e := quota.NewEnforcer(db, limits.NewLocal(func() time.Time { return now }), func() time.Time { return now })
+	e.Cost = cost
+	return boot, e, keys.CheckedKey{ID: "k", OrganizationID: boot.Organization.ID, WorkspaceID: boot.DefaultWorkspace.ID, UserID: boot.Admin.ID}
+}
+
+func TestRateAndTokenLimits(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		boot, e, k := setup(t, db)
+		rl := quota.RateLimits{RequestsPerSecond: 2, Models: map[string]quota.TokenLimits{"m": {PerMinute: 1000}}}
+		if err := db.Transact(ctx, func(tx *store.Tx) error {
+			return quota.SetRateLimits(ctx, tx, steward.SystemActor("test"), boot.Organization, "", rl)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		for range 2 {
+			tk, err := e.Reserve(ctx, k, "m", 100, 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tk.Headers().Get("x-ratelimit-limit-requests") != "2" || tk.Headers().Get("x-ratelimit-limit-tokens") != "1000" {
+				t.Fatalf("headers = %v", tk.Headers())
+			}
+			tk.Settle(100, 100)
+		}
+		_, err := e.Reserve(ctx, k, "m", 1, 1)
+		refusedWith(t, err, "rate_limit_exceeded")
+		_, err = e.Reserve(ctx, k, "other", 1, 1)
+		refusedWith(t, err, "rate_limit_exceeded")
+	})
+}

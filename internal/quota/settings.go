@@ -1,0 +1,285 @@
+// Package quota holds an Organization's rate limits and spend caps, the
+// Admin API services that change them, and the gateway's Limits: the
+// enforcer that turns them into checks of the limiter on every request.
+package quota
+
+import (
+	"context"
+	"database/sql"
+	"slices"
+	"strconv"
+
+	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/directory"
+	"github.com/stewardhq/steward/internal/steward"
+	"github.com/stewardhq/steward/internal/store"
+)
+
+// TopicLimits is the change topic of limits.
+const TopicLimits = "limits"
+
+// MicrosPerUnit converts whole currency units to the micro-units costs are
+// counted in.
+const MicrosPerUnit = 1_000_000
+
+// TokenLimits are one model's limits; 0 is none.
+type TokenLimits struct {
+	PerMinute, PerMonth int64
+}
+
+// RateLimits are an Organization's or a Workspace's rate limits; 0 is none.
+type RateLimits struct {
+	RequestsPerSecond int64
+	Models            map[string]TokenLimits
+}
+
+// Scope is what limits apply to: an Organization, or one of its Workspaces.
+type Scope struct {
+	OrganizationID string
+	WorkspaceID    string // "" for the Organization
+}
+
+// Settings are every limit of an Organization.
+type Settings struct {
+	Organization    RateLimits
+	Workspaces      map[string]RateLimits
+	SpendCap        *int64 // whole units; nil for none
+	WorkspaceSpends map[string]int64
+}
+
+// Load reads an Organization's limits.
+func Load(ctx context.Context, tx *store.Tx, orgID string) (Settings, error) {
+	s := Settings{Organization: RateLimits{Models: map[string]TokenLimits{}}, Workspaces: map[string]RateLimits{}, WorkspaceSpends: map[string]int64{}}
+	var cap sql.NullInt64
+	if err := tx.QueryRow(ctx, `SELECT spend_limit FROM organizations WHERE id = ?`, orgID).Scan(&cap); err != nil {
+		return s, err
+	}
+	if cap.Valid {
+		s.SpendCap = &cap.Int64
+	}
+	rows, err := tx.Query(ctx, `SELECT id, spend_limit FROM workspaces WHERE organization_id = ? AND spend_limit IS NOT NULL AND archived_at IS NULL`, orgID)
+	if err != nil {
+		return s, err
+	}
+	for rows.Next() {
+		var ws string
+		var v int64
+		if err := rows.Scan(&ws, &v); err != nil {
+			rows.Close()
+			return s, err
+		}
+		s.WorkspaceSpends[ws] = v
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return s, err
+	}
+	rows, err = tx.Query(ctx, `SELECT workspace_id, model, requests_per_second, tokens_per_minute, tokens_per_month FROM rate_limits WHERE organization_id = ?`, orgID)
+	if err != nil {
+		return s, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var ws, model string
+		var rps, tpm, tpmonth sql.NullInt64
+		if err := rows.Scan(&ws, &model, &rps, &tpm, &tpmonth); err != nil {
+			return s, err
+		}
+		rl := s.Organization
+		if ws != "" {
+			if rl = s.Workspaces[ws]; rl.Models == nil {
+				rl.Models = map[string]TokenLimits{}
+			}
+		}
+		if model == "" {
+			rl.RequestsPerSecond = rps.Int64
+		} else {
+			rl.Models[model] = TokenLimits{PerMinute: tpm.Int64, PerMonth: tpmonth.Int64}
+		}
+		if ws == "" {
+			s.Organization = rl
+		} else {
+			s.Workspaces[ws] = rl
+		}
+	}
+	return s, rows.Err()
+}
+
+// RateLimitsOf returns the rate limits of a scope.
+func (s Settings) RateLimitsOf(workspaceID string) RateLimits {
+	if workspaceID == "" {
+		return s.Organization
+	}
+	rl := s.Workspaces[workspaceID]
+	if rl.Models == nil {
+		rl.Models = map[string]TokenLimits{}
+	}
+	return rl
+}
+
+// exceeds reports whether a limit is looser than a ceiling; 0 is none, so
+// any limit is tighter than no ceiling and no limit is looser than any.
+func exceeds(limit, ceiling int64) bool {
+	return ceiling > 0 && (limit == 0 || limit > ceiling)
+}
+
+func checkWithin(field []string, inner, outer RateLimits, what string) error {
+	if exceeds(inner.RequestsPerSecond, outer.RequestsPerSecond) {
+		return steward.Invalid(append(field, "requests_per_second"), "%s requests per second may not exceed the Organization's %d", what, outer.RequestsPerSecond)
+	}
+	for model, o := range outer.Models {
+		i := inner.Models[model]
+		if exceeds(i.PerMinute, o.PerMinute) || exceeds(i.PerMonth, o.PerMonth) {
+			return steward.Invalid(append(field, "tokens_limits_by_model", model), "%s token limits of %s may not exceed the Organization's", what, model)
+		}
+	}
+	return nil
+}
+
+// SetRateLimits replaces the rate limits of the Organization or one of its
+// active Workspaces, and audits it as rate_limit.rule.update. A Workspace's
+// limits may not exceed the Organization's, nor the Organization's fall
+// below a Workspace's (KindInvalid).
+func SetRateLimits(ctx context.Context, tx *store.Tx, actor steward.Actor, org steward.Organization, workspaceID string, rl RateLimits) error {
+	for model, t := range rl.Models {
+		if model == "" || len(model) > 256 || t.PerMinute < 0 || t.PerMonth < 0 {
+			return steward.Invalid([]string{"body", "tokens_limits_by_model", model}, "a model name of at most 256 bytes, and limits of at least 1 or null")
+		}
+	}
+	if rl.RequestsPerSecond < 0 {
+		return steward.Invalid([]string{"body", "requests_per_second"}, "requests_per_second must be at least 1, or null for no limit")
+	}
+	current, err := Load(ctx, tx, org.ID)
+	if err != nil {
+		return err
+	}
+	entry := audit.Entry{EnterpriseAccountID: org.EnterpriseAccountID, OrganizationID: org.ID, Actor: actor,
+		EventType: audit.EventRateLimitUpdate, TargetType: audit.TargetRateLimitRule, TargetMetadata: map[string]string{"scope": "organization"}}
+	if workspaceID != "" {
+		ws, err := directory.GetWorkspace(ctx, tx, org.ID, workspaceID)
+		if err != nil {
+			return err
+		}
+		if ws.ArchivedAt != nil {
+			return &steward.Error{Kind: steward.KindConflict, Code: "workspace_archived", Message: "Workspace " + ws.Name + " is archived"}
+		}
+		if err := checkWithin([]string{"body"}, rl, current.Organization, "a Workspace's"); err != nil {
+			return err
+		}
+		entry.WorkspaceID = ws.ID
+		entry.TargetMetadata = map[string]string{"scope": "workspace", "workspace_id": ws.ID, "workspace_name": ws.Name}
+	} else {
+		ids := make([]string, 0, len(current.Workspaces))
+		for id := range current.Workspaces {
+			ids = append(ids, id)
+		}
+		slices.Sort(ids)
+		for _, id := range ids {
+			if err := checkWithin([]string{"body"}, current.Workspaces[id], rl, "Workspace "+id+"'s"); err != nil {
+				return steward.Invalid([]string{"body"}, "the Organization's limits would fall below those of Workspace %s: lower the Workspace's first", id)
+			}
+		}
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM rate_limits WHERE organization_id = ? AND workspace_id = ?`, org.ID, workspaceID); err != nil {
+		return err
+	}
+	rows := [][]any{}
+	if rl.RequestsPerSecond > 0 {
+		rows = append(rows, []any{org.ID, workspaceID, "", rl.RequestsPerSecond, nil, nil})
+	}
+	for model, t := range rl.Models {
+		if t.PerMinute > 0 || t.PerMonth > 0 {
+			rows = append(rows, []any{org.ID, workspaceID, model, nil, nullable(t.PerMinute), nullable(t.PerMonth)})
+		}
+	}
+	if err := tx.InsertMany(ctx, "rate_limits", []string{"organization_id", "workspace_id", "model", "requests_per_second", "tokens_per_minute", "tokens_per_month"}, rows, ""); err != nil {
+		return err
+	}
+	limitsChanged(tx, org.ID)
+	before := current.RateLimitsOf(workspaceID)
+	entry.EventMetadata = map[string]string{
+		"requests_per_second_before": strconv.FormatInt(before.RequestsPerSecond, 10),
+		"requests_per_second_after":  strconv.FormatInt(rl.RequestsPerSecond, 10),
+		"models_after":               strconv.Itoa(len(rl.Models)),
+	}
+	_, err = audit.Record(ctx, tx, entry)
+	return err
+}
+
+func nullable(v int64) any {
+	if v == 0 {
+		return nil
+	}
+	return v
+}
+
+func limitsChanged(tx *store.Tx, orgID string) {
+	tx.Notify(store.Change{Topic: TopicLimits, OrganizationID: orgID})
+}
+
+// SetSpendCap sets (amount ≥ 0) or removes (nil) the monthly spend cap of
+// the Organization or of one of its active Workspaces, in whole units, and
+// audits it. A Workspace cap may not exceed the Organization's, nor the
+// Organization's fall below a Workspace's (KindInvalid).
+func SetSpendCap(ctx context.Context, tx *store.Tx, actor steward.Actor, org steward.Organization, workspaceID string, amount *int64) error {
+	field := []string{"body", "amount"}
+	if amount != nil && *amount < 0 {
+		return steward.Invalid(field, "amount must be a whole, non-negative number of currency units")
+	}
+	current, err := Load(ctx, tx, org.ID)
+	if err != nil {
+		return err
+	}
+	show := func(v *int64) string {
+		if v == nil {
+			return "none"
+		}
+		return strconv.FormatInt(*v, 10)
+	}
+	entry := audit.Entry{EnterpriseAccountID: org.EnterpriseAccountID, OrganizationID: org.ID, Actor: actor}
+	if workspaceID == "" {
+		for ws, v := range current.WorkspaceSpends {
+			if amount != nil && v > *amount {
+				return steward.Invalid(field, "Workspace %s has a cap of %d, above this one: lower it first", ws, v)
+			}
+		}
+		if _, err := tx.Exec(ctx, `UPDATE organizations SET spend_limit = ? WHERE id = ?`, ptr(amount), org.ID); err != nil {
+			return err
+		}
+		entry.EventType, entry.TargetType = audit.EventMonthlyLimitUpdated, audit.TargetMonthlyLimit
+		entry.EventMetadata = map[string]string{"amount_before": show(current.SpendCap), "amount_after": show(amount)}
+		entry.TargetMetadata = map[string]string{"organization_id": org.ID}
+	} else {
+		ws, err := directory.GetWorkspace(ctx, tx, org.ID, workspaceID)
+		if err != nil {
+			return err
+		}
+		if ws.ArchivedAt != nil {
+			return &steward.Error{Kind: steward.KindConflict, Code: "workspace_archived", Message: "Workspace " + ws.Name + " is archived"}
+		}
+		if amount != nil && current.SpendCap != nil && *amount > *current.SpendCap {
+			return steward.Invalid(field, "a Workspace cap may not exceed the Organization's %d", *current.SpendCap)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE workspaces SET spend_limit = ? WHERE id = ?`, ptr(amount), ws.ID); err != nil {
+			return err
+		}
+		var before *int64
+		if v, ok := current.WorkspaceSpends[ws.ID]; ok {
+			before = &v
+		}
+		entry.WorkspaceID = ws.ID
+		entry.EventType, entry.TargetType = audit.EventWorkspaceMonthlyLimitUpdated, audit.TargetWorkspaceMonthly
+		entry.EventMetadata = map[string]string{"amount_before": show(before), "amount_after": show(amount)}
+		entry.TargetMetadata = map[string]string{"workspace_id": ws.ID, "workspace_name": ws.Name}
+	}
+	limitsChanged(tx, org.ID)
+	_, err = audit.Record(ctx, tx, entry)
+	return err
+}
+
+func ptr(v *int64) any {
+	if v == nil {
+		return nil
+	}
+	return *v
+}

@@ -1,0 +1,98 @@
+package server_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+)
+
+type rateLimits struct {
+	RequestsPerSecond   int64 `json:"requests_per_second"`
+	TokensLimitsByModel map[string]struct {
+		TokensPerMinute int64 `json:"tokens_per_minute"`
+		TokensPerMonth  int64 `json:"tokens_per_month"`
+	} `json:"tokens_limits_by_model"`
+}
+
+type spendLimit struct {
+	Limits struct {
+		Completion struct {
+			NoMonthlyLimit      bool     `json:"no_monthly_limit"`
+			MonthlyLimitReached bool     `json:"monthly_limit_reached"`
+			Usage               *float64 `json:"usage"`
+			UsageLimit          *float64 `json:"usage_limit"`
+		} `json:"completion"`
+		Currency string `json:"currency"`
+	} `json:"limits"`
+}
+
+func TestRateLimits(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, h *harness) {
+		var rl rateLimits
+		ok(t, h.get("/v1/admin/rate-limit", h.boot.AdminKeySecret), &rl)
+		if rl.RequestsPerSecond != 0 || len(rl.TokensLimitsByModel) != 0 {
+			t.Fatalf("default limits = %+v, want none", rl)
+		}
+		ok(t, h.send("PUT", "/v1/admin/rate-limit", map[string]any{"requests_per_second": 20,
+			"tokens_limits_by_model": map[string]any{"small": map[string]any{"tokens_per_minute": 1000, "tokens_per_month": 100000}}}), &rl)
+		if rl.RequestsPerSecond != 20 || rl.TokensLimitsByModel["small"].TokensPerMinute != 1000 {
+			t.Fatalf("set = %+v", rl)
+		}
+		ws := "/v1/admin/workspaces/" + h.boot.DefaultWorkspace.ID + "/rate-limit"
+		expectValidation(t, h.send("PUT", ws, map[string]any{"requests_per_second": 50}), "body.requests_per_second")
+		expectValidation(t, h.send("PUT", ws, map[string]any{"requests_per_second": 5}), "body.tokens_limits_by_model.small")
+		ok(t, h.send("PUT", ws, map[string]any{"requests_per_second": 5,
+			"tokens_limits_by_model": map[string]any{"small": map[string]any{"tokens_per_minute": 100, "tokens_per_month": 1000}}}), &rl)
+		if rl.RequestsPerSecond != 5 {
+			t.Fatalf("workspace = %+v", rl)
+		}
+		// The Organization's limits cannot fall below a Workspace's.
+		expectValidation(t, h.send("PUT", "/v1/admin/rate-limit", map[string]any{"requests_per_second": 2}), "body")
+		expectValidation(t, h.send("PUT", "/v1/admin/rate-limit", map[string]any{"requests_per_second": 0}), "body.requests_per_second")
+		expectError(t, h.get("/v1/admin/workspaces/6f9619ff-8b86-d011-b42d-00cf4fc964ff/rate-limit", h.boot.AdminKeySecret), http.StatusNotFound, "not_found_error")
+		if n := h.eventCount(t, "rate_limit.rule.update"); n != 2 {
+			t.Errorf("%d rate_limit.rule.update entries, want 2", n)
+		}
+	})
+}
+
+func TestSpendLimits(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, h *harness) {
+		var sl spendLimit
+		ok(t, h.get("/v1/admin/spend-limit", h.boot.AdminKeySecret), &sl)
+		if !sl.Limits.Completion.NoMonthlyLimit || sl.Limits.Completion.UsageLimit != nil || *sl.Limits.Completion.Usage != 0 || sl.Limits.Currency != "USD" {
+			t.Fatalf("default = %+v", sl)
+		}
+		ok(t, h.send("POST", "/v1/admin/spend-limit", map[string]any{"amount": 500}), &sl)
+		if sl.Limits.Completion.NoMonthlyLimit || *sl.Limits.Completion.UsageLimit != 500 || sl.Limits.Completion.MonthlyLimitReached {
+			t.Fatalf("with a cap = %+v", sl)
+		}
+		wsPath := "/v1/admin/workspaces/" + h.boot.DefaultWorkspace.ID + "/spend-limit"
+		expectValidation(t, h.send("PUT", wsPath, map[string]any{"amount": 600}), "body.amount")
+		var wsl struct {
+			Value          *float64 `json:"value"`
+			NoMonthlyLimit *bool    `json:"no_monthly_limit"`
+		}
+		ok(t, h.send("PUT", wsPath, map[string]any{"amount": 100}), &wsl)
+		if *wsl.Value != 100 || *wsl.NoMonthlyLimit {
+			t.Fatalf("workspace cap = %+v", wsl)
+		}
+		if r := h.get("/v1/admin/workspaces", h.boot.AdminKeySecret); !strings.Contains(string(r.body), `"spend_limit":{"value":100,"currency":"USD","no_monthly_limit":false}`) {
+			t.Errorf("WorkspaceOUT does not show the cap: %s", r.body)
+		}
+		expectValidation(t, h.send("POST", "/v1/admin/spend-limit", map[string]any{"amount": 50}), "body.amount")
+		expectValidation(t, h.send("POST", "/v1/admin/spend-limit", map[string]any{"amount": -1}), "body.amount")
+		expectValidation(t, h.send("POST", "/v1/admin/spend-limit", map[string]any{}), "body.amount")
+		ok(t, h.send("POST", "/v1/admin/spend-limit", map[string]any{"amount": 0, "no_monthly_limit": true}), &sl)
+		if !sl.Limits.Completion.NoMonthlyLimit {
+			t.Fatalf("after removing the cap = %+v", sl)
+		}
+		entries := h.auditLogs(t, h.boot.AdminKeySecret, "event_type=billing.monthly_limit.updated")
+		if len(entries) != 2 || entries[1].EventMetadata["amount_after"] != "500" || entries[0].EventMetadata["amount_after"] != "none" {
+			t.Errorf("monthly limit audit = %+v", entries)
+		}
+		if n := h.eventCount(t, "billing.workspace_monthly_limit.updated"); n != 1 {
+			t.Errorf("%d workspace limit entries, want 1", n)
+		}
+	})
+}
