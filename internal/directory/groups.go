@@ -624,7 +624,7 @@ func AssignGroup(ctx context.Context, tx *store.Tx, actor steward.Actor, org ste
 	if err != nil {
 		return err
 	}
-	ws, err := activeWorkspace(ctx, tx, org.ID, in.WorkspaceID)
+	ws, err := ActiveWorkspace(ctx, tx, org.ID, in.WorkspaceID)
 	if err != nil {
 		return err
 	}
@@ -738,7 +738,7 @@ func assignment(ctx context.Context, tx *store.Tx, orgID, groupID, workspaceID s
 	if err != nil {
 		return g, steward.Workspace{}, err
 	}
-	ws, err := activeWorkspace(ctx, tx, orgID, workspaceID)
+	ws, err := ActiveWorkspace(ctx, tx, orgID, workspaceID)
 	if err != nil {
 		return g, ws, err
 	}

@@ -54,9 +54,9 @@ func noWorkspace(id string) error {
 	return steward.Errorf(steward.KindNotFound, "no Workspace %s in this Organization", id)
 }
 
-// activeWorkspace returns a Workspace that may still be changed: an
+// ActiveWorkspace returns a Workspace that may still be changed: an
 // archived one is KindConflict.
-func activeWorkspace(ctx context.Context, tx *store.Tx, orgID, id string) (steward.Workspace, error) {
+func ActiveWorkspace(ctx context.Context, tx *store.Tx, orgID, id string) (steward.Workspace, error) {
 	ws, err := GetWorkspace(ctx, tx, orgID, id)
 	if err == nil && ws.ArchivedAt != nil {
 		return ws, &steward.Error{Kind: steward.KindConflict, Code: "workspace_archived",
@@ -224,7 +224,7 @@ func UpdateWorkspace(ctx context.Context, tx *store.Tx, actor steward.Actor, org
 		errs[0].Also = errs[1:]
 		return steward.Workspace{}, errs[0]
 	}
-	before, err := activeWorkspace(ctx, tx, org.ID, id)
+	before, err := ActiveWorkspace(ctx, tx, org.ID, id)
 	if err != nil {
 		return before, err
 	}
@@ -258,7 +258,7 @@ func UpdateWorkspace(ctx context.Context, tx *store.Tx, actor steward.Actor, org
 // among the active ones, its members and groups lose access, and its keys
 // stop working. The default Workspace cannot be archived (KindConflict).
 func ArchiveWorkspace(ctx context.Context, tx *store.Tx, actor steward.Actor, org steward.Organization, id string) error {
-	ws, err := activeWorkspace(ctx, tx, org.ID, id)
+	ws, err := ActiveWorkspace(ctx, tx, org.ID, id)
 	if err != nil {
 		return err
 	}
@@ -421,7 +421,7 @@ type WorkspaceMemberInput struct {
 // member of the Organization; a problem with any entry fails the request
 // with KindInvalid naming it.
 func AddWorkspaceMembers(ctx context.Context, tx *store.Tx, actor steward.Actor, org steward.Organization, workspaceID string, in []WorkspaceMemberInput, overwrite bool) (added, updated int, err error) {
-	ws, err := activeWorkspace(ctx, tx, org.ID, workspaceID)
+	ws, err := ActiveWorkspace(ctx, tx, org.ID, workspaceID)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -489,7 +489,7 @@ func validUUIDs(ids []string) []string {
 // from the default Workspace (which every member belongs to), are returned
 // as not deleted.
 func RemoveWorkspaceMembers(ctx context.Context, tx *store.Tx, actor steward.Actor, org steward.Organization, workspaceID string, userIDs []string) (int, []string, error) {
-	ws, err := activeWorkspace(ctx, tx, org.ID, workspaceID)
+	ws, err := ActiveWorkspace(ctx, tx, org.ID, workspaceID)
 	if err != nil {
 		return 0, nil, err
 	}

@@ -56,12 +56,9 @@ func SetPolicy(ctx context.Context, tx *store.Tx, actor steward.Actor, org stewa
 		EventType: audit.EventAPIKeyPolicyUpdate, TargetType: audit.TargetAPIKeyPolicy,
 		TargetMetadata: map[string]string{"scope": "organization"}}
 	if workspaceID != "" {
-		ws, err := directory.GetWorkspace(ctx, tx, org.ID, workspaceID)
+		ws, err := directory.ActiveWorkspace(ctx, tx, org.ID, workspaceID)
 		if err != nil {
 			return err
-		}
-		if ws.ArchivedAt != nil {
-			return &steward.Error{Kind: steward.KindConflict, Code: "workspace_archived", Message: "Workspace " + ws.Name + " is archived"}
 		}
 		orgDays, err := PolicyDays(ctx, tx, org.ID, "")
 		if err != nil {

@@ -147,12 +147,9 @@ func CreateKey(ctx context.Context, tx *store.Tx, actor steward.Actor, org stewa
 		errs[0].Also = errs[1:]
 		return steward.APIKey{}, "", errs[0]
 	}
-	ws, err := directory.GetWorkspace(ctx, tx, org.ID, in.WorkspaceID)
+	ws, err := directory.ActiveWorkspace(ctx, tx, org.ID, in.WorkspaceID)
 	if err != nil {
 		return steward.APIKey{}, "", err
-	}
-	if ws.ArchivedAt != nil {
-		return steward.APIKey{}, "", &steward.Error{Kind: steward.KindConflict, Code: "workspace_archived", Message: "Workspace " + ws.Name + " is archived"}
 	}
 	owner, err := directory.GetMember(ctx, tx, org.ID, in.UserID)
 	if err != nil {

@@ -156,12 +156,9 @@ func SetRateLimits(ctx context.Context, tx *store.Tx, actor steward.Actor, org s
 	entry := audit.Entry{EnterpriseAccountID: org.EnterpriseAccountID, OrganizationID: org.ID, Actor: actor,
 		EventType: audit.EventRateLimitUpdate, TargetType: audit.TargetRateLimitRule, TargetMetadata: map[string]string{"scope": "organization"}}
 	if workspaceID != "" {
-		ws, err := directory.GetWorkspace(ctx, tx, org.ID, workspaceID)
+		ws, err := directory.ActiveWorkspace(ctx, tx, org.ID, workspaceID)
 		if err != nil {
 			return err
-		}
-		if ws.ArchivedAt != nil {
-			return &steward.Error{Kind: steward.KindConflict, Code: "workspace_archived", Message: "Workspace " + ws.Name + " is archived"}
 		}
 		if err := checkWithin([]string{"body"}, rl, current.Organization, "a Workspace's"); err != nil {
 			return err
@@ -250,12 +247,9 @@ func SetSpendCap(ctx context.Context, tx *store.Tx, actor steward.Actor, org ste
 		entry.EventMetadata = map[string]string{"amount_before": show(current.SpendCap), "amount_after": show(amount)}
 		entry.TargetMetadata = map[string]string{"organization_id": org.ID}
 	} else {
-		ws, err := directory.GetWorkspace(ctx, tx, org.ID, workspaceID)
+		ws, err := directory.ActiveWorkspace(ctx, tx, org.ID, workspaceID)
 		if err != nil {
 			return err
-		}
-		if ws.ArchivedAt != nil {
-			return &steward.Error{Kind: steward.KindConflict, Code: "workspace_archived", Message: "Workspace " + ws.Name + " is archived"}
 		}
 		if amount != nil && current.SpendCap != nil && *amount > *current.SpendCap {
 			return steward.Invalid(field, "a Workspace cap may not exceed the Organization's %d", *current.SpendCap)
