@@ -409,4 +409,16 @@ func TestLimitsAreEnforced(t *testing.T) {
 	if status, body := p.call(t, "GET", "/v1/admin/rate-limit", admin, ""); status != 200 || !strings.Contains(body, `"tokens_per_month":100`) {
 		t.Fatalf("rate limit: %d %s", status, body)
 	}
+	status, body := p.call(t, "GET", "/v1/admin/usage", admin, "")
+	var rep struct {
+		Completion struct {
+			Models map[string]map[string][]struct{ Value float64 } `json:"models"`
+		} `json:"completion"`
+	}
+	if err := json.Unmarshal([]byte(body), &rep); status != 200 || err != nil {
+		t.Fatalf("usage: %d %s", status, body)
+	}
+	if reqs := rep.Completion.Models["steward-demo"]["requests"]; len(reqs) != 1 || reqs[0].Value != 1 {
+		t.Fatalf("usage shows %+v, want the one answered request", rep.Completion.Models)
+	}
 }

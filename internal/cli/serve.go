@@ -88,6 +88,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		Invitations: directory.InviteSettings{TTL: cfg.InvitationTTL, AcceptURL: publicURL + "/invitations/accept"},
 		Gateway:     gw,
 		Currency:    cfg.Currency,
+		Prices:      prices(cfg),
 	})
 	if err != nil {
 		return err
@@ -156,6 +157,15 @@ func newGateway(cfg config.Config, getenv func(string) string, checker *keys.Che
 		gcfg.Models = append(gcfg.Models, gm)
 	}
 	return gateway.New(gcfg, checker, lim, metering.Recorder{Usage: recorder}, log)
+}
+
+// prices lists the configured models' prices for usage reports.
+func prices(cfg config.Config) []server.ModelPrice {
+	var out []server.ModelPrice
+	for _, m := range cfg.Models {
+		out = append(out, server.ModelPrice{Model: m.Name, InputPerMillion: m.InputPricePerMillion, OutputPerMillion: m.OutputPricePerMillion})
+	}
+	return out
 }
 
 // reachable turns a listener's address into one a local client can call:

@@ -31,6 +31,8 @@ type Deps struct {
 	Invitations directory.InviteSettings
 	// Currency is the billing currency that limits and usage are shown in.
 	Currency string
+	// Prices are the served models' prices, listed in usage reports.
+	Prices []ModelPrice
 	// Gateway serves the model API (/v1/chat/completions, ...); it
 	// authenticates Workspace keys itself. Nil serves no model API.
 	Gateway http.Handler

@@ -20,6 +20,7 @@ const (
 	ActionAPIKeysWrite    Action = "api_keys.write"
 	ActionLimitsRead      Action = "limits.read"
 	ActionLimitsWrite     Action = "limits.write"
+	ActionUsageRead       Action = "usage.read"
 	ActionBackoffice      Action = "backoffice"
 )
 
@@ -43,6 +44,7 @@ var policy = map[Action][]CredentialKind{
 	ActionAPIKeysWrite:    adminOnly,
 	ActionLimitsRead:      adminOnly,
 	ActionLimitsWrite:     adminOnly,
+	ActionUsageRead:       adminOnly,
 	ActionBackoffice:      {CredentialBackofficeKey},
 }
 

@@ -1,0 +1,154 @@
+package server
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/stewardhq/steward/internal/directory"
+	"github.com/stewardhq/steward/internal/quota"
+	"github.com/stewardhq/steward/internal/steward"
+	"github.com/stewardhq/steward/internal/store"
+	"github.com/stewardhq/steward/internal/usage"
+)
+
+// ModelPrice is a served model's price, for the usage report.
+type ModelPrice struct {
+	Model                             string
+	InputPerMillion, OutputPerMillion float64
+}
+
+// dayValue is one day of one figure in a usage report.
+type dayValue struct {
+	Date  string  `json:"date"`
+	Value float64 `json:"value"`
+}
+
+// basicUsage is Mistral's BasicModelUsageDataJSON: per model, per figure,
+// the days of the month.
+type basicUsage struct {
+	Models map[string]map[string][]dayValue `json:"models"`
+}
+
+func emptyUsage() basicUsage { return basicUsage{Models: map[string]map[string][]dayValue{}} }
+
+type priceOut struct {
+	EventType     string  `json:"event_type"`
+	BillingMetric string  `json:"billing_metric"`
+	BillingGroup  string  `json:"billing_group"`
+	APIZone       string  `json:"api_zone"`
+	ServiceTier   string  `json:"service_tier"`
+	Price         float64 `json:"price"`
+}
+
+// usageOut is Mistral's UsageOUTJSON.
+type usageOut struct {
+	Completion   basicUsage `json:"completion"`
+	OCR          basicUsage `json:"ocr"`
+	Connectors   basicUsage `json:"connectors"`
+	LibrariesAPI struct {
+		Pages        basicUsage `json:"pages"`
+		Tokens       basicUsage `json:"tokens"`
+		AudioSeconds basicUsage `json:"audio_seconds"`
+	} `json:"libraries_api"`
+	FineTuning struct {
+		Training map[string]map[string][]dayValue `json:"training"`
+		Storage  map[string]int64                 `json:"storage"`
+	} `json:"fine_tuning"`
+	Audio           basicUsage `json:"audio"`
+	AudioCharacters basicUsage `json:"audio_characters"`
+	VibeUsage       float64    `json:"vibe_usage"`
+	VibeCode        struct {
+		Completion      basicUsage `json:"completion"`
+		OCR             basicUsage `json:"ocr"`
+		Connectors      basicUsage `json:"connectors"`
+		Audio           basicUsage `json:"audio"`
+		AudioCharacters basicUsage `json:"audio_characters"`
+	} `json:"vibe_code"`
+	Chat           basicUsage `json:"chat"`
+	Date           string     `json:"date"`
+	PreviousMonth  *string    `json:"previous_month"`
+	NextMonth      *string    `json:"next_month"`
+	StartDate      string     `json:"start_date"`
+	EndDate        string     `json:"end_date"`
+	Currency       *string    `json:"currency"`
+	CurrencySymbol *string    `json:"currency_symbol"`
+	Prices         []priceOut `json:"prices"`
+}
+
+func newUsageOut() usageOut {
+	var out usageOut
+	out.Completion, out.OCR, out.Connectors, out.Audio, out.AudioCharacters, out.Chat = emptyUsage(), emptyUsage(), emptyUsage(), emptyUsage(), emptyUsage(), emptyUsage()
+	out.LibrariesAPI.Pages, out.LibrariesAPI.Tokens, out.LibrariesAPI.AudioSeconds = emptyUsage(), emptyUsage(), emptyUsage()
+	out.FineTuning.Training, out.FineTuning.Storage = map[string]map[string][]dayValue{}, map[string]int64{}
+	v := &out.VibeCode
+	v.Completion, v.OCR, v.Connectors, v.Audio, v.AudioCharacters = emptyUsage(), emptyUsage(), emptyUsage(), emptyUsage(), emptyUsage()
+	out.Prices = []priceOut{}
+	return out
+}
+
+var currencySymbols = map[string]string{"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "CHF": "CHF", "CAD": "$", "AUD": "$"}
+
+// handleUsage serves GET /usage: the month's usage per model and day, from
+// the daily rollup.
+func (s *Server) handleUsage(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
+	q := newQuery(r)
+	now := s.deps.DB.Now().UTC()
+	month := q.intRange("month", int(now.Month()), 1, 12)
+	year := q.intRange("year", now.Year(), 2000, 9999)
+	workspaceID := q.stringOr("workspace_id", "")
+	zone := q.oneOf("api_zone", "global", "global", "us", "eu")
+	if err := q.err(); err != nil {
+		return err
+	}
+	start := time.Date(year, time.Month(month), 1, 0, 0, 0, 0, time.UTC)
+	end := start.AddDate(0, 1, 0)
+	return read(s, w, r, func(tx *store.Tx) (usageOut, error) {
+		out := newUsageOut()
+		if workspaceID != "" {
+			if _, err := directory.GetWorkspace(r.Context(), tx, p.OrganizationID, workspaceID); err != nil {
+				return out, err
+			}
+		}
+		out.Date = formatTime(tx.Now)
+		out.StartDate, out.EndDate = formatTime(start), formatTime(end.Add(-time.Microsecond))
+		prev := start.AddDate(0, -1, 0).Format("2006-01")
+		out.PreviousMonth = &prev
+		if end.Before(tx.Now) {
+			next := end.Format("2006-01")
+			out.NextMonth = &next
+		}
+		currency := s.deps.Currency
+		symbol, ok := currencySymbols[currency]
+		if !ok {
+			symbol = currency
+		}
+		out.Currency, out.CurrencySymbol = &currency, &symbol
+		for _, m := range s.deps.Prices {
+			out.Prices = append(out.Prices,
+				priceOut{EventType: "api_tokens", BillingMetric: "input_tokens", BillingGroup: m.Model, APIZone: "global", ServiceTier: "standard", Price: m.InputPerMillion},
+				priceOut{EventType: "api_tokens", BillingMetric: "output_tokens", BillingGroup: m.Model, APIZone: "global", ServiceTier: "standard", Price: m.OutputPerMillion})
+		}
+		if zone != "global" {
+			return out, nil
+		}
+		days, err := usage.MonthByModelDay(r.Context(), tx, p.OrganizationID, workspaceID, start, time.UTC)
+		if err != nil {
+			return out, err
+		}
+		for _, d := range days {
+			figures := out.Completion.Models[d.Model]
+			if figures == nil {
+				figures = map[string][]dayValue{}
+				out.Completion.Models[d.Model] = figures
+			}
+			day := d.Day.Format("2006-01-02")
+			for name, v := range map[string]float64{
+				"input_tokens": float64(d.InputTokens), "output_tokens": float64(d.OutputTokens),
+				"requests": float64(d.Requests), "cost": float64(d.Cost) / quota.MicrosPerUnit,
+			} {
+				figures[name] = append(figures[name], dayValue{Date: day, Value: v})
+			}
+		}
+		return out, nil
+	})
+}

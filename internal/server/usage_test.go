@@ -1,0 +1,78 @@
+package server_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stewardhq/steward/internal/usage"
+)
+
+func (h *harness) recordUsage(t *testing.T, events ...usage.Event) {
+	t.Helper()
+	rec := usage.NewRecorder(h.db, usage.Options{})
+	done := make(chan struct{})
+	go func() { defer close(done); rec.Run(context.Background()) }()
+	if err := rec.RecordMany(context.Background(), events); err != nil {
+		t.Fatal(err)
+	}
+	if err := rec.Close(); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+}
+
+type usageReport struct {
+	Completion struct {
+		Models map[string]map[string][]struct {
+			Date  string  `json:"date"`
+			Value float64 `json:"value"`
+		} `json:"models"`
+	} `json:"completion"`
+	PreviousMonth *string `json:"previous_month"`
+	NextMonth     *string `json:"next_month"`
+	Currency      *string `json:"currency"`
+}
+
+func TestUsageReport(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, h *harness) {
+		org, ws := h.boot.Organization.ID, h.boot.DefaultWorkspace.ID
+		other := h.workspace("Other")
+		day := func(d int) time.Time { return time.Date(2026, 3, d, 12, 0, 0, 0, time.UTC) }
+		h.recordUsage(t,
+			usage.Event{ID: "1", Time: day(2), OrganizationID: org, WorkspaceID: ws, Model: "small", InputTokens: 100, OutputTokens: 10, Cost: 1_500_000},
+			usage.Event{ID: "2", Time: day(2), OrganizationID: org, WorkspaceID: ws, Model: "small", InputTokens: 50, OutputTokens: 5, Cost: 500_000},
+			usage.Event{ID: "3", Time: day(3), OrganizationID: org, WorkspaceID: other, Model: "large", InputTokens: 7, OutputTokens: 3, Cost: 250_000},
+			usage.Event{ID: "4", Time: day(3).AddDate(0, 1, 0), OrganizationID: org, WorkspaceID: ws, Model: "small", InputTokens: 1000},
+		)
+		var rep usageReport
+		ok(t, h.get("/v1/admin/usage?month=03&year=2026", h.boot.AdminKeySecret), &rep)
+		small := rep.Completion.Models["small"]
+		if len(rep.Completion.Models) != 2 || len(small["input_tokens"]) != 1 || small["input_tokens"][0].Value != 150 ||
+			small["input_tokens"][0].Date != "2026-03-02" || small["requests"][0].Value != 2 || small["cost"][0].Value != 2 {
+			t.Fatalf("March = %+v", rep.Completion.Models)
+		}
+		if *rep.PreviousMonth != "2026-02" || rep.NextMonth == nil || *rep.NextMonth != "2026-04" || *rep.Currency != "USD" {
+			t.Errorf("months and currency = %v %v %v", *rep.PreviousMonth, rep.NextMonth, *rep.Currency)
+		}
+		rep = usageReport{}
+		ok(t, h.get(fmt.Sprintf("/v1/admin/usage?month=3&year=2026&workspace_id=%s", other), h.boot.AdminKeySecret), &rep)
+		if len(rep.Completion.Models) != 1 || rep.Completion.Models["large"]["output_tokens"][0].Value != 3 {
+			t.Errorf("one Workspace = %+v", rep.Completion.Models)
+		}
+		rep = usageReport{}
+		ok(t, h.get("/v1/admin/usage?month=3&year=2026&api_zone=eu", h.boot.AdminKeySecret), &rep)
+		if len(rep.Completion.Models) != 0 {
+			t.Errorf("the eu zone reports %+v", rep.Completion.Models)
+		}
+		rep = usageReport{}
+		ok(t, h.get("/api/admin/usage", h.boot.AdminKeySecret), &rep)
+		if rep.NextMonth != nil {
+			t.Errorf("the current month has a next month %v", *rep.NextMonth)
+		}
+		expectValidation(t, h.get("/v1/admin/usage?month=13&year=20x6&api_zone=mars", h.boot.AdminKeySecret), "query.month", "query.year", "query.api_zone")
+		expectError(t, h.get("/v1/admin/usage?workspace_id=6f9619ff-8b86-d011-b42d-00cf4fc964ff", h.boot.AdminKeySecret), http.StatusNotFound, "not_found_error")
+	})
+}
