@@ -68,6 +68,7 @@ func (s *Server) registerRoutes() {
 	s.admin("GET", "/workspaces/{workspace_uuid}/rate-limit", steward.ActionLimitsRead, s.handleGetRateLimit)
 	s.admin("PUT", "/workspaces/{workspace_uuid}/rate-limit", steward.ActionLimitsWrite, s.handleSetRateLimit)
 	s.admin("GET", "/usage", steward.ActionUsageRead, s.handleUsage)
+	s.admin("GET", "/usage/report", steward.ActionUsageRead, s.handleUsageReport)
 	s.admin("GET", "/spend-limit", steward.ActionLimitsRead, s.handleGetSpendLimit)
 	s.admin("POST", "/spend-limit", steward.ActionLimitsWrite, s.handleSetSpendLimit)
 	s.admin("PUT", "/workspaces/{workspace_uuid}/spend-limit", steward.ActionLimitsWrite, s.handleSetWorkspaceSpendLimit)

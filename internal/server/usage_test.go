@@ -76,3 +76,42 @@ func TestUsageReport(t *testing.T) {
 		expectError(t, h.get("/v1/admin/usage?workspace_id=6f9619ff-8b86-d011-b42d-00cf4fc964ff", h.boot.AdminKeySecret), http.StatusNotFound, "not_found_error")
 	})
 }
+
+func TestUsageReportExtension(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, h *harness) {
+		org, ws := h.boot.Organization.ID, h.boot.DefaultWorkspace.ID
+		at := func(d, hr int) time.Time { return time.Date(2026, 3, d, hr, 30, 0, 0, time.UTC) }
+		h.recordUsage(t,
+			usage.Event{ID: "a", Time: at(2, 9), OrganizationID: org, WorkspaceID: ws, KeyID: "k1", Model: "small", InputTokens: 10, Cost: 1_000_000},
+			usage.Event{ID: "b", Time: at(2, 9), OrganizationID: org, WorkspaceID: ws, KeyID: "k2", Model: "small", InputTokens: 20, Estimated: true},
+			usage.Event{ID: "c", Time: at(2, 10), OrganizationID: org, WorkspaceID: ws, KeyID: "k1", Model: "large", InputTokens: 30},
+		)
+		type row struct {
+			Start             string  `json:"start"`
+			KeyID             *string `json:"key_id"`
+			Model             *string `json:"model"`
+			Requests          int64   `json:"requests"`
+			InputTokens       int64   `json:"input_tokens"`
+			Cost              float64 `json:"cost"`
+			EstimatedRequests int64   `json:"estimated_requests"`
+		}
+		var rep struct {
+			Bucket string `json:"bucket"`
+			Rows   []row  `json:"rows"`
+		}
+		ok(t, h.get("/v1/admin/usage/report?start=2026-03-02T09:15:00Z&end=2026-03-03T00:00:00Z&bucket=hour&group_by=key", h.boot.AdminKeySecret), &rep)
+		if rep.Bucket != "hour" || len(rep.Rows) != 3 || *rep.Rows[0].KeyID != "k1" || rep.Rows[0].Cost != 1 || rep.Rows[1].EstimatedRequests != 1 ||
+			rep.Rows[0].Model != nil || rep.Rows[2].Start != "2026-03-02T10:00:00Z" {
+			t.Fatalf("hourly by key = %+v", rep.Rows)
+		}
+		rep.Rows = nil
+		ok(t, h.get("/v1/admin/usage/report?start=2026-03-01&end=2026-04-01&group_by=model", h.boot.AdminKeySecret), &rep)
+		if len(rep.Rows) != 2 || *rep.Rows[0].Model != "large" || rep.Rows[1].InputTokens != 30 || rep.Rows[1].Requests != 2 {
+			t.Fatalf("daily by model = %+v", rep.Rows)
+		}
+		expectValidation(t, h.get("/v1/admin/usage/report?bucket=week", h.boot.AdminKeySecret), "query.bucket", "query.start", "query.end")
+		expectValidation(t, h.get("/v1/admin/usage/report?start=2026-03-02&end=2026-03-01", h.boot.AdminKeySecret), "query.end")
+		expectValidation(t, h.get("/v1/admin/usage/report?start=2000-01-01&end=2026-03-01&bucket=hour", h.boot.AdminKeySecret), "query.end")
+		expectValidation(t, h.get("/v1/admin/usage/report?start=2026-03-01&end=2026-03-02&group_by=planet", h.boot.AdminKeySecret), "query.group_by")
+	})
+}
