@@ -336,6 +336,24 @@ func TestModelAPIWithTheDemoModel(t *testing.T) {
 	if status, body := chatWith(key.Key, strings.Repeat("a", 5<<20)); status != 413 {
 		t.Fatalf("a 5 MiB prompt: %d %.200s", status, body)
 	}
+	// Another gateway checks the key and reports what the request used.
+	req, _ := http.NewRequest("POST", p.base+"/v1/check?model=steward-demo&prompt_tokens=10&max_tokens=5", nil)
+	req.Header.Set("Authorization", "Bearer "+key.Key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	checkID := resp.Header.Get("x-steward-check-id")
+	if resp.StatusCode != 200 || checkID == "" {
+		t.Fatalf("check: %d", resp.StatusCode)
+	}
+	req, _ = http.NewRequest("POST", p.base+"/v1/check/"+checkID+"/report", strings.NewReader(`{"input_tokens":9,"output_tokens":4}`))
+	req.Header.Set("Authorization", "Bearer "+key.Key)
+	if resp, err = http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("report: %v %v", resp, err)
+	}
+	resp.Body.Close()
 	// The usage was committed before the answer: it is there after kill -9.
 	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -350,8 +368,8 @@ func TestModelAPIWithTheDemoModel(t *testing.T) {
 	if err := db.QueryRow(`SELECT COUNT(*), COALESCE(SUM(input_tokens + output_tokens), 0) FROM usage_events WHERE model = 'steward-demo'`).Scan(&n, &tokens); err != nil {
 		t.Fatal(err)
 	}
-	if n != 2 || tokens == 0 {
-		t.Fatalf("usage after kill -9: %d events, %d tokens; want the 2 answered requests", n, tokens)
+	if n != 3 || tokens == 0 {
+		t.Fatalf("usage after kill -9: %d events, %d tokens; want the 2 answered requests and the reported check", n, tokens)
 	}
 }
 

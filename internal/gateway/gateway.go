@@ -179,6 +179,7 @@ type Gateway struct {
 	limits   Limits
 	rec      Recorder
 	log      *slog.Logger
+	checks   checks
 }
 
 // model is a validated Model.
@@ -209,7 +210,7 @@ func New(cfg Config, auth Authenticator, limits Limits, rec Recorder, log *slog.
 	}
 	g := &Gateway{
 		models: map[string]*model{}, currency: cfg.Currency, client: cfg.Client, now: cfg.Now,
-		auth: auth, limits: limits, rec: rec, log: log,
+		auth: auth, limits: limits, rec: rec, log: log, checks: checks{pending: map[string]*pendingCheck{}},
 	}
 	if g.client == nil {
 		g.client = &http.Client{}
@@ -365,6 +366,23 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("x-request-id", id)
 	x := &exchange{g: g, w: w, r: r, id: id, start: g.now(), log: g.log.With(slog.String("request_id", id))}
 	var method, ep string
+	if id, ok := reportID(r.URL.Path); ok {
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", http.MethodPost)
+			x.failStatus(http.StatusMethodNotAllowed, "invalid_request_error", "method_not_allowed", fmt.Sprintf("%s does not accept %s", r.URL.Path, r.Method))
+			return
+		}
+		if x.authenticate() {
+			x.serveReport(id)
+		}
+		return
+	}
+	if r.URL.Path == "/v1/check" {
+		if x.authenticate() {
+			x.serveCheck()
+		}
+		return
+	}
 	switch r.URL.Path {
 	case "/v1/chat/completions":
 		method, ep = http.MethodPost, EndpointChat

@@ -1,6 +1,10 @@
 package server
 
-import "github.com/stewardhq/steward/internal/steward"
+import (
+	"strings"
+
+	"github.com/stewardhq/steward/internal/steward"
+)
 
 // registerRoutes lists every route Steward serves. Admin API routes are
 // registered once and served under both /v1/admin and /api/admin.
@@ -96,11 +100,18 @@ func (s *Server) registerRoutes() {
 	if s.deps.Gateway != nil {
 		for _, rt := range []struct{ method, path string }{
 			{"POST", "/v1/chat/completions"}, {"POST", "/v1/fim/completions"}, {"POST", "/v1/embeddings"}, {"GET", "/v1/models"},
+			{"POST", "/v1/check/{check_id}/report"},
 		} {
 			s.routes = append(s.routes, Route{Method: rt.method, Path: rt.path})
 			s.mux.Handle(rt.method+" "+rt.path, s.deps.Gateway)
-			s.ownBodyCap[rt.path] = true
+			if !strings.Contains(rt.path, "{") {
+				s.ownBodyCap[rt.path] = true
+			}
 		}
+		// The check API takes any method: an auth_request or ext_authz
+		// subrequest has the method of the request it guards.
+		s.routes = append(s.routes, Route{Method: "ANY", Path: "/v1/check"})
+		s.mux.Handle("/v1/check", s.deps.Gateway)
 	}
 
 	s.mux.HandleFunc("/", s.handleNoRoute)

@@ -1,0 +1,174 @@
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/stewardhq/steward/internal/apierror"
+	"github.com/stewardhq/steward/internal/steward"
+)
+
+// CheckTTL is how long a check waits for its usage report. A check never
+// reported is settled and recorded at its worst case, estimated: a gateway
+// that does not report pays what it reserved.
+const CheckTTL = 10 * time.Minute
+
+// pendingCheck is an admitted check waiting for its report.
+type pendingCheck struct {
+	ticket         Ticket
+	usage          Usage
+	prompt, maxOut int64
+	expires        time.Time
+}
+
+// checks holds the admitted checks of the check API.
+type checks struct {
+	mu      sync.Mutex
+	pending map[string]*pendingCheck
+}
+
+// checkOut answers an admitted check.
+type checkOut struct {
+	CheckID        string `json:"check_id"`
+	KeyID          string `json:"key_id"`
+	OrganizationID string `json:"organization_id"`
+	WorkspaceID    string `json:"workspace_id"`
+	UserID         string `json:"user_id"`
+}
+
+// serveCheck is the check API for gateways that already stand in front of
+// the models (Envoy ext_authz, Kong, nginx auth_request): it checks the
+// key and reserves the request's worst case, like the model API does
+// before calling an upstream. The request names the model and its sizes in
+// the query (model, prompt_tokens, max_tokens), so that a subrequest
+// without a body can carry them. 200 admits, with x-steward-* headers;
+// 401, 403 and 429 refuse.
+func (x *exchange) serveCheck() {
+	x.g.expireChecks()
+	q := x.r.URL.Query()
+	model := q.Get("model")
+	m := x.g.models[model]
+	var errs []*steward.Error
+	if m == nil {
+		errs = append(errs, steward.Invalid([]string{"query", "model"}, "model %q is not served", model))
+	}
+	size := func(name string) int64 {
+		v := q.Get(name)
+		if v == "" {
+			return 0
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 || n > 1<<30 {
+			errs = append(errs, steward.Invalid([]string{"query", name}, "%s must be a whole number of tokens", name))
+		}
+		return n
+	}
+	prompt, maxOut := size("prompt_tokens"), size("max_tokens")
+	if len(errs) > 0 {
+		errs[0].Also = errs[1:]
+		x.fail(errs[0])
+		return
+	}
+	if maxOut == 0 {
+		maxOut = m.maxOut
+	}
+	ticket, err := x.g.limits.Reserve(x.r.Context(), x.key, m.name, prompt, maxOut)
+	if err != nil {
+		x.fail(err)
+		return
+	}
+	x.ticket = ticket
+	x.ticketHeaders()
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	id := hex.EncodeToString(b[:])
+	x.g.checks.mu.Lock()
+	x.g.checks.pending[id] = &pendingCheck{ticket: ticket, prompt: prompt, maxOut: maxOut, expires: x.g.now().Add(CheckTTL),
+		usage: Usage{RequestID: id, Key: x.key, Model: m.name, Endpoint: "check"}}
+	x.g.checks.mu.Unlock()
+	h := x.w.Header()
+	h.Set("x-steward-check-id", id)
+	h.Set("x-steward-organization-id", x.key.OrganizationID)
+	h.Set("x-steward-workspace-id", x.key.WorkspaceID)
+	h.Set("x-steward-user-id", x.key.UserID)
+	apierror.WriteJSON(x.w, http.StatusOK, checkOut{CheckID: id, KeyID: x.key.ID, OrganizationID: x.key.OrganizationID,
+		WorkspaceID: x.key.WorkspaceID, UserID: x.key.UserID})
+}
+
+// serveReport settles a check to the usage the other gateway reports, and
+// records it. Only the key that made the check may report it.
+func (x *exchange) serveReport(id string) {
+	var in struct {
+		InputTokens  *int64 `json:"input_tokens"`
+		OutputTokens *int64 `json:"output_tokens"`
+	}
+	dec := json.NewDecoder(io.LimitReader(x.r.Body, 1<<16))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil || in.InputTokens == nil || in.OutputTokens == nil || *in.InputTokens < 0 || *in.OutputTokens < 0 {
+		x.fail(steward.Invalid([]string{"body"}, "the body must be {\"input_tokens\": n, \"output_tokens\": n} with whole, non-negative numbers"))
+		return
+	}
+	x.g.checks.mu.Lock()
+	p := x.g.checks.pending[id]
+	if p != nil && p.usage.Key.ID == x.key.ID {
+		delete(x.g.checks.pending, id)
+	}
+	x.g.checks.mu.Unlock()
+	if p == nil || p.usage.Key.ID != x.key.ID {
+		x.fail(steward.Errorf(steward.KindNotFound, "no pending check %s for this key: it was reported already, or expired after %s", id, CheckTTL))
+		return
+	}
+	x.g.settleCheck(x.r.Context(), p, *in.InputTokens, *in.OutputTokens, false)
+	x.w.WriteHeader(http.StatusNoContent)
+}
+
+// settleCheck settles and records a check.
+func (g *Gateway) settleCheck(ctx context.Context, p *pendingCheck, in, out int64, estimated bool) {
+	p.ticket.Settle(in, out)
+	m := g.models[p.usage.Model]
+	u := p.usage
+	u.Time, u.InputTokens, u.OutputTokens, u.Estimated, u.Currency = g.now(), in, out, estimated, g.currency
+	if m != nil {
+		u.Cost = m.cost(in, out)
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancel()
+	if err := g.rec.Record(ctx, u); err != nil {
+		g.log.Error("record a check's usage", "err", err)
+	}
+}
+
+// expireChecks settles every check past its time at its worst case.
+func (g *Gateway) expireChecks() {
+	now := g.now()
+	var late []*pendingCheck
+	g.checks.mu.Lock()
+	for id, p := range g.checks.pending {
+		if !now.Before(p.expires) {
+			late = append(late, p)
+			delete(g.checks.pending, id)
+		}
+	}
+	g.checks.mu.Unlock()
+	for _, p := range late {
+		g.settleCheck(context.Background(), p, p.prompt, p.maxOut, true)
+	}
+}
+
+// reportID returns the check id of a report path, /v1/check/{id}/report.
+func reportID(path string) (string, bool) {
+	rest, ok := strings.CutPrefix(path, "/v1/check/")
+	if !ok {
+		return "", false
+	}
+	id, ok := strings.CutSuffix(rest, "/report")
+	return id, ok && id != "" && !strings.Contains(id, "/")
+}

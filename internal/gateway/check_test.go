@@ -1,0 +1,74 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"testing"
+	"time"
+)
+
+func TestCheckAPI(t *testing.T) {
+	now := time.Now()
+	m := Model{Name: "m", Upstreams: []Upstream{{BaseURL: "http://127.0.0.1:9"}}, InputPricePerMillion: 1, OutputPricePerMillion: 2}
+	h := newHarness(t, Config{Models: []Model{m}, Now: func() time.Time { return now }})
+	ctx := context.Background()
+
+	resp := h.post(t, ctx, "/v1/check?model=m&prompt_tokens=100&max_tokens=50", goodKey, "")
+	body := readAll(t, resp)
+	var out checkOut
+	if err := json.Unmarshal([]byte(body), &out); resp.StatusCode != 200 || err != nil || out.CheckID == "" || out.WorkspaceID != "ws1" ||
+		resp.Header.Get("x-steward-check-id") != out.CheckID || resp.Header.Get("X-Ratelimit-Remaining-Tokens") != "1000" {
+		t.Fatalf("check: %d %v %s", resp.StatusCode, resp.Header, body)
+	}
+	if r := h.limits.only(t); r.prompt != 100 || r.maxOut != 50 || r.model != "m" {
+		t.Fatalf("reservation = %+v", r)
+	}
+	h.rec.none(t)
+
+	report := "/v1/check/" + out.CheckID + "/report"
+	if resp := h.post(t, ctx, report, goodKey, `{"input_tokens": 90, "output_tokens": 20}`); resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("report: %d %s", resp.StatusCode, readAll(t, resp))
+	}
+	u := h.rec.next(t)
+	if u.InputTokens != 90 || u.OutputTokens != 20 || u.Estimated || u.Cost != 90+40 || u.Key != testKey || u.Currency != "EUR" {
+		t.Fatalf("usage = %+v", u)
+	}
+	if r := h.limits.only(t); r.settledIn != 90 || r.settleOut != 20 || r.settles != 1 {
+		t.Fatalf("settlement = %+v", r)
+	}
+	// A check is reported once, and only by its key.
+	if resp := h.post(t, ctx, report, goodKey, `{"input_tokens": 1, "output_tokens": 1}`); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("a second report: %d", resp.StatusCode)
+	}
+	for path, want := range map[string]int{
+		"/v1/check?model=nope":                      422,
+		"/v1/check?model=m&max_tokens=-4":           422,
+		"/v1/check/" + out.CheckID + "/report/more": 404,
+	} {
+		if resp := h.post(t, ctx, path, goodKey, `{}`); resp.StatusCode != want {
+			t.Errorf("%s: %d, want %d", path, resp.StatusCode, want)
+		}
+	}
+	if resp := h.post(t, ctx, "/v1/check?model=m", "sk-forbidden", ""); resp.StatusCode != 403 {
+		t.Errorf("a forbidden key: %d", resp.StatusCode)
+	}
+	if resp := h.post(t, ctx, "/v1/check?model=m", "", ""); resp.StatusCode != 401 {
+		t.Errorf("no key: %d", resp.StatusCode)
+	}
+	if resp := h.post(t, ctx, report, goodKey, `{"input_tokens": -1, "output_tokens": 1}`); resp.StatusCode != 422 {
+		t.Errorf("a negative report: %d", resp.StatusCode)
+	}
+
+	// A check never reported is charged its worst case, estimated.
+	resp = h.post(t, ctx, "/v1/check?model=m&prompt_tokens=10&max_tokens=5", goodKey, "")
+	if resp.StatusCode != 200 {
+		t.Fatal(resp.StatusCode)
+	}
+	now = now.Add(CheckTTL + time.Second)
+	h.post(t, ctx, "/v1/check?model=m", goodKey, "")
+	u = h.rec.next(t)
+	if u.InputTokens != 10 || u.OutputTokens != 5 || !u.Estimated {
+		t.Fatalf("an expired check's usage = %+v", u)
+	}
+}
