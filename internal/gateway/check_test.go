@@ -6,6 +6,9 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/stewardhq/steward/internal/apierror"
+	"github.com/stewardhq/steward/internal/steward"
 )
 
 func TestCheckAPI(t *testing.T) {
@@ -27,6 +30,10 @@ func TestCheckAPI(t *testing.T) {
 	h.rec.none(t)
 
 	report := "/v1/check/" + out.CheckID + "/report"
+	// Another key of the same Workspace cannot report it.
+	if resp := h.post(t, ctx, report, otherKey, `{"input_tokens": 1, "output_tokens": 1}`); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("a report by another key: %d", resp.StatusCode)
+	}
 	if resp := h.post(t, ctx, report, goodKey, `{"input_tokens": 90, "output_tokens": 20}`); resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("report: %d %s", resp.StatusCode, readAll(t, resp))
 	}
@@ -70,5 +77,17 @@ func TestCheckAPI(t *testing.T) {
 	u = h.rec.next(t)
 	if u.InputTokens != 10 || u.OutputTokens != 5 || !u.Estimated {
 		t.Fatalf("an expired check's usage = %+v", u)
+	}
+
+	// A refused check answers 429 in Mistral's format and reserves nothing.
+	h.limits.refuse = &Refusal{
+		Err:        &steward.Error{Kind: steward.KindRateLimited, Code: "rate_limit_exceeded", Message: "too many requests"},
+		RetryAfter: time.Second,
+	}
+	resp = h.post(t, ctx, "/v1/check?model=m", goodKey, "")
+	var e apierror.Body
+	if err := json.NewDecoder(resp.Body).Decode(&e); err != nil || resp.StatusCode != 429 || resp.Header.Get("Retry-After") != "1" ||
+		resp.Header.Get("x-steward-check-id") != "" || e.Code == nil || *e.Code != "rate_limit_exceeded" {
+		t.Fatalf("a refused check: %d %v %+v", resp.StatusCode, resp.Header, e)
 	}
 }

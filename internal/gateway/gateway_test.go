@@ -27,7 +27,10 @@ import (
 // keys.Checker is the Authenticator the gateway is wired to.
 var _ Authenticator = (*keys.Checker)(nil)
 
-const goodKey = "sk-good-secret"
+const (
+	goodKey  = "sk-good-secret"
+	otherKey = "sk-other-secret"
+)
 
 var testKey = keys.CheckedKey{ID: "key1", OrganizationID: "org1", WorkspaceID: "ws1", UserID: "user1"}
 
@@ -38,6 +41,8 @@ func (fakeAuth) Check(_ context.Context, token string) (keys.CheckedKey, error) 
 	switch token {
 	case goodKey:
 		return testKey, nil
+	case otherKey:
+		return keys.CheckedKey{ID: "key2", OrganizationID: "org1", WorkspaceID: "ws1", UserID: "user2"}, nil
 	case "sk-forbidden":
 		return keys.CheckedKey{}, &steward.Error{Kind: steward.KindForbidden, Message: "no access"}
 	case "sk-limited":
