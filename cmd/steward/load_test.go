@@ -89,21 +89,20 @@ func BenchmarkLoad(b *testing.B) {
 	if err := os.WriteFile(cfg, fmt.Appendf(nil, "models:\n  - name: fake\n    upstreams:\n      - url: %s\n    input_price_per_million: 0.1\n    output_price_per_million: 0.3\n", model.URL), 0o600); err != nil {
 		b.Fatal(err)
 	}
-	t := &testing.T{}
-	p := start(t, "--data-dir", b.TempDir(), "--config", cfg, "--log-level", "error")
+	p := start(b, "--data-dir", b.TempDir(), "--config", cfg, "--log-level", "error", "--debug-addr", "127.0.0.1:6061")
 	defer func() { _ = p.cmd.Process.Kill(); _ = p.cmd.Wait() }()
 	admin := adminKey.FindStringSubmatch(p.output)[1]
-	_, body := p.call(t, "GET", "/v1/admin/workspaces", admin, "")
+	_, body := p.call(b, "GET", "/v1/admin/workspaces", admin, "")
 	var ws struct{ Items []struct{ UUID string } }
 	_ = json.Unmarshal([]byte(body), &ws)
-	_, body = p.call(t, "GET", "/v1/admin/users", admin, "")
+	_, body = p.call(b, "GET", "/v1/admin/users", admin, "")
 	var users struct{ Members []struct{ UUID string } }
 	_ = json.Unmarshal([]byte(body), &users)
-	_, body = p.call(t, "POST", "/v1/admin/api-keys", admin, `{"workspace_uuid":"`+ws.Items[0].UUID+`","user_id":"`+users.Members[0].UUID+`"}`)
+	_, body = p.call(b, "POST", "/v1/admin/api-keys", admin, `{"workspace_uuid":"`+ws.Items[0].UUID+`","user_id":"`+users.Members[0].UUID+`"}`)
 	var key struct{ Key string }
 	_ = json.Unmarshal([]byte(body), &key)
-	p.call(t, "PUT", "/v1/admin/rate-limit", admin, `{"requests_per_second":100000,"tokens_limits_by_model":{"fake":{"tokens_per_minute":1000000000,"tokens_per_month":1000000000000}}}`)
-	p.call(t, "POST", "/v1/admin/spend-limit", admin, `{"amount":1000000}`)
+	p.call(b, "PUT", "/v1/admin/rate-limit", admin, `{"requests_per_second":100000,"tokens_limits_by_model":{"fake":{"tokens_per_minute":1000000000,"tokens_per_month":1000000000000}}}`)
+	p.call(b, "POST", "/v1/admin/spend-limit", admin, `{"amount":1000000}`)
 
 	target, _ := url.Parse(model.URL)
 	bare := httptest.NewServer(httputil.NewSingleHostReverseProxy(target))

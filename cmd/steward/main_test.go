@@ -72,7 +72,7 @@ func (l *lockedBuffer) String() string {
 var listening = regexp.MustCompile(`listening on (http://\S+)`)
 
 // start runs steward serve on a free port and waits until it listens.
-func start(t *testing.T, args ...string) *process {
+func start(t testing.TB, args ...string) *process {
 	t.Helper()
 	p := &process{cmd: exec.Command(binary, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...), logs: &lockedBuffer{}}
 	stdout, err := p.cmd.StdoutPipe()
@@ -108,12 +108,12 @@ func start(t *testing.T, args ...string) *process {
 	return p
 }
 
-func (p *process) get(t *testing.T, path, key string) (int, string) {
+func (p *process) get(t testing.TB, path, key string) (int, string) {
 	t.Helper()
 	return p.call(t, "GET", path, key, "")
 }
 
-func (p *process) call(t *testing.T, method, path, key, body string) (int, string) {
+func (p *process) call(t testing.TB, method, path, key, body string) (int, string) {
 	t.Helper()
 	req, _ := http.NewRequest(method, p.base+path, strings.NewReader(body))
 	req.Header.Set("x-api-key", key)
@@ -438,5 +438,34 @@ func TestLimitsAreEnforced(t *testing.T) {
 	}
 	if reqs := rep.Completion.Models["steward-demo"]["requests"]; len(reqs) != 1 || reqs[0].Value != 1 {
 		t.Fatalf("usage shows %+v, want the one answered request", rep.Completion.Models)
+	}
+}
+
+var profilerURL = regexp.MustCompile(`profiler serving.*url=(http://\S+)`)
+
+// TestProfilerOnlyOnLoopback serves the profiler on its own loopback
+// address, never on the API's, and refuses any other address.
+func TestProfilerOnlyOnLoopback(t *testing.T) {
+	p := start(t, "--data-dir", t.TempDir(), "--debug-addr", "127.0.0.1:0")
+	m := profilerURL.FindStringSubmatch(p.logs.String())
+	if m == nil {
+		t.Fatalf("no profiler address in the log:\n%s", p.logs.String())
+	}
+	resp, err := http.Get(m[1] + "goroutine?debug=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(b), "goroutine profile") {
+		t.Fatalf("profiler: %d %.200s", resp.StatusCode, b)
+	}
+	if status, _ := p.get(t, "/debug/pprof/", ""); status != http.StatusNotFound {
+		t.Fatalf("the API's address serves the profiler: %d", status)
+	}
+
+	out, err := exec.Command(binary, "serve", "--data-dir", t.TempDir(), "--debug-addr", "0.0.0.0:6060").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "want a loopback host:port") {
+		t.Fatalf("a public profiler address: err %v, output %s", err, out)
 	}
 }

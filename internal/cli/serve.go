@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sync"
 	"time"
 
@@ -45,6 +46,13 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	defer ln.Close()
+	if cfg.DebugAddr != "" {
+		stopDebug, err := serveDebug(cfg.DebugAddr, log)
+		if err != nil {
+			return err
+		}
+		defer stopDebug()
+	}
 	baseURL := "http://" + reachable(ln.Addr())
 
 	initialised, err := bootstrap.Initialised(ctx, db)
@@ -199,4 +207,23 @@ Call the Admin API with the admin key, for example:
 
 `, r.EnterpriseAccount.Name, r.EnterpriseAccount.ID, r.Organization.Name, r.Organization.ID,
 		r.Admin.Email, r.Admin.ID, r.AdminKeySecret, r.BackofficeSecret, r.AdminKeySecret, baseURL)
+}
+
+// serveDebug serves Go's profiler on addr, which config has checked is a
+// loopback address, until the returned function is called.
+func serveDebug(addr string, log *slog.Logger) (func(), error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("debug address: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	log.Info("profiler serving", "url", "http://"+ln.Addr().String()+"/debug/pprof/")
+	return func() { _ = srv.Close() }, nil
 }

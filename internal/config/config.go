@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/url"
 	"os"
 	"slices"
@@ -35,6 +36,9 @@ type Config struct {
 	SMTPURL         string        `yaml:"smtp_url"`
 	SMTPFrom        string        `yaml:"smtp_from"`
 	WebhookURL      string        `yaml:"webhook_url"`
+	// DebugAddr, when set, is a loopback address serving Go's profiler
+	// (net/http/pprof).
+	DebugAddr string `yaml:"debug_addr"`
 	// DemoModel adds the built-in steward-demo model to the gateway.
 	DemoModel bool `yaml:"demo_model"`
 	// Currency is the billing currency of prices and usage.
@@ -113,6 +117,7 @@ var options = []option{
 	{"smtp-url", "SMTP server for email, smtp://user:pass@host:587 or smtps://...:465 (default: log emails instead)", str(func(c *Config) *string { return &c.SMTPURL }), false},
 	{"smtp-from", "From address of Steward's email", str(func(c *Config) *string { return &c.SMTPFrom }), false},
 	{"webhook-url", "URL that receives a JSON POST for every API key expiry reminder", str(func(c *Config) *string { return &c.WebhookURL }), false},
+	{"debug-addr", "loopback address serving Go's profiler at /debug/pprof/, e.g. 127.0.0.1:6060 (default: off)", str(func(c *Config) *string { return &c.DebugAddr }), false},
 	{"currency", "billing currency of model prices and usage, e.g. EUR", str(func(c *Config) *string { return &c.Currency }), false},
 	{"demo-model", "serve the built-in steward-demo model, which echoes its prompt", func(c *Config, v string) error {
 		b, err := strconv.ParseBool(v)
@@ -232,6 +237,12 @@ func (c *Config) validate() error {
 	if c.WebhookURL != "" {
 		if u, err := url.Parse(c.WebhookURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return fmt.Errorf("webhook URL %q: want http(s)://host/path", c.WebhookURL)
+		}
+	}
+	if c.DebugAddr != "" {
+		host, _, err := net.SplitHostPort(c.DebugAddr)
+		if ip := net.ParseIP(host); err != nil || (host != "localhost" && (ip == nil || !ip.IsLoopback())) {
+			return fmt.Errorf("debug address %q: want a loopback host:port such as 127.0.0.1:6060, since the profiler has no authentication", c.DebugAddr)
 		}
 	}
 	if c.InvitationTTL <= 0 || c.ShutdownTimeout <= 0 {

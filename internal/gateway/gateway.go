@@ -162,7 +162,8 @@ type Config struct {
 	// echoes the last user message, for a first try without a model server.
 	DemoModel bool
 	// Client calls the upstreams; nil means a client without timeout (a
-	// stream may last long; the client's going away cancels the call).
+	// stream may last long; the client's going away cancels the call) that
+	// keeps up to UpstreamIdleConns connections to each upstream open.
 	Client *http.Client
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -213,7 +214,7 @@ func New(cfg Config, auth Authenticator, limits Limits, rec Recorder, log *slog.
 		auth: auth, limits: limits, rec: rec, log: log, checks: checks{pending: map[string]*pendingCheck{}},
 	}
 	if g.client == nil {
-		g.client = &http.Client{}
+		g.client = &http.Client{Transport: upstreamTransport()}
 	}
 	if g.now == nil {
 		g.now = time.Now
@@ -443,4 +444,18 @@ func (x *exchange) authenticate() bool {
 	}
 	x.key = k
 	return true
+}
+
+// UpstreamIdleConns is how many idle connections the gateway keeps to each
+// upstream. net/http's default of 2 would make most concurrent requests
+// dial a new connection, and close it after.
+const UpstreamIdleConns = 512
+
+// upstreamTransport is net/http's default transport, keeping enough idle
+// connections for a gateway's concurrency.
+func upstreamTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 4 * UpstreamIdleConns
+	t.MaxIdleConnsPerHost = UpstreamIdleConns
+	return t
 }

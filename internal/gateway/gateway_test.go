@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -865,3 +866,49 @@ func (noopLimits) Reserve(context.Context, keys.CheckedKey, string, int64, int64
 type noopRecorder struct{}
 
 func (noopRecorder) Record(context.Context, Usage) error { return nil }
+
+// TestUpstreamConnectionsAreReused sends waves of concurrent requests and
+// checks that the gateway keeps its upstream connections for the next.
+func TestUpstreamConnectionsAreReused(t *testing.T) {
+	var dialed atomic.Int64
+	up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		jsonAnswer(chatAnswer)(w, r)
+	}))
+	up.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			dialed.Add(1)
+		}
+	}
+	up.Start()
+	t.Cleanup(up.Close)
+	m := Model{Name: "m", Upstreams: []Upstream{{BaseURL: up.URL}}, Endpoints: []string{EndpointChat}}
+	h := newHarness(t, Config{Models: []Model{m}})
+	const concurrent = 32
+	go func() {
+		for range h.rec.got {
+		}
+	}()
+	wave := func() {
+		var wg sync.WaitGroup
+		for range concurrent {
+			wg.Go(func() {
+				resp := h.post(t, context.Background(), "/v1/chat/completions", goodKey, `{"model":"m","messages":[]}`)
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					t.Errorf("status %d", resp.StatusCode)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	for range 6 {
+		wave()
+	}
+	// A connection still on its way back to the pool when the next wave
+	// starts may be dialed again; without reuse every wave dials most.
+	if got := dialed.Load(); got > concurrent*3/2 {
+		t.Fatalf("six waves of %d concurrent requests dialed %d connections to the upstream", concurrent, got)
+	}
+}
