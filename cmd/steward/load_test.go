@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -15,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/stewardhq/steward/internal/gateway"
 )
 
 // fakeModel answers every chat request at once with a small completion and
@@ -92,20 +93,18 @@ func BenchmarkLoad(b *testing.B) {
 	p := start(b, "--data-dir", b.TempDir(), "--config", cfg, "--log-level", "error", "--debug-addr", "127.0.0.1:6061")
 	defer func() { _ = p.cmd.Process.Kill(); _ = p.cmd.Wait() }()
 	admin := adminKey.FindStringSubmatch(p.output)[1]
-	_, body := p.call(b, "GET", "/v1/admin/workspaces", admin, "")
-	var ws struct{ Items []struct{ UUID string } }
-	_ = json.Unmarshal([]byte(body), &ws)
-	_, body = p.call(b, "GET", "/v1/admin/users", admin, "")
-	var users struct{ Members []struct{ UUID string } }
-	_ = json.Unmarshal([]byte(body), &users)
-	_, body = p.call(b, "POST", "/v1/admin/api-keys", admin, `{"workspace_uuid":"`+ws.Items[0].UUID+`","user_id":"`+users.Members[0].UUID+`"}`)
-	var key struct{ Key string }
-	_ = json.Unmarshal([]byte(body), &key)
+	_, key := p.workspaceKey(b, admin)
 	p.call(b, "PUT", "/v1/admin/rate-limit", admin, `{"requests_per_second":100000,"tokens_limits_by_model":{"fake":{"tokens_per_minute":1000000000,"tokens_per_month":1000000000000}}}`)
 	p.call(b, "POST", "/v1/admin/spend-limit", admin, `{"amount":1000000}`)
 
 	target, _ := url.Parse(model.URL)
-	bare := httptest.NewServer(httputil.NewSingleHostReverseProxy(target))
+	// The bare proxy keeps as many idle upstream connections as the
+	// gateway, so that the difference is Steward's own work.
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.MaxIdleConnsPerHost = gateway.UpstreamIdleConns
+	proxy.Transport = transport
+	bare := httptest.NewServer(proxy)
 	defer bare.Close()
 
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: workers, MaxConnsPerHost: workers}}
@@ -128,10 +127,10 @@ func BenchmarkLoad(b *testing.B) {
 	}
 	for range b.N {
 		// Warm both paths, then measure.
-		paced(b, send(p.base, key.Key), 1000, 1000, workers)
+		paced(b, send(p.base, key), 1000, 1000, workers)
 		paced(b, send(bare.URL, "x"), 1000, 1000, workers)
 		began := time.Now()
-		viaSteward, failed := paced(b, send(p.base, key.Key), rate, rate*seconds, workers)
+		viaSteward, failed := paced(b, send(p.base, key), rate, rate*seconds, workers)
 		stewardRate := float64(len(viaSteward)) / time.Since(began).Seconds()
 		began = time.Now()
 		viaBare, bareFailed := paced(b, send(bare.URL, "x"), rate, rate*seconds, workers)

@@ -126,6 +126,34 @@ func (p *process) call(t testing.TB, method, path, key, body string) (int, strin
 	return resp.StatusCode, string(b)
 }
 
+// workspaceKey creates a Workspace API key of the first start's admin in
+// the first Workspace, and returns its id and secret.
+func (p *process) workspaceKey(t testing.TB, admin string) (id, secret string) {
+	t.Helper()
+	_, body := p.call(t, "GET", "/v1/admin/workspaces", admin, "")
+	var ws struct {
+		Items []struct{ UUID string } `json:"items"`
+	}
+	_ = json.Unmarshal([]byte(body), &ws)
+	_, body = p.call(t, "GET", "/v1/admin/users", admin, "")
+	var users struct {
+		Members []struct{ UUID string } `json:"members"`
+	}
+	_ = json.Unmarshal([]byte(body), &users)
+	if len(ws.Items) == 0 || len(users.Members) == 0 {
+		t.Fatalf("no Workspace or member to make a key for")
+	}
+	status, body := p.call(t, "POST", "/v1/admin/api-keys", admin, `{"workspace_uuid":"`+ws.Items[0].UUID+`","user_id":"`+users.Members[0].UUID+`"}`)
+	var key struct {
+		KeyID string `json:"key_id"`
+		Key   string `json:"key"`
+	}
+	if err := json.Unmarshal([]byte(body), &key); status != http.StatusCreated && status != http.StatusOK || err != nil || key.Key == "" {
+		t.Fatalf("create key: %d %s", status, body)
+	}
+	return key.KeyID, key.Key
+}
+
 func engines(t *testing.T, fn func(t *testing.T, db []string)) {
 	t.Run("sqlite", func(t *testing.T) { fn(t, []string{"--data-dir", t.TempDir()}) })
 	t.Run("postgres", func(t *testing.T) {
@@ -378,24 +406,10 @@ func TestModelAPIWithTheDemoModel(t *testing.T) {
 func TestLimitsAreEnforced(t *testing.T) {
 	p := start(t, "--data-dir", t.TempDir(), "--demo-model")
 	admin := adminKey.FindStringSubmatch(p.output)[1]
-	_, body := p.call(t, "GET", "/v1/admin/workspaces", admin, "")
-	var ws struct {
-		Items []struct{ UUID string } `json:"items"`
-	}
-	_ = json.Unmarshal([]byte(body), &ws)
-	_, body = p.call(t, "GET", "/v1/admin/users", admin, "")
-	var users struct {
-		Members []struct{ UUID string } `json:"members"`
-	}
-	_ = json.Unmarshal([]byte(body), &users)
-	_, body = p.call(t, "POST", "/v1/admin/api-keys", admin, `{"workspace_uuid":"`+ws.Items[0].UUID+`","user_id":"`+users.Members[0].UUID+`"}`)
-	var key struct{ Key string }
-	if err := json.Unmarshal([]byte(body), &key); err != nil || key.Key == "" {
-		t.Fatalf("create key: %s", body)
-	}
+	_, key := p.workspaceKey(t, admin)
 	chat := func(maxTokens int) (*http.Response, string) {
 		req, _ := http.NewRequest("POST", p.base+"/v1/chat/completions", strings.NewReader(fmt.Sprintf(`{"model":"steward-demo","max_tokens":%d,"messages":[{"role":"user","content":"hi"}]}`, maxTokens)))
-		req.Header.Set("Authorization", "Bearer "+key.Key)
+		req.Header.Set("Authorization", "Bearer "+key)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)

@@ -1,0 +1,118 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+// TestScriptedRun is the issue's acceptance run: an Organization spend cap
+// set through the Admin API, concurrent traffic with two keys, one key
+// revoked mid-run, and what was answered compared with what GET /usage and
+// GET /spend-limit report.
+func TestScriptedRun(t *testing.T) {
+	engines(t, scriptedRun)
+}
+
+func scriptedRun(t *testing.T, db []string) {
+	model := fakeModel()
+	defer model.Close()
+	// 12 input and 2 output tokens an answer, at 1,000 a million: 0.014.
+	const costPerAnswer = 0.014
+	cfg := filepath.Join(t.TempDir(), "steward.yaml")
+	if err := os.WriteFile(cfg, fmt.Appendf(nil, "models:\n  - name: fake\n    upstreams:\n      - url: %s\n    input_price_per_million: 1000\n    output_price_per_million: 1000\n", model.URL), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := start(t, append(db, "--config", cfg)...)
+	admin := adminKey.FindStringSubmatch(p.output)[1]
+	var keys [2]struct{ KeyID, Key string }
+	for i := range keys {
+		keys[i].KeyID, keys[i].Key = p.workspaceKey(t, admin)
+	}
+	if status, body := p.call(t, "POST", "/v1/admin/spend-limit", admin, `{"amount":1}`); status != 200 {
+		t.Fatalf("spend cap: %d %s", status, body)
+	}
+
+	const workers, perWorker = 4, 40
+	var answered, capped, afterRevoke atomic.Int64
+	var revoked atomic.Bool
+	var revokeOnce sync.Once
+	var wg sync.WaitGroup
+	for k := range keys {
+		for range workers {
+			wg.Go(func() {
+				for range perWorker {
+					wasRevoked := k == 1 && revoked.Load()
+					req, _ := http.NewRequest("POST", p.base+"/v1/chat/completions", strings.NewReader(`{"model":"fake","max_tokens":4,"messages":[{"role":"user","content":"hello"}]}`))
+					req.Header.Set("Authorization", "Bearer "+keys[k].Key)
+					resp, err := http.DefaultClient.Do(req)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					b, _ := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					switch {
+					case resp.StatusCode == 200 && wasRevoked:
+						t.Errorf("key 2 answered after its revocation returned")
+					case resp.StatusCode == 200:
+						answered.Add(1)
+						if k == 1 {
+							revokeOnce.Do(func() {
+								if status, body := p.call(t, "DELETE", "/v1/admin/api-keys/"+keys[1].KeyID, admin, ""); status != 204 && status != 200 {
+									t.Errorf("revoke: %d %s", status, body)
+								}
+								revoked.Store(true)
+							})
+						}
+					case resp.StatusCode == 401 && wasRevoked:
+						afterRevoke.Add(1)
+					case resp.StatusCode == 429 && strings.Contains(string(b), "spend_limit_exceeded"):
+						capped.Add(1)
+					default:
+						t.Errorf("key %d: %d %s", k+1, resp.StatusCode, b)
+					}
+				}
+			})
+		}
+	}
+	wg.Wait()
+	if answered.Load() == 0 || capped.Load() == 0 || afterRevoke.Load() == 0 {
+		t.Fatalf("answered %d, refused by the cap %d, refused after revocation %d: want some of each", answered.Load(), capped.Load(), afterRevoke.Load())
+	}
+
+	status, body := p.call(t, "GET", "/v1/admin/spend-limit", admin, "")
+	var spend struct {
+		Limits struct {
+			Completion struct {
+				Usage      float64 `json:"usage"`
+				UsageLimit float64 `json:"usage_limit"`
+			} `json:"completion"`
+		} `json:"limits"`
+	}
+	if err := json.Unmarshal([]byte(body), &spend); status != 200 || err != nil {
+		t.Fatalf("spend limit: %d %s", status, body)
+	}
+	want := float64(answered.Load()) * costPerAnswer
+	if got := spend.Limits.Completion; math.Abs(got.Usage-want) > 1e-6 || got.Usage > 1 || got.UsageLimit != 1 {
+		t.Fatalf("spend limit reports %s; %d answers cost %.3f under a cap of 1", body, answered.Load(), want)
+	}
+	_, body = p.call(t, "GET", "/v1/admin/usage", admin, "")
+	var rep struct {
+		Completion struct {
+			Models map[string]map[string][]struct{ Value float64 } `json:"models"`
+		} `json:"completion"`
+	}
+	_ = json.Unmarshal([]byte(body), &rep)
+	if reqs := rep.Completion.Models["fake"]["requests"]; len(reqs) != 1 || int64(reqs[0].Value) != answered.Load() {
+		t.Fatalf("usage shows %+v requests, want %d", reqs, answered.Load())
+	}
+}
