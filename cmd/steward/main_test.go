@@ -13,13 +13,13 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	_ "modernc.org/sqlite" // reads the database after a kill
 
+	"github.com/stewardhq/steward/internal/logbuf"
 	"github.com/stewardhq/steward/internal/store/storetest"
 )
 
@@ -48,25 +48,7 @@ type process struct {
 	base string
 	// output is what steward printed up to "listening on".
 	output string
-	logs   *lockedBuffer
-}
-
-// lockedBuffer collects a process's log while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	logs   *logbuf.Buffer
 }
 
 var listening = regexp.MustCompile(`listening on (http://\S+)`)
@@ -74,7 +56,7 @@ var listening = regexp.MustCompile(`listening on (http://\S+)`)
 // start runs steward serve on a free port and waits until it listens.
 func start(t testing.TB, args ...string) *process {
 	t.Helper()
-	p := &process{cmd: exec.Command(binary, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...), logs: &lockedBuffer{}}
+	p := &process{cmd: exec.Command(binary, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...), logs: &logbuf.Buffer{}}
 	stdout, err := p.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -22,6 +22,7 @@ import (
 
 	"github.com/stewardhq/steward/internal/apierror"
 	"github.com/stewardhq/steward/internal/keys"
+	"github.com/stewardhq/steward/internal/logbuf"
 	"github.com/stewardhq/steward/internal/steward"
 )
 
@@ -140,24 +141,7 @@ type harness struct {
 	srv    *httptest.Server
 	limits *fakeLimits
 	rec    *fakeRecorder
-	logs   *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs   *logbuf.Buffer
 }
 
 func newHarness(t *testing.T, cfg Config) *harness {
@@ -165,7 +149,7 @@ func newHarness(t *testing.T, cfg Config) *harness {
 	if cfg.Currency == "" {
 		cfg.Currency = "EUR"
 	}
-	h := &harness{limits: &fakeLimits{}, rec: &fakeRecorder{got: make(chan Usage, 16)}, logs: &syncBuffer{}}
+	h := &harness{limits: &fakeLimits{}, rec: &fakeRecorder{got: make(chan Usage, 16)}, logs: &logbuf.Buffer{}}
 	log := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	g, err := New(cfg, fakeAuth{}, h.limits, h.rec, log)
 	if err != nil {

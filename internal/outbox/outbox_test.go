@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stewardhq/steward/internal/logbuf"
 	"github.com/stewardhq/steward/internal/steward"
 	"github.com/stewardhq/steward/internal/store"
 	"github.com/stewardhq/steward/internal/store/storetest"
@@ -279,7 +280,7 @@ func TestDeliverBySMTP(t *testing.T) {
 func TestLogModeLogsTheBody(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, db *store.DB) {
 		useClock(db)
-		var buf lockedBuffer
+		var buf logbuf.Buffer
 		s := newSender(t, db, Config{Log: jsonLogger(&buf)})
 		body := "Join us:\n" + link + "\n"
 		id := enqueue(t, db, Message{Kind: "invitation", To: "ann@example.com", Subject: "Join Acme", Body: body})
@@ -310,7 +311,7 @@ func TestRefusedRecipientIsRetriedThenGivenUp(t *testing.T) {
 		clk := useClock(db)
 		f := newFakeSMTP(t, nil)
 		f.RcptReply = "550 5.1.1 no such user"
-		var buf lockedBuffer
+		var buf logbuf.Buffer
 		s := newSender(t, db, Config{SMTPURL: "smtp://" + f.Addr, From: "steward@mail.example", MaxAttempts: 3, Log: jsonLogger(&buf)})
 		id := enqueue(t, db, Message{Kind: "invitation", To: "ghost@example.com", Subject: "Hi", Body: link})
 
@@ -658,7 +659,7 @@ func TestSTARTTLSBeforeCredentials(t *testing.T) {
 		serverTLS, pool := testCert(t, "mail.test")
 		f := newFakeSMTP(t, nil)
 		f.StartTLS, f.AuthPlain = serverTLS, true
-		var buf lockedBuffer
+		var buf logbuf.Buffer
 		s := newSender(t, db, Config{SMTPURL: "smtp://steward:s3cret@mail.test:587", From: "steward@mail.test", Log: jsonLogger(&buf)})
 		redirect(s, f)
 		s.rootCAs = pool
@@ -685,7 +686,7 @@ func TestNoSTARTTLSNoCredentials(t *testing.T) {
 		useClock(db)
 		f := newFakeSMTP(t, nil)
 		f.AuthPlain = true
-		var buf lockedBuffer
+		var buf logbuf.Buffer
 		s := newSender(t, db, Config{SMTPURL: "smtp://steward:s3cret@mail.test", From: "steward@mail.test", Log: jsonLogger(&buf)})
 		redirect(s, f)
 		id := enqueue(t, db, Message{Kind: "invitation", To: "ann@example.com", Subject: "Hi", Body: link})
@@ -744,7 +745,7 @@ func TestImplicitTLS(t *testing.T) {
 
 func TestRunDeliversUntilCancelled(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, db *store.DB) {
-		var buf lockedBuffer
+		var buf logbuf.Buffer
 		s := newSender(t, db, Config{Log: jsonLogger(&buf)})
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
