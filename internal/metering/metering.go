@@ -5,17 +5,12 @@ package metering
 
 import (
 	"context"
-	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/stewardhq/steward/internal/gateway"
 	"github.com/stewardhq/steward/internal/usage"
 )
-
-// recordTimeout bounds how long a request's usage may take to be written
-// after the client has gone.
-const recordTimeout = 30 * time.Second
 
 // Recorder writes the gateway's usage as usage events.
 type Recorder struct {
@@ -26,15 +21,13 @@ var _ gateway.Recorder = Recorder{}
 
 // Record writes u durably. The event's id is made here, time-ordered, never
 // taken from the client's request id: a client could otherwise replay an
-// id and have its usage ignored as a duplicate. The write outlives the
-// client's going away, bounded by recordTimeout.
+// id and have its usage ignored as a duplicate. The gateway gives ctx a
+// deadline of its own, detached from the client's going away.
 func (r Recorder) Record(ctx context.Context, u gateway.Usage) error {
 	id, err := uuid.NewV7()
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
-	defer cancel()
 	return r.Usage.Record(ctx, usage.Event{
 		ID: id.String(), Time: u.Time, OrganizationID: u.Key.OrganizationID, WorkspaceID: u.Key.WorkspaceID,
 		KeyID: u.Key.ID, UserID: u.Key.UserID, Model: u.Model, InputTokens: u.InputTokens, OutputTokens: u.OutputTokens,
