@@ -113,6 +113,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	reminders := &keys.Reminders{DB: db, Webhook: cfg.WebhookURL, Client: &http.Client{Timeout: 10 * time.Second}, Log: log}
 	background.Go(func() { reminders.Run(bgCtx, time.Hour) })
 	background.Go(func() { keys.FlushEvery(bgCtx, 10*time.Second, checker.Flush, log) })
+	background.Go(func() { gw.ExpireChecks(bgCtx, time.Minute) })
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpSrv.Serve(ln) }()

@@ -52,7 +52,6 @@ type checkOut struct {
 // without a body can carry them. 200 admits, with x-steward-* headers;
 // 401, 403 and 429 refuse.
 func (x *exchange) serveCheck() {
-	x.g.expireChecks()
 	q := x.r.URL.Query()
 	model := q.Get("model")
 	m := x.g.models[model]
@@ -143,6 +142,21 @@ func (g *Gateway) settleCheck(ctx context.Context, p *pendingCheck, in, out int6
 	defer cancel()
 	if err := g.rec.Record(ctx, u); err != nil {
 		g.log.Error("record a check's usage", "err", err)
+	}
+}
+
+// ExpireChecks settles, every interval until ctx ends, the checks that were
+// not reported within CheckTTL, at their worst case.
+func (g *Gateway) ExpireChecks(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			g.expireChecks()
+		}
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,9 +13,10 @@ import (
 )
 
 func TestCheckAPI(t *testing.T) {
-	now := time.Now()
+	var clock atomic.Int64
+	clock.Store(time.Now().UnixNano())
 	m := Model{Name: "m", Upstreams: []Upstream{{BaseURL: "http://127.0.0.1:9"}}, InputPricePerMillion: 1, OutputPricePerMillion: 2}
-	h := newHarness(t, Config{Models: []Model{m}, Now: func() time.Time { return now }})
+	h := newHarness(t, Config{Models: []Model{m}, Now: func() time.Time { return time.Unix(0, clock.Load()) }})
 	ctx := context.Background()
 
 	resp := h.post(t, ctx, "/v1/check?model=m&prompt_tokens=100&max_tokens=50", goodKey, "")
@@ -72,8 +74,13 @@ func TestCheckAPI(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatal(resp.StatusCode)
 	}
-	now = now.Add(CheckTTL + time.Second)
-	h.post(t, ctx, "/v1/check?model=m", goodKey, "")
+	// Checks are swept in the background, not by the requests.
+	sweep, stop := context.WithCancel(ctx)
+	defer stop()
+	go h.g.ExpireChecks(sweep, time.Millisecond)
+	time.Sleep(20 * time.Millisecond)
+	h.rec.none(t)
+	clock.Add(int64(CheckTTL + time.Second))
 	u = h.rec.next(t)
 	if u.InputTokens != 10 || u.OutputTokens != 5 || !u.Estimated {
 		t.Fatalf("an expired check's usage = %+v", u)

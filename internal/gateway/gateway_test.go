@@ -138,6 +138,7 @@ func (r *fakeRecorder) none(t *testing.T) {
 }
 
 type harness struct {
+	g      *Gateway
 	srv    *httptest.Server
 	limits *fakeLimits
 	rec    *fakeRecorder
@@ -155,7 +156,7 @@ func newHarness(t *testing.T, cfg Config) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.srv = httptest.NewServer(g)
+	h.g, h.srv = g, httptest.NewServer(g)
 	t.Cleanup(h.srv.Close)
 	t.Cleanup(func() {
 		if strings.Contains(h.logs.String(), goodKey) {
