@@ -2,8 +2,6 @@ package gateway
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -86,9 +84,7 @@ func (x *exchange) serveCheck() {
 	}
 	x.ticket = ticket
 	x.ticketHeaders()
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	id := hex.EncodeToString(b[:])
+	id := steward.RandomID()
 	x.g.checks.mu.Lock()
 	x.g.checks.pending[id] = &pendingCheck{ticket: ticket, prompt: prompt, maxOut: maxOut, expires: x.g.now().Add(CheckTTL),
 		usage: Usage{RequestID: id, Key: x.key, Model: m.name, Endpoint: "check"}}

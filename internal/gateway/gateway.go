@@ -11,8 +11,6 @@ package gateway
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -358,12 +356,7 @@ func modelList(names []string, created int64) []byte {
 
 // ServeHTTP routes the inference API. Every response carries x-request-id.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	id := r.Header.Get("x-request-id")
-	if !validRequestID(id) {
-		var b [16]byte
-		_, _ = rand.Read(b[:])
-		id = hex.EncodeToString(b[:])
-	}
+	id := steward.RequestID(r.Header.Get("x-request-id"))
 	w.Header().Set("x-request-id", id)
 	x := &exchange{g: g, w: w, r: r, id: id, start: g.now(), log: g.log.With(slog.String("request_id", id))}
 	var method, ep string
@@ -412,20 +405,6 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	x.ep = ep
 	x.serve()
-}
-
-// validRequestID accepts a client's x-request-id when it is short
-// printable ASCII, as the server package does.
-func validRequestID(id string) bool {
-	if id == "" || len(id) > 128 {
-		return false
-	}
-	for i := range len(id) {
-		if c := id[i]; c <= ' ' || c > '~' {
-			return false
-		}
-	}
-	return true
 }
 
 // authenticate checks the bearer token and answers the error if it fails.

@@ -6,8 +6,6 @@ package server
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -213,12 +211,7 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 func (s *Server) withRequestContext(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		id := r.Header.Get("x-request-id")
-		if !validRequestID(id) {
-			var b [16]byte
-			_, _ = rand.Read(b[:])
-			id = hex.EncodeToString(b[:])
-		}
+		id := steward.RequestID(r.Header.Get("x-request-id"))
 		w.Header().Set("x-request-id", id)
 		// Handlers further down (the gateway) use the same id.
 		r.Header.Set("x-request-id", id)
@@ -248,17 +241,4 @@ func (s *Server) withRequestContext(next http.Handler) http.Handler {
 		}()
 		next.ServeHTTP(sw, r)
 	})
-}
-
-func validRequestID(id string) bool {
-	if id == "" || len(id) > 128 {
-		return false
-	}
-	for i := range len(id) {
-		c := id[i]
-		if c <= ' ' || c > '~' {
-			return false
-		}
-	}
-	return true
 }

@@ -1,0 +1,28 @@
+package steward
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+)
+
+// RequestID returns the client's x-request-id when it is reasonable (1 to
+// 128 printable ASCII characters without spaces), and a new RandomID
+// otherwise.
+func RequestID(fromClient string) string {
+	if fromClient == "" || len(fromClient) > 128 {
+		return RandomID()
+	}
+	for i := range len(fromClient) {
+		if c := fromClient[i]; c <= ' ' || c > '~' {
+			return RandomID()
+		}
+	}
+	return fromClient
+}
+
+// RandomID returns 128 random bits as 32 hex digits.
+func RandomID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

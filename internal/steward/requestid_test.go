@@ -1,0 +1,25 @@
+package steward
+
+import (
+	"regexp"
+	"strings"
+	"testing"
+)
+
+func TestRequestID(t *testing.T) {
+	random := regexp.MustCompile(`^[0-9a-f]{32}$`)
+	if got := RequestID("trace-123"); got != "trace-123" {
+		t.Errorf("a reasonable id became %q", got)
+	}
+	if got := RequestID(strings.Repeat("a", 128)); got != strings.Repeat("a", 128) {
+		t.Errorf("a 128-character id became %q", got)
+	}
+	for _, bad := range []string{"", strings.Repeat("a", 129), "has space", "tab\t", "line\nbreak", "café", "del\x7f"} {
+		if got := RequestID(bad); !random.MatchString(got) {
+			t.Errorf("RequestID(%q) = %q, want a new random id", bad, got)
+		}
+	}
+	if a, b := RandomID(), RandomID(); a == b || !random.MatchString(a) {
+		t.Errorf("RandomID gave %q and %q", a, b)
+	}
+}
