@@ -122,6 +122,8 @@ func TestBackofficeFlow(t *testing.T) {
 			}
 		}
 		expectError(t, h.bo("POST", "/organizations/"+org.ID+"/promote", map[string]any{"member_id": "6f9619ff-8b86-d011-b42d-00cf4fc964ff"}), http.StatusNotFound, "not_found_error")
+		expectValidation(t, h.bo("POST", "/organizations/"+org.ID+"/promote", map[string]any{}), "body.member_id")
+		expectValidation(t, h.bo("POST", "/admin-keys", map[string]any{}), "body.name", "body.organization_id")
 		if r := h.bo("DELETE", "/members/"+ops, nil); r.status != http.StatusNoContent {
 			t.Fatalf("remove member: %d %s", r.status, r.body)
 		}

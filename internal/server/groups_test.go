@@ -207,6 +207,7 @@ func TestGroupValidation(t *testing.T) {
 		expectValidation(t, h.send("POST", groupPath+"/provision-workspace", map[string]any{
 			"user_group_uuid": g, "workspace_uuid": h.boot.DefaultWorkspace.ID, "workspace_role": "A", "workspace_role_name": "dev"}),
 			"body.workspace_role", "body.workspace_role_name")
+		expectValidation(t, h.send("POST", groupPath+"/provision-workspace", map[string]any{}), "body.user_group_uuid", "body.workspace_uuid")
 		expectValidation(t, h.send("PATCH", groupPath+"/"+g+"/organization-role", map[string]any{"organization_role": "king"}), "body.organization_role")
 		expectError(t, h.send("POST", groupPath+"/provision-workspace", map[string]any{"user_group_uuid": g, "workspace_uuid": "6f9619ff-8b86-d011-b42d-00cf4fc964ff"}),
 			http.StatusNotFound, "not_found_error")

@@ -127,6 +127,7 @@ func TestWorkspaceLifecycle(t *testing.T) {
 		if got := roleIn(cy); got != nil {
 			t.Errorf("cy still in the Workspace with %v", got)
 		}
+		expectValidation(t, h.send("DELETE", wsPath+"/"+wsID+"/remove-users", map[string]any{}), "body.members")
 		// Nobody leaves the default Workspace.
 		ok(t, h.send("DELETE", wsPath+"/"+h.boot.DefaultWorkspace.ID+"/remove-users", map[string]any{"members": []map[string]any{{"user_uuid": cy}}}), &removed)
 		if removed.DeletedMembersCount != 0 || !slices.Equal(removed.NotDeletedMembers, []string{cy}) {
