@@ -32,7 +32,10 @@ func (x *exchange) demo() {
 	id := "chatcmpl-" + x.id
 	created := x.start.Unix()
 	if !x.req.stream {
-		x.finish(in, out, true)
+		if x.finish(in, out, true) != nil {
+			x.unrecorded()
+			return
+		}
 		apierror.WriteJSON(x.w, http.StatusOK, map[string]any{
 			"id": id, "object": "chat.completion", "created": created, "model": DemoModelName,
 			"choices": []any{map[string]any{
@@ -70,5 +73,5 @@ func (x *exchange) demo() {
 	event(map[string]any{}, reason, usage)
 	_, _ = x.w.Write([]byte("data: [DONE]\n\n"))
 	_ = rc.Flush()
-	x.finish(in, out, true)
+	_ = x.finish(in, out, true)
 }

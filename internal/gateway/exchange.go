@@ -135,8 +135,9 @@ func (x *exchange) upstreamHeaders(up http.Header) {
 }
 
 // finish settles the ticket with what was used and records it, with a
-// context of its own: the client's may be cancelled already.
-func (x *exchange) finish(in, out int64, estimated bool) {
+// context of its own: the client's may be cancelled already. An error
+// means the usage is not durable, so an answer not yet sent must not be.
+func (x *exchange) finish(in, out int64, estimated bool) error {
 	x.ticket.Settle(in, out)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(x.r.Context()), recordTimeout)
 	defer cancel()
@@ -144,9 +145,18 @@ func (x *exchange) finish(in, out int64, estimated bool) {
 		RequestID: x.id, Time: x.start, Key: x.key, Model: x.m.name, Endpoint: x.ep,
 		InputTokens: in, OutputTokens: out, Cost: x.m.cost(in, out), Currency: x.g.currency, Estimated: estimated,
 	}
-	if err := x.g.rec.Record(ctx, u); err != nil {
+	err := x.g.rec.Record(ctx, u)
+	if err != nil {
 		x.log.LogAttrs(ctx, slog.LevelError, "recording usage failed", slog.String("model", x.m.name), slog.String("err", err.Error()))
 	}
+	return err
+}
+
+// unrecorded answers, in place of an answer whose usage could not be
+// recorded, that the request can be retried.
+func (x *exchange) unrecorded() {
+	x.failStatus(http.StatusServiceUnavailable, "server_error", "usage_not_recorded",
+		"the answer was withheld because its usage could not be recorded; retry the request")
 }
 
 // forward sends body to the model's upstreams and relays the answer.
@@ -283,18 +293,19 @@ func (x *exchange) answer(resp *http.Response) {
 	if resp.StatusCode/100 == 2 {
 		var a wireAnswer
 		_ = json.Unmarshal(data, &a)
+		in, out, estimated := x.req.promptTokens, int64(0), true
 		if a.Usage != nil && a.Usage.PromptTokens != nil {
-			in, out := a.Usage.tokens()
-			if x.ep == EndpointEmbeddings {
-				out = 0
-			}
-			x.finish(in, out, false)
-		} else {
-			out := int64(0)
-			if x.ep != EndpointEmbeddings {
-				out = estimateTokens(a.outputBytes())
-			}
-			x.finish(x.req.promptTokens, out, true)
+			in, out = a.Usage.tokens()
+			estimated = false
+		} else if x.ep != EndpointEmbeddings {
+			out = estimateTokens(a.outputBytes())
+		}
+		if x.ep == EndpointEmbeddings {
+			out = 0
+		}
+		if x.finish(in, out, estimated) != nil {
+			x.unrecorded()
+			return
 		}
 	} else {
 		x.ticket.Settle(0, 0)
@@ -373,9 +384,9 @@ func (x *exchange) stream(resp *http.Response, addedUsage bool) {
 	}
 	if st.usage != nil {
 		in, out := st.usage.tokens()
-		x.finish(in, out, false)
+		_ = x.finish(in, out, false)
 	} else {
-		x.finish(x.req.promptTokens, estimateTokens(st.outputBytes), true)
+		_ = x.finish(x.req.promptTokens, estimateTokens(st.outputBytes), true)
 	}
 	if ended != "complete" {
 		x.log.LogAttrs(context.WithoutCancel(x.r.Context()), slog.LevelInfo, "stream ended early", slog.String("model", x.m.name), slog.String("reason", ended))

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -106,12 +107,18 @@ func (l *fakeLimits) only(t *testing.T) reservation {
 	return *l.res[0]
 }
 
-// fakeRecorder hands every usage to a channel.
-type fakeRecorder struct{ got chan Usage }
+// fakeRecorder hands every usage to a channel, or fails with err when set.
+type fakeRecorder struct {
+	got chan Usage
+	err error
+}
 
 func (r *fakeRecorder) Record(ctx context.Context, u Usage) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
+	}
+	if r.err != nil {
+		return r.err
 	}
 	r.got <- u
 	return nil
@@ -895,5 +902,27 @@ func TestUpstreamConnectionsAreReused(t *testing.T) {
 	// starts may be dialed again; without reuse every wave dials most.
 	if got := dialed.Load(); got > concurrent*3/2 {
 		t.Fatalf("six waves of %d concurrent requests dialed %d connections to the upstream", concurrent, got)
+	}
+}
+
+// TestAnswerWithheldWhenUsageIsNotRecorded: a non-streamed answer is
+// delivered only once its usage is durable.
+func TestAnswerWithheldWhenUsageIsNotRecorded(t *testing.T) {
+	up := newUpstream(t, jsonAnswer(chatAnswer))
+	h := newHarness(t, Config{Models: []Model{chatModel("m", up)}, DemoModel: true})
+	h.rec.err = errors.New("disk full")
+	for _, model := range []string{"m", DemoModelName} {
+		resp := h.post(t, context.Background(), "/v1/chat/completions", goodKey, `{"model":"`+model+`","messages":[{"role":"user","content":"hello"}]}`)
+		var e apierror.Body
+		if err := json.NewDecoder(resp.Body).Decode(&e); err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusServiceUnavailable || e.Type != "server_error" || e.Code == nil || *e.Code != "usage_not_recorded" {
+			t.Fatalf("%s: %d %+v", model, resp.StatusCode, e)
+		}
+	}
+	if !strings.Contains(h.logs.String(), "recording usage failed") || !strings.Contains(h.logs.String(), "disk full") {
+		t.Fatalf("the failure is not logged:\n%s", h.logs.String())
 	}
 }
