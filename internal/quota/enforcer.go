@@ -35,7 +35,7 @@ type Enforcer struct {
 	gens     map[string]uint64
 	// warmed records the (key, month) monthly counters already started
 	// from recorded usage.
-	warmed map[string]bool
+	warmed map[warmKey]bool
 }
 
 var _ gateway.Limits = (*Enforcer)(nil)
@@ -43,7 +43,7 @@ var _ gateway.Limits = (*Enforcer)(nil)
 // NewEnforcer returns an enforcer over the limiter, subscribed to limit
 // changes.
 func NewEnforcer(db *store.DB, limiter limits.Limiter, now func() time.Time) *Enforcer {
-	e := &Enforcer{db: db, limiter: limiter, now: now, settings: map[string]Settings{}, gens: map[string]uint64{}, warmed: map[string]bool{}}
+	e := &Enforcer{db: db, limiter: limiter, now: now, settings: map[string]Settings{}, gens: map[string]uint64{}, warmed: map[warmKey]bool{}}
 	db.Subscribe(func(c store.Change) {
 		if c.Topic == TopicLimits {
 			e.mu.Lock()
@@ -86,12 +86,19 @@ func monthBounds(t time.Time) (time.Time, time.Time) {
 	return start, start.AddDate(0, 1, 0)
 }
 
+// warmKey is a monthly counter of one month.
+type warmKey struct {
+	key   string
+	kind  limits.Kind
+	month time.Time
+}
+
 // warm starts a monthly counter from the month's recorded usage the first
 // time this process sees it: it reserves, without a cap, what was already
 // used.
 func (e *Enforcer) warm(ctx context.Context, key string, kind limits.Kind, orgID, workspaceID, model string) error {
 	start, end := monthBounds(e.now())
-	id := key + "|" + kind.String() + "|" + start.Format("2006-01")
+	id := warmKey{key, kind, start}
 	e.mu.Lock()
 	done := e.warmed[id]
 	e.mu.Unlock()
@@ -158,11 +165,11 @@ func (e *Enforcer) Reserve(ctx context.Context, k keys.CheckedKey, model string,
 		}
 		if t := l.rl.Models[model]; t.PerMinute > 0 {
 			cs = append(cs, check{Check: limits.Check{Key: l.prefix + ":" + model, Kind: limits.TokensPerMinute, Limit: t.PerMinute, Cost: worstTokens},
-				code: "token_limit_exceeded", what: "tokens per minute of " + model})
+				code: "token_limit_exceeded", what: "tokens per minute"})
 		}
 		if t := l.rl.Models[model]; t.PerMonth > 0 {
 			cs = append(cs, check{Check: limits.Check{Key: l.prefix + ":" + model, Kind: limits.TokensPerMonth, Limit: t.PerMonth, Cost: worstTokens},
-				code: "monthly_token_limit_exceeded", what: "tokens per month of " + model, org: k.OrganizationID, ws: l.ws, mdl: model})
+				code: "monthly_token_limit_exceeded", what: "tokens per month", org: k.OrganizationID, ws: l.ws, mdl: model})
 		}
 		if l.cap != nil {
 			cs = append(cs, check{Check: limits.Check{Key: l.prefix, Kind: limits.SpendPerMonth, Limit: *l.cap * MicrosPerUnit, Cost: worstCost},
@@ -187,8 +194,12 @@ func (e *Enforcer) Reserve(ctx context.Context, k keys.CheckedKey, model string,
 	h := headers(cs, d)
 	if !d.Allowed {
 		c := cs[d.Denied]
+		what := c.what
+		if c.Kind == limits.TokensPerMinute || c.Kind == limits.TokensPerMonth {
+			what += " of " + model
+		}
 		return nil, &gateway.Refusal{
-			Err:        &steward.Error{Kind: steward.KindRateLimited, Code: c.code, Message: "this request would exceed the " + c.what + " of its " + scopeName(c.Key)},
+			Err:        &steward.Error{Kind: steward.KindRateLimited, Code: c.code, Message: "this request would exceed the " + what + " of its " + scopeName(c.Key)},
 			RetryAfter: d.RetryAfter, Header: h,
 		}
 	}

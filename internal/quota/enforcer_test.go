@@ -143,3 +143,22 @@ func TestRateAndTokenLimits(t *testing.T) {
 		refusedWith(t, err, "rate_limit_exceeded")
 	})
 }
+
+func TestRefusalNamesTheLimit(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		boot, e, k := setup(t, db)
+		rl := quota.RateLimits{Models: map[string]quota.TokenLimits{"m": {PerMinute: 1000}}}
+		if err := db.Transact(ctx, func(tx *store.Tx) error {
+			return quota.SetRateLimits(ctx, tx, steward.SystemActor("test"), boot.Organization, "", rl)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		_, err := e.Reserve(ctx, k, "m", 600, 600)
+		refusedWith(t, err, "token_limit_exceeded")
+		var r *gateway.Refusal
+		if errors.As(err, &r); r.Err.Message != "this request would exceed the tokens per minute of m of its Organization" {
+			t.Fatalf("message = %q", r.Err.Message)
+		}
+	})
+}
