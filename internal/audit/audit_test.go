@@ -89,6 +89,9 @@ func TestVerifyNamesTheTamperedEntry(t *testing.T) {
 		{"deleted tail", func(t *testing.T, db *store.DB, ids []int64) {
 			exec(t, db, `DELETE FROM audit_log WHERE log_id = ?`, ids[4])
 		}, -1, "deleted"},
+		{"relinked", func(t *testing.T, db *store.DB, ids []int64) {
+			exec(t, db, `UPDATE audit_log SET prev_hash = 'elsewhere' WHERE log_id = ?`, ids[2])
+		}, 2, "does not link"},
 		{"hash recomputed after an edit", func(t *testing.T, db *store.DB, ids []int64) {
 			exec(t, db, `UPDATE audit_log SET hash = 'forged', event_metadata = '{}' WHERE log_id = ?`, ids[1])
 		}, 1, "modified"},

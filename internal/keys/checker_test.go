@@ -278,3 +278,32 @@ func TestExpiryReminders(t *testing.T) {
 		}
 	})
 }
+
+// TestLastUsedKeptWhenAFlushFails: times a failed flush could not write are
+// written by the next one.
+func TestLastUsedKeptWhenAFlushFails(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db)
+		used := time.Now().UTC().Truncate(time.Microsecond)
+		l := keys.NewLastUsed()
+		l.Touch(steward.CredentialAdminAPIKey, f.boot.AdminKey.ID, used)
+		failed, cancel := context.WithCancel(context.Background())
+		cancel()
+		if err := l.Flush(failed, db); err == nil {
+			t.Fatal("a flush with a cancelled context succeeded")
+		}
+		ctx := context.Background()
+		if err := l.Flush(ctx, db); err != nil {
+			t.Fatal(err)
+		}
+		var got *int64
+		if err := db.View(ctx, func(tx *store.Tx) error {
+			return tx.QueryRow(ctx, `SELECT last_used_at FROM admin_api_keys WHERE id = ?`, f.boot.AdminKey.ID).Scan(&got)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if got == nil || *got != store.Micros(used) {
+			t.Fatalf("last_used_at = %v, want %d", got, store.Micros(used))
+		}
+	})
+}
