@@ -343,7 +343,7 @@ func TestModelAPIWithTheDemoModel(t *testing.T) {
 	if status, body := chatWith(key.Key, strings.Repeat("a", 2<<20)); status != 200 {
 		t.Fatalf("a 2 MiB prompt: %d %.200s", status, body)
 	}
-	if status, body := chatWith(key.Key, strings.Repeat("a", 5<<20)); status != 413 {
+	if status, body := chatWith(key.Key, strings.Repeat("a", 5<<20)); status != 413 || !strings.Contains(body, `"code":"request_too_large"`) {
 		t.Fatalf("a 5 MiB prompt: %d %.200s", status, body)
 	}
 	// Another gateway checks the key and reports what the request used.
@@ -353,10 +353,15 @@ func TestModelAPIWithTheDemoModel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var check struct {
+		CheckID     string `json:"check_id"`
+		WorkspaceID string `json:"workspace_id"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&check)
 	resp.Body.Close()
 	checkID := resp.Header.Get("x-steward-check-id")
-	if resp.StatusCode != 200 || checkID == "" {
-		t.Fatalf("check: %d", resp.StatusCode)
+	if resp.StatusCode != 200 || err != nil || checkID == "" || check.CheckID != checkID || check.WorkspaceID != ws.Items[0].UUID {
+		t.Fatalf("check: %d %+v %v", resp.StatusCode, check, err)
 	}
 	req, _ = http.NewRequest("POST", p.base+"/v1/check/"+checkID+"/report", strings.NewReader(`{"input_tokens":9,"output_tokens":4}`))
 	req.Header.Set("Authorization", "Bearer "+key.Key)
@@ -380,6 +385,10 @@ func TestModelAPIWithTheDemoModel(t *testing.T) {
 	}
 	if n != 3 || tokens == 0 {
 		t.Fatalf("usage after kill -9: %d events, %d tokens; want the 2 answered requests and the reported check", n, tokens)
+	}
+	var in, out int64
+	if err := db.QueryRow(`SELECT input_tokens, output_tokens FROM usage_events WHERE endpoint = 'check'`).Scan(&in, &out); err != nil || in != 9 || out != 4 {
+		t.Fatalf("the reported check's usage: %d in, %d out (%v); want 9 and 4", in, out, err)
 	}
 }
 
