@@ -69,9 +69,7 @@ func TestBackofficeFlow(t *testing.T) {
 		if len(keysList.Items) != 2 || keysList.Items[0].Key != nil {
 			t.Errorf("admin keys = %+v", keysList)
 		}
-		if r := h.bo("DELETE", "/admin-keys/"+key.ID, nil); r.status != http.StatusNoContent {
-			t.Fatalf("delete: %d %s", r.status, r.body)
-		}
+		noContent(t, h.bo("DELETE", "/admin-keys/"+key.ID, nil))
 		e := expectError(t, h.get("/v1/admin/users", key.Key), http.StatusUnauthorized, "authentication_error")
 		if !strings.Contains(e.Message, "revoked") {
 			t.Errorf("a deleted admin key: %q", e.Message)
@@ -124,9 +122,7 @@ func TestBackofficeFlow(t *testing.T) {
 		expectError(t, h.bo("POST", "/organizations/"+org.ID+"/promote", map[string]any{"member_id": "6f9619ff-8b86-d011-b42d-00cf4fc964ff"}), http.StatusNotFound, "not_found_error")
 		expectValidation(t, h.bo("POST", "/organizations/"+org.ID+"/promote", map[string]any{}), "body.member_id")
 		expectValidation(t, h.bo("POST", "/admin-keys", map[string]any{}), "body.name", "body.organization_id")
-		if r := h.bo("DELETE", "/members/"+ops, nil); r.status != http.StatusNoContent {
-			t.Fatalf("remove member: %d %s", r.status, r.body)
-		}
+		noContent(t, h.bo("DELETE", "/members/"+ops, nil))
 		expectError(t, h.bo("DELETE", "/members/"+h.boot.Admin.ID, nil), http.StatusConflict, "invalid_request_error")
 	})
 }

@@ -233,11 +233,11 @@ func TestUnknownRoutesAnswerInMistralsFormat(t *testing.T) {
 		for _, tc := range []struct {
 			method, path string
 			status       int
-			allow        string
+			allow, typ   string
 		}{
-			{"GET", "/v1/admin/nothing-here", http.StatusNotFound, ""},
-			{"GET", "/", http.StatusNotFound, ""},
-			{"DELETE", "/v1/admin/audit-logs", http.StatusMethodNotAllowed, "GET"},
+			{"GET", "/v1/admin/nothing-here", http.StatusNotFound, "", "not_found_error"},
+			{"GET", "/", http.StatusNotFound, "", "not_found_error"},
+			{"DELETE", "/v1/admin/audit-logs", http.StatusMethodNotAllowed, "GET", "invalid_request_error"},
 		} {
 			req, _ := http.NewRequestWithContext(context.Background(), tc.method, h.http.URL+tc.path, nil)
 			resp, err := h.http.Client().Do(req)
@@ -247,8 +247,8 @@ func TestUnknownRoutesAnswerInMistralsFormat(t *testing.T) {
 			var e mistralError
 			err = json.NewDecoder(resp.Body).Decode(&e)
 			resp.Body.Close()
-			if err != nil || resp.StatusCode != tc.status || e.Object != "error" || e.Message == "" {
-				t.Errorf("%s %s: %d %+v (%v), want %d with an error object", tc.method, tc.path, resp.StatusCode, e, err, tc.status)
+			if err != nil || resp.StatusCode != tc.status || e.Object != "error" || e.Message == "" || e.Type != tc.typ {
+				t.Errorf("%s %s: %d %+v (%v), want %d with an error object of type %s", tc.method, tc.path, resp.StatusCode, e, err, tc.status, tc.typ)
 			}
 			if got := resp.Header.Get("Allow"); got != tc.allow {
 				t.Errorf("%s %s: Allow = %q, want %q", tc.method, tc.path, got, tc.allow)

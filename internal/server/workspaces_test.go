@@ -140,9 +140,7 @@ func TestWorkspaceLifecycle(t *testing.T) {
 		if updated.Name != "Research Lab" || *updated.Description != "Models" {
 			t.Errorf("updated = %+v", updated)
 		}
-		if r := h.send("DELETE", wsPath+"/"+wsID, nil); r.status != http.StatusNoContent || len(r.body) != 0 {
-			t.Fatalf("archive: %d %s", r.status, r.body)
-		}
+		noContent(t, h.send("DELETE", wsPath+"/"+wsID, nil))
 		if _, ok := h.workspaceNamed(t, "", "Research Lab"); ok {
 			t.Error("the archived Workspace is listed among the active ones")
 		}
@@ -231,9 +229,7 @@ func TestActiveWorkspaceLimit(t *testing.T) {
 		// Archiving one makes room again.
 		var page workspacesPage
 		ok(t, h.get(wsPath+"?page_size=1&page=2", h.boot.AdminKeySecret), &page)
-		if r := h.send("DELETE", wsPath+"/"+page.Items[0].UUID, nil); r.status != http.StatusNoContent {
-			t.Fatalf("archive: %d %s", r.status, r.body)
-		}
+		noContent(t, h.send("DELETE", wsPath+"/"+page.Items[0].UUID, nil))
 		h.workspace("one more")
 	})
 }
