@@ -160,9 +160,8 @@ func groupEntry(actor steward.Actor, org steward.Organization, event string, g s
 
 // CreateGroup creates a group, nested in the given parents.
 func CreateGroup(ctx context.Context, tx *store.Tx, actor steward.Actor, org steward.Organization, in GroupInput) (steward.Group, error) {
-	if errs := in.validate(true); len(errs) > 0 {
-		errs[0].Also = errs[1:]
-		return steward.Group{}, errs[0]
+	if err := steward.Invalids(in.validate(true)); err != nil {
+		return steward.Group{}, err
 	}
 	g := steward.Group{ID: uuid.NewString(), OrganizationID: org.ID, Name: strings.TrimSpace(*in.Name), Description: in.Description, CreatedAt: tx.Now}
 	if in.TargetType != nil {
@@ -194,9 +193,8 @@ func nullable(s string) any {
 // An externally managed group's name belongs to its identity provider
 // (KindConflict).
 func UpdateGroup(ctx context.Context, tx *store.Tx, actor steward.Actor, org steward.Organization, id string, in GroupInput) (steward.Group, error) {
-	if errs := in.validate(false); len(errs) > 0 {
-		errs[0].Also = errs[1:]
-		return steward.Group{}, errs[0]
+	if err := steward.Invalids(in.validate(false)); err != nil {
+		return steward.Group{}, err
 	}
 	g, err := GetGroup(ctx, tx, org.ID, id)
 	if err != nil {
@@ -345,9 +343,8 @@ func setLinks(ctx context.Context, tx *store.Tx, org steward.Organization, g ste
 			kept = append(kept, other)
 		}
 	}
-	if len(errs) > 0 {
-		errs[0].Also = errs[1:]
-		return nil, errs[0]
+	if err := steward.Invalids(errs); err != nil {
+		return nil, err
 	}
 	column := "child_id"
 	if !asParents {
@@ -480,9 +477,8 @@ func ChangeGroupMembers(ctx context.Context, tx *store.Tx, actor steward.Actor, 
 			errs = append(errs, steward.Invalid([]string{"body", "user_uuids", strconv.Itoa(i)}, "%q is not a member of this Organization", u))
 		}
 	}
-	if len(errs) > 0 {
-		errs[0].Also = errs[1:]
-		return errs[0]
+	if err := steward.Invalids(errs); err != nil {
+		return err
 	}
 	current, err := queryStrings(ctx, tx, `SELECT user_id FROM user_group_members WHERE group_id = ?`, id)
 	if err != nil {

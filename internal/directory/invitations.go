@@ -147,9 +147,8 @@ func Invite(ctx context.Context, tx *store.Tx, actor steward.Actor, org steward.
 	}
 	workspaces, werrs := checkWorkspaces(ctx, tx, org.ID, in.WorkspaceIDs)
 	errs = append(errs, werrs...)
-	if len(errs) > 0 {
-		errs[0].Also = errs[1:]
-		return res, errs[0]
+	if err := steward.Invalids(errs); err != nil {
+		return res, err
 	}
 	seen := map[string]bool{}
 	for _, addr := range addresses {

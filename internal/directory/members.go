@@ -295,9 +295,8 @@ func CreateMembers(ctx context.Context, tx *store.Tx, actor steward.Actor, org s
 		m.SubscriptionTypes = seats
 		todo = append(todo, prepared{NewMember: m, display: display, normalized: normalized, roleIDs: roleIDs})
 	}
-	if len(errs) > 0 {
-		errs[0].Also = errs[1:]
-		return res, errs[0]
+	if err := steward.Invalids(errs); err != nil {
+		return res, err
 	}
 	def, err := DefaultWorkspace(ctx, tx, org.ID)
 	if err != nil {

@@ -139,10 +139,8 @@ func (c *Catalog) Resolve(scope steward.RoleScope, in RoleInput, prefix []string
 	if in.Role != nil {
 		list("role", &[]string{*in.Role}, c.byRef, "the letter or UUID")
 	}
-	if len(errs) > 0 {
-		first := errs[0]
-		first.Also = errs[1:]
-		return nil, first
+	if err := steward.Invalids(errs); err != nil {
+		return nil, err
 	}
 	if !slices.ContainsFunc(ids, isBuiltin) && scope == steward.ScopeOrganization {
 		ids = append([]string{steward.RoleIDOrganizationMember}, ids...)
@@ -185,7 +183,7 @@ const (
 	maxRoleDescription = 500
 )
 
-func (in CustomRoleInput) validate(creating bool) (*steward.Error, []steward.Permission) {
+func (in CustomRoleInput) validate(creating bool) ([]steward.Permission, error) {
 	var errs []*steward.Error
 	if creating && in.Scope != steward.ScopeOrganization && in.Scope != steward.ScopeWorkspace {
 		errs = append(errs, steward.Invalid([]string{"body", "scope"}, "scope must be organization or workspace"))
@@ -223,11 +221,10 @@ func (in CustomRoleInput) validate(creating bool) (*steward.Error, []steward.Per
 			}
 		}
 	}
-	if len(errs) == 0 {
-		return nil, perms
+	if err := steward.Invalids(errs); err != nil {
+		return nil, err
 	}
-	errs[0].Also = errs[1:]
-	return errs[0], nil
+	return perms, nil
 }
 
 // CustomRole is a custom role with its creation and last change.
@@ -296,9 +293,9 @@ func roleConflict(err error, name string) error {
 
 // CreateCustomRole creates a named permission set and audits it.
 func CreateCustomRole(ctx context.Context, tx *store.Tx, actor steward.Actor, orgID string, in CustomRoleInput) (CustomRole, error) {
-	verr, perms := in.validate(true)
-	if verr != nil {
-		return CustomRole{}, verr
+	perms, err := in.validate(true)
+	if err != nil {
+		return CustomRole{}, err
 	}
 	r := CustomRole{Role: steward.Role{ID: uuid.NewString(), Name: strings.TrimSpace(*in.Name), Scope: in.Scope, Permissions: perms, Custom: true},
 		CreatedAt: tx.Now, UpdatedAt: tx.Now}
@@ -325,9 +322,9 @@ func UpdateCustomRole(ctx context.Context, tx *store.Tx, actor steward.Actor, or
 		return CustomRole{}, err
 	}
 	in.Scope = before.Scope
-	verr, perms := in.validate(false)
-	if verr != nil {
-		return CustomRole{}, verr
+	perms, err := in.validate(false)
+	if err != nil {
+		return CustomRole{}, err
 	}
 	after := before
 	after.Permissions = slices.Clone(before.Permissions)

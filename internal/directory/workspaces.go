@@ -158,9 +158,8 @@ func CreateWorkspace(ctx context.Context, tx *store.Tx, actor steward.Actor, org
 	if _, err := uuid.Parse(in.AdminUserID); err != nil {
 		errs = append(errs, steward.Invalid([]string{"body", "admin_user_id"}, "admin_user_id must be the UUID of a member"))
 	}
-	if len(errs) > 0 {
-		errs[0].Also = errs[1:]
-		return steward.Workspace{}, errs[0]
+	if err := steward.Invalids(errs); err != nil {
+		return steward.Workspace{}, err
 	}
 	if member, err := isMember(ctx, tx, org.ID, in.AdminUserID); err != nil {
 		return steward.Workspace{}, err
@@ -220,9 +219,8 @@ func workspaceEntry(actor steward.Actor, org steward.Organization, event string,
 // UpdateWorkspace changes a Workspace's name, description or icon and
 // audits the change with before and after values.
 func UpdateWorkspace(ctx context.Context, tx *store.Tx, actor steward.Actor, org steward.Organization, id string, in WorkspaceInput) (steward.Workspace, error) {
-	if errs := in.validate(); len(errs) > 0 {
-		errs[0].Also = errs[1:]
-		return steward.Workspace{}, errs[0]
+	if err := steward.Invalids(in.validate()); err != nil {
+		return steward.Workspace{}, err
 	}
 	before, err := ActiveWorkspace(ctx, tx, org.ID, id)
 	if err != nil {
@@ -467,9 +465,8 @@ func AddWorkspaceMembers(ctx context.Context, tx *store.Tx, actor steward.Actor,
 			roles[m.UserID] = defaultWorkspaceRoles
 		}
 	}
-	if len(errs) > 0 {
-		errs[0].Also = errs[1:]
-		return 0, 0, errs[0]
+	if err := steward.Invalids(errs); err != nil {
+		return 0, 0, err
 	}
 	return setWorkspaceMembers(ctx, tx, actor, org, ws, roles, overwrite)
 }

@@ -69,9 +69,8 @@ func (x *exchange) serveCheck() {
 		return n
 	}
 	prompt, maxOut := size("prompt_tokens"), size("max_tokens")
-	if len(errs) > 0 {
-		errs[0].Also = errs[1:]
-		x.fail(errs[0])
+	if err := steward.Invalids(errs); err != nil {
+		x.fail(err)
 		return
 	}
 	if maxOut == 0 {

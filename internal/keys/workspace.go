@@ -143,9 +143,8 @@ func CreateKey(ctx context.Context, tx *store.Tx, actor steward.Actor, org stewa
 			expires = &d
 		}
 	}
-	if len(errs) > 0 {
-		errs[0].Also = errs[1:]
-		return steward.APIKey{}, "", errs[0]
+	if err := steward.Invalids(errs); err != nil {
+		return steward.APIKey{}, "", err
 	}
 	ws, err := directory.ActiveWorkspace(ctx, tx, org.ID, in.WorkspaceID)
 	if err != nil {

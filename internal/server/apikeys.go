@@ -125,9 +125,8 @@ func (s *Server) handleCreateAPIKey(w http.ResponseWriter, r *http.Request, p st
 			errs = append(errs, steward.Invalid([]string{"body", f.name}, "%s is required", f.name))
 		}
 	}
-	if len(errs) > 0 {
-		errs[0].Also = errs[1:]
-		return errs[0]
+	if err := steward.Invalids(errs); err != nil {
+		return err
 	}
 	nk := keys.NewKey{WorkspaceID: *in.WorkspaceUUID, UserID: *in.UserID, Name: in.Name}
 	if in.Expiration != nil {

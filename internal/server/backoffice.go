@@ -245,9 +245,8 @@ func (s *Server) handleCreateAdminKey(w http.ResponseWriter, r *http.Request, p 
 		}
 		expires = &d
 	}
-	if len(errs) > 0 {
-		errs[0].Also = errs[1:]
-		return errs[0]
+	if err := steward.Invalids(errs); err != nil {
+		return err
 	}
 	return write(s, w, r, func(tx *store.Tx) (adminKeyOut, error) {
 		org, err := directory.AccountOrganization(r.Context(), tx, p.EnterpriseAccountID, *in.OrganizationID)

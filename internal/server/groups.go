@@ -190,9 +190,8 @@ func (s *Server) handleProvisionGroup(w http.ResponseWriter, r *http.Request, p 
 		msg := "workspace_role and workspace_role_name are mutually exclusive: send only one of them"
 		errs = append(errs, steward.Invalid([]string{"body", "workspace_role"}, "%s", msg), steward.Invalid([]string{"body", "workspace_role_name"}, "%s", msg))
 	}
-	if len(errs) > 0 {
-		errs[0].Also = errs[1:]
-		return errs[0]
+	if err := steward.Invalids(errs); err != nil {
+		return err
 	}
 	return s.orgChange(w, r, p, http.StatusNoContent, func(tx *store.Tx, org steward.Organization) error {
 		return directory.AssignGroup(r.Context(), tx, p.Actor(), org, directory.AssignmentChange{

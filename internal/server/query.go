@@ -26,12 +26,7 @@ func (q *query) fail(name, format string, args ...any) {
 
 // err returns nil, or one KindInvalid error listing every problem.
 func (q *query) err() error {
-	if len(q.errs) == 0 {
-		return nil
-	}
-	first := q.errs[0]
-	first.Also = q.errs[1:]
-	return first
+	return steward.Invalids(q.errs)
 }
 
 // list returns the values of a repeated parameter, accepting both name=a&name=b

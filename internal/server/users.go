@@ -210,9 +210,8 @@ func (s *Server) handleCreateUsers(w http.ResponseWriter, r *http.Request, p ste
 		batch[i] = directory.NewMember{Email: *m.Email, FirstName: *m.FirstName, LastName: *m.LastName,
 			Roles: m.input(), SubscriptionTypes: m.SubscriptionTypes}
 	}
-	if len(errs) > 0 {
-		errs[0].Also = errs[1:]
-		return errs[0]
+	if err := steward.Invalids(errs); err != nil {
+		return err
 	}
 	return writeOrg(s, w, r, p, func(tx *store.Tx, org steward.Organization) (usersCreateOut, error) {
 		res, err := directory.CreateMembers(r.Context(), tx, p.Actor(), org, batch)

@@ -91,6 +91,16 @@ func Invalid(field []string, format string, args ...any) *Error {
 	return &Error{Kind: KindInvalid, Field: field, Message: fmt.Sprintf(format, args...)}
 }
 
+// Invalids returns nil when errs is empty, and otherwise one error that
+// names every invalid field: the first, with the others in Also.
+func Invalids(errs []*Error) error {
+	if len(errs) == 0 {
+		return nil
+	}
+	errs[0].Also = errs[1:]
+	return errs[0]
+}
+
 // Internal wraps an unexpected cause; the client sees only a generic message.
 func Internal(err error) *Error {
 	return &Error{Kind: KindInternal, Message: "internal error", Err: err}

@@ -104,11 +104,7 @@ func validate(e *Event, field []string) error {
 	if e.Time.Before(earliest) || !e.Time.Before(latest) {
 		errs = append(errs, steward.Invalid(at("time"), "time must be between 1970 and 9999"))
 	}
-	if len(errs) == 0 {
-		return nil
-	}
-	errs[0].Also = errs[1:]
-	return errs[0]
+	return steward.Invalids(errs)
 }
 
 // validateAll checks every event, filling a zero time with now. When field
