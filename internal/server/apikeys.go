@@ -116,16 +116,7 @@ func (s *Server) handleCreateAPIKey(w http.ResponseWriter, r *http.Request, p st
 	if err := decode(r, &in); err != nil {
 		return err
 	}
-	var errs []*steward.Error
-	for _, f := range []struct {
-		name string
-		v    *string
-	}{{"workspace_uuid", in.WorkspaceUUID}, {"user_id", in.UserID}} {
-		if f.v == nil {
-			errs = append(errs, steward.Invalid([]string{"body", f.name}, "%s is required", f.name))
-		}
-	}
-	if err := steward.Invalids(errs); err != nil {
+	if err := steward.Invalids(missing([]string{"body"}, field{"workspace_uuid", in.WorkspaceUUID}, field{"user_id", in.UserID})); err != nil {
 		return err
 	}
 	nk := keys.NewKey{WorkspaceID: *in.WorkspaceUUID, UserID: *in.UserID, Name: in.Name}

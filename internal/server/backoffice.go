@@ -230,13 +230,7 @@ func (s *Server) handleCreateAdminKey(w http.ResponseWriter, r *http.Request, p 
 	if err := decode(r, &in); err != nil {
 		return err
 	}
-	var errs []*steward.Error
-	if in.Name == nil {
-		errs = append(errs, steward.Invalid([]string{"body", "name"}, "name is required"))
-	}
-	if in.OrganizationID == nil {
-		errs = append(errs, steward.Invalid([]string{"body", "organization_id"}, "organization_id is required"))
-	}
+	errs := missing([]string{"body"}, field{"name", in.Name}, field{"organization_id", in.OrganizationID})
 	var expires *time.Time
 	if in.ExpiresAt != nil {
 		d, err := keys.Date(*in.ExpiresAt)

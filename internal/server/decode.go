@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/stewardhq/steward/internal/steward"
@@ -76,4 +77,22 @@ func decodeError(err error) error {
 		return steward.Errorf(steward.KindTooLarge, "the request body is larger than %d bytes", maxErr.Limit)
 	}
 	return steward.Invalid([]string{"body"}, "the body could not be read: %v", err)
+}
+
+// field is a decoded string field of a body, nil when it was not sent.
+type field struct {
+	name  string
+	value *string
+}
+
+// missing returns an error for each field that was not sent, located under
+// at (e.g. ["body"], or ["body", "0"] for an item of a list).
+func missing(at []string, fields ...field) []*steward.Error {
+	var errs []*steward.Error
+	for _, f := range fields {
+		if f.value == nil {
+			errs = append(errs, steward.Invalid(append(slices.Clip(at), f.name), "%s is required", f.name))
+		}
+	}
+	return errs
 }

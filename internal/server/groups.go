@@ -177,15 +177,7 @@ func (s *Server) handleProvisionGroup(w http.ResponseWriter, r *http.Request, p 
 	if err := decode(r, &in); err != nil {
 		return err
 	}
-	var errs []*steward.Error
-	for _, f := range []struct {
-		name string
-		v    *string
-	}{{"user_group_uuid", in.UserGroupUUID}, {"workspace_uuid", in.WorkspaceUUID}} {
-		if f.v == nil {
-			errs = append(errs, steward.Invalid([]string{"body", f.name}, "%s is required", f.name))
-		}
-	}
+	errs := missing([]string{"body"}, field{"user_group_uuid", in.UserGroupUUID}, field{"workspace_uuid", in.WorkspaceUUID})
 	if in.WorkspaceRole != nil && in.WorkspaceRoleName != nil {
 		msg := "workspace_role and workspace_role_name are mutually exclusive: send only one of them"
 		errs = append(errs, steward.Invalid([]string{"body", "workspace_role"}, "%s", msg), steward.Invalid([]string{"body", "workspace_role_name"}, "%s", msg))

@@ -196,14 +196,7 @@ func (s *Server) handleCreateUsers(w http.ResponseWriter, r *http.Request, p ste
 	batch := make([]directory.NewMember, len(in))
 	var errs []*steward.Error
 	for i, m := range in {
-		for _, f := range []struct {
-			name string
-			v    *string
-		}{{"email", m.Email}, {"first_name", m.FirstName}, {"last_name", m.LastName}} {
-			if f.v == nil {
-				errs = append(errs, steward.Invalid([]string{"body", strconv.Itoa(i), f.name}, "%s is required", f.name))
-			}
-		}
+		errs = append(errs, missing([]string{"body", strconv.Itoa(i)}, field{"email", m.Email}, field{"first_name", m.FirstName}, field{"last_name", m.LastName})...)
 		if len(errs) > 0 {
 			continue
 		}
