@@ -175,7 +175,7 @@ func CreateGroup(ctx context.Context, tx *store.Tx, actor steward.Actor, org ste
 		return g, err
 	}
 	if in.ParentGroupIDs != nil {
-		if err := setParents(ctx, tx, actor, org, g, *in.ParentGroupIDs); err != nil {
+		if err := setLinks(ctx, tx, actor, org, g, *in.ParentGroupIDs, true, "parent_group_ids"); err != nil {
 			return g, err
 		}
 	}
@@ -227,7 +227,7 @@ func UpdateGroup(ctx context.Context, tx *store.Tx, actor steward.Actor, org ste
 		}
 	}
 	if in.ParentGroupIDs != nil {
-		if err := setParents(ctx, tx, actor, org, after, *in.ParentGroupIDs); err != nil {
+		if err := setLinks(ctx, tx, actor, org, after, *in.ParentGroupIDs, true, "parent_group_ids"); err != nil {
 			return g, err
 		}
 	}
@@ -299,12 +299,13 @@ func reaches(parents map[string][]string, from, to string) bool {
 // setLinks replaces the nesting links of a group on one side (its parents,
 // or its children) with others, each a group of the Organization; a link
 // that would make a cycle, or nest a group in itself, is KindInvalid at
-// field.
-func setLinks(ctx context.Context, tx *store.Tx, org steward.Organization, g steward.Group, others []string, asParents bool, field string) (before []string, err error) {
+// field. A change is audited with field's value before and after.
+func setLinks(ctx context.Context, tx *store.Tx, actor steward.Actor, org steward.Organization, g steward.Group, others []string, asParents bool, field string) error {
 	parents, err := nesting(ctx, tx, org.ID)
 	if err != nil {
-		return nil, err
+		return err
 	}
+	var before []string
 	if asParents {
 		before = slices.Clone(parents[g.ID])
 		parents[g.ID] = nil
@@ -332,7 +333,7 @@ func setLinks(ctx context.Context, tx *store.Tx, org steward.Organization, g ste
 		case steward.IsKind(err, steward.KindNotFound):
 			errs = append(errs, steward.Invalid(at, "no user group %s in this Organization", other))
 		case err != nil:
-			return nil, err
+			return err
 		case other == g.ID:
 			errs = append(errs, steward.Invalid(at, "a group cannot be nested in itself"))
 		case reaches(parents, parent, child):
@@ -344,36 +345,26 @@ func setLinks(ctx context.Context, tx *store.Tx, org steward.Organization, g ste
 		}
 	}
 	if err := steward.Invalids(errs); err != nil {
-		return nil, err
+		return err
+	}
+	slices.Sort(before)
+	slices.Sort(kept)
+	if slices.Equal(before, kept) {
+		return nil
 	}
 	column := "child_id"
 	if !asParents {
 		column = "parent_id"
 	}
 	if _, err := tx.Exec(ctx, `DELETE FROM user_group_nesting WHERE `+column+` = ?`, g.ID); err != nil {
-		return nil, err
-	}
-	if err := tx.InsertMany(ctx, "user_group_nesting", []string{"parent_id", "child_id"}, links, ""); err != nil {
-		return nil, err
-	}
-	accessChanged(tx, org.ID)
-	slices.Sort(before)
-	return before, nil
-}
-
-func setParents(ctx context.Context, tx *store.Tx, actor steward.Actor, org steward.Organization, g steward.Group, parentIDs []string) error {
-	before, err := setLinks(ctx, tx, org, g, parentIDs, true, "parent_group_ids")
-	if err != nil {
 		return err
 	}
-	after := slices.Clone(parentIDs)
-	slices.Sort(after)
-	after = slices.Compact(after)
-	if slices.Equal(before, after) {
-		return nil
+	if err := tx.InsertMany(ctx, "user_group_nesting", []string{"parent_id", "child_id"}, links, ""); err != nil {
+		return err
 	}
+	accessChanged(tx, org.ID)
 	_, err = audit.Record(ctx, tx, groupEntry(actor, org, audit.EventGroupUpdate, g, map[string]string{
-		"parent_group_ids_before": strings.Join(before, ","), "parent_group_ids_after": strings.Join(after, ",")}))
+		field + "_before": strings.Join(before, ","), field + "_after": strings.Join(kept, ",")}))
 	return err
 }
 
@@ -409,19 +400,7 @@ func SetNestedGroups(ctx context.Context, tx *store.Tx, actor steward.Actor, org
 	if err != nil {
 		return err
 	}
-	before, err := setLinks(ctx, tx, org, g, childIDs, false, "child_group_uuids")
-	if err != nil {
-		return err
-	}
-	after := slices.Clone(childIDs)
-	slices.Sort(after)
-	after = slices.Compact(after)
-	if slices.Equal(before, after) {
-		return nil
-	}
-	_, err = audit.Record(ctx, tx, groupEntry(actor, org, audit.EventGroupUpdate, g, map[string]string{
-		"child_group_uuids_before": strings.Join(before, ","), "child_group_uuids_after": strings.Join(after, ",")}))
-	return err
+	return setLinks(ctx, tx, actor, org, g, childIDs, false, "child_group_uuids")
 }
 
 // ListGroupMembers returns a page of a group's direct members, by email,

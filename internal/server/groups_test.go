@@ -165,6 +165,17 @@ func TestGroupNestingRejectsCycles(t *testing.T) {
 		a, b, c := h.group("A"), h.group("B"), h.group("C")
 		noContent(t, h.send("PATCH", groupPath+"/"+a+"/nested", map[string]any{"child_group_uuids": []string{b}}))
 		noContent(t, h.send("PATCH", groupPath+"/"+b+"/nested", map[string]any{"child_group_uuids": []string{c}}))
+		// A change of nesting is audited (newest first); setting it again, from
+		// either side, changes nothing.
+		noContent(t, h.send("PATCH", groupPath+"/"+b+"/nested", map[string]any{"child_group_uuids": []string{c, c}}))
+		if r := h.send("PATCH", groupPath+"/"+c, map[string]any{"parent_group_ids": []string{b}}); r.status != 200 || !strings.Contains(string(r.body), b) {
+			t.Fatalf("PATCH parents: %d %s", r.status, r.body)
+		}
+		entries := h.auditLogs(t, h.boot.AdminKeySecret, "event_type=user_group.update")
+		if len(entries) != 2 || entries[0].TargetMetadata["id"] != b || entries[0].EventMetadata["child_group_uuids_before"] != "" ||
+			entries[0].EventMetadata["child_group_uuids_after"] != c {
+			t.Fatalf("nesting audit entries = %+v", entries)
+		}
 		v := expectValidation(t, h.send("PATCH", groupPath+"/"+c+"/nested", map[string]any{"child_group_uuids": []string{a}}), "body.child_group_uuids.0")
 		if !strings.Contains(v.Detail[0].Msg, "cycle") {
 			t.Errorf("cycle message: %q", v.Detail[0].Msg)
