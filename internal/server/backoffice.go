@@ -38,23 +38,22 @@ func (s *Server) handleGetEnterpriseAccount(w http.ResponseWriter, r *http.Reque
 	})
 }
 
-type nameIn struct {
-	Name *string `json:"name"`
-}
-
-func (in nameIn) required() (string, error) {
-	if in.Name == nil {
-		return "", steward.Invalid([]string{"body", "name"}, "name is required")
+// decodeName reads a body {"name": ...} whose name is required.
+func decodeName(r *http.Request) (string, error) {
+	var in struct {
+		Name *string `json:"name"`
+	}
+	if err := decode(r, &in); err != nil {
+		return "", err
+	}
+	if err := steward.Invalids(missing([]string{"body"}, field{"name", in.Name})); err != nil {
+		return "", err
 	}
 	return *in.Name, nil
 }
 
 func (s *Server) handleRenameEnterpriseAccount(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
-	var in nameIn
-	if err := decode(r, &in); err != nil {
-		return err
-	}
-	name, err := in.required()
+	name, err := decodeName(r)
 	if err != nil {
 		return err
 	}
@@ -87,11 +86,7 @@ func (s *Server) handleListOrganizations(w http.ResponseWriter, r *http.Request,
 }
 
 func (s *Server) handleCreateOrganization(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
-	var in nameIn
-	if err := decode(r, &in); err != nil {
-		return err
-	}
-	name, err := in.required()
+	name, err := decodeName(r)
 	if err != nil {
 		return err
 	}

@@ -31,6 +31,8 @@ func TestBackofficeFlow(t *testing.T) {
 		}
 		ok(t, h.bo("POST", "/organizations", map[string]any{"name": "Acme EU"}), &org)
 		expectError(t, h.bo("POST", "/organizations", map[string]any{"name": "acme eu"}), http.StatusConflict, "invalid_request_error")
+		expectValidation(t, h.bo("POST", "/organizations", map[string]any{}), "body.name")
+		expectValidation(t, h.bo("PATCH", "/enterprise-account", map[string]any{}), "body.name")
 		var orgs struct {
 			Items []struct {
 				ID          string `json:"id"`
