@@ -7,6 +7,9 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	// Organizations' time zones must load on machines without a zoneinfo
+	// database, such as minimal containers.
+	_ "time/tzdata"
 
 	"github.com/stewardhq/steward/internal/cli"
 )

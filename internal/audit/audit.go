@@ -53,6 +53,7 @@ const (
 // Event types, with Mistral's names wherever one fits.
 const (
 	EventOrganizationCreate           = "organization.create"
+	EventOrganizationUpdate           = "organization.update"
 	EventWorkspaceCreate              = "workspace.create"
 	EventWorkspaceMemberAdd           = "workspace.member.add"
 	EventWorkspaceUpdate              = "workspace.update"

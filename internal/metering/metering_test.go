@@ -32,12 +32,13 @@ func TestRecorderMakesItsOwnIDsAndOutlivesTheClient(t *testing.T) {
 			t.Fatalf("a second request with the same client request id: %v", err)
 		}
 		ctx := context.Background()
-		var n, tokens int64
+		var n, tokens, ids int64
 		err := db.View(ctx, func(tx *store.Tx) error {
-			return tx.QueryRow(ctx, `SELECT COUNT(*), SUM(input_tokens + output_tokens) FROM usage_events WHERE organization_id = 'o'`).Scan(&n, &tokens)
+			return tx.QueryRow(ctx, `SELECT COUNT(*), SUM(input_tokens + output_tokens), COUNT(DISTINCT id) FROM usage_events
+				WHERE organization_id = 'o' AND request_id = 'client-chosen'`).Scan(&n, &tokens, &ids)
 		})
-		if err != nil || n != 2 || tokens != 30 {
-			t.Fatalf("usage = %d events, %d tokens (%v); want 2 and 30", n, tokens, err)
+		if err != nil || n != 2 || tokens != 30 || ids != 2 {
+			t.Fatalf("usage = %d events (%d ids) with the request id, %d tokens (%v); want 2 events, 2 ids and 30 tokens", n, ids, tokens, err)
 		}
 	})
 }

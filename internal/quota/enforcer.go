@@ -79,13 +79,6 @@ func (e *Enforcer) load(ctx context.Context, orgID string) (Settings, error) {
 	return s, nil
 }
 
-// monthBounds are the current calendar month, UTC.
-func monthBounds(t time.Time) (time.Time, time.Time) {
-	y, m, _ := t.UTC().Date()
-	start := time.Date(y, m, 1, 0, 0, 0, 0, time.UTC)
-	return start, start.AddDate(0, 1, 0)
-}
-
 // warmKey is a monthly counter of one month.
 type warmKey struct {
 	key   string
@@ -96,8 +89,8 @@ type warmKey struct {
 // warm starts a monthly counter from the month's recorded usage the first
 // time this process sees it: it reserves, without a cap, what was already
 // used.
-func (e *Enforcer) warm(ctx context.Context, key string, kind limits.Kind, orgID, workspaceID, model string) error {
-	start, end := monthBounds(e.now())
+func (e *Enforcer) warm(ctx context.Context, loc *time.Location, key string, kind limits.Kind, orgID, workspaceID, model string) error {
+	start, end := usage.Month(e.now(), loc)
 	id := warmKey{key, kind, start}
 	e.mu.Lock()
 	done := e.warmed[id]
@@ -158,6 +151,9 @@ func (e *Enforcer) Reserve(ctx context.Context, k keys.CheckedKey, model string,
 	if v, ok := s.WorkspaceSpends[k.WorkspaceID]; ok {
 		levels[1].cap = &v
 	}
+	// A monthly counter belongs to one time zone: a change of zone starts
+	// another, warmed from the usage of the new zone's month.
+	month := "@" + s.Location.String()
 	for _, l := range levels {
 		if l.rl.RequestsPerSecond > 0 {
 			cs = append(cs, check{Check: limits.Check{Key: l.prefix, Kind: limits.RequestsPerSecond, Limit: l.rl.RequestsPerSecond, Cost: 1},
@@ -168,17 +164,17 @@ func (e *Enforcer) Reserve(ctx context.Context, k keys.CheckedKey, model string,
 				code: "token_limit_exceeded", what: "tokens per minute"})
 		}
 		if t := l.rl.Models[model]; t.PerMonth > 0 {
-			cs = append(cs, check{Check: limits.Check{Key: l.prefix + ":" + model, Kind: limits.TokensPerMonth, Limit: t.PerMonth, Cost: worstTokens},
+			cs = append(cs, check{Check: limits.Check{Key: l.prefix + ":" + model + month, Kind: limits.TokensPerMonth, Limit: t.PerMonth, Cost: worstTokens, Location: s.Location},
 				code: "monthly_token_limit_exceeded", what: "tokens per month", org: k.OrganizationID, ws: l.ws, mdl: model})
 		}
 		if l.cap != nil {
-			cs = append(cs, check{Check: limits.Check{Key: l.prefix, Kind: limits.SpendPerMonth, Limit: *l.cap * MicrosPerUnit, Cost: worstCost},
+			cs = append(cs, check{Check: limits.Check{Key: l.prefix + month, Kind: limits.SpendPerMonth, Limit: *l.cap * MicrosPerUnit, Cost: worstCost, Location: s.Location},
 				code: "spend_limit_exceeded", what: "monthly spend limit", spend: true, org: k.OrganizationID, ws: l.ws})
 		}
 	}
 	for _, c := range cs {
 		if c.Kind == limits.TokensPerMonth || c.Kind == limits.SpendPerMonth {
-			if err := e.warm(ctx, c.Key, c.Kind, c.org, c.ws, c.mdl); err != nil {
+			if err := e.warm(ctx, s.Location, c.Key, c.Kind, c.org, c.ws, c.mdl); err != nil {
 				return nil, err
 			}
 		}

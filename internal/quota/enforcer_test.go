@@ -162,3 +162,48 @@ func TestRefusalNamesTheLimit(t *testing.T) {
 		}
 	})
 }
+
+// The monthly counters count the calendar month of the Organization's time
+// zone, and follow a change of zone at once.
+func TestMonthFollowsTheTimeZone(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		boot, err := bootstrap.Run(ctx, db, bootstrap.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// 00:30 on 1 March in Paris is still February in UTC.
+		now := time.Date(2026, 2, 28, 23, 30, 0, 0, time.UTC)
+		e := quota.NewEnforcer(db, limits.NewLocal(func() time.Time { return now }), func() time.Time { return now })
+		e.Cost = cost
+		k := keys.CheckedKey{ID: "k", OrganizationID: boot.Organization.ID, WorkspaceID: boot.DefaultWorkspace.ID, UserID: boot.Admin.ID}
+		setCap(t, db, boot, "", 1)
+		rec := usage.NewRecorder(db, usage.Options{})
+		go rec.Run(ctx)
+		defer rec.Close()
+		// Spent at 23:00 on 28 February, Paris time.
+		if err := rec.Record(ctx, usage.Event{ID: "february", Time: now.Add(-90 * time.Minute), OrganizationID: k.OrganizationID,
+			WorkspaceID: k.WorkspaceID, Model: "m", InputTokens: 900_000, Cost: 900_000, Currency: "USD"}); err != nil {
+			t.Fatal(err)
+		}
+		_, err = e.Reserve(ctx, k, "m", 200_000, 0)
+		refusedWith(t, err, "spend_limit_exceeded")
+
+		if err := db.Transact(ctx, func(tx *store.Tx) error {
+			return quota.SetTimeZone(ctx, tx, steward.SystemActor("test"), boot.Organization, "Europe/Paris")
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.Reserve(ctx, k, "m", 200_000, 0); err != nil {
+			t.Fatalf("March in Paris has spent nothing yet: %v", err)
+		}
+		for _, zone := range []string{"Asia/Kolkata", "Mars/Olympus_Mons", "", "Local"} {
+			err := db.Transact(ctx, func(tx *store.Tx) error {
+				return quota.SetTimeZone(ctx, tx, steward.SystemActor("test"), boot.Organization, zone)
+			})
+			if !steward.IsKind(err, steward.KindInvalid) {
+				t.Errorf("time zone %q: %v, want KindInvalid", zone, err)
+			}
+		}
+	})
+}

@@ -8,11 +8,13 @@ import (
 	"database/sql"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/directory"
 	"github.com/stewardhq/steward/internal/steward"
 	"github.com/stewardhq/steward/internal/store"
+	"github.com/stewardhq/steward/internal/usage"
 )
 
 // TopicLimits is the change topic of limits.
@@ -45,15 +47,24 @@ type Settings struct {
 	Workspaces      map[string]RateLimits
 	SpendCap        *int64 // whole units; nil for none
 	WorkspaceSpends map[string]int64
+	// Location is the Organization's time zone, in which its calendar
+	// months start.
+	Location *time.Location
 }
 
 // Load reads an Organization's limits.
 func Load(ctx context.Context, tx *store.Tx, orgID string) (Settings, error) {
 	s := Settings{Organization: RateLimits{Models: map[string]TokenLimits{}}, Workspaces: map[string]RateLimits{}, WorkspaceSpends: map[string]int64{}}
 	var cap sql.NullInt64
-	if err := tx.QueryRow(ctx, `SELECT spend_limit FROM organizations WHERE id = ?`, orgID).Scan(&cap); err != nil {
+	var zone string
+	if err := tx.QueryRow(ctx, `SELECT spend_limit, time_zone FROM organizations WHERE id = ?`, orgID).Scan(&cap, &zone); err != nil {
 		return s, err
 	}
+	loc, err := location(zone)
+	if err != nil {
+		return s, err
+	}
+	s.Location = loc
 	if cap.Valid {
 		s.SpendCap = &cap.Int64
 	}
@@ -276,4 +287,47 @@ func ptr(v *int64) any {
 		return nil
 	}
 	return *v
+}
+
+// SetTimeZone sets the time zone in which the Organization's calendar
+// months start (spend caps, monthly token limits, GET /usage), and audits
+// it. The month in progress changes at once: its spend is counted again
+// from the new month's start.
+func SetTimeZone(ctx context.Context, tx *store.Tx, actor steward.Actor, org steward.Organization, name string) error {
+	if _, err := usage.TimeZone([]string{"body", "time_zone"}, name); err != nil {
+		return err
+	}
+	var before string
+	if err := tx.QueryRow(ctx, `SELECT time_zone FROM organizations WHERE id = ?`, org.ID).Scan(&before); err != nil {
+		return err
+	}
+	if before == name {
+		return nil
+	}
+	if _, err := tx.Exec(ctx, `UPDATE organizations SET time_zone = ? WHERE id = ?`, name, org.ID); err != nil {
+		return err
+	}
+	limitsChanged(tx, org.ID)
+	_, err := audit.Record(ctx, tx, audit.Entry{EnterpriseAccountID: org.EnterpriseAccountID, OrganizationID: org.ID, Actor: actor,
+		EventType: audit.EventOrganizationUpdate, EventMetadata: map[string]string{"time_zone_before": before, "time_zone_after": name},
+		TargetType: audit.TargetOrganization, TargetMetadata: map[string]string{"id": org.ID, "name": org.Name}})
+	return err
+}
+
+// TimeZoneOf returns the time zone of an Organization's calendar months.
+func TimeZoneOf(ctx context.Context, tx *store.Tx, orgID string) (*time.Location, error) {
+	var zone string
+	if err := tx.QueryRow(ctx, `SELECT time_zone FROM organizations WHERE id = ?`, orgID).Scan(&zone); err != nil {
+		return nil, err
+	}
+	return location(zone)
+}
+
+// location loads a stored time zone, checked when it was set.
+func location(zone string) (*time.Location, error) {
+	loc, err := time.LoadLocation(zone)
+	if err != nil {
+		return nil, steward.Internal(err)
+	}
+	return loc, nil
 }

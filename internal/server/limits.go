@@ -2,7 +2,6 @@ package server
 
 import (
 	"net/http"
-	"time"
 
 	"github.com/stewardhq/steward/internal/directory"
 	"github.com/stewardhq/steward/internal/quota"
@@ -128,9 +127,8 @@ func (s *Server) spendLimit(r *http.Request, tx *store.Tx, orgID string) (limits
 	if err != nil {
 		return out, err
 	}
-	y, m, _ := tx.Now.Date()
-	start := time.Date(y, m, 1, 0, 0, 0, 0, time.UTC)
-	spent, _, err := usage.MonthSpend(r.Context(), tx, orgID, "", start, start.AddDate(0, 1, 0))
+	start, end := usage.Month(tx.Now, set.Location)
+	spent, _, err := usage.MonthSpend(r.Context(), tx, orgID, "", start, end)
 	if err != nil {
 		return out, err
 	}

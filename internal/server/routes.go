@@ -67,6 +67,8 @@ func (s *Server) registerRoutes() {
 	s.admin("GET", "/workspaces/{workspace_uuid}/api-key-policy", steward.ActionAPIKeysRead, s.handleGetWorkspacePolicy)
 	s.admin("PUT", "/workspaces/{workspace_uuid}/api-key-policy", steward.ActionAPIKeysWrite, s.handleSetWorkspacePolicy)
 
+	s.admin("GET", "/organization", steward.ActionLimitsRead, s.handleGetOrganization)
+	s.admin("PATCH", "/organization", steward.ActionLimitsWrite, s.handleUpdateOrganization)
 	s.admin("GET", "/rate-limit", steward.ActionLimitsRead, s.handleGetRateLimit)
 	s.admin("PUT", "/rate-limit", steward.ActionLimitsWrite, s.handleSetRateLimit)
 	s.admin("GET", "/workspaces/{workspace_uuid}/rate-limit", steward.ActionLimitsRead, s.handleGetRateLimit)

@@ -93,16 +93,15 @@ var currencySymbols = map[string]string{"USD": "$", "EUR": "€", "GBP": "£", "
 // the daily rollup.
 func (s *Server) handleUsage(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
 	q := newQuery(r)
-	now := s.deps.DB.Now().UTC()
-	month := q.intRange("month", int(now.Month()), 1, 12)
-	year := q.intRange("year", now.Year(), 2000, 9999)
+	// 0 is "the current month", which is known once the Organization's
+	// time zone is.
+	month := q.intRange("month", 0, 1, 12)
+	year := q.intRange("year", 0, 2000, 9999)
 	workspaceID := q.stringOr("workspace_id", "")
 	zone := q.oneOf("api_zone", "global", "global", "us", "eu")
 	if err := q.err(); err != nil {
 		return err
 	}
-	start := time.Date(year, time.Month(month), 1, 0, 0, 0, 0, time.UTC)
-	end := start.AddDate(0, 1, 0)
 	return read(s, w, r, func(tx *store.Tx) (usageOut, error) {
 		out := newUsageOut()
 		if workspaceID != "" {
@@ -110,8 +109,21 @@ func (s *Server) handleUsage(w http.ResponseWriter, r *http.Request, p steward.P
 				return out, err
 			}
 		}
+		loc, err := quota.TimeZoneOf(r.Context(), tx, p.OrganizationID)
+		if err != nil {
+			return out, err
+		}
+		now := tx.Now.In(loc)
+		if month == 0 {
+			month = int(now.Month())
+		}
+		if year == 0 {
+			year = now.Year()
+		}
+		start := time.Date(year, time.Month(month), 1, 0, 0, 0, 0, loc)
+		end := start.AddDate(0, 1, 0)
 		out.Date = formatTime(tx.Now)
-		out.StartDate, out.EndDate = formatTime(start), formatTime(end.Add(-time.Microsecond))
+		out.StartDate, out.EndDate = formatLocalTime(start), formatLocalTime(end.Add(-time.Microsecond))
 		prev := start.AddDate(0, -1, 0).Format("2006-01")
 		out.PreviousMonth = &prev
 		if end.Before(tx.Now) {
@@ -132,7 +144,7 @@ func (s *Server) handleUsage(w http.ResponseWriter, r *http.Request, p steward.P
 		if zone != "global" {
 			return out, nil
 		}
-		days, err := usage.MonthByModelDay(r.Context(), tx, p.OrganizationID, workspaceID, start, time.UTC)
+		days, err := usage.MonthByModelDay(r.Context(), tx, p.OrganizationID, workspaceID, start, loc)
 		if err != nil {
 			return out, err
 		}

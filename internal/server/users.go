@@ -73,6 +73,10 @@ func builtinRoles(scope steward.RoleScope, ids []string) ([]string, string) {
 
 func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
+// formatLocalTime writes t with the offset of its own location, for times
+// that belong to an Organization's time zone (Z when that is UTC).
+func formatLocalTime(t time.Time) string { return t.Format(time.RFC3339Nano) }
+
 func newMemberOut(m steward.Member) memberOut {
 	out := memberOut{
 		UUID:              m.User.ID,

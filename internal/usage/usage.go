@@ -50,6 +50,9 @@ type Event struct {
 	Estimated bool
 	// Endpoint is the API called, such as "chat.completions".
 	Endpoint string
+	// RequestID is the id the answer carried in x-request-id, which a
+	// client may have chosen: it correlates, it does not identify.
+	RequestID string
 }
 
 // Limits on an event's fields. Counts are bounded so that the sums kept by
@@ -98,6 +101,7 @@ func validate(e *Event, field []string) error {
 	text("model", e.Model, true, MaxModelLen)
 	text("currency", e.Currency, false, MaxCurrencyLen)
 	text("endpoint", e.Endpoint, false, MaxEndpointLen)
+	text("request_id", e.RequestID, false, MaxIDLen)
 	count("input_tokens", e.InputTokens)
 	count("output_tokens", e.OutputTokens)
 	count("cost", e.Cost)
@@ -159,7 +163,7 @@ func bucketStart(t time.Time, size time.Duration) int64 {
 	return store.Micros(t.Truncate(size))
 }
 
-const eventColumns = "id, organization_id, workspace_id, key_id, user_id, model, occurred_at, input_tokens, output_tokens, cost, currency, estimated, endpoint, recorded_at"
+const eventColumns = "id, organization_id, workspace_id, key_id, user_id, model, occurred_at, input_tokens, output_tokens, cost, currency, estimated, endpoint, recorded_at, request_id"
 
 const rollupColumns = "organization_id, bucket_start, workspace_id, key_id, user_id, model, requests, input_tokens, output_tokens, cost, estimated_requests"
 
@@ -175,10 +179,10 @@ const chunkRows = 4096
 // reuse one prepared statement.
 var (
 	insertEventsSQL = map[store.Dialect]string{
-		store.SQLite: jsonRowsCTE + "INSERT INTO usage_events (" + eventColumns + ") SELECT " + jsonColumns(14) +
+		store.SQLite: jsonRowsCTE + "INSERT INTO usage_events (" + eventColumns + ") SELECT " + jsonColumns(15) +
 			" FROM r WHERE true ON CONFLICT (id) DO NOTHING RETURNING id",
 		store.Postgres: "INSERT INTO usage_events (" + eventColumns + ") SELECT * FROM unnest(" +
-			"?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[], ?::text[], ?::boolean[], ?::text[], ?::bigint[]" +
+			"?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[], ?::text[], ?::boolean[], ?::text[], ?::bigint[], ?::text[]" +
 			") ON CONFLICT (id) DO NOTHING RETURNING id",
 	}
 	rollupWith   = map[store.Dialect]string{store.SQLite: jsonRowsCTE}
@@ -269,7 +273,7 @@ func eventArgs(d store.Dialect, events []*Event, recorded int64) []any {
 			b.open()
 			b.str(e.ID).str(e.OrganizationID).str(e.WorkspaceID).str(e.KeyID).str(e.UserID).str(e.Model)
 			b.num(store.Micros(e.Time)).num(e.InputTokens).num(e.OutputTokens).num(e.Cost).str(e.Currency)
-			b.flag(e.Estimated).str(e.Endpoint).num(recorded)
+			b.flag(e.Estimated).str(e.Endpoint).num(recorded).str(e.RequestID)
 			b.close()
 		}
 		return []any{b.String()}
@@ -277,13 +281,13 @@ func eventArgs(d store.Dialect, events []*Event, recorded int64) []any {
 	n := len(events)
 	ids, orgs, workspaces, keys, users, models := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	times, inputs, outputs, costs := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
-	currencies, endpoints, estimated, recordedAt := make([]string, n), make([]string, n), make([]bool, n), make([]int64, n)
+	currencies, endpoints, estimated, recordedAt, requestIDs := make([]string, n), make([]string, n), make([]bool, n), make([]int64, n), make([]string, n)
 	for i, e := range events {
 		ids[i], orgs[i], workspaces[i], keys[i], users[i], models[i] = e.ID, e.OrganizationID, e.WorkspaceID, e.KeyID, e.UserID, e.Model
 		times[i], inputs[i], outputs[i], costs[i] = store.Micros(e.Time), e.InputTokens, e.OutputTokens, e.Cost
-		currencies[i], estimated[i], endpoints[i], recordedAt[i] = e.Currency, e.Estimated, e.Endpoint, recorded
+		currencies[i], estimated[i], endpoints[i], recordedAt[i], requestIDs[i] = e.Currency, e.Estimated, e.Endpoint, recorded, e.RequestID
 	}
-	return []any{ids, orgs, workspaces, keys, users, models, times, inputs, outputs, costs, currencies, estimated, endpoints, recordedAt}
+	return []any{ids, orgs, workspaces, keys, users, models, times, inputs, outputs, costs, currencies, estimated, endpoints, recordedAt, requestIDs}
 }
 
 // errUnknownID is a RETURNING row that names no event of the statement,

@@ -37,7 +37,7 @@ func start(t testing.TB, r *Recorder) {
 func event(id string, at time.Time) Event {
 	return Event{
 		ID: id, Time: at, OrganizationID: "org-1", WorkspaceID: "ws-1", KeyID: "key-1", UserID: "user-1",
-		Model: "mistral-small", InputTokens: 10, OutputTokens: 20, Cost: 300, Currency: "EUR", Endpoint: "chat.completions",
+		Model: "mistral-small", InputTokens: 10, OutputTokens: 20, Cost: 300, Currency: "EUR", Endpoint: "chat.completions", RequestID: "req-" + id,
 	}
 }
 
@@ -56,7 +56,7 @@ func stored(t *testing.T, db *store.DB) map[string]Event {
 			var e Event
 			var at, recorded int64
 			if err := rows.Scan(&e.ID, &e.OrganizationID, &e.WorkspaceID, &e.KeyID, &e.UserID, &e.Model, &at,
-				&e.InputTokens, &e.OutputTokens, &e.Cost, &e.Currency, &e.Estimated, &e.Endpoint, &recorded); err != nil {
+				&e.InputTokens, &e.OutputTokens, &e.Cost, &e.Currency, &e.Estimated, &e.Endpoint, &recorded, &e.RequestID); err != nil {
 				return err
 			}
 			e.Time = store.Time(at)
