@@ -16,8 +16,11 @@ type Options struct {
 	// MaxBatch is the most events one transaction holds (default 1000). A
 	// single RecordMany larger than this still commits in one transaction.
 	MaxBatch int
-	// MaxWait is how long the first event of a batch waits for others to
-	// share its transaction (default 2ms).
+	// MaxWait is how long the first event of a batch may wait for others to
+	// share its transaction. The default, 0, writes a batch as soon as the
+	// previous one has committed: the events that queued meanwhile share it,
+	// so batches grow with the load and a request waits for at most one
+	// commit besides its own.
 	MaxWait time.Duration
 	// Log receives failed batches (default slog.Default()).
 	Log *slog.Logger
@@ -104,8 +107,8 @@ func NewRecorder(db *store.DB, opts Options) *Recorder {
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = 1000
 	}
-	if opts.MaxWait <= 0 {
-		opts.MaxWait = 2 * time.Millisecond
+	if opts.MaxWait < 0 {
+		opts.MaxWait = 0
 	}
 	if opts.Log == nil {
 		opts.Log = slog.Default()
@@ -226,13 +229,14 @@ func (r *Recorder) Run(ctx context.Context) {
 		if n == 0 {
 			continue
 		}
-		// Linger for others to join, unless the batch is already full:
-		// until MaxWait has passed, or until a lull of a tenth of it, when
-		// every caller there is seems to have joined already.
+		// Linger for others to join, if asked to and unless the batch is
+		// already full: until MaxWait has passed, or until a lull of a
+		// tenth of it, when every caller there is seems to have joined
+		// already.
 		deadline := time.Now().Add(r.maxWait)
 		lull := r.maxWait / 10
 	linger:
-		for n < r.maxBatch {
+		for r.maxWait > 0 && n < r.maxBatch {
 			timer.Reset(min(time.Until(deadline), lull))
 			select {
 			case <-r.wake:
