@@ -54,11 +54,10 @@ func TestOrganizationTimeZone(t *testing.T) {
 			t.Fatalf("March in Paris = %v from %s", days, start)
 		}
 
-		v := expectValidation(t, h.send("PATCH", "/v1/admin/organization", map[string]any{"time_zone": "Asia/Kolkata"}), "body.time_zone")
-		if !strings.Contains(v.Detail[0].Msg, "UTC+05:30") {
-			t.Errorf("a half-hour zone is refused with %q", v.Detail[0].Msg)
+		v := expectValidation(t, h.send("PATCH", "/v1/admin/organization", map[string]any{"time_zone": "Mars/Olympus_Mons"}), "body.time_zone")
+		if !strings.Contains(v.Detail[0].Msg, "Mars/Olympus_Mons") {
+			t.Errorf("an unknown zone is refused with %q", v.Detail[0].Msg)
 		}
-		expectValidation(t, h.send("PATCH", "/v1/admin/organization", map[string]any{"time_zone": "Mars/Olympus_Mons"}), "body.time_zone")
 		expectValidation(t, h.send("PATCH", "/v1/admin/organization", map[string]any{}), "body.time_zone")
 		expectValidation(t, h.send("PATCH", "/v1/admin/organization", map[string]any{"time_zone": "UTC", "name": "x"}), "body.name")
 		ok(t, h.get("/v1/admin/organization", h.boot.AdminKeySecret), &o)

@@ -82,21 +82,26 @@ type DayModel struct {
 // When every day of the month starts on a UTC midnight (in UTC, and in
 // zones such as Europe/London in winter) the answer is read from the daily
 // rollup. Otherwise it is assembled from the hourly rollup, each UTC hour
-// counted in the local day in which it starts: exact for zones whose offset
-// is a whole number of hours, and off by at most the part of an hour that
-// straddles a local midnight for the others.
+// counted in the local day in which it starts; in a zone whose offset is
+// not a whole number of hours (Asia/Kolkata), the UTC hours that straddle a
+// local midnight are read from the raw events instead, split at midnight,
+// so that every day is exact.
 func MonthByModelDay(ctx context.Context, tx *store.Tx, orgID, workspaceID string, month time.Time, loc *time.Location) ([]DayModel, error) {
 	if loc == nil {
 		loc = time.UTC
 	}
-	local := month.In(loc)
-	start := time.Date(local.Year(), local.Month(), 1, 0, 0, 0, 0, loc)
-	end := start.AddDate(0, 1, 0)
+	start, end := Month(month, loc)
 	table := "usage_daily"
-	for d := start; d.Before(end); d = d.AddDate(0, 0, 1) {
+	// straddling holds the UTC hours that a local midnight cuts in two.
+	straddling := map[int64]bool{}
+	var midnights []time.Time
+	for d := start; !d.After(end); d = d.AddDate(0, 0, 1) {
 		if !d.Equal(d.Truncate(day)) {
 			table = "usage_hourly"
-			break
+		}
+		if !d.Equal(d.Truncate(hour)) {
+			midnights = append(midnights, d)
+			straddling[store.Micros(d.Truncate(hour))] = true
 		}
 	}
 	q := "SELECT bucket_start, model, " + totalsSelect + " FROM " + table +
@@ -117,14 +122,8 @@ func MonthByModelDay(ctx context.Context, tx *store.Tx, orgID, workspaceID strin
 		model string
 	}
 	byDay := map[dayModel]*DayModel{}
-	for rows.Next() {
-		var bucket int64
-		var model string
-		var t Totals
-		if err := rows.Scan(append([]any{&bucket, &model}, t.dest()...)...); err != nil {
-			return nil, err
-		}
-		b := store.Time(bucket).In(loc)
+	add := func(at time.Time, model string, t Totals) {
+		b := at.In(loc)
 		d := time.Date(b.Year(), b.Month(), b.Day(), 0, 0, 0, 0, loc)
 		k := dayModel{d.Unix(), model}
 		dm := byDay[k]
@@ -134,8 +133,38 @@ func MonthByModelDay(ctx context.Context, tx *store.Tx, orgID, workspaceID strin
 		}
 		dm.add(t)
 	}
+	for rows.Next() {
+		var bucket int64
+		var model string
+		var t Totals
+		if err := rows.Scan(append([]any{&bucket, &model}, t.dest()...)...); err != nil {
+			return nil, err
+		}
+		if !straddling[bucket] {
+			add(store.Time(bucket), model, t)
+		}
+	}
 	if err := rows.Err(); err != nil {
 		return nil, err
+	}
+	rows.Close()
+	for _, m := range midnights {
+		// The part of the hour before midnight belongs to the day before,
+		// unless it is before the month; the part after, to the new day,
+		// unless it is after the month.
+		parts := [][2]time.Time{{m.Truncate(hour), m}, {m, m.Truncate(hour).Add(hour)}}
+		for i, part := range parts {
+			if (i == 0 && m.Equal(start)) || (i == 1 && m.Equal(end)) {
+				continue
+			}
+			raw, err := rawByModel(ctx, tx, orgID, workspaceID, part[0], part[1])
+			if err != nil {
+				return nil, err
+			}
+			for model, t := range raw {
+				add(part[0], model, t)
+			}
+		}
 	}
 	out := make([]DayModel, 0, len(byDay))
 	for _, dm := range byDay {
@@ -254,46 +283,99 @@ func Report(ctx context.Context, tx *store.Tx, orgID string, from, to time.Time,
 
 // MonthSpend returns what an Organization (one of its Workspaces, when
 // workspaceID is set) spent from start to end: the total cost and the
-// tokens (input and output) per model. It reads the daily rollup when
-// start and end are UTC midnights, and the hourly rollup otherwise, where
-// an hour counts when it starts within the range. A range that is empty or
-// longer than MaxBuckets buckets is KindInvalid.
+// tokens (input and output) per model. The whole UTC hours of the range are
+// read from the rollups (the daily one when they are whole UTC days); the
+// parts of an hour at either end, when start or end is not on a UTC hour
+// (a month in Asia/Kolkata), from the raw events. A range that is empty or
+// longer than MaxBuckets hours is KindInvalid.
 func MonthSpend(ctx context.Context, tx *store.Tx, orgID, workspaceID string, start, end time.Time) (int64, map[string]int64, error) {
 	if !end.After(start) {
 		return 0, nil, steward.Invalid([]string{"end"}, "end must be after start")
 	}
-	table, size := "usage_daily", day
-	if !start.Equal(start.Truncate(day)) || !end.Equal(end.Truncate(day)) {
-		table, size = "usage_hourly", hour
+	if end.Sub(start) > MaxBuckets*hour {
+		return 0, nil, steward.Invalid([]string{"end"}, "the range is longer than %d hours", MaxBuckets)
 	}
-	if end.Sub(start) > MaxBuckets*size {
-		return 0, nil, steward.Invalid([]string{"end"}, "the range is longer than %d buckets", MaxBuckets)
+	var cost int64
+	tokens := map[string]int64{}
+	sum := func(model string, t Totals) {
+		cost += t.Cost
+		tokens[model] += t.InputTokens + t.OutputTokens
 	}
-	q := "SELECT model, CAST(SUM(cost) AS BIGINT), CAST(SUM(input_tokens) + SUM(output_tokens) AS BIGINT) FROM " + table +
-		" WHERE organization_id = ? AND bucket_start >= ? AND bucket_start < ?"
-	args := []any{orgID, store.Micros(start), store.Micros(end)}
+	// [first, last) are the whole hours of the range.
+	first, last := start.Truncate(hour), end.Truncate(hour)
+	if first.Before(start) {
+		first = first.Add(hour)
+	}
+	edges := [][2]time.Time{{start, end}}
+	if first.Before(last) {
+		edges = [][2]time.Time{{start, first}, {last, end}}
+		table := "usage_hourly"
+		if first.Equal(first.Truncate(day)) && last.Equal(last.Truncate(day)) {
+			table = "usage_daily"
+		}
+		q := "SELECT model, " + totalsSelect + " FROM " + table + " WHERE organization_id = ? AND bucket_start >= ? AND bucket_start < ?"
+		args := []any{orgID, store.Micros(first), store.Micros(last)}
+		if workspaceID != "" {
+			q += " AND workspace_id = ?"
+			args = append(args, workspaceID)
+		}
+		rows, err := tx.Query(ctx, q+" GROUP BY model", args...)
+		if err != nil {
+			return 0, nil, err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var model string
+			var t Totals
+			if err := rows.Scan(append([]any{&model}, t.dest()...)...); err != nil {
+				return 0, nil, err
+			}
+			sum(model, t)
+		}
+		if err := rows.Err(); err != nil {
+			return 0, nil, err
+		}
+	}
+	for _, e := range edges {
+		if !e[0].Before(e[1]) {
+			continue
+		}
+		raw, err := rawByModel(ctx, tx, orgID, workspaceID, e[0], e[1])
+		if err != nil {
+			return 0, nil, err
+		}
+		for model, t := range raw {
+			sum(model, t)
+		}
+	}
+	return cost, tokens, nil
+}
+
+// rawByModel sums the raw events of an Organization (of one of its
+// Workspaces, when workspaceID is set) from from to to, per model. It is
+// meant for parts of an hour, which the rollups cannot split: it reads the
+// events through their (organization_id, occurred_at) index.
+func rawByModel(ctx context.Context, tx *store.Tx, orgID, workspaceID string, from, to time.Time) (map[string]Totals, error) {
+	q := "SELECT model, CAST(COUNT(*) AS BIGINT), CAST(SUM(input_tokens) AS BIGINT), CAST(SUM(output_tokens) AS BIGINT), CAST(SUM(cost) AS BIGINT), " +
+		"CAST(SUM(CASE WHEN estimated THEN 1 ELSE 0 END) AS BIGINT) FROM usage_events WHERE organization_id = ? AND occurred_at >= ? AND occurred_at < ?"
+	args := []any{orgID, store.Micros(from), store.Micros(to)}
 	if workspaceID != "" {
 		q += " AND workspace_id = ?"
 		args = append(args, workspaceID)
 	}
 	rows, err := tx.Query(ctx, q+" GROUP BY model", args...)
 	if err != nil {
-		return 0, nil, err
+		return nil, err
 	}
 	defer rows.Close()
-	var cost int64
-	tokens := map[string]int64{}
+	out := map[string]Totals{}
 	for rows.Next() {
 		var model string
-		var c, n int64
-		if err := rows.Scan(&model, &c, &n); err != nil {
-			return 0, nil, err
+		var t Totals
+		if err := rows.Scan(append([]any{&model}, t.dest()...)...); err != nil {
+			return nil, err
 		}
-		cost += c
-		tokens[model] = n
+		out[model] = t
 	}
-	if err := rows.Err(); err != nil {
-		return 0, nil, err
-	}
-	return cost, tokens, nil
+	return out, rows.Err()
 }

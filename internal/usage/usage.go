@@ -7,10 +7,10 @@
 // is ignored, by the raw table and by the rollups alike, so a caller that
 // does not know whether its write landed may simply write again.
 //
-// Rollup buckets are UTC hours and UTC days. A report in another time zone
-// is assembled from hourly buckets: an hour belongs to the local day (or
-// month) in which it starts, which is exact for every zone whose offset from
-// UTC is a whole number of hours.
+// Rollup buckets are UTC hours and UTC days. A month or a day in another
+// time zone is assembled from hourly buckets, and in a zone whose offset
+// from UTC is not a whole number of hours, from the raw events of the hours
+// its midnights cut in two, so that it is exact in every zone.
 package usage
 
 import (
