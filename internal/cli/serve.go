@@ -17,7 +17,6 @@ import (
 	"github.com/stewardhq/steward/internal/directory"
 	"github.com/stewardhq/steward/internal/gateway"
 	"github.com/stewardhq/steward/internal/keys"
-	"github.com/stewardhq/steward/internal/limits"
 	"github.com/stewardhq/steward/internal/metering"
 	"github.com/stewardhq/steward/internal/outbox"
 	"github.com/stewardhq/steward/internal/quota"
@@ -85,7 +84,12 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	recorder := usage.NewRecorder(db, usage.Options{Log: log})
-	enforcer := quota.NewEnforcer(db, limits.NewLocal(nil), time.Now)
+	limiter, closeLimiter, err := newLimiter(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer closeLimiter()
+	enforcer := quota.NewEnforcer(db, limiter, time.Now)
 	gw, err := newGateway(cfg, env.Getenv, checker, enforcer, recorder, log)
 	if err != nil {
 		return err

@@ -2,6 +2,7 @@ package quota
 
 import (
 	"context"
+	"errors"
 	"math"
 	"net/http"
 	"strconv"
@@ -119,6 +120,17 @@ func (e *Enforcer) warm(ctx context.Context, key string, kind limits.Kind, orgID
 	if kind == limits.TokensPerMonth {
 		used = tokens[model]
 	}
+	if s, ok := e.limiter.(seeder); ok {
+		// The counter is shared and the first process to seed it wins,
+		// so seeding needs no lock here.
+		if _, err := s.Seed(ctx, limits.Check{Key: key, Kind: kind}, used); err != nil {
+			return err
+		}
+		e.mu.Lock()
+		e.warmed[id] = true
+		e.mu.Unlock()
+		return nil
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.warmed[id] {
@@ -130,6 +142,24 @@ func (e *Enforcer) warm(ctx context.Context, key string, kind limits.Kind, orgID
 		}
 	}
 	e.warmed[id] = true
+	return nil
+}
+
+// seeder is a limiter whose monthly counters are shared by processes and
+// started once for all of them (limits.Redis).
+type seeder interface {
+	Seed(ctx context.Context, c limits.Check, used int64) (bool, error)
+}
+
+// warmAll warms the monthly counters of a request's checks.
+func (e *Enforcer) warmAll(ctx context.Context, cs []check) error {
+	for _, c := range cs {
+		if c.Kind == limits.TokensPerMonth || c.Kind == limits.SpendPerMonth {
+			if err := e.warm(ctx, c.Key, c.Kind, c.org, c.ws, c.mdl); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
 }
 
@@ -176,18 +206,25 @@ func (e *Enforcer) Reserve(ctx context.Context, k keys.CheckedKey, model string,
 				code: "spend_limit_exceeded", what: "monthly spend limit", spend: true, org: k.OrganizationID, ws: l.ws})
 		}
 	}
-	for _, c := range cs {
-		if c.Kind == limits.TokensPerMonth || c.Kind == limits.SpendPerMonth {
-			if err := e.warm(ctx, c.Key, c.Kind, c.org, c.ws, c.mdl); err != nil {
-				return nil, err
-			}
-		}
+	if err := e.warmAll(ctx, cs); err != nil {
+		return nil, err
 	}
 	plain := make([]limits.Check, len(cs))
 	for i, c := range cs {
 		plain[i] = c.Check
 	}
 	d, res, err := e.limiter.Reserve(ctx, plain)
+	if errors.Is(err, limits.ErrUnseeded) {
+		// The shared counters were lost (Redis restarted empty): start
+		// them again from the recorded usage, then try once more.
+		e.mu.Lock()
+		clear(e.warmed)
+		e.mu.Unlock()
+		if err := e.warmAll(ctx, cs); err != nil {
+			return nil, err
+		}
+		d, res, err = e.limiter.Reserve(ctx, plain)
+	}
 	if err != nil {
 		return nil, err
 	}
