@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -136,6 +137,17 @@ func (l *Redis) key(k stateKey) string {
 	return s
 }
 
+// KindNamed returns the kind of limit named requests_per_second,
+// tokens_per_minute, tokens_per_month or spend_per_month.
+func KindNamed(name string) (Kind, bool) {
+	for k := RequestsPerSecond; k <= SpendPerMonth; k++ {
+		if strings.ReplaceAll(k.String(), " ", "_") == name {
+			return k, true
+		}
+	}
+	return 0, false
+}
+
 func flag(b bool) string {
 	if b {
 		return "1"
@@ -241,7 +253,9 @@ func (l *Redis) failed(st *[MaxChecks]stage, n int, t time.Time, err error) (Dec
 // Seed starts the monthly counter of c's Key and Kind, in the month c's
 // Location has now, at used, unless the counter exists already: every
 // process may seed, and the first one wins. It reports whether it set the
-// counter.
+// counter. While Redis is unavailable it fails for a kind that fails
+// closed, and reports nothing set, without an error, for one that fails
+// open.
 func (l *Redis) Seed(ctx context.Context, c Check, used int64) (bool, error) {
 	if c.Kind != TokensPerMonth && c.Kind != SpendPerMonth {
 		return false, errKind
@@ -260,6 +274,11 @@ func (l *Redis) Seed(ctx context.Context, c Check, used int64) (bool, error) {
 	set, err := l.client.SetNX(ctx, l.key(stateKey{key: c.Key, kind: c.Kind, month: month}), used, ttl).Result()
 	if err != nil {
 		l.errs.Add(1)
+		if l.open[c.Kind] {
+			// Reserve lets this kind through while Redis is away and asks
+			// for the counter again (ErrUnseeded) once it is back.
+			return false, nil
+		}
 		return false, unavailable(err)
 	}
 	return set, nil

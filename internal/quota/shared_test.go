@@ -65,4 +65,3 @@ func TestSharedSpendCapOverRedis(t *testing.T) {
 		}
 	})
 }
-
