@@ -12,6 +12,10 @@ import (
 	"github.com/stewardhq/steward/internal/limits"
 )
 
+// resyncEvery is how often each process drops and reloads its caches of
+// every Organization, in case a change from another process was missed.
+const resyncEvery = time.Minute
+
 // newLimiter returns the gateway's limiter: in Redis, shared by every
 // process using it, when a Redis URL is set, and in process memory
 // otherwise. A Redis that does not answer at start is logged, not fatal:

@@ -46,7 +46,7 @@ var _ gateway.Limits = (*Enforcer)(nil)
 func NewEnforcer(db *store.DB, limiter limits.Limiter, now func() time.Time) *Enforcer {
 	e := &Enforcer{db: db, limiter: limiter, now: now, settings: map[string]Settings{}, gens: map[string]uint64{}, warmed: map[warmKey]bool{}}
 	db.Subscribe(func(c store.Change) {
-		if c.Topic == TopicLimits {
+		if c.Affects(TopicLimits) {
 			e.mu.Lock()
 			delete(e.settings, c.OrganizationID)
 			e.gens[c.OrganizationID]++
