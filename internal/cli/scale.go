@@ -42,7 +42,7 @@ func newLimiter(ctx context.Context, cfg config.Config, log *slog.Logger) (limit
 	if err := client.Ping(pctx).Err(); err != nil {
 		log.Warn("Redis does not answer; limits follow their fail-open choices until it does", "addr", opts.Addr, "err", err)
 	}
-	l := limits.NewRedis(client, limits.RedisOptions{Seeded: true, FailOpen: open})
+	l := limits.NewRedis(client, limits.RedisOptions{Prefix: cfg.RedisPrefix, Seeded: true, FailOpen: open})
 	return l, func() { _ = client.Close() }, nil
 }
 

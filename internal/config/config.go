@@ -48,6 +48,8 @@ type Config struct {
 	// RedisURL, when set, keeps the gateway's limits in Redis, shared by
 	// every process that uses it, and carries cache changes between them.
 	RedisURL string `yaml:"redis_url"`
+	// RedisPrefix starts the name of every Redis key Steward writes.
+	RedisPrefix string `yaml:"redis_prefix"`
 	// RedisFailOpen lists, comma-separated, the kinds of limit that let
 	// requests through while Redis is unavailable; the others refuse them.
 	RedisFailOpen string `yaml:"redis_fail_open"`
@@ -87,6 +89,7 @@ func Default() Config {
 		InvitationTTL:   7 * 24 * time.Hour,
 		Currency:        "USD",
 		RedisFailOpen:   "requests_per_second,tokens_per_minute",
+		RedisPrefix:     "steward:",
 	}
 }
 
@@ -129,6 +132,7 @@ var options = []option{
 	{"debug-addr", "loopback address serving Go's profiler at /debug/pprof/, e.g. 127.0.0.1:6060 (default: off)", str(func(c *Config) *string { return &c.DebugAddr }), false},
 	{"currency", "billing currency of model prices and usage, e.g. EUR", str(func(c *Config) *string { return &c.Currency }), false},
 	{"redis-url", "redis:// (or rediss://) URL of a Redis or Valkey server holding the limits shared by several processes (default: limits in process memory)", str(func(c *Config) *string { return &c.RedisURL }), false},
+	{"redis-prefix", "start of the name of every Redis key Steward writes, so that deployments can share a Redis", str(func(c *Config) *string { return &c.RedisPrefix }), false},
 	{"redis-fail-open", "kinds of limit that let requests through while Redis is unavailable, comma-separated, of requests_per_second, tokens_per_minute, tokens_per_month, spend_per_month; the others refuse them (\"none\" for no kind)", str(func(c *Config) *string { return &c.RedisFailOpen }), false},
 	{"demo-model", "serve the built-in steward-demo model, which echoes its prompt", func(c *Config, v string) error {
 		b, err := strconv.ParseBool(v)
