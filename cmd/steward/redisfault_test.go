@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -70,7 +71,8 @@ func TestRedisStopsAndReturns(t *testing.T) {
 	if err := os.WriteFile(cfg, fmt.Appendf(nil, "models:\n  - name: fake\n    upstreams:\n      - url: %s\n    input_price_per_million: 1000\n    output_price_per_million: 1000\n", model.URL), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p := start(t, "--data-dir", t.TempDir(), "--config", cfg, "--redis-url", fmt.Sprintf("redis://127.0.0.1:%d/0", port))
+	metricsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	p := start(t, "--data-dir", t.TempDir(), "--config", cfg, "--redis-url", fmt.Sprintf("redis://127.0.0.1:%d/0", port), "--metrics-addr", metricsAddr)
 	admin := adminKey.FindStringSubmatch(p.output)[1]
 	_, key := p.workspaceKey(t, admin)
 	chat := func() (int, string) {
@@ -110,6 +112,20 @@ func TestRedisStopsAndReturns(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(body), &e); status != 503 || err != nil || e.Object != "error" || e.Code == nil || *e.Code != "limits_unavailable" || !strings.Contains(e.Message, "Redis") {
 		t.Fatalf("spend cap without Redis: %d %s; want 503 limits_unavailable", status, body)
+	}
+	resp, err := http.Get("http://" + metricsAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	scraped, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`steward_gateway_refusals_total{reason="limits_unavailable"} 1`, `steward_gateway_requests_total{code="200"} 20`, `steward_gateway_requests_total{code="503"} 1`} {
+		if !strings.Contains(string(scraped), want+"\n") {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	if !regexp.MustCompile(`(?m)^steward_limiter_redis_errors_total [1-9]`).Match(scraped) {
+		t.Errorf("metrics count no Redis error")
 	}
 	// Without the cap only the rate limit applies, and it fails open.
 	setCap(`{"amount":1,"no_monthly_limit":true}`)

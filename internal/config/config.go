@@ -45,6 +45,9 @@ type Config struct {
 	DemoModel bool `yaml:"demo_model"`
 	// Currency is the billing currency of prices and usage.
 	Currency string `yaml:"currency"`
+	// MetricsAddr, when set, is the address serving Prometheus metrics at
+	// /metrics.
+	MetricsAddr string `yaml:"metrics_addr"`
 	// RedisURL, when set, keeps the gateway's limits in Redis, shared by
 	// every process that uses it, and carries cache changes between them.
 	RedisURL string `yaml:"redis_url"`
@@ -131,6 +134,7 @@ var options = []option{
 	{"webhook-url", "URL that receives a JSON POST for every API key expiry reminder", str(func(c *Config) *string { return &c.WebhookURL }), false},
 	{"debug-addr", "loopback address serving Go's profiler at /debug/pprof/, e.g. 127.0.0.1:6060 (default: off)", str(func(c *Config) *string { return &c.DebugAddr }), false},
 	{"currency", "billing currency of model prices and usage, e.g. EUR", str(func(c *Config) *string { return &c.Currency }), false},
+	{"metrics-addr", "address serving Prometheus metrics at /metrics, e.g. 127.0.0.1:9090 (default: off)", str(func(c *Config) *string { return &c.MetricsAddr }), false},
 	{"redis-url", "redis:// (or rediss://) URL of a Redis or Valkey server holding the limits shared by several processes (default: limits in process memory)", str(func(c *Config) *string { return &c.RedisURL }), false},
 	{"redis-prefix", "start of the name of every Redis key Steward writes, so that deployments can share a Redis", str(func(c *Config) *string { return &c.RedisPrefix }), false},
 	{"redis-fail-open", "kinds of limit that let requests through while Redis is unavailable, comma-separated, of requests_per_second, tokens_per_minute, tokens_per_month, spend_per_month; the others refuse them (\"none\" for no kind)", str(func(c *Config) *string { return &c.RedisFailOpen }), false},
