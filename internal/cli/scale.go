@@ -28,6 +28,9 @@ func newLimiter(ctx context.Context, cfg config.Config, log *slog.Logger) (limit
 	if err != nil {
 		return nil, nil, fmt.Errorf("Redis URL: %w", err)
 	}
+	// A script that timed out may have run: sending it again could take a
+	// reservation twice, or give a refund twice.
+	opts.MaxRetries = -1
 	opts.DialTimeout = time.Second
 	opts.ReadTimeout = time.Second
 	opts.WriteTimeout = time.Second
