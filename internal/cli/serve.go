@@ -128,6 +128,11 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	background.Go(func() { keys.FlushEvery(bgCtx, 10*time.Second, checker.Flush, log) })
 	background.Go(func() { gw.ExpireChecks(bgCtx, time.Minute) })
 	background.Go(func() { db.Follow(bgCtx, resyncEvery, log) })
+	select {
+	case <-db.FeedReady():
+	case <-time.After(5 * time.Second):
+		log.Warn("change feed: not listening yet; serving anyway, other processes' changes arrive once it does")
+	}
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpSrv.Serve(ln) }()

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -36,6 +37,10 @@ type feed struct {
 	channel string
 	dsn     string
 
+	// ready is closed once the feed has listened for the first time.
+	ready     chan struct{}
+	readyOnce sync.Once
+
 	received, resyncs, reconnects atomic.Int64
 	// lag is the last notification's delay from its transaction's start
 	// to its delivery here, in microseconds.
@@ -63,7 +68,7 @@ func newFeed(ctx context.Context, db *DB, dsn string) error {
 	if err := db.write.QueryRowContext(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
 		return err
 	}
-	db.feed = &feed{origin: hex.EncodeToString(b[:]), channel: "steward_changes_" + schema, dsn: dsn}
+	db.feed = &feed{origin: hex.EncodeToString(b[:]), channel: "steward_changes_" + schema, dsn: dsn, ready: make(chan struct{})}
 	return nil
 }
 
@@ -106,9 +111,23 @@ func (db *DB) FeedStats() FeedStats {
 		Reconnects: f.reconnects.Load(), Lag: time.Duration(f.lag.Load()) * time.Microsecond}
 }
 
+// closed is a channel that is closed already.
+var closed = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// FeedReady is closed once Follow listens, so that a process can wait for
+// it before serving: a change made before then reaches this process only
+// through the resync that follows. It is closed already on SQLite.
+func (db *DB) FeedReady() <-chan struct{} {
+	if db.feed == nil {
+		return closed
+	}
+	return db.feed.ready
+}
+
 // Follow publishes other processes' changes to this process's subscribers
-// until ctx ends, resyncing every resync and after each reconnection. It
-// returns at once on SQLite.
+// until ctx ends. Each time it starts listening, the first time included,
+// it resyncs, since changes made while it did not listen are lost; and it
+// resyncs every resync. It returns at once on SQLite.
 func (db *DB) Follow(ctx context.Context, resync time.Duration, log *slog.Logger) {
 	f := db.feed
 	if f == nil {
@@ -126,13 +145,11 @@ func (db *DB) Follow(ctx context.Context, resync time.Duration, log *slog.Logger
 			}
 		}
 	}()
-	first := true
 	for ctx.Err() == nil {
-		err := db.listen(ctx, log, !first)
+		err := db.listen(ctx, log)
 		if ctx.Err() != nil {
 			return
 		}
-		first = false
 		f.reconnects.Add(1)
 		log.Warn("change feed: lost the listening connection; reconnecting", "err", err)
 		select {
@@ -142,9 +159,8 @@ func (db *DB) Follow(ctx context.Context, resync time.Duration, log *slog.Logger
 	}
 }
 
-// listen listens until the connection fails, resyncing once listening if
-// it follows a lost connection.
-func (db *DB) listen(ctx context.Context, log *slog.Logger, again bool) error {
+// listen listens until the connection fails, resyncing once listening.
+func (db *DB) listen(ctx context.Context, log *slog.Logger) error {
 	f := db.feed
 	cfg, err := pgx.ParseConfig(f.dsn)
 	if err != nil {
@@ -161,10 +177,10 @@ func (db *DB) listen(ctx context.Context, log *slog.Logger, again bool) error {
 	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{f.channel}.Sanitize()); err != nil {
 		return err
 	}
-	if again {
-		// Changes made while nobody listened here are lost.
-		db.resync(ctx, log)
-	}
+	// Changes made while nobody listened here are lost: the caches may
+	// have been loaded before, or the connection lost.
+	db.resync(ctx, log)
+	f.readyOnce.Do(func() { close(f.ready) })
 	for {
 		n, err := conn.WaitForNotification(ctx)
 		if err != nil {
