@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -30,16 +29,6 @@ func docsNginxBlock(t *testing.T) string {
 		t.Fatal("docs/gateway.md has no nginx block")
 	}
 	return block
-}
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // TestNginxAuthRequest puts a real nginx, configured as docs/gateway.md
@@ -74,7 +63,7 @@ func TestNginxAuthRequest(t *testing.T) {
 	defer models.Close()
 
 	dir := t.TempDir()
-	listen := freePort(t)
+	listen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	steward := strings.TrimPrefix(p.base, "http://")
 	block := docsNginxBlock(t)
 	for from, to := range map[string]string{"127.0.0.1:8000": strings.TrimPrefix(models.URL, "http://"), "127.0.0.1:8080": steward, "127.0.0.1:8081": listen} {

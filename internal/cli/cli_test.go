@@ -209,6 +209,8 @@ func TestConfigurationPrecedence(t *testing.T) {
 		{nil, []string{"init", "--database-url", "mysql://x"}, "postgres://"},
 		{map[string]string{"STEWARD_LOG_LEVEL": "loud"}, []string{"init", "--data-dir", t.TempDir()}, "log level"},
 		{nil, []string{"serve", "--max-body-bytes", "-1"}, "--max-body-bytes"},
+		{nil, []string{"serve", "--redis-url", "http://127.0.0.1:6379"}, "redis://"},
+		{map[string]string{"STEWARD_REDIS_FAIL_OPEN": "spend,requests_per_second"}, []string{"serve"}, `"spend" is not a kind of limit`},
 		{nil, []string{"init", "--config", filepath.Join(t.TempDir(), "missing.yaml")}, "config file"},
 	} {
 		code, _, stderr := run(t, tc.env, tc.args...)

@@ -17,7 +17,6 @@ import (
 	"github.com/stewardhq/steward/internal/directory"
 	"github.com/stewardhq/steward/internal/gateway"
 	"github.com/stewardhq/steward/internal/keys"
-	"github.com/stewardhq/steward/internal/limits"
 	"github.com/stewardhq/steward/internal/metering"
 	"github.com/stewardhq/steward/internal/outbox"
 	"github.com/stewardhq/steward/internal/quota"
@@ -80,13 +79,20 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	lastUsed := keys.NewLastUsed()
-	checker, err := keys.NewChecker(ctx, db, directory.NewAccess(db))
+	access := directory.NewAccess(db)
+	checker, err := keys.NewChecker(ctx, db, access)
 	if err != nil {
 		return err
 	}
 	recorder := usage.NewRecorder(db, usage.Options{Log: log})
-	enforcer := quota.NewEnforcer(db, limits.NewLocal(nil), time.Now)
-	gw, err := newGateway(cfg, env.Getenv, checker, enforcer, recorder, log)
+	limiter, closeLimiter, err := newLimiter(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer closeLimiter()
+	enforcer := quota.NewEnforcer(db, limiter, time.Now)
+	m := newMetrics(db, limiter, checker, access)
+	gw, err := newGateway(cfg, env.Getenv, m.Auth(checker), m.Limits(enforcer), recorder, m.UpstreamClient(), log)
 	if err != nil {
 		return err
 	}
@@ -94,12 +100,19 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	srv, err := server.New(server.Deps{
 		DB: db, Log: log, LastUsed: lastUsed, MaxBodyBytes: cfg.MaxBodyBytes, Version: version(),
 		Invitations: directory.InviteSettings{TTL: cfg.InvitationTTL, AcceptURL: publicURL + "/invitations/accept"},
-		Gateway:     gw,
+		Gateway:     m.Gateway(gw),
 		Currency:    cfg.Currency,
 		Prices:      prices(cfg),
 	})
 	if err != nil {
 		return err
+	}
+	if cfg.MetricsAddr != "" {
+		stopMetrics, err := serveMetrics(cfg.MetricsAddr, m, log)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
 	}
 	httpSrv := &http.Server{
 		Handler:           srv.Handler(),
@@ -114,6 +127,12 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	background.Go(func() { reminders.Run(bgCtx, time.Hour) })
 	background.Go(func() { keys.FlushEvery(bgCtx, 10*time.Second, checker.Flush, log) })
 	background.Go(func() { gw.ExpireChecks(bgCtx, time.Minute) })
+	background.Go(func() { db.Follow(bgCtx, resyncEvery, log) })
+	select {
+	case <-db.FeedReady():
+	case <-time.After(5 * time.Second):
+		log.Warn("change feed: not listening yet; serving anyway, other processes' changes arrive once it does")
+	}
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpSrv.Serve(ln) }()
@@ -149,8 +168,8 @@ func runServe(ctx context.Context, env Env, args []string) error {
 
 // newGateway builds the model API from the configured models; their
 // upstreams' keys come from the environment.
-func newGateway(cfg config.Config, getenv func(string) string, checker *keys.Checker, lim gateway.Limits, recorder *usage.Recorder, log *slog.Logger) (*gateway.Gateway, error) {
-	gcfg := gateway.Config{Currency: cfg.Currency, DemoModel: cfg.DemoModel}
+func newGateway(cfg config.Config, getenv func(string) string, checker gateway.Authenticator, lim gateway.Limits, recorder *usage.Recorder, client *http.Client, log *slog.Logger) (*gateway.Gateway, error) {
+	gcfg := gateway.Config{Currency: cfg.Currency, DemoModel: cfg.DemoModel, Client: client}
 	for _, m := range cfg.Models {
 		gm := gateway.Model{Name: m.Name, InputPricePerMillion: m.InputPricePerMillion, OutputPricePerMillion: m.OutputPricePerMillion,
 			MaxOutputTokens: m.MaxOutputTokens, Endpoints: m.Endpoints}

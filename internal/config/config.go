@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/stewardhq/steward/internal/limits"
 )
 
 // Config is every setting of Steward.
@@ -43,6 +45,17 @@ type Config struct {
 	DemoModel bool `yaml:"demo_model"`
 	// Currency is the billing currency of prices and usage.
 	Currency string `yaml:"currency"`
+	// MetricsAddr, when set, is the address serving Prometheus metrics at
+	// /metrics.
+	MetricsAddr string `yaml:"metrics_addr"`
+	// RedisURL, when set, keeps the gateway's limits in Redis, shared by
+	// every process that uses it, and carries cache changes between them.
+	RedisURL string `yaml:"redis_url"`
+	// RedisPrefix starts the name of every Redis key Steward writes.
+	RedisPrefix string `yaml:"redis_prefix"`
+	// RedisFailOpen lists, comma-separated, the kinds of limit that let
+	// requests through while Redis is unavailable; the others refuse them.
+	RedisFailOpen string `yaml:"redis_fail_open"`
 	// Models are the models the gateway serves; only the config file sets
 	// them.
 	Models []Model `yaml:"models"`
@@ -78,6 +91,8 @@ func Default() Config {
 		ShutdownTimeout: 15 * time.Second,
 		InvitationTTL:   7 * 24 * time.Hour,
 		Currency:        "USD",
+		RedisFailOpen:   "requests_per_second,tokens_per_minute",
+		RedisPrefix:     "steward:",
 	}
 }
 
@@ -119,6 +134,10 @@ var options = []option{
 	{"webhook-url", "URL that receives a JSON POST for every API key expiry reminder", str(func(c *Config) *string { return &c.WebhookURL }), false},
 	{"debug-addr", "loopback address serving Go's profiler at /debug/pprof/, e.g. 127.0.0.1:6060 (default: off)", str(func(c *Config) *string { return &c.DebugAddr }), false},
 	{"currency", "billing currency of model prices and usage, e.g. EUR", str(func(c *Config) *string { return &c.Currency }), false},
+	{"metrics-addr", "address serving Prometheus metrics at /metrics, e.g. 127.0.0.1:9090 (default: off)", str(func(c *Config) *string { return &c.MetricsAddr }), false},
+	{"redis-url", "redis:// (or rediss://) URL of a Redis or Valkey server holding the limits shared by several processes (default: limits in process memory)", str(func(c *Config) *string { return &c.RedisURL }), false},
+	{"redis-prefix", "start of the name of every Redis key Steward writes, so that deployments can share a Redis", str(func(c *Config) *string { return &c.RedisPrefix }), false},
+	{"redis-fail-open", "kinds of limit that let requests through while Redis is unavailable, comma-separated, of requests_per_second, tokens_per_minute, tokens_per_month, spend_per_month; the others refuse them (\"none\" for no kind)", str(func(c *Config) *string { return &c.RedisFailOpen }), false},
 	{"demo-model", "serve the built-in steward-demo model, which echoes its prompt", func(c *Config, v string) error {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
@@ -245,8 +264,34 @@ func (c *Config) validate() error {
 			return fmt.Errorf("debug address %q: want a loopback host:port such as 127.0.0.1:6060, since the profiler has no authentication", c.DebugAddr)
 		}
 	}
+	if c.RedisURL != "" && !strings.HasPrefix(c.RedisURL, "redis://") && !strings.HasPrefix(c.RedisURL, "rediss://") {
+		return fmt.Errorf("Redis URL must start with redis:// or rediss://")
+	}
+	if _, err := c.FailOpenKinds(); err != nil {
+		return err
+	}
 	if c.InvitationTTL <= 0 || c.ShutdownTimeout <= 0 {
 		return fmt.Errorf("durations must be positive")
 	}
 	return nil
+}
+
+// FailOpenKinds returns the kinds of limit RedisFailOpen names.
+func (c *Config) FailOpenKinds() ([]limits.Kind, error) {
+	var kinds []limits.Kind
+	if c.RedisFailOpen == "none" {
+		return nil, nil
+	}
+	for name := range strings.SplitSeq(c.RedisFailOpen, ",") {
+		name = strings.TrimSpace(name)
+		if name == "" {
+			continue
+		}
+		k, ok := limits.KindNamed(name)
+		if !ok {
+			return nil, fmt.Errorf("redis fail open: %q is not a kind of limit: want requests_per_second, tokens_per_minute, tokens_per_month, spend_per_month or none", name)
+		}
+		kinds = append(kinds, k)
+	}
+	return kinds, nil
 }

@@ -196,7 +196,7 @@ type accessKey struct{ user, workspace string }
 func NewAccess(db *store.DB) *Access {
 	a := &Access{db: db, orgs: map[string]*orgAccess{}, gens: map[string]uint64{}}
 	db.Subscribe(func(c store.Change) {
-		if c.Topic == TopicAccess {
+		if c.Affects(TopicAccess) {
 			a.Invalidate(c.OrganizationID)
 		}
 	})

@@ -53,7 +53,7 @@ func NewChecker(ctx context.Context, db *store.DB, access *directory.Access) (*C
 		return nil, err
 	}
 	db.Subscribe(func(ch store.Change) {
-		if ch.Topic == TopicKeys {
+		if ch.Affects(TopicKeys) {
 			// A failed reload keeps the entries it could not replace; the
 			// next change or a restart loads them again.
 			_ = c.load(context.Background(), ch.OrganizationID)

@@ -142,7 +142,11 @@ type Decision struct {
 type Reservation struct {
 	n       int
 	settled bool
-	taken   [MaxChecks]taken
+	// open marks a reservation let through without taking anything,
+	// because a shared limiter was unavailable and every check fails open;
+	// settling it changes nothing.
+	open  bool
+	taken [MaxChecks]taken
 }
 
 // taken is what one check of a Reservation took.

@@ -2,6 +2,7 @@ package quota
 
 import (
 	"context"
+	"errors"
 	"math"
 	"net/http"
 	"strconv"
@@ -45,7 +46,7 @@ var _ gateway.Limits = (*Enforcer)(nil)
 func NewEnforcer(db *store.DB, limiter limits.Limiter, now func() time.Time) *Enforcer {
 	e := &Enforcer{db: db, limiter: limiter, now: now, settings: map[string]Settings{}, gens: map[string]uint64{}, warmed: map[warmKey]bool{}}
 	db.Subscribe(func(c store.Change) {
-		if c.Topic == TopicLimits {
+		if c.Affects(TopicLimits) {
 			e.mu.Lock()
 			delete(e.settings, c.OrganizationID)
 			e.gens[c.OrganizationID]++
@@ -86,11 +87,12 @@ type warmKey struct {
 	month time.Time
 }
 
-// warm starts a monthly counter from the month's recorded usage the first
-// time this process sees it: it reserves, without a cap, what was already
-// used.
-func (e *Enforcer) warm(ctx context.Context, loc *time.Location, key string, kind limits.Kind, orgID, workspaceID, model string) error {
-	start, end := usage.Month(e.now(), loc)
+// warm starts the monthly counter of c from the month's recorded usage the
+// first time this process sees it: it reserves, without a cap, what was
+// already used, in the month and time zone c is checked in.
+func (e *Enforcer) warm(ctx context.Context, c check) error {
+	key, kind := c.Key, c.Kind
+	start, end := usage.Month(e.now(), c.Location)
 	id := warmKey{key, kind, start}
 	e.mu.Lock()
 	done := e.warmed[id]
@@ -102,7 +104,7 @@ func (e *Enforcer) warm(ctx context.Context, loc *time.Location, key string, kin
 	var tokens map[string]int64
 	err := e.db.View(ctx, func(tx *store.Tx) error {
 		var err error
-		cost, tokens, err = usage.MonthSpend(ctx, tx, orgID, workspaceID, start, end)
+		cost, tokens, err = usage.MonthSpend(ctx, tx, c.org, c.ws, start, end)
 		return err
 	})
 	if err != nil {
@@ -110,7 +112,18 @@ func (e *Enforcer) warm(ctx context.Context, loc *time.Location, key string, kin
 	}
 	used := cost
 	if kind == limits.TokensPerMonth {
-		used = tokens[model]
+		used = tokens[c.mdl]
+	}
+	if s, ok := e.limiter.(seeder); ok {
+		// The counter is shared and the first process to seed it wins,
+		// so seeding needs no lock here.
+		if _, err := s.Seed(ctx, limits.Check{Key: key, Kind: kind, Location: c.Location}, used); err != nil {
+			return err
+		}
+		e.mu.Lock()
+		e.warmed[id] = true
+		e.mu.Unlock()
+		return nil
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -118,11 +131,29 @@ func (e *Enforcer) warm(ctx context.Context, loc *time.Location, key string, kin
 		return nil
 	}
 	if used > 0 {
-		if _, _, err := e.limiter.Reserve(ctx, []limits.Check{{Key: key, Kind: kind, Limit: math.MaxInt64, Cost: used}}); err != nil {
+		if _, _, err := e.limiter.Reserve(ctx, []limits.Check{{Key: key, Kind: kind, Limit: math.MaxInt64, Cost: used, Location: c.Location}}); err != nil {
 			return err
 		}
 	}
 	e.warmed[id] = true
+	return nil
+}
+
+// seeder is a limiter whose monthly counters are shared by processes and
+// started once for all of them (limits.Redis).
+type seeder interface {
+	Seed(ctx context.Context, c limits.Check, used int64) (bool, error)
+}
+
+// warmAll warms the monthly counters of a request's checks.
+func (e *Enforcer) warmAll(ctx context.Context, cs []check) error {
+	for _, c := range cs {
+		if c.Kind == limits.TokensPerMonth || c.Kind == limits.SpendPerMonth {
+			if err := e.warm(ctx, c); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
 }
 
@@ -172,18 +203,25 @@ func (e *Enforcer) Reserve(ctx context.Context, k keys.CheckedKey, model string,
 				code: "spend_limit_exceeded", what: "monthly spend limit", spend: true, org: k.OrganizationID, ws: l.ws})
 		}
 	}
-	for _, c := range cs {
-		if c.Kind == limits.TokensPerMonth || c.Kind == limits.SpendPerMonth {
-			if err := e.warm(ctx, s.Location, c.Key, c.Kind, c.org, c.ws, c.mdl); err != nil {
-				return nil, err
-			}
-		}
+	if err := e.warmAll(ctx, cs); err != nil {
+		return nil, err
 	}
 	plain := make([]limits.Check, len(cs))
 	for i, c := range cs {
 		plain[i] = c.Check
 	}
 	d, res, err := e.limiter.Reserve(ctx, plain)
+	if errors.Is(err, limits.ErrUnseeded) {
+		// The shared counters were lost (Redis restarted empty): start
+		// them again from the recorded usage, then try once more.
+		e.mu.Lock()
+		clear(e.warmed)
+		e.mu.Unlock()
+		if err := e.warmAll(ctx, cs); err != nil {
+			return nil, err
+		}
+		d, res, err = e.limiter.Reserve(ctx, plain)
+	}
 	if err != nil {
 		return nil, err
 	}

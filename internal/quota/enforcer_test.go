@@ -197,6 +197,16 @@ func TestMonthFollowsTheTimeZone(t *testing.T) {
 		if _, err := e.Reserve(ctx, k, "m", 200_000, 0); err != nil {
 			t.Fatalf("March in Paris has spent nothing yet: %v", err)
 		}
+		// Spent at 00:10 on 1 March, Paris time: another process starts its
+		// counter from it, in the month of Paris.
+		if err := rec.Record(ctx, usage.Event{ID: "march", Time: now.Add(-20 * time.Minute), OrganizationID: k.OrganizationID,
+			WorkspaceID: k.WorkspaceID, Model: "m", InputTokens: 700_000, Cost: 700_000, Currency: "USD"}); err != nil {
+			t.Fatal(err)
+		}
+		other := quota.NewEnforcer(db, limits.NewLocal(func() time.Time { return now }), func() time.Time { return now })
+		other.Cost = cost
+		_, err = other.Reserve(ctx, k, "m", 400_000, 0)
+		refusedWith(t, err, "spend_limit_exceeded")
 		for _, zone := range []string{"Mars/Olympus_Mons", "", "Local"} {
 			err := db.Transact(ctx, func(tx *store.Tx) error {
 				return quota.SetTimeZone(ctx, tx, steward.SystemActor("test"), boot.Organization, zone)

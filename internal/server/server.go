@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward/internal/directory"
+	"github.com/stewardhq/steward/internal/httpstatus"
 	"github.com/stewardhq/steward/internal/keys"
 	"github.com/stewardhq/steward/internal/steward"
 	"github.com/stewardhq/steward/internal/store"
@@ -183,28 +184,6 @@ func setLogAttr(ctx context.Context, a slog.Attr) {
 	}
 }
 
-// statusWriter remembers the status for the access log.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
 // withRequestContext gives every request an id (the client's x-request-id
 // when it is reasonable), a logger carrying it, a capped body, recovery from
 // panics, and one access-log line. Credentials are never logged.
@@ -220,21 +199,21 @@ func (s *Server) withRequestContext(next http.Handler) http.Handler {
 		if r.Body != nil && !s.ownBodyCap[r.URL.Path] {
 			r.Body = http.MaxBytesReader(w, r.Body, s.deps.MaxBodyBytes)
 		}
-		sw := &statusWriter{ResponseWriter: w}
+		sw := &httpstatus.Writer{ResponseWriter: w}
 		defer func() {
 			if v := recover(); v != nil {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
 				st.log.Error("panic", "panic", v)
-				if sw.status == 0 {
+				if sw.Status == 0 {
 					writeError(sw, r, steward.Internal(nil))
 				}
 			}
 			attrs := append([]slog.Attr{
 				slog.String("method", r.Method),
 				slog.String("path", r.URL.Path),
-				slog.Int("status", sw.status),
+				slog.Int("status", sw.Status),
 				slog.Duration("duration", time.Since(start)),
 			}, st.attrs...)
 			st.log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)

@@ -67,10 +67,13 @@ type DB struct {
 
 	subsMu sync.RWMutex
 	subs   []func(Change)
+	// feed carries changes to other processes; nil on SQLite.
+	feed *feed
 }
 
 // Change tells caches that something they hold changed. Topic names what
-// (such as "access"); OrganizationID whose.
+// (such as "access"), or is empty for everything (see Affects);
+// OrganizationID whose.
 type Change struct {
 	Topic          string
 	OrganizationID string
@@ -119,7 +122,12 @@ func openPostgres(ctx context.Context, dsn string) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("connect to PostgreSQL: %w", err)
 	}
-	return &DB{write: db, read: db, dialect: Postgres, Now: time.Now}, nil
+	d := &DB{write: db, read: db, dialect: Postgres, Now: time.Now}
+	if err := newFeed(ctx, d, dsn); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("connect to PostgreSQL: %w", err)
+	}
+	return d, nil
 }
 
 func openSQLite(ctx context.Context, dir string) (*DB, error) {
@@ -223,7 +231,11 @@ func (db *DB) run(ctx context.Context, pool *sql.DB, readOnly bool, fn func(*Tx)
 		return Translate(err)
 	}
 	tx := &Tx{tx: sqlTx, dialect: db.dialect, Now: db.Now().UTC().Truncate(time.Microsecond)}
-	if err := fn(tx); err != nil {
+	err = fn(tx)
+	if err == nil && db.feed != nil && len(tx.changes) > 0 {
+		err = db.feed.send(ctx, tx)
+	}
+	if err != nil {
 		_ = sqlTx.Rollback()
 		return Translate(err)
 	}

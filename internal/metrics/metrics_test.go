@@ -1,0 +1,107 @@
+package metrics_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stewardhq/steward/internal/gateway"
+	"github.com/stewardhq/steward/internal/keys"
+	"github.com/stewardhq/steward/internal/metrics"
+	"github.com/stewardhq/steward/internal/steward"
+)
+
+type refuseAll struct{ err error }
+
+func (r refuseAll) Check(context.Context, string) (keys.CheckedKey, error) {
+	return keys.CheckedKey{}, r.err
+}
+
+func (r refuseAll) Reserve(context.Context, keys.CheckedKey, string, int64, int64) (gateway.Ticket, error) {
+	return nil, r.err
+}
+
+// value returns a sample's value from the text format, -1 when absent.
+func value(t *testing.T, text, sample string) float64 {
+	t.Helper()
+	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(sample) + ` (\S+)$`).FindStringSubmatch(text)
+	if m == nil {
+		return -1
+	}
+	v, err := strconv.ParseFloat(m[1], 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func TestGatewayMetrics(t *testing.T) {
+	m := metrics.New()
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(20 * time.Millisecond)
+		_, _ = io.WriteString(w, "answer")
+	}))
+	defer upstream.Close()
+	client := m.UpstreamClient()
+	// A stand-in for the gateway: it calls the model server with the
+	// request's context, as the gateway does, and relays the answer.
+	h := m.Gateway(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/refused" {
+			w.WriteHeader(http.StatusTooManyRequests)
+			return
+		}
+		req, _ := http.NewRequestWithContext(r.Context(), "GET", upstream.URL, nil)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer resp.Body.Close()
+		_, _ = io.Copy(w, resp.Body)
+	}))
+	for _, path := range []string{"/ok", "/ok", "/refused"} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("POST", path, nil))
+	}
+	ctx := context.Background()
+	_, _ = m.Auth(refuseAll{&steward.Error{Kind: steward.KindUnauthenticated, Code: "key_expired"}}).Check(ctx, "x")
+	_, _ = m.Limits(refuseAll{&gateway.Refusal{Err: &steward.Error{Kind: steward.KindRateLimited, Code: "spend_limit_exceeded"}}}).Reserve(ctx, keys.CheckedKey{}, "m", 1, 1)
+	_, _ = m.Limits(refuseAll{&steward.Error{Kind: steward.KindUnavailable, Code: "limits_unavailable"}}).Reserve(ctx, keys.CheckedKey{}, "m", 1, 1)
+	m.Gauge("steward_test_gauge", "A test gauge.", func() float64 { return 7 })
+
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	text := rec.Body.String()
+	for sample, want := range map[string]float64{
+		`steward_gateway_requests_total{code="200"}`:                    2,
+		`steward_gateway_requests_total{code="429"}`:                    1,
+		`steward_gateway_request_seconds_count`:                         3,
+		`steward_gateway_upstream_seconds_count`:                        2,
+		`steward_gateway_added_seconds_count`:                           2,
+		`steward_gateway_refusals_total{reason="key_expired"}`:          1,
+		`steward_gateway_refusals_total{reason="spend_limit_exceeded"}`: 1,
+		`steward_gateway_refusals_total{reason="limits_unavailable"}`:   1,
+		`steward_test_gauge`:                                            7,
+	} {
+		if got := value(t, text, sample); got != want {
+			t.Errorf("%s = %v; want %v", sample, got, want)
+		}
+	}
+	// The model server took at least 20ms of each call, which is not
+	// counted as added.
+	if up := value(t, text, "steward_gateway_upstream_seconds_sum"); up < 0.04 {
+		t.Errorf("upstream time %v; want at least 40ms", up)
+	}
+	if total, up, added := value(t, text, "steward_gateway_request_seconds_sum"), value(t, text, "steward_gateway_upstream_seconds_sum"), value(t, text, "steward_gateway_added_seconds_sum"); added > total-up+1e-9 || added < 0 {
+		t.Errorf("added %v with %v in all and %v upstream", added, total, up)
+	}
+	if !strings.Contains(text, "go_goroutines") {
+		t.Errorf("no Go metrics")
+	}
+}

@@ -1,0 +1,73 @@
+package store_test
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"net/url"
+	"os"
+	"sync"
+	"testing"
+
+	"github.com/stewardhq/steward/internal/store"
+	"github.com/stewardhq/steward/internal/store/storetest"
+)
+
+// Three processes starting at once on an empty PostgreSQL database apply
+// each migration once between them.
+func TestMigrateFromProcessesStartingAtOnce(t *testing.T) {
+	base := os.Getenv(storetest.PostgresEnv)
+	if base == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s is not set: CI must test PostgreSQL", storetest.PostgresEnv)
+		}
+		t.Skipf("PostgreSQL not tested: set %s", storetest.PostgresEnv)
+	}
+	ctx := context.Background()
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	schema := "steward_test_" + hex.EncodeToString(b[:])
+	admin, err := sql.Open("pgx", base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Exec("DROP SCHEMA " + schema + " CASCADE")
+	u, _ := url.Parse(base)
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+
+	var mu sync.Mutex
+	applied := 0
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Go(func() {
+			db, err := store.Open(ctx, store.Config{DatabaseURL: u.String()})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer db.Close()
+			names, err := db.Migrate(ctx)
+			if err != nil {
+				t.Error(err)
+			}
+			mu.Lock()
+			applied += len(names)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	var versions int
+	if err := admin.QueryRow("SELECT COUNT(*) FROM " + schema + ".goose_db_version WHERE version_id > 0").Scan(&versions); err != nil {
+		t.Fatal(err)
+	}
+	if applied != versions || versions == 0 {
+		t.Fatalf("%d migrations applied by three processes, %d recorded; want each once", applied, versions)
+	}
+}
