@@ -132,7 +132,10 @@ func TestClusterOfThree(t *testing.T) {
 		_ = procs[2].cmd.Process.Signal(syscall.SIGKILL)
 	})
 	recorded := events() - before
-	if answered < 50 || refusals == 0 || float64(recorded)*costPerAnswer > 1+1e-9 {
+	// Reservations in flight hold part of the cap while others are
+	// refused, and those lost with the killed process hold it for the
+	// month: so fewer than the 71 answers that fit may be answered.
+	if answered < 30 || refusals == 0 || float64(recorded)*costPerAnswer > 1+1e-9 {
 		t.Fatalf("spend cap of 1: %d answered, %d refused, %d recorded (%.3f)", answered, refusals, recorded, float64(recorded)*costPerAnswer)
 	}
 	if recorded < answered || recorded > answered+lost {
