@@ -47,11 +47,15 @@ func NewRecorder(db *store.DB, log *slog.Logger) *Recorder {
 
 // Record writes events in one transaction and returns, for each, whether
 // it was new (false for one stored before or repeated in the call). Events
-// made by Steward (not parsed from a reporter) are checked first. If ctx
+// made by Steward (not parsed from a reporter) are checked first; a zero
+// time means now. If ctx
 // ends first, Record returns KindUnavailable and the events may or may not
 // be written.
 func (r *Recorder) Record(ctx context.Context, events []Event) ([]bool, error) {
 	for i := range events {
+		if events[i].Time.IsZero() {
+			events[i].Time = r.db.Now().UTC()
+		}
 		if err := validate(&events[i]); err != nil {
 			return nil, err
 		}
