@@ -6,7 +6,7 @@
 // Each event is written with the rollup rows it adds to, in one
 // transaction, counting only events whose id was not stored before, so the
 // rollups always equal what the raw events say. Rollup buckets are UTC
-// hours and whole-day spans aligned to the Unix epoch (see Levels); a
+// hours, six hours and whole-day spans aligned to the Unix epoch (see Levels); a
 // report over a window reads a handful of buckets instead of every event.
 package analytics
 

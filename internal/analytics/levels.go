@@ -2,19 +2,19 @@ package analytics
 
 import "time"
 
-// Levels are the rollup bucket sizes, by level: an hour, then spans of 1,
-// 4, 16 and 64 days. Every bucket starts at a multiple of its size since
-// the Unix epoch, so each bucket of a level lies inside one bucket of every
-// larger level, and any window of whole hours is covered by at most a few
-// buckets per level.
-var Levels = []time.Duration{time.Hour, 24 * time.Hour, 4 * 24 * time.Hour, 16 * 24 * time.Hour, 64 * 24 * time.Hour}
+// Levels are the rollup bucket sizes, by level: an hour, six hours, then
+// spans of 1, 4, 16 and 64 days. Every bucket starts at a multiple of its
+// size since the Unix epoch, so each bucket of a level lies inside one
+// bucket of every larger level, and any window of whole hours is covered by
+// at most a few buckets per level (at most 5 + 3 at each end below a day).
+var Levels = []time.Duration{time.Hour, 6 * time.Hour, 24 * time.Hour, 4 * 24 * time.Hour, 16 * 24 * time.Hour, 64 * 24 * time.Hour}
 
 const (
 	levelHour = 0
-	levelDay  = 1
+	levelDay  = 2
 	// topLevel is the largest level; tables read only by day (the time and
 	// coding reports) stop at levelDay.
-	topLevel = 4
+	topLevel = 5
 )
 
 func levelMicros(level int) int64 { return Levels[level].Microseconds() }

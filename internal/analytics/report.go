@@ -3,6 +3,7 @@ package analytics
 import (
 	"cmp"
 	"context"
+	"database/sql"
 	"slices"
 	"strings"
 	"time"
@@ -32,19 +33,20 @@ type stored struct {
 	keys     [2]string
 	sums     []int64
 	last     int64
-	sketches [][]byte
+	sketches []sql.RawBytes
 }
 
 // read calls fn for each row of t in the buckets pieces name, of the
 // Organization and, when workspace is not empty, of that Workspace (t's
-// first key must then be workspace_id).
+// first key must then be workspace_id). The row's sketches are valid only
+// during fn.
 func (t *table) read(ctx context.Context, tx *store.Tx, org, workspace string, pieces []piece, fn func(*stored)) error {
 	cols := t.columns()[1:]
 	base := "SELECT " + strings.Join(cols, ", ") + " FROM " + t.name + " WHERE organization_id = ? AND level = ? AND bucket_start >= ? AND bucket_start <= ?"
 	if workspace != "" {
 		base += " AND workspace_id = ?"
 	}
-	s := &stored{sums: make([]int64, len(t.sums)), sketches: make([][]byte, len(t.sketches))}
+	s := &stored{sums: make([]int64, len(t.sums)), sketches: make([]sql.RawBytes, len(t.sketches))}
 	dest := []any{&s.piece.level, &s.piece.start}
 	for i := range t.keys {
 		dest = append(dest, &s.keys[i])

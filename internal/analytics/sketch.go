@@ -73,6 +73,14 @@ func (s *Sketch) toHLL() {
 	s.set = nil
 }
 
+// inversePowers[r] is 2^-r, for every rank a register can hold.
+var inversePowers = func() (p [65]float64) {
+	for r := range p {
+		p[r] = math.Ldexp(1, -r)
+	}
+	return p
+}()
+
 // Count returns the number of distinct members: exact for a set, an
 // estimate (with the small-range correction) for registers.
 func (s *Sketch) Count() int64 {
@@ -81,7 +89,7 @@ func (s *Sketch) Count() int64 {
 	}
 	sum, zeros := 0.0, 0
 	for _, r := range s.regs {
-		sum += math.Ldexp(1, -int(r))
+		sum += inversePowers[r]
 		if r == 0 {
 			zeros++
 		}
@@ -120,8 +128,47 @@ func (s *Sketch) mergeEncoded(b []byte) {
 			}
 		}
 	case len(b) > 0 && b[0] == kindSet && (len(b)-1)%8 == 0:
-		for i := 1; i < len(b); i += 8 {
-			s.addHash(binary.BigEndian.Uint64(b[i:]))
+		if s.regs != nil {
+			for i := 1; i < len(b); i += 8 {
+				s.addRegister(binary.BigEndian.Uint64(b[i:]))
+			}
+			return
 		}
+		s.mergeSet(b[1:])
+	}
+}
+
+// mergeSet merges an encoded sorted set into s's set in one pass.
+func (s *Sketch) mergeSet(b []byte) {
+	n := len(b) / 8
+	out := make([]uint64, 0, len(s.set)+n)
+	i, j := 0, 0
+	for i < len(s.set) || j < n {
+		switch {
+		case j == n:
+			out = append(out, s.set[i])
+			i++
+		case i == len(s.set):
+			out = append(out, binary.BigEndian.Uint64(b[8*j:]))
+			j++
+		default:
+			a, c := s.set[i], binary.BigEndian.Uint64(b[8*j:])
+			switch {
+			case a < c:
+				out = append(out, a)
+				i++
+			case c < a:
+				out = append(out, c)
+				j++
+			default:
+				out = append(out, a)
+				i++
+				j++
+			}
+		}
+	}
+	s.set = out
+	if len(s.set) > exactMax {
+		s.toHLL()
 	}
 }

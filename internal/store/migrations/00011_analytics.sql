@@ -3,10 +3,10 @@
 -- analytics reports read. Rollups are kept by the transaction that inserts
 -- the raw events, counting only the events that were new.
 --
--- level is the bucket size: 0 an hour, 1 a day, 2 four days, 3 sixteen
--- days, 4 sixty-four days, each aligned to the Unix epoch, so that a window
--- of whole days is a handful of buckets (see analytics.Levels). Buckets
--- start at bucket_start, in microseconds like every other time.
+-- level is the bucket size: 0 an hour, 1 six hours, 2 a day, 3 four days,
+-- 4 sixteen days, 5 sixty-four days, each aligned to the Unix epoch, so that
+-- any window is a handful of buckets (see analytics.Levels). Buckets start
+-- at bucket_start, in microseconds like every other time.
 --
 -- Columns named like users, agents and conversations hold distinct-count
 -- sketches (analytics.Sketch): exact sets of 64-bit hashes up to 128
@@ -32,7 +32,7 @@ CREATE TABLE analytics_events (
 );
 CREATE INDEX analytics_events_time ON analytics_events (organization_id, occurred_at);
 
--- Chat messages per user (levels 0-4): by_user_stats.
+-- Chat messages per user (levels 0-5): by_user_stats.
 CREATE TABLE analytics_chat_users (
     organization_id TEXT NOT NULL,
     level SMALLINT NOT NULL,
@@ -49,7 +49,7 @@ CREATE TABLE analytics_chat_users (
     PRIMARY KEY (organization_id, level, bucket_start, user_id)
 );
 
--- Chat messages to agents per agent (levels 0-4): by_agent_stats.
+-- Chat messages to agents per agent (levels 0-5): by_agent_stats.
 CREATE TABLE analytics_chat_agents (
     organization_id TEXT NOT NULL,
     level SMALLINT NOT NULL,
@@ -65,7 +65,7 @@ CREATE TABLE analytics_chat_agents (
     PRIMARY KEY (organization_id, level, bucket_start, agent_id)
 );
 
--- Chat messages of the Organization (levels 0-1): by_time_stats.
+-- Chat messages of the Organization (levels 0-2): by_time_stats.
 CREATE TABLE analytics_chat_time (
     organization_id TEXT NOT NULL,
     level SMALLINT NOT NULL,
@@ -81,7 +81,7 @@ CREATE TABLE analytics_chat_time (
     PRIMARY KEY (organization_id, level, bucket_start)
 );
 
--- Coding sessions per Workspace and client kind (levels 0-1).
+-- Coding sessions per Workspace and client kind (levels 0-2).
 CREATE TABLE analytics_code_sessions (
     organization_id TEXT NOT NULL,
     level SMALLINT NOT NULL,
@@ -95,7 +95,7 @@ CREATE TABLE analytics_code_sessions (
     PRIMARY KEY (organization_id, level, bucket_start, workspace_id, client)
 );
 
--- Coding tokens per Workspace and model (levels 0-1).
+-- Coding tokens per Workspace and model (levels 0-2).
 CREATE TABLE analytics_code_tokens (
     organization_id TEXT NOT NULL,
     level SMALLINT NOT NULL,
@@ -108,7 +108,7 @@ CREATE TABLE analytics_code_tokens (
     PRIMARY KEY (organization_id, level, bucket_start, workspace_id, model)
 );
 
--- Coding tool calls per Workspace and tool (levels 0-1).
+-- Coding tool calls per Workspace and tool (levels 0-2).
 CREATE TABLE analytics_code_tools (
     organization_id TEXT NOT NULL,
     level SMALLINT NOT NULL,
@@ -125,7 +125,7 @@ CREATE TABLE analytics_code_tools (
     PRIMARY KEY (organization_id, level, bucket_start, workspace_id, tool_name)
 );
 
--- Next-edit suggestions per Workspace (levels 0-1).
+-- Next-edit suggestions per Workspace (levels 0-2).
 CREATE TABLE analytics_next_edits (
     organization_id TEXT NOT NULL,
     level SMALLINT NOT NULL,
