@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/stewardhq/steward/internal/analytics"
 	"github.com/stewardhq/steward/internal/bootstrap"
 	"github.com/stewardhq/steward/internal/config"
 	"github.com/stewardhq/steward/internal/directory"
@@ -90,19 +91,22 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	defer closeLimiter()
+	events := analytics.NewRecorder(db, log)
 	enforcer := quota.NewEnforcer(db, limiter, time.Now)
 	m := newMetrics(db, limiter, checker, access)
-	gw, err := newGateway(cfg, env.Getenv, m.Auth(checker), m.Limits(enforcer), recorder, m.UpstreamClient(), log)
+	gw, err := newGateway(cfg, env.Getenv, m.Auth(checker), m.Limits(enforcer), metering.Recorder{Usage: recorder, Analytics: events, Log: log}, m.UpstreamClient(), log)
 	if err != nil {
 		return err
 	}
 	enforcer.Cost = gw.Cost
 	srv, err := server.New(server.Deps{
 		DB: db, Log: log, LastUsed: lastUsed, MaxBodyBytes: cfg.MaxBodyBytes, Version: version(),
-		Invitations: directory.InviteSettings{TTL: cfg.InvitationTTL, AcceptURL: publicURL + "/invitations/accept"},
-		Gateway:     m.Gateway(gw),
-		Currency:    cfg.Currency,
-		Prices:      prices(cfg),
+		Invitations:   directory.InviteSettings{TTL: cfg.InvitationTTL, AcceptURL: publicURL + "/invitations/accept"},
+		Gateway:       m.Gateway(gw),
+		Analytics:     events,
+		WorkspaceKeys: checker,
+		Currency:      cfg.Currency,
+		Prices:        prices(cfg),
 	})
 	if err != nil {
 		return err
@@ -144,6 +148,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		defer close(recording)
 		recorder.Run(context.Background())
 	}()
+	go events.Run()
 
 	select {
 	case err = <-serveErr:
@@ -158,6 +163,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		log.Error("write usage on shutdown", "err", cerr)
 	}
 	<-recording
+	events.Close()
 	stopBackground()
 	background.Wait()
 	if errors.Is(err, http.ErrServerClosed) {
@@ -168,7 +174,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 
 // newGateway builds the model API from the configured models; their
 // upstreams' keys come from the environment.
-func newGateway(cfg config.Config, getenv func(string) string, checker gateway.Authenticator, lim gateway.Limits, recorder *usage.Recorder, client *http.Client, log *slog.Logger) (*gateway.Gateway, error) {
+func newGateway(cfg config.Config, getenv func(string) string, checker gateway.Authenticator, lim gateway.Limits, recorder gateway.Recorder, client *http.Client, log *slog.Logger) (*gateway.Gateway, error) {
 	gcfg := gateway.Config{Currency: cfg.Currency, DemoModel: cfg.DemoModel, Client: client}
 	for _, m := range cfg.Models {
 		gm := gateway.Model{Name: m.Name, InputPricePerMillion: m.InputPricePerMillion, OutputPricePerMillion: m.OutputPricePerMillion,
@@ -184,7 +190,7 @@ func newGateway(cfg config.Config, getenv func(string) string, checker gateway.A
 		}
 		gcfg.Models = append(gcfg.Models, gm)
 	}
-	return gateway.New(gcfg, checker, lim, metering.Recorder{Usage: recorder}, log)
+	return gateway.New(gcfg, checker, lim, recorder, log)
 }
 
 // prices lists the configured models' prices for usage reports.

@@ -44,6 +44,8 @@ type entry struct {
 // CheckedKey is what a request authenticated by a Workspace key carries.
 type CheckedKey struct {
 	ID, OrganizationID, WorkspaceID, UserID string
+	// Product is what the key is for (see Products).
+	Product string
 }
 
 // NewChecker loads every live key and subscribes to key changes.
@@ -65,7 +67,7 @@ func NewChecker(ctx context.Context, db *store.DB, access *directory.Access) (*C
 // load (re)reads the live keys of one Organization, or of all when orgID
 // is empty.
 func (c *Checker) load(ctx context.Context, orgID string) error {
-	q := `SELECT id, organization_id, workspace_id, user_id, key_hash, expires_at, previous_key_hash, previous_expires_at
+	q := `SELECT id, organization_id, workspace_id, user_id, product, key_hash, expires_at, previous_key_hash, previous_expires_at
 		FROM api_keys WHERE deleted_at IS NULL`
 	var args []any
 	if orgID != "" {
@@ -88,7 +90,7 @@ func (c *Checker) load(ctx context.Context, orgID string) error {
 		defer rs.Close()
 		for rs.Next() {
 			var r row
-			if err := rs.Scan(&r.k.ID, &r.k.OrganizationID, &r.k.WorkspaceID, &r.k.UserID, &r.hash, &r.expires, &r.prev, &r.prevUntil); err != nil {
+			if err := rs.Scan(&r.k.ID, &r.k.OrganizationID, &r.k.WorkspaceID, &r.k.UserID, &r.k.Product, &r.hash, &r.expires, &r.prev, &r.prevUntil); err != nil {
 				return err
 			}
 			rows = append(rows, r)

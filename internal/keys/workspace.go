@@ -1,8 +1,10 @@
 package keys
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -120,7 +122,17 @@ type NewKey struct {
 	Name        *string
 	// Expiration is YYYY-MM-DD, or empty for none (subject to policy).
 	Expiration string
+	// Product is one of Products; empty means API.
+	Product string
 }
+
+// Products are the products a key can be for, as Mistral's APIKeyProduct
+// names them.
+var Products = []string{"API", "Mistral Code", "Vibe"}
+
+// CodingProduct reports whether a key's product is a coding product, whose
+// model tokens the coding analytics count.
+func CodingProduct(product string) bool { return product == "Mistral Code" || product == "Vibe" }
 
 // CreateKey issues a Workspace API key for a member who may use the
 // Workspace, applies the expiration policy (a missing or later expiration
@@ -142,6 +154,10 @@ func CreateKey(ctx context.Context, tx *store.Tx, actor steward.Actor, org stewa
 		default:
 			expires = &d
 		}
+	}
+	product := cmp.Or(in.Product, Products[0])
+	if !slices.Contains(Products, product) {
+		errs = append(errs, steward.Invalid([]string{"body", "product"}, "product must be one of %s, not %q", strings.Join(Products, ", "), in.Product))
 	}
 	if err := steward.Invalids(errs); err != nil {
 		return steward.APIKey{}, "", err
@@ -176,7 +192,7 @@ func CreateKey(ctx context.Context, tx *store.Tx, actor steward.Actor, org stewa
 	secret := New(PrefixWorkspace)
 	k := steward.APIKey{
 		ID: uuid.NewString(), OrganizationID: org.ID, WorkspaceID: ws.ID, WorkspaceName: ws.Name, UserID: in.UserID,
-		Name: in.Name, HiddenKey: hiddenKey(secret), Product: "API", CreatedBy: createdBy(actor), CreatedAt: tx.Now, ExpiresAt: expires,
+		Name: in.Name, HiddenKey: hiddenKey(secret), Product: product, CreatedBy: createdBy(actor), CreatedAt: tx.Now, ExpiresAt: expires,
 	}
 	folded := ""
 	if k.Name != nil {
@@ -189,7 +205,7 @@ func CreateKey(ctx context.Context, tx *store.Tx, actor steward.Actor, org stewa
 		return steward.APIKey{}, "", err
 	}
 	keysChanged(tx, org.ID)
-	meta := map[string]string{"workspace_name": ws.Name, "owner": owner.User.Email}
+	meta := map[string]string{"workspace_name": ws.Name, "owner": owner.User.Email, "product": k.Product}
 	if expires != nil {
 		meta["expiration"] = expires.Format(DateLayout)
 	}

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stewardhq/steward/internal/analytics"
 	"github.com/stewardhq/steward/internal/gateway"
 	"github.com/stewardhq/steward/internal/keys"
 	"github.com/stewardhq/steward/internal/metering"
@@ -39,6 +40,58 @@ func TestRecorderMakesItsOwnIDsAndOutlivesTheClient(t *testing.T) {
 		})
 		if err != nil || n != 2 || tokens != 30 || ids != 2 {
 			t.Fatalf("usage = %d events (%d ids) with the request id, %d tokens (%v); want 2 events, 2 ids and 30 tokens", n, ids, tokens, err)
+		}
+	})
+}
+
+// A chat completion is a message of the key's user; a coding product's
+// chat and FIM completions count their tokens too; embeddings count in
+// neither.
+func TestRecorderCountsAnalytics(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, db *store.DB) {
+		rec := usage.NewRecorder(db, usage.Options{})
+		done := make(chan struct{})
+		go func() { defer close(done); rec.Run(context.Background()) }()
+		defer func() { _ = rec.Close(); <-done }()
+		events := analytics.NewRecorder(db, nil)
+		go events.Run()
+		defer events.Close()
+		r := metering.Recorder{Usage: rec, Analytics: events}
+		day := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+		api := keys.CheckedKey{ID: "k1", OrganizationID: "o", WorkspaceID: "w", UserID: "ann", Product: "API"}
+		vibe := keys.CheckedKey{ID: "k2", OrganizationID: "o", WorkspaceID: "w", UserID: "bob", Product: "Vibe"}
+		for _, u := range []gateway.Usage{
+			{Time: day, Key: api, Model: "small", Endpoint: "chat", InputTokens: 10, OutputTokens: 5},
+			{Time: day, Key: api, Model: "small", Endpoint: "chat", InputTokens: 1, OutputTokens: 1},
+			{Time: day, Key: vibe, Model: "codestral", Endpoint: "chat", InputTokens: 100, OutputTokens: 20},
+			{Time: day, Key: vibe, Model: "codestral", Endpoint: "fim", InputTokens: 30, OutputTokens: 3},
+			{Time: day, Key: vibe, Model: "embed", Endpoint: "embeddings", InputTokens: 1000},
+		} {
+			if err := r.Record(context.Background(), u); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ctx := context.Background()
+		w := analytics.Window{Start: day.Truncate(24 * time.Hour), End: day.Add(24 * time.Hour)}
+		var users []analytics.UserStat
+		var code analytics.WorkspaceStats
+		err := db.View(ctx, func(tx *store.Tx) error {
+			var err error
+			if users, err = analytics.WorkByUser(ctx, tx, "o", w); err != nil {
+				return err
+			}
+			code, err = analytics.CodeByWorkspace(ctx, tx, "o", "", w)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(users) != 2 || users[0].UserID != "ann" || users[0].MessagesCount != 2 || users[1].UserID != "bob" || users[1].MessagesCount != 1 {
+			t.Errorf("messages by user = %+v", users)
+		}
+		if len(code.ConsumedTokens) != 1 || code.ConsumedTokens[0].Model != "codestral" || code.ConsumedTokens[0].InputTokens != 130 ||
+			code.ConsumedTokens[0].OutputTokens != 23 || code.ConsumedTokens[0].Day != "2026-03-02" {
+			t.Errorf("consumed tokens = %+v", code.ConsumedTokens)
 		}
 	})
 }

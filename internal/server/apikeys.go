@@ -109,6 +109,8 @@ type createKeyIn struct {
 	Expiration    *string `json:"expiration"`
 	WorkspaceUUID *string `json:"workspace_uuid"`
 	UserID        *string `json:"user_id"`
+	// Product is a Steward extension (Mistral's APIKeyProduct).
+	Product *string `json:"product"`
 }
 
 func (s *Server) handleCreateAPIKey(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
@@ -122,6 +124,9 @@ func (s *Server) handleCreateAPIKey(w http.ResponseWriter, r *http.Request, p st
 	nk := keys.NewKey{WorkspaceID: *in.WorkspaceUUID, UserID: *in.UserID, Name: in.Name}
 	if in.Expiration != nil {
 		nk.Expiration = *in.Expiration
+	}
+	if in.Product != nil {
+		nk.Product = *in.Product
 	}
 	return writeOrg(s, w, r, p, func(tx *store.Tx, org steward.Organization) (apiKeyOut, error) {
 		k, secret, err := keys.CreateKey(r.Context(), tx, p.Actor(), org, nk)

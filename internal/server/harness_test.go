@@ -36,15 +36,25 @@ type harness struct {
 
 func newHarness(t *testing.T, db *store.DB) *harness {
 	t.Helper()
+	return newHarnessWith(t, db, nil)
+}
+
+// newHarnessWith is newHarness with deps completed by more, when not nil.
+func newHarnessWith(t *testing.T, db *store.DB, more func(*server.Deps)) *harness {
+	t.Helper()
 	boot, err := bootstrap.Run(context.Background(), db, bootstrap.Options{Actor: "test"})
 	if err != nil {
 		t.Fatalf("bootstrap: %v", err)
 	}
 	lastUsed := keys.NewLastUsed()
-	srv, err := server.New(server.Deps{
+	deps := server.Deps{
 		DB: db, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), LastUsed: lastUsed, MaxBodyBytes: 1 << 20,
 		Invitations: directory.InviteSettings{TTL: 7 * 24 * time.Hour, AcceptURL: "http://steward.test/invitations/accept"},
-	})
+	}
+	if more != nil {
+		more(&deps)
+	}
+	srv, err := server.New(deps)
 	if err != nil {
 		t.Fatalf("server.New: %v", err)
 	}

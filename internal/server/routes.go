@@ -79,6 +79,18 @@ func (s *Server) registerRoutes() {
 	s.admin("POST", "/spend-limit", steward.ActionLimitsWrite, s.handleSetSpendLimit)
 	s.admin("PUT", "/workspaces/{workspace_uuid}/spend-limit", steward.ActionLimitsWrite, s.handleSetWorkspaceSpendLimit)
 
+	s.admin("GET", "/analytics/vibe/work/usage/by_user_stats", steward.ActionUsageRead, s.handleWorkByUser)
+	s.admin("GET", "/analytics/vibe/work/usage/by_agent_stats", steward.ActionUsageRead, s.handleWorkByAgent)
+	s.admin("GET", "/analytics/vibe/work/usage/by_time_stats", steward.ActionUsageRead, s.handleWorkByTime)
+	s.admin("GET", "/analytics/vibe/code/usage/by_workspace", steward.ActionUsageRead, s.handleCodeByWorkspace)
+	s.admin("GET", "/analytics/vibe/code/usage/by_organization", steward.ActionUsageRead, s.handleCodeByOrganization)
+	// The same reports as Mistral's usage-metrics guide spells them.
+	s.admin("GET", "/analytics/lechat/usage/by_user_stats", steward.ActionUsageRead, s.handleWorkByUser)
+	s.admin("GET", "/analytics/lechat/usage/by_agent_stats", steward.ActionUsageRead, s.handleWorkByAgent)
+	s.admin("GET", "/analytics/lechat/usage/by_time_stats", steward.ActionUsageRead, s.handleWorkByTime)
+	s.admin("GET", "/analytics/vibe/usage/by_workspace", steward.ActionUsageRead, s.handleCodeByWorkspace)
+	s.admin("GET", "/analytics/vibe/usage/by_organization", steward.ActionUsageRead, s.handleCodeByOrganization)
+
 	s.admin("GET", "/roles", steward.ActionRolesRead, s.handleListRoles)
 	s.admin("GET", "/permissions", steward.ActionRolesRead, s.handleListPermissions)
 	s.admin("GET", "/custom-roles", steward.ActionRolesRead, s.handleListCustomRoles)
@@ -114,6 +126,11 @@ func (s *Server) registerRoutes() {
 		// subrequest has the method of the request it guards.
 		s.routes = append(s.routes, Route{Method: "ANY", Path: "/v1/check"})
 		s.mux.Handle("/v1/check", s.deps.Gateway)
+	}
+
+	if s.deps.Analytics != nil && s.deps.WorkspaceKeys != nil {
+		s.routes = append(s.routes, Route{Method: "POST", Path: "/v1/analytics/events"})
+		s.mux.HandleFunc("POST /v1/analytics/events", s.handleIngestEvents)
 	}
 
 	s.mux.HandleFunc("/", s.handleNoRoute)

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/stewardhq/steward/internal/analytics"
 	"github.com/stewardhq/steward/internal/directory"
 	"github.com/stewardhq/steward/internal/httpstatus"
 	"github.com/stewardhq/steward/internal/keys"
@@ -35,6 +36,11 @@ type Deps struct {
 	// Gateway serves the model API (/v1/chat/completions, ...); it
 	// authenticates Workspace keys itself. Nil serves no model API.
 	Gateway http.Handler
+	// Analytics records the product events that POST /v1/analytics/events
+	// takes, authenticated by WorkspaceKeys. Nil serves no such endpoint;
+	// the analytics reports are served either way.
+	Analytics     *analytics.Recorder
+	WorkspaceKeys WorkspaceKeys
 }
 
 // Server serves every HTTP surface of Steward.
