@@ -2,7 +2,6 @@ package analytics
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"math/rand/v2"
 	"testing"
@@ -75,37 +74,16 @@ func loadBench(b *testing.B, db *store.DB) {
 	}
 }
 
-// vacuum leaves PostgreSQL's rollup tables as autovacuum would: the
-// benchmark's load updates each long bucket's rows up to 90 times within
-// minutes, faster than autovacuum runs, and an index scan would otherwise
-// step through every dead version.
-func vacuum(b *testing.B, url string) {
-	b.Helper()
-	db, err := sql.Open("pgx", url)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
-	for _, t := range tables {
-		if _, err := db.Exec("VACUUM ANALYZE " + t.name); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
 // BenchmarkReports90Days answers each of the five reports over a 90-day
 // window of 10,000,000 events: aligned to days, and (by user) starting and
 // ending mid-day, which reads hourly buckets at both edges.
 func BenchmarkReports90Days(b *testing.B) {
 	for _, e := range storetest.Engines(b) {
 		b.Run(e.Name, func(b *testing.B) {
-			db, cfg := e.Open(b)
+			db, _ := e.Open(b)
 			start := time.Now()
 			loadBench(b, db)
 			b.Logf("loaded the rollups of %d events in %v", benchEvents, time.Since(start).Round(time.Second))
-			if cfg.DatabaseURL != "" {
-				vacuum(b, cfg.DatabaseURL)
-			}
 			ctx := context.Background()
 			aligned := Window{Start: benchStart, End: benchStart.AddDate(0, 0, benchDays)}
 			shifted := Window{Start: benchStart.Add(13 * time.Hour), End: benchStart.AddDate(0, 0, benchDays-1).Add(13 * time.Hour)}
