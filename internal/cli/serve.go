@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/stewardhq/steward/internal/auth"
 	"github.com/stewardhq/steward/internal/bootstrap"
 	"github.com/stewardhq/steward/internal/config"
 	"github.com/stewardhq/steward/internal/directory"
@@ -23,6 +24,7 @@ import (
 	"github.com/stewardhq/steward/internal/quota"
 	"github.com/stewardhq/steward/internal/server"
 	"github.com/stewardhq/steward/internal/usage"
+	"github.com/stewardhq/steward/internal/web"
 )
 
 func runServe(ctx context.Context, env Env, args []string) error {
@@ -91,10 +93,20 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	enforcer.Cost = gw.Cost
+	invitations := directory.InviteSettings{TTL: cfg.InvitationTTL, AcceptURL: publicURL + "/invitations/accept"}
+	pages, err := web.New(web.Config{
+		DB: db, Log: log, Currency: cfg.Currency, Invitations: invitations, SecureCookies: cfg.SecureCookies,
+		Sessions: auth.SessionSettings{TTL: cfg.SessionTTL, Idle: cfg.SessionIdle},
+		Reset:    auth.ResetSettings{TTL: auth.DefaultResetTTL, URL: publicURL + web.Prefix + "/password/reset"},
+	})
+	if err != nil {
+		return err
+	}
 	srv, err := server.New(server.Deps{
 		DB: db, Log: log, LastUsed: lastUsed, MaxBodyBytes: cfg.MaxBodyBytes, Version: version(),
-		Invitations: directory.InviteSettings{TTL: cfg.InvitationTTL, AcceptURL: publicURL + "/invitations/accept"},
+		Invitations: invitations,
 		Gateway:     gw,
+		Web:         pages,
 		Currency:    cfg.Currency,
 		Prices:      prices(cfg),
 	})

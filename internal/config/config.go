@@ -43,6 +43,13 @@ type Config struct {
 	DemoModel bool `yaml:"demo_model"`
 	// Currency is the billing currency of prices and usage.
 	Currency string `yaml:"currency"`
+	// SessionTTL and SessionIdle bound a web sign-in: its longest life and
+	// how long it may go unused.
+	SessionTTL  time.Duration `yaml:"session_ttl"`
+	SessionIdle time.Duration `yaml:"session_idle"`
+	// SecureCookies marks the web pages' cookies Secure even on plain HTTP,
+	// for a server behind a proxy that terminates TLS.
+	SecureCookies bool `yaml:"secure_cookies"`
 	// Models are the models the gateway serves; only the config file sets
 	// them.
 	Models []Model `yaml:"models"`
@@ -78,6 +85,8 @@ func Default() Config {
 		ShutdownTimeout: 15 * time.Second,
 		InvitationTTL:   7 * 24 * time.Hour,
 		Currency:        "USD",
+		SessionTTL:      12 * time.Hour,
+		SessionIdle:     time.Hour,
 	}
 }
 
@@ -119,14 +128,21 @@ var options = []option{
 	{"webhook-url", "URL that receives a JSON POST for every API key expiry reminder", str(func(c *Config) *string { return &c.WebhookURL }), false},
 	{"debug-addr", "loopback address serving Go's profiler at /debug/pprof/, e.g. 127.0.0.1:6060 (default: off)", str(func(c *Config) *string { return &c.DebugAddr }), false},
 	{"currency", "billing currency of model prices and usage, e.g. EUR", str(func(c *Config) *string { return &c.Currency }), false},
-	{"demo-model", "serve the built-in steward-demo model, which echoes its prompt", func(c *Config, v string) error {
+	{"demo-model", "serve the built-in steward-demo model, which echoes its prompt", boolean(func(c *Config) *bool { return &c.DemoModel }), true},
+	{"session-ttl", "longest life of a web sign-in (Admin Panel, Backoffice), e.g. 12h", duration(func(c *Config) *time.Duration { return &c.SessionTTL }), false},
+	{"session-idle", "a web sign-in ends after this long unused, e.g. 1h", duration(func(c *Config) *time.Duration { return &c.SessionIdle }), false},
+	{"secure-cookies", "mark web cookies Secure on plain HTTP too (behind a TLS-terminating proxy); requests over TLS always get them", boolean(func(c *Config) *bool { return &c.SecureCookies }), true},
+}
+
+func boolean(f func(*Config) *bool) func(*Config, string) error {
+	return func(c *Config, v string) error {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
 			return fmt.Errorf("must be true or false")
 		}
-		c.DemoModel = b
+		*f(c) = b
 		return nil
-	}, true},
+	}
 }
 
 func duration(f func(*Config) *time.Duration) func(*Config, string) error {

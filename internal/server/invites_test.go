@@ -213,11 +213,19 @@ func TestAcceptPage(t *testing.T) {
 		if status, page := get("/invitations/accept"); status != 400 || !strings.Contains(page, "no invitation token") {
 			t.Errorf("page without token: %d %s", status, page)
 		}
-		status, page = post(url.Values{"token": {token}, "first_name": {"<Web>"}, "last_name": {"User"}})
-		if status != 200 || !strings.Contains(page, "web@example.com") || !strings.Contains(page, "Welcome") {
+		status, page = post(url.Values{"token": {token}, "first_name": {"<Web>"}, "last_name": {"User"}, "password": {"short"}, "password_confirm": {"short"}})
+		if status != http.StatusUnprocessableEntity || !strings.Contains(page, "at least 12 characters") || !strings.Contains(page, `value="`+token+`"`) {
+			t.Fatalf("form accept with a short password: %d\n%s", status, page)
+		}
+		status, page = post(url.Values{"token": {token}, "first_name": {"<Web>"}, "last_name": {"User"}, "password": {"a long passphrase"}, "password_confirm": {"a long passphrase!"}})
+		if status != http.StatusUnprocessableEntity || !strings.Contains(page, "the two passwords differ") {
+			t.Fatalf("form accept with passwords that differ: %d\n%s", status, page)
+		}
+		status, page = post(url.Values{"token": {token}, "first_name": {"<Web>"}, "last_name": {"User"}, "password": {"a long passphrase"}, "password_confirm": {"a long passphrase"}})
+		if status != 200 || !strings.Contains(page, "web@example.com") || !strings.Contains(page, "Welcome") || !strings.Contains(page, "/web/signin") {
 			t.Fatalf("form accept: %d\n%s", status, page)
 		}
-		status, page = post(url.Values{"token": {token}})
+		status, page = post(url.Values{"token": {token}, "password": {"a long passphrase"}, "password_confirm": {"a long passphrase"}})
 		if status != http.StatusConflict || !strings.Contains(page, "already accepted") || strings.Contains(page, token) {
 			t.Errorf("second form accept: %d\n%s", status, page)
 		}

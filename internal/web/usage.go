@@ -1,0 +1,252 @@
+package web
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/stewardhq/steward/internal/directory"
+	"github.com/stewardhq/steward/internal/quota"
+	"github.com/stewardhq/steward/internal/steward"
+	"github.com/stewardhq/steward/internal/store"
+	"github.com/stewardhq/steward/internal/usage"
+)
+
+type limitsData struct {
+	SpendCap          *int64
+	RequestsPerSecond int64
+	Spent             int64
+	Meter             meter
+}
+
+// monthSpent returns what the Organization (or one Workspace) spent in the
+// calendar month (UTC) holding t, in micro-units.
+func monthSpent(r *http.Request, tx *store.Tx, orgID, workspaceID string, t time.Time) (int64, error) {
+	start := time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
+	spent, _, err := usage.MonthSpend(r.Context(), tx, orgID, workspaceID, start, start.AddDate(0, 1, 0))
+	return spent, err
+}
+
+func (h *Handler) limitsView(r *http.Request, c *reqCtx) (page, error) {
+	p := c.page("Limits", "limits")
+	var d limitsData
+	err := h.cfg.DB.View(r.Context(), func(tx *store.Tx) error {
+		settings, err := quota.Load(r.Context(), tx, c.org.ID)
+		if err != nil {
+			return err
+		}
+		d.SpendCap, d.RequestsPerSecond = settings.SpendCap, settings.Organization.RequestsPerSecond
+		d.Spent, err = monthSpent(r, tx, c.org.ID, "", tx.Now.UTC())
+		return err
+	})
+	d.Meter = newMeter(d.Spent, d.SpendCap)
+	p.Data = d
+	return p, err
+}
+
+func (h *Handler) saveLimits(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
+	if err := h.setLimits(r, c, ""); err != nil {
+		return h.again(w, r, c, "limits", err)
+	}
+	return done(w, r, Prefix+"/o/"+c.org.ID+"/limits", "limits_saved")
+}
+
+// meter is a horizontal bar of spend against a cap.
+type meter struct {
+	Width  float64
+	Over   bool
+	HasCap bool
+	Cap    int64
+	Label  string
+}
+
+const meterWidth = 600.0
+
+func newMeter(spent int64, cap *int64) meter {
+	m := meter{}
+	if cap == nil {
+		return m
+	}
+	m.HasCap, m.Cap = true, *cap
+	limit := *cap * quota.MicrosPerUnit
+	switch {
+	case limit <= 0:
+		m.Width, m.Over = meterWidth, spent > 0
+	default:
+		m.Width = min(1, float64(spent)/float64(limit)) * meterWidth
+		m.Over = spent >= limit
+	}
+	return m
+}
+
+// Chart dimensions, in SVG user units.
+const (
+	chartWidth  = 760.0
+	chartHeight = 260.0
+	chartLeft   = 64.0
+	chartBottom = 24.0
+)
+
+var palette = []string{"#3b6fd8", "#e0822b", "#2e9e6a", "#b8459a", "#7a5cd6", "#c9a227", "#3fa7b8", "#d24b4b"}
+
+type bar struct {
+	X, Y, W, H float64
+	Fill       string
+	Title      string
+}
+
+type tick struct {
+	Y     float64
+	Label string
+}
+
+type dayLabel struct {
+	X     float64
+	Label string
+}
+
+type legend struct {
+	Model, Fill, Total string
+}
+
+type chart struct {
+	Bars    []bar
+	Ticks   []tick
+	Days    []dayLabel
+	Legend  []legend
+	Width   float64
+	Height  float64
+	Left    float64
+	Base    float64
+	LabelX  float64
+	DayY    float64
+	Metric  string
+	Summary string
+}
+
+type usageData struct {
+	Month      string
+	Prev, Next string
+	Metric     string
+	Workspace  string
+	Workspaces []steward.Workspace
+	Chart      chart
+	Spent      int64
+	Meter      meter
+}
+
+// metricOf reads one metric of a day's totals.
+func metricOf(metric string, t usage.Totals) int64 {
+	switch metric {
+	case "tokens":
+		return t.InputTokens + t.OutputTokens
+	case "requests":
+		return t.Requests
+	}
+	return t.Cost
+}
+
+func formatMetric(metric string, v int64, currency string) string {
+	if metric == "cost" {
+		return money(v) + " " + currency
+	}
+	return strconv.FormatInt(v, 10)
+}
+
+// buildChart draws the month's days as bars stacked by model.
+func buildChart(rows []usage.DayModel, start time.Time, metric, currency string) chart {
+	days := start.AddDate(0, 1, 0).Sub(start).Hours() / 24
+	ch := chart{Width: chartWidth, Height: chartHeight + chartBottom, Left: chartLeft, Base: chartHeight,
+		LabelX: chartLeft - 6, DayY: chartHeight + 16, Metric: metric}
+	var models []string
+	perDay := map[int]int64{}
+	perModel := map[string]int64{}
+	for _, row := range rows {
+		if !slices.Contains(models, row.Model) {
+			models = append(models, row.Model)
+		}
+		v := metricOf(metric, row.Totals)
+		perDay[row.Day.Day()] += v
+		perModel[row.Model] += v
+	}
+	slices.Sort(models)
+	var top int64 = 1
+	for _, v := range perDay {
+		top = max(top, v)
+	}
+	slot := (chartWidth - chartLeft) / days
+	stacked := map[int]float64{}
+	for _, row := range rows {
+		v := metricOf(metric, row.Totals)
+		if v == 0 {
+			continue
+		}
+		d := row.Day.Day()
+		hgt := float64(v) / float64(top) * (chartHeight - 10)
+		y := chartHeight - stacked[d] - hgt
+		stacked[d] += hgt
+		ch.Bars = append(ch.Bars, bar{X: chartLeft + float64(d-1)*slot + 1, Y: y, W: max(slot-2, 1), H: hgt,
+			Fill: palette[slices.Index(models, row.Model)%len(palette)], Title: fmt.Sprintf("%s, %s: %s", row.Day.Format("Jan 2"), row.Model, formatMetric(metric, v, currency))})
+	}
+	for i := 0; i <= 4; i++ {
+		v := top * int64(i) / 4
+		ch.Ticks = append(ch.Ticks, tick{Y: chartHeight - float64(v)/float64(top)*(chartHeight-10), Label: formatMetric(metric, v, "")})
+	}
+	for d := 1; d <= int(days); d += 3 {
+		ch.Days = append(ch.Days, dayLabel{X: chartLeft + (float64(d)-0.5)*slot, Label: strconv.Itoa(d)})
+	}
+	var total int64
+	for i, m := range models {
+		ch.Legend = append(ch.Legend, legend{Model: m, Fill: palette[i%len(palette)], Total: formatMetric(metric, perModel[m], currency)})
+		total += perModel[m]
+	}
+	ch.Summary = fmt.Sprintf("%s per day in %s, stacked by model; %d model(s), %s in all.", metric, start.Format("January 2006"), len(models), formatMetric(metric, total, currency))
+	return ch
+}
+
+func (h *Handler) usageView(r *http.Request, c *reqCtx) (page, error) {
+	p := c.page("Usage", "usage")
+	q := r.URL.Query()
+	d := usageData{Metric: q.Get("metric"), Workspace: q.Get("workspace")}
+	if d.Metric != "tokens" && d.Metric != "requests" {
+		d.Metric = "cost"
+	}
+	err := h.cfg.DB.View(r.Context(), func(tx *store.Tx) error {
+		ctx := r.Context()
+		now := tx.Now.UTC()
+		start := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
+		if m, err := time.Parse("2006-01", q.Get("month")); err == nil && m.Year() >= 2000 && m.Year() <= 9999 {
+			start = m
+		}
+		d.Month, d.Prev, d.Next = start.Format("2006-01"), start.AddDate(0, -1, 0).Format("2006-01"), start.AddDate(0, 1, 0).Format("2006-01")
+		var err error
+		if d.Workspaces, _, err = directory.ListWorkspaces(ctx, tx, c.org.ID, false, "", 1, directory.MaxPageSize); err != nil {
+			return err
+		}
+		if d.Workspace != "" && !slices.ContainsFunc(d.Workspaces, func(ws steward.Workspace) bool { return ws.ID == d.Workspace }) {
+			return steward.Errorf(steward.KindNotFound, "there is no such active Workspace in this Organization")
+		}
+		rows, err := usage.MonthByModelDay(ctx, tx, c.org.ID, d.Workspace, start, time.UTC)
+		if err != nil {
+			return err
+		}
+		d.Chart = buildChart(rows, start, d.Metric, h.cfg.Currency)
+		if d.Spent, err = monthSpent(r, tx, c.org.ID, d.Workspace, start); err != nil {
+			return err
+		}
+		settings, err := quota.Load(ctx, tx, c.org.ID)
+		cap := settings.SpendCap
+		if d.Workspace != "" {
+			cap = nil
+			if v, ok := settings.WorkspaceSpends[d.Workspace]; ok {
+				cap = &v
+			}
+		}
+		d.Meter = newMeter(d.Spent, cap)
+		return err
+	})
+	p.Data = d
+	return p, err
+}
