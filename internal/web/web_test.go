@@ -104,7 +104,7 @@ func TestFormsRefuseForgedPosts(t *testing.T) {
 		b := e.browser()
 		b.mustSignIn()
 		form := url.Values{"emails": {"forged@example.com"}, "role": {steward.RoleIDOrganizationMember}}
-		for name, token := range map[string]string{"no token": "", "another session's token": "x" + b.csrf(e.org()+"/members")[1:]} {
+		for name, token := range map[string]string{"no token": "", "another session's token": "x" + b.csrf(e.org() + "/members")[1:]} {
 			form.Set("csrf", token)
 			if r := b.post(e.org()+"/invitations", form); r.status != http.StatusForbidden || !strings.Contains(r.body, "did not come from this site") {
 				t.Errorf("%s: %d %s", name, r.status, r.body)
