@@ -95,18 +95,10 @@ func RequestReset(ctx context.Context, tx *store.Tx, email string, s ResetSettin
 	if err != nil {
 		return err
 	}
-	token, err := newToken()
+	link, err := ResetLink(ctx, tx, userID, s)
 	if err != nil {
 		return err
 	}
-	if _, err := tx.Exec(ctx, `DELETE FROM password_resets WHERE user_id = ?`, userID); err != nil {
-		return err
-	}
-	if _, err := tx.Exec(ctx, `INSERT INTO password_resets (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)`,
-		hashToken(token), userID, store.Micros(tx.Now), store.Micros(tx.Now.Add(s.TTL))); err != nil {
-		return err
-	}
-	link := s.URL + "?token=" + url.QueryEscape(token)
 	_, err = outbox.Enqueue(ctx, tx, outbox.Message{
 		Kind: "password_reset", To: address, Subject: "Reset your Steward password",
 		Body: fmt.Sprintf(`Someone asked to reset the password of %s on Steward.
@@ -119,6 +111,24 @@ If it was not you, ignore this email: your password stays as it is.
 `, address, s.TTL, link),
 	})
 	return err
+}
+
+// ResetLink makes a one-time link that sets the user's password, valid for
+// s.TTL, replacing any earlier one. RequestReset emails it; the first start
+// prints one for the first admin, who has no password yet.
+func ResetLink(ctx context.Context, tx *store.Tx, userID string, s ResetSettings) (string, error) {
+	token, err := newToken()
+	if err != nil {
+		return "", err
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM password_resets WHERE user_id = ?`, userID); err != nil {
+		return "", err
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO password_resets (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)`,
+		hashToken(token), userID, store.Micros(tx.Now), store.Micros(tx.Now.Add(s.TTL))); err != nil {
+		return "", err
+	}
+	return s.URL + "?token=" + url.QueryEscape(token), nil
 }
 
 // ResetPassword sets the password (hash, from HashPassword) of the person
