@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/directory"
 	"github.com/stewardhq/steward/internal/steward"
 	"github.com/stewardhq/steward/internal/store"
 )
@@ -44,9 +45,15 @@ type auditData struct {
 	Entries                        []auditRow
 	EventTypes, ActorTypes, Target []string
 	Event, ActorType, TargetType   string
+	From, To, Actor                string
+	Members                        []steward.Member
 	Next                           string
 	Query                          string
 }
+
+// auditFilters are the query parameters that filter the log, kept across
+// pages and in the export link.
+var auditFilters = []string{"event_type", "actor_type", "target_type", "from", "to", "actor"}
 
 // auditFilter reads the page's filters; a value that is not on the lists is
 // refused.
@@ -65,6 +72,29 @@ func auditFilter(q url.Values, orgID string) (audit.Filter, error) {
 			return f, steward.Invalid([]string{"query", sel.name}, "%q is not a known %s", v, sel.name)
 		}
 		*sel.dst = []string{v}
+	}
+	for _, d := range []struct {
+		name string
+		dst  **time.Time
+		// shift makes the day inclusive: After and Before are exclusive.
+		shift time.Duration
+	}{{"from", &f.After, -time.Microsecond}, {"to", &f.Before, 24 * time.Hour}} {
+		v := q.Get(d.name)
+		if v == "" {
+			continue
+		}
+		day, err := time.Parse("2006-01-02", v)
+		if err != nil {
+			return f, steward.Invalid([]string{"query", d.name}, "%s must be a date, YYYY-MM-DD", d.name)
+		}
+		t := day.Add(d.shift)
+		*d.dst = &t
+	}
+	if actor := q.Get("actor"); actor != "" {
+		if len(actor) > 100 {
+			return f, steward.Invalid([]string{"query", "actor"}, "actor must be a user id")
+		}
+		f.ActorUserID = &actor
 	}
 	if at, id := q.Get("before"), q.Get("before_id"); at != "" {
 		us, err1 := strconv.ParseInt(at, 10, 64)
@@ -89,9 +119,10 @@ func (h *Handler) auditView(r *http.Request, c *reqCtx) (page, error) {
 	p := c.page("Audit log", "audit")
 	q := r.URL.Query()
 	d := auditData{EventTypes: auditEventTypes, ActorTypes: auditActorTypes, Target: auditTargetTypes,
-		Event: q.Get("event_type"), ActorType: q.Get("actor_type"), TargetType: q.Get("target_type")}
+		Event: q.Get("event_type"), ActorType: q.Get("actor_type"), TargetType: q.Get("target_type"),
+		From: q.Get("from"), To: q.Get("to"), Actor: q.Get("actor")}
 	filters := url.Values{}
-	for _, k := range []string{"event_type", "actor_type", "target_type"} {
+	for _, k := range auditFilters {
 		if v := q.Get(k); v != "" {
 			filters.Set(k, v)
 		}
@@ -104,7 +135,11 @@ func (h *Handler) auditView(r *http.Request, c *reqCtx) (page, error) {
 	}
 	var entries []audit.Entry
 	err = h.cfg.DB.View(r.Context(), func(tx *store.Tx) error {
-		var err error
+		res, err := directory.ListMembers(r.Context(), tx, c.org.ID, "", 1, directory.MaxPageSize)
+		if err != nil {
+			return err
+		}
+		d.Members = res.Members
 		entries, err = audit.List(r.Context(), tx, f)
 		return err
 	})

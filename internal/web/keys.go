@@ -95,18 +95,24 @@ func (h *Handler) deleteKey(w http.ResponseWriter, r *http.Request, c *reqCtx) e
 	return done(w, r, Prefix+"/o/"+c.org.ID+"/keys", "key_deleted")
 }
 
-func (h *Handler) setPolicy(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
+// savePolicy sets or removes (empty field) the key expiration maximum of
+// the Organization (workspaceID "") or of a Workspace.
+func (h *Handler) savePolicy(r *http.Request, c *reqCtx, workspaceID string) error {
 	days, err := optAmount(r, "max_days")
-	if err == nil {
-		err = h.change(r, c, func(tx *store.Tx, org steward.Organization) error {
-			n := 0
-			if days != nil {
-				n = int(min(*days, keys.MaxPolicyDays+1))
-			}
-			return keys.SetPolicy(r.Context(), tx, c.p.Actor(), org, "", n)
-		})
-	}
 	if err != nil {
+		return err
+	}
+	return h.change(r, c, func(tx *store.Tx, org steward.Organization) error {
+		n := 0
+		if days != nil {
+			n = int(min(*days, keys.MaxPolicyDays+1))
+		}
+		return keys.SetPolicy(r.Context(), tx, c.p.Actor(), org, workspaceID, n)
+	})
+}
+
+func (h *Handler) setPolicy(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
+	if err := h.savePolicy(r, c, ""); err != nil {
 		return h.again(w, r, c, "keys", err)
 	}
 	return done(w, r, Prefix+"/o/"+c.org.ID+"/keys", "policy_saved")

@@ -3,13 +3,16 @@ package web_test
 import (
 	"context"
 	"encoding/csv"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stewardhq/steward/internal/directory"
 	"github.com/stewardhq/steward/internal/keys"
+	"github.com/stewardhq/steward/internal/quota"
 	"github.com/stewardhq/steward/internal/steward"
 	"github.com/stewardhq/steward/internal/store"
 	"github.com/stewardhq/steward/internal/store/storetest"
@@ -101,6 +104,23 @@ func TestPagesChangeThroughTheServices(t *testing.T) {
 			t.Errorf("%d invitations after revoking, want 0", n)
 		}
 
+		// Token limits per model: set, then removed.
+		changed(t, b.form(org+"/limits/models", url.Values{"model": {"mistral-large-latest"}, "tokens_per_minute": {"5000"}}), org+"/limits", "limits_saved")
+		view(func(tx *store.Tx) error {
+			s, err := quota.Load(ctx, tx, e.boot.Organization.ID)
+			if got := s.Organization.Models["mistral-large-latest"]; err == nil && (got.PerMinute != 5000 || got.PerMonth != 0) {
+				t.Errorf("model limits %+v, want 5000 a minute", got)
+			}
+			return err
+		})
+		if r := b.get(org + "/limits"); !strings.Contains(r.body, "mistral-large-latest") || !strings.Contains(r.body, "5000") {
+			t.Errorf("limits page without the model's limits")
+		}
+		changed(t, b.form(org+"/limits/models", url.Values{"model": {"mistral-large-latest"}}), org+"/limits", "limits_saved")
+		if r := b.get(org + "/limits"); strings.Contains(r.body, "mistral-large-latest") {
+			t.Errorf("the model's limits are still shown after removing them")
+		}
+
 		// Workspaces: create, a member with a role, limits, archive.
 		changed(t, b.form(org+"/workspaces", url.Values{"name": {"Lab"}}), org+"/workspaces", "ws_created")
 		var lab string
@@ -120,6 +140,19 @@ func TestPagesChangeThroughTheServices(t *testing.T) {
 			t.Errorf("Workspace limits not shown after saving")
 		}
 		changed(t, b.form(org+"/workspaces/"+lab+"/members/"+plain+"/remove", url.Values{}), org+"/workspaces/"+lab, "ws_members")
+		changed(t, b.form(org+"/workspaces/"+lab, url.Values{"name": {"Lab 2"}, "description": {"wet"}}), org+"/workspaces/"+lab, "ws_updated")
+		changed(t, b.form(org+"/workspaces/"+lab+"/key-policy", url.Values{"max_days": {"10"}}), org+"/workspaces/"+lab, "policy_saved")
+		view(func(tx *store.Tx) error {
+			ws, err := directory.GetWorkspace(ctx, tx, e.boot.Organization.ID, lab)
+			if err == nil && (ws.Name != "Lab 2" || ws.Description != "wet") {
+				t.Errorf("Workspace after the change: %q %q", ws.Name, ws.Description)
+			}
+			days, err2 := keys.PolicyDays(ctx, tx, e.boot.Organization.ID, lab)
+			if err2 == nil && days != 10 {
+				t.Errorf("Workspace key policy %d days, want 10", days)
+			}
+			return errors.Join(err, err2)
+		})
 
 		// Groups: create, member, assignment, nesting, delete.
 		changed(t, b.form(org+"/groups", url.Values{"name": {"Ops"}}), org+"/groups", "group_created")
@@ -175,6 +208,18 @@ func TestPagesChangeThroughTheServices(t *testing.T) {
 			t.Errorf("a key made under a 30-day policy has no expiry")
 		}
 		changed(t, b.form(org+"/keys/"+key.ID+"/delete", url.Values{}), org+"/keys", "key_deleted")
+
+		// Audit filters: the person, the days.
+		today := time.Now().UTC().Format("2006-01-02")
+		if r := b.get(org + "/audit?actor=" + e.boot.Admin.ID + "&from=" + today + "&to=" + today + "&event_type=api_key.delete"); !strings.Contains(r.body, "<code>api_key.delete</code>") {
+			t.Errorf("audit filtered by person and day misses the deletion: %s", r.body)
+		}
+		if r := b.get(org + "/audit?actor=" + plain + "&event_type=api_key.delete"); strings.Contains(r.body, "<code>api_key.delete</code>") {
+			t.Errorf("audit filtered by another person shows the admin's deletion")
+		}
+		if r := b.get(org + "/audit?to=2000-01-01"); strings.Contains(r.body, "<code>") {
+			t.Errorf("audit up to 2000 shows entries")
+		}
 
 		// Audit export.
 		r := b.get(org + "/audit.csv?event_type=api_key.delete")

@@ -47,6 +47,8 @@ func (h *Handler) routes() {
 	h.mux.HandleFunc("GET "+o+"/workspaces", h.panel(steward.ActionWorkspacesRead, h.show("workspaces")))
 	h.mux.HandleFunc("POST "+o+"/workspaces", h.panel(steward.ActionWorkspacesWrite, h.createWorkspace))
 	h.mux.HandleFunc("GET "+o+"/workspaces/{ws}", h.panel(steward.ActionWorkspacesRead, h.show("workspace")))
+	h.mux.HandleFunc("POST "+o+"/workspaces/{ws}", h.panel(steward.ActionWorkspacesWrite, h.renameWorkspace))
+	h.mux.HandleFunc("POST "+o+"/workspaces/{ws}/key-policy", h.panel(steward.ActionAPIKeysWrite, h.setWorkspacePolicy))
 	h.mux.HandleFunc("POST "+o+"/workspaces/{ws}/archive", h.panel(steward.ActionWorkspacesWrite, h.archiveWorkspace))
 	h.mux.HandleFunc("POST "+o+"/workspaces/{ws}/limits", h.panel(steward.ActionLimitsWrite, h.setWorkspaceLimits))
 	h.mux.HandleFunc("POST "+o+"/workspaces/{ws}/members", h.panel(steward.ActionWorkspacesWrite, h.addWorkspaceMember))
@@ -70,6 +72,7 @@ func (h *Handler) routes() {
 
 	h.mux.HandleFunc("GET "+o+"/limits", h.panel(steward.ActionLimitsRead, h.show("limits")))
 	h.mux.HandleFunc("POST "+o+"/limits", h.panel(steward.ActionLimitsWrite, h.saveLimits))
+	h.mux.HandleFunc("POST "+o+"/limits/models", h.panel(steward.ActionLimitsWrite, h.saveModelLimits))
 	h.mux.HandleFunc("GET "+o+"/usage", h.panel(steward.ActionUsageRead, h.show("usage")))
 	h.mux.HandleFunc("GET "+o+"/audit", h.panel(steward.ActionAuditRead, h.show("audit")))
 	h.mux.HandleFunc("GET "+o+"/audit.csv", h.panel(steward.ActionAuditRead, h.exportAudit))

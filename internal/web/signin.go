@@ -424,6 +424,7 @@ var flashes = map[string]string{
 	"member_removed":  "The member is removed.",
 	"ws_created":      "The Workspace is created.",
 	"ws_archived":     "The Workspace is archived.",
+	"ws_updated":      "The Workspace is saved.",
 	"ws_limits":       "The Workspace's limits are saved.",
 	"ws_members":      "The Workspace's members are changed.",
 	"group_created":   "The group is created.",

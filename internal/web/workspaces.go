@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/stewardhq/steward/internal/directory"
+	"github.com/stewardhq/steward/internal/keys"
 	"github.com/stewardhq/steward/internal/quota"
 	"github.com/stewardhq/steward/internal/steward"
 	"github.com/stewardhq/steward/internal/store"
@@ -103,6 +104,8 @@ type workspaceData struct {
 	Members   []memberRow
 	Others    []steward.Member
 	Roles     []steward.Role
+	// PolicyDays is the Workspace's own key expiration maximum; 0 for none.
+	PolicyDays int
 }
 
 // maxListedMembers bounds the members a Workspace page reads.
@@ -122,6 +125,9 @@ func (h *Handler) workspaceView(r *http.Request, c *reqCtx) (page, error) {
 			return err
 		}
 		d.Roles = cat.Roles(steward.ScopeWorkspace)
+		if d.PolicyDays, err = keys.PolicyDays(ctx, tx, c.org.ID, d.Workspace.ID); err != nil {
+			return err
+		}
 		for n := 1; (n-1)*directory.MaxPageSize < maxListedMembers; n++ {
 			res, err := directory.ListMembers(ctx, tx, c.org.ID, "", n, directory.MaxPageSize)
 			if err != nil {
@@ -144,6 +150,27 @@ func (h *Handler) workspaceView(r *http.Request, c *reqCtx) (page, error) {
 	p.Title = d.Workspace.Name
 	p.Data = d
 	return p, err
+}
+
+func (h *Handler) renameWorkspace(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
+	ws := r.PathValue("ws")
+	name, desc := r.PostFormValue("name"), r.PostFormValue("description")
+	err := h.change(r, c, func(tx *store.Tx, org steward.Organization) error {
+		_, err := directory.UpdateWorkspace(r.Context(), tx, c.p.Actor(), org, ws, directory.WorkspaceInput{Name: &name, Description: &desc})
+		return err
+	})
+	if err != nil {
+		return h.again(w, r, c, "workspace", err)
+	}
+	return done(w, r, Prefix+"/o/"+c.org.ID+"/workspaces/"+ws, "ws_updated")
+}
+
+func (h *Handler) setWorkspacePolicy(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
+	ws := r.PathValue("ws")
+	if err := h.savePolicy(r, c, ws); err != nil {
+		return h.again(w, r, c, "workspace", err)
+	}
+	return done(w, r, Prefix+"/o/"+c.org.ID+"/workspaces/"+ws, "policy_saved")
 }
 
 func (h *Handler) addWorkspaceMember(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
