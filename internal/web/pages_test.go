@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/directory"
 	"github.com/stewardhq/steward/internal/keys"
 	"github.com/stewardhq/steward/internal/quota"
@@ -138,6 +139,21 @@ func TestPagesChangeThroughTheServices(t *testing.T) {
 		changed(t, b.form(org+"/workspaces/"+lab+"/limits", url.Values{"spend_cap": {"40"}, "requests_per_second": {"7"}}), org+"/workspaces", "ws_limits")
 		if r := b.get(org + "/workspaces"); !strings.Contains(r.body, `value="40"`) || !strings.Contains(r.body, `value="7"`) {
 			t.Errorf("Workspace limits not shown after saving")
+		}
+		limitEntries := func() int {
+			var n int
+			view(func(tx *store.Tx) error {
+				list, err := audit.List(ctx, tx, audit.Filter{OrganizationID: e.boot.Organization.ID,
+					EventTypes: []string{audit.EventRateLimitUpdate, audit.EventWorkspaceMonthlyLimitUpdated}, Limit: audit.MaxLimit})
+				n = len(list)
+				return err
+			})
+			return n
+		}
+		before := limitEntries()
+		changed(t, b.form(org+"/workspaces/"+lab+"/limits", url.Values{"spend_cap": {"40"}, "requests_per_second": {"7"}}), org+"/workspaces", "ws_limits")
+		if after := limitEntries(); before != 2 || after != before {
+			t.Errorf("limit entries: %d after saving two limits, %d after saving them unchanged; want 2 and 2", before, after)
 		}
 		changed(t, b.form(org+"/workspaces/"+lab+"/members/"+plain+"/remove", url.Values{}), org+"/workspaces/"+lab, "ws_members")
 		changed(t, b.form(org+"/workspaces/"+lab, url.Values{"name": {"Lab 2"}, "description": {"wet"}}), org+"/workspaces/"+lab, "ws_updated")

@@ -50,7 +50,12 @@ func (h *Handler) throttle(ctx context.Context, r *http.Request, what, email str
 		ip = r.RemoteAddr
 	}
 	a, b := perAddress, perIP
-	a.Key = what + ":email:" + strings.ToLower(strings.TrimSpace(email))
+	email = strings.ToLower(strings.TrimSpace(email))
+	if len(email) > 254 {
+		// No address is longer; the cut keeps the limiter's keys small.
+		email = email[:254]
+	}
+	a.Key = what + ":email:" + email
 	b.Key = what + ":ip:" + ip
 	d, _, err := h.cfg.Throttle.Reserve(ctx, []limits.Check{a, b})
 	if err != nil {

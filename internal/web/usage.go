@@ -289,14 +289,7 @@ func (h *Handler) usageView(r *http.Request, c *reqCtx) (page, error) {
 			return err
 		}
 		settings, err := quota.Load(ctx, tx, c.org.ID)
-		cap := settings.SpendCap
-		if d.Workspace != "" {
-			cap = nil
-			if v, ok := settings.WorkspaceSpends[d.Workspace]; ok {
-				cap = &v
-			}
-		}
-		d.Meter = newMeter(d.Spent, cap)
+		d.Meter = newMeter(d.Spent, spendCapOf(settings, d.Workspace))
 		return err
 	})
 	p.Data = d

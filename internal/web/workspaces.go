@@ -80,16 +80,33 @@ func (h *Handler) setLimits(r *http.Request, c *reqCtx, workspaceID string) erro
 		if err != nil {
 			return err
 		}
+		// Only what the form changes is written, so the audit log gets no
+		// entry for a limit saved as it was.
 		rl := settings.RateLimitsOf(workspaceID)
-		rl.RequestsPerSecond = 0
-		if rps != nil {
-			rl.RequestsPerSecond = *rps
+		if want := deref(rps); want != rl.RequestsPerSecond {
+			rl.RequestsPerSecond = want
+			if err := quota.SetRateLimits(r.Context(), tx, c.p.Actor(), org, workspaceID, rl); err != nil {
+				return err
+			}
 		}
-		if err := quota.SetRateLimits(r.Context(), tx, c.p.Actor(), org, workspaceID, rl); err != nil {
-			return err
+		current := spendCapOf(settings, workspaceID)
+		if (current == nil) != (amount == nil) || (amount != nil && *amount != *current) {
+			return quota.SetSpendCap(r.Context(), tx, c.p.Actor(), org, workspaceID, amount)
 		}
-		return quota.SetSpendCap(r.Context(), tx, c.p.Actor(), org, workspaceID, amount)
+		return nil
 	})
+}
+
+// spendCapOf returns the monthly spend cap of the Organization
+// (workspaceID "") or of a Workspace; nil for none.
+func spendCapOf(s quota.Settings, workspaceID string) *int64 {
+	if workspaceID == "" {
+		return s.SpendCap
+	}
+	if v, ok := s.WorkspaceSpends[workspaceID]; ok {
+		return &v
+	}
+	return nil
 }
 
 func (h *Handler) setWorkspaceLimits(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
