@@ -213,6 +213,10 @@ func TestAcceptPage(t *testing.T) {
 		if status, page := get("/invitations/accept"); status != 400 || !strings.Contains(page, "no invitation token") {
 			t.Errorf("page without token: %d %s", status, page)
 		}
+		status, page = post(url.Values{"token": {token}, "first_name": {"<Web>"}, "last_name": {"User"}})
+		if status != http.StatusUnprocessableEntity || !strings.Contains(page, "choose a password") || !strings.Contains(page, `value="`+token+`"`) {
+			t.Fatalf("form accept without a password by someone who has none: %d\n%s", status, page)
+		}
 		status, page = post(url.Values{"token": {token}, "first_name": {"<Web>"}, "last_name": {"User"}, "password": {"short"}, "password_confirm": {"short"}})
 		if status != http.StatusUnprocessableEntity || !strings.Contains(page, "at least 12 characters") || !strings.Contains(page, `value="`+token+`"`) {
 			t.Fatalf("form accept with a short password: %d\n%s", status, page)

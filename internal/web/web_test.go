@@ -336,3 +336,40 @@ func TestPasswordReset(t *testing.T) {
 		}
 	})
 }
+
+func TestAcceptingAnotherInvitationKeepsThePassword(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db, web.Config{})
+		ctx := context.Background()
+		actor := steward.SystemActor("test")
+		err := db.Transact(ctx, func(tx *store.Tx) error {
+			org, err := directory.CreateAccountOrganization(ctx, tx, actor, e.boot.EnterpriseAccount.ID, "Second Org")
+			if err != nil {
+				return err
+			}
+			_, err = directory.Invite(ctx, tx, actor, org, directory.InviteSettings{TTL: time.Hour, AcceptURL: e.http.URL + "/invitations/accept"},
+				directory.InviteInput{Emails: "admin@example.com", Roles: directory.RoleInput{Roles: &[]string{steward.RoleIDOrganizationAdmin}}})
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body string
+		err = db.View(ctx, func(tx *store.Tx) error {
+			return tx.QueryRow(ctx, `SELECT body FROM outbox WHERE kind = 'invitation' AND recipient = 'admin@example.com'`).Scan(&body)
+		})
+		_, after, _ := strings.Cut(body, "/invitations/accept?token=")
+		token, _, _ := strings.Cut(after, "\n")
+		if err != nil || token == "" {
+			t.Fatalf("invitation email: %v %q", err, body)
+		}
+		b := e.browser()
+		if r := b.post("/invitations/accept", url.Values{"token": {strings.TrimSpace(token)}}); r.status != 200 || !strings.Contains(r.body, "Welcome") {
+			t.Fatalf("accepting with no new password: %d %s", r.status, r.body)
+		}
+		b.mustSignIn()
+		if r := b.get("/web/"); !strings.Contains(r.body, "Second Org") || !strings.Contains(r.body, e.boot.Organization.Name) {
+			t.Errorf("the start page lists %s, want both Organizations", r.body)
+		}
+	})
+}
