@@ -17,6 +17,7 @@ import (
 const (
 	SetByInvitation = "invitation"
 	SetByReset      = "reset"
+	SetByChange     = "change"
 )
 
 // SetPassword stores hash (from HashPassword) as the user's password, ends

@@ -36,6 +36,8 @@ func (h *Handler) routes() {
 	h.mux.HandleFunc("POST "+Prefix+"/password/reset", h.reset)
 	h.mux.HandleFunc("POST "+Prefix+"/signout", h.signedIn(h.signOut))
 	h.mux.HandleFunc("GET "+Prefix+"/{$}", h.signedIn(h.home))
+	h.mux.HandleFunc("GET "+Prefix+"/password", h.signedIn(h.passwordPage))
+	h.mux.HandleFunc("POST "+Prefix+"/password", h.signedIn(h.changePassword))
 
 	o := Prefix + "/o/{org}"
 	h.mux.HandleFunc("GET "+o+"/members", h.panel(steward.ActionMembersRead, h.show("members")))

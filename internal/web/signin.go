@@ -254,6 +254,51 @@ func (h *Handler) reset(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, Prefix+"/signin?done=password_set", http.StatusSeeOther)
 }
 
+func (h *Handler) passwordPage(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
+	h.render(w, r, http.StatusOK, "password", c.page("Change your password", ""))
+	return nil
+}
+
+// changePassword sets a new password for the signed-in person after
+// checking the current one (throttled like a sign-in). Every session of
+// the person ends, this one included.
+func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
+	pw := r.PostFormValue("password")
+	err := h.throttle(r.Context(), r, "signin", c.sess.Email)
+	if err == nil {
+		_, err = auth.VerifyPassword(r.Context(), h.cfg.DB, c.sess.Email, r.PostFormValue("current"))
+		if steward.IsKind(err, steward.KindUnauthenticated) {
+			err = steward.Invalid([]string{"body", "current"}, "the current password is wrong")
+		}
+	}
+	if err == nil {
+		err = auth.CheckNewPassword(pw, r.PostFormValue("password_confirm"))
+	}
+	var hash string
+	if err == nil {
+		hash, err = auth.HashPassword(r.Context(), pw)
+	}
+	if err == nil {
+		err = h.cfg.DB.Transact(r.Context(), func(tx *store.Tx) error {
+			actor := steward.Actor{Type: steward.ActorHuman, UserID: c.sess.UserID, Metadata: map[string]string{"email": c.sess.Email, "session_id": c.sess.ID}}
+			return auth.SetPassword(r.Context(), tx, actor, c.sess.UserID, hash, auth.SetByChange)
+		})
+	}
+	if err != nil {
+		msg, status, ok := clientError(err)
+		if !ok {
+			return err
+		}
+		p := c.page("Change your password", "")
+		p.Error = msg
+		h.render(w, r, status, "password", p)
+		return nil
+	}
+	h.setCookie(w, r, sessionCookie, "", -1)
+	http.Redirect(w, r, Prefix+"/signin?done=password_set", http.StatusSeeOther)
+	return nil
+}
+
 // reqCtx is a signed-in request: the session, and the principal built from
 // it for the Organization or Enterprise Account the page belongs to.
 type reqCtx struct {

@@ -373,3 +373,31 @@ func TestAcceptingAnotherInvitationKeepsThePassword(t *testing.T) {
 		}
 	})
 }
+
+func TestChangePassword(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db, web.Config{})
+		b, other := e.browser(), e.browser()
+		b.mustSignIn()
+		other.mustSignIn()
+		csrf := b.csrf("/web/password")
+		const fresh = "another long passphrase"
+		if r := b.post("/web/password", url.Values{"csrf": {csrf}, "current": {"not it at all"}, "password": {fresh}, "password_confirm": {fresh}}); r.status != 422 || !strings.Contains(r.body, "the current password is wrong") {
+			t.Fatalf("wrong current password: %d %s", r.status, r.body)
+		}
+		if r := b.post("/web/password", url.Values{"csrf": {csrf}, "current": {adminPassword}, "password": {fresh}, "password_confirm": {fresh}}); r.status != http.StatusSeeOther {
+			t.Fatalf("change: %d %s", r.status, r.body)
+		}
+		for name, br := range map[string]*browser{"this browser": b, "another browser": other} {
+			if r := br.get(e.org() + "/members"); r.status != http.StatusSeeOther {
+				t.Errorf("%s is still signed in after the change: %d", name, r.status)
+			}
+		}
+		if r := b.signIn("admin@example.com", adminPassword); r.status != http.StatusUnauthorized {
+			t.Errorf("the old password still works: %d", r.status)
+		}
+		if r := b.signIn("admin@example.com", fresh); r.status != http.StatusSeeOther {
+			t.Errorf("the new password: %d %s", r.status, r.body)
+		}
+	})
+}
