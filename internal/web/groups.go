@@ -119,8 +119,14 @@ func (h *Handler) groupChange(fn func(r *http.Request, c *reqCtx, tx *store.Tx, 
 		if err != nil {
 			return h.again(w, r, c, "group", err)
 		}
-		return done(w, r, Prefix+"/o/"+c.org.ID+"/groups/"+group, "group_members")
+		return done(w, r, Prefix+"/o/"+c.org.ID+"/groups/"+group, "group_saved")
 	}
+}
+
+func updateGroup(r *http.Request, c *reqCtx, tx *store.Tx, org steward.Organization, group string) error {
+	name, desc := r.PostFormValue("name"), r.PostFormValue("description")
+	_, err := directory.UpdateGroup(r.Context(), tx, c.p.Actor(), org, group, directory.GroupInput{Name: &name, Description: &desc})
+	return err
 }
 
 func addGroupMember(r *http.Request, c *reqCtx, tx *store.Tx, org steward.Organization, group string) error {

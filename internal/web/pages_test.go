@@ -183,13 +183,21 @@ func TestPagesChangeThroughTheServices(t *testing.T) {
 			return err
 		})
 		ops := org + "/groups/" + groups["Ops"]
-		changed(t, b.form(ops+"/members", url.Values{"user": {plain}}), ops, "group_members")
-		changed(t, b.form(ops+"/workspaces", url.Values{"workspace": {lab}, "role": {steward.RoleIDWorkspaceContributor}}), ops, "group_members")
-		changed(t, b.form(ops+"/nested", url.Values{"child": {groups["Oncall"]}}), ops, "group_members")
+		changed(t, b.form(ops+"/members", url.Values{"user": {plain}}), ops, "group_saved")
+		changed(t, b.form(ops+"/workspaces", url.Values{"workspace": {lab}, "role": {steward.RoleIDWorkspaceContributor}}), ops, "group_saved")
+		changed(t, b.form(ops+"/nested", url.Values{"child": {groups["Oncall"]}}), ops, "group_saved")
 		if r := b.get(ops); !strings.Contains(r.body, "plain@example.com") || !strings.Contains(r.body, "Lab") ||
 			!strings.Contains(r.body, `value="`+groups["Oncall"]+`" checked`) {
 			t.Errorf("group page: %s", r.body)
 		}
+		changed(t, b.form(ops, url.Values{"name": {"Operations"}, "description": {"on call"}}), ops, "group_saved")
+		view(func(tx *store.Tx) error {
+			g, err := directory.GetGroup(ctx, tx, e.boot.Organization.ID, groups["Ops"])
+			if err == nil && (g.Name != "Operations" || g.Description == nil || *g.Description != "on call") {
+				t.Errorf("group after the change: %+v", g)
+			}
+			return err
+		})
 		changed(t, b.form(org+"/groups/"+groups["Oncall"]+"/delete", url.Values{}), org+"/groups", "group_deleted")
 		changed(t, b.form(org+"/workspaces/"+lab+"/archive", url.Values{}), org+"/workspaces", "ws_archived")
 

@@ -59,6 +59,7 @@ func (h *Handler) routes() {
 	h.mux.HandleFunc("GET "+o+"/groups", h.panel(steward.ActionGroupsRead, h.show("groups")))
 	h.mux.HandleFunc("POST "+o+"/groups", h.panel(steward.ActionGroupsWrite, h.createGroup))
 	h.mux.HandleFunc("GET "+o+"/groups/{group}", h.panel(steward.ActionGroupsRead, h.show("group")))
+	h.mux.HandleFunc("POST "+o+"/groups/{group}", h.panel(steward.ActionGroupsWrite, h.groupChange(updateGroup)))
 	h.mux.HandleFunc("POST "+o+"/groups/{group}/delete", h.panel(steward.ActionGroupsWrite, h.deleteGroup))
 	h.mux.HandleFunc("POST "+o+"/groups/{group}/members", h.panel(steward.ActionGroupsWrite, h.groupChange(addGroupMember)))
 	h.mux.HandleFunc("POST "+o+"/groups/{group}/members/{user}/remove", h.panel(steward.ActionGroupsWrite, h.groupChange(removeGroupMember)))

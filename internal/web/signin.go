@@ -479,7 +479,7 @@ var flashes = map[string]string{
 	"ws_members":      "The Workspace's members are changed.",
 	"group_created":   "The group is created.",
 	"group_deleted":   "The group is deleted.",
-	"group_members":   "The group's members are changed.",
+	"group_saved":     "The group is saved.",
 	"key_deleted":     "The API key is deleted.",
 	"policy_saved":    "The key expiration policy is saved.",
 	"limits_saved":    "The limits are saved.",
