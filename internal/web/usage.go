@@ -159,23 +159,36 @@ type dayLabel struct {
 	Label string
 }
 
+// legend is one model: its colour, its month's total, and its bar in the
+// per-model chart, Width long out of modelBarWidth.
 type legend struct {
 	Model, Fill, Total string
+	Width              float64
+	Y                  float64
 }
 
+// modelBarWidth is the longest bar of the per-model chart; modelRow is the
+// height of one of its rows.
+const (
+	modelBarWidth = 420.0
+	modelRow      = 26.0
+)
+
 type chart struct {
-	Bars    []bar
-	Ticks   []tick
-	Days    []dayLabel
-	Legend  []legend
-	Width   float64
-	Height  float64
-	Left    float64
-	Base    float64
-	LabelX  float64
-	DayY    float64
-	Metric  string
-	Summary string
+	Bars   []bar
+	Ticks  []tick
+	Days   []dayLabel
+	Legend []legend
+	// ModelsHeight is the height of the per-model chart.
+	ModelsHeight float64
+	Width        float64
+	Height       float64
+	Left         float64
+	Base         float64
+	LabelX       float64
+	DayY         float64
+	Metric       string
+	Summary      string
 }
 
 type usageData struct {
@@ -249,11 +262,16 @@ func buildChart(rows []usage.DayModel, start time.Time, metric, currency string)
 	for d := 1; d <= int(days); d += 3 {
 		ch.Days = append(ch.Days, dayLabel{X: chartLeft + (float64(d)-0.5)*slot, Label: strconv.Itoa(d)})
 	}
-	var total int64
+	var total, most int64 = 0, 1
+	for _, m := range models {
+		most = max(most, perModel[m])
+	}
 	for i, m := range models {
-		ch.Legend = append(ch.Legend, legend{Model: m, Fill: palette[i%len(palette)], Total: formatMetric(metric, perModel[m], currency)})
+		ch.Legend = append(ch.Legend, legend{Model: m, Fill: palette[i%len(palette)], Total: formatMetric(metric, perModel[m], currency),
+			Width: float64(perModel[m]) / float64(most) * modelBarWidth, Y: float64(i) * modelRow})
 		total += perModel[m]
 	}
+	ch.ModelsHeight = float64(len(models)) * modelRow
 	ch.Summary = fmt.Sprintf("%s per day in %s, stacked by model; %d model(s), %s in all.", metric, start.Format("January 2006"), len(models), formatMetric(metric, total, currency))
 	return ch
 }
