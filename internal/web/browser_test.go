@@ -102,6 +102,23 @@ func (b tab) expect(sel string, want ...string) {
 	}
 }
 
+// eventually waits until the element's text holds want: for changes that
+// a script makes after a promise settles.
+func (b tab) eventually(sel, want string) {
+	b.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := b.text(sel)
+		if strings.Contains(got, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.t.Fatalf("%s still says %q, want it to hold %q", sel, got, want)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 func (b tab) signIn(email, pw string) {
 	b.t.Helper()
 	b.open("/web/signin")
@@ -241,7 +258,7 @@ func TestBrowser(t *testing.T) {
 		t.Fatalf("shown secret %q", secret)
 	}
 	admin.do(chromedp.Click(chromedp.CSS("[data-copy]")))
-	admin.expect("[data-copy]", "Copied")
+	admin.eventually("[data-copy]", "Copied")
 	admin.shot("api-keys")
 	admin.open(org + "/keys")
 	if html, err := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS("html"))); err != nil || strings.Contains(html, secret) {
