@@ -151,7 +151,7 @@ func CheckCSRF(token, presented string) bool {
 
 // dummyHash is verified against when an address has no password, so that
 // the answer takes as long as for a wrong password.
-var dummyHash = "$argon2id$v=19$m=65536,t=3,p=2$c3Rld2FyZCBkdW1teSBzYWx0$LJRhz1r0rCeNxDOTKzr+wk5h1UcB0RLsK8a+ANPS1iA"
+const dummyHash = "$argon2id$v=19$m=65536,t=3,p=2$c3Rld2FyZCBkdW1teSBzYWx0$LJRhz1r0rCeNxDOTKzr+wk5h1UcB0RLsK8a+ANPS1iA"
 
 var errBadCredentials = &steward.Error{Kind: steward.KindUnauthenticated, Message: "wrong email or password"}
 
