@@ -176,7 +176,10 @@ func seedUsage(t *testing.T, db *store.DB, orgID, workspaceID string) {
 // spend cap, then create an Organization and its Admin API key.
 func TestBrowser(t *testing.T) {
 	exe := chromium(t)
-	db, _ := storetest.Engines(t)[0].Open(t)
+	storetest.Run(t, func(t *testing.T, db *store.DB) { browse(t, exe, db) })
+}
+
+func browse(t *testing.T, exe string, db *store.DB) {
 	e := newEnv(t, db, web.Config{})
 	seedUsage(t, db, e.boot.Organization.ID, e.boot.DefaultWorkspace.ID)
 
