@@ -216,7 +216,8 @@ func TestInvitationByEmailLog(t *testing.T) {
 		t.Fatalf("accept page: %d %s", resp.StatusCode, page)
 	}
 	u, _ := url.Parse(link)
-	resp, err = http.PostForm(p.base+"/invitations/accept", url.Values{"token": {u.Query().Get("token")}, "first_name": {"New"}, "last_name": {"Person"}})
+	resp, err = http.PostForm(p.base+"/invitations/accept", url.Values{"token": {u.Query().Get("token")}, "first_name": {"New"}, "last_name": {"Person"},
+		"password": {"new person's password"}, "password_confirm": {"new person's password"}})
 	if err != nil {
 		t.Fatal(err)
 	}

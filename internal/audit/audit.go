@@ -102,12 +102,13 @@ const (
 	EventRoleCreate                    = "role.create"
 	EventRoleUpdate                    = "role.update"
 	EventRoleDelete                    = "role.delete"
+	EventUserPasswordSet               = "user.password.set"
 )
 
 // StewardOnlyEvents lists the event types that are not Mistral's.
 var StewardOnlyEvents = []string{
 	EventEnterpriseAccountCreate, EventEnterpriseAccountMemberAdd, EventEnterpriseAccountMemberRemove, EventEnterpriseAccountUpdate, EventBackofficeKeyCreate,
-	EventRoleCreate, EventRoleUpdate, EventRoleDelete,
+	EventRoleCreate, EventRoleUpdate, EventRoleDelete, EventUserPasswordSet,
 }
 
 // scope names the chain an entry belongs to.

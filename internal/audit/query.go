@@ -26,6 +26,15 @@ type Filter struct {
 	Limit          int
 	// MistralOnly leaves out Steward-only event types.
 	MistralOnly bool
+	// OlderThan, for keyset paging in descending order, selects the entries
+	// listed after this one: older, or as old with a smaller log id.
+	OlderThan *Cursor
+}
+
+// Cursor is the position of an entry in the log's order.
+type Cursor struct {
+	CreatedAt time.Time
+	LogID     int64
 }
 
 // List returns the entries of f.OrganizationID that match f, newest first
@@ -59,6 +68,10 @@ func List(ctx context.Context, tx *store.Tx, f Filter) ([]Entry, error) {
 	if f.Before != nil {
 		where = append(where, "created_at < ?")
 		args = append(args, store.Micros(*f.Before))
+	}
+	if c := f.OlderThan; c != nil {
+		where = append(where, "(created_at < ? OR (created_at = ? AND log_id < ?))")
+		args = append(args, store.Micros(c.CreatedAt), store.Micros(c.CreatedAt), c.LogID)
 	}
 	if f.After != nil {
 		where = append(where, "created_at > ?")

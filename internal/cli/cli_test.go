@@ -103,6 +103,8 @@ func get(t *testing.T, url string, header ...string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
+var passwordLinkRE = regexp.MustCompile(`\n  (http://\S+/web/password/reset\?token=\S+)\n`)
+
 func TestServeFirstStartPrintsSecretsOnce(t *testing.T) {
 	dbArgs(t, func(t *testing.T, db []string) {
 		base, printed, stop := serve(t, nil, append([]string{"--admin-email", "root@corp.example"}, db...)...)
@@ -122,12 +124,19 @@ func TestServeFirstStartPrintsSecretsOnce(t *testing.T) {
 		if status, body := get(t, base+"/readyz"); status != 200 {
 			t.Fatalf("readyz: %d %s", status, body)
 		}
+		link := passwordLinkRE.FindStringSubmatch(printed)
+		if link == nil || !strings.HasPrefix(link[1], base+"/web/password/reset?token=") || !strings.Contains(printed, "Choose root@corp.example's password") {
+			t.Fatalf("first start printed no password link:\n%s", printed)
+		}
+		if status, body := get(t, link[1]); status != 200 || !strings.Contains(body, `name="token"`) {
+			t.Fatalf("the password link answered %d: %s", status, body)
+		}
 		if code := stop(); code != 0 {
 			t.Fatalf("serve exited with %d after cancellation", code)
 		}
 
 		base, printed, stop = serve(t, nil, db...)
-		if strings.Contains(printed, "stwa_") || strings.Contains(printed, "stwb_") {
+		if strings.Contains(printed, "stwa_") || strings.Contains(printed, "stwb_") || strings.Contains(printed, "password/reset") {
 			t.Fatalf("second start printed a secret:\n%s", printed)
 		}
 		if status, _ := get(t, base+"/v1/admin/audit-logs", "Authorization", "Bearer "+value); status != 200 {

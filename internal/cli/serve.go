@@ -9,10 +9,12 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/stewardhq/steward/internal/analytics"
+	"github.com/stewardhq/steward/internal/auth"
 	"github.com/stewardhq/steward/internal/bootstrap"
 	"github.com/stewardhq/steward/internal/config"
 	"github.com/stewardhq/steward/internal/directory"
@@ -22,7 +24,10 @@ import (
 	"github.com/stewardhq/steward/internal/outbox"
 	"github.com/stewardhq/steward/internal/quota"
 	"github.com/stewardhq/steward/internal/server"
+	"github.com/stewardhq/steward/internal/steward"
+	"github.com/stewardhq/steward/internal/store"
 	"github.com/stewardhq/steward/internal/usage"
+	"github.com/stewardhq/steward/internal/web"
 )
 
 func runServe(ctx context.Context, env Env, args []string) error {
@@ -55,6 +60,12 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	}
 	baseURL := "http://" + reachable(ln.Addr())
 
+	publicURL := cfg.PublicURL
+	if publicURL == "" {
+		publicURL = baseURL
+	}
+	reset := auth.ResetSettings{TTL: auth.DefaultResetTTL, URL: publicURL + web.Prefix + "/password/reset"}
+
 	initialised, err := bootstrap.Initialised(ctx, db)
 	if err != nil {
 		return err
@@ -68,13 +79,12 @@ func runServe(ctx context.Context, env Env, args []string) error {
 			return fmt.Errorf("first-start initialisation: %w", err)
 		default:
 			printFirstStart(env.Stdout, r, baseURL)
+			if err := printPasswordLink(ctx, env.Stdout, db, r.Admin, reset); err != nil {
+				return err
+			}
 		}
 	}
 
-	publicURL := cfg.PublicURL
-	if publicURL == "" {
-		publicURL = baseURL
-	}
 	mail, err := outbox.New(db, outbox.Config{SMTPURL: cfg.SMTPURL, From: cfg.SMTPFrom, Log: log})
 	if err != nil {
 		return err
@@ -99,12 +109,22 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	enforcer.Cost = gw.Cost
+	invitations := directory.InviteSettings{TTL: cfg.InvitationTTL, AcceptURL: publicURL + "/invitations/accept"}
+	pages, err := web.New(web.Config{
+		DB: db, Log: log, Currency: cfg.Currency, Invitations: invitations, SecureCookies: cfg.SecureCookies,
+		Sessions: auth.SessionSettings{TTL: cfg.SessionTTL, Idle: cfg.SessionIdle},
+		Reset:    reset,
+	})
+	if err != nil {
+		return err
+	}
 	srv, err := server.New(server.Deps{
 		DB: db, Log: log, LastUsed: lastUsed, MaxBodyBytes: cfg.MaxBodyBytes, Version: version(),
-		Invitations:   directory.InviteSettings{TTL: cfg.InvitationTTL, AcceptURL: publicURL + "/invitations/accept"},
+		Invitations:   invitations,
 		Gateway:       m.Gateway(gw),
 		Analytics:     events,
 		WorkspaceKeys: checker,
+		Web:           pages,
 		Currency:      cfg.Currency,
 		Prices:        prices(cfg),
 	})
@@ -233,6 +253,27 @@ Call the Admin API with the admin key, for example:
 
 `, r.EnterpriseAccount.Name, r.EnterpriseAccount.ID, r.Organization.Name, r.Organization.ID,
 		r.Admin.Email, r.Admin.ID, r.AdminKeySecret, r.BackofficeSecret, r.AdminKeySecret, baseURL)
+}
+
+// firstPasswordTTL is how long the first admin's password link works.
+const firstPasswordTTL = 24 * time.Hour
+
+// printPasswordLink prints a one-time link that sets the first admin's
+// password for the Admin Panel and the Backoffice.
+func printPasswordLink(ctx context.Context, w io.Writer, db *store.DB, admin steward.User, reset auth.ResetSettings) error {
+	reset.TTL = firstPasswordTTL
+	var link string
+	err := db.Transact(ctx, func(tx *store.Tx) error {
+		var err error
+		link, err = auth.ResetLink(ctx, tx, admin.ID, reset)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("first admin's password link: %w", err)
+	}
+	fmt.Fprintf(w, "Choose %s's password for the Admin Panel (%s/) within %s:\n\n  %s\n\n",
+		admin.Email, strings.TrimSuffix(reset.URL, "/password/reset"), firstPasswordTTL, link)
+	return nil
 }
 
 // serveDebug serves Go's profiler on addr, which config has checked is a

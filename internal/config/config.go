@@ -56,6 +56,13 @@ type Config struct {
 	// RedisFailOpen lists, comma-separated, the kinds of limit that let
 	// requests through while Redis is unavailable; the others refuse them.
 	RedisFailOpen string `yaml:"redis_fail_open"`
+	// SessionTTL and SessionIdle bound a web sign-in: its longest life and
+	// how long it may go unused.
+	SessionTTL  time.Duration `yaml:"session_ttl"`
+	SessionIdle time.Duration `yaml:"session_idle"`
+	// SecureCookies marks the web pages' cookies Secure even on plain HTTP,
+	// for a server behind a proxy that terminates TLS.
+	SecureCookies bool `yaml:"secure_cookies"`
 	// Models are the models the gateway serves; only the config file sets
 	// them.
 	Models []Model `yaml:"models"`
@@ -93,6 +100,8 @@ func Default() Config {
 		Currency:        "USD",
 		RedisFailOpen:   "requests_per_second,tokens_per_minute",
 		RedisPrefix:     "steward:",
+		SessionTTL:      12 * time.Hour,
+		SessionIdle:     time.Hour,
 	}
 }
 
@@ -138,14 +147,21 @@ var options = []option{
 	{"redis-url", "redis:// (or rediss://) URL of a Redis or Valkey server holding the limits shared by several processes (default: limits in process memory)", str(func(c *Config) *string { return &c.RedisURL }), false},
 	{"redis-prefix", "start of the name of every Redis key Steward writes, so that deployments can share a Redis", str(func(c *Config) *string { return &c.RedisPrefix }), false},
 	{"redis-fail-open", "kinds of limit that let requests through while Redis is unavailable, comma-separated, of requests_per_second, tokens_per_minute, tokens_per_month, spend_per_month; the others refuse them (\"none\" for no kind)", str(func(c *Config) *string { return &c.RedisFailOpen }), false},
-	{"demo-model", "serve the built-in steward-demo model, which echoes its prompt", func(c *Config, v string) error {
+	{"demo-model", "serve the built-in steward-demo model, which echoes its prompt", boolean(func(c *Config) *bool { return &c.DemoModel }), true},
+	{"session-ttl", "longest life of a web sign-in (Admin Panel, Backoffice), e.g. 12h", duration(func(c *Config) *time.Duration { return &c.SessionTTL }), false},
+	{"session-idle", "a web sign-in ends after this long unused, e.g. 1h", duration(func(c *Config) *time.Duration { return &c.SessionIdle }), false},
+	{"secure-cookies", "mark web cookies Secure on plain HTTP too (behind a TLS-terminating proxy); requests over TLS always get them", boolean(func(c *Config) *bool { return &c.SecureCookies }), true},
+}
+
+func boolean(f func(*Config) *bool) func(*Config, string) error {
+	return func(c *Config, v string) error {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
 			return fmt.Errorf("must be true or false")
 		}
-		c.DemoModel = b
+		*f(c) = b
 		return nil
-	}, true},
+	}
 }
 
 func duration(f func(*Config) *time.Duration) func(*Config, string) error {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/stewardhq/steward/internal/apierror"
+	"github.com/stewardhq/steward/internal/auth"
 	"github.com/stewardhq/steward/internal/directory"
 	"github.com/stewardhq/steward/internal/steward"
 	"github.com/stewardhq/steward/internal/store"
@@ -52,12 +53,35 @@ func (s *Server) handleAcceptForm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := acceptPage{Token: r.PostForm.Get("token"), FirstName: r.PostForm.Get("first_name"), LastName: r.PostForm.Get("last_name")}
+	// The password is hashed before the transaction, so that no write
+	// waits on argon2id. Someone who already has a password (from another
+	// Organization) may leave it empty to keep theirs.
+	pw, confirm := r.PostForm.Get("password"), r.PostForm.Get("password_confirm")
+	var hash string
+	var err error
+	if pw != "" || confirm != "" {
+		if err = auth.CheckNewPassword(pw, confirm); err == nil {
+			hash, err = auth.HashPassword(r.Context(), pw)
+		}
+	}
 	var res directory.Accepted
-	err := s.deps.DB.Transact(r.Context(), func(tx *store.Tx) error {
-		var err error
-		res, err = directory.AcceptInvitation(r.Context(), tx, p.Token, p.FirstName, p.LastName)
-		return err
-	})
+	if err == nil {
+		err = s.deps.DB.Transact(r.Context(), func(tx *store.Tx) error {
+			var err error
+			if res, err = directory.AcceptInvitation(r.Context(), tx, p.Token, p.FirstName, p.LastName); err != nil {
+				return err
+			}
+			if hash == "" {
+				has, err := auth.HasPassword(r.Context(), tx, res.User.ID)
+				if err == nil && !has {
+					err = steward.Invalid([]string{"body", "password"}, "choose a password: you will sign in with it")
+				}
+				return err
+			}
+			actor := steward.Actor{Type: steward.ActorHuman, UserID: res.User.ID, Metadata: map[string]string{"email": res.User.Email}}
+			return auth.SetPassword(r.Context(), tx, actor, res.User.ID, hash, auth.SetByInvitation)
+		})
+	}
 	var e *steward.Error
 	switch {
 	case err == nil:

@@ -214,10 +214,22 @@ func TestAcceptPage(t *testing.T) {
 			t.Errorf("page without token: %d %s", status, page)
 		}
 		status, page = post(url.Values{"token": {token}, "first_name": {"<Web>"}, "last_name": {"User"}})
-		if status != 200 || !strings.Contains(page, "web@example.com") || !strings.Contains(page, "Welcome") {
+		if status != http.StatusUnprocessableEntity || !strings.Contains(page, "choose a password") || !strings.Contains(page, `value="`+token+`"`) {
+			t.Fatalf("form accept without a password by someone who has none: %d\n%s", status, page)
+		}
+		status, page = post(url.Values{"token": {token}, "first_name": {"<Web>"}, "last_name": {"User"}, "password": {"short"}, "password_confirm": {"short"}})
+		if status != http.StatusUnprocessableEntity || !strings.Contains(page, "at least 12 characters") || !strings.Contains(page, `value="`+token+`"`) {
+			t.Fatalf("form accept with a short password: %d\n%s", status, page)
+		}
+		status, page = post(url.Values{"token": {token}, "first_name": {"<Web>"}, "last_name": {"User"}, "password": {"a long passphrase"}, "password_confirm": {"a long passphrase!"}})
+		if status != http.StatusUnprocessableEntity || !strings.Contains(page, "the two passwords differ") {
+			t.Fatalf("form accept with passwords that differ: %d\n%s", status, page)
+		}
+		status, page = post(url.Values{"token": {token}, "first_name": {"<Web>"}, "last_name": {"User"}, "password": {"a long passphrase"}, "password_confirm": {"a long passphrase"}})
+		if status != 200 || !strings.Contains(page, "web@example.com") || !strings.Contains(page, "Welcome") || !strings.Contains(page, "/web/signin") {
 			t.Fatalf("form accept: %d\n%s", status, page)
 		}
-		status, page = post(url.Values{"token": {token}})
+		status, page = post(url.Values{"token": {token}, "password": {"a long passphrase"}, "password_confirm": {"a long passphrase"}})
 		if status != http.StatusConflict || !strings.Contains(page, "already accepted") || strings.Contains(page, token) {
 			t.Errorf("second form accept: %d\n%s", status, page)
 		}

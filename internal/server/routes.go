@@ -111,6 +111,12 @@ func (s *Server) registerRoutes() {
 	s.backoffice("POST", "/admin-keys", s.handleCreateAdminKey)
 	s.backoffice("DELETE", "/admin-keys/{key_id}", s.handleDeleteAdminKey)
 
+	if s.deps.Web != nil {
+		// The Admin Panel and the Backoffice: package web lists their
+		// pages, each authorized with steward.Authorize for a session.
+		s.mux.Handle("/web/", s.deps.Web)
+	}
+
 	if s.deps.Gateway != nil {
 		for _, rt := range []struct{ method, path string }{
 			{"POST", "/v1/chat/completions"}, {"POST", "/v1/fim/completions"}, {"POST", "/v1/embeddings"}, {"GET", "/v1/models"},

@@ -33,6 +33,9 @@ type Deps struct {
 	Currency string
 	// Prices are the served models' prices, listed in usage reports.
 	Prices []ModelPrice
+	// Web serves the Admin Panel and the Backoffice under /web/; it signs
+	// people in with sessions of its own. Nil serves no web pages.
+	Web http.Handler
 	// Gateway serves the model API (/v1/chat/completions, ...); it
 	// authenticates Workspace keys itself. Nil serves no model API.
 	Gateway http.Handler

@@ -25,8 +25,10 @@ const (
 )
 
 // adminOnly is the Admin API's rule: an Admin API key acts as an
-// organization_admin of its Organization.
-var adminOnly = []CredentialKind{CredentialAdminAPIKey}
+// organization_admin of its Organization, and so does an organization_admin
+// signed in to the Admin Panel (the web layer builds that principal only for
+// one).
+var adminOnly = []CredentialKind{CredentialAdminAPIKey, CredentialWebSession}
 
 // policy lists, for each action, the credential kinds allowed to perform it.
 // An action absent from this table is denied to everyone.
@@ -45,7 +47,7 @@ var policy = map[Action][]CredentialKind{
 	ActionLimitsRead:      adminOnly,
 	ActionLimitsWrite:     adminOnly,
 	ActionUsageRead:       adminOnly,
-	ActionBackoffice:      {CredentialBackofficeKey},
+	ActionBackoffice:      {CredentialBackofficeKey, CredentialWebSession},
 }
 
 // Authorize decides whether p may perform a. It returns nil, or an *Error of
@@ -61,8 +63,13 @@ func Authorize(p Principal, a Action) error {
 	}
 	for _, k := range allowed {
 		if k == p.Kind {
-			if k != CredentialBackofficeKey && p.OrganizationID == "" {
+			switch {
+			case a != ActionBackoffice && p.OrganizationID == "":
 				return Errorf(KindForbidden, "this credential belongs to no Organization")
+			case a == ActionBackoffice && (p.EnterpriseAccountID == "" || (k == CredentialWebSession && p.OrganizationID != "")):
+				// A session signed in to an Organization's Admin Panel is
+				// not a Backoffice session, even for the same person.
+				return Errorf(KindForbidden, "this credential belongs to no Enterprise Account's Backoffice")
 			}
 			return nil
 		}

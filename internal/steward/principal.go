@@ -14,6 +14,10 @@ const (
 	CredentialWorkspaceAPIKey
 	// CredentialBackofficeKey is an Enterprise Account's Backoffice key.
 	CredentialBackofficeKey
+	// CredentialWebSession is a person signed in to the Admin Panel (with
+	// OrganizationID set, for an organization_admin) or to the Backoffice
+	// (with only EnterpriseAccountID set, for an Enterprise Account member).
+	CredentialWebSession
 )
 
 func (k CredentialKind) String() string {
@@ -24,6 +28,8 @@ func (k CredentialKind) String() string {
 		return "Workspace API key"
 	case CredentialBackofficeKey:
 		return "Backoffice key"
+	case CredentialWebSession:
+		return "signed-in session"
 	default:
 		return "no credential"
 	}
@@ -65,6 +71,11 @@ func (p Principal) Actor() Actor {
 		return Actor{Type: ActorOther, Metadata: map[string]string{
 			"backoffice_key_id":   p.CredentialID,
 			"backoffice_key_name": p.CredentialName,
+		}}
+	case CredentialWebSession:
+		return Actor{Type: ActorHuman, UserID: p.UserID, Metadata: map[string]string{
+			"email":      p.CredentialName,
+			"session_id": p.CredentialID,
 		}}
 	default:
 		return Actor{Type: ActorOther, Metadata: map[string]string{}}

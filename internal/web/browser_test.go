@@ -1,0 +1,348 @@
+package web_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+
+	"github.com/stewardhq/steward/internal/directory"
+	"github.com/stewardhq/steward/internal/quota"
+	"github.com/stewardhq/steward/internal/steward"
+	"github.com/stewardhq/steward/internal/store"
+	"github.com/stewardhq/steward/internal/store/storetest"
+	"github.com/stewardhq/steward/internal/usage"
+	"github.com/stewardhq/steward/internal/web"
+)
+
+// screenshotsEnv, when set, makes the browser test write screenshots of
+// the main pages into docs/screenshots, so that ordinary runs leave the
+// committed ones alone.
+const screenshotsEnv = "STEWARD_SCREENSHOTS"
+
+// chromium returns the browser to test with. Without one the test fails
+// in CI (CI=true) and is skipped elsewhere.
+func chromium(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("chromium is not installed: CI must run the browser tests (apt-get install -y chromium)")
+	}
+	t.Skip("browser tests skipped: install chromium (apt-get install -y chromium) to run them")
+	return ""
+}
+
+// tab is one browser tab driven by the test.
+type tab struct {
+	t   *testing.T
+	ctx context.Context
+	url string
+}
+
+func (b tab) do(actions ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	if err := chromedp.Do(b.ctx, actions...); err != nil {
+		b.t.Fatalf("browser: %v", err)
+	}
+}
+
+// open loads a page and waits for its main region.
+func (b tab) open(path string) {
+	b.t.Helper()
+	b.do(chromedp.Navigate(b.url+path), chromedp.WaitVisible(chromedp.CSS("main")))
+}
+
+// submit clicks the submit button of the form matched by form and waits
+// for the page that answers.
+func (b tab) submit(form string) {
+	b.t.Helper()
+	if _, err := chromedp.Run(b.ctx, chromedp.WaitEvent(page.LoadEventFired, nil, chromedp.Click(chromedp.CSS(form+" button[type=submit]")))); err != nil {
+		b.t.Fatalf("submit %s: %v", form, err)
+	}
+}
+
+func (b tab) text(sel string) string {
+	b.t.Helper()
+	s, err := chromedp.Run(b.ctx, chromedp.Text(chromedp.CSS(sel)))
+	if err != nil {
+		b.t.Fatalf("text of %s: %v", sel, err)
+	}
+	return s
+}
+
+func (b tab) value(sel string) string {
+	b.t.Helper()
+	s, err := chromedp.Run(b.ctx, chromedp.Value(chromedp.CSS(sel)))
+	if err != nil {
+		b.t.Fatalf("value of %s: %v", sel, err)
+	}
+	return s
+}
+
+// expect fails unless the element's text holds every want.
+func (b tab) expect(sel string, want ...string) {
+	b.t.Helper()
+	got := b.text(sel)
+	for _, w := range want {
+		if !strings.Contains(got, w) {
+			b.t.Fatalf("%s says %q, want it to hold %q", sel, got, w)
+		}
+	}
+}
+
+// eventually waits until the element's text holds want: for changes that
+// a script makes after a promise settles.
+func (b tab) eventually(sel, want string) {
+	b.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := b.text(sel)
+		if strings.Contains(got, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.t.Fatalf("%s still says %q, want it to hold %q", sel, got, want)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (b tab) signIn(email, pw string) {
+	b.t.Helper()
+	b.open("/web/signin")
+	b.do(chromedp.SendKeys(chromedp.ID("email"), email), chromedp.SendKeys(chromedp.ID("password"), pw))
+	b.submit(`form[action="/web/signin"]`)
+}
+
+// shot writes a screenshot of the page when screenshotsEnv asks for them.
+func (b tab) shot(name string) {
+	b.t.Helper()
+	if os.Getenv(screenshotsEnv) == "" {
+		return
+	}
+	buf, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		b.t.Fatalf("screenshot %s: %v", name, err)
+	}
+	dir := filepath.Join("..", "..", "docs", "screenshots")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		b.t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".png"), buf, 0o644); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
+// seedUsage records a few days of traffic on two models, so that the usage
+// page has something to draw.
+func seedUsage(t *testing.T, db *store.DB, orgID, workspaceID string) {
+	t.Helper()
+	ctx := context.Background()
+	rec := usage.NewRecorder(db, usage.Options{})
+	go rec.Run(ctx)
+	now := time.Now().UTC()
+	start := time.Date(now.Year(), now.Month(), 1, 9, 0, 0, 0, time.UTC)
+	var events []usage.Event
+	for d := 0; d < now.Day(); d++ {
+		for i, model := range []string{"mistral-large-latest", "mistral-small-latest"} {
+			in := int64(20_000 + 7_000*((d*3+i*5)%7))
+			events = append(events, usage.Event{ID: fmt.Sprintf("seed-%d-%d", d, i), Time: start.AddDate(0, 0, d), OrganizationID: orgID, WorkspaceID: workspaceID,
+				Model: model, InputTokens: in, OutputTokens: in / 3, Cost: in * int64(40-30*i), Currency: "USD", Endpoint: "chat.completions"})
+		}
+	}
+	if err := rec.RecordMany(ctx, events); err != nil {
+		t.Fatalf("seed usage: %v", err)
+	}
+	if err := rec.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestBrowser drives the Admin Panel and the Backoffice in headless
+// Chromium: sign in, invite, accept in a second browser context, create a
+// Workspace and a key, see it once, rotate it, read the audit log, set a
+// spend cap, then create an Organization and its Admin API key.
+func TestBrowser(t *testing.T) {
+	exe := chromium(t)
+	storetest.Run(t, func(t *testing.T, db *store.DB) { browse(t, exe, db) })
+}
+
+func browse(t *testing.T, exe string, db *store.DB) {
+	e := newEnv(t, db, web.Config{})
+	seedUsage(t, db, e.boot.Organization.ID, e.boot.DefaultWorkspace.ID)
+
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(exe), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
+		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1366, 860))
+	defer cancelAlloc()
+	ctx, cancel := chromedp.NewContext(alloc)
+	defer cancel()
+	ctx, cancelTimeout := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancelTimeout()
+	admin := tab{t: t, ctx: ctx, url: e.http.URL}
+	org := e.org()
+
+	admin.open("/web/signin")
+	admin.shot("signin")
+	admin.signIn("admin@example.com", adminPassword)
+	admin.expect("h1", "Steward")
+	admin.open(org + "/members")
+	admin.expect("main", "admin@example.com")
+
+	// Invite, and accept in a second browser context (no shared cookies).
+	admin.do(chromedp.SendKeys(chromedp.ID("emails"), "newbie@example.com"))
+	admin.submit(`form[action$="/invitations"]`)
+	admin.expect(".flash", "1 invitation(s) sent")
+	admin.expect("main", "newbie@example.com")
+	admin.shot("members")
+
+	var token string
+	err := db.View(context.Background(), func(tx *store.Tx) error {
+		var body string
+		err := tx.QueryRow(context.Background(), `SELECT body FROM outbox WHERE recipient = 'newbie@example.com'`).Scan(&body)
+		_, after, _ := strings.Cut(body, "/invitations/accept?token=")
+		token, _, _ = strings.Cut(after, "\n")
+		return err
+	})
+	if err != nil || token == "" {
+		t.Fatalf("invitation email: %v %q", err, token)
+	}
+	other, cancelOther := chromedp.NewContext(ctx, chromedp.WithNewBrowserContext())
+	defer cancelOther()
+	guest := tab{t: t, ctx: other, url: e.http.URL}
+	guest.open("/invitations/accept?token=" + strings.TrimSpace(token))
+	guest.do(chromedp.SendKeys(chromedp.ID("first_name"), "New"), chromedp.SendKeys(chromedp.ID("last_name"), "Bie"),
+		chromedp.SendKeys(chromedp.ID("password"), "newbie's long password"), chromedp.SendKeys(chromedp.ID("password_confirm"), "newbie's long password"))
+	guest.submit("form")
+	guest.expect("main", "Welcome", "newbie@example.com")
+	guest.signIn("newbie@example.com", "newbie's long password")
+	guest.expect("main", "You administer no Organization")
+	if loc, err := chromedp.Run(other, chromedp.Location()); err != nil || !strings.HasSuffix(loc, "/web/") {
+		t.Fatalf("the new member is at %q (%v)", loc, err)
+	}
+
+	// A Workspace, and a key in it, whose secret is shown once.
+	admin.open(org + "/workspaces")
+	admin.do(chromedp.SendKeys(chromedp.ID("ws-name"), "Research"))
+	admin.submit(`form[action$="/workspaces"]`)
+	admin.expect(".flash", "The Workspace is created.")
+	admin.expect("main", "Research")
+	var research string
+	err = db.View(context.Background(), func(tx *store.Tx) error {
+		list, _, err := directory.ListWorkspaces(context.Background(), tx, e.boot.Organization.ID, false, "Research", 1, 10)
+		if len(list) == 1 {
+			research = list[0].ID
+		}
+		return err
+	})
+	if err != nil || research == "" {
+		t.Fatalf("the Workspace is not in the database: %v", err)
+	}
+	admin.open(org + "/keys")
+	admin.do(chromedp.SendKeys(chromedp.ID("k-name"), "ci-key"), chromedp.SetValue(chromedp.ID("k-ws"), research))
+	admin.submit(`form[action$="/keys"]`)
+	secret := admin.value("#secret-value")
+	admin.expect("#secret-title", "API key created", "ci-key")
+	if len(secret) < 30 {
+		t.Fatalf("shown secret %q", secret)
+	}
+	admin.do(chromedp.Click(chromedp.CSS("[data-copy]")))
+	admin.eventually("[data-copy]", "Copied")
+	admin.shot("api-keys")
+	admin.open(org + "/keys")
+	if html, err := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS("html"))); err != nil || strings.Contains(html, secret) {
+		t.Fatalf("the keys page shows the secret again (err %v)", err)
+	}
+	admin.expect("main", "ci-key", "Research")
+	admin.submit(`form[action$="/rotate"]`)
+	admin.expect("#secret-title", "API key rotated", "ci-key")
+	if rotated := admin.value("#secret-value"); rotated == secret || len(rotated) < 30 {
+		t.Fatalf("rotated secret %q, was %q", rotated, secret)
+	}
+
+	// A spend cap.
+	admin.open(org + "/limits")
+	admin.do(chromedp.SendKeys(chromedp.ID("spend_cap"), "500"))
+	admin.submit(`form[action$="/limits"]`)
+	admin.expect(".flash", "The limits are saved.")
+	admin.expect("#spend", "of a 500 USD cap")
+	err = db.View(context.Background(), func(tx *store.Tx) error {
+		s, err := quota.Load(context.Background(), tx, e.boot.Organization.ID)
+		if err == nil && (s.SpendCap == nil || *s.SpendCap != 500) {
+			t.Errorf("spend cap in the database: %v, want 500", s.SpendCap)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin.open(org + "/usage")
+	admin.expect("figcaption", "cost per day", "2 model(s)")
+	admin.expect("main", "mistral-large-latest", "of a 500 USD cap")
+	admin.shot("usage")
+
+	// The audit log holds each change, made by the signed-in person.
+	admin.open(org + "/audit")
+	admin.expect("main", "organization.invite.send", "organization.invite.accepted", "workspace.create", "api_key.create", "api_key.rotate",
+		"billing.monthly_limit.updated", steward.ActorHuman, "admin@example.com")
+	admin.shot("audit-log")
+	admin.open(org + "/audit?event_type=api_key.rotate")
+	if got := admin.text("tbody"); strings.Contains(got, "api_key.create") || !strings.Contains(got, "api_key.rotate") {
+		t.Fatalf("filtered audit log: %q", got)
+	}
+
+	// Backoffice: an Organization and its Admin API key.
+	ea := "/web/ea/" + e.boot.EnterpriseAccount.ID
+	admin.open(ea + "/orgs")
+	admin.do(chromedp.SendKeys(chromedp.ID("org-name"), "Beta Labs"))
+	admin.submit(`form[action$="/orgs"]`)
+	admin.expect(".flash", "The Organization is created.")
+	admin.expect("main", "Beta Labs")
+	admin.shot("backoffice-organizations")
+	var beta string
+	err = db.View(context.Background(), func(tx *store.Tx) error {
+		orgs, _, err := directory.ListOrganizations(context.Background(), tx, e.boot.EnterpriseAccount.ID)
+		for _, o := range orgs {
+			if o.Name == "Beta Labs" {
+				beta = o.ID
+			}
+		}
+		return err
+	})
+	if err != nil || beta == "" {
+		t.Fatalf("Beta Labs is not in the database: %v", err)
+	}
+	admin.open(ea + "/admin-keys")
+	admin.do(chromedp.SetValue(chromedp.ID("ak-org"), beta), chromedp.SendKeys(chromedp.ID("ak-name"), "beta-admin"))
+	admin.submit(`form[action$="/admin-keys"]`)
+	admin.expect("#secret-title", "Admin API key created", "beta-admin")
+	adminKey := admin.value("#secret-value")
+	admin.expect("main", "Beta Labs")
+	admin.shot("backoffice-admin-keys")
+
+	// The key works on the Admin API, for Beta Labs.
+	req, _ := http.NewRequest("GET", e.http.URL+"/v1/admin/workspaces", nil)
+	req.Header.Set("x-api-key", adminKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("the Admin API key made in the Backoffice: %d", resp.StatusCode)
+	}
+}

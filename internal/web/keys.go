@@ -1,0 +1,119 @@
+package web
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/stewardhq/steward/internal/directory"
+	"github.com/stewardhq/steward/internal/keys"
+	"github.com/stewardhq/steward/internal/steward"
+	"github.com/stewardhq/steward/internal/store"
+)
+
+type keysData struct {
+	Keys       []steward.APIKey
+	Workspaces []steward.Workspace
+	PolicyDays int
+}
+
+func (h *Handler) keysView(r *http.Request, c *reqCtx) (page, error) {
+	p := c.page("API keys", "keys")
+	var d keysData
+	err := h.cfg.DB.View(r.Context(), func(tx *store.Tx) error {
+		ctx := r.Context()
+		var err error
+		if d.Keys, err = keys.ListKeys(ctx, tx, c.org.ID, "", keys.MaxListLimit, 0); err != nil {
+			return err
+		}
+		if d.PolicyDays, err = keys.PolicyDays(ctx, tx, c.org.ID, ""); err != nil {
+			return err
+		}
+		d.Workspaces, _, err = directory.ListWorkspaces(ctx, tx, c.org.ID, false, "", 1, directory.MaxPageSize)
+		return err
+	})
+	p.Data = d
+	return p, err
+}
+
+// showKeySecret shows the keys page with a secret that will not be shown
+// again.
+func (h *Handler) showKeySecret(w http.ResponseWriter, r *http.Request, c *reqCtx, what, name, secret string) error {
+	return h.showWith(w, r, c, "keys", func(p *page) { p.Secret = &shownSecret{What: what, Name: name, Value: secret} })
+}
+
+func (h *Handler) createKey(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
+	in := keys.NewKey{WorkspaceID: r.PostFormValue("workspace"), UserID: c.p.UserID, Expiration: r.PostFormValue("expiration")}
+	if name := strings.TrimSpace(r.PostFormValue("name")); name != "" {
+		in.Name = &name
+	}
+	var secret string
+	var key steward.APIKey
+	err := h.change(r, c, func(tx *store.Tx, org steward.Organization) error {
+		var err error
+		key, secret, err = keys.CreateKey(r.Context(), tx, c.p.Actor(), org, in)
+		return err
+	})
+	if err != nil {
+		return h.again(w, r, c, "keys", err)
+	}
+	return h.showKeySecret(w, r, c, "API key created", keyName(key), secret)
+}
+
+func keyName(k steward.APIKey) string {
+	if k.Name != nil {
+		return *k.Name
+	}
+	return k.HiddenKey
+}
+
+func (h *Handler) rotateKey(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
+	hours, err := strconv.Atoi(r.PostFormValue("grace_hours"))
+	if err != nil {
+		return h.again(w, r, c, "keys", steward.Invalid([]string{"body", "grace_hours"}, "choose how long the old secret keeps working"))
+	}
+	var rot keys.Rotated
+	err = h.change(r, c, func(tx *store.Tx, org steward.Organization) error {
+		var err error
+		rot, err = keys.RotateKey(r.Context(), tx, c.p.Actor(), org, r.PathValue("key"), time.Duration(hours)*time.Hour)
+		return err
+	})
+	if err != nil {
+		return h.again(w, r, c, "keys", err)
+	}
+	return h.showKeySecret(w, r, c, "API key rotated", keyName(rot.Key), rot.Secret)
+}
+
+func (h *Handler) deleteKey(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
+	err := h.change(r, c, func(tx *store.Tx, org steward.Organization) error {
+		return keys.DeleteKey(r.Context(), tx, c.p.Actor(), org, r.PathValue("key"))
+	})
+	if err != nil {
+		return h.again(w, r, c, "keys", err)
+	}
+	return done(w, r, Prefix+"/o/"+c.org.ID+"/keys", "key_deleted")
+}
+
+// savePolicy sets or removes (empty field) the key expiration maximum of
+// the Organization (workspaceID "") or of a Workspace.
+func (h *Handler) savePolicy(r *http.Request, c *reqCtx, workspaceID string) error {
+	days, err := optAmount(r, "max_days")
+	if err != nil {
+		return err
+	}
+	return h.change(r, c, func(tx *store.Tx, org steward.Organization) error {
+		n := 0
+		if days != nil {
+			n = int(min(*days, keys.MaxPolicyDays+1))
+		}
+		return keys.SetPolicy(r.Context(), tx, c.p.Actor(), org, workspaceID, n)
+	})
+}
+
+func (h *Handler) setPolicy(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
+	if err := h.savePolicy(r, c, ""); err != nil {
+		return h.again(w, r, c, "keys", err)
+	}
+	return done(w, r, Prefix+"/o/"+c.org.ID+"/keys", "policy_saved")
+}

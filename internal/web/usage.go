@@ -1,0 +1,315 @@
+package web
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/stewardhq/steward/internal/directory"
+	"github.com/stewardhq/steward/internal/quota"
+	"github.com/stewardhq/steward/internal/steward"
+	"github.com/stewardhq/steward/internal/store"
+	"github.com/stewardhq/steward/internal/usage"
+)
+
+type limitsData struct {
+	SpendCap          *int64
+	RequestsPerSecond int64
+	Models            []modelLimits
+	Spent             int64
+	Meter             meter
+}
+
+// modelLimits are one model's token limits; 0 is none.
+type modelLimits struct {
+	Model               string
+	PerMinute, PerMonth int64
+}
+
+// monthSpent returns what the Organization (or one Workspace) spent in the
+// calendar month (UTC) holding t, in micro-units.
+func monthSpent(r *http.Request, tx *store.Tx, orgID, workspaceID string, t time.Time) (int64, error) {
+	start := time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
+	spent, _, err := usage.MonthSpend(r.Context(), tx, orgID, workspaceID, start, start.AddDate(0, 1, 0))
+	return spent, err
+}
+
+func (h *Handler) limitsView(r *http.Request, c *reqCtx) (page, error) {
+	p := c.page("Limits", "limits")
+	var d limitsData
+	err := h.cfg.DB.View(r.Context(), func(tx *store.Tx) error {
+		settings, err := quota.Load(r.Context(), tx, c.org.ID)
+		if err != nil {
+			return err
+		}
+		d.SpendCap, d.RequestsPerSecond = settings.SpendCap, settings.Organization.RequestsPerSecond
+		for model, l := range settings.Organization.Models {
+			d.Models = append(d.Models, modelLimits{Model: model, PerMinute: l.PerMinute, PerMonth: l.PerMonth})
+		}
+		slices.SortFunc(d.Models, func(a, b modelLimits) int { return strings.Compare(a.Model, b.Model) })
+		d.Spent, err = monthSpent(r, tx, c.org.ID, "", tx.Now.UTC())
+		return err
+	})
+	d.Meter = newMeter(d.Spent, d.SpendCap)
+	p.Data = d
+	return p, err
+}
+
+func (h *Handler) saveLimits(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
+	if err := h.setLimits(r, c, ""); err != nil {
+		return h.again(w, r, c, "limits", err)
+	}
+	return done(w, r, Prefix+"/o/"+c.org.ID+"/limits", "limits_saved")
+}
+
+// saveModelLimits sets one model's token limits for the Organization, or
+// removes them when both fields are empty.
+func (h *Handler) saveModelLimits(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
+	model := strings.TrimSpace(r.PostFormValue("model"))
+	perMinute, err := optAmount(r, "tokens_per_minute")
+	var perMonth *int64
+	if err == nil {
+		perMonth, err = optAmount(r, "tokens_per_month")
+	}
+	if err == nil && model == "" {
+		err = steward.Invalid([]string{"body", "model"}, "name the model whose token limits to set")
+	}
+	if err == nil {
+		err = h.change(r, c, func(tx *store.Tx, org steward.Organization) error {
+			settings, err := quota.Load(r.Context(), tx, org.ID)
+			if err != nil {
+				return err
+			}
+			rl := settings.RateLimitsOf("")
+			if perMinute == nil && perMonth == nil {
+				delete(rl.Models, model)
+			} else {
+				rl.Models[model] = quota.TokenLimits{PerMinute: deref(perMinute), PerMonth: deref(perMonth)}
+			}
+			return quota.SetRateLimits(r.Context(), tx, c.p.Actor(), org, "", rl)
+		})
+	}
+	if err != nil {
+		return h.again(w, r, c, "limits", err)
+	}
+	return done(w, r, Prefix+"/o/"+c.org.ID+"/limits", "limits_saved")
+}
+
+func deref(v *int64) int64 {
+	if v == nil {
+		return 0
+	}
+	return *v
+}
+
+// meter is a horizontal bar of spend against a cap.
+type meter struct {
+	Width  float64
+	Over   bool
+	HasCap bool
+	Cap    int64
+	Label  string
+}
+
+const meterWidth = 600.0
+
+func newMeter(spent int64, cap *int64) meter {
+	m := meter{}
+	if cap == nil {
+		return m
+	}
+	m.HasCap, m.Cap = true, *cap
+	limit := *cap * quota.MicrosPerUnit
+	switch {
+	case limit <= 0:
+		m.Width, m.Over = meterWidth, spent > 0
+	default:
+		m.Width = min(1, float64(spent)/float64(limit)) * meterWidth
+		m.Over = spent >= limit
+	}
+	return m
+}
+
+// Chart dimensions, in SVG user units.
+const (
+	chartWidth  = 760.0
+	chartHeight = 260.0
+	chartLeft   = 64.0
+	chartBottom = 24.0
+)
+
+var palette = []string{"#3b6fd8", "#e0822b", "#2e9e6a", "#b8459a", "#7a5cd6", "#c9a227", "#3fa7b8", "#d24b4b"}
+
+type bar struct {
+	X, Y, W, H float64
+	Fill       string
+	Title      string
+}
+
+type tick struct {
+	Y     float64
+	Label string
+}
+
+type dayLabel struct {
+	X     float64
+	Label string
+}
+
+// legend is one model: its colour, its month's total, and its bar in the
+// per-model chart, Width long out of modelBarWidth.
+type legend struct {
+	Model, Fill, Total string
+	Width              float64
+	Y                  float64
+}
+
+// modelBarWidth is the longest bar of the per-model chart; modelRow is the
+// height of one of its rows.
+const (
+	modelBarWidth = 420.0
+	modelRow      = 26.0
+)
+
+type chart struct {
+	Bars   []bar
+	Ticks  []tick
+	Days   []dayLabel
+	Legend []legend
+	// ModelsHeight is the height of the per-model chart.
+	ModelsHeight float64
+	Width        float64
+	Height       float64
+	Left         float64
+	Base         float64
+	LabelX       float64
+	DayY         float64
+	Metric       string
+	Summary      string
+}
+
+type usageData struct {
+	Month      string
+	Prev, Next string
+	Metric     string
+	Workspace  string
+	Workspaces []steward.Workspace
+	Chart      chart
+	Spent      int64
+	Meter      meter
+}
+
+// metricOf reads one metric of a day's totals.
+func metricOf(metric string, t usage.Totals) int64 {
+	switch metric {
+	case "tokens":
+		return t.InputTokens + t.OutputTokens
+	case "requests":
+		return t.Requests
+	}
+	return t.Cost
+}
+
+func formatMetric(metric string, v int64, currency string) string {
+	if metric == "cost" {
+		return money(v) + " " + currency
+	}
+	return strconv.FormatInt(v, 10)
+}
+
+// buildChart draws the month's days as bars stacked by model.
+func buildChart(rows []usage.DayModel, start time.Time, metric, currency string) chart {
+	days := start.AddDate(0, 1, 0).Sub(start).Hours() / 24
+	ch := chart{Width: chartWidth, Height: chartHeight + chartBottom, Left: chartLeft, Base: chartHeight,
+		LabelX: chartLeft - 6, DayY: chartHeight + 16, Metric: metric}
+	var models []string
+	perDay := map[int]int64{}
+	perModel := map[string]int64{}
+	for _, row := range rows {
+		if !slices.Contains(models, row.Model) {
+			models = append(models, row.Model)
+		}
+		v := metricOf(metric, row.Totals)
+		perDay[row.Day.Day()] += v
+		perModel[row.Model] += v
+	}
+	slices.Sort(models)
+	var top int64 = 1
+	for _, v := range perDay {
+		top = max(top, v)
+	}
+	slot := (chartWidth - chartLeft) / days
+	stacked := map[int]float64{}
+	for _, row := range rows {
+		v := metricOf(metric, row.Totals)
+		if v == 0 {
+			continue
+		}
+		d := row.Day.Day()
+		hgt := float64(v) / float64(top) * (chartHeight - 10)
+		y := chartHeight - stacked[d] - hgt
+		stacked[d] += hgt
+		ch.Bars = append(ch.Bars, bar{X: chartLeft + float64(d-1)*slot + 1, Y: y, W: max(slot-2, 1), H: hgt,
+			Fill: palette[slices.Index(models, row.Model)%len(palette)], Title: fmt.Sprintf("%s, %s: %s", row.Day.Format("Jan 2"), row.Model, formatMetric(metric, v, currency))})
+	}
+	for i := 0; i <= 4; i++ {
+		v := top * int64(i) / 4
+		ch.Ticks = append(ch.Ticks, tick{Y: chartHeight - float64(v)/float64(top)*(chartHeight-10), Label: formatMetric(metric, v, "")})
+	}
+	for d := 1; d <= int(days); d += 3 {
+		ch.Days = append(ch.Days, dayLabel{X: chartLeft + (float64(d)-0.5)*slot, Label: strconv.Itoa(d)})
+	}
+	var total, most int64 = 0, 1
+	for _, m := range models {
+		most = max(most, perModel[m])
+	}
+	for i, m := range models {
+		ch.Legend = append(ch.Legend, legend{Model: m, Fill: palette[i%len(palette)], Total: formatMetric(metric, perModel[m], currency),
+			Width: float64(perModel[m]) / float64(most) * modelBarWidth, Y: float64(i) * modelRow})
+		total += perModel[m]
+	}
+	ch.ModelsHeight = float64(len(models)) * modelRow
+	ch.Summary = fmt.Sprintf("%s per day in %s, stacked by model; %d model(s), %s in all.", metric, start.Format("January 2006"), len(models), formatMetric(metric, total, currency))
+	return ch
+}
+
+func (h *Handler) usageView(r *http.Request, c *reqCtx) (page, error) {
+	p := c.page("Usage", "usage")
+	q := r.URL.Query()
+	d := usageData{Metric: q.Get("metric"), Workspace: q.Get("workspace")}
+	if d.Metric != "tokens" && d.Metric != "requests" {
+		d.Metric = "cost"
+	}
+	err := h.cfg.DB.View(r.Context(), func(tx *store.Tx) error {
+		ctx := r.Context()
+		now := tx.Now.UTC()
+		start := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
+		if m, err := time.Parse("2006-01", q.Get("month")); err == nil && m.Year() >= 2000 && m.Year() <= 9999 {
+			start = m
+		}
+		d.Month, d.Prev, d.Next = start.Format("2006-01"), start.AddDate(0, -1, 0).Format("2006-01"), start.AddDate(0, 1, 0).Format("2006-01")
+		var err error
+		if d.Workspaces, _, err = directory.ListWorkspaces(ctx, tx, c.org.ID, false, "", 1, directory.MaxPageSize); err != nil {
+			return err
+		}
+		if d.Workspace != "" && !slices.ContainsFunc(d.Workspaces, func(ws steward.Workspace) bool { return ws.ID == d.Workspace }) {
+			return steward.Errorf(steward.KindNotFound, "there is no such active Workspace in this Organization")
+		}
+		rows, err := usage.MonthByModelDay(ctx, tx, c.org.ID, d.Workspace, start, time.UTC)
+		if err != nil {
+			return err
+		}
+		d.Chart = buildChart(rows, start, d.Metric, h.cfg.Currency)
+		if d.Spent, err = monthSpent(r, tx, c.org.ID, d.Workspace, start); err != nil {
+			return err
+		}
+		settings, err := quota.Load(ctx, tx, c.org.ID)
+		d.Meter = newMeter(d.Spent, spendCapOf(settings, d.Workspace))
+		return err
+	})
+	p.Data = d
+	return p, err
+}

@@ -1,0 +1,246 @@
+// Package web serves the Admin Panel (one Organization) and the Backoffice
+// (one Enterprise Account) as server-rendered pages under /web/. People
+// sign in with a session (package auth); every page builds a principal
+// from it, passes it through steward.Authorize like the API does, and
+// changes things only through the domain services, which audit each change
+// with the signed-in person as its human actor.
+package web
+
+import (
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/stewardhq/steward/internal/apierror"
+	"github.com/stewardhq/steward/internal/auth"
+	"github.com/stewardhq/steward/internal/directory"
+	"github.com/stewardhq/steward/internal/limits"
+	"github.com/stewardhq/steward/internal/steward"
+	"github.com/stewardhq/steward/internal/store"
+)
+
+// Prefix is where the web pages are served.
+const Prefix = "/web"
+
+//go:embed templates/*.html
+var templateFiles embed.FS
+
+//go:embed assets
+var assetFiles embed.FS
+
+// Config is what the web pages need.
+type Config struct {
+	DB  *store.DB
+	Log *slog.Logger
+	// Throttle limits sign-in and reset attempts per address and per IP;
+	// nil keeps the counts in this process.
+	Throttle limits.Limiter
+	Sessions auth.SessionSettings
+	// SecureCookies marks cookies Secure on every request, for a server
+	// behind a proxy that terminates TLS; requests that arrive over TLS
+	// get Secure cookies anyway.
+	SecureCookies bool
+	Reset         auth.ResetSettings
+	Invitations   directory.InviteSettings
+	// Currency is the billing currency that limits and usage are shown in.
+	Currency string
+}
+
+// Handler serves every page under Prefix.
+type Handler struct {
+	cfg   Config
+	mux   *http.ServeMux
+	pages map[string]*template.Template
+	views map[string]viewFunc
+}
+
+var _ http.Handler = (*Handler)(nil)
+
+// New returns the web handler.
+func New(cfg Config) (*Handler, error) {
+	if cfg.Throttle == nil {
+		cfg.Throttle = limits.NewLocal(nil)
+	}
+	if cfg.Sessions.TTL <= 0 {
+		cfg.Sessions = auth.DefaultSessionSettings
+	}
+	if cfg.Reset.TTL <= 0 {
+		cfg.Reset.TTL = auth.DefaultResetTTL
+	}
+	if cfg.Currency == "" {
+		cfg.Currency = "USD"
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	h := &Handler{cfg: cfg, mux: http.NewServeMux(), pages: map[string]*template.Template{}}
+	if err := h.parseTemplates(); err != nil {
+		return nil, err
+	}
+	h.routes()
+	return h, nil
+}
+
+var funcs = template.FuncMap{
+	"date": func(t any) string {
+		switch v := t.(type) {
+		case time.Time:
+			return v.UTC().Format("2006-01-02 15:04 UTC")
+		case *time.Time:
+			if v == nil {
+				return "never"
+			}
+			return v.UTC().Format("2006-01-02 15:04 UTC")
+		}
+		return ""
+	},
+	"day": func(t *time.Time) string {
+		if t == nil {
+			return "none"
+		}
+		return t.UTC().Format("2006-01-02")
+	},
+	"join": strings.Join,
+	"has": func(list []string, v string) bool {
+		for _, x := range list {
+			if x == v {
+				return true
+			}
+		}
+		return false
+	},
+	"deref": func(s *string) string {
+		if s == nil {
+			return ""
+		}
+		return *s
+	},
+	"money": money,
+}
+
+// money formats micro-units of a currency with two decimals.
+func money(micros int64) string {
+	neg := ""
+	if micros < 0 {
+		neg, micros = "-", -micros
+	}
+	cents := (micros + 5_000) / 10_000
+	return fmt.Sprintf("%s%d.%02d", neg, cents/100, cents%100)
+}
+
+func (h *Handler) parseTemplates() error {
+	names, err := fs.Glob(templateFiles, "templates/*.html")
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		base := strings.TrimSuffix(strings.TrimPrefix(name, "templates/"), ".html")
+		if base == "layout" {
+			continue
+		}
+		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFiles, "templates/layout.html", name)
+		if err != nil {
+			return err
+		}
+		h.pages[base] = t
+	}
+	return nil
+}
+
+// ServeHTTP sets the headers every page shares, then serves the page.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	hd := w.Header()
+	hd.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	hd.Set("X-Content-Type-Options", "nosniff")
+	hd.Set("X-Frame-Options", "DENY")
+	hd.Set("Referrer-Policy", "same-origin")
+	if !strings.HasPrefix(r.URL.Path, Prefix+"/assets/") {
+		hd.Set("Cache-Control", "no-store")
+	}
+	h.mux.ServeHTTP(w, r)
+}
+
+// page is what every template receives.
+type page struct {
+	Title    string
+	Active   string
+	Base     string
+	Session  *auth.Session
+	Org      *steward.Organization
+	EA       *steward.EnterpriseAccount
+	CSRF     string
+	Flash    string
+	Error    string
+	Secret   *shownSecret
+	Currency string
+	// Backoffice is set when the signed-in person may open the Backoffice
+	// of the Organization's Enterprise Account.
+	Backoffice string
+	Data       any
+}
+
+// shownSecret is a key's secret, shown once right after it is made.
+type shownSecret struct {
+	What, Name, Value string
+}
+
+func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, name string, p page) {
+	t, ok := h.pages[name]
+	if !ok {
+		h.cfg.Log.Error("web: no template", "name", name)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	p.Currency = h.cfg.Currency
+	var b strings.Builder
+	if err := t.Execute(&b, p); err != nil {
+		h.cfg.Log.Error("web: render", "template", name, "err", err, "request_id", r.Header.Get("x-request-id"))
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(b.String()))
+}
+
+// clientError returns the message and status of an error the person can
+// act on; ok is false for internal and unavailable errors, which are not
+// shown.
+func clientError(err error) (msg string, status int, ok bool) {
+	var e *steward.Error
+	if !errors.As(err, &e) || e.Kind == steward.KindInternal || e.Kind == steward.KindUnavailable {
+		return "", 0, false
+	}
+	msg = e.Message
+	for _, also := range e.Also {
+		msg += "; " + also.Message
+	}
+	return msg, apierror.Status(e.Kind), true
+}
+
+// fail shows an error page: the message of a client error, a generic one
+// (logged once with the request id) for anything else.
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, c *reqCtx, err error) {
+	msg, status, ok := clientError(err)
+	if !ok {
+		status = http.StatusInternalServerError
+		if steward.IsKind(err, steward.KindUnavailable) {
+			status = http.StatusServiceUnavailable
+		}
+		id := r.Header.Get("x-request-id")
+		h.cfg.Log.Error("web: request failed", "err", err, "request_id", id, "path", r.URL.Path)
+		msg = "Something went wrong on our side. The request id is " + id + "."
+	}
+	p := page{Title: "Error", Error: msg}
+	if c != nil {
+		p = c.page("Error", "")
+		p.Error = msg
+	}
+	h.render(w, r, status, "error", p)
+}

@@ -1,0 +1,403 @@
+package web_test
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/directory"
+	"github.com/stewardhq/steward/internal/steward"
+	"github.com/stewardhq/steward/internal/store"
+	"github.com/stewardhq/steward/internal/store/storetest"
+	"github.com/stewardhq/steward/internal/web"
+)
+
+func TestSignInSessionCookie(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db, web.Config{})
+		b := e.browser()
+		if r := b.get(e.org() + "/members"); r.status != http.StatusSeeOther || !strings.HasPrefix(r.location, "/web/signin?next=") {
+			t.Fatalf("page without a session: %d %q, want a redirect to sign in", r.status, r.location)
+		}
+		for _, bad := range []struct{ email, pw string }{{"admin@example.com", "wrong password here"}, {"nobody@example.com", adminPassword}} {
+			r := b.signIn(bad.email, bad.pw)
+			if r.status != http.StatusUnauthorized || !strings.Contains(r.body, "wrong email or password") || strings.Contains(r.body, bad.pw) {
+				t.Errorf("sign in as %s with a wrong password: %d %s", bad.email, r.status, r.body)
+			}
+		}
+		r := b.signIn("ADMIN@example.com", adminPassword)
+		if r.status != http.StatusSeeOther {
+			t.Fatalf("sign in: %d %s", r.status, r.body)
+		}
+		var session *http.Cookie
+		for _, c := range (&http.Response{Header: r.header}).Cookies() {
+			if c.Name == "steward_session" {
+				session = c
+			}
+		}
+		if session == nil || !session.HttpOnly || session.SameSite != http.SameSiteLaxMode || session.Secure || session.Path != "/web/" {
+			t.Fatalf("session cookie %+v: want HttpOnly, SameSite=Lax, not Secure on plain HTTP, Path /web/", session)
+		}
+		// One Organization and one Enterprise Account: the start page lists both.
+		home := b.get("/web/")
+		if home.status != 200 || !strings.Contains(home.body, e.boot.Organization.Name) || !strings.Contains(home.body, "/web/ea/"+e.boot.EnterpriseAccount.ID+"/orgs") {
+			t.Fatalf("start page: %d %s", home.status, home.body)
+		}
+		page := b.get(e.org() + "/members")
+		if page.status != 200 || !strings.Contains(page.body, "admin@example.com") || page.header.Get("Cache-Control") != "no-store" ||
+			!strings.Contains(page.header.Get("Content-Security-Policy"), "default-src 'none'") {
+			t.Fatalf("members page: %d %v %s", page.status, page.header, page.body)
+		}
+		// The database holds only the token's hash.
+		var stored string
+		if err := db.View(context.Background(), func(tx *store.Tx) error {
+			return tx.QueryRow(context.Background(), `SELECT token_hash FROM web_sessions`).Scan(&stored)
+		}); err != nil || stored == session.Value || len(stored) != 64 {
+			t.Errorf("stored session token %q (err %v): want a 64-hex hash, not the cookie", stored, err)
+		}
+		// Signing out ends the session server-side: the old cookie no longer works.
+		if r := b.post("/web/signout", url.Values{"csrf": {b.csrf(e.org() + "/members")}}); r.status != http.StatusSeeOther {
+			t.Fatalf("sign out: %d %s", r.status, r.body)
+		}
+		replay := e.browser()
+		u, _ := url.Parse(e.http.URL + "/web/")
+		replay.c.Jar.SetCookies(u, []*http.Cookie{{Name: "steward_session", Value: session.Value}})
+		if r := replay.get(e.org() + "/members"); r.status != http.StatusSeeOther {
+			t.Errorf("old cookie after sign-out: %d, want a redirect to sign in", r.status)
+		}
+	})
+}
+
+func TestSecureCookiesWhenConfigured(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db, web.Config{SecureCookies: true})
+		r := e.browser().get("/web/signin")
+		cookies := (&http.Response{Header: r.header}).Cookies()
+		if len(cookies) == 0 || !cookies[0].Secure || !cookies[0].HttpOnly {
+			t.Fatalf("cookies %+v: want Secure and HttpOnly", cookies)
+		}
+	})
+}
+
+func countInvitations(t *testing.T, db *store.DB, orgID string) int {
+	t.Helper()
+	var n int
+	err := db.View(context.Background(), func(tx *store.Tx) error {
+		list, err := directory.ListInvitations(context.Background(), tx, orgID, false)
+		n = len(list)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestFormsRefuseForgedPosts(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db, web.Config{})
+		b := e.browser()
+		b.mustSignIn()
+		form := url.Values{"emails": {"forged@example.com"}, "role": {steward.RoleIDOrganizationMember}}
+		for name, token := range map[string]string{"no token": "", "another session's token": "x" + b.csrf(e.org() + "/members")[1:]} {
+			form.Set("csrf", token)
+			if r := b.post(e.org()+"/invitations", form); r.status != http.StatusForbidden || !strings.Contains(r.body, "did not come from this site") {
+				t.Errorf("%s: %d %s", name, r.status, r.body)
+			}
+		}
+		// A right token from another site's page is still refused.
+		form.Set("csrf", b.csrf(e.org()+"/members"))
+		req, _ := http.NewRequest("POST", e.http.URL+e.org()+"/invitations", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", "https://evil.example")
+		if r := b.do(req); r.status != http.StatusForbidden {
+			t.Errorf("cross-origin post: %d %s", r.status, r.body)
+		}
+		if n := countInvitations(t, db, e.boot.Organization.ID); n != 0 {
+			t.Fatalf("%d invitations after forged posts, want 0", n)
+		}
+		// The sign-in form needs its own token too (no login CSRF).
+		other := e.browser()
+		if r := other.post("/web/signin", url.Values{"email": {"admin@example.com"}, "password": {adminPassword}}); r.status != http.StatusForbidden {
+			t.Errorf("sign-in without the form token: %d %s", r.status, r.body)
+		}
+		// With its token the same post works, and is audited with the person.
+		r := b.post(e.org()+"/invitations", form)
+		if r.status != 200 || !strings.Contains(r.body, "1 invitation(s) sent") {
+			t.Fatalf("invite: %d %s", r.status, r.body)
+		}
+		var entries []audit.Entry
+		err := db.View(context.Background(), func(tx *store.Tx) error {
+			var err error
+			entries, err = audit.List(context.Background(), tx, audit.Filter{OrganizationID: e.boot.Organization.ID, EventTypes: []string{audit.EventInviteSend}})
+			return err
+		})
+		if err != nil || len(entries) != 1 {
+			t.Fatalf("invite entries: %v %+v", err, entries)
+		}
+		if a := entries[0].Actor; a.Type != steward.ActorHuman || a.UserID != e.boot.Admin.ID || a.Metadata["email"] != "admin@example.com" {
+			t.Errorf("invite audited as %+v, want the signed-in admin as HUMAN", a)
+		}
+	})
+}
+
+func TestSessionExpires(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db, web.Config{})
+		b := e.browser()
+		b.mustSignIn()
+		if r := b.get(e.org() + "/members"); r.status != 200 {
+			t.Fatalf("members: %d", r.status)
+		}
+		start := time.Now()
+		for _, tc := range []struct {
+			name  string
+			after time.Duration
+			ok    bool
+		}{{"used within the idle time", 50 * time.Minute, true}, {"idle for longer than an hour", 50*time.Minute + 61*time.Minute, false}} {
+			db.Now = func() time.Time { return start.Add(tc.after) }
+			r := b.get(e.org() + "/members")
+			if got := r.status == 200; got != tc.ok {
+				t.Errorf("%s: %d %q", tc.name, r.status, r.location)
+			}
+		}
+		// Past its TTL a session ends even when used all the time.
+		db.Now = time.Now
+		b2 := e.browser()
+		b2.mustSignIn()
+		for step := 1; step <= 26; step++ {
+			at := time.Duration(step)*30*time.Minute - time.Minute
+			db.Now = func() time.Time { return start.Add(at) }
+			r := b2.get(e.org() + "/members")
+			if want := at < 12*time.Hour; (r.status == 200) != want {
+				t.Errorf("after %s of steady use: %d, want ok=%v", at, r.status, want)
+			}
+		}
+	})
+}
+
+func TestCrossOrganizationDenied(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db, web.Config{})
+		ctx := context.Background()
+		actor := steward.SystemActor("test")
+		var other steward.Organization
+		var otherEA steward.EnterpriseAccount
+		err := db.Transact(ctx, func(tx *store.Tx) error {
+			var err error
+			if otherEA, err = directory.CreateEnterpriseAccount(ctx, tx, actor, "Elsewhere"); err != nil {
+				return err
+			}
+			var ws steward.Workspace
+			if other, ws, err = directory.CreateOrganization(ctx, tx, actor, otherEA.ID, "Secret Elsewhere Org"); err != nil {
+				return err
+			}
+			_, err = directory.AddOrganizationAdmin(ctx, tx, actor, other, ws, "root@elsewhere.example")
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := e.browser()
+		b.mustSignIn()
+		csrf := b.csrf(e.org() + "/members")
+		for _, path := range []string{"/members", "/workspaces", "/keys", "/audit", "/audit.csv", "/usage", "/limits", "/roles", "/groups"} {
+			r := b.get("/web/o/" + other.ID + path)
+			if r.status != http.StatusNotFound || strings.Contains(r.body, "Secret Elsewhere") || strings.Contains(r.body, "root@elsewhere") {
+				t.Errorf("GET another Organization's %s: %d %s", path, r.status, r.body)
+			}
+		}
+		if r := b.post("/web/o/"+other.ID+"/workspaces", url.Values{"csrf": {csrf}, "name": {"planted"}}); r.status != http.StatusNotFound {
+			t.Errorf("POST to another Organization: %d %s", r.status, r.body)
+		}
+		if r := b.get("/web/ea/" + otherEA.ID + "/orgs"); r.status != http.StatusNotFound || strings.Contains(r.body, "Secret Elsewhere") {
+			t.Errorf("another Enterprise Account's Backoffice: %d %s", r.status, r.body)
+		}
+		err = db.View(ctx, func(tx *store.Tx) error {
+			list, _, err := directory.ListWorkspaces(ctx, tx, other.ID, false, "", 1, 10)
+			if len(list) != 1 {
+				t.Errorf("the other Organization has %d Workspaces after the post, want 1", len(list))
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func TestMembersWhoAreNotAdminsSeeNoPanel(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db, web.Config{})
+		ctx := context.Background()
+		var res directory.CreateResult
+		err := db.Transact(ctx, func(tx *store.Tx) error {
+			var err error
+			res, err = directory.CreateMembers(ctx, tx, steward.SystemActor("test"), e.boot.Organization, []directory.NewMember{{Email: "plain@example.com"}})
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.setPassword(res.EmailToUserID["plain@example.com"], "plain member password")
+		b := e.browser()
+		if r := b.signIn("plain@example.com", "plain member password"); r.status != http.StatusSeeOther {
+			t.Fatalf("sign in: %d %s", r.status, r.body)
+		}
+		if r := b.get("/web/"); r.status != 200 || !strings.Contains(r.body, "You administer no Organization") {
+			t.Errorf("start page of a plain member: %d %s", r.status, r.body)
+		}
+		if r := b.get(e.org() + "/members"); r.status != http.StatusNotFound {
+			t.Errorf("members page of a plain member: %d", r.status)
+		}
+	})
+}
+
+func TestSignInIsThrottled(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db, web.Config{})
+		b := e.browser()
+		var last int
+		for i := 0; i < 11; i++ {
+			last = b.signIn("admin@example.com", "not the password!").status
+		}
+		r := b.signIn("admin@example.com", adminPassword)
+		if last != http.StatusTooManyRequests || r.status != http.StatusTooManyRequests || !strings.Contains(r.body, "too many attempts") {
+			t.Fatalf("11th attempt %d, then the right password %d %s: want 429s", last, r.status, r.body)
+		}
+		// Another address from the same IP still gets its own budget.
+		if r := b.signIn("someone@example.com", "whatever password"); r.status != http.StatusUnauthorized {
+			t.Errorf("another address: %d", r.status)
+		}
+	})
+}
+
+var resetRE = regexp.MustCompile(`/web/password/reset\?token=([A-Za-z0-9_-]+)`)
+
+func TestPasswordReset(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db, web.Config{})
+		ctx := context.Background()
+		b := e.browser()
+		csrf := b.csrf("/web/password/forgot")
+		for _, email := range []string{"admin@example.com", "unknown@example.com"} {
+			r := b.post("/web/password/forgot", url.Values{"csrf": {csrf}, "email": {email}})
+			if r.status != 200 || !strings.Contains(r.body, "is on its way") {
+				t.Fatalf("forgot %s: %d %s", email, r.status, r.body)
+			}
+		}
+		var bodies []string
+		err := db.View(ctx, func(tx *store.Tx) error {
+			rows, err := tx.Query(ctx, `SELECT recipient, body FROM outbox WHERE kind = 'password_reset'`)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var to, body string
+				if err := rows.Scan(&to, &body); err != nil {
+					return err
+				}
+				if to != "admin@example.com" {
+					t.Errorf("a reset link went to %s", to)
+				}
+				bodies = append(bodies, body)
+			}
+			return rows.Err()
+		})
+		if err != nil || len(bodies) != 1 {
+			t.Fatalf("reset emails: %v %d, want one to the admin only", err, len(bodies))
+		}
+		m := resetRE.FindStringSubmatch(bodies[0])
+		if m == nil {
+			t.Fatalf("no link in %s", bodies[0])
+		}
+		csrf = b.csrf("/web/password/reset?token=" + m[1])
+		if r := b.post("/web/password/reset", url.Values{"csrf": {csrf}, "token": {m[1]}, "password": {"short"}, "password_confirm": {"short"}}); r.status != 422 || !strings.Contains(r.body, "at least 12") {
+			t.Errorf("short password: %d %s", r.status, r.body)
+		}
+		const fresh = "a brand new passphrase"
+		if r := b.post("/web/password/reset", url.Values{"csrf": {csrf}, "token": {m[1]}, "password": {fresh}, "password_confirm": {fresh}}); r.status != http.StatusSeeOther {
+			t.Fatalf("reset: %d %s", r.status, r.body)
+		}
+		if r := b.post("/web/password/reset", url.Values{"csrf": {csrf}, "token": {m[1]}, "password": {fresh}, "password_confirm": {fresh}}); r.status != http.StatusNotFound {
+			t.Errorf("second use of the link: %d %s", r.status, r.body)
+		}
+		if r := b.signIn("admin@example.com", adminPassword); r.status != http.StatusUnauthorized {
+			t.Errorf("old password after reset: %d", r.status)
+		}
+		if r := b.signIn("admin@example.com", fresh); r.status != http.StatusSeeOther {
+			t.Errorf("new password: %d %s", r.status, r.body)
+		}
+	})
+}
+
+func TestAcceptingAnotherInvitationKeepsThePassword(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db, web.Config{})
+		ctx := context.Background()
+		actor := steward.SystemActor("test")
+		err := db.Transact(ctx, func(tx *store.Tx) error {
+			org, err := directory.CreateAccountOrganization(ctx, tx, actor, e.boot.EnterpriseAccount.ID, "Second Org")
+			if err != nil {
+				return err
+			}
+			_, err = directory.Invite(ctx, tx, actor, org, directory.InviteSettings{TTL: time.Hour, AcceptURL: e.http.URL + "/invitations/accept"},
+				directory.InviteInput{Emails: "admin@example.com", Roles: directory.RoleInput{Roles: &[]string{steward.RoleIDOrganizationAdmin}}})
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body string
+		err = db.View(ctx, func(tx *store.Tx) error {
+			return tx.QueryRow(ctx, `SELECT body FROM outbox WHERE kind = 'invitation' AND recipient = 'admin@example.com'`).Scan(&body)
+		})
+		_, after, _ := strings.Cut(body, "/invitations/accept?token=")
+		token, _, _ := strings.Cut(after, "\n")
+		if err != nil || token == "" {
+			t.Fatalf("invitation email: %v %q", err, body)
+		}
+		b := e.browser()
+		if r := b.post("/invitations/accept", url.Values{"token": {strings.TrimSpace(token)}}); r.status != 200 || !strings.Contains(r.body, "Welcome") {
+			t.Fatalf("accepting with no new password: %d %s", r.status, r.body)
+		}
+		b.mustSignIn()
+		if r := b.get("/web/"); !strings.Contains(r.body, "Second Org") || !strings.Contains(r.body, e.boot.Organization.Name) {
+			t.Errorf("the start page lists %s, want both Organizations", r.body)
+		}
+	})
+}
+
+func TestChangePassword(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db, web.Config{})
+		b, other := e.browser(), e.browser()
+		b.mustSignIn()
+		other.mustSignIn()
+		csrf := b.csrf("/web/password")
+		const fresh = "another long passphrase"
+		if r := b.post("/web/password", url.Values{"csrf": {csrf}, "current": {"not it at all"}, "password": {fresh}, "password_confirm": {fresh}}); r.status != 422 || !strings.Contains(r.body, "the current password is wrong") {
+			t.Fatalf("wrong current password: %d %s", r.status, r.body)
+		}
+		if r := b.post("/web/password", url.Values{"csrf": {csrf}, "current": {adminPassword}, "password": {fresh}, "password_confirm": {fresh}}); r.status != http.StatusSeeOther {
+			t.Fatalf("change: %d %s", r.status, r.body)
+		}
+		for name, br := range map[string]*browser{"this browser": b, "another browser": other} {
+			if r := br.get(e.org() + "/members"); r.status != http.StatusSeeOther {
+				t.Errorf("%s is still signed in after the change: %d", name, r.status)
+			}
+		}
+		if r := b.signIn("admin@example.com", adminPassword); r.status != http.StatusUnauthorized {
+			t.Errorf("the old password still works: %d", r.status)
+		}
+		if r := b.signIn("admin@example.com", fresh); r.status != http.StatusSeeOther {
+			t.Errorf("the new password: %d %s", r.status, r.body)
+		}
+	})
+}
