@@ -113,7 +113,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	pages, err := web.New(web.Config{
 		DB: db, Log: log, Currency: cfg.Currency, Invitations: invitations, SecureCookies: cfg.SecureCookies,
 		Sessions: auth.SessionSettings{TTL: cfg.SessionTTL, Idle: cfg.SessionIdle},
-		Reset:    reset,
+		Reset:    reset, Throttle: limiter,
 	})
 	if err != nil {
 		return err
