@@ -21,6 +21,7 @@ import (
 	"github.com/stewardhq/steward/internal/metering"
 	"github.com/stewardhq/steward/internal/outbox"
 	"github.com/stewardhq/steward/internal/quota"
+	"github.com/stewardhq/steward/internal/scim"
 	"github.com/stewardhq/steward/internal/server"
 	"github.com/stewardhq/steward/internal/usage"
 )
@@ -91,12 +92,18 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	enforcer.Cost = gw.Cost
+	provisioning := scim.New(db, log, lastUsed)
+	defer provisioning.Close()
+	if err := provisioning.Recover(ctx); err != nil {
+		return fmt.Errorf("recover SCIM sync runs: %w", err)
+	}
 	srv, err := server.New(server.Deps{
 		DB: db, Log: log, LastUsed: lastUsed, MaxBodyBytes: cfg.MaxBodyBytes, Version: version(),
 		Invitations: directory.InviteSettings{TTL: cfg.InvitationTTL, AcceptURL: publicURL + "/invitations/accept"},
 		Gateway:     gw,
 		Currency:    cfg.Currency,
 		Prices:      prices(cfg),
+		SCIM:        provisioning,
 	})
 	if err != nil {
 		return err

@@ -13,6 +13,7 @@ import (
 
 	"github.com/stewardhq/steward/internal/directory"
 	"github.com/stewardhq/steward/internal/keys"
+	"github.com/stewardhq/steward/internal/scim"
 	"github.com/stewardhq/steward/internal/steward"
 	"github.com/stewardhq/steward/internal/store"
 )
@@ -34,6 +35,9 @@ type Deps struct {
 	// Gateway serves the model API (/v1/chat/completions, ...); it
 	// authenticates Workspace keys itself. Nil serves no model API.
 	Gateway http.Handler
+	// SCIM is the SCIM service provider and sync runner; nil gets one over
+	// DB.
+	SCIM *scim.Service
 }
 
 // Server serves every HTTP surface of Steward.
@@ -68,6 +72,9 @@ func New(deps Deps) (*Server, error) {
 	}
 	if deps.LastUsed == nil {
 		deps.LastUsed = keys.NewLastUsed()
+	}
+	if deps.SCIM == nil {
+		deps.SCIM = scim.New(deps.DB, deps.Log, deps.LastUsed)
 	}
 	s := &Server{deps: deps, mux: http.NewServeMux(), ownBodyCap: map[string]bool{}}
 	if err := s.loadDocument(); err != nil {

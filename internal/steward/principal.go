@@ -14,6 +14,9 @@ const (
 	CredentialWorkspaceAPIKey
 	// CredentialBackofficeKey is an Enterprise Account's Backoffice key.
 	CredentialBackofficeKey
+	// CredentialSCIMToken is an Organization's SCIM bearer token, accepted
+	// only by the SCIM service provider.
+	CredentialSCIMToken
 )
 
 func (k CredentialKind) String() string {
@@ -24,6 +27,8 @@ func (k CredentialKind) String() string {
 		return "Workspace API key"
 	case CredentialBackofficeKey:
 		return "Backoffice key"
+	case CredentialSCIMToken:
+		return "SCIM token"
 	default:
 		return "no credential"
 	}
@@ -65,6 +70,12 @@ func (p Principal) Actor() Actor {
 		return Actor{Type: ActorOther, Metadata: map[string]string{
 			"backoffice_key_id":   p.CredentialID,
 			"backoffice_key_name": p.CredentialName,
+		}}
+	case CredentialSCIMToken:
+		return Actor{Type: ActorOther, Metadata: map[string]string{
+			"via":             "scim",
+			"scim_token_id":   p.CredentialID,
+			"scim_token_name": p.CredentialName,
 		}}
 	default:
 		return Actor{Type: ActorOther, Metadata: map[string]string{}}
