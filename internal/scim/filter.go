@@ -56,8 +56,10 @@ func (c Compare) String() string {
 	return c.Attr + " " + c.Op + " " + v
 }
 
-func (l Logical) String() string  { return "(" + l.Left.String() + " " + l.Op + " " + l.Right.String() + ")" }
-func (n Not) String() string      { return "not (" + n.X.String() + ")" }
+func (l Logical) String() string {
+	return "(" + l.Left.String() + " " + l.Op + " " + l.Right.String() + ")"
+}
+func (n Not) String() string       { return "not (" + n.X.String() + ")" }
 func (v ValuePath) String() string { return v.Attr + "[" + v.Filter.String() + "]" }
 
 // FilterError is a filter or path that cannot be parsed.

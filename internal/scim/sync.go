@@ -503,8 +503,12 @@ func buildPlan(ctx context.Context, tx *store.Tx, orgID string) (*plan, error) {
 }
 
 func (p *plan) sort() {
-	byUser := func(s []UserRef) { sort.Slice(s, func(i, j int) bool { return strings.ToLower(s[i].UserName) < strings.ToLower(s[j].UserName) }) }
-	byGroup := func(s []GroupRef) { sort.Slice(s, func(i, j int) bool { return strings.ToLower(s[i].GroupName) < strings.ToLower(s[j].GroupName) }) }
+	byUser := func(s []UserRef) {
+		sort.Slice(s, func(i, j int) bool { return strings.ToLower(s[i].UserName) < strings.ToLower(s[j].UserName) })
+	}
+	byGroup := func(s []GroupRef) {
+		sort.Slice(s, func(i, j int) bool { return strings.ToLower(s[i].GroupName) < strings.ToLower(s[j].GroupName) })
+	}
 	byUser(p.provision)
 	byUser(p.deprovision)
 	byGroup(p.create)
