@@ -1,6 +1,7 @@
 package scim
 
 import (
+	"github.com/stewardhq/steward/internal/scim/filter"
 	"net/http"
 	"strings"
 )
@@ -29,10 +30,10 @@ func (s *Service) serviceProviderConfig(w http.ResponseWriter, r *http.Request, 
 
 var resourceTypeList = []map[string]any{
 	{"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:ResourceType"}, "id": "User", "name": "User", "endpoint": "/Users",
-		"description": "A member of the Organization", "schema": SchemaUser, "schemaExtensions": []any{},
+		"description": "A member of the Organization", "schema": filter.SchemaUser, "schemaExtensions": []any{},
 		"meta": map[string]any{"resourceType": "ResourceType"}},
 	{"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:ResourceType"}, "id": "Group", "name": "Group", "endpoint": "/Groups",
-		"description": "An externally managed user group of the Organization", "schema": SchemaGroup, "schemaExtensions": []any{},
+		"description": "An externally managed user group of the Organization", "schema": filter.SchemaGroup, "schemaExtensions": []any{},
 		"meta": map[string]any{"resourceType": "ResourceType"}},
 }
 
@@ -76,7 +77,7 @@ func multi(a map[string]any) map[string]any {
 var schemaList = []map[string]any{
 	{
 		"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:Schema"},
-		"id":      SchemaUser, "name": "User", "description": "A member of the Organization",
+		"id":      filter.SchemaUser, "name": "User", "description": "A member of the Organization",
 		"attributes": []map[string]any{
 			attr("userName", "string", true, "server", "readWrite"),
 			attr("externalId", "string", false, "none", "readWrite"),
@@ -98,7 +99,7 @@ var schemaList = []map[string]any{
 	},
 	{
 		"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:Schema"},
-		"id":      SchemaGroup, "name": "Group", "description": "An externally managed user group of the Organization",
+		"id":      filter.SchemaGroup, "name": "Group", "description": "An externally managed user group of the Organization",
 		"attributes": []map[string]any{
 			attr("displayName", "string", true, "server", "readWrite"),
 			attr("externalId", "string", false, "none", "readWrite"),

@@ -3,6 +3,7 @@ package scim
 import (
 	"context"
 	"database/sql"
+	"github.com/stewardhq/steward/internal/scim/filter"
 	"net/http"
 	"slices"
 	"strings"
@@ -35,7 +36,7 @@ type groupResource struct {
 }
 
 func (g *group) resource(r *http.Request, names map[string]string, withMembers bool) groupResource {
-	out := groupResource{Schemas: []string{SchemaGroup}, ID: g.ID, ExternalID: g.ExternalID, DisplayName: g.DisplayName,
+	out := groupResource{Schemas: []string{filter.SchemaGroup}, ID: g.ID, ExternalID: g.ExternalID, DisplayName: g.DisplayName,
 		Meta: meta{ResourceType: "Group", Created: formatTime(g.Created), LastModified: formatTime(g.Modified), Location: location(r, "Groups", g.ID)}}
 	if withMembers {
 		members := make([]memberRef, len(g.Members))
@@ -123,7 +124,7 @@ func (s *Service) listGroups(w http.ResponseWriter, r *http.Request, c *call) er
 	}
 	where, args := "", []any{c.org.ID}
 	if f := r.URL.Query().Get("filter"); f != "" {
-		e, err := ParseFilter(f)
+		e, err := filter.Parse(f)
 		if err != nil {
 			return err
 		}
@@ -567,9 +568,9 @@ func patchGroupOp(g *group, op patchOp) error {
 
 // matchMember evaluates a members value filter on one member, whose only
 // attribute is its value (the user id).
-func matchMember(e Expr, id string) (bool, error) {
+func matchMember(e filter.Expr, id string) (bool, error) {
 	switch x := e.(type) {
-	case Logical:
+	case filter.Logical:
 		l, err := matchMember(x.Left, id)
 		if err != nil {
 			return false, err
@@ -579,10 +580,10 @@ func matchMember(e Expr, id string) (bool, error) {
 			return l && r, err
 		}
 		return l || r, err
-	case Not:
+	case filter.Not:
 		v, err := matchMember(x.X, id)
 		return !v, err
-	case Compare:
+	case filter.Compare:
 		if x.Attr != "value" {
 			return false, badRequest("invalidFilter", "a members filter can only compare value, not %s", x.Attr)
 		}

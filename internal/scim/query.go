@@ -1,6 +1,7 @@
 package scim
 
 import (
+	"github.com/stewardhq/steward/internal/scim/filter"
 	"strings"
 )
 
@@ -46,9 +47,9 @@ var groupColumns = map[string]column{
 // compile turns a filter into an SQL condition over the columns, with its
 // arguments; an attribute or comparison it cannot answer is an error that
 // names it.
-func compile(e Expr, cols map[string]column) (string, []any, error) {
+func compile(e filter.Expr, cols map[string]column) (string, []any, error) {
 	switch x := e.(type) {
-	case Logical:
+	case filter.Logical:
 		l, la, err := compile(x.Left, cols)
 		if err != nil {
 			return "", nil, err
@@ -58,33 +59,33 @@ func compile(e Expr, cols map[string]column) (string, []any, error) {
 			return "", nil, err
 		}
 		return "(" + l + " " + strings.ToUpper(x.Op) + " " + r + ")", append(la, ra...), nil
-	case Not:
+	case filter.Not:
 		s, a, err := compile(x.X, cols)
 		if err != nil {
 			return "", nil, err
 		}
 		return "NOT (" + s + ")", a, nil
-	case ValuePath:
+	case filter.ValuePath:
 		return compile(prefixAttrs(x.Filter, x.Attr+"."), cols)
-	case Compare:
+	case filter.Compare:
 		return compileCompare(x, cols)
 	}
-	return "", nil, filterErrorf("unsupported filter")
+	return "", nil, filter.Errorf("unsupported filter")
 }
 
 // prefixAttrs rewrites the attributes inside a value path's filter as
 // sub-attributes of the path's attribute.
-func prefixAttrs(e Expr, prefix string) Expr {
+func prefixAttrs(e filter.Expr, prefix string) filter.Expr {
 	switch x := e.(type) {
-	case Logical:
-		return Logical{Op: x.Op, Left: prefixAttrs(x.Left, prefix), Right: prefixAttrs(x.Right, prefix)}
-	case Not:
-		return Not{X: prefixAttrs(x.X, prefix)}
-	case Compare:
+	case filter.Logical:
+		return filter.Logical{Op: x.Op, Left: prefixAttrs(x.Left, prefix), Right: prefixAttrs(x.Right, prefix)}
+	case filter.Not:
+		return filter.Not{X: prefixAttrs(x.X, prefix)}
+	case filter.Compare:
 		x.Attr = prefix + x.Attr
 		return x
-	case ValuePath:
-		return ValuePath{Attr: prefix + x.Attr, Filter: x.Filter}
+	case filter.ValuePath:
+		return filter.ValuePath{Attr: prefix + x.Attr, Filter: x.Filter}
 	}
 	return e
 }
@@ -93,10 +94,10 @@ func likeEscape(s string) string {
 	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
 }
 
-func compileCompare(c Compare, cols map[string]column) (string, []any, error) {
+func compileCompare(c filter.Compare, cols map[string]column) (string, []any, error) {
 	col, ok := cols[c.Attr]
 	if !ok {
-		return "", nil, filterErrorf("filtering on %q is not supported", c.Attr)
+		return "", nil, filter.Errorf("filtering on %q is not supported", c.Attr)
 	}
 	if c.Op == "pr" || (c.Value == nil && (c.Op == "eq" || c.Op == "ne")) {
 		present := "(" + col.expr + " IS NOT NULL"
@@ -116,7 +117,7 @@ func compileCompare(c Compare, cols map[string]column) (string, []any, error) {
 	case colBool:
 		b, ok := c.Value.(bool)
 		if !ok || (c.Op != "eq" && c.Op != "ne") {
-			return "", nil, filterErrorf("%s is a boolean: compare it with eq or ne and true or false", c.Attr)
+			return "", nil, filter.Errorf("%s is a boolean: compare it with eq or ne and true or false", c.Attr)
 		}
 		op := "="
 		if c.Op == "ne" {
@@ -126,13 +127,13 @@ func compileCompare(c Compare, cols map[string]column) (string, []any, error) {
 	case colMember:
 		s, ok := c.Value.(string)
 		if !ok || c.Op != "eq" {
-			return "", nil, filterErrorf("%s can only be compared with eq and a member id", c.Attr)
+			return "", nil, filter.Errorf("%s can only be compared with eq and a member id", c.Attr)
 		}
 		return "EXISTS (SELECT 1 FROM scim_group_members m WHERE m.group_id = g.group_id AND m.user_id = ?)", []any{s}, nil
 	}
 	s, ok := c.Value.(string)
 	if !ok {
-		return "", nil, filterErrorf("%s is a string: compare it with a value in double quotes", c.Attr)
+		return "", nil, filter.Errorf("%s is a string: compare it with a value in double quotes", c.Attr)
 	}
 	expr := col.expr
 	if col.kind == colText || col.kind == colConstText {
@@ -158,5 +159,5 @@ func compileCompare(c Compare, cols map[string]column) (string, []any, error) {
 	case "le":
 		return expr + " <= ?", []any{s}, nil
 	}
-	return "", nil, filterErrorf("unsupported operator %q", c.Op)
+	return "", nil, filter.Errorf("unsupported operator %q", c.Op)
 }

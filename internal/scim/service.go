@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/stewardhq/steward/internal/scim/filter"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -160,7 +161,7 @@ func scimError(err error) *Error {
 	if errors.As(err, &se) {
 		return se
 	}
-	var fe *FilterError
+	var fe *filter.Error
 	if errors.As(err, &fe) {
 		return badRequest("invalidFilter", "%s", fe.Msg)
 	}

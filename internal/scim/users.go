@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"github.com/stewardhq/steward/internal/scim/filter"
 	"net/http"
 	"strings"
 	"time"
@@ -85,7 +86,7 @@ func (u *user) resource(r *http.Request) userResource {
 		groups[i].Ref = location(r, "Groups", groups[i].Value)
 	}
 	return userResource{
-		Schemas: []string{SchemaUser}, ID: u.ID, ExternalID: u.ExternalID, UserName: u.UserName,
+		Schemas: []string{filter.SchemaUser}, ID: u.ID, ExternalID: u.ExternalID, UserName: u.UserName,
 		Name:        userName{GivenName: u.GivenName, FamilyName: u.FamilyName, Formatted: strings.TrimSpace(u.GivenName + " " + u.FamilyName)},
 		DisplayName: u.DisplayName,
 		Emails:      []email{{Value: u.address(), Type: "work", Primary: true}},
@@ -173,7 +174,7 @@ func (s *Service) listUsers(w http.ResponseWriter, r *http.Request, c *call) err
 	}
 	where, args := "", []any{c.org.ID}
 	if f := r.URL.Query().Get("filter"); f != "" {
-		e, err := ParseFilter(f)
+		e, err := filter.Parse(f)
 		if err != nil {
 			return err
 		}
@@ -254,7 +255,7 @@ func checkUser(u *user) error {
 // Group schema's URN from it.
 func normalizeAttr(k string) string {
 	lower := strings.ToLower(k)
-	for _, urn := range []string{SchemaUser, SchemaGroup} {
+	for _, urn := range []string{filter.SchemaUser, filter.SchemaGroup} {
 		if rest, ok := strings.CutPrefix(lower, strings.ToLower(urn)+":"); ok {
 			return rest
 		}
@@ -605,7 +606,7 @@ func deprovisionUser(ctx context.Context, tx *store.Tx, actor steward.Actor, org
 // patchOp is one operation of a PATCH request.
 type patchOp struct {
 	Op    string // add, replace, remove
-	Path  *Path
+	Path  *filter.Path
 	Value any
 }
 
@@ -639,7 +640,7 @@ func readPatch(r *http.Request) ([]patchOp, error) {
 			return nil, badRequest("invalidValue", "Operations[%d].op must be add, replace or remove, not %q", i, o.Op)
 		}
 		if o.Path != nil && strings.TrimSpace(*o.Path) != "" {
-			p, err := ParsePath(strings.TrimSpace(*o.Path))
+			p, err := filter.ParsePath(strings.TrimSpace(*o.Path))
 			if err != nil {
 				return nil, badRequest("invalidPath", "Operations[%d].path: %v", i, err)
 			}

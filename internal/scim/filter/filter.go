@@ -1,4 +1,6 @@
-package scim
+// Package filter parses SCIM filters and PATCH paths (RFC 7644 sections
+// 3.4.2.2 and 3.5.2). It has no dependencies, so that it is fuzzed quickly.
+package filter
 
 import (
 	"fmt"
@@ -8,8 +10,8 @@ import (
 
 // Limits on what a client may send as a filter or a PATCH path.
 const (
-	maxFilterLen   = 4096
-	maxFilterDepth = 32
+	maxLen   = 4096
+	maxDepth = 32
 )
 
 // Expr is a parsed SCIM filter (RFC 7644 section 3.4.2.2).
@@ -62,13 +64,14 @@ func (l Logical) String() string {
 func (n Not) String() string       { return "not (" + n.X.String() + ")" }
 func (v ValuePath) String() string { return v.Attr + "[" + v.Filter.String() + "]" }
 
-// FilterError is a filter or path that cannot be parsed.
-type FilterError struct{ Msg string }
+// Error is a filter or path that cannot be parsed, or compared.
+type Error struct{ Msg string }
 
-func (e *FilterError) Error() string { return e.Msg }
+func (e *Error) Error() string { return e.Msg }
 
-func filterErrorf(format string, args ...any) error {
-	return &FilterError{Msg: fmt.Sprintf(format, args...)}
+// Errorf returns an *Error.
+func Errorf(format string, args ...any) error {
+	return &Error{Msg: fmt.Sprintf(format, args...)}
 }
 
 var compareOps = map[string]bool{"eq": true, "ne": true, "co": true, "sw": true, "ew": true, "gt": true, "ge": true, "lt": true, "le": true}
@@ -128,11 +131,11 @@ func lex(src string) ([]token, error) {
 				j++
 			}
 			if j >= len(src) {
-				return nil, filterErrorf("unterminated string at position %d", i)
+				return nil, Errorf("unterminated string at position %d", i)
 			}
 			s, err := strconv.Unquote(src[i : j+1])
 			if err != nil {
-				return nil, filterErrorf("invalid string at position %d", i)
+				return nil, Errorf("invalid string at position %d", i)
 			}
 			toks = append(toks, token{tString, s, i})
 			i = j + 1
@@ -144,7 +147,7 @@ func lex(src string) ([]token, error) {
 			toks = append(toks, token{tWord, src[i:j], i})
 			i = j
 		default:
-			return nil, filterErrorf("unexpected character %q at position %d", c, i)
+			return nil, Errorf("unexpected character %q at position %d", c, i)
 		}
 	}
 	return append(toks, token{tEOF, "", len(src)}), nil
@@ -165,10 +168,10 @@ func (p *parser) next() token {
 	return t
 }
 
-// ParseFilter parses a SCIM filter.
-func ParseFilter(src string) (Expr, error) {
-	if len(src) > maxFilterLen {
-		return nil, filterErrorf("the filter is longer than %d bytes", maxFilterLen)
+// Parse parses a SCIM filter.
+func Parse(src string) (Expr, error) {
+	if len(src) > maxLen {
+		return nil, Errorf("the filter is longer than %d bytes", maxLen)
 	}
 	toks, err := lex(src)
 	if err != nil {
@@ -180,7 +183,7 @@ func ParseFilter(src string) (Expr, error) {
 		return nil, err
 	}
 	if t := p.peek(); t.kind != tEOF {
-		return nil, filterErrorf("unexpected %q at position %d", t.text, t.pos)
+		return nil, Errorf("unexpected %q at position %d", t.text, t.pos)
 	}
 	return e, nil
 }
@@ -220,8 +223,8 @@ func (p *parser) parseAnd() (Expr, error) {
 func (p *parser) parseUnary() (Expr, error) {
 	p.depth++
 	defer func() { p.depth-- }()
-	if p.depth > maxFilterDepth {
-		return nil, filterErrorf("the filter nests deeper than %d levels", maxFilterDepth)
+	if p.depth > maxDepth {
+		return nil, Errorf("the filter nests deeper than %d levels", maxDepth)
 	}
 	t := p.next()
 	switch {
@@ -231,7 +234,7 @@ func (p *parser) parseUnary() (Expr, error) {
 			return nil, err
 		}
 		if r := p.next(); r.kind != tRParen {
-			return nil, filterErrorf("expected \")\" at position %d", r.pos)
+			return nil, Errorf("expected \")\" at position %d", r.pos)
 		}
 		return e, nil
 	case t.kind == tWord && strings.EqualFold(t.text, "not") && p.peek().kind == tLParen:
@@ -241,7 +244,7 @@ func (p *parser) parseUnary() (Expr, error) {
 			return nil, err
 		}
 		if r := p.next(); r.kind != tRParen {
-			return nil, filterErrorf("expected \")\" at position %d", r.pos)
+			return nil, Errorf("expected \")\" at position %d", r.pos)
 		}
 		return Not{X: e}, nil
 	case t.kind == tWord:
@@ -256,13 +259,13 @@ func (p *parser) parseUnary() (Expr, error) {
 				return nil, err
 			}
 			if r := p.next(); r.kind != tRBracket {
-				return nil, filterErrorf("expected \"]\" at position %d", r.pos)
+				return nil, Errorf("expected \"]\" at position %d", r.pos)
 			}
 			return ValuePath{Attr: attr, Filter: inner}, nil
 		}
 		return p.parseComparison(attr)
 	default:
-		return nil, filterErrorf("expected an attribute at position %d", t.pos)
+		return nil, Errorf("expected an attribute at position %d", t.pos)
 	}
 }
 
@@ -270,7 +273,7 @@ func (p *parser) parseComparison(attr string) (Expr, error) {
 	opTok := p.next()
 	op := strings.ToLower(opTok.text)
 	if opTok.kind != tWord || (op != "pr" && !compareOps[op]) {
-		return nil, filterErrorf("expected an operator (eq, ne, co, sw, ew, gt, ge, lt, le, pr) after %s at position %d", attr, opTok.pos)
+		return nil, Errorf("expected an operator (eq, ne, co, sw, ew, gt, ge, lt, le, pr) after %s at position %d", attr, opTok.pos)
 	}
 	if op == "pr" {
 		return Compare{Attr: attr, Op: op}, nil
@@ -292,7 +295,7 @@ func (p *parser) parseComparison(attr string) (Expr, error) {
 			return Compare{Attr: attr, Op: op, Value: f}, nil
 		}
 	}
-	return nil, filterErrorf("expected a value (a string in double quotes, true, false, null or a number) at position %d", v.pos)
+	return nil, Errorf("expected a value (a string in double quotes, true, false, null or a number) at position %d", v.pos)
 }
 
 // Schema URNs whose attributes filters and paths may name in full.
@@ -318,7 +321,7 @@ func attrName(t token) (string, error) {
 	}
 	if lower == "" || !(lower[0] >= 'a' && lower[0] <= 'z') || strings.Count(lower, ".") > 1 || strings.HasSuffix(lower, ".") ||
 		strings.ContainsAny(lower, ":$+") {
-		return "", filterErrorf("%q at position %d is not an attribute name", name, t.pos)
+		return "", Errorf("%q at position %d is not an attribute name", name, t.pos)
 	}
 	return lower, nil
 }

@@ -1,4 +1,4 @@
-package scim
+package filter
 
 import "strings"
 
@@ -24,8 +24,8 @@ func (p Path) String() string {
 
 // ParsePath parses a PATCH path.
 func ParsePath(src string) (Path, error) {
-	if len(src) > maxFilterLen {
-		return Path{}, filterErrorf("the path is longer than %d bytes", maxFilterLen)
+	if len(src) > maxLen {
+		return Path{}, Errorf("the path is longer than %d bytes", maxLen)
 	}
 	toks, err := lex(src)
 	if err != nil {
@@ -34,7 +34,7 @@ func ParsePath(src string) (Path, error) {
 	p := &parser{toks: toks}
 	t := p.next()
 	if t.kind != tWord {
-		return Path{}, filterErrorf("the path must start with an attribute name")
+		return Path{}, Errorf("the path must start with an attribute name")
 	}
 	attr, err := attrName(t)
 	if err != nil {
@@ -47,19 +47,19 @@ func ParsePath(src string) (Path, error) {
 			return Path{}, err
 		}
 		if r := p.next(); r.kind != tRBracket {
-			return Path{}, filterErrorf("expected \"]\" at position %d", r.pos)
+			return Path{}, Errorf("expected \"]\" at position %d", r.pos)
 		}
 		if p.peek().kind == tWord {
 			sub := p.next()
 			name, ok := strings.CutPrefix(sub.text, ".")
 			if !ok || name == "" || strings.ContainsAny(name, ".:") {
-				return Path{}, filterErrorf("expected \".subAttribute\" at position %d", sub.pos)
+				return Path{}, Errorf("expected \".subAttribute\" at position %d", sub.pos)
 			}
 			out.Sub = strings.ToLower(name)
 		}
 	}
 	if t := p.peek(); t.kind != tEOF {
-		return Path{}, filterErrorf("unexpected %q at position %d", t.text, t.pos)
+		return Path{}, Errorf("unexpected %q at position %d", t.text, t.pos)
 	}
 	return out, nil
 }
