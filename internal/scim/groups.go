@@ -336,7 +336,7 @@ func setGroupMembers(ctx context.Context, tx *store.Tx, actor steward.Actor, org
 		}
 	}
 	if len(added) > 0 {
-		known, err := provisionedUsers(ctx, tx, org.ID, added)
+		known, err := existing(ctx, tx, "scim_users", org.ID, added)
 		if err != nil {
 			return err
 		}
@@ -371,7 +371,7 @@ func setGroupMembers(ctx context.Context, tx *store.Tx, actor steward.Actor, org
 // Organization are left out.
 func applyGroupMembers(ctx context.Context, tx *store.Tx, actor steward.Actor, org steward.Organization, groupID string, added, removed []string) error {
 	if len(added) > 0 {
-		members, err := organizationMembers(ctx, tx, org.ID)
+		members, err := existing(ctx, tx, "organization_members", org.ID, added)
 		if err != nil {
 			return err
 		}
@@ -391,9 +391,9 @@ func applyGroupMembers(ctx context.Context, tx *store.Tx, actor steward.Actor, o
 	return nil
 }
 
-// provisionedUsers returns which of the ids are users provisioned in the
-// Organization.
-func provisionedUsers(ctx context.Context, tx *store.Tx, orgID string, ids []string) (map[string]bool, error) {
+// existing returns which of the user ids have a row of the Organization in
+// table: scim_users (provisioned users) or organization_members (members).
+func existing(ctx context.Context, tx *store.Tx, table, orgID string, ids []string) (map[string]bool, error) {
 	known := map[string]bool{}
 	for start := 0; start < len(ids); start += directory.MaxBatch {
 		part := ids[start:min(start+directory.MaxBatch, len(ids))]
@@ -401,7 +401,7 @@ func provisionedUsers(ctx context.Context, tx *store.Tx, orgID string, ids []str
 		for _, id := range part {
 			args = append(args, id)
 		}
-		rows, err := tx.Query(ctx, `SELECT user_id FROM scim_users WHERE organization_id = ? AND user_id IN (`+placeholders(len(part))+`)`, args...)
+		rows, err := tx.Query(ctx, `SELECT user_id FROM `+table+` WHERE organization_id = ? AND user_id IN (`+placeholders(len(part))+`)`, args...)
 		if err != nil {
 			return nil, err
 		}

@@ -393,20 +393,18 @@ func conflict(format string, args ...any) *Error {
 }
 
 // userNameTaken fails with 409 uniqueness when another provisioned user of
-// the Organization has this userName, or this address.
+// the Organization has this userName. (An address is unique by itself: two
+// users with one address are one Steward user.)
 func userNameTaken(ctx context.Context, tx *store.Tx, orgID string, u user) error {
-	var other string
-	err := tx.QueryRow(ctx, `SELECT user_name FROM scim_users WHERE organization_id = ? AND user_id <> ? AND (user_name_lower = ? OR lower(email) = ? OR user_name_lower = ?)`,
-		orgID, u.ID, strings.ToLower(u.UserName), strings.ToLower(u.address()), strings.ToLower(u.address())).Scan(&other)
-	switch {
-	case err == nil && strings.EqualFold(other, u.UserName):
-		return conflict("a user with userName %s already exists", u.UserName)
-	case err == nil:
-		return conflict("the address %s is already provisioned as userName %s", u.address(), other)
-	case steward.IsKind(store.Translate(err), steward.KindNotFound):
-		return nil
+	var n int
+	if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM scim_users WHERE organization_id = ? AND user_name_lower = ? AND user_id <> ?`,
+		orgID, strings.ToLower(u.UserName), u.ID).Scan(&n); err != nil {
+		return err
 	}
-	return err
+	if n > 0 {
+		return conflict("a user with userName %s already exists", u.UserName)
+	}
+	return nil
 }
 
 // provisionUser makes the user a member of the Organization (or adopts the
