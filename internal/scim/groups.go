@@ -68,13 +68,13 @@ func loadGroup(ctx context.Context, tx *store.Tx, orgID, id string, names map[st
 		return g, err
 	}
 	groups := []group{g}
-	err = fillMembers(ctx, tx, groups, names)
+	err = fillMembers(ctx, tx, orgID, groups, names)
 	return groups[0], err
 }
 
 // fillMembers loads the members of the groups, and their userNames into
 // names when names is not nil.
-func fillMembers(ctx context.Context, tx *store.Tx, groups []group, names map[string]string) error {
+func fillMembers(ctx context.Context, tx *store.Tx, orgID string, groups []group, names map[string]string) error {
 	if len(groups) == 0 {
 		return nil
 	}
@@ -83,8 +83,9 @@ func fillMembers(ctx context.Context, tx *store.Tx, groups []group, names map[st
 	for i, g := range groups {
 		ids[i], at[g.ID] = g.ID, i
 	}
-	rows, err := tx.Query(ctx, `SELECT m.group_id, m.user_id, u.user_name FROM scim_group_members m JOIN scim_users u ON u.user_id = m.user_id
-		WHERE m.group_id IN (`+placeholders(len(ids))+`) ORDER BY m.user_id`, ids...)
+	rows, err := tx.Query(ctx, `SELECT m.group_id, m.user_id, u.user_name FROM scim_group_members m
+		JOIN scim_users u ON u.organization_id = ? AND u.user_id = m.user_id
+		WHERE m.group_id IN (`+placeholders(len(ids))+`) ORDER BY m.user_id`, append([]any{orgID}, ids...)...)
 	if err != nil {
 		return err
 	}
@@ -161,7 +162,7 @@ func (s *Service) listGroups(w http.ResponseWriter, r *http.Request, c *call) er
 		if err := rows.Err(); err != nil || !withMembers {
 			return err
 		}
-		return fillMembers(r.Context(), tx, groups, names)
+		return fillMembers(r.Context(), tx, c.org.ID, groups, names)
 	})
 	if err != nil {
 		return err
