@@ -1,9 +1,10 @@
 package scim
 
 import (
-	"github.com/stewardhq/steward/internal/scim/filter"
 	"net/http"
 	"strings"
+
+	"github.com/stewardhq/steward/internal/scim/filter"
 )
 
 // The discovery endpoints (RFC 7644 section 4) describe what Steward

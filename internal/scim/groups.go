@@ -3,7 +3,6 @@ package scim
 import (
 	"context"
 	"database/sql"
-	"github.com/stewardhq/steward/internal/scim/filter"
 	"net/http"
 	"slices"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/stewardhq/steward/internal/directory"
+	"github.com/stewardhq/steward/internal/scim/filter"
 	"github.com/stewardhq/steward/internal/steward"
 	"github.com/stewardhq/steward/internal/store"
 )

@@ -1,8 +1,9 @@
 package scim
 
 import (
-	"github.com/stewardhq/steward/internal/scim/filter"
 	"strings"
+
+	"github.com/stewardhq/steward/internal/scim/filter"
 )
 
 // column says how a filter compares one attribute in SQL.

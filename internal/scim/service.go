@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/stewardhq/steward/internal/scim/filter"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/stewardhq/steward/internal/apierror"
 	"github.com/stewardhq/steward/internal/keys"
+	"github.com/stewardhq/steward/internal/scim/filter"
 	"github.com/stewardhq/steward/internal/steward"
 	"github.com/stewardhq/steward/internal/store"
 )

@@ -5,12 +5,12 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"github.com/stewardhq/steward/internal/scim/filter"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/stewardhq/steward/internal/directory"
+	"github.com/stewardhq/steward/internal/scim/filter"
 	"github.com/stewardhq/steward/internal/steward"
 	"github.com/stewardhq/steward/internal/store"
 )
