@@ -48,6 +48,7 @@ const (
 	TargetEnterpriseAccount = "ENTERPRISE_ACCOUNT" // Steward's
 	TargetBackofficeKey     = "BACKOFFICE_KEY"     // Steward's
 	TargetRole              = "ROLE"               // Steward's
+	TargetSCIMToken         = "SCIM_TOKEN"         // Steward's
 )
 
 // Event types, with Mistral's names wherever one fits.
@@ -87,6 +88,8 @@ const (
 	EventMonthlyLimitUpdated          = "billing.monthly_limit.updated"
 	EventWorkspaceMonthlyLimitUpdated = "billing.workspace_monthly_limit.updated"
 	EventRateLimitUpdate              = "rate_limit.rule.update"
+	EventUserInfoUpdate               = "user.info.update"
+	EventSCIMSyncTrigger              = "organization.scim_sync.trigger"
 )
 
 // Steward-only event types. Mistral's document has no name for these
@@ -103,12 +106,17 @@ const (
 	EventRoleUpdate                    = "role.update"
 	EventRoleDelete                    = "role.delete"
 	EventUserPasswordSet               = "user.password.set"
+	EventSCIMTokenCreate               = "scim_token.create"
+	EventSCIMTokenRevoke               = "scim_token.revoke"
+	EventUserDeactivate                = "user.deactivate"
+	EventUserReactivate                = "user.reactivate"
 )
 
 // StewardOnlyEvents lists the event types that are not Mistral's.
 var StewardOnlyEvents = []string{
 	EventEnterpriseAccountCreate, EventEnterpriseAccountMemberAdd, EventEnterpriseAccountMemberRemove, EventEnterpriseAccountUpdate, EventBackofficeKeyCreate,
 	EventRoleCreate, EventRoleUpdate, EventRoleDelete, EventUserPasswordSet,
+	EventSCIMTokenCreate, EventSCIMTokenRevoke, EventUserDeactivate, EventUserReactivate,
 }
 
 // scope names the chain an entry belongs to.

@@ -23,6 +23,7 @@ import (
 	"github.com/stewardhq/steward/internal/metering"
 	"github.com/stewardhq/steward/internal/outbox"
 	"github.com/stewardhq/steward/internal/quota"
+	"github.com/stewardhq/steward/internal/scim"
 	"github.com/stewardhq/steward/internal/server"
 	"github.com/stewardhq/steward/internal/steward"
 	"github.com/stewardhq/steward/internal/store"
@@ -109,6 +110,11 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	enforcer.Cost = gw.Cost
+	provisioning := scim.New(db, log, lastUsed)
+	defer provisioning.Close()
+	if err := provisioning.Recover(ctx); err != nil {
+		return fmt.Errorf("recover SCIM sync runs: %w", err)
+	}
 	invitations := directory.InviteSettings{TTL: cfg.InvitationTTL, AcceptURL: publicURL + "/invitations/accept"}
 	pages, err := web.New(web.Config{
 		DB: db, Log: log, Currency: cfg.Currency, Invitations: invitations, SecureCookies: cfg.SecureCookies,
@@ -125,6 +131,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		Analytics:     events,
 		WorkspaceKeys: checker,
 		Web:           pages,
+		SCIM:          provisioning,
 		Currency:      cfg.Currency,
 		Prices:        prices(cfg),
 	})

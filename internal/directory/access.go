@@ -61,7 +61,8 @@ func LoadGraph(ctx context.Context, tx *store.Tx, orgID string, users ...string)
 	workspace := func(id, name string, isDefault bool) {
 		g.Workspaces[id] = steward.Workspace{ID: id, OrganizationID: orgID, Name: name, IsDefault: isDefault}
 	}
-	q, args := forUsers(`SELECT user_id FROM organization_members WHERE organization_id = ?`, "user_id")
+	// A deactivated member (SCIM active: false) keeps everything but access.
+	q, args := forUsers(`SELECT user_id FROM organization_members WHERE organization_id = ? AND deactivated_at IS NULL`, "user_id")
 	if err := scanRows(ctx, tx, q, args, func(r scanner) error {
 		var u string
 		err := r.Scan(&u)

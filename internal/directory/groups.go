@@ -250,11 +250,15 @@ func DeleteGroup(ctx context.Context, tx *store.Tx, actor steward.Actor, org ste
 	if g.ExternallyManaged {
 		return externallyManaged(g, "whether it exists")
 	}
-	if _, err := tx.Exec(ctx, `DELETE FROM user_groups WHERE id = ?`, id); err != nil {
+	return deleteGroup(ctx, tx, actor, org, g)
+}
+
+func deleteGroup(ctx context.Context, tx *store.Tx, actor steward.Actor, org steward.Organization, g steward.Group) error {
+	if _, err := tx.Exec(ctx, `DELETE FROM user_groups WHERE id = ?`, g.ID); err != nil {
 		return err
 	}
 	accessChanged(tx, org.ID)
-	_, err = audit.Record(ctx, tx, groupEntry(actor, org, audit.EventGroupDelete, g, nil))
+	_, err := audit.Record(ctx, tx, groupEntry(actor, org, audit.EventGroupDelete, g, nil))
 	return err
 }
 
@@ -443,6 +447,13 @@ func ChangeGroupMembers(ctx context.Context, tx *store.Tx, actor steward.Actor, 
 	if g.ExternallyManaged {
 		return externallyManaged(g, "its members")
 	}
+	return changeGroupMembers(ctx, tx, actor, org, g, userIDs, remove)
+}
+
+// changeGroupMembers is ChangeGroupMembers without the check that the group
+// is not externally managed.
+func changeGroupMembers(ctx context.Context, tx *store.Tx, actor steward.Actor, org steward.Organization, g steward.Group, userIDs []string, remove bool) error {
+	id := g.ID
 	if len(userIDs) > MaxBatch {
 		return steward.Invalid([]string{"body", "user_uuids"}, "at most %d users at once, not %d", MaxBatch, len(userIDs))
 	}

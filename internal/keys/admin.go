@@ -108,6 +108,9 @@ func Authenticate(ctx context.Context, db *store.DB, token string, lastUsed *Las
 		q = `SELECT id, name, key_hash, organization_id, enterprise_account_id, expires_at, revoked_at FROM admin_api_keys WHERE key_hash = ?`
 	case steward.CredentialBackofficeKey:
 		q = `SELECT id, name, key_hash, '', enterprise_account_id, expires_at, revoked_at FROM backoffice_keys WHERE key_hash = ?`
+	case steward.CredentialSCIMToken:
+		q = `SELECT t.id, t.name, t.token_hash, t.organization_id, o.enterprise_account_id, t.expires_at, t.revoked_at
+			FROM scim_tokens t JOIN organizations o ON o.id = t.organization_id WHERE t.token_hash = ?`
 	case steward.CredentialWorkspaceAPIKey:
 		// Only to tell a Workspace key where it does not belong (403);
 		// the model API checks Workspace keys with a Checker.

@@ -29,6 +29,7 @@ const (
 	PrefixWorkspace  = "stwk"
 	PrefixAdmin      = "stwa"
 	PrefixBackoffice = "stwb"
+	PrefixSCIM       = "stws"
 )
 
 var inAlphabet = func() (t [256]bool) {
@@ -54,6 +55,8 @@ func KindOf(token string) (steward.CredentialKind, bool) {
 		kind = steward.CredentialAdminAPIKey
 	case PrefixBackoffice:
 		kind = steward.CredentialBackofficeKey
+	case PrefixSCIM:
+		kind = steward.CredentialSCIMToken
 	default:
 		return steward.CredentialNone, false
 	}

@@ -50,8 +50,11 @@ func (l *LastUsed) Flush(ctx context.Context, db *store.DB) error {
 	err := db.Transact(ctx, func(tx *store.Tx) error {
 		for k, t := range batch {
 			table := "admin_api_keys"
-			if k.kind == steward.CredentialBackofficeKey {
+			switch k.kind {
+			case steward.CredentialBackofficeKey:
 				table = "backoffice_keys"
+			case steward.CredentialSCIMToken:
+				table = "scim_tokens"
 			}
 			us := store.Micros(t)
 			if _, err := tx.Exec(ctx, `UPDATE `+table+` SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)`, us, k.id, us); err != nil {

@@ -3,6 +3,7 @@ package server
 import (
 	"strings"
 
+	"github.com/stewardhq/steward/internal/scim"
 	"github.com/stewardhq/steward/internal/steward"
 )
 
@@ -98,6 +99,16 @@ func (s *Server) registerRoutes() {
 	s.admin("GET", "/custom-roles/{role_uuid}", steward.ActionRolesRead, s.handleGetCustomRole)
 	s.admin("PATCH", "/custom-roles/{role_uuid}", steward.ActionRolesWrite, s.handleUpdateCustomRole)
 	s.admin("DELETE", "/custom-roles/{role_uuid}", steward.ActionRolesWrite, s.handleDeleteCustomRole)
+
+	s.admin("GET", "/scim-tokens", steward.ActionSCIMTokensRead, s.handleListSCIMTokens)
+	s.admin("POST", "/scim-tokens", steward.ActionSCIMTokensWrite, s.handleCreateSCIMToken)
+	s.admin("DELETE", "/scim-tokens/{token_id}", steward.ActionSCIMTokensWrite, s.handleRevokeSCIMToken)
+	s.admin("POST", "/scim/sync", steward.ActionSCIMSync, s.handleTriggerSCIMSync)
+	s.admin("GET", "/scim/sync/{run_id}", steward.ActionSCIMSync, s.handleGetSCIMSync)
+	// The SCIM service provider authenticates its own tokens (and refuses
+	// every other credential) and answers in SCIM's error format.
+	s.routes = append(s.routes, Route{Method: "ANY", Path: scim.Prefix, Action: steward.ActionSCIMProvision})
+	s.mux.Handle(scim.Prefix, s.deps.SCIM.Handler())
 
 	s.backoffice("GET", "/enterprise-account", s.handleGetEnterpriseAccount)
 	s.backoffice("PATCH", "/enterprise-account", s.handleRenameEnterpriseAccount)

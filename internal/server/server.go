@@ -15,6 +15,7 @@ import (
 	"github.com/stewardhq/steward/internal/directory"
 	"github.com/stewardhq/steward/internal/httpstatus"
 	"github.com/stewardhq/steward/internal/keys"
+	"github.com/stewardhq/steward/internal/scim"
 	"github.com/stewardhq/steward/internal/steward"
 	"github.com/stewardhq/steward/internal/store"
 )
@@ -44,6 +45,9 @@ type Deps struct {
 	// the analytics reports are served either way.
 	Analytics     *analytics.Recorder
 	WorkspaceKeys WorkspaceKeys
+	// SCIM is the SCIM service provider and sync runner; nil gets one over
+	// DB.
+	SCIM *scim.Service
 }
 
 // Server serves every HTTP surface of Steward.
@@ -78,6 +82,9 @@ func New(deps Deps) (*Server, error) {
 	}
 	if deps.LastUsed == nil {
 		deps.LastUsed = keys.NewLastUsed()
+	}
+	if deps.SCIM == nil {
+		deps.SCIM = scim.New(deps.DB, deps.Log, deps.LastUsed)
 	}
 	s := &Server{deps: deps, mux: http.NewServeMux(), ownBodyCap: map[string]bool{}}
 	if err := s.loadDocument(); err != nil {

@@ -22,6 +22,10 @@ const (
 	ActionLimitsWrite     Action = "limits.write"
 	ActionUsageRead       Action = "usage.read"
 	ActionBackoffice      Action = "backoffice"
+	ActionSCIMTokensRead  Action = "scim_tokens.read"
+	ActionSCIMTokensWrite Action = "scim_tokens.write"
+	ActionSCIMSync        Action = "scim_sync"
+	ActionSCIMProvision   Action = "scim.provision"
 )
 
 // adminOnly is the Admin API's rule: an Admin API key acts as an
@@ -48,6 +52,10 @@ var policy = map[Action][]CredentialKind{
 	ActionLimitsWrite:     adminOnly,
 	ActionUsageRead:       adminOnly,
 	ActionBackoffice:      {CredentialBackofficeKey, CredentialWebSession},
+	ActionSCIMTokensRead:  adminOnly,
+	ActionSCIMTokensWrite: adminOnly,
+	ActionSCIMSync:        adminOnly,
+	ActionSCIMProvision:   {CredentialSCIMToken},
 }
 
 // Authorize decides whether p may perform a. It returns nil, or an *Error of

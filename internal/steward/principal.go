@@ -18,6 +18,9 @@ const (
 	// OrganizationID set, for an organization_admin) or to the Backoffice
 	// (with only EnterpriseAccountID set, for an Enterprise Account member).
 	CredentialWebSession
+	// CredentialSCIMToken is an Organization's SCIM bearer token, accepted
+	// only by the SCIM service provider.
+	CredentialSCIMToken
 )
 
 func (k CredentialKind) String() string {
@@ -30,6 +33,8 @@ func (k CredentialKind) String() string {
 		return "Backoffice key"
 	case CredentialWebSession:
 		return "signed-in session"
+	case CredentialSCIMToken:
+		return "SCIM token"
 	default:
 		return "no credential"
 	}
@@ -76,6 +81,12 @@ func (p Principal) Actor() Actor {
 		return Actor{Type: ActorHuman, UserID: p.UserID, Metadata: map[string]string{
 			"email":      p.CredentialName,
 			"session_id": p.CredentialID,
+		}}
+	case CredentialSCIMToken:
+		return Actor{Type: ActorOther, Metadata: map[string]string{
+			"via":             "scim",
+			"scim_token_id":   p.CredentialID,
+			"scim_token_name": p.CredentialName,
 		}}
 	default:
 		return Actor{Type: ActorOther, Metadata: map[string]string{}}
