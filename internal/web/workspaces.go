@@ -123,6 +123,7 @@ type workspaceData struct {
 	Roles     []steward.Role
 	// PolicyDays is the Workspace's own key expiration maximum; 0 for none.
 	PolicyDays int
+	Tokens     modelLimitsForm
 }
 
 // maxListedMembers bounds the members a Workspace page reads.
@@ -145,6 +146,11 @@ func (h *Handler) workspaceView(r *http.Request, c *reqCtx) (page, error) {
 		if d.PolicyDays, err = keys.PolicyDays(ctx, tx, c.org.ID, d.Workspace.ID); err != nil {
 			return err
 		}
+		settings, err := quota.Load(ctx, tx, c.org.ID)
+		if err != nil {
+			return err
+		}
+		d.Tokens = newModelLimitsForm(settings, d.Workspace.ID)
 		for n := 1; (n-1)*directory.MaxPageSize < maxListedMembers; n++ {
 			res, err := directory.ListMembers(ctx, tx, c.org.ID, "", n, directory.MaxPageSize)
 			if err != nil {
