@@ -47,7 +47,7 @@ func TestWorkspaceTokenLimits(t *testing.T) {
 			t.Fatal(err)
 		}
 		page := org + "/workspaces/" + lab
-		limitsOf := func(ws string) quota.RateLimits {
+		settings := func() quota.Settings {
 			t.Helper()
 			var s quota.Settings
 			if err := db.View(ctx, func(tx *store.Tx) (err error) {
@@ -56,8 +56,9 @@ func TestWorkspaceTokenLimits(t *testing.T) {
 			}); err != nil {
 				t.Fatal(err)
 			}
-			return s.RateLimitsOf(ws)
+			return s
 		}
+		limitsOf := func(ws string) quota.RateLimits { return settings().RateLimitsOf(ws) }
 		refused := func(path string, form url.Values, status int, msg string) {
 			t.Helper()
 			r := b.form(path, form)
@@ -69,9 +70,18 @@ func TestWorkspaceTokenLimits(t *testing.T) {
 		// The Organization limits small; the Workspace page holds the
 		// fragment, posting to the Workspace.
 		changed(t, b.form(org+"/limits/models", url.Values{"model": {"small"}, "tokens_per_minute": {"1000"}, "tokens_per_month": {"100000"}}), org+"/limits", "limits_saved")
-		changed(t, b.form(page+"/limits", url.Values{"requests_per_second": {"7"}}), org+"/workspaces", "ws_limits")
+		changed(t, b.form(org+"/limits", url.Values{"requests_per_second": {"10"}}), org+"/limits", "limits_saved")
+		// The spend cap and request rate, from the Workspace's page.
+		changed(t, b.form(page+"/limits", url.Values{"from": {"workspace"}, "spend_cap": {"30"}, "requests_per_second": {"7"}}), page, "ws_limits")
+		refused(page+"/limits", url.Values{"from": {"workspace"}, "requests_per_second": {"11"}}, http.StatusUnprocessableEntity,
+			"a Workspace's requests per second may not exceed the Organization's 10")
+		if s := settings(); s.RateLimitsOf(lab).RequestsPerSecond != 7 || s.WorkspaceSpends[lab] != 30 {
+			t.Errorf("Workspace limits after the refusal: %d requests per second, a cap of %d; want 7 and 30", s.RateLimitsOf(lab).RequestsPerSecond, s.WorkspaceSpends[lab])
+		}
 		if r := b.get(page); r.status != http.StatusOK || !strings.Contains(r.body, `action="`+page+`/limits/models"`) ||
-			!strings.Contains(r.body, "This Workspace has no token limits of its own.") {
+			!strings.Contains(r.body, "This Workspace has no token limits of its own.") ||
+			!strings.Contains(r.body, `id="ws-cap" name="spend_cap" inputmode="numeric" value="30"`) || !strings.Contains(r.body, `id="ws-rps" name="requests_per_second" inputmode="numeric" value="7"`) ||
+			!strings.Contains(r.body, "Spent 0.00 USD of a 30 USD cap.") {
 			t.Fatalf("Workspace page: %d %s", r.status, r.body)
 		}
 
@@ -101,8 +111,8 @@ func TestWorkspaceTokenLimits(t *testing.T) {
 			return list
 		}
 		list := entries()
-		if len(list) != 4 {
-			t.Fatalf("%d rate_limit.rule.update entries, want 4", len(list))
+		if len(list) != 5 {
+			t.Fatalf("%d rate_limit.rule.update entries, want 5", len(list))
 		}
 		if a := list[0]; a.WorkspaceID != lab || a.TargetType != audit.TargetRateLimitRule || a.TargetMetadata["scope"] != "workspace" ||
 			a.TargetMetadata["workspace_name"] != "Lab" || a.EventMetadata["models_after"] != "2" || a.EventMetadata["requests_per_second_after"] != "7" ||
@@ -128,8 +138,8 @@ func TestWorkspaceTokenLimits(t *testing.T) {
 		if got := limitsOf("").Models["small"]; got != (quota.TokenLimits{PerMinute: 1000, PerMonth: 100000}) {
 			t.Errorf("the Organization's small after the refusal = %+v", got)
 		}
-		if n := len(entries()); n != 4 {
-			t.Errorf("%d entries after the refusals, want 4", n)
+		if n := len(entries()); n != 5 {
+			t.Errorf("%d entries after the refusals, want 5", n)
 		}
 
 		// Both fields empty remove the model's limits, and only those.
