@@ -128,10 +128,11 @@ func (s Settings) RateLimitsOf(workspaceID string) RateLimits {
 	return rl
 }
 
-// exceeds reports whether a limit is looser than a ceiling; 0 is none, so
-// any limit is tighter than no ceiling and no limit is looser than any.
+// exceeds reports whether a Workspace's limit is above the Organization's;
+// 0 is none. A Workspace without a limit of its own exceeds nothing: every
+// request passes the Organization's limits as well as its Workspace's.
 func exceeds(limit, ceiling int64) bool {
-	return ceiling > 0 && (limit == 0 || limit > ceiling)
+	return ceiling > 0 && limit > ceiling
 }
 
 func checkWithin(field []string, inner, outer RateLimits, what string) error {
@@ -150,7 +151,8 @@ func checkWithin(field []string, inner, outer RateLimits, what string) error {
 // SetRateLimits replaces the rate limits of the Organization or one of its
 // active Workspaces, and audits it as rate_limit.rule.update. A Workspace's
 // limits may not exceed the Organization's, nor the Organization's fall
-// below a Workspace's (KindInvalid).
+// below an active Workspace's (KindInvalid); a limit a Workspace does not
+// set is the Organization's, and is never in the way.
 func SetRateLimits(ctx context.Context, tx *store.Tx, actor steward.Actor, org steward.Organization, workspaceID string, rl RateLimits) error {
 	for model, t := range rl.Models {
 		if model == "" || len(model) > 256 || t.PerMinute < 0 || t.PerMonth < 0 {
@@ -177,9 +179,15 @@ func SetRateLimits(ctx context.Context, tx *store.Tx, actor steward.Actor, org s
 		entry.WorkspaceID = ws.ID
 		entry.TargetMetadata = map[string]string{"scope": "workspace", "workspace_id": ws.ID, "workspace_name": ws.Name}
 	} else {
+		archived, err := archivedWorkspaces(ctx, tx, org.ID)
+		if err != nil {
+			return err
+		}
 		ids := make([]string, 0, len(current.Workspaces))
 		for id := range current.Workspaces {
-			ids = append(ids, id)
+			if !archived[id] {
+				ids = append(ids, id)
+			}
 		}
 		slices.Sort(ids)
 		for _, id := range ids {
@@ -212,6 +220,26 @@ func SetRateLimits(ctx context.Context, tx *store.Tx, actor steward.Actor, org s
 	}
 	_, err = audit.Record(ctx, tx, entry)
 	return err
+}
+
+// archivedWorkspaces returns the ids of an Organization's archived
+// Workspaces: their limits no longer apply to anything, so they never hold
+// the Organization's back.
+func archivedWorkspaces(ctx context.Context, tx *store.Tx, orgID string) (map[string]bool, error) {
+	rows, err := tx.Query(ctx, `SELECT id FROM workspaces WHERE organization_id = ? AND archived_at IS NOT NULL`, orgID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]bool{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out[id] = true
+	}
+	return out, rows.Err()
 }
 
 func nullable(v int64) any {

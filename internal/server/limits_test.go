@@ -40,7 +40,8 @@ func TestRateLimits(t *testing.T) {
 		}
 		ws := "/v1/admin/workspaces/" + h.boot.DefaultWorkspace.ID + "/rate-limit"
 		expectValidation(t, h.send("PUT", ws, map[string]any{"requests_per_second": 50}), "body.requests_per_second")
-		expectValidation(t, h.send("PUT", ws, map[string]any{"requests_per_second": 5}), "body.tokens_limits_by_model.small")
+		expectValidation(t, h.send("PUT", ws, map[string]any{"requests_per_second": 5,
+			"tokens_limits_by_model": map[string]any{"small": map[string]any{"tokens_per_minute": 1001}}}), "body.tokens_limits_by_model.small")
 		ok(t, h.send("PUT", ws, map[string]any{"requests_per_second": 5,
 			"tokens_limits_by_model": map[string]any{"small": map[string]any{"tokens_per_minute": 100, "tokens_per_month": 1000}}}), &rl)
 		if rl.RequestsPerSecond != 5 {
@@ -93,6 +94,62 @@ func TestSpendLimits(t *testing.T) {
 		}
 		if n := h.eventCount(t, "billing.workspace_monthly_limit.updated"); n != 1 {
 			t.Errorf("%d workspace limit entries, want 1", n)
+		}
+	})
+}
+
+// A Workspace without a limit of its own for a model, or an archived one,
+// never keeps the Organization from setting that model's limits; an active
+// Workspace whose limit would be above the new one does.
+func TestOrganizationTokenLimitsAndWorkspaces(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, h *harness) {
+		org := "/v1/admin/rate-limit"
+		wsLimits := func(id string) string { return "/v1/admin/workspaces/" + id + "/rate-limit" }
+		// model gives one model's limits; 0 is none.
+		model := func(name string, perMinute, perMonth int64) map[string]any {
+			limits := map[string]any{}
+			if perMinute > 0 {
+				limits["tokens_per_minute"] = perMinute
+			}
+			if perMonth > 0 {
+				limits["tokens_per_month"] = perMonth
+			}
+			return map[string]any{name: limits}
+		}
+		rpsOnly, archived, tight := h.workspace("rps only"), h.workspace("archived"), h.workspace("tight")
+		ok(t, h.send("PUT", wsLimits(rpsOnly), map[string]any{"requests_per_second": 5}), nil)
+		ok(t, h.send("PUT", wsLimits(archived), map[string]any{"tokens_limits_by_model": model("small", 5000, 0)}), nil)
+		if r := h.send("DELETE", "/v1/admin/workspaces/"+archived, nil); r.status >= 300 {
+			t.Fatalf("archive: %d %s", r.status, r.body)
+		}
+
+		var rl rateLimits
+		ok(t, h.send("PUT", org, map[string]any{"requests_per_second": 10, "tokens_limits_by_model": model("small", 1000, 100000)}), &rl)
+		if rl.RequestsPerSecond != 10 || rl.TokensLimitsByModel["small"].TokensPerMinute != 1000 || rl.TokensLimitsByModel["small"].TokensPerMonth != 100000 {
+			t.Fatalf("Organization limits = %+v", rl)
+		}
+		// A Workspace may set only some limits: the Organization's hold the rest.
+		ok(t, h.send("PUT", wsLimits(tight), map[string]any{"tokens_limits_by_model": model("small", 500, 0)}), &rl)
+		if rl.RequestsPerSecond != 0 || rl.TokensLimitsByModel["small"].TokensPerMinute != 500 {
+			t.Fatalf("Workspace limits = %+v", rl)
+		}
+		v := expectValidation(t, h.send("PUT", wsLimits(tight), map[string]any{"tokens_limits_by_model": model("small", 2000, 0)}), "body.tokens_limits_by_model.small")
+		if !strings.Contains(v.Detail[0].Msg, "may not exceed the Organization's") {
+			t.Errorf("message = %q", v.Detail[0].Msg)
+		}
+		// Lowering the Organization's below the tight Workspace's is refused,
+		// and changes nothing.
+		v = expectValidation(t, h.send("PUT", org, map[string]any{"requests_per_second": 10, "tokens_limits_by_model": model("small", 400, 100000)}), "body")
+		if !strings.Contains(v.Detail[0].Msg, "would fall below those of Workspace "+tight) {
+			t.Errorf("message = %q", v.Detail[0].Msg)
+		}
+		ok(t, h.get(org, h.boot.AdminKeySecret), &rl)
+		if rl.TokensLimitsByModel["small"].TokensPerMinute != 1000 {
+			t.Fatalf("after the refusal = %+v", rl)
+		}
+		ok(t, h.send("PUT", org, map[string]any{"requests_per_second": 10, "tokens_limits_by_model": model("small", 500, 100000)}), &rl)
+		if n := h.eventCount(t, "rate_limit.rule.update"); n != 5 {
+			t.Errorf("%d rate_limit.rule.update entries, want 5", n)
 		}
 	})
 }

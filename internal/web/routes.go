@@ -53,6 +53,7 @@ func (h *Handler) routes() {
 	h.mux.HandleFunc("POST "+o+"/workspaces/{ws}/key-policy", h.panel(steward.ActionAPIKeysWrite, h.setWorkspacePolicy))
 	h.mux.HandleFunc("POST "+o+"/workspaces/{ws}/archive", h.panel(steward.ActionWorkspacesWrite, h.archiveWorkspace))
 	h.mux.HandleFunc("POST "+o+"/workspaces/{ws}/limits", h.panel(steward.ActionLimitsWrite, h.setWorkspaceLimits))
+	h.mux.HandleFunc("POST "+o+"/workspaces/{ws}/limits/models", h.panel(steward.ActionLimitsWrite, h.saveWorkspaceModelLimits))
 	h.mux.HandleFunc("POST "+o+"/workspaces/{ws}/members", h.panel(steward.ActionWorkspacesWrite, h.addWorkspaceMember))
 	h.mux.HandleFunc("POST "+o+"/workspaces/{ws}/members/{user}/remove", h.panel(steward.ActionWorkspacesWrite, h.removeWorkspaceMember))
 

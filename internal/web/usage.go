@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/stewardhq/steward/internal/directory"
@@ -18,15 +17,9 @@ import (
 type limitsData struct {
 	SpendCap          *int64
 	RequestsPerSecond int64
-	Models            []modelLimits
+	Tokens            modelLimitsForm
 	Spent             int64
 	Meter             meter
-}
-
-// modelLimits are one model's token limits; 0 is none.
-type modelLimits struct {
-	Model               string
-	PerMinute, PerMonth int64
 }
 
 // monthSpent returns what the Organization (or one Workspace) spent in the
@@ -46,10 +39,7 @@ func (h *Handler) limitsView(r *http.Request, c *reqCtx) (page, error) {
 			return err
 		}
 		d.SpendCap, d.RequestsPerSecond = settings.SpendCap, settings.Organization.RequestsPerSecond
-		for model, l := range settings.Organization.Models {
-			d.Models = append(d.Models, modelLimits{Model: model, PerMinute: l.PerMinute, PerMonth: l.PerMonth})
-		}
-		slices.SortFunc(d.Models, func(a, b modelLimits) int { return strings.Compare(a.Model, b.Model) })
+		d.Tokens = newModelLimitsForm(settings, "")
 		d.Spent, err = monthSpent(r, tx, c.org.ID, "", tx.Now.UTC())
 		return err
 	})
@@ -60,39 +50,6 @@ func (h *Handler) limitsView(r *http.Request, c *reqCtx) (page, error) {
 
 func (h *Handler) saveLimits(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
 	if err := h.setLimits(r, c, ""); err != nil {
-		return h.again(w, r, c, "limits", err)
-	}
-	return done(w, r, Prefix+"/o/"+c.org.ID+"/limits", "limits_saved")
-}
-
-// saveModelLimits sets one model's token limits for the Organization, or
-// removes them when both fields are empty.
-func (h *Handler) saveModelLimits(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
-	model := strings.TrimSpace(r.PostFormValue("model"))
-	perMinute, err := optAmount(r, "tokens_per_minute")
-	var perMonth *int64
-	if err == nil {
-		perMonth, err = optAmount(r, "tokens_per_month")
-	}
-	if err == nil && model == "" {
-		err = steward.Invalid([]string{"body", "model"}, "name the model whose token limits to set")
-	}
-	if err == nil {
-		err = h.change(r, c, func(tx *store.Tx, org steward.Organization) error {
-			settings, err := quota.Load(r.Context(), tx, org.ID)
-			if err != nil {
-				return err
-			}
-			rl := settings.RateLimitsOf("")
-			if perMinute == nil && perMonth == nil {
-				delete(rl.Models, model)
-			} else {
-				rl.Models[model] = quota.TokenLimits{PerMinute: deref(perMinute), PerMonth: deref(perMonth)}
-			}
-			return quota.SetRateLimits(r.Context(), tx, c.p.Actor(), org, "", rl)
-		})
-	}
-	if err != nil {
 		return h.again(w, r, c, "limits", err)
 	}
 	return done(w, r, Prefix+"/o/"+c.org.ID+"/limits", "limits_saved")

@@ -28,7 +28,7 @@ import (
 // Prefix is where the web pages are served.
 const Prefix = "/web"
 
-//go:embed templates/*.html
+//go:embed templates/*.html templates/parts/*.html
 var templateFiles embed.FS
 
 //go:embed assets
@@ -144,7 +144,7 @@ func (h *Handler) parseTemplates() error {
 		if base == "layout" {
 			continue
 		}
-		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFiles, "templates/layout.html", name)
+		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFiles, "templates/layout.html", "templates/parts/*.html", name)
 		if err != nil {
 			return err
 		}

@@ -109,11 +109,18 @@ func spendCapOf(s quota.Settings, workspaceID string) *int64 {
 	return nil
 }
 
+// setWorkspaceLimits saves a Workspace's spend cap and request rate from
+// the Workspaces page, or from the Workspace's own when the form says so.
 func (h *Handler) setWorkspaceLimits(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
-	if err := h.setLimits(r, c, r.PathValue("ws")); err != nil {
-		return h.again(w, r, c, "workspaces", err)
+	ws := r.PathValue("ws")
+	name, to := "workspaces", Prefix+"/o/"+c.org.ID+"/workspaces"
+	if r.PostFormValue("from") == "workspace" {
+		name, to = "workspace", to+"/"+ws
 	}
-	return done(w, r, Prefix+"/o/"+c.org.ID+"/workspaces", "ws_limits")
+	if err := h.setLimits(r, c, ws); err != nil {
+		return h.again(w, r, c, name, err)
+	}
+	return done(w, r, to, "ws_limits")
 }
 
 type workspaceData struct {
@@ -123,6 +130,14 @@ type workspaceData struct {
 	Roles     []steward.Role
 	// PolicyDays is the Workspace's own key expiration maximum; 0 for none.
 	PolicyDays int
+	// SpendCap and RequestsPerSecond are the Workspace's own; nil and 0
+	// for none.
+	SpendCap          *int64
+	RequestsPerSecond int64
+	Tokens            modelLimitsForm
+	// Spent is the Workspace's spend this month, in micro-units.
+	Spent int64
+	Meter meter
 }
 
 // maxListedMembers bounds the members a Workspace page reads.
@@ -145,6 +160,16 @@ func (h *Handler) workspaceView(r *http.Request, c *reqCtx) (page, error) {
 		if d.PolicyDays, err = keys.PolicyDays(ctx, tx, c.org.ID, d.Workspace.ID); err != nil {
 			return err
 		}
+		settings, err := quota.Load(ctx, tx, c.org.ID)
+		if err != nil {
+			return err
+		}
+		d.Tokens = newModelLimitsForm(settings, d.Workspace.ID)
+		d.SpendCap, d.RequestsPerSecond = spendCapOf(settings, d.Workspace.ID), settings.RateLimitsOf(d.Workspace.ID).RequestsPerSecond
+		if d.Spent, err = monthSpent(r, tx, c.org.ID, d.Workspace.ID, tx.Now.UTC()); err != nil {
+			return err
+		}
+		d.Meter = newMeter(d.Spent, d.SpendCap)
 		for n := 1; (n-1)*directory.MaxPageSize < maxListedMembers; n++ {
 			res, err := directory.ListMembers(ctx, tx, c.org.ID, "", n, directory.MaxPageSize)
 			if err != nil {
