@@ -243,3 +243,36 @@ func TestAnalyticsPageIsPaged(t *testing.T) {
 		}
 	})
 }
+
+// seedAnalytics records a few weeks of chat messages of three members and
+// some coding sessions, so that the analytics page has something to draw.
+func seedAnalytics(t *testing.T, db *store.DB, e *env) {
+	t.Helper()
+	ctx := context.Background()
+	users := []string{e.boot.Admin.ID}
+	err := db.Transact(ctx, func(tx *store.Tx) error {
+		res, err := directory.CreateMembers(ctx, tx, steward.SystemActor("test"), e.boot.Organization,
+			[]directory.NewMember{{Email: "dana@example.com"}, {Email: "lee@example.com"}})
+		users = append(users, res.EmailToUserID["dana@example.com"], res.EmailToUserID["lee@example.com"])
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	today := time.Now().UTC().Truncate(24 * time.Hour)
+	org, ws := e.boot.Organization.ID, e.boot.DefaultWorkspace.ID
+	var events []analytics.Event
+	for d := range 28 {
+		when := today.AddDate(0, 0, -d).Add(10 * time.Hour)
+		for u, user := range users {
+			for i := range (d*5+u*3)%7 + u {
+				events = append(events, analytics.Event{ID: fmt.Sprintf("m-%d-%d-%d", d, u, i), Type: analytics.TypeChatMessage, Time: when,
+					OrganizationID: org, WorkspaceID: ws, UserID: user, ConversationID: fmt.Sprintf("c-%d-%d", u, d/3), Files: int64(i % 2),
+					AgentID: []string{"", "agent-research", ""}[(i+u)%3]})
+			}
+		}
+		events = append(events, analytics.Event{ID: fmt.Sprintf("s-%d", d), Type: analytics.TypeSession, Time: when, OrganizationID: org,
+			WorkspaceID: ws, UserID: users[d%3], Client: "cli", Prompts: int64(3 + d%5), DurationMS: int64(600_000 * (1 + d%4))})
+	}
+	recordEvents(t, db, events)
+}
