@@ -319,10 +319,7 @@ func timeChart(stats []analytics.TimeStat, in analyticsInput) chart {
 		ch.Bars = append(ch.Bars, bar{X: chartLeft + float64(i)*slot + min(1, slot/4), Y: chartHeight - hgt, W: max(slot-min(2, slot/2), 0.5), H: hgt,
 			Fill: palette[0], Title: fmt.Sprintf("%s %s: %d messages, %d users", in.Granularity, starts[i].Format(time.DateOnly), s.MessagesCount, s.UniqueUsersCount)})
 	}
-	for i := 0; i <= 4; i++ {
-		v := top * int64(i) / 4
-		ch.Ticks = append(ch.Ticks, tick{Y: chartHeight - float64(v)/float64(top)*(chartHeight-10), Label: strconv.FormatInt(v, 10)})
-	}
+	ch.Ticks = ticks(top, func(v int64) string { return strconv.FormatInt(v, 10) })
 	every := max(1, (len(starts)+9)/10)
 	for i := 0; i < len(starts); i += every {
 		ch.Days = append(ch.Days, dayLabel{X: chartLeft + (float64(i)+0.5)*slot, Label: starts[i].Format("Jan 2")})
