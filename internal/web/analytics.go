@@ -84,15 +84,15 @@ func readAnalyticsInput(q url.Values, today time.Time) (analyticsInput, error) {
 	if in.Sort == "" {
 		in.Sort = "messages"
 	}
+	var bad []*steward.Error
 	in.Page = 1
 	if v := q.Get("page"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 1_000_000 {
-			return in, steward.Invalid([]string{"query", "page"}, "page must be a whole number from 1, not %q", v)
+			bad = append(bad, steward.Invalid([]string{"query", "page"}, "page must be a whole number from 1 to 1000000, not %q", v))
 		}
 		in.Page = n
 	}
-	var bad []*steward.Error
 	day := func(name, v string) time.Time {
 		t, err := time.Parse(time.DateOnly, v)
 		if err != nil || t.Year() < 1970 {
@@ -115,6 +115,9 @@ func readAnalyticsInput(q url.Values, today time.Time) (analyticsInput, error) {
 	}
 	if _, ok := analyticsSorts[in.Sort]; !ok {
 		bad = append(bad, steward.Invalid([]string{"query", "sort"}, "sort must be messages, conversations, files or last_message, not %q", in.Sort))
+		// The form carries the order in a hidden field: sending it again
+		// must not repeat the mistake.
+		in.Sort = "messages"
 	}
 	if len(bad) == 0 {
 		return in, nil

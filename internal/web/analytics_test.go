@@ -185,6 +185,14 @@ func TestAnalyticsPage(t *testing.T) {
 			}
 		}
 
+		// Every mistake is named at once, and the form does not keep an
+		// unknown order.
+		r = b.get(page + "?from=nope&granularity=hour&sort=email")
+		if !strings.Contains(r.body, "from must be a date") || !strings.Contains(r.body, "granularity must be day or week") ||
+			!strings.Contains(r.body, `name="sort" value="messages"`) || !strings.Contains(r.body, `value="nope"`) {
+			t.Errorf("several mistakes: %s", r.body)
+		}
+
 		// Another Organization's page is not found.
 		if r := b.get("/web/o/" + other.ID + "/analytics"); r.status != http.StatusNotFound || strings.Contains(r.body, "Elsewhere") {
 			t.Errorf("another Organization's analytics: %d %s", r.status, r.body)
