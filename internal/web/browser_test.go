@@ -182,6 +182,7 @@ func TestBrowser(t *testing.T) {
 func browse(t *testing.T, exe string, db *store.DB) {
 	e := newEnv(t, db, web.Config{})
 	seedUsage(t, db, e.boot.Organization.ID, e.boot.DefaultWorkspace.ID)
+	seedAnalytics(t, db, e)
 
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
 		chromedp.ExecPath(exe), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
@@ -294,6 +295,12 @@ func browse(t *testing.T, exe string, db *store.DB) {
 	admin.expect("figcaption", "cost per day", "2 model(s)")
 	admin.expect("main", "mistral-large-latest", "of a 500 USD cap")
 	admin.shot("usage")
+	admin.open(org + "/analytics")
+	admin.do(chromedp.SetValue(chromedp.ID("an-gran"), "week"))
+	admin.submit(`form.filters`)
+	admin.expect("figcaption", "Chat messages per week")
+	admin.expect("main", "dana@example.com", "lee@example.com", "Coding activity per day")
+	admin.shot("analytics")
 
 	// The audit log holds each change, made by the signed-in person.
 	admin.open(org + "/audit")

@@ -111,6 +111,16 @@ type tick struct {
 	Label string
 }
 
+// ticks are five lines of a chart's value axis, from 0 to top.
+func ticks(top int64, label func(int64) string) []tick {
+	var out []tick
+	for i := range int64(5) {
+		v := top * i / 4
+		out = append(out, tick{Y: chartHeight - float64(v)/float64(top)*(chartHeight-10), Label: label(v)})
+	}
+	return out
+}
+
 type dayLabel struct {
 	X     float64
 	Label string
@@ -212,10 +222,7 @@ func buildChart(rows []usage.DayModel, start time.Time, metric, currency string)
 		ch.Bars = append(ch.Bars, bar{X: chartLeft + float64(d-1)*slot + 1, Y: y, W: max(slot-2, 1), H: hgt,
 			Fill: palette[slices.Index(models, row.Model)%len(palette)], Title: fmt.Sprintf("%s, %s: %s", row.Day.Format("Jan 2"), row.Model, formatMetric(metric, v, currency))})
 	}
-	for i := 0; i <= 4; i++ {
-		v := top * int64(i) / 4
-		ch.Ticks = append(ch.Ticks, tick{Y: chartHeight - float64(v)/float64(top)*(chartHeight-10), Label: formatMetric(metric, v, "")})
-	}
+	ch.Ticks = ticks(top, func(v int64) string { return formatMetric(metric, v, "") })
 	for d := 1; d <= int(days); d += 3 {
 		ch.Days = append(ch.Days, dayLabel{X: chartLeft + (float64(d)-0.5)*slot, Label: strconv.Itoa(d)})
 	}
