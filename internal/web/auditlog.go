@@ -3,6 +3,7 @@ package web
 import (
 	"encoding/csv"
 	"encoding/json"
+	"html/template"
 	"net/http"
 	"net/url"
 	"slices"
@@ -47,7 +48,7 @@ type auditData struct {
 	Event, ActorType, TargetType   string
 	From, To, Actor                string
 	Members                        []steward.Member
-	Next                           string
+	Next                           template.URL
 	Query                          string
 }
 
@@ -154,7 +155,9 @@ func (h *Handler) auditView(r *http.Request, c *reqCtx) (page, error) {
 		}
 		next.Set("before", strconv.FormatInt(store.Micros(last.CreatedAt), 10))
 		next.Set("before_id", strconv.FormatInt(last.LogID, 10))
-		d.Next = next.Encode()
+		// A template.URL: html/template would otherwise escape the
+		// query's = and & as data.
+		d.Next = template.URL("?" + next.Encode())
 	}
 	p.Data = d
 	return p, err

@@ -4,8 +4,11 @@ import (
 	"context"
 	"encoding/csv"
 	"errors"
+	"html"
 	"net/http"
 	"net/url"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -263,5 +266,43 @@ func TestPagesChangeThroughTheServices(t *testing.T) {
 		changed(t, b.form(ea+"/members/"+plain+"/remove", url.Values{}), ea+"/members", "ea_member_gone")
 		changed(t, b.form(ea+"/admin-keys/"+e.boot.AdminKey.ID+"/delete", url.Values{}), ea+"/admin-keys", "admin_key_gone")
 		changed(t, b.form(org+"/members/"+plain+"/remove", url.Values{}), org+"/members", "member_removed")
+	})
+}
+
+// The audit log's pages follow one another: the link to older entries keeps
+// its filters and leads to the next 50.
+func TestAuditLogPages(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db, web.Config{})
+		ctx := context.Background()
+		b := e.browser()
+		b.mustSignIn()
+		if err := db.Transact(ctx, func(tx *store.Tx) error {
+			for i := range 60 {
+				if _, err := audit.Record(ctx, tx, audit.Entry{EnterpriseAccountID: e.boot.EnterpriseAccount.ID, OrganizationID: e.boot.Organization.ID,
+					Actor: steward.SystemActor("test"), EventType: audit.EventRateLimitUpdate, TargetType: audit.TargetRateLimitRule,
+					EventMetadata: map[string]string{"n": strconv.Itoa(i)}}); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		first := b.get(e.org() + "/audit?event_type=" + audit.EventRateLimitUpdate)
+		m := regexp.MustCompile(`<a href="([^"]+)">Older entries</a>`).FindStringSubmatch(first.body)
+		if first.status != 200 || m == nil {
+			t.Fatalf("first page: %d, no link to older entries: %.300s", first.status, first.body)
+		}
+		link := html.UnescapeString(m[1])
+		q, err := url.ParseQuery(strings.TrimPrefix(link, "?"))
+		if err != nil || q.Get("event_type") != audit.EventRateLimitUpdate || q.Get("before") == "" || q.Get("before_id") == "" {
+			t.Fatalf("the link to older entries is %q (%v)", link, err)
+		}
+		second := b.get(e.org() + "/audit" + link)
+		rows := strings.Count(second.body, "<code>"+audit.EventRateLimitUpdate+"</code>")
+		if second.status != 200 || rows != 10 || strings.Contains(second.body, "Older entries") {
+			t.Fatalf("second page: %d with %d entries, want the 10 oldest and no further link", second.status, rows)
+		}
 	})
 }
