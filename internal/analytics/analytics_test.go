@@ -265,3 +265,37 @@ func TestReports(t *testing.T) {
 		}
 	})
 }
+
+// Reports merge the stored sketches largest bucket first and reuse a
+// buffer for sets: the count and the encoding must not depend on the order
+// of the merges, and earlier merged sets must not be overwritten.
+func TestSketchMergeOrder(t *testing.T) {
+	var parts [][]byte
+	for _, n := range []int{3, 40, 90, 1, 200, 7} {
+		var s Sketch
+		for i := range n {
+			s.Add(fmt.Sprint("member-", n, "-", i%50))
+		}
+		parts = append(parts, s.Encode())
+	}
+	for _, tc := range []struct {
+		parts [][]byte
+		want  int64
+	}{
+		{parts[:2], 43},              // stays an exact set
+		{parts[:4], 3 + 40 + 50 + 1}, // still exact
+		{parts, 0},                   // becomes registers: compared by order only
+	} {
+		var forward, backward Sketch
+		for i := range tc.parts {
+			forward.mergeEncoded(tc.parts[i])
+			backward.mergeEncoded(tc.parts[len(tc.parts)-1-i])
+		}
+		if string(forward.Encode()) != string(backward.Encode()) {
+			t.Fatalf("merging %d sketches in two orders gives two encodings", len(tc.parts))
+		}
+		if tc.want != 0 && forward.Count() != tc.want {
+			t.Errorf("merged count = %d, want %d", forward.Count(), tc.want)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package analytics
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"math/rand/v2"
 	"testing"
@@ -74,58 +75,91 @@ func loadBench(b *testing.B, db *store.DB) {
 	}
 }
 
+// vacuum removes, on PostgreSQL, the dead row versions the load left: each
+// day's upsert leaves one of every long bucket's row it updates (up to 64
+// per row), which the reports' index scans would otherwise step over.
+// Autovacuum does the same in a running server; the reports are measured
+// as they run after its pass.
+func vacuum(b *testing.B, cfg store.Config) {
+	b.Helper()
+	if cfg.DatabaseURL == "" {
+		return
+	}
+	conn, err := sql.Open("pgx", cfg.DatabaseURL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close()
+	for _, t := range tables {
+		if _, err := conn.Exec("VACUUM ANALYZE " + t.name); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkReports90Days answers each of the five reports over a 90-day
-// window of 10,000,000 events: aligned to days, and (by user) starting and
-// ending mid-day, which reads hourly buckets at both edges.
+// window of 10,000,000 events: aligned to days, and starting and ending
+// mid-day, which reads hourly buckets at both edges.
 func BenchmarkReports90Days(b *testing.B) {
 	for _, e := range storetest.Engines(b) {
 		b.Run(e.Name, func(b *testing.B) {
-			db, _ := e.Open(b)
+			db, cfg := e.Open(b)
 			start := time.Now()
 			loadBench(b, db)
+			vacuum(b, cfg)
 			b.Logf("loaded the rollups of %d events in %v", benchEvents, time.Since(start).Round(time.Second))
 			ctx := context.Background()
-			aligned := Window{Start: benchStart, End: benchStart.AddDate(0, 0, benchDays)}
-			shifted := Window{Start: benchStart.Add(13 * time.Hour), End: benchStart.AddDate(0, 0, benchDays-1).Add(13 * time.Hour)}
-			for _, c := range []struct {
+			windows := []struct {
 				name string
-				fn   func(tx *store.Tx) (int, error)
+				w    Window
 			}{
-				{"by_user", func(tx *store.Tx) (int, error) { s, err := WorkByUser(ctx, tx, "org", aligned); return len(s), err }},
-				{"by_user_mid_day", func(tx *store.Tx) (int, error) { s, err := WorkByUser(ctx, tx, "org", shifted); return len(s), err }},
-				{"by_agent", func(tx *store.Tx) (int, error) { s, err := WorkByAgent(ctx, tx, "org", aligned); return len(s), err }},
-				{"by_time_day", func(tx *store.Tx) (int, error) {
-					s, err := WorkByTime(ctx, tx, "org", aligned, "day")
+				{"", Window{Start: benchStart, End: benchStart.AddDate(0, 0, benchDays)}},
+				{"_mid_day", Window{Start: benchStart.Add(13 * time.Hour), End: benchStart.AddDate(0, 0, benchDays-1).Add(13 * time.Hour)}},
+			}
+			reports := []struct {
+				name string
+				fn   func(tx *store.Tx, w Window) (int, error)
+			}{
+				{"by_user", func(tx *store.Tx, w Window) (int, error) { s, err := WorkByUser(ctx, tx, "org", w); return len(s), err }},
+				{"by_agent", func(tx *store.Tx, w Window) (int, error) {
+					s, err := WorkByAgent(ctx, tx, "org", w)
 					return len(s), err
 				}},
-				{"by_time_hour", func(tx *store.Tx) (int, error) {
-					s, err := WorkByTime(ctx, tx, "org", aligned, "hour")
+				{"by_time_day", func(tx *store.Tx, w Window) (int, error) {
+					s, err := WorkByTime(ctx, tx, "org", w, "day")
 					return len(s), err
 				}},
-				{"by_workspace", func(tx *store.Tx) (int, error) {
-					s, err := CodeByWorkspace(ctx, tx, "org", "", aligned)
+				{"by_time_hour", func(tx *store.Tx, w Window) (int, error) {
+					s, err := WorkByTime(ctx, tx, "org", w, "hour")
+					return len(s), err
+				}},
+				{"by_workspace", func(tx *store.Tx, w Window) (int, error) {
+					s, err := CodeByWorkspace(ctx, tx, "org", "", w)
 					return len(s.Sessions), err
 				}},
-				{"by_organization", func(tx *store.Tx) (int, error) {
-					s, err := CodeByOrganization(ctx, tx, "org", aligned)
+				{"by_organization", func(tx *store.Tx, w Window) (int, error) {
+					s, err := CodeByOrganization(ctx, tx, "org", w)
 					return len(s.NextEditSuggestions), err
 				}},
-			} {
-				b.Run(c.name, func(b *testing.B) {
-					var n int
-					for b.Loop() {
-						if err := db.View(ctx, func(tx *store.Tx) error {
-							var err error
-							n, err = c.fn(tx)
-							return err
-						}); err != nil {
-							b.Fatal(err)
+			}
+			for _, r := range reports {
+				for _, w := range windows {
+					b.Run(r.name+w.name, func(b *testing.B) {
+						var n int
+						for b.Loop() {
+							if err := db.View(ctx, func(tx *store.Tx) error {
+								var err error
+								n, err = r.fn(tx, w.w)
+								return err
+							}); err != nil {
+								b.Fatal(err)
+							}
 						}
-					}
-					if n == 0 {
-						b.Fatal("the report is empty")
-					}
-				})
+						if n == 0 {
+							b.Fatal("the report is empty")
+						}
+					})
+				}
 			}
 		})
 	}

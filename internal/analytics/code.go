@@ -114,7 +114,7 @@ func CodeByWorkspace(ctx context.Context, tx *store.Tx, org, workspace string, w
 	type usersOfDay struct{ total, cli, acp, programmatic Sketch }
 	users := make(perDay[usersOfDay], n)
 	durationMS := make([]int64, n)
-	err := codeSessions.read(ctx, tx, org, workspace, pieces, func(s *stored) {
+	err := codeSessions.read(ctx, tx, org, workspace, pieces, true, func(s *stored) {
 		i := at[s.piece]
 		ss, ps, us := sessions.get(i), prompts.get(i), users.get(i)
 		durations.get(i)
@@ -122,7 +122,7 @@ func CodeByWorkspace(ctx context.Context, tx *store.Tx, org, workspace string, w
 		ps.Total += s.sums[1]
 		durationMS[i] += s.sums[2]
 		us.total.mergeEncoded(s.sketches[0])
-		switch s.keys[1] {
+		switch string(s.keys[1]) {
 		case "cli":
 			ss.CLI += s.sums[0]
 			ps.CLI += s.sums[1]
@@ -156,15 +156,14 @@ func CodeByWorkspace(ctx context.Context, tx *store.Tx, org, workspace string, w
 	}
 
 	tokens := map[int]map[string]*TokensStat{}
-	err = codeTokens.read(ctx, tx, org, workspace, pieces, func(s *stored) {
+	err = codeTokens.read(ctx, tx, org, workspace, pieces, true, func(s *stored) {
 		i := at[s.piece]
 		if tokens[i] == nil {
 			tokens[i] = map[string]*TokensStat{}
 		}
-		t := tokens[i][s.keys[1]]
-		if t == nil {
-			t = &TokensStat{Day: names[i], Model: s.keys[1]}
-			tokens[i][s.keys[1]] = t
+		t := totalsOf(tokens[i], s.keys[1])
+		if t.Model == "" {
+			t.Day, t.Model = names[i], string(s.keys[1])
 		}
 		t.CachedTokens += s.sums[0]
 		t.InputTokens += s.sums[1]
@@ -185,7 +184,7 @@ func CodeByWorkspace(ctx context.Context, tx *store.Tx, org, workspace string, w
 
 	calls := make(perDay[ToolCallsStat], n)
 	byName := map[int]map[string]int64{}
-	err = codeTools.read(ctx, tx, org, workspace, pieces, func(s *stored) {
+	err = codeTools.read(ctx, tx, org, workspace, pieces, true, func(s *stored) {
 		i := at[s.piece]
 		c := calls.get(i)
 		c.Total += s.sums[0]
@@ -198,7 +197,7 @@ func CodeByWorkspace(ctx context.Context, tx *store.Tx, org, workspace string, w
 		if byName[i] == nil {
 			byName[i] = map[string]int64{}
 		}
-		byName[i][s.keys[1]] += s.sums[0]
+		byName[i][string(s.keys[1])] += s.sums[0]
 	})
 	out.ToolCalls = calls.list(func(v *ToolCallsStat, i int) { v.Day = names[i] })
 	out.ToolCallsByName = []ToolCallsByNameStat{}
@@ -255,7 +254,7 @@ func CodeByOrganization(ctx context.Context, tx *store.Tx, org string, w Window)
 	n := len(names)
 	suggestions, lines := make(perDay[NextEditStat], n), make(perDay[ModifiedLinesStat], n)
 	users := make([]*Sketch, n)
-	err := nextEdits.read(ctx, tx, org, "", pieces, func(s *stored) {
+	err := nextEdits.read(ctx, tx, org, "", pieces, true, func(s *stored) {
 		i := at[s.piece]
 		x := suggestions.get(i)
 		for j, f := range []*int64{&x.TotalSuggestions, &x.OutcomeAccepted, &x.OutcomeRejected, &x.OutcomeTimeout, &x.OutcomeAborted,

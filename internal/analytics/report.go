@@ -30,7 +30,7 @@ var Granularities = []string{"hour", "day", "week", "month"}
 // and encoded sketches.
 type stored struct {
 	piece    piece
-	keys     [2]string
+	keys     [2]sql.RawBytes
 	sums     []int64
 	last     int64
 	sketches []sql.RawBytes
@@ -38,16 +38,40 @@ type stored struct {
 
 // read calls fn for each row of t in the buckets pieces name, of the
 // Organization and, when workspace is not empty, of that Workspace (t's
-// first key must then be workspace_id). The row's sketches are valid only
-// during fn.
-func (t *table) read(ctx context.Context, tx *store.Tx, org, workspace string, pieces []piece, fn func(*stored)) error {
-	cols := t.columns()[1:]
-	base := "SELECT " + strings.Join(cols, ", ") + " FROM " + t.name + " WHERE organization_id = ? AND level = ? AND bucket_start >= ? AND bucket_start <= ?"
-	if workspace != "" {
-		base += " AND workspace_id = ?"
+// first key must then be workspace_id). It runs one query whatever the
+// number of pieces, a range of bucket_start per run of one level, largest
+// levels first: their sketches are the largest, so that merging the small
+// ones into them comes after. Each row's piece is read only when bucketed
+// is set: reports over the whole window leave it out, two columns fewer to
+// decode per row. The row's keys and sketches are valid only during fn.
+func (t *table) read(ctx context.Context, tx *store.Tx, org, workspace string, pieces []piece, bucketed bool, fn func(*stored)) error {
+	rs := runs(pieces)
+	if len(rs) == 0 {
+		return nil
 	}
+	slices.SortStableFunc(rs, func(a, b run) int { return cmp.Compare(b.level, a.level) })
+	cols := t.columns()[3:]
+	if bucketed {
+		cols = t.columns()[1:]
+	}
+	one := "SELECT " + strings.Join(cols, ", ") + " FROM " + t.name +
+		" WHERE organization_id = ? AND level = ? AND bucket_start >= ? AND bucket_start <= ?"
+	if workspace != "" {
+		one += " AND workspace_id = ?"
+	}
+	var args []any
+	for _, r := range rs {
+		args = append(args, org, r.level, r.first, r.last)
+		if workspace != "" {
+			args = append(args, workspace)
+		}
+	}
+	q := strings.TrimSuffix(strings.Repeat(one+" UNION ALL ", len(rs)), " UNION ALL ")
 	s := &stored{sums: make([]int64, len(t.sums)), sketches: make([]sql.RawBytes, len(t.sketches))}
-	dest := []any{&s.piece.level, &s.piece.start}
+	var dest []any
+	if bucketed {
+		dest = append(dest, &s.piece.level, &s.piece.start)
+	}
 	for i := range t.keys {
 		dest = append(dest, &s.keys[i])
 	}
@@ -60,30 +84,36 @@ func (t *table) read(ctx context.Context, tx *store.Tx, org, workspace string, p
 	for i := range s.sketches {
 		dest = append(dest, &s.sketches[i])
 	}
-	for _, r := range runs(pieces) {
-		args := []any{org, r.level, r.first, r.last}
-		if workspace != "" {
-			args = append(args, workspace)
-		}
-		rows, err := tx.Query(ctx, base, args...)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			if err := rows.Scan(dest...); err != nil {
-				rows.Close()
-				return err
-			}
-			fn(s)
-		}
-		if err := rows.Close(); err != nil {
-			return err
-		}
-		if err := rows.Err(); err != nil {
+	if tx.Dialect() == store.Postgres {
+		// A report reads a few thousand rows by primary key; parallel
+		// workers only add their start-up to it.
+		if _, err := tx.Exec(ctx, "SET LOCAL max_parallel_workers_per_gather = 0"); err != nil {
 			return err
 		}
 	}
-	return nil
+	rows, err := tx.Query(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			return err
+		}
+		fn(s)
+	}
+	return rows.Err()
+}
+
+// totalsOf returns by's totals for the key k, adding them when missing;
+// k is copied only then.
+func totalsOf[T any](by map[string]*T, k []byte) *T {
+	c := by[string(k)]
+	if c == nil {
+		c = new(T)
+		by[string(k)] = c
+	}
+	return c
 }
 
 // chatTotals are the counters the three Work reports share.
@@ -125,13 +155,8 @@ type UserStat struct {
 func WorkByUser(ctx context.Context, tx *store.Tx, org string, w Window) ([]UserStat, error) {
 	from, to := w.micros()
 	by := map[string]*chatTotals{}
-	err := chatUsers.read(ctx, tx, org, "", cover(from, to, topLevel), func(s *stored) {
-		c := by[s.keys[0]]
-		if c == nil {
-			c = &chatTotals{}
-			by[s.keys[0]] = c
-		}
-		c.add(s)
+	err := chatUsers.read(ctx, tx, org, "", cover(from, to, topLevel), false, func(s *stored) {
+		totalsOf(by, s.keys[0]).add(s)
 	})
 	out := make([]UserStat, 0, len(by))
 	for id, c := range by {
@@ -162,13 +187,8 @@ type AgentStat struct {
 func WorkByAgent(ctx context.Context, tx *store.Tx, org string, w Window) ([]AgentStat, error) {
 	from, to := w.micros()
 	by := map[string]*chatTotals{}
-	err := chatAgents.read(ctx, tx, org, "", cover(from, to, topLevel), func(s *stored) {
-		c := by[s.keys[0]]
-		if c == nil {
-			c = &chatTotals{}
-			by[s.keys[0]] = c
-		}
-		c.add(s)
+	err := chatAgents.read(ctx, tx, org, "", cover(from, to, topLevel), false, func(s *stored) {
+		totalsOf(by, s.keys[0]).add(s)
 	})
 	out := make([]AgentStat, 0, len(by))
 	for id, c := range by {
@@ -245,7 +265,7 @@ func WorkByTime(ctx context.Context, tx *store.Tx, org string, w Window, granula
 		conversations, users, agents Sketch
 	}
 	by := make([]*totals, len(starts))
-	err := chatTime.read(ctx, tx, org, "", pieces, func(s *stored) {
+	err := chatTime.read(ctx, tx, org, "", pieces, true, func(s *stored) {
 		i, ok := at[s.piece]
 		if !ok {
 			return

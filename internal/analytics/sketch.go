@@ -14,8 +14,9 @@ import (
 // becomes a HyperLogLog of 2^precision registers, whose standard error is
 // 1.04/sqrt(1024), about 3.3%. Both forms encode to at most 1 KiB + 1.
 type Sketch struct {
-	set  []uint64 // sorted, distinct; used while regs is nil
-	regs []uint8
+	set   []uint64 // sorted, distinct; used while regs is nil
+	spare []uint64 // mergeSet's output buffer, swapped with set
+	regs  []uint8
 }
 
 const (
@@ -70,7 +71,7 @@ func (s *Sketch) toHLL() {
 	for _, h := range s.set {
 		s.addRegister(h)
 	}
-	s.set = nil
+	s.set, s.spare = nil, nil
 }
 
 // inversePowers[r] is 2^-r, for every rank a register can hold.
@@ -122,10 +123,9 @@ func (s *Sketch) mergeEncoded(b []byte) {
 		if s.regs == nil {
 			s.toHLL()
 		}
-		for i, r := range b[1:] {
-			if r > s.regs[i] {
-				s.regs[i] = r
-			}
+		regs := s.regs[:registers]
+		for i, r := range b[1 : 1+registers] {
+			regs[i] = max(regs[i], r)
 		}
 	case len(b) > 0 && b[0] == kindSet && (len(b)-1)%8 == 0:
 		if s.regs != nil {
@@ -138,10 +138,14 @@ func (s *Sketch) mergeEncoded(b []byte) {
 	}
 }
 
-// mergeSet merges an encoded sorted set into s's set in one pass.
+// mergeSet merges an encoded sorted set into s's set in one pass, into
+// the spare buffer, which then becomes the set.
 func (s *Sketch) mergeSet(b []byte) {
 	n := len(b) / 8
-	out := make([]uint64, 0, len(s.set)+n)
+	if n == 0 {
+		return
+	}
+	out := slices.Grow(s.spare[:0], len(s.set)+n)
 	i, j := 0, 0
 	for i < len(s.set) || j < n {
 		switch {
@@ -167,7 +171,7 @@ func (s *Sketch) mergeSet(b []byte) {
 			}
 		}
 	}
-	s.set = out
+	s.set, s.spare = out, s.set
 	if len(s.set) > exactMax {
 		s.toHLL()
 	}
