@@ -393,3 +393,24 @@ type errUnknownRow struct{ table string }
 func (e errUnknownRow) Error() string {
 	return "analytics: " + e.table + " returned a row that was not asked for"
 }
+
+// Write stores events, made by Steward, through the caller's tx, with their
+// rollups: for what is derived from another record in that record's own
+// transaction (the gateway's usage), so that both commit or neither. A zero
+// time means the transaction's. Events whose key is stored already are
+// ignored.
+func Write(ctx context.Context, tx *store.Tx, events []Event) error {
+	for i := range events {
+		if events[i].Time.IsZero() {
+			events[i].Time = tx.Now
+		}
+		if err := validate(&events[i]); err != nil {
+			return err
+		}
+	}
+	if len(events) == 0 {
+		return nil
+	}
+	_, err := write(ctx, tx, events)
+	return err
+}

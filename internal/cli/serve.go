@@ -96,7 +96,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	recorder := usage.NewRecorder(db, usage.Options{Log: log})
+	recorder := usage.NewRecorder(db, usage.Options{Log: log, Derive: metering.Analytics})
 	limiter, closeLimiter, err := newLimiter(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -105,7 +105,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	events := analytics.NewRecorder(db, log)
 	enforcer := quota.NewEnforcer(db, limiter, time.Now)
 	m := newMetrics(db, limiter, checker, access)
-	gw, err := newGateway(cfg, env.Getenv, m.Auth(checker), m.Limits(enforcer), metering.Recorder{Usage: recorder, Analytics: events, Log: log}, m.UpstreamClient(), log)
+	gw, err := newGateway(cfg, env.Getenv, m.Auth(checker), m.Limits(enforcer), metering.Recorder{Usage: recorder}, m.UpstreamClient(), log)
 	if err != nil {
 		return err
 	}

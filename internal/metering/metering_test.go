@@ -49,14 +49,11 @@ func TestRecorderMakesItsOwnIDsAndOutlivesTheClient(t *testing.T) {
 // neither.
 func TestRecorderCountsAnalytics(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, db *store.DB) {
-		rec := usage.NewRecorder(db, usage.Options{})
+		rec := usage.NewRecorder(db, usage.Options{Derive: metering.Analytics})
 		done := make(chan struct{})
 		go func() { defer close(done); rec.Run(context.Background()) }()
 		defer func() { _ = rec.Close(); <-done }()
-		events := analytics.NewRecorder(db, nil)
-		go events.Run()
-		defer events.Close()
-		r := metering.Recorder{Usage: rec, Analytics: events}
+		r := metering.Recorder{Usage: rec}
 		day := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
 		api := keys.CheckedKey{ID: "k1", OrganizationID: "o", WorkspaceID: "w", UserID: "ann", Product: "API"}
 		vibe := keys.CheckedKey{ID: "k2", OrganizationID: "o", WorkspaceID: "w", UserID: "bob", Product: "Vibe"}

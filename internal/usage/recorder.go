@@ -24,6 +24,11 @@ type Options struct {
 	MaxWait time.Duration
 	// Log receives failed batches (default slog.Default()).
 	Log *slog.Logger
+	// Derive, when set, is called in each batch's transaction with the
+	// events the batch inserted (never one stored before), to write what
+	// is derived from usage in the same commit: it is written once, with
+	// the usage, or not at all. Its error fails the batch.
+	Derive func(ctx context.Context, tx *store.Tx, inserted []Event) error
 }
 
 // batchTimeout bounds the writing of one batch, retries included. Batches
@@ -66,6 +71,7 @@ type Recorder struct {
 	maxBatch int
 	maxWait  time.Duration
 	log      *slog.Logger
+	derive   func(ctx context.Context, tx *store.Tx, inserted []Event) error
 
 	mu      sync.Mutex
 	pending []*request
@@ -118,6 +124,7 @@ func NewRecorder(db *store.DB, opts Options) *Recorder {
 		maxBatch: opts.MaxBatch,
 		maxWait:  opts.MaxWait,
 		log:      opts.Log,
+		derive:   opts.Derive,
 		wake:     make(chan struct{}, 1),
 		quit:     make(chan struct{}),
 		stopped:  make(chan struct{}),
@@ -324,7 +331,11 @@ func (r *Recorder) commit(batch []*request) error {
 func (r *Recorder) write(ctx context.Context, events []Event) error {
 	for attempt := 0; ; attempt++ {
 		err := r.db.Transact(ctx, func(tx *store.Tx) error {
-			return write(ctx, tx, events)
+			inserted, err := write(ctx, tx, events)
+			if err != nil || r.derive == nil || len(inserted) == 0 {
+				return err
+			}
+			return r.derive(ctx, tx, inserted)
 		})
 		if err == nil || attempt == len(retryDelays) || !steward.IsKind(err, steward.KindUnavailable) {
 			return err

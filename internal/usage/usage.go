@@ -53,6 +53,9 @@ type Event struct {
 	// RequestID is the id the answer carried in x-request-id, which a
 	// client may have chosen: it correlates, it does not identify.
 	RequestID string
+	// Product is the product of the key the request was made with (API,
+	// Mistral Code, Vibe); empty without a key.
+	Product string
 }
 
 // Limits on an event's fields. Counts are bounded so that the sums kept by
@@ -102,6 +105,7 @@ func validate(e *Event, field []string) error {
 	text("currency", e.Currency, false, MaxCurrencyLen)
 	text("endpoint", e.Endpoint, false, MaxEndpointLen)
 	text("request_id", e.RequestID, false, MaxIDLen)
+	text("product", e.Product, false, MaxModelLen)
 	count("input_tokens", e.InputTokens)
 	count("output_tokens", e.OutputTokens)
 	count("cost", e.Cost)
@@ -163,7 +167,7 @@ func bucketStart(t time.Time, size time.Duration) int64 {
 	return store.Micros(t.Truncate(size))
 }
 
-const eventColumns = "id, organization_id, workspace_id, key_id, user_id, model, occurred_at, input_tokens, output_tokens, cost, currency, estimated, endpoint, recorded_at, request_id"
+const eventColumns = "id, organization_id, workspace_id, key_id, user_id, model, occurred_at, input_tokens, output_tokens, cost, currency, estimated, endpoint, recorded_at, request_id, product"
 
 const rollupColumns = "organization_id, bucket_start, workspace_id, key_id, user_id, model, requests, input_tokens, output_tokens, cost, estimated_requests"
 
@@ -179,10 +183,10 @@ const chunkRows = 4096
 // reuse one prepared statement.
 var (
 	insertEventsSQL = map[store.Dialect]string{
-		store.SQLite: jsonRowsCTE + "INSERT INTO usage_events (" + eventColumns + ") SELECT " + jsonColumns(15) +
+		store.SQLite: jsonRowsCTE + "INSERT INTO usage_events (" + eventColumns + ") SELECT " + jsonColumns(16) +
 			" FROM r WHERE true ON CONFLICT (id) DO NOTHING RETURNING id",
 		store.Postgres: "INSERT INTO usage_events (" + eventColumns + ") SELECT * FROM unnest(" +
-			"?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[], ?::text[], ?::boolean[], ?::text[], ?::bigint[], ?::text[]" +
+			"?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[], ?::text[], ?::boolean[], ?::text[], ?::bigint[], ?::text[], ?::text[]" +
 			") ON CONFLICT (id) DO NOTHING RETURNING id",
 	}
 	rollupWith   = map[store.Dialect]string{store.SQLite: jsonRowsCTE}
@@ -209,12 +213,12 @@ func jsonColumns(n int) string {
 
 // write stores valid events through tx and adds the events it inserted to
 // the rollups; events whose id is already stored, or repeated within
-// events, are left out of both.
+// events, are left out of both. It returns the events it inserted.
 //
 // Ids are inserted in sorted order and rollup rows upserted in key order, so
 // that concurrent writers on PostgreSQL (several Steward processes) take
 // their row locks in one order and cannot deadlock.
-func write(ctx context.Context, tx *store.Tx, events []Event) error {
+func write(ctx context.Context, tx *store.Tx, events []Event) ([]Event, error) {
 	byID := make(map[string]*Event, len(events))
 	unique := make([]*Event, 0, len(events))
 	for i := range events {
@@ -227,25 +231,27 @@ func write(ctx context.Context, tx *store.Tx, events []Event) error {
 	slices.SortFunc(unique, func(a, b *Event) int { return strings.Compare(a.ID, b.ID) })
 
 	recorded := store.Micros(tx.Now)
+	var inserted []Event
 	hourly := map[rollupKey]*sums{}
 	daily := map[rollupKey]*sums{}
 	for start := 0; start < len(unique); start += chunkRows {
 		part := unique[start:min(start+chunkRows, len(unique))]
 		rows, err := tx.Query(ctx, insertEventsSQL[tx.Dialect()], eventArgs(tx.Dialect(), part, recorded)...)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		for rows.Next() {
 			var id string
 			if err := rows.Scan(&id); err != nil {
 				rows.Close()
-				return err
+				return nil, err
 			}
 			e := byID[id]
 			if e == nil {
 				rows.Close()
-				return steward.Internal(errUnknownID{id})
+				return nil, steward.Internal(errUnknownID{id})
 			}
+			inserted = append(inserted, *e)
 			k := rollupKey{e.OrganizationID, e.WorkspaceID, e.KeyID, e.UserID, e.Model, bucketStart(e.Time, hour)}
 			accumulate(hourly, k, e)
 			k.bucket = bucketStart(e.Time, day)
@@ -253,16 +259,16 @@ func write(ctx context.Context, tx *store.Tx, events []Event) error {
 		}
 		if err := rows.Err(); err != nil {
 			rows.Close()
-			return err
+			return nil, err
 		}
 		if err := rows.Close(); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if err := upsert(ctx, tx, "usage_hourly", hourly); err != nil {
-		return err
+		return nil, err
 	}
-	return upsert(ctx, tx, "usage_daily", daily)
+	return inserted, upsert(ctx, tx, "usage_daily", daily)
 }
 
 // eventArgs encodes events as the parameters of insertEventsSQL.
@@ -273,7 +279,7 @@ func eventArgs(d store.Dialect, events []*Event, recorded int64) []any {
 			b.open()
 			b.str(e.ID).str(e.OrganizationID).str(e.WorkspaceID).str(e.KeyID).str(e.UserID).str(e.Model)
 			b.num(store.Micros(e.Time)).num(e.InputTokens).num(e.OutputTokens).num(e.Cost).str(e.Currency)
-			b.flag(e.Estimated).str(e.Endpoint).num(recorded).str(e.RequestID)
+			b.flag(e.Estimated).str(e.Endpoint).num(recorded).str(e.RequestID).str(e.Product)
 			b.close()
 		}
 		return []any{b.String()}
@@ -281,13 +287,13 @@ func eventArgs(d store.Dialect, events []*Event, recorded int64) []any {
 	n := len(events)
 	ids, orgs, workspaces, keys, users, models := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	times, inputs, outputs, costs := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
-	currencies, endpoints, estimated, recordedAt, requestIDs := make([]string, n), make([]string, n), make([]bool, n), make([]int64, n), make([]string, n)
+	currencies, endpoints, estimated, recordedAt, requestIDs, products := make([]string, n), make([]string, n), make([]bool, n), make([]int64, n), make([]string, n), make([]string, n)
 	for i, e := range events {
 		ids[i], orgs[i], workspaces[i], keys[i], users[i], models[i] = e.ID, e.OrganizationID, e.WorkspaceID, e.KeyID, e.UserID, e.Model
 		times[i], inputs[i], outputs[i], costs[i] = store.Micros(e.Time), e.InputTokens, e.OutputTokens, e.Cost
-		currencies[i], estimated[i], endpoints[i], recordedAt[i], requestIDs[i] = e.Currency, e.Estimated, e.Endpoint, recorded, e.RequestID
+		currencies[i], estimated[i], endpoints[i], recordedAt[i], requestIDs[i], products[i] = e.Currency, e.Estimated, e.Endpoint, recorded, e.RequestID, e.Product
 	}
-	return []any{ids, orgs, workspaces, keys, users, models, times, inputs, outputs, costs, currencies, estimated, endpoints, recordedAt, requestIDs}
+	return []any{ids, orgs, workspaces, keys, users, models, times, inputs, outputs, costs, currencies, estimated, endpoints, recordedAt, requestIDs, products}
 }
 
 // errUnknownID is a RETURNING row that names no event of the statement,

@@ -7,7 +7,9 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"runtime"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -38,7 +40,7 @@ func start(t testing.TB, r *Recorder) {
 func event(id string, at time.Time) Event {
 	return Event{
 		ID: id, Time: at, OrganizationID: "org-1", WorkspaceID: "ws-1", KeyID: "key-1", UserID: "user-1",
-		Model: "mistral-small", InputTokens: 10, OutputTokens: 20, Cost: 300, Currency: "EUR", Endpoint: "chat.completions", RequestID: "req-" + id,
+		Model: "mistral-small", InputTokens: 10, OutputTokens: 20, Cost: 300, Currency: "EUR", Endpoint: "chat.completions", RequestID: "req-" + id, Product: "API",
 	}
 }
 
@@ -57,7 +59,7 @@ func stored(t *testing.T, db *store.DB) map[string]Event {
 			var e Event
 			var at, recorded int64
 			if err := rows.Scan(&e.ID, &e.OrganizationID, &e.WorkspaceID, &e.KeyID, &e.UserID, &e.Model, &at,
-				&e.InputTokens, &e.OutputTokens, &e.Cost, &e.Currency, &e.Estimated, &e.Endpoint, &recorded, &e.RequestID); err != nil {
+				&e.InputTokens, &e.OutputTokens, &e.Cost, &e.Currency, &e.Estimated, &e.Endpoint, &recorded, &e.RequestID, &e.Product); err != nil {
 				return err
 			}
 			e.Time = store.Time(at)
@@ -419,7 +421,7 @@ func seed(t *testing.T, db *store.DB, events ...Event) {
 	if err := validateAll(events, db.Now(), nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.Transact(ctx, func(tx *store.Tx) error { return write(ctx, tx, events) }); err != nil {
+	if err := db.Transact(ctx, func(tx *store.Tx) error { _, err := write(ctx, tx, events); return err }); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -914,7 +916,7 @@ func BenchmarkWriteBatch(b *testing.B) {
 						Cost: seq % 100000, Currency: "EUR", Endpoint: "chat.completions", RequestID: strconv.FormatInt(seq, 16)}
 				}
 				before := threadCPU(b)
-				if err := db.Transact(ctx, func(tx *store.Tx) error { return write(ctx, tx, events) }); err != nil {
+				if err := db.Transact(ctx, func(tx *store.Tx) error { _, err := write(ctx, tx, events); return err }); err != nil {
 					b.Fatal(err)
 				}
 				cpu += threadCPU(b) - before
@@ -932,4 +934,68 @@ func threadCPU(b *testing.B) time.Duration {
 		b.Fatal(err)
 	}
 	return time.Duration(u.Utime.Nano() + u.Stime.Nano())
+}
+
+// Derive writes in each batch's transaction, sees only the events the
+// batch inserted, and fails the batch, leaving nothing, when it fails.
+func TestDeriveCommitsWithTheBatch(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		if err := db.Transact(ctx, func(tx *store.Tx) error {
+			_, err := tx.Exec(ctx, "CREATE TABLE derived (id TEXT PRIMARY KEY)")
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		fail := errors.New("derive failed")
+		var failing atomic.Bool
+		r := NewRecorder(db, Options{Derive: func(ctx context.Context, tx *store.Tx, inserted []Event) error {
+			for _, e := range inserted {
+				if _, err := tx.Exec(ctx, "INSERT INTO derived (id) VALUES (?)", e.ID); err != nil {
+					return err
+				}
+			}
+			if failing.Load() {
+				return fail
+			}
+			return nil
+		}})
+		start(t, r)
+		at := time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC)
+		if err := r.RecordMany(ctx, []Event{event("a", at), event("b", at)}); err != nil {
+			t.Fatal(err)
+		}
+		// A repeated id is not inserted, so not derived again.
+		if err := r.RecordMany(ctx, []Event{event("a", at), event("c", at)}); err != nil {
+			t.Fatal(err)
+		}
+		failing.Store(true)
+		if err := r.Record(ctx, event("d", at)); err == nil || !strings.Contains(err.Error(), "derive failed") {
+			t.Fatalf("a failing Derive: %v", err)
+		}
+		var derived []string
+		if err := db.View(ctx, func(tx *store.Tx) error {
+			rows, err := tx.Query(ctx, "SELECT id FROM derived ORDER BY id")
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var id string
+				if err := rows.Scan(&id); err != nil {
+					return err
+				}
+				derived = append(derived, id)
+			}
+			return rows.Err()
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(derived, []string{"a", "b", "c"}) {
+			t.Errorf("derived %v, want a, b and c once each", derived)
+		}
+		if raw := checkRollups(t, db); len(raw) != 3 || raw["d"].ID != "" {
+			t.Errorf("stored %d events, want a, b and c without d", len(raw))
+		}
+	})
 }
