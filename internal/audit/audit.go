@@ -164,9 +164,10 @@ func RecordBatch(ctx context.Context, tx *store.Tx, entries []Entry) error {
 }
 
 // chain takes the head of the entries' chain, links the entries to it and
-// to each other, and moves the head past them. Taking the head (an UPDATE)
-// locks the chain on PostgreSQL until the transaction ends, so writers of
-// one chain are serialised and the chain never forks.
+// to each other, and moves the head past them. Taking the head (one upsert
+// that creates the chain or advances it) locks the chain on PostgreSQL
+// until the transaction ends, so writers of one chain are serialised and
+// the chain never forks.
 func chain(ctx context.Context, tx *store.Tx, entries []Entry) ([]*row, error) {
 	scope, err := entries[0].scope()
 	if err != nil {
@@ -185,12 +186,10 @@ func chain(ctx context.Context, tx *store.Tx, entries []Entry) ([]*row, error) {
 		}
 		e.CreatedAt = tx.Now
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO audit_chains (scope, seq, head_hash) VALUES (?, 0, '') ON CONFLICT (scope) DO NOTHING`, scope); err != nil {
-		return nil, err
-	}
 	var last int64
 	var prev string
-	if err := tx.QueryRow(ctx, `UPDATE audit_chains SET seq = seq + ? WHERE scope = ? RETURNING seq, head_hash`, len(entries), scope).Scan(&last, &prev); err != nil {
+	if err := tx.QueryRow(ctx, `INSERT INTO audit_chains (scope, seq, head_hash) VALUES (?, ?, '')
+		ON CONFLICT (scope) DO UPDATE SET seq = audit_chains.seq + excluded.seq RETURNING seq, head_hash`, scope, len(entries)).Scan(&last, &prev); err != nil {
 		return nil, err
 	}
 	rows := make([]*row, len(entries))

@@ -146,23 +146,19 @@ func RenameExternalGroup(ctx context.Context, tx *store.Tx, actor steward.Actor,
 
 // ChangeExternalGroupMembers adds members of the Organization to an
 // externally managed group, or with remove takes them out; see
-// ChangeGroupMembers.
+// ChangeGroupMembers. Users who are not members of the Organization are
+// left out (the identity provider may name users an admin removed).
 func ChangeExternalGroupMembers(ctx context.Context, tx *store.Tx, actor steward.Actor, org steward.Organization, id string, userIDs []string, remove bool) error {
 	g, err := externalGroup(ctx, tx, org.ID, id)
 	if err != nil {
 		return err
 	}
 	for start := 0; start < len(userIDs); start += MaxBatch {
-		if err := changeGroupMembers(ctx, tx, actor, org, g, userIDs[start:min(start+MaxBatch, len(userIDs))], remove); err != nil {
+		if err := changeGroupMembers(ctx, tx, actor, org, g, userIDs[start:min(start+MaxBatch, len(userIDs))], remove, true); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-// GroupMemberIDs returns the ids of a group's direct members.
-func GroupMemberIDs(ctx context.Context, tx *store.Tx, id string) ([]string, error) {
-	return queryStrings(ctx, tx, `SELECT user_id FROM user_group_members WHERE group_id = ? ORDER BY user_id`, id)
 }
 
 // DeleteExternalGroup deletes an externally managed group; see DeleteGroup.

@@ -447,19 +447,28 @@ func ChangeGroupMembers(ctx context.Context, tx *store.Tx, actor steward.Actor, 
 	if g.ExternallyManaged {
 		return externallyManaged(g, "its members")
 	}
-	return changeGroupMembers(ctx, tx, actor, org, g, userIDs, remove)
+	return changeGroupMembers(ctx, tx, actor, org, g, userIDs, remove, false)
 }
 
 // changeGroupMembers is ChangeGroupMembers without the check that the group
 // is not externally managed.
-func changeGroupMembers(ctx context.Context, tx *store.Tx, actor steward.Actor, org steward.Organization, g steward.Group, userIDs []string, remove bool) error {
+func changeGroupMembers(ctx context.Context, tx *store.Tx, actor steward.Actor, org steward.Organization, g steward.Group, userIDs []string, remove, skipNonMembers bool) error {
 	id := g.ID
 	if len(userIDs) > MaxBatch {
 		return steward.Invalid([]string{"body", "user_uuids"}, "at most %d users at once, not %d", MaxBatch, len(userIDs))
 	}
+	if len(userIDs) == 0 {
+		return nil
+	}
 	members, err := memberSet(ctx, tx, org.ID, validUUIDs(userIDs))
 	if err != nil {
 		return err
+	}
+	if skipNonMembers {
+		userIDs = slices.DeleteFunc(slices.Clone(userIDs), func(u string) bool { return !members[u] })
+		if len(userIDs) == 0 {
+			return nil
+		}
 	}
 	var errs []*steward.Error
 	for i, u := range userIDs {
@@ -470,34 +479,38 @@ func changeGroupMembers(ctx context.Context, tx *store.Tx, actor steward.Actor, 
 	if err := steward.Invalids(errs); err != nil {
 		return err
 	}
-	current, err := queryStrings(ctx, tx, `SELECT user_id FROM user_group_members WHERE group_id = ?`, id)
+	// The statement that changes the rows names those it changed.
+	unique := slices.Compact(slices.Sorted(slices.Values(userIDs)))
+	event := audit.EventGroupMemberAdd
+	var done []string
+	if remove {
+		event = audit.EventGroupMemberRemove
+		done, err = queryStrings(ctx, tx, `DELETE FROM user_group_members WHERE group_id = ? AND user_id IN (`+placeholders(len(unique))+`) RETURNING user_id`,
+			append([]any{id}, anys(unique)...)...)
+	} else {
+		args := make([]any, 0, 3*len(unique))
+		for _, u := range unique {
+			args = append(args, id, u, store.Micros(tx.Now))
+		}
+		done, err = queryStrings(ctx, tx, `INSERT INTO user_group_members (group_id, user_id, created_at) VALUES `+
+			strings.TrimSuffix(strings.Repeat("(?, ?, ?), ", len(unique)), ", ")+` ON CONFLICT (group_id, user_id) DO NOTHING RETURNING user_id`, args...)
+	}
 	if err != nil {
 		return err
 	}
+	todo := map[string]bool{}
+	for _, u := range done {
+		todo[u] = true
+	}
 	var changed []string
 	for _, u := range userIDs {
-		if slices.Contains(current, u) == remove && !slices.Contains(changed, u) {
+		if todo[u] {
 			changed = append(changed, u)
+			delete(todo, u)
 		}
 	}
 	if len(changed) == 0 {
 		return nil
-	}
-	event := audit.EventGroupMemberAdd
-	if remove {
-		event = audit.EventGroupMemberRemove
-		if _, err := tx.Exec(ctx, `DELETE FROM user_group_members WHERE group_id = ? AND user_id IN (`+placeholders(len(changed))+`)`,
-			append([]any{id}, anys(changed)...)...); err != nil {
-			return err
-		}
-	} else {
-		rows := make([][]any, len(changed))
-		for i, u := range changed {
-			rows[i] = []any{id, u, store.Micros(tx.Now)}
-		}
-		if err := tx.InsertMany(ctx, "user_group_members", []string{"group_id", "user_id", "created_at"}, rows, ""); err != nil {
-			return err
-		}
 	}
 	accessChanged(tx, org.ID)
 	entries := make([]audit.Entry, len(changed))

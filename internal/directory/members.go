@@ -310,12 +310,16 @@ func CreateMembers(ctx context.Context, tx *store.Tx, actor steward.Actor, org s
 	if err != nil {
 		return res, err
 	}
-	ids := make([]string, len(todo))
-	for i, p := range todo {
-		ids[i] = users[p.normalized].ID
-		res.EmailToUserID[p.display] = ids[i]
+	// A user created just now is no one's member yet.
+	var existing []string
+	for _, p := range todo {
+		id := users[p.normalized].ID
+		res.EmailToUserID[p.display] = id
+		if !created[id] {
+			existing = append(existing, id)
+		}
 	}
-	members, err := memberSet(ctx, tx, org.ID, ids)
+	members, err := memberSet(ctx, tx, org.ID, existing)
 	if err != nil {
 		return res, err
 	}
@@ -393,23 +397,39 @@ type person struct{ display, normalized, first, last string }
 // ensureUsers returns the users with these addresses by normalized address,
 // creating those that do not exist, and the set of ids it created.
 func ensureUsers(ctx context.Context, tx *store.Tx, people []person) (map[string]steward.User, map[string]bool, error) {
-	rows := make([][]any, len(people))
-	fresh := map[string]bool{}
-	norms := make([]string, len(people))
-	for i, p := range people {
-		id := uuid.NewString()
-		fresh[id] = true
-		rows[i] = []any{id, p.display, p.normalized, p.first, p.last, store.Micros(tx.Now)}
-		norms[i] = p.normalized
-	}
-	if err := tx.InsertMany(ctx, "users", []string{"id", "email", "email_normalized", "first_name", "last_name", "created_at"}, rows,
-		"ON CONFLICT (email_normalized) DO NOTHING"); err != nil {
-		return nil, nil, err
-	}
 	users := map[string]steward.User{}
 	created := map[string]bool{}
-	for start := 0; start < len(norms); start += MaxBatch {
-		part := norms[start:min(start+MaxBatch, len(norms))]
+	var rest []string
+	for start := 0; start < len(people); start += MaxBatch {
+		part := people[start:min(start+MaxBatch, len(people))]
+		fresh := map[string]steward.User{}
+		args := make([]any, 0, 6*len(part))
+		for _, p := range part {
+			if _, dup := fresh[p.normalized]; dup {
+				continue
+			}
+			u := steward.User{ID: uuid.NewString(), Email: p.display, FirstName: p.first, LastName: p.last, CreatedAt: tx.Now}
+			fresh[p.normalized] = u
+			args = append(args, u.ID, p.display, p.normalized, p.first, p.last, store.Micros(tx.Now))
+		}
+		inserted, err := queryStrings(ctx, tx, `INSERT INTO users (id, email, email_normalized, first_name, last_name, created_at) VALUES `+
+			strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?), ", len(fresh)), ", ")+
+			` ON CONFLICT (email_normalized) DO NOTHING RETURNING email_normalized`, args...)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, norm := range inserted {
+			users[norm] = fresh[norm]
+			created[fresh[norm].ID] = true
+		}
+		for _, p := range part {
+			if _, ok := users[p.normalized]; !ok {
+				rest = append(rest, p.normalized)
+			}
+		}
+	}
+	for start := 0; start < len(rest); start += MaxBatch {
+		part := rest[start:min(start+MaxBatch, len(rest))]
 		q, err := tx.Query(ctx, `SELECT id, email, email_normalized, first_name, last_name, created_at FROM users
 			WHERE email_normalized IN (`+placeholders(len(part))+`)`, anys(part)...)
 		if err != nil {
@@ -425,9 +445,6 @@ func ensureUsers(ctx context.Context, tx *store.Tx, people []person) (map[string
 			}
 			u.CreatedAt = store.Time(at)
 			users[norm] = u
-			if fresh[u.ID] {
-				created[u.ID] = true
-			}
 		}
 		q.Close()
 		if err := q.Err(); err != nil {

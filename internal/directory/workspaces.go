@@ -275,30 +275,26 @@ func ArchiveWorkspace(ctx context.Context, tx *store.Tx, actor steward.Actor, or
 // are added to any roles they hold there), and returns how many were not
 // members before.
 func addToWorkspace(ctx context.Context, tx *store.Tx, orgID, workspaceID string, userIDs, roleIDs []string) (int, error) {
-	existing := map[string]bool{}
+	var members []string
 	for start := 0; start < len(userIDs); start += MaxBatch {
-		part := userIDs[start:min(start+MaxBatch, len(userIDs))]
-		ids, err := queryStrings(ctx, tx, `SELECT user_id FROM workspace_members WHERE workspace_id = ? AND user_id IN (`+placeholders(len(part))+`)`,
-			append([]any{workspaceID}, anys(part)...)...)
+		part := slices.Compact(slices.Sorted(slices.Values(userIDs[start:min(start+MaxBatch, len(userIDs))])))
+		args := make([]any, 0, 3*len(part))
+		for _, u := range part {
+			args = append(args, workspaceID, u, store.Micros(tx.Now))
+		}
+		added, err := queryStrings(ctx, tx, `INSERT INTO workspace_members (workspace_id, user_id, created_at) VALUES `+
+			strings.TrimSuffix(strings.Repeat("(?, ?, ?), ", len(part)), ", ")+
+			` ON CONFLICT (workspace_id, user_id) DO NOTHING RETURNING user_id`, args...)
 		if err != nil {
 			return 0, err
 		}
-		for _, id := range ids {
-			existing[id] = true
-		}
+		members = append(members, added...)
 	}
-	var members, roles [][]any
+	var roles [][]any
 	for _, u := range userIDs {
-		if !existing[u] {
-			members = append(members, []any{workspaceID, u, store.Micros(tx.Now)})
-			existing[u] = true
-		}
 		for _, r := range roleIDs {
 			roles = append(roles, []any{workspaceID, u, r})
 		}
-	}
-	if err := tx.InsertMany(ctx, "workspace_members", []string{"workspace_id", "user_id", "created_at"}, members, ""); err != nil {
-		return 0, err
 	}
 	if err := tx.InsertMany(ctx, "workspace_member_roles", []string{"workspace_id", "user_id", "role_id"}, roles,
 		"ON CONFLICT (workspace_id, user_id, role_id) DO NOTHING"); err != nil {

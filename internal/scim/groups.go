@@ -279,6 +279,11 @@ func (s *Service) createGroup(w http.ResponseWriter, r *http.Request, c *call) e
 		if err := provisionGroup(r.Context(), tx, c.actor, c.org, g); err != nil {
 			return err
 		}
+		if len(g.Members) == 0 {
+			// The request holds the group as saved.
+			g.Created, g.Modified = tx.Now, tx.Now
+			return nil
+		}
 		g, err = loadGroup(r.Context(), tx, c.org.ID, g.ID, names)
 		return err
 	})
@@ -337,7 +342,7 @@ func setGroupMembers(ctx context.Context, tx *store.Tx, actor steward.Actor, org
 		}
 	}
 	if len(added) > 0 {
-		known, err := existing(ctx, tx, "scim_users", org.ID, added)
+		known, err := provisioned(ctx, tx, org.ID, added)
 		if err != nil {
 			return err
 		}
@@ -372,29 +377,19 @@ func setGroupMembers(ctx context.Context, tx *store.Tx, actor steward.Actor, org
 // Organization are left out.
 func applyGroupMembers(ctx context.Context, tx *store.Tx, actor steward.Actor, org steward.Organization, groupID string, added, removed []string) error {
 	if len(added) > 0 {
-		members, err := existing(ctx, tx, "organization_members", org.ID, added)
-		if err != nil {
-			return err
-		}
-		added = slices.DeleteFunc(slices.Clone(added), func(id string) bool { return !members[id] })
 		if err := directory.ChangeExternalGroupMembers(ctx, tx, actor, org, groupID, added, false); err != nil {
 			return err
 		}
 	}
 	if len(removed) > 0 {
-		current, err := directory.GroupMemberIDs(ctx, tx, groupID)
-		if err != nil {
-			return err
-		}
-		removed = slices.DeleteFunc(slices.Clone(removed), func(id string) bool { return !slices.Contains(current, id) })
 		return directory.ChangeExternalGroupMembers(ctx, tx, actor, org, groupID, removed, true)
 	}
 	return nil
 }
 
-// existing returns which of the user ids have a row of the Organization in
-// table: scim_users (provisioned users) or organization_members (members).
-func existing(ctx context.Context, tx *store.Tx, table, orgID string, ids []string) (map[string]bool, error) {
+// provisioned returns which of the user ids are users provisioned in the
+// Organization.
+func provisioned(ctx context.Context, tx *store.Tx, orgID string, ids []string) (map[string]bool, error) {
 	known := map[string]bool{}
 	for start := 0; start < len(ids); start += directory.MaxBatch {
 		part := ids[start:min(start+directory.MaxBatch, len(ids))]
@@ -402,7 +397,7 @@ func existing(ctx context.Context, tx *store.Tx, table, orgID string, ids []stri
 		for _, id := range part {
 			args = append(args, id)
 		}
-		rows, err := tx.Query(ctx, `SELECT user_id FROM `+table+` WHERE organization_id = ? AND user_id IN (`+placeholders(len(part))+`)`, args...)
+		rows, err := tx.Query(ctx, `SELECT user_id FROM scim_users WHERE organization_id = ? AND user_id IN (`+placeholders(len(part))+`)`, args...)
 		if err != nil {
 			return nil, err
 		}
@@ -459,6 +454,12 @@ func (s *Service) changeGroup(w http.ResponseWriter, r *http.Request, c *call, c
 		}
 		if err := updateGroup(r.Context(), tx, c.actor, c.org, before, after); err != nil {
 			return err
+		}
+		if excluded(r, "members") {
+			// The request holds the group as saved but its members' names,
+			// which the response leaves out.
+			after.Modified = tx.Now
+			return nil
 		}
 		after, err = loadGroup(r.Context(), tx, c.org.ID, after.ID, names)
 		return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -424,21 +425,19 @@ func provisionUser(ctx context.Context, tx *store.Tx, actor steward.Actor, org s
 	for _, id := range res.EmailToUserID {
 		u.ID = id
 	}
-	var known int
-	if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM scim_users WHERE organization_id = ? AND user_id = ?`, org.ID, u.ID).Scan(&known); err != nil {
-		return u, err
-	}
-	if known > 0 {
-		return u, conflict("the address %s is already provisioned", u.address())
-	}
 	u.Created, u.Modified = tx.Now, tx.Now
-	if _, err := tx.Exec(ctx, `INSERT INTO scim_users (organization_id, user_id, user_name, user_name_lower, external_id, display_name, given_name, family_name, email, active, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, org.ID, u.ID, u.UserName, strings.ToLower(u.UserName), nullable(u.ExternalID), u.DisplayName,
-		u.GivenName, u.FamilyName, u.Email, u.Active, store.Micros(tx.Now), store.Micros(tx.Now)); err != nil {
-		if steward.IsKind(store.Translate(err), steward.KindConflict) {
-			return u, conflict("a user with userName %s already exists", u.UserName)
-		}
+	added, err := tx.Exec(ctx, `INSERT INTO scim_users (organization_id, user_id, user_name, user_name_lower, external_id, display_name, given_name, family_name, email, active, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (organization_id, user_id) DO NOTHING`, org.ID, u.ID, u.UserName, strings.ToLower(u.UserName), nullable(u.ExternalID), u.DisplayName,
+		u.GivenName, u.FamilyName, u.Email, u.Active, store.Micros(tx.Now), store.Micros(tx.Now))
+	if steward.IsKind(store.Translate(err), steward.KindConflict) {
+		return u, conflict("a user with userName %s already exists", u.UserName)
+	}
+	if err != nil {
 		return u, err
+	}
+	// The member with this address is provisioned already.
+	if n, err := added.RowsAffected(); err != nil || n == 0 {
+		return u, errors.Join(err, conflict("the address %s is already provisioned", u.address()))
 	}
 	if !u.Active {
 		return u, directory.SetMemberActive(ctx, tx, actor, org, u.ID, false)
