@@ -65,16 +65,16 @@ func CheckPassword(field []string, pw string) error {
 	return nil
 }
 
-// CheckNewPassword checks a password chosen in a form together with its
-// confirmation.
-func CheckNewPassword(pw, confirm string) error {
+// HashNewPassword checks a password chosen in a form together with its
+// confirmation, and returns its hash (see HashPassword).
+func HashNewPassword(ctx context.Context, pw, confirm string) (string, error) {
 	if err := CheckPassword([]string{"body", "password"}, pw); err != nil {
-		return err
+		return "", err
 	}
 	if pw != confirm {
-		return steward.Invalid([]string{"body", "password_confirm"}, "the two passwords differ")
+		return "", steward.Invalid([]string{"body", "password_confirm"}, "the two passwords differ")
 	}
-	return nil
+	return HashPassword(ctx, pw)
 }
 
 // HashPassword returns pw's argon2id hash as a PHC string,

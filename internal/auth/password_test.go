@@ -42,7 +42,7 @@ func TestPasswordHashes(t *testing.T) {
 	}
 }
 
-func TestCheckNewPassword(t *testing.T) {
+func TestHashNewPassword(t *testing.T) {
 	for _, tc := range []struct {
 		pw, confirm, want string
 	}{
@@ -53,12 +53,12 @@ func TestCheckNewPassword(t *testing.T) {
 		{"long enough password", "long enough password", ""},
 		{"ééééééééééé", "ééééééééééé", "at least 12 characters"},
 	} {
-		err := CheckNewPassword(tc.pw, tc.confirm)
+		hash, err := HashNewPassword(context.Background(), tc.pw, tc.confirm)
 		switch {
-		case tc.want == "" && err != nil:
-			t.Errorf("CheckNewPassword(%q) = %v, want nil", tc.pw, err)
-		case tc.want != "" && (!steward.IsKind(err, steward.KindInvalid) || !strings.Contains(err.Error(), tc.want)):
-			t.Errorf("CheckNewPassword(%q) = %v, want an invalid error saying %q", tc.pw, err, tc.want)
+		case tc.want == "" && (err != nil || !strings.HasPrefix(hash, "$argon2id$")):
+			t.Errorf("HashNewPassword(%q) = %q, %v, want an argon2id hash", tc.pw, hash, err)
+		case tc.want != "" && (hash != "" || !steward.IsKind(err, steward.KindInvalid) || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("HashNewPassword(%q) = %q, %v, want no hash and an invalid error saying %q", tc.pw, hash, err, tc.want)
 		}
 	}
 }

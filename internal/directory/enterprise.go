@@ -103,7 +103,7 @@ type EnterpriseMember struct {
 // adminOf returns the Organizations of the account a user administers
 // directly.
 func adminOf(ctx context.Context, tx *store.Tx, enterpriseAccountID, userID string) ([]string, error) {
-	return queryStrings(ctx, tx, `SELECT r.organization_id FROM organization_member_roles r JOIN organizations o ON o.id = r.organization_id
+	return tx.Strings(ctx, `SELECT r.organization_id FROM organization_member_roles r JOIN organizations o ON o.id = r.organization_id
 		WHERE o.enterprise_account_id = ? AND r.user_id = ? AND r.role_id = ? ORDER BY r.organization_id`,
 		enterpriseAccountID, userID, steward.RoleIDOrganizationAdmin)
 }

@@ -43,7 +43,7 @@ func SetMemberActive(ctx context.Context, tx *store.Tx, actor steward.Actor, org
 // DeactivatedMembers returns which of the Organization's members are
 // deactivated.
 func DeactivatedMembers(ctx context.Context, tx *store.Tx, orgID string) (map[string]bool, error) {
-	ids, err := queryStrings(ctx, tx, `SELECT user_id FROM organization_members WHERE organization_id = ? AND deactivated_at IS NOT NULL`, orgID)
+	ids, err := tx.Strings(ctx, `SELECT user_id FROM organization_members WHERE organization_id = ? AND deactivated_at IS NOT NULL`, orgID)
 	set := map[string]bool{}
 	for _, id := range ids {
 		set[id] = true

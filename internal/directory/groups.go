@@ -49,7 +49,7 @@ func GetGroup(ctx context.Context, tx *store.Tx, orgID, id string) (steward.Grou
 		}
 		return g, err
 	}
-	g.ParentIDs, err = queryStrings(ctx, tx, `SELECT parent_id FROM user_group_nesting WHERE child_id = ? ORDER BY parent_id`, id)
+	g.ParentIDs, err = tx.Strings(ctx, `SELECT parent_id FROM user_group_nesting WHERE child_id = ? ORDER BY parent_id`, id)
 	return g, err
 }
 
@@ -104,7 +104,7 @@ func ListGroups(ctx context.Context, tx *store.Tx, orgID, search string, page, p
 		return nil, 0, err
 	}
 	for i := range groups {
-		if groups[i].ParentIDs, err = queryStrings(ctx, tx, `SELECT parent_id FROM user_group_nesting WHERE child_id = ? ORDER BY parent_id`, groups[i].ID); err != nil {
+		if groups[i].ParentIDs, err = tx.Strings(ctx, `SELECT parent_id FROM user_group_nesting WHERE child_id = ? ORDER BY parent_id`, groups[i].ID); err != nil {
 			return nil, 0, err
 		}
 	}
@@ -485,14 +485,14 @@ func changeGroupMembers(ctx context.Context, tx *store.Tx, actor steward.Actor, 
 	var done []string
 	if remove {
 		event = audit.EventGroupMemberRemove
-		done, err = queryStrings(ctx, tx, `DELETE FROM user_group_members WHERE group_id = ? AND user_id IN (`+placeholders(len(unique))+`) RETURNING user_id`,
+		done, err = tx.Strings(ctx, `DELETE FROM user_group_members WHERE group_id = ? AND user_id IN (`+placeholders(len(unique))+`) RETURNING user_id`,
 			append([]any{id}, anys(unique)...)...)
 	} else {
 		args := make([]any, 0, 3*len(unique))
 		for _, u := range unique {
 			args = append(args, id, u, store.Micros(tx.Now))
 		}
-		done, err = queryStrings(ctx, tx, `INSERT INTO user_group_members (group_id, user_id, created_at) VALUES `+
+		done, err = tx.Strings(ctx, `INSERT INTO user_group_members (group_id, user_id, created_at) VALUES `+
 			strings.TrimSuffix(strings.Repeat("(?, ?, ?), ", len(unique)), ", ")+` ON CONFLICT (group_id, user_id) DO NOTHING RETURNING user_id`, args...)
 	}
 	if err != nil {
@@ -598,7 +598,7 @@ func ListAssignments(ctx context.Context, tx *store.Tx, orgID, id string, page, 
 		return nil, 0, err
 	}
 	for i := range out {
-		if out[i].RoleIDs, err = queryStrings(ctx, tx, `SELECT role_id FROM group_workspace_roles WHERE group_id = ? AND workspace_id = ? ORDER BY role_id`,
+		if out[i].RoleIDs, err = tx.Strings(ctx, `SELECT role_id FROM group_workspace_roles WHERE group_id = ? AND workspace_id = ? ORDER BY role_id`,
 			id, out[i].Workspace.ID); err != nil {
 			return nil, 0, err
 		}
@@ -681,7 +681,7 @@ func insertAssignmentRoles(ctx context.Context, tx *store.Tx, groupID, workspace
 }
 
 func replaceAssignment(ctx context.Context, tx *store.Tx, actor steward.Actor, org steward.Organization, g steward.Group, ws steward.Workspace, roleIDs []string) error {
-	before, err := queryStrings(ctx, tx, `SELECT role_id FROM group_workspace_roles WHERE group_id = ? AND workspace_id = ? ORDER BY role_id`, g.ID, ws.ID)
+	before, err := tx.Strings(ctx, `SELECT role_id FROM group_workspace_roles WHERE group_id = ? AND workspace_id = ? ORDER BY role_id`, g.ID, ws.ID)
 	if err != nil {
 		return err
 	}

@@ -95,7 +95,7 @@ func ListMembers(ctx context.Context, tx *store.Tx, orgID, email string, page, p
 		if offset > members/2 {
 			order, limit, skip = "DESC", min(pageSize, members-offset), max(members-offset-pageSize, 0)
 		}
-		ids, err := queryStrings(ctx, tx, memberIDs+` ORDER BY m.created_at `+order+`, m.user_id `+order+` LIMIT ? OFFSET ?`, append(memberArgs, limit, skip)...)
+		ids, err := tx.Strings(ctx, memberIDs+` ORDER BY m.created_at `+order+`, m.user_id `+order+` LIMIT ? OFFSET ?`, append(memberArgs, limit, skip)...)
 		if err != nil {
 			return res, err
 		}
@@ -119,23 +119,6 @@ func ListMembers(ctx context.Context, tx *store.Tx, orgID, email string, page, p
 		}
 	}
 	return res, nil
-}
-
-func queryStrings(ctx context.Context, tx *store.Tx, q string, args ...any) ([]string, error) {
-	rows, err := tx.Query(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	return out, rows.Err()
 }
 
 // membersByID loads the members with these ids, in this order, with their
@@ -412,7 +395,7 @@ func ensureUsers(ctx context.Context, tx *store.Tx, people []person) (map[string
 			fresh[p.normalized] = u
 			args = append(args, u.ID, p.display, p.normalized, p.first, p.last, store.Micros(tx.Now))
 		}
-		inserted, err := queryStrings(ctx, tx, `INSERT INTO users (id, email, email_normalized, first_name, last_name, created_at) VALUES `+
+		inserted, err := tx.Strings(ctx, `INSERT INTO users (id, email, email_normalized, first_name, last_name, created_at) VALUES `+
 			strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?), ", len(fresh)), ", ")+
 			` ON CONFLICT (email_normalized) DO NOTHING RETURNING email_normalized`, args...)
 		if err != nil {
@@ -470,7 +453,7 @@ func memberSet(ctx context.Context, tx *store.Tx, orgID string, userIDs []string
 	set := map[string]bool{}
 	for start := 0; start < len(userIDs); start += MaxBatch {
 		part := userIDs[start:min(start+MaxBatch, len(userIDs))]
-		ids, err := queryStrings(ctx, tx, `SELECT user_id FROM organization_members WHERE organization_id = ? AND user_id IN (`+placeholders(len(part))+`)`,
+		ids, err := tx.Strings(ctx, `SELECT user_id FROM organization_members WHERE organization_id = ? AND user_id IN (`+placeholders(len(part))+`)`,
 			append([]any{orgID}, anys(part)...)...)
 		if err != nil {
 			return nil, err

@@ -11,7 +11,7 @@ import (
 // organization_admin, directly or through a group), by name: the ones
 // whose Admin Panel they may open.
 func AdminOrganizations(ctx context.Context, tx *store.Tx, userID string) ([]steward.Organization, error) {
-	ids, err := queryStrings(ctx, tx, `SELECT m.organization_id FROM organization_members m JOIN organizations o ON o.id = m.organization_id
+	ids, err := tx.Strings(ctx, `SELECT m.organization_id FROM organization_members m JOIN organizations o ON o.id = m.organization_id
 		WHERE m.user_id = ? ORDER BY o.name, o.id`, userID)
 	if err != nil {
 		return nil, err
@@ -46,7 +46,7 @@ func IsOrganizationAdmin(ctx context.Context, tx *store.Tx, orgID, userID string
 // MemberEnterpriseAccounts returns the Enterprise Accounts a user is a
 // member of: the ones whose Backoffice they may open.
 func MemberEnterpriseAccounts(ctx context.Context, tx *store.Tx, userID string) ([]steward.EnterpriseAccount, error) {
-	ids, err := queryStrings(ctx, tx, `SELECT m.enterprise_account_id FROM enterprise_account_members m JOIN enterprise_accounts a ON a.id = m.enterprise_account_id
+	ids, err := tx.Strings(ctx, `SELECT m.enterprise_account_id FROM enterprise_account_members m JOIN enterprise_accounts a ON a.id = m.enterprise_account_id
 		WHERE m.user_id = ? ORDER BY a.name, a.id`, userID)
 	if err != nil {
 		return nil, err

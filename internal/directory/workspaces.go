@@ -192,7 +192,7 @@ func CreateWorkspace(ctx context.Context, tx *store.Tx, actor steward.Actor, org
 	}
 	roles := map[string][]string{in.AdminUserID: {steward.RoleIDWorkspaceAdmin}}
 	if in.AddAllOrgMembers {
-		all, err := queryStrings(ctx, tx, `SELECT user_id FROM organization_members WHERE organization_id = ? ORDER BY created_at, user_id`, org.ID)
+		all, err := tx.Strings(ctx, `SELECT user_id FROM organization_members WHERE organization_id = ? ORDER BY created_at, user_id`, org.ID)
 		if err != nil {
 			return steward.Workspace{}, err
 		}
@@ -282,7 +282,7 @@ func addToWorkspace(ctx context.Context, tx *store.Tx, orgID, workspaceID string
 		for _, u := range part {
 			args = append(args, workspaceID, u, store.Micros(tx.Now))
 		}
-		added, err := queryStrings(ctx, tx, `INSERT INTO workspace_members (workspace_id, user_id, created_at) VALUES `+
+		added, err := tx.Strings(ctx, `INSERT INTO workspace_members (workspace_id, user_id, created_at) VALUES `+
 			strings.TrimSuffix(strings.Repeat("(?, ?, ?), ", len(part)), ", ")+
 			` ON CONFLICT (workspace_id, user_id) DO NOTHING RETURNING user_id`, args...)
 		if err != nil {

@@ -60,9 +60,7 @@ func (s *Server) handleAcceptForm(w http.ResponseWriter, r *http.Request) {
 	var hash string
 	var err error
 	if pw != "" || confirm != "" {
-		if err = auth.CheckNewPassword(pw, confirm); err == nil {
-			hash, err = auth.HashPassword(r.Context(), pw)
-		}
+		hash, err = auth.HashNewPassword(r.Context(), pw, confirm)
 	}
 	var res directory.Accepted
 	if err == nil {

@@ -200,19 +200,9 @@ func (db *DB) listen(ctx context.Context, log *slog.Logger) error {
 func (db *DB) resync(ctx context.Context, log *slog.Logger) {
 	var orgs []string
 	err := db.View(ctx, func(tx *Tx) error {
-		rows, err := tx.Query(ctx, `SELECT id FROM organizations`)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				return err
-			}
-			orgs = append(orgs, id)
-		}
-		return rows.Err()
+		var err error
+		orgs, err = tx.Strings(ctx, `SELECT id FROM organizations`)
+		return err
 	})
 	if err != nil {
 		if !errors.Is(err, context.Canceled) {

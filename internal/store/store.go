@@ -264,6 +264,25 @@ func (tx *Tx) QueryRow(ctx context.Context, query string, args ...any) *sql.Row 
 	return tx.tx.QueryRowContext(ctx, rebind(tx.dialect, query), args...)
 }
 
+// Strings runs a query written with ? placeholders whose rows are one text
+// column, and returns them in order.
+func (tx *Tx) Strings(ctx context.Context, query string, args ...any) ([]string, error) {
+	rows, err := tx.Query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
 // rebind rewrites ? placeholders as $1, $2, ... for PostgreSQL. Question
 // marks inside single-quoted literals are left alone.
 func rebind(d Dialect, query string) string {

@@ -46,19 +46,9 @@ func TestTransactCommitsAndRollsBack(t *testing.T) {
 		}
 		var ids []string
 		err = db.View(ctx, func(tx *store.Tx) error {
-			rows, err := tx.Query(ctx, `SELECT id FROM enterprise_accounts ORDER BY id`)
-			if err != nil {
-				return err
-			}
-			defer rows.Close()
-			for rows.Next() {
-				var id string
-				if err := rows.Scan(&id); err != nil {
-					return err
-				}
-				ids = append(ids, id)
-			}
-			return rows.Err()
+			var err error
+			ids, err = tx.Strings(ctx, `SELECT id FROM enterprise_accounts ORDER BY id`)
+			return err
 		})
 		if err != nil {
 			t.Fatalf("view: %v", err)

@@ -975,19 +975,9 @@ func TestDeriveCommitsWithTheBatch(t *testing.T) {
 		}
 		var derived []string
 		if err := db.View(ctx, func(tx *store.Tx) error {
-			rows, err := tx.Query(ctx, "SELECT id FROM derived ORDER BY id")
-			if err != nil {
-				return err
-			}
-			defer rows.Close()
-			for rows.Next() {
-				var id string
-				if err := rows.Scan(&id); err != nil {
-					return err
-				}
-				derived = append(derived, id)
-			}
-			return rows.Err()
+			var err error
+			derived, err = tx.Strings(ctx, "SELECT id FROM derived ORDER BY id")
+			return err
 		}); err != nil {
 			t.Fatal(err)
 		}

@@ -229,12 +229,9 @@ func (h *Handler) reset(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		err = checkFormToken(r)
 	}
-	if err == nil {
-		err = auth.CheckNewPassword(pw, r.PostFormValue("password_confirm"))
-	}
 	var hash string
 	if err == nil {
-		hash, err = auth.HashPassword(r.Context(), pw)
+		hash, err = auth.HashNewPassword(r.Context(), pw, r.PostFormValue("password_confirm"))
 	}
 	if err == nil {
 		err = h.cfg.DB.Transact(r.Context(), func(tx *store.Tx) error {
@@ -271,12 +268,9 @@ func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request, c *reqC
 			err = steward.Invalid([]string{"body", "current"}, "the current password is wrong")
 		}
 	}
-	if err == nil {
-		err = auth.CheckNewPassword(pw, r.PostFormValue("password_confirm"))
-	}
 	var hash string
 	if err == nil {
-		hash, err = auth.HashPassword(r.Context(), pw)
+		hash, err = auth.HashNewPassword(r.Context(), pw, r.PostFormValue("password_confirm"))
 	}
 	if err == nil {
 		err = h.cfg.DB.Transact(r.Context(), func(tx *store.Tx) error {
