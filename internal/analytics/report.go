@@ -137,6 +137,17 @@ func (c *chatTotals) add(s *stored) {
 // formatInstant writes a time as Mistral's reports do: UTC, to the second.
 func formatInstant(us int64) string { return store.Time(us).Format("2006-01-02T15:04:05Z") }
 
+// chatTotalsBy reads t's top-level rows of the Organization in w and
+// returns their totals per key.
+func chatTotalsBy(ctx context.Context, tx *store.Tx, t *table, org string, w Window) (map[string]*chatTotals, error) {
+	from, to := w.micros()
+	by := map[string]*chatTotals{}
+	err := t.read(ctx, tx, org, "", cover(from, to, topLevel), false, func(s *stored) {
+		totalsOf(by, s.keys[0]).add(s)
+	})
+	return by, err
+}
+
 // UserStat is Mistral's VibeWorkByUserStat.
 type UserStat struct {
 	MessagesCount            int64  `json:"messages_count"`
@@ -153,11 +164,7 @@ type UserStat struct {
 // WorkByUser returns the Organization's chat activity per user in w, most
 // messages first.
 func WorkByUser(ctx context.Context, tx *store.Tx, org string, w Window) ([]UserStat, error) {
-	from, to := w.micros()
-	by := map[string]*chatTotals{}
-	err := chatUsers.read(ctx, tx, org, "", cover(from, to, topLevel), false, func(s *stored) {
-		totalsOf(by, s.keys[0]).add(s)
-	})
+	by, err := chatTotalsBy(ctx, tx, chatUsers, org, w)
 	out := make([]UserStat, 0, len(by))
 	for id, c := range by {
 		out = append(out, UserStat{MessagesCount: c.sums[0], FilesCount: c.sums[1], ImagesCount: c.sums[2], SpreadsheetsCount: c.sums[3],
@@ -185,11 +192,7 @@ type AgentStat struct {
 // WorkByAgent returns the Organization's chat activity with agents, per
 // agent in w, most messages first.
 func WorkByAgent(ctx context.Context, tx *store.Tx, org string, w Window) ([]AgentStat, error) {
-	from, to := w.micros()
-	by := map[string]*chatTotals{}
-	err := chatAgents.read(ctx, tx, org, "", cover(from, to, topLevel), false, func(s *stored) {
-		totalsOf(by, s.keys[0]).add(s)
-	})
+	by, err := chatTotalsBy(ctx, tx, chatAgents, org, w)
 	out := make([]AgentStat, 0, len(by))
 	for id, c := range by {
 		out = append(out, AgentStat{MessagesCount: c.sums[0], FilesCount: c.sums[1], ImagesCount: c.sums[2], SpreadsheetsCount: c.sums[3],
