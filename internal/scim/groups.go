@@ -220,16 +220,7 @@ func memberValues(v any) ([]string, error) {
 }
 
 func setGroupAttr(g *group, attr string, v any, op string) error {
-	str := func() (string, error) {
-		if op == "remove" || v == nil {
-			return "", nil
-		}
-		s, ok := v.(string)
-		if !ok {
-			return "", badRequest("invalidValue", "%s must be a string", attr)
-		}
-		return strings.TrimSpace(s), nil
-	}
+	str := func() (string, error) { return patchString(attr, v, op) }
 	var err error
 	switch attr {
 	case "displayname":

@@ -268,17 +268,21 @@ func normalizeAttr(k string) string {
 // Attributes Steward does not keep (password, title, the enterprise
 // extension, ...) are accepted and ignored, as identity providers send
 // many.
-func setUserAttr(u *user, attr string, v any, op string) error {
-	str := func() (string, error) {
-		if op == "remove" || v == nil {
-			return "", nil
-		}
-		s, ok := v.(string)
-		if !ok {
-			return "", badRequest("invalidValue", "%s must be a string", attr)
-		}
-		return strings.TrimSpace(s), nil
+// patchString is the string an operation op sets attr to: empty for a remove or a null
+// value, else v trimmed, which must be a string.
+func patchString(attr string, v any, op string) (string, error) {
+	if op == "remove" || v == nil {
+		return "", nil
 	}
+	s, ok := v.(string)
+	if !ok {
+		return "", badRequest("invalidValue", "%s must be a string", attr)
+	}
+	return strings.TrimSpace(s), nil
+}
+
+func setUserAttr(u *user, attr string, v any, op string) error {
+	str := func() (string, error) { return patchString(attr, v, op) }
 	var err error
 	switch attr {
 	case "username":
