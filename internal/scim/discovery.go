@@ -52,13 +52,19 @@ func (s *Service) resourceTypes(w http.ResponseWriter, r *http.Request, c *call)
 }
 
 func (s *Service) resourceType(w http.ResponseWriter, r *http.Request, c *call) error {
-	for _, rt := range resourceTypeList {
-		if strings.EqualFold(rt["id"].(string), r.PathValue("id")) {
-			writeJSON(w, http.StatusOK, rt)
+	return writeByID(w, r, resourceTypeList, "ResourceType")
+}
+
+// writeByID writes the item of items whose "id" matches the path's id, ignoring case, or
+// returns the SCIM not-found error for kind.
+func writeByID(w http.ResponseWriter, r *http.Request, items []map[string]any, kind string) error {
+	for _, it := range items {
+		if strings.EqualFold(it["id"].(string), r.PathValue("id")) {
+			writeJSON(w, http.StatusOK, it)
 			return nil
 		}
 	}
-	return notFound("ResourceType", r.PathValue("id"))
+	return notFound(kind, r.PathValue("id"))
 }
 
 func attr(name, typ string, required bool, uniqueness, mutability string, sub ...map[string]any) map[string]any {
@@ -118,11 +124,5 @@ func (s *Service) schemas(w http.ResponseWriter, r *http.Request, c *call) error
 }
 
 func (s *Service) schema(w http.ResponseWriter, r *http.Request, c *call) error {
-	for _, sc := range schemaList {
-		if strings.EqualFold(sc["id"].(string), r.PathValue("id")) {
-			writeJSON(w, http.StatusOK, sc)
-			return nil
-		}
-	}
-	return notFound("Schema", r.PathValue("id"))
+	return writeByID(w, r, schemaList, "Schema")
 }

@@ -220,16 +220,7 @@ func memberValues(v any) ([]string, error) {
 }
 
 func setGroupAttr(g *group, attr string, v any, op string) error {
-	str := func() (string, error) {
-		if op == "remove" || v == nil {
-			return "", nil
-		}
-		s, ok := v.(string)
-		if !ok {
-			return "", badRequest("invalidValue", "%s must be a string", attr)
-		}
-		return strings.TrimSpace(s), nil
-	}
+	str := func() (string, error) { return patchString(attr, v, op) }
 	var err error
 	switch attr {
 	case "displayname":
@@ -504,28 +495,12 @@ func (s *Service) patchGroup(w http.ResponseWriter, r *http.Request, c *call) er
 	if err != nil {
 		return err
 	}
-	return s.changeGroup(w, r, c, func(g *group) error {
-		for _, op := range ops {
-			if err := patchGroupOp(g, op); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	return s.changeGroup(w, r, c, applyPatch(ops, patchGroupOp))
 }
 
 func patchGroupOp(g *group, op patchOp) error {
 	if op.Path == nil {
-		m, ok := op.Value.(map[string]any)
-		if !ok {
-			return badRequest("invalidValue", "an operation without a path needs an object value")
-		}
-		for k, v := range m {
-			if err := setGroupAttr(g, normalizeAttr(k), v, op.Op); err != nil {
-				return err
-			}
-		}
-		return nil
+		return patchObject(op, func(attr string, v any) error { return setGroupAttr(g, attr, v, op.Op) })
 	}
 	if op.Path.Filter == nil {
 		if op.Op != "remove" && op.Value == nil {

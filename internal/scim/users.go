@@ -268,17 +268,21 @@ func normalizeAttr(k string) string {
 // Attributes Steward does not keep (password, title, the enterprise
 // extension, ...) are accepted and ignored, as identity providers send
 // many.
-func setUserAttr(u *user, attr string, v any, op string) error {
-	str := func() (string, error) {
-		if op == "remove" || v == nil {
-			return "", nil
-		}
-		s, ok := v.(string)
-		if !ok {
-			return "", badRequest("invalidValue", "%s must be a string", attr)
-		}
-		return strings.TrimSpace(s), nil
+// patchString is the string an operation op sets attr to: empty for a remove or a null
+// value, else v trimmed, which must be a string.
+func patchString(attr string, v any, op string) (string, error) {
+	if op == "remove" || v == nil {
+		return "", nil
 	}
+	s, ok := v.(string)
+	if !ok {
+		return "", badRequest("invalidValue", "%s must be a string", attr)
+	}
+	return strings.TrimSpace(s), nil
+}
+
+func setUserAttr(u *user, attr string, v any, op string) error {
+	str := func() (string, error) { return patchString(attr, v, op) }
 	var err error
 	switch attr {
 	case "username":
@@ -530,28 +534,12 @@ func (s *Service) patchUser(w http.ResponseWriter, r *http.Request, c *call) err
 	if err != nil {
 		return err
 	}
-	return s.changeUser(w, r, c, func(u *user) error {
-		for _, op := range ops {
-			if err := patchUserOp(u, op); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	return s.changeUser(w, r, c, applyPatch(ops, patchUserOp))
 }
 
 func patchUserOp(u *user, op patchOp) error {
 	if op.Path == nil {
-		m, ok := op.Value.(map[string]any)
-		if !ok {
-			return badRequest("invalidValue", "an operation without a path needs an object value")
-		}
-		for k, v := range m {
-			if err := setUserAttr(u, normalizeAttr(k), v, op.Op); err != nil {
-				return err
-			}
-		}
-		return nil
+		return patchObject(op, func(attr string, v any) error { return setUserAttr(u, attr, v, op.Op) })
 	}
 	attr := op.Path.Attr
 	if op.Path.Filter != nil {
@@ -612,6 +600,34 @@ const maxPatchOps = 1000
 
 // readPatch reads a PatchOp body; op names are case-insensitive (Entra ID
 // sends "Replace").
+// applyPatch returns a change that applies ops to a resource in order, one at a time with
+// apply, stopping at the first error.
+func applyPatch[T any](ops []patchOp, apply func(*T, patchOp) error) func(*T) error {
+	return func(res *T) error {
+		for _, op := range ops {
+			if err := apply(res, op); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+// patchObject applies an operation without a path: its value must be an object, and each
+// of its attributes is set with set under its normalized name.
+func patchObject(op patchOp, set func(attr string, v any) error) error {
+	m, ok := op.Value.(map[string]any)
+	if !ok {
+		return badRequest("invalidValue", "an operation without a path needs an object value")
+	}
+	for k, v := range m {
+		if err := set(normalizeAttr(k), v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func readPatch(r *http.Request) ([]patchOp, error) {
 	var body struct {
 		Schemas    []string `json:"schemas"`
