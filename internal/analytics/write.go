@@ -3,6 +3,7 @@ package analytics
 import (
 	"cmp"
 	"context"
+	"database/sql"
 	"hash/fnv"
 	"slices"
 	"strings"
@@ -22,6 +23,9 @@ type table struct {
 	sketches []string
 	maxLevel int
 }
+
+// eventColumns are the raw events' columns, in the order write gives them.
+var eventColumns = []string{"organization_id", "user_id", "id", "workspace_id", "key_id", "type", "occurred_at", "recorded_at", "detail"}
 
 var (
 	chatUsers = &table{name: "analytics_chat_users", keys: []string{"user_id"},
@@ -196,36 +200,29 @@ func write(ctx context.Context, tx *store.Tx, events []Event) ([]bool, error) {
 		return nil, err
 	}
 	recorded := store.Micros(tx.Now)
-	const cols = 9
-	for start := 0; start < len(order); start += maxRowsPerStatement(cols) {
-		part := order[start:min(start+maxRowsPerStatement(cols), len(order))]
-		args := make([]any, 0, len(part)*cols)
-		for _, i := range part {
-			e := &events[i]
-			args = append(args, e.OrganizationID, e.UserID, e.ID, e.WorkspaceID, e.KeyID, e.Type, store.Micros(e.Time), recorded, e.detail())
-		}
-		rows, err := tx.Query(ctx, `INSERT INTO analytics_events (organization_id, user_id, id, workspace_id, key_id, type, occurred_at,
-			recorded_at, detail) VALUES `+placeholders(len(part), cols)+` ON CONFLICT DO NOTHING RETURNING organization_id, user_id, id`, args...)
-		if err != nil {
-			return nil, err
-		}
-		for rows.Next() {
-			var k eventKey
-			if err := rows.Scan(&k.org, &k.user, &k.id); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			if i, ok := first[k]; ok {
-				fresh[i] = true
-			}
-		}
-		if err := rows.Close(); err != nil {
-			return nil, err
-		}
-		if err := rows.Err(); err != nil {
-			return nil, err
-		}
+	rows := make([][]any, len(order))
+	for j, i := range order {
+		e := &events[i]
+		rows[j] = []any{e.OrganizationID, e.UserID, e.ID, e.WorkspaceID, e.KeyID, e.Type, store.Micros(e.Time), recorded, e.detail()}
 	}
+	err := tx.InsertReturning(ctx, "analytics_events", eventColumns, rows, "ON CONFLICT DO NOTHING RETURNING organization_id, user_id, id", func(r *sql.Rows) error {
+		var k eventKey
+		if err := r.Scan(&k.org, &k.user, &k.id); err != nil {
+			return err
+		}
+		if i, ok := first[k]; ok {
+			fresh[i] = true
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return fresh, addToRollups(ctx, tx, events, fresh)
+}
+
+// addToRollups adds the events marked fresh to the rollup tables.
+func addToRollups(ctx context.Context, tx *store.Tx, events []Event, fresh []bool) error {
 	r := rollups{}
 	for i := range events {
 		if fresh[i] {
@@ -234,10 +231,10 @@ func write(ctx context.Context, tx *store.Tx, events []Event) ([]bool, error) {
 	}
 	for _, t := range tables {
 		if err := t.upsert(ctx, tx, r[t]); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return fresh, nil
+	return nil
 }
 
 // lockOrganizations serializes, on PostgreSQL, the analytics writes of
@@ -263,16 +260,6 @@ func lockOrganizations(ctx context.Context, tx *store.Tx, events []Event) error 
 		}
 	}
 	return nil
-}
-
-// maxRowsPerStatement keeps a statement's placeholders under what both
-// engines take.
-func maxRowsPerStatement(cols int) int { return 8000 / cols }
-
-// placeholders returns n rows of cols placeholders for a VALUES list.
-func placeholders(n, cols int) string {
-	one := "(" + strings.TrimSuffix(strings.Repeat("?, ", cols), ", ") + ")"
-	return strings.TrimSuffix(strings.Repeat(one+", ", n), ", ")
 }
 
 func (t *table) columns() []string {
@@ -337,9 +324,8 @@ func (t *table) upsert(ctx context.Context, tx *store.Tx, m map[rowKey]*row) err
 func (t *table) mergeStored(ctx context.Context, tx *store.Tx, keys []rowKey, m map[rowKey]*row) error {
 	keyCols := append([]string{"organization_id", "level", "bucket_start"}, t.keys...)
 	one := "(CAST(? AS TEXT), CAST(? AS SMALLINT), CAST(? AS BIGINT)" + strings.Repeat(", CAST(? AS TEXT)", len(t.keys)) + ")"
-	chunk := maxRowsPerStatement(len(keyCols))
-	for start := 0; start < len(keys); start += chunk {
-		part := keys[start:min(start+chunk, len(keys))]
+	for start, end := range store.Runs(len(keys), len(keyCols)) {
+		part := keys[start:end]
 		args := make([]any, 0, len(part)*len(keyCols))
 		for _, k := range part {
 			args = append(args, k.org, k.level, k.bucket)
@@ -349,11 +335,7 @@ func (t *table) mergeStored(ctx context.Context, tx *store.Tx, keys []rowKey, m 
 		}
 		q := "SELECT " + strings.Join(keyCols, ", ") + ", " + strings.Join(t.sketches, ", ") + " FROM " + t.name +
 			" WHERE (" + strings.Join(keyCols, ", ") + ") IN (VALUES " + strings.TrimSuffix(strings.Repeat(one+", ", len(part)), ", ") + ")"
-		rows, err := tx.Query(ctx, q, args...)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
+		err := tx.Each(ctx, q, args, func(r *sql.Rows) error {
 			var k rowKey
 			stored := make([][]byte, len(t.sketches))
 			dest := []any{&k.org, &k.level, &k.bucket}
@@ -363,23 +345,19 @@ func (t *table) mergeStored(ctx context.Context, tx *store.Tx, keys []rowKey, m 
 			for i := range stored {
 				dest = append(dest, &stored[i])
 			}
-			if err := rows.Scan(dest...); err != nil {
-				rows.Close()
+			if err := r.Scan(dest...); err != nil {
 				return err
 			}
 			x := m[k]
 			if x == nil {
-				rows.Close()
 				return steward.Internal(errUnknownRow{t.name})
 			}
 			for i := range stored {
 				x.sketches[i].mergeEncoded(stored[i])
 			}
-		}
-		if err := rows.Close(); err != nil {
-			return err
-		}
-		if err := rows.Err(); err != nil {
+			return nil
+		})
+		if err != nil {
 			return err
 		}
 	}
@@ -394,12 +372,15 @@ func (e errUnknownRow) Error() string {
 	return "analytics: " + e.table + " returned a row that was not asked for"
 }
 
-// Write stores events, made by Steward, through the caller's tx, with their
-// rollups: for what is derived from another record in that record's own
-// transaction (the gateway's usage), so that both commit or neither. A zero
-// time means the transaction's. Events whose key is stored already are
-// ignored.
+// Write adds events that Steward derives from another record to the
+// rollups, through the caller's tx, in that record's own transaction (the
+// gateway's usage), so that both commit or neither. That record is the
+// events' raw copy and their idempotency: they are not stored again in
+// analytics_events, and the caller passes each event once (the usage
+// recorder passes only the usage events it inserted). A zero time means the
+// transaction's.
 func Write(ctx context.Context, tx *store.Tx, events []Event) error {
+	fresh := make([]bool, len(events))
 	for i := range events {
 		if events[i].Time.IsZero() {
 			events[i].Time = tx.Now
@@ -407,10 +388,13 @@ func Write(ctx context.Context, tx *store.Tx, events []Event) error {
 		if err := validate(&events[i]); err != nil {
 			return err
 		}
+		fresh[i] = true
 	}
 	if len(events) == 0 {
 		return nil
 	}
-	_, err := write(ctx, tx, events)
-	return err
+	if err := lockOrganizations(ctx, tx, events); err != nil {
+		return err
+	}
+	return addToRollups(ctx, tx, events, fresh)
 }

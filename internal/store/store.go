@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"net"
 	"net/url"
 	"os"
@@ -64,6 +65,10 @@ type DB struct {
 	dialect Dialect
 	// Now is the clock used to fix each transaction's time; tests replace it.
 	Now func() time.Time
+
+	// writeStmts and readStmts keep prepared statements on SQLite; nil on
+	// PostgreSQL.
+	writeStmts, readStmts *stmtCache
 
 	subsMu sync.RWMutex
 	subs   []func(Change)
@@ -169,7 +174,8 @@ func openSQLite(ctx context.Context, dir string) (*DB, error) {
 	}
 	read.SetMaxOpenConns(8)
 	read.SetMaxIdleConns(8)
-	return &DB{write: write, read: read, dialect: SQLite, Now: time.Now}, nil
+	return &DB{write: write, read: read, dialect: SQLite, Now: time.Now,
+		writeStmts: newStmtCache(write), readStmts: newStmtCache(read)}, nil
 }
 
 // Dialect returns the engine in use.
@@ -177,6 +183,10 @@ func (db *DB) Dialect() Dialect { return db.dialect }
 
 // Close closes every connection.
 func (db *DB) Close() error {
+	if db.writeStmts != nil {
+		db.writeStmts.close()
+		db.readStmts.close()
+	}
 	err := db.write.Close()
 	if db.read != db.write {
 		err = errors.Join(err, db.read.Close())
@@ -200,6 +210,10 @@ type Tx struct {
 	dialect Dialect
 	Now     time.Time
 	changes []Change
+	// stmts keeps the pool's prepared statements (SQLite only); unprepared
+	// lists the texts to prepare once the transaction has ended.
+	stmts      *stmtCache
+	unprepared []string
 }
 
 // Notify records a change, published to subscribers once the transaction
@@ -214,15 +228,15 @@ func (tx *Tx) Notify(c Change) {
 // nil and rolling back otherwise. Driver errors are translated to domain
 // errors (see Translate).
 func (db *DB) Transact(ctx context.Context, fn func(*Tx) error) error {
-	return db.run(ctx, db.write, false, fn)
+	return db.run(ctx, db.write, db.writeStmts, false, fn)
 }
 
 // View runs fn in a read-only transaction.
 func (db *DB) View(ctx context.Context, fn func(*Tx) error) error {
-	return db.run(ctx, db.read, true, fn)
+	return db.run(ctx, db.read, db.readStmts, true, fn)
 }
 
-func (db *DB) run(ctx context.Context, pool *sql.DB, readOnly bool, fn func(*Tx) error) error {
+func (db *DB) run(ctx context.Context, pool *sql.DB, stmts *stmtCache, readOnly bool, fn func(*Tx) error) error {
 	// database/sql's ReadOnly option is refused by the SQLite driver; its
 	// read pool is query_only instead.
 	opts := &sql.TxOptions{ReadOnly: readOnly && db.dialect == Postgres}
@@ -230,7 +244,12 @@ func (db *DB) run(ctx context.Context, pool *sql.DB, readOnly bool, fn func(*Tx)
 	if err != nil {
 		return Translate(err)
 	}
-	tx := &Tx{tx: sqlTx, dialect: db.dialect, Now: db.Now().UTC().Truncate(time.Microsecond)}
+	tx := &Tx{tx: sqlTx, dialect: db.dialect, Now: db.Now().UTC().Truncate(time.Microsecond), stmts: stmts}
+	defer func() {
+		if len(tx.unprepared) > 0 {
+			stmts.prepare(ctx, tx.unprepared)
+		}
+	}()
 	err = fn(tx)
 	if err == nil && db.feed != nil && len(tx.changes) > 0 {
 		err = db.feed.send(ctx, tx)
@@ -251,36 +270,57 @@ func (tx *Tx) Dialect() Dialect { return tx.dialect }
 
 // Exec runs a statement written with ? placeholders.
 func (tx *Tx) Exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if s := tx.prepared(ctx, query); s != nil {
+		return s.ExecContext(ctx, args...)
+	}
 	return tx.tx.ExecContext(ctx, rebind(tx.dialect, query), args...)
 }
 
 // Query runs a query written with ? placeholders.
 func (tx *Tx) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if s := tx.prepared(ctx, query); s != nil {
+		return s.QueryContext(ctx, args...)
+	}
 	return tx.tx.QueryContext(ctx, rebind(tx.dialect, query), args...)
 }
 
 // QueryRow runs a query written with ? placeholders that returns one row.
 func (tx *Tx) QueryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	if s := tx.prepared(ctx, query); s != nil {
+		return s.QueryRowContext(ctx, args...)
+	}
 	return tx.tx.QueryRowContext(ctx, rebind(tx.dialect, query), args...)
+}
+
+// prepared returns the kept prepared statement for query, bound to tx, or
+// nil when there is none (always on PostgreSQL).
+func (tx *Tx) prepared(ctx context.Context, query string) *sql.Stmt {
+	if tx.stmts == nil {
+		return nil
+	}
+	s, prepare := tx.stmts.lookup(query)
+	if s == nil {
+		if prepare {
+			tx.unprepared = append(tx.unprepared, query)
+		}
+		return nil
+	}
+	return tx.tx.StmtContext(ctx, s)
 }
 
 // Strings runs a query written with ? placeholders whose rows are one text
 // column, and returns them in order.
 func (tx *Tx) Strings(ctx context.Context, query string, args ...any) ([]string, error) {
-	rows, err := tx.Query(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
 	var out []string
-	for rows.Next() {
+	err := tx.Each(ctx, query, args, func(r *sql.Rows) error {
 		var s string
-		if err := rows.Scan(&s); err != nil {
-			return nil, err
+		if err := r.Scan(&s); err != nil {
+			return err
 		}
 		out = append(out, s)
-	}
-	return out, rows.Err()
+		return nil
+	})
+	return out, err
 }
 
 // rebind rewrites ? placeholders as $1, $2, ... for PostgreSQL. Question
@@ -382,17 +422,47 @@ func TimePtr(v sql.NullInt64) *time.Time {
 // 32,766 and PostgreSQL's 65,535.
 const maxParams = 8000
 
-// InsertMany inserts rows (each one value per column) into table with
-// multi-row INSERT statements, as few as the placeholder limit allows.
-// suffix (such as "ON CONFLICT DO NOTHING") is appended to each statement.
-func (tx *Tx) InsertMany(ctx context.Context, table string, columns []string, rows [][]any, suffix string) error {
-	if len(rows) == 0 {
-		return nil
+// Runs splits n rows of cols values each into runs for multi-row
+// statements, yielding each run's start and end. Every run's length is a
+// power of two and its values stay under maxParams, so that a few statement
+// texts serve batches of any size and stay prepared.
+func Runs(n, cols int) iter.Seq2[int, int] {
+	largest := 1
+	for largest*2*max(cols, 1) <= maxParams {
+		largest *= 2
 	}
+	return func(yield func(int, int) bool) {
+		for start := 0; start < n; {
+			size := largest
+			for size > n-start {
+				size /= 2
+			}
+			if !yield(start, start+size) {
+				return
+			}
+			start += size
+		}
+	}
+}
+
+// InsertMany inserts rows (each one value per column) into table with
+// multi-row INSERT statements (see Runs). suffix (such as "ON CONFLICT DO
+// NOTHING") is appended to each statement.
+func (tx *Tx) InsertMany(ctx context.Context, table string, columns []string, rows [][]any, suffix string) error {
+	return tx.insertMany(ctx, table, columns, rows, suffix, nil)
+}
+
+// InsertReturning is InsertMany for a suffix that ends in RETURNING: scan
+// is called with each row returned.
+func (tx *Tx) InsertReturning(ctx context.Context, table string, columns []string, rows [][]any, suffix string, scan func(*sql.Rows) error) error {
+	return tx.insertMany(ctx, table, columns, rows, suffix, scan)
+}
+
+func (tx *Tx) insertMany(ctx context.Context, table string, columns []string, rows [][]any, suffix string, scan func(*sql.Rows) error) error {
 	one := "(" + strings.TrimSuffix(strings.Repeat("?, ", len(columns)), ", ") + ")"
-	chunk := max(maxParams/len(columns), 1)
-	for start := 0; start < len(rows); start += chunk {
-		part := rows[start:min(start+chunk, len(rows))]
+	head := "INSERT INTO " + table + " (" + strings.Join(columns, ", ") + ") VALUES "
+	for start, end := range Runs(len(rows), len(columns)) {
+		part := rows[start:end]
 		args := make([]any, 0, len(part)*len(columns))
 		for _, r := range part {
 			if len(r) != len(columns) {
@@ -400,11 +470,35 @@ func (tx *Tx) InsertMany(ctx context.Context, table string, columns []string, ro
 			}
 			args = append(args, r...)
 		}
-		q := "INSERT INTO " + table + " (" + strings.Join(columns, ", ") + ") VALUES " +
-			strings.TrimSuffix(strings.Repeat(one+", ", len(part)), ", ") + " " + suffix
-		if _, err := tx.Exec(ctx, q, args...); err != nil {
+		q := head + strings.TrimSuffix(strings.Repeat(one+", ", len(part)), ", ") + " " + suffix
+		if scan == nil {
+			if _, err := tx.Exec(ctx, q, args...); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := tx.Each(ctx, q, args, scan); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// Each runs a query written with ? placeholders and calls scan with each
+// of its rows.
+func (tx *Tx) Each(ctx context.Context, query string, args []any, scan func(*sql.Rows) error) error {
+	rows, err := tx.Query(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := scan(rows); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	return rows.Close()
 }

@@ -15,6 +15,7 @@ package usage
 
 import (
 	"context"
+	"database/sql"
 	"slices"
 	"strconv"
 	"strings"
@@ -167,57 +168,20 @@ func bucketStart(t time.Time, size time.Duration) int64 {
 	return store.Micros(t.Truncate(size))
 }
 
-const eventColumns = "id, organization_id, workspace_id, key_id, user_id, model, occurred_at, input_tokens, output_tokens, cost, currency, estimated, endpoint, recorded_at, request_id, product"
-
-const rollupColumns = "organization_id, bucket_start, workspace_id, key_id, user_id, model, requests, input_tokens, output_tokens, cost, estimated_requests"
-
-// chunkRows bounds the rows one statement carries, and so the size of its
-// one JSON (SQLite) or array (PostgreSQL) parameter per column.
-const chunkRows = 4096
-
-// A batch reaches the database as one statement per table, with a text
-// that does not change: on SQLite the rows are one JSON array read by
-// jsonb_each, on PostgreSQL one array per column read by unnest. This saves
-// parsing and binding a multi-row VALUES list with a placeholder per value,
-// which took a quarter of a batch's time on SQLite, and lets PostgreSQL
-// reuse one prepared statement.
 var (
-	insertEventsSQL = map[store.Dialect]string{
-		store.SQLite: jsonRowsCTE + "INSERT INTO usage_events (" + eventColumns + ") SELECT " + jsonColumns(16) +
-			" FROM r WHERE true ON CONFLICT (id) DO NOTHING RETURNING id",
-		store.Postgres: "INSERT INTO usage_events (" + eventColumns + ") SELECT * FROM unnest(" +
-			"?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[], ?::text[], ?::boolean[], ?::text[], ?::bigint[], ?::text[], ?::text[]" +
-			") ON CONFLICT (id) DO NOTHING RETURNING id",
-	}
-	rollupWith   = map[store.Dialect]string{store.SQLite: jsonRowsCTE}
-	rollupSource = map[store.Dialect]string{
-		store.SQLite: " SELECT " + jsonColumns(11) + " FROM r WHERE true",
-		store.Postgres: " SELECT * FROM unnest(" +
-			"?::text[], ?::bigint[], ?::text[], ?::text[], ?::text[], ?::text[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[])",
-	}
+	eventColumns  = []string{"id", "organization_id", "workspace_id", "key_id", "user_id", "model", "occurred_at", "input_tokens", "output_tokens", "cost", "currency", "estimated", "endpoint", "recorded_at", "request_id", "product"}
+	rollupColumns = []string{"organization_id", "bucket_start", "workspace_id", "key_id", "user_id", "model", "requests", "input_tokens", "output_tokens", "cost", "estimated_requests"}
 )
-
-// jsonRowsCTE turns the JSON array parameter into rows r(v), each a JSONB
-// array that ->> reads without parsing: json_each would hand each row over
-// as text, parsed again by every column that reads it.
-const jsonRowsCTE = "WITH r (v) AS (SELECT value FROM jsonb_each(?)) "
-
-// jsonColumns selects the first n elements of r's arrays.
-func jsonColumns(n int) string {
-	cols := make([]string, n)
-	for i := range cols {
-		cols[i] = "v ->> " + strconv.Itoa(i)
-	}
-	return strings.Join(cols, ", ")
-}
 
 // write stores valid events through tx and adds the events it inserted to
 // the rollups; events whose id is already stored, or repeated within
 // events, are left out of both. It returns the events it inserted.
 //
-// Ids are inserted in sorted order and rollup rows upserted in key order, so
-// that concurrent writers on PostgreSQL (several Steward processes) take
-// their row locks in one order and cannot deadlock.
+// A batch reaches the database as multi-row statements of a few sizes
+// (store.Runs), which stay prepared. Ids are inserted in sorted order and
+// rollup rows upserted in key order, so that concurrent writers on
+// PostgreSQL (several Steward processes) take their row locks in one order
+// and cannot deadlock.
 func write(ctx context.Context, tx *store.Tx, events []Event) ([]Event, error) {
 	byID := make(map[string]*Event, len(events))
 	unique := make([]*Event, 0, len(events))
@@ -231,69 +195,37 @@ func write(ctx context.Context, tx *store.Tx, events []Event) ([]Event, error) {
 	slices.SortFunc(unique, func(a, b *Event) int { return strings.Compare(a.ID, b.ID) })
 
 	recorded := store.Micros(tx.Now)
+	rows := make([][]any, len(unique))
+	for i, e := range unique {
+		rows[i] = []any{e.ID, e.OrganizationID, e.WorkspaceID, e.KeyID, e.UserID, e.Model, store.Micros(e.Time),
+			e.InputTokens, e.OutputTokens, e.Cost, e.Currency, e.Estimated, e.Endpoint, recorded, e.RequestID, e.Product}
+	}
 	var inserted []Event
 	hourly := map[rollupKey]*sums{}
 	daily := map[rollupKey]*sums{}
-	for start := 0; start < len(unique); start += chunkRows {
-		part := unique[start:min(start+chunkRows, len(unique))]
-		rows, err := tx.Query(ctx, insertEventsSQL[tx.Dialect()], eventArgs(tx.Dialect(), part, recorded)...)
-		if err != nil {
-			return nil, err
+	err := tx.InsertReturning(ctx, "usage_events", eventColumns, rows, "ON CONFLICT (id) DO NOTHING RETURNING id", func(r *sql.Rows) error {
+		var id string
+		if err := r.Scan(&id); err != nil {
+			return err
 		}
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			e := byID[id]
-			if e == nil {
-				rows.Close()
-				return nil, steward.Internal(errUnknownID{id})
-			}
-			inserted = append(inserted, *e)
-			k := rollupKey{e.OrganizationID, e.WorkspaceID, e.KeyID, e.UserID, e.Model, bucketStart(e.Time, hour)}
-			accumulate(hourly, k, e)
-			k.bucket = bucketStart(e.Time, day)
-			accumulate(daily, k, e)
+		e := byID[id]
+		if e == nil {
+			return steward.Internal(errUnknownID{id})
 		}
-		if err := rows.Err(); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		if err := rows.Close(); err != nil {
-			return nil, err
-		}
+		inserted = append(inserted, *e)
+		k := rollupKey{e.OrganizationID, e.WorkspaceID, e.KeyID, e.UserID, e.Model, bucketStart(e.Time, hour)}
+		accumulate(hourly, k, e)
+		k.bucket = bucketStart(e.Time, day)
+		accumulate(daily, k, e)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	if err := upsert(ctx, tx, "usage_hourly", hourly); err != nil {
 		return nil, err
 	}
 	return inserted, upsert(ctx, tx, "usage_daily", daily)
-}
-
-// eventArgs encodes events as the parameters of insertEventsSQL.
-func eventArgs(d store.Dialect, events []*Event, recorded int64) []any {
-	if d == store.SQLite {
-		var b jsonRows
-		for _, e := range events {
-			b.open()
-			b.str(e.ID).str(e.OrganizationID).str(e.WorkspaceID).str(e.KeyID).str(e.UserID).str(e.Model)
-			b.num(store.Micros(e.Time)).num(e.InputTokens).num(e.OutputTokens).num(e.Cost).str(e.Currency)
-			b.flag(e.Estimated).str(e.Endpoint).num(recorded).str(e.RequestID).str(e.Product)
-			b.close()
-		}
-		return []any{b.String()}
-	}
-	n := len(events)
-	ids, orgs, workspaces, keys, users, models := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-	times, inputs, outputs, costs := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
-	currencies, endpoints, estimated, recordedAt, requestIDs, products := make([]string, n), make([]string, n), make([]bool, n), make([]int64, n), make([]string, n), make([]string, n)
-	for i, e := range events {
-		ids[i], orgs[i], workspaces[i], keys[i], users[i], models[i] = e.ID, e.OrganizationID, e.WorkspaceID, e.KeyID, e.UserID, e.Model
-		times[i], inputs[i], outputs[i], costs[i] = store.Micros(e.Time), e.InputTokens, e.OutputTokens, e.Cost
-		currencies[i], estimated[i], endpoints[i], recordedAt[i], requestIDs[i], products[i] = e.Currency, e.Estimated, e.Endpoint, recorded, e.RequestID, e.Product
-	}
-	return []any{ids, orgs, workspaces, keys, users, models, times, inputs, outputs, costs, currencies, estimated, endpoints, recordedAt, requestIDs, products}
 }
 
 // errUnknownID is a RETURNING row that names no event of the statement,
@@ -314,119 +246,23 @@ func accumulate(m map[rollupKey]*sums, k rollupKey, e *Event) {
 // upsert adds the sums to table's rows, each row once: PostgreSQL refuses a
 // statement that updates one row twice.
 func upsert(ctx context.Context, tx *store.Tx, table string, m map[rollupKey]*sums) error {
-	if len(m) == 0 {
-		return nil
-	}
 	keys := make([]rollupKey, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
 	}
 	slices.SortFunc(keys, compareKeys)
-	q := rollupWith[tx.Dialect()] + "INSERT INTO " + table + " (" + rollupColumns + ")" + rollupSource[tx.Dialect()] +
-		" ON CONFLICT (organization_id, bucket_start, workspace_id, key_id, user_id, model) DO UPDATE SET " +
-		"requests = " + table + ".requests + excluded.requests, " +
-		"input_tokens = " + table + ".input_tokens + excluded.input_tokens, " +
-		"output_tokens = " + table + ".output_tokens + excluded.output_tokens, " +
-		"cost = " + table + ".cost + excluded.cost, " +
-		"estimated_requests = " + table + ".estimated_requests + excluded.estimated_requests"
-	for start := 0; start < len(keys); start += chunkRows {
-		part := keys[start:min(start+chunkRows, len(keys))]
-		if _, err := tx.Exec(ctx, q, rollupArgs(tx.Dialect(), part, m)...); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// rollupArgs encodes rollup rows as the parameters of rollupSource.
-func rollupArgs(d store.Dialect, keys []rollupKey, m map[rollupKey]*sums) []any {
-	if d == store.SQLite {
-		var b jsonRows
-		for _, k := range keys {
-			s := m[k]
-			b.open()
-			b.str(k.org).num(k.bucket).str(k.workspace).str(k.key).str(k.user).str(k.model)
-			b.num(s.requests).num(s.input).num(s.output).num(s.cost).num(s.estimated)
-			b.close()
-		}
-		return []any{b.String()}
-	}
-	n := len(keys)
-	orgs, workspaces, ks, users, models := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-	buckets, requests, inputs, outputs, costs, estimated := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
+	rows := make([][]any, len(keys))
 	for i, k := range keys {
 		s := m[k]
-		orgs[i], buckets[i], workspaces[i], ks[i], users[i], models[i] = k.org, k.bucket, k.workspace, k.key, k.user, k.model
-		requests[i], inputs[i], outputs[i], costs[i], estimated[i] = s.requests, s.input, s.output, s.cost, s.estimated
+		rows[i] = []any{k.org, k.bucket, k.workspace, k.key, k.user, k.model, s.requests, s.input, s.output, s.cost, s.estimated}
 	}
-	return []any{orgs, buckets, workspaces, ks, users, models, requests, inputs, outputs, costs, estimated}
-}
-
-// jsonRows writes a JSON array of arrays of strings and integers.
-type jsonRows struct {
-	b     []byte
-	first bool
-}
-
-func (j *jsonRows) open() {
-	if len(j.b) == 0 {
-		j.b = append(j.b, '[')
-	} else {
-		j.b = append(j.b, ',')
-	}
-	j.b = append(j.b, '[')
-	j.first = true
-}
-
-func (j *jsonRows) close() { j.b = append(j.b, ']') }
-
-func (j *jsonRows) sep() {
-	if !j.first {
-		j.b = append(j.b, ',')
-	}
-	j.first = false
-}
-
-func (j *jsonRows) num(v int64) *jsonRows {
-	j.sep()
-	j.b = strconv.AppendInt(j.b, v, 10)
-	return j
-}
-
-func (j *jsonRows) flag(v bool) *jsonRows {
-	if v {
-		return j.num(1)
-	}
-	return j.num(0)
-}
-
-// str writes s, which validate has checked is UTF-8, as a JSON string.
-func (j *jsonRows) str(s string) *jsonRows {
-	j.sep()
-	j.b = append(j.b, '"')
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c == '"' || c == '\\':
-			j.b = append(j.b, '\\', c)
-		case c < 0x20:
-			j.b = append(j.b, `\u00`...)
-			j.b = append(j.b, hexDigits[c>>4], hexDigits[c&0xf])
-		default:
-			j.b = append(j.b, c)
-		}
-	}
-	j.b = append(j.b, '"')
-	return j
-}
-
-const hexDigits = "0123456789abcdef"
-
-// String returns the array; an empty one when no row was written.
-func (j *jsonRows) String() string {
-	if len(j.b) == 0 {
-		return "[]"
-	}
-	return string(append(j.b, ']'))
+	return tx.InsertMany(ctx, table, rollupColumns, rows,
+		"ON CONFLICT (organization_id, bucket_start, workspace_id, key_id, user_id, model) DO UPDATE SET "+
+			"requests = "+table+".requests + excluded.requests, "+
+			"input_tokens = "+table+".input_tokens + excluded.input_tokens, "+
+			"output_tokens = "+table+".output_tokens + excluded.output_tokens, "+
+			"cost = "+table+".cost + excluded.cost, "+
+			"estimated_requests = "+table+".estimated_requests + excluded.estimated_requests")
 }
 
 // compareKeys orders rollup keys as the tables' primary keys do.

@@ -50,7 +50,7 @@ func stored(t *testing.T, db *store.DB) map[string]Event {
 	ctx := context.Background()
 	out := map[string]Event{}
 	err := db.View(ctx, func(tx *store.Tx) error {
-		rows, err := tx.Query(ctx, "SELECT "+eventColumns+" FROM usage_events")
+		rows, err := tx.Query(ctx, "SELECT "+strings.Join(eventColumns, ", ")+" FROM usage_events")
 		if err != nil {
 			return err
 		}
@@ -82,7 +82,7 @@ func rollup(t *testing.T, db *store.DB, table string) map[rollupKey]sums {
 	ctx := context.Background()
 	out := map[rollupKey]sums{}
 	err := db.View(ctx, func(tx *store.Tx) error {
-		rows, err := tx.Query(ctx, "SELECT "+rollupColumns+" FROM "+table)
+		rows, err := tx.Query(ctx, "SELECT "+strings.Join(rollupColumns, ", ")+" FROM "+table)
 		if err != nil {
 			return err
 		}
