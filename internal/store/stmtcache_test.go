@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 	"testing"
@@ -132,5 +133,80 @@ func TestRuns(t *testing.T) {
 				t.Fatalf("Runs(%d, %d) covered %d rows", n, cols, next)
 			}
 		}
+	}
+}
+
+// A prepared statement has one cursor: a text whose rows are still being
+// read runs unprepared when it is used again, by Query, Each or QueryRow,
+// and both readers see their own rows.
+func TestStatementInUseRunsUnprepared(t *testing.T) {
+	ctx := context.Background()
+	db := openSQLiteForTest(t)
+	err := db.Transact(ctx, func(tx *Tx) error {
+		if _, err := tx.Exec(ctx, `CREATE TABLE t (id INTEGER PRIMARY KEY, grp INTEGER NOT NULL)`); err != nil {
+			return err
+		}
+		for i := range 6 {
+			if _, err := tx.Exec(ctx, `INSERT INTO t (id, grp) VALUES (?, ?)`, i, i%2); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const q = `SELECT id FROM t WHERE grp = ? ORDER BY id`
+	for range 2 {
+		if err := db.View(ctx, func(tx *Tx) error { _, err := tx.Strings(ctx, q, 0); return err }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !db.readStmts.has(q) {
+		t.Fatal("the query was not prepared")
+	}
+	var outer, inner, rowInner, again []string
+	err = db.View(ctx, func(tx *Tx) error {
+		rows, err := tx.Query(ctx, q, 0)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			outer = append(outer, id)
+			got, err := tx.Strings(ctx, q, 1)
+			if err != nil {
+				return err
+			}
+			inner = append(inner, got...)
+			var first string
+			if err := tx.QueryRow(ctx, q, 1).Scan(&first); err != nil {
+				return err
+			}
+			rowInner = append(rowInner, first)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		return tx.Each(ctx, q, []any{1}, func(r *sql.Rows) error {
+			var id string
+			if err := r.Scan(&id); err != nil {
+				return err
+			}
+			got, err := tx.Strings(ctx, q, 0)
+			again = append(again, id+":"+strings.Join(got, ""))
+			return err
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(outer, ",") != "0,2,4" || strings.Join(inner, ",") != "1,3,5,1,3,5,1,3,5" || strings.Join(rowInner, ",") != "1,1,1" ||
+		strings.Join(again, ",") != "1:024,3:024,5:024" {
+		t.Fatalf("outer %v, inner %v, inner rows %v, nested Each %v", outer, inner, rowInner, again)
 	}
 }

@@ -214,6 +214,12 @@ type Tx struct {
 	// lists the texts to prepare once the transaction has ended.
 	stmts      *stmtCache
 	unprepared []string
+	// open counts, per text, the rows that may still be reading its
+	// prepared statement: a statement has one cursor, which a second use
+	// would reset, so a text in use runs unprepared. Query's rows are
+	// counted until the transaction ends, since their closing is the
+	// caller's; Each's until it returns.
+	open map[string]int
 }
 
 // Notify records a change, published to subscribers once the transaction
@@ -270,32 +276,45 @@ func (tx *Tx) Dialect() Dialect { return tx.dialect }
 
 // Exec runs a statement written with ? placeholders.
 func (tx *Tx) Exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	if s := tx.prepared(ctx, query); s != nil {
+	if s := tx.prepared(ctx, query, false); s != nil {
 		return s.ExecContext(ctx, args...)
 	}
 	return tx.tx.ExecContext(ctx, rebind(tx.dialect, query), args...)
 }
 
-// Query runs a query written with ? placeholders.
+// Query runs a query written with ? placeholders. Each, which knows when
+// the rows are done with, lets a text repeated in one transaction stay
+// prepared.
 func (tx *Tx) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	if s := tx.prepared(ctx, query); s != nil {
-		return s.QueryContext(ctx, args...)
-	}
-	return tx.tx.QueryContext(ctx, rebind(tx.dialect, query), args...)
+	rows, _, err := tx.query(ctx, query, args)
+	return rows, err
 }
 
-// QueryRow runs a query written with ? placeholders that returns one row.
+// query is Query, also telling whether it counted its rows as open.
+func (tx *Tx) query(ctx context.Context, query string, args []any) (*sql.Rows, bool, error) {
+	if s := tx.prepared(ctx, query, true); s != nil {
+		rows, err := s.QueryContext(ctx, args...)
+		return rows, true, err
+	}
+	rows, err := tx.tx.QueryContext(ctx, rebind(tx.dialect, query), args...)
+	return rows, false, err
+}
+
+// QueryRow runs a query written with ? placeholders that returns one row,
+// to be scanned before the same text runs again in the transaction.
 func (tx *Tx) QueryRow(ctx context.Context, query string, args ...any) *sql.Row {
-	if s := tx.prepared(ctx, query); s != nil {
+	if s := tx.prepared(ctx, query, false); s != nil {
 		return s.QueryRowContext(ctx, args...)
 	}
 	return tx.tx.QueryRowContext(ctx, rebind(tx.dialect, query), args...)
 }
 
 // prepared returns the kept prepared statement for query, bound to tx, or
-// nil when there is none (always on PostgreSQL).
-func (tx *Tx) prepared(ctx context.Context, query string) *sql.Stmt {
-	if tx.stmts == nil {
+// nil when there is none (always on PostgreSQL) or when rows of the same
+// text may still be reading it. rows counts the use as open until the
+// transaction ends.
+func (tx *Tx) prepared(ctx context.Context, query string, rows bool) *sql.Stmt {
+	if tx.stmts == nil || tx.open[query] > 0 {
 		return nil
 	}
 	s, prepare := tx.stmts.lookup(query)
@@ -305,7 +324,17 @@ func (tx *Tx) prepared(ctx context.Context, query string) *sql.Stmt {
 		}
 		return nil
 	}
+	if rows {
+		tx.markOpen(query, 1)
+	}
 	return tx.tx.StmtContext(ctx, s)
+}
+
+func (tx *Tx) markOpen(query string, n int) {
+	if tx.open == nil {
+		tx.open = map[string]int{}
+	}
+	tx.open[query] += n
 }
 
 // Strings runs a query written with ? placeholders whose rows are one text
@@ -487,9 +516,12 @@ func (tx *Tx) insertMany(ctx context.Context, table string, columns []string, ro
 // Each runs a query written with ? placeholders and calls scan with each
 // of its rows.
 func (tx *Tx) Each(ctx context.Context, query string, args []any, scan func(*sql.Rows) error) error {
-	rows, err := tx.Query(ctx, query, args...)
+	rows, counted, err := tx.query(ctx, query, args)
 	if err != nil {
 		return err
+	}
+	if counted {
+		defer tx.markOpen(query, -1)
 	}
 	defer rows.Close()
 	for rows.Next() {
