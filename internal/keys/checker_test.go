@@ -250,7 +250,9 @@ func TestExpiryReminders(t *testing.T) {
 		}
 		run(1)
 		run(0)
-		db.Now = func() time.Time { return time.Now().AddDate(0, 0, 4).Add(12 * time.Hour) }
+		// Four days on, at any time of day, is within the last day before
+		// the expiry date's midnight (UTC), when it begins.
+		db.Now = func() time.Time { return time.Now().AddDate(0, 0, 4) }
 		run(1)
 		run(0)
 		db.Now = time.Now
