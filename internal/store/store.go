@@ -405,10 +405,12 @@ func Translate(err error) error {
 	}
 	var sqErr *sqlite.Error
 	if errors.As(err, &sqErr) {
-		switch sqErr.Code() {
-		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+		// An extended code refines its primary code in the low byte, as
+		// SQLITE_BUSY_SNAPSHOT or SQLITE_IOERR_WRITE do.
+		switch code := sqErr.Code(); {
+		case code == sqlite3.SQLITE_CONSTRAINT_UNIQUE, code == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
 			return &steward.Error{Kind: steward.KindConflict, Message: "already exists", Err: err}
-		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL, sqlite3.SQLITE_CANTOPEN:
+		case slices.Contains([]int{sqlite3.SQLITE_BUSY, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL, sqlite3.SQLITE_CANTOPEN}, code&0xff):
 			return &steward.Error{Kind: steward.KindUnavailable, Message: "the database is unavailable", Err: err}
 		}
 		return steward.Internal(err)
