@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -297,5 +298,38 @@ func TestSketchMergeOrder(t *testing.T) {
 		if tc.want != 0 && forward.Count() != tc.want {
 			t.Errorf("merged count = %d, want %d", forward.Count(), tc.want)
 		}
+	}
+}
+
+// The report's merges (registers eight at a time, sets by looking up each
+// member first) must give what merging member by member gives.
+func TestSketchMergeMatchesAdding(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for round := range 500 {
+		var merged, added Sketch
+		for range 1 + rng.IntN(6) {
+			var part Sketch
+			for range rng.IntN(1 + []int{3, 40, 120, 300}[rng.IntN(4)]) {
+				id := fmt.Sprint("member-", rng.IntN(400))
+				part.Add(id)
+				added.Add(id)
+			}
+			merged.mergeEncoded(part.Encode())
+		}
+		if string(merged.Encode()) != string(added.Encode()) {
+			t.Fatalf("round %d: merged %d members, added %d", round, merged.Count(), added.Count())
+		}
+	}
+	dst, src := make([]uint8, registers), make([]uint8, registers)
+	for i := range dst {
+		dst[i], src[i] = uint8(rng.IntN(64-precision+2)), uint8(rng.IntN(64-precision+2))
+	}
+	want := make([]uint8, registers)
+	for i := range want {
+		want[i] = max(dst[i], src[i])
+	}
+	maxRegisters(dst, src)
+	if string(dst) != string(want) {
+		t.Fatalf("maxRegisters = %v, want %v", dst, want)
 	}
 }
