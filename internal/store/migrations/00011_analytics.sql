@@ -17,9 +17,8 @@
 -- unsigned varint. A report reads thousands of rows: two columns each cost
 -- far less to fetch than a column per figure. The figures each table keeps
 -- are listed in its comment. SQLite stores a BYTEA column as a BLOB.
--- The rollup tables' options (a macro, see store/migrate.go) keep SQLite's
--- rows in primary-key order, so that a report's ranges read no other
--- index, and leave room on PostgreSQL's pages for the updated rows.
+-- The rollup tables' options (a macro, see store/migrate.go) leave room on
+-- PostgreSQL's pages for the next version of an updated row.
 
 -- +goose Up
 
