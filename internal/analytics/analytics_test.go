@@ -333,3 +333,83 @@ func TestSketchMergeMatchesAdding(t *testing.T) {
 		t.Fatalf("maxRegisters = %v, want %v", dst, want)
 	}
 }
+
+// Series split by the days of a zone: in Tokyo (UTC+9) a message at 20:00
+// UTC is on the next day; in Kolkata (UTC+5:30) a day starts at the UTC
+// hour holding its midnight, so that each hour counts on one day only.
+func TestSeriesInAZone(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		at := func(s string) time.Time {
+			v, err := time.Parse(time.RFC3339, s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return v
+		}
+		msg := func(id, when string) Event {
+			return Event{ID: id, Type: TypeChatMessage, Time: at(when), OrganizationID: "org", WorkspaceID: "ws", UserID: "ann", ConversationID: "c"}
+		}
+		record(t, db, []Event{
+			msg("1", "2026-03-02T20:00:00Z"),
+			msg("2", "2026-03-03T10:00:00Z"),
+			msg("3", "2026-03-03T18:10:00Z"), // Kolkata: March 3, 23:40, in the hour that starts March 4
+			msg("4", "2026-03-03T18:40:00Z"), // Kolkata: March 4, 00:10
+			{ID: "s", Type: TypeSession, Time: at("2026-03-02T20:00:00Z"), OrganizationID: "org", WorkspaceID: "ws", UserID: "ann", Client: "cli", Prompts: 2},
+		})
+		for _, tc := range []struct {
+			zone, from string
+			want       string // each bucket and its messages
+			sessions   string
+		}{
+			{"UTC", "2026-03-02T00:00:00Z", "2026-03-02T00:00:00Z:1 2026-03-03T00:00:00Z:3", "2026-03-02:1"},
+			{"Asia/Tokyo", "2026-03-02T15:00:00Z", "2026-03-03T00:00:00+09:00:2 2026-03-04T00:00:00+09:00:2", "2026-03-03:1"},
+			{"Asia/Kolkata", "2026-03-01T18:30:00Z", "2026-03-03T00:00:00+05:30:2 2026-03-04T00:00:00+05:30:2", "2026-03-03:1"},
+		} {
+			loc, err := time.LoadLocation(tc.zone)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w := Window{Start: at(tc.from), End: at(tc.from).AddDate(0, 0, 3), Zone: loc}
+			stats := view(t, db, func(tx *store.Tx) ([]TimeStat, error) { return WorkByTime(ctx, tx, "org", w, "day") })
+			var got []string
+			for _, s := range stats {
+				got = append(got, fmt.Sprint(*s.TimeBucket, ":", s.MessagesCount))
+			}
+			if strings.Join(got, " ") != tc.want {
+				t.Errorf("%s: days %v, want %s", tc.zone, got, tc.want)
+			}
+			code := view(t, db, func(tx *store.Tx) (WorkspaceStats, error) { return CodeByWorkspace(ctx, tx, "org", "", w) })
+			if len(code.Sessions) != 1 || fmt.Sprint(code.Sessions[0].Day, ":", code.Sessions[0].Sessions) != tc.sessions {
+				t.Errorf("%s: sessions %+v, want %s", tc.zone, code.Sessions, tc.sessions)
+			}
+		}
+	})
+}
+
+// A rollup row whose data does not decode fails the report and the next
+// write to it, instead of being read as zeros or overwritten.
+func TestBadRowData(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		when := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+		e := Event{ID: "1", Type: TypeChatMessage, Time: when, OrganizationID: "org", WorkspaceID: "ws", UserID: "ann", ConversationID: "c"}
+		record(t, db, []Event{e})
+		if err := db.Transact(ctx, func(tx *store.Tx) error {
+			_, err := tx.Exec(ctx, `UPDATE analytics_chat_users SET data = ? WHERE level = 0`, []byte{0x80})
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		w := Window{Start: when, End: when.Add(time.Hour)}
+		err := db.View(ctx, func(tx *store.Tx) error { _, err := WorkByUser(ctx, tx, "org", w); return err })
+		if !steward.IsKind(err, steward.KindInternal) || !strings.Contains(err.Error(), "analytics_chat_users holds data that does not decode") {
+			t.Errorf("report over a bad row: %v", err)
+		}
+		e.ID = "2"
+		err = db.Transact(ctx, func(tx *store.Tx) error { return Write(ctx, tx, []Event{e}) })
+		if !steward.IsKind(err, steward.KindInternal) {
+			t.Errorf("write to a bad row: %v", err)
+		}
+	})
+}
