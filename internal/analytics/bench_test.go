@@ -33,18 +33,19 @@ const (
 
 var benchStart = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
-// loadBench fills db with the rollups of benchEvents events, a day at a
-// time, through the same code that ingestion runs (addEvent, then each
-// table's upsert, which merges stored sketches) but without the raw event
-// rows, which no report reads. Four events in five are chat messages; the
-// rest are coding sessions, tool calls, next-edit suggestions and tokens.
-func loadBench(b *testing.B, db *store.DB) {
+// loadBench fills db with the rollups of the first days of the benchEvents
+// events, a day at a time, through the same code that ingestion runs
+// (addEvent, then each table's upsert, which merges stored figures) but
+// without the raw event rows, which no report reads. Four events in five
+// are chat messages; the rest are coding sessions, tool calls, next-edit
+// suggestions and tokens.
+func loadBench(b *testing.B, db *store.DB, days int) {
 	b.Helper()
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(1, 2))
 	perDay := benchEvents / benchDays
 	tools := []string{"run_command", "read_file", "write_file", "search", "edit"}
-	for d := range benchDays {
+	for d := range days {
 		day := benchStart.AddDate(0, 0, d)
 		r := rollups{}
 		for i := range perDay {
@@ -148,7 +149,7 @@ func openBench(b *testing.B, e storetest.Engine) *store.DB {
 	if dir == "" {
 		db, cfg := e.Open(b)
 		start := time.Now()
-		loadBench(b, db)
+		loadBench(b, db, benchDays)
 		vacuum(b, cfg)
 		b.Logf("loaded the rollups of %d events in %v", benchEvents, time.Since(start).Round(time.Second))
 		return db
@@ -224,7 +225,7 @@ func openBench(b *testing.B, e storetest.Engine) *store.DB {
 		return db
 	}
 	start := time.Now()
-	loadBench(b, db)
+	loadBench(b, db, benchDays)
 	vacuum(b, cfg)
 	if err := mark(); err != nil {
 		b.Fatal(err)
@@ -336,6 +337,32 @@ func BenchmarkReports90Days(b *testing.B) {
 					})
 				}
 			}
+		})
+	}
+}
+
+// BenchmarkRollupWrites measures what the rollups cost ingestion: the
+// first 3 days of the 90-day load (333,333 events) written into a fresh
+// database, a day a transaction, which updates the rows of the long buckets
+// that the earlier days wrote. It reports events per second and this
+// process's CPU time per 1,000 events.
+func BenchmarkRollupWrites(b *testing.B) {
+	const days = 3
+	events := float64(benchEvents / benchDays * days)
+	for _, e := range storetest.Engines(b) {
+		b.Run(e.Name, func(b *testing.B) {
+			var elapsed, cpu time.Duration
+			for b.Loop() {
+				b.StopTimer()
+				db, _ := e.Open(b)
+				b.StartTimer()
+				start, startCPU := time.Now(), processCPU(b)
+				loadBench(b, db, days)
+				elapsed += time.Since(start)
+				cpu += processCPU(b) - startCPU
+			}
+			b.ReportMetric(events*float64(b.N)/elapsed.Seconds(), "events/s")
+			b.ReportMetric(float64(cpu)/float64(time.Millisecond)/(events*float64(b.N)/1000), "cpu-ms/1k-events")
 		})
 	}
 }
