@@ -413,3 +413,58 @@ func TestBadRowData(t *testing.T) {
 		}
 	})
 }
+
+// Writers in two processes (two handles on one database), several each,
+// add to the same rollup rows at once: every figure is read, merged and
+// written back, and none may be lost.
+func TestConcurrentWriters(t *testing.T) {
+	for _, e := range storetest.Engines(t) {
+		t.Run(e.Name, func(t *testing.T) {
+			ctx := context.Background()
+			first, cfg := e.Open(t)
+			second, err := store.Open(ctx, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer second.Close()
+			when := time.Date(2026, 3, 2, 9, 30, 0, 0, time.UTC)
+			const writers, batches, perBatch = 3, 10, 8
+			errs := make(chan error, 2*writers)
+			for p, db := range []*store.DB{first, second} {
+				for w := range writers {
+					go func() {
+						for n := range batches {
+							var events []Event
+							for i := range perBatch {
+								id := fmt.Sprint(p, "-", w, "-", n, "-", i)
+								events = append(events,
+									Event{ID: "m" + id, Type: TypeChatMessage, Time: when, OrganizationID: "org", WorkspaceID: "ws", UserID: "ann", ConversationID: "c" + id},
+									Event{ID: "t" + id, Type: TypeToolCall, Time: when, OrganizationID: "org", WorkspaceID: "ws", UserID: "ann", ToolName: "edit", Status: "success"})
+							}
+							if err := db.Transact(ctx, func(tx *store.Tx) error { return Write(ctx, tx, events) }); err != nil {
+								errs <- err
+								return
+							}
+						}
+						errs <- nil
+					}()
+				}
+			}
+			for range 2 * writers {
+				if err := <-errs; err != nil {
+					t.Fatal(err)
+				}
+			}
+			const total = 2 * writers * batches * perBatch
+			w := Window{Start: when.Add(-time.Hour), End: when.AddDate(0, 0, 90)}
+			users := view(t, first, func(tx *store.Tx) ([]UserStat, error) { return WorkByUser(ctx, tx, "org", w) })
+			if len(users) != 1 || users[0].MessagesCount != total {
+				t.Errorf("by user = %+v, want %d messages", users, total)
+			}
+			code := view(t, first, func(tx *store.Tx) (WorkspaceStats, error) { return CodeByWorkspace(ctx, tx, "org", "", w) })
+			if len(code.ToolCalls) != 1 || code.ToolCalls[0].Total != total || code.ToolCalls[0].StatusSuccess != total {
+				t.Errorf("tool calls = %+v, want %d", code.ToolCalls, total)
+			}
+		})
+	}
+}

@@ -244,9 +244,9 @@ func write(ctx context.Context, tx *store.Tx, events []Event) ([]bool, error) {
 }
 
 // lockOrganizations serializes, on PostgreSQL, the analytics writes of
-// each Organization across processes: a sketch is read, merged and written
-// back, which two concurrent writers would otherwise race on. SQLite has
-// one writer already.
+// each Organization across processes: a rollup row's figures are read,
+// merged and written back, which two concurrent writers would otherwise
+// race on. SQLite has one writer already.
 func lockOrganizations(ctx context.Context, tx *store.Tx, events []Event) error {
 	if tx.Dialect() != store.Postgres {
 		return nil
