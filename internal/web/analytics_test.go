@@ -222,7 +222,8 @@ func TestAnalyticsPageIsPaged(t *testing.T) {
 		for i := range 53 {
 			for j := range i%3 + 1 {
 				events = append(events, analytics.Event{ID: fmt.Sprintf("m%d-%d", i, j), Type: analytics.TypeChatMessage, Time: when,
-					OrganizationID: e.boot.Organization.ID, WorkspaceID: e.boot.DefaultWorkspace.ID, UserID: fmt.Sprintf("gone-%02d", i), ConversationID: "c"})
+					OrganizationID: e.boot.Organization.ID, WorkspaceID: e.boot.DefaultWorkspace.ID, UserID: fmt.Sprintf("gone-%02d", i), ConversationID: "c",
+					AgentID: fmt.Sprintf("agent-%02d", i)})
 			}
 		}
 		recordEvents(t, db, events)
@@ -232,6 +233,11 @@ func TestAnalyticsPageIsPaged(t *testing.T) {
 		if n := strings.Count(r.body, "data-user="); r.status != 200 || n != 50 || !strings.Contains(r.body, "Users 1–50 of 53") ||
 			!strings.Contains(r.body, "(no longer a member)") {
 			t.Fatalf("first page: %d, %d rows", r.status, n)
+		}
+		// 53 agents: the 50 with most messages are listed.
+		if n := strings.Count(r.body, "data-agent="); n != 50 || !strings.Contains(r.body, "The 50 agents with most messages, of 53.") ||
+			!strings.Contains(r.body, `data-agent="agent-50"`) || strings.Contains(r.body, `data-agent="agent-51"`) {
+			t.Errorf("agents: %d rows", n)
 		}
 		next := regexp.MustCompile(`href="\?([^"]+)">Next users`).FindStringSubmatch(r.body)
 		if next == nil {
