@@ -41,8 +41,9 @@ var analyticsSorts = map[string]func(a, b analytics.UserStat) int{
 }
 
 // analyticsInput is the page's query: an inclusive range of days of the
-// Organization's time zone, the over-time report's granularity, the Workspace of the coding figures
-// (empty for all), the per-user order and page.
+// Organization's time zone, the over-time report's granularity, the
+// Workspace of the coding figures (empty for all), the per-user order and
+// page.
 type analyticsInput struct {
 	From, To    string
 	Granularity string
