@@ -117,7 +117,8 @@ func vacuum(b *testing.B, cfg store.Config) {
 // databases between runs: an SQLite file, and a PostgreSQL schema of the
 // server STEWARD_TEST_POSTGRES names, both named after a hash of the rollup
 // layout (levels, tables, SQLite's schema), so that a change of layout
-// loads afresh. Unset, every run loads a fresh database.
+// loads afresh; a change of PostgreSQL's table options alone does not, and
+// needs the schema dropped. Unset, every run loads a fresh database.
 const benchCacheEnv = "STEWARD_BENCH_CACHE"
 
 // fixtureKey hashes what the loaded rollups depend on.
