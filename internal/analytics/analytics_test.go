@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -297,5 +298,173 @@ func TestSketchMergeOrder(t *testing.T) {
 		if tc.want != 0 && forward.Count() != tc.want {
 			t.Errorf("merged count = %d, want %d", forward.Count(), tc.want)
 		}
+	}
+}
+
+// The report's merges (registers eight at a time, sets by looking up each
+// member first) must give what merging member by member gives.
+func TestSketchMergeMatchesAdding(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for round := range 500 {
+		var merged, added Sketch
+		for range 1 + rng.IntN(6) {
+			var part Sketch
+			for range rng.IntN(1 + []int{3, 40, 120, 300}[rng.IntN(4)]) {
+				id := fmt.Sprint("member-", rng.IntN(400))
+				part.Add(id)
+				added.Add(id)
+			}
+			merged.mergeEncoded(part.Encode())
+		}
+		if string(merged.Encode()) != string(added.Encode()) {
+			t.Fatalf("round %d: merged %d members, added %d", round, merged.Count(), added.Count())
+		}
+	}
+	dst, src := make([]uint8, registers), make([]uint8, registers)
+	for i := range dst {
+		dst[i], src[i] = uint8(rng.IntN(64-precision+2)), uint8(rng.IntN(64-precision+2))
+	}
+	want := make([]uint8, registers)
+	for i := range want {
+		want[i] = max(dst[i], src[i])
+	}
+	maxRegisters(dst, src)
+	if string(dst) != string(want) {
+		t.Fatalf("maxRegisters = %v, want %v", dst, want)
+	}
+}
+
+// Series split by the days of a zone: in Tokyo (UTC+9) a message at 20:00
+// UTC is on the next day; in Kolkata (UTC+5:30) a day starts at the UTC
+// hour holding its midnight, so that each hour counts on one day only.
+func TestSeriesInAZone(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		at := func(s string) time.Time {
+			v, err := time.Parse(time.RFC3339, s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return v
+		}
+		msg := func(id, when string) Event {
+			return Event{ID: id, Type: TypeChatMessage, Time: at(when), OrganizationID: "org", WorkspaceID: "ws", UserID: "ann", ConversationID: "c"}
+		}
+		record(t, db, []Event{
+			msg("1", "2026-03-02T20:00:00Z"),
+			msg("2", "2026-03-03T10:00:00Z"),
+			msg("3", "2026-03-03T18:10:00Z"), // Kolkata: March 3, 23:40, in the hour that starts March 4
+			msg("4", "2026-03-03T18:40:00Z"), // Kolkata: March 4, 00:10
+			{ID: "s", Type: TypeSession, Time: at("2026-03-02T20:00:00Z"), OrganizationID: "org", WorkspaceID: "ws", UserID: "ann", Client: "cli", Prompts: 2},
+		})
+		for _, tc := range []struct {
+			zone, from string
+			want       string // each bucket and its messages
+			sessions   string
+		}{
+			{"UTC", "2026-03-02T00:00:00Z", "2026-03-02T00:00:00Z:1 2026-03-03T00:00:00Z:3", "2026-03-02:1"},
+			{"Asia/Tokyo", "2026-03-02T15:00:00Z", "2026-03-03T00:00:00+09:00:2 2026-03-04T00:00:00+09:00:2", "2026-03-03:1"},
+			{"Asia/Kolkata", "2026-03-01T18:30:00Z", "2026-03-03T00:00:00+05:30:2 2026-03-04T00:00:00+05:30:2", "2026-03-03:1"},
+		} {
+			loc, err := time.LoadLocation(tc.zone)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w := Window{Start: at(tc.from), End: at(tc.from).AddDate(0, 0, 3), Zone: loc}
+			stats := view(t, db, func(tx *store.Tx) ([]TimeStat, error) { return WorkByTime(ctx, tx, "org", w, "day") })
+			var got []string
+			for _, s := range stats {
+				got = append(got, fmt.Sprint(*s.TimeBucket, ":", s.MessagesCount))
+			}
+			if strings.Join(got, " ") != tc.want {
+				t.Errorf("%s: days %v, want %s", tc.zone, got, tc.want)
+			}
+			code := view(t, db, func(tx *store.Tx) (WorkspaceStats, error) { return CodeByWorkspace(ctx, tx, "org", "", w) })
+			if len(code.Sessions) != 1 || fmt.Sprint(code.Sessions[0].Day, ":", code.Sessions[0].Sessions) != tc.sessions {
+				t.Errorf("%s: sessions %+v, want %s", tc.zone, code.Sessions, tc.sessions)
+			}
+		}
+	})
+}
+
+// A rollup row whose data does not decode fails the report and the next
+// write to it, instead of being read as zeros or overwritten.
+func TestBadRowData(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		when := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+		e := Event{ID: "1", Type: TypeChatMessage, Time: when, OrganizationID: "org", WorkspaceID: "ws", UserID: "ann", ConversationID: "c"}
+		record(t, db, []Event{e})
+		if err := db.Transact(ctx, func(tx *store.Tx) error {
+			_, err := tx.Exec(ctx, `UPDATE analytics_chat_users SET data = ? WHERE level = 0`, []byte{0x80})
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		w := Window{Start: when, End: when.Add(time.Hour)}
+		err := db.View(ctx, func(tx *store.Tx) error { _, err := WorkByUser(ctx, tx, "org", w); return err })
+		if !steward.IsKind(err, steward.KindInternal) || !strings.Contains(err.Error(), "analytics_chat_users holds data that does not decode") {
+			t.Errorf("report over a bad row: %v", err)
+		}
+		e.ID = "2"
+		err = db.Transact(ctx, func(tx *store.Tx) error { return Write(ctx, tx, []Event{e}) })
+		if !steward.IsKind(err, steward.KindInternal) {
+			t.Errorf("write to a bad row: %v", err)
+		}
+	})
+}
+
+// Writers in two processes (two handles on one database), several each,
+// add to the same rollup rows at once: every figure is read, merged and
+// written back, and none may be lost.
+func TestConcurrentWriters(t *testing.T) {
+	for _, e := range storetest.Engines(t) {
+		t.Run(e.Name, func(t *testing.T) {
+			ctx := context.Background()
+			first, cfg := e.Open(t)
+			second, err := store.Open(ctx, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer second.Close()
+			when := time.Date(2026, 3, 2, 9, 30, 0, 0, time.UTC)
+			const writers, batches, perBatch = 3, 10, 8
+			errs := make(chan error, 2*writers)
+			for p, db := range []*store.DB{first, second} {
+				for w := range writers {
+					go func() {
+						for n := range batches {
+							var events []Event
+							for i := range perBatch {
+								id := fmt.Sprint(p, "-", w, "-", n, "-", i)
+								events = append(events,
+									Event{ID: "m" + id, Type: TypeChatMessage, Time: when, OrganizationID: "org", WorkspaceID: "ws", UserID: "ann", ConversationID: "c" + id},
+									Event{ID: "t" + id, Type: TypeToolCall, Time: when, OrganizationID: "org", WorkspaceID: "ws", UserID: "ann", ToolName: "edit", Status: "success"})
+							}
+							if err := db.Transact(ctx, func(tx *store.Tx) error { return Write(ctx, tx, events) }); err != nil {
+								errs <- err
+								return
+							}
+						}
+						errs <- nil
+					}()
+				}
+			}
+			for range 2 * writers {
+				if err := <-errs; err != nil {
+					t.Fatal(err)
+				}
+			}
+			const total = 2 * writers * batches * perBatch
+			w := Window{Start: when.Add(-time.Hour), End: when.AddDate(0, 0, 90)}
+			users := view(t, first, func(tx *store.Tx) ([]UserStat, error) { return WorkByUser(ctx, tx, "org", w) })
+			if len(users) != 1 || users[0].MessagesCount != total {
+				t.Errorf("by user = %+v, want %d messages", users, total)
+			}
+			code := view(t, first, func(tx *store.Tx) (WorkspaceStats, error) { return CodeByWorkspace(ctx, tx, "org", "", w) })
+			if len(code.ToolCalls) != 1 || code.ToolCalls[0].Total != total || code.ToolCalls[0].StatusSuccess != total {
+				t.Errorf("tool calls = %+v, want %d", code.ToolCalls, total)
+			}
+		})
 	}
 }

@@ -9,7 +9,8 @@ import (
 	"github.com/stewardhq/steward/internal/store"
 )
 
-// Mistral's Vibe Code daily series. Day is a UTC date.
+// Mistral's Vibe Code daily series. Day is a UTC date (a date of the
+// window's zone, see Window).
 type (
 	SessionStat struct {
 		Day          string `json:"day"`
@@ -71,7 +72,7 @@ type WorkspaceStats struct {
 	SessionDurations []SessionDurationStat `json:"session_durations"`
 }
 
-// days splits w into UTC days covered by hour and day pieces.
+// days splits w into the days of its zone, covered by hour to day pieces.
 func days(w Window) ([]string, []piece, map[piece]int) {
 	starts, pieces, at := bucketsOf(w, "day", levelDay)
 	names := make([]string, len(starts))

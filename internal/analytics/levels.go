@@ -2,19 +2,24 @@ package analytics
 
 import "time"
 
-// Levels are the rollup bucket sizes, by level: an hour, six hours, then
-// spans of 1, 4, 16 and 64 days. Every bucket starts at a multiple of its
-// size since the Unix epoch, so each bucket of a level lies inside one
-// bucket of every larger level, and any window of whole hours is covered by
-// at most a few buckets per level (at most 5 + 3 at each end below a day).
-var Levels = []time.Duration{time.Hour, 6 * time.Hour, 24 * time.Hour, 4 * 24 * time.Hour, 16 * 24 * time.Hour, 64 * 24 * time.Hour}
+// Levels are the rollup bucket sizes, by level: an hour, three hours,
+// twelve hours, then spans of 1, 2, 4, 8, 16, 32 and 64 days. Every bucket
+// starts at a multiple of its size since the Unix epoch, so each bucket of
+// a level lies inside one bucket of every larger level, and any window of
+// whole hours is covered by a few buckets per level: below a day, at most
+// two of an hour, three of three hours and one of twelve at each end;
+// above, where each size doubles the last, at most one of each size at
+// each end. A 90-day window starting mid-day thus reads 16 buckets a key
+// where sizes of 1 and 6 hours, 1, 4, 16 and 64 days read 22.
+var Levels = []time.Duration{time.Hour, 3 * time.Hour, 12 * time.Hour, 24 * time.Hour, 2 * 24 * time.Hour, 4 * 24 * time.Hour,
+	8 * 24 * time.Hour, 16 * 24 * time.Hour, 32 * 24 * time.Hour, 64 * 24 * time.Hour}
 
 const (
 	levelHour = 0
-	levelDay  = 2
+	levelDay  = 3
 	// topLevel is the largest level; tables read only by day (the time and
 	// coding reports) stop at levelDay.
-	topLevel = 5
+	topLevel = 9
 )
 
 func levelMicros(level int) int64 { return Levels[level].Microseconds() }

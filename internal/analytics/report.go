@@ -8,14 +8,26 @@ import (
 	"strings"
 	"time"
 
+	"github.com/stewardhq/steward/internal/steward"
 	"github.com/stewardhq/steward/internal/store"
 )
 
 // Window is a report's time range, [Start, End). Rollups count whole UTC
 // hours: an hour counts when it starts within [Start taken down to its
-// hour, End).
+// hour, End). Zone is the time zone of the days, weeks and months that
+// series are split into (nil for UTC, as Mistral's reports have them); in
+// a zone whose offset is not whole hours, each of its days starts at the
+// UTC hour that holds its midnight.
 type Window struct {
 	Start, End time.Time
+	Zone       *time.Location
+}
+
+func (w Window) zone() *time.Location {
+	if w.Zone == nil {
+		return time.UTC
+	}
+	return w.Zone
 }
 
 func (w Window) micros() (int64, int64) { return store.Micros(w.Start), store.Micros(w.End) }
@@ -26,14 +38,15 @@ const MaxWindow = 731 * 24 * time.Hour
 // Granularities of the over-time report.
 var Granularities = []string{"hour", "day", "week", "month"}
 
-// stored is one rollup row as read: its bucket, keys, counters, last time
-// and encoded sketches.
+// stored is one rollup row as read: its bucket, keys, data, and data's
+// counters, last time and encoded sketches.
 type stored struct {
 	piece    piece
 	keys     [2]sql.RawBytes
+	data     sql.RawBytes
 	sums     []int64
 	last     int64
-	sketches []sql.RawBytes
+	sketches [][]byte
 }
 
 // read calls fn for each row of t in the buckets pieces name, of the
@@ -43,7 +56,7 @@ type stored struct {
 // levels first: their sketches are the largest, so that merging the small
 // ones into them comes after. Each row's piece is read only when bucketed
 // is set: reports over the whole window leave it out, two columns fewer to
-// decode per row. The row's keys and sketches are valid only during fn.
+// fetch per row. The row's keys and sketches are valid only during fn.
 func (t *table) read(ctx context.Context, tx *store.Tx, org, workspace string, pieces []piece, bucketed bool, fn func(*stored)) error {
 	rs := runs(pieces)
 	if len(rs) == 0 {
@@ -67,7 +80,7 @@ func (t *table) read(ctx context.Context, tx *store.Tx, org, workspace string, p
 		}
 	}
 	q := strings.TrimSuffix(strings.Repeat(one+" UNION ALL ", len(rs)), " UNION ALL ")
-	s := &stored{sums: make([]int64, len(t.sums)), sketches: make([]sql.RawBytes, len(t.sketches))}
+	s := t.newStored()
 	var dest []any
 	if bucketed {
 		dest = append(dest, &s.piece.level, &s.piece.start)
@@ -75,15 +88,7 @@ func (t *table) read(ctx context.Context, tx *store.Tx, org, workspace string, p
 	for i := range t.keys {
 		dest = append(dest, &s.keys[i])
 	}
-	for i := range s.sums {
-		dest = append(dest, &s.sums[i])
-	}
-	if t.last != "" {
-		dest = append(dest, &s.last)
-	}
-	for i := range s.sketches {
-		dest = append(dest, &s.sketches[i])
-	}
+	dest = append(dest, &s.data)
 	if tx.Dialect() == store.Postgres {
 		// A report reads a few thousand rows by primary key; parallel
 		// workers only add their start-up to it.
@@ -99,6 +104,9 @@ func (t *table) read(ctx context.Context, tx *store.Tx, org, workspace string, p
 	for rows.Next() {
 		if err := rows.Scan(dest...); err != nil {
 			return err
+		}
+		if !t.decode(s.data, s) {
+			return steward.Internal(errBadRow{t.name})
 		}
 		fn(s)
 	}
@@ -217,25 +225,27 @@ type TimeStat struct {
 	UniqueAgentsCount        int64   `json:"unique_agents_count"`
 }
 
-// bucketsOf splits w into granularity buckets (UTC; weeks start on
-// Monday), each clipped to w, and covers each with rollup pieces up to
+// bucketsOf splits w into granularity buckets (in w's zone; weeks start
+// on Monday), each clipped to w, and covers each with rollup pieces up to
 // maxLevel. It returns the buckets' starts and, for each piece, its
-// bucket's index.
+// bucket's index. A bucket's edges inside w are taken down to their hour,
+// so that no hour counts in two buckets.
 func bucketsOf(w Window, granularity string, maxLevel int) ([]time.Time, []piece, map[piece]int) {
 	from, to := w.micros()
 	var starts []time.Time
 	var pieces []piece
 	at := map[piece]int{}
-	t := w.Start.UTC()
+	loc := w.zone()
+	t := w.Start.In(loc)
 	switch granularity {
 	case "hour":
 		t = t.Truncate(time.Hour)
 	case "week":
-		t = time.Date(t.Year(), t.Month(), t.Day()-(int(t.Weekday())+6)%7, 0, 0, 0, 0, time.UTC)
+		t = time.Date(t.Year(), t.Month(), t.Day()-(int(t.Weekday())+6)%7, 0, 0, 0, 0, loc)
 	case "month":
-		t = time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
+		t = time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, loc)
 	default:
-		t = time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+		t = time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, loc)
 	}
 	for store.Micros(t) < to {
 		var next time.Time
@@ -249,7 +259,7 @@ func bucketsOf(w Window, granularity string, maxLevel int) ([]time.Time, []piece
 		default:
 			next = t.AddDate(0, 0, 1)
 		}
-		for _, p := range cover(max(store.Micros(t), from), min(store.Micros(next), to), maxLevel) {
+		for _, p := range cover(max(bucketOf(store.Micros(t), levelHour), from), min(bucketOf(store.Micros(next), levelHour), to), maxLevel) {
 			at[p] = len(starts)
 			pieces = append(pieces, p)
 		}
@@ -288,7 +298,7 @@ func WorkByTime(ctx context.Context, tx *store.Tx, org string, w Window, granula
 		if c == nil {
 			continue
 		}
-		bucket := starts[i].Format("2006-01-02T15:04:05Z")
+		bucket := starts[i].Format(time.RFC3339)
 		out = append(out, TimeStat{MessagesCount: c.sums[0], FilesCount: c.sums[1], ImagesCount: c.sums[2], SpreadsheetsCount: c.sums[3],
 			UniqueConversationsCount: c.conversations.Count(), TimeBucket: &bucket, UniqueUsersCount: c.users.Count(),
 			MessagesToAgentsCount: c.sums[4], UniqueAgentsCount: c.agents.Count()})

@@ -15,7 +15,7 @@ import (
 // 1.04/sqrt(1024), about 3.3%. Both forms encode to at most 1 KiB + 1.
 type Sketch struct {
 	set   []uint64 // sorted, distinct; used while regs is nil
-	spare []uint64 // mergeSet's output buffer, swapped with set
+	spare []uint64 // mergeSet's buffer of missing members
 	regs  []uint8
 }
 
@@ -123,10 +123,7 @@ func (s *Sketch) mergeEncoded(b []byte) {
 		if s.regs == nil {
 			s.toHLL()
 		}
-		regs := s.regs[:registers]
-		for i, r := range b[1 : 1+registers] {
-			regs[i] = max(regs[i], r)
-		}
+		maxRegisters(s.regs[:registers], b[1:1+registers])
 	case len(b) > 0 && b[0] == kindSet && (len(b)-1)%8 == 0:
 		if s.regs != nil {
 			for i := 1; i < len(b); i += 8 {
@@ -138,41 +135,74 @@ func (s *Sketch) mergeEncoded(b []byte) {
 	}
 }
 
-// mergeSet merges an encoded sorted set into s's set in one pass, into
-// the spare buffer, which then becomes the set.
+// maxRegisters keeps in dst the larger of each pair of registers, eight at
+// a time: a rank is at most 64-precision+1, below 128, so the high bit of
+// each byte of (x|high) - (y&^high) says whether x's byte is at least y's,
+// and no byte borrows from the next.
+func maxRegisters(dst, src []uint8) {
+	const high = 0x8080808080808080
+	for i := 0; i+8 <= len(dst) && i+8 <= len(src); i += 8 {
+		x, y := binary.LittleEndian.Uint64(dst[i:]), binary.LittleEndian.Uint64(src[i:])
+		keep := ((x | high) - (y &^ high)) & high >> 7 * 0xff
+		binary.LittleEndian.PutUint64(dst[i:], x&keep|y&^keep)
+	}
+}
+
+// mergeSet merges an encoded sorted set into s's set. Many sets a report
+// merges add few members or none (a user's agents are the same few every
+// day), so it first looks for the missing members, writing nothing: by
+// binary search when the set is much smaller than s's, else walking both.
+// Then it merges only those, in place from the end, or adds them to
+// registers when the set would grow past exactMax.
 func (s *Sketch) mergeSet(b []byte) {
-	n := len(b) / 8
-	if n == 0 {
+	if len(s.set) == 0 {
+		s.set = slices.Grow(s.set, len(b)/8)
+		for j := 0; j+8 <= len(b); j += 8 {
+			s.set = append(s.set, binary.BigEndian.Uint64(b[j:]))
+		}
+		if len(s.set) > exactMax {
+			s.toHLL()
+		}
 		return
 	}
-	out := slices.Grow(s.spare[:0], len(s.set)+n)
-	i, j := 0, 0
-	for i < len(s.set) || j < n {
-		switch {
-		case j == n:
-			out = append(out, s.set[i])
-			i++
-		case i == len(s.set):
-			out = append(out, binary.BigEndian.Uint64(b[8*j:]))
-			j++
-		default:
-			a, c := s.set[i], binary.BigEndian.Uint64(b[8*j:])
-			switch {
-			case a < c:
-				out = append(out, a)
+	missing := s.spare[:0]
+	rest := s.set
+	search := len(b)/8*8 < len(s.set)
+	for j := 0; j+8 <= len(b); j += 8 {
+		h := binary.BigEndian.Uint64(b[j:])
+		i := 0
+		if search {
+			i, _ = slices.BinarySearch(rest, h)
+		} else {
+			for i < len(rest) && rest[i] < h {
 				i++
-			case c < a:
-				out = append(out, c)
-				j++
-			default:
-				out = append(out, a)
-				i++
-				j++
 			}
 		}
+		rest = rest[i:]
+		if len(rest) == 0 || rest[0] != h {
+			missing = append(missing, h)
+		}
 	}
-	s.set, s.spare = out, s.set
-	if len(s.set) > exactMax {
+	s.spare = missing
+	switch {
+	case len(missing) == 0:
+		return
+	case len(s.set)+len(missing) > exactMax:
 		s.toHLL()
+		for _, h := range missing {
+			s.addRegister(h)
+		}
+		return
+	}
+	i := len(s.set) - 1
+	s.set = append(s.set, missing...)
+	for k, j := len(s.set)-1, len(missing)-1; j >= 0; k-- {
+		if i >= 0 && s.set[i] > missing[j] {
+			s.set[k] = s.set[i]
+			i--
+		} else {
+			s.set[k] = missing[j]
+			j--
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"encoding/binary"
 	"hash/fnv"
 	"slices"
 	"strings"
@@ -13,8 +14,10 @@ import (
 )
 
 // table describes one rollup table: after organization_id, level and
-// bucket_start come its key columns, then counters that add up, then
-// (optionally) a time that keeps its maximum, then sketches that merge.
+// bucket_start come its key columns, then data, which holds the row's
+// figures (see encode): counters that add up, (optionally) a time that
+// keeps its maximum, then sketches that merge. sums, last and sketches
+// name the figures.
 type table struct {
 	name     string
 	keys     []string
@@ -238,9 +241,9 @@ func addToRollups(ctx context.Context, tx *store.Tx, events []Event, fresh []boo
 }
 
 // lockOrganizations serializes, on PostgreSQL, the analytics writes of
-// each Organization across processes: a sketch is read, merged and written
-// back, which two concurrent writers would otherwise race on. SQLite has
-// one writer already.
+// each Organization across processes: a rollup row's figures are read,
+// merged and written back, which two concurrent writers would otherwise
+// race on. SQLite has one writer already.
 func lockOrganizations(ctx context.Context, tx *store.Tx, events []Event) error {
 	if tx.Dialect() != store.Postgres {
 		return nil
@@ -263,16 +266,63 @@ func lockOrganizations(ctx context.Context, tx *store.Tx, events []Event) error 
 }
 
 func (t *table) columns() []string {
-	cols := append([]string{"organization_id", "level", "bucket_start"}, t.keys...)
-	cols = append(cols, t.sums...)
-	if t.last != "" {
-		cols = append(cols, t.last)
-	}
-	return append(cols, t.sketches...)
+	return append(append([]string{"organization_id", "level", "bucket_start"}, t.keys...), "data")
 }
 
-// upsert adds m's rows to t, in key order. Sketches are merged with the
-// stored ones first, in Go, and written back whole.
+// encode returns the stored form of x's figures: each counter, then the
+// last time when t keeps one, as signed varints; then each sketch after
+// its length as an unsigned varint.
+func (t *table) encode(x *row) []byte {
+	var b []byte
+	for _, v := range x.sums {
+		b = binary.AppendVarint(b, v)
+	}
+	if t.last != "" {
+		b = binary.AppendVarint(b, x.last)
+	}
+	for i := range x.sketches {
+		e := x.sketches[i].Encode()
+		b = binary.AppendUvarint(b, uint64(len(e)))
+		b = append(b, e...)
+	}
+	return b
+}
+
+// decode reads data, as encode writes it, into s's sums, last and
+// sketches; the sketches point into data. It reports whether data was
+// whole.
+func (t *table) decode(data []byte, s *stored) bool {
+	for i := range s.sums {
+		v, n := binary.Varint(data)
+		if n <= 0 {
+			return false
+		}
+		s.sums[i], data = v, data[n:]
+	}
+	if t.last != "" {
+		v, n := binary.Varint(data)
+		if n <= 0 {
+			return false
+		}
+		s.last, data = v, data[n:]
+	}
+	for i := range s.sketches {
+		size, n := binary.Uvarint(data)
+		if n <= 0 || size > uint64(len(data)-n) {
+			return false
+		}
+		s.sketches[i], data = data[n:n+int(size)], data[n+int(size):]
+	}
+	return len(data) == 0
+}
+
+// newStored returns a row to read t's rows into.
+func (t *table) newStored() *stored {
+	return &stored{sums: make([]int64, len(t.sums)), sketches: make([][]byte, len(t.sketches))}
+}
+
+// upsert adds m's rows to t, in key order: each stored row's figures are
+// merged into m's first, in Go, and written back whole.
 func (t *table) upsert(ctx context.Context, tx *store.Tx, m map[rowKey]*row) error {
 	if len(m) == 0 {
 		return nil
@@ -282,48 +332,27 @@ func (t *table) upsert(ctx context.Context, tx *store.Tx, m map[rowKey]*row) err
 		keys = append(keys, k)
 	}
 	slices.SortFunc(keys, compareRowKeys)
-	if len(t.sketches) > 0 {
-		if err := t.mergeStored(ctx, tx, keys, m); err != nil {
-			return err
-		}
+	if err := t.mergeStored(ctx, tx, keys, m); err != nil {
+		return err
 	}
 	conflict := append([]string{"organization_id", "level", "bucket_start"}, t.keys...)
-	var set []string
-	for _, c := range t.sums {
-		set = append(set, c+" = "+t.name+"."+c+" + excluded."+c)
-	}
-	if t.last != "" {
-		set = append(set, t.last+" = CASE WHEN excluded."+t.last+" > "+t.name+"."+t.last+" THEN excluded."+t.last+" ELSE "+t.name+"."+t.last+" END")
-	}
-	for _, c := range t.sketches {
-		set = append(set, c+" = excluded."+c)
-	}
 	rows := make([][]any, 0, len(keys))
 	for _, k := range keys {
-		x := m[k]
 		vals := []any{k.org, k.level, k.bucket}
 		for i := range t.keys {
 			vals = append(vals, k.k[i])
 		}
-		for _, v := range x.sums {
-			vals = append(vals, v)
-		}
-		if t.last != "" {
-			vals = append(vals, x.last)
-		}
-		for i := range x.sketches {
-			vals = append(vals, x.sketches[i].Encode())
-		}
-		rows = append(rows, vals)
+		rows = append(rows, append(vals, t.encode(m[k])))
 	}
 	return tx.InsertMany(ctx, t.name, t.columns(), rows,
-		"ON CONFLICT ("+strings.Join(conflict, ", ")+") DO UPDATE SET "+strings.Join(set, ", "))
+		"ON CONFLICT ("+strings.Join(conflict, ", ")+") DO UPDATE SET data = excluded.data")
 }
 
-// mergeStored merges the stored sketches of the rows keys name into m.
+// mergeStored merges the stored figures of the rows keys name into m.
 func (t *table) mergeStored(ctx context.Context, tx *store.Tx, keys []rowKey, m map[rowKey]*row) error {
 	keyCols := append([]string{"organization_id", "level", "bucket_start"}, t.keys...)
 	one := "(CAST(? AS TEXT), CAST(? AS SMALLINT), CAST(? AS BIGINT)" + strings.Repeat(", CAST(? AS TEXT)", len(t.keys)) + ")"
+	s := t.newStored()
 	for start, end := range store.Runs(len(keys), len(keyCols)) {
 		part := keys[start:end]
 		args := make([]any, 0, len(part)*len(keyCols))
@@ -333,27 +362,29 @@ func (t *table) mergeStored(ctx context.Context, tx *store.Tx, keys []rowKey, m 
 				args = append(args, k.k[i])
 			}
 		}
-		q := "SELECT " + strings.Join(keyCols, ", ") + ", " + strings.Join(t.sketches, ", ") + " FROM " + t.name +
+		q := "SELECT " + strings.Join(keyCols, ", ") + ", data FROM " + t.name +
 			" WHERE (" + strings.Join(keyCols, ", ") + ") IN (VALUES " + strings.TrimSuffix(strings.Repeat(one+", ", len(part)), ", ") + ")"
 		err := tx.Each(ctx, q, args, func(r *sql.Rows) error {
 			var k rowKey
-			stored := make([][]byte, len(t.sketches))
+			var data []byte
 			dest := []any{&k.org, &k.level, &k.bucket}
 			for i := range t.keys {
 				dest = append(dest, &k.k[i])
 			}
-			for i := range stored {
-				dest = append(dest, &stored[i])
-			}
-			if err := r.Scan(dest...); err != nil {
+			if err := r.Scan(append(dest, &data)...); err != nil {
 				return err
 			}
 			x := m[k]
 			if x == nil {
 				return steward.Internal(errUnknownRow{t.name})
 			}
-			for i := range stored {
-				x.sketches[i].mergeEncoded(stored[i])
+			if !t.decode(data, s) {
+				return steward.Internal(errBadRow{t.name})
+			}
+			addSums(x.sums, s.sums...)
+			x.last = max(x.last, s.last)
+			for i := range s.sketches {
+				x.sketches[i].mergeEncoded(s.sketches[i])
 			}
 			return nil
 		})
@@ -370,6 +401,14 @@ type errUnknownRow struct{ table string }
 
 func (e errUnknownRow) Error() string {
 	return "analytics: " + e.table + " returned a row that was not asked for"
+}
+
+// errBadRow is a stored row whose data does not decode, which only another
+// program's write could leave.
+type errBadRow struct{ table string }
+
+func (e errBadRow) Error() string {
+	return "analytics: a row of " + e.table + " holds data that does not decode"
 }
 
 // Write adds events that Steward derives from another record to the

@@ -194,6 +194,31 @@ func fillRoles(ctx context.Context, tx *store.Tx, orgID string, members []stewar
 	return nil
 }
 
+// MemberEmails returns the addresses of those of ids who are members of
+// the Organization, by id, in one query; ids that are not members are left
+// out.
+func MemberEmails(ctx context.Context, tx *store.Tx, orgID string, ids []string) (map[string]string, error) {
+	out := map[string]string{}
+	ids = slices.DeleteFunc(slices.Clone(ids), func(id string) bool { _, err := uuid.Parse(id); return err != nil })
+	if len(ids) == 0 {
+		return out, nil
+	}
+	rows, err := tx.Query(ctx, `SELECT u.id, u.email FROM organization_members m JOIN users u ON u.id = m.user_id
+		WHERE m.organization_id = ? AND m.user_id IN (`+placeholders(len(ids))+`)`, append([]any{orgID}, anys(ids)...)...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, email string
+		if err := rows.Scan(&id, &email); err != nil {
+			return nil, err
+		}
+		out[id] = email
+	}
+	return out, rows.Err()
+}
+
 // GetMember returns one member of the Organization with their roles and
 // Workspaces, or a KindNotFound error.
 func GetMember(ctx context.Context, tx *store.Tx, orgID, userID string) (steward.Member, error) {

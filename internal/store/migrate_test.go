@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"net/url"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 
@@ -70,4 +71,26 @@ func TestMigrateFromProcessesStartingAtOnce(t *testing.T) {
 	if applied != versions || versions == 0 {
 		t.Fatalf("%d migrations applied by three processes, %d recorded; want each once", applied, versions)
 	}
+}
+
+// ROLLUP_TABLE gives PostgreSQL's rollup tables room for HOT updates and
+// leaves SQLite's tables as they are.
+func TestRollupTableMacro(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		q := `SELECT sql FROM sqlite_master WHERE name = 'analytics_chat_users'`
+		if db.Dialect() == store.Postgres {
+			q = `SELECT array_to_string(reloptions, ',') FROM pg_class WHERE oid = 'analytics_chat_users'::regclass`
+		}
+		var got string
+		if err := db.View(ctx, func(tx *store.Tx) error { return tx.QueryRow(ctx, q).Scan(&got) }); err != nil {
+			t.Fatal(err)
+		}
+		if db.Dialect() == store.Postgres && got != "fillfactor=80" {
+			t.Errorf("reloptions = %q, want fillfactor=80", got)
+		}
+		if db.Dialect() == store.SQLite && !strings.HasSuffix(got, "PRIMARY KEY (organization_id, level, bucket_start, user_id)\n)") {
+			t.Errorf("SQLite's table is %q", got)
+		}
+	})
 }

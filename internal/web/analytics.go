@@ -14,14 +14,18 @@ import (
 
 	"github.com/stewardhq/steward/internal/analytics"
 	"github.com/stewardhq/steward/internal/directory"
+	"github.com/stewardhq/steward/internal/quota"
 	"github.com/stewardhq/steward/internal/steward"
 	"github.com/stewardhq/steward/internal/store"
 )
 
 // analyticsPerPage is how many users one page of the per-user report
-// lists; analyticsDefaultDays is the window shown when none is asked for.
+// lists; analyticsAgents how many agents the per-agent table shows, most
+// messages first; analyticsDefaultDays is the window shown when none is
+// asked for.
 const (
 	analyticsPerPage     = 50
+	analyticsAgents      = 50
 	analyticsDefaultDays = 30
 )
 
@@ -36,9 +40,10 @@ var analyticsSorts = map[string]func(a, b analytics.UserStat) int{
 	"last_message": func(a, b analytics.UserStat) int { return strings.Compare(b.LastMessageAt, a.LastMessageAt) },
 }
 
-// analyticsInput is the page's query: an inclusive range of UTC days, the
-// over-time report's granularity, the Workspace of the coding figures
-// (empty for all), the per-user order and page.
+// analyticsInput is the page's query: an inclusive range of days of the
+// Organization's time zone, the over-time report's granularity, the
+// Workspace of the coding figures (empty for all), the per-user order and
+// page.
 type analyticsInput struct {
 	From, To    string
 	Granularity string
@@ -65,8 +70,8 @@ func (in analyticsInput) link(sort string, n int) template.URL {
 }
 
 // readAnalyticsInput reads and checks the page's query; today is the
-// default last day.
-func readAnalyticsInput(q url.Values, today time.Time) (analyticsInput, error) {
+// default last day. Days start at midnight in zone.
+func readAnalyticsInput(q url.Values, today time.Time, zone *time.Location) (analyticsInput, error) {
 	in := analyticsInput{From: q.Get("from"), To: q.Get("to"), Granularity: q.Get("granularity"), Workspace: q.Get("workspace"), Sort: q.Get("sort")}
 	if in.To == "" {
 		in.To = today.Format(time.DateOnly)
@@ -94,7 +99,7 @@ func readAnalyticsInput(q url.Values, today time.Time) (analyticsInput, error) {
 		in.Page = n
 	}
 	day := func(name, v string) time.Time {
-		t, err := time.Parse(time.DateOnly, v)
+		t, err := time.ParseInLocation(time.DateOnly, v, zone)
 		if err != nil || t.Year() < 1970 {
 			bad = append(bad, steward.Invalid([]string{"query", name}, "%s must be a date from 1970 on, as YYYY-MM-DD, not %q", name, v))
 		}
@@ -102,7 +107,7 @@ func readAnalyticsInput(q url.Values, today time.Time) (analyticsInput, error) {
 	}
 	from, to := day("from", in.From), day("to", in.To)
 	if len(bad) == 0 {
-		in.window = analytics.Window{Start: from, End: to.AddDate(0, 0, 1)}
+		in.window = analytics.Window{Start: from, End: to.AddDate(0, 0, 1), Zone: zone}
 		switch {
 		case to.Before(from):
 			bad = append(bad, steward.Invalid([]string{"query", "to"}, "to (%s) must be on or after from (%s)", in.To, in.From))
@@ -143,6 +148,7 @@ type codeDay struct {
 
 type analyticsData struct {
 	In         analyticsInput
+	Zone       string
 	Workspaces []steward.Workspace
 	Users      []userRow
 	// TotalUsers counts every user of the report; First and Last number
@@ -152,9 +158,12 @@ type analyticsData struct {
 	Prev, Next  template.URL
 	// SortLinks link the users ordered by each column, from the first page.
 	SortLinks map[string]template.URL
-	Times     []analytics.TimeStat
-	Chart     chart
-	Code      []codeDay
+	// Agents are the agents with most messages, of TotalAgents.
+	Agents      []analytics.AgentStat
+	TotalAgents int
+	Times       []analytics.TimeStat
+	Chart       chart
+	Code        []codeDay
 }
 
 func (h *Handler) analyticsPage(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
@@ -184,7 +193,12 @@ func (h *Handler) analyticsView(r *http.Request, c *reqCtx) (page, error) {
 		if d.Workspaces, _, err = directory.ListWorkspaces(ctx, tx, c.org.ID, false, "", 1, directory.MaxPageSize); err != nil {
 			return err
 		}
-		if d.In, err = readAnalyticsInput(r.URL.Query(), tx.Now.UTC()); err != nil {
+		zone, err := quota.TimeZoneOf(ctx, tx, c.org.ID)
+		if err != nil {
+			return err
+		}
+		d.Zone = zone.String()
+		if d.In, err = readAnalyticsInput(r.URL.Query(), tx.Now.In(zone), zone); err != nil {
 			return err
 		}
 		if d.In.Workspace != "" && !slices.ContainsFunc(d.Workspaces, func(ws steward.Workspace) bool { return ws.ID == d.In.Workspace }) {
@@ -199,6 +213,17 @@ func (h *Handler) analyticsView(r *http.Request, c *reqCtx) (page, error) {
 		}
 		if err := d.page(ctx, tx, c.org.ID, users); err != nil {
 			return err
+		}
+		agents, err := analytics.WorkByAgent(ctx, tx, c.org.ID, d.In.window)
+		if err != nil {
+			return err
+		}
+		d.TotalAgents, d.Agents = len(agents), agents[:min(len(agents), analyticsAgents)]
+		for i := range d.Agents {
+			d.Agents[i].LastMessageAt = localInstant(d.Agents[i].LastMessageAt, zone)
+		}
+		for i := range d.Users {
+			d.Users[i].LastMessageAt = localInstant(d.Users[i].LastMessageAt, zone)
 		}
 		if d.Times, err = analytics.WorkByTime(ctx, tx, c.org.ID, d.In.window, d.In.Granularity); err != nil {
 			return err
@@ -227,18 +252,28 @@ func (d *analyticsData) page(ctx context.Context, tx *store.Tx, orgID string, us
 	for s := range analyticsSorts {
 		d.SortLinks[s] = d.In.link(s, 1)
 	}
+	ids := make([]string, 0, hi-lo)
 	for _, u := range users[lo:hi] {
-		row := userRow{UserStat: u}
-		m, err := directory.GetMember(ctx, tx, orgID, u.UserID)
-		switch {
-		case err == nil:
-			row.Email = m.User.Email
-		case !steward.IsKind(err, steward.KindNotFound):
-			return err
-		}
-		d.Users = append(d.Users, row)
+		ids = append(ids, u.UserID)
+	}
+	emails, err := directory.MemberEmails(ctx, tx, orgID, ids)
+	if err != nil {
+		return err
+	}
+	for _, u := range users[lo:hi] {
+		d.Users = append(d.Users, userRow{UserStat: u, Email: emails[u.UserID]})
 	}
 	return nil
+}
+
+// localInstant writes a report's instant (UTC, to the second) as a time
+// of zone, to the minute.
+func localInstant(s string, zone *time.Location) string {
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return s
+	}
+	return t.In(zone).Format("2006-01-02 15:04")
 }
 
 // codeDays sums each day of the coding report: sessions, prompts, active
@@ -279,8 +314,8 @@ func codeDays(s analytics.WorkspaceStats) []codeDay {
 	return out
 }
 
-// bucketStarts lists the starts of the window's buckets (UTC days, or
-// weeks from Monday), as the over-time report names them.
+// bucketStarts lists the starts of the window's buckets (days of its zone,
+// or weeks from Monday), as the over-time report names them.
 func bucketStarts(w analytics.Window, granularity string) []time.Time {
 	t := w.Start
 	step := 1
@@ -302,7 +337,7 @@ func timeChart(stats []analytics.TimeStat, in analyticsInput) chart {
 		LabelX: chartLeft - 6, DayY: chartHeight + 16, Metric: "messages"}
 	at := map[string]int{}
 	for i, t := range starts {
-		at[t.Format("2006-01-02T15:04:05Z")] = i
+		at[t.Format(time.RFC3339)] = i
 	}
 	var top, total int64 = 1, 0
 	for _, s := range stats {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/stewardhq/steward/internal/analytics"
 	"github.com/stewardhq/steward/internal/directory"
+	"github.com/stewardhq/steward/internal/quota"
 	"github.com/stewardhq/steward/internal/steward"
 	"github.com/stewardhq/steward/internal/store"
 	"github.com/stewardhq/steward/internal/store/storetest"
@@ -221,7 +222,8 @@ func TestAnalyticsPageIsPaged(t *testing.T) {
 		for i := range 53 {
 			for j := range i%3 + 1 {
 				events = append(events, analytics.Event{ID: fmt.Sprintf("m%d-%d", i, j), Type: analytics.TypeChatMessage, Time: when,
-					OrganizationID: e.boot.Organization.ID, WorkspaceID: e.boot.DefaultWorkspace.ID, UserID: fmt.Sprintf("gone-%02d", i), ConversationID: "c"})
+					OrganizationID: e.boot.Organization.ID, WorkspaceID: e.boot.DefaultWorkspace.ID, UserID: fmt.Sprintf("gone-%02d", i), ConversationID: "c",
+					AgentID: fmt.Sprintf("agent-%02d", i)})
 			}
 		}
 		recordEvents(t, db, events)
@@ -231,6 +233,11 @@ func TestAnalyticsPageIsPaged(t *testing.T) {
 		if n := strings.Count(r.body, "data-user="); r.status != 200 || n != 50 || !strings.Contains(r.body, "Users 1–50 of 53") ||
 			!strings.Contains(r.body, "(no longer a member)") {
 			t.Fatalf("first page: %d, %d rows", r.status, n)
+		}
+		// 53 agents: the 50 with most messages are listed.
+		if n := strings.Count(r.body, "data-agent="); n != 50 || !strings.Contains(r.body, "The 50 agents with most messages, of 53.") ||
+			!strings.Contains(r.body, `data-agent="agent-50"`) || strings.Contains(r.body, `data-agent="agent-51"`) {
+			t.Errorf("agents: %d rows", n)
 		}
 		next := regexp.MustCompile(`href="\?([^"]+)">Next users`).FindStringSubmatch(r.body)
 		if next == nil {
@@ -283,4 +290,89 @@ func seedAnalytics(t *testing.T, db *store.DB, e *env) {
 			WorkspaceID: ws, UserID: users[d%3], Client: "cli", Prompts: int64(3 + d%5), DurationMS: int64(600_000 * (1 + d%4))})
 	}
 	recordEvents(t, db, events)
+}
+
+// The page's days are the Organization's: in Tokyo (UTC+9), a message at
+// 20:00 UTC counts on the next day, and one at 16:00 UTC too; agents get a
+// table of their own.
+func TestAnalyticsPageTimeZone(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db, web.Config{})
+		ctx := context.Background()
+		tokyo, err := time.LoadLocation("Asia/Tokyo")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ann string
+		err = db.Transact(ctx, func(tx *store.Tx) error {
+			actor := steward.SystemActor("test")
+			if err := quota.SetTimeZone(ctx, tx, actor, e.boot.Organization, "Asia/Tokyo"); err != nil {
+				return err
+			}
+			res, err := directory.CreateMembers(ctx, tx, actor, e.boot.Organization, []directory.NewMember{{Email: "ann@example.com"}})
+			ann = res.EmailToUserID["ann@example.com"]
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		org, ws := e.boot.Organization.ID, e.boot.DefaultWorkspace.ID
+		at := func(s string) time.Time {
+			v, err := time.Parse(time.RFC3339, s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return v
+		}
+		msg := func(id, when, agent string, files int64) analytics.Event {
+			return analytics.Event{ID: id, Type: analytics.TypeChatMessage, Time: at(when), OrganizationID: org, WorkspaceID: ws, UserID: ann,
+				ConversationID: "c-" + id, AgentID: agent, Files: files}
+		}
+		recordEvents(t, db, []analytics.Event{
+			msg("m1", "2026-03-02T20:00:00Z", "agent-research", 2), // Tokyo: March 3, 05:00
+			msg("m2", "2026-03-03T10:00:00Z", "", 0),               // Tokyo: March 3, 19:00
+			msg("m3", "2026-03-03T16:00:00Z", "agent-research", 7), // Tokyo: March 4, 01:00
+			{ID: "s1", Type: analytics.TypeSession, Time: at("2026-03-02T22:00:00Z"), OrganizationID: org, WorkspaceID: ws, UserID: ann,
+				Client: "cli", Prompts: 3, DurationMS: 3_600_000},
+		})
+		b := e.browser()
+		b.mustSignIn()
+		page := e.org() + "/analytics"
+		r := b.get(page + "?from=2026-03-03&to=2026-03-03")
+		if r.status != 200 {
+			t.Fatalf("GET: %d %s", r.status, r.body)
+		}
+		if got := userRow(t, r.body, ann); !strings.Contains(got, "ann@example.com</th><td>2</td><td>2</td><td>2</td>") {
+			t.Errorf("ann's row over March 3 in Tokyo: %q", got)
+		}
+		for _, want := range []string{
+			"(days in the Organization's time zone, Asia/Tokyo, both included)",
+			"<td>2026-03-03 19:00</td>", // ann's last message, in Tokyo
+			`<th scope="row">2026-03-03</th><td>2</td><td>1</td><td>2</td><td>2</td>`,
+			`<th scope="row">2026-03-03</th><td>1</td><td>3</td><td>1</td><td>0</td><td>0</td><td>0</td><td>1.00</td>`,
+			`<tr data-agent="agent-research"><th scope="row"><code>agent-research</code></th><td>1</td><td>1</td><td>1</td><td>2</td>`,
+		} {
+			if !strings.Contains(r.body, want) {
+				t.Errorf("the page over March 3 in Tokyo lacks %q", want)
+			}
+		}
+		if strings.Contains(r.body, "2026-03-02") || strings.Contains(r.body, "2026-03-04") {
+			t.Errorf("the page shows days outside the window")
+		}
+		// Two days: each message on its own Tokyo day.
+		r = b.get(page + "?from=2026-03-03&to=2026-03-04")
+		for _, want := range []string{
+			`<th scope="row">2026-03-03</th><td>2</td>`,
+			`<th scope="row">2026-03-04</th><td>1</td><td>1</td><td>1</td><td>7</td>`,
+			`<td>2</td><td>1</td><td>2</td><td>9</td>`, // agent-research: 2 messages, 1 user, 2 conversations, 9 files
+		} {
+			if !strings.Contains(r.body, want) {
+				t.Errorf("the page over March 3-4 in Tokyo lacks %q", want)
+			}
+		}
+		// Without dates, the window ends on today in Tokyo.
+		if r = b.get(page); !strings.Contains(r.body, `id="an-to" name="to" type="date" value="`+time.Now().In(tokyo).Format(time.DateOnly)+`"`) {
+			t.Errorf("the default window does not end today in Tokyo")
+		}
+	})
 }

@@ -299,7 +299,7 @@ func browse(t *testing.T, exe string, db *store.DB) {
 	admin.do(chromedp.SetValue(chromedp.ID("an-gran"), "week"))
 	admin.submit(`form.filters`)
 	admin.expect("figcaption", "Chat messages per week")
-	admin.expect("main", "dana@example.com", "lee@example.com", "Coding activity per day")
+	admin.expect("main", "dana@example.com", "lee@example.com", "Chat activity per agent", "agent-research", "Coding activity per day")
 	admin.shot("analytics")
 
 	// The audit log holds each change, made by the signed-in person.

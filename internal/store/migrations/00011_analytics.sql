@@ -3,15 +3,22 @@
 -- analytics reports read. Rollups are kept by the transaction that inserts
 -- the raw events, counting only the events that were new.
 --
--- level is the bucket size: 0 an hour, 1 six hours, 2 a day, 3 four days,
--- 4 sixteen days, 5 sixty-four days, each aligned to the Unix epoch, so that
--- any window is a handful of buckets (see analytics.Levels). Buckets start
--- at bucket_start, in microseconds like every other time.
+-- level is the bucket size: 0 an hour, 1 three hours, 2 twelve hours, 3 a
+-- day, then 4 to 9 two, four, eight, sixteen, thirty-two and sixty-four
+-- days, each aligned to the Unix epoch, so that any window is a handful of
+-- buckets (see analytics.Levels). Buckets start at bucket_start, in
+-- microseconds like every other time.
 --
--- Columns named like users, agents and conversations hold distinct-count
--- sketches (analytics.Sketch): exact sets of 64-bit hashes up to 128
--- members, HyperLogLog registers beyond. SQLite stores a BYTEA column as a
--- BLOB.
+-- A rollup row's figures are one BYTEA value, data, which Go reads and
+-- writes whole (analytics.table): its counters, then for some tables the
+-- time of the last message, each a signed varint, then its distinct-count
+-- sketches (analytics.Sketch: exact sets of 64-bit hashes up to 128
+-- members, HyperLogLog registers beyond), each after its length as an
+-- unsigned varint. A report reads thousands of rows: two columns each cost
+-- far less to fetch than a column per figure. The figures each table keeps
+-- are listed in its comment. SQLite stores a BYTEA column as a BLOB.
+-- The rollup tables' options (a macro, see store/migrate.go) leave room on
+-- PostgreSQL's pages for the next version of an updated row.
 
 -- +goose Up
 
@@ -32,121 +39,90 @@ CREATE TABLE analytics_events (
 );
 CREATE INDEX analytics_events_time ON analytics_events (organization_id, occurred_at);
 
--- Chat messages per user (levels 0-5): by_user_stats.
+-- Chat messages per user (levels 0-9): by_user_stats. data: messages,
+-- files, images, spreadsheets, messages to agents, last message time;
+-- conversations, agents.
 CREATE TABLE analytics_chat_users (
     organization_id TEXT NOT NULL,
     level SMALLINT NOT NULL,
     bucket_start BIGINT NOT NULL,
     user_id TEXT NOT NULL,
-    messages BIGINT NOT NULL,
-    files BIGINT NOT NULL,
-    images BIGINT NOT NULL,
-    spreadsheets BIGINT NOT NULL,
-    agent_messages BIGINT NOT NULL,
-    last_message_at BIGINT NOT NULL,
-    conversations BYTEA NOT NULL,
-    agents BYTEA NOT NULL,
+    data BYTEA NOT NULL,
     PRIMARY KEY (organization_id, level, bucket_start, user_id)
-);
+) ROLLUP_TABLE;
 
--- Chat messages to agents per agent (levels 0-5): by_agent_stats.
+-- Chat messages to agents per agent (levels 0-9): by_agent_stats. data:
+-- messages, files, images, spreadsheets, last message time; conversations,
+-- users.
 CREATE TABLE analytics_chat_agents (
     organization_id TEXT NOT NULL,
     level SMALLINT NOT NULL,
     bucket_start BIGINT NOT NULL,
     agent_id TEXT NOT NULL,
-    messages BIGINT NOT NULL,
-    files BIGINT NOT NULL,
-    images BIGINT NOT NULL,
-    spreadsheets BIGINT NOT NULL,
-    last_message_at BIGINT NOT NULL,
-    conversations BYTEA NOT NULL,
-    users BYTEA NOT NULL,
+    data BYTEA NOT NULL,
     PRIMARY KEY (organization_id, level, bucket_start, agent_id)
-);
+) ROLLUP_TABLE;
 
--- Chat messages of the Organization (levels 0-2): by_time_stats.
+-- Chat messages of the Organization (levels 0-3): by_time_stats. data:
+-- messages, files, images, spreadsheets, messages to agents; conversations,
+-- users, agents.
 CREATE TABLE analytics_chat_time (
     organization_id TEXT NOT NULL,
     level SMALLINT NOT NULL,
     bucket_start BIGINT NOT NULL,
-    messages BIGINT NOT NULL,
-    files BIGINT NOT NULL,
-    images BIGINT NOT NULL,
-    spreadsheets BIGINT NOT NULL,
-    agent_messages BIGINT NOT NULL,
-    conversations BYTEA NOT NULL,
-    users BYTEA NOT NULL,
-    agents BYTEA NOT NULL,
+    data BYTEA NOT NULL,
     PRIMARY KEY (organization_id, level, bucket_start)
-);
+) ROLLUP_TABLE;
 
--- Coding sessions per Workspace and client kind (levels 0-2).
+-- Coding sessions per Workspace and client kind (levels 0-3). data:
+-- sessions, prompts, duration in milliseconds; users.
 CREATE TABLE analytics_code_sessions (
     organization_id TEXT NOT NULL,
     level SMALLINT NOT NULL,
     bucket_start BIGINT NOT NULL,
     workspace_id TEXT NOT NULL,
     client TEXT NOT NULL,
-    sessions BIGINT NOT NULL,
-    prompts BIGINT NOT NULL,
-    duration_ms BIGINT NOT NULL,
-    users BYTEA NOT NULL,
+    data BYTEA NOT NULL,
     PRIMARY KEY (organization_id, level, bucket_start, workspace_id, client)
-);
+) ROLLUP_TABLE;
 
--- Coding tokens per Workspace and model (levels 0-2).
+-- Coding tokens per Workspace and model (levels 0-3). data: cached, input
+-- and output tokens.
 CREATE TABLE analytics_code_tokens (
     organization_id TEXT NOT NULL,
     level SMALLINT NOT NULL,
     bucket_start BIGINT NOT NULL,
     workspace_id TEXT NOT NULL,
     model TEXT NOT NULL,
-    cached_tokens BIGINT NOT NULL,
-    input_tokens BIGINT NOT NULL,
-    output_tokens BIGINT NOT NULL,
+    data BYTEA NOT NULL,
     PRIMARY KEY (organization_id, level, bucket_start, workspace_id, model)
-);
+) ROLLUP_TABLE;
 
--- Coding tool calls per Workspace and tool (levels 0-2).
+-- Coding tool calls per Workspace and tool (levels 0-3). data: calls;
+-- calls that succeeded, failed, were skipped; asked for approval, always
+-- approved, never approved.
 CREATE TABLE analytics_code_tools (
     organization_id TEXT NOT NULL,
     level SMALLINT NOT NULL,
     bucket_start BIGINT NOT NULL,
     workspace_id TEXT NOT NULL,
     tool_name TEXT NOT NULL,
-    total BIGINT NOT NULL,
-    status_success BIGINT NOT NULL,
-    status_failure BIGINT NOT NULL,
-    status_skipped BIGINT NOT NULL,
-    approval_ask BIGINT NOT NULL,
-    approval_always BIGINT NOT NULL,
-    approval_never BIGINT NOT NULL,
+    data BYTEA NOT NULL,
     PRIMARY KEY (organization_id, level, bucket_start, workspace_id, tool_name)
-);
+) ROLLUP_TABLE;
 
--- Next-edit suggestions per Workspace (levels 0-2).
+-- Next-edit suggestions per Workspace (levels 0-3). data: suggestions;
+-- accepted, rejected, timed out, aborted, dismissed; force-generated or
+-- not; shown in the widget, as ghost text; lines inserted, deleted,
+-- unchanged; users.
 CREATE TABLE analytics_next_edits (
     organization_id TEXT NOT NULL,
     level SMALLINT NOT NULL,
     bucket_start BIGINT NOT NULL,
     workspace_id TEXT NOT NULL,
-    total BIGINT NOT NULL,
-    outcome_accepted BIGINT NOT NULL,
-    outcome_rejected BIGINT NOT NULL,
-    outcome_timeout BIGINT NOT NULL,
-    outcome_aborted BIGINT NOT NULL,
-    outcome_dismissed BIGINT NOT NULL,
-    force_generated_true BIGINT NOT NULL,
-    force_generated_false BIGINT NOT NULL,
-    surface_widget BIGINT NOT NULL,
-    surface_ghost_text BIGINT NOT NULL,
-    lines_inserted BIGINT NOT NULL,
-    lines_deleted BIGINT NOT NULL,
-    lines_unchanged BIGINT NOT NULL,
-    users BYTEA NOT NULL,
+    data BYTEA NOT NULL,
     PRIMARY KEY (organization_id, level, bucket_start, workspace_id)
-);
+) ROLLUP_TABLE;
 
 -- +goose Down
 DROP TABLE analytics_next_edits;
