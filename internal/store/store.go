@@ -480,39 +480,54 @@ func Runs(n, cols int) iter.Seq2[int, int] {
 // multi-row INSERT statements (see Runs). suffix (such as "ON CONFLICT DO
 // NOTHING") is appended to each statement.
 func (tx *Tx) InsertMany(ctx context.Context, table string, columns []string, rows [][]any, suffix string) error {
+	_, err := tx.insertMany(ctx, table, columns, rows, suffix, nil)
+	return err
+}
+
+// InsertCount is InsertMany returning how many rows the statements
+// inserted or changed.
+func (tx *Tx) InsertCount(ctx context.Context, table string, columns []string, rows [][]any, suffix string) (int64, error) {
 	return tx.insertMany(ctx, table, columns, rows, suffix, nil)
 }
 
 // InsertReturning is InsertMany for a suffix that ends in RETURNING: scan
 // is called with each row returned.
 func (tx *Tx) InsertReturning(ctx context.Context, table string, columns []string, rows [][]any, suffix string, scan func(*sql.Rows) error) error {
-	return tx.insertMany(ctx, table, columns, rows, suffix, scan)
+	_, err := tx.insertMany(ctx, table, columns, rows, suffix, scan)
+	return err
 }
 
-func (tx *Tx) insertMany(ctx context.Context, table string, columns []string, rows [][]any, suffix string, scan func(*sql.Rows) error) error {
+func (tx *Tx) insertMany(ctx context.Context, table string, columns []string, rows [][]any, suffix string, scan func(*sql.Rows) error) (int64, error) {
 	one := "(" + strings.TrimSuffix(strings.Repeat("?, ", len(columns)), ", ") + ")"
 	head := "INSERT INTO " + table + " (" + strings.Join(columns, ", ") + ") VALUES "
+	var affected int64
 	for start, end := range Runs(len(rows), len(columns)) {
 		part := rows[start:end]
 		args := make([]any, 0, len(part)*len(columns))
 		for _, r := range part {
 			if len(r) != len(columns) {
-				return fmt.Errorf("insert into %s: a row has %d values for %d columns", table, len(r), len(columns))
+				return affected, fmt.Errorf("insert into %s: a row has %d values for %d columns", table, len(r), len(columns))
 			}
 			args = append(args, r...)
 		}
 		q := head + strings.TrimSuffix(strings.Repeat(one+", ", len(part)), ", ") + " " + suffix
-		if scan == nil {
-			if _, err := tx.Exec(ctx, q, args...); err != nil {
-				return err
+		if scan != nil {
+			if err := tx.Each(ctx, q, args, scan); err != nil {
+				return affected, err
 			}
 			continue
 		}
-		if err := tx.Each(ctx, q, args, scan); err != nil {
-			return err
+		res, err := tx.Exec(ctx, q, args...)
+		if err != nil {
+			return affected, err
 		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return affected, err
+		}
+		affected += n
 	}
-	return nil
+	return affected, nil
 }
 
 // Each runs a query written with ? placeholders and calls scan with each

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -168,4 +169,30 @@ func BenchmarkDurableCommit(b *testing.B) {
 			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 		})
 	}
+}
+
+// InsertCount counts the rows inserted, not those a conflict skipped, over
+// every run of a batch longer than one statement holds.
+func TestInsertCount(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		row := func(id string) []any { return []any{id, "n", int64(1)} }
+		cols := []string{"id", "name", "created_at"}
+		var rows [][]any
+		for i := range 3000 {
+			rows = append(rows, row(fmt.Sprintf("ea-%04d", i)))
+		}
+		var first, second int64
+		err := db.Transact(ctx, func(tx *store.Tx) error {
+			var err error
+			if first, err = tx.InsertCount(ctx, "enterprise_accounts", cols, rows[:1000], "ON CONFLICT DO NOTHING"); err != nil {
+				return err
+			}
+			second, err = tx.InsertCount(ctx, "enterprise_accounts", cols, rows, "ON CONFLICT DO NOTHING")
+			return err
+		})
+		if err != nil || first != 1000 || second != 2000 {
+			t.Fatalf("InsertCount = %d then %d (%v), want 1000 then 2000", first, second, err)
+		}
+	})
 }
