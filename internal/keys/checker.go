@@ -18,7 +18,9 @@ import (
 // period, and whether the owner may still use the Workspace (which covers
 // archived Workspaces and members who left). Keys are loaded once and
 // reloaded per Organization when the store publishes a key change, so a
-// deleted or rotated-out key is refused by the next request.
+// deleted or rotated-out key is refused by the next request. A secret
+// memory does not hold is looked up in the database before it is refused,
+// so that a key created through another process works at once.
 type Checker struct {
 	db     *store.DB
 	access *directory.Access
@@ -28,6 +30,32 @@ type Checker struct {
 	mu     sync.RWMutex
 	byHash map[[32]byte]*entry
 	byOrg  map[string][][32]byte
+	// lookups bounds the database lookups of secrets memory does not hold.
+	lookups lookupBudget
+}
+
+// lookupsPerSecond bounds the database lookups of secrets that memory does
+// not hold, so that made-up secrets cannot become a flood of queries.
+const lookupsPerSecond = 20
+
+// lookupBudget counts lookups within the current second.
+type lookupBudget struct {
+	mu     sync.Mutex
+	second int64
+	used   int
+}
+
+func (b *lookupBudget) take(now time.Time) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if s := now.Unix(); s != b.second {
+		b.second, b.used = s, 0
+	}
+	if b.used >= lookupsPerSecond {
+		return false
+	}
+	b.used++
+	return true
 }
 
 // entry is one secret of a key: its current one, or the one a rotation
@@ -165,7 +193,9 @@ func (c *Checker) Check(ctx context.Context, token string) (CheckedKey, error) {
 	e := c.byHash[h]
 	c.mu.RUnlock()
 	if e == nil {
-		return CheckedKey{}, errNotAKey
+		if e = c.lookup(ctx, h); e == nil {
+			return CheckedKey{}, errNotAKey
+		}
 	}
 	now := c.Now().UnixMicro()
 	switch {
@@ -186,6 +216,26 @@ func (c *Checker) Check(ctx context.Context, token string) (CheckedKey, error) {
 		e.used.Store(now)
 	}
 	return e.key, nil
+}
+
+// lookup finds a key that memory does not hold yet: one that another
+// process, or the CLI, created, and whose change has not reached this
+// process. It reads the key's Organization by hash and reloads that
+// Organization's keys, within lookupsPerSecond.
+func (c *Checker) lookup(ctx context.Context, h [32]byte) *entry {
+	if !c.lookups.take(c.Now()) {
+		return nil
+	}
+	var orgID string
+	err := c.db.View(ctx, func(tx *store.Tx) error {
+		return tx.QueryRow(ctx, `SELECT organization_id FROM api_keys WHERE deleted_at IS NULL AND key_hash = ?`, hex.EncodeToString(h[:])).Scan(&orgID)
+	})
+	if err != nil || c.load(ctx, orgID) != nil {
+		return nil
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.byHash[h]
 }
 
 // Flush saves the last use of every key used since its last save, in one

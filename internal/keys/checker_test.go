@@ -309,3 +309,49 @@ func TestLastUsedKeptWhenAFlushFails(t *testing.T) {
 		}
 	})
 }
+
+// A key created through another process (here a second handle on the same
+// database, whose changes this checker never hears of) works at once: the
+// checker looks a secret it does not hold up before refusing it. A revoked
+// key is refused whether or not it was ever held, and lookups of unknown
+// secrets stop for the rest of the second once lookupsPerSecond is spent.
+func TestCheckerLooksUpKeysMadeElsewhere(t *testing.T) {
+	for _, engine := range storetest.Engines(t) {
+		t.Run(engine.Name, func(t *testing.T) {
+			ctx := context.Background()
+			db, cfg := engine.Open(t)
+			other, err := store.Open(ctx, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer other.Close()
+			f := newFixture(t, db)
+			elsewhere := &fixture{db: other, boot: f.boot, owner: f.owner}
+			k, secret := elsewhere.newKey(t, f.boot.DefaultWorkspace.ID, "")
+			got, err := f.checker.Check(ctx, secret)
+			if err != nil || got.ID != k.ID || got.WorkspaceID != f.boot.DefaultWorkspace.ID || got.UserID != f.owner {
+				t.Fatalf("Check of a key made elsewhere = %+v, %v; want key %s", got, err, k.ID)
+			}
+			_, gone := elsewhere.newKey(t, f.boot.DefaultWorkspace.ID, "")
+			elsewhere.change(t, func(tx *store.Tx) error {
+				_, err := tx.Exec(ctx, `UPDATE api_keys SET deleted_at = ? WHERE key_hash = ?`, store.Micros(tx.Now), keys.Hash(gone))
+				return err
+			})
+			refused(t, f.checker, gone, steward.KindUnauthenticated, "")
+
+			now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+			f.checker.Now = func() time.Time { return now }
+			for range 30 {
+				refused(t, f.checker, gone, steward.KindUnauthenticated, "")
+			}
+			late, lateSecret := elsewhere.newKey(t, f.boot.DefaultWorkspace.ID, "")
+			if _, err := f.checker.Check(ctx, lateSecret); engine.Name == "sqlite" && err == nil {
+				t.Fatal("a lookup beyond the second's budget was made")
+			}
+			now = now.Add(time.Second)
+			if got, err := f.checker.Check(ctx, lateSecret); err != nil || got.ID != late.ID {
+				t.Fatalf("Check in the next second = %+v, %v; want key %s", got, err, late.ID)
+			}
+		})
+	}
+}
