@@ -221,7 +221,7 @@ func (c *Checker) Check(ctx context.Context, token string) (CheckedKey, error) {
 // lookup finds a key that memory does not hold yet: one that another
 // process, or the CLI, created, and whose change has not reached this
 // process. It reads the key's Organization by hash and reloads that
-// Organization's keys, within lookupsPerSecond.
+// Organization's keys and access, within lookupsPerSecond.
 func (c *Checker) lookup(ctx context.Context, h [32]byte) *entry {
 	if !c.lookups.take(c.Now()) {
 		return nil
@@ -233,6 +233,8 @@ func (c *Checker) lookup(ctx context.Context, h [32]byte) *entry {
 	if err != nil || c.load(ctx, orgID) != nil {
 		return nil
 	}
+	// The key's owner may have joined its Workspace elsewhere too.
+	c.access.Invalidate(orgID)
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	return c.byHash[h]

@@ -332,6 +332,17 @@ func TestCheckerLooksUpKeysMadeElsewhere(t *testing.T) {
 			if err != nil || got.ID != k.ID || got.WorkspaceID != f.boot.DefaultWorkspace.ID || got.UserID != f.owner {
 				t.Fatalf("Check of a key made elsewhere = %+v, %v; want key %s", got, err, k.ID)
 			}
+			// A member who joined elsewhere, with a key made there: the
+			// checker's view of who may use the Workspace is refreshed too.
+			elsewhere.change(t, func(tx *store.Tx) error {
+				res, err := directory.CreateMembers(ctx, tx, actor, f.boot.Organization, []directory.NewMember{{Email: "new@example.com"}})
+				elsewhere.owner = res.EmailToUserID["new@example.com"]
+				return err
+			})
+			k, secret = elsewhere.newKey(t, f.boot.DefaultWorkspace.ID, "")
+			if got, err := f.checker.Check(ctx, secret); err != nil || got.ID != k.ID || got.UserID != elsewhere.owner {
+				t.Fatalf("Check of a new member's key made elsewhere = %+v, %v; want key %s", got, err, k.ID)
+			}
 			_, gone := elsewhere.newKey(t, f.boot.DefaultWorkspace.ID, "")
 			elsewhere.change(t, func(tx *store.Tx) error {
 				_, err := tx.Exec(ctx, `UPDATE api_keys SET deleted_at = ? WHERE key_hash = ?`, store.Micros(tx.Now), keys.Hash(gone))
