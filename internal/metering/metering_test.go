@@ -2,8 +2,6 @@ package metering_test
 
 import (
 	"context"
-	"runtime"
-	"syscall"
 	"testing"
 	"time"
 
@@ -14,6 +12,7 @@ import (
 	"github.com/stewardhq/steward/internal/store"
 	"github.com/stewardhq/steward/internal/store/storetest"
 	"github.com/stewardhq/steward/internal/usage"
+	"github.com/stewardhq/steward/internal/usage/usagetest"
 )
 
 // A client that repeats its x-request-id must not make Steward drop its
@@ -97,9 +96,7 @@ func TestRecorderCountsAnalytics(t *testing.T) {
 
 // BenchmarkGatewayUsage records usage the way the gateway does under load:
 // 64 requests in flight, each a chat completion of one Workspace key,
-// group-committed with the analytics it counts in. cpu-µs/event is the
-// process's CPU time per request's usage, which a busy machine changes less
-// than the wall time.
+// group-committed with the analytics it counts in.
 //
 //	go test ./internal/metering -run '^$' -bench GatewayUsage -benchtime 20000x
 func BenchmarkGatewayUsage(b *testing.B) {
@@ -107,37 +104,12 @@ func BenchmarkGatewayUsage(b *testing.B) {
 		b.Run(engine.Name, func(b *testing.B) {
 			db, _ := engine.Open(b)
 			rec := usage.NewRecorder(db, usage.Options{Derive: metering.Analytics})
-			done := make(chan struct{})
-			go func() { defer close(done); rec.Run(context.Background()) }()
-			defer func() { _ = rec.Close(); <-done }()
 			r := metering.Recorder{Usage: rec}
 			key := keys.CheckedKey{ID: "k", OrganizationID: "o", WorkspaceID: "w", UserID: "u", Product: "API"}
-			b.SetParallelism(max(64/runtime.GOMAXPROCS(0), 1))
-			cpu := cpuTime(b)
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					u := gateway.Usage{Time: time.Now(), Key: key, Model: "m", Endpoint: "chat", InputTokens: 12, OutputTokens: 2, Cost: 2, Currency: "EUR"}
-					if err := r.Record(context.Background(), u); err != nil {
-						b.Error(err)
-						return
-					}
-				}
+			usagetest.RecordParallel(b, rec, 64, func(int64) error {
+				return r.Record(context.Background(), gateway.Usage{Time: time.Now(), Key: key, Model: "m", Endpoint: "chat",
+					InputTokens: 12, OutputTokens: 2, Cost: 2, Currency: "EUR"})
 			})
-			b.StopTimer()
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
-			b.ReportMetric(float64((cpuTime(b)-cpu).Microseconds())/float64(b.N), "cpu-µs/event")
-			st := rec.Stats()
-			b.ReportMetric(float64(st.Events)/float64(st.Batches), "events/batch")
 		})
 	}
-}
-
-// cpuTime is the CPU time the process has used, in user and system mode.
-func cpuTime(b *testing.B) time.Duration {
-	var u syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &u); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(u.Utime.Nano() + u.Stime.Nano())
 }

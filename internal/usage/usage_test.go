@@ -833,65 +833,6 @@ func TestInvalidEvents(t *testing.T) {
 	}
 }
 
-// BenchmarkRecord measures sustained ingestion: many goroutines each
-// recording one event at a time, group-committed.
-func BenchmarkRecord(b *testing.B) {
-	for _, engine := range storetest.Engines(b) {
-		for _, callers := range []int{64, 1024, 4096} {
-			b.Run(fmt.Sprintf("%s/callers=%d", engine.Name, callers), func(b *testing.B) {
-				db, _ := engine.Open(b)
-				r := NewRecorder(db, Options{})
-				start(b, r)
-				ctx := context.Background()
-				var seq atomic.Int64
-				now := time.Now()
-				b.SetParallelism(max(callers/runtime.GOMAXPROCS(0), 1))
-				cpu := cpuTime(b)
-				b.ResetTimer()
-				b.RunParallel(func(pb *testing.PB) {
-					for pb.Next() {
-						n := seq.Add(1)
-						e := Event{
-							ID:             "bench-" + strconv.FormatInt(n, 10),
-							Time:           now.Add(time.Duration(n) * time.Millisecond),
-							OrganizationID: "org-" + strconv.FormatInt(n%10, 10),
-							WorkspaceID:    "ws-" + strconv.FormatInt(n%30, 10),
-							KeyID:          "key-" + strconv.FormatInt(n%100, 10),
-							UserID:         "user-" + strconv.FormatInt(n%50, 10),
-							Model:          "model-" + strconv.FormatInt(n%5, 10),
-							InputTokens:    n % 4000,
-							OutputTokens:   n % 1000,
-							Cost:           n % 100000,
-							Currency:       "EUR",
-							Endpoint:       "chat.completions",
-						}
-						if err := r.Record(ctx, e); err != nil {
-							b.Error(err)
-							return
-						}
-					}
-				})
-				b.StopTimer()
-				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
-				// CPU time, the benchmark's goroutines' included, tells
-				// runs apart even on a machine that is busy with others.
-				b.ReportMetric(float64((cpuTime(b)-cpu).Microseconds())/float64(b.N), "cpu-µs/event")
-				st := r.Stats()
-				b.ReportMetric(float64(st.Events)/float64(st.Batches), "events/batch")
-			})
-		}
-	}
-}
-
-// cpuTime is the CPU time the process has used, in user and system mode.
-func cpuTime(b *testing.B) time.Duration {
-	var u syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &u); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(u.Utime.Nano() + u.Stime.Nano())
-}
-
 // BenchmarkWriteBatch measures the writer's own work for one batch of
 // 1,000 events, without callers: the CPU time of the thread that writes,
 // which a busy machine changes far less than the wall time.
