@@ -499,11 +499,28 @@ func addMembers(ctx context.Context, tx *store.Tx, orgID string, joins []members
 	if err := tx.InsertMany(ctx, "organization_member_roles", []string{"organization_id", "user_id", "role_id"}, roles, ""); err != nil {
 		return err
 	}
-	if _, err := tx.Exec(ctx, `UPDATE organizations SET member_count = member_count + ? WHERE id = ?`, len(joins), orgID); err != nil {
+	joined, err := joinWorkspace(ctx, tx, orgID, defaultWorkspaceID, userIDs, workspaceRoleIDs)
+	if err != nil {
 		return err
 	}
-	_, err := addToWorkspace(ctx, tx, orgID, defaultWorkspaceID, userIDs, workspaceRoleIDs)
-	return err
+	// Every new member of the Organization updates these two rows, and
+	// waits for the transaction that updated them last to end: they are
+	// updated at commit, so that they stay locked for the commit only (on
+	// PostgreSQL in one statement, a data-modifying WITH).
+	tx.BeforeCommit(func(ctx context.Context) error {
+		org := `UPDATE organizations SET member_count = member_count + ? WHERE id = ?`
+		ws, args := `UPDATE workspaces SET member_count = member_count + ? WHERE id = ?`, []any{joined, defaultWorkspaceID, len(joins), orgID}
+		if tx.Dialect() == store.Postgres {
+			_, err := tx.Exec(ctx, `WITH ws AS (`+ws+`) `+org, args...)
+			return err
+		}
+		if _, err := tx.Exec(ctx, ws, args[:2]...); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, org, args[2:]...)
+		return err
+	})
+	return nil
 }
 
 // addMember adds one member; see addMembers.
@@ -524,8 +541,7 @@ func userEntry(actor steward.Actor, org steward.Organization, event string, u st
 }
 
 func recordUser(ctx context.Context, tx *store.Tx, actor steward.Actor, org steward.Organization, event string, u steward.User, meta map[string]string) error {
-	_, err := audit.Record(ctx, tx, userEntry(actor, org, event, u, meta))
-	return err
+	return audit.Record(ctx, tx, userEntry(actor, org, event, u, meta))
 }
 
 // MemberUpdate changes a member's roles or seats; nil fields stay.
