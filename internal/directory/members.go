@@ -2,6 +2,7 @@ package directory
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"slices"
@@ -127,7 +128,7 @@ func membersByID(ctx context.Context, tx *store.Tx, orgID string, ids []string) 
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	rows, err := tx.Query(ctx, `SELECT u.id, u.email, u.first_name, u.last_name, u.created_at, m.created_at, m.subscription_types
+	rows, err := tx.Query(ctx, `SELECT u.id, u.email, u.first_name, u.last_name, u.created_at, m.created_at, m.subscription_types, m.deactivated_at
 		FROM organization_members m JOIN users u ON u.id = m.user_id
 		WHERE m.organization_id = ? AND m.user_id IN (`+placeholders(len(ids))+`)`, append([]any{orgID}, anys(ids)...)...)
 	if err != nil {
@@ -157,10 +158,11 @@ func scanMembers(rows scanner) ([]steward.Member, error) {
 		var m steward.Member
 		var created, joined int64
 		var seats string
-		if err := rows.Scan(&m.User.ID, &m.User.Email, &m.User.FirstName, &m.User.LastName, &created, &joined, &seats); err != nil {
+		var deactivated sql.NullInt64
+		if err := rows.Scan(&m.User.ID, &m.User.Email, &m.User.FirstName, &m.User.LastName, &created, &joined, &seats, &deactivated); err != nil {
 			return nil, err
 		}
-		m.User.CreatedAt, m.JoinedAt = store.Time(created), store.Time(joined)
+		m.User.CreatedAt, m.JoinedAt, m.DeactivatedAt = store.Time(created), store.Time(joined), store.TimePtr(deactivated)
 		var err error
 		if m.SubscriptionTypes, err = parseList(seats); err != nil {
 			return nil, err
