@@ -88,6 +88,10 @@ const (
 	colMember           // a group's member ids: eq only
 )
 
+// userAddress is a user's address as its resource shows it: the primary
+// email, or userName when it was sent without one (user.address).
+const userAddress = "CASE WHEN u.email = '' THEN u.user_name ELSE u.email END"
+
 // userColumns and groupColumns are the attributes filters may compare, by
 // lower-cased name; a value path (emails[...]) reaches its sub-attributes as
 // "emails.value" and so on.
@@ -98,8 +102,8 @@ var userColumns = map[string]column{
 	"displayname":     {"u.display_name", colText},
 	"name.givenname":  {"u.given_name", colText},
 	"name.familyname": {"u.family_name", colText},
-	"emails":          {"u.email", colText},
-	"emails.value":    {"u.email", colText},
+	"emails":          {userAddress, colText},
+	"emails.value":    {userAddress, colText},
 	"emails.type":     {"'work'", colConstText},
 	"emails.primary":  {"TRUE", colBool},
 	"active":          {"u.active", colBool},

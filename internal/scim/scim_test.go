@@ -376,21 +376,25 @@ func TestFilters(t *testing.T) {
 		a := h.createUser("alice@example.com")
 		b := h.createUser("bob@example.org")
 		h.createUser("carol@example.com")
+		// Without emails, userName is the address that emails shows.
+		h.scim("POST", "/Users", map[string]any{"userName": "dan@example.net"}).want(t, 201, nil)
 		for _, tc := range []struct {
 			filter string
 			want   int
 		}{
 			{`userName eq "ALICE@example.com"`, 1},
-			{`userName ne "alice@example.com"`, 2},
+			{`userName ne "alice@example.com"`, 3},
 			{`userName co "EXAMPLE.COM"`, 2},
 			{`userName sw "b"`, 1},
 			{`userName ew ".org"`, 1},
 			{`externalId pr`, 3},
+			{`emails.value eq "DAN@example.net"`, 1},
+			{`emails[value ew ".net"]`, 1},
 			{`displayName pr and userName sw "c"`, 1},
 			{`userName eq "alice@example.com" or userName eq "bob@example.org"`, 2},
 			{`emails.value eq "bob@example.org"`, 1},
 			{`emails[type eq "work" and value co "alice"]`, 1},
-			{`not (userName sw "a")`, 2},
+			{`not (userName sw "a")`, 3},
 			{`(userName sw "a" or userName sw "b") and active eq true`, 2},
 			{`urn:ietf:params:scim:schemas:core:2.0:User:userName eq "carol@example.com"`, 1},
 			{`id eq "` + b.ID + `"`, 1},
@@ -408,11 +412,11 @@ func TestFilters(t *testing.T) {
 		// Paging: startIndex from 1, count capped, totals.
 		var p listOf[scimUser]
 		h.scim("GET", "/Users?startIndex=2&count=1", nil).want(t, 200, &p)
-		if p.TotalResults != 3 || p.StartIndex != 2 || p.ItemsPerPage != 1 || len(p.Resources) != 1 || p.Resources[0].ID == a.ID {
+		if p.TotalResults != 4 || p.StartIndex != 2 || p.ItemsPerPage != 1 || len(p.Resources) != 1 || p.Resources[0].ID == a.ID {
 			t.Fatalf("page: %+v", p)
 		}
 		h.scim("GET", "/Users?count=0", nil).want(t, 200, &p)
-		if p.TotalResults != 3 || len(p.Resources) != 0 {
+		if p.TotalResults != 4 || len(p.Resources) != 0 {
 			t.Fatalf("count=0: %+v", p)
 		}
 		h.scim("GET", "/Users?count=abc", nil).scimError(t, 400, "invalidValue")
