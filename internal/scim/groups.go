@@ -54,7 +54,7 @@ const (
 	groupSelect = `SELECT g.group_id, g.display_name, g.external_id, g.created_at, g.updated_at ` + groupFrom
 )
 
-func scanGroup(row interface{ Scan(...any) error }) (group, error) {
+func scanGroup(row scanner) (group, error) {
 	var g group
 	var ext sql.NullString
 	var created, modified int64
@@ -64,10 +64,7 @@ func scanGroup(row interface{ Scan(...any) error }) (group, error) {
 }
 
 func loadGroup(ctx context.Context, tx *store.Tx, orgID, id string, names map[string]string) (group, error) {
-	g, err := scanGroup(tx.QueryRow(ctx, groupSelect+` AND g.group_id = ?`, orgID, id))
-	if steward.IsKind(store.Translate(err), steward.KindNotFound) {
-		return g, notFound("Group", id)
-	}
+	g, err := loadOne(ctx, tx, groupSelect+` AND g.group_id = ?`, orgID, "Group", id, scanGroup)
 	if err != nil {
 		return g, err
 	}
@@ -82,29 +79,20 @@ func fillMembers(ctx context.Context, tx *store.Tx, orgID string, groups []group
 	if len(groups) == 0 {
 		return nil
 	}
-	ids := make([]any, len(groups))
-	at := map[string]int{}
-	for i, g := range groups {
-		ids[i], at[g.ID] = g.ID, i
-	}
-	rows, err := tx.Query(ctx, `SELECT m.group_id, m.user_id, u.user_name FROM scim_group_members m
+	ids, at := byID(groups, func(g *group) string { return g.ID })
+	return scanAll(ctx, tx, `SELECT m.group_id, m.user_id, u.user_name FROM scim_group_members m
 		JOIN scim_users u ON u.organization_id = ? AND u.user_id = m.user_id
-		WHERE m.group_id IN (`+placeholders(len(ids))+`) ORDER BY m.user_id`, append([]any{orgID}, ids...)...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
+		WHERE m.group_id IN (`+placeholders(len(ids))+`) ORDER BY m.user_id`, append([]any{orgID}, ids...), func(sc scanner) error {
 		var gid, uid, name string
-		if err := rows.Scan(&gid, &uid, &name); err != nil {
+		if err := sc.Scan(&gid, &uid, &name); err != nil {
 			return err
 		}
 		groups[at[gid]].Members = append(groups[at[gid]].Members, uid)
 		if names != nil {
 			names[uid] = name
 		}
-	}
-	return rows.Err()
+		return nil
+	})
 }
 
 func (s *Service) getGroup(w http.ResponseWriter, r *http.Request, c *call) error {

@@ -42,25 +42,18 @@ func readListQuery(r *http.Request, orgID string, cols map[string]column) (listQ
 // readPage counts the rows that match q, and reads q's page of them, in
 // order, with selectSQL and scan. selectSQL reads its rows from (which
 // ends with the Organization's condition).
-func readPage[T any](ctx context.Context, tx *store.Tx, q listQuery, selectSQL, from, order string, scan func(interface{ Scan(...any) error }) (T, error)) (int, []T, error) {
+func readPage[T any](ctx context.Context, tx *store.Tx, q listQuery, selectSQL, from, order string, scan func(scanner) (T, error)) (int, []T, error) {
 	var total int
 	if err := tx.QueryRow(ctx, `SELECT COUNT(*) `+from+q.where, q.args...).Scan(&total); err != nil || q.count == 0 {
 		return total, nil, err
 	}
-	rows, err := tx.Query(ctx, selectSQL+q.where+` ORDER BY `+order+` LIMIT ? OFFSET ?`, append(q.args, q.count, q.start-1)...)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer rows.Close()
 	var items []T
-	for rows.Next() {
-		item, err := scan(rows)
-		if err != nil {
-			return 0, nil, err
-		}
+	err := scanAll(ctx, tx, selectSQL+q.where+` ORDER BY `+order+` LIMIT ? OFFSET ?`, append(q.args, q.count, q.start-1), func(sc scanner) error {
+		item, err := scan(sc)
 		items = append(items, item)
-	}
-	return total, items, rows.Err()
+		return err
+	})
+	return total, items, err
 }
 
 // writeList answers a list request with its page of items, each rendered

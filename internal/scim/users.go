@@ -102,7 +102,7 @@ const (
 	userSelect = `SELECT u.user_id, u.user_name, u.external_id, u.display_name, u.given_name, u.family_name, u.email, u.active, u.created_at, u.updated_at ` + userFrom
 )
 
-func scanUser(row interface{ Scan(...any) error }) (user, error) {
+func scanUser(row scanner) (user, error) {
 	var u user
 	var ext sql.NullString
 	var created, modified int64
@@ -115,11 +115,28 @@ func notFound(kind, id string) *Error {
 	return &Error{Status: http.StatusNotFound, Detail: kind + " " + id + " not found"}
 }
 
-func loadUser(ctx context.Context, tx *store.Tx, orgID, id string) (user, error) {
-	u, err := scanUser(tx.QueryRow(ctx, userSelect+` AND u.user_id = ?`, orgID, id))
+// loadOne reads the resource of the Organization that query (ending with
+// the Organization's and the id's conditions) selects, with scan; a
+// missing one is a 404 naming kind and id.
+func loadOne[T any](ctx context.Context, tx *store.Tx, query, orgID, kind, id string, scan func(scanner) (T, error)) (T, error) {
+	v, err := scan(tx.QueryRow(ctx, query, orgID, id))
 	if steward.IsKind(store.Translate(err), steward.KindNotFound) {
-		return u, notFound("User", id)
+		return v, notFound(kind, id)
 	}
+	return v, err
+}
+
+// byID returns the ids of items as query arguments, and where each is.
+func byID[T any](items []T, id func(*T) string) ([]any, map[string]int) {
+	ids, at := make([]any, len(items)), map[string]int{}
+	for i := range items {
+		ids[i], at[id(&items[i])] = id(&items[i]), i
+	}
+	return ids, at
+}
+
+func loadUser(ctx context.Context, tx *store.Tx, orgID, id string) (user, error) {
+	u, err := loadOne(ctx, tx, userSelect+` AND u.user_id = ?`, orgID, "User", id, scanUser)
 	if err != nil {
 		return u, err
 	}
@@ -133,26 +150,17 @@ func fillUserGroups(ctx context.Context, tx *store.Tx, orgID string, users []use
 	if len(users) == 0 {
 		return nil
 	}
-	ids := make([]any, len(users))
-	at := map[string]int{}
-	for i, u := range users {
-		ids[i], at[u.ID] = u.ID, i
-	}
-	rows, err := tx.Query(ctx, `SELECT m.user_id, g.group_id, g.display_name FROM scim_group_members m JOIN scim_groups g ON g.group_id = m.group_id
-		WHERE g.organization_id = ? AND m.user_id IN (`+placeholders(len(ids))+`) ORDER BY g.display_name_lower`, append([]any{orgID}, ids...)...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
+	ids, at := byID(users, func(u *user) string { return u.ID })
+	return scanAll(ctx, tx, `SELECT m.user_id, g.group_id, g.display_name FROM scim_group_members m JOIN scim_groups g ON g.group_id = m.group_id
+		WHERE g.organization_id = ? AND m.user_id IN (`+placeholders(len(ids))+`) ORDER BY g.display_name_lower`, append([]any{orgID}, ids...), func(sc scanner) error {
 		var uid string
 		var ref memberRef
-		if err := rows.Scan(&uid, &ref.Value, &ref.Display); err != nil {
+		if err := sc.Scan(&uid, &ref.Value, &ref.Display); err != nil {
 			return err
 		}
 		users[at[uid]].GroupRefs = append(users[at[uid]].GroupRefs, ref)
-	}
-	return rows.Err()
+		return nil
+	})
 }
 
 func placeholders(n int) string { return strings.TrimSuffix(strings.Repeat("?, ", n), ", ") }
