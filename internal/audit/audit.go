@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -131,61 +132,97 @@ func (e *Entry) scope() (string, error) {
 	}
 }
 
-// Record writes e through tx, at tx's time, and returns its log id. It must
-// be called in the transaction that makes the change it records.
-func Record(ctx context.Context, tx *store.Tx, e Entry) (int64, error) {
-	rows, err := chain(ctx, tx, []Entry{e})
-	if err != nil {
-		return 0, err
-	}
-	r := rows[0]
-	var id int64
-	err = tx.QueryRow(ctx, `INSERT INTO audit_log (`+rowColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING log_id`,
-		r.values()...).Scan(&id)
-	return id, err
+// Record writes e through tx, at tx's time. It must be called in the
+// transaction that makes the change it records; see RecordBatch.
+func Record(ctx context.Context, tx *store.Tx, e Entry) error {
+	return RecordBatch(ctx, tx, []Entry{e})
 }
 
-// RecordBatch writes entries of one chain through tx, in order, with as few
-// statements as it can: a change that touches a thousand members writes its
-// thousand entries at once.
+// RecordBatch writes entries of one chain through tx, at tx's time, in
+// order, with as few statements as it can: a change that touches a thousand
+// members writes its thousand entries at once. It checks the entries at
+// once; they are linked into their chain and inserted as the transaction's
+// last step (store.Tx.BeforeCommit), so that the chain's head, which every
+// writer of the chain waits for, is locked for the commit only and not for
+// the whole transaction.
 func RecordBatch(ctx context.Context, tx *store.Tx, entries []Entry) error {
 	if len(entries) == 0 {
 		return nil
 	}
-	rows, err := chain(ctx, tx, entries)
+	scope, err := check(tx, entries)
 	if err != nil {
+		return err
+	}
+	entries = slices.Clone(entries)
+	tx.BeforeCommit(func(ctx context.Context) error {
+		rows, err := chain(ctx, tx, scope, entries)
+		if err != nil {
+			return err
+		}
+		return insert(ctx, tx, scope, rows)
+	})
+	return nil
+}
+
+// onePostgresStatement is how many entries PostgreSQL inserts with the
+// head's move in one statement.
+const onePostgresStatement = 500
+
+// insert inserts linked rows and moves their chain's head to the last. On
+// PostgreSQL, both are one statement (a data-modifying WITH) for up to
+// onePostgresStatement rows: one round trip fewer while the head is locked.
+func insert(ctx context.Context, tx *store.Tx, scope string, rows []*row) error {
+	head := rows[len(rows)-1].Hash
+	if tx.Dialect() == store.Postgres && len(rows) <= onePostgresStatement {
+		args := []any{head, scope}
+		for _, r := range rows {
+			args = append(args, r.values()...)
+		}
+		one := "(" + strings.TrimSuffix(strings.Repeat("?, ", len(rows[0].values())), ", ") + ")"
+		_, err := tx.Exec(ctx, `WITH head AS (UPDATE audit_chains SET head_hash = ? WHERE scope = ?)
+			INSERT INTO audit_log (`+rowColumns+`) VALUES `+strings.TrimSuffix(strings.Repeat(one+", ", len(rows)), ", "), args...)
 		return err
 	}
 	values := make([][]any, len(rows))
 	for i, r := range rows {
 		values[i] = r.values()
 	}
-	return tx.InsertMany(ctx, "audit_log", strings.Split(rowColumns, ", "), values, "")
+	if err := tx.InsertMany(ctx, "audit_log", strings.Split(rowColumns, ", "), values, ""); err != nil {
+		return err
+	}
+	_, err := tx.Exec(ctx, `UPDATE audit_chains SET head_hash = ? WHERE scope = ?`, head, scope)
+	return err
 }
 
-// chain takes the head of the entries' chain, links the entries to it and
-// to each other, and moves the head past them. Taking the head (one upsert
-// that creates the chain or advances it) locks the chain on PostgreSQL
-// until the transaction ends, so writers of one chain are serialised and
-// the chain never forks.
-func chain(ctx context.Context, tx *store.Tx, entries []Entry) ([]*row, error) {
+// check returns the chain of the entries, which must all belong to one, and
+// sets their time to tx's.
+func check(tx *store.Tx, entries []Entry) (string, error) {
 	scope, err := entries[0].scope()
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	for i := range entries {
 		e := &entries[i]
 		s, err := e.scope()
 		switch {
 		case err != nil:
-			return nil, err
+			return "", err
 		case s != scope:
-			return nil, fmt.Errorf("audit entries of one batch belong to %s and %s", scope, s)
+			return "", fmt.Errorf("audit entries of one batch belong to %s and %s", scope, s)
 		case e.EventType == "" || e.TargetType == "" || e.Actor.Type == "":
-			return nil, fmt.Errorf("audit entry is missing its event type, target type or actor type")
+			return "", fmt.Errorf("audit entry is missing its event type, target type or actor type")
 		}
 		e.CreatedAt = tx.Now
 	}
+	return scope, nil
+}
+
+// chain takes the head of the entries' chain and links the entries to it
+// and to each other; insert then moves the head past them. Taking the head
+// (one upsert that creates the chain or advances it) locks the chain on
+// PostgreSQL until the transaction ends, so writers of one chain are
+// serialised and the chain never forks.
+func chain(ctx context.Context, tx *store.Tx, scope string, entries []Entry) ([]*row, error) {
 	var last int64
 	var prev string
 	if err := tx.QueryRow(ctx, `INSERT INTO audit_chains (scope, seq, head_hash) VALUES (?, ?, '')
@@ -199,9 +236,6 @@ func chain(ctx context.Context, tx *store.Tx, entries []Entry) ([]*row, error) {
 			return nil, err
 		}
 		rows[i], prev = r, r.Hash
-	}
-	if _, err := tx.Exec(ctx, `UPDATE audit_chains SET head_hash = ? WHERE scope = ?`, prev, scope); err != nil {
-		return nil, err
 	}
 	return rows, nil
 }

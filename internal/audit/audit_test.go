@@ -2,6 +2,7 @@ package audit_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -14,14 +15,15 @@ import (
 	"github.com/stewardhq/steward/internal/store/storetest"
 )
 
+// record writes n entries of org's chain, one transaction each, and returns
+// their log ids.
 func record(t *testing.T, db *store.DB, org string, n int) []int64 {
 	t.Helper()
 	ctx := context.Background()
 	ids := make([]int64, n)
 	for i := range n {
 		err := db.Transact(ctx, func(tx *store.Tx) error {
-			var err error
-			ids[i], err = audit.Record(ctx, tx, audit.Entry{
+			return audit.Record(ctx, tx, audit.Entry{
 				OrganizationID: org,
 				Actor:          steward.Actor{Type: steward.ActorHuman, UserID: "u1", Metadata: map[string]string{"email": "a@b.c"}},
 				EventType:      "user.create",
@@ -29,8 +31,12 @@ func record(t *testing.T, db *store.DB, org string, n int) []int64 {
 				TargetType:     "USER",
 				TargetMetadata: map[string]string{"id": fmt.Sprintf("user-%d", i)},
 			})
-			return err
 		})
+		if err == nil {
+			err = db.View(ctx, func(tx *store.Tx) error {
+				return tx.QueryRow(ctx, `SELECT MAX(log_id) FROM audit_log WHERE scope = ?`, "org:"+org).Scan(&ids[i])
+			})
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -131,12 +137,11 @@ func TestConcurrentWritersKeepTheChain(t *testing.T) {
 				ctx := context.Background()
 				for i := range 5 {
 					errs <- db.Transact(ctx, func(tx *store.Tx) error {
-						_, err := audit.Record(ctx, tx, audit.Entry{
+						return audit.Record(ctx, tx, audit.Entry{
 							OrganizationID: "org-a", Actor: steward.SystemActor("w"),
 							EventType: "user.create", TargetType: "USER",
 							EventMetadata: map[string]string{"w": fmt.Sprint(w), "i": fmt.Sprint(i)},
 						})
-						return err
 					})
 				}
 			}()
@@ -159,7 +164,7 @@ func TestRecordRollsBackWithTheChange(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		_ = db.Transact(ctx, func(tx *store.Tx) error {
-			if _, err := audit.Record(ctx, tx, audit.Entry{OrganizationID: "org-a", Actor: steward.SystemActor("x"), EventType: "user.create", TargetType: "USER"}); err != nil {
+			if err := audit.Record(ctx, tx, audit.Entry{OrganizationID: "org-a", Actor: steward.SystemActor("x"), EventType: "user.create", TargetType: "USER"}); err != nil {
 				t.Fatal(err)
 			}
 			return fmt.Errorf("the change failed")
@@ -186,7 +191,7 @@ func TestRecordRejectsIncompleteEntries(t *testing.T) {
 			"no event type": {OrganizationID: "o", Actor: steward.SystemActor("x"), TargetType: "USER"},
 			"no actor":      {OrganizationID: "o", EventType: "user.create", TargetType: "USER"},
 		} {
-			err := db.Transact(ctx, func(tx *store.Tx) error { _, err := audit.Record(ctx, tx, e); return err })
+			err := db.Transact(ctx, func(tx *store.Tx) error { return audit.Record(ctx, tx, e) })
 			if err == nil {
 				t.Errorf("%s: Record accepted %+v", name, e)
 			}
@@ -249,4 +254,90 @@ func TestRecordBatchChainsInOrder(t *testing.T) {
 			t.Fatal("a batch spanning two chains was accepted")
 		}
 	})
+}
+
+// Entries are linked in the order they were recorded, across Record and
+// RecordBatch calls of one transaction, and a batch larger than one
+// statement's worth keeps the chain intact.
+func TestEntriesOfOneTransactionKeepTheirOrder(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		entry := func(n int) audit.Entry {
+			return audit.Entry{OrganizationID: "org-a", Actor: steward.SystemActor("x"), EventType: "user.create", TargetType: "USER",
+				EventMetadata: map[string]string{"n": fmt.Sprint(n)}}
+		}
+		err := db.Transact(ctx, func(tx *store.Tx) error {
+			var big []audit.Entry
+			for n := 2; n < 700; n++ {
+				big = append(big, entry(n))
+			}
+			return errors.Join(audit.Record(ctx, tx, entry(0)), audit.RecordBatch(ctx, tx, []audit.Entry{entry(1)}),
+				audit.RecordBatch(ctx, tx, big), audit.Record(ctx, tx, entry(700)))
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		record(t, db, "org-a", 1)
+		var got []string
+		err = db.View(ctx, func(tx *store.Tx) (err error) {
+			got, err = tx.Strings(ctx, `SELECT event_metadata FROM audit_log WHERE scope = 'org:org-a' ORDER BY seq`)
+			return err
+		})
+		if err != nil || len(got) != 702 {
+			t.Fatalf("%d entries (%v), want 702", len(got), err)
+		}
+		for n := range 701 {
+			if want := fmt.Sprintf(`{"n":"%d"}`, n); got[n] != want {
+				t.Fatalf("entry %d is %s, want %s", n, got[n], want)
+			}
+		}
+		if rep := verify(t, db); rep.Entries != 702 || len(rep.Breaks) != 0 {
+			t.Fatalf("report = %+v, want 702 entries in an intact chain", rep)
+		}
+	})
+}
+
+// A transaction that has recorded an entry does not hold its chain: the
+// entry is linked at commit, so another writer of the chain commits
+// meanwhile and comes first. (SQLite has one writer at a time whatever a
+// transaction holds, so this is PostgreSQL's.)
+func TestAnOpenTransactionDoesNotHoldTheChain(t *testing.T) {
+	db, _ := storetest.OpenPostgres(t)
+	ctx := context.Background()
+	entry := func(who string) audit.Entry {
+		return audit.Entry{OrganizationID: "org-a", Actor: steward.SystemActor(who), EventType: "user.create", TargetType: "USER"}
+	}
+	recorded, release, done := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	go func() {
+		done <- db.Transact(ctx, func(tx *store.Tx) error {
+			if err := audit.Record(ctx, tx, entry("slow")); err != nil {
+				return err
+			}
+			close(recorded)
+			<-release
+			return nil
+		})
+	}()
+	<-recorded
+	quick, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	err := db.Transact(quick, func(tx *store.Tx) error { return audit.Record(quick, tx, entry("quick")) })
+	close(release)
+	if err != nil {
+		t.Fatalf("a writer waited for an open transaction of its chain: %v", err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	var actors []string
+	err = db.View(ctx, func(tx *store.Tx) (err error) {
+		actors, err = tx.Strings(ctx, `SELECT actor_metadata FROM audit_log WHERE scope = 'org:org-a' ORDER BY seq`)
+		return err
+	})
+	if err != nil || len(actors) != 2 || !strings.Contains(actors[0], "quick") || !strings.Contains(actors[1], "slow") {
+		t.Fatalf("chain %v (%v), want quick then slow", actors, err)
+	}
+	if rep := verify(t, db); rep.Entries != 2 || len(rep.Breaks) != 0 {
+		t.Fatalf("report = %+v", rep)
+	}
 }

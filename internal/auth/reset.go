@@ -54,7 +54,7 @@ func SetPassword(ctx context.Context, tx *store.Tx, actor steward.Actor, userID,
 		return err
 	}
 	for _, e := range entries {
-		if _, err := audit.Record(ctx, tx, e); err != nil {
+		if err := audit.Record(ctx, tx, e); err != nil {
 			return err
 		}
 	}

@@ -42,7 +42,7 @@ func CreateEnterpriseAccount(ctx context.Context, tx *store.Tx, actor steward.Ac
 		ea.ID, ea.Name, store.Micros(tx.Now)); err != nil {
 		return steward.EnterpriseAccount{}, err
 	}
-	_, err = audit.Record(ctx, tx, audit.Entry{
+	err = audit.Record(ctx, tx, audit.Entry{
 		EnterpriseAccountID: ea.ID,
 		Actor:               actor,
 		EventType:           audit.EventEnterpriseAccountCreate,
@@ -64,7 +64,7 @@ func CreateOrganization(ctx context.Context, tx *store.Tx, actor steward.Actor, 
 		org.ID, org.EnterpriseAccountID, org.Name, store.Micros(tx.Now)); err != nil {
 		return steward.Organization{}, steward.Workspace{}, err
 	}
-	if _, err := audit.Record(ctx, tx, audit.Entry{
+	if err := audit.Record(ctx, tx, audit.Entry{
 		EnterpriseAccountID: enterpriseAccountID,
 		OrganizationID:      org.ID,
 		Actor:               actor,
@@ -79,7 +79,7 @@ func CreateOrganization(ctx context.Context, tx *store.Tx, actor steward.Actor, 
 		ws.ID, ws.OrganizationID, ws.Name, true, store.Micros(tx.Now)); err != nil {
 		return steward.Organization{}, steward.Workspace{}, err
 	}
-	_, err = audit.Record(ctx, tx, audit.Entry{
+	err = audit.Record(ctx, tx, audit.Entry{
 		EnterpriseAccountID: enterpriseAccountID,
 		OrganizationID:      org.ID,
 		WorkspaceID:         ws.ID,
@@ -131,7 +131,7 @@ func AddEnterpriseAccountMember(ctx context.Context, tx *store.Tx, actor steward
 		enterpriseAccountID, u.ID, store.Micros(tx.Now)); err != nil {
 		return err
 	}
-	_, err := audit.Record(ctx, tx, audit.Entry{
+	err := audit.Record(ctx, tx, audit.Entry{
 		EnterpriseAccountID: enterpriseAccountID,
 		Actor:               actor,
 		EventType:           audit.EventEnterpriseAccountMemberAdd,

@@ -37,7 +37,7 @@ func RenameEnterpriseAccount(ctx context.Context, tx *store.Tx, actor steward.Ac
 	}
 	before := ea.Name
 	ea.Name = name
-	_, err = audit.Record(ctx, tx, audit.Entry{EnterpriseAccountID: id, Actor: actor, EventType: audit.EventEnterpriseAccountUpdate,
+	err = audit.Record(ctx, tx, audit.Entry{EnterpriseAccountID: id, Actor: actor, EventType: audit.EventEnterpriseAccountUpdate,
 		EventMetadata: map[string]string{"name_before": before, "name_after": name},
 		TargetType:    audit.TargetEnterpriseAccount, TargetMetadata: map[string]string{"id": id, "name": name}})
 	return ea, err
@@ -202,7 +202,7 @@ func RemoveEnterpriseMember(ctx context.Context, tx *store.Tx, actor steward.Act
 	if _, err := tx.Exec(ctx, `DELETE FROM enterprise_account_members WHERE enterprise_account_id = ? AND user_id = ?`, enterpriseAccountID, userID); err != nil {
 		return err
 	}
-	_, err = audit.Record(ctx, tx, audit.Entry{EnterpriseAccountID: enterpriseAccountID, Actor: actor, EventType: audit.EventEnterpriseAccountMemberRemove,
+	err = audit.Record(ctx, tx, audit.Entry{EnterpriseAccountID: enterpriseAccountID, Actor: actor, EventType: audit.EventEnterpriseAccountMemberRemove,
 		TargetType: audit.TargetUser, TargetMetadata: map[string]string{"id": userID, "email": members[i].User.Email}})
 	return err
 }

@@ -117,7 +117,7 @@ func CreateExternalGroup(ctx context.Context, tx *store.Tx, actor steward.Actor,
 		VALUES (?, ?, ?, TRUE, ?, ?, ?)`, g.ID, org.ID, g.Name, nullable(externalID), store.Micros(tx.Now), store.Micros(tx.Now)); err != nil {
 		return g, groupNameTaken(err, g.Name)
 	}
-	_, err := audit.Record(ctx, tx, groupEntry(actor, org, audit.EventGroupCreate, g, map[string]string{"externally_managed": "true"}))
+	err := audit.Record(ctx, tx, groupEntry(actor, org, audit.EventGroupCreate, g, map[string]string{"externally_managed": "true"}))
 	return g, err
 }
 
@@ -140,8 +140,7 @@ func RenameExternalGroup(ctx context.Context, tx *store.Tx, actor steward.Actor,
 	}
 	before := g.Name
 	g.Name = name
-	_, err = audit.Record(ctx, tx, groupEntry(actor, org, audit.EventGroupUpdate, g, map[string]string{"name_before": before, "name_after": name}))
-	return err
+	return audit.Record(ctx, tx, groupEntry(actor, org, audit.EventGroupUpdate, g, map[string]string{"name_before": before, "name_after": name}))
 }
 
 // ChangeExternalGroupMembers adds members of the Organization to an

@@ -171,7 +171,7 @@ func CreateGroup(ctx context.Context, tx *store.Tx, actor steward.Actor, org ste
 		VALUES (?, ?, ?, ?, ?, ?, ?)`, g.ID, org.ID, g.Name, g.Description, nullable(g.TargetType), store.Micros(tx.Now), store.Micros(tx.Now)); err != nil {
 		return g, groupNameTaken(err, g.Name)
 	}
-	if _, err := audit.Record(ctx, tx, groupEntry(actor, org, audit.EventGroupCreate, g, map[string]string{"target_type": g.TargetType})); err != nil {
+	if err := audit.Record(ctx, tx, groupEntry(actor, org, audit.EventGroupCreate, g, map[string]string{"target_type": g.TargetType})); err != nil {
 		return g, err
 	}
 	if in.ParentGroupIDs != nil {
@@ -222,7 +222,7 @@ func UpdateGroup(ctx context.Context, tx *store.Tx, actor steward.Actor, org ste
 			after.Name, after.Description, nullable(after.TargetType), store.Micros(tx.Now), id); err != nil {
 			return g, groupNameTaken(err, after.Name)
 		}
-		if _, err := audit.Record(ctx, tx, groupEntry(actor, org, audit.EventGroupUpdate, after, meta)); err != nil {
+		if err := audit.Record(ctx, tx, groupEntry(actor, org, audit.EventGroupUpdate, after, meta)); err != nil {
 			return g, err
 		}
 	}
@@ -258,8 +258,7 @@ func deleteGroup(ctx context.Context, tx *store.Tx, actor steward.Actor, org ste
 		return err
 	}
 	accessChanged(tx, org.ID)
-	_, err := audit.Record(ctx, tx, groupEntry(actor, org, audit.EventGroupDelete, g, nil))
-	return err
+	return audit.Record(ctx, tx, groupEntry(actor, org, audit.EventGroupDelete, g, nil))
 }
 
 // nesting returns the Organization's nesting links, child to parents.
@@ -367,7 +366,7 @@ func setLinks(ctx context.Context, tx *store.Tx, actor steward.Actor, org stewar
 		return err
 	}
 	accessChanged(tx, org.ID)
-	_, err = audit.Record(ctx, tx, groupEntry(actor, org, audit.EventGroupUpdate, g, map[string]string{
+	err = audit.Record(ctx, tx, groupEntry(actor, org, audit.EventGroupUpdate, g, map[string]string{
 		field + "_before": strings.Join(before, ","), field + "_after": strings.Join(kept, ",")}))
 	return err
 }
@@ -550,7 +549,7 @@ func SetGroupOrganizationRole(ctx context.Context, tx *store.Tx, actor steward.A
 	if old, ok := cat.Role(g.OrganizationRoleID); ok {
 		before = old.Name
 	}
-	_, err = audit.Record(ctx, tx, groupEntry(actor, org, audit.EventGroupUpdate, g, map[string]string{
+	err = audit.Record(ctx, tx, groupEntry(actor, org, audit.EventGroupUpdate, g, map[string]string{
 		"organization_role_before": before, "organization_role_after": r.Name}))
 	return err
 }
@@ -755,6 +754,5 @@ func recordAssignment(ctx context.Context, tx *store.Tx, actor steward.Actor, or
 	meta["workspace_name"] = ws.Name
 	e := groupEntry(actor, org, event, g, meta)
 	e.WorkspaceID = ws.ID
-	_, err := audit.Record(ctx, tx, e)
-	return err
+	return audit.Record(ctx, tx, e)
 }

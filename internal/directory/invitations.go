@@ -203,7 +203,7 @@ func Invite(ctx context.Context, tx *store.Tx, actor steward.Actor, org steward.
 		if previous != "" {
 			meta["replaces_invitation"] = previous
 		}
-		if _, err := audit.Record(ctx, tx, audit.Entry{
+		if err := audit.Record(ctx, tx, audit.Entry{
 			EnterpriseAccountID: org.EnterpriseAccountID, OrganizationID: org.ID, Actor: actor,
 			EventType: event, EventMetadata: meta,
 			TargetType: audit.TargetUser, TargetMetadata: map[string]string{"email": display, "invitation_id": inv.ID},
@@ -297,7 +297,7 @@ func RevokeInvitation(ctx context.Context, tx *store.Tx, actor steward.Actor, or
 	if email == "" {
 		return steward.Errorf(steward.KindNotFound, "no pending invitation %s in this Organization", id)
 	}
-	_, err := audit.Record(ctx, tx, audit.Entry{
+	err := audit.Record(ctx, tx, audit.Entry{
 		EnterpriseAccountID: org.EnterpriseAccountID, OrganizationID: org.ID, Actor: actor,
 		EventType: audit.EventInviteRevoked, TargetType: audit.TargetUser,
 		TargetMetadata: map[string]string{"email": email, "invitation_id": id},
@@ -384,7 +384,7 @@ func AcceptInvitation(ctx context.Context, tx *store.Tx, token, firstName, lastN
 		return res, err
 	}
 	actor := steward.Actor{Type: steward.ActorHuman, UserID: user.ID, Metadata: map[string]string{"email": user.Email}}
-	_, err = audit.Record(ctx, tx, audit.Entry{
+	err = audit.Record(ctx, tx, audit.Entry{
 		EnterpriseAccountID: org.EnterpriseAccountID, OrganizationID: org.ID, Actor: actor,
 		EventType:      audit.EventInviteAccepted,
 		EventMetadata:  map[string]string{"invitation_id": inv.ID, "workspace_uuids": strings.Join(joined, ","), "already_member": strconv.FormatBool(member)},

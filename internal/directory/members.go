@@ -2,6 +2,7 @@ package directory
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"slices"
@@ -127,7 +128,7 @@ func membersByID(ctx context.Context, tx *store.Tx, orgID string, ids []string) 
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	rows, err := tx.Query(ctx, `SELECT u.id, u.email, u.first_name, u.last_name, u.created_at, m.created_at, m.subscription_types
+	rows, err := tx.Query(ctx, `SELECT u.id, u.email, u.first_name, u.last_name, u.created_at, m.created_at, m.subscription_types, m.deactivated_at
 		FROM organization_members m JOIN users u ON u.id = m.user_id
 		WHERE m.organization_id = ? AND m.user_id IN (`+placeholders(len(ids))+`)`, append([]any{orgID}, anys(ids)...)...)
 	if err != nil {
@@ -157,10 +158,11 @@ func scanMembers(rows scanner) ([]steward.Member, error) {
 		var m steward.Member
 		var created, joined int64
 		var seats string
-		if err := rows.Scan(&m.User.ID, &m.User.Email, &m.User.FirstName, &m.User.LastName, &created, &joined, &seats); err != nil {
+		var deactivated sql.NullInt64
+		if err := rows.Scan(&m.User.ID, &m.User.Email, &m.User.FirstName, &m.User.LastName, &created, &joined, &seats, &deactivated); err != nil {
 			return nil, err
 		}
-		m.User.CreatedAt, m.JoinedAt = store.Time(created), store.Time(joined)
+		m.User.CreatedAt, m.JoinedAt, m.DeactivatedAt = store.Time(created), store.Time(joined), store.TimePtr(deactivated)
 		var err error
 		if m.SubscriptionTypes, err = parseList(seats); err != nil {
 			return nil, err
@@ -524,11 +526,28 @@ func addMembers(ctx context.Context, tx *store.Tx, orgID string, joins []members
 	if err := tx.InsertMany(ctx, "organization_member_roles", []string{"organization_id", "user_id", "role_id"}, roles, ""); err != nil {
 		return err
 	}
-	if _, err := tx.Exec(ctx, `UPDATE organizations SET member_count = member_count + ? WHERE id = ?`, len(joins), orgID); err != nil {
+	joined, err := joinWorkspace(ctx, tx, orgID, defaultWorkspaceID, userIDs, workspaceRoleIDs)
+	if err != nil {
 		return err
 	}
-	_, err := addToWorkspace(ctx, tx, orgID, defaultWorkspaceID, userIDs, workspaceRoleIDs)
-	return err
+	// Every new member of the Organization updates these two rows, and
+	// waits for the transaction that updated them last to end: they are
+	// updated at commit, so that they stay locked for the commit only (on
+	// PostgreSQL in one statement, a data-modifying WITH).
+	tx.BeforeCommit(func(ctx context.Context) error {
+		org := `UPDATE organizations SET member_count = member_count + ? WHERE id = ?`
+		ws, args := `UPDATE workspaces SET member_count = member_count + ? WHERE id = ?`, []any{joined, defaultWorkspaceID, len(joins), orgID}
+		if tx.Dialect() == store.Postgres {
+			_, err := tx.Exec(ctx, `WITH ws AS (`+ws+`) `+org, args...)
+			return err
+		}
+		if _, err := tx.Exec(ctx, ws, args[:2]...); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, org, args[2:]...)
+		return err
+	})
+	return nil
 }
 
 // addMember adds one member; see addMembers.
@@ -549,8 +568,7 @@ func userEntry(actor steward.Actor, org steward.Organization, event string, u st
 }
 
 func recordUser(ctx context.Context, tx *store.Tx, actor steward.Actor, org steward.Organization, event string, u steward.User, meta map[string]string) error {
-	_, err := audit.Record(ctx, tx, userEntry(actor, org, event, u, meta))
-	return err
+	return audit.Record(ctx, tx, userEntry(actor, org, event, u, meta))
 }
 
 // MemberUpdate changes a member's roles or seats; nil fields stay.

@@ -383,7 +383,7 @@ func recordRole(ctx context.Context, tx *store.Tx, actor steward.Actor, orgID, e
 	if before != nil {
 		meta["name_before"], meta["permissions_before"] = before.Name, perms(*before)
 	}
-	_, err := audit.Record(ctx, tx, audit.Entry{
+	err := audit.Record(ctx, tx, audit.Entry{
 		OrganizationID: orgID,
 		Actor:          actor,
 		EventType:      event,

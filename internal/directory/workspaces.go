@@ -185,7 +185,7 @@ func CreateWorkspace(ctx context.Context, tx *store.Tx, actor steward.Actor, org
 		VALUES (?, ?, ?, ?, ?, ?, ?)`, ws.ID, org.ID, ws.Name, ws.Description, ws.Icon, false, store.Micros(tx.Now)); err != nil {
 		return steward.Workspace{}, nameTaken(err, ws.Name)
 	}
-	if _, err := audit.Record(ctx, tx, workspaceEntry(actor, org, audit.EventWorkspaceCreate, ws, map[string]string{
+	if err := audit.Record(ctx, tx, workspaceEntry(actor, org, audit.EventWorkspaceCreate, ws, map[string]string{
 		"description": ws.Description, "add_all_org_members": strconv.FormatBool(in.AddAllOrgMembers),
 	})); err != nil {
 		return steward.Workspace{}, err
@@ -248,7 +248,7 @@ func UpdateWorkspace(ctx context.Context, tx *store.Tx, actor steward.Actor, org
 		return before, nameTaken(err, after.Name)
 	}
 	accessChanged(tx, org.ID)
-	_, err = audit.Record(ctx, tx, workspaceEntry(actor, org, audit.EventWorkspaceUpdate, after, meta))
+	err = audit.Record(ctx, tx, workspaceEntry(actor, org, audit.EventWorkspaceUpdate, after, meta))
 	return after, err
 }
 
@@ -267,14 +267,24 @@ func ArchiveWorkspace(ctx context.Context, tx *store.Tx, actor steward.Actor, or
 		return err
 	}
 	accessChanged(tx, org.ID)
-	_, err = audit.Record(ctx, tx, workspaceEntry(actor, org, audit.EventWorkspaceDelete, ws, map[string]string{"archived": "true"}))
-	return err
+	return audit.Record(ctx, tx, workspaceEntry(actor, org, audit.EventWorkspaceDelete, ws, map[string]string{"archived": "true"}))
 }
 
 // addToWorkspace makes users members of a Workspace with roleIDs (which
 // are added to any roles they hold there), and returns how many were not
 // members before.
 func addToWorkspace(ctx context.Context, tx *store.Tx, orgID, workspaceID string, userIDs, roleIDs []string) (int, error) {
+	n, err := joinWorkspace(ctx, tx, orgID, workspaceID, userIDs, roleIDs)
+	if err != nil || n == 0 {
+		return n, err
+	}
+	_, err = tx.Exec(ctx, `UPDATE workspaces SET member_count = member_count + ? WHERE id = ?`, n, workspaceID)
+	return n, err
+}
+
+// joinWorkspace is addToWorkspace without counting the new members in the
+// Workspace's member_count, which its caller does.
+func joinWorkspace(ctx context.Context, tx *store.Tx, orgID, workspaceID string, userIDs, roleIDs []string) (int, error) {
 	var members []string
 	for start := 0; start < len(userIDs); start += MaxBatch {
 		part := slices.Compact(slices.Sorted(slices.Values(userIDs[start:min(start+MaxBatch, len(userIDs))])))
@@ -299,11 +309,6 @@ func addToWorkspace(ctx context.Context, tx *store.Tx, orgID, workspaceID string
 	if err := tx.InsertMany(ctx, "workspace_member_roles", []string{"workspace_id", "user_id", "role_id"}, roles,
 		"ON CONFLICT (workspace_id, user_id, role_id) DO NOTHING"); err != nil {
 		return 0, err
-	}
-	if len(members) > 0 {
-		if _, err := tx.Exec(ctx, `UPDATE workspaces SET member_count = member_count + ? WHERE id = ?`, len(members), workspaceID); err != nil {
-			return 0, err
-		}
 	}
 	accessChanged(tx, orgID)
 	return len(members), nil

@@ -38,7 +38,7 @@ func CreateAdminKey(ctx context.Context, tx *store.Tx, actor steward.Actor, org 
 	if expiresAt != nil {
 		meta["expires_at"] = expiresAt.UTC().Format(time.RFC3339)
 	}
-	_, err := audit.Record(ctx, tx, audit.Entry{
+	err := audit.Record(ctx, tx, audit.Entry{
 		EnterpriseAccountID: org.EnterpriseAccountID,
 		OrganizationID:      org.ID,
 		Actor:               actor,
@@ -65,7 +65,7 @@ func CreateBackofficeKey(ctx context.Context, tx *store.Tx, actor steward.Actor,
 		store.Micros(tx.Now), store.MicrosPtr(expiresAt)); err != nil {
 		return steward.BackofficeKey{}, "", err
 	}
-	_, err := audit.Record(ctx, tx, audit.Entry{
+	err := audit.Record(ctx, tx, audit.Entry{
 		EnterpriseAccountID: enterpriseAccountID,
 		Actor:               actor,
 		EventType:           audit.EventBackofficeKeyCreate,
@@ -121,13 +121,10 @@ func Authenticate(ctx context.Context, db *store.DB, token string, lastUsed *Las
 	}
 	hash := Hash(token)
 	var c credential
-	err := db.View(ctx, func(tx *store.Tx) error {
-		err := tx.QueryRow(ctx, q, hash).Scan(&c.id, &c.name, &c.hash, &c.org, &c.ea, &c.expires, &c.revoked)
-		if steward.IsKind(store.Translate(err), steward.KindNotFound) {
-			return errUnknownKey
-		}
-		return err
-	})
+	err := db.ReadRow(ctx, q, []any{hash}, &c.id, &c.name, &c.hash, &c.org, &c.ea, &c.expires, &c.revoked)
+	if steward.IsKind(err, steward.KindNotFound) {
+		return steward.Principal{}, errUnknownKey
+	}
 	if err != nil {
 		return steward.Principal{}, err
 	}
@@ -193,7 +190,7 @@ func DeleteAdminKey(ctx context.Context, tx *store.Tx, actor steward.Actor, ente
 	if err != nil {
 		return err
 	}
-	_, err = audit.Record(ctx, tx, audit.Entry{
+	err = audit.Record(ctx, tx, audit.Entry{
 		EnterpriseAccountID: enterpriseAccountID, OrganizationID: orgID, Actor: actor,
 		EventType: audit.EventAdminAPIKeyDelete, TargetType: audit.TargetAdminAPIKey,
 		TargetMetadata: map[string]string{"id": id, "name": name, "hint": hint},

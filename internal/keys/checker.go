@@ -227,9 +227,7 @@ func (c *Checker) lookup(ctx context.Context, h [32]byte) *entry {
 		return nil
 	}
 	var orgID string
-	err := c.db.View(ctx, func(tx *store.Tx) error {
-		return tx.QueryRow(ctx, `SELECT organization_id FROM api_keys WHERE deleted_at IS NULL AND key_hash = ?`, hex.EncodeToString(h[:])).Scan(&orgID)
-	})
+	err := c.db.ReadRow(ctx, `SELECT organization_id FROM api_keys WHERE deleted_at IS NULL AND key_hash = ?`, []any{hex.EncodeToString(h[:])}, &orgID)
 	if err != nil || c.load(ctx, orgID) != nil {
 		return nil
 	}

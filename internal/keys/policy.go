@@ -90,6 +90,5 @@ func SetPolicy(ctx context.Context, tx *store.Tx, actor steward.Actor, org stewa
 		return strconv.Itoa(d)
 	}
 	entry.EventMetadata = map[string]string{"max_expiration_days_before": show(before), "max_expiration_days_after": show(days)}
-	_, err = audit.Record(ctx, tx, entry)
-	return err
+	return audit.Record(ctx, tx, entry)
 }

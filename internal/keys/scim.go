@@ -56,7 +56,7 @@ func CreateSCIMToken(ctx context.Context, tx *store.Tx, actor steward.Actor, org
 		t.ID, org.ID, name, Hash(secret), t.Hint, store.Micros(tx.Now), store.MicrosPtr(expiresAt)); err != nil {
 		return SCIMToken{}, "", err
 	}
-	_, err := audit.Record(ctx, tx, scimTokenEntry(actor, org, audit.EventSCIMTokenCreate, t))
+	err := audit.Record(ctx, tx, scimTokenEntry(actor, org, audit.EventSCIMTokenCreate, t))
 	return t, secret, err
 }
 
@@ -99,8 +99,7 @@ func RevokeSCIMToken(ctx context.Context, tx *store.Tx, actor steward.Actor, org
 		return err
 	}
 	t.ExpiresAt = store.TimePtr(expires)
-	_, err = audit.Record(ctx, tx, scimTokenEntry(actor, org, audit.EventSCIMTokenRevoke, t))
-	return err
+	return audit.Record(ctx, tx, scimTokenEntry(actor, org, audit.EventSCIMTokenRevoke, t))
 }
 
 func noSCIMToken(id string) error {

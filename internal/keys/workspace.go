@@ -212,7 +212,7 @@ func CreateKey(ctx context.Context, tx *store.Tx, actor steward.Actor, org stewa
 	if clamped {
 		meta["expiration_clamped_to_policy_days"] = strconv.Itoa(maxDays)
 	}
-	_, err = audit.Record(ctx, tx, keyEntry(actor, org, audit.EventAPIKeyCreate, k, meta))
+	err = audit.Record(ctx, tx, keyEntry(actor, org, audit.EventAPIKeyCreate, k, meta))
 	return k, secret, err
 }
 
@@ -258,8 +258,7 @@ func DeleteKey(ctx context.Context, tx *store.Tx, actor steward.Actor, org stewa
 		return err
 	}
 	keysChanged(tx, org.ID)
-	_, err = audit.Record(ctx, tx, keyEntry(actor, org, audit.EventAPIKeyDelete, k, map[string]string{"workspace_name": k.WorkspaceName}))
-	return err
+	return audit.Record(ctx, tx, keyEntry(actor, org, audit.EventAPIKeyDelete, k, map[string]string{"workspace_name": k.WorkspaceName}))
 }
 
 // MaxGracePeriod is the longest an old secret may keep working after a
@@ -308,6 +307,6 @@ func RotateKey(ctx context.Context, tx *store.Tx, actor steward.Actor, org stewa
 	if prevUntil != nil {
 		meta["previous_key_expires_at"] = prevUntil.Format(time.RFC3339)
 	}
-	_, err = audit.Record(ctx, tx, keyEntry(actor, org, audit.EventAPIKeyRotate, k, meta))
+	err = audit.Record(ctx, tx, keyEntry(actor, org, audit.EventAPIKeyRotate, k, meta))
 	return Rotated{Key: k, Secret: secret}, err
 }

@@ -218,8 +218,7 @@ func SetRateLimits(ctx context.Context, tx *store.Tx, actor steward.Actor, org s
 		"requests_per_second_after":  strconv.FormatInt(rl.RequestsPerSecond, 10),
 		"models_after":               strconv.Itoa(len(rl.Models)),
 	}
-	_, err = audit.Record(ctx, tx, entry)
-	return err
+	return audit.Record(ctx, tx, entry)
 }
 
 // archivedWorkspaces returns the ids of an Organization's archived
@@ -306,8 +305,7 @@ func SetSpendCap(ctx context.Context, tx *store.Tx, actor steward.Actor, org ste
 		entry.TargetMetadata = map[string]string{"workspace_id": ws.ID, "workspace_name": ws.Name}
 	}
 	limitsChanged(tx, org.ID)
-	_, err = audit.Record(ctx, tx, entry)
-	return err
+	return audit.Record(ctx, tx, entry)
 }
 
 func ptr(v *int64) any {
@@ -336,7 +334,7 @@ func SetTimeZone(ctx context.Context, tx *store.Tx, actor steward.Actor, org ste
 		return err
 	}
 	limitsChanged(tx, org.ID)
-	_, err := audit.Record(ctx, tx, audit.Entry{EnterpriseAccountID: org.EnterpriseAccountID, OrganizationID: org.ID, Actor: actor,
+	err := audit.Record(ctx, tx, audit.Entry{EnterpriseAccountID: org.EnterpriseAccountID, OrganizationID: org.ID, Actor: actor,
 		EventType: audit.EventOrganizationUpdate, EventMetadata: map[string]string{"time_zone_before": before, "time_zone_after": name},
 		TargetType: audit.TargetOrganization, TargetMetadata: map[string]string{"id": org.ID, "name": org.Name}})
 	return err

@@ -48,9 +48,13 @@ func (g *group) resource(r *http.Request, names map[string]string, withMembers b
 	return out
 }
 
-const groupSelect = `SELECT g.group_id, g.display_name, g.external_id, g.created_at, g.updated_at FROM scim_groups g WHERE g.organization_id = ?`
+// groupFrom is where groupSelect reads an Organization's groups.
+const (
+	groupFrom   = `FROM scim_groups g WHERE g.organization_id = ?`
+	groupSelect = `SELECT g.group_id, g.display_name, g.external_id, g.created_at, g.updated_at ` + groupFrom
+)
 
-func scanGroup(row interface{ Scan(...any) error }) (group, error) {
+func scanGroup(row scanner) (group, error) {
 	var g group
 	var ext sql.NullString
 	var created, modified int64
@@ -60,10 +64,7 @@ func scanGroup(row interface{ Scan(...any) error }) (group, error) {
 }
 
 func loadGroup(ctx context.Context, tx *store.Tx, orgID, id string, names map[string]string) (group, error) {
-	g, err := scanGroup(tx.QueryRow(ctx, groupSelect+` AND g.group_id = ?`, orgID, id))
-	if steward.IsKind(store.Translate(err), steward.KindNotFound) {
-		return g, notFound("Group", id)
-	}
+	g, err := loadOne(ctx, tx, groupSelect+` AND g.group_id = ?`, orgID, "Group", id, scanGroup)
 	if err != nil {
 		return g, err
 	}
@@ -78,29 +79,20 @@ func fillMembers(ctx context.Context, tx *store.Tx, orgID string, groups []group
 	if len(groups) == 0 {
 		return nil
 	}
-	ids := make([]any, len(groups))
-	at := map[string]int{}
-	for i, g := range groups {
-		ids[i], at[g.ID] = g.ID, i
-	}
-	rows, err := tx.Query(ctx, `SELECT m.group_id, m.user_id, u.user_name FROM scim_group_members m
+	ids, at := byID(groups, func(g *group) string { return g.ID })
+	return scanAll(ctx, tx, `SELECT m.group_id, m.user_id, u.user_name FROM scim_group_members m
 		JOIN scim_users u ON u.organization_id = ? AND u.user_id = m.user_id
-		WHERE m.group_id IN (`+placeholders(len(ids))+`) ORDER BY m.user_id`, append([]any{orgID}, ids...)...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
+		WHERE m.group_id IN (`+placeholders(len(ids))+`) ORDER BY m.user_id`, append([]any{orgID}, ids...), func(sc scanner) error {
 		var gid, uid, name string
-		if err := rows.Scan(&gid, &uid, &name); err != nil {
+		if err := sc.Scan(&gid, &uid, &name); err != nil {
 			return err
 		}
 		groups[at[gid]].Members = append(groups[at[gid]].Members, uid)
 		if names != nil {
 			names[uid] = name
 		}
-	}
-	return rows.Err()
+		return nil
+	})
 }
 
 func (s *Service) getGroup(w http.ResponseWriter, r *http.Request, c *call) error {
@@ -119,47 +111,18 @@ func (s *Service) getGroup(w http.ResponseWriter, r *http.Request, c *call) erro
 }
 
 func (s *Service) listGroups(w http.ResponseWriter, r *http.Request, c *call) error {
-	start, count, err := page(r)
+	q, err := readListQuery(r, c.org.ID, groupColumns)
 	if err != nil {
 		return err
-	}
-	where, args := "", []any{c.org.ID}
-	if f := r.URL.Query().Get("filter"); f != "" {
-		e, err := filter.Parse(f)
-		if err != nil {
-			return err
-		}
-		cond, cargs, err := compile(e, groupColumns)
-		if err != nil {
-			return err
-		}
-		where, args = " AND "+cond, append(args, cargs...)
 	}
 	withMembers := !excluded(r, "members")
 	var total int
 	var groups []group
 	names := map[string]string{}
 	err = s.db.View(r.Context(), func(tx *store.Tx) error {
-		if err := tx.QueryRow(r.Context(), `SELECT COUNT(*) FROM scim_groups g WHERE g.organization_id = ?`+where, args...).Scan(&total); err != nil {
-			return err
-		}
-		if count == 0 {
-			return nil
-		}
-		rows, err := tx.Query(r.Context(), groupSelect+where+` ORDER BY g.created_at, g.group_id LIMIT ? OFFSET ?`, append(args, count, start-1)...)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			g, err := scanGroup(rows)
-			if err != nil {
-				rows.Close()
-				return err
-			}
-			groups = append(groups, g)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil || !withMembers {
+		var err error
+		total, groups, err = readPage(r.Context(), tx, q, groupSelect, groupFrom, "g.created_at, g.group_id", scanGroup)
+		if err != nil || !withMembers {
 			return err
 		}
 		return fillMembers(r.Context(), tx, c.org.ID, groups, names)
@@ -167,11 +130,7 @@ func (s *Service) listGroups(w http.ResponseWriter, r *http.Request, c *call) er
 	if err != nil {
 		return err
 	}
-	out := listResponse{Schemas: []string{schemaListResponse}, TotalResults: total, StartIndex: start, ItemsPerPage: len(groups), Resources: []any{}}
-	for i := range groups {
-		out.Resources = append(out.Resources, groups[i].resource(r, names, withMembers))
-	}
-	writeJSON(w, http.StatusOK, out)
+	writeList(w, q, total, groups, func(g *group) any { return g.resource(r, names, withMembers) })
 	return nil
 }
 
@@ -286,32 +245,15 @@ func (s *Service) createGroup(w http.ResponseWriter, r *http.Request, c *call) e
 	return nil
 }
 
-// groupNameTaken fails with 409 uniqueness when another provisioned group
-// of the Organization has this displayName.
-func groupNameTaken(ctx context.Context, tx *store.Tx, orgID string, g group) error {
-	var n int
-	if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM scim_groups WHERE organization_id = ? AND display_name_lower = ? AND group_id <> ?`,
-		orgID, strings.ToLower(g.DisplayName), g.ID).Scan(&n); err != nil {
-		return err
-	}
-	if n > 0 {
-		return conflict("a group with displayName %s already exists", g.DisplayName)
-	}
-	return nil
-}
-
 // provisionGroup creates an externally managed group with its members and
 // records what the identity provider sent.
 func provisionGroup(ctx context.Context, tx *store.Tx, actor steward.Actor, org steward.Organization, g group) error {
-	if err := groupNameTaken(ctx, tx, org.ID, g); err != nil {
-		return err
-	}
-	if _, err := directory.CreateExternalGroup(ctx, tx, actor, org, g.ID, g.DisplayName, g.ExternalID); err != nil {
-		return err
-	}
 	if _, err := tx.Exec(ctx, `INSERT INTO scim_groups (organization_id, group_id, display_name, display_name_lower, external_id, created_at, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?)`, org.ID, g.ID, g.DisplayName, strings.ToLower(g.DisplayName), nullable(g.ExternalID),
 		store.Micros(tx.Now), store.Micros(tx.Now)); err != nil {
+		return taken(err, "group", "displayName", g.DisplayName)
+	}
+	if _, err := directory.CreateExternalGroup(ctx, tx, actor, org, g.ID, g.DisplayName, g.ExternalID); err != nil {
 		return err
 	}
 	return setGroupMembers(ctx, tx, actor, org, g.ID, nil, g.Members)
@@ -463,17 +405,14 @@ func (s *Service) changeGroup(w http.ResponseWriter, r *http.Request, c *call, c
 }
 
 func updateGroup(ctx context.Context, tx *store.Tx, actor steward.Actor, org steward.Organization, before, after group) error {
+	if _, err := tx.Exec(ctx, `UPDATE scim_groups SET display_name = ?, display_name_lower = ?, external_id = ?, updated_at = ? WHERE organization_id = ? AND group_id = ?`,
+		after.DisplayName, strings.ToLower(after.DisplayName), nullable(after.ExternalID), store.Micros(tx.Now), org.ID, after.ID); err != nil {
+		return taken(err, "group", "displayName", after.DisplayName)
+	}
 	if after.DisplayName != before.DisplayName {
-		if err := groupNameTaken(ctx, tx, org.ID, after); err != nil {
-			return err
-		}
 		if err := directory.RenameExternalGroup(ctx, tx, actor, org, after.ID, after.DisplayName); err != nil && !steward.IsKind(err, steward.KindNotFound) {
 			return err
 		}
-	}
-	if _, err := tx.Exec(ctx, `UPDATE scim_groups SET display_name = ?, display_name_lower = ?, external_id = ?, updated_at = ? WHERE organization_id = ? AND group_id = ?`,
-		after.DisplayName, strings.ToLower(after.DisplayName), nullable(after.ExternalID), store.Micros(tx.Now), org.ID, after.ID); err != nil {
-		return err
 	}
 	return setGroupMembers(ctx, tx, actor, org, after.ID, before.Members, after.Members)
 }
@@ -590,18 +529,13 @@ func matchMember(e filter.Expr, id string) (bool, error) {
 }
 
 func (s *Service) deleteGroup(w http.ResponseWriter, r *http.Request, c *call) error {
-	err := s.db.Transact(r.Context(), func(tx *store.Tx) error {
-		g, err := loadGroup(r.Context(), tx, c.org.ID, r.PathValue("id"), nil)
+	return s.deleteResource(w, r, func(ctx context.Context, tx *store.Tx, id string) error {
+		g, err := loadGroup(ctx, tx, c.org.ID, id, nil)
 		if err != nil {
 			return err
 		}
-		return deprovisionGroup(r.Context(), tx, c.actor, c.org, g.ID)
+		return deprovisionGroup(ctx, tx, c.actor, c.org, g.ID)
 	})
-	if err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
 }
 
 // deprovisionGroup deletes an externally managed group and forgets what

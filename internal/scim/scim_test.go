@@ -2,6 +2,7 @@ package scim_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -375,21 +376,25 @@ func TestFilters(t *testing.T) {
 		a := h.createUser("alice@example.com")
 		b := h.createUser("bob@example.org")
 		h.createUser("carol@example.com")
+		// Without emails, userName is the address that emails shows.
+		h.scim("POST", "/Users", map[string]any{"userName": "dan@example.net"}).want(t, 201, nil)
 		for _, tc := range []struct {
 			filter string
 			want   int
 		}{
 			{`userName eq "ALICE@example.com"`, 1},
-			{`userName ne "alice@example.com"`, 2},
+			{`userName ne "alice@example.com"`, 3},
 			{`userName co "EXAMPLE.COM"`, 2},
 			{`userName sw "b"`, 1},
 			{`userName ew ".org"`, 1},
 			{`externalId pr`, 3},
+			{`emails.value eq "DAN@example.net"`, 1},
+			{`emails[value ew ".net"]`, 1},
 			{`displayName pr and userName sw "c"`, 1},
 			{`userName eq "alice@example.com" or userName eq "bob@example.org"`, 2},
 			{`emails.value eq "bob@example.org"`, 1},
 			{`emails[type eq "work" and value co "alice"]`, 1},
-			{`not (userName sw "a")`, 2},
+			{`not (userName sw "a")`, 3},
 			{`(userName sw "a" or userName sw "b") and active eq true`, 2},
 			{`urn:ietf:params:scim:schemas:core:2.0:User:userName eq "carol@example.com"`, 1},
 			{`id eq "` + b.ID + `"`, 1},
@@ -407,11 +412,11 @@ func TestFilters(t *testing.T) {
 		// Paging: startIndex from 1, count capped, totals.
 		var p listOf[scimUser]
 		h.scim("GET", "/Users?startIndex=2&count=1", nil).want(t, 200, &p)
-		if p.TotalResults != 3 || p.StartIndex != 2 || p.ItemsPerPage != 1 || len(p.Resources) != 1 || p.Resources[0].ID == a.ID {
+		if p.TotalResults != 4 || p.StartIndex != 2 || p.ItemsPerPage != 1 || len(p.Resources) != 1 || p.Resources[0].ID == a.ID {
 			t.Fatalf("page: %+v", p)
 		}
 		h.scim("GET", "/Users?count=0", nil).want(t, 200, &p)
-		if p.TotalResults != 3 || len(p.Resources) != 0 {
+		if p.TotalResults != 4 || len(p.Resources) != 0 {
 			t.Fatalf("count=0: %+v", p)
 		}
 		h.scim("GET", "/Users?count=abc", nil).scimError(t, 400, "invalidValue")
@@ -490,5 +495,98 @@ func TestTenantIsolation(t *testing.T) {
 		h.request("POST", "/scim/v2/Groups", map[string]any{"displayName": "Theirs"}, auth...).want(t, 201, &og)
 		h.request("PATCH", "/scim/v2/Groups/"+og.ID, map[string]any{"Operations": []any{map[string]any{"op": "add", "path": "members", "value": []any{map[string]any{"value": u.ID}}}}}, auth...).scimError(t, 400, "invalidValue")
 		h.scim("GET", "/Users/"+u.ID, nil).want(t, 200, nil)
+	})
+}
+
+// userNames and group displayNames are unique per Organization, ignoring
+// case, through their unique indexes alone: a request that breaks one is
+// 409 uniqueness and changes nothing, and filters on them find any case.
+func TestUniqueNames(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, h *harness) {
+		grace := h.createUser("grace@example.com")
+		// Another address under a taken userName: nothing is created.
+		taken := oktaUser("GRACE@example.com", "Grace", "Other")
+		taken["emails"] = []any{map[string]any{"primary": true, "value": "grace.other@example.org", "type": "work"}}
+		if d := h.scim("POST", "/Users", taken).scimError(t, 409, "uniqueness"); !strings.Contains(d, "userName GRACE@example.com") {
+			t.Fatalf("detail %q does not name the userName", d)
+		}
+		var members struct {
+			Total int `json:"total"`
+		}
+		h.admin("GET", "/v1/admin/users?email=grace.other@example.org", nil).want(t, 200, &members)
+		if members.Total != 0 {
+			t.Fatalf("a refused user became a member: %+v", members)
+		}
+		// Renaming a user to a taken userName, by PUT or PATCH, is refused
+		// and leaves the user as it was.
+		alan := h.createUser("alan@example.com")
+		rename := oktaUser("Grace@Example.com", "Alan", "Turing")
+		rename["emails"] = []any{map[string]any{"primary": true, "value": "alan@example.com", "type": "work"}}
+		h.scim("PUT", "/Users/"+alan.ID, rename).scimError(t, 409, "uniqueness")
+		h.scim("PATCH", "/Users/"+alan.ID, map[string]any{
+			"schemas":    []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
+			"Operations": []any{map[string]any{"op": "Replace", "path": "userName", "value": "grace@EXAMPLE.com"}},
+		}).scimError(t, 409, "uniqueness")
+		var got scimUser
+		h.scim("GET", "/Users/"+alan.ID, nil).want(t, 200, &got)
+		if got.UserName != "alan@example.com" || got.Name.GivenName != "Given" {
+			t.Fatalf("a refused rename changed the user: %+v", got)
+		}
+		var found listOf[scimUser]
+		h.scim("GET", "/Users?filter="+url.QueryEscape(`userName eq "GRACE@EXAMPLE.COM"`), nil).want(t, 200, &found)
+		if found.TotalResults != 1 || found.Resources[0].ID != grace.ID {
+			t.Fatalf("filter on userName in another case: %+v", found)
+		}
+		// Groups: a taken displayName, on creation or rename.
+		var ops, dev scimGroup
+		h.scim("POST", "/Groups", map[string]any{"displayName": "Ops"}).want(t, 201, &ops)
+		h.scim("POST", "/Groups", map[string]any{"displayName": "Dev"}).want(t, 201, &dev)
+		h.scim("POST", "/Groups", map[string]any{"displayName": "OPS"}).scimError(t, 409, "uniqueness")
+		h.scim("PATCH", "/Groups/"+dev.ID, map[string]any{
+			"schemas":    []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
+			"Operations": []any{map[string]any{"op": "replace", "path": "displayName", "value": "ops"}},
+		}).scimError(t, 409, "uniqueness")
+		var groups listOf[scimGroup]
+		h.scim("GET", "/Groups?filter="+url.QueryEscape(`displayName eq "dEV"`), nil).want(t, 200, &groups)
+		if groups.TotalResults != 1 || groups.Resources[0].ID != dev.ID || groups.Resources[0].DisplayName != "Dev" {
+			t.Fatalf("filter on displayName in another case after a refused rename: %+v", groups)
+		}
+		h.scim("GET", "/Groups?filter="+url.QueryEscape(`displayName sw "o" or displayName pr`), nil).want(t, 200, &groups)
+		if groups.TotalResults != 2 {
+			t.Fatalf("displayName sw/pr: %+v", groups)
+		}
+	})
+}
+
+// The member counts of the Organization and its default Workspace, which
+// are updated at commit, follow what SCIM does, and a refused request
+// changes neither.
+func TestMemberCountsFollowProvisioning(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, h *harness) {
+		counts := func() (org, orgRows, ws, wsRows int) {
+			t.Helper()
+			ctx := context.Background()
+			err := h.db.View(ctx, func(tx *store.Tx) error {
+				return errors.Join(
+					tx.QueryRow(ctx, `SELECT member_count FROM organizations WHERE id = ?`, h.boot.Organization.ID).Scan(&org),
+					tx.QueryRow(ctx, `SELECT COUNT(*) FROM organization_members WHERE organization_id = ?`, h.boot.Organization.ID).Scan(&orgRows),
+					tx.QueryRow(ctx, `SELECT member_count FROM workspaces WHERE id = ?`, h.boot.DefaultWorkspace.ID).Scan(&ws),
+					tx.QueryRow(ctx, `SELECT COUNT(*) FROM workspace_members WHERE workspace_id = ?`, h.boot.DefaultWorkspace.ID).Scan(&wsRows))
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return org, orgRows, ws, wsRows
+		}
+		a := h.createUser("a@example.com")
+		h.createUser("b@example.com")
+		h.createUser("c@example.com")
+		taken := oktaUser("A@example.com", "A", "Again")
+		taken["emails"] = []any{map[string]any{"primary": true, "value": "a.again@example.com"}}
+		h.scim("POST", "/Users", taken).scimError(t, 409, "uniqueness")
+		h.scim("DELETE", "/Users/"+a.ID, nil).want(t, 204, nil)
+		if org, orgRows, ws, wsRows := counts(); org != 3 || orgRows != 3 || ws != 3 || wsRows != 3 {
+			t.Fatalf("Organization %d members counted, %d rows; default Workspace %d counted, %d rows; want 3 each", org, orgRows, ws, wsRows)
+		}
 	})
 }

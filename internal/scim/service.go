@@ -253,6 +253,17 @@ func page(r *http.Request) (start, count int, err error) {
 	return start, count, nil
 }
 
+// deleteResource answers a DELETE: del removes the resource named in the
+// path in one transaction, then 204.
+func (s *Service) deleteResource(w http.ResponseWriter, r *http.Request, del func(ctx context.Context, tx *store.Tx, id string) error) error {
+	err := s.db.Transact(r.Context(), func(tx *store.Tx) error { return del(r.Context(), tx, r.PathValue("id")) })
+	if err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
 // excluded reports whether excludedAttributes names attr.
 func excluded(r *http.Request, attr string) bool {
 	for _, a := range strings.Split(r.URL.Query().Get("excludedAttributes"), ",") {

@@ -146,7 +146,7 @@ func (s *Service) Trigger(ctx context.Context, actor steward.Actor, org steward.
 			meta["sync_users"], meta["sync_groups"], meta["sync_memberships"] = boolString(cfg.SyncUsers), boolString(cfg.SyncGroups), boolString(cfg.SyncMemberships)
 			meta["deprovision_users"], meta["delete_missing_groups"] = boolString(cfg.DeprovisionUsers), boolString(cfg.DeleteMissingGroups)
 		}
-		_, err = audit.Record(ctx, tx, audit.Entry{EnterpriseAccountID: org.EnterpriseAccountID, OrganizationID: org.ID, Actor: actor,
+		err = audit.Record(ctx, tx, audit.Entry{EnterpriseAccountID: org.EnterpriseAccountID, OrganizationID: org.ID, Actor: actor,
 			EventType: audit.EventSCIMSyncTrigger, EventMetadata: meta,
 			TargetType: audit.TargetOrganization, TargetMetadata: map[string]string{"id": org.ID, "name": org.Name}})
 		return err

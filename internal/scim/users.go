@@ -96,10 +96,13 @@ func (u *user) resource(r *http.Request) userResource {
 	}
 }
 
-const userSelect = `SELECT u.user_id, u.user_name, u.external_id, u.display_name, u.given_name, u.family_name, u.email, u.active, u.created_at, u.updated_at
-	FROM scim_users u WHERE u.organization_id = ?`
+// userFrom is where userSelect reads an Organization's users.
+const (
+	userFrom   = `FROM scim_users u WHERE u.organization_id = ?`
+	userSelect = `SELECT u.user_id, u.user_name, u.external_id, u.display_name, u.given_name, u.family_name, u.email, u.active, u.created_at, u.updated_at ` + userFrom
+)
 
-func scanUser(row interface{ Scan(...any) error }) (user, error) {
+func scanUser(row scanner) (user, error) {
 	var u user
 	var ext sql.NullString
 	var created, modified int64
@@ -112,11 +115,28 @@ func notFound(kind, id string) *Error {
 	return &Error{Status: http.StatusNotFound, Detail: kind + " " + id + " not found"}
 }
 
-func loadUser(ctx context.Context, tx *store.Tx, orgID, id string) (user, error) {
-	u, err := scanUser(tx.QueryRow(ctx, userSelect+` AND u.user_id = ?`, orgID, id))
+// loadOne reads the resource of the Organization that query (ending with
+// the Organization's and the id's conditions) selects, with scan; a
+// missing one is a 404 naming kind and id.
+func loadOne[T any](ctx context.Context, tx *store.Tx, query, orgID, kind, id string, scan func(scanner) (T, error)) (T, error) {
+	v, err := scan(tx.QueryRow(ctx, query, orgID, id))
 	if steward.IsKind(store.Translate(err), steward.KindNotFound) {
-		return u, notFound("User", id)
+		return v, notFound(kind, id)
 	}
+	return v, err
+}
+
+// byID returns the ids of items as query arguments, and where each is.
+func byID[T any](items []T, id func(*T) string) ([]any, map[string]int) {
+	ids, at := make([]any, len(items)), map[string]int{}
+	for i := range items {
+		ids[i], at[id(&items[i])] = id(&items[i]), i
+	}
+	return ids, at
+}
+
+func loadUser(ctx context.Context, tx *store.Tx, orgID, id string) (user, error) {
+	u, err := loadOne(ctx, tx, userSelect+` AND u.user_id = ?`, orgID, "User", id, scanUser)
 	if err != nil {
 		return u, err
 	}
@@ -130,26 +150,17 @@ func fillUserGroups(ctx context.Context, tx *store.Tx, orgID string, users []use
 	if len(users) == 0 {
 		return nil
 	}
-	ids := make([]any, len(users))
-	at := map[string]int{}
-	for i, u := range users {
-		ids[i], at[u.ID] = u.ID, i
-	}
-	rows, err := tx.Query(ctx, `SELECT m.user_id, g.group_id, g.display_name FROM scim_group_members m JOIN scim_groups g ON g.group_id = m.group_id
-		WHERE g.organization_id = ? AND m.user_id IN (`+placeholders(len(ids))+`) ORDER BY g.display_name_lower`, append([]any{orgID}, ids...)...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
+	ids, at := byID(users, func(u *user) string { return u.ID })
+	return scanAll(ctx, tx, `SELECT m.user_id, g.group_id, g.display_name FROM scim_group_members m JOIN scim_groups g ON g.group_id = m.group_id
+		WHERE g.organization_id = ? AND m.user_id IN (`+placeholders(len(ids))+`) ORDER BY g.display_name_lower`, append([]any{orgID}, ids...), func(sc scanner) error {
 		var uid string
 		var ref memberRef
-		if err := rows.Scan(&uid, &ref.Value, &ref.Display); err != nil {
+		if err := sc.Scan(&uid, &ref.Value, &ref.Display); err != nil {
 			return err
 		}
 		users[at[uid]].GroupRefs = append(users[at[uid]].GroupRefs, ref)
-	}
-	return rows.Err()
+		return nil
+	})
 }
 
 func placeholders(n int) string { return strings.TrimSuffix(strings.Repeat("?, ", n), ", ") }
@@ -169,45 +180,16 @@ func (s *Service) getUser(w http.ResponseWriter, r *http.Request, c *call) error
 }
 
 func (s *Service) listUsers(w http.ResponseWriter, r *http.Request, c *call) error {
-	start, count, err := page(r)
+	q, err := readListQuery(r, c.org.ID, userColumns)
 	if err != nil {
 		return err
-	}
-	where, args := "", []any{c.org.ID}
-	if f := r.URL.Query().Get("filter"); f != "" {
-		e, err := filter.Parse(f)
-		if err != nil {
-			return err
-		}
-		cond, cargs, err := compile(e, userColumns)
-		if err != nil {
-			return err
-		}
-		where, args = " AND "+cond, append(args, cargs...)
 	}
 	var total int
 	var users []user
 	err = s.db.View(r.Context(), func(tx *store.Tx) error {
-		if err := tx.QueryRow(r.Context(), `SELECT COUNT(*) FROM scim_users u WHERE u.organization_id = ?`+where, args...).Scan(&total); err != nil {
-			return err
-		}
-		if count == 0 {
-			return nil
-		}
-		rows, err := tx.Query(r.Context(), userSelect+where+` ORDER BY u.created_at, u.user_id LIMIT ? OFFSET ?`, append(args, count, start-1)...)
+		var err error
+		total, users, err = readPage(r.Context(), tx, q, userSelect, userFrom, "u.created_at, u.user_id", scanUser)
 		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			u, err := scanUser(rows)
-			if err != nil {
-				rows.Close()
-				return err
-			}
-			users = append(users, u)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
 			return err
 		}
 		return fillUserGroups(r.Context(), tx, c.org.ID, users)
@@ -215,11 +197,7 @@ func (s *Service) listUsers(w http.ResponseWriter, r *http.Request, c *call) err
 	if err != nil {
 		return err
 	}
-	out := listResponse{Schemas: []string{schemaListResponse}, TotalResults: total, StartIndex: start, ItemsPerPage: len(users), Resources: []any{}}
-	for i := range users {
-		out.Resources = append(out.Resources, users[i].resource(r))
-	}
-	writeJSON(w, http.StatusOK, out)
+	writeList(w, q, total, users, func(u *user) any { return u.resource(r) })
 	return nil
 }
 
@@ -264,10 +242,6 @@ func normalizeAttr(k string) string {
 	return lower
 }
 
-// setUserAttr sets (op add or replace) or clears (op remove) one attribute.
-// Attributes Steward does not keep (password, title, the enterprise
-// extension, ...) are accepted and ignored, as identity providers send
-// many.
 // patchString is the string an operation op sets attr to: empty for a remove or a null
 // value, else v trimmed, which must be a string.
 func patchString(attr string, v any, op string) (string, error) {
@@ -281,6 +255,10 @@ func patchString(attr string, v any, op string) (string, error) {
 	return strings.TrimSpace(s), nil
 }
 
+// setUserAttr sets (op add or replace) or clears (op remove) one attribute.
+// Attributes Steward does not keep (password, title, the enterprise
+// extension, ...) are accepted and ignored, as identity providers send
+// many.
 func setUserAttr(u *user, attr string, v any, op string) error {
 	str := func() (string, error) { return patchString(attr, v, op) }
 	var err error
@@ -397,28 +375,21 @@ func conflict(format string, args ...any) *Error {
 	return &Error{Status: http.StatusConflict, SCIMType: "uniqueness", Detail: fmt.Sprintf(format, args...)}
 }
 
-// userNameTaken fails with 409 uniqueness when another provisioned user of
-// the Organization has this userName. (An address is unique by itself: two
-// users with one address are one Steward user.)
-func userNameTaken(ctx context.Context, tx *store.Tx, orgID string, u user) error {
-	var n int
-	if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM scim_users WHERE organization_id = ? AND user_name_lower = ? AND user_id <> ?`,
-		orgID, strings.ToLower(u.UserName), u.ID).Scan(&n); err != nil {
-		return err
+// taken turns the error of a statement that stores a resource into 409
+// uniqueness when it broke a unique index on the Organization's lower-cased
+// userNames or displayNames. The index alone enforces them, without a read
+// beforehand that a planner may answer by scanning the Organization.
+func taken(err error, kind, attr, value string) error {
+	if steward.IsKind(store.Translate(err), steward.KindConflict) {
+		return conflict("a %s with %s %s already exists", kind, attr, value)
 	}
-	if n > 0 {
-		return conflict("a user with userName %s already exists", u.UserName)
-	}
-	return nil
+	return err
 }
 
 // provisionUser makes the user a member of the Organization (or adopts the
 // member with that address), records what the identity provider sent, and
 // deactivates them if it says so.
 func provisionUser(ctx context.Context, tx *store.Tx, actor steward.Actor, org steward.Organization, u user) (user, error) {
-	if err := userNameTaken(ctx, tx, org.ID, u); err != nil {
-		return u, err
-	}
 	res, err := directory.CreateMembers(ctx, tx, actor, org, []directory.NewMember{{Email: u.address(), FirstName: u.GivenName, LastName: u.FamilyName}})
 	if err != nil {
 		return u, err
@@ -433,11 +404,8 @@ func provisionUser(ctx context.Context, tx *store.Tx, actor steward.Actor, org s
 	added, err := tx.Exec(ctx, `INSERT INTO scim_users (organization_id, user_id, user_name, user_name_lower, external_id, display_name, given_name, family_name, email, active, created_at, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (organization_id, user_id) DO NOTHING`, org.ID, u.ID, u.UserName, strings.ToLower(u.UserName), nullable(u.ExternalID), u.DisplayName,
 		u.GivenName, u.FamilyName, u.Email, u.Active, store.Micros(tx.Now), store.Micros(tx.Now))
-	if steward.IsKind(store.Translate(err), steward.KindConflict) {
-		return u, conflict("a user with userName %s already exists", u.UserName)
-	}
 	if err != nil {
-		return u, err
+		return u, taken(err, "user", "userName", u.UserName)
 	}
 	// The member with this address is provisioned already.
 	if n, err := added.RowsAffected(); err != nil || n == 0 {
@@ -461,8 +429,10 @@ func nullable(s string) any {
 // active. A user whom an admin removed from the Organization meanwhile is
 // only recorded; a sync run provisions them again.
 func updateUser(ctx context.Context, tx *store.Tx, actor steward.Actor, org steward.Organization, before, after user) error {
-	if err := userNameTaken(ctx, tx, org.ID, after); err != nil {
-		return err
+	if _, err := tx.Exec(ctx, `UPDATE scim_users SET user_name = ?, user_name_lower = ?, external_id = ?, display_name = ?, given_name = ?, family_name = ?, email = ?, active = ?, updated_at = ?
+		WHERE organization_id = ? AND user_id = ?`, after.UserName, strings.ToLower(after.UserName), nullable(after.ExternalID), after.DisplayName,
+		after.GivenName, after.FamilyName, after.Email, after.Active, store.Micros(tx.Now), org.ID, after.ID); err != nil {
+		return taken(err, "user", "userName", after.UserName)
 	}
 	_, err := directory.GetMember(ctx, tx, org.ID, after.ID)
 	member := err == nil
@@ -475,17 +445,9 @@ func updateUser(ctx context.Context, tx *store.Tx, actor steward.Actor, org stew
 		}
 	}
 	if member && before.Active != after.Active {
-		if err := directory.SetMemberActive(ctx, tx, actor, org, after.ID, after.Active); err != nil {
-			return err
-		}
+		return directory.SetMemberActive(ctx, tx, actor, org, after.ID, after.Active)
 	}
-	_, err = tx.Exec(ctx, `UPDATE scim_users SET user_name = ?, user_name_lower = ?, external_id = ?, display_name = ?, given_name = ?, family_name = ?, email = ?, active = ?, updated_at = ?
-		WHERE organization_id = ? AND user_id = ?`, after.UserName, strings.ToLower(after.UserName), nullable(after.ExternalID), after.DisplayName,
-		after.GivenName, after.FamilyName, after.Email, after.Active, store.Micros(tx.Now), org.ID, after.ID)
-	if steward.IsKind(store.Translate(err), steward.KindConflict) {
-		return conflict("a user with userName %s already exists", after.UserName)
-	}
-	return err
+	return nil
 }
 
 // changeUser loads a user, lets change alter it, and saves the result.
@@ -561,18 +523,13 @@ func patchUserOp(u *user, op patchOp) error {
 }
 
 func (s *Service) deleteUser(w http.ResponseWriter, r *http.Request, c *call) error {
-	err := s.db.Transact(r.Context(), func(tx *store.Tx) error {
-		u, err := loadUser(r.Context(), tx, c.org.ID, r.PathValue("id"))
+	return s.deleteResource(w, r, func(ctx context.Context, tx *store.Tx, id string) error {
+		u, err := loadUser(ctx, tx, c.org.ID, id)
 		if err != nil {
 			return err
 		}
-		return deprovisionUser(r.Context(), tx, c.actor, c.org, u.ID)
+		return deprovisionUser(ctx, tx, c.actor, c.org, u.ID)
 	})
-	if err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
 }
 
 // deprovisionUser removes a provisioned user from the Organization (their
@@ -598,8 +555,6 @@ type patchOp struct {
 // maxPatchOps bounds the operations of one PATCH request.
 const maxPatchOps = 1000
 
-// readPatch reads a PatchOp body; op names are case-insensitive (Entra ID
-// sends "Replace").
 // applyPatch returns a change that applies ops to a resource in order, one at a time with
 // apply, stopping at the first error.
 func applyPatch[T any](ops []patchOp, apply func(*T, patchOp) error) func(*T) error {
@@ -628,6 +583,8 @@ func patchObject(op patchOp, set func(attr string, v any) error) error {
 	return nil
 }
 
+// readPatch reads a PatchOp body; op names are case-insensitive (Entra ID
+// sends "Replace").
 func readPatch(r *http.Request) ([]patchOp, error) {
 	var body struct {
 		Schemas    []string `json:"schemas"`

@@ -93,8 +93,7 @@ func seed(t *testing.T, h *harness, base time.Time, entries ...audit.Entry) {
 		e.EnterpriseAccountID = h.boot.EnterpriseAccount.ID
 		e.OrganizationID = h.boot.Organization.ID
 		if err := h.db.Transact(ctx, func(tx *store.Tx) error {
-			_, err := audit.Record(ctx, tx, e)
-			return err
+			return audit.Record(ctx, tx, e)
 		}); err != nil {
 			t.Fatal(err)
 		}

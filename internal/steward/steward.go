@@ -103,6 +103,10 @@ type Member struct {
 	RoleIDs           []string
 	SubscriptionTypes []string
 	Workspaces        []MemberWorkspace
+	// DeactivatedAt is when the member's identity provider deactivated
+	// them (SCIM active: false); nil while they are active. Mistral's
+	// member objects have no field for it.
+	DeactivatedAt *time.Time
 }
 
 // MemberWorkspace is a Workspace a member belongs to, with their roles there.

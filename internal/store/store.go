@@ -220,6 +220,17 @@ type Tx struct {
 	// counted until the transaction ends, since their closing is the
 	// caller's; Each's until it returns.
 	open map[string]int
+	last []func(context.Context) error
+}
+
+// BeforeCommit runs fn as the transaction's last step: after the function
+// given to Transact has returned nil and the transaction's changes have been
+// sent to other processes, just before the commit, in the order of the
+// calls. An error rolls the transaction back. It is where a write that every
+// writer of the same row waits for (the audit chain's head) belongs, so that
+// the row stays locked for the commit only. fn must not call Notify.
+func (tx *Tx) BeforeCommit(fn func(ctx context.Context) error) {
+	tx.last = append(tx.last, fn)
 }
 
 // Notify records a change, published to subscribers once the transaction
@@ -260,6 +271,9 @@ func (db *DB) run(ctx context.Context, pool *sql.DB, stmts *stmtCache, readOnly 
 	if err == nil && db.feed != nil && len(tx.changes) > 0 {
 		err = db.feed.send(ctx, tx)
 	}
+	for i := 0; err == nil && i < len(tx.last); i++ {
+		err = tx.last[i](ctx)
+	}
 	if err != nil {
 		_ = sqlTx.Rollback()
 		return Translate(err)
@@ -269,6 +283,14 @@ func (db *DB) run(ctx context.Context, pool *sql.DB, stmts *stmtCache, readOnly 
 	}
 	db.publish(tx.changes)
 	return nil
+}
+
+// ReadRow runs one read written with ? placeholders that returns one row
+// into dest, outside any transaction: one statement sees one snapshot by
+// itself, and on PostgreSQL this saves View's BEGIN and COMMIT, two round
+// trips. Its error is translated (see Translate).
+func (db *DB) ReadRow(ctx context.Context, query string, args []any, dest ...any) error {
+	return Translate(db.read.QueryRowContext(ctx, rebind(db.dialect, query), args...).Scan(dest...))
 }
 
 // Dialect returns the engine the transaction runs on.

@@ -196,3 +196,74 @@ func TestInsertCount(t *testing.T) {
 		}
 	})
 }
+
+// BeforeCommit's functions run in order after the transaction's function,
+// in the transaction: their writes commit with it, and an error of one
+// rolls everything back. They never run when the function fails.
+func TestBeforeCommitRunsLastInTheTransaction(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		insert := func(tx *store.Tx, id string) error {
+			_, err := tx.Exec(ctx, `INSERT INTO enterprise_accounts (id, name, created_at) VALUES (?, ?, ?)`, id, "n", 1)
+			return err
+		}
+		ids := func() []string {
+			t.Helper()
+			var ids []string
+			err := db.View(ctx, func(tx *store.Tx) (err error) {
+				ids, err = tx.Strings(ctx, `SELECT id FROM enterprise_accounts ORDER BY id`)
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return ids
+		}
+		var order []string
+		err := db.Transact(ctx, func(tx *store.Tx) error {
+			tx.BeforeCommit(func(ctx context.Context) error { order = append(order, "first"); return insert(tx, "a") })
+			tx.BeforeCommit(func(ctx context.Context) error { order = append(order, "second"); return insert(tx, "b") })
+			order = append(order, "fn")
+			return insert(tx, "c")
+		})
+		if err != nil || !slices.Equal(order, []string{"fn", "first", "second"}) || !slices.Equal(ids(), []string{"a", "b", "c"}) {
+			t.Fatalf("err %v, order %v, rows %v: want fn, first, second and a, b, c committed", err, order, ids())
+		}
+		boom := errors.New("boom")
+		err = db.Transact(ctx, func(tx *store.Tx) error {
+			tx.BeforeCommit(func(ctx context.Context) error { return insert(tx, "d") })
+			tx.BeforeCommit(func(ctx context.Context) error { return boom })
+			return insert(tx, "e")
+		})
+		if !errors.Is(err, boom) || len(ids()) != 3 {
+			t.Fatalf("a failing BeforeCommit: err %v, rows %v; want %v and nothing written", err, ids(), boom)
+		}
+		ran := false
+		err = db.Transact(ctx, func(tx *store.Tx) error {
+			tx.BeforeCommit(func(ctx context.Context) error { ran = true; return nil })
+			return boom
+		})
+		if !errors.Is(err, boom) || ran {
+			t.Fatalf("a failed transaction ran its BeforeCommit (%v, %v)", err, ran)
+		}
+	})
+}
+
+func TestReadRowTranslatesItsErrors(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		if err := db.Transact(ctx, func(tx *store.Tx) error {
+			_, err := tx.Exec(ctx, `INSERT INTO enterprise_accounts (id, name, created_at) VALUES (?, ?, ?)`, "ea", "Acme", 1)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		var name string
+		if err := db.ReadRow(ctx, `SELECT name FROM enterprise_accounts WHERE id = ?`, []any{"ea"}, &name); err != nil || name != "Acme" {
+			t.Fatalf("ReadRow = %q, %v; want Acme", name, err)
+		}
+		if err := db.ReadRow(ctx, `SELECT name FROM enterprise_accounts WHERE id = ?`, []any{"missing"}, &name); steward.ErrorKind(err) != steward.KindNotFound {
+			t.Fatalf("missing row: got %v, want not found", err)
+		}
+	})
+}

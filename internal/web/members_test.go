@@ -64,3 +64,48 @@ func TestInviteSeveralWithRoleAndWorkspaces(t *testing.T) {
 		}
 	})
 }
+
+// A member whom the identity provider deactivated is marked so on the
+// members page (Mistral's member objects have no field for it), and no
+// longer once reactivated.
+func TestMembersPageShowsDeactivatedMembers(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db, web.Config{})
+		ctx := context.Background()
+		b := e.browser()
+		b.mustSignIn()
+		var ada string
+		setActive := func(active bool) {
+			t.Helper()
+			err := db.Transact(ctx, func(tx *store.Tx) error {
+				if ada == "" {
+					res, err := directory.CreateMembers(ctx, tx, steward.SystemActor("test"), e.boot.Organization, []directory.NewMember{{Email: "ada@example.com"}})
+					if err != nil {
+						return err
+					}
+					ada = res.EmailToUserID["ada@example.com"]
+				}
+				return directory.SetMemberActive(ctx, tx, steward.SystemActor("test"), e.boot.Organization, ada, active)
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		marked := func() bool {
+			t.Helper()
+			r := b.get(e.org() + "/members")
+			if r.status != 200 || !strings.Contains(r.body, "<td>ada@example.com") || !strings.Contains(r.body, "<td>"+e.boot.Admin.Email+"</td>") {
+				t.Fatalf("members page: %d %s", r.status, r.body)
+			}
+			return strings.Contains(r.body, `<td>ada@example.com <span class="tag"`) && strings.Contains(r.body, ">deactivated</span>")
+		}
+		setActive(false)
+		if !marked() {
+			t.Fatal("a deactivated member is not marked deactivated")
+		}
+		setActive(true)
+		if marked() {
+			t.Fatal("a reactivated member is still marked deactivated")
+		}
+	})
+}

@@ -279,7 +279,7 @@ func TestAuditLogPages(t *testing.T) {
 		b.mustSignIn()
 		if err := db.Transact(ctx, func(tx *store.Tx) error {
 			for i := range 60 {
-				if _, err := audit.Record(ctx, tx, audit.Entry{EnterpriseAccountID: e.boot.EnterpriseAccount.ID, OrganizationID: e.boot.Organization.ID,
+				if err := audit.Record(ctx, tx, audit.Entry{EnterpriseAccountID: e.boot.EnterpriseAccount.ID, OrganizationID: e.boot.Organization.ID,
 					Actor: steward.SystemActor("test"), EventType: audit.EventRateLimitUpdate, TargetType: audit.TargetRateLimitRule,
 					EventMetadata: map[string]string{"n": strconv.Itoa(i)}}); err != nil {
 					return err
