@@ -105,10 +105,10 @@ func TestFormsRefuseForgedPosts(t *testing.T) {
 		b.mustSignIn()
 		form := url.Values{"emails": {"forged@example.com"}, "role": {steward.RoleIDOrganizationMember}}
 		// A token altered in its first character: never the real one.
-		real := b.csrf(e.org() + "/members")
-		altered := "x" + real[1:]
-		if real[0] == 'x' {
-			altered = "y" + real[1:]
+		genuine := b.csrf(e.org() + "/members")
+		altered := "x" + genuine[1:]
+		if genuine[0] == 'x' {
+			altered = "y" + genuine[1:]
 		}
 		for name, token := range map[string]string{"no token": "", "an altered token": altered} {
 			form.Set("csrf", token)
