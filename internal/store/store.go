@@ -203,8 +203,8 @@ func (db *DB) Ping(ctx context.Context) error {
 	return db.read.QueryRowContext(ctx, "SELECT 1").Scan(&one)
 }
 
-// Tx is one transaction. Now is fixed when it starts, so that every row a
-// service method writes carries the same time.
+// Tx is one transaction, used by one goroutine. Now is fixed when it
+// starts, so that every row a service method writes carries the same time.
 type Tx struct {
 	tx      *sql.Tx
 	dialect Dialect
