@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -129,9 +131,10 @@ func BenchmarkLoad(b *testing.B) {
 		// Warm both paths, then measure.
 		paced(b, send(p.base, key), 1000, 1000, workers)
 		paced(b, send(bare.URL, "x"), 1000, 1000, workers)
-		began := time.Now()
+		began, cpu := time.Now(), processCPU(b, p.cmd.Process.Pid)
 		viaSteward, failed := paced(b, send(p.base, key), rate, rate*seconds, workers)
 		stewardRate := float64(len(viaSteward)) / time.Since(began).Seconds()
+		stewardCPU := processCPU(b, p.cmd.Process.Pid) - cpu
 		began = time.Now()
 		viaBare, bareFailed := paced(b, send(bare.URL, "x"), rate, rate*seconds, workers)
 		bareRate := float64(len(viaBare)) / time.Since(began).Seconds()
@@ -143,6 +146,30 @@ func BenchmarkLoad(b *testing.B) {
 		b.ReportMetric(float64(pct(viaBare, 50).Microseconds()), "bare-p50-µs")
 		b.ReportMetric(float64(pct(viaBare, 99).Microseconds()), "bare-p99-µs")
 		b.ReportMetric(stewardRate, "steward-req/s")
+		// Steward's CPU time per request, which the load of a shared
+		// machine changes less than its throughput.
+		b.ReportMetric(float64(stewardCPU.Microseconds())/float64(max(len(viaSteward), 1)), "steward-cpu-µs/req")
 		b.ReportMetric(bareRate, "bare-req/s")
 	}
+}
+
+// processCPU is the CPU time, user and system, that process pid has used,
+// from /proc (Linux), at the kernel's clock tick of 10 ms.
+func processCPU(b *testing.B, pid int) time.Duration {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	// The fields after the command's closing parenthesis; utime and stime
+	// are the 14th and 15th of the whole line.
+	fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+	var ticks int64
+	for _, f := range fields[11:13] {
+		n, err := strconv.ParseInt(f, 10, 64)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond
 }
