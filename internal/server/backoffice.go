@@ -70,18 +70,14 @@ type backofficeOrgOut struct {
 	CreatedAt   string `json:"created_at"`
 }
 
-type backofficeOrgsOut struct {
-	Items []backofficeOrgOut `json:"items"`
-}
-
 func (s *Server) handleListOrganizations(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
-	return read(s, w, r, func(tx *store.Tx) (backofficeOrgsOut, error) {
-		orgs, counts, err := directory.ListOrganizations(r.Context(), tx, p.EnterpriseAccountID)
-		out := backofficeOrgsOut{Items: []backofficeOrgOut{}}
-		for i, o := range orgs {
-			out.Items = append(out.Items, backofficeOrgOut{ID: o.ID, Name: o.Name, MemberCount: counts[i], CreatedAt: formatTime(o.CreatedAt)})
-		}
-		return out, err
+	var counts []int
+	return readItems(s, w, r, func(tx *store.Tx) ([]steward.Organization, error) {
+		orgs, c, err := directory.ListOrganizations(r.Context(), tx, p.EnterpriseAccountID)
+		counts = c
+		return orgs, err
+	}, func(i int, o steward.Organization) backofficeOrgOut {
+		return backofficeOrgOut{ID: o.ID, Name: o.Name, MemberCount: counts[i], CreatedAt: formatTime(o.CreatedAt)}
 	})
 }
 
@@ -138,17 +134,9 @@ func newEnterpriseMemberOut(m directory.EnterpriseMember) enterpriseMemberOut {
 }
 
 func (s *Server) handleListEnterpriseMembers(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
-	type membersOut struct {
-		Items []enterpriseMemberOut `json:"items"`
-	}
-	return read(s, w, r, func(tx *store.Tx) (membersOut, error) {
-		members, err := directory.ListEnterpriseMembers(r.Context(), tx, p.EnterpriseAccountID)
-		out := membersOut{Items: []enterpriseMemberOut{}}
-		for _, m := range members {
-			out.Items = append(out.Items, newEnterpriseMemberOut(m))
-		}
-		return out, err
-	})
+	return readItems(s, w, r, func(tx *store.Tx) ([]directory.EnterpriseMember, error) {
+		return directory.ListEnterpriseMembers(r.Context(), tx, p.EnterpriseAccountID)
+	}, func(_ int, m directory.EnterpriseMember) enterpriseMemberOut { return newEnterpriseMemberOut(m) })
 }
 
 func (s *Server) handleAddEnterpriseMember(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
@@ -203,17 +191,9 @@ func newAdminKeyOut(k steward.AdminAPIKey, orgName string) adminKeyOut {
 }
 
 func (s *Server) handleListAdminKeys(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
-	type adminKeysOut struct {
-		Items []adminKeyOut `json:"items"`
-	}
-	return read(s, w, r, func(tx *store.Tx) (adminKeysOut, error) {
-		list, err := keys.ListAdminKeys(r.Context(), tx, p.EnterpriseAccountID)
-		out := adminKeysOut{Items: []adminKeyOut{}}
-		for _, l := range list {
-			out.Items = append(out.Items, newAdminKeyOut(l.Key, l.OrganizationName))
-		}
-		return out, err
-	})
+	return readItems(s, w, r, func(tx *store.Tx) ([]keys.AdminKeyListing, error) {
+		return keys.ListAdminKeys(r.Context(), tx, p.EnterpriseAccountID)
+	}, func(_ int, l keys.AdminKeyListing) adminKeyOut { return newAdminKeyOut(l.Key, l.OrganizationName) })
 }
 
 func (s *Server) handleCreateAdminKey(w http.ResponseWriter, r *http.Request, p steward.Principal) error {

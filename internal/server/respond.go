@@ -14,6 +14,26 @@ func read[T any](s *Server, w http.ResponseWriter, r *http.Request, fn func(tx *
 	return respond(w, s.deps.DB.View, r, fn)
 }
 
+// itemsOut is the answer of Steward's list extensions: {"items": [...]},
+// an empty list rather than null.
+type itemsOut[T any] struct {
+	Items []T `json:"items"`
+}
+
+// readItems answers a list extension: load reads the list in a read-only
+// transaction, and item makes the answer's item of each element, given
+// its index.
+func readItems[S, T any](s *Server, w http.ResponseWriter, r *http.Request, load func(tx *store.Tx) ([]S, error), item func(i int, x S) T) error {
+	return read(s, w, r, func(tx *store.Tx) (itemsOut[T], error) {
+		list, err := load(tx)
+		out := itemsOut[T]{Items: make([]T, 0, len(list))}
+		for i, x := range list {
+			out.Items = append(out.Items, item(i, x))
+		}
+		return out, err
+	})
+}
+
 // write answers 200 with what fn returns once its transaction has
 // committed; nothing is answered before the change is durable.
 func write[T any](s *Server, w http.ResponseWriter, r *http.Request, fn func(tx *store.Tx) (T, error)) error {

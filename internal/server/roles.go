@@ -79,17 +79,9 @@ func (in customRoleIn) input() directory.CustomRoleInput {
 }
 
 func (s *Server) handleListCustomRoles(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
-	type customRolesOut struct {
-		Items []customRoleOut `json:"items"`
-	}
-	return read(s, w, r, func(tx *store.Tx) (customRolesOut, error) {
-		out := customRolesOut{Items: []customRoleOut{}}
-		roles, err := directory.ListCustomRoles(r.Context(), tx, p.OrganizationID)
-		for _, role := range roles {
-			out.Items = append(out.Items, newCustomRoleOut(role))
-		}
-		return out, err
-	})
+	return readItems(s, w, r, func(tx *store.Tx) ([]directory.CustomRole, error) {
+		return directory.ListCustomRoles(r.Context(), tx, p.OrganizationID)
+	}, func(_ int, role directory.CustomRole) customRoleOut { return newCustomRoleOut(role) })
 }
 
 func (s *Server) handleCreateCustomRole(w http.ResponseWriter, r *http.Request, p steward.Principal) error {

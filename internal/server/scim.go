@@ -60,17 +60,9 @@ func (s *Server) handleCreateSCIMToken(w http.ResponseWriter, r *http.Request, p
 }
 
 func (s *Server) handleListSCIMTokens(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
-	type scimTokensOut struct {
-		Items []scimTokenOut `json:"items"`
-	}
-	return read(s, w, r, func(tx *store.Tx) (scimTokensOut, error) {
-		list, err := keys.ListSCIMTokens(r.Context(), tx, p.OrganizationID)
-		out := scimTokensOut{Items: []scimTokenOut{}}
-		for _, t := range list {
-			out.Items = append(out.Items, newSCIMTokenOut(t))
-		}
-		return out, err
-	})
+	return readItems(s, w, r, func(tx *store.Tx) ([]keys.SCIMToken, error) {
+		return keys.ListSCIMTokens(r.Context(), tx, p.OrganizationID)
+	}, func(_ int, t keys.SCIMToken) scimTokenOut { return newSCIMTokenOut(t) })
 }
 
 func (s *Server) handleRevokeSCIMToken(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
