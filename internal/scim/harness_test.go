@@ -114,22 +114,7 @@ func (h *harness) request(method, path string, body any, headers ...string) resp
 		}
 		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequest(method, h.http.URL+path, rd)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	resp, err := h.http.Client().Do(req)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		h.t.Fatal(err)
-	}
+	req, resp, b := apitest.Send(h.t, h.http.Client(), method, h.http.URL+path, rd, headers...)
 	if !strings.HasPrefix(path, scim.Prefix) {
 		// The Admin API's answers are checked against the OpenAPI documents.
 		h.contract.Check(h.t, req, resp, b)

@@ -86,22 +86,7 @@ func (r response) decode(t *testing.T, v any) {
 // the contract.
 func (h *harness) do(method, path string, body []byte, headers ...string) response {
 	h.t.Helper()
-	req, err := http.NewRequest(method, h.http.URL+path, bytes.NewReader(body))
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	resp, err := h.http.Client().Do(req)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		h.t.Fatal(err)
-	}
+	req, resp, b := apitest.Send(h.t, h.http.Client(), method, h.http.URL+path, bytes.NewReader(body), headers...)
 	h.contract.Check(h.t, req, resp, b)
 	return response{status: resp.StatusCode, header: resp.Header, body: b}
 }
