@@ -3,9 +3,7 @@ package main
 import (
 	"database/sql"
 	"fmt"
-	"io"
 	"math"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -43,15 +41,11 @@ func TestClusterOfThree(t *testing.T) {
 	keyID, key := procs[0].workspaceKey(t, admin)
 
 	chat := func(p *process, key string) (int, string, error) {
-		req, _ := http.NewRequest("POST", p.base+"/v1/chat/completions", strings.NewReader(`{"model":"fake","max_tokens":4,"messages":[{"role":"user","content":"hello"}]}`))
-		req.Header.Set("Authorization", "Bearer "+key)
-		resp, err := http.DefaultClient.Do(req)
+		resp, b, err := p.chat(key, hello)
 		if err != nil {
 			return 0, "", err
 		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b), nil
+		return resp.StatusCode, b, nil
 	}
 	// traffic sends n requests from 12 workers spread over the live
 	// processes, and counts the answers and the refusals whose body names

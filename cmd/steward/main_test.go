@@ -97,15 +97,37 @@ func (p *process) get(t testing.TB, path, key string) (int, string) {
 
 func (p *process) call(t testing.TB, method, path, key, body string) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequest(method, p.base+path, strings.NewReader(body))
-	req.Header.Set("x-api-key", key)
-	resp, err := http.DefaultClient.Do(req)
+	resp, b, err := p.send(method, path, "x-api-key", key, body)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return resp.StatusCode, b
+}
+
+// hello is a small chat completion request for the model "fake".
+const hello = `{"model":"fake","max_tokens":4,"messages":[{"role":"user","content":"hello"}]}`
+
+// chat sends a chat completion request body to p's gateway with a
+// Workspace key, and returns the answer with its body read.
+func (p *process) chat(key, body string) (*http.Response, string, error) {
+	return p.send("POST", "/v1/chat/completions", "Authorization", "Bearer "+key, body)
+}
+
+// send sends a request with one header, and returns the answer with its
+// body read.
+func (p *process) send(method, path, header, value, body string) (*http.Response, string, error) {
+	req, err := http.NewRequest(method, p.base+path, strings.NewReader(body))
+	if err != nil {
+		return nil, "", err
+	}
+	req.Header.Set(header, value)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, "", err
+	}
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	b, err := io.ReadAll(resp.Body)
+	return resp, string(b), err
 }
 
 // workspaceKey creates a Workspace API key of the first start's admin in
@@ -321,15 +343,11 @@ func TestModelAPIWithTheDemoModel(t *testing.T) {
 		t.Fatalf("create key: %d %s", status, body)
 	}
 	chatWith := func(k, content string) (int, string) {
-		req, _ := http.NewRequest("POST", p.base+"/v1/chat/completions", strings.NewReader(`{"model":"steward-demo","max_tokens":16,"messages":[{"role":"user","content":"`+content+`"}]}`))
-		req.Header.Set("Authorization", "Bearer "+k)
-		resp, err := http.DefaultClient.Do(req)
+		resp, b, err := p.chat(k, `{"model":"steward-demo","max_tokens":16,"messages":[{"role":"user","content":"`+content+`"}]}`)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		return resp.StatusCode, b
 	}
 	chat := func(k string) (int, string) { return chatWith(k, "hello steward") }
 	status, body = chat(key.Key)
@@ -400,15 +418,11 @@ func TestLimitsAreEnforced(t *testing.T) {
 	admin := adminKey.FindStringSubmatch(p.output)[1]
 	_, key := p.workspaceKey(t, admin)
 	chat := func(maxTokens int) (*http.Response, string) {
-		req, _ := http.NewRequest("POST", p.base+"/v1/chat/completions", strings.NewReader(fmt.Sprintf(`{"model":"steward-demo","max_tokens":%d,"messages":[{"role":"user","content":"hi"}]}`, maxTokens)))
-		req.Header.Set("Authorization", "Bearer "+key)
-		resp, err := http.DefaultClient.Do(req)
+		resp, b, err := p.chat(key, fmt.Sprintf(`{"model":"steward-demo","max_tokens":%d,"messages":[{"role":"user","content":"hi"}]}`, maxTokens))
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp, string(b)
+		return resp, b
 	}
 	if status, body := p.call(t, "PUT", "/v1/admin/rate-limit", admin, `{"requests_per_second":1,"tokens_limits_by_model":{"steward-demo":{"tokens_per_month":100}}}`); status != 200 {
 		t.Fatalf("set rate limit: %d %s", status, body)

@@ -5,8 +5,6 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"encoding/json"
-	"io"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -27,15 +25,11 @@ func TestPostgresConnectionReset(t *testing.T) {
 	admin := adminKey.FindStringSubmatch(p.output)[1]
 	_, key := p.workspaceKey(t, admin)
 	chat := func() (int, string) {
-		req, _ := http.NewRequest("POST", p.base+"/v1/chat/completions", strings.NewReader(`{"model":"steward-demo","max_tokens":4,"messages":[{"role":"user","content":"hi"}]}`))
-		req.Header.Set("Authorization", "Bearer "+key)
-		resp, err := http.DefaultClient.Do(req)
+		resp, body, err := p.chat(key, `{"model":"steward-demo","max_tokens":4,"messages":[{"role":"user","content":"hi"}]}`)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(body)
+		return resp.StatusCode, body
 	}
 	if status, body := chat(); status != 200 {
 		t.Fatalf("before the reset: %d %s", status, body)

@@ -76,15 +76,11 @@ func TestRedisStopsAndReturns(t *testing.T) {
 	admin := adminKey.FindStringSubmatch(p.output)[1]
 	_, key := p.workspaceKey(t, admin)
 	chat := func() (int, string) {
-		req, _ := http.NewRequest("POST", p.base+"/v1/chat/completions", strings.NewReader(`{"model":"fake","max_tokens":4,"messages":[{"role":"user","content":"hello"}]}`))
-		req.Header.Set("Authorization", "Bearer "+key)
-		resp, err := http.DefaultClient.Do(req)
+		resp, b, err := p.chat(key, hello)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		return resp.StatusCode, b
 	}
 	setCap := func(body string) {
 		t.Helper()

@@ -3,9 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"math"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -51,15 +49,11 @@ func scriptedRun(t *testing.T, db []string) {
 			wg.Go(func() {
 				for range perWorker {
 					wasRevoked := k == 1 && revoked.Load()
-					req, _ := http.NewRequest("POST", p.base+"/v1/chat/completions", strings.NewReader(`{"model":"fake","max_tokens":4,"messages":[{"role":"user","content":"hello"}]}`))
-					req.Header.Set("Authorization", "Bearer "+keys[k].Key)
-					resp, err := http.DefaultClient.Do(req)
+					resp, b, err := p.chat(keys[k].Key, hello)
 					if err != nil {
 						t.Error(err)
 						return
 					}
-					b, _ := io.ReadAll(resp.Body)
-					resp.Body.Close()
 					switch {
 					case resp.StatusCode == 200 && wasRevoked:
 						t.Errorf("key 2 answered after its revocation returned")
