@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,12 +10,12 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/stewardhq/steward/internal/benchcpu"
 	"github.com/stewardhq/steward/internal/gateway"
 )
 
@@ -159,23 +158,11 @@ func BenchmarkLoad(b *testing.B) {
 	}
 }
 
-// processCPU is the CPU time, user and system, that process pid has used,
-// from /proc (Linux), at the kernel's clock tick of 10 ms.
+// processCPU is the CPU time process pid has run.
 func processCPU(b *testing.B, pid int) time.Duration {
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	d, err := benchcpu.Process(pid)
 	if err != nil {
 		b.Fatal(err)
 	}
-	// The fields after the command's closing parenthesis; utime and stime
-	// are the 14th and 15th of the whole line.
-	fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
-	var ticks int64
-	for _, f := range fields[11:13] {
-		n, err := strconv.ParseInt(f, 10, 64)
-		if err != nil {
-			b.Fatal(err)
-		}
-		ticks += n
-	}
-	return time.Duration(ticks) * 10 * time.Millisecond
+	return d
 }

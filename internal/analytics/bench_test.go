@@ -11,12 +11,10 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/stewardhq/steward/internal/benchcpu"
 	"github.com/stewardhq/steward/internal/store"
 	"github.com/stewardhq/steward/internal/store/storetest"
 )
@@ -235,15 +233,6 @@ func openBench(b *testing.B, e storetest.Engine) *store.DB {
 	return db
 }
 
-// processCPU returns the CPU time this process has used.
-func processCPU(b *testing.B) time.Duration {
-	var u syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &u); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(u.Utime.Nano() + u.Stime.Nano())
-}
-
 // backendCPU returns the CPU time the PostgreSQL backend of tx has used,
 // from /proc, when the server runs on this machine; 0 on SQLite.
 func backendCPU(ctx context.Context, tx *store.Tx) (time.Duration, error) {
@@ -254,12 +243,7 @@ func backendCPU(ctx context.Context, tx *store.Tx) (time.Duration, error) {
 	if err := tx.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&pid); err != nil {
 		return 0, err
 	}
-	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/schedstat")
-	if err != nil {
-		return 0, err
-	}
-	ns, err := strconv.ParseInt(strings.Fields(string(stat))[0], 10, 64)
-	return time.Duration(ns), err
+	return benchcpu.Process(pid)
 }
 
 // BenchmarkReports90Days answers each of the five reports over a 90-day
@@ -311,7 +295,7 @@ func BenchmarkReports90Days(b *testing.B) {
 					b.Run(r.name+w.name, func(b *testing.B) {
 						var n int
 						var server time.Duration
-						cpu := processCPU(b)
+						cpu := benchcpu.Self(b)
 						for b.Loop() {
 							if err := db.View(ctx, func(tx *store.Tx) error {
 								before, err := backendCPU(ctx, tx)
@@ -328,7 +312,7 @@ func BenchmarkReports90Days(b *testing.B) {
 								b.Fatal(err)
 							}
 						}
-						b.ReportMetric(float64(processCPU(b)-cpu)/float64(time.Millisecond)/float64(b.N), "cpu-ms/op")
+						b.ReportMetric(float64(benchcpu.Self(b)-cpu)/float64(time.Millisecond)/float64(b.N), "cpu-ms/op")
 						if db.Dialect() == store.Postgres {
 							b.ReportMetric(float64(server)/float64(time.Millisecond)/float64(b.N), "server-cpu-ms/op")
 						}
@@ -357,10 +341,10 @@ func BenchmarkRollupWrites(b *testing.B) {
 				b.StopTimer()
 				db, _ := e.Open(b)
 				b.StartTimer()
-				start, startCPU := time.Now(), processCPU(b)
+				start, startCPU := time.Now(), benchcpu.Self(b)
 				loadBench(b, db, days)
 				elapsed += time.Since(start)
-				cpu += processCPU(b) - startCPU
+				cpu += benchcpu.Self(b) - startCPU
 			}
 			b.ReportMetric(events*float64(b.N)/elapsed.Seconds(), "events/s")
 			b.ReportMetric(float64(cpu)/float64(time.Millisecond)/(events*float64(b.N)/1000), "cpu-ms/1k-events")

@@ -6,10 +6,9 @@ import (
 	"context"
 	"runtime"
 	"sync/atomic"
-	"syscall"
 	"testing"
-	"time"
 
+	"github.com/stewardhq/steward/internal/benchcpu"
 	"github.com/stewardhq/steward/internal/usage"
 )
 
@@ -25,7 +24,7 @@ func RecordParallel(b *testing.B, rec *usage.Recorder, callers int, record func(
 	defer func() { _ = rec.Close(); <-done }()
 	var seq atomic.Int64
 	b.SetParallelism(max(callers/runtime.GOMAXPROCS(0), 1))
-	cpu := CPUTime(b)
+	cpu := benchcpu.Self(b)
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
@@ -37,16 +36,7 @@ func RecordParallel(b *testing.B, rec *usage.Recorder, callers int, record func(
 	})
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
-	b.ReportMetric(float64((CPUTime(b)-cpu).Microseconds())/float64(b.N), "cpu-µs/event")
+	b.ReportMetric(float64((benchcpu.Self(b)-cpu).Microseconds())/float64(b.N), "cpu-µs/event")
 	st := rec.Stats()
 	b.ReportMetric(float64(st.Events)/float64(st.Batches), "events/batch")
-}
-
-// CPUTime is the CPU time the process has used, in user and system mode.
-func CPUTime(b *testing.B) time.Duration {
-	var u syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &u); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(u.Utime.Nano() + u.Stime.Nano())
 }
