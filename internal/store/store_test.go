@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -193,6 +194,21 @@ func TestInsertCount(t *testing.T) {
 		})
 		if err != nil || first != 1000 || second != 2000 {
 			t.Fatalf("InsertCount = %d then %d (%v), want 1000 then 2000", first, second, err)
+		}
+		// A row short of a value fails the insert, naming the table, and
+		// the transaction writes nothing.
+		err = db.Transact(ctx, func(tx *store.Tx) error {
+			_, err := tx.InsertCount(ctx, "enterprise_accounts", cols, [][]any{row("ea-new"), {"ea-short", "n"}}, "")
+			return err
+		})
+		if err == nil || !strings.Contains(err.Error(), "enterprise_accounts") {
+			t.Fatalf("a short row: %v, want an error naming the table", err)
+		}
+		var n int
+		if err := db.View(ctx, func(tx *store.Tx) error {
+			return tx.QueryRow(ctx, `SELECT COUNT(*) FROM enterprise_accounts WHERE id = 'ea-new'`).Scan(&n)
+		}); err != nil || n != 0 {
+			t.Fatalf("rows of the failed insert: %d (%v), want 0", n, err)
 		}
 	})
 }
