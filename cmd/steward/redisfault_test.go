@@ -115,13 +115,16 @@ func TestRedisStopsAndReturns(t *testing.T) {
 	}
 	scraped, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	for _, want := range []string{`steward_gateway_refusals_total{reason="limits_unavailable"} 1`, `steward_gateway_requests_total{code="200"} 20`, `steward_gateway_requests_total{code="503"} 1`} {
+	for _, want := range []string{`steward_gateway_refusals_total{reason="limits_unavailable"} 1`, `steward_gateway_requests_total{code="200"} 20`, `steward_gateway_requests_total{code="503"} 1`, "steward_usage_events_total 20", "steward_usage_failed_batches_total 0"} {
 		if !strings.Contains(string(scraped), want+"\n") {
 			t.Errorf("metrics lack %s", want)
 		}
 	}
 	if !regexp.MustCompile(`(?m)^steward_limiter_redis_errors_total [1-9]`).Match(scraped) {
 		t.Errorf("metrics count no Redis error")
+	}
+	if !regexp.MustCompile(`(?m)^steward_usage_batches_total ([1-9]|1[0-9]|20)$`).Match(scraped) {
+		t.Errorf("metrics count no usage batch, or more than the 20 events")
 	}
 	// Without the cap only the rate limit applies, and it fails open.
 	setCap(`{"amount":1,"no_monthly_limit":true}`)

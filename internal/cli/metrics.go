@@ -12,11 +12,12 @@ import (
 	"github.com/stewardhq/steward/internal/limits"
 	"github.com/stewardhq/steward/internal/metrics"
 	"github.com/stewardhq/steward/internal/store"
+	"github.com/stewardhq/steward/internal/usage"
 )
 
 // newMetrics returns the process's metrics, reading the limiter's, the
-// caches' and the change feed's counts when scraped.
-func newMetrics(db *store.DB, limiter limits.Limiter, checker *keys.Checker, access *directory.Access) *metrics.Metrics {
+// caches', the change feed's and the usage recorder's counts when scraped.
+func newMetrics(db *store.DB, limiter limits.Limiter, checker *keys.Checker, access *directory.Access, recorder *usage.Recorder) *metrics.Metrics {
 	m := metrics.New()
 	if r, ok := limiter.(*limits.Redis); ok {
 		m.Counter("steward_limiter_redis_round_trips_total", "Scripts and commands the limiter sent to Redis.", func() float64 { return float64(r.Stats().RoundTrips) })
@@ -28,6 +29,9 @@ func newMetrics(db *store.DB, limiter limits.Limiter, checker *keys.Checker, acc
 	m.Counter("steward_cache_feed_reconnects_total", "Reconnections of the change feed's listening connection.", func() float64 { return float64(db.FeedStats().Reconnects) })
 	m.Counter("steward_cache_notifications_total", "Changes made by other processes that reached this one.", func() float64 { return float64(db.FeedStats().Received) })
 	m.Gauge("steward_cache_notification_lag_seconds", "Delay of the last change from another process, from its transaction's start to its arrival here.", func() float64 { return db.FeedStats().Lag.Seconds() })
+	m.Counter("steward_usage_batches_total", "Usage batches committed; steward_usage_events_total over this is the mean batch size.", func() float64 { return float64(recorder.Stats().Batches) })
+	m.Counter("steward_usage_events_total", "Usage events in the committed batches, repeated ids included.", func() float64 { return float64(recorder.Stats().Events) })
+	m.Counter("steward_usage_failed_batches_total", "Usage batches that failed, whose requests were answered with an error.", func() float64 { return float64(recorder.Stats().FailedBatches) })
 	return m
 }
 

@@ -104,7 +104,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	defer closeLimiter()
 	events := analytics.NewRecorder(db, log)
 	enforcer := quota.NewEnforcer(db, limiter, time.Now)
-	m := newMetrics(db, limiter, checker, access)
+	m := newMetrics(db, limiter, checker, access, recorder)
 	gw, err := newGateway(cfg, env.Getenv, m.Auth(checker), m.Limits(enforcer), metering.Recorder{Usage: recorder}, m.UpstreamClient(), log)
 	if err != nil {
 		return err
