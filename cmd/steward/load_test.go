@@ -3,11 +3,13 @@ package main
 import (
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -31,16 +33,17 @@ func fakeModel() *httptest.Server {
 }
 
 // paced sends n requests at rate per second from workers goroutines and
-// returns every request's latency and how many failed.
+// returns every request's latency and how many failed. A rate of 0 sends
+// them as fast as the workers are answered: the server's saturation.
 func paced(b *testing.B, send func() error, rate, n, workers int) ([]time.Duration, int) {
-	tick := time.Second / time.Duration(rate)
 	start := time.Now()
-	jobs := make(chan time.Time, n)
+	jobs := make(chan struct{}, n)
 	go func() {
 		for i := range n {
-			at := start.Add(time.Duration(i) * tick)
-			time.Sleep(time.Until(at))
-			jobs <- at
+			if rate > 0 {
+				time.Sleep(time.Until(start.Add(time.Duration(i) * time.Second / time.Duration(rate))))
+			}
+			jobs <- struct{}{}
 		}
 		close(jobs)
 	}()
@@ -76,15 +79,50 @@ func pct(lat []time.Duration, p int) time.Duration {
 	return lat[len(lat)*p/100]
 }
 
-// BenchmarkLoad sends 5,000 chat requests a second for a few seconds over
-// loopback to a fake model server, through the real steward binary (key
-// check, limits set and reserved, usage recorded on SQLite) and through a
-// bare httputil.ReverseProxy, and reports both latencies. The difference of
-// the percentiles is what Steward adds.
+// bareProxyEnv, set to an upstream's URL, makes the test binary serve a
+// bare httputil.ReverseProxy to it instead of running tests: BenchmarkLoad
+// runs it as a process of its own, like Steward, so that the CPU time of
+// each is read alike.
+const bareProxyEnv = "STEWARD_BENCH_BARE_PROXY"
+
+// serveBareProxy serves a bare reverse proxy to upstream on a free loopback
+// port, printing its address as steward serve does, until it is killed.
+// It keeps as many idle upstream connections as the gateway, so that the
+// difference is Steward's own work.
+func serveBareProxy(upstream string) {
+	target, err := url.Parse(upstream)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.MaxIdleConnsPerHost = gateway.UpstreamIdleConns
+	proxy.Transport = transport
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	fmt.Printf("listening on http://%s\n", l.Addr())
+	fmt.Fprintln(os.Stderr, http.Serve(l, proxy))
+	os.Exit(1)
+}
+
+// BenchmarkLoad sends chat requests over loopback to a fake model server,
+// through the real steward binary (key check, limits set and reserved,
+// usage recorded on SQLite) and through a bare httputil.ReverseProxy in a
+// process of its own, twice each: 5,000 a second for a few seconds, whose
+// latencies it reports (the difference of the percentiles is what Steward
+// adds), then as fast as each is answered, whose throughput it reports
+// (its saturation on this machine).
 //
 //	go test ./cmd/steward -run '^$' -bench Load -benchtime 1x
 func BenchmarkLoad(b *testing.B) {
 	const rate, seconds, workers = 5000, 4, 64
+	// saturated is the requests sent as fast as answered, by saturators
+	// workers: enough in flight to keep Steward's group commit full.
+	const saturated, saturators = 40000, 256
 	model := fakeModel()
 	defer model.Close()
 	cfg := filepath.Join(b.TempDir(), "steward.yaml")
@@ -92,23 +130,15 @@ func BenchmarkLoad(b *testing.B) {
 		b.Fatal(err)
 	}
 	p := start(b, "--data-dir", b.TempDir(), "--config", cfg, "--log-level", "error", "--debug-addr", "127.0.0.1:6061")
-	defer func() { _ = p.cmd.Process.Kill(); _ = p.cmd.Wait() }()
 	admin := adminKey.FindStringSubmatch(p.output)[1]
 	_, key := p.workspaceKey(b, admin)
 	p.call(b, "PUT", "/v1/admin/rate-limit", admin, `{"requests_per_second":100000,"tokens_limits_by_model":{"fake":{"tokens_per_minute":1000000000,"tokens_per_month":1000000000000}}}`)
 	p.call(b, "POST", "/v1/admin/spend-limit", admin, `{"amount":1000000}`)
+	bareCmd := exec.Command(os.Args[0])
+	bareCmd.Env = append(os.Environ(), bareProxyEnv+"="+model.URL)
+	bare := run(b, bareCmd)
 
-	target, _ := url.Parse(model.URL)
-	// The bare proxy keeps as many idle upstream connections as the
-	// gateway, so that the difference is Steward's own work.
-	proxy := httputil.NewSingleHostReverseProxy(target)
-	transport := http.DefaultTransport.(*http.Transport).Clone()
-	transport.MaxIdleConnsPerHost = gateway.UpstreamIdleConns
-	proxy.Transport = transport
-	bare := httptest.NewServer(proxy)
-	defer bare.Close()
-
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: workers, MaxConnsPerHost: workers}}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: saturators, MaxConnsPerHost: saturators}}
 	const chat = `{"model":"fake","max_tokens":16,"messages":[{"role":"user","content":"hello"}]}`
 	send := func(base, auth string) func() error {
 		return func() error {
@@ -126,35 +156,38 @@ func BenchmarkLoad(b *testing.B) {
 			return nil
 		}
 	}
+	// measure sends n requests to server at rate (0: as fast as answered)
+	// and returns their latencies, the requests/s achieved and the server
+	// process's CPU time a request.
+	measure := func(server *process, auth string, rate, n, workers int) ([]time.Duration, float64, float64) {
+		began, cpu := time.Now(), processCPU(b, server.cmd.Process.Pid)
+		lat, failed := paced(b, send(server.base, auth), rate, n, workers)
+		elapsed, used := time.Since(began), processCPU(b, server.cmd.Process.Pid)-cpu
+		if failed > 0 {
+			b.Fatalf("%d of %d requests through %s failed", failed, n, server.base)
+		}
+		return lat, float64(len(lat)) / elapsed.Seconds(), float64(used.Microseconds()) / float64(max(len(lat), 1))
+	}
 	for range b.N {
 		// Warm both paths, then measure.
-		paced(b, send(p.base, key), 1000, 1000, workers)
-		paced(b, send(bare.URL, "x"), 1000, 1000, workers)
-		// The test process runs the load and the model server in both
-		// runs, and the bare proxy in the second only: the difference of
-		// its CPU time per request is the bare proxy's.
-		began, cpu, own := time.Now(), processCPU(b, p.cmd.Process.Pid), processCPU(b, os.Getpid())
-		viaSteward, failed := paced(b, send(p.base, key), rate, rate*seconds, workers)
-		stewardRate := float64(len(viaSteward)) / time.Since(began).Seconds()
-		stewardCPU, aside := processCPU(b, p.cmd.Process.Pid)-cpu, processCPU(b, os.Getpid())-own
-		began, own = time.Now(), processCPU(b, os.Getpid())
-		viaBare, bareFailed := paced(b, send(bare.URL, "x"), rate, rate*seconds, workers)
-		bareRate := float64(len(viaBare)) / time.Since(began).Seconds()
-		withBare := processCPU(b, os.Getpid()) - own
-		if failed > 0 || bareFailed > 0 {
-			b.Fatalf("%d requests through Steward and %d through the bare proxy failed", failed, bareFailed)
-		}
+		measure(p, key, 1000, 1000, workers)
+		measure(bare, "x", 1000, 1000, workers)
+		viaSteward, stewardRate, stewardCPU := measure(p, key, rate, rate*seconds, workers)
+		viaBare, bareRate, bareCPU := measure(bare, "x", rate, rate*seconds, workers)
+		_, stewardMax, _ := measure(p, key, 0, saturated, saturators)
+		_, bareMax, _ := measure(bare, "x", 0, saturated, saturators)
 		b.ReportMetric(float64(pct(viaSteward, 50).Microseconds()), "steward-p50-µs")
 		b.ReportMetric(float64(pct(viaSteward, 99).Microseconds()), "steward-p99-µs")
 		b.ReportMetric(float64(pct(viaBare, 50).Microseconds()), "bare-p50-µs")
 		b.ReportMetric(float64(pct(viaBare, 99).Microseconds()), "bare-p99-µs")
 		b.ReportMetric(stewardRate, "steward-req/s")
-		// Steward's CPU time per request, which the load of a shared
-		// machine changes less than its throughput.
-		perRequest := func(d time.Duration, n int) float64 { return float64(d.Microseconds()) / float64(max(n, 1)) }
-		b.ReportMetric(perRequest(stewardCPU, len(viaSteward)), "steward-cpu-µs/req")
-		b.ReportMetric(perRequest(withBare, len(viaBare))-perRequest(aside, len(viaSteward)), "bare-cpu-µs/req")
 		b.ReportMetric(bareRate, "bare-req/s")
+		// CPU time per request, which the load of a shared machine changes
+		// less than throughput.
+		b.ReportMetric(stewardCPU, "steward-cpu-µs/req")
+		b.ReportMetric(bareCPU, "bare-cpu-µs/req")
+		b.ReportMetric(stewardMax, "steward-max-req/s")
+		b.ReportMetric(bareMax, "bare-max-req/s")
 	}
 }
 

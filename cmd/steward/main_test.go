@@ -28,6 +28,10 @@ var binary string
 // TestMain builds the real binary once; the tests below run it as a user
 // would, and kill it as an operator or a crash would.
 func TestMain(m *testing.M) {
+	if upstream := os.Getenv(bareProxyEnv); upstream != "" {
+		serveBareProxy(upstream)
+		return
+	}
 	dir, err := os.MkdirTemp("", "steward-e2e")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -56,7 +60,14 @@ var listening = regexp.MustCompile(`listening on (http://\S+)`)
 // start runs steward serve on a free port and waits until it listens.
 func start(t testing.TB, args ...string) *process {
 	t.Helper()
-	p := &process{cmd: exec.Command(binary, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...), logs: &logbuf.Buffer{}}
+	return run(t, exec.Command(binary, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...))
+}
+
+// run starts cmd, a server that prints "listening on" and its address, and
+// waits until it listens.
+func run(t testing.TB, cmd *exec.Cmd) *process {
+	t.Helper()
+	p := &process{cmd: cmd, logs: &logbuf.Buffer{}}
 	stdout, err := p.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -81,11 +92,11 @@ func start(t testing.TB, args ...string) *process {
 	select {
 	case got, ok := <-found:
 		if !ok {
-			t.Fatal("steward exited before listening")
+			t.Fatalf("%s exited before listening", filepath.Base(cmd.Path))
 		}
 		p.base, p.output = got[0], got[1]
 	case <-time.After(30 * time.Second):
-		t.Fatal("steward did not start within 30s")
+		t.Fatalf("%s did not start within 30s", filepath.Base(cmd.Path))
 	}
 	return p
 }
