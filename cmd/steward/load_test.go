@@ -11,7 +11,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -129,7 +131,8 @@ func BenchmarkLoad(b *testing.B) {
 	if err := os.WriteFile(cfg, fmt.Appendf(nil, "models:\n  - name: fake\n    upstreams:\n      - url: %s\n    input_price_per_million: 0.1\n    output_price_per_million: 0.3\n", model.URL), 0o600); err != nil {
 		b.Fatal(err)
 	}
-	p := start(b, "--data-dir", b.TempDir(), "--config", cfg, "--log-level", "error", "--debug-addr", "127.0.0.1:6061")
+	metricsURL := fmt.Sprintf("http://127.0.0.1:%d/metrics", freePort(b))
+	p := start(b, "--data-dir", b.TempDir(), "--config", cfg, "--log-level", "error", "--debug-addr", "127.0.0.1:6061", "--metrics-addr", strings.TrimSuffix(strings.TrimPrefix(metricsURL, "http://"), "/metrics"))
 	admin := adminKey.FindStringSubmatch(p.output)[1]
 	_, key := p.workspaceKey(b, admin)
 	p.call(b, "PUT", "/v1/admin/rate-limit", admin, `{"requests_per_second":100000,"tokens_limits_by_model":{"fake":{"tokens_per_minute":1000000000,"tokens_per_month":1000000000000}}}`)
@@ -172,7 +175,9 @@ func BenchmarkLoad(b *testing.B) {
 		// Warm both paths, then measure.
 		measure(p, key, 1000, 1000, workers)
 		measure(bare, "x", 1000, 1000, workers)
+		batches, events := metric(b, metricsURL, "steward_usage_batches_total"), metric(b, metricsURL, "steward_usage_events_total")
 		viaSteward, stewardRate, stewardCPU := measure(p, key, rate, rate*seconds, workers)
+		batches, events = metric(b, metricsURL, "steward_usage_batches_total")-batches, metric(b, metricsURL, "steward_usage_events_total")-events
 		viaBare, bareRate, bareCPU := measure(bare, "x", rate, rate*seconds, workers)
 		_, stewardMax, _ := measure(p, key, 0, saturated, saturators)
 		_, bareMax, _ := measure(bare, "x", 0, saturated, saturators)
@@ -186,9 +191,34 @@ func BenchmarkLoad(b *testing.B) {
 		// less than throughput.
 		b.ReportMetric(stewardCPU, "steward-cpu-µs/req")
 		b.ReportMetric(bareCPU, "bare-cpu-µs/req")
+		b.ReportMetric(events/max(batches, 1), "steward-events/batch")
 		b.ReportMetric(stewardMax, "steward-max-req/s")
 		b.ReportMetric(bareMax, "bare-max-req/s")
 	}
+}
+
+// metric scrapes the Prometheus metrics at metricsURL and returns the value
+// of the sample without labels called name.
+func metric(b testing.TB, metricsURL, name string) float64 {
+	b.Helper()
+	resp, err := http.Get(metricsURL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	text, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		b.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + ` (\S+)$`).FindSubmatch(text)
+	if m == nil {
+		b.Fatalf("no %s in the metrics", name)
+	}
+	v, err := strconv.ParseFloat(string(m[1]), 64)
+	if err != nil {
+		b.Fatalf("%s: %v", name, err)
+	}
+	return v
 }
 
 // processCPU is the CPU time process pid has run.

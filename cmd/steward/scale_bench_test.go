@@ -6,9 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -98,18 +96,7 @@ func scaleOut(b *testing.B, n int) {
 	trips := func() float64 {
 		var sum float64
 		for _, u := range metricsURLs {
-			resp, err := http.Get(u)
-			if err != nil {
-				b.Fatal(err)
-			}
-			text, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			m := regexp.MustCompile(`(?m)^steward_limiter_redis_round_trips_total (\S+)$`).FindSubmatch(text)
-			if m == nil {
-				b.Fatal("no Redis round trips in the metrics")
-			}
-			v, _ := strconv.ParseFloat(string(m[1]), 64)
-			sum += v
+			sum += metric(b, u, "steward_limiter_redis_round_trips_total")
 		}
 		return sum
 	}
