@@ -36,8 +36,9 @@ var paths = map[string]string{
 	EndpointEmbeddings: "/embeddings",
 }
 
-// hopHeaders are not copied from an upstream answer: they describe the
-// upstream connection, and Content-Length is the gateway's to set.
+// hopHeaders, canonical, are not copied from an upstream answer: they
+// describe the upstream connection, and Content-Length is the gateway's to
+// set.
 var hopHeaders = []string{
 	"Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Connection",
 	"Te", "Trailer", "Transfer-Encoding", "Upgrade", "Content-Length",
@@ -117,19 +118,22 @@ func (x *exchange) serve() {
 func (x *exchange) ticketHeaders() {
 	h := x.w.Header()
 	for k, vs := range x.ticket.Headers() {
-		h[k] = append([]string(nil), vs...)
+		h[k] = vs
 	}
-	h.Set("x-request-id", x.id)
+	h[requestIDHeader] = []string{x.id}
 }
+
+// requestIDHeader is x-request-id, canonical.
+const requestIDHeader = "X-Request-Id"
 
 // upstreamHeaders copies an upstream answer's end-to-end headers.
 func (x *exchange) upstreamHeaders(up http.Header) {
 	h := x.w.Header()
 	for k, vs := range up {
-		h[k] = append([]string(nil), vs...)
+		h[k] = vs
 	}
 	for _, k := range hopHeaders {
-		h.Del(k)
+		delete(h, k)
 	}
 	x.ticketHeaders()
 }

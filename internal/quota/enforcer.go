@@ -250,27 +250,41 @@ func scopeName(key string) string {
 // headers are the x-ratelimit-* headers of the tightest request-rate and
 // token checks.
 func headers(cs []check, d limits.Decision) http.Header {
-	h := http.Header{}
+	// tightest is, for requests and for tokens, the check with the fewest
+	// remaining, or -1.
+	tightest := [2]int{-1, -1}
 	for i, c := range cs {
-		var suffix string
+		var of int
 		switch c.Kind {
 		case limits.RequestsPerSecond:
-			suffix = "requests"
+			of = 0
 		case limits.TokensPerMinute:
-			suffix = "tokens"
+			of = 1
 		default:
 			continue
 		}
-		if old := h.Get("x-ratelimit-remaining-" + suffix); old != "" {
-			if v, _ := strconv.ParseInt(old, 10, 64); v <= d.Remaining[i] {
-				continue
-			}
+		if t := tightest[of]; t < 0 || d.Remaining[i] < d.Remaining[t] {
+			tightest[of] = i
 		}
-		h.Set("x-ratelimit-limit-"+suffix, strconv.FormatInt(c.Limit, 10))
-		h.Set("x-ratelimit-remaining-"+suffix, strconv.FormatInt(d.Remaining[i], 10))
-		h.Set("x-ratelimit-reset-"+suffix, strconv.FormatFloat(d.Reset[i].Seconds(), 'f', 3, 64)+"s")
+	}
+	h := make(http.Header, 6)
+	for of, i := range tightest {
+		if i < 0 {
+			continue
+		}
+		names := rateLimitHeaders[of]
+		h[names[0]] = []string{strconv.FormatInt(cs[i].Limit, 10)}
+		h[names[1]] = []string{strconv.FormatInt(d.Remaining[i], 10)}
+		h[names[2]] = []string{strconv.FormatFloat(d.Reset[i].Seconds(), 'f', 3, 64) + "s"}
 	}
 	return h
+}
+
+// rateLimitHeaders are the canonical names of the limit, remaining and
+// reset headers, for requests and for tokens.
+var rateLimitHeaders = [2][3]string{
+	{"X-Ratelimit-Limit-Requests", "X-Ratelimit-Remaining-Requests", "X-Ratelimit-Reset-Requests"},
+	{"X-Ratelimit-Limit-Tokens", "X-Ratelimit-Remaining-Tokens", "X-Ratelimit-Reset-Tokens"},
 }
 
 type ticket struct {

@@ -3,6 +3,7 @@ package quota_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -141,6 +142,59 @@ func TestRateAndTokenLimits(t *testing.T) {
 		refusedWith(t, err, "rate_limit_exceeded")
 		_, err = e.Reserve(ctx, k, "other", 1, 1)
 		refusedWith(t, err, "rate_limit_exceeded")
+	})
+}
+
+// The x-ratelimit-* headers describe, for requests and for tokens, the
+// check with the fewest remaining, whichever level it is at.
+func TestHeadersShowTheTightestLimit(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		boot, e, k := setup(t, db)
+		if err := db.Transact(ctx, func(tx *store.Tx) error {
+			org := quota.RateLimits{RequestsPerSecond: 4, Models: map[string]quota.TokenLimits{"m": {PerMinute: 5000}}}
+			if err := quota.SetRateLimits(ctx, tx, steward.SystemActor("test"), boot.Organization, "", org); err != nil {
+				return err
+			}
+			ws := quota.RateLimits{RequestsPerSecond: 3, Models: map[string]quota.TokenLimits{"m": {PerMinute: 1000}}}
+			return quota.SetRateLimits(ctx, tx, steward.SystemActor("test"), boot.Organization, boot.DefaultWorkspace.ID, ws)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		// Another Workspace's requests leave the Organization fewer
+		// requests than the Workspace, but more tokens.
+		other := k
+		other.ID, other.WorkspaceID = "k2", "another-workspace"
+		for range 2 {
+			tk, err := e.Reserve(ctx, other, "m", 100, 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tk.Settle(100, 100)
+		}
+		tk, err := e.Reserve(ctx, k, "m", 100, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tk.Settle(100, 100)
+		want := map[string]string{
+			"X-Ratelimit-Limit-Requests": "4", "X-Ratelimit-Remaining-Requests": "1",
+			"X-Ratelimit-Limit-Tokens": "1000", "X-Ratelimit-Remaining-Tokens": "800",
+		}
+		h := tk.Headers()
+		for name, v := range want {
+			if got := h.Get(name); got != v {
+				t.Errorf("%s = %q, want %q (headers %v)", name, got, v, h)
+			}
+		}
+		for _, name := range []string{"X-Ratelimit-Reset-Requests", "X-Ratelimit-Reset-Tokens"} {
+			if got := h.Get(name); !strings.HasSuffix(got, "s") {
+				t.Errorf("%s = %q, want seconds", name, got)
+			}
+		}
+		if len(h) != 6 {
+			t.Errorf("headers %v, want the six x-ratelimit-* ones", h)
+		}
 	})
 }
 
