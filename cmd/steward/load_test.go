@@ -35,17 +35,22 @@ func fakeModel() *httptest.Server {
 }
 
 // paced sends n requests at rate per second from workers goroutines and
-// returns every request's latency and how many failed. A rate of 0 sends
-// them as fast as the workers are answered: the server's saturation.
-func paced(b *testing.B, send func() error, rate, n, workers int) ([]time.Duration, int) {
+// returns every request's latency and how many failed. A request's latency
+// counts from when the pacer released it, so that a request held back
+// because every worker was waiting for an answer counts its wait too. A
+// rate of 0 sends them as fast as the workers are answered, the server's
+// saturation, each counting from when it was sent.
+func paced(send func() error, rate, n, workers int) ([]time.Duration, int) {
 	start := time.Now()
-	jobs := make(chan struct{}, n)
+	jobs := make(chan time.Time, n)
 	go func() {
 		for i := range n {
+			var released time.Time
 			if rate > 0 {
 				time.Sleep(time.Until(start.Add(time.Duration(i) * time.Second / time.Duration(rate))))
+				released = time.Now()
 			}
-			jobs <- struct{}{}
+			jobs <- released
 		}
 		close(jobs)
 	}()
@@ -55,10 +60,12 @@ func paced(b *testing.B, send func() error, rate, n, workers int) ([]time.Durati
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
-			for range jobs {
-				t0 := time.Now()
+			for released := range jobs {
+				if released.IsZero() {
+					released = time.Now()
+				}
 				err := send()
-				d := time.Since(t0)
+				d := time.Since(released)
 				mu.Lock()
 				if err != nil {
 					failed++
@@ -164,7 +171,7 @@ func BenchmarkLoad(b *testing.B) {
 	// process's CPU time a request.
 	measure := func(server *process, auth string, rate, n, workers int) ([]time.Duration, float64, float64) {
 		began, cpu := time.Now(), processCPU(b, server.cmd.Process.Pid)
-		lat, failed := paced(b, send(server.base, auth), rate, n, workers)
+		lat, failed := paced(send(server.base, auth), rate, n, workers)
 		elapsed, used := time.Since(began), processCPU(b, server.cmd.Process.Pid)-cpu
 		if failed > 0 {
 			b.Fatalf("%d of %d requests through %s failed", failed, n, server.base)
