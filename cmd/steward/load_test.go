@@ -138,8 +138,9 @@ func BenchmarkLoad(b *testing.B) {
 	if err := os.WriteFile(cfg, fmt.Appendf(nil, "models:\n  - name: fake\n    upstreams:\n      - url: %s\n    input_price_per_million: 0.1\n    output_price_per_million: 0.3\n", model.URL), 0o600); err != nil {
 		b.Fatal(err)
 	}
-	metricsURL := fmt.Sprintf("http://127.0.0.1:%d/metrics", freePort(b))
-	p := start(b, "--data-dir", b.TempDir(), "--config", cfg, "--log-level", "error", "--debug-addr", "127.0.0.1:6061", "--metrics-addr", strings.TrimSuffix(strings.TrimPrefix(metricsURL, "http://"), "/metrics"))
+	metricsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(b))
+	metricsURL := "http://" + metricsAddr + "/metrics"
+	p := start(b, "--data-dir", b.TempDir(), "--config", cfg, "--log-level", "error", "--debug-addr", "127.0.0.1:6061", "--metrics-addr", metricsAddr)
 	admin := adminKey.FindStringSubmatch(p.output)[1]
 	_, key := p.workspaceKey(b, admin)
 	p.call(b, "PUT", "/v1/admin/rate-limit", admin, `{"requests_per_second":100000,"tokens_limits_by_model":{"fake":{"tokens_per_minute":1000000000,"tokens_per_month":1000000000000}}}`)
