@@ -206,14 +206,7 @@ func (s *Server) handleCreateAdminKey(w http.ResponseWriter, r *http.Request, p 
 		return err
 	}
 	errs := missing([]string{"body"}, field{"name", in.Name}, field{"organization_id", in.OrganizationID})
-	var expires *time.Time
-	if in.ExpiresAt != nil {
-		d, err := keys.Date(*in.ExpiresAt)
-		if err != nil {
-			errs = append(errs, steward.Invalid([]string{"body", "expires_at"}, "expires_at must be a date such as 2027-01-31"))
-		}
-		expires = &d
-	}
+	expires, errs := optionalDate("expires_at", in.ExpiresAt, errs)
 	if err := steward.Invalids(errs); err != nil {
 		return err
 	}

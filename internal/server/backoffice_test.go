@@ -128,3 +128,34 @@ func TestBackofficeFlow(t *testing.T) {
 		expectError(t, h.bo("DELETE", "/members/"+h.boot.Admin.ID, nil), http.StatusConflict, "invalid_request_error")
 	})
 }
+
+// An Admin API key and a SCIM token refuse an expires_at that is not a
+// date, with every other problem of the body named too, and create nothing.
+func TestExpiryMustBeADate(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, h *harness) {
+		for _, c := range []struct {
+			name      string
+			send      func(body map[string]any) response
+			list      func() response
+			otherBody map[string]any
+		}{
+			{"admin key", func(b map[string]any) response { return h.bo("POST", "/admin-keys", b) },
+				func() response { return h.bo("GET", "/admin-keys", nil) }, map[string]any{"organization_id": h.boot.Organization.ID}},
+			{"SCIM token", func(b map[string]any) response { return h.send("POST", "/v1/admin/scim-tokens", b) },
+				func() response { return h.send("GET", "/v1/admin/scim-tokens", nil) }, map[string]any{}},
+		} {
+			before := c.list()
+			if before.status != http.StatusOK {
+				t.Fatalf("%s: list %d %s", c.name, before.status, before.body)
+			}
+			c.otherBody["expires_at"] = "next week"
+			v := expectValidation(t, c.send(c.otherBody), "body.name", "body.expires_at")
+			if msg := v.Detail[1].Msg; !strings.Contains(msg, "expires_at must be a date such as 2027-01-31") {
+				t.Errorf("%s: message %q", c.name, msg)
+			}
+			if after := c.list().body; string(after) != string(before.body) {
+				t.Errorf("%s: a refused creation changed the list from %s to %s", c.name, before.body, after)
+			}
+		}
+	})
+}

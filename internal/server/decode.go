@@ -7,7 +7,9 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
+	"github.com/stewardhq/steward/internal/keys"
 	"github.com/stewardhq/steward/internal/steward"
 )
 
@@ -95,4 +97,18 @@ func missing(at []string, fields ...field) []*steward.Error {
 		}
 	}
 	return errs
+}
+
+// optionalDate parses the body's field name, a date such as 2027-01-31,
+// when it was sent: nil when it was not, and its error added to errs when
+// it is not a date.
+func optionalDate(name string, value *string, errs []*steward.Error) (*time.Time, []*steward.Error) {
+	if value == nil {
+		return nil, errs
+	}
+	d, err := keys.Date(*value)
+	if err != nil {
+		return nil, append(errs, steward.Invalid([]string{"body", name}, "%s must be a date such as 2027-01-31", name))
+	}
+	return &d, errs
 }
