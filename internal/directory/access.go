@@ -2,6 +2,7 @@ package directory
 
 import (
 	"context"
+	"database/sql"
 	"slices"
 	"strconv"
 	"sync"
@@ -63,7 +64,7 @@ func LoadGraph(ctx context.Context, tx *store.Tx, orgID string, users ...string)
 	}
 	// A deactivated member (SCIM active: false) keeps everything but access.
 	q, args := forUsers(`SELECT user_id FROM organization_members WHERE organization_id = ? AND deactivated_at IS NULL`, "user_id")
-	if err := scanRows(ctx, tx, q, args, func(r scanner) error {
+	if err := tx.Each(ctx, q, args, func(r *sql.Rows) error {
 		var u string
 		err := r.Scan(&u)
 		g.Members[u] = true
@@ -72,7 +73,7 @@ func LoadGraph(ctx context.Context, tx *store.Tx, orgID string, users ...string)
 		return nil, err
 	}
 	q, args = forUsers(`SELECT user_id, role_id FROM organization_member_roles WHERE organization_id = ?`, "user_id")
-	if err := scanRows(ctx, tx, q, args, func(r scanner) error {
+	if err := tx.Each(ctx, q, args, func(r *sql.Rows) error {
 		var u, role string
 		err := r.Scan(&u, &role)
 		g.OrganizationRoles[u] = append(g.OrganizationRoles[u], role)
@@ -82,7 +83,7 @@ func LoadGraph(ctx context.Context, tx *store.Tx, orgID string, users ...string)
 	}
 	q, args = forUsers(`SELECT w.id, w.name, w.is_default, r.user_id, r.role_id FROM workspace_member_roles r JOIN workspaces w ON w.id = r.workspace_id
 		WHERE w.organization_id = ? AND w.archived_at IS NULL`, "r.user_id")
-	if err := scanRows(ctx, tx, q, args, func(r scanner) error {
+	if err := tx.Each(ctx, q, args, func(r *sql.Rows) error {
 		var ws, name, u, role string
 		var isDefault bool
 		err := r.Scan(&ws, &name, &isDefault, &u, &role)
@@ -93,7 +94,7 @@ func LoadGraph(ctx context.Context, tx *store.Tx, orgID string, users ...string)
 		return nil, err
 	}
 	if len(users) == 0 {
-		if err := scanRows(ctx, tx, `SELECT id, name, is_default FROM workspaces WHERE organization_id = ? AND archived_at IS NULL`, []any{orgID}, func(r scanner) error {
+		if err := tx.Each(ctx, `SELECT id, name, is_default FROM workspaces WHERE organization_id = ? AND archived_at IS NULL`, []any{orgID}, func(r *sql.Rows) error {
 			var ws, name string
 			var isDefault bool
 			err := r.Scan(&ws, &name, &isDefault)
@@ -104,7 +105,7 @@ func LoadGraph(ctx context.Context, tx *store.Tx, orgID string, users ...string)
 		}
 	}
 	q, args = forUsers(`SELECT m.group_id, m.user_id FROM user_group_members m JOIN user_groups g ON g.id = m.group_id WHERE g.organization_id = ?`, "m.user_id")
-	if err := scanRows(ctx, tx, q, args, func(r scanner) error {
+	if err := tx.Each(ctx, q, args, func(r *sql.Rows) error {
 		var group, u string
 		err := r.Scan(&group, &u)
 		g.GroupMembers[group] = append(g.GroupMembers[group], u)
@@ -115,7 +116,7 @@ func LoadGraph(ctx context.Context, tx *store.Tx, orgID string, users ...string)
 	if g.GroupParents, err = nesting(ctx, tx, orgID); err != nil {
 		return nil, err
 	}
-	if err := scanRows(ctx, tx, `SELECT id, organization_role_id FROM user_groups WHERE organization_id = ? AND organization_role_id IS NOT NULL`, []any{orgID}, func(r scanner) error {
+	if err := tx.Each(ctx, `SELECT id, organization_role_id FROM user_groups WHERE organization_id = ? AND organization_role_id IS NOT NULL`, []any{orgID}, func(r *sql.Rows) error {
 		var group, role string
 		err := r.Scan(&group, &role)
 		g.GroupOrganizationRole[group] = role
@@ -143,7 +144,7 @@ func LoadGraph(ctx context.Context, tx *store.Tx, orgID string, users ...string)
 		q += " AND r.group_id IN (" + placeholders(len(groups)) + ")"
 		args = append(args, anys(groups)...)
 	}
-	err = scanRows(ctx, tx, q, args, func(r scanner) error {
+	err = tx.Each(ctx, q, args, func(r *sql.Rows) error {
 		var group, ws, name, role string
 		var isDefault bool
 		err := r.Scan(&group, &ws, &name, &isDefault, &role)
@@ -152,21 +153,6 @@ func LoadGraph(ctx context.Context, tx *store.Tx, orgID string, users ...string)
 		return err
 	})
 	return g, err
-}
-
-// scanRows runs a query and calls each for every row.
-func scanRows(ctx context.Context, tx *store.Tx, q string, args []any, each func(scanner) error) error {
-	rows, err := tx.Query(ctx, q, args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		if err := each(rows); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
 }
 
 // Access answers "what may this member do in this Workspace?" from memory.

@@ -2,6 +2,7 @@ package directory
 
 import (
 	"context"
+	"database/sql"
 	"slices"
 	"strconv"
 	"strings"
@@ -63,8 +64,8 @@ func GroupNames(ctx context.Context, tx *store.Tx, orgID string, ids []string) (
 	if len(ids) == 0 {
 		return names, nil
 	}
-	err := scanRows(ctx, tx, `SELECT id, name FROM user_groups WHERE organization_id = ? AND id IN (`+placeholders(len(ids))+`)`,
-		append([]any{orgID}, anys(ids)...), func(r scanner) error {
+	err := tx.Each(ctx, `SELECT id, name FROM user_groups WHERE organization_id = ? AND id IN (`+placeholders(len(ids))+`)`,
+		append([]any{orgID}, anys(ids)...), func(r *sql.Rows) error {
 			var id, name string
 			err := r.Scan(&id, &name)
 			names[id] = name

@@ -80,9 +80,9 @@ func fillMembers(ctx context.Context, tx *store.Tx, orgID string, groups []group
 		return nil
 	}
 	ids, at := byID(groups, func(g *group) string { return g.ID })
-	return scanAll(ctx, tx, `SELECT m.group_id, m.user_id, u.user_name FROM scim_group_members m
+	return tx.Each(ctx, `SELECT m.group_id, m.user_id, u.user_name FROM scim_group_members m
 		JOIN scim_users u ON u.organization_id = ? AND u.user_id = m.user_id
-		WHERE m.group_id IN (`+placeholders(len(ids))+`) ORDER BY m.user_id`, append([]any{orgID}, ids...), func(sc scanner) error {
+		WHERE m.group_id IN (`+placeholders(len(ids))+`) ORDER BY m.user_id`, append([]any{orgID}, ids...), func(sc *sql.Rows) error {
 		var gid, uid, name string
 		if err := sc.Scan(&gid, &uid, &name); err != nil {
 			return err

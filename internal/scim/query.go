@@ -2,6 +2,7 @@ package scim
 
 import (
 	"context"
+	"database/sql"
 	"net/http"
 	"strings"
 
@@ -48,7 +49,7 @@ func readPage[T any](ctx context.Context, tx *store.Tx, q listQuery, selectSQL, 
 		return total, nil, err
 	}
 	var items []T
-	err := scanAll(ctx, tx, selectSQL+q.where+` ORDER BY `+order+` LIMIT ? OFFSET ?`, append(q.args, q.count, q.start-1), func(sc scanner) error {
+	err := tx.Each(ctx, selectSQL+q.where+` ORDER BY `+order+` LIMIT ? OFFSET ?`, append(q.args, q.count, q.start-1), func(sc *sql.Rows) error {
 		item, err := scan(sc)
 		items = append(items, item)
 		return err

@@ -2,6 +2,7 @@ package scim
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"slices"
@@ -363,7 +364,7 @@ func buildPlan(ctx context.Context, tx *store.Tx, orgID string) (*plan, error) {
 		active bool
 	}
 	pushed := map[string]su{}
-	err := scanAll(ctx, tx, `SELECT user_id, user_name, email, given_name, family_name, active FROM scim_users WHERE organization_id = ? ORDER BY user_name_lower`, []any{orgID}, func(sc scanner) error {
+	err := tx.Each(ctx, `SELECT user_id, user_name, email, given_name, family_name, active FROM scim_users WHERE organization_id = ? ORDER BY user_name_lower`, []any{orgID}, func(sc *sql.Rows) error {
 		var u su
 		var email, given, family string
 		if err := sc.Scan(&u.ref.UUID, &u.ref.UserName, &email, &given, &family, &u.active); err != nil {
@@ -380,7 +381,7 @@ func buildPlan(ctx context.Context, tx *store.Tx, orgID string) (*plan, error) {
 		return nil, err
 	}
 	groupsPushed := map[string]string{}
-	err = scanAll(ctx, tx, `SELECT group_id, display_name FROM scim_groups WHERE organization_id = ?`, []any{orgID}, func(sc scanner) error {
+	err = tx.Each(ctx, `SELECT group_id, display_name FROM scim_groups WHERE organization_id = ?`, []any{orgID}, func(sc *sql.Rows) error {
 		var id, name string
 		err := sc.Scan(&id, &name)
 		groupsPushed[id] = name
@@ -405,7 +406,7 @@ func buildPlan(ctx context.Context, tx *store.Tx, orgID string) (*plan, error) {
 		}
 	}
 	admins := map[string]bool{}
-	if err := scanAll(ctx, tx, `SELECT user_id FROM organization_member_roles WHERE organization_id = ? AND role_id = ?`, []any{orgID, steward.RoleIDOrganizationAdmin}, func(sc scanner) error {
+	if err := tx.Each(ctx, `SELECT user_id FROM organization_member_roles WHERE organization_id = ? AND role_id = ?`, []any{orgID, steward.RoleIDOrganizationAdmin}, func(sc *sql.Rows) error {
 		var id string
 		err := sc.Scan(&id)
 		admins[id] = true
@@ -414,7 +415,7 @@ func buildPlan(ctx context.Context, tx *store.Tx, orgID string) (*plan, error) {
 		return nil, err
 	}
 	emails := map[string]string{}
-	if err := scanAll(ctx, tx, `SELECT u.id, u.email FROM organization_members m JOIN users u ON u.id = m.user_id WHERE m.organization_id = ?`, []any{orgID}, func(sc scanner) error {
+	if err := tx.Each(ctx, `SELECT u.id, u.email FROM organization_members m JOIN users u ON u.id = m.user_id WHERE m.organization_id = ?`, []any{orgID}, func(sc *sql.Rows) error {
 		var id, email string
 		err := sc.Scan(&id, &email)
 		emails[id] = email
@@ -434,7 +435,7 @@ func buildPlan(ctx context.Context, tx *store.Tx, orgID string) (*plan, error) {
 		}
 	}
 	local := map[string]string{}
-	if err := scanAll(ctx, tx, `SELECT id, name FROM user_groups WHERE organization_id = ? AND externally_managed`, []any{orgID}, func(sc scanner) error {
+	if err := tx.Each(ctx, `SELECT id, name FROM user_groups WHERE organization_id = ? AND externally_managed`, []any{orgID}, func(sc *sql.Rows) error {
 		var id, name string
 		err := sc.Scan(&id, &name)
 		local[id] = name
@@ -457,7 +458,7 @@ func buildPlan(ctx context.Context, tx *store.Tx, orgID string) (*plan, error) {
 		}
 	}
 	want, have := map[string][]string{}, map[string][]string{}
-	if err := scanAll(ctx, tx, `SELECT m.group_id, m.user_id FROM scim_group_members m JOIN scim_groups g ON g.group_id = m.group_id WHERE g.organization_id = ?`, []any{orgID}, func(sc scanner) error {
+	if err := tx.Each(ctx, `SELECT m.group_id, m.user_id FROM scim_group_members m JOIN scim_groups g ON g.group_id = m.group_id WHERE g.organization_id = ?`, []any{orgID}, func(sc *sql.Rows) error {
 		var g, u string
 		err := sc.Scan(&g, &u)
 		want[g] = append(want[g], u)
@@ -465,7 +466,7 @@ func buildPlan(ctx context.Context, tx *store.Tx, orgID string) (*plan, error) {
 	}); err != nil {
 		return nil, err
 	}
-	if err := scanAll(ctx, tx, `SELECT m.group_id, m.user_id FROM user_group_members m JOIN user_groups g ON g.id = m.group_id WHERE g.organization_id = ? AND g.externally_managed`, []any{orgID}, func(sc scanner) error {
+	if err := tx.Each(ctx, `SELECT m.group_id, m.user_id FROM user_group_members m JOIN user_groups g ON g.id = m.group_id WHERE g.organization_id = ? AND g.externally_managed`, []any{orgID}, func(sc *sql.Rows) error {
 		var g, u string
 		err := sc.Scan(&g, &u)
 		have[g] = append(have[g], u)
@@ -620,18 +621,5 @@ func ids(refs []UserRef) []string {
 	return out
 }
 
+// scanner is a row to scan: *sql.Row or *sql.Rows.
 type scanner interface{ Scan(...any) error }
-
-func scanAll(ctx context.Context, tx *store.Tx, q string, args []any, each func(scanner) error) error {
-	rows, err := tx.Query(ctx, q, args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		if err := each(rows); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
-}

@@ -151,8 +151,8 @@ func fillUserGroups(ctx context.Context, tx *store.Tx, orgID string, users []use
 		return nil
 	}
 	ids, at := byID(users, func(u *user) string { return u.ID })
-	return scanAll(ctx, tx, `SELECT m.user_id, g.group_id, g.display_name FROM scim_group_members m JOIN scim_groups g ON g.group_id = m.group_id
-		WHERE g.organization_id = ? AND m.user_id IN (`+placeholders(len(ids))+`) ORDER BY g.display_name_lower`, append([]any{orgID}, ids...), func(sc scanner) error {
+	return tx.Each(ctx, `SELECT m.user_id, g.group_id, g.display_name FROM scim_group_members m JOIN scim_groups g ON g.group_id = m.group_id
+		WHERE g.organization_id = ? AND m.user_id IN (`+placeholders(len(ids))+`) ORDER BY g.display_name_lower`, append([]any{orgID}, ids...), func(sc *sql.Rows) error {
 		var uid string
 		var ref memberRef
 		if err := sc.Scan(&uid, &ref.Value, &ref.Display); err != nil {
