@@ -203,7 +203,7 @@ func write(ctx context.Context, tx *store.Tx, events []Event) ([]Event, error) {
 	}
 	slices.SortFunc(unique, func(a, b *Event) int { return strings.Compare(a.ID, b.ID) })
 
-	var inserted []Event
+	inserted := make([]Event, 0, len(unique))
 	hourly := map[rollupKey]*sums{}
 	daily := map[rollupKey]*sums{}
 	err := insertEvents(ctx, tx, unique, func(id string) error {
