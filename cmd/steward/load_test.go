@@ -118,6 +118,39 @@ func serveBareProxy(upstream string) {
 	os.Exit(1)
 }
 
+// stewardUnderLoad starts steward serve on SQLite with the model "fake"
+// served by upstream, a Workspace key, and the Organization's request and
+// token limits and spend cap set, all checked on every request but high
+// enough never to refuse one. It serves its profiler on 127.0.0.1:6061
+// and its metrics at the returned URL.
+func stewardUnderLoad(b *testing.B, upstream string) (p *process, key, metricsURL string) {
+	cfg := filepath.Join(b.TempDir(), "steward.yaml")
+	if err := os.WriteFile(cfg, fmt.Appendf(nil, "models:\n  - name: fake\n    upstreams:\n      - url: %s\n    input_price_per_million: 0.1\n    output_price_per_million: 0.3\n", upstream), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	metricsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(b))
+	p = start(b, "--data-dir", b.TempDir(), "--config", cfg, "--log-level", "error", "--debug-addr", "127.0.0.1:6061", "--metrics-addr", metricsAddr)
+	admin := adminKey.FindStringSubmatch(p.output)[1]
+	_, key = p.workspaceKey(b, admin)
+	p.call(b, "PUT", "/v1/admin/rate-limit", admin, `{"requests_per_second":100000,"tokens_limits_by_model":{"fake":{"tokens_per_minute":1000000000,"tokens_per_month":1000000000000}}}`)
+	p.call(b, "POST", "/v1/admin/spend-limit", admin, `{"amount":1000000}`)
+	return p, key, "http://" + metricsAddr + "/metrics"
+}
+
+// measure sends n requests with send to server at rate (0: as fast as
+// answered) from workers goroutines, fails the benchmark if any failed,
+// and returns their latencies, the requests/s achieved and the server
+// process's CPU time a request.
+func measure(b *testing.B, server *process, send func() error, rate, n, workers int) ([]time.Duration, float64, float64) {
+	began, cpu := time.Now(), processCPU(b, server.cmd.Process.Pid)
+	lat, failed := paced(send, rate, n, workers)
+	elapsed, used := time.Since(began), processCPU(b, server.cmd.Process.Pid)-cpu
+	if failed > 0 {
+		b.Fatalf("%d of %d requests to %s failed", failed, n, server.base)
+	}
+	return lat, float64(len(lat)) / elapsed.Seconds(), float64(used.Microseconds()) / float64(max(len(lat), 1))
+}
+
 // BenchmarkLoad sends chat requests over loopback to a fake model server,
 // through the real steward binary (key check, limits set and reserved,
 // usage recorded on SQLite) and through a bare httputil.ReverseProxy in a
@@ -134,17 +167,7 @@ func BenchmarkLoad(b *testing.B) {
 	const saturated, saturators = 40000, 256
 	model := fakeModel()
 	defer model.Close()
-	cfg := filepath.Join(b.TempDir(), "steward.yaml")
-	if err := os.WriteFile(cfg, fmt.Appendf(nil, "models:\n  - name: fake\n    upstreams:\n      - url: %s\n    input_price_per_million: 0.1\n    output_price_per_million: 0.3\n", model.URL), 0o600); err != nil {
-		b.Fatal(err)
-	}
-	metricsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(b))
-	metricsURL := "http://" + metricsAddr + "/metrics"
-	p := start(b, "--data-dir", b.TempDir(), "--config", cfg, "--log-level", "error", "--debug-addr", "127.0.0.1:6061", "--metrics-addr", metricsAddr)
-	admin := adminKey.FindStringSubmatch(p.output)[1]
-	_, key := p.workspaceKey(b, admin)
-	p.call(b, "PUT", "/v1/admin/rate-limit", admin, `{"requests_per_second":100000,"tokens_limits_by_model":{"fake":{"tokens_per_minute":1000000000,"tokens_per_month":1000000000000}}}`)
-	p.call(b, "POST", "/v1/admin/spend-limit", admin, `{"amount":1000000}`)
+	p, key, metricsURL := stewardUnderLoad(b, model.URL)
 	bareCmd := exec.Command(os.Args[0])
 	bareCmd.Env = append(os.Environ(), bareProxyEnv+"="+model.URL)
 	bare := run(b, bareCmd)
@@ -155,40 +178,20 @@ func BenchmarkLoad(b *testing.B) {
 		return func() error {
 			req, _ := http.NewRequest("POST", base+"/v1/chat/completions", strings.NewReader(chat))
 			req.Header.Set("Authorization", "Bearer "+auth)
-			resp, err := client.Do(req)
-			if err != nil {
-				return err
-			}
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != 200 {
-				return fmt.Errorf("status %d", resp.StatusCode)
-			}
-			return nil
+			_, err := expect(client, req, http.StatusOK)
+			return err
 		}
-	}
-	// measure sends n requests to server at rate (0: as fast as answered)
-	// and returns their latencies, the requests/s achieved and the server
-	// process's CPU time a request.
-	measure := func(server *process, auth string, rate, n, workers int) ([]time.Duration, float64, float64) {
-		began, cpu := time.Now(), processCPU(b, server.cmd.Process.Pid)
-		lat, failed := paced(send(server.base, auth), rate, n, workers)
-		elapsed, used := time.Since(began), processCPU(b, server.cmd.Process.Pid)-cpu
-		if failed > 0 {
-			b.Fatalf("%d of %d requests through %s failed", failed, n, server.base)
-		}
-		return lat, float64(len(lat)) / elapsed.Seconds(), float64(used.Microseconds()) / float64(max(len(lat), 1))
 	}
 	for range b.N {
 		// Warm both paths, then measure.
-		measure(p, key, 1000, 1000, workers)
-		measure(bare, "x", 1000, 1000, workers)
+		measure(b, p, send(p.base, key), 1000, 1000, workers)
+		measure(b, bare, send(bare.base, "x"), 1000, 1000, workers)
 		batches, events := metric(b, metricsURL, "steward_usage_batches_total"), metric(b, metricsURL, "steward_usage_events_total")
-		viaSteward, stewardRate, stewardCPU := measure(p, key, rate, rate*seconds, workers)
+		viaSteward, stewardRate, stewardCPU := measure(b, p, send(p.base, key), rate, rate*seconds, workers)
 		batches, events = metric(b, metricsURL, "steward_usage_batches_total")-batches, metric(b, metricsURL, "steward_usage_events_total")-events
-		viaBare, bareRate, bareCPU := measure(bare, "x", rate, rate*seconds, workers)
-		_, stewardMax, _ := measure(p, key, 0, saturated, saturators)
-		_, bareMax, _ := measure(bare, "x", 0, saturated, saturators)
+		viaBare, bareRate, bareCPU := measure(b, bare, send(bare.base, "x"), rate, rate*seconds, workers)
+		_, stewardMax, _ := measure(b, p, send(p.base, key), 0, saturated, saturators)
+		_, bareMax, _ := measure(b, bare, send(bare.base, "x"), 0, saturated, saturators)
 		b.ReportMetric(float64(pct(viaSteward, 50).Microseconds()), "steward-p50-µs")
 		b.ReportMetric(float64(pct(viaSteward, 99).Microseconds()), "steward-p99-µs")
 		b.ReportMetric(float64(pct(viaBare, 50).Microseconds()), "bare-p50-µs")
@@ -203,6 +206,70 @@ func BenchmarkLoad(b *testing.B) {
 		b.ReportMetric(stewardMax, "steward-max-req/s")
 		b.ReportMetric(bareMax, "bare-max-req/s")
 	}
+}
+
+// BenchmarkCheckAPI asks the real steward binary's check API, over
+// loopback with keep-alive, as fast as it answers: checks alone (a key
+// checked and a request's worst case reserved against the limits), then
+// checks each followed by its report (the reservation settled and the
+// usage recorded, durably, before the 204).
+//
+//	go test ./cmd/steward -run '^$' -bench CheckAPI -benchtime 1x
+func BenchmarkCheckAPI(b *testing.B) {
+	const checks, pairs, workers = 100000, 20000, 64
+	// The model server is never called: the check API stands beside it.
+	p, key, _ := stewardUnderLoad(b, "http://127.0.0.1:9")
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: workers, MaxConnsPerHost: workers}}
+	check := func() (string, error) {
+		req, _ := http.NewRequest("GET", p.base+"/v1/check?model=fake&prompt_tokens=12&max_tokens=16", nil)
+		req.Header.Set("Authorization", "Bearer "+key)
+		resp, err := expect(client, req, http.StatusOK)
+		if err != nil {
+			return "", err
+		}
+		return resp.Header.Get("x-steward-check-id"), nil
+	}
+	checkOnly := func() error { _, err := check(); return err }
+	checkAndReport := func() error {
+		id, err := check()
+		if err != nil {
+			return err
+		}
+		req, _ := http.NewRequest("POST", p.base+"/v1/check/"+id+"/report", strings.NewReader(`{"input_tokens":12,"output_tokens":2}`))
+		req.Header.Set("Authorization", "Bearer "+key)
+		_, err = expect(client, req, http.StatusNoContent)
+		return err
+	}
+	for range b.N {
+		measure(b, p, checkOnly, 0, 2000, workers)
+		lat, rate, cpu := measure(b, p, checkOnly, 0, checks, workers)
+		pairLat, pairRate, pairCPU := measure(b, p, checkAndReport, 0, pairs, workers)
+		b.ReportMetric(rate, "checks/s")
+		b.ReportMetric(float64(pct(lat, 50).Microseconds()), "check-p50-µs")
+		b.ReportMetric(float64(pct(lat, 99).Microseconds()), "check-p99-µs")
+		b.ReportMetric(cpu, "steward-cpu-µs/check")
+		b.ReportMetric(pairRate, "reported-checks/s")
+		b.ReportMetric(float64(pct(pairLat, 50).Microseconds()), "reported-p50-µs")
+		b.ReportMetric(pairCPU, "steward-cpu-µs/reported-check")
+	}
+}
+
+// expect sends req with client, reads and closes the answer's body, and
+// returns the answer, or an error when its status is not want.
+func expect(client *http.Client, req *http.Request, want int) (*http.Response, error) {
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != want {
+		return nil, fmt.Errorf("%s %s: status %d, want %d: %s", req.Method, req.URL.Path, resp.StatusCode, want, body)
+	}
+	return resp, nil
 }
 
 // metric scrapes the Prometheus metrics at metricsURL and returns the value
