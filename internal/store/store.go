@@ -135,6 +135,11 @@ func openPostgres(ctx context.Context, dsn string) (*DB, error) {
 	return d, nil
 }
 
+// uriPath escapes a file's path for an SQLite URI filename, where "?"
+// starts the query, "#" the fragment, and "%" an escape: a data directory
+// named "runs#2" must not open the file "runs".
+var uriPath = strings.NewReplacer("%", "%25", "?", "%3F", "#", "%23")
+
 func openSQLite(ctx context.Context, dir string) (*DB, error) {
 	if dir == "" {
 		return nil, fmt.Errorf("no data directory given")
@@ -150,9 +155,9 @@ func openSQLite(ctx context.Context, dir string) (*DB, error) {
 	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(ON)", "temp_store(MEMORY)"} {
 		pragmas.Add("_pragma", p)
 	}
-	writeDSN := "file:" + path + "?" + pragmas.Encode() + "&_txlock=immediate"
+	writeDSN := "file:" + uriPath.Replace(path) + "?" + pragmas.Encode() + "&_txlock=immediate"
 	pragmas.Add("_pragma", "query_only(ON)")
-	readDSN := "file:" + path + "?" + pragmas.Encode()
+	readDSN := "file:" + uriPath.Replace(path) + "?" + pragmas.Encode()
 
 	write, err := sql.Open("sqlite", writeDSN)
 	if err != nil {

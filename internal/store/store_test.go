@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -24,6 +26,35 @@ func TestMigrateIsIdempotent(t *testing.T) {
 			t.Fatalf("second Migrate applied %v, want nothing", applied)
 		}
 	})
+}
+
+// A data directory whose name holds characters that mean something in an
+// SQLite URI ("#", "?", "%") keeps its database inside it, and only there.
+func TestSQLiteDataDirWithURICharacters(t *testing.T) {
+	parent := t.TempDir()
+	for _, name := range []string{"runs#2", "what?now", "100%41", "a b"} {
+		dir := filepath.Join(parent, name, "data")
+		db, err := store.Open(context.Background(), store.Config{DataDir: dir})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if _, err := db.Migrate(context.Background()); err != nil {
+			t.Fatalf("%s: migrate: %v", name, err)
+		}
+		db.Close()
+		if _, err := os.Stat(filepath.Join(dir, store.SQLiteFile)); err != nil {
+			t.Errorf("%s: the database is not in its data directory: %v", name, err)
+		}
+	}
+	entries, err := os.ReadDir(parent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if !e.IsDir() {
+			t.Errorf("a file %q was written beside the data directories", e.Name())
+		}
+	}
 }
 
 func TestTransactCommitsAndRollsBack(t *testing.T) {
