@@ -25,7 +25,7 @@ func (x *exchange) fail(err error) {
 		e = steward.Internal(err)
 	}
 	if e.Kind == steward.KindInternal || e.Kind == steward.KindUnavailable {
-		x.log.LogAttrs(x.r.Context(), slog.LevelError, "request failed", slog.String("err", err.Error()))
+		x.logAttrs(x.r.Context(), slog.LevelError, "request failed", slog.String("err", err.Error()))
 	}
 	h := x.w.Header()
 	if isRefusal {

@@ -51,7 +51,6 @@ type exchange struct {
 	r     *http.Request
 	id    string
 	start time.Time
-	log   *slog.Logger
 
 	key    keys.CheckedKey
 	ep     string
@@ -113,6 +112,16 @@ func (x *exchange) serve() {
 	x.forward(body, addedUsage)
 }
 
+// logAttrs logs with the gateway's logger, adding the request's id. The
+// id is added here rather than carried by a logger of the request's own,
+// which would cost every request its making.
+func (x *exchange) logAttrs(ctx context.Context, level slog.Level, msg string, attrs ...slog.Attr) {
+	if !x.g.log.Enabled(ctx, level) {
+		return
+	}
+	x.g.log.LogAttrs(ctx, level, msg, append([]slog.Attr{slog.String("request_id", x.id)}, attrs...)...)
+}
+
 // ticketHeaders sets the ticket's headers and the request id, over any
 // the upstream sent.
 func (x *exchange) ticketHeaders() {
@@ -151,7 +160,7 @@ func (x *exchange) finish(in, out int64, estimated bool) error {
 	}
 	err := x.g.rec.Record(ctx, u)
 	if err != nil {
-		x.log.LogAttrs(ctx, slog.LevelError, "recording usage failed", slog.String("model", x.m.name), slog.String("err", err.Error()))
+		x.logAttrs(ctx, slog.LevelError, "recording usage failed", slog.String("model", x.m.name), slog.String("err", err.Error()))
 	}
 	return err
 }
@@ -171,7 +180,7 @@ func (x *exchange) forward(body []byte, addedUsage bool) {
 		if x.r.Context().Err() != nil {
 			return
 		}
-		x.log.LogAttrs(x.r.Context(), slog.LevelWarn, "no upstream answered", slog.String("model", x.m.name), slog.String("err", err.Error()))
+		x.logAttrs(x.r.Context(), slog.LevelWarn, "no upstream answered", slog.String("model", x.m.name), slog.String("err", err.Error()))
 		x.failStatus(http.StatusBadGateway, "server_error", "upstream_unavailable", fmt.Sprintf("no model server of %q answered", x.m.name))
 		return
 	}
@@ -210,7 +219,7 @@ func (x *exchange) call(body []byte) (*http.Response, error) {
 				return nil, err
 			}
 			last = err
-			x.log.LogAttrs(x.r.Context(), slog.LevelWarn, "upstream failed", slog.String("model", x.m.name), slog.Int("upstream", i), slog.String("err", err.Error()))
+			x.logAttrs(x.r.Context(), slog.LevelWarn, "upstream failed", slog.String("model", x.m.name), slog.Int("upstream", i), slog.String("err", err.Error()))
 			continue
 		}
 		switch resp.StatusCode {
@@ -219,7 +228,7 @@ func (x *exchange) call(body []byte) (*http.Response, error) {
 				_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 				resp.Body.Close()
 				last = fmt.Errorf("upstream %d answered %d", i, resp.StatusCode)
-				x.log.LogAttrs(x.r.Context(), slog.LevelWarn, "upstream failed", slog.String("model", x.m.name), slog.Int("upstream", i), slog.Int("status", resp.StatusCode))
+				x.logAttrs(x.r.Context(), slog.LevelWarn, "upstream failed", slog.String("model", x.m.name), slog.Int("upstream", i), slog.Int("status", resp.StatusCode))
 				continue
 			}
 		}
@@ -290,7 +299,7 @@ func (x *exchange) answer(resp *http.Response) {
 		if x.r.Context().Err() != nil {
 			return
 		}
-		x.log.LogAttrs(x.r.Context(), slog.LevelWarn, "reading the upstream answer failed", slog.String("model", x.m.name), slog.String("err", err.Error()))
+		x.logAttrs(x.r.Context(), slog.LevelWarn, "reading the upstream answer failed", slog.String("model", x.m.name), slog.String("err", err.Error()))
 		x.failStatus(http.StatusBadGateway, "server_error", "upstream_error", fmt.Sprintf("the answer of the model server of %q could not be read", x.m.name))
 		return
 	}
@@ -393,7 +402,7 @@ func (x *exchange) stream(resp *http.Response, addedUsage bool) {
 		_ = x.finish(x.req.promptTokens, estimateTokens(st.outputBytes), true)
 	}
 	if ended != "complete" {
-		x.log.LogAttrs(context.WithoutCancel(x.r.Context()), slog.LevelInfo, "stream ended early", slog.String("model", x.m.name), slog.String("reason", ended))
+		x.logAttrs(context.WithoutCancel(x.r.Context()), slog.LevelInfo, "stream ended early", slog.String("model", x.m.name), slog.String("reason", ended))
 	}
 }
 

@@ -358,7 +358,7 @@ func modelList(names []string, created int64) []byte {
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	id := steward.RequestID(r.Header.Get("x-request-id"))
 	w.Header().Set("x-request-id", id)
-	x := &exchange{g: g, w: w, r: r, id: id, start: g.now(), log: g.log.With(slog.String("request_id", id))}
+	x := &exchange{g: g, w: w, r: r, id: id, start: g.now()}
 	var method, ep string
 	if id, ok := reportID(r.URL.Path); ok {
 		if r.Method != http.MethodPost {

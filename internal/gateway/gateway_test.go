@@ -15,6 +15,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -911,8 +912,10 @@ func TestAnswerWithheldWhenUsageIsNotRecorded(t *testing.T) {
 	up := newUpstream(t, jsonAnswer(chatAnswer))
 	h := newHarness(t, Config{Models: []Model{chatModel("m", up)}, DemoModel: true})
 	h.rec.err = errors.New("disk full")
+	var ids []string
 	for _, model := range []string{"m", DemoModelName} {
 		resp := h.post(t, context.Background(), "/v1/chat/completions", goodKey, `{"model":"`+model+`","messages":[{"role":"user","content":"hello"}]}`)
+		ids = append(ids, resp.Header.Get("x-request-id"))
 		var e apierror.Body
 		if err := json.NewDecoder(resp.Body).Decode(&e); err != nil {
 			t.Fatal(err)
@@ -924,5 +927,12 @@ func TestAnswerWithheldWhenUsageIsNotRecorded(t *testing.T) {
 	}
 	if !strings.Contains(h.logs.String(), "recording usage failed") || !strings.Contains(h.logs.String(), "disk full") {
 		t.Fatalf("the failure is not logged:\n%s", h.logs.String())
+	}
+	// Each failure's line names the request it failed, by the id its
+	// answer carried.
+	for _, id := range ids {
+		if id == "" || !regexp.MustCompile(`(?m)^.*msg="recording usage failed" request_id=`+regexp.QuoteMeta(id)+` .*disk full`).MatchString(h.logs.String()) {
+			t.Errorf("no failure logged with request_id=%s:\n%s", id, h.logs.String())
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/stewardhq/steward/internal/analytics"
@@ -181,15 +182,27 @@ type ctxKey int
 
 const logStateKey ctxKey = iota
 
-// logState carries the request's logger and attributes that handlers add.
+// logState carries the request's id and the attributes that handlers add.
+// Its logger, which carries the id, is made only when a handler asks for it:
+// most requests log one line or none, and a logger with attributes costs
+// allocations to make.
 type logState struct {
+	base  *slog.Logger
+	id    slog.Attr
+	once  sync.Once
 	log   *slog.Logger
 	attrs []slog.Attr
 }
 
+// logger is the request's logger, carrying its id.
+func (st *logState) logger() *slog.Logger {
+	st.once.Do(func() { st.log = st.base.With(st.id) })
+	return st.log
+}
+
 func logFrom(ctx context.Context) *slog.Logger {
 	if st, ok := ctx.Value(logStateKey).(*logState); ok {
-		return st.log
+		return st.logger()
 	}
 	return slog.Default()
 }
@@ -210,7 +223,7 @@ func (s *Server) withRequestContext(next http.Handler) http.Handler {
 		w.Header().Set("x-request-id", id)
 		// Handlers further down (the gateway) use the same id.
 		r.Header.Set("x-request-id", id)
-		st := &logState{log: s.deps.Log.With(slog.String("request_id", id))}
+		st := &logState{base: s.deps.Log, id: slog.String("request_id", id)}
 		r = r.WithContext(context.WithValue(r.Context(), logStateKey, st))
 		if r.Body != nil && !s.ownBodyCap[r.URL.Path] {
 			r.Body = http.MaxBytesReader(w, r.Body, s.deps.MaxBodyBytes)
@@ -221,18 +234,22 @@ func (s *Server) withRequestContext(next http.Handler) http.Handler {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				st.log.Error("panic", "panic", v)
+				st.logger().Error("panic", "panic", v)
 				if sw.Status == 0 {
 					writeError(sw, r, steward.Internal(nil))
 				}
 			}
+			if !st.base.Enabled(r.Context(), slog.LevelInfo) {
+				return
+			}
 			attrs := append([]slog.Attr{
+				st.id,
 				slog.String("method", r.Method),
 				slog.String("path", r.URL.Path),
 				slog.Int("status", sw.Status),
 				slog.Duration("duration", time.Since(start)),
 			}, st.attrs...)
-			st.log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
+			st.base.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
 		}()
 		next.ServeHTTP(sw, r)
 	})
