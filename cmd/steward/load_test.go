@@ -250,6 +250,7 @@ func BenchmarkCheckAPI(b *testing.B) {
 		b.ReportMetric(cpu, "steward-cpu-µs/check")
 		b.ReportMetric(pairRate, "reported-checks/s")
 		b.ReportMetric(float64(pct(pairLat, 50).Microseconds()), "reported-p50-µs")
+		b.ReportMetric(float64(pct(pairLat, 99).Microseconds()), "reported-p99-µs")
 		b.ReportMetric(pairCPU, "steward-cpu-µs/reported-check")
 	}
 }
