@@ -91,15 +91,20 @@ func noKey(id string) error {
 // part of a key's name or its last four characters, ignoring case and
 // accents.
 func ListKeys(ctx context.Context, tx *store.Tx, orgID, name string, limit, offset int) ([]steward.APIKey, error) {
-	where, args := "k.organization_id = ? AND k.deleted_at IS NULL", []any{orgID}
+	where, args := "organization_id = ? AND deleted_at IS NULL", []any{orgID}
 	if name != "" {
 		f := fold(name)
 		pattern := "%" + strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(f) + "%"
-		where += ` AND (k.name_folded LIKE ? ESCAPE '\' OR k.last4_folded LIKE ? ESCAPE '\')`
+		where += ` AND (name_folded LIKE ? ESCAPE '\' OR last4_folded LIKE ? ESCAPE '\')`
 		args = append(args, pattern, pattern)
 	}
-	rows, err := tx.Query(ctx, `SELECT `+keyColumns+` FROM api_keys k JOIN workspaces w ON w.id = k.workspace_id
-		WHERE `+where+` ORDER BY k.created_at DESC, k.id LIMIT ? OFFSET ?`, append(args, min(max(limit, 1), MaxListLimit), max(offset, 0))...)
+	// The page is chosen from api_keys alone, along the api_keys_live index
+	// (newest first, in reverse), so that the rows an offset steps over are
+	// index entries only; then only its keys are read and joined.
+	rows, err := tx.Query(ctx, `SELECT `+keyColumns+` FROM (SELECT id FROM api_keys WHERE `+where+`
+		ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?) page
+		JOIN api_keys k ON k.id = page.id JOIN workspaces w ON w.id = k.workspace_id
+		ORDER BY k.created_at DESC, k.id DESC`, append(args, min(max(limit, 1), MaxListLimit), max(offset, 0))...)
 	if err != nil {
 		return nil, err
 	}
