@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -96,6 +97,9 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	// Loading every key leaves garbage the size of the keys' rows: give its
+	// memory back to the system now rather than over the next minutes.
+	debug.FreeOSMemory()
 	recorder := usage.NewRecorder(db, usage.Options{Log: log, Derive: metering.Analytics})
 	limiter, closeLimiter, err := newLimiter(ctx, cfg, log)
 	if err != nil {

@@ -3,6 +3,7 @@ package keys
 import (
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/hex"
 	"sync"
 	"sync/atomic"
@@ -102,50 +103,52 @@ func (c *Checker) load(ctx context.Context, orgID string) error {
 		q += ` AND organization_id = ?`
 		args = append(args, orgID)
 	}
-	type row struct {
-		k         CheckedKey
-		hash      string
-		expires   *int64
-		prev      *string
-		prevUntil *int64
-	}
-	var rows []row
-	err := c.db.View(ctx, func(tx *store.Tx) error {
-		rs, err := tx.Query(ctx, q, args...)
-		if err != nil {
-			return err
+	// The entries are built as the rows are read, without holding the rows:
+	// with a million keys, every byte a key keeps counts a megabyte. The
+	// Organization, Workspace, user and product of many keys are the same,
+	// and are kept once.
+	shared := map[string]string{}
+	intern := func(s string) string {
+		if v, ok := shared[s]; ok {
+			return v
 		}
-		defer rs.Close()
-		for rs.Next() {
-			var r row
-			if err := rs.Scan(&r.k.ID, &r.k.OrganizationID, &r.k.WorkspaceID, &r.k.UserID, &r.k.Product, &r.hash, &r.expires, &r.prev, &r.prevUntil); err != nil {
-				return err
-			}
-			rows = append(rows, r)
-		}
-		return rs.Err()
-	})
-	if err != nil {
-		return err
+		shared[s] = s
+		return s
 	}
 	fresh := map[string][][32]byte{}
 	entries := map[[32]byte]*entry{}
-	add := func(hash string, e *entry) {
+	add := func(hash []byte, e *entry) {
 		var h [32]byte
-		if _, err := hex.Decode(h[:], []byte(hash)); err == nil {
+		if len(hash) != hex.EncodedLen(len(h)) {
+			return
+		}
+		if _, err := hex.Decode(h[:], hash); err == nil {
 			entries[h] = e
 			fresh[e.key.OrganizationID] = append(fresh[e.key.OrganizationID], h)
 		}
 	}
-	for _, r := range rows {
-		e := &entry{key: r.k}
-		if r.expires != nil {
-			e.expires = *r.expires
-		}
-		add(r.hash, e)
-		if r.prev != nil && r.prevUntil != nil {
-			add(*r.prev, &entry{key: r.k, expires: e.expires, until: *r.prevUntil})
-		}
+	err := c.db.View(ctx, func(tx *store.Tx) error {
+		return tx.Each(ctx, q, args, func(rs *sql.Rows) error {
+			var k CheckedKey
+			var hash, prev sql.RawBytes
+			var expires, prevUntil *int64
+			if err := rs.Scan(&k.ID, &k.OrganizationID, &k.WorkspaceID, &k.UserID, &k.Product, &hash, &expires, &prev, &prevUntil); err != nil {
+				return err
+			}
+			k.OrganizationID, k.WorkspaceID, k.UserID, k.Product = intern(k.OrganizationID), intern(k.WorkspaceID), intern(k.UserID), intern(k.Product)
+			e := &entry{key: k}
+			if expires != nil {
+				e.expires = *expires
+			}
+			add(hash, e)
+			if prev != nil && prevUntil != nil {
+				add(prev, &entry{key: k, expires: e.expires, until: *prevUntil})
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
