@@ -1,6 +1,9 @@
 package main
 
 import (
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"net"
@@ -16,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -124,17 +128,31 @@ func serveBareProxy(upstream string) {
 // enough never to refuse one. It serves its profiler on 127.0.0.1:6061
 // and its metrics at the returned URL.
 func stewardUnderLoad(b *testing.B, upstream string) (p *process, key, metricsURL string) {
+	metricsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(b))
+	p = start(b, "--data-dir", b.TempDir(), "--config", modelConfig(b, upstream), "--log-level", "error", "--debug-addr", "127.0.0.1:6061", "--metrics-addr", metricsAddr)
+	_, key = setLimits(b, p)
+	return p, key, "http://" + metricsAddr + "/metrics"
+}
+
+// modelConfig writes a configuration file serving the model "fake" from
+// upstream, and returns its path.
+func modelConfig(b *testing.B, upstream string) string {
 	cfg := filepath.Join(b.TempDir(), "steward.yaml")
 	if err := os.WriteFile(cfg, fmt.Appendf(nil, "models:\n  - name: fake\n    upstreams:\n      - url: %s\n    input_price_per_million: 0.1\n    output_price_per_million: 0.3\n", upstream), 0o600); err != nil {
 		b.Fatal(err)
 	}
-	metricsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(b))
-	p = start(b, "--data-dir", b.TempDir(), "--config", cfg, "--log-level", "error", "--debug-addr", "127.0.0.1:6061", "--metrics-addr", metricsAddr)
-	admin := adminKey.FindStringSubmatch(p.output)[1]
+	return cfg
+}
+
+// setLimits creates a Workspace key with the admin key p printed on its
+// first start, and sets the Organization's request and token limits and
+// spend cap, high enough never to refuse a request. It returns both keys.
+func setLimits(b *testing.B, p *process) (admin, key string) {
+	admin = adminKey.FindStringSubmatch(p.output)[1]
 	_, key = p.workspaceKey(b, admin)
 	p.call(b, "PUT", "/v1/admin/rate-limit", admin, `{"requests_per_second":100000,"tokens_limits_by_model":{"fake":{"tokens_per_minute":1000000000,"tokens_per_month":1000000000000}}}`)
 	p.call(b, "POST", "/v1/admin/spend-limit", admin, `{"amount":1000000}`)
-	return p, key, "http://" + metricsAddr + "/metrics"
+	return admin, key
 }
 
 // measure sends n requests with send to server at rate (0: as fast as
@@ -253,6 +271,114 @@ func BenchmarkCheckAPI(b *testing.B) {
 		b.ReportMetric(float64(pct(pairLat, 99).Microseconds()), "reported-p99-µs")
 		b.ReportMetric(pairCPU, "steward-cpu-µs/reported-check")
 	}
+}
+
+// BenchmarkMillionKeys starts the real binary on an SQLite database that
+// holds 1,000,000 Workspace API keys of one Organization, every one of
+// them in the key check's cache, and reports its resident memory once
+// started and after 20,000 chat requests, and the latency of the Admin
+// API's key list at its first, middle and last page.
+//
+//	go test ./cmd/steward -run '^$' -bench MillionKeys -benchtime 1x
+func BenchmarkMillionKeys(b *testing.B) {
+	const keys, requests, workers = 1_000_000, 20000, 64
+	model := fakeModel()
+	defer model.Close()
+	dir, cfg := b.TempDir(), modelConfig(b, model.URL)
+	first := start(b, "--data-dir", dir, "--config", cfg, "--log-level", "error")
+	admin, key := setLimits(b, first)
+	if err := first.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		b.Fatal(err)
+	}
+	_ = first.cmd.Wait()
+	seedKeys(b, filepath.Join(dir, "steward.db"), keys)
+	p := start(b, "--data-dir", dir, "--config", cfg, "--log-level", "error")
+	started := residentMemory(b, p.cmd.Process.Pid)
+
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: workers, MaxConnsPerHost: workers}}
+	chat := func() error {
+		req, _ := http.NewRequest("POST", p.base+"/v1/chat/completions", strings.NewReader(`{"model":"fake","max_tokens":16,"messages":[{"role":"user","content":"hello"}]}`))
+		req.Header.Set("Authorization", "Bearer "+key)
+		_, err := expect(client, req, http.StatusOK)
+		return err
+	}
+	list := func(offset int) func() error {
+		return func() error {
+			req, _ := http.NewRequest("GET", fmt.Sprintf("%s/v1/admin/api-keys?limit=100&offset=%d", p.base, offset), nil)
+			req.Header.Set("x-api-key", admin)
+			_, err := expect(client, req, http.StatusOK)
+			return err
+		}
+	}
+	for range b.N {
+		measure(b, p, chat, 0, requests, workers)
+		b.ReportMetric(started/(1<<20), "rss-started-MiB")
+		b.ReportMetric(residentMemory(b, p.cmd.Process.Pid)/(1<<20), "rss-after-MiB")
+		for _, page := range []struct {
+			name   string
+			offset int
+		}{{"first", 0}, {"middle", keys / 2}, {"last", keys - 100}} {
+			lat, _, _ := measure(b, p, list(page.offset), 0, 100, 1)
+			b.ReportMetric(float64(pct(lat, 50).Microseconds()), "list-"+page.name+"-p50-µs")
+			b.ReportMetric(float64(pct(lat, 99).Microseconds()), "list-"+page.name+"-p99-µs")
+		}
+	}
+}
+
+// seedKeys adds n Workspace API keys to the SQLite database at path, in
+// the Organization, Workspace and member of the one key it holds, as fast
+// as multi-row inserts go: their secrets are never used.
+func seedKeys(b *testing.B, path string, n int) {
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	var org, ws, user string
+	if err := db.QueryRow("SELECT organization_id, workspace_id, user_id FROM api_keys").Scan(&org, &ws, &user); err != nil {
+		b.Fatal(err)
+	}
+	tx, err := db.Begin()
+	if err != nil {
+		b.Fatal(err)
+	}
+	const per = 500
+	row := "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+	stmt, err := tx.Prepare("INSERT INTO api_keys (id, organization_id, workspace_id, user_id, name, name_folded, key_hash, hidden_key, last4_folded, created_at) VALUES " +
+		strings.TrimSuffix(strings.Repeat(row+", ", per), ", "))
+	if err != nil {
+		b.Fatal(err)
+	}
+	created := time.Now().Add(-time.Hour).UnixMicro()
+	args := make([]any, 0, per*10)
+	for i := 0; i < n; i += per {
+		args = args[:0]
+		for j := i; j < i+per; j++ {
+			name := fmt.Sprintf("seeded key %d", j)
+			hash := sha256.Sum256([]byte(name))
+			args = append(args, fmt.Sprintf("00000000-0000-4000-8000-%012d", j), org, ws, user, name, name, hex.EncodeToString(hash[:]), "stwk...seed", "seed", created+int64(j))
+		}
+		if _, err := stmt.Exec(args...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// residentMemory is the resident set size of process pid, in bytes.
+func residentMemory(b *testing.B, pid int) float64 {
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^VmRSS:\s+(\d+) kB$`).FindSubmatch(status)
+	if m == nil {
+		b.Fatalf("no VmRSS in /proc/%d/status", pid)
+	}
+	kb, _ := strconv.ParseFloat(string(m[1]), 64)
+	return kb * 1024
 }
 
 // expect sends req with client, reads and closes the answer's body, and
