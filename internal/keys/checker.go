@@ -84,11 +84,16 @@ func NewChecker(ctx context.Context, db *store.DB, access *directory.Access) (*C
 		return nil, err
 	}
 	db.Subscribe(func(ch store.Change) {
-		if ch.Affects(TopicKeys) {
-			// A failed reload keeps the entries it could not replace; the
-			// next change or a restart loads them again.
-			_ = c.load(context.Background(), ch.OrganizationID)
+		if !ch.Affects(TopicKeys) {
+			return
 		}
+		// A failed reload keeps the entries it could not replace; the next
+		// change or a restart loads them again.
+		if ch.Topic == TopicKeys && ch.ID != "" {
+			_ = c.loadKey(context.Background(), ch.OrganizationID, ch.ID)
+			return
+		}
+		_ = c.load(context.Background(), ch.OrganizationID)
 	})
 	return c, nil
 }
@@ -96,13 +101,71 @@ func NewChecker(ctx context.Context, db *store.DB, access *directory.Access) (*C
 // load (re)reads the live keys of one Organization, or of all when orgID
 // is empty.
 func (c *Checker) load(ctx context.Context, orgID string) error {
-	q := `SELECT id, organization_id, workspace_id, user_id, product, key_hash, expires_at, previous_key_hash, previous_expires_at
-		FROM api_keys WHERE deleted_at IS NULL`
+	var where string
 	var args []any
 	if orgID != "" {
-		q += ` AND organization_id = ?`
-		args = append(args, orgID)
+		where, args = ` AND organization_id = ?`, []any{orgID}
 	}
+	entries, fresh, err := c.read(ctx, where, args)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if orgID == "" {
+		c.byHash, c.byOrg = entries, fresh
+		return nil
+	}
+	for _, h := range c.byOrg[orgID] {
+		delete(c.byHash, h)
+	}
+	delete(c.byOrg, orgID)
+	for h, e := range entries {
+		c.byHash[h] = e
+	}
+	if len(fresh[orgID]) > 0 {
+		c.byOrg[orgID] = fresh[orgID]
+	}
+	return nil
+}
+
+// loadKey (re)reads one key of Organization orgID: what memory holds of it
+// (its secret, and any secret a rotation replaced) is dropped, and what is
+// live of it now is added. An Organization with a million keys is not
+// reread for one of them.
+func (c *Checker) loadKey(ctx context.Context, orgID, id string) error {
+	entries, _, err := c.read(ctx, ` AND organization_id = ? AND id = ?`, []any{orgID, id})
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	kept := c.byOrg[orgID][:0]
+	for _, h := range c.byOrg[orgID] {
+		if e := c.byHash[h]; e != nil && e.key.ID == id {
+			delete(c.byHash, h)
+			continue
+		}
+		kept = append(kept, h)
+	}
+	for h, e := range entries {
+		c.byHash[h] = e
+		kept = append(kept, h)
+	}
+	if len(kept) == 0 {
+		delete(c.byOrg, orgID)
+		return nil
+	}
+	c.byOrg[orgID] = kept
+	return nil
+}
+
+// read reads the live keys that the condition where (with args) selects,
+// and returns an entry for each of their secrets, by hash, and the hashes
+// of each Organization.
+func (c *Checker) read(ctx context.Context, where string, args []any) (map[[32]byte]*entry, map[string][][32]byte, error) {
+	q := `SELECT id, organization_id, workspace_id, user_id, product, key_hash, expires_at, previous_key_hash, previous_expires_at
+		FROM api_keys WHERE deleted_at IS NULL` + where
 	// The entries are built as the rows are read, without holding the rows:
 	// with a million keys, every byte a key keeps counts a megabyte. The
 	// Organization, Workspace, user and product of many keys are the same,
@@ -147,26 +210,7 @@ func (c *Checker) load(ctx context.Context, orgID string) error {
 			return nil
 		})
 	})
-	if err != nil {
-		return err
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if orgID == "" {
-		c.byHash, c.byOrg = entries, fresh
-		return nil
-	}
-	for _, h := range c.byOrg[orgID] {
-		delete(c.byHash, h)
-	}
-	delete(c.byOrg, orgID)
-	for h, e := range entries {
-		c.byHash[h] = e
-	}
-	if len(fresh[orgID]) > 0 {
-		c.byOrg[orgID] = fresh[orgID]
-	}
-	return nil
+	return entries, fresh, err
 }
 
 // Errors of Check; each is an *steward.Error of KindUnauthenticated or
@@ -223,15 +267,15 @@ func (c *Checker) Check(ctx context.Context, token string) (CheckedKey, error) {
 
 // lookup finds a key that memory does not hold yet: one that another
 // process, or the CLI, created, and whose change has not reached this
-// process. It reads the key's Organization by hash and reloads that
-// Organization's keys and access, within lookupsPerSecond.
+// process. It reads the key by hash, loads it, and drops its
+// Organization's access, within lookupsPerSecond.
 func (c *Checker) lookup(ctx context.Context, h [32]byte) *entry {
 	if !c.lookups.take(c.Now()) {
 		return nil
 	}
-	var orgID string
-	err := c.db.ReadRow(ctx, `SELECT organization_id FROM api_keys WHERE deleted_at IS NULL AND key_hash = ?`, []any{hex.EncodeToString(h[:])}, &orgID)
-	if err != nil || c.load(ctx, orgID) != nil {
+	var id, orgID string
+	err := c.db.ReadRow(ctx, `SELECT id, organization_id FROM api_keys WHERE deleted_at IS NULL AND key_hash = ?`, []any{hex.EncodeToString(h[:])}, &id, &orgID)
+	if err != nil || c.loadKey(ctx, orgID, id) != nil {
 		return nil
 	}
 	// The key's owner may have joined its Workspace elsewhere too.

@@ -169,6 +169,46 @@ func TestCheckerFollowsEveryReasonToRefuse(t *testing.T) {
 	})
 }
 
+// A key's change reloads that key alone: a secret two rotations old stops
+// at once though its grace period has not run out, and the
+// Organization's other keys are kept.
+func TestCheckerReloadsOneKey(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		f := newFixture(t, db)
+		org := f.boot.Organization
+		_, other := f.newKey(t, f.boot.DefaultWorkspace.ID, "")
+		k, first := f.newKey(t, f.boot.DefaultWorkspace.ID, "")
+		rotate := func() string {
+			var rot keys.Rotated
+			f.change(t, func(tx *store.Tx) error {
+				var err error
+				rot, err = keys.RotateKey(ctx, tx, actor, org, k.ID, time.Hour)
+				return err
+			})
+			return rot.Secret
+		}
+		second := rotate()
+		third := rotate()
+		refused(t, f.checker, first, steward.KindUnauthenticated, "")
+		for _, s := range []string{second, third, other} {
+			if got, err := f.checker.Check(ctx, s); err != nil {
+				t.Fatalf("Check = %+v, %v", got, err)
+			}
+		}
+		f.change(t, func(tx *store.Tx) error { return keys.DeleteKey(ctx, tx, actor, org, k.ID) })
+		for _, s := range []string{second, third} {
+			refused(t, f.checker, s, steward.KindUnauthenticated, "")
+		}
+		if f.checker.Size() != 1 {
+			t.Errorf("the cache holds %d secrets, want the other key's only", f.checker.Size())
+		}
+		if _, err := f.checker.Check(ctx, other); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
 func TestCheckerFlushesLastUse(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()

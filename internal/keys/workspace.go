@@ -209,7 +209,7 @@ func CreateKey(ctx context.Context, tx *store.Tx, actor steward.Actor, org stewa
 		k.Product, k.CreatedBy, store.Micros(tx.Now), store.MicrosPtr(expires)); err != nil {
 		return steward.APIKey{}, "", err
 	}
-	keysChanged(tx, org.ID)
+	keyChanged(tx, org.ID, k.ID)
 	meta := map[string]string{"workspace_name": ws.Name, "owner": owner.User.Email, "product": k.Product}
 	if expires != nil {
 		meta["expiration"] = expires.Format(DateLayout)
@@ -238,8 +238,10 @@ func createdBy(actor steward.Actor) string {
 	}
 }
 
-func keysChanged(tx *store.Tx, orgID string) {
-	tx.Notify(store.Change{Topic: TopicKeys, OrganizationID: orgID})
+// keyChanged tells the key check's caches, in this process and others,
+// that key id of Organization orgID was created, rotated or deleted.
+func keyChanged(tx *store.Tx, orgID, id string) {
+	tx.Notify(store.Change{Topic: TopicKeys, OrganizationID: orgID, ID: id})
 }
 
 func keyEntry(actor steward.Actor, org steward.Organization, event string, k steward.APIKey, meta map[string]string) audit.Entry {
@@ -262,7 +264,7 @@ func DeleteKey(ctx context.Context, tx *store.Tx, actor steward.Actor, org stewa
 	if _, err := tx.Exec(ctx, `UPDATE api_keys SET deleted_at = ? WHERE id = ?`, store.Micros(tx.Now), id); err != nil {
 		return err
 	}
-	keysChanged(tx, org.ID)
+	keyChanged(tx, org.ID, id)
 	return audit.Record(ctx, tx, keyEntry(actor, org, audit.EventAPIKeyDelete, k, map[string]string{"workspace_name": k.WorkspaceName}))
 }
 
@@ -306,7 +308,7 @@ func RotateKey(ctx context.Context, tx *store.Tx, actor steward.Actor, org stewa
 		WHERE id = ?`, Hash(secret), hiddenKey(secret), strings.ToLower(secret[len(secret)-4:]), prevHash, store.MicrosPtr(prevUntil), id); err != nil {
 		return Rotated{}, err
 	}
-	keysChanged(tx, org.ID)
+	keyChanged(tx, org.ID, id)
 	k.HiddenKey, k.PreviousExpiresAt = hiddenKey(secret), prevUntil
 	meta := map[string]string{"grace_period_seconds": strconv.Itoa(int(grace.Seconds()))}
 	if prevUntil != nil {

@@ -52,6 +52,7 @@ type notice struct {
 	Origin string `json:"o"`
 	Topic  string `json:"t"`
 	Org    string `json:"g"`
+	ID     string `json:"i,omitempty"`
 	// At is when the transaction started, in microseconds.
 	At int64 `json:"a"`
 }
@@ -75,7 +76,7 @@ func newFeed(ctx context.Context, db *DB, dsn string) error {
 // send sends a transaction's changes, to be delivered when it commits.
 func (f *feed) send(ctx context.Context, tx *Tx) error {
 	for _, c := range tx.changes {
-		p, err := json.Marshal(notice{Origin: f.origin, Topic: c.Topic, Org: c.OrganizationID, At: Micros(tx.Now)})
+		p, err := json.Marshal(notice{Origin: f.origin, Topic: c.Topic, Org: c.OrganizationID, ID: c.ID, At: Micros(tx.Now)})
 		if err != nil {
 			return err
 		}
@@ -192,7 +193,7 @@ func (db *DB) listen(ctx context.Context, log *slog.Logger) error {
 		}
 		f.received.Add(1)
 		f.lag.Store(max(time.Now().UnixMicro()-c.At, 0))
-		db.publish([]Change{{Topic: c.Topic, OrganizationID: c.Org}})
+		db.publish([]Change{{Topic: c.Topic, OrganizationID: c.Org, ID: c.ID}})
 	}
 }
 

@@ -85,7 +85,7 @@ func TestChangeFeedAcrossProcesses(t *testing.T) {
 		}
 		return false
 	}
-	change := store.Change{Topic: "keys", OrganizationID: "org_1"}
+	change := store.Change{Topic: "keys", OrganizationID: "org_1", ID: "key_1"}
 	if err := a.Transact(ctx, func(tx *store.Tx) error {
 		tx.Notify(change)
 		return nil

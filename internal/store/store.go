@@ -78,10 +78,13 @@ type DB struct {
 
 // Change tells caches that something they hold changed. Topic names what
 // (such as "access"), or is empty for everything (see Affects);
-// OrganizationID whose.
+// OrganizationID whose. ID, when set, names the one object of the topic
+// that changed (such as a key), so that a cache may reload it alone;
+// empty, any of the Organization's may have.
 type Change struct {
 	Topic          string
 	OrganizationID string
+	ID             string
 }
 
 // Subscribe calls fn with every change, after the transaction that made it
