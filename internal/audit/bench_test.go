@@ -36,11 +36,20 @@ func BenchmarkQuery(b *testing.B) {
 	}
 	for _, e := range storetest.Engines(b) {
 		b.Run(e.Name, func(b *testing.B) {
-			db, _ := e.Open(b)
+			db, cfg := e.Open(b)
 			end := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 			start := end.AddDate(-1, 0, 0)
 			began := time.Now()
 			seedLog(b, db, n, start, end)
+			if cfg.DatabaseURL != "" {
+				// What autovacuum does to a table that grew this much.
+				if err := db.Transact(context.Background(), func(tx *store.Tx) error {
+					_, err := tx.Exec(context.Background(), "ANALYZE audit_log")
+					return err
+				}); err != nil {
+					b.Fatal(err)
+				}
+			}
 			b.Logf("loaded %d entries in %v", n, time.Since(began).Round(time.Second))
 			mid := start.Add(end.Sub(start) / 2)
 			day := mid.Add(-24 * time.Hour)
@@ -54,6 +63,7 @@ func BenchmarkQuery(b *testing.B) {
 				{"common-event", audit.Filter{EventTypes: []string{benchEvents[0]}}},
 				{"rare-event", audit.Filter{EventTypes: []string{benchEvents[len(benchEvents)-1]}}},
 				{"two-events", audit.Filter{EventTypes: []string{benchEvents[1], benchEvents[len(benchEvents)-2]}}},
+				{"rare-and-absent-events", audit.Filter{EventTypes: []string{benchEvents[len(benchEvents)-1], "user.delete"}}},
 				{"actor", audit.Filter{ActorUserID: &user}},
 				{"actor-type", audit.Filter{ActorTypes: []string{"api_key"}}},
 				{"rare-target", audit.Filter{TargetTypes: []string{benchTargets[len(benchTargets)-1]}}},
@@ -64,8 +74,10 @@ func BenchmarkQuery(b *testing.B) {
 				for _, c := range cases {
 					f := c.f
 					f.OrganizationID, f.Limit, f.MistralOnly = "org-bench", audit.MaxLimit, true
+					// The first query reads its pages from disk; the rest
+					// find them in memory, as a busy log's would be.
 					var lat []time.Duration
-					for range 20 {
+					for i := range 21 {
 						t0 := time.Now()
 						if err := db.View(context.Background(), func(tx *store.Tx) error {
 							_, err := audit.List(context.Background(), tx, f)
@@ -73,7 +85,9 @@ func BenchmarkQuery(b *testing.B) {
 						}); err != nil {
 							b.Fatal(err)
 						}
-						lat = append(lat, time.Since(t0))
+						if i > 0 {
+							lat = append(lat, time.Since(t0))
+						}
 					}
 					slices.Sort(lat)
 					b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, c.name+"-p50-ms")

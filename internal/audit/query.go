@@ -3,6 +3,7 @@ package audit
 import (
 	"context"
 	"encoding/json"
+	"strconv"
 	"strings"
 	"time"
 
@@ -53,7 +54,6 @@ func List(ctx context.Context, tx *store.Tx, f Filter) ([]Entry, error) {
 		}
 	}
 	in("actor_type", f.ActorTypes)
-	in("event_type", f.EventTypes)
 	in("target_type", f.TargetTypes)
 	if f.MistralOnly {
 		where = append(where, "event_type NOT IN ("+strings.TrimSuffix(strings.Repeat("?, ", len(StewardOnlyEvents)), ", ")+")")
@@ -82,11 +82,33 @@ func List(ctx context.Context, tx *store.Tx, f Filter) ([]Entry, error) {
 		order = "ASC"
 	}
 	limit := min(max(f.Limit, 1), MaxLimit)
-	args = append(args, limit)
-	rows, err := tx.Query(ctx, `SELECT log_id, enterprise_account_id, organization_id, workspace_id, created_at,
-		actor_type, actor_user_id, actor_metadata, event_type, event_metadata, target_type, target_metadata
-		FROM audit_log WHERE `+strings.Join(where, " AND ")+`
-		ORDER BY created_at `+order+`, log_id `+order+` LIMIT ?`, args...)
+	const columns = `log_id, enterprise_account_id, organization_id, workspace_id, created_at,
+		actor_type, actor_user_id, actor_metadata, event_type, event_metadata, target_type, target_metadata`
+	orderBy := ` ORDER BY created_at ` + order + `, log_id ` + order + ` LIMIT ?`
+	q := `SELECT ` + columns + ` FROM audit_log WHERE ` + strings.Join(where, " AND ")
+	switch len(f.EventTypes) {
+	case 0:
+		q += orderBy
+		args = append(args, limit)
+	case 1:
+		q += ` AND event_type = ?` + orderBy
+		args = append(args, f.EventTypes[0], limit)
+	default:
+		// Each event type's entries are in order along their index, but
+		// PostgreSQL reads every entry of them all to order an IN list:
+		// each type's first entries are taken along the index, then
+		// merged.
+		branches := make([]string, len(f.EventTypes))
+		common := args
+		args = nil
+		for i, t := range f.EventTypes {
+			branches[i] = `SELECT * FROM (` + q + ` AND event_type = ?` + orderBy + `) AS type` + strconv.Itoa(i)
+			args = append(append(args, common...), t, limit)
+		}
+		q = `SELECT ` + columns + ` FROM (` + strings.Join(branches, " UNION ALL ") + `) AS merged` + orderBy
+		args = append(args, limit)
+	}
+	rows, err := tx.Query(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
