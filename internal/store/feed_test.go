@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -162,4 +163,66 @@ func TestChangeFeedAcrossProcesses(t *testing.T) {
 	if !heardB.wait(again) {
 		t.Fatalf("the other process never heard %v after reconnecting", again)
 	}
+}
+
+// BenchmarkChangeAcrossProcesses measures how long a change (a key's
+// revocation, say) takes from the start of its transaction in one process
+// to its subscribers in another, through PostgreSQL's LISTEN/NOTIFY: each
+// iteration commits one change and waits until the other process hears it.
+//
+//	STEWARD_TEST_POSTGRES=... go test ./internal/store -run '^$' -bench ChangeAcrossProcesses -benchtime 2000x
+func BenchmarkChangeAcrossProcesses(b *testing.B) {
+	if os.Getenv(storetest.PostgresEnv) == "" {
+		b.Skipf("PostgreSQL not tested: set %s", storetest.PostgresEnv)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	a, cfg := storetest.OpenPostgres(b)
+	other, err := store.Open(ctx, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer other.Close()
+	heard := make(chan store.Change, 1)
+	other.Subscribe(func(c store.Change) {
+		if c.Topic == "keys" {
+			heard <- c
+		}
+	})
+	var following sync.WaitGroup
+	following.Go(func() { other.Follow(ctx, time.Hour, slog.New(slog.NewTextHandler(io.Discard, nil))) })
+	defer following.Wait()
+	defer cancel()
+	select {
+	case <-other.FeedReady():
+	case <-time.After(10 * time.Second):
+		b.Fatal("the other process never listened")
+	}
+	var lat []time.Duration
+	for i := 0; b.Loop(); i++ {
+		want := store.Change{Topic: "keys", OrganizationID: "org", ID: "key-" + strconv.Itoa(i)}
+		// From before the transaction, since the other process may hear
+		// the change before Transact has returned: the figure includes
+		// the commit's own time.
+		began := time.Now()
+		if err := a.Transact(ctx, func(tx *store.Tx) error {
+			tx.Notify(want)
+			return nil
+		}); err != nil {
+			b.Fatal(err)
+		}
+		select {
+		case got := <-heard:
+			if got != want {
+				b.Fatalf("heard %+v, want %+v", got, want)
+			}
+			lat = append(lat, time.Since(began))
+		case <-time.After(10 * time.Second):
+			b.Fatalf("the other process never heard %+v", want)
+		}
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+	b.ReportMetric(float64(lat[len(lat)-1].Microseconds()), "max-µs")
 }
