@@ -42,34 +42,45 @@ func (c *changes) wait(want store.Change) bool {
 	return false
 }
 
+// twoProcesses opens a PostgreSQL database twice, as two Steward processes
+// do, subscribes heardA and heardB to each one's changes, has both follow
+// the other's, and waits until the second listens. Both stop following
+// and close when the test ends.
+func twoProcesses(tb testing.TB, heardA, heardB func(store.Change)) (a, b *store.DB) {
+	tb.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	a, cfg := storetest.OpenPostgres(tb)
+	b, err := store.Open(ctx, cfg)
+	if err != nil {
+		cancel()
+		tb.Fatal(err)
+	}
+	a.Subscribe(heardA)
+	b.Subscribe(heardB)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	var following sync.WaitGroup
+	following.Go(func() { b.Follow(ctx, time.Hour, log) })
+	following.Go(func() { a.Follow(ctx, time.Hour, log) })
+	tb.Cleanup(func() {
+		cancel()
+		following.Wait()
+		b.Close()
+	})
+	select {
+	case <-b.FeedReady():
+	case <-time.After(10 * time.Second):
+		tb.Fatal("the second process never listened")
+	}
+	return a, b
+}
+
 func TestChangeFeedAcrossProcesses(t *testing.T) {
 	if os.Getenv(storetest.PostgresEnv) == "" && os.Getenv("CI") == "" {
 		t.Skipf("PostgreSQL not tested: set %s", storetest.PostgresEnv)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	a, cfg := storetest.OpenPostgres(t)
-	// b is another process on the same database.
-	b, err := store.Open(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	ctx := context.Background()
 	var heardA, heardB changes
-	a.Subscribe(heardA.add)
-	b.Subscribe(heardB.add)
-	var following sync.WaitGroup
-	following.Go(func() { b.Follow(ctx, time.Hour, log) })
-	following.Go(func() { a.Follow(ctx, time.Hour, log) })
-	defer following.Wait()
-	defer cancel()
-
-	select {
-	case <-b.FeedReady():
-	case <-time.After(10 * time.Second):
-		t.Fatal("the second process never listened")
-	}
+	a, b := twoProcesses(t, heardA.add, heardB.add)
 	// listening reports whether db listens (again).
 	listening := func(db *store.DB) bool {
 		for range 500 {
@@ -175,29 +186,13 @@ func BenchmarkChangeAcrossProcesses(b *testing.B) {
 	if os.Getenv(storetest.PostgresEnv) == "" {
 		b.Skipf("PostgreSQL not tested: set %s", storetest.PostgresEnv)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	a, cfg := storetest.OpenPostgres(b)
-	other, err := store.Open(ctx, cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer other.Close()
+	ctx := context.Background()
 	heard := make(chan store.Change, 1)
-	other.Subscribe(func(c store.Change) {
+	a, _ := twoProcesses(b, func(store.Change) {}, func(c store.Change) {
 		if c.Topic == "keys" {
 			heard <- c
 		}
 	})
-	var following sync.WaitGroup
-	following.Go(func() { other.Follow(ctx, time.Hour, slog.New(slog.NewTextHandler(io.Discard, nil))) })
-	defer following.Wait()
-	defer cancel()
-	select {
-	case <-other.FeedReady():
-	case <-time.After(10 * time.Second):
-		b.Fatal("the other process never listened")
-	}
 	var lat []time.Duration
 	for i := 0; b.Loop(); i++ {
 		want := store.Change{Topic: "keys", OrganizationID: "org", ID: "key-" + strconv.Itoa(i)}
