@@ -422,11 +422,7 @@ func TestConcurrentWriters(t *testing.T) {
 		t.Run(e.Name, func(t *testing.T) {
 			ctx := context.Background()
 			first, cfg := e.Open(t)
-			second, err := store.Open(ctx, cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer second.Close()
+			second := storetest.OpenAgain(t, cfg)
 			when := time.Date(2026, 3, 2, 9, 30, 0, 0, time.UTC)
 			const writers, batches, perBatch = 3, 10, 8
 			errs := make(chan error, 2*writers)

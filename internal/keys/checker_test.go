@@ -360,11 +360,7 @@ func TestCheckerLooksUpKeysMadeElsewhere(t *testing.T) {
 		t.Run(engine.Name, func(t *testing.T) {
 			ctx := context.Background()
 			db, cfg := engine.Open(t)
-			other, err := store.Open(ctx, cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer other.Close()
+			other := storetest.OpenAgain(t, cfg)
 			f := newFixture(t, db)
 			elsewhere := &fixture{db: other, boot: f.boot, owner: f.owner}
 			k, secret := elsewhere.newKey(t, f.boot.DefaultWorkspace.ID, "")

@@ -420,11 +420,7 @@ func TestConcurrentSendersDeliverEachMessageOnce(t *testing.T) {
 			db1, cfg := e.Open(t)
 			// A second handle on the same database stands for a second
 			// process.
-			db2, err := store.Open(context.Background(), cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { db2.Close() })
+			db2 := storetest.OpenAgain(t, cfg)
 			f := newFakeSMTP(t, nil)
 			f.DataDelay = 2 * time.Millisecond
 			const n = 35

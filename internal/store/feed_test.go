@@ -48,13 +48,9 @@ func (c *changes) wait(want store.Change) bool {
 // and close when the test ends.
 func twoProcesses(tb testing.TB, heardA, heardB func(store.Change)) (a, b *store.DB) {
 	tb.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
 	a, cfg := storetest.OpenPostgres(tb)
-	b, err := store.Open(ctx, cfg)
-	if err != nil {
-		cancel()
-		tb.Fatal(err)
-	}
+	b = storetest.OpenAgain(tb, cfg)
+	ctx, cancel := context.WithCancel(context.Background())
 	a.Subscribe(heardA)
 	b.Subscribe(heardB)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -64,7 +60,6 @@ func twoProcesses(tb testing.TB, heardA, heardB func(store.Change)) (a, b *store
 	tb.Cleanup(func() {
 		cancel()
 		following.Wait()
-		b.Close()
 	})
 	select {
 	case <-b.FeedReady():

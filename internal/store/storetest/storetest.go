@@ -56,6 +56,19 @@ func Run(t *testing.T, fn func(t *testing.T, db *store.DB)) {
 	}
 }
 
+// OpenAgain opens the database cfg names once more, as another Steward
+// process would (its own connections, caches and change feed); it is
+// closed when the test ends.
+func OpenAgain(t testing.TB, cfg store.Config) *store.DB {
+	t.Helper()
+	db, err := store.Open(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("open the database again: %v", err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
 // OpenSQLite returns a fresh migrated SQLite database in a temporary
 // directory.
 func OpenSQLite(t testing.TB) (*store.DB, store.Config) {
