@@ -106,25 +106,25 @@ func (c *Checker) load(ctx context.Context, orgID string) error {
 	if orgID != "" {
 		where, args = ` AND organization_id = ?`, []any{orgID}
 	}
-	entries, fresh, err := c.read(ctx, where, args)
+	entries, err := c.read(ctx, where, args)
 	if err != nil {
 		return err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if orgID == "" {
-		c.byHash, c.byOrg = entries, fresh
-		return nil
+		c.byHash, c.byOrg = entries, map[string][][32]byte{}
+	} else {
+		for _, h := range c.byOrg[orgID] {
+			delete(c.byHash, h)
+		}
+		delete(c.byOrg, orgID)
+		for h, e := range entries {
+			c.byHash[h] = e
+		}
 	}
-	for _, h := range c.byOrg[orgID] {
-		delete(c.byHash, h)
-	}
-	delete(c.byOrg, orgID)
 	for h, e := range entries {
-		c.byHash[h] = e
-	}
-	if len(fresh[orgID]) > 0 {
-		c.byOrg[orgID] = fresh[orgID]
+		c.byOrg[e.key.OrganizationID] = append(c.byOrg[e.key.OrganizationID], h)
 	}
 	return nil
 }
@@ -134,7 +134,7 @@ func (c *Checker) load(ctx context.Context, orgID string) error {
 // live of it now is added. An Organization with a million keys is not
 // reread for one of them.
 func (c *Checker) loadKey(ctx context.Context, orgID, id string) error {
-	entries, _, err := c.read(ctx, ` AND organization_id = ? AND id = ?`, []any{orgID, id})
+	entries, err := c.read(ctx, ` AND organization_id = ? AND id = ?`, []any{orgID, id})
 	if err != nil {
 		return err
 	}
@@ -161,9 +161,8 @@ func (c *Checker) loadKey(ctx context.Context, orgID, id string) error {
 }
 
 // read reads the live keys that the condition where (with args) selects,
-// and returns an entry for each of their secrets, by hash, and the hashes
-// of each Organization.
-func (c *Checker) read(ctx context.Context, where string, args []any) (map[[32]byte]*entry, map[string][][32]byte, error) {
+// and returns an entry for each of their secrets, by hash.
+func (c *Checker) read(ctx context.Context, where string, args []any) (map[[32]byte]*entry, error) {
 	q := `SELECT id, organization_id, workspace_id, user_id, product, key_hash, expires_at, previous_key_hash, previous_expires_at
 		FROM api_keys WHERE deleted_at IS NULL` + where
 	// The entries are built as the rows are read, without holding the rows:
@@ -178,7 +177,6 @@ func (c *Checker) read(ctx context.Context, where string, args []any) (map[[32]b
 		shared[s] = s
 		return s
 	}
-	fresh := map[string][][32]byte{}
 	entries := map[[32]byte]*entry{}
 	add := func(hash []byte, e *entry) {
 		var h [32]byte
@@ -187,7 +185,6 @@ func (c *Checker) read(ctx context.Context, where string, args []any) (map[[32]b
 		}
 		if _, err := hex.Decode(h[:], hash); err == nil {
 			entries[h] = e
-			fresh[e.key.OrganizationID] = append(fresh[e.key.OrganizationID], h)
 		}
 	}
 	err := c.db.View(ctx, func(tx *store.Tx) error {
@@ -210,7 +207,7 @@ func (c *Checker) read(ctx context.Context, where string, args []any) (map[[32]b
 			return nil
 		})
 	})
-	return entries, fresh, err
+	return entries, err
 }
 
 // Errors of Check; each is an *steward.Error of KindUnauthenticated or
