@@ -1,9 +1,7 @@
 package main
 
 import (
-	"crypto/sha256"
-	"database/sql"
-	"encoding/hex"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -25,6 +23,9 @@ import (
 
 	"github.com/stewardhq/steward/internal/benchcpu"
 	"github.com/stewardhq/steward/internal/gateway"
+	"github.com/stewardhq/steward/internal/keys"
+	"github.com/stewardhq/steward/internal/store"
+	"github.com/stewardhq/steward/internal/store/storetest"
 )
 
 // fakeModel answers every chat request at once with a small completion and
@@ -282,7 +283,7 @@ func BenchmarkCheckAPI(b *testing.B) {
 //
 //	go test ./cmd/steward -run '^$' -bench MillionKeys -benchtime 1x
 func BenchmarkMillionKeys(b *testing.B) {
-	const keys, requests, workers = 1_000_000, 20000, 64
+	const count, requests, workers = 1_000_000, 20000, 64
 	model := fakeModel()
 	defer model.Close()
 	dir, cfg := b.TempDir(), modelConfig(b, model.URL)
@@ -292,7 +293,7 @@ func BenchmarkMillionKeys(b *testing.B) {
 		b.Fatal(err)
 	}
 	_ = first.cmd.Wait()
-	seedKeys(b, filepath.Join(dir, "steward.db"), keys)
+	seedKeys(b, dir, count)
 	p := start(b, "--data-dir", dir, "--config", cfg, "--log-level", "error")
 	started := residentMemory(b, p.cmd.Process.Pid)
 
@@ -323,7 +324,7 @@ func BenchmarkMillionKeys(b *testing.B) {
 		for _, page := range []struct {
 			name   string
 			offset int
-		}{{"first", 0}, {"middle", keys / 2}, {"last", keys - 100}} {
+		}{{"first", 0}, {"middle", count / 2}, {"last", count - 100}} {
 			lat, _, _ := measure(b, p, list(page.offset), 0, 100, 1)
 			b.ReportMetric(float64(pct(lat, 50).Microseconds()), "list-"+page.name+"-p50-µs")
 			b.ReportMetric(float64(pct(lat, 99).Microseconds()), "list-"+page.name+"-p99-µs")
@@ -331,45 +332,28 @@ func BenchmarkMillionKeys(b *testing.B) {
 	}
 }
 
-// seedKeys adds n Workspace API keys to the SQLite database at path, in
-// the Organization, Workspace and member of the one key it holds, as fast
-// as multi-row inserts go: their secrets are never used.
-func seedKeys(b *testing.B, path string, n int) {
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
+// seedKeys adds n Workspace API keys to the SQLite database in dir, in the
+// Organization, Workspace and member of the one key it holds, as fast as
+// multi-row inserts go: their secrets are never used.
+func seedKeys(b *testing.B, dir string, n int) {
+	db := storetest.OpenAgain(b, store.Config{DataDir: dir})
+	ctx := context.Background()
 	var org, ws, user string
-	if err := db.QueryRow("SELECT organization_id, workspace_id, user_id FROM api_keys").Scan(&org, &ws, &user); err != nil {
+	if err := db.ReadRow(ctx, "SELECT organization_id, workspace_id, user_id FROM api_keys", nil, &org, &ws, &user); err != nil {
 		b.Fatal(err)
 	}
-	tx, err := db.Begin()
-	if err != nil {
-		b.Fatal(err)
-	}
-	const per = 500
-	row := "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-	stmt, err := tx.Prepare("INSERT INTO api_keys (id, organization_id, workspace_id, user_id, name, name_folded, key_hash, hidden_key, last4_folded, created_at) VALUES " +
-		strings.TrimSuffix(strings.Repeat(row+", ", per), ", "))
-	if err != nil {
-		b.Fatal(err)
-	}
+	columns := []string{"id", "organization_id", "workspace_id", "user_id", "name", "name_folded", "key_hash", "hidden_key", "last4_folded", "created_at"}
 	created := time.Now().Add(-time.Hour).UnixMicro()
-	args := make([]any, 0, per*10)
-	for i := 0; i < n; i += per {
-		args = args[:0]
-		for j := i; j < i+per; j++ {
-			name := fmt.Sprintf("seeded key %d", j)
-			hash := sha256.Sum256([]byte(name))
-			args = append(args, fmt.Sprintf("00000000-0000-4000-8000-%012d", j), org, ws, user, name, name, hex.EncodeToString(hash[:]), "stwk...seed", "seed", created+int64(j))
+	const perTx = 50_000
+	for first := 0; first < n; first += perTx {
+		rows := make([][]any, 0, perTx)
+		for i := first; i < min(first+perTx, n); i++ {
+			name := fmt.Sprintf("seeded key %d", i)
+			rows = append(rows, []any{fmt.Sprintf("00000000-0000-4000-8000-%012d", i), org, ws, user, name, name, keys.Hash(name), "stwk...seed", "seed", created + int64(i)})
 		}
-		if _, err := stmt.Exec(args...); err != nil {
+		if err := db.Transact(ctx, func(tx *store.Tx) error { return tx.InsertMany(ctx, "api_keys", columns, rows, "") }); err != nil {
 			b.Fatal(err)
 		}
-	}
-	if err := tx.Commit(); err != nil {
-		b.Fatal(err)
 	}
 }
 
