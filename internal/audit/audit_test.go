@@ -160,6 +160,57 @@ func TestConcurrentWritersKeepTheChain(t *testing.T) {
 	})
 }
 
+// TestVerifyWhileWritersRun verifies again and again while writers append
+// to two chains: every report must find the chains intact, as
+// `steward audit verify` run on a schedule beside a busy server must.
+func TestVerifyWhileWritersRun(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		const writers, each = 4, 100
+		var wg sync.WaitGroup
+		errs := make(chan error, writers)
+		for w := range writers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range each {
+					err := db.Transact(ctx, func(tx *store.Tx) error {
+						return audit.Record(ctx, tx, audit.Entry{
+							OrganizationID: fmt.Sprintf("org-%d", w%2), Actor: steward.SystemActor("w"),
+							EventType: "user.create", TargetType: "USER",
+							EventMetadata: map[string]string{"w": fmt.Sprint(w), "i": fmt.Sprint(i)},
+						})
+					})
+					if err != nil {
+						errs <- err
+						return
+					}
+				}
+			}()
+		}
+		done := make(chan struct{})
+		go func() { wg.Wait(); close(done) }()
+		for running := true; running; {
+			select {
+			case <-done:
+				running = false
+			default:
+			}
+			if rep := verify(t, db); len(rep.Breaks) != 0 {
+				<-done
+				t.Fatalf("verification while writers run: %v, want no break", rep.Breaks)
+			}
+		}
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		if rep := verify(t, db); rep.Entries != writers*each || len(rep.Breaks) != 0 {
+			t.Fatalf("report = %+v, want %d entries in intact chains", rep, writers*each)
+		}
+	})
+}
+
 func TestRecordRollsBackWithTheChange(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()

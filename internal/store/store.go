@@ -256,7 +256,11 @@ func (db *DB) Transact(ctx context.Context, fn func(*Tx) error) error {
 	return db.run(ctx, db.write, db.writeStmts, false, fn)
 }
 
-// View runs fn in a read-only transaction.
+// View runs fn in a read-only transaction that sees one snapshot of the
+// database from its first read to its end, on both engines: SQLite's read
+// transactions do (WAL mode), and on PostgreSQL it is REPEATABLE READ, so
+// that reads of related rows (a list and its total, a chain and its head)
+// agree however busy the writers are.
 func (db *DB) View(ctx context.Context, fn func(*Tx) error) error {
 	return db.run(ctx, db.read, db.readStmts, true, fn)
 }
@@ -264,7 +268,10 @@ func (db *DB) View(ctx context.Context, fn func(*Tx) error) error {
 func (db *DB) run(ctx context.Context, pool *sql.DB, stmts *stmtCache, readOnly bool, fn func(*Tx) error) error {
 	// database/sql's ReadOnly option is refused by the SQLite driver; its
 	// read pool is query_only instead.
-	opts := &sql.TxOptions{ReadOnly: readOnly && db.dialect == Postgres}
+	opts := &sql.TxOptions{}
+	if readOnly && db.dialect == Postgres {
+		opts = &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead}
+	}
 	sqlTx, err := pool.BeginTx(ctx, opts)
 	if err != nil {
 		return Translate(err)
