@@ -96,12 +96,7 @@ func (t *table) read(ctx context.Context, tx *store.Tx, org, workspace string, p
 			return err
 		}
 	}
-	rows, err := tx.Query(ctx, q, args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
+	return tx.Each(ctx, q, args, func(rows *sql.Rows) error {
 		if err := rows.Scan(dest...); err != nil {
 			return err
 		}
@@ -109,8 +104,8 @@ func (t *table) read(ctx context.Context, tx *store.Tx, org, workspace string, p
 			return steward.Internal(errBadRow{t.name})
 		}
 		fn(s)
-	}
-	return rows.Err()
+		return nil
+	})
 }
 
 // totalsOf returns by's totals for the key k, adding them when missing;

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"strconv"
 	"strings"
@@ -108,20 +109,15 @@ func List(ctx context.Context, tx *store.Tx, f Filter) ([]Entry, error) {
 		q = `SELECT ` + columns + ` FROM (` + strings.Join(branches, " UNION ALL ") + `) AS merged` + orderBy
 		args = append(args, limit)
 	}
-	rows, err := tx.Query(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
 	entries := []Entry{}
-	for rows.Next() {
+	err := tx.Each(ctx, q, args, func(rows *sql.Rows) error {
 		var e Entry
 		var ea, org, ws, actorUser *string
 		var created int64
 		var actorMeta, eventMeta, targetMeta string
 		if err := rows.Scan(&e.LogID, &ea, &org, &ws, &created, &e.Actor.Type, &actorUser, &actorMeta,
 			&e.EventType, &eventMeta, &e.TargetType, &targetMeta); err != nil {
-			return nil, err
+			return err
 		}
 		e.EnterpriseAccountID, e.OrganizationID, e.WorkspaceID, e.Actor.UserID = deref(ea), deref(org), deref(ws), deref(actorUser)
 		e.CreatedAt = store.Time(created)
@@ -130,10 +126,14 @@ func List(ctx context.Context, tx *store.Tx, f Filter) ([]Entry, error) {
 			dst  *map[string]string
 		}{{actorMeta, &e.Actor.Metadata}, {eventMeta, &e.EventMetadata}, {targetMeta, &e.TargetMetadata}} {
 			if err := json.Unmarshal([]byte(m.text), m.dst); err != nil {
-				return nil, err
+				return err
 			}
 		}
 		entries = append(entries, e)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	return entries, rows.Err()
+	return entries, nil
 }

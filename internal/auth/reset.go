@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"net/url"
 	"time"
@@ -31,26 +32,22 @@ func SetPassword(ctx context.Context, tx *store.Tx, actor steward.Actor, userID,
 	if _, err := tx.Exec(ctx, `DELETE FROM web_sessions WHERE user_id = ?`, userID); err != nil {
 		return err
 	}
-	rows, err := tx.Query(ctx, `SELECT o.id, o.enterprise_account_id, u.email FROM organization_members m
-		JOIN organizations o ON o.id = m.organization_id JOIN users u ON u.id = m.user_id WHERE m.user_id = ? ORDER BY o.id`, userID)
-	if err != nil {
-		return err
-	}
 	var entries []audit.Entry
-	for rows.Next() {
-		var org, ea, email string
-		if err := rows.Scan(&org, &ea, &email); err != nil {
-			rows.Close()
-			return err
-		}
-		entries = append(entries, audit.Entry{
-			EnterpriseAccountID: ea, OrganizationID: org, Actor: actor,
-			EventType: audit.EventUserPasswordSet, EventMetadata: map[string]string{"method": how},
-			TargetType: audit.TargetUser, TargetMetadata: map[string]string{"id": userID, "email": email},
+	err := tx.Each(ctx, `SELECT o.id, o.enterprise_account_id, u.email FROM organization_members m
+		JOIN organizations o ON o.id = m.organization_id JOIN users u ON u.id = m.user_id WHERE m.user_id = ? ORDER BY o.id`, []any{userID},
+		func(rows *sql.Rows) error {
+			var org, ea, email string
+			if err := rows.Scan(&org, &ea, &email); err != nil {
+				return err
+			}
+			entries = append(entries, audit.Entry{
+				EnterpriseAccountID: ea, OrganizationID: org, Actor: actor,
+				EventType: audit.EventUserPasswordSet, EventMetadata: map[string]string{"method": how},
+				TargetType: audit.TargetUser, TargetMetadata: map[string]string{"id": userID, "email": email},
+			})
+			return nil
 		})
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+	if err != nil {
 		return err
 	}
 	for _, e := range entries {

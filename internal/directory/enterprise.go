@@ -2,6 +2,7 @@ package directory
 
 import (
 	"context"
+	"database/sql"
 	"slices"
 	"strings"
 
@@ -45,25 +46,21 @@ func RenameEnterpriseAccount(ctx context.Context, tx *store.Tx, actor steward.Ac
 
 // ListOrganizations returns an Enterprise Account's Organizations by name.
 func ListOrganizations(ctx context.Context, tx *store.Tx, enterpriseAccountID string) ([]steward.Organization, []int, error) {
-	rows, err := tx.Query(ctx, `SELECT id, enterprise_account_id, name, created_at, member_count FROM organizations
-		WHERE enterprise_account_id = ? ORDER BY name, id`, enterpriseAccountID)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer rows.Close()
 	var orgs []steward.Organization
 	var counts []int
-	for rows.Next() {
+	err := tx.Each(ctx, `SELECT id, enterprise_account_id, name, created_at, member_count FROM organizations
+		WHERE enterprise_account_id = ? ORDER BY name, id`, []any{enterpriseAccountID}, func(rows *sql.Rows) error {
 		var o steward.Organization
 		var created int64
 		var n int
 		if err := rows.Scan(&o.ID, &o.EnterpriseAccountID, &o.Name, &created, &n); err != nil {
-			return nil, nil, err
+			return err
 		}
 		o.CreatedAt = store.Time(created)
 		orgs, counts = append(orgs, o), append(counts, n)
-	}
-	return orgs, counts, rows.Err()
+		return nil
+	})
+	return orgs, counts, err
 }
 
 // AccountOrganization returns an Organization of the Enterprise Account, or
@@ -110,22 +107,14 @@ func adminOf(ctx context.Context, tx *store.Tx, enterpriseAccountID, userID stri
 
 // ListEnterpriseMembers returns an Enterprise Account's members by email.
 func ListEnterpriseMembers(ctx context.Context, tx *store.Tx, enterpriseAccountID string) ([]EnterpriseMember, error) {
-	rows, err := tx.Query(ctx, `SELECT u.id, u.email, u.first_name, u.last_name, m.created_at FROM enterprise_account_members m
-		JOIN users u ON u.id = m.user_id WHERE m.enterprise_account_id = ? ORDER BY u.email_normalized`, enterpriseAccountID)
+	out, err := store.All(ctx, tx, `SELECT u.id, u.email, u.first_name, u.last_name, m.created_at FROM enterprise_account_members m
+		JOIN users u ON u.id = m.user_id WHERE m.enterprise_account_id = ? ORDER BY u.email_normalized`, []any{enterpriseAccountID},
+		func(r store.Scanner) (EnterpriseMember, error) {
+			var m EnterpriseMember
+			err := r.Scan(&m.User.ID, &m.User.Email, &m.User.FirstName, &m.User.LastName, &m.AddedAt)
+			return m, err
+		})
 	if err != nil {
-		return nil, err
-	}
-	var out []EnterpriseMember
-	for rows.Next() {
-		var m EnterpriseMember
-		if err := rows.Scan(&m.User.ID, &m.User.Email, &m.User.FirstName, &m.User.LastName, &m.AddedAt); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		out = append(out, m)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return nil, err
 	}
 	for i := range out {

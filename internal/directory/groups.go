@@ -86,22 +86,9 @@ func ListGroups(ctx context.Context, tx *store.Tx, orgID, search string, page, p
 	if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM user_groups WHERE `+where, args...).Scan(&total); err != nil {
 		return nil, 0, err
 	}
-	rows, err := tx.Query(ctx, `SELECT `+groupColumns+` FROM user_groups WHERE `+where+` ORDER BY created_at, id LIMIT ? OFFSET ?`,
-		append(args, pageSize, (page-1)*pageSize)...)
+	groups, err := store.All(ctx, tx, `SELECT `+groupColumns+` FROM user_groups WHERE `+where+` ORDER BY created_at, id LIMIT ? OFFSET ?`,
+		append(args, pageSize, (page-1)*pageSize), scanGroup)
 	if err != nil {
-		return nil, 0, err
-	}
-	var groups []steward.Group
-	for rows.Next() {
-		g, err := scanGroup(rows)
-		if err != nil {
-			rows.Close()
-			return nil, 0, err
-		}
-		groups = append(groups, g)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return nil, 0, err
 	}
 	for i := range groups {
@@ -264,21 +251,17 @@ func deleteGroup(ctx context.Context, tx *store.Tx, actor steward.Actor, org ste
 
 // nesting returns the Organization's nesting links, child to parents.
 func nesting(ctx context.Context, tx *store.Tx, orgID string) (map[string][]string, error) {
-	rows, err := tx.Query(ctx, `SELECT n.child_id, n.parent_id FROM user_group_nesting n JOIN user_groups g ON g.id = n.child_id
-		WHERE g.organization_id = ?`, orgID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
 	parents := map[string][]string{}
-	for rows.Next() {
+	err := tx.Each(ctx, `SELECT n.child_id, n.parent_id FROM user_group_nesting n JOIN user_groups g ON g.id = n.child_id
+		WHERE g.organization_id = ?`, []any{orgID}, func(rows *sql.Rows) error {
 		var c, p string
 		if err := rows.Scan(&c, &p); err != nil {
-			return nil, err
+			return err
 		}
 		parents[c] = append(parents[c], p)
-	}
-	return parents, rows.Err()
+		return nil
+	})
+	return parents, err
 }
 
 // reaches reports whether from reaches to by following parent links.
@@ -377,21 +360,8 @@ func NestedGroups(ctx context.Context, tx *store.Tx, orgID, id string) ([]stewar
 	if _, err := GetGroup(ctx, tx, orgID, id); err != nil {
 		return nil, err
 	}
-	rows, err := tx.Query(ctx, `SELECT `+prefixed("g.", groupColumns)+` FROM user_group_nesting n JOIN user_groups g ON g.id = n.child_id
-		WHERE n.parent_id = ? ORDER BY g.name, g.id`, id)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []steward.Group
-	for rows.Next() {
-		g, err := scanGroup(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, g)
-	}
-	return out, rows.Err()
+	return store.All(ctx, tx, `SELECT `+prefixed("g.", groupColumns)+` FROM user_group_nesting n JOIN user_groups g ON g.id = n.child_id
+		WHERE n.parent_id = ? ORDER BY g.name, g.id`, []any{id}, scanGroup)
 }
 
 func prefixed(prefix, columns string) string {
@@ -417,21 +387,14 @@ func ListGroupMembers(ctx context.Context, tx *store.Tx, orgID, id string, page,
 	if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM user_group_members WHERE group_id = ?`, id).Scan(&total); err != nil {
 		return nil, 0, err
 	}
-	rows, err := tx.Query(ctx, `SELECT u.id, u.email, u.first_name, u.last_name FROM user_group_members m JOIN users u ON u.id = m.user_id
-		WHERE m.group_id = ? ORDER BY u.email_normalized LIMIT ? OFFSET ?`, id, pageSize, (page-1)*pageSize)
-	if err != nil {
-		return nil, 0, err
-	}
-	defer rows.Close()
-	var out []steward.User
-	for rows.Next() {
-		var u steward.User
-		if err := rows.Scan(&u.ID, &u.Email, &u.FirstName, &u.LastName); err != nil {
-			return nil, 0, err
-		}
-		out = append(out, u)
-	}
-	return out, total, rows.Err()
+	out, err := store.All(ctx, tx, `SELECT u.id, u.email, u.first_name, u.last_name FROM user_group_members m JOIN users u ON u.id = m.user_id
+		WHERE m.group_id = ? ORDER BY u.email_normalized LIMIT ? OFFSET ?`, []any{id, pageSize, (page - 1) * pageSize},
+		func(r store.Scanner) (steward.User, error) {
+			var u steward.User
+			err := r.Scan(&u.ID, &u.Email, &u.FirstName, &u.LastName)
+			return u, err
+		})
+	return out, total, err
 }
 
 // ChangeGroupMembers adds (or, with remove, takes out) members of the
@@ -573,28 +536,19 @@ func ListAssignments(ctx context.Context, tx *store.Tx, orgID, id string, page, 
 		WHERE a.group_id = ? AND w.archived_at IS NULL`, id).Scan(&total); err != nil {
 		return nil, 0, err
 	}
-	rows, err := tx.Query(ctx, `SELECT `+prefixed("w.", workspaceColumns)+`, a.created_at FROM group_workspace_assignments a
+	out, err := store.All(ctx, tx, `SELECT `+prefixed("w.", workspaceColumns)+`, a.created_at FROM group_workspace_assignments a
 		JOIN workspaces w ON w.id = a.workspace_id WHERE a.group_id = ? AND w.archived_at IS NULL
-		ORDER BY w.name, w.id LIMIT ? OFFSET ?`, id, pageSize, (page-1)*pageSize)
-	if err != nil {
-		return nil, 0, err
-	}
-	var out []Assignment
-	for rows.Next() {
-		var a Assignment
+		ORDER BY w.name, w.id LIMIT ? OFFSET ?`, []any{id, pageSize, (page - 1) * pageSize}, func(r store.Scanner) (Assignment, error) {
 		var ws steward.Workspace
 		var created, assigned int64
 		var archived *int64
-		if err := rows.Scan(&ws.ID, &ws.OrganizationID, &ws.Name, &ws.Description, &ws.Icon, &ws.IsDefault, &ws.MemberCount, &ws.SpendLimit, &created, &archived, &assigned); err != nil {
-			rows.Close()
-			return nil, 0, err
+		if err := r.Scan(&ws.ID, &ws.OrganizationID, &ws.Name, &ws.Description, &ws.Icon, &ws.IsDefault, &ws.MemberCount, &ws.SpendLimit, &created, &archived, &assigned); err != nil {
+			return Assignment{}, err
 		}
-		ws.CreatedAt, a.CreatedAt = store.Time(created), store.Time(assigned)
-		a.Workspace = ws
-		out = append(out, a)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+		ws.CreatedAt = store.Time(created)
+		return Assignment{Workspace: ws, CreatedAt: store.Time(assigned)}, nil
+	})
+	if err != nil {
 		return nil, 0, err
 	}
 	for i := range out {

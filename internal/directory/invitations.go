@@ -56,19 +56,6 @@ type InviteResult struct {
 const invitationColumns = `id, organization_id, email, role_ids, subscription_types, workspace_ids,
 	seat_automatic_granting, email_language, created_at, expires_at, accepted_at, revoked_at`
 
-func scanInvitations(rows scanner) ([]steward.Invitation, error) {
-	defer rows.Close()
-	var out []steward.Invitation
-	for rows.Next() {
-		inv, err := scanInvitation(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, inv)
-	}
-	return out, rows.Err()
-}
-
 func scanInvitation(row interface{ Scan(...any) error }) (steward.Invitation, error) {
 	var inv steward.Invitation
 	var roles, seats, workspaces string
@@ -275,11 +262,7 @@ func ListInvitations(ctx context.Context, tx *store.Tx, orgID string, includeExp
 		q += ` AND expires_at > ?`
 		args = append(args, store.Micros(tx.Now))
 	}
-	rows, err := tx.Query(ctx, q+` ORDER BY created_at, email_normalized, id`, args...)
-	if err != nil {
-		return nil, err
-	}
-	return scanInvitations(rows)
+	return store.All(ctx, tx, q+` ORDER BY created_at, email_normalized, id`, args, scanInvitation)
 }
 
 // RevokeInvitation revokes a pending invitation of the Organization, so its

@@ -109,12 +109,9 @@ func ListMembers(ctx context.Context, tx *store.Tx, orgID, email string, page, p
 	}
 	if n := pageSize - len(res.Members); n > 0 && offset+pageSize > members {
 		inviteOffset := max(offset-members, 0)
-		rows, err := tx.Query(ctx, `SELECT `+invitationColumns+` FROM invitations WHERE `+inviteWhere+`
-			ORDER BY created_at, email_normalized, id LIMIT ? OFFSET ?`, append(inviteArgs, n, inviteOffset)...)
-		if err != nil {
-			return res, err
-		}
-		res.Invitations, err = scanInvitations(rows)
+		var err error
+		res.Invitations, err = store.All(ctx, tx, `SELECT `+invitationColumns+` FROM invitations WHERE `+inviteWhere+`
+			ORDER BY created_at, email_normalized, id LIMIT ? OFFSET ?`, append(inviteArgs, n, inviteOffset), scanInvitation)
 		if err != nil {
 			return res, err
 		}
@@ -128,13 +125,9 @@ func membersByID(ctx context.Context, tx *store.Tx, orgID string, ids []string) 
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	rows, err := tx.Query(ctx, `SELECT u.id, u.email, u.first_name, u.last_name, u.created_at, m.created_at, m.subscription_types, m.deactivated_at
+	members, err := store.All(ctx, tx, `SELECT u.id, u.email, u.first_name, u.last_name, u.created_at, m.created_at, m.subscription_types, m.deactivated_at
 		FROM organization_members m JOIN users u ON u.id = m.user_id
-		WHERE m.organization_id = ? AND m.user_id IN (`+placeholders(len(ids))+`)`, append([]any{orgID}, anys(ids)...)...)
-	if err != nil {
-		return nil, err
-	}
-	members, err := scanMembers(rows)
+		WHERE m.organization_id = ? AND m.user_id IN (`+placeholders(len(ids))+`)`, append([]any{orgID}, anys(ids)...), scanMember)
 	if err != nil {
 		return nil, err
 	}
@@ -144,32 +137,18 @@ func membersByID(ctx context.Context, tx *store.Tx, orgID string, ids []string) 
 	return members, fillRoles(ctx, tx, orgID, members)
 }
 
-type scanner interface {
-	Next() bool
-	Scan(dest ...any) error
-	Err() error
-	Close() error
-}
-
-func scanMembers(rows scanner) ([]steward.Member, error) {
-	defer rows.Close()
-	var out []steward.Member
-	for rows.Next() {
-		var m steward.Member
-		var created, joined int64
-		var seats string
-		var deactivated sql.NullInt64
-		if err := rows.Scan(&m.User.ID, &m.User.Email, &m.User.FirstName, &m.User.LastName, &created, &joined, &seats, &deactivated); err != nil {
-			return nil, err
-		}
-		m.User.CreatedAt, m.JoinedAt, m.DeactivatedAt = store.Time(created), store.Time(joined), store.TimePtr(deactivated)
-		var err error
-		if m.SubscriptionTypes, err = parseList(seats); err != nil {
-			return nil, err
-		}
-		out = append(out, m)
+func scanMember(r store.Scanner) (steward.Member, error) {
+	var m steward.Member
+	var created, joined int64
+	var seats string
+	var deactivated sql.NullInt64
+	if err := r.Scan(&m.User.ID, &m.User.Email, &m.User.FirstName, &m.User.LastName, &created, &joined, &seats, &deactivated); err != nil {
+		return m, err
 	}
-	return out, rows.Err()
+	m.User.CreatedAt, m.JoinedAt, m.DeactivatedAt = store.Time(created), store.Time(joined), store.TimePtr(deactivated)
+	var err error
+	m.SubscriptionTypes, err = parseList(seats)
+	return m, err
 }
 
 // fillRoles loads the direct Organization roles of the given members, and
@@ -205,20 +184,16 @@ func MemberEmails(ctx context.Context, tx *store.Tx, orgID string, ids []string)
 	if len(ids) == 0 {
 		return out, nil
 	}
-	rows, err := tx.Query(ctx, `SELECT u.id, u.email FROM organization_members m JOIN users u ON u.id = m.user_id
-		WHERE m.organization_id = ? AND m.user_id IN (`+placeholders(len(ids))+`)`, append([]any{orgID}, anys(ids)...)...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	for rows.Next() {
+	err := tx.Each(ctx, `SELECT u.id, u.email FROM organization_members m JOIN users u ON u.id = m.user_id
+		WHERE m.organization_id = ? AND m.user_id IN (`+placeholders(len(ids))+`)`, append([]any{orgID}, anys(ids)...), func(rows *sql.Rows) error {
 		var id, email string
 		if err := rows.Scan(&id, &email); err != nil {
-			return nil, err
+			return err
 		}
 		out[id] = email
-	}
-	return out, rows.Err()
+		return nil
+	})
+	return out, err
 }
 
 // GetMember returns one member of the Organization with their roles and

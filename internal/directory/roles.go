@@ -249,20 +249,7 @@ func scanCustomRole(row interface{ Scan(...any) error }) (CustomRole, error) {
 
 // ListCustomRoles returns the Organization's custom roles by scope and name.
 func ListCustomRoles(ctx context.Context, tx *store.Tx, orgID string) ([]CustomRole, error) {
-	rows, err := tx.Query(ctx, `SELECT `+customRoleColumns+` FROM custom_roles WHERE organization_id = ? ORDER BY scope, name`, orgID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []CustomRole
-	for rows.Next() {
-		r, err := scanCustomRole(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return store.All(ctx, tx, `SELECT `+customRoleColumns+` FROM custom_roles WHERE organization_id = ? ORDER BY scope, name`, []any{orgID}, scanCustomRole)
 }
 
 // GetCustomRole returns one custom role of the Organization, or a

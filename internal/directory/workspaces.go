@@ -2,6 +2,7 @@ package directory
 
 import (
 	"context"
+	"database/sql"
 	"slices"
 	"strconv"
 	"strings"
@@ -89,21 +90,9 @@ func ListWorkspaces(ctx context.Context, tx *store.Tx, orgID string, archived bo
 	if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM workspaces WHERE `+where, args...).Scan(&total); err != nil {
 		return nil, 0, err
 	}
-	rows, err := tx.Query(ctx, `SELECT `+workspaceColumns+` FROM workspaces WHERE `+where+`
-		ORDER BY created_at, id LIMIT ? OFFSET ?`, append(args, pageSize, (page-1)*pageSize)...)
-	if err != nil {
-		return nil, 0, err
-	}
-	defer rows.Close()
-	var out []steward.Workspace
-	for rows.Next() {
-		ws, err := scanWorkspace(rows)
-		if err != nil {
-			return nil, 0, err
-		}
-		out = append(out, ws)
-	}
-	return out, total, rows.Err()
+	out, err := store.All(ctx, tx, `SELECT `+workspaceColumns+` FROM workspaces WHERE `+where+`
+		ORDER BY created_at, id LIMIT ? OFFSET ?`, append(args, pageSize, (page-1)*pageSize), scanWorkspace)
+	return out, total, err
 }
 
 // WorkspaceInput creates or changes a Workspace; nil fields stay as they
@@ -319,21 +308,16 @@ func workspaceRoles(ctx context.Context, tx *store.Tx, workspaceID string, userI
 	out := map[string][]string{}
 	for start := 0; start < len(userIDs); start += MaxBatch {
 		part := userIDs[start:min(start+MaxBatch, len(userIDs))]
-		rows, err := tx.Query(ctx, `SELECT user_id, role_id FROM workspace_member_roles WHERE workspace_id = ? AND user_id IN (`+placeholders(len(part))+`)
-			ORDER BY user_id, role_id`, append([]any{workspaceID}, anys(part)...)...)
-		if err != nil {
-			return nil, err
-		}
-		for rows.Next() {
+		err := tx.Each(ctx, `SELECT user_id, role_id FROM workspace_member_roles WHERE workspace_id = ? AND user_id IN (`+placeholders(len(part))+`)
+			ORDER BY user_id, role_id`, append([]any{workspaceID}, anys(part)...), func(rows *sql.Rows) error {
 			var u, r string
 			if err := rows.Scan(&u, &r); err != nil {
-				rows.Close()
-				return nil, err
+				return err
 			}
 			out[u] = append(out[u], r)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+			return nil
+		})
+		if err != nil {
 			return nil, err
 		}
 	}

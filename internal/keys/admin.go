@@ -156,26 +156,23 @@ type AdminKeyListing struct {
 // ListAdminKeys returns the live Admin API keys of an Enterprise Account's
 // Organizations, newest first.
 func ListAdminKeys(ctx context.Context, tx *store.Tx, enterpriseAccountID string) ([]AdminKeyListing, error) {
-	rows, err := tx.Query(ctx, `SELECT k.id, k.enterprise_account_id, k.organization_id, o.name, k.name, k.hint, k.created_at, k.expires_at, k.last_used_at
-		FROM admin_api_keys k JOIN organizations o ON o.id = k.organization_id
-		WHERE k.enterprise_account_id = ? AND k.revoked_at IS NULL ORDER BY k.created_at DESC, k.id`, enterpriseAccountID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
 	var out []AdminKeyListing
-	for rows.Next() {
-		var l AdminKeyListing
-		var created int64
-		var expires, used sql.NullInt64
-		if err := rows.Scan(&l.Key.ID, &l.Key.EnterpriseAccountID, &l.Key.OrganizationID, &l.OrganizationName, &l.Key.Name, &l.Key.Hint,
-			&created, &expires, &used); err != nil {
-			return nil, err
-		}
-		l.Key.CreatedAt, l.Key.ExpiresAt, l.Key.LastUsedAt = store.Time(created), store.TimePtr(expires), store.TimePtr(used)
-		out = append(out, l)
-	}
-	return out, rows.Err()
+	err := tx.Each(ctx, `SELECT k.id, k.enterprise_account_id, k.organization_id, o.name, k.name, k.hint, k.created_at, k.expires_at, k.last_used_at
+		FROM admin_api_keys k JOIN organizations o ON o.id = k.organization_id
+		WHERE k.enterprise_account_id = ? AND k.revoked_at IS NULL ORDER BY k.created_at DESC, k.id`, []any{enterpriseAccountID},
+		func(rows *sql.Rows) error {
+			var l AdminKeyListing
+			var created int64
+			var expires, used sql.NullInt64
+			if err := rows.Scan(&l.Key.ID, &l.Key.EnterpriseAccountID, &l.Key.OrganizationID, &l.OrganizationName, &l.Key.Name, &l.Key.Hint,
+				&created, &expires, &used); err != nil {
+				return err
+			}
+			l.Key.CreatedAt, l.Key.ExpiresAt, l.Key.LastUsedAt = store.Time(created), store.TimePtr(expires), store.TimePtr(used)
+			out = append(out, l)
+			return nil
+		})
+	return out, err
 }
 
 // DeleteAdminKey revokes an Admin API key of the Enterprise Account at once

@@ -3,6 +3,7 @@ package keys
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -44,33 +45,27 @@ func (r *Reminders) RunOnce(ctx context.Context) (int, error) {
 	var due []Reminder
 	var stages []int
 	err := r.DB.View(ctx, func(tx *store.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT k.id, COALESCE(k.name, ''), k.organization_id, k.workspace_id, k.user_id, u.email, k.expires_at, k.notified_days
+		return tx.Each(ctx, `SELECT k.id, COALESCE(k.name, ''), k.organization_id, k.workspace_id, k.user_id, u.email, k.expires_at, k.notified_days
 			FROM api_keys k JOIN users u ON u.id = k.user_id
 			WHERE k.deleted_at IS NULL AND k.expires_at > ? AND k.expires_at <= ? AND k.notified_days <> 1`,
-			store.Micros(tx.Now), store.Micros(tx.Now.Add(7*24*time.Hour)))
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var rm Reminder
-			var expires int64
-			var notified int
-			if err := rows.Scan(&rm.KeyID, &rm.KeyName, &rm.OrganizationID, &rm.WorkspaceID, &rm.UserID, &rm.Email, &expires, &notified); err != nil {
-				return err
-			}
-			rm.ExpiresAt = store.Time(expires)
-			stage := 7
-			if rm.ExpiresAt.Sub(tx.Now) <= 24*time.Hour {
-				stage = 1
-			}
-			if notified == stage {
-				continue
-			}
-			rm.Event, rm.DaysLeft = "api_key.expiring", stage
-			due, stages = append(due, rm), append(stages, notified)
-		}
-		return rows.Err()
+			[]any{store.Micros(tx.Now), store.Micros(tx.Now.Add(7 * 24 * time.Hour))}, func(rows *sql.Rows) error {
+				var rm Reminder
+				var expires int64
+				var notified int
+				if err := rows.Scan(&rm.KeyID, &rm.KeyName, &rm.OrganizationID, &rm.WorkspaceID, &rm.UserID, &rm.Email, &expires, &notified); err != nil {
+					return err
+				}
+				rm.ExpiresAt = store.Time(expires)
+				stage := 7
+				if rm.ExpiresAt.Sub(tx.Now) <= 24*time.Hour {
+					stage = 1
+				}
+				if notified != stage {
+					rm.Event, rm.DaysLeft = "api_key.expiring", stage
+					due, stages = append(due, rm), append(stages, notified)
+				}
+				return nil
+			})
 	})
 	if err != nil {
 		return 0, err

@@ -62,24 +62,20 @@ func CreateSCIMToken(ctx context.Context, tx *store.Tx, actor steward.Actor, org
 
 // ListSCIMTokens returns the Organization's live SCIM tokens, newest first.
 func ListSCIMTokens(ctx context.Context, tx *store.Tx, orgID string) ([]SCIMToken, error) {
-	rows, err := tx.Query(ctx, `SELECT id, organization_id, name, hint, created_at, expires_at, last_used_at FROM scim_tokens
-		WHERE organization_id = ? AND revoked_at IS NULL ORDER BY created_at DESC, id`, orgID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
 	out := []SCIMToken{}
-	for rows.Next() {
+	err := tx.Each(ctx, `SELECT id, organization_id, name, hint, created_at, expires_at, last_used_at FROM scim_tokens
+		WHERE organization_id = ? AND revoked_at IS NULL ORDER BY created_at DESC, id`, []any{orgID}, func(rows *sql.Rows) error {
 		var t SCIMToken
 		var created int64
 		var expires, used sql.NullInt64
 		if err := rows.Scan(&t.ID, &t.OrganizationID, &t.Name, &t.Hint, &created, &expires, &used); err != nil {
-			return nil, err
+			return err
 		}
 		t.CreatedAt, t.ExpiresAt, t.LastUsedAt = store.Time(created), store.TimePtr(expires), store.TimePtr(used)
 		out = append(out, t)
-	}
-	return out, rows.Err()
+		return nil
+	})
+	return out, err
 }
 
 // RevokeSCIMToken revokes a live SCIM token of the Organization at once and

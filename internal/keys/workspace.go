@@ -101,23 +101,19 @@ func ListKeys(ctx context.Context, tx *store.Tx, orgID, name string, limit, offs
 	// The page is chosen from api_keys alone, along the api_keys_live index
 	// (newest first, in reverse), so that the rows an offset steps over are
 	// index entries only; then only its keys are read and joined.
-	rows, err := tx.Query(ctx, `SELECT `+keyColumns+` FROM (SELECT id FROM api_keys WHERE `+where+`
+	var out []steward.APIKey
+	err := tx.Each(ctx, `SELECT `+keyColumns+` FROM (SELECT id FROM api_keys WHERE `+where+`
 		ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?) page
 		JOIN api_keys k ON k.id = page.id JOIN workspaces w ON w.id = k.workspace_id
-		ORDER BY k.created_at DESC, k.id DESC`, append(args, min(max(limit, 1), MaxListLimit), max(offset, 0))...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []steward.APIKey
-	for rows.Next() {
+		ORDER BY k.created_at DESC, k.id DESC`, append(args, min(max(limit, 1), MaxListLimit), max(offset, 0)), func(rows *sql.Rows) error {
 		k, err := scanKey(rows)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		out = append(out, k)
-	}
-	return out, rows.Err()
+		return nil
+	})
+	return out, err
 }
 
 // NewKey is a Workspace API key to create.

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/x509"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -216,24 +217,19 @@ func (s *Sender) claim(ctx context.Context) ([]pending, int64, error) {
 		if tx.Dialect() == store.Postgres {
 			lock = " FOR UPDATE SKIP LOCKED"
 		}
-		rows, err := tx.Query(ctx, `UPDATE outbox SET claimed_until = ? WHERE id IN (
+		return tx.Each(ctx, `UPDATE outbox SET claimed_until = ? WHERE id IN (
 			SELECT id FROM outbox
 			WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= ? AND (claimed_until IS NULL OR claimed_until < ?)
 			ORDER BY next_attempt_at LIMIT ?`+lock+`)
 			RETURNING id, kind, recipient, subject, body, language, attempts, next_attempt_at`,
-			until, now, now, batchSize)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var m pending
-			if err := rows.Scan(&m.id, &m.kind, &m.to, &m.subject, &m.body, &m.language, &m.attempts, &m.due); err != nil {
-				return err
-			}
-			msgs = append(msgs, m)
-		}
-		return rows.Err()
+			[]any{until, now, now, batchSize}, func(rows *sql.Rows) error {
+				var m pending
+				if err := rows.Scan(&m.id, &m.kind, &m.to, &m.subject, &m.body, &m.language, &m.attempts, &m.due); err != nil {
+					return err
+				}
+				msgs = append(msgs, m)
+				return nil
+			})
 	})
 	if err != nil {
 		return nil, 0, err

@@ -374,19 +374,33 @@ func (tx *Tx) markOpen(query string, n int) {
 	tx.open[query] += n
 }
 
-// Strings runs a query written with ? placeholders whose rows are one text
-// column, and returns them in order.
-func (tx *Tx) Strings(ctx context.Context, query string, args ...any) ([]string, error) {
-	var out []string
+// Scanner reads one row: *sql.Row and *sql.Rows are Scanners, so one scan
+// function serves a single-row read and a list.
+type Scanner = interface{ Scan(dest ...any) error }
+
+// All runs a query written with ? placeholders through Each and returns its
+// rows, each read by scan, in order (nil when there are none).
+func All[T any](ctx context.Context, tx *Tx, query string, args []any, scan func(Scanner) (T, error)) ([]T, error) {
+	var out []T
 	err := tx.Each(ctx, query, args, func(r *sql.Rows) error {
-		var s string
-		if err := r.Scan(&s); err != nil {
+		v, err := scan(r)
+		if err != nil {
 			return err
 		}
-		out = append(out, s)
+		out = append(out, v)
 		return nil
 	})
 	return out, err
+}
+
+// Strings runs a query written with ? placeholders whose rows are one text
+// column, and returns them in order.
+func (tx *Tx) Strings(ctx context.Context, query string, args ...any) ([]string, error) {
+	return All(ctx, tx, query, args, func(r Scanner) (string, error) {
+		var s string
+		err := r.Scan(&s)
+		return s, err
+	})
 }
 
 // rebind rewrites ? placeholders as $1, $2, ... for PostgreSQL. Question
