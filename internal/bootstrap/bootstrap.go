@@ -101,7 +101,7 @@ func Run(ctx context.Context, db *store.DB, opts Options) (Result, error) {
 		if r.Admin, err = directory.AddOrganizationAdmin(ctx, tx, actor, r.Organization, r.DefaultWorkspace, opts.AdminEmail); err != nil {
 			return err
 		}
-		if err := directory.AddEnterpriseAccountMember(ctx, tx, actor, r.EnterpriseAccount.ID, r.Admin); err != nil {
+		if _, err := directory.AddEnterpriseMember(ctx, tx, actor, r.EnterpriseAccount.ID, r.Admin.ID, ""); err != nil {
 			return err
 		}
 		if r.AdminKey, r.AdminKeySecret, err = keys.CreateAdminKey(ctx, tx, actor, r.Organization, "bootstrap admin key", nil); err != nil {

@@ -52,9 +52,9 @@ func CreateEnterpriseAccount(ctx context.Context, tx *store.Tx, actor steward.Ac
 	return ea, err
 }
 
-// CreateOrganization creates an Organization of an Enterprise Account with
+// createOrganization creates an Organization of an Enterprise Account with
 // its default Workspace, and audits both.
-func CreateOrganization(ctx context.Context, tx *store.Tx, actor steward.Actor, enterpriseAccountID, name string) (steward.Organization, steward.Workspace, error) {
+func createOrganization(ctx context.Context, tx *store.Tx, actor steward.Actor, enterpriseAccountID, name string) (steward.Organization, steward.Workspace, error) {
 	name, err := validName([]string{"body", "name"}, name)
 	if err != nil {
 		return steward.Organization{}, steward.Workspace{}, err
@@ -123,10 +123,10 @@ func AddOrganizationAdmin(ctx context.Context, tx *store.Tx, actor steward.Actor
 	})
 }
 
-// AddEnterpriseAccountMember makes a user a member of an Enterprise Account
+// insertEnterpriseMember makes a user a member of an Enterprise Account
 // and audits it in the account's chain. The caller must ensure the user
 // administers one of its Organizations.
-func AddEnterpriseAccountMember(ctx context.Context, tx *store.Tx, actor steward.Actor, enterpriseAccountID string, u steward.User) error {
+func insertEnterpriseMember(ctx context.Context, tx *store.Tx, actor steward.Actor, enterpriseAccountID string, u steward.User) error {
 	if _, err := tx.Exec(ctx, `INSERT INTO enterprise_account_members (enterprise_account_id, user_id, created_at) VALUES (?, ?, ?)`,
 		enterpriseAccountID, u.ID, store.Micros(tx.Now)); err != nil {
 		return err

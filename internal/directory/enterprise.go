@@ -76,18 +76,18 @@ func AccountOrganization(ctx context.Context, tx *store.Tx, enterpriseAccountID,
 	return org, err
 }
 
-// CreateAccountOrganization creates an Organization, with its default
-// Workspace, in an Enterprise Account; names are unique in the account.
-func CreateAccountOrganization(ctx context.Context, tx *store.Tx, actor steward.Actor, enterpriseAccountID, name string) (steward.Organization, error) {
+// CreateOrganization creates an Organization, with its default Workspace,
+// in an Enterprise Account, and audits both. Names are unique in the
+// account, whatever their case (KindConflict).
+func CreateOrganization(ctx context.Context, tx *store.Tx, actor steward.Actor, enterpriseAccountID, name string) (steward.Organization, steward.Workspace, error) {
 	orgs, _, err := ListOrganizations(ctx, tx, enterpriseAccountID)
 	if err != nil {
-		return steward.Organization{}, err
+		return steward.Organization{}, steward.Workspace{}, err
 	}
 	if slices.ContainsFunc(orgs, func(o steward.Organization) bool { return strings.EqualFold(o.Name, strings.TrimSpace(name)) }) {
-		return steward.Organization{}, &steward.Error{Kind: steward.KindConflict, Code: "name_taken", Message: "an Organization called " + strings.TrimSpace(name) + " already exists"}
+		return steward.Organization{}, steward.Workspace{}, &steward.Error{Kind: steward.KindConflict, Code: "name_taken", Message: "an Organization called " + strings.TrimSpace(name) + " already exists"}
 	}
-	org, _, err := CreateOrganization(ctx, tx, actor, enterpriseAccountID, name)
-	return org, err
+	return createOrganization(ctx, tx, actor, enterpriseAccountID, name)
 }
 
 // EnterpriseMember is a member of an Enterprise Account.
@@ -165,7 +165,7 @@ func AddEnterpriseMember(ctx context.Context, tx *store.Tx, actor steward.Actor,
 	if len(orgs) == 0 {
 		return EnterpriseMember{}, notAdmin
 	}
-	if err := AddEnterpriseAccountMember(ctx, tx, actor, enterpriseAccountID, u); err != nil {
+	if err := insertEnterpriseMember(ctx, tx, actor, enterpriseAccountID, u); err != nil {
 		if steward.IsKind(store.Translate(err), steward.KindConflict) {
 			return EnterpriseMember{}, &steward.Error{Kind: steward.KindConflict, Code: "already_member", Message: u.Email + " is already a member of this Enterprise Account"}
 		}

@@ -87,7 +87,7 @@ func (s *Server) handleCreateOrganization(w http.ResponseWriter, r *http.Request
 		return err
 	}
 	return write(s, w, r, func(tx *store.Tx) (backofficeOrgOut, error) {
-		o, err := directory.CreateAccountOrganization(r.Context(), tx, p.Actor(), p.EnterpriseAccountID, name)
+		o, _, err := directory.CreateOrganization(r.Context(), tx, p.Actor(), p.EnterpriseAccountID, name)
 		return backofficeOrgOut{ID: o.ID, Name: o.Name, CreatedAt: formatTime(o.CreatedAt)}, err
 	})
 }

@@ -60,7 +60,7 @@ func (h *Handler) eaChange(pageName, code string, fn func(r *http.Request, c *re
 }
 
 func createOrganization(r *http.Request, c *reqCtx, tx *store.Tx) error {
-	_, err := directory.CreateAccountOrganization(r.Context(), tx, c.p.Actor(), c.ea.ID, r.PostFormValue("name"))
+	_, _, err := directory.CreateOrganization(r.Context(), tx, c.p.Actor(), c.ea.ID, r.PostFormValue("name"))
 	return err
 }
 

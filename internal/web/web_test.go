@@ -349,7 +349,7 @@ func TestAcceptingAnotherInvitationKeepsThePassword(t *testing.T) {
 		ctx := context.Background()
 		actor := steward.SystemActor("test")
 		err := db.Transact(ctx, func(tx *store.Tx) error {
-			org, err := directory.CreateAccountOrganization(ctx, tx, actor, e.boot.EnterpriseAccount.ID, "Second Org")
+			org, _, err := directory.CreateOrganization(ctx, tx, actor, e.boot.EnterpriseAccount.ID, "Second Org")
 			if err != nil {
 				return err
 			}
