@@ -109,7 +109,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	events := analytics.NewRecorder(db, log)
 	enforcer := quota.NewEnforcer(db, limiter, time.Now)
 	m := newMetrics(db, limiter, checker, access, recorder)
-	gw, err := newGateway(cfg, env.Getenv, m.Auth(checker), m.Limits(enforcer), metering.Recorder{Usage: recorder}, m.UpstreamClient(), log)
+	gw, err := newGateway(cfg, env.Getenv, m.Auth(checker), m.Limits(enforcer), m.Recorder(metering.Recorder{Usage: recorder}), m.UpstreamClient(), log)
 	if err != nil {
 		return err
 	}

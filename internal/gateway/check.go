@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -120,21 +121,28 @@ func (x *exchange) serveReport(id string) {
 		x.fail(steward.Errorf(steward.KindNotFound, "no pending check %s for this key: it was reported already, or expired after %s", id, CheckTTL))
 		return
 	}
-	x.g.settleCheck(x.r.Context(), p, *in.InputTokens, *in.OutputTokens, false)
+	x.g.settleCheck(x.r.Context(), p, outcome{in: *in.InputTokens, out: *in.OutputTokens})
 	x.w.WriteHeader(http.StatusNoContent)
 }
 
-// settleCheck settles and records a check.
-func (g *Gateway) settleCheck(ctx context.Context, p *pendingCheck, in, out int64, estimated bool) {
-	p.ticket.Settle(in, out)
+// settleCheck settles and records a check. Usage beyond what the check
+// reserved is recorded as it was, marked Overrun, and logged.
+func (g *Gateway) settleCheck(ctx context.Context, p *pendingCheck, o outcome) {
+	o.beyond(p.prompt, p.maxOut)
+	p.ticket.Settle(o.in, o.out)
 	m := g.models[p.usage.Model]
 	u := p.usage
-	u.Time, u.InputTokens, u.OutputTokens, u.Estimated, u.Currency = g.now(), in, out, estimated, g.currency
+	u.Time, u.InputTokens, u.OutputTokens, u.Estimated, u.Overrun, u.Currency = g.now(), o.in, o.out, o.estimated, o.overrun, g.currency
 	if m != nil {
-		u.Cost = m.cost(in, out)
+		u.Cost = m.cost(o.in, o.out)
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
+	if o.overrun {
+		g.log.LogAttrs(ctx, slog.LevelWarn, "a check was reported beyond its reservation", slog.String("check_id", u.RequestID),
+			slog.String("model", u.Model), slog.String("key_id", u.Key.ID), slog.Int64("input_tokens", o.in), slog.Int64("output_tokens", o.out),
+			slog.Int64("reserved_input_tokens", p.prompt), slog.Int64("reserved_output_tokens", p.maxOut))
+	}
 	if err := g.rec.Record(ctx, u); err != nil {
 		g.log.Error("record a check's usage", "err", err)
 	}
@@ -168,7 +176,7 @@ func (g *Gateway) expireChecks() {
 	}
 	g.checks.mu.Unlock()
 	for _, p := range late {
-		g.settleCheck(context.Background(), p, p.prompt, p.maxOut, true)
+		g.settleCheck(context.Background(), p, outcome{in: p.prompt, out: p.maxOut, estimated: true})
 	}
 }
 

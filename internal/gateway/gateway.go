@@ -80,6 +80,13 @@ type Usage struct {
 	// Estimated is true when the upstream reported no usage and the tokens
 	// come from the gateway's estimate (see estimateTokens).
 	Estimated bool
+	// Overrun is true when the request used more than it reserved: its
+	// upstream reported more, or went on streaming beyond max_tokens and
+	// was cut, or a check was reported beyond its reservation.
+	Overrun bool
+	// Upstream is the URL of the upstream that answered, without its
+	// password; empty for the demo model and the check API.
+	Upstream string
 }
 
 // Refusal is the error Limits.Reserve returns to refuse a request. Its Err
@@ -185,6 +192,9 @@ type Gateway struct {
 type model struct {
 	name      string
 	upstreams []Upstream
+	// upstreamNames are the upstreams' URLs without their passwords, for
+	// logs and metrics.
+	upstreamNames []string
 	// Prices in millionths of a micro-unit per token, so that costs are
 	// computed in integers and round up exactly.
 	inPrice, outPrice int64
@@ -256,6 +266,7 @@ func validate(m Model) (*model, error) {
 			return nil, fmt.Errorf("upstream %d: base URL %q must be an absolute http or https URL without query or fragment", j, u.BaseURL)
 		}
 		vm.upstreams = append(vm.upstreams, Upstream{BaseURL: strings.TrimRight(u.BaseURL, "/"), APIKey: u.APIKey})
+		vm.upstreamNames = append(vm.upstreamNames, strings.TrimRight(p.Redacted(), "/"))
 	}
 	var err error
 	if vm.inPrice, err = price(m.InputPricePerMillion); err != nil {
