@@ -64,7 +64,7 @@ func (x *exchange) serveCheck() {
 			return 0
 		}
 		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 0 || n > 1<<30 {
+		if err != nil || n < 0 || n > MaxTokens {
 			errs = append(errs, steward.Invalid([]string{"query", name}, "%s must be a whole number of tokens", name))
 		}
 		return n
@@ -98,30 +98,39 @@ func (x *exchange) serveCheck() {
 		WorkspaceID: x.key.WorkspaceID, UserID: x.key.UserID})
 }
 
-// serveReport settles a check to the usage the other gateway reports, and
-// records it. Only the key that made the check may report it.
-func (x *exchange) serveReport(id string) {
+// serveReport settles a check to the usage reported, and records it. The
+// trusted reporter (Config.ReportToken) may report any check, and what it
+// reports is recorded as it is. Otherwise only the key that made the check
+// may report it, and never below what the check reserved: a key reporting
+// its own usage could otherwise make what it used free.
+func (x *exchange) serveReport(id string, trusted bool) {
 	var in struct {
 		InputTokens  *int64 `json:"input_tokens"`
 		OutputTokens *int64 `json:"output_tokens"`
 	}
 	dec := json.NewDecoder(io.LimitReader(x.r.Body, 1<<16))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&in); err != nil || in.InputTokens == nil || in.OutputTokens == nil || *in.InputTokens < 0 || *in.OutputTokens < 0 {
-		x.fail(steward.Invalid([]string{"body"}, "the body must be {\"input_tokens\": n, \"output_tokens\": n} with whole, non-negative numbers"))
+	if err := dec.Decode(&in); err != nil || in.InputTokens == nil || in.OutputTokens == nil ||
+		*in.InputTokens < 0 || *in.OutputTokens < 0 || *in.InputTokens > MaxTokens || *in.OutputTokens > MaxTokens {
+		x.fail(steward.Invalid([]string{"body"}, "the body must be {\"input_tokens\": n, \"output_tokens\": n} with whole numbers from 0 to %d", MaxTokens))
 		return
 	}
 	x.g.checks.mu.Lock()
 	p := x.g.checks.pending[id]
-	if p != nil && p.usage.Key.ID == x.key.ID {
+	mine := p != nil && (trusted || p.usage.Key.ID == x.key.ID)
+	if mine {
 		delete(x.g.checks.pending, id)
 	}
 	x.g.checks.mu.Unlock()
-	if p == nil || p.usage.Key.ID != x.key.ID {
+	if !mine {
 		x.fail(steward.Errorf(steward.KindNotFound, "no pending check %s for this key: it was reported already, or expired after %s", id, CheckTTL))
 		return
 	}
-	x.g.settleCheck(x.r.Context(), p, outcome{in: *in.InputTokens, out: *in.OutputTokens})
+	o := outcome{in: *in.InputTokens, out: *in.OutputTokens}
+	if !trusted {
+		o.in, o.out = max(o.in, p.prompt), max(o.out, p.maxOut)
+	}
+	x.g.settleCheck(x.r.Context(), p, o)
 	x.w.WriteHeader(http.StatusNoContent)
 }
 
