@@ -44,7 +44,11 @@ func TestNginxAuthRequest(t *testing.T) {
 			t.Skip("nginx is not installed (apt-get install nginx-light): the nginx example of docs/gateway.md was not run")
 		}
 	}
-	p := start(t, "--data-dir", t.TempDir(), "--demo-model")
+	// The model server reports usage as the proxy's trusted reporter.
+	const reportToken = "nginx-report-token-0123456789abcdef"
+	serve := exec.Command(binary, "serve", "--addr", "127.0.0.1:0", "--data-dir", t.TempDir(), "--demo-model")
+	serve.Env = append(os.Environ(), "STEWARD_CHECK_REPORT_TOKEN="+reportToken)
+	p := run(t, serve)
 	admin := adminKey.FindStringSubmatch(p.output)[1]
 	_, key := p.workspaceKey(t, admin)
 
@@ -138,7 +142,7 @@ http {
 		t.Fatal("the model server got no X-Steward-Check-Id")
 	}
 	req, _ := http.NewRequest("POST", p.base+"/v1/check/"+id+"/report", strings.NewReader(`{"input_tokens":9,"output_tokens":4}`))
-	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Authorization", "Bearer "+reportToken)
 	rep, err := http.DefaultClient.Do(req)
 	if err != nil || rep.StatusCode != http.StatusNoContent {
 		t.Fatalf("report: %v %v", rep, err)
@@ -174,7 +178,8 @@ http {
 
 	day := time.Now().UTC().Format("2006-01-02")
 	status, b := p.call(t, "GET", "/v1/admin/usage/report?start="+day+"&end="+time.Now().UTC().AddDate(0, 0, 1).Format("2006-01-02")+"&bucket=day&group_by=model", admin, "")
-	if status != 200 || !strings.Contains(b, `"steward-demo"`) || !strings.Contains(b, `"input_tokens":9`) {
+	// The output reported, not the 4,096 tokens the check reserved.
+	if status != 200 || !strings.Contains(b, `"steward-demo"`) || !strings.Contains(b, `"input_tokens":9`) || !strings.Contains(b, `"output_tokens":4,`) {
 		t.Fatalf("the reported usage: %d %s", status, b)
 	}
 }

@@ -109,7 +109,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	events := analytics.NewRecorder(db, log)
 	enforcer := quota.NewEnforcer(db, limiter, time.Now)
 	m := newMetrics(db, limiter, checker, access, recorder)
-	gw, err := newGateway(cfg, env.Getenv, m.Auth(checker), m.Limits(enforcer), metering.Recorder{Usage: recorder}, m.UpstreamClient(), log)
+	gw, err := newGateway(cfg, env.Getenv, m.Auth(checker), m.Limits(enforcer), m.Recorder(metering.Recorder{Usage: recorder}), m.UpstreamClient(), log)
 	if err != nil {
 		return err
 	}
@@ -203,10 +203,16 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	return err
 }
 
+// reportTokenEnv is the environment variable holding the check API's report
+// token (gateway.Config.ReportToken). It is read from the environment only,
+// so that the secret is in no file and on no command line.
+const reportTokenEnv = "STEWARD_CHECK_REPORT_TOKEN"
+
 // newGateway builds the model API from the configured models; their
-// upstreams' keys come from the environment.
+// upstreams' keys and the check API's report token come from the
+// environment.
 func newGateway(cfg config.Config, getenv func(string) string, checker gateway.Authenticator, lim gateway.Limits, recorder gateway.Recorder, client *http.Client, log *slog.Logger) (*gateway.Gateway, error) {
-	gcfg := gateway.Config{Currency: cfg.Currency, DemoModel: cfg.DemoModel, Client: client}
+	gcfg := gateway.Config{Currency: cfg.Currency, DemoModel: cfg.DemoModel, Client: client, ReportToken: getenv(reportTokenEnv)}
 	for _, m := range cfg.Models {
 		gm := gateway.Model{Name: m.Name, InputPricePerMillion: m.InputPricePerMillion, OutputPricePerMillion: m.OutputPricePerMillion,
 			MaxOutputTokens: m.MaxOutputTokens, Endpoints: m.Endpoints}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -63,7 +64,7 @@ func (x *exchange) serveCheck() {
 			return 0
 		}
 		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 0 || n > 1<<30 {
+		if err != nil || n < 0 || n > MaxTokens {
 			errs = append(errs, steward.Invalid([]string{"query", name}, "%s must be a whole number of tokens", name))
 		}
 		return n
@@ -97,44 +98,60 @@ func (x *exchange) serveCheck() {
 		WorkspaceID: x.key.WorkspaceID, UserID: x.key.UserID})
 }
 
-// serveReport settles a check to the usage the other gateway reports, and
-// records it. Only the key that made the check may report it.
-func (x *exchange) serveReport(id string) {
+// serveReport settles a check to the usage reported, and records it. The
+// trusted reporter (Config.ReportToken) may report any check, and what it
+// reports is recorded as it is. Otherwise only the key that made the check
+// may report it, and never below what the check reserved: a key reporting
+// its own usage could otherwise make what it used free.
+func (x *exchange) serveReport(id string, trusted bool) {
 	var in struct {
 		InputTokens  *int64 `json:"input_tokens"`
 		OutputTokens *int64 `json:"output_tokens"`
 	}
 	dec := json.NewDecoder(io.LimitReader(x.r.Body, 1<<16))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&in); err != nil || in.InputTokens == nil || in.OutputTokens == nil || *in.InputTokens < 0 || *in.OutputTokens < 0 {
-		x.fail(steward.Invalid([]string{"body"}, "the body must be {\"input_tokens\": n, \"output_tokens\": n} with whole, non-negative numbers"))
+	if err := dec.Decode(&in); err != nil || in.InputTokens == nil || in.OutputTokens == nil ||
+		*in.InputTokens < 0 || *in.OutputTokens < 0 || *in.InputTokens > MaxTokens || *in.OutputTokens > MaxTokens {
+		x.fail(steward.Invalid([]string{"body"}, "the body must be {\"input_tokens\": n, \"output_tokens\": n} with whole numbers from 0 to %d", MaxTokens))
 		return
 	}
 	x.g.checks.mu.Lock()
 	p := x.g.checks.pending[id]
-	if p != nil && p.usage.Key.ID == x.key.ID {
+	mine := p != nil && (trusted || p.usage.Key.ID == x.key.ID)
+	if mine {
 		delete(x.g.checks.pending, id)
 	}
 	x.g.checks.mu.Unlock()
-	if p == nil || p.usage.Key.ID != x.key.ID {
+	if !mine {
 		x.fail(steward.Errorf(steward.KindNotFound, "no pending check %s for this key: it was reported already, or expired after %s", id, CheckTTL))
 		return
 	}
-	x.g.settleCheck(x.r.Context(), p, *in.InputTokens, *in.OutputTokens, false)
+	o := outcome{in: *in.InputTokens, out: *in.OutputTokens}
+	if !trusted {
+		o.in, o.out = max(o.in, p.prompt), max(o.out, p.maxOut)
+	}
+	x.g.settleCheck(x.r.Context(), p, o)
 	x.w.WriteHeader(http.StatusNoContent)
 }
 
-// settleCheck settles and records a check.
-func (g *Gateway) settleCheck(ctx context.Context, p *pendingCheck, in, out int64, estimated bool) {
-	p.ticket.Settle(in, out)
+// settleCheck settles and records a check. Usage beyond what the check
+// reserved is recorded as it was, marked Overrun, and logged.
+func (g *Gateway) settleCheck(ctx context.Context, p *pendingCheck, o outcome) {
+	o.beyond(p.prompt, p.maxOut)
+	p.ticket.Settle(o.in, o.out)
 	m := g.models[p.usage.Model]
 	u := p.usage
-	u.Time, u.InputTokens, u.OutputTokens, u.Estimated, u.Currency = g.now(), in, out, estimated, g.currency
+	u.Time, u.InputTokens, u.OutputTokens, u.Estimated, u.Overrun, u.Currency = g.now(), o.in, o.out, o.estimated, o.overrun, g.currency
 	if m != nil {
-		u.Cost = m.cost(in, out)
+		u.Cost = m.cost(o.in, o.out)
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
+	if o.overrun {
+		g.log.LogAttrs(ctx, slog.LevelWarn, "a check was reported beyond its reservation", slog.String("check_id", u.RequestID),
+			slog.String("model", u.Model), slog.String("key_id", u.Key.ID), slog.Int64("input_tokens", o.in), slog.Int64("output_tokens", o.out),
+			slog.Int64("reserved_input_tokens", p.prompt), slog.Int64("reserved_output_tokens", p.maxOut))
+	}
 	if err := g.rec.Record(ctx, u); err != nil {
 		g.log.Error("record a check's usage", "err", err)
 	}
@@ -168,7 +185,7 @@ func (g *Gateway) expireChecks() {
 	}
 	g.checks.mu.Unlock()
 	for _, p := range late {
-		g.settleCheck(context.Background(), p, p.prompt, p.maxOut, true)
+		g.settleCheck(context.Background(), p, outcome{in: p.prompt, out: p.maxOut, estimated: true})
 	}
 }
 

@@ -20,19 +20,19 @@ func (x *exchange) demo() {
 	if limit == 0 {
 		limit = x.m.maxOut
 	}
-	if estimateTokens(len(answer)) > limit {
+	if estimateTokens(int64(len(answer))) > limit {
 		cut := int(limit * 4)
 		for cut > 0 && !utf8.RuneStart(answer[cut]) {
 			cut--
 		}
 		answer, reason = answer[:cut], "length"
 	}
-	in, out := x.req.promptTokens, estimateTokens(len(answer))
+	in, out := x.req.prompt.estimate(), estimateTokens(int64(len(answer)))
 	usage := map[string]int64{"prompt_tokens": in, "completion_tokens": out, "total_tokens": in + out}
 	id := "chatcmpl-" + x.id
 	created := x.start.Unix()
 	if !x.req.stream {
-		if x.finish(in, out, true) != nil {
+		if x.finish(outcome{in: in, out: out, estimated: true}) != nil {
 			x.unrecorded()
 			return
 		}
@@ -73,5 +73,5 @@ func (x *exchange) demo() {
 	event(map[string]any{}, reason, usage)
 	_, _ = x.w.Write([]byte("data: [DONE]\n\n"))
 	_ = rc.Flush()
-	_ = x.finish(in, out, true)
+	_ = x.finish(outcome{in: in, out: out, estimated: true})
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -57,6 +58,10 @@ type exchange struct {
 	m      *model
 	req    *request
 	ticket Ticket
+	// bound and worst are the prompt and output tokens reserved.
+	bound, worst int64
+	// upstream is the index of the upstream that answered, -1 for none.
+	upstream int
 }
 
 // serve handles a POST to a model endpoint once the key is checked.
@@ -88,17 +93,21 @@ func (x *exchange) serve() {
 	}
 	x.m = m
 	addedUsage := false
-	if req.stream && !m.demo {
-		if body, addedUsage, err = withIncludeUsage(body, req.streamOptions); err != nil {
+	if !m.demo {
+		var edits []edit
+		if edits, addedUsage, err = upstreamEdits(x.ep, req, m.maxOut); err == nil {
+			body, err = applyEdits(body, edits)
+		}
+		if err != nil {
 			x.fail(err)
 			return
 		}
 	}
-	worst := int64(0)
+	x.bound, x.upstream = req.prompt.bound(), -1
 	if x.ep != EndpointEmbeddings {
-		worst = req.worstOutput(m)
+		x.worst = req.maxOutput(m) * req.n
 	}
-	ticket, err := x.g.limits.Reserve(x.r.Context(), x.key, m.name, req.promptTokens, worst)
+	ticket, err := x.g.limits.Reserve(x.r.Context(), x.key, m.name, x.bound, x.worst)
 	if err != nil {
 		x.fail(err)
 		return
@@ -147,16 +156,59 @@ func (x *exchange) upstreamHeaders(up http.Header) {
 	x.ticketHeaders()
 }
 
+// outcome is what a request used, as it is settled and recorded.
+type outcome struct {
+	in, out int64
+	// estimated is set when the tokens are the gateway's estimate, the
+	// upstream having reported none.
+	estimated bool
+	// overrun is set when the upstream went beyond the reservation: it
+	// reported more than was reserved, or the gateway cut its stream.
+	overrun bool
+}
+
+// beyond marks o overrun when it used more than prompt and out tokens.
+func (o *outcome) beyond(prompt, out int64) {
+	o.overrun = o.overrun || o.in > prompt || o.out > out
+}
+
+// estimatedOutput estimates the tokens of n bytes of output. An upstream
+// given max_tokens stops there, so an estimate never goes beyond the
+// reservation: only what an upstream reports, or what the gateway counts
+// in a stream, can.
+func (x *exchange) estimatedOutput(n int64) int64 {
+	return min(estimateTokens(n), x.worst)
+}
+
+// upstreamName is the URL of the upstream that answered, without its
+// password, or "" for none.
+func (x *exchange) upstreamName() string {
+	if x.upstream < 0 {
+		return ""
+	}
+	return x.m.upstreamNames[x.upstream]
+}
+
 // finish settles the ticket with what was used and records it, with a
 // context of its own: the client's may be cancelled already. An error
 // means the usage is not durable, so an answer not yet sent must not be.
-func (x *exchange) finish(in, out int64, estimated bool) error {
-	x.ticket.Settle(in, out)
+// Usage beyond the reservation is recorded as it was, marked Overrun and
+// logged with the upstream that answered, so that the admin sees which
+// model server does not stop where it is asked to.
+func (x *exchange) finish(o outcome) error {
+	o.beyond(x.bound, x.worst)
+	x.ticket.Settle(o.in, o.out)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(x.r.Context()), recordTimeout)
 	defer cancel()
 	u := Usage{
 		RequestID: x.id, Time: x.start, Key: x.key, Model: x.m.name, Endpoint: x.ep,
-		InputTokens: in, OutputTokens: out, Cost: x.m.cost(in, out), Currency: x.g.currency, Estimated: estimated,
+		InputTokens: o.in, OutputTokens: o.out, Cost: x.m.cost(o.in, o.out), Currency: x.g.currency, Estimated: o.estimated,
+		Overrun: o.overrun, Upstream: x.upstreamName(),
+	}
+	if o.overrun {
+		x.logAttrs(ctx, slog.LevelWarn, "the upstream used more than the request reserved", slog.String("model", x.m.name),
+			slog.String("upstream", u.Upstream), slog.Int64("input_tokens", o.in), slog.Int64("output_tokens", o.out),
+			slog.Int64("reserved_input_tokens", x.bound), slog.Int64("reserved_output_tokens", x.worst))
 	}
 	err := x.g.rec.Record(ctx, u)
 	if err != nil {
@@ -195,7 +247,8 @@ func (x *exchange) forward(body []byte, addedUsage bool) {
 // call tries the upstreams in turn. It moves on when one cannot be reached
 // or answers 502, 503 or 504, which are answered before anything reaches
 // the client; the last upstream's answer is returned whatever its status.
-// It stops when the client goes away.
+// It stops when the client goes away. x.upstream is set to the index of
+// the upstream whose answer it returns.
 func (x *exchange) call(body []byte) (*http.Response, error) {
 	var last error
 	ups := x.m.upstreams
@@ -232,6 +285,7 @@ func (x *exchange) call(body []byte) (*http.Response, error) {
 				continue
 			}
 		}
+		x.upstream = i
 		return resp, nil
 	}
 	return nil, last
@@ -256,12 +310,16 @@ func (u *wireUsage) tokens() (in, out int64) {
 
 // wireAnswer is what the gateway reads of an answer or of a stream chunk.
 type wireAnswer struct {
-	Usage   *wireUsage `json:"usage"`
-	Choices []struct {
-		Message *wireOutput     `json:"message"`
-		Delta   *wireOutput     `json:"delta"`
-		Text    json.RawMessage `json:"text"`
-	} `json:"choices"`
+	Usage   *wireUsage   `json:"usage"`
+	Choices []wireChoice `json:"choices"`
+}
+
+type wireChoice struct {
+	Index        int64           `json:"index"`
+	FinishReason *string         `json:"finish_reason"`
+	Message      *wireOutput     `json:"message"`
+	Delta        *wireOutput     `json:"delta"`
+	Text         json.RawMessage `json:"text"`
 }
 
 type wireOutput struct {
@@ -270,16 +328,22 @@ type wireOutput struct {
 }
 
 // outputBytes is the length of the text an answer or chunk carries.
-func (a *wireAnswer) outputBytes() int {
-	n := 0
-	for _, c := range a.Choices {
-		n += textLen(c.Text)
-		for _, o := range []*wireOutput{c.Message, c.Delta} {
-			if o != nil {
-				n += textLen(o.Content)
-				if !absent(o.ToolCalls) {
-					n += len(o.ToolCalls)
-				}
+func (a *wireAnswer) outputBytes() int64 {
+	var n int64
+	for i := range a.Choices {
+		n += a.Choices[i].outputBytes()
+	}
+	return n
+}
+
+// outputBytes is the length of the text a choice carries.
+func (c *wireChoice) outputBytes() int64 {
+	n := textLen(c.Text)
+	for _, o := range []*wireOutput{c.Message, c.Delta} {
+		if o != nil {
+			n += textLen(o.Content)
+			if !absent(o.ToolCalls) {
+				n += int64(len(o.ToolCalls))
 			}
 		}
 	}
@@ -306,17 +370,15 @@ func (x *exchange) answer(resp *http.Response) {
 	if resp.StatusCode/100 == 2 {
 		var a wireAnswer
 		_ = json.Unmarshal(data, &a)
-		in, out, estimated := x.req.promptTokens, int64(0), true
+		o := outcome{in: x.req.prompt.estimate(), out: x.estimatedOutput(a.outputBytes()), estimated: true}
 		if a.Usage != nil && a.Usage.PromptTokens != nil {
-			in, out = a.Usage.tokens()
-			estimated = false
-		} else if x.ep != EndpointEmbeddings {
-			out = estimateTokens(a.outputBytes())
+			o = outcome{}
+			o.in, o.out = a.Usage.tokens()
 		}
 		if x.ep == EndpointEmbeddings {
-			out = 0
+			o.out = 0
 		}
-		if x.finish(in, out, estimated) != nil {
+		if x.finish(o) != nil {
 			x.unrecorded()
 			return
 		}
@@ -332,7 +394,16 @@ func (x *exchange) answer(resp *http.Response) {
 // streamState is what stream learns from the events it relays.
 type streamState struct {
 	usage       *wireUsage
-	outputBytes int
+	outputBytes int64
+	// tokens counts the choices' deltas that carried output: each came
+	// from at least one token, so tokens is a floor of those streamed.
+	tokens int64
+	// open are the choices seen and not finished.
+	open []int64
+	// cut is set when the stream outran its reservation: the chunk that
+	// did, cutAt, was not relayed, and stream ends the stream in its stead.
+	cut   bool
+	cutAt []byte
 	// skipBlank drops the blank line ending an event the gateway dropped.
 	skipBlank bool
 }
@@ -345,7 +416,9 @@ type streamState struct {
 // upstream sent none, failed, or the client went away, which cancels the
 // upstream call through the request's context). When the gateway added
 // include_usage itself, it drops the usage-only chunk the client did not
-// ask for.
+// ask for. A stream that outruns its reservation is cut: the upstream call
+// is closed, and the client gets the end of a stream that stopped at
+// max_tokens (see endCut).
 func (x *exchange) stream(resp *http.Response, addedUsage bool) {
 	x.upstreamHeaders(resp.Header)
 	x.w.WriteHeader(http.StatusOK)
@@ -356,7 +429,7 @@ func (x *exchange) stream(resp *http.Response, addedUsage bool) {
 	var line []byte
 	oversized := false
 	var rerr, werr error
-	for werr == nil {
+	for werr == nil && !st.cut {
 		var frag []byte
 		frag, rerr = br.ReadSlice('\n')
 		switch {
@@ -379,31 +452,94 @@ func (x *exchange) stream(resp *http.Response, addedUsage bool) {
 		}
 		oversized = false
 		line = line[:0]
-		if werr == nil && br.Buffered() == 0 {
+		if werr == nil && !st.cut && br.Buffered() == 0 {
 			werr = flushErr(rc.Flush())
 		}
 		if rerr != nil {
 			break
 		}
 	}
+	o := outcome{in: x.req.prompt.estimate(), out: x.estimatedOutput(st.outputBytes), estimated: true}
+	if st.usage != nil {
+		o = outcome{}
+		o.in, o.out = st.usage.tokens()
+	}
+	if st.cut {
+		// What the upstream wrote after the reservation is not known, and
+		// was not relayed: the request is charged its reservation, or what
+		// the upstream reported when that is more.
+		resp.Body.Close()
+		if st.usage == nil {
+			o.in = x.bound
+		}
+		o.out, o.overrun = max(o.out, x.worst), true
+		werr = x.endCut(&st, o)
+	}
 	ended := "complete"
 	switch {
 	case werr != nil:
 		ended = "client write failed"
+	case st.cut:
 	case x.r.Context().Err() != nil:
 		ended = "client went away"
 	case rerr != io.EOF:
 		ended = "upstream failed"
 	}
-	if st.usage != nil {
-		in, out := st.usage.tokens()
-		_ = x.finish(in, out, false)
-	} else {
-		_ = x.finish(x.req.promptTokens, estimateTokens(st.outputBytes), true)
-	}
+	_ = x.finish(o)
 	if ended != "complete" {
 		x.logAttrs(context.WithoutCancel(x.r.Context()), slog.LevelInfo, "stream ended early", slog.String("model", x.m.name), slog.String("reason", ended))
 	}
+}
+
+// endCut ends a stream cut at its reservation as an upstream that stopped
+// at max_tokens would have: a chunk of the cut chunk's id, object, created
+// and model, finishing every open choice with "length" and carrying the
+// usage recorded (where Mistral puts it), then [DONE].
+func (x *exchange) endCut(st *streamState, o outcome) error {
+	var head struct {
+		ID      json.RawMessage `json:"id"`
+		Object  json.RawMessage `json:"object"`
+		Created json.RawMessage `json:"created"`
+		Model   json.RawMessage `json:"model"`
+	}
+	_ = json.Unmarshal(st.cutAt, &head)
+	type choice struct {
+		Index        int64    `json:"index"`
+		Delta        struct{} `json:"delta"`
+		FinishReason string   `json:"finish_reason"`
+	}
+	type usage struct {
+		PromptTokens     int64 `json:"prompt_tokens"`
+		CompletionTokens int64 `json:"completion_tokens"`
+		TotalTokens      int64 `json:"total_tokens"`
+	}
+	end := struct {
+		ID      json.RawMessage `json:"id,omitempty"`
+		Object  json.RawMessage `json:"object"`
+		Created json.RawMessage `json:"created,omitempty"`
+		Model   json.RawMessage `json:"model,omitempty"`
+		Choices []choice        `json:"choices"`
+		Usage   usage           `json:"usage"`
+	}{ID: head.ID, Object: head.Object, Created: head.Created, Model: head.Model,
+		Usage: usage{PromptTokens: o.in, CompletionTokens: o.out, TotalTokens: o.in + o.out}}
+	if len(end.Object) == 0 {
+		end.Object = json.RawMessage(`"chat.completion.chunk"`)
+	}
+	for _, i := range st.open {
+		end.Choices = append(end.Choices, choice{Index: i, FinishReason: "length"})
+	}
+	b, err := json.Marshal(end)
+	if err != nil {
+		return err
+	}
+	out := make([]byte, 0, len(b)+32)
+	out = append(out, "data: "...)
+	out = append(out, b...)
+	out = append(out, "\n\ndata: [DONE]\n\n"...)
+	if _, err := x.w.Write(out); err != nil {
+		return err
+	}
+	return flushErr(http.NewResponseController(x.w).Flush())
 }
 
 // flushErr ignores a writer that cannot flush: its bytes still arrive.
@@ -415,7 +551,8 @@ func flushErr(err error) error {
 }
 
 // relayLine writes one complete SSE line, reading usage and text from data
-// lines on the way.
+// lines on the way. A chunk that takes the stream beyond its reservation
+// is not written: it sets st.cut instead.
 func (x *exchange) relayLine(line []byte, st *streamState, addedUsage bool) error {
 	content := bytes.TrimRight(line, "\r\n")
 	if len(content) == 0 && st.skipBlank {
@@ -426,16 +563,54 @@ func (x *exchange) relayLine(line []byte, st *streamState, addedUsage bool) erro
 		data = bytes.TrimLeft(data, " ")
 		var c wireAnswer
 		if !bytes.Equal(data, []byte("[DONE]")) && json.Unmarshal(data, &c) == nil {
-			st.outputBytes += c.outputBytes()
-			if c.Usage != nil && c.Usage.PromptTokens != nil {
+			hasUsage := c.Usage != nil && c.Usage.PromptTokens != nil
+			if hasUsage {
 				st.usage = c.Usage
-				if addedUsage && len(c.Choices) == 0 {
-					st.skipBlank = true
-					return nil
-				}
+			}
+			if x.outruns(&c, st) {
+				st.cut, st.cutAt = true, bytes.Clone(data)
+				return nil
+			}
+			if hasUsage && addedUsage && len(c.Choices) == 0 {
+				st.skipBlank = true
+				return nil
 			}
 		}
 	}
 	_, err := x.w.Write(line)
 	return err
+}
+
+// outruns counts chunk c into st and reports whether it takes the stream
+// beyond its reserved output: by the usage it carries, or by the choices
+// it carries output for, each at least a token. A usage-only chunk ends
+// the stream; it is not cut, and its usage is recorded as it is.
+func (x *exchange) outruns(c *wireAnswer, st *streamState) bool {
+	if len(c.Choices) == 0 {
+		return false
+	}
+	for i := range c.Choices {
+		ch := &c.Choices[i]
+		if n := ch.outputBytes(); n > 0 {
+			st.outputBytes += n
+			st.tokens++
+		}
+		if !slices.Contains(st.open, ch.Index) {
+			st.open = append(st.open, ch.Index)
+		}
+	}
+	if c.Usage != nil && c.Usage.PromptTokens != nil {
+		if _, out := c.Usage.tokens(); out > x.worst {
+			return true
+		}
+	}
+	if st.tokens > x.worst {
+		return true
+	}
+	for i := range c.Choices {
+		if c.Choices[i].FinishReason != nil {
+			st.open = slices.DeleteFunc(st.open, func(j int64) bool { return j == c.Choices[i].Index })
+		}
+	}
+	return false
 }

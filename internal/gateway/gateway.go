@@ -11,6 +11,8 @@ package gateway
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -80,6 +82,13 @@ type Usage struct {
 	// Estimated is true when the upstream reported no usage and the tokens
 	// come from the gateway's estimate (see estimateTokens).
 	Estimated bool
+	// Overrun is true when the request used more than it reserved: its
+	// upstream reported more, or went on streaming beyond max_tokens and
+	// was cut, or a check was reported beyond its reservation.
+	Overrun bool
+	// Upstream is the URL of the upstream that answered, without its
+	// password; empty for the demo model and the check API.
+	Upstream string
 }
 
 // Refusal is the error Limits.Reserve returns to refuse a request. Its Err
@@ -165,7 +174,17 @@ type Config struct {
 	Client *http.Client
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// ReportToken, when set, is the secret of the check API's trusted
+	// reporter: the proxy in front of the models, which sees what each
+	// answer used. A report sent with it in Authorization: Bearer settles
+	// any check to what it reports; a report by a check's own key is never
+	// settled below what the check reserved. At least MinReportTokenLen
+	// characters.
+	ReportToken string
 }
+
+// MinReportTokenLen is the shortest Config.ReportToken accepted.
+const MinReportTokenLen = 32
 
 // Gateway is the http.Handler of the inference API.
 type Gateway struct {
@@ -179,12 +198,17 @@ type Gateway struct {
 	rec      Recorder
 	log      *slog.Logger
 	checks   checks
+	// reportToken is the SHA-256 of Config.ReportToken; zero without one.
+	reportToken [sha256.Size]byte
 }
 
 // model is a validated Model.
 type model struct {
 	name      string
 	upstreams []Upstream
+	// upstreamNames are the upstreams' URLs without their passwords, for
+	// logs and metrics.
+	upstreamNames []string
 	// Prices in millionths of a micro-unit per token, so that costs are
 	// computed in integers and round up exactly.
 	inPrice, outPrice int64
@@ -204,6 +228,9 @@ func New(cfg Config, auth Authenticator, limits Limits, rec Recorder, log *slog.
 	if !currencyRE.MatchString(cfg.Currency) {
 		return nil, fmt.Errorf("gateway: currency %q is not a three-letter ISO 4217 code", cfg.Currency)
 	}
+	if cfg.ReportToken != "" && len(cfg.ReportToken) < MinReportTokenLen {
+		return nil, fmt.Errorf("gateway: the check API's report token must be at least %d characters", MinReportTokenLen)
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -213,6 +240,9 @@ func New(cfg Config, auth Authenticator, limits Limits, rec Recorder, log *slog.
 	}
 	if g.client == nil {
 		g.client = &http.Client{Transport: upstreamTransport()}
+	}
+	if cfg.ReportToken != "" {
+		g.reportToken = sha256.Sum256([]byte(cfg.ReportToken))
 	}
 	if g.now == nil {
 		g.now = time.Now
@@ -256,6 +286,7 @@ func validate(m Model) (*model, error) {
 			return nil, fmt.Errorf("upstream %d: base URL %q must be an absolute http or https URL without query or fragment", j, u.BaseURL)
 		}
 		vm.upstreams = append(vm.upstreams, Upstream{BaseURL: strings.TrimRight(u.BaseURL, "/"), APIKey: u.APIKey})
+		vm.upstreamNames = append(vm.upstreamNames, strings.TrimRight(p.Redacted(), "/"))
 	}
 	var err error
 	if vm.inPrice, err = price(m.InputPricePerMillion); err != nil {
@@ -366,8 +397,11 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			x.failStatus(http.StatusMethodNotAllowed, "invalid_request_error", "method_not_allowed", fmt.Sprintf("%s does not accept %s", r.URL.Path, r.Method))
 			return
 		}
-		if x.authenticate() {
-			x.serveReport(id)
+		switch {
+		case x.g.trustedReporter(r):
+			x.serveReport(id, true)
+		case x.authenticate():
+			x.serveReport(id, false)
 		}
 		return
 	}
@@ -407,16 +441,34 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x.serve()
 }
 
+// bearer returns the token of r's Authorization: Bearer, or "".
+func bearer(r *http.Request) string {
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return ""
+	}
+	return strings.TrimSpace(token)
+}
+
+// trustedReporter reports whether r carries the check API's report token,
+// compared in constant time.
+func (g *Gateway) trustedReporter(r *http.Request) bool {
+	if g.reportToken == [sha256.Size]byte{} {
+		return false
+	}
+	sum := sha256.Sum256([]byte(bearer(r)))
+	return subtle.ConstantTimeCompare(sum[:], g.reportToken[:]) == 1
+}
+
 // authenticate checks the bearer token and answers the error if it fails.
 // The token is never logged.
 func (x *exchange) authenticate() bool {
-	h := x.r.Header.Get("Authorization")
-	scheme, token, ok := strings.Cut(h, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
+	token := bearer(x.r)
+	if token == "" {
 		x.fail(&steward.Error{Kind: steward.KindUnauthenticated, Message: "missing API key: send Authorization: Bearer <key>"})
 		return false
 	}
-	k, err := x.g.auth.Check(x.r.Context(), strings.TrimSpace(token))
+	k, err := x.g.auth.Check(x.r.Context(), token)
 	if err != nil {
 		x.fail(err)
 		return false

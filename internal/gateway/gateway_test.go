@@ -281,15 +281,16 @@ func TestChatNonStreaming(t *testing.T) {
 		t.Fatalf("upstream auth %q path %q", up.auths[0], up.paths[0])
 	}
 	r := h.limits.only(t)
-	// 13 bytes → 4 tokens, + 4 for the message, + 3 for the reply.
-	if r.model != "m" || r.key != testKey || r.prompt != 11 || r.maxOut != 50 {
+	// 13 bytes are at most 13 tokens, + 4 for the message, + 3 for the
+	// reply.
+	if r.model != "m" || r.key != testKey || r.prompt != 20 || r.maxOut != 50 {
 		t.Fatalf("reservation %+v", r)
 	}
 	if r.settles != 1 || r.settledIn != 11 || r.settleOut != 7 {
 		t.Fatalf("settled %+v", r)
 	}
 	u := h.rec.next(t)
-	want := Usage{RequestID: "client-id-1", Key: testKey, Model: "m", Endpoint: "chat", InputTokens: 11, OutputTokens: 7, Cost: 11*2 + 7*6, Currency: "EUR"}
+	want := Usage{RequestID: "client-id-1", Key: testKey, Model: "m", Endpoint: "chat", InputTokens: 11, OutputTokens: 7, Cost: 11*2 + 7*6, Currency: "EUR", Upstream: up.url()}
 	u.Time = time.Time{}
 	if u != want {
 		t.Fatalf("usage %+v, want %+v", u, want)
@@ -341,7 +342,7 @@ func TestEmbeddingsAndFIM(t *testing.T) {
 	if u.Endpoint != "embeddings" || u.InputTokens != 5 || u.OutputTokens != 0 || u.Cost != 1 || u.Estimated {
 		t.Fatalf("usage %+v", u)
 	}
-	if r := h.limits.only(t); r.prompt != 2+3 || r.maxOut != 0 {
+	if r := h.limits.only(t); r.prompt != 8+3 || r.maxOut != 0 {
 		t.Fatalf("reservation %+v", r)
 	}
 	if up.auths[0] != "" {
@@ -431,7 +432,7 @@ func TestStreamingClientAskedForUsage(t *testing.T) {
 		sse(w, `[DONE]`)
 	})
 	h := newHarness(t, Config{Models: []Model{chatModel("m", up)}})
-	body := `{"model":"m","stream":true,"stream_options":{"include_usage":true},"messages":[]}`
+	body := `{"model":"m","stream":true,"stream_options":{"include_usage":true},"max_tokens":9,"messages":[]}`
 	resp := h.post(t, context.Background(), "/v1/chat/completions", goodKey, body)
 	if got := readAll(t, resp); !strings.Contains(got, `"usage"`) {
 		t.Fatalf("the usage chunk the client asked for is missing: %s", got)
@@ -642,6 +643,15 @@ func TestModelErrors(t *testing.T) {
 		{"model not a string", "/v1/chat/completions", `{"model":3}`, 422, `"loc":["body","model"]`},
 		{"not an object", "/v1/chat/completions", `[1]`, 422, `"loc":["body"]`},
 		{"bad max_tokens", "/v1/chat/completions", `{"model":"m","max_tokens":-1}`, 422, `"loc":["body","max_tokens"]`},
+		// Beyond 2^63 when priced at the most a million tokens may cost.
+		{"max_tokens too large", "/v1/chat/completions", `{"model":"m","max_tokens":9223372036854775807}`, 422,
+			`{"detail":[{"loc":["body","max_tokens"],"msg":"max_tokens must be a whole number from 0 to 1073741824","type":"value_error"}]}`},
+		{"max_tokens over the bound", "/v1/chat/completions", `{"model":"m","max_tokens":1073741825}`, 422,
+			`"msg":"max_tokens must be a whole number from 0 to 1073741824"`},
+		{"max_completion_tokens too large", "/v1/fim/completions", `{"model":"m","prompt":"x","max_completion_tokens":1e12}`, 422,
+			`{"detail":[{"loc":["body","max_completion_tokens"],"msg":"max_completion_tokens must be a whole number from 0 to 1073741824","type":"value_error"}]}`},
+		{"n too large", "/v1/chat/completions", `{"model":"m","n":129}`, 422,
+			`{"detail":[{"loc":["body","n"],"msg":"n must be a whole number from 1 to 128","type":"value_error"}]}`},
 		{"too large", "/v1/chat/completions", `{"model":"m","x":"` + strings.Repeat("a", maxBodyBytes) + `"}`, 413, `request_too_large`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -773,6 +783,7 @@ func TestNewValidates(t *testing.T) {
 		{"negative price", Config{Currency: "EUR", Models: []Model{{Name: "a", Upstreams: []Upstream{ok}, OutputPricePerMillion: -1}}}, "output price"},
 		{"negative max", Config{Currency: "EUR", Models: []Model{{Name: "a", Upstreams: []Upstream{ok}, MaxOutputTokens: -1}}}, "negative"},
 		{"endpoint", Config{Currency: "EUR", Models: []Model{{Name: "a", Upstreams: []Upstream{ok}, Endpoints: []string{"audio"}}}}, "endpoint"},
+		{"short report token", Config{Currency: "EUR", ReportToken: "0123456789"}, "report token must be at least 32 characters"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := New(c.cfg, fakeAuth{}, &fakeLimits{}, &fakeRecorder{}, nil)

@@ -3,6 +3,8 @@ package gateway
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
+	"strconv"
 
 	"github.com/stewardhq/steward/internal/steward"
 )
@@ -10,33 +12,79 @@ import (
 // maxBodyBytes caps a request body.
 const maxBodyBytes = 4 << 20
 
-// Token estimates. Without a tokenizer per model, the gateway counts about
-// four bytes of text per token (ceil(bytes/4)), the usual rule of thumb for
-// English with BPE tokenizers; a chat message adds messageOverheadTokens for
-// its role and separators and a chat prompt replyOverheadTokens for the
-// assistant turn's priming. Estimates size the reservation and, when the
-// upstream reports no usage, the recorded usage (marked Estimated).
+// Token counts. Without a tokenizer per model, the gateway counts a
+// prompt's text in bytes. A token is at least one byte for every BPE
+// tokenizer, so a byte a token bounds what a prompt can cost, and that
+// bound is what a request reserves; about four bytes a token, the usual
+// rule of thumb for English, is the estimate recorded when the upstream
+// reports no usage (marked Estimated). A chat message adds
+// messageOverheadTokens for its role and separators and a chat prompt
+// replyOverheadTokens for the assistant turn's priming, to both.
 const (
 	messageOverheadTokens = 4
 	replyOverheadTokens   = 3
 )
 
-// estimateTokens is ceil(n/4): the tokens of n bytes of text.
-func estimateTokens(n int) int64 { return (int64(n) + 3) / 4 }
+// Bounds of what a request may ask for, so that its worst case, its
+// prompt's bound plus MaxTokens for each of MaxChoices choices, stays far
+// below what usage events count (usage.MaxCount, 2^40) and never
+// overflows when priced.
+const (
+	// MaxTokens is the largest max_tokens (or max_completion_tokens).
+	MaxTokens = 1 << 30
+	// MaxChoices is the largest n.
+	MaxChoices = 128
+)
+
+// estimateTokens is ceil(n/4): the tokens of n bytes of text, estimated.
+func estimateTokens(n int64) int64 { return (n + 3) / 4 }
+
+// size is a prompt's size: bytes of text, and tokens counted exactly
+// (token arrays, the messages' and the reply's overheads).
+type size struct{ bytes, tokens int64 }
+
+// estimate is the tokens size is likely to make.
+func (s size) estimate() int64 { return estimateTokens(s.bytes) + s.tokens }
+
+// bound is the most tokens size can make.
+func (s size) bound() int64 { return s.bytes + s.tokens }
 
 // request is what the gateway reads of a request body; every other field
 // passes through untouched in the original bytes.
 type request struct {
-	model     string
-	stream    bool
-	maxTokens int64 // 0 when the request gives none
-	n         int64
-	// promptTokens is the estimate of the prompt.
-	promptTokens int64
+	model  string
+	stream bool
+	// maxTokens is 0 when the request gives none; maxTokensField is the
+	// field's state in the body (absent, null or given).
+	maxTokens      int64
+	maxTokensField field
+	n              int64
+	prompt         size
 	// lastUser is the text of the last user message, for the demo model.
 	lastUser string
-	// streamOptions is the raw stream_options, nil when absent or null.
-	streamOptions json.RawMessage
+	// streamOptions is the raw stream_options, nil when absent or null;
+	// streamOptionsField its state in the body.
+	streamOptions      json.RawMessage
+	streamOptionsField field
+}
+
+// field is the state of a top-level field in a request body.
+type field uint8
+
+const (
+	fieldAbsent field = iota
+	fieldNull
+	fieldGiven
+)
+
+func fieldOf(raw json.RawMessage) field {
+	switch {
+	case len(raw) == 0:
+		return fieldAbsent
+	case string(raw) == "null":
+		return fieldNull
+	}
+	return fieldGiven
 }
 
 // wireRequest picks the fields the gateway reads; json.RawMessage lets each
@@ -49,6 +97,7 @@ type wireRequest struct {
 	N                   json.RawMessage `json:"n"`
 	StreamOptions       json.RawMessage `json:"stream_options"`
 	Messages            json.RawMessage `json:"messages"`
+	Tools               json.RawMessage `json:"tools"`
 	Prompt              json.RawMessage `json:"prompt"`
 	Suffix              json.RawMessage `json:"suffix"`
 	Input               json.RawMessage `json:"input"`
@@ -78,7 +127,7 @@ func parseRequest(ep string, body []byte) (*request, error) {
 		return nil, steward.Invalid([]string{"body", "model"}, "model must be a non-empty string")
 	}
 	if ep == EndpointEmbeddings {
-		req.promptTokens = inputTokens(wr.Input)
+		req.prompt = inputSize(wr.Input)
 		return req, nil
 	}
 	if !absent(wr.Stream) {
@@ -86,6 +135,7 @@ func parseRequest(ep string, body []byte) (*request, error) {
 			return nil, steward.Invalid([]string{"body", "stream"}, "stream must be a boolean")
 		}
 	}
+	req.maxTokensField = fieldOf(wr.MaxTokens)
 	for _, f := range []struct {
 		name string
 		raw  json.RawMessage
@@ -93,16 +143,18 @@ func parseRequest(ep string, body []byte) (*request, error) {
 		if absent(f.raw) {
 			continue
 		}
-		if err := json.Unmarshal(f.raw, &req.maxTokens); err != nil || req.maxTokens < 0 {
-			return nil, steward.Invalid([]string{"body", f.name}, "%s must be a non-negative integer", f.name)
+		if err := json.Unmarshal(f.raw, &req.maxTokens); err != nil || req.maxTokens < 0 || req.maxTokens > MaxTokens {
+			return nil, steward.Invalid([]string{"body", f.name}, "%s must be a whole number from 0 to %d", f.name, MaxTokens)
 		}
+		req.maxTokensField = fieldGiven
 		break
 	}
 	if !absent(wr.N) {
-		if err := json.Unmarshal(wr.N, &req.n); err != nil || req.n < 1 {
-			return nil, steward.Invalid([]string{"body", "n"}, "n must be a positive integer")
+		if err := json.Unmarshal(wr.N, &req.n); err != nil || req.n < 1 || req.n > MaxChoices {
+			return nil, steward.Invalid([]string{"body", "n"}, "n must be a whole number from 1 to %d", MaxChoices)
 		}
 	}
+	req.streamOptionsField = fieldOf(wr.StreamOptions)
 	if !absent(wr.StreamOptions) {
 		if bytes.TrimSpace(wr.StreamOptions)[0] != '{' {
 			return nil, steward.Invalid([]string{"body", "stream_options"}, "stream_options must be an object")
@@ -110,7 +162,7 @@ func parseRequest(ep string, body []byte) (*request, error) {
 		req.streamOptions = wr.StreamOptions
 	}
 	if ep == EndpointFIM {
-		req.promptTokens = estimateTokens(textLen(wr.Prompt)+textLen(wr.Suffix)) + replyOverheadTokens
+		req.prompt = size{bytes: textLen(wr.Prompt) + textLen(wr.Suffix), tokens: replyOverheadTokens}
 		return req, nil
 	}
 	var msgs []wireMessage
@@ -119,28 +171,31 @@ func parseRequest(ep string, body []byte) (*request, error) {
 			return nil, steward.Invalid([]string{"body", "messages"}, "messages must be an array of message objects")
 		}
 	}
-	n := 0
+	// Tool definitions are written into the prompt, as text.
+	var n int64
+	if !absent(wr.Tools) {
+		n += int64(len(wr.Tools))
+	}
 	for _, m := range msgs {
 		n += textLen(m.Content)
 		if !absent(m.ToolCalls) {
-			n += len(m.ToolCalls)
+			n += int64(len(m.ToolCalls))
 		}
 		if m.Role == "user" {
 			req.lastUser = text(m.Content)
 		}
 	}
-	req.promptTokens = estimateTokens(n) + int64(len(msgs))*messageOverheadTokens + replyOverheadTokens
+	req.prompt = size{bytes: n, tokens: int64(len(msgs))*messageOverheadTokens + replyOverheadTokens}
 	return req, nil
 }
 
-// worstOutput is the output the request may produce at most: max_tokens
-// (or the model's default) for each of its n choices.
-func (r *request) worstOutput(m *model) int64 {
-	out := r.maxTokens
-	if out == 0 {
-		out = m.maxOut
+// maxOutput is the output each choice may produce: max_tokens, or the
+// model's default when the request gives none.
+func (r *request) maxOutput(m *model) int64 {
+	if r.maxTokens == 0 {
+		return m.maxOut
 	}
-	return out * r.n
+	return r.maxTokens
 }
 
 // contentPart is a part of an array content or of an array prompt.
@@ -177,7 +232,7 @@ func text(raw json.RawMessage) string {
 // textLen is the byte length of a content's text (a string, or an array
 // of strings or text parts); anything else, such as an image part, counts
 // its JSON bytes, which errs towards reserving more.
-func textLen(raw json.RawMessage) int {
+func textLen(raw json.RawMessage) int64 {
 	raw = bytes.TrimSpace(raw)
 	if absent(raw) {
 		return 0
@@ -186,101 +241,136 @@ func textLen(raw json.RawMessage) int {
 	case '"':
 		var s string
 		if json.Unmarshal(raw, &s) == nil {
-			return len(s)
+			return int64(len(s))
 		}
 	case '[':
 		var parts []json.RawMessage
 		if json.Unmarshal(raw, &parts) == nil {
-			n := 0
+			var n int64
 			for _, p := range parts {
 				var cp contentPart
 				switch {
 				case len(p) > 0 && p[0] == '"':
 					n += textLen(p)
 				case json.Unmarshal(p, &cp) == nil && cp.Text != "":
-					n += len(cp.Text)
+					n += int64(len(cp.Text))
 				default:
-					n += len(p)
+					n += int64(len(p))
 				}
 			}
 			return n
 		}
 	}
-	return len(raw)
+	return int64(len(raw))
 }
 
-// inputTokens estimates an embeddings input: a string, an array of
+// inputSize is the size of an embeddings input: a string, an array of
 // strings, or token arrays, which count exactly.
-func inputTokens(raw json.RawMessage) int64 {
+func inputSize(raw json.RawMessage) size {
 	raw = bytes.TrimSpace(raw)
 	if absent(raw) {
-		return 0
+		return size{}
 	}
 	if raw[0] != '[' {
-		return estimateTokens(textLen(raw))
+		return size{bytes: textLen(raw)}
 	}
 	var items []json.RawMessage
 	if json.Unmarshal(raw, &items) != nil {
-		return estimateTokens(len(raw))
+		return size{bytes: int64(len(raw))}
 	}
-	var n int64
+	var s size
 	for _, it := range items {
 		it = bytes.TrimSpace(it)
 		switch {
 		case len(it) > 0 && it[0] == '"':
-			n += estimateTokens(textLen(it))
+			s.bytes += textLen(it)
 		case len(it) > 0 && it[0] == '[':
 			var toks []json.RawMessage
 			if json.Unmarshal(it, &toks) == nil {
-				n += int64(len(toks))
+				s.tokens += int64(len(toks))
 			}
 		default:
-			n++
+			s.tokens++
 		}
 	}
-	return n
+	return s
 }
 
-// withIncludeUsage returns body asking the upstream to end a stream with a
-// usage chunk, and whether it had to change body to do so. An absent
-// stream_options is appended to the original bytes; a present one without
-// include_usage true is rewritten, which re-encodes the top-level object
-// (its values stay byte for byte as they were, key order is lost).
-func withIncludeUsage(body []byte, streamOptions json.RawMessage) ([]byte, bool, error) {
-	if streamOptions == nil {
-		trimmed := bytes.TrimRight(body, " \t\r\n")
-		if len(trimmed) == 0 || trimmed[len(trimmed)-1] != '}' {
-			return nil, false, steward.Invalid([]string{"body"}, "the body must be a JSON object")
-		}
-		inner := bytes.TrimSpace(trimmed[bytes.IndexByte(trimmed, '{')+1 : len(trimmed)-1])
-		out := make([]byte, 0, len(trimmed)+40)
-		out = append(out, trimmed[:len(trimmed)-1]...)
-		if len(inner) > 0 {
-			out = append(out, ',')
-		}
-		out = append(out, `"stream_options":{"include_usage":true}}`...)
-		return out, true, nil
+// edit sets a top-level field of a request body to value.
+type edit struct {
+	name  string
+	value json.RawMessage
+	// was is the field's state in the body.
+	was field
+}
+
+// upstreamEdits are the changes the body of req needs before it is sent
+// upstream, and whether they add include_usage to stream_options: a
+// stream must end with a usage chunk, and a request without max_tokens
+// must be given the output it reserved (maxOut), so that the upstream
+// stops where the reservation does instead of at its own default.
+func upstreamEdits(ep string, req *request, maxOut int64) ([]edit, bool, error) {
+	var edits []edit
+	if ep != EndpointEmbeddings && req.maxTokensField != fieldGiven {
+		edits = append(edits, edit{name: "max_tokens", value: strconv.AppendInt(nil, maxOut, 10), was: req.maxTokensField})
+	}
+	if !req.stream {
+		return edits, false, nil
+	}
+	if req.streamOptions == nil {
+		return append(edits, edit{name: "stream_options", value: json.RawMessage(`{"include_usage":true}`), was: req.streamOptionsField}), true, nil
 	}
 	var opts map[string]json.RawMessage
-	if err := json.Unmarshal(streamOptions, &opts); err != nil {
+	if err := json.Unmarshal(req.streamOptions, &opts); err != nil {
 		return nil, false, steward.Invalid([]string{"body", "stream_options"}, "stream_options must be an object")
 	}
 	if string(bytes.TrimSpace(opts["include_usage"])) == "true" {
-		return body, false, nil
+		return edits, false, nil
 	}
 	opts["include_usage"] = json.RawMessage("true")
-	var top map[string]json.RawMessage
-	if err := json.Unmarshal(body, &top); err != nil {
-		return nil, false, steward.Invalid([]string{"body"}, "the body must be a JSON object")
-	}
 	so, err := json.Marshal(opts)
 	if err != nil {
 		return nil, false, steward.Internal(err)
 	}
-	top["stream_options"] = so
-	out, err := json.Marshal(top)
-	if err != nil {
-		return nil, false, steward.Internal(err)
+	return append(edits, edit{name: "stream_options", value: so, was: fieldGiven}), true, nil
+}
+
+// applyEdits returns body with edits made. Fields the body does not have
+// are appended to the original bytes; when one it has must change, the
+// top-level object is re-encoded (its values stay byte for byte as they
+// were, key order is lost), so that no field is sent twice.
+func applyEdits(body []byte, edits []edit) ([]byte, error) {
+	if len(edits) == 0 {
+		return body, nil
 	}
-	return out, true, nil
+	if slices.ContainsFunc(edits, func(e edit) bool { return e.was != fieldAbsent }) {
+		var top map[string]json.RawMessage
+		if err := json.Unmarshal(body, &top); err != nil {
+			return nil, steward.Invalid([]string{"body"}, "the body must be a JSON object")
+		}
+		for _, e := range edits {
+			top[e.name] = e.value
+		}
+		out, err := json.Marshal(top)
+		if err != nil {
+			return nil, steward.Internal(err)
+		}
+		return out, nil
+	}
+	trimmed := bytes.TrimRight(body, " \t\r\n")
+	if len(trimmed) == 0 || trimmed[len(trimmed)-1] != '}' {
+		return nil, steward.Invalid([]string{"body"}, "the body must be a JSON object")
+	}
+	inner := bytes.TrimSpace(trimmed[bytes.IndexByte(trimmed, '{')+1 : len(trimmed)-1])
+	out := make([]byte, 0, len(trimmed)+64)
+	out = append(out, trimmed[:len(trimmed)-1]...)
+	for i, e := range edits {
+		if i > 0 || len(inner) > 0 {
+			out = append(out, ',')
+		}
+		out = strconv.AppendQuote(out, e.name)
+		out = append(out, ':')
+		out = append(out, e.value...)
+	}
+	return append(out, '}'), nil
 }

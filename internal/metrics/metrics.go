@@ -1,9 +1,9 @@
 // Package metrics exposes Steward's Prometheus metrics: the gateway's
-// requests, refusals by reason, upstream latency and the latency Steward
-// adds; the limiter's Redis round trips and errors; the caches' sizes, and
+// requests, refusals by reason, overruns by upstream, upstream latency and
+// the latency Steward adds; the limiter's Redis round trips and errors; the caches' sizes, and
 // the change feed's resyncs and notification lag. It wraps what it measures
-// (the gateway's handler, its upstream transport, its key check and its
-// limits) rather than reaching into them.
+// (the gateway's handler, its upstream transport, its key check, its
+// limits and its recorder) rather than reaching into them.
 package metrics
 
 import (
@@ -31,6 +31,7 @@ type Metrics struct {
 
 	requests *prometheus.CounterVec
 	refusals *prometheus.CounterVec
+	overruns *prometheus.CounterVec
 	total    prometheus.Histogram
 	upstream prometheus.Histogram
 	added    prometheus.Histogram
@@ -48,6 +49,10 @@ func New() *Metrics {
 	m.refusals = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "steward_gateway_refusals_total", Help: "Model API requests refused before any model server was called, by reason (the error code).",
 	}, []string{"reason"})
+	m.overruns = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "steward_gateway_overruns_total",
+		Help: "Model API requests that used more than they reserved against the limits, by model and by the model server that answered (the check API's reports have none).",
+	}, []string{"model", "upstream"})
 	m.total = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name: "steward_gateway_request_seconds", Help: "Time to answer a model API request, in full.", Buckets: latencyBuckets,
 	})
@@ -57,7 +62,7 @@ func New() *Metrics {
 	m.added = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name: "steward_gateway_added_seconds", Help: "Time Steward added to a model API request that reached a model server: its full time less the model server's.", Buckets: latencyBuckets,
 	})
-	m.reg.MustRegister(m.requests, m.refusals, m.total, m.upstream, m.added,
+	m.reg.MustRegister(m.requests, m.refusals, m.overruns, m.total, m.upstream, m.added,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -216,4 +221,21 @@ func (c limitsCounter) Reserve(ctx context.Context, k keys.CheckedKey, model str
 		c.m.refusals.WithLabelValues(reason(err)).Inc()
 	}
 	return t, err
+}
+
+// Recorder counts the usage that went beyond its reservation.
+func (m *Metrics) Recorder(r gateway.Recorder) gateway.Recorder {
+	return recordCounter{m, r}
+}
+
+type recordCounter struct {
+	m *Metrics
+	r gateway.Recorder
+}
+
+func (c recordCounter) Record(ctx context.Context, u gateway.Usage) error {
+	if u.Overrun {
+		c.m.overruns.WithLabelValues(u.Model, u.Upstream).Inc()
+	}
+	return c.r.Record(ctx, u)
 }

@@ -27,6 +27,11 @@ func (r refuseAll) Reserve(context.Context, keys.CheckedKey, string, int64, int6
 	return nil, r.err
 }
 
+// discard records nothing.
+type discard struct{}
+
+func (discard) Record(context.Context, gateway.Usage) error { return nil }
+
 // value returns a sample's value from the text format, -1 when absent.
 func value(t *testing.T, text, sample string) float64 {
 	t.Helper()
@@ -73,21 +78,31 @@ func TestGatewayMetrics(t *testing.T) {
 	_, _ = m.Auth(refuseAll{&steward.Error{Kind: steward.KindUnauthenticated, Code: "key_expired"}}).Check(ctx, "x")
 	_, _ = m.Limits(refuseAll{&gateway.Refusal{Err: &steward.Error{Kind: steward.KindRateLimited, Code: "spend_limit_exceeded"}}}).Reserve(ctx, keys.CheckedKey{}, "m", 1, 1)
 	_, _ = m.Limits(refuseAll{&steward.Error{Kind: steward.KindUnavailable, Code: "limits_unavailable"}}).Reserve(ctx, keys.CheckedKey{}, "m", 1, 1)
+	for _, u := range []gateway.Usage{
+		{Model: "m", Upstream: "http://10.0.0.5:8000/v1", Overrun: true},
+		{Model: "m", Upstream: "http://10.0.0.5:8000/v1"},
+		{Model: "m", Upstream: "http://10.0.0.5:8000/v1", Overrun: true},
+		{Model: "m", Overrun: true},
+	} {
+		_ = m.Recorder(discard{}).Record(ctx, u)
+	}
 	m.Gauge("steward_test_gauge", "A test gauge.", func() float64 { return 7 })
 
 	rec := httptest.NewRecorder()
 	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	text := rec.Body.String()
 	for sample, want := range map[string]float64{
-		`steward_gateway_requests_total{code="200"}`:                    2,
-		`steward_gateway_requests_total{code="429"}`:                    1,
-		`steward_gateway_request_seconds_count`:                         3,
-		`steward_gateway_upstream_seconds_count`:                        2,
-		`steward_gateway_added_seconds_count`:                           2,
-		`steward_gateway_refusals_total{reason="key_expired"}`:          1,
-		`steward_gateway_refusals_total{reason="spend_limit_exceeded"}`: 1,
-		`steward_gateway_refusals_total{reason="limits_unavailable"}`:   1,
-		`steward_test_gauge`:                                            7,
+		`steward_gateway_requests_total{code="200"}`:                                   2,
+		`steward_gateway_requests_total{code="429"}`:                                   1,
+		`steward_gateway_request_seconds_count`:                                        3,
+		`steward_gateway_upstream_seconds_count`:                                       2,
+		`steward_gateway_added_seconds_count`:                                          2,
+		`steward_gateway_refusals_total{reason="key_expired"}`:                         1,
+		`steward_gateway_refusals_total{reason="spend_limit_exceeded"}`:                1,
+		`steward_gateway_refusals_total{reason="limits_unavailable"}`:                  1,
+		`steward_gateway_overruns_total{model="m",upstream="http://10.0.0.5:8000/v1"}`: 2,
+		`steward_gateway_overruns_total{model="m",upstream=""}`:                        1,
+		`steward_test_gauge`: 7,
 	} {
 		if got := value(t, text, sample); got != want {
 			t.Errorf("%s = %v; want %v", sample, got, want)

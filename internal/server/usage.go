@@ -177,6 +177,7 @@ type reportRowOut struct {
 	OutputTokens      int64   `json:"output_tokens"`
 	Cost              float64 `json:"cost"`
 	EstimatedRequests int64   `json:"estimated_requests"`
+	OverrunRequests   int64   `json:"overrun_requests"`
 }
 
 type reportOut struct {
@@ -221,7 +222,8 @@ func (s *Server) handleUsageReport(w http.ResponseWriter, r *http.Request, p ste
 		for _, row := range rows {
 			out.Rows = append(out.Rows, reportRowOut{Start: formatTime(row.Start), WorkspaceID: optional(row.WorkspaceID), KeyID: optional(row.KeyID),
 				UserID: optional(row.UserID), Model: optional(row.Model), Requests: row.Requests, InputTokens: row.InputTokens,
-				OutputTokens: row.OutputTokens, Cost: float64(row.Cost) / quota.MicrosPerUnit, EstimatedRequests: row.EstimatedRequests})
+				OutputTokens: row.OutputTokens, Cost: float64(row.Cost) / quota.MicrosPerUnit, EstimatedRequests: row.EstimatedRequests,
+				OverrunRequests: row.OverrunRequests})
 		}
 		return out, nil
 	})

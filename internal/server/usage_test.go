@@ -84,7 +84,7 @@ func TestUsageReportExtension(t *testing.T) {
 		h.recordUsage(t,
 			usage.Event{ID: "a", Time: at(2, 9), OrganizationID: org, WorkspaceID: ws, KeyID: "k1", Model: "small", InputTokens: 10, Cost: 1_000_000},
 			usage.Event{ID: "b", Time: at(2, 9), OrganizationID: org, WorkspaceID: ws, KeyID: "k2", Model: "small", InputTokens: 20, Estimated: true},
-			usage.Event{ID: "c", Time: at(2, 10), OrganizationID: org, WorkspaceID: ws, KeyID: "k1", Model: "large", InputTokens: 30},
+			usage.Event{ID: "c", Time: at(2, 10), OrganizationID: org, WorkspaceID: ws, KeyID: "k1", Model: "large", InputTokens: 30, Overrun: true},
 		)
 		type row struct {
 			Start             string  `json:"start"`
@@ -94,6 +94,7 @@ func TestUsageReportExtension(t *testing.T) {
 			InputTokens       int64   `json:"input_tokens"`
 			Cost              float64 `json:"cost"`
 			EstimatedRequests int64   `json:"estimated_requests"`
+			OverrunRequests   int64   `json:"overrun_requests"`
 		}
 		var rep struct {
 			Bucket string `json:"bucket"`
@@ -101,7 +102,7 @@ func TestUsageReportExtension(t *testing.T) {
 		}
 		ok(t, h.get("/v1/admin/usage/report?start=2026-03-02T09:15:00Z&end=2026-03-03T00:00:00Z&bucket=hour&group_by=key", h.boot.AdminKeySecret), &rep)
 		if rep.Bucket != "hour" || len(rep.Rows) != 3 || *rep.Rows[0].KeyID != "k1" || rep.Rows[0].Cost != 1 || rep.Rows[1].EstimatedRequests != 1 ||
-			rep.Rows[0].Model != nil || rep.Rows[2].Start != "2026-03-02T10:00:00Z" {
+			rep.Rows[0].Model != nil || rep.Rows[2].Start != "2026-03-02T10:00:00Z" || rep.Rows[0].OverrunRequests != 0 || rep.Rows[2].OverrunRequests != 1 {
 			t.Fatalf("hourly by key = %+v", rep.Rows)
 		}
 		rep.Rows = nil

@@ -50,12 +50,15 @@ type Totals struct {
 	OutputTokens      int64
 	Cost              int64
 	EstimatedRequests int64
+	// OverrunRequests are the requests that used more than they reserved.
+	OverrunRequests int64
 }
 
-const totalsSelect = "CAST(SUM(requests) AS BIGINT), CAST(SUM(input_tokens) AS BIGINT), CAST(SUM(output_tokens) AS BIGINT), CAST(SUM(cost) AS BIGINT), CAST(SUM(estimated_requests) AS BIGINT)"
+const totalsSelect = "CAST(SUM(requests) AS BIGINT), CAST(SUM(input_tokens) AS BIGINT), CAST(SUM(output_tokens) AS BIGINT), CAST(SUM(cost) AS BIGINT), " +
+	"CAST(SUM(estimated_requests) AS BIGINT), CAST(SUM(overrun_requests) AS BIGINT)"
 
 func (t *Totals) dest() []any {
-	return []any{&t.Requests, &t.InputTokens, &t.OutputTokens, &t.Cost, &t.EstimatedRequests}
+	return []any{&t.Requests, &t.InputTokens, &t.OutputTokens, &t.Cost, &t.EstimatedRequests, &t.OverrunRequests}
 }
 
 func (t *Totals) add(o Totals) {
@@ -64,6 +67,7 @@ func (t *Totals) add(o Totals) {
 	t.OutputTokens += o.OutputTokens
 	t.Cost += o.Cost
 	t.EstimatedRequests += o.EstimatedRequests
+	t.OverrunRequests += o.OverrunRequests
 }
 
 // DayModel is one model's usage on one day.
@@ -357,7 +361,7 @@ func MonthSpend(ctx context.Context, tx *store.Tx, orgID, workspaceID string, st
 // events through their (organization_id, occurred_at) index.
 func rawByModel(ctx context.Context, tx *store.Tx, orgID, workspaceID string, from, to time.Time) (map[string]Totals, error) {
 	q := "SELECT model, CAST(COUNT(*) AS BIGINT), CAST(SUM(input_tokens) AS BIGINT), CAST(SUM(output_tokens) AS BIGINT), CAST(SUM(cost) AS BIGINT), " +
-		"CAST(SUM(CASE WHEN estimated THEN 1 ELSE 0 END) AS BIGINT) FROM usage_events WHERE organization_id = ? AND occurred_at >= ? AND occurred_at < ?"
+		"CAST(SUM(CASE WHEN estimated THEN 1 ELSE 0 END) AS BIGINT), CAST(SUM(CASE WHEN overrun THEN 1 ELSE 0 END) AS BIGINT) FROM usage_events WHERE organization_id = ? AND occurred_at >= ? AND occurred_at < ?"
 	args := []any{orgID, store.Micros(from), store.Micros(to)}
 	if workspaceID != "" {
 		q += " AND workspace_id = ?"

@@ -49,6 +49,9 @@ type Event struct {
 	// Estimated is set when the usage was estimated by Steward rather than
 	// reported by the model server.
 	Estimated bool
+	// Overrun is set when the request used more than it reserved against
+	// its limits: its model server did not stop where it was asked to.
+	Overrun bool
 	// Endpoint is the API called, such as "chat.completions".
 	Endpoint string
 	// RequestID is the id the answer carried in x-request-id, which a
@@ -143,7 +146,7 @@ type rollupKey struct {
 
 // sums are the counters of one rollup row.
 type sums struct {
-	requests, input, output, cost, estimated int64
+	requests, input, output, cost, estimated, overrun int64
 }
 
 func (s *sums) add(e *Event) {
@@ -153,6 +156,9 @@ func (s *sums) add(e *Event) {
 	s.cost += e.Cost
 	if e.Estimated {
 		s.estimated++
+	}
+	if e.Overrun {
+		s.overrun++
 	}
 }
 
@@ -169,8 +175,8 @@ func bucketStart(t time.Time, size time.Duration) int64 {
 }
 
 var (
-	eventColumns  = []string{"id", "organization_id", "workspace_id", "key_id", "user_id", "model", "occurred_at", "input_tokens", "output_tokens", "cost", "currency", "estimated", "endpoint", "recorded_at", "request_id", "product"}
-	rollupColumns = []string{"organization_id", "bucket_start", "workspace_id", "key_id", "user_id", "model", "requests", "input_tokens", "output_tokens", "cost", "estimated_requests"}
+	eventColumns  = []string{"id", "organization_id", "workspace_id", "key_id", "user_id", "model", "occurred_at", "input_tokens", "output_tokens", "cost", "currency", "estimated", "endpoint", "recorded_at", "request_id", "product", "overrun"}
+	rollupColumns = []string{"organization_id", "bucket_start", "workspace_id", "key_id", "user_id", "model", "requests", "input_tokens", "output_tokens", "cost", "estimated_requests", "overrun_requests"}
 )
 
 // On PostgreSQL a batch is one statement per table with one array per
@@ -179,9 +185,9 @@ var (
 // multi-row statements of a few sizes (store.Runs), which stay prepared.
 var (
 	insertEventsPostgres = "INSERT INTO usage_events (" + strings.Join(eventColumns, ", ") +
-		") SELECT * FROM unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[], ?::text[], ?::boolean[], ?::text[], ?::bigint[], ?::text[], ?::text[])" +
+		") SELECT * FROM unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[], ?::text[], ?::boolean[], ?::text[], ?::bigint[], ?::text[], ?::text[], ?::boolean[])" +
 		" ON CONFLICT (id) DO NOTHING RETURNING id"
-	rollupSourcePostgres = " SELECT * FROM unnest(?::text[], ?::bigint[], ?::text[], ?::text[], ?::text[], ?::text[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[])"
+	rollupSourcePostgres = " SELECT * FROM unnest(?::text[], ?::bigint[], ?::text[], ?::text[], ?::text[], ?::text[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[])"
 )
 
 // write stores valid events through tx and adds the events it inserted to
@@ -243,17 +249,19 @@ func insertEvents(ctx context.Context, tx *store.Tx, events []*Event, inserted f
 		ids, orgs, workspaces, keys, users, models := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		times, inputs, outputs, costs := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
 		currencies, endpoints, estimated, recordedAt, requestIDs, products := make([]string, n), make([]string, n), make([]bool, n), make([]int64, n), make([]string, n), make([]string, n)
+		overrun := make([]bool, n)
 		for i, e := range events {
 			ids[i], orgs[i], workspaces[i], keys[i], users[i], models[i] = e.ID, e.OrganizationID, e.WorkspaceID, e.KeyID, e.UserID, e.Model
 			times[i], inputs[i], outputs[i], costs[i] = store.Micros(e.Time), e.InputTokens, e.OutputTokens, e.Cost
 			currencies[i], estimated[i], endpoints[i], recordedAt[i], requestIDs[i], products[i] = e.Currency, e.Estimated, e.Endpoint, recorded, e.RequestID, e.Product
+			overrun[i] = e.Overrun
 		}
-		return tx.Each(ctx, insertEventsPostgres, []any{ids, orgs, workspaces, keys, users, models, times, inputs, outputs, costs, currencies, estimated, endpoints, recordedAt, requestIDs, products}, scan)
+		return tx.Each(ctx, insertEventsPostgres, []any{ids, orgs, workspaces, keys, users, models, times, inputs, outputs, costs, currencies, estimated, endpoints, recordedAt, requestIDs, products, overrun}, scan)
 	}
 	rows := make([][]any, len(events))
 	for i, e := range events {
 		rows[i] = []any{e.ID, e.OrganizationID, e.WorkspaceID, e.KeyID, e.UserID, e.Model, store.Micros(e.Time),
-			e.InputTokens, e.OutputTokens, e.Cost, e.Currency, e.Estimated, e.Endpoint, recorded, e.RequestID, e.Product}
+			e.InputTokens, e.OutputTokens, e.Cost, e.Currency, e.Estimated, e.Endpoint, recorded, e.RequestID, e.Product, e.Overrun}
 	}
 	// RETURNING costs SQLite a fifth of the batch's time, and a batch is
 	// almost always new: it is inserted without, and only when some of its
@@ -316,24 +324,26 @@ func upsert(ctx context.Context, tx *store.Tx, table string, m map[rollupKey]*su
 		"input_tokens = " + table + ".input_tokens + excluded.input_tokens, " +
 		"output_tokens = " + table + ".output_tokens + excluded.output_tokens, " +
 		"cost = " + table + ".cost + excluded.cost, " +
-		"estimated_requests = " + table + ".estimated_requests + excluded.estimated_requests"
+		"estimated_requests = " + table + ".estimated_requests + excluded.estimated_requests, " +
+		"overrun_requests = " + table + ".overrun_requests + excluded.overrun_requests"
 	if tx.Dialect() == store.Postgres {
 		n := len(keys)
 		orgs, workspaces, ks, users, models := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		buckets, requests, inputs, outputs, costs, estimated := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
+		overrun := make([]int64, n)
 		for i, k := range keys {
 			s := m[k]
 			orgs[i], buckets[i], workspaces[i], ks[i], users[i], models[i] = k.org, k.bucket, k.workspace, k.key, k.user, k.model
-			requests[i], inputs[i], outputs[i], costs[i], estimated[i] = s.requests, s.input, s.output, s.cost, s.estimated
+			requests[i], inputs[i], outputs[i], costs[i], estimated[i], overrun[i] = s.requests, s.input, s.output, s.cost, s.estimated, s.overrun
 		}
 		_, err := tx.Exec(ctx, "INSERT INTO "+table+" ("+strings.Join(rollupColumns, ", ")+")"+rollupSourcePostgres+" "+conflict,
-			orgs, buckets, workspaces, ks, users, models, requests, inputs, outputs, costs, estimated)
+			orgs, buckets, workspaces, ks, users, models, requests, inputs, outputs, costs, estimated, overrun)
 		return err
 	}
 	rows := make([][]any, len(keys))
 	for i, k := range keys {
 		s := m[k]
-		rows[i] = []any{k.org, k.bucket, k.workspace, k.key, k.user, k.model, s.requests, s.input, s.output, s.cost, s.estimated}
+		rows[i] = []any{k.org, k.bucket, k.workspace, k.key, k.user, k.model, s.requests, s.input, s.output, s.cost, s.estimated, s.overrun}
 	}
 	return tx.InsertMany(ctx, table, rollupColumns, rows, conflict)
 }

@@ -59,7 +59,7 @@ func stored(t *testing.T, db *store.DB) map[string]Event {
 			var e Event
 			var at, recorded int64
 			if err := rows.Scan(&e.ID, &e.OrganizationID, &e.WorkspaceID, &e.KeyID, &e.UserID, &e.Model, &at,
-				&e.InputTokens, &e.OutputTokens, &e.Cost, &e.Currency, &e.Estimated, &e.Endpoint, &recorded, &e.RequestID, &e.Product); err != nil {
+				&e.InputTokens, &e.OutputTokens, &e.Cost, &e.Currency, &e.Estimated, &e.Endpoint, &recorded, &e.RequestID, &e.Product, &e.Overrun); err != nil {
 				return err
 			}
 			e.Time = store.Time(at)
@@ -91,7 +91,7 @@ func rollup(t *testing.T, db *store.DB, table string) map[rollupKey]sums {
 			var k rollupKey
 			var s sums
 			if err := rows.Scan(&k.org, &k.bucket, &k.workspace, &k.key, &k.user, &k.model,
-				&s.requests, &s.input, &s.output, &s.cost, &s.estimated); err != nil {
+				&s.requests, &s.input, &s.output, &s.cost, &s.estimated, &s.overrun); err != nil {
 				return err
 			}
 			out[k] = s
@@ -353,6 +353,7 @@ func TestRollupsEqualRawSums(t *testing.T) {
 				Cost:           rng.Int64N(1_000_000),
 				Currency:       "EUR",
 				Estimated:      rng.IntN(5) == 0,
+				Overrun:        rng.IntN(7) == 0,
 				Endpoint:       "chat.completions",
 			}
 			switch rng.IntN(20) {
@@ -529,6 +530,33 @@ func TestMonthByModelDay(t *testing.T) {
 			dm(time.Date(2026, 3, 1, 0, 0, 0, 0, india), "small", 3, 1002, 1004, 10020),
 			dm(time.Date(2026, 3, 2, 0, 0, 0, 0, india), "large", 1, 5, 5, 50),
 		})
+	})
+}
+
+// TestOverrunsCounted: requests that used more than they reserved are
+// counted apart, in the rollups and in the parts of an hour read from the
+// raw events (a day in India starts at 18:30 UTC).
+func TestOverrunsCounted(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, db *store.DB) {
+		over := func(e Event) Event { e.Overrun = true; return e }
+		seed(t, db,
+			over(ev("a", "org", "ws1", "small", time.Date(2026, 3, 1, 2, 0, 0, 0, time.UTC), 1, 2, 10)),
+			ev("b", "org", "ws1", "small", time.Date(2026, 3, 1, 3, 0, 0, 0, time.UTC), 1, 2, 10),
+			over(ev("c", "org", "ws1", "small", time.Date(2026, 3, 1, 18, 45, 0, 0, time.UTC), 1, 2, 10)),
+		)
+		india := time.FixedZone("IST", 5*3600+1800)
+		got, err := view(t, db, func(ctx context.Context, tx *store.Tx) ([]DayModel, error) {
+			return MonthByModelDay(ctx, tx, "org", "", time.Date(2026, 3, 1, 0, 0, 0, 0, india), india)
+		})
+		if err != nil || len(got) != 2 || got[0].Requests != 2 || got[0].OverrunRequests != 1 || got[1].Requests != 1 || got[1].OverrunRequests != 1 {
+			t.Fatalf("days in India = %+v, %v; want 2 requests with 1 overrun, then 1 overrun", got, err)
+		}
+		rows, err := view(t, db, func(ctx context.Context, tx *store.Tx) ([]Row, error) {
+			return Report(ctx, tx, "org", time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC), Day, nil)
+		})
+		if err != nil || len(rows) != 1 || rows[0].Requests != 3 || rows[0].OverrunRequests != 2 {
+			t.Fatalf("the day's report = %+v, %v; want 3 requests, 2 overruns", rows, err)
+		}
 	})
 }
 
