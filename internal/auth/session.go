@@ -167,13 +167,9 @@ func VerifyPassword(ctx context.Context, db *store.DB, email, pw string) (Identi
 	if len(pw) > MaxPasswordLen {
 		return Identity{}, errBadCredentials
 	}
-	var userID, hash string
-	err = db.View(ctx, func(tx *store.Tx) error {
-		return tx.QueryRow(ctx, `SELECT u.id, p.hash FROM users u JOIN user_passwords p ON p.user_id = u.id WHERE u.email_normalized = ?`, normalized).
-			Scan(&userID, &hash)
-	})
+	userID, hash, err := passwordOf(ctx, db, normalized)
 	switch {
-	case steward.IsKind(store.Translate(err), steward.KindNotFound):
+	case steward.IsKind(err, steward.KindNotFound):
 		if _, err := verifyPassword(ctx, dummyHash, pw); err != nil {
 			return Identity{}, err
 		}
@@ -189,4 +185,15 @@ func VerifyPassword(ctx context.Context, db *store.DB, email, pw string) (Identi
 		return Identity{}, errBadCredentials
 	}
 	return Identity{UserID: userID, Method: MethodPassword}, nil
+}
+
+// passwordOf returns the id and password hash of the person with this
+// normalized email address; a KindNotFound error when there is no such
+// person or they have no password.
+func passwordOf(ctx context.Context, db *store.DB, normalized string) (userID, hash string, err error) {
+	err = db.View(ctx, func(tx *store.Tx) error {
+		return tx.QueryRow(ctx, `SELECT u.id, p.hash FROM users u JOIN user_passwords p ON p.user_id = u.id WHERE u.email_normalized = ?`, normalized).
+			Scan(&userID, &hash)
+	})
+	return userID, hash, store.Translate(err)
 }

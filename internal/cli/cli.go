@@ -41,6 +41,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"serve", "run the Admin API and every other surface", runServe},
+		{"doctor", "check serve's configuration for insecure settings and say what to change", runDoctor},
 		{"init", "initialise an empty database and print its first keys", runInit},
 		{"migrate", "apply database migrations", runMigrate},
 		{"audit", "verify the audit log's hash chains (audit verify)", runAudit},

@@ -65,6 +65,13 @@ var (
 // printed so far, and a function that stops it and returns its exit code.
 func serve(t *testing.T, env map[string]string, args ...string) (string, string, func() int) {
 	t.Helper()
+	base, printed, _, stop := serveLogged(t, env, args...)
+	return base, printed, stop
+}
+
+// serveLogged is serve that also returns the server's log.
+func serveLogged(t *testing.T, env map[string]string, args ...string) (string, string, *logbuf.Buffer, func() int) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var out, errOut logbuf.Buffer
 	done := make(chan int, 1)
@@ -75,7 +82,7 @@ func serve(t *testing.T, env map[string]string, args ...string) (string, string,
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
 		if m := listeningRE.FindStringSubmatch(out.String()); m != nil {
-			return m[1], out.String(), func() int { cancel(); return <-done }
+			return m[1], out.String(), &errOut, func() int { cancel(); return <-done }
 		}
 		select {
 		case code := <-done:
@@ -85,7 +92,7 @@ func serve(t *testing.T, env map[string]string, args ...string) (string, string,
 	}
 	cancel()
 	t.Fatalf("serve did not start: %s", errOut.String())
-	return "", "", nil
+	return "", "", nil, nil
 }
 
 func get(t *testing.T, url string, header ...string) (int, string) {

@@ -18,6 +18,7 @@ import (
 	"github.com/stewardhq/steward/internal/auth"
 	"github.com/stewardhq/steward/internal/bootstrap"
 	"github.com/stewardhq/steward/internal/config"
+	"github.com/stewardhq/steward/internal/conns"
 	"github.com/stewardhq/steward/internal/directory"
 	"github.com/stewardhq/steward/internal/gateway"
 	"github.com/stewardhq/steward/internal/keys"
@@ -40,6 +41,13 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	log := newLogger(cfg, env.Stderr)
+	for _, p := range cfg.Problems() {
+		log.Warn(p.What, "change", p.Change)
+	}
+	proxies, err := cfg.Proxies()
+	if err != nil {
+		return err
+	}
 	db, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -48,11 +56,12 @@ func runServe(ctx context.Context, env Env, args []string) error {
 
 	// Listen before the first-start bootstrap, so that its secrets are
 	// printed only when the server that accepts them is about to serve.
-	ln, err := net.Listen("tcp", cfg.Addr)
+	tcp, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return err
 	}
-	defer ln.Close()
+	defer tcp.Close()
+	ln := conns.NewListener(tcp, cfg.MaxUnauthenticatedConns)
 	if cfg.DebugAddr != "" {
 		stopDebug, err := serveDebug(cfg.DebugAddr, log)
 		if err != nil {
@@ -109,7 +118,8 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	events := analytics.NewRecorder(db, log)
 	enforcer := quota.NewEnforcer(db, limiter, time.Now)
 	m := newMetrics(db, limiter, checker, access, recorder)
-	gw, err := newGateway(cfg, env.Getenv, m.Auth(checker), m.Limits(enforcer), m.Recorder(metering.Recorder{Usage: recorder}), m.UpstreamClient(), log)
+	workspaceKeys := authenticating{checker}
+	gw, err := newGateway(cfg, env.Getenv, m.Auth(workspaceKeys), m.Limits(enforcer), m.Recorder(metering.Recorder{Usage: recorder}), m.UpstreamClient(cfg.UpstreamHeaderTimeout), log)
 	if err != nil {
 		return err
 	}
@@ -121,7 +131,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	}
 	invitations := directory.InviteSettings{TTL: cfg.InvitationTTL, AcceptURL: publicURL + "/invitations/accept"}
 	pages, err := web.New(web.Config{
-		DB: db, Log: log, Currency: cfg.Currency, Invitations: invitations, SecureCookies: cfg.SecureCookies,
+		DB: db, Log: log, Currency: cfg.Currency, Invitations: invitations, SecureCookies: cfg.SecureCookies, Proxies: proxies,
 		Sessions: auth.SessionSettings{TTL: cfg.SessionTTL, Idle: cfg.SessionIdle},
 		Reset:    reset, Throttle: limiter,
 	})
@@ -130,10 +140,11 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	}
 	srv, err := server.New(server.Deps{
 		DB: db, Log: log, LastUsed: lastUsed, MaxBodyBytes: cfg.MaxBodyBytes, Version: version(),
+		BodyTimeout: cfg.BodyTimeout, ModelBodyTimeout: cfg.ModelBodyTimeout,
 		Invitations:   invitations,
 		Gateway:       m.Gateway(gw),
 		Analytics:     events,
-		WorkspaceKeys: checker,
+		WorkspaceKeys: workspaceKeys,
 		Web:           pages,
 		SCIM:          provisioning,
 		Currency:      cfg.Currency,
@@ -149,10 +160,15 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		}
 		defer stopMetrics()
 	}
+	// Slow clients are bounded at every step: the headers by
+	// ReadHeaderTimeout, the body by the server's body timeouts, the wait
+	// for another request by IdleTimeout, and the number of connections
+	// that have not authenticated by the listener.
 	httpSrv := &http.Server{
 		Handler:           srv.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
+		IdleTimeout:       cfg.IdleTimeout,
+		ConnContext:       conns.Context,
 	}
 	bgCtx, stopBackground := context.WithCancel(context.Background())
 	var background sync.WaitGroup
@@ -228,6 +244,19 @@ func newGateway(cfg config.Config, getenv func(string) string, checker gateway.A
 		gcfg.Models = append(gcfg.Models, gm)
 	}
 	return gateway.New(gcfg, checker, lim, recorder, log)
+}
+
+// authenticating marks the connection of a request whose Workspace key is
+// valid as authenticated, so that it no longer counts against
+// --max-unauthenticated-conns.
+type authenticating struct{ gateway.Authenticator }
+
+func (a authenticating) Check(ctx context.Context, token string) (keys.CheckedKey, error) {
+	k, err := a.Authenticator.Check(ctx, token)
+	if err == nil {
+		conns.Authenticated(ctx)
+	}
+	return k, err
 }
 
 // prices lists the configured models' prices for usage reports.

@@ -9,7 +9,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/url"
 	"os"
 	"slices"
@@ -19,6 +18,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/stewardhq/steward/internal/forwarded"
 	"github.com/stewardhq/steward/internal/limits"
 )
 
@@ -63,6 +63,23 @@ type Config struct {
 	// SecureCookies marks the web pages' cookies Secure even on plain HTTP,
 	// for a server behind a proxy that terminates TLS.
 	SecureCookies bool `yaml:"secure_cookies"`
+	// TrustedProxies lists, comma-separated, the addresses and CIDR
+	// prefixes of the reverse proxies whose X-Forwarded-For and
+	// X-Forwarded-Proto are believed.
+	TrustedProxies string `yaml:"trusted_proxies"`
+	// BodyTimeout bounds the time a client may take to send a request's
+	// body, and ModelBodyTimeout a model API request's (larger prompts).
+	BodyTimeout      time.Duration `yaml:"body_timeout"`
+	ModelBodyTimeout time.Duration `yaml:"model_body_timeout"`
+	// IdleTimeout closes a kept-alive connection after this long without a
+	// request.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// MaxUnauthenticatedConns bounds the connections open on which no
+	// request has authenticated; a new one closes the oldest.
+	MaxUnauthenticatedConns int `yaml:"max_unauthenticated_conns"`
+	// UpstreamHeaderTimeout bounds the time a model server may take to
+	// start answering; zero waits as long as the client does.
+	UpstreamHeaderTimeout time.Duration `yaml:"upstream_header_timeout"`
 	// Models are the models the gateway serves; only the config file sets
 	// them.
 	Models []Model `yaml:"models"`
@@ -102,6 +119,11 @@ func Default() Config {
 		RedisPrefix:     "steward:",
 		SessionTTL:      12 * time.Hour,
 		SessionIdle:     time.Hour,
+
+		BodyTimeout:             30 * time.Second,
+		ModelBodyTimeout:        2 * time.Minute,
+		IdleTimeout:             2 * time.Minute,
+		MaxUnauthenticatedConns: 1024,
 	}
 }
 
@@ -151,6 +173,19 @@ var options = []option{
 	{"session-ttl", "longest life of a web sign-in (Admin Panel, Backoffice), e.g. 12h", duration(func(c *Config) *time.Duration { return &c.SessionTTL }), false},
 	{"session-idle", "a web sign-in ends after this long unused, e.g. 1h", duration(func(c *Config) *time.Duration { return &c.SessionIdle }), false},
 	{"secure-cookies", "mark web cookies Secure on plain HTTP too (behind a TLS-terminating proxy); requests over TLS always get them", boolean(func(c *Config) *bool { return &c.SecureCookies }), true},
+	{"trusted-proxies", "addresses and CIDR prefixes of the reverse proxies in front, comma-separated, e.g. 10.0.0.0/8: their X-Forwarded-Proto marks cookies Secure and their X-Forwarded-For names the client that sign-in throttling counts (default: none)", str(func(c *Config) *string { return &c.TrustedProxies }), false},
+	{"body-timeout", "longest time a client may take to send a request's body, e.g. 30s (the model API's: --model-body-timeout)", duration(func(c *Config) *time.Duration { return &c.BodyTimeout }), false},
+	{"model-body-timeout", "longest time a client may take to send a model API request's body (e.g. 2m)", duration(func(c *Config) *time.Duration { return &c.ModelBodyTimeout }), false},
+	{"idle-timeout", "a kept-alive connection is closed after this long without a request (e.g. 2m)", duration(func(c *Config) *time.Duration { return &c.IdleTimeout }), false},
+	{"max-unauthenticated-conns", "most connections kept open on which no request has authenticated; one more closes the oldest", func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			return fmt.Errorf("must be a positive number of connections")
+		}
+		c.MaxUnauthenticatedConns = n
+		return nil
+	}, false},
+	{"upstream-header-timeout", "longest time a model server may take to start answering before the next upstream is tried or the request fails with 502 (e.g. 5m; default: as long as the client waits)", duration(func(c *Config) *time.Duration { return &c.UpstreamHeaderTimeout }), false},
 }
 
 func boolean(f func(*Config) *bool) func(*Config, string) error {
@@ -275,8 +310,7 @@ func (c *Config) validate() error {
 		}
 	}
 	if c.DebugAddr != "" {
-		host, _, err := net.SplitHostPort(c.DebugAddr)
-		if ip := net.ParseIP(host); err != nil || (host != "localhost" && (ip == nil || !ip.IsLoopback())) {
+		if !loopback(c.DebugAddr) {
 			return fmt.Errorf("debug address %q: want a loopback host:port such as 127.0.0.1:6060, since the profiler has no authentication", c.DebugAddr)
 		}
 	}
@@ -286,10 +320,21 @@ func (c *Config) validate() error {
 	if _, err := c.FailOpenKinds(); err != nil {
 		return err
 	}
-	if c.InvitationTTL <= 0 || c.ShutdownTimeout <= 0 {
+	if c.InvitationTTL <= 0 || c.ShutdownTimeout <= 0 || c.BodyTimeout <= 0 || c.ModelBodyTimeout <= 0 || c.IdleTimeout <= 0 || c.UpstreamHeaderTimeout < 0 {
 		return fmt.Errorf("durations must be positive")
 	}
+	if c.MaxUnauthenticatedConns <= 0 {
+		return fmt.Errorf("max unauthenticated connections must be positive")
+	}
+	if _, err := c.Proxies(); err != nil {
+		return err
+	}
 	return nil
+}
+
+// Proxies returns the proxies TrustedProxies lists.
+func (c *Config) Proxies() (forwarded.Trusted, error) {
+	return forwarded.Parse(c.TrustedProxies)
 }
 
 // FailOpenKinds returns the kinds of limit RedisFailOpen names.

@@ -116,10 +116,13 @@ func (m *Metrics) Transport(base http.RoundTripper) http.RoundTripper {
 
 // UpstreamClient returns an upstream client like the gateway's own, which
 // keeps gateway.UpstreamIdleConns idle connections to each upstream, timed.
-func (m *Metrics) UpstreamClient() *http.Client {
+// A positive headerTimeout bounds the wait for an upstream's response
+// headers; zero waits as long as the request's context lasts.
+func (m *Metrics) UpstreamClient(headerTimeout time.Duration) *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConns = 4 * gateway.UpstreamIdleConns
 	t.MaxIdleConnsPerHost = gateway.UpstreamIdleConns
+	t.ResponseHeaderTimeout = headerTimeout
 	return &http.Client{Transport: m.Transport(t)}
 }
 

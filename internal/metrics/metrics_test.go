@@ -53,7 +53,7 @@ func TestGatewayMetrics(t *testing.T) {
 		_, _ = io.WriteString(w, "answer")
 	}))
 	defer upstream.Close()
-	client := m.UpstreamClient()
+	client := m.UpstreamClient(0)
 	// A stand-in for the gateway: it calls the model server with the
 	// request's context, as the gateway does, and relays the answer.
 	h := m.Gateway(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -118,5 +118,22 @@ func TestGatewayMetrics(t *testing.T) {
 	}
 	if !strings.Contains(text, "go_goroutines") {
 		t.Errorf("no Go metrics")
+	}
+}
+
+func TestUpstreamClientHeaderTimeout(t *testing.T) {
+	stop := make(chan struct{})
+	upstream := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { <-stop }))
+	defer upstream.Close()
+	defer close(stop)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "POST", upstream.URL, nil)
+	resp, err := metrics.New().UpstreamClient(50 * time.Millisecond).Do(req)
+	if err == nil {
+		resp.Body.Close()
+	}
+	if err == nil || ctx.Err() != nil || !strings.Contains(err.Error(), "timeout awaiting response headers") {
+		t.Fatalf("a model server that never answers: %v (context: %v), want the header timeout", err, ctx.Err())
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward/internal/apierror"
+	"github.com/stewardhq/steward/internal/conns"
 	"github.com/stewardhq/steward/internal/keys"
 	"github.com/stewardhq/steward/internal/scim/filter"
 	"github.com/stewardhq/steward/internal/steward"
@@ -126,6 +127,7 @@ func (s *Service) authenticate(r *http.Request) (*call, error) {
 	if err != nil {
 		return nil, err
 	}
+	conns.Authenticated(r.Context())
 	// The token's row joins its Organization: its ids are all a SCIM
 	// change needs, without another read.
 	return &call{actor: p.Actor(), org: steward.Organization{ID: p.OrganizationID, EnterpriseAccountID: p.EnterpriseAccountID}}, nil

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward/internal/analytics"
+	"github.com/stewardhq/steward/internal/conns"
 	"github.com/stewardhq/steward/internal/directory"
 	"github.com/stewardhq/steward/internal/httpstatus"
 	"github.com/stewardhq/steward/internal/keys"
@@ -49,6 +50,10 @@ type Deps struct {
 	// SCIM is the SCIM service provider and sync runner; nil gets one over
 	// DB.
 	SCIM *scim.Service
+	// BodyTimeout and ModelBodyTimeout bound the time a client may take to
+	// send a request's body, the model API's and every other one's; zero
+	// means DefaultBodyTimeout and DefaultModelBodyTimeout.
+	BodyTimeout, ModelBodyTimeout time.Duration
 }
 
 // Server serves every HTTP surface of Steward.
@@ -78,6 +83,12 @@ func New(deps Deps) (*Server, error) {
 	if deps.MaxBodyBytes <= 0 {
 		deps.MaxBodyBytes = 1 << 20
 	}
+	if deps.BodyTimeout <= 0 {
+		deps.BodyTimeout = DefaultBodyTimeout
+	}
+	if deps.ModelBodyTimeout <= 0 {
+		deps.ModelBodyTimeout = DefaultModelBodyTimeout
+	}
 	if deps.Currency == "" {
 		deps.Currency = "USD"
 	}
@@ -100,7 +111,7 @@ func (s *Server) Routes() []Route { return s.routes }
 
 // Handler returns the root handler with its middleware.
 func (s *Server) Handler() http.Handler {
-	return s.withRequestContext(s.mux)
+	return s.withBodyDeadline(s.withRequestContext(s.mux))
 }
 
 // public registers an unauthenticated route.
@@ -175,6 +186,7 @@ func (s *Server) authenticate(r *http.Request) (steward.Principal, error) {
 		return steward.Principal{}, err
 	}
 	setLogAttr(r.Context(), slog.String("credential_id", p.CredentialID))
+	conns.Authenticated(r.Context())
 	return p, nil
 }
 

@@ -84,11 +84,21 @@ func (e *env) setPassword(userID, pw string) {
 type browser struct {
 	e *env
 	c *http.Client
+	// header is sent with every request, as a proxy in front would add it.
+	header http.Header
 }
 
 func (e *env) browser() *browser {
 	jar, _ := cookiejar.New(nil)
-	return &browser{e: e, c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	return &browser{e: e, c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}, header: http.Header{}}
+}
+
+// browserAt is a browser whose requests reach Steward through a proxy at
+// 127.0.0.1 that names ip as the client.
+func (e *env) browserAt(ip string) *browser {
+	b := e.browser()
+	b.header.Set("X-Forwarded-For", ip)
+	return b
 }
 
 type reply struct {
@@ -100,6 +110,9 @@ type reply struct {
 
 func (b *browser) do(req *http.Request) reply {
 	b.e.t.Helper()
+	for k, v := range b.header {
+		req.Header[k] = v
+	}
 	resp, err := b.c.Do(req)
 	if err != nil {
 		b.e.t.Fatal(err)

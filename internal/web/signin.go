@@ -1,19 +1,16 @@
 package web
 
 import (
-	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/stewardhq/steward/internal/auth"
+	"github.com/stewardhq/steward/internal/conns"
 	"github.com/stewardhq/steward/internal/directory"
-	"github.com/stewardhq/steward/internal/limits"
 	"github.com/stewardhq/steward/internal/steward"
 	"github.com/stewardhq/steward/internal/store"
 )
@@ -27,45 +24,14 @@ const (
 	formCookie = "steward_form"
 )
 
-// Sign-in throttling: GCRA limits on attempts, per address and per client
-// IP, whatever their outcome. An address gets a burst of 10 attempts, then
-// one a minute; an IP 30, then 10 a minute.
-var (
-	perAddress = limits.Check{Kind: limits.TokensPerMinute, Limit: 1, Burst: 10, Cost: 1}
-	perIP      = limits.Check{Kind: limits.TokensPerMinute, Limit: 10, Burst: 30, Cost: 1}
-)
-
-func (h *Handler) secure(r *http.Request) bool { return h.cfg.SecureCookies || r.TLS != nil }
+// secure reports whether cookies are marked Secure: on every request with
+// --secure-cookies, otherwise on those the client sent over HTTPS, to
+// Steward or to a trusted proxy.
+func (h *Handler) secure(r *http.Request) bool { return h.cfg.SecureCookies || h.cfg.Proxies.HTTPS(r) }
 
 func (h *Handler) setCookie(w http.ResponseWriter, r *http.Request, name, value string, maxAge int) {
 	http.SetCookie(w, &http.Cookie{Name: name, Value: value, Path: Prefix + "/", MaxAge: maxAge,
 		HttpOnly: true, Secure: h.secure(r), SameSite: http.SameSiteLaxMode})
-}
-
-// throttle takes one attempt from the address's and the IP's budgets; it
-// returns a KindRateLimited error when either is spent.
-func (h *Handler) throttle(ctx context.Context, r *http.Request, what, email string) error {
-	ip, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		ip = r.RemoteAddr
-	}
-	a, b := perAddress, perIP
-	email = strings.ToLower(strings.TrimSpace(email))
-	if len(email) > 254 {
-		// No address is longer; the cut keeps the limiter's keys small.
-		email = email[:254]
-	}
-	a.Key = what + ":email:" + email
-	b.Key = what + ":ip:" + ip
-	d, _, err := h.cfg.Throttle.Reserve(ctx, []limits.Check{a, b})
-	if err != nil {
-		return err
-	}
-	if !d.Allowed {
-		wait := max(d.RetryAfter.Round(time.Second), time.Second)
-		return steward.Errorf(steward.KindRateLimited, "too many attempts: try again in %s", wait)
-	}
-	return nil
 }
 
 // formToken returns the pre-session anti-forgery token, setting its cookie
@@ -145,15 +111,24 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
 		again(err)
 		return
 	}
-	if err := h.throttle(r.Context(), r, "signin", email); err != nil {
+	a, err := h.beginSignIn(w, r, email)
+	if err != nil {
 		again(err)
 		return
 	}
 	id, err := auth.VerifyPassword(r.Context(), h.cfg.DB, email, pw)
+	a.end(r.Context(), err)
 	if err != nil {
 		h.cfg.Log.Info("web: sign-in refused", "request_id", r.Header.Get("x-request-id"), "reason", err.Error())
 		again(err)
 		return
+	}
+	// The browser is now one the person signs in from: their own attempts
+	// from it are throttled apart from everyone else's.
+	if token, err := auth.DeviceToken(r.Context(), h.cfg.DB, email); err != nil {
+		h.cfg.Log.Error("web: device cookie", "request_id", r.Header.Get("x-request-id"), "err", err)
+	} else {
+		h.setCookie(w, r, deviceCookie, token, deviceDays*24*3600)
 	}
 	h.startSession(w, r, id, next)
 }
@@ -197,7 +172,7 @@ func (h *Handler) forgot(w http.ResponseWriter, r *http.Request) {
 		err = checkFormToken(r)
 	}
 	if err == nil {
-		err = h.throttle(r.Context(), r, "reset", email)
+		err = h.throttleReset(w, r, email)
 	}
 	if err == nil {
 		err = h.cfg.DB.Transact(r.Context(), func(tx *store.Tx) error { return auth.RequestReset(r.Context(), tx, email, h.cfg.Reset) })
@@ -261,9 +236,10 @@ func (h *Handler) passwordPage(w http.ResponseWriter, r *http.Request, c *reqCtx
 // the person ends, this one included.
 func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
 	pw := r.PostFormValue("password")
-	err := h.throttle(r.Context(), r, "signin", c.sess.Email)
+	a, err := h.beginSignIn(w, r, c.sess.Email)
 	if err == nil {
 		_, err = auth.VerifyPassword(r.Context(), h.cfg.DB, c.sess.Email, r.PostFormValue("current"))
+		a.end(r.Context(), err)
 		if steward.IsKind(err, steward.KindUnauthenticated) {
 			err = steward.Invalid([]string{"body", "current"}, "the current password is wrong")
 		}
@@ -344,6 +320,7 @@ func (h *Handler) signedIn(fn pageFunc) http.HandlerFunc {
 			h.fail(w, r, nil, err)
 			return
 		}
+		conns.Authenticated(r.Context())
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			if err := sameOrigin(r); err != nil {
 				h.fail(w, r, c, err)

@@ -20,6 +20,7 @@ import (
 	"github.com/stewardhq/steward/internal/apierror"
 	"github.com/stewardhq/steward/internal/auth"
 	"github.com/stewardhq/steward/internal/directory"
+	"github.com/stewardhq/steward/internal/forwarded"
 	"github.com/stewardhq/steward/internal/limits"
 	"github.com/stewardhq/steward/internal/steward"
 	"github.com/stewardhq/steward/internal/store"
@@ -38,16 +39,20 @@ var assetFiles embed.FS
 type Config struct {
 	DB  *store.DB
 	Log *slog.Logger
-	// Throttle limits sign-in and reset attempts per address and per IP;
-	// nil keeps the counts in this process.
+	// Throttle keeps the limits on sign-in attempts and reset requests;
+	// nil keeps them in this process.
 	Throttle limits.Limiter
 	Sessions auth.SessionSettings
 	// SecureCookies marks cookies Secure on every request, for a server
 	// behind a proxy that terminates TLS; requests that arrive over TLS
 	// get Secure cookies anyway.
 	SecureCookies bool
-	Reset         auth.ResetSettings
-	Invitations   directory.InviteSettings
+	// Proxies are the reverse proxies whose X-Forwarded-Proto marks
+	// cookies Secure and whose X-Forwarded-For names the client that
+	// throttling counts.
+	Proxies     forwarded.Trusted
+	Reset       auth.ResetSettings
+	Invitations directory.InviteSettings
 	// Currency is the billing currency that limits and usage are shown in.
 	Currency string
 }
