@@ -19,6 +19,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/stewardhq/steward/internal/forwarded"
+	"github.com/stewardhq/steward/internal/gateway"
 	"github.com/stewardhq/steward/internal/limits"
 )
 
@@ -319,6 +320,16 @@ func (c *Config) validate() error {
 	}
 	if _, err := c.FailOpenKinds(); err != nil {
 		return err
+	}
+	for i, m := range c.Models {
+		for _, p := range []struct {
+			key   string
+			price float64
+		}{{"input_price_per_million", m.InputPricePerMillion}, {"output_price_per_million", m.OutputPricePerMillion}} {
+			if err := gateway.CheckPrice(p.price); err != nil {
+				return fmt.Errorf("models[%d] (%q): %s: %w", i, m.Name, p.key, err)
+			}
+		}
 	}
 	if c.InvitationTTL <= 0 || c.ShutdownTimeout <= 0 || c.BodyTimeout <= 0 || c.ModelBodyTimeout <= 0 || c.IdleTimeout <= 0 || c.UpstreamHeaderTimeout < 0 {
 		return fmt.Errorf("durations must be positive")

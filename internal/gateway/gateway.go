@@ -22,6 +22,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -131,8 +132,12 @@ const DemoModelName = "steward-demo"
 // max_tokens when its model sets no MaxOutputTokens.
 const DefaultMaxOutputTokens = 4096
 
-// maxPricePerMillion bounds prices so that costs stay far from overflow.
-const maxPricePerMillion = 1e6
+// MaxPricePerMillion is the largest price of a model's input or output
+// tokens, in currency units per million tokens. A token then costs at most
+// one unit, 10^6 micro-units, so a request's cost would overflow int64
+// only beyond 9.2×10^12 tokens, and cost saturates there rather than
+// wrapping round.
+const MaxPricePerMillion = 1_000_000
 
 // Model is one model the gateway serves.
 type Model struct {
@@ -316,11 +321,21 @@ func validate(m Model) (*model, error) {
 	return vm, nil
 }
 
+// CheckPrice returns an error unless p is a price a model may have: a
+// number from 0 to MaxPricePerMillion, which NaN and the infinities are
+// not. The error says which bound p misses.
+func CheckPrice(p float64) error {
+	if math.IsNaN(p) || p < 0 || p > MaxPricePerMillion {
+		return fmt.Errorf("%s is not a price: want a number from 0 to %d (currency units per million tokens)", strconv.FormatFloat(p, 'f', -1, 64), MaxPricePerMillion)
+	}
+	return nil
+}
+
 // price converts a price per million tokens to millionths of a micro-unit
 // per token (the same number scaled by 1e6).
 func price(p float64) (int64, error) {
-	if math.IsNaN(p) || p < 0 || p > maxPricePerMillion {
-		return 0, fmt.Errorf("%v must be between 0 and %v per million tokens", p, float64(maxPricePerMillion))
+	if err := CheckPrice(p); err != nil {
+		return 0, err
 	}
 	return int64(math.Round(p * 1e6)), nil
 }

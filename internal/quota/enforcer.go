@@ -171,38 +171,9 @@ func (e *Enforcer) Reserve(ctx context.Context, k keys.CheckedKey, model string,
 	if err != nil {
 		return nil, err
 	}
-	worstTokens := promptTokens + maxOutputTokens
-	worstCost, _ := e.Cost(model, promptTokens, maxOutputTokens)
-	var cs []check
-	levels := []struct {
-		prefix, ws string
-		rl         RateLimits
-		cap        *int64
-	}{{"org:" + k.OrganizationID, "", s.Organization, s.SpendCap}, {"ws:" + k.WorkspaceID, k.WorkspaceID, s.RateLimitsOf(k.WorkspaceID), nil}}
-	if v, ok := s.WorkspaceSpends[k.WorkspaceID]; ok {
-		levels[1].cap = &v
-	}
-	// A monthly counter belongs to one time zone: a change of zone starts
-	// another, warmed from the usage of the new zone's month.
-	month := "@" + s.Location.String()
-	for _, l := range levels {
-		if l.rl.RequestsPerSecond > 0 {
-			cs = append(cs, check{Check: limits.Check{Key: l.prefix, Kind: limits.RequestsPerSecond, Limit: l.rl.RequestsPerSecond, Cost: 1},
-				code: "rate_limit_exceeded", what: "requests per second"})
-		}
-		if t := l.rl.Models[model]; t.PerMinute > 0 {
-			cs = append(cs, check{Check: limits.Check{Key: l.prefix + ":" + model, Kind: limits.TokensPerMinute, Limit: t.PerMinute, Cost: worstTokens},
-				code: "token_limit_exceeded", what: "tokens per minute"})
-		}
-		if t := l.rl.Models[model]; t.PerMonth > 0 {
-			cs = append(cs, check{Check: limits.Check{Key: l.prefix + ":" + model + month, Kind: limits.TokensPerMonth, Limit: t.PerMonth, Cost: worstTokens, Location: s.Location},
-				code: "monthly_token_limit_exceeded", what: "tokens per month", org: k.OrganizationID, ws: l.ws, mdl: model})
-		}
-		if l.cap != nil {
-			cs = append(cs, check{Check: limits.Check{Key: l.prefix + month, Kind: limits.SpendPerMonth, Limit: *l.cap * MicrosPerUnit, Cost: worstCost, Location: s.Location},
-				code: "spend_limit_exceeded", what: "monthly spend limit", spend: true, org: k.OrganizationID, ws: l.ws})
-		}
-	}
+	prompt, maxOut := tokenCount(promptTokens), tokenCount(maxOutputTokens)
+	worstCost, _ := e.Cost(model, prompt, maxOut)
+	cs := s.checks(k, model, addTokens(prompt, maxOut), worstCost)
 	if err := e.warmAll(ctx, cs); err != nil {
 		return nil, err
 	}
@@ -238,6 +209,62 @@ func (e *Enforcer) Reserve(ctx context.Context, k keys.CheckedKey, model string,
 		}
 	}
 	return &ticket{e: e, cs: cs, res: res, header: h, model: model}, nil
+}
+
+// checks are the limits a request of a key and model must pass, each
+// taking its worst case of tokens or spend.
+func (s Settings) checks(k keys.CheckedKey, model string, worstTokens, worstCost int64) []check {
+	var cs []check
+	levels := []struct {
+		prefix, ws string
+		rl         RateLimits
+		cap        *int64
+	}{{"org:" + k.OrganizationID, "", s.Organization, s.SpendCap}, {"ws:" + k.WorkspaceID, k.WorkspaceID, s.RateLimitsOf(k.WorkspaceID), nil}}
+	if v, ok := s.WorkspaceSpends[k.WorkspaceID]; ok {
+		levels[1].cap = &v
+	}
+	// A monthly counter belongs to one time zone: a change of zone starts
+	// another, warmed from the usage of the new zone's month.
+	month := "@" + s.Location.String()
+	for _, l := range levels {
+		if l.rl.RequestsPerSecond > 0 {
+			cs = append(cs, check{Check: limits.Check{Key: l.prefix, Kind: limits.RequestsPerSecond, Limit: l.rl.RequestsPerSecond, Cost: 1},
+				code: "rate_limit_exceeded", what: "requests per second"})
+		}
+		if t := l.rl.Models[model]; t.PerMinute > 0 {
+			cs = append(cs, check{Check: limits.Check{Key: l.prefix + ":" + model, Kind: limits.TokensPerMinute, Limit: t.PerMinute, Cost: worstTokens},
+				code: "token_limit_exceeded", what: "tokens per minute"})
+		}
+		if t := l.rl.Models[model]; t.PerMonth > 0 {
+			cs = append(cs, check{Check: limits.Check{Key: l.prefix + ":" + model + month, Kind: limits.TokensPerMonth, Limit: t.PerMonth, Cost: worstTokens, Location: s.Location},
+				code: "monthly_token_limit_exceeded", what: "tokens per month", org: k.OrganizationID, ws: l.ws, mdl: model})
+		}
+		if l.cap != nil {
+			cs = append(cs, check{Check: limits.Check{Key: l.prefix + month, Kind: limits.SpendPerMonth, Limit: Micros(*l.cap), Cost: worstCost, Location: s.Location},
+				code: "spend_limit_exceeded", what: "monthly spend limit", spend: true, org: k.OrganizationID, ws: l.ws})
+		}
+	}
+	return cs
+}
+
+// tokenCount is a number of tokens as the enforcer takes it. A negative
+// one can only be a product that overflowed before it got here, so it
+// counts as the most there is rather than reaching the limiter, which
+// refuses negative numbers.
+func tokenCount(tokens int64) int64 {
+	if tokens < 0 {
+		return math.MaxInt64
+	}
+	return tokens
+}
+
+// addTokens adds two counts, saturating at math.MaxInt64 rather than
+// wrapping round to a negative number.
+func addTokens(a, b int64) int64 {
+	if a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
 }
 
 func scopeName(key string) string {
@@ -299,17 +326,23 @@ func (t *ticket) Headers() http.Header { return t.header }
 
 // Settle corrects every check to what the request used.
 func (t *ticket) Settle(inputTokens, outputTokens int64) {
-	cost, _ := t.e.Cost(t.model, inputTokens, outputTokens)
-	actual := make([]int64, len(t.cs))
-	for i, c := range t.cs {
+	in, out := tokenCount(inputTokens), tokenCount(outputTokens)
+	cost, _ := t.e.Cost(t.model, in, out)
+	_ = t.e.limiter.Settle(context.Background(), &t.res, actuals(t.cs, addTokens(in, out), cost))
+}
+
+// actuals are the costs that settle checks to what a request used.
+func actuals(cs []check, tokens, cost int64) []int64 {
+	actual := make([]int64, len(cs))
+	for i, c := range cs {
 		switch {
 		case c.Kind == limits.RequestsPerSecond:
 			actual[i] = 1
 		case c.spend:
 			actual[i] = cost
 		default:
-			actual[i] = inputTokens + outputTokens
+			actual[i] = tokens
 		}
 	}
-	_ = t.e.limiter.Settle(context.Background(), &t.res, actual)
+	return actual
 }

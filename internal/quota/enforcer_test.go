@@ -3,6 +3,7 @@ package quota_test
 import (
 	"context"
 	"errors"
+	"math"
 	"strings"
 	"sync"
 	"testing"
@@ -142,6 +143,35 @@ func TestRateAndTokenLimits(t *testing.T) {
 		refusedWith(t, err, "rate_limit_exceeded")
 		_, err = e.Reserve(ctx, k, "other", 1, 1)
 		refusedWith(t, err, "rate_limit_exceeded")
+	})
+}
+
+// Token counts whose sum overflows int64, or that arrive negative from a
+// product that overflowed before the enforcer, count as the most there is:
+// the request is refused by its token limits, never failed by the limiter
+// with a negative cost.
+func TestTokenCountsThatOverflowAreRefused(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		boot, e, k := setup(t, db)
+		rl := quota.RateLimits{Models: map[string]quota.TokenLimits{"m": {PerMonth: quota.MaxTokens}}}
+		if err := db.Transact(ctx, func(tx *store.Tx) error {
+			return quota.SetRateLimits(ctx, tx, steward.SystemActor("test"), boot.Organization, "", rl)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct{ prompt, maxOut int64 }{{math.MaxInt64, math.MaxInt64}, {1, -2}, {math.MinInt64, 0}} {
+			_, err := e.Reserve(ctx, k, "m", c.prompt, c.maxOut)
+			refusedWith(t, err, "monthly_token_limit_exceeded")
+		}
+		tk, err := e.Reserve(ctx, k, "m", 100, 100)
+		if err != nil {
+			t.Fatalf("after the refusals: %v", err)
+		}
+		// Settled beyond int64, the month's tokens are all used up.
+		tk.Settle(math.MaxInt64, math.MaxInt64)
+		_, err = e.Reserve(ctx, k, "m", 1, 0)
+		refusedWith(t, err, "monthly_token_limit_exceeded")
 	})
 }
 

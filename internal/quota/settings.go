@@ -6,6 +6,7 @@ package quota
 import (
 	"context"
 	"database/sql"
+	"math"
 	"slices"
 	"strconv"
 	"time"
@@ -23,6 +24,40 @@ const TopicLimits = "limits"
 // MicrosPerUnit converts whole currency units to the micro-units costs are
 // counted in.
 const MicrosPerUnit = 1_000_000
+
+// Bounds of the limits an admin sets: SetSpendCap and SetRateLimits refuse
+// a larger value with a KindInvalid error naming the field and the bound.
+// Every number the enforcer derives from them stays within int64, and the
+// limiter's GCRA, which counts time in nanoseconds, stays meaningful.
+const (
+	// MaxAmount is the largest spend cap, in whole currency units: 10^12
+	// units are 10^18 micro-units, which leaves int64 (up to 9.2×10^18)
+	// room for the month's spend and the reservations in flight counted
+	// against the cap.
+	MaxAmount = 1_000_000_000_000
+	// MaxTokens is the largest tokens per minute or per month: 10^15, so
+	// that a monthly counter stays below 2^53, where Redis's Lua numbers
+	// (doubles) still compare it exactly.
+	MaxTokens = 1_000_000_000_000_000
+	// MaxRequestsPerSecond is the largest request rate: at most a million a
+	// second, each request's share of a second is a microsecond or more,
+	// which GCRA's rounding to the nanosecond changes by 0.1% at most.
+	MaxRequestsPerSecond = 1_000_000
+)
+
+// Micros converts a spend cap in whole units to micro-units, saturating
+// at math.MaxInt64 rather than wrapping round to a negative number, which
+// the limiter would refuse: a cap stored before MaxAmount was checked may
+// be larger than it.
+func Micros(units int64) int64 {
+	switch {
+	case units <= 0:
+		return 0
+	case units > math.MaxInt64/MicrosPerUnit:
+		return math.MaxInt64
+	}
+	return units * MicrosPerUnit
+}
 
 // TokenLimits are one model's limits; 0 is none.
 type TokenLimits struct {
@@ -149,18 +184,14 @@ func checkWithin(field []string, inner, outer RateLimits, what string) error {
 }
 
 // SetRateLimits replaces the rate limits of the Organization or one of its
-// active Workspaces, and audits it as rate_limit.rule.update. A Workspace's
-// limits may not exceed the Organization's, nor the Organization's fall
-// below an active Workspace's (KindInvalid); a limit a Workspace does not
-// set is the Organization's, and is never in the way.
+// active Workspaces, and audits it as rate_limit.rule.update. A limit is 0
+// for none or at most its bound (MaxRequestsPerSecond, MaxTokens). A
+// Workspace's limits may not exceed the Organization's, nor the
+// Organization's fall below an active Workspace's (KindInvalid); a limit a
+// Workspace does not set is the Organization's, and is never in the way.
 func SetRateLimits(ctx context.Context, tx *store.Tx, actor steward.Actor, org steward.Organization, workspaceID string, rl RateLimits) error {
-	for model, t := range rl.Models {
-		if model == "" || len(model) > 256 || t.PerMinute < 0 || t.PerMonth < 0 {
-			return steward.Invalid([]string{"body", "tokens_limits_by_model", model}, "a model name of at most 256 bytes, and limits of at least 1 or null")
-		}
-	}
-	if rl.RequestsPerSecond < 0 {
-		return steward.Invalid([]string{"body", "requests_per_second"}, "requests_per_second must be at least 1, or null for no limit")
+	if err := checkRateLimits(rl); err != nil {
+		return err
 	}
 	current, err := Load(ctx, tx, org.ID)
 	if err != nil {
@@ -221,6 +252,49 @@ func SetRateLimits(ctx context.Context, tx *store.Tx, actor steward.Actor, org s
 	return audit.Record(ctx, tx, entry)
 }
 
+// checkRateLimits checks every limit of rl against its bound, and the
+// model names, naming the first field found wrong (models in name order).
+func checkRateLimits(rl RateLimits) error {
+	if err := checkLimit([]string{"body", "requests_per_second"}, rl.RequestsPerSecond, MaxRequestsPerSecond); err != nil {
+		return err
+	}
+	models := make([]string, 0, len(rl.Models))
+	for model := range rl.Models {
+		models = append(models, model)
+	}
+	slices.Sort(models)
+	for _, model := range models {
+		field := []string{"body", "tokens_limits_by_model", model}
+		if model == "" || len(model) > 256 {
+			return steward.Invalid(field, "a model name must have 1 to 256 bytes")
+		}
+		t := rl.Models[model]
+		if err := checkLimit(append(slices.Clip(field), "tokens_per_minute"), t.PerMinute, MaxTokens); err != nil {
+			return err
+		}
+		if err := checkLimit(append(slices.Clip(field), "tokens_per_month"), t.PerMonth, MaxTokens); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkLimit checks one limit, 0 for none, against its bound.
+func checkLimit(field []string, v, bound int64) error {
+	if v < 0 || v > bound {
+		return steward.Invalid(field, "%s must be a whole number from 1 to %d, or null for no limit", field[len(field)-1], bound)
+	}
+	return nil
+}
+
+// checkAmount checks a spend cap in whole units; nil is none.
+func checkAmount(amount *int64) error {
+	if amount != nil && (*amount < 0 || *amount > MaxAmount) {
+		return steward.Invalid([]string{"body", "amount"}, "amount must be a whole number of currency units from 0 to %d", MaxAmount)
+	}
+	return nil
+}
+
 // archivedWorkspaces returns the ids of an Organization's archived
 // Workspaces: their limits no longer apply to anything, so they never hold
 // the Organization's back.
@@ -252,14 +326,15 @@ func limitsChanged(tx *store.Tx, orgID string) {
 	tx.Notify(store.Change{Topic: TopicLimits, OrganizationID: orgID})
 }
 
-// SetSpendCap sets (amount ≥ 0) or removes (nil) the monthly spend cap of
-// the Organization or of one of its active Workspaces, in whole units, and
-// audits it. A Workspace cap may not exceed the Organization's, nor the
-// Organization's fall below a Workspace's (KindInvalid).
+// SetSpendCap sets (0 ≤ amount ≤ MaxAmount) or removes (nil) the monthly
+// spend cap of the Organization or of one of its active Workspaces, in
+// whole units, and audits it. A Workspace cap may not exceed the
+// Organization's, nor the Organization's fall below a Workspace's
+// (KindInvalid).
 func SetSpendCap(ctx context.Context, tx *store.Tx, actor steward.Actor, org steward.Organization, workspaceID string, amount *int64) error {
 	field := []string{"body", "amount"}
-	if amount != nil && *amount < 0 {
-		return steward.Invalid(field, "amount must be a whole, non-negative number of currency units")
+	if err := checkAmount(amount); err != nil {
+		return err
 	}
 	current, err := Load(ctx, tx, org.ID)
 	if err != nil {

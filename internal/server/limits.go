@@ -1,7 +1,11 @@
 package server
 
 import (
+	"encoding/json"
+	"errors"
+	"math"
 	"net/http"
+	"strconv"
 
 	"github.com/stewardhq/steward/internal/directory"
 	"github.com/stewardhq/steward/internal/quota"
@@ -30,10 +34,10 @@ func newRateLimitsOut(rl quota.RateLimits) rateLimitsOut {
 }
 
 type rateLimitsIn struct {
-	RequestsPerSecond   *int64 `json:"requests_per_second"`
+	RequestsPerSecond   *limitNumber `json:"requests_per_second"`
 	TokensLimitsByModel map[string]struct {
-		TokensPerMinute *int64 `json:"tokens_per_minute"`
-		TokensPerMonth  *int64 `json:"tokens_per_month"`
+		TokensPerMinute *limitNumber `json:"tokens_per_minute"`
+		TokensPerMonth  *limitNumber `json:"tokens_per_month"`
 	} `json:"tokens_limits_by_model"`
 }
 
@@ -41,14 +45,14 @@ type rateLimitsIn struct {
 // least 1.
 func (in rateLimitsIn) limits() (quota.RateLimits, error) {
 	rl := quota.RateLimits{Models: map[string]quota.TokenLimits{}}
-	value := func(field []string, v *int64) (int64, error) {
+	value := func(field []string, v *limitNumber) (int64, error) {
 		if v == nil {
 			return 0, nil
 		}
 		if *v < 1 {
 			return 0, steward.Invalid(field, "a limit must be at least 1, or null for no limit")
 		}
-		return *v, nil
+		return int64(*v), nil
 	}
 	var err error
 	if rl.RequestsPerSecond, err = value([]string{"body", "requests_per_second"}, in.RequestsPerSecond); err != nil {
@@ -140,7 +144,7 @@ func (s *Server) spendLimit(r *http.Request, tx *store.Tx, orgID string) (limits
 	} else {
 		capUnits := float64(*set.SpendCap)
 		c.UsageLimit = &capUnits
-		c.MonthlyLimitReached = spent >= *set.SpendCap*quota.MicrosPerUnit
+		c.MonthlyLimitReached = spent >= quota.Micros(*set.SpendCap)
 	}
 	out.Limits.Currency = s.deps.Currency
 	return out, nil
@@ -152,8 +156,8 @@ func (s *Server) handleGetSpendLimit(w http.ResponseWriter, r *http.Request, p s
 
 func (s *Server) handleSetSpendLimit(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
 	var in struct {
-		Amount         *int64 `json:"amount"`
-		NoMonthlyLimit bool   `json:"no_monthly_limit"`
+		Amount         *limitNumber `json:"amount"`
+		NoMonthlyLimit bool         `json:"no_monthly_limit"`
 	}
 	if err := decode(r, &in); err != nil {
 		return err
@@ -161,7 +165,7 @@ func (s *Server) handleSetSpendLimit(w http.ResponseWriter, r *http.Request, p s
 	if in.Amount == nil {
 		return steward.Invalid([]string{"body", "amount"}, "amount is required")
 	}
-	amount := in.Amount
+	amount := in.Amount.asInt64()
 	if in.NoMonthlyLimit {
 		amount = nil
 	}
@@ -192,12 +196,43 @@ func (s *Server) workspaceSpend(capUnits *int64) workspaceSpendOut {
 
 func (s *Server) handleSetWorkspaceSpendLimit(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
 	var in struct {
-		Amount *int64 `json:"amount"`
+		Amount *limitNumber `json:"amount"`
 	}
 	if err := decode(r, &in); err != nil {
 		return err
 	}
+	amount := in.Amount.asInt64()
 	return writeOrg(s, w, r, p, func(tx *store.Tx, org steward.Organization) (workspaceSpendOut, error) {
-		return s.workspaceSpend(in.Amount), quota.SetSpendCap(r.Context(), tx, p.Actor(), org, r.PathValue("workspace_uuid"), in.Amount)
+		return s.workspaceSpend(amount), quota.SetSpendCap(r.Context(), tx, p.Actor(), org, r.PathValue("workspace_uuid"), amount)
 	})
+}
+
+// limitNumber is a whole number of a limit or cap in a body. A number too
+// large for int64 decodes as math.MaxInt64 (too small, math.MinInt64)
+// instead of failing, so that it meets the field's range check, whose
+// message names the largest value accepted, rather than a type error.
+type limitNumber int64
+
+func (n *limitNumber) UnmarshalJSON(b []byte) error {
+	var v int64
+	err := json.Unmarshal(b, &v)
+	if err != nil {
+		if _, perr := strconv.ParseInt(string(b), 10, 64); errors.Is(perr, strconv.ErrRange) {
+			v, err = math.MaxInt64, nil
+			if b[0] == '-' {
+				v = math.MinInt64
+			}
+		}
+	}
+	*n = limitNumber(v)
+	return err
+}
+
+// asInt64 returns n as a *int64, nil for nil.
+func (n *limitNumber) asInt64() *int64 {
+	if n == nil {
+		return nil
+	}
+	v := int64(*n)
+	return &v
 }

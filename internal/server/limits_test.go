@@ -1,9 +1,25 @@
 package server_test
 
 import (
+	"context"
+	"encoding/json"
+	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/stewardhq/steward/internal/directory"
+	"github.com/stewardhq/steward/internal/gateway"
+	"github.com/stewardhq/steward/internal/keys"
+	"github.com/stewardhq/steward/internal/limits"
+	"github.com/stewardhq/steward/internal/metering"
+	"github.com/stewardhq/steward/internal/quota"
+	"github.com/stewardhq/steward/internal/server"
+	"github.com/stewardhq/steward/internal/store"
+	"github.com/stewardhq/steward/internal/store/storetest"
+	"github.com/stewardhq/steward/internal/usage"
 )
 
 type rateLimits struct {
@@ -150,6 +166,140 @@ func TestOrganizationTokenLimitsAndWorkspaces(t *testing.T) {
 		ok(t, h.send("PUT", org, map[string]any{"requests_per_second": 10, "tokens_limits_by_model": model("small", 500, 100000)}), &rl)
 		if n := h.eventCount(t, "rate_limit.rule.update"); n != 5 {
 			t.Errorf("%d rate_limit.rule.update entries, want 5", n)
+		}
+	})
+}
+
+// A limit or cap above its bound, even one too large for int64, gets a 422
+// that names the field and the largest value accepted, and changes
+// nothing. 9223372036855 units was accepted before, and its micro-units
+// overflowed into a negative cap that failed every model request.
+func TestLimitsAboveTheirBounds(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, h *harness) {
+		wsSpend := "/v1/admin/workspaces/" + h.boot.DefaultWorkspace.ID + "/spend-limit"
+		wsRate := "/v1/admin/workspaces/" + h.boot.DefaultWorkspace.ID + "/rate-limit"
+		aboveInt64 := json.RawMessage("9223372036854775808")
+		model := func(field string, v any) map[string]any {
+			return map[string]any{"tokens_limits_by_model": map[string]any{"small": map[string]any{field: v}}}
+		}
+		for _, c := range []struct {
+			name, method, path string
+			body               any
+			field              string
+			largest            int64
+		}{
+			{"an amount whose micro-units overflow", "POST", "/v1/admin/spend-limit", map[string]any{"amount": 9223372036855}, "body.amount", quota.MaxAmount},
+			{"one above the largest amount", "POST", "/v1/admin/spend-limit", map[string]any{"amount": quota.MaxAmount + 1}, "body.amount", quota.MaxAmount},
+			{"an amount above int64", "POST", "/v1/admin/spend-limit", map[string]any{"amount": aboveInt64}, "body.amount", quota.MaxAmount},
+			{"a Workspace amount whose micro-units overflow", "PUT", wsSpend, map[string]any{"amount": 9223372036855}, "body.amount", quota.MaxAmount},
+			{"a Workspace amount above int64", "PUT", wsSpend, map[string]any{"amount": aboveInt64}, "body.amount", quota.MaxAmount},
+			{"requests per second", "PUT", "/v1/admin/rate-limit", map[string]any{"requests_per_second": quota.MaxRequestsPerSecond + 1}, "body.requests_per_second", quota.MaxRequestsPerSecond},
+			{"tokens per minute", "PUT", "/v1/admin/rate-limit", model("tokens_per_minute", quota.MaxTokens+1), "body.tokens_limits_by_model.small.tokens_per_minute", quota.MaxTokens},
+			{"tokens per month above int64", "PUT", "/v1/admin/rate-limit", model("tokens_per_month", aboveInt64), "body.tokens_limits_by_model.small.tokens_per_month", quota.MaxTokens},
+			{"a Workspace's requests per second above int64", "PUT", wsRate, map[string]any{"requests_per_second": aboveInt64}, "body.requests_per_second", quota.MaxRequestsPerSecond},
+			{"a Workspace's tokens per month", "PUT", wsRate, model("tokens_per_month", quota.MaxTokens+1), "body.tokens_limits_by_model.small.tokens_per_month", quota.MaxTokens},
+		} {
+			r := h.send(c.method, c.path, c.body)
+			if r.status != http.StatusUnprocessableEntity {
+				t.Errorf("%s: status %d, want 422; body %s", c.name, r.status, r.body)
+				continue
+			}
+			var v validationError
+			r.decode(t, &v)
+			largest := strconv.FormatInt(c.largest, 10)
+			if len(v.Detail) != 1 || strings.Join(v.Detail[0].Loc, ".") != c.field || !strings.Contains(v.Detail[0].Msg, largest) || v.Detail[0].Type == "" {
+				t.Errorf("%s: 422 %s, want one detail at %s naming %s", c.name, r.body, c.field, largest)
+			}
+		}
+		var sl spendLimit
+		ok(t, h.get("/v1/admin/spend-limit", h.boot.AdminKeySecret), &sl)
+		var rl rateLimits
+		ok(t, h.get("/v1/admin/rate-limit", h.boot.AdminKeySecret), &rl)
+		if !sl.Limits.Completion.NoMonthlyLimit || rl.RequestsPerSecond != 0 || len(rl.TokensLimitsByModel) != 0 {
+			t.Fatalf("after the refusals: spend %+v, rate %+v; want no limits", sl, rl)
+		}
+	})
+}
+
+// forEachGatewayEngine runs fn with a harness that also serves the model
+// API, with the demo model, its limits enforced as serve enforces them.
+func forEachGatewayEngine(t *testing.T, fn func(t *testing.T, h *harness)) {
+	storetest.Run(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		checker, err := keys.NewChecker(ctx, db, directory.NewAccess(db))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := usage.NewRecorder(db, usage.Options{})
+		go rec.Run(ctx)
+		t.Cleanup(func() {
+			if err := rec.Close(); err != nil {
+				t.Error(err)
+			}
+		})
+		enforcer := quota.NewEnforcer(db, limits.NewLocal(nil), time.Now)
+		gw, err := gateway.New(gateway.Config{Currency: "USD", DemoModel: true}, checker, enforcer, metering.Recorder{Usage: rec}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		enforcer.Cost = gw.Cost
+		fn(t, newHarnessWith(t, db, func(d *server.Deps) { d.Gateway = gw }))
+	})
+}
+
+// chat sends a chat completion to the demo model with a Workspace key and
+// fails the test unless it is answered 200.
+func (h *harness) chat(key, what string) {
+	h.t.Helper()
+	req, err := http.NewRequest("POST", h.http.URL+"/v1/chat/completions", strings.NewReader(`{"model":"steward-demo","messages":[{"role":"user","content":"hello"}]}`))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := h.http.Client().Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	var body strings.Builder
+	_, err = io.Copy(&body, resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK {
+		h.t.Fatalf("%s: a model request got %d, %v; body %s", what, resp.StatusCode, err, body.String())
+	}
+}
+
+// The largest accepted limits and caps let model requests through, and so
+// does a cap stored above MaxAmount before it was checked: the limiter
+// gets its micro-units saturated, never wrapped round to a negative
+// number, and the cap is not reported as reached.
+func TestModelRequestsUnderTheLargestLimits(t *testing.T) {
+	forEachGatewayEngine(t, func(t *testing.T, h *harness) {
+		ctx := context.Background()
+		_, key := h.apiKey(h.boot.DefaultWorkspace.ID)
+		if err := h.db.Transact(ctx, func(tx *store.Tx) error {
+			_, err := tx.Exec(ctx, `UPDATE organizations SET spend_limit = ? WHERE id = ?`, int64(9223372036855), h.boot.Organization.ID)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		h.chat(key, "under a cap of 9223372036855 stored by an earlier version")
+		var sl spendLimit
+		ok(t, h.get("/v1/admin/spend-limit", h.boot.AdminKeySecret), &sl)
+		if c := sl.Limits.Completion; c.MonthlyLimitReached || *c.UsageLimit != 9223372036855 {
+			t.Fatalf("under a stored cap of 9223372036855: %+v, want it not reached", c)
+		}
+
+		largest := map[string]any{"requests_per_second": quota.MaxRequestsPerSecond, "tokens_limits_by_model": map[string]any{
+			gateway.DemoModelName: map[string]any{"tokens_per_minute": quota.MaxTokens, "tokens_per_month": quota.MaxTokens}}}
+		ok(t, h.send("POST", "/v1/admin/spend-limit", map[string]any{"amount": quota.MaxAmount}), &sl)
+		ok(t, h.send("PUT", "/v1/admin/workspaces/"+h.boot.DefaultWorkspace.ID+"/spend-limit", map[string]any{"amount": quota.MaxAmount}), nil)
+		ok(t, h.send("PUT", "/v1/admin/rate-limit", largest), nil)
+		ok(t, h.send("PUT", "/v1/admin/workspaces/"+h.boot.DefaultWorkspace.ID+"/rate-limit", largest), nil)
+		h.chat(key, "under the largest limits")
+		ok(t, h.get("/v1/admin/spend-limit", h.boot.AdminKeySecret), &sl)
+		if c := sl.Limits.Completion; c.MonthlyLimitReached || *c.UsageLimit != quota.MaxAmount {
+			t.Fatalf("under the largest cap: %+v, want it not reached", c)
 		}
 	})
 }

@@ -79,7 +79,7 @@ func newMeter(spent int64, cap *int64) meter {
 		return m
 	}
 	m.HasCap, m.Cap = true, *cap
-	limit := *cap * quota.MicrosPerUnit
+	limit := quota.Micros(*cap)
 	switch {
 	case limit <= 0:
 		m.Width, m.Over = meterWidth, spent > 0

@@ -1,0 +1,45 @@
+package config
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// load loads a configuration file holding body, as serve does.
+func load(t *testing.T, body string) (Config, error) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "steward.yaml")
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	build := Flags(fs, func(string) string { return "" })
+	if err := fs.Parse([]string{"--config", path}); err != nil {
+		t.Fatal(err)
+	}
+	return build()
+}
+
+// A model's price must be a number from 0 to the gateway's largest, so
+// that costs stay far from overflowing: anything else stops the load with
+// an error naming the model, the key and the bound.
+func TestModelPricesAreCheckedAtLoad(t *testing.T) {
+	for _, c := range []struct{ name, price, want string }{
+		{"above the largest", "input_price_per_million: 1000000.5", `models[1] ("m"): input_price_per_million: 1000000.5 is not a price: want a number from 0 to 1000000`},
+		{"negative", "output_price_per_million: -0.1", `models[1] ("m"): output_price_per_million: -0.1 is not a price: want a number from 0 to 1000000`},
+		{"not a number", "input_price_per_million: .nan", `models[1] ("m"): input_price_per_million: NaN is not a price`},
+		{"infinite", "output_price_per_million: .inf", `models[1] ("m"): output_price_per_million: +Inf is not a price`},
+	} {
+		_, err := load(t, "models:\n  - name: ok\n    input_price_per_million: 1000000\n  - name: m\n    "+c.price+"\n")
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want one containing %q", c.name, err, c.want)
+		}
+	}
+	cfg, err := load(t, "models:\n  - name: m\n    input_price_per_million: 0\n    output_price_per_million: 1000000\n")
+	if err != nil || cfg.Models[0].OutputPricePerMillion != 1_000_000 {
+		t.Fatalf("the largest price: %v, %+v", err, cfg.Models)
+	}
+}
