@@ -196,6 +196,11 @@ func TestOperationsAreWellFormed(t *testing.T) {
 			t.Errorf("operationId %q used by %s and %s", o.op.OperationId, prev, name)
 		}
 		seen[o.op.OperationId] = name
+		// Every route refuses a path or query value that is not text
+		// (steward.TextRule) with a 422.
+		if o.op.Responses == nil || o.op.Responses.Codes == nil || o.op.Responses.Codes.GetOrZero("422") == nil {
+			t.Errorf("%s does not document 422", name)
+		}
 		if isExtension(o.op) {
 			continue
 		}

@@ -7,10 +7,12 @@
 package scim
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -101,7 +103,13 @@ func (s *Service) routes() {
 func (s *Service) handle(pattern string, h handler) {
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
-		c, err := s.authenticate(r)
+		// A path id or query value that is not text (steward.TextRule)
+		// is refused before anything reads it.
+		err := steward.CheckRequestText(r.URL.Path, func() string { return r.Pattern }, r.URL.Query(), nil)
+		var c *call
+		if err == nil {
+			c, err = s.authenticate(r)
+		}
 		if err == nil {
 			err = h(w, r, c)
 		}
@@ -210,15 +218,23 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// decodeBody reads a JSON object; what is not JSON is a 400 invalidSyntax.
+// decodeBody reads a JSON object; what is not JSON is a 400 invalidSyntax,
+// a string that is not text (steward.TextRule) a 400 invalidValue.
 func decodeBody(r *http.Request, v any) error {
-	dec := json.NewDecoder(r.Body)
-	dec.UseNumber()
-	if err := dec.Decode(v); err != nil {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
 		var maxErr *http.MaxBytesError
 		if errors.As(err, &maxErr) {
 			return &Error{Status: http.StatusRequestEntityTooLarge, Detail: fmt.Sprintf("the request body is larger than %d bytes", maxErr.Limit)}
 		}
+		return badRequest("invalidSyntax", "the body could not be read: %v", err)
+	}
+	if err := steward.CheckJSONText([]string{"body"}, body); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	if err := dec.Decode(v); err != nil {
 		return badRequest("invalidSyntax", "the body is not a valid JSON object: %v", err)
 	}
 	return nil

@@ -52,6 +52,10 @@ func (s *Server) handleAcceptForm(w http.ResponseWriter, r *http.Request) {
 		renderAccept(w, http.StatusBadRequest, acceptPage{Error: "The form could not be read."})
 		return
 	}
+	if err := steward.CheckValuesText("body", r.PostForm); err != nil {
+		renderAccept(w, http.StatusUnprocessableEntity, acceptPage{Token: r.PostForm.Get("token"), Error: apierror.As(err).Message})
+		return
+	}
 	p := acceptPage{Token: r.PostForm.Get("token"), FirstName: r.PostForm.Get("first_name"), LastName: r.PostForm.Get("last_name")}
 	// The password is hashed before the transaction, so that no write
 	// waits on argon2id. Someone who already has a password (from another

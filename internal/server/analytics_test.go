@@ -17,18 +17,23 @@ import (
 )
 
 // forEachAnalyticsEngine runs fn with a harness that also takes product
-// events, checking Workspace keys as serve does.
+// events.
 func forEachAnalyticsEngine(t *testing.T, fn func(t *testing.T, h *harness)) {
-	storetest.Run(t, func(t *testing.T, db *store.DB) {
-		checker, err := keys.NewChecker(context.Background(), db, directory.NewAccess(db))
-		if err != nil {
-			t.Fatal(err)
-		}
-		rec := analytics.NewRecorder(db, nil)
-		go rec.Run()
-		t.Cleanup(rec.Close)
-		fn(t, newHarnessWith(t, db, func(d *server.Deps) { d.Analytics, d.WorkspaceKeys = rec, checker }))
-	})
+	storetest.Run(t, func(t *testing.T, db *store.DB) { fn(t, newHarnessWith(t, db, analyticsDeps(t, db))) })
+}
+
+// analyticsDeps returns what completes a harness's deps so that it takes
+// product events, checking Workspace keys as serve does.
+func analyticsDeps(t *testing.T, db *store.DB) func(*server.Deps) {
+	t.Helper()
+	checker, err := keys.NewChecker(context.Background(), db, directory.NewAccess(db))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := analytics.NewRecorder(db, nil)
+	go rec.Run()
+	t.Cleanup(rec.Close)
+	return func(d *server.Deps) { d.Analytics, d.WorkspaceKeys = rec, checker }
 }
 
 type ingested struct {

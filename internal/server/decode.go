@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -13,25 +14,30 @@ import (
 	"github.com/stewardhq/steward/internal/steward"
 )
 
-// decode reads a JSON request body into v. Unknown fields, malformed JSON,
-// wrong types, trailing data and an empty body are KindInvalid errors that
-// name the field; a body over the size cap is KindTooLarge.
+// decode reads a JSON request body into v. Text that steward.TextRule
+// refuses, unknown fields, malformed JSON, wrong types, trailing data and
+// an empty body are KindInvalid errors that name the field; a body over
+// the size cap is KindTooLarge.
 func decode(r *http.Request, v any) error {
-	dec := json.NewDecoder(r.Body)
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return decodeError(err)
+	}
+	if err := steward.CheckJSONText([]string{"body"}, body); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
+	err = dec.Decode(v)
 	if err == nil {
 		if dec.More() || dec.Decode(&struct{}{}) != io.EOF {
 			return steward.Invalid([]string{"body"}, "the body must hold a single JSON value")
 		}
 		return nil
 	}
-	var maxErr *http.MaxBytesError
 	var syntaxErr *json.SyntaxError
 	var typeErr *json.UnmarshalTypeError
 	switch {
-	case errors.As(err, &maxErr):
-		return decodeError(err)
 	case errors.Is(err, io.EOF):
 		return steward.Invalid([]string{"body"}, "a JSON body is required")
 	case errors.As(err, &syntaxErr):

@@ -125,7 +125,7 @@ func (s *Server) registerRoutes() {
 	if s.deps.Web != nil {
 		// The Admin Panel and the Backoffice: package web lists their
 		// pages, each authorized with steward.Authorize for a session.
-		s.mux.Handle("/web/", s.deps.Web)
+		s.mux.Handle(webPrefix, s.deps.Web)
 	}
 
 	if s.deps.Gateway != nil {

@@ -58,6 +58,46 @@ func (h *harness) otherTenant() (adminKey, backofficeKey string) {
 	return adminKey, backofficeKey
 }
 
+// samples holds one object of this tenant for every path parameter.
+type samples struct {
+	// admin and backoffice map the path parameters of the Admin API's and
+	// the Backoffice API's routes to an object of this tenant.
+	admin, backoffice map[string]string
+	// workspaceKey is the secret of a Workspace API key of the admin.
+	workspaceKey string
+}
+
+// samples creates one object of this tenant for every path parameter.
+func (h *harness) samples() samples {
+	h.t.Helper()
+	invite := h.invite("walk@example.com")
+	role := h.customRole("walker", "organization", "audit.read")
+	ws := h.workspace("walked")
+	group := h.group("walkers")
+	if r := h.do("POST", "/v1/admin/user-groups/"+group+"/workspaces", []byte(`{"workspace_uuid":"`+ws+`"}`), "x-api-key", h.boot.AdminKeySecret); r.status != http.StatusCreated {
+		h.t.Fatalf("assign: %d %s", r.status, r.body)
+	}
+	key, workspaceKey := h.apiKey(ws)
+	var token struct {
+		ID string `json:"id"`
+	}
+	ok(h.t, h.send("POST", "/v1/admin/scim-tokens", map[string]any{"name": "walker"}), &token)
+	var run struct {
+		RunID string `json:"run_id"`
+	}
+	if r := h.send("POST", "/v1/admin/scim/sync", map[string]any{}); r.status != http.StatusAccepted {
+		h.t.Fatalf("scim sync: %d %s", r.status, r.body)
+	} else {
+		r.decode(h.t, &run)
+	}
+	return samples{
+		admin: map[string]string{"user_id": h.boot.Admin.ID, "invite_uuid": invite, "role_uuid": role, "workspace_uuid": ws, "group_uuid": group, "key_id": key,
+			"token_id": token.ID, "run_id": run.RunID},
+		backoffice:   map[string]string{"organization_id": h.boot.Organization.ID, "user_id": h.boot.Admin.ID, "key_id": h.boot.AdminKey.ID},
+		workspaceKey: workspaceKey,
+	}
+}
+
 // TestEveryRouteIsGuarded walks every registered route: a public one must be
 // on the list above; any other must refuse anonymous callers, unknown keys
 // and the wrong kind of key, and must answer another tenant's key without
@@ -65,32 +105,13 @@ func (h *harness) otherTenant() (adminKey, backofficeKey string) {
 func TestEveryRouteIsGuarded(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, h *harness) {
 		otherAdmin, otherBackoffice := h.otherTenant()
-		// One object of this tenant for every path parameter.
-		invite := h.invite("walk@example.com")
-		role := h.customRole("walker", "organization", "audit.read")
-		ws := h.workspace("walked")
-		group := h.group("walkers")
-		if r := h.do("POST", "/v1/admin/user-groups/"+group+"/workspaces", []byte(`{"workspace_uuid":"`+ws+`"}`), "x-api-key", h.boot.AdminKeySecret); r.status != http.StatusCreated {
-			t.Fatalf("assign: %d %s", r.status, r.body)
+		sample := h.samples()
+		adminParams, backofficeParams, workspaceKey := sample.admin, sample.backoffice, sample.workspaceKey
+		mine := []string{h.boot.Organization.ID, h.boot.DefaultWorkspace.ID, h.boot.AdminKey.ID, h.boot.EnterpriseAccount.ID}
+		for _, id := range adminParams {
+			mine = append(mine, id)
 		}
-		key, workspaceKey := h.apiKey(ws)
-		var token struct {
-			ID string `json:"id"`
-		}
-		ok(t, h.send("POST", "/v1/admin/scim-tokens", map[string]any{"name": "walker"}), &token)
-		var run struct {
-			RunID string `json:"run_id"`
-		}
-		if r := h.send("POST", "/v1/admin/scim/sync", map[string]any{}); r.status != http.StatusAccepted {
-			t.Fatalf("scim sync: %d %s", r.status, r.body)
-		} else {
-			r.decode(t, &run)
-		}
-		adminParams := map[string]string{"user_id": h.boot.Admin.ID, "invite_uuid": invite, "role_uuid": role, "workspace_uuid": ws, "group_uuid": group, "key_id": key,
-			"token_id": token.ID, "run_id": run.RunID}
-		backofficeParams := map[string]string{"organization_id": h.boot.Organization.ID, "user_id": h.boot.Admin.ID, "key_id": h.boot.AdminKey.ID}
-		mine := []string{h.boot.Organization.ID, h.boot.DefaultWorkspace.ID, h.boot.Admin.ID, h.boot.AdminKey.ID, h.boot.EnterpriseAccount.ID,
-			invite, role, ws, group, key, token.ID, run.RunID}
+		invite, role, group, key := adminParams["invite_uuid"], adminParams["role_uuid"], adminParams["group_uuid"], adminParams["key_id"]
 		routes := h.srv.Routes()
 		if len(routes) == 0 {
 			t.Fatal("no routes registered")

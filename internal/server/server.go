@@ -111,7 +111,7 @@ func (s *Server) Routes() []Route { return s.routes }
 
 // Handler returns the root handler with its middleware.
 func (s *Server) Handler() http.Handler {
-	return s.withBodyDeadline(s.withRequestContext(s.mux))
+	return s.withBodyDeadline(s.withRequestContext(s.withTextChecked(s.mux)))
 }
 
 // public registers an unauthenticated route.

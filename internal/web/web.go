@@ -168,8 +168,25 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !strings.HasPrefix(r.URL.Path, Prefix+"/assets/") {
 		hd.Set("Cache-Control", "no-store")
 	}
+	// A path id, query value or form value that is not text
+	// (steward.TextRule) is refused before any page reads it. The form is
+	// parsed as the pages' PostFormValue does, multipart included; one that
+	// cannot be parsed is left to the pages, which see no values in it.
+	_ = r.ParseMultipartForm(maxFormMemory)
+	pattern := func() string {
+		_, p := h.mux.Handler(r)
+		return p
+	}
+	if err := steward.CheckRequestText(r.URL.Path, pattern, r.URL.Query(), r.PostForm); err != nil {
+		h.fail(w, r, nil, err)
+		return
+	}
 	h.mux.ServeHTTP(w, r)
 }
+
+// maxFormMemory is how much of a multipart form is held in memory, as
+// http.Request.PostFormValue holds; the body is capped before it anyway.
+const maxFormMemory = 32 << 20
 
 // page is what every template receives.
 type page struct {
