@@ -154,7 +154,7 @@ func TestTokenCountsThatOverflowAreRefused(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		boot, e, k := setup(t, db)
-		rl := quota.RateLimits{Models: map[string]quota.TokenLimits{"m": {PerMonth: quota.MaxTokens}}}
+		rl := quota.RateLimits{Models: map[string]quota.TokenLimits{"m": {PerMonth: quota.MaxTokenLimit}}}
 		if err := db.Transact(ctx, func(tx *store.Tx) error {
 			return quota.SetRateLimits(ctx, tx, steward.SystemActor("test"), boot.Organization, "", rl)
 		}); err != nil {

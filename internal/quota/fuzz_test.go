@@ -25,8 +25,8 @@ import (
 func FuzzLimitsReachTheLimiter(f *testing.F) {
 	f.Add(int64(9223372036855), int64(0), int64(0), int64(0), int64(0), int64(100), int64(4096), int64(20), int64(10), int64(10))
 	f.Add(int64(9223372036854), int64(9223372036854), int64(1), int64(1), int64(1), int64(math.MaxInt64), int64(math.MaxInt64), int64(math.MaxInt64), int64(math.MaxInt64), int64(math.MaxInt64))
-	f.Add(int64(MaxAmount), int64(MaxAmount), int64(MaxRequestsPerSecond), int64(MaxTokens), int64(MaxTokens), int64(1<<20), int64(-9223372036854775807), int64(0), int64(-1), int64(1))
-	f.Add(int64(MaxAmount+1), int64(-1), int64(MaxRequestsPerSecond+1), int64(MaxTokens+1), int64(math.MinInt64), int64(0), int64(0), int64(0), int64(0), int64(0))
+	f.Add(int64(MaxAmount), int64(MaxAmount), int64(MaxRequestsPerSecond), int64(MaxTokenLimit), int64(MaxTokenLimit), int64(1<<20), int64(-9223372036854775807), int64(0), int64(-1), int64(1))
+	f.Add(int64(MaxAmount+1), int64(-1), int64(MaxRequestsPerSecond+1), int64(MaxTokenLimit+1), int64(math.MinInt64), int64(0), int64(0), int64(0), int64(0), int64(0))
 
 	f.Fuzz(func(t *testing.T, orgCap, wsCap, rps, perMinute, perMonth, prompt, maxOut, cost, in, out int64) {
 		model := map[string]TokenLimits{"m": {PerMinute: perMinute, PerMonth: perMonth}}
@@ -40,7 +40,7 @@ func FuzzLimitsReachTheLimiter(f *testing.F) {
 		}{
 			{checkAmount(&orgCap), inRange(orgCap, MaxAmount)},
 			{checkAmount(&wsCap), inRange(wsCap, MaxAmount)},
-			{checkRateLimits(rl), inRange(rps, MaxRequestsPerSecond) && inRange(perMinute, MaxTokens) && inRange(perMonth, MaxTokens)},
+			{checkRateLimits(rl), inRange(rps, MaxRequestsPerSecond) && inRange(perMinute, MaxTokenLimit) && inRange(perMonth, MaxTokenLimit)},
 		} {
 			if (c.err == nil) != c.ok {
 				t.Fatalf("caps %d, %d, limits %+v: error %v, want one: %v", orgCap, wsCap, rl, c.err, !c.ok)
@@ -107,7 +107,7 @@ func checkNamesBound(t *testing.T, err error) {
 		t.Fatalf("error %v, want KindInvalid at a field of the body", err)
 	}
 	name := e.Field[len(e.Field)-1]
-	largest, ok := map[string]int64{"amount": MaxAmount, "requests_per_second": MaxRequestsPerSecond, "tokens_per_minute": MaxTokens, "tokens_per_month": MaxTokens}[name]
+	largest, ok := map[string]int64{"amount": MaxAmount, "requests_per_second": MaxRequestsPerSecond, "tokens_per_minute": MaxTokenLimit, "tokens_per_month": MaxTokenLimit}[name]
 	if !ok || !strings.Contains(e.Message, name) || !strings.Contains(e.Message, strconv.FormatInt(largest, 10)) {
 		t.Fatalf("error at %v: %q does not name the field and its largest value", e.Field, e.Message)
 	}

@@ -35,10 +35,10 @@ const (
 	// room for the month's spend and the reservations in flight counted
 	// against the cap.
 	MaxAmount = 1_000_000_000_000
-	// MaxTokens is the largest tokens per minute or per month: 10^15, so
+	// MaxTokenLimit is the largest tokens per minute or per month: 10^15, so
 	// that a monthly counter stays below 2^53, where Redis's Lua numbers
 	// (doubles) still compare it exactly.
-	MaxTokens = 1_000_000_000_000_000
+	MaxTokenLimit = 1_000_000_000_000_000
 	// MaxRequestsPerSecond is the largest request rate: at most a million a
 	// second, each request's share of a second is a microsecond or more,
 	// which GCRA's rounding to the nanosecond changes by 0.1% at most.
@@ -185,7 +185,7 @@ func checkWithin(field []string, inner, outer RateLimits, what string) error {
 
 // SetRateLimits replaces the rate limits of the Organization or one of its
 // active Workspaces, and audits it as rate_limit.rule.update. A limit is 0
-// for none or at most its bound (MaxRequestsPerSecond, MaxTokens). A
+// for none or at most its bound (MaxRequestsPerSecond, MaxTokenLimit). A
 // Workspace's limits may not exceed the Organization's, nor the
 // Organization's fall below an active Workspace's (KindInvalid); a limit a
 // Workspace does not set is the Organization's, and is never in the way.
@@ -269,10 +269,10 @@ func checkRateLimits(rl RateLimits) error {
 			return steward.Invalid(field, "a model name must have 1 to 256 bytes")
 		}
 		t := rl.Models[model]
-		if err := checkLimit(append(slices.Clip(field), "tokens_per_minute"), t.PerMinute, MaxTokens); err != nil {
+		if err := checkLimit(append(slices.Clip(field), "tokens_per_minute"), t.PerMinute, MaxTokenLimit); err != nil {
 			return err
 		}
-		if err := checkLimit(append(slices.Clip(field), "tokens_per_month"), t.PerMonth, MaxTokens); err != nil {
+		if err := checkLimit(append(slices.Clip(field), "tokens_per_month"), t.PerMonth, MaxTokenLimit); err != nil {
 			return err
 		}
 	}

@@ -194,10 +194,10 @@ func TestLimitsAboveTheirBounds(t *testing.T) {
 			{"a Workspace amount whose micro-units overflow", "PUT", wsSpend, map[string]any{"amount": 9223372036855}, "body.amount", quota.MaxAmount},
 			{"a Workspace amount above int64", "PUT", wsSpend, map[string]any{"amount": aboveInt64}, "body.amount", quota.MaxAmount},
 			{"requests per second", "PUT", "/v1/admin/rate-limit", map[string]any{"requests_per_second": quota.MaxRequestsPerSecond + 1}, "body.requests_per_second", quota.MaxRequestsPerSecond},
-			{"tokens per minute", "PUT", "/v1/admin/rate-limit", model("tokens_per_minute", quota.MaxTokens+1), "body.tokens_limits_by_model.small.tokens_per_minute", quota.MaxTokens},
-			{"tokens per month above int64", "PUT", "/v1/admin/rate-limit", model("tokens_per_month", aboveInt64), "body.tokens_limits_by_model.small.tokens_per_month", quota.MaxTokens},
+			{"tokens per minute", "PUT", "/v1/admin/rate-limit", model("tokens_per_minute", quota.MaxTokenLimit+1), "body.tokens_limits_by_model.small.tokens_per_minute", quota.MaxTokenLimit},
+			{"tokens per month above int64", "PUT", "/v1/admin/rate-limit", model("tokens_per_month", aboveInt64), "body.tokens_limits_by_model.small.tokens_per_month", quota.MaxTokenLimit},
 			{"a Workspace's requests per second above int64", "PUT", wsRate, map[string]any{"requests_per_second": aboveInt64}, "body.requests_per_second", quota.MaxRequestsPerSecond},
-			{"a Workspace's tokens per month", "PUT", wsRate, model("tokens_per_month", quota.MaxTokens+1), "body.tokens_limits_by_model.small.tokens_per_month", quota.MaxTokens},
+			{"a Workspace's tokens per month", "PUT", wsRate, model("tokens_per_month", quota.MaxTokenLimit+1), "body.tokens_limits_by_model.small.tokens_per_month", quota.MaxTokenLimit},
 		} {
 			r := h.send(c.method, c.path, c.body)
 			if r.status != http.StatusUnprocessableEntity {
@@ -291,7 +291,7 @@ func TestModelRequestsUnderTheLargestLimits(t *testing.T) {
 		}
 
 		largest := map[string]any{"requests_per_second": quota.MaxRequestsPerSecond, "tokens_limits_by_model": map[string]any{
-			gateway.DemoModelName: map[string]any{"tokens_per_minute": quota.MaxTokens, "tokens_per_month": quota.MaxTokens}}}
+			gateway.DemoModelName: map[string]any{"tokens_per_minute": quota.MaxTokenLimit, "tokens_per_month": quota.MaxTokenLimit}}}
 		ok(t, h.send("POST", "/v1/admin/spend-limit", map[string]any{"amount": quota.MaxAmount}), &sl)
 		ok(t, h.send("PUT", "/v1/admin/workspaces/"+h.boot.DefaultWorkspace.ID+"/spend-limit", map[string]any{"amount": quota.MaxAmount}), nil)
 		ok(t, h.send("PUT", "/v1/admin/rate-limit", largest), nil)
