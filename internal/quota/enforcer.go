@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/stewardhq/steward/internal/billing"
 	"github.com/stewardhq/steward/internal/gateway"
 	"github.com/stewardhq/steward/internal/keys"
 	"github.com/stewardhq/steward/internal/limits"
@@ -240,7 +241,7 @@ func (s Settings) checks(k keys.CheckedKey, model string, worstTokens, worstCost
 				code: "monthly_token_limit_exceeded", what: "tokens per month", org: k.OrganizationID, ws: l.ws, mdl: model})
 		}
 		if l.cap != nil {
-			cs = append(cs, check{Check: limits.Check{Key: l.prefix + month, Kind: limits.SpendPerMonth, Limit: Micros(*l.cap), Cost: worstCost, Location: s.Location},
+			cs = append(cs, check{Check: limits.Check{Key: l.prefix + month, Kind: limits.SpendPerMonth, Limit: billing.Micros(*l.cap), Cost: worstCost, Location: s.Location},
 				code: "spend_limit_exceeded", what: "monthly spend limit", spend: true, org: k.OrganizationID, ws: l.ws})
 		}
 	}

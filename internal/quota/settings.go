@@ -6,7 +6,6 @@ package quota
 import (
 	"context"
 	"database/sql"
-	"math"
 	"slices"
 	"strconv"
 	"time"
@@ -20,10 +19,6 @@ import (
 
 // TopicLimits is the change topic of limits.
 const TopicLimits = "limits"
-
-// MicrosPerUnit converts whole currency units to the micro-units costs are
-// counted in.
-const MicrosPerUnit = 1_000_000
 
 // Bounds of the limits an admin sets: SetSpendCap and SetRateLimits refuse
 // a larger value with a KindInvalid error naming the field and the bound.
@@ -44,20 +39,6 @@ const (
 	// which GCRA's rounding to the nanosecond changes by 0.1% at most.
 	MaxRequestsPerSecond = 1_000_000
 )
-
-// Micros converts a spend cap in whole units to micro-units, saturating
-// at math.MaxInt64 rather than wrapping round to a negative number, which
-// the limiter would refuse: a cap stored before MaxAmount was checked may
-// be larger than it.
-func Micros(units int64) int64 {
-	switch {
-	case units <= 0:
-		return 0
-	case units > math.MaxInt64/MicrosPerUnit:
-		return math.MaxInt64
-	}
-	return units * MicrosPerUnit
-}
 
 // TokenLimits are one model's limits; 0 is none.
 type TokenLimits struct {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/stewardhq/steward/internal/billing"
 	"github.com/stewardhq/steward/internal/directory"
 	"github.com/stewardhq/steward/internal/quota"
 	"github.com/stewardhq/steward/internal/steward"
@@ -136,7 +137,7 @@ func (s *Server) spendLimit(r *http.Request, tx *store.Tx, orgID string) (limits
 	if err != nil {
 		return out, err
 	}
-	used := float64(spent) / quota.MicrosPerUnit
+	used := billing.Units(spent)
 	c := &out.Limits.Completion
 	c.Usage, c.TotalUsage = &used, &used
 	if set.SpendCap == nil {
@@ -144,7 +145,7 @@ func (s *Server) spendLimit(r *http.Request, tx *store.Tx, orgID string) (limits
 	} else {
 		capUnits := float64(*set.SpendCap)
 		c.UsageLimit = &capUnits
-		c.MonthlyLimitReached = spent >= quota.Micros(*set.SpendCap)
+		c.MonthlyLimitReached = spent >= billing.Micros(*set.SpendCap)
 	}
 	out.Limits.Currency = s.deps.Currency
 	return out, nil

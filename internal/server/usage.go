@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward/internal/apierror"
+	"github.com/stewardhq/steward/internal/billing"
 	"github.com/stewardhq/steward/internal/directory"
 	"github.com/stewardhq/steward/internal/quota"
 	"github.com/stewardhq/steward/internal/steward"
@@ -87,8 +88,6 @@ func newUsageOut() usageOut {
 	return out
 }
 
-var currencySymbols = map[string]string{"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "CHF": "CHF", "CAD": "$", "AUD": "$"}
-
 // handleUsage serves GET /usage: the month's usage per model and day, from
 // the daily rollup.
 func (s *Server) handleUsage(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
@@ -131,10 +130,7 @@ func (s *Server) handleUsage(w http.ResponseWriter, r *http.Request, p steward.P
 			out.NextMonth = &next
 		}
 		currency := s.deps.Currency
-		symbol, ok := currencySymbols[currency]
-		if !ok {
-			symbol = currency
-		}
+		symbol := billing.Symbol(currency)
 		out.Currency, out.CurrencySymbol = &currency, &symbol
 		for _, m := range s.deps.Prices {
 			out.Prices = append(out.Prices,
@@ -157,7 +153,7 @@ func (s *Server) handleUsage(w http.ResponseWriter, r *http.Request, p steward.P
 			day := d.Day.Format("2006-01-02")
 			for name, v := range map[string]float64{
 				"input_tokens": float64(d.InputTokens), "output_tokens": float64(d.OutputTokens),
-				"requests": float64(d.Requests), "cost": float64(d.Cost) / quota.MicrosPerUnit,
+				"requests": float64(d.Requests), "cost": billing.Units(d.Cost),
 			} {
 				figures[name] = append(figures[name], dayValue{Date: day, Value: v})
 			}
@@ -222,7 +218,7 @@ func (s *Server) handleUsageReport(w http.ResponseWriter, r *http.Request, p ste
 		for _, row := range rows {
 			out.Rows = append(out.Rows, reportRowOut{Start: formatTime(row.Start), WorkspaceID: optional(row.WorkspaceID), KeyID: optional(row.KeyID),
 				UserID: optional(row.UserID), Model: optional(row.Model), Requests: row.Requests, InputTokens: row.InputTokens,
-				OutputTokens: row.OutputTokens, Cost: float64(row.Cost) / quota.MicrosPerUnit, EstimatedRequests: row.EstimatedRequests,
+				OutputTokens: row.OutputTokens, Cost: billing.Units(row.Cost), EstimatedRequests: row.EstimatedRequests,
 				OverrunRequests: row.OverrunRequests})
 		}
 		return out, nil

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/stewardhq/steward/internal/billing"
 	"github.com/stewardhq/steward/internal/directory"
 	"github.com/stewardhq/steward/internal/quota"
 	"github.com/stewardhq/steward/internal/steward"
@@ -79,7 +80,7 @@ func newMeter(spent int64, cap *int64) meter {
 		return m
 	}
 	m.HasCap, m.Cap = true, *cap
-	limit := quota.Micros(*cap)
+	limit := billing.Micros(*cap)
 	switch {
 	case limit <= 0:
 		m.Width, m.Over = meterWidth, spent > 0
