@@ -8,11 +8,8 @@ import (
 	"strconv"
 
 	"github.com/stewardhq/steward/internal/billing"
-	"github.com/stewardhq/steward/internal/directory"
 	"github.com/stewardhq/steward/internal/quota"
 	"github.com/stewardhq/steward/internal/steward"
-	"github.com/stewardhq/steward/internal/store"
-	"github.com/stewardhq/steward/internal/usage"
 )
 
 type tokenLimitsOut struct {
@@ -72,20 +69,13 @@ func (in rateLimitsIn) limits() (quota.RateLimits, error) {
 	return rl, nil
 }
 
-func (s *Server) rateLimitsOf(r *http.Request, tx *store.Tx, orgID, workspaceID string) (rateLimitsOut, error) {
-	if workspaceID != "" {
-		if _, err := directory.GetWorkspace(r.Context(), tx, orgID, workspaceID); err != nil {
-			return rateLimitsOut{}, err
-		}
-	}
-	set, err := quota.Load(r.Context(), tx, orgID)
-	return newRateLimitsOut(set.RateLimitsOf(workspaceID)), err
-}
-
 func (s *Server) handleGetRateLimit(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
-	return read(s, w, r, func(tx *store.Tx) (rateLimitsOut, error) {
-		return s.rateLimitsOf(r, tx, p.OrganizationID, r.PathValue("workspace_uuid"))
-	})
+	rl, err := s.quota.RateLimits(r.Context(), p.OrganizationID, r.PathValue("workspace_uuid"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, newRateLimitsOut(rl))
+	return nil
 }
 
 func (s *Server) handleSetRateLimit(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
@@ -97,13 +87,11 @@ func (s *Server) handleSetRateLimit(w http.ResponseWriter, r *http.Request, p st
 	if err != nil {
 		return err
 	}
-	ws := r.PathValue("workspace_uuid")
-	return writeOrg(s, w, r, p, func(tx *store.Tx, org steward.Organization) (rateLimitsOut, error) {
-		if err := quota.SetRateLimits(r.Context(), tx, p.Actor(), org, ws, rl); err != nil {
-			return rateLimitsOut{}, err
-		}
-		return s.rateLimitsOf(r, tx, org.ID, ws)
-	})
+	if rl, err = s.quota.SetRateLimits(r.Context(), p.Actor(), p.OrganizationID, r.PathValue("workspace_uuid"), rl); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, newRateLimitsOut(rl))
+	return nil
 }
 
 type usageLimitsOut struct {
@@ -125,34 +113,30 @@ type limitsOut struct {
 	} `json:"limits"`
 }
 
-// spendLimit reports the Organization's cap against this month's spend.
-func (s *Server) spendLimit(r *http.Request, tx *store.Tx, orgID string) (limitsOut, error) {
+// newLimitsOut reports the Organization's cap against this month's spend.
+func (s *Server) newLimitsOut(spend quota.Spend) limitsOut {
 	var out limitsOut
-	set, err := quota.Load(r.Context(), tx, orgID)
-	if err != nil {
-		return out, err
-	}
-	start, end := usage.Month(tx.Now, set.Location)
-	spent, _, err := usage.MonthSpend(r.Context(), tx, orgID, "", start, end)
-	if err != nil {
-		return out, err
-	}
-	used := billing.Units(spent)
+	used := billing.Units(spend.Spent)
 	c := &out.Limits.Completion
 	c.Usage, c.TotalUsage = &used, &used
-	if set.SpendCap == nil {
+	if spend.Cap == nil {
 		c.NoMonthlyLimit = true
 	} else {
-		capUnits := float64(*set.SpendCap)
+		capUnits := float64(*spend.Cap)
 		c.UsageLimit = &capUnits
-		c.MonthlyLimitReached = spent >= billing.Micros(*set.SpendCap)
+		c.MonthlyLimitReached = spend.Reached()
 	}
 	out.Limits.Currency = s.deps.Currency
-	return out, nil
+	return out
 }
 
 func (s *Server) handleGetSpendLimit(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
-	return read(s, w, r, func(tx *store.Tx) (limitsOut, error) { return s.spendLimit(r, tx, p.OrganizationID) })
+	spend, err := s.quota.SpendLimit(r.Context(), p.OrganizationID)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, s.newLimitsOut(spend))
+	return nil
 }
 
 func (s *Server) handleSetSpendLimit(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
@@ -170,12 +154,12 @@ func (s *Server) handleSetSpendLimit(w http.ResponseWriter, r *http.Request, p s
 	if in.NoMonthlyLimit {
 		amount = nil
 	}
-	return writeOrg(s, w, r, p, func(tx *store.Tx, org steward.Organization) (limitsOut, error) {
-		if err := quota.SetSpendCap(r.Context(), tx, p.Actor(), org, "", amount); err != nil {
-			return limitsOut{}, err
-		}
-		return s.spendLimit(r, tx, org.ID)
-	})
+	spend, err := s.quota.SetSpendLimit(r.Context(), p.Actor(), p.OrganizationID, amount)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, s.newLimitsOut(spend))
+	return nil
 }
 
 // workspaceSpendOut is Mistral's WorkspaceSpendLimitOUT.
@@ -203,9 +187,11 @@ func (s *Server) handleSetWorkspaceSpendLimit(w http.ResponseWriter, r *http.Req
 		return err
 	}
 	amount := in.Amount.asInt64()
-	return writeOrg(s, w, r, p, func(tx *store.Tx, org steward.Organization) (workspaceSpendOut, error) {
-		return s.workspaceSpend(amount), quota.SetSpendCap(r.Context(), tx, p.Actor(), org, r.PathValue("workspace_uuid"), amount)
-	})
+	if err := s.quota.SetSpendCap(r.Context(), p.Actor(), p.OrganizationID, r.PathValue("workspace_uuid"), amount); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, s.workspaceSpend(amount))
+	return nil
 }
 
 // limitNumber is a whole number of a limit or cap in a body. A number too

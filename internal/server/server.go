@@ -17,9 +17,11 @@ import (
 	"github.com/stewardhq/steward/internal/directory"
 	"github.com/stewardhq/steward/internal/httpstatus"
 	"github.com/stewardhq/steward/internal/keys"
+	"github.com/stewardhq/steward/internal/quota"
 	"github.com/stewardhq/steward/internal/scim"
 	"github.com/stewardhq/steward/internal/steward"
 	"github.com/stewardhq/steward/internal/store"
+	"github.com/stewardhq/steward/internal/usage"
 )
 
 // Deps are what the server needs.
@@ -60,6 +62,11 @@ type Deps struct {
 type Server struct {
 	deps Deps
 	mux  *http.ServeMux
+	// The domain services the limits, usage and analytics handlers call,
+	// each method one transaction.
+	quota     *quota.Service
+	usage     *usage.Service
+	analytics *analytics.Service
 	// ownBodyCap are the paths whose handler caps request bodies itself
 	// (the model API takes larger prompts than the Admin API).
 	ownBodyCap map[string]bool
@@ -98,7 +105,8 @@ func New(deps Deps) (*Server, error) {
 	if deps.SCIM == nil {
 		deps.SCIM = scim.New(deps.DB, deps.Log, deps.LastUsed)
 	}
-	s := &Server{deps: deps, mux: http.NewServeMux(), ownBodyCap: map[string]bool{}}
+	s := &Server{deps: deps, mux: http.NewServeMux(), ownBodyCap: map[string]bool{},
+		quota: quota.NewService(deps.DB), usage: usage.NewService(deps.DB), analytics: analytics.NewService(deps.DB)}
 	if err := s.loadDocument(); err != nil {
 		return nil, err
 	}

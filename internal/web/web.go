@@ -17,11 +17,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/stewardhq/steward/internal/analytics"
 	"github.com/stewardhq/steward/internal/apierror"
 	"github.com/stewardhq/steward/internal/auth"
 	"github.com/stewardhq/steward/internal/directory"
 	"github.com/stewardhq/steward/internal/forwarded"
 	"github.com/stewardhq/steward/internal/limits"
+	"github.com/stewardhq/steward/internal/quota"
 	"github.com/stewardhq/steward/internal/steward"
 	"github.com/stewardhq/steward/internal/store"
 )
@@ -63,6 +65,11 @@ type Handler struct {
 	mux   *http.ServeMux
 	pages map[string]*template.Template
 	views map[string]viewFunc
+
+	// The domain services the limits, usage and analytics pages call, each
+	// method one transaction.
+	quota     *quota.Service
+	analytics *analytics.Service
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -84,7 +91,8 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	h := &Handler{cfg: cfg, mux: http.NewServeMux(), pages: map[string]*template.Template{}}
+	h := &Handler{cfg: cfg, mux: http.NewServeMux(), pages: map[string]*template.Template{},
+		quota: quota.NewService(cfg.DB), analytics: analytics.NewService(cfg.DB)}
 	if err := h.parseTemplates(); err != nil {
 		return nil, err
 	}
