@@ -119,7 +119,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	enforcer := quota.NewEnforcer(db, limiter, time.Now)
 	m := newMetrics(db, limiter, checker, access, recorder)
 	workspaceKeys := authenticating{checker}
-	gw, err := newGateway(cfg, env.Getenv, m.Auth(workspaceKeys), m.Limits(enforcer), m.Recorder(metering.Recorder{Usage: recorder}), m.UpstreamClient(cfg.UpstreamHeaderTimeout), log)
+	gw, err := newGateway(cfg, env.Getenv, m.Auth(workspaceKeys), m.Limits(enforcer), m.Recorder(metering.Meter{Usage: recorder}), m.UpstreamClient(cfg.UpstreamHeaderTimeout), log)
 	if err != nil {
 		return err
 	}

@@ -238,7 +238,7 @@ func forEachGatewayEngine(t *testing.T, fn func(t *testing.T, h *harness)) {
 			}
 		})
 		enforcer := quota.NewEnforcer(db, limits.NewLocal(nil), time.Now)
-		gw, err := gateway.New(gateway.Config{Currency: "USD", DemoModel: true}, checker, enforcer, metering.Recorder{Usage: rec}, nil)
+		gw, err := gateway.New(gateway.Config{Currency: "USD", DemoModel: true}, checker, enforcer, metering.Meter{Usage: rec}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
