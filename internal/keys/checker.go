@@ -94,7 +94,7 @@ func NewChecker(ctx context.Context, db *store.DB, access *directory.Access) (*C
 		return nil, err
 	}
 	c.mu.Lock()
-	c.byHash = entries
+	c.byHash, c.byOrg = entries, map[string][][32]byte{}
 	for h, e := range entries {
 		c.byOrg[e.key.OrganizationID] = append(c.byOrg[e.key.OrganizationID], h)
 	}

@@ -38,6 +38,14 @@ func change[T any](ctx context.Context, db *store.DB, orgID string, fn func(tx *
 	})
 }
 
+// update is change for a change that returns nothing but its error.
+func (s *Service) update(ctx context.Context, orgID string, fn func(tx *store.Tx, org steward.Organization) error) error {
+	_, err := change(ctx, s.db, orgID, func(tx *store.Tx, org steward.Organization) (struct{}, error) {
+		return struct{}{}, fn(tx, org)
+	})
+	return err
+}
+
 // Spend is a scope's (the Organization's or one of its Workspaces') monthly
 // spend cap and what it spent in a calendar month.
 type Spend struct {
@@ -102,19 +110,17 @@ func (s *Service) SetRateLimits(ctx context.Context, actor steward.Actor, orgID,
 // SetModelLimits sets or removes one model's token limits of the
 // Organization or of one of its active Workspaces.
 func (s *Service) SetModelLimits(ctx context.Context, actor steward.Actor, orgID, workspaceID, model string, perMinute, perMonth *int64) error {
-	_, err := change(ctx, s.db, orgID, func(tx *store.Tx, org steward.Organization) (struct{}, error) {
-		return struct{}{}, SetModelLimits(ctx, tx, actor, org, workspaceID, model, perMinute, perMonth)
+	return s.update(ctx, orgID, func(tx *store.Tx, org steward.Organization) error {
+		return SetModelLimits(ctx, tx, actor, org, workspaceID, model, perMinute, perMonth)
 	})
-	return err
 }
 
 // SetLimits sets the spend cap and the request rate of the Organization or
 // of one of its active Workspaces, changing only what differs.
 func (s *Service) SetLimits(ctx context.Context, actor steward.Actor, orgID, workspaceID string, spendCap, requestsPerSecond *int64) error {
-	_, err := change(ctx, s.db, orgID, func(tx *store.Tx, org steward.Organization) (struct{}, error) {
-		return struct{}{}, SetLimits(ctx, tx, actor, org, workspaceID, spendCap, requestsPerSecond)
+	return s.update(ctx, orgID, func(tx *store.Tx, org steward.Organization) error {
+		return SetLimits(ctx, tx, actor, org, workspaceID, spendCap, requestsPerSecond)
 	})
-	return err
 }
 
 // SpendLimit returns the Organization's spend cap and its spend in its
@@ -137,10 +143,9 @@ func (s *Service) SetSpendLimit(ctx context.Context, actor steward.Actor, orgID 
 // SetSpendCap sets or removes the spend cap of the Organization or of one
 // of its active Workspaces.
 func (s *Service) SetSpendCap(ctx context.Context, actor steward.Actor, orgID, workspaceID string, amount *int64) error {
-	_, err := change(ctx, s.db, orgID, func(tx *store.Tx, org steward.Organization) (struct{}, error) {
-		return struct{}{}, SetSpendCap(ctx, tx, actor, org, workspaceID, amount)
+	return s.update(ctx, orgID, func(tx *store.Tx, org steward.Organization) error {
+		return SetSpendCap(ctx, tx, actor, org, workspaceID, amount)
 	})
-	return err
 }
 
 // TimeZone returns the time zone of the Organization's calendar months.
