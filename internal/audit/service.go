@@ -21,9 +21,9 @@ func (s *Service) List(ctx context.Context, f Filter) ([]Entry, error) {
 	return store.Read(ctx, s.db, func(tx *store.Tx) ([]Entry, error) { return List(ctx, tx, f) })
 }
 
-// ListUpTo returns the entries that match f, newest first, read MaxLimit at
-// a time in one snapshot until there are no more or at least max have been
-// read; f.Limit and f.OlderThan are its own.
+// ListUpTo returns the entries that match f, newest first (from after
+// f.OlderThan, if set), read MaxLimit at a time in one snapshot until there
+// are no more or at least max have been read; f.Limit is its own.
 func (s *Service) ListUpTo(ctx context.Context, f Filter, max int) ([]Entry, error) {
 	f.Limit = MaxLimit
 	return store.Read(ctx, s.db, func(tx *store.Tx) ([]Entry, error) {

@@ -170,23 +170,7 @@ func (h *Handler) exportAudit(w http.ResponseWriter, r *http.Request, c *reqCtx)
 	if err != nil {
 		return err
 	}
-	f.Limit = audit.MaxLimit
-	var all []audit.Entry
-	err = h.cfg.DB.View(r.Context(), func(tx *store.Tx) error {
-		for len(all) < maxExport {
-			entries, err := audit.List(r.Context(), tx, f)
-			if err != nil {
-				return err
-			}
-			all = append(all, entries...)
-			if len(entries) < f.Limit {
-				return nil
-			}
-			last := entries[len(entries)-1]
-			f.OlderThan = &audit.Cursor{CreatedAt: last.CreatedAt, LogID: last.LogID}
-		}
-		return nil
-	})
+	all, err := h.audit.ListUpTo(r.Context(), f, maxExport)
 	if err != nil {
 		return err
 	}

@@ -16,21 +16,15 @@ type groupsData struct {
 func (h *Handler) groupsView(r *http.Request, c *reqCtx) (page, error) {
 	p := c.page("Groups", "groups")
 	var d groupsData
-	err := h.cfg.DB.View(r.Context(), func(tx *store.Tx) error {
-		var err error
-		d.Groups, _, err = directory.ListGroups(r.Context(), tx, c.org.ID, "", 1, directory.MaxPageSize)
-		return err
-	})
+	var err error
+	d.Groups, _, err = h.directory.ListGroups(r.Context(), c.org.ID, "", 1, directory.MaxPageSize)
 	p.Data = d
 	return p, err
 }
 
 func (h *Handler) createGroup(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
 	name, desc := r.PostFormValue("name"), r.PostFormValue("description")
-	err := h.change(r, c, func(tx *store.Tx, org steward.Organization) error {
-		_, err := directory.CreateGroup(r.Context(), tx, c.p.Actor(), org, directory.GroupInput{Name: &name, Description: &desc})
-		return err
-	})
+	_, err := h.directory.CreateGroup(r.Context(), c.p.Actor(), c.org.ID, directory.GroupInput{Name: &name, Description: &desc})
 	if err != nil {
 		return h.again(w, r, c, "groups", err)
 	}
@@ -38,9 +32,7 @@ func (h *Handler) createGroup(w http.ResponseWriter, r *http.Request, c *reqCtx)
 }
 
 func (h *Handler) deleteGroup(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
-	err := h.change(r, c, func(tx *store.Tx, org steward.Organization) error {
-		return directory.DeleteGroup(r.Context(), tx, c.p.Actor(), org, r.PathValue("group"))
-	})
+	err := h.directory.DeleteGroup(r.Context(), c.p.Actor(), c.org.ID, r.PathValue("group"))
 	if err != nil {
 		return h.again(w, r, c, "groups", err)
 	}
@@ -110,42 +102,41 @@ func (h *Handler) groupView(r *http.Request, c *reqCtx) (page, error) {
 	return p, err
 }
 
-// groupChange runs a change of the group in the path and shows its page
-// again.
-func (h *Handler) groupChange(fn func(r *http.Request, c *reqCtx, tx *store.Tx, org steward.Organization, group string) error) pageFunc {
+// groupChange runs fn, a change of the group in the path; on success it
+// redirects to the group's page with a notice, otherwise shows it again.
+func (h *Handler) groupChange(fn func(h *Handler, r *http.Request, c *reqCtx, group string) error) pageFunc {
 	return func(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
 		group := r.PathValue("group")
-		err := h.change(r, c, func(tx *store.Tx, org steward.Organization) error { return fn(r, c, tx, org, group) })
-		if err != nil {
+		if err := fn(h, r, c, group); err != nil {
 			return h.again(w, r, c, "group", err)
 		}
 		return done(w, r, Prefix+"/o/"+c.org.ID+"/groups/"+group, "group_saved")
 	}
 }
 
-func updateGroup(r *http.Request, c *reqCtx, tx *store.Tx, org steward.Organization, group string) error {
+func updateGroup(h *Handler, r *http.Request, c *reqCtx, group string) error {
 	name, desc := r.PostFormValue("name"), r.PostFormValue("description")
-	_, err := directory.UpdateGroup(r.Context(), tx, c.p.Actor(), org, group, directory.GroupInput{Name: &name, Description: &desc})
+	_, err := h.directory.UpdateGroup(r.Context(), c.p.Actor(), c.org.ID, group, directory.GroupInput{Name: &name, Description: &desc})
 	return err
 }
 
-func addGroupMember(r *http.Request, c *reqCtx, tx *store.Tx, org steward.Organization, group string) error {
-	return directory.ChangeGroupMembers(r.Context(), tx, c.p.Actor(), org, group, []string{r.PostFormValue("user")}, false)
+func addGroupMember(h *Handler, r *http.Request, c *reqCtx, group string) error {
+	return h.directory.ChangeGroupMembers(r.Context(), c.p.Actor(), c.org.ID, group, []string{r.PostFormValue("user")}, false)
 }
 
-func removeGroupMember(r *http.Request, c *reqCtx, tx *store.Tx, org steward.Organization, group string) error {
-	return directory.ChangeGroupMembers(r.Context(), tx, c.p.Actor(), org, group, []string{r.PathValue("user")}, true)
+func removeGroupMember(h *Handler, r *http.Request, c *reqCtx, group string) error {
+	return h.directory.ChangeGroupMembers(r.Context(), c.p.Actor(), c.org.ID, group, []string{r.PathValue("user")}, true)
 }
 
-func assignGroup(r *http.Request, c *reqCtx, tx *store.Tx, org steward.Organization, group string) error {
-	return directory.AssignGroup(r.Context(), tx, c.p.Actor(), org, directory.AssignmentChange{GroupID: group, WorkspaceID: r.PostFormValue("workspace"),
+func assignGroup(h *Handler, r *http.Request, c *reqCtx, group string) error {
+	return h.directory.AssignGroup(r.Context(), c.p.Actor(), c.org.ID, directory.AssignmentChange{GroupID: group, WorkspaceID: r.PostFormValue("workspace"),
 		Roles: directory.RoleInput{Roles: &[]string{r.PostFormValue("role")}}, Upsert: true})
 }
 
-func unassignGroup(r *http.Request, c *reqCtx, tx *store.Tx, org steward.Organization, group string) error {
-	return directory.RemoveAssignment(r.Context(), tx, c.p.Actor(), org, group, r.PathValue("ws"))
+func unassignGroup(h *Handler, r *http.Request, c *reqCtx, group string) error {
+	return h.directory.RemoveAssignment(r.Context(), c.p.Actor(), c.org.ID, group, r.PathValue("ws"))
 }
 
-func setNestedGroups(r *http.Request, c *reqCtx, tx *store.Tx, org steward.Organization, group string) error {
-	return directory.SetNestedGroups(r.Context(), tx, c.p.Actor(), org, group, r.PostForm["child"])
+func setNestedGroups(h *Handler, r *http.Request, c *reqCtx, group string) error {
+	return h.directory.SetNestedGroups(r.Context(), c.p.Actor(), c.org.ID, group, r.PostForm["child"])
 }

@@ -48,17 +48,11 @@ func (h *Handler) createKey(w http.ResponseWriter, r *http.Request, c *reqCtx) e
 	if name := strings.TrimSpace(r.PostFormValue("name")); name != "" {
 		in.Name = &name
 	}
-	var secret string
-	var key steward.APIKey
-	err := h.change(r, c, func(tx *store.Tx, org steward.Organization) error {
-		var err error
-		key, secret, err = keys.CreateKey(r.Context(), tx, c.p.Actor(), org, in)
-		return err
-	})
+	k, err := h.keys.CreateKey(r.Context(), c.p.Actor(), c.org.ID, in)
 	if err != nil {
 		return h.again(w, r, c, "keys", err)
 	}
-	return h.showKeySecret(w, r, c, "API key created", keyName(key), secret)
+	return h.showKeySecret(w, r, c, "API key created", keyName(k.Key), k.Secret)
 }
 
 func keyName(k steward.APIKey) string {
@@ -73,12 +67,7 @@ func (h *Handler) rotateKey(w http.ResponseWriter, r *http.Request, c *reqCtx) e
 	if err != nil {
 		return h.again(w, r, c, "keys", steward.Invalid([]string{"body", "grace_hours"}, "choose how long the old secret keeps working"))
 	}
-	var rot keys.Rotated
-	err = h.change(r, c, func(tx *store.Tx, org steward.Organization) error {
-		var err error
-		rot, err = keys.RotateKey(r.Context(), tx, c.p.Actor(), org, r.PathValue("key"), time.Duration(hours)*time.Hour)
-		return err
-	})
+	rot, err := h.keys.RotateKey(r.Context(), c.p.Actor(), c.org.ID, r.PathValue("key"), time.Duration(hours)*time.Hour)
 	if err != nil {
 		return h.again(w, r, c, "keys", err)
 	}
@@ -86,9 +75,7 @@ func (h *Handler) rotateKey(w http.ResponseWriter, r *http.Request, c *reqCtx) e
 }
 
 func (h *Handler) deleteKey(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
-	err := h.change(r, c, func(tx *store.Tx, org steward.Organization) error {
-		return keys.DeleteKey(r.Context(), tx, c.p.Actor(), org, r.PathValue("key"))
-	})
+	err := h.keys.DeleteKey(r.Context(), c.p.Actor(), c.org.ID, r.PathValue("key"))
 	if err != nil {
 		return h.again(w, r, c, "keys", err)
 	}
@@ -102,13 +89,11 @@ func (h *Handler) savePolicy(r *http.Request, c *reqCtx, workspaceID string) err
 	if err != nil {
 		return err
 	}
-	return h.change(r, c, func(tx *store.Tx, org steward.Organization) error {
-		n := 0
-		if days != nil {
-			n = int(min(*days, keys.MaxPolicyDays+1))
-		}
-		return keys.SetPolicy(r.Context(), tx, c.p.Actor(), org, workspaceID, n)
-	})
+	n := 0
+	if days != nil {
+		n = int(min(*days, keys.MaxPolicyDays+1))
+	}
+	return h.keys.SetPolicy(r.Context(), c.p.Actor(), c.org.ID, workspaceID, n)
 }
 
 func (h *Handler) setPolicy(w http.ResponseWriter, r *http.Request, c *reqCtx) error {

@@ -85,12 +85,7 @@ func (h *Handler) membersView(r *http.Request, c *reqCtx) (page, error) {
 func (h *Handler) invite(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
 	role := r.PostFormValue("role")
 	in := directory.InviteInput{Emails: r.PostFormValue("emails"), Roles: directory.RoleInput{Roles: &[]string{role}}, WorkspaceIDs: r.PostForm["workspace"]}
-	var res directory.InviteResult
-	err := h.change(r, c, func(tx *store.Tx, org steward.Organization) error {
-		var err error
-		res, err = directory.Invite(r.Context(), tx, c.p.Actor(), org, h.cfg.Invitations, in)
-		return err
-	})
+	res, err := h.directory.Invite(r.Context(), c.p.Actor(), c.org.ID, in)
 	if err != nil {
 		return h.again(w, r, c, "members", err)
 	}
@@ -107,9 +102,7 @@ func (h *Handler) invite(w http.ResponseWriter, r *http.Request, c *reqCtx) erro
 }
 
 func (h *Handler) revokeInvite(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
-	err := h.change(r, c, func(tx *store.Tx, org steward.Organization) error {
-		return directory.RevokeInvitation(r.Context(), tx, c.p.Actor(), org, r.PathValue("id"))
-	})
+	err := h.directory.RevokeInvitation(r.Context(), c.p.Actor(), c.org.ID, r.PathValue("id"))
 	if err != nil {
 		return h.again(w, r, c, "members", err)
 	}
@@ -117,11 +110,8 @@ func (h *Handler) revokeInvite(w http.ResponseWriter, r *http.Request, c *reqCtx
 }
 
 func (h *Handler) setMemberRole(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
-	err := h.change(r, c, func(tx *store.Tx, org steward.Organization) error {
-		_, err := directory.UpdateMember(r.Context(), tx, c.p.Actor(), org, r.PathValue("user"),
-			directory.MemberUpdate{Roles: directory.RoleInput{Roles: &[]string{r.PostFormValue("role")}}})
-		return err
-	})
+	_, err := h.directory.UpdateMember(r.Context(), c.p.Actor(), c.org.ID, r.PathValue("user"),
+		directory.MemberUpdate{Roles: directory.RoleInput{Roles: &[]string{r.PostFormValue("role")}}})
 	if err != nil {
 		return h.again(w, r, c, "members", err)
 	}
@@ -129,9 +119,7 @@ func (h *Handler) setMemberRole(w http.ResponseWriter, r *http.Request, c *reqCt
 }
 
 func (h *Handler) removeMember(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
-	err := h.change(r, c, func(tx *store.Tx, org steward.Organization) error {
-		return directory.RemoveMember(r.Context(), tx, c.p.Actor(), org, r.PathValue("user"))
-	})
+	err := h.directory.RemoveMember(r.Context(), c.p.Actor(), c.org.ID, r.PathValue("user"))
 	if err != nil {
 		return h.again(w, r, c, "members", err)
 	}
