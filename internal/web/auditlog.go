@@ -135,15 +135,11 @@ func (h *Handler) auditView(r *http.Request, c *reqCtx) (page, error) {
 		return p, err
 	}
 	var entries []audit.Entry
-	err = h.cfg.DB.View(r.Context(), func(tx *store.Tx) error {
-		res, err := directory.ListMembers(r.Context(), tx, c.org.ID, "", 1, directory.MaxPageSize)
-		if err != nil {
-			return err
-		}
+	res, err := h.directory.ListMembers(r.Context(), c.org.ID, "", 1, directory.MaxPageSize)
+	if err == nil {
 		d.Members = res.Members
-		entries, err = audit.List(r.Context(), tx, f)
-		return err
-	})
+		entries, err = h.audit.List(r.Context(), f)
+	}
 	for _, e := range entries {
 		d.Entries = append(d.Entries, auditRow{Entry: e, Actor: metadata(e.Actor.Metadata), Event: metadata(e.EventMetadata), Target: metadata(e.TargetMetadata)})
 	}

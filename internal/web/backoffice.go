@@ -8,7 +8,6 @@ import (
 	"github.com/stewardhq/steward/internal/directory"
 	"github.com/stewardhq/steward/internal/keys"
 	"github.com/stewardhq/steward/internal/steward"
-	"github.com/stewardhq/steward/internal/store"
 )
 
 type orgRow struct {
@@ -28,21 +27,21 @@ func (h *Handler) backofficeView(title, active string) viewFunc {
 	return func(r *http.Request, c *reqCtx) (page, error) {
 		p := c.page(title, active)
 		var d backofficeData
-		err := h.cfg.DB.View(r.Context(), func(tx *store.Tx) error {
+		err := func() error {
 			ctx := r.Context()
-			orgs, counts, err := directory.ListOrganizations(ctx, tx, c.ea.ID)
+			orgs, counts, err := h.directory.ListOrganizations(ctx, c.ea.ID)
 			if err != nil {
 				return err
 			}
 			for i, o := range orgs {
 				d.Organizations = append(d.Organizations, orgRow{Organization: o, Members: counts[i]})
 			}
-			if d.Members, err = directory.ListEnterpriseMembers(ctx, tx, c.ea.ID); err != nil {
+			if d.Members, err = h.directory.ListEnterpriseMembers(ctx, c.ea.ID); err != nil {
 				return err
 			}
-			d.Keys, err = keys.ListAdminKeys(ctx, tx, c.ea.ID)
+			d.Keys, err = h.keys.ListAdminKeys(ctx, c.ea.ID)
 			return err
-		})
+		}()
 		p.Data = d
 		return p, err
 	}

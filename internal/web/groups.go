@@ -6,7 +6,6 @@ import (
 
 	"github.com/stewardhq/steward/internal/directory"
 	"github.com/stewardhq/steward/internal/steward"
-	"github.com/stewardhq/steward/internal/store"
 )
 
 type groupsData struct {
@@ -58,16 +57,16 @@ type groupData struct {
 func (h *Handler) groupView(r *http.Request, c *reqCtx) (page, error) {
 	p := c.page("Group", "groups")
 	var d groupData
-	err := h.cfg.DB.View(r.Context(), func(tx *store.Tx) error {
+	err := func() error {
 		ctx, id := r.Context(), r.PathValue("group")
 		var err error
-		if d.Group, err = directory.GetGroup(ctx, tx, c.org.ID, id); err != nil {
+		if d.Group, err = h.directory.GetGroup(ctx, c.org.ID, id); err != nil {
 			return err
 		}
-		if d.Members, _, err = directory.ListGroupMembers(ctx, tx, c.org.ID, id, 1, directory.MaxPageSize); err != nil {
+		if d.Members, _, err = h.directory.ListGroupMembers(ctx, c.org.ID, id, 1, directory.MaxPageSize); err != nil {
 			return err
 		}
-		res, err := directory.ListMembers(ctx, tx, c.org.ID, "", 1, directory.MaxPageSize)
+		res, err := h.directory.ListMembers(ctx, c.org.ID, "", 1, directory.MaxPageSize)
 		if err != nil {
 			return err
 		}
@@ -76,27 +75,23 @@ func (h *Handler) groupView(r *http.Request, c *reqCtx) (page, error) {
 				d.Others = append(d.Others, m)
 			}
 		}
-		if d.Nested, err = directory.NestedGroups(ctx, tx, c.org.ID, id); err != nil {
+		if d.Nested, err = h.directory.NestedGroups(ctx, c.org.ID, id); err != nil {
 			return err
 		}
-		if d.Groups, _, err = directory.ListGroups(ctx, tx, c.org.ID, "", 1, directory.MaxPageSize); err != nil {
+		if d.Groups, _, err = h.directory.ListGroups(ctx, c.org.ID, "", 1, directory.MaxPageSize); err != nil {
 			return err
 		}
-		cat, err := directory.LoadCatalog(ctx, tx, c.org.ID)
+		assigned, err := h.directory.ListAssignments(ctx, c.org.ID, id, 1, directory.MaxPageSize)
 		if err != nil {
 			return err
 		}
-		d.Roles = cat.Roles(steward.ScopeWorkspace)
-		list, _, err := directory.ListAssignments(ctx, tx, c.org.ID, id, 1, directory.MaxPageSize)
-		for _, a := range list {
-			d.Assignments = append(d.Assignments, assignmentRow{Assignment: a, RoleNames: roleNames(cat, a.RoleIDs)})
+		d.Roles = assigned.Catalog.Roles(steward.ScopeWorkspace)
+		for _, a := range assigned.Assignments {
+			d.Assignments = append(d.Assignments, assignmentRow{Assignment: a, RoleNames: roleNames(assigned.Catalog, a.RoleIDs)})
 		}
-		if err != nil {
-			return err
-		}
-		d.Workspaces, _, err = directory.ListWorkspaces(ctx, tx, c.org.ID, false, "", 1, directory.MaxPageSize)
+		d.Workspaces, _, err = h.directory.ListWorkspaces(ctx, c.org.ID, false, "", 1, directory.MaxPageSize)
 		return err
-	})
+	}()
 	p.Title = d.Group.Name
 	p.Data = d
 	return p, err

@@ -9,7 +9,6 @@ import (
 	"github.com/stewardhq/steward/internal/directory"
 	"github.com/stewardhq/steward/internal/keys"
 	"github.com/stewardhq/steward/internal/steward"
-	"github.com/stewardhq/steward/internal/store"
 )
 
 type keysData struct {
@@ -21,18 +20,18 @@ type keysData struct {
 func (h *Handler) keysView(r *http.Request, c *reqCtx) (page, error) {
 	p := c.page("API keys", "keys")
 	var d keysData
-	err := h.cfg.DB.View(r.Context(), func(tx *store.Tx) error {
+	err := func() error {
 		ctx := r.Context()
 		var err error
-		if d.Keys, err = keys.ListKeys(ctx, tx, c.org.ID, "", keys.MaxListLimit, 0); err != nil {
+		if d.Keys, _, err = h.keys.ListKeys(ctx, c.org.ID, "", keys.MaxListLimit, 0); err != nil {
 			return err
 		}
-		if d.PolicyDays, err = keys.PolicyDays(ctx, tx, c.org.ID, ""); err != nil {
+		if d.PolicyDays, err = h.keys.PolicyDays(ctx, c.org.ID, ""); err != nil {
 			return err
 		}
-		d.Workspaces, _, err = directory.ListWorkspaces(ctx, tx, c.org.ID, false, "", 1, directory.MaxPageSize)
+		d.Workspaces, _, err = h.directory.ListWorkspaces(ctx, c.org.ID, false, "", 1, directory.MaxPageSize)
 		return err
-	})
+	}()
 	p.Data = d
 	return p, err
 }

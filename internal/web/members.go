@@ -7,7 +7,6 @@ import (
 
 	"github.com/stewardhq/steward/internal/directory"
 	"github.com/stewardhq/steward/internal/steward"
-	"github.com/stewardhq/steward/internal/store"
 )
 
 const membersPerPage = 50
@@ -46,13 +45,13 @@ func roleNames(cat *directory.Catalog, ids []string) []string {
 func (h *Handler) membersView(r *http.Request, c *reqCtx) (page, error) {
 	p := c.page("Members", "members")
 	d := membersData{Page: pageNumber(r)}
-	err := h.cfg.DB.View(r.Context(), func(tx *store.Tx) error {
+	err := func() error {
 		ctx := r.Context()
-		res, err := directory.ListMembers(ctx, tx, c.org.ID, "", d.Page, membersPerPage)
+		res, err := h.directory.ListMembers(ctx, c.org.ID, "", d.Page, membersPerPage)
 		if err != nil {
 			return err
 		}
-		cat, err := directory.LoadCatalog(ctx, tx, c.org.ID)
+		cat, err := h.directory.Catalog(ctx, c.org.ID)
 		if err != nil {
 			return err
 		}
@@ -75,9 +74,9 @@ func (h *Handler) membersView(r *http.Request, c *reqCtx) (page, error) {
 		if d.Page*membersPerPage < res.Total {
 			d.Next = d.Page + 1
 		}
-		d.Workspaces, _, err = directory.ListWorkspaces(ctx, tx, c.org.ID, false, "", 1, directory.MaxPageSize)
+		d.Workspaces, _, err = h.directory.ListWorkspaces(ctx, c.org.ID, false, "", 1, directory.MaxPageSize)
 		return err
-	})
+	}()
 	p.Data = d
 	return p, err
 }
