@@ -27,6 +27,15 @@ type Service struct {
 // NewService returns the keys over db.
 func NewService(db *store.DB) *Service { return &Service{db: db} }
 
+// change is directory.Change for a change that returns nothing but its
+// error.
+func (s *Service) change(ctx context.Context, orgID string, fn func(tx *store.Tx, org steward.Organization) error) error {
+	_, err := directory.Change(ctx, s.db, orgID, func(tx *store.Tx, org steward.Organization) (struct{}, error) {
+		return struct{}{}, fn(tx, org)
+	})
+	return err
+}
+
 // Issued is a Workspace key with its secret, shown once; AsOf is the time
 // of the transaction that issued it, which its actions are judged at.
 type Issued struct {
@@ -73,10 +82,9 @@ func (s *Service) CreateKey(ctx context.Context, actor steward.Actor, orgID stri
 
 // DeleteKey deletes a Workspace key.
 func (s *Service) DeleteKey(ctx context.Context, actor steward.Actor, orgID, id string) error {
-	_, err := directory.Change(ctx, s.db, orgID, func(tx *store.Tx, org steward.Organization) (struct{}, error) {
-		return struct{}{}, DeleteKey(ctx, tx, actor, org, id)
+	return s.change(ctx, orgID, func(tx *store.Tx, org steward.Organization) error {
+		return DeleteKey(ctx, tx, actor, org, id)
 	})
-	return err
 }
 
 // RotateKey gives a Workspace key a new secret, the old one working for
@@ -134,10 +142,9 @@ func (s *Service) PolicyDays(ctx context.Context, orgID, workspaceID string) (in
 // SetPolicy sets the Organization's (workspaceID "") or a Workspace's
 // maximum lifetime of keys, 0 for none.
 func (s *Service) SetPolicy(ctx context.Context, actor steward.Actor, orgID, workspaceID string, days int) error {
-	_, err := directory.Change(ctx, s.db, orgID, func(tx *store.Tx, org steward.Organization) (struct{}, error) {
-		return struct{}{}, SetPolicy(ctx, tx, actor, org, workspaceID, days)
+	return s.change(ctx, orgID, func(tx *store.Tx, org steward.Organization) error {
+		return SetPolicy(ctx, tx, actor, org, workspaceID, days)
 	})
-	return err
 }
 
 // WorkspacePolicy returns a Workspace's policy; returns KindNotFound if
@@ -228,8 +235,7 @@ func (s *Service) ListSCIMTokens(ctx context.Context, orgID string) ([]SCIMToken
 
 // RevokeSCIMToken revokes a SCIM token.
 func (s *Service) RevokeSCIMToken(ctx context.Context, actor steward.Actor, orgID, id string) error {
-	_, err := directory.Change(ctx, s.db, orgID, func(tx *store.Tx, org steward.Organization) (struct{}, error) {
-		return struct{}{}, RevokeSCIMToken(ctx, tx, actor, org, id)
+	return s.change(ctx, orgID, func(tx *store.Tx, org steward.Organization) error {
+		return RevokeSCIMToken(ctx, tx, actor, org, id)
 	})
-	return err
 }
