@@ -265,6 +265,33 @@ func (db *DB) View(ctx context.Context, fn func(*Tx) error) error {
 	return db.run(ctx, db.read, db.readStmts, true, fn)
 }
 
+// Read returns what fn returns from one read-only transaction (DB.View):
+// a service method's read, in one snapshot.
+func Read[T any](ctx context.Context, db *DB, fn func(*Tx) (T, error)) (T, error) {
+	return value(ctx, db.View, fn)
+}
+
+// Write returns what fn returns from one read-write transaction
+// (DB.Transact), once it has committed: a service method's change, its
+// audit entry included.
+func Write[T any](ctx context.Context, db *DB, fn func(*Tx) (T, error)) (T, error) {
+	return value(ctx, db.Transact, fn)
+}
+
+func value[T any](ctx context.Context, run func(context.Context, func(*Tx) error) error, fn func(*Tx) (T, error)) (T, error) {
+	var out T
+	err := run(ctx, func(tx *Tx) error {
+		var err error
+		out, err = fn(tx)
+		return err
+	})
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return out, nil
+}
+
 func (db *DB) run(ctx context.Context, pool *sql.DB, stmts *stmtCache, readOnly bool, fn func(*Tx) error) error {
 	// database/sql's ReadOnly option is refused by the SQLite driver; its
 	// read pool is query_only instead.

@@ -18,9 +18,11 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward/internal/apierror"
+	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/auth"
 	"github.com/stewardhq/steward/internal/directory"
 	"github.com/stewardhq/steward/internal/forwarded"
+	"github.com/stewardhq/steward/internal/keys"
 	"github.com/stewardhq/steward/internal/limits"
 	"github.com/stewardhq/steward/internal/steward"
 	"github.com/stewardhq/steward/internal/store"
@@ -63,6 +65,11 @@ type Handler struct {
 	mux   *http.ServeMux
 	pages map[string]*template.Template
 	views map[string]viewFunc
+
+	// The domain services the pages call, each method one transaction.
+	directory *directory.Service
+	keys      *keys.Service
+	audit     *audit.Service
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -84,7 +91,8 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	h := &Handler{cfg: cfg, mux: http.NewServeMux(), pages: map[string]*template.Template{}}
+	h := &Handler{cfg: cfg, mux: http.NewServeMux(), pages: map[string]*template.Template{},
+		directory: directory.NewService(cfg.DB, cfg.Invitations), keys: keys.NewService(cfg.DB), audit: audit.NewService(cfg.DB)}
 	if err := h.parseTemplates(); err != nil {
 		return nil, err
 	}
