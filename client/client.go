@@ -34,12 +34,17 @@ const (
 	// maxErrorBytes bounds what is read of an error answer: Mistral's error
 	// object and a validation failure are far smaller.
 	maxErrorBytes = 1 << 20
+	// maxAnswerBytes bounds what Send reads of an answer: a page of the
+	// largest list is far smaller.
+	maxAnswerBytes = 64 << 20
 )
 
 // Admin is a client of one Organization's Admin API, authenticated by its
 // Admin API key (or, for the Backoffice operations, a Backoffice key).
 type Admin struct {
 	*ClientWithResponses
+	base string
+	doer *doer
 }
 
 // Option changes a setting of New.
@@ -101,7 +106,38 @@ func New(baseURL, key string, opts ...Option) (*Admin, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Admin{ClientWithResponses: c}, nil
+	return &Admin{ClientWithResponses: c, base: u.String(), doer: d}, nil
+}
+
+// Send sends one request to path (such as /v1/admin/users/{id}, escaped)
+// with the client's key, retries and errors, and returns the body of the
+// answer. It serves programs that know operations by their path rather than
+// by name, such as a command line derived from the OpenAPI document.
+func (a *Admin) Send(ctx context.Context, method, path string, query url.Values, header http.Header, body []byte) ([]byte, error) {
+	target := a.base + path
+	if len(query) > 0 {
+		target += "?" + query.Encode()
+	}
+	var r io.Reader
+	if body != nil {
+		r = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, target, r)
+	if err != nil {
+		return nil, err
+	}
+	for k, vs := range header {
+		req.Header[k] = vs
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := a.doer.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	return io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes))
 }
 
 // doer authenticates each request, retries what may be retried, and turns
