@@ -46,6 +46,9 @@ func commands() []command {
 		{"migrate", "apply database migrations", runMigrate},
 		{"audit", "verify the audit log's hash chains (audit verify); list and tail it through the Admin API", runAuditCommands},
 		{"backoffice", "administer the Enterprise Account of a running server (account, orgs, members, admin-keys)", runBackoffice},
+		{"export", "write an Organization's configuration as YAML, read through the Admin API", runExport},
+		{"plan", "show what apply would change to make the Organization match a file (exit 2: changes)", runPlan},
+		{"apply", "change the Organization to match a file, through the Admin API", runApply},
 		{"completion", "print a shell completion script (completion bash|zsh)", runCompletion},
 		{"version", "print the version", runVersion},
 	}
@@ -74,7 +77,7 @@ func Run(ctx context.Context, args []string, env Env) int {
 		switch {
 		case err == nil:
 			return 0
-		case errors.Is(err, errUsage), errors.Is(err, flag.ErrHelp):
+		case errors.Is(err, errUsage), errors.Is(err, flag.ErrHelp), errors.Is(err, errChanges):
 			return 2
 		default:
 			fmt.Fprintf(env.Stderr, "steward %s: %v\n", c.name, err)
