@@ -16,6 +16,9 @@ func runAuditCommands(ctx context.Context, env Env, args []string) error {
 	if len(args) > 0 && args[0] == "verify" {
 		return runAudit(ctx, env, args)
 	}
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(env.Stderr, "usage: steward audit verify [--data-dir DIR | --database-url URL]\n  verify the audit log's hash chains in the database itself\n\n")
+	}
 	return runAdmin("audit")(ctx, env, args)
 }
 
