@@ -38,6 +38,8 @@ type backofficeCommand struct {
 
 func backofficeCommands() []backofficeCommand {
 	return []backofficeCommand{
+		{"account", "get", "", "show the Enterprise Account", runAccountGet},
+		{"account", "rename", "--name NAME", "rename the Enterprise Account", runAccountRename},
 		{"orgs", "list", "", "list the Organizations of the Enterprise Account", runOrgsList},
 		{"orgs", "create", "--name NAME", "create an Organization", runOrgsCreate},
 		{"orgs", "promote", "--org ORG_ID --member MEMBER_ID", "make a member an organization_admin of an Organization", runOrgsPromote},

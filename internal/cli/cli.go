@@ -39,15 +39,25 @@ type command struct {
 }
 
 func commands() []command {
-	return []command{
+	cmds := []command{
 		{"serve", "run the Admin API and every other surface", runServe},
 		{"doctor", "check serve's configuration for insecure settings and say what to change", runDoctor},
 		{"init", "initialise an empty database and print its first keys", runInit},
 		{"migrate", "apply database migrations", runMigrate},
-		{"audit", "verify the audit log's hash chains (audit verify)", runAudit},
-		{"backoffice", "administer the Enterprise Account of a running server (orgs, members, admin-keys)", runBackoffice},
+		{"audit", "verify the audit log's hash chains (audit verify); list and tail it through the Admin API", runAuditCommands},
+		{"backoffice", "administer the Enterprise Account of a running server (account, orgs, members, admin-keys)", runBackoffice},
+		{"export", "write an Organization's configuration as YAML, read through the Admin API", runExport},
+		{"plan", "show what apply would change to make the Organization match a file (exit 2: changes)", runPlan},
+		{"apply", "change the Organization to match a file, through the Admin API", runApply},
+		{"completion", "print a shell completion script (completion bash|zsh)", runCompletion},
 		{"version", "print the version", runVersion},
 	}
+	for _, noun := range adminNouns() {
+		if noun != "audit" {
+			cmds = append(cmds, command{noun, "Admin API: " + adminNounSummary(noun), runAdmin(noun)})
+		}
+	}
+	return cmds
 }
 
 // Run runs the steward command line and returns its exit status.
@@ -67,7 +77,7 @@ func Run(ctx context.Context, args []string, env Env) int {
 		switch {
 		case err == nil:
 			return 0
-		case errors.Is(err, errUsage), errors.Is(err, flag.ErrHelp):
+		case errors.Is(err, errUsage), errors.Is(err, flag.ErrHelp), errors.Is(err, errChanges):
 			return 2
 		default:
 			fmt.Fprintf(env.Stderr, "steward %s: %v\n", c.name, err)
@@ -82,7 +92,7 @@ func Run(ctx context.Context, args []string, env Env) int {
 func printUsage(w io.Writer) {
 	fmt.Fprintln(w, "usage: steward <command> [flags]\n\ncommands:")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-13s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun 'steward <command> -h' for a command's flags. Every flag can also be set as STEWARD_<FLAG> or in a --config file.")
 }

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -58,6 +59,9 @@ type MemberPage struct {
 	Members     []steward.Member
 	Invitations []steward.Invitation
 	Total       int
+	// AsOf is when the page was read (Service.ListMembers sets it), the
+	// time the invitations' expiry is judged at.
+	AsOf time.Time
 }
 
 // ListMembers returns page (from 1) of the Organization's members followed

@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/stewardhq/steward/internal/directory"
 	"github.com/stewardhq/steward/internal/scim/filter"
 	"github.com/stewardhq/steward/internal/steward"
@@ -96,17 +94,11 @@ func fillMembers(ctx context.Context, tx *store.Tx, orgID string, groups []group
 }
 
 func (s *Service) getGroup(w http.ResponseWriter, r *http.Request, c *call) error {
-	var g group
-	names := map[string]string{}
-	err := s.db.View(r.Context(), func(tx *store.Tx) error {
-		var err error
-		g, err = loadGroup(r.Context(), tx, c.org.ID, r.PathValue("id"), names)
-		return err
-	})
+	g, err := s.findGroup(r.Context(), c, r.PathValue("id"))
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, g.resource(r, names, !excluded(r, "members")))
+	writeJSON(w, http.StatusOK, g.resource(r, g.names, !excluded(r, "members")))
 	return nil
 }
 
@@ -116,17 +108,7 @@ func (s *Service) listGroups(w http.ResponseWriter, r *http.Request, c *call) er
 		return err
 	}
 	withMembers := !excluded(r, "members")
-	var total int
-	var groups []group
-	names := map[string]string{}
-	err = s.db.View(r.Context(), func(tx *store.Tx) error {
-		var err error
-		total, groups, err = readPage(r.Context(), tx, q, groupSelect, groupFrom, "g.created_at, g.group_id", scanGroup)
-		if err != nil || !withMembers {
-			return err
-		}
-		return fillMembers(r.Context(), tx, c.org.ID, groups, names)
-	})
+	total, groups, names, err := s.findGroups(r.Context(), c, q, withMembers)
 	if err != nil {
 		return err
 	}
@@ -223,25 +205,12 @@ func (s *Service) createGroup(w http.ResponseWriter, r *http.Request, c *call) e
 	if err := checkGroup(&g); err != nil {
 		return err
 	}
-	names := map[string]string{}
-	err = s.db.Transact(r.Context(), func(tx *store.Tx) error {
-		g.ID = uuid.NewString()
-		if err := provisionGroup(r.Context(), tx, c.actor, c.org, g); err != nil {
-			return err
-		}
-		if len(g.Members) == 0 {
-			// The request holds the group as saved.
-			g.Created, g.Modified = tx.Now, tx.Now
-			return nil
-		}
-		g, err = loadGroup(r.Context(), tx, c.org.ID, g.ID, names)
-		return err
-	})
+	saved, err := s.addGroup(r.Context(), c, g)
 	if err != nil {
 		return err
 	}
-	w.Header().Set("Location", location(r, "Groups", g.ID))
-	writeJSON(w, http.StatusCreated, g.resource(r, names, true))
+	w.Header().Set("Location", location(r, "Groups", saved.ID))
+	writeJSON(w, http.StatusCreated, saved.resource(r, saved.names, true))
 	return nil
 }
 
@@ -330,21 +299,12 @@ func provisioned(ctx context.Context, tx *store.Tx, orgID string, ids []string) 
 		for _, id := range part {
 			args = append(args, id)
 		}
-		rows, err := tx.Query(ctx, `SELECT user_id FROM scim_users WHERE organization_id = ? AND user_id IN (`+placeholders(len(part))+`)`, args...)
+		found, err := tx.Strings(ctx, `SELECT user_id FROM scim_users WHERE organization_id = ? AND user_id IN (`+placeholders(len(part))+`)`, args...)
 		if err != nil {
 			return nil, err
 		}
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return nil, err
-			}
+		for _, id := range found {
 			known[id] = true
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, err
 		}
 	}
 	return known, nil
@@ -352,55 +312,26 @@ func provisioned(ctx context.Context, tx *store.Tx, orgID string, ids []string) 
 
 // organizationMembers returns the ids of the Organization's members.
 func organizationMembers(ctx context.Context, tx *store.Tx, orgID string) (map[string]bool, error) {
-	rows, err := tx.Query(ctx, `SELECT user_id FROM organization_members WHERE organization_id = ?`, orgID)
+	ids, err := tx.Strings(ctx, `SELECT user_id FROM organization_members WHERE organization_id = ?`, orgID)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	set := map[string]bool{}
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
+	set := make(map[string]bool, len(ids))
+	for _, id := range ids {
 		set[id] = true
 	}
-	return set, rows.Err()
+	return set, nil
 }
 
-// changeGroup loads a group, lets change alter it, and saves the result.
-func (s *Service) changeGroup(w http.ResponseWriter, r *http.Request, c *call, change func(g *group) error) error {
-	var after group
-	names := map[string]string{}
-	err := s.db.Transact(r.Context(), func(tx *store.Tx) error {
-		before, err := loadGroup(r.Context(), tx, c.org.ID, r.PathValue("id"), nil)
-		if err != nil {
-			return err
-		}
-		after = before
-		after.Members = slices.Clone(before.Members)
-		if err := change(&after); err != nil {
-			return err
-		}
-		if err := checkGroup(&after); err != nil {
-			return err
-		}
-		if err := updateGroup(r.Context(), tx, c.actor, c.org, before, after); err != nil {
-			return err
-		}
-		if excluded(r, "members") {
-			// The request holds the group as saved but its members' names,
-			// which the response leaves out.
-			after.Modified = tx.Now
-			return nil
-		}
-		after, err = loadGroup(r.Context(), tx, c.org.ID, after.ID, names)
-		return err
-	})
+// answerChangedGroup answers a PUT or PATCH of the group in the path with
+// change applied.
+func (s *Service) answerChangedGroup(w http.ResponseWriter, r *http.Request, c *call, change func(g *group) error) error {
+	withMembers := !excluded(r, "members")
+	after, err := s.changeGroup(r.Context(), c, r.PathValue("id"), withMembers, change)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, after.resource(r, names, !excluded(r, "members")))
+	writeJSON(w, http.StatusOK, after.resource(r, after.names, withMembers))
 	return nil
 }
 
@@ -422,7 +353,7 @@ func (s *Service) replaceGroup(w http.ResponseWriter, r *http.Request, c *call) 
 	if err != nil {
 		return err
 	}
-	return s.changeGroup(w, r, c, func(g *group) error {
+	return s.answerChangedGroup(w, r, c, func(g *group) error {
 		body.ID, body.Created = g.ID, g.Created
 		*g = body
 		return nil
@@ -434,7 +365,7 @@ func (s *Service) patchGroup(w http.ResponseWriter, r *http.Request, c *call) er
 	if err != nil {
 		return err
 	}
-	return s.changeGroup(w, r, c, applyPatch(ops, patchGroupOp))
+	return s.answerChangedGroup(w, r, c, applyPatch(ops, patchGroupOp))
 }
 
 func patchGroupOp(g *group, op patchOp) error {
@@ -529,13 +460,7 @@ func matchMember(e filter.Expr, id string) (bool, error) {
 }
 
 func (s *Service) deleteGroup(w http.ResponseWriter, r *http.Request, c *call) error {
-	return s.deleteResource(w, r, func(ctx context.Context, tx *store.Tx, id string) error {
-		g, err := loadGroup(ctx, tx, c.org.ID, id, nil)
-		if err != nil {
-			return err
-		}
-		return deprovisionGroup(ctx, tx, c.actor, c.org, g.ID)
-	})
+	return answerDeleted(w, s.removeGroup(r.Context(), c, r.PathValue("id")))
 }
 
 // deprovisionGroup deletes an externally managed group and forgets what

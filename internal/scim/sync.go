@@ -110,13 +110,19 @@ func (e *ActiveRunError) Error() string { return "SCIM sync run " + e.Run.ID + "
 // Trigger creates a run, audits it as organization.scim_sync.trigger and
 // starts it in the background. A real run (not dryRun) needs cfg. While
 // another run of the Organization is PENDING or RUNNING, it returns an
-// *ActiveRunError naming that run.
-func (s *Service) Trigger(ctx context.Context, actor steward.Actor, org steward.Organization, dryRun bool, cfg *SyncConfig) (Run, error) {
+// *ActiveRunError naming that run; KindNotFound if the Organization does
+// not exist.
+func (s *Service) Trigger(ctx context.Context, actor steward.Actor, orgID string, dryRun bool, cfg *SyncConfig) (Run, error) {
 	if !dryRun && cfg == nil {
 		return Run{}, steward.Invalid([]string{"body", "sync_config"}, "sync_config is required when dry_run is false")
 	}
-	run := Run{ID: uuid.NewString(), OrganizationID: org.ID, Status: StatusPending, DryRun: dryRun, Config: cfg}
+	run := Run{ID: uuid.NewString(), OrganizationID: orgID, Status: StatusPending, DryRun: dryRun, Config: cfg}
+	var org steward.Organization
 	err := s.db.Transact(ctx, func(tx *store.Tx) error {
+		var err error
+		if org, err = directory.GetOrganization(ctx, tx, orgID); err != nil {
+			return err
+		}
 		if err := s.failAbandoned(ctx, tx, org.ID); err != nil {
 			return err
 		}

@@ -166,12 +166,7 @@ func fillUserGroups(ctx context.Context, tx *store.Tx, orgID string, users []use
 func placeholders(n int) string { return strings.TrimSuffix(strings.Repeat("?, ", n), ", ") }
 
 func (s *Service) getUser(w http.ResponseWriter, r *http.Request, c *call) error {
-	var u user
-	err := s.db.View(r.Context(), func(tx *store.Tx) error {
-		var err error
-		u, err = loadUser(r.Context(), tx, c.org.ID, r.PathValue("id"))
-		return err
-	})
+	u, err := s.findUser(r.Context(), c, r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -184,16 +179,7 @@ func (s *Service) listUsers(w http.ResponseWriter, r *http.Request, c *call) err
 	if err != nil {
 		return err
 	}
-	var total int
-	var users []user
-	err = s.db.View(r.Context(), func(tx *store.Tx) error {
-		var err error
-		total, users, err = readPage(r.Context(), tx, q, userSelect, userFrom, "u.created_at, u.user_id", scanUser)
-		if err != nil {
-			return err
-		}
-		return fillUserGroups(r.Context(), tx, c.org.ID, users)
-	})
+	total, users, err := s.findUsers(r.Context(), c, q)
 	if err != nil {
 		return err
 	}
@@ -358,11 +344,7 @@ func (s *Service) createUser(w http.ResponseWriter, r *http.Request, c *call) er
 	if err := readUser(r, &u); err != nil {
 		return err
 	}
-	err := s.db.Transact(r.Context(), func(tx *store.Tx) error {
-		var err error
-		u, err = provisionUser(r.Context(), tx, c.actor, c.org, u)
-		return err
-	})
+	u, err := s.addUser(r.Context(), c, u)
 	if err != nil {
 		return err
 	}
@@ -450,27 +432,10 @@ func updateUser(ctx context.Context, tx *store.Tx, actor steward.Actor, org stew
 	return nil
 }
 
-// changeUser loads a user, lets change alter it, and saves the result.
-func (s *Service) changeUser(w http.ResponseWriter, r *http.Request, c *call, change func(u *user) error) error {
-	var after user
-	err := s.db.Transact(r.Context(), func(tx *store.Tx) error {
-		before, err := loadUser(r.Context(), tx, c.org.ID, r.PathValue("id"))
-		if err != nil {
-			return err
-		}
-		after = before
-		if err := change(&after); err != nil {
-			return err
-		}
-		if err := checkUser(&after); err != nil {
-			return err
-		}
-		if err := updateUser(r.Context(), tx, c.actor, c.org, before, after); err != nil {
-			return err
-		}
-		after, err = loadUser(r.Context(), tx, c.org.ID, after.ID)
-		return err
-	})
+// answerChangedUser answers a PUT or PATCH of the user in the path with
+// change applied.
+func (s *Service) answerChangedUser(w http.ResponseWriter, r *http.Request, c *call, change func(u *user) error) error {
+	after, err := s.changeUser(r.Context(), c, r.PathValue("id"), change)
 	if err != nil {
 		return err
 	}
@@ -484,7 +449,7 @@ func (s *Service) replaceUser(w http.ResponseWriter, r *http.Request, c *call) e
 	if err := readUser(r, &body); err != nil {
 		return err
 	}
-	return s.changeUser(w, r, c, func(u *user) error {
+	return s.answerChangedUser(w, r, c, func(u *user) error {
 		body.ID, body.Created, body.GroupRefs = u.ID, u.Created, u.GroupRefs
 		*u = body
 		return nil
@@ -496,7 +461,7 @@ func (s *Service) patchUser(w http.ResponseWriter, r *http.Request, c *call) err
 	if err != nil {
 		return err
 	}
-	return s.changeUser(w, r, c, applyPatch(ops, patchUserOp))
+	return s.answerChangedUser(w, r, c, applyPatch(ops, patchUserOp))
 }
 
 func patchUserOp(u *user, op patchOp) error {
@@ -523,13 +488,7 @@ func patchUserOp(u *user, op patchOp) error {
 }
 
 func (s *Service) deleteUser(w http.ResponseWriter, r *http.Request, c *call) error {
-	return s.deleteResource(w, r, func(ctx context.Context, tx *store.Tx, id string) error {
-		u, err := loadUser(ctx, tx, c.org.ID, id)
-		if err != nil {
-			return err
-		}
-		return deprovisionUser(ctx, tx, c.actor, c.org, u.ID)
-	})
+	return answerDeleted(w, s.removeUser(r.Context(), c, r.PathValue("id")))
 }
 
 // deprovisionUser removes a provisioned user from the Organization (their

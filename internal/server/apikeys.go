@@ -2,19 +2,14 @@ package server
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
-	"strconv"
 	"time"
 
-	"github.com/stewardhq/steward/internal/directory"
 	"github.com/stewardhq/steward/internal/idempotency"
 	"github.com/stewardhq/steward/internal/keys"
 	"github.com/stewardhq/steward/internal/steward"
-	"github.com/stewardhq/steward/internal/store"
 )
 
 // action is Mistral's ActionAvailable or ActionUnavailable.
@@ -86,21 +81,17 @@ func (s *Server) handleListAPIKeys(w http.ResponseWriter, r *http.Request, p ste
 	type keysOut struct {
 		Keys []apiKeyExtendedOut `json:"keys"`
 	}
-	return read(s, w, r, func(tx *store.Tx) (keysOut, error) {
-		list, err := keys.ListKeys(r.Context(), tx, p.OrganizationID, name, limit, offset)
-		out := keysOut{Keys: []apiKeyExtendedOut{}}
-		for _, k := range list {
-			out.Keys = append(out.Keys, newAPIKeyExtendedOut(k, tx.Now))
-		}
-		return out, err
-	})
+	list, now, err := s.keys.ListKeys(r.Context(), p.OrganizationID, name, limit, offset)
+	out := keysOut{Keys: []apiKeyExtendedOut{}}
+	for _, k := range list {
+		out.Keys = append(out.Keys, newAPIKeyExtendedOut(k, now))
+	}
+	return writeResult(w, out, err)
 }
 
 func (s *Server) handleGetAPIKey(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
-	return read(s, w, r, func(tx *store.Tx) (apiKeyExtendedOut, error) {
-		k, err := keys.GetKey(r.Context(), tx, p.OrganizationID, r.PathValue("key_id"))
-		return newAPIKeyExtendedOut(k, tx.Now), err
-	})
+	k, now, err := s.keys.GetKey(r.Context(), p.OrganizationID, r.PathValue("key_id"))
+	return writeResult(w, newAPIKeyExtendedOut(k, now), err)
 }
 
 // createKeyIn is Mistral's AdminCreateAPIKeyIN.
@@ -128,21 +119,18 @@ func (s *Server) handleCreateAPIKey(w http.ResponseWriter, r *http.Request, p st
 	if in.Product != nil {
 		nk.Product = *in.Product
 	}
-	return writeOrg(s, w, r, p, func(tx *store.Tx, org steward.Organization) (apiKeyOut, error) {
-		k, secret, err := keys.CreateKey(r.Context(), tx, p.Actor(), org, nk)
-		out := newAPIKeyOut(k, tx.Now)
-		out.Key = &secret
-		return out, err
-	})
+	k, err := s.keys.CreateKey(r.Context(), p.Actor(), p.OrganizationID, nk)
+	out := newAPIKeyOut(k.Key, k.AsOf)
+	out.Key = &k.Secret
+	return writeResult(w, out, err)
 }
 
 func (s *Server) handleDeleteAPIKey(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
 	type deletedOut struct {
 		Detail string `json:"detail"`
 	}
-	return writeOrg(s, w, r, p, func(tx *store.Tx, org steward.Organization) (deletedOut, error) {
-		return deletedOut{Detail: "API key deleted successfully"}, keys.DeleteKey(r.Context(), tx, p.Actor(), org, r.PathValue("key_id"))
-	})
+	err := s.keys.DeleteKey(r.Context(), p.Actor(), p.OrganizationID, r.PathValue("key_id"))
+	return writeResult(w, deletedOut{Detail: "API key deleted successfully"}, err)
 }
 
 type rotatedOut struct {
@@ -175,31 +163,16 @@ func (s *Server) handleRotateAPIKey(w http.ResponseWriter, r *http.Request, p st
 	if err := idempotency.Check(idem); err != nil {
 		return err
 	}
-	keyID := r.PathValue("key_id")
-	sum := sha256.Sum256([]byte(keyID + "\x00" + strconv.Itoa(grace)))
-	reqHash, scope := hex.EncodeToString(sum[:]), "api_key.rotate"
-	return writeOrg(s, w, r, p, func(tx *store.Tx, org steward.Organization) (json.RawMessage, error) {
-		if idem != "" {
-			if answer, found, err := idempotency.Replay(r.Context(), tx, org.ID, scope, idem, reqHash); err != nil || found {
-				return answer, err
-			}
-		}
-		rot, err := keys.RotateKey(r.Context(), tx, p.Actor(), org, keyID, time.Duration(grace)*time.Second)
-		if err != nil {
-			return nil, err
-		}
-		out := rotatedOut{apiKeyOut: newAPIKeyOut(rot.Key, tx.Now)}
+	answer, err := s.keys.RotateKeyOnce(r.Context(), p.Actor(), p.OrganizationID, r.PathValue("key_id"), grace, idem, func(rot keys.Issued) ([]byte, error) {
+		out := rotatedOut{apiKeyOut: newAPIKeyOut(rot.Key, rot.AsOf)}
 		out.Key = &rot.Secret
 		if rot.Key.PreviousExpiresAt != nil {
 			t := formatTime(*rot.Key.PreviousExpiresAt)
 			out.PreviousKeyExpiresAt = &t
 		}
-		answer, err := json.Marshal(out)
-		if err != nil || idem == "" {
-			return answer, err
-		}
-		return answer, idempotency.Save(r.Context(), tx, org.ID, scope, idem, reqHash, answer)
+		return json.Marshal(out)
 	})
+	return writeResult(w, json.RawMessage(answer), err)
 }
 
 type policyIn struct {
@@ -223,10 +196,8 @@ func days(d int) *int {
 }
 
 func (s *Server) handleGetPolicy(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
-	return read(s, w, r, func(tx *store.Tx) (policyOut, error) {
-		d, err := keys.PolicyDays(r.Context(), tx, p.OrganizationID, "")
-		return policyOut{MaxExpirationDays: days(d)}, err
-	})
+	d, err := s.keys.PolicyDays(r.Context(), p.OrganizationID, "")
+	return writeResult(w, policyOut{MaxExpirationDays: days(d)}, err)
 }
 
 // policyBody reads a policy: a JSON null (or 0 is refused) removes it.
@@ -249,27 +220,17 @@ func (s *Server) handleSetPolicy(w http.ResponseWriter, r *http.Request, p stewa
 	if err != nil {
 		return err
 	}
-	return writeOrg(s, w, r, p, func(tx *store.Tx, org steward.Organization) (policyOut, error) {
-		return policyOut{MaxExpirationDays: days(d)}, keys.SetPolicy(r.Context(), tx, p.Actor(), org, "", d)
-	})
+	err = s.keys.SetPolicy(r.Context(), p.Actor(), p.OrganizationID, "", d)
+	return writeResult(w, policyOut{MaxExpirationDays: days(d)}, err)
 }
 
-func workspacePolicy(r *http.Request, tx *store.Tx, orgID, wsID string) (workspacePolicyOut, error) {
-	ws, err := keys.PolicyDays(r.Context(), tx, orgID, wsID)
-	if err != nil {
-		return workspacePolicyOut{}, err
-	}
-	eff, err := keys.EffectiveMaxDays(r.Context(), tx, orgID, wsID)
-	return workspacePolicyOut{MaxExpirationDays: days(ws), EffectiveMaxExpirationDays: days(eff)}, err
+func newWorkspacePolicyOut(pol keys.Policy) workspacePolicyOut {
+	return workspacePolicyOut{MaxExpirationDays: days(pol.Days), EffectiveMaxExpirationDays: days(pol.EffectiveDays)}
 }
 
 func (s *Server) handleGetWorkspacePolicy(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
-	return read(s, w, r, func(tx *store.Tx) (workspacePolicyOut, error) {
-		if _, err := directory.GetWorkspace(r.Context(), tx, p.OrganizationID, r.PathValue("workspace_uuid")); err != nil {
-			return workspacePolicyOut{}, err
-		}
-		return workspacePolicy(r, tx, p.OrganizationID, r.PathValue("workspace_uuid"))
-	})
+	pol, err := s.keys.WorkspacePolicy(r.Context(), p.OrganizationID, r.PathValue("workspace_uuid"))
+	return writeResult(w, newWorkspacePolicyOut(pol), err)
 }
 
 func (s *Server) handleSetWorkspacePolicy(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
@@ -277,10 +238,6 @@ func (s *Server) handleSetWorkspacePolicy(w http.ResponseWriter, r *http.Request
 	if err != nil {
 		return err
 	}
-	return writeOrg(s, w, r, p, func(tx *store.Tx, org steward.Organization) (workspacePolicyOut, error) {
-		if err := keys.SetPolicy(r.Context(), tx, p.Actor(), org, r.PathValue("workspace_uuid"), d); err != nil {
-			return workspacePolicyOut{}, err
-		}
-		return workspacePolicy(r, tx, org.ID, r.PathValue("workspace_uuid"))
-	})
+	pol, err := s.keys.SetWorkspacePolicy(r.Context(), p.Actor(), p.OrganizationID, r.PathValue("workspace_uuid"), d)
+	return writeResult(w, newWorkspacePolicyOut(pol), err)
 }

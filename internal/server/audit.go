@@ -6,7 +6,6 @@ import (
 
 	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/steward"
-	"github.com/stewardhq/steward/internal/store"
 )
 
 // auditLogOut is Mistral's AuditLogOut.
@@ -42,10 +41,8 @@ func (s *Server) handleListAuditLogs(w http.ResponseWriter, r *http.Request, p s
 	if err := q.err(); err != nil {
 		return err
 	}
-	return read(s, w, r, func(tx *store.Tx) ([]auditLogOut, error) {
-		entries, err := audit.List(r.Context(), tx, f)
-		return auditLogsOut(entries), err
-	})
+	entries, err := s.audit.List(r.Context(), f)
+	return writeResult(w, auditLogsOut(entries), err)
 }
 
 func auditLogsOut(entries []audit.Entry) []auditLogOut {

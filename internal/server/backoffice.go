@@ -32,10 +32,8 @@ func newEnterpriseAccountOut(ea steward.EnterpriseAccount) enterpriseAccountOut 
 }
 
 func (s *Server) handleGetEnterpriseAccount(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
-	return read(s, w, r, func(tx *store.Tx) (enterpriseAccountOut, error) {
-		ea, err := directory.GetEnterpriseAccount(r.Context(), tx, p.EnterpriseAccountID)
-		return newEnterpriseAccountOut(ea), err
-	})
+	ea, err := s.directory.GetEnterpriseAccount(r.Context(), p.EnterpriseAccountID)
+	return writeResult(w, newEnterpriseAccountOut(ea), err)
 }
 
 // decodeName reads a body {"name": ...} whose name is required.
@@ -57,10 +55,8 @@ func (s *Server) handleRenameEnterpriseAccount(w http.ResponseWriter, r *http.Re
 	if err != nil {
 		return err
 	}
-	return write(s, w, r, func(tx *store.Tx) (enterpriseAccountOut, error) {
-		ea, err := directory.RenameEnterpriseAccount(r.Context(), tx, p.Actor(), p.EnterpriseAccountID, name)
-		return newEnterpriseAccountOut(ea), err
-	})
+	ea, err := s.directory.RenameEnterpriseAccount(r.Context(), p.Actor(), p.EnterpriseAccountID, name)
+	return writeResult(w, newEnterpriseAccountOut(ea), err)
 }
 
 type backofficeOrgOut struct {
@@ -71,12 +67,8 @@ type backofficeOrgOut struct {
 }
 
 func (s *Server) handleListOrganizations(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
-	var counts []int
-	return readItems(s, w, r, func(tx *store.Tx) ([]steward.Organization, error) {
-		orgs, c, err := directory.ListOrganizations(r.Context(), tx, p.EnterpriseAccountID)
-		counts = c
-		return orgs, err
-	}, func(i int, o steward.Organization) backofficeOrgOut {
+	orgs, counts, err := s.directory.ListOrganizations(r.Context(), p.EnterpriseAccountID)
+	return writeItems(w, orgs, err, func(i int, o steward.Organization) backofficeOrgOut {
 		return backofficeOrgOut{ID: o.ID, Name: o.Name, MemberCount: counts[i], CreatedAt: formatTime(o.CreatedAt)}
 	})
 }
@@ -86,10 +78,8 @@ func (s *Server) handleCreateOrganization(w http.ResponseWriter, r *http.Request
 	if err != nil {
 		return err
 	}
-	return write(s, w, r, func(tx *store.Tx) (backofficeOrgOut, error) {
-		o, _, err := directory.CreateOrganization(r.Context(), tx, p.Actor(), p.EnterpriseAccountID, name)
-		return backofficeOrgOut{ID: o.ID, Name: o.Name, CreatedAt: formatTime(o.CreatedAt)}, err
-	})
+	o, err := s.directory.CreateOrganization(r.Context(), p.Actor(), p.EnterpriseAccountID, name)
+	return writeResult(w, backofficeOrgOut{ID: o.ID, Name: o.Name, CreatedAt: formatTime(o.CreatedAt)}, err)
 }
 
 func (s *Server) handlePromote(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
@@ -108,10 +98,8 @@ func (s *Server) handlePromote(w http.ResponseWriter, r *http.Request, p steward
 		Email          string `json:"email"`
 	}
 	orgID := r.PathValue("organization_id")
-	return write(s, w, r, func(tx *store.Tx) (promotionOut, error) {
-		u, err := directory.PromoteToAdmin(r.Context(), tx, p.Actor(), p.EnterpriseAccountID, orgID, *in.MemberID)
-		return promotionOut{OrganizationID: orgID, UserID: u.ID, Email: u.Email}, err
-	})
+	u, err := s.directory.PromoteToAdmin(r.Context(), p.Actor(), p.EnterpriseAccountID, orgID, *in.MemberID)
+	return writeResult(w, promotionOut{OrganizationID: orgID, UserID: u.ID, Email: u.Email}, err)
 }
 
 type enterpriseMemberOut struct {
@@ -134,9 +122,8 @@ func newEnterpriseMemberOut(m directory.EnterpriseMember) enterpriseMemberOut {
 }
 
 func (s *Server) handleListEnterpriseMembers(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
-	return readItems(s, w, r, func(tx *store.Tx) ([]directory.EnterpriseMember, error) {
-		return directory.ListEnterpriseMembers(r.Context(), tx, p.EnterpriseAccountID)
-	}, func(_ int, m directory.EnterpriseMember) enterpriseMemberOut { return newEnterpriseMemberOut(m) })
+	members, err := s.directory.ListEnterpriseMembers(r.Context(), p.EnterpriseAccountID)
+	return writeItems(w, members, err, func(_ int, m directory.EnterpriseMember) enterpriseMemberOut { return newEnterpriseMemberOut(m) })
 }
 
 func (s *Server) handleAddEnterpriseMember(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
@@ -153,16 +140,12 @@ func (s *Server) handleAddEnterpriseMember(w http.ResponseWriter, r *http.Reques
 		}
 		return *s
 	}
-	return write(s, w, r, func(tx *store.Tx) (enterpriseMemberOut, error) {
-		m, err := directory.AddEnterpriseMember(r.Context(), tx, p.Actor(), p.EnterpriseAccountID, deref(in.UserID), deref(in.Email))
-		return newEnterpriseMemberOut(m), err
-	})
+	m, err := s.directory.AddEnterpriseMember(r.Context(), p.Actor(), p.EnterpriseAccountID, deref(in.UserID), deref(in.Email))
+	return writeResult(w, newEnterpriseMemberOut(m), err)
 }
 
 func (s *Server) handleRemoveEnterpriseMember(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
-	return writeStatus(s, w, r, http.StatusNoContent, func(tx *store.Tx) error {
-		return directory.RemoveEnterpriseMember(r.Context(), tx, p.Actor(), p.EnterpriseAccountID, r.PathValue("user_id"))
-	})
+	return writeStatus(w, http.StatusNoContent, s.directory.RemoveEnterpriseMember(r.Context(), p.Actor(), p.EnterpriseAccountID, r.PathValue("user_id")))
 }
 
 type adminKeyOut struct {
@@ -191,9 +174,8 @@ func newAdminKeyOut(k steward.AdminAPIKey, orgName string) adminKeyOut {
 }
 
 func (s *Server) handleListAdminKeys(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
-	return readItems(s, w, r, func(tx *store.Tx) ([]keys.AdminKeyListing, error) {
-		return keys.ListAdminKeys(r.Context(), tx, p.EnterpriseAccountID)
-	}, func(_ int, l keys.AdminKeyListing) adminKeyOut { return newAdminKeyOut(l.Key, l.OrganizationName) })
+	list, err := s.keys.ListAdminKeys(r.Context(), p.EnterpriseAccountID)
+	return writeItems(w, list, err, func(_ int, l keys.AdminKeyListing) adminKeyOut { return newAdminKeyOut(l.Key, l.OrganizationName) })
 }
 
 func (s *Server) handleCreateAdminKey(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
@@ -210,20 +192,12 @@ func (s *Server) handleCreateAdminKey(w http.ResponseWriter, r *http.Request, p 
 	if err := steward.Invalids(errs); err != nil {
 		return err
 	}
-	return write(s, w, r, func(tx *store.Tx) (adminKeyOut, error) {
-		org, err := directory.AccountOrganization(r.Context(), tx, p.EnterpriseAccountID, *in.OrganizationID)
-		if err != nil {
-			return adminKeyOut{}, err
-		}
-		k, secret, err := keys.CreateAdminKey(r.Context(), tx, p.Actor(), org, strings.TrimSpace(*in.Name), expires)
-		out := newAdminKeyOut(k, org.Name)
-		out.Key = &secret
-		return out, err
-	})
+	k, secret, err := s.keys.CreateAdminKey(r.Context(), p.Actor(), p.EnterpriseAccountID, *in.OrganizationID, strings.TrimSpace(*in.Name), expires)
+	out := newAdminKeyOut(k.Key, k.OrganizationName)
+	out.Key = &secret
+	return writeResult(w, out, err)
 }
 
 func (s *Server) handleDeleteAdminKey(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
-	return writeStatus(s, w, r, http.StatusNoContent, func(tx *store.Tx) error {
-		return keys.DeleteAdminKey(r.Context(), tx, p.Actor(), p.EnterpriseAccountID, r.PathValue("key_id"))
-	})
+	return writeStatus(w, http.StatusNoContent, s.keys.DeleteAdminKey(r.Context(), p.Actor(), p.EnterpriseAccountID, r.PathValue("key_id")))
 }

@@ -6,7 +6,6 @@ import (
 
 	"github.com/stewardhq/steward/internal/directory"
 	"github.com/stewardhq/steward/internal/steward"
-	"github.com/stewardhq/steward/internal/store"
 )
 
 // groupOut is Mistral's AdminUserGroupOut.
@@ -48,14 +47,12 @@ func (s *Server) handleListGroups(w http.ResponseWriter, r *http.Request, p stew
 	if err := q.err(); err != nil {
 		return err
 	}
-	return read(s, w, r, func(tx *store.Tx) (groupsPage, error) {
-		groups, total, err := directory.ListGroups(r.Context(), tx, p.OrganizationID, search, page, pageSize)
-		out := groupsPage{Total: total, Items: []groupOut{}, Page: page, PageSize: pageSize}
-		for _, g := range groups {
-			out.Items = append(out.Items, newGroupOut(g))
-		}
-		return out, err
-	})
+	groups, total, err := s.directory.ListGroups(r.Context(), p.OrganizationID, search, page, pageSize)
+	out := groupsPage{Total: total, Items: []groupOut{}, Page: page, PageSize: pageSize}
+	for _, g := range groups {
+		out.Items = append(out.Items, newGroupOut(g))
+	}
+	return writeResult(w, out, err)
 }
 
 type groupIn struct {
@@ -74,17 +71,13 @@ func (s *Server) handleCreateGroup(w http.ResponseWriter, r *http.Request, p ste
 	if err := decode(r, &in); err != nil {
 		return err
 	}
-	return writeOrg(s, w, r, p, func(tx *store.Tx, org steward.Organization) (groupOut, error) {
-		g, err := directory.CreateGroup(r.Context(), tx, p.Actor(), org, in.input())
-		return newGroupOut(g), err
-	})
+	g, err := s.directory.CreateGroup(r.Context(), p.Actor(), p.OrganizationID, in.input())
+	return writeResult(w, newGroupOut(g), err)
 }
 
 func (s *Server) handleGetGroup(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
-	return read(s, w, r, func(tx *store.Tx) (groupOut, error) {
-		g, err := directory.GetGroup(r.Context(), tx, p.OrganizationID, r.PathValue("group_uuid"))
-		return newGroupOut(g), err
-	})
+	g, err := s.directory.GetGroup(r.Context(), p.OrganizationID, r.PathValue("group_uuid"))
+	return writeResult(w, newGroupOut(g), err)
 }
 
 func (s *Server) handleUpdateGroup(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
@@ -92,16 +85,12 @@ func (s *Server) handleUpdateGroup(w http.ResponseWriter, r *http.Request, p ste
 	if err := decode(r, &in); err != nil {
 		return err
 	}
-	return writeOrg(s, w, r, p, func(tx *store.Tx, org steward.Organization) (groupOut, error) {
-		g, err := directory.UpdateGroup(r.Context(), tx, p.Actor(), org, r.PathValue("group_uuid"), in.input())
-		return newGroupOut(g), err
-	})
+	g, err := s.directory.UpdateGroup(r.Context(), p.Actor(), p.OrganizationID, r.PathValue("group_uuid"), in.input())
+	return writeResult(w, newGroupOut(g), err)
 }
 
 func (s *Server) handleDeleteGroup(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
-	return s.orgChange(w, r, p, http.StatusNoContent, func(tx *store.Tx, org steward.Organization) error {
-		return directory.DeleteGroup(r.Context(), tx, p.Actor(), org, r.PathValue("group_uuid"))
-	})
+	return writeStatus(w, http.StatusNoContent, s.directory.DeleteGroup(r.Context(), p.Actor(), p.OrganizationID, r.PathValue("group_uuid")))
 }
 
 type groupMemberOut struct {
@@ -123,18 +112,16 @@ func (s *Server) handleListGroupMembers(w http.ResponseWriter, r *http.Request, 
 	if err := q.err(); err != nil {
 		return err
 	}
-	return read(s, w, r, func(tx *store.Tx) (groupMembersPage, error) {
-		users, total, err := directory.ListGroupMembers(r.Context(), tx, p.OrganizationID, r.PathValue("group_uuid"), page, pageSize)
-		out := groupMembersPage{Total: total, Members: []groupMemberOut{}, Page: page, PageSize: pageSize}
-		for _, u := range users {
-			m := groupMemberOut{UserUUID: u.ID, Email: &u.Email}
-			if name := strings.TrimSpace(u.FirstName + " " + u.LastName); name != "" {
-				m.Name = &name
-			}
-			out.Members = append(out.Members, m)
+	users, total, err := s.directory.ListGroupMembers(r.Context(), p.OrganizationID, r.PathValue("group_uuid"), page, pageSize)
+	out := groupMembersPage{Total: total, Members: []groupMemberOut{}, Page: page, PageSize: pageSize}
+	for _, u := range users {
+		m := groupMemberOut{UserUUID: u.ID, Email: &u.Email}
+		if name := strings.TrimSpace(u.FirstName + " " + u.LastName); name != "" {
+			m.Name = &name
 		}
-		return out, err
-	})
+		out.Members = append(out.Members, m)
+	}
+	return writeResult(w, out, err)
 }
 
 type userUUIDsIn struct {
@@ -149,9 +136,8 @@ func (s *Server) changeGroupMembers(w http.ResponseWriter, r *http.Request, p st
 	if in.UserUUIDs == nil {
 		return steward.Invalid([]string{"body", "user_uuids"}, "user_uuids is required")
 	}
-	return s.orgChange(w, r, p, http.StatusNoContent, func(tx *store.Tx, org steward.Organization) error {
-		return directory.ChangeGroupMembers(r.Context(), tx, p.Actor(), org, r.PathValue("group_uuid"), *in.UserUUIDs, remove)
-	})
+	return writeStatus(w, http.StatusNoContent,
+		s.directory.ChangeGroupMembers(r.Context(), p.Actor(), p.OrganizationID, r.PathValue("group_uuid"), *in.UserUUIDs, remove))
 }
 
 func (s *Server) handleAddGroupMembers(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
@@ -185,12 +171,10 @@ func (s *Server) handleProvisionGroup(w http.ResponseWriter, r *http.Request, p 
 	if err := steward.Invalids(errs); err != nil {
 		return err
 	}
-	return s.orgChange(w, r, p, http.StatusNoContent, func(tx *store.Tx, org steward.Organization) error {
-		return directory.AssignGroup(r.Context(), tx, p.Actor(), org, directory.AssignmentChange{
-			GroupID: *in.UserGroupUUID, WorkspaceID: *in.WorkspaceUUID, Upsert: true,
-			Roles: directory.RoleInput{Role: in.WorkspaceRole, RoleName: in.WorkspaceRoleName},
-		})
-	})
+	return writeStatus(w, http.StatusNoContent, s.directory.AssignGroup(r.Context(), p.Actor(), p.OrganizationID, directory.AssignmentChange{
+		GroupID: *in.UserGroupUUID, WorkspaceID: *in.WorkspaceUUID, Upsert: true,
+		Roles: directory.RoleInput{Role: in.WorkspaceRole, RoleName: in.WorkspaceRoleName},
+	}))
 }
 
 type workspaceRoleRefOut struct {
@@ -221,30 +205,27 @@ func (s *Server) handleListGroupWorkspaces(w http.ResponseWriter, r *http.Reques
 	if err := q.err(); err != nil {
 		return err
 	}
-	return read(s, w, r, func(tx *store.Tx) (assignmentsPage, error) {
-		list, total, err := directory.ListAssignments(r.Context(), tx, p.OrganizationID, r.PathValue("group_uuid"), page, pageSize)
-		if err != nil {
-			return assignmentsPage{}, err
-		}
-		cat, err := directory.LoadCatalog(r.Context(), tx, p.OrganizationID)
-		out := assignmentsPage{Total: total, Items: []assignmentOut{}, Page: page, PageSize: pageSize}
-		for _, a := range list {
-			item := assignmentOut{Roles: []workspaceRoleRefOut{}, WorkspaceUUID: a.Workspace.ID, WorkspaceName: a.Workspace.Name, Created: formatTime(a.CreatedAt)}
-			for _, role := range cat.Roles(steward.ScopeWorkspace) {
-				for _, id := range a.RoleIDs {
-					if id == role.ID {
-						item.Roles = append(item.Roles, workspaceRoleRefOut{Name: role.Name, UUID: role.ID})
-					}
+	res, err := s.directory.ListAssignments(r.Context(), p.OrganizationID, r.PathValue("group_uuid"), page, pageSize)
+	if err != nil {
+		return err
+	}
+	out := assignmentsPage{Total: res.Total, Items: []assignmentOut{}, Page: page, PageSize: pageSize}
+	for _, a := range res.Assignments {
+		item := assignmentOut{Roles: []workspaceRoleRefOut{}, WorkspaceUUID: a.Workspace.ID, WorkspaceName: a.Workspace.Name, Created: formatTime(a.CreatedAt)}
+		for _, role := range res.Catalog.Roles(steward.ScopeWorkspace) {
+			for _, id := range a.RoleIDs {
+				if id == role.ID {
+					item.Roles = append(item.Roles, workspaceRoleRefOut{Name: role.Name, UUID: role.ID})
 				}
 			}
-			if len(item.Roles) > 0 {
-				last := item.Roles[len(item.Roles)-1]
-				item.RoleUUID, item.RoleName = &last.UUID, &last.Name
-			}
-			out.Items = append(out.Items, item)
 		}
-		return out, err
-	})
+		if len(item.Roles) > 0 {
+			last := item.Roles[len(item.Roles)-1]
+			item.RoleUUID, item.RoleName = &last.UUID, &last.Name
+		}
+		out.Items = append(out.Items, item)
+	}
+	return writeResult(w, out, nil)
 }
 
 type assignIn struct {
@@ -260,10 +241,8 @@ func (s *Server) handleAssignGroupWorkspace(w http.ResponseWriter, r *http.Reque
 	if in.WorkspaceUUID == nil {
 		return steward.Invalid([]string{"body", "workspace_uuid"}, "workspace_uuid is required")
 	}
-	return s.orgChange(w, r, p, http.StatusCreated, func(tx *store.Tx, org steward.Organization) error {
-		return directory.AssignGroup(r.Context(), tx, p.Actor(), org, directory.AssignmentChange{
-			GroupID: r.PathValue("group_uuid"), WorkspaceID: *in.WorkspaceUUID, Roles: in.input()})
-	})
+	return writeStatus(w, http.StatusCreated, s.directory.AssignGroup(r.Context(), p.Actor(), p.OrganizationID, directory.AssignmentChange{
+		GroupID: r.PathValue("group_uuid"), WorkspaceID: *in.WorkspaceUUID, Roles: in.input()}))
 }
 
 func (s *Server) handleUpdateGroupWorkspace(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
@@ -271,16 +250,13 @@ func (s *Server) handleUpdateGroupWorkspace(w http.ResponseWriter, r *http.Reque
 	if err := decode(r, &in); err != nil {
 		return err
 	}
-	return s.orgChange(w, r, p, http.StatusNoContent, func(tx *store.Tx, org steward.Organization) error {
-		return directory.UpdateAssignment(r.Context(), tx, p.Actor(), org, directory.AssignmentChange{
-			GroupID: r.PathValue("group_uuid"), WorkspaceID: r.PathValue("workspace_uuid"), Roles: in.input()})
-	})
+	return writeStatus(w, http.StatusNoContent, s.directory.UpdateAssignment(r.Context(), p.Actor(), p.OrganizationID, directory.AssignmentChange{
+		GroupID: r.PathValue("group_uuid"), WorkspaceID: r.PathValue("workspace_uuid"), Roles: in.input()}))
 }
 
 func (s *Server) handleRemoveGroupWorkspace(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
-	return s.orgChange(w, r, p, http.StatusNoContent, func(tx *store.Tx, org steward.Organization) error {
-		return directory.RemoveAssignment(r.Context(), tx, p.Actor(), org, r.PathValue("group_uuid"), r.PathValue("workspace_uuid"))
-	})
+	return writeStatus(w, http.StatusNoContent,
+		s.directory.RemoveAssignment(r.Context(), p.Actor(), p.OrganizationID, r.PathValue("group_uuid"), r.PathValue("workspace_uuid")))
 }
 
 func (s *Server) handleSetGroupOrganizationRole(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
@@ -293,9 +269,8 @@ func (s *Server) handleSetGroupOrganizationRole(w http.ResponseWriter, r *http.R
 	if in.OrganizationRole == nil {
 		return steward.Invalid([]string{"body", "organization_role"}, "organization_role is required")
 	}
-	return s.orgChange(w, r, p, http.StatusNoContent, func(tx *store.Tx, org steward.Organization) error {
-		return directory.SetGroupOrganizationRole(r.Context(), tx, p.Actor(), org, r.PathValue("group_uuid"), *in.OrganizationRole)
-	})
+	return writeStatus(w, http.StatusNoContent,
+		s.directory.SetGroupOrganizationRole(r.Context(), p.Actor(), p.OrganizationID, r.PathValue("group_uuid"), *in.OrganizationRole))
 }
 
 type nestedRefOut struct {
@@ -307,14 +282,12 @@ func (s *Server) handleListNestedGroups(w http.ResponseWriter, r *http.Request, 
 	type nestedOut struct {
 		Children []nestedRefOut `json:"children"`
 	}
-	return read(s, w, r, func(tx *store.Tx) (nestedOut, error) {
-		children, err := directory.NestedGroups(r.Context(), tx, p.OrganizationID, r.PathValue("group_uuid"))
-		out := nestedOut{Children: []nestedRefOut{}}
-		for _, c := range children {
-			out.Children = append(out.Children, nestedRefOut{UUID: c.ID, Name: c.Name})
-		}
-		return out, err
-	})
+	children, err := s.directory.NestedGroups(r.Context(), p.OrganizationID, r.PathValue("group_uuid"))
+	out := nestedOut{Children: []nestedRefOut{}}
+	for _, c := range children {
+		out.Children = append(out.Children, nestedRefOut{UUID: c.ID, Name: c.Name})
+	}
+	return writeResult(w, out, err)
 }
 
 func (s *Server) handleSetNestedGroups(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
@@ -327,9 +300,8 @@ func (s *Server) handleSetNestedGroups(w http.ResponseWriter, r *http.Request, p
 	if in.ChildGroupUUIDs == nil {
 		return steward.Invalid([]string{"body", "child_group_uuids"}, "child_group_uuids is required")
 	}
-	return s.orgChange(w, r, p, http.StatusNoContent, func(tx *store.Tx, org steward.Organization) error {
-		return directory.SetNestedGroups(r.Context(), tx, p.Actor(), org, r.PathValue("group_uuid"), *in.ChildGroupUUIDs)
-	})
+	return writeStatus(w, http.StatusNoContent,
+		s.directory.SetNestedGroups(r.Context(), p.Actor(), p.OrganizationID, r.PathValue("group_uuid"), *in.ChildGroupUUIDs))
 }
 
 type accessSourceOut struct {
@@ -355,45 +327,34 @@ type userAccessOut struct {
 // handleUserAccess explains what a member may do in a Workspace and why.
 func (s *Server) handleUserAccess(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
 	userID, wsID := r.PathValue("user_id"), r.PathValue("workspace_uuid")
-	return read(s, w, r, func(tx *store.Tx) (userAccessOut, error) {
-		if _, err := directory.GetMember(r.Context(), tx, p.OrganizationID, userID); err != nil {
-			return userAccessOut{}, err
-		}
-		if _, err := directory.GetWorkspace(r.Context(), tx, p.OrganizationID, wsID); err != nil {
-			return userAccessOut{}, err
-		}
-		g, err := directory.LoadGraph(r.Context(), tx, p.OrganizationID, userID)
-		if err != nil {
-			return userAccessOut{}, err
-		}
-		names, err := directory.GroupNames(r.Context(), tx, p.OrganizationID, g.UserGroups(userID))
-		if err != nil {
-			return userAccessOut{}, err
-		}
-		convert := func(grants []steward.Grant) []effectiveRoleOut {
-			out := []effectiveRoleOut{}
-			for _, gr := range grants {
-				role := g.Roles[gr.RoleID]
-				e := effectiveRoleOut{Role: roleRefOut{UUID: role.ID, Name: role.Name, IsCustomRole: role.Custom}}
-				for _, src := range gr.Sources {
-					so := accessSourceOut{Kind: string(src.Kind)}
-					if src.GroupID != "" {
-						id, name := src.GroupID, names[src.GroupID]
-						so.GroupUUID, so.GroupName = &id, &name
-					}
-					e.Sources = append(e.Sources, so)
+	ex, err := s.directory.ExplainAccess(r.Context(), p.OrganizationID, userID, wsID)
+	if err != nil {
+		return err
+	}
+	g, names := ex.Graph, ex.GroupNames
+	convert := func(grants []steward.Grant) []effectiveRoleOut {
+		out := []effectiveRoleOut{}
+		for _, gr := range grants {
+			role := g.Roles[gr.RoleID]
+			e := effectiveRoleOut{Role: roleRefOut{UUID: role.ID, Name: role.Name, IsCustomRole: role.Custom}}
+			for _, src := range gr.Sources {
+				so := accessSourceOut{Kind: string(src.Kind)}
+				if src.GroupID != "" {
+					id, name := src.GroupID, names[src.GroupID]
+					so.GroupUUID, so.GroupName = &id, &name
 				}
-				out = append(out, e)
+				e.Sources = append(e.Sources, so)
 			}
-			return out
+			out = append(out, e)
 		}
-		grants := g.WorkspaceGrants(userID, wsID)
-		perms := g.Permissions(grants)
-		out := userAccessOut{UserUUID: userID, WorkspaceUUID: wsID, OrganizationRoles: convert(g.OrganizationGrants(userID)),
-			WorkspaceRoles: convert(grants), Permissions: []string{}, CanUseModels: perms.Has(steward.PermModelsUse)}
-		for _, perm := range perms.List() {
-			out.Permissions = append(out.Permissions, string(perm))
-		}
-		return out, nil
-	})
+		return out
+	}
+	grants := g.WorkspaceGrants(userID, wsID)
+	perms := g.Permissions(grants)
+	out := userAccessOut{UserUUID: userID, WorkspaceUUID: wsID, OrganizationRoles: convert(g.OrganizationGrants(userID)),
+		WorkspaceRoles: convert(grants), Permissions: []string{}, CanUseModels: perms.Has(steward.PermModelsUse)}
+	for _, perm := range perms.List() {
+		out.Permissions = append(out.Permissions, string(perm))
+	}
+	return writeResult(w, out, nil)
 }

@@ -5,7 +5,6 @@ import (
 
 	"github.com/stewardhq/steward/internal/directory"
 	"github.com/stewardhq/steward/internal/steward"
-	"github.com/stewardhq/steward/internal/store"
 )
 
 // inviteIn is Mistral's OrganizationInviteIN.
@@ -37,14 +36,12 @@ func (s *Server) handleInviteUsers(w http.ResponseWriter, r *http.Request, p ste
 	if in.SubscriptionType != nil {
 		seats = append(seats, *in.SubscriptionType)
 	}
-	return writeOrg(s, w, r, p, func(tx *store.Tx, org steward.Organization) (invitesCreateOut, error) {
-		res, err := directory.Invite(r.Context(), tx, p.Actor(), org, s.deps.Invitations, directory.InviteInput{
-			Emails: *in.Email, Roles: in.input(), SubscriptionTypes: seats,
-			SeatAutomaticGranting: in.SubscriptionSeatAutomaticGranting, EmailLanguage: in.EmailLanguage,
-			WorkspaceIDs: in.WorkspaceUUIDs,
-		})
-		return invitesCreateOut{InvalidEmails: res.InvalidEmails, AlreadyMembers: res.AlreadyMembers, InvitedMembersCount: res.Invited}, err
+	res, err := s.directory.Invite(r.Context(), p.Actor(), p.OrganizationID, directory.InviteInput{
+		Emails: *in.Email, Roles: in.input(), SubscriptionTypes: seats,
+		SeatAutomaticGranting: in.SubscriptionSeatAutomaticGranting, EmailLanguage: in.EmailLanguage,
+		WorkspaceIDs: in.WorkspaceUUIDs,
 	})
+	return writeResult(w, invitesCreateOut{InvalidEmails: res.InvalidEmails, AlreadyMembers: res.AlreadyMembers, InvitedMembersCount: res.Invited}, err)
 }
 
 // userInviteOut is Mistral's OrganizationUserInviteOUT.
@@ -56,22 +53,18 @@ type userInviteOut struct {
 }
 
 func (s *Server) handleListInvites(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
-	return read(s, w, r, func(tx *store.Tx) ([]userInviteOut, error) {
-		invs, err := directory.ListInvitations(r.Context(), tx, p.OrganizationID, false)
-		out := make([]userInviteOut, len(invs))
-		for i, inv := range invs {
-			out[i] = userInviteOut{InviteUUID: inv.ID, Email: &inv.Email}
-			out[i].Roles, out[i].Role = builtinRoles(steward.ScopeOrganization, inv.RoleIDs)
-		}
-		return out, err
-	})
+	invs, err := s.directory.ListInvitations(r.Context(), p.OrganizationID, false)
+	out := make([]userInviteOut, len(invs))
+	for i, inv := range invs {
+		out[i] = userInviteOut{InviteUUID: inv.ID, Email: &inv.Email}
+		out[i].Roles, out[i].Role = builtinRoles(steward.ScopeOrganization, inv.RoleIDs)
+	}
+	return writeResult(w, out, err)
 }
 
 func (s *Server) handleDeleteInvite(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
-	return writeOrg(s, w, r, p, func(tx *store.Tx, org steward.Organization) (deleteOut, error) {
-		return deleteOut{Message: "Invitation deleted successfully"},
-			directory.RevokeInvitation(r.Context(), tx, p.Actor(), org, r.PathValue("invite_uuid"))
-	})
+	err := s.directory.RevokeInvitation(r.Context(), p.Actor(), p.OrganizationID, r.PathValue("invite_uuid"))
+	return writeResult(w, deleteOut{Message: "Invitation deleted successfully"}, err)
 }
 
 type acceptIn struct {
@@ -104,8 +97,6 @@ func (s *Server) handleAcceptInvite(w http.ResponseWriter, r *http.Request, _ st
 		return *s
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	return write(s, w, r, func(tx *store.Tx) (acceptOut, error) {
-		res, err := directory.AcceptInvitation(r.Context(), tx, *in.Token, deref(in.FirstName), deref(in.LastName))
-		return acceptOut{UserUUID: res.User.ID, OrganizationUUID: res.OrganizationID, Email: res.User.Email, WorkspaceUUIDs: res.WorkspaceIDs}, err
-	})
+	res, err := s.directory.AcceptInvitation(r.Context(), *in.Token, deref(in.FirstName), deref(in.LastName))
+	return writeResult(w, acceptOut{UserUUID: res.User.ID, OrganizationUUID: res.OrganizationID, Email: res.User.Email, WorkspaceUUIDs: res.WorkspaceIDs}, err)
 }

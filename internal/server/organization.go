@@ -45,11 +45,7 @@ func (s *Server) handleUpdateOrganization(w http.ResponseWriter, r *http.Request
 	if err := steward.Invalids(missing([]string{"body"}, field{"time_zone", in.TimeZone})); err != nil {
 		return err
 	}
-	return write(s, w, r, func(tx *store.Tx) (organizationOut, error) {
-		o, err := directory.GetOrganization(r.Context(), tx, p.OrganizationID)
-		if err != nil {
-			return organizationOut{}, err
-		}
+	return writeOrg(s, w, r, p, func(tx *store.Tx, o steward.Organization) (organizationOut, error) {
 		if err := quota.SetTimeZone(r.Context(), tx, p.Actor(), o, *in.TimeZone); err != nil {
 			return organizationOut{}, err
 		}

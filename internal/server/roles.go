@@ -6,7 +6,6 @@ import (
 
 	"github.com/stewardhq/steward/internal/directory"
 	"github.com/stewardhq/steward/internal/steward"
-	"github.com/stewardhq/steward/internal/store"
 )
 
 // roleOut is Mistral's RoleOut.
@@ -31,16 +30,14 @@ func roleList(roles []steward.Role) []roleOut {
 }
 
 func (s *Server) handleListRoles(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
-	return read(s, w, r, func(tx *store.Tx) (rolesOut, error) {
-		cat, err := directory.LoadCatalog(r.Context(), tx, p.OrganizationID)
-		if err != nil {
-			return rolesOut{}, err
-		}
-		return rolesOut{
-			WorkspaceRoles:    roleList(cat.Roles(steward.ScopeWorkspace)),
-			OrganizationRoles: roleList(cat.Roles(steward.ScopeOrganization)),
-		}, nil
-	})
+	cat, err := s.directory.Catalog(r.Context(), p.OrganizationID)
+	if err != nil {
+		return err
+	}
+	return writeResult(w, rolesOut{
+		WorkspaceRoles:    roleList(cat.Roles(steward.ScopeWorkspace)),
+		OrganizationRoles: roleList(cat.Roles(steward.ScopeOrganization)),
+	}, nil)
 }
 
 type customRoleOut struct {
@@ -79,9 +76,8 @@ func (in customRoleIn) input() directory.CustomRoleInput {
 }
 
 func (s *Server) handleListCustomRoles(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
-	return readItems(s, w, r, func(tx *store.Tx) ([]directory.CustomRole, error) {
-		return directory.ListCustomRoles(r.Context(), tx, p.OrganizationID)
-	}, func(_ int, role directory.CustomRole) customRoleOut { return newCustomRoleOut(role) })
+	roles, err := s.directory.ListCustomRoles(r.Context(), p.OrganizationID)
+	return writeItems(w, roles, err, func(_ int, role directory.CustomRole) customRoleOut { return newCustomRoleOut(role) })
 }
 
 func (s *Server) handleCreateCustomRole(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
@@ -89,17 +85,13 @@ func (s *Server) handleCreateCustomRole(w http.ResponseWriter, r *http.Request, 
 	if err := decode(r, &in); err != nil {
 		return err
 	}
-	return write(s, w, r, func(tx *store.Tx) (customRoleOut, error) {
-		role, err := directory.CreateCustomRole(r.Context(), tx, p.Actor(), p.OrganizationID, in.input())
-		return newCustomRoleOut(role), err
-	})
+	role, err := s.directory.CreateCustomRole(r.Context(), p.Actor(), p.OrganizationID, in.input())
+	return writeResult(w, newCustomRoleOut(role), err)
 }
 
 func (s *Server) handleGetCustomRole(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
-	return read(s, w, r, func(tx *store.Tx) (customRoleOut, error) {
-		role, err := directory.GetCustomRole(r.Context(), tx, p.OrganizationID, r.PathValue("role_uuid"))
-		return newCustomRoleOut(role), err
-	})
+	role, err := s.directory.GetCustomRole(r.Context(), p.OrganizationID, r.PathValue("role_uuid"))
+	return writeResult(w, newCustomRoleOut(role), err)
 }
 
 func (s *Server) handleUpdateCustomRole(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
@@ -110,17 +102,13 @@ func (s *Server) handleUpdateCustomRole(w http.ResponseWriter, r *http.Request, 
 	if in.Scope != nil {
 		return steward.Invalid([]string{"body", "scope"}, "a role's scope cannot change: create a new role instead")
 	}
-	return write(s, w, r, func(tx *store.Tx) (customRoleOut, error) {
-		role, err := directory.UpdateCustomRole(r.Context(), tx, p.Actor(), p.OrganizationID, r.PathValue("role_uuid"), in.input())
-		return newCustomRoleOut(role), err
-	})
+	role, err := s.directory.UpdateCustomRole(r.Context(), p.Actor(), p.OrganizationID, r.PathValue("role_uuid"), in.input())
+	return writeResult(w, newCustomRoleOut(role), err)
 }
 
 func (s *Server) handleDeleteCustomRole(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
-	return write(s, w, r, func(tx *store.Tx) (deleteOut, error) {
-		return deleteOut{Message: "Custom role deleted successfully"},
-			directory.DeleteCustomRole(r.Context(), tx, p.Actor(), p.OrganizationID, r.PathValue("role_uuid"))
-	})
+	err := s.directory.DeleteCustomRole(r.Context(), p.Actor(), p.OrganizationID, r.PathValue("role_uuid"))
+	return writeResult(w, deleteOut{Message: "Custom role deleted successfully"}, err)
 }
 
 type permissionOut struct {
@@ -167,30 +155,24 @@ type userRolesOut struct {
 // handleUserRoles shows every role of a member, custom ones included, which
 // Mistral's member object (built-in roles only) cannot carry.
 func (s *Server) handleUserRoles(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
-	return read(s, w, r, func(tx *store.Tx) (userRolesOut, error) {
-		m, err := directory.GetMember(r.Context(), tx, p.OrganizationID, r.PathValue("user_id"))
-		if err != nil {
-			return userRolesOut{}, err
-		}
-		cat, err := directory.LoadCatalog(r.Context(), tx, p.OrganizationID)
-		if err != nil {
-			return userRolesOut{}, err
-		}
-		// Roles are listed in the catalogue's order: built-in, then custom.
-		refs := func(scope steward.RoleScope, ids []string) []roleRefOut {
-			out := []roleRefOut{}
-			for _, role := range cat.Roles(scope) {
-				if slices.Contains(ids, role.ID) {
-					out = append(out, roleRefOut{UUID: role.ID, Name: role.Name, IsCustomRole: role.Custom})
-				}
+	m, cat, err := s.directory.MemberRoles(r.Context(), p.OrganizationID, r.PathValue("user_id"))
+	if err != nil {
+		return err
+	}
+	// Roles are listed in the catalogue's order: built-in, then custom.
+	refs := func(scope steward.RoleScope, ids []string) []roleRefOut {
+		out := []roleRefOut{}
+		for _, role := range cat.Roles(scope) {
+			if slices.Contains(ids, role.ID) {
+				out = append(out, roleRefOut{UUID: role.ID, Name: role.Name, IsCustomRole: role.Custom})
 			}
-			return out
 		}
-		out := userRolesOut{UserUUID: m.User.ID, OrganizationRoles: refs(steward.ScopeOrganization, m.RoleIDs), Workspaces: []userWorkspaceRolesOut{}}
-		for _, ws := range m.Workspaces {
-			out.Workspaces = append(out.Workspaces, userWorkspaceRolesOut{WorkspaceUUID: ws.WorkspaceID, Name: ws.Name, IsDefault: ws.IsDefault,
-				Roles: refs(steward.ScopeWorkspace, ws.RoleIDs)})
-		}
-		return out, nil
-	})
+		return out
+	}
+	out := userRolesOut{UserUUID: m.User.ID, OrganizationRoles: refs(steward.ScopeOrganization, m.RoleIDs), Workspaces: []userWorkspaceRolesOut{}}
+	for _, ws := range m.Workspaces {
+		out.Workspaces = append(out.Workspaces, userWorkspaceRolesOut{WorkspaceUUID: ws.WorkspaceID, Name: ws.Name, IsDefault: ws.IsDefault,
+			Roles: refs(steward.ScopeWorkspace, ws.RoleIDs)})
+	}
+	return writeResult(w, out, nil)
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/stewardhq/steward/internal/scim"
 	"github.com/stewardhq/steward/internal/steward"
+	"github.com/stewardhq/steward/internal/web"
 )
 
 // registerRoutes lists every route Steward serves. Admin API routes are
@@ -15,8 +16,9 @@ func (s *Server) registerRoutes() {
 	for _, prefix := range adminPrefixes {
 		s.public("GET", prefix+"/openapi.json", s.handleOpenAPI)
 	}
-	s.public("GET", "/invitations/accept", s.handleAcceptPage)
-	s.public("POST", "/invitations/accept", s.handleAcceptForm)
+	invitation := web.NewInvitationPage(s.deps.DB, writeError)
+	s.public("GET", "/invitations/accept", invitation.Show)
+	s.public("POST", "/invitations/accept", invitation.Accept)
 
 	s.admin("GET", "/audit-logs", steward.ActionAuditRead, s.handleListAuditLogs)
 

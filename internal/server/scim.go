@@ -5,11 +5,9 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/stewardhq/steward/internal/directory"
 	"github.com/stewardhq/steward/internal/keys"
 	"github.com/stewardhq/steward/internal/scim"
 	"github.com/stewardhq/steward/internal/steward"
-	"github.com/stewardhq/steward/internal/store"
 )
 
 // SCIM tokens (a Steward extension) and Mistral's SCIM sync runs. The SCIM
@@ -43,24 +41,19 @@ func (s *Server) handleCreateSCIMToken(w http.ResponseWriter, r *http.Request, p
 	if err := steward.Invalids(errs); err != nil {
 		return err
 	}
-	return writeOrg(s, w, r, p, func(tx *store.Tx, org steward.Organization) (scimTokenOut, error) {
-		t, secret, err := keys.CreateSCIMToken(r.Context(), tx, p.Actor(), org, strings.TrimSpace(*in.Name), expires)
-		out := newSCIMTokenOut(t)
-		out.Token = &secret
-		return out, err
-	})
+	t, secret, err := s.keys.CreateSCIMToken(r.Context(), p.Actor(), p.OrganizationID, strings.TrimSpace(*in.Name), expires)
+	out := newSCIMTokenOut(t)
+	out.Token = &secret
+	return writeResult(w, out, err)
 }
 
 func (s *Server) handleListSCIMTokens(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
-	return readItems(s, w, r, func(tx *store.Tx) ([]keys.SCIMToken, error) {
-		return keys.ListSCIMTokens(r.Context(), tx, p.OrganizationID)
-	}, func(_ int, t keys.SCIMToken) scimTokenOut { return newSCIMTokenOut(t) })
+	tokens, err := s.keys.ListSCIMTokens(r.Context(), p.OrganizationID)
+	return writeItems(w, tokens, err, func(_ int, t keys.SCIMToken) scimTokenOut { return newSCIMTokenOut(t) })
 }
 
 func (s *Server) handleRevokeSCIMToken(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
-	return s.orgChange(w, r, p, http.StatusNoContent, func(tx *store.Tx, org steward.Organization) error {
-		return keys.RevokeSCIMToken(r.Context(), tx, p.Actor(), org, r.PathValue("token_id"))
-	})
+	return writeStatus(w, http.StatusNoContent, s.keys.RevokeSCIMToken(r.Context(), p.Actor(), p.OrganizationID, r.PathValue("token_id")))
 }
 
 // syncConfigIn is AdminScimSyncConfig as sent: three fields are required.
@@ -99,15 +92,7 @@ func (s *Server) handleTriggerSCIMSync(w http.ResponseWriter, r *http.Request, p
 		cfg = &scim.SyncConfig{DeleteMissingGroups: flag(c.DeleteMissingGroups), DeprovisionUsers: flag(c.DeprovisionUsers),
 			SyncUsers: *c.SyncUsers, SyncGroups: *c.SyncGroups, SyncMemberships: *c.SyncMemberships}
 	}
-	var org steward.Organization
-	if err := s.deps.DB.View(r.Context(), func(tx *store.Tx) error {
-		var err error
-		org, err = directory.GetOrganization(r.Context(), tx, p.OrganizationID)
-		return err
-	}); err != nil {
-		return err
-	}
-	run, err := s.deps.SCIM.Trigger(r.Context(), p.Actor(), org, dryRun, cfg)
+	run, err := s.deps.SCIM.Trigger(r.Context(), p.Actor(), p.OrganizationID, dryRun, cfg)
 	var active *scim.ActiveRunError
 	if errors.As(err, &active) {
 		writeJSON(w, http.StatusConflict, map[string]string{"run_id": active.Run.ID, "status": active.Run.Status})

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward/internal/analytics"
+	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/conns"
 	"github.com/stewardhq/steward/internal/directory"
 	"github.com/stewardhq/steward/internal/httpstatus"
@@ -61,12 +62,14 @@ type Deps struct {
 // Server serves every HTTP surface of Steward.
 type Server struct {
 	deps Deps
-	mux  *http.ServeMux
-	// The domain services the limits, usage and analytics handlers call,
-	// each method one transaction.
+	// The domain services the handlers call, each method one transaction.
+	directory *directory.Service
+	keys      *keys.Service
+	audit     *audit.Service
 	quota     *quota.Service
 	usage     *usage.Service
 	analytics *analytics.Service
+	mux       *http.ServeMux
 	// ownBodyCap are the paths whose handler caps request bodies itself
 	// (the model API takes larger prompts than the Admin API).
 	ownBodyCap map[string]bool
@@ -106,6 +109,7 @@ func New(deps Deps) (*Server, error) {
 		deps.SCIM = scim.New(deps.DB, deps.Log, deps.LastUsed)
 	}
 	s := &Server{deps: deps, mux: http.NewServeMux(), ownBodyCap: map[string]bool{},
+		directory: directory.NewService(deps.DB, deps.Invitations), keys: keys.NewService(deps.DB), audit: audit.NewService(deps.DB),
 		quota: quota.NewService(deps.DB), usage: usage.NewService(deps.DB), analytics: analytics.NewService(deps.DB)}
 	if err := s.loadDocument(); err != nil {
 		return nil, err

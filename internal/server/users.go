@@ -9,7 +9,6 @@ import (
 
 	"github.com/stewardhq/steward/internal/directory"
 	"github.com/stewardhq/steward/internal/steward"
-	"github.com/stewardhq/steward/internal/store"
 )
 
 // memberOut is Mistral's AdminOrganizationMemberOUT.
@@ -152,17 +151,15 @@ func (s *Server) handleListUsers(w http.ResponseWriter, r *http.Request, p stewa
 	if err := q.err(); err != nil {
 		return err
 	}
-	return read(s, w, r, func(tx *store.Tx) (usersPage, error) {
-		res, err := directory.ListMembers(r.Context(), tx, p.OrganizationID, email, page, pageSize)
-		out := usersPage{Members: []memberOut{}, Invites: []inviteOut{}, Total: res.Total, Page: page, PageSize: pageSize}
-		for _, m := range res.Members {
-			out.Members = append(out.Members, newMemberOut(m))
-		}
-		for _, inv := range res.Invitations {
-			out.Invites = append(out.Invites, newInviteOut(inv, tx.Now))
-		}
-		return out, err
-	})
+	res, err := s.directory.ListMembers(r.Context(), p.OrganizationID, email, page, pageSize)
+	out := usersPage{Members: []memberOut{}, Invites: []inviteOut{}, Total: res.Total, Page: page, PageSize: pageSize}
+	for _, m := range res.Members {
+		out.Members = append(out.Members, newMemberOut(m))
+	}
+	for _, inv := range res.Invitations {
+		out.Invites = append(out.Invites, newInviteOut(inv, res.AsOf))
+	}
+	return writeResult(w, out, err)
 }
 
 // roleFields are the role fields of Mistral's request bodies; null and
@@ -210,17 +207,13 @@ func (s *Server) handleCreateUsers(w http.ResponseWriter, r *http.Request, p ste
 	if err := steward.Invalids(errs); err != nil {
 		return err
 	}
-	return writeOrg(s, w, r, p, func(tx *store.Tx, org steward.Organization) (usersCreateOut, error) {
-		res, err := directory.CreateMembers(r.Context(), tx, p.Actor(), org, batch)
-		return usersCreateOut{InvalidEmails: res.InvalidEmails, EmailToUserID: res.EmailToUserID}, err
-	})
+	res, err := s.directory.CreateMembers(r.Context(), p.Actor(), p.OrganizationID, batch)
+	return writeResult(w, usersCreateOut{InvalidEmails: res.InvalidEmails, EmailToUserID: res.EmailToUserID}, err)
 }
 
 func (s *Server) handleGetUser(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
-	return read(s, w, r, func(tx *store.Tx) (userOut, error) {
-		m, err := directory.GetMember(r.Context(), tx, p.OrganizationID, r.PathValue("user_id"))
-		return newUserOut(m), err
-	})
+	m, err := s.directory.GetMember(r.Context(), p.OrganizationID, r.PathValue("user_id"))
+	return writeResult(w, newUserOut(m), err)
 }
 
 // memberUpdateIn is Mistral's AdminOrganizationMemberUpdate.
@@ -234,11 +227,9 @@ func (s *Server) handleUpdateUser(w http.ResponseWriter, r *http.Request, p stew
 	if err := decode(r, &in); err != nil {
 		return err
 	}
-	return writeOrg(s, w, r, p, func(tx *store.Tx, org steward.Organization) (memberOut, error) {
-		m, err := directory.UpdateMember(r.Context(), tx, p.Actor(), org, r.PathValue("user_id"),
-			directory.MemberUpdate{Roles: in.input(), SubscriptionTypes: in.SubscriptionTypes})
-		return newMemberOut(m), err
-	})
+	m, err := s.directory.UpdateMember(r.Context(), p.Actor(), p.OrganizationID, r.PathValue("user_id"),
+		directory.MemberUpdate{Roles: in.input(), SubscriptionTypes: in.SubscriptionTypes})
+	return writeResult(w, newMemberOut(m), err)
 }
 
 // deleteOut is Mistral's DeleteOUT.
@@ -247,8 +238,6 @@ type deleteOut struct {
 }
 
 func (s *Server) handleDeleteUser(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
-	return writeOrg(s, w, r, p, func(tx *store.Tx, org steward.Organization) (deleteOut, error) {
-		return deleteOut{Message: "Organization member deleted successfully"},
-			directory.RemoveMember(r.Context(), tx, p.Actor(), org, r.PathValue("user_id"))
-	})
+	err := s.directory.RemoveMember(r.Context(), p.Actor(), p.OrganizationID, r.PathValue("user_id"))
+	return writeResult(w, deleteOut{Message: "Organization member deleted successfully"}, err)
 }

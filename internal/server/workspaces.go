@@ -6,7 +6,6 @@ import (
 
 	"github.com/stewardhq/steward/internal/directory"
 	"github.com/stewardhq/steward/internal/steward"
-	"github.com/stewardhq/steward/internal/store"
 )
 
 // workspaceOut is Mistral's WorkspaceOUT.
@@ -54,14 +53,12 @@ func (s *Server) handleListWorkspaces(w http.ResponseWriter, r *http.Request, p 
 	if err := q.err(); err != nil {
 		return err
 	}
-	return read(s, w, r, func(tx *store.Tx) (workspacesPage, error) {
-		list, total, err := directory.ListWorkspaces(r.Context(), tx, p.OrganizationID, archived, search, page, pageSize)
-		out := workspacesPage{Total: total, Items: []workspaceOut{}, Object: "list", Page: page, PageSize: pageSize}
-		for _, ws := range list {
-			out.Items = append(out.Items, s.newWorkspaceOut(ws))
-		}
-		return out, err
-	})
+	list, total, err := s.directory.ListWorkspaces(r.Context(), p.OrganizationID, archived, search, page, pageSize)
+	out := workspacesPage{Total: total, Items: []workspaceOut{}, Object: "list", Page: page, PageSize: pageSize}
+	for _, ws := range list {
+		out.Items = append(out.Items, s.newWorkspaceOut(ws))
+	}
+	return writeResult(w, out, err)
 }
 
 type workspaceIn struct {
@@ -80,27 +77,17 @@ func (s *Server) handleCreateWorkspace(w http.ResponseWriter, r *http.Request, p
 	if in.AdminUserID == nil {
 		return steward.Invalid([]string{"body", "admin_user_id"}, "admin_user_id is required: the member who administers the Workspace")
 	}
-	return writeOrg(s, w, r, p, func(tx *store.Tx, org steward.Organization) (workspaceEnrichedOut, error) {
-		ws, err := directory.CreateWorkspace(r.Context(), tx, p.Actor(), org, directory.NewWorkspace{
-			WorkspaceInput:   directory.WorkspaceInput{Name: in.Name, Description: in.Description, Icon: in.Icon},
-			AdminUserID:      *in.AdminUserID,
-			AddAllOrgMembers: in.AddAllOrgMembers,
-		})
-		if err != nil {
-			return workspaceEnrichedOut{}, err
-		}
-		g, err := directory.LoadGraph(r.Context(), tx, org.ID, *in.AdminUserID)
-		if err != nil {
-			return workspaceEnrichedOut{}, err
-		}
-		out := workspaceEnrichedOut{workspaceOut: s.newWorkspaceOut(ws)}
-		var ids []string
-		for _, gr := range g.WorkspaceGrants(*in.AdminUserID, ws.ID) {
-			ids = append(ids, gr.RoleID)
-		}
-		out.RawRoles, out.RawRole = builtinRoles(steward.ScopeWorkspace, ids)
-		return out, nil
+	ws, adminRoles, err := s.directory.CreateWorkspace(r.Context(), p.Actor(), p.OrganizationID, directory.NewWorkspace{
+		WorkspaceInput:   directory.WorkspaceInput{Name: in.Name, Description: in.Description, Icon: in.Icon},
+		AdminUserID:      *in.AdminUserID,
+		AddAllOrgMembers: in.AddAllOrgMembers,
 	})
+	if err != nil {
+		return err
+	}
+	out := workspaceEnrichedOut{workspaceOut: s.newWorkspaceOut(ws)}
+	out.RawRoles, out.RawRole = builtinRoles(steward.ScopeWorkspace, adminRoles)
+	return writeResult(w, out, nil)
 }
 
 type workspaceUpdateIn struct {
@@ -114,17 +101,13 @@ func (s *Server) handleUpdateWorkspace(w http.ResponseWriter, r *http.Request, p
 	if err := decode(r, &in); err != nil {
 		return err
 	}
-	return writeOrg(s, w, r, p, func(tx *store.Tx, org steward.Organization) (workspaceOut, error) {
-		ws, err := directory.UpdateWorkspace(r.Context(), tx, p.Actor(), org, r.PathValue("workspace_uuid"),
-			directory.WorkspaceInput{Name: in.Name, Description: in.Description, Icon: in.Icon})
-		return s.newWorkspaceOut(ws), err
-	})
+	ws, err := s.directory.UpdateWorkspace(r.Context(), p.Actor(), p.OrganizationID, r.PathValue("workspace_uuid"),
+		directory.WorkspaceInput{Name: in.Name, Description: in.Description, Icon: in.Icon})
+	return writeResult(w, s.newWorkspaceOut(ws), err)
 }
 
 func (s *Server) handleArchiveWorkspace(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
-	return s.orgChange(w, r, p, http.StatusNoContent, func(tx *store.Tx, org steward.Organization) error {
-		return directory.ArchiveWorkspace(r.Context(), tx, p.Actor(), org, r.PathValue("workspace_uuid"))
-	})
+	return writeStatus(w, http.StatusNoContent, s.directory.ArchiveWorkspace(r.Context(), p.Actor(), p.OrganizationID, r.PathValue("workspace_uuid")))
 }
 
 // workspaceMembersIn is Mistral's WorkspaceMemberIN.
@@ -164,10 +147,8 @@ func (s *Server) handleAddWorkspaceUsers(w http.ResponseWriter, r *http.Request,
 	if err != nil {
 		return err
 	}
-	return writeOrg(s, w, r, p, func(tx *store.Tx, org steward.Organization) (addedOut, error) {
-		added, _, err := directory.AddWorkspaceMembers(r.Context(), tx, p.Actor(), org, r.PathValue("workspace_uuid"), members, false)
-		return addedOut{AddedMembersCount: added}, err
-	})
+	added, _, err := s.directory.AddWorkspaceMembers(r.Context(), p.Actor(), p.OrganizationID, r.PathValue("workspace_uuid"), members, false)
+	return writeResult(w, addedOut{AddedMembersCount: added}, err)
 }
 
 func (s *Server) handleSetWorkspaceUsers(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
@@ -179,10 +160,8 @@ func (s *Server) handleSetWorkspaceUsers(w http.ResponseWriter, r *http.Request,
 	if err != nil {
 		return err
 	}
-	return writeOrg(s, w, r, p, func(tx *store.Tx, org steward.Organization) (addedUpdatedOut, error) {
-		added, updated, err := directory.AddWorkspaceMembers(r.Context(), tx, p.Actor(), org, r.PathValue("workspace_uuid"), members, true)
-		return addedUpdatedOut{AddedMembersCount: added, UpdatedMembersCount: updated}, err
-	})
+	added, updated, err := s.directory.AddWorkspaceMembers(r.Context(), p.Actor(), p.OrganizationID, r.PathValue("workspace_uuid"), members, true)
+	return writeResult(w, addedUpdatedOut{AddedMembersCount: added, UpdatedMembersCount: updated}, err)
 }
 
 type removeMembersIn struct {
@@ -211,8 +190,6 @@ func (s *Server) handleRemoveWorkspaceUsers(w http.ResponseWriter, r *http.Reque
 		}
 		ids[i] = *m.UserUUID
 	}
-	return writeOrg(s, w, r, p, func(tx *store.Tx, org steward.Organization) (removedOut, error) {
-		n, notDeleted, err := directory.RemoveWorkspaceMembers(r.Context(), tx, p.Actor(), org, r.PathValue("workspace_uuid"), ids)
-		return removedOut{DeletedMembersCount: n, NotDeletedMembers: notDeleted}, err
-	})
+	n, notDeleted, err := s.directory.RemoveWorkspaceMembers(r.Context(), p.Actor(), p.OrganizationID, r.PathValue("workspace_uuid"), ids)
+	return writeResult(w, removedOut{DeletedMembersCount: n, NotDeletedMembers: notDeleted}, err)
 }

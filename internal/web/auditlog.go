@@ -135,15 +135,11 @@ func (h *Handler) auditView(r *http.Request, c *reqCtx) (page, error) {
 		return p, err
 	}
 	var entries []audit.Entry
-	err = h.cfg.DB.View(r.Context(), func(tx *store.Tx) error {
-		res, err := directory.ListMembers(r.Context(), tx, c.org.ID, "", 1, directory.MaxPageSize)
-		if err != nil {
-			return err
-		}
+	res, err := h.directory.ListMembers(r.Context(), c.org.ID, "", 1, directory.MaxPageSize)
+	if err == nil {
 		d.Members = res.Members
-		entries, err = audit.List(r.Context(), tx, f)
-		return err
-	})
+		entries, err = h.audit.List(r.Context(), f)
+	}
 	for _, e := range entries {
 		d.Entries = append(d.Entries, auditRow{Entry: e, Actor: metadata(e.Actor.Metadata), Event: metadata(e.EventMetadata), Target: metadata(e.TargetMetadata)})
 	}
@@ -170,23 +166,7 @@ func (h *Handler) exportAudit(w http.ResponseWriter, r *http.Request, c *reqCtx)
 	if err != nil {
 		return err
 	}
-	f.Limit = audit.MaxLimit
-	var all []audit.Entry
-	err = h.cfg.DB.View(r.Context(), func(tx *store.Tx) error {
-		for len(all) < maxExport {
-			entries, err := audit.List(r.Context(), tx, f)
-			if err != nil {
-				return err
-			}
-			all = append(all, entries...)
-			if len(entries) < f.Limit {
-				return nil
-			}
-			last := entries[len(entries)-1]
-			f.OlderThan = &audit.Cursor{CreatedAt: last.CreatedAt, LogID: last.LogID}
-		}
-		return nil
-	})
+	all, err := h.audit.ListUpTo(r.Context(), f, maxExport)
 	if err != nil {
 		return err
 	}

@@ -8,7 +8,6 @@ import (
 	"github.com/stewardhq/steward/internal/directory"
 	"github.com/stewardhq/steward/internal/keys"
 	"github.com/stewardhq/steward/internal/steward"
-	"github.com/stewardhq/steward/internal/store"
 )
 
 type orgRow struct {
@@ -28,58 +27,58 @@ func (h *Handler) backofficeView(title, active string) viewFunc {
 	return func(r *http.Request, c *reqCtx) (page, error) {
 		p := c.page(title, active)
 		var d backofficeData
-		err := h.cfg.DB.View(r.Context(), func(tx *store.Tx) error {
+		err := func() error {
 			ctx := r.Context()
-			orgs, counts, err := directory.ListOrganizations(ctx, tx, c.ea.ID)
+			orgs, counts, err := h.directory.ListOrganizations(ctx, c.ea.ID)
 			if err != nil {
 				return err
 			}
 			for i, o := range orgs {
 				d.Organizations = append(d.Organizations, orgRow{Organization: o, Members: counts[i]})
 			}
-			if d.Members, err = directory.ListEnterpriseMembers(ctx, tx, c.ea.ID); err != nil {
+			if d.Members, err = h.directory.ListEnterpriseMembers(ctx, c.ea.ID); err != nil {
 				return err
 			}
-			d.Keys, err = keys.ListAdminKeys(ctx, tx, c.ea.ID)
+			d.Keys, err = h.keys.ListAdminKeys(ctx, c.ea.ID)
 			return err
-		})
+		}()
 		p.Data = d
 		return p, err
 	}
 }
 
-// eaChange runs a change of the page's Enterprise Account; on success it
-// redirects to page with the notice code, otherwise shows page again.
-func (h *Handler) eaChange(pageName, code string, fn func(r *http.Request, c *reqCtx, tx *store.Tx) error) pageFunc {
+// eaChange runs fn, a change of the page's Enterprise Account; on success
+// it redirects to page with the notice code, otherwise shows page again.
+func (h *Handler) eaChange(pageName, code string, fn func(h *Handler, r *http.Request, c *reqCtx) error) pageFunc {
 	return func(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
-		if err := h.cfg.DB.Transact(r.Context(), func(tx *store.Tx) error { return fn(r, c, tx) }); err != nil {
+		if err := fn(h, r, c); err != nil {
 			return h.again(w, r, c, "bo_"+pageName, err)
 		}
 		return done(w, r, Prefix+"/ea/"+c.ea.ID+"/"+pageName, code)
 	}
 }
 
-func createOrganization(r *http.Request, c *reqCtx, tx *store.Tx) error {
-	_, _, err := directory.CreateOrganization(r.Context(), tx, c.p.Actor(), c.ea.ID, r.PostFormValue("name"))
+func createOrganization(h *Handler, r *http.Request, c *reqCtx) error {
+	_, err := h.directory.CreateOrganization(r.Context(), c.p.Actor(), c.ea.ID, r.PostFormValue("name"))
 	return err
 }
 
-func promote(r *http.Request, c *reqCtx, tx *store.Tx) error {
-	_, err := directory.PromoteToAdmin(r.Context(), tx, c.p.Actor(), c.ea.ID, r.PathValue("org"), r.PostFormValue("user"))
+func promote(h *Handler, r *http.Request, c *reqCtx) error {
+	_, err := h.directory.PromoteToAdmin(r.Context(), c.p.Actor(), c.ea.ID, r.PathValue("org"), r.PostFormValue("user"))
 	return err
 }
 
-func addEnterpriseMember(r *http.Request, c *reqCtx, tx *store.Tx) error {
-	_, err := directory.AddEnterpriseMember(r.Context(), tx, c.p.Actor(), c.ea.ID, "", strings.TrimSpace(r.PostFormValue("email")))
+func addEnterpriseMember(h *Handler, r *http.Request, c *reqCtx) error {
+	_, err := h.directory.AddEnterpriseMember(r.Context(), c.p.Actor(), c.ea.ID, "", strings.TrimSpace(r.PostFormValue("email")))
 	return err
 }
 
-func removeEnterpriseMember(r *http.Request, c *reqCtx, tx *store.Tx) error {
-	return directory.RemoveEnterpriseMember(r.Context(), tx, c.p.Actor(), c.ea.ID, r.PathValue("user"))
+func removeEnterpriseMember(h *Handler, r *http.Request, c *reqCtx) error {
+	return h.directory.RemoveEnterpriseMember(r.Context(), c.p.Actor(), c.ea.ID, r.PathValue("user"))
 }
 
-func deleteAdminKey(r *http.Request, c *reqCtx, tx *store.Tx) error {
-	return keys.DeleteAdminKey(r.Context(), tx, c.p.Actor(), c.ea.ID, r.PathValue("key"))
+func deleteAdminKey(h *Handler, r *http.Request, c *reqCtx) error {
+	return h.keys.DeleteAdminKey(r.Context(), c.p.Actor(), c.ea.ID, r.PathValue("key"))
 }
 
 // createAdminKey issues an Admin API key for one of the account's
@@ -93,20 +92,11 @@ func (h *Handler) createAdminKey(w http.ResponseWriter, r *http.Request, c *reqC
 		}
 		expires = &t
 	}
-	var secret string
-	var key steward.AdminAPIKey
-	err := h.cfg.DB.Transact(r.Context(), func(tx *store.Tx) error {
-		org, err := directory.AccountOrganization(r.Context(), tx, c.ea.ID, r.PostFormValue("organization"))
-		if err != nil {
-			return err
-		}
-		key, secret, err = keys.CreateAdminKey(r.Context(), tx, c.p.Actor(), org, r.PostFormValue("name"), expires)
-		return err
-	})
+	key, secret, err := h.keys.CreateAdminKey(r.Context(), c.p.Actor(), c.ea.ID, r.PostFormValue("organization"), r.PostFormValue("name"), expires)
 	if err != nil {
 		return h.again(w, r, c, "bo_admin-keys", err)
 	}
 	return h.showWith(w, r, c, "bo_admin-keys", func(p *page) {
-		p.Secret = &shownSecret{What: "Admin API key created", Name: key.Name, Value: secret}
+		p.Secret = &shownSecret{What: "Admin API key created", Name: key.Key.Name, Value: secret}
 	})
 }

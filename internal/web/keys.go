@@ -9,7 +9,6 @@ import (
 	"github.com/stewardhq/steward/internal/directory"
 	"github.com/stewardhq/steward/internal/keys"
 	"github.com/stewardhq/steward/internal/steward"
-	"github.com/stewardhq/steward/internal/store"
 )
 
 type keysData struct {
@@ -21,18 +20,18 @@ type keysData struct {
 func (h *Handler) keysView(r *http.Request, c *reqCtx) (page, error) {
 	p := c.page("API keys", "keys")
 	var d keysData
-	err := h.cfg.DB.View(r.Context(), func(tx *store.Tx) error {
+	err := func() error {
 		ctx := r.Context()
 		var err error
-		if d.Keys, err = keys.ListKeys(ctx, tx, c.org.ID, "", keys.MaxListLimit, 0); err != nil {
+		if d.Keys, _, err = h.keys.ListKeys(ctx, c.org.ID, "", keys.MaxListLimit, 0); err != nil {
 			return err
 		}
-		if d.PolicyDays, err = keys.PolicyDays(ctx, tx, c.org.ID, ""); err != nil {
+		if d.PolicyDays, err = h.keys.PolicyDays(ctx, c.org.ID, ""); err != nil {
 			return err
 		}
-		d.Workspaces, _, err = directory.ListWorkspaces(ctx, tx, c.org.ID, false, "", 1, directory.MaxPageSize)
+		d.Workspaces, _, err = h.directory.ListWorkspaces(ctx, c.org.ID, false, "", 1, directory.MaxPageSize)
 		return err
-	})
+	}()
 	p.Data = d
 	return p, err
 }
@@ -48,17 +47,11 @@ func (h *Handler) createKey(w http.ResponseWriter, r *http.Request, c *reqCtx) e
 	if name := strings.TrimSpace(r.PostFormValue("name")); name != "" {
 		in.Name = &name
 	}
-	var secret string
-	var key steward.APIKey
-	err := h.change(r, c, func(tx *store.Tx, org steward.Organization) error {
-		var err error
-		key, secret, err = keys.CreateKey(r.Context(), tx, c.p.Actor(), org, in)
-		return err
-	})
+	k, err := h.keys.CreateKey(r.Context(), c.p.Actor(), c.org.ID, in)
 	if err != nil {
 		return h.again(w, r, c, "keys", err)
 	}
-	return h.showKeySecret(w, r, c, "API key created", keyName(key), secret)
+	return h.showKeySecret(w, r, c, "API key created", keyName(k.Key), k.Secret)
 }
 
 func keyName(k steward.APIKey) string {
@@ -73,12 +66,7 @@ func (h *Handler) rotateKey(w http.ResponseWriter, r *http.Request, c *reqCtx) e
 	if err != nil {
 		return h.again(w, r, c, "keys", steward.Invalid([]string{"body", "grace_hours"}, "choose how long the old secret keeps working"))
 	}
-	var rot keys.Rotated
-	err = h.change(r, c, func(tx *store.Tx, org steward.Organization) error {
-		var err error
-		rot, err = keys.RotateKey(r.Context(), tx, c.p.Actor(), org, r.PathValue("key"), time.Duration(hours)*time.Hour)
-		return err
-	})
+	rot, err := h.keys.RotateKey(r.Context(), c.p.Actor(), c.org.ID, r.PathValue("key"), time.Duration(hours)*time.Hour)
 	if err != nil {
 		return h.again(w, r, c, "keys", err)
 	}
@@ -86,9 +74,7 @@ func (h *Handler) rotateKey(w http.ResponseWriter, r *http.Request, c *reqCtx) e
 }
 
 func (h *Handler) deleteKey(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
-	err := h.change(r, c, func(tx *store.Tx, org steward.Organization) error {
-		return keys.DeleteKey(r.Context(), tx, c.p.Actor(), org, r.PathValue("key"))
-	})
+	err := h.keys.DeleteKey(r.Context(), c.p.Actor(), c.org.ID, r.PathValue("key"))
 	if err != nil {
 		return h.again(w, r, c, "keys", err)
 	}
@@ -102,13 +88,11 @@ func (h *Handler) savePolicy(r *http.Request, c *reqCtx, workspaceID string) err
 	if err != nil {
 		return err
 	}
-	return h.change(r, c, func(tx *store.Tx, org steward.Organization) error {
-		n := 0
-		if days != nil {
-			n = int(min(*days, keys.MaxPolicyDays+1))
-		}
-		return keys.SetPolicy(r.Context(), tx, c.p.Actor(), org, workspaceID, n)
-	})
+	n := 0
+	if days != nil {
+		n = int(min(*days, keys.MaxPolicyDays+1))
+	}
+	return h.keys.SetPolicy(r.Context(), c.p.Actor(), c.org.ID, workspaceID, n)
 }
 
 func (h *Handler) setPolicy(w http.ResponseWriter, r *http.Request, c *reqCtx) error {

@@ -7,7 +7,6 @@ import (
 
 	"github.com/stewardhq/steward/internal/directory"
 	"github.com/stewardhq/steward/internal/steward"
-	"github.com/stewardhq/steward/internal/store"
 )
 
 const membersPerPage = 50
@@ -46,13 +45,13 @@ func roleNames(cat *directory.Catalog, ids []string) []string {
 func (h *Handler) membersView(r *http.Request, c *reqCtx) (page, error) {
 	p := c.page("Members", "members")
 	d := membersData{Page: pageNumber(r)}
-	err := h.cfg.DB.View(r.Context(), func(tx *store.Tx) error {
+	err := func() error {
 		ctx := r.Context()
-		res, err := directory.ListMembers(ctx, tx, c.org.ID, "", d.Page, membersPerPage)
+		res, err := h.directory.ListMembers(ctx, c.org.ID, "", d.Page, membersPerPage)
 		if err != nil {
 			return err
 		}
-		cat, err := directory.LoadCatalog(ctx, tx, c.org.ID)
+		cat, err := h.directory.Catalog(ctx, c.org.ID)
 		if err != nil {
 			return err
 		}
@@ -75,9 +74,9 @@ func (h *Handler) membersView(r *http.Request, c *reqCtx) (page, error) {
 		if d.Page*membersPerPage < res.Total {
 			d.Next = d.Page + 1
 		}
-		d.Workspaces, _, err = directory.ListWorkspaces(ctx, tx, c.org.ID, false, "", 1, directory.MaxPageSize)
+		d.Workspaces, _, err = h.directory.ListWorkspaces(ctx, c.org.ID, false, "", 1, directory.MaxPageSize)
 		return err
-	})
+	}()
 	p.Data = d
 	return p, err
 }
@@ -85,12 +84,7 @@ func (h *Handler) membersView(r *http.Request, c *reqCtx) (page, error) {
 func (h *Handler) invite(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
 	role := r.PostFormValue("role")
 	in := directory.InviteInput{Emails: r.PostFormValue("emails"), Roles: directory.RoleInput{Roles: &[]string{role}}, WorkspaceIDs: r.PostForm["workspace"]}
-	var res directory.InviteResult
-	err := h.change(r, c, func(tx *store.Tx, org steward.Organization) error {
-		var err error
-		res, err = directory.Invite(r.Context(), tx, c.p.Actor(), org, h.cfg.Invitations, in)
-		return err
-	})
+	res, err := h.directory.Invite(r.Context(), c.p.Actor(), c.org.ID, in)
 	if err != nil {
 		return h.again(w, r, c, "members", err)
 	}
@@ -107,9 +101,7 @@ func (h *Handler) invite(w http.ResponseWriter, r *http.Request, c *reqCtx) erro
 }
 
 func (h *Handler) revokeInvite(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
-	err := h.change(r, c, func(tx *store.Tx, org steward.Organization) error {
-		return directory.RevokeInvitation(r.Context(), tx, c.p.Actor(), org, r.PathValue("id"))
-	})
+	err := h.directory.RevokeInvitation(r.Context(), c.p.Actor(), c.org.ID, r.PathValue("id"))
 	if err != nil {
 		return h.again(w, r, c, "members", err)
 	}
@@ -117,11 +109,8 @@ func (h *Handler) revokeInvite(w http.ResponseWriter, r *http.Request, c *reqCtx
 }
 
 func (h *Handler) setMemberRole(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
-	err := h.change(r, c, func(tx *store.Tx, org steward.Organization) error {
-		_, err := directory.UpdateMember(r.Context(), tx, c.p.Actor(), org, r.PathValue("user"),
-			directory.MemberUpdate{Roles: directory.RoleInput{Roles: &[]string{r.PostFormValue("role")}}})
-		return err
-	})
+	_, err := h.directory.UpdateMember(r.Context(), c.p.Actor(), c.org.ID, r.PathValue("user"),
+		directory.MemberUpdate{Roles: directory.RoleInput{Roles: &[]string{r.PostFormValue("role")}}})
 	if err != nil {
 		return h.again(w, r, c, "members", err)
 	}
@@ -129,9 +118,7 @@ func (h *Handler) setMemberRole(w http.ResponseWriter, r *http.Request, c *reqCt
 }
 
 func (h *Handler) removeMember(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
-	err := h.change(r, c, func(tx *store.Tx, org steward.Organization) error {
-		return directory.RemoveMember(r.Context(), tx, c.p.Actor(), org, r.PathValue("user"))
-	})
+	err := h.directory.RemoveMember(r.Context(), c.p.Actor(), c.org.ID, r.PathValue("user"))
 	if err != nil {
 		return h.again(w, r, c, "members", err)
 	}

@@ -53,7 +53,9 @@ func (h *Handler) showWith(w http.ResponseWriter, r *http.Request, c *reqCtx, na
 	return nil
 }
 
-// change runs fn in a transaction with the page's Organization.
+// change runs fn in a transaction with the page's Organization: the limits
+// pages' changes, which run quota's functions themselves; every other page
+// calls a domain service, whose methods are each one transaction.
 func (h *Handler) change(r *http.Request, c *reqCtx, fn func(tx *store.Tx, org steward.Organization) error) error {
 	return h.cfg.DB.Transact(r.Context(), func(tx *store.Tx) error { return fn(tx, *c.org) })
 }

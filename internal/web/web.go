@@ -19,9 +19,11 @@ import (
 
 	"github.com/stewardhq/steward/internal/analytics"
 	"github.com/stewardhq/steward/internal/apierror"
+	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/auth"
 	"github.com/stewardhq/steward/internal/directory"
 	"github.com/stewardhq/steward/internal/forwarded"
+	"github.com/stewardhq/steward/internal/keys"
 	"github.com/stewardhq/steward/internal/limits"
 	"github.com/stewardhq/steward/internal/quota"
 	"github.com/stewardhq/steward/internal/steward"
@@ -66,8 +68,10 @@ type Handler struct {
 	pages map[string]*template.Template
 	views map[string]viewFunc
 
-	// The domain services the limits, usage and analytics pages call, each
-	// method one transaction.
+	// The domain services the pages call, each method one transaction.
+	directory *directory.Service
+	keys      *keys.Service
+	audit     *audit.Service
 	quota     *quota.Service
 	analytics *analytics.Service
 }
@@ -92,6 +96,7 @@ func New(cfg Config) (*Handler, error) {
 		cfg.Log = slog.Default()
 	}
 	h := &Handler{cfg: cfg, mux: http.NewServeMux(), pages: map[string]*template.Template{},
+		directory: directory.NewService(cfg.DB, cfg.Invitations), keys: keys.NewService(cfg.DB), audit: audit.NewService(cfg.DB),
 		quota: quota.NewService(cfg.DB), analytics: analytics.NewService(cfg.DB)}
 	if err := h.parseTemplates(); err != nil {
 		return nil, err

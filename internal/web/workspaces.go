@@ -41,11 +41,8 @@ func (h *Handler) workspacesView(r *http.Request, c *reqCtx) (page, error) {
 
 func (h *Handler) createWorkspace(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
 	name, desc := r.PostFormValue("name"), r.PostFormValue("description")
-	err := h.change(r, c, func(tx *store.Tx, org steward.Organization) error {
-		_, err := directory.CreateWorkspace(r.Context(), tx, c.p.Actor(), org, directory.NewWorkspace{
-			WorkspaceInput: directory.WorkspaceInput{Name: &name, Description: &desc}, AdminUserID: c.p.UserID})
-		return err
-	})
+	_, _, err := h.directory.CreateWorkspace(r.Context(), c.p.Actor(), c.org.ID, directory.NewWorkspace{
+		WorkspaceInput: directory.WorkspaceInput{Name: &name, Description: &desc}, AdminUserID: c.p.UserID})
 	if err != nil {
 		return h.again(w, r, c, "workspaces", err)
 	}
@@ -53,9 +50,7 @@ func (h *Handler) createWorkspace(w http.ResponseWriter, r *http.Request, c *req
 }
 
 func (h *Handler) archiveWorkspace(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
-	err := h.change(r, c, func(tx *store.Tx, org steward.Organization) error {
-		return directory.ArchiveWorkspace(r.Context(), tx, c.p.Actor(), org, r.PathValue("ws"))
-	})
+	err := h.directory.ArchiveWorkspace(r.Context(), c.p.Actor(), c.org.ID, r.PathValue("ws"))
 	if err != nil {
 		return h.again(w, r, c, "workspaces", err)
 	}
@@ -147,10 +142,7 @@ func (h *Handler) workspaceView(r *http.Request, c *reqCtx) (page, error) {
 func (h *Handler) renameWorkspace(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
 	ws := r.PathValue("ws")
 	name, desc := r.PostFormValue("name"), r.PostFormValue("description")
-	err := h.change(r, c, func(tx *store.Tx, org steward.Organization) error {
-		_, err := directory.UpdateWorkspace(r.Context(), tx, c.p.Actor(), org, ws, directory.WorkspaceInput{Name: &name, Description: &desc})
-		return err
-	})
+	_, err := h.directory.UpdateWorkspace(r.Context(), c.p.Actor(), c.org.ID, ws, directory.WorkspaceInput{Name: &name, Description: &desc})
 	if err != nil {
 		return h.again(w, r, c, "workspace", err)
 	}
@@ -167,11 +159,8 @@ func (h *Handler) setWorkspacePolicy(w http.ResponseWriter, r *http.Request, c *
 
 func (h *Handler) addWorkspaceMember(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
 	ws := r.PathValue("ws")
-	err := h.change(r, c, func(tx *store.Tx, org steward.Organization) error {
-		_, _, err := directory.AddWorkspaceMembers(r.Context(), tx, c.p.Actor(), org, ws, []directory.WorkspaceMemberInput{
-			{UserID: r.PostFormValue("user"), Roles: directory.RoleInput{Roles: &[]string{r.PostFormValue("role")}}}}, true)
-		return err
-	})
+	_, _, err := h.directory.AddWorkspaceMembers(r.Context(), c.p.Actor(), c.org.ID, ws, []directory.WorkspaceMemberInput{
+		{UserID: r.PostFormValue("user"), Roles: directory.RoleInput{Roles: &[]string{r.PostFormValue("role")}}}}, true)
 	if err != nil {
 		return h.again(w, r, c, "workspace", err)
 	}
@@ -180,10 +169,7 @@ func (h *Handler) addWorkspaceMember(w http.ResponseWriter, r *http.Request, c *
 
 func (h *Handler) removeWorkspaceMember(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
 	ws := r.PathValue("ws")
-	err := h.change(r, c, func(tx *store.Tx, org steward.Organization) error {
-		_, _, err := directory.RemoveWorkspaceMembers(r.Context(), tx, c.p.Actor(), org, ws, []string{r.PathValue("user")})
-		return err
-	})
+	_, _, err := h.directory.RemoveWorkspaceMembers(r.Context(), c.p.Actor(), c.org.ID, ws, []string{r.PathValue("user")})
 	if err != nil {
 		return h.again(w, r, c, "workspace", err)
 	}

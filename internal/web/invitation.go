@@ -1,4 +1,4 @@
-package server
+package web
 
 import (
 	"embed"
@@ -13,10 +13,27 @@ import (
 	"github.com/stewardhq/steward/internal/store"
 )
 
-//go:embed pages/*.html
-var pageFiles embed.FS
+//go:embed invitation/accept.html
+var invitationFiles embed.FS
 
-var pages = template.Must(template.ParseFS(pageFiles, "pages/*.html"))
+var invitationPage = template.Must(template.ParseFS(invitationFiles, "invitation/accept.html"))
+
+// InvitationPage is the page that an invitation email links to, where the
+// invited person accepts it and chooses a password. The invitation's
+// one-time token is the credential, so the page needs no session and is
+// served outside Prefix, at /invitations/accept (the server registers it,
+// with or without the other pages).
+type InvitationPage struct {
+	db *store.DB
+	// fail writes an error that is not the person's to fix.
+	fail func(http.ResponseWriter, *http.Request, error)
+}
+
+// NewInvitationPage returns the page over db; fail writes the errors that
+// are not the person's to fix (internal errors, outages).
+func NewInvitationPage(db *store.DB, fail func(http.ResponseWriter, *http.Request, error)) *InvitationPage {
+	return &InvitationPage{db: db, fail: fail}
+}
 
 type acceptPage struct {
 	Token, FirstName, LastName string
@@ -31,11 +48,11 @@ func renderAccept(w http.ResponseWriter, status int, p acceptPage) {
 	w.Header().Set("Referrer-Policy", "no-referrer")
 	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'")
 	w.WriteHeader(status)
-	_ = pages.ExecuteTemplate(w, "accept.html", p)
+	_ = invitationPage.ExecuteTemplate(w, "accept.html", p)
 }
 
-// handleAcceptPage shows the form that the invitation email links to.
-func (s *Server) handleAcceptPage(w http.ResponseWriter, r *http.Request) {
+// Show shows the form that the invitation email links to.
+func (pg *InvitationPage) Show(w http.ResponseWriter, r *http.Request) {
 	token := r.URL.Query().Get("token")
 	if token == "" {
 		renderAccept(w, http.StatusBadRequest, acceptPage{Error: "This link has no invitation token: open the link from your invitation email."})
@@ -44,10 +61,10 @@ func (s *Server) handleAcceptPage(w http.ResponseWriter, r *http.Request) {
 	renderAccept(w, http.StatusOK, acceptPage{Token: token})
 }
 
-// handleAcceptForm accepts the invitation from the form. The token is the
+// Accept accepts the invitation from the form. The token is the
 // credential, so a forged cross-site post cannot do anything its sender
 // could not do with the token itself.
-func (s *Server) handleAcceptForm(w http.ResponseWriter, r *http.Request) {
+func (pg *InvitationPage) Accept(w http.ResponseWriter, r *http.Request) {
 	if err := r.ParseForm(); err != nil {
 		renderAccept(w, http.StatusBadRequest, acceptPage{Error: "The form could not be read."})
 		return
@@ -68,21 +85,7 @@ func (s *Server) handleAcceptForm(w http.ResponseWriter, r *http.Request) {
 	}
 	var res directory.Accepted
 	if err == nil {
-		err = s.deps.DB.Transact(r.Context(), func(tx *store.Tx) error {
-			var err error
-			if res, err = directory.AcceptInvitation(r.Context(), tx, p.Token, p.FirstName, p.LastName); err != nil {
-				return err
-			}
-			if hash == "" {
-				has, err := auth.HasPassword(r.Context(), tx, res.User.ID)
-				if err == nil && !has {
-					err = steward.Invalid([]string{"body", "password"}, "choose a password: you will sign in with it")
-				}
-				return err
-			}
-			actor := steward.Actor{Type: steward.ActorHuman, UserID: res.User.ID, Metadata: map[string]string{"email": res.User.Email}}
-			return auth.SetPassword(r.Context(), tx, actor, res.User.ID, hash, auth.SetByInvitation)
-		})
+		res, err = auth.AcceptInvitation(r.Context(), pg.db, p.Token, p.FirstName, p.LastName, hash)
 	}
 	var e *steward.Error
 	switch {
@@ -95,6 +98,6 @@ func (s *Server) handleAcceptForm(w http.ResponseWriter, r *http.Request) {
 		p.Error = e.Message
 		renderAccept(w, apierror.Status(e.Kind), p)
 	default:
-		writeError(w, r, err)
+		pg.fail(w, r, err)
 	}
 }

@@ -1,0 +1,164 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/stewardhq/steward/client"
+	"github.com/stewardhq/steward/internal/orgfile"
+)
+
+// errChanges is plan's answer when the Organization does not match the
+// file: exit status 2, as diff and terraform plan -detailed-exitcode do, so
+// that CI tells "changes" from "failed".
+var errChanges = errors.New("changes")
+
+// connection registers --url and --key on fs and returns a function that
+// makes the client once the flags are parsed.
+func connection(env Env, fs *flag.FlagSet) func() (*client.Admin, error) {
+	u := fs.String("url", defaultServerURL, "base URL of the Steward server, or of Mistral's API (env STEWARD_URL)")
+	key := fs.String("key", "", "Admin API key (env STEWARD_ADMIN_KEY)")
+	return func() (*client.Admin, error) {
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		if v := env.Getenv("STEWARD_URL"); v != "" && !set["url"] {
+			*u = v
+		}
+		if !set["key"] {
+			*key = env.Getenv("STEWARD_ADMIN_KEY")
+		}
+		if strings.TrimSpace(*key) == "" {
+			fmt.Fprintf(env.Stderr, "%s: an Admin API key is required: pass --key or set STEWARD_ADMIN_KEY\n", fs.Name())
+			return nil, errUsage
+		}
+		c, err := client.New(*u, strings.TrimSpace(*key), client.WithUserAgent("steward/"+version()))
+		if err != nil {
+			fmt.Fprintf(env.Stderr, "%s: --url must be an http:// or https:// URL such as %s, not %q\n", fs.Name(), defaultServerURL, *u)
+			return nil, errUsage
+		}
+		return c, nil
+	}
+}
+
+func runExport(ctx context.Context, env Env, args []string) error {
+	fs := flagSet(env, "export", "[--url URL] [--key KEY] > org.yaml")
+	connect := connection(env, fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	c, err := connect()
+	if err != nil {
+		return err
+	}
+	f, err := orgfile.Export(ctx, c)
+	if err != nil {
+		return err
+	}
+	heading := fmt.Sprintf("Organization configuration, written by steward export on %s.\nsteward plan -f FILE shows what steward apply -f FILE would change. Secrets are never written.", time.Now().UTC().Format(time.DateOnly))
+	if f.Organization == nil {
+		heading += "\nThis server does not serve Steward's extensions: custom roles, key policies, the time zone and Workspace limits are left out."
+	}
+	return orgfile.Write(env.Stdout, f, heading)
+}
+
+// planFlags are the flags plan and apply share.
+type planFlags struct {
+	file    *string
+	prune   *bool
+	connect func() (*client.Admin, error)
+}
+
+func newPlanFlags(env Env, fs *flag.FlagSet) planFlags {
+	return planFlags{
+		file:    fs.String("f", "", "the file to match, as steward export writes it (- for standard input)"),
+		prune:   fs.Bool("prune", false, "delete the Workspaces, groups and custom roles the file does not list"),
+		connect: connection(env, fs),
+	}
+}
+
+// plan reads the file and the server and compares them.
+func (pf planFlags) plan(ctx context.Context, fs *flag.FlagSet, args []string) (*orgfile.Plan, error) {
+	if err := parseFlags(fs, args); err != nil {
+		return nil, err
+	}
+	if *pf.file == "" {
+		fmt.Fprintln(fs.Output(), "missing -f FILE")
+		fs.Usage()
+		return nil, errUsage
+	}
+	in := os.Stdin
+	if *pf.file != "-" {
+		f, err := os.Open(*pf.file)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		in = f
+	}
+	file, err := orgfile.Read(in)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", *pf.file, err)
+	}
+	c, err := pf.connect()
+	if err != nil {
+		return nil, err
+	}
+	return orgfile.NewPlan(ctx, c, file, orgfile.Options{Prune: *pf.prune})
+}
+
+func runPlan(ctx context.Context, env Env, args []string) error {
+	fs := flagSet(env, "plan", "-f FILE [--prune] [--url URL] [--key KEY]")
+	pf := newPlanFlags(env, fs)
+	p, err := pf.plan(ctx, fs, args)
+	if err != nil {
+		return err
+	}
+	if err := p.Write(env.Stdout); err != nil {
+		return err
+	}
+	if p.Pending() > 0 {
+		return errChanges
+	}
+	return nil
+}
+
+func runApply(ctx context.Context, env Env, args []string) error {
+	fs := flagSet(env, "apply", "-f FILE [--prune] [--url URL] [--key KEY]")
+	pf := newPlanFlags(env, fs)
+	p, err := pf.plan(ctx, fs, args)
+	if err != nil {
+		return err
+	}
+	if err := p.Write(env.Stdout); err != nil {
+		return err
+	}
+	n := 0
+	err = p.Apply(ctx, func(c orgfile.Change) {
+		n++
+		fmt.Fprintf(env.Stdout, "applied: %s\n", c)
+	})
+	if err != nil {
+		fmt.Fprintf(env.Stdout, "Stopped after %d of %d changes.\n", n, p.Pending())
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "Applied %d changes.\n", n)
+	return nil
+}
+
+// parseFlags parses args, which must all be flags.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(fs.Output(), "unexpected arguments: %s\n", strings.Join(fs.Args(), " "))
+		fs.Usage()
+		return errUsage
+	}
+	return nil
+}

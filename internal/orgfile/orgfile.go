@@ -1,0 +1,177 @@
+// Package orgfile is an Organization's configuration as a file: Export
+// reads it through the Admin API, Plan compares a file with the server and
+// lists the changes that would make the server match, and Apply makes them,
+// in order, stopping at the first refusal. Everything goes through the
+// client package, so the same code runs against Steward and, for the parts
+// it serves, against Mistral's Admin API.
+package orgfile
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Version is the version of the file format Export writes and Read takes.
+const Version = 1
+
+// File is an Organization's configuration. A nil section is not managed:
+// Plan leaves that part of the server as it is. Webhooks and model allow
+// lists are not part of it: the Admin API has neither yet.
+type File struct {
+	Version int `yaml:"version"`
+	// Organization, KeyPolicy, CustomRoles, the change of RateLimit and the
+	// limits and policies of Workspaces are Steward extensions.
+	Organization *Organization `yaml:"organization,omitempty"`
+	RateLimit    *RateLimit    `yaml:"rate_limit,omitempty"`
+	SpendLimit   *SpendLimit   `yaml:"spend_limit,omitempty"`
+	KeyPolicy    *KeyPolicy    `yaml:"key_policy,omitempty"`
+	CustomRoles  *[]CustomRole `yaml:"custom_roles,omitempty"`
+	Workspaces   *[]Workspace  `yaml:"workspaces,omitempty"`
+	Groups       *[]Group      `yaml:"groups,omitempty"`
+	Members      *[]Member     `yaml:"members,omitempty"`
+}
+
+// Organization holds the Organization's own settings.
+type Organization struct {
+	TimeZone string `yaml:"time_zone"`
+}
+
+// RateLimit is a rate limit: requests per second (0: none) and token
+// limits by model, as the Admin API writes them.
+type RateLimit struct {
+	RequestsPerSecond   int            `yaml:"requests_per_second"`
+	TokensLimitsByModel map[string]any `yaml:"tokens_limits_by_model,omitempty"`
+}
+
+// SpendLimit is a monthly spending cap in whole units of the billing
+// currency; no amount means no cap.
+type SpendLimit struct {
+	Amount *int64 `yaml:"amount"`
+}
+
+// KeyPolicy is an API-key expiration policy; no days means none.
+type KeyPolicy struct {
+	MaxExpirationDays *int `yaml:"max_expiration_days"`
+}
+
+// CustomRole is a role defined by the Organization.
+type CustomRole struct {
+	Name        string   `yaml:"name"`
+	Description string   `yaml:"description,omitempty"`
+	Scope       string   `yaml:"scope"`
+	Permissions []string `yaml:"permissions"`
+}
+
+// Workspace is a Workspace, found by its name. Admin is the member who
+// administers it when it is created (default: an organization_admin).
+type Workspace struct {
+	Name        string      `yaml:"name"`
+	Description string      `yaml:"description,omitempty"`
+	Icon        string      `yaml:"icon,omitempty"`
+	Admin       string      `yaml:"admin,omitempty"`
+	RateLimit   *RateLimit  `yaml:"rate_limit,omitempty"`
+	SpendLimit  *SpendLimit `yaml:"spend_limit,omitempty"`
+	KeyPolicy   *KeyPolicy  `yaml:"key_policy,omitempty"`
+}
+
+// Group is a user group, found by its name: its members by email, the
+// groups nested in it by name, and its Workspace roles by Workspace name.
+type Group struct {
+	Name        string              `yaml:"name"`
+	Description string              `yaml:"description,omitempty"`
+	Members     []string            `yaml:"members,omitempty"`
+	Nested      []string            `yaml:"nested,omitempty"`
+	Workspaces  map[string][]string `yaml:"workspaces,omitempty"`
+}
+
+// Member is the Organization roles of a member, found by email. Members
+// join by invitation or SCIM: a file changes their roles only.
+type Member struct {
+	Email string   `yaml:"email"`
+	Roles []string `yaml:"roles"`
+}
+
+// Read reads a file and checks what no server is needed for: the version,
+// names present and not repeated.
+func Read(r io.Reader) (*File, error) {
+	dec := yaml.NewDecoder(r)
+	dec.KnownFields(true)
+	var f File
+	if err := dec.Decode(&f); err != nil {
+		if err == io.EOF {
+			return nil, fmt.Errorf("the file is empty")
+		}
+		return nil, err
+	}
+	if f.Version != Version {
+		return nil, fmt.Errorf("version: %d is not a version of the file format this steward reads (%d)", f.Version, Version)
+	}
+	var problems []string
+	check := func(kind string, names []string) {
+		seen := map[string]bool{}
+		for _, n := range names {
+			switch {
+			case strings.TrimSpace(n) == "":
+				problems = append(problems, kind+": an entry has no name")
+			case seen[n]:
+				problems = append(problems, fmt.Sprintf("%s: %q is listed twice", kind, n))
+			}
+			seen[n] = true
+		}
+	}
+	if f.CustomRoles != nil {
+		check("custom_roles", names(*f.CustomRoles, func(r CustomRole) string { return r.Name }))
+	}
+	if f.Workspaces != nil {
+		check("workspaces", names(*f.Workspaces, func(w Workspace) string { return w.Name }))
+	}
+	if f.Groups != nil {
+		check("groups", names(*f.Groups, func(g Group) string { return g.Name }))
+	}
+	if f.Members != nil {
+		check("members", names(*f.Members, func(m Member) string { return strings.ToLower(m.Email) }))
+	}
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("%s", strings.Join(problems, "; "))
+	}
+	return &f, nil
+}
+
+func names[T any](items []T, name func(T) string) []string {
+	out := make([]string, len(items))
+	for i, it := range items {
+		out[i] = name(it)
+	}
+	return out
+}
+
+// Write writes f as YAML, with a heading comment.
+func Write(w io.Writer, f *File, heading string) error {
+	var buf bytes.Buffer
+	for _, line := range strings.Split(heading, "\n") {
+		buf.WriteString("# " + line + "\n")
+	}
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(f); err != nil {
+		return err
+	}
+	if err := enc.Close(); err != nil {
+		return err
+	}
+	_, err := w.Write(buf.Bytes())
+	return err
+}
+
+// sorted returns a sorted copy of s, so that lists compare and print in
+// one order whatever order the file or the server gives.
+func sorted(s []string) []string {
+	out := slices.Clone(s)
+	slices.Sort(out)
+	return out
+}
