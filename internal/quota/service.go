@@ -25,22 +25,10 @@ type Service struct {
 // NewService returns the limits over db.
 func NewService(db *store.DB) *Service { return &Service{db: db} }
 
-// change returns what fn returns from one read-write transaction, given the
-// Organization orgID; KindNotFound if it does not exist.
-func change[T any](ctx context.Context, db *store.DB, orgID string, fn func(tx *store.Tx, org steward.Organization) (T, error)) (T, error) {
-	return store.Write(ctx, db, func(tx *store.Tx) (T, error) {
-		org, err := directory.GetOrganization(ctx, tx, orgID)
-		if err != nil {
-			var zero T
-			return zero, err
-		}
-		return fn(tx, org)
-	})
-}
-
-// update is change for a change that returns nothing but its error.
+// update is directory.Change for a change that returns nothing but its
+// error.
 func (s *Service) update(ctx context.Context, orgID string, fn func(tx *store.Tx, org steward.Organization) error) error {
-	_, err := change(ctx, s.db, orgID, func(tx *store.Tx, org steward.Organization) (struct{}, error) {
+	_, err := directory.Change(ctx, s.db, orgID, func(tx *store.Tx, org steward.Organization) (struct{}, error) {
 		return struct{}{}, fn(tx, org)
 	})
 	return err
@@ -99,7 +87,7 @@ func (s *Service) RateLimits(ctx context.Context, orgID, workspaceID string) (Ra
 // SetRateLimits replaces the rate limits of the Organization or of one of
 // its active Workspaces, and returns them as stored.
 func (s *Service) SetRateLimits(ctx context.Context, actor steward.Actor, orgID, workspaceID string, rl RateLimits) (RateLimits, error) {
-	return change(ctx, s.db, orgID, func(tx *store.Tx, org steward.Organization) (RateLimits, error) {
+	return directory.Change(ctx, s.db, orgID, func(tx *store.Tx, org steward.Organization) (RateLimits, error) {
 		if err := SetRateLimits(ctx, tx, actor, org, workspaceID, rl); err != nil {
 			return RateLimits{}, err
 		}
@@ -132,7 +120,7 @@ func (s *Service) SpendLimit(ctx context.Context, orgID string) (Spend, error) {
 // SetSpendLimit sets (0 ≤ amount ≤ MaxAmount) or removes (nil) the
 // Organization's spend cap, and returns its SpendLimit after the change.
 func (s *Service) SetSpendLimit(ctx context.Context, actor steward.Actor, orgID string, amount *int64) (Spend, error) {
-	return change(ctx, s.db, orgID, func(tx *store.Tx, org steward.Organization) (Spend, error) {
+	return directory.Change(ctx, s.db, orgID, func(tx *store.Tx, org steward.Organization) (Spend, error) {
 		if err := SetSpendCap(ctx, tx, actor, org, "", amount); err != nil {
 			return Spend{}, err
 		}
@@ -151,6 +139,40 @@ func (s *Service) SetSpendCap(ctx context.Context, actor steward.Actor, orgID, w
 // TimeZone returns the time zone of the Organization's calendar months.
 func (s *Service) TimeZone(ctx context.Context, orgID string) (*time.Location, error) {
 	return store.Read(ctx, s.db, func(tx *store.Tx) (*time.Location, error) { return TimeZoneOf(ctx, tx, orgID) })
+}
+
+// zoned is an Organization with the time zone of its calendar months.
+type zoned struct {
+	org  steward.Organization
+	zone *time.Location
+}
+
+func zonedOrganization(ctx context.Context, tx *store.Tx, orgID string) (zoned, error) {
+	org, err := directory.GetOrganization(ctx, tx, orgID)
+	if err != nil {
+		return zoned{}, err
+	}
+	zone, err := TimeZoneOf(ctx, tx, orgID)
+	return zoned{org, zone}, err
+}
+
+// Organization returns the Organization and the time zone of its calendar
+// months.
+func (s *Service) Organization(ctx context.Context, orgID string) (steward.Organization, *time.Location, error) {
+	z, err := store.Read(ctx, s.db, func(tx *store.Tx) (zoned, error) { return zonedOrganization(ctx, tx, orgID) })
+	return z.org, z.zone, err
+}
+
+// SetTimeZone sets the time zone of the Organization's calendar months, and
+// returns the Organization and its time zone after the change.
+func (s *Service) SetTimeZone(ctx context.Context, actor steward.Actor, orgID, name string) (steward.Organization, *time.Location, error) {
+	z, err := directory.Change(ctx, s.db, orgID, func(tx *store.Tx, org steward.Organization) (zoned, error) {
+		if err := SetTimeZone(ctx, tx, actor, org, name); err != nil {
+			return zoned{}, err
+		}
+		return zonedOrganization(ctx, tx, org.ID)
+	})
+	return z.org, z.zone, err
 }
 
 // Settings returns every limit of the Organization.

@@ -122,14 +122,10 @@ func report[T any](w http.ResponseWriter, r *http.Request, p steward.Principal, 
 		return err
 	}
 	data, err := fn(r.Context(), p.OrganizationID, win)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, struct {
+	return writeResult(w, struct {
 		windowOut
 		Data []T `json:"data"`
-	}{newWindowOut(win), data})
-	return nil
+	}{newWindowOut(win), data}, err)
 }
 
 // handleWorkByUser serves Mistral's usage by user (Vibe Work, le Chat).
@@ -162,14 +158,10 @@ func (s *Server) handleCodeByWorkspace(w http.ResponseWriter, r *http.Request, p
 		return err
 	}
 	stats, err := s.analytics.CodeByWorkspace(r.Context(), p.OrganizationID, workspaceID, win)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, struct {
+	return writeResult(w, struct {
 		windowOut
 		analytics.WorkspaceStats
-	}{newWindowOut(win), stats})
-	return nil
+	}{newWindowOut(win), stats}, err)
 }
 
 // handleCodeByOrganization serves Mistral's Vibe Code usage by
@@ -181,12 +173,8 @@ func (s *Server) handleCodeByOrganization(w http.ResponseWriter, r *http.Request
 		return err
 	}
 	stats, err := s.analytics.CodeByOrganization(r.Context(), p.OrganizationID, win)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, struct {
+	return writeResult(w, struct {
 		windowOut
 		analytics.OrganizationStats
-	}{newWindowOut(win), stats})
-	return nil
+	}{newWindowOut(win), stats}, err)
 }

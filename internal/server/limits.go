@@ -71,11 +71,7 @@ func (in rateLimitsIn) limits() (quota.RateLimits, error) {
 
 func (s *Server) handleGetRateLimit(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
 	rl, err := s.quota.RateLimits(r.Context(), p.OrganizationID, r.PathValue("workspace_uuid"))
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, newRateLimitsOut(rl))
-	return nil
+	return writeResult(w, newRateLimitsOut(rl), err)
 }
 
 func (s *Server) handleSetRateLimit(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
@@ -87,11 +83,8 @@ func (s *Server) handleSetRateLimit(w http.ResponseWriter, r *http.Request, p st
 	if err != nil {
 		return err
 	}
-	if rl, err = s.quota.SetRateLimits(r.Context(), p.Actor(), p.OrganizationID, r.PathValue("workspace_uuid"), rl); err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, newRateLimitsOut(rl))
-	return nil
+	rl, err = s.quota.SetRateLimits(r.Context(), p.Actor(), p.OrganizationID, r.PathValue("workspace_uuid"), rl)
+	return writeResult(w, newRateLimitsOut(rl), err)
 }
 
 type usageLimitsOut struct {
@@ -132,11 +125,7 @@ func (s *Server) newLimitsOut(spend quota.Spend) limitsOut {
 
 func (s *Server) handleGetSpendLimit(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
 	spend, err := s.quota.SpendLimit(r.Context(), p.OrganizationID)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, s.newLimitsOut(spend))
-	return nil
+	return writeResult(w, s.newLimitsOut(spend), err)
 }
 
 func (s *Server) handleSetSpendLimit(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
@@ -155,11 +144,7 @@ func (s *Server) handleSetSpendLimit(w http.ResponseWriter, r *http.Request, p s
 		amount = nil
 	}
 	spend, err := s.quota.SetSpendLimit(r.Context(), p.Actor(), p.OrganizationID, amount)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, s.newLimitsOut(spend))
-	return nil
+	return writeResult(w, s.newLimitsOut(spend), err)
 }
 
 // workspaceSpendOut is Mistral's WorkspaceSpendLimitOUT.
@@ -187,11 +172,8 @@ func (s *Server) handleSetWorkspaceSpendLimit(w http.ResponseWriter, r *http.Req
 		return err
 	}
 	amount := in.Amount.asInt64()
-	if err := s.quota.SetSpendCap(r.Context(), p.Actor(), p.OrganizationID, r.PathValue("workspace_uuid"), amount); err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, s.workspaceSpend(amount))
-	return nil
+	err := s.quota.SetSpendCap(r.Context(), p.Actor(), p.OrganizationID, r.PathValue("workspace_uuid"), amount)
+	return writeResult(w, s.workspaceSpend(amount), err)
 }
 
 // limitNumber is a whole number of a limit or cap in a body. A number too

@@ -100,11 +100,7 @@ func (s *Server) handleUsage(w http.ResponseWriter, r *http.Request, p steward.P
 		return err
 	}
 	m, err := s.quota.UsageMonth(r.Context(), p.OrganizationID, workspaceID, year, month)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, s.newUsageOut(m, zone == "global"))
-	return nil
+	return writeResult(w, s.newUsageOut(m, zone == "global"), err)
 }
 
 // newUsageOut answers GET /usage with a month's usage: its days only for

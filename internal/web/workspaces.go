@@ -5,9 +5,7 @@ import (
 	"slices"
 
 	"github.com/stewardhq/steward/internal/directory"
-	"github.com/stewardhq/steward/internal/keys"
 	"github.com/stewardhq/steward/internal/steward"
-	"github.com/stewardhq/steward/internal/store"
 )
 
 type workspaceRow struct {
@@ -22,19 +20,17 @@ type workspacesData struct {
 func (h *Handler) workspacesView(r *http.Request, c *reqCtx) (page, error) {
 	p := c.page("Workspaces", "workspaces")
 	var d workspacesData
-	var list []steward.Workspace
-	err := h.cfg.DB.View(r.Context(), func(tx *store.Tx) error {
-		var err error
-		list, _, err = directory.ListWorkspaces(r.Context(), tx, c.org.ID, false, "", 1, directory.MaxPageSize)
+	err := func() error {
+		list, _, err := h.directory.ListWorkspaces(r.Context(), c.org.ID, false, "", 1, directory.MaxPageSize)
+		if err != nil {
+			return err
+		}
+		settings, err := h.quota.Settings(r.Context(), c.org.ID)
+		for _, ws := range list {
+			d.Workspaces = append(d.Workspaces, workspaceRow{Workspace: ws, RequestsPerSecond: settings.RateLimitsOf(ws.ID).RequestsPerSecond})
+		}
 		return err
-	})
-	if err != nil {
-		return p, err
-	}
-	settings, err := h.quota.Settings(r.Context(), c.org.ID)
-	for _, ws := range list {
-		d.Workspaces = append(d.Workspaces, workspaceRow{Workspace: ws, RequestsPerSecond: settings.RateLimitsOf(ws.ID).RequestsPerSecond})
-	}
+	}()
 	p.Data = d
 	return p, err
 }
@@ -94,22 +90,22 @@ const maxListedMembers = 10 * directory.MaxPageSize
 func (h *Handler) workspaceView(r *http.Request, c *reqCtx) (page, error) {
 	p := c.page("Workspace", "workspaces")
 	var d workspaceData
-	err := h.cfg.DB.View(r.Context(), func(tx *store.Tx) error {
+	err := func() error {
 		ctx := r.Context()
 		var err error
-		if d.Workspace, err = directory.ActiveWorkspace(ctx, tx, c.org.ID, r.PathValue("ws")); err != nil {
+		if d.Workspace, err = h.directory.ActiveWorkspace(ctx, c.org.ID, r.PathValue("ws")); err != nil {
 			return err
 		}
-		cat, err := directory.LoadCatalog(ctx, tx, c.org.ID)
+		cat, err := h.directory.Catalog(ctx, c.org.ID)
 		if err != nil {
 			return err
 		}
 		d.Roles = cat.Roles(steward.ScopeWorkspace)
-		if d.PolicyDays, err = keys.PolicyDays(ctx, tx, c.org.ID, d.Workspace.ID); err != nil {
+		if d.PolicyDays, err = h.keys.PolicyDays(ctx, c.org.ID, d.Workspace.ID); err != nil {
 			return err
 		}
 		for n := 1; (n-1)*directory.MaxPageSize < maxListedMembers; n++ {
-			res, err := directory.ListMembers(ctx, tx, c.org.ID, "", n, directory.MaxPageSize)
+			res, err := h.directory.ListMembers(ctx, c.org.ID, "", n, directory.MaxPageSize)
 			if err != nil {
 				return err
 			}
@@ -125,15 +121,12 @@ func (h *Handler) workspaceView(r *http.Request, c *reqCtx) (page, error) {
 				break
 			}
 		}
-		return nil
-	})
-	if err != nil {
-		return p, err
-	}
-	st, err := h.quota.Standing(r.Context(), c.org.ID, d.Workspace.ID, panelMonths)
-	d.Tokens = newModelLimitsForm(st.RateLimits, d.Workspace.ID)
-	d.SpendCap, d.RequestsPerSecond = st.Spend.Cap, st.RateLimits.RequestsPerSecond
-	d.Spent, d.Meter = st.Spend.Spent, newMeter(st.Spend)
+		st, err := h.quota.Standing(ctx, c.org.ID, d.Workspace.ID, panelMonths)
+		d.Tokens = newModelLimitsForm(st.RateLimits, d.Workspace.ID)
+		d.SpendCap, d.RequestsPerSecond = st.Spend.Cap, st.RateLimits.RequestsPerSecond
+		d.Spent, d.Meter = st.Spend.Spent, newMeter(st.Spend)
+		return err
+	}()
 	p.Title = d.Workspace.Name
 	p.Data = d
 	return p, err
