@@ -35,8 +35,8 @@ type Config struct {
 	// SCIM tokens; nil records none.
 	LastUsed *keys.LastUsed
 	// WorkspaceKeys checks Workspace keys from memory, for the model API,
-	// the check API and product events; nil refuses every Workspace key
-	// there.
+	// the check API and product events; without it, a Workspace key there
+	// is an internal error (a wiring mistake), answered 500 and logged.
 	WorkspaceKeys *keys.Checker
 	// Sessions say how long web sessions last; zero means
 	// DefaultSessionSettings.
