@@ -34,7 +34,7 @@ func (r Recorder) Record(ctx context.Context, u gateway.Usage) error {
 	}
 	return r.Usage.Record(ctx, usage.Event{
 		ID: id.String(), Time: u.Time, OrganizationID: u.Key.OrganizationID, WorkspaceID: u.Key.WorkspaceID,
-		KeyID: u.Key.ID, UserID: u.Key.UserID, Model: u.Model, InputTokens: u.InputTokens, OutputTokens: u.OutputTokens,
+		KeyID: u.Key.CredentialID, UserID: u.Key.UserID, Model: u.Model, InputTokens: u.InputTokens, OutputTokens: u.OutputTokens,
 		Cost: u.Cost, Currency: u.Currency, Estimated: u.Estimated, Overrun: u.Overrun, Endpoint: u.Endpoint, RequestID: u.RequestID,
 		Product: u.Key.Product,
 	})
