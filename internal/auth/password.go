@@ -1,7 +1,3 @@
-// Package auth signs people in to the Admin Panel and the Backoffice:
-// passwords (argon2id), sessions and password reset links. A session is
-// created from a verified Identity, whatever verified it, so that another
-// way of signing in (OpenID Connect) only has to produce an Identity.
 package auth
 
 import (

@@ -75,12 +75,12 @@ func hashToken(token string) string {
 // StartSession starts a session for a verified identity and returns it
 // with its secret token, which is stored only hashed. The person's expired
 // sessions are deleted on the way.
-func StartSession(ctx context.Context, tx *store.Tx, id Identity, s SessionSettings) (Session, string, error) {
+func (a *Authenticator) StartSession(ctx context.Context, tx *store.Tx, id Identity) (Session, string, error) {
 	token, err := newToken()
 	if err != nil {
 		return Session{}, "", err
 	}
-	sess := Session{ID: uuid.NewString(), UserID: id.UserID, Method: id.Method, CreatedAt: tx.Now, LastSeenAt: tx.Now, ExpiresAt: tx.Now.Add(s.TTL)}
+	sess := Session{ID: uuid.NewString(), UserID: id.UserID, Method: id.Method, CreatedAt: tx.Now, LastSeenAt: tx.Now, ExpiresAt: tx.Now.Add(a.sessions.TTL)}
 	if err := tx.QueryRow(ctx, `SELECT email FROM users WHERE id = ?`, id.UserID).Scan(&sess.Email); err != nil {
 		return Session{}, "", err
 	}
@@ -92,17 +92,17 @@ func StartSession(ctx context.Context, tx *store.Tx, id Identity, s SessionSetti
 	return sess, token, err
 }
 
-// LookupSession returns the live session of token. It returns a
+// lookupSession returns the live session of token. It returns a
 // KindUnauthenticated error when the token is unknown, or the session has
-// expired or been idle longer than s.Idle.
-func LookupSession(ctx context.Context, db *store.DB, token string, s SessionSettings) (Session, error) {
-	if token == "" || len(token) > 100 {
+// expired or been idle longer than the settings' Idle.
+func (a *Authenticator) lookupSession(ctx context.Context, token string) (Session, error) {
+	if len(token) > 100 {
 		return Session{}, errNoSession
 	}
 	hash := hashToken(token)
 	var sess Session
 	var created, seen, expires int64
-	err := db.View(ctx, func(tx *store.Tx) error {
+	err := a.db.View(ctx, func(tx *store.Tx) error {
 		return tx.QueryRow(ctx, `SELECT s.id, s.user_id, s.method, s.created_at, s.last_seen_at, s.expires_at, u.email
 			FROM web_sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?`, hash).
 			Scan(&sess.ID, &sess.UserID, &sess.Method, &created, &seen, &expires, &sess.Email)
@@ -114,12 +114,12 @@ func LookupSession(ctx context.Context, db *store.DB, token string, s SessionSet
 		return Session{}, err
 	}
 	sess.CreatedAt, sess.LastSeenAt, sess.ExpiresAt = store.Time(created), store.Time(seen), store.Time(expires)
-	now := db.Now()
-	if !now.Before(sess.ExpiresAt) || now.Sub(sess.LastSeenAt) >= s.Idle {
+	now := a.db.Now()
+	if !now.Before(sess.ExpiresAt) || now.Sub(sess.LastSeenAt) >= a.sessions.Idle {
 		return Session{}, errNoSession
 	}
 	if now.Sub(sess.LastSeenAt) >= touchEvery {
-		err = db.Transact(ctx, func(tx *store.Tx) error {
+		err = a.db.Transact(ctx, func(tx *store.Tx) error {
 			_, err := tx.Exec(ctx, `UPDATE web_sessions SET last_seen_at = ? WHERE id = ?`, store.Micros(tx.Now), sess.ID)
 			return err
 		})

@@ -35,11 +35,11 @@ func TestRunCreatesEverythingOnce(t *testing.T) {
 		if r.Organization.Name != "Acme" || r.Admin.Email != "Ops@Acme.example" || !r.DefaultWorkspace.IsDefault {
 			t.Fatalf("result = %+v", r)
 		}
-		p, err := keys.Authenticate(ctx, db, r.AdminKeySecret, nil)
+		p, err := keys.Verify(ctx, db, r.AdminKeySecret, nil)
 		if err != nil || p.Kind != steward.CredentialAdminAPIKey || p.OrganizationID != r.Organization.ID {
 			t.Fatalf("the admin key authenticates as %+v, %v", p, err)
 		}
-		p, err = keys.Authenticate(ctx, db, r.BackofficeSecret, nil)
+		p, err = keys.Verify(ctx, db, r.BackofficeSecret, nil)
 		if err != nil || p.Kind != steward.CredentialBackofficeKey || p.EnterpriseAccountID != r.EnterpriseAccount.ID {
 			t.Fatalf("the backoffice key authenticates as %+v, %v", p, err)
 		}

@@ -118,13 +118,20 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	events := analytics.NewRecorder(db, log)
 	enforcer := quota.NewEnforcer(db, limiter, time.Now)
 	m := newMetrics(db, limiter, checker, access, recorder)
-	workspaceKeys := authenticating{checker}
-	gw, err := newGateway(cfg, env.Getenv, m.Auth(workspaceKeys), m.Limits(enforcer), m.Recorder(metering.Meter{Usage: recorder}), m.UpstreamClient(cfg.UpstreamHeaderTimeout), log)
+	// One authenticator reads the credentials of every surface.
+	authn, err := auth.New(auth.Config{
+		DB: db, LastUsed: lastUsed, WorkspaceKeys: checker, ReportToken: env.Getenv(reportTokenEnv),
+		Sessions: auth.SessionSettings{TTL: cfg.SessionTTL, Idle: cfg.SessionIdle},
+	})
+	if err != nil {
+		return err
+	}
+	gw, err := newGateway(cfg, env.Getenv, m.Auth(authn), m.Limits(enforcer), m.Recorder(metering.Meter{Usage: recorder}), m.UpstreamClient(cfg.UpstreamHeaderTimeout), log)
 	if err != nil {
 		return err
 	}
 	enforcer.Cost = gw.Cost
-	provisioning := scim.New(db, log, lastUsed)
+	provisioning := scim.New(db, log, authn)
 	defer provisioning.Close()
 	if err := provisioning.Recover(ctx); err != nil {
 		return fmt.Errorf("recover SCIM sync runs: %w", err)
@@ -132,23 +139,21 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	invitations := directory.InviteSettings{TTL: cfg.InvitationTTL, AcceptURL: publicURL + "/invitations/accept"}
 	pages, err := web.New(web.Config{
 		DB: db, Log: log, Currency: cfg.Currency, Invitations: invitations, SecureCookies: cfg.SecureCookies, Proxies: proxies,
-		Sessions: auth.SessionSettings{TTL: cfg.SessionTTL, Idle: cfg.SessionIdle},
-		Reset:    reset, Throttle: limiter,
+		Auth: authn, Reset: reset, Throttle: limiter,
 	})
 	if err != nil {
 		return err
 	}
 	srv, err := server.New(server.Deps{
-		DB: db, Log: log, LastUsed: lastUsed, MaxBodyBytes: cfg.MaxBodyBytes, Version: version(),
+		DB: db, Log: log, Auth: authn, MaxBodyBytes: cfg.MaxBodyBytes, Version: version(),
 		BodyTimeout: cfg.BodyTimeout, ModelBodyTimeout: cfg.ModelBodyTimeout,
-		Invitations:   invitations,
-		Gateway:       m.Gateway(gw),
-		Analytics:     events,
-		WorkspaceKeys: workspaceKeys,
-		Web:           pages,
-		SCIM:          provisioning,
-		Currency:      cfg.Currency,
-		Prices:        prices(cfg),
+		Invitations: invitations,
+		Gateway:     m.Gateway(gw),
+		Analytics:   events,
+		Web:         pages,
+		SCIM:        provisioning,
+		Currency:    cfg.Currency,
+		Prices:      prices(cfg),
 	})
 	if err != nil {
 		return err
@@ -220,15 +225,14 @@ func runServe(ctx context.Context, env Env, args []string) error {
 }
 
 // reportTokenEnv is the environment variable holding the check API's report
-// token (gateway.Config.ReportToken). It is read from the environment only,
+// token (auth.Config.ReportToken). It is read from the environment only,
 // so that the secret is in no file and on no command line.
 const reportTokenEnv = "STEWARD_CHECK_REPORT_TOKEN"
 
 // newGateway builds the model API from the configured models; their
-// upstreams' keys and the check API's report token come from the
-// environment.
-func newGateway(cfg config.Config, getenv func(string) string, checker gateway.Authenticator, lim gateway.Limits, recorder gateway.Recorder, client *http.Client, log *slog.Logger) (*gateway.Gateway, error) {
-	gcfg := gateway.Config{Currency: cfg.Currency, DemoModel: cfg.DemoModel, Client: client, ReportToken: getenv(reportTokenEnv)}
+// upstreams' keys come from the environment.
+func newGateway(cfg config.Config, getenv func(string) string, authn gateway.Authenticator, lim gateway.Limits, recorder gateway.Recorder, client *http.Client, log *slog.Logger) (*gateway.Gateway, error) {
+	gcfg := gateway.Config{Currency: cfg.Currency, DemoModel: cfg.DemoModel, Client: client}
 	for _, m := range cfg.Models {
 		gm := gateway.Model{Name: m.Name, InputPricePerMillion: m.InputPricePerMillion, OutputPricePerMillion: m.OutputPricePerMillion,
 			MaxOutputTokens: m.MaxOutputTokens, Endpoints: m.Endpoints}
@@ -243,20 +247,7 @@ func newGateway(cfg config.Config, getenv func(string) string, checker gateway.A
 		}
 		gcfg.Models = append(gcfg.Models, gm)
 	}
-	return gateway.New(gcfg, checker, lim, recorder, log)
-}
-
-// authenticating marks the connection of a request whose Workspace key is
-// valid as authenticated, so that it no longer counts against
-// --max-unauthenticated-conns.
-type authenticating struct{ gateway.Authenticator }
-
-func (a authenticating) Check(ctx context.Context, token string) (keys.CheckedKey, error) {
-	k, err := a.Authenticator.Check(ctx, token)
-	if err == nil {
-		conns.Authenticated(ctx)
-	}
-	return k, err
+	return gateway.New(gcfg, authn, lim, recorder, log)
 }
 
 // prices lists the configured models' prices for usage reports.

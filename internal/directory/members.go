@@ -129,6 +129,15 @@ func membersByID(ctx context.Context, tx *store.Tx, orgID string, ids []string) 
 	if len(ids) == 0 {
 		return nil, nil
 	}
+	if len(ids) > 1 && tx.Dialect() == store.Postgres {
+		// After five runs PostgreSQL may plan a prepared statement once
+		// for any values; with a page's ids in an IN list, that generic
+		// plan reads every member's roles (a page of 10,000 members took
+		// 110-240 ms instead of 30 ms). Plan these for their values.
+		if _, err := tx.Exec(ctx, "SET LOCAL plan_cache_mode = force_custom_plan"); err != nil {
+			return nil, err
+		}
+	}
 	members, err := store.All(ctx, tx, `SELECT u.id, u.email, u.first_name, u.last_name, u.created_at, m.created_at, m.subscription_types, m.deactivated_at
 		FROM organization_members m JOIN users u ON u.id = m.user_id
 		WHERE m.organization_id = ? AND m.user_id IN (`+placeholders(len(ids))+`)`, append([]any{orgID}, anys(ids)...), scanMember)

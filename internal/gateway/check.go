@@ -94,13 +94,14 @@ func (x *exchange) serveCheck() {
 	h.Set("x-steward-organization-id", x.key.OrganizationID)
 	h.Set("x-steward-workspace-id", x.key.WorkspaceID)
 	h.Set("x-steward-user-id", x.key.UserID)
-	apierror.WriteJSON(x.w, http.StatusOK, checkOut{CheckID: id, KeyID: x.key.ID, OrganizationID: x.key.OrganizationID,
+	apierror.WriteJSON(x.w, http.StatusOK, checkOut{CheckID: id, KeyID: x.key.CredentialID, OrganizationID: x.key.OrganizationID,
 		WorkspaceID: x.key.WorkspaceID, UserID: x.key.UserID})
 }
 
 // serveReport settles a check to the usage reported, and records it. The
-// trusted reporter (Config.ReportToken) may report any check, and what it
-// reports is recorded as it is. Otherwise only the key that made the check
+// trusted reporter (the holder of the report token, see
+// Authenticator.Reporter) may report any check, and what it reports is
+// recorded as it is. Otherwise only the key that made the check
 // may report it, and never below what the check reserved: a key reporting
 // its own usage could otherwise make what it used free.
 func (x *exchange) serveReport(id string, trusted bool) {
@@ -117,7 +118,7 @@ func (x *exchange) serveReport(id string, trusted bool) {
 	}
 	x.g.checks.mu.Lock()
 	p := x.g.checks.pending[id]
-	mine := p != nil && (trusted || p.usage.Key.ID == x.key.ID)
+	mine := p != nil && (trusted || p.usage.Key.CredentialID == x.key.CredentialID)
 	if mine {
 		delete(x.g.checks.pending, id)
 	}
@@ -149,7 +150,7 @@ func (g *Gateway) settleCheck(ctx context.Context, p *pendingCheck, o outcome) {
 	defer cancel()
 	if o.overrun {
 		g.log.LogAttrs(ctx, slog.LevelWarn, "a check was reported beyond its reservation", slog.String("check_id", u.RequestID),
-			slog.String("model", u.Model), slog.String("key_id", u.Key.ID), slog.Int64("input_tokens", o.in), slog.Int64("output_tokens", o.out),
+			slog.String("model", u.Model), slog.String("key_id", u.Key.CredentialID), slog.Int64("input_tokens", o.in), slog.Int64("output_tokens", o.out),
 			slog.Int64("reserved_input_tokens", p.prompt), slog.Int64("reserved_output_tokens", p.maxOut))
 	}
 	if err := g.rec.Record(ctx, u); err != nil {

@@ -108,7 +108,7 @@ func TestCheckAPI(t *testing.T) {
 func TestCheckReportKeepsTheReservation(t *testing.T) {
 	const token = "report-token-of-the-proxy-0123456789"
 	m := Model{Name: "m", Upstreams: []Upstream{{BaseURL: "http://127.0.0.1:9"}}, InputPricePerMillion: 1, OutputPricePerMillion: 2}
-	h := newHarness(t, Config{Models: []Model{m}, ReportToken: token})
+	h := newHarnessAuth(t, Config{Models: []Model{m}}, fakeAuth{report: token})
 	ctx := context.Background()
 	check := func() string {
 		t.Helper()

@@ -14,7 +14,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/stewardhq/steward/internal/keys"
 	"github.com/stewardhq/steward/internal/steward"
 )
 
@@ -53,7 +52,7 @@ type exchange struct {
 	id    string
 	start time.Time
 
-	key    keys.CheckedKey
+	key    steward.Principal
 	ep     string
 	m      *model
 	req    *request

@@ -11,8 +11,6 @@ package gateway
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,16 +22,23 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward/internal/billing"
-	"github.com/stewardhq/steward/internal/keys"
 	"github.com/stewardhq/steward/internal/steward"
 )
 
-// Authenticator checks a presented API key. keys.Checker satisfies it. Its
-// errors should be *steward.Error: their kind decides the status
-// (KindUnauthenticated 401, KindForbidden 403, KindRateLimited 429); any
-// other error is answered 500 and logged.
+// Authenticator tells who sent a request; *auth.Authenticator satisfies
+// it. Each method returns the anonymous principal when the request
+// presents no credential, and an error when it presents one that is
+// refused. Its errors should be *steward.Error: their kind decides the
+// status (KindUnauthenticated 401, KindForbidden 403, KindRateLimited 429);
+// any other error is answered 500 and logged.
 type Authenticator interface {
-	Check(ctx context.Context, token string) (keys.CheckedKey, error)
+	// WorkspaceKey authenticates the Workspace API key in Authorization:
+	// Bearer.
+	WorkspaceKey(r *http.Request) (steward.Principal, error)
+	// Reporter authenticates a check's report: the check API's report
+	// token (a principal of kind steward.CredentialReportToken), or else a
+	// Workspace key as WorkspaceKey does.
+	Reporter(r *http.Request) (steward.Principal, error)
 }
 
 // Limits admits requests against the key's limits.
@@ -42,7 +47,7 @@ type Limits interface {
 	// called, or refuses it. A refusal should be a *Refusal, whose
 	// RetryAfter and Header reach the client; any other error is answered
 	// by its steward kind (500 for a plain error, which is logged).
-	Reserve(ctx context.Context, k keys.CheckedKey, model string, promptTokens, maxOutputTokens int64) (Ticket, error)
+	Reserve(ctx context.Context, k steward.Principal, model string, promptTokens, maxOutputTokens int64) (Ticket, error)
 }
 
 // Ticket is an admitted reservation.
@@ -70,7 +75,8 @@ type Recorder interface {
 type Usage struct {
 	RequestID string
 	Time      time.Time
-	Key       keys.CheckedKey
+	// Key is the principal of the Workspace key that made the request.
+	Key steward.Principal
 	// Model is the configured model name; Endpoint is "chat", "fim" or
 	// "embeddings".
 	Model, Endpoint           string
@@ -171,17 +177,7 @@ type Config struct {
 	Client *http.Client
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
-	// ReportToken, when set, is the secret of the check API's trusted
-	// reporter: the proxy in front of the models, which sees what each
-	// answer used. A report sent with it in Authorization: Bearer settles
-	// any check to what it reports; a report by a check's own key is never
-	// settled below what the check reserved. At least MinReportTokenLen
-	// characters.
-	ReportToken string
 }
-
-// MinReportTokenLen is the shortest Config.ReportToken accepted.
-const MinReportTokenLen = 32
 
 // Gateway is the http.Handler of the inference API.
 type Gateway struct {
@@ -195,8 +191,6 @@ type Gateway struct {
 	rec      Recorder
 	log      *slog.Logger
 	checks   checks
-	// reportToken is the SHA-256 of Config.ReportToken; zero without one.
-	reportToken [sha256.Size]byte
 }
 
 // model is a validated Model.
@@ -223,9 +217,6 @@ func New(cfg Config, auth Authenticator, limits Limits, rec Recorder, log *slog.
 	if !currencyRE.MatchString(cfg.Currency) {
 		return nil, fmt.Errorf("gateway: currency %q is not a three-letter ISO 4217 code", cfg.Currency)
 	}
-	if cfg.ReportToken != "" && len(cfg.ReportToken) < MinReportTokenLen {
-		return nil, fmt.Errorf("gateway: the check API's report token must be at least %d characters", MinReportTokenLen)
-	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -235,9 +226,6 @@ func New(cfg Config, auth Authenticator, limits Limits, rec Recorder, log *slog.
 	}
 	if g.client == nil {
 		g.client = &http.Client{Transport: upstreamTransport()}
-	}
-	if cfg.ReportToken != "" {
-		g.reportToken = sha256.Sum256([]byte(cfg.ReportToken))
 	}
 	if g.now == nil {
 		g.now = time.Now
@@ -356,16 +344,13 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			x.failStatus(http.StatusMethodNotAllowed, "invalid_request_error", "method_not_allowed", fmt.Sprintf("%s does not accept %s", r.URL.Path, r.Method))
 			return
 		}
-		switch {
-		case x.g.trustedReporter(r):
-			x.serveReport(id, true)
-		case x.authenticate():
-			x.serveReport(id, false)
+		if x.admit(g.auth.Reporter(r)) {
+			x.serveReport(id, x.key.Kind == steward.CredentialReportToken)
 		}
 		return
 	}
 	if r.URL.Path == "/v1/check" {
-		if x.authenticate() {
+		if x.admit(g.auth.WorkspaceKey(r)) {
 			x.serveCheck()
 		}
 		return
@@ -388,7 +373,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		x.failStatus(http.StatusMethodNotAllowed, "invalid_request_error", "method_not_allowed", fmt.Sprintf("%s does not accept %s", r.URL.Path, r.Method))
 		return
 	}
-	if !x.authenticate() {
+	if !x.admit(g.auth.WorkspaceKey(r)) {
 		return
 	}
 	if ep == "" {
@@ -400,39 +385,18 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x.serve()
 }
 
-// bearer returns the token of r's Authorization: Bearer, or "".
-func bearer(r *http.Request) string {
-	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return ""
-	}
-	return strings.TrimSpace(token)
-}
-
-// trustedReporter reports whether r carries the check API's report token,
-// compared in constant time.
-func (g *Gateway) trustedReporter(r *http.Request) bool {
-	if g.reportToken == [sha256.Size]byte{} {
+// admit takes the principal the Authenticator found, or answers why there
+// is none: no credential, or a refused one.
+func (x *exchange) admit(p steward.Principal, err error) bool {
+	switch {
+	case err != nil:
+		x.fail(err)
 		return false
-	}
-	sum := sha256.Sum256([]byte(bearer(r)))
-	return subtle.ConstantTimeCompare(sum[:], g.reportToken[:]) == 1
-}
-
-// authenticate checks the bearer token and answers the error if it fails.
-// The token is never logged.
-func (x *exchange) authenticate() bool {
-	token := bearer(x.r)
-	if token == "" {
+	case p.Kind == steward.CredentialNone:
 		x.fail(&steward.Error{Kind: steward.KindUnauthenticated, Message: "missing API key: send Authorization: Bearer <key>"})
 		return false
 	}
-	k, err := x.g.auth.Check(x.r.Context(), token)
-	if err != nil {
-		x.fail(err)
-		return false
-	}
-	x.key = k
+	x.key = p
 	return true
 }
 

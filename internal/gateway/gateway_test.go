@@ -22,40 +22,53 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward/internal/apierror"
-	"github.com/stewardhq/steward/internal/keys"
+	"github.com/stewardhq/steward/internal/auth"
 	"github.com/stewardhq/steward/internal/logbuf"
 	"github.com/stewardhq/steward/internal/steward"
 )
 
-// keys.Checker is the Authenticator the gateway is wired to.
-var _ Authenticator = (*keys.Checker)(nil)
+// auth.Authenticator is the Authenticator the gateway is wired to.
+var _ Authenticator = (*auth.Authenticator)(nil)
 
 const (
 	goodKey  = "sk-good-secret"
 	otherKey = "sk-other-secret"
 )
 
-var testKey = keys.CheckedKey{ID: "key1", OrganizationID: "org1", WorkspaceID: "ws1", UserID: "user1"}
+var testKey = steward.Principal{Kind: steward.CredentialWorkspaceAPIKey, CredentialID: "key1", OrganizationID: "org1", WorkspaceID: "ws1", UserID: "user1"}
 
-// fakeAuth accepts goodKey and answers the errors of a few others.
-type fakeAuth struct{}
+// fakeAuth reads Authorization: Bearer as package auth does: it accepts
+// goodKey and otherKey, answers the errors of a few others, and takes
+// report, when set, as the check API's report token.
+type fakeAuth struct{ report string }
 
-func (fakeAuth) Check(_ context.Context, token string) (keys.CheckedKey, error) {
+func (fakeAuth) WorkspaceKey(r *http.Request) (steward.Principal, error) {
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if token = strings.TrimSpace(token); !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+		return steward.Principal{}, nil
+	}
 	switch token {
 	case goodKey:
 		return testKey, nil
 	case otherKey:
-		return keys.CheckedKey{ID: "key2", OrganizationID: "org1", WorkspaceID: "ws1", UserID: "user2"}, nil
+		return steward.Principal{Kind: steward.CredentialWorkspaceAPIKey, CredentialID: "key2", OrganizationID: "org1", WorkspaceID: "ws1", UserID: "user2"}, nil
 	case "sk-forbidden":
-		return keys.CheckedKey{}, &steward.Error{Kind: steward.KindForbidden, Message: "no access"}
+		return steward.Principal{}, &steward.Error{Kind: steward.KindForbidden, Message: "no access"}
 	case "sk-limited":
-		return keys.CheckedKey{}, &steward.Error{Kind: steward.KindRateLimited, Message: "too many attempts"}
+		return steward.Principal{}, &steward.Error{Kind: steward.KindRateLimited, Message: "too many attempts"}
 	}
-	return keys.CheckedKey{}, &steward.Error{Kind: steward.KindUnauthenticated, Message: "invalid API key"}
+	return steward.Principal{}, &steward.Error{Kind: steward.KindUnauthenticated, Message: "invalid API key"}
+}
+
+func (a fakeAuth) Reporter(r *http.Request) (steward.Principal, error) {
+	if a.report != "" && r.Header.Get("Authorization") == "Bearer "+a.report {
+		return steward.Principal{Kind: steward.CredentialReportToken}, nil
+	}
+	return a.WorkspaceKey(r)
 }
 
 type reservation struct {
-	key                  keys.CheckedKey
+	key                  steward.Principal
 	model                string
 	prompt, maxOut       int64
 	settledIn, settleOut int64
@@ -86,7 +99,7 @@ func (t fakeTicket) Settle(in, out int64) {
 	t.r.settles++
 }
 
-func (l *fakeLimits) Reserve(_ context.Context, k keys.CheckedKey, model string, prompt, maxOut int64) (Ticket, error) {
+func (l *fakeLimits) Reserve(_ context.Context, k steward.Principal, model string, prompt, maxOut int64) (Ticket, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.refuse != nil {
@@ -154,12 +167,18 @@ type harness struct {
 
 func newHarness(t *testing.T, cfg Config) *harness {
 	t.Helper()
+	return newHarnessAuth(t, cfg, fakeAuth{})
+}
+
+// newHarnessAuth is newHarness with a as the Authenticator.
+func newHarnessAuth(t *testing.T, cfg Config, a Authenticator) *harness {
+	t.Helper()
 	if cfg.Currency == "" {
 		cfg.Currency = "EUR"
 	}
 	h := &harness{limits: &fakeLimits{}, rec: &fakeRecorder{got: make(chan Usage, 16)}, logs: &logbuf.Buffer{}}
 	log := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	g, err := New(cfg, fakeAuth{}, h.limits, h.rec, log)
+	g, err := New(cfg, a, h.limits, h.rec, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -782,7 +801,6 @@ func TestNewValidates(t *testing.T) {
 		{"negative price", Config{Currency: "EUR", Models: []Model{{Name: "a", Upstreams: []Upstream{ok}, OutputPricePerMillion: -1}}}, "output price"},
 		{"negative max", Config{Currency: "EUR", Models: []Model{{Name: "a", Upstreams: []Upstream{ok}, MaxOutputTokens: -1}}}, "negative"},
 		{"endpoint", Config{Currency: "EUR", Models: []Model{{Name: "a", Upstreams: []Upstream{ok}, Endpoints: []string{"audio"}}}}, "endpoint"},
-		{"short report token", Config{Currency: "EUR", ReportToken: "0123456789"}, "report token must be at least 32 characters"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := New(c.cfg, fakeAuth{}, &fakeLimits{}, &fakeRecorder{}, nil)
@@ -842,7 +860,7 @@ type noopTicket struct{}
 func (noopTicket) Headers() http.Header { return nil }
 func (noopTicket) Settle(int64, int64)  {}
 
-func (noopLimits) Reserve(context.Context, keys.CheckedKey, string, int64, int64) (Ticket, error) {
+func (noopLimits) Reserve(context.Context, steward.Principal, string, int64, int64) (Ticket, error) {
 	return noopTicket{}, nil
 }
 

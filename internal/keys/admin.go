@@ -87,17 +87,19 @@ func checkKeyInput(tx *store.Tx, name string, expiresAt *time.Time) error {
 	return nil
 }
 
-// credential is what Authenticate reads of a stored key of either kind.
+// credential is what Verify reads of a stored key of any kind.
 type credential struct {
 	id, name, hash, org, ea string
 	expires, revoked        sql.NullInt64
 }
 
-// Authenticate returns the principal a presented Admin API, Backoffice or
-// Workspace key stands for. It returns an *steward.Error of
-// KindUnauthenticated when the key is malformed, unknown, revoked or
-// expired; a malformed key is refused without a lookup.
-func Authenticate(ctx context.Context, db *store.DB, token string, lastUsed *LastUsed) (steward.Principal, error) {
+// Verify returns the principal a presented Admin API, Backoffice or
+// Workspace key or SCIM token stands for, read from the database, and
+// records its use in lastUsed (nil records none). It returns an
+// *steward.Error of KindUnauthenticated when the key is malformed, unknown,
+// revoked or expired; a malformed key is refused without a lookup. Package
+// auth, which authenticates every request, is its caller.
+func Verify(ctx context.Context, db *store.DB, token string, lastUsed *LastUsed) (steward.Principal, error) {
 	kind, ok := KindOf(token)
 	if !ok {
 		return steward.Principal{}, errUnknownKey

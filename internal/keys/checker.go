@@ -75,7 +75,8 @@ type entry struct {
 	used atomic.Int64
 }
 
-// CheckedKey is what a request authenticated by a Workspace key carries.
+// CheckedKey is what the Checker keeps of a Workspace key, and answers;
+// package auth makes it the request's steward.Principal.
 type CheckedKey struct {
 	ID, OrganizationID, WorkspaceID, UserID string
 	// Product is what the key is for (see Products).

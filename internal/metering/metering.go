@@ -37,7 +37,7 @@ func (m Meter) Record(ctx context.Context, u gateway.Usage) error {
 	}
 	return m.Usage.Record(ctx, usage.Event{
 		ID: id.String(), Time: u.Time, OrganizationID: u.Key.OrganizationID, WorkspaceID: u.Key.WorkspaceID,
-		KeyID: u.Key.ID, UserID: u.Key.UserID, Model: u.Model, InputTokens: u.InputTokens, OutputTokens: u.OutputTokens,
+		KeyID: u.Key.CredentialID, UserID: u.Key.UserID, Model: u.Model, InputTokens: u.InputTokens, OutputTokens: u.OutputTokens,
 		Cost: u.Cost, Currency: u.Currency, Estimated: u.Estimated, Overrun: u.Overrun, Endpoint: u.Endpoint, RequestID: u.RequestID,
 		Product: u.Key.Product,
 	})

@@ -21,7 +21,6 @@ import (
 
 	"github.com/stewardhq/steward/internal/gateway"
 	"github.com/stewardhq/steward/internal/httpstatus"
-	"github.com/stewardhq/steward/internal/keys"
 	"github.com/stewardhq/steward/internal/steward"
 )
 
@@ -199,12 +198,19 @@ type authCounter struct {
 	a gateway.Authenticator
 }
 
-func (c authCounter) Check(ctx context.Context, token string) (keys.CheckedKey, error) {
-	k, err := c.a.Check(ctx, token)
+func (c authCounter) WorkspaceKey(r *http.Request) (steward.Principal, error) {
+	return c.count(c.a.WorkspaceKey(r))
+}
+
+func (c authCounter) Reporter(r *http.Request) (steward.Principal, error) {
+	return c.count(c.a.Reporter(r))
+}
+
+func (c authCounter) count(p steward.Principal, err error) (steward.Principal, error) {
 	if err != nil {
 		c.m.refusals.WithLabelValues(reason(err)).Inc()
 	}
-	return k, err
+	return p, err
 }
 
 // Limits counts the limits' refusals, and their failures (the limits'
@@ -218,7 +224,7 @@ type limitsCounter struct {
 	l gateway.Limits
 }
 
-func (c limitsCounter) Reserve(ctx context.Context, k keys.CheckedKey, model string, promptTokens, maxOutputTokens int64) (gateway.Ticket, error) {
+func (c limitsCounter) Reserve(ctx context.Context, k steward.Principal, model string, promptTokens, maxOutputTokens int64) (gateway.Ticket, error) {
 	t, err := c.l.Reserve(ctx, k, model, promptTokens, maxOutputTokens)
 	if err != nil {
 		c.m.refusals.WithLabelValues(reason(err)).Inc()

@@ -12,18 +12,21 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward/internal/gateway"
-	"github.com/stewardhq/steward/internal/keys"
 	"github.com/stewardhq/steward/internal/metrics"
 	"github.com/stewardhq/steward/internal/steward"
 )
 
 type refuseAll struct{ err error }
 
-func (r refuseAll) Check(context.Context, string) (keys.CheckedKey, error) {
-	return keys.CheckedKey{}, r.err
+func (r refuseAll) WorkspaceKey(*http.Request) (steward.Principal, error) {
+	return steward.Principal{}, r.err
 }
 
-func (r refuseAll) Reserve(context.Context, keys.CheckedKey, string, int64, int64) (gateway.Ticket, error) {
+func (r refuseAll) Reporter(*http.Request) (steward.Principal, error) {
+	return steward.Principal{}, r.err
+}
+
+func (r refuseAll) Reserve(context.Context, steward.Principal, string, int64, int64) (gateway.Ticket, error) {
 	return nil, r.err
 }
 
@@ -75,9 +78,11 @@ func TestGatewayMetrics(t *testing.T) {
 		h.ServeHTTP(rec, httptest.NewRequest("POST", path, nil))
 	}
 	ctx := context.Background()
-	_, _ = m.Auth(refuseAll{&steward.Error{Kind: steward.KindUnauthenticated, Code: "key_expired"}}).Check(ctx, "x")
-	_, _ = m.Limits(refuseAll{&gateway.Refusal{Err: &steward.Error{Kind: steward.KindRateLimited, Code: "spend_limit_exceeded"}}}).Reserve(ctx, keys.CheckedKey{}, "m", 1, 1)
-	_, _ = m.Limits(refuseAll{&steward.Error{Kind: steward.KindUnavailable, Code: "limits_unavailable"}}).Reserve(ctx, keys.CheckedKey{}, "m", 1, 1)
+	auth := m.Auth(refuseAll{&steward.Error{Kind: steward.KindUnauthenticated, Code: "key_expired"}})
+	_, _ = auth.WorkspaceKey(httptest.NewRequest("POST", "/v1/chat/completions", nil))
+	_, _ = auth.Reporter(httptest.NewRequest("POST", "/v1/check/c/report", nil))
+	_, _ = m.Limits(refuseAll{&gateway.Refusal{Err: &steward.Error{Kind: steward.KindRateLimited, Code: "spend_limit_exceeded"}}}).Reserve(ctx, steward.Principal{}, "m", 1, 1)
+	_, _ = m.Limits(refuseAll{&steward.Error{Kind: steward.KindUnavailable, Code: "limits_unavailable"}}).Reserve(ctx, steward.Principal{}, "m", 1, 1)
 	for _, u := range []gateway.Usage{
 		{Model: "m", Upstream: "http://10.0.0.5:8000/v1", Overrun: true},
 		{Model: "m", Upstream: "http://10.0.0.5:8000/v1"},
@@ -97,7 +102,7 @@ func TestGatewayMetrics(t *testing.T) {
 		`steward_gateway_request_seconds_count`:                                        3,
 		`steward_gateway_upstream_seconds_count`:                                       2,
 		`steward_gateway_added_seconds_count`:                                          2,
-		`steward_gateway_refusals_total{reason="key_expired"}`:                         1,
+		`steward_gateway_refusals_total{reason="key_expired"}`:                         2,
 		`steward_gateway_refusals_total{reason="spend_limit_exceeded"}`:                1,
 		`steward_gateway_refusals_total{reason="limits_unavailable"}`:                  1,
 		`steward_gateway_overruns_total{model="m",upstream="http://10.0.0.5:8000/v1"}`: 2,

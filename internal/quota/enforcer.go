@@ -11,7 +11,6 @@ import (
 
 	"github.com/stewardhq/steward/internal/billing"
 	"github.com/stewardhq/steward/internal/gateway"
-	"github.com/stewardhq/steward/internal/keys"
 	"github.com/stewardhq/steward/internal/limits"
 	"github.com/stewardhq/steward/internal/steward"
 	"github.com/stewardhq/steward/internal/store"
@@ -138,7 +137,7 @@ type check struct {
 }
 
 // Reserve admits a request or refuses it with a *gateway.Refusal.
-func (e *Enforcer) Reserve(ctx context.Context, k keys.CheckedKey, model string, promptTokens, maxOutputTokens int64) (gateway.Ticket, error) {
+func (e *Enforcer) Reserve(ctx context.Context, k steward.Principal, model string, promptTokens, maxOutputTokens int64) (gateway.Ticket, error) {
 	s, err := e.settings.Get(ctx, k.OrganizationID)
 	if err != nil {
 		return nil, err
@@ -185,7 +184,7 @@ func (e *Enforcer) Reserve(ctx context.Context, k keys.CheckedKey, model string,
 
 // checks are the limits a request of a key and model must pass, each
 // taking its worst case of tokens or spend.
-func (s Settings) checks(k keys.CheckedKey, model string, worstTokens, worstCost int64) []check {
+func (s Settings) checks(k steward.Principal, model string, worstTokens, worstCost int64) []check {
 	var cs []check
 	levels := []struct {
 		prefix, ws string

@@ -11,7 +11,6 @@ import (
 
 	"github.com/stewardhq/steward/internal/bootstrap"
 	"github.com/stewardhq/steward/internal/gateway"
-	"github.com/stewardhq/steward/internal/keys"
 	"github.com/stewardhq/steward/internal/limits"
 	"github.com/stewardhq/steward/internal/quota"
 	"github.com/stewardhq/steward/internal/steward"
@@ -23,7 +22,7 @@ import (
 // cost prices a token at one micro-unit: a million tokens cost one unit.
 func cost(_ string, in, out int64) (int64, bool) { return in + out, true }
 
-func setup(t *testing.T, db *store.DB) (bootstrap.Result, *quota.Enforcer, keys.CheckedKey) {
+func setup(t *testing.T, db *store.DB) (bootstrap.Result, *quota.Enforcer, steward.Principal) {
 	t.Helper()
 	boot, err := bootstrap.Run(context.Background(), db, bootstrap.Options{})
 	if err != nil {
@@ -32,7 +31,7 @@ func setup(t *testing.T, db *store.DB) (bootstrap.Result, *quota.Enforcer, keys.
 	now := time.Now()
 	e := quota.NewEnforcer(db, limits.NewLocal(func() time.Time { return now }), func() time.Time { return now })
 	e.Cost = cost
-	k := keys.CheckedKey{ID: "k", OrganizationID: boot.Organization.ID, WorkspaceID: boot.DefaultWorkspace.ID, UserID: boot.Admin.ID}
+	k := steward.Principal{CredentialID: "k", OrganizationID: boot.Organization.ID, WorkspaceID: boot.DefaultWorkspace.ID, UserID: boot.Admin.ID}
 	return boot, e, k
 }
 
@@ -111,12 +110,12 @@ func TestSpendCapHoldsUnderConcurrencyAndAcrossRestarts(t *testing.T) {
 }
 
 // setup2 is another process's enforcer over the same database.
-func setup2(t *testing.T, db *store.DB, boot bootstrap.Result) (bootstrap.Result, *quota.Enforcer, keys.CheckedKey) {
+func setup2(t *testing.T, db *store.DB, boot bootstrap.Result) (bootstrap.Result, *quota.Enforcer, steward.Principal) {
 	t.Helper()
 	now := time.Now()
 	e := quota.NewEnforcer(db, limits.NewLocal(func() time.Time { return now }), func() time.Time { return now })
 	e.Cost = cost
-	return boot, e, keys.CheckedKey{ID: "k", OrganizationID: boot.Organization.ID, WorkspaceID: boot.DefaultWorkspace.ID, UserID: boot.Admin.ID}
+	return boot, e, steward.Principal{CredentialID: "k", OrganizationID: boot.Organization.ID, WorkspaceID: boot.DefaultWorkspace.ID, UserID: boot.Admin.ID}
 }
 
 func TestRateAndTokenLimits(t *testing.T) {
@@ -194,7 +193,7 @@ func TestHeadersShowTheTightestLimit(t *testing.T) {
 		// Another Workspace's requests leave the Organization fewer
 		// requests than the Workspace, but more tokens.
 		other := k
-		other.ID, other.WorkspaceID = "k2", "another-workspace"
+		other.CredentialID, other.WorkspaceID = "k2", "another-workspace"
 		for range 2 {
 			tk, err := e.Reserve(ctx, other, "m", 100, 100)
 			if err != nil {
@@ -260,7 +259,7 @@ func TestMonthFollowsTheTimeZone(t *testing.T) {
 		now := time.Date(2026, 2, 28, 23, 30, 0, 0, time.UTC)
 		e := quota.NewEnforcer(db, limits.NewLocal(func() time.Time { return now }), func() time.Time { return now })
 		e.Cost = cost
-		k := keys.CheckedKey{ID: "k", OrganizationID: boot.Organization.ID, WorkspaceID: boot.DefaultWorkspace.ID, UserID: boot.Admin.ID}
+		k := steward.Principal{CredentialID: "k", OrganizationID: boot.Organization.ID, WorkspaceID: boot.DefaultWorkspace.ID, UserID: boot.Admin.ID}
 		setCap(t, db, boot, "", 1)
 		rec := usage.NewRecorder(db, usage.Options{})
 		go rec.Run(ctx)

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward/internal/billing"
-	"github.com/stewardhq/steward/internal/keys"
 	"github.com/stewardhq/steward/internal/limits"
 	"github.com/stewardhq/steward/internal/steward"
 )
@@ -58,7 +57,7 @@ func FuzzLimitsReachTheLimiter(f *testing.F) {
 		stored := RateLimits{RequestsPerSecond: fold(rps), Models: map[string]TokenLimits{"m": {PerMinute: fold(perMinute), PerMonth: fold(perMonth)}}}
 		s := Settings{Organization: stored, Workspaces: map[string]RateLimits{"w": stored}, SpendCap: &orgCap,
 			WorkspaceSpends: map[string]int64{"w": wsCap}, Location: time.UTC}
-		cs := s.checks(keys.CheckedKey{OrganizationID: "o", WorkspaceID: "w"}, "m", addTokens(tokenCount(prompt), tokenCount(maxOut)), fold(cost))
+		cs := s.checks(steward.Principal{OrganizationID: "o", WorkspaceID: "w"}, "m", addTokens(tokenCount(prompt), tokenCount(maxOut)), fold(cost))
 		if len(cs) == 0 || len(cs) > limits.MaxChecks {
 			t.Fatalf("settings %+v make %d checks", s, len(cs))
 		}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward/internal/apitest"
+	"github.com/stewardhq/steward/internal/auth"
 	"github.com/stewardhq/steward/internal/bootstrap"
 	"github.com/stewardhq/steward/internal/directory"
 	"github.com/stewardhq/steward/internal/keys"
@@ -42,8 +43,12 @@ func newHarness(t testing.TB, db *store.DB) *harness {
 		t.Fatalf("bootstrap: %v", err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc := scim.New(db, log, keys.NewLastUsed())
-	srv, err := server.New(server.Deps{DB: db, Log: log, MaxBodyBytes: 1 << 20, SCIM: svc,
+	authn, err := auth.New(auth.Config{DB: db, LastUsed: keys.NewLastUsed()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := scim.New(db, log, authn)
+	srv, err := server.New(server.Deps{DB: db, Log: log, Auth: authn, MaxBodyBytes: 1 << 20, SCIM: svc,
 		Invitations: directory.InviteSettings{TTL: time.Hour, AcceptURL: "http://steward.test/invitations/accept"}})
 	if err != nil {
 		t.Fatalf("server.New: %v", err)

@@ -21,8 +21,7 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward/internal/apierror"
-	"github.com/stewardhq/steward/internal/conns"
-	"github.com/stewardhq/steward/internal/keys"
+	"github.com/stewardhq/steward/internal/auth"
 	"github.com/stewardhq/steward/internal/scim/filter"
 	"github.com/stewardhq/steward/internal/steward"
 	"github.com/stewardhq/steward/internal/store"
@@ -40,10 +39,12 @@ const (
 // Service is the SCIM service provider and the sync runner of every
 // Organization.
 type Service struct {
-	db       *store.DB
-	log      *slog.Logger
-	lastUsed *keys.LastUsed
-	mux      *http.ServeMux
+	db   *store.DB
+	log  *slog.Logger
+	auth *auth.Authenticator
+	mux  *http.ServeMux
+	// patterns are the routes of mux, for Patterns.
+	patterns []string
 	// Lease is how long a running sync run may go without renewing its
 	// heartbeat before it counts as abandoned (its process stopped).
 	Lease time.Duration
@@ -53,10 +54,10 @@ type Service struct {
 	cancel context.CancelFunc
 }
 
-// New returns the service over db.
-func New(db *store.DB, log *slog.Logger, lastUsed *keys.LastUsed) *Service {
+// New returns the service over db, whose requests authn authenticates.
+func New(db *store.DB, log *slog.Logger, authn *auth.Authenticator) *Service {
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Service{db: db, log: log, lastUsed: lastUsed, mux: http.NewServeMux(), Lease: time.Minute, ctx: ctx, cancel: cancel}
+	s := &Service{db: db, log: log, auth: authn, mux: http.NewServeMux(), Lease: time.Minute, ctx: ctx, cancel: cancel}
 	s.routes()
 	return s
 }
@@ -101,6 +102,7 @@ func (s *Service) routes() {
 }
 
 func (s *Service) handle(pattern string, h handler) {
+	s.patterns = append(s.patterns, pattern)
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		// A path id or query value that is not text (steward.TextRule)
@@ -122,20 +124,22 @@ func (s *Service) handle(pattern string, h handler) {
 // Handler serves /scim/v2/.
 func (s *Service) Handler() http.Handler { return s.mux }
 
+// Patterns are the routes Handler serves, as http.ServeMux patterns; every
+// one takes a SCIM token.
+func (s *Service) Patterns() []string { return s.patterns }
+
 // authenticate accepts only a SCIM token, in Authorization: Bearer.
 func (s *Service) authenticate(r *http.Request) (*call, error) {
-	scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-	if !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
-		return nil, &Error{Status: http.StatusUnauthorized, Detail: "send the Organization's SCIM token as Authorization: Bearer <token>"}
-	}
-	p, err := keys.Authenticate(r.Context(), s.db, strings.TrimSpace(token), s.lastUsed)
-	if err == nil {
-		err = steward.Authorize(p, steward.ActionSCIMProvision)
-	}
+	p, err := s.auth.BearerKey(r)
 	if err != nil {
 		return nil, err
 	}
-	conns.Authenticated(r.Context())
+	if p.Kind == steward.CredentialNone {
+		return nil, &Error{Status: http.StatusUnauthorized, Detail: "send the Organization's SCIM token as Authorization: Bearer <token>"}
+	}
+	if err := steward.Authorize(p, steward.ActionSCIMProvision); err != nil {
+		return nil, err
+	}
 	// The token's row joins its Organization: its ids are all a SCIM
 	// change needs, without another read.
 	return &call{actor: p.Actor(), org: steward.Organization{ID: p.OrganizationID, EnterpriseAccountID: p.EnterpriseAccountID}}, nil

@@ -2,22 +2,13 @@ package server
 
 import (
 	"context"
-	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/stewardhq/steward/internal/analytics"
-	"github.com/stewardhq/steward/internal/keys"
 	"github.com/stewardhq/steward/internal/steward"
 )
-
-// WorkspaceKeys checks Workspace API keys from memory, as the gateway does
-// (keys.Checker).
-type WorkspaceKeys interface {
-	Check(ctx context.Context, token string) (keys.CheckedKey, error)
-}
 
 // ingestOut answers an event batch: how many events it held and how many
 // were already stored (retries), and so ignored.
@@ -37,20 +28,18 @@ func (s *Server) handleIngestEvents(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) ingestEvents(w http.ResponseWriter, r *http.Request) error {
-	scheme, token, found := strings.Cut(r.Header.Get("Authorization"), " ")
-	if !found || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
-		return steward.Errorf(steward.KindUnauthenticated, "missing API key: send Authorization: Bearer <Workspace API key>")
-	}
-	k, err := s.deps.WorkspaceKeys.Check(r.Context(), strings.TrimSpace(token))
+	k, err := s.deps.Auth.WorkspaceKey(r)
 	if err != nil {
 		return err
 	}
-	setLogAttr(r.Context(), slog.String("credential_id", k.ID))
+	if k.Kind == steward.CredentialNone {
+		return steward.Errorf(steward.KindUnauthenticated, "missing API key: send Authorization: Bearer <Workspace API key>")
+	}
 	var b analytics.Batch
 	if err := decode(r, &b); err != nil {
 		return err
 	}
-	owner := analytics.Owner{OrganizationID: k.OrganizationID, WorkspaceID: k.WorkspaceID, UserID: k.UserID, KeyID: k.ID}
+	owner := analytics.Owner{OrganizationID: k.OrganizationID, WorkspaceID: k.WorkspaceID, UserID: k.UserID, KeyID: k.CredentialID}
 	events, err := analytics.Parse(b, owner, s.deps.DB.Now().UTC())
 	if err != nil {
 		return err

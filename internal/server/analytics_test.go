@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward/internal/analytics"
+	"github.com/stewardhq/steward/internal/auth"
 	"github.com/stewardhq/steward/internal/directory"
 	"github.com/stewardhq/steward/internal/keys"
 	"github.com/stewardhq/steward/internal/server"
@@ -30,10 +31,14 @@ func analyticsDeps(t *testing.T, db *store.DB) func(*server.Deps) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	authn, err := auth.New(auth.Config{DB: db, WorkspaceKeys: checker})
+	if err != nil {
+		t.Fatal(err)
+	}
 	rec := analytics.NewRecorder(db, nil)
 	go rec.Run()
 	t.Cleanup(rec.Close)
-	return func(d *server.Deps) { d.Analytics, d.WorkspaceKeys = rec, checker }
+	return func(d *server.Deps) { d.Analytics, d.Auth = rec, authn }
 }
 
 type ingested struct {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward/internal/apitest"
+	"github.com/stewardhq/steward/internal/auth"
 	"github.com/stewardhq/steward/internal/bootstrap"
 	"github.com/stewardhq/steward/internal/directory"
 	"github.com/stewardhq/steward/internal/keys"
@@ -47,8 +48,12 @@ func newHarnessWith(t *testing.T, db *store.DB, more func(*server.Deps)) *harnes
 		t.Fatalf("bootstrap: %v", err)
 	}
 	lastUsed := keys.NewLastUsed()
+	authn, err := auth.New(auth.Config{DB: db, LastUsed: lastUsed})
+	if err != nil {
+		t.Fatal(err)
+	}
 	deps := server.Deps{
-		DB: db, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), LastUsed: lastUsed, MaxBodyBytes: 1 << 20,
+		DB: db, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Auth: authn, MaxBodyBytes: 1 << 20,
 		Invitations: directory.InviteSettings{TTL: 7 * 24 * time.Hour, AcceptURL: "http://steward.test/invitations/accept"},
 	}
 	if more != nil {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stewardhq/steward/internal/auth"
 	"github.com/stewardhq/steward/internal/directory"
 	"github.com/stewardhq/steward/internal/gateway"
 	"github.com/stewardhq/steward/internal/keys"
@@ -238,7 +239,11 @@ func forEachGatewayEngine(t *testing.T, fn func(t *testing.T, h *harness)) {
 			}
 		})
 		enforcer := quota.NewEnforcer(db, limits.NewLocal(nil), time.Now)
-		gw, err := gateway.New(gateway.Config{Currency: "USD", DemoModel: true}, checker, enforcer, metering.Meter{Usage: rec}, nil)
+		authn, err := auth.New(auth.Config{DB: db, WorkspaceKeys: checker})
+		if err != nil {
+			t.Fatal(err)
+		}
+		gw, err := gateway.New(gateway.Config{Currency: "USD", DemoModel: true}, authn, enforcer, metering.Meter{Usage: rec}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

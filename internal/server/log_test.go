@@ -3,8 +3,12 @@ package server_test
 import (
 	"log/slog"
 	"regexp"
+	"strconv"
+	"strings"
 	"testing"
 
+	"github.com/stewardhq/steward/internal/auth"
+	"github.com/stewardhq/steward/internal/keys"
 	"github.com/stewardhq/steward/internal/logbuf"
 	"github.com/stewardhq/steward/internal/server"
 	"github.com/stewardhq/steward/internal/store"
@@ -33,4 +37,53 @@ func TestAccessLogCarriesTheRequestID(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The access line of a request names the credential that authenticated it,
+// whichever surface did (its id, never its secret); a refused request's
+// names none.
+func TestAccessLogNamesTheCredentialOfEverySurface(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, db *store.DB) {
+		logs := &logbuf.Buffer{}
+		more, authn := surfaceDeps(t, db)
+		h := newHarnessWith(t, db, func(d *server.Deps) {
+			more(d)
+			d.Log = slog.New(slog.NewTextHandler(logs, nil))
+		})
+		sample := h.samples()
+		sess, sessionToken := h.session(authn, h.boot.Admin.ID)
+		for _, tc := range []struct {
+			name, path   string
+			headers      []string
+			status       int
+			credentialID string
+			secret       string
+		}{
+			{"the Admin API", "/v1/admin/users", []string{"x-api-key", h.boot.AdminKeySecret}, 200, h.boot.AdminKey.ID, h.boot.AdminKeySecret},
+			{"the Backoffice API", "/v1/backoffice/members", []string{"x-api-key", h.boot.BackofficeSecret}, 200, h.boot.BackofficeKey.ID, h.boot.BackofficeSecret},
+			{"SCIM", "/scim/v2/Users", []string{"Authorization", "Bearer " + sample.scimToken}, 200, sample.admin["token_id"], sample.scimToken},
+			{"the model API", "/v1/models", []string{"Authorization", "Bearer " + sample.workspaceKey}, 200, sample.admin["key_id"], sample.workspaceKey},
+			{"the web pages", "/web/o/" + h.boot.Organization.ID + "/members", []string{"Cookie", auth.SessionCookie + "=" + sessionToken}, 200, sess.ID, sessionToken},
+			{"a refused key", "/v1/admin/users", []string{"x-api-key", keys.New(keys.PrefixAdmin)}, 401, "", ""},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				id := "trace-" + strings.ReplaceAll(tc.name, " ", "-")
+				if r := h.raw("GET", tc.path, nil, append(tc.headers, "x-request-id", id)...); r.status != tc.status {
+					t.Fatalf("%d %s, want %d", r.status, r.body, tc.status)
+				}
+				want := ""
+				if tc.credentialID != "" {
+					want = " credential_id=" + tc.credentialID
+				}
+				line := regexp.MustCompile(`(?m)^.*msg=request request_id=` + id + ` method=GET path=` + regexp.QuoteMeta(tc.path) +
+					` status=` + strconv.Itoa(tc.status) + ` duration=\S+` + want + `$`)
+				if !line.MatchString(logs.String()) {
+					t.Errorf("no access line of %s ending with its duration%s:\n%s", id, want, logs.String())
+				}
+				if tc.secret != "" && strings.Contains(logs.String(), tc.secret) {
+					t.Errorf("the secret was logged: %s", logs.String())
+				}
+			})
+		}
+	})
 }

@@ -109,7 +109,9 @@ func (s *Server) registerRoutes() {
 	s.admin("GET", "/scim/sync/{run_id}", steward.ActionSCIMSync, s.handleGetSCIMSync)
 	// The SCIM service provider authenticates its own tokens (and refuses
 	// every other credential) and answers in SCIM's error format.
-	s.routes = append(s.routes, Route{Method: "ANY", Path: scim.Prefix, Action: steward.ActionSCIMProvision})
+	for _, p := range s.deps.SCIM.Patterns() {
+		s.routes = append(s.routes, mounted(p, SurfaceSCIM, steward.ActionSCIMProvision))
+	}
 	s.mux.Handle(scim.Prefix, s.deps.SCIM.Handler())
 
 	s.backoffice("GET", "/enterprise-account", s.handleGetEnterpriseAccount)
@@ -127,6 +129,9 @@ func (s *Server) registerRoutes() {
 	if s.deps.Web != nil {
 		// The Admin Panel and the Backoffice: package web lists their
 		// pages, each authorized with steward.Authorize for a session.
+		for _, p := range s.deps.Web.Patterns() {
+			s.routes = append(s.routes, mounted(p, SurfaceWeb, ""))
+		}
 		s.mux.Handle(webPrefix, s.deps.Web)
 	}
 
@@ -135,7 +140,7 @@ func (s *Server) registerRoutes() {
 			{"POST", "/v1/chat/completions"}, {"POST", "/v1/fim/completions"}, {"POST", "/v1/embeddings"}, {"GET", "/v1/models"},
 			{"POST", "/v1/check/{check_id}/report"},
 		} {
-			s.routes = append(s.routes, Route{Method: rt.method, Path: rt.path})
+			s.routes = append(s.routes, Route{Method: rt.method, Path: rt.path, Surface: SurfaceModels})
 			s.mux.Handle(rt.method+" "+rt.path, s.deps.Gateway)
 			if !strings.Contains(rt.path, "{") {
 				s.ownBodyCap[rt.path] = true
@@ -143,14 +148,24 @@ func (s *Server) registerRoutes() {
 		}
 		// The check API takes any method: an auth_request or ext_authz
 		// subrequest has the method of the request it guards.
-		s.routes = append(s.routes, Route{Method: "ANY", Path: "/v1/check"})
+		s.routes = append(s.routes, Route{Method: "ANY", Path: "/v1/check", Surface: SurfaceModels})
 		s.mux.Handle("/v1/check", s.deps.Gateway)
 	}
 
-	if s.deps.Analytics != nil && s.deps.WorkspaceKeys != nil {
-		s.routes = append(s.routes, Route{Method: "POST", Path: "/v1/analytics/events"})
+	if s.deps.Analytics != nil {
+		s.routes = append(s.routes, Route{Method: "POST", Path: "/v1/analytics/events", Surface: SurfaceEvents})
 		s.mux.HandleFunc("POST /v1/analytics/events", s.handleIngestEvents)
 	}
 
 	s.mux.HandleFunc("/", s.handleNoRoute)
+}
+
+// mounted is the route of a pattern that a mounted handler serves:
+// "METHOD /path", or "/path" for every method.
+func mounted(pattern string, surface Surface, action steward.Action) Route {
+	method, path, ok := strings.Cut(pattern, " ")
+	if !ok {
+		method, path = "ANY", pattern
+	}
+	return Route{Method: method, Path: path, Action: action, Surface: surface}
 }

@@ -1,20 +1,19 @@
-// Package server is Steward's HTTP layer: it authenticates each request,
-// authorizes it through steward.Authorize, decodes and validates input,
-// calls the domain and encodes the answer or the error. routes.go lists
-// every route.
+// Package server is Steward's HTTP layer: it authenticates each request
+// (through package auth), authorizes it through steward.Authorize, decodes
+// and validates input, calls the domain and encodes the answer or the
+// error. routes.go lists every route.
 package server
 
 import (
 	"context"
 	"log/slog"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/stewardhq/steward/internal/analytics"
 	"github.com/stewardhq/steward/internal/audit"
-	"github.com/stewardhq/steward/internal/conns"
+	"github.com/stewardhq/steward/internal/auth"
 	"github.com/stewardhq/steward/internal/directory"
 	"github.com/stewardhq/steward/internal/httpstatus"
 	"github.com/stewardhq/steward/internal/keys"
@@ -27,9 +26,12 @@ import (
 
 // Deps are what the server needs.
 type Deps struct {
-	DB           *store.DB
-	Log          *slog.Logger
-	LastUsed     *keys.LastUsed
+	DB  *store.DB
+	Log *slog.Logger
+	// Auth authenticates the credentials of the Admin API, the Backoffice
+	// API and POST /v1/analytics/events; nil gets one over DB, which
+	// records no key's last use and checks no Workspace key.
+	Auth         *auth.Authenticator
 	MaxBodyBytes int64
 	Version      string
 	// Invitations says how long invitations last and where they are
@@ -41,17 +43,16 @@ type Deps struct {
 	Prices []ModelPrice
 	// Web serves the Admin Panel and the Backoffice under /web/; it signs
 	// people in with sessions of its own. Nil serves no web pages.
-	Web http.Handler
+	Web Pages
 	// Gateway serves the model API (/v1/chat/completions, ...); it
 	// authenticates Workspace keys itself. Nil serves no model API.
 	Gateway http.Handler
 	// Analytics records the product events that POST /v1/analytics/events
-	// takes, authenticated by WorkspaceKeys. Nil serves no such endpoint;
-	// the analytics reports are served either way.
-	Analytics     *analytics.Recorder
-	WorkspaceKeys WorkspaceKeys
+	// takes, authenticated by the Workspace keys Auth checks. Nil serves no
+	// such endpoint; the analytics reports are served either way.
+	Analytics *analytics.Recorder
 	// SCIM is the SCIM service provider and sync runner; nil gets one over
-	// DB.
+	// DB and Auth.
 	SCIM *scim.Service
 	// BodyTimeout and ModelBodyTimeout bound the time a client may take to
 	// send a request's body, the model API's and every other one's; zero
@@ -78,12 +79,46 @@ type Server struct {
 	enums      map[string]map[string]bool
 }
 
+// Pages is a handler of pages mounted under a prefix, which lists the
+// patterns it serves (web.Handler).
+type Pages interface {
+	http.Handler
+	Patterns() []string
+}
+
 // Route describes one registered route, for tests that walk them all.
 type Route struct {
+	// Method is "ANY" for a route that takes every method.
 	Method string
 	Path   string
-	Action steward.Action // empty for public routes
+	// Action is what the route does, authorized by steward.Authorize;
+	// empty for public routes, and for the model API's, product events'
+	// and web pages', which check their credentials by rules of their own.
+	Action steward.Action
+	// Surface is the part of Steward that answers the route, each with its
+	// own credentials and errors.
+	Surface Surface
 }
+
+// Surface is a part of Steward that answers in its own way.
+type Surface string
+
+// Surfaces of routes.
+const (
+	// SurfaceAPI is the Admin API, the Backoffice API and the public
+	// routes: Route.Action names the credential a route takes, none for a
+	// public one.
+	SurfaceAPI Surface = ""
+	// SurfaceSCIM is the SCIM service provider: SCIM tokens, SCIM's errors.
+	SurfaceSCIM Surface = "SCIM"
+	// SurfaceModels is the model API, the check API included: Workspace
+	// keys.
+	SurfaceModels Surface = "model API"
+	// SurfaceEvents is POST /v1/analytics/events: Workspace keys.
+	SurfaceEvents Surface = "product events"
+	// SurfaceWeb is the web pages: sessions, HTML pages and redirects.
+	SurfaceWeb Surface = "web pages"
+)
 
 // handlerFunc is a handler that returns its error instead of writing it.
 type handlerFunc func(w http.ResponseWriter, r *http.Request, p steward.Principal) error
@@ -102,11 +137,15 @@ func New(deps Deps) (*Server, error) {
 	if deps.Currency == "" {
 		deps.Currency = "USD"
 	}
-	if deps.LastUsed == nil {
-		deps.LastUsed = keys.NewLastUsed()
+	if deps.Auth == nil {
+		a, err := auth.New(auth.Config{DB: deps.DB})
+		if err != nil {
+			return nil, err
+		}
+		deps.Auth = a
 	}
 	if deps.SCIM == nil {
-		deps.SCIM = scim.New(deps.DB, deps.Log, deps.LastUsed)
+		deps.SCIM = scim.New(deps.DB, deps.Log, deps.Auth)
 	}
 	s := &Server{deps: deps, mux: http.NewServeMux(), ownBodyCap: map[string]bool{},
 		directory: directory.NewService(deps.DB, deps.Invitations), keys: keys.NewService(deps.DB), audit: audit.NewService(deps.DB),
@@ -159,11 +198,12 @@ func (s *Server) adminPublic(method, path string, h handlerFunc) {
 	}
 }
 
-// authorized authenticates the request and runs steward.Authorize; nothing
-// reaches h without passing both.
+// authorized authenticates the request (auth.Authenticator.Key: no
+// credential is the anonymous principal) and runs steward.Authorize;
+// nothing reaches h without passing both.
 func (s *Server) authorized(action steward.Action, h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, err := s.authenticate(r)
+		p, err := s.deps.Auth.Key(r)
 		if err == nil {
 			err = steward.Authorize(p, action)
 		}
@@ -179,43 +219,20 @@ func (s *Server) authorized(action steward.Action, h handlerFunc) http.Handler {
 	})
 }
 
-// authenticate finds the credential in x-api-key or Authorization: Bearer.
-// No credential gives the anonymous principal; a bad one an error.
-func (s *Server) authenticate(r *http.Request) (steward.Principal, error) {
-	token := r.Header.Get("x-api-key")
-	if auth := r.Header.Get("Authorization"); token == "" && auth != "" {
-		scheme, rest, ok := strings.Cut(auth, " ")
-		if !ok || !strings.EqualFold(scheme, "Bearer") {
-			return steward.Principal{}, steward.Errorf(steward.KindUnauthenticated, "the Authorization header must be \"Bearer <key>\"")
-		}
-		token = strings.TrimSpace(rest)
-	}
-	if token == "" {
-		return steward.Principal{}, nil
-	}
-	p, err := keys.Authenticate(r.Context(), s.deps.DB, token, s.deps.LastUsed)
-	if err != nil {
-		return steward.Principal{}, err
-	}
-	setLogAttr(r.Context(), slog.String("credential_id", p.CredentialID))
-	conns.Authenticated(r.Context())
-	return p, nil
-}
-
 type ctxKey int
 
 const logStateKey ctxKey = iota
 
-// logState carries the request's id and the attributes that handlers add.
-// Its logger, which carries the id, is made only when a handler asks for it:
-// most requests log one line or none, and a logger with attributes costs
-// allocations to make.
+// logState carries the request's id, and which credential authenticated
+// it. Its logger, which carries the id, is made only when a handler asks
+// for it: most requests log one line or none, and a logger with attributes
+// costs allocations to make.
 type logState struct {
-	base  *slog.Logger
-	id    slog.Attr
-	once  sync.Once
-	log   *slog.Logger
-	attrs []slog.Attr
+	base *slog.Logger
+	id   slog.Attr
+	once sync.Once
+	log  *slog.Logger
+	seen auth.Seen
 }
 
 // logger is the request's logger, carrying its id.
@@ -231,15 +248,11 @@ func logFrom(ctx context.Context) *slog.Logger {
 	return slog.Default()
 }
 
-func setLogAttr(ctx context.Context, a slog.Attr) {
-	if st, ok := ctx.Value(logStateKey).(*logState); ok {
-		st.attrs = append(st.attrs, a)
-	}
-}
-
 // withRequestContext gives every request an id (the client's x-request-id
 // when it is reasonable), a logger carrying it, a capped body, recovery from
-// panics, and one access-log line. Credentials are never logged.
+// panics, and one access-log line, which names the id of the credential
+// that authenticated the request, whatever surface authenticated it.
+// Credentials are never logged.
 func (s *Server) withRequestContext(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -248,7 +261,7 @@ func (s *Server) withRequestContext(next http.Handler) http.Handler {
 		// Handlers further down (the gateway) use the same id.
 		r.Header.Set("x-request-id", id)
 		st := &logState{base: s.deps.Log, id: slog.String("request_id", id)}
-		r = r.WithContext(context.WithValue(r.Context(), logStateKey, st))
+		r = r.WithContext(auth.Watch(context.WithValue(r.Context(), logStateKey, st), &st.seen))
 		if r.Body != nil && !s.ownBodyCap[r.URL.Path] {
 			r.Body = http.MaxBytesReader(w, r.Body, s.deps.MaxBodyBytes)
 		}
@@ -266,13 +279,17 @@ func (s *Server) withRequestContext(next http.Handler) http.Handler {
 			if !st.base.Enabled(r.Context(), slog.LevelInfo) {
 				return
 			}
-			attrs := append([]slog.Attr{
+			attrs := make([]slog.Attr, 0, 6)
+			attrs = append(attrs,
 				st.id,
 				slog.String("method", r.Method),
 				slog.String("path", r.URL.Path),
 				slog.Int("status", sw.Status),
 				slog.Duration("duration", time.Since(start)),
-			}, st.attrs...)
+			)
+			if cred := st.seen.CredentialID(); cred != "" {
+				attrs = append(attrs, slog.String("credential_id", cred))
+			}
 			st.base.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
 		}()
 		next.ServeHTTP(sw, r)

@@ -21,6 +21,10 @@ const (
 	// CredentialSCIMToken is an Organization's SCIM bearer token, accepted
 	// only by the SCIM service provider.
 	CredentialSCIMToken
+	// CredentialReportToken is the check API's report token: the proxy in
+	// front of the models, trusted to report what each checked request
+	// used. It belongs to the deployment, not to an Organization.
+	CredentialReportToken
 )
 
 func (k CredentialKind) String() string {
@@ -35,6 +39,8 @@ func (k CredentialKind) String() string {
 		return "signed-in session"
 	case CredentialSCIMToken:
 		return "SCIM token"
+	case CredentialReportToken:
+		return "check API report token"
 	default:
 		return "no credential"
 	}
@@ -48,8 +54,9 @@ func (k CredentialKind) article() string {
 	return "a " + k.String()
 }
 
-// Principal is who is calling. Exactly one is put in a request's context by
-// the authentication middleware.
+// Principal is who is calling: what the credential a request presents
+// stands for, whatever its kind (package auth makes it). Every surface
+// works with it, the model gateway included.
 type Principal struct {
 	Kind CredentialKind
 	// CredentialID and CredentialName identify the key that authenticated.
@@ -59,8 +66,14 @@ type Principal struct {
 	// object the principal reaches must belong to it.
 	OrganizationID      string
 	EnterpriseAccountID string
+	// WorkspaceID is the Workspace of a Workspace API key: its requests'
+	// limits and usage are counted there.
+	WorkspaceID string
 	// UserID is the person behind the credential, when there is one.
 	UserID string
+	// Product is what a Workspace API key is for (keys.Products), which
+	// decides how its usage is counted in product analytics.
+	Product string
 }
 
 // Actor returns the audit actor for changes made by p.

@@ -1,9 +1,11 @@
 // Package web serves the Admin Panel (one Organization) and the Backoffice
 // (one Enterprise Account) as server-rendered pages under /web/. People
-// sign in with a session (package auth); every page builds a principal
-// from it, passes it through steward.Authorize like the API does, and
-// changes things only through the domain services, which audit each change
-// with the signed-in person as its human actor.
+// sign in with a session (package auth, whose Authenticator finds each
+// page's session and its principal); every page scopes that principal to
+// its Organization or Enterprise Account, passes it through
+// steward.Authorize like the API does, and changes things only through the
+// domain services, which audit each change with the signed-in person as
+// its human actor.
 package web
 
 import (
@@ -46,7 +48,9 @@ type Config struct {
 	// Throttle keeps the limits on sign-in attempts and reset requests;
 	// nil keeps them in this process.
 	Throttle limits.Limiter
-	Sessions auth.SessionSettings
+	// Auth authenticates each page's session, and starts sessions; nil
+	// gets one over DB with auth.DefaultSessionSettings.
+	Auth *auth.Authenticator
 	// SecureCookies marks cookies Secure on every request, for a server
 	// behind a proxy that terminates TLS; requests that arrive over TLS
 	// get Secure cookies anyway.
@@ -64,7 +68,7 @@ type Config struct {
 // Handler serves every page under Prefix.
 type Handler struct {
 	cfg   Config
-	mux   *http.ServeMux
+	mux   *mux
 	pages map[string]*template.Template
 	views map[string]viewFunc
 
@@ -76,6 +80,26 @@ type Handler struct {
 	analytics *analytics.Service
 }
 
+// mux is the pages' ServeMux, remembering the patterns it serves.
+type mux struct {
+	*http.ServeMux
+	patterns []string
+}
+
+func (m *mux) Handle(pattern string, h http.Handler) {
+	m.patterns = append(m.patterns, pattern)
+	m.ServeMux.Handle(pattern, h)
+}
+
+func (m *mux) HandleFunc(pattern string, h func(http.ResponseWriter, *http.Request)) {
+	m.Handle(pattern, http.HandlerFunc(h))
+}
+
+// Patterns are the routes of the pages, as http.ServeMux patterns: the
+// sign-in and password reset forms and the assets answer without a
+// session, every other page asks for one (signedIn).
+func (h *Handler) Patterns() []string { return h.mux.patterns }
+
 var _ http.Handler = (*Handler)(nil)
 
 // New returns the web handler.
@@ -83,8 +107,12 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.Throttle == nil {
 		cfg.Throttle = limits.NewLocal(nil)
 	}
-	if cfg.Sessions.TTL <= 0 {
-		cfg.Sessions = auth.DefaultSessionSettings
+	if cfg.Auth == nil {
+		a, err := auth.New(auth.Config{DB: cfg.DB})
+		if err != nil {
+			return nil, err
+		}
+		cfg.Auth = a
 	}
 	if cfg.Reset.TTL <= 0 {
 		cfg.Reset.TTL = auth.DefaultResetTTL
@@ -95,7 +123,7 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	h := &Handler{cfg: cfg, mux: http.NewServeMux(), pages: map[string]*template.Template{},
+	h := &Handler{cfg: cfg, mux: &mux{ServeMux: http.NewServeMux()}, pages: map[string]*template.Template{},
 		directory: directory.NewService(cfg.DB, cfg.Invitations), keys: keys.NewService(cfg.DB), audit: audit.NewService(cfg.DB),
 		quota: quota.NewService(cfg.DB), analytics: analytics.NewService(cfg.DB)}
 	if err := h.parseTemplates(); err != nil {

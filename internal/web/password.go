@@ -1,0 +1,116 @@
+package web
+
+import (
+	"net/http"
+
+	"github.com/stewardhq/steward/internal/auth"
+	"github.com/stewardhq/steward/internal/steward"
+	"github.com/stewardhq/steward/internal/store"
+)
+
+func (h *Handler) forgotPage(w http.ResponseWriter, r *http.Request) {
+	h.render(w, r, http.StatusOK, "forgot", page{Title: "Reset your password", CSRF: h.formToken(w, r), Data: signInData{}})
+}
+
+func (h *Handler) forgot(w http.ResponseWriter, r *http.Request) {
+	email := r.PostFormValue("email")
+	err := sameOrigin(r)
+	if err == nil {
+		err = checkFormToken(r)
+	}
+	if err == nil {
+		err = h.throttleReset(w, r, email)
+	}
+	if err == nil {
+		err = h.cfg.DB.Transact(r.Context(), func(tx *store.Tx) error { return auth.RequestReset(r.Context(), tx, email, h.cfg.Reset) })
+	}
+	if err != nil {
+		msg, status, ok := clientError(err)
+		if !ok {
+			h.fail(w, r, nil, err)
+			return
+		}
+		h.render(w, r, status, "forgot", page{Title: "Reset your password", CSRF: h.formToken(w, r), Error: msg, Data: signInData{Email: email}})
+		return
+	}
+	h.render(w, r, http.StatusOK, "forgot", page{Title: "Reset your password", Data: signInData{Email: email, Sent: true}})
+}
+
+func (h *Handler) resetPage(w http.ResponseWriter, r *http.Request) {
+	token := r.URL.Query().Get("token")
+	p := page{Title: "Choose a new password", CSRF: h.formToken(w, r), Data: signInData{Token: token}}
+	if token == "" {
+		p.Error = "This link has no reset token: open the link from the email."
+	}
+	h.render(w, r, http.StatusOK, "reset", p)
+}
+
+func (h *Handler) reset(w http.ResponseWriter, r *http.Request) {
+	token, pw := r.PostFormValue("token"), r.PostFormValue("password")
+	err := sameOrigin(r)
+	if err == nil {
+		err = checkFormToken(r)
+	}
+	var hash string
+	if err == nil {
+		hash, err = auth.HashNewPassword(r.Context(), pw, r.PostFormValue("password_confirm"))
+	}
+	if err == nil {
+		err = h.cfg.DB.Transact(r.Context(), func(tx *store.Tx) error {
+			_, err := auth.ResetPassword(r.Context(), tx, token, hash)
+			return err
+		})
+	}
+	if err != nil {
+		msg, status, ok := clientError(err)
+		if !ok {
+			h.fail(w, r, nil, err)
+			return
+		}
+		h.render(w, r, status, "reset", page{Title: "Choose a new password", CSRF: h.formToken(w, r), Error: msg, Data: signInData{Token: token}})
+		return
+	}
+	http.Redirect(w, r, Prefix+"/signin?done=password_set", http.StatusSeeOther)
+}
+
+func (h *Handler) passwordPage(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
+	h.render(w, r, http.StatusOK, "password", c.page("Change your password", ""))
+	return nil
+}
+
+// changePassword sets a new password for the signed-in person after
+// checking the current one (throttled like a sign-in). Every session of
+// the person ends, this one included.
+func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
+	pw := r.PostFormValue("password")
+	a, err := h.beginSignIn(w, r, c.sess.Email)
+	if err == nil {
+		_, err = auth.VerifyPassword(r.Context(), h.cfg.DB, c.sess.Email, r.PostFormValue("current"))
+		a.end(r.Context(), err)
+		if steward.IsKind(err, steward.KindUnauthenticated) {
+			err = steward.Invalid([]string{"body", "current"}, "the current password is wrong")
+		}
+	}
+	var hash string
+	if err == nil {
+		hash, err = auth.HashNewPassword(r.Context(), pw, r.PostFormValue("password_confirm"))
+	}
+	if err == nil {
+		err = h.cfg.DB.Transact(r.Context(), func(tx *store.Tx) error {
+			return auth.SetPassword(r.Context(), tx, c.p.Actor(), c.sess.UserID, hash, auth.SetByChange)
+		})
+	}
+	if err != nil {
+		msg, status, ok := clientError(err)
+		if !ok {
+			return err
+		}
+		p := c.page("Change your password", "")
+		p.Error = msg
+		h.render(w, r, status, "password", p)
+		return nil
+	}
+	h.setCookie(w, r, auth.SessionCookie, "", -1)
+	http.Redirect(w, r, Prefix+"/signin?done=password_set", http.StatusSeeOther)
+	return nil
+}
