@@ -25,9 +25,9 @@ type Service struct {
 // NewService returns the limits over db.
 func NewService(db *store.DB) *Service { return &Service{db: db} }
 
-// update is directory.Change for a change that returns nothing but its
+// change is directory.Change for a change that returns nothing but its
 // error.
-func (s *Service) update(ctx context.Context, orgID string, fn func(tx *store.Tx, org steward.Organization) error) error {
+func (s *Service) change(ctx context.Context, orgID string, fn func(tx *store.Tx, org steward.Organization) error) error {
 	_, err := directory.Change(ctx, s.db, orgID, func(tx *store.Tx, org steward.Organization) (struct{}, error) {
 		return struct{}{}, fn(tx, org)
 	})
@@ -98,7 +98,7 @@ func (s *Service) SetRateLimits(ctx context.Context, actor steward.Actor, orgID,
 // SetModelLimits sets or removes one model's token limits of the
 // Organization or of one of its active Workspaces.
 func (s *Service) SetModelLimits(ctx context.Context, actor steward.Actor, orgID, workspaceID, model string, perMinute, perMonth *int64) error {
-	return s.update(ctx, orgID, func(tx *store.Tx, org steward.Organization) error {
+	return s.change(ctx, orgID, func(tx *store.Tx, org steward.Organization) error {
 		return SetModelLimits(ctx, tx, actor, org, workspaceID, model, perMinute, perMonth)
 	})
 }
@@ -106,7 +106,7 @@ func (s *Service) SetModelLimits(ctx context.Context, actor steward.Actor, orgID
 // SetLimits sets the spend cap and the request rate of the Organization or
 // of one of its active Workspaces, changing only what differs.
 func (s *Service) SetLimits(ctx context.Context, actor steward.Actor, orgID, workspaceID string, spendCap, requestsPerSecond *int64) error {
-	return s.update(ctx, orgID, func(tx *store.Tx, org steward.Organization) error {
+	return s.change(ctx, orgID, func(tx *store.Tx, org steward.Organization) error {
 		return SetLimits(ctx, tx, actor, org, workspaceID, spendCap, requestsPerSecond)
 	})
 }
@@ -131,7 +131,7 @@ func (s *Service) SetSpendLimit(ctx context.Context, actor steward.Actor, orgID 
 // SetSpendCap sets or removes the spend cap of the Organization or of one
 // of its active Workspaces.
 func (s *Service) SetSpendCap(ctx context.Context, actor steward.Actor, orgID, workspaceID string, amount *int64) error {
-	return s.update(ctx, orgID, func(tx *store.Tx, org steward.Organization) error {
+	return s.change(ctx, orgID, func(tx *store.Tx, org steward.Organization) error {
 		return SetSpendCap(ctx, tx, actor, org, workspaceID, amount)
 	})
 }

@@ -100,12 +100,12 @@ func (s *Server) handleUsage(w http.ResponseWriter, r *http.Request, p steward.P
 		return err
 	}
 	m, err := s.quota.UsageMonth(r.Context(), p.OrganizationID, workspaceID, year, month)
-	return writeResult(w, s.newUsageOut(m, zone == "global"), err)
+	return writeResult(w, s.monthUsageOut(m, zone == "global"), err)
 }
 
-// newUsageOut answers GET /usage with a month's usage: its days only for
+// monthUsageOut answers GET /usage with a month's usage: its days only for
 // the global API zone, the one Steward serves.
-func (s *Server) newUsageOut(m quota.MonthUsage, global bool) usageOut {
+func (s *Server) monthUsageOut(m quota.MonthUsage, global bool) usageOut {
 	out := newUsageOut()
 	out.Date = formatTime(m.Now)
 	out.StartDate, out.EndDate = formatLocalTime(m.Start), formatLocalTime(m.End.Add(-time.Microsecond))
