@@ -71,14 +71,19 @@ custom_roles:
   - name: auditor
     scope: organization
     permissions: [members.read]
+  - name: reviewer
+    scope: workspace
+    permissions: [workspace.usage.read]
 workspaces:
   - name: Default Workspace
+  - name: Lab
   - name: Research
     description: models for research
     spend_limit: {amount: 100}
 groups:
   - name: Platform team
     description: runs the platform
+    organization_role: billing_manager
     members: [admin@example.com]
     nested: [On call]
     workspaces:
@@ -87,6 +92,12 @@ groups:
 members:
   - email: admin@example.com
     roles: [organization_admin]
+  - email: bob@example.com
+    roles: [auditor]
+    workspaces:
+      Default Workspace: [dev]
+      Lab: [reviewer]
+      Research: [M, reviewer]
 `
 
 // TestExportPlanApply runs steward export, plan and apply as CI would,
@@ -99,6 +110,9 @@ func TestExportPlanApply(t *testing.T) {
 			t.Fatalf("no admin key printed:\n%s", p.output)
 		}
 		base, key := p.base, m[1]
+		if status, body := p.call(t, "POST", "/v1/admin/users", key, `[{"email": "bob@example.com", "first_name": "Bob", "last_name": "Lee", "role_names": ["member"]}]`); status != 200 {
+			t.Fatalf("create a member: %d %s", status, body)
+		}
 
 		code, exported, stderr := steward(t, base, key, "export")
 		if code != 0 || !strings.Contains(exported, "name: Default Workspace") || strings.Contains(exported, "stwa_") {
@@ -112,12 +126,50 @@ func TestExportPlanApply(t *testing.T) {
 			"+ workspace \"Research\"", "+ custom role \"auditor\"", "+ group \"Platform team\"",
 			"      + member admin@example.com\n      + workspace Research: workspace_admin",
 			"~ group \"Platform team\"\n      nested: (none) -> \"On call\"",
-			"Plan: 4 to create, 6 to update, 0 to delete.")
+			"      organization_role: (none) -> \"billing_manager\"",
+			"~ member \"bob@example.com\"\n      roles: \"member\" -> \"auditor, member\"",
+			"~ workspace member \"bob@example.com in Default Workspace\"\n      roles: \"workspace_contributor\" -> \"dev\"",
+			"+ workspace member \"bob@example.com in Research\"\n      roles: (none) -> \"reviewer, workspace_contributor\"",
+			"Plan: 8 to create, 8 to update, 0 to delete.")
 		code, out, stderr := steward(t, base, key, "apply", "-f", changed)
-		if code != 0 || !strings.Contains(out, "Applied 10 changes.") {
+		if code != 0 || !strings.Contains(out, "Applied 16 changes.") {
 			t.Fatalf("apply: exit %d\n%s%s", code, out, stderr)
 		}
 		wantPlan(t, base, key, changed, 0, "No changes")
+
+		// The group's Organization role, bob's custom role and his direct
+		// Workspace roles are exported, and a file that spells the same
+		// roles with letters and UUIDs plans no change.
+		code, exported, stderr = steward(t, base, key, "export")
+		for _, want := range []string{"organization_role: billing_manager", "      - auditor\n      - member\n", "      Research:\n        - reviewer\n        - workspace_contributor\n"} {
+			if code != 0 || !strings.Contains(exported, want) {
+				t.Fatalf("export does not say %q: exit %d\n%s%s", want, code, exported, stderr)
+			}
+		}
+		wantPlan(t, base, key, writeFile(t, "exported.yaml", exported), 0, "No changes")
+		spelled := strings.Replace(changedOrg, "organization_role: billing_manager", "organization_role: B", 1)
+		spelled = strings.Replace(spelled, "roles: [auditor]", "roles: [auditor, 0d48f530-095c-43fe-8aea-6673bcacabe6]", 1)
+		spelled = strings.Replace(spelled, "Research: [M, reviewer]", "Research: [b23cd6e0-91cd-4a8a-9869-b30366bf3966, reviewer]", 1)
+		wantPlan(t, base, key, writeFile(t, "spelled.yaml", spelled), 0, "No changes")
+
+		// A change to each plans and applies, then plans no change.
+		moved := strings.Replace(changedOrg, "organization_role: billing_manager", "organization_role: member", 1)
+		moved = strings.Replace(moved, "roles: [auditor]", "roles: [billing_manager]", 1)
+		moved = strings.Replace(moved, "Research: [M, reviewer]", "Research: [reviewer]", 1)
+		movedFile := writeFile(t, "moved.yaml", moved)
+		wantPlan(t, base, key, movedFile, 2,
+			"~ group \"Platform team\"\n      organization_role: \"billing_manager\" -> \"member\"",
+			"~ member \"bob@example.com\"\n      roles: \"auditor, member\" -> \"billing_manager\"",
+			"~ workspace member \"bob@example.com in Research\"\n      roles: \"reviewer, workspace_contributor\" -> \"reviewer\"",
+			"Plan: 0 to create, 3 to update, 0 to delete.")
+		if code, out, stderr := steward(t, base, key, "apply", "-f", movedFile); code != 0 || !strings.Contains(out, "Applied 3 changes.") {
+			t.Fatalf("apply: exit %d\n%s%s", code, out, stderr)
+		}
+		wantPlan(t, base, key, movedFile, 0, "No changes")
+		wantPlan(t, base, key, changed, 2, "Plan: 0 to create, 3 to update, 0 to delete.")
+		if code, out, stderr := steward(t, base, key, "apply", "-f", changed); code != 0 || !strings.Contains(out, "Applied 3 changes.") {
+			t.Fatalf("apply: exit %d\n%s%s", code, out, stderr)
+		}
 		if status, body := p.get(t, "/v1/admin/organization", key); status != 200 || !strings.Contains(body, `"time_zone":"Europe/Paris"`) {
 			t.Errorf("organization after apply: %d %s", status, body)
 		}
@@ -128,8 +180,10 @@ func TestExportPlanApply(t *testing.T) {
 		smaller = strings.Replace(smaller, "  - name: On call\n", "", 1)
 		smaller = strings.Replace(smaller, "    workspaces:\n      Research: [workspace_admin]\n", "", 1)
 		smaller = strings.Replace(smaller, "  - name: Research\n    description: models for research\n    spend_limit: {amount: 100}\n", "", 1)
+		smaller = strings.Replace(smaller, "      Lab: [reviewer]\n      Research: [M, reviewer]\n", "", 1)
 		pruned := writeFile(t, "pruned.yaml", smaller)
-		wantPlan(t, base, key, pruned, 2, "  group \"On call\"\n      not in the file: kept (--prune deletes it)", "  workspace \"Research\"\n")
+		wantPlan(t, base, key, pruned, 2, "  group \"On call\"\n      not in the file: kept (--prune deletes it)", "  workspace \"Research\"\n",
+			"  workspace member \"bob@example.com in Lab\"\n      not in the file: kept (--prune deletes it)", "  workspace member \"bob@example.com in Research\"\n")
 		if code, out, stderr := steward(t, base, key, "apply", "-f", pruned); code != 0 || strings.Contains(out, "applied: delete") {
 			t.Fatalf("apply without --prune: exit %d\n%s%s", code, out, stderr)
 		}
@@ -137,10 +191,13 @@ func TestExportPlanApply(t *testing.T) {
 			t.Fatalf("apply without --prune deleted a group: %d %s", status, body)
 		}
 		code, out, _ = steward(t, base, key, "plan", "--prune", "-f", pruned)
-		if code != 2 || !strings.Contains(out, "- group \"On call\"") || !strings.Contains(out, "- workspace \"Research\"") {
+		// Research's members go with it: only Lab's is taken out.
+		if code != 2 || !strings.Contains(out, "- group \"On call\"") || !strings.Contains(out, "- workspace \"Research\"") ||
+			!strings.Contains(out, "- workspace member \"bob@example.com in Lab\"") || strings.Contains(out, "bob@example.com in Research") {
 			t.Fatalf("plan --prune: exit %d\n%s", code, out)
 		}
-		if code, out, stderr := steward(t, base, key, "apply", "--prune", "-f", pruned); code != 0 || !strings.Contains(out, "applied: delete group \"On call\"") {
+		if code, out, stderr := steward(t, base, key, "apply", "--prune", "-f", pruned); code != 0 || !strings.Contains(out, "applied: delete group \"On call\"") ||
+			!strings.Contains(out, "applied: delete workspace member \"bob@example.com in Lab\"") {
 			t.Fatalf("apply --prune: exit %d\n%s%s", code, out, stderr)
 		}
 		if code, out, _ := steward(t, base, key, "plan", "--prune", "-f", pruned); code != 0 {

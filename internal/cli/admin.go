@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"iter"
 	"net/http"
 	"net/url"
 	"os"
@@ -28,6 +29,9 @@ type adminCommand struct {
 	// run replaces the generic request for commands that are more than
 	// one request, such as audit tail.
 	run func(ctx context.Context, a *adminCall, args []string) error
+	// all yields every row of a list that comes in pages, through the
+	// client's iterators, for --all; pos are the path parameters.
+	all func(ctx context.Context, a *adminCall, pos []string) iter.Seq2[any, error]
 }
 
 // adminCommands lists every command of the Admin API, Steward's extensions
@@ -35,7 +39,7 @@ type adminCommand struct {
 // under steward backoffice.
 func adminCommands() []adminCommand {
 	return []adminCommand{
-		{noun: "users", verb: "list", op: "users_api_admin_users_get_users"},
+		{noun: "users", verb: "list", op: "users_api_admin_users_get_users", all: allUsers},
 		{noun: "users", verb: "create", op: "users_api_admin_users_create_users"},
 		{noun: "users", verb: "get", op: "users_api_admin_users_get_user"},
 		{noun: "users", verb: "update", op: "users_api_admin_users_update_user"},
@@ -53,22 +57,22 @@ func adminCommands() []adminCommand {
 		{noun: "custom-roles", verb: "update", op: "steward_update_custom_role"},
 		{noun: "custom-roles", verb: "delete", op: "steward_delete_custom_role"},
 		{noun: "permissions", verb: "list", op: "steward_list_permissions"},
-		{noun: "workspaces", verb: "list", op: "users_api_admin_workspaces_get_workspaces"},
+		{noun: "workspaces", verb: "list", op: "users_api_admin_workspaces_get_workspaces", all: allWorkspaces},
 		{noun: "workspaces", verb: "create", op: "users_api_admin_workspaces_create_workspace"},
 		{noun: "workspaces", verb: "update", op: "users_api_admin_workspaces_update_workspaces"},
 		{noun: "workspaces", verb: "archive", op: "users_api_admin_workspaces_delete_workspaces"},
 		{noun: "workspaces", verb: "add-users", op: "users_api_admin_workspaces_add_users_workspaces"},
 		{noun: "workspaces", verb: "set-users", op: "users_api_admin_workspaces_add_or_update_users_workspaces"},
 		{noun: "workspaces", verb: "remove-users", op: "users_api_admin_workspaces_remove_users_workspaces"},
-		{noun: "groups", verb: "list", op: "users_api_admin_user_groups_get_user_groups"},
+		{noun: "groups", verb: "list", op: "users_api_admin_user_groups_get_user_groups", all: allGroups},
 		{noun: "groups", verb: "create", op: "users_api_admin_user_groups_create_user_group"},
 		{noun: "groups", verb: "get", op: "users_api_admin_user_groups_get_user_group"},
 		{noun: "groups", verb: "update", op: "users_api_admin_user_groups_update_user_group"},
 		{noun: "groups", verb: "delete", op: "users_api_admin_user_groups_delete_user_group"},
-		{noun: "groups", verb: "members", op: "users_api_admin_user_groups_get_user_group_members"},
+		{noun: "groups", verb: "members", op: "users_api_admin_user_groups_get_user_group_members", all: allGroupMembers},
 		{noun: "groups", verb: "add-members", op: "users_api_admin_user_groups_assign_users_to_group"},
 		{noun: "groups", verb: "remove-members", op: "users_api_admin_user_groups_remove_users_from_group"},
-		{noun: "groups", verb: "workspaces", op: "users_admin_user_groups_get_group_workspace_assignments"},
+		{noun: "groups", verb: "workspaces", op: "users_admin_user_groups_get_group_workspace_assignments", all: allGroupWorkspaces},
 		{noun: "groups", verb: "assign-workspace", op: "users_api_admin_user_groups_assign_group_to_workspace"},
 		{noun: "groups", verb: "update-workspace", op: "users_admin_user_groups_update_group_workspace_assignment"},
 		{noun: "groups", verb: "unassign-workspace", op: "users_admin_user_groups_remove_group_from_workspace"},
@@ -76,7 +80,7 @@ func adminCommands() []adminCommand {
 		{noun: "groups", verb: "set-org-role", op: "users_admin_user_groups_update_user_group_organization_role"},
 		{noun: "groups", verb: "nested", op: "users_api_admin_user_groups_get_nested_groups"},
 		{noun: "groups", verb: "set-nested", op: "users_api_admin_user_groups_set_nested_groups"},
-		{noun: "keys", verb: "list", op: "users_api_admin_api_keys_get_api_keys"},
+		{noun: "keys", verb: "list", op: "users_api_admin_api_keys_get_api_keys", all: allKeys},
 		{noun: "keys", verb: "create", op: "users_api_admin_api_keys_create_api_key"},
 		{noun: "keys", verb: "get", op: "steward_get_api_key"},
 		{noun: "keys", verb: "delete", op: "users_api_admin_api_keys_delete_api_key"},
@@ -107,7 +111,7 @@ func adminCommands() []adminCommand {
 		{noun: "analytics", verb: "vibe-by-workspace", op: "steward_analytics_vibe_by_workspace"},
 		{noun: "analytics", verb: "vibe-by-organization", op: "steward_analytics_vibe_by_organization"},
 		{noun: "analytics", verb: "ingest", op: "steward_analytics_ingest_events"},
-		{noun: "audit", verb: "list", op: "users_api_admin_audit_logs_get_audit_logs"},
+		{noun: "audit", verb: "list", op: "users_api_admin_audit_logs_get_audit_logs", all: allAuditLogs},
 		{noun: "audit", verb: "tail", op: "users_api_admin_audit_logs_get_audit_logs", run: runAuditTail},
 		{noun: "scim-tokens", verb: "list", op: "steward_list_scim_tokens"},
 		{noun: "scim-tokens", verb: "create", op: "steward_create_scim_token"},
@@ -186,7 +190,7 @@ func adminUsage(w io.Writer, noun string) {
 		fmt.Fprintf(tw, "  %s\t%s\n", synopsis, summary)
 	}
 	tw.Flush()
-	fmt.Fprintf(w, "\nEvery command takes --url URL (env STEWARD_URL, default %s), --key KEY (env STEWARD_ADMIN_KEY)\nand --json to print the server's JSON. Run 'steward %s <command> -h' for a command's flags.\n", defaultServerURL, noun)
+	fmt.Fprintf(w, "\nEvery command takes --url URL (env STEWARD_URL, default %s), --key KEY (env STEWARD_ADMIN_KEY)\nand --json to print the server's JSON; lists that come in pages take --all to print every page.\nRun 'steward %s <command> -h' for a command's flags.\n", defaultServerURL, noun)
 }
 
 // adminCall is one command's flag set, the flags of its operation, and
@@ -199,6 +203,7 @@ type adminCall struct {
 	url    *string
 	key    *string
 	asJSON *bool
+	all    *bool
 	data   *string
 	// values are the operation's query, header and body flags by name.
 	values map[string]*string
@@ -234,7 +239,10 @@ func newAdminCall(env Env, c adminCommand) (*adminCall, error) {
 	if env := keyEnv[op.Auth]; env != "" {
 		a.key = fs.String("key", "", "the key to send (env "+env+")")
 	}
-	taken := map[string]bool{"url": true, "key": true, "json": true, "data": true}
+	if c.all != nil {
+		a.all = fs.Bool("all", false, "print every page: every row in one table, or with --json one JSON array")
+	}
+	taken := map[string]bool{"url": true, "key": true, "json": true, "data": true, "all": true}
 	for _, p := range op.Params {
 		if p.In == "path" || c.run != nil {
 			continue
@@ -327,6 +335,9 @@ func (a *adminCall) runOperation(ctx context.Context, args []string) error {
 	pos, err := a.parse(args)
 	if err != nil {
 		return err
+	}
+	if a.all != nil && *a.all {
+		return a.printAll(ctx, pos)
 	}
 	path := a.op.Path
 	for i, p := range a.op.pathParams() {

@@ -132,6 +132,10 @@ func TestAdminCommands(t *testing.T) {
 		if out := must("workspaces", "list"); !strings.Contains(out, "UUID") || !strings.Contains(out, ws.UUID+"  Research") {
 			t.Errorf("workspaces list:\n%s", out)
 		}
+		var all []struct{ Name string }
+		if err := json.Unmarshal([]byte(must("workspaces", "list", "--all", "--json")), &all); err != nil || len(all) != 2 {
+			t.Errorf("workspaces list --all --json: %+v %v, want the default Workspace and Research", all, err)
+		}
 		must("limits", "set", "--requests-per-second", "5", "--tokens-limits-by-model", `{"mistral-small":{"tokens_per_minute":1000}}`)
 		var limits struct {
 			RPS    int            `json:"requests_per_second"`

@@ -76,7 +76,7 @@ type planFlags struct {
 func newPlanFlags(env Env, fs *flag.FlagSet) planFlags {
 	return planFlags{
 		file:    fs.String("f", "", "the file to match, as steward export writes it (- for standard input)"),
-		prune:   fs.Bool("prune", false, "delete the Workspaces, groups and custom roles the file does not list"),
+		prune:   fs.Bool("prune", false, "delete the Workspaces, groups and custom roles the file does not list, and direct Workspace memberships a member's workspaces do not list"),
 		connect: connection(env, fs),
 	}
 }

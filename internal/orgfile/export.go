@@ -1,12 +1,14 @@
 package orgfile
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/stewardhq/steward/client"
@@ -27,8 +29,56 @@ type server struct {
 	groupID      map[string]string // name -> UUID
 	groupName    map[string]string // UUID -> name
 	customRoleID map[string]string // name -> UUID
-	orgRoleName  map[string]string // UUID -> name
-	adminID      string            // an organization_admin, for new Workspaces
+	// roles names the roles of each scope: UUID or letter -> name, and
+	// name -> UUID.
+	roles   map[string]*roleNames
+	adminID string // an organization_admin, for new Workspaces
+}
+
+// The scopes of roles, as custom roles name them.
+const (
+	scopeOrganization = "organization"
+	scopeWorkspace    = "workspace"
+)
+
+// letters name the built-in roles that have a legacy letter, which no
+// answer lists.
+var letters = map[string]map[string]string{
+	scopeOrganization: {"A": "organization_admin", "M": "member", "B": "billing_manager"},
+	scopeWorkspace:    {"A": "workspace_admin", "M": "workspace_contributor"},
+}
+
+// roleNames is the roles of one scope that the server listed.
+type roleNames struct {
+	name    map[string]string // UUID -> name
+	id      map[string]string // name -> UUID
+	builtin map[string]bool   // name -> built in
+}
+
+// name returns the name of a role given by name, letter or UUID.
+func (s *server) roleName(scope, ref string) string {
+	if n, ok := letters[scope][ref]; ok {
+		return n
+	}
+	return cmp.Or(s.roles[scope].name[ref], ref)
+}
+
+// roleNames returns the names of roles given by name, letter or UUID,
+// sorted and each once.
+func (s *server) roleNames(scope string, refs []string) []string {
+	out := []string{}
+	for _, r := range refs {
+		if n := s.roleName(scope, r); !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	return sorted(out)
+}
+
+// roleRef returns what names a role in a request: its UUID when known
+// (Mistral's API takes no names there), else its name.
+func (s *server) roleRef(scope, name string) string {
+	return cmp.Or(s.roles[scope].id[name], s.customRoleID[name], name)
 }
 
 // call sends one request with a JSON body and decodes a JSON answer into
@@ -77,7 +127,7 @@ func Export(ctx context.Context, api *client.Admin) (*File, error) {
 func read(ctx context.Context, api *client.Admin) (*server, error) {
 	s := &server{api: api, memberID: map[string]string{}, memberEmail: map[string]string{},
 		workspaceID: map[string]string{}, groupID: map[string]string{}, groupName: map[string]string{},
-		customRoleID: map[string]string{}, orgRoleName: map[string]string{}}
+		customRoleID: map[string]string{}, roles: map[string]*roleNames{}}
 	s.file.Version = Version
 
 	var org struct {
@@ -92,21 +142,30 @@ func read(ctx context.Context, api *client.Admin) (*server, error) {
 		return nil, err
 	}
 
+	type roleOut struct {
+		UUID, Name   string
+		IsCustomRole bool `json:"is_custom_role"`
+	}
 	var roles struct {
-		Organization []struct{ UUID, Name string } `json:"organization_roles"`
+		Organization []roleOut `json:"organization_roles"`
+		Workspace    []roleOut `json:"workspace_roles"`
 	}
 	if err := s.call(ctx, http.MethodGet, "/v1/admin/roles", nil, &roles); err != nil {
 		return nil, err
 	}
-	adminRole := ""
-	for _, r := range roles.Organization {
-		s.orgRoleName[r.UUID] = r.Name
-		if r.Name == "organization_admin" {
-			adminRole = r.UUID
+	for scope, list := range map[string][]roleOut{scopeOrganization: roles.Organization, scopeWorkspace: roles.Workspace} {
+		names := &roleNames{name: map[string]string{}, id: map[string]string{}, builtin: map[string]bool{}}
+		for _, r := range list {
+			names.name[r.UUID], names.id[r.Name], names.builtin[r.Name] = r.Name, r.UUID, !r.IsCustomRole
 		}
+		s.roles[scope] = names
 	}
 
-	members := []Member{}
+	type member struct {
+		id, email string
+		rawRoles  []string
+	}
+	var members []member
 	for m, err := range api.Members(ctx, "") {
 		if err != nil {
 			return nil, err
@@ -121,16 +180,11 @@ func read(ctx context.Context, api *client.Admin) (*server, error) {
 		if b, err := m.RawRoles.MarshalJSON(); err == nil {
 			_ = json.Unmarshal(b, &raw)
 		}
-		var names []string
-		for _, r := range raw {
-			if r == adminRole && s.adminID == "" {
-				s.adminID = id
-			}
-			names = append(names, cmpOr(s.orgRoleName[r], r))
+		if s.adminID == "" && slices.Contains(s.roleNames(scopeOrganization, raw), "organization_admin") {
+			s.adminID = id
 		}
-		members = append(members, Member{Email: *m.Email, Roles: sorted(names)})
+		members = append(members, member{id: id, email: *m.Email, rawRoles: raw})
 	}
-	s.file.Members = &members
 
 	var rate rateLimitJSON
 	if err := s.call(ctx, http.MethodGet, "/v1/admin/rate-limit", nil, &rate); err != nil {
@@ -212,6 +266,20 @@ func read(ctx context.Context, api *client.Admin) (*server, error) {
 	}
 	s.file.Workspaces = &workspaces
 
+	s.file.Members = &[]Member{}
+	for _, m := range members {
+		fm := Member{Email: m.email, Roles: s.roleNames(scopeOrganization, m.rawRoles)}
+		// Mistral's member objects name built-in roles only, and the
+		// Workspace roles they list include those given through groups;
+		// Steward's extensions tell every role a member holds and why.
+		if s.steward {
+			if err := s.memberRoles(ctx, m.id, &fm); err != nil {
+				return nil, err
+			}
+		}
+		*s.file.Members = append(*s.file.Members, fm)
+	}
+
 	groups := []Group{}
 	for g, err := range api.UserGroups(ctx) {
 		if err != nil {
@@ -225,6 +293,9 @@ func read(ctx context.Context, api *client.Admin) (*server, error) {
 		s.groupID[g.Name] = id
 		s.groupName[id] = g.Name
 		grp := Group{Name: g.Name, Description: deref(g.Description)}
+		if g.OrganizationRole != nil {
+			grp.OrganizationRole = s.roleName(scopeOrganization, *g.OrganizationRole)
+		}
 		for m, err := range api.UserGroupMembers(ctx, g.Uuid) {
 			if err != nil {
 				return nil, err
@@ -263,6 +334,57 @@ func read(ctx context.Context, api *client.Admin) (*server, error) {
 	return s, nil
 }
 
+// memberRoles reads a member's own roles into m: their Organization roles,
+// custom ones included, and the Workspace roles given to them directly in
+// each Workspace the file can name (not an archived one).
+func (s *server) memberRoles(ctx context.Context, id string, m *Member) error {
+	type role struct{ Name string }
+	type source struct {
+		Kind string `json:"kind"`
+	}
+	var roles struct {
+		Organization []role `json:"organization_roles"`
+		Workspaces   []struct {
+			UUID string `json:"workspace_uuid"`
+			Name string `json:"name"`
+		} `json:"workspaces"`
+	}
+	base := "/v1/admin/users/" + url.PathEscape(id)
+	if err := s.call(ctx, http.MethodGet, base+"/roles", nil, &roles); err != nil {
+		return err
+	}
+	m.Roles = nil
+	for _, r := range roles.Organization {
+		m.Roles = append(m.Roles, r.Name)
+	}
+	m.Roles = sorted(m.Roles)
+	direct := map[string][]string{}
+	for _, ws := range roles.Workspaces {
+		if s.workspaceID[ws.Name] != ws.UUID {
+			continue
+		}
+		var access struct {
+			Roles []struct {
+				Role    role     `json:"role"`
+				Sources []source `json:"sources"`
+			} `json:"workspace_roles"`
+		}
+		if err := s.call(ctx, http.MethodGet, base+"/access/"+url.PathEscape(ws.UUID), nil, &access); err != nil {
+			return err
+		}
+		for _, r := range access.Roles {
+			if slices.Contains(r.Sources, source{Kind: "direct"}) {
+				direct[ws.Name] = append(direct[ws.Name], r.Role.Name)
+			}
+		}
+		if direct[ws.Name] != nil {
+			direct[ws.Name] = sorted(direct[ws.Name])
+		}
+	}
+	m.Workspaces = &direct
+	return nil
+}
+
 // callPolicy reads an API-key expiration policy.
 func (s *server) callPolicy(ctx context.Context, path string, p *KeyPolicy) error {
 	var out struct {
@@ -299,11 +421,4 @@ func deref(s *string) string {
 		return ""
 	}
 	return *s
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }

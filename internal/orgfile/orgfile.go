@@ -21,7 +21,8 @@ const Version = 1
 
 // File is an Organization's configuration. A nil section is not managed:
 // Plan leaves that part of the server as it is. Webhooks and model allow
-// lists are not part of it: the Admin API has neither yet.
+// lists are not part of it: the Admin API has neither yet, and they join
+// the file when it does.
 type File struct {
 	Version int `yaml:"version"`
 	// Organization, KeyPolicy, CustomRoles, the change of RateLimit and the
@@ -80,20 +81,27 @@ type Workspace struct {
 }
 
 // Group is a user group, found by its name: its members by email, the
-// groups nested in it by name, and its Workspace roles by Workspace name.
+// groups nested in it by name, the Organization role it gives its members,
+// and its Workspace roles by Workspace name.
 type Group struct {
-	Name        string              `yaml:"name"`
-	Description string              `yaml:"description,omitempty"`
-	Members     []string            `yaml:"members,omitempty"`
-	Nested      []string            `yaml:"nested,omitempty"`
-	Workspaces  map[string][]string `yaml:"workspaces,omitempty"`
+	Name             string              `yaml:"name"`
+	Description      string              `yaml:"description,omitempty"`
+	OrganizationRole string              `yaml:"organization_role,omitempty"`
+	Members          []string            `yaml:"members,omitempty"`
+	Nested           []string            `yaml:"nested,omitempty"`
+	Workspaces       map[string][]string `yaml:"workspaces,omitempty"`
 }
 
-// Member is the Organization roles of a member, found by email. Members
-// join by invitation or SCIM: a file changes their roles only.
+// Member is a member's own roles, found by email: their Organization roles
+// and, by Workspace name, the Workspace roles given to them directly (not
+// through a group). Roles are built-in or custom, by name, letter or UUID.
+// Members join by invitation or SCIM: a file changes their roles only.
 type Member struct {
 	Email string   `yaml:"email"`
 	Roles []string `yaml:"roles"`
+	// Workspaces is nil when the file leaves the member's Workspaces as
+	// they are; reading them is a Steward extension.
+	Workspaces *map[string][]string `yaml:"workspaces,omitempty"`
 }
 
 // Read reads a file and checks what no server is needed for: the version,

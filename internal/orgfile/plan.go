@@ -67,7 +67,9 @@ func (p *Plan) Pending() int {
 // Options change what a plan does.
 type Options struct {
 	// Prune deletes the Workspaces, groups and custom roles that the file
-	// does not list, for each of those kinds the file has a section for.
+	// does not list, for each of those kinds the file has a section for,
+	// and takes members out of the Workspaces their workspaces section
+	// does not list.
 	Prune bool
 }
 
@@ -146,7 +148,7 @@ func (p *Plan) compare(f *File, opts Options) error {
 		}
 	}
 	if f.Members != nil {
-		if err := p.compareMembers(*f.Members, deref2(cur.Members)); err != nil {
+		if err := p.compareMembers(*f.Members, deref2(cur.Members), f, opts); err != nil {
 			return err
 		}
 	}
@@ -349,6 +351,17 @@ func (p *Plan) compareGroups(want, have []Group, opts Options) error {
 		}
 		wsOps, wsDetails := p.groupWorkspaces(g, old.Workspaces)
 		details = append(details, wsDetails...)
+		orgRole := ""
+		if g.OrganizationRole != "" {
+			orgRole = s.roleName(scopeOrganization, g.OrganizationRole)
+		}
+		if orgRole != old.OrganizationRole {
+			d := field("organization_role", old.OrganizationRole, orgRole)
+			if orgRole == "" {
+				d += " (the Admin API cannot take a group's Organization role away: give it another, or delete the group)"
+			}
+			details = append(details, d)
+		}
 		if !exists && g.Description == "" {
 			details = details[1:]
 		}
@@ -391,6 +404,14 @@ func (p *Plan) compareGroups(want, have []Group, opts Options) error {
 					if err := op(ctx, s); err != nil {
 						return err
 					}
+				}
+				switch {
+				case orgRole == old.OrganizationRole:
+				case orgRole == "":
+					return fmt.Errorf("group %q: the Admin API cannot take a group's Organization role away", g.Name)
+				default:
+					return s.call(ctx, http.MethodPatch, "/v1/admin/user-groups/"+url.PathEscape(s.groupID[g.Name])+"/organization-role",
+						map[string]string{"organization_role": s.roleRef(scopeOrganization, orgRole)}, nil)
 				}
 				return nil
 			}}, false)
@@ -467,27 +488,105 @@ func (p *Plan) groupWorkspaces(g Group, have map[string][]string) ([]func(contex
 	return ops, details
 }
 
-func (p *Plan) compareMembers(want, have []Member) error {
+func (p *Plan) compareMembers(want, have []Member, f *File, opts Options) error {
+	s := p.server
 	byEmail := map[string]Member{}
 	for _, m := range have {
 		byEmail[strings.ToLower(m.Email)] = m
 	}
+	inFile := func(ws string) bool {
+		return f.Workspaces != nil && slices.ContainsFunc(*f.Workspaces, func(w Workspace) bool { return w.Name == ws })
+	}
+	// A Workspace that --prune deletes takes its members with it; removing
+	// them first would be refused.
+	pruned := func(ws string) bool { return opts.Prune && f.Workspaces != nil && !inFile(ws) }
+	custom := func(role string) bool { return !s.builtin(role) }
 	for _, m := range want {
 		old, ok := byEmail[strings.ToLower(m.Email)]
 		if !ok {
 			return fmt.Errorf("members: %s is not a member of the Organization (members join by invitation or SCIM)", m.Email)
 		}
-		roles := sorted(m.Roles)
-		if slices.Equal(old.Roles, roles) {
+		email := m.Email
+		roles := s.roleNames(scopeOrganization, m.Roles)
+		// A member holds a built-in Organization role: the server adds
+		// member to custom roles alone.
+		if len(roles) > 0 && !slices.ContainsFunc(roles, s.builtin) {
+			roles = sorted(append(roles, "member"))
+		}
+		if !slices.Equal(old.Roles, roles) {
+			p.add(Change{Action: Update, Kind: "member", Name: email, Details: []string{field("roles", strings.Join(old.Roles, ", "), strings.Join(roles, ", "))},
+				do: func(ctx context.Context, s *server) error {
+					return s.call(ctx, http.MethodPatch, "/v1/admin/users/"+url.PathEscape(s.memberID[strings.ToLower(email)]), map[string]any{"role_names": roles}, nil)
+				}}, slices.ContainsFunc(roles, custom))
+		}
+		if m.Workspaces == nil {
 			continue
 		}
-		email := m.Email
-		p.add(Change{Action: Update, Kind: "member", Name: email, Details: []string{field("roles", strings.Join(old.Roles, ", "), strings.Join(roles, ", "))},
-			do: func(ctx context.Context, s *server) error {
-				return s.call(ctx, http.MethodPatch, "/v1/admin/users/"+url.PathEscape(s.memberID[strings.ToLower(email)]), map[string]any{"role_names": roles}, nil)
-			}}, false)
+		var had map[string][]string
+		if old.Workspaces != nil {
+			had = *old.Workspaces
+		}
+		for _, ws := range sortedKeys(*m.Workspaces, had) {
+			roles, wanted := (*m.Workspaces)[ws]
+			roles = s.roleNames(scopeWorkspace, roles)
+			current, exists := had[ws]
+			name := email + " in " + ws
+			switch {
+			case wanted && s.workspaceID[ws] == "" && !inFile(ws):
+				return fmt.Errorf("member %s: Workspace %q is neither in the file nor on the server", email, ws)
+			case wanted && len(roles) == 0:
+				return fmt.Errorf("member %s: Workspace %q: give at least one role, or leave the Workspace out", email, ws)
+			case wanted && !slices.Equal(current, roles):
+				action := Update
+				if !exists {
+					action = Create
+				}
+				p.add(Change{Action: action, Kind: "workspace member", Name: name, Details: []string{field("roles", strings.Join(current, ", "), strings.Join(roles, ", "))},
+					do: func(ctx context.Context, s *server) error {
+						refs := make([]string, len(roles))
+						for i, r := range roles {
+							refs[i] = s.roleRef(scopeWorkspace, r)
+						}
+						return s.call(ctx, http.MethodPatch, "/v1/admin/workspaces/"+url.PathEscape(s.workspaceID[ws])+"/users",
+							map[string]any{"members": []map[string]any{{"user_uuid": s.memberID[strings.ToLower(email)], "roles": refs}}}, nil)
+					}}, true)
+			case !wanted && !pruned(ws):
+				p.deletion("workspace member", name, opts, true, func(ctx context.Context, s *server) error {
+					var out struct {
+						NotDeleted []string `json:"not_deleted_members"`
+					}
+					if err := s.call(ctx, http.MethodDelete, "/v1/admin/workspaces/"+url.PathEscape(s.workspaceID[ws])+"/remove-users",
+						map[string]any{"members": []map[string]string{{"user_uuid": s.memberID[strings.ToLower(email)]}}}, &out); err != nil {
+						return err
+					}
+					if len(out.NotDeleted) > 0 {
+						return fmt.Errorf("the server kept %s in Workspace %q (every member stays in the default Workspace)", email, ws)
+					}
+					return nil
+				})
+			}
+		}
 	}
 	return nil
+}
+
+// builtin tells whether an Organization role is built in: a role the
+// server does not list yet is a custom one the plan creates.
+func (s *server) builtin(name string) bool {
+	return s.roles[scopeOrganization].builtin[name]
+}
+
+// sortedKeys returns the keys of a and b, sorted and each once.
+func sortedKeys(a, b map[string][]string) []string {
+	var out []string
+	for _, m := range []map[string][]string{a, b} {
+		for k := range m {
+			if !slices.Contains(out, k) {
+				out = append(out, k)
+			}
+		}
+	}
+	return sorted(out)
 }
 
 func (s *server) userIDs(emails []string) []string {
