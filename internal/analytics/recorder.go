@@ -10,8 +10,11 @@ import (
 	"github.com/stewardhq/steward/internal/store"
 )
 
-// Recorder writes events with group commit: the events of concurrent
-// callers share one transaction, committed (and synced) once per batch.
+// Recorder writes the product events that products report (the ingest
+// API's) with group commit: the events of concurrent callers share one
+// transaction, committed (and synced) once per batch. The events the
+// gateway's usage derives are written by Write, in the usage's own
+// transaction (see package metering).
 // Record returns only once its events are durable, or with the error that
 // kept them from being written; writing the same events again is always
 // safe, since a stored event key is ignored.

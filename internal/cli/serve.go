@@ -126,7 +126,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	gw, err := newGateway(cfg, env.Getenv, m.Auth(authn), m.Limits(enforcer), m.Recorder(metering.Recorder{Usage: recorder}), m.UpstreamClient(cfg.UpstreamHeaderTimeout), log)
+	gw, err := newGateway(cfg, env.Getenv, m.Auth(authn), m.Limits(enforcer), m.Recorder(metering.Meter{Usage: recorder}), m.UpstreamClient(cfg.UpstreamHeaderTimeout), log)
 	if err != nil {
 		return err
 	}

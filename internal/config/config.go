@@ -18,8 +18,8 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/stewardhq/steward/internal/billing"
 	"github.com/stewardhq/steward/internal/forwarded"
-	"github.com/stewardhq/steward/internal/gateway"
 	"github.com/stewardhq/steward/internal/limits"
 )
 
@@ -326,7 +326,7 @@ func (c *Config) validate() error {
 			key   string
 			price float64
 		}{{"input_price_per_million", m.InputPricePerMillion}, {"output_price_per_million", m.OutputPricePerMillion}} {
-			if err := gateway.CheckPrice(p.price); err != nil {
+			if err := billing.CheckPrice(p.price); err != nil {
 				return fmt.Errorf("models[%d] (%q): %s: %w", i, m.Name, p.key, err)
 			}
 		}
@@ -350,20 +350,9 @@ func (c *Config) Proxies() (forwarded.Trusted, error) {
 
 // FailOpenKinds returns the kinds of limit RedisFailOpen names.
 func (c *Config) FailOpenKinds() ([]limits.Kind, error) {
-	var kinds []limits.Kind
-	if c.RedisFailOpen == "none" {
-		return nil, nil
-	}
-	for name := range strings.SplitSeq(c.RedisFailOpen, ",") {
-		name = strings.TrimSpace(name)
-		if name == "" {
-			continue
-		}
-		k, ok := limits.KindNamed(name)
-		if !ok {
-			return nil, fmt.Errorf("redis fail open: %q is not a kind of limit: want requests_per_second, tokens_per_minute, tokens_per_month, spend_per_month or none", name)
-		}
-		kinds = append(kinds, k)
+	kinds, err := limits.ParseKinds(c.RedisFailOpen)
+	if err != nil {
+		return nil, fmt.Errorf("redis fail open: %w", err)
 	}
 	return kinds, nil
 }

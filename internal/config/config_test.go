@@ -23,7 +23,7 @@ func load(t *testing.T, body string) (Config, error) {
 	return build()
 }
 
-// A model's price must be a number from 0 to the gateway's largest, so
+// A model's price must be a number from 0 to billing's largest, so
 // that costs stay far from overflowing: anything else stops the load with
 // an error naming the model, the key and the bound.
 func TestModelPricesAreCheckedAtLoad(t *testing.T) {
@@ -41,5 +41,21 @@ func TestModelPricesAreCheckedAtLoad(t *testing.T) {
 	cfg, err := load(t, "models:\n  - name: m\n    input_price_per_million: 0\n    output_price_per_million: 1000000\n")
 	if err != nil || cfg.Models[0].OutputPricePerMillion != 1_000_000 {
 		t.Fatalf("the largest price: %v, %+v", err, cfg.Models)
+	}
+}
+
+// The kinds of limit that fail open are named as in the settings; any
+// other name stops the load with an error naming the setting and the kind.
+func TestFailOpenKinds(t *testing.T) {
+	cfg, err := load(t, "redis_fail_open: spend_per_month, tokens_per_month\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kinds, err := cfg.FailOpenKinds(); err != nil || len(kinds) != 2 || kinds[0].String() != "spend per month" || kinds[1].String() != "tokens per month" {
+		t.Errorf("FailOpenKinds = %v, %v", kinds, err)
+	}
+	_, err = load(t, "redis_fail_open: requests_per_minute\n")
+	if want := `redis fail open: "requests_per_minute" is not a kind of limit`; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("error %v, want one containing %q", err, want)
 	}
 }

@@ -4,10 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"slices"
-	"strconv"
 	"sync"
-
-	"golang.org/x/sync/singleflight"
 
 	"github.com/stewardhq/steward/internal/steward"
 	"github.com/stewardhq/steward/internal/store"
@@ -157,19 +154,11 @@ func LoadGraph(ctx context.Context, tx *store.Tx, orgID string, users ...string)
 
 // Access answers "what may this member do in this Workspace?" from memory.
 // Each Organization's graph is loaded on first use and dropped when the
-// store publishes an access change for it, so that answers follow changes
-// at once; permissions are memoised per member and Workspace, so that a
-// repeated question costs two map lookups.
+// store publishes an access change for it (a store.Cache), so that answers
+// follow changes at once; permissions are memoised per member and
+// Workspace, so that a repeated question costs two map lookups.
 type Access struct {
-	db   *store.DB
-	mu   sync.RWMutex
-	orgs map[string]*orgAccess
-	// gens counts each Organization's changes; a graph loaded before the
-	// latest change is never kept.
-	gens map[string]uint64
-	// loads lets concurrent misses of one Organization, at one generation,
-	// share a single load.
-	loads singleflight.Group
+	orgs *store.Cache[*orgAccess]
 }
 
 type orgAccess struct {
@@ -181,58 +170,21 @@ type accessKey struct{ user, workspace string }
 
 // NewAccess returns an access cache over db, subscribed to its changes.
 func NewAccess(db *store.DB) *Access {
-	a := &Access{db: db, orgs: map[string]*orgAccess{}, gens: map[string]uint64{}}
-	db.Subscribe(func(c store.Change) {
-		if c.Affects(TopicAccess) {
-			a.Invalidate(c.OrganizationID)
-		}
-	})
-	return a
-}
-
-// Invalidate drops what is known of an Organization.
-func (a *Access) Invalidate(orgID string) {
-	a.mu.Lock()
-	a.gens[orgID]++
-	delete(a.orgs, orgID)
-	a.mu.Unlock()
-}
-
-func (a *Access) org(ctx context.Context, orgID string) (*orgAccess, error) {
-	a.mu.RLock()
-	o, ok := a.orgs[orgID]
-	gen := a.gens[orgID]
-	a.mu.RUnlock()
-	if ok {
-		return o, nil
-	}
-	v, err, _ := a.loads.Do(orgID+"@"+strconv.FormatUint(gen, 10), func() (any, error) {
-		var g *steward.AccessGraph
-		err := a.db.View(ctx, func(tx *store.Tx) error {
-			var err error
-			g, err = LoadGraph(ctx, tx, orgID)
-			return err
-		})
+	return &Access{orgs: store.NewCache(db, TopicAccess, func(ctx context.Context, orgID string) (*orgAccess, error) {
+		g, err := store.Read(ctx, db, func(tx *store.Tx) (*steward.AccessGraph, error) { return LoadGraph(ctx, tx, orgID) })
 		if err != nil {
 			return nil, err
 		}
-		o := &orgAccess{graph: g}
-		a.mu.Lock()
-		if a.gens[orgID] == gen {
-			a.orgs[orgID] = o
-		}
-		a.mu.Unlock()
-		return o, nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return v.(*orgAccess), nil
+		return &orgAccess{graph: g}, nil
+	})}
 }
+
+// Invalidate drops what is known of an Organization.
+func (a *Access) Invalidate(orgID string) { a.orgs.Drop(orgID) }
 
 // Graph returns the Organization's current access graph.
 func (a *Access) Graph(ctx context.Context, orgID string) (*steward.AccessGraph, error) {
-	o, err := a.org(ctx, orgID)
+	o, err := a.orgs.Get(ctx, orgID)
 	if err != nil {
 		return nil, err
 	}
@@ -242,7 +194,7 @@ func (a *Access) Graph(ctx context.Context, orgID string) (*steward.AccessGraph,
 // WorkspacePermissions returns what a member may do in a Workspace of the
 // Organization; nothing for anyone else or an archived Workspace.
 func (a *Access) WorkspacePermissions(ctx context.Context, orgID, userID, workspaceID string) (steward.PermissionSet, error) {
-	o, err := a.org(ctx, orgID)
+	o, err := a.orgs.Get(ctx, orgID)
 	if err != nil {
 		return 0, err
 	}

@@ -289,6 +289,11 @@ func (s *Service) ListWorkspaces(ctx context.Context, orgID string, archived boo
 	}))
 }
 
+// ActiveWorkspace returns a Workspace that may still be changed.
+func (s *Service) ActiveWorkspace(ctx context.Context, orgID, id string) (steward.Workspace, error) {
+	return store.Read(ctx, s.db, func(tx *store.Tx) (steward.Workspace, error) { return ActiveWorkspace(ctx, tx, orgID, id) })
+}
+
 // CreateWorkspace creates a Workspace and returns it with the ids of the
 // roles its admin holds there.
 func (s *Service) CreateWorkspace(ctx context.Context, actor steward.Actor, orgID string, in NewWorkspace) (steward.Workspace, []string, error) {

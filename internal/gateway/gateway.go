@@ -15,15 +15,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
-	"math/bits"
 	"net/http"
 	"net/url"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/stewardhq/steward/internal/billing"
 	"github.com/stewardhq/steward/internal/steward"
 )
 
@@ -138,20 +136,14 @@ const DemoModelName = "steward-demo"
 // max_tokens when its model sets no MaxOutputTokens.
 const DefaultMaxOutputTokens = 4096
 
-// MaxPricePerMillion is the largest price of a model's input or output
-// tokens, in currency units per million tokens. A token then costs at most
-// one unit, 10^6 micro-units, so a request's cost would overflow int64
-// only beyond 9.2×10^12 tokens, and cost saturates there rather than
-// wrapping round.
-const MaxPricePerMillion = 1_000_000
-
 // Model is one model the gateway serves.
 type Model struct {
 	// Name is what clients put in "model"; it is forwarded as is.
 	Name string
 	// Upstreams are tried in order when one fails before answering.
 	Upstreams []Upstream
-	// Prices are in currency units per million tokens.
+	// Prices are in currency units per million tokens, at most
+	// billing.MaxPricePerMillion.
 	InputPricePerMillion, OutputPricePerMillion float64
 	// MaxOutputTokens is the worst case reserved when the request gives no
 	// max_tokens; zero means DefaultMaxOutputTokens.
@@ -207,10 +199,8 @@ type model struct {
 	upstreams []Upstream
 	// upstreamNames are the upstreams' URLs without their passwords, for
 	// logs and metrics.
-	upstreamNames []string
-	// Prices in millionths of a micro-unit per token, so that costs are
-	// computed in integers and round up exactly.
-	inPrice, outPrice int64
+	upstreamNames     []string
+	inPrice, outPrice billing.Price
 	maxOut            int64
 	endpoints         map[string]bool
 	demo              bool
@@ -282,10 +272,10 @@ func validate(m Model) (*model, error) {
 		vm.upstreamNames = append(vm.upstreamNames, strings.TrimRight(p.Redacted(), "/"))
 	}
 	var err error
-	if vm.inPrice, err = price(m.InputPricePerMillion); err != nil {
+	if vm.inPrice, err = billing.PerMillion(m.InputPricePerMillion); err != nil {
 		return nil, fmt.Errorf("input price: %w", err)
 	}
-	if vm.outPrice, err = price(m.OutputPricePerMillion); err != nil {
+	if vm.outPrice, err = billing.PerMillion(m.OutputPricePerMillion); err != nil {
 		return nil, fmt.Errorf("output price: %w", err)
 	}
 	switch {
@@ -309,25 +299,6 @@ func validate(m Model) (*model, error) {
 	return vm, nil
 }
 
-// CheckPrice returns an error unless p is a price a model may have: a
-// number from 0 to MaxPricePerMillion, which NaN and the infinities are
-// not. The error says which bound p misses.
-func CheckPrice(p float64) error {
-	if math.IsNaN(p) || p < 0 || p > MaxPricePerMillion {
-		return fmt.Errorf("%s is not a price: want a number from 0 to %d (currency units per million tokens)", strconv.FormatFloat(p, 'f', -1, 64), MaxPricePerMillion)
-	}
-	return nil
-}
-
-// price converts a price per million tokens to millionths of a micro-unit
-// per token (the same number scaled by 1e6).
-func price(p float64) (int64, error) {
-	if err := CheckPrice(p); err != nil {
-		return 0, err
-	}
-	return int64(math.Round(p * 1e6)), nil
-}
-
 // Cost is what in and out tokens of a model cost, in micro-units of the
 // currency rounded up, exactly as the gateway records it; false for a model
 // it does not serve.
@@ -339,36 +310,9 @@ func (g *Gateway) Cost(model string, in, out int64) (int64, bool) {
 	return m.cost(in, out), true
 }
 
-// cost is in micro-units, rounded up: tokens × price per million / 1e6
-// currency units is tokens × price micro-units, and prices are kept scaled
-// by 1e6.
-func (m *model) cost(in, out int64) int64 {
-	a, b := mulCeil(in, m.inPrice), mulCeil(out, m.outPrice)
-	if a > math.MaxInt64-b {
-		return math.MaxInt64
-	}
-	return a + b
-}
-
-// mulCeil is ceil(tokens × scaledPrice / 1e6), in 128 bits so that no
-// token count overflows, saturating at MaxInt64.
-func mulCeil(tokens, scaledPrice int64) int64 {
-	const d = 1_000_000
-	if tokens <= 0 || scaledPrice <= 0 {
-		return 0
-	}
-	hi, lo := bits.Mul64(uint64(tokens), uint64(scaledPrice))
-	lo, carry := bits.Add64(lo, d-1, 0)
-	hi += carry
-	if hi >= d {
-		return math.MaxInt64
-	}
-	q, _ := bits.Div64(hi, lo, d)
-	if q > math.MaxInt64 {
-		return math.MaxInt64
-	}
-	return int64(q)
-}
+// cost is what in and out tokens of the model cost, in micro-units
+// rounded up.
+func (m *model) cost(in, out int64) int64 { return billing.Cost(in, out, m.inPrice, m.outPrice) }
 
 func modelList(names []string, created int64) []byte {
 	type entry struct {

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -809,26 +808,6 @@ func TestNewValidates(t *testing.T) {
 				t.Fatalf("err %v, want one mentioning %q", err, c.want)
 			}
 		})
-	}
-}
-
-func TestCostRoundsUp(t *testing.T) {
-	m, err := validate(Model{Name: "a", Upstreams: []Upstream{{BaseURL: "http://x"}}, InputPricePerMillion: 0.1, OutputPricePerMillion: 0.3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range []struct{ in, out, want int64 }{
-		{0, 0, 0}, {3, 0, 1}, {10, 0, 1}, {11, 0, 2}, {10, 10, 4}, {1_000_000, 1, 100_001},
-	} {
-		if got := m.cost(c.in, c.out); got != c.want {
-			t.Errorf("cost(%d, %d) = %d, want %d", c.in, c.out, got, c.want)
-		}
-	}
-	if got := mulCeil(1<<62, 1e12); got != math.MaxInt64 {
-		t.Fatalf("mulCeil saturates at MaxInt64, got %d", got)
-	}
-	if got := m.cost(math.MaxInt64, math.MaxInt64); got != 922337203685477581+2767011611056432743 {
-		t.Fatalf("cost(MaxInt64, MaxInt64) = %d", got)
 	}
 }
 

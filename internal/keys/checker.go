@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,6 +28,10 @@ type Checker struct {
 	access *directory.Access
 	// Now is the clock; tests replace it.
 	Now func() time.Time
+
+	// follow follows key changes, so that a reload racing a change of
+	// what it reads is not kept.
+	follow *store.Follower
 
 	mu     sync.RWMutex
 	byHash map[[32]byte]*entry
@@ -81,52 +86,68 @@ type CheckedKey struct {
 // NewChecker loads every live key and subscribes to key changes.
 func NewChecker(ctx context.Context, db *store.DB, access *directory.Access) (*Checker, error) {
 	c := &Checker{db: db, access: access, Now: time.Now, byHash: map[[32]byte]*entry{}, byOrg: map[string][][32]byte{}}
-	if err := c.load(ctx, ""); err != nil {
+	// Subscribed before the keys are read, so that no change is missed:
+	// an Organization changed while they are read is read again.
+	c.follow = store.NewFollower(db, TopicKeys, c.changed)
+	from := c.follow.Mark()
+	entries, err := c.read(ctx, "", nil)
+	if err != nil {
 		return nil, err
 	}
-	db.Subscribe(func(ch store.Change) {
-		if !ch.Affects(TopicKeys) {
-			return
-		}
-		// A failed reload keeps the entries it could not replace; the next
-		// change or a restart loads them again.
-		if ch.Topic == TopicKeys && ch.ID != "" {
-			_ = c.loadKey(context.Background(), ch.OrganizationID, ch.ID)
-			return
-		}
-		_ = c.load(context.Background(), ch.OrganizationID)
-	})
-	return c, nil
-}
-
-// load (re)reads the live keys of one Organization, or of all when orgID
-// is empty.
-func (c *Checker) load(ctx context.Context, orgID string) error {
-	var where string
-	var args []any
-	if orgID != "" {
-		where, args = ` AND organization_id = ?`, []any{orgID}
-	}
-	entries, err := c.read(ctx, where, args)
-	if err != nil {
-		return err
-	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if orgID == "" {
-		c.byHash, c.byOrg = entries, map[string][][32]byte{}
-	} else {
-		for _, h := range c.byOrg[orgID] {
-			delete(c.byHash, h)
-		}
-		delete(c.byOrg, orgID)
-		for h, e := range entries {
-			c.byHash[h] = e
-		}
-	}
+	c.byHash, c.byOrg = entries, map[string][][32]byte{}
 	for h, e := range entries {
 		c.byOrg[e.key.OrganizationID] = append(c.byOrg[e.key.OrganizationID], h)
 	}
+	c.mu.Unlock()
+	for _, org := range c.follow.ChangedSince(from) {
+		if err := c.load(ctx, org); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// changed reloads what a key change names: one key, or the Organization's
+// keys (a change without key, or a resync). A failed reload keeps the
+// entries it could not replace; the next change or a restart loads them
+// again.
+func (c *Checker) changed(ch store.Change) {
+	if ch.Topic == TopicKeys && ch.ID != "" {
+		_ = c.loadKey(context.Background(), ch.OrganizationID, ch.ID)
+		return
+	}
+	_ = c.load(context.Background(), ch.OrganizationID)
+}
+
+// load (re)reads the live keys of one Organization. The keys changed while
+// it read are left as they are: their own reloads read them later.
+func (c *Checker) load(ctx context.Context, orgID string) error {
+	l := c.follow.Begin(orgID, "")
+	entries, err := c.read(ctx, ` AND organization_id = ?`, []any{orgID})
+	if err != nil {
+		c.follow.End(l, nil)
+		return err
+	}
+	c.follow.End(l, func(changed []string) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		kept := c.byOrg[orgID][:0]
+		for _, h := range c.byOrg[orgID] {
+			if e := c.byHash[h]; e != nil && slices.Contains(changed, e.key.ID) {
+				kept = append(kept, h)
+				continue
+			}
+			delete(c.byHash, h)
+		}
+		for h, e := range entries {
+			if !slices.Contains(changed, e.key.ID) {
+				c.byHash[h] = e
+				kept = append(kept, h)
+			}
+		}
+		c.setOrg(orgID, kept)
+	})
 	return nil
 }
 
@@ -135,30 +156,39 @@ func (c *Checker) load(ctx context.Context, orgID string) error {
 // live of it now is added. An Organization with a million keys is not
 // reread for one of them.
 func (c *Checker) loadKey(ctx context.Context, orgID, id string) error {
+	l := c.follow.Begin(orgID, id)
 	entries, err := c.read(ctx, ` AND organization_id = ? AND id = ?`, []any{orgID, id})
 	if err != nil {
+		c.follow.End(l, nil)
 		return err
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	kept := c.byOrg[orgID][:0]
-	for _, h := range c.byOrg[orgID] {
-		if e := c.byHash[h]; e != nil && e.key.ID == id {
-			delete(c.byHash, h)
-			continue
+	c.follow.End(l, func([]string) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		kept := c.byOrg[orgID][:0]
+		for _, h := range c.byOrg[orgID] {
+			if e := c.byHash[h]; e != nil && e.key.ID == id {
+				delete(c.byHash, h)
+				continue
+			}
+			kept = append(kept, h)
 		}
-		kept = append(kept, h)
-	}
-	for h, e := range entries {
-		c.byHash[h] = e
-		kept = append(kept, h)
-	}
-	if len(kept) == 0 {
-		delete(c.byOrg, orgID)
-		return nil
-	}
-	c.byOrg[orgID] = kept
+		for h, e := range entries {
+			c.byHash[h] = e
+			kept = append(kept, h)
+		}
+		c.setOrg(orgID, kept)
+	})
 	return nil
+}
+
+// setOrg records the secrets memory holds of an Organization.
+func (c *Checker) setOrg(orgID string, hashes [][32]byte) {
+	if len(hashes) == 0 {
+		delete(c.byOrg, orgID)
+		return
+	}
+	c.byOrg[orgID] = hashes
 }
 
 // read reads the live keys that the condition where (with args) selects,

@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
+	"strings"
 	"time"
 
 	"github.com/stewardhq/steward/internal/steward"
@@ -65,6 +66,40 @@ func (k Kind) String() string {
 	default:
 		return fmt.Sprintf("limits.Kind(%d)", uint8(k))
 	}
+}
+
+// ParseKinds returns the kinds of limit a comma-separated list names by
+// their names in settings (requests_per_second, tokens_per_minute,
+// tokens_per_month, spend_per_month), such as the kinds a Redis limiter
+// lets through while Redis is unavailable; "none" names none.
+func ParseKinds(list string) ([]Kind, error) {
+	if list == "none" {
+		return nil, nil
+	}
+	var kinds []Kind
+	for name := range strings.SplitSeq(list, ",") {
+		name = strings.TrimSpace(name)
+		if name == "" {
+			continue
+		}
+		k, ok := kindNamed(name)
+		if !ok {
+			return nil, fmt.Errorf("%q is not a kind of limit: want requests_per_second, tokens_per_minute, tokens_per_month, spend_per_month or none", name)
+		}
+		kinds = append(kinds, k)
+	}
+	return kinds, nil
+}
+
+// kindNamed returns the kind of limit named requests_per_second,
+// tokens_per_minute, tokens_per_month or spend_per_month.
+func kindNamed(name string) (Kind, bool) {
+	for k := RequestsPerSecond; k <= SpendPerMonth; k++ {
+		if strings.ReplaceAll(k.String(), " ", "_") == name {
+			return k, true
+		}
+	}
+	return 0, false
 }
 
 // gcra reports whether k is kept by GCRA rather than by a monthly counter.

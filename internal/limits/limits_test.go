@@ -749,3 +749,24 @@ func BenchmarkReserveSettleParallel(b *testing.B) {
 		}
 	})
 }
+
+func TestParseKinds(t *testing.T) {
+	for _, c := range []struct {
+		list string
+		want []Kind
+	}{
+		{"requests_per_second,tokens_per_minute", []Kind{RequestsPerSecond, TokensPerMinute}},
+		{" tokens_per_month , spend_per_month,", []Kind{TokensPerMonth, SpendPerMonth}},
+		{"", nil},
+		{"none", nil},
+	} {
+		got, err := ParseKinds(c.list)
+		if err != nil || !slices.Equal(got, c.want) {
+			t.Errorf("ParseKinds(%q) = %v, %v; want %v", c.list, got, err, c.want)
+		}
+	}
+	_, err := ParseKinds("requests_per_second,requests per second")
+	if want := `"requests per second" is not a kind of limit: want requests_per_second, tokens_per_minute, tokens_per_month, spend_per_month or none`; err == nil || err.Error() != want {
+		t.Errorf("ParseKinds of a misspelt kind = %v, want %q", err, want)
+	}
+}

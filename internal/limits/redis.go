@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -135,17 +134,6 @@ func (l *Redis) key(k stateKey) string {
 		s += ":" + strconv.Itoa(int(k.month))
 	}
 	return s
-}
-
-// KindNamed returns the kind of limit named requests_per_second,
-// tokens_per_minute, tokens_per_month or spend_per_month.
-func KindNamed(name string) (Kind, bool) {
-	for k := RequestsPerSecond; k <= SpendPerMonth; k++ {
-		if strings.ReplaceAll(k.String(), " ", "_") == name {
-			return k, true
-		}
-	}
-	return 0, false
 }
 
 func flag(b bool) string {

@@ -1,7 +1,9 @@
-// Package metering connects the gateway to what stands behind it: usage
-// events go to the durable usage recorder, and, in the same transaction,
-// chat completions to the product analytics. It is the composition the gateway's consumer-side
-// interfaces ask for, kept out of those packages.
+// Package metering meters the gateway: its Meter turns each answered
+// request into a usage event for the durable usage recorder
+// (usage.Recorder), and Analytics derives, in the transaction that stores
+// those events, what they count in the product analytics. It is the
+// composition the gateway's consumer-side Recorder asks for, kept out of
+// the gateway, usage and analytics packages.
 package metering
 
 import (
@@ -16,23 +18,24 @@ import (
 	"github.com/stewardhq/steward/internal/usage"
 )
 
-// Recorder writes the gateway's usage as usage events.
-type Recorder struct {
+// Meter is the gateway's Recorder: it writes each answered request's usage
+// as a usage event, through the usage recorder.
+type Meter struct {
 	Usage *usage.Recorder
 }
 
-var _ gateway.Recorder = Recorder{}
+var _ gateway.Recorder = Meter{}
 
 // Record writes u durably. The event's id is made here, time-ordered, never
 // taken from the client's request id: a client could otherwise replay an
 // id and have its usage ignored as a duplicate. The gateway gives ctx a
 // deadline of its own, detached from the client's going away.
-func (r Recorder) Record(ctx context.Context, u gateway.Usage) error {
+func (m Meter) Record(ctx context.Context, u gateway.Usage) error {
 	id, err := uuid.NewV7()
 	if err != nil {
 		return err
 	}
-	return r.Usage.Record(ctx, usage.Event{
+	return m.Usage.Record(ctx, usage.Event{
 		ID: id.String(), Time: u.Time, OrganizationID: u.Key.OrganizationID, WorkspaceID: u.Key.WorkspaceID,
 		KeyID: u.Key.CredentialID, UserID: u.Key.UserID, Model: u.Model, InputTokens: u.InputTokens, OutputTokens: u.OutputTokens,
 		Cost: u.Cost, Currency: u.Currency, Estimated: u.Estimated, Overrun: u.Overrun, Endpoint: u.Endpoint, RequestID: u.RequestID,

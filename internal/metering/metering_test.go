@@ -19,13 +19,13 @@ import (
 // A client that repeats its x-request-id must not make Steward drop its
 // usage as a duplicate, and a client that hangs up must not take its usage
 // back.
-func TestRecorderMakesItsOwnIDsAndOutlivesTheClient(t *testing.T) {
+func TestMeterMakesItsOwnIDsAndOutlivesTheClient(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, db *store.DB) {
 		rec := usage.NewRecorder(db, usage.Options{})
 		done := make(chan struct{})
 		go func() { defer close(done); rec.Run(context.Background()) }()
 		defer func() { _ = rec.Close(); <-done }()
-		r := metering.Recorder{Usage: rec}
+		r := metering.Meter{Usage: rec}
 		u := gateway.Usage{RequestID: "client-chosen", Time: time.Now(), Key: steward.Principal{CredentialID: "k", OrganizationID: "o", WorkspaceID: "w", UserID: "u"},
 			Model: "m", Endpoint: "chat", InputTokens: 10, OutputTokens: 5, Cost: 7, Currency: "EUR"}
 		if err := r.Record(context.Background(), u); err != nil {
@@ -49,13 +49,13 @@ func TestRecorderMakesItsOwnIDsAndOutlivesTheClient(t *testing.T) {
 // A chat completion is a message of the key's user; a coding product's
 // chat and FIM completions count their tokens too; embeddings count in
 // neither.
-func TestRecorderCountsAnalytics(t *testing.T) {
+func TestMeterCountsAnalytics(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, db *store.DB) {
 		rec := usage.NewRecorder(db, usage.Options{Derive: metering.Analytics})
 		done := make(chan struct{})
 		go func() { defer close(done); rec.Run(context.Background()) }()
 		defer func() { _ = rec.Close(); <-done }()
-		r := metering.Recorder{Usage: rec}
+		r := metering.Meter{Usage: rec}
 		day := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
 		api := steward.Principal{CredentialID: "k1", OrganizationID: "o", WorkspaceID: "w", UserID: "ann", Product: "API"}
 		vibe := steward.Principal{CredentialID: "k2", OrganizationID: "o", WorkspaceID: "w", UserID: "bob", Product: "Vibe"}
@@ -108,7 +108,7 @@ func BenchmarkGatewayUsage(b *testing.B) {
 			b.Run(fmt.Sprintf("%s/callers=%d", engine.Name, callers), func(b *testing.B) {
 				db, _ := engine.Open(b)
 				rec := usage.NewRecorder(db, usage.Options{Derive: metering.Analytics})
-				r := metering.Recorder{Usage: rec}
+				r := metering.Meter{Usage: rec}
 				key := steward.Principal{CredentialID: "k", OrganizationID: "o", WorkspaceID: "w", UserID: "u", Product: "API"}
 				usagetest.RecordParallel(b, rec, callers, func(int64) error {
 					return r.Record(context.Background(), gateway.Usage{Time: time.Now(), Key: key, Model: "m", Endpoint: "chat",

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/stewardhq/steward/internal/billing"
 	"github.com/stewardhq/steward/internal/gateway"
 	"github.com/stewardhq/steward/internal/limits"
 	"github.com/stewardhq/steward/internal/steward"
@@ -30,9 +31,10 @@ type Enforcer struct {
 	Cost func(model string, in, out int64) (int64, bool)
 	now  func() time.Time
 
-	mu       sync.Mutex
-	settings map[string]Settings
-	gens     map[string]uint64
+	// settings are each Organization's, dropped when a limit changes.
+	settings *store.Cache[Settings]
+
+	mu sync.Mutex
 	// warmed records the (key, month) monthly counters already started
 	// from recorded usage.
 	warmed map[warmKey]bool
@@ -43,40 +45,10 @@ var _ gateway.Limits = (*Enforcer)(nil)
 // NewEnforcer returns an enforcer over the limiter, subscribed to limit
 // changes.
 func NewEnforcer(db *store.DB, limiter limits.Limiter, now func() time.Time) *Enforcer {
-	e := &Enforcer{db: db, limiter: limiter, now: now, settings: map[string]Settings{}, gens: map[string]uint64{}, warmed: map[warmKey]bool{}}
-	db.Subscribe(func(c store.Change) {
-		if c.Affects(TopicLimits) {
-			e.mu.Lock()
-			delete(e.settings, c.OrganizationID)
-			e.gens[c.OrganizationID]++
-			e.mu.Unlock()
-		}
-	})
-	return e
-}
-
-func (e *Enforcer) load(ctx context.Context, orgID string) (Settings, error) {
-	e.mu.Lock()
-	s, ok := e.settings[orgID]
-	gen := e.gens[orgID]
-	e.mu.Unlock()
-	if ok {
-		return s, nil
-	}
-	err := e.db.View(ctx, func(tx *store.Tx) error {
-		var err error
-		s, err = Load(ctx, tx, orgID)
-		return err
-	})
-	if err != nil {
-		return s, err
-	}
-	e.mu.Lock()
-	if e.gens[orgID] == gen {
-		e.settings[orgID] = s
-	}
-	e.mu.Unlock()
-	return s, nil
+	return &Enforcer{db: db, limiter: limiter, now: now, warmed: map[warmKey]bool{},
+		settings: store.NewCache(db, TopicLimits, func(ctx context.Context, orgID string) (Settings, error) {
+			return store.Read(ctx, db, func(tx *store.Tx) (Settings, error) { return Load(ctx, tx, orgID) })
+		})}
 }
 
 // warmKey is a monthly counter of one month.
@@ -166,7 +138,7 @@ type check struct {
 
 // Reserve admits a request or refuses it with a *gateway.Refusal.
 func (e *Enforcer) Reserve(ctx context.Context, k steward.Principal, model string, promptTokens, maxOutputTokens int64) (gateway.Ticket, error) {
-	s, err := e.load(ctx, k.OrganizationID)
+	s, err := e.settings.Get(ctx, k.OrganizationID)
 	if err != nil {
 		return nil, err
 	}
@@ -239,7 +211,7 @@ func (s Settings) checks(k steward.Principal, model string, worstTokens, worstCo
 				code: "monthly_token_limit_exceeded", what: "tokens per month", org: k.OrganizationID, ws: l.ws, mdl: model})
 		}
 		if l.cap != nil {
-			cs = append(cs, check{Check: limits.Check{Key: l.prefix + month, Kind: limits.SpendPerMonth, Limit: Micros(*l.cap), Cost: worstCost, Location: s.Location},
+			cs = append(cs, check{Check: limits.Check{Key: l.prefix + month, Kind: limits.SpendPerMonth, Limit: billing.Micros(*l.cap), Cost: worstCost, Location: s.Location},
 				code: "spend_limit_exceeded", what: "monthly spend limit", spend: true, org: k.OrganizationID, ws: l.ws})
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stewardhq/steward/internal/billing"
 	"github.com/stewardhq/steward/internal/limits"
 	"github.com/stewardhq/steward/internal/steward"
 )
@@ -72,7 +73,7 @@ func FuzzLimitsReachTheLimiter(f *testing.F) {
 			want := map[limits.Kind]int64{limits.RequestsPerSecond: rps, limits.TokensPerMinute: perMinute, limits.TokensPerMonth: perMonth}[c.Kind]
 			if c.Kind == limits.SpendPerMonth {
 				units := map[bool]int64{false: orgCap, true: wsCap}[strings.HasPrefix(c.Key, "ws:")]
-				exact := new(big.Int).Mul(big.NewInt(units), big.NewInt(MicrosPerUnit))
+				exact := new(big.Int).Mul(big.NewInt(units), big.NewInt(billing.MicrosPerUnit))
 				if !exact.IsInt64() {
 					t.Fatalf("an accepted cap of %d units overflows int64 as micro-units", units)
 				}

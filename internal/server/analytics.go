@@ -7,9 +7,7 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward/internal/analytics"
-	"github.com/stewardhq/steward/internal/directory"
 	"github.com/stewardhq/steward/internal/steward"
-	"github.com/stewardhq/steward/internal/store"
 )
 
 // ingestOut answers an event batch: how many events it held and how many
@@ -106,30 +104,27 @@ func newWindowOut(w analytics.Window) windowOut {
 
 // report answers a Work report: the window and its data. q holds the
 // request's other parameters, read already.
-func report[T any](s *Server, w http.ResponseWriter, r *http.Request, p steward.Principal, q *query,
-	fn func(ctx context.Context, tx *store.Tx, org string, w analytics.Window) ([]T, error)) error {
+func report[T any](w http.ResponseWriter, r *http.Request, p steward.Principal, q *query,
+	fn func(ctx context.Context, org string, w analytics.Window) ([]T, error)) error {
 	win := analyticsWindow(q)
 	if err := q.err(); err != nil {
 		return err
 	}
-	type out struct {
+	data, err := fn(r.Context(), p.OrganizationID, win)
+	return writeResult(w, struct {
 		windowOut
 		Data []T `json:"data"`
-	}
-	return read(s, w, r, func(tx *store.Tx) (out, error) {
-		data, err := fn(r.Context(), tx, p.OrganizationID, win)
-		return out{windowOut: newWindowOut(win), Data: data}, err
-	})
+	}{newWindowOut(win), data}, err)
 }
 
 // handleWorkByUser serves Mistral's usage by user (Vibe Work, le Chat).
 func (s *Server) handleWorkByUser(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
-	return report(s, w, r, p, newQuery(r), analytics.WorkByUser)
+	return report(w, r, p, newQuery(r), s.analytics.WorkByUser)
 }
 
 // handleWorkByAgent serves Mistral's usage by agent.
 func (s *Server) handleWorkByAgent(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
-	return report(s, w, r, p, newQuery(r), analytics.WorkByAgent)
+	return report(w, r, p, newQuery(r), s.analytics.WorkByAgent)
 }
 
 // handleWorkByTime serves Mistral's usage over time; granularity is day
@@ -137,8 +132,8 @@ func (s *Server) handleWorkByAgent(w http.ResponseWriter, r *http.Request, p ste
 func (s *Server) handleWorkByTime(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
 	q := newQuery(r)
 	granularity := q.oneOf("granularity", "day", analytics.Granularities...)
-	return report(s, w, r, p, q, func(ctx context.Context, tx *store.Tx, org string, w analytics.Window) ([]analytics.TimeStat, error) {
-		return analytics.WorkByTime(ctx, tx, org, w, granularity)
+	return report(w, r, p, q, func(ctx context.Context, org string, w analytics.Window) ([]analytics.TimeStat, error) {
+		return s.analytics.WorkByTime(ctx, org, w, granularity)
 	})
 }
 
@@ -151,19 +146,11 @@ func (s *Server) handleCodeByWorkspace(w http.ResponseWriter, r *http.Request, p
 	if err := q.err(); err != nil {
 		return err
 	}
-	type out struct {
+	stats, err := s.analytics.CodeByWorkspace(r.Context(), p.OrganizationID, workspaceID, win)
+	return writeResult(w, struct {
 		windowOut
 		analytics.WorkspaceStats
-	}
-	return read(s, w, r, func(tx *store.Tx) (out, error) {
-		if workspaceID != "" {
-			if _, err := directory.GetWorkspace(r.Context(), tx, p.OrganizationID, workspaceID); err != nil {
-				return out{}, err
-			}
-		}
-		stats, err := analytics.CodeByWorkspace(r.Context(), tx, p.OrganizationID, workspaceID, win)
-		return out{windowOut: newWindowOut(win), WorkspaceStats: stats}, err
-	})
+	}{newWindowOut(win), stats}, err)
 }
 
 // handleCodeByOrganization serves Mistral's Vibe Code usage by
@@ -174,12 +161,9 @@ func (s *Server) handleCodeByOrganization(w http.ResponseWriter, r *http.Request
 	if err := q.err(); err != nil {
 		return err
 	}
-	type out struct {
+	stats, err := s.analytics.CodeByOrganization(r.Context(), p.OrganizationID, win)
+	return writeResult(w, struct {
 		windowOut
 		analytics.OrganizationStats
-	}
-	return read(s, w, r, func(tx *store.Tx) (out, error) {
-		stats, err := analytics.CodeByOrganization(r.Context(), tx, p.OrganizationID, win)
-		return out{windowOut: newWindowOut(win), OrganizationStats: stats}, err
-	})
+	}{newWindowOut(win), stats}, err)
 }

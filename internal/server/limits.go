@@ -7,11 +7,9 @@ import (
 	"net/http"
 	"strconv"
 
-	"github.com/stewardhq/steward/internal/directory"
+	"github.com/stewardhq/steward/internal/billing"
 	"github.com/stewardhq/steward/internal/quota"
 	"github.com/stewardhq/steward/internal/steward"
-	"github.com/stewardhq/steward/internal/store"
-	"github.com/stewardhq/steward/internal/usage"
 )
 
 type tokenLimitsOut struct {
@@ -71,20 +69,9 @@ func (in rateLimitsIn) limits() (quota.RateLimits, error) {
 	return rl, nil
 }
 
-func (s *Server) rateLimitsOf(r *http.Request, tx *store.Tx, orgID, workspaceID string) (rateLimitsOut, error) {
-	if workspaceID != "" {
-		if _, err := directory.GetWorkspace(r.Context(), tx, orgID, workspaceID); err != nil {
-			return rateLimitsOut{}, err
-		}
-	}
-	set, err := quota.Load(r.Context(), tx, orgID)
-	return newRateLimitsOut(set.RateLimitsOf(workspaceID)), err
-}
-
 func (s *Server) handleGetRateLimit(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
-	return read(s, w, r, func(tx *store.Tx) (rateLimitsOut, error) {
-		return s.rateLimitsOf(r, tx, p.OrganizationID, r.PathValue("workspace_uuid"))
-	})
+	rl, err := s.quota.RateLimits(r.Context(), p.OrganizationID, r.PathValue("workspace_uuid"))
+	return writeResult(w, newRateLimitsOut(rl), err)
 }
 
 func (s *Server) handleSetRateLimit(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
@@ -96,13 +83,8 @@ func (s *Server) handleSetRateLimit(w http.ResponseWriter, r *http.Request, p st
 	if err != nil {
 		return err
 	}
-	ws := r.PathValue("workspace_uuid")
-	return writeOrg(s, w, r, p, func(tx *store.Tx, org steward.Organization) (rateLimitsOut, error) {
-		if err := quota.SetRateLimits(r.Context(), tx, p.Actor(), org, ws, rl); err != nil {
-			return rateLimitsOut{}, err
-		}
-		return s.rateLimitsOf(r, tx, org.ID, ws)
-	})
+	rl, err = s.quota.SetRateLimits(r.Context(), p.Actor(), p.OrganizationID, r.PathValue("workspace_uuid"), rl)
+	return writeResult(w, newRateLimitsOut(rl), err)
 }
 
 type usageLimitsOut struct {
@@ -124,34 +106,26 @@ type limitsOut struct {
 	} `json:"limits"`
 }
 
-// spendLimit reports the Organization's cap against this month's spend.
-func (s *Server) spendLimit(r *http.Request, tx *store.Tx, orgID string) (limitsOut, error) {
+// newLimitsOut reports the Organization's cap against this month's spend.
+func (s *Server) newLimitsOut(spend quota.Spend) limitsOut {
 	var out limitsOut
-	set, err := quota.Load(r.Context(), tx, orgID)
-	if err != nil {
-		return out, err
-	}
-	start, end := usage.Month(tx.Now, set.Location)
-	spent, _, err := usage.MonthSpend(r.Context(), tx, orgID, "", start, end)
-	if err != nil {
-		return out, err
-	}
-	used := float64(spent) / quota.MicrosPerUnit
+	used := billing.Units(spend.Spent)
 	c := &out.Limits.Completion
 	c.Usage, c.TotalUsage = &used, &used
-	if set.SpendCap == nil {
+	if spend.Cap == nil {
 		c.NoMonthlyLimit = true
 	} else {
-		capUnits := float64(*set.SpendCap)
+		capUnits := float64(*spend.Cap)
 		c.UsageLimit = &capUnits
-		c.MonthlyLimitReached = spent >= quota.Micros(*set.SpendCap)
+		c.MonthlyLimitReached = spend.Reached()
 	}
 	out.Limits.Currency = s.deps.Currency
-	return out, nil
+	return out
 }
 
 func (s *Server) handleGetSpendLimit(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
-	return read(s, w, r, func(tx *store.Tx) (limitsOut, error) { return s.spendLimit(r, tx, p.OrganizationID) })
+	spend, err := s.quota.SpendLimit(r.Context(), p.OrganizationID)
+	return writeResult(w, s.newLimitsOut(spend), err)
 }
 
 func (s *Server) handleSetSpendLimit(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
@@ -169,12 +143,8 @@ func (s *Server) handleSetSpendLimit(w http.ResponseWriter, r *http.Request, p s
 	if in.NoMonthlyLimit {
 		amount = nil
 	}
-	return writeOrg(s, w, r, p, func(tx *store.Tx, org steward.Organization) (limitsOut, error) {
-		if err := quota.SetSpendCap(r.Context(), tx, p.Actor(), org, "", amount); err != nil {
-			return limitsOut{}, err
-		}
-		return s.spendLimit(r, tx, org.ID)
-	})
+	spend, err := s.quota.SetSpendLimit(r.Context(), p.Actor(), p.OrganizationID, amount)
+	return writeResult(w, s.newLimitsOut(spend), err)
 }
 
 // workspaceSpendOut is Mistral's WorkspaceSpendLimitOUT.
@@ -202,9 +172,8 @@ func (s *Server) handleSetWorkspaceSpendLimit(w http.ResponseWriter, r *http.Req
 		return err
 	}
 	amount := in.Amount.asInt64()
-	return writeOrg(s, w, r, p, func(tx *store.Tx, org steward.Organization) (workspaceSpendOut, error) {
-		return s.workspaceSpend(amount), quota.SetSpendCap(r.Context(), tx, p.Actor(), org, r.PathValue("workspace_uuid"), amount)
-	})
+	err := s.quota.SetSpendCap(r.Context(), p.Actor(), p.OrganizationID, r.PathValue("workspace_uuid"), amount)
+	return writeResult(w, s.workspaceSpend(amount), err)
 }
 
 // limitNumber is a whole number of a limit or cap in a body. A number too

@@ -243,7 +243,7 @@ func forEachGatewayEngine(t *testing.T, fn func(t *testing.T, h *harness)) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		gw, err := gateway.New(gateway.Config{Currency: "USD", DemoModel: true}, authn, enforcer, metering.Recorder{Usage: rec}, nil)
+		gw, err := gateway.New(gateway.Config{Currency: "USD", DemoModel: true}, authn, enforcer, metering.Meter{Usage: rec}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

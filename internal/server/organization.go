@@ -2,11 +2,9 @@ package server
 
 import (
 	"net/http"
+	"time"
 
-	"github.com/stewardhq/steward/internal/directory"
-	"github.com/stewardhq/steward/internal/quota"
 	"github.com/stewardhq/steward/internal/steward"
-	"github.com/stewardhq/steward/internal/store"
 )
 
 // organizationOut is the Organization of the calling key (an extension).
@@ -18,19 +16,13 @@ type organizationOut struct {
 	CreatedAt           string `json:"created_at"`
 }
 
-func getOrganizationOut(r *http.Request, tx *store.Tx, orgID string) (organizationOut, error) {
-	o, err := directory.GetOrganization(r.Context(), tx, orgID)
-	if err != nil {
-		return organizationOut{}, err
-	}
-	loc, err := quota.TimeZoneOf(r.Context(), tx, orgID)
-	return organizationOut{ID: o.ID, Name: o.Name, EnterpriseAccountID: o.EnterpriseAccountID, TimeZone: loc.String(), CreatedAt: formatTime(o.CreatedAt)}, err
+func newOrganizationOut(o steward.Organization, zone *time.Location) organizationOut {
+	return organizationOut{ID: o.ID, Name: o.Name, EnterpriseAccountID: o.EnterpriseAccountID, TimeZone: zone.String(), CreatedAt: formatTime(o.CreatedAt)}
 }
 
 func (s *Server) handleGetOrganization(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
-	return read(s, w, r, func(tx *store.Tx) (organizationOut, error) {
-		return getOrganizationOut(r, tx, p.OrganizationID)
-	})
+	o, zone, err := s.quota.Organization(r.Context(), p.OrganizationID)
+	return writeResult(w, newOrganizationOut(o, zone), err)
 }
 
 // handleUpdateOrganization sets the Organization's time zone, the one
@@ -45,10 +37,6 @@ func (s *Server) handleUpdateOrganization(w http.ResponseWriter, r *http.Request
 	if err := steward.Invalids(missing([]string{"body"}, field{"time_zone", in.TimeZone})); err != nil {
 		return err
 	}
-	return writeOrg(s, w, r, p, func(tx *store.Tx, o steward.Organization) (organizationOut, error) {
-		if err := quota.SetTimeZone(r.Context(), tx, p.Actor(), o, *in.TimeZone); err != nil {
-			return organizationOut{}, err
-		}
-		return getOrganizationOut(r, tx, p.OrganizationID)
-	})
+	o, zone, err := s.quota.SetTimeZone(r.Context(), p.Actor(), p.OrganizationID, *in.TimeZone)
+	return writeResult(w, newOrganizationOut(o, zone), err)
 }

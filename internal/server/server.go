@@ -17,9 +17,11 @@ import (
 	"github.com/stewardhq/steward/internal/directory"
 	"github.com/stewardhq/steward/internal/httpstatus"
 	"github.com/stewardhq/steward/internal/keys"
+	"github.com/stewardhq/steward/internal/quota"
 	"github.com/stewardhq/steward/internal/scim"
 	"github.com/stewardhq/steward/internal/steward"
 	"github.com/stewardhq/steward/internal/store"
+	"github.com/stewardhq/steward/internal/usage"
 )
 
 // Deps are what the server needs.
@@ -65,6 +67,9 @@ type Server struct {
 	directory *directory.Service
 	keys      *keys.Service
 	audit     *audit.Service
+	quota     *quota.Service
+	usage     *usage.Service
+	analytics *analytics.Service
 	mux       *http.ServeMux
 	// ownBodyCap are the paths whose handler caps request bodies itself
 	// (the model API takes larger prompts than the Admin API).
@@ -143,7 +148,8 @@ func New(deps Deps) (*Server, error) {
 		deps.SCIM = scim.New(deps.DB, deps.Log, deps.Auth)
 	}
 	s := &Server{deps: deps, mux: http.NewServeMux(), ownBodyCap: map[string]bool{},
-		directory: directory.NewService(deps.DB, deps.Invitations), keys: keys.NewService(deps.DB), audit: audit.NewService(deps.DB)}
+		directory: directory.NewService(deps.DB, deps.Invitations), keys: keys.NewService(deps.DB), audit: audit.NewService(deps.DB),
+		quota: quota.NewService(deps.DB), usage: usage.NewService(deps.DB), analytics: analytics.NewService(deps.DB)}
 	if err := s.loadDocument(); err != nil {
 		return nil, err
 	}

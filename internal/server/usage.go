@@ -5,10 +5,9 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward/internal/apierror"
-	"github.com/stewardhq/steward/internal/directory"
+	"github.com/stewardhq/steward/internal/billing"
 	"github.com/stewardhq/steward/internal/quota"
 	"github.com/stewardhq/steward/internal/steward"
-	"github.com/stewardhq/steward/internal/store"
 	"github.com/stewardhq/steward/internal/usage"
 )
 
@@ -87,10 +86,8 @@ func newUsageOut() usageOut {
 	return out
 }
 
-var currencySymbols = map[string]string{"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "CHF": "CHF", "CAD": "$", "AUD": "$"}
-
-// handleUsage serves GET /usage: the month's usage per model and day, from
-// the daily rollup.
+// handleUsage serves GET /usage: the month's usage per model and day, in
+// the Organization's time zone.
 func (s *Server) handleUsage(w http.ResponseWriter, r *http.Request, p steward.Principal) error {
 	q := newQuery(r)
 	// 0 is "the current month", which is known once the Organization's
@@ -102,68 +99,48 @@ func (s *Server) handleUsage(w http.ResponseWriter, r *http.Request, p steward.P
 	if err := q.err(); err != nil {
 		return err
 	}
-	return read(s, w, r, func(tx *store.Tx) (usageOut, error) {
-		out := newUsageOut()
-		if workspaceID != "" {
-			if _, err := directory.GetWorkspace(r.Context(), tx, p.OrganizationID, workspaceID); err != nil {
-				return out, err
-			}
+	m, err := s.quota.UsageMonth(r.Context(), p.OrganizationID, workspaceID, year, month)
+	return writeResult(w, s.monthUsageOut(m, zone == "global"), err)
+}
+
+// monthUsageOut answers GET /usage with a month's usage: its days only for
+// the global API zone, the one Steward serves.
+func (s *Server) monthUsageOut(m quota.MonthUsage, global bool) usageOut {
+	out := newUsageOut()
+	out.Date = formatTime(m.Now)
+	out.StartDate, out.EndDate = formatLocalTime(m.Start), formatLocalTime(m.End.Add(-time.Microsecond))
+	prev := m.Start.AddDate(0, -1, 0).Format("2006-01")
+	out.PreviousMonth = &prev
+	if m.End.Before(m.Now) {
+		next := m.End.Format("2006-01")
+		out.NextMonth = &next
+	}
+	currency := s.deps.Currency
+	symbol := billing.Symbol(currency)
+	out.Currency, out.CurrencySymbol = &currency, &symbol
+	for _, mp := range s.deps.Prices {
+		out.Prices = append(out.Prices,
+			priceOut{EventType: "api_tokens", BillingMetric: "input_tokens", BillingGroup: mp.Model, APIZone: "global", ServiceTier: "standard", Price: mp.InputPerMillion},
+			priceOut{EventType: "api_tokens", BillingMetric: "output_tokens", BillingGroup: mp.Model, APIZone: "global", ServiceTier: "standard", Price: mp.OutputPerMillion})
+	}
+	if !global {
+		return out
+	}
+	for _, d := range m.Days {
+		figures := out.Completion.Models[d.Model]
+		if figures == nil {
+			figures = map[string][]dayValue{}
+			out.Completion.Models[d.Model] = figures
 		}
-		loc, err := quota.TimeZoneOf(r.Context(), tx, p.OrganizationID)
-		if err != nil {
-			return out, err
+		day := d.Day.Format("2006-01-02")
+		for name, v := range map[string]float64{
+			"input_tokens": float64(d.InputTokens), "output_tokens": float64(d.OutputTokens),
+			"requests": float64(d.Requests), "cost": billing.Units(d.Cost),
+		} {
+			figures[name] = append(figures[name], dayValue{Date: day, Value: v})
 		}
-		now := tx.Now.In(loc)
-		if month == 0 {
-			month = int(now.Month())
-		}
-		if year == 0 {
-			year = now.Year()
-		}
-		start := time.Date(year, time.Month(month), 1, 0, 0, 0, 0, loc)
-		end := start.AddDate(0, 1, 0)
-		out.Date = formatTime(tx.Now)
-		out.StartDate, out.EndDate = formatLocalTime(start), formatLocalTime(end.Add(-time.Microsecond))
-		prev := start.AddDate(0, -1, 0).Format("2006-01")
-		out.PreviousMonth = &prev
-		if end.Before(tx.Now) {
-			next := end.Format("2006-01")
-			out.NextMonth = &next
-		}
-		currency := s.deps.Currency
-		symbol, ok := currencySymbols[currency]
-		if !ok {
-			symbol = currency
-		}
-		out.Currency, out.CurrencySymbol = &currency, &symbol
-		for _, m := range s.deps.Prices {
-			out.Prices = append(out.Prices,
-				priceOut{EventType: "api_tokens", BillingMetric: "input_tokens", BillingGroup: m.Model, APIZone: "global", ServiceTier: "standard", Price: m.InputPerMillion},
-				priceOut{EventType: "api_tokens", BillingMetric: "output_tokens", BillingGroup: m.Model, APIZone: "global", ServiceTier: "standard", Price: m.OutputPerMillion})
-		}
-		if zone != "global" {
-			return out, nil
-		}
-		days, err := usage.MonthByModelDay(r.Context(), tx, p.OrganizationID, workspaceID, start, loc)
-		if err != nil {
-			return out, err
-		}
-		for _, d := range days {
-			figures := out.Completion.Models[d.Model]
-			if figures == nil {
-				figures = map[string][]dayValue{}
-				out.Completion.Models[d.Model] = figures
-			}
-			day := d.Day.Format("2006-01-02")
-			for name, v := range map[string]float64{
-				"input_tokens": float64(d.InputTokens), "output_tokens": float64(d.OutputTokens),
-				"requests": float64(d.Requests), "cost": float64(d.Cost) / quota.MicrosPerUnit,
-			} {
-				figures[name] = append(figures[name], dayValue{Date: day, Value: v})
-			}
-		}
-		return out, nil
-	})
+	}
+	return out
 }
 
 type reportRowOut struct {
@@ -205,26 +182,25 @@ func (s *Server) handleUsageReport(w http.ResponseWriter, r *http.Request, p ste
 	if err := q.err(); err != nil {
 		return err
 	}
-	return read(s, w, r, func(tx *store.Tx) (reportOut, error) {
-		rows, err := usage.Report(r.Context(), tx, p.OrganizationID, *start, *end, usage.Bucket(bucket), groupBy)
-		if err != nil {
-			// The report names its range from and to; the API, start and end.
-			if e := apierror.As(err); e.Kind == steward.KindInvalid && len(e.Field) > 0 {
-				name := e.Field[0]
-				if renamed, ok := map[string]string{"to": "end", "from": "start"}[name]; ok {
-					name = renamed
-				}
-				e.Field = []string{"query", name}
+	rows, err := s.usage.Report(r.Context(), p.OrganizationID, *start, *end, usage.Bucket(bucket), groupBy)
+	if err != nil {
+		// The report names its range from and to; the API, start and end.
+		if e := apierror.As(err); e.Kind == steward.KindInvalid && len(e.Field) > 0 {
+			name := e.Field[0]
+			if renamed, ok := map[string]string{"to": "end", "from": "start"}[name]; ok {
+				name = renamed
 			}
-			return reportOut{}, err
+			e.Field = []string{"query", name}
 		}
-		out := reportOut{Bucket: bucket, Currency: s.deps.Currency, Rows: []reportRowOut{}}
-		for _, row := range rows {
-			out.Rows = append(out.Rows, reportRowOut{Start: formatTime(row.Start), WorkspaceID: optional(row.WorkspaceID), KeyID: optional(row.KeyID),
-				UserID: optional(row.UserID), Model: optional(row.Model), Requests: row.Requests, InputTokens: row.InputTokens,
-				OutputTokens: row.OutputTokens, Cost: float64(row.Cost) / quota.MicrosPerUnit, EstimatedRequests: row.EstimatedRequests,
-				OverrunRequests: row.OverrunRequests})
-		}
-		return out, nil
-	})
+		return err
+	}
+	out := reportOut{Bucket: bucket, Currency: s.deps.Currency, Rows: []reportRowOut{}}
+	for _, row := range rows {
+		out.Rows = append(out.Rows, reportRowOut{Start: formatTime(row.Start), WorkspaceID: optional(row.WorkspaceID), KeyID: optional(row.KeyID),
+			UserID: optional(row.UserID), Model: optional(row.Model), Requests: row.Requests, InputTokens: row.InputTokens,
+			OutputTokens: row.OutputTokens, Cost: billing.Units(row.Cost), EstimatedRequests: row.EstimatedRequests,
+			OverrunRequests: row.OverrunRequests})
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
 }

@@ -2,6 +2,7 @@ package usage
 
 import (
 	"context"
+	"database/sql"
 	"slices"
 	"strings"
 	"time"
@@ -70,6 +71,14 @@ func (t *Totals) add(o Totals) {
 	t.OverrunRequests += o.OverrunRequests
 }
 
+// Month returns the calendar month holding t in loc: its first instant and
+// the first instant of the next month.
+func Month(t time.Time, loc *time.Location) (time.Time, time.Time) {
+	y, m, _ := t.In(loc).Date()
+	start := time.Date(y, m, 1, 0, 0, 0, 0, loc)
+	return start, start.AddDate(0, 1, 0)
+}
+
 // DayModel is one model's usage on one day.
 type DayModel struct {
 	// Day is the day's midnight in the location asked for.
@@ -116,11 +125,6 @@ func MonthByModelDay(ctx context.Context, tx *store.Tx, orgID, workspaceID strin
 		args = append(args, workspaceID)
 	}
 	q += " GROUP BY bucket_start, model"
-	rows, err := tx.Query(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
 	type dayModel struct {
 		day   int64
 		model string
@@ -137,21 +141,21 @@ func MonthByModelDay(ctx context.Context, tx *store.Tx, orgID, workspaceID strin
 		}
 		dm.add(t)
 	}
-	for rows.Next() {
+	err := tx.Each(ctx, q, args, func(r *sql.Rows) error {
 		var bucket int64
 		var model string
 		var t Totals
-		if err := rows.Scan(append([]any{&bucket, &model}, t.dest()...)...); err != nil {
-			return nil, err
+		if err := r.Scan(append([]any{&bucket, &model}, t.dest()...)...); err != nil {
+			return err
 		}
 		if !straddling[bucket] {
 			add(store.Time(bucket), model, t)
 		}
-	}
-	if err := rows.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
-	rows.Close()
 	for _, m := range midnights {
 		// The part of the hour before midnight belongs to the day before,
 		// unless it is before the month; the part after, to the new day,
@@ -243,16 +247,7 @@ func Report(ctx context.Context, tx *store.Tx, orgID string, from, to time.Time,
 	list := strings.Join(cols, ", ")
 	q := "SELECT " + list + ", " + totalsSelect + " FROM " + table +
 		" WHERE organization_id = ? AND bucket_start >= ? AND bucket_start < ? GROUP BY " + list + " LIMIT ?"
-	rows, err := tx.Query(ctx, q, orgID, store.Micros(from), store.Micros(to), MaxRows+1)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Row
-	for rows.Next() {
-		if len(out) == MaxRows {
-			return nil, steward.Invalid([]string{"group_by"}, "the report would have more than %d rows: narrow the range or group by less", MaxRows)
-		}
+	out, err := store.All(ctx, tx, q, []any{orgID, store.Micros(from), store.Micros(to), MaxRows + 1}, func(rs store.Scanner) (Row, error) {
 		var r Row
 		var start int64
 		dest := []any{&start}
@@ -262,14 +257,15 @@ func Report(ctx context.Context, tx *store.Tx, orgID string, from, to time.Time,
 				dest = append(dest, fields[i])
 			}
 		}
-		if err := rows.Scan(append(dest, r.dest()...)...); err != nil {
-			return nil, err
-		}
+		err := rs.Scan(append(dest, r.dest()...)...)
 		r.Start = store.Time(start)
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
+		return r, err
+	})
+	if err != nil {
 		return nil, err
+	}
+	if len(out) > MaxRows {
+		return nil, steward.Invalid([]string{"group_by"}, "the report would have more than %d rows: narrow the range or group by less", MaxRows)
 	}
 	slices.SortFunc(out, func(a, b Row) int {
 		if c := a.Start.Compare(b.Start); c != 0 {
@@ -323,20 +319,7 @@ func MonthSpend(ctx context.Context, tx *store.Tx, orgID, workspaceID string, st
 			q += " AND workspace_id = ?"
 			args = append(args, workspaceID)
 		}
-		rows, err := tx.Query(ctx, q+" GROUP BY model", args...)
-		if err != nil {
-			return 0, nil, err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var model string
-			var t Totals
-			if err := rows.Scan(append([]any{&model}, t.dest()...)...); err != nil {
-				return 0, nil, err
-			}
-			sum(model, t)
-		}
-		if err := rows.Err(); err != nil {
+		if err := eachModel(ctx, tx, q, args, sum); err != nil {
 			return 0, nil, err
 		}
 	}
@@ -367,19 +350,21 @@ func rawByModel(ctx context.Context, tx *store.Tx, orgID, workspaceID string, fr
 		q += " AND workspace_id = ?"
 		args = append(args, workspaceID)
 	}
-	rows, err := tx.Query(ctx, q+" GROUP BY model", args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
 	out := map[string]Totals{}
-	for rows.Next() {
+	err := eachModel(ctx, tx, q, args, func(model string, t Totals) { out[model] = t })
+	return out, err
+}
+
+// eachModel runs q, a query of one model's totals a row, grouped by model,
+// and calls fn with each row.
+func eachModel(ctx context.Context, tx *store.Tx, q string, args []any, fn func(model string, t Totals)) error {
+	return tx.Each(ctx, q+" GROUP BY model", args, func(r *sql.Rows) error {
 		var model string
 		var t Totals
-		if err := rows.Scan(append([]any{&model}, t.dest()...)...); err != nil {
-			return nil, err
+		if err := r.Scan(append([]any{&model}, t.dest()...)...); err != nil {
+			return err
 		}
-		out[model] = t
-	}
-	return out, rows.Err()
+		fn(model, t)
+		return nil
+	})
 }

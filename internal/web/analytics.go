@@ -2,59 +2,21 @@ package web
 
 import (
 	"cmp"
-	"context"
 	"fmt"
 	"html/template"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/stewardhq/steward/internal/analytics"
-	"github.com/stewardhq/steward/internal/directory"
-	"github.com/stewardhq/steward/internal/quota"
 	"github.com/stewardhq/steward/internal/steward"
-	"github.com/stewardhq/steward/internal/store"
 )
 
-// analyticsPerPage is how many users one page of the per-user report
-// lists; analyticsAgents how many agents the per-agent table shows, most
-// messages first; analyticsDefaultDays is the window shown when none is
-// asked for.
-const (
-	analyticsPerPage     = 50
-	analyticsAgents      = 50
-	analyticsDefaultDays = 30
-)
-
-// analyticsSorts are the per-user report's orders, each largest (or most
-// recent) first; the report's own order (most messages) breaks ties.
-var analyticsSorts = map[string]func(a, b analytics.UserStat) int{
-	"messages": nil,
-	"conversations": func(a, b analytics.UserStat) int {
-		return cmp.Compare(b.UniqueConversationsCount, a.UniqueConversationsCount)
-	},
-	"files":        func(a, b analytics.UserStat) int { return cmp.Compare(b.FilesCount, a.FilesCount) },
-	"last_message": func(a, b analytics.UserStat) int { return strings.Compare(b.LastMessageAt, a.LastMessageAt) },
-}
-
-// analyticsInput is the page's query: an inclusive range of days of the
-// Organization's time zone, the over-time report's granularity, the
-// Workspace of the coding figures (empty for all), the per-user order and
-// page.
-type analyticsInput struct {
-	From, To    string
-	Granularity string
-	Workspace   string
-	Sort        string
-	Page        int
-	window      analytics.Window
-}
-
-// link is a link to the page with the input, ordered by sort, at page n.
-func (in analyticsInput) link(sort string, n int) template.URL {
+// analyticsLink is a link to the analytics page with the query in, ordered by
+// sort, at page n.
+func analyticsLink(in analytics.Query, sort string, n int) template.URL {
 	v := url.Values{"from": {in.From}, "to": {in.To}, "granularity": {in.Granularity}}
 	if in.Workspace != "" {
 		v.Set("workspace", in.Workspace)
@@ -69,74 +31,6 @@ func (in analyticsInput) link(sort string, n int) template.URL {
 	return template.URL("?" + v.Encode())
 }
 
-// readAnalyticsInput reads and checks the page's query; today is the
-// default last day. Days start at midnight in zone.
-func readAnalyticsInput(q url.Values, today time.Time, zone *time.Location) (analyticsInput, error) {
-	in := analyticsInput{From: q.Get("from"), To: q.Get("to"), Granularity: q.Get("granularity"), Workspace: q.Get("workspace"), Sort: q.Get("sort")}
-	if in.To == "" {
-		in.To = today.Format(time.DateOnly)
-	}
-	if in.From == "" {
-		to, err := time.Parse(time.DateOnly, in.To)
-		if err != nil {
-			to = today
-		}
-		in.From = to.AddDate(0, 0, 1-analyticsDefaultDays).Format(time.DateOnly)
-	}
-	if in.Granularity == "" {
-		in.Granularity = "day"
-	}
-	if in.Sort == "" {
-		in.Sort = "messages"
-	}
-	var bad []*steward.Error
-	in.Page = 1
-	if v := q.Get("page"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 1_000_000 {
-			bad = append(bad, steward.Invalid([]string{"query", "page"}, "page must be a whole number from 1 to 1000000, not %q", v))
-		}
-		in.Page = n
-	}
-	day := func(name, v string) time.Time {
-		t, err := time.ParseInLocation(time.DateOnly, v, zone)
-		if err != nil || t.Year() < 1970 {
-			bad = append(bad, steward.Invalid([]string{"query", name}, "%s must be a date from 1970 on, as YYYY-MM-DD, not %q", name, v))
-		}
-		return t
-	}
-	from, to := day("from", in.From), day("to", in.To)
-	if len(bad) == 0 {
-		in.window = analytics.Window{Start: from, End: to.AddDate(0, 0, 1), Zone: zone}
-		switch {
-		case to.Before(from):
-			bad = append(bad, steward.Invalid([]string{"query", "to"}, "to (%s) must be on or after from (%s)", in.To, in.From))
-		case in.window.End.Sub(in.window.Start) > analytics.MaxWindow:
-			bad = append(bad, steward.Invalid([]string{"query", "to"}, "the window must be at most %d days long", int(analytics.MaxWindow.Hours()/24)))
-		}
-	}
-	if in.Granularity != "day" && in.Granularity != "week" {
-		bad = append(bad, steward.Invalid([]string{"query", "granularity"}, "granularity must be day or week, not %q", in.Granularity))
-	}
-	if _, ok := analyticsSorts[in.Sort]; !ok {
-		bad = append(bad, steward.Invalid([]string{"query", "sort"}, "sort must be messages, conversations, files or last_message, not %q", in.Sort))
-		// The form carries the order in a hidden field: sending it again
-		// must not repeat the mistake.
-		in.Sort = "messages"
-	}
-	if len(bad) == 0 {
-		return in, nil
-	}
-	return in, steward.Invalids(bad)
-}
-
-// userRow is one user of the per-user report, with their address when
-// they are still a member.
-type userRow struct {
-	analytics.UserStat
-	Email string
-}
-
 // codeDay is one day of a Workspace's (or every Workspace's) coding
 // activity.
 type codeDay struct {
@@ -147,10 +41,10 @@ type codeDay struct {
 }
 
 type analyticsData struct {
-	In         analyticsInput
+	In         analytics.Query
 	Zone       string
 	Workspaces []steward.Workspace
-	Users      []userRow
+	Users      []analytics.UserRow
 	// TotalUsers counts every user of the report; First and Last number
 	// the page's rows, Prev and Next link its neighbours.
 	TotalUsers  int
@@ -187,83 +81,39 @@ func (h *Handler) analyticsView(r *http.Request, c *reqCtx) (page, error) {
 	p := c.page("Analytics", "analytics")
 	var d analyticsData
 	p.Data = &d
-	err := h.cfg.DB.View(r.Context(), func(tx *store.Tx) error {
-		ctx := r.Context()
-		var err error
-		if d.Workspaces, _, err = directory.ListWorkspaces(ctx, tx, c.org.ID, false, "", 1, directory.MaxPageSize); err != nil {
-			return err
-		}
-		zone, err := quota.TimeZoneOf(ctx, tx, c.org.ID)
-		if err != nil {
-			return err
-		}
-		d.Zone = zone.String()
-		if d.In, err = readAnalyticsInput(r.URL.Query(), tx.Now.In(zone), zone); err != nil {
-			return err
-		}
-		if d.In.Workspace != "" && !slices.ContainsFunc(d.Workspaces, func(ws steward.Workspace) bool { return ws.ID == d.In.Workspace }) {
-			return steward.Invalid([]string{"query", "workspace"}, "there is no such active Workspace in this Organization")
-		}
-		users, err := analytics.WorkByUser(ctx, tx, c.org.ID, d.In.window)
-		if err != nil {
-			return err
-		}
-		if order := analyticsSorts[d.In.Sort]; order != nil {
-			slices.SortStableFunc(users, order)
-		}
-		if err := d.page(ctx, tx, c.org.ID, users); err != nil {
-			return err
-		}
-		agents, err := analytics.WorkByAgent(ctx, tx, c.org.ID, d.In.window)
-		if err != nil {
-			return err
-		}
-		d.TotalAgents, d.Agents = len(agents), agents[:min(len(agents), analyticsAgents)]
-		for i := range d.Agents {
-			d.Agents[i].LastMessageAt = localInstant(d.Agents[i].LastMessageAt, zone)
-		}
-		for i := range d.Users {
-			d.Users[i].LastMessageAt = localInstant(d.Users[i].LastMessageAt, zone)
-		}
-		if d.Times, err = analytics.WorkByTime(ctx, tx, c.org.ID, d.In.window, d.In.Granularity); err != nil {
-			return err
-		}
-		d.Chart = timeChart(d.Times, d.In)
-		code, err := analytics.CodeByWorkspace(ctx, tx, c.org.ID, d.In.Workspace, d.In.window)
-		d.Code = codeDays(code)
-		return err
-	})
-	return p, err
-}
-
-// page keeps the asked-for page of users and finds their addresses.
-func (d *analyticsData) page(ctx context.Context, tx *store.Tx, orgID string, users []analytics.UserStat) error {
-	d.TotalUsers = len(users)
-	lo := min((d.In.Page-1)*analyticsPerPage, len(users))
-	hi := min(lo+analyticsPerPage, len(users))
-	d.First, d.Last = lo+1, hi
-	if lo > 0 {
-		d.Prev = d.In.link(d.In.Sort, d.In.Page-1)
+	zone, err := h.quota.TimeZone(r.Context(), c.org.ID)
+	if err != nil {
+		return p, err
 	}
-	if hi < len(users) {
-		d.Next = d.In.link(d.In.Sort, d.In.Page+1)
+	d.Zone = zone.String()
+	q := r.URL.Query()
+	o, err := h.analytics.Overview(r.Context(), c.org.ID, zone, analytics.QueryInput{
+		From: q.Get("from"), To: q.Get("to"), Granularity: q.Get("granularity"), Workspace: q.Get("workspace"), Sort: q.Get("sort"), Page: q.Get("page")})
+	d.In, d.Workspaces = o.Query, o.Workspaces
+	if err != nil {
+		return p, err
+	}
+	d.Users, d.TotalUsers, d.TotalAgents, d.Agents, d.Times = o.Users, o.TotalUsers, o.TotalAgents, o.Agents, o.Times
+	d.First, d.Last = o.Offset+1, o.Offset+len(o.Users)
+	if o.Offset > 0 {
+		d.Prev = analyticsLink(d.In, d.In.Sort, d.In.Page-1)
+	}
+	if d.Last < d.TotalUsers {
+		d.Next = analyticsLink(d.In, d.In.Sort, d.In.Page+1)
 	}
 	d.SortLinks = map[string]template.URL{}
-	for s := range analyticsSorts {
-		d.SortLinks[s] = d.In.link(s, 1)
+	for _, s := range analytics.UserOrders() {
+		d.SortLinks[s] = analyticsLink(d.In, s, 1)
 	}
-	ids := make([]string, 0, hi-lo)
-	for _, u := range users[lo:hi] {
-		ids = append(ids, u.UserID)
+	for i := range d.Agents {
+		d.Agents[i].LastMessageAt = localInstant(d.Agents[i].LastMessageAt, zone)
 	}
-	emails, err := directory.MemberEmails(ctx, tx, orgID, ids)
-	if err != nil {
-		return err
+	for i := range d.Users {
+		d.Users[i].LastMessageAt = localInstant(d.Users[i].LastMessageAt, zone)
 	}
-	for _, u := range users[lo:hi] {
-		d.Users = append(d.Users, userRow{UserStat: u, Email: emails[u.UserID]})
-	}
-	return nil
+	d.Chart = timeChart(d.Times, d.In)
+	d.Code = codeDays(o.Code)
+	return p, nil
 }
 
 // localInstant writes a report's instant (UTC, to the second) as a time
@@ -331,8 +181,8 @@ func bucketStarts(w analytics.Window, granularity string) []time.Time {
 
 // timeChart draws messages per bucket as bars, one slot for every bucket
 // of the window whether it has activity or not.
-func timeChart(stats []analytics.TimeStat, in analyticsInput) chart {
-	starts := bucketStarts(in.window, in.Granularity)
+func timeChart(stats []analytics.TimeStat, in analytics.Query) chart {
+	starts := bucketStarts(in.Window, in.Granularity)
 	ch := chart{Width: chartWidth, Height: chartHeight + chartBottom, Left: chartLeft, Base: chartHeight,
 		LabelX: chartLeft - 6, DayY: chartHeight + 16, Metric: "messages"}
 	at := map[string]int{}

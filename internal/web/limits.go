@@ -4,11 +4,57 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
+	"github.com/stewardhq/steward/internal/billing"
 	"github.com/stewardhq/steward/internal/quota"
 	"github.com/stewardhq/steward/internal/steward"
-	"github.com/stewardhq/steward/internal/store"
 )
+
+// The Admin Panel counts spend in calendar months of UTC, unlike the
+// Admin API and the limits themselves, which count them in the
+// Organization's time zone.
+var panelMonths = time.UTC
+
+type limitsData struct {
+	SpendCap          *int64
+	RequestsPerSecond int64
+	Tokens            modelLimitsForm
+	Spent             int64
+	Meter             meter
+}
+
+func (h *Handler) limitsView(r *http.Request, c *reqCtx) (page, error) {
+	p := c.page("Limits", "limits")
+	st, err := h.quota.Standing(r.Context(), c.org.ID, "", panelMonths)
+	p.Data = limitsData{SpendCap: st.Spend.Cap, RequestsPerSecond: st.RateLimits.RequestsPerSecond, Tokens: newModelLimitsForm(st.RateLimits, ""),
+		Spent: st.Spend.Spent, Meter: newMeter(st.Spend)}
+	return p, err
+}
+
+func (h *Handler) saveLimits(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
+	if err := h.setLimits(r, c, ""); err != nil {
+		return h.again(w, r, c, "limits", err)
+	}
+	return done(w, r, Prefix+"/o/"+c.org.ID+"/limits", "limits_saved")
+}
+
+// setLimits saves the spend cap and request rate of the Organization
+// (workspaceID "") or of a Workspace, keeping its per-model token limits.
+func (h *Handler) setLimits(r *http.Request, c *reqCtx, workspaceID string) error {
+	amount, err := optAmount(r, "spend_cap")
+	if err != nil {
+		return err
+	}
+	rps, err := optAmount(r, "requests_per_second")
+	if err != nil {
+		return err
+	}
+	if rps != nil && *rps == 0 {
+		return steward.Invalid([]string{"body", "requests_per_second"}, "requests per second must be at least 1, or empty for no limit")
+	}
+	return h.quota.SetLimits(r.Context(), c.p.Actor(), c.org.ID, workspaceID, amount, rps)
+}
 
 // modelLimits are one model's token limits; 0 is none.
 type modelLimits struct {
@@ -26,13 +72,13 @@ type modelLimitsForm struct {
 }
 
 // newModelLimitsForm lists the token limits of the Organization
-// (workspaceID "") or of a Workspace, by model name.
-func newModelLimitsForm(s quota.Settings, workspaceID string) modelLimitsForm {
+// (workspaceID "") or of a Workspace, rl, by model name.
+func newModelLimitsForm(rl quota.RateLimits, workspaceID string) modelLimitsForm {
 	f := modelLimitsForm{Action: "/limits/models", Workspace: workspaceID != ""}
 	if f.Workspace {
 		f.Action = "/workspaces/" + workspaceID + "/limits/models"
 	}
-	for model, l := range s.RateLimitsOf(workspaceID).Models {
+	for model, l := range rl.Models {
 		f.Models = append(f.Models, modelLimits{Model: model, PerMinute: l.PerMinute, PerMonth: l.PerMonth})
 	}
 	slices.SortFunc(f.Models, func(a, b modelLimits) int { return strings.Compare(a.Model, b.Model) })
@@ -56,19 +102,7 @@ func (h *Handler) setModelLimits(r *http.Request, c *reqCtx, workspaceID string)
 	if model == "" {
 		return steward.Invalid([]string{"body", "model"}, "name the model whose token limits to set")
 	}
-	return h.change(r, c, func(tx *store.Tx, org steward.Organization) error {
-		settings, err := quota.Load(r.Context(), tx, org.ID)
-		if err != nil {
-			return err
-		}
-		rl := settings.RateLimitsOf(workspaceID)
-		if perMinute == nil && perMonth == nil {
-			delete(rl.Models, model)
-		} else {
-			rl.Models[model] = quota.TokenLimits{PerMinute: deref(perMinute), PerMonth: deref(perMonth)}
-		}
-		return quota.SetRateLimits(r.Context(), tx, c.p.Actor(), org, workspaceID, rl)
-	})
+	return h.quota.SetModelLimits(r.Context(), c.p.Actor(), c.org.ID, workspaceID, model, perMinute, perMonth)
 }
 
 func (h *Handler) saveModelLimits(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
@@ -84,4 +118,34 @@ func (h *Handler) saveWorkspaceModelLimits(w http.ResponseWriter, r *http.Reques
 		return h.again(w, r, c, "workspace", err)
 	}
 	return done(w, r, Prefix+"/o/"+c.org.ID+"/workspaces/"+ws, "ws_limits")
+}
+
+// meter is a horizontal bar of spend against a cap.
+type meter struct {
+	Width  float64
+	Over   bool
+	HasCap bool
+	Cap    int64
+	Label  string
+}
+
+const meterWidth = 600.0
+
+// newMeter draws a spend against its cap: a cap of 0 is over once anything
+// is spent.
+func newMeter(s quota.Spend) meter {
+	m := meter{}
+	if s.Cap == nil {
+		return m
+	}
+	m.HasCap, m.Cap = true, *s.Cap
+	limit := billing.Micros(*s.Cap)
+	switch {
+	case limit <= 0:
+		m.Width, m.Over = meterWidth, s.Spent > 0
+	default:
+		m.Width = min(1, float64(s.Spent)/float64(limit)) * meterWidth
+		m.Over = s.Spent >= limit
+	}
+	return m
 }

@@ -7,88 +7,9 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/stewardhq/steward/internal/directory"
-	"github.com/stewardhq/steward/internal/quota"
 	"github.com/stewardhq/steward/internal/steward"
-	"github.com/stewardhq/steward/internal/store"
 	"github.com/stewardhq/steward/internal/usage"
 )
-
-type limitsData struct {
-	SpendCap          *int64
-	RequestsPerSecond int64
-	Tokens            modelLimitsForm
-	Spent             int64
-	Meter             meter
-}
-
-// monthSpent returns what the Organization (or one Workspace) spent in the
-// calendar month (UTC) holding t, in micro-units.
-func monthSpent(r *http.Request, tx *store.Tx, orgID, workspaceID string, t time.Time) (int64, error) {
-	start := time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
-	spent, _, err := usage.MonthSpend(r.Context(), tx, orgID, workspaceID, start, start.AddDate(0, 1, 0))
-	return spent, err
-}
-
-func (h *Handler) limitsView(r *http.Request, c *reqCtx) (page, error) {
-	p := c.page("Limits", "limits")
-	var d limitsData
-	err := h.cfg.DB.View(r.Context(), func(tx *store.Tx) error {
-		settings, err := quota.Load(r.Context(), tx, c.org.ID)
-		if err != nil {
-			return err
-		}
-		d.SpendCap, d.RequestsPerSecond = settings.SpendCap, settings.Organization.RequestsPerSecond
-		d.Tokens = newModelLimitsForm(settings, "")
-		d.Spent, err = monthSpent(r, tx, c.org.ID, "", tx.Now.UTC())
-		return err
-	})
-	d.Meter = newMeter(d.Spent, d.SpendCap)
-	p.Data = d
-	return p, err
-}
-
-func (h *Handler) saveLimits(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
-	if err := h.setLimits(r, c, ""); err != nil {
-		return h.again(w, r, c, "limits", err)
-	}
-	return done(w, r, Prefix+"/o/"+c.org.ID+"/limits", "limits_saved")
-}
-
-func deref(v *int64) int64 {
-	if v == nil {
-		return 0
-	}
-	return *v
-}
-
-// meter is a horizontal bar of spend against a cap.
-type meter struct {
-	Width  float64
-	Over   bool
-	HasCap bool
-	Cap    int64
-	Label  string
-}
-
-const meterWidth = 600.0
-
-func newMeter(spent int64, cap *int64) meter {
-	m := meter{}
-	if cap == nil {
-		return m
-	}
-	m.HasCap, m.Cap = true, *cap
-	limit := quota.Micros(*cap)
-	switch {
-	case limit <= 0:
-		m.Width, m.Over = meterWidth, spent > 0
-	default:
-		m.Width = min(1, float64(spent)/float64(limit)) * meterWidth
-		m.Over = spent >= limit
-	}
-	return m
-}
 
 // Chart dimensions, in SVG user units.
 const (
@@ -247,33 +168,15 @@ func (h *Handler) usageView(r *http.Request, c *reqCtx) (page, error) {
 	if d.Metric != "tokens" && d.Metric != "requests" {
 		d.Metric = "cost"
 	}
-	err := h.cfg.DB.View(r.Context(), func(tx *store.Tx) error {
-		ctx := r.Context()
-		now := tx.Now.UTC()
-		start := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
-		if m, err := time.Parse("2006-01", q.Get("month")); err == nil && m.Year() >= 2000 && m.Year() <= 9999 {
-			start = m
-		}
-		d.Month, d.Prev, d.Next = start.Format("2006-01"), start.AddDate(0, -1, 0).Format("2006-01"), start.AddDate(0, 1, 0).Format("2006-01")
-		var err error
-		if d.Workspaces, _, err = directory.ListWorkspaces(ctx, tx, c.org.ID, false, "", 1, directory.MaxPageSize); err != nil {
-			return err
-		}
-		if d.Workspace != "" && !slices.ContainsFunc(d.Workspaces, func(ws steward.Workspace) bool { return ws.ID == d.Workspace }) {
-			return steward.Errorf(steward.KindNotFound, "there is no such active Workspace in this Organization")
-		}
-		rows, err := usage.MonthByModelDay(ctx, tx, c.org.ID, d.Workspace, start, time.UTC)
-		if err != nil {
-			return err
-		}
-		d.Chart = buildChart(rows, start, d.Metric, h.cfg.Currency)
-		if d.Spent, err = monthSpent(r, tx, c.org.ID, d.Workspace, start); err != nil {
-			return err
-		}
-		settings, err := quota.Load(ctx, tx, c.org.ID)
-		d.Meter = newMeter(d.Spent, spendCapOf(settings, d.Workspace))
-		return err
-	})
+	var month time.Time
+	if m, err := time.ParseInLocation("2006-01", q.Get("month"), panelMonths); err == nil && m.Year() >= 2000 && m.Year() <= 9999 {
+		month = m
+	}
+	o, err := h.quota.UsageOverview(r.Context(), c.org.ID, d.Workspace, month, panelMonths)
+	d.Workspaces = o.Workspaces
+	d.Month, d.Prev, d.Next = o.Start.Format("2006-01"), o.Start.AddDate(0, -1, 0).Format("2006-01"), o.Start.AddDate(0, 1, 0).Format("2006-01")
+	d.Chart = buildChart(o.Days, o.Start, d.Metric, h.cfg.Currency)
+	d.Spent, d.Meter = o.Spend.Spent, newMeter(o.Spend)
 	p.Data = d
 	return p, err
 }

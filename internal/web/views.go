@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/stewardhq/steward/internal/steward"
-	"github.com/stewardhq/steward/internal/store"
 )
 
 // viewFunc loads what a page shows.
@@ -51,13 +50,6 @@ func (h *Handler) showWith(w http.ResponseWriter, r *http.Request, c *reqCtx, na
 	edit(&p)
 	h.render(w, r, http.StatusOK, name, p)
 	return nil
-}
-
-// change runs fn in a transaction with the page's Organization: the limits
-// pages' changes, which run quota's functions themselves; every other page
-// calls a domain service, whose methods are each one transaction.
-func (h *Handler) change(r *http.Request, c *reqCtx, fn func(tx *store.Tx, org steward.Organization) error) error {
-	return h.cfg.DB.Transact(r.Context(), func(tx *store.Tx) error { return fn(tx, *c.org) })
 }
 
 // optAmount reads an optional whole, non-negative number from a form

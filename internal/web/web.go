@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/stewardhq/steward/internal/analytics"
 	"github.com/stewardhq/steward/internal/apierror"
 	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/auth"
@@ -26,6 +27,7 @@ import (
 	"github.com/stewardhq/steward/internal/forwarded"
 	"github.com/stewardhq/steward/internal/keys"
 	"github.com/stewardhq/steward/internal/limits"
+	"github.com/stewardhq/steward/internal/quota"
 	"github.com/stewardhq/steward/internal/steward"
 	"github.com/stewardhq/steward/internal/store"
 )
@@ -74,6 +76,8 @@ type Handler struct {
 	directory *directory.Service
 	keys      *keys.Service
 	audit     *audit.Service
+	quota     *quota.Service
+	analytics *analytics.Service
 }
 
 // mux is the pages' ServeMux, remembering the patterns it serves.
@@ -120,7 +124,8 @@ func New(cfg Config) (*Handler, error) {
 		cfg.Log = slog.Default()
 	}
 	h := &Handler{cfg: cfg, mux: &mux{ServeMux: http.NewServeMux()}, pages: map[string]*template.Template{},
-		directory: directory.NewService(cfg.DB, cfg.Invitations), keys: keys.NewService(cfg.DB), audit: audit.NewService(cfg.DB)}
+		directory: directory.NewService(cfg.DB, cfg.Invitations), keys: keys.NewService(cfg.DB), audit: audit.NewService(cfg.DB),
+		quota: quota.NewService(cfg.DB), analytics: analytics.NewService(cfg.DB)}
 	if err := h.parseTemplates(); err != nil {
 		return nil, err
 	}

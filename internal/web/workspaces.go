@@ -5,10 +5,7 @@ import (
 	"slices"
 
 	"github.com/stewardhq/steward/internal/directory"
-	"github.com/stewardhq/steward/internal/keys"
-	"github.com/stewardhq/steward/internal/quota"
 	"github.com/stewardhq/steward/internal/steward"
-	"github.com/stewardhq/steward/internal/store"
 )
 
 type workspaceRow struct {
@@ -23,17 +20,17 @@ type workspacesData struct {
 func (h *Handler) workspacesView(r *http.Request, c *reqCtx) (page, error) {
 	p := c.page("Workspaces", "workspaces")
 	var d workspacesData
-	err := h.cfg.DB.View(r.Context(), func(tx *store.Tx) error {
-		list, _, err := directory.ListWorkspaces(r.Context(), tx, c.org.ID, false, "", 1, directory.MaxPageSize)
+	err := func() error {
+		list, _, err := h.directory.ListWorkspaces(r.Context(), c.org.ID, false, "", 1, directory.MaxPageSize)
 		if err != nil {
 			return err
 		}
-		settings, err := quota.Load(r.Context(), tx, c.org.ID)
+		settings, err := h.quota.Settings(r.Context(), c.org.ID)
 		for _, ws := range list {
 			d.Workspaces = append(d.Workspaces, workspaceRow{Workspace: ws, RequestsPerSecond: settings.RateLimitsOf(ws.ID).RequestsPerSecond})
 		}
 		return err
-	})
+	}()
 	p.Data = d
 	return p, err
 }
@@ -54,54 +51,6 @@ func (h *Handler) archiveWorkspace(w http.ResponseWriter, r *http.Request, c *re
 		return h.again(w, r, c, "workspaces", err)
 	}
 	return done(w, r, Prefix+"/o/"+c.org.ID+"/workspaces", "ws_archived")
-}
-
-// setLimits saves the spend cap and request rate of the Organization
-// (workspaceID "") or of a Workspace, keeping its per-model token limits.
-func (h *Handler) setLimits(r *http.Request, c *reqCtx, workspaceID string) error {
-	amount, err := optAmount(r, "spend_cap")
-	if err != nil {
-		return err
-	}
-	rps, err := optAmount(r, "requests_per_second")
-	if err != nil {
-		return err
-	}
-	if rps != nil && *rps == 0 {
-		return steward.Invalid([]string{"body", "requests_per_second"}, "requests per second must be at least 1, or empty for no limit")
-	}
-	return h.change(r, c, func(tx *store.Tx, org steward.Organization) error {
-		settings, err := quota.Load(r.Context(), tx, org.ID)
-		if err != nil {
-			return err
-		}
-		// Only what the form changes is written, so the audit log gets no
-		// entry for a limit saved as it was.
-		rl := settings.RateLimitsOf(workspaceID)
-		if want := deref(rps); want != rl.RequestsPerSecond {
-			rl.RequestsPerSecond = want
-			if err := quota.SetRateLimits(r.Context(), tx, c.p.Actor(), org, workspaceID, rl); err != nil {
-				return err
-			}
-		}
-		current := spendCapOf(settings, workspaceID)
-		if (current == nil) != (amount == nil) || (amount != nil && *amount != *current) {
-			return quota.SetSpendCap(r.Context(), tx, c.p.Actor(), org, workspaceID, amount)
-		}
-		return nil
-	})
-}
-
-// spendCapOf returns the monthly spend cap of the Organization
-// (workspaceID "") or of a Workspace; nil for none.
-func spendCapOf(s quota.Settings, workspaceID string) *int64 {
-	if workspaceID == "" {
-		return s.SpendCap
-	}
-	if v, ok := s.WorkspaceSpends[workspaceID]; ok {
-		return &v
-	}
-	return nil
 }
 
 // setWorkspaceLimits saves a Workspace's spend cap and request rate from
@@ -141,32 +90,22 @@ const maxListedMembers = 10 * directory.MaxPageSize
 func (h *Handler) workspaceView(r *http.Request, c *reqCtx) (page, error) {
 	p := c.page("Workspace", "workspaces")
 	var d workspaceData
-	err := h.cfg.DB.View(r.Context(), func(tx *store.Tx) error {
+	err := func() error {
 		ctx := r.Context()
 		var err error
-		if d.Workspace, err = directory.ActiveWorkspace(ctx, tx, c.org.ID, r.PathValue("ws")); err != nil {
+		if d.Workspace, err = h.directory.ActiveWorkspace(ctx, c.org.ID, r.PathValue("ws")); err != nil {
 			return err
 		}
-		cat, err := directory.LoadCatalog(ctx, tx, c.org.ID)
+		cat, err := h.directory.Catalog(ctx, c.org.ID)
 		if err != nil {
 			return err
 		}
 		d.Roles = cat.Roles(steward.ScopeWorkspace)
-		if d.PolicyDays, err = keys.PolicyDays(ctx, tx, c.org.ID, d.Workspace.ID); err != nil {
+		if d.PolicyDays, err = h.keys.PolicyDays(ctx, c.org.ID, d.Workspace.ID); err != nil {
 			return err
 		}
-		settings, err := quota.Load(ctx, tx, c.org.ID)
-		if err != nil {
-			return err
-		}
-		d.Tokens = newModelLimitsForm(settings, d.Workspace.ID)
-		d.SpendCap, d.RequestsPerSecond = spendCapOf(settings, d.Workspace.ID), settings.RateLimitsOf(d.Workspace.ID).RequestsPerSecond
-		if d.Spent, err = monthSpent(r, tx, c.org.ID, d.Workspace.ID, tx.Now.UTC()); err != nil {
-			return err
-		}
-		d.Meter = newMeter(d.Spent, d.SpendCap)
 		for n := 1; (n-1)*directory.MaxPageSize < maxListedMembers; n++ {
-			res, err := directory.ListMembers(ctx, tx, c.org.ID, "", n, directory.MaxPageSize)
+			res, err := h.directory.ListMembers(ctx, c.org.ID, "", n, directory.MaxPageSize)
 			if err != nil {
 				return err
 			}
@@ -182,8 +121,12 @@ func (h *Handler) workspaceView(r *http.Request, c *reqCtx) (page, error) {
 				break
 			}
 		}
-		return nil
-	})
+		st, err := h.quota.Standing(ctx, c.org.ID, d.Workspace.ID, panelMonths)
+		d.Tokens = newModelLimitsForm(st.RateLimits, d.Workspace.ID)
+		d.SpendCap, d.RequestsPerSecond = st.Spend.Cap, st.RateLimits.RequestsPerSecond
+		d.Spent, d.Meter = st.Spend.Spent, newMeter(st.Spend)
+		return err
+	}()
 	p.Title = d.Workspace.Name
 	p.Data = d
 	return p, err

@@ -1,4 +1,4 @@
-package gateway
+package billing
 
 import (
 	"math"
@@ -23,35 +23,40 @@ func FuzzCost(f *testing.F) {
 
 	f.Fuzz(func(t *testing.T, in, out int64, inPrice, outPrice float64) {
 		valid := func(p float64) bool { return p >= 0 && p <= MaxPricePerMillion }
-		m, err := validate(Model{Name: "m", Upstreams: []Upstream{{BaseURL: "http://127.0.0.1:9"}}, InputPricePerMillion: inPrice, OutputPricePerMillion: outPrice})
-		if (err == nil) != (valid(inPrice) && valid(outPrice)) {
-			t.Fatalf("prices %v, %v: error %v", inPrice, outPrice, err)
-		}
-		if err != nil {
-			if !strings.Contains(err.Error(), strconv.Itoa(MaxPricePerMillion)) {
-				t.Fatalf("prices %v, %v: %q does not name the largest price", inPrice, outPrice, err)
+		var prices [2]Price
+		refused := false
+		for i, p := range []float64{inPrice, outPrice} {
+			price, err := PerMillion(p)
+			if (err == nil) != valid(p) {
+				t.Fatalf("price %v: error %v", p, err)
 			}
+			if err != nil && !strings.Contains(err.Error(), strconv.Itoa(MaxPricePerMillion)) {
+				t.Fatalf("price %v: %q does not name the largest price", p, err)
+			}
+			prices[i], refused = price, refused || err != nil
+		}
+		if refused {
 			return
 		}
 		want := new(big.Int)
 		for _, part := range []struct {
 			tokens int64
-			scaled int64
+			scaled Price
 			price  float64
-		}{{in, m.inPrice, inPrice}, {out, m.outPrice, outPrice}} {
-			if part.scaled != int64(math.Round(part.price*1e6)) || part.scaled < 0 || part.scaled > MaxPricePerMillion*1e6 {
+		}{{in, prices[0], inPrice}, {out, prices[1], outPrice}} {
+			if part.scaled != Price(math.Round(part.price*1e6)) || part.scaled < 0 || part.scaled > MaxPricePerMillion*1e6 {
 				t.Fatalf("price %v kept as %d", part.price, part.scaled)
 			}
 			// ceil(tokens × scaled / 10^6), for the tokens above zero.
-			v := new(big.Int).Mul(big.NewInt(max(part.tokens, 0)), big.NewInt(part.scaled))
+			v := new(big.Int).Mul(big.NewInt(max(part.tokens, 0)), big.NewInt(int64(part.scaled)))
 			v.Add(v, big.NewInt(999_999))
 			want.Add(want, v.Quo(v, big.NewInt(1_000_000)))
 		}
 		if !want.IsInt64() {
 			want.SetInt64(math.MaxInt64)
 		}
-		if got := m.cost(in, out); got != want.Int64() {
-			t.Fatalf("cost(%d, %d) at %v, %v = %d, want %s", in, out, inPrice, outPrice, got, want)
+		if got := Cost(in, out, prices[0], prices[1]); got != want.Int64() {
+			t.Fatalf("Cost(%d, %d) at %v, %v = %d, want %s", in, out, inPrice, outPrice, got, want)
 		}
 	})
 }
