@@ -37,17 +37,12 @@ func Change[T any](ctx context.Context, db *store.DB, orgID string, fn func(tx *
 	})
 }
 
-// change is Change for a change that returns nothing but its error.
-func (s *Service) change(ctx context.Context, orgID string, fn func(tx *store.Tx, org steward.Organization) error) error {
-	_, err := Change(ctx, s.db, orgID, func(tx *store.Tx, org steward.Organization) (struct{}, error) {
+// InOrganization is Change for a change that returns nothing but its
+// error.
+func InOrganization(ctx context.Context, db *store.DB, orgID string, fn func(tx *store.Tx, org steward.Organization) error) error {
+	_, err := Change(ctx, db, orgID, func(tx *store.Tx, org steward.Organization) (struct{}, error) {
 		return struct{}{}, fn(tx, org)
 	})
-	return err
-}
-
-// write is store.Write for a change that returns nothing but its error.
-func (s *Service) write(ctx context.Context, fn func(tx *store.Tx) error) error {
-	_, err := store.Write(ctx, s.db, func(tx *store.Tx) (struct{}, error) { return struct{}{}, fn(tx) })
 	return err
 }
 
@@ -104,7 +99,7 @@ func (s *Service) UpdateMember(ctx context.Context, actor steward.Actor, orgID, 
 
 // RemoveMember takes a member out of the Organization.
 func (s *Service) RemoveMember(ctx context.Context, actor steward.Actor, orgID, userID string) error {
-	return s.change(ctx, orgID, func(tx *store.Tx, org steward.Organization) error {
+	return InOrganization(ctx, s.db, orgID, func(tx *store.Tx, org steward.Organization) error {
 		return RemoveMember(ctx, tx, actor, org, userID)
 	})
 }
@@ -125,7 +120,7 @@ func (s *Service) ListInvitations(ctx context.Context, orgID string, includeExpi
 
 // RevokeInvitation revokes a pending invitation.
 func (s *Service) RevokeInvitation(ctx context.Context, actor steward.Actor, orgID, id string) error {
-	return s.change(ctx, orgID, func(tx *store.Tx, org steward.Organization) error {
+	return InOrganization(ctx, s.db, orgID, func(tx *store.Tx, org steward.Organization) error {
 		return RevokeInvitation(ctx, tx, actor, org, id)
 	})
 }
@@ -170,7 +165,7 @@ func (s *Service) UpdateGroup(ctx context.Context, actor steward.Actor, orgID, i
 
 // DeleteGroup deletes a group.
 func (s *Service) DeleteGroup(ctx context.Context, actor steward.Actor, orgID, id string) error {
-	return s.change(ctx, orgID, func(tx *store.Tx, org steward.Organization) error {
+	return InOrganization(ctx, s.db, orgID, func(tx *store.Tx, org steward.Organization) error {
 		return DeleteGroup(ctx, tx, actor, org, id)
 	})
 }
@@ -185,7 +180,7 @@ func (s *Service) ListGroupMembers(ctx context.Context, orgID, id string, page, 
 
 // ChangeGroupMembers adds users to a group, or removes them.
 func (s *Service) ChangeGroupMembers(ctx context.Context, actor steward.Actor, orgID, id string, userIDs []string, remove bool) error {
-	return s.change(ctx, orgID, func(tx *store.Tx, org steward.Organization) error {
+	return InOrganization(ctx, s.db, orgID, func(tx *store.Tx, org steward.Organization) error {
 		return ChangeGroupMembers(ctx, tx, actor, org, id, userIDs, remove)
 	})
 }
@@ -199,14 +194,14 @@ func (s *Service) NestedGroups(ctx context.Context, orgID, id string) ([]steward
 
 // SetNestedGroups replaces a group's children.
 func (s *Service) SetNestedGroups(ctx context.Context, actor steward.Actor, orgID, id string, childIDs []string) error {
-	return s.change(ctx, orgID, func(tx *store.Tx, org steward.Organization) error {
+	return InOrganization(ctx, s.db, orgID, func(tx *store.Tx, org steward.Organization) error {
 		return SetNestedGroups(ctx, tx, actor, org, id, childIDs)
 	})
 }
 
 // SetGroupOrganizationRole sets the Organization role a group grants.
 func (s *Service) SetGroupOrganizationRole(ctx context.Context, actor steward.Actor, orgID, id, role string) error {
-	return s.change(ctx, orgID, func(tx *store.Tx, org steward.Organization) error {
+	return InOrganization(ctx, s.db, orgID, func(tx *store.Tx, org steward.Organization) error {
 		return SetGroupOrganizationRole(ctx, tx, actor, org, id, role)
 	})
 }
@@ -233,21 +228,21 @@ func (s *Service) ListAssignments(ctx context.Context, orgID, id string, page, p
 
 // AssignGroup assigns a group to a Workspace.
 func (s *Service) AssignGroup(ctx context.Context, actor steward.Actor, orgID string, in AssignmentChange) error {
-	return s.change(ctx, orgID, func(tx *store.Tx, org steward.Organization) error {
+	return InOrganization(ctx, s.db, orgID, func(tx *store.Tx, org steward.Organization) error {
 		return AssignGroup(ctx, tx, actor, org, in)
 	})
 }
 
 // UpdateAssignment changes the roles of a group's assignment.
 func (s *Service) UpdateAssignment(ctx context.Context, actor steward.Actor, orgID string, in AssignmentChange) error {
-	return s.change(ctx, orgID, func(tx *store.Tx, org steward.Organization) error {
+	return InOrganization(ctx, s.db, orgID, func(tx *store.Tx, org steward.Organization) error {
 		return UpdateAssignment(ctx, tx, actor, org, in)
 	})
 }
 
 // RemoveAssignment takes a group out of a Workspace.
 func (s *Service) RemoveAssignment(ctx context.Context, actor steward.Actor, orgID, groupID, workspaceID string) error {
-	return s.change(ctx, orgID, func(tx *store.Tx, org steward.Organization) error {
+	return InOrganization(ctx, s.db, orgID, func(tx *store.Tx, org steward.Organization) error {
 		return RemoveAssignment(ctx, tx, actor, org, groupID, workspaceID)
 	})
 }
@@ -328,7 +323,7 @@ func (s *Service) UpdateWorkspace(ctx context.Context, actor steward.Actor, orgI
 
 // ArchiveWorkspace archives a Workspace.
 func (s *Service) ArchiveWorkspace(ctx context.Context, actor steward.Actor, orgID, id string) error {
-	return s.change(ctx, orgID, func(tx *store.Tx, org steward.Organization) error {
+	return InOrganization(ctx, s.db, orgID, func(tx *store.Tx, org steward.Organization) error {
 		return ArchiveWorkspace(ctx, tx, actor, org, id)
 	})
 }
@@ -392,7 +387,7 @@ func (s *Service) UpdateCustomRole(ctx context.Context, actor steward.Actor, org
 
 // DeleteCustomRole deletes a custom role.
 func (s *Service) DeleteCustomRole(ctx context.Context, actor steward.Actor, orgID, id string) error {
-	return s.write(ctx, func(tx *store.Tx) error {
+	return s.db.Transact(ctx, func(tx *store.Tx) error {
 		return DeleteCustomRole(ctx, tx, actor, orgID, id)
 	})
 }
@@ -461,7 +456,7 @@ func (s *Service) AddEnterpriseMember(ctx context.Context, actor steward.Actor, 
 
 // RemoveEnterpriseMember takes a member out of the account.
 func (s *Service) RemoveEnterpriseMember(ctx context.Context, actor steward.Actor, enterpriseAccountID, userID string) error {
-	return s.write(ctx, func(tx *store.Tx) error {
+	return s.db.Transact(ctx, func(tx *store.Tx) error {
 		return RemoveEnterpriseMember(ctx, tx, actor, enterpriseAccountID, userID)
 	})
 }

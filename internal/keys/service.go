@@ -27,15 +27,6 @@ type Service struct {
 // NewService returns the keys over db.
 func NewService(db *store.DB) *Service { return &Service{db: db} }
 
-// change is directory.Change for a change that returns nothing but its
-// error.
-func (s *Service) change(ctx context.Context, orgID string, fn func(tx *store.Tx, org steward.Organization) error) error {
-	_, err := directory.Change(ctx, s.db, orgID, func(tx *store.Tx, org steward.Organization) (struct{}, error) {
-		return struct{}{}, fn(tx, org)
-	})
-	return err
-}
-
 // Issued is a Workspace key with its secret, shown once; AsOf is the time
 // of the transaction that issued it, which its actions are judged at.
 type Issued struct {
@@ -82,7 +73,7 @@ func (s *Service) CreateKey(ctx context.Context, actor steward.Actor, orgID stri
 
 // DeleteKey deletes a Workspace key.
 func (s *Service) DeleteKey(ctx context.Context, actor steward.Actor, orgID, id string) error {
-	return s.change(ctx, orgID, func(tx *store.Tx, org steward.Organization) error {
+	return directory.InOrganization(ctx, s.db, orgID, func(tx *store.Tx, org steward.Organization) error {
 		return DeleteKey(ctx, tx, actor, org, id)
 	})
 }
@@ -142,7 +133,7 @@ func (s *Service) PolicyDays(ctx context.Context, orgID, workspaceID string) (in
 // SetPolicy sets the Organization's (workspaceID "") or a Workspace's
 // maximum lifetime of keys, 0 for none.
 func (s *Service) SetPolicy(ctx context.Context, actor steward.Actor, orgID, workspaceID string, days int) error {
-	return s.change(ctx, orgID, func(tx *store.Tx, org steward.Organization) error {
+	return directory.InOrganization(ctx, s.db, orgID, func(tx *store.Tx, org steward.Organization) error {
 		return SetPolicy(ctx, tx, actor, org, workspaceID, days)
 	})
 }
@@ -235,7 +226,7 @@ func (s *Service) ListSCIMTokens(ctx context.Context, orgID string) ([]SCIMToken
 
 // RevokeSCIMToken revokes a SCIM token.
 func (s *Service) RevokeSCIMToken(ctx context.Context, actor steward.Actor, orgID, id string) error {
-	return s.change(ctx, orgID, func(tx *store.Tx, org steward.Organization) error {
+	return directory.InOrganization(ctx, s.db, orgID, func(tx *store.Tx, org steward.Organization) error {
 		return RevokeSCIMToken(ctx, tx, actor, org, id)
 	})
 }

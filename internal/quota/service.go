@@ -25,15 +25,6 @@ type Service struct {
 // NewService returns the limits over db.
 func NewService(db *store.DB) *Service { return &Service{db: db} }
 
-// change is directory.Change for a change that returns nothing but its
-// error.
-func (s *Service) change(ctx context.Context, orgID string, fn func(tx *store.Tx, org steward.Organization) error) error {
-	_, err := directory.Change(ctx, s.db, orgID, func(tx *store.Tx, org steward.Organization) (struct{}, error) {
-		return struct{}{}, fn(tx, org)
-	})
-	return err
-}
-
 // Spend is a scope's (the Organization's or one of its Workspaces') monthly
 // spend cap and what it spent in a calendar month.
 type Spend struct {
@@ -98,7 +89,7 @@ func (s *Service) SetRateLimits(ctx context.Context, actor steward.Actor, orgID,
 // SetModelLimits sets or removes one model's token limits of the
 // Organization or of one of its active Workspaces.
 func (s *Service) SetModelLimits(ctx context.Context, actor steward.Actor, orgID, workspaceID, model string, perMinute, perMonth *int64) error {
-	return s.change(ctx, orgID, func(tx *store.Tx, org steward.Organization) error {
+	return directory.InOrganization(ctx, s.db, orgID, func(tx *store.Tx, org steward.Organization) error {
 		return SetModelLimits(ctx, tx, actor, org, workspaceID, model, perMinute, perMonth)
 	})
 }
@@ -106,7 +97,7 @@ func (s *Service) SetModelLimits(ctx context.Context, actor steward.Actor, orgID
 // SetLimits sets the spend cap and the request rate of the Organization or
 // of one of its active Workspaces, changing only what differs.
 func (s *Service) SetLimits(ctx context.Context, actor steward.Actor, orgID, workspaceID string, spendCap, requestsPerSecond *int64) error {
-	return s.change(ctx, orgID, func(tx *store.Tx, org steward.Organization) error {
+	return directory.InOrganization(ctx, s.db, orgID, func(tx *store.Tx, org steward.Organization) error {
 		return SetLimits(ctx, tx, actor, org, workspaceID, spendCap, requestsPerSecond)
 	})
 }
@@ -131,7 +122,7 @@ func (s *Service) SetSpendLimit(ctx context.Context, actor steward.Actor, orgID 
 // SetSpendCap sets or removes the spend cap of the Organization or of one
 // of its active Workspaces.
 func (s *Service) SetSpendCap(ctx context.Context, actor steward.Actor, orgID, workspaceID string, amount *int64) error {
-	return s.change(ctx, orgID, func(tx *store.Tx, org steward.Organization) error {
+	return directory.InOrganization(ctx, s.db, orgID, func(tx *store.Tx, org steward.Organization) error {
 		return SetSpendCap(ctx, tx, actor, org, workspaceID, amount)
 	})
 }
