@@ -179,10 +179,15 @@ type Standing struct {
 }
 
 // Standing returns where the Organization (workspaceID "") or one of its
-// Workspaces stands, with this month taken in zone.
-func (s *Service) Standing(ctx context.Context, orgID, workspaceID string, zone *time.Location) (Standing, error) {
+// Workspaces stands, this month being a calendar month of the
+// Organization's time zone, as its caps count it.
+func (s *Service) Standing(ctx context.Context, orgID, workspaceID string) (Standing, error) {
 	return store.Read(ctx, s.db, func(tx *store.Tx) (Standing, error) {
 		set, err := Load(ctx, tx, orgID)
+		if err != nil {
+			return Standing{}, err
+		}
+		zone, err := TimeZoneOf(ctx, tx, orgID)
 		if err != nil {
 			return Standing{}, err
 		}
@@ -240,9 +245,10 @@ type UsageOverview struct {
 }
 
 // UsageOverview returns the usage of the Organization (workspaceID "") or
-// of one of its active Workspaces (KindNotFound for any other) in the
-// calendar month of zone holding month, or this month when month is zero.
-func (s *Service) UsageOverview(ctx context.Context, orgID, workspaceID string, month time.Time, zone *time.Location) (UsageOverview, error) {
+// of one of its active Workspaces (KindNotFound for any other) in a
+// calendar month of the Organization's time zone, as its caps count it:
+// month (1 to 12) of year, or this month where they are 0.
+func (s *Service) UsageOverview(ctx context.Context, orgID, workspaceID string, year, month int) (UsageOverview, error) {
 	return store.Read(ctx, s.db, func(tx *store.Tx) (UsageOverview, error) {
 		var out UsageOverview
 		var err error
@@ -252,11 +258,16 @@ func (s *Service) UsageOverview(ctx context.Context, orgID, workspaceID string, 
 		if workspaceID != "" && !slices.ContainsFunc(out.Workspaces, func(ws steward.Workspace) bool { return ws.ID == workspaceID }) {
 			return out, steward.Errorf(steward.KindNotFound, "there is no such active Workspace in this Organization")
 		}
-		if month.IsZero() {
-			month = tx.Now
+		zone, err := TimeZoneOf(ctx, tx, orgID)
+		if err != nil {
+			return out, err
+		}
+		now := tx.Now.In(zone)
+		if year == 0 || month == 0 {
+			year, month = now.Year(), int(now.Month())
 		}
 		out.Now = tx.Now
-		out.Start, out.End = usage.Month(month, zone)
+		out.Start, out.End = usage.Month(time.Date(year, time.Month(month), 1, 0, 0, 0, 0, zone), zone)
 		if out.Days, err = usage.MonthByModelDay(ctx, tx, orgID, workspaceID, out.Start, zone); err != nil {
 			return out, err
 		}

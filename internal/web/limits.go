@@ -4,17 +4,11 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/stewardhq/steward/internal/billing"
 	"github.com/stewardhq/steward/internal/quota"
 	"github.com/stewardhq/steward/internal/steward"
 )
-
-// The Admin Panel counts spend in calendar months of UTC, unlike the
-// Admin API and the limits themselves, which count them in the
-// Organization's time zone.
-var panelMonths = time.UTC
 
 type limitsData struct {
 	SpendCap          *int64
@@ -26,7 +20,7 @@ type limitsData struct {
 
 func (h *Handler) limitsView(r *http.Request, c *reqCtx) (page, error) {
 	p := c.page("Limits", "limits")
-	st, err := h.quota.Standing(r.Context(), c.org.ID, "", panelMonths)
+	st, err := h.quota.Standing(r.Context(), c.org.ID, "")
 	p.Data = limitsData{SpendCap: st.Spend.Cap, RequestsPerSecond: st.RateLimits.RequestsPerSecond, Tokens: newModelLimitsForm(st.RateLimits, ""),
 		Spent: st.Spend.Spent, Meter: newMeter(st.Spend)}
 	return p, err

@@ -168,11 +168,11 @@ func (h *Handler) usageView(r *http.Request, c *reqCtx) (page, error) {
 	if d.Metric != "tokens" && d.Metric != "requests" {
 		d.Metric = "cost"
 	}
-	var month time.Time
-	if m, err := time.ParseInLocation("2006-01", q.Get("month"), panelMonths); err == nil && m.Year() >= 2000 && m.Year() <= 9999 {
-		month = m
+	var year, month int
+	if m, err := time.Parse("2006-01", q.Get("month")); err == nil && m.Year() >= 2000 && m.Year() <= 9999 {
+		year, month = m.Year(), int(m.Month())
 	}
-	o, err := h.quota.UsageOverview(r.Context(), c.org.ID, d.Workspace, month, panelMonths)
+	o, err := h.quota.UsageOverview(r.Context(), c.org.ID, d.Workspace, year, month)
 	d.Workspaces = o.Workspaces
 	d.Month, d.Prev, d.Next = o.Start.Format("2006-01"), o.Start.AddDate(0, -1, 0).Format("2006-01"), o.Start.AddDate(0, 1, 0).Format("2006-01")
 	d.Chart = buildChart(o.Days, o.Start, d.Metric, h.cfg.Currency)

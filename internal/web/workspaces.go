@@ -121,7 +121,7 @@ func (h *Handler) workspaceView(r *http.Request, c *reqCtx) (page, error) {
 				break
 			}
 		}
-		st, err := h.quota.Standing(ctx, c.org.ID, d.Workspace.ID, panelMonths)
+		st, err := h.quota.Standing(ctx, c.org.ID, d.Workspace.ID)
 		d.Tokens = newModelLimitsForm(st.RateLimits, d.Workspace.ID)
 		d.SpendCap, d.RequestsPerSecond = st.Spend.Cap, st.RateLimits.RequestsPerSecond
 		d.Spent, d.Meter = st.Spend.Spent, newMeter(st.Spend)
