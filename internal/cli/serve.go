@@ -209,8 +209,21 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 		err = httpSrv.Shutdown(sctx)
 		cancel()
+		if errors.Is(err, context.DeadlineExceeded) {
+			// Cut what still runs, streams mostly: closing their
+			// connections cancels their upstream calls, and each records
+			// its usage at its estimate.
+			log.Warn("shutdown timeout reached: closing the connections of requests still in flight")
+			_ = httpSrv.Close()
+		}
 	}
-	// Requests have finished: write the usage still queued, then stop.
+	// Let the model requests record their usage, then write the usage
+	// still queued, and stop.
+	dctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
+	if derr := gw.Drain(dctx); derr != nil {
+		log.Error("model requests still recording their usage at exit", "err", derr)
+	}
+	cancel()
 	if cerr := recorder.Close(); cerr != nil {
 		log.Error("write usage on shutdown", "err", cerr)
 	}
@@ -223,6 +236,11 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	}
 	return err
 }
+
+// drainTimeout bounds the wait, at exit, for model requests to record
+// their usage once their connections are closed: a little more than the
+// gateway gives a request to record it.
+const drainTimeout = 15 * time.Second
 
 // reportTokenEnv is the environment variable holding the check API's report
 // token (auth.Config.ReportToken). It is read from the environment only,

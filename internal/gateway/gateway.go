@@ -191,6 +191,7 @@ type Gateway struct {
 	rec      Recorder
 	log      *slog.Logger
 	checks   checks
+	inflight inflight
 }
 
 // model is a validated Model.
@@ -382,6 +383,8 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	x.ep = ep
+	g.inflight.enter()
+	defer g.inflight.leave()
 	x.serve()
 }
 
