@@ -110,6 +110,21 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	// memory back to the system now rather than over the next minutes.
 	debug.FreeOSMemory()
 	recorder := usage.NewRecorder(db, usage.Options{Log: log, Derive: metering.Analytics})
+	// On SQLite, the one process of the database writes each model
+	// request's reservation while its upstream works, and settles at start
+	// what a crash left. PostgreSQL's processes cannot yet tell a dead
+	// process's intents from a live one's: their answers wait for their
+	// final usage.
+	intents := db.Dialect() == store.SQLite
+	if intents {
+		n, err := recorder.SettleOrphans(ctx)
+		if err != nil {
+			return fmt.Errorf("record the usage of requests in flight at the last stop: %w", err)
+		}
+		if n > 0 {
+			log.Warn("recorded requests in flight at the last stop at their reservation, marked estimated", "requests", n)
+		}
+	}
 	limiter, closeLimiter, err := newLimiter(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -126,7 +141,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	gw, err := newGateway(cfg, env.Getenv, m.Auth(authn), m.Limits(enforcer), m.Recorder(metering.Meter{Usage: recorder}), m.UpstreamClient(cfg.UpstreamHeaderTimeout), log)
+	gw, err := newGateway(cfg, env.Getenv, m.Auth(authn), m.Limits(enforcer), m.Recorder(metering.Meter{Usage: recorder, Intents: intents}), m.UpstreamClient(cfg.UpstreamHeaderTimeout), log)
 	if err != nil {
 		return err
 	}
