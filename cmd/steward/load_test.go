@@ -60,16 +60,7 @@ func BenchmarkAddedLatency(b *testing.B) {
 			bareCmd := exec.Command(os.Args[0])
 			bareCmd.Env = append(os.Environ(), bareProxyEnv+"="+model.URL)
 			bare := run(b, bareCmd)
-			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: workers}}
-			const chat = `{"model":"fake","max_tokens":16,"messages":[{"role":"user","content":"hello"}]}`
-			send := func(base, auth string) func() error {
-				return func() error {
-					req, _ := http.NewRequest("POST", base+"/v1/chat/completions", strings.NewReader(chat))
-					req.Header.Set("Authorization", "Bearer "+auth)
-					_, err := expect(client, req, http.StatusOK)
-					return err
-				}
-			}
+			send := chatSender(&http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: workers}})
 			for range b.N {
 				measure(b, p, send(p.base, key), rate, rate/2, workers)
 				measure(b, bare, send(bare.base, "x"), rate, rate/2, workers)
@@ -89,6 +80,20 @@ func BenchmarkAddedLatency(b *testing.B) {
 				b.ReportMetric(stewardCPU/max(bareCPU, 1), "cpu-ratio")
 			}
 		})
+	}
+}
+
+// chatSender returns, for a server's base URL and a key, a function that
+// sends it a small chat request through client and expects a 200.
+func chatSender(client *http.Client) func(base, auth string) func() error {
+	const chat = `{"model":"fake","max_tokens":16,"messages":[{"role":"user","content":"hello"}]}`
+	return func(base, auth string) func() error {
+		return func() error {
+			req, _ := http.NewRequest("POST", base+"/v1/chat/completions", strings.NewReader(chat))
+			req.Header.Set("Authorization", "Bearer "+auth)
+			_, err := expect(client, req, http.StatusOK)
+			return err
+		}
 	}
 }
 
@@ -244,16 +249,7 @@ func BenchmarkLoad(b *testing.B) {
 	bareCmd.Env = append(os.Environ(), bareProxyEnv+"="+model.URL)
 	bare := run(b, bareCmd)
 
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: saturators, MaxConnsPerHost: saturators}}
-	const chat = `{"model":"fake","max_tokens":16,"messages":[{"role":"user","content":"hello"}]}`
-	send := func(base, auth string) func() error {
-		return func() error {
-			req, _ := http.NewRequest("POST", base+"/v1/chat/completions", strings.NewReader(chat))
-			req.Header.Set("Authorization", "Bearer "+auth)
-			_, err := expect(client, req, http.StatusOK)
-			return err
-		}
-	}
+	send := chatSender(&http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: saturators, MaxConnsPerHost: saturators}})
 	for range b.N {
 		// Warm both paths, then measure.
 		measure(b, p, send(p.base, key), 1000, 1000, workers)
