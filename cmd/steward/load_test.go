@@ -30,13 +30,71 @@ import (
 
 // fakeModel answers every chat request at once with a small completion and
 // its usage, like a model server with no compute time.
-func fakeModel() *httptest.Server {
+func fakeModel() *httptest.Server { return fakeModelAfter(0) }
+
+// fakeModelAfter is fakeModel answering after delay, a model's compute time.
+func fakeModelAfter(delay time.Duration) *httptest.Server {
 	answer := []byte(`{"id":"x","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":2,"total_tokens":14}}`)
 	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
+		time.Sleep(delay)
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(answer)
 	}))
+}
+
+// BenchmarkAddedLatency measures what Steward (on SQLite) adds to a bare
+// reverse proxy in front of the same fake model, for a model that answers
+// at once and one that takes 20 ms: both at 1,000 requests/s, alternated
+// twice, reporting the difference of their percentiles and the ratio of
+// their processes' CPU a request.
+//
+//	go test ./cmd/steward -run '^$' -bench AddedLatency -benchtime 1x
+func BenchmarkAddedLatency(b *testing.B) {
+	const rate, n, workers, rounds = 1000, 3000, 64, 2
+	for _, delay := range []time.Duration{0, 20 * time.Millisecond} {
+		b.Run("upstream="+delay.String(), func(b *testing.B) {
+			model := fakeModelAfter(delay)
+			defer model.Close()
+			p, key, _ := stewardUnderLoad(b, model.URL)
+			bareCmd := exec.Command(os.Args[0])
+			bareCmd.Env = append(os.Environ(), bareProxyEnv+"="+model.URL)
+			bare := run(b, bareCmd)
+			send := chatSender(&http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: workers}})
+			for range b.N {
+				measure(b, p, send(p.base, key), rate, rate/2, workers)
+				measure(b, bare, send(bare.base, "x"), rate, rate/2, workers)
+				var viaSteward, viaBare []time.Duration
+				var stewardCPU, bareCPU float64
+				for range rounds {
+					lat, _, cpu := measure(b, p, send(p.base, key), rate, n, workers)
+					viaSteward, stewardCPU = append(viaSteward, lat...), stewardCPU+cpu/rounds
+					lat, _, cpu = measure(b, bare, send(bare.base, "x"), rate, n, workers)
+					viaBare, bareCPU = append(viaBare, lat...), bareCPU+cpu/rounds
+				}
+				slices.Sort(viaSteward)
+				slices.Sort(viaBare)
+				b.ReportMetric(float64((pct(viaSteward, 50) - pct(viaBare, 50)).Microseconds()), "added-p50-µs")
+				b.ReportMetric(float64((pct(viaSteward, 99) - pct(viaBare, 99)).Microseconds()), "added-p99-µs")
+				b.ReportMetric(float64(pct(viaBare, 50).Microseconds()), "bare-p50-µs")
+				b.ReportMetric(stewardCPU/max(bareCPU, 1), "cpu-ratio")
+			}
+		})
+	}
+}
+
+// chatSender returns, for a server's base URL and a key, a function that
+// sends it a small chat request through client and expects a 200.
+func chatSender(client *http.Client) func(base, auth string) func() error {
+	const chat = `{"model":"fake","max_tokens":16,"messages":[{"role":"user","content":"hello"}]}`
+	return func(base, auth string) func() error {
+		return func() error {
+			req, _ := http.NewRequest("POST", base+"/v1/chat/completions", strings.NewReader(chat))
+			req.Header.Set("Authorization", "Bearer "+auth)
+			_, err := expect(client, req, http.StatusOK)
+			return err
+		}
+	}
 }
 
 // paced sends n requests at rate per second from workers goroutines and
@@ -191,16 +249,7 @@ func BenchmarkLoad(b *testing.B) {
 	bareCmd.Env = append(os.Environ(), bareProxyEnv+"="+model.URL)
 	bare := run(b, bareCmd)
 
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: saturators, MaxConnsPerHost: saturators}}
-	const chat = `{"model":"fake","max_tokens":16,"messages":[{"role":"user","content":"hello"}]}`
-	send := func(base, auth string) func() error {
-		return func() error {
-			req, _ := http.NewRequest("POST", base+"/v1/chat/completions", strings.NewReader(chat))
-			req.Header.Set("Authorization", "Bearer "+auth)
-			_, err := expect(client, req, http.StatusOK)
-			return err
-		}
-	}
+	send := chatSender(&http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: saturators, MaxConnsPerHost: saturators}})
 	for range b.N {
 		// Warm both paths, then measure.
 		measure(b, p, send(p.base, key), 1000, 1000, workers)

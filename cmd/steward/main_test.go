@@ -169,6 +169,21 @@ func (p *process) workspaceKey(t testing.TB, admin string) (id, secret string) {
 	return key.KeyID, key.Key
 }
 
+// eventually calls get until it reports ok, for at most 10 seconds, and
+// returns what it got last: an answer's usage event is committed after the
+// answer, which does not wait for it, so a report read right after the
+// answers may lack the last of them for a commit's time.
+func eventually(get func() (string, bool)) string {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got, ok := get()
+		if ok || time.Now().After(deadline) {
+			return got
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func engines(t *testing.T, fn func(t *testing.T, db []string)) {
 	t.Run("sqlite", func(t *testing.T) { fn(t, []string{"--data-dir", t.TempDir()}) })
 	t.Run("postgres", func(t *testing.T) {

@@ -99,13 +99,17 @@ func scriptedRun(t *testing.T, db []string) {
 	if got := spend.Limits.Completion; math.Abs(got.Usage-want) > 1e-6 || got.Usage > 1 || got.UsageLimit != 1 {
 		t.Fatalf("spend limit reports %s; %d answers cost %.3f under a cap of 1", body, answered.Load(), want)
 	}
-	_, body = p.call(t, "GET", "/v1/admin/usage", admin, "")
 	var rep struct {
 		Completion struct {
 			Models map[string]map[string][]struct{ Value float64 } `json:"models"`
 		} `json:"completion"`
 	}
-	_ = json.Unmarshal([]byte(body), &rep)
+	eventually(func() (string, bool) {
+		_, body := p.call(t, "GET", "/v1/admin/usage", admin, "")
+		_ = json.Unmarshal([]byte(body), &rep)
+		reqs := rep.Completion.Models["fake"]["requests"]
+		return body, len(reqs) == 1 && int64(reqs[0].Value) == answered.Load()
+	})
 	if reqs := rep.Completion.Models["fake"]["requests"]; len(reqs) != 1 || int64(reqs[0].Value) != answered.Load() {
 		t.Fatalf("usage shows %+v requests, want %d", reqs, answered.Load())
 	}

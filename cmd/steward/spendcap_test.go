@@ -151,7 +151,12 @@ func spendCapRun(t *testing.T, db []string, processes int) {
 	}
 
 	day := time.Now().UTC().Format("2006-01-02")
-	status, body := procs[0].call(t, "GET", "/v1/admin/usage/report?start="+day+"&end="+time.Now().UTC().AddDate(0, 0, 1).Format("2006-01-02")+"&bucket=day&group_by=workspace", admin, "")
+	var status int
+	body = eventually(func() (string, bool) {
+		var body string
+		status, body = procs[0].call(t, "GET", "/v1/admin/usage/report?start="+day+"&end="+time.Now().UTC().AddDate(0, 0, 1).Format("2006-01-02")+"&bucket=day&group_by=workspace", admin, "")
+		return body, strings.Contains(body, fmt.Sprintf(`"requests":%d,`, answered.Load()))
+	})
 	var rep struct {
 		Rows []struct {
 			Requests        int64   `json:"requests"`

@@ -110,6 +110,21 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	// memory back to the system now rather than over the next minutes.
 	debug.FreeOSMemory()
 	recorder := usage.NewRecorder(db, usage.Options{Log: log, Derive: metering.Analytics})
+	// On SQLite, the one process of the database writes each model
+	// request's reservation while its upstream works, and settles at start
+	// what a crash left. PostgreSQL's processes cannot yet tell a dead
+	// process's intents from a live one's: their answers wait for their
+	// final usage.
+	intents := db.Dialect() == store.SQLite
+	if intents {
+		n, err := recorder.SettleOrphans(ctx)
+		if err != nil {
+			return fmt.Errorf("record the usage of requests in flight at the last stop: %w", err)
+		}
+		if n > 0 {
+			log.Warn("recorded requests in flight at the last stop at their reservation, marked estimated", "requests", n)
+		}
+	}
 	limiter, closeLimiter, err := newLimiter(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -126,7 +141,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	gw, err := newGateway(cfg, env.Getenv, m.Auth(authn), m.Limits(enforcer), m.Recorder(metering.Meter{Usage: recorder}), m.UpstreamClient(cfg.UpstreamHeaderTimeout), log)
+	gw, err := newGateway(cfg, env.Getenv, m.Auth(authn), m.Limits(enforcer), m.Recorder(metering.Meter{Usage: recorder, Intents: intents}), m.UpstreamClient(cfg.UpstreamHeaderTimeout), log)
 	if err != nil {
 		return err
 	}
@@ -209,8 +224,21 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 		err = httpSrv.Shutdown(sctx)
 		cancel()
+		if errors.Is(err, context.DeadlineExceeded) {
+			// Cut what still runs, streams mostly: closing their
+			// connections cancels their upstream calls, and each records
+			// its usage at its estimate.
+			log.Warn("shutdown timeout reached: closing the connections of requests still in flight")
+			_ = httpSrv.Close()
+		}
 	}
-	// Requests have finished: write the usage still queued, then stop.
+	// Let the model requests record their usage, then write the usage
+	// still queued, and stop.
+	dctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
+	if derr := gw.Drain(dctx); derr != nil {
+		log.Error("model requests still recording their usage at exit", "err", derr)
+	}
+	cancel()
 	if cerr := recorder.Close(); cerr != nil {
 		log.Error("write usage on shutdown", "err", cerr)
 	}
@@ -223,6 +251,11 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	}
 	return err
 }
+
+// drainTimeout bounds the wait, at exit, for model requests to record
+// their usage once their connections are closed: a little more than the
+// gateway gives a request to record it.
+const drainTimeout = 15 * time.Second
 
 // reportTokenEnv is the environment variable holding the check API's report
 // token (auth.Config.ReportToken). It is read from the environment only,

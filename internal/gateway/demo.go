@@ -45,6 +45,9 @@ func (x *exchange) demo() {
 		})
 		return
 	}
+	if !x.durable() {
+		return
+	}
 	h := x.w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")

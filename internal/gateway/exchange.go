@@ -57,6 +57,8 @@ type exchange struct {
 	m      *model
 	req    *request
 	ticket Ticket
+	// intent is the reservation being stored while the upstream works.
+	intent Intent
 	// bound and worst are the prompt and output tokens reserved.
 	bound, worst int64
 	// upstream is the index of the upstream that answered, -1 for none.
@@ -113,6 +115,13 @@ func (x *exchange) serve() {
 	}
 	x.ticket = ticket
 	x.ticketHeaders()
+	x.intent, err = x.g.rec.Intend(x.usage(outcome{in: x.bound, out: x.worst, estimated: true}))
+	if err != nil {
+		x.ticket.Settle(0, 0)
+		x.logAttrs(x.r.Context(), slog.LevelError, "recording usage failed", slog.String("model", m.name), slog.String("err", err.Error()))
+		x.unrecorded()
+		return
+	}
 	if m.demo {
 		x.demo()
 		return
@@ -199,21 +208,48 @@ func (x *exchange) finish(o outcome) error {
 	x.ticket.Settle(o.in, o.out)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(x.r.Context()), recordTimeout)
 	defer cancel()
-	u := Usage{
-		RequestID: x.id, Time: x.start, Key: x.key, Model: x.m.name, Endpoint: x.ep,
-		InputTokens: o.in, OutputTokens: o.out, Cost: x.m.cost(o.in, o.out), Currency: x.g.currency, Estimated: o.estimated,
-		Overrun: o.overrun, Upstream: x.upstreamName(),
-	}
+	u := x.usage(o)
 	if o.overrun {
 		x.logAttrs(ctx, slog.LevelWarn, "the upstream used more than the request reserved", slog.String("model", x.m.name),
 			slog.String("upstream", u.Upstream), slog.Int64("input_tokens", o.in), slog.Int64("output_tokens", o.out),
 			slog.Int64("reserved_input_tokens", x.bound), slog.Int64("reserved_output_tokens", x.worst))
 	}
-	err := x.g.rec.Record(ctx, u)
+	err := x.intent.Settle(ctx, u)
 	if err != nil {
 		x.logAttrs(ctx, slog.LevelError, "recording usage failed", slog.String("model", x.m.name), slog.String("err", err.Error()))
 	}
 	return err
+}
+
+// usage is the Usage of the request for o.
+func (x *exchange) usage(o outcome) Usage {
+	return Usage{
+		RequestID: x.id, Time: x.start, Key: x.key, Model: x.m.name, Endpoint: x.ep,
+		InputTokens: o.in, OutputTokens: o.out, Cost: x.m.cost(o.in, o.out), Currency: x.g.currency, Estimated: o.estimated,
+		Overrun: o.overrun, Upstream: x.upstreamName(),
+	}
+}
+
+// unused settles a request that used nothing: its ticket at zero, its
+// intent dropped.
+func (x *exchange) unused() {
+	x.ticket.Settle(0, 0)
+	x.intent.Cancel()
+}
+
+// durable waits, before the first byte of a stream, for the request's
+// reservation to be stored; when it cannot be, the request is settled at
+// zero and answered that it can be retried.
+func (x *exchange) durable() bool {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(x.r.Context()), recordTimeout)
+	defer cancel()
+	if err := x.intent.Durable(ctx); err != nil {
+		x.unused()
+		x.logAttrs(ctx, slog.LevelError, "recording usage failed", slog.String("model", x.m.name), slog.String("err", err.Error()))
+		x.unrecorded()
+		return false
+	}
+	return true
 }
 
 // unrecorded answers, in place of an answer whose usage could not be
@@ -227,7 +263,7 @@ func (x *exchange) unrecorded() {
 func (x *exchange) forward(body []byte, addedUsage bool) {
 	resp, err := x.call(body)
 	if err != nil {
-		x.ticket.Settle(0, 0)
+		x.unused()
 		if x.r.Context().Err() != nil {
 			return
 		}
@@ -349,8 +385,8 @@ func (c *wireChoice) outputBytes() int64 {
 	return n
 }
 
-// answer relays a non-streaming answer. A successful one is settled and
-// recorded before it is written; an error status is passed through as it
+// answer relays a non-streaming answer. A successful one is settled, and
+// its usage made durable (Intent.Settle), before it is written; an error status is passed through as it
 // is and settled at zero, since the model produced nothing to pay for.
 func (x *exchange) answer(resp *http.Response) {
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes+1))
@@ -358,7 +394,7 @@ func (x *exchange) answer(resp *http.Response) {
 		err = fmt.Errorf("the answer exceeds %d bytes", maxAnswerBytes)
 	}
 	if err != nil {
-		x.ticket.Settle(0, 0)
+		x.unused()
 		if x.r.Context().Err() != nil {
 			return
 		}
@@ -382,7 +418,7 @@ func (x *exchange) answer(resp *http.Response) {
 			return
 		}
 	} else {
-		x.ticket.Settle(0, 0)
+		x.unused()
 	}
 	x.upstreamHeaders(resp.Header)
 	x.w.Header().Set("Content-Length", strconv.Itoa(len(data)))
@@ -417,8 +453,12 @@ type streamState struct {
 // include_usage itself, it drops the usage-only chunk the client did not
 // ask for. A stream that outruns its reservation is cut: the upstream call
 // is closed, and the client gets the end of a stream that stopped at
-// max_tokens (see endCut).
+// max_tokens (see endCut). Nothing is relayed before the request's intent
+// is durable.
 func (x *exchange) stream(resp *http.Response, addedUsage bool) {
+	if !x.durable() {
+		return
+	}
 	x.upstreamHeaders(resp.Header)
 	x.w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(x.w)

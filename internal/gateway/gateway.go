@@ -63,13 +63,42 @@ type Ticket interface {
 
 // Recorder stores the usage of answered requests.
 type Recorder interface {
-	// Record stores u. It is called before a non-streaming answer is
-	// written, so that the usage of an answered request is as durable as
-	// Record makes it. An error is logged; the answer is still delivered,
-	// because the model has already done the work and refusing it would
-	// make the client retry and pay twice.
+	// Record stores u durably (a report of the check API).
 	Record(ctx context.Context, u Usage) error
+	// Intend starts storing u, the reservation of a model request about to
+	// call its upstream, without waiting: the request's Intent.
+	Intend(u Usage) (Intent, error)
 }
+
+// Intent is the usage a model request reserved, being stored while its
+// upstream works, so that the commit overlaps the model's time. No byte
+// of an answer is written before Durable or Settle has returned nil: an
+// answered request is in the usage, at its reservation marked estimated
+// until its final usage replaces it.
+type Intent interface {
+	// Durable returns once the reservation is stored, before a stream's
+	// first byte.
+	Durable(ctx context.Context) error
+	// Settle replaces the reservation with u, the usage of the answer, and
+	// returns when the answer may be written; an error means the usage
+	// is not durable, and the answer is withheld.
+	Settle(ctx context.Context, u Usage) error
+	// Cancel drops the reservation of a request that used nothing.
+	Cancel()
+}
+
+// Direct is the Intent of a Recorder that stores no reservation: Settle
+// records the final usage and waits for it, Durable has nothing to wait
+// for.
+func Direct(r Recorder) Intent { return direct{r} }
+
+type direct struct{ r Recorder }
+
+func (direct) Durable(context.Context) error { return nil }
+
+func (d direct) Settle(ctx context.Context, u Usage) error { return d.r.Record(ctx, u) }
+
+func (direct) Cancel() {}
 
 // Usage is one answered request.
 type Usage struct {
@@ -191,6 +220,7 @@ type Gateway struct {
 	rec      Recorder
 	log      *slog.Logger
 	checks   checks
+	inflight inflight
 }
 
 // model is a validated Model.
@@ -382,6 +412,8 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	x.ep = ep
+	g.inflight.enter()
+	defer g.inflight.leave()
 	x.serve()
 }
 

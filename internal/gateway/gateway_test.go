@@ -137,6 +137,8 @@ func (r *fakeRecorder) Record(ctx context.Context, u Usage) error {
 	return nil
 }
 
+func (r *fakeRecorder) Intend(Usage) (Intent, error) { return Direct(r), nil }
+
 func (r *fakeRecorder) next(t *testing.T) Usage {
 	t.Helper()
 	select {
@@ -867,6 +869,8 @@ func (noopLimits) Reserve(context.Context, steward.Principal, string, int64, int
 type noopRecorder struct{}
 
 func (noopRecorder) Record(context.Context, Usage) error { return nil }
+
+func (r noopRecorder) Intend(Usage) (Intent, error) { return Direct(r), nil }
 
 // TestUpstreamConnectionsAreReused sends waves of concurrent requests and
 // checks that the gateway keeps its upstream connections for the next.

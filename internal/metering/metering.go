@@ -22,6 +22,12 @@ import (
 // as a usage event, through the usage recorder.
 type Meter struct {
 	Usage *usage.Recorder
+	// Intents stores each model request's reservation while its upstream
+	// works (usage.Intent). It is for a process that owns its database
+	// (SQLite), which settles the intents a crash left at start
+	// (usage.Recorder.SettleOrphans); without it, an answer waits for its
+	// final usage event.
+	Intents bool
 }
 
 var _ gateway.Recorder = Meter{}
@@ -35,12 +41,41 @@ func (m Meter) Record(ctx context.Context, u gateway.Usage) error {
 	if err != nil {
 		return err
 	}
-	return m.Usage.Record(ctx, usage.Event{
-		ID: id.String(), Time: u.Time, OrganizationID: u.Key.OrganizationID, WorkspaceID: u.Key.WorkspaceID,
+	return m.Usage.Record(ctx, event(id.String(), u))
+}
+
+// Intend queues u as the intent of a request, under an event id made as
+// Record makes it, which its final event keeps.
+func (m Meter) Intend(u gateway.Usage) (gateway.Intent, error) {
+	if !m.Intents {
+		return gateway.Direct(m), nil
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return nil, err
+	}
+	in, err := m.Usage.Intend(event(id.String(), u))
+	if err != nil {
+		return nil, err
+	}
+	return intent{in}, nil
+}
+
+// intent is a usage.Intent taking the gateway's Usage.
+type intent struct{ *usage.Intent }
+
+func (in intent) Settle(ctx context.Context, u gateway.Usage) error {
+	return in.Intent.Settle(ctx, event("", u))
+}
+
+// event is u's usage event of id.
+func event(id string, u gateway.Usage) usage.Event {
+	return usage.Event{
+		ID: id, Time: u.Time, OrganizationID: u.Key.OrganizationID, WorkspaceID: u.Key.WorkspaceID,
 		KeyID: u.Key.CredentialID, UserID: u.Key.UserID, Model: u.Model, InputTokens: u.InputTokens, OutputTokens: u.OutputTokens,
 		Cost: u.Cost, Currency: u.Currency, Estimated: u.Estimated, Overrun: u.Overrun, Endpoint: u.Endpoint, RequestID: u.RequestID,
 		Product: u.Key.Product,
-	})
+	}
 }
 
 // Analytics is the usage recorder's Derive: it counts, in the transaction

@@ -243,8 +243,31 @@ type recordCounter struct {
 }
 
 func (c recordCounter) Record(ctx context.Context, u gateway.Usage) error {
-	if u.Overrun {
-		c.m.overruns.WithLabelValues(u.Model, u.Upstream).Inc()
-	}
+	c.m.count(u)
 	return c.r.Record(ctx, u)
+}
+
+func (c recordCounter) Intend(u gateway.Usage) (gateway.Intent, error) {
+	in, err := c.r.Intend(u)
+	if err != nil {
+		return nil, err
+	}
+	return intentCounter{in, c.m}, nil
+}
+
+type intentCounter struct {
+	gateway.Intent
+	m *Metrics
+}
+
+func (c intentCounter) Settle(ctx context.Context, u gateway.Usage) error {
+	c.m.count(u)
+	return c.Intent.Settle(ctx, u)
+}
+
+// count counts u if it went beyond its reservation.
+func (m *Metrics) count(u gateway.Usage) {
+	if u.Overrun {
+		m.overruns.WithLabelValues(u.Model, u.Upstream).Inc()
+	}
 }

@@ -35,6 +35,8 @@ type discard struct{}
 
 func (discard) Record(context.Context, gateway.Usage) error { return nil }
 
+func (d discard) Intend(gateway.Usage) (gateway.Intent, error) { return gateway.Direct(d), nil }
+
 // value returns a sample's value from the text format, -1 when absent.
 func value(t *testing.T, text, sample string) float64 {
 	t.Helper()

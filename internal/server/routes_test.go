@@ -195,6 +195,8 @@ type discardUsage struct{}
 
 func (discardUsage) Record(context.Context, gateway.Usage) error { return nil }
 
+func (d discardUsage) Intend(gateway.Usage) (gateway.Intent, error) { return gateway.Direct(d), nil }
+
 // session starts a web session for the user and returns it with its
 // secret.
 func (h *harness) session(authn *auth.Authenticator, userID string) (auth.Session, string) {

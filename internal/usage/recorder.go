@@ -94,11 +94,20 @@ type Recorder struct {
 // transaction, or not at all.
 type request struct {
 	events []Event
+	// intents are written to usage_intents, and the intents of ids in
+	// deletes are deleted, in the same transaction as events.
+	intents []Event
+	deletes []string
 	// state moves from queued to taken (by the writer) or to withdrawn (by
 	// a caller that stopped waiting), exactly once.
 	state atomic.Int32
 	done  chan struct{}
 	err   error
+}
+
+// size is how many rows req writes, as a batch's size counts them.
+func (req *request) size() int {
+	return len(req.events) + len(req.intents) + len(req.deletes)
 }
 
 const (
@@ -173,6 +182,14 @@ func (r *Recorder) submit(ctx context.Context, events []Event) error {
 		return store.Translate(err)
 	}
 	req := &request{events: events, done: make(chan struct{})}
+	if err := r.enqueue(req); err != nil {
+		return err
+	}
+	return r.wait(ctx, req)
+}
+
+// enqueue queues req for the writer without waiting for it.
+func (r *Recorder) enqueue(req *request) error {
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
@@ -184,6 +201,12 @@ func (r *Recorder) submit(ctx context.Context, events []Event) error {
 	case r.wake <- struct{}{}:
 	default:
 	}
+	return nil
+}
+
+// wait waits for req's batch, withdrawing req if ctx ends while it is
+// still queued.
+func (r *Recorder) wait(ctx context.Context, req *request) error {
 	select {
 	case <-req.done:
 		return req.err
@@ -271,12 +294,13 @@ func (r *Recorder) take(batch []*request, n int) ([]*request, int) {
 	i := 0
 	for ; i < len(r.pending); i++ {
 		req := r.pending[i]
-		if n > 0 && n+len(req.events) > r.maxBatch {
+		size := req.size()
+		if n > 0 && n+size > r.maxBatch {
 			break
 		}
 		if req.state.CompareAndSwap(queued, taken) {
 			batch = append(batch, req)
-			n += len(req.events)
+			n += size
 		}
 	}
 	rest := copy(r.pending, r.pending[i:])
@@ -296,28 +320,25 @@ func (r *Recorder) commit(batch []*request) error {
 	if len(batch) == 0 {
 		return nil
 	}
-	var events []Event
+	var b batchRows
 	if len(batch) == 1 {
-		events = batch[0].events
+		b = batchRows{batch[0].events, batch[0].intents, batch[0].deletes}
 	} else {
-		n := 0
 		for _, req := range batch {
-			n += len(req.events)
-		}
-		events = make([]Event, 0, n)
-		for _, req := range batch {
-			events = append(events, req.events...)
+			b.events = append(b.events, req.events...)
+			b.intents = append(b.intents, req.intents...)
+			b.deletes = append(b.deletes, req.deletes...)
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
 	defer cancel()
-	err := r.write(ctx, events)
+	err := r.write(ctx, b)
 	if err != nil {
 		r.failed.Add(1)
-		r.log.Error("write usage batch", "events", len(events), "callers", len(batch), "err", err)
+		r.log.Error("write usage batch", "events", len(b.events), "intents", len(b.intents), "callers", len(batch), "err", err)
 	} else {
 		r.batches.Add(1)
-		r.events.Add(int64(len(events)))
+		r.events.Add(int64(len(b.events)))
 	}
 	for _, req := range batch {
 		req.err = err
@@ -326,27 +347,50 @@ func (r *Recorder) commit(batch []*request) error {
 	return err
 }
 
-// write writes events in one transaction, again after a failure to reach
-// the database while ctx allows.
-func (r *Recorder) write(ctx context.Context, events []Event) error {
+// batchRows is what one batch writes.
+type batchRows struct {
+	events, intents []Event
+	deletes         []string
+}
+
+// write writes b in one transaction, again after a failure to reach the
+// database while ctx allows. Intents are inserted before the events and
+// deleted after them, so that an intent and its final event may share a
+// batch.
+func (r *Recorder) write(ctx context.Context, b batchRows) error {
 	for attempt := 0; ; attempt++ {
 		err := r.db.Transact(ctx, func(tx *store.Tx) error {
-			inserted, err := write(ctx, tx, events)
-			if err != nil || r.derive == nil || len(inserted) == 0 {
+			if err := writeIntents(ctx, tx, b.intents); err != nil {
 				return err
 			}
-			return r.derive(ctx, tx, inserted)
+			if _, err := r.writeEvents(ctx, tx, b.events); err != nil {
+				return err
+			}
+			return deleteIntents(ctx, tx, b.deletes)
 		})
 		if err == nil || attempt == len(retryDelays) || !steward.IsKind(err, steward.KindUnavailable) {
 			return err
 		}
-		r.log.Warn("write usage batch, retrying", "events", len(events), "err", err)
+		r.log.Warn("write usage batch, retrying", "events", len(b.events), "err", err)
 		select {
 		case <-time.After(retryDelays[attempt]):
 		case <-ctx.Done():
 			return err
 		}
 	}
+}
+
+// writeEvents stores events and what Derive derives from those inserted,
+// and returns how many it inserted.
+func (r *Recorder) writeEvents(ctx context.Context, tx *store.Tx, events []Event) (int, error) {
+	if len(events) == 0 {
+		return 0, nil
+	}
+	inserted, err := write(ctx, tx, events)
+	if err != nil || r.derive == nil || len(inserted) == 0 {
+		return len(inserted), err
+	}
+	return len(inserted), r.derive(ctx, tx, inserted)
 }
 
 // Stats returns what the Recorder has written so far.

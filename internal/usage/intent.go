@@ -1,0 +1,150 @@
+package usage
+
+import (
+	"context"
+	"database/sql"
+	"strings"
+
+	"github.com/stewardhq/steward/internal/store"
+)
+
+var intentColumns = []string{"id", "organization_id", "workspace_id", "key_id", "user_id", "model", "occurred_at", "input_tokens", "output_tokens", "cost", "currency", "endpoint", "request_id", "product"}
+
+// An Intent is the usage a request in flight has reserved, queued for the
+// Recorder's group commit when the request starts, so that the commit
+// overlaps the request's upstream call instead of following its answer.
+// Its final usage event, of the same id, replaces it (Settle); an intent
+// whose process died before that is recorded at its reservation, marked
+// estimated, by SettleOrphans. A stored event id is ignored, so a request
+// is recorded once whichever comes first.
+type Intent struct {
+	r   *Recorder
+	id  string
+	req *request
+}
+
+// Intend queues e, a request's reservation, as an intent, and returns
+// without waiting for its commit. An invalid event is KindInvalid; a
+// closed Recorder is KindUnavailable.
+func (r *Recorder) Intend(e Event) (*Intent, error) {
+	events := []Event{e}
+	if err := validateAll(events, r.db.Now(), nil); err != nil {
+		return nil, err
+	}
+	in := &Intent{r: r, id: e.ID, req: &request{intents: events, done: make(chan struct{})}}
+	if err := r.enqueue(in.req); err != nil {
+		return nil, err
+	}
+	return in, nil
+}
+
+// Durable returns once the intent is committed, with its batch's error;
+// if ctx ends first, the context's error (the intent stays queued).
+func (in *Intent) Durable(ctx context.Context) error {
+	select {
+	case <-in.req.done:
+		return in.req.err
+	case <-ctx.Done():
+		return store.Translate(ctx.Err())
+	}
+}
+
+// Settle makes final, the request's usage (its ID is set to the intent's),
+// as durable as an answer needs, and returns when the answer may be sent:
+// at once when the intent is committed, since the intent then stands for
+// the request until final replaces it, in a later batch nobody waits for.
+// When the intent is still queued, it is withdrawn and final is written in
+// its stead, waited for (one row instead of two). When the intent failed,
+// final is written with its deletion, waited for. Its error means that
+// the request's usage is not known to be durable.
+func (in *Intent) Settle(ctx context.Context, final Event) error {
+	final.ID = in.id
+	events := []Event{final}
+	if err := validateAll(events, in.r.db.Now(), nil); err != nil {
+		return err
+	}
+	if in.req.state.CompareAndSwap(queued, withdrawn) {
+		return in.r.submit(ctx, events)
+	}
+	req := &request{events: events, deletes: []string{in.id}, done: make(chan struct{})}
+	if in.Durable(ctx) != nil {
+		if err := in.r.enqueue(req); err != nil {
+			return err
+		}
+		return in.r.wait(ctx, req)
+	}
+	if err := in.r.enqueue(req); err != nil {
+		in.r.log.Warn("usage recorder closed: the request stays recorded at its reservation", "id", in.id)
+	}
+	return nil
+}
+
+// Cancel withdraws the intent of a request that used nothing (no upstream
+// answered, or it answered an error), or deletes it in a later batch.
+func (in *Intent) Cancel() {
+	if in.req.state.CompareAndSwap(queued, withdrawn) {
+		return
+	}
+	if err := in.r.enqueue(&request{deletes: []string{in.id}, done: make(chan struct{})}); err != nil {
+		in.r.log.Warn("usage recorder closed: an unused reservation will be recorded at start", "id", in.id)
+	}
+}
+
+// writeIntents inserts intents, ignoring ids stored already.
+func writeIntents(ctx context.Context, tx *store.Tx, intents []Event) error {
+	if len(intents) == 0 {
+		return nil
+	}
+	rows := make([][]any, len(intents))
+	for i, e := range intents {
+		rows[i] = []any{e.ID, e.OrganizationID, e.WorkspaceID, e.KeyID, e.UserID, e.Model, store.Micros(e.Time),
+			e.InputTokens, e.OutputTokens, e.Cost, e.Currency, e.Endpoint, e.RequestID, e.Product}
+	}
+	return tx.InsertMany(ctx, "usage_intents", intentColumns, rows, "ON CONFLICT (id) DO NOTHING")
+}
+
+// deleteIntents deletes the intents of ids.
+func deleteIntents(ctx context.Context, tx *store.Tx, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	_, err := tx.Exec(ctx, "DELETE FROM usage_intents WHERE id IN (?"+strings.Repeat(", ?", len(ids)-1)+")", args...)
+	return err
+}
+
+// SettleOrphans records every intent left in the database as a usage event
+// at its reservation, marked estimated, and deletes it, in one
+// transaction; it returns how many it recorded (an intent whose final
+// event was stored already is only deleted). It is for a process that
+// owns the database, at start, before it serves: an intent there was left
+// by a process that died before its request's final event was committed.
+func (r *Recorder) SettleOrphans(ctx context.Context) (int, error) {
+	var recorded int
+	err := r.db.Transact(ctx, func(tx *store.Tx) error {
+		var orphans []Event
+		err := tx.Each(ctx, "SELECT "+strings.Join(intentColumns, ", ")+" FROM usage_intents", nil, func(rows *sql.Rows) error {
+			e := Event{Estimated: true}
+			var at int64
+			if err := rows.Scan(&e.ID, &e.OrganizationID, &e.WorkspaceID, &e.KeyID, &e.UserID, &e.Model, &at,
+				&e.InputTokens, &e.OutputTokens, &e.Cost, &e.Currency, &e.Endpoint, &e.RequestID, &e.Product); err != nil {
+				return err
+			}
+			e.Time = store.Time(at)
+			orphans = append(orphans, e)
+			return nil
+		})
+		if err != nil || len(orphans) == 0 {
+			return err
+		}
+		if recorded, err = r.writeEvents(ctx, tx, orphans); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, "DELETE FROM usage_intents")
+		return err
+	})
+	return recorded, err
+}

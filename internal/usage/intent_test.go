@@ -1,0 +1,147 @@
+package usage
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stewardhq/steward/internal/store"
+	"github.com/stewardhq/steward/internal/store/storetest"
+)
+
+// intents counts the rows of usage_intents.
+func intents(t *testing.T, db *store.DB) int {
+	t.Helper()
+	n, err := view(t, db, func(ctx context.Context, tx *store.Tx) (int, error) {
+		var n int
+		return n, tx.QueryRow(ctx, "SELECT COUNT(*) FROM usage_intents").Scan(&n)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// reserved is event id's reservation: more than it will use.
+func reserved(id string, at time.Time) Event {
+	e := event(id, at)
+	e.InputTokens, e.OutputTokens, e.Cost, e.Estimated = 100, 200, 3000, true
+	return e
+}
+
+// TestIntentSettled follows a request whose upstream is slower than a
+// commit: its intent is committed first, then Settle returns without
+// waiting and its final event replaces the intent.
+func TestIntentSettled(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		at := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+		r := NewRecorder(db, Options{})
+		start(t, r)
+		in, err := r.Intend(reserved("a", at))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := in.Durable(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := intents(t, db); got != 1 {
+			t.Fatalf("intents after Durable: %d, want 1", got)
+		}
+		final := event("ignored: the intent's id is used", at)
+		if err := in.Settle(ctx, final); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Close(); err != nil {
+			t.Fatal(err)
+		}
+		final.ID = "a"
+		got := checkRollups(t, db)
+		if len(got) != 1 || got["a"] != final {
+			t.Fatalf("stored %+v, want only the final event %+v", got, final)
+		}
+		if got := intents(t, db); got != 0 {
+			t.Fatalf("intents after the final event: %d, want 0", got)
+		}
+	})
+}
+
+// TestIntentReplacedWhileQueued settles a request before the writer has
+// taken its intent: the final event is written in its stead, one row.
+func TestIntentReplacedWhileQueued(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, db *store.DB) {
+		at := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+		r := NewRecorder(db, Options{})
+		in, err := r.Intend(reserved("a", at))
+		if err != nil {
+			t.Fatal(err)
+		}
+		settled := make(chan error, 1)
+		go func() { settled <- in.Settle(context.Background(), event("a", at)) }()
+		for queuedEvents(r) == 0 {
+			time.Sleep(time.Millisecond)
+		}
+		start(t, r)
+		if err := <-settled; err != nil {
+			t.Fatal(err)
+		}
+		if got := r.Stats(); got.Batches != 1 {
+			t.Fatalf("batches = %d, want 1: the final event alone", got.Batches)
+		}
+		if got := checkRollups(t, db); len(got) != 1 || got["a"].Estimated || got["a"].OutputTokens != 20 {
+			t.Fatalf("stored %+v, want the final event", got)
+		}
+		if got := intents(t, db); got != 0 {
+			t.Fatalf("intents: %d, want 0", got)
+		}
+	})
+}
+
+// TestOrphanedIntentsSettledOnce settles, as a process does at start, the
+// intents a killed process left: one whose final event never came is
+// recorded at its reservation, marked estimated; one whose final event
+// was committed (its intent's deletion was not) stays as it was; a
+// cancelled one is gone. A second settlement records nothing.
+func TestOrphanedIntentsSettledOnce(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		at := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+		r := NewRecorder(db, Options{})
+		start(t, r)
+		for _, id := range []string{"orphan", "final", "cancelled"} {
+			in, err := r.Intend(reserved(id, at))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := in.Durable(ctx); err != nil {
+				t.Fatal(err)
+			}
+			switch id {
+			case "final":
+				if err := r.Record(ctx, event(id, at)); err != nil {
+					t.Fatal(err)
+				}
+			case "cancelled":
+				in.Cancel()
+			}
+		}
+		if err := r.Close(); err != nil {
+			t.Fatal(err)
+		}
+
+		next := NewRecorder(db, Options{})
+		for i, want := range []int{1, 0} {
+			if got, err := next.SettleOrphans(ctx); err != nil || got != want {
+				t.Fatalf("settlement %d: recorded %d, %v; want %d", i+1, got, err, want)
+			}
+		}
+		got := checkRollups(t, db)
+		want := map[string]Event{"orphan": reserved("orphan", at), "final": event("final", at)}
+		if len(got) != len(want) || got["orphan"] != want["orphan"] || got["final"] != want["final"] {
+			t.Fatalf("stored %+v\nwant %+v", got, want)
+		}
+		if n := intents(t, db); n != 0 {
+			t.Fatalf("intents left: %d", n)
+		}
+	})
+}
