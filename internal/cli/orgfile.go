@@ -18,25 +18,32 @@ import (
 // that CI tells "changes" from "failed".
 var errChanges = errors.New("changes")
 
-// connection registers --url and --key on fs and returns a function that
-// makes the client once the flags are parsed.
-func connection(env Env, fs *flag.FlagSet) func() (*client.Admin, error) {
+// connection registers --url and, unless keyVar is empty, --key on fs, and
+// returns a function that makes the client once the flags are parsed: a
+// flag not given is read from the environment (STEWARD_URL, keyVar).
+func connection(env Env, fs *flag.FlagSet, keyVar string) func() (*client.Admin, error) {
 	u := fs.String("url", defaultServerURL, "base URL of the Steward server, or of Mistral's API (env STEWARD_URL)")
-	key := fs.String("key", "", "Admin API key (env STEWARD_ADMIN_KEY)")
+	var key *string
+	if keyVar != "" {
+		key = fs.String("key", "", "the key to send (env "+keyVar+")")
+	}
 	return func() (*client.Admin, error) {
 		set := map[string]bool{}
 		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 		if v := env.Getenv("STEWARD_URL"); v != "" && !set["url"] {
 			*u = v
 		}
-		if !set["key"] {
-			*key = env.Getenv("STEWARD_ADMIN_KEY")
+		k := ""
+		if key != nil {
+			if !set["key"] {
+				*key = env.Getenv(keyVar)
+			}
+			if k = strings.TrimSpace(*key); k == "" {
+				fmt.Fprintf(env.Stderr, "%s: a key is required: pass --key or set %s\n", fs.Name(), keyVar)
+				return nil, errUsage
+			}
 		}
-		if strings.TrimSpace(*key) == "" {
-			fmt.Fprintf(env.Stderr, "%s: an Admin API key is required: pass --key or set STEWARD_ADMIN_KEY\n", fs.Name())
-			return nil, errUsage
-		}
-		c, err := client.New(*u, strings.TrimSpace(*key), client.WithUserAgent("steward/"+version()))
+		c, err := client.New(*u, k, client.WithUserAgent("steward/"+version()))
 		if err != nil {
 			fmt.Fprintf(env.Stderr, "%s: --url must be an http:// or https:// URL such as %s, not %q\n", fs.Name(), defaultServerURL, *u)
 			return nil, errUsage
@@ -47,7 +54,7 @@ func connection(env Env, fs *flag.FlagSet) func() (*client.Admin, error) {
 
 func runExport(ctx context.Context, env Env, args []string) error {
 	fs := flagSet(env, "export", "[--url URL] [--key KEY] > org.yaml")
-	connect := connection(env, fs)
+	connect := connection(env, fs, "STEWARD_ADMIN_KEY")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -77,7 +84,7 @@ func newPlanFlags(env Env, fs *flag.FlagSet) planFlags {
 	return planFlags{
 		file:    fs.String("f", "", "the file to match, as steward export writes it (- for standard input)"),
 		prune:   fs.Bool("prune", false, "delete the Workspaces, groups and custom roles the file does not list, and direct Workspace memberships a member's workspaces do not list"),
-		connect: connection(env, fs),
+		connect: connection(env, fs, "STEWARD_ADMIN_KEY"),
 	}
 }
 
