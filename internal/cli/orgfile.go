@@ -73,59 +73,51 @@ func runExport(ctx context.Context, env Env, args []string) error {
 	return orgfile.Write(env.Stdout, f, heading)
 }
 
-// planFlags are the flags plan and apply share.
-type planFlags struct {
-	file    *string
-	prune   *bool
-	connect func() (*client.Admin, error)
-}
-
-func newPlanFlags(env Env, fs *flag.FlagSet) planFlags {
-	return planFlags{
-		file:    fs.String("f", "", "the file to match, as steward export writes it (- for standard input)"),
-		prune:   fs.Bool("prune", false, "delete the Workspaces, groups and custom roles the file does not list, and direct Workspace memberships a member's workspaces do not list"),
-		connect: connection(env, fs, "STEWARD_ADMIN_KEY"),
-	}
-}
-
-// plan reads the file and the server and compares them.
-func (pf planFlags) plan(ctx context.Context, fs *flag.FlagSet, args []string) (*orgfile.Plan, error) {
+// showPlan is the start plan and apply share: it reads the file named by
+// -f and the server, compares them, and prints the plan.
+func showPlan(ctx context.Context, env Env, name string, args []string) (*orgfile.Plan, error) {
+	fs := flagSet(env, name, "-f FILE [--prune] [--url URL] [--key KEY]")
+	file := fs.String("f", "", "the file to match, as steward export writes it (- for standard input)")
+	prune := fs.Bool("prune", false, "delete the Workspaces, groups and custom roles the file does not list, and direct Workspace memberships a member's workspaces do not list")
+	connect := connection(env, fs, "STEWARD_ADMIN_KEY")
 	if err := parseFlags(fs, args); err != nil {
 		return nil, err
 	}
-	if *pf.file == "" {
+	if *file == "" {
 		fmt.Fprintln(fs.Output(), "missing -f FILE")
 		fs.Usage()
 		return nil, errUsage
 	}
 	in := os.Stdin
-	if *pf.file != "-" {
-		f, err := os.Open(*pf.file)
+	if *file != "-" {
+		f, err := os.Open(*file)
 		if err != nil {
 			return nil, err
 		}
 		defer f.Close()
 		in = f
 	}
-	file, err := orgfile.Read(in)
+	parsed, err := orgfile.Read(in)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", *pf.file, err)
+		return nil, fmt.Errorf("%s: %w", *file, err)
 	}
-	c, err := pf.connect()
+	c, err := connect()
 	if err != nil {
 		return nil, err
 	}
-	return orgfile.NewPlan(ctx, c, file, orgfile.Options{Prune: *pf.prune})
+	p, err := orgfile.NewPlan(ctx, c, parsed, orgfile.Options{Prune: *prune})
+	if err != nil {
+		return nil, err
+	}
+	if err := p.Write(env.Stdout); err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
 func runPlan(ctx context.Context, env Env, args []string) error {
-	fs := flagSet(env, "plan", "-f FILE [--prune] [--url URL] [--key KEY]")
-	pf := newPlanFlags(env, fs)
-	p, err := pf.plan(ctx, fs, args)
+	p, err := showPlan(ctx, env, "plan", args)
 	if err != nil {
-		return err
-	}
-	if err := p.Write(env.Stdout); err != nil {
 		return err
 	}
 	if p.Pending() > 0 {
@@ -135,13 +127,8 @@ func runPlan(ctx context.Context, env Env, args []string) error {
 }
 
 func runApply(ctx context.Context, env Env, args []string) error {
-	fs := flagSet(env, "apply", "-f FILE [--prune] [--url URL] [--key KEY]")
-	pf := newPlanFlags(env, fs)
-	p, err := pf.plan(ctx, fs, args)
+	p, err := showPlan(ctx, env, "apply", args)
 	if err != nil {
-		return err
-	}
-	if err := p.Write(env.Stdout); err != nil {
 		return err
 	}
 	n := 0
