@@ -358,8 +358,7 @@ func (a *adminCall) runOperation(ctx context.Context, args []string) error {
 // explain turns a 404 from an operation only Steward serves into a
 // sentence saying so: against Mistral's API it is no missing object.
 func (a *adminCall) explain(err error) error {
-	var apiErr *client.APIError
-	if a.op.Extension && errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusNotFound && apiErr.Type != "not_found_error" {
+	if a.op.Extension && errors.Is(err, client.ErrNotServed) {
 		return fmt.Errorf("%s %s is a Steward extension, which this server does not serve (%w)", a.op.Method, a.op.Path, err)
 	}
 	return err

@@ -105,13 +105,6 @@ func (s *server) call(ctx context.Context, method, path string, in, out any) err
 	return nil
 }
 
-// notServed tells whether err is the 404 of a route the server does not
-// have, rather than of an object it does not have.
-func notServed(err error) bool {
-	var e *client.APIError
-	return errors.As(err, &e) && e.StatusCode == http.StatusNotFound && e.Type != "not_found_error"
-}
-
 // Export reads the Organization's configuration through the Admin API.
 func Export(ctx context.Context, api *client.Admin) (*File, error) {
 	s, err := read(ctx, api)
@@ -137,7 +130,7 @@ func read(ctx context.Context, api *client.Admin) (*server, error) {
 	case err == nil:
 		s.steward = true
 		s.file.Organization = &Organization{TimeZone: org.TimeZone}
-	case notServed(err):
+	case errors.Is(err, client.ErrNotServed):
 	default:
 		return nil, err
 	}
