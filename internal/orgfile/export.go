@@ -198,7 +198,7 @@ func read(ctx context.Context, api *client.Admin) (*server, error) {
 	}
 	s.file.SpendLimit = &SpendLimit{}
 	if c := spend.Limits.Completion; c.UsageLimit != nil && (c.NoMonthlyLimit == nil || !*c.NoMonthlyLimit) {
-		s.file.SpendLimit.Amount = ptr(int64(*c.UsageLimit))
+		s.file.SpendLimit.Amount = new(int64(*c.UsageLimit))
 	}
 
 	if s.steward {
@@ -240,7 +240,7 @@ func read(ctx context.Context, api *client.Admin) (*server, error) {
 		}
 		if w.SpendLimit != nil {
 			if w.SpendLimit.Value != nil && (w.SpendLimit.NoMonthlyLimit == nil || !*w.SpendLimit.NoMonthlyLimit) {
-				ws.SpendLimit.Amount = ptr(int64(*w.SpendLimit.Value))
+				ws.SpendLimit.Amount = new(int64(*w.SpendLimit.Value))
 			}
 		}
 		if s.steward {
@@ -407,11 +407,11 @@ func (r rateLimitJSON) file() *RateLimit {
 	return out
 }
 
-func ptr[T any](v T) *T { return &v }
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
+// deref returns what p points at, or the zero value when p is nil.
+func deref[T any](p *T) T {
+	if p == nil {
+		var zero T
+		return zero
 	}
-	return *s
+	return *p
 }
