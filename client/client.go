@@ -7,7 +7,7 @@
 // The generated ClientWithResponses has one method per operation, named after
 // its operationId; Admin embeds it. Operations that the OpenAPI document
 // marks x-steward-extension are served by Steward only: against Mistral's API
-// they answer 404, which errors.Is(err, ErrNotFound) recognises.
+// they answer 404, which errors.Is(err, ErrNotServed) recognises.
 package client
 
 //go:generate go tool oapi-codegen -config oapi-codegen.yaml -o admin.gen.go ../api/openapi.yaml
@@ -258,8 +258,12 @@ var (
 	ErrUnauthorized = errors.New("unauthorized")
 	ErrForbidden    = errors.New("forbidden")
 	ErrNotFound     = errors.New("not found")
-	ErrConflict     = errors.New("conflict")
-	ErrInvalid      = errors.New("invalid request")
-	ErrRateLimited  = errors.New("rate limited")
-	ErrUnavailable  = errors.New("unavailable")
+	// ErrNotServed matches a 404 that is not Mistral's not_found_error
+	// object: the server has no such route, as Mistral's API has none of
+	// Steward's extensions, rather than no such object.
+	ErrNotServed   = errors.New("not served")
+	ErrConflict    = errors.New("conflict")
+	ErrInvalid     = errors.New("invalid request")
+	ErrRateLimited = errors.New("rate limited")
+	ErrUnavailable = errors.New("unavailable")
 )

@@ -71,6 +71,8 @@ func (e *APIError) Is(target error) bool {
 		return e.StatusCode == http.StatusForbidden
 	case ErrNotFound:
 		return e.StatusCode == http.StatusNotFound
+	case ErrNotServed:
+		return e.StatusCode == http.StatusNotFound && e.Type != "not_found_error"
 	case ErrConflict:
 		return e.StatusCode == http.StatusConflict
 	case ErrInvalid:

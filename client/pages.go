@@ -41,14 +41,12 @@ func pages[T any](ctx context.Context, fetch func(ctx context.Context, page int)
 	}
 }
 
-func ptr[T any](v T) *T { return &v }
-
 // Members yields every member of the Organization (GET /users, page by
 // page), or only those with email when it is not empty. Pending invitations,
 // which the same pages list after the members, are left out.
 func (a *Admin) Members(ctx context.Context, email string) iter.Seq2[AdminOrganizationMemberOUT, error] {
 	return pages(ctx, func(ctx context.Context, page int) ([]AdminOrganizationMemberOUT, int, *int, error) {
-		p := &UsersApiAdminUsersGetUsersParams{Page: ptr(page), PageSize: ptr(PageSize)}
+		p := &UsersApiAdminUsersGetUsersParams{Page: new(page), PageSize: new(PageSize)}
 		if email != "" {
 			p.Email = &email
 		}
@@ -68,7 +66,7 @@ func (a *Admin) Members(ctx context.Context, email string) iter.Seq2[AdminOrgani
 func (a *Admin) Workspaces(ctx context.Context, archived bool) iter.Seq2[WorkspaceOUT, error] {
 	return pages(ctx, func(ctx context.Context, page int) ([]WorkspaceOUT, int, *int, error) {
 		r, err := a.UsersApiAdminWorkspacesGetWorkspacesWithResponse(ctx, &UsersApiAdminWorkspacesGetWorkspacesParams{
-			Page: ptr(page), PageSize: ptr(PageSize), IsArchived: ptr(archived)})
+			Page: new(page), PageSize: new(PageSize), IsArchived: new(archived)})
 		if err != nil {
 			return nil, 0, nil, err
 		}
@@ -83,7 +81,7 @@ func (a *Admin) Workspaces(ctx context.Context, archived bool) iter.Seq2[Workspa
 func (a *Admin) UserGroups(ctx context.Context) iter.Seq2[AdminUserGroupOut, error] {
 	return pages(ctx, func(ctx context.Context, page int) ([]AdminUserGroupOut, int, *int, error) {
 		r, err := a.UsersApiAdminUserGroupsGetUserGroupsWithResponse(ctx, &UsersApiAdminUserGroupsGetUserGroupsParams{
-			Page: ptr(page), PageSize: ptr(PageSize)})
+			Page: new(page), PageSize: new(PageSize)})
 		if err != nil {
 			return nil, 0, nil, err
 		}
@@ -98,7 +96,7 @@ func (a *Admin) UserGroups(ctx context.Context) iter.Seq2[AdminUserGroupOut, err
 func (a *Admin) UserGroupMembers(ctx context.Context, group openapi_types.UUID) iter.Seq2[AdminUserGroupMemberOut, error] {
 	return pages(ctx, func(ctx context.Context, page int) ([]AdminUserGroupMemberOut, int, *int, error) {
 		r, err := a.UsersApiAdminUserGroupsGetUserGroupMembersWithResponse(ctx, group, &UsersApiAdminUserGroupsGetUserGroupMembersParams{
-			Page: ptr(page), PageSize: ptr(PageSize)})
+			Page: new(page), PageSize: new(PageSize)})
 		if err != nil {
 			return nil, 0, nil, err
 		}
@@ -113,7 +111,7 @@ func (a *Admin) UserGroupMembers(ctx context.Context, group openapi_types.UUID) 
 func (a *Admin) UserGroupWorkspaces(ctx context.Context, group openapi_types.UUID) iter.Seq2[GroupWorkspaceAssignmentOut, error] {
 	return pages(ctx, func(ctx context.Context, page int) ([]GroupWorkspaceAssignmentOut, int, *int, error) {
 		r, err := a.UsersAdminUserGroupsGetGroupWorkspaceAssignmentsWithResponse(ctx, group, &UsersAdminUserGroupsGetGroupWorkspaceAssignmentsParams{
-			Page: ptr(page), PageSize: ptr(PageSize)})
+			Page: new(page), PageSize: new(PageSize)})
 		if err != nil {
 			return nil, 0, nil, err
 		}
@@ -128,7 +126,7 @@ func (a *Admin) UserGroupWorkspaces(ctx context.Context, group openapi_types.UUI
 // those whose name contains name when it is not empty.
 func (a *Admin) APIKeys(ctx context.Context, name string) iter.Seq2[APIKeyExtendedOUT, error] {
 	return pages(ctx, func(ctx context.Context, page int) ([]APIKeyExtendedOUT, int, *int, error) {
-		p := &UsersApiAdminApiKeysGetApiKeysParams{Limit: ptr(PageSize), Offset: ptr((page - 1) * PageSize)}
+		p := &UsersApiAdminApiKeysGetApiKeysParams{Limit: new(PageSize), Offset: new((page - 1) * PageSize)}
 		if name != "" {
 			p.Name = &name
 		}
@@ -149,8 +147,8 @@ func (a *Admin) APIKeys(ctx context.Context, name string) iter.Seq2[APIKeyExtend
 func (a *Admin) AuditLogs(ctx context.Context, params UsersApiAdminAuditLogsGetAuditLogsParams) iter.Seq2[AuditLogOut, error] {
 	return func(yield func(AuditLogOut, error) bool) {
 		p := params
-		p.Sort = ptr(Descending)
-		p.Limit = ptr(PageSize)
+		p.Sort = new(Descending)
+		p.Limit = new(PageSize)
 		var edge logEdge
 		for {
 			entries, err := a.auditPage(ctx, &p)
@@ -167,7 +165,7 @@ func (a *Admin) AuditLogs(ctx context.Context, params UsersApiAdminAuditLogsGetA
 			if len(entries) < PageSize || len(fresh) == 0 {
 				return
 			}
-			p.Before = ptr(edge.at.Add(time.Microsecond))
+			p.Before = new(edge.at.Add(time.Microsecond))
 		}
 	}
 }
@@ -179,11 +177,11 @@ func (a *Admin) AuditLogs(ctx context.Context, params UsersApiAdminAuditLogsGetA
 func (a *Admin) FollowAuditLogs(ctx context.Context, params UsersApiAdminAuditLogsGetAuditLogsParams, since time.Time, interval time.Duration) iter.Seq2[AuditLogOut, error] {
 	return func(yield func(AuditLogOut, error) bool) {
 		p := params
-		p.Sort = ptr(Ascending)
-		p.Limit = ptr(PageSize)
+		p.Sort = new(Ascending)
+		p.Limit = new(PageSize)
 		edge := logEdge{at: since}
 		for {
-			p.After = ptr(edge.at.Add(-time.Microsecond))
+			p.After = new(edge.at.Add(-time.Microsecond))
 			entries, err := a.auditPage(ctx, &p)
 			if ctx.Err() != nil {
 				return

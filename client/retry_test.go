@@ -148,6 +148,29 @@ func TestParseError(t *testing.T) {
 	}
 }
 
+// TestNotServed tells a route the server lacks from an object it lacks.
+func TestNotServed(t *testing.T) {
+	tests := []struct {
+		status int
+		body   string
+		want   bool
+	}{
+		{404, `{"detail":"Not Found"}`, true},
+		{404, `<html>no route</html>`, true},
+		{404, `{"object":"error","message":"no such group","type":"not_found_error","param":null,"code":null}`, false},
+		{403, `{"detail":"Not Found"}`, false},
+	}
+	for _, tt := range tests {
+		err := error(parseError(tt.status, []byte(tt.body)))
+		if got := errors.Is(err, ErrNotServed); got != tt.want {
+			t.Errorf("%d %s: errors.Is(err, ErrNotServed) = %v, want %v", tt.status, tt.body, got, tt.want)
+		}
+		if !errors.Is(err, ErrNotFound) && tt.status == 404 {
+			t.Errorf("%d %s: does not match ErrNotFound", tt.status, tt.body)
+		}
+	}
+}
+
 func TestRetryAfter(t *testing.T) {
 	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 	tests := map[string]time.Duration{

@@ -196,15 +196,15 @@ func adminUsage(w io.Writer, noun string) {
 // adminCall is one command's flag set, the flags of its operation, and
 // the connection settings.
 type adminCall struct {
-	env    Env
-	cmd    adminCommand
-	op     *apiOperation
-	fs     *flag.FlagSet
-	url    *string
-	key    *string
-	asJSON *bool
-	all    *bool
-	data   *string
+	env Env
+	cmd adminCommand
+	op  *apiOperation
+	fs  *flag.FlagSet
+	// connect makes the client from --url and --key once they are parsed.
+	connect func() (*client.Admin, error)
+	asJSON  *bool
+	all     *bool
+	data    *string
 	// values are the operation's query, header and body flags by name.
 	values map[string]*string
 	client *client.Admin
@@ -233,11 +233,8 @@ func newAdminCall(env Env, c adminCommand) (*adminCall, error) {
 	}
 	fs := flagSet(env, c.noun+" "+c.verb, synopsis+"[flags]")
 	a := &adminCall{env: env, cmd: c, op: op, fs: fs, values: map[string]*string{},
-		url:    fs.String("url", defaultServerURL, "base URL of the Steward server, or of Mistral's API (env STEWARD_URL)"),
-		asJSON: fs.Bool("json", false, "print the server's JSON answer instead of a table"),
-	}
-	if env := keyEnv[op.Auth]; env != "" {
-		a.key = fs.String("key", "", "the key to send (env "+env+")")
+		connect: connection(env, fs, keyEnv[op.Auth]),
+		asJSON:  fs.Bool("json", false, "print the server's JSON answer instead of a table"),
 	}
 	if c.all != nil {
 		a.all = fs.Bool("all", false, "print every page: every row in one table, or with --json one JSON array")
@@ -301,24 +298,9 @@ func (a *adminCall) parse(args []string) ([]string, error) {
 			return nil, a.usageError("%s %q is not an ID", argName(want[i].Name), p)
 		}
 	}
-	set := map[string]bool{}
-	a.fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	if v := a.env.Getenv("STEWARD_URL"); v != "" && !set["url"] {
-		*a.url = v
-	}
-	key := ""
-	if a.key != nil {
-		if !set["key"] {
-			*a.key = a.env.Getenv(keyEnv[a.op.Auth])
-		}
-		key = strings.TrimSpace(*a.key)
-		if key == "" {
-			return nil, a.usageError("a key is required: pass --key or set %s", keyEnv[a.op.Auth])
-		}
-	}
-	c, err := client.New(*a.url, key, client.WithUserAgent("steward/"+version()))
+	c, err := a.connect()
 	if err != nil {
-		return nil, a.usageError("--url must be an http:// or https:// URL such as %s, not %q", defaultServerURL, *a.url)
+		return nil, err
 	}
 	a.client = c
 	return pos, nil
@@ -376,8 +358,7 @@ func (a *adminCall) runOperation(ctx context.Context, args []string) error {
 // explain turns a 404 from an operation only Steward serves into a
 // sentence saying so: against Mistral's API it is no missing object.
 func (a *adminCall) explain(err error) error {
-	var apiErr *client.APIError
-	if a.op.Extension && errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusNotFound && apiErr.Type != "not_found_error" {
+	if a.op.Extension && errors.Is(err, client.ErrNotServed) {
 		return fmt.Errorf("%s %s is a Steward extension, which this server does not serve (%w)", a.op.Method, a.op.Path, err)
 	}
 	return err

@@ -219,3 +219,30 @@ COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _steward; echo "${COMPREPLY[*]}"`, "b
 		}
 	}
 }
+
+// TestConnectionUsage: the commands that talk to a server refuse, before
+// sending anything, a command line without a key or with a base URL that is
+// not http(s), and name what to fix.
+func TestConnectionUsage(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{"admin command, no key", nil, []string{"users", "list"}, "steward users list: a key is required: pass --key or set STEWARD_ADMIN_KEY"},
+		{"admin command, bad URL", map[string]string{"STEWARD_ADMIN_KEY": "k"}, []string{"users", "list", "--url", "ftp://example.com"}, `--url must be an http:// or https:// URL such as ` + defaultServerURL + `, not "ftp://example.com"`},
+		{"keyless command, bad URL", nil, []string{"server", "health", "--url", "steward.example.com"}, `not "steward.example.com"`},
+		{"export, no key", map[string]string{"STEWARD_URL": "http://127.0.0.1:1"}, []string{"export"}, "steward export: a key is required: pass --key or set STEWARD_ADMIN_KEY"},
+		{"export, bad URL", map[string]string{"STEWARD_URL": "127.0.0.1:1", "STEWARD_ADMIN_KEY": "k"}, []string{"export"}, `steward export: --url must be an http:// or https:// URL`},
+		{"plan, no file", map[string]string{"STEWARD_ADMIN_KEY": "k"}, []string{"plan"}, "missing -f FILE"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, stdout, stderr := run(t, tt.env, tt.args...)
+			if code != 2 || stdout != "" || !strings.Contains(stderr, tt.want) {
+				t.Errorf("exit %d, stdout %q, stderr %q; want exit 2 and %q", code, stdout, stderr, tt.want)
+			}
+		})
+	}
+}

@@ -18,25 +18,32 @@ import (
 // that CI tells "changes" from "failed".
 var errChanges = errors.New("changes")
 
-// connection registers --url and --key on fs and returns a function that
-// makes the client once the flags are parsed.
-func connection(env Env, fs *flag.FlagSet) func() (*client.Admin, error) {
+// connection registers --url and, unless keyVar is empty, --key on fs, and
+// returns a function that makes the client once the flags are parsed: a
+// flag not given is read from the environment (STEWARD_URL, keyVar).
+func connection(env Env, fs *flag.FlagSet, keyVar string) func() (*client.Admin, error) {
 	u := fs.String("url", defaultServerURL, "base URL of the Steward server, or of Mistral's API (env STEWARD_URL)")
-	key := fs.String("key", "", "Admin API key (env STEWARD_ADMIN_KEY)")
+	var key *string
+	if keyVar != "" {
+		key = fs.String("key", "", "the key to send (env "+keyVar+")")
+	}
 	return func() (*client.Admin, error) {
 		set := map[string]bool{}
 		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 		if v := env.Getenv("STEWARD_URL"); v != "" && !set["url"] {
 			*u = v
 		}
-		if !set["key"] {
-			*key = env.Getenv("STEWARD_ADMIN_KEY")
+		k := ""
+		if key != nil {
+			if !set["key"] {
+				*key = env.Getenv(keyVar)
+			}
+			if k = strings.TrimSpace(*key); k == "" {
+				fmt.Fprintf(env.Stderr, "%s: a key is required: pass --key or set %s\n", fs.Name(), keyVar)
+				return nil, errUsage
+			}
 		}
-		if strings.TrimSpace(*key) == "" {
-			fmt.Fprintf(env.Stderr, "%s: an Admin API key is required: pass --key or set STEWARD_ADMIN_KEY\n", fs.Name())
-			return nil, errUsage
-		}
-		c, err := client.New(*u, strings.TrimSpace(*key), client.WithUserAgent("steward/"+version()))
+		c, err := client.New(*u, k, client.WithUserAgent("steward/"+version()))
 		if err != nil {
 			fmt.Fprintf(env.Stderr, "%s: --url must be an http:// or https:// URL such as %s, not %q\n", fs.Name(), defaultServerURL, *u)
 			return nil, errUsage
@@ -47,7 +54,7 @@ func connection(env Env, fs *flag.FlagSet) func() (*client.Admin, error) {
 
 func runExport(ctx context.Context, env Env, args []string) error {
 	fs := flagSet(env, "export", "[--url URL] [--key KEY] > org.yaml")
-	connect := connection(env, fs)
+	connect := connection(env, fs, "STEWARD_ADMIN_KEY")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -66,59 +73,51 @@ func runExport(ctx context.Context, env Env, args []string) error {
 	return orgfile.Write(env.Stdout, f, heading)
 }
 
-// planFlags are the flags plan and apply share.
-type planFlags struct {
-	file    *string
-	prune   *bool
-	connect func() (*client.Admin, error)
-}
-
-func newPlanFlags(env Env, fs *flag.FlagSet) planFlags {
-	return planFlags{
-		file:    fs.String("f", "", "the file to match, as steward export writes it (- for standard input)"),
-		prune:   fs.Bool("prune", false, "delete the Workspaces, groups and custom roles the file does not list, and direct Workspace memberships a member's workspaces do not list"),
-		connect: connection(env, fs),
-	}
-}
-
-// plan reads the file and the server and compares them.
-func (pf planFlags) plan(ctx context.Context, fs *flag.FlagSet, args []string) (*orgfile.Plan, error) {
+// showPlan is the start plan and apply share: it reads the file named by
+// -f and the server, compares them, and prints the plan.
+func showPlan(ctx context.Context, env Env, name string, args []string) (*orgfile.Plan, error) {
+	fs := flagSet(env, name, "-f FILE [--prune] [--url URL] [--key KEY]")
+	file := fs.String("f", "", "the file to match, as steward export writes it (- for standard input)")
+	prune := fs.Bool("prune", false, "delete the Workspaces, groups and custom roles the file does not list, and direct Workspace memberships a member's workspaces do not list")
+	connect := connection(env, fs, "STEWARD_ADMIN_KEY")
 	if err := parseFlags(fs, args); err != nil {
 		return nil, err
 	}
-	if *pf.file == "" {
+	if *file == "" {
 		fmt.Fprintln(fs.Output(), "missing -f FILE")
 		fs.Usage()
 		return nil, errUsage
 	}
 	in := os.Stdin
-	if *pf.file != "-" {
-		f, err := os.Open(*pf.file)
+	if *file != "-" {
+		f, err := os.Open(*file)
 		if err != nil {
 			return nil, err
 		}
 		defer f.Close()
 		in = f
 	}
-	file, err := orgfile.Read(in)
+	parsed, err := orgfile.Read(in)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", *pf.file, err)
+		return nil, fmt.Errorf("%s: %w", *file, err)
 	}
-	c, err := pf.connect()
+	c, err := connect()
 	if err != nil {
 		return nil, err
 	}
-	return orgfile.NewPlan(ctx, c, file, orgfile.Options{Prune: *pf.prune})
+	p, err := orgfile.NewPlan(ctx, c, parsed, orgfile.Options{Prune: *prune})
+	if err != nil {
+		return nil, err
+	}
+	if err := p.Write(env.Stdout); err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
 func runPlan(ctx context.Context, env Env, args []string) error {
-	fs := flagSet(env, "plan", "-f FILE [--prune] [--url URL] [--key KEY]")
-	pf := newPlanFlags(env, fs)
-	p, err := pf.plan(ctx, fs, args)
+	p, err := showPlan(ctx, env, "plan", args)
 	if err != nil {
-		return err
-	}
-	if err := p.Write(env.Stdout); err != nil {
 		return err
 	}
 	if p.Pending() > 0 {
@@ -128,13 +127,8 @@ func runPlan(ctx context.Context, env Env, args []string) error {
 }
 
 func runApply(ctx context.Context, env Env, args []string) error {
-	fs := flagSet(env, "apply", "-f FILE [--prune] [--url URL] [--key KEY]")
-	pf := newPlanFlags(env, fs)
-	p, err := pf.plan(ctx, fs, args)
+	p, err := showPlan(ctx, env, "apply", args)
 	if err != nil {
-		return err
-	}
-	if err := p.Write(env.Stdout); err != nil {
 		return err
 	}
 	n := 0

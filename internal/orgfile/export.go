@@ -105,13 +105,6 @@ func (s *server) call(ctx context.Context, method, path string, in, out any) err
 	return nil
 }
 
-// notServed tells whether err is the 404 of a route the server does not
-// have, rather than of an object it does not have.
-func notServed(err error) bool {
-	var e *client.APIError
-	return errors.As(err, &e) && e.StatusCode == http.StatusNotFound && e.Type != "not_found_error"
-}
-
 // Export reads the Organization's configuration through the Admin API.
 func Export(ctx context.Context, api *client.Admin) (*File, error) {
 	s, err := read(ctx, api)
@@ -137,7 +130,7 @@ func read(ctx context.Context, api *client.Admin) (*server, error) {
 	case err == nil:
 		s.steward = true
 		s.file.Organization = &Organization{TimeZone: org.TimeZone}
-	case notServed(err):
+	case errors.Is(err, client.ErrNotServed):
 	default:
 		return nil, err
 	}
@@ -205,7 +198,7 @@ func read(ctx context.Context, api *client.Admin) (*server, error) {
 	}
 	s.file.SpendLimit = &SpendLimit{}
 	if c := spend.Limits.Completion; c.UsageLimit != nil && (c.NoMonthlyLimit == nil || !*c.NoMonthlyLimit) {
-		s.file.SpendLimit.Amount = ptr(int64(*c.UsageLimit))
+		s.file.SpendLimit.Amount = new(int64(*c.UsageLimit))
 	}
 
 	if s.steward {
@@ -247,7 +240,7 @@ func read(ctx context.Context, api *client.Admin) (*server, error) {
 		}
 		if w.SpendLimit != nil {
 			if w.SpendLimit.Value != nil && (w.SpendLimit.NoMonthlyLimit == nil || !*w.SpendLimit.NoMonthlyLimit) {
-				ws.SpendLimit.Amount = ptr(int64(*w.SpendLimit.Value))
+				ws.SpendLimit.Amount = new(int64(*w.SpendLimit.Value))
 			}
 		}
 		if s.steward {
@@ -414,11 +407,11 @@ func (r rateLimitJSON) file() *RateLimit {
 	return out
 }
 
-func ptr[T any](v T) *T { return &v }
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
+// deref returns what p points at, or the zero value when p is nil.
+func deref[T any](p *T) T {
+	if p == nil {
+		var zero T
+		return zero
 	}
-	return *s
+	return *p
 }

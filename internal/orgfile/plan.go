@@ -135,20 +135,20 @@ func (p *Plan) compare(f *File, opts Options) error {
 			}}, true)
 	}
 	if f.CustomRoles != nil {
-		p.compareCustomRoles(*f.CustomRoles, deref2(cur.CustomRoles), opts)
+		p.compareCustomRoles(*f.CustomRoles, deref(cur.CustomRoles), opts)
 	}
 	if f.Workspaces != nil {
-		if err := p.compareWorkspaces(*f.Workspaces, deref2(cur.Workspaces), opts); err != nil {
+		if err := p.compareWorkspaces(*f.Workspaces, deref(cur.Workspaces), opts); err != nil {
 			return err
 		}
 	}
 	if f.Groups != nil {
-		if err := p.compareGroups(*f.Groups, deref2(cur.Groups), opts); err != nil {
+		if err := p.compareGroups(*f.Groups, deref(cur.Groups), opts); err != nil {
 			return err
 		}
 	}
 	if f.Members != nil {
-		if err := p.compareMembers(*f.Members, deref2(cur.Members), f, opts); err != nil {
+		if err := p.compareMembers(*f.Members, deref(cur.Members), f, opts); err != nil {
 			return err
 		}
 	}
@@ -165,13 +165,6 @@ func boolInt(b bool) int {
 		return 1
 	}
 	return 0
-}
-
-func deref2[T any](p *[]T) []T {
-	if p == nil {
-		return nil
-	}
-	return *p
 }
 
 func (p *Plan) deletion(kind, name string, opts Options, extension bool, do func(ctx context.Context, s *server) error) {
