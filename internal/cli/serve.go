@@ -146,7 +146,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	enforcer.Cost = gw.Cost
-	provisioning := scim.New(db, log, authn)
+	provisioning := scim.New(db, log, authn, proxies)
 	defer provisioning.Close()
 	if err := provisioning.Recover(ctx); err != nil {
 		return fmt.Errorf("recover SCIM sync runs: %w", err)

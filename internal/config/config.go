@@ -174,7 +174,7 @@ var options = []option{
 	{"session-ttl", "longest life of a web sign-in (Admin Panel, Backoffice), e.g. 12h", duration(func(c *Config) *time.Duration { return &c.SessionTTL }), false},
 	{"session-idle", "a web sign-in ends after this long unused, e.g. 1h", duration(func(c *Config) *time.Duration { return &c.SessionIdle }), false},
 	{"secure-cookies", "mark web cookies Secure on plain HTTP too (behind a TLS-terminating proxy); requests over TLS always get them", boolean(func(c *Config) *bool { return &c.SecureCookies }), true},
-	{"trusted-proxies", "addresses and CIDR prefixes of the reverse proxies in front, comma-separated, e.g. 10.0.0.0/8: their X-Forwarded-Proto marks cookies Secure and their X-Forwarded-For names the client that sign-in throttling counts (default: none)", str(func(c *Config) *string { return &c.TrustedProxies }), false},
+	{"trusted-proxies", "addresses and CIDR prefixes of the reverse proxies in front, comma-separated, e.g. 10.0.0.0/8: their X-Forwarded-Proto marks cookies Secure and SCIM locations https, and their X-Forwarded-For names the client that sign-in throttling counts (default: none)", str(func(c *Config) *string { return &c.TrustedProxies }), false},
 	{"body-timeout", "longest time a client may take to send a request's body, e.g. 30s (the model API's: --model-body-timeout)", duration(func(c *Config) *time.Duration { return &c.BodyTimeout }), false},
 	{"model-body-timeout", "longest time a client may take to send a model API request's body (e.g. 2m)", duration(func(c *Config) *time.Duration { return &c.ModelBodyTimeout }), false},
 	{"idle-timeout", "a kept-alive connection is closed after this long without a request (e.g. 2m)", duration(func(c *Config) *time.Duration { return &c.IdleTimeout }), false},

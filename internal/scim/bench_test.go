@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/stewardhq/steward/internal/forwarded"
 	"github.com/stewardhq/steward/internal/store/storetest"
 )
 
@@ -24,7 +25,7 @@ func BenchmarkProvision(b *testing.B) {
 				for range b.N {
 					b.StopTimer()
 					db, _ := e.Open(b)
-					h := newHarness(b, db)
+					h := newHarness(b, db, forwarded.Trusted{})
 					b.StartTimer()
 					provision(b, h, size.users, size.groups)
 					b.StopTimer()

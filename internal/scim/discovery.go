@@ -24,7 +24,7 @@ func (s *Service) serviceProviderConfig(w http.ResponseWriter, r *http.Request, 
 			"type": "oauthbearertoken", "name": "OAuth Bearer Token", "primary": true,
 			"description": "A SCIM token of the Organization, created with POST /v1/admin/scim-tokens, sent as Authorization: Bearer.",
 		}},
-		"meta": map[string]any{"resourceType": "ServiceProviderConfig", "location": strings.TrimSuffix(location(r, "ServiceProviderConfig", ""), "/")},
+		"meta": map[string]any{"resourceType": "ServiceProviderConfig", "location": strings.TrimSuffix(location(s.base(r), "ServiceProviderConfig", ""), "/")},
 	})
 	return nil
 }

@@ -33,13 +33,13 @@ type groupResource struct {
 	Meta        meta         `json:"meta"`
 }
 
-func (g *group) resource(r *http.Request, names map[string]string, withMembers bool) groupResource {
+func (g *group) resource(base string, names map[string]string, withMembers bool) groupResource {
 	out := groupResource{Schemas: []string{filter.SchemaGroup}, ID: g.ID, ExternalID: g.ExternalID, DisplayName: g.DisplayName,
-		Meta: meta{ResourceType: "Group", Created: formatTime(g.Created), LastModified: formatTime(g.Modified), Location: location(r, "Groups", g.ID)}}
+		Meta: meta{ResourceType: "Group", Created: formatTime(g.Created), LastModified: formatTime(g.Modified), Location: location(base, "Groups", g.ID)}}
 	if withMembers {
 		members := make([]memberRef, len(g.Members))
 		for i, id := range g.Members {
-			members[i] = memberRef{Value: id, Display: names[id], Ref: location(r, "Users", id)}
+			members[i] = memberRef{Value: id, Display: names[id], Ref: location(base, "Users", id)}
 		}
 		out.Members = &members
 	}
@@ -98,7 +98,7 @@ func (s *Service) getGroup(w http.ResponseWriter, r *http.Request, c *call) erro
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, g.resource(r, g.names, !excluded(r, "members")))
+	writeJSON(w, http.StatusOK, g.resource(s.base(r), g.names, !excluded(r, "members")))
 	return nil
 }
 
@@ -112,7 +112,8 @@ func (s *Service) listGroups(w http.ResponseWriter, r *http.Request, c *call) er
 	if err != nil {
 		return err
 	}
-	writeList(w, q, total, groups, func(g *group) any { return g.resource(r, names, withMembers) })
+	base := s.base(r)
+	writeList(w, q, total, groups, func(g *group) any { return g.resource(base, names, withMembers) })
 	return nil
 }
 
@@ -209,8 +210,9 @@ func (s *Service) createGroup(w http.ResponseWriter, r *http.Request, c *call) e
 	if err != nil {
 		return err
 	}
-	w.Header().Set("Location", location(r, "Groups", saved.ID))
-	writeJSON(w, http.StatusCreated, saved.resource(r, saved.names, true))
+	base := s.base(r)
+	w.Header().Set("Location", location(base, "Groups", saved.ID))
+	writeJSON(w, http.StatusCreated, saved.resource(base, saved.names, true))
 	return nil
 }
 
@@ -331,7 +333,7 @@ func (s *Service) answerChangedGroup(w http.ResponseWriter, r *http.Request, c *
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, after.resource(r, after.names, withMembers))
+	writeJSON(w, http.StatusOK, after.resource(s.base(r), after.names, withMembers))
 	return nil
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/stewardhq/steward/internal/auth"
 	"github.com/stewardhq/steward/internal/bootstrap"
 	"github.com/stewardhq/steward/internal/directory"
+	"github.com/stewardhq/steward/internal/forwarded"
 	"github.com/stewardhq/steward/internal/keys"
 	"github.com/stewardhq/steward/internal/scim"
 	"github.com/stewardhq/steward/internal/server"
@@ -25,7 +26,8 @@ import (
 )
 
 // harness is the real server over a real database, bootstrapped, with a
-// SCIM token of the bootstrap Organization.
+// SCIM token of the bootstrap Organization, behind the reverse proxies
+// listed in proxies.
 type harness struct {
 	t        testing.TB
 	db       *store.DB
@@ -36,7 +38,7 @@ type harness struct {
 	contract *apitest.Contract
 }
 
-func newHarness(t testing.TB, db *store.DB) *harness {
+func newHarness(t testing.TB, db *store.DB, proxies forwarded.Trusted) *harness {
 	t.Helper()
 	boot, err := bootstrap.Run(context.Background(), db, bootstrap.Options{Actor: "test"})
 	if err != nil {
@@ -47,7 +49,7 @@ func newHarness(t testing.TB, db *store.DB) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := scim.New(db, log, authn)
+	svc := scim.New(db, log, authn, proxies)
 	srv, err := server.New(server.Deps{DB: db, Log: log, Auth: authn, MaxBodyBytes: 1 << 20, SCIM: svc,
 		Invitations: directory.InviteSettings{TTL: time.Hour, AcceptURL: "http://steward.test/invitations/accept"}})
 	if err != nil {
@@ -67,7 +69,7 @@ func newHarness(t testing.TB, db *store.DB) *harness {
 }
 
 func forEachEngine(t *testing.T, fn func(t *testing.T, h *harness)) {
-	storetest.Run(t, func(t *testing.T, db *store.DB) { fn(t, newHarness(t, db)) })
+	storetest.Run(t, func(t *testing.T, db *store.DB) { fn(t, newHarness(t, db, forwarded.Trusted{})) })
 }
 
 type response struct {

@@ -10,9 +10,11 @@ import (
 	"testing"
 
 	"github.com/stewardhq/steward/internal/directory"
+	"github.com/stewardhq/steward/internal/forwarded"
 	"github.com/stewardhq/steward/internal/keys"
 	"github.com/stewardhq/steward/internal/steward"
 	"github.com/stewardhq/steward/internal/store"
+	"github.com/stewardhq/steward/internal/store/storetest"
 )
 
 func TestSCIMTokens(t *testing.T) {
@@ -455,6 +457,37 @@ func TestDiscovery(t *testing.T) {
 		// Discovery needs the token too.
 		h.request("GET", "/scim/v2/ServiceProviderConfig", nil).scimError(t, 401, "")
 	})
+}
+
+// TestLocationScheme: a resource's location is https when a trusted
+// reverse proxy says the client spoke HTTPS to it, and X-Forwarded-Proto
+// from anyone else is not believed.
+func TestLocationScheme(t *testing.T) {
+	loopback, err := forwarded.Parse("127.0.0.0/8, ::1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name    string
+		proxies forwarded.Trusted
+		want    string
+	}{{"trusted proxy", loopback, "https://"}, {"untrusted client", forwarded.Trusted{}, "http://"}} {
+		t.Run(c.name, func(t *testing.T) {
+			storetest.Run(t, func(t *testing.T, db *store.DB) {
+				h := newHarness(t, db, c.proxies)
+				var u scimUser
+				r := h.request("POST", "/scim/v2/Users", oktaUser("ada@example.com", "Ada", "Lovelace"),
+					"Authorization", "Bearer "+h.token, "Content-Type", "application/scim+json", "X-Forwarded-Proto", "https").want(t, 201, &u)
+				if loc := r.header.Get("Location"); !strings.HasPrefix(loc, c.want) || loc != u.Meta.Location {
+					t.Fatalf("Location %q, meta.location %q, want them equal and under %s", loc, u.Meta.Location, c.want)
+				}
+				h.scim("GET", "/Users/"+u.ID, nil).want(t, 200, &u)
+				if !strings.HasPrefix(u.Meta.Location, "http://") {
+					t.Fatalf("without X-Forwarded-Proto meta.location %q, want http", u.Meta.Location)
+				}
+			})
+		})
+	}
 }
 
 // TestTenantIsolation: a token of one Organization never reaches another's

@@ -22,6 +22,7 @@ import (
 
 	"github.com/stewardhq/steward/internal/apierror"
 	"github.com/stewardhq/steward/internal/auth"
+	"github.com/stewardhq/steward/internal/forwarded"
 	"github.com/stewardhq/steward/internal/scim/filter"
 	"github.com/stewardhq/steward/internal/steward"
 	"github.com/stewardhq/steward/internal/store"
@@ -42,7 +43,10 @@ type Service struct {
 	db   *store.DB
 	log  *slog.Logger
 	auth *auth.Authenticator
-	mux  *http.ServeMux
+	// proxies are the reverse proxies whose X-Forwarded-Proto is believed
+	// in the resources' locations.
+	proxies forwarded.Trusted
+	mux     *http.ServeMux
 	// patterns are the routes of mux, for Patterns.
 	patterns []string
 	// Lease is how long a running sync run may go without renewing its
@@ -55,9 +59,9 @@ type Service struct {
 }
 
 // New returns the service over db, whose requests authn authenticates.
-func New(db *store.DB, log *slog.Logger, authn *auth.Authenticator) *Service {
+func New(db *store.DB, log *slog.Logger, authn *auth.Authenticator, proxies forwarded.Trusted) *Service {
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Service{db: db, log: log, auth: authn, mux: http.NewServeMux(), Lease: time.Minute, ctx: ctx, cancel: cancel}
+	s := &Service{db: db, log: log, auth: authn, proxies: proxies, mux: http.NewServeMux(), Lease: time.Minute, ctx: ctx, cancel: cancel}
 	s.routes()
 	return s
 }
@@ -296,11 +300,16 @@ func excluded(r *http.Request, attr string) bool {
 
 func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
-// location is a resource's absolute URL.
-func location(r *http.Request, kind, id string) string {
+// base is the absolute URL of Prefix as the client that sent r reached
+// it: https when r came over TLS or a trusted proxy says the client spoke
+// HTTPS to it.
+func (s *Service) base(r *http.Request) string {
 	scheme := "http"
-	if r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") {
+	if s.proxies.HTTPS(r) {
 		scheme = "https"
 	}
-	return scheme + "://" + r.Host + Prefix + kind + "/" + id
+	return scheme + "://" + r.Host + Prefix
 }
+
+// location is a resource's absolute URL under base.
+func location(base, kind, id string) string { return base + kind + "/" + id }

@@ -78,13 +78,13 @@ type userResource struct {
 	Meta        meta        `json:"meta"`
 }
 
-func (u *user) resource(r *http.Request) userResource {
+func (u *user) resource(base string) userResource {
 	groups := u.GroupRefs
 	if groups == nil {
 		groups = []memberRef{}
 	}
 	for i := range groups {
-		groups[i].Ref = location(r, "Groups", groups[i].Value)
+		groups[i].Ref = location(base, "Groups", groups[i].Value)
 	}
 	return userResource{
 		Schemas: []string{filter.SchemaUser}, ID: u.ID, ExternalID: u.ExternalID, UserName: u.UserName,
@@ -92,7 +92,7 @@ func (u *user) resource(r *http.Request) userResource {
 		DisplayName: u.DisplayName,
 		Emails:      []email{{Value: u.address(), Type: "work", Primary: true}},
 		Active:      u.Active, Groups: groups,
-		Meta: meta{ResourceType: "User", Created: formatTime(u.Created), LastModified: formatTime(u.Modified), Location: location(r, "Users", u.ID)},
+		Meta: meta{ResourceType: "User", Created: formatTime(u.Created), LastModified: formatTime(u.Modified), Location: location(base, "Users", u.ID)},
 	}
 }
 
@@ -170,7 +170,7 @@ func (s *Service) getUser(w http.ResponseWriter, r *http.Request, c *call) error
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, u.resource(r))
+	writeJSON(w, http.StatusOK, u.resource(s.base(r)))
 	return nil
 }
 
@@ -183,7 +183,8 @@ func (s *Service) listUsers(w http.ResponseWriter, r *http.Request, c *call) err
 	if err != nil {
 		return err
 	}
-	writeList(w, q, total, users, func(u *user) any { return u.resource(r) })
+	base := s.base(r)
+	writeList(w, q, total, users, func(u *user) any { return u.resource(base) })
 	return nil
 }
 
@@ -348,8 +349,9 @@ func (s *Service) createUser(w http.ResponseWriter, r *http.Request, c *call) er
 	if err != nil {
 		return err
 	}
-	w.Header().Set("Location", location(r, "Users", u.ID))
-	writeJSON(w, http.StatusCreated, u.resource(r))
+	base := s.base(r)
+	w.Header().Set("Location", location(base, "Users", u.ID))
+	writeJSON(w, http.StatusCreated, u.resource(base))
 	return nil
 }
 
@@ -439,7 +441,7 @@ func (s *Service) answerChangedUser(w http.ResponseWriter, r *http.Request, c *c
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, after.resource(r))
+	writeJSON(w, http.StatusOK, after.resource(s.base(r)))
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -41,5 +42,49 @@ func TestBodyDeadlineEndsWithTheBody(t *testing.T) {
 	body, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusOK || string(body) != "answered after the body's deadline" {
 		t.Fatalf("a request answered after its body's deadline: %d %s", resp.StatusCode, body)
+	}
+}
+
+// readingPages reads a body to its end and says whether it could: the web
+// pages, as far as withBodyDeadline is concerned.
+type readingPages struct{}
+
+func (readingPages) Patterns() []string { return nil }
+
+func (readingPages) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if _, err := io.ReadAll(r.Body); err != nil {
+		http.Error(w, "body: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	_, _ = io.WriteString(w, "read")
+}
+
+// A prompt may take ModelBodyTimeout to arrive; any other body is cut at
+// BodyTimeout.
+func TestModelBodiesHaveTheirOwnDeadline(t *testing.T) {
+	const short = 100 * time.Millisecond
+	db, _ := storetest.OpenSQLite(t)
+	h := newHarnessWith(t, db, func(d *server.Deps) {
+		d.BodyTimeout, d.ModelBodyTimeout = short, time.Minute
+		d.Gateway, d.Web = readingPages{}, readingPages{}
+	})
+	for path, read := range map[string]bool{"/v1/chat/completions": true, "/web/signin": false} {
+		body, w := io.Pipe()
+		go func() {
+			_, _ = io.WriteString(w, `{"model":`)
+			time.Sleep(4 * short)
+			_, _ = io.WriteString(w, `"m"}`)
+			_ = w.Close()
+		}()
+		resp, err := h.http.Client().Post(h.http.URL+path, "application/json", body)
+		got := "no answer: " + fmt.Sprint(err)
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			_ = resp.Body.Close()
+			got = fmt.Sprintf("%d %s", resp.StatusCode, b)
+		}
+		if (got == "200 read") != read {
+			t.Errorf("%s, a body sent over %s with a %s body timeout: %s; want it read: %v", path, 4*short, short, got, read)
+		}
 	}
 }

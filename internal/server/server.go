@@ -15,6 +15,7 @@ import (
 	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/auth"
 	"github.com/stewardhq/steward/internal/directory"
+	"github.com/stewardhq/steward/internal/forwarded"
 	"github.com/stewardhq/steward/internal/httpstatus"
 	"github.com/stewardhq/steward/internal/keys"
 	"github.com/stewardhq/steward/internal/quota"
@@ -145,7 +146,7 @@ func New(deps Deps) (*Server, error) {
 		deps.Auth = a
 	}
 	if deps.SCIM == nil {
-		deps.SCIM = scim.New(deps.DB, deps.Log, deps.Auth)
+		deps.SCIM = scim.New(deps.DB, deps.Log, deps.Auth, forwarded.Trusted{})
 	}
 	s := &Server{deps: deps, mux: http.NewServeMux(), ownBodyCap: map[string]bool{},
 		directory: directory.NewService(deps.DB, deps.Invitations), keys: keys.NewService(deps.DB), audit: audit.NewService(deps.DB),

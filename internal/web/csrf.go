@@ -31,9 +31,12 @@ func (h *Handler) formToken(w http.ResponseWriter, r *http.Request) string {
 	return t
 }
 
-// checkFormToken refuses a pre-session form whose token does not match its
-// cookie.
-func checkFormToken(r *http.Request) error {
+// checkForm refuses a pre-session form that comes from another site or
+// whose token does not match its cookie.
+func checkForm(r *http.Request) error {
+	if err := sameOrigin(r); err != nil {
+		return err
+	}
 	c, err := r.Cookie(formCookie)
 	if err != nil || c.Value == "" || subtle.ConstantTimeCompare([]byte(c.Value), []byte(r.PostFormValue("csrf"))) != 1 {
 		return errForged

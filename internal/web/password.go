@@ -14,10 +14,7 @@ func (h *Handler) forgotPage(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) forgot(w http.ResponseWriter, r *http.Request) {
 	email := r.PostFormValue("email")
-	err := sameOrigin(r)
-	if err == nil {
-		err = checkFormToken(r)
-	}
+	err := checkForm(r)
 	if err == nil {
 		err = h.throttleReset(w, r, email)
 	}
@@ -25,12 +22,7 @@ func (h *Handler) forgot(w http.ResponseWriter, r *http.Request) {
 		err = h.cfg.DB.Transact(r.Context(), func(tx *store.Tx) error { return auth.RequestReset(r.Context(), tx, email, h.cfg.Reset) })
 	}
 	if err != nil {
-		msg, status, ok := clientError(err)
-		if !ok {
-			h.fail(w, r, nil, err)
-			return
-		}
-		h.render(w, r, status, "forgot", page{Title: "Reset your password", CSRF: h.formToken(w, r), Error: msg, Data: signInData{Email: email}})
+		h.formAgain(w, r, "forgot", page{Title: "Reset your password", Data: signInData{Email: email}}, err)
 		return
 	}
 	h.render(w, r, http.StatusOK, "forgot", page{Title: "Reset your password", Data: signInData{Email: email, Sent: true}})
@@ -47,10 +39,7 @@ func (h *Handler) resetPage(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) reset(w http.ResponseWriter, r *http.Request) {
 	token, pw := r.PostFormValue("token"), r.PostFormValue("password")
-	err := sameOrigin(r)
-	if err == nil {
-		err = checkFormToken(r)
-	}
+	err := checkForm(r)
 	var hash string
 	if err == nil {
 		hash, err = auth.HashNewPassword(r.Context(), pw, r.PostFormValue("password_confirm"))
@@ -62,12 +51,7 @@ func (h *Handler) reset(w http.ResponseWriter, r *http.Request) {
 		})
 	}
 	if err != nil {
-		msg, status, ok := clientError(err)
-		if !ok {
-			h.fail(w, r, nil, err)
-			return
-		}
-		h.render(w, r, status, "reset", page{Title: "Choose a new password", CSRF: h.formToken(w, r), Error: msg, Data: signInData{Token: token}})
+		h.formAgain(w, r, "reset", page{Title: "Choose a new password", Data: signInData{Token: token}}, err)
 		return
 	}
 	http.Redirect(w, r, Prefix+"/signin?done=password_set", http.StatusSeeOther)

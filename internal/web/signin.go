@@ -28,21 +28,25 @@ func (h *Handler) signInPage(w http.ResponseWriter, r *http.Request) {
 		Data: signInData{Next: safeNext(r.URL.Query().Get("next"))}})
 }
 
+// formAgain shows the pre-session form name again after err, as p with a
+// fresh anti-forgery token and the reason when the person can fix it; any
+// other error shows the error page.
+func (h *Handler) formAgain(w http.ResponseWriter, r *http.Request, name string, p page, err error) {
+	msg, status, ok := clientError(err)
+	if !ok {
+		h.fail(w, r, nil, err)
+		return
+	}
+	p.CSRF, p.Error = h.formToken(w, r), msg
+	h.render(w, r, status, name, p)
+}
+
 func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
 	email, pw, next := r.PostFormValue("email"), r.PostFormValue("password"), safeNext(r.PostFormValue("next"))
 	again := func(err error) {
-		msg, status, ok := clientError(err)
-		if !ok {
-			h.fail(w, r, nil, err)
-			return
-		}
-		h.render(w, r, status, "signin", page{Title: "Sign in", CSRF: h.formToken(w, r), Error: msg, Data: signInData{Email: email, Next: next}})
+		h.formAgain(w, r, "signin", page{Title: "Sign in", Data: signInData{Email: email, Next: next}}, err)
 	}
-	if err := sameOrigin(r); err != nil {
-		again(err)
-		return
-	}
-	if err := checkFormToken(r); err != nil {
+	if err := checkForm(r); err != nil {
 		again(err)
 		return
 	}

@@ -182,3 +182,37 @@ func TestSecureCookiesBehindATrustedProxy(t *testing.T) {
 		t.Errorf("X-Forwarded-Proto https from an untrusted client: cookie %+v, want it not Secure", c)
 	}
 }
+
+// forgot asks for a reset link for email.
+func (b *browser) forgot(email string) reply {
+	return b.post("/web/password/forgot", url.Values{"csrf": {b.csrf("/web/password/forgot")}, "email": {email}})
+}
+
+func TestResetRequestsAreThrottled(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, db *store.DB) {
+		cfg, clk := behindProxy(t)
+		e := newEnv(t, db, cfg)
+		// An address is sent a burst of 10 links, whoever asks, then one a
+		// minute.
+		for i := range 10 {
+			if r := e.browserAt(fmt.Sprintf("198.51.100.%d", i+1)).forgot("Admin@example.com"); r.status != http.StatusOK {
+				t.Fatalf("reset request %d: %d %s", i+1, r.status, r.body)
+			}
+		}
+		if wait := refusedFor(t, "an 11th reset request for the address", e.browserAt("198.51.100.99").forgot("admin@example.com")); wait != time.Minute {
+			t.Errorf("an 11th reset request waits %s, want 1m", wait)
+		}
+		clk.advance(time.Minute)
+		if r := e.browserAt("198.51.100.99").forgot("admin@example.com"); r.status != http.StatusOK {
+			t.Fatalf("a reset request a minute later: %d %s", r.status, r.body)
+		}
+		// One client asks for at most 30 addresses at once, then 10 a minute.
+		asker := e.browserAt("203.0.113.9")
+		for i := range 30 {
+			if r := asker.forgot(fmt.Sprintf("someone%d@example.com", i)); r.status != http.StatusOK {
+				t.Fatalf("reset request %d of one client: %d %s", i+1, r.status, r.body)
+			}
+		}
+		refusedFor(t, "a 31st reset request of one client", asker.forgot("someone-else@example.com"))
+	})
+}

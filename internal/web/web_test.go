@@ -272,6 +272,20 @@ func TestPasswordReset(t *testing.T) {
 		ctx := context.Background()
 		b := e.browser()
 		csrf := b.csrf("/web/password/forgot")
+		// Both forms need their token and this site's origin, as the
+		// sign-in form does; a refused request sends no email (counted below).
+		other := e.browser()
+		for _, path := range []string{"/web/password/forgot", "/web/password/reset"} {
+			if r := other.post(path, url.Values{"email": {"admin@example.com"}, "token": {"x"}}); r.status != http.StatusForbidden || !strings.Contains(r.body, "did not come from this site") {
+				t.Errorf("%s without the form token: %d %s", path, r.status, r.body)
+			}
+		}
+		req, _ := http.NewRequest("POST", e.http.URL+"/web/password/forgot", strings.NewReader(url.Values{"csrf": {csrf}, "email": {"admin@example.com"}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", "https://evil.example")
+		if r := b.do(req); r.status != http.StatusForbidden || !strings.Contains(r.body, "did not come from this site") {
+			t.Errorf("cross-origin forgot: %d %s", r.status, r.body)
+		}
 		for _, email := range []string{"admin@example.com", "unknown@example.com"} {
 			r := b.post("/web/password/forgot", url.Values{"csrf": {csrf}, "email": {email}})
 			if r.status != 200 || !strings.Contains(r.body, "is on its way") {
