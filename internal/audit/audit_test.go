@@ -392,3 +392,28 @@ func TestAnOpenTransactionDoesNotHoldTheChain(t *testing.T) {
 		t.Fatalf("report = %+v", rep)
 	}
 }
+
+// ListUpTo pages through the log in one snapshot: newest first, across
+// pages of equal times, never an entry twice, and no more than asked for.
+func TestListUpToPagesAndStopsAtItsBound(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, db *store.DB) {
+		fixed := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+		db.Now = func() time.Time { return fixed }
+		ids := record(t, db, "org-a", 2*audit.MaxLimit+5)
+		svc := audit.NewService(db)
+		for _, max := range []int{audit.MaxLimit + 30, 2 * audit.MaxLimit, 3 * audit.MaxLimit} {
+			got, err := svc.ListUpTo(context.Background(), audit.Filter{OrganizationID: "org-a"}, max)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := min(max, len(ids)); len(got) != want {
+				t.Fatalf("ListUpTo(%d) = %d entries, want %d", max, len(got), want)
+			}
+			for i, e := range got {
+				if want := ids[len(ids)-1-i]; e.LogID != want {
+					t.Fatalf("ListUpTo(%d)[%d] = log id %d, want %d", max, i, e.LogID, want)
+				}
+			}
+		}
+	})
+}

@@ -22,13 +22,13 @@ func (s *Service) List(ctx context.Context, f Filter) ([]Entry, error) {
 }
 
 // ListUpTo returns the entries that match f, newest first (from after
-// f.OlderThan, if set), read MaxLimit at a time in one snapshot until there
-// are no more or at least max have been read; f.Limit is its own.
+// f.OlderThan, if set), at most max of them, read MaxLimit at a time in one
+// snapshot; f.Limit is its own.
 func (s *Service) ListUpTo(ctx context.Context, f Filter, max int) ([]Entry, error) {
-	f.Limit = MaxLimit
 	return store.Read(ctx, s.db, func(tx *store.Tx) ([]Entry, error) {
 		var all []Entry
 		for len(all) < max {
+			f.Limit = min(MaxLimit, max-len(all))
 			entries, err := List(ctx, tx, f)
 			if err != nil {
 				return nil, err

@@ -42,7 +42,6 @@ type Report struct {
 func Verify(ctx context.Context, db *store.DB) (Report, error) {
 	var rep Report
 	err := db.View(ctx, func(tx *store.Tx) error {
-		rep = Report{}
 		var heads []head
 		err := tx.Each(ctx, `SELECT scope, seq, head_hash FROM audit_chains ORDER BY scope`, nil, func(rows *sql.Rows) error {
 			var h head

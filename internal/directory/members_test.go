@@ -56,3 +56,51 @@ func TestMemberEmails(t *testing.T) {
 		}
 	})
 }
+
+// On PostgreSQL a page of several members is planned for its ids (see
+// membersByID), and only in the transaction that reads it: the setting
+// must not stay on the pooled connection for the statements of other
+// transactions.
+func TestMembersPagePlanStaysInItsTransaction(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, db *store.DB) {
+		if db.Dialect() != store.Postgres {
+			t.Skip("plan_cache_mode is PostgreSQL's")
+		}
+		ctx := context.Background()
+		boot, _ := setup(t, db)
+		mode := func(tx *store.Tx) string {
+			t.Helper()
+			var m string
+			if err := tx.QueryRow(ctx, `SHOW plan_cache_mode`).Scan(&m); err != nil {
+				t.Fatal(err)
+			}
+			return m
+		}
+		var before, during string
+		err := db.View(ctx, func(tx *store.Tx) error {
+			before = mode(tx)
+			page, err := directory.ListMembers(ctx, tx, boot.Organization.ID, "", 1, 10)
+			if err != nil {
+				return err
+			}
+			if got, want := len(page.Members), 2; got != want {
+				t.Errorf("members = %d, want %d", got, want)
+			}
+			during = mode(tx)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := during, "force_custom_plan"; got != want {
+			t.Errorf("plan_cache_mode while reading a page = %q, want %q", got, want)
+		}
+		var after string
+		if err := db.View(ctx, func(tx *store.Tx) error { after = mode(tx); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if after != before {
+			t.Errorf("plan_cache_mode after the page's transaction = %q, want %q as before it", after, before)
+		}
+	})
+}

@@ -197,10 +197,9 @@ func (s *Service) CreateAdminKey(ctx context.Context, actor steward.Actor, enter
 
 // DeleteAdminKey deletes one of the account's Admin API keys.
 func (s *Service) DeleteAdminKey(ctx context.Context, actor steward.Actor, enterpriseAccountID, id string) error {
-	_, err := store.Write(ctx, s.db, func(tx *store.Tx) (struct{}, error) {
-		return struct{}{}, DeleteAdminKey(ctx, tx, actor, enterpriseAccountID, id)
+	return s.db.Transact(ctx, func(tx *store.Tx) error {
+		return DeleteAdminKey(ctx, tx, actor, enterpriseAccountID, id)
 	})
-	return err
 }
 
 // CreateSCIMToken issues a SCIM token and returns it with its secret,

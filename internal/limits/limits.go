@@ -258,8 +258,9 @@ func mulDiv(a, b, c int64) int64 {
 	return int64(q)
 }
 
-// addSat returns a+b, saturating at math.MaxInt64, for b >= 0.
-func addSat(a, b int64) int64 {
+// AddSat returns a+b, saturating at math.MaxInt64 rather than wrapping
+// round to a negative number, which the limiter refuses; for b >= 0.
+func AddSat(a, b int64) int64 {
 	if a > math.MaxInt64-b {
 		return math.MaxInt64
 	}

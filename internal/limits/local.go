@@ -172,10 +172,10 @@ func (l *Local) Settle(_ context.Context, r *Reservation, actual []int64) error 
 					e.val, e.exp = v, v
 				}
 			case found:
-				v := addSat(max(e.val, now), mulDiv(diff, t.kind.period(), t.limit))
+				v := AddSat(max(e.val, now), mulDiv(diff, t.kind.period(), t.limit))
 				e.val, e.exp = v, v
 			default:
-				v := addSat(now, mulDiv(diff, t.kind.period(), t.limit))
+				v := AddSat(now, mulDiv(diff, t.kind.period(), t.limit))
 				l.insert(k, v, v)
 			}
 		default:
@@ -185,7 +185,7 @@ func (l *Local) Settle(_ context.Context, r *Reservation, actual []int64) error 
 				// anything; billing is the usage ledger's business.
 			case found:
 				if diff > 0 {
-					e.val = addSat(e.val, diff)
+					e.val = AddSat(e.val, diff)
 				} else {
 					e.val = max(e.val+diff, 0)
 				}

@@ -106,7 +106,7 @@ func evaluate(st *[MaxChecks]stage, n int, now int64) (d Decision, never bool) {
 		if s.k.kind.gcra() {
 			level := max(cur-now, 0)
 			if s.inc > 0 {
-				next = addSat(max(cur, now), s.inc)
+				next = AddSat(max(cur, now), s.inc)
 				level = next - now
 			}
 			switch {
@@ -118,7 +118,7 @@ func evaluate(st *[MaxChecks]stage, n int, now int64) (d Decision, never bool) {
 				wait = level - s.tau
 			}
 		} else {
-			next = addSat(cur, s.cost)
+			next = AddSat(cur, s.cost)
 			switch {
 			case next <= s.limit:
 				ok = true

@@ -144,7 +144,7 @@ func (e *Enforcer) Reserve(ctx context.Context, k steward.Principal, model strin
 	}
 	prompt, maxOut := tokenCount(promptTokens), tokenCount(maxOutputTokens)
 	worstCost, _ := e.Cost(model, prompt, maxOut)
-	cs := s.checks(k, model, addTokens(prompt, maxOut), worstCost)
+	cs := s.checks(k, model, limits.AddSat(prompt, maxOut), worstCost)
 	if err := e.warmAll(ctx, cs); err != nil {
 		return nil, err
 	}
@@ -229,15 +229,6 @@ func tokenCount(tokens int64) int64 {
 	return tokens
 }
 
-// addTokens adds two counts, saturating at math.MaxInt64 rather than
-// wrapping round to a negative number.
-func addTokens(a, b int64) int64 {
-	if a > math.MaxInt64-b {
-		return math.MaxInt64
-	}
-	return a + b
-}
-
 func scopeName(key string) string {
 	if len(key) > 3 && key[:3] == "ws:" {
 		return "Workspace"
@@ -299,7 +290,7 @@ func (t *ticket) Headers() http.Header { return t.header }
 func (t *ticket) Settle(inputTokens, outputTokens int64) {
 	in, out := tokenCount(inputTokens), tokenCount(outputTokens)
 	cost, _ := t.e.Cost(t.model, in, out)
-	_ = t.e.limiter.Settle(context.Background(), &t.res, actuals(t.cs, addTokens(in, out), cost))
+	_ = t.e.limiter.Settle(context.Background(), &t.res, actuals(t.cs, limits.AddSat(in, out), cost))
 }
 
 // actuals are the costs that settle checks to what a request used.

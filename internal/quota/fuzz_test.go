@@ -57,7 +57,7 @@ func FuzzLimitsReachTheLimiter(f *testing.F) {
 		stored := RateLimits{RequestsPerSecond: fold(rps), Models: map[string]TokenLimits{"m": {PerMinute: fold(perMinute), PerMonth: fold(perMonth)}}}
 		s := Settings{Organization: stored, Workspaces: map[string]RateLimits{"w": stored}, SpendCap: &orgCap,
 			WorkspaceSpends: map[string]int64{"w": wsCap}, Location: time.UTC}
-		cs := s.checks(steward.Principal{OrganizationID: "o", WorkspaceID: "w"}, "m", addTokens(tokenCount(prompt), tokenCount(maxOut)), fold(cost))
+		cs := s.checks(steward.Principal{OrganizationID: "o", WorkspaceID: "w"}, "m", limits.AddSat(tokenCount(prompt), tokenCount(maxOut)), fold(cost))
 		if len(cs) == 0 || len(cs) > limits.MaxChecks {
 			t.Fatalf("settings %+v make %d checks", s, len(cs))
 		}
@@ -91,7 +91,7 @@ func FuzzLimitsReachTheLimiter(f *testing.F) {
 			t.Fatalf("Reserve(%+v): %v", plain, err)
 		}
 		if d.Allowed {
-			if err := l.Settle(context.Background(), &r, actuals(cs, addTokens(tokenCount(in), tokenCount(out)), fold(cost))); err != nil {
+			if err := l.Settle(context.Background(), &r, actuals(cs, limits.AddSat(tokenCount(in), tokenCount(out)), fold(cost))); err != nil {
 				t.Fatalf("Settle of %+v with %d, %d tokens: %v", plain, in, out, err)
 			}
 		}

@@ -38,10 +38,10 @@ type Spend struct {
 // reached at once.
 func (s Spend) Reached() bool { return s.Cap != nil && s.Spent >= billing.Micros(*s.Cap) }
 
-// spendIn returns what a scope spent in the calendar month of zone holding
-// t, against its cap in set.
-func spendIn(ctx context.Context, tx *store.Tx, set Settings, orgID, workspaceID string, t time.Time, zone *time.Location) (Spend, error) {
-	start, end := usage.Month(t, zone)
+// spendIn returns what a scope spent in the calendar month of the
+// Organization's time zone holding t, against its cap in set.
+func spendIn(ctx context.Context, tx *store.Tx, set Settings, orgID, workspaceID string, t time.Time) (Spend, error) {
+	start, end := usage.Month(t, set.Location)
 	spent, _, err := usage.MonthSpend(ctx, tx, orgID, workspaceID, start, end)
 	return Spend{Cap: set.SpendCapOf(workspaceID), Spent: spent}, err
 }
@@ -53,7 +53,7 @@ func organizationSpend(ctx context.Context, tx *store.Tx, orgID string) (Spend, 
 	if err != nil {
 		return Spend{}, err
 	}
-	return spendIn(ctx, tx, set, orgID, "", tx.Now, set.Location)
+	return spendIn(ctx, tx, set, orgID, "", tx.Now)
 }
 
 // rateLimitsOf returns the rate limits of the Organization (workspaceID
@@ -187,11 +187,7 @@ func (s *Service) Standing(ctx context.Context, orgID, workspaceID string) (Stan
 		if err != nil {
 			return Standing{}, err
 		}
-		zone, err := TimeZoneOf(ctx, tx, orgID)
-		if err != nil {
-			return Standing{}, err
-		}
-		spend, err := spendIn(ctx, tx, set, orgID, workspaceID, tx.Now, zone)
+		spend, err := spendIn(ctx, tx, set, orgID, workspaceID, tx.Now)
 		return Standing{RateLimits: set.RateLimitsOf(workspaceID), Spend: spend}, err
 	})
 }
@@ -221,18 +217,25 @@ func (s *Service) UsageMonth(ctx context.Context, orgID, workspaceID string, yea
 		if err != nil {
 			return MonthUsage{}, err
 		}
-		now := tx.Now.In(loc)
-		if year == 0 {
-			year = now.Year()
-		}
-		if month == 0 {
-			month = int(now.Month())
-		}
-		out := MonthUsage{Now: tx.Now}
-		out.Start, out.End = usage.Month(time.Date(year, time.Month(month), 1, 0, 0, 0, 0, loc), loc)
-		out.Days, err = usage.MonthByModelDay(ctx, tx, orgID, workspaceID, out.Start, loc)
-		return out, err
+		return monthUsage(ctx, tx, orgID, workspaceID, year, month, loc)
 	})
+}
+
+// monthUsage returns a scope's usage in month (1 to 12) of year in zone,
+// or in the year and month of zone that hold tx.Now where they are 0.
+func monthUsage(ctx context.Context, tx *store.Tx, orgID, workspaceID string, year, month int, zone *time.Location) (MonthUsage, error) {
+	now := tx.Now.In(zone)
+	if year == 0 {
+		year = now.Year()
+	}
+	if month == 0 {
+		month = int(now.Month())
+	}
+	out := MonthUsage{Now: tx.Now}
+	out.Start, out.End = usage.Month(time.Date(year, time.Month(month), 1, 0, 0, 0, 0, zone), zone)
+	var err error
+	out.Days, err = usage.MonthByModelDay(ctx, tx, orgID, workspaceID, out.Start, zone)
+	return out, err
 }
 
 // UsageOverview is a month of usage as the Admin Panel shows it: the
@@ -247,7 +250,7 @@ type UsageOverview struct {
 // UsageOverview returns the usage of the Organization (workspaceID "") or
 // of one of its active Workspaces (KindNotFound for any other) in a
 // calendar month of the Organization's time zone, as its caps count it:
-// month (1 to 12) of year, or this month where they are 0.
+// month (1 to 12) of year, or of this year and month where they are 0.
 func (s *Service) UsageOverview(ctx context.Context, orgID, workspaceID string, year, month int) (UsageOverview, error) {
 	return store.Read(ctx, s.db, func(tx *store.Tx) (UsageOverview, error) {
 		var out UsageOverview
@@ -258,24 +261,14 @@ func (s *Service) UsageOverview(ctx context.Context, orgID, workspaceID string, 
 		if workspaceID != "" && !slices.ContainsFunc(out.Workspaces, func(ws steward.Workspace) bool { return ws.ID == workspaceID }) {
 			return out, steward.Errorf(steward.KindNotFound, "there is no such active Workspace in this Organization")
 		}
-		zone, err := TimeZoneOf(ctx, tx, orgID)
-		if err != nil {
-			return out, err
-		}
-		now := tx.Now.In(zone)
-		if year == 0 || month == 0 {
-			year, month = now.Year(), int(now.Month())
-		}
-		out.Now = tx.Now
-		out.Start, out.End = usage.Month(time.Date(year, time.Month(month), 1, 0, 0, 0, 0, zone), zone)
-		if out.Days, err = usage.MonthByModelDay(ctx, tx, orgID, workspaceID, out.Start, zone); err != nil {
-			return out, err
-		}
 		set, err := Load(ctx, tx, orgID)
 		if err != nil {
 			return out, err
 		}
-		out.Spend, err = spendIn(ctx, tx, set, orgID, workspaceID, out.Start, zone)
+		if out.MonthUsage, err = monthUsage(ctx, tx, orgID, workspaceID, year, month, set.Location); err != nil {
+			return out, err
+		}
+		out.Spend, err = spendIn(ctx, tx, set, orgID, workspaceID, out.Start)
 		return out, err
 	})
 }
