@@ -375,7 +375,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if x.admit(g.auth.Reporter(r)) {
-			x.serveReport(id, x.key.Kind == steward.CredentialReportToken)
+			x.serveReport(id)
 		}
 		return
 	}
