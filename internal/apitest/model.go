@@ -43,10 +43,12 @@ func CheckModelSchema(t testing.TB, schema string, body []byte) {
 			return
 		}
 		t.Fatalf("apitest: %v", modelErr)
+		return
 	}
 	proxy := modelDoc.Components.Schemas.GetOrZero(schema)
 	if proxy == nil {
 		t.Fatalf("apitest: Mistral's model API document has no schema %s", schema)
+		return
 	}
 	ok, errs := schema_validation.NewSchemaValidator(config.WithFormatAssertions()).ValidateSchemaBytes(proxy.Schema(), body)
 	if ok && len(errs) == 0 {
