@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward/internal/apierror"
+	"github.com/stewardhq/steward/internal/apitest"
 	"github.com/stewardhq/steward/internal/auth"
 	"github.com/stewardhq/steward/internal/logbuf"
 	"github.com/stewardhq/steward/internal/steward"
@@ -734,6 +735,7 @@ func TestDemoModel(t *testing.T) {
 		if data == "[DONE]" {
 			break
 		}
+		apitest.CheckModelSchema(t, "CompletionChunk", []byte(data))
 		var c struct {
 			Choices []struct {
 				Delta struct{ Content string }
