@@ -1,6 +1,7 @@
 // Package apitest checks HTTP responses against Steward's OpenAPI document
 // and, for Mistral-compatible operations, against Mistral's Admin API
-// document. It is meant for tests only.
+// document, and what the model gateway writes itself against Mistral's
+// model API document (CheckModelSchema). It is meant for tests only.
 package apitest
 
 import (

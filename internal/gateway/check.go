@@ -104,7 +104,7 @@ func (x *exchange) serveCheck() {
 // recorded as it is. Otherwise only the key that made the check
 // may report it, and never below what the check reserved: a key reporting
 // its own usage could otherwise make what it used free.
-func (x *exchange) serveReport(id string, trusted bool) {
+func (x *exchange) serveReport(id string) {
 	var in struct {
 		InputTokens  *int64 `json:"input_tokens"`
 		OutputTokens *int64 `json:"output_tokens"`
@@ -116,6 +116,7 @@ func (x *exchange) serveReport(id string, trusted bool) {
 		x.fail(steward.Invalid([]string{"body"}, "the body must be {\"input_tokens\": n, \"output_tokens\": n} with whole numbers from 0 to %d", MaxTokens))
 		return
 	}
+	trusted := x.key.Kind == steward.CredentialReportToken
 	x.g.checks.mu.Lock()
 	p := x.g.checks.pending[id]
 	mine := p != nil && (trusted || p.usage.Key.CredentialID == x.key.CredentialID)

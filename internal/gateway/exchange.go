@@ -512,7 +512,7 @@ func (x *exchange) stream(resp *http.Response, addedUsage bool) {
 			o.in = x.bound
 		}
 		o.out, o.overrun = max(o.out, x.worst), true
-		werr = x.endCut(&st, o)
+		werr = x.endCut(rc, &st, o)
 	}
 	ended := "complete"
 	switch {
@@ -534,7 +534,7 @@ func (x *exchange) stream(resp *http.Response, addedUsage bool) {
 // at max_tokens would have: a chunk of the cut chunk's id, object, created
 // and model, finishing every open choice with "length" and carrying the
 // usage recorded (where Mistral puts it), then [DONE].
-func (x *exchange) endCut(st *streamState, o outcome) error {
+func (x *exchange) endCut(rc *http.ResponseController, st *streamState, o outcome) error {
 	var head struct {
 		ID      json.RawMessage `json:"id"`
 		Object  json.RawMessage `json:"object"`
@@ -578,7 +578,7 @@ func (x *exchange) endCut(st *streamState, o outcome) error {
 	if _, err := x.w.Write(out); err != nil {
 		return err
 	}
-	return flushErr(http.NewResponseController(x.w).Flush())
+	return flushErr(rc.Flush())
 }
 
 // flushErr ignores a writer that cannot flush: its bytes still arrive.

@@ -281,7 +281,7 @@ func New(cfg Config, auth Authenticator, limits Limits, rec Recorder, log *slog.
 		g.models[DemoModelName] = &model{name: DemoModelName, maxOut: DefaultMaxOutputTokens, endpoints: map[string]bool{EndpointChat: true}, demo: true}
 		names = append(names, DemoModelName)
 	}
-	g.list = modelList(names, g.now().Unix())
+	g.list = modelList(names, g.models, g.now().Unix())
 	return g, nil
 }
 
@@ -344,19 +344,29 @@ func (g *Gateway) Cost(model string, in, out int64) (int64, bool) {
 // rounded up.
 func (m *model) cost(in, out int64) int64 { return billing.Cost(in, out, m.inPrice, m.outPrice) }
 
-func modelList(names []string, created int64) []byte {
+// modelList is the answer to GET /v1/models: Mistral's ModelList, each
+// model a base model card whose capabilities are the endpoints it offers.
+func modelList(names []string, models map[string]*model, created int64) []byte {
+	type capabilities struct {
+		CompletionChat bool `json:"completion_chat"`
+		CompletionFIM  bool `json:"completion_fim"`
+	}
 	type entry struct {
-		ID      string `json:"id"`
-		Object  string `json:"object"`
-		Created int64  `json:"created"`
-		OwnedBy string `json:"owned_by"`
+		ID           string       `json:"id"`
+		Object       string       `json:"object"`
+		Created      int64        `json:"created"`
+		OwnedBy      string       `json:"owned_by"`
+		Capabilities capabilities `json:"capabilities"`
+		Type         string       `json:"type"`
 	}
 	list := struct {
 		Object string  `json:"object"`
 		Data   []entry `json:"data"`
 	}{Object: "list", Data: []entry{}}
 	for _, n := range names {
-		list.Data = append(list.Data, entry{ID: n, Object: "model", Created: created, OwnedBy: "steward"})
+		ep := models[n].endpoints
+		list.Data = append(list.Data, entry{ID: n, Object: "model", Created: created, OwnedBy: "steward",
+			Capabilities: capabilities{CompletionChat: ep[EndpointChat], CompletionFIM: ep[EndpointFIM]}, Type: "base"})
 	}
 	b, _ := json.Marshal(list)
 	return b
@@ -375,7 +385,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if x.admit(g.auth.Reporter(r)) {
-			x.serveReport(id, x.key.Kind == steward.CredentialReportToken)
+			x.serveReport(id)
 		}
 		return
 	}

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward/internal/apierror"
+	"github.com/stewardhq/steward/internal/apitest"
 	"github.com/stewardhq/steward/internal/auth"
 	"github.com/stewardhq/steward/internal/logbuf"
 	"github.com/stewardhq/steward/internal/steward"
@@ -734,6 +735,7 @@ func TestDemoModel(t *testing.T) {
 		if data == "[DONE]" {
 			break
 		}
+		apitest.CheckModelSchema(t, "CompletionChunk", []byte(data))
 		var c struct {
 			Choices []struct {
 				Delta struct{ Content string }
@@ -769,21 +771,34 @@ func TestModelsList(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	raw := []byte(readAll(t, resp))
+	resp.Body.Close()
+	apitest.CheckModelSchema(t, "ModelList", raw)
+	type capabilities struct {
+		Chat bool `json:"completion_chat"`
+		FIM  bool `json:"completion_fim"`
+	}
 	var list struct {
 		Object string
 		Data   []struct {
-			ID, Object string
-			OwnedBy    string `json:"owned_by"`
-			Created    int64
+			ID, Object   string
+			OwnedBy      string `json:"owned_by"`
+			Created      int64
+			Capabilities capabilities
 		}
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
+	if err := json.Unmarshal(raw, &list); err != nil {
 		t.Fatal(err)
 	}
 	if list.Object != "list" || len(list.Data) != 2 || list.Data[0].ID != "m" || list.Data[1].ID != DemoModelName ||
 		list.Data[0].Object != "model" || list.Data[0].OwnedBy != "steward" || list.Data[0].Created == 0 {
 		t.Fatalf("list %+v", list)
+	}
+	if got, want := list.Data[0].Capabilities, (capabilities{Chat: true, FIM: true}); got != want {
+		t.Errorf("capabilities of m: %+v, want %+v", got, want)
+	}
+	if got, want := list.Data[1].Capabilities, (capabilities{Chat: true}); got != want {
+		t.Errorf("capabilities of the demo model: %+v, want %+v", got, want)
 	}
 }
 

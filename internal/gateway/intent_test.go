@@ -15,11 +15,11 @@ import (
 )
 
 // intentRecorder notes what the gateway asks of its requests' intents, in
-// order; durableErr is what Durable returns.
+// order; intendErr is what Intend returns, durableErr what Durable does.
 type intentRecorder struct {
-	mu         sync.Mutex
-	ops        []string
-	durableErr error
+	mu                    sync.Mutex
+	ops                   []string
+	intendErr, durableErr error
 }
 
 func (r *intentRecorder) note(op string) {
@@ -32,6 +32,9 @@ func (r *intentRecorder) Record(context.Context, Usage) error { return nil }
 
 func (r *intentRecorder) Intend(u Usage) (Intent, error) {
 	r.note("intend " + itoa(u.InputTokens) + "/" + itoa(u.OutputTokens))
+	if r.intendErr != nil {
+		return nil, r.intendErr
+	}
 	return recordingIntent{r}, nil
 }
 
@@ -53,7 +56,8 @@ func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
 // TestIntents checks that a request's reservation is intended before its
 // upstream is called, replaced by its usage when it was answered, dropped
-// when nothing was, and durable before a stream's first byte.
+// when nothing was, and durable before a stream's first byte; a request
+// whose reservation cannot be stored calls no upstream.
 func TestIntents(t *testing.T) {
 	streamed := func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")
@@ -68,6 +72,7 @@ func TestIntents(t *testing.T) {
 		handle     func(http.ResponseWriter, *http.Request)
 		upstream   string
 		stream     bool
+		intendErr  error
 		durableErr error
 		status     int
 		body       string
@@ -77,14 +82,17 @@ func TestIntents(t *testing.T) {
 		{name: "streamed", handle: streamed, stream: true, status: 200, body: `"Hi"`, ops: []string{"durable", "settle 20/9"}},
 		{name: "error status", handle: func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusBadRequest) }, status: 400, ops: []string{"cancel"}},
 		{name: "no upstream", upstream: down.URL, status: 502, body: "upstream_unavailable", ops: []string{"cancel"}},
+		{name: "not intended", handle: jsonAnswer(chatAnswer), intendErr: errors.New("recorder closed"), status: 503, body: "usage_not_recorded"},
 		{name: "stream not durable", handle: streamed, stream: true, durableErr: errors.New("disk full"), status: 503, body: "usage_not_recorded", ops: []string{"durable", "cancel"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := Model{Name: "m", MaxOutputTokens: 1000, Upstreams: []Upstream{{BaseURL: tc.upstream}}}
+			var up *upstream
 			if tc.handle != nil {
-				m.Upstreams[0].BaseURL = newUpstream(t, tc.handle).url()
+				up = newUpstream(t, tc.handle)
+				m.Upstreams[0].BaseURL = up.url()
 			}
-			rec, limits := &intentRecorder{durableErr: tc.durableErr}, &fakeLimits{}
+			rec, limits := &intentRecorder{intendErr: tc.intendErr, durableErr: tc.durableErr}, &fakeLimits{}
 			g, err := New(Config{Currency: "EUR", Models: []Model{m}}, fakeAuth{}, limits, rec, slog.New(slog.DiscardHandler))
 			if err != nil {
 				t.Fatal(err)
@@ -116,6 +124,9 @@ func TestIntents(t *testing.T) {
 			want := append([]string{"intend " + itoa(r.prompt) + "/" + itoa(r.maxOut)}, tc.ops...)
 			if !slices.Equal(rec.ops, want) {
 				t.Fatalf("intents: %q, want %q", rec.ops, want)
+			}
+			if tc.intendErr != nil && (up.calls.Load() != 0 || r.settles != 1 || r.settledIn != 0 || r.settleOut != 0) {
+				t.Fatalf("a request not intended: %d upstream calls, reservation %+v, want none and settled at zero", up.calls.Load(), r)
 			}
 		})
 	}

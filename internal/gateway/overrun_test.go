@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stewardhq/steward/internal/apitest"
 )
 
 // TestUpstreamIsToldTheReservedMaxTokens: a request without max_tokens
@@ -153,9 +155,11 @@ func TestStreamOutrunningItsReservationIsCut(t *testing.T) {
 				}
 			}
 			wantEnd := fmt.Sprintf(`%s,"usage":{"prompt_tokens":%d,"completion_tokens":%d,"total_tokens":%d}}`, c.end, c.in, c.out, c.in+c.out)
-			if got := readEvent(t, br); got != wantEnd {
+			got := readEvent(t, br)
+			if got != wantEnd {
 				t.Fatalf("the stream ends with %s, want %s", got, wantEnd)
 			}
+			apitest.CheckModelSchema(t, "CompletionChunk", []byte(got))
 			if got := readEvent(t, br); got != "[DONE]" {
 				t.Fatalf("then %s, want [DONE]", got)
 			}

@@ -93,6 +93,14 @@ func TestGatewayMetrics(t *testing.T) {
 	} {
 		_ = m.Recorder(discard{}).Record(ctx, u)
 	}
+	// A model request's usage is settled through its intent.
+	for _, u := range []gateway.Usage{{Model: "n", Upstream: "http://10.0.0.6:8000/v1", Overrun: true}, {Model: "n", Upstream: "http://10.0.0.6:8000/v1"}} {
+		in, err := m.Recorder(discard{}).Intend(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = in.Settle(ctx, u)
+	}
 	m.Gauge("steward_test_gauge", "A test gauge.", func() float64 { return 7 })
 
 	rec := httptest.NewRecorder()
@@ -109,6 +117,7 @@ func TestGatewayMetrics(t *testing.T) {
 		`steward_gateway_refusals_total{reason="limits_unavailable"}`:                  1,
 		`steward_gateway_overruns_total{model="m",upstream="http://10.0.0.5:8000/v1"}`: 2,
 		`steward_gateway_overruns_total{model="m",upstream=""}`:                        1,
+		`steward_gateway_overruns_total{model="n",upstream="http://10.0.0.6:8000/v1"}`: 1,
 		`steward_test_gauge`: 7,
 	} {
 		if got := value(t, text, sample); got != want {

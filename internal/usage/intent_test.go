@@ -2,6 +2,7 @@ package usage
 
 import (
 	"context"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -142,6 +143,45 @@ func TestOrphanedIntentsSettledOnce(t *testing.T) {
 		}
 		if n := intents(t, db); n != 0 {
 			t.Fatalf("intents left: %d", n)
+		}
+	})
+}
+
+// TestIntentFailedThenSettled: when a request's intent could not be
+// stored, Settle writes its final event and returns only once it is.
+func TestIntentFailedThenSettled(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		at := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+		exec := func(query string) {
+			t.Helper()
+			if err := db.Transact(ctx, func(tx *store.Tx) error {
+				_, err := tx.Exec(ctx, query)
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		r := NewRecorder(db, Options{Log: slog.New(slog.DiscardHandler)})
+		start(t, r)
+		exec("ALTER TABLE usage_intents RENAME TO usage_intents_away")
+		in, err := r.Intend(reserved("a", at))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := in.Durable(ctx); err == nil {
+			t.Fatal("Durable without a table for intents: nil, want its batch's error")
+		}
+		exec("ALTER TABLE usage_intents_away RENAME TO usage_intents")
+		final := event("a", at)
+		if err := in.Settle(ctx, final); err != nil {
+			t.Fatal(err)
+		}
+		if got := checkRollups(t, db); len(got) != 1 || got["a"] != final {
+			t.Fatalf("stored %+v once Settle returned, want the final event %+v", got, final)
+		}
+		if got := intents(t, db); got != 0 {
+			t.Fatalf("intents: %d, want 0", got)
 		}
 	})
 }
