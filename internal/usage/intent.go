@@ -44,6 +44,12 @@ func (in *Intent) Durable(ctx context.Context) error {
 	select {
 	case <-in.req.done:
 		return in.req.err
+	default:
+	}
+	defer in.r.urge()()
+	select {
+	case <-in.req.done:
+		return in.req.err
 	case <-ctx.Done():
 		return store.Translate(ctx.Err())
 	}

@@ -185,3 +185,48 @@ func TestIntentFailedThenSettled(t *testing.T) {
 		}
 	})
 }
+
+// TestDeferredUntilSomeoneWaits follows batches nobody waits for: intents
+// and final events wait (here, up to an hour) to share a commit, and a
+// caller that starts waiting ends the wait at once for everything queued.
+func TestDeferredUntilSomeoneWaits(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, db *store.DB) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		at := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+		r := NewRecorder(db, Options{MaxDefer: time.Hour})
+		start(t, r)
+		a, err := r.Intend(reserved("a", at))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := r.Intend(reserved("b", at))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Durable(ctx); err != nil {
+			t.Fatalf("Durable did not end the deferral: %v", err)
+		}
+		if got := intents(t, db); got != 2 {
+			t.Fatalf("intents after Durable: %d, want both, committed together", got)
+		}
+		if err := b.Settle(ctx, event("b", at)); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Settle(ctx, event("a", at)); err != nil {
+			t.Fatal(err)
+		}
+		if got := len(checkRollups(t, db)); got != 0 {
+			t.Fatalf("%d final events committed while nobody waited, want them deferred", got)
+		}
+		if err := r.Record(ctx, event("c", at)); err != nil {
+			t.Fatalf("Record did not end the deferral: %v", err)
+		}
+		if got := checkRollups(t, db); len(got) != 3 || intents(t, db) != 0 {
+			t.Fatalf("after Record: events %v and %d intents, want a, b and c and no intent", got, intents(t, db))
+		}
+		if s := r.Stats(); s.Batches != 2 || s.Events != 3 {
+			t.Fatalf("stats %+v, want 2 batches (the intents, then the rest) of 3 events", s)
+		}
+	})
+}

@@ -22,6 +22,14 @@ type Options struct {
 	// so batches grow with the load and a request waits for at most one
 	// commit besides its own.
 	MaxWait time.Duration
+	// MaxDefer is how long a batch that no caller waits for may wait for
+	// others to share its transaction: intents while their upstreams work,
+	// final events after their answers were sent, deletions of unused
+	// intents. A caller that starts waiting (Record, RecordMany, or
+	// Intent.Durable and Settle) ends the deferral at once. Zero means
+	// DefaultMaxDefer; a negative value writes such batches as soon as the
+	// previous one has committed, as MaxWait's default does.
+	MaxDefer time.Duration
 	// Log receives failed batches (default slog.Default()).
 	Log *slog.Logger
 	// Derive, when set, is called in each batch's transaction with the
@@ -30,6 +38,11 @@ type Options struct {
 	// the usage, or not at all. Its error fails the batch.
 	Derive func(ctx context.Context, tx *store.Tx, inserted []Event) error
 }
+
+// DefaultMaxDefer is the default of Options.MaxDefer: short beside a
+// model's time to answer, long enough for a few hundred requests a second to
+// share one commit instead of paying one each.
+const DefaultMaxDefer = 10 * time.Millisecond
 
 // batchTimeout bounds the writing of one batch, retries included. Batches
 // do not run under Run's context, so that a shutdown commits what is queued
@@ -70,6 +83,7 @@ type Recorder struct {
 	db       *store.DB
 	maxBatch int
 	maxWait  time.Duration
+	maxDefer time.Duration
 	log      *slog.Logger
 	derive   func(ctx context.Context, tx *store.Tx, inserted []Event) error
 
@@ -88,6 +102,9 @@ type Recorder struct {
 	flushErr error
 
 	batches, events, failed atomic.Int64
+	// waiting counts the callers waiting for a commit; while it is zero,
+	// the writer defers batches for up to maxDefer.
+	waiting atomic.Int64
 }
 
 // A request is one call of Record or RecordMany: its events commit in one
@@ -125,6 +142,12 @@ func NewRecorder(db *store.DB, opts Options) *Recorder {
 	if opts.MaxWait < 0 {
 		opts.MaxWait = 0
 	}
+	switch {
+	case opts.MaxDefer == 0:
+		opts.MaxDefer = DefaultMaxDefer
+	case opts.MaxDefer < 0:
+		opts.MaxDefer = 0
+	}
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}
@@ -132,6 +155,7 @@ func NewRecorder(db *store.DB, opts Options) *Recorder {
 		db:       db,
 		maxBatch: opts.MaxBatch,
 		maxWait:  opts.MaxWait,
+		maxDefer: opts.MaxDefer,
 		log:      opts.Log,
 		derive:   opts.Derive,
 		wake:     make(chan struct{}, 1),
@@ -197,16 +221,35 @@ func (r *Recorder) enqueue(req *request) error {
 	}
 	r.pending = append(r.pending, req)
 	r.mu.Unlock()
+	r.poke()
+	return nil
+}
+
+// poke wakes the writer, if it is not awake already.
+func (r *Recorder) poke() {
 	select {
 	case r.wake <- struct{}{}:
 	default:
 	}
-	return nil
+}
+
+// urge counts a caller that waits for a commit until the returned function
+// is called, and wakes the writer so that it ends a deferral.
+func (r *Recorder) urge() (done func()) {
+	r.waiting.Add(1)
+	r.poke()
+	return func() { r.waiting.Add(-1) }
 }
 
 // wait waits for req's batch, withdrawing req if ctx ends while it is
 // still queued.
 func (r *Recorder) wait(ctx context.Context, req *request) error {
+	select {
+	case <-req.done:
+		return req.err
+	default:
+	}
+	defer r.urge()()
 	select {
 	case <-req.done:
 		return req.err
@@ -259,15 +302,27 @@ func (r *Recorder) Run(ctx context.Context) {
 		if n == 0 {
 			continue
 		}
-		// Linger for others to join, if asked to and unless the batch is
-		// already full: until MaxWait has passed, or until a lull of a
-		// tenth of it, when every caller there is seems to have joined
-		// already.
-		deadline := time.Now().Add(r.maxWait)
-		lull := r.maxWait / 10
+		// Linger for others to join, unless the batch is already full:
+		// while no caller waits, until MaxDefer has passed; else, if asked
+		// to, until MaxWait has passed or until a lull of a tenth of it,
+		// when every caller there is seems to have joined already.
+		now := time.Now()
+		deferUntil, deadline, lull := now.Add(r.maxDefer), now.Add(r.maxWait), r.maxWait/10
 	linger:
-		for r.maxWait > 0 && n < r.maxBatch {
-			timer.Reset(min(time.Until(deadline), lull))
+		for n < r.maxBatch {
+			var wait time.Duration
+			switch {
+			case r.waiting.Load() == 0 && r.maxDefer > 0:
+				wait = time.Until(deferUntil)
+			case r.maxWait > 0:
+				wait = min(time.Until(deadline), lull)
+			default:
+				break linger
+			}
+			if wait <= 0 {
+				break
+			}
+			timer.Reset(wait)
 			select {
 			case <-r.wake:
 				batch, n = r.take(batch, n)
@@ -278,6 +333,7 @@ func (r *Recorder) Run(ctx context.Context) {
 			case <-r.quit:
 				break linger
 			}
+			timer.Stop()
 		}
 		timer.Stop()
 		r.commit(batch)
