@@ -39,7 +39,8 @@ func (r *Recorder) Intend(e Event) (*Intent, error) {
 }
 
 // Durable returns once the intent is committed, with its batch's error;
-// if ctx ends first, the context's error (the intent stays queued).
+// if ctx ends first, the context's error (the intent stays queued). A
+// batch deferred because nobody waited for it is written at once.
 func (in *Intent) Durable(ctx context.Context) error {
 	select {
 	case <-in.req.done:
