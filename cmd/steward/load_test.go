@@ -83,6 +83,43 @@ func BenchmarkAddedLatency(b *testing.B) {
 	}
 }
 
+// BenchmarkResidentMemory sends chat requests to the real binary (on
+// SQLite) in front of a fake model that answers after 20 ms, 3,000 a
+// second for 60 seconds, and reports its resident memory at start, at its
+// peak and after the load, and the same of a bare reverse proxy under the
+// same load. It runs twice: from 256 clients' connections, and from 3,000,
+// as a load generator adds connections when answers are slow.
+//
+//	go test ./cmd/steward -run '^$' -bench ResidentMemory -benchtime 1x -timeout 30m
+func BenchmarkResidentMemory(b *testing.B) {
+	const rate, seconds = 3000, 60
+	model := fakeModelAfter(20 * time.Millisecond)
+	defer model.Close()
+	for _, conns := range []int{256, 3000} {
+		b.Run(fmt.Sprintf("connections=%d", conns), func(b *testing.B) {
+			for range b.N {
+				p, key, _ := stewardUnderLoad(b, model.URL)
+				bareCmd := exec.Command(os.Args[0])
+				bareCmd.Env = append(os.Environ(), bareProxyEnv+"="+model.URL)
+				bare := run(b, bareCmd)
+				for _, s := range []struct {
+					name   string
+					server *process
+					key    string
+				}{{"steward", p, key}, {"bare", bare, "x"}} {
+					pid := s.server.cmd.Process.Pid
+					startRSS := residentMemory(b, pid)
+					send := chatSender(&http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: conns}})
+					measure(b, s.server, send(s.server.base, s.key), rate, rate*seconds, conns)
+					b.ReportMetric(startRSS/(1<<20), s.name+"-start-MB")
+					b.ReportMetric(peakMemory(b, pid)/(1<<20), s.name+"-peak-MB")
+					b.ReportMetric(residentMemory(b, pid)/(1<<20), s.name+"-after-MB")
+				}
+			}
+		})
+	}
+}
+
 // chatSender returns, for a server's base URL and a key, a function that
 // sends it a small chat request through client and expects a 200.
 func chatSender(client *http.Client) func(base, auth string) func() error {
@@ -407,14 +444,21 @@ func seedKeys(b *testing.B, dir string, n int) {
 }
 
 // residentMemory is the resident set size of process pid, in bytes.
-func residentMemory(b *testing.B, pid int) float64 {
+func residentMemory(b *testing.B, pid int) float64 { return procStatus(b, pid, "VmRSS") }
+
+// peakMemory is the largest resident set size process pid has had, in
+// bytes.
+func peakMemory(b *testing.B, pid int) float64 { return procStatus(b, pid, "VmHWM") }
+
+// procStatus is the field of /proc/pid/status counted in kB, in bytes.
+func procStatus(b *testing.B, pid int, field string) float64 {
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		b.Fatal(err)
 	}
-	m := regexp.MustCompile(`(?m)^VmRSS:\s+(\d+) kB$`).FindSubmatch(status)
+	m := regexp.MustCompile(`(?m)^` + field + `:\s+(\d+) kB$`).FindSubmatch(status)
 	if m == nil {
-		b.Fatalf("no VmRSS in /proc/%d/status", pid)
+		b.Fatalf("no %s in /proc/%d/status", field, pid)
 	}
 	kb, _ := strconv.ParseFloat(string(m[1]), 64)
 	return kb * 1024
