@@ -2167,6 +2167,18 @@ type APIKeyActions struct {
 	} `json:"rotate,omitempty"`
 }
 
+// APIKeyAllowedModelsOut The allow lists of models that apply to a Workspace API key.
+type APIKeyAllowedModelsOut struct {
+	// AllowedModels The key's own list, sorted; null when it has none.
+	AllowedModels *[]string `json:"allowed_models"`
+
+	// EffectiveAllowedModels The models the key may call: those both lists allow; null when neither has a list (every model).
+	EffectiveAllowedModels *[]string `json:"effective_allowed_models"`
+
+	// WorkspaceAllowedModels The list of the key's Workspace; null when it has none.
+	WorkspaceAllowedModels *[]string `json:"workspace_allowed_models"`
+}
+
 // APIKeyExtendedOUT A Workspace API key with its Workspace, owner, product and use.
 type APIKeyExtendedOUT struct {
 	// Actions Whether the key can be rotated and deleted.
@@ -2827,6 +2839,12 @@ type AdminWorkspaceIn struct {
 
 	// Name Workspace name.
 	Name string `json:"name"`
+}
+
+// AllowedModelsIn An allow list of models to set.
+type AllowedModelsIn struct {
+	// AllowedModels The names of the models allowed; null allows every model, an empty list none. Required: leave it out and the request is rejected.
+	AllowedModels *[]string `json:"allowed_models"`
 }
 
 // AnalyticsEventIN defines model for AnalyticsEventIN.
@@ -4597,6 +4615,12 @@ type WorkspaceAPIKeyPolicyOut struct {
 	MaxExpirationDays *int `json:"max_expiration_days"`
 }
 
+// WorkspaceAllowedModelsOut A Workspace's allow list of models.
+type WorkspaceAllowedModelsOut struct {
+	// AllowedModels The models the Workspace's keys may call, sorted; null for every model.
+	AllowedModels *[]string `json:"allowed_models"`
+}
+
 // WorkspaceEnrichedOUT A Workspace, with the roles held there by the member it was created for.
 type WorkspaceEnrichedOUT struct {
 	// Description What the Workspace is for.
@@ -5077,6 +5101,9 @@ type StewardSetApiKeyPolicyJSONRequestBody = APIKeyPolicyIn
 // UsersApiAdminApiKeysCreateApiKeyJSONRequestBody defines body for UsersApiAdminApiKeysCreateApiKey for application/json ContentType.
 type UsersApiAdminApiKeysCreateApiKeyJSONRequestBody = AdminCreateAPIKeyIN
 
+// StewardSetApiKeyAllowedModelsJSONRequestBody defines body for StewardSetApiKeyAllowedModels for application/json ContentType.
+type StewardSetApiKeyAllowedModelsJSONRequestBody = AllowedModelsIn
+
 // StewardRotateApiKeyJSONRequestBody defines body for StewardRotateApiKey for application/json ContentType.
 type StewardRotateApiKeyJSONRequestBody = RotateAPIKeyIn
 
@@ -5148,6 +5175,9 @@ type UsersApiAdminWorkspacesUpdateWorkspacesJSONRequestBody = UpdateWorkspaceIN
 
 // UsersApiAdminWorkspacesAddUsersWorkspacesJSONRequestBody defines body for UsersApiAdminWorkspacesAddUsersWorkspaces for application/json ContentType.
 type UsersApiAdminWorkspacesAddUsersWorkspacesJSONRequestBody = WorkspaceMemberIN
+
+// StewardSetWorkspaceAllowedModelsJSONRequestBody defines body for StewardSetWorkspaceAllowedModels for application/json ContentType.
+type StewardSetWorkspaceAllowedModelsJSONRequestBody = AllowedModelsIn
 
 // StewardSetWorkspaceApiKeyPolicyJSONRequestBody defines body for StewardSetWorkspaceApiKeyPolicy for application/json ContentType.
 type StewardSetWorkspaceApiKeyPolicyJSONRequestBody = APIKeyPolicyIn
@@ -7280,6 +7310,31 @@ type ClientInterface interface {
 	// Corresponds with GET /v1/admin/api-keys/{key_id} (the `StewardGetApiKey` operationId).
 	StewardGetApiKey(ctx context.Context, keyId KeyId, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// StewardGetApiKeyAllowedModels Get an API key's allowed models
+	//
+	// Returns the key's own allow list, its Workspace's, and the models it may call: those both allow. Null means no list (every model); an empty list means none.
+	//
+	// Corresponds with GET /v1/admin/api-keys/{key_id}/allowed-models (the `StewardGetApiKeyAllowedModels` operationId).
+	StewardGetApiKeyAllowedModels(ctx context.Context, keyId KeyId, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// StewardSetApiKeyAllowedModelsWithBody Set an API key's allowed models
+	//
+	// Sets the key's own allow list, or removes it with null. The key may call the models both its own list and its Workspace's allow, from its next request on; any other model is answered by the model API exactly as a model that does not exist (404, code `model_not_found`), and is left out of `GET /v1/models`. Each name must be a model the server serves, or one the list already holds: unknown names are rejected with 422, one `detail` entry each. Audited as `api_key.update` (a Steward event type, so not listed by `GET /v1/admin/audit-logs`; the Admin Panel's audit log shows it), with `allowed_models_before` and `allowed_models_after`.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PUT /v1/admin/api-keys/{key_id}/allowed-models (the `StewardSetApiKeyAllowedModels` operationId).
+	StewardSetApiKeyAllowedModelsWithBody(ctx context.Context, keyId KeyId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// StewardSetApiKeyAllowedModels Set an API key's allowed models
+	//
+	// Sets the key's own allow list, or removes it with null. The key may call the models both its own list and its Workspace's allow, from its next request on; any other model is answered by the model API exactly as a model that does not exist (404, code `model_not_found`), and is left out of `GET /v1/models`. Each name must be a model the server serves, or one the list already holds: unknown names are rejected with 422, one `detail` entry each. Audited as `api_key.update` (a Steward event type, so not listed by `GET /v1/admin/audit-logs`; the Admin Panel's audit log shows it), with `allowed_models_before` and `allowed_models_after`.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PUT /v1/admin/api-keys/{key_id}/allowed-models (the `StewardSetApiKeyAllowedModels` operationId).
+	StewardSetApiKeyAllowedModels(ctx context.Context, keyId KeyId, body StewardSetApiKeyAllowedModelsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// StewardRotateApiKeyWithBody Rotate an API key
 	//
 	// Gives a Workspace API key a new secret and returns it, once. The key keeps its id, name, Workspace and expiration date. With a `grace_period_seconds` above 0 the old secret keeps working until `previous_key_expires_at`; with 0, the default, it stops at once. The body may be left out.
@@ -7933,6 +7988,31 @@ type ClientInterface interface {
 	// Corresponds with POST /v1/admin/workspaces/{workspace_uuid}/add-users (the `UsersApiAdminWorkspacesAddUsersWorkspaces` operationId).
 	UsersApiAdminWorkspacesAddUsersWorkspaces(ctx context.Context, workspaceUuid WorkspaceUuid, body UsersApiAdminWorkspacesAddUsersWorkspacesJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// StewardGetWorkspaceAllowedModels Get a Workspace's allowed models
+	//
+	// Returns the models the Workspace's API keys may call. Null, the default, means every model the server serves; an empty list means none.
+	//
+	// Corresponds with GET /v1/admin/workspaces/{workspace_uuid}/allowed-models (the `StewardGetWorkspaceAllowedModels` operationId).
+	StewardGetWorkspaceAllowedModels(ctx context.Context, workspaceUuid WorkspaceUuid, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// StewardSetWorkspaceAllowedModelsWithBody Set a Workspace's allowed models
+	//
+	// Sets the models every API key of the Workspace may call, or allows every model again with null. A key's own list (see `/v1/admin/api-keys/{key_id}/allowed-models`) restricts it further. A model a key may not call is answered by the model API exactly as a model that does not exist (404, code `model_not_found`), and is left out of `GET /v1/models`, from the key's next request on. Each name must be a model the server serves, or one the list already holds: unknown names are rejected with 422, one `detail` entry each. The list of an archived Workspace cannot change (409, code `workspace_archived`). Audited as `workspace.update`, with `allowed_models_before` and `allowed_models_after` (`all`, or the names as a JSON array).
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PUT /v1/admin/workspaces/{workspace_uuid}/allowed-models (the `StewardSetWorkspaceAllowedModels` operationId).
+	StewardSetWorkspaceAllowedModelsWithBody(ctx context.Context, workspaceUuid WorkspaceUuid, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// StewardSetWorkspaceAllowedModels Set a Workspace's allowed models
+	//
+	// Sets the models every API key of the Workspace may call, or allows every model again with null. A key's own list (see `/v1/admin/api-keys/{key_id}/allowed-models`) restricts it further. A model a key may not call is answered by the model API exactly as a model that does not exist (404, code `model_not_found`), and is left out of `GET /v1/models`, from the key's next request on. Each name must be a model the server serves, or one the list already holds: unknown names are rejected with 422, one `detail` entry each. The list of an archived Workspace cannot change (409, code `workspace_archived`). Audited as `workspace.update`, with `allowed_models_before` and `allowed_models_after` (`all`, or the names as a JSON array).
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PUT /v1/admin/workspaces/{workspace_uuid}/allowed-models (the `StewardSetWorkspaceAllowedModels` operationId).
+	StewardSetWorkspaceAllowedModels(ctx context.Context, workspaceUuid WorkspaceUuid, body StewardSetWorkspaceAllowedModelsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// StewardGetWorkspaceApiKeyPolicy Get a Workspace's API-key policy
 	//
 	// Returns a Workspace's own maximum API-key lifetime, in days, and the one that applies to its new keys: the shorter of the Workspace's and the Organization's. Null means no maximum.
@@ -8526,6 +8606,61 @@ func (c *Client) UsersApiAdminApiKeysDeleteApiKey(ctx context.Context, keyId Key
 // Corresponds with GET /v1/admin/api-keys/{key_id} (the `StewardGetApiKey` operationId).
 func (c *Client) StewardGetApiKey(ctx context.Context, keyId KeyId, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewStewardGetApiKeyRequest(c.Server, keyId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// StewardGetApiKeyAllowedModels Get an API key's allowed models
+//
+// Returns the key's own allow list, its Workspace's, and the models it may call: those both allow. Null means no list (every model); an empty list means none.
+//
+// Corresponds with GET /v1/admin/api-keys/{key_id}/allowed-models (the `StewardGetApiKeyAllowedModels` operationId).
+func (c *Client) StewardGetApiKeyAllowedModels(ctx context.Context, keyId KeyId, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewStewardGetApiKeyAllowedModelsRequest(c.Server, keyId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// StewardSetApiKeyAllowedModelsWithBody Set an API key's allowed models
+//
+// Sets the key's own allow list, or removes it with null. The key may call the models both its own list and its Workspace's allow, from its next request on; any other model is answered by the model API exactly as a model that does not exist (404, code `model_not_found`), and is left out of `GET /v1/models`. Each name must be a model the server serves, or one the list already holds: unknown names are rejected with 422, one `detail` entry each. Audited as `api_key.update` (a Steward event type, so not listed by `GET /v1/admin/audit-logs`; the Admin Panel's audit log shows it), with `allowed_models_before` and `allowed_models_after`.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PUT /v1/admin/api-keys/{key_id}/allowed-models (the `StewardSetApiKeyAllowedModels` operationId).
+func (c *Client) StewardSetApiKeyAllowedModelsWithBody(ctx context.Context, keyId KeyId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewStewardSetApiKeyAllowedModelsRequestWithBody(c.Server, keyId, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// StewardSetApiKeyAllowedModels Set an API key's allowed models
+//
+// Sets the key's own allow list, or removes it with null. The key may call the models both its own list and its Workspace's allow, from its next request on; any other model is answered by the model API exactly as a model that does not exist (404, code `model_not_found`), and is left out of `GET /v1/models`. Each name must be a model the server serves, or one the list already holds: unknown names are rejected with 422, one `detail` entry each. Audited as `api_key.update` (a Steward event type, so not listed by `GET /v1/admin/audit-logs`; the Admin Panel's audit log shows it), with `allowed_models_before` and `allowed_models_after`.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PUT /v1/admin/api-keys/{key_id}/allowed-models (the `StewardSetApiKeyAllowedModels` operationId).
+func (c *Client) StewardSetApiKeyAllowedModels(ctx context.Context, keyId KeyId, body StewardSetApiKeyAllowedModelsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewStewardSetApiKeyAllowedModelsRequest(c.Server, keyId, body)
 	if err != nil {
 		return nil, err
 	}
@@ -9969,6 +10104,61 @@ func (c *Client) UsersApiAdminWorkspacesAddUsersWorkspacesWithBody(ctx context.C
 // Corresponds with POST /v1/admin/workspaces/{workspace_uuid}/add-users (the `UsersApiAdminWorkspacesAddUsersWorkspaces` operationId).
 func (c *Client) UsersApiAdminWorkspacesAddUsersWorkspaces(ctx context.Context, workspaceUuid WorkspaceUuid, body UsersApiAdminWorkspacesAddUsersWorkspacesJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewUsersApiAdminWorkspacesAddUsersWorkspacesRequest(c.Server, workspaceUuid, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// StewardGetWorkspaceAllowedModels Get a Workspace's allowed models
+//
+// Returns the models the Workspace's API keys may call. Null, the default, means every model the server serves; an empty list means none.
+//
+// Corresponds with GET /v1/admin/workspaces/{workspace_uuid}/allowed-models (the `StewardGetWorkspaceAllowedModels` operationId).
+func (c *Client) StewardGetWorkspaceAllowedModels(ctx context.Context, workspaceUuid WorkspaceUuid, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewStewardGetWorkspaceAllowedModelsRequest(c.Server, workspaceUuid)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// StewardSetWorkspaceAllowedModelsWithBody Set a Workspace's allowed models
+//
+// Sets the models every API key of the Workspace may call, or allows every model again with null. A key's own list (see `/v1/admin/api-keys/{key_id}/allowed-models`) restricts it further. A model a key may not call is answered by the model API exactly as a model that does not exist (404, code `model_not_found`), and is left out of `GET /v1/models`, from the key's next request on. Each name must be a model the server serves, or one the list already holds: unknown names are rejected with 422, one `detail` entry each. The list of an archived Workspace cannot change (409, code `workspace_archived`). Audited as `workspace.update`, with `allowed_models_before` and `allowed_models_after` (`all`, or the names as a JSON array).
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PUT /v1/admin/workspaces/{workspace_uuid}/allowed-models (the `StewardSetWorkspaceAllowedModels` operationId).
+func (c *Client) StewardSetWorkspaceAllowedModelsWithBody(ctx context.Context, workspaceUuid WorkspaceUuid, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewStewardSetWorkspaceAllowedModelsRequestWithBody(c.Server, workspaceUuid, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// StewardSetWorkspaceAllowedModels Set a Workspace's allowed models
+//
+// Sets the models every API key of the Workspace may call, or allows every model again with null. A key's own list (see `/v1/admin/api-keys/{key_id}/allowed-models`) restricts it further. A model a key may not call is answered by the model API exactly as a model that does not exist (404, code `model_not_found`), and is left out of `GET /v1/models`, from the key's next request on. Each name must be a model the server serves, or one the list already holds: unknown names are rejected with 422, one `detail` entry each. The list of an archived Workspace cannot change (409, code `workspace_archived`). Audited as `workspace.update`, with `allowed_models_before` and `allowed_models_after` (`all`, or the names as a JSON array).
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PUT /v1/admin/workspaces/{workspace_uuid}/allowed-models (the `StewardSetWorkspaceAllowedModels` operationId).
+func (c *Client) StewardSetWorkspaceAllowedModels(ctx context.Context, workspaceUuid WorkspaceUuid, body StewardSetWorkspaceAllowedModelsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewStewardSetWorkspaceAllowedModelsRequest(c.Server, workspaceUuid, body)
 	if err != nil {
 		return nil, err
 	}
@@ -11464,6 +11654,87 @@ func NewStewardGetApiKeyRequest(server string, keyId KeyId) (*http.Request, erro
 	if err != nil {
 		return nil, err
 	}
+
+	return req, nil
+}
+
+// NewStewardGetApiKeyAllowedModelsRequest constructs an http.Request for the StewardGetApiKeyAllowedModels method
+func NewStewardGetApiKeyAllowedModelsRequest(server string, keyId KeyId) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "key_id", keyId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/admin/api-keys/%s/allowed-models", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewStewardSetApiKeyAllowedModelsRequest calls the generic StewardSetApiKeyAllowedModels builder with application/json body
+func NewStewardSetApiKeyAllowedModelsRequest(server string, keyId KeyId, body StewardSetApiKeyAllowedModelsJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewStewardSetApiKeyAllowedModelsRequestWithBody(server, keyId, "application/json", bodyReader)
+}
+
+// NewStewardSetApiKeyAllowedModelsRequestWithBody constructs an http.Request for the StewardSetApiKeyAllowedModels method, with any body, and a specified content type
+func NewStewardSetApiKeyAllowedModelsRequestWithBody(server string, keyId KeyId, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "key_id", keyId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/admin/api-keys/%s/allowed-models", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPut, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
 
 	return req, nil
 }
@@ -13969,6 +14240,87 @@ func NewUsersApiAdminWorkspacesAddUsersWorkspacesRequestWithBody(server string, 
 	return req, nil
 }
 
+// NewStewardGetWorkspaceAllowedModelsRequest constructs an http.Request for the StewardGetWorkspaceAllowedModels method
+func NewStewardGetWorkspaceAllowedModelsRequest(server string, workspaceUuid WorkspaceUuid) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "workspace_uuid", workspaceUuid, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/admin/workspaces/%s/allowed-models", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewStewardSetWorkspaceAllowedModelsRequest calls the generic StewardSetWorkspaceAllowedModels builder with application/json body
+func NewStewardSetWorkspaceAllowedModelsRequest(server string, workspaceUuid WorkspaceUuid, body StewardSetWorkspaceAllowedModelsJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewStewardSetWorkspaceAllowedModelsRequestWithBody(server, workspaceUuid, "application/json", bodyReader)
+}
+
+// NewStewardSetWorkspaceAllowedModelsRequestWithBody constructs an http.Request for the StewardSetWorkspaceAllowedModels method, with any body, and a specified content type
+func NewStewardSetWorkspaceAllowedModelsRequestWithBody(server string, workspaceUuid WorkspaceUuid, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "workspace_uuid", workspaceUuid, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/admin/workspaces/%s/allowed-models", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPut, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewStewardGetWorkspaceApiKeyPolicyRequest constructs an http.Request for the StewardGetWorkspaceApiKeyPolicy method
 func NewStewardGetWorkspaceApiKeyPolicyRequest(server string, workspaceUuid WorkspaceUuid) (*http.Request, error) {
 	var err error
@@ -14919,6 +15271,33 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /v1/admin/api-keys/{key_id} (the `StewardGetApiKey` operationId).
 	StewardGetApiKeyWithResponse(ctx context.Context, keyId KeyId, reqEditors ...RequestEditorFn) (*StewardGetApiKeyResponse, error)
 
+	// StewardGetApiKeyAllowedModelsWithResponse Get an API key's allowed models
+	//
+	// Returns the key's own allow list, its Workspace's, and the models it may call: those both allow. Null means no list (every model); an empty list means none.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/admin/api-keys/{key_id}/allowed-models (the `StewardGetApiKeyAllowedModels` operationId).
+	StewardGetApiKeyAllowedModelsWithResponse(ctx context.Context, keyId KeyId, reqEditors ...RequestEditorFn) (*StewardGetApiKeyAllowedModelsResponse, error)
+
+	// StewardSetApiKeyAllowedModelsWithBodyWithResponse Set an API key's allowed models
+	//
+	// Sets the key's own allow list, or removes it with null. The key may call the models both its own list and its Workspace's allow, from its next request on; any other model is answered by the model API exactly as a model that does not exist (404, code `model_not_found`), and is left out of `GET /v1/models`. Each name must be a model the server serves, or one the list already holds: unknown names are rejected with 422, one `detail` entry each. Audited as `api_key.update` (a Steward event type, so not listed by `GET /v1/admin/audit-logs`; the Admin Panel's audit log shows it), with `allowed_models_before` and `allowed_models_after`.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /v1/admin/api-keys/{key_id}/allowed-models (the `StewardSetApiKeyAllowedModels` operationId).
+	StewardSetApiKeyAllowedModelsWithBodyWithResponse(ctx context.Context, keyId KeyId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*StewardSetApiKeyAllowedModelsResponse, error)
+
+	// StewardSetApiKeyAllowedModelsWithResponse Set an API key's allowed models
+	//
+	// Sets the key's own allow list, or removes it with null. The key may call the models both its own list and its Workspace's allow, from its next request on; any other model is answered by the model API exactly as a model that does not exist (404, code `model_not_found`), and is left out of `GET /v1/models`. Each name must be a model the server serves, or one the list already holds: unknown names are rejected with 422, one `detail` entry each. Audited as `api_key.update` (a Steward event type, so not listed by `GET /v1/admin/audit-logs`; the Admin Panel's audit log shows it), with `allowed_models_before` and `allowed_models_after`.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /v1/admin/api-keys/{key_id}/allowed-models (the `StewardSetApiKeyAllowedModels` operationId).
+	StewardSetApiKeyAllowedModelsWithResponse(ctx context.Context, keyId KeyId, body StewardSetApiKeyAllowedModelsJSONRequestBody, reqEditors ...RequestEditorFn) (*StewardSetApiKeyAllowedModelsResponse, error)
+
 	// StewardRotateApiKeyWithBodyWithResponse Rotate an API key
 	//
 	// Gives a Workspace API key a new secret and returns it, once. The key keeps its id, name, Workspace and expiration date. With a `grace_period_seconds` above 0 the old secret keeps working until `previous_key_expires_at`; with 0, the default, it stops at once. The body may be left out.
@@ -15633,6 +16012,33 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /v1/admin/workspaces/{workspace_uuid}/add-users (the `UsersApiAdminWorkspacesAddUsersWorkspaces` operationId).
 	UsersApiAdminWorkspacesAddUsersWorkspacesWithResponse(ctx context.Context, workspaceUuid WorkspaceUuid, body UsersApiAdminWorkspacesAddUsersWorkspacesJSONRequestBody, reqEditors ...RequestEditorFn) (*UsersApiAdminWorkspacesAddUsersWorkspacesResponse, error)
+
+	// StewardGetWorkspaceAllowedModelsWithResponse Get a Workspace's allowed models
+	//
+	// Returns the models the Workspace's API keys may call. Null, the default, means every model the server serves; an empty list means none.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/admin/workspaces/{workspace_uuid}/allowed-models (the `StewardGetWorkspaceAllowedModels` operationId).
+	StewardGetWorkspaceAllowedModelsWithResponse(ctx context.Context, workspaceUuid WorkspaceUuid, reqEditors ...RequestEditorFn) (*StewardGetWorkspaceAllowedModelsResponse, error)
+
+	// StewardSetWorkspaceAllowedModelsWithBodyWithResponse Set a Workspace's allowed models
+	//
+	// Sets the models every API key of the Workspace may call, or allows every model again with null. A key's own list (see `/v1/admin/api-keys/{key_id}/allowed-models`) restricts it further. A model a key may not call is answered by the model API exactly as a model that does not exist (404, code `model_not_found`), and is left out of `GET /v1/models`, from the key's next request on. Each name must be a model the server serves, or one the list already holds: unknown names are rejected with 422, one `detail` entry each. The list of an archived Workspace cannot change (409, code `workspace_archived`). Audited as `workspace.update`, with `allowed_models_before` and `allowed_models_after` (`all`, or the names as a JSON array).
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /v1/admin/workspaces/{workspace_uuid}/allowed-models (the `StewardSetWorkspaceAllowedModels` operationId).
+	StewardSetWorkspaceAllowedModelsWithBodyWithResponse(ctx context.Context, workspaceUuid WorkspaceUuid, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*StewardSetWorkspaceAllowedModelsResponse, error)
+
+	// StewardSetWorkspaceAllowedModelsWithResponse Set a Workspace's allowed models
+	//
+	// Sets the models every API key of the Workspace may call, or allows every model again with null. A key's own list (see `/v1/admin/api-keys/{key_id}/allowed-models`) restricts it further. A model a key may not call is answered by the model API exactly as a model that does not exist (404, code `model_not_found`), and is left out of `GET /v1/models`, from the key's next request on. Each name must be a model the server serves, or one the list already holds: unknown names are rejected with 422, one `detail` entry each. The list of an archived Workspace cannot change (409, code `workspace_archived`). Audited as `workspace.update`, with `allowed_models_before` and `allowed_models_after` (`all`, or the names as a JSON array).
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /v1/admin/workspaces/{workspace_uuid}/allowed-models (the `StewardSetWorkspaceAllowedModels` operationId).
+	StewardSetWorkspaceAllowedModelsWithResponse(ctx context.Context, workspaceUuid WorkspaceUuid, body StewardSetWorkspaceAllowedModelsJSONRequestBody, reqEditors ...RequestEditorFn) (*StewardSetWorkspaceAllowedModelsResponse, error)
 
 	// StewardGetWorkspaceApiKeyPolicyWithResponse Get a Workspace's API-key policy
 	//
@@ -17274,6 +17680,179 @@ func (r StewardGetApiKeyResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r StewardGetApiKeyResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type StewardGetApiKeyAllowedModelsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *APIKeyAllowedModelsOut
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *ValidationFailed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r StewardGetApiKeyAllowedModelsResponse) GetJSON200() *APIKeyAllowedModelsOut {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r StewardGetApiKeyAllowedModelsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r StewardGetApiKeyAllowedModelsResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r StewardGetApiKeyAllowedModelsResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r StewardGetApiKeyAllowedModelsResponse) GetJSON422() *ValidationFailed {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r StewardGetApiKeyAllowedModelsResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r StewardGetApiKeyAllowedModelsResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r StewardGetApiKeyAllowedModelsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r StewardGetApiKeyAllowedModelsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r StewardGetApiKeyAllowedModelsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r StewardGetApiKeyAllowedModelsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type StewardSetApiKeyAllowedModelsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *APIKeyAllowedModelsOut
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *ValidationFailed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r StewardSetApiKeyAllowedModelsResponse) GetJSON200() *APIKeyAllowedModelsOut {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r StewardSetApiKeyAllowedModelsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r StewardSetApiKeyAllowedModelsResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r StewardSetApiKeyAllowedModelsResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r StewardSetApiKeyAllowedModelsResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r StewardSetApiKeyAllowedModelsResponse) GetJSON422() *ValidationFailed {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r StewardSetApiKeyAllowedModelsResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r StewardSetApiKeyAllowedModelsResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r StewardSetApiKeyAllowedModelsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r StewardSetApiKeyAllowedModelsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r StewardSetApiKeyAllowedModelsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r StewardSetApiKeyAllowedModelsResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -21887,6 +22466,186 @@ func (r UsersApiAdminWorkspacesAddUsersWorkspacesResponse) ContentType() string 
 	return ""
 }
 
+type StewardGetWorkspaceAllowedModelsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *WorkspaceAllowedModelsOut
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *ValidationFailed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r StewardGetWorkspaceAllowedModelsResponse) GetJSON200() *WorkspaceAllowedModelsOut {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r StewardGetWorkspaceAllowedModelsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r StewardGetWorkspaceAllowedModelsResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r StewardGetWorkspaceAllowedModelsResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r StewardGetWorkspaceAllowedModelsResponse) GetJSON422() *ValidationFailed {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r StewardGetWorkspaceAllowedModelsResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r StewardGetWorkspaceAllowedModelsResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r StewardGetWorkspaceAllowedModelsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r StewardGetWorkspaceAllowedModelsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r StewardGetWorkspaceAllowedModelsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r StewardGetWorkspaceAllowedModelsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type StewardSetWorkspaceAllowedModelsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *WorkspaceAllowedModelsOut
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *ValidationFailed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r StewardSetWorkspaceAllowedModelsResponse) GetJSON200() *WorkspaceAllowedModelsOut {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r StewardSetWorkspaceAllowedModelsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r StewardSetWorkspaceAllowedModelsResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r StewardSetWorkspaceAllowedModelsResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r StewardSetWorkspaceAllowedModelsResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r StewardSetWorkspaceAllowedModelsResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r StewardSetWorkspaceAllowedModelsResponse) GetJSON422() *ValidationFailed {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r StewardSetWorkspaceAllowedModelsResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r StewardSetWorkspaceAllowedModelsResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r StewardSetWorkspaceAllowedModelsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r StewardSetWorkspaceAllowedModelsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r StewardSetWorkspaceAllowedModelsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r StewardSetWorkspaceAllowedModelsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type StewardGetWorkspaceApiKeyPolicyResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -23827,6 +24586,51 @@ func (c *ClientWithResponses) StewardGetApiKeyWithResponse(ctx context.Context, 
 	return ParseStewardGetApiKeyResponse(rsp)
 }
 
+// StewardGetApiKeyAllowedModelsWithResponse Get an API key's allowed models
+//
+// Returns the key's own allow list, its Workspace's, and the models it may call: those both allow. Null means no list (every model); an empty list means none.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/admin/api-keys/{key_id}/allowed-models (the `StewardGetApiKeyAllowedModels` operationId).
+func (c *ClientWithResponses) StewardGetApiKeyAllowedModelsWithResponse(ctx context.Context, keyId KeyId, reqEditors ...RequestEditorFn) (*StewardGetApiKeyAllowedModelsResponse, error) {
+	rsp, err := c.StewardGetApiKeyAllowedModels(ctx, keyId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseStewardGetApiKeyAllowedModelsResponse(rsp)
+}
+
+// StewardSetApiKeyAllowedModelsWithBodyWithResponse Set an API key's allowed models
+//
+// Sets the key's own allow list, or removes it with null. The key may call the models both its own list and its Workspace's allow, from its next request on; any other model is answered by the model API exactly as a model that does not exist (404, code `model_not_found`), and is left out of `GET /v1/models`. Each name must be a model the server serves, or one the list already holds: unknown names are rejected with 422, one `detail` entry each. Audited as `api_key.update` (a Steward event type, so not listed by `GET /v1/admin/audit-logs`; the Admin Panel's audit log shows it), with `allowed_models_before` and `allowed_models_after`.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /v1/admin/api-keys/{key_id}/allowed-models (the `StewardSetApiKeyAllowedModels` operationId).
+func (c *ClientWithResponses) StewardSetApiKeyAllowedModelsWithBodyWithResponse(ctx context.Context, keyId KeyId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*StewardSetApiKeyAllowedModelsResponse, error) {
+	rsp, err := c.StewardSetApiKeyAllowedModelsWithBody(ctx, keyId, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseStewardSetApiKeyAllowedModelsResponse(rsp)
+}
+
+// StewardSetApiKeyAllowedModelsWithResponse Set an API key's allowed models
+//
+// Sets the key's own allow list, or removes it with null. The key may call the models both its own list and its Workspace's allow, from its next request on; any other model is answered by the model API exactly as a model that does not exist (404, code `model_not_found`), and is left out of `GET /v1/models`. Each name must be a model the server serves, or one the list already holds: unknown names are rejected with 422, one `detail` entry each. Audited as `api_key.update` (a Steward event type, so not listed by `GET /v1/admin/audit-logs`; the Admin Panel's audit log shows it), with `allowed_models_before` and `allowed_models_after`.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /v1/admin/api-keys/{key_id}/allowed-models (the `StewardSetApiKeyAllowedModels` operationId).
+func (c *ClientWithResponses) StewardSetApiKeyAllowedModelsWithResponse(ctx context.Context, keyId KeyId, body StewardSetApiKeyAllowedModelsJSONRequestBody, reqEditors ...RequestEditorFn) (*StewardSetApiKeyAllowedModelsResponse, error) {
+	rsp, err := c.StewardSetApiKeyAllowedModels(ctx, keyId, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseStewardSetApiKeyAllowedModelsResponse(rsp)
+}
+
 // StewardRotateApiKeyWithBodyWithResponse Rotate an API key
 //
 // Gives a Workspace API key a new secret and returns it, once. The key keeps its id, name, Workspace and expiration date. With a `grace_period_seconds` above 0 the old secret keeps working until `previous_key_expires_at`; with 0, the default, it stops at once. The body may be left out.
@@ -25014,6 +25818,51 @@ func (c *ClientWithResponses) UsersApiAdminWorkspacesAddUsersWorkspacesWithRespo
 		return nil, err
 	}
 	return ParseUsersApiAdminWorkspacesAddUsersWorkspacesResponse(rsp)
+}
+
+// StewardGetWorkspaceAllowedModelsWithResponse Get a Workspace's allowed models
+//
+// Returns the models the Workspace's API keys may call. Null, the default, means every model the server serves; an empty list means none.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/admin/workspaces/{workspace_uuid}/allowed-models (the `StewardGetWorkspaceAllowedModels` operationId).
+func (c *ClientWithResponses) StewardGetWorkspaceAllowedModelsWithResponse(ctx context.Context, workspaceUuid WorkspaceUuid, reqEditors ...RequestEditorFn) (*StewardGetWorkspaceAllowedModelsResponse, error) {
+	rsp, err := c.StewardGetWorkspaceAllowedModels(ctx, workspaceUuid, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseStewardGetWorkspaceAllowedModelsResponse(rsp)
+}
+
+// StewardSetWorkspaceAllowedModelsWithBodyWithResponse Set a Workspace's allowed models
+//
+// Sets the models every API key of the Workspace may call, or allows every model again with null. A key's own list (see `/v1/admin/api-keys/{key_id}/allowed-models`) restricts it further. A model a key may not call is answered by the model API exactly as a model that does not exist (404, code `model_not_found`), and is left out of `GET /v1/models`, from the key's next request on. Each name must be a model the server serves, or one the list already holds: unknown names are rejected with 422, one `detail` entry each. The list of an archived Workspace cannot change (409, code `workspace_archived`). Audited as `workspace.update`, with `allowed_models_before` and `allowed_models_after` (`all`, or the names as a JSON array).
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /v1/admin/workspaces/{workspace_uuid}/allowed-models (the `StewardSetWorkspaceAllowedModels` operationId).
+func (c *ClientWithResponses) StewardSetWorkspaceAllowedModelsWithBodyWithResponse(ctx context.Context, workspaceUuid WorkspaceUuid, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*StewardSetWorkspaceAllowedModelsResponse, error) {
+	rsp, err := c.StewardSetWorkspaceAllowedModelsWithBody(ctx, workspaceUuid, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseStewardSetWorkspaceAllowedModelsResponse(rsp)
+}
+
+// StewardSetWorkspaceAllowedModelsWithResponse Set a Workspace's allowed models
+//
+// Sets the models every API key of the Workspace may call, or allows every model again with null. A key's own list (see `/v1/admin/api-keys/{key_id}/allowed-models`) restricts it further. A model a key may not call is answered by the model API exactly as a model that does not exist (404, code `model_not_found`), and is left out of `GET /v1/models`, from the key's next request on. Each name must be a model the server serves, or one the list already holds: unknown names are rejected with 422, one `detail` entry each. The list of an archived Workspace cannot change (409, code `workspace_archived`). Audited as `workspace.update`, with `allowed_models_before` and `allowed_models_after` (`all`, or the names as a JSON array).
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /v1/admin/workspaces/{workspace_uuid}/allowed-models (the `StewardSetWorkspaceAllowedModels` operationId).
+func (c *ClientWithResponses) StewardSetWorkspaceAllowedModelsWithResponse(ctx context.Context, workspaceUuid WorkspaceUuid, body StewardSetWorkspaceAllowedModelsJSONRequestBody, reqEditors ...RequestEditorFn) (*StewardSetWorkspaceAllowedModelsResponse, error) {
+	rsp, err := c.StewardSetWorkspaceAllowedModels(ctx, workspaceUuid, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseStewardSetWorkspaceAllowedModelsResponse(rsp)
 }
 
 // StewardGetWorkspaceApiKeyPolicyWithResponse Get a Workspace's API-key policy
@@ -26544,6 +27393,149 @@ func ParseStewardGetApiKeyResponse(rsp *http.Response) (*StewardGetApiKeyRespons
 			return nil, err
 		}
 		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseStewardGetApiKeyAllowedModelsResponse parses an HTTP response from a StewardGetApiKeyAllowedModelsWithResponse call
+func ParseStewardGetApiKeyAllowedModelsResponse(rsp *http.Response) (*StewardGetApiKeyAllowedModelsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &StewardGetApiKeyAllowedModelsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest APIKeyAllowedModelsOut
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseStewardSetApiKeyAllowedModelsResponse parses an HTTP response from a StewardSetApiKeyAllowedModelsWithResponse call
+func ParseStewardSetApiKeyAllowedModelsResponse(rsp *http.Response) (*StewardSetApiKeyAllowedModelsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &StewardSetApiKeyAllowedModelsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest APIKeyAllowedModelsOut
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
 		var dest ValidationFailed
@@ -30326,6 +31318,156 @@ func ParseUsersApiAdminWorkspacesAddUsersWorkspacesResponse(rsp *http.Response) 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
 		var dest AddUsersToWorkspaceOUT
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseStewardGetWorkspaceAllowedModelsResponse parses an HTTP response from a StewardGetWorkspaceAllowedModelsWithResponse call
+func ParseStewardGetWorkspaceAllowedModelsResponse(rsp *http.Response) (*StewardGetWorkspaceAllowedModelsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &StewardGetWorkspaceAllowedModelsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest WorkspaceAllowedModelsOut
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseStewardSetWorkspaceAllowedModelsResponse parses an HTTP response from a StewardSetWorkspaceAllowedModelsWithResponse call
+func ParseStewardSetWorkspaceAllowedModelsResponse(rsp *http.Response) (*StewardSetWorkspaceAllowedModelsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &StewardSetWorkspaceAllowedModelsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest WorkspaceAllowedModelsOut
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}

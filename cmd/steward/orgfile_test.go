@@ -237,7 +237,7 @@ func TestPlanAgainstAServerWithoutExtensions(t *testing.T) {
 	extensions := []string{"/v1/admin/organization", "/v1/admin/custom-roles", "/v1/admin/api-key-policy"}
 	mistral := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		for _, e := range extensions {
-			if strings.HasPrefix(r.URL.Path, e) || (r.Method == http.MethodPut && strings.HasSuffix(r.URL.Path, "/rate-limit")) {
+			if strings.HasPrefix(r.URL.Path, e) || (r.Method == http.MethodPut && strings.HasSuffix(r.URL.Path, "/rate-limit")) || strings.HasSuffix(r.URL.Path, "/allowed-models") {
 				w.Header().Set("Content-Type", "application/json")
 				w.WriteHeader(http.StatusNotFound)
 				w.Write([]byte(`{"detail":"Not Found"}`))
@@ -259,15 +259,104 @@ custom_roles:
 workspaces:
   - name: Default Workspace
   - name: Research
+    model_access: {allowed_models: [mistral-small]}
+api_keys:
+  - id: 00000000-0000-4000-8000-000000000000
+    model_access: {allowed_models: []}
 `)
 	wantPlan(t, mistral.URL, m[1], file, 2,
 		"! organization \"time zone\"  (not supported by this server: a Steward extension)",
 		"! custom role \"auditor\"  (not supported by this server: a Steward extension)",
 		"+ workspace \"Research\"",
-		"Plan: 1 to create, 0 to update, 0 to delete. 2 not supported by this server.")
+		"! allowed models \"workspace Research\"  (not supported by this server: a Steward extension)",
+		"! allowed models \"key 00000000-0000-4000-8000-000000000000\"  (not supported by this server: a Steward extension)",
+		"Plan: 1 to create, 0 to update, 0 to delete. 4 not supported by this server.")
 	code, out, stderr := steward(t, mistral.URL, m[1], "apply", "-f", file)
 	if code != 0 || !strings.Contains(out, "Applied 1 changes.") {
 		t.Fatalf("apply: exit %d\n%s%s", code, out, stderr)
 	}
-	wantPlan(t, mistral.URL, m[1], file, 0, "No changes", "2 not supported by this server.")
+	wantPlan(t, mistral.URL, m[1], file, 0, "No changes", "4 not supported by this server.")
+}
+
+// TestExportPlanApplyModelAccess: the allow lists of models of Workspaces
+// and keys go through export, plan and apply, against the real binary, and
+// the model API holds the key to them.
+func TestExportPlanApplyModelAccess(t *testing.T) {
+	engines(t, func(t *testing.T, db []string) {
+		p := start(t, append(db, "--demo-model")...)
+		m := adminKey.FindStringSubmatch(p.output)
+		if m == nil {
+			t.Fatalf("no admin key printed:\n%s", p.output)
+		}
+		base, admin := p.base, m[1]
+		keyID, secret := p.workspaceKey(t, admin)
+		demo := `{"model":"steward-demo","messages":[{"role":"user","content":"hello"}]}`
+		chat := func(want int) {
+			t.Helper()
+			resp, body, err := p.chat(secret, demo)
+			if err != nil || resp.StatusCode != want {
+				t.Fatalf("chat: %v %v %s, want %d", resp.Status, err, body, want)
+			}
+		}
+
+		restricted := `version: 1
+workspaces:
+  - name: Default Workspace
+    model_access: {allowed_models: [steward-demo]}
+api_keys:
+  - id: ` + keyID + `
+    model_access: {allowed_models: []}
+`
+		file := writeFile(t, "models.yaml", restricted)
+		wantPlan(t, base, admin, file, 2,
+			"~ allowed models \"workspace Default Workspace\"\n      allowed_models: every model -> steward-demo",
+			"~ allowed models \"key stwk", "      allowed_models: every model -> no model",
+			"Plan: 0 to create, 2 to update, 0 to delete.")
+		if code, out, stderr := steward(t, base, admin, "apply", "-f", file); code != 0 || !strings.Contains(out, "Applied 2 changes.") {
+			t.Fatalf("apply: exit %d\n%s%s", code, out, stderr)
+		}
+		wantPlan(t, base, admin, file, 0, "No changes")
+		chat(http.StatusNotFound)
+		if status, body := p.call(t, "GET", "/v1/admin/api-keys/"+keyID+"/allowed-models", admin, ""); status != 200 ||
+			body != `{"allowed_models":[],"workspace_allowed_models":["steward-demo"],"effective_allowed_models":[]}` {
+			t.Fatalf("the key's lists after apply: %d %s", status, body)
+		}
+
+		code, exported, stderr := steward(t, base, admin, "export")
+		for _, want := range []string{"  - name: Default Workspace\n", "    model_access:\n      allowed_models:\n        - steward-demo\n",
+			"api_keys:\n  - id: " + keyID + "\n    model_access:\n      allowed_models: []\n"} {
+			if code != 0 || !strings.Contains(exported, want) {
+				t.Fatalf("export does not say %q: exit %d\n%s%s", want, code, exported, stderr)
+			}
+		}
+		wantPlan(t, base, admin, writeFile(t, "exported.yaml", exported), 0, "No changes")
+
+		// A file that lists no key leaves the key's list without --prune,
+		// and removes it with.
+		unlisted := writeFile(t, "unlisted.yaml", strings.Replace(restricted, "api_keys:\n  - id: "+keyID+"\n    model_access: {allowed_models: []}\n", "api_keys: []\n", 1))
+		wantPlan(t, base, admin, unlisted, 0, "  allowed models \"key stwk", "not in the file: kept (--prune deletes it)")
+		if code, out, _ := steward(t, base, admin, "plan", "--prune", "-f", unlisted); code != 2 || !strings.Contains(out, "- allowed models \"key stwk") {
+			t.Fatalf("plan --prune: exit %d\n%s", code, out)
+		}
+		if code, out, stderr := steward(t, base, admin, "apply", "--prune", "-f", unlisted); code != 0 || !strings.Contains(out, "Applied 1 changes.") {
+			t.Fatalf("apply --prune: exit %d\n%s%s", code, out, stderr)
+		}
+		chat(http.StatusOK)
+
+		// Every model again, through the Workspace's entry.
+		every := writeFile(t, "every.yaml", strings.Replace(restricted, "[steward-demo]", "null", 1))
+		wantPlan(t, base, admin, every, 2, "allowed_models: steward-demo -> every model", "allowed_models: every model -> no model")
+
+		// Refusals: a model the server does not serve, a key it does not have.
+		typo := writeFile(t, "typo.yaml", strings.Replace(restricted, "[steward-demo]", "[steward-demo, stewart-demo]", 1))
+		if code, out, stderr := steward(t, base, admin, "apply", "-f", typo); code != 1 || !strings.Contains(stderr, `stewart-demo`) ||
+			!strings.Contains(stderr, "is not a model this server serves") {
+			t.Fatalf("apply with an unknown model: exit %d\n%s%s", code, out, stderr)
+		}
+		stranger := writeFile(t, "stranger.yaml", strings.Replace(restricted, keyID, "00000000-0000-4000-8000-000000000000", 1))
+		if code, out, stderr := steward(t, base, admin, "plan", "-f", stranger); code != 1 ||
+			!strings.Contains(stderr, "api_keys: the Organization has no API key 00000000-0000-4000-8000-000000000000") {
+			t.Fatalf("plan with an unknown key: exit %d\n%s%s", code, out, stderr)
+		}
+	})
 }

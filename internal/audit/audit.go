@@ -111,13 +111,16 @@ const (
 	EventSCIMTokenRevoke               = "scim_token.revoke"
 	EventUserDeactivate                = "user.deactivate"
 	EventUserReactivate                = "user.reactivate"
+	// EventAPIKeyUpdate is a change of a Workspace API key's settings
+	// (its allow list of models).
+	EventAPIKeyUpdate = "api_key.update"
 )
 
 // StewardOnlyEvents lists the event types that are not Mistral's.
 var StewardOnlyEvents = []string{
 	EventEnterpriseAccountCreate, EventEnterpriseAccountMemberAdd, EventEnterpriseAccountMemberRemove, EventEnterpriseAccountUpdate, EventBackofficeKeyCreate,
 	EventRoleCreate, EventRoleUpdate, EventRoleDelete, EventUserPasswordSet,
-	EventSCIMTokenCreate, EventSCIMTokenRevoke, EventUserDeactivate, EventUserReactivate,
+	EventSCIMTokenCreate, EventSCIMTokenRevoke, EventUserDeactivate, EventUserReactivate, EventAPIKeyUpdate,
 }
 
 // scope names the chain an entry belongs to.

@@ -137,7 +137,7 @@ func (a *Authenticator) workspaceKey(ctx context.Context, token string) (steward
 		return steward.Principal{}, err
 	}
 	p := steward.Principal{Kind: steward.CredentialWorkspaceAPIKey, CredentialID: k.ID, OrganizationID: k.OrganizationID,
-		WorkspaceID: k.WorkspaceID, UserID: k.UserID, Product: k.Product}
+		WorkspaceID: k.WorkspaceID, UserID: k.UserID, Product: k.Product, Models: k.Models}
 	admit(ctx, p)
 	return p, nil
 }

@@ -286,21 +286,39 @@ func keyOnly(m func(*http.Request) (steward.Principal, error)) func(*http.Reques
 }
 
 // TestWorkspaceKeysDoNotAllocate: the model API's key check, from the
-// request to its principal, admission included, allocates nothing.
+// request to its principal, admission included, allocates nothing, with or
+// without allow lists of models.
 func TestWorkspaceKeysDoNotAllocate(t *testing.T) {
 	db, _ := storetest.OpenSQLite(t)
 	f := newFixture(t, db)
 	r := request("Authorization", "Bearer "+f.workspaceSecret)
 	var seen auth.Seen
 	r = r.WithContext(auth.Watch(r.Context(), &seen))
-	allocs := testing.AllocsPerRun(100, func() {
-		if _, err := f.a.WorkspaceKey(r); err != nil {
-			t.Fatal(err)
+	check := func(want *steward.ModelAllowList) {
+		t.Helper()
+		allocs := testing.AllocsPerRun(100, func() {
+			p, err := f.a.WorkspaceKey(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !p.Models.Equal(want) {
+				t.Fatalf("the principal allows %v, want %v", p.Models.Names(), want.Names())
+			}
+		})
+		if allocs != 0 {
+			t.Fatalf("WorkspaceKey allocates %v times per call, want 0", allocs)
 		}
-	})
-	if allocs != 0 {
-		t.Fatalf("WorkspaceKey allocates %v times per call, want 0", allocs)
 	}
+	check(nil)
+	ctx, svc, served := context.Background(), keys.NewService(db), []string{"a", "b"}
+	actor, org := steward.SystemActor("test"), f.boot.Organization
+	if _, err := svc.SetWorkspaceModels(ctx, actor, org.ID, f.boot.DefaultWorkspace.ID, steward.NewModelAllowList(served), served); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.SetKeyModels(ctx, actor, org.ID, f.workspaceKey.ID, steward.NewModelAllowList([]string{"b"}), served); err != nil {
+		t.Fatal(err)
+	}
+	check(steward.NewModelAllowList([]string{"b"}))
 }
 
 // BenchmarkWorkspaceKey measures the authentication of every model

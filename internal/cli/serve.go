@@ -154,7 +154,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	invitations := directory.InviteSettings{TTL: cfg.InvitationTTL, AcceptURL: publicURL + "/invitations/accept"}
 	pages, err := web.New(web.Config{
 		DB: db, Log: log, Currency: cfg.Currency, Invitations: invitations, SecureCookies: cfg.SecureCookies, Proxies: proxies,
-		Auth: authn, Reset: reset, Throttle: limiter,
+		Auth: authn, Reset: reset, Throttle: limiter, Models: servedModels(cfg),
 	})
 	if err != nil {
 		return err
@@ -169,6 +169,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		SCIM:        provisioning,
 		Currency:    cfg.Currency,
 		Prices:      prices(cfg),
+		Models:      servedModels(cfg),
 	})
 	if err != nil {
 		return err
@@ -288,6 +289,19 @@ func prices(cfg config.Config) []server.ModelPrice {
 	var out []server.ModelPrice
 	for _, m := range cfg.Models {
 		out = append(out, server.ModelPrice{Model: m.Name, InputPerMillion: m.InputPricePerMillion, OutputPerMillion: m.OutputPricePerMillion})
+	}
+	return out
+}
+
+// servedModels names the models the model API serves, the demo model
+// included, which allow lists may name.
+func servedModels(cfg config.Config) []string {
+	var out []string
+	for _, m := range cfg.Models {
+		out = append(out, m.Name)
+	}
+	if cfg.DemoModel {
+		out = append(out, gateway.DemoModelName)
 	}
 	return out
 }

@@ -85,7 +85,7 @@ func (x *exchange) serve() {
 	x.req = req
 	m := x.g.models[req.model]
 	switch {
-	case m == nil:
+	case m == nil || !x.key.MayUse(req.model):
 		x.fail(&steward.Error{Kind: steward.KindNotFound, Field: []string{"body", "model"}, Code: "model_not_found", Message: fmt.Sprintf("model %q does not exist", req.model)})
 		return
 	case !m.endpoints[x.ep]:

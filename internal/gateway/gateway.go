@@ -210,8 +210,12 @@ type Config struct {
 
 // Gateway is the http.Handler of the inference API.
 type Gateway struct {
-	models   map[string]*model
+	models map[string]*model
+	// names are the models in the order the list gives them; list is
+	// the list of every model, made at start (created is its time).
+	names    []string
 	list     []byte
+	created  int64
 	currency string
 	client   *http.Client
 	now      func() time.Time
@@ -281,7 +285,8 @@ func New(cfg Config, auth Authenticator, limits Limits, rec Recorder, log *slog.
 		g.models[DemoModelName] = &model{name: DemoModelName, maxOut: DefaultMaxOutputTokens, endpoints: map[string]bool{EndpointChat: true}, demo: true}
 		names = append(names, DemoModelName)
 	}
-	g.list = modelList(names, g.models, g.now().Unix())
+	g.names, g.created = names, g.now().Unix()
+	g.list = modelList(names, g.models, g.created)
 	return g, nil
 }
 
@@ -372,6 +377,20 @@ func modelList(names []string, models map[string]*model, created int64) []byte {
 	return b
 }
 
+// listFor is the answer to GET /v1/models for p: the models p may use.
+func (g *Gateway) listFor(p steward.Principal) []byte {
+	if p.Models == nil {
+		return g.list
+	}
+	names := make([]string, 0, len(g.names))
+	for _, n := range g.names {
+		if p.MayUse(n) {
+			names = append(names, n)
+		}
+	}
+	return modelList(names, g.models, g.created)
+}
+
 // ServeHTTP routes the inference API. Every response carries x-request-id.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	id := steward.RequestID(r.Header.Get("x-request-id"))
@@ -418,7 +437,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if ep == "" {
 		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(g.list)
+		_, _ = w.Write(g.listFor(x.key))
 		return
 	}
 	x.ep = ep

@@ -81,6 +81,10 @@ type CheckedKey struct {
 	ID, OrganizationID, WorkspaceID, UserID string
 	// Product is what the key is for (see Products).
 	Product string
+	// Models are the models the key may call: its Workspace's allow list
+	// and its own, intersected; nil allows every model. Keys with the same
+	// lists share one value.
+	Models *steward.ModelAllowList
 }
 
 // NewChecker loads every live key and subscribes to key changes.
@@ -90,7 +94,7 @@ func NewChecker(ctx context.Context, db *store.DB, access *directory.Access) (*C
 	// an Organization changed while they are read is read again.
 	c.follow = store.NewFollower(db, TopicKeys, c.changed)
 	from := c.follow.Mark()
-	entries, err := c.read(ctx, "", nil)
+	entries, err := c.read(ctx, "", "")
 	if err != nil {
 		return nil, err
 	}
@@ -124,7 +128,7 @@ func (c *Checker) changed(ch store.Change) {
 // it read are left as they are: their own reloads read them later.
 func (c *Checker) load(ctx context.Context, orgID string) error {
 	l := c.follow.Begin(orgID, "")
-	entries, err := c.read(ctx, ` AND organization_id = ?`, []any{orgID})
+	entries, err := c.read(ctx, orgID, "")
 	if err != nil {
 		c.follow.End(l, nil)
 		return err
@@ -157,7 +161,7 @@ func (c *Checker) load(ctx context.Context, orgID string) error {
 // reread for one of them.
 func (c *Checker) loadKey(ctx context.Context, orgID, id string) error {
 	l := c.follow.Begin(orgID, id)
-	entries, err := c.read(ctx, ` AND organization_id = ? AND id = ?`, []any{orgID, id})
+	entries, err := c.read(ctx, orgID, id)
 	if err != nil {
 		c.follow.End(l, nil)
 		return err
@@ -191,15 +195,25 @@ func (c *Checker) setOrg(orgID string, hashes [][32]byte) {
 	c.byOrg[orgID] = hashes
 }
 
-// read reads the live keys that the condition where (with args) selects,
-// and returns an entry for each of their secrets, by hash.
-func (c *Checker) read(ctx context.Context, where string, args []any) (map[[32]byte]*entry, error) {
-	q := `SELECT id, organization_id, workspace_id, user_id, product, key_hash, expires_at, previous_key_hash, previous_expires_at
-		FROM api_keys WHERE deleted_at IS NULL` + where
+// read reads the live keys of Organization orgID (every Organization's
+// when empty), or only key id when given, and returns an entry for each of
+// their secrets, by hash.
+func (c *Checker) read(ctx context.Context, orgID, id string) (map[[32]byte]*entry, error) {
+	var where string
+	var args []any
+	if orgID != "" {
+		where, args = ` AND organization_id = ?`, []any{orgID}
+	}
+	// The Workspaces' lists are read for the Organization, the keys for
+	// the key when there is one.
+	wsWhere, wsArgs := where, args
+	if id != "" {
+		where, args = where+` AND id = ?`, append(args, id)
+	}
 	// The entries are built as the rows are read, without holding the rows:
 	// with a million keys, every byte a key keeps counts a megabyte. The
 	// Organization, Workspace, user and product of many keys are the same,
-	// and are kept once.
+	// and are kept once, and so are their allow lists of models.
 	shared := map[string]string{}
 	intern := func(s string) string {
 		if v, ok := shared[s]; ok {
@@ -207,6 +221,22 @@ func (c *Checker) read(ctx context.Context, where string, args []any) (map[[32]b
 		}
 		shared[s] = s
 		return s
+	}
+	// workspaceModels are the allow lists of the Workspaces that have one;
+	// models the lists of keys with their own, by Workspace and own list.
+	workspaceModels := map[string]*steward.ModelAllowList{}
+	models := map[[2]string]*steward.ModelAllowList{}
+	allowed := func(workspaceID string, own []byte) *steward.ModelAllowList {
+		if own == nil {
+			return workspaceModels[workspaceID]
+		}
+		k := [2]string{workspaceID, string(own)}
+		l, ok := models[k]
+		if !ok {
+			l = steward.IntersectModels(workspaceModels[workspaceID], decodeModels(own))
+			models[k] = l
+		}
+		return l
 	}
 	entries := map[[32]byte]*entry{}
 	add := func(hash []byte, e *entry) {
@@ -219,14 +249,29 @@ func (c *Checker) read(ctx context.Context, where string, args []any) (map[[32]b
 		}
 	}
 	err := c.db.View(ctx, func(tx *store.Tx) error {
+		err := tx.Each(ctx, `SELECT id, allowed_models FROM workspaces WHERE allowed_models IS NOT NULL`+wsWhere, wsArgs, func(rs *sql.Rows) error {
+			var wsID string
+			var list sql.RawBytes
+			if err := rs.Scan(&wsID, &list); err != nil {
+				return err
+			}
+			workspaceModels[wsID] = decodeModels(list)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		q := `SELECT id, organization_id, workspace_id, user_id, product, key_hash, expires_at, previous_key_hash, previous_expires_at, allowed_models
+			FROM api_keys WHERE deleted_at IS NULL` + where
 		return tx.Each(ctx, q, args, func(rs *sql.Rows) error {
 			var k CheckedKey
-			var hash, prev sql.RawBytes
+			var hash, prev, own sql.RawBytes
 			var expires, prevUntil *int64
-			if err := rs.Scan(&k.ID, &k.OrganizationID, &k.WorkspaceID, &k.UserID, &k.Product, &hash, &expires, &prev, &prevUntil); err != nil {
+			if err := rs.Scan(&k.ID, &k.OrganizationID, &k.WorkspaceID, &k.UserID, &k.Product, &hash, &expires, &prev, &prevUntil, &own); err != nil {
 				return err
 			}
 			k.OrganizationID, k.WorkspaceID, k.UserID, k.Product = intern(k.OrganizationID), intern(k.WorkspaceID), intern(k.UserID), intern(k.Product)
+			k.Models = allowed(k.WorkspaceID, own)
 			e := &entry{key: k}
 			if expires != nil {
 				e.expires = *expires

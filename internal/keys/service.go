@@ -229,3 +229,40 @@ func (s *Service) RevokeSCIMToken(ctx context.Context, actor steward.Actor, orgI
 		return RevokeSCIMToken(ctx, tx, actor, org, id)
 	})
 }
+
+// WorkspaceModels returns a Workspace's allow list of models; nil for none.
+func (s *Service) WorkspaceModels(ctx context.Context, orgID, workspaceID string) (*steward.ModelAllowList, error) {
+	return store.Read(ctx, s.db, func(tx *store.Tx) (*steward.ModelAllowList, error) {
+		return WorkspaceModels(ctx, tx, orgID, workspaceID)
+	})
+}
+
+// SetWorkspaceModels sets (l) or removes (nil) a Workspace's allow list of
+// models, whose names must be among served, and returns it as it now is.
+func (s *Service) SetWorkspaceModels(ctx context.Context, actor steward.Actor, orgID, workspaceID string, l *steward.ModelAllowList, served []string) (*steward.ModelAllowList, error) {
+	return directory.Change(ctx, s.db, orgID, func(tx *store.Tx, org steward.Organization) (*steward.ModelAllowList, error) {
+		if err := SetWorkspaceModels(ctx, tx, actor, org, workspaceID, l, served); err != nil {
+			return nil, err
+		}
+		return WorkspaceModels(ctx, tx, org.ID, workspaceID)
+	})
+}
+
+// KeyModels returns the allow lists of models that apply to a Workspace key.
+func (s *Service) KeyModels(ctx context.Context, orgID, id string) (KeyModels, error) {
+	return store.Read(ctx, s.db, func(tx *store.Tx) (KeyModels, error) {
+		return GetKeyModels(ctx, tx, orgID, id)
+	})
+}
+
+// SetKeyModels sets (l) or removes (nil) a Workspace key's own allow list of
+// models, whose names must be among served, and returns the lists that now
+// apply to it.
+func (s *Service) SetKeyModels(ctx context.Context, actor steward.Actor, orgID, id string, l *steward.ModelAllowList, served []string) (KeyModels, error) {
+	return directory.Change(ctx, s.db, orgID, func(tx *store.Tx, org steward.Organization) (KeyModels, error) {
+		if err := SetKeyModels(ctx, tx, actor, org, id, l, served); err != nil {
+			return KeyModels{}, err
+		}
+		return GetKeyModels(ctx, tx, org.ID, id)
+	})
+}

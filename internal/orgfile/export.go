@@ -29,6 +29,7 @@ type server struct {
 	groupID      map[string]string // name -> UUID
 	groupName    map[string]string // UUID -> name
 	customRoleID map[string]string // name -> UUID
+	keyName      map[string]string // key ID -> its name, or its hidden key
 	// roles names the roles of each scope: UUID or letter -> name, and
 	// name -> UUID.
 	roles   map[string]*roleNames
@@ -120,7 +121,7 @@ func Export(ctx context.Context, api *client.Admin) (*File, error) {
 func read(ctx context.Context, api *client.Admin) (*server, error) {
 	s := &server{api: api, memberID: map[string]string{}, memberEmail: map[string]string{},
 		workspaceID: map[string]string{}, groupID: map[string]string{}, groupName: map[string]string{},
-		customRoleID: map[string]string{}, roles: map[string]*roleNames{}}
+		customRoleID: map[string]string{}, keyName: map[string]string{}, roles: map[string]*roleNames{}}
 	s.file.Version = Version
 
 	var org struct {
@@ -254,10 +255,33 @@ func read(ctx context.Context, api *client.Admin) (*server, error) {
 				return nil, err
 			}
 			ws.KeyPolicy = &policy
+			if ws.ModelAccess, err = s.callModels(ctx, "/v1/admin/workspaces/"+url.PathEscape(id)+"/allowed-models"); err != nil {
+				return nil, err
+			}
 		}
 		workspaces = append(workspaces, ws)
 	}
 	s.file.Workspaces = &workspaces
+
+	if s.steward {
+		list := []APIKey{}
+		for k, err := range api.APIKeys(ctx, "") {
+			if err != nil {
+				return nil, err
+			}
+			id := k.KeyId.String()
+			s.keyName[id] = cmp.Or(deref(k.Name), k.HiddenKey)
+			own, err := s.callModels(ctx, "/v1/admin/api-keys/"+url.PathEscape(id)+"/allowed-models")
+			if err != nil {
+				return nil, err
+			}
+			if own.AllowedModels != nil {
+				list = append(list, APIKey{ID: id, Name: deref(k.Name), ModelAccess: own})
+			}
+		}
+		slices.SortFunc(list, func(a, b APIKey) int { return cmp.Compare(a.ID, b.ID) })
+		s.file.APIKeys = &list
+	}
 
 	s.file.Members = &[]Member{}
 	for _, m := range members {
@@ -388,6 +412,21 @@ func (s *server) callPolicy(ctx context.Context, path string, p *KeyPolicy) erro
 	}
 	p.MaxExpirationDays = out.MaxExpirationDays
 	return nil
+}
+
+// callModels reads an allow list of models: a Workspace's, or a key's own.
+func (s *server) callModels(ctx context.Context, path string) (*ModelAccess, error) {
+	var out struct {
+		AllowedModels *[]string `json:"allowed_models"`
+	}
+	if err := s.call(ctx, http.MethodGet, path, nil, &out); err != nil {
+		return nil, err
+	}
+	if out.AllowedModels != nil {
+		sortedNames := sorted(*out.AllowedModels)
+		out.AllowedModels = &sortedNames
+	}
+	return &ModelAccess{AllowedModels: out.AllowedModels}, nil
 }
 
 // rateLimitJSON is a rate limit as the Admin API reads and writes it.

@@ -20,13 +20,13 @@ import (
 const Version = 1
 
 // File is an Organization's configuration. A nil section is not managed:
-// Plan leaves that part of the server as it is. Webhooks and model allow
-// lists are not part of it: the Admin API has neither yet, and they join
-// the file when it does.
+// Plan leaves that part of the server as it is. Webhooks are not part of
+// it: the Admin API has none yet, and they join the file when it does.
 type File struct {
 	Version int `yaml:"version"`
-	// Organization, KeyPolicy, CustomRoles, the change of RateLimit and the
-	// limits and policies of Workspaces are Steward extensions.
+	// Organization, KeyPolicy, CustomRoles, APIKeys, the change of
+	// RateLimit and the limits, policies and allow lists of Workspaces are
+	// Steward extensions.
 	Organization *Organization `yaml:"organization,omitempty"`
 	RateLimit    *RateLimit    `yaml:"rate_limit,omitempty"`
 	SpendLimit   *SpendLimit   `yaml:"spend_limit,omitempty"`
@@ -35,6 +35,7 @@ type File struct {
 	Workspaces   *[]Workspace  `yaml:"workspaces,omitempty"`
 	Groups       *[]Group      `yaml:"groups,omitempty"`
 	Members      *[]Member     `yaml:"members,omitempty"`
+	APIKeys      *[]APIKey     `yaml:"api_keys,omitempty"`
 }
 
 // Organization holds the Organization's own settings.
@@ -60,6 +61,22 @@ type KeyPolicy struct {
 	MaxExpirationDays *int `yaml:"max_expiration_days"`
 }
 
+// ModelAccess is an allow list of models: no AllowedModels (null) allows
+// every model the server serves, an empty list none.
+type ModelAccess struct {
+	AllowedModels *[]string `yaml:"allowed_models"`
+}
+
+// APIKey is a Workspace API key's own allow list of models. Keys are found
+// by ID, and a file neither creates nor deletes them: the section lists the
+// keys whose list it manages (export lists those that have one). Name is
+// the key's name, for the reader.
+type APIKey struct {
+	ID          string       `yaml:"id"`
+	Name        string       `yaml:"name,omitempty"`
+	ModelAccess *ModelAccess `yaml:"model_access,omitempty"`
+}
+
 // CustomRole is a role defined by the Organization.
 type CustomRole struct {
 	Name        string   `yaml:"name"`
@@ -78,6 +95,8 @@ type Workspace struct {
 	RateLimit   *RateLimit  `yaml:"rate_limit,omitempty"`
 	SpendLimit  *SpendLimit `yaml:"spend_limit,omitempty"`
 	KeyPolicy   *KeyPolicy  `yaml:"key_policy,omitempty"`
+	// ModelAccess is the allow list of models of the Workspace's keys.
+	ModelAccess *ModelAccess `yaml:"model_access,omitempty"`
 }
 
 // Group is a user group, found by its name: its members by email, the
@@ -121,11 +140,15 @@ func Read(r io.Reader) (*File, error) {
 	}
 	var problems []string
 	check := func(kind string, names []string) {
+		what := "name"
+		if kind == "api_keys" {
+			what = "id"
+		}
 		seen := map[string]bool{}
 		for _, n := range names {
 			switch {
 			case strings.TrimSpace(n) == "":
-				problems = append(problems, kind+": an entry has no name")
+				problems = append(problems, kind+": an entry has no "+what)
 			case seen[n]:
 				problems = append(problems, fmt.Sprintf("%s: %q is listed twice", kind, n))
 			}
@@ -143,6 +166,9 @@ func Read(r io.Reader) (*File, error) {
 	}
 	if f.Members != nil {
 		check("members", names(*f.Members, func(m Member) string { return strings.ToLower(m.Email) }))
+	}
+	if f.APIKeys != nil {
+		check("api_keys", names(*f.APIKeys, func(k APIKey) string { return strings.ToLower(k.ID) }))
 	}
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("%s", strings.Join(problems, "; "))

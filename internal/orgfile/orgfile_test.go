@@ -42,3 +42,62 @@ func TestTokensIgnoresZeroLimits(t *testing.T) {
 		t.Errorf("a monthly limit of 10 compares equal to none")
 	}
 }
+
+func TestModelAccessInTheFile(t *testing.T) {
+	f, err := Read(strings.NewReader(`version: 1
+workspaces:
+  - name: Every
+    model_access: {allowed_models: null}
+  - name: None
+    model_access: {allowed_models: []}
+  - name: Some
+    model_access: {allowed_models: [b, a]}
+  - name: Unmanaged
+api_keys:
+  - id: 5e0c3f8a-7c1e-4d3b-9a51-0d1c2b3a4f50
+    name: ci
+    model_access: {allowed_models: [a]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws := *f.Workspaces
+	every, none, some := ws[0].ModelAccess, ws[1].ModelAccess, ws[2].ModelAccess
+	if every == nil || every.AllowedModels != nil || none == nil || none.AllowedModels == nil || len(*none.AllowedModels) != 0 || ws[3].ModelAccess != nil {
+		t.Fatalf("read: every %+v, none %+v, unmanaged %+v", every, none, ws[3].ModelAccess)
+	}
+	if k := (*f.APIKeys)[0]; k.Name != "ci" || k.ModelAccess == nil || len(*k.ModelAccess.AllowedModels) != 1 {
+		t.Fatalf("read key %+v", k)
+	}
+	ab := []string{"a", "b", "a"}
+	for _, c := range []struct {
+		a, b *ModelAccess
+		same bool
+	}{
+		{every, nil, true},
+		{every, none, false},
+		{none, &ModelAccess{AllowedModels: &[]string{}}, true},
+		{some, &ModelAccess{AllowedModels: &ab}, true},
+		{some, none, false},
+		{&ModelAccess{AllowedModels: &[]string{"every model"}}, every, false},
+	} {
+		if got := sameModels(c.a, c.b); got != c.same {
+			t.Errorf("sameModels(%s, %s) = %v", models(c.a), models(c.b), got)
+		}
+	}
+	if got := modelsDetail(nil, some); got != "allowed_models: every model -> a, b" {
+		t.Errorf("detail %q", got)
+	}
+	if got := modelsDetail(some, none); got != "allowed_models: a, b -> no model" {
+		t.Errorf("detail %q", got)
+	}
+	for file, want := range map[string]string{
+		"version: 1\napi_keys:\n  - name: ci\n":                "api_keys: an entry has no id",
+		"version: 1\napi_keys:\n  - id: A1\n  - id: a1\n":      `api_keys: "a1" is listed twice`,
+		"version: 1\napi_keys:\n  - id: a1\n    models: [x]\n": "field models not found",
+	} {
+		if _, err := Read(strings.NewReader(file)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Read(%q): %v, want %q", file, err, want)
+		}
+	}
+}

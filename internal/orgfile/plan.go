@@ -1,6 +1,7 @@
 package orgfile
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -152,6 +153,11 @@ func (p *Plan) compare(f *File, opts Options) error {
 			return err
 		}
 	}
+	if f.APIKeys != nil {
+		if err := p.compareKeys(*f.APIKeys, deref(cur.APIKeys), opts); err != nil {
+			return err
+		}
+	}
 	// Deletions come last, so that nothing the file still uses is gone
 	// before the rest is applied.
 	slices.SortStableFunc(p.Changes, func(a, b Change) int {
@@ -289,6 +295,13 @@ func (p *Plan) compareWorkspaces(want, have []Workspace, opts Options) error {
 			p.add(Change{Action: Update, Kind: "key policy", Name: "workspace " + name, Details: []string{field("max_expiration_days", days(old.KeyPolicy), days(&want))},
 				do: func(ctx context.Context, s *server) error {
 					return s.call(ctx, http.MethodPut, "/v1/admin/workspaces/"+url.PathEscape(s.workspaceID[name])+"/api-key-policy", map[string]any{"max_expiration_days": want.MaxExpirationDays}, nil)
+				}}, true)
+		}
+		if w.ModelAccess != nil && !sameModels(w.ModelAccess, old.ModelAccess) {
+			want := *w.ModelAccess
+			p.add(Change{Action: Update, Kind: "allowed models", Name: "workspace " + name, Details: []string{modelsDetail(old.ModelAccess, &want)},
+				do: func(ctx context.Context, s *server) error {
+					return s.call(ctx, http.MethodPut, "/v1/admin/workspaces/"+url.PathEscape(s.workspaceID[name])+"/allowed-models", map[string]any{"allowed_models": want.AllowedModels}, nil)
 				}}, true)
 		}
 	}
@@ -563,6 +576,42 @@ func (p *Plan) compareMembers(want, have []Member, f *File, opts Options) error 
 	return nil
 }
 
+// compareKeys plans the keys' own allow lists of models: those the file
+// lists are set; a key's list that the file does not list is removed with
+// --prune only, since removing it lets the key call more.
+func (p *Plan) compareKeys(want, have []APIKey, opts Options) error {
+	s := p.server
+	byID := map[string]APIKey{}
+	for _, k := range have {
+		byID[k.ID] = k
+	}
+	listed := map[string]bool{}
+	for _, k := range want {
+		id := strings.ToLower(k.ID)
+		listed[id] = true
+		if _, ok := s.keyName[id]; s.steward && !ok {
+			return fmt.Errorf("api_keys: the Organization has no API key %s", k.ID)
+		}
+		if k.ModelAccess == nil || sameModels(k.ModelAccess, byID[id].ModelAccess) {
+			continue
+		}
+		want := *k.ModelAccess
+		p.add(Change{Action: Update, Kind: "allowed models", Name: "key " + cmp.Or(s.keyName[id], k.Name, id), Details: []string{modelsDetail(byID[id].ModelAccess, &want)},
+			do: func(ctx context.Context, s *server) error {
+				return s.call(ctx, http.MethodPut, "/v1/admin/api-keys/"+url.PathEscape(id)+"/allowed-models", map[string]any{"allowed_models": want.AllowedModels}, nil)
+			}}, true)
+	}
+	for _, k := range have {
+		if listed[k.ID] {
+			continue
+		}
+		p.deletion("allowed models", "key "+cmp.Or(s.keyName[k.ID], k.ID), opts, true, func(ctx context.Context, s *server) error {
+			return s.call(ctx, http.MethodPut, "/v1/admin/api-keys/"+url.PathEscape(k.ID)+"/allowed-models", map[string]any{"allowed_models": nil}, nil)
+		})
+	}
+	return nil
+}
+
 // builtin tells whether an Organization role is built in: a role the
 // server does not list yet is a custom one the plan creates.
 func (s *server) builtin(name string) bool {
@@ -642,6 +691,35 @@ func days(p *KeyPolicy) string {
 		return ""
 	}
 	return fmt.Sprint(*p.MaxExpirationDays)
+}
+
+// models writes an allow list for a plan: every model for none (or a
+// Workspace or key the server does not have yet), else its names.
+func models(m *ModelAccess) string {
+	switch {
+	case m == nil || m.AllowedModels == nil:
+		return "every model"
+	case len(*m.AllowedModels) == 0:
+		return "no model"
+	}
+	return strings.Join(slices.Compact(sorted(*m.AllowedModels)), ", ")
+}
+
+func modelsDetail(have, want *ModelAccess) string {
+	return fmt.Sprintf("allowed_models: %s -> %s", models(have), models(want))
+}
+
+// sameModels tells whether two allow lists allow the same models; none is
+// every model.
+func sameModels(a, b *ModelAccess) bool {
+	names := func(m *ModelAccess) []string {
+		if m == nil || m.AllowedModels == nil {
+			return nil
+		}
+		return slices.Compact(sorted(*m.AllowedModels))
+	}
+	na, nb := names(a), names(b)
+	return (na == nil) == (nb == nil) && slices.Equal(na, nb)
 }
 
 func sameSpend(a, b *SpendLimit) bool { return amount(a) == amount(b) }

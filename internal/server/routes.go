@@ -42,6 +42,8 @@ func (s *Server) registerRoutes() {
 	s.admin("POST", "/workspaces/{workspace_uuid}/add-users", steward.ActionWorkspacesWrite, s.handleAddWorkspaceUsers)
 	s.admin("PATCH", "/workspaces/{workspace_uuid}/users", steward.ActionWorkspacesWrite, s.handleSetWorkspaceUsers)
 	s.admin("DELETE", "/workspaces/{workspace_uuid}/remove-users", steward.ActionWorkspacesWrite, s.handleRemoveWorkspaceUsers)
+	s.admin("GET", "/workspaces/{workspace_uuid}/allowed-models", steward.ActionWorkspacesRead, s.handleGetWorkspaceModels)
+	s.admin("PUT", "/workspaces/{workspace_uuid}/allowed-models", steward.ActionWorkspacesWrite, s.handleSetWorkspaceModels)
 
 	s.admin("GET", "/user-groups", steward.ActionGroupsRead, s.handleListGroups)
 	s.admin("POST", "/user-groups", steward.ActionGroupsWrite, s.handleCreateGroup)
@@ -65,6 +67,8 @@ func (s *Server) registerRoutes() {
 	s.admin("GET", "/api-keys/{key_id}", steward.ActionAPIKeysRead, s.handleGetAPIKey)
 	s.admin("DELETE", "/api-keys/{key_id}", steward.ActionAPIKeysWrite, s.handleDeleteAPIKey)
 	s.admin("POST", "/api-keys/{key_id}/rotate", steward.ActionAPIKeysWrite, s.handleRotateAPIKey)
+	s.admin("GET", "/api-keys/{key_id}/allowed-models", steward.ActionAPIKeysRead, s.handleGetKeyModels)
+	s.admin("PUT", "/api-keys/{key_id}/allowed-models", steward.ActionAPIKeysWrite, s.handleSetKeyModels)
 	s.admin("GET", "/api-key-policy", steward.ActionAPIKeysRead, s.handleGetPolicy)
 	s.admin("PUT", "/api-key-policy", steward.ActionAPIKeysWrite, s.handleSetPolicy)
 	s.admin("GET", "/workspaces/{workspace_uuid}/api-key-policy", steward.ActionAPIKeysRead, s.handleGetWorkspacePolicy)

@@ -42,6 +42,9 @@ type Deps struct {
 	Currency string
 	// Prices are the served models' prices, listed in usage reports.
 	Prices []ModelPrice
+	// Models are the names of the models the model API serves: an allow
+	// list of models may name only these (and those it already holds).
+	Models []string
 	// Web serves the Admin Panel and the Backoffice under /web/; it signs
 	// people in with sessions of its own. Nil serves no web pages.
 	Web Pages

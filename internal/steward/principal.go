@@ -74,7 +74,15 @@ type Principal struct {
 	// Product is what a Workspace API key is for (keys.Products), which
 	// decides how its usage is counted in product analytics.
 	Product string
+	// Models are the models a Workspace API key may call: its Workspace's
+	// allow list and its own, intersected; nil allows every model. The
+	// key check shares one value among the keys it applies to.
+	Models *ModelAllowList
 }
+
+// MayUse reports whether p may call model. A model it may not call is
+// answered as a model that does not exist.
+func (p Principal) MayUse(model string) bool { return p.Models.Allows(model) }
 
 // Actor returns the audit actor for changes made by p.
 func (p Principal) Actor() Actor {

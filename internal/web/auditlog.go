@@ -31,7 +31,7 @@ var (
 		audit.EventGroupDelete, audit.EventGroupMemberAdd, audit.EventGroupMemberRemove, audit.EventGroupWorkspaceProvision, audit.EventGroupWorkspaceDeprovision,
 		audit.EventGroupWorkspaceUpdate, audit.EventUserCreate, audit.EventUserDelete, audit.EventUserRoleUpdate, audit.EventUserJoin, audit.EventInviteSend,
 		audit.EventInviteResend, audit.EventInviteAccepted, audit.EventInviteRevoked, audit.EventSeatGrant, audit.EventSeatRevoke, audit.EventAdminAPIKeyCreated,
-		audit.EventAdminAPIKeyDelete, audit.EventAPIKeyCreate, audit.EventAPIKeyRotate, audit.EventAPIKeyDelete, audit.EventAPIKeyPolicyUpdate,
+		audit.EventAdminAPIKeyDelete, audit.EventAPIKeyCreate, audit.EventAPIKeyRotate, audit.EventAPIKeyUpdate, audit.EventAPIKeyDelete, audit.EventAPIKeyPolicyUpdate,
 		audit.EventMonthlyLimitUpdated, audit.EventWorkspaceMonthlyLimitUpdated, audit.EventRateLimitUpdate, audit.EventEnterpriseAccountCreate,
 		audit.EventEnterpriseAccountMemberAdd, audit.EventEnterpriseAccountMemberRemove, audit.EventEnterpriseAccountUpdate, audit.EventBackofficeKeyCreate,
 		audit.EventRoleCreate, audit.EventRoleUpdate, audit.EventRoleDelete, audit.EventUserPasswordSet}

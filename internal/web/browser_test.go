@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/stewardhq/steward/internal/directory"
+	"github.com/stewardhq/steward/internal/keys"
 	"github.com/stewardhq/steward/internal/quota"
 	"github.com/stewardhq/steward/internal/steward"
 	"github.com/stewardhq/steward/internal/store"
@@ -180,7 +182,7 @@ func TestBrowser(t *testing.T) {
 }
 
 func browse(t *testing.T, exe string, db *store.DB) {
-	e := newEnv(t, db, web.Config{})
+	e := newEnv(t, db, web.Config{Models: []string{"mistral-small", "steward-demo"}})
 	seedUsage(t, db, e.boot.Organization.ID, e.boot.DefaultWorkspace.ID)
 	seedAnalytics(t, db, e)
 
@@ -274,6 +276,41 @@ func browse(t *testing.T, exe string, db *store.DB) {
 	if rotated := admin.value("#secret-value"); rotated == secret || len(rotated) < 30 {
 		t.Fatalf("rotated secret %q, was %q", rotated, secret)
 	}
+
+	// Model access: the Workspace allows one model; the key's page says
+	// what the key may call; both pages fit a 360 px wide screen.
+	admin.open(org + "/workspaces/" + research)
+	admin.do(chromedp.Click(chromedp.CSS(`input[name="allow"][value="some"]`)), chromedp.Click(chromedp.CSS(`input[name="model"][value="steward-demo"]`)))
+	admin.submit(`form[action$="/models"]`)
+	admin.expect(".flash", "The allowed models are saved.")
+	err = db.View(context.Background(), func(tx *store.Tx) error {
+		l, err := keys.WorkspaceModels(context.Background(), tx, e.boot.Organization.ID, research)
+		if err == nil && !l.Equal(steward.NewModelAllowList([]string{"steward-demo"})) {
+			t.Errorf("the Workspace's allow list in the database: %v", l.Names())
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin.open(org + "/keys")
+	if _, err := chromedp.Run(ctx, chromedp.WaitEvent(page.LoadEventFired, nil, chromedp.Click(chromedp.CSS(`td a[href*="/keys/"]`)))); err != nil {
+		t.Fatalf("open the key's page: %v", err)
+	}
+	admin.expect("h1", "API key ci-key")
+	admin.expect("#key-workspace-models", "Its Workspace allows: steward-demo.")
+	admin.expect("#key-effective-models", "This key may call: steward-demo.")
+	admin.do(chromedp.EmulateViewport(360, 740))
+	for _, path := range []string{"", org + "/workspaces/" + research} {
+		if path != "" {
+			admin.open(path)
+		}
+		width, err := chromedp.Run(ctx, chromedp.Evaluate[int64](`document.documentElement.scrollWidth`))
+		if err != nil || width > 360 {
+			t.Errorf("at 360 px, %s is %d px wide (%v)", cmp.Or(path, "the key's page"), width, err)
+		}
+	}
+	admin.do(chromedp.EmulateReset())
 
 	// A spend cap.
 	admin.open(org + "/limits")

@@ -20,6 +20,7 @@ var flashes = map[string]string{
 	"group_saved":     "The group is saved.",
 	"key_deleted":     "The API key is deleted.",
 	"policy_saved":    "The key expiration policy is saved.",
+	"models_saved":    "The allowed models are saved.",
 	"limits_saved":    "The limits are saved.",
 	"role_created":    "The custom role is created.",
 	"role_deleted":    "The custom role is deleted.",

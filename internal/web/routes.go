@@ -17,6 +17,7 @@ func (h *Handler) routes() {
 		"groups":        h.groupsView,
 		"group":         h.groupView,
 		"keys":          h.keysView,
+		"key":           h.keyView,
 		"limits":        h.limitsView,
 		"usage":         h.usageView,
 		"audit":         h.auditView,
@@ -51,6 +52,7 @@ func (h *Handler) routes() {
 	h.mux.HandleFunc("GET "+o+"/workspaces/{ws}", h.panel(steward.ActionWorkspacesRead, h.show("workspace")))
 	h.mux.HandleFunc("POST "+o+"/workspaces/{ws}", h.panel(steward.ActionWorkspacesWrite, h.renameWorkspace))
 	h.mux.HandleFunc("POST "+o+"/workspaces/{ws}/key-policy", h.panel(steward.ActionAPIKeysWrite, h.setWorkspacePolicy))
+	h.mux.HandleFunc("POST "+o+"/workspaces/{ws}/models", h.panel(steward.ActionWorkspacesWrite, h.setWorkspaceModels))
 	h.mux.HandleFunc("POST "+o+"/workspaces/{ws}/archive", h.panel(steward.ActionWorkspacesWrite, h.archiveWorkspace))
 	h.mux.HandleFunc("POST "+o+"/workspaces/{ws}/limits", h.panel(steward.ActionLimitsWrite, h.setWorkspaceLimits))
 	h.mux.HandleFunc("POST "+o+"/workspaces/{ws}/limits/models", h.panel(steward.ActionLimitsWrite, h.saveWorkspaceModelLimits))
@@ -70,6 +72,8 @@ func (h *Handler) routes() {
 
 	h.mux.HandleFunc("GET "+o+"/keys", h.panel(steward.ActionAPIKeysRead, h.show("keys")))
 	h.mux.HandleFunc("POST "+o+"/keys", h.panel(steward.ActionAPIKeysWrite, h.createKey))
+	h.mux.HandleFunc("GET "+o+"/keys/{key}", h.panel(steward.ActionAPIKeysRead, h.show("key")))
+	h.mux.HandleFunc("POST "+o+"/keys/{key}/models", h.panel(steward.ActionAPIKeysWrite, h.setKeyModels))
 	h.mux.HandleFunc("POST "+o+"/keys/{key}/rotate", h.panel(steward.ActionAPIKeysWrite, h.rotateKey))
 	h.mux.HandleFunc("POST "+o+"/keys/{key}/delete", h.panel(steward.ActionAPIKeysWrite, h.deleteKey))
 	h.mux.HandleFunc("POST "+o+"/key-policy", h.panel(steward.ActionAPIKeysWrite, h.setPolicy))

@@ -63,6 +63,9 @@ type Config struct {
 	Invitations directory.InviteSettings
 	// Currency is the billing currency that limits and usage are shown in.
 	Currency string
+	// Models are the names of the models the model API serves, which the
+	// allow lists of Workspaces and keys offer.
+	Models []string
 }
 
 // Handler serves every page under Prefix.

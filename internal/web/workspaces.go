@@ -82,6 +82,8 @@ type workspaceData struct {
 	// Spent is the Workspace's spend this month, in micro-units.
 	Spent int64
 	Meter meter
+	// Models is the Workspace's allow list of models.
+	Models modelAccessForm
 }
 
 // maxListedMembers bounds the members a Workspace page reads.
@@ -104,6 +106,11 @@ func (h *Handler) workspaceView(r *http.Request, c *reqCtx) (page, error) {
 		if d.PolicyDays, err = h.keys.PolicyDays(ctx, c.org.ID, d.Workspace.ID); err != nil {
 			return err
 		}
+		allowed, err := h.keys.WorkspaceModels(ctx, c.org.ID, d.Workspace.ID)
+		if err != nil {
+			return err
+		}
+		d.Models = newModelAccessForm("/workspaces/"+d.Workspace.ID+"/models", allowed, h.cfg.Models, false)
 		for n := 1; (n-1)*directory.MaxPageSize < maxListedMembers; n++ {
 			res, err := h.directory.ListMembers(ctx, c.org.ID, "", n, directory.MaxPageSize)
 			if err != nil {
