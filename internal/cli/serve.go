@@ -21,6 +21,7 @@ import (
 	"github.com/stewardhq/steward/internal/conns"
 	"github.com/stewardhq/steward/internal/directory"
 	"github.com/stewardhq/steward/internal/gateway"
+	"github.com/stewardhq/steward/internal/inference"
 	"github.com/stewardhq/steward/internal/keys"
 	"github.com/stewardhq/steward/internal/metering"
 	"github.com/stewardhq/steward/internal/outbox"
@@ -141,7 +142,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	gw, err := newGateway(cfg, env.Getenv, m.Auth(authn), m.Limits(enforcer), m.Recorder(metering.Meter{Usage: recorder, Intents: intents}), m.UpstreamClient(cfg.UpstreamHeaderTimeout), log)
+	gw, err := newGateway(cfg, env.Getenv, m.Auth(authn), m.Limits(enforcer), m.Recorder(metering.Meter{Usage: recorder, Intents: intents}), &http.Client{Transport: m.Transport(gateway.UpstreamTransport(cfg.UpstreamHeaderTimeout))}, log)
 	if err != nil {
 		return err
 	}
@@ -264,7 +265,7 @@ const reportTokenEnv = "STEWARD_CHECK_REPORT_TOKEN"
 
 // newGateway builds the model API from the configured models; their
 // upstreams' keys come from the environment.
-func newGateway(cfg config.Config, getenv func(string) string, authn gateway.Authenticator, lim gateway.Limits, recorder gateway.Recorder, client *http.Client, log *slog.Logger) (*gateway.Gateway, error) {
+func newGateway(cfg config.Config, getenv func(string) string, authn inference.Authenticator, lim inference.Limits, recorder inference.Recorder, client *http.Client, log *slog.Logger) (*gateway.Gateway, error) {
 	gcfg := gateway.Config{Currency: cfg.Currency, DemoModel: cfg.DemoModel, Client: client}
 	for _, m := range cfg.Models {
 		gm := gateway.Model{Name: m.Name, InputPricePerMillion: m.InputPricePerMillion, OutputPricePerMillion: m.OutputPricePerMillion,

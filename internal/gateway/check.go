@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward/internal/apierror"
+	"github.com/stewardhq/steward/internal/inference"
 	"github.com/stewardhq/steward/internal/steward"
 )
 
@@ -22,8 +23,8 @@ const CheckTTL = 10 * time.Minute
 
 // pendingCheck is an admitted check waiting for its report.
 type pendingCheck struct {
-	ticket         Ticket
-	usage          Usage
+	ticket         inference.Ticket
+	usage          inference.Usage
 	prompt, maxOut int64
 	expires        time.Time
 }
@@ -87,7 +88,7 @@ func (x *exchange) serveCheck() {
 	id := steward.RandomID()
 	x.g.checks.mu.Lock()
 	x.g.checks.pending[id] = &pendingCheck{ticket: ticket, prompt: prompt, maxOut: maxOut, expires: x.g.now().Add(CheckTTL),
-		usage: Usage{RequestID: id, Key: x.key, Model: m.name, Endpoint: "check"}}
+		usage: inference.Usage{RequestID: id, Key: x.key, Model: m.name, Endpoint: "check"}}
 	x.g.checks.mu.Unlock()
 	h := x.w.Header()
 	h.Set("x-steward-check-id", id)
@@ -100,8 +101,8 @@ func (x *exchange) serveCheck() {
 
 // serveReport settles a check to the usage reported, and records it. The
 // trusted reporter (the holder of the report token, see
-// Authenticator.Reporter) may report any check, and what it reports is
-// recorded as it is. Otherwise only the key that made the check
+// inference.Authenticator.Reporter) may report any check, and what it
+// reports is recorded as it is. Otherwise only the key that made the check
 // may report it, and never below what the check reserved: a key reporting
 // its own usage could otherwise make what it used free.
 func (x *exchange) serveReport(id string) {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward/internal/apierror"
+	"github.com/stewardhq/steward/internal/inference"
 	"github.com/stewardhq/steward/internal/steward"
 )
 
@@ -90,7 +91,7 @@ func TestCheckAPI(t *testing.T) {
 	}
 
 	// A refused check answers 429 in Mistral's format and reserves nothing.
-	h.limits.refuse = &Refusal{
+	h.limits.refuse = &inference.Refusal{
 		Err:        &steward.Error{Kind: steward.KindRateLimited, Code: "rate_limit_exceeded", Message: "too many requests"},
 		RetryAfter: time.Second,
 	}

@@ -24,12 +24,13 @@ import (
 	"github.com/stewardhq/steward/internal/apierror"
 	"github.com/stewardhq/steward/internal/apitest"
 	"github.com/stewardhq/steward/internal/auth"
+	"github.com/stewardhq/steward/internal/inference"
 	"github.com/stewardhq/steward/internal/logbuf"
 	"github.com/stewardhq/steward/internal/steward"
 )
 
 // auth.Authenticator is the Authenticator the gateway is wired to.
-var _ Authenticator = (*auth.Authenticator)(nil)
+var _ inference.Authenticator = (*auth.Authenticator)(nil)
 
 const (
 	goodKey  = "sk-good-secret"
@@ -100,7 +101,7 @@ func (t fakeTicket) Settle(in, out int64) {
 	t.r.settles++
 }
 
-func (l *fakeLimits) Reserve(_ context.Context, k steward.Principal, model string, prompt, maxOut int64) (Ticket, error) {
+func (l *fakeLimits) Reserve(_ context.Context, k steward.Principal, model string, prompt, maxOut int64) (inference.Ticket, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.refuse != nil {
@@ -123,11 +124,11 @@ func (l *fakeLimits) only(t *testing.T) reservation {
 
 // fakeRecorder hands every usage to a channel, or fails with err when set.
 type fakeRecorder struct {
-	got chan Usage
+	got chan inference.Usage
 	err error
 }
 
-func (r *fakeRecorder) Record(ctx context.Context, u Usage) error {
+func (r *fakeRecorder) Record(ctx context.Context, u inference.Usage) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
@@ -138,16 +139,18 @@ func (r *fakeRecorder) Record(ctx context.Context, u Usage) error {
 	return nil
 }
 
-func (r *fakeRecorder) Intend(Usage) (Intent, error) { return Direct(r), nil }
+func (r *fakeRecorder) Intend(inference.Usage) (inference.Intent, error) {
+	return inference.Direct(r), nil
+}
 
-func (r *fakeRecorder) next(t *testing.T) Usage {
+func (r *fakeRecorder) next(t *testing.T) inference.Usage {
 	t.Helper()
 	select {
 	case u := <-r.got:
 		return u
 	case <-time.After(5 * time.Second):
 		t.Fatal("no usage recorded")
-		return Usage{}
+		return inference.Usage{}
 	}
 }
 
@@ -174,12 +177,12 @@ func newHarness(t *testing.T, cfg Config) *harness {
 }
 
 // newHarnessAuth is newHarness with a as the Authenticator.
-func newHarnessAuth(t *testing.T, cfg Config, a Authenticator) *harness {
+func newHarnessAuth(t *testing.T, cfg Config, a inference.Authenticator) *harness {
 	t.Helper()
 	if cfg.Currency == "" {
 		cfg.Currency = "EUR"
 	}
-	h := &harness{limits: &fakeLimits{}, rec: &fakeRecorder{got: make(chan Usage, 16)}, logs: &logbuf.Buffer{}}
+	h := &harness{limits: &fakeLimits{}, rec: &fakeRecorder{got: make(chan inference.Usage, 16)}, logs: &logbuf.Buffer{}}
 	log := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	g, err := New(cfg, a, h.limits, h.rec, log)
 	if err != nil {
@@ -311,7 +314,7 @@ func TestChatNonStreaming(t *testing.T) {
 		t.Fatalf("settled %+v", r)
 	}
 	u := h.rec.next(t)
-	want := Usage{RequestID: "client-id-1", Key: testKey, Model: "m", Endpoint: "chat", InputTokens: 11, OutputTokens: 7, Cost: 11*2 + 7*6, Currency: "EUR", Upstream: up.url()}
+	want := inference.Usage{RequestID: "client-id-1", Key: testKey, Model: "m", Endpoint: "chat", InputTokens: 11, OutputTokens: 7, Cost: 11*2 + 7*6, Currency: "EUR", Upstream: up.url()}
 	u.Time = time.Time{}
 	if u != want {
 		t.Fatalf("usage %+v, want %+v", u, want)
@@ -585,7 +588,7 @@ func TestNoRetryAfterBytesWereSent(t *testing.T) {
 func TestLimitsRefusal(t *testing.T) {
 	up := newUpstream(t, jsonAnswer(chatAnswer))
 	h := newHarness(t, Config{Models: []Model{chatModel("m", up)}})
-	h.limits.refuse = &Refusal{
+	h.limits.refuse = &inference.Refusal{
 		Err:        &steward.Error{Kind: steward.KindRateLimited, Code: "tokens_per_minute", Message: "token rate limit exceeded"},
 		RetryAfter: 1500 * time.Millisecond,
 		Header:     http.Header{"X-Ratelimit-Remaining-Tokens": {"0"}},
@@ -877,15 +880,17 @@ type noopTicket struct{}
 func (noopTicket) Headers() http.Header { return nil }
 func (noopTicket) Settle(int64, int64)  {}
 
-func (noopLimits) Reserve(context.Context, steward.Principal, string, int64, int64) (Ticket, error) {
+func (noopLimits) Reserve(context.Context, steward.Principal, string, int64, int64) (inference.Ticket, error) {
 	return noopTicket{}, nil
 }
 
 type noopRecorder struct{}
 
-func (noopRecorder) Record(context.Context, Usage) error { return nil }
+func (noopRecorder) Record(context.Context, inference.Usage) error { return nil }
 
-func (r noopRecorder) Intend(Usage) (Intent, error) { return Direct(r), nil }
+func (r noopRecorder) Intend(inference.Usage) (inference.Intent, error) {
+	return inference.Direct(r), nil
+}
 
 // TestUpstreamConnectionsAreReused sends waves of concurrent requests and
 // checks that the gateway keeps its upstream connections for the next.
@@ -961,5 +966,22 @@ func TestAnswerWithheldWhenUsageIsNotRecorded(t *testing.T) {
 		if id == "" || !regexp.MustCompile(`(?m)^.*msg="recording usage failed" request_id=`+regexp.QuoteMeta(id)+` .*disk full`).MatchString(h.logs.String()) {
 			t.Errorf("no failure logged with request_id=%s:\n%s", id, h.logs.String())
 		}
+	}
+}
+
+func TestUpstreamTransportHeaderTimeout(t *testing.T) {
+	stop := make(chan struct{})
+	upstream := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { <-stop }))
+	defer upstream.Close()
+	defer close(stop)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "POST", upstream.URL, nil)
+	resp, err := (&http.Client{Transport: UpstreamTransport(50 * time.Millisecond)}).Do(req)
+	if err == nil {
+		resp.Body.Close()
+	}
+	if err == nil || ctx.Err() != nil || !strings.Contains(err.Error(), "timeout awaiting response headers") {
+		t.Fatalf("a model server that never answers: %v (context: %v), want the header timeout", err, ctx.Err())
 	}
 }

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/stewardhq/steward/internal/inference"
 )
 
 // intentRecorder notes what the gateway asks of its requests' intents, in
@@ -28,9 +30,9 @@ func (r *intentRecorder) note(op string) {
 	r.ops = append(r.ops, op)
 }
 
-func (r *intentRecorder) Record(context.Context, Usage) error { return nil }
+func (r *intentRecorder) Record(context.Context, inference.Usage) error { return nil }
 
-func (r *intentRecorder) Intend(u Usage) (Intent, error) {
+func (r *intentRecorder) Intend(u inference.Usage) (inference.Intent, error) {
 	r.note("intend " + itoa(u.InputTokens) + "/" + itoa(u.OutputTokens))
 	if r.intendErr != nil {
 		return nil, r.intendErr
@@ -45,7 +47,7 @@ func (in recordingIntent) Durable(context.Context) error {
 	return in.r.durableErr
 }
 
-func (in recordingIntent) Settle(_ context.Context, u Usage) error {
+func (in recordingIntent) Settle(_ context.Context, u inference.Usage) error {
 	in.r.note("settle " + itoa(u.InputTokens) + "/" + itoa(u.OutputTokens))
 	return nil
 }

@@ -10,14 +10,14 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward/internal/billing"
-	"github.com/stewardhq/steward/internal/gateway"
+	"github.com/stewardhq/steward/internal/inference"
 	"github.com/stewardhq/steward/internal/limits"
 	"github.com/stewardhq/steward/internal/steward"
 	"github.com/stewardhq/steward/internal/store"
 	"github.com/stewardhq/steward/internal/usage"
 )
 
-// Enforcer is the gateway's Limits: for every request it reserves, all or
+// Enforcer is the gateway's inference.Limits: for every request it reserves, all or
 // nothing, the Organization's and the Workspace's request rate, the model's
 // tokens per minute and per month at both levels, and both monthly spend
 // caps, with the request's worst case; the answer settles them to what was
@@ -40,7 +40,7 @@ type Enforcer struct {
 	warmed map[warmKey]bool
 }
 
-var _ gateway.Limits = (*Enforcer)(nil)
+var _ inference.Limits = (*Enforcer)(nil)
 
 // NewEnforcer returns an enforcer over the limiter, subscribed to limit
 // changes.
@@ -136,8 +136,8 @@ type check struct {
 	spend        bool
 }
 
-// Reserve admits a request or refuses it with a *gateway.Refusal.
-func (e *Enforcer) Reserve(ctx context.Context, k steward.Principal, model string, promptTokens, maxOutputTokens int64) (gateway.Ticket, error) {
+// Reserve admits a request or refuses it with an *inference.Refusal.
+func (e *Enforcer) Reserve(ctx context.Context, k steward.Principal, model string, promptTokens, maxOutputTokens int64) (inference.Ticket, error) {
 	s, err := e.settings.Get(ctx, k.OrganizationID)
 	if err != nil {
 		return nil, err
@@ -174,7 +174,7 @@ func (e *Enforcer) Reserve(ctx context.Context, k steward.Principal, model strin
 		if c.Kind == limits.TokensPerMinute || c.Kind == limits.TokensPerMonth {
 			what += " of " + model
 		}
-		return nil, &gateway.Refusal{
+		return nil, &inference.Refusal{
 			Err:        &steward.Error{Kind: steward.KindRateLimited, Code: c.code, Message: "this request would exceed the " + what + " of its " + scopeName(c.Key)},
 			RetryAfter: d.RetryAfter, Header: h,
 		}

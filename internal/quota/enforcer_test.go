@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward/internal/bootstrap"
-	"github.com/stewardhq/steward/internal/gateway"
+	"github.com/stewardhq/steward/internal/inference"
 	"github.com/stewardhq/steward/internal/limits"
 	"github.com/stewardhq/steward/internal/quota"
 	"github.com/stewardhq/steward/internal/steward"
@@ -47,7 +47,7 @@ func setCap(t *testing.T, db *store.DB, boot bootstrap.Result, ws string, units 
 
 func refusedWith(t *testing.T, err error, code string) {
 	t.Helper()
-	var r *gateway.Refusal
+	var r *inference.Refusal
 	if !errors.As(err, &r) || r.Err.Code != code {
 		t.Fatalf("Reserve = %v, want a refusal with code %s", err, code)
 	}
@@ -239,7 +239,7 @@ func TestRefusalNamesTheLimit(t *testing.T) {
 		}
 		_, err := e.Reserve(ctx, k, "m", 600, 600)
 		refusedWith(t, err, "token_limit_exceeded")
-		var r *gateway.Refusal
+		var r *inference.Refusal
 		if errors.As(err, &r); r.Err.Message != "this request would exceed the tokens per minute of m of its Organization" {
 			t.Fatalf("message = %q", r.Err.Message)
 		}

@@ -20,6 +20,7 @@ import (
 	"github.com/stewardhq/steward/internal/auth"
 	"github.com/stewardhq/steward/internal/directory"
 	"github.com/stewardhq/steward/internal/gateway"
+	"github.com/stewardhq/steward/internal/inference"
 	"github.com/stewardhq/steward/internal/keys"
 	"github.com/stewardhq/steward/internal/server"
 	"github.com/stewardhq/steward/internal/steward"
@@ -185,7 +186,7 @@ func surfaceDeps(t *testing.T, db *store.DB) (func(*server.Deps), *auth.Authenti
 // reserve.
 type unreachedLimits struct{ t *testing.T }
 
-func (l unreachedLimits) Reserve(context.Context, steward.Principal, string, int64, int64) (gateway.Ticket, error) {
+func (l unreachedLimits) Reserve(context.Context, steward.Principal, string, int64, int64) (inference.Ticket, error) {
 	l.t.Error("a request reached the limits")
 	return nil, errors.New("not admitted")
 }
@@ -193,9 +194,11 @@ func (l unreachedLimits) Reserve(context.Context, steward.Principal, string, int
 // discardUsage records nothing.
 type discardUsage struct{}
 
-func (discardUsage) Record(context.Context, gateway.Usage) error { return nil }
+func (discardUsage) Record(context.Context, inference.Usage) error { return nil }
 
-func (d discardUsage) Intend(gateway.Usage) (gateway.Intent, error) { return gateway.Direct(d), nil }
+func (d discardUsage) Intend(inference.Usage) (inference.Intent, error) {
+	return inference.Direct(d), nil
+}
 
 // session starts a web session for the user and returns it with its
 // secret.
