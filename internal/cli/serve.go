@@ -16,6 +16,7 @@ import (
 
 	"github.com/stewardhq/steward/internal/analytics"
 	"github.com/stewardhq/steward/internal/auth"
+	"github.com/stewardhq/steward/internal/billing"
 	"github.com/stewardhq/steward/internal/bootstrap"
 	"github.com/stewardhq/steward/internal/config"
 	"github.com/stewardhq/steward/internal/conns"
@@ -132,7 +133,11 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	}
 	defer closeLimiter()
 	events := analytics.NewRecorder(db, log)
-	enforcer := quota.NewEnforcer(db, limiter, time.Now)
+	prices, err := cfg.Prices()
+	if err != nil {
+		return err
+	}
+	enforcer := quota.NewEnforcer(db, limiter, prices, time.Now)
 	m := newMetrics(db, limiter, checker, access, recorder)
 	// One authenticator reads the credentials of every surface.
 	authn, err := auth.New(auth.Config{
@@ -142,11 +147,10 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	gw, err := newGateway(cfg, env.Getenv, m.Auth(authn), m.Limits(enforcer), m.Recorder(metering.Meter{Usage: recorder, Intents: intents}), &http.Client{Transport: m.Transport(gateway.UpstreamTransport(cfg.UpstreamHeaderTimeout))}, log)
+	gw, err := newGateway(cfg, prices, env.Getenv, m.Auth(authn), m.Limits(enforcer), m.Recorder(metering.Meter{Usage: recorder, Intents: intents}), &http.Client{Transport: m.Transport(gateway.UpstreamTransport(cfg.UpstreamHeaderTimeout))}, log)
 	if err != nil {
 		return err
 	}
-	enforcer.Cost = gw.Cost
 	provisioning := scim.New(db, log, authn, proxies)
 	defer provisioning.Close()
 	if err := provisioning.Recover(ctx); err != nil {
@@ -169,7 +173,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		Web:         pages,
 		SCIM:        provisioning,
 		Currency:    cfg.Currency,
-		Prices:      prices(cfg),
+		Prices:      prices,
 	})
 	if err != nil {
 		return err
@@ -263,13 +267,12 @@ const drainTimeout = 15 * time.Second
 // so that the secret is in no file and on no command line.
 const reportTokenEnv = "STEWARD_CHECK_REPORT_TOKEN"
 
-// newGateway builds the model API from the configured models; their
-// upstreams' keys come from the environment.
-func newGateway(cfg config.Config, getenv func(string) string, authn inference.Authenticator, lim inference.Limits, recorder inference.Recorder, client *http.Client, log *slog.Logger) (*gateway.Gateway, error) {
-	gcfg := gateway.Config{Currency: cfg.Currency, DemoModel: cfg.DemoModel, Client: client}
+// newGateway builds the model API from the configured models, priced by
+// prices; their upstreams' keys come from the environment.
+func newGateway(cfg config.Config, prices *billing.Prices, getenv func(string) string, authn inference.Authenticator, lim inference.Limits, recorder inference.Recorder, client *http.Client, log *slog.Logger) (*gateway.Gateway, error) {
+	gcfg := gateway.Config{Prices: prices, Currency: cfg.Currency, DemoModel: cfg.DemoModel, Client: client}
 	for _, m := range cfg.Models {
-		gm := gateway.Model{Name: m.Name, InputPricePerMillion: m.InputPricePerMillion, OutputPricePerMillion: m.OutputPricePerMillion,
-			MaxOutputTokens: m.MaxOutputTokens, Endpoints: m.Endpoints}
+		gm := gateway.Model{Name: m.Name, MaxOutputTokens: m.MaxOutputTokens, Endpoints: m.Endpoints}
 		for _, u := range m.Upstreams {
 			up := gateway.Upstream{BaseURL: u.URL}
 			if u.APIKeyEnv != "" {
@@ -282,15 +285,6 @@ func newGateway(cfg config.Config, getenv func(string) string, authn inference.A
 		gcfg.Models = append(gcfg.Models, gm)
 	}
 	return gateway.New(gcfg, authn, lim, recorder, log)
-}
-
-// prices lists the configured models' prices for usage reports.
-func prices(cfg config.Config) []server.ModelPrice {
-	var out []server.ModelPrice
-	for _, m := range cfg.Models {
-		out = append(out, server.ModelPrice{Model: m.Name, InputPerMillion: m.InputPricePerMillion, OutputPerMillion: m.OutputPricePerMillion})
-	}
-	return out
 }
 
 // reachable turns a listener's address into one a local client can call:

@@ -48,9 +48,6 @@ type Model struct {
 	Name string
 	// Upstreams are tried in order when one fails before answering.
 	Upstreams []Upstream
-	// Prices are in currency units per million tokens, at most
-	// billing.MaxPricePerMillion.
-	InputPricePerMillion, OutputPricePerMillion float64
 	// MaxOutputTokens is the worst case reserved when the request gives no
 	// max_tokens; zero means DefaultMaxOutputTokens.
 	MaxOutputTokens int64
@@ -72,6 +69,9 @@ type Upstream struct {
 // Config configures a Gateway.
 type Config struct {
 	Models []Model
+	// Prices is the price table every model must be in (the demo model
+	// costs nothing); nil prices none.
+	Prices *billing.Prices
 	// Currency of the prices and of Usage.Cost, e.g. "EUR"; required.
 	Currency string
 	// DemoModel adds DemoModelName, a chat model without upstream that
@@ -106,11 +106,12 @@ type model struct {
 	upstreams []Upstream
 	// upstreamNames are the upstreams' URLs without their passwords, for
 	// logs and metrics.
-	upstreamNames     []string
-	inPrice, outPrice billing.Price
-	maxOut            int64
-	endpoints         map[string]bool
-	demo              bool
+	upstreamNames []string
+	// rate is the model's in the price table.
+	rate      billing.Rate
+	maxOut    int64
+	endpoints map[string]bool
+	demo      bool
 }
 
 var currencyRE = regexp.MustCompile(`^[A-Z]{3}$`)
@@ -137,6 +138,9 @@ func New(cfg Config, auth inference.Authenticator, limits inference.Limits, rec 
 	if g.now == nil {
 		g.now = time.Now
 	}
+	if cfg.Prices == nil {
+		cfg.Prices = &billing.Prices{}
+	}
 	for i, m := range cfg.Models {
 		vm, err := validate(m)
 		if err != nil {
@@ -147,6 +151,10 @@ func New(cfg Config, auth inference.Authenticator, limits inference.Limits, rec 
 		}
 		if g.models[vm.name] != nil {
 			return nil, fmt.Errorf("gateway: model %d: the name %q is used twice", i, m.Name)
+		}
+		var priced bool
+		if vm.rate, priced = cfg.Prices.Rate(vm.name); !priced {
+			return nil, fmt.Errorf("gateway: model %d (%q) is not in the price table", i, m.Name)
 		}
 		g.models[vm.name] = vm
 	}
@@ -178,13 +186,6 @@ func validate(m Model) (*model, error) {
 		vm.upstreams = append(vm.upstreams, Upstream{BaseURL: strings.TrimRight(u.BaseURL, "/"), APIKey: u.APIKey})
 		vm.upstreamNames = append(vm.upstreamNames, strings.TrimRight(p.Redacted(), "/"))
 	}
-	var err error
-	if vm.inPrice, err = billing.PerMillion(m.InputPricePerMillion); err != nil {
-		return nil, fmt.Errorf("input price: %w", err)
-	}
-	if vm.outPrice, err = billing.PerMillion(m.OutputPricePerMillion); err != nil {
-		return nil, fmt.Errorf("output price: %w", err)
-	}
 	switch {
 	case m.MaxOutputTokens < 0:
 		return nil, fmt.Errorf("max output tokens %d is negative", m.MaxOutputTokens)
@@ -206,20 +207,9 @@ func validate(m Model) (*model, error) {
 	return vm, nil
 }
 
-// Cost is what in and out tokens of a model cost, in micro-units of the
-// currency rounded up, exactly as the gateway records it; false for a model
-// it does not serve.
-func (g *Gateway) Cost(model string, in, out int64) (int64, bool) {
-	m, ok := g.models[model]
-	if !ok {
-		return 0, false
-	}
-	return m.cost(in, out), true
-}
-
 // cost is what in and out tokens of the model cost, in micro-units
 // rounded up.
-func (m *model) cost(in, out int64) int64 { return billing.Cost(in, out, m.inPrice, m.outPrice) }
+func (m *model) cost(in, out int64) int64 { return m.rate.Cost(in, out) }
 
 // modelList is the answer to GET /v1/models: Mistral's ModelList, each
 // model a base model card whose capabilities are the endpoints it offers.

@@ -24,6 +24,7 @@ import (
 	"github.com/stewardhq/steward/internal/apierror"
 	"github.com/stewardhq/steward/internal/apitest"
 	"github.com/stewardhq/steward/internal/auth"
+	"github.com/stewardhq/steward/internal/billing"
 	"github.com/stewardhq/steward/internal/inference"
 	"github.com/stewardhq/steward/internal/logbuf"
 	"github.com/stewardhq/steward/internal/steward"
@@ -176,11 +177,20 @@ func newHarness(t *testing.T, cfg Config) *harness {
 	return newHarnessAuth(t, cfg, fakeAuth{})
 }
 
-// newHarnessAuth is newHarness with a as the Authenticator.
+// newHarnessAuth is newHarness with a as the Authenticator. Without
+// cfg.Prices, every model costs 2 per million input tokens and 6 per
+// million output tokens.
 func newHarnessAuth(t *testing.T, cfg Config, a inference.Authenticator) *harness {
 	t.Helper()
 	if cfg.Currency == "" {
 		cfg.Currency = "EUR"
+	}
+	if cfg.Prices == nil {
+		var ps []billing.ModelPrice
+		for _, m := range cfg.Models {
+			ps = append(ps, billing.ModelPrice{Model: m.Name, InputPerMillion: 2, OutputPerMillion: 6})
+		}
+		cfg.Prices = newPrices(t, ps...)
 	}
 	h := &harness{limits: &fakeLimits{}, rec: &fakeRecorder{got: make(chan inference.Usage, 16)}, logs: &logbuf.Buffer{}}
 	log := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -196,6 +206,16 @@ func newHarnessAuth(t *testing.T, cfg Config, a inference.Authenticator) *harnes
 		}
 	})
 	return h
+}
+
+// newPrices is the price table of ps.
+func newPrices(tb testing.TB, ps ...billing.ModelPrice) *billing.Prices {
+	tb.Helper()
+	p, err := billing.NewPrices(ps)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return p
 }
 
 func (h *harness) post(t *testing.T, ctx context.Context, path, token, body string) *http.Response {
@@ -273,7 +293,7 @@ func jsonAnswer(body string) func(http.ResponseWriter, *http.Request) {
 }
 
 func chatModel(name string, ups ...*upstream) Model {
-	m := Model{Name: name, InputPricePerMillion: 2, OutputPricePerMillion: 6, MaxOutputTokens: 1000, Endpoints: []string{EndpointChat, EndpointFIM}}
+	m := Model{Name: name, MaxOutputTokens: 1000, Endpoints: []string{EndpointChat, EndpointFIM}}
 	for _, u := range ups {
 		m.Upstreams = append(m.Upstreams, Upstream{BaseURL: u.url(), APIKey: "up-key"})
 	}
@@ -358,8 +378,9 @@ func TestEmbeddingsAndFIM(t *testing.T) {
 		}
 		_, _ = io.WriteString(w, `{"choices":[{"message":{"content":"x"}}],"usage":{"prompt_tokens":3,"completion_tokens":2}}`)
 	})
-	emb := Model{Name: "emb", Upstreams: []Upstream{{BaseURL: up.url()}}, InputPricePerMillion: 0.1, Endpoints: []string{EndpointEmbeddings}}
-	h := newHarness(t, Config{Models: []Model{emb, chatModel("code", up)}})
+	emb := Model{Name: "emb", Upstreams: []Upstream{{BaseURL: up.url()}}, Endpoints: []string{EndpointEmbeddings}}
+	h := newHarness(t, Config{Models: []Model{emb, chatModel("code", up)},
+		Prices: newPrices(t, billing.ModelPrice{Model: "emb", InputPerMillion: 0.1}, billing.ModelPrice{Model: "code", InputPerMillion: 2, OutputPerMillion: 6})})
 	resp := h.post(t, context.Background(), "/v1/embeddings", goodKey, `{"model":"emb","input":["abcdefgh",[1,2,3]]}`)
 	readAll(t, resp)
 	u := h.rec.next(t)
@@ -818,11 +839,12 @@ func TestNewValidates(t *testing.T) {
 		{"no name", Config{Currency: "EUR", Models: []Model{{Upstreams: []Upstream{ok}}}}, "name"},
 		{"no upstream", Config{Currency: "EUR", Models: []Model{{Name: "a"}}}, "upstream"},
 		{"bad url", Config{Currency: "EUR", Models: []Model{{Name: "a", Upstreams: []Upstream{{BaseURL: "127.0.0.1:8000"}}}}}, "base URL"},
-		{"negative price", Config{Currency: "EUR", Models: []Model{{Name: "a", Upstreams: []Upstream{ok}, OutputPricePerMillion: -1}}}, "output price"},
+		{"unpriced", Config{Currency: "EUR", Models: []Model{{Name: "b", Upstreams: []Upstream{ok}}}}, `model 0 ("b") is not in the price table`},
 		{"negative max", Config{Currency: "EUR", Models: []Model{{Name: "a", Upstreams: []Upstream{ok}, MaxOutputTokens: -1}}}, "negative"},
 		{"endpoint", Config{Currency: "EUR", Models: []Model{{Name: "a", Upstreams: []Upstream{ok}, Endpoints: []string{"audio"}}}}, "endpoint"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
+			c.cfg.Prices = newPrices(t, billing.ModelPrice{Model: "a"})
 			_, err := New(c.cfg, fakeAuth{}, &fakeLimits{}, &fakeRecorder{}, nil)
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("err %v, want one mentioning %q", err, c.want)
@@ -841,8 +863,8 @@ func BenchmarkGatewayOverhead(b *testing.B) {
 		_, _ = io.WriteString(w, chatAnswer)
 	}))
 	defer up.Close()
-	g, err := New(Config{Currency: "EUR", Models: []Model{{Name: "m", Upstreams: []Upstream{{BaseURL: up.URL + "/v1"}}}}},
-		fakeAuth{}, noopLimits{}, noopRecorder{}, nil)
+	g, err := New(Config{Currency: "EUR", Models: []Model{{Name: "m", Upstreams: []Upstream{{BaseURL: up.URL + "/v1"}}}},
+		Prices: newPrices(b, billing.ModelPrice{Model: "m"})}, fakeAuth{}, noopLimits{}, noopRecorder{}, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

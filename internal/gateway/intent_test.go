@@ -13,6 +13,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/stewardhq/steward/internal/billing"
 	"github.com/stewardhq/steward/internal/inference"
 )
 
@@ -95,7 +96,7 @@ func TestIntents(t *testing.T) {
 				m.Upstreams[0].BaseURL = up.url()
 			}
 			rec, limits := &intentRecorder{intendErr: tc.intendErr, durableErr: tc.durableErr}, &fakeLimits{}
-			g, err := New(Config{Currency: "EUR", Models: []Model{m}}, fakeAuth{}, limits, rec, slog.New(slog.DiscardHandler))
+			g, err := New(Config{Currency: "EUR", Models: []Model{m}, Prices: newPrices(t, billing.ModelPrice{Model: "m"})}, fakeAuth{}, limits, rec, slog.New(slog.DiscardHandler))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -27,9 +27,9 @@ import (
 type Enforcer struct {
 	db      *store.DB
 	limiter limits.Limiter
-	// Cost prices tokens of a model as the gateway records them.
-	Cost func(model string, in, out int64) (int64, bool)
-	now  func() time.Time
+	// prices cost tokens as the gateway records them.
+	prices *billing.Prices
+	now    func() time.Time
 
 	// settings are each Organization's, dropped when a limit changes.
 	settings *store.Cache[Settings]
@@ -43,9 +43,10 @@ type Enforcer struct {
 var _ inference.Limits = (*Enforcer)(nil)
 
 // NewEnforcer returns an enforcer over the limiter, subscribed to limit
-// changes.
-func NewEnforcer(db *store.DB, limiter limits.Limiter, now func() time.Time) *Enforcer {
-	return &Enforcer{db: db, limiter: limiter, now: now, warmed: map[warmKey]bool{},
+// changes, that costs requests at prices, the gateway's: a model they do
+// not price costs nothing.
+func NewEnforcer(db *store.DB, limiter limits.Limiter, prices *billing.Prices, now func() time.Time) *Enforcer {
+	return &Enforcer{db: db, limiter: limiter, prices: prices, now: now, warmed: map[warmKey]bool{},
 		settings: store.NewCache(db, TopicLimits, func(ctx context.Context, orgID string) (Settings, error) {
 			return store.Read(ctx, db, func(tx *store.Tx) (Settings, error) { return Load(ctx, tx, orgID) })
 		})}
@@ -143,7 +144,7 @@ func (e *Enforcer) Reserve(ctx context.Context, k steward.Principal, model strin
 		return nil, err
 	}
 	prompt, maxOut := tokenCount(promptTokens), tokenCount(maxOutputTokens)
-	worstCost, _ := e.Cost(model, prompt, maxOut)
+	worstCost, _ := e.prices.Cost(model, prompt, maxOut)
 	cs := s.checks(k, model, limits.AddSat(prompt, maxOut), worstCost)
 	if err := e.warmAll(ctx, cs); err != nil {
 		return nil, err
@@ -289,7 +290,7 @@ func (t *ticket) Headers() http.Header { return t.header }
 // Settle corrects every check to what the request used.
 func (t *ticket) Settle(inputTokens, outputTokens int64) {
 	in, out := tokenCount(inputTokens), tokenCount(outputTokens)
-	cost, _ := t.e.Cost(t.model, in, out)
+	cost, _ := t.e.prices.Cost(t.model, in, out)
 	_ = t.e.limiter.Settle(context.Background(), &t.res, actuals(t.cs, limits.AddSat(in, out), cost))
 }
 

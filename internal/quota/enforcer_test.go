@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stewardhq/steward/internal/billing"
 	"github.com/stewardhq/steward/internal/bootstrap"
 	"github.com/stewardhq/steward/internal/inference"
 	"github.com/stewardhq/steward/internal/limits"
@@ -19,8 +20,16 @@ import (
 	"github.com/stewardhq/steward/internal/usage"
 )
 
-// cost prices a token at one micro-unit: a million tokens cost one unit.
-func cost(_ string, in, out int64) (int64, bool) { return in + out, true }
+// prices price a token of model m at one micro-unit: a million tokens
+// cost one unit.
+func prices(t testing.TB) *billing.Prices {
+	t.Helper()
+	p, err := billing.NewPrices([]billing.ModelPrice{{Model: "m", InputPerMillion: 1, OutputPerMillion: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
 
 func setup(t *testing.T, db *store.DB) (bootstrap.Result, *quota.Enforcer, steward.Principal) {
 	t.Helper()
@@ -29,8 +38,7 @@ func setup(t *testing.T, db *store.DB) (bootstrap.Result, *quota.Enforcer, stewa
 		t.Fatal(err)
 	}
 	now := time.Now()
-	e := quota.NewEnforcer(db, limits.NewLocal(func() time.Time { return now }), func() time.Time { return now })
-	e.Cost = cost
+	e := quota.NewEnforcer(db, limits.NewLocal(func() time.Time { return now }), prices(t), func() time.Time { return now })
 	k := steward.Principal{CredentialID: "k", OrganizationID: boot.Organization.ID, WorkspaceID: boot.DefaultWorkspace.ID, UserID: boot.Admin.ID}
 	return boot, e, k
 }
@@ -113,8 +121,7 @@ func TestSpendCapHoldsUnderConcurrencyAndAcrossRestarts(t *testing.T) {
 func setup2(t *testing.T, db *store.DB, boot bootstrap.Result) (bootstrap.Result, *quota.Enforcer, steward.Principal) {
 	t.Helper()
 	now := time.Now()
-	e := quota.NewEnforcer(db, limits.NewLocal(func() time.Time { return now }), func() time.Time { return now })
-	e.Cost = cost
+	e := quota.NewEnforcer(db, limits.NewLocal(func() time.Time { return now }), prices(t), func() time.Time { return now })
 	return boot, e, steward.Principal{CredentialID: "k", OrganizationID: boot.Organization.ID, WorkspaceID: boot.DefaultWorkspace.ID, UserID: boot.Admin.ID}
 }
 
@@ -257,8 +264,7 @@ func TestMonthFollowsTheTimeZone(t *testing.T) {
 		}
 		// 00:30 on 1 March in Paris is still February in UTC.
 		now := time.Date(2026, 2, 28, 23, 30, 0, 0, time.UTC)
-		e := quota.NewEnforcer(db, limits.NewLocal(func() time.Time { return now }), func() time.Time { return now })
-		e.Cost = cost
+		e := quota.NewEnforcer(db, limits.NewLocal(func() time.Time { return now }), prices(t), func() time.Time { return now })
 		k := steward.Principal{CredentialID: "k", OrganizationID: boot.Organization.ID, WorkspaceID: boot.DefaultWorkspace.ID, UserID: boot.Admin.ID}
 		setCap(t, db, boot, "", 1)
 		rec := usage.NewRecorder(db, usage.Options{})
@@ -286,8 +292,7 @@ func TestMonthFollowsTheTimeZone(t *testing.T) {
 			WorkspaceID: k.WorkspaceID, Model: "m", InputTokens: 700_000, Cost: 700_000, Currency: "USD"}); err != nil {
 			t.Fatal(err)
 		}
-		other := quota.NewEnforcer(db, limits.NewLocal(func() time.Time { return now }), func() time.Time { return now })
-		other.Cost = cost
+		other := quota.NewEnforcer(db, limits.NewLocal(func() time.Time { return now }), prices(t), func() time.Time { return now })
 		_, err = other.Reserve(ctx, k, "m", 400_000, 0)
 		refusedWith(t, err, "spend_limit_exceeded")
 		for _, zone := range []string{"Mars/Olympus_Mons", "", "Local"} {

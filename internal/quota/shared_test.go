@@ -33,8 +33,7 @@ func TestSharedSpendCapOverRedis(t *testing.T) {
 		}
 
 		process := func() *quota.Enforcer {
-			e := quota.NewEnforcer(db, limits.NewRedis(client, limits.RedisOptions{Prefix: prefix, Seeded: true}), time.Now)
-			e.Cost = cost
+			e := quota.NewEnforcer(db, limits.NewRedis(client, limits.RedisOptions{Prefix: prefix, Seeded: true}), prices(t), time.Now)
 			return e
 		}
 		a, b := process(), process()

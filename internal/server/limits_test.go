@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward/internal/auth"
+	"github.com/stewardhq/steward/internal/billing"
 	"github.com/stewardhq/steward/internal/directory"
 	"github.com/stewardhq/steward/internal/gateway"
 	"github.com/stewardhq/steward/internal/keys"
@@ -238,16 +239,17 @@ func forEachGatewayEngine(t *testing.T, fn func(t *testing.T, h *harness)) {
 				t.Error(err)
 			}
 		})
-		enforcer := quota.NewEnforcer(db, limits.NewLocal(nil), time.Now)
+		// The demo model, the only one served, costs nothing.
+		prices := &billing.Prices{}
+		enforcer := quota.NewEnforcer(db, limits.NewLocal(nil), prices, time.Now)
 		authn, err := auth.New(auth.Config{DB: db, WorkspaceKeys: checker})
 		if err != nil {
 			t.Fatal(err)
 		}
-		gw, err := gateway.New(gateway.Config{Currency: "USD", DemoModel: true}, authn, enforcer, metering.Meter{Usage: rec}, nil)
+		gw, err := gateway.New(gateway.Config{Prices: prices, Currency: "USD", DemoModel: true}, authn, enforcer, metering.Meter{Usage: rec}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		enforcer.Cost = gw.Cost
 		fn(t, newHarnessWith(t, db, func(d *server.Deps) { d.Gateway = gw }))
 	})
 }

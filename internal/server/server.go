@@ -14,6 +14,7 @@ import (
 	"github.com/stewardhq/steward/internal/analytics"
 	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/auth"
+	"github.com/stewardhq/steward/internal/billing"
 	"github.com/stewardhq/steward/internal/directory"
 	"github.com/stewardhq/steward/internal/forwarded"
 	"github.com/stewardhq/steward/internal/httpstatus"
@@ -40,8 +41,9 @@ type Deps struct {
 	Invitations directory.InviteSettings
 	// Currency is the billing currency that limits and usage are shown in.
 	Currency string
-	// Prices are the served models' prices, listed in usage reports.
-	Prices []ModelPrice
+	// Prices is the price table of the served models, listed in usage
+	// reports; nil lists none.
+	Prices *billing.Prices
 	// Web serves the Admin Panel and the Backoffice under /web/; it signs
 	// people in with sessions of its own. Nil serves no web pages.
 	Web Pages
@@ -137,6 +139,9 @@ func New(deps Deps) (*Server, error) {
 	}
 	if deps.Currency == "" {
 		deps.Currency = "USD"
+	}
+	if deps.Prices == nil {
+		deps.Prices = &billing.Prices{}
 	}
 	if deps.Auth == nil {
 		a, err := auth.New(auth.Config{DB: deps.DB})
