@@ -21,12 +21,12 @@ import (
 	"github.com/stewardhq/steward/internal/config"
 	"github.com/stewardhq/steward/internal/conns"
 	"github.com/stewardhq/steward/internal/directory"
+	"github.com/stewardhq/steward/internal/enforce"
 	"github.com/stewardhq/steward/internal/gateway"
 	"github.com/stewardhq/steward/internal/inference"
 	"github.com/stewardhq/steward/internal/keys"
 	"github.com/stewardhq/steward/internal/metering"
 	"github.com/stewardhq/steward/internal/outbox"
-	"github.com/stewardhq/steward/internal/quota"
 	"github.com/stewardhq/steward/internal/scim"
 	"github.com/stewardhq/steward/internal/server"
 	"github.com/stewardhq/steward/internal/steward"
@@ -137,7 +137,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	enforcer := quota.NewEnforcer(db, limiter, prices, time.Now)
+	enforcer := enforce.New(db, limiter, prices, time.Now)
 	m := newMetrics(db, limiter, checker, access, recorder)
 	// One authenticator reads the credentials of every surface.
 	authn, err := auth.New(auth.Config{

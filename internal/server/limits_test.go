@@ -13,6 +13,7 @@ import (
 	"github.com/stewardhq/steward/internal/auth"
 	"github.com/stewardhq/steward/internal/billing"
 	"github.com/stewardhq/steward/internal/directory"
+	"github.com/stewardhq/steward/internal/enforce"
 	"github.com/stewardhq/steward/internal/gateway"
 	"github.com/stewardhq/steward/internal/keys"
 	"github.com/stewardhq/steward/internal/limits"
@@ -241,7 +242,7 @@ func forEachGatewayEngine(t *testing.T, fn func(t *testing.T, h *harness)) {
 		})
 		// The demo model, the only one served, costs nothing.
 		prices := &billing.Prices{}
-		enforcer := quota.NewEnforcer(db, limits.NewLocal(nil), prices, time.Now)
+		enforcer := enforce.New(db, limits.NewLocal(nil), prices, time.Now)
 		authn, err := auth.New(auth.Config{DB: db, WorkspaceKeys: checker})
 		if err != nil {
 			t.Fatal(err)

@@ -1,4 +1,4 @@
-package quota_test
+package enforce_test
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/stewardhq/steward/internal/billing"
 	"github.com/stewardhq/steward/internal/bootstrap"
+	"github.com/stewardhq/steward/internal/enforce"
 	"github.com/stewardhq/steward/internal/inference"
 	"github.com/stewardhq/steward/internal/limits"
 	"github.com/stewardhq/steward/internal/quota"
@@ -31,14 +32,14 @@ func prices(t testing.TB) *billing.Prices {
 	return p
 }
 
-func setup(t *testing.T, db *store.DB) (bootstrap.Result, *quota.Enforcer, steward.Principal) {
+func setup(t *testing.T, db *store.DB) (bootstrap.Result, *enforce.Enforcer, steward.Principal) {
 	t.Helper()
 	boot, err := bootstrap.Run(context.Background(), db, bootstrap.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	now := time.Now()
-	e := quota.NewEnforcer(db, limits.NewLocal(func() time.Time { return now }), prices(t), func() time.Time { return now })
+	e := enforce.New(db, limits.NewLocal(func() time.Time { return now }), prices(t), func() time.Time { return now })
 	k := steward.Principal{CredentialID: "k", OrganizationID: boot.Organization.ID, WorkspaceID: boot.DefaultWorkspace.ID, UserID: boot.Admin.ID}
 	return boot, e, k
 }
@@ -118,10 +119,10 @@ func TestSpendCapHoldsUnderConcurrencyAndAcrossRestarts(t *testing.T) {
 }
 
 // setup2 is another process's enforcer over the same database.
-func setup2(t *testing.T, db *store.DB, boot bootstrap.Result) (bootstrap.Result, *quota.Enforcer, steward.Principal) {
+func setup2(t *testing.T, db *store.DB, boot bootstrap.Result) (bootstrap.Result, *enforce.Enforcer, steward.Principal) {
 	t.Helper()
 	now := time.Now()
-	e := quota.NewEnforcer(db, limits.NewLocal(func() time.Time { return now }), prices(t), func() time.Time { return now })
+	e := enforce.New(db, limits.NewLocal(func() time.Time { return now }), prices(t), func() time.Time { return now })
 	return boot, e, steward.Principal{CredentialID: "k", OrganizationID: boot.Organization.ID, WorkspaceID: boot.DefaultWorkspace.ID, UserID: boot.Admin.ID}
 }
 
@@ -264,7 +265,7 @@ func TestMonthFollowsTheTimeZone(t *testing.T) {
 		}
 		// 00:30 on 1 March in Paris is still February in UTC.
 		now := time.Date(2026, 2, 28, 23, 30, 0, 0, time.UTC)
-		e := quota.NewEnforcer(db, limits.NewLocal(func() time.Time { return now }), prices(t), func() time.Time { return now })
+		e := enforce.New(db, limits.NewLocal(func() time.Time { return now }), prices(t), func() time.Time { return now })
 		k := steward.Principal{CredentialID: "k", OrganizationID: boot.Organization.ID, WorkspaceID: boot.DefaultWorkspace.ID, UserID: boot.Admin.ID}
 		setCap(t, db, boot, "", 1)
 		rec := usage.NewRecorder(db, usage.Options{})
@@ -292,7 +293,7 @@ func TestMonthFollowsTheTimeZone(t *testing.T) {
 			WorkspaceID: k.WorkspaceID, Model: "m", InputTokens: 700_000, Cost: 700_000, Currency: "USD"}); err != nil {
 			t.Fatal(err)
 		}
-		other := quota.NewEnforcer(db, limits.NewLocal(func() time.Time { return now }), prices(t), func() time.Time { return now })
+		other := enforce.New(db, limits.NewLocal(func() time.Time { return now }), prices(t), func() time.Time { return now })
 		_, err = other.Reserve(ctx, k, "m", 400_000, 0)
 		refusedWith(t, err, "spend_limit_exceeded")
 		for _, zone := range []string{"Mars/Olympus_Mons", "", "Local"} {

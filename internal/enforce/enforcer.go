@@ -1,4 +1,9 @@
-package quota
+// Package enforce holds the limits of an Organization (package quota) to
+// every model API request: its Enforcer is the gateway's
+// inference.Limits, which turns the Organization's settings into checks of
+// the limiter (package limits), reserves each request's worst case and
+// settles it to what the request used.
+package enforce
 
 import (
 	"context"
@@ -12,6 +17,7 @@ import (
 	"github.com/stewardhq/steward/internal/billing"
 	"github.com/stewardhq/steward/internal/inference"
 	"github.com/stewardhq/steward/internal/limits"
+	"github.com/stewardhq/steward/internal/quota"
 	"github.com/stewardhq/steward/internal/steward"
 	"github.com/stewardhq/steward/internal/store"
 	"github.com/stewardhq/steward/internal/usage"
@@ -32,7 +38,7 @@ type Enforcer struct {
 	now    func() time.Time
 
 	// settings are each Organization's, dropped when a limit changes.
-	settings *store.Cache[Settings]
+	settings *store.Cache[quota.Settings]
 
 	mu sync.Mutex
 	// warmed records the (key, month) monthly counters already started
@@ -42,13 +48,13 @@ type Enforcer struct {
 
 var _ inference.Limits = (*Enforcer)(nil)
 
-// NewEnforcer returns an enforcer over the limiter, subscribed to limit
-// changes, that costs requests at prices, the gateway's: a model they do
-// not price costs nothing.
-func NewEnforcer(db *store.DB, limiter limits.Limiter, prices *billing.Prices, now func() time.Time) *Enforcer {
+// New returns an enforcer over the limiter, subscribed to limit changes,
+// that costs requests at prices, the gateway's: a model they do not price
+// costs nothing.
+func New(db *store.DB, limiter limits.Limiter, prices *billing.Prices, now func() time.Time) *Enforcer {
 	return &Enforcer{db: db, limiter: limiter, prices: prices, now: now, warmed: map[warmKey]bool{},
-		settings: store.NewCache(db, TopicLimits, func(ctx context.Context, orgID string) (Settings, error) {
-			return store.Read(ctx, db, func(tx *store.Tx) (Settings, error) { return Load(ctx, tx, orgID) })
+		settings: store.NewCache(db, quota.TopicLimits, func(ctx context.Context, orgID string) (quota.Settings, error) {
+			return store.Read(ctx, db, func(tx *store.Tx) (quota.Settings, error) { return quota.Load(ctx, tx, orgID) })
 		})}
 }
 
@@ -145,7 +151,7 @@ func (e *Enforcer) Reserve(ctx context.Context, k steward.Principal, model strin
 	}
 	prompt, maxOut := tokenCount(promptTokens), tokenCount(maxOutputTokens)
 	worstCost, _ := e.prices.Cost(model, prompt, maxOut)
-	cs := s.checks(k, model, limits.AddSat(prompt, maxOut), worstCost)
+	cs := checks(s, k, model, limits.AddSat(prompt, maxOut), worstCost)
 	if err := e.warmAll(ctx, cs); err != nil {
 		return nil, err
 	}
@@ -183,13 +189,13 @@ func (e *Enforcer) Reserve(ctx context.Context, k steward.Principal, model strin
 	return &ticket{e: e, cs: cs, res: res, header: h, model: model}, nil
 }
 
-// checks are the limits a request of a key and model must pass, each
-// taking its worst case of tokens or spend.
-func (s Settings) checks(k steward.Principal, model string, worstTokens, worstCost int64) []check {
+// checks are the limits of settings s a request of a key and model must
+// pass, each taking its worst case of tokens or spend.
+func checks(s quota.Settings, k steward.Principal, model string, worstTokens, worstCost int64) []check {
 	var cs []check
 	levels := []struct {
 		prefix, ws string
-		rl         RateLimits
+		rl         quota.RateLimits
 		cap        *int64
 	}{{"org:" + k.OrganizationID, "", s.Organization, s.SpendCap}, {"ws:" + k.WorkspaceID, k.WorkspaceID, s.RateLimitsOf(k.WorkspaceID), nil}}
 	if v, ok := s.WorkspaceSpends[k.WorkspaceID]; ok {
