@@ -168,7 +168,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		DB: db, Log: log, Auth: authn, MaxBodyBytes: cfg.MaxBodyBytes, Version: version(),
 		BodyTimeout: cfg.BodyTimeout, ModelBodyTimeout: cfg.ModelBodyTimeout,
 		Invitations: invitations,
-		Gateway:     m.Gateway(gw),
+		Gateway:     m.Routes(gw.Routes()),
 		Analytics:   events,
 		Web:         pages,
 		SCIM:        provisioning,

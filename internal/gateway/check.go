@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -190,14 +189,4 @@ func (g *Gateway) expireChecks() {
 	for _, p := range late {
 		g.settleCheck(context.Background(), p, outcome{in: p.prompt, out: p.maxOut, estimated: true})
 	}
-}
-
-// reportID returns the check id of a report path, /v1/check/{id}/report.
-func reportID(path string) (string, bool) {
-	rest, ok := strings.CutPrefix(path, "/v1/check/")
-	if !ok {
-		return "", false
-	}
-	id, ok := strings.CutSuffix(rest, "/report")
-	return id, ok && id != "" && !strings.Contains(id, "/")
 }

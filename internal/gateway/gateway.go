@@ -20,9 +20,11 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/stewardhq/steward/internal/apierror"
 	"github.com/stewardhq/steward/internal/billing"
 	"github.com/stewardhq/steward/internal/inference"
 	"github.com/stewardhq/steward/internal/steward"
@@ -98,6 +100,9 @@ type Gateway struct {
 	log      *slog.Logger
 	checks   checks
 	inflight inflight
+	// routes are the model API's; mux serves them on their own.
+	routes []inference.Route
+	mux    *http.ServeMux
 }
 
 // model is a validated Model.
@@ -167,6 +172,11 @@ func New(cfg Config, auth inference.Authenticator, limits inference.Limits, rec 
 		names = append(names, DemoModelName)
 	}
 	g.list = modelList(names, g.models, g.now().Unix())
+	g.routes, g.mux = g.routeTable(), http.NewServeMux()
+	for _, rt := range g.routes {
+		g.mux.Handle(rt.Pattern, rt.Handler)
+	}
+	g.mux.Handle("/", g.noRoute())
 	return g, nil
 }
 
@@ -239,59 +249,85 @@ func modelList(names []string, models map[string]*model, created int64) []byte {
 	return b
 }
 
-// ServeHTTP routes the inference API. Every response carries x-request-id.
+// Routes returns the model API's routes, for the server to register with
+// its own, so that a request is routed once, by the server's mux. Wrapping
+// their handlers (metrics) leaves the gateway's own as they are.
+func (g *Gateway) Routes() []inference.Route { return slices.Clone(g.routes) }
+
+// routeTable is the model API: every route it serves, one a line, which
+// both the server and ServeHTTP route by.
+func (g *Gateway) routeTable() []inference.Route {
+	return []inference.Route{
+		g.endpoint("POST /v1/chat/completions", EndpointChat),
+		g.endpoint("POST /v1/fim/completions", EndpointFIM),
+		g.endpoint("POST /v1/embeddings", EndpointEmbeddings),
+		{Pattern: "GET /v1/models", Handler: http.HandlerFunc(g.handleModels)},
+		{Pattern: "POST /v1/check/{check_id}/report", Handler: http.HandlerFunc(g.handleReport)},
+		// The check API takes any method: an auth_request or ext_authz
+		// subrequest has the method of the request it guards.
+		{Pattern: "/v1/check", Handler: http.HandlerFunc(g.handleCheck)},
+	}
+}
+
+// ServeHTTP serves the model API on its own, without the server: its
+// routes, and Mistral's error object for a request none of them takes.
+// Every response carries x-request-id.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	g.mux.ServeHTTP(w, r)
+}
+
+// noRoute answers, as the server does, a request that no route takes.
+func (g *Gateway) noRoute() http.Handler {
+	answer := apierror.NoRoute(g.mux)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		g.exchange(w, r)
+		answer.ServeHTTP(w, r)
+	})
+}
+
+// exchange starts serving a request.
+func (g *Gateway) exchange(w http.ResponseWriter, r *http.Request) *exchange {
 	id := steward.RequestID(r.Header.Get("x-request-id"))
 	w.Header().Set("x-request-id", id)
-	x := &exchange{g: g, w: w, r: r, id: id, start: g.now()}
-	var method, ep string
-	if id, ok := reportID(r.URL.Path); ok {
-		if r.Method != http.MethodPost {
-			w.Header().Set("Allow", http.MethodPost)
-			x.failStatus(http.StatusMethodNotAllowed, "invalid_request_error", "method_not_allowed", fmt.Sprintf("%s does not accept %s", r.URL.Path, r.Method))
+	return &exchange{g: g, w: w, r: r, id: id, start: g.now()}
+}
+
+// endpoint is the route of a model endpoint: a POST of a Workspace key,
+// forwarded to the model's upstreams. Its handler bounds the body itself.
+func (g *Gateway) endpoint(pattern, ep string) inference.Route {
+	return inference.Route{Pattern: pattern, OwnsBody: true, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		x := g.exchange(w, r)
+		if !x.admit(g.auth.WorkspaceKey(r)) {
 			return
 		}
-		if x.admit(g.auth.Reporter(r)) {
-			x.serveReport(id)
-		}
+		x.ep = ep
+		g.inflight.enter()
+		defer g.inflight.leave()
+		x.serve()
+	})}
+}
+
+// handleModels answers GET /v1/models with the model list.
+func (g *Gateway) handleModels(w http.ResponseWriter, r *http.Request) {
+	if !g.exchange(w, r).admit(g.auth.WorkspaceKey(r)) {
 		return
 	}
-	if r.URL.Path == "/v1/check" {
-		if x.admit(g.auth.WorkspaceKey(r)) {
-			x.serveCheck()
-		}
-		return
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(g.list)
+}
+
+// handleCheck serves the check API (serveCheck).
+func (g *Gateway) handleCheck(w http.ResponseWriter, r *http.Request) {
+	if x := g.exchange(w, r); x.admit(g.auth.WorkspaceKey(r)) {
+		x.serveCheck()
 	}
-	switch r.URL.Path {
-	case "/v1/chat/completions":
-		method, ep = http.MethodPost, EndpointChat
-	case "/v1/fim/completions":
-		method, ep = http.MethodPost, EndpointFIM
-	case "/v1/embeddings":
-		method, ep = http.MethodPost, EndpointEmbeddings
-	case "/v1/models":
-		method = http.MethodGet
-	default:
-		x.fail(steward.Errorf(steward.KindNotFound, "no route for %s", r.URL.Path))
-		return
+}
+
+// handleReport serves a check's usage report (serveReport).
+func (g *Gateway) handleReport(w http.ResponseWriter, r *http.Request) {
+	if x := g.exchange(w, r); x.admit(g.auth.Reporter(r)) {
+		x.serveReport(r.PathValue("check_id"))
 	}
-	if r.Method != method {
-		w.Header().Set("Allow", method)
-		x.failStatus(http.StatusMethodNotAllowed, "invalid_request_error", "method_not_allowed", fmt.Sprintf("%s does not accept %s", r.URL.Path, r.Method))
-		return
-	}
-	if !x.admit(g.auth.WorkspaceKey(r)) {
-		return
-	}
-	if ep == "" {
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(g.list)
-		return
-	}
-	x.ep = ep
-	g.inflight.enter()
-	defer g.inflight.leave()
-	x.serve()
 }
 
 // admit takes the principal the Authenticator found, or answers why there

@@ -15,6 +15,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -724,6 +725,30 @@ func TestRoutes(t *testing.T) {
 	resp = h.post(t, context.Background(), "/v1/other", goodKey, "{}")
 	if resp.StatusCode != 404 {
 		t.Fatalf("status %d", resp.StatusCode)
+	}
+}
+
+// The gateway lists its routes for the server; a copy, which the server
+// may wrap without changing what the gateway serves on its own.
+func TestRouteTable(t *testing.T) {
+	h := newHarness(t, Config{DemoModel: true})
+	routes := h.g.Routes()
+	var got []string
+	for _, rt := range routes {
+		got = append(got, fmt.Sprintf("%s %v", rt.Pattern, rt.OwnsBody))
+	}
+	want := []string{"POST /v1/chat/completions true", "POST /v1/fim/completions true", "POST /v1/embeddings true",
+		"GET /v1/models false", "POST /v1/check/{check_id}/report false", "/v1/check false"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("routes %q, want %q", got, want)
+	}
+	routes[3].Handler = http.NotFoundHandler()
+	req := httptest.NewRequest(http.MethodGet, "/v1/models", nil)
+	req.Header.Set("Authorization", "Bearer "+goodKey)
+	rec := httptest.NewRecorder()
+	h.g.Routes()[3].Handler.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), DemoModelName) {
+		t.Fatalf("the model list after a copy of its route changed: %d %s", rec.Code, rec.Body)
 	}
 }
 

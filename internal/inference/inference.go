@@ -1,10 +1,11 @@
 // Package inference is what crosses the model gateway's boundary: the
 // record of a metered model request (Usage), what admits it against the
-// limits (Limits, Ticket, Refusal), what records it (Recorder, Intent), and
-// who sent it (Authenticator). The gateway asks these interfaces; the
-// enforcer, the metering and the metrics implement or wrap them; none of
-// them imports another for it. It imports nothing of the project but the
-// steward domain.
+// limits (Limits, Ticket, Refusal), what records it (Recorder, Intent), who
+// sent it (Authenticator), and the routes the gateway serves (Route). The
+// gateway asks these interfaces and lists its routes; the enforcer, the
+// metering and the metrics implement or wrap them, and the server
+// registers the routes; none of them imports another for it. It imports
+// nothing of the project but the steward domain.
 package inference
 
 import (

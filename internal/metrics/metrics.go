@@ -107,6 +107,16 @@ func (m *Metrics) Gateway(next http.Handler) http.Handler {
 	})
 }
 
+// Routes measures every route of the model API as Gateway does.
+func (m *Metrics) Routes(routes []inference.Route) []inference.Route {
+	measured := make([]inference.Route, len(routes))
+	for i, rt := range routes {
+		rt.Handler = m.Gateway(rt.Handler)
+		measured[i] = rt
+	}
+	return measured
+}
+
 // Transport returns the transport of the gateway's upstream client (for
 // gateway.UpstreamTransport): base's connections, timed from the call to
 // the end of the answer's body.

@@ -136,3 +136,24 @@ func TestGatewayMetrics(t *testing.T) {
 		t.Errorf("no Go metrics")
 	}
 }
+
+// Routes measures each route of the model API, keeping its pattern and
+// whether it owns its body, and leaves the routes it was given as they
+// were.
+func TestRoutesAreMeasured(t *testing.T) {
+	m := metrics.New()
+	created := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusCreated) })
+	routes := []inference.Route{{Pattern: "POST /v1/a", Handler: created, OwnsBody: true}, {Pattern: "/v1/b", Handler: created}}
+	measured := m.Routes(routes)
+	if len(measured) != 2 || measured[0].Pattern != "POST /v1/a" || !measured[0].OwnsBody || measured[1].Pattern != "/v1/b" || measured[1].OwnsBody {
+		t.Fatalf("measured routes %+v", measured)
+	}
+	for _, rt := range append(measured, routes...) {
+		rt.Handler.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("POST", "/", nil))
+	}
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if got := value(t, rec.Body.String(), `steward_gateway_requests_total{code="201"}`); got != 2 {
+		t.Fatalf("requests answered 201 = %v, want the 2 through the measured routes", got)
+	}
+}

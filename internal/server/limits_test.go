@@ -251,7 +251,7 @@ func forEachGatewayEngine(t *testing.T, fn func(t *testing.T, h *harness)) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		fn(t, newHarnessWith(t, db, func(d *server.Deps) { d.Gateway = gw }))
+		fn(t, newHarnessWith(t, db, func(d *server.Deps) { d.Gateway = gw.Routes() }))
 	})
 }
 

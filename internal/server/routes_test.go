@@ -179,7 +179,7 @@ func surfaceDeps(t *testing.T, db *store.DB) (func(*server.Deps), *auth.Authenti
 	if err != nil {
 		t.Fatal(err)
 	}
-	return func(d *server.Deps) { d.Auth, d.Gateway, d.Analytics, d.Web = authn, gw, events, pages }, authn
+	return func(d *server.Deps) { d.Auth, d.Gateway, d.Analytics, d.Web = authn, gw.Routes(), events, pages }, authn
 }
 
 // unreachedLimits fails the test if a request is admitted far enough to
@@ -618,6 +618,38 @@ func TestUnknownRoutesAnswerInMistralsFormat(t *testing.T) {
 			if got := resp.Header.Get("Allow"); got != tc.allow {
 				t.Errorf("%s %s: Allow = %q, want %q", tc.method, tc.path, got, tc.allow)
 			}
+		}
+	})
+}
+
+// The model API is routed once, by the server, with the routes the gateway
+// lists: a method a path does not take, and a path no route has, are
+// answered as an Admin API route's are, in Mistral's format; the check API
+// takes every method.
+func TestModelRoutesAnswerInMistralsFormat(t *testing.T) {
+	forEachSurfaceEngine(t, func(t *testing.T, h *harness, _ *auth.Authenticator) {
+		for _, c := range []struct {
+			method, path string
+			status       int
+			allow, typ   string
+		}{
+			{"GET", "/v1/chat/completions", http.StatusMethodNotAllowed, "POST", "invalid_request_error"},
+			{"DELETE", "/v1/models", http.StatusMethodNotAllowed, "GET", "invalid_request_error"},
+			{"GET", "/v1/check/c1/report", http.StatusMethodNotAllowed, "POST", "invalid_request_error"},
+			{"POST", "/v1/check/c1/report/again", http.StatusNotFound, "", "not_found_error"},
+			{"POST", "/v1/audio/transcriptions", http.StatusNotFound, "", "not_found_error"},
+			{"PUT", "/v1/check", http.StatusUnauthorized, "", "authentication_error"},
+		} {
+			t.Run(c.method+" "+c.path, func(t *testing.T) {
+				r := h.raw(c.method, c.path, nil)
+				expectError(t, r, c.status, c.typ)
+				if got := r.header.Get("Allow"); got != c.allow {
+					t.Errorf("Allow = %q, want %q", got, c.allow)
+				}
+				if r.header.Get("x-request-id") == "" {
+					t.Error("no x-request-id")
+				}
+			})
 		}
 	})
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/stewardhq/steward/internal/directory"
 	"github.com/stewardhq/steward/internal/forwarded"
 	"github.com/stewardhq/steward/internal/httpstatus"
+	"github.com/stewardhq/steward/internal/inference"
 	"github.com/stewardhq/steward/internal/keys"
 	"github.com/stewardhq/steward/internal/quota"
 	"github.com/stewardhq/steward/internal/scim"
@@ -47,9 +48,10 @@ type Deps struct {
 	// Web serves the Admin Panel and the Backoffice under /web/; it signs
 	// people in with sessions of its own. Nil serves no web pages.
 	Web Pages
-	// Gateway serves the model API (/v1/chat/completions, ...); it
-	// authenticates Workspace keys itself. Nil serves no model API.
-	Gateway http.Handler
+	// Gateway is the model API's routes (/v1/chat/completions, ..., the
+	// check API's), as gateway.Gateway.Routes lists them; each handler
+	// authenticates Workspace keys itself. None serves no model API.
+	Gateway []inference.Route
 	// Analytics records the product events that POST /v1/analytics/events
 	// takes, authenticated by the Workspace keys Auth checks. Nil serves no
 	// such endpoint; the analytics reports are served either way.
