@@ -176,7 +176,7 @@ func New(cfg Config, auth inference.Authenticator, limits inference.Limits, rec 
 	for _, rt := range g.routes {
 		g.mux.Handle(rt.Pattern, rt.Handler)
 	}
-	g.mux.Handle("/", g.noRoute())
+	g.mux.Handle("/", apierror.NoRoute(g.mux))
 	return g, nil
 }
 
@@ -269,27 +269,20 @@ func (g *Gateway) routeTable() []inference.Route {
 	}
 }
 
-// ServeHTTP serves the model API on its own, without the server: its
-// routes, and Mistral's error object for a request none of them takes.
-// Every response carries x-request-id.
+// ServeHTTP serves the model API on its own, without the server, whose
+// edge it stands for: it gives the request its id, as the server does
+// (every response carries x-request-id), and routes it by its routes,
+// answering Mistral's error object for a request none of them takes.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	g.mux.ServeHTTP(w, r)
-}
-
-// noRoute answers, as the server does, a request that no route takes.
-func (g *Gateway) noRoute() http.Handler {
-	answer := apierror.NoRoute(g.mux)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		g.exchange(w, r)
-		answer.ServeHTTP(w, r)
-	})
-}
-
-// exchange starts serving a request.
-func (g *Gateway) exchange(w http.ResponseWriter, r *http.Request) *exchange {
 	id := steward.RequestID(r.Header.Get("x-request-id"))
 	w.Header().Set("x-request-id", id)
-	return &exchange{g: g, w: w, r: r, id: id, start: g.now()}
+	g.mux.ServeHTTP(w, r.WithContext(steward.WithRequestID(r.Context(), id)))
+}
+
+// exchange starts serving a request, under the id the server's edge gave
+// it, which its response already carries.
+func (g *Gateway) exchange(w http.ResponseWriter, r *http.Request) *exchange {
+	return &exchange{g: g, w: w, r: r, id: steward.RequestIDFrom(r.Context()), start: g.now()}
 }
 
 // endpoint is the route of a model endpoint: a POST of a Workspace key,

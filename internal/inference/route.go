@@ -5,6 +5,9 @@ import "net/http"
 // Route is one route of the model API, as the gateway lists it for the
 // server, which registers it beside the routes of its other surfaces: a
 // request is routed once, by the server's mux, straight to its handler.
+// The handler finds the request's id in its context
+// (steward.RequestIDFrom), where the server's edge put it, and in the
+// response's x-request-id, which the edge set.
 type Route struct {
 	// Pattern is an http.ServeMux pattern: "METHOD /path", or "/path" for
 	// a route that takes every method.

@@ -257,19 +257,20 @@ func logFrom(ctx context.Context) *slog.Logger {
 }
 
 // withRequestContext gives every request an id (the client's x-request-id
-// when it is reasonable), a logger carrying it, a capped body, recovery from
-// panics, and one access-log line, which names the id of the credential
-// that authenticated the request, whatever surface authenticated it.
-// Credentials are never logged.
+// when it is reasonable), made here once and put in its context, where
+// every surface's handlers find it (steward.RequestIDFrom); a logger
+// carrying it, a capped body, recovery from panics, and one access-log
+// line, which names the id of the credential that authenticated the
+// request, whatever surface authenticated it. Credentials are never
+// logged.
 func (s *Server) withRequestContext(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := steward.RequestID(r.Header.Get("x-request-id"))
 		w.Header().Set("x-request-id", id)
-		// Handlers further down (the gateway) use the same id.
-		r.Header.Set("x-request-id", id)
 		st := &logState{base: s.deps.Log, id: slog.String("request_id", id)}
-		r = r.WithContext(auth.Watch(context.WithValue(r.Context(), logStateKey, st), &st.seen))
+		ctx := steward.WithRequestID(context.WithValue(r.Context(), logStateKey, st), id)
+		r = r.WithContext(auth.Watch(ctx, &st.seen))
 		if r.Body != nil && !s.ownBodyCap[r.URL.Path] {
 			r.Body = http.MaxBytesReader(w, r.Body, s.deps.MaxBodyBytes)
 		}
