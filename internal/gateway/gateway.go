@@ -280,9 +280,10 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // exchange starts serving a request, under the id the server's edge gave
-// it, which its response already carries.
-func (g *Gateway) exchange(w http.ResponseWriter, r *http.Request) *exchange {
-	return &exchange{g: g, w: w, r: r, id: steward.RequestIDFrom(r.Context()), start: g.now()}
+// it, which its response already carries. It is returned as a value, so
+// that it stays on its handler's stack.
+func (g *Gateway) exchange(w http.ResponseWriter, r *http.Request) exchange {
+	return exchange{g: g, w: w, r: r, id: steward.RequestIDFrom(r.Context()), start: g.now()}
 }
 
 // endpoint is the route of a model endpoint: a POST of a Workspace key,
@@ -302,7 +303,7 @@ func (g *Gateway) endpoint(pattern, ep string) inference.Route {
 
 // handleModels answers GET /v1/models with the model list.
 func (g *Gateway) handleModels(w http.ResponseWriter, r *http.Request) {
-	if !g.exchange(w, r).admit(g.auth.WorkspaceKey(r)) {
+	if x := g.exchange(w, r); !x.admit(g.auth.WorkspaceKey(r)) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
