@@ -8,6 +8,7 @@ package apierror
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -119,4 +120,27 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
+}
+
+// NoRoute is the catch-all ("/") of a mux: it answers a request that no
+// other pattern of mux takes with Mistral's error object, 405 with Allow
+// when its path takes other methods, 404 otherwise.
+func NoRoute(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var allow []string
+		for _, m := range []string{"GET", "POST", "PUT", "PATCH", "DELETE"} {
+			probe := r.Clone(r.Context())
+			probe.Method = m
+			if _, pattern := mux.Handler(probe); pattern != "/" && pattern != "" {
+				allow = append(allow, m)
+			}
+		}
+		if len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			WriteJSON(w, http.StatusMethodNotAllowed, NewBody("invalid_request_error", "method_not_allowed",
+				fmt.Sprintf("%s is not allowed on %s; allowed: %s", r.Method, r.URL.Path, strings.Join(allow, ", "))))
+			return
+		}
+		Write(w, steward.Errorf(steward.KindNotFound, "no such route: %s %s", r.Method, r.URL.Path))
+	})
 }

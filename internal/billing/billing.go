@@ -1,9 +1,10 @@
 // Package billing holds what Steward counts money in: amounts of the
 // billing currency in micro-units (so that sums are exact) and in whole
 // units (as people set caps), the prices of models per million tokens and
-// what tokens cost at them, and the currency's symbol. It imports nothing
-// of the project, so that the gateway, the configuration, the limits and
-// the reports all count money the same way.
+// what tokens cost at them, the price table of the models served (Prices),
+// and the currency's symbol. It imports nothing of the project, so that
+// the gateway, the configuration, the limits and the reports all count
+// money the same way, from one table.
 package billing
 
 import (

@@ -16,15 +16,17 @@ import (
 
 	"github.com/stewardhq/steward/internal/analytics"
 	"github.com/stewardhq/steward/internal/auth"
+	"github.com/stewardhq/steward/internal/billing"
 	"github.com/stewardhq/steward/internal/bootstrap"
 	"github.com/stewardhq/steward/internal/config"
 	"github.com/stewardhq/steward/internal/conns"
 	"github.com/stewardhq/steward/internal/directory"
+	"github.com/stewardhq/steward/internal/enforce"
 	"github.com/stewardhq/steward/internal/gateway"
+	"github.com/stewardhq/steward/internal/inference"
 	"github.com/stewardhq/steward/internal/keys"
 	"github.com/stewardhq/steward/internal/metering"
 	"github.com/stewardhq/steward/internal/outbox"
-	"github.com/stewardhq/steward/internal/quota"
 	"github.com/stewardhq/steward/internal/scim"
 	"github.com/stewardhq/steward/internal/server"
 	"github.com/stewardhq/steward/internal/steward"
@@ -131,7 +133,11 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	}
 	defer closeLimiter()
 	events := analytics.NewRecorder(db, log)
-	enforcer := quota.NewEnforcer(db, limiter, time.Now)
+	prices, err := cfg.Prices()
+	if err != nil {
+		return err
+	}
+	enforcer := enforce.New(db, limiter, prices, time.Now)
 	m := newMetrics(db, limiter, checker, access, recorder)
 	// One authenticator reads the credentials of every surface.
 	authn, err := auth.New(auth.Config{
@@ -141,11 +147,10 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	gw, err := newGateway(cfg, env.Getenv, m.Auth(authn), m.Limits(enforcer), m.Recorder(metering.Meter{Usage: recorder, Intents: intents}), m.UpstreamClient(cfg.UpstreamHeaderTimeout), log)
+	gw, err := newGateway(cfg, prices, env.Getenv, m.Auth(authn), m.Limits(enforcer), m.Recorder(metering.Meter{Usage: recorder, Intents: intents}), &http.Client{Transport: m.Transport(gateway.UpstreamTransport(cfg.UpstreamHeaderTimeout))}, log)
 	if err != nil {
 		return err
 	}
-	enforcer.Cost = gw.Cost
 	provisioning := scim.New(db, log, authn, proxies)
 	defer provisioning.Close()
 	if err := provisioning.Recover(ctx); err != nil {
@@ -163,12 +168,12 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		DB: db, Log: log, Auth: authn, MaxBodyBytes: cfg.MaxBodyBytes, Version: version(),
 		BodyTimeout: cfg.BodyTimeout, ModelBodyTimeout: cfg.ModelBodyTimeout,
 		Invitations: invitations,
-		Gateway:     m.Gateway(gw),
+		Gateway:     m.Routes(gw.Routes()),
 		Analytics:   events,
 		Web:         pages,
 		SCIM:        provisioning,
 		Currency:    cfg.Currency,
-		Prices:      prices(cfg),
+		Prices:      prices,
 		Models:      servedModels(cfg),
 	})
 	if err != nil {
@@ -263,13 +268,12 @@ const drainTimeout = 15 * time.Second
 // so that the secret is in no file and on no command line.
 const reportTokenEnv = "STEWARD_CHECK_REPORT_TOKEN"
 
-// newGateway builds the model API from the configured models; their
-// upstreams' keys come from the environment.
-func newGateway(cfg config.Config, getenv func(string) string, authn gateway.Authenticator, lim gateway.Limits, recorder gateway.Recorder, client *http.Client, log *slog.Logger) (*gateway.Gateway, error) {
-	gcfg := gateway.Config{Currency: cfg.Currency, DemoModel: cfg.DemoModel, Client: client}
+// newGateway builds the model API from the configured models, priced by
+// prices; their upstreams' keys come from the environment.
+func newGateway(cfg config.Config, prices *billing.Prices, getenv func(string) string, authn inference.Authenticator, lim inference.Limits, recorder inference.Recorder, client *http.Client, log *slog.Logger) (*gateway.Gateway, error) {
+	gcfg := gateway.Config{Prices: prices, Currency: cfg.Currency, DemoModel: cfg.DemoModel, Client: client}
 	for _, m := range cfg.Models {
-		gm := gateway.Model{Name: m.Name, InputPricePerMillion: m.InputPricePerMillion, OutputPricePerMillion: m.OutputPricePerMillion,
-			MaxOutputTokens: m.MaxOutputTokens, Endpoints: m.Endpoints}
+		gm := gateway.Model{Name: m.Name, MaxOutputTokens: m.MaxOutputTokens, Endpoints: m.Endpoints}
 		for _, u := range m.Upstreams {
 			up := gateway.Upstream{BaseURL: u.URL}
 			if u.APIKeyEnv != "" {
@@ -282,15 +286,6 @@ func newGateway(cfg config.Config, getenv func(string) string, authn gateway.Aut
 		gcfg.Models = append(gcfg.Models, gm)
 	}
 	return gateway.New(gcfg, authn, lim, recorder, log)
-}
-
-// prices lists the configured models' prices for usage reports.
-func prices(cfg config.Config) []server.ModelPrice {
-	var out []server.ModelPrice
-	for _, m := range cfg.Models {
-		out = append(out, server.ModelPrice{Model: m.Name, InputPerMillion: m.InputPricePerMillion, OutputPerMillion: m.OutputPricePerMillion})
-	}
-	return out
 }
 
 // servedModels names the models the model API serves, the demo model

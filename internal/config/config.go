@@ -348,6 +348,16 @@ func (c *Config) Proxies() (forwarded.Trusted, error) {
 	return forwarded.Parse(c.TrustedProxies)
 }
 
+// Prices returns the price table of the models: the one table the
+// gateway, its limits and the usage report read.
+func (c *Config) Prices() (*billing.Prices, error) {
+	ps := make([]billing.ModelPrice, 0, len(c.Models))
+	for _, m := range c.Models {
+		ps = append(ps, billing.ModelPrice{Model: m.Name, InputPerMillion: m.InputPricePerMillion, OutputPerMillion: m.OutputPricePerMillion})
+	}
+	return billing.NewPrices(ps)
+}
+
 // FailOpenKinds returns the kinds of limit RedisFailOpen names.
 func (c *Config) FailOpenKinds() ([]limits.Kind, error) {
 	kinds, err := limits.ParseKinds(c.RedisFailOpen)

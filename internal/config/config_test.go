@@ -4,8 +4,11 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/stewardhq/steward/internal/billing"
 )
 
 // load loads a configuration file holding body, as serve does.
@@ -41,6 +44,28 @@ func TestModelPricesAreCheckedAtLoad(t *testing.T) {
 	cfg, err := load(t, "models:\n  - name: m\n    input_price_per_million: 0\n    output_price_per_million: 1000000\n")
 	if err != nil || cfg.Models[0].OutputPricePerMillion != 1_000_000 {
 		t.Fatalf("the largest price: %v, %+v", err, cfg.Models)
+	}
+}
+
+// The price table holds every configured model at its prices.
+func TestPrices(t *testing.T) {
+	cfg, err := load(t, "models:\n  - name: small\n    input_price_per_million: 0.1\n    output_price_per_million: 0.3\n  - name: free\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := cfg.Prices()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []billing.ModelPrice{{Model: "small", InputPerMillion: 0.1, OutputPerMillion: 0.3}, {Model: "free"}}
+	if got := p.Models(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("Models() = %+v, want %+v", got, want)
+	}
+	if c, ok := p.Cost("small", 10, 10); c != 4 || !ok {
+		t.Fatalf("Cost(small, 10, 10) = %d, %v, want 4 micro-units", c, ok)
+	}
+	if c, ok := p.Cost("free", 10, 10); c != 0 || !ok {
+		t.Fatalf("Cost(free, 10, 10) = %d, %v, want nothing, priced", c, ok)
 	}
 }
 

@@ -7,11 +7,11 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/stewardhq/steward/internal/apierror"
+	"github.com/stewardhq/steward/internal/inference"
 	"github.com/stewardhq/steward/internal/steward"
 )
 
@@ -22,8 +22,8 @@ const CheckTTL = 10 * time.Minute
 
 // pendingCheck is an admitted check waiting for its report.
 type pendingCheck struct {
-	ticket         Ticket
-	usage          Usage
+	ticket         inference.Ticket
+	usage          inference.Usage
 	prompt, maxOut int64
 	expires        time.Time
 }
@@ -87,7 +87,7 @@ func (x *exchange) serveCheck() {
 	id := steward.RandomID()
 	x.g.checks.mu.Lock()
 	x.g.checks.pending[id] = &pendingCheck{ticket: ticket, prompt: prompt, maxOut: maxOut, expires: x.g.now().Add(CheckTTL),
-		usage: Usage{RequestID: id, Key: x.key, Model: m.name, Endpoint: "check"}}
+		usage: inference.Usage{RequestID: id, Key: x.key, Model: m.name, Endpoint: "check"}}
 	x.g.checks.mu.Unlock()
 	h := x.w.Header()
 	h.Set("x-steward-check-id", id)
@@ -100,8 +100,8 @@ func (x *exchange) serveCheck() {
 
 // serveReport settles a check to the usage reported, and records it. The
 // trusted reporter (the holder of the report token, see
-// Authenticator.Reporter) may report any check, and what it reports is
-// recorded as it is. Otherwise only the key that made the check
+// inference.Authenticator.Reporter) may report any check, and what it
+// reports is recorded as it is. Otherwise only the key that made the check
 // may report it, and never below what the check reserved: a key reporting
 // its own usage could otherwise make what it used free.
 func (x *exchange) serveReport(id string) {
@@ -189,14 +189,4 @@ func (g *Gateway) expireChecks() {
 	for _, p := range late {
 		g.settleCheck(context.Background(), p, outcome{in: p.prompt, out: p.maxOut, estimated: true})
 	}
-}
-
-// reportID returns the check id of a report path, /v1/check/{id}/report.
-func reportID(path string) (string, bool) {
-	rest, ok := strings.CutPrefix(path, "/v1/check/")
-	if !ok {
-		return "", false
-	}
-	id, ok := strings.CutSuffix(rest, "/report")
-	return id, ok && id != "" && !strings.Contains(id, "/")
 }

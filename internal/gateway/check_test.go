@@ -10,14 +10,17 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward/internal/apierror"
+	"github.com/stewardhq/steward/internal/billing"
+	"github.com/stewardhq/steward/internal/inference"
 	"github.com/stewardhq/steward/internal/steward"
 )
 
 func TestCheckAPI(t *testing.T) {
 	var clock atomic.Int64
 	clock.Store(time.Now().UnixNano())
-	m := Model{Name: "m", Upstreams: []Upstream{{BaseURL: "http://127.0.0.1:9"}}, InputPricePerMillion: 1, OutputPricePerMillion: 2}
-	h := newHarness(t, Config{Models: []Model{m}, Now: func() time.Time { return time.Unix(0, clock.Load()) }})
+	m := Model{Name: "m", Upstreams: []Upstream{{BaseURL: "http://127.0.0.1:9"}}}
+	prices := newPrices(t, billing.ModelPrice{Model: "m", InputPerMillion: 1, OutputPerMillion: 2})
+	h := newHarness(t, Config{Models: []Model{m}, Prices: prices, Now: func() time.Time { return time.Unix(0, clock.Load()) }})
 	ctx := context.Background()
 
 	resp := h.post(t, ctx, "/v1/check?model=m&prompt_tokens=100&max_tokens=50", goodKey, "")
@@ -90,7 +93,7 @@ func TestCheckAPI(t *testing.T) {
 	}
 
 	// A refused check answers 429 in Mistral's format and reserves nothing.
-	h.limits.refuse = &Refusal{
+	h.limits.refuse = &inference.Refusal{
 		Err:        &steward.Error{Kind: steward.KindRateLimited, Code: "rate_limit_exceeded", Message: "too many requests"},
 		RetryAfter: time.Second,
 	}
@@ -107,8 +110,9 @@ func TestCheckAPI(t *testing.T) {
 // reports what was used, less or more.
 func TestCheckReportKeepsTheReservation(t *testing.T) {
 	const token = "report-token-of-the-proxy-0123456789"
-	m := Model{Name: "m", Upstreams: []Upstream{{BaseURL: "http://127.0.0.1:9"}}, InputPricePerMillion: 1, OutputPricePerMillion: 2}
-	h := newHarnessAuth(t, Config{Models: []Model{m}}, fakeAuth{report: token})
+	m := Model{Name: "m", Upstreams: []Upstream{{BaseURL: "http://127.0.0.1:9"}}}
+	prices := newPrices(t, billing.ModelPrice{Model: "m", InputPerMillion: 1, OutputPerMillion: 2})
+	h := newHarnessAuth(t, Config{Models: []Model{m}, Prices: prices}, fakeAuth{report: token})
 	ctx := context.Background()
 	check := func() string {
 		t.Helper()

@@ -7,14 +7,15 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward/internal/apierror"
+	"github.com/stewardhq/steward/internal/inference"
 	"github.com/stewardhq/steward/internal/steward"
 )
 
-// fail answers err: a *steward.Error by its kind, a *Refusal with its
-// headers and Retry-After, anything else as a logged 500 whose cause the
-// client does not see.
+// fail answers err: a *steward.Error by its kind, an *inference.Refusal
+// with its headers and Retry-After, anything else as a logged 500 whose
+// cause the client does not see.
 func (x *exchange) fail(err error) {
-	var ref *Refusal
+	var ref *inference.Refusal
 	isRefusal := errors.As(err, &ref)
 	var e *steward.Error
 	switch {

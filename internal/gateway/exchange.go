@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/stewardhq/steward/internal/inference"
 	"github.com/stewardhq/steward/internal/steward"
 )
 
@@ -56,9 +57,9 @@ type exchange struct {
 	ep     string
 	m      *model
 	req    *request
-	ticket Ticket
+	ticket inference.Ticket
 	// intent is the reservation being stored while the upstream works.
-	intent Intent
+	intent inference.Intent
 	// bound and worst are the prompt and output tokens reserved.
 	bound, worst int64
 	// upstream is the index of the upstream that answered, -1 for none.
@@ -222,8 +223,8 @@ func (x *exchange) finish(o outcome) error {
 }
 
 // usage is the Usage of the request for o.
-func (x *exchange) usage(o outcome) Usage {
-	return Usage{
+func (x *exchange) usage(o outcome) inference.Usage {
+	return inference.Usage{
 		RequestID: x.id, Time: x.start, Key: x.key, Model: x.m.name, Endpoint: x.ep,
 		InputTokens: o.in, OutputTokens: o.out, Cost: x.m.cost(o.in, o.out), Currency: x.g.currency, Estimated: o.estimated,
 		Overrun: o.overrun, Upstream: x.upstreamName(),

@@ -5,12 +5,14 @@
 // any upstream is called, forwards the client's bytes nearly untouched, and
 // settles and records what the upstream reports it used.
 //
-// The gateway defines the three interfaces it depends on (Authenticator,
-// Limits, Recorder) so that it imports neither the store nor the limiter.
+// The interfaces it depends on (Authenticator, Limits, Recorder) and the
+// types that cross them are package inference's, below the gateway and
+// what implements them, so that the gateway imports neither the store nor
+// the limiter, and nothing imports the gateway but the command that wires
+// it.
 package gateway
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,140 +20,17 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/stewardhq/steward/internal/apierror"
 	"github.com/stewardhq/steward/internal/billing"
+	"github.com/stewardhq/steward/internal/inference"
 	"github.com/stewardhq/steward/internal/steward"
 )
 
-// Authenticator tells who sent a request; *auth.Authenticator satisfies
-// it. Each method returns the anonymous principal when the request
-// presents no credential, and an error when it presents one that is
-// refused. Its errors should be *steward.Error: their kind decides the
-// status (KindUnauthenticated 401, KindForbidden 403, KindRateLimited 429);
-// any other error is answered 500 and logged.
-type Authenticator interface {
-	// WorkspaceKey authenticates the Workspace API key in Authorization:
-	// Bearer.
-	WorkspaceKey(r *http.Request) (steward.Principal, error)
-	// Reporter authenticates a check's report: the check API's report
-	// token (a principal of kind steward.CredentialReportToken), or else a
-	// Workspace key as WorkspaceKey does.
-	Reporter(r *http.Request) (steward.Principal, error)
-}
-
-// Limits admits requests against the key's limits.
-type Limits interface {
-	// Reserve admits a request for its worst case before the upstream is
-	// called, or refuses it. A refusal should be a *Refusal, whose
-	// RetryAfter and Header reach the client; any other error is answered
-	// by its steward kind (500 for a plain error, which is logged).
-	Reserve(ctx context.Context, k steward.Principal, model string, promptTokens, maxOutputTokens int64) (Ticket, error)
-}
-
-// Ticket is an admitted reservation.
-type Ticket interface {
-	// Headers are added to every response of the request (rate-limit
-	// headers); the gateway does not modify the returned header.
-	Headers() http.Header
-	// Settle corrects the reservation to what the request used. The
-	// gateway calls it exactly once per ticket, whatever happens, with
-	// zeros when nothing was answered.
-	Settle(inputTokens, outputTokens int64)
-}
-
-// Recorder stores the usage of answered requests.
-type Recorder interface {
-	// Record stores u durably (a report of the check API).
-	Record(ctx context.Context, u Usage) error
-	// Intend starts storing u, the reservation of a model request about to
-	// call its upstream, without waiting: the request's Intent.
-	Intend(u Usage) (Intent, error)
-}
-
-// Intent is the usage a model request reserved, being stored while its
-// upstream works, so that the commit overlaps the model's time. No byte
-// of an answer is written before Durable or Settle has returned nil: an
-// answered request is in the usage, at its reservation marked estimated
-// until its final usage replaces it.
-type Intent interface {
-	// Durable returns once the reservation is stored, before a stream's
-	// first byte.
-	Durable(ctx context.Context) error
-	// Settle replaces the reservation with u, the usage of the answer, and
-	// returns when the answer may be written; an error means the usage
-	// is not durable, and the answer is withheld.
-	Settle(ctx context.Context, u Usage) error
-	// Cancel drops the reservation of a request that used nothing.
-	Cancel()
-}
-
-// Direct is the Intent of a Recorder that stores no reservation: Settle
-// records the final usage and waits for it, Durable has nothing to wait
-// for.
-func Direct(r Recorder) Intent { return direct{r} }
-
-type direct struct{ r Recorder }
-
-func (direct) Durable(context.Context) error { return nil }
-
-func (d direct) Settle(ctx context.Context, u Usage) error { return d.r.Record(ctx, u) }
-
-func (direct) Cancel() {}
-
-// Usage is one answered request.
-type Usage struct {
-	RequestID string
-	Time      time.Time
-	// Key is the principal of the Workspace key that made the request.
-	Key steward.Principal
-	// Model is the configured model name; Endpoint is "chat", "fim" or
-	// "embeddings".
-	Model, Endpoint           string
-	InputTokens, OutputTokens int64
-	// Cost is in millionths of Currency, rounded up.
-	Cost     int64
-	Currency string
-	// Estimated is true when the upstream reported no usage and the tokens
-	// come from the gateway's estimate (see estimateTokens).
-	Estimated bool
-	// Overrun is true when the request used more than it reserved: its
-	// upstream reported more, or went on streaming beyond max_tokens and
-	// was cut, or a check was reported beyond its reservation.
-	Overrun bool
-	// Upstream is the URL of the upstream that answered, without its
-	// password; empty for the demo model and the check API.
-	Upstream string
-}
-
-// Refusal is the error Limits.Reserve returns to refuse a request. Its Err
-// is what the client is told (a *steward.Error, usually of
-// KindRateLimited; nil means a generic rate-limit message); RetryAfter, when
-// positive, becomes a Retry-After header in whole seconds, rounded up; Header
-// is added to the refusal as a Ticket's headers are to an answer.
-type Refusal struct {
-	Err        *steward.Error
-	RetryAfter time.Duration
-	Header     http.Header
-}
-
-func (r *Refusal) Error() string {
-	if r.Err == nil {
-		return "rate limited"
-	}
-	return r.Err.Error()
-}
-
-// Unwrap lets steward.ErrorKind see the kind of Err.
-func (r *Refusal) Unwrap() error {
-	if r.Err == nil {
-		return nil
-	}
-	return r.Err
-}
-
-// Endpoint names used in Model.Endpoints and Usage.Endpoint.
+// Endpoint names used in Model.Endpoints and inference.Usage.Endpoint.
 const (
 	EndpointChat       = "chat"
 	EndpointFIM        = "fim"
@@ -171,9 +50,6 @@ type Model struct {
 	Name string
 	// Upstreams are tried in order when one fails before answering.
 	Upstreams []Upstream
-	// Prices are in currency units per million tokens, at most
-	// billing.MaxPricePerMillion.
-	InputPricePerMillion, OutputPricePerMillion float64
 	// MaxOutputTokens is the worst case reserved when the request gives no
 	// max_tokens; zero means DefaultMaxOutputTokens.
 	MaxOutputTokens int64
@@ -195,14 +71,17 @@ type Upstream struct {
 // Config configures a Gateway.
 type Config struct {
 	Models []Model
+	// Prices is the price table every model must be in (the demo model
+	// costs nothing); nil prices none.
+	Prices *billing.Prices
 	// Currency of the prices and of Usage.Cost, e.g. "EUR"; required.
 	Currency string
 	// DemoModel adds DemoModelName, a chat model without upstream that
 	// echoes the last user message, for a first try without a model server.
 	DemoModel bool
 	// Client calls the upstreams; nil means a client without timeout (a
-	// stream may last long; the client's going away cancels the call) that
-	// keeps up to UpstreamIdleConns connections to each upstream open.
+	// stream may last long; the client's going away cancels the call) over
+	// UpstreamTransport(0).
 	Client *http.Client
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -219,12 +98,15 @@ type Gateway struct {
 	currency string
 	client   *http.Client
 	now      func() time.Time
-	auth     Authenticator
-	limits   Limits
-	rec      Recorder
+	auth     inference.Authenticator
+	limits   inference.Limits
+	rec      inference.Recorder
 	log      *slog.Logger
 	checks   checks
 	inflight inflight
+	// routes are the model API's; mux serves them on their own.
+	routes []inference.Route
+	mux    *http.ServeMux
 }
 
 // model is a validated Model.
@@ -233,18 +115,19 @@ type model struct {
 	upstreams []Upstream
 	// upstreamNames are the upstreams' URLs without their passwords, for
 	// logs and metrics.
-	upstreamNames     []string
-	inPrice, outPrice billing.Price
-	maxOut            int64
-	endpoints         map[string]bool
-	demo              bool
+	upstreamNames []string
+	// rate is the model's in the price table.
+	rate      billing.Rate
+	maxOut    int64
+	endpoints map[string]bool
+	demo      bool
 }
 
 var currencyRE = regexp.MustCompile(`^[A-Z]{3}$`)
 
 // New validates cfg and returns a Gateway. Its errors name the offending
 // model or upstream. log may be nil.
-func New(cfg Config, auth Authenticator, limits Limits, rec Recorder, log *slog.Logger) (*Gateway, error) {
+func New(cfg Config, auth inference.Authenticator, limits inference.Limits, rec inference.Recorder, log *slog.Logger) (*Gateway, error) {
 	if auth == nil || limits == nil || rec == nil {
 		return nil, errors.New("gateway: the authenticator, limits and recorder are required")
 	}
@@ -259,10 +142,13 @@ func New(cfg Config, auth Authenticator, limits Limits, rec Recorder, log *slog.
 		auth: auth, limits: limits, rec: rec, log: log, checks: checks{pending: map[string]*pendingCheck{}},
 	}
 	if g.client == nil {
-		g.client = &http.Client{Transport: upstreamTransport()}
+		g.client = &http.Client{Transport: UpstreamTransport(0)}
 	}
 	if g.now == nil {
 		g.now = time.Now
+	}
+	if cfg.Prices == nil {
+		cfg.Prices = &billing.Prices{}
 	}
 	for i, m := range cfg.Models {
 		vm, err := validate(m)
@@ -274,6 +160,10 @@ func New(cfg Config, auth Authenticator, limits Limits, rec Recorder, log *slog.
 		}
 		if g.models[vm.name] != nil {
 			return nil, fmt.Errorf("gateway: model %d: the name %q is used twice", i, m.Name)
+		}
+		var priced bool
+		if vm.rate, priced = cfg.Prices.Rate(vm.name); !priced {
+			return nil, fmt.Errorf("gateway: model %d (%q) is not in the price table", i, m.Name)
 		}
 		g.models[vm.name] = vm
 	}
@@ -287,6 +177,11 @@ func New(cfg Config, auth Authenticator, limits Limits, rec Recorder, log *slog.
 	}
 	g.names, g.created = names, g.now().Unix()
 	g.list = modelList(names, g.models, g.created)
+	g.routes, g.mux = g.routeTable(), http.NewServeMux()
+	for _, rt := range g.routes {
+		g.mux.Handle(rt.Pattern, rt.Handler)
+	}
+	g.mux.Handle("/", apierror.NoRoute(g.mux))
 	return g, nil
 }
 
@@ -305,13 +200,6 @@ func validate(m Model) (*model, error) {
 		}
 		vm.upstreams = append(vm.upstreams, Upstream{BaseURL: strings.TrimRight(u.BaseURL, "/"), APIKey: u.APIKey})
 		vm.upstreamNames = append(vm.upstreamNames, strings.TrimRight(p.Redacted(), "/"))
-	}
-	var err error
-	if vm.inPrice, err = billing.PerMillion(m.InputPricePerMillion); err != nil {
-		return nil, fmt.Errorf("input price: %w", err)
-	}
-	if vm.outPrice, err = billing.PerMillion(m.OutputPricePerMillion); err != nil {
-		return nil, fmt.Errorf("output price: %w", err)
 	}
 	switch {
 	case m.MaxOutputTokens < 0:
@@ -334,20 +222,9 @@ func validate(m Model) (*model, error) {
 	return vm, nil
 }
 
-// Cost is what in and out tokens of a model cost, in micro-units of the
-// currency rounded up, exactly as the gateway records it; false for a model
-// it does not serve.
-func (g *Gateway) Cost(model string, in, out int64) (int64, bool) {
-	m, ok := g.models[model]
-	if !ok {
-		return 0, false
-	}
-	return m.cost(in, out), true
-}
-
 // cost is what in and out tokens of the model cost, in micro-units
 // rounded up.
-func (m *model) cost(in, out int64) int64 { return billing.Cost(in, out, m.inPrice, m.outPrice) }
+func (m *model) cost(in, out int64) int64 { return m.rate.Cost(in, out) }
 
 // modelList is the answer to GET /v1/models: Mistral's ModelList, each
 // model a base model card whose capabilities are the endpoints it offers.
@@ -377,6 +254,68 @@ func modelList(names []string, models map[string]*model, created int64) []byte {
 	return b
 }
 
+// Routes returns the model API's routes, for the server to register with
+// its own, so that a request is routed once, by the server's mux. Wrapping
+// their handlers (metrics) leaves the gateway's own as they are.
+func (g *Gateway) Routes() []inference.Route { return slices.Clone(g.routes) }
+
+// routeTable is the model API: every route it serves, one a line, which
+// both the server and ServeHTTP route by.
+func (g *Gateway) routeTable() []inference.Route {
+	return []inference.Route{
+		g.endpoint("POST /v1/chat/completions", EndpointChat),
+		g.endpoint("POST /v1/fim/completions", EndpointFIM),
+		g.endpoint("POST /v1/embeddings", EndpointEmbeddings),
+		{Pattern: "GET /v1/models", Handler: http.HandlerFunc(g.handleModels)},
+		{Pattern: "POST /v1/check/{check_id}/report", Handler: http.HandlerFunc(g.handleReport)},
+		// The check API takes any method: an auth_request or ext_authz
+		// subrequest has the method of the request it guards.
+		{Pattern: "/v1/check", Handler: http.HandlerFunc(g.handleCheck)},
+	}
+}
+
+// ServeHTTP serves the model API on its own, without the server, whose
+// edge it stands for: it gives the request its id, as the server does
+// (every response carries x-request-id), and routes it by its routes,
+// answering Mistral's error object for a request none of them takes.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	id := steward.RequestID(r.Header.Get("x-request-id"))
+	w.Header().Set("x-request-id", id)
+	g.mux.ServeHTTP(w, r.WithContext(steward.WithRequestID(r.Context(), id)))
+}
+
+// exchange starts serving a request, under the id the server's edge gave
+// it, which its response already carries. It is returned as a value, so
+// that it stays on its handler's stack.
+func (g *Gateway) exchange(w http.ResponseWriter, r *http.Request) exchange {
+	return exchange{g: g, w: w, r: r, id: steward.RequestIDFrom(r.Context()), start: g.now()}
+}
+
+// endpoint is the route of a model endpoint: a POST of a Workspace key,
+// forwarded to the model's upstreams. Its handler bounds the body itself.
+func (g *Gateway) endpoint(pattern, ep string) inference.Route {
+	return inference.Route{Pattern: pattern, OwnsBody: true, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		x := g.exchange(w, r)
+		if !x.admit(g.auth.WorkspaceKey(r)) {
+			return
+		}
+		x.ep = ep
+		g.inflight.enter()
+		defer g.inflight.leave()
+		x.serve()
+	})}
+}
+
+// handleModels answers GET /v1/models with the model list.
+func (g *Gateway) handleModels(w http.ResponseWriter, r *http.Request) {
+	x := g.exchange(w, r)
+	if !x.admit(g.auth.WorkspaceKey(r)) {
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(g.listFor(x.key))
+}
+
 // listFor is the answer to GET /v1/models for p: the models p may use.
 func (g *Gateway) listFor(p steward.Principal) []byte {
 	if p.Models == nil {
@@ -391,59 +330,18 @@ func (g *Gateway) listFor(p steward.Principal) []byte {
 	return modelList(names, g.models, g.created)
 }
 
-// ServeHTTP routes the inference API. Every response carries x-request-id.
-func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	id := steward.RequestID(r.Header.Get("x-request-id"))
-	w.Header().Set("x-request-id", id)
-	x := &exchange{g: g, w: w, r: r, id: id, start: g.now()}
-	var method, ep string
-	if id, ok := reportID(r.URL.Path); ok {
-		if r.Method != http.MethodPost {
-			w.Header().Set("Allow", http.MethodPost)
-			x.failStatus(http.StatusMethodNotAllowed, "invalid_request_error", "method_not_allowed", fmt.Sprintf("%s does not accept %s", r.URL.Path, r.Method))
-			return
-		}
-		if x.admit(g.auth.Reporter(r)) {
-			x.serveReport(id)
-		}
-		return
+// handleCheck serves the check API (serveCheck).
+func (g *Gateway) handleCheck(w http.ResponseWriter, r *http.Request) {
+	if x := g.exchange(w, r); x.admit(g.auth.WorkspaceKey(r)) {
+		x.serveCheck()
 	}
-	if r.URL.Path == "/v1/check" {
-		if x.admit(g.auth.WorkspaceKey(r)) {
-			x.serveCheck()
-		}
-		return
+}
+
+// handleReport serves a check's usage report (serveReport).
+func (g *Gateway) handleReport(w http.ResponseWriter, r *http.Request) {
+	if x := g.exchange(w, r); x.admit(g.auth.Reporter(r)) {
+		x.serveReport(r.PathValue("check_id"))
 	}
-	switch r.URL.Path {
-	case "/v1/chat/completions":
-		method, ep = http.MethodPost, EndpointChat
-	case "/v1/fim/completions":
-		method, ep = http.MethodPost, EndpointFIM
-	case "/v1/embeddings":
-		method, ep = http.MethodPost, EndpointEmbeddings
-	case "/v1/models":
-		method = http.MethodGet
-	default:
-		x.fail(steward.Errorf(steward.KindNotFound, "no route for %s", r.URL.Path))
-		return
-	}
-	if r.Method != method {
-		w.Header().Set("Allow", method)
-		x.failStatus(http.StatusMethodNotAllowed, "invalid_request_error", "method_not_allowed", fmt.Sprintf("%s does not accept %s", r.URL.Path, r.Method))
-		return
-	}
-	if !x.admit(g.auth.WorkspaceKey(r)) {
-		return
-	}
-	if ep == "" {
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(g.listFor(x.key))
-		return
-	}
-	x.ep = ep
-	g.inflight.enter()
-	defer g.inflight.leave()
-	x.serve()
 }
 
 // admit takes the principal the Authenticator found, or answers why there
@@ -466,11 +364,15 @@ func (x *exchange) admit(p steward.Principal, err error) bool {
 // dial a new connection, and close it after.
 const UpstreamIdleConns = 512
 
-// upstreamTransport is net/http's default transport, keeping enough idle
-// connections for a gateway's concurrency.
-func upstreamTransport() *http.Transport {
+// UpstreamTransport is the transport of the gateway's upstream client:
+// net/http's default, keeping UpstreamIdleConns idle connections to each
+// upstream for a gateway's concurrency. A positive headerTimeout bounds the
+// wait for an upstream's response headers; zero waits as long as the
+// request's context lasts.
+func UpstreamTransport(headerTimeout time.Duration) *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConns = 4 * UpstreamIdleConns
 	t.MaxIdleConnsPerHost = UpstreamIdleConns
+	t.ResponseHeaderTimeout = headerTimeout
 	return t
 }

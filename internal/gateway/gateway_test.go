@@ -15,6 +15,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,12 +25,14 @@ import (
 	"github.com/stewardhq/steward/internal/apierror"
 	"github.com/stewardhq/steward/internal/apitest"
 	"github.com/stewardhq/steward/internal/auth"
+	"github.com/stewardhq/steward/internal/billing"
+	"github.com/stewardhq/steward/internal/inference"
 	"github.com/stewardhq/steward/internal/logbuf"
 	"github.com/stewardhq/steward/internal/steward"
 )
 
 // auth.Authenticator is the Authenticator the gateway is wired to.
-var _ Authenticator = (*auth.Authenticator)(nil)
+var _ inference.Authenticator = (*auth.Authenticator)(nil)
 
 const (
 	goodKey  = "sk-good-secret"
@@ -100,7 +103,7 @@ func (t fakeTicket) Settle(in, out int64) {
 	t.r.settles++
 }
 
-func (l *fakeLimits) Reserve(_ context.Context, k steward.Principal, model string, prompt, maxOut int64) (Ticket, error) {
+func (l *fakeLimits) Reserve(_ context.Context, k steward.Principal, model string, prompt, maxOut int64) (inference.Ticket, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.refuse != nil {
@@ -123,11 +126,11 @@ func (l *fakeLimits) only(t *testing.T) reservation {
 
 // fakeRecorder hands every usage to a channel, or fails with err when set.
 type fakeRecorder struct {
-	got chan Usage
+	got chan inference.Usage
 	err error
 }
 
-func (r *fakeRecorder) Record(ctx context.Context, u Usage) error {
+func (r *fakeRecorder) Record(ctx context.Context, u inference.Usage) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
@@ -138,16 +141,18 @@ func (r *fakeRecorder) Record(ctx context.Context, u Usage) error {
 	return nil
 }
 
-func (r *fakeRecorder) Intend(Usage) (Intent, error) { return Direct(r), nil }
+func (r *fakeRecorder) Intend(inference.Usage) (inference.Intent, error) {
+	return inference.Direct(r), nil
+}
 
-func (r *fakeRecorder) next(t *testing.T) Usage {
+func (r *fakeRecorder) next(t *testing.T) inference.Usage {
 	t.Helper()
 	select {
 	case u := <-r.got:
 		return u
 	case <-time.After(5 * time.Second):
 		t.Fatal("no usage recorded")
-		return Usage{}
+		return inference.Usage{}
 	}
 }
 
@@ -173,13 +178,22 @@ func newHarness(t *testing.T, cfg Config) *harness {
 	return newHarnessAuth(t, cfg, fakeAuth{})
 }
 
-// newHarnessAuth is newHarness with a as the Authenticator.
-func newHarnessAuth(t *testing.T, cfg Config, a Authenticator) *harness {
+// newHarnessAuth is newHarness with a as the Authenticator. Without
+// cfg.Prices, every model costs 2 per million input tokens and 6 per
+// million output tokens.
+func newHarnessAuth(t *testing.T, cfg Config, a inference.Authenticator) *harness {
 	t.Helper()
 	if cfg.Currency == "" {
 		cfg.Currency = "EUR"
 	}
-	h := &harness{limits: &fakeLimits{}, rec: &fakeRecorder{got: make(chan Usage, 16)}, logs: &logbuf.Buffer{}}
+	if cfg.Prices == nil {
+		var ps []billing.ModelPrice
+		for _, m := range cfg.Models {
+			ps = append(ps, billing.ModelPrice{Model: m.Name, InputPerMillion: 2, OutputPerMillion: 6})
+		}
+		cfg.Prices = newPrices(t, ps...)
+	}
+	h := &harness{limits: &fakeLimits{}, rec: &fakeRecorder{got: make(chan inference.Usage, 16)}, logs: &logbuf.Buffer{}}
 	log := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	g, err := New(cfg, a, h.limits, h.rec, log)
 	if err != nil {
@@ -193,6 +207,16 @@ func newHarnessAuth(t *testing.T, cfg Config, a Authenticator) *harness {
 		}
 	})
 	return h
+}
+
+// newPrices is the price table of ps.
+func newPrices(tb testing.TB, ps ...billing.ModelPrice) *billing.Prices {
+	tb.Helper()
+	p, err := billing.NewPrices(ps)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return p
 }
 
 func (h *harness) post(t *testing.T, ctx context.Context, path, token, body string) *http.Response {
@@ -270,7 +294,7 @@ func jsonAnswer(body string) func(http.ResponseWriter, *http.Request) {
 }
 
 func chatModel(name string, ups ...*upstream) Model {
-	m := Model{Name: name, InputPricePerMillion: 2, OutputPricePerMillion: 6, MaxOutputTokens: 1000, Endpoints: []string{EndpointChat, EndpointFIM}}
+	m := Model{Name: name, MaxOutputTokens: 1000, Endpoints: []string{EndpointChat, EndpointFIM}}
 	for _, u := range ups {
 		m.Upstreams = append(m.Upstreams, Upstream{BaseURL: u.url(), APIKey: "up-key"})
 	}
@@ -311,7 +335,7 @@ func TestChatNonStreaming(t *testing.T) {
 		t.Fatalf("settled %+v", r)
 	}
 	u := h.rec.next(t)
-	want := Usage{RequestID: "client-id-1", Key: testKey, Model: "m", Endpoint: "chat", InputTokens: 11, OutputTokens: 7, Cost: 11*2 + 7*6, Currency: "EUR", Upstream: up.url()}
+	want := inference.Usage{RequestID: "client-id-1", Key: testKey, Model: "m", Endpoint: "chat", InputTokens: 11, OutputTokens: 7, Cost: 11*2 + 7*6, Currency: "EUR", Upstream: up.url()}
 	u.Time = time.Time{}
 	if u != want {
 		t.Fatalf("usage %+v, want %+v", u, want)
@@ -355,8 +379,9 @@ func TestEmbeddingsAndFIM(t *testing.T) {
 		}
 		_, _ = io.WriteString(w, `{"choices":[{"message":{"content":"x"}}],"usage":{"prompt_tokens":3,"completion_tokens":2}}`)
 	})
-	emb := Model{Name: "emb", Upstreams: []Upstream{{BaseURL: up.url()}}, InputPricePerMillion: 0.1, Endpoints: []string{EndpointEmbeddings}}
-	h := newHarness(t, Config{Models: []Model{emb, chatModel("code", up)}})
+	emb := Model{Name: "emb", Upstreams: []Upstream{{BaseURL: up.url()}}, Endpoints: []string{EndpointEmbeddings}}
+	h := newHarness(t, Config{Models: []Model{emb, chatModel("code", up)},
+		Prices: newPrices(t, billing.ModelPrice{Model: "emb", InputPerMillion: 0.1}, billing.ModelPrice{Model: "code", InputPerMillion: 2, OutputPerMillion: 6})})
 	resp := h.post(t, context.Background(), "/v1/embeddings", goodKey, `{"model":"emb","input":["abcdefgh",[1,2,3]]}`)
 	readAll(t, resp)
 	u := h.rec.next(t)
@@ -585,7 +610,7 @@ func TestNoRetryAfterBytesWereSent(t *testing.T) {
 func TestLimitsRefusal(t *testing.T) {
 	up := newUpstream(t, jsonAnswer(chatAnswer))
 	h := newHarness(t, Config{Models: []Model{chatModel("m", up)}})
-	h.limits.refuse = &Refusal{
+	h.limits.refuse = &inference.Refusal{
 		Err:        &steward.Error{Kind: steward.KindRateLimited, Code: "tokens_per_minute", Message: "token rate limit exceeded"},
 		RetryAfter: 1500 * time.Millisecond,
 		Header:     http.Header{"X-Ratelimit-Remaining-Tokens": {"0"}},
@@ -703,6 +728,30 @@ func TestRoutes(t *testing.T) {
 	}
 }
 
+// The gateway lists its routes for the server; a copy, which the server
+// may wrap without changing what the gateway serves on its own.
+func TestRouteTable(t *testing.T) {
+	h := newHarness(t, Config{DemoModel: true})
+	routes := h.g.Routes()
+	var got []string
+	for _, rt := range routes {
+		got = append(got, fmt.Sprintf("%s %v", rt.Pattern, rt.OwnsBody))
+	}
+	want := []string{"POST /v1/chat/completions true", "POST /v1/fim/completions true", "POST /v1/embeddings true",
+		"GET /v1/models false", "POST /v1/check/{check_id}/report false", "/v1/check false"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("routes %q, want %q", got, want)
+	}
+	routes[3].Handler = http.NotFoundHandler()
+	req := httptest.NewRequest(http.MethodGet, "/v1/models", nil)
+	req.Header.Set("Authorization", "Bearer "+goodKey)
+	rec := httptest.NewRecorder()
+	h.g.Routes()[3].Handler.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), DemoModelName) {
+		t.Fatalf("the model list after a copy of its route changed: %d %s", rec.Code, rec.Body)
+	}
+}
+
 func TestDemoModel(t *testing.T) {
 	h := newHarness(t, Config{DemoModel: true})
 	body := `{"model":"steward-demo","messages":[{"role":"system","content":"be brief"},{"role":"user","content":[{"type":"text","text":"echo "},{"type":"text","text":"me please"}]}]}`
@@ -815,11 +864,12 @@ func TestNewValidates(t *testing.T) {
 		{"no name", Config{Currency: "EUR", Models: []Model{{Upstreams: []Upstream{ok}}}}, "name"},
 		{"no upstream", Config{Currency: "EUR", Models: []Model{{Name: "a"}}}, "upstream"},
 		{"bad url", Config{Currency: "EUR", Models: []Model{{Name: "a", Upstreams: []Upstream{{BaseURL: "127.0.0.1:8000"}}}}}, "base URL"},
-		{"negative price", Config{Currency: "EUR", Models: []Model{{Name: "a", Upstreams: []Upstream{ok}, OutputPricePerMillion: -1}}}, "output price"},
+		{"unpriced", Config{Currency: "EUR", Models: []Model{{Name: "b", Upstreams: []Upstream{ok}}}}, `model 0 ("b") is not in the price table`},
 		{"negative max", Config{Currency: "EUR", Models: []Model{{Name: "a", Upstreams: []Upstream{ok}, MaxOutputTokens: -1}}}, "negative"},
 		{"endpoint", Config{Currency: "EUR", Models: []Model{{Name: "a", Upstreams: []Upstream{ok}, Endpoints: []string{"audio"}}}}, "endpoint"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
+			c.cfg.Prices = newPrices(t, billing.ModelPrice{Model: "a"})
 			_, err := New(c.cfg, fakeAuth{}, &fakeLimits{}, &fakeRecorder{}, nil)
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("err %v, want one mentioning %q", err, c.want)
@@ -838,8 +888,8 @@ func BenchmarkGatewayOverhead(b *testing.B) {
 		_, _ = io.WriteString(w, chatAnswer)
 	}))
 	defer up.Close()
-	g, err := New(Config{Currency: "EUR", Models: []Model{{Name: "m", Upstreams: []Upstream{{BaseURL: up.URL + "/v1"}}}}},
-		fakeAuth{}, noopLimits{}, noopRecorder{}, nil)
+	g, err := New(Config{Currency: "EUR", Models: []Model{{Name: "m", Upstreams: []Upstream{{BaseURL: up.URL + "/v1"}}}},
+		Prices: newPrices(b, billing.ModelPrice{Model: "m"})}, fakeAuth{}, noopLimits{}, noopRecorder{}, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -877,15 +927,17 @@ type noopTicket struct{}
 func (noopTicket) Headers() http.Header { return nil }
 func (noopTicket) Settle(int64, int64)  {}
 
-func (noopLimits) Reserve(context.Context, steward.Principal, string, int64, int64) (Ticket, error) {
+func (noopLimits) Reserve(context.Context, steward.Principal, string, int64, int64) (inference.Ticket, error) {
 	return noopTicket{}, nil
 }
 
 type noopRecorder struct{}
 
-func (noopRecorder) Record(context.Context, Usage) error { return nil }
+func (noopRecorder) Record(context.Context, inference.Usage) error { return nil }
 
-func (r noopRecorder) Intend(Usage) (Intent, error) { return Direct(r), nil }
+func (r noopRecorder) Intend(inference.Usage) (inference.Intent, error) {
+	return inference.Direct(r), nil
+}
 
 // TestUpstreamConnectionsAreReused sends waves of concurrent requests and
 // checks that the gateway keeps its upstream connections for the next.
@@ -961,5 +1013,22 @@ func TestAnswerWithheldWhenUsageIsNotRecorded(t *testing.T) {
 		if id == "" || !regexp.MustCompile(`(?m)^.*msg="recording usage failed" request_id=`+regexp.QuoteMeta(id)+` .*disk full`).MatchString(h.logs.String()) {
 			t.Errorf("no failure logged with request_id=%s:\n%s", id, h.logs.String())
 		}
+	}
+}
+
+func TestUpstreamTransportHeaderTimeout(t *testing.T) {
+	stop := make(chan struct{})
+	upstream := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { <-stop }))
+	defer upstream.Close()
+	defer close(stop)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "POST", upstream.URL, nil)
+	resp, err := (&http.Client{Transport: UpstreamTransport(50 * time.Millisecond)}).Do(req)
+	if err == nil {
+		resp.Body.Close()
+	}
+	if err == nil || ctx.Err() != nil || !strings.Contains(err.Error(), "timeout awaiting response headers") {
+		t.Fatalf("a model server that never answers: %v (context: %v), want the header timeout", err, ctx.Err())
 	}
 }

@@ -12,6 +12,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/stewardhq/steward/internal/billing"
+	"github.com/stewardhq/steward/internal/inference"
 )
 
 // intentRecorder notes what the gateway asks of its requests' intents, in
@@ -28,9 +31,9 @@ func (r *intentRecorder) note(op string) {
 	r.ops = append(r.ops, op)
 }
 
-func (r *intentRecorder) Record(context.Context, Usage) error { return nil }
+func (r *intentRecorder) Record(context.Context, inference.Usage) error { return nil }
 
-func (r *intentRecorder) Intend(u Usage) (Intent, error) {
+func (r *intentRecorder) Intend(u inference.Usage) (inference.Intent, error) {
 	r.note("intend " + itoa(u.InputTokens) + "/" + itoa(u.OutputTokens))
 	if r.intendErr != nil {
 		return nil, r.intendErr
@@ -45,7 +48,7 @@ func (in recordingIntent) Durable(context.Context) error {
 	return in.r.durableErr
 }
 
-func (in recordingIntent) Settle(_ context.Context, u Usage) error {
+func (in recordingIntent) Settle(_ context.Context, u inference.Usage) error {
 	in.r.note("settle " + itoa(u.InputTokens) + "/" + itoa(u.OutputTokens))
 	return nil
 }
@@ -93,7 +96,7 @@ func TestIntents(t *testing.T) {
 				m.Upstreams[0].BaseURL = up.url()
 			}
 			rec, limits := &intentRecorder{intendErr: tc.intendErr, durableErr: tc.durableErr}, &fakeLimits{}
-			g, err := New(Config{Currency: "EUR", Models: []Model{m}}, fakeAuth{}, limits, rec, slog.New(slog.DiscardHandler))
+			g, err := New(Config{Currency: "EUR", Models: []Model{m}, Prices: newPrices(t, billing.ModelPrice{Model: "m"})}, fakeAuth{}, limits, rec, slog.New(slog.DiscardHandler))
 			if err != nil {
 				t.Fatal(err)
 			}

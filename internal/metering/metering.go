@@ -2,8 +2,8 @@
 // request into a usage event for the durable usage recorder
 // (usage.Recorder), and Analytics derives, in the transaction that stores
 // those events, what they count in the product analytics. It is the
-// composition the gateway's consumer-side Recorder asks for, kept out of
-// the gateway, usage and analytics packages.
+// composition the gateway's inference.Recorder asks for, kept out of the
+// gateway, usage and analytics packages.
 package metering
 
 import (
@@ -12,13 +12,13 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/stewardhq/steward/internal/analytics"
-	"github.com/stewardhq/steward/internal/gateway"
+	"github.com/stewardhq/steward/internal/inference"
 	"github.com/stewardhq/steward/internal/keys"
 	"github.com/stewardhq/steward/internal/store"
 	"github.com/stewardhq/steward/internal/usage"
 )
 
-// Meter is the gateway's Recorder: it writes each answered request's usage
+// Meter is the gateway's inference.Recorder: it writes each answered request's usage
 // as a usage event, through the usage recorder.
 type Meter struct {
 	Usage *usage.Recorder
@@ -30,13 +30,13 @@ type Meter struct {
 	Intents bool
 }
 
-var _ gateway.Recorder = Meter{}
+var _ inference.Recorder = Meter{}
 
 // Record writes u durably. The event's id is made here, time-ordered, never
 // taken from the client's request id: a client could otherwise replay an
 // id and have its usage ignored as a duplicate. The gateway gives ctx a
 // deadline of its own, detached from the client's going away.
-func (m Meter) Record(ctx context.Context, u gateway.Usage) error {
+func (m Meter) Record(ctx context.Context, u inference.Usage) error {
 	id, err := uuid.NewV7()
 	if err != nil {
 		return err
@@ -46,9 +46,9 @@ func (m Meter) Record(ctx context.Context, u gateway.Usage) error {
 
 // Intend queues u as the intent of a request, under an event id made as
 // Record makes it, which its final event keeps.
-func (m Meter) Intend(u gateway.Usage) (gateway.Intent, error) {
+func (m Meter) Intend(u inference.Usage) (inference.Intent, error) {
 	if !m.Intents {
-		return gateway.Direct(m), nil
+		return inference.Direct(m), nil
 	}
 	id, err := uuid.NewV7()
 	if err != nil {
@@ -61,15 +61,15 @@ func (m Meter) Intend(u gateway.Usage) (gateway.Intent, error) {
 	return intent{in}, nil
 }
 
-// intent is a usage.Intent taking the gateway's Usage.
+// intent is a usage.Intent taking an inference.Usage.
 type intent struct{ *usage.Intent }
 
-func (in intent) Settle(ctx context.Context, u gateway.Usage) error {
+func (in intent) Settle(ctx context.Context, u inference.Usage) error {
 	return in.Intent.Settle(ctx, event("", u))
 }
 
 // event is u's usage event of id.
-func event(id string, u gateway.Usage) usage.Event {
+func event(id string, u inference.Usage) usage.Event {
 	return usage.Event{
 		ID: id, Time: u.Time, OrganizationID: u.Key.OrganizationID, WorkspaceID: u.Key.WorkspaceID,
 		KeyID: u.Key.CredentialID, UserID: u.Key.UserID, Model: u.Model, InputTokens: u.InputTokens, OutputTokens: u.OutputTokens,

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward/internal/analytics"
-	"github.com/stewardhq/steward/internal/gateway"
+	"github.com/stewardhq/steward/internal/inference"
 	"github.com/stewardhq/steward/internal/metering"
 	"github.com/stewardhq/steward/internal/steward"
 	"github.com/stewardhq/steward/internal/store"
@@ -26,7 +26,7 @@ func TestMeterMakesItsOwnIDsAndOutlivesTheClient(t *testing.T) {
 		go func() { defer close(done); rec.Run(context.Background()) }()
 		defer func() { _ = rec.Close(); <-done }()
 		r := metering.Meter{Usage: rec}
-		u := gateway.Usage{RequestID: "client-chosen", Time: time.Now(), Key: steward.Principal{CredentialID: "k", OrganizationID: "o", WorkspaceID: "w", UserID: "u"},
+		u := inference.Usage{RequestID: "client-chosen", Time: time.Now(), Key: steward.Principal{CredentialID: "k", OrganizationID: "o", WorkspaceID: "w", UserID: "u"},
 			Model: "m", Endpoint: "chat", InputTokens: 10, OutputTokens: 5, Cost: 7, Currency: "EUR"}
 		if err := r.Record(context.Background(), u); err != nil {
 			t.Fatal(err)
@@ -59,7 +59,7 @@ func TestMeterCountsAnalytics(t *testing.T) {
 		day := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
 		api := steward.Principal{CredentialID: "k1", OrganizationID: "o", WorkspaceID: "w", UserID: "ann", Product: "API"}
 		vibe := steward.Principal{CredentialID: "k2", OrganizationID: "o", WorkspaceID: "w", UserID: "bob", Product: "Vibe"}
-		for _, u := range []gateway.Usage{
+		for _, u := range []inference.Usage{
 			{Time: day, Key: api, Model: "small", Endpoint: "chat", InputTokens: 10, OutputTokens: 5},
 			{Time: day, Key: api, Model: "small", Endpoint: "chat", InputTokens: 1, OutputTokens: 1},
 			{Time: day, Key: vibe, Model: "codestral", Endpoint: "chat", InputTokens: 100, OutputTokens: 20},
@@ -111,7 +111,7 @@ func BenchmarkGatewayUsage(b *testing.B) {
 				r := metering.Meter{Usage: rec}
 				key := steward.Principal{CredentialID: "k", OrganizationID: "o", WorkspaceID: "w", UserID: "u", Product: "API"}
 				usagetest.RecordParallel(b, rec, callers, func(int64) error {
-					return r.Record(context.Background(), gateway.Usage{Time: time.Now(), Key: key, Model: "m", Endpoint: "chat",
+					return r.Record(context.Background(), inference.Usage{Time: time.Now(), Key: key, Model: "m", Endpoint: "chat",
 						InputTokens: 12, OutputTokens: 2, Cost: 2, Currency: "EUR"})
 				})
 			})

@@ -19,8 +19,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/stewardhq/steward/internal/gateway"
 	"github.com/stewardhq/steward/internal/httpstatus"
+	"github.com/stewardhq/steward/internal/inference"
 	"github.com/stewardhq/steward/internal/steward"
 )
 
@@ -107,22 +107,21 @@ func (m *Metrics) Gateway(next http.Handler) http.Handler {
 	})
 }
 
-// Transport returns the gateway's upstream client: base's connections,
-// timed from the call to the end of the answer's body.
-func (m *Metrics) Transport(base http.RoundTripper) http.RoundTripper {
-	return &transport{m: m, base: base}
+// Routes measures every route of the model API as Gateway does.
+func (m *Metrics) Routes(routes []inference.Route) []inference.Route {
+	measured := make([]inference.Route, len(routes))
+	for i, rt := range routes {
+		rt.Handler = m.Gateway(rt.Handler)
+		measured[i] = rt
+	}
+	return measured
 }
 
-// UpstreamClient returns an upstream client like the gateway's own, which
-// keeps gateway.UpstreamIdleConns idle connections to each upstream, timed.
-// A positive headerTimeout bounds the wait for an upstream's response
-// headers; zero waits as long as the request's context lasts.
-func (m *Metrics) UpstreamClient(headerTimeout time.Duration) *http.Client {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConns = 4 * gateway.UpstreamIdleConns
-	t.MaxIdleConnsPerHost = gateway.UpstreamIdleConns
-	t.ResponseHeaderTimeout = headerTimeout
-	return &http.Client{Transport: m.Transport(t)}
+// Transport returns the transport of the gateway's upstream client (for
+// gateway.UpstreamTransport): base's connections, timed from the call to
+// the end of the answer's body.
+func (m *Metrics) Transport(base http.RoundTripper) http.RoundTripper {
+	return &transport{m: m, base: base}
 }
 
 type transport struct {
@@ -189,13 +188,13 @@ func reason(err error) string {
 }
 
 // Auth counts the key check's refusals.
-func (m *Metrics) Auth(a gateway.Authenticator) gateway.Authenticator {
+func (m *Metrics) Auth(a inference.Authenticator) inference.Authenticator {
 	return authCounter{m, a}
 }
 
 type authCounter struct {
 	m *Metrics
-	a gateway.Authenticator
+	a inference.Authenticator
 }
 
 func (c authCounter) WorkspaceKey(r *http.Request) (steward.Principal, error) {
@@ -215,16 +214,16 @@ func (c authCounter) count(p steward.Principal, err error) (steward.Principal, e
 
 // Limits counts the limits' refusals, and their failures (the limits'
 // Redis unavailable).
-func (m *Metrics) Limits(l gateway.Limits) gateway.Limits {
+func (m *Metrics) Limits(l inference.Limits) inference.Limits {
 	return limitsCounter{m, l}
 }
 
 type limitsCounter struct {
 	m *Metrics
-	l gateway.Limits
+	l inference.Limits
 }
 
-func (c limitsCounter) Reserve(ctx context.Context, k steward.Principal, model string, promptTokens, maxOutputTokens int64) (gateway.Ticket, error) {
+func (c limitsCounter) Reserve(ctx context.Context, k steward.Principal, model string, promptTokens, maxOutputTokens int64) (inference.Ticket, error) {
 	t, err := c.l.Reserve(ctx, k, model, promptTokens, maxOutputTokens)
 	if err != nil {
 		c.m.refusals.WithLabelValues(reason(err)).Inc()
@@ -233,21 +232,21 @@ func (c limitsCounter) Reserve(ctx context.Context, k steward.Principal, model s
 }
 
 // Recorder counts the usage that went beyond its reservation.
-func (m *Metrics) Recorder(r gateway.Recorder) gateway.Recorder {
+func (m *Metrics) Recorder(r inference.Recorder) inference.Recorder {
 	return recordCounter{m, r}
 }
 
 type recordCounter struct {
 	m *Metrics
-	r gateway.Recorder
+	r inference.Recorder
 }
 
-func (c recordCounter) Record(ctx context.Context, u gateway.Usage) error {
+func (c recordCounter) Record(ctx context.Context, u inference.Usage) error {
 	c.m.count(u)
 	return c.r.Record(ctx, u)
 }
 
-func (c recordCounter) Intend(u gateway.Usage) (gateway.Intent, error) {
+func (c recordCounter) Intend(u inference.Usage) (inference.Intent, error) {
 	in, err := c.r.Intend(u)
 	if err != nil {
 		return nil, err
@@ -256,17 +255,17 @@ func (c recordCounter) Intend(u gateway.Usage) (gateway.Intent, error) {
 }
 
 type intentCounter struct {
-	gateway.Intent
+	inference.Intent
 	m *Metrics
 }
 
-func (c intentCounter) Settle(ctx context.Context, u gateway.Usage) error {
+func (c intentCounter) Settle(ctx context.Context, u inference.Usage) error {
 	c.m.count(u)
 	return c.Intent.Settle(ctx, u)
 }
 
 // count counts u if it went beyond its reservation.
-func (m *Metrics) count(u gateway.Usage) {
+func (m *Metrics) count(u inference.Usage) {
 	if u.Overrun {
 		m.overruns.WithLabelValues(u.Model, u.Upstream).Inc()
 	}

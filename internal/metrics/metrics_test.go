@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stewardhq/steward/internal/gateway"
+	"github.com/stewardhq/steward/internal/inference"
 	"github.com/stewardhq/steward/internal/metrics"
 	"github.com/stewardhq/steward/internal/steward"
 )
@@ -26,16 +26,16 @@ func (r refuseAll) Reporter(*http.Request) (steward.Principal, error) {
 	return steward.Principal{}, r.err
 }
 
-func (r refuseAll) Reserve(context.Context, steward.Principal, string, int64, int64) (gateway.Ticket, error) {
+func (r refuseAll) Reserve(context.Context, steward.Principal, string, int64, int64) (inference.Ticket, error) {
 	return nil, r.err
 }
 
 // discard records nothing.
 type discard struct{}
 
-func (discard) Record(context.Context, gateway.Usage) error { return nil }
+func (discard) Record(context.Context, inference.Usage) error { return nil }
 
-func (d discard) Intend(gateway.Usage) (gateway.Intent, error) { return gateway.Direct(d), nil }
+func (d discard) Intend(inference.Usage) (inference.Intent, error) { return inference.Direct(d), nil }
 
 // value returns a sample's value from the text format, -1 when absent.
 func value(t *testing.T, text, sample string) float64 {
@@ -58,7 +58,7 @@ func TestGatewayMetrics(t *testing.T) {
 		_, _ = io.WriteString(w, "answer")
 	}))
 	defer upstream.Close()
-	client := m.UpstreamClient(0)
+	client := &http.Client{Transport: m.Transport(http.DefaultTransport)}
 	// A stand-in for the gateway: it calls the model server with the
 	// request's context, as the gateway does, and relays the answer.
 	h := m.Gateway(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -83,9 +83,9 @@ func TestGatewayMetrics(t *testing.T) {
 	auth := m.Auth(refuseAll{&steward.Error{Kind: steward.KindUnauthenticated, Code: "key_expired"}})
 	_, _ = auth.WorkspaceKey(httptest.NewRequest("POST", "/v1/chat/completions", nil))
 	_, _ = auth.Reporter(httptest.NewRequest("POST", "/v1/check/c/report", nil))
-	_, _ = m.Limits(refuseAll{&gateway.Refusal{Err: &steward.Error{Kind: steward.KindRateLimited, Code: "spend_limit_exceeded"}}}).Reserve(ctx, steward.Principal{}, "m", 1, 1)
+	_, _ = m.Limits(refuseAll{&inference.Refusal{Err: &steward.Error{Kind: steward.KindRateLimited, Code: "spend_limit_exceeded"}}}).Reserve(ctx, steward.Principal{}, "m", 1, 1)
 	_, _ = m.Limits(refuseAll{&steward.Error{Kind: steward.KindUnavailable, Code: "limits_unavailable"}}).Reserve(ctx, steward.Principal{}, "m", 1, 1)
-	for _, u := range []gateway.Usage{
+	for _, u := range []inference.Usage{
 		{Model: "m", Upstream: "http://10.0.0.5:8000/v1", Overrun: true},
 		{Model: "m", Upstream: "http://10.0.0.5:8000/v1"},
 		{Model: "m", Upstream: "http://10.0.0.5:8000/v1", Overrun: true},
@@ -94,7 +94,7 @@ func TestGatewayMetrics(t *testing.T) {
 		_ = m.Recorder(discard{}).Record(ctx, u)
 	}
 	// A model request's usage is settled through its intent.
-	for _, u := range []gateway.Usage{{Model: "n", Upstream: "http://10.0.0.6:8000/v1", Overrun: true}, {Model: "n", Upstream: "http://10.0.0.6:8000/v1"}} {
+	for _, u := range []inference.Usage{{Model: "n", Upstream: "http://10.0.0.6:8000/v1", Overrun: true}, {Model: "n", Upstream: "http://10.0.0.6:8000/v1"}} {
 		in, err := m.Recorder(discard{}).Intend(u)
 		if err != nil {
 			t.Fatal(err)
@@ -137,19 +137,23 @@ func TestGatewayMetrics(t *testing.T) {
 	}
 }
 
-func TestUpstreamClientHeaderTimeout(t *testing.T) {
-	stop := make(chan struct{})
-	upstream := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { <-stop }))
-	defer upstream.Close()
-	defer close(stop)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "POST", upstream.URL, nil)
-	resp, err := metrics.New().UpstreamClient(50 * time.Millisecond).Do(req)
-	if err == nil {
-		resp.Body.Close()
+// Routes measures each route of the model API, keeping its pattern and
+// whether it owns its body, and leaves the routes it was given as they
+// were.
+func TestRoutesAreMeasured(t *testing.T) {
+	m := metrics.New()
+	created := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusCreated) })
+	routes := []inference.Route{{Pattern: "POST /v1/a", Handler: created, OwnsBody: true}, {Pattern: "/v1/b", Handler: created}}
+	measured := m.Routes(routes)
+	if len(measured) != 2 || measured[0].Pattern != "POST /v1/a" || !measured[0].OwnsBody || measured[1].Pattern != "/v1/b" || measured[1].OwnsBody {
+		t.Fatalf("measured routes %+v", measured)
 	}
-	if err == nil || ctx.Err() != nil || !strings.Contains(err.Error(), "timeout awaiting response headers") {
-		t.Fatalf("a model server that never answers: %v (context: %v), want the header timeout", err, ctx.Err())
+	for _, rt := range append(measured, routes...) {
+		rt.Handler.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("POST", "/", nil))
+	}
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if got := value(t, rec.Body.String(), `steward_gateway_requests_total{code="201"}`); got != 2 {
+		t.Fatalf("requests answered 201 = %v, want the 2 through the measured routes", got)
 	}
 }

@@ -1,9 +1,9 @@
 // Package quota is the home of an Organization's limits: what a limit is
 // and its bounds (rate limits, token limits, spend caps), the time zone
 // whose calendar months they count in, their storage and the services that
-// change them, the usage read against them, and the gateway's Limits: the
-// enforcer that turns them into checks of the limiter (package limits) on
-// every request.
+// change them (which the Admin API and the web pages call), and the usage
+// read against them. Package enforce holds them to the model API's
+// requests.
 package quota
 
 import (
@@ -103,9 +103,10 @@ func checkWithin(field []string, inner, outer RateLimits, what string) error {
 	return nil
 }
 
-// checkRateLimits checks every limit of rl against its bound, and the
-// model names, naming the first field found wrong (models in name order).
-func checkRateLimits(rl RateLimits) error {
+// CheckRateLimits checks every limit of rl against its bound, and the
+// model names, naming the first field of the request's body found wrong
+// (models in name order): what SetRateLimits accepts.
+func CheckRateLimits(rl RateLimits) error {
 	if err := checkLimit([]string{"body", "requests_per_second"}, rl.RequestsPerSecond, MaxRequestsPerSecond); err != nil {
 		return err
 	}
@@ -138,8 +139,9 @@ func checkLimit(field []string, v, bound int64) error {
 	return nil
 }
 
-// checkAmount checks a spend cap in whole units; nil is none.
-func checkAmount(amount *int64) error {
+// CheckAmount checks a spend cap in whole units, nil for none, naming the
+// field of the request's body: what SetSpendCap accepts.
+func CheckAmount(amount *int64) error {
 	if amount != nil && (*amount < 0 || *amount > MaxAmount) {
 		return steward.Invalid([]string{"body", "amount"}, "amount must be a whole number of currency units from 0 to %d", MaxAmount)
 	}

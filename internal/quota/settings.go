@@ -74,7 +74,7 @@ func Load(ctx context.Context, tx *store.Tx, orgID string) (Settings, error) {
 // Organization's fall below an active Workspace's (KindInvalid); a limit a
 // Workspace does not set is the Organization's, and is never in the way.
 func SetRateLimits(ctx context.Context, tx *store.Tx, actor steward.Actor, org steward.Organization, workspaceID string, rl RateLimits) error {
-	if err := checkRateLimits(rl); err != nil {
+	if err := CheckRateLimits(rl); err != nil {
 		return err
 	}
 	current, err := Load(ctx, tx, org.ID)
@@ -215,7 +215,7 @@ func limitsChanged(tx *store.Tx, orgID string) {
 // (KindInvalid).
 func SetSpendCap(ctx context.Context, tx *store.Tx, actor steward.Actor, org steward.Organization, workspaceID string, amount *int64) error {
 	field := []string{"body", "amount"}
-	if err := checkAmount(amount); err != nil {
+	if err := CheckAmount(amount); err != nil {
 		return err
 	}
 	current, err := Load(ctx, tx, org.ID)

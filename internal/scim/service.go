@@ -208,7 +208,7 @@ func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	e := scimError(err)
 	if e.Status >= 500 {
 		s.log.LogAttrs(r.Context(), slog.LevelError, "scim request failed", slog.String("err", err.Error()),
-			slog.String("request_id", r.Header.Get("x-request-id")))
+			slog.String("request_id", steward.RequestIDFrom(r.Context())))
 	}
 	if e.Status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="SCIM"`)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stewardhq/steward/internal/inference"
 	"github.com/stewardhq/steward/internal/server"
 	"github.com/stewardhq/steward/internal/store/storetest"
 )
@@ -21,7 +22,7 @@ func TestBodyDeadlineEndsWithTheBody(t *testing.T) {
 	db, _ := storetest.OpenSQLite(t)
 	h := newHarnessWith(t, db, func(d *server.Deps) {
 		d.BodyTimeout, d.ModelBodyTimeout = timeout, timeout
-		d.Gateway = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		d.Gateway = []inference.Route{{Pattern: "POST /v1/chat/completions", OwnsBody: true, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if _, err := io.ReadAll(r.Body); err != nil {
 				http.Error(w, "body: "+err.Error(), http.StatusBadRequest)
 				return
@@ -32,7 +33,7 @@ func TestBodyDeadlineEndsWithTheBody(t *testing.T) {
 			case <-r.Context().Done():
 				// The client sees the connection end instead of an answer.
 			}
-		})
+		})}}
 	})
 	resp, err := h.http.Client().Post(h.http.URL+"/v1/chat/completions", "application/json", strings.NewReader(`{"model":"m"}`))
 	if err != nil {
@@ -66,7 +67,8 @@ func TestModelBodiesHaveTheirOwnDeadline(t *testing.T) {
 	db, _ := storetest.OpenSQLite(t)
 	h := newHarnessWith(t, db, func(d *server.Deps) {
 		d.BodyTimeout, d.ModelBodyTimeout = short, time.Minute
-		d.Gateway, d.Web = readingPages{}, readingPages{}
+		d.Gateway = []inference.Route{{Pattern: "POST /v1/chat/completions", OwnsBody: true, Handler: readingPages{}}}
+		d.Web = readingPages{}
 	})
 	for path, read := range map[string]bool{"/v1/chat/completions": true, "/web/signin": false} {
 		body, w := io.Pipe()

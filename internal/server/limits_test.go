@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward/internal/auth"
+	"github.com/stewardhq/steward/internal/billing"
 	"github.com/stewardhq/steward/internal/directory"
+	"github.com/stewardhq/steward/internal/enforce"
 	"github.com/stewardhq/steward/internal/gateway"
 	"github.com/stewardhq/steward/internal/keys"
 	"github.com/stewardhq/steward/internal/limits"
@@ -225,31 +227,37 @@ func TestLimitsAboveTheirBounds(t *testing.T) {
 // forEachGatewayEngine runs fn with a harness that also serves the model
 // API, with the demo model, its limits enforced as serve enforces them.
 func forEachGatewayEngine(t *testing.T, fn func(t *testing.T, h *harness)) {
-	storetest.Run(t, func(t *testing.T, db *store.DB) {
-		ctx := context.Background()
-		checker, err := keys.NewChecker(ctx, db, directory.NewAccess(db))
-		if err != nil {
-			t.Fatal(err)
+	storetest.Run(t, func(t *testing.T, db *store.DB) { fn(t, newHarnessWith(t, db, gatewayDeps(t, db))) })
+}
+
+// gatewayDeps completes a harness's deps with the model API of
+// forEachGatewayEngine, whose usage is recorded in db.
+func gatewayDeps(t *testing.T, db *store.DB) func(*server.Deps) {
+	t.Helper()
+	ctx := context.Background()
+	checker, err := keys.NewChecker(ctx, db, directory.NewAccess(db))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := usage.NewRecorder(db, usage.Options{})
+	go rec.Run(ctx)
+	t.Cleanup(func() {
+		if err := rec.Close(); err != nil {
+			t.Error(err)
 		}
-		rec := usage.NewRecorder(db, usage.Options{})
-		go rec.Run(ctx)
-		t.Cleanup(func() {
-			if err := rec.Close(); err != nil {
-				t.Error(err)
-			}
-		})
-		enforcer := quota.NewEnforcer(db, limits.NewLocal(nil), time.Now)
-		authn, err := auth.New(auth.Config{DB: db, WorkspaceKeys: checker})
-		if err != nil {
-			t.Fatal(err)
-		}
-		gw, err := gateway.New(gateway.Config{Currency: "USD", DemoModel: true}, authn, enforcer, metering.Meter{Usage: rec}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		enforcer.Cost = gw.Cost
-		fn(t, newHarnessWith(t, db, func(d *server.Deps) { d.Gateway = gw }))
 	})
+	// The demo model, the only one served, costs nothing.
+	prices := &billing.Prices{}
+	enforcer := enforce.New(db, limits.NewLocal(nil), prices, time.Now)
+	authn, err := auth.New(auth.Config{DB: db, WorkspaceKeys: checker})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, err := gateway.New(gateway.Config{Prices: prices, Currency: "USD", DemoModel: true}, authn, enforcer, metering.Meter{Usage: rec}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func(d *server.Deps) { d.Gateway = gw.Routes() }
 }
 
 // chat sends a chat completion to the demo model with a Workspace key and

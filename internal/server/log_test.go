@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"log/slog"
 	"regexp"
 	"strconv"
@@ -84,6 +85,40 @@ func TestAccessLogNamesTheCredentialOfEverySurface(t *testing.T) {
 					t.Errorf("the secret was logged: %s", logs.String())
 				}
 			})
+		}
+	})
+}
+
+// A model API request gets its id once, at the server's edge: the answer
+// carries it once, and the access line and the request's usage event name
+// the same id, the client's when it is reasonable and a new one otherwise.
+func TestOneRequestIDForAModelRequest(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, db *store.DB) {
+		logs := &logbuf.Buffer{}
+		more := gatewayDeps(t, db)
+		h := newHarnessWith(t, db, func(d *server.Deps) {
+			more(d)
+			d.Log = slog.New(slog.NewTextHandler(logs, nil))
+		})
+		_, key := h.apiKey(h.boot.DefaultWorkspace.ID)
+		for sent, want := range map[string]*regexp.Regexp{"trace-model-1": regexp.MustCompile(`^trace-model-1$`), "not reasonable": regexp.MustCompile(`^[0-9a-f]{32}$`)} {
+			r := h.raw("POST", "/v1/chat/completions", []byte(`{"model":"steward-demo","messages":[{"role":"user","content":"hello"}]}`),
+				"Authorization", "Bearer "+key, "Content-Type", "application/json", "x-request-id", sent)
+			ids := r.header.Values("x-request-id")
+			if r.status != 200 || len(ids) != 1 || !want.MatchString(ids[0]) {
+				t.Fatalf("sent %q: %d with x-request-id %q, want one matching %s: %s", sent, r.status, ids, want, r.body)
+			}
+			id := ids[0]
+			line := regexp.MustCompile(`(?m)^.*msg=request request_id=` + regexp.QuoteMeta(id) + ` method=POST path=/v1/chat/completions status=200 `)
+			if !line.MatchString(logs.String()) {
+				t.Errorf("no access line of %s:\n%s", id, logs.String())
+			}
+			var recorded string
+			if err := db.View(context.Background(), func(tx *store.Tx) error {
+				return tx.QueryRow(context.Background(), `SELECT request_id FROM usage_events WHERE request_id = ?`, id).Scan(&recorded)
+			}); err != nil || recorded != id {
+				t.Errorf("the usage event of %s: %q, %v", id, recorded, err)
+			}
 		}
 	})
 }

@@ -14,12 +14,13 @@ import (
 	"github.com/stewardhq/steward/internal/apitest"
 	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/auth"
+	"github.com/stewardhq/steward/internal/billing"
 	"github.com/stewardhq/steward/internal/directory"
+	"github.com/stewardhq/steward/internal/enforce"
 	"github.com/stewardhq/steward/internal/gateway"
 	"github.com/stewardhq/steward/internal/keys"
 	"github.com/stewardhq/steward/internal/limits"
 	"github.com/stewardhq/steward/internal/metering"
-	"github.com/stewardhq/steward/internal/quota"
 	"github.com/stewardhq/steward/internal/server"
 	"github.com/stewardhq/steward/internal/store"
 	"github.com/stewardhq/steward/internal/store/storetest"
@@ -46,18 +47,21 @@ func forEachModelsEngine(t *testing.T, fn func(t *testing.T, h *harness)) {
 				t.Error(err)
 			}
 		})
-		enforcer := quota.NewEnforcer(db, limits.NewLocal(nil), time.Now)
+		prices, err := billing.NewPrices([]billing.ModelPrice{{Model: "mistral-small"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		enforcer := enforce.New(db, limits.NewLocal(nil), prices, time.Now)
 		authn, err := auth.New(auth.Config{DB: db, WorkspaceKeys: checker})
 		if err != nil {
 			t.Fatal(err)
 		}
 		small := gateway.Model{Name: "mistral-small", Upstreams: []gateway.Upstream{{BaseURL: "http://127.0.0.1:9/v1"}}}
-		gw, err := gateway.New(gateway.Config{Currency: "USD", DemoModel: true, Models: []gateway.Model{small}}, authn, enforcer, metering.Meter{Usage: rec}, nil)
+		gw, err := gateway.New(gateway.Config{Prices: prices, Currency: "USD", DemoModel: true, Models: []gateway.Model{small}}, authn, enforcer, metering.Meter{Usage: rec}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		enforcer.Cost = gw.Cost
-		fn(t, newHarnessWith(t, db, func(d *server.Deps) { d.Gateway, d.Models = gw, servedModels }))
+		fn(t, newHarnessWith(t, db, func(d *server.Deps) { d.Gateway, d.Models = gw.Routes(), servedModels }))
 	})
 }
 

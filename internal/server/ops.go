@@ -5,12 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/stewardhq/steward/api"
-	"github.com/stewardhq/steward/internal/apierror"
-	"github.com/stewardhq/steward/internal/steward"
 )
 
 func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
@@ -26,26 +23,6 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-}
-
-// handleNoRoute answers paths no route matches with Mistral's error object:
-// 405 with Allow when the path exists for other methods, 404 otherwise.
-func (s *Server) handleNoRoute(w http.ResponseWriter, r *http.Request) {
-	var allow []string
-	for _, m := range []string{"GET", "POST", "PUT", "PATCH", "DELETE"} {
-		probe := r.Clone(r.Context())
-		probe.Method = m
-		if _, pattern := s.mux.Handler(probe); pattern != "/" && pattern != "" {
-			allow = append(allow, m)
-		}
-	}
-	if len(allow) > 0 {
-		w.Header().Set("Allow", strings.Join(allow, ", "))
-		writeJSON(w, http.StatusMethodNotAllowed, apierror.NewBody("invalid_request_error", "method_not_allowed",
-			fmt.Sprintf("%s is not allowed on %s; allowed: %s", r.Method, r.URL.Path, strings.Join(allow, ", "))))
-		return
-	}
-	writeError(w, r, steward.Errorf(steward.KindNotFound, "no such route: %s %s", r.Method, r.URL.Path))
 }
 
 func (s *Server) handleOpenAPI(w http.ResponseWriter, r *http.Request) {

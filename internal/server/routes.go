@@ -3,6 +3,7 @@ package server
 import (
 	"strings"
 
+	"github.com/stewardhq/steward/internal/apierror"
 	"github.com/stewardhq/steward/internal/scim"
 	"github.com/stewardhq/steward/internal/steward"
 	"github.com/stewardhq/steward/internal/web"
@@ -139,21 +140,15 @@ func (s *Server) registerRoutes() {
 		s.mux.Handle(webPrefix, s.deps.Web)
 	}
 
-	if s.deps.Gateway != nil {
-		for _, rt := range []struct{ method, path string }{
-			{"POST", "/v1/chat/completions"}, {"POST", "/v1/fim/completions"}, {"POST", "/v1/embeddings"}, {"GET", "/v1/models"},
-			{"POST", "/v1/check/{check_id}/report"},
-		} {
-			s.routes = append(s.routes, Route{Method: rt.method, Path: rt.path, Surface: SurfaceModels})
-			s.mux.Handle(rt.method+" "+rt.path, s.deps.Gateway)
-			if !strings.Contains(rt.path, "{") {
-				s.ownBodyCap[rt.path] = true
-			}
+	// The model API: the gateway lists its routes (the check API's
+	// included), each authenticating its own credentials.
+	for _, rt := range s.deps.Gateway {
+		route := mounted(rt.Pattern, SurfaceModels, "")
+		s.routes = append(s.routes, route)
+		s.mux.Handle(rt.Pattern, rt.Handler)
+		if rt.OwnsBody && !strings.Contains(route.Path, "{") {
+			s.ownBodyCap[route.Path] = true
 		}
-		// The check API takes any method: an auth_request or ext_authz
-		// subrequest has the method of the request it guards.
-		s.routes = append(s.routes, Route{Method: "ANY", Path: "/v1/check", Surface: SurfaceModels})
-		s.mux.Handle("/v1/check", s.deps.Gateway)
 	}
 
 	if s.deps.Analytics != nil {
@@ -161,7 +156,7 @@ func (s *Server) registerRoutes() {
 		s.mux.HandleFunc("POST /v1/analytics/events", s.handleIngestEvents)
 	}
 
-	s.mux.HandleFunc("/", s.handleNoRoute)
+	s.mux.Handle("/", apierror.NoRoute(s.mux))
 }
 
 // mounted is the route of a pattern that a mounted handler serves:

@@ -20,6 +20,7 @@ import (
 	"github.com/stewardhq/steward/internal/auth"
 	"github.com/stewardhq/steward/internal/directory"
 	"github.com/stewardhq/steward/internal/gateway"
+	"github.com/stewardhq/steward/internal/inference"
 	"github.com/stewardhq/steward/internal/keys"
 	"github.com/stewardhq/steward/internal/server"
 	"github.com/stewardhq/steward/internal/steward"
@@ -178,14 +179,14 @@ func surfaceDeps(t *testing.T, db *store.DB) (func(*server.Deps), *auth.Authenti
 	if err != nil {
 		t.Fatal(err)
 	}
-	return func(d *server.Deps) { d.Auth, d.Gateway, d.Analytics, d.Web = authn, gw, events, pages }, authn
+	return func(d *server.Deps) { d.Auth, d.Gateway, d.Analytics, d.Web = authn, gw.Routes(), events, pages }, authn
 }
 
 // unreachedLimits fails the test if a request is admitted far enough to
 // reserve.
 type unreachedLimits struct{ t *testing.T }
 
-func (l unreachedLimits) Reserve(context.Context, steward.Principal, string, int64, int64) (gateway.Ticket, error) {
+func (l unreachedLimits) Reserve(context.Context, steward.Principal, string, int64, int64) (inference.Ticket, error) {
 	l.t.Error("a request reached the limits")
 	return nil, errors.New("not admitted")
 }
@@ -193,9 +194,11 @@ func (l unreachedLimits) Reserve(context.Context, steward.Principal, string, int
 // discardUsage records nothing.
 type discardUsage struct{}
 
-func (discardUsage) Record(context.Context, gateway.Usage) error { return nil }
+func (discardUsage) Record(context.Context, inference.Usage) error { return nil }
 
-func (d discardUsage) Intend(gateway.Usage) (gateway.Intent, error) { return gateway.Direct(d), nil }
+func (d discardUsage) Intend(inference.Usage) (inference.Intent, error) {
+	return inference.Direct(d), nil
+}
 
 // session starts a web session for the user and returns it with its
 // secret.
@@ -615,6 +618,38 @@ func TestUnknownRoutesAnswerInMistralsFormat(t *testing.T) {
 			if got := resp.Header.Get("Allow"); got != tc.allow {
 				t.Errorf("%s %s: Allow = %q, want %q", tc.method, tc.path, got, tc.allow)
 			}
+		}
+	})
+}
+
+// The model API is routed once, by the server, with the routes the gateway
+// lists: a method a path does not take, and a path no route has, are
+// answered as an Admin API route's are, in Mistral's format; the check API
+// takes every method.
+func TestModelRoutesAnswerInMistralsFormat(t *testing.T) {
+	forEachSurfaceEngine(t, func(t *testing.T, h *harness, _ *auth.Authenticator) {
+		for _, c := range []struct {
+			method, path string
+			status       int
+			allow, typ   string
+		}{
+			{"GET", "/v1/chat/completions", http.StatusMethodNotAllowed, "POST", "invalid_request_error"},
+			{"DELETE", "/v1/models", http.StatusMethodNotAllowed, "GET", "invalid_request_error"},
+			{"GET", "/v1/check/c1/report", http.StatusMethodNotAllowed, "POST", "invalid_request_error"},
+			{"POST", "/v1/check/c1/report/again", http.StatusNotFound, "", "not_found_error"},
+			{"POST", "/v1/audio/transcriptions", http.StatusNotFound, "", "not_found_error"},
+			{"PUT", "/v1/check", http.StatusUnauthorized, "", "authentication_error"},
+		} {
+			t.Run(c.method+" "+c.path, func(t *testing.T) {
+				r := h.raw(c.method, c.path, nil)
+				expectError(t, r, c.status, c.typ)
+				if got := r.header.Get("Allow"); got != c.allow {
+					t.Errorf("Allow = %q, want %q", got, c.allow)
+				}
+				if r.header.Get("x-request-id") == "" {
+					t.Error("no x-request-id")
+				}
+			})
 		}
 	})
 }

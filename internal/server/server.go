@@ -14,9 +14,11 @@ import (
 	"github.com/stewardhq/steward/internal/analytics"
 	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/auth"
+	"github.com/stewardhq/steward/internal/billing"
 	"github.com/stewardhq/steward/internal/directory"
 	"github.com/stewardhq/steward/internal/forwarded"
 	"github.com/stewardhq/steward/internal/httpstatus"
+	"github.com/stewardhq/steward/internal/inference"
 	"github.com/stewardhq/steward/internal/keys"
 	"github.com/stewardhq/steward/internal/quota"
 	"github.com/stewardhq/steward/internal/scim"
@@ -40,17 +42,19 @@ type Deps struct {
 	Invitations directory.InviteSettings
 	// Currency is the billing currency that limits and usage are shown in.
 	Currency string
-	// Prices are the served models' prices, listed in usage reports.
-	Prices []ModelPrice
+	// Prices is the price table of the served models, listed in usage
+	// reports; nil lists none.
+	Prices *billing.Prices
 	// Models are the names of the models the model API serves: an allow
 	// list of models may name only these (and those it already holds).
 	Models []string
 	// Web serves the Admin Panel and the Backoffice under /web/; it signs
 	// people in with sessions of its own. Nil serves no web pages.
 	Web Pages
-	// Gateway serves the model API (/v1/chat/completions, ...); it
-	// authenticates Workspace keys itself. Nil serves no model API.
-	Gateway http.Handler
+	// Gateway is the model API's routes (/v1/chat/completions, ..., the
+	// check API's), as gateway.Gateway.Routes lists them; each handler
+	// authenticates Workspace keys itself. None serves no model API.
+	Gateway []inference.Route
 	// Analytics records the product events that POST /v1/analytics/events
 	// takes, authenticated by the Workspace keys Auth checks. Nil serves no
 	// such endpoint; the analytics reports are served either way.
@@ -140,6 +144,9 @@ func New(deps Deps) (*Server, error) {
 	}
 	if deps.Currency == "" {
 		deps.Currency = "USD"
+	}
+	if deps.Prices == nil {
+		deps.Prices = &billing.Prices{}
 	}
 	if deps.Auth == nil {
 		a, err := auth.New(auth.Config{DB: deps.DB})
@@ -253,19 +260,20 @@ func logFrom(ctx context.Context) *slog.Logger {
 }
 
 // withRequestContext gives every request an id (the client's x-request-id
-// when it is reasonable), a logger carrying it, a capped body, recovery from
-// panics, and one access-log line, which names the id of the credential
-// that authenticated the request, whatever surface authenticated it.
-// Credentials are never logged.
+// when it is reasonable), made here once and put in its context, where
+// every surface's handlers find it (steward.RequestIDFrom); a logger
+// carrying it, a capped body, recovery from panics, and one access-log
+// line, which names the id of the credential that authenticated the
+// request, whatever surface authenticated it. Credentials are never
+// logged.
 func (s *Server) withRequestContext(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := steward.RequestID(r.Header.Get("x-request-id"))
 		w.Header().Set("x-request-id", id)
-		// Handlers further down (the gateway) use the same id.
-		r.Header.Set("x-request-id", id)
 		st := &logState{base: s.deps.Log, id: slog.String("request_id", id)}
-		r = r.WithContext(auth.Watch(context.WithValue(r.Context(), logStateKey, st), &st.seen))
+		ctx := steward.WithRequestID(context.WithValue(r.Context(), logStateKey, st), id)
+		r = r.WithContext(auth.Watch(ctx, &st.seen))
 		if r.Body != nil && !s.ownBodyCap[r.URL.Path] {
 			r.Body = http.MaxBytesReader(w, r.Body, s.deps.MaxBodyBytes)
 		}

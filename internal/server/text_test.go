@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/stewardhq/steward/internal/apitest"
+	"github.com/stewardhq/steward/internal/inference"
 	"github.com/stewardhq/steward/internal/server"
 	"github.com/stewardhq/steward/internal/store"
 	"github.com/stewardhq/steward/internal/store/storetest"
@@ -54,6 +55,15 @@ func jsonString(s string) string {
 // the bodies it received.
 type gatewayStub chan []byte
 
+// routes are the model API's, each answered by the stub.
+func (g gatewayStub) routes() []inference.Route {
+	var routes []inference.Route
+	for _, p := range []string{"POST /v1/chat/completions", "POST /v1/fim/completions", "POST /v1/embeddings", "GET /v1/models"} {
+		routes = append(routes, inference.Route{Pattern: p, Handler: g, OwnsBody: true})
+	}
+	return append(routes, inference.Route{Pattern: "POST /v1/check/{check_id}/report", Handler: g}, inference.Route{Pattern: "/v1/check", Handler: g})
+}
+
 func (g gatewayStub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	b, _ := io.ReadAll(r.Body)
 	select {
@@ -71,7 +81,7 @@ func forEachFullEngine(t *testing.T, fn func(t *testing.T, h *harness, gateway g
 		analyticsDeps := analyticsDeps(t, db)
 		fn(t, newHarnessWith(t, db, func(d *server.Deps) {
 			analyticsDeps(d)
-			d.Gateway = gateway
+			d.Gateway = gateway.routes()
 		}), gateway)
 	})
 }

@@ -11,12 +11,6 @@ import (
 	"github.com/stewardhq/steward/internal/usage"
 )
 
-// ModelPrice is a served model's price, for the usage report.
-type ModelPrice struct {
-	Model                             string
-	InputPerMillion, OutputPerMillion float64
-}
-
 // dayValue is one day of one figure in a usage report.
 type dayValue struct {
 	Date  string  `json:"date"`
@@ -118,7 +112,7 @@ func (s *Server) monthUsageOut(m quota.MonthUsage, global bool) usageOut {
 	currency := s.deps.Currency
 	symbol := billing.Symbol(currency)
 	out.Currency, out.CurrencySymbol = &currency, &symbol
-	for _, mp := range s.deps.Prices {
+	for _, mp := range s.deps.Prices.Models() {
 		out.Prices = append(out.Prices,
 			priceOut{EventType: "api_tokens", BillingMetric: "input_tokens", BillingGroup: mp.Model, APIZone: "global", ServiceTier: "standard", Price: mp.InputPerMillion},
 			priceOut{EventType: "api_tokens", BillingMetric: "output_tokens", BillingGroup: mp.Model, APIZone: "global", ServiceTier: "standard", Price: mp.OutputPerMillion})

@@ -4,9 +4,14 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"reflect"
 	"testing"
 	"time"
 
+	"github.com/stewardhq/steward/internal/billing"
+	"github.com/stewardhq/steward/internal/server"
+	"github.com/stewardhq/steward/internal/store"
+	"github.com/stewardhq/steward/internal/store/storetest"
 	"github.com/stewardhq/steward/internal/usage"
 )
 
@@ -115,4 +120,45 @@ func TestUsageReportExtension(t *testing.T) {
 		expectValidation(t, h.get("/v1/admin/usage/report?start=2000-01-01&end=2026-03-01&bucket=hour", h.boot.AdminKeySecret), "query.end")
 		expectValidation(t, h.get("/v1/admin/usage/report?start=2026-03-01&end=2026-03-02&group_by=planet", h.boot.AdminKeySecret), "query.group_by")
 	})
+}
+
+// The usage report lists the price table the gateway costs requests at,
+// two prices a model in the table's order; without a table it lists none.
+func TestUsageListsThePrices(t *testing.T) {
+	type price struct {
+		EventType     string  `json:"event_type"`
+		BillingMetric string  `json:"billing_metric"`
+		BillingGroup  string  `json:"billing_group"`
+		APIZone       string  `json:"api_zone"`
+		ServiceTier   string  `json:"service_tier"`
+		Price         float64 `json:"price"`
+	}
+	prices, err := billing.NewPrices([]billing.ModelPrice{{Model: "small", InputPerMillion: 0.1, OutputPerMillion: 0.3}, {Model: "large", InputPerMillion: 2, OutputPerMillion: 6}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name   string
+		prices *billing.Prices
+		want   []price
+	}{
+		{"none", nil, []price{}},
+		{"two models", prices, []price{
+			{"api_tokens", "input_tokens", "small", "global", "standard", 0.1}, {"api_tokens", "output_tokens", "small", "global", "standard", 0.3},
+			{"api_tokens", "input_tokens", "large", "global", "standard", 2}, {"api_tokens", "output_tokens", "large", "global", "standard", 6},
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			storetest.Run(t, func(t *testing.T, db *store.DB) {
+				h := newHarnessWith(t, db, func(d *server.Deps) { d.Prices = c.prices })
+				var rep struct {
+					Prices []price `json:"prices"`
+				}
+				ok(t, h.get("/v1/admin/usage", h.boot.AdminKeySecret), &rep)
+				if !reflect.DeepEqual(rep.Prices, c.want) {
+					t.Fatalf("prices = %+v, want %+v", rep.Prices, c.want)
+				}
+			})
+		})
+	}
 }

@@ -1,6 +1,7 @@
 package steward
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 )
@@ -25,4 +26,19 @@ func RandomID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
+}
+
+type requestIDKey struct{}
+
+// WithRequestID returns a context carrying a request's id, made once at
+// the server's edge (RequestID), which every surface's handlers, logs and
+// usage then use.
+func WithRequestID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, requestIDKey{}, id)
+}
+
+// RequestIDFrom returns the request's id in ctx; "" if none.
+func RequestIDFrom(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
 }

@@ -1,6 +1,7 @@
 package steward
 
 import (
+	"context"
 	"regexp"
 	"strings"
 	"testing"
@@ -21,5 +22,15 @@ func TestRequestID(t *testing.T) {
 	}
 	if a, b := RandomID(), RandomID(); a == b || !random.MatchString(a) {
 		t.Errorf("RandomID gave %q and %q", a, b)
+	}
+}
+
+func TestRequestIDInContext(t *testing.T) {
+	if got := RequestIDFrom(context.Background()); got != "" {
+		t.Errorf("a context without an id gave %q", got)
+	}
+	ctx := WithRequestID(context.Background(), "trace-123")
+	if got := RequestIDFrom(WithPrincipal(ctx, Principal{})); got != "trace-123" {
+		t.Errorf("RequestIDFrom = %q, want trace-123", got)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/stewardhq/steward/internal/auth"
+	"github.com/stewardhq/steward/internal/steward"
 	"github.com/stewardhq/steward/internal/store"
 )
 
@@ -58,14 +59,14 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
 	id, err := auth.VerifyPassword(r.Context(), h.cfg.DB, email, pw)
 	a.end(r.Context(), err)
 	if err != nil {
-		h.cfg.Log.Info("web: sign-in refused", "request_id", r.Header.Get("x-request-id"), "reason", err.Error())
+		h.cfg.Log.Info("web: sign-in refused", "request_id", steward.RequestIDFrom(r.Context()), "reason", err.Error())
 		again(err)
 		return
 	}
 	// The browser is now one the person signs in from: their own attempts
 	// from it are throttled apart from everyone else's.
 	if token, err := auth.DeviceToken(r.Context(), h.cfg.DB, email); err != nil {
-		h.cfg.Log.Error("web: device cookie", "request_id", r.Header.Get("x-request-id"), "err", err)
+		h.cfg.Log.Error("web: device cookie", "request_id", steward.RequestIDFrom(r.Context()), "err", err)
 	} else {
 		h.setCookie(w, r, deviceCookie, token, deviceDays*24*3600)
 	}
@@ -86,7 +87,7 @@ func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, id auth.I
 		h.fail(w, r, nil, err)
 		return
 	}
-	h.cfg.Log.Info("web: signed in", "request_id", r.Header.Get("x-request-id"), "user_id", sess.UserID, "session_id", sess.ID, "method", sess.Method)
+	h.cfg.Log.Info("web: signed in", "request_id", steward.RequestIDFrom(r.Context()), "user_id", sess.UserID, "session_id", sess.ID, "method", sess.Method)
 	h.setCookie(w, r, auth.SessionCookie, token, int(sess.ExpiresAt.Sub(sess.CreatedAt).Seconds()))
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }

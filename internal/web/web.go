@@ -266,7 +266,7 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 	p.Currency = h.cfg.Currency
 	var b strings.Builder
 	if err := t.Execute(&b, p); err != nil {
-		h.cfg.Log.Error("web: render", "template", name, "err", err, "request_id", r.Header.Get("x-request-id"))
+		h.cfg.Log.Error("web: render", "template", name, "err", err, "request_id", steward.RequestIDFrom(r.Context()))
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
@@ -299,7 +299,7 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, c *reqCtx, err er
 		if steward.IsKind(err, steward.KindUnavailable) {
 			status = http.StatusServiceUnavailable
 		}
-		id := r.Header.Get("x-request-id")
+		id := steward.RequestIDFrom(r.Context())
 		h.cfg.Log.Error("web: request failed", "err", err, "request_id", id, "path", r.URL.Path)
 		msg = "Something went wrong on our side. The request id is " + id + "."
 	}

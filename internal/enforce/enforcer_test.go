@@ -1,4 +1,4 @@
-package quota_test
+package enforce_test
 
 import (
 	"context"
@@ -9,8 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stewardhq/steward/internal/billing"
 	"github.com/stewardhq/steward/internal/bootstrap"
-	"github.com/stewardhq/steward/internal/gateway"
+	"github.com/stewardhq/steward/internal/enforce"
+	"github.com/stewardhq/steward/internal/inference"
 	"github.com/stewardhq/steward/internal/limits"
 	"github.com/stewardhq/steward/internal/quota"
 	"github.com/stewardhq/steward/internal/steward"
@@ -19,18 +21,25 @@ import (
 	"github.com/stewardhq/steward/internal/usage"
 )
 
-// cost prices a token at one micro-unit: a million tokens cost one unit.
-func cost(_ string, in, out int64) (int64, bool) { return in + out, true }
+// prices price a token of model m at one micro-unit: a million tokens
+// cost one unit.
+func prices(t testing.TB) *billing.Prices {
+	t.Helper()
+	p, err := billing.NewPrices([]billing.ModelPrice{{Model: "m", InputPerMillion: 1, OutputPerMillion: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
 
-func setup(t *testing.T, db *store.DB) (bootstrap.Result, *quota.Enforcer, steward.Principal) {
+func setup(t *testing.T, db *store.DB) (bootstrap.Result, *enforce.Enforcer, steward.Principal) {
 	t.Helper()
 	boot, err := bootstrap.Run(context.Background(), db, bootstrap.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	now := time.Now()
-	e := quota.NewEnforcer(db, limits.NewLocal(func() time.Time { return now }), func() time.Time { return now })
-	e.Cost = cost
+	e := enforce.New(db, limits.NewLocal(func() time.Time { return now }), prices(t), func() time.Time { return now })
 	k := steward.Principal{CredentialID: "k", OrganizationID: boot.Organization.ID, WorkspaceID: boot.DefaultWorkspace.ID, UserID: boot.Admin.ID}
 	return boot, e, k
 }
@@ -47,7 +56,7 @@ func setCap(t *testing.T, db *store.DB, boot bootstrap.Result, ws string, units 
 
 func refusedWith(t *testing.T, err error, code string) {
 	t.Helper()
-	var r *gateway.Refusal
+	var r *inference.Refusal
 	if !errors.As(err, &r) || r.Err.Code != code {
 		t.Fatalf("Reserve = %v, want a refusal with code %s", err, code)
 	}
@@ -110,11 +119,10 @@ func TestSpendCapHoldsUnderConcurrencyAndAcrossRestarts(t *testing.T) {
 }
 
 // setup2 is another process's enforcer over the same database.
-func setup2(t *testing.T, db *store.DB, boot bootstrap.Result) (bootstrap.Result, *quota.Enforcer, steward.Principal) {
+func setup2(t *testing.T, db *store.DB, boot bootstrap.Result) (bootstrap.Result, *enforce.Enforcer, steward.Principal) {
 	t.Helper()
 	now := time.Now()
-	e := quota.NewEnforcer(db, limits.NewLocal(func() time.Time { return now }), func() time.Time { return now })
-	e.Cost = cost
+	e := enforce.New(db, limits.NewLocal(func() time.Time { return now }), prices(t), func() time.Time { return now })
 	return boot, e, steward.Principal{CredentialID: "k", OrganizationID: boot.Organization.ID, WorkspaceID: boot.DefaultWorkspace.ID, UserID: boot.Admin.ID}
 }
 
@@ -239,7 +247,7 @@ func TestRefusalNamesTheLimit(t *testing.T) {
 		}
 		_, err := e.Reserve(ctx, k, "m", 600, 600)
 		refusedWith(t, err, "token_limit_exceeded")
-		var r *gateway.Refusal
+		var r *inference.Refusal
 		if errors.As(err, &r); r.Err.Message != "this request would exceed the tokens per minute of m of its Organization" {
 			t.Fatalf("message = %q", r.Err.Message)
 		}
@@ -257,8 +265,7 @@ func TestMonthFollowsTheTimeZone(t *testing.T) {
 		}
 		// 00:30 on 1 March in Paris is still February in UTC.
 		now := time.Date(2026, 2, 28, 23, 30, 0, 0, time.UTC)
-		e := quota.NewEnforcer(db, limits.NewLocal(func() time.Time { return now }), func() time.Time { return now })
-		e.Cost = cost
+		e := enforce.New(db, limits.NewLocal(func() time.Time { return now }), prices(t), func() time.Time { return now })
 		k := steward.Principal{CredentialID: "k", OrganizationID: boot.Organization.ID, WorkspaceID: boot.DefaultWorkspace.ID, UserID: boot.Admin.ID}
 		setCap(t, db, boot, "", 1)
 		rec := usage.NewRecorder(db, usage.Options{})
@@ -286,8 +293,7 @@ func TestMonthFollowsTheTimeZone(t *testing.T) {
 			WorkspaceID: k.WorkspaceID, Model: "m", InputTokens: 700_000, Cost: 700_000, Currency: "USD"}); err != nil {
 			t.Fatal(err)
 		}
-		other := quota.NewEnforcer(db, limits.NewLocal(func() time.Time { return now }), func() time.Time { return now })
-		other.Cost = cost
+		other := enforce.New(db, limits.NewLocal(func() time.Time { return now }), prices(t), func() time.Time { return now })
 		_, err = other.Reserve(ctx, k, "m", 400_000, 0)
 		refusedWith(t, err, "spend_limit_exceeded")
 		for _, zone := range []string{"Mars/Olympus_Mons", "", "Local"} {

@@ -1,4 +1,4 @@
-package quota
+package enforce
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/stewardhq/steward/internal/billing"
 	"github.com/stewardhq/steward/internal/limits"
+	"github.com/stewardhq/steward/internal/quota"
 	"github.com/stewardhq/steward/internal/steward"
 )
 
@@ -25,12 +26,12 @@ import (
 func FuzzLimitsReachTheLimiter(f *testing.F) {
 	f.Add(int64(9223372036855), int64(0), int64(0), int64(0), int64(0), int64(100), int64(4096), int64(20), int64(10), int64(10))
 	f.Add(int64(9223372036854), int64(9223372036854), int64(1), int64(1), int64(1), int64(math.MaxInt64), int64(math.MaxInt64), int64(math.MaxInt64), int64(math.MaxInt64), int64(math.MaxInt64))
-	f.Add(int64(MaxAmount), int64(MaxAmount), int64(MaxRequestsPerSecond), int64(MaxTokenLimit), int64(MaxTokenLimit), int64(1<<20), int64(-9223372036854775807), int64(0), int64(-1), int64(1))
-	f.Add(int64(MaxAmount+1), int64(-1), int64(MaxRequestsPerSecond+1), int64(MaxTokenLimit+1), int64(math.MinInt64), int64(0), int64(0), int64(0), int64(0), int64(0))
+	f.Add(int64(quota.MaxAmount), int64(quota.MaxAmount), int64(quota.MaxRequestsPerSecond), int64(quota.MaxTokenLimit), int64(quota.MaxTokenLimit), int64(1<<20), int64(-9223372036854775807), int64(0), int64(-1), int64(1))
+	f.Add(int64(quota.MaxAmount+1), int64(-1), int64(quota.MaxRequestsPerSecond+1), int64(quota.MaxTokenLimit+1), int64(math.MinInt64), int64(0), int64(0), int64(0), int64(0), int64(0))
 
 	f.Fuzz(func(t *testing.T, orgCap, wsCap, rps, perMinute, perMonth, prompt, maxOut, cost, in, out int64) {
-		model := map[string]TokenLimits{"m": {PerMinute: perMinute, PerMonth: perMonth}}
-		rl := RateLimits{RequestsPerSecond: rps, Models: model}
+		model := map[string]quota.TokenLimits{"m": {PerMinute: perMinute, PerMonth: perMonth}}
+		rl := quota.RateLimits{RequestsPerSecond: rps, Models: model}
 		inRange := func(v, bound int64) bool { return v >= 0 && v <= bound }
 
 		// The Admin API's checks.
@@ -38,9 +39,9 @@ func FuzzLimitsReachTheLimiter(f *testing.F) {
 			err error
 			ok  bool
 		}{
-			{checkAmount(&orgCap), inRange(orgCap, MaxAmount)},
-			{checkAmount(&wsCap), inRange(wsCap, MaxAmount)},
-			{checkRateLimits(rl), inRange(rps, MaxRequestsPerSecond) && inRange(perMinute, MaxTokenLimit) && inRange(perMonth, MaxTokenLimit)},
+			{quota.CheckAmount(&orgCap), inRange(orgCap, quota.MaxAmount)},
+			{quota.CheckAmount(&wsCap), inRange(wsCap, quota.MaxAmount)},
+			{quota.CheckRateLimits(rl), inRange(rps, quota.MaxRequestsPerSecond) && inRange(perMinute, quota.MaxTokenLimit) && inRange(perMonth, quota.MaxTokenLimit)},
 		} {
 			if (c.err == nil) != c.ok {
 				t.Fatalf("caps %d, %d, limits %+v: error %v, want one: %v", orgCap, wsCap, rl, c.err, !c.ok)
@@ -49,15 +50,15 @@ func FuzzLimitsReachTheLimiter(f *testing.F) {
 				checkNamesBound(t, c.err)
 			}
 		}
-		accepted := checkAmount(&orgCap) == nil && checkAmount(&wsCap) == nil && checkRateLimits(rl) == nil
+		accepted := quota.CheckAmount(&orgCap) == nil && quota.CheckAmount(&wsCap) == nil && quota.CheckRateLimits(rl) == nil
 
 		// What may be stored: any value that is not negative.
 		fold := func(v int64) int64 { return v & math.MaxInt64 }
 		orgCap, wsCap = fold(orgCap), fold(wsCap)
-		stored := RateLimits{RequestsPerSecond: fold(rps), Models: map[string]TokenLimits{"m": {PerMinute: fold(perMinute), PerMonth: fold(perMonth)}}}
-		s := Settings{Organization: stored, Workspaces: map[string]RateLimits{"w": stored}, SpendCap: &orgCap,
+		stored := quota.RateLimits{RequestsPerSecond: fold(rps), Models: map[string]quota.TokenLimits{"m": {PerMinute: fold(perMinute), PerMonth: fold(perMonth)}}}
+		s := quota.Settings{Organization: stored, Workspaces: map[string]quota.RateLimits{"w": stored}, SpendCap: &orgCap,
 			WorkspaceSpends: map[string]int64{"w": wsCap}, Location: time.UTC}
-		cs := s.checks(steward.Principal{OrganizationID: "o", WorkspaceID: "w"}, "m", limits.AddSat(tokenCount(prompt), tokenCount(maxOut)), fold(cost))
+		cs := checks(s, steward.Principal{OrganizationID: "o", WorkspaceID: "w"}, "m", limits.AddSat(tokenCount(prompt), tokenCount(maxOut)), fold(cost))
 		if len(cs) == 0 || len(cs) > limits.MaxChecks {
 			t.Fatalf("settings %+v make %d checks", s, len(cs))
 		}
@@ -107,7 +108,7 @@ func checkNamesBound(t *testing.T, err error) {
 		t.Fatalf("error %v, want KindInvalid at a field of the body", err)
 	}
 	name := e.Field[len(e.Field)-1]
-	largest, ok := map[string]int64{"amount": MaxAmount, "requests_per_second": MaxRequestsPerSecond, "tokens_per_minute": MaxTokenLimit, "tokens_per_month": MaxTokenLimit}[name]
+	largest, ok := map[string]int64{"amount": quota.MaxAmount, "requests_per_second": quota.MaxRequestsPerSecond, "tokens_per_minute": quota.MaxTokenLimit, "tokens_per_month": quota.MaxTokenLimit}[name]
 	if !ok || !strings.Contains(e.Message, name) || !strings.Contains(e.Message, strconv.FormatInt(largest, 10)) {
 		t.Fatalf("error at %v: %q does not name the field and its largest value", e.Field, e.Message)
 	}

@@ -1,12 +1,12 @@
-package quota_test
+package enforce_test
 
 import (
 	"context"
 	"testing"
 	"time"
 
+	"github.com/stewardhq/steward/internal/enforce"
 	"github.com/stewardhq/steward/internal/limits"
-	"github.com/stewardhq/steward/internal/quota"
 	"github.com/stewardhq/steward/internal/redistest"
 	"github.com/stewardhq/steward/internal/store"
 	"github.com/stewardhq/steward/internal/store/storetest"
@@ -32,13 +32,12 @@ func TestSharedSpendCapOverRedis(t *testing.T) {
 			t.Fatal(err)
 		}
 
-		process := func() *quota.Enforcer {
-			e := quota.NewEnforcer(db, limits.NewRedis(client, limits.RedisOptions{Prefix: prefix, Seeded: true}), time.Now)
-			e.Cost = cost
+		process := func() *enforce.Enforcer {
+			e := enforce.New(db, limits.NewRedis(client, limits.RedisOptions{Prefix: prefix, Seeded: true}), prices(t), time.Now)
 			return e
 		}
 		a, b := process(), process()
-		reserve := func(e *quota.Enforcer, tokens int64) error {
+		reserve := func(e *enforce.Enforcer, tokens int64) error {
 			_, err := e.Reserve(ctx, k, "m", tokens, 0)
 			return err
 		}

@@ -1,4 +1,9 @@
-package quota
+// Package enforce holds the limits of an Organization (package quota) to
+// every model API request: its Enforcer is the gateway's
+// inference.Limits, which turns the Organization's settings into checks of
+// the limiter (package limits), reserves each request's worst case and
+// settles it to what the request used.
+package enforce
 
 import (
 	"context"
@@ -10,14 +15,15 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward/internal/billing"
-	"github.com/stewardhq/steward/internal/gateway"
+	"github.com/stewardhq/steward/internal/inference"
 	"github.com/stewardhq/steward/internal/limits"
+	"github.com/stewardhq/steward/internal/quota"
 	"github.com/stewardhq/steward/internal/steward"
 	"github.com/stewardhq/steward/internal/store"
 	"github.com/stewardhq/steward/internal/usage"
 )
 
-// Enforcer is the gateway's Limits: for every request it reserves, all or
+// Enforcer is the gateway's inference.Limits: for every request it reserves, all or
 // nothing, the Organization's and the Workspace's request rate, the model's
 // tokens per minute and per month at both levels, and both monthly spend
 // caps, with the request's worst case; the answer settles them to what was
@@ -27,12 +33,12 @@ import (
 type Enforcer struct {
 	db      *store.DB
 	limiter limits.Limiter
-	// Cost prices tokens of a model as the gateway records them.
-	Cost func(model string, in, out int64) (int64, bool)
-	now  func() time.Time
+	// prices cost tokens as the gateway records them.
+	prices *billing.Prices
+	now    func() time.Time
 
 	// settings are each Organization's, dropped when a limit changes.
-	settings *store.Cache[Settings]
+	settings *store.Cache[quota.Settings]
 
 	mu sync.Mutex
 	// warmed records the (key, month) monthly counters already started
@@ -40,14 +46,15 @@ type Enforcer struct {
 	warmed map[warmKey]bool
 }
 
-var _ gateway.Limits = (*Enforcer)(nil)
+var _ inference.Limits = (*Enforcer)(nil)
 
-// NewEnforcer returns an enforcer over the limiter, subscribed to limit
-// changes.
-func NewEnforcer(db *store.DB, limiter limits.Limiter, now func() time.Time) *Enforcer {
-	return &Enforcer{db: db, limiter: limiter, now: now, warmed: map[warmKey]bool{},
-		settings: store.NewCache(db, TopicLimits, func(ctx context.Context, orgID string) (Settings, error) {
-			return store.Read(ctx, db, func(tx *store.Tx) (Settings, error) { return Load(ctx, tx, orgID) })
+// New returns an enforcer over the limiter, subscribed to limit changes,
+// that costs requests at prices, the gateway's: a model they do not price
+// costs nothing.
+func New(db *store.DB, limiter limits.Limiter, prices *billing.Prices, now func() time.Time) *Enforcer {
+	return &Enforcer{db: db, limiter: limiter, prices: prices, now: now, warmed: map[warmKey]bool{},
+		settings: store.NewCache(db, quota.TopicLimits, func(ctx context.Context, orgID string) (quota.Settings, error) {
+			return store.Read(ctx, db, func(tx *store.Tx) (quota.Settings, error) { return quota.Load(ctx, tx, orgID) })
 		})}
 }
 
@@ -136,15 +143,15 @@ type check struct {
 	spend        bool
 }
 
-// Reserve admits a request or refuses it with a *gateway.Refusal.
-func (e *Enforcer) Reserve(ctx context.Context, k steward.Principal, model string, promptTokens, maxOutputTokens int64) (gateway.Ticket, error) {
+// Reserve admits a request or refuses it with an *inference.Refusal.
+func (e *Enforcer) Reserve(ctx context.Context, k steward.Principal, model string, promptTokens, maxOutputTokens int64) (inference.Ticket, error) {
 	s, err := e.settings.Get(ctx, k.OrganizationID)
 	if err != nil {
 		return nil, err
 	}
 	prompt, maxOut := tokenCount(promptTokens), tokenCount(maxOutputTokens)
-	worstCost, _ := e.Cost(model, prompt, maxOut)
-	cs := s.checks(k, model, limits.AddSat(prompt, maxOut), worstCost)
+	worstCost, _ := e.prices.Cost(model, prompt, maxOut)
+	cs := checks(s, k, model, limits.AddSat(prompt, maxOut), worstCost)
 	if err := e.warmAll(ctx, cs); err != nil {
 		return nil, err
 	}
@@ -174,7 +181,7 @@ func (e *Enforcer) Reserve(ctx context.Context, k steward.Principal, model strin
 		if c.Kind == limits.TokensPerMinute || c.Kind == limits.TokensPerMonth {
 			what += " of " + model
 		}
-		return nil, &gateway.Refusal{
+		return nil, &inference.Refusal{
 			Err:        &steward.Error{Kind: steward.KindRateLimited, Code: c.code, Message: "this request would exceed the " + what + " of its " + scopeName(c.Key)},
 			RetryAfter: d.RetryAfter, Header: h,
 		}
@@ -182,13 +189,13 @@ func (e *Enforcer) Reserve(ctx context.Context, k steward.Principal, model strin
 	return &ticket{e: e, cs: cs, res: res, header: h, model: model}, nil
 }
 
-// checks are the limits a request of a key and model must pass, each
-// taking its worst case of tokens or spend.
-func (s Settings) checks(k steward.Principal, model string, worstTokens, worstCost int64) []check {
+// checks are the limits of settings s a request of a key and model must
+// pass, each taking its worst case of tokens or spend.
+func checks(s quota.Settings, k steward.Principal, model string, worstTokens, worstCost int64) []check {
 	var cs []check
 	levels := []struct {
 		prefix, ws string
-		rl         RateLimits
+		rl         quota.RateLimits
 		cap        *int64
 	}{{"org:" + k.OrganizationID, "", s.Organization, s.SpendCap}, {"ws:" + k.WorkspaceID, k.WorkspaceID, s.RateLimitsOf(k.WorkspaceID), nil}}
 	if v, ok := s.WorkspaceSpends[k.WorkspaceID]; ok {
@@ -289,7 +296,7 @@ func (t *ticket) Headers() http.Header { return t.header }
 // Settle corrects every check to what the request used.
 func (t *ticket) Settle(inputTokens, outputTokens int64) {
 	in, out := tokenCount(inputTokens), tokenCount(outputTokens)
-	cost, _ := t.e.Cost(t.model, in, out)
+	cost, _ := t.e.prices.Cost(t.model, in, out)
 	_ = t.e.limiter.Settle(context.Background(), &t.res, actuals(t.cs, limits.AddSat(in, out), cost))
 }
 
