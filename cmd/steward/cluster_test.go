@@ -144,12 +144,17 @@ func TestClusterOfThree(t *testing.T) {
 		}
 		return n
 	}
+	// Answers do not wait for their usage: the answers so far (those of
+	// the rate limit, and one a process since) are counted once it lands.
+	for deadline := time.Now().Add(10 * time.Second); events() < answered+int64(len(procs)) && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
 	before := events()
 	answered, refusals, lost := traffic(240, "spend_limit_exceeded", func() {
 		_ = procs[2].cmd.Process.Signal(syscall.SIGKILL)
 	})
-	// Answers do not wait for their usage, and what the killed process
-	// left in flight is recorded by the others' sweep.
+	// What the killed process left in flight is recorded by the others'
+	// sweep.
 	recorded := events() - before
 	for deadline := time.Now().Add(10 * time.Second); recorded < answered && time.Now().Before(deadline); recorded = events() - before {
 		time.Sleep(50 * time.Millisecond)
