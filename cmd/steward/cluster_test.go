@@ -21,8 +21,10 @@ import (
 // Redis, as behind a load balancer, and sends concurrent traffic through
 // all three: a rate limit and a spend cap hold in total, a key revoked
 // through one process is refused by the others within a second, and a
-// process killed mid-run loses no usage it acknowledged.
+// process killed mid-run loses no usage it acknowledged: the others
+// record what it left in flight.
 func TestClusterOfThree(t *testing.T) {
+	t.Setenv(sweepEnv, "200ms")
 	_, prefix := redistest.Open(t)
 	db, dbCfg := storetest.OpenPostgres(t)
 	db.Close()
@@ -142,11 +144,21 @@ func TestClusterOfThree(t *testing.T) {
 		}
 		return n
 	}
+	// Answers do not wait for their usage: the answers so far (those of
+	// the rate limit, and one a process since) are counted once it lands.
+	for deadline := time.Now().Add(10 * time.Second); events() < answered+int64(len(procs)) && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
 	before := events()
 	answered, refusals, lost := traffic(240, "spend_limit_exceeded", func() {
 		_ = procs[2].cmd.Process.Signal(syscall.SIGKILL)
 	})
+	// What the killed process left in flight is recorded by the others'
+	// sweep.
 	recorded := events() - before
+	for deadline := time.Now().Add(10 * time.Second); recorded < answered && time.Now().Before(deadline); recorded = events() - before {
+		time.Sleep(50 * time.Millisecond)
+	}
 	// Reservations in flight hold part of the cap while others are
 	// refused, and those lost with the killed process hold it for the
 	// month: so fewer than the 71 answers that fit may be answered.

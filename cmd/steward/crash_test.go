@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/stewardhq/steward/internal/store/storetest"
 )
 
 // slowModel serves the model "fake": it answers a chat request after a few
@@ -123,72 +125,137 @@ func TestShutdownBillsCutStreams(t *testing.T) {
 	})
 }
 
+// sweepEnv sets how often each process settles the usage intents of
+// processes that died (PostgreSQL): shorter than its minute in tests.
+const sweepEnv = "STEWARD_USAGE_SWEEP_INTERVAL"
+
+// load is the outcome of loadThenKill: requests sent, and answers the
+// clients received whole.
+type load struct{ sent, answered int64 }
+
+// loadThenKill starts a stream through p, sends chat requests from 8
+// clients, and kills p with SIGKILL once 100 have been answered; it
+// returns once p has exited and the clients have stopped.
+func loadThenKill(t *testing.T, p *process, key string) load {
+	t.Helper()
+	startStream(t, p, key, 4)
+	var sent, answered atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				sent.Add(1)
+				resp, body, err := p.chat(key, hello)
+				switch {
+				case err != nil:
+				case resp.StatusCode == 200 && strings.Contains(body, `"completion_tokens":2`):
+					answered.Add(1)
+				default:
+					t.Errorf("answer: %d %s", resp.StatusCode, body)
+				}
+			}
+		})
+	}
+	for deadline := time.Now().Add(30 * time.Second); answered.Load() < 100; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d answers in 30s, want 100 before the kill", answered.Load())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	stopped(t, p)
+	close(stop)
+	wg.Wait()
+	// The stream, whose first chunk reached its client, counts as sent
+	// and answered.
+	return load{sent: sent.Load() + 1, answered: answered.Load() + 1}
+}
+
+// settledUsage reads today's usage through p until every answer of l is
+// in it (a dead process's intents may wait for the next sweep), and checks
+// that it equals what the clients received: every answer recorded,
+// exactly (2 output tokens) or at its reservation marked estimated (4, its
+// max_tokens), the stream among the estimated, and no request twice.
+func settledUsage(t *testing.T, p *process, admin string, l load) reportRow {
+	t.Helper()
+	var got reportRow
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if got = todaysUsage(t, p, admin); got.Requests >= l.answered || time.Now().After(deadline) {
+			break
+		}
+	}
+	exact := got.Requests - got.EstimatedRequests
+	switch {
+	case got.Requests < l.answered:
+		t.Fatalf("recorded %d requests; clients received %d answers (the stream included)", got.Requests, l.answered)
+	case got.Requests > l.sent:
+		t.Fatalf("recorded %d requests of %d sent: some twice", got.Requests, l.sent)
+	case got.OutputTokens != 2*exact+4*got.EstimatedRequests:
+		t.Fatalf("recorded %d output tokens for %d exact and %d estimated requests, want 2 and 4 each", got.OutputTokens, exact, got.EstimatedRequests)
+	case got.EstimatedRequests < 1:
+		t.Fatalf("recorded %d estimated requests, want the stream among them", got.EstimatedRequests)
+	}
+	t.Logf("answered %d of %d sent; recorded %d, %d estimated", l.answered, l.sent, got.Requests, got.EstimatedRequests)
+	return got
+}
+
 // TestKillNineDuringLoadLosesNoAnswer kills Steward with SIGKILL while
 // clients are being answered and a stream is running, restarts it, and
-// compares what the clients received with the usage report: every answer
-// a client received is recorded, exactly (2 output tokens) or at its
-// reservation marked estimated (4, its max_tokens), and no request is
-// recorded twice. On SQLite the stream, whose first chunk reached its
-// client, is recorded at its reservation too; on PostgreSQL a stream is
-// not yet covered before it ends.
+// compares what the clients received with the usage report
+// (settledUsage). The restarted process records what the killed one left
+// in flight: on SQLite at start, on PostgreSQL by its sweep.
 func TestKillNineDuringLoadLosesNoAnswer(t *testing.T) {
+	t.Setenv(sweepEnv, "200ms")
 	engines(t, func(t *testing.T, db []string) {
 		args := append(db, slowModel(t)...)
 		p := start(t, args...)
 		admin := adminKey.FindStringSubmatch(p.output)[1]
 		_, key := p.workspaceKey(t, admin)
 		p.call(t, "PUT", "/v1/admin/rate-limit", admin, `{"requests_per_second":100000}`)
-		startStream(t, p, key, 4)
-
-		var sent, answered atomic.Int64
-		stop := make(chan struct{})
-		var wg sync.WaitGroup
-		for range 8 {
-			wg.Go(func() {
-				for {
-					select {
-					case <-stop:
-						return
-					default:
-					}
-					sent.Add(1)
-					resp, body, err := p.chat(key, hello)
-					switch {
-					case err != nil:
-					case resp.StatusCode == 200 && strings.Contains(body, `"completion_tokens":2`):
-						answered.Add(1)
-					default:
-						t.Errorf("answer: %d %s", resp.StatusCode, body)
-					}
-				}
-			})
-		}
-		for answered.Load() < 100 {
-			time.Sleep(time.Millisecond)
-		}
-		if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-			t.Fatal(err)
-		}
-		stopped(t, p)
-		close(stop)
-		wg.Wait()
-
-		got := todaysUsage(t, start(t, args...), admin)
-		streams := int64(0)
-		if db[0] == "--data-dir" {
-			streams = 1
-		}
-		exact := got.Requests - got.EstimatedRequests
-		switch {
-		case got.Requests < answered.Load()+streams:
-			t.Fatalf("recorded %d requests; clients received %d answers and %d streams", got.Requests, answered.Load(), streams)
-		case got.Requests > sent.Load()+1:
-			t.Fatalf("recorded %d requests of %d sent: some twice", got.Requests, sent.Load()+1)
-		case got.OutputTokens != 2*exact+4*got.EstimatedRequests:
-			t.Fatalf("recorded %d output tokens for %d exact and %d estimated requests, want 2 and 4 each", got.OutputTokens, exact, got.EstimatedRequests)
-		case got.EstimatedRequests < streams:
-			t.Fatalf("recorded %d estimated requests, want the stream among them", got.EstimatedRequests)
-		}
-		t.Logf("answered %d of %d sent; recorded %d, %d estimated", answered.Load(), sent.Load(), got.Requests, got.EstimatedRequests)
+		l := loadThenKill(t, p, key)
+		settledUsage(t, start(t, args...), admin, l)
 	})
+}
+
+// TestKilledProcessSettledByAnother runs two processes on one PostgreSQL
+// database and kills the first with SIGKILL during load: the second, still
+// running, records what the first left in flight, without a restart, and
+// the usage report then equals what the clients received
+// (settledUsage). Every estimated request is one the second process's
+// sweep recorded, which its metric shows.
+func TestKilledProcessSettledByAnother(t *testing.T) {
+	t.Setenv(sweepEnv, "200ms")
+	db, cfg := storetest.OpenPostgres(t)
+	db.Close()
+	args := append([]string{"--database-url", cfg.DatabaseURL}, slowModel(t)...)
+	first := start(t, args...)
+	admin := adminKey.FindStringSubmatch(first.output)[1]
+	metricsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	second := start(t, append(args, "--metrics-addr", metricsAddr)...)
+	_, key := first.workspaceKey(t, admin)
+	first.call(t, "PUT", "/v1/admin/rate-limit", admin, `{"requests_per_second":100000}`)
+
+	l := loadThenKill(t, first, key)
+	got := settledUsage(t, second, admin, l)
+	// The metric is counted once the sweep's transaction has committed.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		swept := metric(t, "http://"+metricsAddr+"/metrics", "steward_usage_orphaned_intents_total")
+		if swept == float64(got.EstimatedRequests) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the second process recorded %v intents of the first, want the %d estimated requests", swept, got.EstimatedRequests)
+		}
+	}
+	if resp, body, err := second.chat(key, hello); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("the second process after the sweep: %v %s", err, body)
+	}
 }

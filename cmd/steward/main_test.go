@@ -2,8 +2,10 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -296,6 +298,36 @@ func TestSigtermShutsDownGracefully(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("steward did not stop within 20s of SIGTERM")
 	}
+}
+
+// TestSecondServerOnSQLiteRefused starts a second server on the data
+// directory of a running one: it refuses to start, naming the database and
+// the process that holds it, before touching the file. Once the first is
+// killed with SIGKILL, its lock is gone with it and a server starts.
+func TestSecondServerOnSQLiteRefused(t *testing.T) {
+	dir := t.TempDir()
+	p := start(t, "--data-dir", dir)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, binary, "serve", "--addr", "127.0.0.1:0", "--data-dir", dir).CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() <= 0 {
+		t.Fatalf("second server on the same data directory: %v, want it to exit with an error\n%s", err, out)
+	}
+	db := filepath.Join(dir, "steward.db")
+	for _, want := range []string{"the SQLite database " + db + " is in use", fmt.Sprintf("another process (pid %d)", p.cmd.Process.Pid), db + ".lock"} {
+		if !strings.Contains(string(out), want) {
+			t.Fatalf("second server's error:\n%s\nwant it to say %q", out, want)
+		}
+	}
+	if strings.Contains(string(out), "listening on") {
+		t.Fatalf("the second server listened:\n%s", out)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	stopped(t, p)
+	start(t, "--data-dir", dir)
 }
 
 var backofficeKey = regexp.MustCompile(`Backoffice key\s+(stwb_\w+)`)

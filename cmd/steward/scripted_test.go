@@ -83,7 +83,6 @@ func scriptedRun(t *testing.T, db []string) {
 		t.Fatalf("answered %d, refused by the cap %d, refused after revocation %d: want some of each", answered.Load(), capped.Load(), afterRevoke.Load())
 	}
 
-	status, body := p.call(t, "GET", "/v1/admin/spend-limit", admin, "")
 	var spend struct {
 		Limits struct {
 			Completion struct {
@@ -92,10 +91,15 @@ func scriptedRun(t *testing.T, db []string) {
 			} `json:"completion"`
 		} `json:"limits"`
 	}
-	if err := json.Unmarshal([]byte(body), &spend); status != 200 || err != nil {
-		t.Fatalf("spend limit: %d %s", status, body)
-	}
 	want := float64(answered.Load()) * costPerAnswer
+	// The last answers' usage is committed a moment after them.
+	body := eventually(func() (string, bool) {
+		status, body := p.call(t, "GET", "/v1/admin/spend-limit", admin, "")
+		if err := json.Unmarshal([]byte(body), &spend); status != 200 || err != nil {
+			t.Fatalf("spend limit: %d %s", status, body)
+		}
+		return body, math.Abs(spend.Limits.Completion.Usage-want) <= 1e-6
+	})
 	if got := spend.Limits.Completion; math.Abs(got.Usage-want) > 1e-6 || got.Usage > 1 || got.UsageLimit != 1 {
 		t.Fatalf("spend limit reports %s; %d answers cost %.3f under a cap of 1", body, answered.Load(), want)
 	}

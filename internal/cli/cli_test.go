@@ -291,3 +291,19 @@ models:
 		t.Fatalf("a bad model: exit %d, %q", code, stderr)
 	}
 }
+
+// TestServeRefusesABadSweepInterval: the sweep interval of the usage
+// intents is read from the environment, and a value that is not a
+// positive duration stops serve before it opens the database.
+func TestServeRefusesABadSweepInterval(t *testing.T) {
+	for _, v := range []string{"soon", "0s", "-1m"} {
+		dir := filepath.Join(t.TempDir(), "data")
+		code, _, stderr := run(t, map[string]string{sweepEnv: v}, "serve", "--addr", "127.0.0.1:0", "--data-dir", dir)
+		if code == 0 || !strings.Contains(stderr, sweepEnv+`="`+v+`": want a positive duration`) {
+			t.Fatalf("%s=%s: exit %d, %s", sweepEnv, v, code, stderr)
+		}
+		if _, err := os.Stat(dir); !os.IsNotExist(err) {
+			t.Fatalf("%s=%s: the data directory was created (%v)", sweepEnv, v, err)
+		}
+	}
+}

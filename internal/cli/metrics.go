@@ -32,6 +32,8 @@ func newMetrics(db *store.DB, limiter limits.Limiter, checker *keys.Checker, acc
 	m.Counter("steward_usage_batches_total", "Usage batches committed; steward_usage_events_total over this is the mean batch size.", func() float64 { return float64(recorder.Stats().Batches) })
 	m.Counter("steward_usage_events_total", "Usage events in the committed batches, repeated ids included.", func() float64 { return float64(recorder.Stats().Events) })
 	m.Counter("steward_usage_failed_batches_total", "Usage batches that failed, whose requests were answered with an error.", func() float64 { return float64(recorder.Stats().FailedBatches) })
+	m.Counter("steward_usage_orphaned_intents_total", "Requests in flight in processes that died, recorded here at their reservation, marked estimated.", func() float64 { return float64(recorder.Stats().Orphans) })
+	m.Counter("steward_usage_late_final_events_total", "Final usage events ignored because a sweep had recorded their request at its reservation (this process had lost its lock's connection).", func() float64 { return float64(recorder.Stats().LateFinals) })
 	return m
 }
 

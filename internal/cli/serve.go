@@ -50,6 +50,19 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	sweepEvery, err := sweepInterval(env.Getenv)
+	if err != nil {
+		return err
+	}
+	if cfg.DatabaseURL == "" {
+		// One server owns an SQLite database: the usage it left in flight
+		// is settled at start, which another server on the file would undo.
+		release, err := store.OwnSQLite(cfg.DataDir)
+		if err != nil {
+			return err
+		}
+		defer release()
+	}
 	db, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -112,20 +125,20 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	// memory back to the system now rather than over the next minutes.
 	debug.FreeOSMemory()
 	recorder := usage.NewRecorder(db, usage.Options{Log: log, Derive: metering.Analytics})
-	// On SQLite, the one process of the database writes each model
-	// request's reservation while its upstream works, and settles at start
-	// what a crash left. PostgreSQL's processes cannot yet tell a dead
-	// process's intents from a live one's: their answers wait for their
-	// final usage.
-	intents := db.Dialect() == store.SQLite
-	if intents {
-		n, err := recorder.SettleOrphans(ctx)
-		if err != nil {
-			return fmt.Errorf("record the usage of requests in flight at the last stop: %w", err)
+	// Each model request's reservation is written while its upstream
+	// works, and what a dead process left is settled at its reservation:
+	// on SQLite at start, by the one process of the database; on
+	// PostgreSQL by every process, at start and every sweepEvery, for the
+	// processes whose lock it can take.
+	var process *usage.Process
+	if db.Dialect() == store.Postgres {
+		if process, err = usage.Join(ctx, recorder); err != nil {
+			return err
 		}
-		if n > 0 {
-			log.Warn("recorded requests in flight at the last stop at their reservation, marked estimated", "requests", n)
-		}
+		defer process.Close()
+	}
+	if err := settleOrphans(ctx, recorder, process != nil, log); err != nil {
+		return err
 	}
 	limiter, closeLimiter, err := newLimiter(ctx, cfg, log)
 	if err != nil {
@@ -147,7 +160,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	gw, err := newGateway(cfg, prices, env.Getenv, m.Auth(authn), m.Limits(enforcer), m.Recorder(metering.Meter{Usage: recorder, Intents: intents}), &http.Client{Transport: m.Transport(gateway.UpstreamTransport(cfg.UpstreamHeaderTimeout))}, log)
+	gw, err := newGateway(cfg, prices, env.Getenv, m.Auth(authn), m.Limits(enforcer), m.Recorder(metering.Meter{Usage: recorder, Intents: true}), &http.Client{Transport: m.Transport(gateway.UpstreamTransport(cfg.UpstreamHeaderTimeout))}, log)
 	if err != nil {
 		return err
 	}
@@ -205,6 +218,9 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	background.Go(func() { keys.FlushEvery(bgCtx, 10*time.Second, checker.Flush, log) })
 	background.Go(func() { gw.ExpireChecks(bgCtx, time.Minute) })
 	background.Go(func() { db.Follow(bgCtx, resyncEvery, log) })
+	if process != nil {
+		background.Go(func() { process.Run(bgCtx, sweepEvery) })
+	}
 	select {
 	case <-db.FeedReady():
 	case <-time.After(5 * time.Second):
@@ -262,6 +278,43 @@ func runServe(ctx context.Context, env Env, args []string) error {
 // their usage once their connections are closed: a little more than the
 // gateway gives a request to record it.
 const drainTimeout = 15 * time.Second
+
+// settleOrphans records, before serving, the usage of the requests left in
+// flight by processes that died: on SQLite every intent left in the file
+// (SettleOrphans), on PostgreSQL (sweep set) those of the processes that
+// are gone (Sweep).
+func settleOrphans(ctx context.Context, recorder *usage.Recorder, sweep bool, log *slog.Logger) error {
+	settle := recorder.SettleOrphans
+	if sweep {
+		settle = recorder.Sweep
+	}
+	n, err := settle(ctx)
+	if err != nil {
+		return fmt.Errorf("record the usage of requests in flight in processes that stopped: %w", err)
+	}
+	if n > 0 {
+		log.Warn("recorded requests in flight in processes that stopped at their reservation, marked estimated", "requests", n)
+	}
+	return nil
+}
+
+// sweepEnv is the environment variable that sets how often each process
+// settles the usage intents of processes that died, on PostgreSQL: a
+// minute unless set, shorter in tests.
+const sweepEnv = "STEWARD_USAGE_SWEEP_INTERVAL"
+
+// sweepInterval reads sweepEnv.
+func sweepInterval(getenv func(string) string) (time.Duration, error) {
+	v := getenv(sweepEnv)
+	if v == "" {
+		return time.Minute, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%s=%q: want a positive duration, such as 1m or 500ms", sweepEnv, v)
+	}
+	return d, nil
+}
 
 // reportTokenEnv is the environment variable holding the check API's report
 // token (auth.Config.ReportToken). It is read from the environment only,

@@ -23,10 +23,11 @@ import (
 type Meter struct {
 	Usage *usage.Recorder
 	// Intents stores each model request's reservation while its upstream
-	// works (usage.Intent). It is for a process that owns its database
-	// (SQLite), which settles the intents a crash left at start
-	// (usage.Recorder.SettleOrphans); without it, an answer waits for its
-	// final usage event.
+	// works (usage.Intent). It is for a process whose intents a crash
+	// leaves are settled: on SQLite at its next start
+	// (usage.Recorder.SettleOrphans), on PostgreSQL by the sweep of any
+	// process (usage.Process, usage.Recorder.Sweep). Without it, an answer
+	// waits for its final usage event.
 	Intents bool
 }
 

@@ -3,12 +3,16 @@ package usage
 import (
 	"context"
 	"database/sql"
+	"slices"
 	"strings"
 
 	"github.com/stewardhq/steward/internal/store"
 )
 
 var intentColumns = []string{"id", "organization_id", "workspace_id", "key_id", "user_id", "model", "occurred_at", "input_tokens", "output_tokens", "cost", "currency", "endpoint", "request_id", "product"}
+
+// intentRow is an intent's columns as written: its usage, then its process.
+var intentRow = append(slices.Clone(intentColumns), "process_id")
 
 // An Intent is the usage a request in flight has reserved, queued for the
 // Recorder's group commit when the request starts, so that the commit
@@ -97,17 +101,35 @@ func (in *Intent) Cancel() {
 	}
 }
 
-// writeIntents inserts intents, ignoring ids stored already.
-func writeIntents(ctx context.Context, tx *store.Tx, intents []Event) error {
+// writeIntents inserts intents as process's, ignoring ids stored already.
+func writeIntents(ctx context.Context, tx *store.Tx, intents []Event, process int64) error {
 	if len(intents) == 0 {
 		return nil
 	}
 	rows := make([][]any, len(intents))
 	for i, e := range intents {
 		rows[i] = []any{e.ID, e.OrganizationID, e.WorkspaceID, e.KeyID, e.UserID, e.Model, store.Micros(e.Time),
-			e.InputTokens, e.OutputTokens, e.Cost, e.Currency, e.Endpoint, e.RequestID, e.Product}
+			e.InputTokens, e.OutputTokens, e.Cost, e.Currency, e.Endpoint, e.RequestID, e.Product, process}
 	}
-	return tx.InsertMany(ctx, "usage_intents", intentColumns, rows, "ON CONFLICT (id) DO NOTHING")
+	return tx.InsertMany(ctx, "usage_intents", intentRow, rows, "ON CONFLICT (id) DO NOTHING")
+}
+
+// readIntents reads the intents that where (a WHERE clause, or empty for
+// all) selects, as usage events at their reservation, marked estimated.
+func readIntents(ctx context.Context, tx *store.Tx, where string, args ...any) ([]Event, error) {
+	var intents []Event
+	err := tx.Each(ctx, "SELECT "+strings.Join(intentColumns, ", ")+" FROM usage_intents"+where, args, func(rows *sql.Rows) error {
+		e := Event{Estimated: true}
+		var at int64
+		if err := rows.Scan(&e.ID, &e.OrganizationID, &e.WorkspaceID, &e.KeyID, &e.UserID, &e.Model, &at,
+			&e.InputTokens, &e.OutputTokens, &e.Cost, &e.Currency, &e.Endpoint, &e.RequestID, &e.Product); err != nil {
+			return err
+		}
+		e.Time = store.Time(at)
+		intents = append(intents, e)
+		return nil
+	})
+	return intents, err
 }
 
 // deleteIntents deletes the intents of ids.
@@ -132,26 +154,21 @@ func deleteIntents(ctx context.Context, tx *store.Tx, ids []string) error {
 func (r *Recorder) SettleOrphans(ctx context.Context) (int, error) {
 	var recorded int
 	err := r.db.Transact(ctx, func(tx *store.Tx) error {
-		var orphans []Event
-		err := tx.Each(ctx, "SELECT "+strings.Join(intentColumns, ", ")+" FROM usage_intents", nil, func(rows *sql.Rows) error {
-			e := Event{Estimated: true}
-			var at int64
-			if err := rows.Scan(&e.ID, &e.OrganizationID, &e.WorkspaceID, &e.KeyID, &e.UserID, &e.Model, &at,
-				&e.InputTokens, &e.OutputTokens, &e.Cost, &e.Currency, &e.Endpoint, &e.RequestID, &e.Product); err != nil {
-				return err
-			}
-			e.Time = store.Time(at)
-			orphans = append(orphans, e)
-			return nil
-		})
+		orphans, err := readIntents(ctx, tx, "")
 		if err != nil || len(orphans) == 0 {
 			return err
 		}
-		if recorded, err = r.writeEvents(ctx, tx, orphans); err != nil {
+		inserted, err := r.writeEvents(ctx, tx, orphans)
+		if err != nil {
 			return err
 		}
+		recorded = len(inserted)
 		_, err = tx.Exec(ctx, "DELETE FROM usage_intents")
 		return err
 	})
-	return recorded, err
+	if err != nil {
+		return 0, err
+	}
+	r.orphans.Add(int64(recorded))
+	return recorded, nil
 }

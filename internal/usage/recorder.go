@@ -66,6 +66,16 @@ type Stats struct {
 	Events  int64
 	// FailedBatches count batches whose callers got an error.
 	FailedBatches int64
+	// Orphans counts the intents recorded at their reservation, marked
+	// estimated, by SettleOrphans and Sweep: requests in flight of a
+	// process that died.
+	Orphans int64
+	// LateFinals counts the final events that came after a sweep had
+	// recorded their intent at its reservation (their process had lost
+	// its lock's connection, and was taken for dead): they are ignored. A
+	// batch written again after a failure does not count them, since its
+	// own first attempt may have stored them.
+	LateFinals int64
 }
 
 // Recorder writes usage events with group commit: the events of concurrent
@@ -101,7 +111,11 @@ type Recorder struct {
 	// drained the queue on its way out.
 	flushErr error
 
-	batches, events, failed atomic.Int64
+	// process is the id the intents carry when written (Process); 0, an
+	// id nobody holds, until a Process is joined.
+	process atomic.Int64
+
+	batches, events, failed, orphans, late atomic.Int64
 	// waiting counts the callers waiting for a commit; while it is zero,
 	// the writer defers batches for up to maxDefer.
 	waiting atomic.Int64
@@ -415,15 +429,24 @@ type batchRows struct {
 // batch.
 func (r *Recorder) write(ctx context.Context, b batchRows) error {
 	for attempt := 0; ; attempt++ {
+		var late []string
 		err := r.db.Transact(ctx, func(tx *store.Tx) error {
-			if err := writeIntents(ctx, tx, b.intents); err != nil {
+			if err := writeIntents(ctx, tx, b.intents, r.process.Load()); err != nil {
 				return err
 			}
-			if _, err := r.writeEvents(ctx, tx, b.events); err != nil {
+			inserted, err := r.writeEvents(ctx, tx, b.events)
+			if err != nil {
 				return err
+			}
+			if attempt == 0 {
+				late = lateFinals(b, inserted)
 			}
 			return deleteIntents(ctx, tx, b.deletes)
 		})
+		if err == nil && len(late) > 0 {
+			r.late.Add(int64(len(late)))
+			r.log.Warn("final usage came after a sweep had recorded the request at its reservation (this process had lost its lock's connection): it stays recorded at its reservation, marked estimated", "events", late)
+		}
 		if err == nil || attempt == len(retryDelays) || !steward.IsKind(err, steward.KindUnavailable) {
 			return err
 		}
@@ -437,21 +460,45 @@ func (r *Recorder) write(ctx context.Context, b batchRows) error {
 }
 
 // writeEvents stores events and what Derive derives from those inserted,
-// and returns how many it inserted.
-func (r *Recorder) writeEvents(ctx context.Context, tx *store.Tx, events []Event) (int, error) {
+// and returns those it inserted.
+func (r *Recorder) writeEvents(ctx context.Context, tx *store.Tx, events []Event) ([]Event, error) {
 	if len(events) == 0 {
-		return 0, nil
+		return nil, nil
 	}
 	inserted, err := write(ctx, tx, events)
 	if err != nil || r.derive == nil || len(inserted) == 0 {
-		return len(inserted), err
+		return inserted, err
 	}
-	return len(inserted), r.derive(ctx, tx, inserted)
+	return inserted, r.derive(ctx, tx, inserted)
+}
+
+// lateFinals returns the ids of b's final events of stored intents (those
+// whose intent b deletes) that were not inserted: a sweep had recorded
+// their intent at its reservation.
+func lateFinals(b batchRows, inserted []Event) []string {
+	if len(b.deletes) == 0 || len(inserted) == len(b.events) {
+		return nil
+	}
+	ignored := make(map[string]bool, len(b.events))
+	for _, e := range b.events {
+		ignored[e.ID] = true
+	}
+	for _, e := range inserted {
+		ignored[e.ID] = false
+	}
+	var late []string
+	for _, id := range b.deletes {
+		if ignored[id] {
+			late = append(late, id)
+		}
+	}
+	return late
 }
 
 // Stats returns what the Recorder has written so far.
 func (r *Recorder) Stats() Stats {
-	return Stats{Batches: r.batches.Load(), Events: r.events.Load(), FailedBatches: r.failed.Load()}
+	return Stats{Batches: r.batches.Load(), Events: r.events.Load(), FailedBatches: r.failed.Load(),
+		Orphans: r.orphans.Load(), LateFinals: r.late.Load()}
 }
 
 // shutdown closes the Recorder to new events, then writes everything still
