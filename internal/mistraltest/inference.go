@@ -208,14 +208,15 @@ func (c *call) startEvents() *events {
 // send writes one event, named when name is not empty, and reports whether
 // it reached the connection.
 func (e *events) send(name string, data []byte) bool {
-	var b []byte
 	if name != "" {
-		b = append(b, "event: "+name+"\n"...)
+		if _, err := io.WriteString(e.w, "event: "+name+"\n"); err != nil {
+			return false
+		}
 	}
-	b = append(b, "data: "...)
-	b = append(b, data...)
-	b = append(b, "\n\n"...)
-	if _, err := e.w.Write(b); err != nil {
+	_, err1 := io.WriteString(e.w, "data: ")
+	_, err2 := e.w.Write(data)
+	_, err3 := io.WriteString(e.w, "\n\n")
+	if err1 != nil || err2 != nil || err3 != nil {
 		return false
 	}
 	return e.rc.Flush() == nil

@@ -4,8 +4,14 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"go/parser"
+	"go/token"
 	"io"
+	"io/fs"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -438,5 +444,41 @@ func TestAuthIsRequired(t *testing.T) {
 	// one file each for the refused deletions.
 	if got := len(s.call(t, "GET", "/v1/files", nil).want(t, 200).object(t)["data"].([]any)); got != files+1 {
 		t.Errorf("%d files after refused requests, want %d", got, files+1)
+	}
+}
+
+// TestOnlyTestsImportThePackage: no code but tests imports the fake.
+func TestOnlyTestsImportThePackage(t *testing.T) {
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
+		t.Fatalf("the module root is not two folders up: %v", err)
+	}
+	const self = "github.com/stewardhq/steward/internal/mistraltest"
+	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && strings.HasPrefix(d.Name(), ".") && path != root {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		file, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.ImportsOnly)
+		if err != nil {
+			return err
+		}
+		for _, imp := range file.Imports {
+			if imp.Path.Value == strconv.Quote(self) {
+				t.Errorf("%s imports %s, which is for tests only", path, self)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -2,15 +2,17 @@
 // tests of Steward's gateway talk to. New starts it on an httptest server.
 //
 // It serves every operation of Mistral's model API document
-// (../shared/mistral/model-api-openapi.yaml), with the document's paths and
-// methods; a "#stream" operation is its path asked with "stream": true in
-// the JSON body (or the stream form field of a transcription). Every
-// request must carry the server's key as "Authorization: Bearer <Key>";
-// anything else is answered 401. Answers follow the document's schemas
-// (the package's tests validate each one against it), and errors use
-// Mistral's error object ({"object":"error","message","type","param",
-// "code"}), or FastAPI's {"detail": [...]} for a request that cannot be
-// read. A path the document does not have is answered 404
+// (../shared/mistral/model-api-openapi.yaml), with the document's paths
+// and methods. A "#stream" operation is its path asked with "stream": true
+// in the JSON body (the stream form field for a transcription); agents
+// completions stream too, as chat completions do, as Mistral's API does
+// although the document gives that operation no stream. Any model name is
+// answered. Every request must carry the server's key as "Authorization:
+// Bearer <Key>"; anything else is answered 401. Answers follow the
+// document's schemas (the package's tests validate each one against it);
+// errors use Mistral's error object ({"object":"error","message","type",
+// "param","code"}), or FastAPI's {"detail": [...]} (422) for a request
+// that cannot be read. A path the document does not have is answered 404
 // {"detail":"Not Found"}, as Mistral's API does.
 //
 // The server keeps state where Mistral does: files (stored on disk, under
@@ -96,7 +98,8 @@ type Request struct {
 type Server struct {
 	// URL is the server's root, without /v1 (see BaseURL).
 	URL string
-	// Key is the upstream key every request must bear.
+	// Key is the upstream key every request must bear. Both are set by
+	// New and only read afterwards.
 	Key string
 
 	srv  *httptest.Server
@@ -168,9 +171,9 @@ func (s *Server) SetUsage(u Usage) {
 	s.usage = u
 }
 
-// SetDelay makes every answer wait d before its status line (0, the
-// default, for none). A request whose client goes away meanwhile is not
-// answered.
+// SetDelay makes every operation wait d before it answers (0, the
+// default, for none), whatever the answer. A request whose client goes
+// away meanwhile is not answered.
 func (s *Server) SetDelay(d time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -335,10 +338,10 @@ type call struct {
 	body *recordingBody
 }
 
-// arrived records the request as one to the operation named op, then
-// answers it when it must not go on: 401 when it lacks the server's key,
-// the status Fail set for op, nothing when its client left during the
-// delay. Every handler reads its whole request before it calls arrived,
+// arrived records the request as one to the operation named op, waits
+// the delay, then answers it when it must not go on: nothing when its
+// client left meanwhile, 401 when it lacks the server's key, the status
+// Fail set for op. Every handler reads its whole request before it calls arrived,
 // so that Last holds the whole request, and the streamed variant it asks
 // for is known.
 func (c *call) arrived(op string) bool {
@@ -361,6 +364,9 @@ func (c *call) arrived(op string) bool {
 	failure, delay := s.failures[op], s.delay
 	s.mu.Unlock()
 
+	if !c.wait(delay) {
+		return false
+	}
 	if c.r.Header.Get("Authorization") != "Bearer "+s.Key {
 		c.fail(http.StatusUnauthorized, "Unauthorized")
 		return false
@@ -369,7 +375,7 @@ func (c *call) arrived(op string) bool {
 		c.fail(failure, fmt.Sprintf("%s failed as the test asked", op))
 		return false
 	}
-	return c.wait(delay)
+	return true
 }
 
 // wait waits d, and reports false when the client or the server went away
