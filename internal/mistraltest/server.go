@@ -88,8 +88,8 @@ type Request struct {
 	URL    *url.URL
 	Header http.Header
 	// Body is the request's body, up to MaxRecordedBody bytes; BodySize
-	// is how many bytes of it the server read, all of them for a request
-	// it answered.
+	// is its whole size as the server read it (every operation reads its
+	// request before it answers).
 	Body     []byte
 	BodySize int64
 }
