@@ -150,7 +150,6 @@ func (x *exchange) ticketHeaders() {
 	h[steward.RequestIDHeader] = []string{x.id}
 }
 
-
 // upstreamHeaders copies an upstream answer's end-to-end headers.
 func (x *exchange) upstreamHeaders(up http.Header) {
 	h := x.w.Header()
