@@ -195,6 +195,10 @@ func TestDeferredUntilSomeoneWaits(t *testing.T) {
 		defer cancel()
 		at := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
 		r := NewRecorder(db, Options{MaxDefer: time.Hour})
+		// Requests of this kind took two hours to be answered: their
+		// intents may wait the hour.
+		e := reserved("a", at)
+		r.answered(intentKind{e.Model, e.Endpoint}, 2*time.Hour)
 		start(t, r)
 		a, err := r.Intend(reserved("a", at))
 		if err != nil {
@@ -240,6 +244,8 @@ func TestDeferredIntentReplaced(t *testing.T) {
 		defer cancel()
 		at := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
 		r := NewRecorder(db, Options{MaxDefer: time.Hour})
+		e := reserved("a", at)
+		r.answered(intentKind{e.Model, e.Endpoint}, 2*time.Hour)
 		start(t, r)
 		in, err := r.Intend(reserved("a", at))
 		if err != nil {
@@ -256,4 +262,27 @@ func TestDeferredIntentReplaced(t *testing.T) {
 			t.Fatalf("stats %+v, want one batch of one event: the intent replaced in the queue", s)
 		}
 	})
+}
+
+// TestIntentsDeferredByTheirModelsTime follows what an intent may wait
+// for company: nothing for a model not seen yet, then half the time its
+// model's requests wait for their answers, at most MaxDefer.
+func TestIntentsDeferredByTheirModelsTime(t *testing.T) {
+	r := NewRecorder(nil, Options{MaxDefer: 10 * time.Millisecond})
+	chat, embed := intentKind{"m", "chat"}, intentKind{"m", "embeddings"}
+	if d := r.deferIntent(chat); d != 0 {
+		t.Fatalf("a kind not seen yet waits %v, want 0", d)
+	}
+	r.answered(embed, 4*time.Millisecond)
+	r.answered(chat, time.Second)
+	if d := r.deferIntent(embed); d != 2*time.Millisecond {
+		t.Fatalf("after an answer in 4ms: %v, want 2ms", d)
+	}
+	if d := r.deferIntent(chat); d != 10*time.Millisecond {
+		t.Fatalf("after an answer in 1s: %v, want MaxDefer, 10ms", d)
+	}
+	r.answered(embed, 12*time.Millisecond)
+	if d := r.deferIntent(embed); d != 2500*time.Microsecond {
+		t.Fatalf("after answers in 4ms then 12ms: %v, want half of their moving average, 2.5ms", d)
+	}
 }
