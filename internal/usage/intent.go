@@ -123,14 +123,17 @@ func (in *Intent) answer() {
 }
 
 // deferIntent is how long an intent of kind may wait in the queue for
-// others to share its batch: half the time its kind's requests usually
-// wait for their answers, so that its commit is done before its answer
-// comes, and at most MaxDefer. A kind not seen yet is written at once.
+// others to share its batch: the time its kind's requests usually wait for
+// their answers less twice the usual commit, so that its commit is done
+// before its answer comes, and at most MaxDefer. A kind not seen yet, or
+// one answered within a commit or two, is written at once: its answer
+// would otherwise wait for a whole commit, and a heavier one (its final
+// event with its rollups) than the intent's.
 func (r *Recorder) deferIntent(kind intentKind) time.Duration {
 	r.latMu.Lock()
-	d := r.latency[kind]
+	d := r.latency[kind] - 2*r.commitAvg
 	r.latMu.Unlock()
-	return min(d/2, r.maxDefer)
+	return min(max(d, 0), r.maxDefer)
 }
 
 // answered adds the time a request of kind waited for its answer to the
@@ -138,11 +141,26 @@ func (r *Recorder) deferIntent(kind intentKind) time.Duration {
 func (r *Recorder) answered(kind intentKind, d time.Duration) {
 	r.latMu.Lock()
 	defer r.latMu.Unlock()
-	if avg, ok := r.latency[kind]; ok {
-		r.latency[kind] = avg + (d-avg)/8
-	} else {
-		r.latency[kind] = d
+	avg, ok := r.latency[kind]
+	r.latency[kind] = movingAverage(avg, d, ok)
+}
+
+// committed adds the time a batch took to commit to the moving average
+// that deferIntent reads.
+func (r *Recorder) committed(d time.Duration) {
+	r.latMu.Lock()
+	defer r.latMu.Unlock()
+	r.commitAvg = movingAverage(r.commitAvg, d, r.commits > 0)
+	r.commits++
+}
+
+// movingAverage adds d to avg, an exponentially weighted moving average
+// (an eighth for the newest), or starts it when it is not yet.
+func movingAverage(avg, d time.Duration, started bool) time.Duration {
+	if !started {
+		return d
 	}
+	return avg + (d-avg)/8
 }
 
 // writeIntents inserts intents as process's, ignoring ids stored already.

@@ -25,9 +25,9 @@ type Options struct {
 	// MaxDefer is how long a request that no caller waits for may wait
 	// for others to share its transaction: final events after their
 	// answers were sent and deletions of unused intents, up to MaxDefer;
-	// intents while their upstreams work, up to half the time their model
-	// usually takes to answer (learnt from the requests before), at most
-	// MaxDefer. A caller that starts waiting (Record, RecordMany, or
+	// intents while their upstreams work, up to the time their model
+	// usually takes to answer less two commits (learnt from the requests
+	// and batches before), at most MaxDefer. A caller that starts waiting (Record, RecordMany, or
 	// Intent.Durable and Settle) ends the deferral at once. Zero means
 	// DefaultMaxDefer; a negative value writes every batch as soon as the
 	// previous one has committed, as MaxWait's default does.
@@ -127,8 +127,12 @@ type Recorder struct {
 	waiting atomic.Int64
 	// latency is, by model and endpoint, a moving average of the time
 	// requests wait for their answers (deferIntent).
-	latMu   sync.Mutex
-	latency map[intentKind]time.Duration
+	// commitAvg is a moving average of the time a batch takes to commit,
+	// over commits batches.
+	latMu     sync.Mutex
+	latency   map[intentKind]time.Duration
+	commitAvg time.Duration
+	commits   int64
 }
 
 // A request is one call of Record or RecordMany: its events commit in one
@@ -441,7 +445,9 @@ func (r *Recorder) commit(batch []*request) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
 	defer cancel()
+	began := time.Now()
 	err := r.write(ctx, b)
+	r.committed(time.Since(began))
 	if err != nil {
 		r.failed.Add(1)
 		r.log.Error("write usage batch", "events", len(b.events), "intents", len(b.intents), "callers", len(batch), "err", err)
