@@ -30,13 +30,6 @@ const (
 	recordTimeout = 10 * time.Second
 )
 
-// paths maps an endpoint to the path appended to an upstream's BaseURL.
-var paths = map[string]string{
-	EndpointChat:       "/chat/completions",
-	EndpointFIM:        "/fim/completions",
-	EndpointEmbeddings: "/embeddings",
-}
-
 // hopHeaders, canonical, are not copied from an upstream answer: they
 // describe the upstream connection, and Content-Length is the gateway's to
 // set.
@@ -54,7 +47,7 @@ type exchange struct {
 	start time.Time
 
 	key    steward.Principal
-	ep     string
+	op     *operation
 	m      *model
 	req    *request
 	ticket inference.Ticket
@@ -78,7 +71,7 @@ func (x *exchange) serve() {
 		x.fail(steward.Invalid([]string{"body"}, "the request body could not be read"))
 		return
 	}
-	req, err := parseRequest(x.ep, body)
+	req, err := parseRequest(x.op.body, body)
 	if err != nil {
 		x.fail(err)
 		return
@@ -89,15 +82,15 @@ func (x *exchange) serve() {
 	case m == nil || !x.key.MayUse(req.model):
 		x.fail(&steward.Error{Kind: steward.KindNotFound, Field: []string{"body", "model"}, Code: "model_not_found", Message: fmt.Sprintf("model %q does not exist", req.model)})
 		return
-	case !m.endpoints[x.ep]:
-		x.fail(&steward.Error{Kind: steward.KindNotFound, Field: []string{"body", "model"}, Code: "model_not_found", Message: fmt.Sprintf("model %q does not offer %s", req.model, paths[x.ep])})
+	case !m.endpoints[x.op.offeredBy]:
+		x.fail(&steward.Error{Kind: steward.KindNotFound, Field: []string{"body", "model"}, Code: "model_not_found", Message: fmt.Sprintf("model %q does not offer %s", req.model, x.op.path)})
 		return
 	}
 	x.m = m
 	addedUsage := false
 	if !m.demo {
 		var edits []edit
-		if edits, addedUsage, err = upstreamEdits(x.ep, req, m.maxOut); err == nil {
+		if edits, addedUsage, err = upstreamEdits(x.op, req, m.maxOut); err == nil {
 			body, err = applyEdits(body, edits)
 		}
 		if err != nil {
@@ -106,7 +99,7 @@ func (x *exchange) serve() {
 		}
 	}
 	x.bound, x.upstream = req.prompt.bound(), -1
-	if x.ep != EndpointEmbeddings {
+	if x.op.generates() {
 		x.worst = req.maxOutput(m) * req.n
 	}
 	ticket, err := x.g.limits.Reserve(x.r.Context(), x.key, m.name, x.bound, x.worst)
@@ -225,7 +218,7 @@ func (x *exchange) finish(o outcome) error {
 // usage is the Usage of the request for o.
 func (x *exchange) usage(o outcome) inference.Usage {
 	return inference.Usage{
-		RequestID: x.id, Time: x.start, Key: x.key, Model: x.m.name, Endpoint: x.ep,
+		RequestID: x.id, Time: x.start, Key: x.key, Model: x.m.name, Endpoint: x.op.endpoint,
 		InputTokens: o.in, OutputTokens: o.out, Cost: x.m.cost(o.in, o.out), Currency: x.g.currency, Estimated: o.estimated,
 		Overrun: o.overrun, Upstream: x.upstreamName(),
 	}
@@ -289,7 +282,7 @@ func (x *exchange) call(body []byte) (*http.Response, error) {
 	var last error
 	ups := x.m.upstreams
 	for i, u := range ups {
-		req, err := http.NewRequestWithContext(x.r.Context(), http.MethodPost, u.BaseURL+paths[x.ep], bytes.NewReader(body))
+		req, err := http.NewRequestWithContext(x.r.Context(), http.MethodPost, u.BaseURL+x.op.path, bytes.NewReader(body))
 		if err != nil {
 			last = err
 			continue
@@ -411,7 +404,7 @@ func (x *exchange) answer(resp *http.Response) {
 			o = outcome{}
 			o.in, o.out = a.Usage.tokens()
 		}
-		if x.ep == EndpointEmbeddings {
+		if !x.op.generates() {
 			o.out = 0
 		}
 		if x.finish(o) != nil {

@@ -35,7 +35,63 @@ const (
 	EndpointChat       = "chat"
 	EndpointFIM        = "fim"
 	EndpointEmbeddings = "embeddings"
+	// EndpointModerations and EndpointClassifications are offered by a
+	// model together with their chat variants, which usage names apart.
+	EndpointModerations         = "moderations"
+	EndpointChatModerations     = "chat_moderations"
+	EndpointClassifications     = "classifications"
+	EndpointChatClassifications = "chat_classifications"
 )
+
+// operation is a metered operation of the model API: a POST naming a model
+// in its JSON body, forwarded to the model's upstreams, reserved before and
+// settled after from the usage its answer reports.
+type operation struct {
+	// endpoint names the operation in usage (inference.Usage.Endpoint).
+	endpoint string
+	// offeredBy is the endpoint a model lists in Model.Endpoints to offer
+	// the operation.
+	offeredBy string
+	// path is appended to an upstream's BaseURL.
+	path string
+	// body is how the request body is read: its prompt's size, and for a
+	// generation its output's bounds.
+	body bodyKind
+}
+
+// bodyKind is the shape of an operation's request body.
+type bodyKind uint8
+
+const (
+	// bodyChat is a chat completion: messages, tools, and the generation's
+	// fields (stream, max_tokens, n, stream_options).
+	bodyChat bodyKind = iota
+	// bodyFIM is a FIM completion: prompt and suffix, and the generation's
+	// fields.
+	bodyFIM
+	// bodyInput is an input of text: a string, an array of strings, or
+	// token arrays (embeddings, moderations, classifications). Nothing is
+	// generated.
+	bodyInput
+	// bodyChatInput is an input of chats (chat moderations and
+	// classifications): bounded by its JSON's bytes, which are never fewer
+	// than its text's. Nothing is generated.
+	bodyChatInput
+)
+
+// generates reports whether an operation's answer has output tokens.
+func (op *operation) generates() bool { return op.body == bodyChat || op.body == bodyFIM }
+
+// operations are the metered operations, by endpoint.
+var operations = map[string]*operation{
+	EndpointChat:                {endpoint: EndpointChat, offeredBy: EndpointChat, path: "/chat/completions", body: bodyChat},
+	EndpointFIM:                 {endpoint: EndpointFIM, offeredBy: EndpointFIM, path: "/fim/completions", body: bodyFIM},
+	EndpointEmbeddings:          {endpoint: EndpointEmbeddings, offeredBy: EndpointEmbeddings, path: "/embeddings", body: bodyInput},
+	EndpointModerations:         {endpoint: EndpointModerations, offeredBy: EndpointModerations, path: "/moderations", body: bodyInput},
+	EndpointChatModerations:     {endpoint: EndpointChatModerations, offeredBy: EndpointModerations, path: "/chat/moderations", body: bodyChatInput},
+	EndpointClassifications:     {endpoint: EndpointClassifications, offeredBy: EndpointClassifications, path: "/classifications", body: bodyInput},
+	EndpointChatClassifications: {endpoint: EndpointChatClassifications, offeredBy: EndpointClassifications, path: "/chat/classifications", body: bodyChatInput},
+}
 
 // DemoModelName is the built-in model Config.DemoModel adds.
 const DemoModelName = "steward-demo"
@@ -53,8 +109,8 @@ type Model struct {
 	// MaxOutputTokens is the worst case reserved when the request gives no
 	// max_tokens; zero means DefaultMaxOutputTokens.
 	MaxOutputTokens int64
-	// Endpoints are those of "chat", "fim" and "embeddings" the model
-	// offers; empty means chat only.
+	// Endpoints are those of "chat", "fim", "embeddings", "moderations"
+	// and "classifications" the model offers; empty means chat only.
 	Endpoints []string
 }
 
@@ -213,10 +269,10 @@ func validate(m Model) (*model, error) {
 	}
 	for _, e := range eps {
 		switch e {
-		case EndpointChat, EndpointFIM, EndpointEmbeddings:
+		case EndpointChat, EndpointFIM, EndpointEmbeddings, EndpointModerations, EndpointClassifications:
 			vm.endpoints[e] = true
 		default:
-			return nil, fmt.Errorf("unknown endpoint %q: want chat, fim or embeddings", e)
+			return nil, fmt.Errorf("unknown endpoint %q: want chat, fim, embeddings, moderations or classifications", e)
 		}
 	}
 	return vm, nil
@@ -266,6 +322,10 @@ func (g *Gateway) routeTable() []inference.Route {
 		g.endpoint("POST /v1/chat/completions", EndpointChat),
 		g.endpoint("POST /v1/fim/completions", EndpointFIM),
 		g.endpoint("POST /v1/embeddings", EndpointEmbeddings),
+		g.endpoint("POST /v1/moderations", EndpointModerations),
+		g.endpoint("POST /v1/chat/moderations", EndpointChatModerations),
+		g.endpoint("POST /v1/classifications", EndpointClassifications),
+		g.endpoint("POST /v1/chat/classifications", EndpointChatClassifications),
 		{Pattern: "GET /v1/models", Handler: http.HandlerFunc(g.handleModels)},
 		{Pattern: "POST /v1/check/{check_id}/report", Handler: http.HandlerFunc(g.handleReport)},
 		// The check API takes any method: an auth_request or ext_authz
@@ -294,12 +354,13 @@ func (g *Gateway) exchange(w http.ResponseWriter, r *http.Request) exchange {
 // endpoint is the route of a model endpoint: a POST of a Workspace key,
 // forwarded to the model's upstreams. Its handler bounds the body itself.
 func (g *Gateway) endpoint(pattern, ep string) inference.Route {
+	op := operations[ep]
 	return inference.Route{Pattern: pattern, OwnsBody: true, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		x := g.exchange(w, r)
 		if !x.admit(g.auth.WorkspaceKey(r)) {
 			return
 		}
-		x.ep = ep
+		x.op = op
 		g.inflight.enter()
 		defer g.inflight.leave()
 		x.serve()

@@ -738,15 +738,17 @@ func TestRouteTable(t *testing.T) {
 		got = append(got, fmt.Sprintf("%s %v", rt.Pattern, rt.OwnsBody))
 	}
 	want := []string{"POST /v1/chat/completions true", "POST /v1/fim/completions true", "POST /v1/embeddings true",
+		"POST /v1/moderations true", "POST /v1/chat/moderations true", "POST /v1/classifications true", "POST /v1/chat/classifications true",
 		"GET /v1/models false", "POST /v1/check/{check_id}/report false", "/v1/check false"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("routes %q, want %q", got, want)
 	}
-	routes[3].Handler = http.NotFoundHandler()
+	const models = 7
+	routes[models].Handler = http.NotFoundHandler()
 	req := httptest.NewRequest(http.MethodGet, "/v1/models", nil)
 	req.Header.Set("Authorization", "Bearer "+goodKey)
 	rec := httptest.NewRecorder()
-	h.g.Routes()[3].Handler.ServeHTTP(rec, req)
+	h.g.Routes()[models].Handler.ServeHTTP(rec, req)
 	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), DemoModelName) {
 		t.Fatalf("the model list after a copy of its route changed: %d %s", rec.Code, rec.Body)
 	}

@@ -111,10 +111,10 @@ type wireMessage struct {
 
 func absent(raw json.RawMessage) bool { return len(raw) == 0 || string(raw) == "null" }
 
-// parseRequest reads body for endpoint ep. Its errors are KindInvalid
+// parseRequest reads a body of kind k. Its errors are KindInvalid
 // *steward.Error naming the field, answered 422 in the validation shape.
 // Fields the gateway does not need are not checked: the upstream does.
-func parseRequest(ep string, body []byte) (*request, error) {
+func parseRequest(k bodyKind, body []byte) (*request, error) {
 	var wr wireRequest
 	if err := json.Unmarshal(body, &wr); err != nil {
 		return nil, steward.Invalid([]string{"body"}, "the body must be a JSON object")
@@ -126,8 +126,14 @@ func parseRequest(ep string, body []byte) (*request, error) {
 	if err := json.Unmarshal(wr.Model, &req.model); err != nil || req.model == "" {
 		return nil, steward.Invalid([]string{"body", "model"}, "model must be a non-empty string")
 	}
-	if ep == EndpointEmbeddings {
+	switch k {
+	case bodyInput:
 		req.prompt = inputSize(wr.Input)
+		return req, nil
+	case bodyChatInput:
+		if !absent(wr.Input) {
+			req.prompt = size{bytes: int64(len(wr.Input))}
+		}
 		return req, nil
 	}
 	if !absent(wr.Stream) {
@@ -161,7 +167,7 @@ func parseRequest(ep string, body []byte) (*request, error) {
 		}
 		req.streamOptions = wr.StreamOptions
 	}
-	if ep == EndpointFIM {
+	if k == bodyFIM {
 		req.prompt = size{bytes: textLen(wr.Prompt) + textLen(wr.Suffix), tokens: replyOverheadTokens}
 		return req, nil
 	}
@@ -309,9 +315,9 @@ type edit struct {
 // stream must end with a usage chunk, and a request without max_tokens
 // must be given the output it reserved (maxOut), so that the upstream
 // stops where the reservation does instead of at its own default.
-func upstreamEdits(ep string, req *request, maxOut int64) ([]edit, bool, error) {
+func upstreamEdits(op *operation, req *request, maxOut int64) ([]edit, bool, error) {
 	var edits []edit
-	if ep != EndpointEmbeddings && req.maxTokensField != fieldGiven {
+	if op.generates() && req.maxTokensField != fieldGiven {
 		edits = append(edits, edit{name: "max_tokens", value: strconv.AppendInt(nil, maxOut, 10), was: req.maxTokensField})
 	}
 	if !req.stream {

@@ -1,0 +1,87 @@
+package gateway
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/stewardhq/steward/internal/billing"
+)
+
+// TestModerationsAndClassifications: the four operations reserve their
+// input's bound and no output, forward the body to their own path, and
+// record the usage the answer reports, or an estimate of the input when it
+// reports none; a model that does not offer them, or that the key may not
+// call, is answered as an unknown model, without an upstream call.
+func TestModerationsAndClassifications(t *testing.T) {
+	const answer = `{"id":"mod-1","model":"mod","results":[{"categories":{"pii":false},"category_scores":{"pii":0.01}}],"usage":{"prompt_tokens":9,"total_tokens":9,"completion_tokens":0}}`
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if strings.Contains(r.URL.Path, "classifications") {
+			_, _ = w.Write([]byte(`{"id":"cls-1","model":"mod","results":[{"topic":{"scores":{"a":0.9}}}]}`))
+			return
+		}
+		_, _ = w.Write([]byte(answer))
+	})
+	mod := Model{Name: "mod", Upstreams: []Upstream{{BaseURL: up.url()}}, Endpoints: []string{EndpointModerations, EndpointClassifications}}
+	h := newHarnessAuth(t, Config{Models: []Model{mod, chatModel("m", up)},
+		Prices: newPrices(t, billing.ModelPrice{Model: "mod", InputPerMillion: 100}, billing.ModelPrice{Model: "m", InputPerMillion: 2, OutputPerMillion: 6})}, listAuth{})
+
+	chats := `[{"role":"user","content":"caf\u00e9"},{"role":"assistant","content":"ok"}]`
+	for i, c := range []struct {
+		path, body, endpoint string
+		bound                int64
+		in                   int64
+		estimated            bool
+	}{
+		{"/v1/moderations", `{"model":"mod","input":["hello","world!"]}`, "moderations", 11, 9, false},
+		{"/v1/chat/moderations", `{"model":"mod","input":` + chats + `}`, "chat_moderations", int64(len(chats)), 9, false},
+		// The classifier reports no usage: the input is estimated.
+		{"/v1/classifications", `{"model":"mod","input":"abcdefgh"}`, "classifications", 8, 2, true},
+		{"/v1/chat/classifications", `{"model":"mod","input":` + chats + `}`, "chat_classifications", int64(len(chats)), (int64(len(chats)) + 3) / 4, true},
+	} {
+		t.Run(c.endpoint, func(t *testing.T) {
+			status, _, body := h.send(t, http.MethodPost, c.path, goodKey, c.body)
+			if status != http.StatusOK || !strings.Contains(body, `"results":[`) {
+				t.Fatalf("status %d body %s", status, body)
+			}
+			if got := up.body(t, i); got != c.body {
+				t.Fatalf("the upstream got %s, want the body unchanged", got)
+			}
+			if up.paths[i] != c.path {
+				t.Fatalf("the upstream was called at %s, want %s", up.paths[i], c.path)
+			}
+			u := h.rec.next(t)
+			if u.Endpoint != c.endpoint || u.Model != "mod" || u.InputTokens != c.in || u.OutputTokens != 0 || u.Estimated != c.estimated ||
+				u.Cost != c.in*100 || u.Overrun {
+				t.Fatalf("usage %+v", u)
+			}
+			h.limits.mu.Lock()
+			r := *h.limits.res[len(h.limits.res)-1]
+			h.limits.mu.Unlock()
+			if r.prompt != c.bound || r.maxOut != 0 || r.settledIn != c.in || r.settleOut != 0 || r.settles != 1 {
+				t.Fatalf("reservation %+v, want %d input tokens reserved", r, c.bound)
+			}
+		})
+	}
+	calls := up.calls.Load()
+	for _, c := range []struct{ name, path, token, body, want string }{
+		{"not offered", "/v1/moderations", goodKey, `{"model":"m","input":"x"}`, `model \"m\" does not offer /moderations`},
+		{"chat variant not offered", "/v1/chat/classifications", goodKey, `{"model":"m","input":[]}`, `model \"m\" does not offer /chat/classifications`},
+		{"unknown", "/v1/classifications", goodKey, `{"model":"nope","input":"x"}`, `model \"nope\" does not exist`},
+		{"not allowed", "/v1/moderations", onlyMKey, `{"model":"mod","input":"x"}`, `model \"mod\" does not exist`},
+		{"no model", "/v1/chat/moderations", goodKey, `{"input":[]}`, `{"detail":[{"loc":["body","model"],"msg":"Field required","type":"value_error"}]}`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			resp := h.post(t, context.Background(), c.path, c.token, c.body)
+			if got := readAll(t, resp); (resp.StatusCode != 404 && resp.StatusCode != 422) || !strings.Contains(got, c.want) {
+				t.Fatalf("status %d body %s", resp.StatusCode, got)
+			}
+		})
+	}
+	if n := up.calls.Load(); n != calls {
+		t.Fatalf("refused requests reached the upstream: %d calls, want %d", n, calls)
+	}
+	h.rec.none(t)
+}
