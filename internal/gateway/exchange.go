@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/stewardhq/steward/internal/billing"
 	"github.com/stewardhq/steward/internal/inference"
 	"github.com/stewardhq/steward/internal/steward"
 )
@@ -53,8 +54,9 @@ type exchange struct {
 	ticket inference.Ticket
 	// intent is the reservation being stored while the upstream works.
 	intent inference.Intent
-	// bound and worst are the prompt and output tokens reserved.
-	bound, worst int64
+	// bound and worst are the prompt and output tokens reserved, pages the
+	// pages.
+	bound, worst, pages int64
 	// upstream is the index of the upstream that answered, -1 for none.
 	upstream int
 }
@@ -99,19 +101,25 @@ func (x *exchange) serve() {
 		}
 	}
 	x.bound, x.upstream = req.prompt.bound(), -1
-	if x.op.generates() {
+	switch {
+	case x.op.generates():
 		x.worst = req.maxOutput(m) * req.n
+	case x.op.body == bodyOCR:
+		x.pages = req.pages
+		if x.pages == 0 {
+			x.pages = m.maxPages
+		}
 	}
-	ticket, err := x.g.limits.Reserve(x.r.Context(), x.key, m.name, x.bound, x.worst)
+	ticket, err := x.g.limits.Reserve(x.r.Context(), x.key, m.name, billing.Quantity{InputTokens: x.bound, OutputTokens: x.worst, Pages: x.pages})
 	if err != nil {
 		x.fail(err)
 		return
 	}
 	x.ticket = ticket
 	x.ticketHeaders()
-	x.intent, err = x.g.rec.Intend(x.usage(outcome{in: x.bound, out: x.worst, estimated: true}))
+	x.intent, err = x.g.rec.Intend(x.usage(outcome{in: x.bound, out: x.worst, pages: x.pages, estimated: true}))
 	if err != nil {
-		x.ticket.Settle(0, 0)
+		x.ticket.Settle(billing.Quantity{})
 		x.logAttrs(x.r.Context(), slog.LevelError, "recording usage failed", slog.String("model", m.name), slog.String("err", err.Error()))
 		x.unrecorded()
 		return
@@ -161,6 +169,7 @@ func (x *exchange) upstreamHeaders(up http.Header) {
 // outcome is what a request used, as it is settled and recorded.
 type outcome struct {
 	in, out int64
+	pages   int64
 	// estimated is set when the tokens are the gateway's estimate, the
 	// upstream having reported none.
 	estimated bool
@@ -169,9 +178,15 @@ type outcome struct {
 	overrun bool
 }
 
-// beyond marks o overrun when it used more than prompt and out tokens.
-func (o *outcome) beyond(prompt, out int64) {
-	o.overrun = o.overrun || o.in > prompt || o.out > out
+// beyond marks o overrun when it used more than prompt and out tokens, or
+// than pages.
+func (o *outcome) beyond(prompt, out, pages int64) {
+	o.overrun = o.overrun || o.in > prompt || o.out > out || o.pages > pages
+}
+
+// quantity is what o used, as it is priced.
+func (o *outcome) quantity() billing.Quantity {
+	return billing.Quantity{InputTokens: o.in, OutputTokens: o.out, Pages: o.pages}
 }
 
 // estimatedOutput estimates the tokens of n bytes of output. An upstream
@@ -198,15 +213,16 @@ func (x *exchange) upstreamName() string {
 // logged with the upstream that answered, so that the admin sees which
 // model server does not stop where it is asked to.
 func (x *exchange) finish(o outcome) error {
-	o.beyond(x.bound, x.worst)
-	x.ticket.Settle(o.in, o.out)
+	o.beyond(x.bound, x.worst, x.pages)
+	x.ticket.Settle(o.quantity())
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(x.r.Context()), recordTimeout)
 	defer cancel()
 	u := x.usage(o)
 	if o.overrun {
 		x.logAttrs(ctx, slog.LevelWarn, "the upstream used more than the request reserved", slog.String("model", x.m.name),
 			slog.String("upstream", u.Upstream), slog.Int64("input_tokens", o.in), slog.Int64("output_tokens", o.out),
-			slog.Int64("reserved_input_tokens", x.bound), slog.Int64("reserved_output_tokens", x.worst))
+			slog.Int64("reserved_input_tokens", x.bound), slog.Int64("reserved_output_tokens", x.worst),
+			slog.Int64("pages", o.pages), slog.Int64("reserved_pages", x.pages))
 	}
 	err := x.intent.Settle(ctx, u)
 	if err != nil {
@@ -219,7 +235,7 @@ func (x *exchange) finish(o outcome) error {
 func (x *exchange) usage(o outcome) inference.Usage {
 	return inference.Usage{
 		RequestID: x.id, Time: x.start, Key: x.key, Model: x.m.name, Endpoint: x.op.endpoint,
-		InputTokens: o.in, OutputTokens: o.out, Cost: x.m.cost(o.in, o.out), Currency: x.g.currency, Estimated: o.estimated,
+		InputTokens: o.in, OutputTokens: o.out, Pages: o.pages, Cost: x.m.cost(o.quantity()), Currency: x.g.currency, Estimated: o.estimated,
 		Overrun: o.overrun, Upstream: x.upstreamName(),
 	}
 }
@@ -227,7 +243,7 @@ func (x *exchange) usage(o outcome) inference.Usage {
 // unused settles a request that used nothing: its ticket at zero, its
 // intent dropped.
 func (x *exchange) unused() {
-	x.ticket.Settle(0, 0)
+	x.ticket.Settle(billing.Quantity{})
 	x.intent.Cancel()
 }
 
@@ -397,17 +413,7 @@ func (x *exchange) answer(resp *http.Response) {
 		return
 	}
 	if resp.StatusCode/100 == 2 {
-		var a wireAnswer
-		_ = json.Unmarshal(data, &a)
-		o := outcome{in: x.req.prompt.estimate(), out: x.estimatedOutput(a.outputBytes()), estimated: true}
-		if a.Usage != nil && a.Usage.PromptTokens != nil {
-			o = outcome{}
-			o.in, o.out = a.Usage.tokens()
-		}
-		if !x.op.generates() {
-			o.out = 0
-		}
-		if x.finish(o) != nil {
+		if x.finish(x.answered(data)) != nil {
 			x.unrecorded()
 			return
 		}
@@ -418,6 +424,41 @@ func (x *exchange) answer(resp *http.Response) {
 	x.w.Header().Set("Content-Length", strconv.Itoa(len(data)))
 	x.w.WriteHeader(resp.StatusCode)
 	_, _ = x.w.Write(data)
+}
+
+// answered is what a successful answer says its request used: its usage,
+// or an estimate when it has none.
+func (x *exchange) answered(data []byte) outcome {
+	if x.op.body == bodyOCR {
+		return ocrUsed(data)
+	}
+	var a wireAnswer
+	_ = json.Unmarshal(data, &a)
+	o := outcome{in: x.req.prompt.estimate(), out: x.estimatedOutput(a.outputBytes()), estimated: true}
+	if a.Usage != nil && a.Usage.PromptTokens != nil {
+		o = outcome{}
+		o.in, o.out = a.Usage.tokens()
+	}
+	if !x.op.generates() {
+		o.out = 0
+	}
+	return o
+}
+
+// ocrUsed is what an OCR answer says it read: usage_info.pages_processed,
+// or else the pages it carries, estimated.
+func ocrUsed(data []byte) outcome {
+	var a struct {
+		Pages     []json.RawMessage `json:"pages"`
+		UsageInfo *struct {
+			PagesProcessed *int64 `json:"pages_processed"`
+		} `json:"usage_info"`
+	}
+	_ = json.Unmarshal(data, &a)
+	if a.UsageInfo != nil && a.UsageInfo.PagesProcessed != nil {
+		return outcome{pages: max(*a.UsageInfo.PagesProcessed, 0)}
+	}
+	return outcome{pages: int64(len(a.Pages)), estimated: true}
 }
 
 // streamState is what stream learns from the events it relays.

@@ -41,6 +41,8 @@ const (
 	EndpointChatModerations     = "chat_moderations"
 	EndpointClassifications     = "classifications"
 	EndpointChatClassifications = "chat_classifications"
+	// EndpointOCR reads documents, metered in pages.
+	EndpointOCR = "ocr"
 )
 
 // operation is a metered operation of the model API: a POST naming a model
@@ -77,6 +79,9 @@ const (
 	// classifications): bounded by its JSON's bytes, which are never fewer
 	// than its text's. Nothing is generated.
 	bodyChatInput
+	// bodyOCR is a document to read: metered in pages, bounded by its
+	// pages field, one for an image, else the model's MaxPages.
+	bodyOCR
 )
 
 // generates reports whether an operation's answer has output tokens.
@@ -91,6 +96,7 @@ var operations = map[string]*operation{
 	EndpointChatModerations:     {endpoint: EndpointChatModerations, offeredBy: EndpointModerations, path: "/chat/moderations", body: bodyChatInput},
 	EndpointClassifications:     {endpoint: EndpointClassifications, offeredBy: EndpointClassifications, path: "/classifications", body: bodyInput},
 	EndpointChatClassifications: {endpoint: EndpointChatClassifications, offeredBy: EndpointClassifications, path: "/chat/classifications", body: bodyChatInput},
+	EndpointOCR:                 {endpoint: EndpointOCR, offeredBy: EndpointOCR, path: "/ocr", body: bodyOCR},
 }
 
 // DemoModelName is the built-in model Config.DemoModel adds.
@@ -99,6 +105,11 @@ const DemoModelName = "steward-demo"
 // DefaultMaxOutputTokens is the worst case reserved for a request without
 // max_tokens when its model sets no MaxOutputTokens.
 const DefaultMaxOutputTokens = 4096
+
+// DefaultMaxPages is the worst case of pages reserved for an OCR request
+// naming no pages when its model sets no MaxPages: the most pages Mistral's
+// OCR reads of a document.
+const DefaultMaxPages = 1000
 
 // Model is one model the gateway serves.
 type Model struct {
@@ -109,8 +120,11 @@ type Model struct {
 	// MaxOutputTokens is the worst case reserved when the request gives no
 	// max_tokens; zero means DefaultMaxOutputTokens.
 	MaxOutputTokens int64
-	// Endpoints are those of "chat", "fim", "embeddings", "moderations"
-	// and "classifications" the model offers; empty means chat only.
+	// MaxPages is the worst case of pages reserved for an OCR request of a
+	// document that names no pages; zero means DefaultMaxPages.
+	MaxPages int64
+	// Endpoints are those of "chat", "fim", "embeddings", "moderations",
+	// "classifications" and "ocr" the model offers; empty means chat only.
 	Endpoints []string
 }
 
@@ -175,6 +189,7 @@ type model struct {
 	// rate is the model's in the price table.
 	rate      billing.Rate
 	maxOut    int64
+	maxPages  int64
 	endpoints map[string]bool
 	demo      bool
 }
@@ -248,7 +263,7 @@ func validate(m Model) (*model, error) {
 	if len(m.Upstreams) == 0 {
 		return nil, errors.New("at least one upstream is required")
 	}
-	vm := &model{name: m.Name, maxOut: m.MaxOutputTokens, endpoints: map[string]bool{}}
+	vm := &model{name: m.Name, maxOut: m.MaxOutputTokens, maxPages: m.MaxPages, endpoints: map[string]bool{}}
 	for j, u := range m.Upstreams {
 		p, err := url.Parse(u.BaseURL)
 		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" || p.RawQuery != "" || p.Fragment != "" {
@@ -263,24 +278,29 @@ func validate(m Model) (*model, error) {
 	case m.MaxOutputTokens == 0:
 		vm.maxOut = DefaultMaxOutputTokens
 	}
+	switch {
+	case m.MaxPages < 0 || m.MaxPages > MaxPages:
+		return nil, fmt.Errorf("max pages %d is not from 0 to %d", m.MaxPages, MaxPages)
+	case m.MaxPages == 0:
+		vm.maxPages = DefaultMaxPages
+	}
 	eps := m.Endpoints
 	if len(eps) == 0 {
 		eps = []string{EndpointChat}
 	}
 	for _, e := range eps {
 		switch e {
-		case EndpointChat, EndpointFIM, EndpointEmbeddings, EndpointModerations, EndpointClassifications:
+		case EndpointChat, EndpointFIM, EndpointEmbeddings, EndpointModerations, EndpointClassifications, EndpointOCR:
 			vm.endpoints[e] = true
 		default:
-			return nil, fmt.Errorf("unknown endpoint %q: want chat, fim, embeddings, moderations or classifications", e)
+			return nil, fmt.Errorf("unknown endpoint %q: want chat, fim, embeddings, moderations, classifications or ocr", e)
 		}
 	}
 	return vm, nil
 }
 
-// cost is what in and out tokens of the model cost, in micro-units
-// rounded up.
-func (m *model) cost(in, out int64) int64 { return m.rate.Cost(in, out) }
+// cost is what q of the model costs, in micro-units rounded up.
+func (m *model) cost(q billing.Quantity) int64 { return m.rate.Cost(q) }
 
 // modelList is the answer to GET /v1/models: Mistral's ModelList, each
 // model a base model card whose capabilities are the endpoints it offers.
@@ -326,6 +346,7 @@ func (g *Gateway) routeTable() []inference.Route {
 		g.endpoint("POST /v1/chat/moderations", EndpointChatModerations),
 		g.endpoint("POST /v1/classifications", EndpointClassifications),
 		g.endpoint("POST /v1/chat/classifications", EndpointChatClassifications),
+		g.endpoint("POST /v1/ocr", EndpointOCR),
 		{Pattern: "GET /v1/models", Handler: http.HandlerFunc(g.handleModels)},
 		{Pattern: "POST /v1/check/{check_id}/report", Handler: http.HandlerFunc(g.handleReport)},
 		// The check API takes any method: an auth_request or ext_authz

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stewardhq/steward/internal/billing"
@@ -84,4 +85,71 @@ func TestModerationsAndClassifications(t *testing.T) {
 		t.Fatalf("refused requests reached the upstream: %d calls, want %d", n, calls)
 	}
 	h.rec.none(t)
+}
+
+// TestOCR: an OCR request reserves its pages (those it names, one for an
+// image, else the model's max_pages), is recorded at the pages its answer
+// says it processed, priced per thousand pages, and marked an overrun when
+// they are more than it reserved; an answer without usage_info is recorded
+// at the pages it carries, estimated.
+func TestOCR(t *testing.T) {
+	var answer atomic.Value
+	up := newUpstream(t, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(answer.Load().(string)))
+	})
+	ocr := Model{Name: "ocr", Upstreams: []Upstream{{BaseURL: up.url()}}, MaxPages: 40, Endpoints: []string{EndpointOCR}}
+	h := newHarness(t, Config{Models: []Model{ocr},
+		Prices: newPrices(t, billing.ModelPrice{Model: "ocr", PerThousandPages: 2, InputPerMillion: 1})})
+	const pdf = `"document":{"type":"document_url","document_url":"https://example.com/a.pdf"}`
+	page := `{"index":0,"markdown":"x","images":[],"dimensions":null}`
+	for _, c := range []struct {
+		name, body, answer string
+		reserved, pages    int64
+		estimated, overrun bool
+	}{
+		{"the model's max pages", `{"model":"ocr",` + pdf + `}`, `{"pages":[` + page + `],"model":"ocr","usage_info":{"pages_processed":29,"doc_size_bytes":1000}}`, 40, 29, false, false},
+		{"a list of pages", `{"model":"ocr",` + pdf + `,"pages":[0,3,7]}`, `{"pages":[],"model":"ocr","usage_info":{"pages_processed":3}}`, 3, 3, false, false},
+		{"ranges", `{"model":"ocr",` + pdf + `,"pages":"0,2-4, 9"}`, `{"pages":[],"model":"ocr","usage_info":{"pages_processed":5}}`, 5, 5, false, false},
+		{"an image", `{"model":"ocr","document":{"type":"image_url","image_url":"https://example.com/a.png"}}`, `{"pages":[],"model":"ocr","usage_info":{"pages_processed":1}}`, 1, 1, false, false},
+		{"a bad range bounds nothing", `{"model":"ocr",` + pdf + `,"pages":"4-2"}`, `{"pages":[],"model":"ocr","usage_info":{"pages_processed":0}}`, 40, 0, false, false},
+		{"no usage_info", `{"model":"ocr",` + pdf + `}`, `{"pages":[` + page + `,` + page + `],"model":"ocr"}`, 40, 2, true, false},
+		{"more than reserved", `{"model":"ocr",` + pdf + `,"pages":[1]}`, `{"pages":[],"model":"ocr","usage_info":{"pages_processed":2}}`, 1, 2, false, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			answer.Store(c.answer)
+			status, _, body := h.send(t, http.MethodPost, "/v1/ocr", goodKey, c.body)
+			if status != http.StatusOK || body != c.answer {
+				t.Fatalf("status %d body %s, want the answer unchanged", status, body)
+			}
+			u := h.rec.next(t)
+			if u.Endpoint != "ocr" || u.Pages != c.pages || u.InputTokens != 0 || u.OutputTokens != 0 || u.Cost != c.pages*2_000 ||
+				u.Estimated != c.estimated || u.Overrun != c.overrun {
+				t.Fatalf("usage %+v, want %d pages at 2,000 micro-units each", u, c.pages)
+			}
+			h.limits.mu.Lock()
+			r := *h.limits.res[len(h.limits.res)-1]
+			h.limits.mu.Unlock()
+			if r.pages != c.reserved || r.prompt != 0 || r.maxOut != 0 || r.settledPages != c.pages || r.settles != 1 {
+				t.Fatalf("reservation %+v, want %d pages reserved and %d settled", r, c.reserved, c.pages)
+			}
+		})
+	}
+	if !strings.Contains(h.logs.String(), "reserved_pages=1") {
+		t.Errorf("the overrun was not logged with its pages: %s", h.logs)
+	}
+	status, _, body := h.send(t, http.MethodPost, "/v1/ocr", goodKey, `{"document":{}}`)
+	if status != http.StatusUnprocessableEntity || !strings.Contains(body, `"loc":["body","model"]`) {
+		t.Fatalf("an OCR request naming no model: %d %s", status, body)
+	}
+}
+
+func TestNewRefusesMaxPages(t *testing.T) {
+	for _, n := range []int64{-1, MaxPages + 1} {
+		_, err := New(Config{Currency: "EUR", Models: []Model{{Name: "ocr", Upstreams: []Upstream{{BaseURL: "http://127.0.0.1:1/v1"}}, MaxPages: n}},
+			Prices: newPrices(t, billing.ModelPrice{Model: "ocr"})}, fakeAuth{}, &fakeLimits{}, &fakeRecorder{}, nil)
+		if err == nil || !strings.Contains(err.Error(), `model 0 ("ocr"): max pages`) {
+			t.Errorf("max pages %d: %v", n, err)
+		}
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/stewardhq/steward/internal/steward"
 )
@@ -34,6 +35,8 @@ const (
 	MaxTokens = 1 << 30
 	// MaxChoices is the largest n.
 	MaxChoices = 128
+	// MaxPages is the largest number of pages an OCR request reserves.
+	MaxPages = 1 << 20
 )
 
 // estimateTokens is ceil(n/4): the tokens of n bytes of text, estimated.
@@ -60,6 +63,9 @@ type request struct {
 	maxTokensField field
 	n              int64
 	prompt         size
+	// pages bounds the pages of an OCR request's document; 0 when the
+	// request does not, and the model's MaxPages bounds it.
+	pages int64
 	// lastUser is the text of the last user message, for the demo model.
 	lastUser string
 	// streamOptions is the raw stream_options, nil when absent or null;
@@ -101,6 +107,8 @@ type wireRequest struct {
 	Prompt              json.RawMessage `json:"prompt"`
 	Suffix              json.RawMessage `json:"suffix"`
 	Input               json.RawMessage `json:"input"`
+	Document            json.RawMessage `json:"document"`
+	Pages               json.RawMessage `json:"pages"`
 }
 
 type wireMessage struct {
@@ -134,6 +142,9 @@ func parseRequest(k bodyKind, body []byte) (*request, error) {
 		if !absent(wr.Input) {
 			req.prompt = size{bytes: int64(len(wr.Input))}
 		}
+		return req, nil
+	case bodyOCR:
+		req.pages = pageBound(wr.Document, wr.Pages)
 		return req, nil
 	}
 	if !absent(wr.Stream) {
@@ -379,4 +390,48 @@ func applyEdits(body []byte, edits []edit) ([]byte, error) {
 		out = append(out, e.value...)
 	}
 	return append(out, '}'), nil
+}
+
+// pageBound is the most pages an OCR request can have read: one for an
+// image, else as many as its pages field names (a list of page numbers, or
+// a string of numbers and ranges such as "0,2-4"), capped at MaxPages; 0
+// when neither bounds it. A field the upstream would refuse bounds
+// nothing: the upstream answers it.
+func pageBound(document, pages json.RawMessage) int64 {
+	var doc struct {
+		Type string `json:"type"`
+	}
+	if json.Unmarshal(document, &doc) == nil && doc.Type == "image_url" {
+		return 1
+	}
+	pages = bytes.TrimSpace(pages)
+	if absent(pages) {
+		return 0
+	}
+	var list []int64
+	if json.Unmarshal(pages, &list) == nil {
+		return min(int64(len(list)), MaxPages)
+	}
+	var spec string
+	if json.Unmarshal(pages, &spec) != nil {
+		return 0
+	}
+	var n int64
+	for part := range strings.SplitSeq(spec, ",") {
+		lo, hi, isRange := strings.Cut(strings.TrimSpace(part), "-")
+		a, err := strconv.ParseInt(strings.TrimSpace(lo), 10, 64)
+		if err != nil || a < 0 {
+			return 0
+		}
+		b := a
+		if isRange {
+			if b, err = strconv.ParseInt(strings.TrimSpace(hi), 10, 64); err != nil || b < a {
+				return 0
+			}
+		}
+		if n += min(b-a+1, MaxPages); n >= MaxPages {
+			return MaxPages
+		}
+	}
+	return n
 }

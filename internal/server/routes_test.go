@@ -18,6 +18,7 @@ import (
 	"github.com/stewardhq/steward/internal/analytics"
 	"github.com/stewardhq/steward/internal/apitest"
 	"github.com/stewardhq/steward/internal/auth"
+	"github.com/stewardhq/steward/internal/billing"
 	"github.com/stewardhq/steward/internal/directory"
 	"github.com/stewardhq/steward/internal/gateway"
 	"github.com/stewardhq/steward/internal/inference"
@@ -186,7 +187,7 @@ func surfaceDeps(t *testing.T, db *store.DB) (func(*server.Deps), *auth.Authenti
 // reserve.
 type unreachedLimits struct{ t *testing.T }
 
-func (l unreachedLimits) Reserve(context.Context, steward.Principal, string, int64, int64) (inference.Ticket, error) {
+func (l unreachedLimits) Reserve(context.Context, steward.Principal, string, billing.Quantity) (inference.Ticket, error) {
 	l.t.Error("a request reached the limits")
 	return nil, errors.New("not admitted")
 }
