@@ -232,3 +232,30 @@ func TestDeferredUntilSomeoneWaits(t *testing.T) {
 		}
 	})
 }
+
+// TestDeferredIntentReplaced settles a request while its intent waits in a
+// deferred batch: the intent is still queued, so the final event takes its
+// place and is written at once, one row in one batch.
+func TestDeferredIntentReplaced(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, db *store.DB) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		at := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+		r := NewRecorder(db, Options{MaxDefer: time.Hour})
+		start(t, r)
+		in, err := r.Intend(reserved("a", at))
+		if err != nil {
+			t.Fatal(err)
+		}
+		final := event("a", at)
+		if err := in.Settle(ctx, final); err != nil {
+			t.Fatal(err)
+		}
+		if got := checkRollups(t, db); len(got) != 1 || got["a"] != final {
+			t.Fatalf("stored %+v after Settle, want the final event %+v", got, final)
+		}
+		if s := r.Stats(); s.Batches != 1 || s.Events != 1 {
+			t.Fatalf("stats %+v, want one batch of one event: the intent replaced in the queue", s)
+		}
+	})
+}

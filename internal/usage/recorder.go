@@ -99,6 +99,8 @@ type Recorder struct {
 
 	mu      sync.Mutex
 	pending []*request
+	// queued is how many rows pending's requests write.
+	queued  int
 	closed  bool
 	running bool
 	// wake holds a token when pending may have grown.
@@ -234,6 +236,7 @@ func (r *Recorder) enqueue(req *request) error {
 		return errClosed()
 	}
 	r.pending = append(r.pending, req)
+	r.queued += req.size()
 	r.mu.Unlock()
 	r.poke()
 	return nil
@@ -311,32 +314,21 @@ func (r *Recorder) Run(ctx context.Context) {
 		case <-r.quit:
 			continue
 		}
+		r.deferral(ctx, timer)
 		var n int
 		batch, n = r.take(batch[:0], 0)
 		if n == 0 {
 			continue
 		}
-		// Linger for others to join, unless the batch is already full:
-		// while no caller waits, until MaxDefer has passed; else, if asked
-		// to, until MaxWait has passed or until a lull of a tenth of it,
-		// when every caller there is seems to have joined already.
-		now := time.Now()
-		deferUntil, deadline, lull := now.Add(r.maxDefer), now.Add(r.maxWait), r.maxWait/10
+		// Linger for others to join, if asked to and unless the batch is
+		// already full: until MaxWait has passed, or until a lull of a
+		// tenth of it, when every caller there is seems to have joined
+		// already.
+		deadline := time.Now().Add(r.maxWait)
+		lull := r.maxWait / 10
 	linger:
-		for n < r.maxBatch {
-			var wait time.Duration
-			switch {
-			case r.waiting.Load() == 0 && r.maxDefer > 0:
-				wait = time.Until(deferUntil)
-			case r.maxWait > 0:
-				wait = min(time.Until(deadline), lull)
-			default:
-				break linger
-			}
-			if wait <= 0 {
-				break
-			}
-			timer.Reset(wait)
+		for r.maxWait > 0 && n < r.maxBatch {
+			timer.Reset(min(time.Until(deadline), lull))
 			select {
 			case <-r.wake:
 				batch, n = r.take(batch, n)
@@ -347,12 +339,47 @@ func (r *Recorder) Run(ctx context.Context) {
 			case <-r.quit:
 				break linger
 			}
-			timer.Stop()
 		}
 		timer.Stop()
 		r.commit(batch)
 		clear(batch)
 	}
+}
+
+// deferral waits, while no caller waits for a commit and the queue holds
+// less than a batch, up to MaxDefer for more requests to share the next
+// batch. It leaves them queued meanwhile, so that an intent whose final
+// event comes first is still replaced by it there (one row instead of
+// two).
+func (r *Recorder) deferral(ctx context.Context, timer *time.Timer) {
+	until := time.Now().Add(r.maxDefer)
+	for r.waiting.Load() == 0 && r.queuedRows() < r.maxBatch {
+		wait := time.Until(until)
+		if wait <= 0 {
+			return
+		}
+		timer.Reset(wait)
+		select {
+		case <-r.wake:
+			timer.Stop()
+		case <-timer.C:
+			return
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		case <-r.quit:
+			timer.Stop()
+			return
+		}
+	}
+}
+
+// queuedRows is how many rows the queued requests write, withdrawn ones
+// included until the writer passes them.
+func (r *Recorder) queuedRows() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.queued
 }
 
 // take moves queued requests into batch while it holds fewer than maxBatch
@@ -368,6 +395,7 @@ func (r *Recorder) take(batch []*request, n int) ([]*request, int) {
 		if n > 0 && n+size > r.maxBatch {
 			break
 		}
+		r.queued -= size
 		if req.state.CompareAndSwap(queued, taken) {
 			batch = append(batch, req)
 			n += size
