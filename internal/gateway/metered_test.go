@@ -7,7 +7,9 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/stewardhq/steward/internal/apitest"
 	"github.com/stewardhq/steward/internal/billing"
+	"github.com/stewardhq/steward/internal/mistraltest"
 )
 
 // TestModerationsAndClassifications: the four operations reserve their
@@ -151,5 +153,47 @@ func TestNewRefusesMaxPages(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), `model 0 ("ocr"): max pages`) {
 			t.Errorf("max pages %d: %v", n, err)
 		}
+	}
+}
+
+// TestMeteredOperationsInFrontOfMistral drives moderations,
+// classifications (of texts and of chats) and OCR through the gateway in
+// front of the fake Mistral upstream: each answer is Mistral's, valid
+// against its operation in the model API document, and is recorded at the
+// usage it reports, priced per token or per page.
+func TestMeteredOperationsInFrontOfMistral(t *testing.T) {
+	up := mistraltest.New(t)
+	up.SetUsage(mistraltest.Usage{PromptTokens: 13, CompletionTokens: 5, PagesProcessed: 4})
+	h := newHarness(t, Config{Models: []Model{
+		{Name: "mistral-moderation-latest", Upstreams: []Upstream{{BaseURL: up.BaseURL(), APIKey: up.Key}}, Endpoints: []string{EndpointModerations, EndpointClassifications}},
+		{Name: "mistral-ocr-latest", Upstreams: []Upstream{{BaseURL: up.BaseURL(), APIKey: up.Key}}, Endpoints: []string{EndpointOCR}},
+	}, Prices: newPrices(t, billing.ModelPrice{Model: "mistral-moderation-latest", InputPerMillion: 100},
+		billing.ModelPrice{Model: "mistral-ocr-latest", PerThousandPages: 3})})
+	chat := `[{"role":"user","content":"is this fine?"}]`
+	for _, c := range []struct {
+		op, path, body, endpoint string
+		in, pages, cost          int64
+	}{
+		{"moderations_v1_moderations_post", "/v1/moderations", `{"model":"mistral-moderation-latest","input":["hello there","general kenobi"]}`, "moderations", 13, 0, 1300},
+		{"chat_moderations_v1_chat_moderations_post", "/v1/chat/moderations", `{"model":"mistral-moderation-latest","input":` + chat + `}`, "chat_moderations", 13, 0, 1300},
+		{"classifications_v1_classifications_post", "/v1/classifications", `{"model":"mistral-moderation-latest","input":"some text to classify"}`, "classifications", 13, 0, 1300},
+		{"chat_classifications_v1_chat_classifications_post", "/v1/chat/classifications", `{"model":"mistral-moderation-latest","input":{"messages":` + chat + `}}`, "chat_classifications", 13, 0, 1300},
+		{"ocr_v1_ocr_post", "/v1/ocr", `{"model":"mistral-ocr-latest","document":{"type":"document_url","document_url":"https://example.com/a.pdf"}}`, "ocr", 0, 4, 12_000},
+	} {
+		t.Run(c.endpoint, func(t *testing.T) {
+			resp := h.post(t, context.Background(), c.path, goodKey, c.body)
+			body := readAll(t, resp)
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("status %d body %s", resp.StatusCode, body)
+			}
+			apitest.CheckModelResponse(t, c.op, resp.StatusCode, resp.Header.Get("Content-Type"), []byte(body))
+			if last, ok := up.Last(c.op); !ok || string(last.Body) != c.body || last.Header.Get("Authorization") != "Bearer "+up.Key {
+				t.Fatalf("the upstream got %+v, want the body unchanged with its own key", last)
+			}
+			u := h.rec.next(t)
+			if u.Endpoint != c.endpoint || u.InputTokens != c.in || u.OutputTokens != 0 || u.Pages != c.pages || u.Cost != c.cost || u.Estimated || u.Overrun {
+				t.Fatalf("usage %+v", u)
+			}
+		})
 	}
 }
