@@ -84,6 +84,10 @@ type Config struct {
 	// Models are the models the gateway serves; only the config file sets
 	// them.
 	Models []Model `yaml:"models"`
+	// AgentModel names the model of Models (offering "agents") that serves
+	// agents completions and conversations naming no model; config file
+	// only.
+	AgentModel string `yaml:"agent_model"`
 }
 
 // Model is a model the gateway serves, as the config file describes it.
@@ -341,6 +345,9 @@ func (c *Config) validate() error {
 				return fmt.Errorf("models[%d] (%q): %s: %w", i, m.Name, p.key, err)
 			}
 		}
+	}
+	if c.AgentModel != "" && !slices.ContainsFunc(c.Models, func(m Model) bool { return m.Name == c.AgentModel }) {
+		return fmt.Errorf("agent_model %q is not one of models", c.AgentModel)
 	}
 	if c.InvitationTTL <= 0 || c.ShutdownTimeout <= 0 || c.BodyTimeout <= 0 || c.ModelBodyTimeout <= 0 || c.IdleTimeout <= 0 || c.UpstreamHeaderTimeout < 0 {
 		return fmt.Errorf("durations must be positive")

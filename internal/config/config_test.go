@@ -94,3 +94,14 @@ func TestFailOpenKinds(t *testing.T) {
 		t.Errorf("error %v, want one containing %q", err, want)
 	}
 }
+
+// agent_model must name one of the models.
+func TestAgentModelIsAModel(t *testing.T) {
+	if _, err := load(t, "agent_model: nope\nmodels:\n  - name: m\n"); err == nil || !strings.Contains(err.Error(), `agent_model "nope" is not one of models`) {
+		t.Fatalf("an agent model not configured: %v", err)
+	}
+	cfg, err := load(t, "agent_model: m\nmodels:\n  - name: m\n    endpoints: [agents]\n")
+	if err != nil || cfg.AgentModel != "m" {
+		t.Fatalf("agent_model m: %v, %+v", err, cfg)
+	}
+}

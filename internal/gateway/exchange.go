@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/stewardhq/steward/internal/billing"
@@ -73,19 +74,27 @@ func (x *exchange) serve() {
 		x.fail(steward.Invalid([]string{"body"}, "the request body could not be read"))
 		return
 	}
-	req, err := parseRequest(x.op.body, body)
+	req, err := parseRequest(x.op.body, x.op.agents, body)
 	if err != nil {
 		x.fail(err)
 		return
 	}
 	x.req = req
+	if req.model == "" {
+		if x.g.agentModel == "" {
+			x.fail(&steward.Error{Kind: steward.KindNotFound, Field: []string{"body", "model"}, Code: "model_not_found",
+				Message: "the request names no model, and no agent model is configured to serve agents"})
+			return
+		}
+		req.model = x.g.agentModel
+	}
 	m := x.g.models[req.model]
 	switch {
 	case m == nil || !x.key.MayUse(req.model):
 		x.fail(&steward.Error{Kind: steward.KindNotFound, Field: []string{"body", "model"}, Code: "model_not_found", Message: fmt.Sprintf("model %q does not exist", req.model)})
 		return
 	case !m.endpoints[x.op.offeredBy]:
-		x.fail(&steward.Error{Kind: steward.KindNotFound, Field: []string{"body", "model"}, Code: "model_not_found", Message: fmt.Sprintf("model %q does not offer %s", req.model, x.op.path)})
+		x.fail(&steward.Error{Kind: steward.KindNotFound, Field: []string{"body", "model"}, Code: "model_not_found", Message: fmt.Sprintf("model %q does not offer %s", req.model, x.upstreamPath())})
 		return
 	}
 	x.m = m
@@ -194,6 +203,15 @@ func (x *exchange) estimatedOutput(n int64) int64 {
 	return min(estimateTokens(n), x.worst)
 }
 
+// upstreamPath is the path of the request's operation under an upstream's
+// BaseURL.
+func (x *exchange) upstreamPath() string {
+	if x.op.pathOfRequest {
+		return strings.TrimPrefix(x.r.URL.EscapedPath(), "/v1")
+	}
+	return x.op.path
+}
+
 // upstreamName is the URL of the upstream that answered, without its
 // password, or "" for none.
 func (x *exchange) upstreamName() string {
@@ -210,7 +228,11 @@ func (x *exchange) upstreamName() string {
 // logged with the upstream that answered, so that the admin sees which
 // model server does not stop where it is asked to.
 func (x *exchange) finish(o outcome) error {
-	o.beyond(x.bound, x.worst, x.pages)
+	bound := x.bound
+	if x.op.history {
+		bound = max(bound, o.in)
+	}
+	o.beyond(bound, x.worst, x.pages)
 	x.ticket.Settle(o.quantity())
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(x.r.Context()), recordTimeout)
 	defer cancel()
@@ -295,7 +317,7 @@ func (x *exchange) call(body []byte) (*http.Response, error) {
 	var last error
 	ups := x.m.upstreams
 	for i, u := range ups {
-		req, err := http.NewRequestWithContext(x.r.Context(), http.MethodPost, u.BaseURL+x.op.path, bytes.NewReader(body))
+		req, err := http.NewRequestWithContext(x.r.Context(), http.MethodPost, u.BaseURL+x.upstreamPath(), bytes.NewReader(body))
 		if err != nil {
 			last = err
 			continue

@@ -43,6 +43,11 @@ const (
 	EndpointChatClassifications = "chat_classifications"
 	// EndpointOCR reads documents, metered in pages.
 	EndpointOCR = "ocr"
+	// EndpointAgents are agents completions; a model listing it also
+	// serves conversations (EndpointConversations), which usage names
+	// apart.
+	EndpointAgents        = "agents"
+	EndpointConversations = "conversations"
 )
 
 // operation is a metered operation of the model API: a POST naming a model
@@ -59,6 +64,16 @@ type operation struct {
 	// body is how the request body is read: its prompt's size, and for a
 	// generation its output's bounds.
 	body bodyKind
+	// agents is set for an operation whose request may name an agent and
+	// no model: it is served by the gateway's agent model (Config.AgentModel).
+	agents bool
+	// pathOfRequest is set for an operation whose path names an object
+	// (a conversation): the upstream's path is the request's, after /v1.
+	pathOfRequest bool
+	// history is set when the upstream prompts the model with what it
+	// stores beyond the request (a conversation's entries): the input
+	// reported may exceed the request's bound without being an overrun.
+	history bool
 }
 
 // bodyKind is the shape of an operation's request body.
@@ -82,10 +97,16 @@ const (
 	// bodyOCR is a document to read: metered in pages, bounded by its
 	// pages field, one for an image, else the model's MaxPages.
 	bodyOCR
+	// bodyConversation is a conversation's start, append or restart:
+	// inputs, instructions and tools, bounded by their JSON's bytes;
+	// completion_args.max_tokens; stream. It is forwarded unchanged.
+	bodyConversation
 )
 
 // generates reports whether an operation's answer has output tokens.
-func (op *operation) generates() bool { return op.body == bodyChat || op.body == bodyFIM }
+func (op *operation) generates() bool {
+	return op.body == bodyChat || op.body == bodyFIM || op.body == bodyConversation
+}
 
 // operations are the metered operations, by endpoint.
 var operations = map[string]*operation{
@@ -97,6 +118,9 @@ var operations = map[string]*operation{
 	EndpointClassifications:     {endpoint: EndpointClassifications, offeredBy: EndpointClassifications, path: "/classifications", body: bodyInput},
 	EndpointChatClassifications: {endpoint: EndpointChatClassifications, offeredBy: EndpointClassifications, path: "/chat/classifications", body: bodyChatInput},
 	EndpointOCR:                 {endpoint: EndpointOCR, offeredBy: EndpointOCR, path: "/ocr", body: bodyOCR},
+	EndpointAgents:              {endpoint: EndpointAgents, offeredBy: EndpointAgents, path: "/agents/completions", body: bodyChat, agents: true},
+	EndpointConversations: {endpoint: EndpointConversations, offeredBy: EndpointAgents, body: bodyConversation, agents: true,
+		pathOfRequest: true, history: true},
 }
 
 // DemoModelName is the built-in model Config.DemoModel adds.
@@ -124,7 +148,8 @@ type Model struct {
 	// document that names no pages; zero means DefaultMaxPages.
 	MaxPages int64
 	// Endpoints are those of "chat", "fim", "embeddings", "moderations",
-	// "classifications" and "ocr" the model offers; empty means chat only.
+	// "classifications", "ocr" and "agents" (agents completions and
+	// conversations) the model offers; empty means chat only.
 	Endpoints []string
 }
 
@@ -141,6 +166,11 @@ type Upstream struct {
 // Config configures a Gateway.
 type Config struct {
 	Models []Model
+	// AgentModel, when set, names the model (one of Models, offering
+	// "agents") that serves agents completions and conversations naming
+	// no model: its upstreams are called, its limits and prices apply.
+	// Unset, such a request is answered as one for an unknown model.
+	AgentModel string
 	// Prices is the price table every model must be in (the demo model
 	// costs nothing); nil prices none.
 	Prices *billing.Prices
@@ -162,18 +192,20 @@ type Gateway struct {
 	models map[string]*model
 	// names are the models in the order the list gives them; list is
 	// the list of every model, made at start (created is its time).
-	names     []string
-	list      []byte
-	created   int64
-	currency  string
-	transport http.RoundTripper
-	now       func() time.Time
-	auth      inference.Authenticator
-	limits    inference.Limits
-	rec       inference.Recorder
-	log       *slog.Logger
-	checks    checks
-	inflight  inflight
+	names   []string
+	list    []byte
+	created int64
+	// agentModel serves the agent operations naming no model.
+	agentModel string
+	currency   string
+	transport  http.RoundTripper
+	now        func() time.Time
+	auth       inference.Authenticator
+	limits     inference.Limits
+	rec        inference.Recorder
+	log        *slog.Logger
+	checks     checks
+	inflight   inflight
 	// routes are the model API's; mux serves them on their own.
 	routes []inference.Route
 	mux    *http.ServeMux
@@ -246,6 +278,12 @@ func New(cfg Config, auth inference.Authenticator, limits inference.Limits, rec 
 		g.models[DemoModelName] = &model{name: DemoModelName, maxOut: DefaultMaxOutputTokens, endpoints: map[string]bool{EndpointChat: true}, demo: true}
 		names = append(names, DemoModelName)
 	}
+	if cfg.AgentModel != "" {
+		if m := g.models[cfg.AgentModel]; m == nil || m.demo || !m.endpoints[EndpointAgents] {
+			return nil, fmt.Errorf("gateway: the agent model %q is not a configured model offering agents", cfg.AgentModel)
+		}
+		g.agentModel = cfg.AgentModel
+	}
 	g.names, g.created = names, g.now().Unix()
 	g.list = modelList(names, g.models, g.created)
 	g.routes, g.mux = g.routeTable(), http.NewServeMux()
@@ -290,10 +328,10 @@ func validate(m Model) (*model, error) {
 	}
 	for _, e := range eps {
 		switch e {
-		case EndpointChat, EndpointFIM, EndpointEmbeddings, EndpointModerations, EndpointClassifications, EndpointOCR:
+		case EndpointChat, EndpointFIM, EndpointEmbeddings, EndpointModerations, EndpointClassifications, EndpointOCR, EndpointAgents:
 			vm.endpoints[e] = true
 		default:
-			return nil, fmt.Errorf("unknown endpoint %q: want chat, fim, embeddings, moderations, classifications or ocr", e)
+			return nil, fmt.Errorf("unknown endpoint %q: want chat, fim, embeddings, moderations, classifications, ocr or agents", e)
 		}
 	}
 	return vm, nil
@@ -347,6 +385,10 @@ func (g *Gateway) routeTable() []inference.Route {
 		g.endpoint("POST /v1/classifications", EndpointClassifications),
 		g.endpoint("POST /v1/chat/classifications", EndpointChatClassifications),
 		g.endpoint("POST /v1/ocr", EndpointOCR),
+		g.endpoint("POST /v1/agents/completions", EndpointAgents),
+		g.endpoint("POST /v1/conversations", EndpointConversations),
+		g.endpoint("POST /v1/conversations/{conversation_id}", EndpointConversations),
+		g.endpoint("POST /v1/conversations/{conversation_id}/restart", EndpointConversations),
 		{Pattern: "GET /v1/models", Handler: http.HandlerFunc(g.handleModels)},
 		{Pattern: "POST /v1/check/{check_id}/report", Handler: http.HandlerFunc(g.handleReport)},
 		// The check API takes any method: an auth_request or ext_authz

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/stewardhq/steward/internal/apitest"
 	"github.com/stewardhq/steward/internal/billing"
+	"github.com/stewardhq/steward/internal/inference"
 	"github.com/stewardhq/steward/internal/mistraltest"
 )
 
@@ -195,5 +197,191 @@ func TestMeteredOperationsInFrontOfMistral(t *testing.T) {
 				t.Fatalf("usage %+v", u)
 			}
 		})
+	}
+}
+
+// agentGateway is a gateway in front of the fake Mistral upstream whose
+// agent model is "agents-model", priced 1 a million input tokens and 2 a
+// million output tokens, with an agent created on the upstream.
+func agentGateway(t *testing.T) (*harness, *mistraltest.Server, string) {
+	t.Helper()
+	up := mistraltest.New(t)
+	ups := []Upstream{{BaseURL: up.BaseURL(), APIKey: up.Key}}
+	h := newHarness(t, Config{AgentModel: "agents-model", Models: []Model{
+		{Name: "agents-model", Upstreams: ups, MaxOutputTokens: 500, Endpoints: []string{EndpointAgents}},
+		{Name: "mistral-medium-latest", Upstreams: ups, MaxOutputTokens: 300, Endpoints: []string{EndpointChat, EndpointAgents}},
+		{Name: "chat-only", Upstreams: ups},
+	}, Prices: newPrices(t, billing.ModelPrice{Model: "agents-model", InputPerMillion: 1, OutputPerMillion: 2},
+		billing.ModelPrice{Model: "mistral-medium-latest", InputPerMillion: 3, OutputPerMillion: 4}, billing.ModelPrice{Model: "chat-only"})})
+	req, err := http.NewRequest(http.MethodPost, up.BaseURL()+"/agents", strings.NewReader(`{"model":"mistral-medium-latest","name":"pirate"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+up.Key)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var agent struct{ ID string }
+	if err := json.NewDecoder(resp.Body).Decode(&agent); err != nil || agent.ID == "" {
+		t.Fatalf("creating an agent upstream: %d %v", resp.StatusCode, err)
+	}
+	return h, up, agent.ID
+}
+
+// lastReservation is the newest reservation h's limits took.
+func (h *harness) lastReservation(t *testing.T) reservation {
+	t.Helper()
+	h.limits.mu.Lock()
+	defer h.limits.mu.Unlock()
+	if len(h.limits.res) == 0 {
+		t.Fatal("nothing was reserved")
+	}
+	return *h.limits.res[len(h.limits.res)-1]
+}
+
+// TestAgentsCompletions: an agents completion names an agent and no model:
+// the agent model serves it, reserved and priced as a chat completion of
+// that model, plain and streamed, its answer Mistral's.
+func TestAgentsCompletions(t *testing.T) {
+	h, up, agent := agentGateway(t)
+	up.SetUsage(mistraltest.Usage{PromptTokens: 12, CompletionTokens: 40})
+	up.SetStream(mistraltest.Stream{Chunks: 3})
+	body := `{"agent_id":"` + agent + `","messages":[{"role":"user","content":"who is the finest painter?"}]}`
+	resp := h.post(t, context.Background(), "/v1/agents/completions", goodKey, body)
+	got := readAll(t, resp)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(got, `"object":"chat.completion"`) {
+		t.Fatalf("status %d body %s", resp.StatusCode, got)
+	}
+	apitest.CheckModelResponse(t, "agents_completion_v1_agents_completions_post", resp.StatusCode, resp.Header.Get("Content-Type"), []byte(got))
+	u := h.rec.next(t)
+	if u.Endpoint != "agents" || u.Model != "agents-model" || u.InputTokens != 12 || u.OutputTokens != 40 || u.Cost != 12+80 || u.Estimated || u.Overrun {
+		t.Fatalf("usage %+v", u)
+	}
+	if r := h.lastReservation(t); r.model != "agents-model" || r.prompt != int64(len("who is the finest painter?"))+4+3 || r.maxOut != 500 {
+		t.Fatalf("reservation %+v, want the agent model's max output tokens", r)
+	}
+	// The upstream is told the output reserved, as for a chat completion.
+	if last, _ := up.Last("agents_completion_v1_agents_completions_post"); !strings.Contains(string(last.Body), `"max_tokens":500`) {
+		t.Fatalf("the upstream got %s", last.Body)
+	}
+
+	resp = h.post(t, context.Background(), "/v1/agents/completions", goodKey, strings.TrimSuffix(body, "}")+`,"stream":true,"max_tokens":30}`)
+	got = readAll(t, resp)
+	if resp.StatusCode != http.StatusOK || !strings.HasSuffix(got, "data: [DONE]\n\n") || strings.Count(got, `"delta"`) < 3 {
+		t.Fatalf("stream: status %d body %s", resp.StatusCode, got)
+	}
+	u = h.rec.next(t)
+	if u.Endpoint != "agents" || u.Model != "agents-model" || u.InputTokens != 12 || u.OutputTokens != 30 || u.Estimated || u.Overrun {
+		t.Fatalf("streamed usage %+v, want the upstream's, its output cut to max_tokens", u)
+	}
+}
+
+// TestConversations: a conversation's start, append and restart, plain
+// and streamed, are served by the model the start names, else by the
+// agent model, and recorded at the usage of the answer or of the stream's
+// final event; the upstream gets the body unchanged, at the request's
+// path. The prompt of an append includes the conversation's entries,
+// which the request does not carry: input beyond the reservation is not
+// an overrun there.
+func TestConversations(t *testing.T) {
+	h, up, agent := agentGateway(t)
+	up.SetUsage(mistraltest.Usage{PromptTokens: 200, CompletionTokens: 7})
+	up.SetStream(mistraltest.Stream{Chunks: 2})
+	send := func(path, body string) (string, inference.Usage) {
+		t.Helper()
+		resp := h.post(t, context.Background(), path, goodKey, body)
+		got := readAll(t, resp)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: status %d body %s", path, resp.StatusCode, got)
+		}
+		return got, h.rec.next(t)
+	}
+	start, u := send("/v1/conversations", `{"model":"mistral-medium-latest","inputs":"ahoy"}`)
+	apitest.CheckModelResponse(t, "agents_api_v1_conversations_start", 200, "application/json", []byte(start))
+	if u.Endpoint != "conversations" || u.Model != "mistral-medium-latest" || u.InputTokens != 200 || u.OutputTokens != 7 || u.Cost != 600+28 || u.Overrun || u.Estimated {
+		t.Fatalf("usage %+v", u)
+	}
+	if r := h.lastReservation(t); r.model != "mistral-medium-latest" || r.prompt != int64(len(`"ahoy"`))+3 || r.maxOut != 300 {
+		t.Fatalf("reservation %+v", r)
+	}
+	var conv struct {
+		ConversationID string `json:"conversation_id"`
+		Outputs        []struct{ ID string }
+	}
+	if err := json.Unmarshal([]byte(start), &conv); err != nil || conv.ConversationID == "" || len(conv.Outputs) == 0 {
+		t.Fatalf("%s: %v", start, err)
+	}
+
+	_, u = send("/v1/conversations/"+conv.ConversationID, `{"inputs":"and then?","completion_args":{"max_tokens":50}}`)
+	if u.Model != "agents-model" || u.InputTokens != 200 || u.Overrun {
+		t.Fatalf("append: usage %+v, want the agent model's, not an overrun", u)
+	}
+	if r := h.lastReservation(t); r.maxOut != 50 {
+		t.Fatalf("append: reservation %+v, want completion_args.max_tokens", r)
+	}
+	if last, _ := up.Last("agents_api_v1_conversations_append"); last.URL.Path != "/v1/conversations/"+conv.ConversationID ||
+		string(last.Body) != `{"inputs":"and then?","completion_args":{"max_tokens":50}}` {
+		t.Fatalf("append reached the upstream as %s %s", last.URL, last.Body)
+	}
+
+	stream, u := send("/v1/conversations/"+conv.ConversationID+"/restart", `{"inputs":"again","from_entry_id":"`+conv.Outputs[0].ID+`","stream":true}`)
+	if !strings.Contains(stream, "event: conversation.response.done") || strings.Count(stream, "message.output.delta") < 2 {
+		t.Fatalf("restart stream %s", stream)
+	}
+	apitest.CheckModelResponse(t, "agents_api_v1_conversations_restart_stream", 200, "text/event-stream", []byte(stream))
+	if u.Model != "agents-model" || u.InputTokens != 200 || u.OutputTokens != 7 || u.Estimated {
+		t.Fatalf("restart stream: usage %+v, want the final event's", u)
+	}
+
+	_, u = send("/v1/conversations", `{"agent_id":"`+agent+`","inputs":"hello","stream":true}`)
+	if u.Model != "agents-model" || u.OutputTokens != 7 || u.Estimated {
+		t.Fatalf("a start with an agent: usage %+v", u)
+	}
+	// The client's completion_args.max_tokens reaches the upstream as it
+	// was, which stops there.
+	_, u = send("/v1/conversations", `{"model":"mistral-medium-latest","inputs":"hi","completion_args":{"max_tokens":5}}`)
+	if u.Overrun || u.OutputTokens != 5 {
+		t.Fatalf("completion_args.max_tokens 5: usage %+v", u)
+	}
+
+	calls := up.Count("agents_api_v1_conversations_start")
+	for _, c := range []struct{ name, body, want string }{
+		{"a model without agents", `{"model":"chat-only","inputs":"x"}`, `model \"chat-only\" does not offer /conversations`},
+		{"an unknown model", `{"model":"nope","inputs":"x"}`, `model \"nope\" does not exist`},
+		{"bad max_tokens", `{"model":"mistral-medium-latest","inputs":"x","completion_args":{"max_tokens":-1}}`, `"loc":["body","completion_args","max_tokens"]`},
+	} {
+		resp := h.post(t, context.Background(), "/v1/conversations", goodKey, c.body)
+		if got := readAll(t, resp); (resp.StatusCode != 404 && resp.StatusCode != 422) || !strings.Contains(got, c.want) {
+			t.Errorf("%s: %d %s", c.name, resp.StatusCode, got)
+		}
+	}
+	if n := up.Count("agents_api_v1_conversations_start"); n != calls {
+		t.Fatalf("refused starts reached the upstream: %d, want %d", n, calls)
+	}
+}
+
+// TestAgentModel: without an agent model, a request naming no model is
+// answered as one for an unknown model, and nothing is reserved; the agent
+// model must be a configured model offering agents.
+func TestAgentModel(t *testing.T) {
+	up := newUpstream(t, jsonAnswer(chatAnswer))
+	h := newHarness(t, Config{Models: []Model{chatModel("m", up)}})
+	resp := h.post(t, context.Background(), "/v1/agents/completions", goodKey, `{"agent_id":"ag_1","messages":[]}`)
+	if got := readAll(t, resp); resp.StatusCode != http.StatusNotFound ||
+		!strings.Contains(got, `"message":"the request names no model, and no agent model is configured to serve agents","type":"not_found_error","param":"model","code":"model_not_found"`) {
+		t.Fatalf("status %d body %s", resp.StatusCode, got)
+	}
+	if up.calls.Load() != 0 || len(h.limits.res) != 0 {
+		t.Fatal("a request without a model was forwarded or reserved")
+	}
+	for _, name := range []string{"m", "missing", DemoModelName} {
+		_, err := New(Config{Currency: "EUR", DemoModel: true, AgentModel: name, Models: []Model{chatModel("m", up)}, Prices: newPrices(t, billing.ModelPrice{Model: "m"})},
+			fakeAuth{}, &fakeLimits{}, &fakeRecorder{}, nil)
+		if err == nil || !strings.Contains(err.Error(), "is not a configured model offering agents") {
+			t.Errorf("agent model %q: %v", name, err)
+		}
 	}
 }

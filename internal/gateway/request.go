@@ -109,6 +109,10 @@ type wireRequest struct {
 	Input               json.RawMessage `json:"input"`
 	Document            json.RawMessage `json:"document"`
 	Pages               json.RawMessage `json:"pages"`
+	AgentID             json.RawMessage `json:"agent_id"`
+	Inputs              json.RawMessage `json:"inputs"`
+	Instructions        json.RawMessage `json:"instructions"`
+	CompletionArgs      json.RawMessage `json:"completion_args"`
 }
 
 type wireMessage struct {
@@ -119,20 +123,23 @@ type wireMessage struct {
 
 func absent(raw json.RawMessage) bool { return len(raw) == 0 || string(raw) == "null" }
 
-// parseRequest reads a body of kind k. Its errors are KindInvalid
+// parseRequest reads a body of kind k; when agents is set, the body may
+// name an agent and no model, and the request's model is then "". Its errors are KindInvalid
 // *steward.Error naming the field, answered 422 in the validation shape.
 // Fields the gateway does not need are not checked: the upstream does.
-func parseRequest(k bodyKind, body []byte) (*request, error) {
+func parseRequest(k bodyKind, agents bool, body []byte) (*request, error) {
 	var wr wireRequest
 	if err := json.Unmarshal(body, &wr); err != nil {
 		return nil, steward.Invalid([]string{"body"}, "the body must be a JSON object")
 	}
 	req := &request{n: 1}
-	if absent(wr.Model) {
+	switch {
+	case !absent(wr.Model):
+		if err := json.Unmarshal(wr.Model, &req.model); err != nil || req.model == "" {
+			return nil, steward.Invalid([]string{"body", "model"}, "model must be a non-empty string")
+		}
+	case !agents:
 		return nil, steward.Invalid([]string{"body", "model"}, "Field required")
-	}
-	if err := json.Unmarshal(wr.Model, &req.model); err != nil || req.model == "" {
-		return nil, steward.Invalid([]string{"body", "model"}, "model must be a non-empty string")
 	}
 	switch k {
 	case bodyInput:
@@ -146,6 +153,8 @@ func parseRequest(k bodyKind, body []byte) (*request, error) {
 	case bodyOCR:
 		req.pages = pageBound(wr.Document, wr.Pages)
 		return req, nil
+	case bodyConversation:
+		return req, parseConversation(req, &wr)
 	}
 	if !absent(wr.Stream) {
 		if err := json.Unmarshal(wr.Stream, &req.stream); err != nil {
@@ -204,6 +213,39 @@ func parseRequest(k bodyKind, body []byte) (*request, error) {
 	}
 	req.prompt = size{bytes: n, tokens: int64(len(msgs))*messageOverheadTokens + replyOverheadTokens}
 	return req, nil
+}
+
+// parseConversation reads a conversation's start, append or restart: its
+// stream flag, its completion_args.max_tokens, and its prompt bounded by
+// the JSON bytes of its inputs, instructions and tools, which are never
+// fewer than their text's.
+func parseConversation(req *request, wr *wireRequest) error {
+	if !absent(wr.Stream) {
+		if err := json.Unmarshal(wr.Stream, &req.stream); err != nil {
+			return steward.Invalid([]string{"body", "stream"}, "stream must be a boolean")
+		}
+	}
+	if !absent(wr.CompletionArgs) {
+		var args struct {
+			MaxTokens json.RawMessage `json:"max_tokens"`
+		}
+		if err := json.Unmarshal(wr.CompletionArgs, &args); err != nil {
+			return steward.Invalid([]string{"body", "completion_args"}, "completion_args must be an object")
+		}
+		if !absent(args.MaxTokens) {
+			if err := json.Unmarshal(args.MaxTokens, &req.maxTokens); err != nil || req.maxTokens < 0 || req.maxTokens > MaxTokens {
+				return steward.Invalid([]string{"body", "completion_args", "max_tokens"}, "max_tokens must be a whole number from 0 to %d", MaxTokens)
+			}
+		}
+	}
+	var n int64
+	for _, raw := range []json.RawMessage{wr.Inputs, wr.Instructions, wr.Tools} {
+		if !absent(raw) {
+			n += int64(len(raw))
+		}
+	}
+	req.prompt = size{bytes: n, tokens: replyOverheadTokens}
+	return nil
 }
 
 // maxOutput is the output each choice may produce: max_tokens, or the
@@ -327,6 +369,9 @@ type edit struct {
 // must be given the output it reserved (maxOut), so that the upstream
 // stops where the reservation does instead of at its own default.
 func upstreamEdits(op *operation, req *request, maxOut int64) ([]edit, bool, error) {
+	if op.body == bodyConversation {
+		return nil, false, nil
+	}
 	var edits []edit
 	if op.generates() && req.maxTokensField != fieldGiven {
 		edits = append(edits, edit{name: "max_tokens", value: strconv.AppendInt(nil, maxOut, 10), was: req.maxTokensField})
