@@ -102,6 +102,7 @@ type Model struct {
 	PricePerMinuteOfAudio float64  `yaml:"price_per_minute_of_audio"`
 	MaxOutputTokens       int64    `yaml:"max_output_tokens"`
 	MaxPages              int64    `yaml:"max_pages"`
+	MaxAudioSeconds       int64    `yaml:"max_audio_seconds"`
 	Endpoints             []string `yaml:"endpoints"`
 }
 

@@ -52,7 +52,7 @@ func TestModelPricesAreCheckedAtLoad(t *testing.T) {
 // The price table holds every configured model at its prices.
 func TestPrices(t *testing.T) {
 	cfg, err := load(t, "models:\n  - name: small\n    input_price_per_million: 0.1\n    output_price_per_million: 0.3\n  - name: free\n"+
-		"  - name: ocr\n    price_per_thousand_pages: 1\n    max_pages: 50\n  - name: voxtral\n    price_per_minute_of_audio: 0.001\n")
+		"  - name: ocr\n    price_per_thousand_pages: 1\n    max_pages: 50\n  - name: voxtral\n    price_per_minute_of_audio: 0.001\n    max_audio_seconds: 900\n")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +74,7 @@ func TestPrices(t *testing.T) {
 	if c, _ := p.Cost("ocr", billing.Quantity{Pages: 3}); c != 3_000 || cfg.Models[2].MaxPages != 50 {
 		t.Fatalf("3 pages at 1 a thousand cost %d micro-units, want 3,000; max pages %d", c, cfg.Models[2].MaxPages)
 	}
-	if c, _ := p.Cost("voxtral", billing.Quantity{AudioSeconds: 120}); c != 2_001 {
+	if c, _ := p.Cost("voxtral", billing.Quantity{AudioSeconds: 120}); c != 2_001 || cfg.Models[3].MaxAudioSeconds != 900 {
 		t.Fatalf("two minutes at 0.001 a minute cost %d micro-units, want 2,001 (a second's price rounded up)", c)
 	}
 }

@@ -140,7 +140,7 @@ func (x *exchange) serveReport(id string) {
 // settleCheck settles and records a check. Usage beyond what the check
 // reserved is recorded as it was, marked Overrun, and logged.
 func (g *Gateway) settleCheck(ctx context.Context, p *pendingCheck, o outcome) {
-	o.beyond(p.prompt, p.maxOut, 0)
+	o.beyond(p.prompt, p.maxOut, 0, 0)
 	p.ticket.Settle(o.quantity())
 	m := g.models[p.usage.Model]
 	u := p.usage

@@ -56,14 +56,21 @@ type exchange struct {
 	// intent is the reservation being stored while the upstream works.
 	intent inference.Intent
 	// bound and worst are the prompt and output tokens reserved, pages the
-	// pages.
-	bound, worst, pages int64
+	// pages, seconds the seconds of audio.
+	bound, worst, pages, seconds int64
+	// upload, when set, is the body to send upstream as it arrives (a
+	// multipart form), of the client's Content-Type.
+	upload io.Reader
 	// upstream is the index of the upstream that answered, -1 for none.
 	upstream int
 }
 
 // serve handles a POST to a model endpoint once the key is checked.
 func (x *exchange) serve() {
+	if x.op.body == bodyUpload {
+		x.serveUpload()
+		return
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(x.w, x.r.Body, maxBodyBytes))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
@@ -80,24 +87,10 @@ func (x *exchange) serve() {
 		return
 	}
 	x.req = req
-	if req.model == "" {
-		if x.g.agentModel == "" {
-			x.fail(&steward.Error{Kind: steward.KindNotFound, Field: []string{"body", "model"}, Code: "model_not_found",
-				Message: "the request names no model, and no agent model is configured to serve agents"})
-			return
-		}
-		req.model = x.g.agentModel
-	}
-	m := x.g.models[req.model]
-	switch {
-	case m == nil || !x.key.MayUse(req.model):
-		x.fail(&steward.Error{Kind: steward.KindNotFound, Field: []string{"body", "model"}, Code: "model_not_found", Message: fmt.Sprintf("model %q does not exist", req.model)})
-		return
-	case !m.endpoints[x.op.offeredBy]:
-		x.fail(&steward.Error{Kind: steward.KindNotFound, Field: []string{"body", "model"}, Code: "model_not_found", Message: fmt.Sprintf("model %q does not offer %s", req.model, x.upstreamPath())})
+	m := x.model()
+	if m == nil {
 		return
 	}
-	x.m = m
 	addedUsage := false
 	if !m.demo {
 		var edits []edit
@@ -109,6 +102,47 @@ func (x *exchange) serve() {
 			return
 		}
 	}
+	if !x.reserve() {
+		return
+	}
+	if m.demo {
+		x.demo()
+		return
+	}
+	x.forward(body, addedUsage)
+}
+
+// model finds the model of x.req, the agent model when it names none and
+// may, and sets x.m; or answers that the key may not call it, or that it
+// does not offer the operation, as for a model that does not exist.
+func (x *exchange) model() *model {
+	req := x.req
+	if req.model == "" {
+		if x.g.agentModel == "" {
+			x.fail(&steward.Error{Kind: steward.KindNotFound, Field: []string{"body", "model"}, Code: "model_not_found",
+				Message: "the request names no model, and no agent model is configured to serve agents"})
+			return nil
+		}
+		req.model = x.g.agentModel
+	}
+	m := x.g.models[req.model]
+	switch {
+	case m == nil || !x.key.MayUse(req.model):
+		x.fail(&steward.Error{Kind: steward.KindNotFound, Field: []string{"body", "model"}, Code: "model_not_found", Message: fmt.Sprintf("model %q does not exist", req.model)})
+		return nil
+	case !m.endpoints[x.op.offeredBy]:
+		x.fail(&steward.Error{Kind: steward.KindNotFound, Field: []string{"body", "model"}, Code: "model_not_found", Message: fmt.Sprintf("model %q does not offer %s", req.model, x.upstreamPath())})
+		return nil
+	}
+	x.m = m
+	return m
+}
+
+// reserve reserves the request's worst case with the limits, in each unit
+// its operation is metered in, and starts recording its intent; or
+// answers why it cannot.
+func (x *exchange) reserve() bool {
+	m, req := x.m, x.req
 	x.bound, x.upstream = req.prompt.bound(), -1
 	switch {
 	case x.op.generates():
@@ -119,25 +153,30 @@ func (x *exchange) serve() {
 			x.pages = m.maxPages
 		}
 	}
-	ticket, err := x.g.limits.Reserve(x.r.Context(), x.key, m.name, billing.Quantity{InputTokens: x.bound, OutputTokens: x.worst, Pages: x.pages})
+	if x.op.audio {
+		x.seconds = m.maxAudioSeconds
+	}
+	worst := x.reserved()
+	ticket, err := x.g.limits.Reserve(x.r.Context(), x.key, m.name, worst.quantity())
 	if err != nil {
 		x.fail(err)
-		return
+		return false
 	}
 	x.ticket = ticket
 	x.ticketHeaders()
-	x.intent, err = x.g.rec.Intend(x.usage(outcome{in: x.bound, out: x.worst, pages: x.pages, estimated: true}))
+	x.intent, err = x.g.rec.Intend(x.usage(worst))
 	if err != nil {
 		x.ticket.Settle(billing.Quantity{})
 		x.logAttrs(x.r.Context(), slog.LevelError, "recording usage failed", slog.String("model", m.name), slog.String("err", err.Error()))
 		x.unrecorded()
-		return
+		return false
 	}
-	if m.demo {
-		x.demo()
-		return
-	}
-	x.forward(body, addedUsage)
+	return true
+}
+
+// reserved is the outcome the request reserved, estimated.
+func (x *exchange) reserved() outcome {
+	return outcome{in: x.bound, out: x.worst, pages: x.pages, seconds: x.seconds, estimated: true}
 }
 
 // logAttrs logs with the gateway's logger, adding the request's id. The
@@ -174,8 +213,8 @@ func (x *exchange) upstreamHeaders(up http.Header) {
 
 // outcome is what a request used, as it is settled and recorded.
 type outcome struct {
-	in, out int64
-	pages   int64
+	in, out        int64
+	pages, seconds int64
 	// estimated is set when the tokens are the gateway's estimate, the
 	// upstream having reported none.
 	estimated bool
@@ -185,14 +224,14 @@ type outcome struct {
 }
 
 // beyond marks o overrun when it used more than prompt and out tokens, or
-// than pages.
-func (o *outcome) beyond(prompt, out, pages int64) {
-	o.overrun = o.overrun || o.in > prompt || o.out > out || o.pages > pages
+// than pages or seconds of audio.
+func (o *outcome) beyond(prompt, out, pages, seconds int64) {
+	o.overrun = o.overrun || o.in > prompt || o.out > out || o.pages > pages || o.seconds > seconds
 }
 
 // quantity is what o used, as it is priced.
 func (o *outcome) quantity() billing.Quantity {
-	return billing.Quantity{InputTokens: o.in, OutputTokens: o.out, Pages: o.pages}
+	return billing.Quantity{InputTokens: o.in, OutputTokens: o.out, Pages: o.pages, AudioSeconds: o.seconds}
 }
 
 // estimatedOutput estimates the tokens of n bytes of output. An upstream
@@ -229,10 +268,10 @@ func (x *exchange) upstreamName() string {
 // model server does not stop where it is asked to.
 func (x *exchange) finish(o outcome) error {
 	bound := x.bound
-	if x.op.history {
+	if x.op.inputUnbounded {
 		bound = max(bound, o.in)
 	}
-	o.beyond(bound, x.worst, x.pages)
+	o.beyond(bound, x.worst, x.pages, x.seconds)
 	x.ticket.Settle(o.quantity())
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(x.r.Context()), recordTimeout)
 	defer cancel()
@@ -241,7 +280,8 @@ func (x *exchange) finish(o outcome) error {
 		x.logAttrs(ctx, slog.LevelWarn, "the upstream used more than the request reserved", slog.String("model", x.m.name),
 			slog.String("upstream", u.Upstream), slog.Int64("input_tokens", o.in), slog.Int64("output_tokens", o.out),
 			slog.Int64("reserved_input_tokens", x.bound), slog.Int64("reserved_output_tokens", x.worst),
-			slog.Int64("pages", o.pages), slog.Int64("reserved_pages", x.pages))
+			slog.Int64("pages", o.pages), slog.Int64("reserved_pages", x.pages),
+			slog.Int64("audio_seconds", o.seconds), slog.Int64("reserved_audio_seconds", x.seconds))
 	}
 	err := x.intent.Settle(ctx, u)
 	if err != nil {
@@ -254,7 +294,7 @@ func (x *exchange) finish(o outcome) error {
 func (x *exchange) usage(o outcome) inference.Usage {
 	return inference.Usage{
 		RequestID: x.id, Time: x.start, Key: x.key, Model: x.m.name, Endpoint: x.op.endpoint,
-		InputTokens: o.in, OutputTokens: o.out, Pages: o.pages, Cost: x.m.cost(o.quantity()), Currency: x.g.currency, Estimated: o.estimated,
+		InputTokens: o.in, OutputTokens: o.out, Pages: o.pages, AudioSeconds: o.seconds, Cost: x.m.cost(o.quantity()), Currency: x.g.currency, Estimated: o.estimated,
 		Overrun: o.overrun, Upstream: x.upstreamName(),
 	}
 }
@@ -301,7 +341,7 @@ func (x *exchange) forward(body []byte, addedUsage bool) {
 		return
 	}
 	defer resp.Body.Close()
-	if x.req.stream && resp.StatusCode == http.StatusOK {
+	if (x.req.stream || x.upload != nil && eventStream(resp.Header)) && resp.StatusCode == http.StatusOK {
 		x.stream(resp, addedUsage)
 		return
 	}
@@ -316,13 +356,26 @@ func (x *exchange) forward(body []byte, addedUsage bool) {
 func (x *exchange) call(body []byte) (*http.Response, error) {
 	var last error
 	ups := x.m.upstreams
+	if x.upload != nil {
+		// An upload is read as it is sent: it can be sent once.
+		ups = ups[:1]
+	}
 	for i, u := range ups {
-		req, err := http.NewRequestWithContext(x.r.Context(), http.MethodPost, u.BaseURL+x.upstreamPath(), bytes.NewReader(body))
+		var rd io.Reader = bytes.NewReader(body)
+		if x.upload != nil {
+			rd = x.upload
+		}
+		req, err := http.NewRequestWithContext(x.r.Context(), http.MethodPost, u.BaseURL+x.upstreamPath(), rd)
 		if err != nil {
 			last = err
 			continue
 		}
-		req.Header.Set("Content-Type", "application/json")
+		if x.upload != nil {
+			req.ContentLength = x.r.ContentLength
+			req.Header.Set("Content-Type", x.r.Header.Get("Content-Type"))
+		} else {
+			req.Header.Set("Content-Type", "application/json")
+		}
 		if a := x.r.Header.Get("Accept"); a != "" {
 			req.Header.Set("Accept", a)
 		}
@@ -355,10 +408,28 @@ func (x *exchange) call(body []byte) (*http.Response, error) {
 	return nil, last
 }
 
-// wireUsage is an OpenAI/Mistral usage object.
+// wireUsage is an OpenAI/Mistral usage object; a transcription's also
+// counts the seconds of audio it heard.
 type wireUsage struct {
-	PromptTokens     *int64 `json:"prompt_tokens"`
-	CompletionTokens *int64 `json:"completion_tokens"`
+	PromptTokens       *int64 `json:"prompt_tokens"`
+	CompletionTokens   *int64 `json:"completion_tokens"`
+	PromptAudioSeconds *int64 `json:"prompt_audio_seconds"`
+}
+
+// reported is whether u is a usage the upstream reported: it counts prompt
+// tokens or seconds of audio.
+func (u *wireUsage) reported() bool {
+	return u != nil && (u.PromptTokens != nil || u.PromptAudioSeconds != nil)
+}
+
+// outcome is what u reports, never negative.
+func (u *wireUsage) outcome() outcome {
+	var o outcome
+	o.in, o.out = u.tokens()
+	if u.PromptAudioSeconds != nil {
+		o.seconds = max(*u.PromptAudioSeconds, 0)
+	}
+	return o
 }
 
 // tokens returns the usage's counts, never negative.
@@ -454,9 +525,10 @@ func (x *exchange) answered(data []byte) outcome {
 	var a wireAnswer
 	_ = json.Unmarshal(data, &a)
 	o := outcome{in: x.req.prompt.estimate(), out: x.estimatedOutput(a.outputBytes()), estimated: true}
-	if a.Usage != nil && a.Usage.PromptTokens != nil {
-		o = outcome{}
-		o.in, o.out = a.Usage.tokens()
+	if a.Usage.reported() {
+		o = a.Usage.outcome()
+	} else if x.op.audio {
+		o.seconds = x.seconds
 	}
 	if !x.op.generates() {
 		o.out = 0
@@ -553,9 +625,11 @@ func (x *exchange) stream(resp *http.Response, addedUsage bool) {
 		}
 	}
 	o := outcome{in: x.req.prompt.estimate(), out: x.estimatedOutput(st.outputBytes), estimated: true}
-	if st.usage != nil {
-		o = outcome{}
-		o.in, o.out = st.usage.tokens()
+	switch {
+	case st.usage != nil:
+		o = st.usage.outcome()
+	case x.op.audio:
+		o.seconds = x.seconds
 	}
 	if st.cut {
 		// What the upstream wrote after the reservation is not known, and
@@ -656,7 +730,7 @@ func (x *exchange) relayLine(line []byte, st *streamState, addedUsage bool) erro
 		data = bytes.TrimLeft(data, " ")
 		var c wireAnswer
 		if !bytes.Equal(data, []byte("[DONE]")) && json.Unmarshal(data, &c) == nil {
-			hasUsage := c.Usage != nil && c.Usage.PromptTokens != nil
+			hasUsage := c.Usage.reported()
 			if hasUsage {
 				st.usage = c.Usage
 			}

@@ -48,6 +48,10 @@ const (
 	// apart.
 	EndpointAgents        = "agents"
 	EndpointConversations = "conversations"
+	// EndpointTranscriptions hears audio, metered in seconds of audio and
+	// tokens; EndpointSpeech speaks text, metered in tokens.
+	EndpointTranscriptions = "transcriptions"
+	EndpointSpeech         = "speech"
 )
 
 // operation is a metered operation of the model API: a POST naming a model
@@ -70,10 +74,14 @@ type operation struct {
 	// pathOfRequest is set for an operation whose path names an object
 	// (a conversation): the upstream's path is the request's, after /v1.
 	pathOfRequest bool
-	// history is set when the upstream prompts the model with what it
-	// stores beyond the request (a conversation's entries): the input
-	// reported may exceed the request's bound without being an overrun.
-	history bool
+	// inputUnbounded is set when the model's input is more than the
+	// request's body shows (a conversation's stored entries, a
+	// transcription's audio): the input reported may exceed the request's
+	// bound without being an overrun.
+	inputUnbounded bool
+	// audio is set for an operation metered in seconds of audio heard,
+	// reserved at the model's MaxAudioSeconds.
+	audio bool
 }
 
 // bodyKind is the shape of an operation's request body.
@@ -101,11 +109,17 @@ const (
 	// inputs, instructions and tools, bounded by their JSON's bytes;
 	// completion_args.max_tokens; stream. It is forwarded unchanged.
 	bodyConversation
+	// bodyUpload is a multipart form (a transcription's audio), forwarded
+	// as it arrives: its model field is read before its file.
+	bodyUpload
+	// bodySpeech is a text to speak: input, bounded by its bytes; stream.
+	// Its output, audio tokens, is bounded by the model's MaxOutputTokens.
+	bodySpeech
 )
 
 // generates reports whether an operation's answer has output tokens.
 func (op *operation) generates() bool {
-	return op.body == bodyChat || op.body == bodyFIM || op.body == bodyConversation
+	return op.body == bodyChat || op.body == bodyFIM || op.body == bodyConversation || op.body == bodyUpload || op.body == bodySpeech
 }
 
 // operations are the metered operations, by endpoint.
@@ -120,7 +134,10 @@ var operations = map[string]*operation{
 	EndpointOCR:                 {endpoint: EndpointOCR, offeredBy: EndpointOCR, path: "/ocr", body: bodyOCR},
 	EndpointAgents:              {endpoint: EndpointAgents, offeredBy: EndpointAgents, path: "/agents/completions", body: bodyChat, agents: true},
 	EndpointConversations: {endpoint: EndpointConversations, offeredBy: EndpointAgents, body: bodyConversation, agents: true,
-		pathOfRequest: true, history: true},
+		pathOfRequest: true, inputUnbounded: true},
+	EndpointTranscriptions: {endpoint: EndpointTranscriptions, offeredBy: EndpointTranscriptions, path: "/audio/transcriptions", body: bodyUpload,
+		inputUnbounded: true, audio: true},
+	EndpointSpeech: {endpoint: EndpointSpeech, offeredBy: EndpointSpeech, path: "/audio/speech", body: bodySpeech},
 }
 
 // DemoModelName is the built-in model Config.DemoModel adds.
@@ -129,6 +146,13 @@ const DemoModelName = "steward-demo"
 // DefaultMaxOutputTokens is the worst case reserved for a request without
 // max_tokens when its model sets no MaxOutputTokens.
 const DefaultMaxOutputTokens = 4096
+
+// DefaultMaxAudioSeconds is the worst case of audio reserved for a
+// transcription when its model sets no MaxAudioSeconds: half an hour.
+const DefaultMaxAudioSeconds = 30 * 60
+
+// MaxAudioSeconds is the largest MaxAudioSeconds: a day.
+const MaxAudioSeconds = 24 * 60 * 60
 
 // DefaultMaxPages is the worst case of pages reserved for an OCR request
 // naming no pages when its model sets no MaxPages: the most pages Mistral's
@@ -147,9 +171,14 @@ type Model struct {
 	// MaxPages is the worst case of pages reserved for an OCR request of a
 	// document that names no pages; zero means DefaultMaxPages.
 	MaxPages int64
+	// MaxAudioSeconds is the audio reserved for a transcription, whose
+	// length the gateway does not know before the upstream hears it; zero
+	// means DefaultMaxAudioSeconds.
+	MaxAudioSeconds int64
 	// Endpoints are those of "chat", "fim", "embeddings", "moderations",
-	// "classifications", "ocr" and "agents" (agents completions and
-	// conversations) the model offers; empty means chat only.
+	// "classifications", "ocr", "agents" (agents completions and
+	// conversations), "transcriptions" and "speech" the model offers;
+	// empty means chat only.
 	Endpoints []string
 }
 
@@ -219,11 +248,13 @@ type model struct {
 	// logs and metrics.
 	upstreamNames []string
 	// rate is the model's in the price table.
-	rate      billing.Rate
-	maxOut    int64
-	maxPages  int64
-	endpoints map[string]bool
-	demo      bool
+	rate     billing.Rate
+	maxOut   int64
+	maxPages int64
+	// maxAudioSeconds is the audio a transcription reserves.
+	maxAudioSeconds int64
+	endpoints       map[string]bool
+	demo            bool
 }
 
 var currencyRE = regexp.MustCompile(`^[A-Z]{3}$`)
@@ -301,7 +332,7 @@ func validate(m Model) (*model, error) {
 	if len(m.Upstreams) == 0 {
 		return nil, errors.New("at least one upstream is required")
 	}
-	vm := &model{name: m.Name, maxOut: m.MaxOutputTokens, maxPages: m.MaxPages, endpoints: map[string]bool{}}
+	vm := &model{name: m.Name, maxOut: m.MaxOutputTokens, maxPages: m.MaxPages, maxAudioSeconds: m.MaxAudioSeconds, endpoints: map[string]bool{}}
 	for j, u := range m.Upstreams {
 		p, err := url.Parse(u.BaseURL)
 		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" || p.RawQuery != "" || p.Fragment != "" {
@@ -322,16 +353,23 @@ func validate(m Model) (*model, error) {
 	case m.MaxPages == 0:
 		vm.maxPages = DefaultMaxPages
 	}
+	switch {
+	case m.MaxAudioSeconds < 0 || m.MaxAudioSeconds > MaxAudioSeconds:
+		return nil, fmt.Errorf("max audio seconds %d is not from 0 to %d", m.MaxAudioSeconds, MaxAudioSeconds)
+	case m.MaxAudioSeconds == 0:
+		vm.maxAudioSeconds = DefaultMaxAudioSeconds
+	}
 	eps := m.Endpoints
 	if len(eps) == 0 {
 		eps = []string{EndpointChat}
 	}
 	for _, e := range eps {
 		switch e {
-		case EndpointChat, EndpointFIM, EndpointEmbeddings, EndpointModerations, EndpointClassifications, EndpointOCR, EndpointAgents:
+		case EndpointChat, EndpointFIM, EndpointEmbeddings, EndpointModerations, EndpointClassifications, EndpointOCR, EndpointAgents,
+			EndpointTranscriptions, EndpointSpeech:
 			vm.endpoints[e] = true
 		default:
-			return nil, fmt.Errorf("unknown endpoint %q: want chat, fim, embeddings, moderations, classifications, ocr or agents", e)
+			return nil, fmt.Errorf("unknown endpoint %q: want chat, fim, embeddings, moderations, classifications, ocr, agents, transcriptions or speech", e)
 		}
 	}
 	return vm, nil
@@ -389,6 +427,8 @@ func (g *Gateway) routeTable() []inference.Route {
 		g.endpoint("POST /v1/conversations", EndpointConversations),
 		g.endpoint("POST /v1/conversations/{conversation_id}", EndpointConversations),
 		g.endpoint("POST /v1/conversations/{conversation_id}/restart", EndpointConversations),
+		g.endpoint("POST /v1/audio/transcriptions", EndpointTranscriptions),
+		g.endpoint("POST /v1/audio/speech", EndpointSpeech),
 		{Pattern: "GET /v1/models", Handler: http.HandlerFunc(g.handleModels)},
 		{Pattern: "POST /v1/check/{check_id}/report", Handler: http.HandlerFunc(g.handleReport)},
 		// The check API takes any method: an auth_request or ext_authz

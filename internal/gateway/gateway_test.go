@@ -742,7 +742,8 @@ func TestRouteTable(t *testing.T) {
 	want := []string{"POST /v1/chat/completions true", "POST /v1/fim/completions true", "POST /v1/embeddings true",
 		"POST /v1/moderations true", "POST /v1/chat/moderations true", "POST /v1/classifications true", "POST /v1/chat/classifications true",
 		"POST /v1/ocr true", "POST /v1/agents/completions true", "POST /v1/conversations true",
-		"POST /v1/conversations/{conversation_id} true", "POST /v1/conversations/{conversation_id}/restart true", "GET /v1/models false", "POST /v1/check/{check_id}/report false", "/v1/check false"}
+		"POST /v1/conversations/{conversation_id} true", "POST /v1/conversations/{conversation_id}/restart true",
+		"POST /v1/audio/transcriptions true", "POST /v1/audio/speech true", "GET /v1/models false", "POST /v1/check/{check_id}/report false", "/v1/check false"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("routes %q, want %q", got, want)
 	}

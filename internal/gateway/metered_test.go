@@ -1,8 +1,10 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"mime/multipart"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -383,5 +385,163 @@ func TestAgentModel(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "is not a configured model offering agents") {
 			t.Errorf("agent model %q: %v", name, err)
 		}
+	}
+}
+
+// audioForm is a transcription's multipart form: fields in the order
+// given (name, value pairs, "file" sent as a file of size bytes).
+func audioForm(t *testing.T, size int, fields ...string) (string, []byte) {
+	t.Helper()
+	var b bytes.Buffer
+	w := multipart.NewWriter(&b)
+	for i := 0; i < len(fields); i += 2 {
+		if fields[i] == "file" {
+			f, err := w.CreateFormFile("file", "speech.mp3")
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _ = f.Write(bytes.Repeat([]byte{0xff}, size))
+			continue
+		}
+		if err := w.WriteField(fields[i], fields[i+1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return w.FormDataContentType(), b.Bytes()
+}
+
+// TestAudio: a transcription's form is forwarded as it arrives, its model
+// read before its file; it reserves the model's max_audio_seconds and is
+// recorded at the seconds and tokens its answer (or its stream's
+// transcription.done event) reports, priced per minute of audio and per
+// token. Speech is metered in tokens: its stream's usage, or an estimate
+// of its input for an answer without usage.
+func TestAudio(t *testing.T) {
+	up := mistraltest.New(t)
+	up.SetUsage(mistraltest.Usage{PromptTokens: 4, CompletionTokens: 635, AudioSeconds: 203})
+	up.SetStream(mistraltest.Stream{Chunks: 3})
+	ups := []Upstream{{BaseURL: up.BaseURL(), APIKey: up.Key}}
+	h := newHarness(t, Config{Models: []Model{
+		{Name: "voxtral", Upstreams: ups, MaxAudioSeconds: 600, MaxOutputTokens: 2000, Endpoints: []string{EndpointTranscriptions}},
+		{Name: "voice", Upstreams: ups, MaxOutputTokens: 900, Endpoints: []string{EndpointSpeech}},
+	}, Prices: newPrices(t, billing.ModelPrice{Model: "voxtral", PerMinuteOfAudio: 0.006, InputPerMillion: 1, OutputPerMillion: 2},
+		billing.ModelPrice{Model: "voice", InputPerMillion: 10, OutputPerMillion: 10})})
+	postForm := func(contentType string, body []byte) (*http.Response, string) {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodPost, h.srv.URL+"/v1/audio/transcriptions", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+goodKey)
+		req.Header.Set("Content-Type", contentType)
+		resp, err := h.srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		return resp, readAll(t, resp)
+	}
+
+	// A file larger than what is held before the model field.
+	ct, form := audioForm(t, 3*maxFormHeadBytes, "model", "voxtral", "file", "", "language", "en")
+	resp, got := postForm(ct, form)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d body %s", resp.StatusCode, got)
+	}
+	apitest.CheckModelResponse(t, "audio_api_v1_transcriptions_post", resp.StatusCode, resp.Header.Get("Content-Type"), []byte(got))
+	if last, _ := up.Last("audio_api_v1_transcriptions_post"); last.BodySize != int64(len(form)) || last.Header.Get("Content-Type") != ct {
+		t.Fatalf("the upstream got %d bytes of %s, want the %d of the form as sent", last.BodySize, last.Header.Get("Content-Type"), len(form))
+	}
+	u := h.rec.next(t)
+	// 203 s at 0.006 a minute is 20,300 micro-units; 4 and 635 tokens at 1
+	// and 2 a million, 4 and 1,270.
+	if u.Endpoint != "transcriptions" || u.AudioSeconds != 203 || u.InputTokens != 4 || u.OutputTokens != 635 || u.Cost != 20_300+4+1_270 || u.Estimated || u.Overrun {
+		t.Fatalf("usage %+v", u)
+	}
+	if r := h.lastReservation(t); r.prompt != 0 || r.maxOut != 2000 {
+		t.Fatalf("reservation %+v", r)
+	}
+
+	ct, form = audioForm(t, 1000, "model", "voxtral", "file", "", "stream", "true")
+	resp, got = postForm(ct, form)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(got, "event: transcription.done") || strings.Count(got, "transcription.text.delta") < 3 {
+		t.Fatalf("stream: status %d body %s", resp.StatusCode, got)
+	}
+	apitest.CheckModelResponse(t, "audio_api_v1_transcriptions_post_stream", resp.StatusCode, resp.Header.Get("Content-Type"), []byte(got))
+	if u := h.rec.next(t); u.AudioSeconds != 203 || u.OutputTokens != 635 || u.Estimated {
+		t.Fatalf("stream: usage %+v, want the transcription.done event's", u)
+	}
+
+	// More audio than reserved is an overrun.
+	up.SetUsage(mistraltest.Usage{PromptTokens: 4, CompletionTokens: 5, AudioSeconds: 601})
+	ct, form = audioForm(t, 10, "model", "voxtral", "file", "")
+	if resp, got := postForm(ct, form); resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d body %s", resp.StatusCode, got)
+	}
+	if u := h.rec.next(t); u.AudioSeconds != 601 || !u.Overrun {
+		t.Fatalf("601 s of 600 reserved: usage %+v, want an overrun", u)
+	}
+
+	calls := up.Count("audio_api_v1_transcriptions_post")
+	for _, c := range []struct {
+		name, contentType string
+		body              []byte
+		status            int
+		want              string
+	}{
+		{"file before model", "", nil, 422, `Field required: the form's model field must come before its file`},
+		{"no model", "", nil, 422, `"loc":["body","model"]`},
+		{"not a form", "application/json", []byte(`{"model":"voxtral"}`), 422, `the body must be a multipart/form-data form`},
+		{"not offered", "", nil, 404, `model \"voice\" does not offer /audio/transcriptions`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ct, body := c.contentType, c.body
+			switch c.name {
+			case "file before model":
+				ct, body = audioForm(t, 10, "file", "", "model", "voxtral")
+			case "no model":
+				ct, body = audioForm(t, 10, "language", "en")
+			case "not offered":
+				ct, body = audioForm(t, 10, "model", "voice", "file", "")
+			}
+			resp, got := postForm(ct, body)
+			if resp.StatusCode != c.status || !strings.Contains(got, c.want) {
+				t.Fatalf("status %d body %s", resp.StatusCode, got)
+			}
+		})
+	}
+	if n := up.Count("audio_api_v1_transcriptions_post"); n != calls {
+		t.Fatalf("refused forms reached the upstream: %d, want %d", n, calls)
+	}
+
+	up.SetUsage(mistraltest.Usage{PromptTokens: 9})
+	speech := `{"model":"voice","input":"Ahoy there, matey!"}`
+	resp = h.post(t, context.Background(), "/v1/audio/speech", goodKey, speech)
+	got = readAll(t, resp)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(got, `"audio_data":`) {
+		t.Fatalf("speech: status %d body %s", resp.StatusCode, got)
+	}
+	apitest.CheckModelResponse(t, "speech_v1_audio_speech_post", resp.StatusCode, resp.Header.Get("Content-Type"), []byte(got))
+	if last, _ := up.Last("speech_v1_audio_speech_post"); string(last.Body) != speech {
+		t.Fatalf("the upstream got %s, want the body unchanged", last.Body)
+	}
+	// The answer reports no usage: its input is estimated, ceil(18 / 4).
+	if u := h.rec.next(t); u.Endpoint != "speech" || u.InputTokens != 5 || u.OutputTokens != 0 || !u.Estimated || u.Cost != 50 {
+		t.Fatalf("speech: usage %+v", u)
+	}
+	if r := h.lastReservation(t); r.prompt != 18 || r.maxOut != 900 {
+		t.Fatalf("speech: reservation %+v", r)
+	}
+	resp = h.post(t, context.Background(), "/v1/audio/speech", goodKey, `{"model":"voice","input":"Ahoy there, matey!","stream":true}`)
+	got = readAll(t, resp)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(got, "event: speech.audio.done") {
+		t.Fatalf("speech stream: status %d body %s", resp.StatusCode, got)
+	}
+	apitest.CheckModelResponse(t, "speech_v1_audio_speech_post", resp.StatusCode, resp.Header.Get("Content-Type"), []byte(got))
+	if u := h.rec.next(t); u.InputTokens != 9 || u.OutputTokens != 0 || u.Estimated {
+		t.Fatalf("speech stream: usage %+v, want the speech.audio.done event's", u)
 	}
 }

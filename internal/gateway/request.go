@@ -155,6 +155,14 @@ func parseRequest(k bodyKind, agents bool, body []byte) (*request, error) {
 		return req, nil
 	case bodyConversation:
 		return req, parseConversation(req, &wr)
+	case bodySpeech:
+		if !absent(wr.Stream) {
+			if err := json.Unmarshal(wr.Stream, &req.stream); err != nil {
+				return nil, steward.Invalid([]string{"body", "stream"}, "stream must be a boolean")
+			}
+		}
+		req.prompt = size{bytes: textLen(wr.Input)}
+		return req, nil
 	}
 	if !absent(wr.Stream) {
 		if err := json.Unmarshal(wr.Stream, &req.stream); err != nil {
@@ -363,17 +371,18 @@ type edit struct {
 	was field
 }
 
-// upstreamEdits are the changes the body of req needs before it is sent
-// upstream, and whether they add include_usage to stream_options: a
+// upstreamEdits are the changes the body of a chat or FIM request (agents
+// completions included) needs before it is sent upstream, other bodies
+// needing none, and whether they add include_usage to stream_options: a
 // stream must end with a usage chunk, and a request without max_tokens
 // must be given the output it reserved (maxOut), so that the upstream
 // stops where the reservation does instead of at its own default.
 func upstreamEdits(op *operation, req *request, maxOut int64) ([]edit, bool, error) {
-	if op.body == bodyConversation {
+	if op.body != bodyChat && op.body != bodyFIM {
 		return nil, false, nil
 	}
 	var edits []edit
-	if op.generates() && req.maxTokensField != fieldGiven {
+	if req.maxTokensField != fieldGiven {
 		edits = append(edits, edit{name: "max_tokens", value: strconv.AppendInt(nil, maxOut, 10), was: req.maxTokensField})
 	}
 	if !req.stream {
