@@ -107,12 +107,6 @@ type wireRequest struct {
 	Prompt              json.RawMessage `json:"prompt"`
 	Suffix              json.RawMessage `json:"suffix"`
 	Input               json.RawMessage `json:"input"`
-	Document            json.RawMessage `json:"document"`
-	Pages               json.RawMessage `json:"pages"`
-	AgentID             json.RawMessage `json:"agent_id"`
-	Inputs              json.RawMessage `json:"inputs"`
-	Instructions        json.RawMessage `json:"instructions"`
-	CompletionArgs      json.RawMessage `json:"completion_args"`
 }
 
 type wireMessage struct {
@@ -151,10 +145,17 @@ func parseRequest(k bodyKind, agents bool, body []byte) (*request, error) {
 		}
 		return req, nil
 	case bodyOCR:
-		req.pages = pageBound(wr.Document, wr.Pages)
+		// Fields of their own are read apart, so that a chat request's
+		// wireRequest stays as small as it was.
+		var ocr struct {
+			Document json.RawMessage `json:"document"`
+			Pages    json.RawMessage `json:"pages"`
+		}
+		_ = json.Unmarshal(body, &ocr)
+		req.pages = pageBound(ocr.Document, ocr.Pages)
 		return req, nil
 	case bodyConversation:
-		return req, parseConversation(req, &wr)
+		return req, parseConversation(req, &wr, body)
 	case bodySpeech:
 		if !absent(wr.Stream) {
 			if err := json.Unmarshal(wr.Stream, &req.stream); err != nil {
@@ -227,17 +228,23 @@ func parseRequest(k bodyKind, agents bool, body []byte) (*request, error) {
 // stream flag, its completion_args.max_tokens, and its prompt bounded by
 // the JSON bytes of its inputs, instructions and tools, which are never
 // fewer than their text's.
-func parseConversation(req *request, wr *wireRequest) error {
+func parseConversation(req *request, wr *wireRequest, body []byte) error {
+	var conv struct {
+		Inputs         json.RawMessage `json:"inputs"`
+		Instructions   json.RawMessage `json:"instructions"`
+		CompletionArgs json.RawMessage `json:"completion_args"`
+	}
+	_ = json.Unmarshal(body, &conv)
 	if !absent(wr.Stream) {
 		if err := json.Unmarshal(wr.Stream, &req.stream); err != nil {
 			return steward.Invalid([]string{"body", "stream"}, "stream must be a boolean")
 		}
 	}
-	if !absent(wr.CompletionArgs) {
+	if !absent(conv.CompletionArgs) {
 		var args struct {
 			MaxTokens json.RawMessage `json:"max_tokens"`
 		}
-		if err := json.Unmarshal(wr.CompletionArgs, &args); err != nil {
+		if err := json.Unmarshal(conv.CompletionArgs, &args); err != nil {
 			return steward.Invalid([]string{"body", "completion_args"}, "completion_args must be an object")
 		}
 		if !absent(args.MaxTokens) {
@@ -247,7 +254,7 @@ func parseConversation(req *request, wr *wireRequest) error {
 		}
 	}
 	var n int64
-	for _, raw := range []json.RawMessage{wr.Inputs, wr.Instructions, wr.Tools} {
+	for _, raw := range []json.RawMessage{conv.Inputs, conv.Instructions, wr.Tools} {
 		if !absent(raw) {
 			n += int64(len(raw))
 		}
