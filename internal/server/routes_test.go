@@ -638,7 +638,7 @@ func TestModelRoutesAnswerInMistralsFormat(t *testing.T) {
 			{"DELETE", "/v1/models", http.StatusMethodNotAllowed, "GET", "invalid_request_error"},
 			{"GET", "/v1/check/c1/report", http.StatusMethodNotAllowed, "POST", "invalid_request_error"},
 			{"POST", "/v1/check/c1/report/again", http.StatusNotFound, "", "not_found_error"},
-			{"POST", "/v1/audio/transcriptions", http.StatusNotFound, "", "not_found_error"},
+			{"POST", "/v1/not-an-operation", http.StatusNotFound, "", "not_found_error"},
 			{"PUT", "/v1/check", http.StatusUnauthorized, "", "authentication_error"},
 		} {
 			t.Run(c.method+" "+c.path, func(t *testing.T) {
