@@ -545,3 +545,48 @@ func TestAudio(t *testing.T) {
 		t.Fatalf("speech stream: usage %+v, want the speech.audio.done event's", u)
 	}
 }
+
+// TestUploadBounds: a form whose model field comes after more than
+// maxFormHeadBytes is refused naming the field, and nothing is reserved; a
+// form whose upstream is down is answered 502, settled at nothing, and
+// goes to the first upstream only, as it cannot be sent twice.
+func TestUploadBounds(t *testing.T) {
+	down := newUpstream(t, func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) })
+	second := newUpstream(t, jsonAnswer(`{"model":"v","text":"","language":"en","usage":{"prompt_audio_seconds":1}}`))
+	h := newHarness(t, Config{Models: []Model{{Name: "v", Upstreams: []Upstream{{BaseURL: down.url()}, {BaseURL: second.url()}},
+		Endpoints: []string{EndpointTranscriptions}}}})
+	send := func(ct string, body []byte) (int, string) {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodPost, h.srv.URL+"/v1/audio/transcriptions", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+goodKey)
+		req.Header.Set("Content-Type", ct)
+		resp, err := h.srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		return resp.StatusCode, readAll(t, resp)
+	}
+	ct, body := audioForm(t, 0, "prompt", strings.Repeat("x", maxFormHeadBytes+1), "model", "v", "file", "")
+	if status, got := send(ct, body); status != http.StatusUnprocessableEntity ||
+		!strings.Contains(got, `"loc":["body","model"],"msg":"Field required: the form's model field must come before its file, within its first 1048576 bytes"`) {
+		t.Fatalf("a model field beyond the form's head: %d %s", status, got)
+	}
+	if len(h.limits.res) != 0 {
+		t.Fatal("a refused form was reserved")
+	}
+	ct, body = audioForm(t, 100, "model", "v", "file", "")
+	if status, got := send(ct, body); status != http.StatusServiceUnavailable {
+		t.Fatalf("the first upstream down: %d %s, want its answer passed through", status, got)
+	}
+	if second.calls.Load() != 0 {
+		t.Fatal("the form was sent to a second upstream")
+	}
+	if r := h.lastReservation(t); r.settles != 1 || r.settledIn != 0 || r.settleOut != 0 {
+		t.Fatalf("reservation %+v, want settled at nothing", r)
+	}
+	h.rec.none(t)
+}
