@@ -324,9 +324,9 @@ const reportTokenEnv = "STEWARD_CHECK_REPORT_TOKEN"
 // newGateway builds the model API from the configured models, priced by
 // prices; their upstreams' keys come from the environment.
 func newGateway(cfg config.Config, prices *billing.Prices, getenv func(string) string, authn inference.Authenticator, lim inference.Limits, recorder inference.Recorder, transport http.RoundTripper, log *slog.Logger) (*gateway.Gateway, error) {
-	gcfg := gateway.Config{Prices: prices, Currency: cfg.Currency, DemoModel: cfg.DemoModel, Transport: transport}
+	gcfg := gateway.Config{Prices: prices, Currency: cfg.Currency, DemoModel: cfg.DemoModel, AgentModel: cfg.AgentModel, Transport: transport}
 	for _, m := range cfg.Models {
-		gm := gateway.Model{Name: m.Name, MaxOutputTokens: m.MaxOutputTokens, Endpoints: m.Endpoints}
+		gm := gateway.Model{Name: m.Name, MaxOutputTokens: m.MaxOutputTokens, MaxPages: m.MaxPages, MaxAudioSeconds: m.MaxAudioSeconds, Endpoints: m.Endpoints}
 		for _, u := range m.Upstreams {
 			up := gateway.Upstream{BaseURL: u.URL}
 			if u.APIKeyEnv != "" {

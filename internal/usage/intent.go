@@ -11,7 +11,7 @@ import (
 	"github.com/stewardhq/steward/internal/store"
 )
 
-var intentColumns = []string{"id", "organization_id", "workspace_id", "key_id", "user_id", "model", "occurred_at", "input_tokens", "output_tokens", "cost", "currency", "endpoint", "request_id", "product"}
+var intentColumns = []string{"id", "organization_id", "workspace_id", "key_id", "user_id", "model", "occurred_at", "input_tokens", "output_tokens", "cost", "currency", "endpoint", "request_id", "product", "pages", "audio_seconds"}
 
 // intentRow is an intent's columns as written: its usage, then its process.
 var intentRow = append(slices.Clone(intentColumns), "process_id")
@@ -171,7 +171,7 @@ func writeIntents(ctx context.Context, tx *store.Tx, intents []Event, process in
 	rows := make([][]any, len(intents))
 	for i, e := range intents {
 		rows[i] = []any{e.ID, e.OrganizationID, e.WorkspaceID, e.KeyID, e.UserID, e.Model, store.Micros(e.Time),
-			e.InputTokens, e.OutputTokens, e.Cost, e.Currency, e.Endpoint, e.RequestID, e.Product, process}
+			e.InputTokens, e.OutputTokens, e.Cost, e.Currency, e.Endpoint, e.RequestID, e.Product, e.Pages, e.AudioSeconds, process}
 	}
 	return tx.InsertMany(ctx, "usage_intents", intentRow, rows, "ON CONFLICT (id) DO NOTHING")
 }
@@ -184,7 +184,7 @@ func readIntents(ctx context.Context, tx *store.Tx, where string, args ...any) (
 		e := Event{Estimated: true}
 		var at int64
 		if err := rows.Scan(&e.ID, &e.OrganizationID, &e.WorkspaceID, &e.KeyID, &e.UserID, &e.Model, &at,
-			&e.InputTokens, &e.OutputTokens, &e.Cost, &e.Currency, &e.Endpoint, &e.RequestID, &e.Product); err != nil {
+			&e.InputTokens, &e.OutputTokens, &e.Cost, &e.Currency, &e.Endpoint, &e.RequestID, &e.Product, &e.Pages, &e.AudioSeconds); err != nil {
 			return err
 		}
 		e.Time = store.Time(at)

@@ -23,10 +23,12 @@ func intents(t *testing.T, db *store.DB) int {
 	return n
 }
 
-// reserved is event id's reservation: more than it will use.
+// reserved is event id's reservation: more than it will use, in every
+// unit, so that an intent settled at its reservation shows each kept.
 func reserved(id string, at time.Time) Event {
 	e := event(id, at)
 	e.InputTokens, e.OutputTokens, e.Cost, e.Estimated = 100, 200, 3000, true
+	e.Pages, e.AudioSeconds = 7, 60
 	return e
 }
 
