@@ -338,6 +338,18 @@ func newGateway(cfg config.Config, prices *billing.Prices, getenv func(string) s
 		}
 		gcfg.Models = append(gcfg.Models, gm)
 	}
+	if u := cfg.Upstream; u != nil {
+		gcfg.Upstream = &gateway.Upstream{BaseURL: u.URL}
+		if u.APIKeyEnv != "" {
+			if gcfg.Upstream.APIKey = getenv(u.APIKeyEnv); gcfg.Upstream.APIKey == "" {
+				return nil, fmt.Errorf("upstream: the environment variable %s, which holds the default upstream's key, is empty", u.APIKeyEnv)
+			}
+		}
+		gcfg.Timeouts = map[string]gateway.Timeouts{}
+		for group, t := range u.Timeouts {
+			gcfg.Timeouts[group] = gateway.Timeouts{Header: t.Header, Idle: t.Idle}
+		}
+	}
 	return gateway.New(gcfg, authn, lim, recorder, log)
 }
 

@@ -85,6 +85,12 @@ type Config struct {
 	Client *http.Client
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Upstream is the default upstream, which the operations that name no
+	// model (files, batch jobs, agents, conversations, libraries, voices,
+	// fine-tuned models) are forwarded to; nil serves none of them.
+	Upstream *Upstream
+	// Timeouts override DefaultTimeouts for the groups they name.
+	Timeouts map[string]Timeouts
 }
 
 // Gateway is the http.Handler of the inference API.
@@ -104,6 +110,11 @@ type Gateway struct {
 	log      *slog.Logger
 	checks   checks
 	inflight inflight
+	// upstream is the default upstream, nil for none; upstreamName its
+	// URL without its password. timeouts are the groups' timeouts.
+	upstream     *Upstream
+	upstreamName string
+	timeouts     map[string]Timeouts
 	// routes are the model API's; mux serves them on their own.
 	routes []inference.Route
 	mux    *http.ServeMux
@@ -174,6 +185,9 @@ func New(cfg Config, auth inference.Authenticator, limits inference.Limits, rec 
 	if cfg.DemoModel {
 		g.models[DemoModelName] = &model{name: DemoModelName, maxOut: DefaultMaxOutputTokens, endpoints: map[string]bool{EndpointChat: true}, demo: true}
 		names = append(names, DemoModelName)
+	}
+	if err := g.defaultUpstream(cfg); err != nil {
+		return nil, err
 	}
 	g.names, g.created = names, g.now().Unix()
 	g.list = modelList(names, g.models, g.created)
