@@ -1,12 +1,22 @@
 package gateway
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"maps"
+	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/stewardhq/steward/internal/inference"
+	"github.com/stewardhq/steward/internal/steward"
 )
 
 // Timeouts bound the upstream call of a forwarded operation. Neither
@@ -77,4 +87,311 @@ func (g *Gateway) defaultUpstream(cfg Config) error {
 	g.upstream = &Upstream{BaseURL: strings.TrimRight(u.BaseURL, "/"), APIKey: u.APIKey}
 	g.upstreamName = strings.TrimRight(p.Redacted(), "/")
 	return nil
+}
+
+// Bounds of a forwarded request's body, which is streamed to the upstream
+// rather than held: an upload (a file, a library's document) may be as
+// large as Mistral takes a file, anything else as large as a prompt.
+const (
+	maxUploadBytes = 512 << 20
+	maxJSONBytes   = maxBodyBytes
+)
+
+// op is how the gateway serves a forwarded operation.
+type op struct {
+	// group names the operation's timeouts.
+	group string
+	// upload is set for a multipart upload, whose body may be large.
+	upload bool
+}
+
+// forwardedRoutes are the operations that name no model, served when
+// there is a default upstream.
+func (g *Gateway) forwardedRoutes() []inference.Route {
+	if g.upstream == nil {
+		return nil
+	}
+	files := op{group: GroupFiles}
+	batch := op{group: GroupBatchJobs}
+	agents := op{group: GroupAgents}
+	convs := op{group: GroupConversations}
+	libs := op{group: GroupLibraries}
+	voices := op{group: GroupVoices}
+	tuned := op{group: GroupFineTunedModels}
+	return []inference.Route{
+		g.forwarded("POST /v1/files", op{group: GroupFiles, upload: true}),
+		g.forwarded("GET /v1/files", files),
+		g.forwarded("GET /v1/files/{file_id}", files),
+		g.forwarded("DELETE /v1/files/{file_id}", files),
+		g.forwarded("GET /v1/files/{file_id}/content", files),
+		g.forwarded("GET /v1/files/{file_id}/url", files),
+
+		g.forwarded("GET /v1/batch/jobs", batch),
+		g.forwarded("POST /v1/batch/jobs", batch),
+		g.forwarded("GET /v1/batch/jobs/{job_id}", batch),
+		g.forwarded("DELETE /v1/batch/jobs/{job_id}", batch),
+		g.forwarded("POST /v1/batch/jobs/{job_id}/cancel", batch),
+
+		g.forwarded("POST /v1/agents", agents),
+		g.forwarded("GET /v1/agents", agents),
+		g.forwarded("GET /v1/agents/pages", agents),
+		g.forwarded("GET /v1/agents/{agent_id}", agents),
+		g.forwarded("PATCH /v1/agents/{agent_id}", agents),
+		g.forwarded("DELETE /v1/agents/{agent_id}", agents),
+		g.forwarded("PATCH /v1/agents/{agent_id}/version", agents),
+		g.forwarded("GET /v1/agents/{agent_id}/versions", agents),
+		g.forwarded("GET /v1/agents/{agent_id}/versions/{version}", agents),
+		g.forwarded("PUT /v1/agents/{agent_id}/aliases", agents),
+		g.forwarded("GET /v1/agents/{agent_id}/aliases", agents),
+		g.forwarded("DELETE /v1/agents/{agent_id}/aliases", agents),
+
+		g.forwarded("GET /v1/conversations", convs),
+		g.forwarded("GET /v1/conversations/{conversation_id}", convs),
+		g.forwarded("DELETE /v1/conversations/{conversation_id}", convs),
+		g.forwarded("GET /v1/conversations/{conversation_id}/history", convs),
+		g.forwarded("GET /v1/conversations/{conversation_id}/messages", convs),
+
+		g.forwarded("GET /v1/libraries", libs),
+		g.forwarded("POST /v1/libraries", libs),
+		g.forwarded("GET /v1/libraries/{library_id}", libs),
+		g.forwarded("DELETE /v1/libraries/{library_id}", libs),
+		g.forwarded("PATCH /v1/libraries/{library_id}", libs),
+		g.forwarded("PUT /v1/libraries/{library_id}", libs),
+		g.forwarded("GET /v1/libraries/{library_id}/share", libs),
+		g.forwarded("PUT /v1/libraries/{library_id}/share", libs),
+		g.forwarded("DELETE /v1/libraries/{library_id}/share", libs),
+		g.forwarded("GET /v1/libraries/{library_id}/documents", libs),
+		g.forwarded("POST /v1/libraries/{library_id}/documents", op{group: GroupLibraries, upload: true}),
+		g.forwarded("GET /v1/libraries/{library_id}/documents/{document_id}", libs),
+		g.forwarded("PATCH /v1/libraries/{library_id}/documents/{document_id}", libs),
+		g.forwarded("PUT /v1/libraries/{library_id}/documents/{document_id}", libs),
+		g.forwarded("DELETE /v1/libraries/{library_id}/documents/{document_id}", libs),
+		g.forwarded("GET /v1/libraries/{library_id}/documents/{document_id}/text_content", libs),
+		g.forwarded("GET /v1/libraries/{library_id}/documents/{document_id}/status", libs),
+		g.forwarded("GET /v1/libraries/{library_id}/documents/{document_id}/signed-url", libs),
+		g.forwarded("GET /v1/libraries/{library_id}/documents/{document_id}/extracted-text-signed-url", libs),
+		g.forwarded("POST /v1/libraries/{library_id}/documents/{document_id}/reprocess", libs),
+
+		g.forwarded("GET /v1/audio/voices", voices),
+		g.forwarded("POST /v1/audio/voices", op{group: GroupVoices, upload: true}),
+		g.forwarded("GET /v1/audio/voices/{voice_id}", voices),
+		g.forwarded("PATCH /v1/audio/voices/{voice_id}", voices),
+		g.forwarded("DELETE /v1/audio/voices/{voice_id}", voices),
+		g.forwarded("GET /v1/audio/voices/{voice_id}/sample", voices),
+
+		g.forwarded("PATCH /v1/fine_tuning/models/{model_id}", tuned),
+		g.forwarded("POST /v1/fine_tuning/models/{model_id}/archive", tuned),
+		g.forwarded("DELETE /v1/fine_tuning/models/{model_id}/archive", tuned),
+		g.forwarded("DELETE /v1/models/{model_id}", tuned),
+	}
+}
+
+// errUpstreamTimeout cancels an upstream call that took longer than its
+// timeouts allow.
+var errUpstreamTimeout = errors.New("the upstream's timeout passed")
+
+// forwarded is the route of an operation that names no model: a request
+// of a Workspace key, forwarded to the default upstream with its key, its
+// answer passed back unchanged. Its handler bounds the body itself.
+func (g *Gateway) forwarded(pattern string, o op) inference.Route {
+	return inference.Route{Pattern: pattern, OwnsBody: true, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		x := g.exchange(w, r)
+		if !x.admit(g.auth.WorkspaceKey(r)) {
+			return
+		}
+		g.inflight.enter()
+		defer g.inflight.leave()
+		f := forwarding{x: &x, op: o, t: g.timeouts[o.group]}
+		f.serve()
+	})}
+}
+
+// forwarding is one forwarded request in flight.
+type forwarding struct {
+	x  *exchange
+	op op
+	t  Timeouts
+}
+
+// serve forwards the request and relays the answer.
+func (f *forwarding) serve() {
+	x := f.x
+	limit := int64(maxJSONBytes)
+	if f.op.upload {
+		limit = maxUploadBytes
+	}
+	if x.r.ContentLength > limit {
+		x.fail(steward.Errorf(steward.KindTooLarge, "the request body exceeds %d bytes", limit))
+		return
+	}
+	ctx, cancel := context.WithCancelCause(x.r.Context())
+	defer cancel(nil)
+	dog := time.AfterFunc(f.t.Idle, func() { cancel(errUpstreamTimeout) })
+	defer dog.Stop()
+	var body io.Reader
+	var sent *sentBody
+	if x.r.ContentLength != 0 && x.r.Body != nil && x.r.Body != http.NoBody {
+		sent = &sentBody{r: http.MaxBytesReader(x.w, x.r.Body, limit), rc: http.NewResponseController(x.w), dog: dog, t: f.t}
+		body = sent
+	} else {
+		dog.Reset(f.t.Header)
+	}
+	resp, err := f.call(ctx, body)
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		switch {
+		case sent != nil && errors.As(sent.readErr(), &tooLarge):
+			x.fail(steward.Errorf(steward.KindTooLarge, "the request body exceeds %d bytes", limit))
+		case x.r.Context().Err() != nil:
+		case errors.Is(context.Cause(ctx), errUpstreamTimeout):
+			x.logAttrs(x.r.Context(), slog.LevelWarn, "the upstream timed out", slog.String("upstream", x.g.upstreamName), slog.String("group", f.op.group))
+			x.failStatus(http.StatusGatewayTimeout, "server_error", "upstream_timeout", "the upstream did not answer in time")
+		default:
+			x.logAttrs(x.r.Context(), slog.LevelWarn, "the upstream failed", slog.String("upstream", x.g.upstreamName), slog.String("err", err.Error()))
+			x.failStatus(http.StatusBadGateway, "server_error", "upstream_unavailable", "the upstream could not be reached")
+		}
+		return
+	}
+	defer resp.Body.Close()
+	dog.Reset(f.t.Idle)
+	f.relay(resp, dog)
+}
+
+// call sends the request to the default upstream: its method, path below
+// /v1 and query, the client's headers but for its credentials and those
+// of the connection, the upstream's key and the request's id.
+func (f *forwarding) call(ctx context.Context, body io.Reader) (*http.Response, error) {
+	x := f.x
+	target := x.g.upstream.BaseURL + strings.TrimPrefix(x.r.URL.EscapedPath(), "/v1")
+	if x.r.URL.RawQuery != "" {
+		target += "?" + x.r.URL.RawQuery
+	}
+	req, err := http.NewRequestWithContext(ctx, x.r.Method, target, body)
+	if err != nil {
+		return nil, err
+	}
+	req.ContentLength = x.r.ContentLength
+	if body == nil {
+		req.ContentLength = 0
+	}
+	for k, vs := range x.r.Header {
+		if !dropRequestHeader(k) {
+			req.Header[k] = vs
+		}
+	}
+	for _, k := range x.r.Header.Values("Connection") {
+		for name := range strings.SplitSeq(k, ",") {
+			req.Header.Del(strings.TrimSpace(name))
+		}
+	}
+	req.Header.Set("x-request-id", x.id)
+	if x.g.upstream.APIKey != "" {
+		req.Header.Set("Authorization", "Bearer "+x.g.upstream.APIKey)
+	}
+	return x.g.client.Do(req)
+}
+
+// dropRequestHeader reports whether a client's header (canonical) stays
+// out of a forwarded request: its credentials, which are Steward's, those
+// of its connection, and those the transport sets.
+func dropRequestHeader(k string) bool {
+	switch k {
+	case "Authorization", "Proxy-Authorization", "X-Api-Key", "Cookie", "Host", "Accept-Encoding", "Content-Length",
+		"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Real-Ip", requestIDHeader:
+		return true
+	}
+	return slices.Contains(hopHeaders, k)
+}
+
+// sentBody is a forwarded request's body, read by the upstream call as
+// it sends it. Each read gives the client, and the upstream taking it,
+// the idle timeout again rather than a bound on the whole body, so that a
+// large upload is never cut while it flows; once it has been read to its
+// end, the upstream has the header timeout to answer.
+type sentBody struct {
+	r   io.Reader
+	rc  *http.ResponseController
+	dog *time.Timer
+	t   Timeouts
+	// err is the body's read error, io.EOF once it was read whole; the
+	// transport may still read after the call has returned.
+	mu  sync.Mutex
+	err error
+}
+
+func (b *sentBody) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.err != nil {
+		return 0, b.err
+	}
+	_ = b.rc.SetReadDeadline(time.Now().Add(b.t.Idle))
+	b.dog.Reset(b.t.Idle)
+	n, err := b.r.Read(p)
+	if err != nil {
+		b.err = err
+		if err == io.EOF {
+			b.dog.Reset(b.t.Header)
+		}
+	}
+	return n, err
+}
+
+// readErr is the body's read error so far.
+func (b *sentBody) readErr() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.err
+}
+
+// relay passes the upstream's answer back: its status, its headers but for
+// those of its connection, and its body as it comes, flushed whenever all
+// the upstream has sent so far is relayed (each event of an event stream
+// as it arrives). A gap longer than the idle timeout ends it;
+// when the answer was started, the client's connection is cut, so that a
+// partial answer never looks whole.
+func (f *forwarding) relay(resp *http.Response, dog *time.Timer) {
+	x := f.x
+	h := x.w.Header()
+	for k, vs := range resp.Header {
+		h[k] = vs
+	}
+	for _, k := range resp.Header.Values("Connection") {
+		for name := range strings.SplitSeq(k, ",") {
+			h.Del(strings.TrimSpace(name))
+		}
+	}
+	for _, k := range hopHeaders {
+		delete(h, k)
+	}
+	h[requestIDHeader] = []string{x.id}
+	if resp.ContentLength >= 0 {
+		h.Set("Content-Length", strconv.FormatInt(resp.ContentLength, 10))
+	}
+	x.w.WriteHeader(resp.StatusCode)
+	stream := strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")
+	rc := http.NewResponseController(x.w)
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := resp.Body.Read(buf)
+		dog.Reset(f.t.Idle)
+		if n > 0 {
+			if _, werr := x.w.Write(buf[:n]); werr != nil {
+				return
+			}
+			if (stream || n < len(buf)) && flushErr(rc.Flush()) != nil {
+				return
+			}
+		}
+		if err == io.EOF {
+			return
+		}
+		if err != nil {
+			if x.r.Context().Err() != nil {
+				return
+			}
+			x.logAttrs(x.r.Context(), slog.LevelWarn, "the upstream's answer broke off", slog.String("upstream", x.g.upstreamName), slog.String("err", err.Error()))
+			panic(http.ErrAbortHandler)
+		}
+	}
 }

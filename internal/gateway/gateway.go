@@ -274,9 +274,11 @@ func modelList(names []string, models map[string]*model, created int64) []byte {
 func (g *Gateway) Routes() []inference.Route { return slices.Clone(g.routes) }
 
 // routeTable is the model API: every route it serves, one a line, which
-// both the server and ServeHTTP route by.
+// both the server and ServeHTTP route by: the metered endpoints, the model
+// list, the check API, and the operations that name no model
+// (forwardedRoutes).
 func (g *Gateway) routeTable() []inference.Route {
-	return []inference.Route{
+	return append([]inference.Route{
 		g.endpoint("POST /v1/chat/completions", EndpointChat),
 		g.endpoint("POST /v1/fim/completions", EndpointFIM),
 		g.endpoint("POST /v1/embeddings", EndpointEmbeddings),
@@ -285,7 +287,7 @@ func (g *Gateway) routeTable() []inference.Route {
 		// The check API takes any method: an auth_request or ext_authz
 		// subrequest has the method of the request it guards.
 		{Pattern: "/v1/check", Handler: http.HandlerFunc(g.handleCheck)},
-	}
+	}, g.forwardedRoutes()...)
 }
 
 // ServeHTTP serves the model API on its own, without the server, whose
