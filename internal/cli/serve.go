@@ -26,6 +26,7 @@ import (
 	"github.com/stewardhq/steward/internal/inference"
 	"github.com/stewardhq/steward/internal/keys"
 	"github.com/stewardhq/steward/internal/metering"
+	"github.com/stewardhq/steward/internal/objects"
 	"github.com/stewardhq/steward/internal/outbox"
 	"github.com/stewardhq/steward/internal/scim"
 	"github.com/stewardhq/steward/internal/server"
@@ -160,7 +161,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	gw, err := newGateway(cfg, prices, env.Getenv, m.Auth(authn), m.Limits(enforcer), m.Recorder(metering.Meter{Usage: recorder, Intents: true}), &http.Client{Transport: m.Transport(gateway.UpstreamTransport(cfg.UpstreamHeaderTimeout))}, log)
+	gw, err := newGateway(cfg, prices, objects.NewService(db), env.Getenv, m.Auth(authn), m.Limits(enforcer), m.Recorder(metering.Meter{Usage: recorder, Intents: true}), &http.Client{Transport: m.Transport(gateway.UpstreamTransport(cfg.UpstreamHeaderTimeout))}, log)
 	if err != nil {
 		return err
 	}
@@ -322,8 +323,9 @@ func sweepInterval(getenv func(string) string) (time.Duration, error) {
 const reportTokenEnv = "STEWARD_CHECK_REPORT_TOKEN"
 
 // newGateway builds the model API from the configured models, priced by
-// prices; their upstreams' keys come from the environment.
-func newGateway(cfg config.Config, prices *billing.Prices, getenv func(string) string, authn inference.Authenticator, lim inference.Limits, recorder inference.Recorder, client *http.Client, log *slog.Logger) (*gateway.Gateway, error) {
+// prices, and the default upstream, whose objects objs records; the
+// upstreams' keys come from the environment.
+func newGateway(cfg config.Config, prices *billing.Prices, objs inference.Objects, getenv func(string) string, authn inference.Authenticator, lim inference.Limits, recorder inference.Recorder, client *http.Client, log *slog.Logger) (*gateway.Gateway, error) {
 	gcfg := gateway.Config{Prices: prices, Currency: cfg.Currency, DemoModel: cfg.DemoModel, Client: client}
 	for _, m := range cfg.Models {
 		gm := gateway.Model{Name: m.Name, MaxOutputTokens: m.MaxOutputTokens, Endpoints: m.Endpoints}
@@ -339,7 +341,7 @@ func newGateway(cfg config.Config, prices *billing.Prices, getenv func(string) s
 		gcfg.Models = append(gcfg.Models, gm)
 	}
 	if u := cfg.Upstream; u != nil {
-		gcfg.Upstream = &gateway.Upstream{BaseURL: u.URL}
+		gcfg.Upstream, gcfg.Objects = &gateway.Upstream{BaseURL: u.URL}, objs
 		if u.APIKeyEnv != "" {
 			if gcfg.Upstream.APIKey = getenv(u.APIKeyEnv); gcfg.Upstream.APIKey == "" {
 				return nil, fmt.Errorf("upstream: the environment variable %s, which holds the default upstream's key, is empty", u.APIKeyEnv)

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -79,6 +80,10 @@ func (g *Gateway) defaultUpstream(cfg Config) error {
 	if cfg.Upstream == nil {
 		return nil
 	}
+	if cfg.Objects == nil {
+		return errors.New("gateway: a default upstream needs the records of the Workspaces' objects")
+	}
+	g.objects = cfg.Objects
 	u := cfg.Upstream
 	p, err := url.Parse(u.BaseURL)
 	if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" || p.RawQuery != "" || p.Fragment != "" {
@@ -101,8 +106,22 @@ const (
 type op struct {
 	// group names the operation's timeouts.
 	group string
-	// upload is set for a multipart upload, whose body may be large.
+	// upload is set for an upload, whose body may be large.
 	upload bool
+	// owned are the path's objects, which must be the caller's
+	// Workspace's; forgets is set when a successful answer deletes the
+	// last of them.
+	owned   []ref
+	forgets bool
+	// creates is the kind of the object a successful answer creates,
+	// recorded as the caller's; lists the kind of those a list answer
+	// holds, filtered to the caller's.
+	creates string
+	lists   string
+	// batchCreate checks a batch job's input files, agent and model;
+	// batchFiles records the output and error files of the jobs answered.
+	batchCreate bool
+	batchFiles  bool
 }
 
 // forwardedRoutes are the operations that name no model, served when
@@ -111,78 +130,83 @@ func (g *Gateway) forwardedRoutes() []inference.Route {
 	if g.upstream == nil {
 		return nil
 	}
-	files := op{group: GroupFiles}
-	batch := op{group: GroupBatchJobs}
-	agents := op{group: GroupAgents}
-	convs := op{group: GroupConversations}
-	libs := op{group: GroupLibraries}
-	voices := op{group: GroupVoices}
-	tuned := op{group: GroupFineTunedModels}
+	file := []ref{{"file_id", inference.ObjectFile}}
+	job := []ref{{"job_id", inference.ObjectBatchJob}}
+	agent := []ref{{"agent_id", inference.ObjectAgent}}
+	conv := []ref{{"conversation_id", inference.ObjectConversation}}
+	lib := []ref{{"library_id", inference.ObjectLibrary}}
+	doc := []ref{{"library_id", inference.ObjectLibrary}, {"document_id", inference.ObjectDocument}}
+	voice := []ref{{"voice_id", inference.ObjectVoice}}
+	tuned := []ref{{"model_id", inference.ObjectFineTunedModel}}
+	const (
+		files, batch, agents, convs = GroupFiles, GroupBatchJobs, GroupAgents, GroupConversations
+		libs, voices, models        = GroupLibraries, GroupVoices, GroupFineTunedModels
+	)
 	return []inference.Route{
-		g.forwarded("POST /v1/files", op{group: GroupFiles, upload: true}),
-		g.forwarded("GET /v1/files", files),
-		g.forwarded("GET /v1/files/{file_id}", files),
-		g.forwarded("DELETE /v1/files/{file_id}", files),
-		g.forwarded("GET /v1/files/{file_id}/content", files),
-		g.forwarded("GET /v1/files/{file_id}/url", files),
+		g.forwarded("POST /v1/files", op{group: files, upload: true, creates: inference.ObjectFile}),
+		g.forwarded("GET /v1/files", op{group: files, lists: inference.ObjectFile}),
+		g.forwarded("GET /v1/files/{file_id}", op{group: files, owned: file}),
+		g.forwarded("DELETE /v1/files/{file_id}", op{group: files, owned: file, forgets: true}),
+		g.forwarded("GET /v1/files/{file_id}/content", op{group: files, owned: file}),
+		g.forwarded("GET /v1/files/{file_id}/url", op{group: files, owned: file}),
 
-		g.forwarded("GET /v1/batch/jobs", batch),
-		g.forwarded("POST /v1/batch/jobs", batch),
-		g.forwarded("GET /v1/batch/jobs/{job_id}", batch),
-		g.forwarded("DELETE /v1/batch/jobs/{job_id}", batch),
-		g.forwarded("POST /v1/batch/jobs/{job_id}/cancel", batch),
+		g.forwarded("GET /v1/batch/jobs", op{group: batch, lists: inference.ObjectBatchJob, batchFiles: true}),
+		g.forwarded("POST /v1/batch/jobs", op{group: batch, creates: inference.ObjectBatchJob, batchCreate: true}),
+		g.forwarded("GET /v1/batch/jobs/{job_id}", op{group: batch, owned: job, batchFiles: true}),
+		g.forwarded("DELETE /v1/batch/jobs/{job_id}", op{group: batch, owned: job, forgets: true}),
+		g.forwarded("POST /v1/batch/jobs/{job_id}/cancel", op{group: batch, owned: job, batchFiles: true}),
 
-		g.forwarded("POST /v1/agents", agents),
-		g.forwarded("GET /v1/agents", agents),
-		g.forwarded("GET /v1/agents/pages", agents),
-		g.forwarded("GET /v1/agents/{agent_id}", agents),
-		g.forwarded("PATCH /v1/agents/{agent_id}", agents),
-		g.forwarded("DELETE /v1/agents/{agent_id}", agents),
-		g.forwarded("PATCH /v1/agents/{agent_id}/version", agents),
-		g.forwarded("GET /v1/agents/{agent_id}/versions", agents),
-		g.forwarded("GET /v1/agents/{agent_id}/versions/{version}", agents),
-		g.forwarded("PUT /v1/agents/{agent_id}/aliases", agents),
-		g.forwarded("GET /v1/agents/{agent_id}/aliases", agents),
-		g.forwarded("DELETE /v1/agents/{agent_id}/aliases", agents),
+		g.forwarded("POST /v1/agents", op{group: agents, creates: inference.ObjectAgent}),
+		g.forwarded("GET /v1/agents", op{group: agents, lists: inference.ObjectAgent}),
+		g.forwarded("GET /v1/agents/pages", op{group: agents, lists: inference.ObjectAgent}),
+		g.forwarded("GET /v1/agents/{agent_id}", op{group: agents, owned: agent}),
+		g.forwarded("PATCH /v1/agents/{agent_id}", op{group: agents, owned: agent}),
+		g.forwarded("DELETE /v1/agents/{agent_id}", op{group: agents, owned: agent, forgets: true}),
+		g.forwarded("PATCH /v1/agents/{agent_id}/version", op{group: agents, owned: agent}),
+		g.forwarded("GET /v1/agents/{agent_id}/versions", op{group: agents, owned: agent}),
+		g.forwarded("GET /v1/agents/{agent_id}/versions/{version}", op{group: agents, owned: agent}),
+		g.forwarded("PUT /v1/agents/{agent_id}/aliases", op{group: agents, owned: agent}),
+		g.forwarded("GET /v1/agents/{agent_id}/aliases", op{group: agents, owned: agent}),
+		g.forwarded("DELETE /v1/agents/{agent_id}/aliases", op{group: agents, owned: agent}),
 
-		g.forwarded("GET /v1/conversations", convs),
-		g.forwarded("GET /v1/conversations/{conversation_id}", convs),
-		g.forwarded("DELETE /v1/conversations/{conversation_id}", convs),
-		g.forwarded("GET /v1/conversations/{conversation_id}/history", convs),
-		g.forwarded("GET /v1/conversations/{conversation_id}/messages", convs),
+		g.forwarded("GET /v1/conversations", op{group: convs, lists: inference.ObjectConversation}),
+		g.forwarded("GET /v1/conversations/{conversation_id}", op{group: convs, owned: conv}),
+		g.forwarded("DELETE /v1/conversations/{conversation_id}", op{group: convs, owned: conv, forgets: true}),
+		g.forwarded("GET /v1/conversations/{conversation_id}/history", op{group: convs, owned: conv}),
+		g.forwarded("GET /v1/conversations/{conversation_id}/messages", op{group: convs, owned: conv}),
 
-		g.forwarded("GET /v1/libraries", libs),
-		g.forwarded("POST /v1/libraries", libs),
-		g.forwarded("GET /v1/libraries/{library_id}", libs),
-		g.forwarded("DELETE /v1/libraries/{library_id}", libs),
-		g.forwarded("PATCH /v1/libraries/{library_id}", libs),
-		g.forwarded("PUT /v1/libraries/{library_id}", libs),
-		g.forwarded("GET /v1/libraries/{library_id}/share", libs),
-		g.forwarded("PUT /v1/libraries/{library_id}/share", libs),
-		g.forwarded("DELETE /v1/libraries/{library_id}/share", libs),
-		g.forwarded("GET /v1/libraries/{library_id}/documents", libs),
-		g.forwarded("POST /v1/libraries/{library_id}/documents", op{group: GroupLibraries, upload: true}),
-		g.forwarded("GET /v1/libraries/{library_id}/documents/{document_id}", libs),
-		g.forwarded("PATCH /v1/libraries/{library_id}/documents/{document_id}", libs),
-		g.forwarded("PUT /v1/libraries/{library_id}/documents/{document_id}", libs),
-		g.forwarded("DELETE /v1/libraries/{library_id}/documents/{document_id}", libs),
-		g.forwarded("GET /v1/libraries/{library_id}/documents/{document_id}/text_content", libs),
-		g.forwarded("GET /v1/libraries/{library_id}/documents/{document_id}/status", libs),
-		g.forwarded("GET /v1/libraries/{library_id}/documents/{document_id}/signed-url", libs),
-		g.forwarded("GET /v1/libraries/{library_id}/documents/{document_id}/extracted-text-signed-url", libs),
-		g.forwarded("POST /v1/libraries/{library_id}/documents/{document_id}/reprocess", libs),
+		g.forwarded("GET /v1/libraries", op{group: libs, lists: inference.ObjectLibrary}),
+		g.forwarded("POST /v1/libraries", op{group: libs, creates: inference.ObjectLibrary}),
+		g.forwarded("GET /v1/libraries/{library_id}", op{group: libs, owned: lib}),
+		g.forwarded("DELETE /v1/libraries/{library_id}", op{group: libs, owned: lib, forgets: true}),
+		g.forwarded("PATCH /v1/libraries/{library_id}", op{group: libs, owned: lib}),
+		g.forwarded("PUT /v1/libraries/{library_id}", op{group: libs, owned: lib}),
+		g.forwarded("GET /v1/libraries/{library_id}/share", op{group: libs, owned: lib}),
+		g.forwarded("PUT /v1/libraries/{library_id}/share", op{group: libs, owned: lib}),
+		g.forwarded("DELETE /v1/libraries/{library_id}/share", op{group: libs, owned: lib}),
+		g.forwarded("GET /v1/libraries/{library_id}/documents", op{group: libs, owned: lib}),
+		g.forwarded("POST /v1/libraries/{library_id}/documents", op{group: libs, upload: true, owned: lib, creates: inference.ObjectDocument}),
+		g.forwarded("GET /v1/libraries/{library_id}/documents/{document_id}", op{group: libs, owned: doc}),
+		g.forwarded("PATCH /v1/libraries/{library_id}/documents/{document_id}", op{group: libs, owned: doc}),
+		g.forwarded("PUT /v1/libraries/{library_id}/documents/{document_id}", op{group: libs, owned: doc}),
+		g.forwarded("DELETE /v1/libraries/{library_id}/documents/{document_id}", op{group: libs, owned: doc, forgets: true}),
+		g.forwarded("GET /v1/libraries/{library_id}/documents/{document_id}/text_content", op{group: libs, owned: doc}),
+		g.forwarded("GET /v1/libraries/{library_id}/documents/{document_id}/status", op{group: libs, owned: doc}),
+		g.forwarded("GET /v1/libraries/{library_id}/documents/{document_id}/signed-url", op{group: libs, owned: doc}),
+		g.forwarded("GET /v1/libraries/{library_id}/documents/{document_id}/extracted-text-signed-url", op{group: libs, owned: doc}),
+		g.forwarded("POST /v1/libraries/{library_id}/documents/{document_id}/reprocess", op{group: libs, owned: doc}),
 
-		g.forwarded("GET /v1/audio/voices", voices),
-		g.forwarded("POST /v1/audio/voices", op{group: GroupVoices, upload: true}),
-		g.forwarded("GET /v1/audio/voices/{voice_id}", voices),
-		g.forwarded("PATCH /v1/audio/voices/{voice_id}", voices),
-		g.forwarded("DELETE /v1/audio/voices/{voice_id}", voices),
-		g.forwarded("GET /v1/audio/voices/{voice_id}/sample", voices),
+		g.forwarded("GET /v1/audio/voices", op{group: voices, lists: inference.ObjectVoice}),
+		g.forwarded("POST /v1/audio/voices", op{group: voices, upload: true, creates: inference.ObjectVoice}),
+		g.forwarded("GET /v1/audio/voices/{voice_id}", op{group: voices, owned: voice}),
+		g.forwarded("PATCH /v1/audio/voices/{voice_id}", op{group: voices, owned: voice}),
+		g.forwarded("DELETE /v1/audio/voices/{voice_id}", op{group: voices, owned: voice, forgets: true}),
+		g.forwarded("GET /v1/audio/voices/{voice_id}/sample", op{group: voices, owned: voice}),
 
-		g.forwarded("PATCH /v1/fine_tuning/models/{model_id}", tuned),
-		g.forwarded("POST /v1/fine_tuning/models/{model_id}/archive", tuned),
-		g.forwarded("DELETE /v1/fine_tuning/models/{model_id}/archive", tuned),
-		g.forwarded("DELETE /v1/models/{model_id}", tuned),
+		g.forwarded("PATCH /v1/fine_tuning/models/{model_id}", op{group: models, owned: tuned}),
+		g.forwarded("POST /v1/fine_tuning/models/{model_id}/archive", op{group: models, owned: tuned}),
+		g.forwarded("DELETE /v1/fine_tuning/models/{model_id}/archive", op{group: models, owned: tuned}),
+		g.forwarded("DELETE /v1/models/{model_id}", op{group: models, owned: tuned, forgets: true}),
 	}
 }
 
@@ -226,6 +250,9 @@ func (f *forwarding) serve() {
 	}
 	ctx, cancel := context.WithCancelCause(x.r.Context())
 	defer cancel(nil)
+	if !f.admitObjects(ctx) {
+		return
+	}
 	dog := time.AfterFunc(f.t.Idle, func() { cancel(errUpstreamTimeout) })
 	defer dog.Stop()
 	var body io.Reader
@@ -233,6 +260,14 @@ func (f *forwarding) serve() {
 	if x.r.ContentLength != 0 && x.r.Body != nil && x.r.Body != http.NoBody {
 		sent = &sentBody{r: http.MaxBytesReader(x.w, x.r.Body, limit), rc: http.NewResponseController(x.w), dog: dog, t: f.t}
 		body = sent
+		if f.op.batchCreate {
+			data := f.checkBatchJob(sent)
+			if data == nil {
+				return
+			}
+			body, sent = bytes.NewReader(data), nil
+			dog.Reset(f.t.Header)
+		}
 	} else {
 		dog.Reset(f.t.Header)
 	}
@@ -254,6 +289,16 @@ func (f *forwarding) serve() {
 	}
 	defer resp.Body.Close()
 	dog.Reset(f.t.Idle)
+	if f.op.forgets && resp.StatusCode/100 == 2 {
+		last := f.op.owned[len(f.op.owned)-1]
+		if err := x.g.objects.Forget(x.r.Context(), last.kind, x.r.PathValue(last.wildcard)); err != nil {
+			x.logAttrs(x.r.Context(), slog.LevelError, "forgetting a deleted object failed", slog.String("err", err.Error()))
+		}
+	}
+	if f.op.rewrites() {
+		f.relayObjects(resp)
+		return
+	}
 	f.relay(resp, dog)
 }
 

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bufio"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -10,8 +11,12 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/stewardhq/steward/internal/inference"
+	"github.com/stewardhq/steward/internal/steward"
 )
 
 const upstreamKey = "sk-upstream-secret"
@@ -26,7 +31,93 @@ func newForwardHarness(t *testing.T, up http.Handler, timeouts Timeouts) *harnes
 	for group := range DefaultTimeouts {
 		tos[group] = timeouts
 	}
-	return newHarness(t, Config{Upstream: &Upstream{BaseURL: srv.URL + "/v1/", APIKey: upstreamKey}, Timeouts: tos})
+	return newHarnessAuth(t, Config{Upstream: &Upstream{BaseURL: srv.URL + "/v1/", APIKey: upstreamKey}, Timeouts: tos, Objects: newMemObjects()}, workspaceAuth{})
+}
+
+// Keys of other Workspaces: of the same Organization, and of another.
+const (
+	otherWorkspaceKey = "sk-other-workspace"
+	otherOrgKey       = "sk-other-org"
+)
+
+// workspaceAuth is fakeAuth with keys of a second Workspace and of a
+// second Organization.
+type workspaceAuth struct{ fakeAuth }
+
+func (a workspaceAuth) WorkspaceKey(r *http.Request) (steward.Principal, error) {
+	switch r.Header.Get("Authorization") {
+	case "Bearer " + otherWorkspaceKey:
+		return steward.Principal{Kind: steward.CredentialWorkspaceAPIKey, CredentialID: "key3", OrganizationID: "org1", WorkspaceID: "ws2", UserID: "user3"}, nil
+	case "Bearer " + otherOrgKey:
+		return steward.Principal{Kind: steward.CredentialWorkspaceAPIKey, CredentialID: "key4", OrganizationID: "org2", WorkspaceID: "ws1", UserID: "user4"}, nil
+	}
+	return a.fakeAuth.WorkspaceKey(r)
+}
+
+// memObjects is inference.Objects in memory.
+type memObjects struct {
+	mu   sync.Mutex
+	objs map[[2]string]inference.Object
+}
+
+func newMemObjects() *memObjects { return &memObjects{objs: map[[2]string]inference.Object{}} }
+
+func (m *memObjects) Record(_ context.Context, o inference.Object) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.objs[[2]string{o.Kind, o.ID}]; !ok {
+		m.objs[[2]string{o.Kind, o.ID}] = o
+	}
+	return nil
+}
+
+func (m *memObjects) Find(_ context.Context, kind, id string) (inference.Object, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	o, ok := m.objs[[2]string{kind, id}]
+	if !ok {
+		return o, steward.Errorf(steward.KindNotFound, "no %s %s", kind, id)
+	}
+	return o, nil
+}
+
+func (m *memObjects) Forget(_ context.Context, kind, id string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.objs, [2]string{kind, id})
+	return nil
+}
+
+func (m *memObjects) Owned(_ context.Context, org, ws, kind string, ids []string) (map[string]bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := map[string]bool{}
+	for _, id := range ids {
+		if o, ok := m.objs[[2]string{kind, id}]; ok && o.OrganizationID == org && o.WorkspaceID == ws {
+			out[id] = true
+		}
+	}
+	return out, nil
+}
+
+func (m *memObjects) Count(_ context.Context, org, ws, kind string) (int64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var n int64
+	for _, o := range m.objs {
+		if o.Kind == kind && o.OrganizationID == org && o.WorkspaceID == ws {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// own records an object as testKey's Workspace's.
+func (h *harness) own(t *testing.T, kind, id string) {
+	t.Helper()
+	if err := h.g.objects.Record(context.Background(), inference.Object{Kind: kind, ID: id, OrganizationID: testKey.OrganizationID, WorkspaceID: testKey.WorkspaceID}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func (h *harness) do(t *testing.T, method, path, token string, body io.Reader, header http.Header) *http.Response {
@@ -66,6 +157,7 @@ func TestForwardPassesRequestAndAnswerThrough(t *testing.T) {
 		w.WriteHeader(http.StatusConflict)
 		_, _ = io.WriteString(w, `{"object":"error","message":"upstream says no","type":"invalid_request_error","param":null,"code":"3000"}`)
 	}), Timeouts{Header: time.Second, Idle: time.Second})
+	h.own(t, inference.ObjectAgent, "ag/1")
 	resp := h.do(t, "PATCH", "/v1/agents/ag%2F1?agent_version=2&x=a+b", goodKey, strings.NewReader(`{"name":"n"}`), http.Header{
 		"Content-Type": {"application/json"}, "User-Agent": {"mistral-client-typescript/1.0"}, "X-Api-Key": {"stwk_leak"},
 		"Cookie": {"s=1"}, "X-Request-Id": {"req-abc"}})
@@ -124,7 +216,7 @@ func TestForwardStreamsUploads(t *testing.T) {
 		sum.Write(buf[:n])
 		close(first)
 		m, _ := io.Copy(sum, r.Body)
-		_, _ = io.WriteString(w, `{"bytes":`+strconv.FormatInt(int64(n)+m, 10)+`,"sha256":"`+hex.EncodeToString(sum.Sum(nil))+`","ct":"`+strings.Split(r.Header.Get("Content-Type"), ";")[0]+`"}`)
+		_, _ = io.WriteString(w, `{"id":"file-1","bytes":`+strconv.FormatInt(int64(n)+m, 10)+`,"sha256":"`+hex.EncodeToString(sum.Sum(nil))+`","ct":"`+strings.Split(r.Header.Get("Content-Type"), ";")[0]+`"}`)
 	}), Timeouts{Header: 5 * time.Second, Idle: 5 * time.Second})
 	pr, pw := io.Pipe()
 	sum := sha256.New()
@@ -178,6 +270,7 @@ func TestForwardFlushesEventStreams(t *testing.T) {
 			}
 		}
 	}), Timeouts{Header: time.Second, Idle: 10 * time.Second})
+	h.own(t, inference.ObjectConversation, "c1")
 	resp := h.do(t, "GET", "/v1/conversations/c1/history", goodKey, nil, nil)
 	rd := bufio.NewReader(resp.Body)
 	for i := range 3 {
@@ -207,6 +300,8 @@ func TestForwardTimeouts(t *testing.T) {
 		<-release
 	}), Timeouts{Header: 200 * time.Millisecond, Idle: 200 * time.Millisecond})
 	t.Cleanup(func() { close(release) })
+	h.own(t, inference.ObjectFile, "slow")
+	h.own(t, inference.ObjectFile, "stalls")
 	start := time.Now()
 	resp := h.do(t, "GET", "/v1/files/slow", goodKey, nil, nil)
 	if body := readAll(t, resp); resp.StatusCode != http.StatusGatewayTimeout ||
@@ -224,7 +319,7 @@ func TestForwardTimeouts(t *testing.T) {
 
 	down := httptest.NewServer(http.NotFoundHandler())
 	down.Close()
-	h = newHarness(t, Config{Upstream: &Upstream{BaseURL: down.URL + "/v1"}})
+	h = newHarness(t, Config{Upstream: &Upstream{BaseURL: down.URL + "/v1"}, Objects: newMemObjects()})
 	resp = h.do(t, "GET", "/v1/batch/jobs", goodKey, nil, nil)
 	if body := readAll(t, resp); resp.StatusCode != http.StatusBadGateway ||
 		body != `{"object":"error","message":"the upstream could not be reached","type":"server_error","param":null,"code":"upstream_unavailable"}` {
@@ -239,5 +334,184 @@ func TestNoDefaultUpstreamNoForwarding(t *testing.T) {
 	resp := h.do(t, "GET", "/v1/files", goodKey, nil, nil)
 	if body := readAll(t, resp); resp.StatusCode != http.StatusNotFound || !strings.Contains(body, `"type":"not_found_error"`) {
 		t.Fatalf("GET /v1/files without a default upstream: %d %s", resp.StatusCode, body)
+	}
+}
+
+// wildcardKinds are the kinds of object the wildcards of the forwarded
+// routes name.
+var wildcardKinds = map[string]string{
+	"file_id": inference.ObjectFile, "job_id": inference.ObjectBatchJob, "agent_id": inference.ObjectAgent,
+	"conversation_id": inference.ObjectConversation, "library_id": inference.ObjectLibrary, "document_id": inference.ObjectDocument,
+	"voice_id": inference.ObjectVoice, "model_id": inference.ObjectFineTunedModel,
+}
+
+// Every route that names an object answers another Workspace's key, of
+// the same Organization or of another, 404 exactly as the upstream
+// answers an unknown id, without calling the upstream for it (a voice is
+// asked about once, to tell a preset); an object not created through
+// Steward is unknown to every key; the owner's key reaches the upstream.
+func TestObjectRoutesAreTheirWorkspaces(t *testing.T) {
+	var mu sync.Mutex
+	var calls []string
+	h := newForwardHarness(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		calls = append(calls, r.Method+" "+r.URL.Path)
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"id":"x","user_id":"someone"}`)
+	}), Timeouts{Header: time.Second, Idle: time.Second})
+	var tested int
+	for _, rt := range h.g.Routes() {
+		method, path, _ := strings.Cut(rt.Pattern, " ")
+		if !strings.Contains(path, "_id}") || strings.HasPrefix(path, "/v1/check/") {
+			continue
+		}
+		tested++
+		var firstKind, firstID string
+		mine, unknown := path, path
+		for wildcard, kind := range wildcardKinds {
+			if !strings.Contains(path, "{"+wildcard+"}") {
+				continue
+			}
+			id := kind + "-1"
+			h.own(t, kind, id)
+			mine = strings.ReplaceAll(mine, "{"+wildcard+"}", id)
+			unknown = strings.ReplaceAll(unknown, "{"+wildcard+"}", "unknown-"+kind)
+			if strings.Index(path, "{"+wildcard+"}") < strings.Index(path, "{"+firstKind) || firstKind == "" {
+				firstKind, firstID = wildcard, id
+			}
+		}
+		mine = strings.ReplaceAll(mine, "{version}", "1")
+		unknown = strings.ReplaceAll(unknown, "{version}", "1")
+		kind := wildcardKinds[firstKind]
+		for _, c := range []struct{ token, path, id string }{
+			{otherWorkspaceKey, mine, firstID}, {otherOrgKey, mine, firstID}, {goodKey, unknown, "unknown-" + kind},
+		} {
+			mu.Lock()
+			calls = nil
+			mu.Unlock()
+			resp := h.do(t, method, c.path, c.token, strings.NewReader(`{}`), http.Header{"Content-Type": {"application/json"}})
+			want := `{"object":"error","message":"` + objectNames[kind] + " " + c.id + ` not found","type":"not_found_error","param":null,"code":null}`
+			if body := readAll(t, resp); resp.StatusCode != http.StatusNotFound || body != want {
+				t.Errorf("%s %s with %s: %d %s, want 404 %s", method, c.path, c.token, resp.StatusCode, body, want)
+			}
+			mu.Lock()
+			for _, call := range calls {
+				if call != "GET /v1/audio/voices/"+c.id {
+					t.Errorf("%s %s with %s called the upstream: %s", method, c.path, c.token, call)
+				}
+			}
+			mu.Unlock()
+		}
+		mu.Lock()
+		calls = nil
+		mu.Unlock()
+		resp := h.do(t, method, mine, goodKey, strings.NewReader(`{}`), http.Header{"Content-Type": {"application/json"}})
+		if body := readAll(t, resp); resp.StatusCode != http.StatusOK || len(calls) != 1 || calls[0] != method+" "+mine {
+			t.Errorf("%s %s with its Workspace's key: %d %s, upstream calls %v", method, mine, resp.StatusCode, body, calls)
+		}
+	}
+	if tested < 45 {
+		t.Fatalf("%d routes naming objects tested", tested)
+	}
+}
+
+// A creation is recorded as the caller's; lists hold only the caller's
+// objects (and preset voices), their totals counting the caller's; a
+// deletion forgets the object; a batch job may use only the caller's
+// files and agents, and its output file becomes its Workspace's.
+func TestObjectsCreatedListedDeleted(t *testing.T) {
+	lists := map[string]string{
+		"/v1/files":                 `{"object":"list","total":3,"data":[{"id":"f-mine"},{"id":"f-other"},{"id":"f-unknown"}]}`,
+		"/v1/agents":                `[{"id":"a-other"},{"id":"a-mine"}]`,
+		"/v1/libraries":             `{"pagination":{"total_items":9,"total_pages":9,"current_page":0,"page_size":1,"has_more":true},"data":[{"id":"l-mine"},{"id":"l-other"}]}`,
+		"/v1/audio/voices":          `{"items":[{"id":"v-preset","user_id":null},{"id":"v-other","user_id":"u"},{"id":"v-mine","user_id":"u"}],"total":10,"page":1,"page_size":3,"total_pages":4}`,
+		"/v1/batch/jobs":            `{"object":"list","total":2,"data":[{"id":"j-mine","output_file":"out-1"},{"id":"j-other","output_file":"out-2"}]}`,
+		"/v1/conversations":         `[]`,
+		"/v1/files/f-new":           `{"id":"f-new"}`,
+		"/v1/batch/jobs/new":        `{"id":"j-new"}`,
+		"/v1/audio/voices/v-preset": `{"id":"v-preset","user_id":null}`,
+	}
+	var lastBody string
+	h := newForwardHarness(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		lastBody = string(b)
+		w.Header().Set("Content-Type", "application/json")
+		switch {
+		case r.Method == "POST" && r.URL.Path == "/v1/files":
+			_, _ = io.WriteString(w, `{"id":"f-new","object":"file"}`)
+		case r.Method == "POST" && r.URL.Path == "/v1/batch/jobs":
+			_, _ = io.WriteString(w, `{"id":"j-new","object":"batch"}`)
+		case r.Method == "DELETE":
+			_, _ = io.WriteString(w, `{"id":"f-new","deleted":true}`)
+		default:
+			_, _ = io.WriteString(w, lists[r.URL.Path])
+		}
+	}), Timeouts{Header: time.Second, Idle: time.Second})
+	other := h.g.objects
+	for kind, id := range map[string]string{inference.ObjectFile: "f-other", inference.ObjectAgent: "a-other", inference.ObjectLibrary: "l-other",
+		inference.ObjectVoice: "v-other", inference.ObjectBatchJob: "j-other"} {
+		_ = other.Record(context.Background(), inference.Object{Kind: kind, ID: id, OrganizationID: "org1", WorkspaceID: "ws2"})
+	}
+	for kind, id := range map[string]string{inference.ObjectFile: "f-mine", inference.ObjectAgent: "a-mine", inference.ObjectLibrary: "l-mine",
+		inference.ObjectVoice: "v-mine", inference.ObjectBatchJob: "j-mine"} {
+		h.own(t, kind, id)
+	}
+	// The batch jobs first: the output file of the caller's job becomes
+	// its, and counts in the files' total.
+	for _, c := range []struct{ path, want string }{
+		{"/v1/batch/jobs", `{"data":[{"id":"j-mine","output_file":"out-1"}],"object":"list","total":1}`},
+		{"/v1/files", `{"data":[{"id":"f-mine"}],"object":"list","total":2}`},
+		{"/v1/agents", `[{"id":"a-mine"}]`},
+		{"/v1/libraries", `{"data":[{"id":"l-mine"}],"pagination":{"current_page":0,"has_more":true,"page_size":1,"total_items":1,"total_pages":1}}`},
+		{"/v1/audio/voices", `{"items":[{"id":"v-preset","user_id":null},{"id":"v-mine","user_id":"u"}],"page":1,"page_size":3,"total":9,"total_pages":4}`},
+		{"/v1/conversations", `[]`},
+	} {
+		resp := h.do(t, "GET", c.path, goodKey, nil, nil)
+		if body := readAll(t, resp); resp.StatusCode != 200 || body != c.want {
+			t.Errorf("GET %s: %d %s, want %s", c.path, resp.StatusCode, body, c.want)
+		}
+	}
+	if _, err := h.g.objects.Find(context.Background(), inference.ObjectFile, "out-1"); err != nil {
+		t.Errorf("the output file of the caller's batch job is not its: %v", err)
+	}
+	if _, err := h.g.objects.Find(context.Background(), inference.ObjectFile, "out-2"); err == nil {
+		t.Error("the output file of another Workspace's batch job was recorded")
+	}
+
+	resp := h.do(t, "POST", "/v1/files", goodKey, strings.NewReader("--x--"), http.Header{"Content-Type": {"multipart/form-data; boundary=x"}})
+	if body := readAll(t, resp); resp.StatusCode != 200 || body != `{"id":"f-new","object":"file"}` {
+		t.Fatalf("upload: %d %s", resp.StatusCode, body)
+	}
+	if o, err := h.g.objects.Find(context.Background(), inference.ObjectFile, "f-new"); err != nil || o.WorkspaceID != "ws1" || o.KeyID != "key1" {
+		t.Fatalf("the uploaded file: %+v, %v", o, err)
+	}
+	for _, c := range []struct{ body, want string }{
+		{`{"input_files":["f-mine","f-other"],"endpoint":"/v1/chat/completions","model":"m"}`, `404 {"object":"error","message":"File f-other not found","type":"not_found_error","param":null,"code":null}`},
+		{`{"input_files":["f-new"],"agent_id":"a-other","endpoint":"/v1/chat/completions"}`, `404 {"object":"error","message":"Agent a-other not found","type":"not_found_error","param":null,"code":null}`},
+		{`{"input_files":["f-mine","f-new"],"endpoint":"/v1/chat/completions","model":"m"}`, `200 {"id":"j-new","object":"batch"}`},
+	} {
+		lastBody = ""
+		resp := h.do(t, "POST", "/v1/batch/jobs", goodKey, strings.NewReader(c.body), http.Header{"Content-Type": {"application/json"}})
+		if got := resp.Status[:3] + " " + readAll(t, resp); got != c.want {
+			t.Errorf("batch job %s: %s, want %s", c.body, got, c.want)
+		}
+		if forwarded := lastBody == c.body; forwarded != strings.HasPrefix(c.want, "200") {
+			t.Errorf("batch job %s: the upstream got %q", c.body, lastBody)
+		}
+	}
+	if _, err := h.g.objects.Find(context.Background(), inference.ObjectBatchJob, "j-new"); err != nil {
+		t.Fatalf("the batch job created: %v", err)
+	}
+	resp = h.do(t, "DELETE", "/v1/files/f-new", goodKey, nil, nil)
+	if body := readAll(t, resp); resp.StatusCode != 200 {
+		t.Fatalf("delete: %d %s", resp.StatusCode, body)
+	}
+	if _, err := h.g.objects.Find(context.Background(), inference.ObjectFile, "f-new"); err == nil {
+		t.Fatal("a deleted file is still recorded")
+	}
+	resp = h.do(t, "GET", "/v1/audio/voices/v-preset", otherOrgKey, nil, nil)
+	if body := readAll(t, resp); resp.StatusCode != 200 {
+		t.Fatalf("a preset voice for another Organization: %d %s", resp.StatusCode, body)
 	}
 }

@@ -91,6 +91,9 @@ type Config struct {
 	Upstream *Upstream
 	// Timeouts override DefaultTimeouts for the groups they name.
 	Timeouts map[string]Timeouts
+	// Objects records the objects created at the default upstream, each
+	// its Workspace's; required with Upstream.
+	Objects inference.Objects
 }
 
 // Gateway is the http.Handler of the inference API.
@@ -115,6 +118,7 @@ type Gateway struct {
 	upstream     *Upstream
 	upstreamName string
 	timeouts     map[string]Timeouts
+	objects      inference.Objects
 	// routes are the model API's; mux serves them on their own.
 	routes []inference.Route
 	mux    *http.ServeMux
