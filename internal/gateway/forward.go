@@ -296,7 +296,7 @@ func (f *forwarding) serve() {
 		}
 	}
 	if f.op.rewrites() {
-		f.relayObjects(resp)
+		f.relayObjects(resp, dog)
 		return
 	}
 	f.relay(resp, dog)
@@ -348,6 +348,25 @@ func dropRequestHeader(k string) bool {
 	return slices.Contains(hopHeaders, k)
 }
 
+// answerHeaders sets the answer's headers to the upstream's, but for those
+// of its connection, and the request's id, and returns them.
+func (f *forwarding) answerHeaders(resp *http.Response) http.Header {
+	h := f.x.w.Header()
+	for k, vs := range resp.Header {
+		h[k] = vs
+	}
+	for _, k := range resp.Header.Values("Connection") {
+		for name := range strings.SplitSeq(k, ",") {
+			h.Del(strings.TrimSpace(name))
+		}
+	}
+	for _, k := range hopHeaders {
+		delete(h, k)
+	}
+	h[requestIDHeader] = []string{f.x.id}
+	return h
+}
+
 // sentBody is a forwarded request's body, read by the upstream call as
 // it sends it. Each read gives the client, and the upstream taking it,
 // the idle timeout again rather than a bound on the whole body, so that a
@@ -397,19 +416,7 @@ func (b *sentBody) readErr() error {
 // partial answer never looks whole.
 func (f *forwarding) relay(resp *http.Response, dog *time.Timer) {
 	x := f.x
-	h := x.w.Header()
-	for k, vs := range resp.Header {
-		h[k] = vs
-	}
-	for _, k := range resp.Header.Values("Connection") {
-		for name := range strings.SplitSeq(k, ",") {
-			h.Del(strings.TrimSpace(name))
-		}
-	}
-	for _, k := range hopHeaders {
-		delete(h, k)
-	}
-	h[requestIDHeader] = []string{x.id}
+	h := f.answerHeaders(resp)
 	if resp.ContentLength >= 0 {
 		h.Set("Content-Length", strconv.FormatInt(resp.ContentLength, 10))
 	}

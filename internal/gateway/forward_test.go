@@ -489,6 +489,10 @@ func TestObjectsCreatedListedDeleted(t *testing.T) {
 	for _, c := range []struct{ body, want string }{
 		{`{"input_files":["f-mine","f-other"],"endpoint":"/v1/chat/completions","model":"m"}`, `404 {"object":"error","message":"File f-other not found","type":"not_found_error","param":null,"code":null}`},
 		{`{"input_files":["f-new"],"agent_id":"a-other","endpoint":"/v1/chat/completions"}`, `404 {"object":"error","message":"Agent a-other not found","type":"not_found_error","param":null,"code":null}`},
+		// The upstream reads input_files; a field spelt in another case must
+		// not be what Steward checks instead.
+		{`{"input_files":["f-other"],"INPUT_FILES":["f-mine"],"endpoint":"/v1/chat/completions"}`, `404 {"object":"error","message":"File f-other not found","type":"not_found_error","param":null,"code":null}`},
+		{`{"input_files":"f-mine","endpoint":"/v1/chat/completions"}`, `422 {"detail":[{"loc":["body","input_files"],"msg":"input_files is not of the right type","type":"value_error"}]}`},
 		{`{"input_files":["f-mine","f-new"],"endpoint":"/v1/chat/completions","model":"m"}`, `200 {"id":"j-new","object":"batch"}`},
 	} {
 		lastBody = ""

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/stewardhq/steward/internal/inference"
 	"github.com/stewardhq/steward/internal/steward"
@@ -122,13 +123,23 @@ func (f *forwarding) checkBatchJob(body io.Reader) []byte {
 		}
 		return nil
 	}
-	var job struct {
-		InputFiles []string `json:"input_files"`
-		AgentID    *string  `json:"agent_id"`
-		Model      *string  `json:"model"`
-	}
-	if json.Unmarshal(data, &job) != nil {
+	// The fields are read by their exact names, as the upstream reads
+	// them: encoding/json would also take a field spelt in another case,
+	// which the upstream ignores, and so check other ids than it uses.
+	var top map[string]json.RawMessage
+	if json.Unmarshal(data, &top) != nil {
 		return data
+	}
+	var job struct {
+		InputFiles []string
+		AgentID    *string
+		Model      *string
+	}
+	for name, dest := range map[string]any{"input_files": &job.InputFiles, "agent_id": &job.AgentID, "model": &job.Model} {
+		if raw, ok := top[name]; ok && json.Unmarshal(raw, dest) != nil {
+			f.x.fail(steward.Invalid([]string{"body", name}, "%s is not of the right type", name))
+			return nil
+		}
 	}
 	for _, id := range job.InputFiles {
 		mine, err := f.owns(inference.ObjectFile, id)
@@ -169,9 +180,9 @@ func (o op) rewrites() bool { return o.creates != "" || o.lists != "" || o.batch
 // it cannot reach), a list is filtered to the caller's objects, a batch
 // job's output and error files become its Workspace's. Any other status
 // passes unchanged.
-func (f *forwarding) relayObjects(resp *http.Response) {
+func (f *forwarding) relayObjects(resp *http.Response, dog *time.Timer) {
 	x := f.x
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes+1))
+	data, err := io.ReadAll(io.LimitReader(idleReader{resp.Body, dog, f.t.Idle}, maxAnswerBytes+1))
 	if err == nil && len(data) > maxAnswerBytes {
 		err = fmt.Errorf("the answer exceeds %d bytes", maxAnswerBytes)
 	}
@@ -190,17 +201,22 @@ func (f *forwarding) relayObjects(resp *http.Response) {
 			return
 		}
 	}
-	h := x.w.Header()
-	for k, vs := range resp.Header {
-		h[k] = vs
-	}
-	for _, k := range hopHeaders {
-		delete(h, k)
-	}
-	h[requestIDHeader] = []string{x.id}
-	h.Set("Content-Length", strconv.Itoa(len(data)))
+	f.answerHeaders(resp).Set("Content-Length", strconv.Itoa(len(data)))
 	x.w.WriteHeader(resp.StatusCode)
 	_, _ = x.w.Write(data)
+}
+
+// idleReader gives each read of an answer the idle timeout anew.
+type idleReader struct {
+	r    io.Reader
+	dog  *time.Timer
+	idle time.Duration
+}
+
+func (r idleReader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	r.dog.Reset(r.idle)
+	return n, err
 }
 
 // ownAnswer records what a successful answer creates and filters what it
