@@ -338,10 +338,11 @@ func (f *forwarding) call(ctx context.Context, body io.Reader) (*http.Response, 
 
 // dropRequestHeader reports whether a client's header (canonical) stays
 // out of a forwarded request: its credentials, which are Steward's, those
-// of its connection, and those the transport sets.
+// of its connection (Expect: the server has answered it), and those the
+// transport sets.
 func dropRequestHeader(k string) bool {
 	switch k {
-	case "Authorization", "Proxy-Authorization", "X-Api-Key", "Cookie", "Host", "Accept-Encoding", "Content-Length",
+	case "Authorization", "Proxy-Authorization", "X-Api-Key", "Cookie", "Host", "Accept-Encoding", "Content-Length", "Expect",
 		"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Real-Ip", requestIDHeader:
 		return true
 	}

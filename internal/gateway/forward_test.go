@@ -31,7 +31,13 @@ func newForwardHarness(t *testing.T, up http.Handler, timeouts Timeouts) *harnes
 	for group := range DefaultTimeouts {
 		tos[group] = timeouts
 	}
-	return newHarnessAuth(t, Config{Upstream: &Upstream{BaseURL: srv.URL + "/v1/", APIKey: upstreamKey}, Timeouts: tos, Objects: newMemObjects()}, workspaceAuth{})
+	h := newHarnessAuth(t, Config{Upstream: &Upstream{BaseURL: srv.URL + "/v1/", APIKey: upstreamKey}, Timeouts: tos, Objects: newMemObjects()}, workspaceAuth{})
+	t.Cleanup(func() {
+		if strings.Contains(h.logs.String(), upstreamKey) {
+			t.Error("the upstream's key was logged")
+		}
+	})
+	return h
 }
 
 // Keys of other Workspaces: of the same Organization, and of another.
@@ -160,7 +166,7 @@ func TestForwardPassesRequestAndAnswerThrough(t *testing.T) {
 	h.own(t, inference.ObjectAgent, "ag/1")
 	resp := h.do(t, "PATCH", "/v1/agents/ag%2F1?agent_version=2&x=a+b", goodKey, strings.NewReader(`{"name":"n"}`), http.Header{
 		"Content-Type": {"application/json"}, "User-Agent": {"mistral-client-typescript/1.0"}, "X-Api-Key": {"stwk_leak"},
-		"Cookie": {"s=1"}, "X-Request-Id": {"req-abc"}})
+		"Cookie": {"s=1"}, "X-Request-Id": {"req-abc"}, "Expect": {"100-continue"}})
 	body := readAll(t, resp)
 	if resp.StatusCode != http.StatusConflict || body != `{"object":"error","message":"upstream says no","type":"invalid_request_error","param":null,"code":"3000"}` {
 		t.Fatalf("answer %d %s", resp.StatusCode, body)
@@ -172,7 +178,7 @@ func TestForwardPassesRequestAndAnswerThrough(t *testing.T) {
 		t.Fatalf("upstream got %s %s?%s %s", got.Method, got.URL.EscapedPath(), got.URL.RawQuery, gotBody)
 	}
 	want := map[string]string{"Authorization": "Bearer " + upstreamKey, "Content-Type": "application/json", "User-Agent": "mistral-client-typescript/1.0",
-		"X-Api-Key": "", "Cookie": "", "X-Request-Id": "req-abc"}
+		"X-Api-Key": "", "Cookie": "", "X-Request-Id": "req-abc", "Expect": ""}
 	for k, v := range want {
 		if g := got.Header.Get(k); g != v {
 			t.Errorf("upstream header %s = %q, want %q", k, g, v)

@@ -3,7 +3,10 @@
 // the model list) in front of the company's model servers. It checks the
 // Workspace key, reserves the request's worst case with the limits before
 // any upstream is called, forwards the client's bytes nearly untouched, and
-// settles and records what the upstream reports it used.
+// settles and records what the upstream reports it used. The operations
+// that name no model (files, batch jobs, agents, ...) it forwards to a
+// default upstream, keeping each object to the Workspace that created it
+// (forward.go, objects.go).
 //
 // The interfaces it depends on (Authenticator, Limits, Recorder) and the
 // types that cross them are package inference's, below the gateway and
