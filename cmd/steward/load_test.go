@@ -43,44 +43,61 @@ func fakeModelAfter(delay time.Duration) *httptest.Server {
 	}))
 }
 
-// BenchmarkAddedLatency measures what Steward (on SQLite) adds to a bare
-// reverse proxy in front of the same fake model, for a model that answers
-// at once and one that takes 20 ms: both at 1,000 requests/s, alternated
-// twice, reporting the difference of their percentiles and the ratio of
-// their processes' CPU a request.
+// BenchmarkAddedLatency measures what Steward adds to a bare reverse proxy
+// in front of the same fake model, for a model that answers at once and
+// one that takes 20 ms: both at 1,000 requests/s, alternated twice,
+// reporting the difference of their percentiles and the ratio of their
+// processes' CPU a request. Steward runs on SQLite, and on PostgreSQL too
+// when STEWARD_TEST_POSTGRES names a server.
 //
 //	go test ./cmd/steward -run '^$' -bench AddedLatency -benchtime 1x
 func BenchmarkAddedLatency(b *testing.B) {
 	const rate, n, workers, rounds = 1000, 3000, 64, 2
-	for _, delay := range []time.Duration{0, 20 * time.Millisecond} {
-		b.Run("upstream="+delay.String(), func(b *testing.B) {
-			model := fakeModelAfter(delay)
-			defer model.Close()
-			p, key, _ := stewardUnderLoad(b, model.URL)
-			bareCmd := exec.Command(os.Args[0])
-			bareCmd.Env = append(os.Environ(), bareProxyEnv+"="+model.URL)
-			bare := run(b, bareCmd)
-			send := chatSender(&http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: workers}})
-			for range b.N {
-				measure(b, p, send(p.base, key), rate, rate/2, workers)
-				measure(b, bare, send(bare.base, "x"), rate, rate/2, workers)
-				var viaSteward, viaBare []time.Duration
-				var stewardCPU, bareCPU float64
-				for range rounds {
-					lat, _, cpu := measure(b, p, send(p.base, key), rate, n, workers)
-					viaSteward, stewardCPU = append(viaSteward, lat...), stewardCPU+cpu/rounds
-					lat, _, cpu = measure(b, bare, send(bare.base, "x"), rate, n, workers)
-					viaBare, bareCPU = append(viaBare, lat...), bareCPU+cpu/rounds
+	for _, engine := range []string{"sqlite", "postgres"} {
+		for _, delay := range []time.Duration{0, 20 * time.Millisecond} {
+			b.Run("engine="+engine+"/upstream="+delay.String(), func(b *testing.B) {
+				model := fakeModelAfter(delay)
+				defer model.Close()
+				p, key, _ := stewardUnderLoad(b, model.URL, storage(b, engine)...)
+				bareCmd := exec.Command(os.Args[0])
+				bareCmd.Env = append(os.Environ(), bareProxyEnv+"="+model.URL)
+				bare := run(b, bareCmd)
+				send := chatSender(&http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: workers}})
+				for range b.N {
+					measure(b, p, send(p.base, key), rate, rate/2, workers)
+					measure(b, bare, send(bare.base, "x"), rate, rate/2, workers)
+					var viaSteward, viaBare []time.Duration
+					var stewardCPU, bareCPU float64
+					for range rounds {
+						lat, _, cpu := measure(b, p, send(p.base, key), rate, n, workers)
+						viaSteward, stewardCPU = append(viaSteward, lat...), stewardCPU+cpu/rounds
+						lat, _, cpu = measure(b, bare, send(bare.base, "x"), rate, n, workers)
+						viaBare, bareCPU = append(viaBare, lat...), bareCPU+cpu/rounds
+					}
+					slices.Sort(viaSteward)
+					slices.Sort(viaBare)
+					b.ReportMetric(float64((pct(viaSteward, 50) - pct(viaBare, 50)).Microseconds()), "added-p50-µs")
+					b.ReportMetric(float64((pct(viaSteward, 99) - pct(viaBare, 99)).Microseconds()), "added-p99-µs")
+					b.ReportMetric(float64(pct(viaBare, 50).Microseconds()), "bare-p50-µs")
+					b.ReportMetric(stewardCPU/max(bareCPU, 1), "cpu-ratio")
 				}
-				slices.Sort(viaSteward)
-				slices.Sort(viaBare)
-				b.ReportMetric(float64((pct(viaSteward, 50) - pct(viaBare, 50)).Microseconds()), "added-p50-µs")
-				b.ReportMetric(float64((pct(viaSteward, 99) - pct(viaBare, 99)).Microseconds()), "added-p99-µs")
-				b.ReportMetric(float64(pct(viaBare, 50).Microseconds()), "bare-p50-µs")
-				b.ReportMetric(stewardCPU/max(bareCPU, 1), "cpu-ratio")
-			}
-		})
+			})
+		}
 	}
+}
+
+// storage returns steward serve's flags for a fresh database of engine:
+// an SQLite data directory, or a schema of the PostgreSQL server
+// STEWARD_TEST_POSTGRES names (skipping the benchmark without one).
+func storage(b *testing.B, engine string) []string {
+	if engine == "postgres" {
+		db, cfg := storetest.OpenPostgres(b)
+		if err := db.Close(); err != nil {
+			b.Fatal(err)
+		}
+		return []string{"--database-url", cfg.DatabaseURL}
+	}
+	return []string{"--data-dir", b.TempDir()}
 }
 
 // BenchmarkResidentMemory sends chat requests to the real binary (on
@@ -218,14 +235,17 @@ func serveBareProxy(upstream string) {
 	os.Exit(1)
 }
 
-// stewardUnderLoad starts steward serve on SQLite with the model "fake"
-// served by upstream, a Workspace key, and the Organization's request and
+// stewardUnderLoad starts steward serve on storageFlags' database (a fresh
+// SQLite one without) with the model "fake" served by upstream, a Workspace key, and the Organization's request and
 // token limits and spend cap set, all checked on every request but high
 // enough never to refuse one. It serves its profiler on 127.0.0.1:6061
 // and its metrics at the returned URL.
-func stewardUnderLoad(b *testing.B, upstream string) (p *process, key, metricsURL string) {
+func stewardUnderLoad(b *testing.B, upstream string, storageFlags ...string) (p *process, key, metricsURL string) {
 	metricsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(b))
-	p = start(b, "--data-dir", b.TempDir(), "--config", modelConfig(b, upstream), "--log-level", "error", "--debug-addr", "127.0.0.1:6061", "--metrics-addr", metricsAddr)
+	if storageFlags == nil {
+		storageFlags = storage(b, "sqlite")
+	}
+	p = start(b, append(storageFlags, "--config", modelConfig(b, upstream), "--log-level", "error", "--debug-addr", "127.0.0.1:6061", "--metrics-addr", metricsAddr)...)
 	_, key = setLimits(b, p)
 	return p, key, "http://" + metricsAddr + "/metrics"
 }

@@ -1,7 +1,9 @@
 // Package apitest checks HTTP responses against Steward's OpenAPI document
 // and, for Mistral-compatible operations, against Mistral's Admin API
-// document, and what the model gateway writes itself against Mistral's
-// model API document (CheckModelSchema). It is meant for tests only.
+// document; and model API answers against Mistral's model API document:
+// a whole answer of one of its operations (CheckModelResponse, with
+// ModelOperations listing them), or a value the gateway writes itself
+// (CheckModelSchema). It is meant for tests only.
 package apitest
 
 import (

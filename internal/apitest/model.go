@@ -1,17 +1,15 @@
 package apitest
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
 	"testing"
 
 	"github.com/pb33f/libopenapi"
-	"github.com/pb33f/libopenapi-validator/config"
-	"github.com/pb33f/libopenapi-validator/schema_validation"
+	"github.com/pb33f/libopenapi/datamodel"
 	v3 "github.com/pb33f/libopenapi/datamodel/high/v3"
 
 	"github.com/stewardhq/steward/api"
@@ -33,16 +31,16 @@ var (
 // model API document, found beside its Admin API document. Every problem
 // is reported with t.Errorf. When the document is missing the check is
 // skipped, as Load skips Mistral's checks, unless CI is set.
+//
+// The document has one known error, allowed for here and in
+// CheckModelResponse: ChatCompletionResponse (and FIMCompletionResponse,
+// built on it) lists "data" among its required properties, with no
+// schema, though Mistral's chat, FIM and agents completions never answer
+// it and Mistral's SDKs do not read it. Such an answer without "data" is
+// checked as if it had "data": null, so that every other rule applies.
 func CheckModelSchema(t testing.TB, schema string, body []byte) {
 	t.Helper()
-	modelOnce.Do(loadModel)
-	if modelErr != nil {
-		missing := errors.Is(modelErr, api.ErrMistralDocumentNotFound) || errors.Is(modelErr, fs.ErrNotExist)
-		if missing && os.Getenv("CI") == "" {
-			t.Logf("apitest: the model API check is skipped: %v", modelErr)
-			return
-		}
-		t.Fatalf("apitest: %v", modelErr)
+	if !modelLoaded(t) {
 		return
 	}
 	proxy := modelDoc.Components.Schemas.GetOrZero(schema)
@@ -50,15 +48,12 @@ func CheckModelSchema(t testing.TB, schema string, body []byte) {
 		t.Fatalf("apitest: Mistral's model API document has no schema %s", schema)
 		return
 	}
-	ok, errs := schema_validation.NewSchemaValidator(config.WithFormatAssertions()).ValidateSchemaBytes(proxy.Schema(), body)
-	if ok && len(errs) == 0 {
+	check, err := schemaCheck(proxy)
+	if err != nil {
+		t.Fatalf("apitest: Mistral's schema %s: %v", schema, err)
 		return
 	}
-	problems := make([]string, 0, len(errs))
-	for _, e := range errs {
-		problems = append(problems, formatError(e))
-	}
-	t.Errorf("%s does not match Mistral's %s: %v", truncate(body), schema, problems)
+	modelReport(t, schema, body, check(body))
 }
 
 func loadModel() {
@@ -72,7 +67,12 @@ func loadModel() {
 		modelErr = err
 		return
 	}
-	document, err := libopenapi.NewDocument(doc)
+	// The document's unresolved references (the speech stream's $defs)
+	// are reported by the schema checks themselves; libopenapi's own log
+	// of them would only clutter test output.
+	cfg := datamodel.NewDocumentConfiguration()
+	cfg.Logger = slog.New(slog.DiscardHandler)
+	document, err := libopenapi.NewDocumentWithConfiguration(doc, cfg)
 	if err != nil {
 		modelErr = fmt.Errorf("parse Mistral's model API document: %w", err)
 		return

@@ -161,7 +161,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	gw, err := newGateway(cfg, prices, objects.NewService(db), env.Getenv, m.Auth(authn), m.Limits(enforcer), m.Recorder(metering.Meter{Usage: recorder, Intents: true}), &http.Client{Transport: m.Transport(gateway.UpstreamTransport(cfg.UpstreamHeaderTimeout))}, log)
+	gw, err := newGateway(cfg, prices, objects.NewService(db), env.Getenv, m.Auth(authn), m.Limits(enforcer), m.Recorder(metering.Meter{Usage: recorder, Intents: true}), m.Transport(gateway.UpstreamTransport(cfg.UpstreamHeaderTimeout)), log)
 	if err != nil {
 		return err
 	}
@@ -325,8 +325,8 @@ const reportTokenEnv = "STEWARD_CHECK_REPORT_TOKEN"
 // newGateway builds the model API from the configured models, priced by
 // prices, and the default upstream, whose objects objs records; the
 // upstreams' keys come from the environment.
-func newGateway(cfg config.Config, prices *billing.Prices, objs inference.Objects, getenv func(string) string, authn inference.Authenticator, lim inference.Limits, recorder inference.Recorder, client *http.Client, log *slog.Logger) (*gateway.Gateway, error) {
-	gcfg := gateway.Config{Prices: prices, Currency: cfg.Currency, DemoModel: cfg.DemoModel, Client: client}
+func newGateway(cfg config.Config, prices *billing.Prices, objs inference.Objects, getenv func(string) string, authn inference.Authenticator, lim inference.Limits, recorder inference.Recorder, transport http.RoundTripper, log *slog.Logger) (*gateway.Gateway, error) {
+	gcfg := gateway.Config{Prices: prices, Currency: cfg.Currency, DemoModel: cfg.DemoModel, Transport: transport}
 	for _, m := range cfg.Models {
 		gm := gateway.Model{Name: m.Name, MaxOutputTokens: m.MaxOutputTokens, Endpoints: m.Endpoints}
 		for _, u := range m.Upstreams {

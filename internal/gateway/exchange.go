@@ -147,11 +147,8 @@ func (x *exchange) ticketHeaders() {
 	for k, vs := range x.ticket.Headers() {
 		h[k] = vs
 	}
-	h[requestIDHeader] = []string{x.id}
+	h[steward.RequestIDHeader] = []string{x.id}
 }
-
-// requestIDHeader is x-request-id, canonical.
-const requestIDHeader = "X-Request-Id"
 
 // upstreamHeaders copies an upstream answer's end-to-end headers.
 func (x *exchange) upstreamHeaders(up http.Header) {
@@ -298,11 +295,11 @@ func (x *exchange) call(body []byte) (*http.Response, error) {
 		if a := x.r.Header.Get("Accept"); a != "" {
 			req.Header.Set("Accept", a)
 		}
-		req.Header.Set("x-request-id", x.id)
+		req.Header[steward.RequestIDHeader] = []string{x.id}
 		if u.APIKey != "" {
 			req.Header.Set("Authorization", "Bearer "+u.APIKey)
 		}
-		resp, err := x.g.client.Do(req)
+		resp, err := x.g.transport.RoundTrip(req)
 		if err != nil {
 			if x.r.Context().Err() != nil {
 				return nil, err

@@ -329,11 +329,11 @@ func (f *forwarding) call(ctx context.Context, body io.Reader) (*http.Response, 
 			req.Header.Del(strings.TrimSpace(name))
 		}
 	}
-	req.Header.Set("x-request-id", x.id)
+	req.Header[steward.RequestIDHeader] = []string{x.id}
 	if x.g.upstream.APIKey != "" {
 		req.Header.Set("Authorization", "Bearer "+x.g.upstream.APIKey)
 	}
-	return x.g.client.Do(req)
+	return x.g.transport.RoundTrip(req)
 }
 
 // dropRequestHeader reports whether a client's header (canonical) stays
@@ -343,7 +343,7 @@ func (f *forwarding) call(ctx context.Context, body io.Reader) (*http.Response, 
 func dropRequestHeader(k string) bool {
 	switch k {
 	case "Authorization", "Proxy-Authorization", "X-Api-Key", "Cookie", "Host", "Accept-Encoding", "Content-Length", "Expect",
-		"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Real-Ip", requestIDHeader:
+		"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Real-Ip", steward.RequestIDHeader:
 		return true
 	}
 	return slices.Contains(hopHeaders, k)
@@ -364,7 +364,7 @@ func (f *forwarding) answerHeaders(resp *http.Response) http.Header {
 	for _, k := range hopHeaders {
 		delete(h, k)
 	}
-	h[requestIDHeader] = []string{f.x.id}
+	h[steward.RequestIDHeader] = []string{f.x.id}
 	return h
 }
 

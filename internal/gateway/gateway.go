@@ -82,10 +82,10 @@ type Config struct {
 	// DemoModel adds DemoModelName, a chat model without upstream that
 	// echoes the last user message, for a first try without a model server.
 	DemoModel bool
-	// Client calls the upstreams; nil means a client without timeout (a
-	// stream may last long; the client's going away cancels the call) over
-	// UpstreamTransport(0).
-	Client *http.Client
+	// Transport calls the upstreams, without timeout (a stream may last
+	// long; the client's going away cancels the call) and without
+	// following redirects, as a proxy does; nil means UpstreamTransport(0).
+	Transport http.RoundTripper
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Upstream is the default upstream, which the operations that name no
@@ -104,18 +104,18 @@ type Gateway struct {
 	models map[string]*model
 	// names are the models in the order the list gives them; list is
 	// the list of every model, made at start (created is its time).
-	names    []string
-	list     []byte
-	created  int64
-	currency string
-	client   *http.Client
-	now      func() time.Time
-	auth     inference.Authenticator
-	limits   inference.Limits
-	rec      inference.Recorder
-	log      *slog.Logger
-	checks   checks
-	inflight inflight
+	names     []string
+	list      []byte
+	created   int64
+	currency  string
+	transport http.RoundTripper
+	now       func() time.Time
+	auth      inference.Authenticator
+	limits    inference.Limits
+	rec       inference.Recorder
+	log       *slog.Logger
+	checks    checks
+	inflight  inflight
 	// upstream is the default upstream, nil for none; upstreamName its
 	// URL without its password. timeouts are the groups' timeouts.
 	upstream     *Upstream
@@ -156,11 +156,11 @@ func New(cfg Config, auth inference.Authenticator, limits inference.Limits, rec 
 		log = slog.New(slog.DiscardHandler)
 	}
 	g := &Gateway{
-		models: map[string]*model{}, currency: cfg.Currency, client: cfg.Client, now: cfg.Now,
+		models: map[string]*model{}, currency: cfg.Currency, transport: cfg.Transport, now: cfg.Now,
 		auth: auth, limits: limits, rec: rec, log: log, checks: checks{pending: map[string]*pendingCheck{}},
 	}
-	if g.client == nil {
-		g.client = &http.Client{Transport: UpstreamTransport(0)}
+	if g.transport == nil {
+		g.transport = UpstreamTransport(0)
 	}
 	if g.now == nil {
 		g.now = time.Now
@@ -302,8 +302,8 @@ func (g *Gateway) routeTable() []inference.Route {
 // (every response carries x-request-id), and routes it by its routes,
 // answering Mistral's error object for a request none of them takes.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	id := steward.RequestID(r.Header.Get("x-request-id"))
-	w.Header().Set("x-request-id", id)
+	id := steward.RequestID(r.Header.Get(steward.RequestIDHeader))
+	w.Header()[steward.RequestIDHeader] = []string{id}
 	g.mux.ServeHTTP(w, r.WithContext(steward.WithRequestID(r.Context(), id)))
 }
 

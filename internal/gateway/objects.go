@@ -85,8 +85,8 @@ func (f *forwarding) preset(ctx context.Context, id string) bool {
 	if f.x.g.upstream.APIKey != "" {
 		req.Header.Set("Authorization", "Bearer "+f.x.g.upstream.APIKey)
 	}
-	req.Header.Set("x-request-id", f.x.id)
-	resp, err := f.x.g.client.Do(req)
+	req.Header[steward.RequestIDHeader] = []string{f.x.id}
+	resp, err := f.x.g.transport.RoundTrip(req)
 	if err != nil {
 		return false
 	}

@@ -286,8 +286,8 @@ func logFrom(ctx context.Context) *slog.Logger {
 func (s *Server) withRequestContext(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		id := steward.RequestID(r.Header.Get("x-request-id"))
-		w.Header().Set("x-request-id", id)
+		id := steward.RequestID(r.Header.Get(steward.RequestIDHeader))
+		w.Header()[steward.RequestIDHeader] = []string{id}
 		st := &logState{base: s.deps.Log, id: slog.String("request_id", id)}
 		ctx := steward.WithRequestID(context.WithValue(r.Context(), logStateKey, st), id)
 		r = r.WithContext(auth.Watch(ctx, &st.seen))

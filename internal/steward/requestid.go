@@ -28,6 +28,10 @@ func RandomID() string {
 	return hex.EncodeToString(b[:])
 }
 
+// RequestIDHeader is the header of a request's id, x-request-id, in its
+// canonical form, so that reading and setting it costs no allocation.
+const RequestIDHeader = "X-Request-Id"
+
 type requestIDKey struct{}
 
 // WithRequestID returns a context carrying a request's id, made once at

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"slices"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/stewardhq/steward/internal/store"
 )
@@ -25,7 +27,15 @@ type Intent struct {
 	r   *Recorder
 	id  string
 	req *request
+	// kind is the intent's model and endpoint; at is when it was queued;
+	// answered is set once the time until its answer was observed.
+	kind     intentKind
+	at       time.Time
+	answered atomic.Bool
 }
+
+// intentKind is what the time a request waits for its answer depends on.
+type intentKind struct{ model, endpoint string }
 
 // Intend queues e, a request's reservation, as an intent, and returns
 // without waiting for its commit. An invalid event is KindInvalid; a
@@ -35,7 +45,8 @@ func (r *Recorder) Intend(e Event) (*Intent, error) {
 	if err := validateAll(events, r.db.Now(), nil); err != nil {
 		return nil, err
 	}
-	in := &Intent{r: r, id: e.ID, req: &request{intents: events, done: make(chan struct{})}}
+	in := &Intent{r: r, id: e.ID, kind: intentKind{e.Model, e.Endpoint}, at: time.Now()}
+	in.req = &request{intents: events, due: in.at.Add(r.deferIntent(in.kind)), done: make(chan struct{})}
 	if err := r.enqueue(in.req); err != nil {
 		return nil, err
 	}
@@ -46,6 +57,7 @@ func (r *Recorder) Intend(e Event) (*Intent, error) {
 // if ctx ends first, the context's error (the intent stays queued). A
 // batch deferred because nobody waited for it is written at once.
 func (in *Intent) Durable(ctx context.Context) error {
+	in.answer()
 	select {
 	case <-in.req.done:
 		return in.req.err
@@ -69,6 +81,7 @@ func (in *Intent) Durable(ctx context.Context) error {
 // final is written with its deletion, waited for. Its error means that
 // the request's usage is not known to be durable.
 func (in *Intent) Settle(ctx context.Context, final Event) error {
+	in.answer()
 	final.ID = in.id
 	events := []Event{final}
 	if err := validateAll(events, in.r.db.Now(), nil); err != nil {
@@ -77,7 +90,7 @@ func (in *Intent) Settle(ctx context.Context, final Event) error {
 	if in.req.state.CompareAndSwap(queued, withdrawn) {
 		return in.r.submit(ctx, events)
 	}
-	req := &request{events: events, deletes: []string{in.id}, done: make(chan struct{})}
+	req := &request{events: events, deletes: []string{in.id}, due: time.Now().Add(in.r.maxDefer), done: make(chan struct{})}
 	if in.Durable(ctx) != nil {
 		if err := in.r.enqueue(req); err != nil {
 			return err
@@ -96,9 +109,58 @@ func (in *Intent) Cancel() {
 	if in.req.state.CompareAndSwap(queued, withdrawn) {
 		return
 	}
-	if err := in.r.enqueue(&request{deletes: []string{in.id}, done: make(chan struct{})}); err != nil {
+	if err := in.r.enqueue(&request{deletes: []string{in.id}, due: time.Now().Add(in.r.maxDefer), done: make(chan struct{})}); err != nil {
 		in.r.log.Warn("usage recorder closed: an unused reservation will be recorded at start", "id", in.id)
 	}
+}
+
+// answer tells the Recorder, the first time it is called, how long the
+// intent's request waited for its answer (its upstream's first byte).
+func (in *Intent) answer() {
+	if in.answered.CompareAndSwap(false, true) {
+		in.r.answered(in.kind, time.Since(in.at))
+	}
+}
+
+// deferIntent is how long an intent of kind may wait in the queue for
+// others to share its batch: the time its kind's requests usually wait for
+// their answers less twice the usual commit, so that its commit is done
+// before its answer comes, and at most MaxDefer. A kind not seen yet, or
+// one answered within a commit or two, is written at once: its answer
+// would otherwise wait for a whole commit, and a heavier one (its final
+// event with its rollups) than the intent's.
+func (r *Recorder) deferIntent(kind intentKind) time.Duration {
+	r.latMu.Lock()
+	d := r.latency[kind] - 2*r.commitAvg
+	r.latMu.Unlock()
+	return min(max(d, 0), r.maxDefer)
+}
+
+// answered adds the time a request of kind waited for its answer to the
+// moving average that deferIntent reads.
+func (r *Recorder) answered(kind intentKind, d time.Duration) {
+	r.latMu.Lock()
+	defer r.latMu.Unlock()
+	avg, ok := r.latency[kind]
+	r.latency[kind] = movingAverage(avg, d, ok)
+}
+
+// committed adds the time a batch took to commit to the moving average
+// that deferIntent reads.
+func (r *Recorder) committed(d time.Duration) {
+	r.latMu.Lock()
+	defer r.latMu.Unlock()
+	r.commitAvg = movingAverage(r.commitAvg, d, r.commits > 0)
+	r.commits++
+}
+
+// movingAverage adds d to avg, an exponentially weighted moving average
+// (an eighth for the newest), or starts it when it is not yet.
+func movingAverage(avg, d time.Duration, started bool) time.Duration {
+	if !started {
+		return d
+	}
+	return avg + (d-avg)/8
 }
 
 // writeIntents inserts intents as process's, ignoring ids stored already.

@@ -195,6 +195,10 @@ func TestDeferredUntilSomeoneWaits(t *testing.T) {
 		defer cancel()
 		at := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
 		r := NewRecorder(db, Options{MaxDefer: time.Hour})
+		// Requests of this kind took two hours to be answered: their
+		// intents may wait the hour.
+		e := reserved("a", at)
+		r.answered(intentKind{e.Model, e.Endpoint}, 2*time.Hour)
 		start(t, r)
 		a, err := r.Intend(reserved("a", at))
 		if err != nil {
@@ -229,4 +233,65 @@ func TestDeferredUntilSomeoneWaits(t *testing.T) {
 			t.Fatalf("stats %+v, want 2 batches (the intents, then the rest) of 3 events", s)
 		}
 	})
+}
+
+// TestDeferredIntentReplaced settles a request while its intent waits in a
+// deferred batch: the intent is still queued, so the final event takes its
+// place and is written at once, one row in one batch.
+func TestDeferredIntentReplaced(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, db *store.DB) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		at := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+		r := NewRecorder(db, Options{MaxDefer: time.Hour})
+		e := reserved("a", at)
+		r.answered(intentKind{e.Model, e.Endpoint}, 2*time.Hour)
+		start(t, r)
+		in, err := r.Intend(reserved("a", at))
+		if err != nil {
+			t.Fatal(err)
+		}
+		final := event("a", at)
+		if err := in.Settle(ctx, final); err != nil {
+			t.Fatal(err)
+		}
+		if got := checkRollups(t, db); len(got) != 1 || got["a"] != final {
+			t.Fatalf("stored %+v after Settle, want the final event %+v", got, final)
+		}
+		if s := r.Stats(); s.Batches != 1 || s.Events != 1 {
+			t.Fatalf("stats %+v, want one batch of one event: the intent replaced in the queue", s)
+		}
+	})
+}
+
+// TestIntentsDeferredByTheirModelsTime follows what an intent may wait
+// for company: nothing for a model not seen yet, then the time its model's
+// requests wait for their answers less two commits, at most MaxDefer.
+func TestIntentsDeferredByTheirModelsTime(t *testing.T) {
+	r := NewRecorder(nil, Options{MaxDefer: 10 * time.Millisecond})
+	chat, embed := intentKind{"m", "chat"}, intentKind{"m", "embeddings"}
+	if d := r.deferIntent(chat); d != 0 {
+		t.Fatalf("a kind not seen yet waits %v, want 0", d)
+	}
+	r.committed(time.Millisecond)
+	r.answered(embed, 4*time.Millisecond)
+	r.answered(chat, time.Second)
+	if d := r.deferIntent(embed); d != 2*time.Millisecond {
+		t.Fatalf("answered in 4ms, commits of 1ms: %v, want 2ms", d)
+	}
+	if d := r.deferIntent(chat); d != 10*time.Millisecond {
+		t.Fatalf("answered in 1s: %v, want MaxDefer, 10ms", d)
+	}
+	r.answered(embed, 12*time.Millisecond)
+	if d := r.deferIntent(embed); d != 3*time.Millisecond {
+		t.Fatalf("answered in 4ms then 12ms: %v, want their moving average (5ms) less two commits, 3ms", d)
+	}
+	r.committed(9 * time.Millisecond)
+	if d := r.deferIntent(embed); d != time.Millisecond {
+		t.Fatalf("commits of 1ms then 9ms: %v, want 5ms less two of their moving average (2ms), 1ms", d)
+	}
+	r.answered(intentKind{"fast", "chat"}, 300*time.Microsecond)
+	if d := r.deferIntent(intentKind{"fast", "chat"}); d != 0 {
+		t.Fatalf("answered within a commit: %v, want 0", d)
+	}
 }

@@ -22,12 +22,14 @@ type Options struct {
 	// so batches grow with the load and a request waits for at most one
 	// commit besides its own.
 	MaxWait time.Duration
-	// MaxDefer is how long a batch that no caller waits for may wait for
-	// others to share its transaction: intents while their upstreams work,
-	// final events after their answers were sent, deletions of unused
-	// intents. A caller that starts waiting (Record, RecordMany, or
+	// MaxDefer is how long a request that no caller waits for may wait
+	// for others to share its transaction: final events after their
+	// answers were sent and deletions of unused intents, up to MaxDefer;
+	// intents while their upstreams work, up to the time their model
+	// usually takes to answer less two commits (learnt from the requests
+	// and batches before), at most MaxDefer. A caller that starts waiting (Record, RecordMany, or
 	// Intent.Durable and Settle) ends the deferral at once. Zero means
-	// DefaultMaxDefer; a negative value writes such batches as soon as the
+	// DefaultMaxDefer; a negative value writes every batch as soon as the
 	// previous one has committed, as MaxWait's default does.
 	MaxDefer time.Duration
 	// Log receives failed batches (default slog.Default()).
@@ -99,6 +101,10 @@ type Recorder struct {
 
 	mu      sync.Mutex
 	pending []*request
+	// queued is how many rows pending's requests write; due is the
+	// earliest of their due times.
+	queued  int
+	due     time.Time
 	closed  bool
 	running bool
 	// wake holds a token when pending may have grown.
@@ -117,8 +123,16 @@ type Recorder struct {
 
 	batches, events, failed, orphans, late atomic.Int64
 	// waiting counts the callers waiting for a commit; while it is zero,
-	// the writer defers batches for up to maxDefer.
+	// the writer defers batches until they are due.
 	waiting atomic.Int64
+	// latency is, by model and endpoint, a moving average of the time
+	// requests wait for their answers (deferIntent).
+	// commitAvg is a moving average of the time a batch takes to commit,
+	// over commits batches.
+	latMu     sync.Mutex
+	latency   map[intentKind]time.Duration
+	commitAvg time.Duration
+	commits   int64
 }
 
 // A request is one call of Record or RecordMany: its events commit in one
@@ -129,6 +143,9 @@ type request struct {
 	// deletes are deleted, in the same transaction as events.
 	intents []Event
 	deletes []string
+	// due is when the writer should start writing req at the latest; the
+	// zero time means at once.
+	due time.Time
 	// state moves from queued to taken (by the writer) or to withdrawn (by
 	// a caller that stopped waiting), exactly once.
 	state atomic.Int32
@@ -170,6 +187,7 @@ func NewRecorder(db *store.DB, opts Options) *Recorder {
 		maxBatch: opts.MaxBatch,
 		maxWait:  opts.MaxWait,
 		maxDefer: opts.MaxDefer,
+		latency:  map[intentKind]time.Duration{},
 		log:      opts.Log,
 		derive:   opts.Derive,
 		wake:     make(chan struct{}, 1),
@@ -234,6 +252,10 @@ func (r *Recorder) enqueue(req *request) error {
 		return errClosed()
 	}
 	r.pending = append(r.pending, req)
+	r.queued += req.size()
+	if len(r.pending) == 1 || req.due.Before(r.due) {
+		r.due = req.due
+	}
 	r.mu.Unlock()
 	r.poke()
 	return nil
@@ -311,32 +333,21 @@ func (r *Recorder) Run(ctx context.Context) {
 		case <-r.quit:
 			continue
 		}
+		r.deferral(ctx, timer)
 		var n int
 		batch, n = r.take(batch[:0], 0)
 		if n == 0 {
 			continue
 		}
-		// Linger for others to join, unless the batch is already full:
-		// while no caller waits, until MaxDefer has passed; else, if asked
-		// to, until MaxWait has passed or until a lull of a tenth of it,
-		// when every caller there is seems to have joined already.
-		now := time.Now()
-		deferUntil, deadline, lull := now.Add(r.maxDefer), now.Add(r.maxWait), r.maxWait/10
+		// Linger for others to join, if asked to and unless the batch is
+		// already full: until MaxWait has passed, or until a lull of a
+		// tenth of it, when every caller there is seems to have joined
+		// already.
+		deadline := time.Now().Add(r.maxWait)
+		lull := r.maxWait / 10
 	linger:
-		for n < r.maxBatch {
-			var wait time.Duration
-			switch {
-			case r.waiting.Load() == 0 && r.maxDefer > 0:
-				wait = time.Until(deferUntil)
-			case r.maxWait > 0:
-				wait = min(time.Until(deadline), lull)
-			default:
-				break linger
-			}
-			if wait <= 0 {
-				break
-			}
-			timer.Reset(wait)
+		for r.maxWait > 0 && n < r.maxBatch {
+			timer.Reset(min(time.Until(deadline), lull))
 			select {
 			case <-r.wake:
 				batch, n = r.take(batch, n)
@@ -347,11 +358,40 @@ func (r *Recorder) Run(ctx context.Context) {
 			case <-r.quit:
 				break linger
 			}
-			timer.Stop()
 		}
 		timer.Stop()
 		r.commit(batch)
 		clear(batch)
+	}
+}
+
+// deferral waits, while no caller waits for a commit and the queue holds
+// less than a batch, until the earliest due time of the queued requests,
+// for more requests to share the next batch. It leaves them queued
+// meanwhile, so that an intent whose final event comes first is still
+// replaced by it there (one row instead of two).
+func (r *Recorder) deferral(ctx context.Context, timer *time.Timer) {
+	for r.waiting.Load() == 0 {
+		r.mu.Lock()
+		due, rows := r.due, r.queued
+		r.mu.Unlock()
+		wait := time.Until(due)
+		if rows >= r.maxBatch || wait <= 0 {
+			return
+		}
+		timer.Reset(wait)
+		select {
+		case <-r.wake:
+			timer.Stop()
+		case <-timer.C:
+			return
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		case <-r.quit:
+			timer.Stop()
+			return
+		}
 	}
 }
 
@@ -368,6 +408,7 @@ func (r *Recorder) take(batch []*request, n int) ([]*request, int) {
 		if n > 0 && n+size > r.maxBatch {
 			break
 		}
+		r.queued -= size
 		if req.state.CompareAndSwap(queued, taken) {
 			batch = append(batch, req)
 			n += size
@@ -377,6 +418,8 @@ func (r *Recorder) take(batch []*request, n int) ([]*request, int) {
 	clear(r.pending[rest:])
 	r.pending = r.pending[:rest]
 	if rest > 0 {
+		// What a full batch left is due at once.
+		r.due = time.Time{}
 		select {
 		case r.wake <- struct{}{}:
 		default:
@@ -402,7 +445,9 @@ func (r *Recorder) commit(batch []*request) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
 	defer cancel()
+	began := time.Now()
 	err := r.write(ctx, b)
+	r.committed(time.Since(began))
 	if err != nil {
 		r.failed.Add(1)
 		r.log.Error("write usage batch", "events", len(b.events), "intents", len(b.intents), "callers", len(batch), "err", err)
