@@ -248,15 +248,23 @@ func (f *forwarding) serve() {
 		x.fail(steward.Errorf(steward.KindTooLarge, "the request body exceeds %d bytes", limit))
 		return
 	}
-	ctx, cancel := context.WithCancelCause(x.r.Context())
+	// A creation goes on when its client goes away, so that the object
+	// the upstream makes is recorded rather than left to no Workspace;
+	// the timeouts still bound it.
+	base := x.r.Context()
+	if f.op.creates != "" {
+		base = context.WithoutCancel(base)
+	}
+	ctx, cancel := context.WithCancelCause(base)
 	defer cancel(nil)
+	dog := time.AfterFunc(f.t.Header, func() { cancel(errUpstreamTimeout) })
+	defer dog.Stop()
 	if !f.admitObjects(ctx) {
 		return
 	}
-	dog := time.AfterFunc(f.t.Idle, func() { cancel(errUpstreamTimeout) })
-	defer dog.Stop()
 	var body io.Reader
 	var sent *sentBody
+	dog.Reset(f.t.Idle)
 	if x.r.ContentLength != 0 && x.r.Body != nil && x.r.Body != http.NoBody {
 		sent = &sentBody{r: http.MaxBytesReader(x.w, x.r.Body, limit), rc: http.NewResponseController(x.w), dog: dog, t: f.t}
 		body = sent
@@ -291,7 +299,10 @@ func (f *forwarding) serve() {
 	dog.Reset(f.t.Idle)
 	if f.op.forgets && resp.StatusCode/100 == 2 {
 		last := f.op.owned[len(f.op.owned)-1]
-		if err := x.g.objects.Forget(x.r.Context(), last.kind, x.r.PathValue(last.wildcard)); err != nil {
+		rctx, rcancel := f.recordContext()
+		err := x.g.objects.Forget(rctx, last.kind, x.r.PathValue(last.wildcard))
+		rcancel()
+		if err != nil {
 			x.logAttrs(x.r.Context(), slog.LevelError, "forgetting a deleted object failed", slog.String("err", err.Error()))
 		}
 	}

@@ -525,3 +525,43 @@ func TestObjectsCreatedListedDeleted(t *testing.T) {
 		t.Fatalf("a preset voice for another Organization: %d %s", resp.StatusCode, body)
 	}
 }
+
+// A creation whose client goes away before the upstream answers is still
+// recorded as the client's Workspace's: the upstream made the object.
+func TestCreationOutlivesItsClient(t *testing.T) {
+	arrived := make(chan struct{})
+	answered := make(chan struct{})
+	h := newForwardHarness(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.ReadAll(r.Body)
+		close(arrived)
+		time.Sleep(200 * time.Millisecond)
+		_, _ = io.WriteString(w, `{"id":"ag-late","object":"agent"}`)
+		close(answered)
+	}), Timeouts{Header: 5 * time.Second, Idle: 5 * time.Second})
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		<-arrived
+		cancel()
+	}()
+	req, _ := http.NewRequestWithContext(ctx, "POST", h.srv.URL+"/v1/agents", strings.NewReader(`{"model":"m","name":"a"}`))
+	req.Header.Set("Authorization", "Bearer "+goodKey)
+	if resp, err := h.srv.Client().Do(req); err == nil {
+		resp.Body.Close()
+		t.Fatal("the client's request was not cut")
+	}
+	<-answered
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		o, err := h.g.objects.Find(context.Background(), inference.ObjectAgent, "ag-late")
+		if err == nil {
+			if o.WorkspaceID != testKey.WorkspaceID {
+				t.Fatalf("recorded as %+v", o)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the agent created after its client went away was not recorded: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -101,9 +101,18 @@ func (f *forwarding) preset(ctx context.Context, id string) bool {
 	return v.ID != "" && absent(v.UserID)
 }
 
+// recordContext is the context of a change to the records: the request's
+// values without its cancellation, since the upstream has made the change
+// it records, bounded by recordTimeout.
+func (f *forwarding) recordContext() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(f.x.r.Context()), recordTimeout)
+}
+
 // record stores an object of kind the upstream created for the caller.
 func (f *forwarding) record(kind, id string) error {
-	return f.x.g.objects.Record(f.x.r.Context(), inference.Object{Kind: kind, ID: id, OrganizationID: f.x.key.OrganizationID,
+	ctx, cancel := f.recordContext()
+	defer cancel()
+	return f.x.g.objects.Record(ctx, inference.Object{Kind: kind, ID: id, OrganizationID: f.x.key.OrganizationID,
 		WorkspaceID: f.x.key.WorkspaceID, KeyID: f.x.key.CredentialID, Created: f.x.g.now()})
 }
 
