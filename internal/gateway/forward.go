@@ -118,10 +118,10 @@ type op struct {
 	// holds, filtered to the caller's.
 	creates string
 	lists   string
-	// batchCreate checks a batch job's input files, agent and model;
+	// check checks the objects the body names (nil for none);
 	// batchFiles records the output and error files of the jobs answered.
-	batchCreate bool
-	batchFiles  bool
+	check      bodyCheck
+	batchFiles bool
 }
 
 // forwardedRoutes are the operations that name no model, served when
@@ -151,16 +151,16 @@ func (g *Gateway) forwardedRoutes() []inference.Route {
 		g.forwarded("GET /v1/files/{file_id}/url", op{group: files, owned: file}),
 
 		g.forwarded("GET /v1/batch/jobs", op{group: batch, lists: inference.ObjectBatchJob, batchFiles: true}),
-		g.forwarded("POST /v1/batch/jobs", op{group: batch, creates: inference.ObjectBatchJob, batchCreate: true}),
+		g.forwarded("POST /v1/batch/jobs", op{group: batch, creates: inference.ObjectBatchJob, check: batchJobRefs}),
 		g.forwarded("GET /v1/batch/jobs/{job_id}", op{group: batch, owned: job, batchFiles: true}),
 		g.forwarded("DELETE /v1/batch/jobs/{job_id}", op{group: batch, owned: job, forgets: true}),
 		g.forwarded("POST /v1/batch/jobs/{job_id}/cancel", op{group: batch, owned: job, batchFiles: true}),
 
-		g.forwarded("POST /v1/agents", op{group: agents, creates: inference.ObjectAgent}),
+		g.forwarded("POST /v1/agents", op{group: agents, creates: inference.ObjectAgent, check: agentRefs}),
 		g.forwarded("GET /v1/agents", op{group: agents, lists: inference.ObjectAgent}),
 		g.forwarded("GET /v1/agents/pages", op{group: agents, lists: inference.ObjectAgent}),
 		g.forwarded("GET /v1/agents/{agent_id}", op{group: agents, owned: agent}),
-		g.forwarded("PATCH /v1/agents/{agent_id}", op{group: agents, owned: agent}),
+		g.forwarded("PATCH /v1/agents/{agent_id}", op{group: agents, owned: agent, check: agentRefs}),
 		g.forwarded("DELETE /v1/agents/{agent_id}", op{group: agents, owned: agent, forgets: true}),
 		g.forwarded("PATCH /v1/agents/{agent_id}/version", op{group: agents, owned: agent}),
 		g.forwarded("GET /v1/agents/{agent_id}/versions", op{group: agents, owned: agent}),
@@ -268,8 +268,8 @@ func (f *forwarding) serve() {
 	if x.r.ContentLength != 0 && x.r.Body != nil && x.r.Body != http.NoBody {
 		sent = &sentBody{r: http.MaxBytesReader(x.w, x.r.Body, limit), rc: http.NewResponseController(x.w), dog: dog, t: f.t}
 		body = sent
-		if f.op.batchCreate {
-			data := f.checkBatchJob(sent)
+		if f.op.check != nil {
+			data := f.checkBody(sent, f.op.check)
 			if data == nil {
 				return
 			}

@@ -565,3 +565,39 @@ func TestCreationOutlivesItsClient(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// An agent may hand off only to its Workspace's agents and search only
+// its Workspace's libraries, whether it is created or changed: otherwise
+// it would read another Workspace's documents. Fields are read by their
+// exact names, as the upstream reads them.
+func TestAgentsReferOnlyToTheirWorkspace(t *testing.T) {
+	var got []string
+	h := newForwardHarness(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got = append(got, string(b))
+		_, _ = io.WriteString(w, `{"id":"ag-new","object":"agent"}`)
+	}), Timeouts{Header: time.Second, Idle: time.Second})
+	h.own(t, inference.ObjectLibrary, "lib-mine")
+	h.own(t, inference.ObjectAgent, "ag-mine")
+	_ = h.g.objects.Record(context.Background(), inference.Object{Kind: inference.ObjectLibrary, ID: "lib-other", OrganizationID: "org1", WorkspaceID: "ws2"})
+	notFound := func(kind, id string) string {
+		return `404 {"object":"error","message":"` + kind + " " + id + ` not found","type":"not_found_error","param":null,"code":null}`
+	}
+	for _, c := range []struct{ method, path, body, want string }{
+		{"POST", "/v1/agents", `{"model":"m","name":"a","tools":[{"type":"document_library","library_ids":["lib-mine","lib-other"]}]}`, notFound("Library", "lib-other")},
+		{"POST", "/v1/agents", `{"model":"m","name":"a","handoffs":["ag-mine","ag-unknown"]}`, notFound("Agent", "ag-unknown")},
+		{"PATCH", "/v1/agents/ag-mine", `{"tools":[{"type":"document_library","library_ids":["lib-other"]},{"type":"web_search"}]}`, notFound("Library", "lib-other")},
+		{"PATCH", "/v1/agents/ag-mine", `{"Tools":[],"tools":[{"type":"document_library","library_ids":["lib-other"],"Library_Ids":["lib-mine"]}]}`, notFound("Library", "lib-other")},
+		{"POST", "/v1/agents", `{"model":"m","name":"a","tools":{"type":"web_search"}}`, `422 {"detail":[{"loc":["body","tools"],"msg":"tools is not of the right type","type":"value_error"}]}`},
+		{"POST", "/v1/agents", `{"model":"m","name":"a","handoffs":["ag-mine"],"tools":[{"type":"document_library","library_ids":["lib-mine"]}]}`, `200 {"id":"ag-new","object":"agent"}`},
+	} {
+		got = nil
+		resp := h.do(t, c.method, c.path, goodKey, strings.NewReader(c.body), http.Header{"Content-Type": {"application/json"}})
+		if answer := resp.Status[:3] + " " + readAll(t, resp); answer != c.want {
+			t.Errorf("%s %s %s: %s, want %s", c.method, c.path, c.body, answer, c.want)
+		}
+		if forwarded := len(got) == 1 && got[0] == c.body; forwarded != strings.HasPrefix(c.want, "200") {
+			t.Errorf("%s %s %s: the upstream got %q", c.method, c.path, c.body, got)
+		}
+	}
+}

@@ -116,12 +116,48 @@ func (f *forwarding) record(kind, id string) error {
 		WorkspaceID: f.x.key.WorkspaceID, KeyID: f.x.key.CredentialID, Created: f.x.g.now()})
 }
 
-// checkBatchJob reads a batch job's creation and checks that the input
-// files and the agent it names are the caller's, answering 404 for one
-// that is not as the upstream answers an unknown one, and that its model
-// is one the key may use. It returns the body to forward, or nil when it
-// has answered.
-func (f *forwarding) checkBatchJob(body io.Reader) []byte {
+// bodyCheck checks the objects and the model a request's body names, by
+// their exact top-level names as the upstream reads them (encoding/json
+// would also take a field spelt in another case, which the upstream
+// ignores, and so check other ids than it uses). It answers and returns
+// false when one is not the caller's.
+type bodyCheck func(f *forwarding, top map[string]json.RawMessage) bool
+
+// batchJobRefs: a batch job's input files and agent must be the caller's
+// Workspace's, and its model one the key may call.
+func batchJobRefs(f *forwarding, top map[string]json.RawMessage) bool {
+	var files []string
+	var agent, model *string
+	return f.field(top, "input_files", &files) && f.field(top, "agent_id", &agent) && f.field(top, "model", &model) &&
+		f.ownsAll(inference.ObjectFile, files) && (agent == nil || f.ownsAll(inference.ObjectAgent, []string{*agent})) && f.mayUse(model)
+}
+
+// agentRefs: an agent's handoffs and the libraries its document library
+// tools search must be the caller's Workspace's, and its model one the
+// key may call; otherwise an agent would read another Workspace's
+// documents.
+func agentRefs(f *forwarding, top map[string]json.RawMessage) bool {
+	var handoffs []string
+	var tools []map[string]json.RawMessage
+	var model *string
+	if !f.field(top, "handoffs", &handoffs) || !f.field(top, "tools", &tools) || !f.field(top, "model", &model) {
+		return false
+	}
+	var libraries []string
+	for _, tool := range tools {
+		var ids []string
+		if !f.field(tool, "library_ids", &ids) {
+			return false
+		}
+		libraries = append(libraries, ids...)
+	}
+	return f.ownsAll(inference.ObjectAgent, handoffs) && f.ownsAll(inference.ObjectLibrary, libraries) && f.mayUse(model)
+}
+
+// checkBody reads a request's JSON body and checks it; it returns the
+// body to forward, or nil when it has answered. A body that is not a JSON
+// object is forwarded for the upstream to refuse.
+func (f *forwarding) checkBody(body io.Reader, check bodyCheck) []byte {
 	data, err := io.ReadAll(body)
 	if err != nil {
 		var tooLarge *http.MaxBytesError
@@ -132,51 +168,56 @@ func (f *forwarding) checkBatchJob(body io.Reader) []byte {
 		}
 		return nil
 	}
-	// The fields are read by their exact names, as the upstream reads
-	// them: encoding/json would also take a field spelt in another case,
-	// which the upstream ignores, and so check other ids than it uses.
 	var top map[string]json.RawMessage
 	if json.Unmarshal(data, &top) != nil {
 		return data
 	}
-	var job struct {
-		InputFiles []string
-		AgentID    *string
-		Model      *string
-	}
-	for name, dest := range map[string]any{"input_files": &job.InputFiles, "agent_id": &job.AgentID, "model": &job.Model} {
-		if raw, ok := top[name]; ok && json.Unmarshal(raw, dest) != nil {
-			f.x.fail(steward.Invalid([]string{"body", name}, "%s is not of the right type", name))
-			return nil
-		}
-	}
-	for _, id := range job.InputFiles {
-		mine, err := f.owns(inference.ObjectFile, id)
-		if err != nil {
-			f.x.fail(err)
-			return nil
-		}
-		if !mine {
-			f.notFound(inference.ObjectFile, id)
-			return nil
-		}
-	}
-	if job.AgentID != nil && *job.AgentID != "" {
-		mine, err := f.owns(inference.ObjectAgent, *job.AgentID)
-		if err != nil {
-			f.x.fail(err)
-			return nil
-		}
-		if !mine {
-			f.notFound(inference.ObjectAgent, *job.AgentID)
-			return nil
-		}
-	}
-	if job.Model != nil && !f.x.key.MayUse(*job.Model) {
-		f.x.fail(&steward.Error{Kind: steward.KindNotFound, Field: []string{"body", "model"}, Code: "model_not_found", Message: fmt.Sprintf("model %q does not exist", *job.Model)})
+	if !check(f, top) {
 		return nil
 	}
 	return data
+}
+
+// field decodes the member name of obj into dest, when it is there and
+// not null; a member of another type is answered 422.
+func (f *forwarding) field(obj map[string]json.RawMessage, name string, dest any) bool {
+	raw, ok := obj[name]
+	if !ok || absent(raw) {
+		return true
+	}
+	if json.Unmarshal(raw, dest) != nil {
+		f.x.fail(steward.Invalid([]string{"body", name}, "%s is not of the right type", name))
+		return false
+	}
+	return true
+}
+
+// ownsAll reports whether every id is an object of kind of the caller's
+// Workspace, answering 404 for the first that is not, as the upstream
+// answers an unknown one.
+func (f *forwarding) ownsAll(kind string, ids []string) bool {
+	for _, id := range ids {
+		mine, err := f.owns(kind, id)
+		if err != nil {
+			f.x.fail(err)
+			return false
+		}
+		if !mine {
+			f.notFound(kind, id)
+			return false
+		}
+	}
+	return true
+}
+
+// mayUse reports whether the key may call model (nil names none),
+// answering as for a model that does not exist when it may not.
+func (f *forwarding) mayUse(model *string) bool {
+	if model == nil || f.x.key.MayUse(*model) {
+		return true
+	}
+	f.x.fail(&steward.Error{Kind: steward.KindNotFound, Field: []string{"body", "model"}, Code: "model_not_found", Message: fmt.Sprintf("model %q does not exist", *model)})
+	return false
 }
 
 // rewrites reports whether the operation's answer is read whole and
