@@ -40,17 +40,24 @@ func (f *forwarding) notFound(kind, id string) {
 }
 
 // owns reports whether the object of kind with the upstream's id is the
-// caller's Workspace's. A failure to read the records answers 500 (and
-// false), so that nothing is reached that was not checked.
+// caller's Workspace's. A failure to read the records is an error, so
+// that nothing is reached that was not checked.
 func (f *forwarding) owns(kind, id string) (bool, error) {
-	o, err := f.x.g.objects.Find(f.x.r.Context(), kind, id)
+	return f.x.g.owned(f.x.r.Context(), f.x.key, kind, id)
+}
+
+// owned reports whether the object of kind with the upstream's id is p's
+// Workspace's: what every operation naming an object asks, the metered
+// ones too (an agent, a file or a voice a request names).
+func (g *Gateway) owned(ctx context.Context, p steward.Principal, kind, id string) (bool, error) {
+	o, err := g.objects.Find(ctx, kind, id)
 	switch {
 	case steward.IsKind(err, steward.KindNotFound):
 		return false, nil
 	case err != nil:
 		return false, err
 	}
-	return o.OrganizationID == f.x.key.OrganizationID && o.WorkspaceID == f.x.key.WorkspaceID, nil
+	return o.OrganizationID == p.OrganizationID && o.WorkspaceID == p.WorkspaceID, nil
 }
 
 // admitObjects checks that the objects the path names are the caller's,
