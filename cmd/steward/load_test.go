@@ -47,12 +47,14 @@ func fakeModelAfter(delay time.Duration) *httptest.Server {
 // in front of the same fake model, for a model that answers at once and
 // one that takes 20 ms: both at 1,000 requests/s, alternated twice,
 // reporting the difference of their percentiles and the ratio of their
-// processes' CPU a request. Steward runs on SQLite, and on PostgreSQL too
-// when STEWARD_TEST_POSTGRES names a server.
+// processes' CPU a request; then each as fast as 256 workers are answered,
+// reporting the ratio of their throughputs (saturation). Steward runs on
+// SQLite, and on PostgreSQL too when STEWARD_TEST_POSTGRES names a server.
 //
 //	go test ./cmd/steward -run '^$' -bench AddedLatency -benchtime 1x
 func BenchmarkAddedLatency(b *testing.B) {
 	const rate, n, workers, rounds = 1000, 3000, 64, 2
+	const saturated, saturators = 20000, 256
 	for _, engine := range []string{"sqlite", "postgres"} {
 		for _, delay := range []time.Duration{0, 20 * time.Millisecond} {
 			b.Run("engine="+engine+"/upstream="+delay.String(), func(b *testing.B) {
@@ -62,7 +64,7 @@ func BenchmarkAddedLatency(b *testing.B) {
 				bareCmd := exec.Command(os.Args[0])
 				bareCmd.Env = append(os.Environ(), bareProxyEnv+"="+model.URL)
 				bare := run(b, bareCmd)
-				send := chatSender(&http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: workers}})
+				send := chatSender(&http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: saturators}})
 				for range b.N {
 					measure(b, p, send(p.base, key), rate, rate/2, workers)
 					measure(b, bare, send(bare.base, "x"), rate, rate/2, workers)
@@ -74,12 +76,15 @@ func BenchmarkAddedLatency(b *testing.B) {
 						lat, _, cpu = measure(b, bare, send(bare.base, "x"), rate, n, workers)
 						viaBare, bareCPU = append(viaBare, lat...), bareCPU+cpu/rounds
 					}
+					_, stewardMax, _ := measure(b, p, send(p.base, key), 0, saturated, saturators)
+					_, bareMax, _ := measure(b, bare, send(bare.base, "x"), 0, saturated, saturators)
 					slices.Sort(viaSteward)
 					slices.Sort(viaBare)
 					b.ReportMetric(float64((pct(viaSteward, 50) - pct(viaBare, 50)).Microseconds()), "added-p50-µs")
 					b.ReportMetric(float64((pct(viaSteward, 99) - pct(viaBare, 99)).Microseconds()), "added-p99-µs")
 					b.ReportMetric(float64(pct(viaBare, 50).Microseconds()), "bare-p50-µs")
 					b.ReportMetric(stewardCPU/max(bareCPU, 1), "cpu-ratio")
+					b.ReportMetric(stewardMax/max(bareMax, 1), "saturation-ratio")
 				}
 			})
 		}

@@ -55,19 +55,41 @@ func Symbol(currency string) string {
 // wrapping round.
 const MaxPricePerMillion = 1_000_000
 
-// CheckPrice returns an error unless p is a price a model may have: a
-// number from 0 to MaxPricePerMillion, which NaN and the infinities are
-// not. The error says which bound p misses.
-func CheckPrice(p float64) error {
-	if math.IsNaN(p) || p < 0 || p > MaxPricePerMillion {
-		return fmt.Errorf("%s is not a price: want a number from 0 to %d (currency units per million tokens)", strconv.FormatFloat(p, 'f', -1, 64), MaxPricePerMillion)
+// MaxPricePerThousandPages is the largest price of a thousand pages (OCR),
+// and MaxPricePerMinute of a minute of audio, in currency units: a page
+// then costs at most 1,000 units and a second of audio at most 16,667, so
+// that costs stay as far from overflowing as tokens' do, and saturate
+// rather than wrap round.
+const (
+	MaxPricePerThousandPages = 1_000_000
+	MaxPricePerMinute        = 1_000_000
+)
+
+// CheckPrice returns an error unless p is a price a model's tokens may
+// have: a number from 0 to MaxPricePerMillion, which NaN and the
+// infinities are not. The error says which bound p misses.
+func CheckPrice(p float64) error { return checkPrice(p, MaxPricePerMillion, "million tokens") }
+
+// CheckPagePrice is CheckPrice for a price per thousand pages, up to
+// MaxPricePerThousandPages.
+func CheckPagePrice(p float64) error {
+	return checkPrice(p, MaxPricePerThousandPages, "thousand pages")
+}
+
+// CheckAudioPrice is CheckPrice for a price per minute of audio, up to
+// MaxPricePerMinute.
+func CheckAudioPrice(p float64) error { return checkPrice(p, MaxPricePerMinute, "minute of audio") }
+
+func checkPrice(p float64, most int64, per string) error {
+	if math.IsNaN(p) || p < 0 || p > float64(most) {
+		return fmt.Errorf("%s is not a price: want a number from 0 to %d (currency units per %s)", strconv.FormatFloat(p, 'f', -1, 64), most, per)
 	}
 	return nil
 }
 
-// Price is a price per token in millionths of a micro-unit: the price per
-// million tokens in currency units, scaled by 10^6, so that costs are
-// computed in integers and round up exactly.
+// Price is a price per token (or page, or second of audio) in millionths
+// of a micro-unit: the price per million tokens in currency units, scaled
+// by 10^6, so that costs are computed in integers and round up exactly.
 type Price int64
 
 // PerMillion returns the Price of p currency units per million tokens, or
@@ -78,6 +100,36 @@ func PerMillion(p float64) (Price, error) {
 	}
 	return Price(math.Round(p * 1e6)), nil
 }
+
+// PerThousandPages returns the Price of a page at p currency units per
+// thousand pages (p × 10^3 micro-units a page), or CheckPagePrice's error.
+func PerThousandPages(p float64) (Price, error) {
+	if err := CheckPagePrice(p); err != nil {
+		return 0, err
+	}
+	return Price(math.Round(p * 1e9)), nil
+}
+
+// PerMinute returns the Price of a second of audio at p currency units per
+// minute (p × 10^6 / 60 micro-units a second, rounded to a millionth of a
+// micro-unit), or CheckAudioPrice's error.
+func PerMinute(p float64) (Price, error) {
+	if err := CheckAudioPrice(p); err != nil {
+		return 0, err
+	}
+	return Price(math.Round(p * 1e12 / 60)), nil
+}
+
+// Quantity is what a request uses, in each unit it may be billed in: its
+// input and output tokens, the pages it had read (OCR), the seconds of
+// audio it had heard (transcription).
+type Quantity struct {
+	InputTokens, OutputTokens int64
+	Pages, AudioSeconds       int64
+}
+
+// Tokens is the Quantity of in input and out output tokens.
+func Tokens(in, out int64) Quantity { return Quantity{InputTokens: in, OutputTokens: out} }
 
 // Cost is what in input and out output tokens cost at the prices given, in
 // micro-units rounded up, saturating at math.MaxInt64: tokens × price per

@@ -2,27 +2,46 @@ package billing
 
 import (
 	"fmt"
+	"math"
 	"slices"
 )
 
 // ModelPrice is one model's prices as they are configured, in currency
 // units: per million input tokens and per million output tokens, each from
-// 0 to MaxPricePerMillion. A unit a model may be billed in besides tokens
-// (pages, minutes of audio) is a price of its own here, beside these.
+// 0 to MaxPricePerMillion; per thousand pages (OCR), from 0 to
+// MaxPricePerThousandPages; per minute of audio (transcription), from 0 to
+// MaxPricePerMinute.
 type ModelPrice struct {
 	Model                             string
 	InputPerMillion, OutputPerMillion float64
+	PerThousandPages                  float64
+	PerMinuteOfAudio                  float64
 }
 
 // Rate is what a model's usage costs: its ModelPrice checked and scaled
 // for exact integer costs. The zero Rate costs nothing.
 type Rate struct {
-	input, output Price
+	input, output, page, second Price
 }
 
-// Cost is what in input and out output tokens cost at r, in micro-units
-// rounded up (see the function Cost).
-func (r Rate) Cost(in, out int64) int64 { return Cost(in, out, r.input, r.output) }
+// Cost is what q costs at r, in micro-units rounded up, saturating at
+// math.MaxInt64: the sum of each unit's count at its price (see the
+// function Cost).
+func (r Rate) Cost(q Quantity) int64 {
+	c := Cost(q.InputTokens, q.OutputTokens, r.input, r.output)
+	if q.Pages == 0 && q.AudioSeconds == 0 {
+		return c
+	}
+	return addSat(addSat(c, r.page.of(q.Pages)), r.second.of(q.AudioSeconds))
+}
+
+// addSat is a + b for non-negative a and b, saturating at math.MaxInt64.
+func addSat(a, b int64) int64 {
+	if a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
+}
 
 // Prices is the price table: the prices of every model served, keyed by
 // the model's name, built once from the configuration. The gateway costs
@@ -50,7 +69,15 @@ func NewPrices(models []ModelPrice) (*Prices, error) {
 		if err != nil {
 			return nil, fmt.Errorf("model %d (%q): output price: %w", i, m.Model, err)
 		}
-		p.rates[m.Model] = Rate{input: in, output: out}
+		page, err := PerThousandPages(m.PerThousandPages)
+		if err != nil {
+			return nil, fmt.Errorf("model %d (%q): page price: %w", i, m.Model, err)
+		}
+		second, err := PerMinute(m.PerMinuteOfAudio)
+		if err != nil {
+			return nil, fmt.Errorf("model %d (%q): audio price: %w", i, m.Model, err)
+		}
+		p.rates[m.Model] = Rate{input: in, output: out, page: page, second: second}
 	}
 	return p, nil
 }
@@ -62,15 +89,15 @@ func (p *Prices) Rate(model string) (Rate, bool) {
 	return r, ok
 }
 
-// Cost is what in input and out output tokens of a model cost, in
-// micro-units rounded up, exactly as the gateway records it; false for a
-// model the table does not price, which costs nothing.
-func (p *Prices) Cost(model string, in, out int64) (int64, bool) {
+// Cost is what q of a model costs, in micro-units rounded up, exactly as
+// the gateway records it; false for a model the table does not price,
+// which costs nothing.
+func (p *Prices) Cost(model string, q Quantity) (int64, bool) {
 	r, ok := p.rates[model]
 	if !ok {
 		return 0, false
 	}
-	return r.Cost(in, out), true
+	return r.Cost(q), true
 }
 
 // Models returns the models' prices in the order they were given.

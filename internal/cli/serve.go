@@ -326,9 +326,9 @@ const reportTokenEnv = "STEWARD_CHECK_REPORT_TOKEN"
 // prices, and the default upstream, whose objects objs records; the
 // upstreams' keys come from the environment.
 func newGateway(cfg config.Config, prices *billing.Prices, objs inference.Objects, getenv func(string) string, authn inference.Authenticator, lim inference.Limits, recorder inference.Recorder, transport http.RoundTripper, log *slog.Logger) (*gateway.Gateway, error) {
-	gcfg := gateway.Config{Prices: prices, Currency: cfg.Currency, DemoModel: cfg.DemoModel, Transport: transport}
+	gcfg := gateway.Config{Prices: prices, Currency: cfg.Currency, DemoModel: cfg.DemoModel, AgentModel: cfg.AgentModel, Transport: transport, Objects: objs}
 	for _, m := range cfg.Models {
-		gm := gateway.Model{Name: m.Name, MaxOutputTokens: m.MaxOutputTokens, Endpoints: m.Endpoints}
+		gm := gateway.Model{Name: m.Name, MaxOutputTokens: m.MaxOutputTokens, MaxPages: m.MaxPages, MaxAudioSeconds: m.MaxAudioSeconds, Endpoints: m.Endpoints}
 		for _, u := range m.Upstreams {
 			up := gateway.Upstream{BaseURL: u.URL}
 			if u.APIKeyEnv != "" {
@@ -341,7 +341,7 @@ func newGateway(cfg config.Config, prices *billing.Prices, objs inference.Object
 		gcfg.Models = append(gcfg.Models, gm)
 	}
 	if u := cfg.Upstream; u != nil {
-		gcfg.Upstream, gcfg.Objects = &gateway.Upstream{BaseURL: u.URL}, objs
+		gcfg.Upstream = &gateway.Upstream{BaseURL: u.URL}
 		if u.APIKeyEnv != "" {
 			if gcfg.Upstream.APIKey = getenv(u.APIKeyEnv); gcfg.Upstream.APIKey == "" {
 				return nil, fmt.Errorf("upstream: the environment variable %s, which holds the default upstream's key, is empty", u.APIKeyEnv)

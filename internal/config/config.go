@@ -84,6 +84,10 @@ type Config struct {
 	// Models are the models the gateway serves; only the config file sets
 	// them.
 	Models []Model `yaml:"models"`
+	// AgentModel names the model of Models (offering "agents") that serves
+	// agents completions and conversations naming no model; config file
+	// only.
+	AgentModel string `yaml:"agent_model"`
 	// Upstream is the default upstream, which the model API's operations
 	// that name no model (files, batch jobs, agents, conversations,
 	// libraries, voices, fine-tuned models) are forwarded to; only the
@@ -116,8 +120,14 @@ type Model struct {
 	Upstreams             []Upstream `yaml:"upstreams"`
 	InputPricePerMillion  float64    `yaml:"input_price_per_million"`
 	OutputPricePerMillion float64    `yaml:"output_price_per_million"`
-	MaxOutputTokens       int64      `yaml:"max_output_tokens"`
-	Endpoints             []string   `yaml:"endpoints"`
+	// PricePerThousandPages prices OCR, PricePerMinuteOfAudio
+	// transcription's audio, beside the tokens.
+	PricePerThousandPages float64  `yaml:"price_per_thousand_pages"`
+	PricePerMinuteOfAudio float64  `yaml:"price_per_minute_of_audio"`
+	MaxOutputTokens       int64    `yaml:"max_output_tokens"`
+	MaxPages              int64    `yaml:"max_pages"`
+	MaxAudioSeconds       int64    `yaml:"max_audio_seconds"`
+	Endpoints             []string `yaml:"endpoints"`
 }
 
 // Upstream is a model server. Its API key is read from the environment
@@ -349,8 +359,14 @@ func (c *Config) validate() error {
 		for _, p := range []struct {
 			key   string
 			price float64
-		}{{"input_price_per_million", m.InputPricePerMillion}, {"output_price_per_million", m.OutputPricePerMillion}} {
-			if err := billing.CheckPrice(p.price); err != nil {
+			check func(float64) error
+		}{
+			{"input_price_per_million", m.InputPricePerMillion, billing.CheckPrice},
+			{"output_price_per_million", m.OutputPricePerMillion, billing.CheckPrice},
+			{"price_per_thousand_pages", m.PricePerThousandPages, billing.CheckPagePrice},
+			{"price_per_minute_of_audio", m.PricePerMinuteOfAudio, billing.CheckAudioPrice},
+		} {
+			if err := p.check(p.price); err != nil {
 				return fmt.Errorf("models[%d] (%q): %s: %w", i, m.Name, p.key, err)
 			}
 		}
@@ -364,6 +380,9 @@ func (c *Config) validate() error {
 				return fmt.Errorf("upstream: timeouts of %s must be positive durations", group)
 			}
 		}
+	}
+	if c.AgentModel != "" && !slices.ContainsFunc(c.Models, func(m Model) bool { return m.Name == c.AgentModel }) {
+		return fmt.Errorf("agent_model %q is not one of models", c.AgentModel)
 	}
 	if c.InvitationTTL <= 0 || c.ShutdownTimeout <= 0 || c.BodyTimeout <= 0 || c.ModelBodyTimeout <= 0 || c.IdleTimeout <= 0 || c.UpstreamHeaderTimeout < 0 {
 		return fmt.Errorf("durations must be positive")
@@ -387,7 +406,8 @@ func (c *Config) Proxies() (forwarded.Trusted, error) {
 func (c *Config) Prices() (*billing.Prices, error) {
 	ps := make([]billing.ModelPrice, 0, len(c.Models))
 	for _, m := range c.Models {
-		ps = append(ps, billing.ModelPrice{Model: m.Name, InputPerMillion: m.InputPricePerMillion, OutputPerMillion: m.OutputPricePerMillion})
+		ps = append(ps, billing.ModelPrice{Model: m.Name, InputPerMillion: m.InputPricePerMillion, OutputPerMillion: m.OutputPricePerMillion,
+			PerThousandPages: m.PricePerThousandPages, PerMinuteOfAudio: m.PricePerMinuteOfAudio})
 	}
 	return billing.NewPrices(ps)
 }

@@ -36,6 +36,8 @@ func TestModelPricesAreCheckedAtLoad(t *testing.T) {
 		{"negative", "output_price_per_million: -0.1", `models[1] ("m"): output_price_per_million: -0.1 is not a price: want a number from 0 to 1000000`},
 		{"not a number", "input_price_per_million: .nan", `models[1] ("m"): input_price_per_million: NaN is not a price`},
 		{"infinite", "output_price_per_million: .inf", `models[1] ("m"): output_price_per_million: +Inf is not a price`},
+		{"pages above the largest", "price_per_thousand_pages: 1000001", `models[1] ("m"): price_per_thousand_pages: 1000001 is not a price: want a number from 0 to 1000000 (currency units per thousand pages)`},
+		{"negative audio", "price_per_minute_of_audio: -1", `models[1] ("m"): price_per_minute_of_audio: -1 is not a price: want a number from 0 to 1000000 (currency units per minute of audio)`},
 	} {
 		_, err := load(t, "models:\n  - name: ok\n    input_price_per_million: 1000000\n  - name: m\n    "+c.price+"\n")
 		if err == nil || !strings.Contains(err.Error(), c.want) {
@@ -50,7 +52,8 @@ func TestModelPricesAreCheckedAtLoad(t *testing.T) {
 
 // The price table holds every configured model at its prices.
 func TestPrices(t *testing.T) {
-	cfg, err := load(t, "models:\n  - name: small\n    input_price_per_million: 0.1\n    output_price_per_million: 0.3\n  - name: free\n")
+	cfg, err := load(t, "models:\n  - name: small\n    input_price_per_million: 0.1\n    output_price_per_million: 0.3\n  - name: free\n"+
+		"  - name: ocr\n    price_per_thousand_pages: 1\n    max_pages: 50\n  - name: voxtral\n    price_per_minute_of_audio: 0.001\n    max_audio_seconds: 900\n")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,15 +61,22 @@ func TestPrices(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []billing.ModelPrice{{Model: "small", InputPerMillion: 0.1, OutputPerMillion: 0.3}, {Model: "free"}}
+	want := []billing.ModelPrice{{Model: "small", InputPerMillion: 0.1, OutputPerMillion: 0.3}, {Model: "free"},
+		{Model: "ocr", PerThousandPages: 1}, {Model: "voxtral", PerMinuteOfAudio: 0.001}}
 	if got := p.Models(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("Models() = %+v, want %+v", got, want)
 	}
-	if c, ok := p.Cost("small", 10, 10); c != 4 || !ok {
+	if c, ok := p.Cost("small", billing.Tokens(10, 10)); c != 4 || !ok {
 		t.Fatalf("Cost(small, 10, 10) = %d, %v, want 4 micro-units", c, ok)
 	}
-	if c, ok := p.Cost("free", 10, 10); c != 0 || !ok {
+	if c, ok := p.Cost("free", billing.Tokens(10, 10)); c != 0 || !ok {
 		t.Fatalf("Cost(free, 10, 10) = %d, %v, want nothing, priced", c, ok)
+	}
+	if c, _ := p.Cost("ocr", billing.Quantity{Pages: 3}); c != 3_000 || cfg.Models[2].MaxPages != 50 {
+		t.Fatalf("3 pages at 1 a thousand cost %d micro-units, want 3,000; max pages %d", c, cfg.Models[2].MaxPages)
+	}
+	if c, _ := p.Cost("voxtral", billing.Quantity{AudioSeconds: 120}); c != 2_001 || cfg.Models[3].MaxAudioSeconds != 900 {
+		t.Fatalf("two minutes at 0.001 a minute cost %d micro-units, want 2,001 (a second's price rounded up)", c)
 	}
 }
 
@@ -107,5 +117,16 @@ func TestDefaultUpstream(t *testing.T) {
 		if _, err := load(t, body); err == nil || !strings.Contains(err.Error(), msg) {
 			t.Errorf("%q: error %v, want one containing %q", body, err, msg)
 		}
+	}
+}
+
+// agent_model must name one of the models.
+func TestAgentModelIsAModel(t *testing.T) {
+	if _, err := load(t, "agent_model: nope\nmodels:\n  - name: m\n"); err == nil || !strings.Contains(err.Error(), `agent_model "nope" is not one of models`) {
+		t.Fatalf("an agent model not configured: %v", err)
+	}
+	cfg, err := load(t, "agent_model: m\nmodels:\n  - name: m\n    endpoints: [agents]\n")
+	if err != nil || cfg.AgentModel != "m" {
+		t.Fatalf("agent_model m: %v, %+v", err, cfg)
 	}
 }

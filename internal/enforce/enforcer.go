@@ -144,14 +144,14 @@ type check struct {
 }
 
 // Reserve admits a request or refuses it with an *inference.Refusal.
-func (e *Enforcer) Reserve(ctx context.Context, k steward.Principal, model string, promptTokens, maxOutputTokens int64) (inference.Ticket, error) {
+func (e *Enforcer) Reserve(ctx context.Context, k steward.Principal, model string, worst billing.Quantity) (inference.Ticket, error) {
 	s, err := e.settings.Get(ctx, k.OrganizationID)
 	if err != nil {
 		return nil, err
 	}
-	prompt, maxOut := tokenCount(promptTokens), tokenCount(maxOutputTokens)
-	worstCost, _ := e.prices.Cost(model, prompt, maxOut)
-	cs := checks(s, k, model, limits.AddSat(prompt, maxOut), worstCost)
+	worst = counted(worst)
+	worstCost, _ := e.prices.Cost(model, worst)
+	cs := checks(s, k, model, limits.AddSat(worst.InputTokens, worst.OutputTokens), worstCost)
 	if err := e.warmAll(ctx, cs); err != nil {
 		return nil, err
 	}
@@ -225,15 +225,21 @@ func checks(s quota.Settings, k steward.Principal, model string, worstTokens, wo
 	return cs
 }
 
-// tokenCount is a number of tokens as the enforcer takes it. A negative
-// one can only be a product that overflowed before it got here, so it
-// counts as the most there is rather than reaching the limiter, which
-// refuses negative numbers.
+// tokenCount is a number of tokens (or pages, or seconds) as the enforcer
+// takes it. A negative one can only be a product that overflowed before it
+// got here, so it counts as the most there is rather than reaching the
+// limiter, which refuses negative numbers.
 func tokenCount(tokens int64) int64 {
 	if tokens < 0 {
 		return math.MaxInt64
 	}
 	return tokens
+}
+
+// counted is q with every count as tokenCount takes it.
+func counted(q billing.Quantity) billing.Quantity {
+	return billing.Quantity{InputTokens: tokenCount(q.InputTokens), OutputTokens: tokenCount(q.OutputTokens),
+		Pages: tokenCount(q.Pages), AudioSeconds: tokenCount(q.AudioSeconds)}
 }
 
 func scopeName(key string) string {
@@ -293,11 +299,12 @@ type ticket struct {
 
 func (t *ticket) Headers() http.Header { return t.header }
 
-// Settle corrects every check to what the request used.
-func (t *ticket) Settle(inputTokens, outputTokens int64) {
-	in, out := tokenCount(inputTokens), tokenCount(outputTokens)
-	cost, _ := t.e.prices.Cost(t.model, in, out)
-	_ = t.e.limiter.Settle(context.Background(), &t.res, actuals(t.cs, limits.AddSat(in, out), cost))
+// Settle corrects every check to what the request used: the token checks
+// to its tokens, the spend caps to its cost.
+func (t *ticket) Settle(used billing.Quantity) {
+	used = counted(used)
+	cost, _ := t.e.prices.Cost(t.model, used)
+	_ = t.e.limiter.Settle(context.Background(), &t.res, actuals(t.cs, limits.AddSat(used.InputTokens, used.OutputTokens), cost))
 }
 
 // actuals are the costs that settle checks to what a request used.

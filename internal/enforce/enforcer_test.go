@@ -75,7 +75,7 @@ func TestSpendCapHoldsUnderConcurrencyAndAcrossRestarts(t *testing.T) {
 		var wg sync.WaitGroup
 		for range 64 {
 			wg.Go(func() {
-				tk, err := e.Reserve(ctx, k, "m", 50_000, 50_000)
+				tk, err := e.Reserve(ctx, k, "m", billing.Tokens(50_000, 50_000))
 				if err != nil {
 					refusedWith(t, err, "spend_limit_exceeded")
 					return
@@ -83,7 +83,7 @@ func TestSpendCapHoldsUnderConcurrencyAndAcrossRestarts(t *testing.T) {
 				mu.Lock()
 				admitted++
 				mu.Unlock()
-				tk.Settle(25_000, 25_000)
+				tk.Settle(billing.Tokens(25_000, 25_000))
 			})
 		}
 		wg.Wait()
@@ -100,20 +100,20 @@ func TestSpendCapHoldsUnderConcurrencyAndAcrossRestarts(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, fresh, _ := setup2(t, db, boot)
-		if _, err := fresh.Reserve(ctx, k, "m", 50_000, 50_000); err != nil {
+		if _, err := fresh.Reserve(ctx, k, "m", billing.Tokens(50_000, 50_000)); err != nil {
 			t.Fatalf("100,000 of the remaining 100,000: %v", err)
 		}
-		_, err := fresh.Reserve(ctx, k, "m", 1, 0)
+		_, err := fresh.Reserve(ctx, k, "m", billing.Tokens(1, 0))
 		refusedWith(t, err, "spend_limit_exceeded")
 
 		// Raising the cap takes effect at once.
 		setCap(t, db, boot, "", 2)
-		if _, err := fresh.Reserve(ctx, k, "m", 500_000, 0); err != nil {
+		if _, err := fresh.Reserve(ctx, k, "m", billing.Tokens(500_000, 0)); err != nil {
 			t.Fatalf("after raising the cap: %v", err)
 		}
 		// A Workspace cap applies too.
 		setCap(t, db, boot, boot.DefaultWorkspace.ID, 1)
-		_, err = fresh.Reserve(ctx, k, "m", 200_000, 0)
+		_, err = fresh.Reserve(ctx, k, "m", billing.Tokens(200_000, 0))
 		refusedWith(t, err, "spend_limit_exceeded")
 	})
 }
@@ -137,18 +137,18 @@ func TestRateAndTokenLimits(t *testing.T) {
 			t.Fatal(err)
 		}
 		for range 2 {
-			tk, err := e.Reserve(ctx, k, "m", 100, 100)
+			tk, err := e.Reserve(ctx, k, "m", billing.Tokens(100, 100))
 			if err != nil {
 				t.Fatal(err)
 			}
 			if tk.Headers().Get("x-ratelimit-limit-requests") != "2" || tk.Headers().Get("x-ratelimit-limit-tokens") != "1000" {
 				t.Fatalf("headers = %v", tk.Headers())
 			}
-			tk.Settle(100, 100)
+			tk.Settle(billing.Tokens(100, 100))
 		}
-		_, err := e.Reserve(ctx, k, "m", 1, 1)
+		_, err := e.Reserve(ctx, k, "m", billing.Tokens(1, 1))
 		refusedWith(t, err, "rate_limit_exceeded")
-		_, err = e.Reserve(ctx, k, "other", 1, 1)
+		_, err = e.Reserve(ctx, k, "other", billing.Tokens(1, 1))
 		refusedWith(t, err, "rate_limit_exceeded")
 	})
 }
@@ -168,16 +168,16 @@ func TestTokenCountsThatOverflowAreRefused(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, c := range []struct{ prompt, maxOut int64 }{{math.MaxInt64, math.MaxInt64}, {1, -2}, {math.MinInt64, 0}} {
-			_, err := e.Reserve(ctx, k, "m", c.prompt, c.maxOut)
+			_, err := e.Reserve(ctx, k, "m", billing.Tokens(c.prompt, c.maxOut))
 			refusedWith(t, err, "monthly_token_limit_exceeded")
 		}
-		tk, err := e.Reserve(ctx, k, "m", 100, 100)
+		tk, err := e.Reserve(ctx, k, "m", billing.Tokens(100, 100))
 		if err != nil {
 			t.Fatalf("after the refusals: %v", err)
 		}
 		// Settled beyond int64, the month's tokens are all used up.
-		tk.Settle(math.MaxInt64, math.MaxInt64)
-		_, err = e.Reserve(ctx, k, "m", 1, 0)
+		tk.Settle(billing.Tokens(math.MaxInt64, math.MaxInt64))
+		_, err = e.Reserve(ctx, k, "m", billing.Tokens(1, 0))
 		refusedWith(t, err, "monthly_token_limit_exceeded")
 	})
 }
@@ -203,17 +203,17 @@ func TestHeadersShowTheTightestLimit(t *testing.T) {
 		other := k
 		other.CredentialID, other.WorkspaceID = "k2", "another-workspace"
 		for range 2 {
-			tk, err := e.Reserve(ctx, other, "m", 100, 100)
+			tk, err := e.Reserve(ctx, other, "m", billing.Tokens(100, 100))
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer tk.Settle(100, 100)
+			defer tk.Settle(billing.Tokens(100, 100))
 		}
-		tk, err := e.Reserve(ctx, k, "m", 100, 100)
+		tk, err := e.Reserve(ctx, k, "m", billing.Tokens(100, 100))
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer tk.Settle(100, 100)
+		defer tk.Settle(billing.Tokens(100, 100))
 		want := map[string]string{
 			"X-Ratelimit-Limit-Requests": "4", "X-Ratelimit-Remaining-Requests": "1",
 			"X-Ratelimit-Limit-Tokens": "1000", "X-Ratelimit-Remaining-Tokens": "800",
@@ -245,7 +245,7 @@ func TestRefusalNamesTheLimit(t *testing.T) {
 		}); err != nil {
 			t.Fatal(err)
 		}
-		_, err := e.Reserve(ctx, k, "m", 600, 600)
+		_, err := e.Reserve(ctx, k, "m", billing.Tokens(600, 600))
 		refusedWith(t, err, "token_limit_exceeded")
 		var r *inference.Refusal
 		if errors.As(err, &r); r.Err.Message != "this request would exceed the tokens per minute of m of its Organization" {
@@ -276,7 +276,7 @@ func TestMonthFollowsTheTimeZone(t *testing.T) {
 			WorkspaceID: k.WorkspaceID, Model: "m", InputTokens: 900_000, Cost: 900_000, Currency: "USD"}); err != nil {
 			t.Fatal(err)
 		}
-		_, err = e.Reserve(ctx, k, "m", 200_000, 0)
+		_, err = e.Reserve(ctx, k, "m", billing.Tokens(200_000, 0))
 		refusedWith(t, err, "spend_limit_exceeded")
 
 		if err := db.Transact(ctx, func(tx *store.Tx) error {
@@ -284,7 +284,7 @@ func TestMonthFollowsTheTimeZone(t *testing.T) {
 		}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := e.Reserve(ctx, k, "m", 200_000, 0); err != nil {
+		if _, err := e.Reserve(ctx, k, "m", billing.Tokens(200_000, 0)); err != nil {
 			t.Fatalf("March in Paris has spent nothing yet: %v", err)
 		}
 		// Spent at 00:10 on 1 March, Paris time: another process starts its
@@ -294,7 +294,7 @@ func TestMonthFollowsTheTimeZone(t *testing.T) {
 			t.Fatal(err)
 		}
 		other := enforce.New(db, limits.NewLocal(func() time.Time { return now }), prices(t), func() time.Time { return now })
-		_, err = other.Reserve(ctx, k, "m", 400_000, 0)
+		_, err = other.Reserve(ctx, k, "m", billing.Tokens(400_000, 0))
 		refusedWith(t, err, "spend_limit_exceeded")
 		for _, zone := range []string{"Mars/Olympus_Mons", "", "Local"} {
 			err := db.Transact(ctx, func(tx *store.Tx) error {
@@ -304,5 +304,41 @@ func TestMonthFollowsTheTimeZone(t *testing.T) {
 				t.Errorf("time zone %q: %v, want KindInvalid", zone, err)
 			}
 		}
+	})
+}
+
+// TestSpendCapCountsPagesAndAudio: a request metered in pages or seconds
+// of audio reserves and settles its cost against the spend caps as tokens
+// do, and passes the model's token limits with the tokens it uses, none.
+func TestSpendCapCountsPagesAndAudio(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		boot, _, k := setup(t, db)
+		// A page and a second of audio cost a tenth of a unit each.
+		p, err := billing.NewPrices([]billing.ModelPrice{{Model: "ocr", PerThousandPages: 100}, {Model: "voxtral", PerMinuteOfAudio: 6}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now()
+		e := enforce.New(db, limits.NewLocal(func() time.Time { return now }), p, func() time.Time { return now })
+		setCap(t, db, boot, "", 1)
+		rl := quota.RateLimits{Models: map[string]quota.TokenLimits{"ocr": {PerMinute: 10, PerMonth: 10}}}
+		if err := db.Transact(ctx, func(tx *store.Tx) error {
+			return quota.SetRateLimits(ctx, tx, steward.SystemActor("test"), boot.Organization, "", rl)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		tk, err := e.Reserve(ctx, k, "ocr", billing.Quantity{Pages: 8})
+		if err != nil {
+			t.Fatalf("8 pages under a cap of 10: %v", err)
+		}
+		_, err = e.Reserve(ctx, k, "ocr", billing.Quantity{Pages: 3})
+		refusedWith(t, err, "spend_limit_exceeded")
+		tk.Settle(billing.Quantity{Pages: 5})
+		if _, err := e.Reserve(ctx, k, "ocr", billing.Quantity{Pages: 5}); err != nil {
+			t.Fatalf("5 more pages once 5 were used: %v", err)
+		}
+		_, err = e.Reserve(ctx, k, "voxtral", billing.Quantity{AudioSeconds: 1})
+		refusedWith(t, err, "spend_limit_exceeded")
 	})
 }

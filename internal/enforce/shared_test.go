@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stewardhq/steward/internal/billing"
 	"github.com/stewardhq/steward/internal/enforce"
 	"github.com/stewardhq/steward/internal/limits"
 	"github.com/stewardhq/steward/internal/redistest"
@@ -38,7 +39,7 @@ func TestSharedSpendCapOverRedis(t *testing.T) {
 		}
 		a, b := process(), process()
 		reserve := func(e *enforce.Enforcer, tokens int64) error {
-			_, err := e.Reserve(ctx, k, "m", tokens, 0)
+			_, err := e.Reserve(ctx, k, "m", billing.Tokens(tokens, 0))
 			return err
 		}
 		if err := reserve(a, 200_000); err != nil {

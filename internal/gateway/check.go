@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward/internal/apierror"
+	"github.com/stewardhq/steward/internal/billing"
 	"github.com/stewardhq/steward/internal/inference"
 	"github.com/stewardhq/steward/internal/steward"
 )
@@ -77,7 +78,7 @@ func (x *exchange) serveCheck() {
 	if maxOut == 0 {
 		maxOut = m.maxOut
 	}
-	ticket, err := x.g.limits.Reserve(x.r.Context(), x.key, m.name, prompt, maxOut)
+	ticket, err := x.g.limits.Reserve(x.r.Context(), x.key, m.name, billing.Tokens(prompt, maxOut))
 	if err != nil {
 		x.fail(err)
 		return
@@ -139,13 +140,13 @@ func (x *exchange) serveReport(id string) {
 // settleCheck settles and records a check. Usage beyond what the check
 // reserved is recorded as it was, marked Overrun, and logged.
 func (g *Gateway) settleCheck(ctx context.Context, p *pendingCheck, o outcome) {
-	o.beyond(p.prompt, p.maxOut)
-	p.ticket.Settle(o.in, o.out)
+	o.beyond(p.prompt, p.maxOut, 0, 0)
+	p.ticket.Settle(o.quantity())
 	m := g.models[p.usage.Model]
 	u := p.usage
 	u.Time, u.InputTokens, u.OutputTokens, u.Estimated, u.Overrun, u.Currency = g.now(), o.in, o.out, o.estimated, o.overrun, g.currency
 	if m != nil {
-		u.Cost = m.cost(o.in, o.out)
+		u.Cost = m.cost(o.quantity())
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()

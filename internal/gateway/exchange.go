@@ -12,8 +12,10 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
+	"github.com/stewardhq/steward/internal/billing"
 	"github.com/stewardhq/steward/internal/inference"
 	"github.com/stewardhq/steward/internal/steward"
 )
@@ -29,13 +31,6 @@ const (
 	// context may be gone.
 	recordTimeout = 10 * time.Second
 )
-
-// paths maps an endpoint to the path appended to an upstream's BaseURL.
-var paths = map[string]string{
-	EndpointChat:       "/chat/completions",
-	EndpointFIM:        "/fim/completions",
-	EndpointEmbeddings: "/embeddings",
-}
 
 // hopHeaders, canonical, are not copied from an upstream answer: they
 // describe the upstream connection, and Content-Length is the gateway's to
@@ -54,20 +49,28 @@ type exchange struct {
 	start time.Time
 
 	key    steward.Principal
-	ep     string
+	op     *operation
 	m      *model
 	req    *request
 	ticket inference.Ticket
 	// intent is the reservation being stored while the upstream works.
 	intent inference.Intent
-	// bound and worst are the prompt and output tokens reserved.
-	bound, worst int64
+	// bound and worst are the prompt and output tokens reserved, pages the
+	// pages, seconds the seconds of audio.
+	bound, worst, pages, seconds int64
+	// upload, when set, is the body to send upstream as it arrives (a
+	// multipart form), of the client's Content-Type.
+	upload io.Reader
 	// upstream is the index of the upstream that answered, -1 for none.
 	upstream int
 }
 
 // serve handles a POST to a model endpoint once the key is checked.
 func (x *exchange) serve() {
+	if x.op.body == bodyUpload {
+		x.serveUpload()
+		return
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(x.w, x.r.Body, maxBodyBytes))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
@@ -78,26 +81,20 @@ func (x *exchange) serve() {
 		x.fail(steward.Invalid([]string{"body"}, "the request body could not be read"))
 		return
 	}
-	req, err := parseRequest(x.ep, body)
+	req, err := parseRequest(x.op.body, x.op.agents, body)
 	if err != nil {
 		x.fail(err)
 		return
 	}
 	x.req = req
-	m := x.g.models[req.model]
-	switch {
-	case m == nil || !x.key.MayUse(req.model):
-		x.fail(&steward.Error{Kind: steward.KindNotFound, Field: []string{"body", "model"}, Code: "model_not_found", Message: fmt.Sprintf("model %q does not exist", req.model)})
-		return
-	case !m.endpoints[x.ep]:
-		x.fail(&steward.Error{Kind: steward.KindNotFound, Field: []string{"body", "model"}, Code: "model_not_found", Message: fmt.Sprintf("model %q does not offer %s", req.model, paths[x.ep])})
+	m := x.model()
+	if m == nil {
 		return
 	}
-	x.m = m
 	addedUsage := false
 	if !m.demo {
 		var edits []edit
-		if edits, addedUsage, err = upstreamEdits(x.ep, req, m.maxOut); err == nil {
+		if edits, addedUsage, err = upstreamEdits(x.op, req, m.maxOut); err == nil {
 			body, err = applyEdits(body, edits)
 		}
 		if err != nil {
@@ -105,22 +102,7 @@ func (x *exchange) serve() {
 			return
 		}
 	}
-	x.bound, x.upstream = req.prompt.bound(), -1
-	if x.ep != EndpointEmbeddings {
-		x.worst = req.maxOutput(m) * req.n
-	}
-	ticket, err := x.g.limits.Reserve(x.r.Context(), x.key, m.name, x.bound, x.worst)
-	if err != nil {
-		x.fail(err)
-		return
-	}
-	x.ticket = ticket
-	x.ticketHeaders()
-	x.intent, err = x.g.rec.Intend(x.usage(outcome{in: x.bound, out: x.worst, estimated: true}))
-	if err != nil {
-		x.ticket.Settle(0, 0)
-		x.logAttrs(x.r.Context(), slog.LevelError, "recording usage failed", slog.String("model", m.name), slog.String("err", err.Error()))
-		x.unrecorded()
+	if !x.reserve() {
 		return
 	}
 	if m.demo {
@@ -128,6 +110,73 @@ func (x *exchange) serve() {
 		return
 	}
 	x.forward(body, addedUsage)
+}
+
+// model finds the model of x.req, the agent model when it names none and
+// may, and sets x.m; or answers that the key may not call it, or that it
+// does not offer the operation, as for a model that does not exist.
+func (x *exchange) model() *model {
+	req := x.req
+	if req.model == "" {
+		if x.g.agentModel == "" {
+			x.fail(&steward.Error{Kind: steward.KindNotFound, Field: []string{"body", "model"}, Code: "model_not_found",
+				Message: "the request names no model, and no agent model is configured to serve agents"})
+			return nil
+		}
+		req.model = x.g.agentModel
+	}
+	m := x.g.models[req.model]
+	switch {
+	case m == nil || !x.key.MayUse(req.model):
+		x.fail(&steward.Error{Kind: steward.KindNotFound, Field: []string{"body", "model"}, Code: "model_not_found", Message: fmt.Sprintf("model %q does not exist", req.model)})
+		return nil
+	case !m.endpoints[x.op.offeredBy]:
+		x.fail(&steward.Error{Kind: steward.KindNotFound, Field: []string{"body", "model"}, Code: "model_not_found", Message: fmt.Sprintf("model %q does not offer %s", req.model, x.upstreamPath())})
+		return nil
+	}
+	x.m = m
+	return m
+}
+
+// reserve reserves the request's worst case with the limits, in each unit
+// its operation is metered in, and starts recording its intent; or
+// answers why it cannot.
+func (x *exchange) reserve() bool {
+	m, req := x.m, x.req
+	x.bound, x.upstream = req.prompt.bound(), -1
+	switch {
+	case x.op.generates():
+		x.worst = req.maxOutput(m) * req.n
+	case x.op.body == bodyOCR:
+		x.pages = req.pages
+		if x.pages == 0 {
+			x.pages = m.maxPages
+		}
+	}
+	if x.op.audio {
+		x.seconds = m.maxAudioSeconds
+	}
+	worst := x.reserved()
+	ticket, err := x.g.limits.Reserve(x.r.Context(), x.key, m.name, worst.quantity())
+	if err != nil {
+		x.fail(err)
+		return false
+	}
+	x.ticket = ticket
+	x.ticketHeaders()
+	x.intent, err = x.g.rec.Intend(x.usage(worst))
+	if err != nil {
+		x.ticket.Settle(billing.Quantity{})
+		x.logAttrs(x.r.Context(), slog.LevelError, "recording usage failed", slog.String("model", m.name), slog.String("err", err.Error()))
+		x.unrecorded()
+		return false
+	}
+	return true
+}
+
+// reserved is the outcome the request reserved, estimated.
+func (x *exchange) reserved() outcome {
+	return outcome{in: x.bound, out: x.worst, pages: x.pages, seconds: x.seconds, estimated: true}
 }
 
 // logAttrs logs with the gateway's logger, adding the request's id. The
@@ -164,7 +213,8 @@ func (x *exchange) upstreamHeaders(up http.Header) {
 
 // outcome is what a request used, as it is settled and recorded.
 type outcome struct {
-	in, out int64
+	in, out        int64
+	pages, seconds int64
 	// estimated is set when the tokens are the gateway's estimate, the
 	// upstream having reported none.
 	estimated bool
@@ -173,9 +223,15 @@ type outcome struct {
 	overrun bool
 }
 
-// beyond marks o overrun when it used more than prompt and out tokens.
-func (o *outcome) beyond(prompt, out int64) {
-	o.overrun = o.overrun || o.in > prompt || o.out > out
+// beyond marks o overrun when it used more than prompt and out tokens, or
+// than pages or seconds of audio.
+func (o *outcome) beyond(prompt, out, pages, seconds int64) {
+	o.overrun = o.overrun || o.in > prompt || o.out > out || o.pages > pages || o.seconds > seconds
+}
+
+// quantity is what o used, as it is priced.
+func (o *outcome) quantity() billing.Quantity {
+	return billing.Quantity{InputTokens: o.in, OutputTokens: o.out, Pages: o.pages, AudioSeconds: o.seconds}
 }
 
 // estimatedOutput estimates the tokens of n bytes of output. An upstream
@@ -184,6 +240,15 @@ func (o *outcome) beyond(prompt, out int64) {
 // in a stream, can.
 func (x *exchange) estimatedOutput(n int64) int64 {
 	return min(estimateTokens(n), x.worst)
+}
+
+// upstreamPath is the path of the request's operation under an upstream's
+// BaseURL.
+func (x *exchange) upstreamPath() string {
+	if x.op.pathOfRequest {
+		return strings.TrimPrefix(x.r.URL.EscapedPath(), "/v1")
+	}
+	return x.op.path
 }
 
 // upstreamName is the URL of the upstream that answered, without its
@@ -202,15 +267,21 @@ func (x *exchange) upstreamName() string {
 // logged with the upstream that answered, so that the admin sees which
 // model server does not stop where it is asked to.
 func (x *exchange) finish(o outcome) error {
-	o.beyond(x.bound, x.worst)
-	x.ticket.Settle(o.in, o.out)
+	bound := x.bound
+	if x.op.inputUnbounded {
+		bound = max(bound, o.in)
+	}
+	o.beyond(bound, x.worst, x.pages, x.seconds)
+	x.ticket.Settle(o.quantity())
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(x.r.Context()), recordTimeout)
 	defer cancel()
 	u := x.usage(o)
 	if o.overrun {
 		x.logAttrs(ctx, slog.LevelWarn, "the upstream used more than the request reserved", slog.String("model", x.m.name),
 			slog.String("upstream", u.Upstream), slog.Int64("input_tokens", o.in), slog.Int64("output_tokens", o.out),
-			slog.Int64("reserved_input_tokens", x.bound), slog.Int64("reserved_output_tokens", x.worst))
+			slog.Int64("reserved_input_tokens", x.bound), slog.Int64("reserved_output_tokens", x.worst),
+			slog.Int64("pages", o.pages), slog.Int64("reserved_pages", x.pages),
+			slog.Int64("audio_seconds", o.seconds), slog.Int64("reserved_audio_seconds", x.seconds))
 	}
 	err := x.intent.Settle(ctx, u)
 	if err != nil {
@@ -222,8 +293,8 @@ func (x *exchange) finish(o outcome) error {
 // usage is the Usage of the request for o.
 func (x *exchange) usage(o outcome) inference.Usage {
 	return inference.Usage{
-		RequestID: x.id, Time: x.start, Key: x.key, Model: x.m.name, Endpoint: x.ep,
-		InputTokens: o.in, OutputTokens: o.out, Cost: x.m.cost(o.in, o.out), Currency: x.g.currency, Estimated: o.estimated,
+		RequestID: x.id, Time: x.start, Key: x.key, Model: x.m.name, Endpoint: x.op.endpoint,
+		InputTokens: o.in, OutputTokens: o.out, Pages: o.pages, AudioSeconds: o.seconds, Cost: x.m.cost(o.quantity()), Currency: x.g.currency, Estimated: o.estimated,
 		Overrun: o.overrun, Upstream: x.upstreamName(),
 	}
 }
@@ -231,7 +302,7 @@ func (x *exchange) usage(o outcome) inference.Usage {
 // unused settles a request that used nothing: its ticket at zero, its
 // intent dropped.
 func (x *exchange) unused() {
-	x.ticket.Settle(0, 0)
+	x.ticket.Settle(billing.Quantity{})
 	x.intent.Cancel()
 }
 
@@ -270,7 +341,7 @@ func (x *exchange) forward(body []byte, addedUsage bool) {
 		return
 	}
 	defer resp.Body.Close()
-	if x.req.stream && resp.StatusCode == http.StatusOK {
+	if (x.req.stream || x.upload != nil && eventStream(resp.Header)) && resp.StatusCode == http.StatusOK {
 		x.stream(resp, addedUsage)
 		return
 	}
@@ -285,13 +356,26 @@ func (x *exchange) forward(body []byte, addedUsage bool) {
 func (x *exchange) call(body []byte) (*http.Response, error) {
 	var last error
 	ups := x.m.upstreams
+	if x.upload != nil {
+		// An upload is read as it is sent: it can be sent once.
+		ups = ups[:1]
+	}
 	for i, u := range ups {
-		req, err := http.NewRequestWithContext(x.r.Context(), http.MethodPost, u.BaseURL+paths[x.ep], bytes.NewReader(body))
+		var rd io.Reader = bytes.NewReader(body)
+		if x.upload != nil {
+			rd = x.upload
+		}
+		req, err := http.NewRequestWithContext(x.r.Context(), http.MethodPost, u.BaseURL+x.upstreamPath(), rd)
 		if err != nil {
 			last = err
 			continue
 		}
-		req.Header.Set("Content-Type", "application/json")
+		if x.upload != nil {
+			req.ContentLength = x.r.ContentLength
+			req.Header.Set("Content-Type", x.r.Header.Get("Content-Type"))
+		} else {
+			req.Header.Set("Content-Type", "application/json")
+		}
 		if a := x.r.Header.Get("Accept"); a != "" {
 			req.Header.Set("Accept", a)
 		}
@@ -324,10 +408,28 @@ func (x *exchange) call(body []byte) (*http.Response, error) {
 	return nil, last
 }
 
-// wireUsage is an OpenAI/Mistral usage object.
+// wireUsage is an OpenAI/Mistral usage object; a transcription's also
+// counts the seconds of audio it heard.
 type wireUsage struct {
-	PromptTokens     *int64 `json:"prompt_tokens"`
-	CompletionTokens *int64 `json:"completion_tokens"`
+	PromptTokens       *int64 `json:"prompt_tokens"`
+	CompletionTokens   *int64 `json:"completion_tokens"`
+	PromptAudioSeconds *int64 `json:"prompt_audio_seconds"`
+}
+
+// reported is whether u is a usage the upstream reported: it counts prompt
+// tokens or seconds of audio.
+func (u *wireUsage) reported() bool {
+	return u != nil && (u.PromptTokens != nil || u.PromptAudioSeconds != nil)
+}
+
+// outcome is what u reports, never negative.
+func (u *wireUsage) outcome() outcome {
+	var o outcome
+	o.in, o.out = u.tokens()
+	if u.PromptAudioSeconds != nil {
+		o.seconds = max(*u.PromptAudioSeconds, 0)
+	}
+	return o
 }
 
 // tokens returns the usage's counts, never negative.
@@ -401,17 +503,7 @@ func (x *exchange) answer(resp *http.Response) {
 		return
 	}
 	if resp.StatusCode/100 == 2 {
-		var a wireAnswer
-		_ = json.Unmarshal(data, &a)
-		o := outcome{in: x.req.prompt.estimate(), out: x.estimatedOutput(a.outputBytes()), estimated: true}
-		if a.Usage != nil && a.Usage.PromptTokens != nil {
-			o = outcome{}
-			o.in, o.out = a.Usage.tokens()
-		}
-		if x.ep == EndpointEmbeddings {
-			o.out = 0
-		}
-		if x.finish(o) != nil {
+		if x.finish(x.answered(data)) != nil {
 			x.unrecorded()
 			return
 		}
@@ -422,6 +514,42 @@ func (x *exchange) answer(resp *http.Response) {
 	x.w.Header().Set("Content-Length", strconv.Itoa(len(data)))
 	x.w.WriteHeader(resp.StatusCode)
 	_, _ = x.w.Write(data)
+}
+
+// answered is what a successful answer says its request used: its usage,
+// or an estimate when it has none.
+func (x *exchange) answered(data []byte) outcome {
+	if x.op.body == bodyOCR {
+		return ocrUsed(data)
+	}
+	var a wireAnswer
+	_ = json.Unmarshal(data, &a)
+	o := outcome{in: x.req.prompt.estimate(), out: x.estimatedOutput(a.outputBytes()), estimated: true}
+	if a.Usage.reported() {
+		o = a.Usage.outcome()
+	} else if x.op.audio {
+		o.seconds = x.seconds
+	}
+	if !x.op.generates() {
+		o.out = 0
+	}
+	return o
+}
+
+// ocrUsed is what an OCR answer says it read: usage_info.pages_processed,
+// or else the pages it carries, estimated.
+func ocrUsed(data []byte) outcome {
+	var a struct {
+		Pages     []json.RawMessage `json:"pages"`
+		UsageInfo *struct {
+			PagesProcessed *int64 `json:"pages_processed"`
+		} `json:"usage_info"`
+	}
+	_ = json.Unmarshal(data, &a)
+	if a.UsageInfo != nil && a.UsageInfo.PagesProcessed != nil {
+		return outcome{pages: max(*a.UsageInfo.PagesProcessed, 0)}
+	}
+	return outcome{pages: int64(len(a.Pages)), estimated: true}
 }
 
 // streamState is what stream learns from the events it relays.
@@ -497,9 +625,11 @@ func (x *exchange) stream(resp *http.Response, addedUsage bool) {
 		}
 	}
 	o := outcome{in: x.req.prompt.estimate(), out: x.estimatedOutput(st.outputBytes), estimated: true}
-	if st.usage != nil {
-		o = outcome{}
-		o.in, o.out = st.usage.tokens()
+	switch {
+	case st.usage != nil:
+		o = st.usage.outcome()
+	case x.op.audio:
+		o.seconds = x.seconds
 	}
 	if st.cut {
 		// What the upstream wrote after the reservation is not known, and
@@ -600,7 +730,7 @@ func (x *exchange) relayLine(line []byte, st *streamState, addedUsage bool) erro
 		data = bytes.TrimLeft(data, " ")
 		var c wireAnswer
 		if !bytes.Equal(data, []byte("[DONE]")) && json.Unmarshal(data, &c) == nil {
-			hasUsage := c.Usage != nil && c.Usage.PromptTokens != nil
+			hasUsage := c.Usage.reported()
 			if hasUsage {
 				st.usage = c.Usage
 			}

@@ -77,13 +77,13 @@ func (g *Gateway) defaultUpstream(cfg Config) error {
 		}
 		g.timeouts[group] = def
 	}
+	g.objects = cfg.Objects
 	if cfg.Upstream == nil {
 		return nil
 	}
 	if cfg.Objects == nil {
 		return errors.New("gateway: a default upstream needs the records of the Workspaces' objects")
 	}
-	g.objects = cfg.Objects
 	u := cfg.Upstream
 	p, err := url.Parse(u.BaseURL)
 	if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" || p.RawQuery != "" || p.Fragment != "" {
@@ -98,8 +98,8 @@ func (g *Gateway) defaultUpstream(cfg Config) error {
 // rather than held: an upload (a file, a library's document) may be as
 // large as Mistral takes a file, anything else as large as a prompt.
 const (
-	maxUploadBytes = 512 << 20
-	maxJSONBytes   = maxBodyBytes
+	maxFileBytes = 512 << 20
+	maxJSONBytes = maxBodyBytes
 )
 
 // op is how the gateway serves a forwarded operation.
@@ -242,7 +242,7 @@ func (f *forwarding) serve() {
 	x := f.x
 	limit := int64(maxJSONBytes)
 	if f.op.upload {
-		limit = maxUploadBytes
+		limit = maxFileBytes
 	}
 	if x.r.ContentLength > limit {
 		x.fail(steward.Errorf(steward.KindTooLarge, "the request body exceeds %d bytes", limit))

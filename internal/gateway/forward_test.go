@@ -409,6 +409,11 @@ func TestObjectRoutesAreTheirWorkspaces(t *testing.T) {
 			}
 			mu.Unlock()
 		}
+		// The metered conversation routes need a model; their owner's
+		// requests are tested with one (TestConversations).
+		if strings.HasPrefix(rt.Pattern, "POST /v1/conversations/") {
+			continue
+		}
 		mu.Lock()
 		calls = nil
 		mu.Unlock()
@@ -599,5 +604,38 @@ func TestAgentsReferOnlyToTheirWorkspace(t *testing.T) {
 		if forwarded := len(got) == 1 && got[0] == c.body; forwarded != strings.HasPrefix(c.want, "200") {
 			t.Errorf("%s %s %s: the upstream got %q", c.method, c.path, c.body, got)
 		}
+	}
+}
+
+// A metered request may name only its Workspace's agent; an append or a
+// restart only its Workspace's conversation, and the conversation a start
+// makes is its Workspace's: nothing else reaches the upstream.
+func TestMeteredRequestsNameOnlyTheirWorkspacesObjects(t *testing.T) {
+	h, up, _ := agentGateway(t)
+	_ = h.g.objects.Record(context.Background(), inference.Object{Kind: inference.ObjectAgent, ID: "ag-other", OrganizationID: "org1", WorkspaceID: "ws2"})
+	for _, c := range []struct{ path, body, want string }{
+		{"/v1/agents/completions", `{"agent_id":"ag-other","messages":[{"role":"user","content":"hi"}]}`, "Agent ag-other not found"},
+		{"/v1/conversations", `{"agent_id":"ag-other","inputs":"hi"}`, "Agent ag-other not found"},
+		{"/v1/conversations/conv-unknown", `{"inputs":"hi"}`, "Conversation conv-unknown not found"},
+		{"/v1/conversations/conv-unknown/restart", `{"inputs":"hi","from_entry_id":"e"}`, "Conversation conv-unknown not found"},
+	} {
+		resp := h.post(t, context.Background(), c.path, goodKey, c.body)
+		want := `{"object":"error","message":"` + c.want + `","type":"not_found_error","param":null,"code":null}`
+		if got := readAll(t, resp); resp.StatusCode != http.StatusNotFound || got != want {
+			t.Errorf("%s %s: %d %s, want 404 %s", c.path, c.body, resp.StatusCode, got, want)
+		}
+	}
+	if n := up.Count("agents_completion_v1_agents_completions_post") + up.Count("agents_api_v1_conversations_start") +
+		up.Count("agents_api_v1_conversations_append") + up.Count("agents_api_v1_conversations_restart"); n != 0 || len(h.limits.res) != 0 {
+		t.Fatalf("refused requests reached the upstream (%d) or were reserved (%d)", n, len(h.limits.res))
+	}
+	resp := h.post(t, context.Background(), "/v1/conversations", goodKey, `{"model":"mistral-medium-latest","inputs":"ahoy","stream":true}`)
+	body := readAll(t, resp)
+	m := conversationIDRE.FindStringSubmatch(body)
+	if resp.StatusCode != 200 || m == nil {
+		t.Fatalf("a streamed start: %d %s", resp.StatusCode, body)
+	}
+	if o, err := h.g.objects.Find(context.Background(), inference.ObjectConversation, m[1]); err != nil || o.WorkspaceID != testKey.WorkspaceID {
+		t.Fatalf("the conversation a streamed start made: %+v, %v", o, err)
 	}
 }

@@ -38,7 +38,110 @@ const (
 	EndpointChat       = "chat"
 	EndpointFIM        = "fim"
 	EndpointEmbeddings = "embeddings"
+	// EndpointModerations and EndpointClassifications are offered by a
+	// model together with their chat variants, which usage names apart.
+	EndpointModerations         = "moderations"
+	EndpointChatModerations     = "chat_moderations"
+	EndpointClassifications     = "classifications"
+	EndpointChatClassifications = "chat_classifications"
+	// EndpointOCR reads documents, metered in pages.
+	EndpointOCR = "ocr"
+	// EndpointAgents are agents completions; a model listing it also
+	// serves conversations (EndpointConversations), which usage names
+	// apart.
+	EndpointAgents        = "agents"
+	EndpointConversations = "conversations"
+	// EndpointTranscriptions hears audio, metered in seconds of audio and
+	// tokens; EndpointSpeech speaks text, metered in tokens.
+	EndpointTranscriptions = "transcriptions"
+	EndpointSpeech         = "speech"
 )
+
+// operation is a metered operation of the model API: a POST naming a model
+// in its JSON body, forwarded to the model's upstreams, reserved before and
+// settled after from the usage its answer reports.
+type operation struct {
+	// endpoint names the operation in usage (inference.Usage.Endpoint).
+	endpoint string
+	// offeredBy is the endpoint a model lists in Model.Endpoints to offer
+	// the operation.
+	offeredBy string
+	// path is appended to an upstream's BaseURL.
+	path string
+	// body is how the request body is read: its prompt's size, and for a
+	// generation its output's bounds.
+	body bodyKind
+	// agents is set for an operation whose request may name an agent and
+	// no model: it is served by the gateway's agent model (Config.AgentModel).
+	agents bool
+	// pathOfRequest is set for an operation whose path names an object
+	// (a conversation): the upstream's path is the request's, after /v1.
+	pathOfRequest bool
+	// inputUnbounded is set when the model's input is more than the
+	// request's body shows (a conversation's stored entries, a
+	// transcription's audio): the input reported may exceed the request's
+	// bound without being an overrun.
+	inputUnbounded bool
+	// audio is set for an operation metered in seconds of audio heard,
+	// reserved at the model's MaxAudioSeconds.
+	audio bool
+}
+
+// bodyKind is the shape of an operation's request body.
+type bodyKind uint8
+
+const (
+	// bodyChat is a chat completion: messages, tools, and the generation's
+	// fields (stream, max_tokens, n, stream_options).
+	bodyChat bodyKind = iota
+	// bodyFIM is a FIM completion: prompt and suffix, and the generation's
+	// fields.
+	bodyFIM
+	// bodyInput is an input of text: a string, an array of strings, or
+	// token arrays (embeddings, moderations, classifications). Nothing is
+	// generated.
+	bodyInput
+	// bodyChatInput is an input of chats (chat moderations and
+	// classifications): bounded by its JSON's bytes, which are never fewer
+	// than its text's. Nothing is generated.
+	bodyChatInput
+	// bodyOCR is a document to read: metered in pages, bounded by its
+	// pages field, one for an image, else the model's MaxPages.
+	bodyOCR
+	// bodyConversation is a conversation's start, append or restart:
+	// inputs, instructions and tools, bounded by their JSON's bytes;
+	// completion_args.max_tokens; stream. It is forwarded unchanged.
+	bodyConversation
+	// bodyUpload is a multipart form (a transcription's audio), forwarded
+	// as it arrives: its model field is read before its file.
+	bodyUpload
+	// bodySpeech is a text to speak: input, bounded by its bytes; stream.
+	// Its output, audio tokens, is bounded by the model's MaxOutputTokens.
+	bodySpeech
+)
+
+// generates reports whether an operation's answer has output tokens.
+func (op *operation) generates() bool {
+	return op.body == bodyChat || op.body == bodyFIM || op.body == bodyConversation || op.body == bodyUpload || op.body == bodySpeech
+}
+
+// operations are the metered operations, by endpoint.
+var operations = map[string]*operation{
+	EndpointChat:                {endpoint: EndpointChat, offeredBy: EndpointChat, path: "/chat/completions", body: bodyChat},
+	EndpointFIM:                 {endpoint: EndpointFIM, offeredBy: EndpointFIM, path: "/fim/completions", body: bodyFIM},
+	EndpointEmbeddings:          {endpoint: EndpointEmbeddings, offeredBy: EndpointEmbeddings, path: "/embeddings", body: bodyInput},
+	EndpointModerations:         {endpoint: EndpointModerations, offeredBy: EndpointModerations, path: "/moderations", body: bodyInput},
+	EndpointChatModerations:     {endpoint: EndpointChatModerations, offeredBy: EndpointModerations, path: "/chat/moderations", body: bodyChatInput},
+	EndpointClassifications:     {endpoint: EndpointClassifications, offeredBy: EndpointClassifications, path: "/classifications", body: bodyInput},
+	EndpointChatClassifications: {endpoint: EndpointChatClassifications, offeredBy: EndpointClassifications, path: "/chat/classifications", body: bodyChatInput},
+	EndpointOCR:                 {endpoint: EndpointOCR, offeredBy: EndpointOCR, path: "/ocr", body: bodyOCR},
+	EndpointAgents:              {endpoint: EndpointAgents, offeredBy: EndpointAgents, path: "/agents/completions", body: bodyChat, agents: true},
+	EndpointConversations: {endpoint: EndpointConversations, offeredBy: EndpointAgents, body: bodyConversation, agents: true,
+		pathOfRequest: true, inputUnbounded: true},
+	EndpointTranscriptions: {endpoint: EndpointTranscriptions, offeredBy: EndpointTranscriptions, path: "/audio/transcriptions", body: bodyUpload,
+		inputUnbounded: true, audio: true},
+	EndpointSpeech: {endpoint: EndpointSpeech, offeredBy: EndpointSpeech, path: "/audio/speech", body: bodySpeech},
+}
 
 // DemoModelName is the built-in model Config.DemoModel adds.
 const DemoModelName = "steward-demo"
@@ -46,6 +149,18 @@ const DemoModelName = "steward-demo"
 // DefaultMaxOutputTokens is the worst case reserved for a request without
 // max_tokens when its model sets no MaxOutputTokens.
 const DefaultMaxOutputTokens = 4096
+
+// DefaultMaxAudioSeconds is the worst case of audio reserved for a
+// transcription when its model sets no MaxAudioSeconds: half an hour.
+const DefaultMaxAudioSeconds = 30 * 60
+
+// MaxAudioSeconds is the largest MaxAudioSeconds: a day.
+const MaxAudioSeconds = 24 * 60 * 60
+
+// DefaultMaxPages is the worst case of pages reserved for an OCR request
+// naming no pages when its model sets no MaxPages: the most pages Mistral's
+// OCR reads of a document.
+const DefaultMaxPages = 1000
 
 // Model is one model the gateway serves.
 type Model struct {
@@ -56,8 +171,17 @@ type Model struct {
 	// MaxOutputTokens is the worst case reserved when the request gives no
 	// max_tokens; zero means DefaultMaxOutputTokens.
 	MaxOutputTokens int64
-	// Endpoints are those of "chat", "fim" and "embeddings" the model
-	// offers; empty means chat only.
+	// MaxPages is the worst case of pages reserved for an OCR request of a
+	// document that names no pages; zero means DefaultMaxPages.
+	MaxPages int64
+	// MaxAudioSeconds is the audio reserved for a transcription, whose
+	// length the gateway does not know before the upstream hears it; zero
+	// means DefaultMaxAudioSeconds.
+	MaxAudioSeconds int64
+	// Endpoints are those of "chat", "fim", "embeddings", "moderations",
+	// "classifications", "ocr", "agents" (agents completions and
+	// conversations), "transcriptions" and "speech" the model offers;
+	// empty means chat only.
 	Endpoints []string
 }
 
@@ -74,6 +198,11 @@ type Upstream struct {
 // Config configures a Gateway.
 type Config struct {
 	Models []Model
+	// AgentModel, when set, names the model (one of Models, offering
+	// "agents") that serves agents completions and conversations naming
+	// no model: its upstreams are called, its limits and prices apply.
+	// Unset, such a request is answered as one for an unknown model.
+	AgentModel string
 	// Prices is the price table every model must be in (the demo model
 	// costs nothing); nil prices none.
 	Prices *billing.Prices
@@ -94,8 +223,9 @@ type Config struct {
 	Upstream *Upstream
 	// Timeouts override DefaultTimeouts for the groups they name.
 	Timeouts map[string]Timeouts
-	// Objects records the objects created at the default upstream, each
-	// its Workspace's; required with Upstream.
+	// Objects records the objects created through the gateway, each its
+	// Workspace's; required with Upstream. Without it, every object a
+	// request names (an agent, a conversation, a file) is unknown.
 	Objects inference.Objects
 }
 
@@ -104,18 +234,20 @@ type Gateway struct {
 	models map[string]*model
 	// names are the models in the order the list gives them; list is
 	// the list of every model, made at start (created is its time).
-	names     []string
-	list      []byte
-	created   int64
-	currency  string
-	transport http.RoundTripper
-	now       func() time.Time
-	auth      inference.Authenticator
-	limits    inference.Limits
-	rec       inference.Recorder
-	log       *slog.Logger
-	checks    checks
-	inflight  inflight
+	names   []string
+	list    []byte
+	created int64
+	// agentModel serves the agent operations naming no model.
+	agentModel string
+	currency   string
+	transport  http.RoundTripper
+	now        func() time.Time
+	auth       inference.Authenticator
+	limits     inference.Limits
+	rec        inference.Recorder
+	log        *slog.Logger
+	checks     checks
+	inflight   inflight
 	// upstream is the default upstream, nil for none; upstreamName its
 	// URL without its password. timeouts are the groups' timeouts.
 	upstream     *Upstream
@@ -135,10 +267,13 @@ type model struct {
 	// logs and metrics.
 	upstreamNames []string
 	// rate is the model's in the price table.
-	rate      billing.Rate
-	maxOut    int64
-	endpoints map[string]bool
-	demo      bool
+	rate     billing.Rate
+	maxOut   int64
+	maxPages int64
+	// maxAudioSeconds is the audio a transcription reserves.
+	maxAudioSeconds int64
+	endpoints       map[string]bool
+	demo            bool
 }
 
 var currencyRE = regexp.MustCompile(`^[A-Z]{3}$`)
@@ -196,6 +331,12 @@ func New(cfg Config, auth inference.Authenticator, limits inference.Limits, rec 
 	if err := g.defaultUpstream(cfg); err != nil {
 		return nil, err
 	}
+	if cfg.AgentModel != "" {
+		if m := g.models[cfg.AgentModel]; m == nil || m.demo || !m.endpoints[EndpointAgents] {
+			return nil, fmt.Errorf("gateway: the agent model %q is not a configured model offering agents", cfg.AgentModel)
+		}
+		g.agentModel = cfg.AgentModel
+	}
 	g.names, g.created = names, g.now().Unix()
 	g.list = modelList(names, g.models, g.created)
 	g.routes, g.mux = g.routeTable(), http.NewServeMux()
@@ -213,7 +354,7 @@ func validate(m Model) (*model, error) {
 	if len(m.Upstreams) == 0 {
 		return nil, errors.New("at least one upstream is required")
 	}
-	vm := &model{name: m.Name, maxOut: m.MaxOutputTokens, endpoints: map[string]bool{}}
+	vm := &model{name: m.Name, maxOut: m.MaxOutputTokens, maxPages: m.MaxPages, maxAudioSeconds: m.MaxAudioSeconds, endpoints: map[string]bool{}}
 	for j, u := range m.Upstreams {
 		p, err := url.Parse(u.BaseURL)
 		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" || p.RawQuery != "" || p.Fragment != "" {
@@ -228,24 +369,36 @@ func validate(m Model) (*model, error) {
 	case m.MaxOutputTokens == 0:
 		vm.maxOut = DefaultMaxOutputTokens
 	}
+	switch {
+	case m.MaxPages < 0 || m.MaxPages > MaxPages:
+		return nil, fmt.Errorf("max pages %d is not from 0 to %d", m.MaxPages, MaxPages)
+	case m.MaxPages == 0:
+		vm.maxPages = DefaultMaxPages
+	}
+	switch {
+	case m.MaxAudioSeconds < 0 || m.MaxAudioSeconds > MaxAudioSeconds:
+		return nil, fmt.Errorf("max audio seconds %d is not from 0 to %d", m.MaxAudioSeconds, MaxAudioSeconds)
+	case m.MaxAudioSeconds == 0:
+		vm.maxAudioSeconds = DefaultMaxAudioSeconds
+	}
 	eps := m.Endpoints
 	if len(eps) == 0 {
 		eps = []string{EndpointChat}
 	}
 	for _, e := range eps {
 		switch e {
-		case EndpointChat, EndpointFIM, EndpointEmbeddings:
+		case EndpointChat, EndpointFIM, EndpointEmbeddings, EndpointModerations, EndpointClassifications, EndpointOCR, EndpointAgents,
+			EndpointTranscriptions, EndpointSpeech:
 			vm.endpoints[e] = true
 		default:
-			return nil, fmt.Errorf("unknown endpoint %q: want chat, fim or embeddings", e)
+			return nil, fmt.Errorf("unknown endpoint %q: want chat, fim, embeddings, moderations, classifications, ocr, agents, transcriptions or speech", e)
 		}
 	}
 	return vm, nil
 }
 
-// cost is what in and out tokens of the model cost, in micro-units
-// rounded up.
-func (m *model) cost(in, out int64) int64 { return m.rate.Cost(in, out) }
+// cost is what q of the model costs, in micro-units rounded up.
+func (m *model) cost(q billing.Quantity) int64 { return m.rate.Cost(q) }
 
 // modelList is the answer to GET /v1/models: Mistral's ModelList, each
 // model a base model card whose capabilities are the endpoints it offers.
@@ -289,6 +442,17 @@ func (g *Gateway) routeTable() []inference.Route {
 		g.endpoint("POST /v1/chat/completions", EndpointChat),
 		g.endpoint("POST /v1/fim/completions", EndpointFIM),
 		g.endpoint("POST /v1/embeddings", EndpointEmbeddings),
+		g.endpoint("POST /v1/moderations", EndpointModerations),
+		g.endpoint("POST /v1/chat/moderations", EndpointChatModerations),
+		g.endpoint("POST /v1/classifications", EndpointClassifications),
+		g.endpoint("POST /v1/chat/classifications", EndpointChatClassifications),
+		g.endpoint("POST /v1/ocr", EndpointOCR),
+		g.endpoint("POST /v1/agents/completions", EndpointAgents),
+		g.endpoint("POST /v1/conversations", EndpointConversations),
+		g.endpoint("POST /v1/conversations/{conversation_id}", EndpointConversations),
+		g.endpoint("POST /v1/conversations/{conversation_id}/restart", EndpointConversations),
+		g.endpoint("POST /v1/audio/transcriptions", EndpointTranscriptions),
+		g.endpoint("POST /v1/audio/speech", EndpointSpeech),
 		{Pattern: "GET /v1/models", Handler: http.HandlerFunc(g.handleModels)},
 		{Pattern: "POST /v1/check/{check_id}/report", Handler: http.HandlerFunc(g.handleReport)},
 		// The check API takes any method: an auth_request or ext_authz
@@ -317,12 +481,16 @@ func (g *Gateway) exchange(w http.ResponseWriter, r *http.Request) exchange {
 // endpoint is the route of a model endpoint: a POST of a Workspace key,
 // forwarded to the model's upstreams. Its handler bounds the body itself.
 func (g *Gateway) endpoint(pattern, ep string) inference.Route {
+	op := operations[ep]
 	return inference.Route{Pattern: pattern, OwnsBody: true, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		x := g.exchange(w, r)
 		if !x.admit(g.auth.WorkspaceKey(r)) {
 			return
 		}
-		x.ep = ep
+		x.op = op
+		if !x.meteredObjects() {
+			return
+		}
 		g.inflight.enter()
 		defer g.inflight.leave()
 		x.serve()

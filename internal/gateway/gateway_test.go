@@ -75,7 +75,9 @@ type reservation struct {
 	key                  steward.Principal
 	model                string
 	prompt, maxOut       int64
+	pages                int64
 	settledIn, settleOut int64
+	settledPages         int64
 	settles              int
 }
 
@@ -96,20 +98,20 @@ func (t fakeTicket) Headers() http.Header {
 	return http.Header{"X-Ratelimit-Remaining-Tokens": {"1000"}}
 }
 
-func (t fakeTicket) Settle(in, out int64) {
+func (t fakeTicket) Settle(q billing.Quantity) {
 	t.l.mu.Lock()
 	defer t.l.mu.Unlock()
-	t.r.settledIn, t.r.settleOut = in, out
+	t.r.settledIn, t.r.settleOut, t.r.settledPages = q.InputTokens, q.OutputTokens, q.Pages
 	t.r.settles++
 }
 
-func (l *fakeLimits) Reserve(_ context.Context, k steward.Principal, model string, prompt, maxOut int64) (inference.Ticket, error) {
+func (l *fakeLimits) Reserve(_ context.Context, k steward.Principal, model string, q billing.Quantity) (inference.Ticket, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.refuse != nil {
 		return nil, l.refuse
 	}
-	r := &reservation{key: k, model: model, prompt: prompt, maxOut: maxOut}
+	r := &reservation{key: k, model: model, prompt: q.InputTokens, maxOut: q.OutputTokens, pages: q.Pages}
 	l.res = append(l.res, r)
 	return fakeTicket{l, r}, nil
 }
@@ -738,15 +740,19 @@ func TestRouteTable(t *testing.T) {
 		got = append(got, fmt.Sprintf("%s %v", rt.Pattern, rt.OwnsBody))
 	}
 	want := []string{"POST /v1/chat/completions true", "POST /v1/fim/completions true", "POST /v1/embeddings true",
-		"GET /v1/models false", "POST /v1/check/{check_id}/report false", "/v1/check false"}
+		"POST /v1/moderations true", "POST /v1/chat/moderations true", "POST /v1/classifications true", "POST /v1/chat/classifications true",
+		"POST /v1/ocr true", "POST /v1/agents/completions true", "POST /v1/conversations true",
+		"POST /v1/conversations/{conversation_id} true", "POST /v1/conversations/{conversation_id}/restart true",
+		"POST /v1/audio/transcriptions true", "POST /v1/audio/speech true", "GET /v1/models false", "POST /v1/check/{check_id}/report false", "/v1/check false"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("routes %q, want %q", got, want)
 	}
-	routes[3].Handler = http.NotFoundHandler()
+	models := slices.Index(want, "GET /v1/models false")
+	routes[models].Handler = http.NotFoundHandler()
 	req := httptest.NewRequest(http.MethodGet, "/v1/models", nil)
 	req.Header.Set("Authorization", "Bearer "+goodKey)
 	rec := httptest.NewRecorder()
-	h.g.Routes()[3].Handler.ServeHTTP(rec, req)
+	h.g.Routes()[models].Handler.ServeHTTP(rec, req)
 	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), DemoModelName) {
 		t.Fatalf("the model list after a copy of its route changed: %d %s", rec.Code, rec.Body)
 	}
@@ -928,10 +934,10 @@ type noopLimits struct{}
 
 type noopTicket struct{}
 
-func (noopTicket) Headers() http.Header { return nil }
-func (noopTicket) Settle(int64, int64)  {}
+func (noopTicket) Headers() http.Header    { return nil }
+func (noopTicket) Settle(billing.Quantity) {}
 
-func (noopLimits) Reserve(context.Context, steward.Principal, string, int64, int64) (inference.Ticket, error) {
+func (noopLimits) Reserve(context.Context, steward.Principal, string, billing.Quantity) (inference.Ticket, error) {
 	return noopTicket{}, nil
 }
 

@@ -43,7 +43,7 @@ func (f *forwarding) notFound(kind, id string) {
 // caller's Workspace's. A failure to read the records is an error, so
 // that nothing is reached that was not checked.
 func (f *forwarding) owns(kind, id string) (bool, error) {
-	return f.x.g.owned(f.x.r.Context(), f.x.key, kind, id)
+	return f.x.ownedBy(kind, id)
 }
 
 // owned reports whether the object of kind with the upstream's id is p's

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/stewardhq/steward/internal/steward"
 )
@@ -34,6 +35,8 @@ const (
 	MaxTokens = 1 << 30
 	// MaxChoices is the largest n.
 	MaxChoices = 128
+	// MaxPages is the largest number of pages an OCR request reserves.
+	MaxPages = 1 << 20
 )
 
 // estimateTokens is ceil(n/4): the tokens of n bytes of text, estimated.
@@ -60,6 +63,9 @@ type request struct {
 	maxTokensField field
 	n              int64
 	prompt         size
+	// pages bounds the pages of an OCR request's document; 0 when the
+	// request does not, and the model's MaxPages bounds it.
+	pages int64
 	// lastUser is the text of the last user message, for the demo model.
 	lastUser string
 	// streamOptions is the raw stream_options, nil when absent or null;
@@ -111,23 +117,52 @@ type wireMessage struct {
 
 func absent(raw json.RawMessage) bool { return len(raw) == 0 || string(raw) == "null" }
 
-// parseRequest reads body for endpoint ep. Its errors are KindInvalid
+// parseRequest reads a body of kind k; when agents is set, the body may
+// name an agent and no model, and the request's model is then "". Its errors are KindInvalid
 // *steward.Error naming the field, answered 422 in the validation shape.
 // Fields the gateway does not need are not checked: the upstream does.
-func parseRequest(ep string, body []byte) (*request, error) {
+func parseRequest(k bodyKind, agents bool, body []byte) (*request, error) {
 	var wr wireRequest
 	if err := json.Unmarshal(body, &wr); err != nil {
 		return nil, steward.Invalid([]string{"body"}, "the body must be a JSON object")
 	}
 	req := &request{n: 1}
-	if absent(wr.Model) {
+	switch {
+	case !absent(wr.Model):
+		if err := json.Unmarshal(wr.Model, &req.model); err != nil || req.model == "" {
+			return nil, steward.Invalid([]string{"body", "model"}, "model must be a non-empty string")
+		}
+	case !agents:
 		return nil, steward.Invalid([]string{"body", "model"}, "Field required")
 	}
-	if err := json.Unmarshal(wr.Model, &req.model); err != nil || req.model == "" {
-		return nil, steward.Invalid([]string{"body", "model"}, "model must be a non-empty string")
-	}
-	if ep == EndpointEmbeddings {
+	switch k {
+	case bodyInput:
 		req.prompt = inputSize(wr.Input)
+		return req, nil
+	case bodyChatInput:
+		if !absent(wr.Input) {
+			req.prompt = size{bytes: int64(len(wr.Input))}
+		}
+		return req, nil
+	case bodyOCR:
+		// Fields of their own are read apart, so that a chat request's
+		// wireRequest stays as small as it was.
+		var ocr struct {
+			Document json.RawMessage `json:"document"`
+			Pages    json.RawMessage `json:"pages"`
+		}
+		_ = json.Unmarshal(body, &ocr)
+		req.pages = pageBound(ocr.Document, ocr.Pages)
+		return req, nil
+	case bodyConversation:
+		return req, parseConversation(req, &wr, body)
+	case bodySpeech:
+		if !absent(wr.Stream) {
+			if err := json.Unmarshal(wr.Stream, &req.stream); err != nil {
+				return nil, steward.Invalid([]string{"body", "stream"}, "stream must be a boolean")
+			}
+		}
+		req.prompt = size{bytes: textLen(wr.Input)}
 		return req, nil
 	}
 	if !absent(wr.Stream) {
@@ -161,7 +196,7 @@ func parseRequest(ep string, body []byte) (*request, error) {
 		}
 		req.streamOptions = wr.StreamOptions
 	}
-	if ep == EndpointFIM {
+	if k == bodyFIM {
 		req.prompt = size{bytes: textLen(wr.Prompt) + textLen(wr.Suffix), tokens: replyOverheadTokens}
 		return req, nil
 	}
@@ -187,6 +222,45 @@ func parseRequest(ep string, body []byte) (*request, error) {
 	}
 	req.prompt = size{bytes: n, tokens: int64(len(msgs))*messageOverheadTokens + replyOverheadTokens}
 	return req, nil
+}
+
+// parseConversation reads a conversation's start, append or restart: its
+// stream flag, its completion_args.max_tokens, and its prompt bounded by
+// the JSON bytes of its inputs, instructions and tools, which are never
+// fewer than their text's.
+func parseConversation(req *request, wr *wireRequest, body []byte) error {
+	var conv struct {
+		Inputs         json.RawMessage `json:"inputs"`
+		Instructions   json.RawMessage `json:"instructions"`
+		CompletionArgs json.RawMessage `json:"completion_args"`
+	}
+	_ = json.Unmarshal(body, &conv)
+	if !absent(wr.Stream) {
+		if err := json.Unmarshal(wr.Stream, &req.stream); err != nil {
+			return steward.Invalid([]string{"body", "stream"}, "stream must be a boolean")
+		}
+	}
+	if !absent(conv.CompletionArgs) {
+		var args struct {
+			MaxTokens json.RawMessage `json:"max_tokens"`
+		}
+		if err := json.Unmarshal(conv.CompletionArgs, &args); err != nil {
+			return steward.Invalid([]string{"body", "completion_args"}, "completion_args must be an object")
+		}
+		if !absent(args.MaxTokens) {
+			if err := json.Unmarshal(args.MaxTokens, &req.maxTokens); err != nil || req.maxTokens < 0 || req.maxTokens > MaxTokens {
+				return steward.Invalid([]string{"body", "completion_args", "max_tokens"}, "max_tokens must be a whole number from 0 to %d", MaxTokens)
+			}
+		}
+	}
+	var n int64
+	for _, raw := range []json.RawMessage{conv.Inputs, conv.Instructions, wr.Tools} {
+		if !absent(raw) {
+			n += int64(len(raw))
+		}
+	}
+	req.prompt = size{bytes: n, tokens: replyOverheadTokens}
+	return nil
 }
 
 // maxOutput is the output each choice may produce: max_tokens, or the
@@ -304,14 +378,18 @@ type edit struct {
 	was field
 }
 
-// upstreamEdits are the changes the body of req needs before it is sent
-// upstream, and whether they add include_usage to stream_options: a
+// upstreamEdits are the changes the body of a chat or FIM request (agents
+// completions included) needs before it is sent upstream, other bodies
+// needing none, and whether they add include_usage to stream_options: a
 // stream must end with a usage chunk, and a request without max_tokens
 // must be given the output it reserved (maxOut), so that the upstream
 // stops where the reservation does instead of at its own default.
-func upstreamEdits(ep string, req *request, maxOut int64) ([]edit, bool, error) {
+func upstreamEdits(op *operation, req *request, maxOut int64) ([]edit, bool, error) {
+	if op.body != bodyChat && op.body != bodyFIM {
+		return nil, false, nil
+	}
 	var edits []edit
-	if ep != EndpointEmbeddings && req.maxTokensField != fieldGiven {
+	if req.maxTokensField != fieldGiven {
 		edits = append(edits, edit{name: "max_tokens", value: strconv.AppendInt(nil, maxOut, 10), was: req.maxTokensField})
 	}
 	if !req.stream {
@@ -373,4 +451,48 @@ func applyEdits(body []byte, edits []edit) ([]byte, error) {
 		out = append(out, e.value...)
 	}
 	return append(out, '}'), nil
+}
+
+// pageBound is the most pages an OCR request can have read: one for an
+// image, else as many as its pages field names (a list of page numbers, or
+// a string of numbers and ranges such as "0,2-4"), capped at MaxPages; 0
+// when neither bounds it. A field the upstream would refuse bounds
+// nothing: the upstream answers it.
+func pageBound(document, pages json.RawMessage) int64 {
+	var doc struct {
+		Type string `json:"type"`
+	}
+	if json.Unmarshal(document, &doc) == nil && doc.Type == "image_url" {
+		return 1
+	}
+	pages = bytes.TrimSpace(pages)
+	if absent(pages) {
+		return 0
+	}
+	var list []int64
+	if json.Unmarshal(pages, &list) == nil {
+		return min(int64(len(list)), MaxPages)
+	}
+	var spec string
+	if json.Unmarshal(pages, &spec) != nil {
+		return 0
+	}
+	var n int64
+	for part := range strings.SplitSeq(spec, ",") {
+		lo, hi, isRange := strings.Cut(strings.TrimSpace(part), "-")
+		a, err := strconv.ParseInt(strings.TrimSpace(lo), 10, 64)
+		if err != nil || a < 0 {
+			return 0
+		}
+		b := a
+		if isRange {
+			if b, err = strconv.ParseInt(strings.TrimSpace(hi), 10, 64); err != nil || b < a {
+				return 0
+			}
+		}
+		if n += min(b-a+1, MaxPages); n >= MaxPages {
+			return MaxPages
+		}
+	}
+	return n
 }

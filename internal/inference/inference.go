@@ -5,7 +5,8 @@
 // gateway asks these interfaces and lists its routes; the enforcer, the
 // metering and the metrics implement or wrap them, and the server
 // registers the routes; none of them imports another for it. It imports
-// nothing of the project but the steward domain.
+// nothing of the project but the steward domain and billing's units
+// (billing.Quantity).
 package inference
 
 import (
@@ -13,6 +14,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/stewardhq/steward/internal/billing"
 	"github.com/stewardhq/steward/internal/steward"
 )
 
@@ -35,10 +37,12 @@ type Authenticator interface {
 // Limits admits requests against the key's limits.
 type Limits interface {
 	// Reserve admits a request for its worst case before the upstream is
-	// called, or refuses it. A refusal should be a *Refusal, whose
-	// RetryAfter and Header reach the client; any other error is answered
-	// by its steward kind (500 for a plain error, which is logged).
-	Reserve(ctx context.Context, k steward.Principal, model string, promptTokens, maxOutputTokens int64) (Ticket, error)
+	// called, or refuses it: its tokens against the token limits, its cost
+	// (of every unit) against the spend caps. A refusal should be a
+	// *Refusal, whose RetryAfter and Header reach the client; any other
+	// error is answered by its steward kind (500 for a plain error, which
+	// is logged).
+	Reserve(ctx context.Context, k steward.Principal, model string, worst billing.Quantity) (Ticket, error)
 }
 
 // Ticket is an admitted reservation.
@@ -48,8 +52,8 @@ type Ticket interface {
 	Headers() http.Header
 	// Settle corrects the reservation to what the request used. The
 	// gateway calls it exactly once per ticket, whatever happens, with
-	// zeros when nothing was answered.
-	Settle(inputTokens, outputTokens int64)
+	// the zero Quantity when nothing was answered.
+	Settle(used billing.Quantity)
 }
 
 // Recorder stores the usage of answered requests.
@@ -97,10 +101,14 @@ type Usage struct {
 	Time      time.Time
 	// Key is the principal of the Workspace key that made the request.
 	Key steward.Principal
-	// Model is the configured model name; Endpoint is "chat", "fim",
-	// "embeddings", or "check" for the check API.
+	// Model is the configured model name; Endpoint names the operation
+	// ("chat", "fim", "embeddings", "ocr", ... as the gateway lists them),
+	// or is "check" for the check API.
 	Model, Endpoint           string
 	InputTokens, OutputTokens int64
+	// Pages are the pages an OCR request had read, AudioSeconds the
+	// seconds of audio a transcription had heard.
+	Pages, AudioSeconds int64
 	// Cost is in millionths of Currency, rounded up.
 	Cost     int64
 	Currency string

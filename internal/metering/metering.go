@@ -74,6 +74,7 @@ func event(id string, u inference.Usage) usage.Event {
 	return usage.Event{
 		ID: id, Time: u.Time, OrganizationID: u.Key.OrganizationID, WorkspaceID: u.Key.WorkspaceID,
 		KeyID: u.Key.CredentialID, UserID: u.Key.UserID, Model: u.Model, InputTokens: u.InputTokens, OutputTokens: u.OutputTokens,
+		Pages: u.Pages, AudioSeconds: u.AudioSeconds,
 		Cost: u.Cost, Currency: u.Currency, Estimated: u.Estimated, Overrun: u.Overrun, Endpoint: u.Endpoint, RequestID: u.RequestID,
 		Product: u.Key.Product,
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/stewardhq/steward/internal/billing"
 	"github.com/stewardhq/steward/internal/httpstatus"
 	"github.com/stewardhq/steward/internal/inference"
 	"github.com/stewardhq/steward/internal/steward"
@@ -223,8 +224,8 @@ type limitsCounter struct {
 	l inference.Limits
 }
 
-func (c limitsCounter) Reserve(ctx context.Context, k steward.Principal, model string, promptTokens, maxOutputTokens int64) (inference.Ticket, error) {
-	t, err := c.l.Reserve(ctx, k, model, promptTokens, maxOutputTokens)
+func (c limitsCounter) Reserve(ctx context.Context, k steward.Principal, model string, worst billing.Quantity) (inference.Ticket, error) {
+	t, err := c.l.Reserve(ctx, k, model, worst)
 	if err != nil {
 		c.m.refusals.WithLabelValues(reason(err)).Inc()
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stewardhq/steward/internal/billing"
 	"github.com/stewardhq/steward/internal/inference"
 	"github.com/stewardhq/steward/internal/metrics"
 	"github.com/stewardhq/steward/internal/steward"
@@ -26,7 +27,7 @@ func (r refuseAll) Reporter(*http.Request) (steward.Principal, error) {
 	return steward.Principal{}, r.err
 }
 
-func (r refuseAll) Reserve(context.Context, steward.Principal, string, int64, int64) (inference.Ticket, error) {
+func (r refuseAll) Reserve(context.Context, steward.Principal, string, billing.Quantity) (inference.Ticket, error) {
 	return nil, r.err
 }
 
@@ -83,8 +84,8 @@ func TestGatewayMetrics(t *testing.T) {
 	auth := m.Auth(refuseAll{&steward.Error{Kind: steward.KindUnauthenticated, Code: "key_expired"}})
 	_, _ = auth.WorkspaceKey(httptest.NewRequest("POST", "/v1/chat/completions", nil))
 	_, _ = auth.Reporter(httptest.NewRequest("POST", "/v1/check/c/report", nil))
-	_, _ = m.Limits(refuseAll{&inference.Refusal{Err: &steward.Error{Kind: steward.KindRateLimited, Code: "spend_limit_exceeded"}}}).Reserve(ctx, steward.Principal{}, "m", 1, 1)
-	_, _ = m.Limits(refuseAll{&steward.Error{Kind: steward.KindUnavailable, Code: "limits_unavailable"}}).Reserve(ctx, steward.Principal{}, "m", 1, 1)
+	_, _ = m.Limits(refuseAll{&inference.Refusal{Err: &steward.Error{Kind: steward.KindRateLimited, Code: "spend_limit_exceeded"}}}).Reserve(ctx, steward.Principal{}, "m", billing.Tokens(1, 1))
+	_, _ = m.Limits(refuseAll{&steward.Error{Kind: steward.KindUnavailable, Code: "limits_unavailable"}}).Reserve(ctx, steward.Principal{}, "m", billing.Tokens(1, 1))
 	for _, u := range []inference.Usage{
 		{Model: "m", Upstream: "http://10.0.0.5:8000/v1", Overrun: true},
 		{Model: "m", Upstream: "http://10.0.0.5:8000/v1"},

@@ -18,6 +18,7 @@ import (
 	"github.com/stewardhq/steward/internal/analytics"
 	"github.com/stewardhq/steward/internal/apitest"
 	"github.com/stewardhq/steward/internal/auth"
+	"github.com/stewardhq/steward/internal/billing"
 	"github.com/stewardhq/steward/internal/directory"
 	"github.com/stewardhq/steward/internal/gateway"
 	"github.com/stewardhq/steward/internal/inference"
@@ -186,7 +187,7 @@ func surfaceDeps(t *testing.T, db *store.DB) (func(*server.Deps), *auth.Authenti
 // reserve.
 type unreachedLimits struct{ t *testing.T }
 
-func (l unreachedLimits) Reserve(context.Context, steward.Principal, string, int64, int64) (inference.Ticket, error) {
+func (l unreachedLimits) Reserve(context.Context, steward.Principal, string, billing.Quantity) (inference.Ticket, error) {
 	l.t.Error("a request reached the limits")
 	return nil, errors.New("not admitted")
 }
@@ -637,7 +638,7 @@ func TestModelRoutesAnswerInMistralsFormat(t *testing.T) {
 			{"DELETE", "/v1/models", http.StatusMethodNotAllowed, "GET", "invalid_request_error"},
 			{"GET", "/v1/check/c1/report", http.StatusMethodNotAllowed, "POST", "invalid_request_error"},
 			{"POST", "/v1/check/c1/report/again", http.StatusNotFound, "", "not_found_error"},
-			{"POST", "/v1/audio/transcriptions", http.StatusNotFound, "", "not_found_error"},
+			{"POST", "/v1/not-an-operation", http.StatusNotFound, "", "not_found_error"},
 			{"PUT", "/v1/check", http.StatusUnauthorized, "", "authentication_error"},
 		} {
 			t.Run(c.method+" "+c.path, func(t *testing.T) {

@@ -11,7 +11,7 @@ import (
 	"github.com/stewardhq/steward/internal/store"
 )
 
-var intentColumns = []string{"id", "organization_id", "workspace_id", "key_id", "user_id", "model", "occurred_at", "input_tokens", "output_tokens", "cost", "currency", "endpoint", "request_id", "product"}
+var intentColumns = []string{"id", "organization_id", "workspace_id", "key_id", "user_id", "model", "occurred_at", "input_tokens", "output_tokens", "cost", "currency", "endpoint", "request_id", "product", "pages", "audio_seconds"}
 
 // intentRow is an intent's columns as written: its usage, then its process.
 var intentRow = append(slices.Clone(intentColumns), "process_id")
@@ -32,6 +32,11 @@ type Intent struct {
 	kind     intentKind
 	at       time.Time
 	answered atomic.Bool
+	// held is set while an intent of a kind that answers within a commit
+	// or two is kept out of the queue: its final event will most likely
+	// be ready before the intent could be written, and takes its place
+	// (Settle); a stream's first byte queues it (Durable).
+	held atomic.Bool
 }
 
 // intentKind is what the time a request waits for its answer depends on.
@@ -46,7 +51,12 @@ func (r *Recorder) Intend(e Event) (*Intent, error) {
 		return nil, err
 	}
 	in := &Intent{r: r, id: e.ID, kind: intentKind{e.Model, e.Endpoint}, at: time.Now()}
-	in.req = &request{intents: events, due: in.at.Add(r.deferIntent(in.kind)), done: make(chan struct{})}
+	wait, fast := r.deferIntent(in.kind)
+	in.req = &request{intents: events, due: in.at.Add(wait), done: make(chan struct{})}
+	if fast {
+		in.held.Store(true)
+		return in, nil
+	}
 	if err := r.enqueue(in.req); err != nil {
 		return nil, err
 	}
@@ -58,6 +68,11 @@ func (r *Recorder) Intend(e Event) (*Intent, error) {
 // batch deferred because nobody waited for it is written at once.
 func (in *Intent) Durable(ctx context.Context) error {
 	in.answer()
+	if in.held.CompareAndSwap(true, false) {
+		if err := in.r.enqueue(in.req); err != nil {
+			return err
+		}
+	}
 	select {
 	case <-in.req.done:
 		return in.req.err
@@ -104,7 +119,8 @@ func (in *Intent) Settle(ctx context.Context, final Event) error {
 }
 
 // Cancel withdraws the intent of a request that used nothing (no upstream
-// answered, or it answered an error), or deletes it in a later batch.
+// answered, or it answered an error), or deletes it in a later batch. A
+// held intent is queued nowhere: withdrawing it is all there is to do.
 func (in *Intent) Cancel() {
 	if in.req.state.CompareAndSwap(queued, withdrawn) {
 		return
@@ -125,15 +141,17 @@ func (in *Intent) answer() {
 // deferIntent is how long an intent of kind may wait in the queue for
 // others to share its batch: the time its kind's requests usually wait for
 // their answers less twice the usual commit, so that its commit is done
-// before its answer comes, and at most MaxDefer. A kind not seen yet, or
-// one answered within a commit or two, is written at once: its answer
-// would otherwise wait for a whole commit, and a heavier one (its final
-// event with its rollups) than the intent's.
-func (r *Recorder) deferIntent(kind intentKind) time.Duration {
+// before its answer comes, and at most MaxDefer. A kind not seen yet is
+// written at once. A kind answered within a commit or two is fast: its
+// intent is better not written at all, since its final event will be
+// ready about when the intent's commit would end, and one row costs less
+// than two.
+func (r *Recorder) deferIntent(kind intentKind) (wait time.Duration, fast bool) {
 	r.latMu.Lock()
-	d := r.latency[kind] - 2*r.commitAvg
+	latency, seen := r.latency[kind]
+	d := latency - 2*r.commitAvg
 	r.latMu.Unlock()
-	return min(max(d, 0), r.maxDefer)
+	return min(max(d, 0), r.maxDefer), seen && d <= 0
 }
 
 // answered adds the time a request of kind waited for its answer to the
@@ -171,7 +189,7 @@ func writeIntents(ctx context.Context, tx *store.Tx, intents []Event, process in
 	rows := make([][]any, len(intents))
 	for i, e := range intents {
 		rows[i] = []any{e.ID, e.OrganizationID, e.WorkspaceID, e.KeyID, e.UserID, e.Model, store.Micros(e.Time),
-			e.InputTokens, e.OutputTokens, e.Cost, e.Currency, e.Endpoint, e.RequestID, e.Product, process}
+			e.InputTokens, e.OutputTokens, e.Cost, e.Currency, e.Endpoint, e.RequestID, e.Product, e.Pages, e.AudioSeconds, process}
 	}
 	return tx.InsertMany(ctx, "usage_intents", intentRow, rows, "ON CONFLICT (id) DO NOTHING")
 }
@@ -184,7 +202,7 @@ func readIntents(ctx context.Context, tx *store.Tx, where string, args ...any) (
 		e := Event{Estimated: true}
 		var at int64
 		if err := rows.Scan(&e.ID, &e.OrganizationID, &e.WorkspaceID, &e.KeyID, &e.UserID, &e.Model, &at,
-			&e.InputTokens, &e.OutputTokens, &e.Cost, &e.Currency, &e.Endpoint, &e.RequestID, &e.Product); err != nil {
+			&e.InputTokens, &e.OutputTokens, &e.Cost, &e.Currency, &e.Endpoint, &e.RequestID, &e.Product, &e.Pages, &e.AudioSeconds); err != nil {
 			return err
 		}
 		e.Time = store.Time(at)

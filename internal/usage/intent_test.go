@@ -23,10 +23,12 @@ func intents(t *testing.T, db *store.DB) int {
 	return n
 }
 
-// reserved is event id's reservation: more than it will use.
+// reserved is event id's reservation: more than it will use, in every
+// unit, so that an intent settled at its reservation shows each kept.
 func reserved(id string, at time.Time) Event {
 	e := event(id, at)
 	e.InputTokens, e.OutputTokens, e.Cost, e.Estimated = 100, 200, 3000, true
+	e.Pages, e.AudioSeconds = 7, 60
 	return e
 }
 
@@ -270,28 +272,82 @@ func TestDeferredIntentReplaced(t *testing.T) {
 func TestIntentsDeferredByTheirModelsTime(t *testing.T) {
 	r := NewRecorder(nil, Options{MaxDefer: 10 * time.Millisecond})
 	chat, embed := intentKind{"m", "chat"}, intentKind{"m", "embeddings"}
-	if d := r.deferIntent(chat); d != 0 {
-		t.Fatalf("a kind not seen yet waits %v, want 0", d)
+	if d, fast := r.deferIntent(chat); d != 0 || fast {
+		t.Fatalf("a kind not seen yet: wait %v, fast %v; want it written at once", d, fast)
 	}
 	r.committed(time.Millisecond)
 	r.answered(embed, 4*time.Millisecond)
 	r.answered(chat, time.Second)
-	if d := r.deferIntent(embed); d != 2*time.Millisecond {
+	if d, _ := r.deferIntent(embed); d != 2*time.Millisecond {
 		t.Fatalf("answered in 4ms, commits of 1ms: %v, want 2ms", d)
 	}
-	if d := r.deferIntent(chat); d != 10*time.Millisecond {
+	if d, _ := r.deferIntent(chat); d != 10*time.Millisecond {
 		t.Fatalf("answered in 1s: %v, want MaxDefer, 10ms", d)
 	}
 	r.answered(embed, 12*time.Millisecond)
-	if d := r.deferIntent(embed); d != 3*time.Millisecond {
+	if d, _ := r.deferIntent(embed); d != 3*time.Millisecond {
 		t.Fatalf("answered in 4ms then 12ms: %v, want their moving average (5ms) less two commits, 3ms", d)
 	}
 	r.committed(9 * time.Millisecond)
-	if d := r.deferIntent(embed); d != time.Millisecond {
+	if d, _ := r.deferIntent(embed); d != time.Millisecond {
 		t.Fatalf("commits of 1ms then 9ms: %v, want 5ms less two of their moving average (2ms), 1ms", d)
 	}
 	r.answered(intentKind{"fast", "chat"}, 300*time.Microsecond)
-	if d := r.deferIntent(intentKind{"fast", "chat"}); d != 0 {
-		t.Fatalf("answered within a commit: %v, want 0", d)
+	if d, fast := r.deferIntent(intentKind{"fast", "chat"}); d != 0 || !fast {
+		t.Fatalf("answered within a commit: wait %v, fast %v; want a fast kind", d, fast)
 	}
+}
+
+// TestFastIntentHeld follows the intents of a model that answers within a
+// commit: held out of the queue, each request writes only its final event
+// (one batch each, no intent), unless a stream's first byte asks for its
+// intent to be durable (Durable), which queues it then.
+func TestFastIntentHeld(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, db *store.DB) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		at := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+		r := NewRecorder(db, Options{MaxDefer: -1})
+		e := reserved("a", at)
+		r.committed(time.Millisecond)
+		r.answered(intentKind{e.Model, e.Endpoint}, time.Microsecond)
+		start(t, r)
+		a, err := r.Intend(reserved("a", at))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.mu.Lock()
+		queued := len(r.pending)
+		r.mu.Unlock()
+		if got := queued; got != 0 {
+			t.Fatalf("%d rows queued after Intend, want the fast intent held", got)
+		}
+		if err := a.Settle(ctx, event("a", at)); err != nil {
+			t.Fatal(err)
+		}
+		if s := r.Stats(); s.Batches != 1 || s.Events != 1 {
+			t.Fatalf("stats %+v after Settle, want one batch of the final event", s)
+		}
+		b, err := r.Intend(reserved("b", at))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Durable(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := intents(t, db); got != 1 {
+			t.Fatalf("intents after Durable: %d, want the held intent written", got)
+		}
+		c, err := r.Intend(reserved("c", at))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Cancel()
+		if err := r.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if got := intents(t, db); got != 1 {
+			t.Fatalf("intents after a held one was cancelled: %d, want only b's", got)
+		}
+	})
 }

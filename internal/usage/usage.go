@@ -42,6 +42,11 @@ type Event struct {
 	Model        string
 	InputTokens  int64
 	OutputTokens int64
+	// Pages are the pages an OCR request had read, AudioSeconds the
+	// seconds of audio a transcription had heard: units its cost was
+	// priced at besides tokens. The rollups do not sum them.
+	Pages        int64
+	AudioSeconds int64
 	// Cost is in micro-units of Currency. The rollups add costs as given:
 	// an Organization is expected to be billed in one currency.
 	Cost     int64
@@ -112,6 +117,8 @@ func validate(e *Event, field []string) error {
 	text("product", e.Product, false, MaxModelLen)
 	count("input_tokens", e.InputTokens)
 	count("output_tokens", e.OutputTokens)
+	count("pages", e.Pages)
+	count("audio_seconds", e.AudioSeconds)
 	count("cost", e.Cost)
 	if e.Time.Before(earliest) || !e.Time.Before(latest) {
 		errs = append(errs, steward.Invalid(at("time"), "time must be between 1970 and 9999"))
@@ -175,7 +182,7 @@ func bucketStart(t time.Time, size time.Duration) int64 {
 }
 
 var (
-	eventColumns  = []string{"id", "organization_id", "workspace_id", "key_id", "user_id", "model", "occurred_at", "input_tokens", "output_tokens", "cost", "currency", "estimated", "endpoint", "recorded_at", "request_id", "product", "overrun"}
+	eventColumns  = []string{"id", "organization_id", "workspace_id", "key_id", "user_id", "model", "occurred_at", "input_tokens", "output_tokens", "cost", "currency", "estimated", "endpoint", "recorded_at", "request_id", "product", "overrun", "pages", "audio_seconds"}
 	rollupColumns = []string{"organization_id", "bucket_start", "workspace_id", "key_id", "user_id", "model", "requests", "input_tokens", "output_tokens", "cost", "estimated_requests", "overrun_requests"}
 )
 
@@ -185,7 +192,7 @@ var (
 // multi-row statements of a few sizes (store.Runs), which stay prepared.
 var (
 	insertEventsPostgres = "INSERT INTO usage_events (" + strings.Join(eventColumns, ", ") +
-		") SELECT * FROM unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[], ?::text[], ?::boolean[], ?::text[], ?::bigint[], ?::text[], ?::text[], ?::boolean[])" +
+		") SELECT * FROM unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[], ?::text[], ?::boolean[], ?::text[], ?::bigint[], ?::text[], ?::text[], ?::boolean[], ?::bigint[], ?::bigint[])" +
 		" ON CONFLICT (id) DO NOTHING RETURNING id"
 	rollupSourcePostgres = " SELECT * FROM unnest(?::text[], ?::bigint[], ?::text[], ?::text[], ?::text[], ?::text[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[])"
 )
@@ -249,19 +256,19 @@ func insertEvents(ctx context.Context, tx *store.Tx, events []*Event, inserted f
 		ids, orgs, workspaces, keys, users, models := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		times, inputs, outputs, costs := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
 		currencies, endpoints, estimated, recordedAt, requestIDs, products := make([]string, n), make([]string, n), make([]bool, n), make([]int64, n), make([]string, n), make([]string, n)
-		overrun := make([]bool, n)
+		overrun, pages, audio := make([]bool, n), make([]int64, n), make([]int64, n)
 		for i, e := range events {
 			ids[i], orgs[i], workspaces[i], keys[i], users[i], models[i] = e.ID, e.OrganizationID, e.WorkspaceID, e.KeyID, e.UserID, e.Model
 			times[i], inputs[i], outputs[i], costs[i] = store.Micros(e.Time), e.InputTokens, e.OutputTokens, e.Cost
 			currencies[i], estimated[i], endpoints[i], recordedAt[i], requestIDs[i], products[i] = e.Currency, e.Estimated, e.Endpoint, recorded, e.RequestID, e.Product
-			overrun[i] = e.Overrun
+			overrun[i], pages[i], audio[i] = e.Overrun, e.Pages, e.AudioSeconds
 		}
-		return tx.Each(ctx, insertEventsPostgres, []any{ids, orgs, workspaces, keys, users, models, times, inputs, outputs, costs, currencies, estimated, endpoints, recordedAt, requestIDs, products, overrun}, scan)
+		return tx.Each(ctx, insertEventsPostgres, []any{ids, orgs, workspaces, keys, users, models, times, inputs, outputs, costs, currencies, estimated, endpoints, recordedAt, requestIDs, products, overrun, pages, audio}, scan)
 	}
 	rows := make([][]any, len(events))
 	for i, e := range events {
 		rows[i] = []any{e.ID, e.OrganizationID, e.WorkspaceID, e.KeyID, e.UserID, e.Model, store.Micros(e.Time),
-			e.InputTokens, e.OutputTokens, e.Cost, e.Currency, e.Estimated, e.Endpoint, recorded, e.RequestID, e.Product, e.Overrun}
+			e.InputTokens, e.OutputTokens, e.Cost, e.Currency, e.Estimated, e.Endpoint, recorded, e.RequestID, e.Product, e.Overrun, e.Pages, e.AudioSeconds}
 	}
 	// RETURNING costs SQLite a fifth of the batch's time, and a batch is
 	// almost always new: it is inserted without, and only when some of its

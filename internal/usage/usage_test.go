@@ -59,7 +59,7 @@ func stored(t *testing.T, db *store.DB) map[string]Event {
 			var e Event
 			var at, recorded int64
 			if err := rows.Scan(&e.ID, &e.OrganizationID, &e.WorkspaceID, &e.KeyID, &e.UserID, &e.Model, &at,
-				&e.InputTokens, &e.OutputTokens, &e.Cost, &e.Currency, &e.Estimated, &e.Endpoint, &recorded, &e.RequestID, &e.Product, &e.Overrun); err != nil {
+				&e.InputTokens, &e.OutputTokens, &e.Cost, &e.Currency, &e.Estimated, &e.Endpoint, &recorded, &e.RequestID, &e.Product, &e.Overrun, &e.Pages, &e.AudioSeconds); err != nil {
 				return err
 			}
 			e.Time = store.Time(at)
@@ -536,6 +536,39 @@ func TestMonthByModelDay(t *testing.T) {
 // TestOverrunsCounted: requests that used more than they reserved are
 // counted apart, in the rollups and in the parts of an hour read from the
 // raw events (a day in India starts at 18:30 UTC).
+// TestPagesAndAudioSecondsStored: the units an event was priced at besides
+// tokens are stored with it, on both engines, in a batch of one and of
+// several; a negative count is refused, naming the field.
+func TestPagesAndAudioSecondsStored(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		at := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+		r := NewRecorder(db, Options{})
+		start(t, r)
+		ocr, audio, both := event("ocr", at), event("audio", at), event("both", at)
+		ocr.Endpoint, ocr.Pages = "ocr", 29
+		audio.Endpoint, audio.AudioSeconds = "transcriptions", 203
+		both.Pages, both.AudioSeconds = 1, 2
+		if err := r.Record(ctx, ocr); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.RecordMany(ctx, []Event{audio, both}); err != nil {
+			t.Fatal(err)
+		}
+		got := checkRollups(t, db)
+		for _, want := range []Event{ocr, audio, both} {
+			if got[want.ID] != want {
+				t.Errorf("stored %+v, want %+v", got[want.ID], want)
+			}
+		}
+		bad := event("bad", at)
+		bad.AudioSeconds = -1
+		if err := r.Record(ctx, bad); err == nil || !strings.Contains(err.Error(), "audio_seconds must be between 0 and") {
+			t.Fatalf("a negative count of seconds: %v", err)
+		}
+	})
+}
+
 func TestOverrunsCounted(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, db *store.DB) {
 		over := func(e Event) Event { e.Overrun = true; return e }
