@@ -26,6 +26,7 @@ import (
 	"github.com/stewardhq/steward/internal/inference"
 	"github.com/stewardhq/steward/internal/keys"
 	"github.com/stewardhq/steward/internal/metering"
+	"github.com/stewardhq/steward/internal/objects"
 	"github.com/stewardhq/steward/internal/outbox"
 	"github.com/stewardhq/steward/internal/scim"
 	"github.com/stewardhq/steward/internal/server"
@@ -160,7 +161,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	gw, err := newGateway(cfg, prices, env.Getenv, m.Auth(authn), m.Limits(enforcer), m.Recorder(metering.Meter{Usage: recorder, Intents: true}), m.Transport(gateway.UpstreamTransport(cfg.UpstreamHeaderTimeout)), log)
+	gw, err := newGateway(cfg, prices, objects.NewService(db), env.Getenv, m.Auth(authn), m.Limits(enforcer), m.Recorder(metering.Meter{Usage: recorder, Intents: true}), m.Transport(gateway.UpstreamTransport(cfg.UpstreamHeaderTimeout)), log)
 	if err != nil {
 		return err
 	}
@@ -322,9 +323,10 @@ func sweepInterval(getenv func(string) string) (time.Duration, error) {
 const reportTokenEnv = "STEWARD_CHECK_REPORT_TOKEN"
 
 // newGateway builds the model API from the configured models, priced by
-// prices; their upstreams' keys come from the environment.
-func newGateway(cfg config.Config, prices *billing.Prices, getenv func(string) string, authn inference.Authenticator, lim inference.Limits, recorder inference.Recorder, transport http.RoundTripper, log *slog.Logger) (*gateway.Gateway, error) {
-	gcfg := gateway.Config{Prices: prices, Currency: cfg.Currency, DemoModel: cfg.DemoModel, AgentModel: cfg.AgentModel, Transport: transport}
+// prices, and the default upstream, whose objects objs records; the
+// upstreams' keys come from the environment.
+func newGateway(cfg config.Config, prices *billing.Prices, objs inference.Objects, getenv func(string) string, authn inference.Authenticator, lim inference.Limits, recorder inference.Recorder, transport http.RoundTripper, log *slog.Logger) (*gateway.Gateway, error) {
+	gcfg := gateway.Config{Prices: prices, Currency: cfg.Currency, DemoModel: cfg.DemoModel, AgentModel: cfg.AgentModel, Transport: transport, Objects: objs}
 	for _, m := range cfg.Models {
 		gm := gateway.Model{Name: m.Name, MaxOutputTokens: m.MaxOutputTokens, MaxPages: m.MaxPages, MaxAudioSeconds: m.MaxAudioSeconds, Endpoints: m.Endpoints}
 		for _, u := range m.Upstreams {
@@ -337,6 +339,18 @@ func newGateway(cfg config.Config, prices *billing.Prices, getenv func(string) s
 			gm.Upstreams = append(gm.Upstreams, up)
 		}
 		gcfg.Models = append(gcfg.Models, gm)
+	}
+	if u := cfg.Upstream; u != nil {
+		gcfg.Upstream = &gateway.Upstream{BaseURL: u.URL}
+		if u.APIKeyEnv != "" {
+			if gcfg.Upstream.APIKey = getenv(u.APIKeyEnv); gcfg.Upstream.APIKey == "" {
+				return nil, fmt.Errorf("upstream: the environment variable %s, which holds the default upstream's key, is empty", u.APIKeyEnv)
+			}
+		}
+		gcfg.Timeouts = map[string]gateway.Timeouts{}
+		for group, t := range u.Timeouts {
+			gcfg.Timeouts[group] = gateway.Timeouts{Header: t.Header, Idle: t.Idle}
+		}
 	}
 	return gateway.New(gcfg, authn, lim, recorder, log)
 }

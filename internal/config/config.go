@@ -88,6 +88,30 @@ type Config struct {
 	// agents completions and conversations naming no model; config file
 	// only.
 	AgentModel string `yaml:"agent_model"`
+	// Upstream is the default upstream, which the model API's operations
+	// that name no model (files, batch jobs, agents, conversations,
+	// libraries, voices, fine-tuned models) are forwarded to; only the
+	// config file sets it. Without it, those operations are not served.
+	Upstream *DefaultUpstream `yaml:"upstream"`
+}
+
+// DefaultUpstream is the upstream of the operations that name no model:
+// a Mistral-compatible API root, with the key of the environment variable
+// APIKeyEnv, and the timeouts of its operations by group.
+type DefaultUpstream struct {
+	URL       string `yaml:"url"`
+	APIKeyEnv string `yaml:"api_key_env"`
+	// Timeouts override the gateway's defaults for the groups they name
+	// (files, batch_jobs, agents, ...).
+	Timeouts map[string]Timeouts `yaml:"timeouts"`
+}
+
+// Timeouts bound an operation's upstream call: Header the wait for the
+// answer's headers once the request is sent, Idle a gap in the answer's
+// body. Zero keeps the gateway's default.
+type Timeouts struct {
+	Header time.Duration `yaml:"header"`
+	Idle   time.Duration `yaml:"idle"`
 }
 
 // Model is a model the gateway serves, as the config file describes it.
@@ -344,6 +368,16 @@ func (c *Config) validate() error {
 		} {
 			if err := p.check(p.price); err != nil {
 				return fmt.Errorf("models[%d] (%q): %s: %w", i, m.Name, p.key, err)
+			}
+		}
+	}
+	if u := c.Upstream; u != nil {
+		if p, err := url.Parse(u.URL); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" || p.RawQuery != "" || p.Fragment != "" {
+			return fmt.Errorf("upstream: url %q must be an absolute http or https URL without query or fragment", u.URL)
+		}
+		for group, t := range u.Timeouts {
+			if t.Header < 0 || t.Idle < 0 {
+				return fmt.Errorf("upstream: timeouts of %s must be positive durations", group)
 			}
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stewardhq/steward/internal/billing"
 )
@@ -92,6 +93,30 @@ func TestFailOpenKinds(t *testing.T) {
 	_, err = load(t, "redis_fail_open: requests_per_minute\n")
 	if want := `redis fail open: "requests_per_minute" is not a kind of limit`; err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("error %v, want one containing %q", err, want)
+	}
+}
+
+// The default upstream is read with its timeouts by group; a URL that is
+// not an absolute http(s) URL, or a negative timeout, stops the load
+// naming it.
+func TestDefaultUpstream(t *testing.T) {
+	cfg, err := load(t, "upstream:\n  url: https://api.mistral.ai/v1\n  api_key_env: MISTRAL_API_KEY\n  timeouts:\n    files: {header: 5m}\n    agents: {header: 10s, idle: 20s}\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &DefaultUpstream{URL: "https://api.mistral.ai/v1", APIKeyEnv: "MISTRAL_API_KEY", Timeouts: map[string]Timeouts{
+		"files": {Header: 5 * time.Minute}, "agents": {Header: 10 * time.Second, Idle: 20 * time.Second}}}
+	if !reflect.DeepEqual(cfg.Upstream, want) {
+		t.Fatalf("upstream = %+v, want %+v", cfg.Upstream, want)
+	}
+	for body, msg := range map[string]string{
+		"upstream:\n  url: api.mistral.ai\n":                                   `upstream: url "api.mistral.ai" must be an absolute http or https URL`,
+		"upstream:\n  url: http://h/v1?x=1\n":                                  `upstream: url "http://h/v1?x=1"`,
+		"upstream:\n  url: http://h/v1\n  timeouts:\n    files: {idle: -1s}\n": "upstream: timeouts of files must be positive durations",
+	} {
+		if _, err := load(t, body); err == nil || !strings.Contains(err.Error(), msg) {
+			t.Errorf("%q: error %v, want one containing %q", body, err, msg)
+		}
 	}
 }
 

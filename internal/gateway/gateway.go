@@ -3,7 +3,10 @@
 // the model list) in front of the company's model servers. It checks the
 // Workspace key, reserves the request's worst case with the limits before
 // any upstream is called, forwards the client's bytes nearly untouched, and
-// settles and records what the upstream reports it used.
+// settles and records what the upstream reports it used. The operations
+// that name no model (files, batch jobs, agents, ...) it forwards to a
+// default upstream, keeping each object to the Workspace that created it
+// (forward.go, objects.go).
 //
 // The interfaces it depends on (Authenticator, Limits, Recorder) and the
 // types that cross them are package inference's, below the gateway and
@@ -214,6 +217,16 @@ type Config struct {
 	Transport http.RoundTripper
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Upstream is the default upstream, which the operations that name no
+	// model (files, batch jobs, agents, conversations, libraries, voices,
+	// fine-tuned models) are forwarded to; nil serves none of them.
+	Upstream *Upstream
+	// Timeouts override DefaultTimeouts for the groups they name.
+	Timeouts map[string]Timeouts
+	// Objects records the objects created through the gateway, each its
+	// Workspace's; required with Upstream. Without it, every object a
+	// request names (an agent, a conversation, a file) is unknown.
+	Objects inference.Objects
 }
 
 // Gateway is the http.Handler of the inference API.
@@ -235,6 +248,12 @@ type Gateway struct {
 	log        *slog.Logger
 	checks     checks
 	inflight   inflight
+	// upstream is the default upstream, nil for none; upstreamName its
+	// URL without its password. timeouts are the groups' timeouts.
+	upstream     *Upstream
+	upstreamName string
+	timeouts     map[string]Timeouts
+	objects      inference.Objects
 	// routes are the model API's; mux serves them on their own.
 	routes []inference.Route
 	mux    *http.ServeMux
@@ -308,6 +327,9 @@ func New(cfg Config, auth inference.Authenticator, limits inference.Limits, rec 
 	if cfg.DemoModel {
 		g.models[DemoModelName] = &model{name: DemoModelName, maxOut: DefaultMaxOutputTokens, endpoints: map[string]bool{EndpointChat: true}, demo: true}
 		names = append(names, DemoModelName)
+	}
+	if err := g.defaultUpstream(cfg); err != nil {
+		return nil, err
 	}
 	if cfg.AgentModel != "" {
 		if m := g.models[cfg.AgentModel]; m == nil || m.demo || !m.endpoints[EndpointAgents] {
@@ -412,9 +434,11 @@ func modelList(names []string, models map[string]*model, created int64) []byte {
 func (g *Gateway) Routes() []inference.Route { return slices.Clone(g.routes) }
 
 // routeTable is the model API: every route it serves, one a line, which
-// both the server and ServeHTTP route by.
+// both the server and ServeHTTP route by: the metered endpoints, the model
+// list, the check API, and the operations that name no model
+// (forwardedRoutes).
 func (g *Gateway) routeTable() []inference.Route {
-	return []inference.Route{
+	return append([]inference.Route{
 		g.endpoint("POST /v1/chat/completions", EndpointChat),
 		g.endpoint("POST /v1/fim/completions", EndpointFIM),
 		g.endpoint("POST /v1/embeddings", EndpointEmbeddings),
@@ -434,7 +458,7 @@ func (g *Gateway) routeTable() []inference.Route {
 		// The check API takes any method: an auth_request or ext_authz
 		// subrequest has the method of the request it guards.
 		{Pattern: "/v1/check", Handler: http.HandlerFunc(g.handleCheck)},
-	}
+	}, g.forwardedRoutes()...)
 }
 
 // ServeHTTP serves the model API on its own, without the server, whose
@@ -464,6 +488,9 @@ func (g *Gateway) endpoint(pattern, ep string) inference.Route {
 			return
 		}
 		x.op = op
+		if !x.meteredObjects() {
+			return
+		}
 		g.inflight.enter()
 		defer g.inflight.leave()
 		x.serve()

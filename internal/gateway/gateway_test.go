@@ -873,6 +873,10 @@ func TestNewValidates(t *testing.T) {
 		{"unpriced", Config{Currency: "EUR", Models: []Model{{Name: "b", Upstreams: []Upstream{ok}}}}, `model 0 ("b") is not in the price table`},
 		{"negative max", Config{Currency: "EUR", Models: []Model{{Name: "a", Upstreams: []Upstream{ok}, MaxOutputTokens: -1}}}, "negative"},
 		{"endpoint", Config{Currency: "EUR", Models: []Model{{Name: "a", Upstreams: []Upstream{ok}, Endpoints: []string{"audio"}}}}, "endpoint"},
+		{"default upstream url", Config{Currency: "EUR", Upstream: &Upstream{BaseURL: "ftp://x/v1"}, Objects: newMemObjects()}, `the default upstream's base URL "ftp://x/v1"`},
+		{"no records", Config{Currency: "EUR", Upstream: &ok}, "a default upstream needs the records of the Workspaces' objects"},
+		{"timeouts group", Config{Currency: "EUR", Timeouts: map[string]Timeouts{"uploads": {Header: time.Second}}}, `unknown group "uploads": want one of agents, batch_jobs,`},
+		{"negative timeout", Config{Currency: "EUR", Timeouts: map[string]Timeouts{GroupFiles: {Idle: -time.Second}}}, "timeouts of files must be positive"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			c.cfg.Prices = newPrices(t, billing.ModelPrice{Model: "a"})

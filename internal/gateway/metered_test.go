@@ -209,7 +209,7 @@ func agentGateway(t *testing.T) (*harness, *mistraltest.Server, string) {
 	t.Helper()
 	up := mistraltest.New(t)
 	ups := []Upstream{{BaseURL: up.BaseURL(), APIKey: up.Key}}
-	h := newHarness(t, Config{AgentModel: "agents-model", Models: []Model{
+	h := newHarness(t, Config{AgentModel: "agents-model", Objects: newMemObjects(), Models: []Model{
 		{Name: "agents-model", Upstreams: ups, MaxOutputTokens: 500, Endpoints: []string{EndpointAgents}},
 		{Name: "mistral-medium-latest", Upstreams: ups, MaxOutputTokens: 300, Endpoints: []string{EndpointChat, EndpointAgents}},
 		{Name: "chat-only", Upstreams: ups},
@@ -230,6 +230,7 @@ func agentGateway(t *testing.T) (*harness, *mistraltest.Server, string) {
 	if err := json.NewDecoder(resp.Body).Decode(&agent); err != nil || agent.ID == "" {
 		t.Fatalf("creating an agent upstream: %d %v", resp.StatusCode, err)
 	}
+	h.own(t, inference.ObjectAgent, agent.ID)
 	return h, up, agent.ID
 }
 
@@ -370,7 +371,8 @@ func TestConversations(t *testing.T) {
 // model must be a configured model offering agents.
 func TestAgentModel(t *testing.T) {
 	up := newUpstream(t, jsonAnswer(chatAnswer))
-	h := newHarness(t, Config{Models: []Model{chatModel("m", up)}})
+	h := newHarness(t, Config{Models: []Model{chatModel("m", up)}, Objects: newMemObjects()})
+	h.own(t, inference.ObjectAgent, "ag_1")
 	resp := h.post(t, context.Background(), "/v1/agents/completions", goodKey, `{"agent_id":"ag_1","messages":[]}`)
 	if got := readAll(t, resp); resp.StatusCode != http.StatusNotFound ||
 		!strings.Contains(got, `"message":"the request names no model, and no agent model is configured to serve agents","type":"not_found_error","param":"model","code":"model_not_found"`) {

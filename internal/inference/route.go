@@ -15,7 +15,7 @@ type Route struct {
 	Handler http.Handler
 	// OwnsBody is set when the handler bounds the request's body itself,
 	// the model API taking larger prompts than the server's cap: the
-	// server then caps it not, and gives it the model API's body timeout.
-	// The server honours it for a path without wildcards.
+	// server then caps it not, and gives it the model API's body timeout,
+	// for a pattern with wildcards as for one without.
 	OwnsBody bool
 }

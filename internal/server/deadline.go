@@ -26,7 +26,7 @@ func (s *Server) withBodyDeadline(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Body != nil && r.Body != http.NoBody {
 			timeout := s.deps.BodyTimeout
-			if s.ownBodyCap[r.URL.Path] {
+			if s.ownsBody(r) {
 				timeout = s.deps.ModelBodyTimeout
 			}
 			// A ResponseWriter that cannot set deadlines (a test's

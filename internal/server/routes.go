@@ -1,6 +1,7 @@
 package server
 
 import (
+	"net/http"
 	"strings"
 
 	"github.com/stewardhq/steward/internal/apierror"
@@ -146,8 +147,15 @@ func (s *Server) registerRoutes() {
 		route := mounted(rt.Pattern, SurfaceModels, "")
 		s.routes = append(s.routes, route)
 		s.mux.Handle(rt.Pattern, rt.Handler)
-		if rt.OwnsBody && !strings.Contains(route.Path, "{") {
+		switch {
+		case !rt.OwnsBody:
+		case !strings.Contains(route.Path, "{"):
 			s.ownBodyCap[route.Path] = true
+		default:
+			if s.ownBodyPatterns == nil {
+				s.ownBodyPatterns = http.NewServeMux()
+			}
+			s.ownBodyPatterns.Handle(rt.Pattern, http.NotFoundHandler())
 		}
 	}
 

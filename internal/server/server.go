@@ -80,11 +80,14 @@ type Server struct {
 	analytics *analytics.Service
 	mux       *http.ServeMux
 	// ownBodyCap are the paths whose handler caps request bodies itself
-	// (the model API takes larger prompts than the Admin API).
-	ownBodyCap map[string]bool
-	routes     []Route
-	openapi    []byte
-	enums      map[string]map[string]bool
+	// (the model API takes larger prompts than the Admin API, and
+	// uploads); ownBodyPatterns matches those routes' patterns with
+	// wildcards, nil when there are none.
+	ownBodyCap      map[string]bool
+	ownBodyPatterns *http.ServeMux
+	routes          []Route
+	openapi         []byte
+	enums           map[string]map[string]bool
 }
 
 // Pages is a handler of pages mounted under a prefix, which lists the
@@ -166,6 +169,20 @@ func New(deps Deps) (*Server, error) {
 	}
 	s.registerRoutes()
 	return s, nil
+}
+
+// ownsBody reports whether r's handler caps its body itself: its path is
+// one of those routes' (ownBodyCap), or matches one of their patterns with
+// wildcards (ownBodyPatterns), which no lookup by path can find.
+func (s *Server) ownsBody(r *http.Request) bool {
+	if s.ownBodyCap[r.URL.Path] {
+		return true
+	}
+	if s.ownBodyPatterns == nil {
+		return false
+	}
+	_, pattern := s.ownBodyPatterns.Handler(r)
+	return pattern != ""
 }
 
 // Routes returns every registered route.
@@ -274,7 +291,7 @@ func (s *Server) withRequestContext(next http.Handler) http.Handler {
 		st := &logState{base: s.deps.Log, id: slog.String("request_id", id)}
 		ctx := steward.WithRequestID(context.WithValue(r.Context(), logStateKey, st), id)
 		r = r.WithContext(auth.Watch(ctx, &st.seen))
-		if r.Body != nil && !s.ownBodyCap[r.URL.Path] {
+		if r.Body != nil && !s.ownsBody(r) {
 			r.Body = http.MaxBytesReader(w, r.Body, s.deps.MaxBodyBytes)
 		}
 		sw := &httpstatus.Writer{ResponseWriter: w}

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// TestDefaultUpstreamThroughTheBinary: serve reads the default upstream
+// from its config file and its key from the environment; a file uploaded
+// through it by one Workspace's key is that Workspace's alone: another
+// Workspace's key neither lists nor reads it.
+func TestDefaultUpstreamThroughTheBinary(t *testing.T) {
+	engines(t, func(t *testing.T, db []string) {
+		var mu sync.Mutex
+		files := map[string]bool{}
+		up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			defer mu.Unlock()
+			w.Header().Set("Content-Type", "application/json")
+			switch {
+			case r.Header.Get("Authorization") != "Bearer the-company-key":
+				w.WriteHeader(http.StatusUnauthorized)
+			case r.Method == "POST" && r.URL.Path == "/v1/files":
+				_, _ = io.Copy(io.Discard, r.Body)
+				id := fmt.Sprintf("file-%d", len(files)+1)
+				files[id] = true
+				fmt.Fprintf(w, `{"id":%q,"object":"file"}`, id)
+			case r.URL.Path == "/v1/files":
+				var data []string
+				for id := range files {
+					data = append(data, fmt.Sprintf(`{"id":%q}`, id))
+				}
+				fmt.Fprintf(w, `{"object":"list","total":%d,"data":[%s]}`, len(data), strings.Join(data, ","))
+			default:
+				fmt.Fprintf(w, `{"id":%q}`, strings.TrimPrefix(r.URL.Path, "/v1/files/"))
+			}
+		}))
+		t.Cleanup(up.Close)
+		cfg := filepath.Join(t.TempDir(), "steward.yaml")
+		if err := os.WriteFile(cfg, fmt.Appendf(nil, "upstream:\n  url: %s/v1\n  api_key_env: TEST_COMPANY_KEY\n  timeouts:\n    files: {header: 10s}\n", up.URL), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(binary, append([]string{"serve", "--addr", "127.0.0.1:0", "--config", cfg}, db...)...)
+		cmd.Env = append(os.Environ(), "TEST_COMPANY_KEY=the-company-key")
+		p := run(t, cmd)
+		admin := adminKey.FindStringSubmatch(p.output)[1]
+		_, mine := p.workspaceKey(t, admin)
+		_, body := p.call(t, "GET", "/v1/admin/users", admin, "")
+		var users struct{ Members []struct{ UUID string } }
+		_ = json.Unmarshal([]byte(body), &users)
+		status, body := p.call(t, "POST", "/v1/admin/workspaces", admin, `{"name":"Other","admin_user_id":"`+users.Members[0].UUID+`"}`)
+		var ws struct{ UUID string }
+		if err := json.Unmarshal([]byte(body), &ws); err != nil || ws.UUID == "" {
+			t.Fatalf("another Workspace: %d %s", status, body)
+		}
+		status, body = p.call(t, "POST", "/v1/admin/api-keys", admin, `{"workspace_uuid":"`+ws.UUID+`","user_id":"`+users.Members[0].UUID+`"}`)
+		var other struct{ Key string }
+		if err := json.Unmarshal([]byte(body), &other); err != nil || other.Key == "" {
+			t.Fatalf("a key of another Workspace: %d %s", status, body)
+		}
+
+		bearer := func(method, path, key, body string) string {
+			t.Helper()
+			resp, b, err := p.send(method, path, "Authorization", "Bearer "+key, body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return fmt.Sprintf("%d %s", resp.StatusCode, b)
+		}
+		if got := bearer("POST", "/v1/files", mine, "--x--"); got != `200 {"id":"file-1","object":"file"}` {
+			t.Fatalf("upload: %s", got)
+		}
+		for _, c := range []struct{ key, path, want string }{
+			{mine, "/v1/files", `200 {"data":[{"id":"file-1"}],"object":"list","total":1}`},
+			{mine, "/v1/files/file-1", `200 {"id":"file-1"}`},
+			{other.Key, "/v1/files", `200 {"data":[],"object":"list","total":0}`},
+			{other.Key, "/v1/files/file-1", `404 {"object":"error","message":"File file-1 not found","type":"not_found_error","param":null,"code":null}`},
+		} {
+			if got := bearer("GET", c.path, c.key, ""); got != c.want {
+				t.Errorf("GET %s: %s, want %s", c.path, got, c.want)
+			}
+		}
+	})
+}
