@@ -87,6 +87,9 @@ func (x *exchange) serve() {
 		return
 	}
 	x.req = req
+	if !x.ownsFileChunks(body) {
+		return
+	}
 	m := x.model()
 	if m == nil {
 		return

@@ -639,3 +639,41 @@ func TestMeteredRequestsNameOnlyTheirWorkspacesObjects(t *testing.T) {
 		t.Fatalf("the conversation a streamed start made: %+v, %v", o, err)
 	}
 }
+
+// TestFileChunksAreTheirWorkspaces sends chat requests whose messages hand
+// files to the model: another Workspace's file, named by a file chunk with
+// or without its type, is answered as an unknown file and never reaches
+// the upstream; the caller's own file, and a tool's file (the upstream's),
+// pass.
+func TestFileChunksAreTheirWorkspaces(t *testing.T) {
+	h, up, _ := agentGateway(t)
+	h.own(t, inference.ObjectFile, "file-mine")
+	_ = h.g.objects.Record(context.Background(), inference.Object{Kind: inference.ObjectFile, ID: "file-other", OrganizationID: "org1", WorkspaceID: "ws2"})
+	chat := func(content string) (int, string) {
+		resp := h.post(t, context.Background(), "/v1/chat/completions", goodKey,
+			`{"model":"mistral-medium-latest","messages":[{"role":"user","content":`+content+`}]}`)
+		return resp.StatusCode, readAll(t, resp)
+	}
+	const otherFile = `{"object":"error","message":"File file-other not found","type":"not_found_error","param":null,"code":null}`
+	for _, content := range []string{
+		`[{"type":"text","text":"read this"},{"type":"file","file_id":"file-other"}]`,
+		`[{"file_id":"file-other"}]`,
+		`[{"type":"file","file_id":"file-mine"},{"type":"file","file_id":"file-other"}]`,
+	} {
+		if status, body := chat(content); status != http.StatusNotFound || body != otherFile {
+			t.Errorf("%s: %d %s, want 404 %s", content, status, body, otherFile)
+		}
+	}
+	if n := up.Count("chat_completion_v1_chat_completions_post"); n != 0 {
+		t.Fatalf("%d refused requests reached the upstream", n)
+	}
+	for _, content := range []string{
+		`[{"type":"file","file_id":"file-mine"}]`,
+		`[{"type":"tool_file","tool":"code_interpreter","file_id":"file-other"}]`,
+		`"no file_id here but the words"`,
+	} {
+		if status, body := chat(content); status != http.StatusOK {
+			t.Errorf("%s: %d %s, want 200", content, status, body)
+		}
+	}
+}

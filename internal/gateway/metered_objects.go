@@ -140,3 +140,50 @@ func (w *conversationWriter) Write(p []byte) (int, error) {
 
 // Unwrap lets http.ResponseController flush the client's writer.
 func (w *conversationWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// fileIDMember pre-filters the bodies that may name files, so that a chat
+// request that names none pays no second parse.
+var fileIDMember = []byte(`"file_id"`)
+
+// fileChunks returns the files a JSON body's file chunks name, wherever
+// they stand: in a chat message's content, an agents completion's or a
+// conversation's inputs. A file chunk is an object with a string
+// "file_id" whose "type" is "file" or absent (its default); a tool's file
+// ("tool_file") is the upstream's own.
+func fileChunks(body []byte) []string {
+	if !bytes.Contains(body, fileIDMember) {
+		return nil
+	}
+	var v any
+	if json.Unmarshal(body, &v) != nil {
+		return nil
+	}
+	var ids []string
+	var walk func(any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			typ, _ := v["type"].(string)
+			if id, ok := v["file_id"].(string); ok && (v["type"] == nil || typ == "file") {
+				ids = append(ids, id)
+			}
+			for _, e := range v {
+				walk(e)
+			}
+		case []any:
+			for _, e := range v {
+				walk(e)
+			}
+		}
+	}
+	walk(v)
+	return ids
+}
+
+// ownsFileChunks checks that the files body's file chunks name are the
+// caller's Workspace's, answering 404 for the first that is not, as the
+// upstream answers an unknown file. It returns false when it has answered.
+func (x *exchange) ownsFileChunks(body []byte) bool {
+	ids := fileChunks(body)
+	return len(ids) == 0 || (&forwarding{x: x}).ownsAll(inference.ObjectFile, ids)
+}
