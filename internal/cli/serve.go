@@ -147,7 +147,11 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	}
 	defer closeLimiter()
 	events := analytics.NewRecorder(db, log)
-	prices, err := cfg.Prices()
+	var builtin []billing.ModelPrice
+	if cfg.DemoModel {
+		builtin = append(builtin, gateway.DemoPrice)
+	}
+	prices, err := cfg.Prices(builtin...)
 	if err != nil {
 		return err
 	}

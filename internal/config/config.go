@@ -401,15 +401,16 @@ func (c *Config) Proxies() (forwarded.Trusted, error) {
 	return forwarded.Parse(c.TrustedProxies)
 }
 
-// Prices returns the price table of the models: the one table the
+// Prices returns the price table of the models, and of the built-in
+// models whose prices builtin gives (the demo model's): the one table the
 // gateway, its limits and the usage report read.
-func (c *Config) Prices() (*billing.Prices, error) {
-	ps := make([]billing.ModelPrice, 0, len(c.Models))
+func (c *Config) Prices(builtin ...billing.ModelPrice) (*billing.Prices, error) {
+	ps := make([]billing.ModelPrice, 0, len(c.Models)+len(builtin))
 	for _, m := range c.Models {
 		ps = append(ps, billing.ModelPrice{Model: m.Name, InputPerMillion: m.InputPricePerMillion, OutputPerMillion: m.OutputPricePerMillion,
 			PerThousandPages: m.PricePerThousandPages, PerMinuteOfAudio: m.PricePerMinuteOfAudio})
 	}
-	return billing.NewPrices(ps)
+	return billing.NewPrices(append(ps, builtin...))
 }
 
 // FailOpenKinds returns the kinds of limit RedisFailOpen names.

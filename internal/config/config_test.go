@@ -57,12 +57,13 @@ func TestPrices(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := cfg.Prices()
+	demo := billing.ModelPrice{Model: "steward-demo", InputPerMillion: 0.1, OutputPerMillion: 0.3}
+	p, err := cfg.Prices(demo)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := []billing.ModelPrice{{Model: "small", InputPerMillion: 0.1, OutputPerMillion: 0.3}, {Model: "free"},
-		{Model: "ocr", PerThousandPages: 1}, {Model: "voxtral", PerMinuteOfAudio: 0.001}}
+		{Model: "ocr", PerThousandPages: 1}, {Model: "voxtral", PerMinuteOfAudio: 0.001}, demo}
 	if got := p.Models(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("Models() = %+v, want %+v", got, want)
 	}

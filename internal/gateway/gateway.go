@@ -146,6 +146,12 @@ var operations = map[string]*operation{
 // DemoModelName is the built-in model Config.DemoModel adds.
 const DemoModelName = "steward-demo"
 
+// DemoPrice is the demo model's price, small but not nothing, so that the
+// usage it records shows a cost. The price table the server builds holds
+// it when the demo model is served; a table without it leaves the gateway
+// pricing the demo model at DemoPrice.
+var DemoPrice = billing.ModelPrice{Model: DemoModelName, InputPerMillion: 0.1, OutputPerMillion: 0.3}
+
 // DefaultMaxOutputTokens is the worst case reserved for a request without
 // max_tokens when its model sets no MaxOutputTokens.
 const DefaultMaxOutputTokens = 4096
@@ -204,7 +210,7 @@ type Config struct {
 	// Unset, such a request is answered as one for an unknown model.
 	AgentModel string
 	// Prices is the price table every model must be in (the demo model
-	// costs nothing); nil prices none.
+	// costs DemoPrice unless the table prices it); nil prices none.
 	Prices *billing.Prices
 	// Currency of the prices and of Usage.Cost, e.g. "EUR"; required.
 	Currency string
@@ -325,7 +331,15 @@ func New(cfg Config, auth inference.Authenticator, limits inference.Limits, rec 
 		names = append(names, m.Name)
 	}
 	if cfg.DemoModel {
-		g.models[DemoModelName] = &model{name: DemoModelName, maxOut: DefaultMaxOutputTokens, endpoints: map[string]bool{EndpointChat: true}, demo: true}
+		rate, priced := cfg.Prices.Rate(DemoModelName)
+		if !priced {
+			demo, err := billing.NewPrices([]billing.ModelPrice{DemoPrice})
+			if err != nil {
+				return nil, fmt.Errorf("gateway: the demo model's price: %w", err)
+			}
+			rate, _ = demo.Rate(DemoModelName)
+		}
+		g.models[DemoModelName] = &model{name: DemoModelName, rate: rate, maxOut: DefaultMaxOutputTokens, endpoints: map[string]bool{EndpointChat: true}, demo: true}
 		names = append(names, DemoModelName)
 	}
 	if err := g.defaultUpstream(cfg); err != nil {

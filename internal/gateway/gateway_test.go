@@ -781,6 +781,11 @@ func TestDemoModel(t *testing.T) {
 	if !u.Estimated || u.Model != DemoModelName || u.InputTokens != a.Usage.PromptTokens || u.OutputTokens != 4 {
 		t.Fatalf("usage %+v", u)
 	}
+	// The demo model costs DemoPrice: 0.1 and 0.3 per million tokens, in
+	// micro-units rounded up.
+	if want := (u.InputTokens+9)/10 + (4*3+9)/10; u.Cost != want || want == 0 {
+		t.Fatalf("the demo model's usage costs %d, want %d at DemoPrice", u.Cost, want)
+	}
 
 	resp = h.post(t, context.Background(), "/v1/chat/completions", goodKey, `{"model":"steward-demo","stream":true,"max_tokens":2,"messages":[{"role":"user","content":"one two three"}]}`)
 	br := bufio.NewReader(resp.Body)
