@@ -743,7 +743,7 @@ func TestRouteTable(t *testing.T) {
 		"POST /v1/moderations true", "POST /v1/chat/moderations true", "POST /v1/classifications true", "POST /v1/chat/classifications true",
 		"POST /v1/ocr true", "POST /v1/agents/completions true", "POST /v1/conversations true",
 		"POST /v1/conversations/{conversation_id} true", "POST /v1/conversations/{conversation_id}/restart true",
-		"POST /v1/audio/transcriptions true", "POST /v1/audio/speech true", "GET /v1/models false", "POST /v1/check/{check_id}/report false", "/v1/check false"}
+		"POST /v1/audio/transcriptions true", "POST /v1/audio/speech true", "GET /v1/models false", "GET /v1/models/{model_id} false", "POST /v1/check/{check_id}/report false", "/v1/check false"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("routes %q, want %q", got, want)
 	}
