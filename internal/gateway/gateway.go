@@ -201,7 +201,8 @@ type Model struct {
 	// DefaultMaxContextLength.
 	MaxContextLength int64
 	// Capabilities set the model card's capabilities by name (those of
-	// Capabilities()) over the ones its Endpoints give.
+	// Mistral's ModelCapabilities: completion_chat, function_calling,
+	// vision, ...) over the ones its Endpoints give.
 	Capabilities map[string]bool
 }
 
@@ -218,10 +219,6 @@ var (
 		EndpointClassifications: "classification", EndpointModerations: "moderation", EndpointTranscriptions: "audio_transcription",
 		EndpointSpeech: "audio_speech"}
 )
-
-// Capabilities returns the names of the capabilities of Mistral's model
-// card, which Model.Capabilities may set.
-func Capabilities() []string { return slices.Clone(capabilityNames) }
 
 // Upstream is one model server.
 type Upstream struct {

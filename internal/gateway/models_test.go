@@ -283,3 +283,25 @@ func TestModelCardSettings(t *testing.T) {
 		}
 	}
 }
+
+// TestAliasInAForwardedBody: a forwarded operation naming a model by an
+// alias (a batch job) is allowed as the model is.
+func TestAliasInAForwardedBody(t *testing.T) {
+	up := newUpstream(t, jsonAnswer(`{"id":"job-1","object":"batch"}`))
+	m, e := chatModel("m", up), chatModel("e", up)
+	m.Aliases, e.Aliases = []string{"m-latest"}, []string{"e-latest"}
+	h := newHarnessAuth(t, Config{Models: []Model{m, e}, Upstream: &Upstream{BaseURL: up.url()}, Objects: newMemObjects()}, listAuth{})
+	job := func(model string) string {
+		return `{"input_files":[],"model":"` + model + `","endpoint":"/v1/chat/completions"}`
+	}
+	if status, _, body := h.send(t, http.MethodPost, "/v1/batch/jobs", onlyMKey, job("m-latest")); status != http.StatusOK || body != `{"id":"job-1","object":"batch"}` {
+		t.Errorf("a batch job naming the alias of an allowed model: %d %s", status, body)
+	}
+	if status, _, body := h.send(t, http.MethodPost, "/v1/batch/jobs", onlyMKey, job("e-latest")); status != http.StatusNotFound ||
+		body != `{"object":"error","message":"model \"e-latest\" does not exist","type":"not_found_error","param":"model","code":"model_not_found"}` {
+		t.Errorf("a batch job naming the alias of a model the key may not call: %d %s", status, body)
+	}
+	if n := up.calls.Load(); n != 1 {
+		t.Errorf("the upstream got %d requests, want 1 (the allowed job)", n)
+	}
+}
