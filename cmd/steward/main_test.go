@@ -519,6 +519,10 @@ func TestLimitsAreEnforced(t *testing.T) {
 	if reqs := rep.Completion.Models["steward-demo"]["requests"]; len(reqs) != 1 || reqs[0].Value != 1 {
 		t.Fatalf("usage shows %+v, want the one answered request", rep.Completion.Models)
 	}
+	// The demo model has a price, so that the Usage page shows a cost.
+	if cost := rep.Completion.Models["steward-demo"]["cost"]; len(cost) != 1 || cost[0].Value <= 0 {
+		t.Fatalf("usage shows the demo model's cost %+v, want more than nothing", cost)
+	}
 }
 
 var profilerURL = regexp.MustCompile(`profiler serving.*url=(http://\S+)`)

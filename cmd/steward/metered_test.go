@@ -31,6 +31,10 @@ func TestPagesAndAudioThroughTheBinary(t *testing.T) {
     upstreams: [{url: %[1]s, api_key_env: FAKE_MISTRAL_KEY}]
     price_per_thousand_pages: 1000
     endpoints: [ocr]
+    aliases: [ocr-latest]
+    description: Reads documents.
+    max_context_length: 16384
+    capabilities: {vision: true}
   - name: voxtral
     upstreams: [{url: %[1]s, api_key_env: FAKE_MISTRAL_KEY}]
     price_per_minute_of_audio: 60
@@ -46,6 +50,13 @@ func TestPagesAndAudioThroughTheBinary(t *testing.T) {
 		_, key := p.workspaceKey(t, admin)
 		if status, body := p.call(t, "POST", "/v1/admin/spend-limit", admin, `{"amount":10}`); status != 200 {
 			t.Fatalf("spend limit: %d %s", status, body)
+		}
+		// The config file's card settings make the model's card, which
+		// its alias names too.
+		if resp, body, err := p.send("GET", "/v1/models/ocr-latest", "Authorization", "Bearer "+key, ""); err != nil || resp.StatusCode != 200 ||
+			!strings.HasPrefix(body, `{"id":"ocr",`) || !strings.Contains(body, `"ocr":true,`) || !strings.Contains(body, `"vision":true}`) ||
+			!strings.Contains(body, `"description":"Reads documents.","max_context_length":16384,"aliases":["ocr-latest"],`) {
+			t.Fatalf("the card of the OCR model's alias: %v %s", err, body)
 		}
 		ocr := func(pages string) (*http.Response, string) {
 			t.Helper()

@@ -147,7 +147,11 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	}
 	defer closeLimiter()
 	events := analytics.NewRecorder(db, log)
-	prices, err := cfg.Prices()
+	var builtin []billing.ModelPrice
+	if cfg.DemoModel {
+		builtin = append(builtin, gateway.DemoPrice)
+	}
+	prices, err := cfg.Prices(builtin...)
 	if err != nil {
 		return err
 	}
@@ -328,7 +332,8 @@ const reportTokenEnv = "STEWARD_CHECK_REPORT_TOKEN"
 func newGateway(cfg config.Config, prices *billing.Prices, objs inference.Objects, getenv func(string) string, authn inference.Authenticator, lim inference.Limits, recorder inference.Recorder, transport http.RoundTripper, log *slog.Logger) (*gateway.Gateway, error) {
 	gcfg := gateway.Config{Prices: prices, Currency: cfg.Currency, DemoModel: cfg.DemoModel, AgentModel: cfg.AgentModel, Transport: transport, Objects: objs}
 	for _, m := range cfg.Models {
-		gm := gateway.Model{Name: m.Name, MaxOutputTokens: m.MaxOutputTokens, MaxPages: m.MaxPages, MaxAudioSeconds: m.MaxAudioSeconds, Endpoints: m.Endpoints}
+		gm := gateway.Model{Name: m.Name, MaxOutputTokens: m.MaxOutputTokens, MaxPages: m.MaxPages, MaxAudioSeconds: m.MaxAudioSeconds, Endpoints: m.Endpoints,
+			Aliases: m.Aliases, Description: m.Description, MaxContextLength: m.MaxContextLength, Capabilities: m.Capabilities}
 		for _, u := range m.Upstreams {
 			up := gateway.Upstream{BaseURL: u.URL}
 			if u.APIKeyEnv != "" {

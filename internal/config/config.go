@@ -128,6 +128,13 @@ type Model struct {
 	MaxPages              int64    `yaml:"max_pages"`
 	MaxAudioSeconds       int64    `yaml:"max_audio_seconds"`
 	Endpoints             []string `yaml:"endpoints"`
+	// Aliases, Description, MaxContextLength and Capabilities are the
+	// model card's (GET /v1/models); a request naming an alias is served
+	// as the model.
+	Aliases          []string        `yaml:"aliases"`
+	Description      string          `yaml:"description"`
+	MaxContextLength int64           `yaml:"max_context_length"`
+	Capabilities     map[string]bool `yaml:"capabilities"`
 }
 
 // Upstream is a model server. Its API key is read from the environment
@@ -371,6 +378,9 @@ func (c *Config) validate() error {
 			}
 		}
 	}
+	if err := c.validateCards(); err != nil {
+		return err
+	}
 	if u := c.Upstream; u != nil {
 		if p, err := url.Parse(u.URL); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" || p.RawQuery != "" || p.Fragment != "" {
 			return fmt.Errorf("upstream: url %q must be an absolute http or https URL without query or fragment", u.URL)
@@ -396,20 +406,45 @@ func (c *Config) validate() error {
 	return nil
 }
 
+// validateCards checks the models' card settings: a context length that is
+// not negative, and aliases that name no other model and no other alias.
+func (c *Config) validateCards() error {
+	names := map[string]string{}
+	for _, m := range c.Models {
+		names[m.Name] = fmt.Sprintf("the model %q", m.Name)
+	}
+	for i, m := range c.Models {
+		if m.MaxContextLength < 0 {
+			return fmt.Errorf("models[%d] (%q): max_context_length %d is negative", i, m.Name, m.MaxContextLength)
+		}
+		for _, a := range m.Aliases {
+			if strings.TrimSpace(a) == "" || a != strings.TrimSpace(a) {
+				return fmt.Errorf("models[%d] (%q): alias %q must be non-empty and without surrounding spaces", i, m.Name, a)
+			}
+			if other, taken := names[a]; taken {
+				return fmt.Errorf("models[%d] (%q): alias %q is already %s", i, m.Name, a, other)
+			}
+			names[a] = fmt.Sprintf("an alias of the model %q", m.Name)
+		}
+	}
+	return nil
+}
+
 // Proxies returns the proxies TrustedProxies lists.
 func (c *Config) Proxies() (forwarded.Trusted, error) {
 	return forwarded.Parse(c.TrustedProxies)
 }
 
-// Prices returns the price table of the models: the one table the
+// Prices returns the price table of the models, and of the built-in
+// models whose prices builtin gives (the demo model's): the one table the
 // gateway, its limits and the usage report read.
-func (c *Config) Prices() (*billing.Prices, error) {
-	ps := make([]billing.ModelPrice, 0, len(c.Models))
+func (c *Config) Prices(builtin ...billing.ModelPrice) (*billing.Prices, error) {
+	ps := make([]billing.ModelPrice, 0, len(c.Models)+len(builtin))
 	for _, m := range c.Models {
 		ps = append(ps, billing.ModelPrice{Model: m.Name, InputPerMillion: m.InputPricePerMillion, OutputPerMillion: m.OutputPricePerMillion,
 			PerThousandPages: m.PricePerThousandPages, PerMinuteOfAudio: m.PricePerMinuteOfAudio})
 	}
-	return billing.NewPrices(ps)
+	return billing.NewPrices(append(ps, builtin...))
 }
 
 // FailOpenKinds returns the kinds of limit RedisFailOpen names.

@@ -57,12 +57,13 @@ func TestPrices(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := cfg.Prices()
+	demo := billing.ModelPrice{Model: "steward-demo", InputPerMillion: 0.1, OutputPerMillion: 0.3}
+	p, err := cfg.Prices(demo)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := []billing.ModelPrice{{Model: "small", InputPerMillion: 0.1, OutputPerMillion: 0.3}, {Model: "free"},
-		{Model: "ocr", PerThousandPages: 1}, {Model: "voxtral", PerMinuteOfAudio: 0.001}}
+		{Model: "ocr", PerThousandPages: 1}, {Model: "voxtral", PerMinuteOfAudio: 0.001}, demo}
 	if got := p.Models(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("Models() = %+v, want %+v", got, want)
 	}
@@ -128,5 +129,34 @@ func TestAgentModelIsAModel(t *testing.T) {
 	cfg, err := load(t, "agent_model: m\nmodels:\n  - name: m\n    endpoints: [agents]\n")
 	if err != nil || cfg.AgentModel != "m" {
 		t.Fatalf("agent_model m: %v, %+v", err, cfg)
+	}
+}
+
+// A model's card settings are read from the file, and checked at load: a
+// negative context length, and an alias that is a model's name or another
+// alias, stop it with an error naming them.
+func TestModelCardSettings(t *testing.T) {
+	cfg, err := load(t, "models:\n  - name: small\n    aliases: [small-latest, small-2612]\n    description: Fast.\n    max_context_length: 131072\n"+
+		"    capabilities: {vision: true, function_calling: true, completion_fim: false}\n  - name: large\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Model{Name: "small", Aliases: []string{"small-latest", "small-2612"}, Description: "Fast.", MaxContextLength: 131072,
+		Capabilities: map[string]bool{"vision": true, "function_calling": true, "completion_fim": false}}
+	if !reflect.DeepEqual(cfg.Models[0], want) {
+		t.Fatalf("model %+v, want %+v", cfg.Models[0], want)
+	}
+	for _, c := range []struct{ models, want string }{
+		{"  - name: a\n    max_context_length: -1\n", `models[0] ("a"): max_context_length -1 is negative`},
+		{"  - name: a\n    aliases: [b]\n  - name: b\n", `models[0] ("a"): alias "b" is already the model "b"`},
+		{"  - name: a\n  - name: b\n    aliases: [a]\n", `models[1] ("b"): alias "a" is already the model "a"`},
+		{"  - name: a\n    aliases: [x]\n  - name: b\n    aliases: [x]\n", `models[1] ("b"): alias "x" is already an alias of the model "a"`},
+		{"  - name: a\n    aliases: [x, x]\n", `models[0] ("a"): alias "x" is already an alias of the model "a"`},
+		{"  - name: a\n    aliases: [a]\n", `models[0] ("a"): alias "a" is already the model "a"`},
+		{"  - name: a\n    aliases: [\"\"]\n", `models[0] ("a"): alias "" must be non-empty and without surrounding spaces`},
+	} {
+		if _, err := load(t, "models:\n"+c.models); err == nil || err.Error() != c.want {
+			t.Errorf("%s: error %v, want %s", c.models, err, c.want)
+		}
 	}
 }

@@ -56,7 +56,7 @@ func (x *exchange) serveCheck() {
 	model := q.Get("model")
 	m := x.g.models[model]
 	var errs []*steward.Error
-	if m == nil || !x.key.MayUse(model) {
+	if m == nil || !x.key.MayUse(m.name) {
 		errs = append(errs, steward.Invalid([]string{"query", "model"}, "model %q is not served", model))
 	}
 	size := func(name string) int64 {

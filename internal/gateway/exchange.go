@@ -130,7 +130,7 @@ func (x *exchange) model() *model {
 	}
 	m := x.g.models[req.model]
 	switch {
-	case m == nil || !x.key.MayUse(req.model):
+	case m == nil || !x.key.MayUse(m.name):
 		x.fail(&steward.Error{Kind: steward.KindNotFound, Field: []string{"body", "model"}, Code: "model_not_found", Message: fmt.Sprintf("model %q does not exist", req.model)})
 		return nil
 	case !m.endpoints[x.op.offeredBy]:

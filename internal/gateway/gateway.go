@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -146,6 +147,12 @@ var operations = map[string]*operation{
 // DemoModelName is the built-in model Config.DemoModel adds.
 const DemoModelName = "steward-demo"
 
+// DemoPrice is the demo model's price, small but not nothing, so that the
+// usage it records shows a cost. The price table the server builds holds
+// it when the demo model is served; a table without it leaves the gateway
+// pricing the demo model at DemoPrice.
+var DemoPrice = billing.ModelPrice{Model: DemoModelName, InputPerMillion: 0.1, OutputPerMillion: 0.3}
+
 // DefaultMaxOutputTokens is the worst case reserved for a request without
 // max_tokens when its model sets no MaxOutputTokens.
 const DefaultMaxOutputTokens = 4096
@@ -183,7 +190,35 @@ type Model struct {
 	// conversations), "transcriptions" and "speech" the model offers;
 	// empty means chat only.
 	Endpoints []string
+	// Aliases are the model's other names: a request naming one is served
+	// as the model (its upstreams, prices, limits and allow lists, its
+	// usage recorded under Name), its body forwarded as it came. No alias
+	// may be another model's name or alias.
+	Aliases []string
+	// Description is the model card's; empty is null.
+	Description string
+	// MaxContextLength is the model card's; zero means
+	// DefaultMaxContextLength.
+	MaxContextLength int64
+	// Capabilities set the model card's capabilities by name (those of
+	// Mistral's ModelCapabilities: completion_chat, function_calling,
+	// vision, ...) over the ones its Endpoints give.
+	Capabilities map[string]bool
 }
+
+// DefaultMaxContextLength is a model card's max_context_length when its
+// model sets none: the default of Mistral's model card.
+const DefaultMaxContextLength = 32768
+
+// capabilityNames are the capabilities of Mistral's model card, and
+// endpointCapabilities those a model's endpoints give it.
+var (
+	capabilityNames = []string{"completion_chat", "function_calling", "reasoning", "completion_fim", "fine_tuning", "vision", "ocr",
+		"classification", "moderation", "audio", "audio_transcription", "audio_transcription_realtime", "audio_speech", "unified_resources"}
+	endpointCapabilities = map[string]string{EndpointChat: "completion_chat", EndpointFIM: "completion_fim", EndpointOCR: "ocr",
+		EndpointClassifications: "classification", EndpointModerations: "moderation", EndpointTranscriptions: "audio_transcription",
+		EndpointSpeech: "audio_speech"}
+)
 
 // Upstream is one model server.
 type Upstream struct {
@@ -204,7 +239,7 @@ type Config struct {
 	// Unset, such a request is answered as one for an unknown model.
 	AgentModel string
 	// Prices is the price table every model must be in (the demo model
-	// costs nothing); nil prices none.
+	// costs DemoPrice unless the table prices it); nil prices none.
 	Prices *billing.Prices
 	// Currency of the prices and of Usage.Cost, e.g. "EUR"; required.
 	Currency string
@@ -231,6 +266,7 @@ type Config struct {
 
 // Gateway is the http.Handler of the inference API.
 type Gateway struct {
+	// models are the models by name and by alias.
 	models map[string]*model
 	// names are the models in the order the list gives them; list is
 	// the list of every model, made at start (created is its time).
@@ -274,6 +310,24 @@ type model struct {
 	maxAudioSeconds int64
 	endpoints       map[string]bool
 	demo            bool
+	// card is the model's card but for created; aliases are in it.
+	card card
+}
+
+// card is a model's card: Mistral's BaseModelCard.
+type card struct {
+	ID                      string          `json:"id"`
+	Object                  string          `json:"object"`
+	Created                 int64           `json:"created"`
+	OwnedBy                 string          `json:"owned_by"`
+	Capabilities            map[string]bool `json:"capabilities"`
+	Name                    string          `json:"name"`
+	Description             *string         `json:"description"`
+	MaxContextLength        int64           `json:"max_context_length"`
+	Aliases                 []string        `json:"aliases"`
+	Deprecation             *string         `json:"deprecation"`
+	DefaultModelTemperature *float64        `json:"default_model_temperature"`
+	Type                    string          `json:"type"`
 }
 
 var currencyRE = regexp.MustCompile(`^[A-Z]{3}$`)
@@ -314,6 +368,12 @@ func New(cfg Config, auth inference.Authenticator, limits inference.Limits, rec 
 		if g.models[vm.name] != nil {
 			return nil, fmt.Errorf("gateway: model %d: the name %q is used twice", i, m.Name)
 		}
+		for _, a := range vm.card.Aliases {
+			if g.models[a] != nil || (a == DemoModelName && cfg.DemoModel) || slices.ContainsFunc(cfg.Models, func(o Model) bool { return o.Name == a }) {
+				return nil, fmt.Errorf("gateway: model %d (%q): the alias %q is already a model's name or alias", i, m.Name, a)
+			}
+			g.models[a] = vm
+		}
 		var priced bool
 		if vm.rate, priced = cfg.Prices.Rate(vm.name); !priced {
 			return nil, fmt.Errorf("gateway: model %d (%q) is not in the price table", i, m.Name)
@@ -325,7 +385,16 @@ func New(cfg Config, auth inference.Authenticator, limits inference.Limits, rec 
 		names = append(names, m.Name)
 	}
 	if cfg.DemoModel {
-		g.models[DemoModelName] = &model{name: DemoModelName, maxOut: DefaultMaxOutputTokens, endpoints: map[string]bool{EndpointChat: true}, demo: true}
+		rate, priced := cfg.Prices.Rate(DemoModelName)
+		if !priced {
+			demo, err := billing.NewPrices([]billing.ModelPrice{DemoPrice})
+			if err != nil {
+				return nil, fmt.Errorf("gateway: the demo model's price: %w", err)
+			}
+			rate, _ = demo.Rate(DemoModelName)
+		}
+		g.models[DemoModelName] = &model{name: DemoModelName, rate: rate, maxOut: DefaultMaxOutputTokens, endpoints: map[string]bool{EndpointChat: true}, demo: true,
+			card: newCard(DemoModelName, map[string]bool{EndpointChat: true}, Model{Description: "Steward's built-in demo model: it echoes the last user message."})}
 		names = append(names, DemoModelName)
 	}
 	if err := g.defaultUpstream(cfg); err != nil {
@@ -338,7 +407,7 @@ func New(cfg Config, auth inference.Authenticator, limits inference.Limits, rec 
 		g.agentModel = cfg.AgentModel
 	}
 	g.names, g.created = names, g.now().Unix()
-	g.list = modelList(names, g.models, g.created)
+	g.list = g.modelList(names)
 	g.routes, g.mux = g.routeTable(), http.NewServeMux()
 	for _, rt := range g.routes {
 		g.mux.Handle(rt.Pattern, rt.Handler)
@@ -355,6 +424,22 @@ func validate(m Model) (*model, error) {
 		return nil, errors.New("at least one upstream is required")
 	}
 	vm := &model{name: m.Name, maxOut: m.MaxOutputTokens, maxPages: m.MaxPages, maxAudioSeconds: m.MaxAudioSeconds, endpoints: map[string]bool{}}
+	if m.MaxContextLength < 0 {
+		return nil, fmt.Errorf("max context length %d is negative", m.MaxContextLength)
+	}
+	for c := range m.Capabilities {
+		if !slices.Contains(capabilityNames, c) {
+			return nil, fmt.Errorf("unknown capability %q: want one of %s", c, strings.Join(capabilityNames, ", "))
+		}
+	}
+	for j, a := range m.Aliases {
+		switch {
+		case strings.TrimSpace(a) == "" || a != strings.TrimSpace(a):
+			return nil, fmt.Errorf("alias %d (%q) must be non-empty and without surrounding spaces", j, a)
+		case a == m.Name || slices.Contains(m.Aliases[:j], a):
+			return nil, fmt.Errorf("the alias %q is given twice", a)
+		}
+	}
 	for j, u := range m.Upstreams {
 		p, err := url.Parse(u.BaseURL)
 		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" || p.RawQuery != "" || p.Fragment != "" {
@@ -394,38 +479,58 @@ func validate(m Model) (*model, error) {
 			return nil, fmt.Errorf("unknown endpoint %q: want chat, fim, embeddings, moderations, classifications, ocr, agents, transcriptions or speech", e)
 		}
 	}
+	vm.card = newCard(m.Name, vm.endpoints, m)
 	return vm, nil
+}
+
+// newCard is the card of the model name offering endpoints, with m's
+// description, context length, aliases and capabilities.
+func newCard(name string, endpoints map[string]bool, m Model) card {
+	c := card{ID: name, Object: "model", OwnedBy: "steward", Capabilities: map[string]bool{}, Name: name,
+		MaxContextLength: m.MaxContextLength, Aliases: slices.Clone(m.Aliases), Type: "base"}
+	if c.Aliases == nil {
+		c.Aliases = []string{}
+	}
+	if c.MaxContextLength == 0 {
+		c.MaxContextLength = DefaultMaxContextLength
+	}
+	if m.Description != "" {
+		c.Description = &m.Description
+	}
+	for _, n := range capabilityNames {
+		c.Capabilities[n] = false
+	}
+	for e := range endpoints {
+		if n, ok := endpointCapabilities[e]; ok {
+			c.Capabilities[n] = true
+		}
+	}
+	maps.Copy(c.Capabilities, m.Capabilities)
+	return c
 }
 
 // cost is what q of the model costs, in micro-units rounded up.
 func (m *model) cost(q billing.Quantity) int64 { return m.rate.Cost(q) }
 
-// modelList is the answer to GET /v1/models: Mistral's ModelList, each
-// model a base model card whose capabilities are the endpoints it offers.
-func modelList(names []string, models map[string]*model, created int64) []byte {
-	type capabilities struct {
-		CompletionChat bool `json:"completion_chat"`
-		CompletionFIM  bool `json:"completion_fim"`
-	}
-	type entry struct {
-		ID           string       `json:"id"`
-		Object       string       `json:"object"`
-		Created      int64        `json:"created"`
-		OwnedBy      string       `json:"owned_by"`
-		Capabilities capabilities `json:"capabilities"`
-		Type         string       `json:"type"`
-	}
+// modelList is the answer to GET /v1/models listing the models names:
+// Mistral's ModelList of their cards.
+func (g *Gateway) modelList(names []string) []byte {
 	list := struct {
-		Object string  `json:"object"`
-		Data   []entry `json:"data"`
-	}{Object: "list", Data: []entry{}}
+		Object string `json:"object"`
+		Data   []card `json:"data"`
+	}{Object: "list", Data: []card{}}
 	for _, n := range names {
-		ep := models[n].endpoints
-		list.Data = append(list.Data, entry{ID: n, Object: "model", Created: created, OwnedBy: "steward",
-			Capabilities: capabilities{CompletionChat: ep[EndpointChat], CompletionFIM: ep[EndpointFIM]}, Type: "base"})
+		list.Data = append(list.Data, g.cardOf(g.models[n]))
 	}
 	b, _ := json.Marshal(list)
 	return b
+}
+
+// cardOf is m's card, created when the gateway started.
+func (g *Gateway) cardOf(m *model) card {
+	c := m.card
+	c.Created = g.created
+	return c
 }
 
 // Routes returns the model API's routes, for the server to register with
@@ -454,6 +559,7 @@ func (g *Gateway) routeTable() []inference.Route {
 		g.endpoint("POST /v1/audio/transcriptions", EndpointTranscriptions),
 		g.endpoint("POST /v1/audio/speech", EndpointSpeech),
 		{Pattern: "GET /v1/models", Handler: http.HandlerFunc(g.handleModels)},
+		{Pattern: "GET /v1/models/{model_id}", Handler: http.HandlerFunc(g.handleModel)},
 		{Pattern: "POST /v1/check/{check_id}/report", Handler: http.HandlerFunc(g.handleReport)},
 		// The check API takes any method: an auth_request or ext_authz
 		// subrequest has the method of the request it guards.
@@ -507,6 +613,23 @@ func (g *Gateway) handleModels(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(g.listFor(x.key))
 }
 
+// handleModel answers GET /v1/models/{model_id} with the model's card, a
+// model named by an alias too; a model the key may not call is answered as
+// one that does not exist.
+func (g *Gateway) handleModel(w http.ResponseWriter, r *http.Request) {
+	x := g.exchange(w, r)
+	if !x.admit(g.auth.WorkspaceKey(r)) {
+		return
+	}
+	id := r.PathValue("model_id")
+	m := g.models[id]
+	if m == nil || !x.key.MayUse(m.name) {
+		x.fail(&steward.Error{Kind: steward.KindNotFound, Field: []string{"path", "model_id"}, Code: "model_not_found", Message: fmt.Sprintf("model %q does not exist", id)})
+		return
+	}
+	apierror.WriteJSON(w, http.StatusOK, g.cardOf(m))
+}
+
 // listFor is the answer to GET /v1/models for p: the models p may use.
 func (g *Gateway) listFor(p steward.Principal) []byte {
 	if p.Models == nil {
@@ -518,7 +641,7 @@ func (g *Gateway) listFor(p steward.Principal) []byte {
 			names = append(names, n)
 		}
 	}
-	return modelList(names, g.models, g.created)
+	return g.modelList(names)
 }
 
 // handleCheck serves the check API (serveCheck).

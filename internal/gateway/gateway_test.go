@@ -743,7 +743,7 @@ func TestRouteTable(t *testing.T) {
 		"POST /v1/moderations true", "POST /v1/chat/moderations true", "POST /v1/classifications true", "POST /v1/chat/classifications true",
 		"POST /v1/ocr true", "POST /v1/agents/completions true", "POST /v1/conversations true",
 		"POST /v1/conversations/{conversation_id} true", "POST /v1/conversations/{conversation_id}/restart true",
-		"POST /v1/audio/transcriptions true", "POST /v1/audio/speech true", "GET /v1/models false", "POST /v1/check/{check_id}/report false", "/v1/check false"}
+		"POST /v1/audio/transcriptions true", "POST /v1/audio/speech true", "GET /v1/models false", "GET /v1/models/{model_id} false", "POST /v1/check/{check_id}/report false", "/v1/check false"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("routes %q, want %q", got, want)
 	}
@@ -780,6 +780,11 @@ func TestDemoModel(t *testing.T) {
 	u := h.rec.next(t)
 	if !u.Estimated || u.Model != DemoModelName || u.InputTokens != a.Usage.PromptTokens || u.OutputTokens != 4 {
 		t.Fatalf("usage %+v", u)
+	}
+	// The demo model costs DemoPrice: 0.1 and 0.3 per million tokens, in
+	// micro-units rounded up.
+	if want := (u.InputTokens+9)/10 + (4*3+9)/10; u.Cost != want || want == 0 {
+		t.Fatalf("the demo model's usage costs %d, want %d at DemoPrice", u.Cost, want)
 	}
 
 	resp = h.post(t, context.Background(), "/v1/chat/completions", goodKey, `{"model":"steward-demo","stream":true,"max_tokens":2,"messages":[{"role":"user","content":"one two three"}]}`)

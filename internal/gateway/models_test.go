@@ -3,12 +3,16 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stewardhq/steward/internal/apitest"
+	"github.com/stewardhq/steward/internal/billing"
 	"github.com/stewardhq/steward/internal/steward"
 )
 
@@ -147,4 +151,157 @@ func sameHeader(a, b http.Header) bool {
 		}
 	}
 	return true
+}
+
+// cardJSON is the card a test gateway gives a model: its capabilities are
+// caps (the others false), created the tests' start.
+func cardJSON(id, description string, maxContext int, aliases string, caps ...string) string {
+	var c []string
+	for _, n := range []string{"audio", "audio_speech", "audio_transcription", "audio_transcription_realtime", "classification", "completion_chat",
+		"completion_fim", "fine_tuning", "function_calling", "moderation", "ocr", "reasoning", "unified_resources", "vision"} {
+		c = append(c, fmt.Sprintf("%q:%v", n, slices.Contains(caps, n)))
+	}
+	desc := "null"
+	if description != "" {
+		desc = strconv.Quote(description)
+	}
+	return `{"id":"` + id + `","object":"model","created":1767225600,"owned_by":"steward","capabilities":{` + strings.Join(c, ",") + `},"name":"` + id +
+		`","description":` + desc + `,"max_context_length":` + strconv.Itoa(maxContext) + `,"aliases":` + aliases +
+		`,"deprecation":null,"default_model_temperature":null,"type":"base"}`
+}
+
+// TestModelCards: the model list and a model's card are Mistral's, with
+// the capabilities the config sets over those of the endpoints; an alias
+// names its model, in a card and in a request; a model the key may not
+// call, or none, is answered as Mistral answers an unknown model.
+func TestModelCards(t *testing.T) {
+	up := newUpstream(t, jsonAnswer(chatAnswer))
+	m := chatModel("m", up)
+	m.Aliases, m.Description, m.MaxContextLength = []string{"m-latest", "m-2612"}, "A model for tests.", 131072
+	m.Capabilities = map[string]bool{"vision": true, "function_calling": true}
+	e := chatModel("e", up)
+	e.Endpoints = []string{EndpointEmbeddings, EndpointModerations, EndpointClassifications, EndpointOCR, EndpointTranscriptions, EndpointSpeech}
+	e.Capabilities = map[string]bool{"ocr": false}
+	start := time.Unix(1767225600, 0)
+	h := newHarnessAuth(t, Config{Models: []Model{m, e}, DemoModel: true, Now: func() time.Time { return start }}, listAuth{})
+
+	mCard := cardJSON("m", "A model for tests.", 131072, `["m-latest","m-2612"]`, "completion_chat", "completion_fim", "function_calling", "vision")
+	eCard := cardJSON("e", "", 32768, `[]`, "moderation", "classification", "audio_transcription", "audio_speech")
+	demoCard := cardJSON(DemoModelName, "Steward's built-in demo model: it echoes the last user message.", 32768, `[]`, "completion_chat")
+	for _, c := range []struct{ token, want string }{
+		{goodKey, `{"object":"list","data":[` + mCard + "," + eCard + "," + demoCard + `]}`},
+		{onlyMKey, `{"object":"list","data":[` + mCard + `]}`},
+		{noneKey, `{"object":"list","data":[]}`},
+	} {
+		status, header, body := h.send(t, http.MethodGet, "/v1/models", c.token, "")
+		if status != http.StatusOK || body != c.want {
+			t.Errorf("%s lists %d %s\nwant %s", c.token, status, body, c.want)
+		}
+		apitest.CheckModelResponse(t, "list_models_v1_models_get", status, header.Get("Content-Type"), []byte(body))
+	}
+	for _, c := range []struct{ token, id, want string }{
+		{goodKey, "m", mCard}, {goodKey, "m-latest", mCard}, {goodKey, "m-2612", mCard}, {goodKey, "e", eCard},
+		{goodKey, DemoModelName, demoCard}, {onlyMKey, "m", mCard}, {onlyMKey, "m-latest", mCard},
+	} {
+		status, header, body := h.send(t, http.MethodGet, "/v1/models/"+c.id, c.token, "")
+		if status != http.StatusOK || body != c.want {
+			t.Errorf("%s: card of %s: %d %s\nwant %s", c.token, c.id, status, body, c.want)
+		}
+		apitest.CheckModelResponse(t, "retrieve_model_v1_models__model_id__get", status, header.Get("Content-Type"), []byte(body))
+	}
+	// Not allowed is unknown: the same status, headers and body.
+	for _, c := range []struct{ token, id string }{
+		{onlyMKey, "e"}, {onlyMKey, DemoModelName}, {onlyMKey, "not-served"}, {noneKey, "m"}, {noneKey, "m-latest"}, {goodKey, "nope"},
+	} {
+		status, header, body := h.send(t, http.MethodGet, "/v1/models/"+c.id, c.token, "")
+		_, wantHeader, _ := h.send(t, http.MethodGet, "/v1/models/nope", goodKey, "")
+		want := `{"object":"error","message":"model \"` + c.id + `\" does not exist","type":"not_found_error","param":"model_id","code":"model_not_found"}`
+		if status != http.StatusNotFound || body != want {
+			t.Errorf("%s: card of %s: %d %s, want 404 %s", c.token, c.id, status, body, want)
+		}
+		wantHeader.Set("Content-Length", header.Get("Content-Length"))
+		if !sameHeader(header, wantHeader) {
+			t.Errorf("%s: card of %s: headers %v, want those of an unknown model %v", c.token, c.id, header, wantHeader)
+		}
+	}
+	if n := up.calls.Load(); n != 0 {
+		t.Fatalf("model cards called the upstream %d times", n)
+	}
+
+	// A request naming an alias is served as its model, under the key's
+	// allow list of model names, and recorded under the model's name; its
+	// body goes to the upstream naming the alias.
+	chat := `{"model":"m-latest","messages":[{"role":"user","content":"hi"}]}`
+	if status, _, body := h.send(t, http.MethodPost, "/v1/chat/completions", onlyMKey, chat); status != http.StatusOK || body != chatAnswer {
+		t.Fatalf("a chat naming an alias: %d %s", status, body)
+	}
+	if got := up.body(t, 0); !strings.HasPrefix(got, `{"model":"m-latest","messages":[{"role":"user","content":"hi"}]`) {
+		t.Errorf("the upstream got %s, want the request naming the alias", got)
+	}
+	if u := h.rec.next(t); u.Model != "m" || u.InputTokens != 11 || u.OutputTokens != 7 {
+		t.Errorf("usage of a chat naming an alias: %+v, want model m", u)
+	}
+	if status, _, body := h.send(t, http.MethodPost, "/v1/chat/completions", noneKey, chat); status != http.StatusNotFound ||
+		body != `{"object":"error","message":"model \"m-latest\" does not exist","type":"not_found_error","param":"model","code":"model_not_found"}` {
+		t.Errorf("an alias of a model the key may not call: %d %s", status, body)
+	}
+	if status, _, body := h.send(t, http.MethodGet, "/v1/check?model=m-2612", onlyMKey, ""); status != http.StatusOK {
+		t.Errorf("check of an alias: %d %s", status, body)
+	}
+}
+
+// TestModelCardSettings: New refuses card settings it cannot serve,
+// naming the model and the setting.
+func TestModelCardSettings(t *testing.T) {
+	up := newUpstream(t, jsonAnswer(chatAnswer))
+	with := func(name string, set func(*Model)) Model {
+		m := chatModel(name, up)
+		set(&m)
+		return m
+	}
+	for _, c := range []struct {
+		models []Model
+		demo   bool
+		want   string
+	}{
+		{[]Model{with("a", func(m *Model) { m.MaxContextLength = -1 })}, false, `gateway: model 0 ("a"): max context length -1 is negative`},
+		{[]Model{with("a", func(m *Model) { m.Capabilities = map[string]bool{"telepathy": true} })}, false, `gateway: model 0 ("a"): unknown capability "telepathy"`},
+		{[]Model{with("a", func(m *Model) { m.Aliases = []string{"b"} }), chatModel("b", up)}, false, `gateway: model 0 ("a"): the alias "b" is already a model's name or alias`},
+		{[]Model{chatModel("b", up), with("a", func(m *Model) { m.Aliases = []string{"b"} })}, false, `gateway: model 1 ("a"): the alias "b" is already a model's name or alias`},
+		{[]Model{with("a", func(m *Model) { m.Aliases = []string{"x"} }), with("b", func(m *Model) { m.Aliases = []string{"x"} })}, false, `gateway: model 1 ("b"): the alias "x" is already a model's name or alias`},
+		{[]Model{with("a", func(m *Model) { m.Aliases = []string{DemoModelName} })}, true, `gateway: model 0 ("a"): the alias "steward-demo" is already a model's name or alias`},
+		{[]Model{with("a", func(m *Model) { m.Aliases = []string{"a"} })}, false, `gateway: model 0 ("a"): the alias "a" is given twice`},
+		{[]Model{with("a", func(m *Model) { m.Aliases = []string{" x"} })}, false, `gateway: model 0 ("a"): alias 0 (" x") must be non-empty and without surrounding spaces`},
+	} {
+		var prices []billing.ModelPrice
+		for _, m := range c.models {
+			prices = append(prices, billing.ModelPrice{Model: m.Name})
+		}
+		_, err := New(Config{Currency: "EUR", Models: c.models, DemoModel: c.demo, Prices: newPrices(t, prices...)}, fakeAuth{}, &fakeLimits{}, &fakeRecorder{}, nil)
+		if err == nil || !strings.HasPrefix(err.Error(), c.want) {
+			t.Errorf("New: %v, want %s", err, c.want)
+		}
+	}
+}
+
+// TestAliasInAForwardedBody: a forwarded operation naming a model by an
+// alias (a batch job) is allowed as the model is.
+func TestAliasInAForwardedBody(t *testing.T) {
+	up := newUpstream(t, jsonAnswer(`{"id":"job-1","object":"batch"}`))
+	m, e := chatModel("m", up), chatModel("e", up)
+	m.Aliases, e.Aliases = []string{"m-latest"}, []string{"e-latest"}
+	h := newHarnessAuth(t, Config{Models: []Model{m, e}, Upstream: &Upstream{BaseURL: up.url()}, Objects: newMemObjects()}, listAuth{})
+	job := func(model string) string {
+		return `{"input_files":[],"model":"` + model + `","endpoint":"/v1/chat/completions"}`
+	}
+	if status, _, body := h.send(t, http.MethodPost, "/v1/batch/jobs", onlyMKey, job("m-latest")); status != http.StatusOK || body != `{"id":"job-1","object":"batch"}` {
+		t.Errorf("a batch job naming the alias of an allowed model: %d %s", status, body)
+	}
+	if status, _, body := h.send(t, http.MethodPost, "/v1/batch/jobs", onlyMKey, job("e-latest")); status != http.StatusNotFound ||
+		body != `{"object":"error","message":"model \"e-latest\" does not exist","type":"not_found_error","param":"model","code":"model_not_found"}` {
+		t.Errorf("a batch job naming the alias of a model the key may not call: %d %s", status, body)
+	}
+	if n := up.calls.Load(); n != 1 {
+		t.Errorf("the upstream got %d requests, want 1 (the allowed job)", n)
+	}
 }

@@ -217,10 +217,18 @@ func (f *forwarding) ownsAll(kind string, ids []string) bool {
 	return true
 }
 
-// mayUse reports whether the key may call model (nil names none),
-// answering as for a model that does not exist when it may not.
+// mayUse reports whether the key may call model (nil names none), the
+// model an alias names for an alias, answering as for a model that does
+// not exist when it may not.
 func (f *forwarding) mayUse(model *string) bool {
-	if model == nil || f.x.key.MayUse(*model) {
+	if model == nil {
+		return true
+	}
+	name := *model
+	if m := f.x.g.models[name]; m != nil {
+		name = m.name
+	}
+	if f.x.key.MayUse(name) {
 		return true
 	}
 	f.x.fail(&steward.Error{Kind: steward.KindNotFound, Field: []string{"body", "model"}, Code: "model_not_found", Message: fmt.Sprintf("model %q does not exist", *model)})

@@ -246,8 +246,11 @@ func gatewayDeps(t *testing.T, db *store.DB) func(*server.Deps) {
 			t.Error(err)
 		}
 	})
-	// The demo model, the only one served, costs nothing.
-	prices := &billing.Prices{}
+	// The demo model, the only one served, at its price.
+	prices, err := billing.NewPrices([]billing.ModelPrice{gateway.DemoPrice})
+	if err != nil {
+		t.Fatal(err)
+	}
 	enforcer := enforce.New(db, limits.NewLocal(nil), prices, time.Now)
 	authn, err := auth.New(auth.Config{DB: db, WorkspaceKeys: checker})
 	if err != nil {

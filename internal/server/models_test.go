@@ -183,6 +183,23 @@ func TestModelAccessThroughTheAPI(t *testing.T) {
 		if got := h.listedModels(key); !slices.Equal(got, []string{"steward-demo"}) {
 			t.Errorf("the key lists %v, want only steward-demo", got)
 		}
+		// Its model cards: the allowed model's, and none of another,
+		// answered exactly as a model nobody serves.
+		if status, body := h.model("GET", "/v1/models/steward-demo", key, ""); status != http.StatusOK ||
+			!strings.HasPrefix(body, `{"id":"steward-demo","object":"model","created":`) || !strings.HasSuffix(body, `"aliases":[],"deprecation":null,"default_model_temperature":null,"type":"base"}`) {
+			t.Errorf("the allowed model's card: %d %s", status, body)
+		} else {
+			apitest.CheckModelResponse(t, "retrieve_model_v1_models__model_id__get", status, "application/json", []byte(body))
+		}
+		status, body = h.model("GET", "/v1/models/mistral-small", key, "")
+		_, nobody := h.model("GET", "/v1/models/nope", other, "")
+		if want := strings.Replace(unknownModel("mistral-small"), `"param":"model"`, `"param":"model_id"`, 1); status != http.StatusNotFound || body != want ||
+			nobody != strings.Replace(want, "mistral-small", "nope", 1) {
+			t.Errorf("the card of a model the Workspace does not allow: %d %s, want 404 %s as for an unknown model (%s)", status, body, want, nobody)
+		}
+		if status, body := h.model("GET", "/v1/models/mistral-small", other, ""); status != http.StatusOK || !strings.HasPrefix(body, `{"id":"mistral-small",`) {
+			t.Errorf("another Workspace's key reads the card: %d %s", status, body)
+		}
 		if got := h.listedModels(other); !slices.Equal(got, servedModels) {
 			t.Errorf("a key of another Workspace lists %v, want every model", got)
 		}
