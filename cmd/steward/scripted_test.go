@@ -41,7 +41,9 @@ func scriptedRun(t *testing.T, db []string) {
 
 	const workers, perWorker = 4, 40
 	var answered, capped, afterRevoke atomic.Int64
-	var revoked atomic.Bool
+	// revoking is set when key 2's revocation is sent, revoked when it
+	// has returned: a request in flight meanwhile may be refused.
+	var revoking, revoked atomic.Bool
 	var revokeOnce sync.Once
 	var wg sync.WaitGroup
 	for k := range keys {
@@ -61,13 +63,14 @@ func scriptedRun(t *testing.T, db []string) {
 						answered.Add(1)
 						if k == 1 {
 							revokeOnce.Do(func() {
+								revoking.Store(true)
 								if status, body := p.call(t, "DELETE", "/v1/admin/api-keys/"+keys[1].KeyID, admin, ""); status != 204 && status != 200 {
 									t.Errorf("revoke: %d %s", status, body)
 								}
 								revoked.Store(true)
 							})
 						}
-					case resp.StatusCode == 401 && wasRevoked:
+					case resp.StatusCode == 401 && (wasRevoked || k == 1 && revoking.Load()):
 						afterRevoke.Add(1)
 					case resp.StatusCode == 429 && strings.Contains(string(b), "spend_limit_exceeded"):
 						capped.Add(1)
