@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
 	// Organizations' time zones must load on machines without a zoneinfo
 	// database, such as minimal containers.
 	_ "time/tzdata"

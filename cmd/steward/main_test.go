@@ -171,6 +171,28 @@ func (p *process) workspaceKey(t testing.TB, admin string) (id, secret string) {
 	return key.KeyID, key.Key
 }
 
+// otherWorkspaceKey creates a second Workspace, administered by the first
+// member, and returns a key of it, the secret.
+func (p *process) otherWorkspaceKey(t testing.TB, admin string) string {
+	t.Helper()
+	_, body := p.call(t, "GET", "/v1/admin/users", admin, "")
+	var users struct{ Members []struct{ UUID string } }
+	if err := json.Unmarshal([]byte(body), &users); err != nil || len(users.Members) == 0 {
+		t.Fatalf("members: %s", body)
+	}
+	status, body := p.call(t, "POST", "/v1/admin/workspaces", admin, `{"name":"Other","admin_user_id":"`+users.Members[0].UUID+`"}`)
+	var ws struct{ UUID string }
+	if err := json.Unmarshal([]byte(body), &ws); err != nil || ws.UUID == "" {
+		t.Fatalf("another Workspace: %d %s", status, body)
+	}
+	status, body = p.call(t, "POST", "/v1/admin/api-keys", admin, `{"workspace_uuid":"`+ws.UUID+`","user_id":"`+users.Members[0].UUID+`"}`)
+	var key struct{ Key string }
+	if err := json.Unmarshal([]byte(body), &key); err != nil || key.Key == "" {
+		t.Fatalf("a key of another Workspace: %d %s", status, body)
+	}
+	return key.Key
+}
+
 // eventually calls get until it reports ok, for at most 10 seconds, and
 // returns what it got last: an answer's usage event is committed after the
 // answer, which does not wait for it, so a report read right after the

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -54,19 +53,7 @@ func TestDefaultUpstreamThroughTheBinary(t *testing.T) {
 		p := run(t, cmd)
 		admin := adminKey.FindStringSubmatch(p.output)[1]
 		_, mine := p.workspaceKey(t, admin)
-		_, body := p.call(t, "GET", "/v1/admin/users", admin, "")
-		var users struct{ Members []struct{ UUID string } }
-		_ = json.Unmarshal([]byte(body), &users)
-		status, body := p.call(t, "POST", "/v1/admin/workspaces", admin, `{"name":"Other","admin_user_id":"`+users.Members[0].UUID+`"}`)
-		var ws struct{ UUID string }
-		if err := json.Unmarshal([]byte(body), &ws); err != nil || ws.UUID == "" {
-			t.Fatalf("another Workspace: %d %s", status, body)
-		}
-		status, body = p.call(t, "POST", "/v1/admin/api-keys", admin, `{"workspace_uuid":"`+ws.UUID+`","user_id":"`+users.Members[0].UUID+`"}`)
-		var other struct{ Key string }
-		if err := json.Unmarshal([]byte(body), &other); err != nil || other.Key == "" {
-			t.Fatalf("a key of another Workspace: %d %s", status, body)
-		}
+		other := p.otherWorkspaceKey(t, admin)
 
 		bearer := func(method, path, key, body string) string {
 			t.Helper()
@@ -82,8 +69,8 @@ func TestDefaultUpstreamThroughTheBinary(t *testing.T) {
 		for _, c := range []struct{ key, path, want string }{
 			{mine, "/v1/files", `200 {"data":[{"id":"file-1"}],"object":"list","total":1}`},
 			{mine, "/v1/files/file-1", `200 {"id":"file-1"}`},
-			{other.Key, "/v1/files", `200 {"data":[],"object":"list","total":0}`},
-			{other.Key, "/v1/files/file-1", `404 {"object":"error","message":"File file-1 not found","type":"not_found_error","param":null,"code":null}`},
+			{other, "/v1/files", `200 {"data":[],"object":"list","total":0}`},
+			{other, "/v1/files/file-1", `404 {"object":"error","message":"File file-1 not found","type":"not_found_error","param":null,"code":null}`},
 		} {
 			if got := bearer("GET", c.path, c.key, ""); got != c.want {
 				t.Errorf("GET %s: %s, want %s", c.path, got, c.want)

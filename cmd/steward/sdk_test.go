@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -51,7 +50,7 @@ upstream:
 	p := run(t, cmd)
 	admin := adminKey.FindStringSubmatch(p.output)[1]
 	_, key := p.workspaceKey(t, admin)
-	other := keyOfAnotherWorkspace(t, p, admin)
+	other := p.otherWorkspaceKey(t, admin)
 
 	script := exec.Command(node, "run.mjs")
 	script.Dir = sdkDir
@@ -60,26 +59,4 @@ upstream:
 	if err != nil || strings.Contains(string(out), "FAIL") || !strings.Contains(string(out), "ok openai embeddings.create") {
 		t.Fatalf("the SDKs' script: %v\n%s", err, out)
 	}
-}
-
-// keyOfAnotherWorkspace creates a second Workspace, administered by the
-// first member, and returns a key of it.
-func keyOfAnotherWorkspace(t *testing.T, p *process, admin string) string {
-	t.Helper()
-	_, body := p.call(t, "GET", "/v1/admin/users", admin, "")
-	var users struct{ Members []struct{ UUID string } }
-	if err := json.Unmarshal([]byte(body), &users); err != nil || len(users.Members) == 0 {
-		t.Fatalf("members: %s", body)
-	}
-	status, body := p.call(t, "POST", "/v1/admin/workspaces", admin, `{"name":"Other","admin_user_id":"`+users.Members[0].UUID+`"}`)
-	var ws struct{ UUID string }
-	if err := json.Unmarshal([]byte(body), &ws); err != nil || ws.UUID == "" {
-		t.Fatalf("another Workspace: %d %s", status, body)
-	}
-	status, body = p.call(t, "POST", "/v1/admin/api-keys", admin, `{"workspace_uuid":"`+ws.UUID+`","user_id":"`+users.Members[0].UUID+`"}`)
-	var key struct{ Key string }
-	if err := json.Unmarshal([]byte(body), &key); err != nil || key.Key == "" {
-		t.Fatalf("a key of another Workspace: %d %s", status, body)
-	}
-	return key.Key
 }

@@ -382,10 +382,7 @@ func (x *exchange) call(body []byte) (*http.Response, error) {
 		if a := x.r.Header.Get("Accept"); a != "" {
 			req.Header.Set("Accept", a)
 		}
-		req.Header[steward.RequestIDHeader] = []string{x.id}
-		if u.APIKey != "" {
-			req.Header.Set("Authorization", "Bearer "+u.APIKey)
-		}
+		u.authorize(req, x.id)
 		resp, err := x.g.transport.RoundTrip(req)
 		if err != nil {
 			if x.r.Context().Err() != nil {

@@ -340,10 +340,7 @@ func (f *forwarding) call(ctx context.Context, body io.Reader) (*http.Response, 
 			req.Header.Del(strings.TrimSpace(name))
 		}
 	}
-	req.Header[steward.RequestIDHeader] = []string{x.id}
-	if x.g.upstream.APIKey != "" {
-		req.Header.Set("Authorization", "Bearer "+x.g.upstream.APIKey)
-	}
+	x.g.upstream.authorize(req, x.id)
 	return x.g.transport.RoundTrip(req)
 }
 

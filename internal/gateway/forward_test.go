@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stewardhq/steward/internal/apitest"
 	"github.com/stewardhq/steward/internal/inference"
 	"github.com/stewardhq/steward/internal/steward"
 )
@@ -642,40 +643,52 @@ func TestMeteredRequestsNameOnlyTheirWorkspacesObjects(t *testing.T) {
 	}
 }
 
-// TestFileChunksAreTheirWorkspaces sends chat requests whose messages hand
-// files to the model: another Workspace's file, named by a file chunk with
-// or without its type, is answered as an unknown file and never reaches
-// the upstream; the caller's own file, and a tool's file (the upstream's),
-// pass.
+// TestFileChunksAreTheirWorkspaces sends requests that hand files to the
+// model: another Workspace's file, named by a chat message's file chunk
+// with or without its type, an agents completion's, a conversation's
+// input or an OCR document, is answered as an unknown file and never
+// reaches the upstream; the caller's own file, and a tool's file (the
+// upstream's), pass.
 func TestFileChunksAreTheirWorkspaces(t *testing.T) {
-	h, up, _ := agentGateway(t)
+	h, up, agent := agentGateway(t)
 	h.own(t, inference.ObjectFile, "file-mine")
 	_ = h.g.objects.Record(context.Background(), inference.Object{Kind: inference.ObjectFile, ID: "file-other", OrganizationID: "org1", WorkspaceID: "ws2"})
-	chat := func(content string) (int, string) {
-		resp := h.post(t, context.Background(), "/v1/chat/completions", goodKey,
-			`{"model":"mistral-medium-latest","messages":[{"role":"user","content":`+content+`}]}`)
-		return resp.StatusCode, readAll(t, resp)
-	}
 	const otherFile = `{"object":"error","message":"File file-other not found","type":"not_found_error","param":null,"code":null}`
-	for _, content := range []string{
-		`[{"type":"text","text":"read this"},{"type":"file","file_id":"file-other"}]`,
-		`[{"file_id":"file-other"}]`,
-		`[{"type":"file","file_id":"file-mine"},{"type":"file","file_id":"file-other"}]`,
+	chat := func(content string) string {
+		return `{"model":"mistral-medium-latest","messages":[{"role":"user","content":` + content + `}]}`
+	}
+	for _, c := range []struct{ path, body string }{
+		{"/v1/chat/completions", chat(`[{"type":"text","text":"read this"},{"type":"file","file_id":"file-other"}]`)},
+		{"/v1/chat/completions", chat(`[{"file_id":"file-other"}]`)},
+		{"/v1/chat/completions", chat(`[{"type":"file","file_id":"file-mine"},{"type":"file","file_id":"file-other"}]`)},
+		{"/v1/agents/completions", `{"agent_id":"` + agent + `","messages":[{"role":"user","content":[{"type":"file","file_id":"file-other"}]}]}`},
+		{"/v1/conversations", `{"agent_id":"` + agent + `","inputs":[{"role":"user","content":[{"type":"file","file_id":"file-other"}]}]}`},
+		{"/v1/ocr", `{"model":"mistral-medium-latest","document":{"type":"file","file_id":"file-other"}}`},
 	} {
-		if status, body := chat(content); status != http.StatusNotFound || body != otherFile {
-			t.Errorf("%s: %d %s, want 404 %s", content, status, body, otherFile)
+		resp := h.post(t, context.Background(), c.path, goodKey, c.body)
+		if got := readAll(t, resp); resp.StatusCode != http.StatusNotFound || got != otherFile {
+			t.Errorf("%s %s: %d %s, want 404 %s", c.path, c.body, resp.StatusCode, got, otherFile)
 		}
 	}
-	if n := up.Count("chat_completion_v1_chat_completions_post"); n != 0 {
-		t.Fatalf("%d refused requests reached the upstream", n)
+	ops := []string{"chat_completion_v1_chat_completions_post", "agents_completion_v1_agents_completions_post", "agents_api_v1_conversations_start", "ocr_v1_ocr_post"}
+	for _, op := range ops {
+		if n := up.Count(op); n != 0 {
+			t.Fatalf("%d refused requests reached the upstream's %s", n, op)
+		}
 	}
-	for _, content := range []string{
+	for i, content := range []string{
 		`[{"type":"file","file_id":"file-mine"}]`,
 		`[{"type":"tool_file","tool":"code_interpreter","file_id":"file-other"}]`,
 		`"no file_id here but the words"`,
 	} {
-		if status, body := chat(content); status != http.StatusOK {
-			t.Errorf("%s: %d %s, want 200", content, status, body)
+		resp := h.post(t, context.Background(), "/v1/chat/completions", goodKey, chat(content))
+		got := readAll(t, resp)
+		if resp.StatusCode != http.StatusOK || !strings.Contains(got, `"object":"chat.completion"`) {
+			t.Errorf("%s: %d %s, want the upstream's completion", content, resp.StatusCode, got)
+		}
+		apitest.CheckModelResponse(t, ops[0], resp.StatusCode, resp.Header.Get("Content-Type"), []byte(got))
+		if n := up.Count(ops[0]); n != i+1 {
+			t.Errorf("%s: the upstream had %d chat requests, want %d", content, n, i+1)
 		}
 	}
 }

@@ -230,6 +230,15 @@ type Upstream struct {
 	APIKey string
 }
 
+// authorize makes req one of u's: its bearer token u's key, and its
+// x-request-id the request's id, requestID.
+func (u Upstream) authorize(req *http.Request, requestID string) {
+	req.Header[steward.RequestIDHeader] = []string{requestID}
+	if u.APIKey != "" {
+		req.Header["Authorization"] = []string{"Bearer " + u.APIKey}
+	}
+}
+
 // Config configures a Gateway.
 type Config struct {
 	Models []Model

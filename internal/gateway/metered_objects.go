@@ -12,8 +12,8 @@ import (
 )
 
 // Objects of the metered operations. An agents completion or a
-// conversation may name an agent, an OCR request a file, and a speech a
-// voice: each must be the caller's Workspace's (a preset voice is
+// conversation may name an agent, a speech a voice, and any of them files
+// (fileChunks): each must be the caller's Workspace's (a preset voice is
 // everyone's). A conversation appended to or restarted must be the
 // caller's, and the conversation a start or restart makes becomes the
 // caller's. Without a default upstream there are no records, so that
@@ -23,7 +23,6 @@ import (
 var meteredRefs = map[string]bodyCheck{
 	EndpointAgents:        agentIDRef,
 	EndpointConversations: agentIDRef,
-	EndpointOCR:           ocrFileRef,
 	EndpointSpeech:        voiceRef,
 }
 
@@ -31,14 +30,6 @@ var meteredRefs = map[string]bodyCheck{
 func agentIDRef(f *forwarding, top map[string]json.RawMessage) bool {
 	var agent *string
 	return f.field(top, "agent_id", &agent) && (agent == nil || f.ownsAll(inference.ObjectAgent, []string{*agent}))
-}
-
-// ocrFileRef: the file an OCR document names must be the caller's
-// Workspace's.
-func ocrFileRef(f *forwarding, top map[string]json.RawMessage) bool {
-	var doc map[string]json.RawMessage
-	var file *string
-	return f.field(top, "document", &doc) && f.field(doc, "file_id", &file) && (file == nil || f.ownsAll(inference.ObjectFile, []string{*file}))
 }
 
 // voiceRef: the voice a speech names must be the caller's Workspace's,
@@ -145,11 +136,11 @@ func (w *conversationWriter) Unwrap() http.ResponseWriter { return w.ResponseWri
 // request that names none pays no second parse.
 var fileIDMember = []byte(`"file_id"`)
 
-// fileChunks returns the files a JSON body's file chunks name, wherever
-// they stand: in a chat message's content, an agents completion's or a
-// conversation's inputs. A file chunk is an object with a string
-// "file_id" whose "type" is "file" or absent (its default); a tool's file
-// ("tool_file") is the upstream's own.
+// fileChunks returns the files a JSON body names, wherever they stand: a
+// file chunk in a chat message's content, an agents completion's or a
+// conversation's inputs, an OCR document. Every object with a string
+// "file_id" names one, but a tool's file ("type": "tool_file"), which the
+// upstream's tool made.
 func fileChunks(body []byte) []string {
 	if !bytes.Contains(body, fileIDMember) {
 		return nil
@@ -163,8 +154,7 @@ func fileChunks(body []byte) []string {
 	walk = func(v any) {
 		switch v := v.(type) {
 		case map[string]any:
-			typ, _ := v["type"].(string)
-			if id, ok := v["file_id"].(string); ok && (v["type"] == nil || typ == "file") {
+			if id, ok := v["file_id"].(string); ok && v["type"] != "tool_file" {
 				ids = append(ids, id)
 			}
 			for _, e := range v {

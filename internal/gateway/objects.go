@@ -89,10 +89,7 @@ func (f *forwarding) preset(ctx context.Context, id string) bool {
 	if err != nil {
 		return false
 	}
-	if f.x.g.upstream.APIKey != "" {
-		req.Header.Set("Authorization", "Bearer "+f.x.g.upstream.APIKey)
-	}
-	req.Header[steward.RequestIDHeader] = []string{f.x.id}
+	f.x.g.upstream.authorize(req, f.x.id)
 	resp, err := f.x.g.transport.RoundTrip(req)
 	if err != nil {
 		return false

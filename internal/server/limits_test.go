@@ -15,6 +15,7 @@ import (
 	"github.com/stewardhq/steward/internal/directory"
 	"github.com/stewardhq/steward/internal/enforce"
 	"github.com/stewardhq/steward/internal/gateway"
+	"github.com/stewardhq/steward/internal/inference"
 	"github.com/stewardhq/steward/internal/keys"
 	"github.com/stewardhq/steward/internal/limits"
 	"github.com/stewardhq/steward/internal/metering"
@@ -234,6 +235,20 @@ func forEachGatewayEngine(t *testing.T, fn func(t *testing.T, h *harness)) {
 // forEachGatewayEngine, whose usage is recorded in db.
 func gatewayDeps(t *testing.T, db *store.DB) func(*server.Deps) {
 	t.Helper()
+	// The demo model, the only one served, at its price.
+	prices, err := billing.NewPrices([]billing.ModelPrice{gateway.DemoPrice})
+	if err != nil {
+		t.Fatal(err)
+	}
+	routes := modelAPI(t, db, gateway.Config{Prices: prices, Currency: "USD", DemoModel: true})
+	return func(d *server.Deps) { d.Gateway = routes }
+}
+
+// modelAPI returns the routes of a gateway of cfg over db, as serve wires
+// it: Workspace keys checked by the one authenticator, limits enforced at
+// cfg's prices (none when nil), usage recorded.
+func modelAPI(t *testing.T, db *store.DB, cfg gateway.Config) []inference.Route {
+	t.Helper()
 	ctx := context.Background()
 	checker, err := keys.NewChecker(ctx, db, directory.NewAccess(db))
 	if err != nil {
@@ -246,21 +261,20 @@ func gatewayDeps(t *testing.T, db *store.DB) func(*server.Deps) {
 			t.Error(err)
 		}
 	})
-	// The demo model, the only one served, at its price.
-	prices, err := billing.NewPrices([]billing.ModelPrice{gateway.DemoPrice})
-	if err != nil {
-		t.Fatal(err)
+	if cfg.Prices == nil {
+		if cfg.Prices, err = billing.NewPrices(nil); err != nil {
+			t.Fatal(err)
+		}
 	}
-	enforcer := enforce.New(db, limits.NewLocal(nil), prices, time.Now)
 	authn, err := auth.New(auth.Config{DB: db, WorkspaceKeys: checker})
 	if err != nil {
 		t.Fatal(err)
 	}
-	gw, err := gateway.New(gateway.Config{Prices: prices, Currency: "USD", DemoModel: true}, authn, enforcer, metering.Meter{Usage: rec}, nil)
+	gw, err := gateway.New(cfg, authn, enforce.New(db, limits.NewLocal(nil), cfg.Prices, time.Now), metering.Meter{Usage: rec}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return func(d *server.Deps) { d.Gateway = gw.Routes() }
+	return gw.Routes()
 }
 
 // chat sends a chat completion to the demo model with a Workspace key and

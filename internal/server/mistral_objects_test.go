@@ -11,24 +11,15 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stewardhq/steward/internal/apitest"
-	"github.com/stewardhq/steward/internal/auth"
-	"github.com/stewardhq/steward/internal/billing"
-	"github.com/stewardhq/steward/internal/directory"
-	"github.com/stewardhq/steward/internal/enforce"
 	"github.com/stewardhq/steward/internal/gateway"
 	"github.com/stewardhq/steward/internal/inference"
-	"github.com/stewardhq/steward/internal/keys"
-	"github.com/stewardhq/steward/internal/limits"
-	"github.com/stewardhq/steward/internal/metering"
 	"github.com/stewardhq/steward/internal/mistraltest"
 	"github.com/stewardhq/steward/internal/objects"
 	"github.com/stewardhq/steward/internal/server"
 	"github.com/stewardhq/steward/internal/store"
 	"github.com/stewardhq/steward/internal/store/storetest"
-	"github.com/stewardhq/steward/internal/usage"
 )
 
 // forEachMistralEngine runs fn with a harness that serves the model API
@@ -36,26 +27,10 @@ import (
 // engine.
 func forEachMistralEngine(t *testing.T, fn func(t *testing.T, h *harness, fake *mistraltest.Server)) {
 	storetest.Run(t, func(t *testing.T, db *store.DB) {
-		ctx := context.Background()
-		checker, err := keys.NewChecker(ctx, db, directory.NewAccess(db))
-		if err != nil {
-			t.Fatal(err)
-		}
-		rec := usage.NewRecorder(db, usage.Options{})
-		go rec.Run(ctx)
-		t.Cleanup(func() { _ = rec.Close() })
-		prices, _ := billing.NewPrices(nil)
-		authn, err := auth.New(auth.Config{DB: db, WorkspaceKeys: checker})
-		if err != nil {
-			t.Fatal(err)
-		}
 		fake := mistraltest.New(t)
-		gw, err := gateway.New(gateway.Config{Prices: prices, Currency: "USD", Upstream: &gateway.Upstream{BaseURL: fake.BaseURL(), APIKey: fake.Key},
-			Objects: objects.NewService(db)}, authn, enforce.New(db, limits.NewLocal(nil), prices, time.Now), metering.Meter{Usage: rec}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fn(t, newHarnessWith(t, db, func(d *server.Deps) { d.Gateway = gw.Routes() }), fake)
+		routes := modelAPI(t, db, gateway.Config{Currency: "USD", Upstream: &gateway.Upstream{BaseURL: fake.BaseURL(), APIKey: fake.Key},
+			Objects: objects.NewService(db)})
+		fn(t, newHarnessWith(t, db, func(d *server.Deps) { d.Gateway = routes }), fake)
 	})
 }
 

@@ -9,22 +9,14 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stewardhq/steward/internal/apitest"
 	"github.com/stewardhq/steward/internal/audit"
-	"github.com/stewardhq/steward/internal/auth"
 	"github.com/stewardhq/steward/internal/billing"
-	"github.com/stewardhq/steward/internal/directory"
-	"github.com/stewardhq/steward/internal/enforce"
 	"github.com/stewardhq/steward/internal/gateway"
-	"github.com/stewardhq/steward/internal/keys"
-	"github.com/stewardhq/steward/internal/limits"
-	"github.com/stewardhq/steward/internal/metering"
 	"github.com/stewardhq/steward/internal/server"
 	"github.com/stewardhq/steward/internal/store"
 	"github.com/stewardhq/steward/internal/store/storetest"
-	"github.com/stewardhq/steward/internal/usage"
 )
 
 // servedModels are the models of forEachModelsEngine's gateway: the demo
@@ -35,33 +27,13 @@ var servedModels = []string{"mistral-small", gateway.DemoModelName}
 // serve does, with servedModels, on every engine.
 func forEachModelsEngine(t *testing.T, fn func(t *testing.T, h *harness)) {
 	storetest.Run(t, func(t *testing.T, db *store.DB) {
-		ctx := context.Background()
-		checker, err := keys.NewChecker(ctx, db, directory.NewAccess(db))
-		if err != nil {
-			t.Fatal(err)
-		}
-		rec := usage.NewRecorder(db, usage.Options{})
-		go rec.Run(ctx)
-		t.Cleanup(func() {
-			if err := rec.Close(); err != nil {
-				t.Error(err)
-			}
-		})
 		prices, err := billing.NewPrices([]billing.ModelPrice{{Model: "mistral-small"}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		enforcer := enforce.New(db, limits.NewLocal(nil), prices, time.Now)
-		authn, err := auth.New(auth.Config{DB: db, WorkspaceKeys: checker})
-		if err != nil {
-			t.Fatal(err)
-		}
 		small := gateway.Model{Name: "mistral-small", Upstreams: []gateway.Upstream{{BaseURL: "http://127.0.0.1:9/v1"}}}
-		gw, err := gateway.New(gateway.Config{Prices: prices, Currency: "USD", DemoModel: true, Models: []gateway.Model{small}}, authn, enforcer, metering.Meter{Usage: rec}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fn(t, newHarnessWith(t, db, func(d *server.Deps) { d.Gateway, d.Models = gw.Routes(), servedModels }))
+		routes := modelAPI(t, db, gateway.Config{Prices: prices, Currency: "USD", DemoModel: true, Models: []gateway.Model{small}})
+		fn(t, newHarnessWith(t, db, func(d *server.Deps) { d.Gateway, d.Models = routes, servedModels }))
 	})
 }
 

@@ -12,22 +12,13 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
-	"github.com/stewardhq/steward/internal/auth"
-	"github.com/stewardhq/steward/internal/billing"
-	"github.com/stewardhq/steward/internal/directory"
-	"github.com/stewardhq/steward/internal/enforce"
 	"github.com/stewardhq/steward/internal/gateway"
 	"github.com/stewardhq/steward/internal/inference"
-	"github.com/stewardhq/steward/internal/keys"
-	"github.com/stewardhq/steward/internal/limits"
-	"github.com/stewardhq/steward/internal/metering"
 	"github.com/stewardhq/steward/internal/objects"
 	"github.com/stewardhq/steward/internal/server"
 	"github.com/stewardhq/steward/internal/store"
 	"github.com/stewardhq/steward/internal/store/storetest"
-	"github.com/stewardhq/steward/internal/usage"
 )
 
 // fileStore is an upstream holding files, as Mistral's files API does:
@@ -81,27 +72,11 @@ func (s *fileStore) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // as serve does, with a default upstream holding files, on every engine.
 func forEachObjectsEngine(t *testing.T, fn func(t *testing.T, h *harness)) {
 	storetest.Run(t, func(t *testing.T, db *store.DB) {
-		ctx := context.Background()
-		checker, err := keys.NewChecker(ctx, db, directory.NewAccess(db))
-		if err != nil {
-			t.Fatal(err)
-		}
-		rec := usage.NewRecorder(db, usage.Options{})
-		go rec.Run(ctx)
-		t.Cleanup(func() { _ = rec.Close() })
-		prices, _ := billing.NewPrices(nil)
-		authn, err := auth.New(auth.Config{DB: db, WorkspaceKeys: checker})
-		if err != nil {
-			t.Fatal(err)
-		}
 		up := httptest.NewServer(&fileStore{files: map[string]int64{}})
 		t.Cleanup(up.Close)
-		gw, err := gateway.New(gateway.Config{Prices: prices, Currency: "USD", Upstream: &gateway.Upstream{BaseURL: up.URL + "/v1", APIKey: "upstream-key"},
-			Objects: objects.NewService(db)}, authn, enforce.New(db, limits.NewLocal(nil), prices, time.Now), metering.Meter{Usage: rec}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fn(t, newHarnessWith(t, db, func(d *server.Deps) { d.Gateway = gw.Routes() }))
+		routes := modelAPI(t, db, gateway.Config{Currency: "USD", Upstream: &gateway.Upstream{BaseURL: up.URL + "/v1", APIKey: "upstream-key"},
+			Objects: objects.NewService(db)})
+		fn(t, newHarnessWith(t, db, func(d *server.Deps) { d.Gateway = routes }))
 	})
 }
 

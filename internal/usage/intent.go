@@ -168,8 +168,8 @@ func (r *Recorder) answered(kind intentKind, d time.Duration) {
 func (r *Recorder) committed(d time.Duration) {
 	r.latMu.Lock()
 	defer r.latMu.Unlock()
-	r.commitAvg = movingAverage(r.commitAvg, d, r.commits > 0)
-	r.commits++
+	r.commitAvg = movingAverage(r.commitAvg, d, r.commitSeen)
+	r.commitSeen = true
 }
 
 // movingAverage adds d to avg, an exponentially weighted moving average

@@ -188,6 +188,19 @@ func TestIntentFailedThenSettled(t *testing.T) {
 	})
 }
 
+// learntRecorder returns a running Recorder that defers up to maxDefer and
+// has learnt that requests like reserved's are answered after answeredIn,
+// and that a batch commits in a millisecond.
+func learntRecorder(t *testing.T, db *store.DB, maxDefer, answeredIn time.Duration) *Recorder {
+	t.Helper()
+	r := NewRecorder(db, Options{MaxDefer: maxDefer})
+	e := reserved("", time.Time{})
+	r.committed(time.Millisecond)
+	r.answered(intentKind{e.Model, e.Endpoint}, answeredIn)
+	start(t, r)
+	return r
+}
+
 // TestDeferredUntilSomeoneWaits follows batches nobody waits for: intents
 // and final events wait (here, up to an hour) to share a commit, and a
 // caller that starts waiting ends the wait at once for everything queued.
@@ -196,20 +209,11 @@ func TestDeferredUntilSomeoneWaits(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		at := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
-		r := NewRecorder(db, Options{MaxDefer: time.Hour})
 		// Requests of this kind took two hours to be answered: their
 		// intents may wait the hour.
-		e := reserved("a", at)
-		r.answered(intentKind{e.Model, e.Endpoint}, 2*time.Hour)
-		start(t, r)
-		a, err := r.Intend(reserved("a", at))
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := r.Intend(reserved("b", at))
-		if err != nil {
-			t.Fatal(err)
-		}
+		r := learntRecorder(t, db, time.Hour, 2*time.Hour)
+		in := queue(t, r, at, "a", "b")
+		a, b := in[0], in[1]
 		if err := a.Durable(ctx); err != nil {
 			t.Fatalf("Durable did not end the deferral: %v", err)
 		}
@@ -245,14 +249,8 @@ func TestDeferredIntentReplaced(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		at := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
-		r := NewRecorder(db, Options{MaxDefer: time.Hour})
-		e := reserved("a", at)
-		r.answered(intentKind{e.Model, e.Endpoint}, 2*time.Hour)
-		start(t, r)
-		in, err := r.Intend(reserved("a", at))
-		if err != nil {
-			t.Fatal(err)
-		}
+		r := learntRecorder(t, db, time.Hour, 2*time.Hour)
+		in := queue(t, r, at, "a")[0]
 		final := event("a", at)
 		if err := in.Settle(ctx, final); err != nil {
 			t.Fatal(err)
@@ -307,15 +305,8 @@ func TestFastIntentHeld(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		at := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
-		r := NewRecorder(db, Options{MaxDefer: -1})
-		e := reserved("a", at)
-		r.committed(time.Millisecond)
-		r.answered(intentKind{e.Model, e.Endpoint}, time.Microsecond)
-		start(t, r)
-		a, err := r.Intend(reserved("a", at))
-		if err != nil {
-			t.Fatal(err)
-		}
+		r := learntRecorder(t, db, -1, time.Microsecond)
+		a := queue(t, r, at, "a")[0]
 		r.mu.Lock()
 		queued := len(r.pending)
 		r.mu.Unlock()
@@ -328,21 +319,13 @@ func TestFastIntentHeld(t *testing.T) {
 		if s := r.Stats(); s.Batches != 1 || s.Events != 1 {
 			t.Fatalf("stats %+v after Settle, want one batch of the final event", s)
 		}
-		b, err := r.Intend(reserved("b", at))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := b.Durable(ctx); err != nil {
+		if err := queue(t, r, at, "b")[0].Durable(ctx); err != nil {
 			t.Fatal(err)
 		}
 		if got := intents(t, db); got != 1 {
 			t.Fatalf("intents after Durable: %d, want the held intent written", got)
 		}
-		c, err := r.Intend(reserved("c", at))
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.Cancel()
+		queue(t, r, at, "c")[0].Cancel()
 		if err := r.Close(); err != nil {
 			t.Fatal(err)
 		}

@@ -29,6 +29,18 @@ func joined(t *testing.T, db *store.DB) (*Recorder, *Process) {
 // are committed.
 func intend(t *testing.T, r *Recorder, at time.Time, ids ...string) []*Intent {
 	t.Helper()
+	out := queue(t, r, at, ids...)
+	for _, in := range out {
+		if err := in.Durable(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
+// queue queues the intents of ids through r, without waiting for them.
+func queue(t *testing.T, r *Recorder, at time.Time, ids ...string) []*Intent {
+	t.Helper()
 	var out []*Intent
 	for _, id := range ids {
 		in, err := r.Intend(reserved(id, at))
@@ -36,11 +48,6 @@ func intend(t *testing.T, r *Recorder, at time.Time, ids ...string) []*Intent {
 			t.Fatal(err)
 		}
 		out = append(out, in)
-	}
-	for _, in := range out {
-		if err := in.Durable(context.Background()); err != nil {
-			t.Fatal(err)
-		}
 	}
 	return out
 }

@@ -128,11 +128,11 @@ type Recorder struct {
 	// latency is, by model and endpoint, a moving average of the time
 	// requests wait for their answers (deferIntent).
 	// commitAvg is a moving average of the time a batch takes to commit,
-	// over commits batches.
-	latMu     sync.Mutex
-	latency   map[intentKind]time.Duration
-	commitAvg time.Duration
-	commits   int64
+	// once a batch has committed (commitSeen).
+	latMu      sync.Mutex
+	latency    map[intentKind]time.Duration
+	commitAvg  time.Duration
+	commitSeen bool
 }
 
 // A request is one call of Record or RecordMany: its events commit in one
