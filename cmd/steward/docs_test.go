@@ -124,6 +124,14 @@ func snippets(t *testing.T, page string) []snippet {
 // kept for the next. curl fails on an HTTP error, so that a snippet whose
 // request is refused fails.
 func TestDocSnippets(t *testing.T) {
+	for _, tool := range []string{"bash", "curl", "jq"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("CI") != "" {
+				t.Fatalf("the docs' snippets need %s: %v", tool, err)
+			}
+			t.Skipf("the docs' snippets need %s, which is not installed", tool)
+		}
+	}
 	pages, err := filepath.Glob("../../docs/*.md")
 	if err != nil {
 		t.Fatal(err)
