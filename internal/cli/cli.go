@@ -71,11 +71,11 @@ func Run(ctx context.Context, args []string, env Env) int {
 		return 2
 	}
 	args = helpAsWord(args, 1)
-	switch args[0] {
-	case "-h", "-help", "--help", "help":
+	switch {
+	case isHelp(args[0]):
 		printUsage(env.Stdout)
 		return 0
-	case "-version", "--version":
+	case args[0] == "-version" || args[0] == "--version":
 		printVersion(env.Stdout)
 		return 0
 	}
