@@ -389,9 +389,9 @@ func unusedKeyAlerts(ctx context.Context, tx *store.Tx) ([]alert, error) {
 		}
 		since := store.Time(k.since)
 		days := int(UnusedAfter / (24 * time.Hour))
-		what := "last used"
+		what, field := "last used", "last_used_at"
 		if !k.used {
-			what = "created"
+			what, field = "created", "created_at"
 		}
 		due = append(due, alert{
 			orgID:     k.orgID,
@@ -404,7 +404,7 @@ func unusedKeyAlerts(ctx context.Context, tx *store.Tx) ([]alert, error) {
 				EventType:      audit.EventAdminAPIKeyUnused,
 				EventMetadata: map[string]string{
 					"scope": "organization", "workspace_id": "", "threshold": strconv.Itoa(days),
-					"period": tx.Now.In(zone).Format("2006-01"), what + "_at": since.Format(time.RFC3339),
+					"period": tx.Now.In(zone).Format("2006-01"), field: since.Format(time.RFC3339),
 				},
 				TargetType:     audit.TargetAdminAPIKey,
 				TargetMetadata: map[string]string{"id": k.id, "name": k.name},
