@@ -2953,16 +2953,19 @@ type AuditLogEventType string
 
 // AuditLogExportLine One line of the audit log export: an entry as AuditLogOut has it, whose event_type may also be one of Steward's own (such as limit.spend.reached), with its place in the log.
 type AuditLogExportLine struct {
+	// ActorMetadata Details identifying the actor.
 	ActorMetadata map[string]string `json:"actor_metadata"`
 	ActorType     string            `json:"actor_type"`
 	CreatedAt     time.Time         `json:"created_at"`
 
 	// Cursor Resumes the export after this entry.
-	Cursor           string            `json:"cursor"`
-	EventMetadata    map[string]string `json:"event_metadata"`
-	EventType        string            `json:"event_type"`
-	LogId            int               `json:"log_id"`
-	OrganizationUuid *string           `json:"organization_uuid,omitempty"`
+	Cursor        string            `json:"cursor"`
+	EventMetadata map[string]string `json:"event_metadata"`
+	EventType     string            `json:"event_type"`
+
+	// LogId Identifier of the entry.
+	LogId            int     `json:"log_id"`
+	OrganizationUuid *string `json:"organization_uuid,omitempty"`
 
 	// Seq Number of the entry in the Organization's log, from 1, without gaps.
 	Seq            int               `json:"seq"`
