@@ -12,6 +12,7 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -65,7 +66,9 @@ type alert struct {
 // RunOnce raises the alerts that are due and returns how many it raised.
 // Organizations are visited one at a time: those with a monthly spend cap
 // or token limit, each read in one query per limited scope; then the
-// unused Admin API keys, in one query.
+// unused Admin API keys, in one query. An Organization that fails does not
+// keep the others' alerts back: its error is returned with the others'
+// after every Organization was visited.
 func (e *Evaluator) RunOnce(ctx context.Context) (int, error) {
 	orgs, err := store.Read(ctx, e.DB, func(tx *store.Tx) ([]string, error) {
 		return tx.Strings(ctx, `SELECT id FROM organizations WHERE spend_limit IS NOT NULL
@@ -77,22 +80,28 @@ func (e *Evaluator) RunOnce(ctx context.Context) (int, error) {
 	}
 	slices.Sort(orgs)
 	fired := 0
+	var errs []error
 	for _, org := range orgs {
-		due, err := store.Read(ctx, e.DB, func(tx *store.Tx) ([]alert, error) { return limitAlerts(ctx, tx, org) })
-		if err != nil {
-			return fired, fmt.Errorf("alerts of Organization %s: %w", org, err)
+		if ctx.Err() != nil {
+			return fired, ctx.Err()
 		}
-		n, err := e.fireAll(ctx, due)
-		if fired += n; err != nil {
-			return fired, err
+		due, err := store.Read(ctx, e.DB, func(tx *store.Tx) ([]alert, error) { return limitAlerts(ctx, tx, org) })
+		if err == nil {
+			var n int
+			n, err = e.fireAll(ctx, due)
+			fired += n
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("alerts of Organization %s: %w", org, err))
 		}
 	}
 	due, err := store.Read(ctx, e.DB, func(tx *store.Tx) ([]alert, error) { return unusedKeyAlerts(ctx, tx) })
-	if err != nil {
-		return fired, err
+	if err == nil {
+		var n int
+		n, err = e.fireAll(ctx, due)
+		fired += n
 	}
-	n, err := e.fireAll(ctx, due)
-	return fired + n, err
+	return fired, errors.Join(append(errs, err)...)
 }
 
 func (e *Evaluator) fireAll(ctx context.Context, due []alert) (int, error) {
@@ -166,7 +175,6 @@ func Recipients(ctx context.Context, tx *store.Tx, orgID string) ([]string, erro
 	if err != nil {
 		return nil, err
 	}
-	g.Index()
 	var to []string
 	err = tx.Each(ctx, `SELECT u.id, u.email FROM organization_members m JOIN users u ON u.id = m.user_id
 		WHERE m.organization_id = ? AND m.deactivated_at IS NULL ORDER BY u.email`, []any{orgID}, func(rows *sql.Rows) error {
@@ -239,11 +247,29 @@ func limitAlerts(ctx context.Context, tx *store.Tx, orgID string) ([]alert, erro
 		}
 	}
 	var due []alert
-	add := func(a alert, below []int) {
-		if !fired[a.entry.EventType+" "+a.subject+" "+strconv.Itoa(a.threshold)] {
-			a.orgID, a.period, a.below = orgID, period, below
-			due = append(due, a)
+	add := func(s scope, below []int, build func(scope) alert) error {
+		a := build(s)
+		if fired[a.entry.EventType+" "+a.subject+" "+strconv.Itoa(a.threshold)] {
+			return nil
 		}
+		// Only an alert that fires is worth its scope's name.
+		var err error
+		if s.workspaceID == "" {
+			var org steward.Organization
+			org, err = directory.GetOrganization(ctx, tx, orgID)
+			s.label = "the Organization " + org.Name
+		} else {
+			var ws steward.Workspace
+			ws, err = directory.GetWorkspace(ctx, tx, orgID, s.workspaceID)
+			s.label = "the Workspace " + ws.Name
+		}
+		if err != nil {
+			return err
+		}
+		a = build(s)
+		a.orgID, a.period, a.below = orgID, period, below
+		due = append(due, a)
+		return nil
 	}
 	for _, ws := range slices.Sorted(maps.Keys(scopes)) {
 		spendCap := set.SpendCapOf(ws)
@@ -263,12 +289,16 @@ func limitAlerts(ctx context.Context, tx *store.Tx, orgID string) ([]alert, erro
 		s := scope{orgID: orgID, workspaceID: ws, period: period}
 		if spendCap != nil && *spendCap > 0 {
 			if t, below := reached(spent, billing.Micros(*spendCap)); t > 0 {
-				add(s.spendAlert(t, spent, *spendCap), below)
+				if err := add(s, below, func(s scope) alert { return s.spendAlert(t, spent, *spendCap) }); err != nil {
+					return nil, err
+				}
 			}
 		}
 		for _, model := range slices.Sorted(maps.Keys(tokenLimits)) {
 			if t, below := reached(tokens[model], tokenLimits[model]); t > 0 {
-				add(s.tokensAlert(t, model, tokens[model], tokenLimits[model]), below)
+				if err := add(s, below, func(s scope) alert { return s.tokensAlert(t, model, tokens[model], tokenLimits[model]) }); err != nil {
+					return nil, err
+				}
 			}
 		}
 	}
@@ -279,6 +309,8 @@ func limitAlerts(ctx context.Context, tx *store.Tx, orgID string) ([]alert, erro
 // alert is about.
 type scope struct {
 	orgID, workspaceID, period string
+	// label names the scope in e-mails.
+	label string
 }
 
 func (s scope) name() string {
@@ -289,10 +321,13 @@ func (s scope) name() string {
 }
 
 func (s scope) what() string {
-	if s.workspaceID == "" {
+	switch {
+	case s.label != "":
+		return s.label
+	case s.workspaceID == "":
 		return "the Organization"
 	}
-	return "Workspace " + s.workspaceID
+	return "the Workspace " + s.workspaceID
 }
 
 func (s scope) entry(event, target string, threshold int, figures map[string]string) audit.Entry {

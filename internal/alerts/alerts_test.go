@@ -247,6 +247,9 @@ func TestWorkspaceSpendAndTokenAlerts(t *testing.T) {
 		if got := f.mails(t, "Tokens of small reached 80% "); !slices.Equal(got, recipients) {
 			t.Errorf("token alert e-mails to %v, want %v", got, recipients)
 		}
+		if got := f.mails(t, "limit of the Workspace "+f.boot.DefaultWorkspace.Name); len(got) != 4 {
+			t.Errorf("%d e-mails name the Workspace, want both alerts' (4)", len(got))
+		}
 		f.spend(t, "small", 150, 0)
 		f.run(t, 1)
 		if got, want := thresholds(f.entries(t, audit.EventLimitTokensReached)), []string{"2026-03:80", "2026-03:100"}; !slices.Equal(got, want) {
