@@ -72,7 +72,7 @@ type alert struct {
 func (e *Evaluator) RunOnce(ctx context.Context) (int, error) {
 	orgs, err := store.Read(ctx, e.DB, func(tx *store.Tx) ([]string, error) {
 		return tx.Strings(ctx, `SELECT id FROM organizations WHERE spend_limit IS NOT NULL
-			UNION SELECT organization_id FROM workspaces WHERE spend_limit IS NOT NULL
+			UNION SELECT organization_id FROM workspaces WHERE spend_limit IS NOT NULL AND archived_at IS NULL
 			UNION SELECT organization_id FROM rate_limits WHERE tokens_per_month IS NOT NULL`)
 	})
 	if err != nil {

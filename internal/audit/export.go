@@ -93,9 +93,6 @@ type ExportPage struct {
 	Next string
 }
 
-// Empty reports whether the page holds no entry.
-func (p ExportPage) Empty() bool { return p.last <= p.after }
-
 // StartExport fixes the page of orgID's entries after cursor ("" for the
 // start), at most limit of them (1 to ExportMaxLimit): the entries of the
 // Organization's chain are numbered without gaps in the order they were
