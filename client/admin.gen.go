@@ -2951,6 +2951,29 @@ type AssignGroupToWorkspaceIn_Roles_Item struct {
 // AuditLogEventType defines model for AuditLogEventType.
 type AuditLogEventType string
 
+// AuditLogExportLine One line of the audit log export: an entry as AuditLogOut has it, whose event_type may also be one of Steward's own (such as limit.spend.reached), with its place in the log.
+type AuditLogExportLine struct {
+	// ActorMetadata Details identifying the actor.
+	ActorMetadata map[string]string `json:"actor_metadata"`
+	ActorType     string            `json:"actor_type"`
+	CreatedAt     time.Time         `json:"created_at"`
+
+	// Cursor Resumes the export after this entry.
+	Cursor        string            `json:"cursor"`
+	EventMetadata map[string]string `json:"event_metadata"`
+	EventType     string            `json:"event_type"`
+
+	// LogId Identifier of the entry.
+	LogId            int     `json:"log_id"`
+	OrganizationUuid *string `json:"organization_uuid,omitempty"`
+
+	// Seq Number of the entry in the Organization's log, from 1, without gaps.
+	Seq            int               `json:"seq"`
+	TargetMetadata map[string]string `json:"target_metadata"`
+	TargetType     string            `json:"target_type"`
+	WorkspaceUuid  *string           `json:"workspace_uuid,omitempty"`
+}
+
 // AuditLogOut defines model for AuditLogOut.
 type AuditLogOut struct {
 	// ActorMetadata Details identifying the actor.
@@ -5001,6 +5024,15 @@ type UsersApiAdminAuditLogsGetAuditLogsParams struct {
 
 // UsersApiAdminAuditLogsGetAuditLogsParamsSort defines parameters for UsersApiAdminAuditLogsGetAuditLogs.
 type UsersApiAdminAuditLogsGetAuditLogsParamsSort string
+
+// StewardExportAuditLogsParams defines parameters for StewardExportAuditLogs.
+type StewardExportAuditLogsParams struct {
+	// Cursor Where to resume, as an earlier answer gave it; absent for the start of the log.
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+
+	// Limit Maximum number of lines to return (at most 10000; a larger value gets 422).
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+}
 
 // UsersApiAdminUsageGetUsageParams defines parameters for UsersApiAdminUsageGetUsage.
 type UsersApiAdminUsageGetUsageParams struct {
@@ -7367,6 +7399,13 @@ type ClientInterface interface {
 	// Corresponds with GET /v1/admin/audit-logs (the `UsersApiAdminAuditLogsGetAuditLogs` operationId).
 	UsersApiAdminAuditLogsGetAuditLogs(ctx context.Context, params *UsersApiAdminAuditLogsGetAuditLogsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// StewardExportAuditLogs Export audit logs
+	//
+	// Returns the Organization's audit log entries, oldest first, as NDJSON (one JSON object a line) for collectors and SIEMs: every entry, Steward's own event types (alerts among them) included, from `cursor` on. Each line is an entry as the audit log lists it, with `seq` (its number in the Organization's log, from 1 without gaps) and `cursor` (the cursor that resumes the export after it). The `Steward-Next-Cursor` header carries the cursor after the last line, or the cursor asked for when there are no new entries: pass it back to resume, and nothing is skipped or repeated. A cursor is opaque and good only for its Organization (another one's is rejected with 422 naming `cursor`). See docs/audit-log.md for collector configurations.
+	//
+	// Corresponds with GET /v1/admin/audit-logs/export (the `StewardExportAuditLogs` operationId).
+	StewardExportAuditLogs(ctx context.Context, params *StewardExportAuditLogsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// StewardListCustomRoles List custom roles
 	//
 	// Returns the Organization's custom roles of both scopes.
@@ -8723,6 +8762,23 @@ func (c *Client) StewardRotateApiKey(ctx context.Context, keyId KeyId, params *S
 // Corresponds with GET /v1/admin/audit-logs (the `UsersApiAdminAuditLogsGetAuditLogs` operationId).
 func (c *Client) UsersApiAdminAuditLogsGetAuditLogs(ctx context.Context, params *UsersApiAdminAuditLogsGetAuditLogsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewUsersApiAdminAuditLogsGetAuditLogsRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// StewardExportAuditLogs Export audit logs
+//
+// Returns the Organization's audit log entries, oldest first, as NDJSON (one JSON object a line) for collectors and SIEMs: every entry, Steward's own event types (alerts among them) included, from `cursor` on. Each line is an entry as the audit log lists it, with `seq` (its number in the Organization's log, from 1 without gaps) and `cursor` (the cursor that resumes the export after it). The `Steward-Next-Cursor` header carries the cursor after the last line, or the cursor asked for when there are no new entries: pass it back to resume, and nothing is skipped or repeated. A cursor is opaque and good only for its Organization (another one's is rejected with 422 naming `cursor`). See docs/audit-log.md for collector configurations.
+//
+// Corresponds with GET /v1/admin/audit-logs/export (the `StewardExportAuditLogs` operationId).
+func (c *Client) StewardExportAuditLogs(ctx context.Context, params *StewardExportAuditLogsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewStewardExportAuditLogsRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -11907,6 +11963,72 @@ func NewUsersApiAdminAuditLogsGetAuditLogsRequest(server string, params *UsersAp
 		if params.Before != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "before", *params.Before, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewStewardExportAuditLogsRequest constructs an http.Request for the StewardExportAuditLogs method
+func NewStewardExportAuditLogsRequest(server string, params *StewardExportAuditLogsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/admin/audit-logs/export")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {
@@ -15332,6 +15454,15 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /v1/admin/audit-logs (the `UsersApiAdminAuditLogsGetAuditLogs` operationId).
 	UsersApiAdminAuditLogsGetAuditLogsWithResponse(ctx context.Context, params *UsersApiAdminAuditLogsGetAuditLogsParams, reqEditors ...RequestEditorFn) (*UsersApiAdminAuditLogsGetAuditLogsResponse, error)
 
+	// StewardExportAuditLogsWithResponse Export audit logs
+	//
+	// Returns the Organization's audit log entries, oldest first, as NDJSON (one JSON object a line) for collectors and SIEMs: every entry, Steward's own event types (alerts among them) included, from `cursor` on. Each line is an entry as the audit log lists it, with `seq` (its number in the Organization's log, from 1 without gaps) and `cursor` (the cursor that resumes the export after it). The `Steward-Next-Cursor` header carries the cursor after the last line, or the cursor asked for when there are no new entries: pass it back to resume, and nothing is skipped or repeated. A cursor is opaque and good only for its Organization (another one's is rejected with 422 naming `cursor`). See docs/audit-log.md for collector configurations.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/admin/audit-logs/export (the `StewardExportAuditLogs` operationId).
+	StewardExportAuditLogsWithResponse(ctx context.Context, params *StewardExportAuditLogsParams, reqEditors ...RequestEditorFn) (*StewardExportAuditLogsResponse, error)
+
 	// StewardListCustomRolesWithResponse List custom roles
 	//
 	// Returns the Organization's custom roles of both scopes.
@@ -18043,6 +18174,96 @@ func (r UsersApiAdminAuditLogsGetAuditLogsResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r UsersApiAdminAuditLogsGetAuditLogsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// StewardExportAuditLogsResponse200Headers the declared response headers of an HTTP 200 response for StewardExportAuditLogs
+type StewardExportAuditLogsResponse200Headers struct {
+	StewardNextCursor *string
+}
+
+// StewardExportAuditLogsResponse429Headers the declared response headers of an HTTP 429 response for StewardExportAuditLogs
+type StewardExportAuditLogsResponse429Headers struct {
+	RetryAfter int
+}
+
+type StewardExportAuditLogsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *ValidationFailed
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *RateLimited
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *StewardExportAuditLogsResponse200Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *StewardExportAuditLogsResponse429Headers
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r StewardExportAuditLogsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r StewardExportAuditLogsResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r StewardExportAuditLogsResponse) GetJSON422() *ValidationFailed {
+	return r.JSON422
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r StewardExportAuditLogsResponse) GetJSON429() *RateLimited {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r StewardExportAuditLogsResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r StewardExportAuditLogsResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r StewardExportAuditLogsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r StewardExportAuditLogsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r StewardExportAuditLogsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r StewardExportAuditLogsResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -24683,6 +24904,21 @@ func (c *ClientWithResponses) UsersApiAdminAuditLogsGetAuditLogsWithResponse(ctx
 	return ParseUsersApiAdminAuditLogsGetAuditLogsResponse(rsp)
 }
 
+// StewardExportAuditLogsWithResponse Export audit logs
+//
+// Returns the Organization's audit log entries, oldest first, as NDJSON (one JSON object a line) for collectors and SIEMs: every entry, Steward's own event types (alerts among them) included, from `cursor` on. Each line is an entry as the audit log lists it, with `seq` (its number in the Organization's log, from 1 without gaps) and `cursor` (the cursor that resumes the export after it). The `Steward-Next-Cursor` header carries the cursor after the last line, or the cursor asked for when there are no new entries: pass it back to resume, and nothing is skipped or repeated. A cursor is opaque and good only for its Organization (another one's is rejected with 422 naming `cursor`). See docs/audit-log.md for collector configurations.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/admin/audit-logs/export (the `StewardExportAuditLogs` operationId).
+func (c *ClientWithResponses) StewardExportAuditLogsWithResponse(ctx context.Context, params *StewardExportAuditLogsParams, reqEditors ...RequestEditorFn) (*StewardExportAuditLogsResponse, error) {
+	rsp, err := c.StewardExportAuditLogs(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseStewardExportAuditLogsResponse(rsp)
+}
+
 // StewardListCustomRolesWithResponse List custom roles
 //
 // Returns the Organization's custom roles of both scopes.
@@ -27716,6 +27952,90 @@ func ParseUsersApiAdminAuditLogsGetAuditLogsResponse(rsp *http.Response) (*Users
 	switch {
 	case rsp.StatusCode == 429:
 		var headers UsersApiAdminAuditLogsGetAuditLogsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseStewardExportAuditLogsResponse parses an HTTP response from a StewardExportAuditLogsWithResponse call
+func ParseStewardExportAuditLogsResponse(rsp *http.Response) (*StewardExportAuditLogsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &StewardExportAuditLogsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers StewardExportAuditLogsResponse200Headers
+		if values := rsp.Header.Values("Steward-Next-Cursor"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Steward-Next-Cursor", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.StewardNextCursor = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 429:
+		var headers StewardExportAuditLogsResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {

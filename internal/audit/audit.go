@@ -114,6 +114,12 @@ const (
 	// EventAPIKeyUpdate is a change of a Workspace API key's settings
 	// (its allow list of models).
 	EventAPIKeyUpdate = "api_key.update"
+	// Alerts: Steward itself records that a limit or a key needs
+	// attention, once per threshold and period (see docs/audit-log.md).
+	EventLimitSpendReached  = "limit.spend.reached"
+	EventLimitTokensReached = "limit.tokens.reached"
+	EventAPIKeyExpiring     = "api_key.expiring"
+	EventAdminAPIKeyUnused  = "admin_api_key.unused"
 )
 
 // StewardOnlyEvents lists the event types that are not Mistral's.
@@ -121,6 +127,7 @@ var StewardOnlyEvents = []string{
 	EventEnterpriseAccountCreate, EventEnterpriseAccountMemberAdd, EventEnterpriseAccountMemberRemove, EventEnterpriseAccountUpdate, EventBackofficeKeyCreate,
 	EventRoleCreate, EventRoleUpdate, EventRoleDelete, EventUserPasswordSet,
 	EventSCIMTokenCreate, EventSCIMTokenRevoke, EventUserDeactivate, EventUserReactivate, EventAPIKeyUpdate,
+	EventLimitSpendReached, EventLimitTokensReached, EventAPIKeyExpiring, EventAdminAPIKeyUnused,
 }
 
 // scope names the chain an entry belongs to.

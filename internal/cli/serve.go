@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/stewardhq/steward/internal/alerts"
 	"github.com/stewardhq/steward/internal/analytics"
 	"github.com/stewardhq/steward/internal/auth"
 	"github.com/stewardhq/steward/internal/billing"
@@ -221,6 +222,8 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	background.Go(func() { mail.Run(bgCtx, 2*time.Second) })
 	reminders := &keys.Reminders{DB: db, Webhook: cfg.WebhookURL, Client: &http.Client{Timeout: 10 * time.Second}, Log: log}
 	background.Go(func() { reminders.Run(bgCtx, time.Hour) })
+	evaluator := &alerts.Evaluator{DB: db, Log: log}
+	background.Go(func() { evaluator.Run(bgCtx, cfg.AlertsInterval) })
 	background.Go(func() { keys.FlushEvery(bgCtx, 10*time.Second, checker.Flush, log) })
 	background.Go(func() { gw.ExpireChecks(bgCtx, time.Minute) })
 	background.Go(func() { db.Follow(bgCtx, resyncEvery, log) })

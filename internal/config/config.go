@@ -75,6 +75,9 @@ type Config struct {
 	// IdleTimeout closes a kept-alive connection after this long without a
 	// request.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// AlertsInterval is how often steward serve evaluates the alerts on
+	// limits and keys.
+	AlertsInterval time.Duration `yaml:"alerts_interval"`
 	// MaxUnauthenticatedConns bounds the connections open on which no
 	// request has authenticated; a new one closes the oldest.
 	MaxUnauthenticatedConns int `yaml:"max_unauthenticated_conns"`
@@ -165,6 +168,7 @@ func Default() Config {
 		BodyTimeout:             30 * time.Second,
 		ModelBodyTimeout:        2 * time.Minute,
 		IdleTimeout:             2 * time.Minute,
+		AlertsInterval:          time.Minute,
 		MaxUnauthenticatedConns: 1024,
 	}
 }
@@ -219,6 +223,7 @@ var options = []option{
 	{"body-timeout", "longest time a client may take to send a request's body, e.g. 30s (the model API's: --model-body-timeout)", duration(func(c *Config) *time.Duration { return &c.BodyTimeout }), false},
 	{"model-body-timeout", "longest time a client may take to send a model API request's body (e.g. 2m)", duration(func(c *Config) *time.Duration { return &c.ModelBodyTimeout }), false},
 	{"idle-timeout", "a kept-alive connection is closed after this long without a request (e.g. 2m)", duration(func(c *Config) *time.Duration { return &c.IdleTimeout }), false},
+	{"alerts-interval", "how often spend, token and key alerts are evaluated (e.g. 1m)", duration(func(c *Config) *time.Duration { return &c.AlertsInterval }), false},
 	{"max-unauthenticated-conns", "most connections kept open on which no request has authenticated; one more closes the oldest", func(c *Config, v string) error {
 		n, err := strconv.Atoi(v)
 		if err != nil || n <= 0 {
@@ -417,7 +422,7 @@ func (c *Config) validate() error {
 	if c.AgentModel != "" && !slices.ContainsFunc(c.Models, func(m Model) bool { return m.Name == c.AgentModel }) {
 		return fmt.Errorf("agent_model %q is not one of models", c.AgentModel)
 	}
-	if c.InvitationTTL <= 0 || c.ShutdownTimeout <= 0 || c.BodyTimeout <= 0 || c.ModelBodyTimeout <= 0 || c.IdleTimeout <= 0 || c.UpstreamHeaderTimeout < 0 {
+	if c.InvitationTTL <= 0 || c.ShutdownTimeout <= 0 || c.BodyTimeout <= 0 || c.ModelBodyTimeout <= 0 || c.IdleTimeout <= 0 || c.AlertsInterval <= 0 || c.UpstreamHeaderTimeout < 0 {
 		return fmt.Errorf("durations must be positive")
 	}
 	if c.MaxUnauthenticatedConns <= 0 {

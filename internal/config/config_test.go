@@ -160,3 +160,18 @@ func TestModelCardSettings(t *testing.T) {
 		}
 	}
 }
+
+// The alerts are evaluated every minute unless alerts_interval says
+// otherwise; it must be positive.
+func TestAlertsInterval(t *testing.T) {
+	cfg, err := load(t, "")
+	if err != nil || cfg.AlertsInterval != time.Minute {
+		t.Fatalf("default alerts interval %v, %v; want 1m", cfg.AlertsInterval, err)
+	}
+	if cfg, err = load(t, "alerts_interval: 15s\n"); err != nil || cfg.AlertsInterval != 15*time.Second {
+		t.Fatalf("alerts_interval: 15s read as %v, %v", cfg.AlertsInterval, err)
+	}
+	if _, err := load(t, "alerts_interval: 0s\n"); err == nil || !strings.Contains(err.Error(), "durations must be positive") {
+		t.Fatalf("alerts_interval: 0s: error %v", err)
+	}
+}

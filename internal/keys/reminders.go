@@ -8,15 +8,20 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
 
+	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/outbox"
+	"github.com/stewardhq/steward/internal/quota"
+	"github.com/stewardhq/steward/internal/steward"
 	"github.com/stewardhq/steward/internal/store"
 )
 
 // Reminders tells owners that their keys are about to expire: by email
 // (through the outbox) 7 days and 1 day before, and by a webhook when one
-// is configured.
+// is configured. Each reminder is also an alert, an api_key.expiring audit
+// entry written with its email.
 type Reminders struct {
 	DB *store.DB
 	// Webhook, when set, receives a JSON POST for every reminder.
@@ -82,6 +87,9 @@ func (r *Reminders) RunOnce(ctx context.Context) (int, error) {
 				return nil
 			}
 			claimed = true
+			if err := recordExpiring(ctx, tx, rm); err != nil {
+				return err
+			}
 			_, err = outbox.Enqueue(ctx, tx, reminderEmail(rm))
 			return err
 		})
@@ -94,6 +102,31 @@ func (r *Reminders) RunOnce(ctx context.Context) (int, error) {
 		}
 	}
 	return sent, nil
+}
+
+// recordExpiring writes the reminder's alert, an api_key.expiring audit
+// entry, through the transaction that claims the reminder.
+func recordExpiring(ctx context.Context, tx *store.Tx, rm Reminder) error {
+	zone, err := quota.TimeZoneOf(ctx, tx, rm.OrganizationID)
+	if err != nil {
+		return err
+	}
+	return audit.Record(ctx, tx, audit.Entry{
+		OrganizationID: rm.OrganizationID,
+		WorkspaceID:    rm.WorkspaceID,
+		Actor:          steward.SystemActor("alerts"),
+		EventType:      audit.EventAPIKeyExpiring,
+		EventMetadata: map[string]string{
+			"scope":        "workspace",
+			"workspace_id": rm.WorkspaceID,
+			"threshold":    strconv.Itoa(rm.DaysLeft),
+			"period":       tx.Now.In(zone).Format("2006-01"),
+			"expires_at":   rm.ExpiresAt.UTC().Format(time.RFC3339),
+			"user_id":      rm.UserID,
+		},
+		TargetType:     audit.TargetAPIKey,
+		TargetMetadata: map[string]string{"id": rm.KeyID, "name": rm.KeyName},
+	})
 }
 
 func reminderEmail(rm Reminder) outbox.Message {

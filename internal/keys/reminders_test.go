@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/keys"
 	"github.com/stewardhq/steward/internal/store"
 	"github.com/stewardhq/steward/internal/store/storetest"
@@ -43,6 +44,20 @@ func TestRemindersRunOnceAcrossProcesses(t *testing.T) {
 		wg.Wait()
 		if sent.Load() != 3 || hooks.Load() != 3 {
 			t.Fatalf("%d reminders sent, %d webhooks, by four runs at once; want 3 each", sent.Load(), hooks.Load())
+		}
+		entries, err := audit.NewService(db).List(ctx, audit.Filter{OrganizationID: f.boot.Organization.ID, EventTypes: []string{audit.EventAPIKeyExpiring}, Limit: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(entries) != 3 {
+			t.Fatalf("%d api_key.expiring entries, want one a reminder (3)", len(entries))
+		}
+		for _, e := range entries {
+			m := e.EventMetadata
+			_, err := time.Parse("2006-01", m["period"])
+			if m["threshold"] != "7" || m["scope"] != "workspace" || m["workspace_id"] != f.boot.DefaultWorkspace.ID || e.TargetMetadata["id"] == "" || err != nil {
+				t.Errorf("api_key.expiring entry %+v %+v", m, e.TargetMetadata)
+			}
 		}
 	})
 }

@@ -24,6 +24,7 @@ func (s *Server) registerRoutes() {
 	s.public("POST", "/invitations/accept", invitation.Accept)
 
 	s.admin("GET", "/audit-logs", steward.ActionAuditRead, s.handleListAuditLogs)
+	s.admin("GET", "/audit-logs/export", steward.ActionAuditRead, s.handleExportAuditLogs)
 
 	s.admin("GET", "/users", steward.ActionMembersRead, s.handleListUsers)
 	s.admin("POST", "/users", steward.ActionMembersWrite, s.handleCreateUsers)

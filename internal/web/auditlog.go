@@ -34,7 +34,8 @@ var (
 		audit.EventAdminAPIKeyDelete, audit.EventAPIKeyCreate, audit.EventAPIKeyRotate, audit.EventAPIKeyUpdate, audit.EventAPIKeyDelete, audit.EventAPIKeyPolicyUpdate,
 		audit.EventMonthlyLimitUpdated, audit.EventWorkspaceMonthlyLimitUpdated, audit.EventRateLimitUpdate, audit.EventEnterpriseAccountCreate,
 		audit.EventEnterpriseAccountMemberAdd, audit.EventEnterpriseAccountMemberRemove, audit.EventEnterpriseAccountUpdate, audit.EventBackofficeKeyCreate,
-		audit.EventRoleCreate, audit.EventRoleUpdate, audit.EventRoleDelete, audit.EventUserPasswordSet}
+		audit.EventRoleCreate, audit.EventRoleUpdate, audit.EventRoleDelete, audit.EventUserPasswordSet,
+		audit.EventLimitSpendReached, audit.EventLimitTokensReached, audit.EventAPIKeyExpiring, audit.EventAdminAPIKeyUnused}
 )
 
 type auditRow struct {
