@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/stewardhq/steward/internal/billing"
 	"github.com/stewardhq/steward/internal/inference"
 	"github.com/stewardhq/steward/internal/steward"
 )
@@ -223,9 +224,17 @@ func (g *Gateway) forwarded(pattern string, o op) inference.Route {
 		if !x.admit(g.auth.WorkspaceKey(r)) {
 			return
 		}
+		// It names no model and costs nothing, but counts in the request
+		// rates as a model request does.
+		ticket, err := g.limits.Reserve(r.Context(), x.key, "", billing.Quantity{})
+		if err != nil {
+			x.fail(err)
+			return
+		}
+		defer ticket.Settle(billing.Quantity{})
 		g.inflight.enter()
 		defer g.inflight.leave()
-		f := forwarding{x: &x, op: o, t: g.timeouts[o.group]}
+		f := forwarding{x: &x, op: o, t: g.timeouts[o.group], limits: ticket.Headers()}
 		f.serve()
 	})}
 }
@@ -235,6 +244,9 @@ type forwarding struct {
 	x  *exchange
 	op op
 	t  Timeouts
+	// limits are the headers of the request's limits, over the
+	// upstream's.
+	limits http.Header
 }
 
 // serve forwards the request and relays the answer.
@@ -371,6 +383,9 @@ func (f *forwarding) answerHeaders(resp *http.Response) http.Header {
 	}
 	for _, k := range hopHeaders {
 		delete(h, k)
+	}
+	for k, vs := range f.limits {
+		h[k] = vs
 	}
 	h[steward.RequestIDHeader] = []string{f.x.id}
 	return h

@@ -692,3 +692,39 @@ func TestFileChunksAreTheirWorkspaces(t *testing.T) {
 		}
 	}
 }
+
+// A forwarded request names no model, but counts in the request rates:
+// it is reserved as a request of no model and nothing, settled once, and
+// carries its limits' headers over the upstream's; refused, it is
+// answered Mistral's 429 and not forwarded.
+func TestForwardCountsInTheRequestRates(t *testing.T) {
+	calls := 0
+	h := newForwardHarness(t, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		calls++
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("X-Ratelimit-Remaining-Tokens", "the company's")
+		_, _ = io.WriteString(w, `{"object":"list","data":[],"total":0}`)
+	}), Timeouts{Header: time.Second, Idle: time.Second})
+	resp := h.do(t, "GET", "/v1/files", goodKey, nil, nil)
+	if body := readAll(t, resp); resp.StatusCode != 200 || body != `{"data":[],"object":"list","total":0}` || resp.Header.Get("X-Ratelimit-Remaining-Tokens") != "1000" {
+		t.Fatalf("a file list: %d %v %s", resp.StatusCode, resp.Header, body)
+	}
+	// The ticket is settled as the handler returns, which may be after the
+	// client has read the answer.
+	r := h.limits.only(t)
+	for deadline := time.Now().Add(5 * time.Second); r.settles == 0 && time.Now().Before(deadline); r = h.limits.only(t) {
+		time.Sleep(time.Millisecond)
+	}
+	if r.model != "" || r.prompt != 0 || r.maxOut != 0 || r.pages != 0 || r.settles != 1 || r.settledIn != 0 {
+		t.Fatalf("reservation %+v, want one of no model and nothing, settled once", r)
+	}
+	h.limits.refuse = &inference.Refusal{
+		Err:        &steward.Error{Kind: steward.KindRateLimited, Code: "rate_limit_exceeded", Message: "this request would exceed the requests per second of its Workspace"},
+		RetryAfter: time.Second,
+	}
+	resp = h.do(t, "GET", "/v1/files", goodKey, nil, nil)
+	want := `{"object":"error","message":"this request would exceed the requests per second of its Workspace","type":"rate_limit_error","param":null,"code":"rate_limit_exceeded"}`
+	if body := strings.TrimSpace(readAll(t, resp)); resp.StatusCode != 429 || body != want || resp.Header.Get("Retry-After") != "1" || calls != 1 {
+		t.Fatalf("a refused file list: %d %v %s (%d upstream calls), want 429 %s", resp.StatusCode, resp.Header, body, calls, want)
+	}
+}
