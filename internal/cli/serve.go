@@ -222,6 +222,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	background.Go(func() { reminders.Run(bgCtx, time.Hour) })
 	background.Go(func() { keys.FlushEvery(bgCtx, 10*time.Second, checker.Flush, log) })
 	background.Go(func() { gw.ExpireChecks(bgCtx, time.Minute) })
+	background.Go(func() { gw.RefreshCapabilities(bgCtx, gateway.CapabilitiesInterval) })
 	background.Go(func() { db.Follow(bgCtx, resyncEvery, log) })
 	if process != nil {
 		background.Go(func() { process.Run(bgCtx, sweepEvery) })

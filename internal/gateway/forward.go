@@ -221,22 +221,26 @@ var errUpstreamTimeout = errors.New("the upstream's timeout passed")
 func (g *Gateway) forwarded(pattern string, o op) inference.Route {
 	return inference.Route{Pattern: pattern, OwnsBody: true, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		x := g.exchange(w, r)
-		if !x.admit(g.auth.WorkspaceKey(r)) {
-			return
+		if x.admit(g.auth.WorkspaceKey(r)) {
+			g.forward(&x, o)
 		}
-		// It names no model and costs nothing, but counts in the request
-		// rates as a model request does.
-		ticket, err := g.limits.Reserve(r.Context(), x.key, "", billing.Quantity{})
-		if err != nil {
-			x.fail(err)
-			return
-		}
-		defer ticket.Settle(billing.Quantity{})
-		g.inflight.enter()
-		defer g.inflight.leave()
-		f := forwarding{x: &x, op: o, t: g.timeouts[o.group], limits: ticket.Headers()}
-		f.serve()
 	})}
+}
+
+// forward forwards an admitted request of operation o to the default
+// upstream. It names no model and costs nothing, but counts in the
+// request rates as a model request does.
+func (g *Gateway) forward(x *exchange, o op) {
+	ticket, err := g.limits.Reserve(x.r.Context(), x.key, "", billing.Quantity{})
+	if err != nil {
+		x.fail(err)
+		return
+	}
+	defer ticket.Settle(billing.Quantity{})
+	g.inflight.enter()
+	defer g.inflight.leave()
+	f := forwarding{x: x, op: o, t: g.timeouts[o.group], limits: ticket.Headers()}
+	f.serve()
 }
 
 // forwarding is one forwarded request in flight.
