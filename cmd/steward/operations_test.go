@@ -60,6 +60,8 @@ type opCase struct {
 	// list is set for a list, which another Workspace's key must see
 	// none of the first's objects in.
 	list bool
+	// holds is what the first key's answer must hold.
+	holds string
 }
 
 // opsFixture holds the objects the first Workspace's key made through
@@ -273,9 +275,9 @@ var opsCases = map[string]func(*testing.T, *opsFixture) opCase{
 	"speech_v1_audio_speech_post": func(_ *testing.T, f *opsFixture) opCase {
 		return opCase{json: map[string]any{"model": "tts-m", "input": "Hello", "voice_id": f.voice, "stream": true}, model: "tts-m", object: f.voice}
 	},
-	"list_models_v1_models_get": func(*testing.T, *opsFixture) opCase { return opCase{} },
+	"list_models_v1_models_get": func(_ *testing.T, f *opsFixture) opCase { return opCase{list: true, holds: f.tuned} },
 	"retrieve_model_v1_models__model_id__get": func(_ *testing.T, f *opsFixture) opCase {
-		return opCase{params: map[string]string{"model_id": "chat-m"}}
+		return opCase{params: map[string]string{"model_id": f.tuned}, object: f.tuned, holds: `"type":"fine-tuned"`}
 	},
 	"delete_model_v1_models__model_id__delete": func(t *testing.T, f *opsFixture) opCase {
 		id := f.newTuned(t)
@@ -417,8 +419,8 @@ var opsCases = map[string]func(*testing.T, *opsFixture) opCase{
 	"chat_classifications_v1_chat_classifications_post": func(*testing.T, *opsFixture) opCase {
 		return opCase{json: map[string]any{"model": "class-m", "input": map[string]any{"messages": []map[string]any{{"role": "user", "content": "Hello"}}}}, model: "class-m"}
 	},
-	"audio_api_v1_transcriptions_post": func(*testing.T, *opsFixture) opCase {
-		return opCase{fields: [][2]string{{"model", "voxtral-m"}, {"language", "fr"}}, file: "speech.wav", model: "voxtral-m"}
+	"audio_api_v1_transcriptions_post": func(_ *testing.T, f *opsFixture) opCase {
+		return opCase{fields: [][2]string{{"model", "voxtral-m"}, {"language", "fr"}, {"file_id", f.file}}, model: "voxtral-m", object: f.file}
 	},
 	"audio_api_v1_transcriptions_post_stream": func(*testing.T, *opsFixture) opCase {
 		return opCase{fields: [][2]string{{"model", "voxtral-m"}, {"stream", "true"}}, file: "speech.wav", model: "voxtral-m"}
@@ -598,6 +600,9 @@ func TestEveryOperationThroughTheBinary(t *testing.T) {
 				t.Fatalf("%s %s answered %d: %s", op.Method, op.Path, r.status, r.body)
 			}
 			apitest.CheckModelResponse(t, op.ID, r.status, r.contentType, r.body)
+			if !bytes.Contains(r.body, []byte(c.holds)) {
+				t.Errorf("%s %s answered %s, which does not hold %s", op.Method, op.Path, r.body, c.holds)
+			}
 			if c.list {
 				r := f.send(t, op.Method, op.Path, c, f.other)
 				for _, id := range mine {
