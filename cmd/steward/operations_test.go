@@ -124,23 +124,11 @@ func (f *opsFixture) send(t *testing.T, method, path string, c opCase, key strin
 		}
 		body, ct = bytes.NewReader(b), "application/json"
 	}
-	req, err := http.NewRequest(method, f.p.base+path, body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+key)
+	headers := []string{"Authorization", "Bearer " + key}
 	if ct != "" {
-		req.Header.Set("Content-Type", ct)
+		headers = append(headers, "Content-Type", ct)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, resp, b := apitest.Send(t, http.DefaultClient, method, f.p.base+path, body, headers...)
 	r := opResponse{status: resp.StatusCode, contentType: resp.Header.Get("Content-Type"), body: b}
 	if c.model != "" && key == f.key && r.status == http.StatusOK {
 		f.count(t, c.model, r)

@@ -669,5 +669,11 @@ func TestTranscriptionFiles(t *testing.T) {
 			}
 		})
 	}
+	// A form the guard's parser cannot read to its end is refused too,
+	// since it cannot say what the rest names.
+	ct, form := audioForm(t, 100, "model", "voxtral", "file", "")
+	if status, body := send(ct, form[:len(form)-10]); status != 422 || !strings.Contains(body, "the body must be a multipart/form-data form") {
+		t.Fatalf("a form without its end: %d %s", status, body)
+	}
 	h.rec.none(t)
 }

@@ -176,9 +176,10 @@ func newFormGuard(src io.Reader, boundary string, want formFields) *formGuard {
 func (g *formGuard) parse(form *multipart.Reader, pr *io.PipeReader) {
 	var models int
 	var files []string
+	var err error
 	for {
-		part, err := form.NextPart()
-		if err != nil {
+		var part *multipart.Part
+		if part, err = form.NextPart(); err != nil {
 			break
 		}
 		switch part.FormName() {
@@ -190,7 +191,11 @@ func (g *formGuard) parse(form *multipart.Reader, pr *io.PipeReader) {
 		}
 		_, _ = io.Copy(io.Discard, part)
 	}
-	if models != 1 || !slices.Equal(files, g.want.files) {
+	switch {
+	case err != io.EOF:
+		// What the parser cannot read, it cannot say names nothing.
+		g.refused = steward.Invalid([]string{"body"}, "the body must be a multipart/form-data form")
+	case models != 1 || !slices.Equal(files, g.want.files):
 		g.refused = steward.Invalid([]string{"body"}, "the form names its model and files (file_id) more than once: only before its file, once")
 	}
 	close(g.done)
