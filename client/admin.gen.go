@@ -3267,6 +3267,9 @@ type HTTPValidationError struct {
 // HealthStatus defines model for HealthStatus.
 type HealthStatus struct {
 	Status HealthStatusStatus `json:"status"`
+
+	// Version The version of the steward binary serving, as `steward --version` prints it.
+	Version *string `json:"version,omitempty"`
 }
 
 // HealthStatusStatus defines model for HealthStatus.Status.
