@@ -531,7 +531,8 @@ func swapped(t *testing.T, c opCase, id, by string) opCase {
 // path or its body, is tried with a second Workspace's key first, and
 // answered exactly as an unknown id is, without reaching the upstream
 // when it would change something; lists show that key none of the first
-// Workspace's objects.
+// Workspace's objects. Last, a forwarded operation counts in the request
+// rate.
 func TestEveryOperationThroughTheBinary(t *testing.T) {
 	ops := apitest.ModelOperations(t)
 	up := mistraltest.New(t)
@@ -607,6 +608,38 @@ func TestEveryOperationThroughTheBinary(t *testing.T) {
 		}
 	}
 	f.checkUsage(t, admin)
+	f.checkRequestRate(t, admin)
+}
+
+// checkRequestRate limits the Organization to a request a second: a file
+// list, forwarded and unmetered, is refused with Mistral's 429 once the
+// limit holds (the limits are followed from the change feed), and the
+// refused lists never reach the upstream.
+func (f *opsFixture) checkRequestRate(t *testing.T, admin string) {
+	t.Helper()
+	if status, body := f.p.call(t, "PUT", "/v1/admin/rate-limit", admin, `{"requests_per_second":1}`); status != http.StatusOK {
+		t.Fatalf("the rate limit: %d %s", status, body)
+	}
+	const list = "files_api_routes_list_files"
+	before, answered := f.up.Count(list), 0
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		r := f.send(t, "GET", "/v1/files", opCase{}, f.key)
+		if r.status == http.StatusOK {
+			answered++
+		} else {
+			var e struct{ Type, Code string }
+			if r.status != http.StatusTooManyRequests || json.Unmarshal(r.body, &e) != nil || e.Type != "rate_limit_error" || e.Code != "rate_limit_exceeded" {
+				t.Fatalf("a file list beyond the rate: %d %s, want Mistral's 429 rate_limit_exceeded", r.status, r.body)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d file lists were answered under a limit of a request a second", answered)
+		}
+	}
+	if got := f.up.Count(list) - before; got != answered {
+		t.Fatalf("the upstream got %d file lists, want the %d answered", got, answered)
+	}
 }
 
 // probe sends c with the second Workspace's key, and c naming an unknown
