@@ -25,9 +25,10 @@ import (
 // opsConfig serves one model for each metered endpoint, each priced a unit
 // a token (a page, a second of audio), so that the usage report tells the
 // operations apart by model and their cost is their count; the fake is the
-// default upstream too.
+// default upstream too, whose model list gives the chat model's card, by
+// its alias, its capabilities.
 const opsConfig = `models:
-  - {name: chat-m, upstreams: [{url: %[1]s, api_key_env: FAKE_MISTRAL_KEY}], input_price_per_million: 1000000, output_price_per_million: 1000000, endpoints: [chat]}
+  - {name: chat-m, aliases: [mistral-small-latest], upstreams: [{url: %[1]s, api_key_env: FAKE_MISTRAL_KEY}], input_price_per_million: 1000000, output_price_per_million: 1000000, endpoints: [chat]}
   - {name: fim-m, upstreams: [{url: %[1]s, api_key_env: FAKE_MISTRAL_KEY}], input_price_per_million: 1000000, output_price_per_million: 1000000, endpoints: [fim]}
   - {name: embed-m, upstreams: [{url: %[1]s, api_key_env: FAKE_MISTRAL_KEY}], input_price_per_million: 1000000, endpoints: [embeddings]}
   - {name: mod-m, upstreams: [{url: %[1]s, api_key_env: FAKE_MISTRAL_KEY}], input_price_per_million: 1000000, endpoints: [moderations]}
@@ -571,6 +572,14 @@ func TestEveryOperationThroughTheBinary(t *testing.T) {
 	f.tuned = f.newTuned(t)
 	f.otherLibrary = f.newLibrary(t, f.other)
 	mine := []string{f.file, f.job, f.agent, f.conv, f.library, f.doc, f.voice, f.tuned}
+	// The upstream's list is read as serve starts: mistral-small-latest
+	// calls functions and sees.
+	if card := eventually(func() (string, bool) {
+		body := string(f.send(t, "GET", "/v1/models/chat-m", opCase{}, f.key).body)
+		return body, strings.Contains(body, `"function_calling":true`)
+	}); !strings.Contains(card, `"completion_chat":true`) || !strings.Contains(card, `"vision":true`) || !strings.Contains(card, `"completion_fim":false`) {
+		t.Errorf("the chat model's card: %s, want the upstream's capabilities", card)
+	}
 
 	documented := map[string]bool{}
 	for _, op := range ops {
