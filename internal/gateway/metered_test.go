@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"mime"
 	"mime/multipart"
 	"net/http"
 	"strings"
@@ -676,4 +678,39 @@ func TestTranscriptionFiles(t *testing.T) {
 		t.Fatalf("a form without its end: %d %s", status, body)
 	}
 	h.rec.none(t)
+}
+
+// TestFormGuardHoldsItsTail: the guard passes a form on as it arrives but
+// for its last bytes, which it never passes once it has found the form
+// names its model again after its file, even when read again; a form that
+// names it once passes whole.
+func TestFormGuardHoldsItsTail(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		fields []string
+		whole  bool
+	}{
+		{"once", []string{"model", "voxtral", "file", "", "language", "en"}, true},
+		{"again after the file", []string{"model", "voxtral", "file", "", "model", "pricier", "prompt", strings.Repeat("x", 64<<10)}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ct, form := audioForm(t, 100<<10, c.fields...)
+			_, params, _ := mime.ParseMediaType(ct)
+			g := newFormGuard(bytes.NewReader(form), params["boundary"], formFields{model: "voxtral"})
+			defer g.Close()
+			got, err := io.ReadAll(g)
+			if c.whole {
+				if err != nil || !bytes.Equal(got, form) {
+					t.Fatalf("read %d of %d bytes: %v", len(got), len(form), err)
+				}
+				return
+			}
+			if err == nil || len(got) > len(form)-guardTail || !bytes.HasPrefix(form, got) {
+				t.Fatalf("read %d of %d bytes: %v, want the form cut before its last %d bytes", len(got), len(form), err, guardTail)
+			}
+			if n, again := g.Read(make([]byte, 64<<10)); n != 0 || again == nil {
+				t.Fatalf("a read after the refusal: %d bytes, %v", n, again)
+			}
+		})
+	}
 }

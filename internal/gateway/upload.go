@@ -158,6 +158,9 @@ type formGuard struct {
 	held    []byte
 	eof     bool
 	buf     []byte
+	// failed ends every read once one has failed, so that nothing held
+	// is sent after it.
+	failed error
 	// cut is the refusal of a form cut before its end, read by the
 	// handler while the transport may still hold the form.
 	mu  sync.Mutex
@@ -206,10 +209,14 @@ func (g *formGuard) parse(form *multipart.Reader, pr *io.PipeReader) {
 // which it passes once the parser has read the whole form and found it
 // may be sent.
 func (g *formGuard) Read(p []byte) (int, error) {
+	if g.failed != nil {
+		return 0, g.failed
+	}
 	for !g.eof && len(g.held) <= guardTail {
 		n, err := g.src.Read(g.buf)
 		if n > 0 {
 			if _, werr := g.pw.Write(g.buf[:n]); werr != nil {
+				g.failed = werr
 				return 0, werr
 			}
 			g.held = append(g.held, g.buf[:n]...)
@@ -222,10 +229,12 @@ func (g *formGuard) Read(p []byte) (int, error) {
 				g.mu.Lock()
 				g.cut = g.refused
 				g.mu.Unlock()
+				g.failed = g.refused
 				return 0, g.refused
 			}
 		} else if err != nil {
 			_ = g.pw.CloseWithError(err)
+			g.failed = err
 			return 0, err
 		}
 	}
