@@ -226,6 +226,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	background.Go(func() { evaluator.Run(bgCtx, cfg.AlertsInterval) })
 	background.Go(func() { keys.FlushEvery(bgCtx, 10*time.Second, checker.Flush, log) })
 	background.Go(func() { gw.ExpireChecks(bgCtx, time.Minute) })
+	background.Go(func() { gw.RefreshCapabilities(bgCtx, gateway.CapabilitiesInterval) })
 	background.Go(func() { db.Follow(bgCtx, resyncEvery, log) })
 	if process != nil {
 		background.Go(func() { process.Run(bgCtx, sweepEvery) })
