@@ -83,8 +83,6 @@ func List(ctx context.Context, tx *store.Tx, f Filter) ([]Entry, error) {
 		order = "ASC"
 	}
 	limit := min(max(f.Limit, 1), MaxLimit)
-	const columns = `log_id, enterprise_account_id, organization_id, workspace_id, created_at,
-		actor_type, actor_user_id, actor_metadata, event_type, event_metadata, target_type, target_metadata`
 	orderBy := ` ORDER BY created_at ` + order + `, log_id ` + order + ` LIMIT ?`
 	q := `SELECT ` + columns + ` FROM audit_log WHERE ` + strings.Join(where, " AND ")
 	switch len(f.EventTypes) {
@@ -111,29 +109,59 @@ func List(ctx context.Context, tx *store.Tx, f Filter) ([]Entry, error) {
 	}
 	entries := []Entry{}
 	err := tx.Each(ctx, q, args, func(rows *sql.Rows) error {
-		var e Entry
-		var ea, org, ws, actorUser *string
-		var created int64
-		var actorMeta, eventMeta, targetMeta string
-		if err := rows.Scan(&e.LogID, &ea, &org, &ws, &created, &e.Actor.Type, &actorUser, &actorMeta,
-			&e.EventType, &eventMeta, &e.TargetType, &targetMeta); err != nil {
-			return err
-		}
-		e.EnterpriseAccountID, e.OrganizationID, e.WorkspaceID, e.Actor.UserID = deref(ea), deref(org), deref(ws), deref(actorUser)
-		e.CreatedAt = store.Time(created)
-		for _, m := range []struct {
-			text string
-			dst  *map[string]string
-		}{{actorMeta, &e.Actor.Metadata}, {eventMeta, &e.EventMetadata}, {targetMeta, &e.TargetMetadata}} {
-			if err := json.Unmarshal([]byte(m.text), m.dst); err != nil {
-				return err
-			}
-		}
+		e, err := scanEntry(rows, false)
 		entries = append(entries, e)
-		return nil
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	return entries, nil
+}
+
+// columns are the columns scanEntry reads, seq last.
+const columns = `log_id, enterprise_account_id, organization_id, workspace_id, created_at,
+		actor_type, actor_user_id, actor_metadata, event_type, event_metadata, target_type, target_metadata`
+
+// scanEntry reads a row of columns, followed by seq if withSeq.
+func scanEntry(rows *sql.Rows, withSeq bool) (Entry, error) {
+	var e Entry
+	var ea, org, ws, actorUser *string
+	var created int64
+	var actorMeta, eventMeta, targetMeta string
+	dst := []any{&e.LogID, &ea, &org, &ws, &created, &e.Actor.Type, &actorUser, &actorMeta,
+		&e.EventType, &eventMeta, &e.TargetType, &targetMeta}
+	if withSeq {
+		dst = append(dst, &e.Seq)
+	}
+	if err := rows.Scan(dst...); err != nil {
+		return e, err
+	}
+	e.EnterpriseAccountID, e.OrganizationID, e.WorkspaceID, e.Actor.UserID = deref(ea), deref(org), deref(ws), deref(actorUser)
+	e.CreatedAt = store.Time(created)
+	for _, m := range []struct {
+		text string
+		dst  *map[string]string
+	}{{actorMeta, &e.Actor.Metadata}, {eventMeta, &e.EventMetadata}, {targetMeta, &e.TargetMetadata}} {
+		if err := json.Unmarshal([]byte(m.text), m.dst); err != nil {
+			return e, err
+		}
+	}
+	return e, nil
+}
+
+// After returns the entries of a chain (scope, "org:<id>" or "ea:<id>")
+// that follow its entry seq, in the chain's order, at most limit of them.
+// A chain's seq is assigned under its head's lock, so it has no gaps and
+// grows in commit order: reading from the last seq seen never skips an
+// entry.
+func After(ctx context.Context, tx *store.Tx, scope string, seq int64, limit int) ([]Entry, error) {
+	var entries []Entry
+	err := tx.Each(ctx, `SELECT `+columns+`, seq FROM audit_log WHERE scope = ? AND seq > ? ORDER BY seq LIMIT ?`,
+		[]any{scope, seq, limit}, func(rows *sql.Rows) error {
+			e, err := scanEntry(rows, true)
+			entries = append(entries, e)
+			return err
+		})
+	return entries, err
 }

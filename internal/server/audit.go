@@ -2,25 +2,10 @@ package server
 
 import (
 	"net/http"
-	"time"
 
 	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/steward"
 )
-
-// auditLogOut is Mistral's AuditLogOut.
-type auditLogOut struct {
-	CreatedAt        string            `json:"created_at"`
-	ActorType        string            `json:"actor_type"`
-	ActorMetadata    map[string]string `json:"actor_metadata"`
-	EventType        string            `json:"event_type"`
-	EventMetadata    map[string]string `json:"event_metadata"`
-	TargetType       string            `json:"target_type"`
-	TargetMetadata   map[string]string `json:"target_metadata"`
-	LogID            int64             `json:"log_id"`
-	OrganizationUUID *string           `json:"organization_uuid"`
-	WorkspaceUUID    *string           `json:"workspace_uuid"`
-}
 
 // handleListAuditLogs serves GET /audit-logs: the caller's Organization's
 // entries, filtered as Mistral documents.
@@ -42,33 +27,11 @@ func (s *Server) handleListAuditLogs(w http.ResponseWriter, r *http.Request, p s
 		return err
 	}
 	entries, err := s.audit.List(r.Context(), f)
-	return writeResult(w, auditLogsOut(entries), err)
-}
-
-func auditLogsOut(entries []audit.Entry) []auditLogOut {
-	out := make([]auditLogOut, len(entries))
+	out := make([]audit.Item, len(entries))
 	for i, e := range entries {
-		out[i] = auditLogOut{
-			CreatedAt:        e.CreatedAt.UTC().Format(time.RFC3339Nano),
-			ActorType:        e.Actor.Type,
-			ActorMetadata:    nonNil(e.Actor.Metadata),
-			EventType:        e.EventType,
-			EventMetadata:    nonNil(e.EventMetadata),
-			TargetType:       e.TargetType,
-			TargetMetadata:   nonNil(e.TargetMetadata),
-			LogID:            e.LogID,
-			OrganizationUUID: optional(e.OrganizationID),
-			WorkspaceUUID:    optional(e.WorkspaceID),
-		}
+		out[i] = audit.ItemOf(e)
 	}
-	return out
-}
-
-func nonNil(m map[string]string) map[string]string {
-	if m == nil {
-		return map[string]string{}
-	}
-	return m
+	return writeResult(w, out, err)
 }
 
 func optional(s string) *string {

@@ -1,0 +1,433 @@
+package webhooks
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/directory"
+	"github.com/stewardhq/steward/internal/outbox"
+	"github.com/stewardhq/steward/internal/steward"
+	"github.com/stewardhq/steward/internal/store"
+)
+
+// Settings tune a Sender; zero fields take the defaults in brackets.
+type Settings struct {
+	// Lease is how long a claim keeps other senders off a delivery [1m]. A
+	// sender that dies mid-batch delays its deliveries by at most this.
+	Lease time.Duration
+	// Timeout bounds one attempt, from dialling to the answer's end [10s].
+	Timeout time.Duration
+	// RetryBase is the wait after the first failed attempt, doubled after
+	// each further one up to RetryCap [5s, 1h], each wait spread by up to
+	// a fifth either way.
+	RetryBase, RetryCap time.Duration
+	// RetryFor is how long a delivery is retried before it fails [24h].
+	RetryFor time.Duration
+	// DisableAfter is how long an endpoint's deliveries may keep failing,
+	// with no success, before it is disabled [24h].
+	DisableAfter time.Duration
+	// Batch is how many deliveries one round claims, and makes at once
+	// [50].
+	Batch int
+}
+
+func (s Settings) withDefaults() Settings {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&s.Lease, time.Minute)
+	def(&s.Timeout, 10*time.Second)
+	def(&s.RetryBase, 5*time.Second)
+	def(&s.RetryCap, time.Hour)
+	def(&s.RetryFor, 24*time.Hour)
+	def(&s.DisableAfter, 24*time.Hour)
+	if s.Batch <= 0 {
+		s.Batch = 50
+	}
+	return s
+}
+
+const (
+	// bookkeepingTimeout bounds the writes that record an attempt, which
+	// run even when the caller's context has ended.
+	bookkeepingTimeout = 10 * time.Second
+	maxLastErrorLen    = 500
+	// maxAnswerRead is how much of an answer's body is read (so that its
+	// connection can be reused), the rest is dropped.
+	maxAnswerRead = 64 << 10
+)
+
+// Sender makes due deliveries. Several Senders, in one process or in
+// several sharing one database, never make the same delivery at the same
+// time: a round claims its deliveries with a lease, as the email outbox
+// does.
+type Sender struct {
+	db       *store.DB
+	log      *slog.Logger
+	client   *http.Client
+	settings Settings
+	wake     chan struct{}
+}
+
+// NewSender returns a sender over db whose requests guard checks.
+func NewSender(db *store.DB, guard Guard, settings Settings, log *slog.Logger) *Sender {
+	if log == nil {
+		log = slog.Default()
+	}
+	settings = settings.withDefaults()
+	return &Sender{db: db, log: log, client: guard.Client(settings.Timeout), settings: settings, wake: make(chan struct{}, 1)}
+}
+
+// Nudge makes a running sender look for due deliveries at once.
+func (s *Sender) Nudge() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run makes due deliveries every interval, at once when nudged and again
+// after a full batch, until ctx ends. Errors are logged.
+func (s *Sender) Run(ctx context.Context, interval time.Duration) {
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		case <-s.wake:
+		}
+		claimed, err := s.runBatch(ctx)
+		if err != nil && ctx.Err() == nil {
+			s.log.Error("webhooks: delivery round failed", "err", err)
+		}
+		if claimed == s.settings.Batch && err == nil {
+			timer.Reset(0)
+		} else {
+			timer.Reset(interval)
+		}
+	}
+}
+
+// RunOnce claims a batch of due deliveries and makes them, and returns how
+// many it claimed. Failed attempts are recorded on their deliveries, not
+// returned: err reports a database failure.
+func (s *Sender) RunOnce(ctx context.Context) (int, error) { return s.runBatch(ctx) }
+
+// claimed is a claimed delivery with what sending it needs.
+type claimed struct {
+	id, endpointID, eventType string
+	payload                   []byte
+	attempts                  int
+	createdAt                 time.Time
+}
+
+// endpointState is an endpoint as a delivery round reads it.
+type endpointState struct {
+	orgID, url   string
+	secrets      []string
+	disabled     bool
+	deleted      bool
+	failingSince *time.Time
+}
+
+func (s *Sender) runBatch(ctx context.Context) (int, error) {
+	batch, endpoints, until, err := s.claim(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("webhooks: claim deliveries: %w", err)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(batch))
+	for i := range batch {
+		wg.Go(func() { errs[i] = s.deliverOne(ctx, &batch[i], endpoints[batch[i].endpointID], until) })
+	}
+	wg.Wait()
+	return len(batch), errors.Join(errs...)
+}
+
+// claim marks up to a batch of due, unclaimed deliveries as claimed until
+// now plus the lease, and reads their endpoints, in one transaction. On
+// PostgreSQL, SKIP LOCKED lets concurrent senders claim disjoint batches.
+func (s *Sender) claim(ctx context.Context) ([]claimed, map[string]*endpointState, int64, error) {
+	var batch []claimed
+	var endpoints map[string]*endpointState
+	var until int64
+	err := s.db.Transact(ctx, func(tx *store.Tx) error {
+		batch, endpoints = batch[:0], map[string]*endpointState{}
+		now := store.Micros(tx.Now)
+		until = store.Micros(tx.Now.Add(s.settings.Lease))
+		lock := ""
+		if tx.Dialect() == store.Postgres {
+			lock = " FOR UPDATE SKIP LOCKED"
+		}
+		err := tx.Each(ctx, `UPDATE webhook_deliveries SET claimed_until = ? WHERE id IN (
+			SELECT id FROM webhook_deliveries
+			WHERE status = 'pending' AND next_attempt_at <= ? AND (claimed_until IS NULL OR claimed_until < ?)
+			ORDER BY next_attempt_at LIMIT ?`+lock+`)
+			RETURNING id, endpoint_id, event_type, payload, attempts, created_at`,
+			[]any{until, now, now, s.settings.Batch}, func(rows *sql.Rows) error {
+				var c claimed
+				var payload string
+				var created int64
+				if err := rows.Scan(&c.id, &c.endpointID, &c.eventType, &payload, &c.attempts, &created); err != nil {
+					return err
+				}
+				c.payload, c.createdAt = []byte(payload), store.Time(created)
+				batch = append(batch, c)
+				endpoints[c.endpointID] = nil
+				return nil
+			})
+		if err != nil || len(batch) == 0 {
+			return err
+		}
+		ids := make([]any, 0, len(endpoints))
+		for id := range endpoints {
+			ids = append(ids, id)
+		}
+		return tx.Each(ctx, `SELECT id, COALESCE(organization_id, ''), url, secret, COALESCE(previous_secret, ''), COALESCE(previous_secret_until, 0),
+			disabled_at IS NOT NULL, deleted_at IS NOT NULL, failing_since FROM webhook_endpoints
+			WHERE id IN (`+strings.TrimSuffix(strings.Repeat("?, ", len(ids)), ", ")+`)`, ids, func(rows *sql.Rows) error {
+			var id, secret, previous string
+			var previousUntil int64
+			var failing sql.NullInt64
+			e := &endpointState{}
+			if err := rows.Scan(&id, &e.orgID, &e.url, &secret, &previous, &previousUntil, &e.disabled, &e.deleted, &failing); err != nil {
+				return err
+			}
+			e.secrets = []string{secret}
+			if previous != "" && previousUntil > now {
+				e.secrets = append(e.secrets, previous)
+			}
+			e.failingSince = store.TimePtr(failing)
+			endpoints[id] = e
+			return nil
+		})
+	})
+	return batch, endpoints, until, err
+}
+
+// attempt is the outcome of one request.
+type attempt struct {
+	at      time.Time
+	status  int
+	latency time.Duration
+	err     error
+}
+
+// deliverOne makes one attempt at c and records it. Its error is a failure
+// to record it.
+func (s *Sender) deliverOne(ctx context.Context, c *claimed, e *endpointState, until int64) error {
+	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeepingTimeout)
+	defer cancel()
+	switch {
+	case e == nil || e.deleted:
+		return s.finish(bctx, c, until, StatusFailed, "the endpoint was deleted")
+	case e.disabled:
+		return s.finish(bctx, c, until, StatusFailed, "the endpoint is disabled")
+	}
+	a := s.send(ctx, c, e)
+	if a.err != nil && ctx.Err() != nil {
+		// Shutting down: the attempt was cut short by us; it does not
+		// count, and the delivery is left to the next claim.
+		return s.db.Transact(bctx, func(tx *store.Tx) error {
+			_, err := tx.Exec(bctx, `UPDATE webhook_deliveries SET claimed_until = NULL WHERE id = ? AND claimed_until = ?`, c.id, until)
+			return err
+		})
+	}
+	return s.record(bctx, c, e, until, a)
+}
+
+// send makes one signed request.
+func (s *Sender) send(ctx context.Context, c *claimed, e *endpointState) attempt {
+	a := attempt{at: time.Now()}
+	sig, err := Signature(e.secrets, c.id, a.at, c.payload)
+	if err != nil {
+		a.err = err
+		return a
+	}
+	rctx, cancel := context.WithTimeout(ctx, s.settings.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(rctx, http.MethodPost, e.url, bytes.NewReader(c.payload))
+	if err != nil {
+		a.err = err
+		return a
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "Steward-Webhooks")
+	req.Header.Set("webhook-id", c.id)
+	req.Header.Set("webhook-timestamp", strconv.FormatInt(a.at.Unix(), 10))
+	req.Header.Set("webhook-signature", sig)
+	resp, err := s.client.Do(req)
+	a.latency = time.Since(a.at)
+	if err != nil {
+		a.err = errors.New(describe(err))
+		return a
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxAnswerRead))
+	resp.Body.Close()
+	a.status = resp.StatusCode
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		a.err = fmt.Errorf("the endpoint answered %s", resp.Status)
+	}
+	return a
+}
+
+// finish settles a claimed delivery without an attempt.
+func (s *Sender) finish(ctx context.Context, c *claimed, until int64, status, why string) error {
+	return s.db.Transact(ctx, func(tx *store.Tx) error {
+		_, err := tx.Exec(ctx, `UPDATE webhook_deliveries SET status = ?, last_error = ?, finished_at = ?, claimed_until = NULL
+			WHERE id = ? AND claimed_until = ?`, status, why, store.Micros(tx.Now), c.id, until)
+		return err
+	})
+}
+
+// record writes an attempt's outcome on its delivery and its endpoint: a
+// success clears the endpoint's failures; a failure schedules the next
+// attempt, or fails the delivery once RetryFor has passed since it was
+// made, and disables the endpoint once its deliveries have failed for
+// DisableAfter with no success.
+func (s *Sender) record(ctx context.Context, c *claimed, e *endpointState, until int64, a attempt) error {
+	attempts := c.attempts + 1
+	var status *int
+	if a.status != 0 {
+		status = &a.status
+	}
+	latency := a.latency.Milliseconds()
+	disabled := false
+	err := s.db.Transact(ctx, func(tx *store.Tx) error {
+		disabled = false
+		now := store.Micros(tx.Now)
+		if a.err == nil {
+			res, err := tx.Exec(ctx, `UPDATE webhook_deliveries SET status = ?, attempts = ?, last_attempt_at = ?, last_http_status = ?, last_latency_ms = ?,
+				last_error = NULL, finished_at = ?, claimed_until = NULL WHERE id = ? AND claimed_until = ?`,
+				StatusDelivered, attempts, now, status, latency, now, c.id, until)
+			if err != nil || !affected(res) {
+				return err
+			}
+			_, err = tx.Exec(ctx, `UPDATE webhook_endpoints SET failing_since = NULL WHERE id = ? AND failing_since IS NOT NULL`, c.endpointID)
+			return err
+		}
+		lastErr := truncate(a.err.Error(), maxLastErrorLen)
+		next := tx.Now.Add(s.backoff(attempts))
+		deliveryStatus, finished := StatusPending, (*int64)(nil)
+		if !next.Before(c.createdAt.Add(s.settings.RetryFor)) {
+			deliveryStatus, finished = StatusFailed, &now
+		}
+		res, err := tx.Exec(ctx, `UPDATE webhook_deliveries SET status = ?, attempts = ?, last_attempt_at = ?, last_http_status = ?, last_latency_ms = ?,
+			last_error = ?, next_attempt_at = ?, finished_at = ?, claimed_until = NULL WHERE id = ? AND claimed_until = ?`,
+			deliveryStatus, attempts, now, status, latency, lastErr, store.Micros(next), finished, c.id, until)
+		if err != nil || !affected(res) {
+			return err
+		}
+		var since int64
+		var isDisabled bool
+		if err := tx.QueryRow(ctx, `UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, ?) WHERE id = ?
+			RETURNING failing_since, disabled_at IS NOT NULL`, now, c.endpointID).Scan(&since, &isDisabled); err != nil {
+			return err
+		}
+		if isDisabled || e.orgID == "" || tx.Now.Sub(store.Time(since)) < s.settings.DisableAfter {
+			return nil
+		}
+		disabled = true
+		return disable(ctx, tx, c.endpointID, e.orgID, store.Time(since))
+	})
+	if err != nil {
+		return fmt.Errorf("webhooks: record the attempt at %s: %w", c.id, err)
+	}
+	if disabled {
+		s.log.Warn("webhooks: endpoint disabled after a day of failed deliveries", "endpoint_id", c.endpointID, "organization_id", e.orgID)
+	}
+	return nil
+}
+
+func affected(res sql.Result) bool {
+	n, err := res.RowsAffected()
+	return err == nil && n > 0
+}
+
+// disable disables an endpoint whose deliveries have failed since since,
+// gives up its pending deliveries, audits it (webhook.disabled, by Steward)
+// and emails the Organization's admins.
+func disable(ctx context.Context, tx *store.Tx, endpointID, orgID string, since time.Time) error {
+	org, err := directory.GetOrganization(ctx, tx, orgID)
+	if err != nil {
+		return err
+	}
+	reason := "deliveries failed since " + since.UTC().Format(time.RFC3339)
+	if _, err := tx.Exec(ctx, `UPDATE webhook_endpoints SET disabled_at = ?, disabled_reason = ?, updated_at = ? WHERE id = ?`,
+		store.Micros(tx.Now), reason, store.Micros(tx.Now), endpointID); err != nil {
+		return err
+	}
+	if err := failPending(ctx, tx, endpointID, "the endpoint was disabled"); err != nil {
+		return err
+	}
+	e, err := get(ctx, tx, orgID, endpointID)
+	if err != nil {
+		return err
+	}
+	en := entry(steward.SystemActor("webhooks"), org, audit.EventWebhookDisabled, e)
+	en.EventMetadata = map[string]string{"reason": reason}
+	if err := audit.Record(ctx, tx, en); err != nil {
+		return err
+	}
+	admins, err := directory.AdminEmails(ctx, tx, orgID)
+	if err != nil {
+		return err
+	}
+	for _, to := range admins {
+		if _, err := outbox.Enqueue(ctx, tx, outbox.Message{
+			Kind:    "webhook_disabled",
+			To:      to,
+			Subject: "A webhook endpoint of " + org.Name + " was disabled",
+			Body: fmt.Sprintf(`Steward disabled the webhook endpoint %s of the Organization %s:
+its deliveries have failed since %s, with no success.
+
+It receives no events until it is enabled again (PATCH /v1/admin/webhooks/%s
+with {"enabled": true}). Its delivery log (GET /v1/admin/webhooks/%s/deliveries)
+shows the endpoint's answers.
+`, redactURL(e.URL), org.Name, since.UTC().Format("2 January 2006 at 15:04 UTC"), e.ID, e.ID),
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// backoff is the wait after the n-th failed attempt: RetryBase doubled
+// n-1 times, at most RetryCap, spread by up to a fifth either way so that
+// the retries of many deliveries do not arrive together.
+func (s *Sender) backoff(n int) time.Duration {
+	d := s.settings.RetryBase
+	for i := 1; i < n && d < s.settings.RetryCap; i++ {
+		d *= 2
+	}
+	d = min(d, s.settings.RetryCap)
+	return d + time.Duration((rand.Float64()*0.4-0.2)*float64(d))
+}
+
+// truncate cuts s to at most n bytes without splitting a character.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
