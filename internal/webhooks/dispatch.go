@@ -170,8 +170,11 @@ func (d *Dispatcher) fanOut(ctx context.Context, scope string) (written int, mor
 				return err
 			}
 			t.createdAt = store.Time(created)
+			if err := json.Unmarshal([]byte(events), &t.events); err != nil {
+				return err
+			}
 			targets = append(targets, t)
-			return json.Unmarshal([]byte(events), &t.events)
+			return nil
 		})
 		if err != nil {
 			return err
