@@ -28,7 +28,7 @@ type Dispatcher struct {
 	log *slog.Logger
 	// fanned is called after deliveries were written (the sender's nudge).
 	fanned func()
-	wake   chan struct{}
+	poller
 }
 
 // NewDispatcher returns a dispatcher over db; fanned, if set, is called
@@ -40,34 +40,18 @@ func NewDispatcher(db *store.DB, log *slog.Logger, fanned func()) *Dispatcher {
 	if fanned == nil {
 		fanned = func() {}
 	}
-	return &Dispatcher{db: db, log: log, fanned: fanned, wake: make(chan struct{}, 1)}
-}
-
-// Nudge makes a running dispatcher look for new entries at once.
-func (d *Dispatcher) Nudge() {
-	select {
-	case d.wake <- struct{}{}:
-	default:
-	}
+	return &Dispatcher{db: db, log: log, fanned: fanned, poller: newPoller()}
 }
 
 // Run fans out new entries every interval, or at once when nudged, until
 // ctx ends. Errors are logged.
 func (d *Dispatcher) Run(ctx context.Context, interval time.Duration) {
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-timer.C:
-		case <-d.wake:
-		}
+	d.run(ctx, interval, func() bool {
 		if _, err := d.RunOnce(ctx); err != nil && ctx.Err() == nil {
 			d.log.Error("webhooks: fan-out failed", "err", err)
 		}
-		timer.Reset(interval)
-	}
+		return false
+	})
 }
 
 // behind is a chain with entries past its cursor.

@@ -14,7 +14,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/directory"
@@ -81,7 +80,7 @@ type Sender struct {
 	log      *slog.Logger
 	client   *http.Client
 	settings Settings
-	wake     chan struct{}
+	poller
 }
 
 // NewSender returns a sender over db whose requests guard checks.
@@ -90,39 +89,19 @@ func NewSender(db *store.DB, guard Guard, settings Settings, log *slog.Logger) *
 		log = slog.Default()
 	}
 	settings = settings.withDefaults()
-	return &Sender{db: db, log: log, client: guard.Client(settings.Timeout), settings: settings, wake: make(chan struct{}, 1)}
-}
-
-// Nudge makes a running sender look for due deliveries at once.
-func (s *Sender) Nudge() {
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
+	return &Sender{db: db, log: log, client: guard.Client(settings.Timeout), settings: settings, poller: newPoller()}
 }
 
 // Run makes due deliveries every interval, at once when nudged and again
 // after a full batch, until ctx ends. Errors are logged.
 func (s *Sender) Run(ctx context.Context, interval time.Duration) {
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-timer.C:
-		case <-s.wake:
-		}
+	s.run(ctx, interval, func() bool {
 		claimed, err := s.runBatch(ctx)
 		if err != nil && ctx.Err() == nil {
 			s.log.Error("webhooks: delivery round failed", "err", err)
 		}
-		if claimed == s.settings.Batch && err == nil {
-			timer.Reset(0)
-		} else {
-			timer.Reset(interval)
-		}
-	}
+		return claimed == s.settings.Batch && err == nil
+	})
 }
 
 // RunOnce claims a batch of due deliveries and makes them, and returns how
@@ -323,7 +302,7 @@ func (s *Sender) record(ctx context.Context, c *claimed, e *endpointState, until
 			_, err = tx.Exec(ctx, `UPDATE webhook_endpoints SET failing_since = NULL WHERE id = ? AND failing_since IS NOT NULL`, c.endpointID)
 			return err
 		}
-		lastErr := truncate(a.err.Error(), maxLastErrorLen)
+		lastErr := steward.Truncate(a.err.Error(), maxLastErrorLen)
 		next := tx.Now.Add(s.backoff(attempts))
 		deliveryStatus, finished := StatusPending, (*int64)(nil)
 		if !next.Before(c.createdAt.Add(s.settings.RetryFor)) {
@@ -419,15 +398,4 @@ func (s *Sender) backoff(n int) time.Duration {
 	}
 	d = min(d, s.settings.RetryCap)
 	return d + time.Duration((rand.Float64()*0.4-0.2)*float64(d))
-}
-
-// truncate cuts s to at most n bytes without splitting a character.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
 }
