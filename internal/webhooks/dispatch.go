@@ -143,6 +143,15 @@ func (d *Dispatcher) fanOut(ctx context.Context, scope string) (written int, mor
 		if err != nil {
 			return err
 		}
+		// The head is read before the endpoints, and nothing past it is
+		// fanned out: an endpoint committed after the endpoints are read
+		// (on PostgreSQL each statement sees the commits before it) was
+		// committed after every entry up to the head, so none of them is
+		// owed to it, and the entries after it are left for the next round.
+		var head int64
+		if err := tx.QueryRow(ctx, `SELECT seq FROM audit_chains WHERE scope = ?`, scope).Scan(&head); err != nil || head <= cursor {
+			return err
+		}
 		orgID := strings.TrimPrefix(scope, "org:")
 		var targets []target
 		err = tx.Each(ctx, `SELECT id, events, created_at FROM webhook_endpoints
@@ -165,10 +174,10 @@ func (d *Dispatcher) fanOut(ctx context.Context, scope string) (written int, mor
 		}
 		if len(targets) == 0 {
 			// Nothing to deliver: skip to the head without reading.
-			_, err := tx.Exec(ctx, `UPDATE webhook_cursors SET seq = (SELECT seq FROM audit_chains WHERE scope = ?) WHERE scope = ?`, scope, scope)
+			_, err := tx.Exec(ctx, `UPDATE webhook_cursors SET seq = ? WHERE scope = ? AND seq < ?`, head, scope, head)
 			return err
 		}
-		entries, err := audit.After(ctx, tx, scope, cursor, fanOutBatch)
+		entries, err := audit.After(ctx, tx, scope, cursor, int(min(head-cursor, fanOutBatch)))
 		if err != nil || len(entries) == 0 {
 			return err
 		}
