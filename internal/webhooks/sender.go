@@ -38,8 +38,8 @@ type Settings struct {
 	// DisableAfter is how long an endpoint's deliveries may keep failing,
 	// with no success, before it is disabled [24h].
 	DisableAfter time.Duration
-	// Batch is how many deliveries one round claims, and makes at once
-	// [50].
+	// Batch is how many deliveries one round claims, makes at once and
+	// records in one transaction [100].
 	Batch int
 }
 
@@ -56,7 +56,7 @@ func (s Settings) withDefaults() Settings {
 	def(&s.RetryFor, 24*time.Hour)
 	def(&s.DisableAfter, 24*time.Hour)
 	if s.Batch <= 0 {
-		s.Batch = 50
+		s.Batch = 100
 	}
 	return s
 }
@@ -95,14 +95,25 @@ func NewSender(db *store.DB, guard Guard, settings Settings, log *slog.Logger) *
 // Run makes due deliveries every interval, at once when nudged and again
 // after a full batch, until ctx ends. Errors are logged.
 func (s *Sender) Run(ctx context.Context, interval time.Duration) {
-	s.run(ctx, interval, func() bool {
-		claimed, err := s.runBatch(ctx)
-		if err != nil && ctx.Err() == nil {
-			s.log.Error("webhooks: delivery round failed", "err", err)
-		}
-		return claimed == s.settings.Batch && err == nil
-	})
+	// Several rounds run at once, so that a batch waiting for a slow
+	// endpoint holds back only its own deliveries.
+	var wg sync.WaitGroup
+	for range rounds {
+		wg.Go(func() {
+			s.run(ctx, interval, func() bool {
+				claimed, err := s.runBatch(ctx)
+				if err != nil && ctx.Err() == nil {
+					s.log.Error("webhooks: delivery round failed", "err", err)
+				}
+				return claimed == s.settings.Batch && err == nil
+			})
+		})
+	}
+	wg.Wait()
 }
+
+// rounds is how many delivery rounds a running Sender makes at once.
+const rounds = 4
 
 // RunOnce claims a batch of due deliveries and makes them, and returns how
 // many it claimed. Failed attempts are recorded on their deliveries, not
@@ -131,13 +142,36 @@ func (s *Sender) runBatch(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("webhooks: claim deliveries: %w", err)
 	}
+	if len(batch) == 0 {
+		return 0, nil
+	}
+	outcomes := make([]outcome, len(batch))
 	var wg sync.WaitGroup
-	errs := make([]error, len(batch))
 	for i := range batch {
-		wg.Go(func() { errs[i] = s.deliverOne(ctx, &batch[i], endpoints[batch[i].endpointID], until) })
+		c, e := &batch[i], endpoints[batch[i].endpointID]
+		outcomes[i] = outcome{c: c, e: e}
+		switch {
+		case e == nil || e.deleted:
+			outcomes[i].why = "the endpoint was deleted"
+		case e.disabled:
+			outcomes[i].why = "the endpoint is disabled"
+		default:
+			wg.Go(func() { outcomes[i].a = s.send(ctx, c, e) })
+		}
 	}
 	wg.Wait()
-	return len(batch), errors.Join(errs...)
+	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeepingTimeout)
+	defer cancel()
+	return len(batch), s.record(bctx, outcomes, until, ctx.Err() != nil)
+}
+
+// outcome is what became of a claimed delivery: an attempt, or why none
+// was made.
+type outcome struct {
+	c   *claimed
+	e   *endpointState
+	a   attempt
+	why string
 }
 
 // claim marks up to a batch of due, unclaimed deliveries as claimed until
@@ -209,29 +243,6 @@ type attempt struct {
 	err     error
 }
 
-// deliverOne makes one attempt at c and records it. Its error is a failure
-// to record it.
-func (s *Sender) deliverOne(ctx context.Context, c *claimed, e *endpointState, until int64) error {
-	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeepingTimeout)
-	defer cancel()
-	switch {
-	case e == nil || e.deleted:
-		return s.finish(bctx, c, until, StatusFailed, "the endpoint was deleted")
-	case e.disabled:
-		return s.finish(bctx, c, until, StatusFailed, "the endpoint is disabled")
-	}
-	a := s.send(ctx, c, e)
-	if a.err != nil && ctx.Err() != nil {
-		// Shutting down: the attempt was cut short by us; it does not
-		// count, and the delivery is left to the next claim.
-		return s.db.Transact(bctx, func(tx *store.Tx) error {
-			_, err := tx.Exec(bctx, `UPDATE webhook_deliveries SET claimed_until = NULL WHERE id = ? AND claimed_until = ?`, c.id, until)
-			return err
-		})
-	}
-	return s.record(bctx, c, e, until, a)
-}
-
 // send makes one signed request.
 func (s *Sender) send(ctx context.Context, c *claimed, e *endpointState) attempt {
 	a := attempt{at: time.Now()}
@@ -267,72 +278,90 @@ func (s *Sender) send(ctx context.Context, c *claimed, e *endpointState) attempt
 	return a
 }
 
-// finish settles a claimed delivery without an attempt.
-func (s *Sender) finish(ctx context.Context, c *claimed, until int64, status, why string) error {
-	return s.db.Transact(ctx, func(tx *store.Tx) error {
-		_, err := tx.Exec(ctx, `UPDATE webhook_deliveries SET status = ?, last_error = ?, finished_at = ?, claimed_until = NULL
-			WHERE id = ? AND claimed_until = ?`, status, why, store.Micros(tx.Now), c.id, until)
-		return err
-	})
-}
-
-// record writes an attempt's outcome on its delivery and its endpoint: a
-// success clears the endpoint's failures; a failure schedules the next
+// record writes a batch's outcomes in one transaction, so that the
+// deliveries cost the database one write a batch rather than one each. A
+// success clears its endpoint's failures; a failure schedules the next
 // attempt, or fails the delivery once RetryFor has passed since it was
 // made, and disables the endpoint once its deliveries have failed for
-// DisableAfter with no success.
-func (s *Sender) record(ctx context.Context, c *claimed, e *endpointState, until int64, a attempt) error {
+// DisableAfter with no success. An attempt cut short by shutdown (stopping)
+// does not count: its delivery is released for the next claim.
+func (s *Sender) record(ctx context.Context, outcomes []outcome, until int64, stopping bool) error {
+	var disabled []string
+	err := s.db.Transact(ctx, func(tx *store.Tx) error {
+		disabled = disabled[:0]
+		for _, o := range outcomes {
+			off, err := s.recordOne(ctx, tx, o, until, stopping)
+			if err != nil {
+				return err
+			}
+			if off {
+				disabled = append(disabled, o.c.endpointID)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("webhooks: record %d deliveries: %w", len(outcomes), err)
+	}
+	for _, id := range disabled {
+		s.log.Warn("webhooks: endpoint disabled after a day of failed deliveries", "endpoint_id", id)
+	}
+	return nil
+}
+
+// recordOne writes one outcome and reports whether it disabled the
+// endpoint. A delivery whose claim another sender has taken over (ours
+// expired) is left to it.
+func (s *Sender) recordOne(ctx context.Context, tx *store.Tx, o outcome, until int64, stopping bool) (bool, error) {
+	c, a := o.c, o.a
+	now := store.Micros(tx.Now)
+	if o.why != "" {
+		_, err := tx.Exec(ctx, `UPDATE webhook_deliveries SET status = ?, last_error = ?, finished_at = ?, claimed_until = NULL
+			WHERE id = ? AND claimed_until = ?`, StatusFailed, o.why, now, c.id, until)
+		return false, err
+	}
+	if a.err != nil && stopping {
+		_, err := tx.Exec(ctx, `UPDATE webhook_deliveries SET claimed_until = NULL WHERE id = ? AND claimed_until = ?`, c.id, until)
+		return false, err
+	}
 	attempts := c.attempts + 1
 	var status *int
 	if a.status != 0 {
 		status = &a.status
 	}
 	latency := a.latency.Milliseconds()
-	disabled := false
-	err := s.db.Transact(ctx, func(tx *store.Tx) error {
-		disabled = false
-		now := store.Micros(tx.Now)
-		if a.err == nil {
-			res, err := tx.Exec(ctx, `UPDATE webhook_deliveries SET status = ?, attempts = ?, last_attempt_at = ?, last_http_status = ?, last_latency_ms = ?,
-				last_error = NULL, finished_at = ?, claimed_until = NULL WHERE id = ? AND claimed_until = ?`,
-				StatusDelivered, attempts, now, status, latency, now, c.id, until)
-			if err != nil || !affected(res) {
-				return err
-			}
-			_, err = tx.Exec(ctx, `UPDATE webhook_endpoints SET failing_since = NULL WHERE id = ? AND failing_since IS NOT NULL`, c.endpointID)
-			return err
-		}
-		lastErr := steward.Truncate(a.err.Error(), maxLastErrorLen)
-		next := tx.Now.Add(s.backoff(attempts))
-		deliveryStatus, finished := StatusPending, (*int64)(nil)
-		if !next.Before(c.createdAt.Add(s.settings.RetryFor)) {
-			deliveryStatus, finished = StatusFailed, &now
-		}
+	if a.err == nil {
 		res, err := tx.Exec(ctx, `UPDATE webhook_deliveries SET status = ?, attempts = ?, last_attempt_at = ?, last_http_status = ?, last_latency_ms = ?,
-			last_error = ?, next_attempt_at = ?, finished_at = ?, claimed_until = NULL WHERE id = ? AND claimed_until = ?`,
-			deliveryStatus, attempts, now, status, latency, lastErr, store.Micros(next), finished, c.id, until)
+			last_error = NULL, finished_at = ?, claimed_until = NULL WHERE id = ? AND claimed_until = ?`,
+			StatusDelivered, attempts, now, status, latency, now, c.id, until)
 		if err != nil || !affected(res) {
-			return err
+			return false, err
 		}
-		var since int64
-		var isDisabled bool
-		if err := tx.QueryRow(ctx, `UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, ?) WHERE id = ?
-			RETURNING failing_since, disabled_at IS NOT NULL`, now, c.endpointID).Scan(&since, &isDisabled); err != nil {
-			return err
-		}
-		if isDisabled || e.orgID == "" || tx.Now.Sub(store.Time(since)) < s.settings.DisableAfter {
-			return nil
-		}
-		disabled = true
-		return disable(ctx, tx, c.endpointID, e.orgID, store.Time(since))
-	})
-	if err != nil {
-		return fmt.Errorf("webhooks: record the attempt at %s: %w", c.id, err)
+		_, err = tx.Exec(ctx, `UPDATE webhook_endpoints SET failing_since = NULL WHERE id = ? AND failing_since IS NOT NULL`, c.endpointID)
+		return false, err
 	}
-	if disabled {
-		s.log.Warn("webhooks: endpoint disabled after a day of failed deliveries", "endpoint_id", c.endpointID, "organization_id", e.orgID)
+	lastErr := steward.Truncate(a.err.Error(), maxLastErrorLen)
+	next := tx.Now.Add(s.backoff(attempts))
+	deliveryStatus, finished := StatusPending, (*int64)(nil)
+	if !next.Before(c.createdAt.Add(s.settings.RetryFor)) {
+		deliveryStatus, finished = StatusFailed, &now
 	}
-	return nil
+	res, err := tx.Exec(ctx, `UPDATE webhook_deliveries SET status = ?, attempts = ?, last_attempt_at = ?, last_http_status = ?, last_latency_ms = ?,
+		last_error = ?, next_attempt_at = ?, finished_at = ?, claimed_until = NULL WHERE id = ? AND claimed_until = ?`,
+		deliveryStatus, attempts, now, status, latency, lastErr, store.Micros(next), finished, c.id, until)
+	if err != nil || !affected(res) {
+		return false, err
+	}
+	var since int64
+	var isDisabled bool
+	if err := tx.QueryRow(ctx, `UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, ?) WHERE id = ?
+		RETURNING failing_since, disabled_at IS NOT NULL`, now, c.endpointID).Scan(&since, &isDisabled); err != nil {
+		return false, err
+	}
+	if isDisabled || o.e.orgID == "" || tx.Now.Sub(store.Time(since)) < s.settings.DisableAfter {
+		return false, nil
+	}
+	return true, disable(ctx, tx, c.endpointID, o.e.orgID, store.Time(since))
 }
 
 func affected(res sql.Result) bool {
