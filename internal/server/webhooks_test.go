@@ -91,6 +91,7 @@ func TestWebhooksAPI(t *testing.T) {
 			field string
 		}{
 			{map[string]any{"events": []string{"*"}}, "url"},
+			{map[string]any{"url": "https://8.8.8.8/x"}, "events"},
 			{map[string]any{"url": "https://127.0.0.1/x", "events": []string{"*"}}, "url"},
 			{map[string]any{"url": "http://8.8.8.8/x", "events": []string{"*"}}, "url"},
 			{map[string]any{"url": "https://169.254.169.254/x", "events": []string{"*"}}, "url"},

@@ -73,7 +73,7 @@ func insertDeliveries(ctx context.Context, tx *store.Tx, ds []Delivery) error {
 
 // failPending gives up an endpoint's pending deliveries, saying why.
 func failPending(ctx context.Context, tx *store.Tx, endpointID, why string) error {
-	_, err := tx.Exec(ctx, `UPDATE webhook_deliveries SET status = ?, last_error = ?, finished_at = ?, claimed_until = NULL
+	_, err := tx.Exec(ctx, `UPDATE webhook_deliveries SET status = ?, last_error = ?, finished_at = ?, payload = '', claimed_until = NULL
 		WHERE endpoint_id = ? AND status = ?`, StatusFailed, why, store.Micros(tx.Now), endpointID, StatusPending)
 	return err
 }

@@ -44,14 +44,45 @@ func NewDispatcher(db *store.DB, log *slog.Logger, fanned func()) *Dispatcher {
 }
 
 // Run fans out new entries every interval, or at once when nudged, until
-// ctx ends. Errors are logged.
+// ctx ends, and prunes the delivery log every hour. Errors are logged.
 func (d *Dispatcher) Run(ctx context.Context, interval time.Duration) {
+	var pruned time.Time
 	d.run(ctx, interval, func() bool {
 		if _, err := d.RunOnce(ctx); err != nil && ctx.Err() == nil {
 			d.log.Error("webhooks: fan-out failed", "err", err)
 		}
+		if time.Since(pruned) >= time.Hour {
+			pruned = time.Now()
+			if _, err := Prune(ctx, d.db); err != nil && ctx.Err() == nil {
+				d.log.Error("webhooks: prune the delivery log", "err", err)
+			}
+		}
 		return false
 	})
+}
+
+// Retention is how long a finished delivery stays in the delivery log.
+const Retention = 30 * 24 * time.Hour
+
+// pruneBatch bounds the deliveries one Prune deletes, so that a large
+// backlog is deleted over several runs rather than in one long statement.
+const pruneBatch = 10000
+
+// Prune deletes deliveries finished more than Retention ago, at most
+// pruneBatch of them, and returns how many.
+func Prune(ctx context.Context, db *store.DB) (int64, error) {
+	var n int64
+	err := db.Transact(ctx, func(tx *store.Tx) error {
+		res, err := tx.Exec(ctx, `DELETE FROM webhook_deliveries WHERE id IN (
+			SELECT id FROM webhook_deliveries WHERE finished_at IS NOT NULL AND finished_at < ? LIMIT ?)`,
+			store.Micros(tx.Now.Add(-Retention)), pruneBatch)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return n, err
 }
 
 // behind is a chain with entries past its cursor.

@@ -2,6 +2,7 @@ package webhooks
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -140,7 +141,7 @@ func (g Guard) control(_, address string, _ syscall.RawConn) error {
 
 // errRedirect is a webhook answered with a redirect, which is not
 // followed: its target was never checked, and a delivery is one request.
-var errRedirect = fmt.Errorf("redirects are not followed")
+var errRedirect = errors.New("redirects are not followed")
 
 // Client returns the HTTP client that deliveries are made with: no proxy
 // (a proxy would connect on our behalf, past the check), every connection

@@ -316,7 +316,7 @@ func (s *Sender) recordOne(ctx context.Context, tx *store.Tx, o outcome, until i
 	c, a := o.c, o.a
 	now := store.Micros(tx.Now)
 	if o.why != "" {
-		_, err := tx.Exec(ctx, `UPDATE webhook_deliveries SET status = ?, last_error = ?, finished_at = ?, claimed_until = NULL
+		_, err := tx.Exec(ctx, `UPDATE webhook_deliveries SET status = ?, last_error = ?, finished_at = ?, payload = '', claimed_until = NULL
 			WHERE id = ? AND claimed_until = ?`, StatusFailed, o.why, now, c.id, until)
 		return false, err
 	}
@@ -332,7 +332,7 @@ func (s *Sender) recordOne(ctx context.Context, tx *store.Tx, o outcome, until i
 	latency := a.latency.Milliseconds()
 	if a.err == nil {
 		res, err := tx.Exec(ctx, `UPDATE webhook_deliveries SET status = ?, attempts = ?, last_attempt_at = ?, last_http_status = ?, last_latency_ms = ?,
-			last_error = NULL, finished_at = ?, claimed_until = NULL WHERE id = ? AND claimed_until = ?`,
+			last_error = NULL, finished_at = ?, payload = '', claimed_until = NULL WHERE id = ? AND claimed_until = ?`,
 			StatusDelivered, attempts, now, status, latency, now, c.id, until)
 		if err != nil || !affected(res) {
 			return false, err
@@ -347,8 +347,9 @@ func (s *Sender) recordOne(ctx context.Context, tx *store.Tx, o outcome, until i
 		deliveryStatus, finished = StatusFailed, &now
 	}
 	res, err := tx.Exec(ctx, `UPDATE webhook_deliveries SET status = ?, attempts = ?, last_attempt_at = ?, last_http_status = ?, last_latency_ms = ?,
-		last_error = ?, next_attempt_at = ?, finished_at = ?, claimed_until = NULL WHERE id = ? AND claimed_until = ?`,
-		deliveryStatus, attempts, now, status, latency, lastErr, store.Micros(next), finished, c.id, until)
+		last_error = ?, next_attempt_at = ?, finished_at = ?, payload = CASE WHEN ? THEN '' ELSE payload END, claimed_until = NULL
+		WHERE id = ? AND claimed_until = ?`,
+		deliveryStatus, attempts, now, status, latency, lastErr, store.Micros(next), finished, finished != nil, c.id, until)
 	if err != nil || !affected(res) {
 		return false, err
 	}

@@ -180,8 +180,11 @@ func get(ctx context.Context, tx *store.Tx, orgID, id string) (Endpoint, error) 
 // is returned nowhere else. The Organization's audit entries from then on
 // are delivered to it, webhook.create included.
 func (s *Service) Create(ctx context.Context, actor steward.Actor, orgID string, in Input) (Endpoint, string, error) {
-	if in.URL == nil {
+	switch {
+	case in.URL == nil:
 		return Endpoint{}, "", steward.Invalid([]string{"body", "url"}, "url is required")
+	case in.Events == nil:
+		return Endpoint{}, "", steward.Invalid([]string{"body", "events"}, "events is required: event types or prefixes, such as api_key.* or *")
 	}
 	if err := s.check(ctx, in); err != nil {
 		return Endpoint{}, "", err

@@ -478,3 +478,28 @@ func TestMatches(t *testing.T) {
 		}
 	}
 }
+
+// Finished deliveries leave the log after Retention; pending ones stay.
+func TestPrune(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		f := newFixture(t, db, webhooks.Settings{RetryBase: time.Hour})
+		ok := newReceiver(t, nil)
+		failing := newReceiver(t, func(int) int { return http.StatusInternalServerError })
+		delivered, _ := f.create(t, ok.URL, "user.*")
+		pending, _ := f.create(t, failing.URL, "user.*")
+		f.record(t, audit.EventUserCreate)
+		f.round(t)
+		f.clock.Advance(webhooks.Retention + time.Minute)
+		n, err := webhooks.Prune(ctx, db)
+		if err != nil || n != 1 {
+			t.Fatalf("Prune = %d, %v; want the one delivered", n, err)
+		}
+		if ds := f.deliveries(t, delivered.ID); len(ds) != 0 {
+			t.Errorf("delivered after the retention: %+v", ds)
+		}
+		if ds := f.deliveries(t, pending.ID); len(ds) != 1 || ds[0].Status != webhooks.StatusPending {
+			t.Errorf("pending: %+v, want kept", ds)
+		}
+	})
+}

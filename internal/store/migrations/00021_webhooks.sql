@@ -39,8 +39,9 @@ CREATE TABLE webhook_cursors (
 );
 
 -- A delivery is one event for one endpoint; its id is the webhook-id of
--- every attempt, and payload the body, fixed when it is made. status is
--- pending, delivered or failed.
+-- every attempt, and payload the body, fixed when it is made and erased
+-- when the delivery is finished. status is pending, delivered or failed;
+-- finished deliveries are kept for the delivery log for 30 days.
 CREATE TABLE webhook_deliveries (
     id TEXT PRIMARY KEY,
     endpoint_id TEXT NOT NULL REFERENCES webhook_endpoints (id),
@@ -59,6 +60,7 @@ CREATE TABLE webhook_deliveries (
 );
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at) WHERE status = 'pending';
 CREATE INDEX webhook_deliveries_endpoint ON webhook_deliveries (endpoint_id, created_at);
+CREATE INDEX webhook_deliveries_finished ON webhook_deliveries (finished_at) WHERE finished_at IS NOT NULL;
 
 -- +goose Down
 DROP TABLE webhook_deliveries;
