@@ -27,7 +27,8 @@ type Settings struct {
 	// Lease is how long a claim keeps other senders off a delivery [1m]. A
 	// sender that dies mid-batch delays its deliveries by at most this.
 	Lease time.Duration
-	// Timeout bounds one attempt, from dialling to the answer's end [10s].
+	// Timeout bounds one attempt, from dialling to the answer's end [10s,
+	// at most a quarter of Lease].
 	Timeout time.Duration
 	// RetryBase is the wait after the first failed attempt, doubled after
 	// each further one up to RetryCap [5s, 1h], each wait spread by up to
@@ -58,6 +59,9 @@ func (s Settings) withDefaults() Settings {
 	if s.Batch <= 0 {
 		s.Batch = 100
 	}
+	// Every attempt of a round must end before the round's claim does, or
+	// another sender could take a delivery while it is in flight.
+	s.Timeout = min(s.Timeout, s.Lease/4)
 	return s
 }
 
@@ -122,19 +126,18 @@ func (s *Sender) RunOnce(ctx context.Context) (int, error) { return s.runBatch(c
 
 // claimed is a claimed delivery with what sending it needs.
 type claimed struct {
-	id, endpointID, eventType string
-	payload                   []byte
-	attempts                  int
-	createdAt                 time.Time
+	id, endpointID string
+	payload        []byte
+	attempts       int
+	createdAt      time.Time
 }
 
 // endpointState is an endpoint as a delivery round reads it.
 type endpointState struct {
-	orgID, url   string
-	secrets      []string
-	disabled     bool
-	deleted      bool
-	failingSince *time.Time
+	orgID, url string
+	secrets    []string
+	disabled   bool
+	deleted    bool
 }
 
 func (s *Sender) runBatch(ctx context.Context) (int, error) {
@@ -193,12 +196,12 @@ func (s *Sender) claim(ctx context.Context) ([]claimed, map[string]*endpointStat
 			SELECT id FROM webhook_deliveries
 			WHERE status = 'pending' AND next_attempt_at <= ? AND (claimed_until IS NULL OR claimed_until < ?)
 			ORDER BY next_attempt_at LIMIT ?`+lock+`)
-			RETURNING id, endpoint_id, event_type, payload, attempts, created_at`,
+			RETURNING id, endpoint_id, payload, attempts, created_at`,
 			[]any{until, now, now, s.settings.Batch}, func(rows *sql.Rows) error {
 				var c claimed
 				var payload string
 				var created int64
-				if err := rows.Scan(&c.id, &c.endpointID, &c.eventType, &payload, &c.attempts, &created); err != nil {
+				if err := rows.Scan(&c.id, &c.endpointID, &payload, &c.attempts, &created); err != nil {
 					return err
 				}
 				c.payload, c.createdAt = []byte(payload), store.Time(created)
@@ -214,20 +217,18 @@ func (s *Sender) claim(ctx context.Context) ([]claimed, map[string]*endpointStat
 			ids = append(ids, id)
 		}
 		return tx.Each(ctx, `SELECT id, COALESCE(organization_id, ''), url, secret, COALESCE(previous_secret, ''), COALESCE(previous_secret_until, 0),
-			disabled_at IS NOT NULL, deleted_at IS NOT NULL, failing_since FROM webhook_endpoints
+			disabled_at IS NOT NULL, deleted_at IS NOT NULL FROM webhook_endpoints
 			WHERE id IN (`+strings.TrimSuffix(strings.Repeat("?, ", len(ids)), ", ")+`)`, ids, func(rows *sql.Rows) error {
 			var id, secret, previous string
 			var previousUntil int64
-			var failing sql.NullInt64
 			e := &endpointState{}
-			if err := rows.Scan(&id, &e.orgID, &e.url, &secret, &previous, &previousUntil, &e.disabled, &e.deleted, &failing); err != nil {
+			if err := rows.Scan(&id, &e.orgID, &e.url, &secret, &previous, &previousUntil, &e.disabled, &e.deleted); err != nil {
 				return err
 			}
 			e.secrets = []string{secret}
 			if previous != "" && previousUntil > now {
 				e.secrets = append(e.secrets, previous)
 			}
-			e.failingSince = store.TimePtr(failing)
 			endpoints[id] = e
 			return nil
 		})
