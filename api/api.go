@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sync"
 
 	"go.yaml.in/yaml/v3"
@@ -24,13 +23,8 @@ var OpenAPIYAML []byte
 // Mistral's Admin API OpenAPI document.
 const MistralDocumentEnv = "STEWARD_MISTRAL_OPENAPI"
 
-// mistralDocumentRelPath is where Mistral's document lives relative to the
-// module root when no environment variable overrides it.
-const mistralDocumentRelPath = "../shared/mistral/admin-openapi.yaml"
-
-// ErrMistralDocumentNotFound reports that Mistral's document is not at its
-// default location. An explicitly configured path that does not exist is
-// reported with a different error.
+// ErrMistralDocumentNotFound reports that no path names Mistral's document.
+// A configured path that does not exist is reported with a different error.
 var ErrMistralDocumentNotFound = errors.New("mistral admin OpenAPI document not found")
 
 var openAPIJSON = sync.OnceValues(func() ([]byte, error) {
@@ -115,35 +109,18 @@ func mapKey(k any) (string, error) {
 	}
 }
 
-// FindMistralDocument locates Mistral's Admin API OpenAPI document. The
-// path in the STEWARD_MISTRAL_OPENAPI environment variable wins when set;
-// otherwise the document is looked up at ../shared/mistral/admin-openapi.yaml
-// relative to the directory holding go.mod, found by walking up from the
-// working directory. When the default location holds no document the error
-// wraps ErrMistralDocumentNotFound.
+// FindMistralDocument returns the path of Mistral's Admin API OpenAPI
+// document (admin-openapi.yaml, with model-api-openapi.yaml beside it),
+// which the STEWARD_MISTRAL_OPENAPI environment variable names. It is not
+// part of the repository: without the variable the error wraps
+// ErrMistralDocumentNotFound.
 func FindMistralDocument() (string, error) {
-	if p := os.Getenv(MistralDocumentEnv); p != "" {
-		if _, err := os.Stat(p); err != nil {
-			return "", fmt.Errorf("%s=%q: %w", MistralDocumentEnv, p, err)
-		}
-		return p, nil
+	p := os.Getenv(MistralDocumentEnv)
+	if p == "" {
+		return "", fmt.Errorf("%w: set %s to the path of Mistral's admin-openapi.yaml", ErrMistralDocumentNotFound, MistralDocumentEnv)
 	}
-	wd, err := os.Getwd()
-	if err != nil {
-		return "", fmt.Errorf("%w: %v", ErrMistralDocumentNotFound, err)
+	if _, err := os.Stat(p); err != nil {
+		return "", fmt.Errorf("%s=%q: %w", MistralDocumentEnv, p, err)
 	}
-	for dir := wd; ; {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			p := filepath.Clean(filepath.Join(dir, filepath.FromSlash(mistralDocumentRelPath)))
-			if _, err := os.Stat(p); err != nil {
-				return "", fmt.Errorf("%w at %s (set %s to its path)", ErrMistralDocumentNotFound, p, MistralDocumentEnv)
-			}
-			return p, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("%w: no go.mod above %s (set %s to its path)", ErrMistralDocumentNotFound, wd, MistralDocumentEnv)
-		}
-		dir = parent
-	}
+	return p, nil
 }

@@ -42,7 +42,7 @@ var (
 	stewardDoc = sync.OnceValues(func() (*parsed, error) { return parse("Steward", OpenAPIYAML) })
 
 	// mistralDoc returns Mistral's parsed document, or nil and the reason
-	// when it is not at its default location; other failures are errors.
+	// when no path names it; other failures are errors.
 	mistralDoc = sync.OnceValues(func() (*parsed, error) {
 		path, err := FindMistralDocument()
 		if err != nil {

@@ -3288,6 +3288,9 @@ type HTTPValidationError struct {
 // HealthStatus defines model for HealthStatus.
 type HealthStatus struct {
 	Status HealthStatusStatus `json:"status"`
+
+	// Version The version of the steward binary serving, as `steward --version` prints it.
+	Version *string `json:"version,omitempty"`
 }
 
 // HealthStatusStatus defines model for HealthStatus.Status.

@@ -62,9 +62,7 @@ func BenchmarkAddedLatency(b *testing.B) {
 				model := fakeModelAfter(delay)
 				defer model.Close()
 				p, key, _ := stewardUnderLoad(b, model.URL, storage(b, engine)...)
-				bareCmd := exec.Command(os.Args[0])
-				bareCmd.Env = append(os.Environ(), bareProxyEnv+"="+model.URL)
-				bare := run(b, bareCmd)
+				bare := bareProxy(b, model.URL, "reverse")
 				send := chatSender(&http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: saturators}})
 				for range b.N {
 					measure(b, p, send(p.base, key), rate, rate/2, workers)
@@ -122,9 +120,7 @@ func BenchmarkResidentMemory(b *testing.B) {
 		b.Run(fmt.Sprintf("connections=%d", conns), func(b *testing.B) {
 			for range b.N {
 				p, key, _ := stewardUnderLoad(b, model.URL)
-				bareCmd := exec.Command(os.Args[0])
-				bareCmd.Env = append(os.Environ(), bareProxyEnv+"="+model.URL)
-				bare := run(b, bareCmd)
+				bare := bareProxy(b, model.URL, "reverse")
 				for _, s := range []struct {
 					name   string
 					server *process
@@ -168,8 +164,8 @@ func streamingModel(chunks int) *httptest.Server {
 // flushing every read. It is the stream benchmark's baseline:
 // httputil.ReverseProxy cut about one stream in four short on this
 // machine ("use of closed network connection" on its upstream read).
-func copyingProxy(upstream string) *httptest.Server {
-	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+func copyingProxy(upstream string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		req, err := http.NewRequestWithContext(r.Context(), r.Method, upstream+r.URL.Path, r.Body)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadGateway)
@@ -200,57 +196,63 @@ func copyingProxy(upstream string) *httptest.Server {
 				return
 			}
 		}
-	}))
+	})
 }
 
-// BenchmarkStreamThroughput streams chat answers of 2,000 chunks, written
+// BenchmarkStreamThroughput streams chat answers of 10,000 chunks, written
 // as fast as the connection takes them, through the real binary (SQLite)
-// and through a copying proxy (copyingProxy), one stream at a time,
-// alternated three times, and reports the chunks a second each relays and
-// their ratio: a stream through Steward is never buffered, and Steward
-// parses each chunk to count what it uses.
+// and through a copying proxy (copyingProxy, a process of its own), one
+// stream at a time, alternated three times, and reports the chunks a
+// second each relays once its first chunk has come, and their ratio: a
+// stream through Steward is never buffered, and Steward parses each chunk
+// to count what it uses. The time to the first chunk (for Steward, its
+// request's checks and the commit of its intent) is the added latency
+// BenchmarkAddedLatency measures, not a stream's throughput.
 //
 //	go test ./cmd/steward -run '^$' -bench StreamThroughput -benchtime 1x
 func BenchmarkStreamThroughput(b *testing.B) {
-	const chunks, streams, rounds = 2000, 20, 3
+	const chunks, streams, rounds = 10000, 10, 3
 	model := streamingModel(chunks)
 	defer model.Close()
 	p, key, _ := stewardUnderLoad(b, model.URL)
-	bare := copyingProxy(model.URL)
-	defer bare.Close()
+	bare := bareProxy(b, model.URL, "copying")
 	client := &http.Client{}
 	relay := func(base, auth string) time.Duration {
-		began := time.Now()
+		var streaming time.Duration
 		for range streams {
-			req, _ := http.NewRequest("POST", base+"/v1/chat/completions", strings.NewReader(`{"model":"fake","max_tokens":4000,"stream":true,"messages":[{"role":"user","content":"hello"}]}`))
+			req, _ := http.NewRequest("POST", base+"/v1/chat/completions", strings.NewReader(`{"model":"fake","max_tokens":20000,"stream":true,"messages":[{"role":"user","content":"hello"}]}`))
 			req.Header.Set("Authorization", "Bearer "+auth)
 			resp, err := client.Do(req)
 			if err != nil {
 				b.Fatal(err)
 			}
 			n := 0
+			var first time.Time
 			sc := bufio.NewScanner(resp.Body)
 			for sc.Scan() {
 				if strings.HasPrefix(sc.Text(), "data: {") {
-					n++
+					if n++; n == 1 {
+						first = time.Now()
+					}
 				}
 			}
+			streaming += time.Since(first)
 			resp.Body.Close()
 			if resp.StatusCode != http.StatusOK || n <= chunks || sc.Err() != nil {
 				b.Fatalf("%s: %d, %d chunks of %d, %v", base, resp.StatusCode, n, chunks+1, sc.Err())
 			}
 		}
-		return time.Since(began)
+		return streaming
 	}
 	for range b.N {
 		relay(p.base, key)
-		relay(bare.URL, "x")
+		relay(bare.base, "x")
 		var viaSteward, viaBare time.Duration
 		for range rounds {
 			viaSteward += relay(p.base, key)
-			viaBare += relay(bare.URL, "x")
+			viaBare += relay(bare.base, "x")
 		}
-		total := float64((chunks + 1) * streams * rounds)
+		total := float64(chunks * streams * rounds)
 		b.ReportMetric(total/viaSteward.Seconds(), "steward-chunks/s")
 		b.ReportMetric(total/viaBare.Seconds(), "bare-chunks/s")
 		b.ReportMetric(viaBare.Seconds()/viaSteward.Seconds(), "throughput-ratio")
@@ -325,26 +327,43 @@ func pct(lat []time.Duration, p int) time.Duration {
 	return lat[len(lat)*p/100]
 }
 
-// bareProxyEnv, set to an upstream's URL, makes the test binary serve a
-// bare httputil.ReverseProxy to it instead of running tests: BenchmarkLoad
-// runs it as a process of its own, like Steward, so that the CPU time of
-// each is read alike.
+// bareProxyEnv, set to "reverse" or "copying" and an upstream's URL
+// ("reverse http://127.0.0.1:1234"), makes the test binary serve a bare
+// proxy to it instead of running tests: the benchmarks run it as a process
+// of its own, like Steward, so that both pay the same hops between
+// processes and the CPU time of each is read alike.
 const bareProxyEnv = "STEWARD_BENCH_BARE_PROXY"
 
-// serveBareProxy serves a bare reverse proxy to upstream on a free loopback
-// port, printing its address as steward serve does, until it is killed.
-// It keeps as many idle upstream connections as the gateway, so that the
-// difference is Steward's own work.
-func serveBareProxy(upstream string) {
+// bareProxy starts the test binary as a bare proxy of kind ("reverse" for
+// httputil.ReverseProxy, "copying" for copyingProxy) to upstream.
+func bareProxy(b *testing.B, upstream, kind string) *process {
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), bareProxyEnv+"="+kind+" "+upstream)
+	return run(b, cmd)
+}
+
+// serveBareProxy serves a bare proxy as bareProxyEnv says, on a free
+// loopback port, printing its address as steward serve does, until it is
+// killed. The reverse proxy keeps as many idle upstream connections as the
+// gateway, so that the difference is Steward's own work.
+func serveBareProxy(setting string) {
+	kind, upstream, _ := strings.Cut(setting, " ")
 	target, err := url.Parse(upstream)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	proxy := httputil.NewSingleHostReverseProxy(target)
-	transport := http.DefaultTransport.(*http.Transport).Clone()
-	transport.MaxIdleConnsPerHost = gateway.UpstreamIdleConns
-	proxy.Transport = transport
+	var proxy http.Handler
+	switch kind {
+	case "copying":
+		proxy = copyingProxy(upstream)
+	default:
+		reverse := httputil.NewSingleHostReverseProxy(target)
+		transport := http.DefaultTransport.(*http.Transport).Clone()
+		transport.MaxIdleConnsPerHost = gateway.UpstreamIdleConns
+		reverse.Transport = transport
+		proxy = reverse
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

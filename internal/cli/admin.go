@@ -150,11 +150,13 @@ func adminNouns() []string {
 // runAdmin returns the command of one noun: it dispatches on the verb.
 func runAdmin(noun string) func(ctx context.Context, env Env, args []string) error {
 	return func(ctx context.Context, env Env, args []string) error {
-		if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		args = helpAsWord(args, 1)
+		if len(args) == 0 {
 			adminUsage(env.Stderr, noun)
-			if len(args) == 0 {
-				return errUsage
-			}
+			return errUsage
+		}
+		if isHelp(args[0]) {
+			adminUsage(env.Stdout, noun)
 			return flag.ErrHelp
 		}
 		for _, c := range adminCommands() {
@@ -262,6 +264,11 @@ func newAdminCall(env Env, c adminCommand) (*adminCall, error) {
 		}
 		taken[name] = true
 		a.values[p.In+":"+p.Name] = fs.String(name, "", p.Description)
+		// The flag sends nothing unless set; its help shows the server's
+		// default.
+		if p.Schema.Default != nil {
+			fs.Lookup(name).DefValue = fmt.Sprint(p.Schema.Default)
+		}
 	}
 	if op.Body != nil {
 		a.data = fs.String("data", "", "the request body as JSON, @FILE to read it from a file, or - from standard input; flags for its fields override it")
@@ -290,7 +297,7 @@ func newAdminCall(env Env, c adminCommand) (*adminCall, error) {
 // order. It fills the connection settings from the environment where no
 // flag set them and makes the client.
 func (a *adminCall) parse(args []string) ([]string, error) {
-	pos, err := parseInterspersed(a.fs, args)
+	pos, err := parseInterspersed(a.env, a.fs, args)
 	if err != nil {
 		return nil, err
 	}

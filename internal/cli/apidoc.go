@@ -51,6 +51,7 @@ type apiSchema struct {
 	AnyOf       []apiSchema          `yaml:"anyOf"`
 	AllOf       []apiSchema          `yaml:"allOf"`
 	Enum        []any                `yaml:"enum"`
+	Default     any                  `yaml:"default"`
 }
 
 type rawOperation struct {

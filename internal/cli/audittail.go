@@ -13,11 +13,16 @@ import (
 // runAuditCommands is steward audit: verify reads the database itself; the
 // other verbs are Admin API commands.
 func runAuditCommands(ctx context.Context, env Env, args []string) error {
+	args = helpAsWord(args, 1)
 	if len(args) > 0 && args[0] == "verify" {
 		return runAudit(ctx, env, args)
 	}
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(env.Stderr, "usage: steward audit verify [--data-dir DIR | --database-url URL]\n  verify the audit log's hash chains in the database itself\n\n")
+	if len(args) == 0 || isHelp(args[0]) {
+		w := env.Stderr
+		if len(args) > 0 {
+			w = env.Stdout
+		}
+		fmt.Fprint(w, "usage: steward audit verify [--data-dir DIR | --database-url URL]\n  verify the audit log's hash chains in the database itself\n\n")
 	}
 	return runAdmin("audit")(ctx, env, args)
 }

@@ -55,15 +55,20 @@ func backofficeCommands() []backofficeCommand {
 // runBackoffice dispatches on the two words after backoffice, so that each
 // leaf parses its own flags and they may follow the words.
 func runBackoffice(ctx context.Context, env Env, args []string) error {
-	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
-		backofficeUsage(env.Stderr)
+	args = helpAsWord(args, 2)
+	switch {
+	case len(args) > 0 && isHelp(args[0]):
+		backofficeUsage(env.Stdout, "")
+		return flag.ErrHelp
+	case len(args) > 1 && knownBackofficeGroup(args[0]) && isHelp(args[1]):
+		backofficeUsage(env.Stdout, args[0])
 		return flag.ErrHelp
 	}
 	if len(args) < 2 {
 		if len(args) == 1 && !knownBackofficeGroup(args[0]) {
 			fmt.Fprintf(env.Stderr, "steward backoffice: unknown command %q\n\n", args[0])
 		}
-		backofficeUsage(env.Stderr)
+		backofficeUsage(env.Stderr, "")
 		return errUsage
 	}
 	for _, c := range backofficeCommands() {
@@ -74,7 +79,7 @@ func runBackoffice(ctx context.Context, env Env, args []string) error {
 		}
 	}
 	fmt.Fprintf(env.Stderr, "steward backoffice: unknown command %q\n\n", strings.Join(args[:2], " "))
-	backofficeUsage(env.Stderr)
+	backofficeUsage(env.Stderr, "")
 	return errUsage
 }
 
@@ -87,10 +92,19 @@ func knownBackofficeGroup(word string) bool {
 	return false
 }
 
-func backofficeUsage(w io.Writer) {
-	fmt.Fprintln(w, "usage: steward backoffice <command> [flags]\n\ncommands:")
+// backofficeUsage lists the commands of group, or every command when group
+// is empty.
+func backofficeUsage(w io.Writer, group string) {
+	words := "backoffice "
+	if group != "" {
+		words += group + " "
+	}
+	fmt.Fprintf(w, "usage: steward %s<command> [flags]\n\ncommands:\n", words)
 	tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', 0)
 	for _, c := range backofficeCommands() {
+		if group != "" && c.group != group {
+			continue
+		}
 		fmt.Fprintf(tw, "  %s\t%s\n", strings.TrimSpace(c.group+" "+c.verb+" "+c.args), c.summary)
 	}
 	tw.Flush()
@@ -117,7 +131,7 @@ func newBackoffice(env Env, name, synopsis string) *backoffice {
 		env:    env,
 		fs:     fs,
 		url:    fs.String("url", defaultServerURL, "base URL of the Steward server (env STEWARD_URL)"),
-		key:    fs.String("key", "", "Backoffice key of the Enterprise Account, stwb_... (env STEWARD_BACKOFFICE_KEY)"),
+		key:    fs.String("key", "", "Backoffice key of the Enterprise Account, stwb_... (default: $STEWARD_BACKOFFICE_KEY)"),
 		asJSON: fs.Bool("json", false, "print the server's JSON answer instead of a table or a sentence"),
 		client: &http.Client{Timeout: backofficeTimeout},
 	}
@@ -127,7 +141,7 @@ func newBackoffice(env Env, name, synopsis string) *backoffice {
 // positional ones, fills the connection settings from the environment where
 // no flag set them, and checks them.
 func (b *backoffice) parse(args []string, positional ...string) ([]string, error) {
-	pos, err := parseInterspersed(b.fs, args)
+	pos, err := parseInterspersed(b.env, b.fs, args)
 	if err != nil {
 		return nil, err
 	}
@@ -171,11 +185,11 @@ func (b *backoffice) parse(args []string, positional ...string) ([]string, error
 // parseInterspersed parses args with fs and returns the positional
 // arguments, allowing flags after them as in "admin-keys delete KEY_ID
 // --json"; everything after "--" is positional.
-func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+func parseInterspersed(env Env, fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, errUsage
+		if err := parseArgs(env, fs, args); err != nil {
+			return nil, err
 		}
 		rest := fs.Args()
 		if len(rest) == 0 {

@@ -4,6 +4,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -11,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"runtime/debug"
+	"slices"
 	"strings"
 
 	"github.com/stewardhq/steward/internal/config"
@@ -60,13 +62,21 @@ func commands() []command {
 	return cmds
 }
 
-// Run runs the steward command line and returns its exit status.
+// Run runs the steward command line and returns its exit status. Help
+// asked for (-h, --help, help CMD) goes to stdout and exits 0; a wrong
+// command line prints its error and the usage to stderr and exits 2.
 func Run(ctx context.Context, args []string, env Env) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 {
 		printUsage(env.Stderr)
-		if len(args) == 0 {
-			return 2
-		}
+		return 2
+	}
+	args = helpAsWord(args, 1)
+	switch {
+	case isHelp(args[0]):
+		printUsage(env.Stdout)
+		return 0
+	case args[0] == "-version" || args[0] == "--version":
+		printVersion(env.Stdout)
 		return 0
 	}
 	for _, c := range commands() {
@@ -75,9 +85,9 @@ func Run(ctx context.Context, args []string, env Env) int {
 		}
 		err := c.run(ctx, env, args[1:])
 		switch {
-		case err == nil:
+		case err == nil, errors.Is(err, flag.ErrHelp):
 			return 0
-		case errors.Is(err, errUsage), errors.Is(err, flag.ErrHelp), errors.Is(err, errChanges):
+		case errors.Is(err, errUsage), errors.Is(err, errChanges):
 			return 2
 		default:
 			fmt.Fprintf(env.Stderr, "steward %s: %v\n", c.name, err)
@@ -94,30 +104,100 @@ func printUsage(w io.Writer) {
 	for _, c := range commands() {
 		fmt.Fprintf(w, "  %-13s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintln(w, "\nRun 'steward <command> -h' for a command's flags. Every flag can also be set as STEWARD_<FLAG> or in a --config file.")
+	fmt.Fprintln(w, "\nRun 'steward help <command>' or 'steward <command> -h' for a command's help and flags,\n'steward --version' for the version. Every flag of serve can also be set as STEWARD_<FLAG> or in a --config file.")
 }
 
-// flagSet returns a flag set that prints its errors and usage to stderr and
-// returns errors instead of exiting.
+// isHelp tells whether a word asks for help rather than naming a command.
+func isHelp(word string) bool {
+	switch word {
+	case "-h", "-help", "--help", "help":
+		return true
+	}
+	return false
+}
+
+// helpAsWord turns the word help among the first n of args into a
+// trailing -h, so that "help X Y" and "X help Y" ask for X Y's help; a
+// help with nothing after it is left for the caller to answer.
+func helpAsWord(args []string, n int) []string {
+	for i := 0; i < n && i+1 < len(args); i++ {
+		if args[i] == "help" {
+			return append(append(slices.Clone(args[:i]), args[i+1:]...), "-h")
+		}
+	}
+	return args
+}
+
+// flagSet returns a flag set that returns errors instead of exiting; its
+// usage lists every flag with its default. Parse it with parseArgs, which
+// sends the usage to stdout when -h or --help asks for it.
 func flagSet(env Env, name, args string) *flag.FlagSet {
 	fs := flag.NewFlagSet("steward "+name, flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(env.Stderr, "usage: steward %s %s\n\nflags:\n", name, args)
-		fs.PrintDefaults()
+		fmt.Fprintf(fs.Output(), "usage: steward %s %s\n\nflags:\n", name, args)
+		printFlags(fs)
 	}
 	return fs
 }
 
-// parse parses args and loads the configuration.
-func parse(fs *flag.FlagSet, args []string, load func() (config.Config, error)) (config.Config, error) {
-	if err := fs.Parse(args); err != nil {
-		return config.Config{}, errUsage
+// printFlags lists fs's flags, each with its usage and its default: the
+// flag's default value, the usage's own words on it, or none.
+func printFlags(fs *flag.FlagSet) {
+	w := fs.Output()
+	fs.VisitAll(func(f *flag.Flag) {
+		dashes := "--"
+		if len(f.Name) == 1 {
+			dashes = "-"
+		}
+		arg, usage := flag.UnquoteUsage(f)
+		switch _, isBool := f.Value.(interface{ IsBoolFlag() bool }); {
+		case isBool:
+			arg = ""
+		case arg == "value" || arg == "string":
+			arg = strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		}
+		line := "  " + dashes + f.Name
+		if arg != "" {
+			line += " " + arg
+		}
+		switch {
+		case strings.Contains(usage, "default"):
+		case f.DefValue != "":
+			usage += fmt.Sprintf(" (default %s)", f.DefValue)
+		default:
+			usage += " (default: none)"
+		}
+		fmt.Fprintf(w, "%s\n    \t%s\n", line, strings.ReplaceAll(usage, "\n", "\n    \t"))
+	})
+}
+
+// parseArgs parses args with fs. On -h or --help it prints the usage to
+// stdout and returns flag.ErrHelp; on a wrong flag it prints the error and
+// the usage to stderr and returns errUsage.
+func parseArgs(env Env, fs *flag.FlagSet, args []string) error {
+	var buf bytes.Buffer
+	fs.SetOutput(&buf)
+	err := fs.Parse(args)
+	fs.SetOutput(env.Stderr)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		_, werr := env.Stdout.Write(buf.Bytes())
+		if werr != nil {
+			return werr
+		}
+		return flag.ErrHelp
+	case err != nil:
+		_, _ = env.Stderr.Write(buf.Bytes())
+		return errUsage
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(fs.Output(), "unexpected arguments: %s\n", strings.Join(fs.Args(), " "))
-		fs.Usage()
-		return config.Config{}, errUsage
+	return nil
+}
+
+// parse parses args, which must all be flags, and loads the configuration.
+func parse(env Env, fs *flag.FlagSet, args []string, load func() (config.Config, error)) (config.Config, error) {
+	if err := parseFlags(env, fs, args); err != nil {
+		return config.Config{}, err
 	}
 	return load()
 }
@@ -169,10 +249,13 @@ func version() string {
 }
 
 func runVersion(_ context.Context, env Env, args []string) error {
-	fs := flagSet(env, "version", "")
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	if err := parseFlags(env, flagSet(env, "version", ""), args); err != nil {
+		return err
 	}
-	fmt.Fprintf(env.Stdout, "steward %s\n", version())
+	printVersion(env.Stdout)
 	return nil
+}
+
+func printVersion(w io.Writer) {
+	fmt.Fprintf(w, "steward %s\n", version())
 }

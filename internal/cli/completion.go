@@ -13,8 +13,12 @@ import (
 // their verbs, and each verb's flags, all taken from the command tables.
 func runCompletion(_ context.Context, env Env, args []string) error {
 	if len(args) != 1 || (args[0] != "bash" && args[0] != "zsh") {
-		fmt.Fprintln(env.Stderr, "usage: steward completion bash|zsh\n\nbash: source <(steward completion bash), or save it in /etc/bash_completion.d/steward\nzsh:  source <(steward completion zsh), or save it as _steward in a directory of $fpath")
-		return errUsage
+		w, err := env.Stderr, errUsage
+		if len(args) == 1 && isHelp(args[0]) {
+			w, err = env.Stdout, flag.ErrHelp
+		}
+		fmt.Fprintln(w, "usage: steward completion bash|zsh\n\nbash: source <(steward completion bash), or save it in /etc/bash_completion.d/steward\nzsh:  source <(steward completion zsh), or save it as _steward in a directory of $fpath")
+		return err
 	}
 	words := completionWords(env)
 	if args[0] == "bash" {

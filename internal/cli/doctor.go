@@ -13,7 +13,7 @@ import (
 func runDoctor(_ context.Context, env Env, args []string) error {
 	fs := flagSet(env, "doctor", "[serve's flags]")
 	load := config.Flags(fs, env.Getenv)
-	cfg, err := parse(fs, args, load)
+	cfg, err := parse(env, fs, args, load)
 	if err != nil {
 		return err
 	}

@@ -24,7 +24,7 @@ func runInit(ctx context.Context, env Env, args []string) error {
 	fs := flagSet(env, "init", "[--json] [--org-name NAME] [--admin-email EMAIL] [--data-dir DIR | --database-url URL]")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	load := config.Flags(fs, env.Getenv, "data-dir", "database-url", "org-name", "admin-email", "log-level", "log-format")
-	cfg, err := parse(fs, args, load)
+	cfg, err := parse(env, fs, args, load)
 	if err != nil {
 		return err
 	}

@@ -13,7 +13,7 @@ var dbFlags = []string{"data-dir", "database-url", "log-level", "log-format"}
 
 func runMigrate(ctx context.Context, env Env, args []string) error {
 	fs := flagSet(env, "migrate", "[--data-dir DIR | --database-url URL]")
-	cfg, err := parse(fs, args, config.Flags(fs, env.Getenv, dbFlags...))
+	cfg, err := parse(env, fs, args, config.Flags(fs, env.Getenv, dbFlags...))
 	if err != nil {
 		return err
 	}
@@ -32,7 +32,7 @@ func runAudit(ctx context.Context, env Env, args []string) error {
 		return errUsage
 	}
 	fs := flagSet(env, "audit verify", "[--data-dir DIR | --database-url URL]")
-	cfg, err := parse(fs, args[1:], config.Flags(fs, env.Getenv, dbFlags...))
+	cfg, err := parse(env, fs, args[1:], config.Flags(fs, env.Getenv, dbFlags...))
 	if err != nil {
 		return err
 	}

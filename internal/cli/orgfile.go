@@ -25,7 +25,7 @@ func connection(env Env, fs *flag.FlagSet, keyVar string) func() (*client.Admin,
 	u := fs.String("url", defaultServerURL, "base URL of the Steward server, or of Mistral's API (env STEWARD_URL)")
 	var key *string
 	if keyVar != "" {
-		key = fs.String("key", "", "the key to send (env "+keyVar+")")
+		key = fs.String("key", "", "the key to send (default: $"+keyVar+")")
 	}
 	return func() (*client.Admin, error) {
 		set := map[string]bool{}
@@ -55,7 +55,7 @@ func connection(env Env, fs *flag.FlagSet, keyVar string) func() (*client.Admin,
 func runExport(ctx context.Context, env Env, args []string) error {
 	fs := flagSet(env, "export", "[--url URL] [--key KEY] > org.yaml")
 	connect := connection(env, fs, "STEWARD_ADMIN_KEY")
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseFlags(env, fs, args); err != nil {
 		return err
 	}
 	c, err := connect()
@@ -77,10 +77,10 @@ func runExport(ctx context.Context, env Env, args []string) error {
 // -f and the server, compares them, and prints the plan.
 func showPlan(ctx context.Context, env Env, name string, args []string) (*orgfile.Plan, error) {
 	fs := flagSet(env, name, "-f FILE [--prune] [--url URL] [--key KEY]")
-	file := fs.String("f", "", "the file to match, as steward export writes it (- for standard input)")
+	file := fs.String("f", "", "the `FILE` to match, as steward export writes it (- for standard input)")
 	prune := fs.Bool("prune", false, "delete the Workspaces, groups and custom roles the file does not list, and direct Workspace memberships a member's workspaces do not list")
 	connect := connection(env, fs, "STEWARD_ADMIN_KEY")
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseFlags(env, fs, args); err != nil {
 		return nil, err
 	}
 	if *file == "" {
@@ -145,9 +145,9 @@ func runApply(ctx context.Context, env Env, args []string) error {
 }
 
 // parseFlags parses args, which must all be flags.
-func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+func parseFlags(env Env, fs *flag.FlagSet, args []string) error {
+	if err := parseArgs(env, fs, args); err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(fs.Output(), "unexpected arguments: %s\n", strings.Join(fs.Args(), " "))

@@ -41,11 +41,12 @@ import (
 func runServe(ctx context.Context, env Env, args []string) error {
 	fs := flagSet(env, "serve", "[flags]")
 	load := config.Flags(fs, env.Getenv)
-	cfg, err := parse(fs, args, load)
+	cfg, err := parse(env, fs, args, load)
 	if err != nil {
 		return err
 	}
 	log := newLogger(cfg, env.Stderr)
+	log.Info("steward starting", "version", version())
 	for _, p := range cfg.Problems() {
 		log.Warn(p.What, "change", p.Change)
 	}

@@ -269,6 +269,7 @@ func EnvName(flagName string) string {
 // defaults, the file, the environment and the flags set.
 func Flags(fs *flag.FlagSet, getenv func(string) string, names ...string) func() (Config, error) {
 	configPath := fs.String("config", "", "YAML configuration file (env STEWARD_CONFIG)")
+	defaults := defaultValues()
 	raw := map[string]*string{}
 	for _, o := range options {
 		if len(names) > 0 && !slices.Contains(names, o.name) {
@@ -284,6 +285,8 @@ func Flags(fs *flag.FlagSet, getenv func(string) string, names ...string) func()
 		} else {
 			fs.Func(o.name, fmt.Sprintf("%s (env %s)", o.usage, EnvName(o.name)), record)
 		}
+		// Func flags have no default of their own: show Default()'s.
+		fs.Lookup(o.name).DefValue = defaults[strings.ReplaceAll(o.name, "-", "_")]
 	}
 	return func() (Config, error) {
 		c := Default()
@@ -315,6 +318,26 @@ func Flags(fs *flag.FlagSet, getenv func(string) string, names ...string) func()
 		}
 		return c, c.validate()
 	}
+}
+
+// defaultValues returns Default()'s settings by their key in the config
+// file, as text (durations as 15s); an empty setting is left out.
+func defaultValues() map[string]string {
+	b, err := yaml.Marshal(Default())
+	if err != nil {
+		panic(err)
+	}
+	var m map[string]any
+	if err := yaml.Unmarshal(b, &m); err != nil {
+		panic(err)
+	}
+	out := map[string]string{}
+	for k, v := range m {
+		if s := fmt.Sprint(v); v != nil && s != "" && s != "0" && s != "0s" {
+			out[k] = s
+		}
+	}
+	return out
 }
 
 func (c *Config) loadFile(path string) error {

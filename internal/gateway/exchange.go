@@ -567,6 +567,8 @@ type streamState struct {
 	cutAt []byte
 	// skipBlank drops the blank line ending an event the gateway dropped.
 	skipBlank bool
+	// chunk is the event being read; its choices' array is reused.
+	chunk wireAnswer
 }
 
 // stream relays an SSE answer line by line, flushing whenever it has
@@ -728,13 +730,13 @@ func (x *exchange) relayLine(line []byte, st *streamState, addedUsage bool) erro
 	}
 	if data, ok := bytes.CutPrefix(content, []byte("data:")); ok {
 		data = bytes.TrimLeft(data, " ")
-		var c wireAnswer
-		if !bytes.Equal(data, []byte("[DONE]")) && json.Unmarshal(data, &c) == nil {
+		c := &st.chunk
+		if !bytes.Equal(data, []byte("[DONE]")) && readChunk(data, c) {
 			hasUsage := c.Usage.reported()
 			if hasUsage {
 				st.usage = c.Usage
 			}
-			if x.outruns(&c, st) {
+			if x.outruns(c, st) {
 				st.cut, st.cutAt = true, bytes.Clone(data)
 				return nil
 			}

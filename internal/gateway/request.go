@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/stewardhq/steward/internal/steward"
 )
@@ -313,6 +314,11 @@ func textLen(raw json.RawMessage) int64 {
 	}
 	switch raw[0] {
 	case '"':
+		// Most text has no escape: its length is its bytes', but where
+		// invalid UTF-8 would be replaced.
+		if len(raw) >= 2 && raw[len(raw)-1] == '"' && bytes.IndexByte(raw, '\\') < 0 && utf8.Valid(raw) {
+			return int64(len(raw) - 2)
+		}
 		var s string
 		if json.Unmarshal(raw, &s) == nil {
 			return int64(len(s))

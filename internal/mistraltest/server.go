@@ -2,7 +2,8 @@
 // tests of Steward's gateway talk to. New starts it on an httptest server.
 //
 // It serves every operation of Mistral's model API document
-// (../shared/mistral/model-api-openapi.yaml), with the document's paths
+// (model-api-openapi.yaml, beside the admin document STEWARD_MISTRAL_OPENAPI
+// names), with the document's paths
 // and methods. A "#stream" operation is its path asked with "stream": true
 // in the JSON body (the stream form field for a transcription); agents
 // completions stream too, as chat completions do, as Mistral's API does

@@ -5,13 +5,26 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/stewardhq/steward/api"
+	"github.com/stewardhq/steward/internal/apierror"
+	"github.com/stewardhq/steward/internal/steward"
 )
 
+// handleRoot sends a browser that opens Steward's address to the web
+// pages; other clients get the 404 of a path no route takes, as before.
+func (s *Server) handleRoot(w http.ResponseWriter, r *http.Request) {
+	if s.deps.Web != nil && strings.Contains(r.Header.Get("Accept"), "text/html") {
+		http.Redirect(w, r, webPrefix, http.StatusFound)
+		return
+	}
+	apierror.Write(w, steward.Errorf(steward.KindNotFound, "no such route: %s %s", r.Method, r.URL.Path))
+}
+
 func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "version": s.deps.Version})
 }
 
 // handleReadyz answers 200 only when the database answers.

@@ -13,6 +13,7 @@ import (
 // registerRoutes lists every route Steward serves. Admin API routes are
 // registered once and served under both /v1/admin and /api/admin.
 func (s *Server) registerRoutes() {
+	s.public("GET", "/{$}", s.handleRoot)
 	s.public("GET", "/healthz", s.handleHealthz)
 	s.public("GET", "/readyz", s.handleReadyz)
 	for _, prefix := range adminPrefixes {

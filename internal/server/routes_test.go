@@ -32,6 +32,7 @@ import (
 
 // publicRoutes are the only routes that answer without a credential.
 var publicRoutes = map[string]bool{
+	"GET /{$}":                            true, // a browser is sent to /web/
 	"GET /healthz":                        true,
 	"GET /readyz":                         true,
 	"GET /v1/admin/openapi.json":          true,
