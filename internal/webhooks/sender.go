@@ -126,8 +126,8 @@ func (s *Sender) RunOnce(ctx context.Context) (int, error) { return s.runBatch(c
 
 // claimed is a claimed delivery with what sending it needs.
 type claimed struct {
-	id, endpointID string
-	payload        []byte
+	id, endpointID, eventType string
+	payload                   []byte
 	attempts       int
 	createdAt      time.Time
 }
@@ -156,7 +156,9 @@ func (s *Sender) runBatch(ctx context.Context) (int, error) {
 		switch {
 		case e == nil || e.deleted:
 			outcomes[i].why = "the endpoint was deleted"
-		case e.disabled:
+		case e.disabled && c.eventType != EventTest:
+			// A test event is sent all the same, so that an endpoint can
+			// be tried before it is enabled again.
 			outcomes[i].why = "the endpoint is disabled"
 		default:
 			wg.Go(func() { outcomes[i].a = s.send(ctx, c, e) })
@@ -196,12 +198,12 @@ func (s *Sender) claim(ctx context.Context) ([]claimed, map[string]*endpointStat
 			SELECT id FROM webhook_deliveries
 			WHERE status = 'pending' AND next_attempt_at <= ? AND (claimed_until IS NULL OR claimed_until < ?)
 			ORDER BY next_attempt_at LIMIT ?`+lock+`)
-			RETURNING id, endpoint_id, payload, attempts, created_at`,
+			RETURNING id, endpoint_id, event_type, payload, attempts, created_at`,
 			[]any{until, now, now, s.settings.Batch}, func(rows *sql.Rows) error {
 				var c claimed
 				var payload string
 				var created int64
-				if err := rows.Scan(&c.id, &c.endpointID, &payload, &c.attempts, &created); err != nil {
+				if err := rows.Scan(&c.id, &c.endpointID, &c.eventType, &payload, &c.attempts, &created); err != nil {
 					return err
 				}
 				c.payload, c.createdAt = []byte(payload), store.Time(created)

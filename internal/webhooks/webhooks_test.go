@@ -415,6 +415,19 @@ func TestTestEvent(t *testing.T) {
 		if len(got) != 1 || got[0].event.Type != webhooks.EventTest || got[0].id != d.ID || len(got[0].verified) != 1 {
 			t.Errorf("got %+v, want one verified webhook.test with id %s", got, d.ID)
 		}
+		// A disabled endpoint is sent its test events too.
+		disabled := false
+		if _, err := f.service.Update(context.Background(), actor, f.boot.Organization.ID, e.ID, webhooks.Input{Enabled: &disabled}); err != nil {
+			t.Fatal(err)
+		}
+		f.record(t, "limit.spend.reached")
+		if _, err := f.service.Test(context.Background(), f.boot.Organization.ID, e.ID); err != nil {
+			t.Fatal(err)
+		}
+		f.round(t)
+		if got := hook.requests(); len(got) != 2 || got[1].event.Type != webhooks.EventTest {
+			t.Errorf("disabled endpoint got %d requests, want the second test event only", len(got))
+		}
 		if _, err := f.service.Test(context.Background(), f.boot.Organization.ID, "00000000-0000-0000-0000-000000000000"); !steward.IsKind(err, steward.KindNotFound) {
 			t.Errorf("test of an unknown endpoint: %v, want not found", err)
 		}
