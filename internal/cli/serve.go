@@ -201,6 +201,10 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	}
 	hookSender := webhooks.NewSender(db, guard, webhooks.Settings{Lease: webhookLease}, log)
 	hookDispatcher := webhooks.NewDispatcher(db, log, hookSender.Nudge)
+	// Most changes are published on the change feed, this process's and
+	// on PostgreSQL the others': each wakes the dispatcher at once, which
+	// otherwise looks every second.
+	db.Subscribe(func(store.Change) { hookDispatcher.Nudge() })
 	srv, err := server.New(server.Deps{
 		DB: db, Log: log, Auth: authn, MaxBodyBytes: cfg.MaxBodyBytes, Version: version(),
 		BodyTimeout: cfg.BodyTimeout, ModelBodyTimeout: cfg.ModelBodyTimeout,
