@@ -13,6 +13,11 @@ import (
 	"github.com/stewardhq/steward/internal/store"
 )
 
+// nudgeGap is the least time between two rounds of a dispatcher woken by
+// nudges: under a stream of writes, each round fans out what arrived
+// during the gap, rather than one round running after another.
+const nudgeGap = 50 * time.Millisecond
+
 // fanOutBatch is how many audit entries of one chain one transaction fans
 // out.
 const fanOutBatch = 500
@@ -40,7 +45,7 @@ func NewDispatcher(db *store.DB, log *slog.Logger, fanned func()) *Dispatcher {
 	if fanned == nil {
 		fanned = func() {}
 	}
-	return &Dispatcher{db: db, log: log, fanned: fanned, poller: newPoller()}
+	return &Dispatcher{db: db, log: log, fanned: fanned, poller: newPoller(nudgeGap)}
 }
 
 // Run fans out new entries every interval, or at once when nudged, until

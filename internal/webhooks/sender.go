@@ -93,7 +93,7 @@ func NewSender(db *store.DB, guard Guard, settings Settings, log *slog.Logger) *
 		log = slog.Default()
 	}
 	settings = settings.withDefaults()
-	return &Sender{db: db, log: log, client: guard.Client(settings.Timeout), settings: settings, poller: newPoller()}
+	return &Sender{db: db, log: log, client: guard.Client(settings.Timeout), settings: settings, poller: newPoller(0)}
 }
 
 // Run makes due deliveries every interval, at once when nudged and again
