@@ -24,10 +24,9 @@ const (
 )
 
 // Exported is an entry of the export, with its place in its Organization's
-// chain: Seq, and Cursor, which resumes the export after it.
+// chain (Entry.Seq), and Cursor, which resumes the export after it.
 type Exported struct {
 	Entry
-	Seq    int64
 	Cursor string
 }
 
@@ -155,7 +154,7 @@ func exportRange(ctx context.Context, tx *store.Tx, scope string, from, to int64
 		[]any{scope, from, to}, func(rows *sql.Rows) error {
 			var x Exported
 			var hash string
-			if err := scanEntry(rows, &x.Entry, &x.Seq, &hash); err != nil {
+			if err := scanEntry(rows, &x.Entry, &x.Entry.Seq, &hash); err != nil {
 				return err
 			}
 			x.Cursor = cursorOf(x.Seq, hash)

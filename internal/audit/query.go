@@ -149,3 +149,20 @@ func scanEntry(rows *sql.Rows, e *Entry, first ...any) error {
 	}
 	return nil
 }
+
+// After returns the entries of a chain (scope, "org:<id>" or "ea:<id>")
+// that follow its entry seq, in the chain's order, at most limit of them,
+// each with its Seq. A chain's seq is assigned under its head's lock, so
+// it has no gaps and grows in commit order: reading from the last seq seen
+// never skips an entry.
+func After(ctx context.Context, tx *store.Tx, scope string, seq int64, limit int) ([]Entry, error) {
+	var entries []Entry
+	err := tx.Each(ctx, `SELECT seq, `+entryColumns+` FROM audit_log WHERE scope = ? AND seq > ? ORDER BY seq LIMIT ?`,
+		[]any{scope, seq, limit}, func(rows *sql.Rows) error {
+			var e Entry
+			err := scanEntry(rows, &e, &e.Seq)
+			entries = append(entries, e)
+			return err
+		})
+	return entries, err
+}

@@ -38,7 +38,13 @@ type Config struct {
 	InvitationTTL   time.Duration `yaml:"invitation_ttl"`
 	SMTPURL         string        `yaml:"smtp_url"`
 	SMTPFrom        string        `yaml:"smtp_from"`
-	WebhookURL      string        `yaml:"webhook_url"`
+	// WebhookURL is the server-wide webhook endpoint, which receives every
+	// Organization's api_key.expiring events, signed with the secret in
+	// STEWARD_WEBHOOK_SECRET.
+	WebhookURL string `yaml:"webhook_url"`
+	// WebhooksAllowPrivate lets webhooks use http and reach loopback and
+	// private addresses.
+	WebhooksAllowPrivate bool `yaml:"webhooks_allow_private"`
 	// DebugAddr, when set, is a loopback address serving Go's profiler
 	// (net/http/pprof).
 	DebugAddr string `yaml:"debug_addr"`
@@ -208,7 +214,8 @@ var options = []option{
 	{"invitation-ttl", "how long an invitation can be accepted (e.g. 168h)", duration(func(c *Config) *time.Duration { return &c.InvitationTTL }), false},
 	{"smtp-url", "SMTP server for email, smtp://user:pass@host:587 or smtps://...:465 (default: log emails instead)", str(func(c *Config) *string { return &c.SMTPURL }), false},
 	{"smtp-from", "From address of Steward's email", str(func(c *Config) *string { return &c.SMTPFrom }), false},
-	{"webhook-url", "URL that receives a JSON POST for every API key expiry reminder", str(func(c *Config) *string { return &c.WebhookURL }), false},
+	{"webhook-url", "server-wide webhook endpoint receiving every Organization's api_key.expiring events, signed with the secret in STEWARD_WEBHOOK_SECRET (or the file STEWARD_WEBHOOK_SECRET_FILE names)", str(func(c *Config) *string { return &c.WebhookURL }), false},
+	{"webhooks-allow-private", "let webhooks use http and reach loopback and private addresses (tests, closed networks); by default they must be https to public addresses", boolean(func(c *Config) *bool { return &c.WebhooksAllowPrivate }), true},
 	{"debug-addr", "loopback address serving Go's profiler at /debug/pprof/, e.g. 127.0.0.1:6060 (default: off)", str(func(c *Config) *string { return &c.DebugAddr }), false},
 	{"currency", "billing currency of model prices and usage, e.g. EUR", str(func(c *Config) *string { return &c.Currency }), false},
 	{"metrics-addr", "address serving Prometheus metrics at /metrics, e.g. 127.0.0.1:9090 (default: off)", str(func(c *Config) *string { return &c.MetricsAddr }), false},
@@ -375,8 +382,8 @@ func (c *Config) validate() error {
 		c.PublicURL = strings.TrimSuffix(c.PublicURL, "/")
 	}
 	if c.WebhookURL != "" {
-		if u, err := url.Parse(c.WebhookURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("webhook URL %q: want http(s)://host/path", c.WebhookURL)
+		if u, err := url.Parse(c.WebhookURL); err != nil || (u.Scheme != "https" && !(c.WebhooksAllowPrivate && u.Scheme == "http")) || u.Host == "" {
+			return fmt.Errorf("webhook URL %q: want https://host/path (http only with --webhooks-allow-private)", c.WebhookURL)
 		}
 	}
 	if c.DebugAddr != "" {

@@ -1,13 +1,10 @@
 package keys
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"strconv"
 	"time"
 
@@ -18,29 +15,26 @@ import (
 	"github.com/stewardhq/steward/internal/store"
 )
 
-// Reminders tells owners that their keys are about to expire: by email
-// (through the outbox) 7 days and 1 day before, and by a webhook when one
-// is configured. Each reminder is also an alert, an api_key.expiring audit
-// entry written with its email.
+// Reminders tells owners that their keys are about to expire, by email
+// (through the outbox) 7 days and 1 day before. Each reminder is also an
+// alert, an api_key.expiring audit entry written with its email, which
+// webhooks deliver (package webhooks).
 type Reminders struct {
-	DB *store.DB
-	// Webhook, when set, receives a JSON POST for every reminder.
-	Webhook string
-	Client  *http.Client
-	Log     *slog.Logger
+	DB  *store.DB
+	Log *slog.Logger
 }
 
-// Reminder is what the webhook receives.
+// Reminder is one key's reminder.
 type Reminder struct {
-	Event          string    `json:"event"`
-	KeyID          string    `json:"key_id"`
-	KeyName        string    `json:"key_name"`
-	OrganizationID string    `json:"organization_id"`
-	WorkspaceID    string    `json:"workspace_id"`
-	UserID         string    `json:"user_id"`
-	Email          string    `json:"email"`
-	ExpiresAt      time.Time `json:"expires_at"`
-	DaysLeft       int       `json:"days_left"`
+	Event          string
+	KeyID          string
+	KeyName        string
+	OrganizationID string
+	WorkspaceID    string
+	UserID         string
+	Email          string
+	ExpiresAt      time.Time
+	DaysLeft       int
 }
 
 // RunOnce sends the reminders that are due and returns how many. Each
@@ -98,7 +92,6 @@ func (r *Reminders) RunOnce(ctx context.Context) (int, error) {
 		}
 		if claimed {
 			sent++
-			r.callWebhook(ctx, rm)
 		}
 	}
 	return sent, nil
@@ -147,31 +140,6 @@ func reminderEmail(rm Reminder) outbox.Message {
 Requests made with it will be refused from then on. Rotate it, or create a
 new key, before that date.
 `, name, rm.ExpiresAt.UTC().Format("2 January 2006 at 15:04 UTC")),
-	}
-}
-
-// callWebhook posts the reminder to the webhook, once, and logs a failure;
-// the email carries the reminder either way.
-func (r *Reminders) callWebhook(ctx context.Context, rm Reminder) {
-	if r.Webhook == "" {
-		return
-	}
-	body, _ := json.Marshal(rm)
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.Webhook, bytes.NewReader(body))
-	if err == nil {
-		req.Header.Set("Content-Type", "application/json")
-		var resp *http.Response
-		if resp, err = r.Client.Do(req); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode >= 300 {
-				err = fmt.Errorf("webhook answered %s", resp.Status)
-			}
-		}
-	}
-	if err != nil {
-		r.Log.Warn("API key expiry webhook failed", "key_id", rm.KeyID, "err", err)
 	}
 }
 

@@ -5,25 +5,10 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
-	"time"
 
 	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/steward"
 )
-
-// auditLogOut is Mistral's AuditLogOut.
-type auditLogOut struct {
-	CreatedAt        string            `json:"created_at"`
-	ActorType        string            `json:"actor_type"`
-	ActorMetadata    map[string]string `json:"actor_metadata"`
-	EventType        string            `json:"event_type"`
-	EventMetadata    map[string]string `json:"event_metadata"`
-	TargetType       string            `json:"target_type"`
-	TargetMetadata   map[string]string `json:"target_metadata"`
-	LogID            int64             `json:"log_id"`
-	OrganizationUUID *string           `json:"organization_uuid"`
-	WorkspaceUUID    *string           `json:"workspace_uuid"`
-}
 
 // handleListAuditLogs serves GET /audit-logs: the caller's Organization's
 // entries, filtered as Mistral documents.
@@ -45,37 +30,18 @@ func (s *Server) handleListAuditLogs(w http.ResponseWriter, r *http.Request, p s
 		return err
 	}
 	entries, err := s.audit.List(r.Context(), f)
-	return writeResult(w, auditLogsOut(entries), err)
-}
-
-func auditLogsOut(entries []audit.Entry) []auditLogOut {
-	out := make([]auditLogOut, len(entries))
+	out := make([]audit.Item, len(entries))
 	for i, e := range entries {
-		out[i] = auditLogOutOf(e)
+		out[i] = audit.ItemOf(e)
 	}
-	return out
-}
-
-func auditLogOutOf(e audit.Entry) auditLogOut {
-	return auditLogOut{
-		CreatedAt:        e.CreatedAt.UTC().Format(time.RFC3339Nano),
-		ActorType:        e.Actor.Type,
-		ActorMetadata:    nonNil(e.Actor.Metadata),
-		EventType:        e.EventType,
-		EventMetadata:    nonNil(e.EventMetadata),
-		TargetType:       e.TargetType,
-		TargetMetadata:   nonNil(e.TargetMetadata),
-		LogID:            e.LogID,
-		OrganizationUUID: optional(e.OrganizationID),
-		WorkspaceUUID:    optional(e.WorkspaceID),
-	}
+	return writeResult(w, out, err)
 }
 
 // auditExportLineOut is one line of the export: an entry as the audit log
 // lists it, with its place in the Organization's log (seq, numbered from 1
 // without gaps) and the cursor that resumes the export after it.
 type auditExportLineOut struct {
-	auditLogOut
+	audit.Item
 	Seq    int64  `json:"seq"`
 	Cursor string `json:"cursor"`
 }
@@ -107,7 +73,7 @@ func (s *Server) handleExportAuditLogs(w http.ResponseWriter, r *http.Request, p
 	bw := bufio.NewWriterSize(w, 32<<10)
 	enc := json.NewEncoder(bw)
 	err = s.audit.Export(r.Context(), page, func(e audit.Exported) error {
-		return enc.Encode(auditExportLineOut{auditLogOut: auditLogOutOf(e.Entry), Seq: e.Seq, Cursor: e.Cursor})
+		return enc.Encode(auditExportLineOut{Item: audit.ItemOf(e.Entry), Seq: e.Seq, Cursor: e.Cursor})
 	})
 	if err == nil {
 		err = bw.Flush()
@@ -118,13 +84,6 @@ func (s *Server) handleExportAuditLogs(w http.ResponseWriter, r *http.Request, p
 		logFrom(r.Context()).LogAttrs(r.Context(), slog.LevelError, "audit export cut short", slog.String("err", err.Error()))
 	}
 	return nil
-}
-
-func nonNil(m map[string]string) map[string]string {
-	if m == nil {
-		return map[string]string{}
-	}
-	return m
 }
 
 func optional(s string) *string {
