@@ -19,8 +19,12 @@ import (
 const nudgeGap = 50 * time.Millisecond
 
 // fanOutBatch is how many audit entries of one chain one transaction fans
-// out.
-const fanOutBatch = 500
+// out at most, and fanOutRows about how many deliveries it writes: fewer
+// entries when many endpoints take them.
+const (
+	fanOutBatch = 500
+	fanOutRows  = 200
+)
 
 // Dispatcher turns audit entries into deliveries. Each Organization's chain
 // is followed from its cursor in webhook_cursors; one transaction writes the
@@ -161,8 +165,9 @@ type target struct {
 }
 
 // fanOut writes the deliveries of up to fanOutBatch entries of scope past
-// its cursor and moves the cursor past them, in one transaction. more
-// reports a full batch. A chain another process is fanning out is left to
+// its cursor (fewer, to write about fanOutRows deliveries) and moves the
+// cursor past them, in one transaction. more reports entries left before
+// the chain's head as the transaction read it. A chain another process is fanning out is left to
 // it.
 func (d *Dispatcher) fanOut(ctx context.Context, scope string) (written int, more bool, err error) {
 	err = d.db.Transact(ctx, func(tx *store.Tx) error {
@@ -213,7 +218,9 @@ func (d *Dispatcher) fanOut(ctx context.Context, scope string) (written int, mor
 			_, err := tx.Exec(ctx, `UPDATE webhook_cursors SET seq = ? WHERE scope = ? AND seq < ?`, head, scope, head)
 			return err
 		}
-		entries, err := audit.After(ctx, tx, scope, cursor, int(min(head-cursor, fanOutBatch)))
+		// A transaction writes at most about fanOutRows deliveries, so
+		// that it holds the database's writer (SQLite has one) briefly.
+		entries, err := audit.After(ctx, tx, scope, cursor, int(min(head-cursor, fanOutBatch, int64(max(1, fanOutRows/len(targets))))))
 		if err != nil || len(entries) == 0 {
 			return err
 		}
@@ -236,7 +243,7 @@ func (d *Dispatcher) fanOut(ctx context.Context, scope string) (written int, mor
 		if _, err := tx.Exec(ctx, `UPDATE webhook_cursors SET seq = ? WHERE scope = ?`, entries[len(entries)-1].Seq, scope); err != nil {
 			return err
 		}
-		written, more = len(ds), len(entries) == fanOutBatch
+		written, more = len(ds), entries[len(entries)-1].Seq < head
 		return nil
 	})
 	return written, more, err

@@ -128,8 +128,8 @@ func (s *Sender) RunOnce(ctx context.Context) (int, error) { return s.runBatch(c
 type claimed struct {
 	id, endpointID, eventType string
 	payload                   []byte
-	attempts       int
-	createdAt      time.Time
+	attempts                  int
+	createdAt                 time.Time
 }
 
 // endpointState is an endpoint as a delivery round reads it.
@@ -290,9 +290,20 @@ func (s *Sender) send(ctx context.Context, c *claimed, e *endpointState) attempt
 // does not count: its delivery is released for the next claim.
 func (s *Sender) record(ctx context.Context, outcomes []outcome, until int64, stopping bool) error {
 	var disabled []string
+	var delivered, others []outcome
+	for _, o := range outcomes {
+		if o.why == "" && o.a.err == nil {
+			delivered = append(delivered, o)
+		} else {
+			others = append(others, o)
+		}
+	}
 	err := s.db.Transact(ctx, func(tx *store.Tx) error {
 		disabled = disabled[:0]
-		for _, o := range outcomes {
+		if err := recordDelivered(ctx, tx, delivered, until); err != nil {
+			return err
+		}
+		for _, o := range others {
 			off, err := s.recordOne(ctx, tx, o, until, stopping)
 			if err != nil {
 				return err
@@ -312,8 +323,43 @@ func (s *Sender) record(ctx context.Context, outcomes []outcome, until int64, st
 	return nil
 }
 
-// recordOne writes one outcome and reports whether it disabled the
-// endpoint. A delivery whose claim another sender has taken over (ours
+// recordDelivered writes the successful deliveries of a batch in one
+// statement, and clears their endpoints' failures in another: most
+// outcomes are successes, and a statement each held the database's writer
+// (SQLite has one) long enough to delay the Admin API's writes. A delivery
+// whose claim another sender has taken over (ours expired) is left to it;
+// its endpoint did answer, so its failures are cleared all the same.
+func recordDelivered(ctx context.Context, tx *store.Tx, delivered []outcome, until int64) error {
+	if len(delivered) == 0 {
+		return nil
+	}
+	now := store.Micros(tx.Now)
+	args := []any{StatusDelivered, now, now}
+	endpoints := map[string]bool{}
+	for _, o := range delivered {
+		args = append(args, o.c.id, o.a.status, o.a.latency.Milliseconds())
+		endpoints[o.c.endpointID] = true
+	}
+	args = append(args, until)
+	// A VALUES list's columns are column1, column2, ... on both engines.
+	row := "(?, CAST(? AS INTEGER), CAST(? AS BIGINT))"
+	if _, err := tx.Exec(ctx, `UPDATE webhook_deliveries SET status = ?, attempts = attempts + 1, last_attempt_at = ?,
+		last_http_status = v.column2, last_latency_ms = v.column3, last_error = NULL, finished_at = ?, payload = '', claimed_until = NULL
+		FROM (VALUES `+strings.TrimSuffix(strings.Repeat(row+", ", len(delivered)), ", ")+`) AS v
+		WHERE webhook_deliveries.id = v.column1 AND webhook_deliveries.claimed_until = ?`, args...); err != nil {
+		return err
+	}
+	ids := make([]any, 0, len(endpoints))
+	for id := range endpoints {
+		ids = append(ids, id)
+	}
+	_, err := tx.Exec(ctx, `UPDATE webhook_endpoints SET failing_since = NULL
+		WHERE id IN (`+strings.TrimSuffix(strings.Repeat("?, ", len(ids)), ", ")+`) AND failing_since IS NOT NULL`, ids...)
+	return err
+}
+
+// recordOne writes an outcome other than a success and reports whether it
+// disabled the endpoint. A delivery whose claim another sender has taken over (ours
 // expired) is left to it.
 func (s *Sender) recordOne(ctx context.Context, tx *store.Tx, o outcome, until int64, stopping bool) (bool, error) {
 	c, a := o.c, o.a
@@ -333,16 +379,6 @@ func (s *Sender) recordOne(ctx context.Context, tx *store.Tx, o outcome, until i
 		status = &a.status
 	}
 	latency := a.latency.Milliseconds()
-	if a.err == nil {
-		res, err := tx.Exec(ctx, `UPDATE webhook_deliveries SET status = ?, attempts = ?, last_attempt_at = ?, last_http_status = ?, last_latency_ms = ?,
-			last_error = NULL, finished_at = ?, payload = '', claimed_until = NULL WHERE id = ? AND claimed_until = ?`,
-			StatusDelivered, attempts, now, status, latency, now, c.id, until)
-		if err != nil || !affected(res) {
-			return false, err
-		}
-		_, err = tx.Exec(ctx, `UPDATE webhook_endpoints SET failing_since = NULL WHERE id = ? AND failing_since IS NOT NULL`, c.endpointID)
-		return false, err
-	}
 	lastErr := steward.Truncate(a.err.Error(), maxLastErrorLen)
 	next := tx.Now.Add(s.backoff(attempts))
 	deliveryStatus, finished := StatusPending, (*int64)(nil)
