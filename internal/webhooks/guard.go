@@ -143,9 +143,19 @@ func (g Guard) control(_, address string, _ syscall.RawConn) error {
 // followed: its target was never checked, and a delivery is one request.
 var errRedirect = errors.New("redirects are not followed")
 
+// connsPerHost bounds the connections to one receiver's host, all kept
+// open between deliveries: a sender's rounds have hundreds of deliveries
+// in flight, and without the bound a burst to one host opened a connection
+// for each and closed most of them after it, which cost the CPU the Admin
+// API's writes needed (and spared the receiver nothing). Deliveries beyond
+// it wait for a connection within their attempt's timeout: at 100 ms an
+// answer, a host receives 320 deliveries a second from each process.
+const connsPerHost = 32
+
 // Client returns the HTTP client that deliveries are made with: no proxy
 // (a proxy would connect on our behalf, past the check), every connection
-// checked by control, no redirect followed.
+// checked by control, no redirect followed, at most connsPerHost
+// connections to a host.
 func (g Guard) Client(timeout time.Duration) *http.Client {
 	dialer := &net.Dialer{Timeout: timeout, Control: g.control}
 	transport := &http.Transport{
@@ -153,7 +163,8 @@ func (g Guard) Client(timeout time.Duration) *http.Client {
 		DialContext:           dialer.DialContext,
 		TLSHandshakeTimeout:   timeout,
 		ResponseHeaderTimeout: timeout,
-		MaxIdleConnsPerHost:   16,
+		MaxConnsPerHost:       connsPerHost,
+		MaxIdleConnsPerHost:   connsPerHost,
 		IdleConnTimeout:       90 * time.Second,
 		ForceAttemptHTTP2:     true,
 	}
