@@ -171,25 +171,7 @@ func fire(ctx context.Context, tx *store.Tx, a alert) (bool, error) {
 // admins and billing managers, whether they hold the role themselves or
 // through a group, in order.
 func Recipients(ctx context.Context, tx *store.Tx, orgID string) ([]string, error) {
-	g, err := directory.LoadGraph(ctx, tx, orgID)
-	if err != nil {
-		return nil, err
-	}
-	var to []string
-	err = tx.Each(ctx, `SELECT u.id, u.email FROM organization_members m JOIN users u ON u.id = m.user_id
-		WHERE m.organization_id = ? AND m.deactivated_at IS NULL ORDER BY u.email`, []any{orgID}, func(rows *sql.Rows) error {
-		var id, email string
-		if err := rows.Scan(&id, &email); err != nil {
-			return err
-		}
-		if slices.ContainsFunc(g.OrganizationGrants(id), func(gr steward.Grant) bool {
-			return gr.RoleID == steward.RoleIDOrganizationAdmin || gr.RoleID == steward.RoleIDOrganizationBilling
-		}) {
-			to = append(to, email)
-		}
-		return nil
-	})
-	return to, err
+	return directory.EmailsWithRoles(ctx, tx, orgID, steward.RoleIDOrganizationAdmin, steward.RoleIDOrganizationBilling)
 }
 
 // reached returns the highest threshold that used reaches of limit (> 0),

@@ -303,6 +303,15 @@ func TestExpiryReminders(t *testing.T) {
 		if err != nil || len(subjects) != 2 || !strings.Contains(subjects[0], "7 days") || !strings.Contains(subjects[1], "within a day") {
 			t.Fatalf("reminder emails = %v (%v)", subjects, err)
 		}
+		// The Organization's admin is told of each reminder too, naming
+		// the owner.
+		err = db.View(ctx, func(tx *store.Tx) error {
+			subjects, err = tx.Strings(ctx, `SELECT subject FROM outbox WHERE kind = 'api_key_expiring' AND recipient = 'admin@example.com' ORDER BY created_at`)
+			return err
+		})
+		if err != nil || len(subjects) != 2 || !strings.Contains(subjects[0], "dev@example.com") {
+			t.Fatalf("the admin's reminder emails = %v (%v); want two naming dev@example.com", subjects, err)
+		}
 	})
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/directory"
 	"github.com/stewardhq/steward/internal/outbox"
 	"github.com/stewardhq/steward/internal/quota"
 	"github.com/stewardhq/steward/internal/steward"
@@ -84,8 +85,10 @@ func (r *Reminders) RunOnce(ctx context.Context) (int, error) {
 			if err := recordExpiring(ctx, tx, rm); err != nil {
 				return err
 			}
-			_, err = outbox.Enqueue(ctx, tx, reminderEmail(rm))
-			return err
+			if _, err := outbox.Enqueue(ctx, tx, reminderEmail(rm)); err != nil {
+				return err
+			}
+			return tellAdmins(ctx, tx, rm)
 		})
 		if err != nil {
 			return sent, err
@@ -141,6 +144,37 @@ Requests made with it will be refused from then on. Rotate it, or create a
 new key, before that date.
 `, name, rm.ExpiresAt.UTC().Format("2 January 2006 at 15:04 UTC")),
 	}
+}
+
+// tellAdmins e-mails the reminder's alert to the Organization's admins and
+// billing managers, as the other alerts are (but to the key's owner, whose
+// own e-mail says more).
+func tellAdmins(ctx context.Context, tx *store.Tx, rm Reminder) error {
+	to, err := directory.EmailsWithRoles(ctx, tx, rm.OrganizationID, steward.RoleIDOrganizationAdmin, steward.RoleIDOrganizationBilling)
+	if err != nil {
+		return err
+	}
+	name := rm.KeyName
+	if name == "" {
+		name = rm.KeyID
+	}
+	for _, addr := range to {
+		if addr == rm.Email {
+			continue
+		}
+		if _, err := outbox.Enqueue(ctx, tx, outbox.Message{
+			Kind:    "api_key_expiring",
+			To:      addr,
+			Subject: fmt.Sprintf("The API key %s of %s expires on %s", name, rm.Email, rm.ExpiresAt.UTC().Format("2 January 2006")),
+			Body: fmt.Sprintf(`The API key %s (%s) of %s, in Workspace %s, expires on %s.
+
+Requests made with it will be refused from then on. Its owner was told too.
+`, name, rm.KeyID, rm.Email, rm.WorkspaceID, rm.ExpiresAt.UTC().Format("2 January 2006 at 15:04 UTC")),
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Run sends due reminders every interval until ctx ends.

@@ -434,7 +434,7 @@ func disable(ctx context.Context, tx *store.Tx, endpointID, orgID string, since 
 	if err := audit.Record(ctx, tx, en); err != nil {
 		return err
 	}
-	admins, err := directory.AdminEmails(ctx, tx, orgID)
+	admins, err := directory.EmailsWithRoles(ctx, tx, orgID, steward.RoleIDOrganizationAdmin)
 	if err != nil {
 		return err
 	}
