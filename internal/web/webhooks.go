@@ -109,7 +109,6 @@ func (h *Handler) webhookView(r *http.Request, c *reqCtx) (page, error) {
 	if d.Page*deliveriesPerPage < d.Total {
 		d.Next = d.Page + 1
 	}
-	p.Title = "Webhook endpoint " + e.URL
 	return p, nil
 }
 

@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"cmp"
 	"context"
 	"html"
 	"io"
@@ -13,6 +14,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/stewardhq/steward/internal/audit"
@@ -124,25 +127,25 @@ func TestWebhooksPage(t *testing.T) {
 		if r := b.get(org + "/webhooks"); strings.Contains(r.body, secret) || !strings.Contains(r.body, ep.URL) || !strings.Contains(r.body, "<code>limit.*</code>") {
 			t.Fatalf("the list shows the secret again, or not the endpoint: %s", r.body)
 		}
-		page := org + "/webhooks/" + ep.ID
+		hook := org + "/webhooks/" + ep.ID
 
 		// Changed: the form's fields, and disabled by an admin.
-		changed(t, b.form(page, url.Values{"url": {ep.URL}, "events": {"*"}, "description": {"all of it"}}), page, "webhook_saved")
+		changed(t, b.form(hook, url.Values{"url": {ep.URL}, "events": {"*"}, "description": {"all of it"}}), hook, "webhook_saved")
 		got, err := hooks.Get(ctx, orgID, ep.ID)
 		if err != nil || strings.Join(got.Events, " ") != "*" || got.Description != "all of it" || got.DisabledAt == nil || got.DisabledReason != "disabled by an admin" {
 			t.Fatalf("after the change: %+v %v", got, err)
 		}
-		if r := b.get(page + "?done=webhook_saved"); !strings.Contains(r.body, "disabled by an admin") || !strings.Contains(r.body, "The webhook endpoint is saved.") {
-			t.Errorf("the endpoint's page does not say it is disabled: %s", r.body)
+		if r := b.get(hook + "?done=webhook_saved"); !strings.Contains(r.body, "disabled by an admin") || !strings.Contains(r.body, "The webhook endpoint is saved.") {
+			t.Errorf("the endpoint's hook does not say it is disabled: %s", r.body)
 		}
-		if r := b.form(page, url.Values{"url": {ep.URL}, "events": {""}, "enabled": {"on"}}); r.status != http.StatusUnprocessableEntity ||
+		if r := b.form(hook, url.Values{"url": {ep.URL}, "events": {""}, "enabled": {"on"}}); r.status != http.StatusUnprocessableEntity ||
 			!strings.Contains(r.body, `<p class="field-error" id="wh-events-error">events must list at least one`) {
 			t.Errorf("no events: %d %s", r.status, r.body)
 		}
-		changed(t, b.form(page, url.Values{"url": {ep.URL}, "events": {"api_key.*"}, "description": {"all of it"}, "enabled": {"on"}}), page, "webhook_saved")
+		changed(t, b.form(hook, url.Values{"url": {ep.URL}, "events": {"api_key.*"}, "description": {"all of it"}, "enabled": {"on"}}), hook, "webhook_saved")
 
 		// A test event, made by the sender, is in the delivery log.
-		changed(t, b.form(page+"/test", url.Values{}), page, "webhook_test")
+		changed(t, b.form(hook+"/test", url.Values{}), hook, "webhook_test")
 		rc.trust(t, secret)
 		sender := webhooks.NewSender(db, webhooks.Guard{AllowPrivate: true}, webhooks.Settings{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 		if n, err := sender.RunOnce(ctx); err != nil || n != 1 {
@@ -151,20 +154,20 @@ func TestWebhooksPage(t *testing.T) {
 		if got := rc.signed(); len(got) != 1 || !strings.Contains(got[0], `"type":"webhook.test"`) {
 			t.Fatalf("bodies signed with the shown secret: %q", got)
 		}
-		r = b.get(page)
+		r = b.get(hook)
 		if !strings.Contains(r.body, "<code>webhook.test</code>") || !strings.Contains(r.body, "<td>delivered</td>") || !strings.Contains(r.body, "<td>204</td>") ||
 			!regexp.MustCompile(`<td>\d+ ms</td>`).MatchString(r.body) || !strings.Contains(r.body, "<td>1</td>") || !strings.Contains(r.body, "1 in the log") {
 			t.Fatalf("delivery log: %s", r.body)
 		}
 
 		// Rotated: a new secret, shown once.
-		r = b.form(page+"/rotate", url.Values{})
+		r = b.form(hook+"/rotate", url.Values{})
 		m = shownSecretRE.FindStringSubmatch(r.body)
 		if r.status != 200 || m == nil || html.UnescapeString(m[1]) == secret || !strings.Contains(r.body, "Signing secret rotated") || !strings.Contains(r.body, "keeps signing beside the new one") {
 			t.Fatalf("rotate: %d %s", r.status, r.body)
 		}
-		if r := b.get(page); strings.Contains(r.body, m[1]) {
-			t.Fatal("the endpoint's page shows the rotated secret again")
+		if r := b.get(hook); strings.Contains(r.body, m[1]) {
+			t.Fatal("the endpoint's hook shows the rotated secret again")
 		}
 
 		// Another Organization's endpoint is not found, and stays as it is.
@@ -197,7 +200,7 @@ func TestWebhooksPage(t *testing.T) {
 		}
 
 		// Deleted.
-		changed(t, b.form(page+"/delete", url.Values{}), org+"/webhooks", "webhook_deleted")
+		changed(t, b.form(hook+"/delete", url.Values{}), org+"/webhooks", "webhook_deleted")
 		if _, err := hooks.Get(ctx, orgID, ep.ID); !steward.IsKind(err, steward.KindNotFound) {
 			t.Errorf("the deleted endpoint: %v", err)
 		}
@@ -250,4 +253,52 @@ func TestWebhooksPageDeniedToMembers(t *testing.T) {
 			t.Errorf("a member's POST: %d %s", r.status, r.body)
 		}
 	})
+}
+
+// browseWebhooks is the browser test's step for the webhooks page: an
+// endpoint created with its secret shown once, a test event delivered to a
+// receiver on loopback and listed in the delivery log, and both pages at
+// 1,400 and 360 px.
+func browseWebhooks(t *testing.T, admin tab, db *store.DB, org string) {
+	t.Helper()
+	rc := newHookReceiver(t)
+	admin.open(org + "/webhooks")
+	admin.do(chromedp.SendKeys(chromedp.ID("wh-url"), rc.URL+"/steward"), chromedp.SendKeys(chromedp.ID("wh-events"), "api_key.*, limit.*"),
+		chromedp.SendKeys(chromedp.ID("wh-desc"), "Security team's SIEM"))
+	admin.submit(`form[action$="/webhooks"]`)
+	admin.expect("#secret-title", "Webhook endpoint created", rc.URL)
+	secret := admin.value("#secret-value")
+	rc.trust(t, secret)
+	admin.expect("tbody", rc.URL+"/steward", "api_key.*", "Security team's SIEM", "Enabled")
+	if _, err := chromedp.Run(admin.ctx, chromedp.WaitEvent(page.LoadEventFired, nil, chromedp.Click(chromedp.CSS(`td a[href*="/webhooks/"]`)))); err != nil {
+		t.Fatalf("open the endpoint's page: %v", err)
+	}
+	if html, err := chromedp.Run(admin.ctx, chromedp.OuterHTML(chromedp.CSS("html"))); err != nil || strings.Contains(html, secret) {
+		t.Fatalf("the endpoint's page shows the secret again (err %v)", err)
+	}
+	admin.submit(`form[action$="/test"]`)
+	admin.expect(".flash", "A test event is queued")
+	sender := webhooks.NewSender(db, webhooks.Guard{AllowPrivate: true}, webhooks.Settings{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if n, err := sender.RunOnce(context.Background()); err != nil || n == 0 {
+		t.Fatalf("sender: %d deliveries, %v", n, err)
+	}
+	if got := rc.signed(); len(got) == 0 {
+		t.Fatal("the receiver verified no delivery with the secret the page showed")
+	}
+	admin.do(chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("main")))
+	admin.expect("table.log tbody", "webhook.test", "delivered", "204")
+	admin.do(chromedp.EmulateViewport(1400, 900))
+	admin.shot("webhooks")
+	admin.do(chromedp.EmulateViewport(360, 740))
+	admin.shot("webhooks-360")
+	for _, path := range []string{"", org + "/webhooks"} {
+		if path != "" {
+			admin.open(path)
+		}
+		width, err := chromedp.Run(admin.ctx, chromedp.Evaluate[int64](`document.documentElement.scrollWidth`))
+		if err != nil || width > 360 {
+			t.Errorf("at 360 px, %s is %d px wide (%v)", cmp.Or(path, "the endpoint's page"), width, err)
+		}
+	}
+	admin.do(chromedp.EmulateReset())
 }
