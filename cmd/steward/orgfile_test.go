@@ -360,3 +360,76 @@ api_keys:
 		}
 	})
 }
+
+// TestExportPlanApplyWebhooks: webhook endpoints go through export, plan
+// and apply, found by URL, without their secrets.
+func TestExportPlanApplyWebhooks(t *testing.T) {
+	engines(t, func(t *testing.T, db []string) {
+		// Deliveries go to a closed port on loopback, and fail there.
+		p := start(t, append(db, "--webhooks-allow-private")...)
+		m := adminKey.FindStringSubmatch(p.output)
+		if m == nil {
+			t.Fatalf("no admin key printed:\n%s", p.output)
+		}
+		base, key := p.base, m[1]
+		if code, exported, stderr := steward(t, base, key, "export"); code != 0 || !strings.Contains(exported, "webhooks: []\n") {
+			t.Fatalf("export: exit %d\n%s%s", code, exported, stderr)
+		}
+
+		hooks := `version: 1
+webhooks:
+  - url: http://127.0.0.1:9/siem?token=receivers-token
+    description: SIEM
+    events: [limit.*, api_key.*]
+  - url: http://127.0.0.1:9/off
+    events: ["*"]
+    enabled: false
+`
+		file := writeFile(t, "hooks.yaml", hooks)
+		out := wantPlan(t, base, key, file, 2,
+			"+ webhook \"http://127.0.0.1:9/siem?...\"\n      events: (none) -> \"api_key.*, limit.*\"\n      description: (none) -> \"SIEM\"\n      signing secret: not shown; steward webhooks rotate-secret ID gives one",
+			"+ webhook \"http://127.0.0.1:9/off\"\n      events: (none) -> \"*\"\n      enabled: false\n",
+			"Plan: 2 to create, 0 to update, 0 to delete.")
+		if strings.Contains(out, "receivers-token") {
+			t.Errorf("the plan prints a URL's query:\n%s", out)
+		}
+		code, out, stderr := steward(t, base, key, "apply", "-f", file)
+		if code != 0 || !strings.Contains(out, "Applied 2 changes.") || strings.Contains(out, "whsec_") || strings.Contains(stderr, "whsec_") {
+			t.Fatalf("apply: exit %d\n%s%s", code, out, stderr)
+		}
+		wantPlan(t, base, key, file, 0, "No changes")
+		status, body := p.get(t, "/v1/admin/webhooks", key)
+		if status != 200 || !strings.Contains(body, `"url":"http://127.0.0.1:9/siem?token=receivers-token"`) || !strings.Contains(body, `"events":["api_key.*","limit.*"]`) ||
+			!strings.Contains(body, `"enabled":false`) || strings.Count(body, `"id":`) != 2 {
+			t.Fatalf("endpoints after apply: %d %s", status, body)
+		}
+
+		code, exported, stderr := steward(t, base, key, "export")
+		if code != 0 || strings.Contains(exported, "whsec_") || !strings.Contains(exported,
+			"webhooks:\n  - url: http://127.0.0.1:9/siem?token=receivers-token\n    description: SIEM\n    events:\n      - api_key.*\n      - limit.*\n    enabled: true\n  - url: http://127.0.0.1:9/off\n    events:\n      - '*'\n    enabled: false\n") {
+			t.Fatalf("export: exit %d\n%s%s", code, exported, stderr)
+		}
+		wantPlan(t, base, key, writeFile(t, "exported.yaml", exported), 0, "No changes")
+
+		// A change to each field, and an endpoint left out of the file,
+		// kept without --prune and deleted with it.
+		changed := writeFile(t, "changed.yaml", `version: 1
+webhooks:
+  - url: http://127.0.0.1:9/siem?token=receivers-token
+    events: ["*"]
+    enabled: false
+`)
+		wantPlan(t, base, key, changed, 2,
+			"~ webhook \"http://127.0.0.1:9/siem?...\"\n      events: \"api_key.*, limit.*\" -> \"*\"\n      description: \"SIEM\" -> (none)\n      enabled: true -> false\n",
+			"  webhook \"http://127.0.0.1:9/off\"\n      not in the file: kept (--prune deletes it)",
+			"Plan: 0 to create, 1 to update, 0 to delete.")
+		if code, out, stderr := steward(t, base, key, "apply", "--prune", "-f", changed); code != 0 || !strings.Contains(out, "applied: update webhook \"http://127.0.0.1:9/siem?...\"\napplied: delete webhook \"http://127.0.0.1:9/off\"\nApplied 2 changes.") {
+			t.Fatalf("apply --prune: exit %d\n%s%s", code, out, stderr)
+		}
+		wantPlan(t, base, key, changed, 0, "No changes")
+		status, body = p.get(t, "/v1/admin/webhooks", key)
+		if status != 200 || strings.Count(body, `"id":`) != 1 || !strings.Contains(body, `"events":["*"]`) || !strings.Contains(body, `"description":""`) || !strings.Contains(body, `"enabled":false`) {
+			t.Fatalf("endpoints after apply --prune: %d %s", status, body)
+		}
+	})
+}
