@@ -125,24 +125,29 @@ func webhookInput(r *http.Request) webhooks.Input {
 	return webhooks.Input{URL: &url, Events: events, Description: &description, Enabled: &enabled}
 }
 
+// webhookFields are the fields of the endpoint form, beside which an error
+// is shown.
+var webhookFields = map[string]bool{"url": true, "events": true, "description": true}
+
 // webhookAgain shows a page of webhooks again after a change was refused:
 // a field's error beside the field, any other error above the page.
 func (h *Handler) webhookAgain(w http.ResponseWriter, r *http.Request, c *reqCtx, name string, err error) error {
 	var e *steward.Error
-	if !errors.As(err, &e) || e.Kind != steward.KindInvalid || len(e.Field) < 2 || e.Field[0] != "body" {
+	if !errors.As(err, &e) || e.Kind != steward.KindInvalid {
 		return h.again(w, r, c, name, err)
+	}
+	errs := map[string]string{}
+	for _, fe := range append([]*steward.Error{e}, e.Also...) {
+		if len(fe.Field) < 2 || fe.Field[0] != "body" || !webhookFields[fe.Field[1]] {
+			return h.again(w, r, c, name, err)
+		}
+		errs[fe.Field[1]] = fe.Message
 	}
 	p, verr := h.views[name](r, c)
 	if verr != nil {
 		return verr
 	}
-	f := formOf(p.Data)
-	f.Errors = map[string]string{}
-	for _, fe := range append([]*steward.Error{e}, e.Also...) {
-		if len(fe.Field) >= 2 {
-			f.Errors[fe.Field[1]] = fe.Message
-		}
-	}
+	formOf(p.Data).Errors = errs
 	h.render(w, r, http.StatusUnprocessableEntity, name, p)
 	return nil
 }
