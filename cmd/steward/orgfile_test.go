@@ -263,6 +263,8 @@ workspaces:
 api_keys:
   - id: 00000000-0000-4000-8000-000000000000
     model_access: {allowed_models: []}
+webhooks:
+  - {url: "https://siem.example.com/steward?token=t", events: ["*"]}
 `)
 	wantPlan(t, mistral.URL, m[1], file, 2,
 		"! organization \"time zone\"  (not supported by this server: a Steward extension)",
@@ -270,12 +272,13 @@ api_keys:
 		"+ workspace \"Research\"",
 		"! allowed models \"workspace Research\"  (not supported by this server: a Steward extension)",
 		"! allowed models \"key 00000000-0000-4000-8000-000000000000\"  (not supported by this server: a Steward extension)",
-		"Plan: 1 to create, 0 to update, 0 to delete. 4 not supported by this server.")
+		"! webhook \"https://siem.example.com/steward?...\"  (not supported by this server: a Steward extension)",
+		"Plan: 1 to create, 0 to update, 0 to delete. 5 not supported by this server.")
 	code, out, stderr := steward(t, mistral.URL, m[1], "apply", "-f", file)
 	if code != 0 || !strings.Contains(out, "Applied 1 changes.") {
 		t.Fatalf("apply: exit %d\n%s%s", code, out, stderr)
 	}
-	wantPlan(t, mistral.URL, m[1], file, 0, "No changes", "4 not supported by this server.")
+	wantPlan(t, mistral.URL, m[1], file, 0, "No changes", "5 not supported by this server.")
 }
 
 // TestExportPlanApplyModelAccess: the allow lists of models of Workspaces

@@ -160,6 +160,23 @@ func TestWebhooksPage(t *testing.T) {
 			t.Fatalf("delivery log: %s", r.body)
 		}
 
+		// The log comes 25 deliveries a page, newest first.
+		for range 25 {
+			if _, err := hooks.Test(ctx, orgID, ep.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+		rows := func(body string) int { return strings.Count(body, `<span class="meta">msg_`) }
+		first, second := b.get(hook), b.get(hook+"?page=2")
+		if rows(first.body) != 25 || !strings.Contains(first.body, `<a href="?page=2">Older deliveries</a>`) || strings.Contains(first.body, "Newer deliveries") ||
+			!strings.Contains(first.body, "26 in the log") || strings.Count(first.body, "<td>pending</td>") != 25 {
+			t.Errorf("the log's first page: %d rows\n%s", rows(first.body), first.body)
+		}
+		if rows(second.body) != 1 || !strings.Contains(second.body, "<td>delivered</td>") || !strings.Contains(second.body, `<a href="?page=1">Newer deliveries</a>`) ||
+			strings.Contains(second.body, "Older deliveries") {
+			t.Errorf("the log's second page: %d rows\n%s", rows(second.body), second.body)
+		}
+
 		// Rotated: a new secret, shown once.
 		r = b.form(hook+"/rotate", url.Values{})
 		m = shownSecretRE.FindStringSubmatch(r.body)
