@@ -263,6 +263,8 @@ workspaces:
 api_keys:
   - id: 00000000-0000-4000-8000-000000000000
     model_access: {allowed_models: []}
+webhooks:
+  - {url: "https://siem.example.com/steward?token=t", events: ["*"]}
 `)
 	wantPlan(t, mistral.URL, m[1], file, 2,
 		"! organization \"time zone\"  (not supported by this server: a Steward extension)",
@@ -270,12 +272,13 @@ api_keys:
 		"+ workspace \"Research\"",
 		"! allowed models \"workspace Research\"  (not supported by this server: a Steward extension)",
 		"! allowed models \"key 00000000-0000-4000-8000-000000000000\"  (not supported by this server: a Steward extension)",
-		"Plan: 1 to create, 0 to update, 0 to delete. 4 not supported by this server.")
+		"! webhook \"https://siem.example.com/steward?...\"  (not supported by this server: a Steward extension)",
+		"Plan: 1 to create, 0 to update, 0 to delete. 5 not supported by this server.")
 	code, out, stderr := steward(t, mistral.URL, m[1], "apply", "-f", file)
 	if code != 0 || !strings.Contains(out, "Applied 1 changes.") {
 		t.Fatalf("apply: exit %d\n%s%s", code, out, stderr)
 	}
-	wantPlan(t, mistral.URL, m[1], file, 0, "No changes", "4 not supported by this server.")
+	wantPlan(t, mistral.URL, m[1], file, 0, "No changes", "5 not supported by this server.")
 }
 
 // TestExportPlanApplyModelAccess: the allow lists of models of Workspaces
@@ -357,6 +360,79 @@ api_keys:
 		if code, out, stderr := steward(t, base, admin, "plan", "-f", stranger); code != 1 ||
 			!strings.Contains(stderr, "api_keys: the Organization has no API key 00000000-0000-4000-8000-000000000000") {
 			t.Fatalf("plan with an unknown key: exit %d\n%s%s", code, out, stderr)
+		}
+	})
+}
+
+// TestExportPlanApplyWebhooks: webhook endpoints go through export, plan
+// and apply, found by URL, without their secrets.
+func TestExportPlanApplyWebhooks(t *testing.T) {
+	engines(t, func(t *testing.T, db []string) {
+		// Deliveries go to a closed port on loopback, and fail there.
+		p := start(t, append(db, "--webhooks-allow-private")...)
+		m := adminKey.FindStringSubmatch(p.output)
+		if m == nil {
+			t.Fatalf("no admin key printed:\n%s", p.output)
+		}
+		base, key := p.base, m[1]
+		if code, exported, stderr := steward(t, base, key, "export"); code != 0 || !strings.Contains(exported, "webhooks: []\n") {
+			t.Fatalf("export: exit %d\n%s%s", code, exported, stderr)
+		}
+
+		hooks := `version: 1
+webhooks:
+  - url: http://127.0.0.1:9/siem?token=receivers-token
+    description: SIEM
+    events: [limit.*, api_key.*]
+  - url: http://127.0.0.1:9/off
+    events: ["*"]
+    enabled: false
+`
+		file := writeFile(t, "hooks.yaml", hooks)
+		out := wantPlan(t, base, key, file, 2,
+			"+ webhook \"http://127.0.0.1:9/siem?...\"\n      events: (none) -> \"api_key.*, limit.*\"\n      description: (none) -> \"SIEM\"\n      signing secret: not shown; steward webhooks rotate-secret ID gives one",
+			"+ webhook \"http://127.0.0.1:9/off\"\n      events: (none) -> \"*\"\n      enabled: false\n",
+			"Plan: 2 to create, 0 to update, 0 to delete.")
+		if strings.Contains(out, "receivers-token") {
+			t.Errorf("the plan prints a URL's query:\n%s", out)
+		}
+		code, out, stderr := steward(t, base, key, "apply", "-f", file)
+		if code != 0 || !strings.Contains(out, "Applied 2 changes.") || strings.Contains(out, "whsec_") || strings.Contains(stderr, "whsec_") {
+			t.Fatalf("apply: exit %d\n%s%s", code, out, stderr)
+		}
+		wantPlan(t, base, key, file, 0, "No changes")
+		status, body := p.get(t, "/v1/admin/webhooks", key)
+		if status != 200 || !strings.Contains(body, `"url":"http://127.0.0.1:9/siem?token=receivers-token"`) || !strings.Contains(body, `"events":["api_key.*","limit.*"]`) ||
+			!strings.Contains(body, `"enabled":false`) || strings.Count(body, `"id":`) != 2 {
+			t.Fatalf("endpoints after apply: %d %s", status, body)
+		}
+
+		code, exported, stderr := steward(t, base, key, "export")
+		if code != 0 || strings.Contains(exported, "whsec_") || !strings.Contains(exported,
+			"webhooks:\n  - url: http://127.0.0.1:9/siem?token=receivers-token\n    description: SIEM\n    events:\n      - api_key.*\n      - limit.*\n    enabled: true\n  - url: http://127.0.0.1:9/off\n    events:\n      - '*'\n    enabled: false\n") {
+			t.Fatalf("export: exit %d\n%s%s", code, exported, stderr)
+		}
+		wantPlan(t, base, key, writeFile(t, "exported.yaml", exported), 0, "No changes")
+
+		// A change to each field, and an endpoint left out of the file,
+		// kept without --prune and deleted with it.
+		changed := writeFile(t, "changed.yaml", `version: 1
+webhooks:
+  - url: http://127.0.0.1:9/siem?token=receivers-token
+    events: ["*"]
+    enabled: false
+`)
+		wantPlan(t, base, key, changed, 2,
+			"~ webhook \"http://127.0.0.1:9/siem?...\"\n      events: \"api_key.*, limit.*\" -> \"*\"\n      description: \"SIEM\" -> (none)\n      enabled: true -> false\n",
+			"  webhook \"http://127.0.0.1:9/off\"\n      not in the file: kept (--prune deletes it)",
+			"Plan: 0 to create, 1 to update, 0 to delete.")
+		if code, out, stderr := steward(t, base, key, "apply", "--prune", "-f", changed); code != 0 || !strings.Contains(out, "applied: update webhook \"http://127.0.0.1:9/siem?...\"\napplied: delete webhook \"http://127.0.0.1:9/off\"\nApplied 2 changes.") {
+			t.Fatalf("apply --prune: exit %d\n%s%s", code, out, stderr)
+		}
+		wantPlan(t, base, key, changed, 0, "No changes")
+		status, body = p.get(t, "/v1/admin/webhooks", key)
+		if status != 200 || strings.Count(body, `"id":`) != 1 || !strings.Contains(body, `"events":["*"]`) || !strings.Contains(body, `"description":""`) || !strings.Contains(body, `"enabled":false`) {
+			t.Fatalf("endpoints after apply --prune: %d %s", status, body)
 		}
 	})
 }

@@ -68,7 +68,7 @@ func runExport(ctx context.Context, env Env, args []string) error {
 	}
 	heading := fmt.Sprintf("Organization configuration, written by steward export on %s.\nsteward plan -f FILE shows what steward apply -f FILE would change. Secrets are never written.", time.Now().UTC().Format(time.DateOnly))
 	if f.Organization == nil {
-		heading += "\nThis server does not serve Steward's extensions: custom roles, key policies, the time zone and Workspace limits are left out."
+		heading += "\nThis server does not serve Steward's extensions: custom roles, key policies, the time zone, Workspace limits and webhooks are left out."
 	}
 	return orgfile.Write(env.Stdout, f, heading)
 }
@@ -78,7 +78,7 @@ func runExport(ctx context.Context, env Env, args []string) error {
 func showPlan(ctx context.Context, env Env, name string, args []string) (*orgfile.Plan, error) {
 	fs := flagSet(env, name, "-f FILE [--prune] [--url URL] [--key KEY]")
 	file := fs.String("f", "", "the `FILE` to match, as steward export writes it (- for standard input)")
-	prune := fs.Bool("prune", false, "delete the Workspaces, groups and custom roles the file does not list, and direct Workspace memberships a member's workspaces do not list")
+	prune := fs.Bool("prune", false, "delete the Workspaces, groups, custom roles and webhook endpoints the file does not list, and direct Workspace memberships a member's workspaces do not list")
 	connect := connection(env, fs, "STEWARD_ADMIN_KEY")
 	if err := parseFlags(env, fs, args); err != nil {
 		return nil, err

@@ -187,13 +187,6 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		return fmt.Errorf("recover SCIM sync runs: %w", err)
 	}
 	invitations := directory.InviteSettings{TTL: cfg.InvitationTTL, AcceptURL: publicURL + "/invitations/accept"}
-	pages, err := web.New(web.Config{
-		DB: db, Log: log, Currency: cfg.Currency, Invitations: invitations, SecureCookies: cfg.SecureCookies, Proxies: proxies,
-		Auth: authn, Reset: reset, Throttle: limiter, Models: servedModels(cfg),
-	})
-	if err != nil {
-		return err
-	}
 	// Webhooks: the dispatcher fans the audit log out into deliveries,
 	// the sender makes them; each wakes the next in this process.
 	guard := webhooks.Guard{AllowPrivate: cfg.WebhooksAllowPrivate}
@@ -206,6 +199,14 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	// on PostgreSQL the others': each wakes the dispatcher at once, which
 	// otherwise looks every second.
 	db.Subscribe(func(store.Change) { hookDispatcher.Nudge() })
+	hooks := webhooks.NewService(db, guard, hookSender.Nudge)
+	pages, err := web.New(web.Config{
+		DB: db, Log: log, Currency: cfg.Currency, Invitations: invitations, SecureCookies: cfg.SecureCookies, Proxies: proxies,
+		Auth: authn, Reset: reset, Throttle: limiter, Models: servedModels(cfg), Webhooks: hooks,
+	})
+	if err != nil {
+		return err
+	}
 	srv, err := server.New(server.Deps{
 		DB: db, Log: log, Auth: authn, MaxBodyBytes: cfg.MaxBodyBytes, Version: version(),
 		BodyTimeout: cfg.BodyTimeout, ModelBodyTimeout: cfg.ModelBodyTimeout,
@@ -217,7 +218,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		Currency:    cfg.Currency,
 		Prices:      prices,
 		Models:      servedModels(cfg),
-		Webhooks:    webhooks.NewService(db, guard, hookSender.Nudge),
+		Webhooks:    hooks,
 	})
 	if err != nil {
 		return err

@@ -30,6 +30,7 @@ type server struct {
 	groupName    map[string]string // UUID -> name
 	customRoleID map[string]string // name -> UUID
 	keyName      map[string]string // key ID -> its name, or its hidden key
+	webhookID    map[string]string // URL -> endpoint ID
 	// roles names the roles of each scope: UUID or letter -> name, and
 	// name -> UUID.
 	roles   map[string]*roleNames
@@ -121,7 +122,7 @@ func Export(ctx context.Context, api *client.Admin) (*File, error) {
 func read(ctx context.Context, api *client.Admin) (*server, error) {
 	s := &server{api: api, memberID: map[string]string{}, memberEmail: map[string]string{},
 		workspaceID: map[string]string{}, groupID: map[string]string{}, groupName: map[string]string{},
-		customRoleID: map[string]string{}, keyName: map[string]string{}, roles: map[string]*roleNames{}}
+		customRoleID: map[string]string{}, keyName: map[string]string{}, webhookID: map[string]string{}, roles: map[string]*roleNames{}}
 	s.file.Version = Version
 
 	var org struct {
@@ -283,6 +284,14 @@ func read(ctx context.Context, api *client.Admin) (*server, error) {
 		s.file.APIKeys = &list
 	}
 
+	if s.steward {
+		hooks, err := s.webhooks(ctx)
+		if err != nil {
+			return nil, err
+		}
+		s.file.Webhooks = &hooks
+	}
+
 	s.file.Members = &[]Member{}
 	for _, m := range members {
 		fm := Member{Email: m.email, Roles: s.roleNames(scopeOrganization, m.rawRoles)}
@@ -400,6 +409,38 @@ func (s *server) memberRoles(ctx context.Context, id string, m *Member) error {
 	}
 	m.Workspaces = &direct
 	return nil
+}
+
+// webhooks reads the Organization's webhook endpoints, oldest first,
+// without their secrets, which no answer but the one creating or rotating
+// them carries.
+func (s *server) webhooks(ctx context.Context) ([]Webhook, error) {
+	out := []Webhook{}
+	for page := 1; ; page++ {
+		raw, err := s.api.Send(ctx, http.MethodGet, "/v1/admin/webhooks", url.Values{"page": {fmt.Sprint(page)}, "page_size": {"100"}}, nil, nil)
+		if err != nil {
+			return nil, err
+		}
+		var list struct {
+			Items []struct {
+				ID          string   `json:"id"`
+				URL         string   `json:"url"`
+				Description string   `json:"description"`
+				Events      []string `json:"events"`
+				Enabled     bool     `json:"enabled"`
+			} `json:"items"`
+		}
+		if err := json.Unmarshal(raw, &list); err != nil {
+			return nil, fmt.Errorf("GET /v1/admin/webhooks: unexpected answer: %v", err)
+		}
+		for _, w := range list.Items {
+			s.webhookID[w.URL] = w.ID
+			out = append(out, Webhook{URL: w.URL, Description: w.Description, Events: w.Events, Enabled: new(w.Enabled)})
+		}
+		if len(list.Items) < 100 {
+			return out, nil
+		}
+	}
 }
 
 // callPolicy reads an API-key expiration policy.

@@ -20,13 +20,12 @@ import (
 const Version = 1
 
 // File is an Organization's configuration. A nil section is not managed:
-// Plan leaves that part of the server as it is. Webhooks are not part of
-// it: the Admin API has none yet, and they join the file when it does.
+// Plan leaves that part of the server as it is.
 type File struct {
 	Version int `yaml:"version"`
-	// Organization, KeyPolicy, CustomRoles, APIKeys, the change of
-	// RateLimit and the limits, policies and allow lists of Workspaces are
-	// Steward extensions.
+	// Organization, KeyPolicy, CustomRoles, APIKeys, Webhooks, the change
+	// of RateLimit and the limits, policies and allow lists of Workspaces
+	// are Steward extensions.
 	Organization *Organization `yaml:"organization,omitempty"`
 	RateLimit    *RateLimit    `yaml:"rate_limit,omitempty"`
 	SpendLimit   *SpendLimit   `yaml:"spend_limit,omitempty"`
@@ -36,6 +35,7 @@ type File struct {
 	Groups       *[]Group      `yaml:"groups,omitempty"`
 	Members      *[]Member     `yaml:"members,omitempty"`
 	APIKeys      *[]APIKey     `yaml:"api_keys,omitempty"`
+	Webhooks     *[]Webhook    `yaml:"webhooks,omitempty"`
 }
 
 // Organization holds the Organization's own settings.
@@ -76,6 +76,20 @@ type APIKey struct {
 	Name        string       `yaml:"name,omitempty"`
 	ModelAccess *ModelAccess `yaml:"model_access,omitempty"`
 }
+
+// Webhook is a webhook endpoint, found by its URL. Its signing secret is
+// never in the file: an endpoint the file creates gets one that nobody has
+// seen, and `steward webhooks rotate-secret ID` gives a new one, shown
+// once. Enabled is true when left out.
+type Webhook struct {
+	URL         string   `yaml:"url"`
+	Description string   `yaml:"description,omitempty"`
+	Events      []string `yaml:"events"`
+	Enabled     *bool    `yaml:"enabled,omitempty"`
+}
+
+// enabled tells whether the file wants the endpoint to receive events.
+func (w Webhook) enabled() bool { return w.Enabled == nil || *w.Enabled }
 
 // CustomRole is a role defined by the Organization.
 type CustomRole struct {
@@ -140,9 +154,9 @@ func Read(r io.Reader) (*File, error) {
 	}
 	var problems []string
 	check := func(kind string, names []string) {
-		what := "name"
-		if kind == "api_keys" {
-			what = "id"
+		what := map[string]string{"api_keys": "id", "webhooks": "url"}[kind]
+		if what == "" {
+			what = "name"
 		}
 		seen := map[string]bool{}
 		for _, n := range names {
@@ -169,6 +183,9 @@ func Read(r io.Reader) (*File, error) {
 	}
 	if f.APIKeys != nil {
 		check("api_keys", names(*f.APIKeys, func(k APIKey) string { return strings.ToLower(k.ID) }))
+	}
+	if f.Webhooks != nil {
+		check("webhooks", names(*f.Webhooks, func(w Webhook) string { return w.URL }))
 	}
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("%s", strings.Join(problems, "; "))

@@ -67,8 +67,8 @@ func (p *Plan) Pending() int {
 
 // Options change what a plan does.
 type Options struct {
-	// Prune deletes the Workspaces, groups and custom roles that the file
-	// does not list, for each of those kinds the file has a section for,
+	// Prune deletes the Workspaces, groups, custom roles and webhook
+	// endpoints that the file does not list, for each of those kinds the file has a section for,
 	// and takes members out of the Workspaces their workspaces section
 	// does not list.
 	Prune bool
@@ -155,6 +155,11 @@ func (p *Plan) compare(f *File, opts Options) error {
 	}
 	if f.APIKeys != nil {
 		if err := p.compareKeys(*f.APIKeys, deref(cur.APIKeys), opts); err != nil {
+			return err
+		}
+	}
+	if f.Webhooks != nil {
+		if err := p.compareWebhooks(*f.Webhooks, deref(cur.Webhooks), opts); err != nil {
 			return err
 		}
 	}
@@ -610,6 +615,83 @@ func (p *Plan) compareKeys(want, have []APIKey, opts Options) error {
 		})
 	}
 	return nil
+}
+
+// compareWebhooks plans the webhook endpoints, found by URL. A new one
+// gets a secret nobody sees (the plan says how to get one); a URL that
+// changes is an endpoint deleted and another created.
+func (p *Plan) compareWebhooks(want, have []Webhook, opts Options) error {
+	byURL := map[string]Webhook{}
+	for _, w := range have {
+		if _, twice := byURL[w.URL]; twice {
+			return fmt.Errorf("webhooks: the Organization has two endpoints for %s: delete one (steward webhooks delete ID) so that the file can name each", redactQuery(w.URL))
+		}
+		byURL[w.URL] = w
+	}
+	for _, w := range want {
+		name := redactQuery(w.URL)
+		events := sorted(w.Events)
+		old, ok := byURL[w.URL]
+		if !ok {
+			details := []string{field("events", "", strings.Join(events, ", "))}
+			if w.Description != "" {
+				details = append(details, field("description", "", w.Description))
+			}
+			if !w.enabled() {
+				details = append(details, "enabled: false")
+			}
+			details = append(details, "signing secret: not shown; steward webhooks rotate-secret ID gives one (steward webhooks list shows the ID)")
+			p.add(Change{Action: Create, Kind: "webhook", Name: name, Details: details,
+				do: func(ctx context.Context, s *server) error {
+					var out struct{ ID string }
+					body := map[string]any{"url": w.URL, "events": events, "description": w.Description, "enabled": w.enabled()}
+					if err := s.call(ctx, http.MethodPost, "/v1/admin/webhooks", body, &out); err != nil {
+						return err
+					}
+					s.webhookID[w.URL] = out.ID
+					return nil
+				}}, true)
+			continue
+		}
+		body := map[string]any{}
+		var details []string
+		if have := sorted(old.Events); !slices.Equal(have, events) {
+			body["events"] = events
+			details = append(details, field("events", strings.Join(have, ", "), strings.Join(events, ", ")))
+		}
+		if old.Description != w.Description {
+			body["description"] = w.Description
+			details = append(details, field("description", old.Description, w.Description))
+		}
+		if old.enabled() != w.enabled() {
+			body["enabled"] = w.enabled()
+			details = append(details, fmt.Sprintf("enabled: %t -> %t", old.enabled(), w.enabled()))
+		}
+		if len(details) == 0 {
+			continue
+		}
+		p.add(Change{Action: Update, Kind: "webhook", Name: name, Details: details,
+			do: func(ctx context.Context, s *server) error {
+				return s.call(ctx, http.MethodPatch, "/v1/admin/webhooks/"+url.PathEscape(s.webhookID[w.URL]), body, nil)
+			}}, true)
+	}
+	for _, w := range have {
+		if !slices.ContainsFunc(want, func(x Webhook) bool { return x.URL == w.URL }) {
+			p.deletion("webhook", redactQuery(w.URL), opts, true, func(ctx context.Context, s *server) error {
+				return s.call(ctx, http.MethodDelete, "/v1/admin/webhooks/"+url.PathEscape(s.webhookID[w.URL]), nil, nil)
+			})
+		}
+	}
+	return nil
+}
+
+// redactQuery is a URL as a plan prints it: without its query, which may
+// carry a token of the receiver's, since plans end up in CI logs.
+func redactQuery(u string) string {
+	if i := strings.IndexAny(u, "?#"); i >= 0 {
+		return u[:i] + "?..."
+	}
+	return u
 }
 
 // builtin tells whether an Organization role is built in: a role the

@@ -141,7 +141,7 @@ func (h *harness) samples() samples {
 			"token_id": token.ID, "run_id": run.RunID, "webhook_id": webhook.ID},
 		backoffice: map[string]string{"organization_id": h.boot.Organization.ID, "user_id": h.boot.Admin.ID, "key_id": h.boot.AdminKey.ID},
 		web: map[string]string{"org": h.boot.Organization.ID, "ea": h.boot.EnterpriseAccount.ID, "ws": ws, "user": h.boot.Admin.ID, "group": group,
-			"key": key, "role": role, "id": invite},
+			"key": key, "role": role, "id": invite, "hook": webhook.ID},
 		workspaceKey: workspaceKey,
 		scimToken:    token.Token,
 	}

@@ -182,7 +182,7 @@ func TestBrowser(t *testing.T) {
 }
 
 func browse(t *testing.T, exe string, db *store.DB) {
-	e := newEnv(t, db, web.Config{Models: []string{"mistral-small", "steward-demo"}})
+	e := newEnv(t, db, web.Config{Models: []string{"mistral-small", "steward-demo"}, Webhooks: loopbackHooks(db)})
 	seedUsage(t, db, e.boot.Organization.ID, e.boot.DefaultWorkspace.ID)
 	seedAnalytics(t, db, e)
 
@@ -348,6 +348,7 @@ func browse(t *testing.T, exe string, db *store.DB) {
 	if got := admin.text("tbody"); strings.Contains(got, "api_key.create") || !strings.Contains(got, "api_key.rotate") {
 		t.Fatalf("filtered audit log: %q", got)
 	}
+	browseWebhooks(t, admin, db, org)
 
 	// Backoffice: an Organization and its Admin API key.
 	ea := "/web/ea/" + e.boot.EnterpriseAccount.ID

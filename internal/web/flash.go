@@ -29,6 +29,9 @@ var flashes = map[string]string{
 	"ea_member_added": "The member is added to the Enterprise Account.",
 	"ea_member_gone":  "The member is removed from the Enterprise Account.",
 	"admin_key_gone":  "The Admin API key is deleted.",
+	"webhook_saved":   "The webhook endpoint is saved.",
+	"webhook_test":    "A test event is queued: it shows in the delivery log below.",
+	"webhook_deleted": "The webhook endpoint is deleted.",
 }
 
 // done redirects, after a change, to a page that shows the notice code.

@@ -22,6 +22,8 @@ func (h *Handler) routes() {
 		"usage":         h.usageView,
 		"audit":         h.auditView,
 		"roles":         h.rolesView,
+		"webhooks":      h.webhooksView,
+		"webhook":       h.webhookView,
 		"bo_orgs":       h.backofficeView("Organizations", "orgs"),
 		"bo_members":    h.backofficeView("Enterprise Account members", "members"),
 		"bo_admin-keys": h.backofficeView("Admin API keys", "admin-keys"),
@@ -88,6 +90,14 @@ func (h *Handler) routes() {
 	h.mux.HandleFunc("GET "+o+"/roles", h.panel(steward.ActionRolesRead, h.show("roles")))
 	h.mux.HandleFunc("POST "+o+"/roles", h.panel(steward.ActionRolesWrite, h.createRole))
 	h.mux.HandleFunc("POST "+o+"/roles/{role}/delete", h.panel(steward.ActionRolesWrite, h.deleteRole))
+
+	h.mux.HandleFunc("GET "+o+"/webhooks", h.panel(steward.ActionWebhooksRead, h.show("webhooks")))
+	h.mux.HandleFunc("POST "+o+"/webhooks", h.panel(steward.ActionWebhooksWrite, h.createWebhook))
+	h.mux.HandleFunc("GET "+o+"/webhooks/{hook}", h.panel(steward.ActionWebhooksRead, h.show("webhook")))
+	h.mux.HandleFunc("POST "+o+"/webhooks/{hook}", h.panel(steward.ActionWebhooksWrite, h.updateWebhook))
+	h.mux.HandleFunc("POST "+o+"/webhooks/{hook}/rotate", h.panel(steward.ActionWebhooksWrite, h.rotateWebhookSecret))
+	h.mux.HandleFunc("POST "+o+"/webhooks/{hook}/test", h.panel(steward.ActionWebhooksWrite, h.testWebhook))
+	h.mux.HandleFunc("POST "+o+"/webhooks/{hook}/delete", h.panel(steward.ActionWebhooksWrite, h.deleteWebhook))
 
 	ea := Prefix + "/ea/{ea}"
 	h.mux.HandleFunc("GET "+ea+"/orgs", h.backoffice(h.show("bo_orgs")))

@@ -30,6 +30,7 @@ import (
 	"github.com/stewardhq/steward/internal/quota"
 	"github.com/stewardhq/steward/internal/steward"
 	"github.com/stewardhq/steward/internal/store"
+	"github.com/stewardhq/steward/internal/webhooks"
 )
 
 // Prefix is where the web pages are served.
@@ -66,6 +67,10 @@ type Config struct {
 	// Models are the names of the models the model API serves, which the
 	// allow lists of Workspaces and keys offer.
 	Models []string
+	// Webhooks is the Organizations' webhook endpoints, the one service
+	// the Admin API uses too; nil gets one over DB that checks URLs with
+	// webhooks.Guard's defaults.
+	Webhooks *webhooks.Service
 }
 
 // Handler serves every page under Prefix.
@@ -81,6 +86,7 @@ type Handler struct {
 	audit     *audit.Service
 	quota     *quota.Service
 	analytics *analytics.Service
+	webhooks  *webhooks.Service
 }
 
 // mux is the pages' ServeMux, remembering the patterns it serves.
@@ -126,9 +132,13 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
+	if cfg.Webhooks == nil {
+		cfg.Webhooks = webhooks.NewService(cfg.DB, webhooks.Guard{}, nil)
+	}
 	h := &Handler{cfg: cfg, mux: &mux{ServeMux: http.NewServeMux()}, pages: map[string]*template.Template{},
 		directory: directory.NewService(cfg.DB, cfg.Invitations), keys: keys.NewService(cfg.DB), audit: audit.NewService(cfg.DB),
-		quota: quota.NewService(cfg.DB), analytics: analytics.NewService(cfg.DB)}
+		quota: quota.NewService(cfg.DB), analytics: analytics.NewService(cfg.DB),
+		webhooks: cfg.Webhooks}
 	if err := h.parseTemplates(); err != nil {
 		return nil, err
 	}
