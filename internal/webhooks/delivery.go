@@ -36,7 +36,16 @@ type Delivery struct {
 	Latency    *time.Duration
 	LastError  string
 	FinishedAt *time.Time
-	payload    []byte
+	// payload is the body of a delivery that carries its own; payloadID
+	// names a body shared with other deliveries (webhook_payloads).
+	payload   []byte
+	payloadID string
+}
+
+// sharedPayload is a body that several deliveries send.
+type sharedPayload struct {
+	id   string
+	body []byte
 }
 
 // event is a delivery's body, as the Standard Webhooks specification
@@ -47,28 +56,55 @@ type event struct {
 	Data      any    `json:"data"`
 }
 
-// newDelivery makes the delivery of an event to an endpoint, its body
-// fixed now so that every attempt sends the same bytes.
+// body is an event's body, fixed when its deliveries are made so that
+// every attempt sends the same bytes.
+func body(eventType string, at time.Time, data any) ([]byte, error) {
+	return json.Marshal(event{Type: eventType, Timestamp: at.UTC().Format(time.RFC3339Nano), Data: data})
+}
+
+// newDelivery makes the delivery of an event to an endpoint, carrying its
+// own body.
 func newDelivery(endpointID, eventType string, at time.Time, data any) (Delivery, error) {
-	body, err := json.Marshal(event{Type: eventType, Timestamp: at.UTC().Format(time.RFC3339Nano), Data: data})
+	b, err := body(eventType, at, data)
 	if err != nil {
 		return Delivery{}, err
 	}
-	return Delivery{ID: "msg_" + uuid.NewString(), EndpointID: endpointID, EventType: eventType, CreatedAt: at,
-		Status: StatusPending, NextAttemptAt: at, payload: body}, nil
+	d := sharedDelivery(endpointID, eventType, at, "")
+	d.payload = b
+	return d, nil
 }
 
-// insertDeliveries writes deliveries, due at once.
-func insertDeliveries(ctx context.Context, tx *store.Tx, ds []Delivery) error {
+// sharedDelivery makes the delivery of an event to an endpoint whose body
+// is the shared payload payloadID.
+func sharedDelivery(endpointID, eventType string, at time.Time, payloadID string) Delivery {
+	return Delivery{ID: "msg_" + uuid.NewString(), EndpointID: endpointID, EventType: eventType, CreatedAt: at,
+		Status: StatusPending, NextAttemptAt: at, payloadID: payloadID}
+}
+
+// insertDeliveries writes shared payloads and deliveries, due at once.
+func insertDeliveries(ctx context.Context, tx *store.Tx, payloads []sharedPayload, ds []Delivery) error {
+	now := store.Micros(tx.Now)
+	if len(payloads) > 0 {
+		rows := make([][]any, len(payloads))
+		for i, p := range payloads {
+			rows[i] = []any{p.id, string(p.body), now}
+		}
+		if err := tx.InsertMany(ctx, "webhook_payloads", []string{"id", "body", "created_at"}, rows, ""); err != nil {
+			return err
+		}
+	}
 	if len(ds) == 0 {
 		return nil
 	}
 	rows := make([][]any, len(ds))
-	now := store.Micros(tx.Now)
 	for i, d := range ds {
-		rows[i] = []any{d.ID, d.EndpointID, d.EventType, string(d.payload), now, StatusPending, now}
+		var payloadID *string
+		if d.payloadID != "" {
+			payloadID = &d.payloadID
+		}
+		rows[i] = []any{d.ID, d.EndpointID, d.EventType, string(d.payload), payloadID, now, StatusPending, now}
 	}
-	return tx.InsertMany(ctx, "webhook_deliveries", []string{"id", "endpoint_id", "event_type", "payload", "created_at", "status", "next_attempt_at"}, rows, "")
+	return tx.InsertMany(ctx, "webhook_deliveries", []string{"id", "endpoint_id", "event_type", "payload", "payload_id", "created_at", "status", "next_attempt_at"}, rows, "")
 }
 
 // failPending gives up an endpoint's pending deliveries, saying why.

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/store"
 )
@@ -88,7 +90,21 @@ func Prune(ctx context.Context, db *store.DB) (int64, error) {
 		if err != nil {
 			return err
 		}
-		n, err = res.RowsAffected()
+		if n, err = res.RowsAffected(); err != nil {
+			return err
+		}
+		// A body no pending delivery sends is not needed again (the
+		// delivery log shows no bodies). Those of the last minute are
+		// left, so as not to read a fan-out's rows half seen.
+		res, err = tx.Exec(ctx, `DELETE FROM webhook_payloads WHERE id IN (
+			SELECT p.id FROM webhook_payloads p WHERE p.created_at < ? AND NOT EXISTS (
+				SELECT 1 FROM webhook_deliveries d WHERE d.payload_id = p.id AND d.status = ?) LIMIT ?)`,
+			store.Micros(tx.Now.Add(-time.Minute)), StatusPending, pruneBatch)
+		if err != nil {
+			return err
+		}
+		bodies, err := res.RowsAffected()
+		n += bodies
 		return err
 	})
 	return n, err
@@ -225,19 +241,25 @@ func (d *Dispatcher) fanOut(ctx context.Context, scope string) (written int, mor
 			return err
 		}
 		var ds []Delivery
+		var payloads []sharedPayload
 		for _, e := range entries {
+			var p *sharedPayload
 			for _, t := range targets {
 				if e.CreatedAt.Before(t.createdAt) || !Matches(t.events, e.EventType) {
 					continue
 				}
-				dl, err := newDelivery(t.id, e.EventType, e.CreatedAt, audit.ItemOf(e))
-				if err != nil {
-					return err
+				if p == nil {
+					b, err := body(e.EventType, e.CreatedAt, audit.ItemOf(e))
+					if err != nil {
+						return err
+					}
+					payloads = append(payloads, sharedPayload{id: "pl_" + uuid.NewString(), body: b})
+					p = &payloads[len(payloads)-1]
 				}
-				ds = append(ds, dl)
+				ds = append(ds, sharedDelivery(t.id, e.EventType, e.CreatedAt, p.id))
 			}
 		}
-		if err := insertDeliveries(ctx, tx, ds); err != nil {
+		if err := insertDeliveries(ctx, tx, payloads, ds); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `UPDATE webhook_cursors SET seq = ? WHERE scope = ?`, entries[len(entries)-1].Seq, scope); err != nil {

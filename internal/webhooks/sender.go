@@ -127,9 +127,12 @@ func (s *Sender) RunOnce(ctx context.Context) (int, error) { return s.runBatch(c
 // claimed is a claimed delivery with what sending it needs.
 type claimed struct {
 	id, endpointID, eventType string
-	payload                   []byte
-	attempts                  int
-	createdAt                 time.Time
+	// payload is the body, read from webhook_payloads when payloadID
+	// names it.
+	payload   []byte
+	payloadID string
+	attempts  int
+	createdAt time.Time
 }
 
 // endpointState is an endpoint as a delivery round reads it.
@@ -198,12 +201,12 @@ func (s *Sender) claim(ctx context.Context) ([]claimed, map[string]*endpointStat
 			SELECT id FROM webhook_deliveries
 			WHERE status = 'pending' AND next_attempt_at <= ? AND (claimed_until IS NULL OR claimed_until < ?)
 			ORDER BY next_attempt_at LIMIT ?`+lock+`)
-			RETURNING id, endpoint_id, event_type, payload, attempts, created_at`,
+			RETURNING id, endpoint_id, event_type, payload, COALESCE(payload_id, ''), attempts, created_at`,
 			[]any{until, now, now, s.settings.Batch}, func(rows *sql.Rows) error {
 				var c claimed
 				var payload string
 				var created int64
-				if err := rows.Scan(&c.id, &c.endpointID, &c.eventType, &payload, &c.attempts, &created); err != nil {
+				if err := rows.Scan(&c.id, &c.endpointID, &c.eventType, &payload, &c.payloadID, &c.attempts, &created); err != nil {
 					return err
 				}
 				c.payload, c.createdAt = []byte(payload), store.Time(created)
@@ -212,6 +215,9 @@ func (s *Sender) claim(ctx context.Context) ([]claimed, map[string]*endpointStat
 				return nil
 			})
 		if err != nil || len(batch) == 0 {
+			return err
+		}
+		if err := sharedBodies(ctx, tx, batch); err != nil {
 			return err
 		}
 		ids := make([]any, 0, len(endpoints))
@@ -236,6 +242,35 @@ func (s *Sender) claim(ctx context.Context) ([]claimed, map[string]*endpointStat
 		})
 	})
 	return batch, endpoints, until, err
+}
+
+// sharedBodies reads the bodies of the claimed deliveries that share one
+// (payloadID), in one query.
+func sharedBodies(ctx context.Context, tx *store.Tx, batch []claimed) error {
+	ids := map[string][]int{}
+	for i, c := range batch {
+		if c.payloadID != "" {
+			ids[c.payloadID] = append(ids[c.payloadID], i)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	args := make([]any, 0, len(ids))
+	for id := range ids {
+		args = append(args, id)
+	}
+	return tx.Each(ctx, `SELECT id, body FROM webhook_payloads WHERE id IN (`+strings.TrimSuffix(strings.Repeat("?, ", len(args)), ", ")+`)`,
+		args, func(rows *sql.Rows) error {
+			var id, b string
+			if err := rows.Scan(&id, &b); err != nil {
+				return err
+			}
+			for _, i := range ids[id] {
+				batch[i].payload = []byte(b)
+			}
+			return nil
+		})
 }
 
 // attempt is the outcome of one request.

@@ -368,7 +368,7 @@ func (s *Service) Test(ctx context.Context, orgID, id string) (Delivery, error) 
 		if err != nil {
 			return d, err
 		}
-		return d, insertDeliveries(ctx, tx, []Delivery{d})
+		return d, insertDeliveries(ctx, tx, nil, []Delivery{d})
 	})
 	if err == nil {
 		s.nudge()

@@ -514,5 +514,13 @@ func TestPrune(t *testing.T) {
 		if ds := f.deliveries(t, pending.ID); len(ds) != 1 || ds[0].Status != webhooks.StatusPending {
 			t.Errorf("pending: %+v, want kept", ds)
 		}
+		// The two deliveries shared one body, which the pending one still
+		// sends.
+		var bodies int
+		if err := db.View(ctx, func(tx *store.Tx) error {
+			return tx.QueryRow(ctx, `SELECT COUNT(*) FROM webhook_payloads`).Scan(&bodies)
+		}); err != nil || bodies != 1 {
+			t.Errorf("%d bodies kept (%v), want the pending delivery's", bodies, err)
+		}
 	})
 }
