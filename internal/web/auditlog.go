@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward/internal/audit"
-	"github.com/stewardhq/steward/internal/directory"
 	"github.com/stewardhq/steward/internal/steward"
 	"github.com/stewardhq/steward/internal/store"
 )
@@ -25,22 +24,8 @@ var (
 	auditActorTypes  = []string{steward.ActorHuman, steward.ActorAPIKey, steward.ActorOther}
 	auditTargetTypes = []string{audit.TargetUser, audit.TargetUserGroup, audit.TargetOrganization, audit.TargetWorkspace, audit.TargetAPIKey,
 		audit.TargetAdminAPIKey, audit.TargetAPIKeyPolicy, audit.TargetMonthlyLimit, audit.TargetWorkspaceMonthly, audit.TargetRateLimitRule,
-		audit.TargetEnterpriseAccount, audit.TargetBackofficeKey, audit.TargetRole}
-	auditEventTypes = []string{audit.EventOrganizationCreate, audit.EventWorkspaceCreate, audit.EventWorkspaceMemberAdd, audit.EventWorkspaceUpdate,
-		audit.EventWorkspaceDelete, audit.EventWorkspaceMemberRemove, audit.EventWorkspaceMemberRoleUpdate, audit.EventGroupCreate, audit.EventGroupUpdate,
-		audit.EventGroupDelete, audit.EventGroupMemberAdd, audit.EventGroupMemberRemove, audit.EventGroupWorkspaceProvision, audit.EventGroupWorkspaceDeprovision,
-		audit.EventGroupWorkspaceUpdate, audit.EventUserCreate, audit.EventUserDelete, audit.EventUserRoleUpdate, audit.EventUserJoin, audit.EventInviteSend,
-		audit.EventInviteResend, audit.EventInviteAccepted, audit.EventInviteRevoked, audit.EventSeatGrant, audit.EventSeatRevoke, audit.EventAdminAPIKeyCreated,
-		audit.EventAdminAPIKeyDelete, audit.EventAPIKeyCreate, audit.EventAPIKeyRotate, audit.EventAPIKeyUpdate, audit.EventAPIKeyDelete, audit.EventAPIKeyPolicyUpdate,
-		audit.EventMonthlyLimitUpdated, audit.EventWorkspaceMonthlyLimitUpdated, audit.EventRateLimitUpdate, audit.EventEnterpriseAccountCreate,
-		audit.EventEnterpriseAccountMemberAdd, audit.EventEnterpriseAccountMemberRemove, audit.EventEnterpriseAccountUpdate, audit.EventBackofficeKeyCreate,
-		audit.EventRoleCreate, audit.EventRoleUpdate, audit.EventRoleDelete, audit.EventUserPasswordSet}
+		audit.TargetEnterpriseAccount, audit.TargetBackofficeKey, audit.TargetRole, audit.TargetSCIMToken}
 )
-
-type auditRow struct {
-	audit.Entry
-	Actor, Event, Target string
-}
 
 type auditData struct {
 	Entries                        []auditRow
@@ -135,13 +120,13 @@ func (h *Handler) auditView(r *http.Request, c *reqCtx) (page, error) {
 		return p, err
 	}
 	var entries []audit.Entry
-	res, err := h.directory.ListMembers(r.Context(), c.org.ID, "", 1, directory.MaxPageSize)
+	n, err := h.names(r, c)
 	if err == nil {
-		d.Members = res.Members
+		d.Members = n.members
 		entries, err = h.audit.List(r.Context(), f)
 	}
 	for _, e := range entries {
-		d.Entries = append(d.Entries, auditRow{Entry: e, Actor: metadata(e.Actor.Metadata), Event: metadata(e.EventMetadata), Target: metadata(e.TargetMetadata)})
+		d.Entries = append(d.Entries, n.describe(e))
 	}
 	if len(entries) == auditPerPage {
 		last := entries[len(entries)-1]

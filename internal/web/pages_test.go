@@ -26,7 +26,7 @@ import (
 // form posts a form of a signed-in page with its anti-forgery token.
 func (b *browser) form(path string, values url.Values) reply {
 	b.e.t.Helper()
-	values.Set("csrf", b.csrf("/web/"))
+	values.Set("csrf", b.csrf("/web/organizations"))
 	return b.post(path, values)
 }
 

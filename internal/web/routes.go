@@ -11,6 +11,7 @@ import (
 // action they perform, authorized by steward.Authorize like the API's.
 func (h *Handler) routes() {
 	h.views = map[string]viewFunc{
+		"overview":      h.overviewView,
 		"members":       h.membersView,
 		"workspaces":    h.workspacesView,
 		"workspace":     h.workspaceView,
@@ -37,10 +38,12 @@ func (h *Handler) routes() {
 	h.mux.HandleFunc("POST "+Prefix+"/password/reset", h.reset)
 	h.mux.HandleFunc("POST "+Prefix+"/signout", h.signedIn(h.signOut))
 	h.mux.HandleFunc("GET "+Prefix+"/{$}", h.signedIn(h.home))
+	h.mux.HandleFunc("GET "+Prefix+"/organizations", h.signedIn(h.organizations))
 	h.mux.HandleFunc("GET "+Prefix+"/password", h.signedIn(h.passwordPage))
 	h.mux.HandleFunc("POST "+Prefix+"/password", h.signedIn(h.changePassword))
 
 	o := Prefix + "/o/{org}"
+	h.mux.HandleFunc("GET "+o+"/{$}", h.panelFor(steward.ActionUsageRead, allPermissions, h.overview))
 	h.mux.HandleFunc("GET "+o+"/members", h.panel(steward.ActionMembersRead, h.show("members")))
 	h.mux.HandleFunc("POST "+o+"/invitations", h.panel(steward.ActionMembersWrite, h.invite))
 	h.mux.HandleFunc("POST "+o+"/invitations/{id}/revoke", h.panel(steward.ActionMembersWrite, h.revokeInvite))
