@@ -34,7 +34,7 @@ type auditData struct {
 	From, To, Actor                string
 	Members                        []steward.Member
 	Next                           template.URL
-	Query                          string
+	Query                          template.URL
 }
 
 // auditFilters are the query parameters that filter the log, kept across
@@ -113,7 +113,7 @@ func (h *Handler) auditView(r *http.Request, c *reqCtx) (page, error) {
 			filters.Set(k, v)
 		}
 	}
-	d.Query = filters.Encode()
+	d.Query = template.URL(filters.Encode())
 	f, err := auditFilter(q, c.org.ID)
 	if err != nil {
 		p.Data = d

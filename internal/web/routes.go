@@ -85,6 +85,7 @@ func (h *Handler) routes() {
 	h.mux.HandleFunc("POST "+o+"/limits", h.panel(steward.ActionLimitsWrite, h.saveLimits))
 	h.mux.HandleFunc("POST "+o+"/limits/models", h.panel(steward.ActionLimitsWrite, h.saveModelLimits))
 	h.mux.HandleFunc("GET "+o+"/usage", h.panel(steward.ActionUsageRead, h.show("usage")))
+	h.mux.HandleFunc("GET "+o+"/usage.csv", h.panel(steward.ActionUsageRead, h.exportUsage))
 	h.mux.HandleFunc("GET "+o+"/analytics", h.panel(steward.ActionUsageRead, h.analyticsPage))
 	h.mux.HandleFunc("GET "+o+"/audit", h.panel(steward.ActionAuditRead, h.show("audit")))
 	h.mux.HandleFunc("GET "+o+"/audit.csv", h.panel(steward.ActionAuditRead, h.exportAudit))
