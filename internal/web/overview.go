@@ -11,7 +11,6 @@ import (
 
 	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/billing"
-	"github.com/stewardhq/steward/internal/keys"
 	"github.com/stewardhq/steward/internal/quota"
 	"github.com/stewardhq/steward/internal/steward"
 	"github.com/stewardhq/steward/internal/usage"
@@ -26,8 +25,6 @@ const (
 	nearLimitPercent = 80
 	overviewTop      = 5
 	overviewEvents   = 8
-	// overviewKeyPages bounds the pages of keys read for expiries.
-	overviewKeyPages = 10
 )
 
 // allPermissions opens a page to anyone with a permission in the
@@ -338,21 +335,14 @@ func near(used, limit int64) (int64, bool) {
 // expiringKeys returns the keys that expire within expiringWithin, soonest
 // first, and the time the keys were read at.
 func (h *Handler) expiringKeys(r *http.Request, c *reqCtx) ([]steward.APIKey, time.Time, error) {
+	all, now, err := h.allKeys(r, c)
+	if err != nil {
+		return nil, now, err
+	}
 	var out []steward.APIKey
-	var now time.Time
-	for page := range overviewKeyPages {
-		list, at, err := h.keys.ListKeys(r.Context(), c.org.ID, "", keys.MaxListLimit, page*keys.MaxListLimit)
-		if err != nil {
-			return nil, now, err
-		}
-		now = at
-		for _, k := range list {
-			if k.ExpiresAt != nil && !k.Expired(at) && k.ExpiresAt.Sub(at) <= expiringWithin {
-				out = append(out, k)
-			}
-		}
-		if len(list) < keys.MaxListLimit {
-			break
+	for _, k := range all {
+		if k.ExpiresAt != nil && !k.Expired(now) && k.ExpiresAt.Sub(now) <= expiringWithin {
+			out = append(out, k)
 		}
 	}
 	slices.SortFunc(out, func(a, b steward.APIKey) int { return a.ExpiresAt.Compare(*b.ExpiresAt) })

@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/stewardhq/steward/internal/keys"
 	"github.com/stewardhq/steward/internal/steward"
 	"github.com/stewardhq/steward/internal/usage"
 )
@@ -244,7 +243,7 @@ func add(t *usage.Totals, o usage.Totals) {
 }
 
 // nameSeries names the values of the grouping: Workspaces and members
-// from their lists, keys from theirs (overviewKeyPages pages of them).
+// from their lists, keys from theirs (maxKeyPages pages of them).
 func (h *Handler) nameSeries(r *http.Request, c *reqCtx, ex *explorer) error {
 	base := Prefix + "/o/" + c.org.ID
 	n, err := h.names(r, c)
@@ -253,17 +252,12 @@ func (h *Handler) nameSeries(r *http.Request, c *reqCtx, ex *explorer) error {
 	}
 	keyNames := map[string]string{}
 	if ex.Group == usage.GroupKey {
-		for page := range overviewKeyPages {
-			list, _, err := h.keys.ListKeys(r.Context(), c.org.ID, "", keys.MaxListLimit, page*keys.MaxListLimit)
-			if err != nil {
-				return err
-			}
-			for _, k := range list {
-				keyNames[k.ID] = keyName(k)
-			}
-			if len(list) < keys.MaxListLimit {
-				break
-			}
+		all, _, err := h.allKeys(r, c)
+		if err != nil {
+			return err
+		}
+		for _, k := range all {
+			keyNames[k.ID] = keyName(k)
 		}
 	}
 	for i := range ex.Series {
