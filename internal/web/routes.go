@@ -47,6 +47,7 @@ func (h *Handler) routes() {
 	h.mux.HandleFunc("GET "+o+"/members", h.panel(steward.ActionMembersRead, h.show("members")))
 	h.mux.HandleFunc("POST "+o+"/invitations", h.panel(steward.ActionMembersWrite, h.invite))
 	h.mux.HandleFunc("POST "+o+"/invitations/{id}/revoke", h.panel(steward.ActionMembersWrite, h.revokeInvite))
+	h.mux.HandleFunc("POST "+o+"/invitations/{id}/resend", h.panel(steward.ActionMembersWrite, h.resendInvite))
 	h.mux.HandleFunc("POST "+o+"/members/{user}/role", h.panel(steward.ActionMembersWrite, h.setMemberRole))
 	h.mux.HandleFunc("POST "+o+"/members/{user}/remove", h.panel(steward.ActionMembersWrite, h.removeMember))
 
