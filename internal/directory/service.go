@@ -125,6 +125,20 @@ func (s *Service) RevokeInvitation(ctx context.Context, actor steward.Actor, org
 	})
 }
 
+// PendingInvitation returns the invitation of a token and its Organization
+// while it may be accepted.
+func (s *Service) PendingInvitation(ctx context.Context, token string) (steward.Invitation, steward.Organization, error) {
+	type out struct {
+		inv steward.Invitation
+		org steward.Organization
+	}
+	o, err := store.Read(ctx, s.db, func(tx *store.Tx) (out, error) {
+		inv, org, err := PendingInvitation(ctx, tx, token)
+		return out{inv, org}, err
+	})
+	return o.inv, o.org, err
+}
+
 // AcceptInvitation accepts the invitation of a token.
 func (s *Service) AcceptInvitation(ctx context.Context, token, firstName, lastName string) (Accepted, error) {
 	return store.Write(ctx, s.db, func(tx *store.Tx) (Accepted, error) {

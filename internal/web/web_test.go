@@ -379,3 +379,45 @@ func TestChangePassword(t *testing.T) {
 		}
 	})
 }
+
+// The invitation page names the Organization and the invited address, is
+// styled by the panel's stylesheet, and answers a used link without a
+// form; the password page names the account.
+func TestInvitationAndPasswordPagesNameThem(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db, web.Config{})
+		b := e.browser()
+		b.mustSignIn()
+		if r := b.form(e.org()+"/invitations", url.Values{"emails": {"guest@example.com"}, "role": {steward.RoleIDOrganizationMember}}); r.status != 200 {
+			t.Fatalf("invite: %d %s", r.status, r.body)
+		}
+		ctx := context.Background()
+		var body string
+		if err := db.View(ctx, func(tx *store.Tx) error {
+			return tx.QueryRow(ctx, `SELECT body FROM outbox WHERE kind = 'invitation' AND recipient = 'guest@example.com'`).Scan(&body)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		_, after, _ := strings.Cut(body, "/invitations/accept?token=")
+		token, _, _ := strings.Cut(after, "\n")
+		token = strings.TrimSpace(token)
+		guest := e.browser()
+		r := guest.get("/invitations/accept?token=" + url.QueryEscape(token))
+		org := e.boot.Organization.Name
+		if r.status != 200 || !strings.Contains(r.body, "<h1>Join "+org+"</h1>") || !strings.Contains(r.body, "<strong>guest@example.com</strong>") ||
+			!strings.Contains(r.body, `href="/web/assets/style.css"`) || !strings.Contains(r.header.Get("Content-Security-Policy"), "style-src 'self'") {
+			t.Fatalf("invitation page: %d %v %s", r.status, r.header, r.body)
+		}
+		r = guest.post("/invitations/accept", url.Values{"token": {token}, "password": {"guest's long password"}, "password_confirm": {"guest's long password"}})
+		if r.status != 200 || !strings.Contains(r.body, "You are now a member of <strong>"+org+"</strong> as <strong>guest@example.com</strong>") {
+			t.Fatalf("accept: %d %s", r.status, r.body)
+		}
+		r = guest.get("/invitations/accept?token=" + url.QueryEscape(token))
+		if r.status != http.StatusConflict || strings.Contains(r.body, "<form") || !strings.Contains(r.body, "already accepted") {
+			t.Errorf("a used link: %d %s", r.status, r.body)
+		}
+		if r := b.get("/web/password"); !strings.Contains(r.body, `The password of <strong id="account">admin@example.com</strong>`) {
+			t.Errorf("the password page does not name the account: %s", r.body)
+		}
+	})
+}
