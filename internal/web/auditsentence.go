@@ -148,7 +148,9 @@ func (n names) describe(e audit.Entry) auditRow {
 				continue
 			}
 		}
-		row.Details = append(row.Details, change{Name: readable(k), After: v})
+		if v != "" {
+			row.Details = append(row.Details, change{Name: readable(k), After: v})
+		}
 	}
 	raw, _ := json.MarshalIndent(map[string]any{
 		"log_id": e.LogID, "created_at": e.CreatedAt, "event_type": e.EventType, "event_metadata": e.EventMetadata,

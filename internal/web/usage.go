@@ -159,7 +159,10 @@ func (h *Handler) readExplorer(r *http.Request, c *reqCtx) (explorer, error) {
 	}
 	now := time.Now().In(zone)
 	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, zone)
-	ex := explorer{Zone: zone, From: today.AddDate(0, 0, 1-today.Day()), To: today, Group: q.Get("group"), Metric: q.Get("metric")}
+	ex := explorer{Zone: zone, From: today.AddDate(0, 0, 1-today.Day()), To: today, Group: usage.GroupModel, Metric: q.Get("metric")}
+	if q.Has("group") {
+		ex.Group = q.Get("group")
+	}
 	for _, d := range []struct {
 		name string
 		dst  *time.Time
@@ -269,7 +272,7 @@ func (h *Handler) nameSeries(r *http.Request, c *reqCtx, ex *explorer) error {
 		case s.ID == "":
 			s.Name = "none"
 		case ex.Group == usage.GroupWorkspace:
-			s.Name = "Workspace " + cmp.Or(n.workspaces[s.ID], s.ID)
+			s.Name = cmp.Or(n.workspaces[s.ID], "Workspace "+s.ID)
 			if c.perms.Has(steward.PermWorkspacesRead) {
 				s.Href = base + "/workspaces/" + s.ID
 			}
