@@ -168,9 +168,6 @@ func (b tab) shot(name string) {
 // page has something to draw.
 func seedUsage(t *testing.T, db *store.DB, orgID, workspaceID string) {
 	t.Helper()
-	ctx := context.Background()
-	rec := usage.NewRecorder(db, usage.Options{})
-	go rec.Run(ctx)
 	now := time.Now().UTC()
 	start := time.Date(now.Year(), now.Month(), 1, 9, 0, 0, 0, time.UTC)
 	var events []usage.Event
@@ -181,12 +178,7 @@ func seedUsage(t *testing.T, db *store.DB, orgID, workspaceID string) {
 				Model: model, InputTokens: in, OutputTokens: in / 3, Cost: in * int64(40-30*i), Currency: "USD", Endpoint: "chat.completions"})
 		}
 	}
-	if err := rec.RecordMany(ctx, events); err != nil {
-		t.Fatalf("seed usage: %v", err)
-	}
-	if err := rec.Close(); err != nil {
-		t.Fatal(err)
-	}
+	recordUsage(t, db, events)
 }
 
 // TestBrowser drives the Admin Panel and the Backoffice in headless

@@ -21,21 +21,13 @@ import (
 // the bootstrap admin: 3 requests of 1,000 tokens costing 4.50 in all.
 func seedKeyUsage(t testing.TB, e *env, keyID string) {
 	t.Helper()
-	ctx := context.Background()
-	rec := usage.NewRecorder(e.db, usage.Options{})
-	go rec.Run(ctx)
 	var events []usage.Event
 	for i, id := range []string{"a", "b", "c"} {
 		events = append(events, usage.Event{ID: "seed-" + id, Time: time.Now().Add(-time.Duration(i) * time.Minute), OrganizationID: e.boot.Organization.ID,
 			WorkspaceID: e.boot.DefaultWorkspace.ID, KeyID: keyID, UserID: e.boot.Admin.ID, Model: "small", InputTokens: 600, OutputTokens: 400,
 			Cost: 1_500_000, Currency: "USD", Endpoint: "chat.completions"})
 	}
-	if err := rec.RecordMany(ctx, events); err != nil {
-		t.Fatal(err)
-	}
-	if err := rec.Close(); err != nil {
-		t.Fatal(err)
-	}
+	recordUsage(t, e.db, events)
 }
 
 // TestOverview checks each figure of the overview and its link: the spend

@@ -211,9 +211,9 @@ func (h *Handler) readExplorer(r *http.Request, c *reqCtx) (explorer, error) {
 			ex.PerDay[id] = make([]usage.Totals, ex.Days)
 			sums[id] = &series{ID: id}
 		}
-		add(&ex.PerDay[id][i], row.Totals)
-		add(&sums[id].Totals, row.Totals)
-		add(&ex.Total, row.Totals)
+		ex.PerDay[id][i].Add(row.Totals)
+		sums[id].Add(row.Totals)
+		ex.Total.Add(row.Totals)
 	}
 	if ex.Metric == "" {
 		ex.Metric, ex.MetricAuto = "requests", true
@@ -234,15 +234,6 @@ func (h *Handler) readExplorer(r *http.Request, c *reqCtx) (explorer, error) {
 		return cmp.Compare(a.ID, b.ID)
 	})
 	return ex, h.nameSeries(r, c, &ex)
-}
-
-func add(t *usage.Totals, o usage.Totals) {
-	t.Requests += o.Requests
-	t.InputTokens += o.InputTokens
-	t.OutputTokens += o.OutputTokens
-	t.Cost += o.Cost
-	t.EstimatedRequests += o.EstimatedRequests
-	t.OverrunRequests += o.OverrunRequests
 }
 
 // nameSeries names the values of the grouping: Workspaces and members

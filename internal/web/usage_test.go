@@ -30,20 +30,12 @@ func TestUsagePageCountsTheOrganizationsMonths(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rec := usage.NewRecorder(db, usage.Options{})
-		go rec.Run(ctx)
-		err = rec.RecordMany(ctx, []usage.Event{
+		recordUsage(t, db, []usage.Event{
 			{ID: "feb", Time: time.Date(2026, 2, 28, 23, 30, 0, 0, time.UTC), OrganizationID: org, WorkspaceID: ws, Model: "small",
 				InputTokens: 1, Currency: "USD", Endpoint: "chat.completions"},
 			{ID: "mar", Time: time.Date(2026, 3, 31, 22, 30, 0, 0, time.UTC), OrganizationID: org, WorkspaceID: ws, Model: "small",
 				InputTokens: 10, Currency: "USD", Endpoint: "chat.completions"},
 		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := rec.Close(); err != nil {
-			t.Fatal(err)
-		}
 		b := e.browser()
 		b.mustSignIn()
 		r := b.get(e.org() + "/usage?metric=tokens&from=2026-03-01&to=2026-03-31&group=model")
@@ -73,21 +65,13 @@ func TestUsageExplorer(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rec := usage.NewRecorder(db, usage.Options{})
-		go rec.Run(ctx)
 		day := func(d int) time.Time { return time.Date(2026, 5, d, 12, 0, 0, 0, time.UTC) }
-		err = rec.RecordMany(ctx, []usage.Event{
+		recordUsage(t, db, []usage.Event{
 			{ID: "1", Time: day(3), OrganizationID: org, WorkspaceID: ws, KeyID: k.Key.ID, UserID: e.boot.Admin.ID, Model: "large", InputTokens: 100, OutputTokens: 50, Currency: "USD", Endpoint: "chat.completions"},
 			{ID: "2", Time: day(3), OrganizationID: org, WorkspaceID: ws, KeyID: k.Key.ID, UserID: e.boot.Admin.ID, Model: "small", InputTokens: 10, OutputTokens: 5, Currency: "USD", Endpoint: "chat.completions"},
 			{ID: "3", Time: day(9), OrganizationID: org, WorkspaceID: ws, Model: "small", InputTokens: 1, OutputTokens: 1, Currency: "USD", Endpoint: "chat.completions"},
 			{ID: "4", Time: day(20), OrganizationID: org, WorkspaceID: ws, KeyID: k.Key.ID, Model: "small", InputTokens: 1000, Currency: "USD", Endpoint: "chat.completions"},
 		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := rec.Close(); err != nil {
-			t.Fatal(err)
-		}
 		b := e.browser()
 		b.mustSignIn()
 		base := e.org() + "/usage"
@@ -136,4 +120,17 @@ func TestUsageExplorer(t *testing.T) {
 			}
 		}
 	})
+}
+
+// recordUsage records usage events through a recorder of their own.
+func recordUsage(t testing.TB, db *store.DB, events []usage.Event) {
+	t.Helper()
+	rec := usage.NewRecorder(db, usage.Options{})
+	go rec.Run(context.Background())
+	if err := rec.RecordMany(context.Background(), events); err != nil {
+		t.Fatalf("record usage: %v", err)
+	}
+	if err := rec.Close(); err != nil {
+		t.Fatal(err)
+	}
 }
