@@ -2,6 +2,7 @@ package web
 
 import (
 	"encoding/json"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -71,14 +72,7 @@ var auditSentences = map[string]string{
 }
 
 // auditEventTypes are the event types the filter offers, in order.
-var auditEventTypes = func() []string {
-	out := make([]string, 0, len(auditSentences))
-	for e := range auditSentences {
-		out = append(out, e)
-	}
-	slices.Sort(out)
-	return out
-}()
+var auditEventTypes = slices.Sorted(maps.Keys(auditSentences))
 
 // part is a piece of a sentence: text, linked when Href is set.
 type part struct {
@@ -129,12 +123,7 @@ func (n names) describe(e audit.Entry) auditRow {
 		row.Sentence = append(row.Sentence, n.placeholder(e, tmpl[i+1:j]))
 		tmpl = tmpl[j+1:]
 	}
-	keys := make([]string, 0, len(e.EventMetadata))
-	for k := range e.EventMetadata {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(e.EventMetadata)) {
 		v := e.EventMetadata[k]
 		switch {
 		case strings.HasSuffix(k, "_before"):

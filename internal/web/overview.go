@@ -3,6 +3,7 @@ package web
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -294,12 +295,7 @@ func nearLimits(st quota.Standings, base string, workspacePages bool) []nearLimi
 				out = append(out, nearLimit{What: "Spend cap of " + name, Href: href, Used: money(m.Spend.Spent), Limit: strconv.FormatInt(*m.Spend.Cap, 10), Percent: n, Reached: m.Spend.Reached()})
 			}
 		}
-		models := make([]string, 0, len(m.Limits.Models))
-		for model := range m.Limits.Models {
-			models = append(models, model)
-		}
-		slices.Sort(models)
-		for _, model := range models {
+		for _, model := range slices.Sorted(maps.Keys(m.Limits.Models)) {
 			lim := m.Limits.Models[model].PerMonth
 			if lim <= 0 {
 				continue
