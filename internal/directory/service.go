@@ -65,6 +65,12 @@ func (s *Service) GetMember(ctx context.Context, orgID, userID string) (steward.
 	})
 }
 
+// MemberEmails returns the addresses of those of ids who are members of
+// the Organization.
+func (s *Service) MemberEmails(ctx context.Context, orgID string, ids []string) (map[string]string, error) {
+	return store.Read(ctx, s.db, func(tx *store.Tx) (map[string]string, error) { return MemberEmails(ctx, tx, orgID, ids) })
+}
+
 // MemberRoles returns one member (or KindNotFound) and the Organization's
 // role catalogue, to name every role they hold.
 func (s *Service) MemberRoles(ctx context.Context, orgID, userID string) (steward.Member, *Catalog, error) {

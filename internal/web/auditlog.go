@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/directory"
 	"github.com/stewardhq/steward/internal/steward"
 	"github.com/stewardhq/steward/internal/store"
 )
@@ -120,13 +121,13 @@ func (h *Handler) auditView(r *http.Request, c *reqCtx) (page, error) {
 		return p, err
 	}
 	var entries []audit.Entry
-	n, err := h.names(r, c)
+	res, err := h.directory.ListMembers(r.Context(), c.org.ID, "", 1, directory.MaxPageSize)
 	if err == nil {
-		d.Members = n.members
+		d.Members = res.Members
 		entries, err = h.audit.List(r.Context(), f)
 	}
-	for _, e := range entries {
-		d.Entries = append(d.Entries, n.describe(e))
+	if err == nil {
+		d.Entries, err = h.describeAll(r, c, entries)
 	}
 	if len(entries) == auditPerPage {
 		last := entries[len(entries)-1]

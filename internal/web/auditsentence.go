@@ -172,7 +172,7 @@ func (n names) user(id, email string) part {
 		email = n.users[id]
 	}
 	if email == "" {
-		email = "a former member"
+		email = "former member " + id
 	}
 	if id == "" {
 		return part{Text: email}
@@ -264,18 +264,14 @@ func (n names) placeholder(e audit.Entry, name string) part {
 	return part{Text: strings.ToLower(strings.ReplaceAll(e.TargetType, "_", " "))}
 }
 
-// names reads the names entries refer to: the Organization's first
-// directory.MaxPageSize members (by address) and its Workspaces, archived
-// ones included.
-func (h *Handler) names(r *http.Request, c *reqCtx) (orgNames, error) {
-	n := orgNames{names: names{base: Prefix + "/o/" + c.org.ID, users: map[string]string{}, workspaces: map[string]string{}}}
-	res, err := h.directory.ListMembers(r.Context(), c.org.ID, "", 1, directory.MaxPageSize)
-	if err != nil {
+// names reads the names pages show for ids: the addresses of those of
+// userIDs who are members, and every Workspace's name, archived ones
+// included.
+func (h *Handler) names(r *http.Request, c *reqCtx, userIDs []string) (names, error) {
+	n := names{base: Prefix + "/o/" + c.org.ID, workspaces: map[string]string{}}
+	var err error
+	if n.users, err = h.directory.MemberEmails(r.Context(), c.org.ID, userIDs); err != nil {
 		return n, err
-	}
-	n.members = res.Members
-	for _, m := range res.Members {
-		n.users[m.User.ID] = m.User.Email
 	}
 	for _, archived := range []bool{false, true} {
 		ws, _, err := h.directory.ListWorkspaces(r.Context(), c.org.ID, archived, "", 1, directory.MaxPageSize)
@@ -289,8 +285,29 @@ func (h *Handler) names(r *http.Request, c *reqCtx) (orgNames, error) {
 	return n, nil
 }
 
-// orgNames are names, with the members they were read from.
-type orgNames struct {
-	names
-	members []steward.Member
+// entryUsers are the people entries name by id: their actors and the users
+// they changed.
+func entryUsers(entries []audit.Entry) []string {
+	var ids []string
+	for _, e := range entries {
+		ids = append(ids, e.Actor.UserID)
+		if e.TargetType == audit.TargetUser {
+			ids = append(ids, e.TargetMetadata["id"])
+		}
+	}
+	slices.Sort(ids)
+	return slices.Compact(ids)
+}
+
+// describeAll describes entries, with the names they refer to.
+func (h *Handler) describeAll(r *http.Request, c *reqCtx, entries []audit.Entry) ([]auditRow, error) {
+	n, err := h.names(r, c, entryUsers(entries))
+	if err != nil {
+		return nil, err
+	}
+	rows := make([]auditRow, len(entries))
+	for i, e := range entries {
+		rows[i] = n.describe(e)
+	}
+	return rows, nil
 }

@@ -78,13 +78,17 @@ func (h *Handler) keysView(r *http.Request, c *reqCtx) (page, error) {
 		if err != nil {
 			return err
 		}
-		n, err := h.names(r, c)
+		owners := make([]string, len(all))
+		for i, k := range all {
+			owners[i] = k.UserID
+		}
+		emails, err := h.directory.MemberEmails(ctx, c.org.ID, owners)
 		if err != nil {
 			return err
 		}
 		seen := map[string]bool{}
 		for _, k := range all {
-			email := cmp.Or(n.users[k.UserID], k.CreatedBy, k.UserID)
+			email := cmp.Or(emails[k.UserID], k.CreatedBy, k.UserID)
 			if k.UserID != "" && !seen[k.UserID] {
 				seen[k.UserID] = true
 				d.Owners = append(d.Owners, owner{ID: k.UserID, Email: email})

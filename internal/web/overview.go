@@ -140,16 +140,12 @@ func (h *Handler) overviewData(r *http.Request, c *reqCtx, base string) (overvie
 		}
 	}
 	if c.perms.Has(steward.PermAuditRead) {
-		n, err := h.names(r, c)
-		if err != nil {
-			return d, err
-		}
 		entries, err := h.audit.List(ctx, audit.Filter{OrganizationID: c.org.ID, Limit: overviewEvents})
 		if err != nil {
 			return d, err
 		}
-		for _, e := range entries {
-			d.Events = append(d.Events, n.describe(e))
+		if d.Events, err = h.describeAll(r, c, entries); err != nil {
+			return d, err
 		}
 	}
 	return d, nil

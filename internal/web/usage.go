@@ -240,7 +240,13 @@ func (h *Handler) readExplorer(r *http.Request, c *reqCtx) (explorer, error) {
 // from their lists, keys from theirs (maxKeyPages pages of them).
 func (h *Handler) nameSeries(r *http.Request, c *reqCtx, ex *explorer) error {
 	base := Prefix + "/o/" + c.org.ID
-	n, err := h.names(r, c)
+	var userIDs []string
+	if ex.Group == usage.GroupUser {
+		for _, s := range ex.Series {
+			userIDs = append(userIDs, s.ID)
+		}
+	}
+	n, err := h.names(r, c, userIDs)
 	if err != nil {
 		return err
 	}
