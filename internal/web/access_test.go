@@ -37,7 +37,8 @@ func menu(body string) []string {
 
 // seedRoles makes members with other roles than organization_admin, each
 // with a password: a billing manager, a member whose custom role reads keys
-// and the audit log, and a plain member.
+// and the audit log, one whose custom role reads Workspaces, and a plain
+// member.
 func seedRoles(t testing.TB, e *env) map[string]string {
 	t.Helper()
 	ctx := context.Background()
@@ -49,10 +50,17 @@ func seedRoles(t testing.TB, e *env) map[string]string {
 		if err != nil {
 			return err
 		}
-		billing, custom := []string{steward.RoleOrganizationBilling}, []string{role.ID}
+		readerName, readerPerms := "Workspace reader", []string{string(steward.PermWorkspacesRead)}
+		reader, err := directory.CreateCustomRole(ctx, tx, steward.SystemActor("test"), e.boot.Organization.ID,
+			directory.CustomRoleInput{Name: &readerName, Scope: steward.ScopeOrganization, Permissions: &readerPerms})
+		if err != nil {
+			return err
+		}
+		billing, custom, readers := []string{steward.RoleOrganizationBilling}, []string{role.ID}, []string{reader.ID}
 		res, err := directory.CreateMembers(ctx, tx, steward.SystemActor("test"), e.boot.Organization, []directory.NewMember{
 			{Email: "billing@example.com", Roles: directory.RoleInput{RoleNames: &billing}},
 			{Email: "auditor@example.com", Roles: directory.RoleInput{Roles: &custom}},
+			{Email: "reader@example.com", Roles: directory.RoleInput{Roles: &readers}},
 			{Email: "plain@example.com"},
 		})
 		users = res.EmailToUserID
@@ -89,6 +97,7 @@ func TestWhoSeesWhat(t *testing.T) {
 			{"admin@example.com", adminPassword, every, "/"},
 			{"billing@example.com", "a member's own password", []string{"Overview", "Limits", "Usage", "Analytics"}, "/"},
 			{"auditor@example.com", "a member's own password", []string{"API keys", "Audit log"}, "/keys"},
+			{"reader@example.com", "a member's own password", []string{"Workspaces"}, "/workspaces"},
 			{"plain@example.com", "a member's own password", nil, ""},
 		} {
 			t.Run(tc.email, func(t *testing.T) {
@@ -130,6 +139,15 @@ func TestWhoSeesWhat(t *testing.T) {
 					}
 				}
 			})
+		}
+		// A member who reads Workspaces gets no form to change them.
+		reader := e.browser()
+		reader.signIn("reader@example.com", "a member's own password")
+		for _, path := range []string{"/workspaces", "/workspaces/" + e.boot.DefaultWorkspace.ID} {
+			r := reader.get(org + path)
+			if n := strings.Count(r.body, `<form method="post"`); r.status != 200 || n != 1 {
+				t.Errorf("%s for a Workspace reader: %d, %d forms to post, want only the sign-out: %s", path, r.status, n, r.body)
+			}
 		}
 		// A billing manager sees limits but cannot change them.
 		b := e.browser()
