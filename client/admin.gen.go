@@ -1938,6 +1938,27 @@ func (e UserRole) Valid() bool {
 	}
 }
 
+// Defines values for WebhookDeliveryStatus.
+const (
+	Delivered WebhookDeliveryStatus = "delivered"
+	Failed    WebhookDeliveryStatus = "failed"
+	Pending   WebhookDeliveryStatus = "pending"
+)
+
+// Valid indicates whether the value is a known member of the WebhookDeliveryStatus enum.
+func (e WebhookDeliveryStatus) Valid() bool {
+	switch e {
+	case Delivered:
+		return true
+	case Failed:
+		return true
+	case Pending:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for WorkspaceMemberSingleINRoleName.
 const (
 	WorkspaceMemberSingleINRoleNameBilling              WorkspaceMemberSingleINRoleName = "billing"
@@ -2950,6 +2971,29 @@ type AssignGroupToWorkspaceIn_Roles_Item struct {
 
 // AuditLogEventType defines model for AuditLogEventType.
 type AuditLogEventType string
+
+// AuditLogExportLine One line of the audit log export: an entry as AuditLogOut has it, whose event_type may also be one of Steward's own (such as limit.spend.reached), with its place in the log.
+type AuditLogExportLine struct {
+	// ActorMetadata Details identifying the actor.
+	ActorMetadata map[string]string `json:"actor_metadata"`
+	ActorType     string            `json:"actor_type"`
+	CreatedAt     time.Time         `json:"created_at"`
+
+	// Cursor Resumes the export after this entry.
+	Cursor        string            `json:"cursor"`
+	EventMetadata map[string]string `json:"event_metadata"`
+	EventType     string            `json:"event_type"`
+
+	// LogId Identifier of the entry.
+	LogId            int     `json:"log_id"`
+	OrganizationUuid *string `json:"organization_uuid,omitempty"`
+
+	// Seq Number of the entry in the Organization's log, from 1, without gaps.
+	Seq            int               `json:"seq"`
+	TargetMetadata map[string]string `json:"target_metadata"`
+	TargetType     string            `json:"target_type"`
+	WorkspaceUuid  *string           `json:"workspace_uuid,omitempty"`
+}
 
 // AuditLogOut defines model for AuditLogOut.
 type AuditLogOut struct {
@@ -4609,6 +4653,97 @@ type VibeWorkspaceStatsOUT struct {
 	UserPrompts     []VibeUserPromptsStat     `json:"user_prompts"`
 }
 
+// Webhook defines model for Webhook.
+type Webhook struct {
+	CreatedAt      time.Time          `json:"created_at"`
+	Description    string             `json:"description"`
+	DisabledAt     *time.Time         `json:"disabled_at"`
+	DisabledReason *string            `json:"disabled_reason"`
+	Enabled        bool               `json:"enabled"`
+	Events         []string           `json:"events"`
+	Id             openapi_types.UUID `json:"id"`
+
+	// PreviousSecretExpiresAt Until when the secret replaced by the last rotation still signs beside the current one.
+	PreviousSecretExpiresAt *time.Time `json:"previous_secret_expires_at"`
+	UpdatedAt               time.Time  `json:"updated_at"`
+	Url                     string     `json:"url"`
+}
+
+// WebhookDelivery defines model for WebhookDelivery.
+type WebhookDelivery struct {
+	Attempts   int        `json:"attempts"`
+	CreatedAt  time.Time  `json:"created_at"`
+	EventType  string     `json:"event_type"`
+	FinishedAt *time.Time `json:"finished_at"`
+	HttpStatus *int       `json:"http_status"`
+
+	// Id The webhook-id header of every attempt.
+	Id            string                `json:"id"`
+	LastAttemptAt *time.Time            `json:"last_attempt_at"`
+	LastError     *string               `json:"last_error"`
+	LatencyMs     *int                  `json:"latency_ms"`
+	NextAttemptAt *time.Time            `json:"next_attempt_at"`
+	Status        WebhookDeliveryStatus `json:"status"`
+}
+
+// WebhookDeliveryStatus defines model for WebhookDelivery.Status.
+type WebhookDeliveryStatus string
+
+// WebhookDeliveryList defines model for WebhookDeliveryList.
+type WebhookDeliveryList struct {
+	Items    []WebhookDelivery `json:"items"`
+	Page     int               `json:"page"`
+	PageSize int               `json:"page_size"`
+	Total    int               `json:"total"`
+}
+
+// WebhookIn defines model for WebhookIn.
+type WebhookIn struct {
+	Description *string `json:"description,omitempty"`
+	Enabled     *bool   `json:"enabled,omitempty"`
+
+	// Events Event types (api_key.create), prefixes (api_key.*) or *.
+	Events []string `json:"events"`
+
+	// Url https URL resolving to public addresses (http and private addresses with --webhooks-allow-private).
+	Url string `json:"url"`
+}
+
+// WebhookList defines model for WebhookList.
+type WebhookList struct {
+	Items    []Webhook `json:"items"`
+	Page     int       `json:"page"`
+	PageSize int       `json:"page_size"`
+	Total    int       `json:"total"`
+}
+
+// WebhookUpdate defines model for WebhookUpdate.
+type WebhookUpdate struct {
+	Description *string   `json:"description,omitempty"`
+	Enabled     *bool     `json:"enabled,omitempty"`
+	Events      *[]string `json:"events,omitempty"`
+	Url         *string   `json:"url,omitempty"`
+}
+
+// WebhookWithSecret defines model for WebhookWithSecret.
+type WebhookWithSecret struct {
+	CreatedAt      time.Time          `json:"created_at"`
+	Description    string             `json:"description"`
+	DisabledAt     *time.Time         `json:"disabled_at"`
+	DisabledReason *string            `json:"disabled_reason"`
+	Enabled        bool               `json:"enabled"`
+	Events         []string           `json:"events"`
+	Id             openapi_types.UUID `json:"id"`
+
+	// PreviousSecretExpiresAt Until when the secret replaced by the last rotation still signs beside the current one.
+	PreviousSecretExpiresAt *time.Time `json:"previous_secret_expires_at"`
+
+	// Secret The signing secret (whsec_ and base64); shown only in this response.
+	Secret    string    `json:"secret"`
+	UpdatedAt time.Time `json:"updated_at"`
+	Url       string    `json:"url"`
+}
+
 // WorkspaceAPIKeyPolicyOut A Workspace's API-key expiration policy.
 type WorkspaceAPIKeyPolicyOut struct {
 	// EffectiveMaxExpirationDays The maximum that applies to the Workspace's new keys: the shorter of the Workspace's and the Organization's; null when neither has one.
@@ -4816,6 +4951,15 @@ type RoleUuid = openapi_types.UUID
 // UserId defines model for UserId.
 type UserId = openapi_types.UUID
 
+// WebhookID defines model for WebhookID.
+type WebhookID = string
+
+// WebhookPageNumber defines model for WebhookPageNumber.
+type WebhookPageNumber = int
+
+// WebhookPageSize defines model for WebhookPageSize.
+type WebhookPageSize = int
+
 // WorkspaceUuid defines model for WorkspaceUuid.
 type WorkspaceUuid = openapi_types.UUID
 
@@ -5002,6 +5146,15 @@ type UsersApiAdminAuditLogsGetAuditLogsParams struct {
 // UsersApiAdminAuditLogsGetAuditLogsParamsSort defines parameters for UsersApiAdminAuditLogsGetAuditLogs.
 type UsersApiAdminAuditLogsGetAuditLogsParamsSort string
 
+// StewardExportAuditLogsParams defines parameters for StewardExportAuditLogs.
+type StewardExportAuditLogsParams struct {
+	// Cursor Where to resume, as an earlier answer gave it; absent for the start of the log.
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+
+	// Limit Maximum number of lines to return (at most 10000; a larger value gets 422).
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+}
+
 // UsersApiAdminUsageGetUsageParams defines parameters for UsersApiAdminUsageGetUsage.
 type UsersApiAdminUsageGetUsageParams struct {
 	// Month Month of the report, 1 to 12 (`5` or `05`); the current month in the Organization's time zone when left out. Any other value gets 422.
@@ -5082,6 +5235,18 @@ type UsersApiAdminUsersGetUsersParams struct {
 
 // UsersApiAdminUsersCreateUsersJSONBody defines parameters for UsersApiAdminUsersCreateUsers.
 type UsersApiAdminUsersCreateUsersJSONBody = []OrganizationMemberCreate
+
+// StewardListWebhooksParams defines parameters for StewardListWebhooks.
+type StewardListWebhooksParams struct {
+	Page     *WebhookPageNumber `form:"page,omitempty" json:"page,omitempty"`
+	PageSize *WebhookPageSize   `form:"page_size,omitempty" json:"page_size,omitempty"`
+}
+
+// StewardListWebhookDeliveriesParams defines parameters for StewardListWebhookDeliveries.
+type StewardListWebhookDeliveriesParams struct {
+	Page     *WebhookPageNumber `form:"page,omitempty" json:"page,omitempty"`
+	PageSize *WebhookPageSize   `form:"page_size,omitempty" json:"page_size,omitempty"`
+}
 
 // UsersApiAdminWorkspacesGetWorkspacesParams defines parameters for UsersApiAdminWorkspacesGetWorkspaces.
 type UsersApiAdminWorkspacesGetWorkspacesParams struct {
@@ -5169,6 +5334,12 @@ type StewardAcceptInvitationJSONRequestBody = AcceptInvitationIn
 
 // UsersApiAdminUsersUpdateUserJSONRequestBody defines body for UsersApiAdminUsersUpdateUser for application/json ContentType.
 type UsersApiAdminUsersUpdateUserJSONRequestBody = AdminOrganizationMemberUpdate
+
+// StewardCreateWebhookJSONRequestBody defines body for StewardCreateWebhook for application/json ContentType.
+type StewardCreateWebhookJSONRequestBody = WebhookIn
+
+// StewardUpdateWebhookJSONRequestBody defines body for StewardUpdateWebhook for application/json ContentType.
+type StewardUpdateWebhookJSONRequestBody = WebhookUpdate
 
 // UsersApiAdminWorkspacesCreateWorkspaceJSONRequestBody defines body for UsersApiAdminWorkspacesCreateWorkspace for application/json ContentType.
 type UsersApiAdminWorkspacesCreateWorkspaceJSONRequestBody = AdminWorkspaceIn
@@ -7367,6 +7538,13 @@ type ClientInterface interface {
 	// Corresponds with GET /v1/admin/audit-logs (the `UsersApiAdminAuditLogsGetAuditLogs` operationId).
 	UsersApiAdminAuditLogsGetAuditLogs(ctx context.Context, params *UsersApiAdminAuditLogsGetAuditLogsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// StewardExportAuditLogs Export audit logs
+	//
+	// Returns the Organization's audit log entries, oldest first, as NDJSON (one JSON object a line) for collectors and SIEMs: every entry, Steward's own event types (alerts among them) included, from `cursor` on. Each line is an entry as the audit log lists it, with `seq` (its number in the Organization's log, from 1 without gaps) and `cursor` (the cursor that resumes the export after it). The `Steward-Next-Cursor` header carries the cursor after the last line, or the cursor asked for when there are no new entries: pass it back to resume, and nothing is skipped or repeated. A cursor is opaque and good only for its Organization (another one's is rejected with 422 naming `cursor`). See docs/audit-log.md for collector configurations.
+	//
+	// Corresponds with GET /v1/admin/audit-logs/export (the `StewardExportAuditLogs` operationId).
+	StewardExportAuditLogs(ctx context.Context, params *StewardExportAuditLogsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// StewardListCustomRoles List custom roles
 	//
 	// Returns the Organization's custom roles of both scopes.
@@ -7922,6 +8100,84 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /v1/admin/users/{user_id}/roles (the `StewardGetUserRoles` operationId).
 	StewardGetUserRoles(ctx context.Context, userId UserId, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// StewardListWebhooks List webhook endpoints
+	//
+	// Lists the Organization's webhook endpoints, oldest first, without their signing secrets. Each receives the Organization's audit entries whose event type matches its `events`, signed as the Standard Webhooks specification says (docs/webhooks.md).
+	//
+	// Corresponds with GET /v1/admin/webhooks (the `StewardListWebhooks` operationId).
+	StewardListWebhooks(ctx context.Context, params *StewardListWebhooksParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// StewardCreateWebhookWithBody Create a webhook endpoint
+	//
+	// Registers an endpoint. Its `url` must be https and resolve to public addresses (unless the server runs with `--webhooks-allow-private`); `events` lists event types (`api_key.create`), prefixes (`api_key.*`) or `*`. The signing secret (`secret`, `whsec_...`) is in this response only. The Organization's audit entries from this moment on are delivered to it. Audited as `webhook.create`. At most 20 endpoints per Organization (409).
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/admin/webhooks (the `StewardCreateWebhook` operationId).
+	StewardCreateWebhookWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// StewardCreateWebhook Create a webhook endpoint
+	//
+	// Registers an endpoint. Its `url` must be https and resolve to public addresses (unless the server runs with `--webhooks-allow-private`); `events` lists event types (`api_key.create`), prefixes (`api_key.*`) or `*`. The signing secret (`secret`, `whsec_...`) is in this response only. The Organization's audit entries from this moment on are delivered to it. Audited as `webhook.create`. At most 20 endpoints per Organization (409).
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/admin/webhooks (the `StewardCreateWebhook` operationId).
+	StewardCreateWebhook(ctx context.Context, body StewardCreateWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// StewardDeleteWebhook Delete a webhook endpoint
+	//
+	// Deletes the endpoint; its pending deliveries are not made. Audited as `webhook.delete`.
+	//
+	// Corresponds with DELETE /v1/admin/webhooks/{webhook_id} (the `StewardDeleteWebhook` operationId).
+	StewardDeleteWebhook(ctx context.Context, webhookId WebhookID, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// StewardGetWebhook Get a webhook endpoint
+	//
+	// Returns one of the Organization's endpoints, without its signing secret.
+	//
+	// Corresponds with GET /v1/admin/webhooks/{webhook_id} (the `StewardGetWebhook` operationId).
+	StewardGetWebhook(ctx context.Context, webhookId WebhookID, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// StewardUpdateWebhookWithBody Update a webhook endpoint
+	//
+	// Changes the fields sent. `enabled: true` enables an endpoint that was disabled (by an admin, or by Steward after a day of failed deliveries) and forgets its failures; it receives the entries written from then on. Audited as `webhook.update`.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PATCH /v1/admin/webhooks/{webhook_id} (the `StewardUpdateWebhook` operationId).
+	StewardUpdateWebhookWithBody(ctx context.Context, webhookId WebhookID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// StewardUpdateWebhook Update a webhook endpoint
+	//
+	// Changes the fields sent. `enabled: true` enables an endpoint that was disabled (by an admin, or by Steward after a day of failed deliveries) and forgets its failures; it receives the entries written from then on. Audited as `webhook.update`.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PATCH /v1/admin/webhooks/{webhook_id} (the `StewardUpdateWebhook` operationId).
+	StewardUpdateWebhook(ctx context.Context, webhookId WebhookID, body StewardUpdateWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// StewardListWebhookDeliveries List an endpoint's deliveries
+	//
+	// The endpoint's delivery log, newest first: each event's status (`pending`, `delivered`, `failed`), attempts, and the last attempt's HTTP status, latency and error.
+	//
+	// Corresponds with GET /v1/admin/webhooks/{webhook_id}/deliveries (the `StewardListWebhookDeliveries` operationId).
+	StewardListWebhookDeliveries(ctx context.Context, webhookId WebhookID, params *StewardListWebhookDeliveriesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// StewardRotateWebhookSecret Rotate a webhook endpoint's signing secret
+	//
+	// Gives the endpoint a new signing secret, returned in this response only. The secret it replaces keeps signing beside it for 24 hours (`previous_secret_expires_at`): each request carries two `v1,` signatures, so that the receiver can switch at any time in between. Audited as `webhook.secret.rotate`.
+	//
+	// Corresponds with POST /v1/admin/webhooks/{webhook_id}/rotate-secret (the `StewardRotateWebhookSecret` operationId).
+	StewardRotateWebhookSecret(ctx context.Context, webhookId WebhookID, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// StewardTestWebhook Send a test event
+	//
+	// Queues a `webhook.test` event for the endpoint, whatever its `events` and even while it is disabled, and answers its delivery; follow it in the delivery log.
+	//
+	// Corresponds with POST /v1/admin/webhooks/{webhook_id}/test (the `StewardTestWebhook` operationId).
+	StewardTestWebhook(ctx context.Context, webhookId WebhookID, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// UsersApiAdminWorkspacesGetWorkspaces List Workspaces
 	//
@@ -8723,6 +8979,23 @@ func (c *Client) StewardRotateApiKey(ctx context.Context, keyId KeyId, params *S
 // Corresponds with GET /v1/admin/audit-logs (the `UsersApiAdminAuditLogsGetAuditLogs` operationId).
 func (c *Client) UsersApiAdminAuditLogsGetAuditLogs(ctx context.Context, params *UsersApiAdminAuditLogsGetAuditLogsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewUsersApiAdminAuditLogsGetAuditLogsRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// StewardExportAuditLogs Export audit logs
+//
+// Returns the Organization's audit log entries, oldest first, as NDJSON (one JSON object a line) for collectors and SIEMs: every entry, Steward's own event types (alerts among them) included, from `cursor` on. Each line is an entry as the audit log lists it, with `seq` (its number in the Organization's log, from 1 without gaps) and `cursor` (the cursor that resumes the export after it). The `Steward-Next-Cursor` header carries the cursor after the last line, or the cursor asked for when there are no new entries: pass it back to resume, and nothing is skipped or repeated. A cursor is opaque and good only for its Organization (another one's is rejected with 422 naming `cursor`). See docs/audit-log.md for collector configurations.
+//
+// Corresponds with GET /v1/admin/audit-logs/export (the `StewardExportAuditLogs` operationId).
+func (c *Client) StewardExportAuditLogs(ctx context.Context, params *StewardExportAuditLogsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewStewardExportAuditLogsRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -9959,6 +10232,184 @@ func (c *Client) StewardGetUserAccess(ctx context.Context, userId UserId, worksp
 // Corresponds with GET /v1/admin/users/{user_id}/roles (the `StewardGetUserRoles` operationId).
 func (c *Client) StewardGetUserRoles(ctx context.Context, userId UserId, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewStewardGetUserRolesRequest(c.Server, userId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// StewardListWebhooks List webhook endpoints
+//
+// Lists the Organization's webhook endpoints, oldest first, without their signing secrets. Each receives the Organization's audit entries whose event type matches its `events`, signed as the Standard Webhooks specification says (docs/webhooks.md).
+//
+// Corresponds with GET /v1/admin/webhooks (the `StewardListWebhooks` operationId).
+func (c *Client) StewardListWebhooks(ctx context.Context, params *StewardListWebhooksParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewStewardListWebhooksRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// StewardCreateWebhookWithBody Create a webhook endpoint
+//
+// Registers an endpoint. Its `url` must be https and resolve to public addresses (unless the server runs with `--webhooks-allow-private`); `events` lists event types (`api_key.create`), prefixes (`api_key.*`) or `*`. The signing secret (`secret`, `whsec_...`) is in this response only. The Organization's audit entries from this moment on are delivered to it. Audited as `webhook.create`. At most 20 endpoints per Organization (409).
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/admin/webhooks (the `StewardCreateWebhook` operationId).
+func (c *Client) StewardCreateWebhookWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewStewardCreateWebhookRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// StewardCreateWebhook Create a webhook endpoint
+//
+// Registers an endpoint. Its `url` must be https and resolve to public addresses (unless the server runs with `--webhooks-allow-private`); `events` lists event types (`api_key.create`), prefixes (`api_key.*`) or `*`. The signing secret (`secret`, `whsec_...`) is in this response only. The Organization's audit entries from this moment on are delivered to it. Audited as `webhook.create`. At most 20 endpoints per Organization (409).
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/admin/webhooks (the `StewardCreateWebhook` operationId).
+func (c *Client) StewardCreateWebhook(ctx context.Context, body StewardCreateWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewStewardCreateWebhookRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// StewardDeleteWebhook Delete a webhook endpoint
+//
+// Deletes the endpoint; its pending deliveries are not made. Audited as `webhook.delete`.
+//
+// Corresponds with DELETE /v1/admin/webhooks/{webhook_id} (the `StewardDeleteWebhook` operationId).
+func (c *Client) StewardDeleteWebhook(ctx context.Context, webhookId WebhookID, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewStewardDeleteWebhookRequest(c.Server, webhookId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// StewardGetWebhook Get a webhook endpoint
+//
+// Returns one of the Organization's endpoints, without its signing secret.
+//
+// Corresponds with GET /v1/admin/webhooks/{webhook_id} (the `StewardGetWebhook` operationId).
+func (c *Client) StewardGetWebhook(ctx context.Context, webhookId WebhookID, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewStewardGetWebhookRequest(c.Server, webhookId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// StewardUpdateWebhookWithBody Update a webhook endpoint
+//
+// Changes the fields sent. `enabled: true` enables an endpoint that was disabled (by an admin, or by Steward after a day of failed deliveries) and forgets its failures; it receives the entries written from then on. Audited as `webhook.update`.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PATCH /v1/admin/webhooks/{webhook_id} (the `StewardUpdateWebhook` operationId).
+func (c *Client) StewardUpdateWebhookWithBody(ctx context.Context, webhookId WebhookID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewStewardUpdateWebhookRequestWithBody(c.Server, webhookId, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// StewardUpdateWebhook Update a webhook endpoint
+//
+// Changes the fields sent. `enabled: true` enables an endpoint that was disabled (by an admin, or by Steward after a day of failed deliveries) and forgets its failures; it receives the entries written from then on. Audited as `webhook.update`.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PATCH /v1/admin/webhooks/{webhook_id} (the `StewardUpdateWebhook` operationId).
+func (c *Client) StewardUpdateWebhook(ctx context.Context, webhookId WebhookID, body StewardUpdateWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewStewardUpdateWebhookRequest(c.Server, webhookId, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// StewardListWebhookDeliveries List an endpoint's deliveries
+//
+// The endpoint's delivery log, newest first: each event's status (`pending`, `delivered`, `failed`), attempts, and the last attempt's HTTP status, latency and error.
+//
+// Corresponds with GET /v1/admin/webhooks/{webhook_id}/deliveries (the `StewardListWebhookDeliveries` operationId).
+func (c *Client) StewardListWebhookDeliveries(ctx context.Context, webhookId WebhookID, params *StewardListWebhookDeliveriesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewStewardListWebhookDeliveriesRequest(c.Server, webhookId, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// StewardRotateWebhookSecret Rotate a webhook endpoint's signing secret
+//
+// Gives the endpoint a new signing secret, returned in this response only. The secret it replaces keeps signing beside it for 24 hours (`previous_secret_expires_at`): each request carries two `v1,` signatures, so that the receiver can switch at any time in between. Audited as `webhook.secret.rotate`.
+//
+// Corresponds with POST /v1/admin/webhooks/{webhook_id}/rotate-secret (the `StewardRotateWebhookSecret` operationId).
+func (c *Client) StewardRotateWebhookSecret(ctx context.Context, webhookId WebhookID, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewStewardRotateWebhookSecretRequest(c.Server, webhookId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// StewardTestWebhook Send a test event
+//
+// Queues a `webhook.test` event for the endpoint, whatever its `events` and even while it is disabled, and answers its delivery; follow it in the delivery log.
+//
+// Corresponds with POST /v1/admin/webhooks/{webhook_id}/test (the `StewardTestWebhook` operationId).
+func (c *Client) StewardTestWebhook(ctx context.Context, webhookId WebhookID, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewStewardTestWebhookRequest(c.Server, webhookId)
 	if err != nil {
 		return nil, err
 	}
@@ -11907,6 +12358,72 @@ func NewUsersApiAdminAuditLogsGetAuditLogsRequest(server string, params *UsersAp
 		if params.Before != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "before", *params.Before, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewStewardExportAuditLogsRequest constructs an http.Request for the StewardExportAuditLogs method
+func NewStewardExportAuditLogsRequest(server string, params *StewardExportAuditLogsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/admin/audit-logs/export")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {
@@ -13985,6 +14502,368 @@ func NewStewardGetUserRolesRequest(server string, userId UserId) (*http.Request,
 	return req, nil
 }
 
+// NewStewardListWebhooksRequest constructs an http.Request for the StewardListWebhooks method
+func NewStewardListWebhooksRequest(server string, params *StewardListWebhooksParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/admin/webhooks")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Page != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "page", *params.Page, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.PageSize != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "page_size", *params.PageSize, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewStewardCreateWebhookRequest calls the generic StewardCreateWebhook builder with application/json body
+func NewStewardCreateWebhookRequest(server string, body StewardCreateWebhookJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewStewardCreateWebhookRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewStewardCreateWebhookRequestWithBody constructs an http.Request for the StewardCreateWebhook method, with any body, and a specified content type
+func NewStewardCreateWebhookRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/admin/webhooks")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewStewardDeleteWebhookRequest constructs an http.Request for the StewardDeleteWebhook method
+func NewStewardDeleteWebhookRequest(server string, webhookId WebhookID) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "webhook_id", webhookId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/admin/webhooks/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewStewardGetWebhookRequest constructs an http.Request for the StewardGetWebhook method
+func NewStewardGetWebhookRequest(server string, webhookId WebhookID) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "webhook_id", webhookId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/admin/webhooks/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewStewardUpdateWebhookRequest calls the generic StewardUpdateWebhook builder with application/json body
+func NewStewardUpdateWebhookRequest(server string, webhookId WebhookID, body StewardUpdateWebhookJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewStewardUpdateWebhookRequestWithBody(server, webhookId, "application/json", bodyReader)
+}
+
+// NewStewardUpdateWebhookRequestWithBody constructs an http.Request for the StewardUpdateWebhook method, with any body, and a specified content type
+func NewStewardUpdateWebhookRequestWithBody(server string, webhookId WebhookID, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "webhook_id", webhookId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/admin/webhooks/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPatch, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewStewardListWebhookDeliveriesRequest constructs an http.Request for the StewardListWebhookDeliveries method
+func NewStewardListWebhookDeliveriesRequest(server string, webhookId WebhookID, params *StewardListWebhookDeliveriesParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "webhook_id", webhookId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/admin/webhooks/%s/deliveries", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Page != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "page", *params.Page, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.PageSize != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "page_size", *params.PageSize, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewStewardRotateWebhookSecretRequest constructs an http.Request for the StewardRotateWebhookSecret method
+func NewStewardRotateWebhookSecretRequest(server string, webhookId WebhookID) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "webhook_id", webhookId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/admin/webhooks/%s/rotate-secret", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewStewardTestWebhookRequest constructs an http.Request for the StewardTestWebhook method
+func NewStewardTestWebhookRequest(server string, webhookId WebhookID) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "webhook_id", webhookId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/admin/webhooks/%s/test", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewUsersApiAdminWorkspacesGetWorkspacesRequest constructs an http.Request for the UsersApiAdminWorkspacesGetWorkspaces method
 func NewUsersApiAdminWorkspacesGetWorkspacesRequest(server string, params *UsersApiAdminWorkspacesGetWorkspacesParams) (*http.Request, error) {
 	var err error
@@ -15332,6 +16211,15 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /v1/admin/audit-logs (the `UsersApiAdminAuditLogsGetAuditLogs` operationId).
 	UsersApiAdminAuditLogsGetAuditLogsWithResponse(ctx context.Context, params *UsersApiAdminAuditLogsGetAuditLogsParams, reqEditors ...RequestEditorFn) (*UsersApiAdminAuditLogsGetAuditLogsResponse, error)
 
+	// StewardExportAuditLogsWithResponse Export audit logs
+	//
+	// Returns the Organization's audit log entries, oldest first, as NDJSON (one JSON object a line) for collectors and SIEMs: every entry, Steward's own event types (alerts among them) included, from `cursor` on. Each line is an entry as the audit log lists it, with `seq` (its number in the Organization's log, from 1 without gaps) and `cursor` (the cursor that resumes the export after it). The `Steward-Next-Cursor` header carries the cursor after the last line, or the cursor asked for when there are no new entries: pass it back to resume, and nothing is skipped or repeated. A cursor is opaque and good only for its Organization (another one's is rejected with 422 naming `cursor`). See docs/audit-log.md for collector configurations.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/admin/audit-logs/export (the `StewardExportAuditLogs` operationId).
+	StewardExportAuditLogsWithResponse(ctx context.Context, params *StewardExportAuditLogsParams, reqEditors ...RequestEditorFn) (*StewardExportAuditLogsResponse, error)
+
 	// StewardListCustomRolesWithResponse List custom roles
 	//
 	// Returns the Organization's custom roles of both scopes.
@@ -15943,6 +16831,96 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /v1/admin/users/{user_id}/roles (the `StewardGetUserRoles` operationId).
 	StewardGetUserRolesWithResponse(ctx context.Context, userId UserId, reqEditors ...RequestEditorFn) (*StewardGetUserRolesResponse, error)
+
+	// StewardListWebhooksWithResponse List webhook endpoints
+	//
+	// Lists the Organization's webhook endpoints, oldest first, without their signing secrets. Each receives the Organization's audit entries whose event type matches its `events`, signed as the Standard Webhooks specification says (docs/webhooks.md).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/admin/webhooks (the `StewardListWebhooks` operationId).
+	StewardListWebhooksWithResponse(ctx context.Context, params *StewardListWebhooksParams, reqEditors ...RequestEditorFn) (*StewardListWebhooksResponse, error)
+
+	// StewardCreateWebhookWithBodyWithResponse Create a webhook endpoint
+	//
+	// Registers an endpoint. Its `url` must be https and resolve to public addresses (unless the server runs with `--webhooks-allow-private`); `events` lists event types (`api_key.create`), prefixes (`api_key.*`) or `*`. The signing secret (`secret`, `whsec_...`) is in this response only. The Organization's audit entries from this moment on are delivered to it. Audited as `webhook.create`. At most 20 endpoints per Organization (409).
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/admin/webhooks (the `StewardCreateWebhook` operationId).
+	StewardCreateWebhookWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*StewardCreateWebhookResponse, error)
+
+	// StewardCreateWebhookWithResponse Create a webhook endpoint
+	//
+	// Registers an endpoint. Its `url` must be https and resolve to public addresses (unless the server runs with `--webhooks-allow-private`); `events` lists event types (`api_key.create`), prefixes (`api_key.*`) or `*`. The signing secret (`secret`, `whsec_...`) is in this response only. The Organization's audit entries from this moment on are delivered to it. Audited as `webhook.create`. At most 20 endpoints per Organization (409).
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/admin/webhooks (the `StewardCreateWebhook` operationId).
+	StewardCreateWebhookWithResponse(ctx context.Context, body StewardCreateWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*StewardCreateWebhookResponse, error)
+
+	// StewardDeleteWebhookWithResponse Delete a webhook endpoint
+	//
+	// Deletes the endpoint; its pending deliveries are not made. Audited as `webhook.delete`.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /v1/admin/webhooks/{webhook_id} (the `StewardDeleteWebhook` operationId).
+	StewardDeleteWebhookWithResponse(ctx context.Context, webhookId WebhookID, reqEditors ...RequestEditorFn) (*StewardDeleteWebhookResponse, error)
+
+	// StewardGetWebhookWithResponse Get a webhook endpoint
+	//
+	// Returns one of the Organization's endpoints, without its signing secret.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/admin/webhooks/{webhook_id} (the `StewardGetWebhook` operationId).
+	StewardGetWebhookWithResponse(ctx context.Context, webhookId WebhookID, reqEditors ...RequestEditorFn) (*StewardGetWebhookResponse, error)
+
+	// StewardUpdateWebhookWithBodyWithResponse Update a webhook endpoint
+	//
+	// Changes the fields sent. `enabled: true` enables an endpoint that was disabled (by an admin, or by Steward after a day of failed deliveries) and forgets its failures; it receives the entries written from then on. Audited as `webhook.update`.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /v1/admin/webhooks/{webhook_id} (the `StewardUpdateWebhook` operationId).
+	StewardUpdateWebhookWithBodyWithResponse(ctx context.Context, webhookId WebhookID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*StewardUpdateWebhookResponse, error)
+
+	// StewardUpdateWebhookWithResponse Update a webhook endpoint
+	//
+	// Changes the fields sent. `enabled: true` enables an endpoint that was disabled (by an admin, or by Steward after a day of failed deliveries) and forgets its failures; it receives the entries written from then on. Audited as `webhook.update`.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /v1/admin/webhooks/{webhook_id} (the `StewardUpdateWebhook` operationId).
+	StewardUpdateWebhookWithResponse(ctx context.Context, webhookId WebhookID, body StewardUpdateWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*StewardUpdateWebhookResponse, error)
+
+	// StewardListWebhookDeliveriesWithResponse List an endpoint's deliveries
+	//
+	// The endpoint's delivery log, newest first: each event's status (`pending`, `delivered`, `failed`), attempts, and the last attempt's HTTP status, latency and error.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/admin/webhooks/{webhook_id}/deliveries (the `StewardListWebhookDeliveries` operationId).
+	StewardListWebhookDeliveriesWithResponse(ctx context.Context, webhookId WebhookID, params *StewardListWebhookDeliveriesParams, reqEditors ...RequestEditorFn) (*StewardListWebhookDeliveriesResponse, error)
+
+	// StewardRotateWebhookSecretWithResponse Rotate a webhook endpoint's signing secret
+	//
+	// Gives the endpoint a new signing secret, returned in this response only. The secret it replaces keeps signing beside it for 24 hours (`previous_secret_expires_at`): each request carries two `v1,` signatures, so that the receiver can switch at any time in between. Audited as `webhook.secret.rotate`.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/admin/webhooks/{webhook_id}/rotate-secret (the `StewardRotateWebhookSecret` operationId).
+	StewardRotateWebhookSecretWithResponse(ctx context.Context, webhookId WebhookID, reqEditors ...RequestEditorFn) (*StewardRotateWebhookSecretResponse, error)
+
+	// StewardTestWebhookWithResponse Send a test event
+	//
+	// Queues a `webhook.test` event for the endpoint, whatever its `events` and even while it is disabled, and answers its delivery; follow it in the delivery log.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/admin/webhooks/{webhook_id}/test (the `StewardTestWebhook` operationId).
+	StewardTestWebhookWithResponse(ctx context.Context, webhookId WebhookID, reqEditors ...RequestEditorFn) (*StewardTestWebhookResponse, error)
 
 	// UsersApiAdminWorkspacesGetWorkspacesWithResponse List Workspaces
 	//
@@ -18043,6 +19021,96 @@ func (r UsersApiAdminAuditLogsGetAuditLogsResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r UsersApiAdminAuditLogsGetAuditLogsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// StewardExportAuditLogsResponse200Headers the declared response headers of an HTTP 200 response for StewardExportAuditLogs
+type StewardExportAuditLogsResponse200Headers struct {
+	StewardNextCursor *string
+}
+
+// StewardExportAuditLogsResponse429Headers the declared response headers of an HTTP 429 response for StewardExportAuditLogs
+type StewardExportAuditLogsResponse429Headers struct {
+	RetryAfter int
+}
+
+type StewardExportAuditLogsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *ValidationFailed
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *RateLimited
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *StewardExportAuditLogsResponse200Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *StewardExportAuditLogsResponse429Headers
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r StewardExportAuditLogsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r StewardExportAuditLogsResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r StewardExportAuditLogsResponse) GetJSON422() *ValidationFailed {
+	return r.JSON422
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r StewardExportAuditLogsResponse) GetJSON429() *RateLimited {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r StewardExportAuditLogsResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r StewardExportAuditLogsResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r StewardExportAuditLogsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r StewardExportAuditLogsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r StewardExportAuditLogsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r StewardExportAuditLogsResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -22019,6 +23087,656 @@ func (r StewardGetUserRolesResponse) ContentType() string {
 	return ""
 }
 
+type StewardListWebhooksResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *WebhookList
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *ValidationFailed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r StewardListWebhooksResponse) GetJSON200() *WebhookList {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r StewardListWebhooksResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r StewardListWebhooksResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r StewardListWebhooksResponse) GetJSON422() *ValidationFailed {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r StewardListWebhooksResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r StewardListWebhooksResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r StewardListWebhooksResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r StewardListWebhooksResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r StewardListWebhooksResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r StewardListWebhooksResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type StewardCreateWebhookResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *WebhookWithSecret
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *ValidationFailed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r StewardCreateWebhookResponse) GetJSON200() *WebhookWithSecret {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r StewardCreateWebhookResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r StewardCreateWebhookResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r StewardCreateWebhookResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r StewardCreateWebhookResponse) GetJSON422() *ValidationFailed {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r StewardCreateWebhookResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r StewardCreateWebhookResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r StewardCreateWebhookResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r StewardCreateWebhookResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r StewardCreateWebhookResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r StewardCreateWebhookResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type StewardDeleteWebhookResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *ValidationFailed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r StewardDeleteWebhookResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r StewardDeleteWebhookResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r StewardDeleteWebhookResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r StewardDeleteWebhookResponse) GetJSON422() *ValidationFailed {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r StewardDeleteWebhookResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r StewardDeleteWebhookResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r StewardDeleteWebhookResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r StewardDeleteWebhookResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r StewardDeleteWebhookResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r StewardDeleteWebhookResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type StewardGetWebhookResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Webhook
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *ValidationFailed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r StewardGetWebhookResponse) GetJSON200() *Webhook {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r StewardGetWebhookResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r StewardGetWebhookResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r StewardGetWebhookResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r StewardGetWebhookResponse) GetJSON422() *ValidationFailed {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r StewardGetWebhookResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r StewardGetWebhookResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r StewardGetWebhookResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r StewardGetWebhookResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r StewardGetWebhookResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r StewardGetWebhookResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type StewardUpdateWebhookResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Webhook
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *ValidationFailed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r StewardUpdateWebhookResponse) GetJSON200() *Webhook {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r StewardUpdateWebhookResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r StewardUpdateWebhookResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r StewardUpdateWebhookResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r StewardUpdateWebhookResponse) GetJSON422() *ValidationFailed {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r StewardUpdateWebhookResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r StewardUpdateWebhookResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r StewardUpdateWebhookResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r StewardUpdateWebhookResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r StewardUpdateWebhookResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r StewardUpdateWebhookResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type StewardListWebhookDeliveriesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *WebhookDeliveryList
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *ValidationFailed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r StewardListWebhookDeliveriesResponse) GetJSON200() *WebhookDeliveryList {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r StewardListWebhookDeliveriesResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r StewardListWebhookDeliveriesResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r StewardListWebhookDeliveriesResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r StewardListWebhookDeliveriesResponse) GetJSON422() *ValidationFailed {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r StewardListWebhookDeliveriesResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r StewardListWebhookDeliveriesResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r StewardListWebhookDeliveriesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r StewardListWebhookDeliveriesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r StewardListWebhookDeliveriesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r StewardListWebhookDeliveriesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type StewardRotateWebhookSecretResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *WebhookWithSecret
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *ValidationFailed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r StewardRotateWebhookSecretResponse) GetJSON200() *WebhookWithSecret {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r StewardRotateWebhookSecretResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r StewardRotateWebhookSecretResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r StewardRotateWebhookSecretResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r StewardRotateWebhookSecretResponse) GetJSON422() *ValidationFailed {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r StewardRotateWebhookSecretResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r StewardRotateWebhookSecretResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r StewardRotateWebhookSecretResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r StewardRotateWebhookSecretResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r StewardRotateWebhookSecretResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r StewardRotateWebhookSecretResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type StewardTestWebhookResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *WebhookDelivery
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *ValidationFailed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r StewardTestWebhookResponse) GetJSON202() *WebhookDelivery {
+	return r.JSON202
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r StewardTestWebhookResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r StewardTestWebhookResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r StewardTestWebhookResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r StewardTestWebhookResponse) GetJSON422() *ValidationFailed {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r StewardTestWebhookResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r StewardTestWebhookResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r StewardTestWebhookResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r StewardTestWebhookResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r StewardTestWebhookResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r StewardTestWebhookResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type UsersApiAdminWorkspacesGetWorkspacesResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -24683,6 +26401,21 @@ func (c *ClientWithResponses) UsersApiAdminAuditLogsGetAuditLogsWithResponse(ctx
 	return ParseUsersApiAdminAuditLogsGetAuditLogsResponse(rsp)
 }
 
+// StewardExportAuditLogsWithResponse Export audit logs
+//
+// Returns the Organization's audit log entries, oldest first, as NDJSON (one JSON object a line) for collectors and SIEMs: every entry, Steward's own event types (alerts among them) included, from `cursor` on. Each line is an entry as the audit log lists it, with `seq` (its number in the Organization's log, from 1 without gaps) and `cursor` (the cursor that resumes the export after it). The `Steward-Next-Cursor` header carries the cursor after the last line, or the cursor asked for when there are no new entries: pass it back to resume, and nothing is skipped or repeated. A cursor is opaque and good only for its Organization (another one's is rejected with 422 naming `cursor`). See docs/audit-log.md for collector configurations.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/admin/audit-logs/export (the `StewardExportAuditLogs` operationId).
+func (c *ClientWithResponses) StewardExportAuditLogsWithResponse(ctx context.Context, params *StewardExportAuditLogsParams, reqEditors ...RequestEditorFn) (*StewardExportAuditLogsResponse, error) {
+	rsp, err := c.StewardExportAuditLogs(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseStewardExportAuditLogsResponse(rsp)
+}
+
 // StewardListCustomRolesWithResponse List custom roles
 //
 // Returns the Organization's custom roles of both scopes.
@@ -25701,6 +27434,156 @@ func (c *ClientWithResponses) StewardGetUserRolesWithResponse(ctx context.Contex
 		return nil, err
 	}
 	return ParseStewardGetUserRolesResponse(rsp)
+}
+
+// StewardListWebhooksWithResponse List webhook endpoints
+//
+// Lists the Organization's webhook endpoints, oldest first, without their signing secrets. Each receives the Organization's audit entries whose event type matches its `events`, signed as the Standard Webhooks specification says (docs/webhooks.md).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/admin/webhooks (the `StewardListWebhooks` operationId).
+func (c *ClientWithResponses) StewardListWebhooksWithResponse(ctx context.Context, params *StewardListWebhooksParams, reqEditors ...RequestEditorFn) (*StewardListWebhooksResponse, error) {
+	rsp, err := c.StewardListWebhooks(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseStewardListWebhooksResponse(rsp)
+}
+
+// StewardCreateWebhookWithBodyWithResponse Create a webhook endpoint
+//
+// Registers an endpoint. Its `url` must be https and resolve to public addresses (unless the server runs with `--webhooks-allow-private`); `events` lists event types (`api_key.create`), prefixes (`api_key.*`) or `*`. The signing secret (`secret`, `whsec_...`) is in this response only. The Organization's audit entries from this moment on are delivered to it. Audited as `webhook.create`. At most 20 endpoints per Organization (409).
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/admin/webhooks (the `StewardCreateWebhook` operationId).
+func (c *ClientWithResponses) StewardCreateWebhookWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*StewardCreateWebhookResponse, error) {
+	rsp, err := c.StewardCreateWebhookWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseStewardCreateWebhookResponse(rsp)
+}
+
+// StewardCreateWebhookWithResponse Create a webhook endpoint
+//
+// Registers an endpoint. Its `url` must be https and resolve to public addresses (unless the server runs with `--webhooks-allow-private`); `events` lists event types (`api_key.create`), prefixes (`api_key.*`) or `*`. The signing secret (`secret`, `whsec_...`) is in this response only. The Organization's audit entries from this moment on are delivered to it. Audited as `webhook.create`. At most 20 endpoints per Organization (409).
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/admin/webhooks (the `StewardCreateWebhook` operationId).
+func (c *ClientWithResponses) StewardCreateWebhookWithResponse(ctx context.Context, body StewardCreateWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*StewardCreateWebhookResponse, error) {
+	rsp, err := c.StewardCreateWebhook(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseStewardCreateWebhookResponse(rsp)
+}
+
+// StewardDeleteWebhookWithResponse Delete a webhook endpoint
+//
+// Deletes the endpoint; its pending deliveries are not made. Audited as `webhook.delete`.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /v1/admin/webhooks/{webhook_id} (the `StewardDeleteWebhook` operationId).
+func (c *ClientWithResponses) StewardDeleteWebhookWithResponse(ctx context.Context, webhookId WebhookID, reqEditors ...RequestEditorFn) (*StewardDeleteWebhookResponse, error) {
+	rsp, err := c.StewardDeleteWebhook(ctx, webhookId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseStewardDeleteWebhookResponse(rsp)
+}
+
+// StewardGetWebhookWithResponse Get a webhook endpoint
+//
+// Returns one of the Organization's endpoints, without its signing secret.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/admin/webhooks/{webhook_id} (the `StewardGetWebhook` operationId).
+func (c *ClientWithResponses) StewardGetWebhookWithResponse(ctx context.Context, webhookId WebhookID, reqEditors ...RequestEditorFn) (*StewardGetWebhookResponse, error) {
+	rsp, err := c.StewardGetWebhook(ctx, webhookId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseStewardGetWebhookResponse(rsp)
+}
+
+// StewardUpdateWebhookWithBodyWithResponse Update a webhook endpoint
+//
+// Changes the fields sent. `enabled: true` enables an endpoint that was disabled (by an admin, or by Steward after a day of failed deliveries) and forgets its failures; it receives the entries written from then on. Audited as `webhook.update`.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /v1/admin/webhooks/{webhook_id} (the `StewardUpdateWebhook` operationId).
+func (c *ClientWithResponses) StewardUpdateWebhookWithBodyWithResponse(ctx context.Context, webhookId WebhookID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*StewardUpdateWebhookResponse, error) {
+	rsp, err := c.StewardUpdateWebhookWithBody(ctx, webhookId, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseStewardUpdateWebhookResponse(rsp)
+}
+
+// StewardUpdateWebhookWithResponse Update a webhook endpoint
+//
+// Changes the fields sent. `enabled: true` enables an endpoint that was disabled (by an admin, or by Steward after a day of failed deliveries) and forgets its failures; it receives the entries written from then on. Audited as `webhook.update`.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /v1/admin/webhooks/{webhook_id} (the `StewardUpdateWebhook` operationId).
+func (c *ClientWithResponses) StewardUpdateWebhookWithResponse(ctx context.Context, webhookId WebhookID, body StewardUpdateWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*StewardUpdateWebhookResponse, error) {
+	rsp, err := c.StewardUpdateWebhook(ctx, webhookId, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseStewardUpdateWebhookResponse(rsp)
+}
+
+// StewardListWebhookDeliveriesWithResponse List an endpoint's deliveries
+//
+// The endpoint's delivery log, newest first: each event's status (`pending`, `delivered`, `failed`), attempts, and the last attempt's HTTP status, latency and error.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/admin/webhooks/{webhook_id}/deliveries (the `StewardListWebhookDeliveries` operationId).
+func (c *ClientWithResponses) StewardListWebhookDeliveriesWithResponse(ctx context.Context, webhookId WebhookID, params *StewardListWebhookDeliveriesParams, reqEditors ...RequestEditorFn) (*StewardListWebhookDeliveriesResponse, error) {
+	rsp, err := c.StewardListWebhookDeliveries(ctx, webhookId, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseStewardListWebhookDeliveriesResponse(rsp)
+}
+
+// StewardRotateWebhookSecretWithResponse Rotate a webhook endpoint's signing secret
+//
+// Gives the endpoint a new signing secret, returned in this response only. The secret it replaces keeps signing beside it for 24 hours (`previous_secret_expires_at`): each request carries two `v1,` signatures, so that the receiver can switch at any time in between. Audited as `webhook.secret.rotate`.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/admin/webhooks/{webhook_id}/rotate-secret (the `StewardRotateWebhookSecret` operationId).
+func (c *ClientWithResponses) StewardRotateWebhookSecretWithResponse(ctx context.Context, webhookId WebhookID, reqEditors ...RequestEditorFn) (*StewardRotateWebhookSecretResponse, error) {
+	rsp, err := c.StewardRotateWebhookSecret(ctx, webhookId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseStewardRotateWebhookSecretResponse(rsp)
+}
+
+// StewardTestWebhookWithResponse Send a test event
+//
+// Queues a `webhook.test` event for the endpoint, whatever its `events` and even while it is disabled, and answers its delivery; follow it in the delivery log.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/admin/webhooks/{webhook_id}/test (the `StewardTestWebhook` operationId).
+func (c *ClientWithResponses) StewardTestWebhookWithResponse(ctx context.Context, webhookId WebhookID, reqEditors ...RequestEditorFn) (*StewardTestWebhookResponse, error) {
+	rsp, err := c.StewardTestWebhook(ctx, webhookId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseStewardTestWebhookResponse(rsp)
 }
 
 // UsersApiAdminWorkspacesGetWorkspacesWithResponse List Workspaces
@@ -27716,6 +29599,90 @@ func ParseUsersApiAdminAuditLogsGetAuditLogsResponse(rsp *http.Response) (*Users
 	switch {
 	case rsp.StatusCode == 429:
 		var headers UsersApiAdminAuditLogsGetAuditLogsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseStewardExportAuditLogsResponse parses an HTTP response from a StewardExportAuditLogsWithResponse call
+func ParseStewardExportAuditLogsResponse(rsp *http.Response) (*StewardExportAuditLogsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &StewardExportAuditLogsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers StewardExportAuditLogsResponse200Headers
+		if values := rsp.Header.Values("Steward-Next-Cursor"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Steward-Next-Cursor", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.StewardNextCursor = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 429:
+		var headers StewardExportAuditLogsResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
@@ -30961,6 +32928,539 @@ func ParseStewardGetUserRolesResponse(rsp *http.Response) (*StewardGetUserRolesR
 			return nil, err
 		}
 		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseStewardListWebhooksResponse parses an HTTP response from a StewardListWebhooksWithResponse call
+func ParseStewardListWebhooksResponse(rsp *http.Response) (*StewardListWebhooksResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &StewardListWebhooksResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest WebhookList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseStewardCreateWebhookResponse parses an HTTP response from a StewardCreateWebhookWithResponse call
+func ParseStewardCreateWebhookResponse(rsp *http.Response) (*StewardCreateWebhookResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &StewardCreateWebhookResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest WebhookWithSecret
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseStewardDeleteWebhookResponse parses an HTTP response from a StewardDeleteWebhookWithResponse call
+func ParseStewardDeleteWebhookResponse(rsp *http.Response) (*StewardDeleteWebhookResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &StewardDeleteWebhookResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseStewardGetWebhookResponse parses an HTTP response from a StewardGetWebhookWithResponse call
+func ParseStewardGetWebhookResponse(rsp *http.Response) (*StewardGetWebhookResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &StewardGetWebhookResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Webhook
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseStewardUpdateWebhookResponse parses an HTTP response from a StewardUpdateWebhookWithResponse call
+func ParseStewardUpdateWebhookResponse(rsp *http.Response) (*StewardUpdateWebhookResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &StewardUpdateWebhookResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Webhook
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseStewardListWebhookDeliveriesResponse parses an HTTP response from a StewardListWebhookDeliveriesWithResponse call
+func ParseStewardListWebhookDeliveriesResponse(rsp *http.Response) (*StewardListWebhookDeliveriesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &StewardListWebhookDeliveriesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest WebhookDeliveryList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseStewardRotateWebhookSecretResponse parses an HTTP response from a StewardRotateWebhookSecretWithResponse call
+func ParseStewardRotateWebhookSecretResponse(rsp *http.Response) (*StewardRotateWebhookSecretResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &StewardRotateWebhookSecretResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest WebhookWithSecret
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseStewardTestWebhookResponse parses an HTTP response from a StewardTestWebhookWithResponse call
+func ParseStewardTestWebhookResponse(rsp *http.Response) (*StewardTestWebhookResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &StewardTestWebhookResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest WebhookDelivery
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
 		var dest Unauthorized

@@ -189,8 +189,25 @@ func IsExtension(op *v3.Operation) bool {
 }
 
 // validate runs the response validator of s and returns its messages, each
-// prefixed with the document name.
+// prefixed with the document name. An NDJSON body is validated line by
+// line, each line against the media type's schema.
 func (s *spec) validate(req *http.Request, resp *http.Response, body []byte) []string {
+	if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/x-ndjson") && resp.StatusCode < 300 {
+		var out []string
+		for i, line := range bytes.Split(bytes.TrimSuffix(body, []byte("\n")), []byte("\n")) {
+			if len(line) == 0 && len(body) == 0 {
+				break
+			}
+			for _, p := range s.validateOne(req, resp, line) {
+				out = append(out, fmt.Sprintf("line %d: %s", i+1, p))
+			}
+		}
+		return out
+	}
+	return s.validateOne(req, resp, body)
+}
+
+func (s *spec) validateOne(req *http.Request, resp *http.Response, body []byte) []string {
 	resp.Body = io.NopCloser(bytes.NewReader(body))
 	ok, errs := s.validator.ValidateHttpResponse(req, resp)
 	if ok && len(errs) == 0 {

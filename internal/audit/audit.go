@@ -22,7 +22,9 @@ import (
 
 // Entry is one audit log entry.
 type Entry struct {
-	LogID               int64
+	LogID int64
+	// Seq is the entry's place in its chain, set when it is read by After.
+	Seq                 int64
 	EnterpriseAccountID string
 	OrganizationID      string
 	WorkspaceID         string
@@ -50,6 +52,7 @@ const (
 	TargetBackofficeKey     = "BACKOFFICE_KEY"     // Steward's
 	TargetRole              = "ROLE"               // Steward's
 	TargetSCIMToken         = "SCIM_TOKEN"         // Steward's
+	TargetWebhook           = "WEBHOOK"            // Steward's
 )
 
 // Event types, with Mistral's names wherever one fits.
@@ -114,6 +117,20 @@ const (
 	// EventAPIKeyUpdate is a change of a Workspace API key's settings
 	// (its allow list of models).
 	EventAPIKeyUpdate = "api_key.update"
+	// Alerts: Steward itself records that a limit or a key needs
+	// attention, once per threshold and period (see docs/audit-log.md).
+	EventLimitSpendReached  = "limit.spend.reached"
+	EventLimitTokensReached = "limit.tokens.reached"
+	EventAPIKeyExpiring     = "api_key.expiring"
+	EventAdminAPIKeyUnused  = "admin_api_key.unused"
+	// Webhook endpoints' changes (package webhooks).
+	EventWebhookCreate       = "webhook.create"
+	EventWebhookUpdate       = "webhook.update"
+	EventWebhookDelete       = "webhook.delete"
+	EventWebhookSecretRotate = "webhook.secret.rotate"
+	// EventWebhookDisabled is Steward disabling an endpoint whose
+	// deliveries kept failing.
+	EventWebhookDisabled = "webhook.disabled"
 )
 
 // StewardOnlyEvents lists the event types that are not Mistral's.
@@ -121,6 +138,8 @@ var StewardOnlyEvents = []string{
 	EventEnterpriseAccountCreate, EventEnterpriseAccountMemberAdd, EventEnterpriseAccountMemberRemove, EventEnterpriseAccountUpdate, EventBackofficeKeyCreate,
 	EventRoleCreate, EventRoleUpdate, EventRoleDelete, EventUserPasswordSet,
 	EventSCIMTokenCreate, EventSCIMTokenRevoke, EventUserDeactivate, EventUserReactivate, EventAPIKeyUpdate,
+	EventLimitSpendReached, EventLimitTokensReached, EventAPIKeyExpiring, EventAdminAPIKeyUnused,
+	EventWebhookCreate, EventWebhookUpdate, EventWebhookDelete, EventWebhookSecretRotate, EventWebhookDisabled,
 }
 
 // scope names the chain an entry belongs to.

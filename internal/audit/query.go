@@ -83,10 +83,8 @@ func List(ctx context.Context, tx *store.Tx, f Filter) ([]Entry, error) {
 		order = "ASC"
 	}
 	limit := min(max(f.Limit, 1), MaxLimit)
-	const columns = `log_id, enterprise_account_id, organization_id, workspace_id, created_at,
-		actor_type, actor_user_id, actor_metadata, event_type, event_metadata, target_type, target_metadata`
 	orderBy := ` ORDER BY created_at ` + order + `, log_id ` + order + ` LIMIT ?`
-	q := `SELECT ` + columns + ` FROM audit_log WHERE ` + strings.Join(where, " AND ")
+	q := `SELECT ` + entryColumns + ` FROM audit_log WHERE ` + strings.Join(where, " AND ")
 	switch len(f.EventTypes) {
 	case 0:
 		q += orderBy
@@ -106,28 +104,14 @@ func List(ctx context.Context, tx *store.Tx, f Filter) ([]Entry, error) {
 			branches[i] = `SELECT * FROM (` + q + ` AND event_type = ?` + orderBy + `) AS type` + strconv.Itoa(i)
 			args = append(append(args, common...), t, limit)
 		}
-		q = `SELECT ` + columns + ` FROM (` + strings.Join(branches, " UNION ALL ") + `) AS merged` + orderBy
+		q = `SELECT ` + entryColumns + ` FROM (` + strings.Join(branches, " UNION ALL ") + `) AS merged` + orderBy
 		args = append(args, limit)
 	}
 	entries := []Entry{}
 	err := tx.Each(ctx, q, args, func(rows *sql.Rows) error {
 		var e Entry
-		var ea, org, ws, actorUser *string
-		var created int64
-		var actorMeta, eventMeta, targetMeta string
-		if err := rows.Scan(&e.LogID, &ea, &org, &ws, &created, &e.Actor.Type, &actorUser, &actorMeta,
-			&e.EventType, &eventMeta, &e.TargetType, &targetMeta); err != nil {
+		if err := scanEntry(rows, &e); err != nil {
 			return err
-		}
-		e.EnterpriseAccountID, e.OrganizationID, e.WorkspaceID, e.Actor.UserID = deref(ea), deref(org), deref(ws), deref(actorUser)
-		e.CreatedAt = store.Time(created)
-		for _, m := range []struct {
-			text string
-			dst  *map[string]string
-		}{{actorMeta, &e.Actor.Metadata}, {eventMeta, &e.EventMetadata}, {targetMeta, &e.TargetMetadata}} {
-			if err := json.Unmarshal([]byte(m.text), m.dst); err != nil {
-				return err
-			}
 		}
 		entries = append(entries, e)
 		return nil
@@ -136,4 +120,49 @@ func List(ctx context.Context, tx *store.Tx, f Filter) ([]Entry, error) {
 		return nil, err
 	}
 	return entries, nil
+}
+
+// entryColumns are the columns scanEntry reads.
+const entryColumns = `log_id, enterprise_account_id, organization_id, workspace_id, created_at,
+		actor_type, actor_user_id, actor_metadata, event_type, event_metadata, target_type, target_metadata`
+
+// scanEntry scans a row of entryColumns into e, after the columns that
+// first receives.
+func scanEntry(rows *sql.Rows, e *Entry, first ...any) error {
+	var ea, org, ws, actorUser *string
+	var created int64
+	var actorMeta, eventMeta, targetMeta string
+	dest := append(first, &e.LogID, &ea, &org, &ws, &created, &e.Actor.Type, &actorUser, &actorMeta,
+		&e.EventType, &eventMeta, &e.TargetType, &targetMeta)
+	if err := rows.Scan(dest...); err != nil {
+		return err
+	}
+	e.EnterpriseAccountID, e.OrganizationID, e.WorkspaceID, e.Actor.UserID = deref(ea), deref(org), deref(ws), deref(actorUser)
+	e.CreatedAt = store.Time(created)
+	for _, m := range []struct {
+		text string
+		dst  *map[string]string
+	}{{actorMeta, &e.Actor.Metadata}, {eventMeta, &e.EventMetadata}, {targetMeta, &e.TargetMetadata}} {
+		if err := json.Unmarshal([]byte(m.text), m.dst); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// After returns the entries of a chain (scope, "org:<id>" or "ea:<id>")
+// that follow its entry seq, in the chain's order, at most limit of them,
+// each with its Seq. A chain's seq is assigned under its head's lock, so
+// it has no gaps and grows in commit order: reading from the last seq seen
+// never skips an entry.
+func After(ctx context.Context, tx *store.Tx, scope string, seq int64, limit int) ([]Entry, error) {
+	var entries []Entry
+	err := tx.Each(ctx, `SELECT seq, `+entryColumns+` FROM audit_log WHERE scope = ? AND seq > ? ORDER BY seq LIMIT ?`,
+		[]any{scope, seq, limit}, func(rows *sql.Rows) error {
+			var e Entry
+			err := scanEntry(rows, &e, &e.Seq)
+			entries = append(entries, e)
+			return err
+		})
+	return entries, err
 }

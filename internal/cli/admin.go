@@ -32,6 +32,9 @@ type adminCommand struct {
 	// all yields every row of a list that comes in pages, through the
 	// client's iterators, for --all; pos are the path parameters.
 	all func(ctx context.Context, a *adminCall, pos []string) iter.Seq2[any, error]
+	// lines marks an operation that answers NDJSON: the answer is printed
+	// as it came, one JSON object a line.
+	lines bool
 }
 
 // adminCommands lists every command of the Admin API, Steward's extensions
@@ -117,9 +120,18 @@ func adminCommands() []adminCommand {
 		{noun: "analytics", verb: "ingest", op: "steward_analytics_ingest_events"},
 		{noun: "audit", verb: "list", op: "users_api_admin_audit_logs_get_audit_logs", all: allAuditLogs},
 		{noun: "audit", verb: "tail", op: "users_api_admin_audit_logs_get_audit_logs", run: runAuditTail},
+		{noun: "audit", verb: "export", op: "steward_export_audit_logs", lines: true},
 		{noun: "scim-tokens", verb: "list", op: "steward_list_scim_tokens"},
 		{noun: "scim-tokens", verb: "create", op: "steward_create_scim_token"},
 		{noun: "scim-tokens", verb: "revoke", op: "steward_revoke_scim_token"},
+		{noun: "webhooks", verb: "list", op: "steward_list_webhooks"},
+		{noun: "webhooks", verb: "create", op: "steward_create_webhook"},
+		{noun: "webhooks", verb: "get", op: "steward_get_webhook"},
+		{noun: "webhooks", verb: "update", op: "steward_update_webhook"},
+		{noun: "webhooks", verb: "delete", op: "steward_delete_webhook"},
+		{noun: "webhooks", verb: "rotate-secret", op: "steward_rotate_webhook_secret"},
+		{noun: "webhooks", verb: "test", op: "steward_test_webhook"},
+		{noun: "webhooks", verb: "deliveries", op: "steward_list_webhook_deliveries"},
 		{noun: "scim-sync", verb: "start", op: "users_api_admin_scim_sync_trigger_scim_sync"},
 		{noun: "scim-sync", verb: "get", op: "users_api_admin_scim_sync_get_scim_sync_run"},
 		{noun: "server", verb: "health", op: "steward_healthz"},
@@ -437,6 +449,10 @@ func (a *adminCall) print(raw []byte) error {
 	if len(bytes.TrimSpace(raw)) == 0 {
 		fmt.Fprintf(a.env.Stdout, "done: %s\n", strings.ToLower(a.op.Summary))
 		return nil
+	}
+	if a.cmd.lines {
+		_, err := a.env.Stdout.Write(raw)
+		return err
 	}
 	if *a.asJSON {
 		var buf bytes.Buffer

@@ -157,6 +157,25 @@ func TestAdminCommands(t *testing.T) {
 		if lines := strings.Split(strings.TrimSpace(out), "\n"); len(lines) != 3 || !strings.Contains(out, "organization.create") {
 			t.Errorf("audit tail --max 3: %d lines, want 3 from the first, organization.create:\n%s", len(lines), out)
 		}
+		type exportLine struct {
+			EventType string `json:"event_type"`
+			Seq       int64  `json:"seq"`
+			Cursor    string `json:"cursor"`
+		}
+		var exported []exportLine
+		for _, line := range strings.Split(strings.TrimSpace(must("audit", "export", "--limit", "2")), "\n") {
+			var l exportLine
+			if err := json.Unmarshal([]byte(line), &l); err != nil {
+				t.Fatalf("audit export line %q: %v", line, err)
+			}
+			exported = append(exported, l)
+		}
+		if len(exported) != 2 || exported[0].EventType != "organization.create" || exported[1].Seq != 2 {
+			t.Fatalf("audit export --limit 2: %+v", exported)
+		}
+		if out := must("audit", "export", "--limit", "1", "--cursor", exported[1].Cursor); !strings.Contains(out, `"seq":3`) || strings.Count(out, "\n") != 1 {
+			t.Errorf("audit export from the second entry's cursor:\n%s", out)
+		}
 		code, _, stderr := run(t, env, "groups", "get", "00000000-0000-4000-8000-000000000001")
 		if code != 1 || !strings.Contains(stderr, "no user group") || !strings.Contains(stderr, "HTTP 404") {
 			t.Errorf("groups get of an unknown group: exit %d, stderr %q", code, stderr)

@@ -9,11 +9,13 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"os"
 	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/stewardhq/steward/internal/alerts"
 	"github.com/stewardhq/steward/internal/analytics"
 	"github.com/stewardhq/steward/internal/auth"
 	"github.com/stewardhq/steward/internal/billing"
@@ -34,6 +36,7 @@ import (
 	"github.com/stewardhq/steward/internal/store"
 	"github.com/stewardhq/steward/internal/usage"
 	"github.com/stewardhq/steward/internal/web"
+	"github.com/stewardhq/steward/internal/webhooks"
 )
 
 func runServe(ctx context.Context, env Env, args []string) error {
@@ -53,6 +56,14 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	sweepEvery, err := sweepInterval(env.Getenv)
+	if err != nil {
+		return err
+	}
+	serverWebhookSecret, err := webhookSecret(cfg, env.Getenv)
+	if err != nil {
+		return err
+	}
+	webhookLease, err := envDuration(env.Getenv, webhookLeaseEnv, time.Minute)
 	if err != nil {
 		return err
 	}
@@ -183,6 +194,18 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	// Webhooks: the dispatcher fans the audit log out into deliveries,
+	// the sender makes them; each wakes the next in this process.
+	guard := webhooks.Guard{AllowPrivate: cfg.WebhooksAllowPrivate}
+	if err := webhooks.ConfigureServerEndpoint(ctx, db, cfg.WebhookURL, serverWebhookSecret); err != nil {
+		return fmt.Errorf("server-wide webhook endpoint: %w", err)
+	}
+	hookSender := webhooks.NewSender(db, guard, webhooks.Settings{Lease: webhookLease}, log)
+	hookDispatcher := webhooks.NewDispatcher(db, log, hookSender.Nudge)
+	// Most changes are published on the change feed, this process's and
+	// on PostgreSQL the others': each wakes the dispatcher at once, which
+	// otherwise looks every second.
+	db.Subscribe(func(store.Change) { hookDispatcher.Nudge() })
 	srv, err := server.New(server.Deps{
 		DB: db, Log: log, Auth: authn, MaxBodyBytes: cfg.MaxBodyBytes, Version: version(),
 		BodyTimeout: cfg.BodyTimeout, ModelBodyTimeout: cfg.ModelBodyTimeout,
@@ -194,6 +217,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		Currency:    cfg.Currency,
 		Prices:      prices,
 		Models:      servedModels(cfg),
+		Webhooks:    webhooks.NewService(db, guard, hookSender.Nudge),
 	})
 	if err != nil {
 		return err
@@ -219,10 +243,15 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	var background sync.WaitGroup
 	background.Go(func() { lastUsed.Run(bgCtx, db, 10*time.Second, log) })
 	background.Go(func() { mail.Run(bgCtx, 2*time.Second) })
-	reminders := &keys.Reminders{DB: db, Webhook: cfg.WebhookURL, Client: &http.Client{Timeout: 10 * time.Second}, Log: log}
+	reminders := &keys.Reminders{DB: db, Log: log}
 	background.Go(func() { reminders.Run(bgCtx, time.Hour) })
+	evaluator := &alerts.Evaluator{DB: db, Log: log}
+	background.Go(func() { evaluator.Run(bgCtx, cfg.AlertsInterval) })
+	background.Go(func() { hookDispatcher.Run(bgCtx, time.Second) })
+	background.Go(func() { hookSender.Run(bgCtx, time.Second) })
 	background.Go(func() { keys.FlushEvery(bgCtx, 10*time.Second, checker.Flush, log) })
 	background.Go(func() { gw.ExpireChecks(bgCtx, time.Minute) })
+	background.Go(func() { gw.RefreshCapabilities(bgCtx, gateway.CapabilitiesInterval) })
 	background.Go(func() { db.Follow(bgCtx, resyncEvery, log) })
 	if process != nil {
 		background.Go(func() { process.Run(bgCtx, sweepEvery) })
@@ -311,15 +340,58 @@ const sweepEnv = "STEWARD_USAGE_SWEEP_INTERVAL"
 
 // sweepInterval reads sweepEnv.
 func sweepInterval(getenv func(string) string) (time.Duration, error) {
-	v := getenv(sweepEnv)
+	return envDuration(getenv, sweepEnv, time.Minute)
+}
+
+// envDuration reads the duration in the environment variable name, def
+// when it is unset.
+func envDuration(getenv func(string) string, name string, def time.Duration) (time.Duration, error) {
+	v := getenv(name)
 	if v == "" {
-		return time.Minute, nil
+		return def, nil
 	}
 	d, err := time.ParseDuration(v)
 	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("%s=%q: want a positive duration, such as 1m or 500ms", sweepEnv, v)
+		return 0, fmt.Errorf("%s=%q: want a positive duration, such as 1m or 500ms", name, v)
 	}
 	return d, nil
+}
+
+// webhookLeaseEnv sets how long a webhook delivery's claim keeps other
+// processes off it (webhooks.Settings.Lease): a minute unless set, shorter
+// in tests.
+const webhookLeaseEnv = "STEWARD_WEBHOOKS_LEASE"
+
+// The signing secret of the server-wide webhook endpoint (--webhook-url):
+// in the environment, or in the file the other variable names, never on
+// the command line or in the config file.
+const (
+	webhookSecretEnv     = "STEWARD_WEBHOOK_SECRET"
+	webhookSecretFileEnv = "STEWARD_WEBHOOK_SECRET_FILE"
+)
+
+// webhookSecret returns the server-wide endpoint's signing secret, required
+// when --webhook-url is set.
+func webhookSecret(cfg config.Config, getenv func(string) string) (string, error) {
+	if cfg.WebhookURL == "" {
+		return "", nil
+	}
+	secret := getenv(webhookSecretEnv)
+	if path := getenv(webhookSecretFileEnv); secret == "" && path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", webhookSecretFileEnv, err)
+		}
+		secret = strings.TrimSpace(string(b))
+	}
+	if secret == "" {
+		return "", fmt.Errorf("--webhook-url needs a signing secret: set %s (or %s, a file holding it) to whsec_ and 32 random bytes in base64, e.g. whsec_$(openssl rand -base64 32)",
+			webhookSecretEnv, webhookSecretFileEnv)
+	}
+	if err := webhooks.CheckSecret(secret); err != nil {
+		return "", fmt.Errorf("%s: %w", webhookSecretEnv, err)
+	}
+	return secret, nil
 }
 
 // reportTokenEnv is the environment variable holding the check API's report

@@ -38,7 +38,13 @@ type Config struct {
 	InvitationTTL   time.Duration `yaml:"invitation_ttl"`
 	SMTPURL         string        `yaml:"smtp_url"`
 	SMTPFrom        string        `yaml:"smtp_from"`
-	WebhookURL      string        `yaml:"webhook_url"`
+	// WebhookURL is the server-wide webhook endpoint, which receives every
+	// Organization's api_key.expiring events, signed with the secret in
+	// STEWARD_WEBHOOK_SECRET.
+	WebhookURL string `yaml:"webhook_url"`
+	// WebhooksAllowPrivate lets webhooks use http and reach loopback and
+	// private addresses.
+	WebhooksAllowPrivate bool `yaml:"webhooks_allow_private"`
 	// DebugAddr, when set, is a loopback address serving Go's profiler
 	// (net/http/pprof).
 	DebugAddr string `yaml:"debug_addr"`
@@ -75,6 +81,9 @@ type Config struct {
 	// IdleTimeout closes a kept-alive connection after this long without a
 	// request.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// AlertsInterval is how often steward serve evaluates the alerts on
+	// limits and keys.
+	AlertsInterval time.Duration `yaml:"alerts_interval"`
 	// MaxUnauthenticatedConns bounds the connections open on which no
 	// request has authenticated; a new one closes the oldest.
 	MaxUnauthenticatedConns int `yaml:"max_unauthenticated_conns"`
@@ -165,6 +174,7 @@ func Default() Config {
 		BodyTimeout:             30 * time.Second,
 		ModelBodyTimeout:        2 * time.Minute,
 		IdleTimeout:             2 * time.Minute,
+		AlertsInterval:          time.Minute,
 		MaxUnauthenticatedConns: 1024,
 	}
 }
@@ -204,7 +214,8 @@ var options = []option{
 	{"invitation-ttl", "how long an invitation can be accepted (e.g. 168h)", duration(func(c *Config) *time.Duration { return &c.InvitationTTL }), false},
 	{"smtp-url", "SMTP server for email, smtp://user:pass@host:587 or smtps://...:465 (default: log emails instead)", str(func(c *Config) *string { return &c.SMTPURL }), false},
 	{"smtp-from", "From address of Steward's email", str(func(c *Config) *string { return &c.SMTPFrom }), false},
-	{"webhook-url", "URL that receives a JSON POST for every API key expiry reminder", str(func(c *Config) *string { return &c.WebhookURL }), false},
+	{"webhook-url", "server-wide webhook endpoint receiving every Organization's api_key.expiring events, signed with the secret in STEWARD_WEBHOOK_SECRET (or the file STEWARD_WEBHOOK_SECRET_FILE names)", str(func(c *Config) *string { return &c.WebhookURL }), false},
+	{"webhooks-allow-private", "let webhooks use http and reach loopback and private addresses (tests, closed networks); by default they must be https to public addresses", boolean(func(c *Config) *bool { return &c.WebhooksAllowPrivate }), true},
 	{"debug-addr", "loopback address serving Go's profiler at /debug/pprof/, e.g. 127.0.0.1:6060 (default: off)", str(func(c *Config) *string { return &c.DebugAddr }), false},
 	{"currency", "billing currency of model prices and usage, e.g. EUR", str(func(c *Config) *string { return &c.Currency }), false},
 	{"metrics-addr", "address serving Prometheus metrics at /metrics, e.g. 127.0.0.1:9090 (default: off)", str(func(c *Config) *string { return &c.MetricsAddr }), false},
@@ -219,6 +230,7 @@ var options = []option{
 	{"body-timeout", "longest time a client may take to send a request's body, e.g. 30s (the model API's: --model-body-timeout)", duration(func(c *Config) *time.Duration { return &c.BodyTimeout }), false},
 	{"model-body-timeout", "longest time a client may take to send a model API request's body (e.g. 2m)", duration(func(c *Config) *time.Duration { return &c.ModelBodyTimeout }), false},
 	{"idle-timeout", "a kept-alive connection is closed after this long without a request (e.g. 2m)", duration(func(c *Config) *time.Duration { return &c.IdleTimeout }), false},
+	{"alerts-interval", "how often spend, token and key alerts are evaluated (e.g. 1m)", duration(func(c *Config) *time.Duration { return &c.AlertsInterval }), false},
 	{"max-unauthenticated-conns", "most connections kept open on which no request has authenticated; one more closes the oldest", func(c *Config, v string) error {
 		n, err := strconv.Atoi(v)
 		if err != nil || n <= 0 {
@@ -370,8 +382,8 @@ func (c *Config) validate() error {
 		c.PublicURL = strings.TrimSuffix(c.PublicURL, "/")
 	}
 	if c.WebhookURL != "" {
-		if u, err := url.Parse(c.WebhookURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("webhook URL %q: want http(s)://host/path", c.WebhookURL)
+		if u, err := url.Parse(c.WebhookURL); err != nil || (u.Scheme != "https" && !(c.WebhooksAllowPrivate && u.Scheme == "http")) || u.Host == "" {
+			return fmt.Errorf("webhook URL %q: want https://host/path (http only with --webhooks-allow-private)", c.WebhookURL)
 		}
 	}
 	if c.DebugAddr != "" {
@@ -417,7 +429,7 @@ func (c *Config) validate() error {
 	if c.AgentModel != "" && !slices.ContainsFunc(c.Models, func(m Model) bool { return m.Name == c.AgentModel }) {
 		return fmt.Errorf("agent_model %q is not one of models", c.AgentModel)
 	}
-	if c.InvitationTTL <= 0 || c.ShutdownTimeout <= 0 || c.BodyTimeout <= 0 || c.ModelBodyTimeout <= 0 || c.IdleTimeout <= 0 || c.UpstreamHeaderTimeout < 0 {
+	if c.InvitationTTL <= 0 || c.ShutdownTimeout <= 0 || c.BodyTimeout <= 0 || c.ModelBodyTimeout <= 0 || c.IdleTimeout <= 0 || c.AlertsInterval <= 0 || c.UpstreamHeaderTimeout < 0 {
 		return fmt.Errorf("durations must be positive")
 	}
 	if c.MaxUnauthenticatedConns <= 0 {

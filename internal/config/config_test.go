@@ -160,3 +160,40 @@ func TestModelCardSettings(t *testing.T) {
 		}
 	}
 }
+
+// The alerts are evaluated every minute unless alerts_interval says
+// otherwise; it must be positive.
+func TestAlertsInterval(t *testing.T) {
+	cfg, err := load(t, "")
+	if err != nil || cfg.AlertsInterval != time.Minute {
+		t.Fatalf("default alerts interval %v, %v; want 1m", cfg.AlertsInterval, err)
+	}
+	if cfg, err = load(t, "alerts_interval: 15s\n"); err != nil || cfg.AlertsInterval != 15*time.Second {
+		t.Fatalf("alerts_interval: 15s read as %v, %v", cfg.AlertsInterval, err)
+	}
+	if _, err := load(t, "alerts_interval: 0s\n"); err == nil || !strings.Contains(err.Error(), "durations must be positive") {
+		t.Fatalf("alerts_interval: 0s: error %v", err)
+	}
+}
+
+// webhooks_allow_private in the file allows an http --webhook-url; without
+// it the URL must be https, and doctor warns while it is on.
+func TestWebhookSettings(t *testing.T) {
+	if _, err := load(t, "webhook_url: http://127.0.0.1:9000/hook\n"); err == nil || !strings.Contains(err.Error(), "--webhooks-allow-private") {
+		t.Errorf("http webhook URL without webhooks_allow_private: %v, want refused naming the flag", err)
+	}
+	cfg, err := load(t, "webhook_url: http://127.0.0.1:9000/hook\nwebhooks_allow_private: true\n")
+	if err != nil || !cfg.WebhooksAllowPrivate {
+		t.Fatalf("with webhooks_allow_private: %v, %+v", err, cfg.WebhooksAllowPrivate)
+	}
+	warned := false
+	for _, p := range cfg.Problems() {
+		warned = warned || strings.Contains(p.Change, "--webhooks-allow-private")
+	}
+	if !warned {
+		t.Errorf("doctor does not warn about webhooks_allow_private: %+v", cfg.Problems())
+	}
+	if _, err := load(t, "webhook_url: https://hooks.example.com/steward\n"); err != nil {
+		t.Errorf("https webhook URL: %v", err)
+	}
+}

@@ -41,6 +41,10 @@ func (c *Config) Problems() []Problem {
 		add("unset --debug-addr (STEWARD_DEBUG_ADDR) except while investigating",
 			"the profiler is on at %s: it has no authentication, and shows whoever can reach it from this host the command line (with any password in --database-url or --smtp-url) and every goroutine's stack", c.DebugAddr)
 	}
+	if c.WebhooksAllowPrivate {
+		add("unset --webhooks-allow-private (webhooks_allow_private) unless every Organization admin may reach this network",
+			"webhooks may use http and reach loopback and private addresses: an Organization admin can make Steward send requests to services on its own network (server-side request forgery)")
+	}
 	if len(c.Models) > 0 && c.UpstreamHeaderTimeout == 0 {
 		add("set --upstream-header-timeout (upstream_header_timeout), longer than the slowest answer a model server gives without streaming, e.g. 5m",
 			"model servers have no timeout: one that accepts a request and never answers holds it, its client's connection and its reserved limits until the client gives up")

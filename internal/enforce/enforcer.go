@@ -190,7 +190,9 @@ func (e *Enforcer) Reserve(ctx context.Context, k steward.Principal, model strin
 }
 
 // checks are the limits of settings s a request of a key and model must
-// pass, each taking its worst case of tokens or spend.
+// pass, each taking its worst case of tokens or spend; a request naming
+// no model (a forwarded operation, which costs nothing) passes the
+// request rates alone.
 func checks(s quota.Settings, k steward.Principal, model string, worstTokens, worstCost int64) []check {
 	var cs []check
 	levels := []struct {
@@ -208,6 +210,9 @@ func checks(s quota.Settings, k steward.Principal, model string, worstTokens, wo
 		if l.rl.RequestsPerSecond > 0 {
 			cs = append(cs, check{Check: limits.Check{Key: l.prefix, Kind: limits.RequestsPerSecond, Limit: l.rl.RequestsPerSecond, Cost: 1},
 				code: "rate_limit_exceeded", what: "requests per second"})
+		}
+		if model == "" {
+			continue
 		}
 		if t := l.rl.Models[model]; t.PerMinute > 0 {
 			cs = append(cs, check{Check: limits.Check{Key: l.prefix + ":" + model, Kind: limits.TokensPerMinute, Limit: t.PerMinute, Cost: worstTokens},

@@ -153,6 +153,40 @@ func TestRateAndTokenLimits(t *testing.T) {
 	})
 }
 
+// TestRequestsNamingNoModel: a request that names no model (a forwarded
+// operation) counts in the request rates as a model request does, and is
+// refused by them; a spent cap does not hold it, since it costs nothing.
+func TestRequestsNamingNoModel(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		boot, e, k := setup(t, db)
+		setCap(t, db, boot, "", 1)
+		if _, err := e.Reserve(ctx, k, "m", billing.Tokens(1_000_000, 0)); err != nil {
+			t.Fatalf("the whole cap: %v", err)
+		}
+		_, err := e.Reserve(ctx, k, "m", billing.Tokens(1, 0))
+		refusedWith(t, err, "spend_limit_exceeded")
+		if err := db.Transact(ctx, func(tx *store.Tx) error {
+			return quota.SetRateLimits(ctx, tx, steward.SystemActor("test"), boot.Organization, boot.DefaultWorkspace.ID, quota.RateLimits{RequestsPerSecond: 2})
+		}); err != nil {
+			t.Fatal(err)
+		}
+		tk, err := e.Reserve(ctx, k, "", billing.Quantity{})
+		if err != nil {
+			t.Fatalf("a request naming no model under a spent cap: %v", err)
+		}
+		if got := tk.Headers().Get("x-ratelimit-limit-requests"); got != "2" {
+			t.Fatalf("headers = %v, want the Workspace's request rate", tk.Headers())
+		}
+		tk.Settle(billing.Quantity{})
+		if _, err := e.Reserve(ctx, k, "", billing.Quantity{}); err != nil {
+			t.Fatalf("the second request of the second: %v", err)
+		}
+		_, err = e.Reserve(ctx, k, "", billing.Quantity{})
+		refusedWith(t, err, "rate_limit_exceeded")
+	})
+}
+
 // Token counts whose sum overflows int64, or that arrive negative from a
 // product that overflowed before the enforcer, count as the most there is:
 // the request is refused by its token limits, never failed by the limiter

@@ -336,6 +336,10 @@ func (x *exchange) forward(body []byte, addedUsage bool) {
 	resp, err := x.call(body)
 	if err != nil {
 		x.unused()
+		if refused := x.uploadRefused(); refused != nil {
+			x.fail(refused)
+			return
+		}
 		if x.r.Context().Err() != nil {
 			return
 		}

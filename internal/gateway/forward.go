@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/stewardhq/steward/internal/billing"
 	"github.com/stewardhq/steward/internal/inference"
 	"github.com/stewardhq/steward/internal/steward"
 )
@@ -220,14 +221,26 @@ var errUpstreamTimeout = errors.New("the upstream's timeout passed")
 func (g *Gateway) forwarded(pattern string, o op) inference.Route {
 	return inference.Route{Pattern: pattern, OwnsBody: true, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		x := g.exchange(w, r)
-		if !x.admit(g.auth.WorkspaceKey(r)) {
-			return
+		if x.admit(g.auth.WorkspaceKey(r)) {
+			g.forward(&x, o)
 		}
-		g.inflight.enter()
-		defer g.inflight.leave()
-		f := forwarding{x: &x, op: o, t: g.timeouts[o.group]}
-		f.serve()
 	})}
+}
+
+// forward forwards an admitted request of operation o to the default
+// upstream. It names no model and costs nothing, but counts in the
+// request rates as a model request does.
+func (g *Gateway) forward(x *exchange, o op) {
+	ticket, err := g.limits.Reserve(x.r.Context(), x.key, "", billing.Quantity{})
+	if err != nil {
+		x.fail(err)
+		return
+	}
+	defer ticket.Settle(billing.Quantity{})
+	g.inflight.enter()
+	defer g.inflight.leave()
+	f := forwarding{x: x, op: o, t: g.timeouts[o.group], limits: ticket.Headers()}
+	f.serve()
 }
 
 // forwarding is one forwarded request in flight.
@@ -235,6 +248,9 @@ type forwarding struct {
 	x  *exchange
 	op op
 	t  Timeouts
+	// limits are the headers of the request's limits, over the
+	// upstream's.
+	limits http.Header
 }
 
 // serve forwards the request and relays the answer.
@@ -371,6 +387,9 @@ func (f *forwarding) answerHeaders(resp *http.Response) http.Header {
 	}
 	for _, k := range hopHeaders {
 		delete(h, k)
+	}
+	for k, vs := range f.limits {
+		h[k] = vs
 	}
 	h[steward.RequestIDHeader] = []string{f.x.id}
 	return h

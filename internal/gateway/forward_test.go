@@ -692,3 +692,100 @@ func TestFileChunksAreTheirWorkspaces(t *testing.T) {
 		}
 	}
 }
+
+// A forwarded request names no model, but counts in the request rates:
+// it is reserved as a request of no model and nothing, settled once, and
+// carries its limits' headers over the upstream's; refused, it is
+// answered Mistral's 429 and not forwarded.
+func TestForwardCountsInTheRequestRates(t *testing.T) {
+	calls := 0
+	h := newForwardHarness(t, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		calls++
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("X-Ratelimit-Remaining-Tokens", "the company's")
+		_, _ = io.WriteString(w, `{"object":"list","data":[],"total":0}`)
+	}), Timeouts{Header: time.Second, Idle: time.Second})
+	resp := h.do(t, "GET", "/v1/files", goodKey, nil, nil)
+	if body := readAll(t, resp); resp.StatusCode != 200 || body != `{"data":[],"object":"list","total":0}` || resp.Header.Get("X-Ratelimit-Remaining-Tokens") != "1000" {
+		t.Fatalf("a file list: %d %v %s", resp.StatusCode, resp.Header, body)
+	}
+	// The ticket is settled as the handler returns, which may be after the
+	// client has read the answer.
+	r := h.limits.only(t)
+	for deadline := time.Now().Add(5 * time.Second); r.settles == 0 && time.Now().Before(deadline); r = h.limits.only(t) {
+		time.Sleep(time.Millisecond)
+	}
+	if r.model != "" || r.prompt != 0 || r.maxOut != 0 || r.pages != 0 || r.settles != 1 || r.settledIn != 0 {
+		t.Fatalf("reservation %+v, want one of no model and nothing, settled once", r)
+	}
+	h.limits.refuse = &inference.Refusal{
+		Err:        &steward.Error{Kind: steward.KindRateLimited, Code: "rate_limit_exceeded", Message: "this request would exceed the requests per second of its Workspace"},
+		RetryAfter: time.Second,
+	}
+	resp = h.do(t, "GET", "/v1/files", goodKey, nil, nil)
+	want := `{"object":"error","message":"this request would exceed the requests per second of its Workspace","type":"rate_limit_error","param":null,"code":"rate_limit_exceeded"}`
+	if body := strings.TrimSpace(readAll(t, resp)); resp.StatusCode != 429 || body != want || resp.Header.Get("Retry-After") != "1" || calls != 1 {
+		t.Fatalf("a refused file list: %d %v %s (%d upstream calls), want 429 %s", resp.StatusCode, resp.Header, body, calls, want)
+	}
+}
+
+// batchAuth is workspaceAuth with listAuth's key that may call model m
+// only.
+type batchAuth struct{ workspaceAuth }
+
+func (a batchAuth) WorkspaceKey(r *http.Request) (steward.Principal, error) {
+	if r.Header.Get("Authorization") == "Bearer "+onlyMKey {
+		return listAuth{}.WorkspaceKey(r)
+	}
+	return a.workspaceAuth.WorkspaceKey(r)
+}
+
+// A batch job's inline requests may name, in their bodies, only an agent
+// and files of the caller's Workspace and a model the key may call, as
+// the job itself: otherwise they are answered as the unknown agent, file
+// or model, and nothing is forwarded.
+func TestInlineBatchRequests(t *testing.T) {
+	var forwarded []string
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		forwarded = append(forwarded, string(b))
+		_, _ = io.WriteString(w, `{"id":"j-new","object":"batch"}`)
+	}))
+	t.Cleanup(up.Close)
+	h := newHarnessAuth(t, Config{Upstream: &Upstream{BaseURL: up.URL + "/v1"}, Objects: newMemObjects()}, batchAuth{})
+	h.own(t, inference.ObjectAgent, "a-mine")
+	h.own(t, inference.ObjectFile, "f-mine")
+	_ = h.g.objects.Record(context.Background(), inference.Object{Kind: inference.ObjectAgent, ID: "a-other", OrganizationID: "org1", WorkspaceID: "ws2"})
+	_ = h.g.objects.Record(context.Background(), inference.Object{Kind: inference.ObjectFile, ID: "f-other", OrganizationID: "org1", WorkspaceID: "ws2"})
+	notFound := func(kind, id string) string {
+		return `404 {"object":"error","message":"` + kind + " " + id + ` not found","type":"not_found_error","param":null,"code":null}`
+	}
+	noModel := func(name string) string {
+		return `404 {"object":"error","message":"model \"` + name + `\" does not exist","type":"not_found_error","param":"model","code":"model_not_found"}`
+	}
+	chat := func(extra string) string {
+		return `{"custom_id":"1","body":{` + extra + `"messages":[{"role":"user","content":"hi"}]}}`
+	}
+	fileChunk := func(id string) string {
+		return `{"custom_id":"2","body":{"messages":[{"role":"user","content":[{"type":"file","file_id":"` + id + `"}]}]}}`
+	}
+	for _, c := range []struct{ key, body, want string }{
+		{goodKey, `{"endpoint":"/v1/agents/completions","requests":[` + chat(`"agent_id":"a-mine",`) + `,` + chat(`"agent_id":"a-other",`) + `]}`, notFound("Agent", "a-other")},
+		{goodKey, `{"endpoint":"/v1/agents/completions","agent_id":"a-other","requests":[` + chat("") + `]}`, notFound("Agent", "a-other")},
+		{goodKey, `{"endpoint":"/v1/chat/completions","model":"m","requests":[` + fileChunk("f-mine") + `,` + fileChunk("f-other") + `]}`, notFound("File", "f-other")},
+		{onlyMKey, `{"endpoint":"/v1/chat/completions","model":"m","requests":[` + chat(`"model":"m",`) + `,` + chat(`"model":"mistral-large",`) + `]}`, noModel("mistral-large")},
+		{onlyMKey, `{"endpoint":"/v1/chat/completions","model":"mistral-large","requests":[` + chat("") + `]}`, noModel("mistral-large")},
+		{goodKey, `{"endpoint":"/v1/chat/completions","requests":[{"custom_id":"1","body":"hi"}]}`, `422 {"detail":[{"loc":["body","body"],"msg":"body is not of the right type","type":"value_error"}]}`},
+		{goodKey, `{"endpoint":"/v1/chat/completions","requests":{"custom_id":"1"}}`, `422 {"detail":[{"loc":["body","requests"],"msg":"requests is not of the right type","type":"value_error"}]}`},
+		{onlyMKey, `{"endpoint":"/v1/agents/completions","requests":[` + chat(`"agent_id":"a-mine","model":"m",`) + `,` + fileChunk("f-mine") + `]}`, `200 {"id":"j-new","object":"batch"}`},
+	} {
+		forwarded = nil
+		resp := h.do(t, "POST", "/v1/batch/jobs", c.key, strings.NewReader(c.body), http.Header{"Content-Type": {"application/json"}})
+		if got := resp.Status[:3] + " " + strings.TrimSpace(readAll(t, resp)); got != c.want {
+			t.Errorf("batch job %s: %s, want %s", c.body, got, c.want)
+		}
+		if ok := len(forwarded) == 1 && forwarded[0] == c.body; ok != strings.HasPrefix(c.want, "200") {
+			t.Errorf("batch job %s: the upstream got %q", c.body, forwarded)
+		}
+	}
+}

@@ -16,7 +16,6 @@
 package gateway
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -26,6 +25,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/stewardhq/steward/internal/apierror"
@@ -278,10 +278,13 @@ type Gateway struct {
 	// models are the models by name and by alias.
 	models map[string]*model
 	// names are the models in the order the list gives them; list is
-	// the list of every model, made at start (created is its time).
-	names   []string
-	list    []byte
-	created int64
+	// the list of every model, made at start (created is its time) and
+	// again when the upstream's capabilities change; upstreamCaps are
+	// those, nil until read.
+	names        []string
+	list         atomic.Pointer[[]byte]
+	created      int64
+	upstreamCaps atomic.Pointer[upstreamCards]
 	// agentModel serves the agent operations naming no model.
 	agentModel string
 	currency   string
@@ -320,7 +323,10 @@ type model struct {
 	endpoints       map[string]bool
 	demo            bool
 	// card is the model's card but for created; aliases are in it.
-	card card
+	// configured are the capabilities the config file sets, over the
+	// upstream's or the endpoints' defaults.
+	card       card
+	configured map[string]bool
 }
 
 // card is a model's card: Mistral's BaseModelCard.
@@ -416,7 +422,8 @@ func New(cfg Config, auth inference.Authenticator, limits inference.Limits, rec 
 		g.agentModel = cfg.AgentModel
 	}
 	g.names, g.created = names, g.now().Unix()
-	g.list = g.modelList(names)
+	list := g.modelList(names)
+	g.list.Store(&list)
 	g.routes, g.mux = g.routeTable(), http.NewServeMux()
 	for _, rt := range g.routes {
 		g.mux.Handle(rt.Pattern, rt.Handler)
@@ -488,7 +495,7 @@ func validate(m Model) (*model, error) {
 			return nil, fmt.Errorf("unknown endpoint %q: want chat, fim, embeddings, moderations, classifications, ocr, agents, transcriptions or speech", e)
 		}
 	}
-	vm.card = newCard(m.Name, vm.endpoints, m)
+	vm.card, vm.configured = newCard(m.Name, vm.endpoints, m), maps.Clone(m.Capabilities)
 	return vm, nil
 }
 
@@ -520,27 +527,6 @@ func newCard(name string, endpoints map[string]bool, m Model) card {
 
 // cost is what q of the model costs, in micro-units rounded up.
 func (m *model) cost(q billing.Quantity) int64 { return m.rate.Cost(q) }
-
-// modelList is the answer to GET /v1/models listing the models names:
-// Mistral's ModelList of their cards.
-func (g *Gateway) modelList(names []string) []byte {
-	list := struct {
-		Object string `json:"object"`
-		Data   []card `json:"data"`
-	}{Object: "list", Data: []card{}}
-	for _, n := range names {
-		list.Data = append(list.Data, g.cardOf(g.models[n]))
-	}
-	b, _ := json.Marshal(list)
-	return b
-}
-
-// cardOf is m's card, created when the gateway started.
-func (g *Gateway) cardOf(m *model) card {
-	c := m.card
-	c.Created = g.created
-	return c
-}
 
 // Routes returns the model API's routes, for the server to register with
 // its own, so that a request is routed once, by the server's mux. Wrapping
@@ -610,47 +596,6 @@ func (g *Gateway) endpoint(pattern, ep string) inference.Route {
 		defer g.inflight.leave()
 		x.serve()
 	})}
-}
-
-// handleModels answers GET /v1/models with the model list.
-func (g *Gateway) handleModels(w http.ResponseWriter, r *http.Request) {
-	x := g.exchange(w, r)
-	if !x.admit(g.auth.WorkspaceKey(r)) {
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write(g.listFor(x.key))
-}
-
-// handleModel answers GET /v1/models/{model_id} with the model's card, a
-// model named by an alias too; a model the key may not call is answered as
-// one that does not exist.
-func (g *Gateway) handleModel(w http.ResponseWriter, r *http.Request) {
-	x := g.exchange(w, r)
-	if !x.admit(g.auth.WorkspaceKey(r)) {
-		return
-	}
-	id := r.PathValue("model_id")
-	m := g.models[id]
-	if m == nil || !x.key.MayUse(m.name) {
-		x.fail(&steward.Error{Kind: steward.KindNotFound, Field: []string{"path", "model_id"}, Code: "model_not_found", Message: fmt.Sprintf("model %q does not exist", id)})
-		return
-	}
-	apierror.WriteJSON(w, http.StatusOK, g.cardOf(m))
-}
-
-// listFor is the answer to GET /v1/models for p: the models p may use.
-func (g *Gateway) listFor(p steward.Principal) []byte {
-	if p.Models == nil {
-		return g.list
-	}
-	names := make([]string, 0, len(g.names))
-	for _, n := range g.names {
-		if p.MayUse(n) {
-			names = append(names, n)
-		}
-	}
-	return g.modelList(names)
 }
 
 // handleCheck serves the check API (serveCheck).

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"mime"
 	"mime/multipart"
 	"net/http"
 	"strings"
@@ -591,4 +593,124 @@ func TestUploadBounds(t *testing.T) {
 		t.Fatalf("reservation %+v, want settled at nothing", r)
 	}
 	h.rec.none(t)
+}
+
+// TestTranscriptionFiles: a transcription of a file (file_id) is served
+// only for a file of the caller's Workspace, before or after the model
+// field; another Workspace's file, or an unknown one, is answered as
+// Mistral answers an unknown file, before anything is forwarded or
+// reserved. A form naming its model or a file again after its file part,
+// which the gateway does not read before forwarding, is cut before its end
+// and refused 422, whatever the file's size.
+func TestTranscriptionFiles(t *testing.T) {
+	up := mistraltest.New(t)
+	up.SetUsage(mistraltest.Usage{PromptTokens: 2, CompletionTokens: 3, AudioSeconds: 4})
+	ups := []Upstream{{BaseURL: up.BaseURL(), APIKey: up.Key}}
+	h := newHarnessAuth(t, Config{Objects: newMemObjects(), Upstream: &ups[0], Models: []Model{
+		{Name: "voxtral", Upstreams: ups, Endpoints: []string{EndpointTranscriptions}},
+		{Name: "pricier", Upstreams: ups, Endpoints: []string{EndpointTranscriptions}},
+	}}, workspaceAuth{})
+	upload := func(key string) string {
+		ct, form := audioForm(t, 10, "purpose", "ocr", "file", "")
+		resp := h.do(t, "POST", "/v1/files", key, bytes.NewReader(form), http.Header{"Content-Type": {ct}})
+		var f struct{ ID string }
+		if err := json.NewDecoder(resp.Body).Decode(&f); err != nil || resp.StatusCode != 200 || f.ID == "" {
+			t.Fatalf("an upload: %d %v", resp.StatusCode, err)
+		}
+		return f.ID
+	}
+	mine, theirs := upload(goodKey), upload(otherWorkspaceKey)
+	send := func(ct string, form []byte) (int, string) {
+		t.Helper()
+		resp := h.do(t, "POST", "/v1/audio/transcriptions", goodKey, bytes.NewReader(form), http.Header{"Content-Type": {ct}})
+		return resp.StatusCode, readAll(t, resp)
+	}
+	for _, fields := range [][]string{{"model", "voxtral", "file_id", mine}, {"file_id", mine, "model", "voxtral", "language", "fr"}} {
+		ct, form := audioForm(t, 0, fields...)
+		if status, body := send(ct, form); status != 200 || !strings.Contains(body, `"prompt_audio_seconds":4`) {
+			t.Fatalf("a transcription of the Workspace's file %v: %d %s", fields, status, body)
+		}
+		if last, _ := up.Last("audio_api_v1_transcriptions_post"); !bytes.Equal(last.Body, form) {
+			t.Fatalf("the upstream got %q, want the form as sent", last.Body)
+		}
+		if u := h.rec.next(t); u.Endpoint != "transcriptions" || u.AudioSeconds != 4 {
+			t.Fatalf("usage %+v", u)
+		}
+	}
+	calls, reserved := up.Count("audio_api_v1_transcriptions_post"), len(h.limits.res)
+	for _, id := range []string{theirs, "file-unknown"} {
+		ct, form := audioForm(t, 0, "model", "voxtral", "file_id", mine, "file_id", id)
+		want := `{"object":"error","message":"File ` + id + ` not found","type":"not_found_error","param":null,"code":null}`
+		if status, body := send(ct, form); status != 404 || body != want {
+			t.Errorf("a transcription of %s: %d %s, want 404 %s", id, status, body, want)
+		}
+	}
+	if up.Count("audio_api_v1_transcriptions_post") != calls || len(h.limits.res) != reserved {
+		t.Fatal("a transcription of another Workspace's file was forwarded or reserved")
+	}
+	for _, c := range []struct {
+		name   string
+		size   int
+		fields []string
+		want   string
+	}{
+		{"a file named after a small file", 10, []string{"model", "voxtral", "file", "", "file_id", theirs}, `the form names its model and files (file_id) more than once`},
+		{"a file named after a large file", 3 * maxFormHeadBytes, []string{"model", "voxtral", "file", "", "file_id", theirs}, `the form names its model and files (file_id) more than once`},
+		{"a model named after the file", 100 << 10, []string{"model", "voxtral", "file", "", "model", "pricier"}, `the form names its model and files (file_id) more than once`},
+		{"a model named twice before the file", 10, []string{"model", "voxtral", "model", "pricier", "file", ""}, `"loc":["body","model"],"msg":"model is given twice"`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ct, form := audioForm(t, c.size, c.fields...)
+			if status, body := send(ct, form); status != 422 || !strings.Contains(body, c.want) {
+				t.Fatalf("%d %s, want 422 %s", status, body, c.want)
+			}
+			// The fake may record a cut form after its client's answer;
+			// no form of this size reaches it whole.
+			if last, _ := up.Last("audio_api_v1_transcriptions_post"); last.BodySize == int64(len(form)) {
+				t.Fatalf("the upstream got the whole form (%d bytes)", last.BodySize)
+			}
+		})
+	}
+	// A form the guard's parser cannot read to its end is refused too,
+	// since it cannot say what the rest names.
+	ct, form := audioForm(t, 100, "model", "voxtral", "file", "")
+	if status, body := send(ct, form[:len(form)-10]); status != 422 || !strings.Contains(body, "the body must be a multipart/form-data form") {
+		t.Fatalf("a form without its end: %d %s", status, body)
+	}
+	h.rec.none(t)
+}
+
+// TestFormGuardHoldsItsTail: the guard passes a form on as it arrives but
+// for its last bytes, which it never passes once it has found the form
+// names its model again after its file, even when read again; a form that
+// names it once passes whole.
+func TestFormGuardHoldsItsTail(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		fields []string
+		whole  bool
+	}{
+		{"once", []string{"model", "voxtral", "file", "", "language", "en"}, true},
+		{"again after the file", []string{"model", "voxtral", "file", "", "model", "pricier", "prompt", strings.Repeat("x", 64<<10)}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ct, form := audioForm(t, 100<<10, c.fields...)
+			_, params, _ := mime.ParseMediaType(ct)
+			g := newFormGuard(bytes.NewReader(form), params["boundary"], formFields{model: "voxtral"})
+			defer g.Close()
+			got, err := io.ReadAll(g)
+			if c.whole {
+				if err != nil || !bytes.Equal(got, form) {
+					t.Fatalf("read %d of %d bytes: %v", len(got), len(form), err)
+				}
+				return
+			}
+			if err == nil || len(got) > len(form)-guardTail || !bytes.HasPrefix(form, got) {
+				t.Fatalf("read %d of %d bytes: %v, want the form cut before its last %d bytes", len(got), len(form), err, guardTail)
+			}
+			if n, again := g.Read(make([]byte, 64<<10)); n != 0 || again == nil {
+				t.Fatalf("a read after the refusal: %d bytes, %v", n, again)
+			}
+		})
+	}
 }

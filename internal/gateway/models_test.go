@@ -13,6 +13,8 @@ import (
 
 	"github.com/stewardhq/steward/internal/apitest"
 	"github.com/stewardhq/steward/internal/billing"
+	"github.com/stewardhq/steward/internal/inference"
+	"github.com/stewardhq/steward/internal/mistraltest"
 	"github.com/stewardhq/steward/internal/steward"
 )
 
@@ -303,5 +305,140 @@ func TestAliasInAForwardedBody(t *testing.T) {
 	}
 	if n := up.calls.Load(); n != 1 {
 		t.Errorf("the upstream got %d requests, want 1 (the allowed job)", n)
+	}
+}
+
+// capabilitiesOf returns a card's capabilities, checked against Mistral's
+// schema.
+func capabilitiesOf(t *testing.T, raw string) map[string]bool {
+	t.Helper()
+	apitest.CheckModelSchema(t, "BaseModelCard", []byte(raw))
+	var c struct{ Capabilities map[string]bool }
+	if err := json.Unmarshal([]byte(raw), &c); err != nil {
+		t.Fatal(err)
+	}
+	return c.Capabilities
+}
+
+// TestCardsTakeTheUpstreamsCapabilities: with a default upstream, a
+// model's card takes the capabilities the upstream's own model list gives
+// it (by its name or an alias), under the config file's; a model the list
+// lacks keeps its endpoints'. A list that cannot be read is logged and
+// changes nothing.
+func TestCardsTakeTheUpstreamsCapabilities(t *testing.T) {
+	up := mistraltest.New(t)
+	up.AddBaseModel("vision-latest", "completion_chat", "vision", "function_calling")
+	ups := []Upstream{{BaseURL: up.BaseURL(), APIKey: up.Key}}
+	h := newHarnessAuth(t, Config{Upstream: &ups[0], Objects: newMemObjects(), Models: []Model{
+		{Name: "vision", Aliases: []string{"vision-latest"}, Upstreams: ups, Endpoints: []string{EndpointChat, EndpointFIM}, Capabilities: map[string]bool{"function_calling": false}},
+		{Name: "coder", Upstreams: ups, Endpoints: []string{EndpointFIM}},
+	}}, workspaceAuth{})
+	card := func(id string) map[string]bool {
+		t.Helper()
+		status, _, body := h.send(t, http.MethodGet, "/v1/models/"+id, goodKey, "")
+		if status != http.StatusOK {
+			t.Fatalf("the card of %s: %d %s", id, status, body)
+		}
+		return capabilitiesOf(t, body)
+	}
+	trues := func(caps map[string]bool) string {
+		var out []string
+		for _, n := range capabilityNames {
+			if caps[n] {
+				out = append(out, n)
+			}
+		}
+		return strings.Join(out, ",")
+	}
+	for id, want := range map[string]string{"vision": "completion_chat,completion_fim", "coder": "completion_fim"} {
+		if got := trues(card(id)); got != want {
+			t.Errorf("%s before the upstream's list is read: %s, want the endpoints' %s", id, got, want)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { h.g.RefreshCapabilities(ctx, time.Hour); close(done) }()
+	for deadline := time.Now().Add(5 * time.Second); up.Count("list_models_v1_models_get") == 0 || trues(card("vision")) == "completion_chat,completion_fim"; {
+		if time.Now().After(deadline) {
+			t.Fatal("the upstream's model list was not read")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	<-done
+	// The upstream's, by the model's alias: no FIM; function calling is
+	// the config file's.
+	for id, want := range map[string]string{"vision": "completion_chat,vision", "coder": "completion_fim"} {
+		if got := trues(card(id)); got != want {
+			t.Errorf("%s after the upstream's list is read: %s, want %s", id, got, want)
+		}
+	}
+	_, _, list := h.send(t, http.MethodGet, "/v1/models", goodKey, "")
+	if !strings.Contains(list, `"vision":true`) {
+		t.Errorf("the model list does not hold the upstream's capabilities: %s", list)
+	}
+	up.Fail("list_models_v1_models_get", http.StatusInternalServerError)
+	if err := h.g.readCapabilities(context.Background()); err == nil || !strings.Contains(err.Error(), "500") {
+		t.Fatalf("a failing list read: %v", err)
+	}
+	ctx, cancel = context.WithCancel(context.Background())
+	done = make(chan struct{})
+	go func() { h.g.RefreshCapabilities(ctx, time.Hour); close(done) }()
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(h.logs.String(), "reading the capabilities"); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			break
+		}
+	}
+	cancel()
+	<-done
+	if got := trues(card("vision")); got != "completion_chat,vision" {
+		t.Errorf("after a failed read: %s, want what the cards had", got)
+	}
+	if logs := h.logs.String(); !strings.Contains(logs, "reading the capabilities of the upstream's models failed") || strings.Contains(logs, up.Key) {
+		t.Errorf("the failure is not logged, or the upstream's key is: %s", logs)
+	}
+}
+
+// TestFineTunedModelCards: the fine-tuned models of the caller's Workspace
+// are listed with the configured models and their cards read, from the
+// upstream; another Workspace's, one not created through Steward, or one
+// the key's allow list does not name is answered as an unknown model and
+// not listed. An upstream whose list fails leaves the configured models.
+func TestFineTunedModelCards(t *testing.T) {
+	up := mistraltest.New(t)
+	ups := []Upstream{{BaseURL: up.BaseURL(), APIKey: up.Key}}
+	h := newHarnessAuth(t, Config{Upstream: &ups[0], Objects: newMemObjects(), Models: []Model{{Name: "m", Upstreams: ups}}}, batchAuth{})
+	mine, theirs, stray := up.AddFineTunedModel("m"), up.AddFineTunedModel("m"), up.AddFineTunedModel("m")
+	h.own(t, inference.ObjectFineTunedModel, mine)
+	_ = h.g.objects.Record(context.Background(), inference.Object{Kind: inference.ObjectFineTunedModel, ID: theirs, OrganizationID: "org1", WorkspaceID: "ws2"})
+
+	status, header, body := h.send(t, http.MethodGet, "/v1/models/"+mine, goodKey, "")
+	apitest.CheckModelResponse(t, "retrieve_model_v1_models__model_id__get", status, header.Get("Content-Type"), []byte(body))
+	if status != http.StatusOK || !strings.Contains(body, `"id":"`+mine+`"`) || !strings.Contains(body, `"type":"fine-tuned"`) {
+		t.Fatalf("the card of the Workspace's fine-tuned model: %d %s", status, body)
+	}
+	_, _, unknown := h.send(t, http.MethodGet, "/v1/models/ft:unknown", goodKey, "")
+	for _, c := range []struct{ key, id string }{{otherWorkspaceKey, mine}, {goodKey, theirs}, {goodKey, stray}, {onlyMKey, mine}} {
+		status, _, body := h.send(t, http.MethodGet, "/v1/models/"+c.id, c.key, "")
+		if want := strings.ReplaceAll(unknown, "ft:unknown", c.id); status != http.StatusNotFound || body != want {
+			t.Errorf("%s's card for %s: %d %s, want %s", c.key, c.id, status, body, want)
+		}
+	}
+	calls := up.Count("retrieve_model_v1_models__model_id__get")
+	if calls != 1 {
+		t.Errorf("the upstream was asked %d times for a card, want once", calls)
+	}
+	for key, want := range map[string]string{goodKey: "m," + mine, otherWorkspaceKey: "m," + theirs, otherOrgKey: "m", onlyMKey: "m"} {
+		status, _, body := h.send(t, http.MethodGet, "/v1/models", key, "")
+		if got := strings.Join(listed(t, body), ","); status != http.StatusOK || got != want {
+			t.Errorf("%s's model list: %d %s, want %s", key, status, got, want)
+		}
+	}
+	up.Fail("list_models_v1_models_get", http.StatusServiceUnavailable)
+	if status, _, body := h.send(t, http.MethodGet, "/v1/models", goodKey, ""); status != http.StatusOK || strings.Join(listed(t, body), ",") != "m" {
+		t.Errorf("the list when the upstream's fails: %d %s, want the configured models", status, body)
+	}
+	if !strings.Contains(h.logs.String(), "listing the Workspace's fine-tuned models failed") {
+		t.Errorf("the failure is not logged: %s", h.logs.String())
 	}
 }

@@ -128,12 +128,30 @@ func (f *forwarding) record(kind, id string) error {
 type bodyCheck func(f *forwarding, top map[string]json.RawMessage) bool
 
 // batchJobRefs: a batch job's input files and agent must be the caller's
-// Workspace's, and its model one the key may call.
+// Workspace's, and its model one the key may call; so must those each of
+// its inline requests names in its body (its model, its agent, the files
+// of its messages).
 func batchJobRefs(f *forwarding, top map[string]json.RawMessage) bool {
 	var files []string
+	var requests []map[string]json.RawMessage
+	if !f.field(top, "input_files", &files) || !f.field(top, "requests", &requests) || !f.ownsAll(inference.ObjectFile, files) || !modelRefs(f, top) {
+		return false
+	}
+	for _, req := range requests {
+		var body map[string]json.RawMessage
+		if !f.field(req, "body", &body) || !modelRefs(f, body) || !f.ownsAll(inference.ObjectFile, fileChunks(req["body"])) {
+			return false
+		}
+	}
+	return true
+}
+
+// modelRefs: the agent an object names (agent_id) must be the caller's
+// Workspace's, and its model one the key may call.
+func modelRefs(f *forwarding, obj map[string]json.RawMessage) bool {
 	var agent, model *string
-	return f.field(top, "input_files", &files) && f.field(top, "agent_id", &agent) && f.field(top, "model", &model) &&
-		f.ownsAll(inference.ObjectFile, files) && (agent == nil || f.ownsAll(inference.ObjectAgent, []string{*agent})) && f.mayUse(model)
+	return f.field(obj, "agent_id", &agent) && f.field(obj, "model", &model) &&
+		(agent == nil || f.ownsAll(inference.ObjectAgent, []string{*agent})) && f.mayUse(model)
 }
 
 // agentRefs: an agent's handoffs and the libraries its document library

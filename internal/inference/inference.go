@@ -41,7 +41,9 @@ type Limits interface {
 	// (of every unit) against the spend caps. A refusal should be a
 	// *Refusal, whose RetryAfter and Header reach the client; any other
 	// error is answered by its steward kind (500 for a plain error, which
-	// is logged).
+	// is logged). A request that names no model (model is empty, worst
+	// zero: an operation forwarded to the default upstream) is held to
+	// the request rates alone.
 	Reserve(ctx context.Context, k steward.Principal, model string, worst billing.Quantity) (Ticket, error)
 }
 

@@ -1,41 +1,40 @@
 package keys
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net/http"
+	"strconv"
 	"time"
 
+	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/outbox"
+	"github.com/stewardhq/steward/internal/quota"
+	"github.com/stewardhq/steward/internal/steward"
 	"github.com/stewardhq/steward/internal/store"
 )
 
-// Reminders tells owners that their keys are about to expire: by email
-// (through the outbox) 7 days and 1 day before, and by a webhook when one
-// is configured.
+// Reminders tells owners that their keys are about to expire, by email
+// (through the outbox) 7 days and 1 day before. Each reminder is also an
+// alert, an api_key.expiring audit entry written with its email, which
+// webhooks deliver (package webhooks).
 type Reminders struct {
-	DB *store.DB
-	// Webhook, when set, receives a JSON POST for every reminder.
-	Webhook string
-	Client  *http.Client
-	Log     *slog.Logger
+	DB  *store.DB
+	Log *slog.Logger
 }
 
-// Reminder is what the webhook receives.
+// Reminder is one key's reminder.
 type Reminder struct {
-	Event          string    `json:"event"`
-	KeyID          string    `json:"key_id"`
-	KeyName        string    `json:"key_name"`
-	OrganizationID string    `json:"organization_id"`
-	WorkspaceID    string    `json:"workspace_id"`
-	UserID         string    `json:"user_id"`
-	Email          string    `json:"email"`
-	ExpiresAt      time.Time `json:"expires_at"`
-	DaysLeft       int       `json:"days_left"`
+	Event          string
+	KeyID          string
+	KeyName        string
+	OrganizationID string
+	WorkspaceID    string
+	UserID         string
+	Email          string
+	ExpiresAt      time.Time
+	DaysLeft       int
 }
 
 // RunOnce sends the reminders that are due and returns how many. Each
@@ -82,6 +81,9 @@ func (r *Reminders) RunOnce(ctx context.Context) (int, error) {
 				return nil
 			}
 			claimed = true
+			if err := recordExpiring(ctx, tx, rm); err != nil {
+				return err
+			}
 			_, err = outbox.Enqueue(ctx, tx, reminderEmail(rm))
 			return err
 		})
@@ -90,10 +92,34 @@ func (r *Reminders) RunOnce(ctx context.Context) (int, error) {
 		}
 		if claimed {
 			sent++
-			r.callWebhook(ctx, rm)
 		}
 	}
 	return sent, nil
+}
+
+// recordExpiring writes the reminder's alert, an api_key.expiring audit
+// entry, through the transaction that claims the reminder.
+func recordExpiring(ctx context.Context, tx *store.Tx, rm Reminder) error {
+	zone, err := quota.TimeZoneOf(ctx, tx, rm.OrganizationID)
+	if err != nil {
+		return err
+	}
+	return audit.Record(ctx, tx, audit.Entry{
+		OrganizationID: rm.OrganizationID,
+		WorkspaceID:    rm.WorkspaceID,
+		Actor:          steward.SystemActor("alerts"),
+		EventType:      audit.EventAPIKeyExpiring,
+		EventMetadata: map[string]string{
+			"scope":        "workspace",
+			"workspace_id": rm.WorkspaceID,
+			"threshold":    strconv.Itoa(rm.DaysLeft),
+			"period":       tx.Now.In(zone).Format("2006-01"),
+			"expires_at":   rm.ExpiresAt.UTC().Format(time.RFC3339),
+			"user_id":      rm.UserID,
+		},
+		TargetType:     audit.TargetAPIKey,
+		TargetMetadata: map[string]string{"id": rm.KeyID, "name": rm.KeyName},
+	})
 }
 
 func reminderEmail(rm Reminder) outbox.Message {
@@ -114,31 +140,6 @@ func reminderEmail(rm Reminder) outbox.Message {
 Requests made with it will be refused from then on. Rotate it, or create a
 new key, before that date.
 `, name, rm.ExpiresAt.UTC().Format("2 January 2006 at 15:04 UTC")),
-	}
-}
-
-// callWebhook posts the reminder to the webhook, once, and logs a failure;
-// the email carries the reminder either way.
-func (r *Reminders) callWebhook(ctx context.Context, rm Reminder) {
-	if r.Webhook == "" {
-		return
-	}
-	body, _ := json.Marshal(rm)
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.Webhook, bytes.NewReader(body))
-	if err == nil {
-		req.Header.Set("Content-Type", "application/json")
-		var resp *http.Response
-		if resp, err = r.Client.Do(req); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode >= 300 {
-				err = fmt.Errorf("webhook answered %s", resp.Status)
-			}
-		}
-	}
-	if err != nil {
-		r.Log.Warn("API key expiry webhook failed", "key_id", rm.KeyID, "err", err)
 	}
 }
 

@@ -13,8 +13,8 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
+	"github.com/stewardhq/steward/internal/steward"
 	"github.com/stewardhq/steward/internal/store"
 )
 
@@ -263,7 +263,7 @@ func (s *Sender) deliverOne(ctx context.Context, m *pending, until int64) (bool,
 		return true, nil
 	}
 	attempts := m.attempts + 1
-	lastErr := truncate(deliveryErr.Error(), maxLastErrorLen)
+	lastErr := steward.Truncate(deliveryErr.Error(), maxLastErrorLen)
 	var retryAt time.Time
 	err := s.db.Transact(bctx, func(tx *store.Tx) error {
 		if attempts >= s.maxAttempts {
@@ -333,15 +333,4 @@ func backoff(n int) time.Duration {
 		d *= 2
 	}
 	return min(d, backoffCap)
-}
-
-// truncate cuts s to at most n bytes without splitting a character.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
 }

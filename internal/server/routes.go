@@ -24,6 +24,7 @@ func (s *Server) registerRoutes() {
 	s.public("POST", "/invitations/accept", invitation.Accept)
 
 	s.admin("GET", "/audit-logs", steward.ActionAuditRead, s.handleListAuditLogs)
+	s.admin("GET", "/audit-logs/export", steward.ActionAuditRead, s.handleExportAuditLogs)
 
 	s.admin("GET", "/users", steward.ActionMembersRead, s.handleListUsers)
 	s.admin("POST", "/users", steward.ActionMembersWrite, s.handleCreateUsers)
@@ -112,6 +113,14 @@ func (s *Server) registerRoutes() {
 	s.admin("GET", "/scim-tokens", steward.ActionSCIMTokensRead, s.handleListSCIMTokens)
 	s.admin("POST", "/scim-tokens", steward.ActionSCIMTokensWrite, s.handleCreateSCIMToken)
 	s.admin("DELETE", "/scim-tokens/{token_id}", steward.ActionSCIMTokensWrite, s.handleRevokeSCIMToken)
+	s.admin("GET", "/webhooks", steward.ActionWebhooksRead, s.handleListWebhooks)
+	s.admin("POST", "/webhooks", steward.ActionWebhooksWrite, s.handleCreateWebhook)
+	s.admin("GET", "/webhooks/{webhook_id}", steward.ActionWebhooksRead, s.handleGetWebhook)
+	s.admin("PATCH", "/webhooks/{webhook_id}", steward.ActionWebhooksWrite, s.handleUpdateWebhook)
+	s.admin("DELETE", "/webhooks/{webhook_id}", steward.ActionWebhooksWrite, s.handleDeleteWebhook)
+	s.admin("POST", "/webhooks/{webhook_id}/rotate-secret", steward.ActionWebhooksWrite, s.handleRotateWebhookSecret)
+	s.admin("POST", "/webhooks/{webhook_id}/test", steward.ActionWebhooksWrite, s.handleTestWebhook)
+	s.admin("GET", "/webhooks/{webhook_id}/deliveries", steward.ActionWebhooksRead, s.handleListWebhookDeliveries)
 	s.admin("POST", "/scim/sync", steward.ActionSCIMSync, s.handleTriggerSCIMSync)
 	s.admin("GET", "/scim/sync/{run_id}", steward.ActionSCIMSync, s.handleGetSCIMSync)
 	// The SCIM service provider authenticates its own tokens (and refuses

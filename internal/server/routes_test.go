@@ -124,6 +124,10 @@ func (h *harness) samples() samples {
 		Token string `json:"token"`
 	}
 	ok(h.t, h.send("POST", "/v1/admin/scim-tokens", map[string]any{"name": "walker"}), &token)
+	var webhook struct {
+		ID string `json:"id"`
+	}
+	ok(h.t, h.send("POST", "/v1/admin/webhooks", map[string]any{"url": "https://8.8.8.8/walk", "events": []string{"*"}}), &webhook)
 	var run struct {
 		RunID string `json:"run_id"`
 	}
@@ -134,7 +138,7 @@ func (h *harness) samples() samples {
 	}
 	return samples{
 		admin: map[string]string{"user_id": h.boot.Admin.ID, "invite_uuid": invite, "role_uuid": role, "workspace_uuid": ws, "group_uuid": group, "key_id": key,
-			"token_id": token.ID, "run_id": run.RunID},
+			"token_id": token.ID, "run_id": run.RunID, "webhook_id": webhook.ID},
 		backoffice: map[string]string{"organization_id": h.boot.Organization.ID, "user_id": h.boot.Admin.ID, "key_id": h.boot.AdminKey.ID},
 		web: map[string]string{"org": h.boot.Organization.ID, "ea": h.boot.EnterpriseAccount.ID, "ws": ws, "user": h.boot.Admin.ID, "group": group,
 			"key": key, "role": role, "id": invite},

@@ -25,6 +25,7 @@ import (
 	"github.com/stewardhq/steward/internal/steward"
 	"github.com/stewardhq/steward/internal/store"
 	"github.com/stewardhq/steward/internal/usage"
+	"github.com/stewardhq/steward/internal/webhooks"
 )
 
 // Deps are what the server needs.
@@ -62,6 +63,9 @@ type Deps struct {
 	// SCIM is the SCIM service provider and sync runner; nil gets one over
 	// DB and Auth.
 	SCIM *scim.Service
+	// Webhooks keeps the Organizations' webhook endpoints; nil gets one
+	// over DB that allows public https URLs only.
+	Webhooks *webhooks.Service
 	// BodyTimeout and ModelBodyTimeout bound the time a client may take to
 	// send a request's body, the model API's and every other one's; zero
 	// means DefaultBodyTimeout and DefaultModelBodyTimeout.
@@ -78,6 +82,7 @@ type Server struct {
 	quota     *quota.Service
 	usage     *usage.Service
 	analytics *analytics.Service
+	webhooks  *webhooks.Service
 	mux       *http.ServeMux
 	// ownBodyCap are the paths whose handler caps request bodies itself
 	// (the model API takes larger prompts than the Admin API, and
@@ -161,7 +166,10 @@ func New(deps Deps) (*Server, error) {
 	if deps.SCIM == nil {
 		deps.SCIM = scim.New(deps.DB, deps.Log, deps.Auth, forwarded.Trusted{})
 	}
-	s := &Server{deps: deps, mux: http.NewServeMux(), ownBodyCap: map[string]bool{},
+	if deps.Webhooks == nil {
+		deps.Webhooks = webhooks.NewService(deps.DB, webhooks.Guard{}, nil)
+	}
+	s := &Server{deps: deps, webhooks: deps.Webhooks, mux: http.NewServeMux(), ownBodyCap: map[string]bool{},
 		directory: directory.NewService(deps.DB, deps.Invitations), keys: keys.NewService(deps.DB), audit: audit.NewService(deps.DB),
 		quota: quota.NewService(deps.DB), usage: usage.NewService(deps.DB), analytics: analytics.NewService(deps.DB)}
 	if err := s.loadDocument(); err != nil {

@@ -26,6 +26,8 @@ const (
 	ActionSCIMTokensWrite Action = "scim_tokens.write"
 	ActionSCIMSync        Action = "scim_sync"
 	ActionSCIMProvision   Action = "scim.provision"
+	ActionWebhooksRead    Action = "webhooks.read"
+	ActionWebhooksWrite   Action = "webhooks.write"
 )
 
 // adminOnly is the Admin API's rule: an Admin API key acts as an
@@ -58,6 +60,8 @@ var policy = map[Action][]CredentialKind{
 	ActionSCIMTokensWrite: adminOnly,
 	ActionSCIMSync:        adminOnly,
 	ActionSCIMProvision:   {CredentialSCIMToken},
+	ActionWebhooksRead:    adminOnly,
+	ActionWebhooksWrite:   adminOnly,
 }
 
 // Authorize decides whether p may perform a. It returns nil, or an *Error of

@@ -253,3 +253,14 @@ func CheckValuesText(at string, values map[string][]string) error {
 	}
 	return nil
 }
+
+// Truncate cuts s to at most n bytes without splitting a character.
+func Truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}

@@ -69,6 +69,15 @@ var auditSentences = map[string]string{
 	audit.EventRoleCreate:                    "{actor} created {target}",
 	audit.EventRoleUpdate:                    "{actor} changed {target}",
 	audit.EventRoleDelete:                    "{actor} deleted {target}",
+	audit.EventLimitSpendReached:             "{target} reached an alert threshold",
+	audit.EventLimitTokensReached:            "{target} reached an alert threshold",
+	audit.EventAPIKeyExpiring:                "{target} in {workspace} expires soon",
+	audit.EventAdminAPIKeyUnused:             "{target} has not been used for a long time",
+	audit.EventWebhookCreate:                 "{actor} created {target}",
+	audit.EventWebhookUpdate:                 "{actor} changed {target}",
+	audit.EventWebhookDelete:                 "{actor} deleted {target}",
+	audit.EventWebhookSecretRotate:           "{actor} rotated the signing secret of {target}",
+	audit.EventWebhookDisabled:               "{actor} disabled {target}, whose deliveries kept failing",
 }
 
 // auditEventTypes are the event types the filter offers, in order.
@@ -247,7 +256,7 @@ func (n names) placeholder(e audit.Entry, name string) part {
 		if e.TargetType == audit.TargetAPIKeyPolicy {
 			what, page = "the key expiration policy", "/keys"
 		}
-		if t["scope"] == "workspace" {
+		if t["scope"] == "workspace" || t["workspace_id"] != "" {
 			ws := n.workspace(t["workspace_id"], t["workspace_name"])
 			return part{Text: what + " of " + ws.Text, Href: ws.Href}
 		}
@@ -260,6 +269,8 @@ func (n names) placeholder(e audit.Entry, name string) part {
 		return part{Text: quoted("Backoffice key", t["name"])}
 	case audit.TargetSCIMToken:
 		return part{Text: quoted("SCIM token", t["name"])}
+	case audit.TargetWebhook:
+		return part{Text: quoted("webhook", t["url"])}
 	}
 	return part{Text: strings.ToLower(strings.ReplaceAll(e.TargetType, "_", " "))}
 }

@@ -1,0 +1,37 @@
+package webhooks
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/stewardhq/steward/internal/store"
+)
+
+// ServerEvents are the events the server-wide endpoint receives: the
+// reminders of keys about to expire, as --webhook-url always sent.
+var ServerEvents = []string{"api_key.expiring"}
+
+// ConfigureServerEndpoint makes the server-wide endpoint (--webhook-url)
+// match the configuration: url, signed with secret, receiving ServerEvents
+// of every Organization; an empty url deletes it. Every process runs it at
+// start with the same settings, so a change of them takes effect as the
+// processes restart. The endpoint is never disabled by failures.
+func ConfigureServerEndpoint(ctx context.Context, db *store.DB, url, secret string) error {
+	return db.Transact(ctx, func(tx *store.Tx) error {
+		if url == "" {
+			_, err := tx.Exec(ctx, `UPDATE webhook_endpoints SET deleted_at = ?, secret = '' WHERE id = ? AND deleted_at IS NULL`, store.Micros(tx.Now), ServerEndpointID)
+			return err
+		}
+		events, _ := json.Marshal(ServerEvents)
+		now := store.Micros(tx.Now)
+		_, err := tx.Exec(ctx, `INSERT INTO webhook_endpoints (id, url, description, events, secret, created_at, updated_at)
+			VALUES (?, ?, 'server-wide (--webhook-url)', ?, ?, ?, ?)
+			ON CONFLICT (id) DO UPDATE SET url = excluded.url, events = excluded.events, secret = excluded.secret, updated_at = excluded.updated_at,
+				created_at = CASE WHEN webhook_endpoints.deleted_at IS NULL THEN webhook_endpoints.created_at ELSE excluded.created_at END,
+				deleted_at = NULL, disabled_at = NULL
+			WHERE webhook_endpoints.url <> excluded.url OR webhook_endpoints.secret <> excluded.secret OR webhook_endpoints.events <> excluded.events
+				OR webhook_endpoints.deleted_at IS NOT NULL`,
+			ServerEndpointID, url, string(events), secret, now, now)
+		return err
+	})
+}
