@@ -295,6 +295,31 @@ type Accepted struct {
 	WorkspaceIDs   []string
 }
 
+// PendingInvitation returns the invitation of a token and its
+// Organization, while it may be accepted. An unknown token is
+// KindNotFound; a used, revoked or expired invitation is KindConflict with
+// the code invitation_used, invitation_revoked or invitation_expired.
+func PendingInvitation(ctx context.Context, tx *store.Tx, token string) (steward.Invitation, steward.Organization, error) {
+	inv, err := scanInvitation(tx.QueryRow(ctx, `SELECT `+invitationColumns+` FROM invitations WHERE token_hash = ?`, hashToken(token)))
+	if err != nil {
+		if steward.IsKind(store.Translate(err), steward.KindNotFound) {
+			return inv, steward.Organization{}, steward.Errorf(steward.KindNotFound, "this invitation link is not valid: ask for a new invitation")
+		}
+		return inv, steward.Organization{}, err
+	}
+	switch {
+	case inv.AcceptedAt != nil:
+		return inv, steward.Organization{}, &steward.Error{Kind: steward.KindConflict, Code: "invitation_used", Message: "this invitation was already accepted: sign in instead"}
+	case inv.RevokedAt != nil:
+		return inv, steward.Organization{}, &steward.Error{Kind: steward.KindConflict, Code: "invitation_revoked", Message: "this invitation was revoked or replaced by a newer one"}
+	case inv.Expired(tx.Now):
+		return inv, steward.Organization{}, &steward.Error{Kind: steward.KindConflict, Code: "invitation_expired",
+			Message: "this invitation expired on " + inv.ExpiresAt.Format(time.RFC3339) + ": ask for a new one"}
+	}
+	org, err := GetOrganization(ctx, tx, inv.OrganizationID)
+	return inv, org, err
+}
+
 // AcceptInvitation makes the invited person a member with the invited roles,
 // seats and Workspaces, and marks the invitation used, in one transaction.
 // An unknown token is KindNotFound; a used, revoked or expired invitation is
@@ -308,23 +333,7 @@ func AcceptInvitation(ctx context.Context, tx *store.Tx, token, firstName, lastN
 			return res, e
 		}
 	}
-	inv, err := scanInvitation(tx.QueryRow(ctx, `SELECT `+invitationColumns+` FROM invitations WHERE token_hash = ?`, hashToken(token)))
-	if err != nil {
-		if steward.IsKind(store.Translate(err), steward.KindNotFound) {
-			return res, steward.Errorf(steward.KindNotFound, "this invitation link is not valid: ask for a new invitation")
-		}
-		return res, err
-	}
-	switch {
-	case inv.AcceptedAt != nil:
-		return res, &steward.Error{Kind: steward.KindConflict, Code: "invitation_used", Message: "this invitation was already accepted: sign in instead"}
-	case inv.RevokedAt != nil:
-		return res, &steward.Error{Kind: steward.KindConflict, Code: "invitation_revoked", Message: "this invitation was revoked or replaced by a newer one"}
-	case inv.Expired(tx.Now):
-		return res, &steward.Error{Kind: steward.KindConflict, Code: "invitation_expired",
-			Message: "this invitation expired on " + inv.ExpiresAt.Format(time.RFC3339) + ": ask for a new one"}
-	}
-	org, err := GetOrganization(ctx, tx, inv.OrganizationID)
+	inv, org, err := PendingInvitation(ctx, tx, token)
 	if err != nil {
 		return res, err
 	}

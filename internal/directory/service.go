@@ -65,6 +65,12 @@ func (s *Service) GetMember(ctx context.Context, orgID, userID string) (steward.
 	})
 }
 
+// MemberEmails returns the addresses of those of ids who are members of
+// the Organization.
+func (s *Service) MemberEmails(ctx context.Context, orgID string, ids []string) (map[string]string, error) {
+	return store.Read(ctx, s.db, func(tx *store.Tx) (map[string]string, error) { return MemberEmails(ctx, tx, orgID, ids) })
+}
+
 // MemberRoles returns one member (or KindNotFound) and the Organization's
 // role catalogue, to name every role they hold.
 func (s *Service) MemberRoles(ctx context.Context, orgID, userID string) (steward.Member, *Catalog, error) {
@@ -123,6 +129,20 @@ func (s *Service) RevokeInvitation(ctx context.Context, actor steward.Actor, org
 	return InOrganization(ctx, s.db, orgID, func(tx *store.Tx, org steward.Organization) error {
 		return RevokeInvitation(ctx, tx, actor, org, id)
 	})
+}
+
+// PendingInvitation returns the invitation of a token and its Organization
+// while it may be accepted.
+func (s *Service) PendingInvitation(ctx context.Context, token string) (steward.Invitation, steward.Organization, error) {
+	type out struct {
+		inv steward.Invitation
+		org steward.Organization
+	}
+	o, err := store.Read(ctx, s.db, func(tx *store.Tx) (out, error) {
+		inv, org, err := PendingInvitation(ctx, tx, token)
+		return out{inv, org}, err
+	})
+	return o.inv, o.org, err
 }
 
 // AcceptInvitation accepts the invitation of a token.

@@ -2,7 +2,6 @@ package quota
 
 import (
 	"context"
-	"slices"
 	"time"
 
 	"github.com/stewardhq/steward/internal/billing"
@@ -236,39 +235,4 @@ func monthUsage(ctx context.Context, tx *store.Tx, orgID, workspaceID string, ye
 	var err error
 	out.Days, err = usage.MonthByModelDay(ctx, tx, orgID, workspaceID, out.Start, zone)
 	return out, err
-}
-
-// UsageOverview is a month of usage as the Admin Panel shows it: the
-// Organization's active Workspaces to choose from, and a scope's usage and
-// spend in the month.
-type UsageOverview struct {
-	Workspaces []steward.Workspace
-	MonthUsage
-	Spend Spend
-}
-
-// UsageOverview returns the usage of the Organization (workspaceID "") or
-// of one of its active Workspaces (KindNotFound for any other) in a
-// calendar month of the Organization's time zone, as its caps count it:
-// month (1 to 12) of year, or of this year and month where they are 0.
-func (s *Service) UsageOverview(ctx context.Context, orgID, workspaceID string, year, month int) (UsageOverview, error) {
-	return store.Read(ctx, s.db, func(tx *store.Tx) (UsageOverview, error) {
-		var out UsageOverview
-		var err error
-		if out.Workspaces, _, err = directory.ListWorkspaces(ctx, tx, orgID, false, "", 1, directory.MaxPageSize); err != nil {
-			return out, err
-		}
-		if workspaceID != "" && !slices.ContainsFunc(out.Workspaces, func(ws steward.Workspace) bool { return ws.ID == workspaceID }) {
-			return out, steward.Errorf(steward.KindNotFound, "there is no such active Workspace in this Organization")
-		}
-		set, err := Load(ctx, tx, orgID)
-		if err != nil {
-			return out, err
-		}
-		if out.MonthUsage, err = monthUsage(ctx, tx, orgID, workspaceID, year, month, set.Location); err != nil {
-			return out, err
-		}
-		out.Spend, err = spendIn(ctx, tx, set, orgID, workspaceID, out.Start)
-		return out, err
-	})
 }

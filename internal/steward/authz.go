@@ -31,9 +31,11 @@ const (
 )
 
 // adminOnly is the Admin API's rule: an Admin API key acts as an
-// organization_admin of its Organization, and so does an organization_admin
-// signed in to the Admin Panel (the web layer builds that principal only for
-// one).
+// organization_admin of its Organization. A person signed in to the Admin
+// Panel gets this principal for a page only when their Organization roles
+// hold the permission that opens it (the web layer checks it first: an
+// organization_admin holds them all, a billing manager or a custom role
+// some).
 var adminOnly = []CredentialKind{CredentialAdminAPIKey, CredentialWebSession}
 
 // policy lists, for each action, the credential kinds allowed to perform it.

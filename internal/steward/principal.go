@@ -15,8 +15,9 @@ const (
 	// CredentialBackofficeKey is an Enterprise Account's Backoffice key.
 	CredentialBackofficeKey
 	// CredentialWebSession is a person signed in to the Admin Panel (with
-	// OrganizationID set, for an organization_admin) or to the Backoffice
-	// (with only EnterpriseAccountID set, for an Enterprise Account member).
+	// OrganizationID set, for a member whose roles open the page) or to the
+	// Backoffice (with only EnterpriseAccountID set, for an Enterprise
+	// Account member).
 	CredentialWebSession
 	// CredentialSCIMToken is an Organization's SCIM bearer token, accepted
 	// only by the SCIM service provider.

@@ -29,6 +29,7 @@ const (
 	PermUsageRead       Permission = "usage.read"
 	PermBillingRead     Permission = "billing.read"
 	PermAuditRead       Permission = "audit.read"
+	PermWebhooksWrite   Permission = "webhooks.write"
 )
 
 // Workspace permissions.
@@ -66,6 +67,7 @@ var Permissions = []PermissionInfo{
 	{PermUsageRead, ScopeOrganization, "See usage and cost reports"},
 	{PermBillingRead, ScopeOrganization, "See billing and spend"},
 	{PermAuditRead, ScopeOrganization, "Read and export the audit log"},
+	{PermWebhooksWrite, ScopeOrganization, "Create, change and delete webhook endpoints, and read their deliveries"},
 	{PermModelsUse, ScopeWorkspace, "Call the models with the Workspace's API keys"},
 	{PermOwnAPIKeysCreate, ScopeWorkspace, "Create one's own API keys in the Workspace"},
 	{PermWorkspaceMembersWrite, ScopeWorkspace, "Add, remove and change the Workspace's members"},

@@ -62,7 +62,8 @@ func (t *Totals) dest() []any {
 	return []any{&t.Requests, &t.InputTokens, &t.OutputTokens, &t.Cost, &t.EstimatedRequests, &t.OverrunRequests}
 }
 
-func (t *Totals) add(o Totals) {
+// Add adds o's counters to t's.
+func (t *Totals) Add(o Totals) {
 	t.Requests += o.Requests
 	t.InputTokens += o.InputTokens
 	t.OutputTokens += o.OutputTokens
@@ -139,7 +140,7 @@ func MonthByModelDay(ctx context.Context, tx *store.Tx, orgID, workspaceID strin
 			dm = &DayModel{Day: d, Model: model}
 			byDay[k] = dm
 		}
-		dm.add(t)
+		dm.Add(t)
 	}
 	err := tx.Each(ctx, q, args, func(r *sql.Rows) error {
 		var bucket int64

@@ -212,7 +212,7 @@ func timeChart(stats []analytics.TimeStat, in analytics.Query) chart {
 	for i := 0; i < len(starts); i += every {
 		ch.Days = append(ch.Days, dayLabel{X: chartLeft + (float64(i)+0.5)*slot, Label: starts[i].Format("Jan 2")})
 	}
-	ch.Summary = fmt.Sprintf("Chat messages per %s from %s to %s: %d in all, in %d of %d %ss with activity.",
+	ch.Summary = fmt.Sprintf("Chat messages per %s from %s to %s: %d in all, in %d of %d %ss with activity. The table below lists the figures.",
 		in.Granularity, in.From, in.To, total, len(stats), len(starts), in.Granularity)
 	return ch
 }

@@ -25,23 +25,8 @@ var (
 	auditActorTypes  = []string{steward.ActorHuman, steward.ActorAPIKey, steward.ActorOther}
 	auditTargetTypes = []string{audit.TargetUser, audit.TargetUserGroup, audit.TargetOrganization, audit.TargetWorkspace, audit.TargetAPIKey,
 		audit.TargetAdminAPIKey, audit.TargetAPIKeyPolicy, audit.TargetMonthlyLimit, audit.TargetWorkspaceMonthly, audit.TargetRateLimitRule,
-		audit.TargetEnterpriseAccount, audit.TargetBackofficeKey, audit.TargetRole}
-	auditEventTypes = []string{audit.EventOrganizationCreate, audit.EventWorkspaceCreate, audit.EventWorkspaceMemberAdd, audit.EventWorkspaceUpdate,
-		audit.EventWorkspaceDelete, audit.EventWorkspaceMemberRemove, audit.EventWorkspaceMemberRoleUpdate, audit.EventGroupCreate, audit.EventGroupUpdate,
-		audit.EventGroupDelete, audit.EventGroupMemberAdd, audit.EventGroupMemberRemove, audit.EventGroupWorkspaceProvision, audit.EventGroupWorkspaceDeprovision,
-		audit.EventGroupWorkspaceUpdate, audit.EventUserCreate, audit.EventUserDelete, audit.EventUserRoleUpdate, audit.EventUserJoin, audit.EventInviteSend,
-		audit.EventInviteResend, audit.EventInviteAccepted, audit.EventInviteRevoked, audit.EventSeatGrant, audit.EventSeatRevoke, audit.EventAdminAPIKeyCreated,
-		audit.EventAdminAPIKeyDelete, audit.EventAPIKeyCreate, audit.EventAPIKeyRotate, audit.EventAPIKeyUpdate, audit.EventAPIKeyDelete, audit.EventAPIKeyPolicyUpdate,
-		audit.EventMonthlyLimitUpdated, audit.EventWorkspaceMonthlyLimitUpdated, audit.EventRateLimitUpdate, audit.EventEnterpriseAccountCreate,
-		audit.EventEnterpriseAccountMemberAdd, audit.EventEnterpriseAccountMemberRemove, audit.EventEnterpriseAccountUpdate, audit.EventBackofficeKeyCreate,
-		audit.EventRoleCreate, audit.EventRoleUpdate, audit.EventRoleDelete, audit.EventUserPasswordSet,
-		audit.EventLimitSpendReached, audit.EventLimitTokensReached, audit.EventAPIKeyExpiring, audit.EventAdminAPIKeyUnused}
+		audit.TargetEnterpriseAccount, audit.TargetBackofficeKey, audit.TargetRole, audit.TargetSCIMToken, audit.TargetWebhook}
 )
-
-type auditRow struct {
-	audit.Entry
-	Actor, Event, Target string
-}
 
 type auditData struct {
 	Entries                        []auditRow
@@ -50,7 +35,7 @@ type auditData struct {
 	From, To, Actor                string
 	Members                        []steward.Member
 	Next                           template.URL
-	Query                          string
+	Query                          template.URL
 }
 
 // auditFilters are the query parameters that filter the log, kept across
@@ -129,7 +114,7 @@ func (h *Handler) auditView(r *http.Request, c *reqCtx) (page, error) {
 			filters.Set(k, v)
 		}
 	}
-	d.Query = filters.Encode()
+	d.Query = template.URL(filters.Encode())
 	f, err := auditFilter(q, c.org.ID)
 	if err != nil {
 		p.Data = d
@@ -141,8 +126,8 @@ func (h *Handler) auditView(r *http.Request, c *reqCtx) (page, error) {
 		d.Members = res.Members
 		entries, err = h.audit.List(r.Context(), f)
 	}
-	for _, e := range entries {
-		d.Entries = append(d.Entries, auditRow{Entry: e, Actor: metadata(e.Actor.Metadata), Event: metadata(e.EventMetadata), Target: metadata(e.TargetMetadata)})
+	if err == nil {
+		d.Entries, err = h.describeAll(r, c, entries)
 	}
 	if len(entries) == auditPerPage {
 		last := entries[len(entries)-1]

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -128,32 +129,45 @@ func (b tab) signIn(email, pw string) {
 	b.submit(`form[action="/web/signin"]`)
 }
 
-// shot writes a screenshot of the page when screenshotsEnv asks for them.
+// shot checks that the page fits a 360 px wide screen and, when
+// screenshotsEnv asks for them, writes screenshots of it 1400 px and 360 px
+// wide (name.png, name-360.png).
 func (b tab) shot(name string) {
 	b.t.Helper()
-	if os.Getenv(screenshotsEnv) == "" {
-		return
+	for _, w := range []struct {
+		width  int64
+		suffix string
+	}{{1400, ""}, {360, "-360"}} {
+		b.do(chromedp.EmulateViewport(w.width, 900))
+		if w.width == 360 {
+			width, err := chromedp.Run(b.ctx, chromedp.Evaluate[int64](`document.documentElement.scrollWidth`))
+			if err != nil || width > 360 {
+				wide, _ := chromedp.Run(b.ctx, chromedp.Evaluate[string](`Array.from(document.querySelectorAll("body *")).filter(e => e.getBoundingClientRect().right > 361).map(e => e.tagName + "." + e.className + "#" + e.id).slice(-3).join(", ")`))
+				b.t.Errorf("at 360 px, the page of %s is %d px wide (%v): %s", name, width, err, wide)
+			}
+		}
+		if os.Getenv(screenshotsEnv) == "" {
+			continue
+		}
+		buf, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
+		if err != nil {
+			b.t.Fatalf("screenshot %s: %v", name, err)
+		}
+		dir := filepath.Join("..", "..", "docs", "screenshots")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			b.t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name+w.suffix+".png"), buf, 0o644); err != nil {
+			b.t.Fatal(err)
+		}
 	}
-	buf, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
-	if err != nil {
-		b.t.Fatalf("screenshot %s: %v", name, err)
-	}
-	dir := filepath.Join("..", "..", "docs", "screenshots")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		b.t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, name+".png"), buf, 0o644); err != nil {
-		b.t.Fatal(err)
-	}
+	b.do(chromedp.EmulateReset())
 }
 
 // seedUsage records a few days of traffic on two models, so that the usage
 // page has something to draw.
 func seedUsage(t *testing.T, db *store.DB, orgID, workspaceID string) {
 	t.Helper()
-	ctx := context.Background()
-	rec := usage.NewRecorder(db, usage.Options{})
-	go rec.Run(ctx)
 	now := time.Now().UTC()
 	start := time.Date(now.Year(), now.Month(), 1, 9, 0, 0, 0, time.UTC)
 	var events []usage.Event
@@ -164,12 +178,7 @@ func seedUsage(t *testing.T, db *store.DB, orgID, workspaceID string) {
 				Model: model, InputTokens: in, OutputTokens: in / 3, Cost: in * int64(40-30*i), Currency: "USD", Endpoint: "chat.completions"})
 		}
 	}
-	if err := rec.RecordMany(ctx, events); err != nil {
-		t.Fatalf("seed usage: %v", err)
-	}
-	if err := rec.Close(); err != nil {
-		t.Fatal(err)
-	}
+	recordUsage(t, db, events)
 }
 
 // TestBrowser drives the Admin Panel and the Backoffice in headless
@@ -185,12 +194,13 @@ func browse(t *testing.T, exe string, db *store.DB) {
 	e := newEnv(t, db, web.Config{Models: []string{"mistral-small", "steward-demo"}, Webhooks: loopbackHooks(db)})
 	seedUsage(t, db, e.boot.Organization.ID, e.boot.DefaultWorkspace.ID)
 	seedAnalytics(t, db, e)
+	seedRoles(t, e)
 
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
 		chromedp.ExecPath(exe), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
 		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1366, 860))
+		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1400, 900))
 	defer cancelAlloc()
 	ctx, cancel := chromedp.NewContext(alloc)
 	defer cancel()
@@ -202,7 +212,14 @@ func browse(t *testing.T, exe string, db *store.DB) {
 	admin.open("/web/signin")
 	admin.shot("signin")
 	admin.signIn("admin@example.com", adminPassword)
-	admin.expect("h1", "Steward")
+	// Signing in lands on the Organization's overview.
+	admin.expect("h1", "Overview")
+	if loc, err := chromedp.Run(ctx, chromedp.Location()); err != nil || !strings.HasSuffix(loc, org+"/") {
+		t.Fatalf("signed in, the admin is at %q (%v), want the overview", loc, err)
+	}
+	admin.expect("#org-spend", "USD")
+	admin.expect("main", "The last 30 days", "Requests per day", "Most spend in the last 30 days", "Limits close to exhaustion", "Latest changes")
+	admin.shot("overview")
 	admin.open(org + "/members")
 	admin.expect("main", "admin@example.com")
 
@@ -233,7 +250,7 @@ func browse(t *testing.T, exe string, db *store.DB) {
 	guest.submit("form")
 	guest.expect("main", "Welcome", "newbie@example.com")
 	guest.signIn("newbie@example.com", "newbie's long password")
-	guest.expect("main", "You administer no Organization")
+	guest.expect("main", "No role of yours opens a page")
 	if loc, err := chromedp.Run(other, chromedp.Location()); err != nil || !strings.HasSuffix(loc, "/web/") {
 		t.Fatalf("the new member is at %q (%v)", loc, err)
 	}
@@ -271,6 +288,10 @@ func browse(t *testing.T, exe string, db *store.DB) {
 		t.Fatalf("the keys page shows the secret again (err %v)", err)
 	}
 	admin.expect("main", "ci-key", "Research")
+	admin.expect("table.keys thead", "Name", "Owner", "Workspace", "Created", "Last used", "Expires", "Spent in")
+	admin.expect("table.keys tbody", "ci-key", "admin@example.com", "Research")
+	// Rotate from the row's menu.
+	admin.do(chromedp.Click(chromedp.CSS(`details.menu summary`)))
 	admin.submit(`form[action$="/rotate"]`)
 	admin.expect("#secret-title", "API key rotated", "ci-key")
 	if rotated := admin.value("#secret-value"); rotated == secret || len(rotated) < 30 {
@@ -328,10 +349,30 @@ func browse(t *testing.T, exe string, db *store.DB) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The usage explorer: a range and a grouping, then its CSV.
+	now := time.Now().UTC()
+	from, to := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC).Format(time.DateOnly), now.Format(time.DateOnly)
 	admin.open(org + "/usage")
-	admin.expect("figcaption", "cost per day", "2 model(s)")
-	admin.expect("main", "mistral-large-latest", "of a 500 USD cap")
+	admin.expect("figcaption", "cost per day", "stacked by model", "2 series")
+	admin.do(chromedp.SetValue(chromedp.ID("u-from"), from), chromedp.SetValue(chromedp.ID("u-to"), to), chromedp.SetValue(chromedp.ID("u-group"), "workspace"),
+		chromedp.SetValue(chromedp.ID("u-metric"), "tokens"))
+	admin.submit(`form.filters`)
+	admin.expect("figcaption", "tokens per day", "stacked by workspace", "1 series")
+	admin.expect("#usage-table", e.boot.DefaultWorkspace.Name)
+	admin.expect("main", "of a 500 USD cap")
 	admin.shot("usage")
+	// The page's CSP allows no fetch from a script: the link is followed
+	// with the admin's session in a client of the test's own.
+	href, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('a[href*="/usage.csv"]').getAttribute("href")`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := e.browser()
+	client.mustSignIn()
+	csvReply := client.get(href)
+	if want := "day,group,id,name,requests,input_tokens,output_tokens,cost,currency\n" + from + ",workspace," + e.boot.DefaultWorkspace.ID + "," + e.boot.DefaultWorkspace.Name + ",2,"; csvReply.status != 200 || !strings.HasPrefix(csvReply.body, want) {
+		t.Fatalf("the explorer's CSV at %s: %d %q, want it to start with %q", href, csvReply.status, csvReply.body, want)
+	}
 	admin.open(org + "/analytics")
 	admin.do(chromedp.SetValue(chromedp.ID("an-gran"), "week"))
 	admin.submit(`form.filters`)
@@ -339,16 +380,47 @@ func browse(t *testing.T, exe string, db *store.DB) {
 	admin.expect("main", "dana@example.com", "lee@example.com", "Chat activity per agent", "agent-research", "Coding activity per day")
 	admin.shot("analytics")
 
-	// The audit log holds each change, made by the signed-in person.
+	// The audit log holds each change, made by the signed-in person, as
+	// sentences; the raw record is one click away.
 	admin.open(org + "/audit")
-	admin.expect("main", "organization.invite.send", "organization.invite.accepted", "workspace.create", "api_key.create", "api_key.rotate",
-		"billing.monthly_limit.updated", steward.ActorHuman, "admin@example.com")
+	admin.expect("ol.entries", "admin@example.com invited newbie@example.com", "newbie@example.com accepted the invitation",
+		"admin@example.com created Workspace Research", "admin@example.com created API key 'ci-key' in Workspace Research",
+		"admin@example.com rotated API key 'ci-key' in Workspace Research", "admin@example.com changed the Organization's monthly spend cap",
+		"amount: none → 500")
+	admin.do(chromedp.Click(chromedp.CSS(`ol.entries details summary`)))
+	admin.expect(`ol.entries details[open] pre`, `"event_type": "billing.monthly_limit.updated"`, `"type": "HUMAN"`)
 	admin.shot("audit-log")
 	admin.open(org + "/audit?event_type=api_key.rotate")
-	if got := admin.text("tbody"); strings.Contains(got, "api_key.create") || !strings.Contains(got, "api_key.rotate") {
+	if got := admin.text("ol.entries"); strings.Contains(got, "created API key") || !strings.Contains(got, "rotated API key 'ci-key'") {
 		t.Fatalf("filtered audit log: %q", got)
 	}
 	browseWebhooks(t, admin, db, org)
+
+	// A billing manager sees the overview, limits, usage and analytics; a
+	// custom role that reads keys and the log, those two pages.
+	for _, who := range []struct {
+		email, shot string
+		menu        []string
+		land        string
+	}{
+		{"billing@example.com", "billing-manager", []string{"Overview", "Limits", "Usage", "Analytics"}, "Overview"},
+		{"auditor@example.com", "custom-role", []string{"API keys", "Audit log"}, "API keys"},
+	} {
+		other, cancel := chromedp.NewContext(ctx, chromedp.WithNewBrowserContext())
+		member := tab{t: t, ctx: other, url: e.http.URL}
+		member.signIn(who.email, "a member's own password")
+		member.expect("h1", who.land)
+		nav := member.text(`nav[aria-label="Admin Panel"]`)
+		for _, label := range []string{"Overview", "Members", "Workspaces", "Groups", "Roles", "API keys", "Limits", "Usage", "Analytics", "Audit log"} {
+			if got, want := strings.Contains(nav, label), slices.Contains(who.menu, label); got != want {
+				t.Errorf("%s's menu %q: has %s %v, want %v", who.email, nav, label, got, want)
+			}
+		}
+		member.shot(who.shot)
+		member.open(org + "/members")
+		member.expect("main", "your roles in this Organization do not allow this page")
+		cancel()
+	}
 
 	// Backoffice: an Organization and its Admin API key.
 	ea := "/web/ea/" + e.boot.EnterpriseAccount.ID

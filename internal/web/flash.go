@@ -8,6 +8,7 @@ var flashes = map[string]string{
 	"signed_out":      "You are signed out.",
 	"password_set":    "Your password is set: sign in with it.",
 	"invite_revoked":  "The invitation is revoked.",
+	"invite_resent":   "The invitation is sent again, with a new link; the old link no longer works.",
 	"member_updated":  "The member's role is changed.",
 	"member_removed":  "The member is removed.",
 	"ws_created":      "The Workspace is created.",

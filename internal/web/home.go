@@ -9,29 +9,48 @@ import (
 )
 
 type homeData struct {
-	Organizations      []steward.Organization
+	Organizations      []directory.OrganizationAccess
 	EnterpriseAccounts []steward.EnterpriseAccount
 }
 
-// home lists what the person may open; with only one Organization and no
-// Backoffice it opens the Organization's Admin Panel.
-func (h *Handler) home(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
+func (h *Handler) homeData(r *http.Request, c *reqCtx) (homeData, error) {
 	var d homeData
 	err := h.cfg.DB.View(r.Context(), func(tx *store.Tx) error {
 		var err error
-		if d.Organizations, err = directory.AdminOrganizations(r.Context(), tx, c.sess.UserID); err != nil {
+		if d.Organizations, err = directory.PanelOrganizations(r.Context(), tx, c.sess.UserID); err != nil {
 			return err
 		}
 		d.EnterpriseAccounts, err = directory.MemberEnterpriseAccounts(r.Context(), tx, c.sess.UserID)
 		return err
 	})
+	return d, err
+}
+
+// home opens the first Organization in which the person has a page, on
+// its overview; someone with none gets the list of what they may open.
+func (h *Handler) home(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
+	d, err := h.homeData(r, c)
 	if err != nil {
 		return err
 	}
-	if len(d.Organizations) == 1 && len(d.EnterpriseAccounts) == 0 {
-		http.Redirect(w, r, Prefix+"/o/"+d.Organizations[0].ID+"/members", http.StatusSeeOther)
+	if len(d.Organizations) > 0 {
+		http.Redirect(w, r, Prefix+"/o/"+d.Organizations[0].Organization.ID+"/", http.StatusSeeOther)
 		return nil
 	}
+	return h.showHome(w, r, c, d)
+}
+
+// organizations lists the Organizations and Enterprise Accounts the person
+// may open.
+func (h *Handler) organizations(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
+	d, err := h.homeData(r, c)
+	if err != nil {
+		return err
+	}
+	return h.showHome(w, r, c, d)
+}
+
+func (h *Handler) showHome(w http.ResponseWriter, r *http.Request, c *reqCtx, d homeData) error {
 	p := c.page("Steward", "")
 	p.Data = d
 	h.render(w, r, http.StatusOK, "home", p)

@@ -39,14 +39,17 @@ type acceptPage struct {
 	Token, FirstName, LastName string
 	Error                      string
 	Done                       bool
-	Email                      string
+	// Email is the invited address; Organization the inviting
+	// Organization's name.
+	Email, Organization string
 }
 
 func renderAccept(w http.ResponseWriter, status int, p acceptPage) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Referrer-Policy", "no-referrer")
-	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	w.Header().Set("X-Frame-Options", "DENY")
 	w.WriteHeader(status)
 	_ = invitationPage.ExecuteTemplate(w, "accept.html", p)
 }
@@ -58,7 +61,29 @@ func (pg *InvitationPage) Show(w http.ResponseWriter, r *http.Request) {
 		renderAccept(w, http.StatusBadRequest, acceptPage{Error: "This link has no invitation token: open the link from your invitation email."})
 		return
 	}
-	renderAccept(w, http.StatusOK, acceptPage{Token: token})
+	inv, org, err := pg.pending(r, token)
+	var e *steward.Error
+	switch {
+	case err == nil:
+		renderAccept(w, http.StatusOK, acceptPage{Token: token, Email: inv.Email, Organization: org.Name})
+	case errors.As(err, &e) && e.Kind != steward.KindInternal && e.Kind != steward.KindUnavailable:
+		renderAccept(w, apierror.Status(e.Kind), acceptPage{Error: e.Message})
+	default:
+		pg.fail(w, r, err)
+	}
+}
+
+// pending returns the invitation of token and its Organization, while it
+// may be accepted (directory.PendingInvitation).
+func (pg *InvitationPage) pending(r *http.Request, token string) (steward.Invitation, steward.Organization, error) {
+	var inv steward.Invitation
+	var org steward.Organization
+	err := pg.db.View(r.Context(), func(tx *store.Tx) error {
+		var err error
+		inv, org, err = directory.PendingInvitation(r.Context(), tx, token)
+		return err
+	})
+	return inv, org, err
 }
 
 // Accept accepts the invitation from the form. The token is the
@@ -90,9 +115,13 @@ func (pg *InvitationPage) Accept(w http.ResponseWriter, r *http.Request) {
 	var e *steward.Error
 	switch {
 	case err == nil:
-		renderAccept(w, http.StatusOK, acceptPage{Done: true, Email: res.User.Email})
+		renderAccept(w, http.StatusOK, acceptPage{Done: true, Email: res.User.Email, Organization: pg.organizationName(r, res.OrganizationID)})
 	case errors.As(err, &e) && e.Kind != steward.KindInternal && e.Kind != steward.KindUnavailable:
-		if e.Kind != steward.KindInvalid {
+		if e.Kind == steward.KindInvalid {
+			if inv, org, err := pg.pending(r, p.Token); err == nil {
+				p.Email, p.Organization = inv.Email, org.Name
+			}
+		} else {
 			p.Token = ""
 		}
 		p.Error = e.Message
@@ -100,4 +129,16 @@ func (pg *InvitationPage) Accept(w http.ResponseWriter, r *http.Request) {
 	default:
 		pg.fail(w, r, err)
 	}
+}
+
+// organizationName names an Organization on the welcome page; an
+// Organization that cannot be read is left unnamed.
+func (pg *InvitationPage) organizationName(r *http.Request, id string) string {
+	var name string
+	_ = pg.db.View(r.Context(), func(tx *store.Tx) error {
+		org, err := directory.GetOrganization(r.Context(), tx, id)
+		name = org.Name
+		return err
+	})
+	return name
 }

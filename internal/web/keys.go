@@ -1,7 +1,9 @@
 package web
 
 import (
+	"cmp"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -9,23 +11,95 @@ import (
 	"github.com/stewardhq/steward/internal/directory"
 	"github.com/stewardhq/steward/internal/keys"
 	"github.com/stewardhq/steward/internal/steward"
+	"github.com/stewardhq/steward/internal/usage"
 )
 
 type keysData struct {
-	Keys       []steward.APIKey
+	Keys       []keyRow
 	Workspaces []steward.Workspace
 	PolicyDays int
+	// Owners are the people who own a key, to filter by.
+	Owners           []owner
+	Workspace, Owner string
+	Month            string
+	Listed, Total    int
 }
 
+// keyRow is a key with its owner's address and this month's spend.
+type keyRow struct {
+	steward.APIKey
+	Owner string
+	Spent int64
+}
+
+type owner struct{ ID, Email string }
+
+// maxKeyPages bounds the pages of keys (keys.MaxListLimit each) that the
+// keys page, the overview and the usage explorer read.
+const maxKeyPages = 10
+
+// allKeys reads the Organization's keys, maxKeyPages pages at most,
+// and the time they were read at.
+func (h *Handler) allKeys(r *http.Request, c *reqCtx) ([]steward.APIKey, time.Time, error) {
+	var out []steward.APIKey
+	var now time.Time
+	for page := range maxKeyPages {
+		list, at, err := h.keys.ListKeys(r.Context(), c.org.ID, "", keys.MaxListLimit, page*keys.MaxListLimit)
+		if err != nil {
+			return nil, now, err
+		}
+		out, now = append(out, list...), at
+		if len(list) < keys.MaxListLimit {
+			break
+		}
+	}
+	return out, now, nil
+}
+
+// keysView lists the keys, filtered by ?workspace= and ?owner=, with their
+// owner and what each cost this month (of the Organization's time zone).
 func (h *Handler) keysView(r *http.Request, c *reqCtx) (page, error) {
 	p := c.page("API keys", "keys")
-	var d keysData
+	q := r.URL.Query()
+	d := keysData{Workspace: q.Get("workspace"), Owner: q.Get("owner")}
 	err := func() error {
 		ctx := r.Context()
-		var err error
-		if d.Keys, _, err = h.keys.ListKeys(ctx, c.org.ID, "", keys.MaxListLimit, 0); err != nil {
+		all, now, err := h.allKeys(r, c)
+		if err != nil {
 			return err
 		}
+		zone, err := h.quota.TimeZone(ctx, c.org.ID)
+		if err != nil {
+			return err
+		}
+		monthStart, _ := usage.Month(now, zone)
+		d.Month = monthStart.Format("January")
+		spent, err := h.usage.CostByKey(ctx, c.org.ID, monthStart, now.Truncate(time.Hour).Add(time.Hour))
+		if err != nil {
+			return err
+		}
+		owners := make([]string, len(all))
+		for i, k := range all {
+			owners[i] = k.UserID
+		}
+		emails, err := h.directory.MemberEmails(ctx, c.org.ID, owners)
+		if err != nil {
+			return err
+		}
+		seen := map[string]bool{}
+		for _, k := range all {
+			email := cmp.Or(emails[k.UserID], k.CreatedBy, k.UserID)
+			if k.UserID != "" && !seen[k.UserID] {
+				seen[k.UserID] = true
+				d.Owners = append(d.Owners, owner{ID: k.UserID, Email: email})
+			}
+			if (d.Workspace != "" && k.WorkspaceID != d.Workspace) || (d.Owner != "" && k.UserID != d.Owner) {
+				continue
+			}
+			d.Keys = append(d.Keys, keyRow{APIKey: k, Owner: email, Spent: spent[k.ID]})
+		}
+		slices.SortFunc(d.Owners, func(a, b owner) int { return cmp.Compare(a.Email, b.Email) })
+		d.Listed, d.Total = len(d.Keys), len(all)
 		if d.PolicyDays, err = h.keys.PolicyDays(ctx, c.org.ID, ""); err != nil {
 			return err
 		}

@@ -3,7 +3,9 @@ package web
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/stewardhq/steward/internal/directory"
 	"github.com/stewardhq/steward/internal/steward"
@@ -14,6 +16,9 @@ const membersPerPage = 50
 type memberRow struct {
 	steward.Member
 	RoleNames []string
+	// LastActive is when the member last used a session or a key; nil
+	// when Steward has not seen them.
+	LastActive *time.Time
 	// Role is the member's built-in Organization role, for the role form.
 	Role string
 }
@@ -30,6 +35,8 @@ type membersData struct {
 	Workspaces  []steward.Workspace
 	Page        int
 	Prev, Next  int
+	// Query is the search of members by name or address.
+	Query string
 }
 
 func roleNames(cat *directory.Catalog, ids []string) []string {
@@ -47,7 +54,22 @@ func (h *Handler) membersView(r *http.Request, c *reqCtx) (page, error) {
 	d := membersData{Page: pageNumber(r)}
 	err := func() error {
 		ctx := r.Context()
-		res, err := h.directory.ListMembers(ctx, c.org.ID, "", d.Page, membersPerPage)
+		d.Query = strings.TrimSpace(r.URL.Query().Get("q"))
+		var res directory.MemberPage
+		var err error
+		if d.Query == "" {
+			res, err = h.directory.ListMembers(ctx, c.org.ID, "", d.Page, membersPerPage)
+		} else {
+			res, err = h.searchMembers(r, c, d.Query)
+		}
+		if err != nil {
+			return err
+		}
+		ids := make([]string, len(res.Members))
+		for i, m := range res.Members {
+			ids[i] = m.User.ID
+		}
+		active, err := h.directory.LastActive(ctx, c.org.ID, ids)
 		if err != nil {
 			return err
 		}
@@ -58,6 +80,9 @@ func (h *Handler) membersView(r *http.Request, c *reqCtx) (page, error) {
 		d.Roles = cat.Roles(steward.ScopeOrganization)
 		for _, m := range res.Members {
 			row := memberRow{Member: m, RoleNames: roleNames(cat, m.RoleIDs)}
+			if at, ok := active[m.User.ID]; ok {
+				row.LastActive = &at
+			}
 			for _, id := range m.RoleIDs {
 				if _, ok := steward.BuiltinRole(steward.ScopeOrganization, id); ok {
 					row.Role = id
@@ -81,6 +106,23 @@ func (h *Handler) membersView(r *http.Request, c *reqCtx) (page, error) {
 	return p, err
 }
 
+// searchMembers finds the members whose name or address holds query (the
+// first membersPerPage), and the pending invitations whose address does.
+func (h *Handler) searchMembers(r *http.Request, c *reqCtx, query string) (directory.MemberPage, error) {
+	var res directory.MemberPage
+	var err error
+	if res.Members, err = h.directory.SearchMembers(r.Context(), c.org.ID, query, membersPerPage); err != nil {
+		return res, err
+	}
+	invitations, err := h.directory.ListInvitations(r.Context(), c.org.ID, false)
+	for _, inv := range invitations {
+		if inv.AcceptedAt == nil && inv.RevokedAt == nil && strings.Contains(strings.ToLower(inv.Email), strings.ToLower(query)) {
+			res.Invitations = append(res.Invitations, inv)
+		}
+	}
+	return res, err
+}
+
 func (h *Handler) invite(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
 	role := r.PostFormValue("role")
 	in := directory.InviteInput{Emails: r.PostFormValue("emails"), Roles: directory.RoleInput{Roles: &[]string{role}}, WorkspaceIDs: r.PostForm["workspace"]}
@@ -98,6 +140,32 @@ func (h *Handler) invite(w http.ResponseWriter, r *http.Request, c *reqCtx) erro
 		}
 		p.Flash = notice
 	})
+}
+
+// resendInvite sends a pending invitation again, with its roles,
+// Workspaces and seats: a new link, and the old one stops working.
+func (h *Handler) resendInvite(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
+	invitations, err := h.directory.ListInvitations(r.Context(), c.org.ID, true)
+	if err != nil {
+		return err
+	}
+	i := slices.IndexFunc(invitations, func(inv steward.Invitation) bool {
+		return inv.ID == r.PathValue("id") && inv.AcceptedAt == nil && inv.RevokedAt == nil
+	})
+	if i < 0 {
+		return h.again(w, r, c, "members", steward.Errorf(steward.KindNotFound, "there is no such pending invitation"))
+	}
+	inv := invitations[i]
+	roles := inv.RoleIDs
+	in := directory.InviteInput{Emails: inv.Email, Roles: directory.RoleInput{Roles: &roles}, WorkspaceIDs: inv.WorkspaceIDs,
+		SubscriptionTypes: inv.SubscriptionTypes, SeatAutomaticGranting: inv.SeatAutomaticGranting}
+	if inv.EmailLanguage != "" {
+		in.EmailLanguage = &inv.EmailLanguage
+	}
+	if _, err := h.directory.Invite(r.Context(), c.p.Actor(), c.org.ID, in); err != nil {
+		return h.again(w, r, c, "members", err)
+	}
+	return done(w, r, Prefix+"/o/"+c.org.ID+"/members", "invite_resent")
 }
 
 func (h *Handler) revokeInvite(w http.ResponseWriter, r *http.Request, c *reqCtx) error {

@@ -26,7 +26,7 @@ import (
 // form posts a form of a signed-in page with its anti-forgery token.
 func (b *browser) form(path string, values url.Values) reply {
 	b.e.t.Helper()
-	values.Set("csrf", b.csrf("/web/"))
+	values.Set("csrf", b.csrf("/web/organizations"))
 	return b.post(path, values)
 }
 
@@ -64,7 +64,7 @@ func TestPagesChangeThroughTheServices(t *testing.T) {
 		}
 
 		for _, path := range []string{org + "/members", org + "/workspaces", org + "/workspaces/" + e.boot.DefaultWorkspace.ID, org + "/groups",
-			org + "/keys", org + "/limits", org + "/usage?metric=tokens&month=2026-01", org + "/audit", org + "/roles",
+			org + "/keys", org + "/limits", org + "/usage?metric=tokens&from=2026-01-01&to=2026-01-31&group=model", org + "/audit", org + "/roles",
 			ea + "/orgs", ea + "/members", ea + "/admin-keys"} {
 			if r := b.get(path); r.status != 200 || !strings.Contains(r.body, "<h1>") {
 				t.Errorf("GET %s: %d %s", path, r.status, r.body)

@@ -11,6 +11,7 @@ import (
 // action they perform, authorized by steward.Authorize like the API's.
 func (h *Handler) routes() {
 	h.views = map[string]viewFunc{
+		"overview":      h.overviewView,
 		"members":       h.membersView,
 		"workspaces":    h.workspacesView,
 		"workspace":     h.workspaceView,
@@ -39,13 +40,16 @@ func (h *Handler) routes() {
 	h.mux.HandleFunc("POST "+Prefix+"/password/reset", h.reset)
 	h.mux.HandleFunc("POST "+Prefix+"/signout", h.signedIn(h.signOut))
 	h.mux.HandleFunc("GET "+Prefix+"/{$}", h.signedIn(h.home))
+	h.mux.HandleFunc("GET "+Prefix+"/organizations", h.signedIn(h.organizations))
 	h.mux.HandleFunc("GET "+Prefix+"/password", h.signedIn(h.passwordPage))
 	h.mux.HandleFunc("POST "+Prefix+"/password", h.signedIn(h.changePassword))
 
 	o := Prefix + "/o/{org}"
+	h.mux.HandleFunc("GET "+o+"/{$}", h.panelFor(steward.ActionUsageRead, allPermissions, h.overview))
 	h.mux.HandleFunc("GET "+o+"/members", h.panel(steward.ActionMembersRead, h.show("members")))
 	h.mux.HandleFunc("POST "+o+"/invitations", h.panel(steward.ActionMembersWrite, h.invite))
 	h.mux.HandleFunc("POST "+o+"/invitations/{id}/revoke", h.panel(steward.ActionMembersWrite, h.revokeInvite))
+	h.mux.HandleFunc("POST "+o+"/invitations/{id}/resend", h.panel(steward.ActionMembersWrite, h.resendInvite))
 	h.mux.HandleFunc("POST "+o+"/members/{user}/role", h.panel(steward.ActionMembersWrite, h.setMemberRole))
 	h.mux.HandleFunc("POST "+o+"/members/{user}/remove", h.panel(steward.ActionMembersWrite, h.removeMember))
 
@@ -84,6 +88,7 @@ func (h *Handler) routes() {
 	h.mux.HandleFunc("POST "+o+"/limits", h.panel(steward.ActionLimitsWrite, h.saveLimits))
 	h.mux.HandleFunc("POST "+o+"/limits/models", h.panel(steward.ActionLimitsWrite, h.saveModelLimits))
 	h.mux.HandleFunc("GET "+o+"/usage", h.panel(steward.ActionUsageRead, h.show("usage")))
+	h.mux.HandleFunc("GET "+o+"/usage.csv", h.panel(steward.ActionUsageRead, h.exportUsage))
 	h.mux.HandleFunc("GET "+o+"/analytics", h.panel(steward.ActionUsageRead, h.analyticsPage))
 	h.mux.HandleFunc("GET "+o+"/audit", h.panel(steward.ActionAuditRead, h.show("audit")))
 	h.mux.HandleFunc("GET "+o+"/audit.csv", h.panel(steward.ActionAuditRead, h.exportAudit))

@@ -21,10 +21,13 @@ type reqCtx struct {
 	// backoffice is the Enterprise Account of the Organization when the
 	// person is also a member of it.
 	backoffice string
+	// perms are what the person may do in the Organization.
+	perms steward.PermissionSet
 }
 
 func (c *reqCtx) page(title, active string) page {
-	p := page{Title: title, Active: active, Session: &c.sess, Org: c.org, EA: c.ea, CSRF: auth.CSRFToken(c.token), Backoffice: c.backoffice}
+	p := page{Title: title, Active: active, Session: &c.sess, Org: c.org, EA: c.ea, CSRF: auth.CSRFToken(c.token), Backoffice: c.backoffice,
+		perms: c.perms, Nav: pagesFor(c.perms)}
 	switch {
 	case c.org != nil:
 		p.Base = Prefix + "/o/" + c.org.ID
@@ -81,19 +84,31 @@ func (h *Handler) toSignIn(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, Prefix+"/signin?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 }
 
-// errNoOrganization answers for an Organization the person does not
-// administer, whether or not it exists.
+// errNoOrganization answers for an Organization in which the person has
+// no page, whether or not it exists.
 var errNoOrganization = steward.Errorf(steward.KindNotFound, "there is no Organization here that you administer")
 
-// panel runs fn for an organization_admin of the Organization in the path,
-// with a principal authorized for action exactly as an Admin API key would
-// be.
+// errNotYourPage answers for a page of an Organization that the person's
+// roles there do not open.
+var errNotYourPage = steward.Errorf(steward.KindForbidden, "your roles in this Organization do not allow this page")
+
+// panel runs fn for a member of the Organization in the path whose
+// Organization roles hold one of the permissions of action
+// (actionPermissions), with a principal authorized for action as an Admin
+// API key would be.
 func (h *Handler) panel(action steward.Action, fn pageFunc) http.HandlerFunc {
+	return h.panelFor(action, actionPermissions[action], fn)
+}
+
+// panelFor is panel for a page that needs one of perms. Someone with no
+// permission in the Organization is answered as for an Organization that
+// does not exist (404); a member whose roles hold none of perms, 403.
+func (h *Handler) panelFor(action steward.Action, perms []steward.Permission, fn pageFunc) http.HandlerFunc {
 	return h.signedIn(func(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
 		orgID := r.PathValue("org")
 		err := h.cfg.DB.View(r.Context(), func(tx *store.Tx) error {
-			admin, err := directory.IsOrganizationAdmin(r.Context(), tx, orgID, c.sess.UserID)
-			if err != nil || !admin {
+			var err error
+			if c.perms, err = directory.OrganizationPermissions(r.Context(), tx, orgID, c.sess.UserID); err != nil || c.perms == 0 {
 				return errNoOrganization
 			}
 			org, err := directory.GetOrganization(r.Context(), tx, orgID)
@@ -111,6 +126,9 @@ func (h *Handler) panel(action steward.Action, fn pageFunc) http.HandlerFunc {
 		})
 		if err != nil {
 			return err
+		}
+		if !hasAny(c.perms, perms) {
+			return errNotYourPage
 		}
 		c.p.OrganizationID, c.p.EnterpriseAccountID = c.org.ID, c.org.EnterpriseAccountID
 		if err := steward.Authorize(c.p, action); err != nil {

@@ -35,7 +35,7 @@ func TestTextIsCheckedAtTheEdge(t *testing.T) {
 			t.Helper()
 			var body bytes.Buffer
 			mw := multipart.NewWriter(&body)
-			values.Set("csrf", b.csrf("/web/"))
+			values.Set("csrf", b.csrf("/web/organizations"))
 			for k, vs := range values {
 				for _, v := range vs {
 					if err := mw.WriteField(k, v); err != nil {

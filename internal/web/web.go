@@ -30,6 +30,7 @@ import (
 	"github.com/stewardhq/steward/internal/quota"
 	"github.com/stewardhq/steward/internal/steward"
 	"github.com/stewardhq/steward/internal/store"
+	"github.com/stewardhq/steward/internal/usage"
 	"github.com/stewardhq/steward/internal/webhooks"
 )
 
@@ -86,6 +87,7 @@ type Handler struct {
 	audit     *audit.Service
 	quota     *quota.Service
 	analytics *analytics.Service
+	usage     *usage.Service
 	webhooks  *webhooks.Service
 }
 
@@ -137,7 +139,7 @@ func New(cfg Config) (*Handler, error) {
 	}
 	h := &Handler{cfg: cfg, mux: &mux{ServeMux: http.NewServeMux()}, pages: map[string]*template.Template{},
 		directory: directory.NewService(cfg.DB, cfg.Invitations), keys: keys.NewService(cfg.DB), audit: audit.NewService(cfg.DB),
-		quota: quota.NewService(cfg.DB), analytics: analytics.NewService(cfg.DB),
+		quota: quota.NewService(cfg.DB), analytics: analytics.NewService(cfg.DB), usage: usage.NewService(cfg.DB),
 		webhooks: cfg.Webhooks}
 	if err := h.parseTemplates(); err != nil {
 		return nil, err
@@ -258,8 +260,15 @@ type page struct {
 	// Backoffice is set when the signed-in person may open the Backoffice
 	// of the Organization's Enterprise Account.
 	Backoffice string
-	Data       any
+	// Nav are the Admin Panel's pages that the person may open.
+	Nav   []navItem
+	perms steward.PermissionSet
+	Data  any
 }
+
+// Can reports whether the signed-in person holds a permission in the
+// Organization, for the parts of a page that need more than the page.
+func (p page) Can(perm string) bool { return p.perms.Has(steward.Permission(perm)) }
 
 // shownSecret is a key's secret, shown once right after it is made.
 type shownSecret struct {

@@ -43,8 +43,12 @@ func TestSignInSessionCookie(t *testing.T) {
 		if session == nil || !session.HttpOnly || session.SameSite != http.SameSiteLaxMode || session.Secure || session.Path != "/web/" {
 			t.Fatalf("session cookie %+v: want HttpOnly, SameSite=Lax, not Secure on plain HTTP, Path /web/", session)
 		}
-		// One Organization and one Enterprise Account: the start page lists both.
-		home := b.get("/web/")
+		// Signing in lands on the Organization's overview; the list of
+		// Organizations names it and the Enterprise Account.
+		if r := b.get("/web/"); r.status != http.StatusSeeOther || r.location != e.org()+"/" {
+			t.Fatalf("start page: %d %q, want a redirect to the overview", r.status, r.location)
+		}
+		home := b.get("/web/organizations")
 		if home.status != 200 || !strings.Contains(home.body, e.boot.Organization.Name) || !strings.Contains(home.body, "/web/ea/"+e.boot.EnterpriseAccount.ID+"/orgs") {
 			t.Fatalf("start page: %d %s", home.status, home.body)
 		}
@@ -237,33 +241,6 @@ func TestCrossOrganizationDenied(t *testing.T) {
 	})
 }
 
-func TestMembersWhoAreNotAdminsSeeNoPanel(t *testing.T) {
-	storetest.Run(t, func(t *testing.T, db *store.DB) {
-		e := newEnv(t, db, web.Config{})
-		ctx := context.Background()
-		var res directory.CreateResult
-		err := db.Transact(ctx, func(tx *store.Tx) error {
-			var err error
-			res, err = directory.CreateMembers(ctx, tx, steward.SystemActor("test"), e.boot.Organization, []directory.NewMember{{Email: "plain@example.com"}})
-			return err
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		e.setPassword(res.EmailToUserID["plain@example.com"], "plain member password")
-		b := e.browser()
-		if r := b.signIn("plain@example.com", "plain member password"); r.status != http.StatusSeeOther {
-			t.Fatalf("sign in: %d %s", r.status, r.body)
-		}
-		if r := b.get("/web/"); r.status != 200 || !strings.Contains(r.body, "You administer no Organization") {
-			t.Errorf("start page of a plain member: %d %s", r.status, r.body)
-		}
-		if r := b.get(e.org() + "/members"); r.status != http.StatusNotFound {
-			t.Errorf("members page of a plain member: %d", r.status)
-		}
-	})
-}
-
 var resetRE = regexp.MustCompile(`/web/password/reset\?token=([A-Za-z0-9_-]+)`)
 
 func TestPasswordReset(t *testing.T) {
@@ -369,7 +346,7 @@ func TestAcceptingAnotherInvitationKeepsThePassword(t *testing.T) {
 			t.Fatalf("accepting with no new password: %d %s", r.status, r.body)
 		}
 		b.mustSignIn()
-		if r := b.get("/web/"); !strings.Contains(r.body, "Second Org") || !strings.Contains(r.body, e.boot.Organization.Name) {
+		if r := b.get("/web/organizations"); !strings.Contains(r.body, "Second Org") || !strings.Contains(r.body, e.boot.Organization.Name) {
 			t.Errorf("the start page lists %s, want both Organizations", r.body)
 		}
 	})
@@ -399,6 +376,48 @@ func TestChangePassword(t *testing.T) {
 		}
 		if r := b.signIn("admin@example.com", fresh); r.status != http.StatusSeeOther {
 			t.Errorf("the new password: %d %s", r.status, r.body)
+		}
+	})
+}
+
+// The invitation page names the Organization and the invited address, is
+// styled by the panel's stylesheet, and answers a used link without a
+// form; the password page names the account.
+func TestInvitationAndPasswordPagesNameThem(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db, web.Config{})
+		b := e.browser()
+		b.mustSignIn()
+		if r := b.form(e.org()+"/invitations", url.Values{"emails": {"guest@example.com"}, "role": {steward.RoleIDOrganizationMember}}); r.status != 200 {
+			t.Fatalf("invite: %d %s", r.status, r.body)
+		}
+		ctx := context.Background()
+		var body string
+		if err := db.View(ctx, func(tx *store.Tx) error {
+			return tx.QueryRow(ctx, `SELECT body FROM outbox WHERE kind = 'invitation' AND recipient = 'guest@example.com'`).Scan(&body)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		_, after, _ := strings.Cut(body, "/invitations/accept?token=")
+		token, _, _ := strings.Cut(after, "\n")
+		token = strings.TrimSpace(token)
+		guest := e.browser()
+		r := guest.get("/invitations/accept?token=" + url.QueryEscape(token))
+		org := e.boot.Organization.Name
+		if r.status != 200 || !strings.Contains(r.body, "<h1>Join "+org+"</h1>") || !strings.Contains(r.body, "<strong>guest@example.com</strong>") ||
+			!strings.Contains(r.body, `href="/web/assets/style.css"`) || !strings.Contains(r.header.Get("Content-Security-Policy"), "style-src 'self'") {
+			t.Fatalf("invitation page: %d %v %s", r.status, r.header, r.body)
+		}
+		r = guest.post("/invitations/accept", url.Values{"token": {token}, "password": {"guest's long password"}, "password_confirm": {"guest's long password"}})
+		if r.status != 200 || !strings.Contains(r.body, "You are now a member of <strong>"+org+"</strong> as <strong>guest@example.com</strong>") {
+			t.Fatalf("accept: %d %s", r.status, r.body)
+		}
+		r = guest.get("/invitations/accept?token=" + url.QueryEscape(token))
+		if r.status != http.StatusConflict || strings.Contains(r.body, "<form") || !strings.Contains(r.body, "already accepted") {
+			t.Errorf("a used link: %d %s", r.status, r.body)
+		}
+		if r := b.get("/web/password"); !strings.Contains(r.body, `The password of <strong id="account">admin@example.com</strong>`) {
+			t.Errorf("the password page does not name the account: %s", r.body)
 		}
 	})
 }
