@@ -129,18 +129,25 @@ func ResetLink(ctx context.Context, tx *store.Tx, userID string, s ResetSettings
 	return s.URL + "?token=" + url.QueryEscape(token), nil
 }
 
+// ResetAccount returns the person a reset link was sent to, their id and
+// e-mail address, so that the page it opens can name the account. An
+// unknown, used or expired link is KindNotFound.
+func ResetAccount(ctx context.Context, tx *store.Tx, token string) (userID, email string, err error) {
+	var expires int64
+	var used *int64
+	err = tx.QueryRow(ctx, `SELECT r.user_id, u.email, r.expires_at, r.used_at FROM password_resets r JOIN users u ON u.id = r.user_id WHERE r.token_hash = ?`,
+		hashToken(token)).Scan(&userID, &email, &expires, &used)
+	if steward.IsKind(store.Translate(err), steward.KindNotFound) || (err == nil && (used != nil || !tx.Now.Before(store.Time(expires)))) {
+		return "", "", steward.Errorf(steward.KindNotFound, "this reset link is not valid any more: ask for a new one")
+	}
+	return userID, email, err
+}
+
 // ResetPassword sets the password (hash, from HashPassword) of the person
 // a reset link was sent to, uses the link up, ends the person's sessions
 // and audits it. An unknown, used or expired link is KindNotFound.
 func ResetPassword(ctx context.Context, tx *store.Tx, token, hash string) (string, error) {
-	var userID, email string
-	var expires int64
-	var used *int64
-	err := tx.QueryRow(ctx, `SELECT r.user_id, u.email, r.expires_at, r.used_at FROM password_resets r JOIN users u ON u.id = r.user_id WHERE r.token_hash = ?`,
-		hashToken(token)).Scan(&userID, &email, &expires, &used)
-	if steward.IsKind(store.Translate(err), steward.KindNotFound) || (err == nil && (used != nil || !tx.Now.Before(store.Time(expires)))) {
-		return "", steward.Errorf(steward.KindNotFound, "this reset link is not valid any more: ask for a new one")
-	}
+	userID, email, err := ResetAccount(ctx, tx, token)
 	if err != nil {
 		return "", err
 	}

@@ -28,12 +28,34 @@ func (h *Handler) forgot(w http.ResponseWriter, r *http.Request) {
 	h.render(w, r, http.StatusOK, "forgot", page{Title: "Reset your password", Data: signInData{Email: email, Sent: true}})
 }
 
+// resetPage opens a reset link: the form that sets the password of the
+// account it names, or why the link cannot (it has no token, or one that
+// is unknown, used or expired).
 func (h *Handler) resetPage(w http.ResponseWriter, r *http.Request) {
 	token := r.URL.Query().Get("token")
-	p := page{Title: "Choose a new password", CSRF: h.formToken(w, r), Data: signInData{Token: token}}
+	p := page{Title: "Choose a new password", CSRF: h.formToken(w, r), Data: signInData{}}
 	if token == "" {
 		p.Error = "This link has no reset token: open the link from the email."
+		h.render(w, r, http.StatusOK, "reset", p)
+		return
 	}
+	var email string
+	err := h.cfg.DB.View(r.Context(), func(tx *store.Tx) error {
+		var err error
+		_, email, err = auth.ResetAccount(r.Context(), tx, token)
+		return err
+	})
+	if err != nil {
+		msg, status, ok := clientError(err)
+		if !ok {
+			h.fail(w, r, nil, err)
+			return
+		}
+		p.Error = msg
+		h.render(w, r, status, "reset", p)
+		return
+	}
+	p.Data = signInData{Token: token, Email: email}
 	h.render(w, r, http.StatusOK, "reset", p)
 }
 
@@ -51,7 +73,7 @@ func (h *Handler) reset(w http.ResponseWriter, r *http.Request) {
 		})
 	}
 	if err != nil {
-		h.formAgain(w, r, "reset", page{Title: "Choose a new password", Data: signInData{Token: token}}, err)
+		h.formAgain(w, r, "reset", page{Title: "Choose a new password", Data: signInData{Token: token, Email: r.PostFormValue("email")}}, err)
 		return
 	}
 	http.Redirect(w, r, Prefix+"/signin?done=password_set", http.StatusSeeOther)

@@ -295,6 +295,10 @@ func TestPasswordReset(t *testing.T) {
 		if m == nil {
 			t.Fatalf("no link in %s", bodies[0])
 		}
+		// The link's page names the account it sets the password of.
+		if r := b.get("/web/password/reset?token=" + m[1]); r.status != http.StatusOK || !strings.Contains(r.body, "<strong>admin@example.com</strong>") {
+			t.Errorf("the reset page does not name the account: %d %s", r.status, r.body)
+		}
 		csrf = b.csrf("/web/password/reset?token=" + m[1])
 		if r := b.post("/web/password/reset", url.Values{"csrf": {csrf}, "token": {m[1]}, "password": {"short"}, "password_confirm": {"short"}}); r.status != 422 || !strings.Contains(r.body, "at least 12") {
 			t.Errorf("short password: %d %s", r.status, r.body)
@@ -305,6 +309,11 @@ func TestPasswordReset(t *testing.T) {
 		}
 		if r := b.post("/web/password/reset", url.Values{"csrf": {csrf}, "token": {m[1]}, "password": {fresh}, "password_confirm": {fresh}}); r.status != http.StatusNotFound {
 			t.Errorf("second use of the link: %d %s", r.status, r.body)
+		}
+		// A used link's page says so, with no form, and names nobody.
+		if r := b.get("/web/password/reset?token=" + m[1]); r.status != http.StatusNotFound || !strings.Contains(r.body, "not valid any more") ||
+			strings.Contains(r.body, "admin@example.com") || strings.Contains(r.body, `name="password"`) {
+			t.Errorf("a used link's page: %d %s", r.status, r.body)
 		}
 		if r := b.signIn("admin@example.com", adminPassword); r.status != http.StatusUnauthorized {
 			t.Errorf("old password after reset: %d", r.status)
