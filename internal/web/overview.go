@@ -152,19 +152,29 @@ func (h *Handler) overviewData(r *http.Request, c *reqCtx, base string) (overvie
 }
 
 // overviewUsage fills the daily charts and the top lists of the last
-// overviewDays UTC days, today included.
+// overviewDays days of the Organization's time zone, today included. The
+// charts read hours, each counted in the local day in which it starts; the
+// top lists ask for their overviewTop rows only, whatever the number of
+// keys or users.
 func (h *Handler) overviewUsage(r *http.Request, c *reqCtx, base string, wsNames map[string]string, d *overviewData) error {
 	ctx := r.Context()
-	today := time.Now().UTC().Truncate(24 * time.Hour)
+	zone, err := h.quota.TimeZone(ctx, c.org.ID)
+	if err != nil {
+		return err
+	}
+	now := time.Now().In(zone)
+	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, zone)
 	from, to := today.AddDate(0, 0, 1-overviewDays), today.AddDate(0, 0, 1)
 	d.From, d.To = from.Format(time.DateOnly), today.Format(time.DateOnly)
-	rows, err := h.usage.Report(ctx, c.org.ID, from, to, usage.Day, nil)
+	rows, err := h.usage.Report(ctx, c.org.ID, from, to, usage.Hour, nil)
 	if err != nil {
 		return err
 	}
 	requests, tokens := make([]int64, overviewDays), make([]int64, overviewDays)
 	for _, row := range rows {
-		i := int(row.Start.Sub(from) / (24 * time.Hour))
+		local := row.Start.In(zone)
+		day := time.Date(local.Year(), local.Month(), local.Day(), 0, 0, 0, 0, zone)
+		i := int(day.Sub(from).Hours()/24 + 0.5)
 		if i >= 0 && i < overviewDays {
 			requests[i] += row.Requests
 			tokens[i] += row.InputTokens + row.OutputTokens
@@ -174,55 +184,21 @@ func (h *Handler) overviewUsage(r *http.Request, c *reqCtx, base string, wsNames
 	d.Tokens = dailyChart(from, tokens, "tokens", "Tokens per day")
 	window := "&from=" + d.From + "&to=" + d.To
 	for _, dim := range []struct{ group, title string }{{usage.GroupWorkspace, "Workspaces"}, {usage.GroupKey, "API keys"}, {usage.GroupUser, "Users"}} {
-		rows, err := h.usage.Report(ctx, c.org.ID, from, to, usage.Day, []string{dim.group})
+		rows, err := h.usage.Top(ctx, c.org.ID, from, to, dim.group, overviewTop)
 		if err != nil {
 			return err
 		}
-		lines, err := h.top(r, c, base, dim.group, rows, wsNames)
-		if err != nil {
-			return err
+		var lines []topLine
+		for _, row := range rows {
+			t := topLine{Cost: row.Cost, Requests: row.Requests}
+			if t.Name, t.Href, err = h.nameOf(r, c, base, dim.group, dimensionOf(dim.group, row), wsNames); err != nil {
+				return err
+			}
+			lines = append(lines, t)
 		}
 		d.Top = append(d.Top, topList{Title: dim.title, Href: base + "/usage?group=" + dim.group + window, Lines: lines})
 	}
 	return nil
-}
-
-// top sums rows by one dimension and names the overviewTop that spent most
-// (most requests first among equals).
-func (h *Handler) top(r *http.Request, c *reqCtx, base, group string, rows []usage.Row, wsNames map[string]string) ([]topLine, error) {
-	sums := map[string]*topLine{}
-	var ids []string
-	for _, row := range rows {
-		id := dimensionOf(group, row)
-		t := sums[id]
-		if t == nil {
-			t = &topLine{}
-			sums[id] = t
-			ids = append(ids, id)
-		}
-		t.Cost += row.Cost
-		t.Requests += row.Requests
-	}
-	slices.SortFunc(ids, func(a, b string) int {
-		if c := cmp.Compare(sums[b].Cost, sums[a].Cost); c != 0 {
-			return c
-		}
-		if c := cmp.Compare(sums[b].Requests, sums[a].Requests); c != 0 {
-			return c
-		}
-		return cmp.Compare(a, b)
-	})
-	var out []topLine
-	for _, id := range ids[:min(len(ids), overviewTop)] {
-		t := *sums[id]
-		var err error
-		t.Name, t.Href, err = h.nameOf(r, c, base, group, id, wsNames)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, t)
-	}
-	return out, nil
 }
 
 func dimensionOf(group string, row usage.Row) string {
@@ -363,6 +339,6 @@ func dailyChart(from time.Time, values []int64, metric, title string) chart {
 		}
 	}
 	ch.Ticks = ticks(top, func(v int64) string { return strconv.FormatInt(v, 10) })
-	ch.Summary = fmt.Sprintf("%s from %s to %s (UTC days): %d in all.", title, from.Format("January 2"), from.AddDate(0, 0, len(values)-1).Format("January 2, 2006"), total)
+	ch.Summary = fmt.Sprintf("%s from %s to %s (days of %s): %d in all.", title, from.Format("January 2"), from.AddDate(0, 0, len(values)-1).Format("January 2, 2006"), from.Location(), total)
 	return ch
 }
