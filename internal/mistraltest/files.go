@@ -467,17 +467,10 @@ func (s *Server) createBatchJob(c *call) {
 		AgentID    *string           `json:"agent_id"`
 		Metadata   map[string]string `json:"metadata"`
 	}
-	err := c.decode(&req)
-	if !c.arrived("jobs_api_routes_batch_create_batch_job") {
+	if !c.read("jobs_api_routes_batch_create_batch_job", &req, func() []field { return []field{{"endpoint", req.Endpoint == ""}} }) {
 		return
 	}
 	switch {
-	case err != nil:
-		c.invalidBody(err)
-		return
-	case req.Endpoint == "":
-		c.missing("endpoint")
-		return
 	case !slices.Contains(batchEndpoints, req.Endpoint):
 		c.invalid("enum", "Input should be one of "+strings.Join(batchEndpoints, ", "), "body", "endpoint")
 		return

@@ -47,36 +47,18 @@ type completionRequest struct {
 
 func (s *Server) chat(c *call) {
 	var req completionRequest
-	err := c.decode(&req)
-	if !c.arrived("chat_completion_v1_chat_completions_post") {
-		return
-	}
-	switch {
-	case err != nil:
-		c.invalidBody(err)
-	case req.Model == "":
-		c.missing("model")
-	case req.Messages == nil:
-		c.missing("messages")
-	default:
+	if c.read("chat_completion_v1_chat_completions_post", &req, func() []field {
+		return []field{{"model", req.Model == ""}, {"messages", req.Messages == nil}}
+	}) {
 		c.complete(req.Model, req.MaxTokens, req.Stream)
 	}
 }
 
 func (s *Server) fim(c *call) {
 	var req completionRequest
-	err := c.decode(&req)
-	if !c.arrived("fim_completion_v1_fim_completions_post") {
-		return
-	}
-	switch {
-	case err != nil:
-		c.invalidBody(err)
-	case req.Model == "":
-		c.missing("model")
-	case req.Prompt == nil:
-		c.missing("prompt")
-	default:
+	if c.read("fim_completion_v1_fim_completions_post", &req, func() []field {
+		return []field{{"model", req.Model == ""}, {"prompt", req.Prompt == nil}}
+	}) {
 		c.complete(req.Model, req.MaxTokens, req.Stream)
 	}
 }
@@ -85,19 +67,9 @@ func (s *Server) fim(c *call) {
 // is 404.
 func (s *Server) agentsCompletion(c *call) {
 	var req completionRequest
-	err := c.decode(&req)
-	if !c.arrived("agents_completion_v1_agents_completions_post") {
-		return
-	}
-	switch {
-	case err != nil:
-		c.invalidBody(err)
-		return
-	case req.AgentID == "":
-		c.missing("agent_id")
-		return
-	case req.Messages == nil:
-		c.missing("messages")
+	if !c.read("agents_completion_v1_agents_completions_post", &req, func() []field {
+		return []field{{"agent_id", req.AgentID == ""}, {"messages", req.Messages == nil}}
+	}) {
 		return
 	}
 	s.mu.Lock()
@@ -262,24 +234,14 @@ type classifyRequest struct {
 // answering when they are wrong; it returns the number of inputs, 0 when
 // it answered.
 func (c *call) readClassify(op string, req *classifyRequest) int {
-	err := c.decode(req)
-	if !c.arrived(op) {
+	if !c.read(op, req, func() []field { return []field{{"model", req.Model == ""}, {"input", req.Input == nil}} }) {
 		return 0
 	}
 	n := inputCount(req.Input)
-	switch {
-	case err != nil:
-		c.invalidBody(err)
-	case req.Model == "":
-		c.missing("model")
-	case req.Input == nil:
-		c.missing("input")
-	case n == 0:
+	if n == 0 {
 		c.invalid("string_type", "Input should be a valid string or list", "body", "input")
-	default:
-		return n
 	}
-	return 0
+	return n
 }
 
 // embeddingDimension is the length of an embedding unless the request asks
@@ -404,19 +366,9 @@ func (s *Server) ocr(c *call) {
 			FileID string `json:"file_id"`
 		} `json:"document"`
 	}
-	err := c.decode(&req)
-	if !c.arrived("ocr_v1_ocr_post") {
-		return
-	}
-	switch {
-	case err != nil:
-		c.invalidBody(err)
-		return
-	case req.Model == "":
-		c.missing("model")
-		return
-	case req.Document == nil:
-		c.missing("document")
+	if !c.read("ocr_v1_ocr_post", &req, func() []field {
+		return []field{{"model", req.Model == ""}, {"document", req.Document == nil}}
+	}) {
 		return
 	}
 	var size any
@@ -520,16 +472,7 @@ func (s *Server) speech(c *call) {
 		VoiceID string  `json:"voice_id"`
 		Stream  bool    `json:"stream"`
 	}
-	err := c.decode(&req)
-	if !c.arrived("speech_v1_audio_speech_post") {
-		return
-	}
-	switch {
-	case err != nil:
-		c.invalidBody(err)
-		return
-	case req.Input == nil:
-		c.missing("input")
+	if !c.read("speech_v1_audio_speech_post", &req, func() []field { return []field{{"input", req.Input == nil}} }) {
 		return
 	}
 	if req.VoiceID != "" {

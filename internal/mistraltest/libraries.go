@@ -145,8 +145,7 @@ func (s *Server) createLibrary(c *call) {
 		ChunkSize *int    `json:"chunk_size"`
 		OwnerType *string `json:"owner_type"`
 	}
-	err := c.decode(&req)
-	if !c.arrived("libraries_create_v1") {
+	if !c.read("libraries_create_v1", &req, func() []field { return []field{{"name", req.Name == nil}} }) {
 		return
 	}
 	ownerType := "User"
@@ -154,12 +153,6 @@ func (s *Server) createLibrary(c *call) {
 		ownerType = *req.OwnerType
 	}
 	switch {
-	case err != nil:
-		c.invalidBody(err)
-		return
-	case req.Name == nil:
-		c.missing("name")
-		return
 	case ownerType != "User" && ownerType != "Workspace":
 		c.invalid("enum", "Input should be 'User' or 'Workspace'", "body", "owner_type")
 		return
@@ -232,12 +225,7 @@ func (c *call) updateLibrary(op string) {
 	var req struct {
 		Name *string `json:"name"`
 	}
-	err := c.decode(&req)
-	if !c.arrived(op) {
-		return
-	}
-	if err != nil {
-		c.invalidBody(err)
+	if !c.read(op, &req, nil) {
 		return
 	}
 	l, ok := c.library()

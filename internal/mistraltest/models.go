@@ -189,12 +189,7 @@ func (s *Server) updateFineTunedModel(c *call) {
 	var req struct {
 		Name *string `json:"name"`
 	}
-	err := c.decode(&req)
-	if !c.arrived("jobs_api_routes_fine_tuning_update_fine_tuned_model") {
-		return
-	}
-	if err != nil {
-		c.invalidBody(err)
+	if !c.read("jobs_api_routes_fine_tuning_update_fine_tuned_model", &req, nil) {
 		return
 	}
 	m, ok := c.model(true)

@@ -470,6 +470,37 @@ func (c *call) invalidBody(err error) {
 	c.invalid("json_invalid", "JSON decode error: "+err.Error(), "body")
 }
 
+// field is a required field of a body, and whether the body lacks it.
+type field struct {
+	name   string
+	absent bool
+}
+
+// read decodes the body into v and counts the call as op's. It answers 422
+// and returns false when the body cannot be read or lacks one of the
+// fields required returns (the first, in order), once decoded; required
+// may be nil.
+func (c *call) read(op string, v any, required func() []field) bool {
+	err := c.decode(v)
+	if !c.arrived(op) {
+		return false
+	}
+	if err != nil {
+		c.invalidBody(err)
+		return false
+	}
+	if required == nil {
+		return true
+	}
+	for _, f := range required() {
+		if f.absent {
+			c.missing(f.name)
+			return false
+		}
+	}
+	return true
+}
+
 // missing answers 422 for a required field the body lacks.
 func (c *call) missing(field string) {
 	c.invalid("missing", "Field required", "body", field)
