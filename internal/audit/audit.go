@@ -200,7 +200,7 @@ func insert(ctx context.Context, tx *store.Tx, scope string, rows []*row) error 
 		for _, r := range rows {
 			args = append(args, r.values()...)
 		}
-		one := "(" + strings.TrimSuffix(strings.Repeat("?, ", len(rows[0].values())), ", ") + ")"
+		one := "(" + store.Placeholders(len(rows[0].values())) + ")"
 		_, err := tx.Exec(ctx, `WITH head AS (UPDATE audit_chains SET head_hash = ? WHERE scope = ?)
 			INSERT INTO audit_log (`+rowColumns+`) VALUES `+strings.TrimSuffix(strings.Repeat(one+", ", len(rows)), ", "), args...)
 		return err

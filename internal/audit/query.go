@@ -49,7 +49,7 @@ func List(ctx context.Context, tx *store.Tx, f Filter) ([]Entry, error) {
 		if len(vals) == 0 {
 			return
 		}
-		where = append(where, col+" IN ("+strings.TrimSuffix(strings.Repeat("?, ", len(vals)), ", ")+")")
+		where = append(where, col+" IN ("+store.Placeholders(len(vals))+")")
 		for _, v := range vals {
 			args = append(args, v)
 		}
@@ -57,7 +57,7 @@ func List(ctx context.Context, tx *store.Tx, f Filter) ([]Entry, error) {
 	in("actor_type", f.ActorTypes)
 	in("target_type", f.TargetTypes)
 	if f.MistralOnly {
-		where = append(where, "event_type NOT IN ("+strings.TrimSuffix(strings.Repeat("?, ", len(StewardOnlyEvents)), ", ")+")")
+		where = append(where, "event_type NOT IN ("+store.Placeholders(len(StewardOnlyEvents))+")")
 		for _, e := range StewardOnlyEvents {
 			args = append(args, e)
 		}

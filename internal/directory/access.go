@@ -48,7 +48,7 @@ func LoadGraph(ctx context.Context, tx *store.Tx, orgID string, users ...string)
 		if len(users) == 0 {
 			return q, []any{orgID}
 		}
-		return q + " AND " + column + " IN (" + placeholders(len(users)) + ")", append([]any{orgID}, anys(users)...)
+		return q + " AND " + column + " IN (" + store.Placeholders(len(users)) + ")", append([]any{orgID}, anys(users)...)
 	}
 	nested := func(m map[string]map[string][]string, k1, k2, v string) {
 		if m[k1] == nil {
@@ -138,7 +138,7 @@ func LoadGraph(ctx context.Context, tx *store.Tx, orgID string, users ...string)
 	q, args = `SELECT r.group_id, w.id, w.name, w.is_default, r.role_id FROM group_workspace_roles r JOIN user_groups g ON g.id = r.group_id
 		JOIN workspaces w ON w.id = r.workspace_id WHERE g.organization_id = ? AND w.archived_at IS NULL`, []any{orgID}
 	if len(groups) > 0 {
-		q += " AND r.group_id IN (" + placeholders(len(groups)) + ")"
+		q += " AND r.group_id IN (" + store.Placeholders(len(groups)) + ")"
 		args = append(args, anys(groups)...)
 	}
 	err = tx.Each(ctx, q, args, func(r *sql.Rows) error {

@@ -64,7 +64,7 @@ func GroupNames(ctx context.Context, tx *store.Tx, orgID string, ids []string) (
 	if len(ids) == 0 {
 		return names, nil
 	}
-	err := tx.Each(ctx, `SELECT id, name FROM user_groups WHERE organization_id = ? AND id IN (`+placeholders(len(ids))+`)`,
+	err := tx.Each(ctx, `SELECT id, name FROM user_groups WHERE organization_id = ? AND id IN (`+store.Placeholders(len(ids))+`)`,
 		append([]any{orgID}, anys(ids)...), func(r *sql.Rows) error {
 			var id, name string
 			err := r.Scan(&id, &name)
@@ -448,7 +448,7 @@ func changeGroupMembers(ctx context.Context, tx *store.Tx, actor steward.Actor, 
 	var done []string
 	if remove {
 		event = audit.EventGroupMemberRemove
-		done, err = tx.Strings(ctx, `DELETE FROM user_group_members WHERE group_id = ? AND user_id IN (`+placeholders(len(unique))+`) RETURNING user_id`,
+		done, err = tx.Strings(ctx, `DELETE FROM user_group_members WHERE group_id = ? AND user_id IN (`+store.Placeholders(len(unique))+`) RETURNING user_id`,
 			append([]any{id}, anys(unique)...)...)
 	} else {
 		args := make([]any, 0, 3*len(unique))

@@ -26,11 +26,6 @@ const MaxBatch = 1000
 // maxPersonName bounds first and last names, as Mistral's document does.
 const maxPersonName = 255
 
-// placeholders returns "?, ?, ..." for n values.
-func placeholders(n int) string {
-	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
-}
-
 func anys(ss []string) []any {
 	out := make([]any, len(ss))
 	for i, s := range ss {
@@ -140,7 +135,7 @@ func membersByID(ctx context.Context, tx *store.Tx, orgID string, ids []string) 
 	}
 	members, err := store.All(ctx, tx, `SELECT u.id, u.email, u.first_name, u.last_name, u.created_at, m.created_at, m.subscription_types, m.deactivated_at
 		FROM organization_members m JOIN users u ON u.id = m.user_id
-		WHERE m.organization_id = ? AND m.user_id IN (`+placeholders(len(ids))+`)`, append([]any{orgID}, anys(ids)...), scanMember)
+		WHERE m.organization_id = ? AND m.user_id IN (`+store.Placeholders(len(ids))+`)`, append([]any{orgID}, anys(ids)...), scanMember)
 	if err != nil {
 		return nil, err
 	}
@@ -198,7 +193,7 @@ func MemberEmails(ctx context.Context, tx *store.Tx, orgID string, ids []string)
 		return out, nil
 	}
 	err := tx.Each(ctx, `SELECT u.id, u.email FROM organization_members m JOIN users u ON u.id = m.user_id
-		WHERE m.organization_id = ? AND m.user_id IN (`+placeholders(len(ids))+`)`, append([]any{orgID}, anys(ids)...), func(rows *sql.Rows) error {
+		WHERE m.organization_id = ? AND m.user_id IN (`+store.Placeholders(len(ids))+`)`, append([]any{orgID}, anys(ids)...), func(rows *sql.Rows) error {
 		var id, email string
 		if err := rows.Scan(&id, &email); err != nil {
 			return err
@@ -429,7 +424,7 @@ func ensureUsers(ctx context.Context, tx *store.Tx, people []person) (map[string
 	for start := 0; start < len(rest); start += MaxBatch {
 		part := rest[start:min(start+MaxBatch, len(rest))]
 		q, err := tx.Query(ctx, `SELECT id, email, email_normalized, first_name, last_name, created_at FROM users
-			WHERE email_normalized IN (`+placeholders(len(part))+`)`, anys(part)...)
+			WHERE email_normalized IN (`+store.Placeholders(len(part))+`)`, anys(part)...)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -468,7 +463,7 @@ func memberSet(ctx context.Context, tx *store.Tx, orgID string, userIDs []string
 	set := map[string]bool{}
 	for start := 0; start < len(userIDs); start += MaxBatch {
 		part := userIDs[start:min(start+MaxBatch, len(userIDs))]
-		ids, err := tx.Strings(ctx, `SELECT user_id FROM organization_members WHERE organization_id = ? AND user_id IN (`+placeholders(len(part))+`)`,
+		ids, err := tx.Strings(ctx, `SELECT user_id FROM organization_members WHERE organization_id = ? AND user_id IN (`+store.Placeholders(len(part))+`)`,
 			append([]any{orgID}, anys(part)...)...)
 		if err != nil {
 			return nil, err

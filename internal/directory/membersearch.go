@@ -39,7 +39,7 @@ func LastActive(ctx context.Context, tx *store.Tx, orgID string, userIDs []strin
 	if len(userIDs) == 0 {
 		return out, nil
 	}
-	in := placeholders(len(userIDs))
+	in := store.Placeholders(len(userIDs))
 	later := func(r *sql.Rows) error {
 		var u string
 		var at sql.NullInt64

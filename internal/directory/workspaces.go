@@ -308,7 +308,7 @@ func workspaceRoles(ctx context.Context, tx *store.Tx, workspaceID string, userI
 	out := map[string][]string{}
 	for start := 0; start < len(userIDs); start += MaxBatch {
 		part := userIDs[start:min(start+MaxBatch, len(userIDs))]
-		err := tx.Each(ctx, `SELECT user_id, role_id FROM workspace_member_roles WHERE workspace_id = ? AND user_id IN (`+placeholders(len(part))+`)
+		err := tx.Each(ctx, `SELECT user_id, role_id FROM workspace_member_roles WHERE workspace_id = ? AND user_id IN (`+store.Placeholders(len(part))+`)
 			ORDER BY user_id, role_id`, append([]any{workspaceID}, anys(part)...), func(rows *sql.Rows) error {
 			var u, r string
 			if err := rows.Scan(&u, &r); err != nil {
@@ -365,7 +365,7 @@ func setWorkspaceMembers(ctx context.Context, tx *store.Tx, actor steward.Actor,
 		}
 	}
 	if len(changed) > 0 {
-		if _, err := tx.Exec(ctx, `DELETE FROM workspace_member_roles WHERE workspace_id = ? AND user_id IN (`+placeholders(len(changed))+`)`,
+		if _, err := tx.Exec(ctx, `DELETE FROM workspace_member_roles WHERE workspace_id = ? AND user_id IN (`+store.Placeholders(len(changed))+`)`,
 			append([]any{ws.ID}, anys(changed)...)...); err != nil {
 			return 0, 0, err
 		}
@@ -499,8 +499,8 @@ func RemoveWorkspaceMembers(ctx context.Context, tx *store.Tx, actor steward.Act
 	if len(gone) > 0 {
 		args := append([]any{ws.ID}, anys(gone)...)
 		for _, q := range []string{
-			`DELETE FROM workspace_member_roles WHERE workspace_id = ? AND user_id IN (` + placeholders(len(gone)) + `)`,
-			`DELETE FROM workspace_members WHERE workspace_id = ? AND user_id IN (` + placeholders(len(gone)) + `)`,
+			`DELETE FROM workspace_member_roles WHERE workspace_id = ? AND user_id IN (` + store.Placeholders(len(gone)) + `)`,
+			`DELETE FROM workspace_members WHERE workspace_id = ? AND user_id IN (` + store.Placeholders(len(gone)) + `)`,
 		} {
 			if _, err := tx.Exec(ctx, q, args...); err != nil {
 				return 0, nil, err

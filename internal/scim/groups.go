@@ -80,7 +80,7 @@ func fillMembers(ctx context.Context, tx *store.Tx, orgID string, groups []group
 	ids, at := byID(groups, func(g *group) string { return g.ID })
 	return tx.Each(ctx, `SELECT m.group_id, m.user_id, u.user_name FROM scim_group_members m
 		JOIN scim_users u ON u.organization_id = ? AND u.user_id = m.user_id
-		WHERE m.group_id IN (`+placeholders(len(ids))+`) ORDER BY m.user_id`, append([]any{orgID}, ids...), func(sc *sql.Rows) error {
+		WHERE m.group_id IN (`+store.Placeholders(len(ids))+`) ORDER BY m.user_id`, append([]any{orgID}, ids...), func(sc *sql.Rows) error {
 		var gid, uid, name string
 		if err := sc.Scan(&gid, &uid, &name); err != nil {
 			return err
@@ -269,7 +269,7 @@ func setGroupMembers(ctx context.Context, tx *store.Tx, actor steward.Actor, org
 		for _, id := range part {
 			args = append(args, id)
 		}
-		if _, err := tx.Exec(ctx, `DELETE FROM scim_group_members WHERE group_id = ? AND user_id IN (`+placeholders(len(part))+`)`, args...); err != nil {
+		if _, err := tx.Exec(ctx, `DELETE FROM scim_group_members WHERE group_id = ? AND user_id IN (`+store.Placeholders(len(part))+`)`, args...); err != nil {
 			return err
 		}
 	}
@@ -301,7 +301,7 @@ func provisioned(ctx context.Context, tx *store.Tx, orgID string, ids []string) 
 		for _, id := range part {
 			args = append(args, id)
 		}
-		found, err := tx.Strings(ctx, `SELECT user_id FROM scim_users WHERE organization_id = ? AND user_id IN (`+placeholders(len(part))+`)`, args...)
+		found, err := tx.Strings(ctx, `SELECT user_id FROM scim_users WHERE organization_id = ? AND user_id IN (`+store.Placeholders(len(part))+`)`, args...)
 		if err != nil {
 			return nil, err
 		}

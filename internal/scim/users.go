@@ -152,7 +152,7 @@ func fillUserGroups(ctx context.Context, tx *store.Tx, orgID string, users []use
 	}
 	ids, at := byID(users, func(u *user) string { return u.ID })
 	return tx.Each(ctx, `SELECT m.user_id, g.group_id, g.display_name FROM scim_group_members m JOIN scim_groups g ON g.group_id = m.group_id
-		WHERE g.organization_id = ? AND m.user_id IN (`+placeholders(len(ids))+`) ORDER BY g.display_name_lower`, append([]any{orgID}, ids...), func(sc *sql.Rows) error {
+		WHERE g.organization_id = ? AND m.user_id IN (`+store.Placeholders(len(ids))+`) ORDER BY g.display_name_lower`, append([]any{orgID}, ids...), func(sc *sql.Rows) error {
 		var uid string
 		var ref memberRef
 		if err := sc.Scan(&uid, &ref.Value, &ref.Display); err != nil {
@@ -162,8 +162,6 @@ func fillUserGroups(ctx context.Context, tx *store.Tx, orgID string, users []use
 		return nil
 	})
 }
-
-func placeholders(n int) string { return strings.TrimSuffix(strings.Repeat("?, ", n), ", ") }
 
 func (s *Service) getUser(w http.ResponseWriter, r *http.Request, c *call) error {
 	u, err := s.findUser(r.Context(), c, r.PathValue("id"))

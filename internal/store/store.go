@@ -407,6 +407,11 @@ type Scanner = interface{ Scan(dest ...any) error }
 
 // All runs a query written with ? placeholders through Each and returns its
 // rows, each read by scan, in order (nil when there are none).
+// Placeholders returns "?, ?, ..." for n values of a statement.
+func Placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+}
+
 func All[T any](ctx context.Context, tx *Tx, query string, args []any, scan func(Scanner) (T, error)) ([]T, error) {
 	var out []T
 	err := tx.Each(ctx, query, args, func(r *sql.Rows) error {
@@ -576,7 +581,7 @@ func (tx *Tx) InsertReturning(ctx context.Context, table string, columns []strin
 }
 
 func (tx *Tx) insertMany(ctx context.Context, table string, columns []string, rows [][]any, suffix string, scan func(*sql.Rows) error) (int64, error) {
-	one := "(" + strings.TrimSuffix(strings.Repeat("?, ", len(columns)), ", ") + ")"
+	one := "(" + Placeholders(len(columns)) + ")"
 	head := "INSERT INTO " + table + " (" + strings.Join(columns, ", ") + ") VALUES "
 	var affected int64
 	for start, end := range Runs(len(rows), len(columns)) {

@@ -226,7 +226,7 @@ func (s *Sender) claim(ctx context.Context) ([]claimed, map[string]*endpointStat
 		}
 		return tx.Each(ctx, `SELECT id, COALESCE(organization_id, ''), url, secret, COALESCE(previous_secret, ''), COALESCE(previous_secret_until, 0),
 			disabled_at IS NOT NULL, deleted_at IS NOT NULL FROM webhook_endpoints
-			WHERE id IN (`+strings.TrimSuffix(strings.Repeat("?, ", len(ids)), ", ")+`)`, ids, func(rows *sql.Rows) error {
+			WHERE id IN (`+store.Placeholders(len(ids))+`)`, ids, func(rows *sql.Rows) error {
 			var id, secret, previous string
 			var previousUntil int64
 			e := &endpointState{}
@@ -260,7 +260,7 @@ func sharedBodies(ctx context.Context, tx *store.Tx, batch []claimed) error {
 	for id := range ids {
 		args = append(args, id)
 	}
-	return tx.Each(ctx, `SELECT id, body FROM webhook_payloads WHERE id IN (`+strings.TrimSuffix(strings.Repeat("?, ", len(args)), ", ")+`)`,
+	return tx.Each(ctx, `SELECT id, body FROM webhook_payloads WHERE id IN (`+store.Placeholders(len(args))+`)`,
 		args, func(rows *sql.Rows) error {
 			var id, b string
 			if err := rows.Scan(&id, &b); err != nil {
@@ -389,7 +389,7 @@ func recordDelivered(ctx context.Context, tx *store.Tx, delivered []outcome, unt
 		ids = append(ids, id)
 	}
 	_, err := tx.Exec(ctx, `UPDATE webhook_endpoints SET failing_since = NULL
-		WHERE id IN (`+strings.TrimSuffix(strings.Repeat("?, ", len(ids)), ", ")+`) AND failing_since IS NOT NULL`, ids...)
+		WHERE id IN (`+store.Placeholders(len(ids))+`) AND failing_since IS NOT NULL`, ids...)
 	return err
 }
 
