@@ -260,15 +260,9 @@ func (s *Server) listFiles(c *call) {
 // file looks up the file named by the path, answering 422 or 404 when
 // there is none.
 func (c *call) file() (*file, bool) {
-	id, ok := c.uuidParam("file_id")
-	if !ok {
-		return nil, false
-	}
-	c.s.mu.Lock()
-	f, ok := c.s.files.get(id)
-	c.s.mu.Unlock()
-	if !ok {
-		c.notFound("File", id)
+	f, ok := lookup(c, "file_id", "File", &c.s.files)
+	if ok {
+		c.s.mu.Unlock()
 	}
 	return f, ok
 }
@@ -671,19 +665,11 @@ func (s *Server) listBatchJobs(c *call) {
 // job looks up the job named by the path, answering 422 or 404 when there
 // is none; it is returned locked, settled.
 func (c *call) job() (*batchJob, bool) {
-	id, ok := c.uuidParam("job_id")
-	if !ok {
-		return nil, false
+	j, ok := lookup(c, "job_id", "Batch job", &c.s.jobs)
+	if ok {
+		j.settle()
 	}
-	c.s.mu.Lock()
-	j, ok := c.s.jobs.get(id)
-	if !ok {
-		c.s.mu.Unlock()
-		c.notFound("Batch job", id)
-		return nil, false
-	}
-	j.settle()
-	return j, true
+	return j, ok
 }
 
 func (s *Server) getBatchJob(c *call) {

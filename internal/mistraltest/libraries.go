@@ -172,17 +172,7 @@ func (s *Server) createLibrary(c *call) {
 // library looks up the library named by the path, answering 422 or 404
 // when there is none; it is returned with the server locked.
 func (c *call) library() (*library, bool) {
-	id, ok := c.uuidParam("library_id")
-	if !ok {
-		return nil, false
-	}
-	c.s.mu.Lock()
-	l, ok := c.s.libraries.get(id)
-	if !ok {
-		c.s.mu.Unlock()
-		c.notFound("Library", id)
-	}
-	return l, ok
+	return lookup(c, "library_id", "Library", &c.s.libraries)
 }
 
 func (s *Server) getLibrary(c *call) {

@@ -579,6 +579,24 @@ func (t *table[T]) add(id string, v T) {
 	t.order = append(t.order, id)
 }
 
+// lookup finds in t the object the path parameter param names, answering
+// 422 when it is not a UUID and 404 (naming what) when there is none; it is
+// returned with the server locked.
+func lookup[T any](c *call, param, what string, t *table[T]) (T, bool) {
+	id, ok := c.uuidParam(param)
+	if !ok {
+		var none T
+		return none, false
+	}
+	c.s.mu.Lock()
+	v, ok := t.get(id)
+	if !ok {
+		c.s.mu.Unlock()
+		c.notFound(what, id)
+	}
+	return v, ok
+}
+
 func (t *table[T]) get(id string) (T, bool) {
 	v, ok := t.byID[id]
 	return v, ok

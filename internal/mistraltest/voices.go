@@ -141,23 +141,13 @@ func (s *Server) createVoice(c *call) {
 // the id is not a UUID, 404 when there is no such voice and 403 when it is
 // a preset, which cannot change; it is returned with the server locked.
 func (c *call) customVoice() (*voice, bool) {
-	id, ok := c.uuidParam("voice_id")
-	if !ok {
+	v, ok := lookup(c, "voice_id", "Voice", &c.s.voices)
+	if ok && v.preset {
+		c.s.mu.Unlock()
+		c.fail(http.StatusForbidden, "Preset voice "+v.id+" cannot be changed")
 		return nil, false
 	}
-	c.s.mu.Lock()
-	v, ok := c.s.voices.get(id)
-	switch {
-	case !ok:
-		c.s.mu.Unlock()
-		c.notFound("Voice", id)
-		return nil, false
-	case v.preset:
-		c.s.mu.Unlock()
-		c.fail(http.StatusForbidden, "Preset voice "+id+" cannot be changed")
-		return nil, false
-	}
-	return v, true
+	return v, ok
 }
 
 func (s *Server) getVoice(c *call) {
