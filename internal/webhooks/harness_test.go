@@ -63,10 +63,11 @@ func newFixture(t *testing.T, db *store.DB, settings webhooks.Settings) *fixture
 		t.Fatal(err)
 	}
 	guard := webhooks.Guard{AllowPrivate: true}
+	sender := webhooks.NewSender(db, guard, settings, quiet)
 	return &fixture{db: db, boot: boot, clock: c,
 		service:    webhooks.NewService(db, guard, nil),
-		dispatcher: webhooks.NewDispatcher(db, quiet, nil),
-		sender:     webhooks.NewSender(db, guard, settings, quiet)}
+		dispatcher: webhooks.NewDispatcher(sender),
+		sender:     sender}
 }
 
 // record writes an audit entry of the bootstrapped Organization.
@@ -92,7 +93,7 @@ func (f *fixture) create(t *testing.T, url string, events ...string) (webhooks.E
 	return e, secret
 }
 
-// round fans out and makes the due deliveries once.
+// round delivers the new entries and makes the due retries once.
 func (f *fixture) round(t *testing.T) {
 	t.Helper()
 	if _, err := f.dispatcher.RunOnce(context.Background()); err != nil {
