@@ -2,6 +2,7 @@ package webhooks_test
 
 import (
 	"context"
+	"syscall"
 	"testing"
 	"time"
 
@@ -13,9 +14,10 @@ import (
 
 // BenchmarkDeliveries delivers 2,000 audit entries to 10 endpoints on
 // loopback, one round after another, and reports the deliveries a second
-// and, on PostgreSQL, the WAL written a delivery: the database work the
-// webhooks add to the Admin API's (the WAL is the server's, so other
-// databases' writes count in it).
+// and the CPU time a delivery takes this process (the dispatcher, the
+// receiver, and on SQLite the database), and, on PostgreSQL, the WAL
+// written a delivery: the work the webhooks add to the Admin API's (the
+// WAL is the server's, so other databases' writes count in it).
 //
 //	go test ./internal/webhooks -run '^$' -bench Deliveries -benchtime 1x
 func BenchmarkDeliveries(b *testing.B) {
@@ -45,7 +47,7 @@ func BenchmarkDeliveries(b *testing.B) {
 						b.Fatal(err)
 					}
 				}
-				wal0 := wal(b, db)
+				wal0, cpu0 := wal(b, db), cpu(b)
 				began := time.Now()
 				for hook.count.Load()-before < entries*endpoints {
 					if time.Since(began) > time.Minute {
@@ -54,12 +56,22 @@ func BenchmarkDeliveries(b *testing.B) {
 					f.round(b)
 				}
 				b.ReportMetric(entries*endpoints/time.Since(began).Seconds(), "deliveries/s")
+				b.ReportMetric(float64((cpu(b)-cpu0).Microseconds())/(entries*endpoints), "cpu-µs/delivery")
 				if db.Dialect() == store.Postgres {
 					b.ReportMetric(float64(wal(b, db)-wal0)/(entries*endpoints), "WAL-B/delivery")
 				}
 			}
 		})
 	}
+}
+
+// cpu is the CPU time this process has used.
+func cpu(b *testing.B) time.Duration {
+	var u syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &u); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(u.Utime.Nano() + u.Stime.Nano())
 }
 
 // wal is PostgreSQL's WAL position in bytes (0 on SQLite).
