@@ -119,9 +119,14 @@ const pruneBatch = 10000
 func Prune(ctx context.Context, db *store.DB) (int64, error) {
 	var n int64
 	err := db.Transact(ctx, func(tx *store.Tx) error {
+		// A delivery is finished after it was made, so the index of each
+		// endpoint's deliveries by time finds those finished before the
+		// cutoff: the delivery log has no index of its own for pruning,
+		// which every delivery's row would write.
+		cutoff := store.Micros(tx.Now.Add(-Retention))
 		res, err := tx.Exec(ctx, `DELETE FROM webhook_deliveries WHERE id IN (
-			SELECT id FROM webhook_deliveries WHERE finished_at IS NOT NULL AND finished_at < ? LIMIT ?)`,
-			store.Micros(tx.Now.Add(-Retention)), pruneBatch)
+			SELECT d.id FROM webhook_endpoints e JOIN webhook_deliveries d ON d.endpoint_id = e.id
+			WHERE d.created_at < ? AND d.finished_at < ? LIMIT ?)`, cutoff, cutoff, pruneBatch)
 		if err != nil {
 			return err
 		}

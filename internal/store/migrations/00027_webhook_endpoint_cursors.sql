@@ -31,7 +31,13 @@ INSERT INTO webhook_endpoint_cursors (endpoint_id, scope, seq)
     WHERE e.organization_id IS NULL AND e.deleted_at IS NULL;
 DROP TABLE webhook_cursors;
 
+-- A delivered event's row is the one write it costs, and each of its
+-- indexes another: the delivery log is pruned through the index of each
+-- endpoint's deliveries by time instead of an index of its own.
+DROP INDEX webhook_deliveries_finished;
+
 -- +goose Down
+CREATE INDEX webhook_deliveries_finished ON webhook_deliveries (finished_at) WHERE finished_at IS NOT NULL;
 CREATE TABLE webhook_cursors (
     scope TEXT PRIMARY KEY,
     seq BIGINT NOT NULL
