@@ -169,7 +169,7 @@ type cursor struct {
 	// to is where the round moves the cursor: its last entry read.
 	to int64
 	e  *endpointState
-	// full reports a round that read all it may: entries are left.
+	// full reports a round that read all it may: entries may be left.
 	full       bool
 	deliveries []claimed
 	attempts   []attempt
@@ -319,8 +319,8 @@ func (d *Dispatcher) read(ctx context.Context, cursors []*cursor) error {
 				chains[c.scope] = r
 			}
 			entries := r.entries[c.seq-r.start:]
-			entries = entries[:min(len(entries), roundEntries)]
-			c.full = len(entries) == roundEntries
+			// A full read may have left entries past its end.
+			c.full = len(r.entries) == roundEntries
 			if c.e == nil || c.e.deleted || c.e.disabled {
 				// Gone or disabled since the claim: its cursor stays.
 				continue

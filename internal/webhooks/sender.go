@@ -24,8 +24,9 @@ import (
 
 // Settings tune a Sender; zero fields take the defaults in brackets.
 type Settings struct {
-	// Lease is how long a claim keeps other senders off a delivery [1m]. A
-	// sender that dies mid-batch delays its deliveries by at most this.
+	// Lease is how long a claim keeps other senders off a delivery, and
+	// other dispatchers off an endpoint's cursor [1m]. A process that dies
+	// mid-round delays its deliveries by at most this.
 	Lease time.Duration
 	// Timeout bounds one attempt, from dialling to the answer's end [10s,
 	// at most a quarter of Lease].
@@ -75,7 +76,8 @@ const (
 	maxAnswerRead = 64 << 10
 )
 
-// Sender makes due deliveries. Several Senders, in one process or in
+// Sender makes due deliveries: the retries of the deliveries a Dispatcher
+// made and that failed, and test events. Several Senders, in one process or in
 // several sharing one database, never make the same delivery at the same
 // time: a round claims its deliveries with a lease, as the email outbox
 // does.
