@@ -187,14 +187,14 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		return fmt.Errorf("recover SCIM sync runs: %w", err)
 	}
 	invitations := directory.InviteSettings{TTL: cfg.InvitationTTL, AcceptURL: publicURL + "/invitations/accept"}
-	// Webhooks: the dispatcher fans the audit log out into deliveries,
-	// the sender makes them; each wakes the next in this process.
+	// Webhooks: the dispatcher delivers the audit log's entries, the
+	// sender retries the deliveries that failed and sends test events.
 	guard := webhooks.Guard{AllowPrivate: cfg.WebhooksAllowPrivate}
 	if err := webhooks.ConfigureServerEndpoint(ctx, db, cfg.WebhookURL, serverWebhookSecret); err != nil {
 		return fmt.Errorf("server-wide webhook endpoint: %w", err)
 	}
 	hookSender := webhooks.NewSender(db, guard, webhooks.Settings{Lease: webhookLease}, log)
-	hookDispatcher := webhooks.NewDispatcher(db, log, hookSender.Nudge)
+	hookDispatcher := webhooks.NewDispatcher(hookSender)
 	// Most changes are published on the change feed, this process's and
 	// on PostgreSQL the others': each wakes the dispatcher at once, which
 	// otherwise looks every second.

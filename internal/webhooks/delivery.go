@@ -36,16 +36,8 @@ type Delivery struct {
 	Latency    *time.Duration
 	LastError  string
 	FinishedAt *time.Time
-	// payload is the body of a delivery that carries its own; payloadID
-	// names a body shared with other deliveries (webhook_payloads).
-	payload   []byte
-	payloadID string
-}
-
-// sharedPayload is a body that several deliveries send.
-type sharedPayload struct {
-	id   string
-	body []byte
+	// payload is the body, until the delivery is finished.
+	payload []byte
 }
 
 // event is a delivery's body, as the Standard Webhooks specification
@@ -62,49 +54,18 @@ func body(eventType string, at time.Time, data any) ([]byte, error) {
 	return json.Marshal(event{Type: eventType, Timestamp: at.UTC().Format(time.RFC3339Nano), Data: data})
 }
 
-// newDelivery makes the delivery of an event to an endpoint, carrying its
-// own body.
+// newDelivery makes the delivery of an event to an endpoint, due at once.
 func newDelivery(endpointID, eventType string, at time.Time, data any) (Delivery, error) {
 	b, err := body(eventType, at, data)
-	if err != nil {
-		return Delivery{}, err
-	}
-	d := sharedDelivery(endpointID, eventType, at, "")
-	d.payload = b
-	return d, nil
-}
-
-// sharedDelivery makes the delivery of an event to an endpoint whose body
-// is the shared payload payloadID.
-func sharedDelivery(endpointID, eventType string, at time.Time, payloadID string) Delivery {
 	return Delivery{ID: "msg_" + uuid.NewString(), EndpointID: endpointID, EventType: eventType, CreatedAt: at,
-		Status: StatusPending, NextAttemptAt: at, payloadID: payloadID}
+		Status: StatusPending, NextAttemptAt: at, payload: b}, err
 }
 
-// insertDeliveries writes shared payloads and deliveries, due at once.
-func insertDeliveries(ctx context.Context, tx *store.Tx, payloads []sharedPayload, ds []Delivery) error {
-	now := store.Micros(tx.Now)
-	if len(payloads) > 0 {
-		rows := make([][]any, len(payloads))
-		for i, p := range payloads {
-			rows[i] = []any{p.id, string(p.body), now}
-		}
-		if err := tx.InsertMany(ctx, "webhook_payloads", []string{"id", "body", "created_at"}, rows, ""); err != nil {
-			return err
-		}
-	}
-	if len(ds) == 0 {
-		return nil
-	}
-	rows := make([][]any, len(ds))
-	for i, d := range ds {
-		var payloadID *string
-		if d.payloadID != "" {
-			payloadID = &d.payloadID
-		}
-		rows[i] = []any{d.ID, d.EndpointID, d.EventType, string(d.payload), payloadID, now, StatusPending, now}
-	}
-	return tx.InsertMany(ctx, "webhook_deliveries", []string{"id", "endpoint_id", "event_type", "payload", "payload_id", "created_at", "status", "next_attempt_at"}, rows, "")
+// insertDelivery writes a pending delivery with its body.
+func insertDelivery(ctx context.Context, tx *store.Tx, d Delivery) error {
+	_, err := tx.Exec(ctx, `INSERT INTO webhook_deliveries (id, endpoint_id, event_type, payload, created_at, status, next_attempt_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`, d.ID, d.EndpointID, d.EventType, string(d.payload), store.Micros(d.CreatedAt), d.Status, store.Micros(d.NextAttemptAt))
+	return err
 }
 
 // failPending gives up an endpoint's pending deliveries, saying why.

@@ -54,7 +54,7 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // newFixture bootstraps db, puts it on a clock the test moves, and makes
 // a service, dispatcher and sender that reach loopback.
-func newFixture(t *testing.T, db *store.DB, settings webhooks.Settings) *fixture {
+func newFixture(t testing.TB, db *store.DB, settings webhooks.Settings) *fixture {
 	t.Helper()
 	c := &clock{now: time.Now().UTC()}
 	db.Now = c.Now
@@ -63,14 +63,15 @@ func newFixture(t *testing.T, db *store.DB, settings webhooks.Settings) *fixture
 		t.Fatal(err)
 	}
 	guard := webhooks.Guard{AllowPrivate: true}
+	sender := webhooks.NewSender(db, guard, settings, quiet)
 	return &fixture{db: db, boot: boot, clock: c,
 		service:    webhooks.NewService(db, guard, nil),
-		dispatcher: webhooks.NewDispatcher(db, quiet, nil),
-		sender:     webhooks.NewSender(db, guard, settings, quiet)}
+		dispatcher: webhooks.NewDispatcher(sender),
+		sender:     sender}
 }
 
 // record writes an audit entry of the bootstrapped Organization.
-func (f *fixture) record(t *testing.T, eventType string) {
+func (f *fixture) record(t testing.TB, eventType string) {
 	t.Helper()
 	err := f.db.Transact(context.Background(), func(tx *store.Tx) error {
 		return audit.Record(context.Background(), tx, audit.Entry{EnterpriseAccountID: f.boot.EnterpriseAccount.ID,
@@ -83,7 +84,7 @@ func (f *fixture) record(t *testing.T, eventType string) {
 }
 
 // create registers an endpoint and returns it with its secret.
-func (f *fixture) create(t *testing.T, url string, events ...string) (webhooks.Endpoint, string) {
+func (f *fixture) create(t testing.TB, url string, events ...string) (webhooks.Endpoint, string) {
 	t.Helper()
 	e, secret, err := f.service.Create(context.Background(), actor, f.boot.Organization.ID, webhooks.Input{URL: &url, Events: events})
 	if err != nil {
@@ -92,8 +93,8 @@ func (f *fixture) create(t *testing.T, url string, events ...string) (webhooks.E
 	return e, secret
 }
 
-// round fans out and makes the due deliveries once.
-func (f *fixture) round(t *testing.T) {
+// round delivers the new entries and makes the due retries once.
+func (f *fixture) round(t testing.TB) {
 	t.Helper()
 	if _, err := f.dispatcher.RunOnce(context.Background()); err != nil {
 		t.Fatal(err)
@@ -139,7 +140,7 @@ type receiver struct {
 	count   atomic.Int64
 }
 
-func newReceiver(t *testing.T, status func(n int) int) *receiver {
+func newReceiver(t testing.TB, status func(n int) int) *receiver {
 	t.Helper()
 	rc := &receiver{status: status}
 	rc.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -2,19 +2,27 @@ package webhooks
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 )
 
 // poller runs the rounds of the dispatcher and the sender: every interval,
 // when nudged (after another part of the process wrote work for it) but
-// no sooner than gap after the last round, and at once again after a round
-// that asks for it (a full batch).
+// no sooner than gap after the last round, and at once
+// again after a round that asks for it (a full batch). Several loops may
+// run over one poller; a nudge wakes one of them, and the gap is kept
+// between the rounds of all of them, so that more loops do not mean more,
+// smaller rounds.
 type poller struct {
 	wake chan struct{}
 	gap  time.Duration
+	// last is when the last round started, in Unix nanoseconds.
+	last *atomic.Int64
 }
 
-func newPoller(gap time.Duration) poller { return poller{wake: make(chan struct{}, 1), gap: gap} }
+func newPoller(gap time.Duration) poller {
+	return poller{wake: make(chan struct{}, 1), gap: gap, last: new(atomic.Int64)}
+}
 
 // Nudge makes a running poller start its next round soon.
 func (p poller) Nudge() {
@@ -28,19 +36,22 @@ func (p poller) Nudge() {
 func (p poller) run(ctx context.Context, interval time.Duration, round func() (again bool)) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
-	var last time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-timer.C:
 		case <-p.wake:
-			if wait := time.Until(last.Add(p.gap)); wait > 0 {
-				timer.Reset(wait)
+			last := p.last.Load()
+			if wait := time.Until(time.Unix(0, last).Add(p.gap)); wait > 0 || !p.last.CompareAndSwap(last, time.Now().UnixNano()) {
+				// Within the gap, or another loop has just started a
+				// round: this nudge's entries are left to it or to the
+				// round after the gap.
+				timer.Reset(max(wait, p.gap))
 				continue
 			}
 		}
-		last = time.Now()
+		p.last.Store(time.Now().UnixNano())
 		if round() {
 			timer.Reset(0)
 		} else {

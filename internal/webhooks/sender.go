@@ -24,8 +24,9 @@ import (
 
 // Settings tune a Sender; zero fields take the defaults in brackets.
 type Settings struct {
-	// Lease is how long a claim keeps other senders off a delivery [1m]. A
-	// sender that dies mid-batch delays its deliveries by at most this.
+	// Lease is how long a claim keeps other senders off a delivery, and
+	// other dispatchers off an endpoint's cursor [1m]. A process that dies
+	// mid-round delays its deliveries by at most this.
 	Lease time.Duration
 	// Timeout bounds one attempt, from dialling to the answer's end [10s,
 	// at most a quarter of Lease].
@@ -75,7 +76,8 @@ const (
 	maxAnswerRead = 64 << 10
 )
 
-// Sender makes due deliveries. Several Senders, in one process or in
+// Sender makes due deliveries: the retries of the deliveries a Dispatcher
+// made and that failed, and test events. Several Senders, in one process or in
 // several sharing one database, never make the same delivery at the same
 // time: a round claims its deliveries with a lease, as the email outbox
 // does.
@@ -138,6 +140,7 @@ type claimed struct {
 // endpointState is an endpoint as a delivery round reads it.
 type endpointState struct {
 	orgID, url string
+	events     []string
 	secrets    []string
 	disabled   bool
 	deleted    bool
@@ -220,26 +223,7 @@ func (s *Sender) claim(ctx context.Context) ([]claimed, map[string]*endpointStat
 		if err := sharedBodies(ctx, tx, batch); err != nil {
 			return err
 		}
-		ids := make([]any, 0, len(endpoints))
-		for id := range endpoints {
-			ids = append(ids, id)
-		}
-		return tx.Each(ctx, `SELECT id, COALESCE(organization_id, ''), url, secret, COALESCE(previous_secret, ''), COALESCE(previous_secret_until, 0),
-			disabled_at IS NOT NULL, deleted_at IS NOT NULL FROM webhook_endpoints
-			WHERE id IN (`+store.Placeholders(len(ids))+`)`, ids, func(rows *sql.Rows) error {
-			var id, secret, previous string
-			var previousUntil int64
-			e := &endpointState{}
-			if err := rows.Scan(&id, &e.orgID, &e.url, &secret, &previous, &previousUntil, &e.disabled, &e.deleted); err != nil {
-				return err
-			}
-			e.secrets = []string{secret}
-			if previous != "" && previousUntil > now {
-				e.secrets = append(e.secrets, previous)
-			}
-			endpoints[id] = e
-			return nil
-		})
+		return readEndpoints(ctx, tx, endpoints)
 	})
 	return batch, endpoints, until, err
 }
@@ -384,13 +368,7 @@ func recordDelivered(ctx context.Context, tx *store.Tx, delivered []outcome, unt
 		WHERE webhook_deliveries.id = v.column1 AND webhook_deliveries.claimed_until = ?`, args...); err != nil {
 		return err
 	}
-	ids := make([]any, 0, len(endpoints))
-	for id := range endpoints {
-		ids = append(ids, id)
-	}
-	_, err := tx.Exec(ctx, `UPDATE webhook_endpoints SET failing_since = NULL
-		WHERE id IN (`+store.Placeholders(len(ids))+`) AND failing_since IS NOT NULL`, ids...)
-	return err
+	return clearFailures(ctx, tx, endpoints)
 }
 
 // recordOne writes an outcome other than a success and reports whether it
@@ -427,16 +405,25 @@ func (s *Sender) recordOne(ctx context.Context, tx *store.Tx, o outcome, until i
 	if err != nil || !affected(res) {
 		return false, err
 	}
+	return s.failing(ctx, tx, c.endpointID, o.e.orgID)
+}
+
+// failing records a failed attempt on an endpoint of orgID (none for the
+// server-wide endpoint, which is never disabled): the first since its last
+// success starts its failures. It disables the endpoint, and reports it,
+// once they have lasted DisableAfter.
+func (s *Sender) failing(ctx context.Context, tx *store.Tx, endpointID, orgID string) (bool, error) {
+	now := store.Micros(tx.Now)
 	var since int64
 	var isDisabled bool
 	if err := tx.QueryRow(ctx, `UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, ?) WHERE id = ?
-		RETURNING failing_since, disabled_at IS NOT NULL`, now, c.endpointID).Scan(&since, &isDisabled); err != nil {
+		RETURNING failing_since, disabled_at IS NOT NULL`, now, endpointID).Scan(&since, &isDisabled); err != nil {
 		return false, err
 	}
-	if isDisabled || o.e.orgID == "" || tx.Now.Sub(store.Time(since)) < s.settings.DisableAfter {
+	if isDisabled || orgID == "" || tx.Now.Sub(store.Time(since)) < s.settings.DisableAfter {
 		return false, nil
 	}
-	return true, disable(ctx, tx, c.endpointID, o.e.orgID, store.Time(since))
+	return true, disable(ctx, tx, endpointID, orgID, store.Time(since))
 }
 
 func affected(res sql.Result) bool {

@@ -16,10 +16,21 @@ var ServerEvents = []string{"api_key.expiring"}
 // of every Organization; an empty url deletes it. Every process runs it at
 // start with the same settings, so a change of them takes effect as the
 // processes restart. The endpoint is never disabled by failures.
+//
+// A new endpoint follows every Organization's chain from its head, and the
+// chains begun later from their start (see Dispatcher.claim); one whose URL
+// or secret changes keeps its cursors.
 func ConfigureServerEndpoint(ctx context.Context, db *store.DB, url, secret string) error {
 	return db.Transact(ctx, func(tx *store.Tx) error {
 		if url == "" {
+			if _, err := tx.Exec(ctx, `DELETE FROM webhook_endpoint_cursors WHERE endpoint_id = ?`, ServerEndpointID); err != nil {
+				return err
+			}
 			_, err := tx.Exec(ctx, `UPDATE webhook_endpoints SET deleted_at = ?, secret = '' WHERE id = ? AND deleted_at IS NULL`, store.Micros(tx.Now), ServerEndpointID)
+			return err
+		}
+		var live bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM webhook_endpoints WHERE id = ? AND deleted_at IS NULL)`, ServerEndpointID).Scan(&live); err != nil {
 			return err
 		}
 		events, _ := json.Marshal(ServerEvents)
@@ -32,6 +43,12 @@ func ConfigureServerEndpoint(ctx context.Context, db *store.DB, url, secret stri
 			WHERE webhook_endpoints.url <> excluded.url OR webhook_endpoints.secret <> excluded.secret OR webhook_endpoints.events <> excluded.events
 				OR webhook_endpoints.deleted_at IS NOT NULL`,
 			ServerEndpointID, url, string(events), secret, now, now)
+		if err != nil || live {
+			return err
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO webhook_endpoint_cursors (endpoint_id, scope, seq)
+			SELECT ?, scope, seq FROM audit_chains WHERE scope LIKE 'org:%'
+			ON CONFLICT (endpoint_id, scope) DO UPDATE SET seq = excluded.seq, claimed_until = NULL`, ServerEndpointID)
 		return err
 	})
 }

@@ -4,14 +4,16 @@
 //
 // The audit log is the event stream: every change writes its entry in its
 // own transaction, and nothing here runs in those transactions. A
-// Dispatcher, in every process, follows each Organization's audit chain
-// from a stored cursor and, in one transaction, writes the deliveries of
-// its new entries to the matching endpoints and moves the cursor, so that a
-// crash loses nothing and fans nothing out twice. A Sender claims due
-// deliveries with a lease, as the email outbox does, and makes each at
-// least once, with the same webhook-id on every attempt, retrying with
-// backoff for a day; an endpoint that has failed for a day is disabled,
-// with an audit entry and an email to the Organization's admins.
+// Dispatcher, in every process, delivers each endpoint the entries past its
+// cursor in its Organization's audit chain, under a lease, and then records
+// the deliveries and moves the cursor in one transaction: a crash between
+// the two makes the same deliveries again, with the same webhook-ids, and
+// loses nothing. A failed delivery is recorded with its body, and a Sender
+// retries it: it claims due deliveries with a lease, as the email outbox
+// does, and makes each at least once, with the same webhook-id on every
+// attempt, retrying with backoff for a day; an endpoint that has failed
+// for a day is disabled, with an audit entry and an email to the
+// Organization's admins.
 package webhooks
 
 import (
@@ -212,12 +214,7 @@ func (s *Service) Create(ctx context.Context, actor steward.Actor, orgID string,
 			store.Micros(tx.Now), store.Micros(tx.Now), store.MicrosPtr(e.DisabledAt), nullable(e.DisabledReason)); err != nil {
 			return Endpoint{}, err
 		}
-		// The Organization's chain is followed from here at the latest, so
-		// that the entries of this transaction onward reach the endpoint
-		// even if the dispatcher has not seen the chain yet.
-		if _, err := tx.Exec(ctx, `INSERT INTO webhook_cursors (scope, seq)
-			VALUES (?, COALESCE((SELECT seq FROM audit_chains WHERE scope = ?), 0)) ON CONFLICT (scope) DO NOTHING`,
-			scopeOf(org.ID), scopeOf(org.ID)); err != nil {
+		if err := follow(ctx, tx, e.ID, org.ID); err != nil {
 			return Endpoint{}, err
 		}
 		return e, audit.Record(ctx, tx, entry(actor, org, audit.EventWebhookCreate, e))
@@ -272,8 +269,10 @@ func (s *Service) Get(ctx context.Context, orgID, id string) (Endpoint, error) {
 }
 
 // Update changes the fields in sets and audits it (webhook.update).
-// Enabling a disabled endpoint forgets its failures; it receives the
-// entries written from then on.
+// Enabling a disabled endpoint forgets its failures and moves its cursor to
+// its chain's head: it receives the entries written from then on, this
+// webhook.update included, and none of those written while it was
+// disabled.
 func (s *Service) Update(ctx context.Context, actor steward.Actor, orgID, id string, in Input) (Endpoint, error) {
 	if err := s.check(ctx, in); err != nil {
 		return Endpoint{}, err
@@ -283,6 +282,7 @@ func (s *Service) Update(ctx context.Context, actor steward.Actor, orgID, id str
 		if err != nil {
 			return e, err
 		}
+		wasDisabled := e.DisabledAt != nil
 		if in.URL != nil {
 			e.URL = *in.URL
 		}
@@ -298,6 +298,11 @@ func (s *Service) Update(ctx context.Context, actor steward.Actor, orgID, id str
 			e.DisabledAt, e.DisabledReason = nil, ""
 		case e.DisabledAt == nil:
 			e.DisabledAt, e.DisabledReason = &tx.Now, "disabled by an admin"
+		}
+		if e.DisabledAt == nil && wasDisabled {
+			if err := follow(ctx, tx, e.ID, org.ID); err != nil {
+				return e, err
+			}
 		}
 		e.UpdatedAt = tx.Now
 		events, _ := json.Marshal(e.Events)
@@ -323,6 +328,9 @@ func (s *Service) Delete(ctx context.Context, actor steward.Actor, orgID, id str
 			return err
 		}
 		if err := failPending(ctx, tx, e.ID, "the endpoint was deleted"); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM webhook_endpoint_cursors WHERE endpoint_id = ?`, e.ID); err != nil {
 			return err
 		}
 		return audit.Record(ctx, tx, entry(actor, org, audit.EventWebhookDelete, e))
@@ -368,7 +376,7 @@ func (s *Service) Test(ctx context.Context, orgID, id string) (Delivery, error) 
 		if err != nil {
 			return d, err
 		}
-		return d, insertDeliveries(ctx, tx, nil, []Delivery{d})
+		return d, insertDelivery(ctx, tx, d)
 	})
 	if err == nil {
 		s.nudge()
@@ -405,4 +413,17 @@ func nullable(s string) *string {
 	return &s
 }
 
+// scopeOf is the audit chain of an Organization.
 func scopeOf(orgID string) string { return "org:" + orgID }
+
+// follow starts (or, for an endpoint enabled again, moves) an endpoint's
+// cursor at the head of its Organization's chain, so that the entries of
+// the transaction onward reach it, its own included (they are chained as
+// the transaction commits, past the head it reads).
+func follow(ctx context.Context, tx *store.Tx, endpointID, orgID string) error {
+	_, err := tx.Exec(ctx, `INSERT INTO webhook_endpoint_cursors (endpoint_id, scope, seq)
+		VALUES (?, ?, COALESCE((SELECT seq FROM audit_chains WHERE scope = ?), 0))
+		ON CONFLICT (endpoint_id, scope) DO UPDATE SET seq = excluded.seq, claimed_until = NULL`,
+		endpointID, scopeOf(orgID), scopeOf(orgID))
+	return err
+}
