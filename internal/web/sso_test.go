@@ -1,0 +1,507 @@
+package web_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/zitadel/oidc/v3/example/server/exampleop"
+	opstorage "github.com/zitadel/oidc/v3/example/server/storage"
+	"golang.org/x/oauth2"
+	"golang.org/x/text/language"
+
+	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/directory"
+	"github.com/stewardhq/steward/internal/sso"
+	"github.com/stewardhq/steward/internal/steward"
+	"github.com/stewardhq/steward/internal/store"
+	"github.com/stewardhq/steward/internal/store/storetest"
+	"github.com/stewardhq/steward/internal/web"
+)
+
+// The OpenID Connect provider of these tests is zitadel's: its OP
+// (pkg/op) with the example's in-memory storage and login page, served
+// over TLS in the test process. Steward talks to it through its own
+// production code (go-oidc, x/oauth2); the only thing between them is
+// tokenRewriter, which can swap the ID token of a token response for the
+// refusals a real provider does not produce.
+
+const (
+	opClientID = "steward"
+	opSecret   = "op-client-secret"
+	// opOtherClient is a second client of the provider, whose ID tokens
+	// are for another audience.
+	opOtherClient = "other-app"
+	opPassword    = "verysecure"
+)
+
+// opUsers is the provider's user store.
+type opUsers map[string]*opstorage.User
+
+func (u opUsers) GetUserByID(id string) *opstorage.User { return u[id] }
+func (u opUsers) GetUserByUsername(name string) *opstorage.User {
+	for _, user := range u {
+		if user.Username == name {
+			return user
+		}
+	}
+	return nil
+}
+func (u opUsers) ExampleClientID() string { return opstorage.ServiceUserID }
+
+// testOP is the OpenID Connect provider, and what Steward's requests to
+// it go through.
+type testOP struct {
+	t      *testing.T
+	srv    *httptest.Server
+	issuer string
+	users  opUsers
+	rw     *tokenRewriter
+	// clients are the provider's clients, which its storage reads.
+	clients map[string]*opstorage.Client
+}
+
+// tokenRewriter is Steward's transport to the provider: it keeps the last
+// ID token the token endpoint issued and, when told, answers the next
+// token response with another ID token.
+type tokenRewriter struct {
+	base    http.RoundTripper
+	mu      sync.Mutex
+	last    string
+	replace func(idToken string) string
+}
+
+func (rw *tokenRewriter) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := rw.base.RoundTrip(req)
+	if err != nil || req.URL.Path != "/oauth/token" || resp.StatusCode != http.StatusOK {
+		return resp, err
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	var tok map[string]any
+	if err := json.Unmarshal(body, &tok); err != nil {
+		return nil, err
+	}
+	rw.mu.Lock()
+	if id, ok := tok["id_token"].(string); ok {
+		rw.last = id
+		if rw.replace != nil {
+			tok["id_token"] = rw.replace(id)
+			rw.replace = nil
+		}
+	}
+	rw.mu.Unlock()
+	body, _ = json.Marshal(tok)
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	resp.ContentLength = int64(len(body))
+	resp.Header.Del("Content-Length")
+	return resp, nil
+}
+
+// swapNext makes the next token response carry what fn makes of its ID
+// token.
+func (rw *tokenRewriter) swapNext(fn func(string) string) {
+	rw.mu.Lock()
+	defer rw.mu.Unlock()
+	rw.replace = fn
+}
+
+func (rw *tokenRewriter) lastIDToken() string {
+	rw.mu.Lock()
+	defer rw.mu.Unlock()
+	return rw.last
+}
+
+// newTestOP starts the provider with the users, and Steward's client
+// whose redirect URI is redirect.
+func newTestOP(t *testing.T, redirect string, users ...*opstorage.User) *testOP {
+	t.Helper()
+	op := &testOP{t: t, users: opUsers{}}
+	for _, u := range users {
+		u.Password, u.PreferredLanguage = opPassword, language.English
+		op.users[u.ID] = u
+	}
+	op.srv = httptest.NewUnstartedServer(nil)
+	op.srv.StartTLS()
+	t.Cleanup(op.srv.Close)
+	op.issuer = op.srv.URL
+	op.clients = map[string]*opstorage.Client{
+		opClientID:    opstorage.WebClient(opClientID, opSecret, redirect),
+		opOtherClient: opstorage.WebClient(opOtherClient, opSecret, "https://other.example/callback"),
+	}
+	storage := opstorage.NewStorageWithClients(op.users, op.clients)
+	op.srv.Config.Handler = exampleop.SetupServer(op.issuer, storage, nil, false)
+	op.rw = &tokenRewriter{base: op.srv.Client().Transport}
+	return op
+}
+
+// service is Steward's single sign-on, talking to the provider through
+// the rewriter, with the clock now.
+func (op *testOP) service(db *store.DB, now func() time.Time) func(base string) *sso.Service {
+	return func(base string) *sso.Service {
+		return sso.New(sso.Config{DB: db, PublicURL: base, Client: &http.Client{Transport: op.rw, Timeout: 10 * time.Second},
+			Getenv: func(k string) string {
+				if k == "OP_SECRET" {
+					return opSecret
+				}
+				return ""
+			}, Now: now})
+	}
+}
+
+// login signs username in at the provider's login page, from authorize
+// (the URL Steward sent the browser to), and returns where the provider
+// sends the browser back.
+func (op *testOP) login(authorize, username string) string {
+	op.t.Helper()
+	jar, _ := cookiejar.New(nil)
+	c := op.srv.Client()
+	c.Jar = jar
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	follow := func(resp *http.Response, err error) string {
+		op.t.Helper()
+		if err != nil {
+			op.t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusFound && resp.StatusCode != http.StatusSeeOther {
+			op.t.Fatalf("provider answered %d: %s", resp.StatusCode, body)
+		}
+		loc, err := resp.Request.URL.Parse(resp.Header.Get("Location"))
+		if err != nil {
+			op.t.Fatal(err)
+		}
+		return loc.String()
+	}
+	loginPage := follow(c.Get(authorize))
+	u, _ := url.Parse(loginPage)
+	id := u.Query().Get("authRequestID")
+	if id == "" {
+		op.t.Fatalf("the provider did not send to its login page: %s", loginPage)
+	}
+	callback := follow(c.PostForm(op.issuer+"/login/username", url.Values{"id": {id}, "username": {username}, "password": {opPassword}}))
+	return follow(c.Get(callback))
+}
+
+// idTokenFor returns an ID token the provider issues to its other client
+// for username: a real token, for another audience.
+func (op *testOP) idTokenFor(username string) string {
+	op.t.Helper()
+	conf := &oauth2.Config{ClientID: opOtherClient, ClientSecret: opSecret, RedirectURL: "https://other.example/callback",
+		Endpoint: oauth2.Endpoint{AuthURL: op.issuer + "/auth", TokenURL: op.issuer + "/oauth/token"}, Scopes: []string{"openid", "email"}}
+	back := op.login(conf.AuthCodeURL("s", oauth2.SetAuthURLParam("nonce", "n")), username)
+	u, _ := url.Parse(back)
+	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, op.srv.Client())
+	tok, err := conf.Exchange(ctx, u.Query().Get("code"))
+	if err != nil {
+		op.t.Fatal(err)
+	}
+	return tok.Extra("id_token").(string)
+}
+
+// ssoFixture is Steward with an Organization whose connection is the
+// provider, and the people of the tests.
+type ssoFixture struct {
+	*env
+	op     *testOP
+	conn   sso.Connection
+	clock  *testClock
+	member string // a member of the Organization with a password
+}
+
+type testClock struct {
+	mu sync.Mutex
+	at time.Duration
+}
+
+func (c *testClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.at)
+}
+
+func (c *testClock) skip(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.at += d
+}
+
+func newSSOFixture(t *testing.T, db *store.DB) *ssoFixture {
+	t.Helper()
+	var f ssoFixture
+	f.clock = &testClock{}
+	// The redirect URI is Steward's, whose address is known only once its
+	// server listens.
+	op := newTestOP(t, "https://steward.invalid/callback",
+		&opstorage.User{ID: "sub-admin", Username: "admin", Email: "admin@example.com", EmailVerified: true, FirstName: "Ada", LastName: "Admin"},
+		&opstorage.User{ID: "sub-member", Username: "member", Email: "member@example.com", EmailVerified: true},
+		&opstorage.User{ID: "sub-gone", Username: "gone", Email: "gone@example.com", EmailVerified: true},
+		&opstorage.User{ID: "sub-stranger", Username: "stranger", Email: "stranger@elsewhere.example", EmailVerified: true},
+		&opstorage.User{ID: "sub-new", Username: "newcomer", Email: "newcomer@jit.example", EmailVerified: true, FirstName: "New", LastName: "Comer"},
+		&opstorage.User{ID: "sub-unverified", Username: "unverified", Email: "member@example.com", EmailVerified: false},
+	)
+	f.op = op
+	f.env = newEnvWith(t, db, web.Config{}, op.service(db, f.clock.now))
+	// Now that Steward listens, register its redirect URI at the provider.
+	op.clients[opClientID] = opstorage.WebClient(opClientID, opSecret, f.http.URL+sso.CallbackPath)
+	ctx := context.Background()
+	org := f.boot.Organization
+	err := db.Transact(ctx, func(tx *store.Tx) error {
+		res, err := directory.CreateMembers(ctx, tx, steward.SystemActor("test"), org, []directory.NewMember{{Email: "member@example.com"}, {Email: "gone@example.com"}})
+		if err != nil {
+			return err
+		}
+		f.member = res.EmailToUserID["member@example.com"]
+		return directory.SetMemberActive(ctx, tx, steward.SystemActor("test"), org, res.EmailToUserID["gone@example.com"], false)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.setPassword(f.member, "member password 123")
+	f.conn, err = f.sso.Put(ctx, steward.SystemActor("test"), sso.OrgScope(org.ID), sso.Input{Protocol: sso.ProtocolOIDC,
+		Issuer: op.issuer, ClientID: opClientID, ClientSecretEnv: "OP_SECRET", JITDomains: []string{"jit.example"}})
+	if err != nil {
+		t.Fatalf("put connection: %v", err)
+	}
+	return &f
+}
+
+// startSSO posts "Sign in with SSO" for email and returns the provider's
+// URL that Steward sends the browser to.
+func (f *ssoFixture) startSSO(b *browser, email string) string {
+	f.t.Helper()
+	r := b.post("/web/sso", url.Values{"csrf": {b.csrf("/web/signin")}, "email": {email}, "next": {"/web/"}})
+	if r.status != http.StatusSeeOther || !strings.HasPrefix(r.location, f.op.issuer+"/auth?") {
+		f.t.Fatalf("sign in with SSO as %s: %d %q %s", email, r.status, r.location, r.body)
+	}
+	return r.location
+}
+
+// callback brings the provider's answer (back) to Steward in browser b.
+func (f *ssoFixture) callback(b *browser, back string) reply {
+	f.t.Helper()
+	if !strings.HasPrefix(back, f.http.URL+sso.CallbackPath+"?") {
+		f.t.Fatalf("the provider sent the browser to %s, not to Steward's callback", back)
+	}
+	return b.get(strings.TrimPrefix(back, f.http.URL))
+}
+
+// signInAs signs in with SSO: email on Steward's sign-in page, username at
+// the provider's login page; the reply is Steward's to the callback.
+func (f *ssoFixture) signInAs(b *browser, email, username string) reply {
+	f.t.Helper()
+	return f.callback(b, f.op.login(f.startSSO(b, email), username))
+}
+
+// auditEvents returns the Organization's audit entries of event.
+func (f *ssoFixture) auditEvents(event string) []audit.Entry {
+	f.t.Helper()
+	ctx := context.Background()
+	var out []audit.Entry
+	err := f.db.View(ctx, func(tx *store.Tx) error {
+		all, err := audit.List(ctx, tx, audit.Filter{OrganizationID: f.boot.Organization.ID, Ascending: true, Limit: audit.MaxLimit})
+		for _, e := range all {
+			if e.EventType == event {
+				out = append(out, e)
+			}
+		}
+		return err
+	})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return out
+}
+
+// refusedWith checks that r is the sign-in page saying want.
+func refusedWith(t *testing.T, r reply, want string) {
+	t.Helper()
+	if r.status != http.StatusUnauthorized || !strings.Contains(r.body, want) || !strings.Contains(r.body, `action="/web/sso"`) {
+		t.Fatalf("got %d %q, want 401 on the sign-in page saying %q: %s", r.status, r.location, want, r.body)
+	}
+}
+
+func TestSSOSignIn(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, db *store.DB) {
+		f := newSSOFixture(t, db)
+		ctx := context.Background()
+		orgID := f.boot.Organization.ID
+
+		t.Run("a member signs in through the provider's login page", func(t *testing.T) {
+			b := f.browser()
+			if r := f.signInAs(b, "admin@example.com", "admin"); r.status != http.StatusSeeOther || r.location != "/web/" {
+				t.Fatalf("callback: %d %q %s", r.status, r.location, r.body)
+			}
+			if r := b.get(f.org() + "/members"); r.status != http.StatusOK {
+				t.Fatalf("members page after SSO: %d %s", r.status, r.body)
+			}
+			var method, scope, subject string
+			err := db.View(ctx, func(tx *store.Tx) error {
+				return tx.QueryRow(ctx, `SELECT method, sso_scope, sso_subject FROM web_sessions WHERE user_id = ?`, f.boot.Admin.ID).Scan(&method, &scope, &subject)
+			})
+			if err != nil || method != "sso" || scope != "org:"+orgID || subject != "sub-admin" {
+				t.Fatalf("session: %q %q %q %v, want sso org:%s sub-admin", method, scope, subject, err, orgID)
+			}
+			logins := f.auditEvents(audit.EventUserLoginSSO)
+			if len(logins) != 1 || logins[0].Actor.UserID != f.boot.Admin.ID || logins[0].TargetMetadata["email"] != "admin@example.com" {
+				t.Fatalf("user.login.sso entries: %+v", logins)
+			}
+		})
+
+		t.Run("a callback used twice is refused", func(t *testing.T) {
+			b := f.browser()
+			back := f.op.login(f.startSSO(b, "admin@example.com"), "admin")
+			if r := f.callback(b, back); r.status != http.StatusSeeOther {
+				t.Fatalf("first callback: %d %s", r.status, r.body)
+			}
+			// The same browser, its state cookie put back, brings the same
+			// answer again.
+			u, _ := url.Parse(back)
+			b.c.Jar.SetCookies(u, []*http.Cookie{{Name: "steward_sso", Value: u.Query().Get("state"), Path: "/web/"}})
+			refusedWith(t, f.callback(b, back), "expired or was already used")
+		})
+
+		t.Run("a callback in another browser than the one that started is refused", func(t *testing.T) {
+			back := f.op.login(f.startSSO(f.browser(), "admin@example.com"), "admin")
+			refusedWith(t, f.callback(f.browser(), back), "not started in this browser")
+		})
+
+		t.Run("someone who is no member is refused and audited", func(t *testing.T) {
+			b := f.browser()
+			back := f.op.login(f.startSSO(b, "admin@example.com"), "stranger")
+			refusedWith(t, f.callback(b, back), "you are not a member here")
+			failed := f.auditEvents(audit.EventUserLoginSSOFailed)
+			if len(failed) == 0 || !strings.Contains(failed[len(failed)-1].EventMetadata["reason"], "not a member") ||
+				failed[len(failed)-1].TargetMetadata["email"] != "stranger@elsewhere.example" {
+				t.Fatalf("user.login.sso_failed entries: %+v", failed)
+			}
+		})
+
+		t.Run("a member deactivated by SCIM is refused", func(t *testing.T) {
+			b := f.browser()
+			refusedWith(t, f.callback(b, f.op.login(f.startSSO(b, "gone@example.com"), "gone")), "deactivated")
+		})
+
+		t.Run("an address the provider does not say is verified is refused", func(t *testing.T) {
+			b := f.browser()
+			refusedWith(t, f.callback(b, f.op.login(f.startSSO(b, "member@example.com"), "unverified")), "verified")
+		})
+
+		t.Run("a newcomer of a JIT domain becomes a member", func(t *testing.T) {
+			b := f.browser()
+			if r := f.signInAs(b, "newcomer@jit.example", "newcomer"); r.status != http.StatusSeeOther {
+				t.Fatalf("JIT sign-in: %d %s", r.status, r.body)
+			}
+			var roles []string
+			err := db.View(ctx, func(tx *store.Tx) error {
+				page, err := directory.ListMembers(ctx, tx, orgID, "newcomer@jit.example", 1, 10)
+				if err == nil && len(page.Members) == 1 {
+					roles = page.Members[0].RoleIDs
+					if page.Members[0].User.FirstName != "New" {
+						t.Errorf("first name %q, want the provider's", page.Members[0].User.FirstName)
+					}
+				}
+				return err
+			})
+			if err != nil || len(roles) != 1 || roles[0] != steward.RoleIDOrganizationMember {
+				t.Fatalf("newcomer's roles %v (%v), want member", roles, err)
+			}
+			created := f.auditEvents(audit.EventUserCreate)
+			last := created[len(created)-1]
+			if last.TargetMetadata["email"] != "newcomer@jit.example" || !strings.Contains(last.Actor.Metadata["name"], "just-in-time") {
+				t.Fatalf("user.create of the newcomer: %+v", last)
+			}
+		})
+
+		t.Run("an expired ID token is refused", func(t *testing.T) {
+			b := f.browser()
+			back := f.op.login(f.startSSO(b, "admin@example.com"), "admin")
+			f.clock.skip(48 * time.Hour)
+			defer f.clock.skip(-48 * time.Hour)
+			refusedWith(t, f.callback(b, back), "expired")
+		})
+
+		t.Run("an ID token with a bad signature is refused", func(t *testing.T) {
+			b := f.browser()
+			back := f.op.login(f.startSSO(b, "admin@example.com"), "admin")
+			f.op.rw.swapNext(func(tok string) string {
+				parts := strings.Split(tok, ".")
+				sig := []byte(parts[2])
+				sig[10] ^= 1
+				return parts[0] + "." + parts[1] + "." + string(sig)
+			})
+			refusedWith(t, f.callback(b, back), "signature")
+		})
+
+		t.Run("an ID token for another client is refused", func(t *testing.T) {
+			other := f.op.idTokenFor("admin")
+			b := f.browser()
+			back := f.op.login(f.startSSO(b, "admin@example.com"), "admin")
+			f.op.rw.swapNext(func(string) string { return other })
+			refusedWith(t, f.callback(b, back), "audience")
+		})
+
+		t.Run("an ID token used before is refused", func(t *testing.T) {
+			b := f.browser()
+			if r := f.signInAs(b, "admin@example.com", "admin"); r.status != http.StatusSeeOther {
+				t.Fatalf("sign-in: %d %s", r.status, r.body)
+			}
+			used := f.op.rw.lastIDToken()
+			b = f.browser()
+			back := f.op.login(f.startSSO(b, "admin@example.com"), "admin")
+			f.op.rw.swapNext(func(string) string { return used })
+			refusedWith(t, f.callback(b, back), "nonce")
+		})
+
+		t.Run("signing out ends the provider's session too", func(t *testing.T) {
+			b := f.browser()
+			if r := f.signInAs(b, "admin@example.com", "admin"); r.status != http.StatusSeeOther {
+				t.Fatalf("sign-in: %d %s", r.status, r.body)
+			}
+			r := b.post("/web/signout", url.Values{"csrf": {b.csrf(f.org() + "/members")}})
+			u, err := url.Parse(r.location)
+			if r.status != http.StatusSeeOther || err != nil || !strings.HasPrefix(r.location, f.op.issuer+"/") {
+				t.Fatalf("sign out: %d %q, want the provider's end_session_endpoint", r.status, r.location)
+			}
+			q := u.Query()
+			if q.Get("client_id") != opClientID || q.Get("id_token_hint") != f.op.rw.lastIDToken() || q.Get("post_logout_redirect_uri") != f.http.URL+"/web/signin?done=signed_out" {
+				t.Fatalf("logout parameters: %v", q)
+			}
+			if r := b.get("/web/"); r.status != http.StatusSeeOther {
+				t.Fatalf("after sign out: %d, want sent to sign in", r.status)
+			}
+		})
+	})
+}
+
+func TestSSOReplay(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		g := sso.NewReplay(db)
+		if err := g.Use(ctx, "assertion-1", time.Now().Add(time.Hour)); err != nil {
+			t.Fatalf("first use: %v", err)
+		}
+		if err := g.Use(ctx, "assertion-1", time.Now().Add(time.Hour)); err != sso.ErrReplayed {
+			t.Fatalf("second use: %v, want ErrReplayed", err)
+		}
+		if err := g.Use(ctx, "assertion-2", time.Now().Add(-time.Second)); err != nil {
+			t.Fatalf("first use of an expired key: %v", err)
+		}
+		if err := g.Use(ctx, "assertion-2", time.Now().Add(time.Hour)); err != nil {
+			t.Fatalf("a key whose use expired: %v, want usable again", err)
+		}
+	})
+}
