@@ -20,6 +20,7 @@ import (
 	"golang.org/x/text/language"
 
 	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/auth"
 	"github.com/stewardhq/steward/internal/directory"
 	"github.com/stewardhq/steward/internal/sso"
 	"github.com/stewardhq/steward/internal/steward"
@@ -503,5 +504,239 @@ func TestSSOReplay(t *testing.T) {
 		if err := g.Use(ctx, "assertion-2", time.Now().Add(time.Hour)); err != nil {
 			t.Fatalf("a key whose use expired: %v, want usable again", err)
 		}
+	})
+}
+
+func TestSSOEnforce(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, db *store.DB) {
+		f := newSSOFixture(t, db)
+		ctx := context.Background()
+		scope := sso.OrgScope(f.boot.Organization.ID)
+		adminActor := steward.Actor{Type: steward.ActorHuman, UserID: f.boot.Admin.ID}
+		enforce := sso.Input{Protocol: sso.ProtocolOIDC, Issuer: f.op.issuer, ClientID: opClientID, ClientSecretEnv: "OP_SECRET",
+			Enforce: true, BreakGlass: []string{f.boot.Admin.ID}}
+
+		// A second admin signs in with a password before enforcement.
+		admin := "organization_admin"
+		var bobID string
+		err := db.Transact(ctx, func(tx *store.Tx) error {
+			res, err := directory.CreateMembers(ctx, tx, steward.SystemActor("test"), f.boot.Organization,
+				[]directory.NewMember{{Email: "bob@example.com", Roles: directory.RoleInput{RoleName: &admin}}})
+			bobID = res.EmailToUserID["bob@example.com"]
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.setPassword(bobID, "bob password 1234")
+		bob := f.browser()
+		if r := bob.signIn("bob@example.com", "bob password 1234"); r.status != http.StatusSeeOther {
+			t.Fatalf("bob's password sign-in before enforcement: %d %s", r.status, r.body)
+		}
+
+		if _, err := f.sso.Put(ctx, adminActor, scope, enforce); !steward.IsKind(err, steward.KindConflict) || !strings.Contains(err.Error(), "you have signed in") {
+			t.Fatalf("enforce before the admin's own SSO sign-in: %v, want a conflict saying to sign in first", err)
+		}
+		sso1 := f.browser()
+		if r := f.signInAs(sso1, "admin@example.com", "admin"); r.status != http.StatusSeeOther {
+			t.Fatalf("admin's SSO sign-in: %d %s", r.status, r.body)
+		}
+		if _, err := f.sso.Put(ctx, adminActor, scope, enforce); err != nil {
+			t.Fatalf("enforce after the admin's SSO sign-in: %v", err)
+		}
+
+		t.Run("a member's password is refused", func(t *testing.T) {
+			r := f.browser().signIn("member@example.com", "member password 123")
+			if r.status != http.StatusForbidden || !strings.Contains(r.body, "single sign-on") {
+				t.Fatalf("member's password sign-in: %d %s, want 403 saying to use single sign-on", r.status, r.body)
+			}
+		})
+		t.Run("the break-glass admin's password works", func(t *testing.T) {
+			b := f.browser()
+			b.mustSignIn()
+			if r := b.get(f.org() + "/members"); r.status != http.StatusOK {
+				t.Fatalf("break-glass password session on the panel: %d %s", r.status, r.body)
+			}
+		})
+		t.Run("a member's password reset is refused", func(t *testing.T) {
+			b := f.browser()
+			r := b.post("/web/password/forgot", url.Values{"csrf": {b.csrf("/web/password/forgot")}, "email": {"member@example.com"}})
+			if r.status != http.StatusForbidden || !strings.Contains(r.body, "single sign-on") {
+				t.Fatalf("member's reset request: %d %s, want 403 saying to use single sign-on", r.status, r.body)
+			}
+			var link string
+			err := db.Transact(ctx, func(tx *store.Tx) error {
+				var err error
+				link, err = auth.ResetLink(ctx, tx, f.member, auth.ResetSettings{TTL: time.Hour, URL: "/web/password/reset"})
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			token := strings.TrimPrefix(link, "/web/password/reset?token=")
+			token, _ = url.QueryUnescape(token)
+			r = b.post("/web/password/reset", url.Values{"csrf": {b.csrf("/web/password/forgot")}, "token": {token},
+				"password": {"a new password 123"}, "password_confirm": {"a new password 123"}})
+			if r.status != http.StatusForbidden || !strings.Contains(r.body, "single sign-on") {
+				t.Fatalf("member's reset through a link sent before: %d %s, want 403", r.status, r.body)
+			}
+		})
+		t.Run("a session not started by the Organization's SSO is sent to it", func(t *testing.T) {
+			r := bob.get(f.org() + "/members")
+			want := "/web/sso/" + f.conn.ID + "/start?next=" + url.QueryEscape("/web/o/"+f.boot.Organization.ID+"/members")
+			if r.status != http.StatusSeeOther || r.location != want {
+				t.Fatalf("bob's password session: %d %q, want sent to %q", r.status, r.location, want)
+			}
+			form := bob.post(f.org()+"/invitations", url.Values{"csrf": {"x"}, "email": {"x@example.com"}})
+			if form.status == http.StatusSeeOther {
+				t.Fatalf("a form of a password session was accepted: %d", form.status)
+			}
+		})
+		t.Run("the SSO session opens the panel", func(t *testing.T) {
+			if r := sso1.get(f.org() + "/members"); r.status != http.StatusOK {
+				t.Fatalf("SSO session: %d %s", r.status, r.body)
+			}
+		})
+	})
+}
+
+// apiCall sends an Admin or Backoffice API request with key.
+func (e *env) apiCall(method, path, key, body string) (int, string) {
+	e.t.Helper()
+	req, _ := http.NewRequest(method, e.http.URL+path, strings.NewReader(body))
+	req.Header.Set("x-api-key", key)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestSSOAdminAPI(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, db *store.DB) {
+		f := newSSOFixture(t, db)
+		key, boKey := f.boot.AdminKeySecret, f.boot.BackofficeSecret
+
+		t.Run("invalid bodies name each field", func(t *testing.T) {
+			status, body := f.apiCall("PUT", "/v1/admin/sso", key, `{"protocol":"oidc","oidc":{"issuer":"http://idp.example","client_id":"",
+				"client_secret_env":"X","client_secret_file":"/run/secret","scopes":["ok","bad scope"]},"jit":{"domains":["not a domain"],"default_role":"nope"},
+				"break_glass_user_ids":["someone"]}`)
+			if status != http.StatusUnprocessableEntity {
+				t.Fatalf("status %d, want 422: %s", status, body)
+			}
+			for _, want := range []string{"issuer must be an https:// URL", "client_id is required", "exactly one of client_secret_env",
+				`\"bad scope\" is not an OAuth scope`, `\"not a domain\" is not a domain name`, `\"nope\" is not a role`, `\"someone\" is not the id of a member`} {
+				if !strings.Contains(body, want) {
+					t.Errorf("body lacks %q: %s", want, body)
+				}
+			}
+			status, body = f.apiCall("PUT", "/v1/admin/sso", key, `{"protocol":"ldap"}`)
+			if status != http.StatusUnprocessableEntity || !strings.Contains(body, `unknown protocol \"ldap\"`) {
+				t.Fatalf("unknown protocol: %d %s", status, body)
+			}
+			status, body = f.apiCall("PUT", "/v1/backoffice/sso", boKey, `{"protocol":"oidc","oidc":{"issuer":"https://idp.example","client_id":"c",
+				"client_secret_env":"X"},"jit":{"domains":["example.com"]}}`)
+			if status != http.StatusUnprocessableEntity || !strings.Contains(body, "just-in-time creation is for Organizations") {
+				t.Fatalf("JIT on a Backoffice: %d %s", status, body)
+			}
+		})
+
+		t.Run("an OpenID Connect connection is answered without secrets", func(t *testing.T) {
+			status, body := f.apiCall("PUT", "/v1/admin/sso", key, `{"protocol":"oidc","oidc":{"issuer":"`+f.op.issuer+`","client_id":"steward",
+				"client_secret_file":"/run/secrets/oidc"},"external_id_claim":"employee_id","jit":{"domains":["Jit.Example"],"default_role":"billing_manager"}}`)
+			if status != http.StatusOK {
+				t.Fatalf("put: %d %s", status, body)
+			}
+			var out struct {
+				ID   string `json:"id"`
+				OIDC struct {
+					ClientSecretFile string   `json:"client_secret_file"`
+					Scopes           []string `json:"scopes"`
+					RedirectURI      string   `json:"redirect_uri"`
+				} `json:"oidc"`
+				JIT struct {
+					Domains     []string `json:"domains"`
+					DefaultRole string   `json:"default_role"`
+				} `json:"jit"`
+				StartURL string `json:"start_url"`
+			}
+			if err := json.Unmarshal([]byte(body), &out); err != nil {
+				t.Fatal(err)
+			}
+			if out.ID != f.conn.ID || out.OIDC.RedirectURI != f.http.URL+sso.CallbackPath || out.OIDC.ClientSecretFile != "/run/secrets/oidc" ||
+				strings.Join(out.OIDC.Scopes, " ") != "email profile" || strings.Join(out.JIT.Domains, ",") != "jit.example" ||
+				out.JIT.DefaultRole != steward.RoleIDOrganizationBilling || out.StartURL != f.http.URL+"/web/sso/"+f.conn.ID+"/start" {
+				t.Fatalf("answer: %s", body)
+			}
+			if _, got := f.apiCall("GET", "/v1/admin/sso", key, ""); got != body {
+				t.Fatalf("get answers %s, want what put answered %s", got, body)
+			}
+			updated := f.auditEvents(audit.EventSSOConfigurationUpdated)
+			last := updated[len(updated)-1]
+			if last.Actor.Type != steward.ActorAPIKey || last.EventMetadata["client_id"] != "steward" || last.TargetMetadata["id"] != f.conn.ID {
+				t.Fatalf("audit entry: %+v", last)
+			}
+		})
+
+		t.Run("a SAML connection shows the service provider's URLs, never its key", func(t *testing.T) {
+			status, body := f.apiCall("PUT", "/v1/admin/sso", key, `{"protocol":"saml","saml":{"idp_metadata_xml":"<EntityDescriptor entityID=\"https://idp.example\"/>"}}`)
+			if status != http.StatusOK || !strings.Contains(body, `"acs_url":"`+f.http.URL+"/web/sso/saml/"+f.conn.ID+`/acs"`) ||
+				!strings.Contains(body, `"entity_id":"`+f.http.URL+"/web/sso/saml/"+f.conn.ID+`/metadata"`) || !strings.Contains(body, "BEGIN CERTIFICATE") {
+				t.Fatalf("put SAML: %d %s", status, body)
+			}
+			if strings.Contains(body, "PRIVATE KEY") {
+				t.Fatalf("the private key was answered: %s", body)
+			}
+			var stored string
+			err := db.View(context.Background(), func(tx *store.Tx) error {
+				return tx.QueryRow(context.Background(), `SELECT saml_sp_private_key FROM sso_connections WHERE id = ?`, f.conn.ID).Scan(&stored)
+			})
+			if err != nil || !strings.Contains(stored, "PRIVATE KEY") {
+				t.Fatalf("stored key %q %v", stored, err)
+			}
+		})
+
+		t.Run("enforce needs an administrator's SSO sign-in through the connection", func(t *testing.T) {
+			put := `{"protocol":"oidc","oidc":{"issuer":"` + f.op.issuer + `","client_id":"steward","client_secret_env":"OP_SECRET"},"enforce":true}`
+			status, body := f.apiCall("PUT", "/v1/admin/sso", key, put)
+			if status != http.StatusConflict || !strings.Contains(body, "enforce can be turned on only after an administrator has signed in") {
+				t.Fatalf("enforce with a new provider: %d %s", status, body)
+			}
+			f.apiCall("PUT", "/v1/admin/sso", key, strings.Replace(put, `"enforce":true`, `"enforce":false`, 1))
+			if r := f.signInAs(f.browser(), "admin@example.com", "admin"); r.status != http.StatusSeeOther {
+				t.Fatalf("admin's SSO sign-in: %d %s", r.status, r.body)
+			}
+			if status, body := f.apiCall("PUT", "/v1/admin/sso", key, put); status != http.StatusOK || !strings.Contains(body, `"enforce":true`) {
+				t.Fatalf("enforce after an admin's sign-in: %d %s", status, body)
+			}
+		})
+
+		t.Run("delete", func(t *testing.T) {
+			if status, body := f.apiCall("DELETE", "/v1/admin/sso", key, ""); status != http.StatusNoContent {
+				t.Fatalf("delete: %d %s", status, body)
+			}
+			if status, body := f.apiCall("GET", "/v1/admin/sso", key, ""); status != http.StatusNotFound || !strings.Contains(body, "no single sign-on connection") {
+				t.Fatalf("get after delete: %d %s", status, body)
+			}
+			if deleted := f.auditEvents(audit.EventSSOConfigurationDeleted); len(deleted) != 1 || deleted[0].TargetMetadata["id"] != f.conn.ID {
+				t.Fatalf("sso.configuration.deleted entries: %+v", deleted)
+			}
+			if r := f.browser().signIn("member@example.com", "member password 123"); r.status != http.StatusSeeOther {
+				t.Fatalf("password sign-in once the enforcing connection is gone: %d %s", r.status, r.body)
+			}
+		})
+
+		t.Run("the Backoffice has its own connection", func(t *testing.T) {
+			status, body := f.apiCall("PUT", "/v1/backoffice/sso", boKey, `{"protocol":"oidc","oidc":{"issuer":"`+f.op.issuer+`","client_id":"steward","client_secret_env":"OP_SECRET"}}`)
+			if status != http.StatusOK || strings.Contains(body, f.conn.ID) {
+				t.Fatalf("put Backoffice connection: %d %s", status, body)
+			}
+			if status, _ := f.apiCall("GET", "/v1/admin/sso", key, ""); status != http.StatusNotFound {
+				t.Fatalf("the Organization's connection after the Backoffice's: %d", status)
+			}
+		})
 	})
 }
