@@ -50,6 +50,10 @@ var publicRoutes = map[string]bool{
 	"POST /web/password/forgot": true,
 	"GET /web/password/reset":   true,
 	"POST /web/password/reset":  true,
+	// Single sign-on before a session: the identity provider vouches.
+	"POST /web/sso":                   true,
+	"GET /web/sso/{connection}/start": true,
+	"GET /web/sso/oidc/callback":      true,
 }
 
 var pathParam = regexp.MustCompile(`\{([a-z_]+)\}`)
