@@ -26,6 +26,7 @@ func (h *Handler) routes() {
 		"roles":         h.rolesView,
 		"webhooks":      h.webhooksView,
 		"webhook":       h.webhookView,
+		"sso":           h.ssoView,
 		"bo_orgs":       h.backofficeView("Organizations", "orgs"),
 		"bo_members":    h.backofficeView("Enterprise Account members", "members"),
 		"bo_admin-keys": h.backofficeView("Admin API keys", "admin-keys"),
@@ -108,6 +109,10 @@ func (h *Handler) routes() {
 	h.mux.HandleFunc("POST "+o+"/webhooks/{hook}/test", h.panel(steward.ActionWebhooksWrite, h.testWebhook))
 	h.mux.HandleFunc("POST "+o+"/webhooks/{hook}/delete", h.panel(steward.ActionWebhooksWrite, h.deleteWebhook))
 
+	h.mux.HandleFunc("GET "+o+"/sso", h.panel(steward.ActionSSORead, h.show("sso")))
+	h.mux.HandleFunc("POST "+o+"/sso", h.panel(steward.ActionSSOWrite, h.saveSSO))
+	h.mux.HandleFunc("POST "+o+"/sso/delete", h.panel(steward.ActionSSOWrite, h.deleteSSO))
+
 	ea := Prefix + "/ea/{ea}"
 	h.mux.HandleFunc("GET "+ea+"/orgs", h.backoffice(h.show("bo_orgs")))
 	h.mux.HandleFunc("POST "+ea+"/orgs", h.backoffice(h.eaChange("orgs", "org_created", createOrganization)))
@@ -118,4 +123,7 @@ func (h *Handler) routes() {
 	h.mux.HandleFunc("GET "+ea+"/admin-keys", h.backoffice(h.show("bo_admin-keys")))
 	h.mux.HandleFunc("POST "+ea+"/admin-keys", h.backoffice(h.createAdminKey))
 	h.mux.HandleFunc("POST "+ea+"/admin-keys/{key}/delete", h.backoffice(h.eaChange("admin-keys", "admin_key_gone", deleteAdminKey)))
+	h.mux.HandleFunc("GET "+ea+"/sso", h.backoffice(h.show("sso")))
+	h.mux.HandleFunc("POST "+ea+"/sso", h.backoffice(h.saveSSO))
+	h.mux.HandleFunc("POST "+ea+"/sso/delete", h.backoffice(h.deleteSSO))
 }
