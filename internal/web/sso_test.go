@@ -740,3 +740,63 @@ func TestSSOAdminAPI(t *testing.T) {
 		})
 	})
 }
+
+func TestSSOPanelPage(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, db *store.DB) {
+		f := newSSOFixture(t, db)
+		page := f.org() + "/sso"
+		form := func(b *browser, enforce bool, breakGlass string) url.Values {
+			v := url.Values{"csrf": {b.csrf(page)}, "protocol": {"oidc"}, "issuer": {f.op.issuer}, "client_id": {opClientID},
+				"client_secret_env": {"OP_SECRET"}, "scopes": {"email profile"}, "jit_domains": {"jit.example"}, "jit_role": {steward.RoleIDOrganizationMember},
+				"break_glass": {breakGlass}}
+			if enforce {
+				v.Set("enforce", "on")
+			}
+			return v
+		}
+		pw := f.browser()
+		pw.mustSignIn()
+		r := pw.get(page)
+		if r.status != http.StatusOK || !strings.Contains(r.body, f.http.URL+sso.CallbackPath) || !strings.Contains(r.body, f.http.URL+"/web/sso/"+f.conn.ID+"/start") ||
+			!strings.Contains(r.body, `value="OP_SECRET"`) || !strings.Contains(r.body, ">Single sign-on</a>") {
+			t.Fatalf("the page: %d %s", r.status, r.body)
+		}
+		bad := form(pw, false, "nobody@example.com")
+		bad.Set("issuer", "http://idp.example")
+		if r := pw.post(page, bad); r.status != http.StatusUnprocessableEntity || !strings.Contains(r.body, "nobody here has the address") {
+			t.Fatalf("unknown break-glass address: %d %s", r.status, r.body)
+		}
+		bad.Set("break_glass", "")
+		if r := pw.post(page, bad); r.status != http.StatusUnprocessableEntity || !strings.Contains(r.body, "issuer must be an https:// URL") ||
+			!strings.Contains(r.body, `value="http://idp.example"`) {
+			t.Fatalf("http issuer: %d %s, want the error and what was typed", r.status, r.body)
+		}
+		if r := pw.post(page, form(pw, true, "admin@example.com")); r.status != http.StatusConflict || !strings.Contains(r.body, "you have signed in") {
+			t.Fatalf("enforce from a password session: %d %s", r.status, r.body)
+		}
+		b := f.browser()
+		if r := f.signInAs(b, "admin@example.com", "admin"); r.status != http.StatusSeeOther {
+			t.Fatalf("SSO sign-in: %d %s", r.status, r.body)
+		}
+		if r := b.post(page, form(b, true, "admin@example.com")); r.status != http.StatusSeeOther || r.location != page+"?done=sso_saved" {
+			t.Fatalf("enforce after signing in with SSO: %d %q %s", r.status, r.location, r.body)
+		}
+		r = b.get(page)
+		if !strings.Contains(r.body, `name="enforce" value="on" checked`) || !strings.Contains(r.body, `value="admin@example.com"`) {
+			t.Fatalf("the saved connection: %s", r.body)
+		}
+		updated := f.auditEvents(audit.EventSSOConfigurationUpdated)
+		if last := updated[len(updated)-1]; last.Actor.UserID != f.boot.Admin.ID || last.EventMetadata["enforce"] != "true" {
+			t.Fatalf("audit entry of the page's change: %+v", last)
+		}
+		if r := b.get(f.org() + "/audit"); !strings.Contains(r.body, "signed in with single sign-on") || !strings.Contains(r.body, "the single sign-on connection") {
+			t.Fatalf("the audit log does not say the SSO events: %s", r.body)
+		}
+		if r := b.post(page+"/delete", url.Values{"csrf": {b.csrf(page)}}); r.status != http.StatusSeeOther {
+			t.Fatalf("delete: %d %s", r.status, r.body)
+		}
+		if r := b.get("/web/ea/" + f.boot.EnterpriseAccount.ID + "/sso"); r.status != http.StatusOK || !strings.Contains(r.body, "Enforcement") || strings.Contains(r.body, "Just-in-time") {
+			t.Fatalf("the Backoffice's page: %d %s", r.status, r.body)
+		}
+	})
+}
