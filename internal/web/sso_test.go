@@ -3,6 +3,8 @@ package web_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -14,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
 	"github.com/zitadel/oidc/v3/example/server/exampleop"
 	opstorage "github.com/zitadel/oidc/v3/example/server/storage"
 	"golang.org/x/oauth2"
@@ -69,6 +72,7 @@ type testOP struct {
 	rw     *tokenRewriter
 	// clients are the provider's clients, which its storage reads.
 	clients map[string]*opstorage.Client
+	storage *opstorage.Storage
 }
 
 // tokenRewriter is Steward's transport to the provider: it keeps the last
@@ -142,8 +146,8 @@ func newTestOP(t *testing.T, redirect string, users ...*opstorage.User) *testOP 
 		opClientID:    opstorage.WebClient(opClientID, opSecret, redirect),
 		opOtherClient: opstorage.WebClient(opOtherClient, opSecret, "https://other.example/callback"),
 	}
-	storage := opstorage.NewStorageWithClients(op.users, op.clients)
-	op.srv.Config.Handler = exampleop.SetupServer(op.issuer, storage, nil, false)
+	op.storage = opstorage.NewStorageWithClients(op.users, op.clients)
+	op.srv.Config.Handler = exampleop.SetupServer(op.issuer, op.storage, nil, false)
 	op.rw = &tokenRewriter{base: op.srv.Client().Transport}
 	return op
 }
@@ -797,6 +801,68 @@ func TestSSOPanelPage(t *testing.T) {
 		}
 		if r := b.get("/web/ea/" + f.boot.EnterpriseAccount.ID + "/sso"); r.status != http.StatusOK || !strings.Contains(r.body, "Enforcement") || strings.Contains(r.body, "Just-in-time") {
 			t.Fatalf("the Backoffice's page: %d %s", r.status, r.body)
+		}
+	})
+}
+
+// logoutToken is a back-channel logout token for subject, signed with key
+// (the provider's own signing key unless another is given).
+func (op *testOP) logoutToken(subject string, key *rsa.PrivateKey) string {
+	op.t.Helper()
+	sk, err := op.storage.SigningKey(context.Background())
+	if err != nil {
+		op.t.Fatal(err)
+	}
+	signWith := sk.Key()
+	if key != nil {
+		signWith = key
+	}
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: sk.SignatureAlgorithm(), Key: signWith},
+		(&jose.SignerOptions{}).WithType("logout+jwt").WithHeader("kid", sk.ID()))
+	if err != nil {
+		op.t.Fatal(err)
+	}
+	now := time.Now().Unix()
+	payload, _ := json.Marshal(map[string]any{"iss": op.issuer, "aud": opClientID, "iat": now, "exp": now + 120, "jti": rand.Text(), "sub": subject,
+		"events": map[string]any{"http://schemas.openid.net/event/backchannel-logout": map[string]any{}}})
+	obj, err := signer.Sign(payload)
+	if err != nil {
+		op.t.Fatal(err)
+	}
+	raw, err := obj.CompactSerialize()
+	if err != nil {
+		op.t.Fatal(err)
+	}
+	return raw
+}
+
+func TestSSOBackChannelLogout(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, db *store.DB) {
+		f := newSSOFixture(t, db)
+		b := f.browser()
+		if r := f.signInAs(b, "admin@example.com", "admin"); r.status != http.StatusSeeOther {
+			t.Fatalf("sign-in: %d %s", r.status, r.body)
+		}
+		provider := f.browser()
+		post := func(token string) reply {
+			return provider.post(sso.BackChannelLogoutPath, url.Values{"logout_token": {token}})
+		}
+		other, _ := rsa.GenerateKey(rand.Reader, 2048)
+		if r := post(f.op.logoutToken("sub-admin", other)); r.status != http.StatusBadRequest || !strings.Contains(r.body, "invalid_request") {
+			t.Fatalf("a logout token signed with another key: %d %s, want 400", r.status, r.body)
+		}
+		if r := b.get(f.org() + "/members"); r.status != http.StatusOK {
+			t.Fatalf("the session after a refused logout token: %d", r.status)
+		}
+		token := f.op.logoutToken("sub-admin", nil)
+		if r := post(token); r.status != http.StatusOK {
+			t.Fatalf("the provider's logout token: %d %s", r.status, r.body)
+		}
+		if r := b.get(f.org() + "/members"); r.status != http.StatusSeeOther || !strings.HasPrefix(r.location, "/web/signin") {
+			t.Fatalf("the session after the provider's logout: %d %q, want sent to sign in", r.status, r.location)
+		}
+		if r := post(token); r.status != http.StatusBadRequest {
+			t.Fatalf("the same logout token again: %d, want 400", r.status)
 		}
 	})
 }
