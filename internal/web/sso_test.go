@@ -6,11 +6,13 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
+	"html"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -284,13 +286,22 @@ func newSSOFixture(t *testing.T, db *store.DB) *ssoFixture {
 	return &f
 }
 
+// followRE finds the start link that the answer to "Sign in with SSO"
+// follows at once.
+var followRE = regexp.MustCompile(`<a href="(/web/sso/[^"]+/start[^"]*)" data-follow>`)
+
 // startSSO posts "Sign in with SSO" for email and returns the provider's
 // URL that Steward sends the browser to.
 func (f *ssoFixture) startSSO(b *browser, email string) string {
 	f.t.Helper()
 	r := b.post("/web/sso", url.Values{"csrf": {b.csrf("/web/signin")}, "email": {email}, "next": {"/web/"}})
+	m := followRE.FindStringSubmatch(r.body)
+	if r.status != http.StatusOK || m == nil {
+		f.t.Fatalf("sign in with SSO as %s: %d %s, want the link to follow", email, r.status, r.body)
+	}
+	r = b.get(html.UnescapeString(m[1]))
 	if r.status != http.StatusSeeOther || !strings.HasPrefix(r.location, f.op.issuer+"/auth?") {
-		f.t.Fatalf("sign in with SSO as %s: %d %q %s", email, r.status, r.location, r.body)
+		f.t.Fatalf("the start link of %s: %d %q %s", email, r.status, r.location, r.body)
 	}
 	return r.location
 }
