@@ -54,6 +54,8 @@ var publicRoutes = map[string]bool{
 	"POST /web/sso":                   true,
 	"GET /web/sso/{connection}/start": true,
 	"GET /web/sso/oidc/callback":      true,
+	// The provider's signed logout token is the credential.
+	"POST /web/sso/oidc/backchannel-logout": true,
 }
 
 var pathParam = regexp.MustCompile(`\{([a-z_]+)\}`)
