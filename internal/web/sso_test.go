@@ -223,33 +223,18 @@ func (op *testOP) idTokenFor(username string) string {
 // provider, and the people of the tests.
 type ssoFixture struct {
 	*env
-	op     *testOP
-	conn   sso.Connection
-	clock  *testClock
+	op   *testOP
+	conn sso.Connection
+	// clock is what ID tokens' expiry is checked against: the time the
+	// fixture was made, moved by the test.
+	clock  *clock
 	member string // a member of the Organization with a password
-}
-
-type testClock struct {
-	mu sync.Mutex
-	at time.Duration
-}
-
-func (c *testClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return time.Now().Add(c.at)
-}
-
-func (c *testClock) skip(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.at += d
 }
 
 func newSSOFixture(t *testing.T, db *store.DB) *ssoFixture {
 	t.Helper()
 	var f ssoFixture
-	f.clock = &testClock{}
+	f.clock = &clock{t: time.Now()}
 	// The redirect URI is Steward's, whose address is known only once its
 	// server listens.
 	op := newTestOP(t, "https://steward.invalid/callback",
@@ -441,8 +426,8 @@ func TestSSOSignIn(t *testing.T) {
 		t.Run("an expired ID token is refused", func(t *testing.T) {
 			b := f.browser()
 			back := f.op.login(f.startSSO(b, "admin@example.com"), "admin")
-			f.clock.skip(48 * time.Hour)
-			defer f.clock.skip(-48 * time.Hour)
+			f.clock.advance(48 * time.Hour)
+			defer f.clock.advance(-48 * time.Hour)
 			refusedWith(t, f.callback(b, back), "expired")
 		})
 
