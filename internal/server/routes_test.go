@@ -50,6 +50,12 @@ var publicRoutes = map[string]bool{
 	"POST /web/password/forgot": true,
 	"GET /web/password/reset":   true,
 	"POST /web/password/reset":  true,
+	// Single sign-on before a session: the identity provider vouches.
+	"POST /web/sso":                   true,
+	"GET /web/sso/{connection}/start": true,
+	"GET /web/sso/oidc/callback":      true,
+	// The provider's signed logout token is the credential.
+	"POST /web/sso/oidc/backchannel-logout": true,
 }
 
 var pathParam = regexp.MustCompile(`\{([a-z_]+)\}`)

@@ -17,6 +17,7 @@ import (
 	"github.com/stewardhq/steward/internal/bootstrap"
 	"github.com/stewardhq/steward/internal/directory"
 	"github.com/stewardhq/steward/internal/server"
+	"github.com/stewardhq/steward/internal/sso"
 	"github.com/stewardhq/steward/internal/steward"
 	"github.com/stewardhq/steward/internal/store"
 	"github.com/stewardhq/steward/internal/web"
@@ -32,9 +33,18 @@ type env struct {
 	db   *store.DB
 	boot bootstrap.Result
 	http *httptest.Server
+	// sso is the single sign-on service of the pages and the Admin API.
+	sso *sso.Service
 }
 
 func newEnv(t testing.TB, db *store.DB, cfg web.Config) *env {
+	t.Helper()
+	return newEnvWith(t, db, cfg, nil)
+}
+
+// newEnvWith is newEnv whose pages and Admin API get the single sign-on
+// service that signOn makes for the server's base URL (nil: the default).
+func newEnvWith(t testing.TB, db *store.DB, cfg web.Config, signOn func(base string) *sso.Service) *env {
 	t.Helper()
 	ctx := context.Background()
 	boot, err := bootstrap.Run(ctx, db, bootstrap.Options{Actor: "test", AdminEmail: "admin@example.com"})
@@ -50,11 +60,18 @@ func newEnv(t testing.TB, db *store.DB, cfg web.Config) *env {
 	invitations := directory.InviteSettings{TTL: 7 * 24 * time.Hour, AcceptURL: base + "/invitations/accept"}
 	cfg.DB, cfg.Log, cfg.Invitations = db, log, invitations
 	cfg.Reset = auth.ResetSettings{TTL: time.Hour, URL: base + web.Prefix + "/password/reset"}
+	if signOn != nil {
+		cfg.SSO = signOn(base)
+	}
+	if cfg.SSO == nil {
+		cfg.SSO = sso.New(sso.Config{DB: db, PublicURL: base, Log: log})
+	}
+	e.sso = cfg.SSO
 	pages, err := web.New(cfg)
 	if err != nil {
 		t.Fatalf("web.New: %v", err)
 	}
-	s, err := server.New(server.Deps{DB: db, Log: log, Invitations: invitations, Web: pages})
+	s, err := server.New(server.Deps{DB: db, Log: log, Invitations: invitations, Web: pages, SSO: cfg.SSO})
 	if err != nil {
 		t.Fatalf("server.New: %v", err)
 	}
@@ -163,3 +180,28 @@ func (b *browser) mustSignIn() {
 }
 
 func (e *env) org() string { return "/web/o/" + e.boot.Organization.ID }
+
+// addMember makes email a member of the bootstrap Organization with the
+// roles named (none: member) and, when pw is not empty, that password; it
+// returns the user's id.
+func (e *env) addMember(email, pw string, roleNames ...string) string {
+	e.t.Helper()
+	ctx := context.Background()
+	m := directory.NewMember{Email: email}
+	if len(roleNames) > 0 {
+		m.Roles.RoleNames = &roleNames
+	}
+	var id string
+	err := e.db.Transact(ctx, func(tx *store.Tx) error {
+		res, err := directory.CreateMembers(ctx, tx, steward.SystemActor("test"), e.boot.Organization, []directory.NewMember{m})
+		id = res.EmailToUserID[email]
+		return err
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if pw != "" {
+		e.setPassword(id, pw)
+	}
+	return id
+}

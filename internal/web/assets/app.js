@@ -1,6 +1,9 @@
 // Progressive enhancement only: every page works without this script.
 // - data-copy="id" buttons copy the named field (a key's secret);
-// - forms with data-confirm ask before they are sent.
+// - forms with data-confirm ask before they are sent;
+// - a link with data-follow is followed at once (single sign-on's way to
+//   the identity provider, which the pages' form-action policy keeps a
+//   form's redirect from taking).
 document.addEventListener("click", function (e) {
   var b = e.target.closest("[data-copy]");
   if (!b) return;
@@ -17,4 +20,8 @@ document.addEventListener("click", function (e) {
 document.addEventListener("submit", function (e) {
   var msg = e.target.getAttribute("data-confirm");
   if (msg && !window.confirm(msg)) e.preventDefault();
+});
+document.addEventListener("DOMContentLoaded", function () {
+  var a = document.querySelector("a[data-follow]");
+  if (a) window.location.assign(a.href);
 });
