@@ -53,6 +53,7 @@ const (
 	TargetRole              = "ROLE"               // Steward's
 	TargetSCIMToken         = "SCIM_TOKEN"         // Steward's
 	TargetWebhook           = "WEBHOOK"            // Steward's
+	TargetSSOConnection     = "SSO_CONNECTION"     // Steward's
 )
 
 // Event types, with Mistral's names wherever one fits.
@@ -131,6 +132,12 @@ const (
 	// EventWebhookDisabled is Steward disabling an endpoint whose
 	// deliveries kept failing.
 	EventWebhookDisabled = "webhook.disabled"
+	// Single sign-on (package sso): a connection's changes, and the
+	// sign-ins through it, let in or refused with the reason.
+	EventSSOConfigurationUpdated = "sso.configuration.updated"
+	EventSSOConfigurationDeleted = "sso.configuration.deleted"
+	EventUserLoginSSO            = "user.login.sso"
+	EventUserLoginSSOFailed      = "user.login.sso_failed"
 )
 
 // StewardOnlyEvents lists the event types that are not Mistral's.
@@ -140,6 +147,7 @@ var StewardOnlyEvents = []string{
 	EventSCIMTokenCreate, EventSCIMTokenRevoke, EventUserDeactivate, EventUserReactivate, EventAPIKeyUpdate,
 	EventLimitSpendReached, EventLimitTokensReached, EventAPIKeyExpiring, EventAdminAPIKeyUnused,
 	EventWebhookCreate, EventWebhookUpdate, EventWebhookDelete, EventWebhookSecretRotate, EventWebhookDisabled,
+	EventSSOConfigurationUpdated, EventSSOConfigurationDeleted, EventUserLoginSSO, EventUserLoginSSOFailed,
 }
 
 // scope names the chain an entry belongs to.
