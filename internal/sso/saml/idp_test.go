@@ -110,9 +110,9 @@ func (idp *testIdP) metadata(t *testing.T) []byte {
 // is false, the metadata registered has no encryption key, so that the
 // identity provider sends the assertion in the clear, as many do, and tests
 // can alter it.
-func (idp *testIdP) register(t *testing.T, name string, sp *ServiceProvider, encrypt bool) {
+func (idp *testIdP) register(t *testing.T, name string, sp testSP, encrypt bool) {
 	t.Helper()
-	md, err := sp.Metadata()
+	md, err := Metadata(sp.cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +152,7 @@ func mustKeyPair(t *testing.T, name string) KeyPair {
 
 // newSP builds a service provider for idp at base (a URL that is never
 // requested: the test carries the responses).
-func newSP(t *testing.T, idp *testIdP, base string, change func(*Config)) *ServiceProvider {
+func newSP(t *testing.T, idp *testIdP, base string, change func(*Config)) testSP {
 	t.Helper()
 	cfg := Config{
 		EntityID:    base + "/metadata",
@@ -168,7 +168,13 @@ func newSP(t *testing.T, idp *testIdP, base string, change func(*Config)) *Servi
 	if err != nil {
 		t.Fatal(err)
 	}
-	return sp
+	return testSP{sp, cfg}
+}
+
+// testSP is a service provider with the configuration it was built from.
+type testSP struct {
+	*ServiceProvider
+	cfg Config
 }
 
 var (

@@ -70,6 +70,33 @@ type ServiceProvider struct {
 // New checks cfg and builds the service provider. Its errors name the
 // field at fault.
 func New(cfg Config) (*ServiceProvider, error) {
+	idp, err := parseMetadata(cfg.IDPMetadata)
+	if err != nil {
+		return nil, err
+	}
+	sp, err := cfg.serviceProvider(idp)
+	if err != nil {
+		return nil, err
+	}
+	return &ServiceProvider{sp: sp, externalIDs: cfg.ExternalIDAttribute}, nil
+}
+
+// Metadata returns Steward's SP metadata XML for the identity provider:
+// entity id, ACS URL (HTTP-POST), the certificate assertions may be
+// encrypted to, and the NameID format asked for. It needs no identity
+// provider metadata (cfg.IDPMetadata is not read), so that an
+// administrator can register Steward at the identity provider first.
+func Metadata(cfg Config) ([]byte, error) {
+	sp, err := cfg.serviceProvider(nil)
+	if err != nil {
+		return nil, err
+	}
+	return xml.MarshalIndent(sp.Metadata(), "", "  ")
+}
+
+// serviceProvider checks Steward's side of cfg and configures the library
+// with it and the identity provider idp.
+func (cfg Config) serviceProvider(idp *crewjam.EntityDescriptor) (*crewjam.ServiceProvider, error) {
 	if cfg.EntityID == "" {
 		return nil, errors.New("saml: the service provider's entity id is empty")
 	}
@@ -85,36 +112,29 @@ func New(cfg Config) (*ServiceProvider, error) {
 	if err != nil {
 		return nil, err
 	}
-	idp, err := parseMetadata(cfg.IDPMetadata)
-	if err != nil {
-		return nil, err
-	}
 	var clock *dsig.Clock
 	if cfg.Now != nil {
 		clock = dsig.NewFakeClock(nowClock{Clock: clockwork.NewRealClock(), now: cfg.Now})
 	}
-	return &ServiceProvider{
-		sp: &crewjam.ServiceProvider{
-			EntityID:    cfg.EntityID,
-			Key:         pair.PrivateKey.(*rsa.PrivateKey),
-			Certificate: pair.Leaf,
-			MetadataURL: *metadataURL,
-			AcsURL:      *acs,
-			IDPMetadata: idp,
-			// Steward asks for the e-mail address as NameID, since that is
-			// what it matches members by; identity providers that cannot
-			// send it still send the e-mail as an attribute.
-			AuthnNameIDFormat: crewjam.EmailAddressNameIDFormat,
-			// Only HTTP-POST: no artifact resolution, so Steward never
-			// calls the identity provider from the server side.
-			AssertionConsumerServiceBindings: []string{crewjam.HTTPPostBinding},
-			MetadataOmitValidUntil:           true,
-			LimitRelayStateLength:            true,
-			RejectSHA1Signatures:             true,
-			RejectUnknownConditions:          true,
-			Clock:                            clock,
-		},
-		externalIDs: cfg.ExternalIDAttribute,
+	return &crewjam.ServiceProvider{
+		EntityID:    cfg.EntityID,
+		Key:         pair.PrivateKey.(*rsa.PrivateKey),
+		Certificate: pair.Leaf,
+		MetadataURL: *metadataURL,
+		AcsURL:      *acs,
+		IDPMetadata: idp,
+		// Steward asks for the e-mail address as NameID, since that is
+		// what it matches members by; identity providers that cannot send
+		// it still send the e-mail as an attribute.
+		AuthnNameIDFormat: crewjam.EmailAddressNameIDFormat,
+		// Only HTTP-POST: no artifact resolution, so Steward never calls
+		// the identity provider from the server side.
+		AssertionConsumerServiceBindings: []string{crewjam.HTTPPostBinding},
+		MetadataOmitValidUntil:           true,
+		LimitRelayStateLength:            true,
+		RejectSHA1Signatures:             true,
+		RejectUnknownConditions:          true,
+		Clock:                            clock,
 	}, nil
 }
 
@@ -191,13 +211,6 @@ func (p *ServiceProvider) Begin(relayState string) (Request, error) {
 			"RelayState":  {relayState},
 		},
 	}, nil
-}
-
-// Metadata returns Steward's SP metadata XML for the identity provider:
-// entity id, ACS URL (HTTP-POST), the certificate assertions may be
-// encrypted to, and the NameID format asked for.
-func (p *ServiceProvider) Metadata() ([]byte, error) {
-	return xml.MarshalIndent(p.sp.Metadata(), "", "  ")
 }
 
 // KeyPair is the service provider's RSA key and self-signed certificate, as

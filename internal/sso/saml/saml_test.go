@@ -116,7 +116,7 @@ func TestRefusals(t *testing.T) {
 
 	// fresh signs alice in through sp (or another service provider) and
 	// returns the response and the request id it answers.
-	fresh := func(t *testing.T, via *ServiceProvider) (string, string) {
+	fresh := func(t *testing.T, via testSP) (string, string) {
 		t.Helper()
 		req, err := via.Begin("")
 		if err != nil {
@@ -290,7 +290,7 @@ func TestIdPInitiatedRefused(t *testing.T) {
 func TestMetadata(t *testing.T) {
 	idp := newIdP(t)
 	sp := newSP(t, idp, stewardURL, nil)
-	md, err := sp.Metadata()
+	md, err := Metadata(sp.cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -319,6 +319,11 @@ func TestMetadata(t *testing.T) {
 	}
 	if strings.Contains(string(md), "PRIVATE KEY") {
 		t.Error("the metadata carries the private key")
+	}
+	alone := sp.cfg
+	alone.IDPMetadata = nil
+	if again, err := Metadata(alone); err != nil || string(again) != string(md) {
+		t.Errorf("Metadata without the identity provider's metadata = %v, want the same metadata", err)
 	}
 }
 
@@ -353,7 +358,7 @@ func TestCheckMetadata(t *testing.T) {
 
 func mustSPMetadata(t *testing.T, idp *testIdP) []byte {
 	t.Helper()
-	md, err := newSP(t, idp, stewardURL, nil).Metadata()
+	md, err := Metadata(newSP(t, idp, stewardURL, nil).cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
