@@ -66,6 +66,7 @@ type Service struct {
 	// here is refused at sign-in.
 	flows map[string]flow
 	oidc  *oidcFlow
+	saml  *samlFlow
 }
 
 // New returns the service.
@@ -85,7 +86,8 @@ func New(cfg Config) *Service {
 		s.now = time.Now
 	}
 	s.oidc = newOIDCFlow(s)
-	s.flows = map[string]flow{ProtocolOIDC: s.oidc}
+	s.saml = newSAMLFlow(s)
+	s.flows = map[string]flow{ProtocolOIDC: s.oidc, ProtocolSAML: s.saml}
 	return s
 }
 

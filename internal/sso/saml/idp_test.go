@@ -5,31 +5,24 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
-	"html"
-	"io"
-	"log"
 	"net/http"
-	"net/http/cookiejar"
-	"net/http/httptest"
 	"net/url"
-	"regexp"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/beevik/etree"
-	"github.com/crewjam/saml/samlidp"
 	dsig "github.com/russellhaering/goxmldsig"
+
+	"github.com/stewardhq/steward/internal/sso/saml/samltest"
 )
 
-// testIdP is a real SAML identity provider (crewjam's samlidp) serving in
-// the test process, with two users: alice, and bob who has no e-mail
+// testIdP is a real SAML identity provider serving in the test process
+// (package samltest), with two users: alice, and bob who has no e-mail
 // address.
 type testIdP struct {
-	server *samlidp.Server
-	http   *httptest.Server
-	keys   KeyPair
+	*samltest.IdP
+	keys KeyPair
 }
 
 const (
@@ -48,87 +41,21 @@ func newIdP(t *testing.T) *testIdP {
 // named keyName.
 func newIdPWithKey(t *testing.T, keyName string) *testIdP {
 	t.Helper()
-	idp := &testIdP{}
-	var handler http.Handler
-	idp.http = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		handler.ServeHTTP(w, r)
-	}))
-	t.Cleanup(idp.http.Close)
-	idp.keys = mustKeyPair(t, keyName)
-	pair, err := idp.keys.parse()
-	if err != nil {
-		t.Fatal(err)
-	}
-	u, _ := url.Parse(idp.http.URL)
-	idp.server, err = samlidp.New(samlidp.Options{
-		URL:         *u,
-		Key:         pair.PrivateKey,
-		Certificate: pair.Leaf,
-		Store:       &samlidp.MemoryStore{},
-		Logger:      log.New(io.Discard, "", 0),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	handler = idp.server
-	idp.put(t, "/users/alice", fmt.Sprintf(`{"password": %q, "email": %q, "given_name": "Alice", "surname": "Liddell"}`, alicePassword, aliceEmail))
-	idp.put(t, "/users/bob", fmt.Sprintf(`{"password": %q}`, alicePassword))
+	keys := mustKeyPair(t, keyName)
+	idp := &testIdP{IdP: samltest.Start(t, keys.CertificatePEM, keys.PrivateKeyPEM), keys: keys}
+	idp.AddUser(t, samltest.User{Name: "alice", Password: alicePassword, Email: aliceEmail, GivenName: "Alice", Surname: "Liddell"})
+	idp.AddUser(t, samltest.User{Name: "bob", Password: alicePassword})
 	return idp
 }
 
-// put sends body to the identity provider's administrative API.
-func (idp *testIdP) put(t *testing.T, path, body string) {
-	t.Helper()
-	req, _ := http.NewRequest(http.MethodPut, idp.http.URL+path, strings.NewReader(body))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusNoContent {
-		b, _ := io.ReadAll(resp.Body)
-		t.Fatalf("PUT %s: %s: %s", path, resp.Status, b)
-	}
-}
-
-// metadata returns the identity provider's metadata, as served.
-func (idp *testIdP) metadata(t *testing.T) []byte {
-	t.Helper()
-	resp, err := http.Get(idp.http.URL + "/metadata")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET /metadata: %v %s", err, resp.Status)
-	}
-	return b
-}
-
-// register registers sp with the identity provider under name. If encrypt
-// is false, the metadata registered has no encryption key, so that the
-// identity provider sends the assertion in the clear, as many do, and tests
-// can alter it.
+// register registers sp with the identity provider under name.
 func (idp *testIdP) register(t *testing.T, name string, sp testSP, encrypt bool) {
 	t.Helper()
 	md, err := Metadata(sp.cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !encrypt {
-		doc := etree.NewDocument()
-		if err := doc.ReadFromBytes(md); err != nil {
-			t.Fatal(err)
-		}
-		for _, kd := range doc.FindElements("//KeyDescriptor[@use='encryption']") {
-			kd.Parent().RemoveChild(kd)
-		}
-		if md, err = doc.WriteToBytes(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	idp.put(t, "/services/"+name, string(md))
+	idp.Register(t, name, md, encrypt)
 }
 
 // keyPairs caches the key pairs tests generate, by name: RSA key
@@ -159,7 +86,7 @@ func newSP(t *testing.T, idp *testIdP, base string, change func(*Config)) testSP
 		ACSURL:      base + "/acs",
 		MetadataURL: base + "/metadata",
 		KeyPair:     mustKeyPair(t, base),
-		IDPMetadata: idp.metadata(t),
+		IDPMetadata: idp.Metadata(t),
 	}
 	if change != nil {
 		change(&cfg)
@@ -177,82 +104,10 @@ type testSP struct {
 	cfg Config
 }
 
-var (
-	formAction = regexp.MustCompile(`<form method="post" action="([^"]*)"`)
-	formInput  = regexp.MustCompile(`<input type="hidden" name="([A-Za-z]+)" value="([^"]*)"`)
-)
-
-// form reads the action and hidden inputs of the one form on an identity
-// provider page.
-func form(t *testing.T, page []byte) (string, url.Values) {
-	t.Helper()
-	m := formAction.FindSubmatch(page)
-	if m == nil {
-		t.Fatalf("no form on the page:\n%s", page)
-	}
-	values := url.Values{}
-	for _, in := range formInput.FindAllSubmatch(page, -1) {
-		values.Set(string(in[1]), html.UnescapeString(string(in[2])))
-	}
-	return html.UnescapeString(string(m[1])), values
-}
-
-// browser is a client with a cookie jar, as a browser would be.
-func browser(t *testing.T) *http.Client {
-	t.Helper()
-	jar, err := cookiejar.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &http.Client{Jar: jar}
-}
-
-// signIn drives the identity provider's login form as user for the
-// request req, and returns what the identity provider posts back to the
-// ACS: the SAMLResponse and RelayState fields, and the form's action.
+// signIn follows req to the identity provider and signs in there as user.
 func signIn(t *testing.T, client *http.Client, req Request, user, password string) (acs string, posted url.Values) {
 	t.Helper()
-	var resp *http.Response
-	var err error
-	if req.Method == http.MethodGet {
-		resp, err = client.Get(req.URL)
-	} else {
-		resp, err = client.PostForm(req.URL, req.Form)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	page := readBody(t, resp)
-	action, fields := form(t, page)
-	if fields.Get("SAMLRequest") == "" {
-		t.Fatalf("the login page carries no SAMLRequest:\n%s", page)
-	}
-	fields.Set("user", user)
-	fields.Set("password", password)
-	resp, err = client.PostForm(action, fields)
-	if err != nil {
-		t.Fatal(err)
-	}
-	page = readBody(t, resp)
-	acs, posted = form(t, page)
-	if posted.Get("SAMLResponse") == "" {
-		t.Fatalf("the identity provider posts no SAMLResponse:\n%s", page)
-	}
-	return acs, posted
-}
-
-// readBody reads a 200 response's body.
-func readBody(t *testing.T, resp *http.Response) []byte {
-	t.Helper()
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("%s %s: %s\n%s", resp.Request.Method, resp.Request.URL, resp.Status, b)
-	}
-	return b
+	return samltest.SignIn(t, client, req.URL, req.Form, user, password)
 }
 
 // memoryGuard is a ReplayGuard in memory, recording what it was given.

@@ -12,6 +12,8 @@ import (
 
 	"github.com/beevik/etree"
 	crewjam "github.com/crewjam/saml"
+
+	"github.com/stewardhq/steward/internal/sso/saml/samltest"
 )
 
 const stewardURL = "https://steward.example.com/web/sso/saml/acme"
@@ -33,10 +35,10 @@ func TestSignIn(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if req.Method != http.MethodGet || !strings.HasPrefix(req.URL, idp.http.URL+"/sso?") || req.ID == "" {
+			if req.Method != http.MethodGet || !strings.HasPrefix(req.URL, idp.URL+"/sso?") || req.ID == "" {
 				t.Fatalf("Begin = %+v, want a GET to the identity provider's /sso with an id", req)
 			}
-			acs, posted := signIn(t, browser(t), req, "alice", alicePassword)
+			acs, posted := signIn(t, samltest.Browser(t), req, "alice", alicePassword)
 			if acs != stewardURL+"/acs" {
 				t.Errorf("the identity provider posts to %q, want %q", acs, stewardURL+"/acs")
 			}
@@ -77,7 +79,7 @@ func TestSignIn(t *testing.T) {
 func TestSignInPostBinding(t *testing.T) {
 	idp := newIdP(t)
 	doc := etree.NewDocument()
-	if err := doc.ReadFromBytes(idp.metadata(t)); err != nil {
+	if err := doc.ReadFromBytes(idp.Metadata(t)); err != nil {
 		t.Fatal(err)
 	}
 	for _, sso := range doc.FindElements("//SingleSignOnService") {
@@ -95,10 +97,10 @@ func TestSignInPostBinding(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if req.Method != http.MethodPost || req.URL != idp.http.URL+"/sso" || req.Form.Get("SAMLRequest") == "" || req.Form.Get("RelayState") != "relay" {
+	if req.Method != http.MethodPost || req.URL != idp.URL+"/sso" || req.Form.Get("SAMLRequest") == "" || req.Form.Get("RelayState") != "relay" {
 		t.Fatalf("Begin = %+v, want a POST of SAMLRequest and RelayState to /sso", req)
 	}
-	_, posted := signIn(t, browser(t), req, "alice", alicePassword)
+	_, posted := signIn(t, samltest.Browser(t), req, "alice", alicePassword)
 	got, err := sp.Finish(context.Background(), posted.Get("SAMLResponse"), req.ID, &memoryGuard{})
 	if err != nil || got.Email != aliceEmail {
 		t.Fatalf("Finish = %+v, %v; want alice", got, err)
@@ -122,7 +124,7 @@ func TestRefusals(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, posted := signIn(t, browser(t), req, "alice", alicePassword)
+		_, posted := signIn(t, samltest.Browser(t), req, "alice", alicePassword)
 		return posted.Get("SAMLResponse"), req.ID
 	}
 	ctx := context.Background()
@@ -229,7 +231,7 @@ func TestRefusals(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, posted := signIn(t, browser(t), req, "bob", alicePassword)
+			_, posted := signIn(t, samltest.Browser(t), req, "bob", alicePassword)
 			return finishErr(sp.Finish(ctx, posted.Get("SAMLResponse"), req.ID, &memoryGuard{}))
 		}, ReasonNoEmail},
 		{"guard down", func(t *testing.T) error {
@@ -260,19 +262,19 @@ func TestIdPInitiatedRefused(t *testing.T) {
 	idp := newIdP(t)
 	sp := newSP(t, idp, stewardURL, nil)
 	idp.register(t, "steward", sp, false)
-	idp.put(t, "/shortcuts/steward", `{"url_suffix_as_relay_state": false, "service_provider": "`+stewardURL+`/metadata"}`)
-	client := browser(t)
+	idp.Put(t, "/shortcuts/steward", `{"url_suffix_as_relay_state": false, "service_provider": "`+stewardURL+`/metadata"}`)
+	client := samltest.Browser(t)
 	// Sign in at the identity provider first, then follow the shortcut.
 	req, err := sp.Begin("")
 	if err != nil {
 		t.Fatal(err)
 	}
 	signIn(t, client, req, "alice", alicePassword)
-	resp, err := client.Get(idp.http.URL + "/login/steward")
+	resp, err := client.Get(idp.URL + "/login/steward")
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, posted := form(t, readBody(t, resp))
+	_, posted := samltest.Form(t, samltest.ReadBody(t, resp))
 	if posted.Get("SAMLResponse") == "" {
 		t.Fatal("the shortcut posts no SAMLResponse")
 	}
@@ -329,12 +331,12 @@ func TestMetadata(t *testing.T) {
 
 func TestCheckMetadata(t *testing.T) {
 	idp := newIdP(t)
-	good := idp.metadata(t)
+	good := idp.Metadata(t)
 	got, err := CheckMetadata(good)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.EntityID != idp.http.URL+"/metadata" || got.SignOnURL != idp.http.URL+"/sso" || got.Certificates != 1 {
+	if got.EntityID != idp.URL+"/metadata" || got.SignOnURL != idp.URL+"/sso" || got.Certificates != 1 {
 		t.Errorf("CheckMetadata = %+v", got)
 	}
 	withoutCert := strings.NewReplacer("<KeyDescriptor", "<!--", "</KeyDescriptor>", "-->").Replace(string(good))
@@ -367,7 +369,7 @@ func mustSPMetadata(t *testing.T, idp *testIdP) []byte {
 
 func TestFetchMetadata(t *testing.T) {
 	idp := newIdP(t)
-	good := idp.metadata(t)
+	good := idp.Metadata(t)
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/metadata":
@@ -414,7 +416,7 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		ACSURL:      stewardURL + "/acs",
 		MetadataURL: stewardURL + "/metadata",
 		KeyPair:     mustKeyPair(t, "sp"),
-		IDPMetadata: idp.metadata(t),
+		IDPMetadata: idp.Metadata(t),
 	}
 	if _, err := New(good); err != nil {
 		t.Fatalf("New(good) = %v", err)
