@@ -157,3 +157,18 @@ func ResetPassword(ctx context.Context, tx *store.Tx, token, hash string) (strin
 	actor := steward.Actor{Type: steward.ActorHuman, UserID: userID, Metadata: map[string]string{"email": email}}
 	return userID, SetPassword(ctx, tx, actor, userID, hash, SetByReset)
 }
+
+// UserByEmail returns the id of the person with this address, "" when
+// nobody has it or it is malformed.
+func UserByEmail(ctx context.Context, tx *store.Tx, email string) (string, error) {
+	_, normalized, err := directory.NormalizeEmail([]string{"body", "email"}, email)
+	if err != nil {
+		return "", nil
+	}
+	var userID string
+	err = tx.QueryRow(ctx, `SELECT id FROM users WHERE email_normalized = ?`, normalized).Scan(&userID)
+	if steward.IsKind(store.Translate(err), steward.KindNotFound) {
+		return "", nil
+	}
+	return userID, err
+}

@@ -20,6 +20,9 @@ import (
 // Methods of verifying an identity.
 const (
 	MethodPassword = "password"
+	// MethodSSO is single sign-on through an Organization's or an
+	// Enterprise Account's identity provider (package sso).
+	MethodSSO = "sso"
 )
 
 // Identity is a person whose identity has been verified, and how. A
@@ -28,6 +31,18 @@ const (
 type Identity struct {
 	UserID string
 	Method string
+	// SSO is where a single sign-on came from; nil for a password.
+	SSO *SSOOrigin
+}
+
+// SSOOrigin is the identity provider that vouched for a session's person:
+// the scope ("org:<id>", "ea:<id>") and connection whose single sign-on
+// started it, and the provider's subject, session id and ID token, which
+// ending the session at the provider needs.
+type SSOOrigin struct {
+	Scope, ConnectionID string
+	Subject, SessionID  string
+	IDToken             string
 }
 
 // SessionSettings say how long a session lasts.
@@ -48,10 +63,13 @@ const touchEvery = time.Minute
 // Session is a signed-in person. Its secret token lives only in the
 // browser's cookie; the database keeps the token's hash.
 type Session struct {
-	ID         string
-	UserID     string
-	Email      string
-	Method     string
+	ID     string
+	UserID string
+	Email  string
+	Method string
+	// SSOScope is the scope whose single sign-on started the session, ""
+	// for a password.
+	SSOScope   string
 	CreatedAt  time.Time
 	LastSeenAt time.Time
 	ExpiresAt  time.Time
@@ -87,9 +105,23 @@ func (a *Authenticator) StartSession(ctx context.Context, tx *store.Tx, id Ident
 	if _, err := tx.Exec(ctx, `DELETE FROM web_sessions WHERE user_id = ? AND expires_at <= ?`, id.UserID, store.Micros(tx.Now)); err != nil {
 		return Session{}, "", err
 	}
-	_, err = tx.Exec(ctx, `INSERT INTO web_sessions (id, token_hash, user_id, method, created_at, last_seen_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		sess.ID, hashToken(token), sess.UserID, sess.Method, store.Micros(tx.Now), store.Micros(tx.Now), store.Micros(sess.ExpiresAt))
+	var o SSOOrigin
+	if id.SSO != nil {
+		o, sess.SSOScope = *id.SSO, id.SSO.Scope
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO web_sessions (id, token_hash, user_id, method, created_at, last_seen_at, expires_at,
+		sso_scope, sso_connection_id, sso_subject, sso_sid, sso_id_token) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		sess.ID, hashToken(token), sess.UserID, sess.Method, store.Micros(tx.Now), store.Micros(tx.Now), store.Micros(sess.ExpiresAt),
+		nullable(o.Scope), nullable(o.ConnectionID), nullable(o.Subject), nullable(o.SessionID), nullable(o.IDToken))
 	return sess, token, err
+}
+
+// nullable stores "" as NULL.
+func nullable(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
 }
 
 // lookupSession returns the live session of token. It returns a
@@ -102,10 +134,11 @@ func (a *Authenticator) lookupSession(ctx context.Context, token string) (Sessio
 	hash := hashToken(token)
 	var sess Session
 	var created, seen, expires int64
+	var scope *string
 	err := a.db.View(ctx, func(tx *store.Tx) error {
-		return tx.QueryRow(ctx, `SELECT s.id, s.user_id, s.method, s.created_at, s.last_seen_at, s.expires_at, u.email
+		return tx.QueryRow(ctx, `SELECT s.id, s.user_id, s.method, s.created_at, s.last_seen_at, s.expires_at, u.email, s.sso_scope
 			FROM web_sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?`, hash).
-			Scan(&sess.ID, &sess.UserID, &sess.Method, &created, &seen, &expires, &sess.Email)
+			Scan(&sess.ID, &sess.UserID, &sess.Method, &created, &seen, &expires, &sess.Email, &scope)
 	})
 	if steward.IsKind(store.Translate(err), steward.KindNotFound) {
 		return Session{}, errNoSession
@@ -114,6 +147,9 @@ func (a *Authenticator) lookupSession(ctx context.Context, token string) (Sessio
 		return Session{}, err
 	}
 	sess.CreatedAt, sess.LastSeenAt, sess.ExpiresAt = store.Time(created), store.Time(seen), store.Time(expires)
+	if scope != nil {
+		sess.SSOScope = *scope
+	}
 	now := a.db.Now()
 	if !now.Before(sess.ExpiresAt) || now.Sub(sess.LastSeenAt) >= a.sessions.Idle {
 		return Session{}, errNoSession

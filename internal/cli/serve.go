@@ -32,6 +32,7 @@ import (
 	"github.com/stewardhq/steward/internal/outbox"
 	"github.com/stewardhq/steward/internal/scim"
 	"github.com/stewardhq/steward/internal/server"
+	"github.com/stewardhq/steward/internal/sso"
 	"github.com/stewardhq/steward/internal/steward"
 	"github.com/stewardhq/steward/internal/store"
 	"github.com/stewardhq/steward/internal/usage"
@@ -200,9 +201,12 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	// otherwise looks every second.
 	db.Subscribe(func(store.Change) { hookDispatcher.Nudge() })
 	hooks := webhooks.NewService(db, guard, hookSender.Nudge)
+	// Single sign-on: one service for the pages and the Admin API; client
+	// secrets are read from the environment or files at each use.
+	signOn := sso.New(sso.Config{DB: db, PublicURL: publicURL, Getenv: env.Getenv, Log: log})
 	pages, err := web.New(web.Config{
 		DB: db, Log: log, Currency: cfg.Currency, Invitations: invitations, SecureCookies: cfg.SecureCookies, Proxies: proxies,
-		Auth: authn, Reset: reset, Throttle: limiter, Models: servedModels(cfg), Webhooks: hooks,
+		Auth: authn, Reset: reset, Throttle: limiter, Models: servedModels(cfg), Webhooks: hooks, SSO: signOn,
 	})
 	if err != nil {
 		return err
@@ -219,6 +223,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		Prices:      prices,
 		Models:      servedModels(cfg),
 		Webhooks:    hooks,
+		SSO:         signOn,
 	})
 	if err != nil {
 		return err

@@ -121,6 +121,9 @@ func (s *Server) registerRoutes() {
 	s.admin("POST", "/webhooks/{webhook_id}/rotate-secret", steward.ActionWebhooksWrite, s.handleRotateWebhookSecret)
 	s.admin("POST", "/webhooks/{webhook_id}/test", steward.ActionWebhooksWrite, s.handleTestWebhook)
 	s.admin("GET", "/webhooks/{webhook_id}/deliveries", steward.ActionWebhooksRead, s.handleListWebhookDeliveries)
+	s.admin("GET", "/sso", steward.ActionSSORead, s.handleGetSSO)
+	s.admin("PUT", "/sso", steward.ActionSSOWrite, s.handlePutSSO)
+	s.admin("DELETE", "/sso", steward.ActionSSOWrite, s.handleDeleteSSO)
 	s.admin("POST", "/scim/sync", steward.ActionSCIMSync, s.handleTriggerSCIMSync)
 	s.admin("GET", "/scim/sync/{run_id}", steward.ActionSCIMSync, s.handleGetSCIMSync)
 	// The SCIM service provider authenticates its own tokens (and refuses
@@ -141,6 +144,9 @@ func (s *Server) registerRoutes() {
 	s.backoffice("GET", "/admin-keys", s.handleListAdminKeys)
 	s.backoffice("POST", "/admin-keys", s.handleCreateAdminKey)
 	s.backoffice("DELETE", "/admin-keys/{key_id}", s.handleDeleteAdminKey)
+	s.backoffice("GET", "/sso", s.handleGetSSO)
+	s.backoffice("PUT", "/sso", s.handlePutSSO)
+	s.backoffice("DELETE", "/sso", s.handleDeleteSSO)
 
 	if s.deps.Web != nil {
 		// The Admin Panel and the Backoffice: package web lists their

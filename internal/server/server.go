@@ -22,6 +22,7 @@ import (
 	"github.com/stewardhq/steward/internal/keys"
 	"github.com/stewardhq/steward/internal/quota"
 	"github.com/stewardhq/steward/internal/scim"
+	"github.com/stewardhq/steward/internal/sso"
 	"github.com/stewardhq/steward/internal/steward"
 	"github.com/stewardhq/steward/internal/store"
 	"github.com/stewardhq/steward/internal/usage"
@@ -66,6 +67,9 @@ type Deps struct {
 	// Webhooks keeps the Organizations' webhook endpoints; nil gets one
 	// over DB that allows public https URLs only.
 	Webhooks *webhooks.Service
+	// SSO is single sign-on's connections; nil gets one over DB whose
+	// links to the providers are relative (tests).
+	SSO *sso.Service
 	// BodyTimeout and ModelBodyTimeout bound the time a client may take to
 	// send a request's body, the model API's and every other one's; zero
 	// means DefaultBodyTimeout and DefaultModelBodyTimeout.
@@ -83,6 +87,7 @@ type Server struct {
 	usage     *usage.Service
 	analytics *analytics.Service
 	webhooks  *webhooks.Service
+	sso       *sso.Service
 	mux       *http.ServeMux
 	// ownBodyCap are the paths whose handler caps request bodies itself
 	// (the model API takes larger prompts than the Admin API, and
@@ -169,7 +174,10 @@ func New(deps Deps) (*Server, error) {
 	if deps.Webhooks == nil {
 		deps.Webhooks = webhooks.NewService(deps.DB, webhooks.Guard{}, nil)
 	}
-	s := &Server{deps: deps, webhooks: deps.Webhooks, mux: http.NewServeMux(), ownBodyCap: map[string]bool{},
+	if deps.SSO == nil {
+		deps.SSO = sso.New(sso.Config{DB: deps.DB, Log: deps.Log})
+	}
+	s := &Server{deps: deps, webhooks: deps.Webhooks, sso: deps.SSO, mux: http.NewServeMux(), ownBodyCap: map[string]bool{},
 		directory: directory.NewService(deps.DB, deps.Invitations), keys: keys.NewService(deps.DB), audit: audit.NewService(deps.DB),
 		quota: quota.NewService(deps.DB), usage: usage.NewService(deps.DB), analytics: analytics.NewService(deps.DB)}
 	if err := s.loadDocument(); err != nil {

@@ -98,16 +98,6 @@ func (f *oidcFlow) begin(ctx context.Context, c Connection, p *Pending) (string,
 	return conf.AuthCodeURL(p.State, oidc.Nonce(p.Nonce), oauth2.S256ChallengeOption(p.Verifier)), nil
 }
 
-// idClaims are the ID token's claims Steward reads. email_verified is a
-// boolean, which some providers send as a string.
-type idClaims struct {
-	Email         string `json:"email"`
-	EmailVerified any    `json:"email_verified"`
-	GivenName     string `json:"given_name"`
-	FamilyName    string `json:"family_name"`
-	SessionID     string `json:"sid"`
-}
-
 func (f *oidcFlow) finish(ctx context.Context, c Connection, r *http.Request, pend Pending) (Identity, error) {
 	q := r.URL.Query()
 	if e := q.Get("error"); e != "" {
@@ -146,19 +136,35 @@ func (f *oidcFlow) finish(ctx context.Context, c Connection, r *http.Request, pe
 	} else if err != nil {
 		return Identity{}, err
 	}
-	var claims idClaims
+	var claims map[string]any
 	if err := idt.Claims(&claims); err != nil {
 		return Identity{}, refused("the ID token was refused: %s", truncate(err.Error(), 300))
 	}
-	id := Identity{Subject: idt.Subject, Email: claims.Email, EmailVerified: isTrue(claims.EmailVerified),
-		GivenName: claims.GivenName, FamilyName: claims.FamilyName, SessionID: claims.SessionID, IDToken: raw}
-	if c.ExternalIDClaim != "" {
-		var all map[string]any
-		if err := idt.Claims(&all); err == nil {
-			if v, ok := all[c.ExternalIDClaim].(string); ok {
-				id.ExternalID = v
+	// A provider that issues an access token may leave the profile and
+	// e-mail claims to its userinfo endpoint, as the specification lets it.
+	if _, ok := claims["email"]; !ok && p.UserInfoEndpoint() != "" {
+		info, err := p.UserInfo(cctx, oauth2.StaticTokenSource(tok))
+		if err != nil {
+			return Identity{}, fmt.Errorf("sso: userinfo of %s: %w", c.OIDC.Issuer, err)
+		}
+		if info.Subject != idt.Subject {
+			return Identity{}, refused("the identity provider's userinfo is about another subject than its ID token")
+		}
+		var more map[string]any
+		if err := info.Claims(&more); err != nil {
+			return Identity{}, fmt.Errorf("sso: userinfo of %s: %w", c.OIDC.Issuer, err)
+		}
+		for k, v := range more {
+			if _, ok := claims[k]; !ok {
+				claims[k] = v
 			}
 		}
+	}
+	str := func(k string) string { v, _ := claims[k].(string); return v }
+	id := Identity{Subject: idt.Subject, Email: str("email"), EmailVerified: isTrue(claims["email_verified"]),
+		GivenName: str("given_name"), FamilyName: str("family_name"), SessionID: str("sid"), IDToken: raw}
+	if c.ExternalIDClaim != "" {
+		id.ExternalID = str(c.ExternalIDClaim)
 	}
 	return id, nil
 }

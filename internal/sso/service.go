@@ -94,6 +94,9 @@ func New(cfg Config) *Service {
 // Replay is the guard against identifiers used twice.
 func (s *Service) Replay() *Replay { return s.replay }
 
+// PublicURL is where people reach Steward, without a trailing slash.
+func (s *Service) PublicURL() string { return s.publicURL }
+
 // RedirectURI is the OpenID Connect redirect URI to register at the
 // provider.
 func (s *Service) RedirectURI() string { return s.publicURL + CallbackPath }
@@ -115,31 +118,44 @@ func (s *Service) MetadataURL(connID string) string { return s.connectionURL(Met
 func (s *Service) EntityID(connID string) string    { return s.MetadataURL(connID) }
 
 // Begin starts a sign-in through the connection connID, to open next once
-// signed in, and returns the provider's URL to send the browser to.
-func (s *Service) Begin(ctx context.Context, connID, next string) (string, error) {
+// signed in, and returns the provider's URL to send the browser to and the
+// sign-in's state, which the web pages also keep in a cookie of the
+// browser so that a callback is accepted only from the browser that
+// started it. An unknown connection is KindNotFound; a protocol this
+// server does not speak, or a provider it cannot reach, KindUnavailable.
+func (s *Service) Begin(ctx context.Context, connID, next string) (redirectURL, state string, err error) {
 	var c Connection
-	err := s.db.View(ctx, func(tx *store.Tx) error {
+	err = s.db.View(ctx, func(tx *store.Tx) error {
 		var err error
 		c, err = connectionByID(ctx, tx, connID)
 		return err
 	})
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
-	f, ok := s.flows[c.Protocol]
-	if !ok {
-		return "", steward.Errorf(steward.KindUnavailable, "single sign-on with %s is not available on this server yet", strings.ToUpper(c.Protocol))
-	}
-	state, err := randomString(32)
+	f, err := s.flow(c)
 	if err != nil {
-		return "", err
+		return "", "", err
+	}
+	if state, err = randomString(32); err != nil {
+		return "", "", err
 	}
 	p := Pending{State: state, ConnectionID: c.ID, Next: next, ExpiresAt: s.now().Add(PendingTTL)}
 	u, err := f.begin(ctx, c, &p)
 	if err != nil {
-		return "", s.providerError(ctx, c, "begin", err)
+		return "", "", s.providerError(ctx, c, "begin", err)
 	}
-	return u, s.db.Transact(ctx, func(tx *store.Tx) error { return savePending(ctx, tx, p) })
+	return u, state, s.db.Transact(ctx, func(tx *store.Tx) error { return savePending(ctx, tx, p) })
+}
+
+// flow returns the flow of c's protocol; KindUnavailable for a protocol
+// this server does not speak.
+func (s *Service) flow(c Connection) (flow, error) {
+	f, ok := s.flows[c.Protocol]
+	if !ok {
+		return nil, steward.Errorf(steward.KindUnavailable, "single sign-on with %s is not available on this server yet", strings.ToUpper(c.Protocol))
+	}
+	return f, nil
 }
 
 // SignIn is a person the provider vouched for and Steward let in: the web
@@ -179,9 +195,9 @@ func (s *Service) Finish(ctx context.Context, r *http.Request, state string) (Si
 		s.log.Info("sso: sign-in refused", "request_id", steward.RequestIDFrom(ctx), "reason", err.Error())
 		return SignIn{}, err
 	}
-	f, ok := s.flows[c.Protocol]
-	if !ok {
-		return SignIn{}, steward.Errorf(steward.KindUnavailable, "single sign-on with %s is not available on this server yet", strings.ToUpper(c.Protocol))
+	f, err := s.flow(c)
+	if err != nil {
+		return SignIn{}, err
 	}
 	id, err := f.finish(ctx, c, r, p)
 	if err != nil {

@@ -28,6 +28,8 @@ const (
 	ActionSCIMProvision   Action = "scim.provision"
 	ActionWebhooksRead    Action = "webhooks.read"
 	ActionWebhooksWrite   Action = "webhooks.write"
+	ActionSSORead         Action = "sso.read"
+	ActionSSOWrite        Action = "sso.write"
 )
 
 // adminOnly is the Admin API's rule: an Admin API key acts as an
@@ -62,6 +64,8 @@ var policy = map[Action][]CredentialKind{
 	ActionSCIMProvision:   {CredentialSCIMToken},
 	ActionWebhooksRead:    adminOnly,
 	ActionWebhooksWrite:   adminOnly,
+	ActionSSORead:         adminOnly,
+	ActionSSOWrite:        adminOnly,
 }
 
 // Authorize decides whether p may perform a. It returns nil, or an *Error of

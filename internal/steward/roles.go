@@ -30,6 +30,7 @@ const (
 	PermBillingRead     Permission = "billing.read"
 	PermAuditRead       Permission = "audit.read"
 	PermWebhooksWrite   Permission = "webhooks.write"
+	PermSSOWrite        Permission = "sso.write"
 )
 
 // Workspace permissions.
@@ -68,6 +69,7 @@ var Permissions = []PermissionInfo{
 	{PermBillingRead, ScopeOrganization, "See billing and spend"},
 	{PermAuditRead, ScopeOrganization, "Read and export the audit log"},
 	{PermWebhooksWrite, ScopeOrganization, "Create, change and delete webhook endpoints, and read their deliveries"},
+	{PermSSOWrite, ScopeOrganization, "See and change the single sign-on connection"},
 	{PermModelsUse, ScopeWorkspace, "Call the models with the Workspace's API keys"},
 	{PermOwnAPIKeysCreate, ScopeWorkspace, "Create one's own API keys in the Workspace"},
 	{PermWorkspaceMembersWrite, ScopeWorkspace, "Add, remove and change the Workspace's members"},

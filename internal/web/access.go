@@ -26,6 +26,8 @@ var actionPermissions = map[steward.Action][]steward.Permission{
 	steward.ActionUsageRead:       {steward.PermUsageRead},
 	steward.ActionWebhooksRead:    {steward.PermWebhooksWrite},
 	steward.ActionWebhooksWrite:   {steward.PermWebhooksWrite},
+	steward.ActionSSORead:         {steward.PermSSOWrite},
+	steward.ActionSSOWrite:        {steward.PermSSOWrite},
 }
 
 // overviewPermissions open the overview: it shows spend to whoever may
@@ -63,6 +65,7 @@ var panelPages = []navItem{
 	{"analytics", "Analytics", actionPermissions[steward.ActionUsageRead]},
 	{"audit", "Audit log", actionPermissions[steward.ActionAuditRead]},
 	{"webhooks", "Webhooks", actionPermissions[steward.ActionWebhooksRead]},
+	{"sso", "Single sign-on", actionPermissions[steward.ActionSSORead]},
 }
 
 // pagesFor returns the pages whose menu entries perms show.

@@ -17,6 +17,7 @@ import (
 	"github.com/stewardhq/steward/internal/bootstrap"
 	"github.com/stewardhq/steward/internal/directory"
 	"github.com/stewardhq/steward/internal/server"
+	"github.com/stewardhq/steward/internal/sso"
 	"github.com/stewardhq/steward/internal/steward"
 	"github.com/stewardhq/steward/internal/store"
 	"github.com/stewardhq/steward/internal/web"
@@ -36,6 +37,13 @@ type env struct {
 
 func newEnv(t testing.TB, db *store.DB, cfg web.Config) *env {
 	t.Helper()
+	return newEnvWith(t, db, cfg, nil)
+}
+
+// newEnvWith is newEnv whose pages and Admin API get the single sign-on
+// service that signOn makes for the server's base URL (nil: the default).
+func newEnvWith(t testing.TB, db *store.DB, cfg web.Config, signOn func(base string) *sso.Service) *env {
+	t.Helper()
 	ctx := context.Background()
 	boot, err := bootstrap.Run(ctx, db, bootstrap.Options{Actor: "test", AdminEmail: "admin@example.com"})
 	if err != nil {
@@ -50,11 +58,14 @@ func newEnv(t testing.TB, db *store.DB, cfg web.Config) *env {
 	invitations := directory.InviteSettings{TTL: 7 * 24 * time.Hour, AcceptURL: base + "/invitations/accept"}
 	cfg.DB, cfg.Log, cfg.Invitations = db, log, invitations
 	cfg.Reset = auth.ResetSettings{TTL: time.Hour, URL: base + web.Prefix + "/password/reset"}
+	if signOn != nil {
+		cfg.SSO = signOn(base)
+	}
 	pages, err := web.New(cfg)
 	if err != nil {
 		t.Fatalf("web.New: %v", err)
 	}
-	s, err := server.New(server.Deps{DB: db, Log: log, Invitations: invitations, Web: pages})
+	s, err := server.New(server.Deps{DB: db, Log: log, Invitations: invitations, Web: pages, SSO: cfg.SSO})
 	if err != nil {
 		t.Fatalf("server.New: %v", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/stewardhq/steward/internal/auth"
+	"github.com/stewardhq/steward/internal/sso"
 	"github.com/stewardhq/steward/internal/steward"
 	"github.com/stewardhq/steward/internal/store"
 )
@@ -19,7 +20,14 @@ func (h *Handler) forgot(w http.ResponseWriter, r *http.Request) {
 		err = h.throttleReset(w, r, email)
 	}
 	if err == nil {
-		err = h.cfg.DB.Transact(r.Context(), func(tx *store.Tx) error { return auth.RequestReset(r.Context(), tx, email, h.cfg.Reset) })
+		err = h.cfg.DB.Transact(r.Context(), func(tx *store.Tx) error {
+			if userID, err := auth.UserByEmail(r.Context(), tx, email); err == nil && userID != "" {
+				if err := sso.PasswordRefused(r.Context(), tx, userID); err != nil {
+					return err
+				}
+			}
+			return auth.RequestReset(r.Context(), tx, email, h.cfg.Reset)
+		})
 	}
 	if err != nil {
 		h.formAgain(w, r, "forgot", page{Title: "Reset your password", Data: signInData{Email: email}}, err)
@@ -68,7 +76,14 @@ func (h *Handler) reset(w http.ResponseWriter, r *http.Request) {
 	}
 	if err == nil {
 		err = h.cfg.DB.Transact(r.Context(), func(tx *store.Tx) error {
-			_, err := auth.ResetPassword(r.Context(), tx, token, hash)
+			userID, _, err := auth.ResetAccount(r.Context(), tx, token)
+			if err != nil {
+				return err
+			}
+			if err := sso.PasswordRefused(r.Context(), tx, userID); err != nil {
+				return err
+			}
+			_, err = auth.ResetPassword(r.Context(), tx, token, hash)
 			return err
 		})
 	}

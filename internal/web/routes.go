@@ -4,6 +4,7 @@ import (
 	"io/fs"
 	"net/http"
 
+	"github.com/stewardhq/steward/internal/sso"
 	"github.com/stewardhq/steward/internal/steward"
 )
 
@@ -38,6 +39,9 @@ func (h *Handler) routes() {
 	h.mux.HandleFunc("POST "+Prefix+"/password/forgot", h.forgot)
 	h.mux.HandleFunc("GET "+Prefix+"/password/reset", h.resetPage)
 	h.mux.HandleFunc("POST "+Prefix+"/password/reset", h.reset)
+	h.mux.HandleFunc("POST "+Prefix+"/sso", h.ssoSignIn)
+	h.mux.HandleFunc("GET "+sso.StartPath, h.ssoStart)
+	h.mux.HandleFunc("GET "+sso.CallbackPath, h.ssoCallback)
 	h.mux.HandleFunc("POST "+Prefix+"/signout", h.signedIn(h.signOut))
 	h.mux.HandleFunc("GET "+Prefix+"/{$}", h.signedIn(h.home))
 	h.mux.HandleFunc("GET "+Prefix+"/organizations", h.signedIn(h.organizations))

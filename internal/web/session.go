@@ -6,6 +6,7 @@ import (
 
 	"github.com/stewardhq/steward/internal/auth"
 	"github.com/stewardhq/steward/internal/directory"
+	"github.com/stewardhq/steward/internal/sso"
 	"github.com/stewardhq/steward/internal/steward"
 	"github.com/stewardhq/steward/internal/store"
 )
@@ -130,6 +131,9 @@ func (h *Handler) panelFor(action steward.Action, perms []steward.Permission, fn
 		if !hasAny(c.perms, perms) {
 			return errNotYourPage
 		}
+		if redirected, err := h.ssoGate(w, r, c, sso.OrgScope(c.org.ID)); err != nil || redirected {
+			return err
+		}
 		c.p.OrganizationID, c.p.EnterpriseAccountID = c.org.ID, c.org.EnterpriseAccountID
 		if err := steward.Authorize(c.p, action); err != nil {
 			return err
@@ -156,6 +160,9 @@ func (h *Handler) backoffice(fn pageFunc) http.HandlerFunc {
 		}
 		if c.ea == nil {
 			return steward.Errorf(steward.KindNotFound, "there is no Enterprise Account here that you are a member of")
+		}
+		if redirected, err := h.ssoGate(w, r, c, sso.EAScope(c.ea.ID)); err != nil || redirected {
+			return err
 		}
 		c.p.EnterpriseAccountID = c.ea.ID
 		if err := steward.Authorize(c.p, steward.ActionBackoffice); err != nil {

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/stewardhq/steward/internal/auth"
+	"github.com/stewardhq/steward/internal/sso"
 	"github.com/stewardhq/steward/internal/steward"
 	"github.com/stewardhq/steward/internal/store"
 )
@@ -22,6 +23,9 @@ type signInData struct {
 	Email, Next string
 	Sent        bool
 	Token       string
+	// Choices are the single sign-on connections an address may use, when
+	// it has more than one.
+	Choices []sso.Choice
 }
 
 func (h *Handler) signInPage(w http.ResponseWriter, r *http.Request) {
@@ -58,6 +62,9 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
 	}
 	id, err := auth.VerifyPassword(r.Context(), h.cfg.DB, email, pw)
 	a.end(r.Context(), err)
+	if err == nil {
+		err = h.passwordRefused(r, id.UserID)
+	}
 	if err != nil {
 		h.cfg.Log.Info("web: sign-in refused", "request_id", steward.RequestIDFrom(r.Context()), "reason", err.Error())
 		again(err)
@@ -74,7 +81,7 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
 }
 
 // startSession signs a verified identity in: whatever verified it (a
-// password today, an OpenID Connect provider later) ends here.
+// password, an identity provider's single sign-on) ends here.
 func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, id auth.Identity, next string) {
 	var token string
 	var sess auth.Session
@@ -92,11 +99,24 @@ func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, id auth.I
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
+// signOut ends the session, and, for a session an OpenID Connect provider
+// started, sends the browser to end the provider's session too when the
+// provider supports RP-initiated logout; it comes back to the sign-in page.
 func (h *Handler) signOut(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
+	signedOut := Prefix + "/signin?done=signed_out"
+	next := signedOut
+	if c.sess.SSOScope != "" {
+		u, err := h.cfg.SSO.LogoutURL(r.Context(), c.sess.ID, h.cfg.SSO.PublicURL()+signedOut)
+		if err != nil {
+			h.cfg.Log.Error("web: provider logout", "request_id", steward.RequestIDFrom(r.Context()), "err", err)
+		} else if u != "" {
+			next = u
+		}
+	}
 	if err := h.cfg.DB.Transact(r.Context(), func(tx *store.Tx) error { return auth.EndSession(r.Context(), tx, c.token) }); err != nil {
 		return err
 	}
 	h.setCookie(w, r, auth.SessionCookie, "", -1)
-	http.Redirect(w, r, Prefix+"/signin?done=signed_out", http.StatusSeeOther)
+	http.Redirect(w, r, next, http.StatusSeeOther)
 	return nil
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/stewardhq/steward/internal/keys"
 	"github.com/stewardhq/steward/internal/limits"
 	"github.com/stewardhq/steward/internal/quota"
+	"github.com/stewardhq/steward/internal/sso"
 	"github.com/stewardhq/steward/internal/steward"
 	"github.com/stewardhq/steward/internal/store"
 	"github.com/stewardhq/steward/internal/usage"
@@ -72,6 +73,9 @@ type Config struct {
 	// the Admin API uses too; nil gets one over DB that checks URLs with
 	// webhooks.Guard's defaults.
 	Webhooks *webhooks.Service
+	// SSO is single sign-on, the service the Admin API uses too; nil gets
+	// one over DB whose links to the providers are relative (tests).
+	SSO *sso.Service
 }
 
 // Handler serves every page under Prefix.
@@ -136,6 +140,9 @@ func New(cfg Config) (*Handler, error) {
 	}
 	if cfg.Webhooks == nil {
 		cfg.Webhooks = webhooks.NewService(cfg.DB, webhooks.Guard{}, nil)
+	}
+	if cfg.SSO == nil {
+		cfg.SSO = sso.New(sso.Config{DB: cfg.DB, Log: cfg.Log})
 	}
 	h := &Handler{cfg: cfg, mux: &mux{ServeMux: http.NewServeMux()}, pages: map[string]*template.Template{},
 		directory: directory.NewService(cfg.DB, cfg.Invitations), keys: keys.NewService(cfg.DB), audit: audit.NewService(cfg.DB),

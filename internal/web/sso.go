@@ -1,0 +1,137 @@
+package web
+
+import (
+	"crypto/subtle"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/stewardhq/steward/internal/auth"
+	"github.com/stewardhq/steward/internal/sso"
+	"github.com/stewardhq/steward/internal/steward"
+	"github.com/stewardhq/steward/internal/store"
+)
+
+// ssoStateCookie holds the state of the single sign-on the browser
+// started, so that a callback is accepted only in that browser: a link
+// to the callback made by someone else (with their own code) cannot sign
+// the person in as someone else.
+const ssoStateCookie = "steward_sso"
+
+// errStateMismatch answers a callback whose state is not the one this
+// browser started.
+var errStateMismatch = steward.Errorf(steward.KindUnauthenticated, "this sign-in was not started in this browser, or it expired: start signing in again")
+
+// errNoSSO answers "Sign in with SSO" for an address without a connection.
+var errNoSSO = steward.Invalid([]string{"body", "email"}, "single sign-on is not set up for this address: sign in with your password")
+
+// ssoSignIn is the sign-in page's "Sign in with SSO": the address's
+// Organizations and Enterprise Accounts with a connection decide where it
+// goes, straight to the provider when there is one, a choice otherwise.
+func (h *Handler) ssoSignIn(w http.ResponseWriter, r *http.Request) {
+	email, next := r.PostFormValue("email"), safeNext(r.PostFormValue("next"))
+	again := func(err error) {
+		h.formAgain(w, r, "signin", page{Title: "Sign in", Data: signInData{Email: email, Next: next}}, err)
+	}
+	if err := checkForm(r); err != nil {
+		again(err)
+		return
+	}
+	choices, err := h.cfg.SSO.ForEmail(r.Context(), email)
+	switch {
+	case err != nil:
+		again(err)
+	case len(choices) == 0:
+		again(errNoSSO)
+	case len(choices) == 1:
+		h.ssoBegin(w, r, choices[0].ConnectionID, next)
+	default:
+		h.render(w, r, http.StatusOK, "signin", page{Title: "Sign in", CSRF: h.formToken(w, r),
+			Data: signInData{Email: email, Next: next, Choices: choices}})
+	}
+}
+
+// ssoStart is a connection's start link, for the provider's dashboard.
+func (h *Handler) ssoStart(w http.ResponseWriter, r *http.Request) {
+	h.ssoBegin(w, r, r.PathValue("connection"), safeNext(r.URL.Query().Get("next")))
+}
+
+// ssoBegin sends the browser to the connection's provider, keeping the
+// sign-in's state in a cookie.
+func (h *Handler) ssoBegin(w http.ResponseWriter, r *http.Request, connID, next string) {
+	u, state, err := h.cfg.SSO.Begin(r.Context(), connID, next)
+	if err != nil {
+		h.ssoFailed(w, r, err)
+		return
+	}
+	h.setCookie(w, r, ssoStateCookie, state, int(sso.PendingTTL.Seconds()))
+	http.Redirect(w, r, u, http.StatusSeeOther)
+}
+
+// ssoCallback is where an OpenID Connect provider sends the browser back:
+// the state must be the one this browser started, and the sign-in it
+// names is used up whatever happens next.
+func (h *Handler) ssoCallback(w http.ResponseWriter, r *http.Request) {
+	state := r.URL.Query().Get("state")
+	c, err := r.Cookie(ssoStateCookie)
+	h.setCookie(w, r, ssoStateCookie, "", -1)
+	if err != nil || state == "" || subtle.ConstantTimeCompare([]byte(c.Value), []byte(state)) != 1 {
+		h.cfg.Log.Info("web: single sign-on refused", "request_id", steward.RequestIDFrom(r.Context()), "reason", "state mismatch")
+		h.ssoFailed(w, r, errStateMismatch)
+		return
+	}
+	in, err := h.cfg.SSO.Finish(r.Context(), r, state)
+	if err != nil {
+		h.ssoFailed(w, r, err)
+		return
+	}
+	h.startSession(w, r, auth.Identity{UserID: in.UserID, Method: auth.MethodSSO, SSO: &auth.SSOOrigin{
+		Scope: string(in.Scope), ConnectionID: in.ConnectionID, Subject: in.Subject, SessionID: in.SessionID, IDToken: in.IDToken,
+	}}, safeNext(in.Next))
+}
+
+// ssoFailed shows the sign-in page with why single sign-on did not sign
+// the person in, in plain words; an internal error shows the error page.
+func (h *Handler) ssoFailed(w http.ResponseWriter, r *http.Request, err error) {
+	var msg string
+	status := http.StatusServiceUnavailable
+	if steward.IsKind(err, steward.KindUnavailable) {
+		msg = err.Error()
+	} else {
+		var ok bool
+		if msg, status, ok = clientError(err); !ok {
+			h.fail(w, r, nil, err)
+			return
+		}
+	}
+	h.render(w, r, status, "signin", page{Title: "Sign in", CSRF: h.formToken(w, r), Error: msg, Data: signInData{Next: Prefix + "/"}})
+}
+
+// passwordRefused refuses a password (sign-in or reset) to a member of a
+// scope that enforces single sign-on, except its break-glass users.
+func (h *Handler) passwordRefused(r *http.Request, userID string) error {
+	return h.cfg.DB.View(r.Context(), func(tx *store.Tx) error { return sso.PasswordRefused(r.Context(), tx, userID) })
+}
+
+// ssoGate lets a session into a page of scope when the scope does not
+// enforce single sign-on, or the session was started by the scope's own
+// SSO, or it is a break-glass user's password session. Otherwise a page
+// is sent to the scope's SSO (and back), and a form is refused.
+func (h *Handler) ssoGate(w http.ResponseWriter, r *http.Request, c *reqCtx, scope sso.Scope) (redirected bool, err error) {
+	conn, err := store.Read(r.Context(), h.cfg.DB, func(tx *store.Tx) (sso.Connection, error) { return sso.ConnectionOf(r.Context(), tx, scope) })
+	switch {
+	case steward.IsKind(err, steward.KindNotFound):
+		return false, nil
+	case err != nil:
+		return false, err
+	case !conn.Enforce, c.sess.SSOScope == string(scope),
+		c.sess.Method == auth.MethodPassword && slices.Contains(conn.BreakGlass, c.sess.UserID):
+		return false, nil
+	case r.Method == http.MethodGet:
+		start := strings.Replace(sso.StartPath, "{connection}", url.PathEscape(conn.ID), 1)
+		http.Redirect(w, r, start+"?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+		return true, nil
+	}
+	return false, steward.Errorf(steward.KindForbidden, "this Organization signs in with single sign-on: sign in with SSO again")
+}
