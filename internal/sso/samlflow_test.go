@@ -27,18 +27,9 @@ const (
 	samlPassword  = "correct horse battery staple"
 )
 
-// samlKeys are the identity provider's and the service provider's key
-// pairs, generated once: RSA key generation is most of these tests' time.
-var samlKeys = sync.OnceValues(func() ([2]saml.KeyPair, error) {
-	var pairs [2]saml.KeyPair
-	for i := range pairs {
-		var err error
-		if pairs[i], err = saml.GenerateKeyPair("test", time.Now()); err != nil {
-			return pairs, err
-		}
-	}
-	return pairs, nil
-})
+// idpKeys is the identity provider's key pair, generated once: RSA key
+// generation is much of these tests' time.
+var idpKeys = sync.OnceValues(func() (saml.KeyPair, error) { return saml.GenerateKeyPair("idp", time.Now()) })
 
 // samlEnv is an Organization with a SAML connection to a real identity
 // provider (samltest), its admin alice and its member carol, who are also
@@ -58,12 +49,12 @@ type samlEnv struct {
 func newSAMLEnv(t *testing.T, db *store.DB) *samlEnv {
 	t.Helper()
 	ctx := context.Background()
-	keys, err := samlKeys()
+	keys, err := idpKeys()
 	if err != nil {
 		t.Fatal(err)
 	}
 	env := &samlEnv{db: db, system: steward.Actor{Type: steward.ActorOther, Metadata: map[string]string{"name": "test"}}}
-	env.idp = samltest.Start(t, keys[0].CertificatePEM, keys[0].PrivateKeyPEM)
+	env.idp = samltest.Start(t, keys.CertificatePEM, keys.PrivateKeyPEM)
 	for _, u := range []samltest.User{
 		{Name: "alice", Email: "alice@acme.example", GivenName: "Alice", Surname: "Martin"},
 		{Name: "carol", Email: "carol@acme.example"},
@@ -93,17 +84,15 @@ func newSAMLEnv(t *testing.T, db *store.DB) *samlEnv {
 			return err
 		}
 		env.carol = res.EmailToUserID["carol@acme.example"]
-		env.conn = Connection{ID: "conn-acme", Scope: OrgScope(org.ID), Protocol: ProtocolSAML,
-			SAML: SAMLSettings{MetadataXML: string(env.idp.Metadata(t)), SPCertificate: keys[1].CertificatePEM, SPPrivateKey: keys[1].PrivateKeyPEM},
-			JIT:  JIT{Domains: []string{"jit.example"}, RoleID: steward.RoleIDOrganizationMember},
-		}
-		_, err = tx.Exec(ctx, `INSERT INTO sso_connections (id, scope, protocol, saml_metadata_xml, saml_sp_certificate, saml_sp_private_key, jit_domains, jit_role_id, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, env.conn.ID, string(env.conn.Scope), ProtocolSAML, env.conn.SAML.MetadataXML,
-			env.conn.SAML.SPCertificate, env.conn.SAML.SPPrivateKey, jsonList(env.conn.JIT.Domains), env.conn.JIT.RoleID, store.Micros(tx.Now), store.Micros(tx.Now))
 		return err
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	env.conn, err = env.s.Put(ctx, env.system, OrgScope(env.org.ID), Input{Protocol: ProtocolSAML,
+		IDPMetadataXML: string(env.idp.Metadata(t)), JITDomains: []string{"jit.example"}, JITRole: "member"})
+	if err != nil {
+		t.Fatalf("Put: %v", err)
 	}
 	md, err := env.s.SAMLMetadata(ctx, env.conn.ID)
 	if err != nil {
@@ -118,7 +107,7 @@ func newSAMLEnv(t *testing.T, db *store.DB) *samlEnv {
 // ACS.
 func (env *samlEnv) signIn(t *testing.T, user string) url.Values {
 	t.Helper()
-	redirect, err := env.s.Begin(context.Background(), env.conn.ID, "/web/home")
+	redirect, _, err := env.s.Begin(context.Background(), env.conn.ID, "/web/home")
 	if err != nil {
 		t.Fatal(err)
 	}
