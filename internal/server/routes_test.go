@@ -50,6 +50,12 @@ var publicRoutes = map[string]bool{
 	"POST /web/password/forgot": true,
 	"GET /web/password/reset":   true,
 	"POST /web/password/reset":  true,
+	// A SAML connection's service provider: its metadata is public (the
+	// identity provider imports it), and what its identity provider posts
+	// carries its own credential (a signed response, for a sign-in this
+	// browser started).
+	"POST /web/sso/saml/{connection}/acs":     true,
+	"GET /web/sso/saml/{connection}/metadata": true,
 }
 
 var pathParam = regexp.MustCompile(`\{([a-z_]+)\}`)
