@@ -36,7 +36,9 @@ type samlSite struct {
 	start string
 }
 
-func newSAMLSite(t *testing.T, db *store.DB) *samlSite {
+// newSAMLSite makes the site, its identity provider named by idpHost
+// (see samltest.StartOn; "" is 127.0.0.1).
+func newSAMLSite(t *testing.T, db *store.DB, idpHost string) *samlSite {
 	t.Helper()
 	keys, err := samlIdPKeys()
 	if err != nil {
@@ -45,7 +47,7 @@ func newSAMLSite(t *testing.T, db *store.DB) *samlSite {
 	e := newEnvWith(t, db, web.Config{}, func(base string) *sso.Service {
 		return sso.New(sso.Config{DB: db, PublicURL: base, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	})
-	site := &samlSite{env: e, idp: samltest.Start(t, keys.CertificatePEM, keys.PrivateKeyPEM)}
+	site := &samlSite{env: e, idp: samltest.StartOn(t, idpHost, keys.CertificatePEM, keys.PrivateKeyPEM)}
 	for _, u := range []samltest.User{
 		{Name: "admin", Email: "admin@example.com"},
 		{Name: "carol", Email: "carol@example.com"},
@@ -147,7 +149,7 @@ func refused(t *testing.T, r reply, want string) {
 
 func TestSAMLSignInThroughThePages(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, db *store.DB) {
-		s := newSAMLSite(t, db)
+		s := newSAMLSite(t, db, "")
 		ctx := context.Background()
 
 		t.Run("sign-in", func(t *testing.T) {

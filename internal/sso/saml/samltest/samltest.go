@@ -34,6 +34,14 @@ type IdP struct {
 // and private key given; it stops when the test ends.
 func Start(t testing.TB, certificatePEM, privateKeyPEM string) *IdP {
 	t.Helper()
+	return StartOn(t, "", certificatePEM, privateKeyPEM)
+}
+
+// StartOn is Start with the identity provider named by host (for example
+// localhost) instead of 127.0.0.1, so that a browser sees it as another
+// site than a service provider on 127.0.0.1, as it would be in production.
+func StartOn(t testing.TB, host, certificatePEM, privateKeyPEM string) *IdP {
+	t.Helper()
 	pair, err := tls.X509KeyPair([]byte(certificatePEM), []byte(privateKeyPEM))
 	if err != nil {
 		t.Fatal(err)
@@ -44,8 +52,11 @@ func Start(t testing.TB, certificatePEM, privateKeyPEM string) *IdP {
 		handler.ServeHTTP(w, r)
 	}))
 	t.Cleanup(srv.Close)
-	idp.URL = srv.URL
 	u, _ := url.Parse(srv.URL)
+	if host != "" {
+		u.Host = host + ":" + u.Port()
+	}
+	idp.URL = u.String()
 	idp.Server, err = samlidp.New(samlidp.Options{
 		URL:         *u,
 		Key:         pair.PrivateKey,
