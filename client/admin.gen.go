@@ -1536,6 +1536,24 @@ func (e RotateUnavailableReason) Valid() bool {
 	}
 }
 
+// Defines values for SSOConnectionProtocol.
+const (
+	Oidc SSOConnectionProtocol = "oidc"
+	Saml SSOConnectionProtocol = "saml"
+)
+
+// Valid indicates whether the value is a known member of the SSOConnectionProtocol enum.
+func (e SSOConnectionProtocol) Valid() bool {
+	switch e {
+	case Oidc:
+		return true
+	case Saml:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ScimSyncRunStatus.
 const (
 	FAILED  ScimSyncRunStatus = "FAILED"
@@ -3882,6 +3900,88 @@ type RotatedAPIKeyOut struct {
 	PreviousKeyExpiresAt *time.Time `json:"previous_key_expires_at"`
 }
 
+// SSOConnection A single sign-on connection; never its secrets.
+type SSOConnection struct {
+	BreakGlassUserIds []string  `json:"break_glass_user_ids"`
+	CreatedAt         time.Time `json:"created_at"`
+	Enforce           bool      `json:"enforce"`
+
+	// ExternalIdClaim The claim or attribute that holds the SCIM externalId.
+	ExternalIdClaim string             `json:"external_id_claim"`
+	Id              openapi_types.UUID `json:"id"`
+
+	// Jit Just-in-time creation of members whose verified address is in one of the domains.
+	Jit SSOJIT `json:"jit"`
+
+	// Oidc The OpenID Connect provider; null for SAML.
+	Oidc struct {
+		ClientId string `json:"client_id"`
+
+		// ClientSecretEnv The environment variable the client secret is read from.
+		ClientSecretEnv string `json:"client_secret_env"`
+
+		// ClientSecretFile The file the client secret is read from.
+		ClientSecretFile string `json:"client_secret_file"`
+		Issuer           string `json:"issuer"`
+
+		// RedirectUri The redirect URI to register at the provider.
+		RedirectUri string   `json:"redirect_uri"`
+		Scopes      []string `json:"scopes"`
+	} `json:"oidc"`
+	Protocol SSOConnectionProtocol `json:"protocol"`
+
+	// Saml The SAML identity provider and Steward's service provider; null for OpenID Connect.
+	Saml struct {
+		AcsUrl string `json:"acs_url"`
+
+		// Certificate The service provider's certificate (PEM).
+		Certificate    string `json:"certificate"`
+		EntityId       string `json:"entity_id"`
+		IdpMetadataUrl string `json:"idp_metadata_url"`
+		IdpMetadataXml string `json:"idp_metadata_xml"`
+		MetadataUrl    string `json:"metadata_url"`
+	} `json:"saml"`
+
+	// StartUrl The link that starts a sign-in through this connection.
+	StartUrl  string    `json:"start_url"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// SSOConnectionProtocol defines model for SSOConnection.Protocol.
+type SSOConnectionProtocol string
+
+// SSOConnectionInput defines model for SSOConnectionInput.
+type SSOConnectionInput struct {
+	BreakGlassUserIds *[]string `json:"break_glass_user_ids,omitempty"`
+	Enforce           *bool     `json:"enforce,omitempty"`
+	ExternalIdClaim   *string   `json:"external_id_claim,omitempty"`
+	Jit               *struct {
+		DefaultRole *string   `json:"default_role,omitempty"`
+		Domains     *[]string `json:"domains,omitempty"`
+	} `json:"jit,omitempty"`
+	Oidc *struct {
+		ClientId         *string   `json:"client_id,omitempty"`
+		ClientSecretEnv  *string   `json:"client_secret_env,omitempty"`
+		ClientSecretFile *string   `json:"client_secret_file,omitempty"`
+		Issuer           *string   `json:"issuer,omitempty"`
+		Scopes           *[]string `json:"scopes,omitempty"`
+	} `json:"oidc,omitempty"`
+
+	// Protocol oidc or saml.
+	Protocol string `json:"protocol"`
+	Saml     *struct {
+		IdpMetadataUrl *string `json:"idp_metadata_url,omitempty"`
+		IdpMetadataXml *string `json:"idp_metadata_xml,omitempty"`
+	} `json:"saml,omitempty"`
+}
+
+// SSOJIT Just-in-time creation of members whose verified address is in one of the domains.
+type SSOJIT struct {
+	// DefaultRole The role new members get (its id in answers; its name, letter or id in requests).
+	DefaultRole string   `json:"default_role"`
+	Domains     []string `json:"domains"`
+}
+
 // ScimSyncGroupActionOut defines model for ScimSyncGroupActionOut.
 type ScimSyncGroupActionOut struct {
 	Group ScimSyncGroupRefOut `json:"group"`
@@ -5296,6 +5396,9 @@ type UsersApiAdminScimSyncTriggerScimSyncJSONRequestBody = AdminScimSyncTriggerI
 // UsersApiAdminSpendLimitsUpdateSpendLimitsJSONRequestBody defines body for UsersApiAdminSpendLimitsUpdateSpendLimits for application/json ContentType.
 type UsersApiAdminSpendLimitsUpdateSpendLimitsJSONRequestBody = NewUsageLimitIN
 
+// StewardPutSsoJSONRequestBody defines body for StewardPutSso for application/json ContentType.
+type StewardPutSsoJSONRequestBody = SSOConnectionInput
+
 // UsersApiAdminUserGroupsCreateUserGroupJSONRequestBody defines body for UsersApiAdminUserGroupsCreateUserGroup for application/json ContentType.
 type UsersApiAdminUserGroupsCreateUserGroupJSONRequestBody = AdminUserGroupIn
 
@@ -5385,6 +5488,9 @@ type BackofficeCreateOrganizationJSONRequestBody = CreateOrganizationIn
 
 // BackofficePromoteMemberJSONRequestBody defines body for BackofficePromoteMember for application/json ContentType.
 type BackofficePromoteMemberJSONRequestBody = PromoteIn
+
+// BackofficePutSsoJSONRequestBody defines body for BackofficePutSso for application/json ContentType.
+type BackofficePutSsoJSONRequestBody = SSOConnectionInput
 
 // AsUserRole returns the union data inside the AdminOrganizationMemberOUT_RawRole as a UserRole
 func (t AdminOrganizationMemberOUT_RawRole) AsUserRole() (UserRole, error) {
@@ -7755,6 +7861,38 @@ type ClientInterface interface {
 	// Corresponds with POST /v1/admin/spend-limit (the `UsersApiAdminSpendLimitsUpdateSpendLimits` operationId).
 	UsersApiAdminSpendLimitsUpdateSpendLimits(ctx context.Context, body UsersApiAdminSpendLimitsUpdateSpendLimitsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// StewardDeleteSso Delete the single sign-on connection
+	//
+	// Deletes the Organization's connection; passwords work again. Audited as `sso.configuration.deleted`.
+	//
+	// Corresponds with DELETE /v1/admin/sso (the `StewardDeleteSso` operationId).
+	StewardDeleteSso(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// StewardGetSso Get the single sign-on connection
+	//
+	// Returns the Organization's identity provider connection, with the URLs to give the provider. Secrets are never returned: the OpenID Connect client secret is only named (an environment variable or a file), and the SAML service provider's private key stays in Steward.
+	//
+	// Corresponds with GET /v1/admin/sso (the `StewardGetSso` operationId).
+	StewardGetSso(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// StewardPutSsoWithBody Set the single sign-on connection
+	//
+	// Creates or replaces the Organization's connection with the body (what is not sent is empty, not kept). Turning `enforce` on needs a successful single sign-on through this connection, since its provider last changed, by an administrator (an `organization_admin` of the Organization, or a member of the Enterprise Account); 409 otherwise. Audited as `sso.configuration.updated`.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PUT /v1/admin/sso (the `StewardPutSso` operationId).
+	StewardPutSsoWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// StewardPutSso Set the single sign-on connection
+	//
+	// Creates or replaces the Organization's connection with the body (what is not sent is empty, not kept). Turning `enforce` on needs a successful single sign-on through this connection, since its provider last changed, by an administrator (an `organization_admin` of the Organization, or a member of the Enterprise Account); 409 otherwise. Audited as `sso.configuration.updated`.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PUT /v1/admin/sso (the `StewardPutSso` operationId).
+	StewardPutSso(ctx context.Context, body StewardPutSsoJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// UsersApiAdminUsageGetUsage Get the Organization's usage
 	//
 	// Returns one calendar month of the Organization's usage and its cost, per model and per day, months and days taken in the Organization's time zone (UTC unless set with `PATCH /v1/admin/organization`; `start_date` and `end_date` carry its offset). `month` and `year` are decimal numbers, with or without leading zeros (`5` and `05` both mean May); each defaults to the current month or year. The usage is what Steward's gateway recorded, and all of it is reported under `completion`: the other categories are empty and `vibe_usage` is 0. For each model, `completion.models.<model>` holds `input_tokens`, `output_tokens`, `requests` and `cost`, each an array of `{"date": "YYYY-MM-DD", "value": number}` with one entry per day that has usage; `cost` is in the billing currency. `prices` lists, for each served model, its input and its output price per million tokens: `event_type` `api_tokens`, `billing_metric` `input_tokens` or `output_tokens`, `billing_group` the model, `api_zone` `global` and `service_tier` `standard`. Steward serves a single zone, `global`: with `api_zone` `us` or `eu` the report has no usage.
@@ -8525,6 +8663,38 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /v1/backoffice/organizations/{organization_id}/promote (the `BackofficePromoteMember` operationId).
 	BackofficePromoteMember(ctx context.Context, organizationId OrganizationId, body BackofficePromoteMemberJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// BackofficeDeleteSso Delete the single sign-on connection
+	//
+	// Deletes the Enterprise Account's Backoffice's connection; passwords work again. Audited as `sso.configuration.deleted`.
+	//
+	// Corresponds with DELETE /v1/backoffice/sso (the `BackofficeDeleteSso` operationId).
+	BackofficeDeleteSso(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// BackofficeGetSso Get the single sign-on connection
+	//
+	// Returns the Enterprise Account's Backoffice's identity provider connection, with the URLs to give the provider. Secrets are never returned: the OpenID Connect client secret is only named (an environment variable or a file), and the SAML service provider's private key stays in Steward.
+	//
+	// Corresponds with GET /v1/backoffice/sso (the `BackofficeGetSso` operationId).
+	BackofficeGetSso(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// BackofficePutSsoWithBody Set the single sign-on connection
+	//
+	// Creates or replaces the Enterprise Account's Backoffice's connection with the body (what is not sent is empty, not kept). Turning `enforce` on needs a successful single sign-on through this connection, since its provider last changed, by an administrator (an `organization_admin` of the Organization, or a member of the Enterprise Account); 409 otherwise. Audited as `sso.configuration.updated`.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PUT /v1/backoffice/sso (the `BackofficePutSso` operationId).
+	BackofficePutSsoWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// BackofficePutSso Set the single sign-on connection
+	//
+	// Creates or replaces the Enterprise Account's Backoffice's connection with the body (what is not sent is empty, not kept). Turning `enforce` on needs a successful single sign-on through this connection, since its provider last changed, by an administrator (an `organization_admin` of the Organization, or a member of the Enterprise Account); 409 otherwise. Audited as `sso.configuration.updated`.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PUT /v1/backoffice/sso (the `BackofficePutSso` operationId).
+	BackofficePutSso(ctx context.Context, body BackofficePutSsoJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 }
 
 // StewardHealthz Liveness probe
@@ -9466,6 +9636,78 @@ func (c *Client) UsersApiAdminSpendLimitsUpdateSpendLimitsWithBody(ctx context.C
 // Corresponds with POST /v1/admin/spend-limit (the `UsersApiAdminSpendLimitsUpdateSpendLimits` operationId).
 func (c *Client) UsersApiAdminSpendLimitsUpdateSpendLimits(ctx context.Context, body UsersApiAdminSpendLimitsUpdateSpendLimitsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewUsersApiAdminSpendLimitsUpdateSpendLimitsRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// StewardDeleteSso Delete the single sign-on connection
+//
+// Deletes the Organization's connection; passwords work again. Audited as `sso.configuration.deleted`.
+//
+// Corresponds with DELETE /v1/admin/sso (the `StewardDeleteSso` operationId).
+func (c *Client) StewardDeleteSso(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewStewardDeleteSsoRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// StewardGetSso Get the single sign-on connection
+//
+// Returns the Organization's identity provider connection, with the URLs to give the provider. Secrets are never returned: the OpenID Connect client secret is only named (an environment variable or a file), and the SAML service provider's private key stays in Steward.
+//
+// Corresponds with GET /v1/admin/sso (the `StewardGetSso` operationId).
+func (c *Client) StewardGetSso(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewStewardGetSsoRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// StewardPutSsoWithBody Set the single sign-on connection
+//
+// Creates or replaces the Organization's connection with the body (what is not sent is empty, not kept). Turning `enforce` on needs a successful single sign-on through this connection, since its provider last changed, by an administrator (an `organization_admin` of the Organization, or a member of the Enterprise Account); 409 otherwise. Audited as `sso.configuration.updated`.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PUT /v1/admin/sso (the `StewardPutSso` operationId).
+func (c *Client) StewardPutSsoWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewStewardPutSsoRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// StewardPutSso Set the single sign-on connection
+//
+// Creates or replaces the Organization's connection with the body (what is not sent is empty, not kept). Turning `enforce` on needs a successful single sign-on through this connection, since its provider last changed, by an administrator (an `organization_admin` of the Organization, or a member of the Enterprise Account); 409 otherwise. Audited as `sso.configuration.updated`.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PUT /v1/admin/sso (the `StewardPutSso` operationId).
+func (c *Client) StewardPutSso(ctx context.Context, body StewardPutSsoJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewStewardPutSsoRequest(c.Server, body)
 	if err != nil {
 		return nil, err
 	}
@@ -11167,6 +11409,78 @@ func (c *Client) BackofficePromoteMemberWithBody(ctx context.Context, organizati
 // Corresponds with POST /v1/backoffice/organizations/{organization_id}/promote (the `BackofficePromoteMember` operationId).
 func (c *Client) BackofficePromoteMember(ctx context.Context, organizationId OrganizationId, body BackofficePromoteMemberJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewBackofficePromoteMemberRequest(c.Server, organizationId, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// BackofficeDeleteSso Delete the single sign-on connection
+//
+// Deletes the Enterprise Account's Backoffice's connection; passwords work again. Audited as `sso.configuration.deleted`.
+//
+// Corresponds with DELETE /v1/backoffice/sso (the `BackofficeDeleteSso` operationId).
+func (c *Client) BackofficeDeleteSso(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewBackofficeDeleteSsoRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// BackofficeGetSso Get the single sign-on connection
+//
+// Returns the Enterprise Account's Backoffice's identity provider connection, with the URLs to give the provider. Secrets are never returned: the OpenID Connect client secret is only named (an environment variable or a file), and the SAML service provider's private key stays in Steward.
+//
+// Corresponds with GET /v1/backoffice/sso (the `BackofficeGetSso` operationId).
+func (c *Client) BackofficeGetSso(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewBackofficeGetSsoRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// BackofficePutSsoWithBody Set the single sign-on connection
+//
+// Creates or replaces the Enterprise Account's Backoffice's connection with the body (what is not sent is empty, not kept). Turning `enforce` on needs a successful single sign-on through this connection, since its provider last changed, by an administrator (an `organization_admin` of the Organization, or a member of the Enterprise Account); 409 otherwise. Audited as `sso.configuration.updated`.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PUT /v1/backoffice/sso (the `BackofficePutSso` operationId).
+func (c *Client) BackofficePutSsoWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewBackofficePutSsoRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// BackofficePutSso Set the single sign-on connection
+//
+// Creates or replaces the Enterprise Account's Backoffice's connection with the body (what is not sent is empty, not kept). Turning `enforce` on needs a successful single sign-on through this connection, since its provider last changed, by an administrator (an `organization_admin` of the Organization, or a member of the Enterprise Account); 409 otherwise. Audited as `sso.configuration.updated`.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PUT /v1/backoffice/sso (the `BackofficePutSso` operationId).
+func (c *Client) BackofficePutSso(ctx context.Context, body BackofficePutSsoJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewBackofficePutSsoRequest(c.Server, body)
 	if err != nil {
 		return nil, err
 	}
@@ -13089,6 +13403,100 @@ func NewUsersApiAdminSpendLimitsUpdateSpendLimitsRequestWithBody(server string, 
 	}
 
 	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewStewardDeleteSsoRequest constructs an http.Request for the StewardDeleteSso method
+func NewStewardDeleteSsoRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/admin/sso")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewStewardGetSsoRequest constructs an http.Request for the StewardGetSso method
+func NewStewardGetSsoRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/admin/sso")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewStewardPutSsoRequest calls the generic StewardPutSso builder with application/json body
+func NewStewardPutSsoRequest(server string, body StewardPutSsoJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewStewardPutSsoRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewStewardPutSsoRequestWithBody constructs an http.Request for the StewardPutSso method, with any body, and a specified content type
+func NewStewardPutSsoRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/admin/sso")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPut, queryURL.String(), body)
 	if err != nil {
 		return nil, err
 	}
@@ -15929,6 +16337,100 @@ func NewBackofficePromoteMemberRequestWithBody(server string, organizationId Org
 	return req, nil
 }
 
+// NewBackofficeDeleteSsoRequest constructs an http.Request for the BackofficeDeleteSso method
+func NewBackofficeDeleteSsoRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/backoffice/sso")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewBackofficeGetSsoRequest constructs an http.Request for the BackofficeGetSso method
+func NewBackofficeGetSsoRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/backoffice/sso")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewBackofficePutSsoRequest calls the generic BackofficePutSso builder with application/json body
+func NewBackofficePutSsoRequest(server string, body BackofficePutSsoJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewBackofficePutSsoRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewBackofficePutSsoRequestWithBody constructs an http.Request for the BackofficePutSso method, with any body, and a specified content type
+func NewBackofficePutSsoRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/backoffice/sso")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPut, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 func (c *Client) applyEditors(ctx context.Context, req *http.Request, additionalEditors []RequestEditorFn) error {
 	for _, r := range c.RequestEditors {
 		if err := r(ctx, req); err != nil {
@@ -16453,6 +16955,42 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /v1/admin/spend-limit (the `UsersApiAdminSpendLimitsUpdateSpendLimits` operationId).
 	UsersApiAdminSpendLimitsUpdateSpendLimitsWithResponse(ctx context.Context, body UsersApiAdminSpendLimitsUpdateSpendLimitsJSONRequestBody, reqEditors ...RequestEditorFn) (*UsersApiAdminSpendLimitsUpdateSpendLimitsResponse, error)
+
+	// StewardDeleteSsoWithResponse Delete the single sign-on connection
+	//
+	// Deletes the Organization's connection; passwords work again. Audited as `sso.configuration.deleted`.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /v1/admin/sso (the `StewardDeleteSso` operationId).
+	StewardDeleteSsoWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*StewardDeleteSsoResponse, error)
+
+	// StewardGetSsoWithResponse Get the single sign-on connection
+	//
+	// Returns the Organization's identity provider connection, with the URLs to give the provider. Secrets are never returned: the OpenID Connect client secret is only named (an environment variable or a file), and the SAML service provider's private key stays in Steward.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/admin/sso (the `StewardGetSso` operationId).
+	StewardGetSsoWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*StewardGetSsoResponse, error)
+
+	// StewardPutSsoWithBodyWithResponse Set the single sign-on connection
+	//
+	// Creates or replaces the Organization's connection with the body (what is not sent is empty, not kept). Turning `enforce` on needs a successful single sign-on through this connection, since its provider last changed, by an administrator (an `organization_admin` of the Organization, or a member of the Enterprise Account); 409 otherwise. Audited as `sso.configuration.updated`.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /v1/admin/sso (the `StewardPutSso` operationId).
+	StewardPutSsoWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*StewardPutSsoResponse, error)
+
+	// StewardPutSsoWithResponse Set the single sign-on connection
+	//
+	// Creates or replaces the Organization's connection with the body (what is not sent is empty, not kept). Turning `enforce` on needs a successful single sign-on through this connection, since its provider last changed, by an administrator (an `organization_admin` of the Organization, or a member of the Enterprise Account); 409 otherwise. Audited as `sso.configuration.updated`.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /v1/admin/sso (the `StewardPutSso` operationId).
+	StewardPutSsoWithResponse(ctx context.Context, body StewardPutSsoJSONRequestBody, reqEditors ...RequestEditorFn) (*StewardPutSsoResponse, error)
 
 	// UsersApiAdminUsageGetUsageWithResponse Get the Organization's usage
 	//
@@ -17290,6 +17828,42 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /v1/backoffice/organizations/{organization_id}/promote (the `BackofficePromoteMember` operationId).
 	BackofficePromoteMemberWithResponse(ctx context.Context, organizationId OrganizationId, body BackofficePromoteMemberJSONRequestBody, reqEditors ...RequestEditorFn) (*BackofficePromoteMemberResponse, error)
+
+	// BackofficeDeleteSsoWithResponse Delete the single sign-on connection
+	//
+	// Deletes the Enterprise Account's Backoffice's connection; passwords work again. Audited as `sso.configuration.deleted`.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /v1/backoffice/sso (the `BackofficeDeleteSso` operationId).
+	BackofficeDeleteSsoWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*BackofficeDeleteSsoResponse, error)
+
+	// BackofficeGetSsoWithResponse Get the single sign-on connection
+	//
+	// Returns the Enterprise Account's Backoffice's identity provider connection, with the URLs to give the provider. Secrets are never returned: the OpenID Connect client secret is only named (an environment variable or a file), and the SAML service provider's private key stays in Steward.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/backoffice/sso (the `BackofficeGetSso` operationId).
+	BackofficeGetSsoWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*BackofficeGetSsoResponse, error)
+
+	// BackofficePutSsoWithBodyWithResponse Set the single sign-on connection
+	//
+	// Creates or replaces the Enterprise Account's Backoffice's connection with the body (what is not sent is empty, not kept). Turning `enforce` on needs a successful single sign-on through this connection, since its provider last changed, by an administrator (an `organization_admin` of the Organization, or a member of the Enterprise Account); 409 otherwise. Audited as `sso.configuration.updated`.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /v1/backoffice/sso (the `BackofficePutSso` operationId).
+	BackofficePutSsoWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*BackofficePutSsoResponse, error)
+
+	// BackofficePutSsoWithResponse Set the single sign-on connection
+	//
+	// Creates or replaces the Enterprise Account's Backoffice's connection with the body (what is not sent is empty, not kept). Turning `enforce` on needs a successful single sign-on through this connection, since its provider last changed, by an administrator (an `organization_admin` of the Organization, or a member of the Enterprise Account); 409 otherwise. Audited as `sso.configuration.updated`.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /v1/backoffice/sso (the `BackofficePutSso` operationId).
+	BackofficePutSsoWithResponse(ctx context.Context, body BackofficePutSsoJSONRequestBody, reqEditors ...RequestEditorFn) (*BackofficePutSsoResponse, error)
 }
 
 type StewardHealthzResponse struct {
@@ -20639,6 +21213,255 @@ func (r UsersApiAdminSpendLimitsUpdateSpendLimitsResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r UsersApiAdminSpendLimitsUpdateSpendLimitsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type StewardDeleteSsoResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *ValidationFailed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r StewardDeleteSsoResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r StewardDeleteSsoResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r StewardDeleteSsoResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r StewardDeleteSsoResponse) GetJSON422() *ValidationFailed {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r StewardDeleteSsoResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r StewardDeleteSsoResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r StewardDeleteSsoResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r StewardDeleteSsoResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r StewardDeleteSsoResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r StewardDeleteSsoResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type StewardGetSsoResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *SSOConnection
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *ValidationFailed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r StewardGetSsoResponse) GetJSON200() *SSOConnection {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r StewardGetSsoResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r StewardGetSsoResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r StewardGetSsoResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r StewardGetSsoResponse) GetJSON422() *ValidationFailed {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r StewardGetSsoResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r StewardGetSsoResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r StewardGetSsoResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r StewardGetSsoResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r StewardGetSsoResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r StewardGetSsoResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type StewardPutSsoResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *SSOConnection
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *ValidationFailed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r StewardPutSsoResponse) GetJSON200() *SSOConnection {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r StewardPutSsoResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r StewardPutSsoResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r StewardPutSsoResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r StewardPutSsoResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r StewardPutSsoResponse) GetJSON422() *ValidationFailed {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r StewardPutSsoResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r StewardPutSsoResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r StewardPutSsoResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r StewardPutSsoResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r StewardPutSsoResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r StewardPutSsoResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -26007,6 +26830,255 @@ func (r BackofficePromoteMemberResponse) ContentType() string {
 	return ""
 }
 
+type BackofficeDeleteSsoResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *ValidationFailed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r BackofficeDeleteSsoResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r BackofficeDeleteSsoResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r BackofficeDeleteSsoResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r BackofficeDeleteSsoResponse) GetJSON422() *ValidationFailed {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r BackofficeDeleteSsoResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r BackofficeDeleteSsoResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r BackofficeDeleteSsoResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r BackofficeDeleteSsoResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r BackofficeDeleteSsoResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r BackofficeDeleteSsoResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type BackofficeGetSsoResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *SSOConnection
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *ValidationFailed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r BackofficeGetSsoResponse) GetJSON200() *SSOConnection {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r BackofficeGetSsoResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r BackofficeGetSsoResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r BackofficeGetSsoResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r BackofficeGetSsoResponse) GetJSON422() *ValidationFailed {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r BackofficeGetSsoResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r BackofficeGetSsoResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r BackofficeGetSsoResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r BackofficeGetSsoResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r BackofficeGetSsoResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r BackofficeGetSsoResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type BackofficePutSsoResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *SSOConnection
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *ValidationFailed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r BackofficePutSsoResponse) GetJSON200() *SSOConnection {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r BackofficePutSsoResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r BackofficePutSsoResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r BackofficePutSsoResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r BackofficePutSsoResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r BackofficePutSsoResponse) GetJSON422() *ValidationFailed {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r BackofficePutSsoResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r BackofficePutSsoResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r BackofficePutSsoResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r BackofficePutSsoResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r BackofficePutSsoResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r BackofficePutSsoResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // StewardHealthzWithResponse Liveness probe
 //
 // Answers as long as the process is serving requests.
@@ -26804,6 +27876,66 @@ func (c *ClientWithResponses) UsersApiAdminSpendLimitsUpdateSpendLimitsWithRespo
 		return nil, err
 	}
 	return ParseUsersApiAdminSpendLimitsUpdateSpendLimitsResponse(rsp)
+}
+
+// StewardDeleteSsoWithResponse Delete the single sign-on connection
+//
+// Deletes the Organization's connection; passwords work again. Audited as `sso.configuration.deleted`.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /v1/admin/sso (the `StewardDeleteSso` operationId).
+func (c *ClientWithResponses) StewardDeleteSsoWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*StewardDeleteSsoResponse, error) {
+	rsp, err := c.StewardDeleteSso(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseStewardDeleteSsoResponse(rsp)
+}
+
+// StewardGetSsoWithResponse Get the single sign-on connection
+//
+// Returns the Organization's identity provider connection, with the URLs to give the provider. Secrets are never returned: the OpenID Connect client secret is only named (an environment variable or a file), and the SAML service provider's private key stays in Steward.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/admin/sso (the `StewardGetSso` operationId).
+func (c *ClientWithResponses) StewardGetSsoWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*StewardGetSsoResponse, error) {
+	rsp, err := c.StewardGetSso(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseStewardGetSsoResponse(rsp)
+}
+
+// StewardPutSsoWithBodyWithResponse Set the single sign-on connection
+//
+// Creates or replaces the Organization's connection with the body (what is not sent is empty, not kept). Turning `enforce` on needs a successful single sign-on through this connection, since its provider last changed, by an administrator (an `organization_admin` of the Organization, or a member of the Enterprise Account); 409 otherwise. Audited as `sso.configuration.updated`.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /v1/admin/sso (the `StewardPutSso` operationId).
+func (c *ClientWithResponses) StewardPutSsoWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*StewardPutSsoResponse, error) {
+	rsp, err := c.StewardPutSsoWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseStewardPutSsoResponse(rsp)
+}
+
+// StewardPutSsoWithResponse Set the single sign-on connection
+//
+// Creates or replaces the Organization's connection with the body (what is not sent is empty, not kept). Turning `enforce` on needs a successful single sign-on through this connection, since its provider last changed, by an administrator (an `organization_admin` of the Organization, or a member of the Enterprise Account); 409 otherwise. Audited as `sso.configuration.updated`.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /v1/admin/sso (the `StewardPutSso` operationId).
+func (c *ClientWithResponses) StewardPutSsoWithResponse(ctx context.Context, body StewardPutSsoJSONRequestBody, reqEditors ...RequestEditorFn) (*StewardPutSsoResponse, error) {
+	rsp, err := c.StewardPutSso(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseStewardPutSsoResponse(rsp)
 }
 
 // UsersApiAdminUsageGetUsageWithResponse Get the Organization's usage
@@ -28199,6 +29331,66 @@ func (c *ClientWithResponses) BackofficePromoteMemberWithResponse(ctx context.Co
 		return nil, err
 	}
 	return ParseBackofficePromoteMemberResponse(rsp)
+}
+
+// BackofficeDeleteSsoWithResponse Delete the single sign-on connection
+//
+// Deletes the Enterprise Account's Backoffice's connection; passwords work again. Audited as `sso.configuration.deleted`.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /v1/backoffice/sso (the `BackofficeDeleteSso` operationId).
+func (c *ClientWithResponses) BackofficeDeleteSsoWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*BackofficeDeleteSsoResponse, error) {
+	rsp, err := c.BackofficeDeleteSso(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseBackofficeDeleteSsoResponse(rsp)
+}
+
+// BackofficeGetSsoWithResponse Get the single sign-on connection
+//
+// Returns the Enterprise Account's Backoffice's identity provider connection, with the URLs to give the provider. Secrets are never returned: the OpenID Connect client secret is only named (an environment variable or a file), and the SAML service provider's private key stays in Steward.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/backoffice/sso (the `BackofficeGetSso` operationId).
+func (c *ClientWithResponses) BackofficeGetSsoWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*BackofficeGetSsoResponse, error) {
+	rsp, err := c.BackofficeGetSso(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseBackofficeGetSsoResponse(rsp)
+}
+
+// BackofficePutSsoWithBodyWithResponse Set the single sign-on connection
+//
+// Creates or replaces the Enterprise Account's Backoffice's connection with the body (what is not sent is empty, not kept). Turning `enforce` on needs a successful single sign-on through this connection, since its provider last changed, by an administrator (an `organization_admin` of the Organization, or a member of the Enterprise Account); 409 otherwise. Audited as `sso.configuration.updated`.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /v1/backoffice/sso (the `BackofficePutSso` operationId).
+func (c *ClientWithResponses) BackofficePutSsoWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*BackofficePutSsoResponse, error) {
+	rsp, err := c.BackofficePutSsoWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseBackofficePutSsoResponse(rsp)
+}
+
+// BackofficePutSsoWithResponse Set the single sign-on connection
+//
+// Creates or replaces the Enterprise Account's Backoffice's connection with the body (what is not sent is empty, not kept). Turning `enforce` on needs a successful single sign-on through this connection, since its provider last changed, by an administrator (an `organization_admin` of the Organization, or a member of the Enterprise Account); 409 otherwise. Audited as `sso.configuration.updated`.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /v1/backoffice/sso (the `BackofficePutSso` operationId).
+func (c *ClientWithResponses) BackofficePutSsoWithResponse(ctx context.Context, body BackofficePutSsoJSONRequestBody, reqEditors ...RequestEditorFn) (*BackofficePutSsoResponse, error) {
+	rsp, err := c.BackofficePutSso(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseBackofficePutSsoResponse(rsp)
 }
 
 // ParseStewardHealthzResponse parses an HTTP response from a StewardHealthzWithResponse call
@@ -30915,6 +32107,213 @@ func ParseUsersApiAdminSpendLimitsUpdateSpendLimitsResponse(rsp *http.Response) 
 			return nil, err
 		}
 		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseStewardDeleteSsoResponse parses an HTTP response from a StewardDeleteSsoWithResponse call
+func ParseStewardDeleteSsoResponse(rsp *http.Response) (*StewardDeleteSsoResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &StewardDeleteSsoResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseStewardGetSsoResponse parses an HTTP response from a StewardGetSsoWithResponse call
+func ParseStewardGetSsoResponse(rsp *http.Response) (*StewardGetSsoResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &StewardGetSsoResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest SSOConnection
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseStewardPutSsoResponse parses an HTTP response from a StewardPutSsoWithResponse call
+func ParseStewardPutSsoResponse(rsp *http.Response) (*StewardPutSsoResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &StewardPutSsoResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest SSOConnection
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
 		var dest ValidationFailed
@@ -35371,6 +36770,213 @@ func ParseBackofficePromoteMemberResponse(rsp *http.Response) (*BackofficePromot
 			return nil, err
 		}
 		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseBackofficeDeleteSsoResponse parses an HTTP response from a BackofficeDeleteSsoWithResponse call
+func ParseBackofficeDeleteSsoResponse(rsp *http.Response) (*BackofficeDeleteSsoResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &BackofficeDeleteSsoResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseBackofficeGetSsoResponse parses an HTTP response from a BackofficeGetSsoWithResponse call
+func ParseBackofficeGetSsoResponse(rsp *http.Response) (*BackofficeGetSsoResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &BackofficeGetSsoResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest SSOConnection
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseBackofficePutSsoResponse parses an HTTP response from a BackofficePutSsoWithResponse call
+func ParseBackofficePutSsoResponse(rsp *http.Response) (*BackofficePutSsoResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &BackofficePutSsoResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest SSOConnection
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
 		var dest ValidationFailed

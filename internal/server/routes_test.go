@@ -50,6 +50,10 @@ var publicRoutes = map[string]bool{
 	"POST /web/password/forgot": true,
 	"GET /web/password/reset":   true,
 	"POST /web/password/reset":  true,
+	// Single sign-on before a session: the identity provider vouches.
+	"POST /web/sso":                   true,
+	"GET /web/sso/{connection}/start": true,
+	"GET /web/sso/oidc/callback":      true,
 	// A SAML connection's service provider: its metadata is public (the
 	// identity provider imports it), and what its identity provider posts
 	// carries its own credential (a signed response, for a sign-in this

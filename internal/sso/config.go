@@ -133,10 +133,19 @@ func (in *Input) validate(scope Scope) []*steward.Error {
 	if len(in.JITDomains) > 0 && scope.Organization() == "" {
 		bad(field("jit", "domains"), "just-in-time creation is for Organizations: a Backoffice's members are added by its Enterprise Account")
 	}
+	// Lists are never null, in storage or in answers.
+	in.Scopes, in.JITDomains, in.BreakGlass = nonNil(in.Scopes), nonNil(in.JITDomains), nonNil(in.BreakGlass)
 	if len(in.BreakGlass) > MaxBreakGlass {
 		bad(field("break_glass_user_ids"), "at most %d break-glass users, not %d", MaxBreakGlass, len(in.BreakGlass))
 	}
 	return errs
+}
+
+func nonNil(list []string) []string {
+	if list == nil {
+		return []string{}
+	}
+	return list
 }
 
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f }

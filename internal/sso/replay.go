@@ -27,7 +27,8 @@ func NewReplay(db *store.DB) *Replay { return &Replay{db: db} }
 func (g *Replay) Use(ctx context.Context, key string, until time.Time) error {
 	sum := sha256.Sum256([]byte(key))
 	hash := hex.EncodeToString(sum[:])
-	return g.db.Transact(ctx, func(tx *store.Tx) error {
+	used := false
+	err := g.db.Transact(ctx, func(tx *store.Tx) error {
 		if _, err := tx.Exec(ctx, `DELETE FROM sso_replay WHERE expires_at <= ?`, store.Micros(tx.Now)); err != nil {
 			return err
 		}
@@ -36,9 +37,12 @@ func (g *Replay) Use(ctx context.Context, key string, until time.Time) error {
 		if err != nil {
 			return err
 		}
-		if n, err := res.RowsAffected(); err != nil || n == 0 {
-			return errors.Join(ErrReplayed, err)
-		}
-		return nil
+		n, err := res.RowsAffected()
+		used = n == 0
+		return err
 	})
+	if err == nil && used {
+		return ErrReplayed
+	}
+	return err
 }

@@ -302,3 +302,28 @@ func TestSAMLMetadata(t *testing.T) {
 		}
 	})
 }
+
+// TestSAMLMetadataChecked puts connections whose metadata XML Steward
+// cannot sign in with, and checks that each is refused for its field.
+func TestSAMLMetadataChecked(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, db *store.DB) {
+		env := newSAMLEnv(t, db)
+		good := string(env.idp.Metadata(t))
+		for _, tt := range []struct{ name, xml, want string }{
+			{"an empty EntityDescriptor", `<EntityDescriptor xmlns="urn:oasis:names:tc:SAML:2.0:metadata" entityID="https://idp.example"/>`, "no identity provider"},
+			{"not XML", "metadata", "not SAML metadata"},
+			{"no signing certificate", strings.NewReplacer("<KeyDescriptor", "<!--", "</KeyDescriptor>", "-->").Replace(good), "no signing certificate"},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				_, err := env.s.Put(context.Background(), env.system, OrgScope(env.org.ID), Input{Protocol: ProtocolSAML, IDPMetadataXML: tt.xml})
+				var se *steward.Error
+				if !errors.As(err, &se) || se.Kind != steward.KindInvalid || !strings.Contains(err.Error(), tt.want) {
+					t.Fatalf("Put = %v, want invalid saying %q", err, tt.want)
+				}
+				if !strings.Contains(strings.Join(se.Field, "."), "idp_metadata_xml") && !strings.Contains(err.Error(), "idp_metadata_xml") {
+					t.Errorf("the error %v does not name idp_metadata_xml", err)
+				}
+			})
+		}
+	})
+}

@@ -22,6 +22,9 @@ import (
 const (
 	// CallbackPath is the OpenID Connect redirect URI of every connection.
 	CallbackPath = "/web/sso/oidc/callback"
+	// BackChannelLogoutPath is the OpenID Connect back-channel logout URI
+	// of every connection.
+	BackChannelLogoutPath = "/web/sso/oidc/backchannel-logout"
 	// StartPath is the start of a connection's sign-in, with the
 	// connection's id for "{connection}".
 	StartPath = "/web/sso/{connection}/start"

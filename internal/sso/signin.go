@@ -3,11 +3,17 @@ package sso
 import (
 	"context"
 	"database/sql"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"net/url"
+	"slices"
 	"strings"
 
+	"github.com/coreos/go-oidc/v3/oidc"
+
 	"github.com/stewardhq/steward/internal/directory"
+	"github.com/stewardhq/steward/internal/steward"
 	"github.com/stewardhq/steward/internal/store"
 )
 
@@ -120,4 +126,94 @@ func (s *Service) LogoutURL(ctx context.Context, sessionID, returnTo string) (st
 	}
 	u.RawQuery = q.Encode()
 	return u.String(), nil
+}
+
+// errBadLogoutToken answers a back-channel logout whose token is not a
+// valid logout token of a connection.
+var errBadLogoutToken = steward.Invalid([]string{"body", "logout_token"}, "the logout token is not valid")
+
+// BackChannelLogout ends the sessions that an OpenID Connect provider's
+// logout token (OpenID Connect Back-Channel Logout 1.0) names: those its
+// connection started for the token's sid, or else for its subject. The
+// token is found a connection by its issuer and audience, then verified by
+// go-oidc with the connection's keys (signature, issuer, audience, expiry,
+// the logout event, no nonce); its jti is accepted once. It returns how
+// many sessions ended; an invalid token is KindInvalid.
+func (s *Service) BackChannelLogout(ctx context.Context, raw string) (int64, error) {
+	iss, aud, ok := unverifiedIssuer(raw)
+	if !ok {
+		return 0, errBadLogoutToken
+	}
+	var conns []Connection
+	err := s.db.View(ctx, func(tx *store.Tx) error {
+		var err error
+		conns, err = store.All(ctx, tx, `SELECT `+connectionColumns+` FROM sso_connections WHERE protocol = ? AND oidc_issuer = ?`,
+			[]any{ProtocolOIDC, iss}, scanConnection)
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	for _, c := range conns {
+		if !slices.Contains(aud, c.OIDC.ClientID) {
+			continue
+		}
+		p, err := s.oidc.provider(ctx, c)
+		if err != nil {
+			return 0, s.providerError(ctx, c, "logout", err)
+		}
+		tok, err := p.Verifier(&oidc.Config{ClientID: c.OIDC.ClientID, Now: s.now}).VerifyLogout(oidc.ClientContext(ctx, s.client), raw)
+		if err != nil {
+			s.log.Info("sso: back-channel logout refused", "connection_id", c.ID, "reason", err.Error())
+			return 0, errBadLogoutToken
+		}
+		until := tok.Expiry
+		if until.IsZero() {
+			until = s.now().Add(PendingTTL)
+		}
+		if err := s.replay.Use(ctx, "oidc-logout:"+c.ID+":"+tok.TokenID, until); errors.Is(err, ErrReplayed) {
+			return 0, errBadLogoutToken
+		} else if err != nil {
+			return 0, err
+		}
+		q, arg := `DELETE FROM web_sessions WHERE sso_connection_id = ? AND sso_subject = ?`, tok.Subject
+		if tok.SessionID != "" {
+			q, arg = `DELETE FROM web_sessions WHERE sso_connection_id = ? AND sso_sid = ?`, tok.SessionID
+		}
+		var n int64
+		err = s.db.Transact(ctx, func(tx *store.Tx) error {
+			res, err := tx.Exec(ctx, q, c.ID, arg)
+			if err == nil {
+				n, err = res.RowsAffected()
+			}
+			return err
+		})
+		return n, err
+	}
+	return 0, errBadLogoutToken
+}
+
+// unverifiedIssuer reads the issuer and audience of a JWT without
+// verifying it, only to find the connection whose keys verify it.
+func unverifiedIssuer(raw string) (iss string, aud []string, ok bool) {
+	parts := strings.Split(raw, ".")
+	if len(raw) > 16<<10 || len(parts) != 3 {
+		return "", nil, false
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return "", nil, false
+	}
+	var claims struct {
+		Iss string          `json:"iss"`
+		Aud json.RawMessage `json:"aud"`
+	}
+	if json.Unmarshal(payload, &claims) != nil || claims.Iss == "" {
+		return "", nil, false
+	}
+	var one string
+	if json.Unmarshal(claims.Aud, &one) == nil {
+		return claims.Iss, []string{one}, true
+	}
+	return claims.Iss, aud, json.Unmarshal(claims.Aud, &aud) == nil
 }

@@ -25,7 +25,8 @@ var (
 	auditActorTypes  = []string{steward.ActorHuman, steward.ActorAPIKey, steward.ActorOther}
 	auditTargetTypes = []string{audit.TargetUser, audit.TargetUserGroup, audit.TargetOrganization, audit.TargetWorkspace, audit.TargetAPIKey,
 		audit.TargetAdminAPIKey, audit.TargetAPIKeyPolicy, audit.TargetMonthlyLimit, audit.TargetWorkspaceMonthly, audit.TargetRateLimitRule,
-		audit.TargetEnterpriseAccount, audit.TargetBackofficeKey, audit.TargetRole, audit.TargetSCIMToken, audit.TargetWebhook}
+		audit.TargetEnterpriseAccount, audit.TargetBackofficeKey, audit.TargetRole, audit.TargetSCIMToken, audit.TargetWebhook,
+		audit.TargetSSOConnection}
 )
 
 type auditData struct {

@@ -78,6 +78,10 @@ var auditSentences = map[string]string{
 	audit.EventWebhookDelete:                 "{actor} deleted {target}",
 	audit.EventWebhookSecretRotate:           "{actor} rotated the signing secret of {target}",
 	audit.EventWebhookDisabled:               "{actor} disabled {target}, whose deliveries kept failing",
+	audit.EventSSOConfigurationUpdated:       "{actor} changed {target}",
+	audit.EventSSOConfigurationDeleted:       "{actor} deleted {target}",
+	audit.EventUserLoginSSO:                  "{target} signed in with single sign-on",
+	audit.EventUserLoginSSOFailed:            "{target} could not sign in with single sign-on",
 }
 
 // auditEventTypes are the event types the filter offers, in order.
@@ -271,6 +275,8 @@ func (n names) placeholder(e audit.Entry, name string) part {
 		return part{Text: quoted("SCIM token", t["name"])}
 	case audit.TargetWebhook:
 		return part{Text: quoted("webhook", t["url"])}
+	case audit.TargetSSOConnection:
+		return part{Text: "the single sign-on connection", Href: n.base + "/sso"}
 	}
 	return part{Text: strings.ToLower(strings.ReplaceAll(e.TargetType, "_", " "))}
 }

@@ -33,6 +33,8 @@ var flashes = map[string]string{
 	"webhook_saved":   "The webhook endpoint is saved.",
 	"webhook_test":    "A test event is queued: it shows in the delivery log below.",
 	"webhook_deleted": "The webhook endpoint is deleted.",
+	"sso_saved":       "The single sign-on connection is saved.",
+	"sso_deleted":     "The single sign-on connection is deleted: passwords work again.",
 }
 
 // done redirects, after a change, to a page that shows the notice code.

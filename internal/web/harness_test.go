@@ -33,6 +33,8 @@ type env struct {
 	db   *store.DB
 	boot bootstrap.Result
 	http *httptest.Server
+	// sso is the single sign-on service of the pages and the Admin API.
+	sso *sso.Service
 }
 
 func newEnv(t testing.TB, db *store.DB, cfg web.Config) *env {
@@ -61,6 +63,10 @@ func newEnvWith(t testing.TB, db *store.DB, cfg web.Config, signOn func(base str
 	if signOn != nil {
 		cfg.SSO = signOn(base)
 	}
+	if cfg.SSO == nil {
+		cfg.SSO = sso.New(sso.Config{DB: db, PublicURL: base, Log: log})
+	}
+	e.sso = cfg.SSO
 	pages, err := web.New(cfg)
 	if err != nil {
 		t.Fatalf("web.New: %v", err)

@@ -26,6 +26,7 @@ func (h *Handler) routes() {
 		"roles":         h.rolesView,
 		"webhooks":      h.webhooksView,
 		"webhook":       h.webhookView,
+		"sso":           h.ssoView,
 		"bo_orgs":       h.backofficeView("Organizations", "orgs"),
 		"bo_members":    h.backofficeView("Enterprise Account members", "members"),
 		"bo_admin-keys": h.backofficeView("Admin API keys", "admin-keys"),
@@ -44,6 +45,7 @@ func (h *Handler) routes() {
 	h.mux.HandleFunc("GET "+sso.CallbackPath, h.ssoCallback)
 	h.mux.HandleFunc("POST "+sso.ACSPath, h.samlACS)
 	h.mux.HandleFunc("GET "+sso.MetadataPath, h.samlMetadata)
+	h.mux.HandleFunc("POST "+sso.BackChannelLogoutPath, h.ssoBackChannelLogout)
 	h.mux.HandleFunc("POST "+Prefix+"/signout", h.signedIn(h.signOut))
 	h.mux.HandleFunc("GET "+Prefix+"/{$}", h.signedIn(h.home))
 	h.mux.HandleFunc("GET "+Prefix+"/organizations", h.signedIn(h.organizations))
@@ -110,6 +112,10 @@ func (h *Handler) routes() {
 	h.mux.HandleFunc("POST "+o+"/webhooks/{hook}/test", h.panel(steward.ActionWebhooksWrite, h.testWebhook))
 	h.mux.HandleFunc("POST "+o+"/webhooks/{hook}/delete", h.panel(steward.ActionWebhooksWrite, h.deleteWebhook))
 
+	h.mux.HandleFunc("GET "+o+"/sso", h.panel(steward.ActionSSORead, h.show("sso")))
+	h.mux.HandleFunc("POST "+o+"/sso", h.panel(steward.ActionSSOWrite, h.saveSSO))
+	h.mux.HandleFunc("POST "+o+"/sso/delete", h.panel(steward.ActionSSOWrite, h.deleteSSO))
+
 	ea := Prefix + "/ea/{ea}"
 	h.mux.HandleFunc("GET "+ea+"/orgs", h.backoffice(h.show("bo_orgs")))
 	h.mux.HandleFunc("POST "+ea+"/orgs", h.backoffice(h.eaChange("orgs", "org_created", createOrganization)))
@@ -120,4 +126,7 @@ func (h *Handler) routes() {
 	h.mux.HandleFunc("GET "+ea+"/admin-keys", h.backoffice(h.show("bo_admin-keys")))
 	h.mux.HandleFunc("POST "+ea+"/admin-keys", h.backoffice(h.createAdminKey))
 	h.mux.HandleFunc("POST "+ea+"/admin-keys/{key}/delete", h.backoffice(h.eaChange("admin-keys", "admin_key_gone", deleteAdminKey)))
+	h.mux.HandleFunc("GET "+ea+"/sso", h.backoffice(h.show("sso")))
+	h.mux.HandleFunc("POST "+ea+"/sso", h.backoffice(h.saveSSO))
+	h.mux.HandleFunc("POST "+ea+"/sso/delete", h.backoffice(h.deleteSSO))
 }

@@ -140,3 +140,22 @@ func (h *Handler) ssoGate(w http.ResponseWriter, r *http.Request, c *reqCtx, sco
 	}
 	return false, steward.Errorf(steward.KindForbidden, "this Organization signs in with single sign-on: sign in with SSO again")
 }
+
+// ssoBackChannelLogout is where an OpenID Connect provider posts a logout
+// token (Back-Channel Logout 1.0): the sessions it names end. The provider
+// is the caller, not a browser: the token's signature is the credential.
+func (h *Handler) ssoBackChannelLogout(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	n, err := h.cfg.SSO.BackChannelLogout(r.Context(), r.PostFormValue("logout_token"))
+	if err != nil {
+		if !steward.IsKind(err, steward.KindInvalid) {
+			h.cfg.Log.Error("web: back-channel logout", "request_id", steward.RequestIDFrom(r.Context()), "err", err)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = w.Write([]byte(`{"error":"invalid_request","error_description":"the logout token is not valid"}`))
+		return
+	}
+	h.cfg.Log.Info("web: back-channel logout", "request_id", steward.RequestIDFrom(r.Context()), "sessions_ended", n)
+	w.WriteHeader(http.StatusOK)
+}

@@ -25,6 +25,17 @@ import (
 // samlIdPKeys is the test identity provider's key pair, made once.
 var samlIdPKeys = sync.OnceValues(func() (saml.KeyPair, error) { return saml.GenerateKeyPair("idp", time.Now()) })
 
+// samlIdP starts an identity provider named by host (see
+// samltest.StartOn; "" is 127.0.0.1).
+func samlIdP(t *testing.T, host string) *samltest.IdP {
+	t.Helper()
+	keys, err := samlIdPKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return samltest.StartOn(t, host, keys.CertificatePEM, keys.PrivateKeyPEM)
+}
+
 // samlSite is the server with an Organization whose SAML connection
 // points at a real identity provider (samltest) that knows the bootstrap
 // admin, carol (a member), dave (whose domain may join just in time) and
@@ -40,14 +51,10 @@ type samlSite struct {
 // (see samltest.StartOn; "" is 127.0.0.1).
 func newSAMLSite(t *testing.T, db *store.DB, idpHost string) *samlSite {
 	t.Helper()
-	keys, err := samlIdPKeys()
-	if err != nil {
-		t.Fatal(err)
-	}
 	e := newEnvWith(t, db, web.Config{}, func(base string) *sso.Service {
 		return sso.New(sso.Config{DB: db, PublicURL: base, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	})
-	site := &samlSite{env: e, idp: samltest.StartOn(t, idpHost, keys.CertificatePEM, keys.PrivateKeyPEM)}
+	site := &samlSite{env: e, idp: samlIdP(t, idpHost)}
 	for _, u := range []samltest.User{
 		{Name: "admin", Email: "admin@example.com"},
 		{Name: "carol", Email: "carol@example.com"},
@@ -58,7 +65,7 @@ func newSAMLSite(t *testing.T, db *store.DB, idpHost string) *samlSite {
 		site.idp.AddUser(t, u)
 	}
 	ctx := context.Background()
-	err = db.Transact(ctx, func(tx *store.Tx) error {
+	err := db.Transact(ctx, func(tx *store.Tx) error {
 		role := steward.RoleOrganizationMember
 		_, err := directory.CreateMembers(ctx, tx, steward.SystemActor("test"), e.boot.Organization,
 			[]directory.NewMember{{Email: "carol@example.com", Roles: directory.RoleInput{RoleName: &role}}})
