@@ -18,6 +18,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"time"
 
@@ -185,7 +186,7 @@ func (p *ServiceProvider) Begin(relayState string) (Request, error) {
 		if err != nil {
 			return Request{}, fmt.Errorf("saml: making the AuthnRequest: %w", err)
 		}
-		return Request{ID: req.ID, Method: "GET", URL: u.String()}, nil
+		return Request{ID: req.ID, Method: http.MethodGet, URL: u.String()}, nil
 	}
 	location := p.sp.GetSSOBindingLocation(crewjam.HTTPPostBinding)
 	if location == "" {
@@ -204,7 +205,7 @@ func (p *ServiceProvider) Begin(relayState string) (Request, error) {
 	}
 	return Request{
 		ID:     req.ID,
-		Method: "POST",
+		Method: http.MethodPost,
 		URL:    location,
 		Form: url.Values{
 			"SAMLRequest": {base64.StdEncoding.EncodeToString(body)},
