@@ -132,6 +132,9 @@ func adminCommands() []adminCommand {
 		{noun: "webhooks", verb: "rotate-secret", op: "steward_rotate_webhook_secret"},
 		{noun: "webhooks", verb: "test", op: "steward_test_webhook"},
 		{noun: "webhooks", verb: "deliveries", op: "steward_list_webhook_deliveries"},
+		{noun: "sso", verb: "get", op: "steward_get_sso"},
+		{noun: "sso", verb: "set", op: "steward_put_sso"},
+		{noun: "sso", verb: "delete", op: "steward_delete_sso"},
 		{noun: "scim-sync", verb: "start", op: "users_api_admin_scim_sync_trigger_scim_sync"},
 		{noun: "scim-sync", verb: "get", op: "users_api_admin_scim_sync_get_scim_sync_run"},
 		{noun: "server", verb: "health", op: "steward_healthz"},
@@ -387,27 +390,26 @@ func (a *adminCall) explain(err error) error {
 	return err
 }
 
+// readData reads a --data value: JSON as it is, @FILE from a file, or -
+// from standard input.
+func readData(d string) ([]byte, error) {
+	switch {
+	case d == "-":
+		return io.ReadAll(io.LimitReader(os.Stdin, maxAnswerBytes))
+	case strings.HasPrefix(d, "@"):
+		return os.ReadFile(d[1:])
+	}
+	return []byte(d), nil
+}
+
 // body builds the request body: --data, then each field's flag over it.
 func (a *adminCall) body() ([]byte, error) {
 	if a.op.Body == nil {
 		return nil, nil
 	}
-	var raw []byte
-	switch d := *a.data; {
-	case d == "-":
-		b, err := io.ReadAll(io.LimitReader(os.Stdin, maxAnswerBytes))
-		if err != nil {
-			return nil, err
-		}
-		raw = b
-	case strings.HasPrefix(d, "@"):
-		b, err := os.ReadFile(d[1:])
-		if err != nil {
-			return nil, err
-		}
-		raw = b
-	default:
-		raw = []byte(d)
+	raw, err := readData(*a.data)
+	if err != nil {
+		return nil, err
 	}
 	fields := map[string]json.RawMessage{}
 	for name, p := range a.op.Body.Properties {

@@ -34,6 +34,9 @@ var backofficeOperations = map[string]string{
 	"backoffice_list_admin_keys":           "admin-keys list",
 	"backoffice_create_admin_key":          "admin-keys create",
 	"backoffice_delete_admin_key":          "admin-keys delete",
+	"backoffice_get_sso":                   "sso get",
+	"backoffice_put_sso":                   "sso set",
+	"backoffice_delete_sso":                "sso delete",
 }
 
 // TestEveryOperationHasACommand walks api/openapi.yaml and fails on an

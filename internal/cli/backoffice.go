@@ -49,6 +49,9 @@ func backofficeCommands() []backofficeCommand {
 		{"members", "list", "", "list the members of the Enterprise Account", runMembersList},
 		{"members", "add", "(--user USER_ID | --email EMAIL)", "add a user to the Enterprise Account", runMembersAdd},
 		{"members", "remove", "USER_ID", "remove a member from the Enterprise Account", runMembersRemove},
+		{"sso", "get", "", "show the Backoffice's single sign-on connection (as JSON)", runSSOGet},
+		{"sso", "set", "--data JSON|@FILE|-", "set the Backoffice's single sign-on connection (docs/sso.md)", runSSOSet},
+		{"sso", "delete", "", "delete the Backoffice's single sign-on connection", runSSODelete},
 	}
 }
 

@@ -210,7 +210,7 @@ var options = []option{
 		return nil
 	}, false},
 	{"shutdown-timeout", "how long a graceful shutdown waits for requests in flight (e.g. 15s)", duration(func(c *Config) *time.Duration { return &c.ShutdownTimeout }), false},
-	{"public-url", "URL people reach Steward at, for links in emails (default: http:// and the listening address)", str(func(c *Config) *string { return &c.PublicURL }), false},
+	{"public-url", "URL people reach Steward at, for links in emails and single sign-on (default: http:// and the listening address)", str(func(c *Config) *string { return &c.PublicURL }), false},
 	{"invitation-ttl", "how long an invitation can be accepted (e.g. 168h)", duration(func(c *Config) *time.Duration { return &c.InvitationTTL }), false},
 	{"smtp-url", "SMTP server for email, smtp://user:pass@host:587 or smtps://...:465 (default: log emails instead)", str(func(c *Config) *string { return &c.SMTPURL }), false},
 	{"smtp-from", "From address of Steward's email", str(func(c *Config) *string { return &c.SMTPFrom }), false},

@@ -54,6 +54,8 @@ var publicRoutes = map[string]bool{
 	"POST /web/sso":                   true,
 	"GET /web/sso/{connection}/start": true,
 	"GET /web/sso/oidc/callback":      true,
+	// The provider's signed logout token is the credential.
+	"POST /web/sso/oidc/backchannel-logout": true,
 	// A SAML connection's service provider: its metadata is public (the
 	// identity provider imports it), and what its identity provider posts
 	// carries its own credential (a signed response, for a sign-in this

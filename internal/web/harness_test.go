@@ -180,3 +180,28 @@ func (b *browser) mustSignIn() {
 }
 
 func (e *env) org() string { return "/web/o/" + e.boot.Organization.ID }
+
+// addMember makes email a member of the bootstrap Organization with the
+// roles named (none: member) and, when pw is not empty, that password; it
+// returns the user's id.
+func (e *env) addMember(email, pw string, roleNames ...string) string {
+	e.t.Helper()
+	ctx := context.Background()
+	m := directory.NewMember{Email: email}
+	if len(roleNames) > 0 {
+		m.Roles.RoleNames = &roleNames
+	}
+	var id string
+	err := e.db.Transact(ctx, func(tx *store.Tx) error {
+		res, err := directory.CreateMembers(ctx, tx, steward.SystemActor("test"), e.boot.Organization, []directory.NewMember{m})
+		id = res.EmailToUserID[email]
+		return err
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if pw != "" {
+		e.setPassword(id, pw)
+	}
+	return id
+}

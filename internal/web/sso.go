@@ -28,7 +28,10 @@ var errNoSSO = steward.Invalid([]string{"body", "email"}, "single sign-on is not
 
 // ssoSignIn is the sign-in page's "Sign in with SSO": the address's
 // Organizations and Enterprise Accounts with a connection decide where it
-// goes, straight to the provider when there is one, a choice otherwise.
+// goes. The answer is a page with each connection's start link, which the
+// page's script follows at once when there is one: the pages' policy
+// (form-action 'self') keeps a form's redirect from reaching a provider,
+// while a link's navigation may.
 func (h *Handler) ssoSignIn(w http.ResponseWriter, r *http.Request) {
 	email, next := r.PostFormValue("email"), safeNext(r.PostFormValue("next"))
 	again := func(err error) {
@@ -44,8 +47,6 @@ func (h *Handler) ssoSignIn(w http.ResponseWriter, r *http.Request) {
 		again(err)
 	case len(choices) == 0:
 		again(errNoSSO)
-	case len(choices) == 1:
-		h.ssoBegin(w, r, choices[0].ConnectionID, next)
 	default:
 		h.render(w, r, http.StatusOK, "signin", page{Title: "Sign in", CSRF: h.formToken(w, r),
 			Data: signInData{Email: email, Next: next, Choices: choices}})

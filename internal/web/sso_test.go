@@ -6,11 +6,13 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
+	"html"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -264,18 +266,14 @@ func newSSOFixture(t *testing.T, db *store.DB) *ssoFixture {
 	op.clients[opClientID] = opstorage.WebClient(opClientID, opSecret, f.http.URL+sso.CallbackPath)
 	ctx := context.Background()
 	org := f.boot.Organization
+	f.member = f.addMember("member@example.com", "member password 123")
+	gone := f.addMember("gone@example.com", "")
 	err := db.Transact(ctx, func(tx *store.Tx) error {
-		res, err := directory.CreateMembers(ctx, tx, steward.SystemActor("test"), org, []directory.NewMember{{Email: "member@example.com"}, {Email: "gone@example.com"}})
-		if err != nil {
-			return err
-		}
-		f.member = res.EmailToUserID["member@example.com"]
-		return directory.SetMemberActive(ctx, tx, steward.SystemActor("test"), org, res.EmailToUserID["gone@example.com"], false)
+		return directory.SetMemberActive(ctx, tx, steward.SystemActor("test"), org, gone, false)
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.setPassword(f.member, "member password 123")
 	f.conn, err = f.sso.Put(ctx, steward.SystemActor("test"), sso.OrgScope(org.ID), sso.Input{Protocol: sso.ProtocolOIDC,
 		Issuer: op.issuer, ClientID: opClientID, ClientSecretEnv: "OP_SECRET", JITDomains: []string{"jit.example"}})
 	if err != nil {
@@ -284,13 +282,22 @@ func newSSOFixture(t *testing.T, db *store.DB) *ssoFixture {
 	return &f
 }
 
+// followRE finds the start link that the answer to "Sign in with SSO"
+// follows at once.
+var followRE = regexp.MustCompile(`<a href="(/web/sso/[^"]+/start[^"]*)" data-follow>`)
+
 // startSSO posts "Sign in with SSO" for email and returns the provider's
 // URL that Steward sends the browser to.
 func (f *ssoFixture) startSSO(b *browser, email string) string {
 	f.t.Helper()
 	r := b.post("/web/sso", url.Values{"csrf": {b.csrf("/web/signin")}, "email": {email}, "next": {"/web/"}})
+	m := followRE.FindStringSubmatch(r.body)
+	if r.status != http.StatusOK || m == nil {
+		f.t.Fatalf("sign in with SSO as %s: %d %s, want the link to follow", email, r.status, r.body)
+	}
+	r = b.get(html.UnescapeString(m[1]))
 	if r.status != http.StatusSeeOther || !strings.HasPrefix(r.location, f.op.issuer+"/auth?") {
-		f.t.Fatalf("sign in with SSO as %s: %d %q %s", email, r.status, r.location, r.body)
+		f.t.Fatalf("the start link of %s: %d %q %s", email, r.status, r.location, r.body)
 	}
 	return r.location
 }
@@ -521,18 +528,7 @@ func TestSSOEnforce(t *testing.T) {
 			Enforce: true, BreakGlass: []string{f.boot.Admin.ID}}
 
 		// A second admin signs in with a password before enforcement.
-		admin := "organization_admin"
-		var bobID string
-		err := db.Transact(ctx, func(tx *store.Tx) error {
-			res, err := directory.CreateMembers(ctx, tx, steward.SystemActor("test"), f.boot.Organization,
-				[]directory.NewMember{{Email: "bob@example.com", Roles: directory.RoleInput{RoleName: &admin}}})
-			bobID = res.EmailToUserID["bob@example.com"]
-			return err
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		f.setPassword(bobID, "bob password 1234")
+		f.addMember("bob@example.com", "bob password 1234", steward.RoleOrganizationAdmin)
 		bob := f.browser()
 		if r := bob.signIn("bob@example.com", "bob password 1234"); r.status != http.StatusSeeOther {
 			t.Fatalf("bob's password sign-in before enforcement: %d %s", r.status, r.body)

@@ -247,18 +247,8 @@ func TestWebhooksPage(t *testing.T) {
 // TestWebhooksPageDeniedToMembers keeps the page to organization_admins.
 func TestWebhooksPageDeniedToMembers(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, db *store.DB) {
-		ctx := context.Background()
 		e := newEnv(t, db, web.Config{Webhooks: loopbackHooks(db)})
-		var plain string
-		err := db.Transact(ctx, func(tx *store.Tx) error {
-			res, err := directory.CreateMembers(ctx, tx, steward.SystemActor("test"), e.boot.Organization, []directory.NewMember{{Email: "plain@example.com"}})
-			plain = res.EmailToUserID["plain@example.com"]
-			return err
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		e.setPassword(plain, "plain member's password")
+		e.addMember("plain@example.com", "plain member's password")
 		b := e.browser()
 		if r := b.signIn("plain@example.com", "plain member's password"); r.status != http.StatusSeeOther {
 			t.Fatalf("sign in: %d %s", r.status, r.body)

@@ -2,7 +2,10 @@
 // - data-copy="id" buttons copy the named field (a key's secret);
 // - forms with data-confirm ask before they are sent;
 // - a form with data-autosubmit is sent at once (single sign-on's last
-//   step; without the script, its button sends it).
+//   step; without the script, its button sends it);
+// - a link with data-follow is followed at once (single sign-on's way to
+//   the identity provider, which the pages' form-action policy keeps a
+//   form's redirect from taking).
 document.addEventListener("click", function (e) {
   var b = e.target.closest("[data-copy]");
   if (!b) return;
@@ -20,5 +23,9 @@ document.addEventListener("submit", function (e) {
   var msg = e.target.getAttribute("data-confirm");
   if (msg && !window.confirm(msg)) e.preventDefault();
 });
-var auto = document.querySelector("form[data-autosubmit]");
-if (auto) auto.submit();
+document.addEventListener("DOMContentLoaded", function () {
+  var a = document.querySelector("a[data-follow]");
+  if (a) window.location.assign(a.href);
+  var f = document.querySelector("form[data-autosubmit]");
+  if (f) f.submit();
+});
