@@ -12,21 +12,22 @@ import (
 )
 
 // TestBrowserSAML signs in with SAML single sign-on in headless Chromium:
-// the connection's start link, the identity provider's own login page
-// (samlidp, on another site), its response posted back to Steward,
-// Steward's page that posts it again with the sign-in's cookie, and the
-// Admin Panel.
+// "Sign in with SSO" on Steward's sign-in page, the identity provider's
+// own login page (samlidp, on another site), its response posted back to
+// Steward, Steward's page that posts it again with the sign-in's cookie,
+// and the Admin Panel.
 func TestBrowserSAML(t *testing.T) {
 	exe := chromium(t)
 	storetest.Run(t, func(t *testing.T, db *store.DB) {
 		s := newSAMLSite(t, db, "localhost")
 		ctx := headless(t, exe)
 		b := tab{t: t, ctx: ctx, url: s.http.URL}
-		// The connection's start link, as the identity provider's dashboard
-		// has it.
-		b.do(chromedp.Navigate(b.url+s.start), chromedp.WaitVisible(chromedp.CSS(`input[name="user"]`)))
+		b.open("/web/signin")
+		b.do(chromedp.SendKeys(chromedp.ID("sso-email"), "admin@example.com"),
+			chromedp.Click(chromedp.CSS("form#sso button[type=submit]")),
+			chromedp.WaitVisible(chromedp.CSS(`input[name="user"]`)))
 		if loc, err := chromedp.Run(ctx, chromedp.Location()); err != nil || !strings.HasPrefix(loc, s.idp.URL+"/sso") {
-			t.Fatalf("the start link leads to %q (%v), want the identity provider's login page", loc, err)
+			t.Fatalf("Sign in with SSO leads to %q (%v), want the identity provider's login page", loc, err)
 		}
 		b.do(chromedp.SendKeys(chromedp.CSS(`input[name="user"]`), "admin"), chromedp.SendKeys(chromedp.CSS(`input[name="password"]`), adminPassword))
 		// The identity provider's answer posts itself to Steward, whose
