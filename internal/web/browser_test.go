@@ -181,15 +181,17 @@ func seedUsage(t *testing.T, db *store.DB, orgID, workspaceID string) {
 	recordUsage(t, db, events)
 }
 
-// headless starts Chromium for the test and returns its first tab's
-// context, which ends with the test or after three minutes.
-func headless(t *testing.T, exe string) context.Context {
+// headless starts Chromium for the test, with more options if given, and
+// returns its first tab's context, which ends with the test or after three
+// minutes.
+func headless(t *testing.T, exe string, more ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+	opts := append([]chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(exe), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
 		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1400, 900))
+		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1400, 900)}, more...)
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	t.Cleanup(cancelAlloc)
 	ctx, cancel := chromedp.NewContext(alloc)
 	t.Cleanup(cancel)
