@@ -97,7 +97,7 @@ func parseMetadata(data []byte) (*crewjam.EntityDescriptor, error) {
 	}
 	idp, err := samlsp.ParseMetadata(data)
 	if err != nil {
-		return nil, errors.New("saml: the identity provider metadata is not SAML metadata with one identity provider")
+		return nil, errors.New("saml: the identity provider metadata is not SAML metadata (an EntityDescriptor of one identity provider)")
 	}
 	if idp.EntityID == "" || len(idp.IDPSSODescriptors) == 0 {
 		return nil, errors.New("saml: the metadata describes no identity provider (no IDPSSODescriptor)")
