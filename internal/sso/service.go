@@ -113,12 +113,17 @@ func (s *Service) connectionURL(path, connID string) string {
 // the provider's dashboard (a bookmark app).
 func (s *Service) StartURL(connID string) string { return s.connectionURL(StartPath, connID) }
 
-// ACSURL, MetadataURL and EntityID are what a SAML identity provider is
-// told about the connection's service provider: its metadata's URL is its
-// entity id.
-func (s *Service) ACSURL(connID string) string      { return s.connectionURL(ACSPath, connID) }
+// ACSURL is the connection's SAML assertion consumer service, where the
+// identity provider posts its responses.
+func (s *Service) ACSURL(connID string) string { return s.connectionURL(ACSPath, connID) }
+
+// MetadataURL is where the connection's SAML service provider metadata is
+// served.
 func (s *Service) MetadataURL(connID string) string { return s.connectionURL(MetadataPath, connID) }
-func (s *Service) EntityID(connID string) string    { return s.MetadataURL(connID) }
+
+// EntityID is the connection's SAML service provider entity id (the
+// audience of the identity provider's assertions): its metadata's URL.
+func (s *Service) EntityID(connID string) string { return s.MetadataURL(connID) }
 
 // Begin starts a sign-in through the connection connID, to open next once
 // signed in, and returns the provider's URL to send the browser to and the

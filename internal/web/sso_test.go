@@ -451,8 +451,14 @@ func TestSSOSignIn(t *testing.T) {
 			back := f.op.login(f.startSSO(b, "admin@example.com"), "admin")
 			f.op.rw.swapNext(func(tok string) string {
 				parts := strings.Split(tok, ".")
+				// Another base64url letter in the middle: a signature of the
+				// right length whose bytes differ.
 				sig := []byte(parts[2])
-				sig[10] ^= 1
+				if sig[10] == 'A' {
+					sig[10] = 'B'
+				} else {
+					sig[10] = 'A'
+				}
 				return parts[0] + "." + parts[1] + "." + string(sig)
 			})
 			refusedWith(t, f.callback(b, back), "signature")
@@ -476,6 +482,32 @@ func TestSSOSignIn(t *testing.T) {
 			back := f.op.login(f.startSSO(b, "admin@example.com"), "admin")
 			f.op.rw.swapNext(func(string) string { return used })
 			refusedWith(t, f.callback(b, back), "nonce")
+		})
+
+		t.Run("a member is matched by the SCIM externalId when the connection names its claim", func(t *testing.T) {
+			// The provider's user "unverified" has no verified address, but its
+			// preferred_username is the externalId SCIM gave the member.
+			err := db.Transact(ctx, func(tx *store.Tx) error {
+				_, err := tx.Exec(ctx, `INSERT INTO scim_users (organization_id, user_id, user_name, user_name_lower, external_id, email, active, created_at, updated_at)
+					VALUES (?, ?, 'member', 'member', 'unverified', 'member@example.com', ?, 0, 0)`, orgID, f.member, true)
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = f.sso.Put(ctx, steward.SystemActor("test"), sso.OrgScope(orgID), sso.Input{Protocol: sso.ProtocolOIDC,
+				Issuer: f.op.issuer, ClientID: opClientID, ClientSecretEnv: "OP_SECRET", ExternalIDClaim: "preferred_username"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := f.browser()
+			if r := f.signInAs(b, "member@example.com", "unverified"); r.status != http.StatusSeeOther {
+				t.Fatalf("sign-in matched by externalId: %d %s", r.status, r.body)
+			}
+			logins := f.auditEvents(audit.EventUserLoginSSO)
+			if last := logins[len(logins)-1]; last.Actor.UserID != f.member {
+				t.Fatalf("signed in as %s, want the member %s", last.Actor.UserID, f.member)
+			}
 		})
 
 		t.Run("signing out ends the provider's session too", func(t *testing.T) {
