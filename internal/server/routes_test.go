@@ -56,6 +56,12 @@ var publicRoutes = map[string]bool{
 	"GET /web/sso/oidc/callback":      true,
 	// The provider's signed logout token is the credential.
 	"POST /web/sso/oidc/backchannel-logout": true,
+	// A SAML connection's service provider: its metadata is public (the
+	// identity provider imports it), and what its identity provider posts
+	// carries its own credential (a signed response, for a sign-in this
+	// browser started).
+	"POST /web/sso/saml/{connection}/acs":     true,
+	"GET /web/sso/saml/{connection}/metadata": true,
 }
 
 var pathParam = regexp.MustCompile(`\{([a-z_]+)\}`)

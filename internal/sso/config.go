@@ -2,25 +2,19 @@ package sso
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"database/sql"
-	"encoding/pem"
-	"math/big"
 	"net/url"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/directory"
+	"github.com/stewardhq/steward/internal/sso/saml"
 	"github.com/stewardhq/steward/internal/steward"
 	"github.com/stewardhq/steward/internal/store"
 )
@@ -110,8 +104,12 @@ func (in *Input) validate(scope Scope) []*steward.Error {
 			if msg := checkHTTPS(in.IDPMetadataURL); msg != "" {
 				bad(field("saml", "idp_metadata_url"), "idp_metadata_url %s", msg)
 			}
-		case len(in.IDPMetadataXML) > MaxMetadataXMLLen || !strings.Contains(in.IDPMetadataXML, "EntityDescriptor"):
-			bad(field("saml", "idp_metadata_xml"), "idp_metadata_xml must be the provider's SAML metadata (an EntityDescriptor), at most %d bytes", MaxMetadataXMLLen)
+		case len(in.IDPMetadataXML) > MaxMetadataXMLLen:
+			bad(field("saml", "idp_metadata_xml"), "idp_metadata_xml must be the provider's SAML metadata, at most %d bytes", MaxMetadataXMLLen)
+		default:
+			if _, err := saml.CheckMetadata([]byte(in.IDPMetadataXML)); err != nil {
+				bad(field("saml", "idp_metadata_xml"), "idp_metadata_xml cannot be used: %s", strings.TrimPrefix(err.Error(), "saml: "))
+			}
 		}
 		in.Issuer, in.ClientID, in.ClientSecretEnv, in.ClientSecretFile, in.Scopes = "", "", "", "", nil
 	case "":
@@ -202,9 +200,11 @@ func (s *Service) Put(ctx context.Context, actor steward.Actor, scope Scope, in 
 			c.ID, c.CreatedAt = uuid.NewString(), tx.Now
 		}
 		if c.Protocol == ProtocolSAML && c.SAML.SPPrivateKey == "" {
-			if c.SAML.SPCertificate, c.SAML.SPPrivateKey, err = newKeyPair(s.EntityID(c.ID), tx.Now); err != nil {
+			pair, err := saml.GenerateKeyPair(s.EntityID(c.ID), tx.Now)
+			if err != nil {
 				return Connection{}, err
 			}
+			c.SAML.SPCertificate, c.SAML.SPPrivateKey = pair.CertificatePEM, pair.PrivateKeyPEM
 		}
 		providerChanged := exists && (old.Protocol != c.Protocol || old.OIDC.Issuer != c.OIDC.Issuer || old.OIDC.ClientID != c.OIDC.ClientID ||
 			old.SAML.MetadataURL != c.SAML.MetadataURL || old.SAML.MetadataXML != c.SAML.MetadataXML)
@@ -340,31 +340,6 @@ func (s *Service) Delete(ctx context.Context, actor steward.Actor, scope Scope) 
 			audit.TargetSSOConnection, map[string]string{"id": c.ID, "protocol": c.Protocol})
 		return recordScoped(ctx, tx, e)
 	})
-}
-
-// newKeyPair makes the SAML service provider's RSA key and a self-signed
-// certificate for it, valid ten years, as PEM.
-func newKeyPair(entityID string, now time.Time) (certPEM, keyPEM string, err error) {
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		return "", "", err
-	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
-	if err != nil {
-		return "", "", err
-	}
-	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: truncate(entityID, 60)},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.AddDate(10, 0, 0), KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return "", "", err
-	}
-	pkcs8, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return "", "", err
-	}
-	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
-		string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pkcs8})), nil
 }
 
 // PasswordRefused returns a KindForbidden error, saying to use single

@@ -69,6 +69,7 @@ type Service struct {
 	// here is refused at sign-in.
 	flows map[string]flow
 	oidc  *oidcFlow
+	saml  *samlFlow
 }
 
 // New returns the service.
@@ -88,7 +89,8 @@ func New(cfg Config) *Service {
 		s.now = time.Now
 	}
 	s.oidc = newOIDCFlow(s)
-	s.flows = map[string]flow{ProtocolOIDC: s.oidc}
+	s.saml = newSAMLFlow(s)
+	s.flows = map[string]flow{ProtocolOIDC: s.oidc, ProtocolSAML: s.saml}
 	return s
 }
 

@@ -41,7 +41,10 @@ func FieldRule(name string) TextRule {
 	switch strings.ToLower(name) {
 	case "description",
 		// An invitation's addresses, split on white space and new lines.
-		"email", "emails":
+		"email", "emails",
+		// A SAML identity provider's metadata (XML, on many lines), and
+		// the base64 response it posts, which some wrap into lines.
+		"idp_metadata_xml", "samlresponse":
 		return Lines
 	case "password", "password_confirm",
 		// The Admin Panel's current password, asked for to change it.

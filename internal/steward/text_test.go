@@ -47,7 +47,7 @@ func TestTextProblem(t *testing.T) {
 func TestFieldRule(t *testing.T) {
 	for name, want := range map[string]TextRule{
 		"name": OneLine, "first_name": OneLine, "token": OneLine, "userName": OneLine,
-		"description": Lines, "email": Lines, "emails": Lines,
+		"description": Lines, "email": Lines, "emails": Lines, "idp_metadata_xml": Lines, "SAMLResponse": Lines,
 		"password": Secret, "Password": Secret, "password_confirm": Secret, "current": Secret,
 	} {
 		if got := FieldRule(name); got != want {

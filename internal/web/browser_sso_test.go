@@ -1,10 +1,8 @@
 package web_test
 
 import (
-	"context"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -20,15 +18,7 @@ func TestBrowserSSO(t *testing.T) {
 	exe := chromium(t)
 	storetest.Run(t, func(t *testing.T, db *store.DB) {
 		f := newSSOFixture(t, db)
-		alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-			chromedp.ExecPath(exe), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-			chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
-			chromedp.Flag("ignore-certificate-errors", true), chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1400, 900))
-		defer cancelAlloc()
-		ctx, cancel := chromedp.NewContext(alloc)
-		defer cancel()
-		ctx, cancelTimeout := context.WithTimeout(ctx, time.Minute)
-		defer cancelTimeout()
+		ctx := headless(t, exe, chromedp.Flag("ignore-certificate-errors", true))
 		b := tab{t: t, ctx: ctx, url: f.http.URL}
 
 		b.open("/web/signin")

@@ -181,6 +181,25 @@ func seedUsage(t *testing.T, db *store.DB, orgID, workspaceID string) {
 	recordUsage(t, db, events)
 }
 
+// headless starts Chromium for the test, with more options if given, and
+// returns its first tab's context, which ends with the test or after three
+// minutes.
+func headless(t *testing.T, exe string, more ...chromedp.ExecAllocatorOption) context.Context {
+	t.Helper()
+	opts := append([]chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(exe), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
+		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1400, 900)}, more...)
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancelAlloc)
+	ctx, cancel := chromedp.NewContext(alloc)
+	t.Cleanup(cancel)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 3*time.Minute)
+	t.Cleanup(cancelTimeout)
+	return ctx
+}
+
 // TestBrowser drives the Admin Panel and the Backoffice in headless
 // Chromium: sign in, invite, accept in a second browser context, create a
 // Workspace and a key, see it once, rotate it, read the audit log, set a
@@ -196,16 +215,7 @@ func browse(t *testing.T, exe string, db *store.DB) {
 	seedAnalytics(t, db, e)
 	seedRoles(t, e)
 
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(exe), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1400, 900))
-	defer cancelAlloc()
-	ctx, cancel := chromedp.NewContext(alloc)
-	defer cancel()
-	ctx, cancelTimeout := context.WithTimeout(ctx, 3*time.Minute)
-	defer cancelTimeout()
+	ctx := headless(t, exe)
 	admin := tab{t: t, ctx: ctx, url: e.http.URL}
 	org := e.org()
 

@@ -43,6 +43,8 @@ func (h *Handler) routes() {
 	h.mux.HandleFunc("POST "+Prefix+"/sso", h.ssoSignIn)
 	h.mux.HandleFunc("GET "+sso.StartPath, h.ssoStart)
 	h.mux.HandleFunc("GET "+sso.CallbackPath, h.ssoCallback)
+	h.mux.HandleFunc("POST "+sso.ACSPath, h.samlACS)
+	h.mux.HandleFunc("GET "+sso.MetadataPath, h.samlMetadata)
 	h.mux.HandleFunc("POST "+sso.BackChannelLogoutPath, h.ssoBackChannelLogout)
 	h.mux.HandleFunc("POST "+Prefix+"/signout", h.signedIn(h.signOut))
 	h.mux.HandleFunc("GET "+Prefix+"/{$}", h.signedIn(h.home))

@@ -70,11 +70,16 @@ func (h *Handler) ssoBegin(w http.ResponseWriter, r *http.Request, connID, next 
 	http.Redirect(w, r, u, http.StatusSeeOther)
 }
 
-// ssoCallback is where an OpenID Connect provider sends the browser back:
-// the state must be the one this browser started, and the sign-in it
-// names is used up whatever happens next.
+// ssoCallback is where an OpenID Connect provider sends the browser back.
 func (h *Handler) ssoCallback(w http.ResponseWriter, r *http.Request) {
-	state := r.URL.Query().Get("state")
+	h.ssoComplete(w, r, r.URL.Query().Get("state"))
+}
+
+// ssoComplete finishes the sign-in whose state the provider sent back
+// (OpenID Connect's state, SAML's RelayState): the state must be the one
+// this browser started, and the sign-in it names is used up whatever
+// happens next.
+func (h *Handler) ssoComplete(w http.ResponseWriter, r *http.Request, state string) {
 	c, err := r.Cookie(ssoStateCookie)
 	h.setCookie(w, r, ssoStateCookie, "", -1)
 	if err != nil || state == "" || subtle.ConstantTimeCompare([]byte(c.Value), []byte(state)) != 1 {

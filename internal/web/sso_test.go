@@ -699,7 +699,8 @@ func TestSSOAdminAPI(t *testing.T) {
 		})
 
 		t.Run("a SAML connection shows the service provider's URLs, never its key", func(t *testing.T) {
-			status, body := f.apiCall("PUT", "/v1/admin/sso", key, `{"protocol":"saml","saml":{"idp_metadata_xml":"<EntityDescriptor entityID=\"https://idp.example\"/>"}}`)
+			metadata, _ := json.Marshal(string(samlIdP(t, "").Metadata(t)))
+			status, body := f.apiCall("PUT", "/v1/admin/sso", key, `{"protocol":"saml","saml":{"idp_metadata_xml":`+string(metadata)+`}}`)
 			if status != http.StatusOK || !strings.Contains(body, `"acs_url":"`+f.http.URL+"/web/sso/saml/"+f.conn.ID+`/acs"`) ||
 				!strings.Contains(body, `"entity_id":"`+f.http.URL+"/web/sso/saml/"+f.conn.ID+`/metadata"`) || !strings.Contains(body, "BEGIN CERTIFICATE") {
 				t.Fatalf("put SAML: %d %s", status, body)

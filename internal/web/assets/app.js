@@ -1,6 +1,8 @@
 // Progressive enhancement only: every page works without this script.
 // - data-copy="id" buttons copy the named field (a key's secret);
 // - forms with data-confirm ask before they are sent;
+// - a form with data-autosubmit is sent at once (single sign-on's last
+//   step; without the script, its button sends it);
 // - a link with data-follow is followed at once (single sign-on's way to
 //   the identity provider, which the pages' form-action policy keeps a
 //   form's redirect from taking).
@@ -24,4 +26,6 @@ document.addEventListener("submit", function (e) {
 document.addEventListener("DOMContentLoaded", function () {
   var a = document.querySelector("a[data-follow]");
   if (a) window.location.assign(a.href);
+  var f = document.querySelector("form[data-autosubmit]");
+  if (f) f.submit();
 });
