@@ -55,11 +55,29 @@ type Input struct {
 var DefaultScopes = []string{"email", "profile"}
 
 var (
-	envName    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,99}$`)
-	scopeToken = regexp.MustCompile(`^[\x21\x23-\x5B\x5D-\x7E]+$`)
-	claimName  = regexp.MustCompile(`^[A-Za-z0-9_.:/-]{1,100}$`)
-	domainName = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$`)
+	secretSuffix = regexp.MustCompile(`^(_[A-Z0-9_]{1,40})?$`)
+	scopeToken   = regexp.MustCompile(`^[\x21\x23-\x5B\x5D-\x7E]+$`)
+	claimName    = regexp.MustCompile(`^[A-Za-z0-9_.:/-]{1,100}$`)
+	domainName   = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$`)
 )
+
+// SecretName is the name of the environment variable, or of the file, that
+// holds the OpenID Connect client secret of scope's connection; a name may
+// add a suffix to it (for a rotation). The name is the scope's own, so that
+// the admin of one Organization can name neither another Organization's
+// secret nor any other variable or file of the server (a database URL, a
+// key), which Steward would otherwise send to the provider that admin
+// chose.
+func SecretName(scope Scope) string {
+	return "STEWARD_SSO_" + strings.ToUpper(strings.NewReplacer(":", "_", "-", "_").Replace(string(scope)))
+}
+
+// ownsSecret reports whether name is scope's SecretName or that name with
+// a suffix.
+func (s Scope) ownsSecret(name string) bool {
+	rest, ok := strings.CutPrefix(name, SecretName(s))
+	return ok && secretSuffix.MatchString(rest)
+}
 
 func field(name ...string) []string { return append([]string{"body"}, name...) }
 
@@ -78,10 +96,11 @@ func (in *Input) validate(scope Scope) []*steward.Error {
 		switch {
 		case (in.ClientSecretEnv == "") == (in.ClientSecretFile == ""):
 			bad(field("oidc", "client_secret_env"), "send exactly one of client_secret_env (the name of an environment variable) and client_secret_file (the path of a file) that holds the client secret")
-		case in.ClientSecretEnv != "" && !envName.MatchString(in.ClientSecretEnv):
-			bad(field("oidc", "client_secret_env"), "client_secret_env must be the name of an environment variable (letters, digits and _, at most 100), not the secret itself")
-		case in.ClientSecretFile != "" && (!filepath.IsAbs(in.ClientSecretFile) || len(in.ClientSecretFile) > maxPathLen || strings.ContainsFunc(in.ClientSecretFile, isControl)):
-			bad(field("oidc", "client_secret_file"), "client_secret_file must be an absolute path of at most %d characters", maxPathLen)
+		case in.ClientSecretEnv != "" && !scope.ownsSecret(in.ClientSecretEnv):
+			bad(field("oidc", "client_secret_env"), "client_secret_env must be the name of an environment variable, not the secret itself, and that name must be %s (or it followed by _ and up to 40 capitals, digits or _)", SecretName(scope))
+		case in.ClientSecretFile != "" && (!filepath.IsAbs(in.ClientSecretFile) || len(in.ClientSecretFile) > maxPathLen || strings.ContainsFunc(in.ClientSecretFile, isControl) ||
+			!scope.ownsSecret(filepath.Base(in.ClientSecretFile))):
+			bad(field("oidc", "client_secret_file"), "client_secret_file must be an absolute path of at most %d characters whose file is named %s (or it followed by _ and up to 40 capitals, digits or _)", maxPathLen, SecretName(scope))
 		}
 		if in.Scopes == nil {
 			in.Scopes = slices.Clone(DefaultScopes)

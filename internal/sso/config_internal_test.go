@@ -11,7 +11,7 @@ import (
 func TestValidate(t *testing.T) {
 	org := OrgScope("o1")
 	oidc := func(edit func(*Input)) Input {
-		in := Input{Protocol: ProtocolOIDC, Issuer: "https://idp.example", ClientID: "steward", ClientSecretEnv: "SECRET"}
+		in := Input{Protocol: ProtocolOIDC, Issuer: "https://idp.example", ClientID: "steward", ClientSecretEnv: "STEWARD_SSO_ORG_O1"}
 		edit(&in)
 		return in
 	}
@@ -27,10 +27,17 @@ func TestValidate(t *testing.T) {
 		{"unknown protocol", org, Input{Protocol: "ldap"}, "body.protocol", `unknown protocol "ldap"`},
 		{"http issuer", org, oidc(func(in *Input) { in.Issuer = "http://idp.example" }), "body.oidc.issuer", "https://"},
 		{"issuer with a query", org, oidc(func(in *Input) { in.Issuer = "https://idp.example/?x=1" }), "body.oidc.issuer", "without user, query or fragment"},
-		{"both secret references", org, oidc(func(in *Input) { in.ClientSecretFile = "/run/s" }), "body.oidc.client_secret_env", "exactly one"},
+		{"both secret references", org, oidc(func(in *Input) { in.ClientSecretFile = "/run/secrets/STEWARD_SSO_ORG_O1" }), "body.oidc.client_secret_env", "exactly one"},
 		{"neither secret reference", org, oidc(func(in *Input) { in.ClientSecretEnv = "" }), "body.oidc.client_secret_env", "exactly one"},
 		{"a secret instead of a variable name", org, oidc(func(in *Input) { in.ClientSecretEnv = "s3cr3t-v@lue" }), "body.oidc.client_secret_env", "not the secret itself"},
-		{"relative secret file", org, oidc(func(in *Input) { in.ClientSecretEnv, in.ClientSecretFile = "", "run/s" }), "body.oidc.client_secret_file", "absolute path"},
+		{"relative secret file", org, oidc(func(in *Input) { in.ClientSecretEnv, in.ClientSecretFile = "", "run/STEWARD_SSO_ORG_O1" }), "body.oidc.client_secret_file", "absolute path"},
+		{"secret variable with a suffix", org, oidc(func(in *Input) { in.ClientSecretEnv = "STEWARD_SSO_ORG_O1_2026" }), "", ""},
+		{"secret file", org, oidc(func(in *Input) { in.ClientSecretEnv, in.ClientSecretFile = "", "/run/secrets/STEWARD_SSO_ORG_O1" }), "", ""},
+		{"the server's own variable", org, oidc(func(in *Input) { in.ClientSecretEnv = "STEWARD_DATABASE_URL" }), "body.oidc.client_secret_env", "must be STEWARD_SSO_ORG_O1"},
+		{"another Organization's variable", org, oidc(func(in *Input) { in.ClientSecretEnv = "STEWARD_SSO_ORG_O2" }), "body.oidc.client_secret_env", "must be STEWARD_SSO_ORG_O1"},
+		{"a variable that only starts like its own", org, oidc(func(in *Input) { in.ClientSecretEnv = "STEWARD_SSO_ORG_O12" }), "body.oidc.client_secret_env", "must be STEWARD_SSO_ORG_O1"},
+		{"a server file", org, oidc(func(in *Input) { in.ClientSecretEnv, in.ClientSecretFile = "", "/etc/shadow" }), "body.oidc.client_secret_file", "named STEWARD_SSO_ORG_O1"},
+		{"another Backoffice's file", EAScope("e1"), oidc(func(in *Input) { in.ClientSecretEnv, in.ClientSecretFile = "", "/run/secrets/STEWARD_SSO_EA_E2" }), "body.oidc.client_secret_file", "named STEWARD_SSO_EA_E1"},
 		{"scope with a space", org, oidc(func(in *Input) { in.Scopes = []string{"a b"} }), "body.oidc.scopes.0", "not an OAuth scope"},
 		{"too many scopes", org, oidc(func(in *Input) { in.Scopes = make([]string, MaxScopes+1) }), "body.oidc.scopes", "at most 20 scopes"},
 		{"bad domain", org, oidc(func(in *Input) { in.JITDomains = []string{"example"} }), "body.jit.domains.0", "not a domain name"},
@@ -61,7 +68,7 @@ func TestValidate(t *testing.T) {
 }
 
 func TestValidateNormalizes(t *testing.T) {
-	in := Input{Protocol: ProtocolOIDC, Issuer: "https://idp.example", ClientID: "c", ClientSecretEnv: "S",
+	in := Input{Protocol: ProtocolOIDC, Issuer: "https://idp.example", ClientID: "c", ClientSecretEnv: "STEWARD_SSO_ORG_O",
 		Scopes: []string{"openid", "email"}, JITDomains: []string{" Example.COM", "example.com"}}
 	if errs := in.validate(OrgScope("o")); len(errs) != 0 {
 		t.Fatal(errs)

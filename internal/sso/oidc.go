@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -77,7 +78,7 @@ func (f *oidcFlow) config(ctx context.Context, c Connection) (*oidc.Provider, *o
 	if err != nil {
 		return nil, nil, err
 	}
-	secret, err := f.s.clientSecret(c.OIDC)
+	secret, err := f.s.clientSecret(c)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -190,8 +191,12 @@ func truncate(s string, n int) string {
 
 // clientSecret reads the connection's client secret from its environment
 // variable or file, at each use, so that a rotated secret is used at once.
-func (s *Service) clientSecret(o OIDCSettings) (string, error) {
+// A name that is not the scope's own (see SecretName) is not read.
+func (s *Service) clientSecret(c Connection) (string, error) {
+	o := c.OIDC
 	switch {
+	case !c.Scope.ownsSecret(o.ClientSecretEnv) && !c.Scope.ownsSecret(filepath.Base(o.ClientSecretFile)):
+		return "", fmt.Errorf("sso: the client secret of connection %s is not named %s", c.ID, SecretName(c.Scope))
 	case o.ClientSecretEnv != "":
 		if v := s.getenv(o.ClientSecretEnv); v != "" {
 			return v, nil

@@ -160,7 +160,7 @@ func (op *testOP) service(db *store.DB, now func() time.Time) func(base string) 
 	return func(base string) *sso.Service {
 		return sso.New(sso.Config{DB: db, PublicURL: base, Client: &http.Client{Transport: op.rw, Timeout: 10 * time.Second},
 			Getenv: func(k string) string {
-				if k == "OP_SECRET" {
+				if strings.HasPrefix(k, "STEWARD_SSO_") {
 					return opSecret
 				}
 				return ""
@@ -260,7 +260,7 @@ func newSSOFixture(t *testing.T, db *store.DB) *ssoFixture {
 		t.Fatal(err)
 	}
 	f.conn, err = f.sso.Put(ctx, steward.SystemActor("test"), sso.OrgScope(org.ID), sso.Input{Protocol: sso.ProtocolOIDC,
-		Issuer: op.issuer, ClientID: opClientID, ClientSecretEnv: "OP_SECRET", JITDomains: []string{"jit.example"}})
+		Issuer: op.issuer, ClientID: opClientID, ClientSecretEnv: sso.SecretName(sso.OrgScope(org.ID)), JITDomains: []string{"jit.example"}})
 	if err != nil {
 		t.Fatalf("put connection: %v", err)
 	}
@@ -481,7 +481,7 @@ func TestSSOSignIn(t *testing.T) {
 				t.Fatal(err)
 			}
 			_, err = f.sso.Put(ctx, steward.SystemActor("test"), sso.OrgScope(orgID), sso.Input{Protocol: sso.ProtocolOIDC,
-				Issuer: f.op.issuer, ClientID: opClientID, ClientSecretEnv: "OP_SECRET", ExternalIDClaim: "preferred_username"})
+				Issuer: f.op.issuer, ClientID: opClientID, ClientSecretEnv: sso.SecretName(sso.OrgScope(orgID)), ExternalIDClaim: "preferred_username"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -541,7 +541,7 @@ func TestSSOEnforce(t *testing.T) {
 		ctx := context.Background()
 		scope := sso.OrgScope(f.boot.Organization.ID)
 		adminActor := steward.Actor{Type: steward.ActorHuman, UserID: f.boot.Admin.ID}
-		enforce := sso.Input{Protocol: sso.ProtocolOIDC, Issuer: f.op.issuer, ClientID: opClientID, ClientSecretEnv: "OP_SECRET",
+		enforce := sso.Input{Protocol: sso.ProtocolOIDC, Issuer: f.op.issuer, ClientID: opClientID, ClientSecretEnv: sso.SecretName(scope),
 			Enforce: true, BreakGlass: []string{f.boot.Admin.ID}}
 
 		// A second admin signs in with a password before enforcement.
@@ -650,6 +650,16 @@ func TestSSOAdminAPI(t *testing.T) {
 					t.Errorf("body lacks %q: %s", want, body)
 				}
 			}
+			status, body = f.apiCall("PUT", "/v1/admin/sso", key, `{"protocol":"oidc","oidc":{"issuer":"https://idp.example","client_id":"c",
+				"client_secret_env":"STEWARD_WEBHOOK_SECRET"}}`)
+			if status != http.StatusUnprocessableEntity || !strings.Contains(body, "that name must be "+sso.SecretName(sso.OrgScope(f.boot.Organization.ID))) {
+				t.Fatalf("a server variable as the client secret: %d %s", status, body)
+			}
+			status, body = f.apiCall("PUT", "/v1/admin/sso", key, `{"protocol":"oidc","oidc":{"issuer":"https://idp.example","client_id":"c",
+				"client_secret_file":"/etc/shadow"}}`)
+			if status != http.StatusUnprocessableEntity || !strings.Contains(body, "whose file is named "+sso.SecretName(sso.OrgScope(f.boot.Organization.ID))) {
+				t.Fatalf("a server file as the client secret: %d %s", status, body)
+			}
 			status, body = f.apiCall("PUT", "/v1/admin/sso", key, `{"protocol":"ldap"}`)
 			if status != http.StatusUnprocessableEntity || !strings.Contains(body, `unknown protocol \"ldap\"`) {
 				t.Fatalf("unknown protocol: %d %s", status, body)
@@ -663,7 +673,7 @@ func TestSSOAdminAPI(t *testing.T) {
 
 		t.Run("an OpenID Connect connection is answered without secrets", func(t *testing.T) {
 			status, body := f.apiCall("PUT", "/v1/admin/sso", key, `{"protocol":"oidc","oidc":{"issuer":"`+f.op.issuer+`","client_id":"steward",
-				"client_secret_file":"/run/secrets/oidc"},"external_id_claim":"employee_id","jit":{"domains":["Jit.Example"],"default_role":"billing_manager"}}`)
+				"client_secret_file":"/run/secrets/`+sso.SecretName(sso.OrgScope(f.boot.Organization.ID))+`"},"external_id_claim":"employee_id","jit":{"domains":["Jit.Example"],"default_role":"billing_manager"}}`)
 			if status != http.StatusOK {
 				t.Fatalf("put: %d %s", status, body)
 			}
@@ -683,7 +693,7 @@ func TestSSOAdminAPI(t *testing.T) {
 			if err := json.Unmarshal([]byte(body), &out); err != nil {
 				t.Fatal(err)
 			}
-			if out.ID != f.conn.ID || out.OIDC.RedirectURI != f.http.URL+sso.CallbackPath || out.OIDC.ClientSecretFile != "/run/secrets/oidc" ||
+			if out.ID != f.conn.ID || out.OIDC.RedirectURI != f.http.URL+sso.CallbackPath || out.OIDC.ClientSecretFile != "/run/secrets/"+sso.SecretName(sso.OrgScope(f.boot.Organization.ID)) ||
 				strings.Join(out.OIDC.Scopes, " ") != "email profile" || strings.Join(out.JIT.Domains, ",") != "jit.example" ||
 				out.JIT.DefaultRole != steward.RoleIDOrganizationBilling || out.StartURL != f.http.URL+"/web/sso/"+f.conn.ID+"/start" {
 				t.Fatalf("answer: %s", body)
@@ -718,7 +728,7 @@ func TestSSOAdminAPI(t *testing.T) {
 		})
 
 		t.Run("enforce needs an administrator's SSO sign-in through the connection", func(t *testing.T) {
-			put := `{"protocol":"oidc","oidc":{"issuer":"` + f.op.issuer + `","client_id":"steward","client_secret_env":"OP_SECRET"},"enforce":true}`
+			put := `{"protocol":"oidc","oidc":{"issuer":"` + f.op.issuer + `","client_id":"steward","client_secret_env":"` + sso.SecretName(sso.OrgScope(f.boot.Organization.ID)) + `"},"enforce":true}`
 			status, body := f.apiCall("PUT", "/v1/admin/sso", key, put)
 			if status != http.StatusConflict || !strings.Contains(body, "enforce can be turned on only after an administrator has signed in") {
 				t.Fatalf("enforce with a new provider: %d %s", status, body)
@@ -748,7 +758,7 @@ func TestSSOAdminAPI(t *testing.T) {
 		})
 
 		t.Run("the Backoffice has its own connection", func(t *testing.T) {
-			status, body := f.apiCall("PUT", "/v1/backoffice/sso", boKey, `{"protocol":"oidc","oidc":{"issuer":"`+f.op.issuer+`","client_id":"steward","client_secret_env":"OP_SECRET"}}`)
+			status, body := f.apiCall("PUT", "/v1/backoffice/sso", boKey, `{"protocol":"oidc","oidc":{"issuer":"`+f.op.issuer+`","client_id":"steward","client_secret_env":"`+sso.SecretName(sso.EAScope(f.boot.EnterpriseAccount.ID))+`"}}`)
 			if status != http.StatusOK || strings.Contains(body, f.conn.ID) {
 				t.Fatalf("put Backoffice connection: %d %s", status, body)
 			}
@@ -765,7 +775,7 @@ func TestSSOPanelPage(t *testing.T) {
 		page := f.org() + "/sso"
 		form := func(b *browser, enforce bool, breakGlass string) url.Values {
 			v := url.Values{"csrf": {b.csrf(page)}, "protocol": {"oidc"}, "issuer": {f.op.issuer}, "client_id": {opClientID},
-				"client_secret_env": {"OP_SECRET"}, "scopes": {"email profile"}, "jit_domains": {"jit.example"}, "jit_role": {steward.RoleIDOrganizationMember},
+				"client_secret_env": {sso.SecretName(sso.OrgScope(f.boot.Organization.ID))}, "scopes": {"email profile"}, "jit_domains": {"jit.example"}, "jit_role": {steward.RoleIDOrganizationMember},
 				"break_glass": {breakGlass}}
 			if enforce {
 				v.Set("enforce", "on")
@@ -776,7 +786,7 @@ func TestSSOPanelPage(t *testing.T) {
 		pw.mustSignIn()
 		r := pw.get(page)
 		if r.status != http.StatusOK || !strings.Contains(r.body, f.http.URL+sso.CallbackPath) || !strings.Contains(r.body, f.http.URL+"/web/sso/"+f.conn.ID+"/start") ||
-			!strings.Contains(r.body, `value="OP_SECRET"`) || !strings.Contains(r.body, ">Single sign-on</a>") {
+			!strings.Contains(r.body, `value="`+sso.SecretName(sso.OrgScope(f.boot.Organization.ID))+`"`) || !strings.Contains(r.body, ">Single sign-on</a>") {
 			t.Fatalf("the page: %d %s", r.status, r.body)
 		}
 		bad := form(pw, false, "nobody@example.com")

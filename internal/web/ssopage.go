@@ -29,6 +29,9 @@ type ssoData struct {
 	Form ssoForm
 	// The URLs to give the identity provider.
 	RedirectURI, StartURL, ACSURL, MetadataURL, EntityID string
+	// SecretName is the name the client secret's variable or file must
+	// have (sso.SecretName).
+	SecretName string
 	// Roles are the Organization's roles JIT may give; none for a
 	// Backoffice.
 	Roles []steward.Role
@@ -50,7 +53,7 @@ func (h *Handler) ssoView(r *http.Request, c *reqCtx) (page, error) {
 	ctx := r.Context()
 	p := c.page("Single sign-on", "sso")
 	scope := ssoScopeOf(c)
-	d := &ssoData{RedirectURI: h.cfg.SSO.RedirectURI(), Form: ssoForm{Protocol: sso.ProtocolOIDC, Scopes: strings.Join(sso.DefaultScopes, " ")},
+	d := &ssoData{RedirectURI: h.cfg.SSO.RedirectURI(), SecretName: sso.SecretName(scope), Form: ssoForm{Protocol: sso.ProtocolOIDC, Scopes: strings.Join(sso.DefaultScopes, " ")},
 		SignedInHere: c.sess.SSOScope == string(scope)}
 	err := h.cfg.DB.View(ctx, func(tx *store.Tx) error {
 		if orgID := scope.Organization(); orgID != "" {
