@@ -2,8 +2,10 @@ package web
 
 import (
 	"net/http"
+	"slices"
 
 	"github.com/stewardhq/steward/internal/directory"
+	"github.com/stewardhq/steward/internal/sso"
 	"github.com/stewardhq/steward/internal/steward"
 	"github.com/stewardhq/steward/internal/store"
 )
@@ -23,6 +25,16 @@ func (h *Handler) homeData(r *http.Request, c *reqCtx) (homeData, error) {
 		d.EnterpriseAccounts, err = directory.MemberEnterpriseAccounts(r.Context(), tx, c.sess.UserID)
 		return err
 	})
+	if c.sess.SSOScope != "" {
+		// A session single sign-on started opens its own scope only
+		// (see ssoGate).
+		d.Organizations = slices.DeleteFunc(d.Organizations, func(o directory.OrganizationAccess) bool {
+			return string(sso.OrgScope(o.Organization.ID)) != c.sess.SSOScope
+		})
+		d.EnterpriseAccounts = slices.DeleteFunc(d.EnterpriseAccounts, func(ea steward.EnterpriseAccount) bool {
+			return string(sso.EAScope(ea.ID)) != c.sess.SSOScope
+		})
+	}
 	return d, err
 }
 

@@ -120,27 +120,38 @@ func (h *Handler) passwordRefused(r *http.Request, userID string) error {
 	return h.cfg.DB.View(r.Context(), func(tx *store.Tx) error { return sso.PasswordRefused(r.Context(), tx, userID) })
 }
 
-// ssoGate lets a session into a page of scope when the scope does not
-// enforce single sign-on, or the session was started by the scope's own
-// SSO, or it is a break-glass user's password session. Otherwise a page
-// is sent to the scope's SSO (and back), and a form is refused.
+// ssoGate lets a session into a page of scope unless one of two rules
+// keeps it out. An identity provider vouches for its own scope only: a
+// session started by another scope's single sign-on opens none of this
+// scope's pages (whoever administers that provider could otherwise sign in
+// as anyone it lists, a member elsewhere too). And a scope that enforces
+// single sign-on accepts only a session started by its own, or a
+// break-glass user's password session. A page kept out is sent to the
+// scope's SSO (and back) when it has one; a form is refused.
 func (h *Handler) ssoGate(w http.ResponseWriter, r *http.Request, c *reqCtx, scope sso.Scope) (redirected bool, err error) {
 	conn, err := store.Read(r.Context(), h.cfg.DB, func(tx *store.Tx) (sso.Connection, error) { return sso.ConnectionOf(r.Context(), tx, scope) })
-	switch {
-	case steward.IsKind(err, steward.KindNotFound):
-		return false, nil
-	case err != nil:
+	found := err == nil
+	if err != nil && !steward.IsKind(err, steward.KindNotFound) {
 		return false, err
-	case !conn.Enforce, c.sess.SSOScope == string(scope),
-		c.sess.Method == auth.MethodPassword && slices.Contains(conn.BreakGlass, c.sess.UserID):
+	}
+	elsewhere := c.sess.SSOScope != "" && c.sess.SSOScope != string(scope)
+	switch {
+	case !elsewhere && (!found || !conn.Enforce || c.sess.SSOScope == string(scope)),
+		!elsewhere && c.sess.Method == auth.MethodPassword && slices.Contains(conn.BreakGlass, c.sess.UserID):
 		return false, nil
-	case r.Method == http.MethodGet:
+	case r.Method == http.MethodGet && found:
 		start := strings.Replace(sso.StartPath, "{connection}", url.PathEscape(conn.ID), 1)
 		http.Redirect(w, r, start+"?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 		return true, nil
+	case elsewhere:
+		return false, errSSOElsewhere
 	}
 	return false, steward.Errorf(steward.KindForbidden, "this Organization signs in with single sign-on: sign in with SSO again")
 }
+
+// errSSOElsewhere refuses a page to a session another scope's single
+// sign-on started.
+var errSSOElsewhere = steward.Errorf(steward.KindForbidden, "you signed in through the single sign-on of another Organization or Backoffice, which opens only its own pages: sign out, then sign in again to open this one")
 
 // ssoBackChannelLogout is where an OpenID Connect provider posts a logout
 // token (Back-Channel Logout 1.0): the sessions it names end. The provider

@@ -358,6 +358,42 @@ func TestSSOSignIn(t *testing.T) {
 			}
 		})
 
+		t.Run("a provider's sign-in opens its own Organization only", func(t *testing.T) {
+			// The admin is a member of a second Organization too, which
+			// the first one's provider has no say over.
+			var other steward.Organization
+			err := db.Transact(ctx, func(tx *store.Tx) error {
+				o, ows, err := directory.CreateOrganization(ctx, tx, steward.SystemActor("test"), f.boot.EnterpriseAccount.ID, "Aardvark Elsewhere")
+				if err != nil {
+					return err
+				}
+				other = o
+				_, err = directory.AddOrganizationAdmin(ctx, tx, steward.SystemActor("test"), o, ows, "admin@example.com")
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := f.browser()
+			if r := f.signInAs(b, "admin@example.com", "admin"); r.status != http.StatusSeeOther {
+				t.Fatalf("callback: %d %s", r.status, r.body)
+			}
+			if r := b.get("/web/"); r.status != http.StatusSeeOther || r.location != f.org()+"/" {
+				t.Fatalf("home: %d %q, want the signed-in Organization's overview (not the first by name)", r.status, r.location)
+			}
+			if r := b.get("/web/o/" + other.ID + "/members"); r.status != http.StatusForbidden || !strings.Contains(r.body, "single sign-on of another Organization") {
+				t.Fatalf("the other Organization's page: %d %s", r.status, r.body)
+			}
+			if r := b.get("/web/organizations"); strings.Contains(r.body, "Aardvark Elsewhere") {
+				t.Fatalf("the other Organization is listed: %s", r.body)
+			}
+			pw := f.browser()
+			pw.mustSignIn()
+			if r := pw.get("/web/o/" + other.ID + "/members"); r.status != http.StatusOK {
+				t.Fatalf("the other Organization after a password sign-in: %d %s", r.status, r.body)
+			}
+		})
+
 		t.Run("a callback used twice is refused", func(t *testing.T) {
 			b := f.browser()
 			back := f.op.login(f.startSSO(b, "admin@example.com"), "admin")
@@ -823,7 +859,12 @@ func TestSSOPanelPage(t *testing.T) {
 		if r := b.post(page+"/delete", url.Values{"csrf": {b.csrf(page)}}); r.status != http.StatusSeeOther {
 			t.Fatalf("delete: %d %s", r.status, r.body)
 		}
-		if r := b.get("/web/ea/" + f.boot.EnterpriseAccount.ID + "/sso"); r.status != http.StatusOK || !strings.Contains(r.body, "Enforcement") || strings.Contains(r.body, "Just-in-time") {
+		// The Organization's single sign-on opens its own pages only; a
+		// password session opens the Backoffice's.
+		if r := b.get("/web/ea/" + f.boot.EnterpriseAccount.ID + "/sso"); r.status != http.StatusForbidden {
+			t.Fatalf("the Backoffice's page in the Organization's SSO session: %d %s", r.status, r.body)
+		}
+		if r := pw.get("/web/ea/" + f.boot.EnterpriseAccount.ID + "/sso"); r.status != http.StatusOK || !strings.Contains(r.body, "Enforcement") || strings.Contains(r.body, "Just-in-time") {
 			t.Fatalf("the Backoffice's page: %d %s", r.status, r.body)
 		}
 	})
