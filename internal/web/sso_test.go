@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"html"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -149,7 +150,9 @@ func newTestOP(t *testing.T, redirect string, users ...*opstorage.User) *testOP 
 		opOtherClient: opstorage.WebClient(opOtherClient, opSecret, "https://other.example/callback"),
 	}
 	op.storage = opstorage.NewStorageWithClients(op.users, op.clients)
-	op.srv.Config.Handler = exampleop.SetupServer(op.issuer, op.storage, nil, false)
+	// The provider logs each request: into the test's output, shown
+	// when it fails.
+	op.srv.Config.Handler = exampleop.SetupServer(op.issuer, op.storage, slog.New(slog.NewTextHandler(t.Output(), nil)), false)
 	op.rw = &tokenRewriter{base: op.srv.Client().Transport}
 	return op
 }
@@ -164,7 +167,7 @@ func (op *testOP) service(db *store.DB, now func() time.Time) func(base string) 
 					return opSecret
 				}
 				return ""
-			}, Now: now})
+			}, Now: now, Log: slog.New(slog.NewTextHandler(op.t.Output(), nil))})
 	}
 }
 
