@@ -41,6 +41,10 @@ func (h *Handler) ssoSignIn(w http.ResponseWriter, r *http.Request) {
 		again(err)
 		return
 	}
+	if err := h.throttleSSOLookup(w, r); err != nil {
+		again(err)
+		return
+	}
 	choices, err := h.cfg.SSO.ForEmail(r.Context(), email)
 	switch {
 	case err != nil:

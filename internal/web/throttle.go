@@ -208,6 +208,23 @@ func (h *Handler) throttleReset(w http.ResponseWriter, r *http.Request, email st
 	return nil
 }
 
+// throttleSSOLookup takes one "Sign in with SSO" lookup from the client's
+// budget, or returns a KindRateLimited error, having set Retry-After: a
+// lookup tells whether an address has single sign-on and through which
+// Organizations, which a client may not ask of address after address.
+func (h *Handler) throttleSSOLookup(w http.ResponseWriter, r *http.Request) error {
+	c := perClient
+	c.Key = "sso:client:" + h.cfg.Proxies.ClientIP(r)
+	d, _, err := h.cfg.Throttle.Reserve(r.Context(), []limits.Check{c})
+	if err != nil {
+		return err
+	}
+	if !d.Allowed {
+		return refuse(w, d.RetryAfter)
+	}
+	return nil
+}
+
 // throttleKey is the address as throttling counts it.
 func throttleKey(email string) string {
 	email = strings.ToLower(strings.TrimSpace(email))

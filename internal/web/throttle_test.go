@@ -216,3 +216,29 @@ func TestResetRequestsAreThrottled(t *testing.T) {
 		refusedFor(t, "a 31st reset request of one client", asker.forgot("someone-else@example.com"))
 	})
 }
+
+func TestSSOLookupsAreThrottled(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, db *store.DB) {
+		cfg, clk := behindProxy(t)
+		e := newEnv(t, db, cfg)
+		lookup := func(b *browser, email string) reply {
+			return b.post("/web/sso", url.Values{"csrf": {b.csrf("/web/signin")}, "email": {email}, "next": {"/web/"}})
+		}
+		// "Sign in with SSO" tells whether an address has single sign-on:
+		// one client asks about 30 addresses at once, then 10 a minute.
+		asker := e.browserAt("203.0.113.9")
+		for i := range 30 {
+			if r := lookup(asker, fmt.Sprintf("someone%d@example.com", i)); r.status != http.StatusUnprocessableEntity || !strings.Contains(r.body, "not set up for this address") {
+				t.Fatalf("lookup %d of one client: %d %s", i+1, r.status, r.body)
+			}
+		}
+		refusedFor(t, "a 31st lookup of one client", lookup(asker, "someone-else@example.com"))
+		if r := lookup(e.browserAt("203.0.113.10"), "someone@example.com"); r.status != http.StatusUnprocessableEntity {
+			t.Fatalf("another client's lookup: %d %s", r.status, r.body)
+		}
+		clk.advance(6 * time.Second)
+		if r := lookup(asker, "someone-else@example.com"); r.status != http.StatusUnprocessableEntity {
+			t.Fatalf("the client's lookup 6 s later: %d %s", r.status, r.body)
+		}
+	})
+}
