@@ -51,24 +51,16 @@ type ssoOut struct {
 	UpdatedAt         string      `json:"updated_at"`
 }
 
-// nonEmpty is s, or nil (JSON null) when it is empty.
-func nonEmpty(s string) *string {
-	if s == "" {
-		return nil
-	}
-	return &s
-}
-
 func (s *Server) newSSOOut(c sso.Connection) ssoOut {
-	out := ssoOut{ID: c.ID, Protocol: c.Protocol, ExternalIDClaim: nonEmpty(c.ExternalIDClaim), Enforce: c.Enforce,
+	out := ssoOut{ID: c.ID, Protocol: c.Protocol, ExternalIDClaim: optional(c.ExternalIDClaim), Enforce: c.Enforce,
 		JIT: ssoJIT{Domains: c.JIT.Domains, DefaultRole: c.JIT.RoleID}, BreakGlassUserIDs: c.BreakGlass,
 		StartURL: s.sso.StartURL(c.ID), CreatedAt: formatTime(c.CreatedAt), UpdatedAt: formatTime(c.UpdatedAt)}
 	switch c.Protocol {
 	case sso.ProtocolOIDC:
-		out.OIDC = &ssoOIDCOut{Issuer: c.OIDC.Issuer, ClientID: c.OIDC.ClientID, ClientSecretEnv: nonEmpty(c.OIDC.ClientSecretEnv),
-			ClientSecretFile: nonEmpty(c.OIDC.ClientSecretFile), Scopes: c.OIDC.Scopes, RedirectURI: s.sso.RedirectURI()}
+		out.OIDC = &ssoOIDCOut{Issuer: c.OIDC.Issuer, ClientID: c.OIDC.ClientID, ClientSecretEnv: optional(c.OIDC.ClientSecretEnv),
+			ClientSecretFile: optional(c.OIDC.ClientSecretFile), Scopes: c.OIDC.Scopes, RedirectURI: s.sso.RedirectURI()}
 	case sso.ProtocolSAML:
-		out.SAML = &ssoSAMLOut{IDPMetadataURL: nonEmpty(c.SAML.MetadataURL), IDPMetadataXML: nonEmpty(c.SAML.MetadataXML),
+		out.SAML = &ssoSAMLOut{IDPMetadataURL: optional(c.SAML.MetadataURL), IDPMetadataXML: optional(c.SAML.MetadataXML),
 			EntityID: s.sso.EntityID(c.ID), ACSURL: s.sso.ACSURL(c.ID), MetadataURL: s.sso.MetadataURL(c.ID), Certificate: c.SAML.SPCertificate}
 	}
 	return out

@@ -110,7 +110,7 @@ func (in *Input) validate(scope Scope) []*steward.Error {
 		}
 		for i, s := range in.Scopes {
 			if len(s) > MaxScopeLen || !scopeToken.MatchString(s) {
-				bad(field("oidc", "scopes", strconv.Itoa(i)), "%q is not an OAuth scope (printable characters without spaces or quotes, at most %d)", truncate(s, 50), MaxScopeLen)
+				bad(field("oidc", "scopes", strconv.Itoa(i)), "%q is not an OAuth scope (printable characters without spaces or quotes, at most %d)", steward.Truncate(s, 50), MaxScopeLen)
 			}
 		}
 		in.Scopes = slices.DeleteFunc(slices.Compact(in.Scopes), func(s string) bool { return s == "openid" })
@@ -134,7 +134,7 @@ func (in *Input) validate(scope Scope) []*steward.Error {
 	case "":
 		bad(field("protocol"), "protocol is required: oidc or saml")
 	default:
-		bad(field("protocol"), "unknown protocol %q: oidc or saml", truncate(in.Protocol, 50))
+		bad(field("protocol"), "unknown protocol %q: oidc or saml", steward.Truncate(in.Protocol, 50))
 	}
 	if in.ExternalIDClaim != "" && !claimName.MatchString(in.ExternalIDClaim) {
 		bad(field("external_id_claim"), "external_id_claim must be a claim or attribute name (letters, digits and _.:/-, at most 100)")
@@ -145,7 +145,7 @@ func (in *Input) validate(scope Scope) []*steward.Error {
 	for i, d := range in.JITDomains {
 		in.JITDomains[i] = strings.ToLower(strings.TrimSpace(d))
 		if len(d) > 253 || !domainName.MatchString(in.JITDomains[i]) {
-			bad(field("jit", "domains", strconv.Itoa(i)), "%q is not a domain name such as example.com", truncate(d, 100))
+			bad(field("jit", "domains", strconv.Itoa(i)), "%q is not a domain name such as example.com", steward.Truncate(d, 100))
 		}
 	}
 	in.JITDomains = slices.Compact(in.JITDomains)
@@ -274,7 +274,7 @@ func (s *Service) checkPeople(ctx context.Context, tx *store.Tx, scope Scope, in
 			ids, err = cat.Resolve(steward.ScopeOrganization, directory.RoleInput{Role: &ref}, field("jit"))
 		}
 		if err != nil {
-			*errs = append(*errs, steward.Invalid(field("jit", "default_role"), "%q is not a role of this Organization (its name, letter or id)", truncate(ref, 100)))
+			*errs = append(*errs, steward.Invalid(field("jit", "default_role"), "%q is not a role of this Organization (its name, letter or id)", steward.Truncate(ref, 100)))
 		} else {
 			roleID = ids[len(ids)-1]
 		}
@@ -289,7 +289,7 @@ func (s *Service) checkPeople(ctx context.Context, tx *store.Tx, scope Scope, in
 			}
 		}
 		if !member {
-			*errs = append(*errs, steward.Invalid(field("break_glass_user_ids", strconv.Itoa(i)), "%q is not the id of a member here", truncate(id, 64)))
+			*errs = append(*errs, steward.Invalid(field("break_glass_user_ids", strconv.Itoa(i)), "%q is not the id of a member here", steward.Truncate(id, 64)))
 		}
 	}
 	return roleID, nil

@@ -102,7 +102,7 @@ func (f *oidcFlow) begin(ctx context.Context, c Connection, p *Pending) (string,
 func (f *oidcFlow) finish(ctx context.Context, c Connection, r *http.Request, pend Pending) (Identity, error) {
 	q := r.URL.Query()
 	if e := q.Get("error"); e != "" {
-		return Identity{}, refused("the identity provider refused the sign-in: %s %s", truncate(e, 100), truncate(q.Get("error_description"), 300))
+		return Identity{}, refused("the identity provider refused the sign-in: %s %s", steward.Truncate(e, 100), steward.Truncate(q.Get("error_description"), 300))
 	}
 	code := q.Get("code")
 	if code == "" {
@@ -117,7 +117,7 @@ func (f *oidcFlow) finish(ctx context.Context, c Connection, r *http.Request, pe
 	if err != nil {
 		var re *oauth2.RetrieveError
 		if errors.As(err, &re) {
-			return Identity{}, refused("the identity provider refused the authorization code: %s", truncate(re.ErrorCode, 100))
+			return Identity{}, refused("the identity provider refused the authorization code: %s", steward.Truncate(re.ErrorCode, 100))
 		}
 		return Identity{}, fmt.Errorf("sso: token request to %s: %w", c.OIDC.Issuer, err)
 	}
@@ -127,7 +127,7 @@ func (f *oidcFlow) finish(ctx context.Context, c Connection, r *http.Request, pe
 	}
 	idt, err := p.Verifier(&oidc.Config{ClientID: c.OIDC.ClientID, Now: f.s.now}).Verify(cctx, raw)
 	if err != nil {
-		return Identity{}, refused("the ID token was refused: %s", truncate(err.Error(), 300))
+		return Identity{}, refused("the ID token was refused: %s", steward.Truncate(err.Error(), 300))
 	}
 	if idt.Nonce == "" || idt.Nonce != pend.Nonce {
 		return Identity{}, refused("the ID token was refused: its nonce is not this sign-in's")
@@ -139,7 +139,7 @@ func (f *oidcFlow) finish(ctx context.Context, c Connection, r *http.Request, pe
 	}
 	var claims map[string]any
 	if err := idt.Claims(&claims); err != nil {
-		return Identity{}, refused("the ID token was refused: %s", truncate(err.Error(), 300))
+		return Identity{}, refused("the ID token was refused: %s", steward.Truncate(err.Error(), 300))
 	}
 	// A provider that issues an access token may leave the profile and
 	// e-mail claims to its userinfo endpoint, as the specification lets it.
@@ -179,14 +179,6 @@ func isTrue(v any) bool {
 		return strings.EqualFold(b, "true")
 	}
 	return false
-}
-
-// truncate cuts what a provider said to n bytes, for messages and logs.
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n] + "..."
-	}
-	return s
 }
 
 // clientSecret reads the connection's client secret from its environment

@@ -3,10 +3,9 @@ package sso
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 
+	"github.com/stewardhq/steward/internal/keys"
 	"github.com/stewardhq/steward/internal/steward"
 	"github.com/stewardhq/steward/internal/store"
 )
@@ -24,11 +23,6 @@ func randomString(n int) (string, error) {
 	return base64.RawURLEncoding.EncodeToString(b), nil
 }
 
-func hashState(state string) string {
-	sum := sha256.Sum256([]byte(state))
-	return hex.EncodeToString(sum[:])
-}
-
 // savePending stores p under the hash of its state, and deletes the
 // sign-ins that expired.
 func savePending(ctx context.Context, tx *store.Tx, p Pending) error {
@@ -36,7 +30,7 @@ func savePending(ctx context.Context, tx *store.Tx, p Pending) error {
 		return err
 	}
 	_, err := tx.Exec(ctx, `INSERT INTO sso_pending (state_hash, connection_id, nonce, verifier, request_id, next, created_at, expires_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, hashState(p.State), p.ConnectionID, p.Nonce, p.Verifier, p.RequestID, p.Next,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, keys.Hash(p.State), p.ConnectionID, p.Nonce, p.Verifier, p.RequestID, p.Next,
 		store.Micros(tx.Now), store.Micros(p.ExpiresAt))
 	return err
 }
@@ -50,7 +44,7 @@ func takePending(ctx context.Context, tx *store.Tx, state string) (Pending, erro
 	}
 	p := Pending{State: state}
 	var expires int64
-	err := tx.QueryRow(ctx, `SELECT connection_id, nonce, verifier, request_id, next, expires_at FROM sso_pending WHERE state_hash = ?`, hashState(state)).
+	err := tx.QueryRow(ctx, `SELECT connection_id, nonce, verifier, request_id, next, expires_at FROM sso_pending WHERE state_hash = ?`, keys.Hash(state)).
 		Scan(&p.ConnectionID, &p.Nonce, &p.Verifier, &p.RequestID, &p.Next, &expires)
 	if steward.IsKind(store.Translate(err), steward.KindNotFound) {
 		return Pending{}, errNoPending
@@ -58,7 +52,7 @@ func takePending(ctx context.Context, tx *store.Tx, state string) (Pending, erro
 	if err != nil {
 		return Pending{}, err
 	}
-	res, err := tx.Exec(ctx, `DELETE FROM sso_pending WHERE state_hash = ?`, hashState(state))
+	res, err := tx.Exec(ctx, `DELETE FROM sso_pending WHERE state_hash = ?`, keys.Hash(state))
 	if err != nil {
 		return Pending{}, err
 	}

@@ -2,11 +2,10 @@ package sso
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"time"
 
+	"github.com/stewardhq/steward/internal/keys"
 	"github.com/stewardhq/steward/internal/store"
 )
 
@@ -25,8 +24,7 @@ func NewReplay(db *store.DB) *Replay { return &Replay{db: db} }
 // used before and has not expired. Keys are stored hashed, so their length
 // does not matter; expired ones are deleted on the way.
 func (g *Replay) Use(ctx context.Context, key string, until time.Time) error {
-	sum := sha256.Sum256([]byte(key))
-	hash := hex.EncodeToString(sum[:])
+	hash := keys.Hash(key)
 	used := false
 	err := g.db.Transact(ctx, func(tx *store.Tx) error {
 		if _, err := tx.Exec(ctx, `DELETE FROM sso_replay WHERE expires_at <= ?`, store.Micros(tx.Now)); err != nil {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
@@ -65,11 +66,9 @@ type Service struct {
 	log       *slog.Logger
 	now       func() time.Time
 	replay    *Replay
-	// flows are the protocols' halves of a sign-in; a protocol missing
-	// here is refused at sign-in.
-	flows map[string]flow
-	oidc  *oidcFlow
-	saml  *samlFlow
+	// oidc and saml are the protocols' halves of a sign-in.
+	oidc *oidcFlow
+	saml *samlFlow
 }
 
 // New returns the service.
@@ -90,7 +89,6 @@ func New(cfg Config) *Service {
 	}
 	s.oidc = newOIDCFlow(s)
 	s.saml = newSAMLFlow(s)
-	s.flows = map[string]flow{ProtocolOIDC: s.oidc, ProtocolSAML: s.saml}
 	return s
 }
 
@@ -129,8 +127,8 @@ func (s *Service) EntityID(connID string) string { return s.MetadataURL(connID) 
 // signed in, and returns the provider's URL to send the browser to and the
 // sign-in's state, which the web pages also keep in a cookie of the
 // browser so that a callback is accepted only from the browser that
-// started it. An unknown connection is KindNotFound; a protocol this
-// server does not speak, or a provider it cannot reach, KindUnavailable.
+// started it. An unknown connection is KindNotFound; a provider it cannot
+// reach, KindUnavailable.
 func (s *Service) Begin(ctx context.Context, connID, next string) (redirectURL, state string, err error) {
 	var c Connection
 	err = s.db.View(ctx, func(tx *store.Tx) error {
@@ -156,14 +154,16 @@ func (s *Service) Begin(ctx context.Context, connID, next string) (redirectURL, 
 	return u, state, s.db.Transact(ctx, func(tx *store.Tx) error { return savePending(ctx, tx, p) })
 }
 
-// flow returns the flow of c's protocol; KindUnavailable for a protocol
-// this server does not speak.
+// flow returns the flow of c's protocol. Put accepts no other protocol, so
+// another one in the database is an error of Steward's own.
 func (s *Service) flow(c Connection) (flow, error) {
-	f, ok := s.flows[c.Protocol]
-	if !ok {
-		return nil, steward.Errorf(steward.KindUnavailable, "single sign-on with %s is not available on this server yet", strings.ToUpper(c.Protocol))
+	switch c.Protocol {
+	case ProtocolOIDC:
+		return s.oidc, nil
+	case ProtocolSAML:
+		return s.saml, nil
 	}
-	return f, nil
+	return nil, fmt.Errorf("sso: connection %s has the unknown protocol %q", c.ID, c.Protocol)
 }
 
 // SignIn is a person the provider vouched for and Steward let in: the web
@@ -395,7 +395,7 @@ func (s *Service) createJIT(ctx context.Context, tx *store.Tx, c Connection, id 
 	role := c.JIT.RoleID
 	actor := steward.Actor{Type: steward.ActorOther, Metadata: map[string]string{"name": "single sign-on (just-in-time)", "connection_id": c.ID}}
 	res, err := directory.CreateMembers(ctx, tx, actor, org, []directory.NewMember{{
-		Email: id.Email, FirstName: truncate(id.GivenName, 100), LastName: truncate(id.FamilyName, 100), Roles: directory.RoleInput{Role: &role},
+		Email: id.Email, FirstName: steward.Truncate(id.GivenName, 100), LastName: steward.Truncate(id.FamilyName, 100), Roles: directory.RoleInput{Role: &role},
 	}})
 	if err != nil {
 		return "", err
