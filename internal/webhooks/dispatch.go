@@ -75,18 +75,12 @@ func (d *Dispatcher) Run(ctx context.Context, interval time.Duration) {
 		})
 	}
 	wg.Go(func() {
-		ticker := time.NewTicker(time.Hour)
-		defer ticker.Stop()
-		for {
+		newPoller(0).run(ctx, time.Hour, func() bool {
 			if _, err := Prune(ctx, d.s.db); err != nil && ctx.Err() == nil {
 				d.s.log.Error("webhooks: prune the delivery log", "err", err)
 			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-ticker.C:
-			}
-		}
+			return false
+		})
 	})
 	wg.Wait()
 }
@@ -383,7 +377,6 @@ func (d *Dispatcher) record(ctx context.Context, cursors []*cursor, until int64,
 	made := 0
 	err := d.s.db.Transact(ctx, func(tx *store.Tx) error {
 		disabled, made = disabled[:0], 0
-		now := store.Micros(tx.Now)
 		var rows [][]any
 		succeeded, failed := map[string]bool{}, map[string]string{}
 		for _, c := range cursors {
@@ -398,29 +391,16 @@ func (d *Dispatcher) record(ctx context.Context, cursors []*cursor, until int64,
 			made += len(c.deliveries)
 			for i, dl := range c.deliveries {
 				a := c.attempts[i]
-				row := []any{dl.id, dl.endpointID, dl.eventType, "", store.Micros(dl.createdAt), StatusDelivered, 1, now, now,
-					httpStatus(a.status), a.latency.Milliseconds(), nil, now}
 				switch {
 				case a.err == nil:
 					succeeded[dl.endpointID] = true
-				case stopping:
-					row[3], row[5], row[6], row[8], row[9], row[10], row[12] = string(dl.payload), StatusPending, 0, nil, nil, nil, nil
-				default:
+				case !stopping:
 					failed[dl.endpointID] = c.e.orgID
-					next := tx.Now.Add(d.s.backoff(1))
-					row[3], row[7], row[11] = string(dl.payload), store.Micros(next), steward.Truncate(a.err.Error(), maxLastErrorLen)
-					if next.Before(dl.createdAt.Add(d.s.settings.RetryFor)) {
-						row[5], row[12] = StatusPending, nil
-					} else {
-						row[3], row[5] = "", StatusFailed
-					}
 				}
-				rows = append(rows, row)
+				rows = append(rows, d.logRow(tx.Now, dl, a, stopping))
 			}
 		}
-		if err := tx.InsertMany(ctx, "webhook_deliveries", []string{"id", "endpoint_id", "event_type", "payload", "created_at", "status",
-			"attempts", "next_attempt_at", "last_attempt_at", "last_http_status", "last_latency_ms", "last_error", "finished_at"},
-			rows, "ON CONFLICT (id) DO NOTHING"); err != nil {
+		if err := tx.InsertMany(ctx, "webhook_deliveries", logColumns, rows, "ON CONFLICT (id) DO NOTHING"); err != nil {
 			return err
 		}
 		if err := clearFailures(ctx, tx, succeeded); err != nil {
@@ -444,6 +424,36 @@ func (d *Dispatcher) record(ctx context.Context, cursors []*cursor, until int64,
 		d.s.log.Warn("webhooks: endpoint disabled after a day of failed deliveries", "endpoint_id", id)
 	}
 	return made, nil
+}
+
+// logColumns are the delivery log's columns a round writes, in the order
+// of logRow's values.
+var logColumns = []string{"id", "endpoint_id", "event_type", "payload", "created_at", "status", "attempts", "next_attempt_at",
+	"last_attempt_at", "last_http_status", "last_latency_ms", "last_error", "finished_at"}
+
+// logRow is the delivery log's row of a round's attempt a, made at now:
+// delivered; pending with its body, due after the first backoff, when it
+// failed (failed for good when that backoff ends past RetryFor); or, when
+// shutdown cut it short (stopping), pending and due at once with no
+// attempt counted.
+func (d *Dispatcher) logRow(now time.Time, dl claimed, a attempt, stopping bool) []any {
+	at := store.Micros(now)
+	status, attempts, payload := StatusDelivered, 1, ""
+	var next, last, finished, httpSt, latency, lastErr any = at, at, at, httpStatus(a.status), a.latency.Milliseconds(), nil
+	switch {
+	case a.err == nil:
+	case stopping:
+		status, attempts, payload = StatusPending, 0, string(dl.payload)
+		last, finished, httpSt, latency = nil, nil, nil, nil
+	default:
+		retry, giveUp := d.s.afterFailure(now, dl.createdAt, 1)
+		next, lastErr = store.Micros(retry), steward.Truncate(a.err.Error(), maxLastErrorLen)
+		status = StatusFailed
+		if !giveUp {
+			status, payload, finished = StatusPending, string(dl.payload), nil
+		}
+	}
+	return []any{dl.id, dl.endpointID, dl.eventType, payload, store.Micros(dl.createdAt), status, attempts, next, last, httpSt, latency, lastErr, finished}
 }
 
 // readEndpoints fills ids (endpoint ids to nil) with the endpoints they

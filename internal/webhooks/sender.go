@@ -387,21 +387,16 @@ func (s *Sender) recordOne(ctx context.Context, tx *store.Tx, o outcome, until i
 		return false, err
 	}
 	attempts := c.attempts + 1
-	var status *int
-	if a.status != 0 {
-		status = &a.status
-	}
-	latency := a.latency.Milliseconds()
 	lastErr := steward.Truncate(a.err.Error(), maxLastErrorLen)
-	next := tx.Now.Add(s.backoff(attempts))
+	next, giveUp := s.afterFailure(tx.Now, c.createdAt, attempts)
 	deliveryStatus, finished := StatusPending, (*int64)(nil)
-	if !next.Before(c.createdAt.Add(s.settings.RetryFor)) {
+	if giveUp {
 		deliveryStatus, finished = StatusFailed, &now
 	}
 	res, err := tx.Exec(ctx, `UPDATE webhook_deliveries SET status = ?, attempts = ?, last_attempt_at = ?, last_http_status = ?, last_latency_ms = ?,
 		last_error = ?, next_attempt_at = ?, finished_at = ?, payload = CASE WHEN ? THEN '' ELSE payload END, claimed_until = NULL
 		WHERE id = ? AND claimed_until = ?`,
-		deliveryStatus, attempts, now, status, latency, lastErr, store.Micros(next), finished, finished != nil, c.id, until)
+		deliveryStatus, attempts, now, httpStatus(a.status), a.latency.Milliseconds(), lastErr, store.Micros(next), finished, giveUp, c.id, until)
 	if err != nil || !affected(res) {
 		return false, err
 	}
@@ -477,6 +472,14 @@ shows the endpoint's answers.
 		}
 	}
 	return nil
+}
+
+// afterFailure returns when a delivery first due at createdAt, whose
+// attempts-th attempt failed at now, is tried again, and whether that is
+// past RetryFor, which fails it for good.
+func (s *Sender) afterFailure(now, createdAt time.Time, attempts int) (next time.Time, giveUp bool) {
+	next = now.Add(s.backoff(attempts))
+	return next, !next.Before(createdAt.Add(s.settings.RetryFor))
 }
 
 // backoff is the wait after the n-th failed attempt: RetryBase doubled

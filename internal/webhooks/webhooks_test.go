@@ -264,6 +264,28 @@ func TestGiveUpAfterRetryFor(t *testing.T) {
 	})
 }
 
+// A first attempt whose retry would come after RetryFor fails the delivery
+// at once, without its body: the round that made it records it so.
+func TestGiveUpAtTheFirstFailure(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db, webhooks.Settings{RetryBase: time.Hour, RetryCap: time.Hour, RetryFor: time.Minute, DisableAfter: time.Hour})
+		hook := newReceiver(t, func(int) int { return http.StatusBadGateway })
+		e, _ := f.create(t, hook.URL, "user.*")
+		f.record(t, audit.EventUserCreate)
+		f.round(t)
+		f.clock.Advance(2 * time.Hour)
+		f.round(t)
+		ds := f.deliveries(t, e.ID)
+		if len(ds) != 1 || ds[0].Status != webhooks.StatusFailed || ds[0].Attempts != 1 || ds[0].FinishedAt == nil ||
+			ds[0].HTTPStatus == nil || *ds[0].HTTPStatus != http.StatusBadGateway || !strings.Contains(ds[0].LastError, "502") {
+			t.Fatalf("delivery %+v, want failed after its one attempt, with the answer's status and error", ds)
+		}
+		if n := len(hook.requests()); n != 1 {
+			t.Errorf("%d requests, want the one attempt", n)
+		}
+	})
+}
+
 // After a rotation both secrets sign for a day, then the new one alone.
 func TestSecretRotationOverlap(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, db *store.DB) {
