@@ -3907,22 +3907,22 @@ type SSOConnection struct {
 	Enforce           bool      `json:"enforce"`
 
 	// ExternalIdClaim The claim or attribute that holds the SCIM externalId.
-	ExternalIdClaim string             `json:"external_id_claim"`
+	ExternalIdClaim *string            `json:"external_id_claim"`
 	Id              openapi_types.UUID `json:"id"`
 
 	// Jit Just-in-time creation of members whose verified address is in one of the domains.
 	Jit SSOJIT `json:"jit"`
 
 	// Oidc The OpenID Connect provider; null for SAML.
-	Oidc struct {
+	Oidc *struct {
 		ClientId string `json:"client_id"`
 
 		// ClientSecretEnv The environment variable the client secret is read from.
-		ClientSecretEnv string `json:"client_secret_env"`
+		ClientSecretEnv *string `json:"client_secret_env"`
 
 		// ClientSecretFile The file the client secret is read from.
-		ClientSecretFile string `json:"client_secret_file"`
-		Issuer           string `json:"issuer"`
+		ClientSecretFile *string `json:"client_secret_file"`
+		Issuer           string  `json:"issuer"`
 
 		// RedirectUri The redirect URI to register at the provider.
 		RedirectUri string   `json:"redirect_uri"`
@@ -3931,15 +3931,15 @@ type SSOConnection struct {
 	Protocol SSOConnectionProtocol `json:"protocol"`
 
 	// Saml The SAML identity provider and Steward's service provider; null for OpenID Connect.
-	Saml struct {
+	Saml *struct {
 		AcsUrl string `json:"acs_url"`
 
 		// Certificate The service provider's certificate (PEM).
-		Certificate    string `json:"certificate"`
-		EntityId       string `json:"entity_id"`
-		IdpMetadataUrl string `json:"idp_metadata_url"`
-		IdpMetadataXml string `json:"idp_metadata_xml"`
-		MetadataUrl    string `json:"metadata_url"`
+		Certificate    string  `json:"certificate"`
+		EntityId       string  `json:"entity_id"`
+		IdpMetadataUrl *string `json:"idp_metadata_url"`
+		IdpMetadataXml *string `json:"idp_metadata_xml"`
+		MetadataUrl    string  `json:"metadata_url"`
 	} `json:"saml"`
 
 	// StartUrl The link that starts a sign-in through this connection.

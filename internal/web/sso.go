@@ -164,12 +164,16 @@ func (h *Handler) ssoBackChannelLogout(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	n, err := h.cfg.SSO.BackChannelLogout(r.Context(), r.PostFormValue("logout_token"))
 	if err != nil {
+		// Back-Channel Logout 1.0 answers every failure 400, with the
+		// reason in error_description.
+		answer := `{"error":"invalid_request","error_description":"the logout token is not valid"}`
 		if !steward.IsKind(err, steward.KindInvalid) {
 			h.cfg.Log.Error("web: back-channel logout", "request_id", steward.RequestIDFrom(r.Context()), "err", err)
+			answer = `{"error":"invalid_request","error_description":"the logout could not be completed: try again"}`
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusBadRequest)
-		_, _ = w.Write([]byte(`{"error":"invalid_request","error_description":"the logout token is not valid"}`))
+		_, _ = w.Write([]byte(answer))
 		return
 	}
 	h.cfg.Log.Info("web: back-channel logout", "request_id", steward.RequestIDFrom(r.Context()), "sessions_ended", n)

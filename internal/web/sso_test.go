@@ -25,6 +25,7 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/text/language"
 
+	"github.com/stewardhq/steward/internal/apitest"
 	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/auth"
 	"github.com/stewardhq/steward/internal/directory"
@@ -668,6 +669,8 @@ func (e *env) apiCall(method, path, key, body string) (int, string) {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
+	// Every answer must be the one Steward's OpenAPI document describes.
+	apitest.Load(e.t).Check(e.t, req, resp, b)
 	return resp.StatusCode, string(b)
 }
 
@@ -801,8 +804,8 @@ func TestSSOAdminAPI(t *testing.T) {
 			if status != http.StatusOK || strings.Contains(body, f.conn.ID) {
 				t.Fatalf("put Backoffice connection: %d %s", status, body)
 			}
-			if status, _ := f.apiCall("GET", "/v1/admin/sso", key, ""); status != http.StatusNotFound {
-				t.Fatalf("the Organization's connection after the Backoffice's: %d", status)
+			if status, body := f.apiCall("GET", "/v1/admin/sso", key, ""); status != http.StatusNotFound || !strings.Contains(body, "no single sign-on connection") {
+				t.Fatalf("the Organization's connection after the Backoffice's: %d %s", status, body)
 			}
 		})
 	})
@@ -916,7 +919,7 @@ func TestSSOBackChannelLogout(t *testing.T) {
 			return provider.post(sso.BackChannelLogoutPath, url.Values{"logout_token": {token}})
 		}
 		other, _ := rsa.GenerateKey(rand.Reader, 2048)
-		if r := post(f.op.logoutToken("sub-admin", other)); r.status != http.StatusBadRequest || !strings.Contains(r.body, "invalid_request") {
+		if r := post(f.op.logoutToken("sub-admin", other)); r.status != http.StatusBadRequest || !strings.Contains(r.body, "the logout token is not valid") {
 			t.Fatalf("a logout token signed with another key: %d %s, want 400", r.status, r.body)
 		}
 		if r := b.get(f.org() + "/members"); r.status != http.StatusOK {
@@ -929,8 +932,8 @@ func TestSSOBackChannelLogout(t *testing.T) {
 		if r := b.get(f.org() + "/members"); r.status != http.StatusSeeOther || !strings.HasPrefix(r.location, "/web/signin") {
 			t.Fatalf("the session after the provider's logout: %d %q, want sent to sign in", r.status, r.location)
 		}
-		if r := post(token); r.status != http.StatusBadRequest {
-			t.Fatalf("the same logout token again: %d, want 400", r.status)
+		if r := post(token); r.status != http.StatusBadRequest || !strings.Contains(r.body, "the logout token is not valid") {
+			t.Fatalf("the same logout token again: %d %s, want 400 saying the token is not valid", r.status, r.body)
 		}
 	})
 }

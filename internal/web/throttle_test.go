@@ -233,11 +233,11 @@ func TestSSOLookupsAreThrottled(t *testing.T) {
 			}
 		}
 		refusedFor(t, "a 31st lookup of one client", lookup(asker, "someone-else@example.com"))
-		if r := lookup(e.browserAt("203.0.113.10"), "someone@example.com"); r.status != http.StatusUnprocessableEntity {
+		if r := lookup(e.browserAt("203.0.113.10"), "someone@example.com"); r.status != http.StatusUnprocessableEntity || !strings.Contains(r.body, "not set up for this address") {
 			t.Fatalf("another client's lookup: %d %s", r.status, r.body)
 		}
 		clk.advance(6 * time.Second)
-		if r := lookup(asker, "someone-else@example.com"); r.status != http.StatusUnprocessableEntity {
+		if r := lookup(asker, "someone-else@example.com"); r.status != http.StatusUnprocessableEntity || !strings.Contains(r.body, "not set up for this address") {
 			t.Fatalf("the client's lookup 6 s later: %d %s", r.status, r.body)
 		}
 	})
