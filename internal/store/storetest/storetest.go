@@ -1,5 +1,5 @@
 // Package storetest gives tests a fresh, migrated database on each engine:
-// an SQLite file in a temporary directory, and a PostgreSQL schema of its
+// an SQLite file in a temporary directory, and a PostgreSQL database of its
 // own on the server that STEWARD_TEST_POSTGRES names, dropped afterwards.
 package storetest
 
@@ -8,10 +8,16 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
 	"net/url"
 	"os"
+	"path/filepath"
+	"sync"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stewardhq/steward/internal/store"
 )
 
@@ -70,52 +76,48 @@ func OpenAgain(t testing.TB, cfg store.Config) *store.DB {
 }
 
 // OpenSQLite returns a fresh migrated SQLite database in a temporary
-// directory.
+// directory: a copy of the template that sqliteTemplate migrated.
 func OpenSQLite(t testing.TB) (*store.DB, store.Config) {
 	t.Helper()
-	cfg := store.Config{DataDir: t.TempDir()}
+	src, err := sqliteTemplate()
+	if err != nil {
+		t.Fatalf("SQLite template: %v", err)
+	}
+	dir := t.TempDir()
+	if err := copyFile(src, filepath.Join(dir, store.SQLiteFile)); err != nil {
+		t.Fatalf("copy the SQLite template: %v", err)
+	}
+	cfg := store.Config{DataDir: dir}
 	return open(t, cfg), cfg
 }
 
-// OpenPostgres returns a fresh migrated database in a new schema of the
-// server STEWARD_TEST_POSTGRES names; the schema is dropped afterwards.
+// OpenPostgres returns a fresh migrated database of its own on the server
+// STEWARD_TEST_POSTGRES names, made from the template that
+// postgresTemplate migrated; it is dropped afterwards.
 func OpenPostgres(t testing.TB) (*store.DB, store.Config) {
 	t.Helper()
 	base := os.Getenv(PostgresEnv)
 	if base == "" {
 		t.Skipf("PostgreSQL not tested: set %s", PostgresEnv)
 	}
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema := "steward_test_" + hex.EncodeToString(b[:])
-
-	admin, err := sql.Open("pgx", base)
+	template, err := postgresTemplate()
 	if err != nil {
-		t.Fatalf("open %s: %v", PostgresEnv, err)
+		t.Fatalf("PostgreSQL template: %v", err)
 	}
-	defer admin.Close()
-	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
-		t.Fatalf("create schema: %v", err)
+	name := "steward_test_" + randomHex()
+	if err := adminExec(base, "CREATE DATABASE "+name+" TEMPLATE "+template); err != nil {
+		t.Fatalf("create database: %v", err)
 	}
 	t.Cleanup(func() {
-		admin, err := sql.Open("pgx", base)
-		if err != nil {
-			t.Errorf("drop schema: %v", err)
-			return
-		}
-		defer admin.Close()
-		if _, err := admin.Exec("DROP SCHEMA " + schema + " CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
+		if err := adminExec(base, "DROP DATABASE "+name+" WITH (FORCE)"); err != nil {
+			t.Errorf("drop database %s: %v", name, err)
 		}
 	})
-	u, err := url.Parse(base)
+	dsn, err := withDatabase(base, name)
 	if err != nil {
-		t.Fatalf("parse %s: %v", PostgresEnv, err)
+		t.Fatal(err)
 	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	cfg := store.Config{DatabaseURL: u.String()}
+	cfg := store.Config{DatabaseURL: dsn}
 	return open(t, cfg), cfg
 }
 
@@ -131,4 +133,140 @@ func open(t testing.TB, cfg store.Config) *store.DB {
 		t.Fatalf("migrate: %v", err)
 	}
 	return db
+}
+
+// Migrating costs a test far more than copying (most of a second on SQLite
+// under the race detector), so each engine has a template database,
+// migrated once per machine and set of migrations and named by their
+// digest: a file in the temporary directory, and a database on the
+// server that takes no connections. Several test processes may build one
+// at once; each builds under a name of its own and renames it into place,
+// and the loser throws its copy away.
+var (
+	sqliteTemplate   = sync.OnceValues(buildSQLiteTemplate)
+	postgresTemplate = sync.OnceValues(buildPostgresTemplate)
+)
+
+func templateName() string { return "steward_template_" + store.MigrationsDigest()[:16] }
+
+func buildSQLiteTemplate() (string, error) {
+	path := filepath.Join(os.TempDir(), templateName()+".db")
+	if _, err := os.Stat(path); err == nil {
+		return path, nil
+	}
+	dir, err := os.MkdirTemp("", "steward-template-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(dir)
+	ctx := context.Background()
+	db, err := store.Open(ctx, store.Config{DataDir: dir})
+	if err != nil {
+		return "", err
+	}
+	_, err = db.Migrate(ctx)
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return "", err
+	}
+	// Closing the last connection checkpoints the write-ahead log into
+	// the file and removes it; a log left behind would hold part of the
+	// schema that a copy of the file alone would lack.
+	if _, err := os.Stat(filepath.Join(dir, store.SQLiteFile+"-wal")); err == nil {
+		return "", fmt.Errorf("the template's write-ahead log was left behind")
+	}
+	return path, os.Rename(filepath.Join(dir, store.SQLiteFile), path)
+}
+
+func buildPostgresTemplate() (string, error) {
+	base := os.Getenv(PostgresEnv)
+	name := templateName()
+	admin, err := sql.Open("pgx", base)
+	if err != nil {
+		return "", err
+	}
+	defer admin.Close()
+	var exists bool
+	if err := admin.QueryRow(`SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists); err != nil {
+		return "", err
+	}
+	if exists {
+		return name, nil
+	}
+	building := name + "_" + randomHex()
+	if _, err := admin.Exec("CREATE DATABASE " + building); err != nil {
+		return "", err
+	}
+	ctx := context.Background()
+	dsn, err := withDatabase(base, building)
+	var db *store.DB
+	if err == nil {
+		db, err = store.Open(ctx, store.Config{DatabaseURL: dsn})
+	}
+	if err == nil {
+		_, err = db.Migrate(ctx)
+		if cerr := db.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err == nil {
+		_, err = admin.Exec("ALTER DATABASE " + building + " WITH ALLOW_CONNECTIONS false")
+	}
+	if err == nil {
+		_, err = admin.Exec("ALTER DATABASE " + building + " RENAME TO " + name)
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "42P04" { // duplicate_database: another process won
+			err = nil
+		}
+	}
+	if _, derr := admin.Exec("DROP DATABASE IF EXISTS " + building + " WITH (FORCE)"); err == nil {
+		err = derr
+	}
+	return name, err
+}
+
+func adminExec(base, statement string) error {
+	admin, err := sql.Open("pgx", base)
+	if err != nil {
+		return err
+	}
+	defer admin.Close()
+	_, err = admin.Exec(statement)
+	return err
+}
+
+// withDatabase returns the postgres:// URL base with its database changed
+// to name.
+func withDatabase(base, name string) (string, error) {
+	u, err := url.Parse(base)
+	if err != nil {
+		return "", fmt.Errorf("parse %s: %w", PostgresEnv, err)
+	}
+	u.Path = "/" + name
+	return u.String(), nil
+}
+
+func randomHex() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
 }
