@@ -129,6 +129,16 @@ func (b tab) signIn(email, pw string) {
 	b.submit(`form[action="/web/signin"]`)
 }
 
+// pageWidth returns the width of the page in ctx once its viewport is
+// viewport pixels wide: Chromium applies a new viewport to the page
+// asynchronously, and a width read before that is the old layout's.
+func pageWidth(ctx context.Context, viewport int) (int64, error) {
+	return chromedp.Run(ctx, chromedp.Evaluate[int64](fmt.Sprintf(`new Promise(done => {
+		const measure = () => window.innerWidth === %d ? done(document.documentElement.scrollWidth) : requestAnimationFrame(measure);
+		measure();
+	})`, viewport), chromedp.EvalAwaitPromise))
+}
+
 // shot checks that the page fits a 360 px wide screen and, when
 // screenshotsEnv asks for them, writes screenshots of it 1400 px and 360 px
 // wide (name.png, name-360.png).
@@ -140,7 +150,7 @@ func (b tab) shot(name string) {
 	}{{1400, ""}, {360, "-360"}} {
 		b.do(chromedp.EmulateViewport(w.width, 900))
 		if w.width == 360 {
-			width, err := chromedp.Run(b.ctx, chromedp.Evaluate[int64](`document.documentElement.scrollWidth`))
+			width, err := pageWidth(b.ctx, 360)
 			if err != nil || width > 360 {
 				wide, _ := chromedp.Run(b.ctx, chromedp.Evaluate[string](`Array.from(document.querySelectorAll("body *")).filter(e => e.getBoundingClientRect().right > 361).map(e => e.tagName + "." + e.className + "#" + e.id).slice(-3).join(", ")`))
 				b.t.Errorf("at 360 px, the page of %s is %d px wide (%v): %s", name, width, err, wide)
@@ -336,7 +346,7 @@ func browse(t *testing.T, exe string, db *store.DB) {
 		if path != "" {
 			admin.open(path)
 		}
-		width, err := chromedp.Run(ctx, chromedp.Evaluate[int64](`document.documentElement.scrollWidth`))
+		width, err := pageWidth(ctx, 360)
 		if err != nil || width > 360 {
 			t.Errorf("at 360 px, %s is %d px wide (%v)", cmp.Or(path, "the key's page"), width, err)
 		}

@@ -302,7 +302,7 @@ func browseWebhooks(t *testing.T, admin tab, db *store.DB, org string) {
 		if path != "" {
 			admin.open(path)
 		}
-		width, err := chromedp.Run(admin.ctx, chromedp.Evaluate[int64](`document.documentElement.scrollWidth`))
+		width, err := pageWidth(admin.ctx, 360)
 		if err != nil || width > 360 {
 			t.Errorf("at 360 px, %s is %d px wide (%v)", cmp.Or(path, "the endpoint's page"), width, err)
 		}
