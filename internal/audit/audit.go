@@ -171,10 +171,14 @@ func Record(ctx context.Context, tx *store.Tx, e Entry) error {
 // RecordBatch writes entries of one chain through tx, at tx's time, in
 // order, with as few statements as it can: a change that touches a thousand
 // members writes its thousand entries at once. It checks the entries at
-// once; they are linked into their chain and inserted as the transaction's
-// last step (store.Tx.BeforeCommit), so that the chain's head, which every
-// writer of the chain waits for, is locked for the commit only and not for
-// the whole transaction.
+// once and inserts them as the transaction's last step
+// (store.Tx.BeforeCommit).
+//
+// On SQLite, whose one writer commits one transaction at a time, they are
+// linked into their chain there. On PostgreSQL they are inserted unlinked,
+// without taking the chain's head, and a linker links them after the
+// commit (see Link): a writer that held the head through its commit would
+// make every other writer of the Organization wait for its flush to disk.
 func RecordBatch(ctx context.Context, tx *store.Tx, entries []Entry) error {
 	if len(entries) == 0 {
 		return nil
@@ -184,7 +188,14 @@ func RecordBatch(ctx context.Context, tx *store.Tx, entries []Entry) error {
 		return err
 	}
 	entries = slices.Clone(entries)
+	if tx.Dialect() == store.Postgres {
+		// Every process's linker hears of the entries once they commit.
+		tx.Notify(store.Change{Topic: TopicUnlinked, OrganizationID: entries[0].OrganizationID})
+	}
 	tx.BeforeCommit(func(ctx context.Context) error {
+		if tx.Dialect() == store.Postgres {
+			return insertUnlinked(ctx, tx, scope, entries)
+		}
 		rows, err := chain(ctx, tx, scope, entries)
 		if err != nil {
 			return err
@@ -194,25 +205,23 @@ func RecordBatch(ctx context.Context, tx *store.Tx, entries []Entry) error {
 	return nil
 }
 
-// onePostgresStatement is how many entries PostgreSQL inserts with the
-// head's move in one statement.
-const onePostgresStatement = 500
+// insertUnlinked inserts entries without their position and hashes, for
+// the linker.
+func insertUnlinked(ctx context.Context, tx *store.Tx, scope string, entries []Entry) error {
+	values := make([][]any, len(entries))
+	for i := range entries {
+		r, err := newRow(scope, &entries[i])
+		if err != nil {
+			return err
+		}
+		values[i] = r.valuesWith(nil, nil, nil)
+	}
+	return tx.InsertMany(ctx, "audit_log", strings.Split(rowColumns, ", "), values, "")
+}
 
-// insert inserts linked rows and moves their chain's head to the last. On
-// PostgreSQL, both are one statement (a data-modifying WITH) for up to
-// onePostgresStatement rows: one round trip fewer while the head is locked.
+// insert inserts linked rows and moves their chain's head to the last.
 func insert(ctx context.Context, tx *store.Tx, scope string, rows []*row) error {
 	head := rows[len(rows)-1].Hash
-	if tx.Dialect() == store.Postgres && len(rows) <= onePostgresStatement {
-		args := []any{head, scope}
-		for _, r := range rows {
-			args = append(args, r.values()...)
-		}
-		one := "(" + store.Placeholders(len(rows[0].values())) + ")"
-		_, err := tx.Exec(ctx, `WITH head AS (UPDATE audit_chains SET head_hash = ? WHERE scope = ?)
-			INSERT INTO audit_log (`+rowColumns+`) VALUES `+strings.TrimSuffix(strings.Repeat(one+", ", len(rows)), ", "), args...)
-		return err
-	}
 	values := make([][]any, len(rows))
 	for i, r := range rows {
 		values[i] = r.values()
@@ -261,10 +270,11 @@ func chain(ctx context.Context, tx *store.Tx, scope string, entries []Entry) ([]
 	}
 	rows := make([]*row, len(entries))
 	for i := range entries {
-		r, err := newRow(scope, last-int64(len(entries)-1-i), prev, &entries[i])
+		r, err := newRow(scope, &entries[i])
 		if err != nil {
 			return nil, err
 		}
+		r.link(last-int64(len(entries)-1-i), prev)
 		rows[i], prev = r, r.Hash
 	}
 	return rows, nil
@@ -272,10 +282,14 @@ func chain(ctx context.Context, tx *store.Tx, scope string, entries []Entry) ([]
 
 const rowColumns = `scope, seq, enterprise_account_id, organization_id, workspace_id, created_at, actor_type, actor_user_id, actor_metadata, event_type, event_metadata, target_type, target_metadata, prev_hash, hash`
 
-func (r *row) values() []any {
-	return []any{r.Scope, r.Seq, r.EnterpriseAccountID, r.OrganizationID, r.WorkspaceID, r.CreatedAt,
+func (r *row) values() []any { return r.valuesWith(r.Seq, r.PrevHash, r.Hash) }
+
+// valuesWith is the row's values in rowColumns' order with seq, prev_hash
+// and hash given: nil for an unlinked row.
+func (r *row) valuesWith(seq, prevHash, hash any) []any {
+	return []any{r.Scope, seq, r.EnterpriseAccountID, r.OrganizationID, r.WorkspaceID, r.CreatedAt,
 		r.ActorType, r.ActorUserID, r.ActorMetadata, r.EventType, r.EventMetadata, r.TargetType, r.TargetMetadata,
-		r.PrevHash, r.Hash}
+		prevHash, hash}
 }
 
 // row is an entry as stored; its hash covers every column but log_id and
@@ -298,10 +312,10 @@ type row struct {
 	Hash                string
 }
 
-func newRow(scope string, seq int64, prev string, e *Entry) (*row, error) {
+// newRow is e as stored in scope's chain, not yet linked (see link).
+func newRow(scope string, e *Entry) (*row, error) {
 	r := &row{
 		Scope:               scope,
-		Seq:                 seq,
 		EnterpriseAccountID: nullable(e.EnterpriseAccountID),
 		OrganizationID:      nullable(e.OrganizationID),
 		WorkspaceID:         nullable(e.WorkspaceID),
@@ -310,7 +324,6 @@ func newRow(scope string, seq int64, prev string, e *Entry) (*row, error) {
 		ActorUserID:         nullable(e.Actor.UserID),
 		EventType:           e.EventType,
 		TargetType:          e.TargetType,
-		PrevHash:            prev,
 	}
 	var err error
 	if r.ActorMetadata, err = encodeMap(e.Actor.Metadata); err != nil {
@@ -322,8 +335,13 @@ func newRow(scope string, seq int64, prev string, e *Entry) (*row, error) {
 	if r.TargetMetadata, err = encodeMap(e.TargetMetadata); err != nil {
 		return nil, err
 	}
-	r.Hash = r.computeHash()
 	return r, nil
+}
+
+// link places r at seq in its chain, after the entry whose hash is prev.
+func (r *row) link(seq int64, prev string) {
+	r.Seq, r.PrevHash = seq, prev
+	r.Hash = r.computeHash()
 }
 
 // computeHash is SHA-256 over the previous hash and a JSON array of the

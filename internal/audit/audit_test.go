@@ -15,7 +15,8 @@ import (
 	"github.com/stewardhq/steward/internal/store/storetest"
 )
 
-// record writes n entries of org's chain, one transaction each, and returns
+// record writes n entries of org's chain, one transaction each, links them
+// as the server's linker would (on PostgreSQL; see audit.Link), and returns
 // their log ids.
 func record(t *testing.T, db *store.DB, org string, n int) []int64 {
 	t.Helper()
@@ -40,6 +41,9 @@ func record(t *testing.T, db *store.DB, org string, n int) []int64 {
 		if err != nil {
 			t.Fatal(err)
 		}
+	}
+	if err := audit.Link(ctx, db, "org:"+org); err != nil {
+		t.Fatal(err)
 	}
 	return ids
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -158,5 +159,55 @@ func seedLog(b *testing.B, db *store.DB, n int, start, end time.Time) {
 		}); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkWritesOfOneOrganization commits b.N writes of one
+// Organization's audit chain from 32 goroutines at once, each a
+// transaction of its own with one entry, on each engine, and reports the
+// writes a second and their p50 and p99.
+func BenchmarkWritesOfOneOrganization(b *testing.B) {
+	for _, e := range storetest.Engines(b) {
+		b.Run(e.Name, func(b *testing.B) {
+			db, _ := e.Open(b)
+			ctx := context.Background()
+			const clients = 32
+			lat := make([]time.Duration, b.N)
+			next := make(chan int, b.N)
+			for i := range b.N {
+				next <- i
+			}
+			close(next)
+			errs := make(chan error, clients)
+			start := time.Now()
+			b.ResetTimer()
+			var wg sync.WaitGroup
+			for range clients {
+				wg.Go(func() {
+					for i := range next {
+						t0 := time.Now()
+						if err := writeOne(ctx, db, "org-a", i); err != nil {
+							errs <- err
+							return
+						}
+						lat[i] = time.Since(t0)
+					}
+				})
+			}
+			wg.Wait()
+			elapsed := time.Since(start)
+			b.StopTimer()
+			close(errs)
+			for err := range errs {
+				b.Fatal(err)
+			}
+			if err := audit.Link(ctx, db, "org:org-a"); err != nil {
+				b.Fatal(err)
+			}
+			slices.Sort(lat)
+			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "writes/s")
+			b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+		})
 	}
 }

@@ -101,6 +101,9 @@ type ExportPage struct {
 func (s *Service) StartExport(ctx context.Context, orgID, cursor string, limit int) (ExportPage, error) {
 	limit = min(max(limit, 1), ExportMaxLimit)
 	scope := "org:" + orgID
+	if err := Link(ctx, s.db, scope); err != nil {
+		return ExportPage{}, err
+	}
 	return store.Read(ctx, s.db, func(tx *store.Tx) (ExportPage, error) {
 		after, err := afterCursor(ctx, tx, scope, cursor)
 		if err != nil {

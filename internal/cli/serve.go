@@ -17,6 +17,7 @@ import (
 
 	"github.com/stewardhq/steward/internal/alerts"
 	"github.com/stewardhq/steward/internal/analytics"
+	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/auth"
 	"github.com/stewardhq/steward/internal/billing"
 	"github.com/stewardhq/steward/internal/bootstrap"
@@ -200,6 +201,15 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	// on PostgreSQL the others': each wakes the dispatcher at once, which
 	// otherwise looks every second.
 	db.Subscribe(func(store.Change) { hookDispatcher.Nudge() })
+	// On PostgreSQL, audit entries are linked into their chains after
+	// their commit (audit.Link), in every process; committed entries wake
+	// the linker at once, which otherwise looks every second.
+	linker := audit.NewLinker(db, log)
+	db.Subscribe(func(c store.Change) {
+		if c.Topic == audit.TopicUnlinked {
+			linker.Nudge()
+		}
+	})
 	hooks := webhooks.NewService(db, guard, hookSender.Nudge)
 	// Single sign-on: one service for the pages and the Admin API; client
 	// secrets are read from the environment or files at each use.
@@ -253,6 +263,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	background.Go(func() { reminders.Run(bgCtx, time.Hour) })
 	evaluator := &alerts.Evaluator{DB: db, Log: log}
 	background.Go(func() { evaluator.Run(bgCtx, cfg.AlertsInterval) })
+	background.Go(func() { linker.Run(bgCtx, time.Second) })
 	background.Go(func() { hookDispatcher.Run(bgCtx, time.Second) })
 	background.Go(func() { hookSender.Run(bgCtx, time.Second) })
 	background.Go(func() { keys.FlushEvery(bgCtx, 10*time.Second, checker.Flush, log) })

@@ -135,7 +135,7 @@ func (env *samlEnv) post(t *testing.T, posted url.Values) (SignIn, error) {
 func (env *samlEnv) lastAudit(t *testing.T) (event, meta string) {
 	t.Helper()
 	err := env.db.View(context.Background(), func(tx *store.Tx) error {
-		return tx.QueryRow(context.Background(), `SELECT event_type, event_metadata FROM audit_log WHERE organization_id = ? ORDER BY seq DESC LIMIT 1`, env.org.ID).
+		return tx.QueryRow(context.Background(), `SELECT event_type, event_metadata FROM audit_log WHERE organization_id = ? ORDER BY log_id DESC LIMIT 1`, env.org.ID).
 			Scan(&event, &meta)
 	})
 	if err != nil {

@@ -239,6 +239,11 @@ func (d *Dispatcher) round(ctx context.Context) (made int, more bool, err error)
 // nothing when there is nothing to deliver. On PostgreSQL, SKIP LOCKED
 // lets concurrent rounds claim other cursors rather than wait.
 func (d *Dispatcher) claim(ctx context.Context) ([]*cursor, int64, error) {
+	// An entry reaches its chain's head once linked (audit.Link): the
+	// round links those waiting, unless a linker has them already.
+	if _, err := audit.LinkPending(ctx, d.s.db); err != nil {
+		return nil, 0, err
+	}
 	var behind, fresh bool
 	err := d.s.db.View(ctx, func(tx *store.Tx) error {
 		err := tx.QueryRow(ctx, `SELECT EXISTS (`+behindCursors+`)`, store.Micros(tx.Now), 1).Scan(&behind)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 
+	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/store"
 )
 
@@ -47,7 +48,7 @@ func ConfigureServerEndpoint(ctx context.Context, db *store.DB, url, secret stri
 			return err
 		}
 		_, err = tx.Exec(ctx, `INSERT INTO webhook_endpoint_cursors (endpoint_id, scope, seq)
-			SELECT ?, scope, seq FROM audit_chains WHERE scope LIKE 'org:%'
+			SELECT ?, c.scope, `+audit.NextSQL(tx.Dialect(), "c.scope")+` FROM audit_chains c WHERE c.scope LIKE 'org:%'
 			ON CONFLICT (endpoint_id, scope) DO UPDATE SET seq = excluded.seq, claimed_until = NULL`, ServerEndpointID)
 		return err
 	})

@@ -417,13 +417,22 @@ func nullable(s string) *string {
 func scopeOf(orgID string) string { return "org:" + orgID }
 
 // follow starts (or, for an endpoint enabled again, moves) an endpoint's
-// cursor at the head of its Organization's chain, so that the entries of
-// the transaction onward reach it, its own included (they are chained as
-// the transaction commits, past the head it reads).
+// cursor where its Organization's chain will go on (audit.NextSQL), so that
+// the entries of the transaction onward reach it, its own included (they
+// are chained after the commit, past that position).
 func follow(ctx context.Context, tx *store.Tx, endpointID, orgID string) error {
 	_, err := tx.Exec(ctx, `INSERT INTO webhook_endpoint_cursors (endpoint_id, scope, seq)
-		VALUES (?, ?, COALESCE((SELECT seq FROM audit_chains WHERE scope = ?), 0))
+		VALUES (?, ?, `+audit.NextSQL(tx.Dialect(), "?")+`)
 		ON CONFLICT (endpoint_id, scope) DO UPDATE SET seq = excluded.seq, claimed_until = NULL`,
-		endpointID, scopeOf(orgID), scopeOf(orgID))
+		append([]any{endpointID, scopeOf(orgID)}, nextArgs(tx, scopeOf(orgID))...)...)
 	return err
+}
+
+// nextArgs are the arguments of audit.NextSQL's expression with the scope
+// as a placeholder: one a time the scope appears in it.
+func nextArgs(tx *store.Tx, scope string) []any {
+	if tx.Dialect() == store.Postgres {
+		return []any{scope, scope}
+	}
+	return []any{scope}
 }
