@@ -9,6 +9,7 @@ package audit
 import (
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -150,11 +151,23 @@ var StewardOnlyEvents = []string{
 	EventSSOConfigurationUpdated, EventSSOConfigurationDeleted, EventUserLoginSSO, EventUserLoginSSOFailed,
 }
 
+// OrgScope names an Organization's chain.
+func OrgScope(orgID string) string { return "org:" + orgID }
+
+// scopeOrganization is the Organization of an Organization's chain, ""
+// for an Enterprise Account's.
+func scopeOrganization(scope string) string {
+	if id, ok := strings.CutPrefix(scope, "org:"); ok {
+		return id
+	}
+	return ""
+}
+
 // scope names the chain an entry belongs to.
 func (e *Entry) scope() (string, error) {
 	switch {
 	case e.OrganizationID != "":
-		return "org:" + e.OrganizationID, nil
+		return OrgScope(e.OrganizationID), nil
 	case e.EnterpriseAccountID != "":
 		return "ea:" + e.EnterpriseAccountID, nil
 	default:
@@ -190,12 +203,13 @@ func RecordBatch(ctx context.Context, tx *store.Tx, entries []Entry) error {
 	entries = slices.Clone(entries)
 	if tx.Dialect() == store.Postgres {
 		// Every process's linker hears of the entries once they commit.
+		// They are inserted last all the same, so that their log_ids,
+		// which the linker follows, are in about the commits' order.
 		tx.Notify(store.Change{Topic: TopicUnlinked, OrganizationID: entries[0].OrganizationID})
+		tx.BeforeCommit(func(ctx context.Context) error { return insertUnlinked(ctx, tx, scope, entries) })
+		return nil
 	}
 	tx.BeforeCommit(func(ctx context.Context) error {
-		if tx.Dialect() == store.Postgres {
-			return insertUnlinked(ctx, tx, scope, entries)
-		}
 		rows, err := chain(ctx, tx, scope, entries)
 		if err != nil {
 			return err
@@ -283,6 +297,18 @@ func chain(ctx context.Context, tx *store.Tx, scope string, entries []Entry) ([]
 const rowColumns = `scope, seq, enterprise_account_id, organization_id, workspace_id, created_at, actor_type, actor_user_id, actor_metadata, event_type, event_metadata, target_type, target_metadata, prev_hash, hash`
 
 func (r *row) values() []any { return r.valuesWith(r.Seq, r.PrevHash, r.Hash) }
+
+// scanStored reads a row selected as log_id and rowColumns into logID and
+// r; an unlinked row has seq 0 and empty hashes.
+func scanStored(rows *sql.Rows, logID *int64, r *row) error {
+	var seq sql.NullInt64
+	var prev, hash sql.NullString
+	err := rows.Scan(logID, &r.Scope, &seq, &r.EnterpriseAccountID, &r.OrganizationID, &r.WorkspaceID, &r.CreatedAt,
+		&r.ActorType, &r.ActorUserID, &r.ActorMetadata, &r.EventType, &r.EventMetadata, &r.TargetType, &r.TargetMetadata,
+		&prev, &hash)
+	r.Seq, r.PrevHash, r.Hash = seq.Int64, prev.String, hash.String
+	return err
+}
 
 // valuesWith is the row's values in rowColumns' order with seq, prev_hash
 // and hash given: nil for an unlinked row.

@@ -352,36 +352,52 @@ func TestEntriesOfOneTransactionKeepTheirOrder(t *testing.T) {
 	})
 }
 
+// holdOpen runs a transaction that calls fn and then stays open until
+// release is called, which returns the transaction's error.
+func holdOpen(t *testing.T, db *store.DB, fn func(ctx context.Context, tx *store.Tx) error) (release func() error) {
+	t.Helper()
+	ctx := context.Background()
+	ready, done, result := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	go func() {
+		result <- db.Transact(ctx, func(tx *store.Tx) error {
+			err := fn(ctx, tx)
+			close(ready)
+			if err != nil {
+				return err
+			}
+			<-done
+			return nil
+		})
+	}()
+	<-ready
+	return func() error {
+		close(done)
+		return <-result
+	}
+}
+
 // A transaction that has recorded an entry does not hold its chain: the
-// entry is linked at commit, so another writer of the chain commits
-// meanwhile and comes first. (SQLite has one writer at a time whatever a
-// transaction holds, so this is PostgreSQL's.)
+// entry is inserted at its commit (and on PostgreSQL linked after it), so
+// another writer of the chain commits meanwhile and comes first. (SQLite
+// has one writer at a time whatever a transaction holds, so this is
+// PostgreSQL's.)
 func TestAnOpenTransactionDoesNotHoldTheChain(t *testing.T) {
 	db, _ := storetest.OpenPostgres(t)
 	ctx := context.Background()
 	entry := func(who string) audit.Entry {
 		return audit.Entry{OrganizationID: "org-a", Actor: steward.SystemActor(who), EventType: "user.create", TargetType: "USER"}
 	}
-	recorded, release, done := make(chan struct{}), make(chan struct{}), make(chan error, 1)
-	go func() {
-		done <- db.Transact(ctx, func(tx *store.Tx) error {
-			if err := audit.Record(ctx, tx, entry("slow")); err != nil {
-				return err
-			}
-			close(recorded)
-			<-release
-			return nil
-		})
-	}()
-	<-recorded
+	release := holdOpen(t, db, func(ctx context.Context, tx *store.Tx) error { return audit.Record(ctx, tx, entry("slow")) })
 	quick, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	err := db.Transact(quick, func(tx *store.Tx) error { return audit.Record(quick, tx, entry("quick")) })
-	close(release)
+	if rerr := release(); rerr != nil {
+		t.Fatal(rerr)
+	}
 	if err != nil {
 		t.Fatalf("a writer waited for an open transaction of its chain: %v", err)
 	}
-	if err := <-done; err != nil {
+	if err := audit.Link(ctx, db, "org:org-a"); err != nil {
 		t.Fatal(err)
 	}
 	var actors []string

@@ -100,7 +100,7 @@ type ExportPage struct {
 // error naming the cursor if the cursor is not one of orgID's.
 func (s *Service) StartExport(ctx context.Context, orgID, cursor string, limit int) (ExportPage, error) {
 	limit = min(max(limit, 1), ExportMaxLimit)
-	scope := "org:" + orgID
+	scope := OrgScope(orgID)
 	if err := Link(ctx, s.db, scope); err != nil {
 		return ExportPage{}, err
 	}
@@ -128,7 +128,7 @@ func (s *Service) StartExport(ctx context.Context, orgID, cursor string, limit i
 // chunk at a time, each chunk in a transaction of its own that is closed
 // before fn sees its entries. It stops at fn's first error.
 func (s *Service) Export(ctx context.Context, p ExportPage, fn func(Exported) error) error {
-	scope := "org:" + p.orgID
+	scope := OrgScope(p.orgID)
 	for from := p.after; from < p.last; {
 		to := min(from+exportChunk, p.last)
 		chunk, err := store.Read(ctx, s.db, func(tx *store.Tx) ([]Exported, error) {

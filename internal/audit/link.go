@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/stewardhq/steward/internal/poll"
 	"github.com/stewardhq/steward/internal/store"
 )
 
@@ -33,18 +34,19 @@ const (
 )
 
 // NextSQL is an SQL expression of the position after which the entries
-// of the chain named by scopeExpr (an SQL expression) that are not
+// of the chain named by the column scopeColumn (qualified by its table:
+// the expression reads audit_chains and audit_log) that are not
 // committed yet will be linked: its head's position plus the entries
 // committed unlinked. A reader that follows the chain from there gets
 // every entry committed after its own statement, and those of its own
 // transaction; the entries committed before are behind it. On SQLite,
 // where every entry is linked, it is the head's position.
-func NextSQL(d store.Dialect, scopeExpr string) string {
-	head := `COALESCE((SELECT seq FROM audit_chains WHERE scope = ` + scopeExpr + `), 0)`
+func NextSQL(d store.Dialect, scopeColumn string) string {
+	head := `COALESCE((SELECT seq FROM audit_chains WHERE scope = ` + scopeColumn + `), 0)`
 	if d != store.Postgres {
 		return head
 	}
-	return `(` + head + ` + (SELECT COUNT(*) FROM audit_log WHERE scope = ` + scopeExpr + ` AND seq IS NULL))`
+	return `(` + head + ` + (SELECT COUNT(*) FROM audit_log WHERE scope = ` + scopeColumn + ` AND seq IS NULL))`
 }
 
 // linkBatch bounds the entries one linking transaction takes.
@@ -58,12 +60,8 @@ func Link(ctx context.Context, db *store.DB, scope string) error {
 	if db.Dialect() != store.Postgres {
 		return nil
 	}
-	for {
-		n, err := linkChain(ctx, db, scope, true)
-		if err != nil || n < linkBatch {
-			return err
-		}
-	}
+	_, err := linkAll(ctx, db, scope, true)
+	return err
 }
 
 // LinkPending links the unlinked entries of every chain, leaving a chain
@@ -75,23 +73,29 @@ func LinkPending(ctx context.Context, db *store.DB) (int, error) {
 	scopes, err := store.Read(ctx, db, func(tx *store.Tx) ([]string, error) {
 		return tx.Strings(ctx, `SELECT DISTINCT scope FROM audit_log WHERE seq IS NULL`)
 	})
-	if err != nil {
-		return 0, err
-	}
 	total := 0
 	for _, scope := range scopes {
-		for {
-			n, err := linkChain(ctx, db, scope, false)
-			total += n
-			if err != nil {
-				return total, err
-			}
-			if n < linkBatch {
-				break
-			}
+		if err != nil {
+			break
+		}
+		var n int
+		n, err = linkAll(ctx, db, scope, false)
+		total += n
+	}
+	return total, err
+}
+
+// linkAll links scope's unlinked entries batch after batch (see
+// linkChain), and returns how many it linked.
+func linkAll(ctx context.Context, db *store.DB, scope string, wait bool) (int, error) {
+	total := 0
+	for {
+		n, err := linkChain(ctx, db, scope, wait)
+		total += n
+		if err != nil || n < linkBatch {
+			return total, err
 		}
 	}
-	return total, nil
 }
 
 // linkChain links up to linkBatch unlinked entries of scope's chain, in the
@@ -119,22 +123,18 @@ func linkChain(ctx context.Context, db *store.DB, scope string, wait bool) (int,
 		}
 		var ids []int64
 		var rows []*row
-		err = tx.Each(ctx, `SELECT log_id, scope, enterprise_account_id, organization_id, workspace_id, created_at,
-			actor_type, actor_user_id, actor_metadata, event_type, event_metadata, target_type, target_metadata
-			FROM audit_log WHERE scope = ? AND seq IS NULL ORDER BY log_id LIMIT ?`, []any{scope, linkBatch}, func(rs *sql.Rows) error {
-			var id int64
-			r := &row{}
-			if err := rs.Scan(&id, &r.Scope, &r.EnterpriseAccountID, &r.OrganizationID, &r.WorkspaceID, &r.CreatedAt,
-				&r.ActorType, &r.ActorUserID, &r.ActorMetadata, &r.EventType, &r.EventMetadata, &r.TargetType, &r.TargetMetadata); err != nil {
+		err = tx.Each(ctx, `SELECT log_id, `+rowColumns+` FROM audit_log WHERE scope = ? AND seq IS NULL ORDER BY log_id LIMIT ?`,
+			[]any{scope, linkBatch}, func(rs *sql.Rows) error {
+				var id int64
+				r := &row{}
+				err := scanStored(rs, &id, r)
+				ids, rows = append(ids, id), append(rows, r)
 				return err
-			}
-			ids, rows = append(ids, id), append(rows, r)
-			return nil
-		})
+			})
 		if err != nil || len(rows) == 0 {
 			return err
 		}
-		args := make([]any, 0, 4*len(rows)+3)
+		args := make([]any, 0, 4*len(rows))
 		for i, r := range rows {
 			seq++
 			r.link(seq, prev)
@@ -150,11 +150,7 @@ func linkChain(ctx context.Context, db *store.DB, scope string, wait bool) (int,
 		if _, err := tx.Exec(ctx, `UPDATE audit_chains SET seq = ?, head_hash = ? WHERE scope = ?`, seq, prev, scope); err != nil {
 			return err
 		}
-		org, _ := strings.CutPrefix(scope, "org:")
-		if org == scope {
-			org = "" // an Enterprise Account's chain
-		}
-		tx.Notify(store.Change{Topic: TopicLinked, OrganizationID: org})
+		tx.Notify(store.Change{Topic: TopicLinked, OrganizationID: scopeOrganization(scope)})
 		n = len(rows)
 		return nil
 	})
@@ -162,42 +158,27 @@ func linkChain(ctx context.Context, db *store.DB, scope string, wait bool) (int,
 }
 
 // Linker links the entries that transactions inserted unlinked, in the
-// background: at once when nudged (after a commit that inserted some, in
-// any process), and every interval for those a process that died before
+// background: soon after a nudge (a commit that inserted some, in any
+// process), and every interval for those a process that died before
 // linking them left. Nudges that arrive while it links are gathered into
 // its next round.
 type Linker struct {
-	db   *store.DB
-	log  *slog.Logger
-	wake chan struct{}
+	poll.Poller
+	db  *store.DB
+	log *slog.Logger
 }
 
 // NewLinker returns a linker of db's chains that logs its failures to log.
 func NewLinker(db *store.DB, log *slog.Logger) *Linker {
-	return &Linker{db: db, log: log, wake: make(chan struct{}, 1)}
-}
-
-// Nudge asks for a round soon.
-func (l *Linker) Nudge() {
-	select {
-	case l.wake <- struct{}{}:
-	default:
-	}
+	return &Linker{Poller: poll.New(0), db: db, log: log}
 }
 
 // Run links until ctx ends.
 func (l *Linker) Run(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
+	l.Poller.Run(ctx, interval, func() bool {
 		if _, err := LinkPending(ctx, l.db); err != nil && ctx.Err() == nil {
 			l.log.Error("audit: linking entries into their chains failed", "err", err)
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		case <-l.wake:
-		}
-	}
+		return false
+	})
 }

@@ -1,9 +1,13 @@
 package audit_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -35,19 +39,10 @@ func TestWritesDoNotWaitForTheChain(t *testing.T) {
 	if err := audit.Link(ctx, db, "org:org-a"); err != nil {
 		t.Fatal(err)
 	}
-	held, release, holderDone := make(chan struct{}), make(chan struct{}), make(chan error, 1)
-	go func() {
-		holderDone <- db.Transact(ctx, func(tx *store.Tx) error {
-			var seq int64
-			if err := tx.QueryRow(ctx, `SELECT seq FROM audit_chains WHERE scope = 'org:org-a' FOR UPDATE`).Scan(&seq); err != nil {
-				return err
-			}
-			close(held)
-			<-release
-			return nil
-		})
-	}()
-	<-held
+	release := holdOpen(t, db, func(ctx context.Context, tx *store.Tx) error {
+		var seq int64
+		return tx.QueryRow(ctx, `SELECT seq FROM audit_chains WHERE scope = 'org:org-a' FOR UPDATE`).Scan(&seq)
+	})
 	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	err := writeOne(wctx, db, "org-a", 1)
 	cancel()
@@ -58,8 +53,7 @@ func TestWritesDoNotWaitForTheChain(t *testing.T) {
 		t.Errorf("Link returned (%v) while another transaction held the chain's head", err)
 	case <-time.After(100 * time.Millisecond):
 	}
-	close(release)
-	if herr := <-holderDone; herr != nil {
+	if herr := release(); herr != nil {
 		t.Fatal(herr)
 	}
 	if err != nil {
@@ -138,5 +132,68 @@ func linkFromTwoProcesses(t *testing.T, e storetest.Engine) {
 	rep := verify(t, other)
 	if rep.Chains != 3 || rep.Entries != writers*each+5 || len(rep.Breaks) != 0 {
 		t.Fatalf("report = %+v, want %d entries in 3 intact chains", rep, writers*each+5)
+	}
+}
+
+// unlinked counts the entries that wait for a linker.
+func unlinked(t *testing.T, db *store.DB) int {
+	t.Helper()
+	var n int
+	err := db.View(context.Background(), func(tx *store.Tx) error {
+		return tx.QueryRow(context.Background(), `SELECT COUNT(*) FROM audit_log WHERE seq IS NULL`).Scan(&n)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// waitLinked waits until no entry waits for a linker, at most 10 seconds.
+func waitLinked(t *testing.T, db *store.DB, what string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); unlinked(t, db) > 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: entries still unlinked after 10 s", what)
+		}
+	}
+}
+
+// TestLinkerRunsAndLogsFailures: a running linker links what it finds when
+// it starts, and what a nudge tells it of long before its interval; a
+// linker that cannot link logs why.
+func TestLinkerRunsAndLogsFailures(t *testing.T) {
+	db, cfg := storetest.OpenPostgres(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := writeOne(ctx, db, "org-a", 0); err != nil {
+		t.Fatal(err)
+	}
+	l := audit.NewLinker(db, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	running := make(chan struct{})
+	go func() { l.Run(ctx, time.Hour); close(running) }()
+	waitLinked(t, db, "at the linker's start")
+	if err := writeOne(ctx, db, "org-a", 1); err != nil {
+		t.Fatal(err)
+	}
+	l.Nudge()
+	waitLinked(t, db, "after a nudge")
+	cancel()
+	<-running
+	if rep := verify(t, db); rep.Entries != 2 || len(rep.Breaks) != 0 {
+		t.Fatalf("report = %+v, want two entries in an intact chain", rep)
+	}
+
+	closed := storetest.OpenAgain(t, cfg)
+	closed.Close()
+	var logs bytes.Buffer
+	ctx, cancel = context.WithCancel(context.Background())
+	failing := audit.NewLinker(closed, slog.New(slog.NewTextHandler(&logs, nil)))
+	go func() { time.Sleep(200 * time.Millisecond); cancel() }()
+	failing.Run(ctx, time.Hour)
+	if got := logs.String(); !strings.Contains(got, "linking entries into their chains failed") || !strings.Contains(got, "database is closed") {
+		t.Fatalf("the failing linker logged %q, want its failure and the cause", got)
+	}
+	if _, err := audit.Verify(context.Background(), closed); err == nil || !strings.Contains(err.Error(), "database is closed") {
+		t.Fatalf("Verify on a closed database: %v, want its failure to link", err)
 	}
 }

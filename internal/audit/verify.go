@@ -91,30 +91,27 @@ func verifyChain(ctx context.Context, tx *store.Tx, h head) (int64, *Break, erro
 	var n, seq int64
 	prev := ""
 	var brk *Break
-	err := tx.Each(ctx, `SELECT log_id, scope, seq, enterprise_account_id, organization_id, workspace_id, created_at,
-		actor_type, actor_user_id, actor_metadata, event_type, event_metadata, target_type, target_metadata, prev_hash, hash
-		FROM audit_log WHERE scope = ? AND seq IS NOT NULL ORDER BY seq`, []any{h.scope}, func(rows *sql.Rows) error {
-		var logID int64
-		var r row
-		if err := rows.Scan(&logID, &r.Scope, &r.Seq, &r.EnterpriseAccountID, &r.OrganizationID, &r.WorkspaceID, &r.CreatedAt,
-			&r.ActorType, &r.ActorUserID, &r.ActorMetadata, &r.EventType, &r.EventMetadata, &r.TargetType, &r.TargetMetadata,
-			&r.PrevHash, &r.Hash); err != nil {
-			return err
-		}
-		n++
-		switch {
-		case r.Seq != seq+1:
-			brk = &Break{Scope: h.scope, LogID: logID, Seq: r.Seq, Reason: fmt.Sprintf("expected position %d: entries before it were deleted", seq+1)}
-		case r.PrevHash != prev:
-			brk = &Break{Scope: h.scope, LogID: logID, Seq: r.Seq, Reason: "does not link to the entry before it"}
-		case r.computeHash() != r.Hash:
-			brk = &Break{Scope: h.scope, LogID: logID, Seq: r.Seq, Reason: "its content does not match its hash: it was modified"}
-		default:
-			seq, prev = r.Seq, r.Hash
-			return nil
-		}
-		return errBroken
-	})
+	err := tx.Each(ctx, `SELECT log_id, `+rowColumns+` FROM audit_log WHERE scope = ? AND seq IS NOT NULL ORDER BY seq`,
+		[]any{h.scope}, func(rows *sql.Rows) error {
+			var logID int64
+			var r row
+			if err := scanStored(rows, &logID, &r); err != nil {
+				return err
+			}
+			n++
+			switch {
+			case r.Seq != seq+1:
+				brk = &Break{Scope: h.scope, LogID: logID, Seq: r.Seq, Reason: fmt.Sprintf("expected position %d: entries before it were deleted", seq+1)}
+			case r.PrevHash != prev:
+				brk = &Break{Scope: h.scope, LogID: logID, Seq: r.Seq, Reason: "does not link to the entry before it"}
+			case r.computeHash() != r.Hash:
+				brk = &Break{Scope: h.scope, LogID: logID, Seq: r.Seq, Reason: "its content does not match its hash: it was modified"}
+			default:
+				seq, prev = r.Seq, r.Hash
+				return nil
+			}
+			return errBroken
+		})
 	if brk != nil {
 		return n, brk, nil
 	}

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/stewardhq/steward/internal/poll"
 	"github.com/stewardhq/steward/internal/steward"
 	"github.com/stewardhq/steward/internal/store"
 )
@@ -157,24 +158,13 @@ func (s *Sender) Run(ctx context.Context, interval time.Duration) {
 	if interval <= 0 {
 		interval = defaultInterval
 	}
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-timer.C:
-		}
+	poll.New(0).Run(ctx, interval, func() bool {
 		_, claimed, err := s.runBatch(ctx)
 		if err != nil && ctx.Err() == nil {
 			s.log.Error("outbox: delivery round failed", "err", err)
 		}
-		if claimed == batchSize && err == nil {
-			timer.Reset(0)
-		} else {
-			timer.Reset(interval)
-		}
-	}
+		return claimed == batchSize && err == nil
+	})
 }
 
 func (s *Sender) runBatch(ctx context.Context) (sent, claimed int, err error) {

@@ -78,8 +78,8 @@ func (m *memFile) Stat() (fs.FileInfo, error) { return m.info, nil }
 func (m *memFile) Close() error               { return nil }
 
 // MigrationsDigest identifies the migrations as applied: a SHA-256 of every
-// embedded file's name and text and of the engines' macros, in hex. Tests migrate a template database once per
-// digest and copy it for each test.
+// embedded file's name and text and of the engines' macros, in hex. Tests
+// migrate a template database once per digest and copy it for each test.
 func MigrationsDigest() string {
 	h := sha256.New()
 	for _, d := range []Dialect{SQLite, Postgres} {

@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/poll"
 	"github.com/stewardhq/steward/internal/steward"
 	"github.com/stewardhq/steward/internal/store"
 )
@@ -48,13 +49,13 @@ const (
 // same webhook-ids (see deliveryID).
 type Dispatcher struct {
 	s *Sender
-	poller
+	poll.Poller
 }
 
 // NewDispatcher returns a dispatcher that makes its deliveries, and
 // records them, as s does its retries.
 func NewDispatcher(s *Sender) *Dispatcher {
-	return &Dispatcher{s: s, poller: newPoller(nudgeGap)}
+	return &Dispatcher{s: s, Poller: poll.New(nudgeGap)}
 }
 
 // Run delivers new entries every interval, or at once when nudged, until
@@ -65,7 +66,7 @@ func (d *Dispatcher) Run(ctx context.Context, interval time.Duration) {
 	var wg sync.WaitGroup
 	for range rounds {
 		wg.Go(func() {
-			d.run(ctx, interval, func() bool {
+			d.Poller.Run(ctx, interval, func() bool {
 				_, more, err := d.round(ctx)
 				if err != nil && ctx.Err() == nil {
 					d.s.log.Error("webhooks: delivery round failed", "err", err)
@@ -75,7 +76,7 @@ func (d *Dispatcher) Run(ctx context.Context, interval time.Duration) {
 		})
 	}
 	wg.Go(func() {
-		newPoller(0).run(ctx, time.Hour, func() bool {
+		poll.New(0).Run(ctx, time.Hour, func() bool {
 			if _, err := Prune(ctx, d.s.db); err != nil && ctx.Err() == nil {
 				d.s.log.Error("webhooks: prune the delivery log", "err", err)
 			}

@@ -18,6 +18,7 @@ import (
 	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/directory"
 	"github.com/stewardhq/steward/internal/outbox"
+	"github.com/stewardhq/steward/internal/poll"
 	"github.com/stewardhq/steward/internal/steward"
 	"github.com/stewardhq/steward/internal/store"
 )
@@ -86,7 +87,7 @@ type Sender struct {
 	log      *slog.Logger
 	client   *http.Client
 	settings Settings
-	poller
+	poll.Poller
 }
 
 // NewSender returns a sender over db whose requests guard checks.
@@ -95,7 +96,7 @@ func NewSender(db *store.DB, guard Guard, settings Settings, log *slog.Logger) *
 		log = slog.Default()
 	}
 	settings = settings.withDefaults()
-	return &Sender{db: db, log: log, client: guard.Client(settings.Timeout), settings: settings, poller: newPoller(0)}
+	return &Sender{db: db, log: log, client: guard.Client(settings.Timeout), settings: settings, Poller: poll.New(0)}
 }
 
 // Run makes due deliveries every interval, at once when nudged and again
@@ -106,7 +107,7 @@ func (s *Sender) Run(ctx context.Context, interval time.Duration) {
 	var wg sync.WaitGroup
 	for range rounds {
 		wg.Go(func() {
-			s.run(ctx, interval, func() bool {
+			s.Poller.Run(ctx, interval, func() bool {
 				claimed, err := s.runBatch(ctx)
 				if err != nil && ctx.Err() == nil {
 					s.log.Error("webhooks: delivery round failed", "err", err)

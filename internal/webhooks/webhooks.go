@@ -413,26 +413,14 @@ func nullable(s string) *string {
 	return &s
 }
 
-// scopeOf is the audit chain of an Organization.
-func scopeOf(orgID string) string { return "org:" + orgID }
-
 // follow starts (or, for an endpoint enabled again, moves) an endpoint's
 // cursor where its Organization's chain will go on (audit.NextSQL), so that
 // the entries of the transaction onward reach it, its own included (they
 // are chained after the commit, past that position).
 func follow(ctx context.Context, tx *store.Tx, endpointID, orgID string) error {
 	_, err := tx.Exec(ctx, `INSERT INTO webhook_endpoint_cursors (endpoint_id, scope, seq)
-		VALUES (?, ?, `+audit.NextSQL(tx.Dialect(), "?")+`)
+		SELECT ?, c.scope, `+audit.NextSQL(tx.Dialect(), "c.scope")+` FROM (SELECT ? AS scope) AS c WHERE true
 		ON CONFLICT (endpoint_id, scope) DO UPDATE SET seq = excluded.seq, claimed_until = NULL`,
-		append([]any{endpointID, scopeOf(orgID)}, nextArgs(tx, scopeOf(orgID))...)...)
+		endpointID, audit.OrgScope(orgID))
 	return err
-}
-
-// nextArgs are the arguments of audit.NextSQL's expression with the scope
-// as a placeholder: one a time the scope appears in it.
-func nextArgs(tx *store.Tx, scope string) []any {
-	if tx.Dialect() == store.Postgres {
-		return []any{scope, scope}
-	}
-	return []any{scope}
 }

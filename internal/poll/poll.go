@@ -1,4 +1,6 @@
-package webhooks
+// Package poll runs a background loop's rounds: every interval, and soon
+// after a nudge from the part of the process that wrote work for it.
+package poll
 
 import (
 	"context"
@@ -6,34 +8,37 @@ import (
 	"time"
 )
 
-// poller runs the rounds of the dispatcher and the sender: every interval,
+// Poller runs a loop's rounds (the webhooks' dispatcher and sender, the
+// audit log's linker, the outbox's sender): every interval,
 // when nudged (after another part of the process wrote work for it) but
 // no sooner than gap after the last round, and at once
 // again after a round that asks for it (a full batch). Several loops may
 // run over one poller; a nudge wakes one of them, and the gap is kept
 // between the rounds of all of them, so that more loops do not mean more,
 // smaller rounds.
-type poller struct {
+type Poller struct {
 	wake chan struct{}
 	gap  time.Duration
 	// last is when the last round started, in Unix nanoseconds.
 	last *atomic.Int64
 }
 
-func newPoller(gap time.Duration) poller {
-	return poller{wake: make(chan struct{}, 1), gap: gap, last: new(atomic.Int64)}
+// New returns a poller that keeps at least gap between rounds started by
+// nudges.
+func New(gap time.Duration) Poller {
+	return Poller{wake: make(chan struct{}, 1), gap: gap, last: new(atomic.Int64)}
 }
 
 // Nudge makes a running poller start its next round soon.
-func (p poller) Nudge() {
+func (p Poller) Nudge() {
 	select {
 	case p.wake <- struct{}{}:
 	default:
 	}
 }
 
-// run calls round until ctx ends.
-func (p poller) run(ctx context.Context, interval time.Duration, round func() (again bool)) {
+// Run calls round until ctx ends.
+func (p Poller) Run(ctx context.Context, interval time.Duration, round func() (again bool)) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
