@@ -202,13 +202,16 @@ func RecordBatch(ctx context.Context, tx *store.Tx, entries []Entry) error {
 	}
 	entries = slices.Clone(entries)
 	if tx.Dialect() == store.Postgres {
-		// Every process's linker hears of the entries once they commit.
+		// This process's linker hears of the entries once they commit;
+		// the others' find them in their rounds, should it die first.
 		// They are inserted last all the same, so that their log_ids,
 		// which the linker follows, are in about the commits' order.
-		tx.Notify(store.Change{Topic: TopicUnlinked, OrganizationID: entries[0].OrganizationID})
+		tx.Nudge(store.Change{Topic: TopicUnlinked, OrganizationID: entries[0].OrganizationID})
 		tx.BeforeCommit(func(ctx context.Context) error { return insertUnlinked(ctx, tx, scope, entries) })
 		return nil
 	}
+	// Linked at the commit: the webhooks' dispatcher hears of them then.
+	tx.Nudge(store.Change{Topic: TopicLinked, OrganizationID: entries[0].OrganizationID})
 	tx.BeforeCommit(func(ctx context.Context) error {
 		rows, err := chain(ctx, tx, scope, entries)
 		if err != nil {

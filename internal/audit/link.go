@@ -25,11 +25,14 @@ import (
 // following positions never skips one. The Admin API's audit log list
 // reads entries by time and shows unlinked ones too.
 
-// Topics of the changes the linker hears of and announces.
+// Topics of the changes the linker hears of and announces, in their
+// process only (store.Tx.Nudge): the other processes' linkers and webhook
+// dispatchers find the same work in their rounds every second.
 const (
 	// TopicUnlinked: a transaction committed entries for the linker.
 	TopicUnlinked = "audit.unlinked"
-	// TopicLinked: the linker linked entries; webhooks deliver them.
+	// TopicLinked: entries were linked, by the linker or (SQLite) at
+	// their commit; webhooks deliver them.
 	TopicLinked = "audit.linked"
 )
 
@@ -150,7 +153,7 @@ func linkChain(ctx context.Context, db *store.DB, scope string, wait bool) (int,
 		if _, err := tx.Exec(ctx, `UPDATE audit_chains SET seq = ?, head_hash = ? WHERE scope = ?`, seq, prev, scope); err != nil {
 			return err
 		}
-		tx.Notify(store.Change{Topic: TopicLinked, OrganizationID: scopeOrganization(scope)})
+		tx.Nudge(store.Change{Topic: TopicLinked, OrganizationID: scopeOrganization(scope)})
 		n = len(rows)
 		return nil
 	})
@@ -158,10 +161,11 @@ func linkChain(ctx context.Context, db *store.DB, scope string, wait bool) (int,
 }
 
 // Linker links the entries that transactions inserted unlinked, in the
-// background: soon after a nudge (a commit that inserted some, in any
-// process), and every interval for those a process that died before
-// linking them left. Nudges that arrive while it links are gathered into
-// its next round.
+// background: soon after a nudge (a commit of its process that inserted
+// some), and every interval for those of other processes (whose own
+// linkers are nudged) and those a process that died before linking them
+// left. Nudges that arrive while it links, or within linkGap of its last
+// round, are gathered into its next round.
 type Linker struct {
 	poll.Poller
 	db  *store.DB
@@ -170,8 +174,15 @@ type Linker struct {
 
 // NewLinker returns a linker of db's chains that logs its failures to log.
 func NewLinker(db *store.DB, log *slog.Logger) *Linker {
-	return &Linker{Poller: poll.New(0), db: db, log: log}
+	return &Linker{Poller: poll.New(linkGap), db: db, log: log}
 }
+
+// linkGap is the least time between two rounds of a linker woken by
+// nudges: under a stream of writes a round links those of the gap
+// together, rather than a transaction of its own for each write's entries
+// (which cost as much CPU as the writes themselves); a webhook's delivery
+// waits for it at most this much more.
+const linkGap = 20 * time.Millisecond
 
 // Run links until ctx ends.
 func (l *Linker) Run(ctx context.Context, interval time.Duration) {

@@ -197,17 +197,18 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	}
 	hookSender := webhooks.NewSender(db, guard, webhooks.Settings{Lease: webhookLease}, log)
 	hookDispatcher := webhooks.NewDispatcher(hookSender)
-	// Most changes are published on the change feed, this process's and
-	// on PostgreSQL the others': each wakes the dispatcher at once, which
-	// otherwise looks every second.
-	db.Subscribe(func(store.Change) { hookDispatcher.Nudge() })
 	// On PostgreSQL, audit entries are linked into their chains after
-	// their commit (audit.Link), in every process; committed entries wake
-	// the linker at once, which otherwise looks every second.
+	// their commit (audit.Link), in every process; entries committed here
+	// wake this process's linker at once, and entries linked here (on
+	// SQLite, at their commit) its dispatcher. Both otherwise look every
+	// second, and find the other processes' work then.
 	linker := audit.NewLinker(db, log)
 	db.Subscribe(func(c store.Change) {
-		if c.Topic == audit.TopicUnlinked {
+		switch c.Topic {
+		case audit.TopicUnlinked:
 			linker.Nudge()
+		case audit.TopicLinked:
+			hookDispatcher.Nudge()
 		}
 	})
 	hooks := webhooks.NewService(db, guard, hookSender.Nudge)

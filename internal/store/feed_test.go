@@ -69,6 +69,17 @@ func twoProcesses(tb testing.TB, heardA, heardB func(store.Change)) (a, b *store
 	return a, b
 }
 
+// commit commits a transaction of db that makes change c.
+func commit(tb testing.TB, db *store.DB, c store.Change) {
+	tb.Helper()
+	if err := db.Transact(context.Background(), func(tx *store.Tx) error {
+		tx.Notify(c)
+		return nil
+	}); err != nil {
+		tb.Fatal(err)
+	}
+}
+
 func TestChangeFeedAcrossProcesses(t *testing.T) {
 	if os.Getenv(storetest.PostgresEnv) == "" && os.Getenv("CI") == "" {
 		t.Skipf("PostgreSQL not tested: set %s", storetest.PostgresEnv)
@@ -76,12 +87,12 @@ func TestChangeFeedAcrossProcesses(t *testing.T) {
 	ctx := context.Background()
 	var heardA, heardB changes
 	a, b := twoProcesses(t, heardA.add, heardB.add)
-	// listening reports whether db listens (again).
+	// listening reports whether db has its listening connection (again).
 	listening := func(db *store.DB) bool {
 		for range 500 {
 			var n int
 			if err := a.View(ctx, func(tx *store.Tx) error {
-				return tx.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE application_name = ? AND query LIKE 'LISTEN%'`, "steward-feed-"+db.FeedStats().Origin).Scan(&n)
+				return tx.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE application_name = ?`, "steward-feed-"+db.FeedStats().Origin).Scan(&n)
 			}); err != nil {
 				t.Fatal(err)
 			}
@@ -93,12 +104,7 @@ func TestChangeFeedAcrossProcesses(t *testing.T) {
 		return false
 	}
 	change := store.Change{Topic: "keys", OrganizationID: "org_1", ID: "key_1"}
-	if err := a.Transact(ctx, func(tx *store.Tx) error {
-		tx.Notify(change)
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	commit(t, a, change)
 	if !heardB.wait(change) {
 		t.Fatalf("the other process never heard %v", change)
 	}
@@ -109,12 +115,7 @@ func TestChangeFeedAcrossProcesses(t *testing.T) {
 		return sql.ErrTxDone
 	})
 	after := store.Change{Topic: "access", OrganizationID: "org_3"}
-	if err := a.Transact(ctx, func(tx *store.Tx) error {
-		tx.Notify(after)
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	commit(t, a, after)
 	if !heardB.wait(after) {
 		t.Fatalf("the other process never heard %v", after)
 	}
@@ -160,12 +161,7 @@ func TestChangeFeedAcrossProcesses(t *testing.T) {
 		t.Fatal("the second process did not listen again")
 	}
 	again := store.Change{Topic: "limits", OrganizationID: "org_9"}
-	if err := a.Transact(ctx, func(tx *store.Tx) error {
-		tx.Notify(again)
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	commit(t, a, again)
 	if !heardB.wait(again) {
 		t.Fatalf("the other process never heard %v after reconnecting", again)
 	}
@@ -181,7 +177,6 @@ func BenchmarkChangeAcrossProcesses(b *testing.B) {
 	if os.Getenv(storetest.PostgresEnv) == "" {
 		b.Skipf("PostgreSQL not tested: set %s", storetest.PostgresEnv)
 	}
-	ctx := context.Background()
 	heard := make(chan store.Change, 1)
 	a, _ := twoProcesses(b, func(store.Change) {}, func(c store.Change) {
 		if c.Topic == "keys" {
@@ -195,12 +190,7 @@ func BenchmarkChangeAcrossProcesses(b *testing.B) {
 		// the change before Transact has returned: the figure includes
 		// the commit's own time.
 		began := time.Now()
-		if err := a.Transact(ctx, func(tx *store.Tx) error {
-			tx.Notify(want)
-			return nil
-		}); err != nil {
-			b.Fatal(err)
-		}
+		commit(b, a, want)
 		select {
 		case got := <-heard:
 			if got != want {
@@ -215,4 +205,113 @@ func BenchmarkChangeAcrossProcesses(b *testing.B) {
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 	b.ReportMetric(float64(lat[len(lat)-1].Microseconds()), "max-µs")
+}
+
+// TestChangeFeedWithoutWakeUps commits changes the way a process that dies
+// between its commit and its wake-up leaves them, and one of a transaction
+// that commits after others that began later: the other process reads
+// each once, in its rounds.
+func TestChangeFeedWithoutWakeUps(t *testing.T) {
+	if os.Getenv(storetest.PostgresEnv) == "" && os.Getenv("CI") == "" {
+		t.Skipf("PostgreSQL not tested: set %s", storetest.PostgresEnv)
+	}
+	ctx := context.Background()
+	var heardB changes
+	a, _ := twoProcesses(t, func(store.Change) {}, heardB.add)
+	// A row of a process that never woke anybody.
+	silent := store.Change{Topic: "keys", OrganizationID: "org_1", ID: "key_1"}
+	if err := a.Transact(ctx, func(tx *store.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO change_log (origin, topic, organization_id, object_id, created_at) VALUES ('dead', ?, ?, ?, 0)`,
+			silent.Topic, silent.OrganizationID, silent.ID)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !heardB.wait(silent) {
+		t.Fatalf("a change nobody woke the other process for never reached it")
+	}
+
+	// A transaction that has its id, and commits after another one and
+	// after several of the other process's reads.
+	slow, fast := store.Change{Topic: "access", OrganizationID: "org_2"}, store.Change{Topic: "limits", OrganizationID: "org_3"}
+	began, release := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- a.Transact(ctx, func(tx *store.Tx) error {
+			var xid string
+			if err := tx.QueryRow(ctx, `SELECT pg_current_xact_id()::text`).Scan(&xid); err != nil {
+				return err
+			}
+			close(began)
+			<-release
+			tx.Notify(slow)
+			return nil
+		})
+	}()
+	<-began
+	commit(t, a, fast)
+	if !heardB.wait(fast) {
+		t.Fatalf("the other process never heard %v", fast)
+	}
+	// The other process reads unwoken every second: let it read while
+	// the slow transaction runs.
+	time.Sleep(2500 * time.Millisecond)
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if !heardB.wait(slow) {
+		t.Fatalf("the other process never heard %v, committed after later transactions", slow)
+	}
+	time.Sleep(2500 * time.Millisecond)
+	heardB.mu.Lock()
+	defer heardB.mu.Unlock()
+	count := map[store.Change]int{}
+	for _, c := range heardB.seen {
+		count[c]++
+	}
+	for _, c := range []store.Change{silent, fast, slow} {
+		if count[c] != 1 {
+			t.Errorf("heard %v %d times; want once (heard %v)", c, count[c], heardB.seen)
+		}
+	}
+}
+
+// TestChangeLogPruned checks that a process following the feed deletes
+// the change log's rows once a resync's interval has passed since it read
+// them, and keeps those of a transaction still running.
+func TestChangeLogPruned(t *testing.T) {
+	if os.Getenv(storetest.PostgresEnv) == "" && os.Getenv("CI") == "" {
+		t.Skipf("PostgreSQL not tested: set %s", storetest.PostgresEnv)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	db, _ := storetest.OpenPostgres(t)
+	var following sync.WaitGroup
+	following.Go(func() { db.Follow(ctx, 200*time.Millisecond, slog.New(slog.NewTextHandler(io.Discard, nil))) })
+	t.Cleanup(func() {
+		cancel()
+		following.Wait()
+	})
+	<-db.FeedReady()
+	for i := range 3 {
+		commit(t, db, store.Change{Topic: "keys", OrganizationID: "org_" + strconv.Itoa(i)})
+	}
+	rows := func() (n int) {
+		if err := db.View(ctx, func(tx *store.Tx) error {
+			return tx.QueryRow(ctx, `SELECT count(*) FROM change_log`).Scan(&n)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := rows(); n != 3 {
+		t.Fatalf("%d rows in the change log; want 3", n)
+	}
+	for range 100 {
+		if rows() == 0 {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%d rows still in the change log after 10 s", rows())
 }

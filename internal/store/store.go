@@ -218,6 +218,8 @@ type Tx struct {
 	dialect Dialect
 	Now     time.Time
 	changes []Change
+	// nudges are the changes published in this process only.
+	nudges []Change
 	// stmts keeps the pool's prepared statements (SQLite only); unprepared
 	// lists the texts to prepare once the transaction has ended.
 	stmts      *stmtCache
@@ -246,6 +248,16 @@ func (tx *Tx) BeforeCommit(fn func(ctx context.Context) error) {
 func (tx *Tx) Notify(c Change) {
 	if !slices.Contains(tx.changes, c) {
 		tx.changes = append(tx.changes, c)
+	}
+}
+
+// Nudge records a change published once the transaction commits to this
+// process's subscribers only: a wake-up for work that the other
+// processes' own rounds find anyway, which is not worth a row of the change
+// feed. Unlike Notify, it may be called from a BeforeCommit function.
+func (tx *Tx) Nudge(c Change) {
+	if !slices.Contains(tx.nudges, c) {
+		tx.nudges = append(tx.nudges, c)
 	}
 }
 
@@ -323,7 +335,11 @@ func (db *DB) run(ctx context.Context, pool *sql.DB, stmts *stmtCache, readOnly 
 	if err := sqlTx.Commit(); err != nil {
 		return Translate(err)
 	}
+	if db.feed != nil && len(tx.changes) > 0 {
+		db.feed.committed()
+	}
 	db.publish(tx.changes)
+	db.publish(tx.nudges)
 	return nil
 }
 
