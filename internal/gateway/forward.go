@@ -248,6 +248,9 @@ type forwarding struct {
 	x  *exchange
 	op op
 	t  Timeouts
+	// dog ends the request when its upstream keeps silent; a check that
+	// reads from the upstream resets it (nil where there is none).
+	dog *time.Timer
 	// limits are the headers of the request's limits, over the
 	// upstream's.
 	limits http.Header
@@ -275,6 +278,7 @@ func (f *forwarding) serve() {
 	defer cancel(nil)
 	dog := time.AfterFunc(f.t.Header, func() { cancel(errUpstreamTimeout) })
 	defer dog.Stop()
+	f.dog = dog
 	if !f.admitObjects(ctx) {
 		return
 	}
@@ -285,7 +289,7 @@ func (f *forwarding) serve() {
 		sent = &sentBody{r: http.MaxBytesReader(x.w, x.r.Body, limit), rc: http.NewResponseController(x.w), dog: dog, t: f.t}
 		body = sent
 		if f.op.check != nil {
-			data := f.checkBody(sent, f.op.check)
+			data := f.checkBody(ctx, sent, f.op.check)
 			if data == nil {
 				return
 			}

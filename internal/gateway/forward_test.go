@@ -740,6 +740,82 @@ func (a batchAuth) WorkspaceKey(r *http.Request) (steward.Principal, error) {
 	return a.workspaceAuth.WorkspaceKey(r)
 }
 
+// The lines of a batch job's input files are read from the upstream and
+// checked as its inline requests are: a line naming another Workspace's
+// agent or file, or a model the key may not call, is answered as the
+// unknown object or model; a line that is not a JSON object, or longer
+// than a request body, is refused; and nothing is forwarded.
+func TestBatchInputFileLines(t *testing.T) {
+	chat := func(extra string) string {
+		return `{"custom_id":"1","body":{` + extra + `"messages":[{"role":"user","content":"hi"}]}}` + "\n"
+	}
+	fileChunk := func(id string) string {
+		return `{"custom_id":"2","body":{"messages":[{"role":"user","content":[{"type":"file","file_id":"` + id + `"}]}]}}` + "\n"
+	}
+	contents := map[string]string{
+		"f-good":        chat(`"agent_id":"a-mine","model":"m",`) + "\n" + fileChunk("f-mine") + chat(""),
+		"f-other-file":  chat("") + fileChunk("f-other"),
+		"f-other-agent": chat(`"agent_id":"a-other",`),
+		"f-large-model": chat(`"model":"m",`) + chat(`"model":"mistral-large",`),
+		"f-nan":         chat("") + `{"custom_id":"2","body":{"model":"mistral-large","temperature":NaN}}` + "\n",
+		"f-text-body":   `{"custom_id":"1","body":"hi"}`,
+		"f-long":        chat(`"stop":"` + strings.Repeat("x", maxJSONBytes) + `",`),
+		"f-broken":      "",
+	}
+	var forwarded []string
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if id, ok := strings.CutSuffix(strings.TrimPrefix(r.URL.Path, "/v1/files/"), "/content"); ok && r.Method == "GET" {
+			content, ok := contents[id]
+			switch {
+			case !ok:
+				http.Error(w, `{"detail":"not found"}`, http.StatusNotFound)
+			case id == "f-broken":
+				http.Error(w, `{"detail":"boom"}`, http.StatusInternalServerError)
+			default:
+				_, _ = io.WriteString(w, content)
+			}
+			return
+		}
+		b, _ := io.ReadAll(r.Body)
+		forwarded = append(forwarded, r.Method+" "+r.URL.Path+" "+string(b))
+		_, _ = io.WriteString(w, `{"id":"j-new","object":"batch"}`)
+	}))
+	t.Cleanup(up.Close)
+	h := newHarnessAuth(t, Config{Upstream: &Upstream{BaseURL: up.URL + "/v1"}, Objects: newMemObjects()}, batchAuth{})
+	h.own(t, inference.ObjectAgent, "a-mine")
+	for _, id := range []string{"f-mine", "f-gone", "f-good", "f-other-file", "f-other-agent", "f-large-model", "f-nan", "f-text-body", "f-long", "f-broken"} {
+		h.own(t, inference.ObjectFile, id)
+	}
+	_ = h.g.objects.Record(context.Background(), inference.Object{Kind: inference.ObjectAgent, ID: "a-other", OrganizationID: "org1", WorkspaceID: "ws2"})
+	_ = h.g.objects.Record(context.Background(), inference.Object{Kind: inference.ObjectFile, ID: "f-other", OrganizationID: "org1", WorkspaceID: "ws2"})
+	job := func(files ...string) string {
+		return `{"endpoint":"/v1/chat/completions","model":"m","input_files":["` + strings.Join(files, `","`) + `"]}`
+	}
+	invalid := func(i int, msg string) string {
+		return `422 {"detail":[{"loc":["body","input_files","` + strconv.Itoa(i) + `"],"msg":"` + msg + `","type":"value_error"}]}`
+	}
+	for _, c := range []struct{ key, body, want string }{
+		{onlyMKey, job("f-good"), `200 {"id":"j-new","object":"batch"}`},
+		{goodKey, job("f-good", "f-other-file"), `404 {"object":"error","message":"File f-other not found","type":"not_found_error","param":null,"code":null}`},
+		{goodKey, job("f-other-agent"), `404 {"object":"error","message":"Agent a-other not found","type":"not_found_error","param":null,"code":null}`},
+		{onlyMKey, job("f-large-model"), `404 {"object":"error","message":"model \"mistral-large\" does not exist","type":"not_found_error","param":"model","code":"model_not_found"}`},
+		{goodKey, job("f-good", "f-nan"), invalid(1, "line 2 of input file f-nan is not a JSON object with an object body")},
+		{goodKey, job("f-text-body"), invalid(0, "line 1 of input file f-text-body is not a JSON object with an object body")},
+		{goodKey, job("f-long"), invalid(0, "line 1 of input file f-long exceeds 4194304 bytes")},
+		{goodKey, job("f-gone"), `404 {"object":"error","message":"File f-gone not found","type":"not_found_error","param":null,"code":null}`},
+		{goodKey, job("f-broken"), `502 {"object":"error","message":"the upstream could not send input file f-broken","type":"server_error","param":null,"code":"upstream_unavailable"}`},
+	} {
+		forwarded = nil
+		resp := h.do(t, "POST", "/v1/batch/jobs", c.key, strings.NewReader(c.body), http.Header{"Content-Type": {"application/json"}})
+		if got := resp.Status[:3] + " " + strings.TrimSpace(readAll(t, resp)); got != c.want {
+			t.Errorf("batch job %s: %s, want %s", c.body, got, c.want)
+		}
+		if ok := len(forwarded) == 1 && forwarded[0] == "POST /v1/batch/jobs "+c.body; ok != strings.HasPrefix(c.want, "200") {
+			t.Errorf("batch job %s: the upstream got %q", c.body, forwarded)
+		}
+	}
+}
+
 // A batch job's inline requests may name, in their bodies, only an agent
 // and files of the caller's Workspace and a model the key may call, as
 // the job itself: otherwise they are answered as the unknown agent, file

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -27,14 +28,14 @@ var meteredRefs = map[string]bodyCheck{
 }
 
 // agentIDRef: the agent a request names must be the caller's Workspace's.
-func agentIDRef(f *forwarding, top map[string]json.RawMessage) bool {
+func agentIDRef(_ context.Context, f *forwarding, top map[string]json.RawMessage) bool {
 	var agent *string
 	return f.field(top, "agent_id", &agent) && (agent == nil || f.ownsAll(inference.ObjectAgent, []string{*agent}))
 }
 
 // voiceRef: the voice a speech names must be the caller's Workspace's,
 // or a preset.
-func voiceRef(f *forwarding, top map[string]json.RawMessage) bool {
+func voiceRef(_ context.Context, f *forwarding, top map[string]json.RawMessage) bool {
 	var voice *string
 	if !f.field(top, "voice_id", &voice) || voice == nil {
 		return voice == nil
@@ -69,7 +70,7 @@ func (x *exchange) meteredObjects() bool {
 		}
 	}
 	if check := meteredRefs[x.op.endpoint]; check != nil {
-		data := f.checkBody(http.MaxBytesReader(x.w, x.r.Body, maxBodyBytes), check)
+		data := f.checkBody(x.r.Context(), http.MaxBytesReader(x.w, x.r.Body, maxBodyBytes), check)
 		if data == nil {
 			return false
 		}

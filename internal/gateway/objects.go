@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -125,13 +126,14 @@ func (f *forwarding) record(kind, id string) error {
 // would also take a field spelt in another case, which the upstream
 // ignores, and so check other ids than it uses). It answers and returns
 // false when one is not the caller's.
-type bodyCheck func(f *forwarding, top map[string]json.RawMessage) bool
+type bodyCheck func(ctx context.Context, f *forwarding, top map[string]json.RawMessage) bool
 
 // batchJobRefs: a batch job's input files and agent must be the caller's
 // Workspace's, and its model one the key may call; so must those each of
-// its inline requests names in its body (its model, its agent, the files
-// of its messages).
-func batchJobRefs(f *forwarding, top map[string]json.RawMessage) bool {
+// its requests names in its body (its model, its agent, the files of its
+// messages): its inline requests, and the lines of its input files, which
+// are read from the upstream (inputRefs).
+func batchJobRefs(ctx context.Context, f *forwarding, top map[string]json.RawMessage) bool {
 	var files []string
 	var requests []map[string]json.RawMessage
 	if !f.field(top, "input_files", &files) || !f.field(top, "requests", &requests) || !f.ownsAll(inference.ObjectFile, files) || !modelRefs(f, top) {
@@ -143,7 +145,129 @@ func batchJobRefs(f *forwarding, top map[string]json.RawMessage) bool {
 			return false
 		}
 	}
+	refs := &lineRefs{seen: map[string]bool{}}
+	for i, id := range files {
+		if !f.inputRefs(ctx, i, id, refs) {
+			return false
+		}
+	}
+	if !f.ownsAll(inference.ObjectAgent, refs.agents) {
+		return false
+	}
+	for _, m := range refs.models {
+		if !f.mayUse(&m) {
+			return false
+		}
+	}
+	return f.ownsAll(inference.ObjectFile, refs.files)
+}
+
+// lineRefs are the agents, models and files that the lines of a batch
+// job's input files name, each once, in the order first named.
+type lineRefs struct {
+	agents, models, files []string
+	seen                  map[string]bool
+}
+
+func (r *lineRefs) add(list *[]string, kind, id string) {
+	if !r.seen[kind+"/"+id] {
+		r.seen[kind+"/"+id] = true
+		*list = append(*list, id)
+	}
+}
+
+// inputRefs reads the input file id (the job's i-th) from the upstream
+// and adds to refs what each of its lines names in its body, as an inline
+// request's is read: otherwise a job could have the upstream read another
+// Workspace's file, or call a model the key may not, from a file it
+// uploaded. A line that is not a JSON object (which the upstream may read
+// otherwise than Go does) or is longer than a request body is refused, so
+// that nothing reaches the upstream that was not checked.
+func (f *forwarding) inputRefs(ctx context.Context, i int, id string, refs *lineRefs) bool {
+	x := f.x
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, x.g.upstream.BaseURL+"/files/"+url.PathEscape(id)+"/content", nil)
+	if err != nil {
+		x.fail(err)
+		return false
+	}
+	x.g.upstream.authorize(req, x.id)
+	resp, err := x.g.transport.RoundTrip(req)
+	if err != nil {
+		f.inputUnreadable(ctx, id, err)
+		return false
+	}
+	defer resp.Body.Close()
+	switch {
+	case resp.StatusCode == http.StatusNotFound:
+		f.notFound(inference.ObjectFile, id)
+		return false
+	case resp.StatusCode/100 != 2:
+		f.inputUnreadable(ctx, id, fmt.Errorf("the upstream answered %s", resp.Status))
+		return false
+	}
+	field := []string{"body", "input_files", strconv.Itoa(i)}
+	lines := bufio.NewScanner(&watchedBody{r: resp.Body, dog: f.dog, idle: f.t.Idle})
+	lines.Buffer(make([]byte, 0, 64<<10), maxJSONBytes)
+	n := 0
+	for lines.Scan() {
+		n++
+		line := bytes.TrimSpace(lines.Bytes())
+		if len(line) == 0 {
+			continue
+		}
+		var top, body map[string]json.RawMessage
+		if json.Unmarshal(line, &top) != nil || top["body"] != nil && !absent(top["body"]) && json.Unmarshal(top["body"], &body) != nil {
+			x.fail(steward.Invalid(field, "line %d of input file %s is not a JSON object with an object body", n, id))
+			return false
+		}
+		var agent, model string
+		if json.Unmarshal(body["agent_id"], &agent) == nil && agent != "" {
+			refs.add(&refs.agents, inference.ObjectAgent, agent)
+		}
+		if json.Unmarshal(body["model"], &model) == nil && model != "" {
+			refs.add(&refs.models, "model", model)
+		}
+		for _, file := range fileChunks(top["body"]) {
+			refs.add(&refs.files, inference.ObjectFile, file)
+		}
+	}
+	switch err := lines.Err(); {
+	case errors.Is(err, bufio.ErrTooLong):
+		x.fail(steward.Invalid(field, "line %d of input file %s exceeds %d bytes", n+1, id, maxJSONBytes))
+		return false
+	case err != nil:
+		f.inputUnreadable(ctx, id, err)
+		return false
+	}
 	return true
+}
+
+// inputUnreadable answers a batch job whose input file id could not be
+// read from the upstream: 504 when its timeouts ended the read, 502
+// otherwise.
+func (f *forwarding) inputUnreadable(ctx context.Context, id string, err error) {
+	x := f.x
+	if errors.Is(context.Cause(ctx), errUpstreamTimeout) {
+		x.failStatus(http.StatusGatewayTimeout, "server_error", "upstream_timeout", "the upstream did not send input file "+id+" in time")
+		return
+	}
+	x.logAttrs(x.r.Context(), slog.LevelWarn, "reading a batch job's input file failed", slog.String("upstream", x.g.upstreamName), slog.String("err", err.Error()))
+	x.failStatus(http.StatusBadGateway, "server_error", "upstream_unavailable", "the upstream could not send input file "+id)
+}
+
+// watchedBody is an answer's body whose every read gives the request's
+// watchdog (when there is one) another idle timeout.
+type watchedBody struct {
+	r    io.Reader
+	dog  *time.Timer
+	idle time.Duration
+}
+
+func (b *watchedBody) Read(p []byte) (int, error) {
+	if b.dog != nil {
+		b.dog.Reset(b.idle)
+	}
+	return b.r.Read(p)
 }
 
 // modelRefs: the agent an object names (agent_id) must be the caller's
@@ -158,7 +282,7 @@ func modelRefs(f *forwarding, obj map[string]json.RawMessage) bool {
 // tools search must be the caller's Workspace's, and its model one the
 // key may call; otherwise an agent would read another Workspace's
 // documents.
-func agentRefs(f *forwarding, top map[string]json.RawMessage) bool {
+func agentRefs(_ context.Context, f *forwarding, top map[string]json.RawMessage) bool {
 	var handoffs []string
 	var tools []map[string]json.RawMessage
 	var model *string
@@ -179,7 +303,7 @@ func agentRefs(f *forwarding, top map[string]json.RawMessage) bool {
 // checkBody reads a request's JSON body and checks it; it returns the
 // body to forward, or nil when it has answered. A body that is not a JSON
 // object is forwarded for the upstream to refuse.
-func (f *forwarding) checkBody(body io.Reader, check bodyCheck) []byte {
+func (f *forwarding) checkBody(ctx context.Context, body io.Reader, check bodyCheck) []byte {
 	data, err := io.ReadAll(body)
 	if err != nil {
 		var tooLarge *http.MaxBytesError
@@ -194,7 +318,7 @@ func (f *forwarding) checkBody(body io.Reader, check bodyCheck) []byte {
 	if json.Unmarshal(data, &top) != nil {
 		return data
 	}
-	if !check(f, top) {
+	if !check(ctx, f, top) {
 		return nil
 	}
 	return data
