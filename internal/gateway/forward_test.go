@@ -819,7 +819,7 @@ func TestBatchInputFileLines(t *testing.T) {
 // A batch job's inline requests may name, in their bodies, only an agent
 // and files of the caller's Workspace and a model the key may call, as
 // the job itself: otherwise they are answered as the unknown agent, file
-// or model, and nothing is forwarded.
+// or model, and nothing is forwarded. Nor is a body that is not JSON.
 func TestInlineBatchRequests(t *testing.T) {
 	var forwarded []string
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -853,6 +853,8 @@ func TestInlineBatchRequests(t *testing.T) {
 		{onlyMKey, `{"endpoint":"/v1/chat/completions","model":"mistral-large","requests":[` + chat("") + `]}`, noModel("mistral-large")},
 		{goodKey, `{"endpoint":"/v1/chat/completions","requests":[{"custom_id":"1","body":"hi"}]}`, `422 {"detail":[{"loc":["body","body"],"msg":"body is not of the right type","type":"value_error"}]}`},
 		{goodKey, `{"endpoint":"/v1/chat/completions","requests":{"custom_id":"1"}}`, `422 {"detail":[{"loc":["body","requests"],"msg":"requests is not of the right type","type":"value_error"}]}`},
+		// Go refuses NaN, which another parser may read: not forwarded.
+		{goodKey, `{"endpoint":"/v1/chat/completions","model":"m","input_files":["f-other"],"metadata":{"x":NaN}}`, `422 {"detail":[{"loc":["body"],"msg":"the body must be a JSON object","type":"value_error"}]}`},
 		{onlyMKey, `{"endpoint":"/v1/agents/completions","requests":[` + chat(`"agent_id":"a-mine","model":"m",`) + `,` + fileChunk("f-mine") + `]}`, `200 {"id":"j-new","object":"batch"}`},
 	} {
 		forwarded = nil

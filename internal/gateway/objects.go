@@ -302,7 +302,8 @@ func agentRefs(_ context.Context, f *forwarding, top map[string]json.RawMessage)
 
 // checkBody reads a request's JSON body and checks it; it returns the
 // body to forward, or nil when it has answered. A body that is not a JSON
-// object is forwarded for the upstream to refuse.
+// object is refused (422): the upstream's parser may read what Go's
+// refuses (NaN, say), and so use ids that were never checked.
 func (f *forwarding) checkBody(ctx context.Context, body io.Reader, check bodyCheck) []byte {
 	data, err := io.ReadAll(body)
 	if err != nil {
@@ -316,7 +317,8 @@ func (f *forwarding) checkBody(ctx context.Context, body io.Reader, check bodyCh
 	}
 	var top map[string]json.RawMessage
 	if json.Unmarshal(data, &top) != nil {
-		return data
+		f.x.fail(steward.Invalid([]string{"body"}, "the body must be a JSON object"))
+		return nil
 	}
 	if !check(ctx, f, top) {
 		return nil
