@@ -24,7 +24,7 @@ import (
 
 	"github.com/stewardhq/steward/internal/benchcpu"
 	"github.com/stewardhq/steward/internal/gateway"
-	"github.com/stewardhq/steward/internal/keys"
+	domain "github.com/stewardhq/steward/internal/steward"
 	"github.com/stewardhq/steward/internal/store"
 	"github.com/stewardhq/steward/internal/store/storetest"
 )
@@ -594,7 +594,7 @@ func seedKeys(b *testing.B, dir string, n int) {
 		rows := make([][]any, 0, perTx)
 		for i := first; i < min(first+perTx, n); i++ {
 			name := fmt.Sprintf("seeded key %d", i)
-			rows = append(rows, []any{fmt.Sprintf("00000000-0000-4000-8000-%012d", i), org, ws, user, name, name, keys.Hash(name), "stwk...seed", "seed", created + int64(i)})
+			rows = append(rows, []any{fmt.Sprintf("00000000-0000-4000-8000-%012d", i), org, ws, user, name, name, domain.HashToken(name), "stwk...seed", "seed", created + int64(i)})
 		}
 		if err := db.Transact(ctx, func(tx *store.Tx) error { return tx.InsertMany(ctx, "api_keys", columns, rows, "") }); err != nil {
 			b.Fatal(err)

@@ -123,7 +123,7 @@ func ResetLink(ctx context.Context, tx *store.Tx, userID string, s ResetSettings
 		return "", err
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO password_resets (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)`,
-		hashToken(token), userID, store.Micros(tx.Now), store.Micros(tx.Now.Add(s.TTL))); err != nil {
+		steward.HashToken(token), userID, store.Micros(tx.Now), store.Micros(tx.Now.Add(s.TTL))); err != nil {
 		return "", err
 	}
 	return s.URL + "?token=" + url.QueryEscape(token), nil
@@ -136,7 +136,7 @@ func ResetAccount(ctx context.Context, tx *store.Tx, token string) (userID, emai
 	var expires int64
 	var used *int64
 	err = tx.QueryRow(ctx, `SELECT r.user_id, u.email, r.expires_at, r.used_at FROM password_resets r JOIN users u ON u.id = r.user_id WHERE r.token_hash = ?`,
-		hashToken(token)).Scan(&userID, &email, &expires, &used)
+		steward.HashToken(token)).Scan(&userID, &email, &expires, &used)
 	if steward.IsKind(store.Translate(err), steward.KindNotFound) || (err == nil && (used != nil || !tx.Now.Before(store.Time(expires)))) {
 		return "", "", steward.Errorf(steward.KindNotFound, "this reset link is not valid any more: ask for a new one")
 	}
@@ -151,7 +151,7 @@ func ResetPassword(ctx context.Context, tx *store.Tx, token, hash string) (strin
 	if err != nil {
 		return "", err
 	}
-	if _, err := tx.Exec(ctx, `UPDATE password_resets SET used_at = ? WHERE token_hash = ?`, store.Micros(tx.Now), hashToken(token)); err != nil {
+	if _, err := tx.Exec(ctx, `UPDATE password_resets SET used_at = ? WHERE token_hash = ?`, store.Micros(tx.Now), steward.HashToken(token)); err != nil {
 		return "", err
 	}
 	actor := steward.Actor{Type: steward.ActorHuman, UserID: userID, Metadata: map[string]string{"email": email}}

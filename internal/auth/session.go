@@ -7,7 +7,6 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
-	"encoding/hex"
 	"time"
 
 	"github.com/google/uuid"
@@ -85,11 +84,6 @@ func newToken() (string, error) {
 	return base64.RawURLEncoding.EncodeToString(b), nil
 }
 
-func hashToken(token string) string {
-	sum := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(sum[:])
-}
-
 // StartSession starts a session for a verified identity and returns it
 // with its secret token, which is stored only hashed. The person's expired
 // sessions are deleted on the way.
@@ -111,7 +105,7 @@ func (a *Authenticator) StartSession(ctx context.Context, tx *store.Tx, id Ident
 	}
 	_, err = tx.Exec(ctx, `INSERT INTO web_sessions (id, token_hash, user_id, method, created_at, last_seen_at, expires_at,
 		sso_scope, sso_connection_id, sso_subject, sso_sid, sso_id_token) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		sess.ID, hashToken(token), sess.UserID, sess.Method, store.Micros(tx.Now), store.Micros(tx.Now), store.Micros(sess.ExpiresAt),
+		sess.ID, steward.HashToken(token), sess.UserID, sess.Method, store.Micros(tx.Now), store.Micros(tx.Now), store.Micros(sess.ExpiresAt),
 		nullable(o.Scope), nullable(o.ConnectionID), nullable(o.Subject), nullable(o.SessionID), nullable(o.IDToken))
 	return sess, token, err
 }
@@ -131,7 +125,7 @@ func (a *Authenticator) lookupSession(ctx context.Context, token string) (Sessio
 	if len(token) > 100 {
 		return Session{}, errNoSession
 	}
-	hash := hashToken(token)
+	hash := steward.HashToken(token)
 	var sess Session
 	var created, seen, expires int64
 	var scope *string
@@ -166,7 +160,7 @@ func (a *Authenticator) lookupSession(ctx context.Context, token string) (Sessio
 
 // EndSession ends the session of token, if there is one.
 func EndSession(ctx context.Context, tx *store.Tx, token string) error {
-	_, err := tx.Exec(ctx, `DELETE FROM web_sessions WHERE token_hash = ?`, hashToken(token))
+	_, err := tx.Exec(ctx, `DELETE FROM web_sessions WHERE token_hash = ?`, steward.HashToken(token))
 	return err
 }
 

@@ -3,8 +3,6 @@ package directory
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"net/url"
 	"slices"
@@ -179,7 +177,7 @@ func Invite(ctx context.Context, tx *store.Tx, actor steward.Actor, org steward.
 		if _, err := tx.Exec(ctx, `INSERT INTO invitations (id, organization_id, email, email_normalized, role_ids, subscription_types,
 			workspace_ids, seat_automatic_granting, email_language, token_hash, created_at, expires_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, inv.ID, org.ID, display, normalized, jsonList(roleIDs), jsonList(seats),
-			jsonList(workspaces), in.SeatAutomaticGranting, lang, hashToken(token), store.Micros(tx.Now), store.Micros(inv.ExpiresAt)); err != nil {
+			jsonList(workspaces), in.SeatAutomaticGranting, lang, steward.HashToken(token), store.Micros(tx.Now), store.Micros(inv.ExpiresAt)); err != nil {
 			return res, err
 		}
 		if _, err := outbox.Enqueue(ctx, tx, invitationEmail(org, inv, settings.AcceptURL, token)); err != nil {
@@ -227,11 +225,6 @@ func checkWorkspaces(ctx context.Context, tx *store.Tx, orgID string, ids []stri
 		}
 	}
 	return out, errs
-}
-
-func hashToken(token string) string {
-	sum := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(sum[:])
 }
 
 func invitationEmail(org steward.Organization, inv steward.Invitation, acceptURL, token string) outbox.Message {
@@ -300,7 +293,7 @@ type Accepted struct {
 // KindNotFound; a used, revoked or expired invitation is KindConflict with
 // the code invitation_used, invitation_revoked or invitation_expired.
 func PendingInvitation(ctx context.Context, tx *store.Tx, token string) (steward.Invitation, steward.Organization, error) {
-	inv, err := scanInvitation(tx.QueryRow(ctx, `SELECT `+invitationColumns+` FROM invitations WHERE token_hash = ?`, hashToken(token)))
+	inv, err := scanInvitation(tx.QueryRow(ctx, `SELECT `+invitationColumns+` FROM invitations WHERE token_hash = ?`, steward.HashToken(token)))
 	if err != nil {
 		if steward.IsKind(store.Translate(err), steward.KindNotFound) {
 			return inv, steward.Organization{}, steward.Errorf(steward.KindNotFound, "this invitation link is not valid: ask for a new invitation")

@@ -30,7 +30,7 @@ func CreateAdminKey(ctx context.Context, tx *store.Tx, actor steward.Actor, org 
 		Name: name, Hint: Hint(secret), CreatedAt: tx.Now, ExpiresAt: expiresAt,
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO admin_api_keys (id, enterprise_account_id, organization_id, name, key_hash, hint, created_at, expires_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, k.ID, k.EnterpriseAccountID, k.OrganizationID, k.Name, Hash(secret), k.Hint,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, k.ID, k.EnterpriseAccountID, k.OrganizationID, k.Name, steward.HashToken(secret), k.Hint,
 		store.Micros(tx.Now), store.MicrosPtr(expiresAt)); err != nil {
 		return steward.AdminAPIKey{}, "", err
 	}
@@ -61,7 +61,7 @@ func CreateBackofficeKey(ctx context.Context, tx *store.Tx, actor steward.Actor,
 		Name: name, Hint: Hint(secret), CreatedAt: tx.Now, ExpiresAt: expiresAt,
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO backoffice_keys (id, enterprise_account_id, name, key_hash, hint, created_at, expires_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`, k.ID, k.EnterpriseAccountID, k.Name, Hash(secret), k.Hint,
+		VALUES (?, ?, ?, ?, ?, ?, ?)`, k.ID, k.EnterpriseAccountID, k.Name, steward.HashToken(secret), k.Hint,
 		store.Micros(tx.Now), store.MicrosPtr(expiresAt)); err != nil {
 		return steward.BackofficeKey{}, "", err
 	}
@@ -121,7 +121,7 @@ func Verify(ctx context.Context, db *store.DB, token string, lastUsed *LastUsed)
 	default:
 		return steward.Principal{}, errUnknownKey
 	}
-	hash := Hash(token)
+	hash := steward.HashToken(token)
 	var c credential
 	err := db.ReadRow(ctx, q, []any{hash}, &c.id, &c.name, &c.hash, &c.org, &c.ea, &c.expires, &c.revoked)
 	if steward.IsKind(err, steward.KindNotFound) {

@@ -375,7 +375,7 @@ func TestCheckerLooksUpKeysMadeElsewhere(t *testing.T) {
 			}
 			_, gone := elsewhere.newKey(t, f.boot.DefaultWorkspace.ID, "")
 			elsewhere.change(t, func(tx *store.Tx) error {
-				_, err := tx.Exec(ctx, `UPDATE api_keys SET deleted_at = ? WHERE key_hash = ?`, store.Micros(tx.Now), keys.Hash(gone))
+				_, err := tx.Exec(ctx, `UPDATE api_keys SET deleted_at = ? WHERE key_hash = ?`, store.Micros(tx.Now), steward.HashToken(gone))
 				return err
 			})
 			refused(t, f.checker, gone, steward.KindUnauthenticated, "")

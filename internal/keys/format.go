@@ -7,8 +7,6 @@ package keys
 
 import (
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
 	"hash/crc32"
 
 	"github.com/stewardhq/steward/internal/steward"
@@ -113,13 +111,6 @@ func encodeChecksum(dst *[checksumLen]byte, v uint32) {
 		dst[i] = alphabet[v%62]
 		v /= 62
 	}
-}
-
-// Hash returns the hex SHA-256 of a key, the only form in which keys are
-// stored.
-func Hash(token string) string {
-	sum := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(sum[:])
 }
 
 // Hint returns the displayable form of a key: its prefix and the first and

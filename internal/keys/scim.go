@@ -53,7 +53,7 @@ func CreateSCIMToken(ctx context.Context, tx *store.Tx, actor steward.Actor, org
 	secret := New(PrefixSCIM)
 	t := SCIMToken{ID: uuid.NewString(), OrganizationID: org.ID, Name: name, Hint: Hint(secret), CreatedAt: tx.Now, ExpiresAt: expiresAt}
 	if _, err := tx.Exec(ctx, `INSERT INTO scim_tokens (id, organization_id, name, token_hash, hint, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		t.ID, org.ID, name, Hash(secret), t.Hint, store.Micros(tx.Now), store.MicrosPtr(expiresAt)); err != nil {
+		t.ID, org.ID, name, steward.HashToken(secret), t.Hint, store.Micros(tx.Now), store.MicrosPtr(expiresAt)); err != nil {
 		return SCIMToken{}, "", err
 	}
 	err := audit.Record(ctx, tx, scimTokenEntry(actor, org, audit.EventSCIMTokenCreate, t))

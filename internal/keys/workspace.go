@@ -201,7 +201,7 @@ func CreateKey(ctx context.Context, tx *store.Tx, actor steward.Actor, org stewa
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO api_keys (id, organization_id, workspace_id, user_id, name, name_folded, key_hash, hidden_key,
 		last4_folded, product, created_by, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		k.ID, org.ID, ws.ID, k.UserID, k.Name, folded, Hash(secret), k.HiddenKey, strings.ToLower(secret[len(secret)-4:]),
+		k.ID, org.ID, ws.ID, k.UserID, k.Name, folded, steward.HashToken(secret), k.HiddenKey, strings.ToLower(secret[len(secret)-4:]),
 		k.Product, k.CreatedBy, store.Micros(tx.Now), store.MicrosPtr(expires)); err != nil {
 		return steward.APIKey{}, "", err
 	}
@@ -301,7 +301,7 @@ func RotateKey(ctx context.Context, tx *store.Tx, actor steward.Actor, org stewa
 		prevHash, prevUntil = oldHash, &until
 	}
 	if _, err := tx.Exec(ctx, `UPDATE api_keys SET key_hash = ?, hidden_key = ?, last4_folded = ?, previous_key_hash = ?, previous_expires_at = ?
-		WHERE id = ?`, Hash(secret), hiddenKey(secret), strings.ToLower(secret[len(secret)-4:]), prevHash, store.MicrosPtr(prevUntil), id); err != nil {
+		WHERE id = ?`, steward.HashToken(secret), hiddenKey(secret), strings.ToLower(secret[len(secret)-4:]), prevHash, store.MicrosPtr(prevUntil), id); err != nil {
 		return Rotated{}, err
 	}
 	keyChanged(tx, org.ID, id)

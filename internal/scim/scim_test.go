@@ -32,7 +32,7 @@ func TestSCIMTokens(t *testing.T) {
 		// Stored only as a hash.
 		var stored int
 		_ = h.db.View(context.Background(), func(tx *store.Tx) error {
-			return tx.QueryRow(context.Background(), `SELECT COUNT(*) FROM scim_tokens WHERE token_hash = ?`, keys.Hash(h.token)).Scan(&stored)
+			return tx.QueryRow(context.Background(), `SELECT COUNT(*) FROM scim_tokens WHERE token_hash = ?`, steward.HashToken(h.token)).Scan(&stored)
 		})
 		if stored != 1 {
 			t.Fatalf("the token's hash is stored %d times, want 1", stored)

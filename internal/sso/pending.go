@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 
-	"github.com/stewardhq/steward/internal/keys"
 	"github.com/stewardhq/steward/internal/steward"
 	"github.com/stewardhq/steward/internal/store"
 )
@@ -30,7 +29,7 @@ func savePending(ctx context.Context, tx *store.Tx, p Pending) error {
 		return err
 	}
 	_, err := tx.Exec(ctx, `INSERT INTO sso_pending (state_hash, connection_id, nonce, verifier, request_id, next, created_at, expires_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, keys.Hash(p.State), p.ConnectionID, p.Nonce, p.Verifier, p.RequestID, p.Next,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, steward.HashToken(p.State), p.ConnectionID, p.Nonce, p.Verifier, p.RequestID, p.Next,
 		store.Micros(tx.Now), store.Micros(p.ExpiresAt))
 	return err
 }
@@ -44,7 +43,7 @@ func takePending(ctx context.Context, tx *store.Tx, state string) (Pending, erro
 	}
 	p := Pending{State: state}
 	var expires int64
-	err := tx.QueryRow(ctx, `SELECT connection_id, nonce, verifier, request_id, next, expires_at FROM sso_pending WHERE state_hash = ?`, keys.Hash(state)).
+	err := tx.QueryRow(ctx, `SELECT connection_id, nonce, verifier, request_id, next, expires_at FROM sso_pending WHERE state_hash = ?`, steward.HashToken(state)).
 		Scan(&p.ConnectionID, &p.Nonce, &p.Verifier, &p.RequestID, &p.Next, &expires)
 	if steward.IsKind(store.Translate(err), steward.KindNotFound) {
 		return Pending{}, errNoPending
@@ -52,7 +51,7 @@ func takePending(ctx context.Context, tx *store.Tx, state string) (Pending, erro
 	if err != nil {
 		return Pending{}, err
 	}
-	res, err := tx.Exec(ctx, `DELETE FROM sso_pending WHERE state_hash = ?`, keys.Hash(state))
+	res, err := tx.Exec(ctx, `DELETE FROM sso_pending WHERE state_hash = ?`, steward.HashToken(state))
 	if err != nil {
 		return Pending{}, err
 	}

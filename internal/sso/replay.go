@@ -5,7 +5,7 @@ import (
 	"errors"
 	"time"
 
-	"github.com/stewardhq/steward/internal/keys"
+	"github.com/stewardhq/steward/internal/steward"
 	"github.com/stewardhq/steward/internal/store"
 )
 
@@ -24,7 +24,7 @@ func NewReplay(db *store.DB) *Replay { return &Replay{db: db} }
 // used before and has not expired. Keys are stored hashed, so their length
 // does not matter; expired ones are deleted on the way.
 func (g *Replay) Use(ctx context.Context, key string, until time.Time) error {
-	hash := keys.Hash(key)
+	hash := steward.HashToken(key)
 	used := false
 	err := g.db.Transact(ctx, func(tx *store.Tx) error {
 		if _, err := tx.Exec(ctx, `DELETE FROM sso_replay WHERE expires_at <= ?`, store.Micros(tx.Now)); err != nil {
