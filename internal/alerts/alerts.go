@@ -25,6 +25,7 @@ import (
 	"github.com/stewardhq/steward/internal/billing"
 	"github.com/stewardhq/steward/internal/directory"
 	"github.com/stewardhq/steward/internal/outbox"
+	"github.com/stewardhq/steward/internal/poll"
 	"github.com/stewardhq/steward/internal/quota"
 	"github.com/stewardhq/steward/internal/steward"
 	"github.com/stewardhq/steward/internal/store"
@@ -118,20 +119,14 @@ func (e *Evaluator) fireAll(ctx context.Context, due []alert) (int, error) {
 	return fired, nil
 }
 
-// Run raises due alerts every interval until ctx ends.
+// Run raises due alerts at once and then every interval until ctx ends.
 func (e *Evaluator) Run(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
+	poll.New(0).Run(ctx, interval, func() bool {
 		if _, err := e.RunOnce(ctx); err != nil && ctx.Err() == nil {
 			e.Log.Warn("alerts", "err", err)
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
+		return false
+	})
 }
 
 // fire records a through tx unless it has fired already, and reports

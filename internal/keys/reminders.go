@@ -11,6 +11,7 @@ import (
 	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/directory"
 	"github.com/stewardhq/steward/internal/outbox"
+	"github.com/stewardhq/steward/internal/poll"
 	"github.com/stewardhq/steward/internal/quota"
 	"github.com/stewardhq/steward/internal/steward"
 	"github.com/stewardhq/steward/internal/store"
@@ -177,18 +178,12 @@ Requests made with it will be refused from then on. Its owner was told too.
 	return nil
 }
 
-// Run sends due reminders every interval until ctx ends.
+// Run sends due reminders at once and then every interval until ctx ends.
 func (r *Reminders) Run(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
+	poll.New(0).Run(ctx, interval, func() bool {
 		if _, err := r.RunOnce(ctx); err != nil && ctx.Err() == nil {
 			r.Log.Warn("API key expiry reminders", "err", err)
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
+		return false
+	})
 }
