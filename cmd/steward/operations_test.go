@@ -114,7 +114,12 @@ func (f *opsFixture) send(t *testing.T, method, path string, c opCase, key strin
 		}
 		if c.file != "" {
 			part, _ := w.CreateFormFile("file", c.file)
-			_, _ = part.Write([]byte("RIFF content of " + c.file))
+			content := "RIFF content of " + c.file
+			if strings.HasSuffix(c.file, ".jsonl") {
+				// A batch job's input, whose lines the gateway reads.
+				content = `{"custom_id":"1","body":{"messages":[{"role":"user","content":"hi"}]}}` + "\n"
+			}
+			_, _ = part.Write([]byte(content))
 		}
 		_ = w.Close()
 		body, ct = &buf, w.FormDataContentType()
