@@ -27,7 +27,7 @@ import (
 type fileStore struct {
 	mu    sync.Mutex
 	n     int
-	files map[string]int64
+	files map[string][]byte
 }
 
 func (s *fileStore) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -44,27 +44,30 @@ func (s *fileStore) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		size, _ := io.Copy(io.Discard, f)
+		content, _ := io.ReadAll(f)
 		s.n++
 		id := fmt.Sprintf("file-%d", s.n)
-		s.files[id] = size
-		fmt.Fprintf(w, `{"id":%q,"object":"file","bytes":%d}`, id, size)
+		s.files[id] = content
+		fmt.Fprintf(w, `{"id":%q,"object":"file","bytes":%d}`, id, len(content))
 	case r.Method == "GET" && r.URL.Path == "/v1/files":
 		var data []string
-		for id, size := range s.files {
-			data = append(data, fmt.Sprintf(`{"id":%q,"bytes":%d}`, id, size))
+		for id, content := range s.files {
+			data = append(data, fmt.Sprintf(`{"id":%q,"bytes":%d}`, id, len(content)))
 		}
 		fmt.Fprintf(w, `{"object":"list","total":%d,"data":[%s]}`, len(data), strings.Join(data, ","))
 	case r.URL.Path == "/v1/batch/jobs":
 		_, _ = io.WriteString(w, `{"id":"job-1","object":"batch"}`)
-	case s.files[id] == 0:
+	case s.files[strings.TrimSuffix(id, "/content")] == nil:
 		w.WriteHeader(http.StatusNotFound)
 		fmt.Fprintf(w, `{"object":"error","message":"File %s not found","type":"not_found_error","param":null,"code":null}`, id)
+	case strings.HasSuffix(id, "/content"):
+		w.Header().Set("Content-Type", "application/octet-stream")
+		_, _ = w.Write(s.files[strings.TrimSuffix(id, "/content")])
 	case r.Method == "DELETE":
 		delete(s.files, id)
 		fmt.Fprintf(w, `{"id":%q,"object":"file","deleted":true}`, id)
 	default:
-		fmt.Fprintf(w, `{"id":%q,"bytes":%d}`, id, s.files[id])
+		fmt.Fprintf(w, `{"id":%q,"bytes":%d}`, id, len(s.files[id]))
 	}
 }
 
@@ -72,7 +75,7 @@ func (s *fileStore) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // as serve does, with a default upstream holding files, on every engine.
 func forEachObjectsEngine(t *testing.T, fn func(t *testing.T, h *harness)) {
 	storetest.Run(t, func(t *testing.T, db *store.DB) {
-		up := httptest.NewServer(&fileStore{files: map[string]int64{}})
+		up := httptest.NewServer(&fileStore{files: map[string][]byte{}})
 		t.Cleanup(up.Close)
 		routes := modelAPI(t, db, gateway.Config{Currency: "USD", Upstream: &gateway.Upstream{BaseURL: up.URL + "/v1", APIKey: "upstream-key"},
 			Objects: objects.NewService(db)})
@@ -80,14 +83,16 @@ func forEachObjectsEngine(t *testing.T, fn func(t *testing.T, h *harness)) {
 	})
 }
 
-// upload sends a file of size bytes as multipart form data.
+// upload sends a batch job's input file of size bytes (a multiple of 64),
+// lines of 64 bytes, as multipart form data.
 func (h *harness) upload(key string, size int) (int, string) {
 	h.t.Helper()
 	var body bytes.Buffer
 	mw := multipart.NewWriter(&body)
 	_ = mw.WriteField("purpose", "batch")
 	fw, _ := mw.CreateFormFile("file", "in.jsonl")
-	_, _ = fw.Write(bytes.Repeat([]byte("x"), size))
+	line := `{"custom_id":"` + strings.Repeat("x", 37) + `","body":{}}` + "\n"
+	_, _ = fw.Write(bytes.Repeat([]byte(line), size/len(line)))
 	_ = mw.Close()
 	req, _ := http.NewRequest("POST", h.http.URL+"/v1/files", &body)
 	req.Header.Set("Content-Type", mw.FormDataContentType())
