@@ -67,9 +67,16 @@ func (d *Dispatcher) Run(ctx context.Context, interval time.Duration) {
 	for range rounds {
 		wg.Go(func() {
 			d.Poller.Run(ctx, interval, func() bool {
-				_, more, err := d.round(ctx)
+				made, more, err := d.round(ctx)
 				if err != nil && ctx.Err() == nil {
 					d.s.log.Error("webhooks: delivery round failed", "err", err)
+				}
+				if made > 0 {
+					// Entries may have been linked while the round ran,
+					// their nudge taken by a round that found the
+					// cursors claimed: look again after the gap rather
+					// than after the interval.
+					d.Poller.Nudge()
 				}
 				return more && err == nil
 			})

@@ -591,3 +591,45 @@ func TestPrune(t *testing.T) {
 		}
 	})
 }
+
+// TestEntriesWrittenDuringARound: an entry committed while a running
+// dispatcher's round is delivering (its nudge, here none, could be taken
+// by a round that finds the cursor claimed) is delivered soon after that
+// round, not an interval later.
+func TestEntriesWrittenDuringARound(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db, webhooks.Settings{})
+		release := make(chan struct{})
+		rc := newReceiver(t, func(n int) int {
+			if n == 1 {
+				<-release
+			}
+			return 0
+		})
+		f.create(t, rc.URL, "*")
+		ctx, cancel := context.WithCancel(context.Background())
+		var running sync.WaitGroup
+		running.Go(func() { f.dispatcher.Run(ctx, time.Hour) })
+		defer func() {
+			cancel()
+			running.Wait()
+		}()
+		// The first round delivers the endpoint's own creation, and its
+		// receiver holds the request while an entry is committed.
+		for deadline := time.Now().Add(5 * time.Second); rc.count.Load() < 1; time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the running dispatcher delivered nothing")
+			}
+		}
+		f.record(t, audit.EventUserCreate)
+		close(release)
+		for deadline := time.Now().Add(5 * time.Second); rc.count.Load() < 2; time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("an entry written during a round was not delivered within 5 s (the interval is an hour): %d requests", rc.count.Load())
+			}
+		}
+		if got := rc.requests(); got[1].event.Type != audit.EventUserCreate {
+			t.Errorf("second delivery %s, want %s", got[1].event.Type, audit.EventUserCreate)
+		}
+	})
+}
