@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/steward"
@@ -77,11 +78,16 @@ func TestExportResumesWithWritesRunning(t *testing.T) {
 				org = "org-b"
 			}
 			wg.Go(func() {
+				// Paced, so that the export meets writes on every page
+				// without the writers outrunning it (unpaced, they
+				// wrote 40,000 entries more for it to read).
+				pace := time.NewTicker(20 * time.Millisecond)
+				defer pace.Stop()
 				for i := 0; ; i++ {
 					select {
 					case <-stop:
 						return
-					default:
+					case <-pace.C:
 					}
 					batch := []audit.Entry{entry(org, i)}
 					if i%5 == 0 {
