@@ -13,6 +13,7 @@ import (
 	"github.com/stewardhq/steward/internal/apierror"
 	"github.com/stewardhq/steward/internal/billing"
 	"github.com/stewardhq/steward/internal/inference"
+	"github.com/stewardhq/steward/internal/poll"
 	"github.com/stewardhq/steward/internal/steward"
 )
 
@@ -160,19 +161,13 @@ func (g *Gateway) settleCheck(ctx context.Context, p *pendingCheck, o outcome) {
 	}
 }
 
-// ExpireChecks settles, every interval until ctx ends, the checks that were
-// not reported within CheckTTL, at their worst case.
+// ExpireChecks settles, at once and then every interval until ctx ends,
+// the checks that were not reported within CheckTTL, at their worst case.
 func (g *Gateway) ExpireChecks(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			g.expireChecks()
-		}
-	}
+	poll.New(0).Run(ctx, interval, func() bool {
+		g.expireChecks()
+		return false
+	})
 }
 
 // expireChecks settles every check past its time at its worst case.

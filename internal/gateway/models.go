@@ -13,6 +13,7 @@ import (
 
 	"github.com/stewardhq/steward/internal/apierror"
 	"github.com/stewardhq/steward/internal/inference"
+	"github.com/stewardhq/steward/internal/poll"
 	"github.com/stewardhq/steward/internal/steward"
 )
 
@@ -42,19 +43,13 @@ func (g *Gateway) RefreshCapabilities(ctx context.Context, every time.Duration) 
 	if g.upstream == nil {
 		return
 	}
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
+	poll.New(0).Run(ctx, every, func() bool {
 		if err := g.readCapabilities(ctx); err != nil && ctx.Err() == nil {
 			g.log.Warn("reading the capabilities of the upstream's models failed; the model cards keep theirs",
 				"upstream", g.upstreamName, "err", err.Error())
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
+		return false
+	})
 }
 
 // readCapabilities reads the default upstream's model list into the

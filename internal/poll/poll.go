@@ -10,7 +10,8 @@ import (
 
 // Poller runs a loop's rounds (the webhooks' dispatcher and sender, the
 // audit log's linker, the outbox's sender, the alerts' evaluator, the key
-// expiry reminders): at once, then every interval,
+// expiry reminders, the gateway's expiry of checks and reading of the
+// upstream's capabilities): at once, then every interval,
 // when nudged (after another part of the process wrote work for it) but
 // no sooner than gap after the last round, and at once
 // again after a round that asks for it (a full batch). Several loops may
