@@ -744,7 +744,8 @@ func (a batchAuth) WorkspaceKey(r *http.Request) (steward.Principal, error) {
 // checked as its inline requests are: a line naming another Workspace's
 // agent or file, or a model the key may not call, is answered as the
 // unknown object or model; a line that is not a JSON object, or longer
-// than a request body, is refused; and nothing is forwarded.
+// than a request body, is refused; a file the upstream does not send
+// whole, or in time, is a 502 or a 504; and nothing is forwarded.
 func TestBatchInputFileLines(t *testing.T) {
 	chat := func(extra string) string {
 		return `{"custom_id":"1","body":{` + extra + `"messages":[{"role":"user","content":"hi"}]}}` + "\n"
@@ -761,8 +762,12 @@ func TestBatchInputFileLines(t *testing.T) {
 		"f-text-body":   `{"custom_id":"1","body":"hi"}`,
 		"f-long":        chat(`"stop":"` + strings.Repeat("x", maxJSONBytes) + `",`),
 		"f-broken":      "",
+		"f-dropped":     "",
+		"f-cut":         chat(""),
+		"f-stalls":      chat(""),
 	}
 	var forwarded []string
+	release := make(chan struct{})
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if id, ok := strings.CutSuffix(strings.TrimPrefix(r.URL.Path, "/v1/files/"), "/content"); ok && r.Method == "GET" {
 			content, ok := contents[id]
@@ -771,6 +776,19 @@ func TestBatchInputFileLines(t *testing.T) {
 				http.Error(w, `{"detail":"not found"}`, http.StatusNotFound)
 			case id == "f-broken":
 				http.Error(w, `{"detail":"boom"}`, http.StatusInternalServerError)
+			case id == "f-dropped":
+				// The connection closes before any answer.
+				conn, _, _ := w.(http.Hijacker).Hijack()
+				conn.Close()
+			case id == "f-cut":
+				// The answer ends before the length it announced.
+				w.Header().Set("Content-Length", strconv.Itoa(len(content)+100))
+				_, _ = io.WriteString(w, content)
+			case id == "f-stalls":
+				// A line, then silence past the idle timeout.
+				_, _ = io.WriteString(w, content)
+				w.(http.Flusher).Flush()
+				<-release
 			default:
 				_, _ = io.WriteString(w, content)
 			}
@@ -781,9 +799,11 @@ func TestBatchInputFileLines(t *testing.T) {
 		_, _ = io.WriteString(w, `{"id":"j-new","object":"batch"}`)
 	}))
 	t.Cleanup(up.Close)
-	h := newHarnessAuth(t, Config{Upstream: &Upstream{BaseURL: up.URL + "/v1"}, Objects: newMemObjects()}, batchAuth{})
+	t.Cleanup(func() { close(release) })
+	h := newHarnessAuth(t, Config{Upstream: &Upstream{BaseURL: up.URL + "/v1"}, Objects: newMemObjects(),
+		Timeouts: map[string]Timeouts{GroupBatchJobs: {Header: time.Second, Idle: 500 * time.Millisecond}}}, batchAuth{})
 	h.own(t, inference.ObjectAgent, "a-mine")
-	for _, id := range []string{"f-mine", "f-gone", "f-good", "f-other-file", "f-other-agent", "f-large-model", "f-nan", "f-text-body", "f-long", "f-broken"} {
+	for _, id := range []string{"f-mine", "f-gone", "f-good", "f-other-file", "f-other-agent", "f-large-model", "f-nan", "f-text-body", "f-long", "f-broken", "f-dropped", "f-cut", "f-stalls"} {
 		h.own(t, inference.ObjectFile, id)
 	}
 	_ = h.g.objects.Record(context.Background(), inference.Object{Kind: inference.ObjectAgent, ID: "a-other", OrganizationID: "org1", WorkspaceID: "ws2"})
@@ -804,6 +824,9 @@ func TestBatchInputFileLines(t *testing.T) {
 		{goodKey, job("f-long"), invalid(0, "line 1 of input file f-long exceeds 4194304 bytes")},
 		{goodKey, job("f-gone"), `404 {"object":"error","message":"File f-gone not found","type":"not_found_error","param":null,"code":null}`},
 		{goodKey, job("f-broken"), `502 {"object":"error","message":"the upstream could not send input file f-broken","type":"server_error","param":null,"code":"upstream_unavailable"}`},
+		{goodKey, job("f-good", "f-dropped"), `502 {"object":"error","message":"the upstream could not send input file f-dropped","type":"server_error","param":null,"code":"upstream_unavailable"}`},
+		{goodKey, job("f-cut"), `502 {"object":"error","message":"the upstream could not send input file f-cut","type":"server_error","param":null,"code":"upstream_unavailable"}`},
+		{goodKey, job("f-stalls"), `504 {"object":"error","message":"the upstream did not send input file f-stalls in time","type":"server_error","param":null,"code":"upstream_timeout"}`},
 	} {
 		forwarded = nil
 		resp := h.do(t, "POST", "/v1/batch/jobs", c.key, strings.NewReader(c.body), http.Header{"Content-Type": {"application/json"}})
