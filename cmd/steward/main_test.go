@@ -34,6 +34,10 @@ func TestMain(m *testing.M) {
 		serveBareProxy(upstream)
 		return
 	}
+	if os.Getenv(receiverEnv) != "" {
+		serveReceiver()
+		return
+	}
 	dir, err := os.MkdirTemp("", "steward-e2e")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

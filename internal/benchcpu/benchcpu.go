@@ -52,3 +52,34 @@ func Process(pid int) (time.Duration, error) {
 	}
 	return total, nil
 }
+
+// Named is the CPU time that the processes of this machine named name
+// (their comm, as ps shows it: "postgres") have run, from each one's
+// /proc/<pid>/schedstat: for servers of one thread a process, such as
+// PostgreSQL's backends. Processes that have ended are not counted.
+func Named(name string) (time.Duration, error) {
+	procs, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, err
+	}
+	var total time.Duration
+	for _, p := range procs {
+		if _, err := strconv.Atoi(p.Name()); err != nil {
+			continue
+		}
+		comm, err := os.ReadFile("/proc/" + p.Name() + "/comm")
+		if err != nil || strings.TrimSpace(string(comm)) != name {
+			continue // not it, or ended meanwhile
+		}
+		stat, err := os.ReadFile("/proc/" + p.Name() + "/schedstat")
+		if err != nil {
+			continue
+		}
+		ns, err := strconv.ParseInt(strings.Fields(string(stat))[0], 10, 64)
+		if err != nil {
+			return 0, err
+		}
+		total += time.Duration(ns)
+	}
+	return total, nil
+}
