@@ -55,10 +55,11 @@ type Config struct {
 // *steward.Error when it presents one that is refused. A request it
 // authenticates is admitted (see admit).
 type Authenticator struct {
-	db        *store.DB
-	lastUsed  *keys.LastUsed
-	workspace *keys.Checker
-	sessions  SessionSettings
+	db *store.DB
+	// credentials verifies the stored kinds, from memory once seen.
+	credentials *keys.Credentials
+	workspace   *keys.Checker
+	sessions    SessionSettings
 	// report is the SHA-256 of Config.ReportToken; zero without one.
 	report [sha256.Size]byte
 }
@@ -72,7 +73,10 @@ func New(cfg Config) (*Authenticator, error) {
 	if cfg.Sessions.TTL <= 0 {
 		cfg.Sessions = DefaultSessionSettings
 	}
-	a := &Authenticator{db: cfg.DB, lastUsed: cfg.LastUsed, workspace: cfg.WorkspaceKeys, sessions: cfg.Sessions}
+	a := &Authenticator{db: cfg.DB, workspace: cfg.WorkspaceKeys, sessions: cfg.Sessions}
+	if cfg.DB != nil {
+		a.credentials = keys.NewCredentials(cfg.DB, cfg.LastUsed)
+	}
 	if cfg.ReportToken != "" {
 		a.report = sha256.Sum256([]byte(cfg.ReportToken))
 	}
@@ -103,7 +107,7 @@ func (a *Authenticator) stored(ctx context.Context, token string) (steward.Princ
 	if token == "" {
 		return steward.Principal{}, nil
 	}
-	p, err := keys.Verify(ctx, a.db, token, a.lastUsed)
+	p, err := a.credentials.Verify(ctx, token)
 	if err != nil {
 		return steward.Principal{}, err
 	}

@@ -119,3 +119,87 @@ func BenchmarkWorkspacePermissions(b *testing.B) {
 		}
 	}
 }
+
+// A Workspace's new name reaches the access graph, which holds it; a new
+// description or icon, which it does not hold, changes nothing it caches.
+func TestWorkspaceUpdatesChangeAccessOnlyByName(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		boot, _ := setup(t, db)
+		access := directory.NewAccess(db)
+		org, ws := boot.Organization.ID, boot.DefaultWorkspace.ID
+		var heard []store.Change
+		db.Subscribe(func(c store.Change) {
+			if c.Topic == directory.TopicAccess {
+				heard = append(heard, c)
+			}
+		})
+		update := func(in directory.WorkspaceInput) {
+			t.Helper()
+			err := db.Transact(ctx, func(tx *store.Tx) error {
+				_, err := directory.UpdateWorkspace(ctx, tx, steward.SystemActor("test"), boot.Organization, ws, in)
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := access.Graph(ctx, org); err != nil {
+			t.Fatal(err)
+		}
+		description, icon, name := "for the robots", "🤖", "Robots"
+		update(directory.WorkspaceInput{Description: &description, Icon: &icon})
+		if len(heard) != 0 {
+			t.Errorf("a new description and icon published %v", heard)
+		}
+		update(directory.WorkspaceInput{Name: &name})
+		g, err := access.Graph(ctx, org)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(heard) != 1 || g.Workspaces[ws].Name != name {
+			t.Errorf("after a rename: published %v, the graph names the Workspace %q; want one change and %q", heard, g.Workspaces[ws].Name, name)
+		}
+	})
+}
+
+// An Organization is read once a process and answered from memory
+// afterwards, until a change of it is published; one that does not exist
+// is NotFound every time.
+func TestOrganizationsAreReadOnce(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		boot, _ := setup(t, db)
+		org := boot.Organization
+		rename := func(name string, publish bool) {
+			t.Helper()
+			err := db.Transact(ctx, func(tx *store.Tx) error {
+				if publish {
+					tx.Notify(store.Change{Topic: directory.TopicOrganizations, OrganizationID: org.ID})
+				}
+				_, err := tx.Exec(ctx, `UPDATE organizations SET name = ? WHERE id = ?`, name, org.ID)
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		named := func(want string) {
+			t.Helper()
+			got, err := directory.Organization(ctx, db, org.ID)
+			if err != nil || got.Name != want || got.EnterpriseAccountID != org.EnterpriseAccountID {
+				t.Fatalf("Organization = %+v, %v; want %q of %s", got, err, want, org.EnterpriseAccountID)
+			}
+		}
+		named(org.Name)
+		rename("Behind its back", false)
+		named(org.Name)
+		rename("Published", true)
+		named("Published")
+		for range 2 {
+			if _, err := directory.Organization(ctx, db, "00000000-0000-0000-0000-000000000000"); !steward.IsKind(err, steward.KindNotFound) {
+				t.Fatalf("an unknown Organization: %v, want NotFound", err)
+			}
+		}
+	})
+}

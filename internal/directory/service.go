@@ -27,14 +27,31 @@ func NewService(db *store.DB, invitations InviteSettings) *Service {
 // Change returns what fn returns from one read-write transaction, given the
 // Organization orgID; returns KindNotFound if it does not exist.
 func Change[T any](ctx context.Context, db *store.DB, orgID string, fn func(tx *store.Tx, org steward.Organization) (T, error)) (T, error) {
-	return store.Write(ctx, db, func(tx *store.Tx) (T, error) {
-		org, err := GetOrganization(ctx, tx, orgID)
-		if err != nil {
-			var zero T
-			return zero, err
-		}
-		return fn(tx, org)
+	org, err := Organization(ctx, db, orgID)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return store.Write(ctx, db, func(tx *store.Tx) (T, error) { return fn(tx, org) })
+}
+
+// TopicOrganizations is the change topic of the Organizations' own rows
+// (steward.Organization), which nothing changes once they are created: a
+// change of one would publish it.
+const TopicOrganizations = "organizations"
+
+type organizationsKey struct{}
+
+// Organization returns an Organization from the process's memory of db's
+// Organizations, reading it on first use: every Admin API write reads its
+// Organization, which would otherwise cost it a round trip.
+func Organization(ctx context.Context, db *store.DB, id string) (steward.Organization, error) {
+	orgs := store.Shared(db, organizationsKey{}, func() *store.Cache[steward.Organization] {
+		return store.NewCache(db, TopicOrganizations, func(ctx context.Context, id string) (steward.Organization, error) {
+			return store.Read(ctx, db, func(tx *store.Tx) (steward.Organization, error) { return GetOrganization(ctx, tx, id) })
+		})
 	})
+	return orgs.Get(ctx, id)
 }
 
 // InOrganization is Change for a change that returns nothing but its

@@ -236,7 +236,11 @@ func UpdateWorkspace(ctx context.Context, tx *store.Tx, actor steward.Actor, org
 		after.Name, after.Description, after.Icon, id); err != nil {
 		return before, nameTaken(err, after.Name)
 	}
-	accessChanged(tx, org.ID)
+	if after.Name != before.Name {
+		// The access graph holds Workspaces' names, not their
+		// descriptions or icons.
+		accessChanged(tx, org.ID)
+	}
 	err = audit.Record(ctx, tx, workspaceEntry(actor, org, audit.EventWorkspaceUpdate, after, meta))
 	return after, err
 }

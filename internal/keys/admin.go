@@ -97,12 +97,24 @@ type credential struct {
 // Workspace key or SCIM token stands for, read from the database, and
 // records its use in lastUsed (nil records none). It returns an
 // *steward.Error of KindUnauthenticated when the key is malformed, unknown,
-// revoked or expired; a malformed key is refused without a lookup. Package
-// auth, which authenticates every request, is its caller.
+// revoked or expired; a malformed key is refused without a lookup.
+// Credentials.Verify, through which package auth authenticates every
+// request, answers the same from memory.
 func Verify(ctx context.Context, db *store.DB, token string, lastUsed *LastUsed) (steward.Principal, error) {
+	p, expires, err := lookup(ctx, db, token)
+	if err != nil {
+		return steward.Principal{}, err
+	}
+	return use(p, expires, db.Now(), lastUsed)
+}
+
+// lookup reads the credential token stands for: its principal and its
+// expiry (zero for none), or an error of KindUnauthenticated when it is
+// malformed, unknown or revoked.
+func lookup(ctx context.Context, db *store.DB, token string) (steward.Principal, time.Time, error) {
 	kind, ok := KindOf(token)
 	if !ok {
-		return steward.Principal{}, errUnknownKey
+		return steward.Principal{}, time.Time{}, errUnknownKey
 	}
 	var q string
 	switch kind {
@@ -119,32 +131,42 @@ func Verify(ctx context.Context, db *store.DB, token string, lastUsed *LastUsed)
 		q = `SELECT k.id, COALESCE(k.name, ''), k.key_hash, k.organization_id, o.enterprise_account_id, k.expires_at, k.deleted_at
 			FROM api_keys k JOIN organizations o ON o.id = k.organization_id WHERE k.key_hash = ?`
 	default:
-		return steward.Principal{}, errUnknownKey
+		return steward.Principal{}, time.Time{}, errUnknownKey
 	}
 	hash := steward.HashToken(token)
 	var c credential
 	err := db.ReadRow(ctx, q, []any{hash}, &c.id, &c.name, &c.hash, &c.org, &c.ea, &c.expires, &c.revoked)
 	if steward.IsKind(err, steward.KindNotFound) {
-		return steward.Principal{}, errUnknownKey
+		return steward.Principal{}, time.Time{}, errUnknownKey
 	}
 	if err != nil {
-		return steward.Principal{}, err
+		return steward.Principal{}, time.Time{}, err
 	}
 	if subtle.ConstantTimeCompare([]byte(c.hash), []byte(hash)) != 1 {
-		return steward.Principal{}, errUnknownKey
+		return steward.Principal{}, time.Time{}, errUnknownKey
 	}
-	now := db.Now()
-	switch {
-	case c.revoked.Valid:
-		return steward.Principal{}, &steward.Error{Kind: steward.KindUnauthenticated, Message: "this API key was revoked"}
-	case c.expires.Valid && !now.Before(store.Time(c.expires.Int64)):
+	if c.revoked.Valid {
+		return steward.Principal{}, time.Time{}, &steward.Error{Kind: steward.KindUnauthenticated, Message: "this API key was revoked"}
+	}
+	var expires time.Time
+	if c.expires.Valid {
+		expires = store.Time(c.expires.Int64)
+	}
+	return steward.Principal{Kind: kind, CredentialID: c.id, CredentialName: c.name, OrganizationID: c.org, EnterpriseAccountID: c.ea}, expires, nil
+}
+
+// use answers a credential presented at now: refused once it has expired,
+// else its principal, its use recorded in lastUsed (nil records none;
+// Workspace keys record theirs through a Checker).
+func use(p steward.Principal, expires, now time.Time, lastUsed *LastUsed) (steward.Principal, error) {
+	if !expires.IsZero() && !now.Before(expires) {
 		return steward.Principal{}, &steward.Error{Kind: steward.KindUnauthenticated,
-			Message: fmt.Sprintf("this API key expired at %s", store.Time(c.expires.Int64).Format(time.RFC3339))}
+			Message: fmt.Sprintf("this API key expired at %s", expires.Format(time.RFC3339))}
 	}
-	if lastUsed != nil && kind != steward.CredentialWorkspaceAPIKey {
-		lastUsed.Touch(kind, c.id, now)
+	if lastUsed != nil && p.Kind != steward.CredentialWorkspaceAPIKey {
+		lastUsed.Touch(p.Kind, p.CredentialID, now)
 	}
-	return steward.Principal{Kind: kind, CredentialID: c.id, CredentialName: c.name, OrganizationID: c.org, EnterpriseAccountID: c.ea}, nil
+	return p, nil
 }
 
 var errUnknownKey = &steward.Error{Kind: steward.KindUnauthenticated, Message: "invalid API key"}
@@ -189,6 +211,7 @@ func DeleteAdminKey(ctx context.Context, tx *store.Tx, actor steward.Actor, ente
 	if err != nil {
 		return err
 	}
+	revoked(tx, orgID, id)
 	err = audit.Record(ctx, tx, audit.Entry{
 		EnterpriseAccountID: enterpriseAccountID, OrganizationID: orgID, Actor: actor,
 		EventType: audit.EventAdminAPIKeyDelete, TargetType: audit.TargetAdminAPIKey,

@@ -95,6 +95,7 @@ func RevokeSCIMToken(ctx context.Context, tx *store.Tx, actor steward.Actor, org
 		return err
 	}
 	t.ExpiresAt = store.TimePtr(expires)
+	revoked(tx, org.ID, t.ID)
 	return audit.Record(ctx, tx, scimTokenEntry(actor, org, audit.EventSCIMTokenRevoke, t))
 }
 

@@ -63,9 +63,13 @@ func flipChar(c byte) string {
 func TestRevokedAndExpiredAdminKeysAreRefused(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, h *harness) {
 		ctx := context.Background()
+		// setColumn changes the key behind the product's back, and
+		// publishes the change as a revocation does, so that the
+		// authenticator's memory of the key follows.
 		setColumn := func(column string, micros int64) {
 			t.Helper()
 			err := h.db.Transact(ctx, func(tx *store.Tx) error {
+				tx.Notify(store.Change{Topic: keys.TopicCredentials, OrganizationID: h.boot.Organization.ID, ID: h.boot.AdminKey.ID})
 				_, err := tx.Exec(ctx, `UPDATE admin_api_keys SET `+column+` = ? WHERE id = ?`, micros, h.boot.AdminKey.ID)
 				return err
 			})

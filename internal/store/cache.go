@@ -145,6 +145,11 @@ func (f *Follower) ChangedSince(m Mark) []string {
 	return out
 }
 
+// ChangedAfter reports whether a change of the Organization arrived after
+// m: a cache that read one object of it from m on (without knowing its
+// Organization beforehand) keeps it only when none did.
+func (f *Follower) ChangedAfter(org string, m Mark) bool { return f.version(org) > uint64(m) }
+
 // version is the number of the Organization's last change.
 func (f *Follower) version(org string) uint64 {
 	f.mu.Lock()

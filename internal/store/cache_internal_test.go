@@ -69,6 +69,11 @@ func TestFollowerChangedSince(t *testing.T) {
 	if want := []string{"a", "c"}; !slices.Equal(got, want) {
 		t.Errorf("ChangedSince = %v, want %v", got, want)
 	}
+	for org, want := range map[string]bool{"a": true, "c": true, "b": false, "before": false, "never": false} {
+		if got := f.ChangedAfter(org, m); got != want {
+			t.Errorf("ChangedAfter(%q) = %v, want %v", org, got, want)
+		}
+	}
 }
 
 // A Cache loads an Organization's value once, drops it on a change of its
@@ -127,4 +132,19 @@ func TestCacheFollowsChanges(t *testing.T) {
 	}
 	fail = false
 	get("o", 6)
+}
+
+// Shared makes a key's value once per DB, whatever its callers.
+func TestSharedMakesOneValueADB(t *testing.T) {
+	type key struct{}
+	a, b := &DB{}, &DB{}
+	made := 0
+	mk := func() *int { made++; return new(made) }
+	first := Shared(a, key{}, mk)
+	if again := Shared(a, key{}, mk); again != first || made != 1 {
+		t.Errorf("the second call made a value (%d made)", made)
+	}
+	if other := Shared(b, key{}, mk); other == first || made != 2 {
+		t.Errorf("another DB shares the first's value (%d made)", made)
+	}
 }

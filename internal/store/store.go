@@ -74,6 +74,28 @@ type DB struct {
 	subs   []func(Change)
 	// feed carries changes to other processes; nil on SQLite.
 	feed *feed
+
+	sharedMu sync.Mutex
+	shared   map[any]any
+}
+
+// Shared returns db's one value of key, made by make the first time it is
+// asked for: a cache of what every caller of db in the process reads
+// (such as the Organizations' rows), shared without each caller carrying
+// it. key is a value of a type of the caller's package, as context keys
+// are.
+func Shared[V any](db *DB, key any, make func() V) V {
+	db.sharedMu.Lock()
+	defer db.sharedMu.Unlock()
+	v, ok := db.shared[key]
+	if !ok {
+		if db.shared == nil {
+			db.shared = map[any]any{}
+		}
+		v = make()
+		db.shared[key] = v
+	}
+	return v.(V)
 }
 
 // Change tells caches that something they hold changed. Topic names what
