@@ -87,6 +87,8 @@ type Sender struct {
 	log      *slog.Logger
 	client   *http.Client
 	settings Settings
+	// limits bound the deliveries in flight to each host.
+	limits hostLimits
 	poll.Poller
 }
 
@@ -268,15 +270,20 @@ type attempt struct {
 
 // send makes one signed request.
 func (s *Sender) send(ctx context.Context, c *claimed, e *endpointState) attempt {
-	a := attempt{at: time.Now()}
-	sig, err := Signature(e.secrets, c.id, a.at, c.payload)
-	if err != nil {
-		a.err = err
-		return a
-	}
 	rctx, cancel := context.WithTimeout(ctx, s.settings.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(rctx, http.MethodPost, e.url, bytes.NewReader(c.payload))
+	if err != nil {
+		return attempt{at: time.Now(), err: err}
+	}
+	limit := s.limits.of(req.URL.Host)
+	if err := limit.acquire(rctx); err != nil {
+		return attempt{at: time.Now(), err: fmt.Errorf("the deliveries in flight to the endpoint's host left no room within the attempt's timeout: %w", err)}
+	}
+	a := attempt{at: time.Now()}
+	answered := time.Duration(0)
+	defer func() { limit.release(answered, time.Now()) }()
+	sig, err := Signature(e.secrets, c.id, a.at, c.payload)
 	if err != nil {
 		a.err = err
 		return a
@@ -294,6 +301,7 @@ func (s *Sender) send(ctx context.Context, c *claimed, e *endpointState) attempt
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxAnswerRead))
 	resp.Body.Close()
+	answered = time.Since(a.at)
 	a.status = resp.StatusCode
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		a.err = fmt.Errorf("the endpoint answered %s", resp.Status)
