@@ -2,6 +2,8 @@ package benchcpu
 
 import (
 	"os"
+	"os/exec"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -29,5 +31,37 @@ func TestCountsWhatRuns(t *testing.T) {
 	}
 	if _, err := Process(-1); err == nil {
 		t.Error("Process of no process: no error")
+	}
+}
+
+// Named counts the CPU of the processes of a name: a busy shell started
+// under a name of its own, and nothing for a name no process has.
+func TestNamedCountsProcessesOfAName(t *testing.T) {
+	const name = "benchcpu-busy"
+	shell := filepath.Join(t.TempDir(), name)
+	if err := os.Symlink("/bin/sh", shell); err != nil {
+		t.Fatal(err)
+	}
+	busy := exec.Command(shell, "-c", "while :; do :; done")
+	if err := busy.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = busy.Process.Kill(); _ = busy.Wait() }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		used, err := Named(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if used >= 20*time.Millisecond {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Named(%q) = %v after 10 s of a busy loop", name, used)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if none, err := Named("no-process-has-this-name"); err != nil || none != 0 {
+		t.Errorf("Named of a name no process has = %v, %v", none, err)
 	}
 }

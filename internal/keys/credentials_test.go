@@ -106,24 +106,9 @@ func TestCredentialsAnswerFromMemoryUntilRevoked(t *testing.T) {
 // TestCredentialsRevokedElsewhere: a revocation made through another
 // process reaches this one's memory through the change feed.
 func TestCredentialsRevokedElsewhere(t *testing.T) {
-	if os.Getenv(storetest.PostgresEnv) == "" && os.Getenv("CI") == "" {
-		t.Skipf("PostgreSQL not tested: set %s", storetest.PostgresEnv)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	db, cfg := storetest.OpenPostgres(t)
-	other := storetest.OpenAgain(t, cfg)
-	f := newFixture(t, db)
-	var following sync.WaitGroup
-	following.Go(func() { db.Follow(ctx, time.Hour, slog.New(slog.DiscardHandler)) })
-	t.Cleanup(func() {
-		cancel()
-		following.Wait()
-	})
-	select {
-	case <-db.FeedReady():
-	case <-time.After(10 * time.Second):
-		t.Fatal("the change feed never listened")
-	}
+	ctx := context.Background()
+	f, other := elsewhere(t)
+	db := f.db
 	c := keys.NewCredentials(db, nil)
 	verifies(t, c, f.boot.AdminKeySecret, f.boot.AdminKey.ID)
 	err := other.Transact(ctx, func(tx *store.Tx) error {
@@ -143,4 +128,30 @@ func TestCredentialsRevokedElsewhere(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// elsewhere returns a fixture on PostgreSQL whose database follows the
+// change feed, and a second handle on its database: another process's.
+// Without PostgreSQL it skips the test, except in CI.
+func elsewhere(t *testing.T) (*fixture, *store.DB) {
+	t.Helper()
+	if os.Getenv(storetest.PostgresEnv) == "" && os.Getenv("CI") == "" {
+		t.Skipf("PostgreSQL not tested: set %s", storetest.PostgresEnv)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	db, cfg := storetest.OpenPostgres(t)
+	other := storetest.OpenAgain(t, cfg)
+	f := newFixture(t, db)
+	var following sync.WaitGroup
+	following.Go(func() { db.Follow(ctx, time.Hour, slog.New(slog.DiscardHandler)) })
+	t.Cleanup(func() {
+		cancel()
+		following.Wait()
+	})
+	select {
+	case <-db.FeedReady():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the change feed never listened")
+	}
+	return f, other
 }

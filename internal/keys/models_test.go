@@ -3,11 +3,8 @@ package keys_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
-	"os"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -230,24 +227,8 @@ func second[T any](_ T, err error) error { return err }
 // TestModelAllowListsReachOtherProcesses: a list changed through another
 // process reaches this one's key check through the change feed.
 func TestModelAllowListsReachOtherProcesses(t *testing.T) {
-	if os.Getenv(storetest.PostgresEnv) == "" && os.Getenv("CI") == "" {
-		t.Skipf("PostgreSQL not tested: set %s", storetest.PostgresEnv)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	db, cfg := storetest.OpenPostgres(t)
-	other := storetest.OpenAgain(t, cfg)
-	f := newFixture(t, db)
-	var following sync.WaitGroup
-	following.Go(func() { db.Follow(ctx, time.Hour, slog.New(slog.DiscardHandler)) })
-	t.Cleanup(func() {
-		cancel()
-		following.Wait()
-	})
-	select {
-	case <-db.FeedReady():
-	case <-time.After(10 * time.Second):
-		t.Fatal("the change feed never listened")
-	}
+	ctx := context.Background()
+	f, other := elsewhere(t)
 	org, ws := f.boot.Organization, f.boot.DefaultWorkspace.ID
 	k, secret := f.newKey(t, ws, "")
 	elsewhere := keys.NewService(other)
