@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -206,9 +207,18 @@ func (d *Dispatcher) round(ctx context.Context) (made int, more bool, err error)
 		more = more || c.full
 		go func() {
 			c.attempts = make([]attempt, len(c.deliveries))
+			// As many goroutines as the endpoint's host may have
+			// deliveries in flight now, each making one after another:
+			// a goroutine a delivery would wait for room all the same,
+			// and grow its stack for the request anew.
+			var next atomic.Int64
 			var wg sync.WaitGroup
-			for i := range c.deliveries {
-				wg.Go(func() { c.attempts[i] = d.s.send(ctx, &c.deliveries[i], c.e) })
+			for range d.s.workers(c.e, len(c.deliveries)) {
+				wg.Go(func() {
+					for i := int(next.Add(1)) - 1; i < len(c.deliveries); i = int(next.Add(1)) - 1 {
+						c.attempts[i] = d.s.send(ctx, &c.deliveries[i], c.e)
+					}
+				})
 			}
 			wg.Wait()
 			done <- c

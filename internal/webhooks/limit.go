@@ -113,6 +113,13 @@ func (l *hostLimit) release(took time.Duration, now time.Time) {
 	l.letGo()
 }
 
+// room is how many deliveries may be in flight to the host now.
+func (l *hostLimit) room() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return int(l.limit)
+}
+
 // letGo lets waiting deliveries go while there is room; l.mu is held.
 func (l *hostLimit) letGo() {
 	for len(l.waiting) > 0 && l.inFlight < int(l.limit) {

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -266,6 +267,19 @@ type attempt struct {
 	status  int
 	latency time.Duration
 	err     error
+}
+
+// workers is how many goroutines should make n deliveries to e: as many
+// as its host may have in flight now, at most n.
+func (s *Sender) workers(e *endpointState, n int) int {
+	if n == 0 {
+		return 0
+	}
+	u, err := url.Parse(e.url)
+	if err != nil {
+		return 1 // send reports the URL's error, for each delivery
+	}
+	return min(n, s.limits.of(u.Host).room())
 }
 
 // send makes one signed request.
