@@ -118,11 +118,18 @@ func (db *DB) Subscribe(fn func(Change)) {
 	db.subs = append(db.subs, fn)
 }
 
+// publish calls the subscribers with changes. It holds no lock while they
+// run: a subscriber may read the database, whose transactions publish in
+// turn, while a cache made on first use (Shared) subscribes.
 func (db *DB) publish(changes []Change) {
+	if len(changes) == 0 {
+		return
+	}
 	db.subsMu.RLock()
-	defer db.subsMu.RUnlock()
+	subs := db.subs[:len(db.subs):len(db.subs)]
+	db.subsMu.RUnlock()
 	for _, c := range changes {
-		for _, fn := range db.subs {
+		for _, fn := range subs {
 			fn(c)
 		}
 	}

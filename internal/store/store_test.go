@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -167,6 +168,51 @@ func TestChangesArePublishedAfterCommitOnly(t *testing.T) {
 		}
 		if len(got) != 1 || got[0] != a {
 			t.Fatalf("published %v, want one %v", got, a)
+		}
+	})
+}
+
+// A subscriber may subscribe (as a cache made on first use does) and
+// change the database, which publishes in turn, while it is called: with
+// the subscribers' lock held during the calls, the first waited for the
+// calls to end, and a publish behind it for the lock, for ever.
+func TestSubscribersMaySubscribeAndPublish(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		var inner atomic.Int32
+		db.Subscribe(func(c store.Change) {
+			if c.Topic != "outer" {
+				return
+			}
+			db.Subscribe(func(c store.Change) {
+				if c.Topic == "inner" {
+					inner.Add(1)
+				}
+			})
+			if err := db.Transact(ctx, func(tx *store.Tx) error {
+				tx.Notify(store.Change{Topic: "inner", OrganizationID: "a"})
+				return nil
+			}); err != nil {
+				t.Error(err)
+			}
+		})
+		done := make(chan error, 1)
+		go func() {
+			done <- db.Transact(ctx, func(tx *store.Tx) error {
+				tx.Notify(store.Change{Topic: "outer", OrganizationID: "a"})
+				return nil
+			})
+		}()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("a subscriber that subscribes and writes never returned")
+		}
+		if got := inner.Load(); got != 1 {
+			t.Errorf("the subscriber added while publishing heard %d inner changes, want 1", got)
 		}
 	})
 }
