@@ -41,10 +41,15 @@ func scanWorkspace(row interface{ Scan(...any) error }) (steward.Workspace, erro
 // GetWorkspace returns a Workspace of the Organization, archived or not, or
 // a KindNotFound error.
 func GetWorkspace(ctx context.Context, tx *store.Tx, orgID, id string) (steward.Workspace, error) {
+	return getWorkspace(ctx, tx, orgID, id, "")
+}
+
+// getWorkspace is GetWorkspace with a suffix to its query (a lock).
+func getWorkspace(ctx context.Context, tx *store.Tx, orgID, id, suffix string) (steward.Workspace, error) {
 	if _, err := uuid.Parse(id); err != nil {
 		return steward.Workspace{}, noWorkspace(id)
 	}
-	ws, err := scanWorkspace(tx.QueryRow(ctx, `SELECT `+workspaceColumns+` FROM workspaces WHERE organization_id = ? AND id = ?`, orgID, id))
+	ws, err := scanWorkspace(tx.QueryRow(ctx, `SELECT `+workspaceColumns+` FROM workspaces WHERE organization_id = ? AND id = ?`+suffix, orgID, id))
 	if steward.IsKind(store.Translate(err), steward.KindNotFound) {
 		return ws, noWorkspace(id)
 	}
@@ -58,7 +63,12 @@ func noWorkspace(id string) error {
 // ActiveWorkspace returns a Workspace that may still be changed: an
 // archived one is KindConflict.
 func ActiveWorkspace(ctx context.Context, tx *store.Tx, orgID, id string) (steward.Workspace, error) {
-	ws, err := GetWorkspace(ctx, tx, orgID, id)
+	return activeWorkspace(ctx, tx, orgID, id, "")
+}
+
+// activeWorkspace is ActiveWorkspace with a suffix to its query (a lock).
+func activeWorkspace(ctx context.Context, tx *store.Tx, orgID, id, suffix string) (steward.Workspace, error) {
+	ws, err := getWorkspace(ctx, tx, orgID, id, suffix)
 	if err == nil && ws.ArchivedAt != nil {
 		return ws, &steward.Error{Kind: steward.KindConflict, Code: "workspace_archived",
 			Message: "Workspace " + ws.Name + " is archived and can no longer change"}
@@ -211,7 +221,15 @@ func UpdateWorkspace(ctx context.Context, tx *store.Tx, actor steward.Actor, org
 	if err := steward.Invalids(in.validate()); err != nil {
 		return steward.Workspace{}, err
 	}
-	before, err := ActiveWorkspace(ctx, tx, org.ID, id)
+	// The row is written whole from what is read here: on PostgreSQL it
+	// stays locked from the read, so that a change of another of its fields
+	// committed meanwhile is read rather than written over (SQLite runs one
+	// writer at a time).
+	lock := ""
+	if tx.Dialect() == store.Postgres {
+		lock = " FOR UPDATE"
+	}
+	before, err := activeWorkspace(ctx, tx, org.ID, id, lock)
 	if err != nil {
 		return before, err
 	}
