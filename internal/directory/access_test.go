@@ -3,7 +3,6 @@ package directory_test
 import (
 	"context"
 	"testing"
-	"time"
 
 	"github.com/stewardhq/steward/internal/bootstrap"
 	"github.com/stewardhq/steward/internal/directory"
@@ -205,59 +204,67 @@ func TestOrganizationsAreReadOnce(t *testing.T) {
 	})
 }
 
-// Two changes of different fields of one Workspace made at once both
-// last: the second reads the row once the first has committed, instead of
-// writing the first's field back as it was (PostgreSQL; SQLite runs one
-// writer at a time).
-func TestConcurrentWorkspaceUpdatesKeepBothFields(t *testing.T) {
-	for _, engine := range storetest.Engines(t) {
-		if engine.Name != "postgres" {
-			continue
-		}
-		t.Run(engine.Name, func(t *testing.T) {
-			ctx := context.Background()
-			db, _ := engine.Open(t)
-			boot, _ := setup(t, db)
-			ws := boot.DefaultWorkspace.ID
-			update := func(in directory.WorkspaceInput, held func()) error {
-				return db.Transact(ctx, func(tx *store.Tx) error {
-					if _, err := directory.UpdateWorkspace(ctx, tx, steward.SystemActor("test"), boot.Organization, ws, in); err != nil {
-						return err
-					}
-					held()
-					return nil
-				})
+// Two changes of different fields of one Workspace, or of one group, made
+// at once both last: the second reads the row once the first has
+// committed, instead of writing the first's field back as it was
+// (PostgreSQL; SQLite runs one writer at a time).
+func TestConcurrentUpdatesKeepBothFields(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.Postgres(t)
+	boot, _ := setup(t, db)
+	actor, org := steward.SystemActor("test"), boot.Organization
+	groupName := "Devs"
+	group, err := store.Write(ctx, db, func(tx *store.Tx) (steward.Group, error) {
+		return directory.CreateGroup(ctx, tx, actor, org, directory.GroupInput{Name: &groupName})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	name, description := "Renamed", "described"
+	for _, c := range []struct {
+		what          string
+		first, second func(tx *store.Tx) error
+		read          func(tx *store.Tx) (string, string, error)
+	}{
+		{"Workspace", func(tx *store.Tx) error {
+			_, err := directory.UpdateWorkspace(ctx, tx, actor, org, boot.DefaultWorkspace.ID, directory.WorkspaceInput{Name: &name})
+			return err
+		}, func(tx *store.Tx) error {
+			_, err := directory.UpdateWorkspace(ctx, tx, actor, org, boot.DefaultWorkspace.ID, directory.WorkspaceInput{Description: &description})
+			return err
+		}, func(tx *store.Tx) (string, string, error) {
+			w, err := directory.GetWorkspace(ctx, tx, org.ID, boot.DefaultWorkspace.ID)
+			return w.Name, w.Description, err
+		}},
+		{"group", func(tx *store.Tx) error {
+			_, err := directory.UpdateGroup(ctx, tx, actor, org, group.ID, directory.GroupInput{Name: &name})
+			return err
+		}, func(tx *store.Tx) error {
+			_, err := directory.UpdateGroup(ctx, tx, actor, org, group.ID, directory.GroupInput{Description: &description})
+			return err
+		}, func(tx *store.Tx) (string, string, error) {
+			g, err := directory.GetGroup(ctx, tx, org.ID, group.ID)
+			if g.Description == nil {
+				return g.Name, "", err
 			}
-			name, description := "Renamed", "described"
-			updated, release := make(chan struct{}), make(chan struct{})
-			first := make(chan error, 1)
-			go func() {
-				first <- update(directory.WorkspaceInput{Name: &name}, func() {
-					close(updated)
-					<-release
-				})
-			}()
-			<-updated
-			second := make(chan error, 1)
-			go func() { second <- update(directory.WorkspaceInput{Description: &description}, func() {}) }()
-			// The second reaches its read (and, without the lock, reads
-			// the old name) while the first holds its change uncommitted.
-			time.Sleep(200 * time.Millisecond)
-			close(release)
-			for _, done := range []chan error{first, second} {
-				if err := <-done; err != nil {
-					t.Fatal(err)
-				}
-			}
-			got, err := store.Read(ctx, db, func(tx *store.Tx) (steward.Workspace, error) {
-				return directory.GetWorkspace(ctx, tx, boot.Organization.ID, ws)
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got.Name != name || got.Description != description {
-				t.Errorf("after two changes at once the Workspace is named %q and described %q; want %q and %q", got.Name, got.Description, name, description)
-			}
+			return g.Name, *g.Description, err
+		}},
+	} {
+		// The second reaches its read (and, without the lock,
+		// reads the old name) while the first holds its change
+		// uncommitted.
+		storetest.Meanwhile(t, db, c.first, func() error { return db.Transact(ctx, c.second) })
+		var gotName, gotDescription string
+		err := db.View(ctx, func(tx *store.Tx) error {
+			var err error
+			gotName, gotDescription, err = c.read(tx)
+			return err
 		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if gotName != name || gotDescription != description {
+			t.Errorf("after two changes at once the %s is named %q and described %q; want %q and %q", c.what, gotName, gotDescription, name, description)
+		}
 	}
 }

@@ -40,10 +40,15 @@ func scanGroup(row interface{ Scan(...any) error }) (steward.Group, error) {
 // GetGroup returns a group of the Organization with its parents, or a
 // KindNotFound error.
 func GetGroup(ctx context.Context, tx *store.Tx, orgID, id string) (steward.Group, error) {
+	return getGroup(ctx, tx, orgID, id, "")
+}
+
+// getGroup is GetGroup with a suffix to the group's query (a lock).
+func getGroup(ctx context.Context, tx *store.Tx, orgID, id, suffix string) (steward.Group, error) {
 	if _, err := uuid.Parse(id); err != nil {
 		return steward.Group{}, noGroup(id)
 	}
-	g, err := scanGroup(tx.QueryRow(ctx, `SELECT `+groupColumns+` FROM user_groups WHERE organization_id = ? AND id = ?`, orgID, id))
+	g, err := scanGroup(tx.QueryRow(ctx, `SELECT `+groupColumns+` FROM user_groups WHERE organization_id = ? AND id = ?`+suffix, orgID, id))
 	if err != nil {
 		if steward.IsKind(store.Translate(err), steward.KindNotFound) {
 			return g, noGroup(id)
@@ -184,7 +189,7 @@ func UpdateGroup(ctx context.Context, tx *store.Tx, actor steward.Actor, org ste
 	if err := steward.Invalids(in.validate(false)); err != nil {
 		return steward.Group{}, err
 	}
-	g, err := GetGroup(ctx, tx, org.ID, id)
+	g, err := getGroup(ctx, tx, org.ID, id, tx.ForUpdate())
 	if err != nil {
 		return g, err
 	}

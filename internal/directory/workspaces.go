@@ -221,15 +221,7 @@ func UpdateWorkspace(ctx context.Context, tx *store.Tx, actor steward.Actor, org
 	if err := steward.Invalids(in.validate()); err != nil {
 		return steward.Workspace{}, err
 	}
-	// The row is written whole from what is read here: on PostgreSQL it
-	// stays locked from the read, so that a change of another of its fields
-	// committed meanwhile is read rather than written over (SQLite runs one
-	// writer at a time).
-	lock := ""
-	if tx.Dialect() == store.Postgres {
-		lock = " FOR UPDATE"
-	}
-	before, err := activeWorkspace(ctx, tx, org.ID, id, lock)
+	before, err := activeWorkspace(ctx, tx, org.ID, id, tx.ForUpdate())
 	if err != nil {
 		return before, err
 	}

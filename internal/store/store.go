@@ -383,6 +383,18 @@ func (db *DB) ReadRow(ctx context.Context, query string, args []any, dest ...any
 // Dialect returns the engine the transaction runs on.
 func (tx *Tx) Dialect() Dialect { return tx.dialect }
 
+// ForUpdate ends a read of a row that the transaction writes back whole
+// from what it read (a PATCH): on PostgreSQL " FOR UPDATE", which keeps the
+// row locked from the read, so that a change committed meanwhile is read
+// rather than written over; on SQLite nothing, since it runs one writer at
+// a time.
+func (tx *Tx) ForUpdate() string {
+	if tx.dialect == Postgres {
+		return " FOR UPDATE"
+	}
+	return ""
+}
+
 // Exec runs a statement written with ? placeholders.
 func (tx *Tx) Exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	if s := tx.prepared(ctx, query, false); s != nil {

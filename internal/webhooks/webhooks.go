@@ -166,11 +166,16 @@ func notFound(id string) error {
 // get returns the Organization's live endpoint id; KindNotFound if it has
 // none of that id.
 func get(ctx context.Context, tx *store.Tx, orgID, id string) (Endpoint, error) {
+	return getEndpoint(ctx, tx, orgID, id, "")
+}
+
+// getEndpoint is get with a suffix to its query (a lock).
+func getEndpoint(ctx context.Context, tx *store.Tx, orgID, id, suffix string) (Endpoint, error) {
 	if _, err := uuid.Parse(id); err != nil {
 		return Endpoint{}, notFound(id)
 	}
 	e, err := scanEndpoint(tx.QueryRow(ctx, `SELECT `+endpointColumns+` FROM webhook_endpoints
-		WHERE id = ? AND organization_id = ? AND deleted_at IS NULL`, id, orgID))
+		WHERE id = ? AND organization_id = ? AND deleted_at IS NULL`+suffix, id, orgID))
 	if steward.IsKind(store.Translate(err), steward.KindNotFound) {
 		return e, notFound(id)
 	}
@@ -278,7 +283,7 @@ func (s *Service) Update(ctx context.Context, actor steward.Actor, orgID, id str
 		return Endpoint{}, err
 	}
 	return directory.Change(ctx, s.db, orgID, func(tx *store.Tx, org steward.Organization) (Endpoint, error) {
-		e, err := get(ctx, tx, org.ID, id)
+		e, err := getEndpoint(ctx, tx, org.ID, id, tx.ForUpdate())
 		if err != nil {
 			return e, err
 		}

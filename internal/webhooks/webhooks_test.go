@@ -633,3 +633,28 @@ func TestEntriesWrittenDuringARound(t *testing.T) {
 		}
 	})
 }
+
+// An update made while another change of the endpoint is uncommitted reads
+// it once committed, instead of writing its field back as it was
+// (PostgreSQL; SQLite runs one writer at a time).
+func TestUpdateKeepsAConcurrentChange(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.Postgres(t)
+	f := newFixture(t, db, webhooks.Settings{})
+	e, _ := f.create(t, "http://127.0.0.1:9/hook", "*")
+	url := "http://127.0.0.1:9/moved"
+	storetest.Meanwhile(t, db, func(tx *store.Tx) error {
+		_, err := tx.Exec(ctx, `UPDATE webhook_endpoints SET description = 'changed meanwhile' WHERE id = ?`, e.ID)
+		return err
+	}, func() error {
+		_, err := f.service.Update(ctx, actor, f.boot.Organization.ID, e.ID, webhooks.Input{URL: &url})
+		return err
+	})
+	got, err := f.service.Get(ctx, f.boot.Organization.ID, e.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.URL != url || got.Description != "changed meanwhile" {
+		t.Errorf("after two changes at once: URL %q, description %q; want %q and the other change's", got.URL, got.Description, url)
+	}
+}

@@ -121,6 +121,16 @@ func OpenPostgres(t testing.TB) (*store.DB, store.Config) {
 	return open(t, cfg), cfg
 }
 
+// Postgres returns a fresh, migrated PostgreSQL database, for a test of what
+// only PostgreSQL needs (SQLite runs one writer at a time). Without
+// PostgreSQL it skips the test, except in CI, where it fails it.
+func Postgres(t testing.TB) *store.DB {
+	t.Helper()
+	Engines(t)
+	db, _ := OpenPostgres(t)
+	return db
+}
+
 func open(t testing.TB, cfg store.Config) *store.DB {
 	t.Helper()
 	ctx := context.Background()
