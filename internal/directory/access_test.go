@@ -204,8 +204,8 @@ func TestOrganizationsAreReadOnce(t *testing.T) {
 	})
 }
 
-// Two changes of different fields of one Workspace, or of one group, made
-// at once both last: the second reads the row once the first has
+// Two changes of different fields of one Workspace, group or custom role,
+// made at once both last: the second reads the row once the first has
 // committed, instead of writing the first's field back as it was
 // (PostgreSQL; SQLite runs one writer at a time).
 func TestConcurrentUpdatesKeepBothFields(t *testing.T) {
@@ -216,6 +216,13 @@ func TestConcurrentUpdatesKeepBothFields(t *testing.T) {
 	groupName := "Devs"
 	group, err := store.Write(ctx, db, func(tx *store.Tx) (steward.Group, error) {
 		return directory.CreateGroup(ctx, tx, actor, org, directory.GroupInput{Name: &groupName})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	roleName, perms := "Key auditor", []string{string(steward.PermAPIKeysRead)}
+	role, err := store.Write(ctx, db, func(tx *store.Tx) (directory.CustomRole, error) {
+		return directory.CreateCustomRole(ctx, tx, actor, org.ID, directory.CustomRoleInput{Name: &roleName, Scope: steward.ScopeOrganization, Permissions: &perms})
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -248,6 +255,16 @@ func TestConcurrentUpdatesKeepBothFields(t *testing.T) {
 				return g.Name, "", err
 			}
 			return g.Name, *g.Description, err
+		}},
+		{"custom role", func(tx *store.Tx) error {
+			_, err := directory.UpdateCustomRole(ctx, tx, actor, org.ID, role.ID, directory.CustomRoleInput{Name: &name})
+			return err
+		}, func(tx *store.Tx) error {
+			_, err := directory.UpdateCustomRole(ctx, tx, actor, org.ID, role.ID, directory.CustomRoleInput{Description: &description})
+			return err
+		}, func(tx *store.Tx) (string, string, error) {
+			r, err := directory.GetCustomRole(ctx, tx, org.ID, role.ID)
+			return r.Name, r.Description, err
 		}},
 	} {
 		// The second reaches its read (and, without the lock,

@@ -255,7 +255,12 @@ func ListCustomRoles(ctx context.Context, tx *store.Tx, orgID string) ([]CustomR
 // GetCustomRole returns one custom role of the Organization, or a
 // KindNotFound error.
 func GetCustomRole(ctx context.Context, tx *store.Tx, orgID, id string) (CustomRole, error) {
-	r, err := scanCustomRole(tx.QueryRow(ctx, `SELECT `+customRoleColumns+` FROM custom_roles WHERE organization_id = ? AND id = ?`, orgID, id))
+	return getCustomRole(ctx, tx, orgID, id, "")
+}
+
+// getCustomRole is GetCustomRole with a suffix to its query (a lock).
+func getCustomRole(ctx context.Context, tx *store.Tx, orgID, id, suffix string) (CustomRole, error) {
+	r, err := scanCustomRole(tx.QueryRow(ctx, `SELECT `+customRoleColumns+` FROM custom_roles WHERE organization_id = ? AND id = ?`+suffix, orgID, id))
 	if steward.IsKind(store.Translate(err), steward.KindNotFound) {
 		return r, steward.Errorf(steward.KindNotFound, "no custom role %s in this Organization", id)
 	}
@@ -304,7 +309,7 @@ func CreateCustomRole(ctx context.Context, tx *store.Tx, actor steward.Actor, or
 // UpdateCustomRole changes a custom role's name, description or
 // permissions, and audits the change with before and after values.
 func UpdateCustomRole(ctx context.Context, tx *store.Tx, actor steward.Actor, orgID, id string, in CustomRoleInput) (CustomRole, error) {
-	before, err := GetCustomRole(ctx, tx, orgID, id)
+	before, err := getCustomRole(ctx, tx, orgID, id, tx.ForUpdate())
 	if err != nil {
 		return CustomRole{}, err
 	}
