@@ -254,6 +254,8 @@ type forwarding struct {
 	// limits are the headers of the request's limits, over the
 	// upstream's.
 	limits http.Header
+	// mine are the objects found to be the caller's (see owns).
+	mine map[[2]string]bool
 }
 
 // serve forwards the request and relays the answer.

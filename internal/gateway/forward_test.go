@@ -65,6 +65,8 @@ func (a workspaceAuth) WorkspaceKey(r *http.Request) (steward.Principal, error) 
 type memObjects struct {
 	mu   sync.Mutex
 	objs map[[2]string]inference.Object
+	// finds counts the lookups of each object.
+	finds map[[2]string]int
 }
 
 func newMemObjects() *memObjects { return &memObjects{objs: map[[2]string]inference.Object{}} }
@@ -81,6 +83,10 @@ func (m *memObjects) Record(_ context.Context, o inference.Object) error {
 func (m *memObjects) Find(_ context.Context, kind, id string) (inference.Object, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.finds == nil {
+		m.finds = map[[2]string]int{}
+	}
+	m.finds[[2]string{kind, id}]++
 	o, ok := m.objs[[2]string{kind, id}]
 	if !ok {
 		return o, steward.Errorf(steward.KindNotFound, "no %s %s", kind, id)
@@ -760,6 +766,9 @@ func TestBatchInputFileLines(t *testing.T) {
 		"f-large-model": chat(`"model":"m",`) + chat(`"model":"mistral-large",`),
 		"f-nan":         chat("") + `{"custom_id":"2","body":{"model":"mistral-large","temperature":NaN}}` + "\n",
 		"f-text-body":   `{"custom_id":"1","body":"hi"}`,
+		"f-agent-type":  chat(`"agent_id":5,`),
+		"f-model-type":  chat(`"model":["mistral-large"],`),
+		"f-repeated":    strings.Repeat(chat(`"agent_id":"a-repeated",`)+fileChunk("f-repeated-chunk"), 50),
 		"f-long":        chat(`"stop":"` + strings.Repeat("x", maxJSONBytes) + `",`),
 		"f-broken":      "",
 		"f-dropped":     "",
@@ -800,10 +809,13 @@ func TestBatchInputFileLines(t *testing.T) {
 	}))
 	t.Cleanup(up.Close)
 	t.Cleanup(func() { close(release) })
-	h := newHarnessAuth(t, Config{Upstream: &Upstream{BaseURL: up.URL + "/v1"}, Objects: newMemObjects(),
+	objects := newMemObjects()
+	h := newHarnessAuth(t, Config{Upstream: &Upstream{BaseURL: up.URL + "/v1"}, Objects: objects,
 		Timeouts: map[string]Timeouts{GroupBatchJobs: {Header: time.Second, Idle: 500 * time.Millisecond}}}, batchAuth{})
 	h.own(t, inference.ObjectAgent, "a-mine")
-	for _, id := range []string{"f-mine", "f-gone", "f-good", "f-other-file", "f-other-agent", "f-large-model", "f-nan", "f-text-body", "f-long", "f-broken", "f-dropped", "f-cut", "f-stalls"} {
+	h.own(t, inference.ObjectAgent, "a-repeated")
+	for _, id := range []string{"f-mine", "f-repeated-chunk", "f-gone", "f-good", "f-other-file", "f-other-agent", "f-large-model", "f-nan", "f-text-body",
+		"f-agent-type", "f-model-type", "f-repeated", "f-long", "f-broken", "f-dropped", "f-cut", "f-stalls"} {
 		h.own(t, inference.ObjectFile, id)
 	}
 	_ = h.g.objects.Record(context.Background(), inference.Object{Kind: inference.ObjectAgent, ID: "a-other", OrganizationID: "org1", WorkspaceID: "ws2"})
@@ -819,8 +831,11 @@ func TestBatchInputFileLines(t *testing.T) {
 		{goodKey, job("f-good", "f-other-file"), `404 {"object":"error","message":"File f-other not found","type":"not_found_error","param":null,"code":null}`},
 		{goodKey, job("f-other-agent"), `404 {"object":"error","message":"Agent a-other not found","type":"not_found_error","param":null,"code":null}`},
 		{onlyMKey, job("f-large-model"), `404 {"object":"error","message":"model \"mistral-large\" does not exist","type":"not_found_error","param":"model","code":"model_not_found"}`},
-		{goodKey, job("f-good", "f-nan"), invalid(1, "line 2 of input file f-nan is not a JSON object with an object body")},
-		{goodKey, job("f-text-body"), invalid(0, "line 1 of input file f-text-body is not a JSON object with an object body")},
+		{goodKey, job("f-good", "f-nan"), invalid(1, "line 2 of input file f-nan is not a JSON object with an object body whose agent_id and model are strings")},
+		{goodKey, job("f-text-body"), invalid(0, "line 1 of input file f-text-body is not a JSON object with an object body whose agent_id and model are strings")},
+		{goodKey, job("f-agent-type"), invalid(0, "line 1 of input file f-agent-type is not a JSON object with an object body whose agent_id and model are strings")},
+		{goodKey, job("f-model-type"), invalid(0, "line 1 of input file f-model-type is not a JSON object with an object body whose agent_id and model are strings")},
+		{goodKey, job("f-repeated"), `200 {"id":"j-new","object":"batch"}`},
 		{goodKey, job("f-long"), invalid(0, "line 1 of input file f-long exceeds 4194304 bytes")},
 		{goodKey, job("f-gone"), `404 {"object":"error","message":"File f-gone not found","type":"not_found_error","param":null,"code":null}`},
 		{goodKey, job("f-broken"), `502 {"object":"error","message":"the upstream could not send input file f-broken","type":"server_error","param":null,"code":"upstream_unavailable"}`},
@@ -835,6 +850,13 @@ func TestBatchInputFileLines(t *testing.T) {
 		}
 		if ok := len(forwarded) == 1 && forwarded[0] == "POST /v1/batch/jobs "+c.body; ok != strings.HasPrefix(c.want, "200") {
 			t.Errorf("batch job %s: the upstream got %q", c.body, forwarded)
+		}
+	}
+	// The 50 lines of f-repeated that name one agent and one file cost one
+	// lookup of each.
+	for _, o := range [][2]string{{inference.ObjectAgent, "a-repeated"}, {inference.ObjectFile, "f-repeated-chunk"}} {
+		if n := objects.finds[o]; n != 1 {
+			t.Errorf("%s %s was looked up %d times for the lines of one job, want once", o[0], o[1], n)
 		}
 	}
 }

@@ -43,8 +43,22 @@ func (f *forwarding) notFound(kind, id string) {
 // owns reports whether the object of kind with the upstream's id is the
 // caller's Workspace's. A failure to read the records is an error, so
 // that nothing is reached that was not checked.
+// What is found to be the caller's is remembered for the request, so that
+// the lines of a batch job's input files that name one object cost one
+// lookup.
 func (f *forwarding) owns(kind, id string) (bool, error) {
-	return f.x.ownedBy(kind, id)
+	k := [2]string{kind, id}
+	if f.mine[k] {
+		return true, nil
+	}
+	mine, err := f.x.ownedBy(kind, id)
+	if mine {
+		if f.mine == nil {
+			f.mine = map[[2]string]bool{}
+		}
+		f.mine[k] = true
+	}
+	return mine, err
 }
 
 // owned reports whether the object of kind with the upstream's id is p's
@@ -132,7 +146,7 @@ type bodyCheck func(ctx context.Context, f *forwarding, top map[string]json.RawM
 // Workspace's, and its model one the key may call; so must those each of
 // its requests names in its body (its model, its agent, the files of its
 // messages): its inline requests, and the lines of its input files, which
-// are read from the upstream (inputRefs).
+// are read from the upstream (checkInputFile).
 func batchJobRefs(ctx context.Context, f *forwarding, top map[string]json.RawMessage) bool {
 	var files []string
 	var requests []map[string]json.RawMessage
@@ -145,45 +159,23 @@ func batchJobRefs(ctx context.Context, f *forwarding, top map[string]json.RawMes
 			return false
 		}
 	}
-	refs := &lineRefs{seen: map[string]bool{}}
 	for i, id := range files {
-		if !f.inputRefs(ctx, i, id, refs) {
+		if !f.checkInputFile(ctx, i, id) {
 			return false
 		}
 	}
-	if !f.ownsAll(inference.ObjectAgent, refs.agents) {
-		return false
-	}
-	for _, m := range refs.models {
-		if !f.mayUse(&m) {
-			return false
-		}
-	}
-	return f.ownsAll(inference.ObjectFile, refs.files)
+	return true
 }
 
-// lineRefs are the agents, models and files that the lines of a batch
-// job's input files name, each once, in the order first named.
-type lineRefs struct {
-	agents, models, files []string
-	seen                  map[string]bool
-}
-
-func (r *lineRefs) add(list *[]string, kind, id string) {
-	if !r.seen[kind+"/"+id] {
-		r.seen[kind+"/"+id] = true
-		*list = append(*list, id)
-	}
-}
-
-// inputRefs reads the input file id (the job's i-th) from the upstream
-// and adds to refs what each of its lines names in its body, as an inline
-// request's is read: otherwise a job could have the upstream read another
+// checkInputFile reads the input file id (the job's i-th) from the upstream
+// and checks what each of its lines names in its body as an inline
+// request's: otherwise a job could have the upstream read another
 // Workspace's file, or call a model the key may not, from a file it
-// uploaded. A line that is not a JSON object (which the upstream may read
-// otherwise than Go does) or is longer than a request body is refused, so
-// that nothing reaches the upstream that was not checked.
-func (f *forwarding) inputRefs(ctx context.Context, i int, id string, refs *lineRefs) bool {
+// uploaded. A line that is not a JSON object with an object body whose
+// agent_id and model are strings (which the upstream may read otherwise
+// than Go does), or is longer than a request body, is refused, so that
+// nothing reaches the upstream that was not checked.
+func (f *forwarding) checkInputFile(ctx context.Context, i int, id string) bool {
 	x := f.x
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, x.g.upstream.BaseURL+"/files/"+url.PathEscape(id)+"/content", nil)
 	if err != nil {
@@ -216,19 +208,13 @@ func (f *forwarding) inputRefs(ctx context.Context, i int, id string, refs *line
 			continue
 		}
 		var top, body map[string]json.RawMessage
-		if json.Unmarshal(line, &top) != nil || top["body"] != nil && !absent(top["body"]) && json.Unmarshal(top["body"], &body) != nil {
-			x.fail(steward.Invalid(field, "line %d of input file %s is not a JSON object with an object body", n, id))
+		var agent, model *string
+		if json.Unmarshal(line, &top) != nil || !optional(top["body"], &body) || !optional(body["agent_id"], &agent) || !optional(body["model"], &model) {
+			x.fail(steward.Invalid(field, "line %d of input file %s is not a JSON object with an object body whose agent_id and model are strings", n, id))
 			return false
 		}
-		var agent, model string
-		if json.Unmarshal(body["agent_id"], &agent) == nil && agent != "" {
-			refs.add(&refs.agents, inference.ObjectAgent, agent)
-		}
-		if json.Unmarshal(body["model"], &model) == nil && model != "" {
-			refs.add(&refs.models, "model", model)
-		}
-		for _, file := range fileChunks(top["body"]) {
-			refs.add(&refs.files, inference.ObjectFile, file)
+		if !f.agentAndModel(agent, model) || !f.ownsAll(inference.ObjectFile, fileChunks(top["body"])) {
+			return false
 		}
 	}
 	switch err := lines.Err(); {
@@ -274,8 +260,13 @@ func (b *watchedBody) Read(p []byte) (int, error) {
 // Workspace's, and its model one the key may call.
 func modelRefs(f *forwarding, obj map[string]json.RawMessage) bool {
 	var agent, model *string
-	return f.field(obj, "agent_id", &agent) && f.field(obj, "model", &model) &&
-		(agent == nil || f.ownsAll(inference.ObjectAgent, []string{*agent})) && f.mayUse(model)
+	return f.field(obj, "agent_id", &agent) && f.field(obj, "model", &model) && f.agentAndModel(agent, model)
+}
+
+// agentAndModel: the agent (when named) must be the caller's Workspace's,
+// and the model (when named) one the key may call.
+func (f *forwarding) agentAndModel(agent, model *string) bool {
+	return (agent == nil || f.ownsAll(inference.ObjectAgent, []string{*agent})) && f.mayUse(model)
 }
 
 // agentRefs: an agent's handoffs and the libraries its document library
@@ -329,15 +320,17 @@ func (f *forwarding) checkBody(ctx context.Context, body io.Reader, check bodyCh
 // field decodes the member name of obj into dest, when it is there and
 // not null; a member of another type is answered 422.
 func (f *forwarding) field(obj map[string]json.RawMessage, name string, dest any) bool {
-	raw, ok := obj[name]
-	if !ok || absent(raw) {
-		return true
-	}
-	if json.Unmarshal(raw, dest) != nil {
+	if !optional(obj[name], dest) {
 		f.x.fail(steward.Invalid([]string{"body", name}, "%s is not of the right type", name))
 		return false
 	}
 	return true
+}
+
+// optional reads raw into dest unless it is absent or null, and reports
+// whether it could.
+func optional(raw json.RawMessage, dest any) bool {
+	return absent(raw) || json.Unmarshal(raw, dest) == nil
 }
 
 // ownsAll reports whether every id is an object of kind of the caller's
