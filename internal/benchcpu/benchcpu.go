@@ -37,20 +37,27 @@ func Process(pid int) (time.Duration, error) {
 	}
 	var total time.Duration
 	for _, t := range tasks {
-		stat, err := os.ReadFile(dir + "/" + t.Name() + "/schedstat")
-		if errors.Is(err, fs.ErrNotExist) {
-			continue // the thread ended meanwhile
-		}
+		ran, err := schedstat(dir + "/" + t.Name() + "/schedstat")
 		if err != nil {
 			return 0, err
 		}
-		ns, err := strconv.ParseInt(strings.Fields(string(stat))[0], 10, 64)
-		if err != nil {
-			return 0, err
-		}
-		total += time.Duration(ns)
+		total += ran
 	}
 	return total, nil
+}
+
+// schedstat is the time on the CPU that a schedstat file counts, zero when
+// its thread or process has ended.
+func schedstat(path string) (time.Duration, error) {
+	stat, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ESRCH) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	ns, err := strconv.ParseInt(strings.Fields(string(stat))[0], 10, 64)
+	return time.Duration(ns), err
 }
 
 // Named is the CPU time that the processes of this machine named name
@@ -71,15 +78,11 @@ func Named(name string) (time.Duration, error) {
 		if err != nil || strings.TrimSpace(string(comm)) != name {
 			continue // not it, or ended meanwhile
 		}
-		stat, err := os.ReadFile("/proc/" + p.Name() + "/schedstat")
-		if err != nil {
-			continue
-		}
-		ns, err := strconv.ParseInt(strings.Fields(string(stat))[0], 10, 64)
+		ran, err := schedstat("/proc/" + p.Name() + "/schedstat")
 		if err != nil {
 			return 0, err
 		}
-		total += time.Duration(ns)
+		total += ran
 	}
 	return total, nil
 }

@@ -210,7 +210,7 @@ func TestOrganizationsAreReadOnce(t *testing.T) {
 // (PostgreSQL; SQLite runs one writer at a time).
 func TestConcurrentUpdatesKeepBothFields(t *testing.T) {
 	ctx := context.Background()
-	db := storetest.Postgres(t)
+	db, _ := storetest.OpenPostgres(t)
 	boot, _ := setup(t, db)
 	actor, org := steward.SystemActor("test"), boot.Organization
 	groupName := "Devs"

@@ -3,8 +3,6 @@ package store_test
 import (
 	"context"
 	"database/sql"
-	"io"
-	"log/slog"
 	"os"
 	"slices"
 	"strconv"
@@ -50,22 +48,9 @@ func twoProcesses(tb testing.TB, heardA, heardB func(store.Change)) (a, b *store
 	tb.Helper()
 	a, cfg := storetest.OpenPostgres(tb)
 	b = storetest.OpenAgain(tb, cfg)
-	ctx, cancel := context.WithCancel(context.Background())
 	a.Subscribe(heardA)
 	b.Subscribe(heardB)
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	var following sync.WaitGroup
-	following.Go(func() { b.Follow(ctx, time.Hour, log) })
-	following.Go(func() { a.Follow(ctx, time.Hour, log) })
-	tb.Cleanup(func() {
-		cancel()
-		following.Wait()
-	})
-	select {
-	case <-b.FeedReady():
-	case <-time.After(10 * time.Second):
-		tb.Fatal("the second process never listened")
-	}
+	storetest.Follow(tb, time.Hour, b, a)
 	return a, b
 }
 
@@ -81,9 +66,6 @@ func commit(tb testing.TB, db *store.DB, c store.Change) {
 }
 
 func TestChangeFeedAcrossProcesses(t *testing.T) {
-	if os.Getenv(storetest.PostgresEnv) == "" && os.Getenv("CI") == "" {
-		t.Skipf("PostgreSQL not tested: set %s", storetest.PostgresEnv)
-	}
 	ctx := context.Background()
 	var heardA, heardB changes
 	a, b := twoProcesses(t, heardA.add, heardB.add)
@@ -212,9 +194,6 @@ func BenchmarkChangeAcrossProcesses(b *testing.B) {
 // that commits after others that began later: the other process reads
 // each once, in its rounds.
 func TestChangeFeedWithoutWakeUps(t *testing.T) {
-	if os.Getenv(storetest.PostgresEnv) == "" && os.Getenv("CI") == "" {
-		t.Skipf("PostgreSQL not tested: set %s", storetest.PostgresEnv)
-	}
 	ctx := context.Background()
 	var heardB changes
 	a, _ := twoProcesses(t, func(store.Change) {}, heardB.add)
@@ -281,18 +260,9 @@ func TestChangeFeedWithoutWakeUps(t *testing.T) {
 // the change log's rows once a resync's interval has passed since it read
 // them, and keeps those of a transaction still running.
 func TestChangeLogPruned(t *testing.T) {
-	if os.Getenv(storetest.PostgresEnv) == "" && os.Getenv("CI") == "" {
-		t.Skipf("PostgreSQL not tested: set %s", storetest.PostgresEnv)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx := context.Background()
 	db, _ := storetest.OpenPostgres(t)
-	var following sync.WaitGroup
-	following.Go(func() { db.Follow(ctx, 200*time.Millisecond, slog.New(slog.NewTextHandler(io.Discard, nil))) })
-	t.Cleanup(func() {
-		cancel()
-		following.Wait()
-	})
-	<-db.FeedReady()
+	storetest.Follow(t, 200*time.Millisecond, db)
 	for i := range 3 {
 		commit(t, db, store.Change{Topic: "keys", OrganizationID: "org_" + strconv.Itoa(i)})
 	}

@@ -79,12 +79,12 @@ type DB struct {
 	shared   map[any]any
 }
 
-// Shared returns db's one value of key, made by make the first time it is
-// asked for: a cache of what every caller of db in the process reads
+// Shared returns db's one value of key, made by newValue the first time it
+// is asked for: a cache of what every caller of db in the process reads
 // (such as the Organizations' rows), shared without each caller carrying
 // it. key is a value of a type of the caller's package, as context keys
 // are.
-func Shared[V any](db *DB, key any, make func() V) V {
+func Shared[V any](db *DB, key any, newValue func() V) V {
 	db.sharedMu.Lock()
 	defer db.sharedMu.Unlock()
 	v, ok := db.shared[key]
@@ -92,7 +92,7 @@ func Shared[V any](db *DB, key any, make func() V) V {
 		if db.shared == nil {
 			db.shared = map[any]any{}
 		}
-		v = make()
+		v = newValue()
 		db.shared[key] = v
 	}
 	return v.(V)

@@ -639,7 +639,7 @@ func TestEntriesWrittenDuringARound(t *testing.T) {
 // (PostgreSQL; SQLite runs one writer at a time).
 func TestUpdateKeepsAConcurrentChange(t *testing.T) {
 	ctx := context.Background()
-	db := storetest.Postgres(t)
+	db, _ := storetest.OpenPostgres(t)
 	f := newFixture(t, db, webhooks.Settings{})
 	e, _ := f.create(t, "http://127.0.0.1:9/hook", "*")
 	url := "http://127.0.0.1:9/moved"

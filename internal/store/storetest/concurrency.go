@@ -2,6 +2,8 @@ package storetest
 
 import (
 	"context"
+	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
@@ -36,6 +38,29 @@ func Meanwhile(t testing.TB, db *store.DB, first func(tx *store.Tx) error, secon
 	for _, done := range []chan error{held, other} {
 		if err := <-done; err != nil {
 			t.Fatal(err)
+		}
+	}
+}
+
+// Follow makes each of dbs follow the change feed (each resync apart)
+// until the test ends, and waits until each listens.
+func Follow(t testing.TB, resync time.Duration, dbs ...*store.DB) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	log := slog.New(slog.DiscardHandler)
+	var following sync.WaitGroup
+	for _, db := range dbs {
+		following.Go(func() { db.Follow(ctx, resync, log) })
+	}
+	t.Cleanup(func() {
+		cancel()
+		following.Wait()
+	})
+	for _, db := range dbs {
+		select {
+		case <-db.FeedReady():
+		case <-time.After(10 * time.Second):
+			t.Fatal("the change feed never listened")
 		}
 	}
 }
