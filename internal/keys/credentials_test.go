@@ -138,3 +138,21 @@ func elsewhere(t *testing.T) (*fixture, *store.DB) {
 	storetest.Follow(t, time.Hour, db)
 	return f, other
 }
+
+// A credential that cannot be looked up, the database failing, is neither
+// admitted nor refused as unknown: the error is returned, and nothing is
+// kept.
+func TestCredentialsLookupFailure(t *testing.T) {
+	db, _ := storetest.OpenSQLite(t)
+	f := newFixture(t, db)
+	c := keys.NewCredentials(db, nil)
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		p, err := c.Verify(context.Background(), f.boot.AdminKeySecret)
+		if err == nil || steward.IsKind(err, steward.KindUnauthenticated) || p.CredentialID != "" {
+			t.Fatalf("Verify with the database closed = %+v, %v; want a database error", p, err)
+		}
+	}
+}
